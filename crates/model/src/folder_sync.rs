@@ -1,0 +1,1 @@
+//! Case-synchronization folder rules: being built.

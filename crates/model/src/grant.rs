@@ -1,0 +1,1 @@
+//! Share grants: being built (see the federation issue).

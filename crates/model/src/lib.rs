@@ -1,0 +1,34 @@
+//! Pure domain types and rules of casemesh.
+//!
+//! Nothing in this crate does I/O, spawns tasks or touches a database: it holds the vocabulary of
+//! the system (ids, organizations, users, cases, evidence, permissions, retention, the audit chain,
+//! share grants) and the rules over it, so that every rule can be unit- and property-tested alone.
+//!
+//! Layout:
+//! - [`ids`]: identifier newtypes ([`ids::CaseId`], [`ids::BlobHash`], …).
+//! - [`time`]: the one timestamp type used everywhere.
+//! - [`org`]: users, groups, permissions, feature flags, and the permission check.
+//! - [`case`]: cases, the folder tree and evidence items; folder-path rules.
+//! - [`names`]: validation of user-supplied names (folders, files).
+//! - [`retention`]: retention policies and the "is this past retention" rule.
+//! - [`audit`]: the hash-chained audit trail and its verification.
+//! - [`grant`], [`policy`], [`folder_sync`]: sharing (signed grants, policies and their
+//!   attenuation, the case-synchronization folder rules).
+//!
+//! ```
+//! use casemesh_model::org::{Permission, User};
+//! let mut user = User::new("alice", "Alice Example");
+//! user.permissions.insert(Permission::CaseShare);
+//! assert!(user.permissions.contains(&Permission::CaseShare));
+//! ```
+
+pub mod audit;
+pub mod case;
+pub mod folder_sync;
+pub mod grant;
+pub mod ids;
+pub mod names;
+pub mod org;
+pub mod policy;
+pub mod retention;
+pub mod time;

@@ -1,0 +1,117 @@
+//! Validation of names users and partners supply: folder names, evidence names, path segments.
+//!
+//! A name is one path segment. It must survive every target file system and never be able to
+//! climb out of a directory: no `/` or `\`, no `.` or `..`, no NUL or other control characters,
+//! not empty, at most [`MAX_NAME_BYTES`] bytes. Leading or trailing spaces are refused, since
+//! Windows drops them silently. (Package writers apply stricter, lossy sanitizing of their own; this
+//! module refuses instead of rewriting, so bad input from the API gets a clear error.)
+
+/// Longest accepted name, in UTF-8 bytes (ext4's limit).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Empty name or empty path segment.
+    #[error("name is empty")]
+    Empty,
+    /// Longer than [`MAX_NAME_BYTES`].
+    #[error("name is longer than {MAX_NAME_BYTES} bytes")]
+    TooLong,
+    /// `.` or `..`.
+    #[error("name {0:?} is reserved")]
+    Reserved(String),
+    /// A separator, NUL or control character.
+    #[error("name contains a forbidden character {0:?}")]
+    ForbiddenChar(char),
+    /// Leading or trailing whitespace.
+    #[error("name has leading or trailing whitespace")]
+    Whitespace,
+    /// An absolute path where a relative one is needed.
+    #[error("path must be relative, not absolute")]
+    Absolute,
+}
+
+/// Check one name (a single path segment).
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(NameError::TooLong);
+    }
+    if name == "." || name == ".." {
+        return Err(NameError::Reserved(name.to_owned()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | '\\') || c.is_control())
+    {
+        return Err(NameError::ForbiddenChar(c));
+    }
+    if name.trim() != name {
+        return Err(NameError::Whitespace);
+    }
+    Ok(())
+}
+
+/// Split a folder path like `Interviews/Day 1` into validated segments. The empty string is the
+/// case's root and yields no segments.
+pub fn split_path(path: &str) -> Result<Vec<&str>, NameError> {
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    if path.starts_with('/') || path.starts_with('\\') || path.as_bytes().get(1) == Some(&b':') {
+        return Err(NameError::Absolute);
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    for s in &segments {
+        validate_name(s)?;
+    }
+    Ok(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for n in [
+            "Interviews",
+            "Day 1",
+            "bodycam-2026-11-23.mp4",
+            "Zeugenaussage Müller",
+            "証拠",
+        ] {
+            assert_eq!(validate_name(n), Ok(()), "{n}");
+        }
+    }
+
+    #[test]
+    fn refuses_traversal_and_control_characters() {
+        assert_eq!(validate_name(".."), Err(NameError::Reserved("..".into())));
+        assert_eq!(validate_name("."), Err(NameError::Reserved(".".into())));
+        assert_eq!(validate_name("a/b"), Err(NameError::ForbiddenChar('/')));
+        assert_eq!(validate_name("a\\b"), Err(NameError::ForbiddenChar('\\')));
+        assert_eq!(validate_name("a\0b"), Err(NameError::ForbiddenChar('\0')));
+        assert_eq!(validate_name("a\nb"), Err(NameError::ForbiddenChar('\n')));
+        assert_eq!(validate_name(""), Err(NameError::Empty));
+        assert_eq!(validate_name(" x"), Err(NameError::Whitespace));
+        assert_eq!(validate_name(&"x".repeat(256)), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn splits_paths() {
+        assert_eq!(
+            split_path("Interviews/Day 1"),
+            Ok(vec!["Interviews", "Day 1"])
+        );
+        assert_eq!(split_path(""), Ok(vec![]));
+        assert_eq!(split_path("/etc"), Err(NameError::Absolute));
+        assert_eq!(split_path("C:/x"), Err(NameError::Absolute));
+        assert_eq!(split_path("a/../b"), Err(NameError::Reserved("..".into())));
+        assert_eq!(split_path("a//b"), Err(NameError::Empty));
+    }
+}

@@ -1,0 +1,394 @@
+//! The organization inside one node: users, groups, permissions, feature flags, and the rule that
+//! decides whether a user may perform an action.
+//!
+//! Two gates apply to every sharing action, as the seeds describe: the **organization** must have
+//! the feature enabled ("contact your representative to enable"), and the **user** must hold the
+//! permission, directly or through a group. [`authorize`] checks both and names what is missing.
+
+use crate::ids::{GroupId, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A permission a user holds, directly or through a group.
+///
+/// The first six are the seeds' sharing permissions, for evidence and for cases; the rest cover
+/// the node's own administration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Evidence: Share.
+    EvidenceShare,
+    /// Evidence: Share Externally to Authenticated Users.
+    EvidenceShareExternal,
+    /// Evidence: Share External Download Links.
+    EvidenceShareLinks,
+    /// Cases: Share.
+    CaseShare,
+    /// Cases: Share by Copy with Partner Agencies.
+    CaseShareByCopy,
+    /// Cases: Share External Download Links.
+    CaseShareLinks,
+    /// Edit Case Retention.
+    EditCaseRetention,
+    /// Create and edit cases, folders and evidence.
+    CaseEdit,
+    /// Administer the node: users, groups, partners, policies, settings.
+    Administer,
+}
+
+impl Permission {
+    /// Every permission, in declaration order.
+    pub const ALL: [Permission; 9] = [
+        Permission::EvidenceShare,
+        Permission::EvidenceShareExternal,
+        Permission::EvidenceShareLinks,
+        Permission::CaseShare,
+        Permission::CaseShareByCopy,
+        Permission::CaseShareLinks,
+        Permission::EditCaseRetention,
+        Permission::CaseEdit,
+        Permission::Administer,
+    ];
+
+    /// The snake_case name used in the API and CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::EvidenceShare => "evidence_share",
+            Permission::EvidenceShareExternal => "evidence_share_external",
+            Permission::EvidenceShareLinks => "evidence_share_links",
+            Permission::CaseShare => "case_share",
+            Permission::CaseShareByCopy => "case_share_by_copy",
+            Permission::CaseShareLinks => "case_share_links",
+            Permission::EditCaseRetention => "edit_case_retention",
+            Permission::CaseEdit => "case_edit",
+            Permission::Administer => "administer",
+        }
+    }
+
+    /// Parse the snake_case name.
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An organization-wide feature switch: what the seeds' "contact your representative to enable"
+/// turns on. A feature that is off is off for every user, whatever their permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// Evidence Management: Share.
+    EvidenceShare,
+    /// Evidence Management: Share Externally to Authenticated Users.
+    EvidenceShareExternal,
+    /// Evidence Management: Share External Download Links.
+    EvidenceShareLinks,
+    /// Cases: Share.
+    CaseShare,
+    /// Cases: Share by Copy with Partner Agencies.
+    CaseShareByCopy,
+    /// Cases: Share External Download Links.
+    CaseShareLinks,
+    /// Configurable Case Retention Policies; off ⇒ everything is kept until manually deleted.
+    ConfigurableRetention,
+    /// Advanced sharing (access mode, policies).
+    AdvancedSharing,
+}
+
+/// The organization's feature flags. The safe default turns every feature on except none: a new
+/// node is usable out of the box, and an operator switches features off in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureFlags {
+    /// Evidence Management: Share.
+    pub evidence_share: bool,
+    /// Evidence Management: Share Externally to Authenticated Users.
+    pub evidence_share_external: bool,
+    /// Evidence Management: Share External Download Links.
+    pub evidence_share_links: bool,
+    /// Cases: Share.
+    pub case_share: bool,
+    /// Cases: Share by Copy with Partner Agencies.
+    pub case_share_by_copy: bool,
+    /// Cases: Share External Download Links.
+    pub case_share_links: bool,
+    /// Configurable Case Retention Policies.
+    pub configurable_retention: bool,
+    /// Advanced sharing.
+    pub advanced_sharing: bool,
+}
+
+impl Default for FeatureFlags {
+    fn default() -> Self {
+        Self {
+            evidence_share: true,
+            evidence_share_external: true,
+            evidence_share_links: true,
+            case_share: true,
+            case_share_by_copy: true,
+            case_share_links: true,
+            configurable_retention: true,
+            advanced_sharing: true,
+        }
+    }
+}
+
+impl FeatureFlags {
+    /// Whether `feature` is on.
+    pub fn is_enabled(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::EvidenceShare => self.evidence_share,
+            Feature::EvidenceShareExternal => self.evidence_share_external,
+            Feature::EvidenceShareLinks => self.evidence_share_links,
+            Feature::CaseShare => self.case_share,
+            Feature::CaseShareByCopy => self.case_share_by_copy,
+            Feature::CaseShareLinks => self.case_share_links,
+            Feature::ConfigurableRetention => self.configurable_retention,
+            Feature::AdvancedSharing => self.advanced_sharing,
+        }
+    }
+}
+
+/// A local user of the organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id.
+    pub id: UserId,
+    /// Login name, unique in the organization.
+    pub username: String,
+    /// Full name, shown on profile icons.
+    pub full_name: String,
+    /// Email address for notifications.
+    pub email: Option<String>,
+    /// Badge ID, one of the ways a sharer names a recipient.
+    pub badge_id: Option<String>,
+    /// Permissions held directly (groups add more).
+    pub permissions: BTreeSet<Permission>,
+    /// Groups this user belongs to.
+    pub groups: BTreeSet<GroupId>,
+}
+
+impl User {
+    /// A user with no permissions and no groups.
+    pub fn new(username: &str, full_name: &str) -> Self {
+        Self {
+            id: UserId::random(),
+            username: username.to_owned(),
+            full_name: full_name.to_owned(),
+            email: None,
+            badge_id: None,
+            permissions: BTreeSet::new(),
+            groups: BTreeSet::new(),
+        }
+    }
+
+    /// Whether `query` names this user: username, email (case-insensitive) or badge id.
+    pub fn matches(&self, query: &str) -> bool {
+        self.username == query
+            || self
+                .email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(query))
+            || self.badge_id.as_deref() == Some(query)
+    }
+}
+
+/// A group of users; its permissions apply to every member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Stable id.
+    pub id: GroupId,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Permissions every member holds.
+    pub permissions: BTreeSet<Permission>,
+}
+
+/// Something a user asks to do that needs permissions and features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create or edit cases, folders, evidence metadata; add evidence.
+    EditCase,
+    /// Share a case or evidence inside the organization or with advanced sharing.
+    ShareAccess,
+    /// Share a copy of a case with a partner agency (partner share).
+    ShareByCopy,
+    /// Create an external download link.
+    CreateLink,
+    /// Change a case's retention policy.
+    EditRetention,
+    /// Administer the node.
+    Administer,
+}
+
+impl Action {
+    /// The permissions a user needs for this action (all of them).
+    pub fn required_permissions(self) -> &'static [Permission] {
+        use Permission as P;
+        match self {
+            Action::EditCase => &[P::CaseEdit],
+            Action::ShareAccess => &[P::CaseShare, P::EvidenceShare],
+            Action::ShareByCopy => &[P::CaseShare, P::CaseShareByCopy, P::EvidenceShareExternal],
+            Action::CreateLink => &[P::CaseShareLinks, P::EvidenceShareLinks],
+            Action::EditRetention => &[P::EditCaseRetention],
+            Action::Administer => &[P::Administer],
+        }
+    }
+
+    /// The organization features this action needs (all of them).
+    pub fn required_features(self) -> &'static [Feature] {
+        use Feature as F;
+        match self {
+            Action::EditCase | Action::Administer => &[],
+            Action::ShareAccess => &[F::CaseShare, F::EvidenceShare],
+            Action::ShareByCopy => &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal],
+            Action::CreateLink => &[F::CaseShareLinks, F::EvidenceShareLinks],
+            Action::EditRetention => &[F::ConfigurableRetention],
+        }
+    }
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denied {
+    /// The organization has not enabled a feature the action needs.
+    #[error("the organization has not enabled the feature {0:?}; contact your administrator")]
+    FeatureDisabled(Feature),
+    /// The user lacks a permission the action needs.
+    #[error("missing permission {0}")]
+    MissingPermission(Permission),
+}
+
+/// The permissions a user holds: their own plus those of every group they belong to.
+pub fn effective_permissions(user: &User, groups: &[Group]) -> BTreeSet<Permission> {
+    let mut all = user.permissions.clone();
+    for g in groups.iter().filter(|g| user.groups.contains(&g.id)) {
+        all.extend(g.permissions.iter().copied());
+    }
+    all
+}
+
+/// Decide whether `user` may perform `action`: features first (an org-wide "no" says so plainly),
+/// then permissions. `Administer` does not imply the sharing permissions.
+pub fn authorize(
+    user: &User,
+    groups: &[Group],
+    flags: &FeatureFlags,
+    action: Action,
+) -> Result<(), Denied> {
+    if let Some(f) = action
+        .required_features()
+        .iter()
+        .find(|f| !flags.is_enabled(**f))
+    {
+        return Err(Denied::FeatureDisabled(*f));
+    }
+    let held = effective_permissions(user, groups);
+    match action
+        .required_permissions()
+        .iter()
+        .find(|p| !held.contains(p))
+    {
+        Some(p) => Err(Denied::MissingPermission(*p)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_with(perms: &[Permission]) -> User {
+        let mut u = User::new("u", "U");
+        u.permissions.extend(perms.iter().copied());
+        u
+    }
+
+    #[test]
+    fn share_by_copy_needs_all_three_permissions() {
+        let flags = FeatureFlags::default();
+        let u = user_with(&[Permission::CaseShare, Permission::CaseShareByCopy]);
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::ShareByCopy),
+            Err(Denied::MissingPermission(Permission::EvidenceShareExternal))
+        );
+        let u = user_with(&[
+            Permission::CaseShare,
+            Permission::CaseShareByCopy,
+            Permission::EvidenceShareExternal,
+        ]);
+        assert_eq!(authorize(&u, &[], &flags, Action::ShareByCopy), Ok(()));
+    }
+
+    #[test]
+    fn disabled_feature_wins_over_permissions() {
+        let flags = FeatureFlags {
+            case_share_links: false,
+            ..FeatureFlags::default()
+        };
+        let u = user_with(&Permission::ALL);
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::CreateLink),
+            Err(Denied::FeatureDisabled(Feature::CaseShareLinks))
+        );
+        assert_eq!(authorize(&u, &[], &flags, Action::ShareByCopy), Ok(()));
+    }
+
+    #[test]
+    fn group_permissions_count() {
+        let g = Group {
+            id: GroupId::random(),
+            name: "records".into(),
+            permissions: [Permission::EditCaseRetention].into(),
+        };
+        let mut u = user_with(&[]);
+        assert!(
+            authorize(
+                &u,
+                std::slice::from_ref(&g),
+                &FeatureFlags::default(),
+                Action::EditRetention
+            )
+            .is_err()
+        );
+        u.groups.insert(g.id);
+        assert_eq!(
+            authorize(&u, &[g], &FeatureFlags::default(), Action::EditRetention),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn administer_does_not_imply_sharing() {
+        let u = user_with(&[Permission::Administer]);
+        assert!(authorize(&u, &[], &FeatureFlags::default(), Action::Administer).is_ok());
+        assert!(authorize(&u, &[], &FeatureFlags::default(), Action::CreateLink).is_err());
+    }
+
+    #[test]
+    fn permission_names_roundtrip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.name()), Some(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
+        }
+    }
+
+    #[test]
+    fn user_matches_username_email_badge() {
+        let mut u = User::new("jdoe", "Jane Doe");
+        u.email = Some("Jane@Example.org".into());
+        u.badge_id = Some("B-17".into());
+        assert!(u.matches("jdoe") && u.matches("jane@example.org") && u.matches("B-17"));
+        assert!(!u.matches("B-18"));
+    }
+}

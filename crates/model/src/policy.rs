@@ -1,0 +1,1 @@
+//! Sharing policies and attenuation: being built.
