@@ -1,1 +1,163 @@
-//! Placeholder: being built.
+//! HTTP endpoints of a casemesh node: the local admin API.
+//!
+//! Layout:
+//! - [`admin_router`]: `/healthz` (open) and `/v1/*` (bearer token), bound to 127.0.0.1 by the
+//!   node. Handlers live in [`routes`], one module per resource; their JSON shapes in [`views`].
+//! - [`openapi`]: the OpenAPI document generated from the handlers' annotations; it is committed
+//!   at `docs/api/openapi.json` and a test fails when that file is stale.
+//! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
+//! - [`retention`]: the sweeper the node also runs periodically.
+//!
+//! ```no_run
+//! # async fn demo(state: casemesh_api::state::AppState) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, casemesh_api::admin_router(state)).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod error;
+pub mod retention;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+use axum::Router;
+use axum::routing::{get, post};
+use routes::{audit, cases, evidence, node, users};
+use state::AppState;
+use utoipa::OpenApi;
+
+/// Largest JSON request body accepted (uploads are streamed and not limited by this).
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// The admin API router.
+pub fn admin_router(state: AppState) -> Router {
+    let json_limit = axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY);
+    Router::new()
+        .route("/healthz", get(node::healthz))
+        .route("/v1/node", get(node::info))
+        .route(
+            "/v1/settings",
+            get(node::settings).patch(node::edit_settings),
+        )
+        .route("/v1/blobs", get(node::blob_stats))
+        .route("/v1/blobs/gc", post(node::blob_gc))
+        .route("/v1/retention/sweep", post(node::retention_sweep))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{username}", axum::routing::patch(users::edit))
+        .route("/v1/users/{username}/tokens", post(users::token))
+        .route("/v1/groups", get(users::groups).post(users::create_group))
+        .route("/v1/cases", get(cases::list).post(cases::create))
+        .route("/v1/cases/{case}", get(cases::show).patch(cases::edit))
+        .route(
+            "/v1/cases/{case}/retention",
+            axum::routing::put(cases::set_retention),
+        )
+        .route("/v1/cases/{case}/folders", post(cases::folder_create))
+        .route(
+            "/v1/cases/{case}/folders/rename",
+            post(cases::folder_rename),
+        )
+        .route("/v1/cases/{case}/folders/move", post(cases::folder_move))
+        .route(
+            "/v1/cases/{case}/folders/delete",
+            post(cases::folder_delete),
+        )
+        .route("/v1/cases/{case}/evidence", post(evidence::add))
+        .route(
+            "/v1/cases/{case}/evidence/{evidence}",
+            get(evidence::show)
+                .patch(evidence::edit)
+                .delete(evidence::delete),
+        )
+        .route(
+            "/v1/cases/{case}/evidence/{evidence}/content",
+            get(evidence::content),
+        )
+        .route(
+            "/v1/cases/{case}/evidence/{evidence}/transcripts",
+            post(evidence::add_transcript),
+        )
+        .route(
+            "/v1/cases/{case}/evidence/{evidence}/transcripts/{transcript}/content",
+            get(evidence::transcript_content),
+        )
+        .route("/v1/cases/{case}/audit", get(audit::trail))
+        .route("/v1/cases/{case}/audit/verify", get(audit::verify))
+        .fallback(|| async { error::ApiError::not_found("no such route") })
+        .layer(json_limit)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, then finish in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
+    paths(
+        node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::retention_sweep,
+        users::list, users::create, users::edit, users::token, users::groups, users::create_group,
+        cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
+        cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
+        evidence::add, evidence::show, evidence::content, evidence::edit, evidence::delete, evidence::add_transcript, evidence::transcript_content,
+        audit::trail, audit::verify,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document of the admin API, as pretty JSON.
+pub fn openapi_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed `docs/api/openapi.json` must match the code. Regenerate with
+    /// `UPDATE_OPENAPI=1 cargo test -p casemesh-api openapi_is_current`.
+    #[test]
+    fn openapi_is_current() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api/openapi.json");
+        let generated = super::openapi_json() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/api/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p casemesh-api openapi_is_current"
+        );
+    }
+}

@@ -1,1 +1,27 @@
-//! Placeholder: being built.
+//! Persistent state of a casemesh node: a sled-backed repository, a content-addressed blob store
+//! and the hash-chained audit log.
+//!
+//! Layout:
+//! - [`db`](crate::db) (private): the sled adapter, the only file that names sled.
+//! - [`repo`]: [`Store`], the typed records (users, tokens, cases, evidence, blob references,
+//!   audit trail) and their atomic updates.
+//! - [`blobs`]: [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
+//! - [`error`]: [`StoreError`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), casemesh_store::StoreError> {
+//! let store = casemesh_store::Store::open(std::path::Path::new("/var/lib/casemesh"))?;
+//! let mut w = store.blobs().writer()?;
+//! w.write(b"evidence bytes")?;
+//! let (hash, size) = w.finish()?;
+//! # Ok(()) }
+//! ```
+
+pub mod blobs;
+mod db;
+pub mod error;
+pub mod repo;
+
+pub use blobs::BlobStore;
+pub use error::StoreError;
+pub use repo::{Actor, Store};

@@ -1,0 +1,54 @@
+//! The retention sweeper: removes evidence past its case's retention and records each removal in
+//! the case's audit trail, then collects the freed blobs.
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+use casemesh_model::audit::actions;
+use casemesh_model::retention::{effective_policy, is_expired};
+use casemesh_store::Actor;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One evidence item the sweeper removed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Removed {
+    /// Case record id.
+    pub case: String,
+    /// Evidence id.
+    pub evidence: String,
+    /// Evidence name.
+    pub name: String,
+}
+
+/// Remove every evidence item past retention now. With Configurable Case Retention disabled
+/// nothing is ever removed.
+pub async fn sweep(state: &AppState) -> ApiResult<Vec<Removed>> {
+    let configurable = state.settings().features.configurable_retention;
+    let now = state.clock.now();
+    let actor = Actor::new("system", now);
+    let mut removed = Vec::new();
+    for case in state.store.cases()? {
+        let policy = effective_policy(case.retention, configurable);
+        for ev in state.store.case_evidence(case.id)? {
+            if is_expired(case.retention, configurable, ev.added_at, now) {
+                state.store.delete_evidence(
+                    ev.id,
+                    &actor,
+                    actions::RETENTION_SWEEP,
+                    &format!("past retention ({policy})"),
+                )?;
+                tracing::info!(case = %case.id, evidence = %ev.id, "removed by retention");
+                removed.push(Removed {
+                    case: case.id.to_string(),
+                    evidence: ev.id.to_string(),
+                    name: ev.name,
+                });
+            }
+        }
+    }
+    if !removed.is_empty() {
+        state.store.flush().await?;
+        state.store.gc().await?;
+    }
+    Ok(removed)
+}

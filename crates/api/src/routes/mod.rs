@@ -1,0 +1,7 @@
+//! The admin API's route handlers, one module per resource.
+
+pub mod audit;
+pub mod cases;
+pub mod evidence;
+pub mod node;
+pub mod users;

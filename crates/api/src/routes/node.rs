@@ -1,0 +1,208 @@
+//! Node-wide routes: health, node identity, settings, blob store, retention sweep.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::retention::{Removed, sweep};
+use crate::state::{AppState, Settings};
+use crate::views::RetentionView;
+use axum::Json;
+use axum::extract::State;
+use casemesh_model::org::Action;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the node answers.
+    pub status: String,
+}
+
+/// Who this node is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeInfo {
+    /// Organization name.
+    pub org_name: String,
+    /// Organization id (libp2p PeerId).
+    pub org_id: String,
+    /// casemesh version.
+    pub version: String,
+    /// The admin endpoint's address.
+    pub admin_addr: String,
+}
+
+/// Settings as the API shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsView {
+    /// Feature flags by name.
+    #[schema(value_type = Object)]
+    pub features: casemesh_model::org::FeatureFlags,
+    /// Default retention of new and received cases; null = Until Manually Deleted.
+    pub default_retention: Option<RetentionView>,
+    /// Import received partner shares automatically.
+    pub auto_import: bool,
+}
+
+impl From<&Settings> for SettingsView {
+    fn from(s: &Settings) -> Self {
+        SettingsView {
+            features: s.features.clone(),
+            default_retention: s.default_retention.map(RetentionView::from),
+            auto_import: s.auto_import,
+        }
+    }
+}
+
+/// Body of `PATCH /v1/settings`: any subset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditSettings {
+    /// Feature flags to change, by name (`{"case_share_links": false}`).
+    #[schema(value_type = Object)]
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New default retention; JSON null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RetentionView>)]
+    pub default_retention: Option<Option<RetentionView>>,
+    /// Auto-import received shares.
+    pub auto_import: Option<bool>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<RetentionView>>, D::Error> {
+    Option::<RetentionView>::deserialize(d).map(Some)
+}
+
+/// Blob store statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlobStats {
+    /// Blobs on disk.
+    pub count: u64,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// Result of garbage collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GcReport {
+    /// Blobs removed.
+    pub removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+}
+
+/// Result of a retention sweep.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SweepReport {
+    /// Evidence removed.
+    pub removed: Vec<Removed>,
+}
+
+/// Liveness (no token needed).
+#[utoipa::path(get, path = "/healthz", tag = "node", security(()), responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// This node's identity.
+#[utoipa::path(get, path = "/v1/node", tag = "node", responses((status = 200, body = NodeInfo), (status = 401, body = ErrorBody)))]
+pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeInfo> {
+    Json(NodeInfo {
+        org_name: state.org.name.clone(),
+        org_id: state.org.id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        admin_addr: state
+            .admin_addr
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// Read the organization's settings.
+#[utoipa::path(get, path = "/v1/settings", tag = "node", responses((status = 200, body = SettingsView)))]
+pub async fn settings(State(state): State<AppState>, _caller: Caller) -> Json<SettingsView> {
+    Json(SettingsView::from(&state.settings()))
+}
+
+/// Change settings (administrators); persisted to the node's config file.
+#[utoipa::path(patch, path = "/v1/settings", request_body = EditSettings, tag = "node",
+    responses((status = 200, body = SettingsView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn edit_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<EditSettings>,
+) -> ApiResult<Json<SettingsView>> {
+    caller.require(&state, Action::Administer)?;
+    let mut s = state.settings();
+    if let Some(changes) = req.features {
+        let mut flags =
+            serde_json::to_value(&s.features).map_err(|e| ApiError::internal(e.to_string()))?;
+        for (k, v) in changes {
+            let Some(slot) = flags.get_mut(&k) else {
+                return Err(ApiError::bad_request(format!("unknown feature {k:?}")));
+            };
+            if !v.is_boolean() {
+                return Err(ApiError::bad_request(format!(
+                    "feature {k:?} must be true or false"
+                )));
+            }
+            *slot = v;
+        }
+        s.features =
+            serde_json::from_value(flags).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    if let Some(r) = req.default_retention {
+        s.default_retention = r.map(Into::into);
+    }
+    if let Some(a) = req.auto_import {
+        s.auto_import = a;
+    }
+    state
+        .settings_sink
+        .save(&s)
+        .map_err(|e| ApiError::internal(format!("saving settings: {e}")))?;
+    if let Ok(mut cur) = state.settings.write() {
+        *cur = s.clone();
+    }
+    tracing::info!(by = %caller.user.username, "settings changed");
+    Ok(Json(SettingsView::from(&s)))
+}
+
+/// Blob store statistics.
+#[utoipa::path(get, path = "/v1/blobs", tag = "node", responses((status = 200, body = BlobStats)))]
+pub async fn blob_stats(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<BlobStats>> {
+    let list = state.store.blobs().list()?;
+    Ok(Json(BlobStats {
+        count: list.len() as u64,
+        bytes: list.iter().map(|(_, s)| s).sum(),
+    }))
+}
+
+/// Remove blobs no record references (administrators).
+#[utoipa::path(post, path = "/v1/blobs/gc", tag = "node", responses((status = 200, body = GcReport), (status = 403, body = ErrorBody)))]
+pub async fn blob_gc(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<GcReport>> {
+    caller.require(&state, Action::Administer)?;
+    let (removed, bytes_freed) = state.store.gc().await?;
+    Ok(Json(GcReport {
+        removed,
+        bytes_freed,
+    }))
+}
+
+/// Run the retention sweeper now (administrators); it also runs periodically.
+#[utoipa::path(post, path = "/v1/retention/sweep", tag = "node", responses((status = 200, body = SweepReport), (status = 403, body = ErrorBody)))]
+pub async fn retention_sweep(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<SweepReport>> {
+    caller.require(&state, Action::Administer)?;
+    let removed = sweep(&state).await?;
+    Ok(Json(SweepReport { removed }))
+}

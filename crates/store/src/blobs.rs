@@ -1,0 +1,375 @@
+//! The content-addressed blob store: evidence bytes, stored once, addressed by BLAKE3.
+//!
+//! Layout: `blobs/<first two hex digits>/<64 hex digits>` for complete blobs and `blobs/tmp/` for
+//! blobs being written. A blob is written to a temp file while it is hashed (one pass), fsynced,
+//! and only then renamed to its address; if that address already exists the bytes were already
+//! stored and the temp file is dropped (deduplication). The directory is fsynced after the rename,
+//! so a crash at any point leaves either no blob or a complete one, plus possibly a temp file that
+//! [`BlobStore::gc`] removes.
+//!
+//! Reading verifies: [`BlobStore::open_verified`] hashes the file before handing it out, so a
+//! flipped byte on disk is reported as [`StoreError::BlobCorrupt`] instead of being served.
+//!
+//! Which blobs are in use is the repository's business (reference counts in the database); the
+//! `gc_lock` keeps garbage collection from deleting a blob that an ingest is about to reference.
+
+use crate::error::StoreError;
+use casemesh_model::ids::BlobHash;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::RwLock;
+
+/// Size of the write buffer and of read chunks.
+pub const CHUNK: usize = 1 << 20;
+
+/// Start write-back of dirty pages every this many bytes, so the final fsync has little left to do.
+const WRITEBACK_EVERY: u64 = 64 << 20;
+
+/// The blob directory.
+#[derive(Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+    /// Ingest finalization holds it shared, garbage collection exclusively.
+    gc_lock: Arc<RwLock<()>>,
+}
+
+/// A blob being written; see [`BlobStore::writer`]. Dropping it without [`BlobWriter::finish`]
+/// removes the temp file.
+pub struct BlobWriter {
+    file: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    hasher: blake3::Hasher,
+    size: u64,
+    since_writeback: u64,
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Open the blob store rooted at `root`, creating it if needed.
+    pub fn open(root: &Path) -> Result<BlobStore, StoreError> {
+        fs::create_dir_all(root.join("tmp"))
+            .map_err(StoreError::io(format!("create {}", root.display())))?;
+        Ok(BlobStore {
+            root: root.to_path_buf(),
+            gc_lock: Arc::new(RwLock::new(())),
+        })
+    }
+
+    /// Where the blob with this hash lives (whether or not it exists).
+    pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// The directory for temp files (same file system as the blobs, so renames are atomic).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Whether a complete blob with this hash is present (not verified).
+    pub fn contains(&self, hash: &BlobHash) -> bool {
+        self.path_of(hash).is_file()
+    }
+
+    /// Start writing a new blob.
+    pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name)
+            .map_err(|e| StoreError::io("random temp name")(std::io::Error::other(e)))?;
+        let tmp = self.tmp_dir().join(format!("{}.tmp", hex::encode(name)));
+        let file =
+            File::create(&tmp).map_err(StoreError::io(format!("create {}", tmp.display())))?;
+        Ok(BlobWriter {
+            file: Some(BufWriter::with_capacity(CHUNK, file)),
+            tmp,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            since_writeback: 0,
+            root: self.root.clone(),
+        })
+    }
+
+    /// Hold this while turning a finished blob into a database reference; garbage collection
+    /// cannot run meanwhile.
+    pub async fn ingest_guard(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.gc_lock.clone().read_owned().await
+    }
+
+    /// Move a complete file that the caller already verified against `hash` (for example a
+    /// transfer's partial file) into the store. Consumes `file`.
+    pub fn adopt_verified(&self, file: &Path, hash: &BlobHash) -> Result<PathBuf, StoreError> {
+        let dest = self.path_of(hash);
+        if dest.is_file() {
+            fs::remove_file(file).map_err(StoreError::io(format!("remove {}", file.display())))?;
+            return Ok(dest);
+        }
+        let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir).map_err(StoreError::io(format!("create {}", dir.display())))?;
+        File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(StoreError::io(format!("fsync {}", file.display())))?;
+        fs::rename(file, &dest)
+            .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
+        sync_dir(&dir)?;
+        Ok(dest)
+    }
+
+    /// Open a blob for reading after checking its bytes against its hash. The returned file is
+    /// positioned at the start.
+    pub fn open_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
+        let path = self.path_of(hash);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::BlobMissing { hash: *hash });
+            }
+            Err(e) => return Err(StoreError::io(format!("open {}", path.display()))(e)),
+        };
+        let (actual, size) =
+            hash_reader(&mut file).map_err(StoreError::io(format!("read {}", path.display())))?;
+        if actual != *hash {
+            tracing::error!(blob = %hash, "blob corrupted on disk: hash mismatch");
+            return Err(StoreError::BlobCorrupt { hash: *hash });
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(StoreError::io(format!("seek {}", path.display())))?;
+        Ok((file, size))
+    }
+
+    /// Every complete blob on disk with its size.
+    pub fn list(&self) -> Result<Vec<(BlobHash, u64)>, StoreError> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(&self.root)
+            .map_err(StoreError::io(format!("list {}", self.root.display())))?;
+        for shard in rd.flatten() {
+            let name = shard.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() != 2 || !shard.path().is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())
+                .map_err(StoreError::io("list blob shard"))?
+                .flatten()
+            {
+                if let Some(hash) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<BlobHash>().ok())
+                {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.push((hash, size));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Delete every blob for which `in_use` is false, and every leftover temp file. Returns the
+    /// number of blobs removed and the bytes freed.
+    pub async fn gc(
+        &self,
+        in_use: impl Fn(&BlobHash) -> Result<bool, StoreError>,
+    ) -> Result<(u64, u64), StoreError> {
+        let _exclusive = self.gc_lock.write().await;
+        let (mut removed, mut freed) = (0u64, 0u64);
+        for (hash, size) in self.list()? {
+            if !in_use(&hash)? {
+                let path = self.path_of(&hash);
+                fs::remove_file(&path)
+                    .map_err(StoreError::io(format!("remove {}", path.display())))?;
+                tracing::info!(blob = %hash, size, "garbage-collected unreferenced blob");
+                removed += 1;
+                freed += size;
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.tmp_dir()) {
+            for e in rd.flatten() {
+                freed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok((removed, freed))
+    }
+}
+
+impl BlobWriter {
+    /// Append bytes, hashing them on the way.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
+        if bytes.len() >= 128 * 1024 {
+            self.hasher.update_rayon(bytes);
+        } else {
+            self.hasher.update(bytes);
+        }
+        file.write_all(bytes)
+            .map_err(StoreError::io(format!("write {}", self.tmp.display())))?;
+        self.size += bytes.len() as u64;
+        self.since_writeback += bytes.len() as u64;
+        if self.since_writeback >= WRITEBACK_EVERY {
+            self.since_writeback = 0;
+            start_writeback(file.get_ref());
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Make the blob durable and move it to its address. Returns its hash and size. Call while
+    /// holding [`BlobStore::ingest_guard`] until the reference is recorded.
+    pub fn finish(mut self) -> Result<(BlobHash, u64), StoreError> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| StoreError::io(format!("flush {}", self.tmp.display()))(e.into_error()))?;
+        file.sync_all()
+            .map_err(StoreError::io(format!("fsync {}", self.tmp.display())))?;
+        drop(file);
+        let hash = BlobHash::from(self.hasher.finalize());
+        let hex = hash.to_hex();
+        let dir = self.root.join(&hex[..2]);
+        let dest = dir.join(&hex);
+        if dest.is_file() {
+            fs::remove_file(&self.tmp)
+                .map_err(StoreError::io(format!("remove {}", self.tmp.display())))?;
+        } else {
+            fs::create_dir_all(&dir)
+                .map_err(StoreError::io(format!("create {}", dir.display())))?;
+            fs::rename(&self.tmp, &dest)
+                .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
+            sync_dir(&dir)?;
+        }
+        Ok((hash, self.size))
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            self.file = None;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Hash everything `r` yields; returns the hash and the byte count.
+pub fn hash_reader(r: &mut impl Read) -> std::io::Result<(BlobHash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update_rayon(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((BlobHash::from(hasher.finalize()), total))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(format!("fsync {}", dir.display())))
+}
+
+/// Start writing dirty pages to disk in the background (a `sync_data` on a cloned handle in a
+/// short-lived thread), so the disk works while more bytes arrive and the final fsync is short.
+fn start_writeback(file: &File) {
+    if let Ok(clone) = file.try_clone() {
+        std::thread::spawn(move || {
+            let _ = clone.sync_data();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, BlobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = BlobStore::open(&dir.path().join("blobs")).unwrap();
+        (dir, s)
+    }
+
+    fn put(s: &BlobStore, bytes: &[u8]) -> BlobHash {
+        let mut w = s.writer().unwrap();
+        for chunk in bytes.chunks(7919) {
+            w.write(chunk).unwrap();
+        }
+        w.finish().unwrap().0
+    }
+
+    #[test]
+    fn writes_by_hash_and_dedups() {
+        let (_d, s) = store();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let h = put(&s, &data);
+        assert_eq!(h, BlobHash::of(&data));
+        assert_eq!(put(&s, &data), h);
+        assert_eq!(s.list().unwrap(), vec![(h, data.len() as u64)]);
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+        let (mut f, size) = s.open_verified(&h).unwrap();
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).unwrap();
+        assert_eq!((back, size), (data.clone(), data.len() as u64));
+    }
+
+    #[test]
+    fn flipped_byte_is_reported_not_served() {
+        let (_d, s) = store();
+        let h = put(&s, b"the original evidence bytes");
+        let path = s.path_of(&h);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[3] ^= 0x01;
+        fs::write(&path, bytes).unwrap();
+        assert!(matches!(
+            s.open_verified(&h),
+            Err(StoreError::BlobCorrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_blob_is_reported() {
+        let (_d, s) = store();
+        assert!(matches!(
+            s.open_verified(&BlobHash::of(b"nope")),
+            Err(StoreError::BlobMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn dropped_writer_leaves_nothing() {
+        let (_d, s) = store();
+        let mut w = s.writer().unwrap();
+        w.write(b"partial").unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn gc_removes_only_unreferenced_blobs_and_temp_files() {
+        let (_d, s) = store();
+        let keep = put(&s, b"keep");
+        let drop_me = put(&s, b"drop");
+        fs::write(s.tmp_dir().join("leftover.tmp"), b"x").unwrap();
+        let (removed, _) = s.gc(|h| Ok(*h == keep)).await.unwrap();
+        assert_eq!(removed, 1);
+        assert!(s.contains(&keep) && !s.contains(&drop_me));
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,141 @@
+//! The sled adapter: the only file that names sled.
+//!
+//! Everything lives in one sled tree under prefixed keys (`case/…`, `evidence/…`, `audit/…`), so a
+//! single-tree transaction makes every multi-record change atomic (an evidence item, its blob
+//! reference and its audit entry commit together or not at all). Values are JSON documents
+//! wrapped by [`Db::get_json`]/[`Tx::put_json`]. Swapping the engine means rewriting this file only.
+
+use crate::error::StoreError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// The opened database.
+#[derive(Clone)]
+pub(crate) struct Db {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+/// A transaction in progress; see [`Db::transact`].
+pub(crate) struct Tx<'a> {
+    tree: &'a sled::transaction::TransactionalTree,
+}
+
+impl Db {
+    /// Open (or create) the database in `dir`. A database held by another process gives
+    /// [`StoreError::InUse`].
+    pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(200))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.raw_os_error() == Some(11) =>
+                {
+                    StoreError::InUse(dir.to_path_buf())
+                }
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::InUse(dir.to_path_buf())
+                }
+                other => StoreError::Db(other.to_string()),
+            })?;
+        let tree = db.open_tree("casemesh").map_err(db_err)?;
+        Ok(Db { db, tree })
+    }
+
+    /// Read and decode one record.
+    pub(crate) fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key).map_err(db_err)? {
+            Some(v) => Ok(Some(decode(key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Decode every record under `prefix`, in key order.
+    pub(crate) fn scan_json<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv.map_err(db_err)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Run `f` as one atomic transaction. `f` may run more than once on conflict, so it must not
+    /// have side effects outside the transaction. An `Err` from `f` aborts and is returned.
+    pub(crate) fn transact<T>(
+        &self,
+        f: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        self.tree
+            .transaction(|t| {
+                let mut tx = Tx { tree: t };
+                f(&mut tx).map_err(ConflictableTransactionError::Abort)
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => db_err(e),
+            })
+    }
+
+    /// Wait until everything written so far is on disk.
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+impl Tx<'_> {
+    /// Read and decode one record inside the transaction.
+    pub(crate) fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree.get(key).map_err(tx_err)? {
+            Some(v) => Ok(Some(decode(key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Encode and write one record.
+    pub(crate) fn put_json<T: Serialize>(
+        &mut self,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes =
+            serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))?;
+        self.tree.insert(key, bytes).map_err(tx_err)?;
+        Ok(())
+    }
+
+    /// Remove one record.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        self.tree.remove(key).map_err(tx_err)?;
+        Ok(())
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v)
+        .map_err(|e| StoreError::Corrupt(format!("record {}: {e}", String::from_utf8_lossy(key))))
+}
+
+fn db_err(e: sled::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn tx_err(e: sled::transaction::UnabortableTransactionError) -> StoreError {
+    StoreError::Db(e.to_string())
+}

@@ -1,0 +1,505 @@
+//! The repository: users, groups, tokens, cases, evidence, blob references and the audit trail,
+//! as records in the database ([`crate::db`]) plus bytes in the [`BlobStore`].
+//!
+//! Key layout (one sled tree, prefixed keys; values are JSON):
+//! ```text
+//! user/<uuid>            User            username/<name>        UserId
+//! group/<uuid>           Group           token/<blake3 hex>     TokenRecord
+//! case/<uuid>            Case            ev/<uuid>              Evidence
+//! caseev/<case>/<ev>     EvidenceId      blobref/<hash hex>     reference count
+//! audit/<case>/<seq:020> AuditEntry      audithead/<case>       ChainHead
+//! ```
+//! Every change that touches several records (evidence + blob reference + audit entry) is one
+//! transaction. Every write to a case appends to that case's audit trail in the same transaction.
+
+use crate::blobs::BlobStore;
+use crate::db::{Db, Tx};
+use crate::error::StoreError;
+use casemesh_model::audit::{self, AuditEntry, ChainError, ChainHead, NewEntry};
+use casemesh_model::case::{Case, Evidence, Transcript};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, GroupId, UserId};
+use casemesh_model::org::{Group, User};
+use casemesh_model::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+/// What is stored for an API token: only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenRecord {
+    user: UserId,
+    #[serde(with = "hex_bytes")]
+    hash: [u8; 32],
+    created_at: Timestamp,
+}
+
+/// Who did something and when, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// A username, `system`, or `org:<name>`.
+    pub name: String,
+    /// When.
+    pub now: Timestamp,
+}
+
+impl Actor {
+    /// An actor at a time.
+    pub fn new(name: impl Into<String>, now: Timestamp) -> Actor {
+        Actor {
+            name: name.into(),
+            now,
+        }
+    }
+
+    fn entry(
+        &self,
+        action: &str,
+        evidence: Option<EvidenceId>,
+        details: impl Into<String>,
+    ) -> NewEntry {
+        NewEntry {
+            time: self.now,
+            actor: self.name.clone(),
+            action: action.to_owned(),
+            evidence,
+            details: details.into(),
+        }
+    }
+}
+
+/// The node's persistent state.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    blobs: BlobStore,
+}
+
+fn key(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
+    format!("{prefix}/{id}").into_bytes()
+}
+
+fn audit_key(case: CaseId, seq: u64) -> Vec<u8> {
+    format!("audit/{case}/{seq:020}").into_bytes()
+}
+
+impl Store {
+    /// Open the store in a data directory: `db/` and `blobs/` below it.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let db = Db::open(&data_dir.join("db"))?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"))?;
+        Ok(Store { db, blobs })
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Wait until every write so far is durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().await
+    }
+
+    // ---- users, groups, tokens ------------------------------------------------------------
+
+    /// Create a user; the username must be free.
+    pub fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.db.transact(|tx| {
+            let name_key = key("username", &user.username);
+            if tx.get_json::<UserId>(&name_key)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "user {:?} already exists",
+                    user.username
+                )));
+            }
+            tx.put_json(&name_key, &user.id)?;
+            tx.put_json(&key("user", user.id), user)
+        })
+    }
+
+    /// Replace a user record (username changes are not supported).
+    pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        self.db.transact(|tx| {
+            if tx.get_json::<User>(&key("user", user.id))?.is_none() {
+                return Err(StoreError::NotFound(format!("user {}", user.username)));
+            }
+            tx.put_json(&key("user", user.id), user)
+        })
+    }
+
+    /// A user by id.
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.db.get_json(&key("user", id))
+    }
+
+    /// A user by username.
+    pub fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        match self.db.get_json::<UserId>(&key("username", username))? {
+            Some(id) => self.user(id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every user.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.db.scan_json(b"user/")
+    }
+
+    /// Create a group; the name must be free.
+    pub fn create_group(&self, group: &Group) -> Result<(), StoreError> {
+        if self.groups()?.iter().any(|g| g.name == group.name) {
+            return Err(StoreError::Conflict(format!(
+                "group {:?} already exists",
+                group.name
+            )));
+        }
+        self.db
+            .transact(|tx| tx.put_json(&key("group", group.id), group))
+    }
+
+    /// Every group.
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        self.db.scan_json(b"group/")
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: GroupId) -> Result<Option<Group>, StoreError> {
+        self.db.get_json(&key("group", id))
+    }
+
+    /// Issue a new API token for a user. The token is returned once; only its hash is kept.
+    pub fn issue_token(&self, user: UserId, now: Timestamp) -> Result<String, StoreError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| StoreError::io("random token")(std::io::Error::other(e)))?;
+        let token = format!("cm_{}", hex::encode(secret));
+        let hash = *blake3::hash(token.as_bytes()).as_bytes();
+        let rec = TokenRecord {
+            user,
+            hash,
+            created_at: now,
+        };
+        self.db
+            .transact(|tx| tx.put_json(&key("token", hex::encode(hash)), &rec))?;
+        Ok(token)
+    }
+
+    /// The user a token belongs to, if it is valid. The stored hash is compared in constant time.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let hash = *blake3::hash(token.as_bytes()).as_bytes();
+        let Some(rec) = self
+            .db
+            .get_json::<TokenRecord>(&key("token", hex::encode(hash)))?
+        else {
+            return Ok(None);
+        };
+        if !bool::from(rec.hash.ct_eq(&hash)) {
+            return Ok(None);
+        }
+        self.user(rec.user)
+    }
+
+    // ---- cases ---------------------------------------------------------------------------
+
+    /// Store a new case and open its audit trail.
+    pub fn create_case(&self, case: &Case, actor: &Actor) -> Result<(), StoreError> {
+        self.db.transact(|tx| {
+            tx.put_json(&key("case", case.id), case)?;
+            append_audit(
+                tx,
+                case.id,
+                actor.entry(
+                    audit::actions::CASE_CREATE,
+                    None,
+                    format!("case {} {:?}", case.id, case.case_number),
+                ),
+            )
+        })
+    }
+
+    /// A case by record id.
+    pub fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        self.db.get_json(&key("case", id))
+    }
+
+    /// Every case.
+    pub fn cases(&self) -> Result<Vec<Case>, StoreError> {
+        self.db.scan_json(b"case/")
+    }
+
+    /// Resolve a reference typed by a person: a record id, or a case number (which must then be
+    /// unique).
+    pub fn resolve_case(&self, reference: &str) -> Result<Case, StoreError> {
+        if let Ok(id) = reference.parse::<CaseId>() {
+            if let Some(c) = self.case(id)? {
+                return Ok(c);
+            }
+        }
+        let mut matches: Vec<Case> = self
+            .cases()?
+            .into_iter()
+            .filter(|c| c.case_number == reference)
+            .collect();
+        match matches.len() {
+            0 => Err(StoreError::NotFound(format!("case {reference:?}"))),
+            1 => Ok(matches.remove(0)),
+            n => Err(StoreError::Conflict(format!(
+                "{n} cases have the case id {reference:?}; use the record id"
+            ))),
+        }
+    }
+
+    /// Change a case with `edit` and record `action` with `details` in its trail, atomically.
+    ///
+    /// An error from `edit` (of the caller's own type, e.g. a folder rule) aborts the
+    /// transaction and is returned as is.
+    pub fn update_case<E: From<StoreError>>(
+        &self,
+        id: CaseId,
+        actor: &Actor,
+        action: &str,
+        edit: impl Fn(&mut Case) -> Result<String, E>,
+    ) -> Result<Case, E> {
+        let rejected = RefCell::new(None);
+        let result = self.db.transact(|tx| {
+            let mut case: Case = tx
+                .get_json(&key("case", id))?
+                .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+            let details = edit(&mut case).map_err(|e| reject(&rejected, e))?;
+            tx.put_json(&key("case", id), &case)?;
+            append_audit(tx, id, actor.entry(action, None, details))?;
+            Ok(case)
+        });
+        result.map_err(|e| rejected.into_inner().unwrap_or_else(|| e.into()))
+    }
+
+    // ---- evidence ------------------------------------------------------------------------
+
+    /// Record a new evidence item whose blob is already in the blob store; takes a blob
+    /// reference and writes the audit entry in the same transaction.
+    pub fn add_evidence(&self, ev: &Evidence, actor: &Actor) -> Result<(), StoreError> {
+        self.db.transact(|tx| {
+            if tx.get_json::<Case>(&key("case", ev.case))?.is_none() {
+                return Err(StoreError::NotFound(format!("case {}", ev.case)));
+            }
+            tx.put_json(&key("ev", ev.id), ev)?;
+            tx.put_json(
+                &format!("caseev/{}/{}", ev.case, ev.id).into_bytes(),
+                &ev.id,
+            )?;
+            add_ref(tx, &ev.hash, 1)?;
+            append_audit(
+                tx,
+                ev.case,
+                actor.entry(
+                    audit::actions::EVIDENCE_ADD,
+                    Some(ev.id),
+                    format!("{:?} blake3={} size={}", ev.name, ev.hash, ev.size),
+                ),
+            )
+        })
+    }
+
+    /// An evidence item by id.
+    pub fn evidence(&self, id: EvidenceId) -> Result<Option<Evidence>, StoreError> {
+        self.db.get_json(&key("ev", id))
+    }
+
+    /// The evidence items of a case, in id order.
+    pub fn case_evidence(&self, case: CaseId) -> Result<Vec<Evidence>, StoreError> {
+        let ids: Vec<EvidenceId> = self.db.scan_json(format!("caseev/{case}/").as_bytes())?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(ev) = self.evidence(id)? {
+                out.push(ev);
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.added_at, a.display_id.as_str()).cmp(&(b.added_at, b.display_id.as_str()))
+        });
+        Ok(out)
+    }
+
+    /// Resolve an evidence reference within a case: its id or its display id.
+    pub fn resolve_evidence(&self, case: CaseId, reference: &str) -> Result<Evidence, StoreError> {
+        if let Ok(id) = reference.parse::<EvidenceId>() {
+            if let Some(ev) = self.evidence(id)?.filter(|e| e.case == case) {
+                return Ok(ev);
+            }
+        }
+        let mut matches: Vec<Evidence> = self
+            .case_evidence(case)?
+            .into_iter()
+            .filter(|e| e.display_id == reference)
+            .collect();
+        match matches.len() {
+            0 => Err(StoreError::NotFound(format!("evidence {reference:?}"))),
+            1 => Ok(matches.remove(0)),
+            n => Err(StoreError::Conflict(format!(
+                "{n} evidence items have display id {reference:?}; use the id"
+            ))),
+        }
+    }
+
+    /// Change an evidence item and record it in the case's trail, atomically. `edit` returns
+    /// the audit details.
+    pub fn update_evidence<E: From<StoreError>>(
+        &self,
+        id: EvidenceId,
+        actor: &Actor,
+        action: &str,
+        edit: impl Fn(&mut Evidence) -> Result<String, E>,
+    ) -> Result<Evidence, E> {
+        let rejected = RefCell::new(None);
+        let result = self.db.transact(|tx| {
+            let mut ev: Evidence = tx
+                .get_json(&key("ev", id))?
+                .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
+            let old_hashes = blob_hashes(&ev);
+            let details = edit(&mut ev).map_err(|e| reject(&rejected, e))?;
+            for h in blob_hashes(&ev).iter().filter(|h| !old_hashes.contains(h)) {
+                add_ref(tx, h, 1)?;
+            }
+            tx.put_json(&key("ev", id), &ev)?;
+            append_audit(tx, ev.case, actor.entry(action, Some(id), details))?;
+            Ok(ev)
+        });
+        result.map_err(|e| rejected.into_inner().unwrap_or_else(|| e.into()))
+    }
+
+    /// Attach a transcript whose bytes are already in the blob store.
+    pub fn add_transcript(
+        &self,
+        id: EvidenceId,
+        t: &Transcript,
+        actor: &Actor,
+    ) -> Result<Evidence, StoreError> {
+        self.update_evidence(id, actor, audit::actions::TRANSCRIPT_ADD, |ev| {
+            ev.transcripts.push(t.clone());
+            Ok::<_, StoreError>(format!(
+                "transcript {:?} blake3={} size={}",
+                t.name, t.hash, t.size
+            ))
+        })
+    }
+
+    /// Remove an evidence item (by a user, or by the retention sweeper: `action` says which),
+    /// dropping its blob references. The bytes go at the next garbage collection.
+    pub fn delete_evidence(
+        &self,
+        id: EvidenceId,
+        actor: &Actor,
+        action: &str,
+        details: &str,
+    ) -> Result<Evidence, StoreError> {
+        self.db.transact(|tx| {
+            let ev: Evidence = tx
+                .get_json(&key("ev", id))?
+                .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
+            tx.remove(&key("ev", id))?;
+            tx.remove(&format!("caseev/{}/{}", ev.case, ev.id).into_bytes())?;
+            for h in blob_hashes(&ev) {
+                add_ref(tx, &h, -1)?;
+            }
+            append_audit(
+                tx,
+                ev.case,
+                actor.entry(
+                    action,
+                    Some(id),
+                    format!("{:?} blake3={} {details}", ev.name, ev.hash),
+                ),
+            )?;
+            Ok(ev)
+        })
+    }
+
+    // ---- blobs ---------------------------------------------------------------------------
+
+    /// How many records reference a blob.
+    pub fn blob_refs(&self, hash: &BlobHash) -> Result<u64, StoreError> {
+        Ok(self.db.get_json::<u64>(&key("blobref", hash))?.unwrap_or(0))
+    }
+
+    /// Remove every blob no record references, and leftover temp files.
+    pub async fn gc(&self) -> Result<(u64, u64), StoreError> {
+        self.blobs.gc(|h| Ok(self.blob_refs(h)? > 0)).await
+    }
+
+    // ---- audit ---------------------------------------------------------------------------
+
+    /// Append an entry to a case's trail (for reads and other events without a record change).
+    pub fn audit(
+        &self,
+        case: CaseId,
+        actor: &Actor,
+        action: &str,
+        evidence: Option<EvidenceId>,
+        details: &str,
+    ) -> Result<(), StoreError> {
+        self.db
+            .transact(|tx| append_audit(tx, case, actor.entry(action, evidence, details)))
+    }
+
+    /// A case's trail, oldest first, and its recorded head.
+    pub fn audit_trail(&self, case: CaseId) -> Result<(Vec<AuditEntry>, ChainHead), StoreError> {
+        let entries = self.db.scan_json(format!("audit/{case}/").as_bytes())?;
+        let head = self
+            .db
+            .get_json(&key("audithead", case))?
+            .unwrap_or_default();
+        Ok((entries, head))
+    }
+
+    /// Verify a case's trail; `Ok(Err(_))` names the first break.
+    pub fn verify_audit(&self, case: CaseId) -> Result<(u64, Result<(), ChainError>), StoreError> {
+        let (entries, head) = self.audit_trail(case)?;
+        Ok((entries.len() as u64, audit::verify(&entries, &head)))
+    }
+}
+
+/// Keep a caller's error for after the transaction and abort it.
+fn reject<E>(slot: &RefCell<Option<E>>, e: E) -> StoreError {
+    *slot.borrow_mut() = Some(e);
+    StoreError::Aborted
+}
+
+fn blob_hashes(ev: &Evidence) -> Vec<BlobHash> {
+    std::iter::once(ev.hash)
+        .chain(ev.transcripts.iter().map(|t| t.hash))
+        .collect()
+}
+
+fn add_ref(tx: &mut Tx<'_>, hash: &BlobHash, delta: i64) -> Result<(), StoreError> {
+    let k = key("blobref", hash);
+    let n = tx.get_json::<u64>(&k)?.unwrap_or(0) as i64 + delta;
+    if n <= 0 {
+        tx.remove(&k)
+    } else {
+        tx.put_json(&k, &(n as u64))
+    }
+}
+
+fn append_audit(tx: &mut Tx<'_>, case: CaseId, entry: NewEntry) -> Result<(), StoreError> {
+    let head_key = key("audithead", case);
+    let head: ChainHead = tx.get_json(&head_key)?.unwrap_or_default();
+    let (entry, head) = head.append(entry);
+    tx.put_json(&audit_key(case, entry.seq), &entry)?;
+    tx.put_json(&head_key, &head)
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,170 @@
+//! `casemesh run`: the node daemon.
+//!
+//! Start-up: read the config, start logging, open the store (a data directory held by another
+//! process is a clear error), bind the admin endpoint, write its address to `DIR/admin.addr`,
+//! start the retention sweeper. Then serve until SIGINT or SIGTERM, and shut down in order:
+//! stop accepting, finish in-flight requests, stop background jobs, flush the store, remove
+//! `admin.addr`.
+
+use crate::config::{Config, Layout, write_atomic};
+use crate::init::{load_identity, org_id};
+use anyhow::{Context as _, Result};
+use casemesh_api::state::{AppState, Clock, OrgInfo, Settings, SettingsSink};
+use casemesh_store::{Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `casemesh run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Log format, overriding the config: `human` or `json`.
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+/// Persists settings changed through the API into `config.toml`.
+struct ConfigFileSink {
+    dir: PathBuf,
+}
+
+impl SettingsSink for ConfigFileSink {
+    fn save(&self, settings: &Settings) -> Result<(), String> {
+        let mut config = Config::load(&self.dir).map_err(|e| format!("{e:#}"))?;
+        config.settings = settings.clone();
+        config.save(&self.dir).map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn init_tracing(format: &str, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolve on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Run the daemon in the foreground until a shutdown signal.
+pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
+    let config = Config::load(dir)?;
+    let format = args
+        .log_format
+        .clone()
+        .unwrap_or_else(|| config.log.format.clone());
+    init_tracing(&format, &config.log.level);
+
+    let layout = Layout::new(dir);
+    let secret = load_identity(dir)?;
+    let org = OrgInfo {
+        name: config.org.name.clone(),
+        id: org_id(&secret)?,
+    };
+    let store = match Store::open(dir) {
+        Ok(s) => s,
+        Err(StoreError::InUse(_)) => {
+            anyhow::bail!(
+                "data directory {} is in use: another `casemesh run` is using it",
+                dir.display()
+            )
+        }
+        Err(e) => return Err(e).context("open the store"),
+    };
+    let offset_ms = std::env::var("CASEMESH_CLOCK_OFFSET_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let state = AppState {
+        store: store.clone(),
+        org: org.clone(),
+        settings: Arc::new(RwLock::new(config.settings.clone())),
+        settings_sink: Arc::new(ConfigFileSink {
+            dir: dir.to_path_buf(),
+        }),
+        clock: Clock { offset_ms },
+        admin_addr: Arc::new(RwLock::new(String::new())),
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("bind the admin endpoint on {}", config.admin.listen))?;
+    let bound = listener.local_addr()?;
+    if let Ok(mut a) = state.admin_addr.write() {
+        *a = bound.to_string();
+    }
+    if !bound.ip().is_loopback() {
+        tracing::warn!(addr = %bound, "the admin endpoint listens on a non-loopback address");
+    }
+
+    let cancel = CancellationToken::new();
+    let mut jobs = tokio::task::JoinSet::new();
+    if config.retention.sweep_interval_secs > 0 {
+        let (state, cancel) = (state.clone(), cancel.clone());
+        let every = Duration::from_secs(config.retention.sweep_interval_secs);
+        jobs.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {
+                        match casemesh_api::retention::sweep(&state).await {
+                            Ok(r) if !r.is_empty() => tracing::info!(removed = r.len(), "retention sweep"),
+                            Ok(_) => {}
+                            Err(e) => tracing::error!(error = %e.message, "retention sweep failed"),
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    write_atomic(&layout.admin_addr(), bound.to_string().as_bytes(), 0o644)?;
+    tracing::info!(org = %org.name, org_id = %org.id, admin = %bound, data_dir = %dir.display(), "casemesh node running");
+
+    let server_cancel = cancel.clone();
+    let served = casemesh_api::serve(listener, casemesh_api::admin_router(state), async move {
+        tokio::select! {
+            _ = shutdown_signal() => {},
+            _ = server_cancel.cancelled() => {},
+        }
+    })
+    .await;
+    tracing::info!("shutting down");
+    cancel.cancel();
+    while jobs.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(layout.admin_addr());
+    store.flush().await.context("flush the store")?;
+    served.context("admin endpoint failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `casemesh init`: create a data directory — identity key, configuration, database, blob store
+//! and the first administrator with an API token.
+
+use crate::config::{Config, Layout, write_atomic};
+use anyhow::{Context as _, Result, bail};
+use casemesh_model::org::{Permission, User};
+use casemesh_store::Store;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Arguments of `casemesh init`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InitArgs {
+    /// Display name of the organization.
+    #[arg(long)]
+    org: String,
+    /// Address of the admin endpoint (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    admin_addr: SocketAddr,
+    /// Username of the first administrator.
+    #[arg(long, default_value = "admin")]
+    admin_user: String,
+}
+
+/// What init created.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Initialized {
+    /// The organization id (libp2p PeerId).
+    pub(crate) org_id: String,
+    /// The organization name.
+    pub(crate) org_name: String,
+    /// The administrator's username.
+    pub(crate) admin_user: String,
+    /// Where the admin token was written.
+    pub(crate) token_file: String,
+}
+
+/// The organization id (libp2p PeerId text) of an ed25519 secret key.
+pub(crate) fn org_id(secret: &[u8; 32]) -> Result<String> {
+    let kp =
+        libp2p_identity::Keypair::ed25519_from_bytes(*secret).context("invalid identity key")?;
+    Ok(kp.public().to_peer_id().to_base58())
+}
+
+/// Read `DIR/identity.key`.
+pub(crate) fn load_identity(dir: &Path) -> Result<[u8; 32]> {
+    let path = Layout::new(dir).identity();
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("read identity key {}", path.display()))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("identity key {} is not 32 bytes", path.display()))
+}
+
+/// Run `casemesh init`.
+pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
+    let layout = Layout::new(dir);
+    if layout.config().exists() {
+        bail!(
+            "{} is already initialized (found {})",
+            dir.display(),
+            layout.config().display()
+        );
+    }
+    if args.org.trim().is_empty() {
+        bail!("--org must not be empty");
+    }
+    casemesh_model::names::validate_name(&args.admin_user).context("invalid --admin-user")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restrict {}", dir.display()))?;
+    }
+
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    write_atomic(&layout.identity(), &secret, 0o600)?;
+    let org_id = org_id(&secret)?;
+
+    let store = Store::open(dir)?;
+    let mut admin = User::new(&args.admin_user, "Administrator");
+    admin.permissions = Permission::ALL.into_iter().collect();
+    store.create_user(&admin)?;
+    let now = casemesh_api::state::Clock::default().now();
+    let token = store.issue_token(admin.id, now)?;
+    write_atomic(&layout.admin_token(), token.as_bytes(), 0o600)?;
+    drop(store);
+
+    // The config goes last: its presence marks a complete data directory.
+    Config::new(&args.org, args.admin_addr).save(dir)?;
+
+    let done = Initialized {
+        org_id: org_id.clone(),
+        org_name: args.org.clone(),
+        admin_user: args.admin_user.clone(),
+        token_file: layout.admin_token().display().to_string(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        println!("{org_id}");
+        eprintln!(
+            "initialized {} for {:?}; administrator {:?}, token in {}",
+            dir.display(),
+            args.org,
+            args.admin_user,
+            done.token_file
+        );
+    }
+    Ok(())
+}
