@@ -71,6 +71,23 @@ impl Db {
             .collect()
     }
 
+    /// Decode every record under `prefix` with a number parsed from its key (records whose key
+    /// does not parse are skipped).
+    pub(crate) fn scan_json_with_keys<T: DeserializeOwned, R: From<(u64, T)>>(
+        &self,
+        prefix: &[u8],
+        parse_key: impl Fn(&[u8]) -> Option<u64>,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(db_err)?;
+            if let Some(n) = parse_key(&k) {
+                out.push(R::from((n, decode(&k, &v)?)));
+            }
+        }
+        Ok(out)
+    }
+
     /// Run `f` as one atomic transaction. `f` may run more than once on conflict, so it must not
     /// have side effects outside the transaction. An `Err` from `f` aborts and is returned.
     pub(crate) fn transact<T>(

@@ -20,6 +20,7 @@ use casemesh_model::case::{Case, Evidence, Transcript};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, GroupId, UserId};
 use casemesh_model::org::{Group, User};
 use casemesh_model::time::Timestamp;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::path::Path;
@@ -415,6 +416,124 @@ impl Store {
         })
     }
 
+    // ---- generic records (partners, shares, links, …) ---------------------------------------
+
+    /// Write a record of kind `kind` (e.g. `partner`, `share`, `link`) under `id`.
+    pub fn put_record<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        check_kind(kind)?;
+        self.db
+            .transact(|tx| tx.put_json(&record_key(kind, id), value))
+    }
+
+    /// Read one record.
+    pub fn record<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        check_kind(kind)?;
+        self.db.get_json(&record_key(kind, id))
+    }
+
+    /// Every record of a kind, in id order.
+    pub fn records<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, StoreError> {
+        check_kind(kind)?;
+        self.db.scan_json(format!("rec/{kind}/").as_bytes())
+    }
+
+    /// Remove a record; returns whether it existed.
+    pub fn delete_record(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        check_kind(kind)?;
+        self.db.transact(|tx| {
+            let existed = tx
+                .get_json::<serde_json::Value>(&record_key(kind, id))?
+                .is_some();
+            tx.remove(&record_key(kind, id))?;
+            Ok(existed)
+        })
+    }
+
+    /// Atomically read-modify-write one record: `f` gets the current value (if any) and returns
+    /// the new one (`None` deletes). An error from `f` leaves the record unchanged.
+    pub fn update_record<T, E>(
+        &self,
+        kind: &str,
+        id: &str,
+        f: impl Fn(Option<T>) -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<StoreError>,
+    {
+        check_kind(kind)?;
+        let rejected = RefCell::new(None);
+        let key = record_key(kind, id);
+        let result = self.db.transact(|tx| {
+            let current = tx.get_json::<T>(&key)?;
+            let next = f(current).map_err(|e| reject(&rejected, e))?;
+            match &next {
+                Some(v) => tx.put_json(&key, v)?,
+                None => tx.remove(&key)?,
+            }
+            Ok(next)
+        });
+        result.map_err(|e| rejected.into_inner().unwrap_or_else(|| e.into()))
+    }
+
+    /// Append a record to the ordered queue `queue` (e.g. `outbox.<peer id>`); returns its
+    /// sequence number. Queues keep insertion order.
+    pub fn queue_push<T: Serialize>(&self, queue: &str, value: &T) -> Result<u64, StoreError> {
+        check_kind(queue)?;
+        self.db.transact(|tx| {
+            let counter = format!("qseq/{queue}").into_bytes();
+            let seq = tx.get_json::<u64>(&counter)?.unwrap_or(0);
+            tx.put_json(&counter, &(seq + 1))?;
+            tx.put_json(&format!("q/{queue}/{seq:020}").into_bytes(), value)?;
+            Ok(seq)
+        })
+    }
+
+    /// The records of a queue, oldest first, with their sequence numbers.
+    pub fn queue_items<T: DeserializeOwned>(
+        &self,
+        queue: &str,
+    ) -> Result<Vec<(u64, T)>, StoreError> {
+        check_kind(queue)?;
+        let prefix = format!("q/{queue}/");
+        let items: Vec<QueueItem<T>> = self.db.scan_json_with_keys(prefix.as_bytes(), |k| {
+            String::from_utf8_lossy(&k[prefix.len()..])
+                .parse::<u64>()
+                .ok()
+        })?;
+        Ok(items.into_iter().map(|i| (i.0, i.1)).collect())
+    }
+
+    /// Remove one record from a queue (after it was delivered).
+    pub fn queue_remove(&self, queue: &str, seq: u64) -> Result<(), StoreError> {
+        check_kind(queue)?;
+        self.db
+            .transact(|tx| tx.remove(&format!("q/{queue}/{seq:020}").into_bytes()))
+    }
+
+    /// Record that a message id was seen; returns false if it had been seen before (so a retried
+    /// delivery is applied once).
+    pub fn mark_seen(&self, scope: &str, message_id: &str) -> Result<bool, StoreError> {
+        check_kind(scope)?;
+        self.db.transact(|tx| {
+            let k = format!("seen/{scope}/{message_id}").into_bytes();
+            if tx.get_json::<u8>(&k)?.is_some() {
+                return Ok(false);
+            }
+            tx.put_json(&k, &1u8)?;
+            Ok(true)
+        })
+    }
+
     // ---- blobs ---------------------------------------------------------------------------
 
     /// How many records reference a blob.
@@ -459,6 +578,27 @@ impl Store {
     }
 }
 
+/// A queue entry: sequence number and value.
+struct QueueItem<T>(u64, T);
+
+impl<T> From<(u64, T)> for QueueItem<T> {
+    fn from((n, v): (u64, T)) -> Self {
+        QueueItem(n, v)
+    }
+}
+
+fn record_key(kind: &str, id: &str) -> Vec<u8> {
+    format!("rec/{kind}/{id}").into_bytes()
+}
+
+/// Kinds and queue names are ours, never user input, but a `/` in one would blur key prefixes.
+fn check_kind(kind: &str) -> Result<(), StoreError> {
+    if kind.is_empty() || kind.contains('/') {
+        return Err(StoreError::Corrupt(format!("invalid record kind {kind:?}")));
+    }
+    Ok(())
+}
+
 /// Keep a caller's error for after the transaction and abort it.
 fn reject<E>(slot: &RefCell<Option<E>>, e: E) -> StoreError {
     *slot.borrow_mut() = Some(e);
@@ -501,5 +641,134 @@ mod hex_bytes {
         let mut out = [0u8; 32];
         hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn second_open_of_a_data_dir_is_in_use() {
+        let (d, _s) = store();
+        assert!(matches!(Store::open(d.path()), Err(StoreError::InUse(_))));
+    }
+
+    #[test]
+    fn tokens_authenticate_only_their_user() {
+        let (_d, s) = store();
+        let u = User::new("alice", "Alice");
+        s.create_user(&u).unwrap();
+        let t = s.issue_token(u.id, Timestamp(0)).unwrap();
+        assert_eq!(
+            s.authenticate(&t).unwrap().map(|u| u.username),
+            Some("alice".into())
+        );
+        assert!(s.authenticate("cm_wrong").unwrap().is_none());
+        assert!(s.authenticate(&t[..t.len() - 1]).unwrap().is_none());
+        assert!(matches!(
+            s.create_user(&User::new("alice", "Other")),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn case_writes_are_audited_and_the_chain_verifies() {
+        let (_d, s) = store();
+        let actor = Actor::new("alice", Timestamp(1));
+        let case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        s.create_case(&case, &actor).unwrap();
+        s.update_case(case.id, &actor, audit::actions::CASE_EDIT, |c| {
+            c.title = "new".into();
+            Ok::<_, StoreError>("title".into())
+        })
+        .unwrap();
+        let (entries, result) = s.verify_audit(case.id).unwrap();
+        assert_eq!((entries, result), (2, Ok(())));
+        assert_eq!(s.resolve_case("C-1").unwrap().title, "new");
+    }
+
+    #[test]
+    fn a_refused_edit_changes_nothing() {
+        let (_d, s) = store();
+        let actor = Actor::new("alice", Timestamp(1));
+        let case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        s.create_case(&case, &actor).unwrap();
+        let r = s.update_case(case.id, &actor, "x", |c| {
+            c.title = "changed".into();
+            Err::<String, _>(StoreError::Conflict("no".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(s.case(case.id).unwrap().unwrap().title, "t");
+        assert_eq!(s.audit_trail(case.id).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn evidence_holds_blob_references() {
+        let (_d, s) = store();
+        let actor = Actor::new("alice", Timestamp(1));
+        let case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        s.create_case(&case, &actor).unwrap();
+        let hash = BlobHash::of(b"x");
+        let ev = Evidence {
+            id: EvidenceId::random(),
+            case: case.id,
+            display_id: "EV-1".into(),
+            name: "x".into(),
+            description: String::new(),
+            category: None,
+            folder: None,
+            hash,
+            size: 1,
+            media_type: "text/plain".into(),
+            added_at: Timestamp(1),
+            added_by: "alice".into(),
+            transcripts: vec![],
+        };
+        s.add_evidence(&ev, &actor).unwrap();
+        assert_eq!(s.blob_refs(&hash).unwrap(), 1);
+        s.delete_evidence(ev.id, &actor, audit::actions::EVIDENCE_DELETE, "")
+            .unwrap();
+        assert_eq!(s.blob_refs(&hash).unwrap(), 0);
+        assert!(s.case_evidence(case.id).unwrap().is_empty());
+        assert_eq!(s.verify_audit(case.id).unwrap().1, Ok(()));
+    }
+
+    #[test]
+    fn records_queues_and_seen_ids() {
+        let (_d, s) = store();
+        s.put_record("partner", "p1", &"one".to_string()).unwrap();
+        assert_eq!(
+            s.record::<String>("partner", "p1").unwrap().as_deref(),
+            Some("one")
+        );
+        let n = s
+            .update_record("partner", "p1", |v: Option<String>| {
+                Ok::<_, StoreError>(v.map(|v| v + "!"))
+            })
+            .unwrap();
+        assert_eq!(n.as_deref(), Some("one!"));
+        assert!(s.delete_record("partner", "p1").unwrap());
+        assert!(s.records::<String>("partner").unwrap().is_empty());
+        assert!(s.put_record("a/b", "x", &1).is_err());
+
+        for i in 0..3u32 {
+            s.queue_push("outbox.peer", &i).unwrap();
+        }
+        let items: Vec<(u64, u32)> = s.queue_items("outbox.peer").unwrap();
+        assert_eq!(items, vec![(0, 0), (1, 1), (2, 2)]);
+        s.queue_remove("outbox.peer", 0).unwrap();
+        assert_eq!(s.queue_push("outbox.peer", &9u32).unwrap(), 3);
+        let items: Vec<(u64, u32)> = s.queue_items("outbox.peer").unwrap();
+        assert_eq!(items, vec![(1, 1), (2, 2), (3, 9)]);
+
+        assert!(s.mark_seen("inbox", "m1").unwrap());
+        assert!(!s.mark_seen("inbox", "m1").unwrap());
     }
 }
