@@ -1,1 +1,361 @@
-//! Placeholder: being built.
+//! Case-metadata documents: the "Check for and apply updates" path between a sharer and a
+//! receiver, sans-IO (bytes in, bytes out; no clock, no network, no storage).
+//!
+//! Case-level fields (case number, title, description) and evidence metadata (name, display id,
+//! description) live in an Automerge document, [`CaseDoc`], on the sharer's node. The receiver keeps
+//! the **upstream** copy of that document, fed with the sharer's changes
+//! ([`CaseDoc::changes_since`] → [`CaseDoc::apply_changes`]), and its own values separately
+//! ([`CaseMeta`]) — those are its work product and are never overwritten automatically. The review
+//! dialog lists [`updates_available`]; the receiver applies some or all with [`apply`], which the
+//! share's policy must allow ([`PolicyAction::ApplyUpdates`](casemesh_model::policy::PolicyAction)).
+//! New evidence files never travel this way (they follow case synchronization,
+//! `casemesh_model::folder_sync`).
+//!
+//! Layout:
+//! - [`fields`]: [`Target`], [`Field`], [`FieldRef`], and the plain snapshots [`CaseMeta`] /
+//!   [`EvidenceMeta`].
+//! - [`doc`]: [`CaseDoc`], the Automerge document (edit, save/load, heads, incremental changes,
+//!   field-level diff).
+//! - [`updates`]: [`AppliedState`], [`updates_available`], [`apply`], [`dismiss`].
+//!
+//! ```
+//! use casemesh_meta::{CaseDoc, CaseMeta, AppliedState, Field, FieldRef, updates_available, apply};
+//! use casemesh_model::policy::SharingPolicy;
+//!
+//! // The sharer's document, and the receiver's copy of it at first import.
+//! let meta = CaseMeta { case_number: "2026-CR-7".into(), title: "Old".into(), ..Default::default() };
+//! let mut sharer = CaseDoc::new(&meta).unwrap();
+//! let mut upstream = CaseDoc::load(&sharer.save()).unwrap();
+//! let mut applied = AppliedState::at_import(&upstream);
+//! let mut local = upstream.meta();
+//!
+//! // The sharer retitles the case; only the change travels.
+//! let seen = upstream.heads();
+//! sharer.set_case_field(Field::Title, "New").unwrap();
+//! upstream.apply_changes(&sharer.changes_since(&seen)).unwrap();
+//!
+//! let available = updates_available(&upstream, &applied, &local);
+//! assert_eq!(available[0].proposed, "New");
+//! let policy = SharingPolicy::partner_copy_default();
+//! apply(&upstream, &[FieldRef::case(Field::Title)], &policy, &mut applied, &mut local).unwrap();
+//! assert_eq!(local.title, "New");
+//! ```
+
+pub mod doc;
+pub mod fields;
+pub mod updates;
+
+pub use automerge::ChangeHash;
+pub use doc::{CaseDoc, MetaError, decode_heads, encode_heads};
+pub use fields::{CaseMeta, EvidenceMeta, Field, FieldRef, Target};
+pub use updates::{AppliedState, ApplyError, FieldUpdate, apply, dismiss, updates_available};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_model::ids::EvidenceId;
+    use casemesh_model::policy::{PolicyAction, SharingPolicy};
+    use std::collections::BTreeSet;
+
+    fn meta(n: usize) -> (CaseMeta, Vec<EvidenceId>) {
+        let ids: Vec<EvidenceId> = (0..n).map(|_| EvidenceId::random()).collect();
+        let meta = CaseMeta {
+            case_number: "2026-CR-0042".into(),
+            title: "State v. Example".into(),
+            description: "Burglary, 3 counts".into(),
+            evidence: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    (
+                        *id,
+                        EvidenceMeta {
+                            name: format!("clip-{i}.mp4"),
+                            display_id: format!("EV-{i:04}"),
+                            description: format!("Body camera {i}"),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        (meta, ids)
+    }
+
+    /// Sharer doc, and the receiver's upstream doc, applied state and local values at import.
+    struct Pair {
+        sharer: CaseDoc,
+        upstream: CaseDoc,
+        applied: AppliedState,
+        local: CaseMeta,
+    }
+
+    impl Pair {
+        fn new(n: usize) -> (Pair, Vec<EvidenceId>) {
+            let (m, ids) = meta(n);
+            let mut sharer = CaseDoc::new(&m).unwrap();
+            let upstream = CaseDoc::load(&sharer.save()).unwrap();
+            let applied = AppliedState::at_import(&upstream);
+            let local = upstream.meta();
+            (
+                Pair {
+                    sharer,
+                    upstream,
+                    applied,
+                    local,
+                },
+                ids,
+            )
+        }
+
+        fn sync(&mut self) -> BTreeSet<FieldRef> {
+            let heads = self.upstream.heads();
+            let bytes = self.sharer.changes_since(&heads);
+            self.upstream.apply_changes(&bytes).unwrap()
+        }
+
+        fn available(&self) -> Vec<FieldUpdate> {
+            updates_available(&self.upstream, &self.applied, &self.local)
+        }
+    }
+
+    #[test]
+    fn sharer_edits_show_as_exactly_those_updates() {
+        let (mut p, ids) = Pair::new(3);
+        assert!(p.available().is_empty());
+        p.sharer
+            .set_case_field(Field::Title, "State v. Sample")
+            .unwrap();
+        p.sharer
+            .set_evidence_field(ids[1], Field::Name, "front-door.mp4")
+            .unwrap();
+        let changed = p.sync();
+        let title = FieldRef::case(Field::Title);
+        let name = FieldRef::evidence(ids[1], Field::Name);
+        assert_eq!(changed, BTreeSet::from([title, name]));
+        let available = p.available();
+        assert_eq!(
+            available,
+            vec![
+                FieldUpdate {
+                    target: Target::Case,
+                    field: Field::Title,
+                    current: "State v. Example".into(),
+                    proposed: "State v. Sample".into(),
+                },
+                FieldUpdate {
+                    target: Target::Evidence(ids[1]),
+                    field: Field::Name,
+                    current: "clip-1.mp4".into(),
+                    proposed: "front-door.mp4".into(),
+                },
+            ]
+        );
+
+        // Apply the title only: the name stays available.
+        let policy = SharingPolicy::partner_copy_default();
+        let done = apply(&p.upstream, &[title], &policy, &mut p.applied, &mut p.local).unwrap();
+        assert_eq!(done, vec![available[0].clone()]);
+        assert_eq!(p.local.title, "State v. Sample");
+        assert_eq!(p.available(), vec![available[1].clone()]);
+        // Applying it again is refused: nothing is available for it.
+        assert_eq!(
+            apply(&p.upstream, &[title], &policy, &mut p.applied, &mut p.local),
+            Err(ApplyError::NotAvailable(title))
+        );
+        apply(&p.upstream, &[name], &policy, &mut p.applied, &mut p.local).unwrap();
+        assert!(p.available().is_empty());
+        assert_eq!(p.local, p.upstream.meta());
+    }
+
+    #[test]
+    fn local_edits_are_kept_unless_chosen() {
+        let (mut p, ids) = Pair::new(2);
+        let desc = FieldRef::case(Field::Description);
+        // The receiver edits its copy; nothing is offered while the sharer leaves the field alone.
+        p.local.set(desc, "Our notes");
+        p.local
+            .set(FieldRef::evidence(ids[0], Field::Name), "renamed by us");
+        p.sharer.set_case_field(Field::Title, "T2").unwrap();
+        p.sync();
+        assert_eq!(p.available().len(), 1);
+        // The sharer edits the same field: offered, but not applied by itself.
+        p.sharer
+            .set_case_field(Field::Description, "Sharer's new text")
+            .unwrap();
+        p.sync();
+        let available = p.available();
+        assert_eq!(available.len(), 2);
+        assert_eq!(available[1].current, "Our notes");
+        let policy = SharingPolicy::partner_copy_default();
+        apply(
+            &p.upstream,
+            &[FieldRef::case(Field::Title)],
+            &policy,
+            &mut p.applied,
+            &mut p.local,
+        )
+        .unwrap();
+        assert_eq!(p.local.description, "Our notes");
+        assert_eq!(p.local.evidence[&ids[0]].name, "renamed by us");
+        // Dismissing hides it until the sharer changes the field again.
+        dismiss(&p.upstream, &[desc], &mut p.applied, &p.local);
+        assert!(p.available().is_empty());
+        assert_eq!(p.local.description, "Our notes");
+        p.sharer
+            .set_case_field(Field::Description, "Third text")
+            .unwrap();
+        p.sync();
+        assert_eq!(p.available()[0].proposed, "Third text");
+        // Chosen: now it is overwritten.
+        apply(&p.upstream, &[desc], &policy, &mut p.applied, &mut p.local).unwrap();
+        assert_eq!(p.local.description, "Third text");
+    }
+
+    #[test]
+    fn policy_without_apply_updates_is_refused() {
+        let (mut p, _) = Pair::new(1);
+        p.sharer.set_case_field(Field::Title, "T2").unwrap();
+        p.sync();
+        let mut policy = SharingPolicy::partner_copy_default();
+        policy.allowed.remove(&PolicyAction::ApplyUpdates);
+        let before = p.local.clone();
+        assert_eq!(
+            apply(
+                &p.upstream,
+                &[FieldRef::case(Field::Title)],
+                &policy,
+                &mut p.applied,
+                &mut p.local
+            ),
+            Err(ApplyError::NotPermitted)
+        );
+        assert_eq!(p.local, before);
+        assert_eq!(p.available().len(), 1);
+    }
+
+    #[test]
+    fn selection_is_all_or_nothing() {
+        let (mut p, _) = Pair::new(1);
+        p.sharer.set_case_field(Field::Title, "T2").unwrap();
+        p.sync();
+        let policy = SharingPolicy::partner_copy_default();
+        let before = p.local.clone();
+        let number = FieldRef::case(Field::CaseNumber);
+        assert_eq!(
+            apply(
+                &p.upstream,
+                &[FieldRef::case(Field::Title), number],
+                &policy,
+                &mut p.applied,
+                &mut p.local
+            ),
+            Err(ApplyError::NotAvailable(number))
+        );
+        assert_eq!(p.local, before);
+    }
+
+    #[test]
+    fn new_evidence_metadata_is_not_an_update_until_imported() {
+        let (mut p, _) = Pair::new(1);
+        let id = EvidenceId::random();
+        let m = EvidenceMeta {
+            name: "new.pdf".into(),
+            display_id: "EV-9".into(),
+            description: String::new(),
+        };
+        p.sharer.add_evidence_meta(id, &m).unwrap();
+        let changed = p.sync();
+        assert!(changed.contains(&FieldRef::evidence(id, Field::Name)));
+        assert!(p.available().is_empty(), "the file arrives by case sync");
+        // Case sync imports it with the upstream metadata.
+        p.local.evidence.insert(id, m.clone());
+        p.applied.track_evidence(id, &m);
+        assert!(p.available().is_empty());
+        p.sharer
+            .set_evidence_field(id, Field::Description, "Lab report")
+            .unwrap();
+        p.sync();
+        assert_eq!(p.available().len(), 1);
+    }
+
+    #[test]
+    fn save_load_roundtrip_and_bad_input() {
+        let (mut p, ids) = Pair::new(5);
+        p.sharer
+            .set_evidence_field(ids[2], Field::DisplayId, "EV-X")
+            .unwrap();
+        let bytes = p.sharer.save();
+        let mut loaded = CaseDoc::load(&bytes).unwrap();
+        assert_eq!(loaded.meta(), p.sharer.meta());
+        assert_eq!(loaded.heads(), p.sharer.heads());
+        assert!(CaseDoc::load(b"not automerge").is_err());
+        // An Automerge document without our layout.
+        let mut other = automerge::AutoCommit::new();
+        use automerge::transaction::Transactable;
+        other.put(automerge::ROOT, "x", 1i64).unwrap();
+        assert!(matches!(
+            CaseDoc::load(&other.save()),
+            Err(MetaError::Schema)
+        ));
+        assert!(matches!(
+            p.sharer.set_case_field(Field::Name, "x"),
+            Err(MetaError::NoSuchField { .. })
+        ));
+        assert!(matches!(
+            p.sharer
+                .set_evidence_field(EvidenceId::random(), Field::Name, "x"),
+            Err(MetaError::UnknownEvidence(_))
+        ));
+        assert!(p.upstream.apply_changes(b"garbage").is_err());
+        let heads = p.sharer.heads();
+        assert_eq!(decode_heads(&encode_heads(&heads)).unwrap(), heads);
+        assert!(decode_heads(&[0; 31]).is_err());
+    }
+
+    #[test]
+    fn changes_are_incremental() {
+        let one_edit = |n: usize| {
+            let (mut p, ids) = Pair::new(n);
+            let heads = p.upstream.heads();
+            p.sharer
+                .set_evidence_field(ids[n / 2], Field::Name, "renamed.mp4")
+                .unwrap();
+            let bytes = p.sharer.changes_since(&heads);
+            let changed = p.upstream.apply_changes(&bytes).unwrap();
+            assert_eq!(changed.len(), 1);
+            assert!(p.upstream.missing_deps().is_empty());
+            (bytes.len(), p.sharer.save().len())
+        };
+        let (small, small_doc) = one_edit(10);
+        let (large, large_doc) = one_edit(2000);
+        assert!(large_doc > 20 * small_doc, "{small_doc} vs {large_doc}");
+        assert!(small < 256, "one edit took {small} bytes");
+        assert!(large < 256, "one edit in a large case took {large} bytes");
+        // Nothing new: nothing to send beyond an empty change set.
+        let (mut p, _) = Pair::new(3);
+        let heads = p.sharer.heads();
+        assert!(p.sharer.changes_since(&heads).is_empty());
+        // Writing an unchanged value records no change.
+        p.sharer
+            .set_case_field(Field::Title, "State v. Example")
+            .unwrap();
+        assert_eq!(p.sharer.heads(), heads);
+    }
+
+    #[test]
+    fn out_of_order_changes_wait_for_their_dependencies() {
+        let (mut p, _) = Pair::new(1);
+        let h0 = p.upstream.heads();
+        p.sharer.set_case_field(Field::Title, "A").unwrap();
+        let h1 = p.sharer.heads();
+        let first = p.sharer.changes_since(&h0);
+        p.sharer.set_case_field(Field::Title, "B").unwrap();
+        let second = p.sharer.changes_since(&h1);
+        p.upstream.apply_changes(&second).unwrap();
+        assert!(!p.upstream.missing_deps().is_empty());
+        assert_eq!(p.upstream.meta().title, "State v. Example");
+        p.upstream.apply_changes(&first).unwrap();
+        assert!(p.upstream.missing_deps().is_empty());
+        assert_eq!(p.upstream.meta().title, "B");
+    }
+}
