@@ -25,9 +25,44 @@ pub(crate) struct Config {
     /// The retention sweeper.
     #[serde(default)]
     pub(crate) retention: RetentionConfig,
+    /// The public download-link server.
+    #[serde(default)]
+    pub(crate) link: LinkConfig,
+    /// Peer-to-peer networking with partner organizations.
+    #[serde(default)]
+    pub(crate) p2p: P2pConfig,
+    /// Outgoing mail for notifications; absent = notifications are logged, not sent.
+    #[serde(default)]
+    pub(crate) smtp: Option<casemesh_sharing::SmtpConfig>,
     /// Run-time settings (feature flags, default retention, auto-import); changed through the API.
     #[serde(default = "default_settings")]
     pub(crate) settings: Settings,
+}
+
+/// `[p2p]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct P2pConfig {
+    /// Multiaddrs to listen on for partner nodes. Default `/ip4/0.0.0.0/tcp/4001`; `tcp/0` picks
+    /// a free port (see `casemesh id`).
+    #[serde(default = "default_p2p_listen")]
+    pub(crate) listen: Vec<String>,
+    /// Blob transfers from partners in flight at once; default 4.
+    #[serde(default = "default_fetches")]
+    pub(crate) max_concurrent_fetches: usize,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig { listen: default_p2p_listen(), max_concurrent_fetches: default_fetches() }
+    }
+}
+
+fn default_p2p_listen() -> Vec<String> {
+    vec!["/ip4/0.0.0.0/tcp/4001".into()]
+}
+fn default_fetches() -> usize {
+    4
 }
 
 /// `[org]`.
@@ -95,6 +130,41 @@ impl Default for RetentionConfig {
     }
 }
 
+/// `[link]`: the public server download links point at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkConfig {
+    /// Address of the public link server, separate from the admin endpoint. Default
+    /// `127.0.0.1:7071`; port 0 picks a free port. The bound address is written to
+    /// `DIR/link.addr`.
+    #[serde(default = "default_link_listen")]
+    pub(crate) listen: SocketAddr,
+    /// Base of the URLs handed out, e.g. `https://links.example.org` (behind a reverse proxy).
+    /// Default: `http://<bound address>`.
+    #[serde(default)]
+    pub(crate) public_url: Option<String>,
+    /// Seconds between two runs of the cleaner that deletes the packages of expired and revoked
+    /// links; default 300.
+    #[serde(default = "default_link_clean_interval")]
+    pub(crate) clean_interval_secs: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            listen: default_link_listen(),
+            public_url: None,
+            clean_interval_secs: default_link_clean_interval(),
+        }
+    }
+}
+
+fn default_link_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7071))
+}
+fn default_link_clean_interval() -> u64 {
+    300
+}
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7070))
 }
@@ -123,6 +193,9 @@ impl Config {
             },
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
+            link: LinkConfig::default(),
+            p2p: P2pConfig::default(),
+            smtp: None,
             settings: default_settings(),
         }
     }
@@ -183,6 +256,14 @@ impl Layout {
     /// `admin.addr`: the admin endpoint's bound address, while the node runs.
     pub(crate) fn admin_addr(&self) -> PathBuf {
         self.dir.join("admin.addr")
+    }
+    /// `link.addr`: the public link server's bound address, while the node runs.
+    pub(crate) fn link_addr(&self) -> PathBuf {
+        self.dir.join("link.addr")
+    }
+    /// `packages/`: the packages of download links, `<link id>.zip|.iso`.
+    pub(crate) fn packages(&self) -> PathBuf {
+        self.dir.join("packages")
     }
 }
 

@@ -17,6 +17,14 @@ pub(crate) struct InitArgs {
     /// Address of the admin endpoint (port 0 = any free port).
     #[arg(long, default_value = "127.0.0.1:7070")]
     admin_addr: SocketAddr,
+    /// Address of the public download-link server (port 0 = any free port); stored as
+    /// `[link] listen`.
+    #[arg(long, default_value = "127.0.0.1:7071")]
+    link_addr: SocketAddr,
+    /// Multiaddr the node listens on for partners, e.g. `/ip4/127.0.0.1/tcp/0` (port 0 = any
+    /// free port); stored as `[p2p] listen`. Default `/ip4/0.0.0.0/tcp/4001`.
+    #[arg(long)]
+    p2p_listen: Vec<String>,
     /// Username of the first administrator.
     #[arg(long, default_value = "admin")]
     admin_user: String,
@@ -88,7 +96,15 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     drop(store);
 
     // The config goes last: its presence marks a complete data directory.
-    Config::new(&args.org, args.admin_addr).save(dir)?;
+    let mut config = Config::new(&args.org, args.admin_addr);
+    config.link.listen = args.link_addr;
+    if !args.p2p_listen.is_empty() {
+        for a in &args.p2p_listen {
+            a.parse::<casemesh_net::Multiaddr>().map_err(|e| anyhow::anyhow!("--p2p-listen {a:?} is not a multiaddr: {e}"))?;
+        }
+        config.p2p.listen = args.p2p_listen.clone();
+    }
+    config.save(dir)?;
 
     let done = Initialized {
         org_id: org_id.clone(),

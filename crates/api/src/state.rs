@@ -1,59 +1,15 @@
 //! Shared state of the API handlers: the store, the organization's identity and settings, the
 //! clock.
 
-use casemesh_model::org::FeatureFlags;
-use casemesh_model::retention::RetentionPolicy;
-use casemesh_model::time::Timestamp;
+pub use casemesh_model::org::Settings;
+pub use casemesh_store::Clock;
 use casemesh_store::Store;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
-
-/// Organization settings an administrator changes at run time (persisted by the node in its
-/// config file through [`SettingsSink`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// Feature flags.
-    pub features: FeatureFlags,
-    /// The default retention policy of new and received cases; none ⇒ "Until Manually Deleted".
-    pub default_retention: Option<RetentionPolicy>,
-    /// Import received partner shares automatically (the seeds' default), else wait for Import.
-    pub auto_import: bool,
-}
-
-impl Default for Settings {
-    /// Every feature on, no default retention, auto-import on (the seeds' default).
-    fn default() -> Self {
-        Settings {
-            features: FeatureFlags::default(),
-            default_retention: None,
-            auto_import: true,
-        }
-    }
-}
 
 /// Where changed settings are persisted (the node writes them to `config.toml`).
 pub trait SettingsSink: Send + Sync + 'static {
     /// Persist `settings`; an error leaves the running settings unchanged.
     fn save(&self, settings: &Settings) -> Result<(), String>;
-}
-
-/// The wall clock, with an offset tests and operators can set (`CASEMESH_CLOCK_OFFSET_MS`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Clock {
-    /// Added to the system time, in milliseconds.
-    pub offset_ms: i64,
-}
-
-impl Clock {
-    /// Now.
-    pub fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        Timestamp(ms.saturating_add(self.offset_ms).max(0) as u64)
-    }
 }
 
 /// Who this node is.
@@ -80,6 +36,13 @@ pub struct AppState {
     pub clock: Clock,
     /// The admin endpoint's bound address, for `/v1/node`.
     pub admin_addr: Arc<RwLock<String>>,
+    /// The node's data directory (`packages/` lives below it).
+    pub data_dir: std::path::PathBuf,
+    /// Download links: package builds, public URLs, the failed-guess limiter (holds the org key
+    /// that signs package manifests).
+    pub links: crate::links::Links,
+    /// The sharing engine (partners, shares, sync); `None` when federation is not running.
+    pub sharing: Option<casemesh_sharing::Engine>,
 }
 
 impl AppState {

@@ -40,6 +40,28 @@ pub mod actions {
     pub const RETENTION_SWEEP: &str = "retention.sweep";
     /// The audit trail was read or verified.
     pub const AUDIT_VIEW: &str = "audit.view";
+    /// A download link was created.
+    pub const LINK_CREATE: &str = "link.create";
+    /// A download link was revoked.
+    pub const LINK_REVOKE: &str = "link.revoke";
+    /// A download link's package was downloaded (link id, client address, range).
+    pub const LINK_DOWNLOAD: &str = "link.download";
+    /// The case (or part of it) was shared with a partner.
+    pub const SHARE_CREATE: &str = "share.create";
+    /// Recipients were added to an existing share.
+    pub const SHARE_RECIPIENTS: &str = "share.recipients";
+    /// Evidence was sent to a partner as an update of a share.
+    pub const SHARE_UPDATE: &str = "share.update";
+    /// A share was stopped (revoked).
+    pub const SHARE_STOP: &str = "share.stop";
+    /// A partner's node holds every item of a share.
+    pub const SHARE_COMPLETE: &str = "share.complete";
+    /// A partner fetched evidence bytes under a grant.
+    pub const SHARE_SERVE: &str = "share.serve";
+    /// A case received from a partner was imported (a copy created here).
+    pub const CASE_IMPORT: &str = "case.import";
+    /// New evidence from the sharer arrived in an imported copy (case synchronization).
+    pub const CASE_SYNC: &str = "case.sync";
 }
 
 /// One audit record.

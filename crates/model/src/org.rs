@@ -6,6 +6,7 @@
 //! permission, directly or through a group. [`authorize`] checks both and names what is missing.
 
 use crate::ids::{GroupId, UserId};
+use crate::retention::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -151,6 +152,29 @@ impl FeatureFlags {
             Feature::CaseShareLinks => self.case_share_links,
             Feature::ConfigurableRetention => self.configurable_retention,
             Feature::AdvancedSharing => self.advanced_sharing,
+        }
+    }
+}
+
+/// Organization settings an administrator changes at run time (the node persists them in its config file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Feature flags.
+    pub features: FeatureFlags,
+    /// The default retention policy of new and received cases; none ⇒ "Until Manually Deleted".
+    pub default_retention: Option<RetentionPolicy>,
+    /// Import received partner shares automatically (the seeds' default), else wait for Import.
+    pub auto_import: bool,
+}
+
+impl Default for Settings {
+    /// Every feature on, no default retention, auto-import on (the seeds' default).
+    fn default() -> Self {
+        Settings {
+            features: FeatureFlags::default(),
+            default_retention: None,
+            auto_import: true,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   audit trail) and their atomic updates.
 //! - [`blobs`]: [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
 //! - [`error`]: [`StoreError`].
+//! - [`clock`]: [`Clock`], the node's time source.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), casemesh_store::StoreError> {
@@ -18,10 +19,12 @@
 //! ```
 
 pub mod blobs;
+pub mod clock;
 mod db;
 pub mod error;
 pub mod repo;
 
 pub use blobs::BlobStore;
+pub use clock::Clock;
 pub use error::StoreError;
 pub use repo::{Actor, Store};

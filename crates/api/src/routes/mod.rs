@@ -4,4 +4,5 @@ pub mod audit;
 pub mod cases;
 pub mod evidence;
 pub mod node;
+pub mod sharing;
 pub mod users;

@@ -1,0 +1,441 @@
+//! Federation and sharing routes: this node's id, partners, sharing policies, the peers view,
+//! partner shares (create, status, add recipients, stop) and shares received from partners
+//! (list, import details, import).
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use casemesh_model::grant::{Recipient, Scope};
+use casemesh_model::org::Action;
+use casemesh_model::policy::{PolicyAction, SharingPolicy};
+use casemesh_sharing::records::{IncomingShare, OutgoingShare, Partner};
+use casemesh_sharing::{Engine, SharingError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+impl From<SharingError> for ApiError {
+    fn from(e: SharingError) -> ApiError {
+        match e {
+            SharingError::NotFound(_) => ApiError::not_found(e.to_string()),
+            SharingError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            SharingError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            SharingError::Conflict(_) => ApiError::conflict(e.to_string()),
+            SharingError::Store(s) => s.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+fn engine(state: &AppState) -> ApiResult<&Engine> {
+    state.sharing.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "federation is not running on this node"))
+}
+
+/// This node's identity on the network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdView {
+    /// Org id (libp2p PeerId).
+    pub peer_id: String,
+    /// Bound listen addresses (multiaddrs).
+    pub addrs: Vec<String>,
+}
+
+/// A partner organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerView {
+    /// Display name.
+    pub name: String,
+    /// Org id (PeerId).
+    pub peer_id: String,
+    /// Addresses.
+    pub addrs: Vec<String>,
+    /// Assigned sharing policy's name.
+    pub policy: String,
+    /// Registered at (RFC 3339).
+    pub added_at: String,
+}
+
+impl From<Partner> for PartnerView {
+    fn from(p: Partner) -> Self {
+        PartnerView { name: p.name, peer_id: p.peer_id, addrs: p.addrs, policy: p.policy, added_at: p.added_at.to_string() }
+    }
+}
+
+/// Body of `POST /v1/partners`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPartner {
+    /// Display name.
+    pub name: String,
+    /// PeerId.
+    pub peer_id: String,
+    /// Multiaddrs, e.g. `/ip4/10.0.0.5/tcp/4001`.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// Sharing policy name (default `partner-copy`).
+    pub policy: Option<String>,
+}
+
+/// Body of `PATCH /v1/partners/{partner}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditPartner {
+    /// New display name.
+    pub name: Option<String>,
+    /// Replace the addresses.
+    pub addrs: Option<Vec<String>>,
+    /// Assign another policy.
+    pub policy: Option<String>,
+}
+
+/// A sharing policy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// Name.
+    pub name: String,
+    /// Allowed actions: view, download, import, receive_updates, apply_updates, share_onward.
+    pub allowed: Vec<String>,
+}
+
+impl From<&SharingPolicy> for PolicyView {
+    fn from(p: &SharingPolicy) -> Self {
+        PolicyView { name: p.name.clone(), allowed: p.allowed.iter().map(|a| a.name().to_owned()).collect() }
+    }
+}
+
+/// Body of `POST /v1/cases/{case}/shares`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShare {
+    /// Partner name or id.
+    pub partner: String,
+    /// Recipients: `user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or bare (email if it has `@`).
+    pub to: Vec<String>,
+    /// Folder paths to share (default: the entire case).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// Evidence ids or display ids to share.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Optional message.
+    pub message: Option<String>,
+}
+
+/// Body of `POST /v1/shares/{share}/recipients`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddRecipients {
+    /// Recipients to add.
+    pub to: Vec<String>,
+    /// Another partner to share with (default: the share's partner).
+    pub partner: Option<String>,
+}
+
+/// A recipient of a share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecipientView {
+    /// `user:…`, `group:…`, `email:…` or `badge:…`.
+    pub recipient: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+}
+
+/// A share this organization issued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareView {
+    /// Share id.
+    pub id: String,
+    /// The shared case's record id.
+    pub case: String,
+    /// `Processing`, `Complete` or `Stopped`.
+    pub status: String,
+    /// Partner org id.
+    pub partner: String,
+    /// Partner name.
+    pub partner_name: String,
+    /// `copy` (partner share) or `access`.
+    pub mode: String,
+    /// `entire_case`, `folders` or `evidence`.
+    pub scope: String,
+    /// Recipients.
+    pub recipients: Vec<RecipientView>,
+    /// The policy the partner received.
+    pub policy: PolicyView,
+    /// Message.
+    pub message: Option<String>,
+    /// Who shared.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Evidence items sent.
+    pub items_sent: usize,
+    /// Evidence items the partner confirmed.
+    pub items_delivered: usize,
+    /// When it last became Complete.
+    pub completed_at: Option<String>,
+    /// When it was stopped.
+    pub stopped_at: Option<String>,
+}
+
+fn recipient_text(r: &Recipient) -> String {
+    match r {
+        Recipient::User(v) => format!("user:{v}"),
+        Recipient::Group(v) => format!("group:{v}"),
+        Recipient::Email(v) => format!("email:{v}"),
+        Recipient::Badge(v) => format!("badge:{v}"),
+    }
+}
+
+fn scope_text(s: &Scope) -> String {
+    match s {
+        Scope::EntireCase => "entire_case".into(),
+        Scope::Folders(f) => format!("folders ({})", f.len()),
+        Scope::Evidence(e) => format!("evidence ({})", e.len()),
+    }
+}
+
+impl From<OutgoingShare> for ShareView {
+    fn from(s: OutgoingShare) -> Self {
+        ShareView {
+            id: s.id.to_string(),
+            case: s.case.to_string(),
+            status: format!("{:?}", s.status),
+            partner: s.partner.clone(),
+            partner_name: s.partner_name.clone(),
+            mode: format!("{:?}", s.mode).to_lowercase(),
+            scope: scope_text(&s.scope),
+            recipients: s.recipients.iter().map(|r| RecipientView { recipient: recipient_text(&r.recipient), added_at: r.added_at.to_string() }).collect(),
+            policy: PolicyView::from(&s.policy),
+            message: s.message.clone(),
+            created_by: s.created_by.clone(),
+            created_at: s.created_at.to_string(),
+            items_sent: s.sent.len(),
+            items_delivered: s.sent.keys().filter(|k| s.delivered.contains(k)).count(),
+            completed_at: s.completed_at.map(|t| t.to_string()),
+            stopped_at: s.stopped_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// A share received from a partner: the seeds' "Import details".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivedView {
+    /// Share id.
+    pub id: String,
+    /// `Pending` (waiting for Import), `Importing`, `Imported` or `Stopped`.
+    pub status: String,
+    /// Sender: the sharing organization's id.
+    pub sender: String,
+    /// Partner organization (name).
+    pub partner_organization: String,
+    /// Recipients as the sharer named them.
+    pub recipients: Vec<String>,
+    /// Local users they resolved to.
+    pub resolved_users: Vec<String>,
+    /// Received on (RFC 3339).
+    pub received_on: String,
+    /// Access level: `copy` (partner share) or `access`.
+    pub access_level: String,
+    /// Sharing policy.
+    pub sharing_policy: PolicyView,
+    /// The sharer's message.
+    pub message: Option<String>,
+    /// Case ID at the sharer.
+    pub case_id: String,
+    /// Title at the sharer.
+    pub title: String,
+    /// Items in the sharer's manifest.
+    pub items: usize,
+    /// Items in the local copy.
+    pub items_imported: usize,
+    /// The local copy's record id, once imported.
+    pub local_case: Option<String>,
+    /// The last import error, if any.
+    pub last_error: Option<String>,
+}
+
+impl From<IncomingShare> for ReceivedView {
+    fn from(s: IncomingShare) -> Self {
+        let grant = hex::decode(&s.grant).ok().and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
+        ReceivedView {
+            id: s.id.to_string(),
+            status: format!("{:?}", s.status),
+            sender: s.sharer.clone(),
+            partner_organization: s.sharer_name.clone(),
+            recipients: s.recipients.iter().map(recipient_text).collect(),
+            resolved_users: s.resolved_users.clone(),
+            received_on: s.received_at.to_string(),
+            access_level: grant.as_ref().map(|g| format!("{:?}", g.grant.mode).to_lowercase()).unwrap_or_default(),
+            sharing_policy: grant.as_ref().map(|g| PolicyView::from(&g.grant.policy)).unwrap_or(PolicyView { name: String::new(), allowed: vec![] }),
+            message: grant.as_ref().and_then(|g| g.grant.message.clone()),
+            case_id: s.manifest.case_number.clone(),
+            title: s.manifest.title.clone(),
+            items: s.manifest.evidence.len(),
+            items_imported: s.evidence_map.len(),
+            local_case: s.local_case.map(|c| c.to_string()),
+            last_error: s.last_error.clone(),
+        }
+    }
+}
+
+/// This node's PeerId and listen addresses.
+#[utoipa::path(get, path = "/v1/id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
+pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<IdView>> {
+    let e = engine(&state)?;
+    Ok(Json(IdView { peer_id: e.org_id().to_owned(), addrs: e.listen_addrs().await? }))
+}
+
+/// List partners.
+#[utoipa::path(get, path = "/v1/partners", tag = "federation", responses((status = 200, body = [PartnerView])))]
+pub async fn partners(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<PartnerView>>> {
+    Ok(Json(engine(&state)?.partners()?.into_iter().map(PartnerView::from).collect()))
+}
+
+/// Register a partner organization (administrators).
+#[utoipa::path(post, path = "/v1/partners", request_body = AddPartner, tag = "federation",
+    responses((status = 201, body = PartnerView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_partner(State(state): State<AppState>, caller: Caller, Json(req): Json<AddPartner>) -> ApiResult<(StatusCode, Json<PartnerView>)> {
+    caller.require(&state, Action::Administer)?;
+    let p = engine(&state)?.add_partner(&req.name, &req.peer_id, req.addrs, req.policy.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(p.into())))
+}
+
+/// Change a partner (administrators).
+#[utoipa::path(patch, path = "/v1/partners/{partner}", request_body = EditPartner, tag = "federation",
+    params(("partner" = String, Path, description = "partner name or PeerId")),
+    responses((status = 200, body = PartnerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn edit_partner(State(state): State<AppState>, caller: Caller, Path(partner): Path<String>, Json(req): Json<EditPartner>) -> ApiResult<Json<PartnerView>> {
+    caller.require(&state, Action::Administer)?;
+    let p = engine(&state)?.update_partner(&partner, req.name.as_deref(), req.addrs, req.policy.as_deref()).await?;
+    Ok(Json(p.into()))
+}
+
+/// Remove a partner (administrators): its connections close and it is refused from then on.
+#[utoipa::path(delete, path = "/v1/partners/{partner}", tag = "federation",
+    params(("partner" = String, Path, description = "partner name or PeerId")),
+    responses((status = 200, body = PartnerView), (status = 404, body = ErrorBody)))]
+pub async fn remove_partner(State(state): State<AppState>, caller: Caller, Path(partner): Path<String>) -> ApiResult<Json<PartnerView>> {
+    caller.require(&state, Action::Administer)?;
+    Ok(Json(engine(&state)?.remove_partner(&partner).await?.into()))
+}
+
+/// List sharing policies.
+#[utoipa::path(get, path = "/v1/policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
+pub async fn policies(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<PolicyView>>> {
+    Ok(Json(engine(&state)?.policies()?.iter().map(PolicyView::from).collect()))
+}
+
+/// Create or replace a sharing policy (administrators).
+#[utoipa::path(post, path = "/v1/policies", request_body = PolicyView, tag = "federation",
+    responses((status = 201, body = PolicyView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put_policy(State(state): State<AppState>, caller: Caller, Json(req): Json<PolicyView>) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    caller.require(&state, Action::Administer)?;
+    let actions = req
+        .allowed
+        .iter()
+        .map(|a| PolicyAction::from_name(a).ok_or_else(|| ApiError::bad_request(format!("unknown policy action {a:?}"))))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let p = SharingPolicy::new(&req.name, actions);
+    engine(&state)?.put_policy(&p)?;
+    Ok((StatusCode::CREATED, Json(PolicyView::from(&p))))
+}
+
+/// The operator view of every partner: connection, addresses, last seen, round-trip time,
+/// protocol versions, traffic, transfers in flight, queued outbox messages.
+#[utoipa::path(get, path = "/v1/peers", tag = "federation", responses((status = 200, body = [Object])))]
+pub async fn peers(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
+    Ok(Json(engine(&state)?.peers().await?))
+}
+
+fn parse_recipients(to: &[String]) -> ApiResult<Vec<Recipient>> {
+    to.iter().map(|t| casemesh_sharing::parse_recipient(t).map_err(ApiError::from)).collect()
+}
+
+/// Share a case by copy with a partner organization (partner share).
+#[utoipa::path(post, path = "/v1/cases/{case}/shares", request_body = CreateShare, tag = "sharing",
+    params(("case" = String, Path, description = "record id or Case ID")),
+    responses((status = 201, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_share(State(state): State<AppState>, caller: Caller, Path(case): Path<String>, Json(req): Json<CreateShare>) -> ApiResult<(StatusCode, Json<ShareView>)> {
+    caller.require(&state, Action::ShareByCopy)?;
+    let case = state.store.resolve_case(&case)?;
+    let request = casemesh_sharing::ShareRequest {
+        case: case.id,
+        partner: req.partner.clone(),
+        recipients: parse_recipients(&req.to)?,
+        folders: req.folders.clone(),
+        evidence: req.evidence.clone(),
+        message: req.message.clone(),
+    };
+    let share = engine(&state)?.create_share(&caller.actor(&state), &request)?;
+    Ok((StatusCode::CREATED, Json(share.into())))
+}
+
+/// The shares of a case, with everyone who has access.
+#[utoipa::path(get, path = "/v1/cases/{case}/shares", tag = "sharing",
+    params(("case" = String, Path, description = "record id or Case ID")),
+    responses((status = 200, body = [ShareView]), (status = 404, body = ErrorBody)))]
+pub async fn case_shares(State(state): State<AppState>, _caller: Caller, Path(case): Path<String>) -> ApiResult<Json<Vec<ShareView>>> {
+    let case = state.store.resolve_case(&case)?;
+    Ok(Json(engine(&state)?.shares(Some(case.id))?.into_iter().map(ShareView::from).collect()))
+}
+
+/// One share's status.
+#[utoipa::path(get, path = "/v1/shares/{share}", tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = ShareView), (status = 404, body = ErrorBody)))]
+pub async fn share(State(state): State<AppState>, _caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ShareView>> {
+    Ok(Json(engine(&state)?.share(&share)?.into()))
+}
+
+/// Add recipients to a share (reshare), in the same or another partner organization.
+#[utoipa::path(post, path = "/v1/shares/{share}/recipients", request_body = AddRecipients, tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_recipients(State(state): State<AppState>, caller: Caller, Path(share): Path<String>, Json(req): Json<AddRecipients>) -> ApiResult<Json<ShareView>> {
+    caller.require(&state, Action::ShareByCopy)?;
+    let s = engine(&state)?.add_recipients(&caller.actor(&state), &share, parse_recipients(&req.to)?, req.partner.as_deref())?;
+    Ok(Json(s.into()))
+}
+
+/// Stop sharing: updates stop at once; the partner keeps its imported copy.
+#[utoipa::path(post, path = "/v1/shares/{share}/stop", tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = ShareView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stop_share(State(state): State<AppState>, caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ShareView>> {
+    caller.require(&state, Action::ShareByCopy)?;
+    Ok(Json(engine(&state)?.stop_share(&caller.actor(&state), &share)?.into()))
+}
+
+/// Shares received from partners ("shared with me").
+#[utoipa::path(get, path = "/v1/received", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
+pub async fn received(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ReceivedView>>> {
+    Ok(Json(engine(&state)?.received()?.into_iter().map(ReceivedView::from).collect()))
+}
+
+/// Import details of a received share (by share id or by the local copy's case id).
+#[utoipa::path(get, path = "/v1/received/{share}", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = ReceivedView), (status = 404, body = ErrorBody)))]
+pub async fn received_one(State(state): State<AppState>, _caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ReceivedView>> {
+    let e = engine(&state)?;
+    let share = match e.received_share(&share) {
+        Ok(s) => s,
+        Err(SharingError::NotFound(m)) => {
+            let case = state.store.resolve_case(&share).map_err(|_| ApiError::not_found(m))?;
+            e.received_share(&case.id.to_string())?
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Json(share.into()))
+}
+
+/// Import a received share (creates the local copy; needed when auto-import is off).
+#[utoipa::path(post, path = "/v1/received/{share}/import", tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = ReceivedView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn import(State(state): State<AppState>, caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ReceivedView>> {
+    caller.require(&state, Action::EditCase)?;
+    Ok(Json(engine(&state)?.import(&share)?.into()))
+}

@@ -1,0 +1,569 @@
+//! The swarm actor: a private [`NetActor`] owns the libp2p `Swarm` and the partner table and
+//! runs one event loop; [`crate::NetHandle`]s talk to it through bounded command channels.
+//!
+//! ```text
+//!  NetHandle ──Command{…, reply: oneshot}──► NetActor::run ──Event──► node (mpsc::Receiver)
+//!      │                                       │  owns Swarm<Behaviour{gate, identify, ping,
+//!      │                                       │             control (request-response), stream}>
+//!      └── fetch_blob ── libp2p_stream::Control ┘  partner table, reconnect timers, stats
+//!  accept loop (task) ── inbound /casemesh/blob/1 streams ──► blob::serve (task per stream)
+//! ```
+//!
+//! The loop ends when every handle is dropped or the shutdown token is cancelled; dropping the
+//! swarm closes all connections, and the accept loop is stopped through a child token.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, identify, ping,
+    request_response::{self, OutboundRequestId, ResponseChannel},
+    swarm::{
+        NetworkBehaviour, SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Event, Partner, PeerInfo,
+    control::ControlCodec,
+    error::NetError,
+    gate::{Gate, GateEvent},
+    stats::{Counters, Stats},
+    wire::{ControlRequest, ControlResponse, ControlStatus, MAX_CONTROL_REQUEST, MAX_KIND_LEN},
+};
+
+/// The composed behaviour. `gate` comes first so it denies non-partners before the others
+/// set up anything for the connection.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) gate: Gate,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) control: request_response::Behaviour<ControlCodec>,
+    pub(crate) stream: libp2p_stream::Behaviour,
+}
+
+/// A request from a handle to the actor.
+pub(crate) enum Command {
+    SetPartners {
+        partners: Vec<Partner>,
+        reply: oneshot::Sender<()>,
+    },
+    AddPartner {
+        partner: Partner,
+        reply: oneshot::Sender<()>,
+    },
+    RemovePartner {
+        peer: PeerId,
+        reply: oneshot::Sender<bool>,
+    },
+    SendControl {
+        peer: PeerId,
+        request: ControlRequest,
+        reply: oneshot::Sender<Result<ControlResponse, NetError>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+}
+
+/// What the actor knows about one partner.
+struct PartnerState {
+    name: String,
+    addrs: Vec<Multiaddr>,
+    connections: usize,
+    last_seen: Option<SystemTime>,
+    rtt: Option<Duration>,
+    agent_version: Option<String>,
+    protocol_version: Option<String>,
+    protocols: Vec<String>,
+    /// When to dial next; `None` while connected or while a dial is in progress.
+    next_dial: Option<Instant>,
+    backoff: Duration,
+    counters: std::sync::Arc<Counters>,
+}
+
+/// An outbound control request awaiting its response: peer, msg_id, who to tell.
+type PendingOut = (
+    PeerId,
+    [u8; 16],
+    oneshot::Sender<Result<ControlResponse, NetError>>,
+);
+
+type ReplyFuture = BoxFuture<'static, (ResponseChannel<ControlResponse>, ControlResponse)>;
+
+pub(crate) struct NetActor {
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) stats: std::sync::Arc<Stats>,
+    pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the actor exits; stops the blob accept loop.
+    pub(crate) tasks: CancellationToken,
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+    pub(crate) reconnect_initial: Duration,
+    pub(crate) reconnect_max: Duration,
+    partners: HashMap<PeerId, PartnerState>,
+    pending_out: HashMap<OutboundRequestId, PendingOut>,
+    pending_replies: FuturesUnordered<ReplyFuture>,
+}
+
+fn now_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl NetActor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+        stats: std::sync::Arc<Stats>,
+        shutdown: CancellationToken,
+        tasks: CancellationToken,
+        listen_addrs: Vec<Multiaddr>,
+        reconnect: (Duration, Duration),
+    ) -> Self {
+        Self {
+            swarm,
+            commands,
+            events,
+            stats,
+            shutdown,
+            tasks,
+            listen_addrs,
+            reconnect_initial: reconnect.0,
+            reconnect_max: reconnect.1,
+            partners: HashMap::new(),
+            pending_out: HashMap::new(),
+            pending_replies: FuturesUnordered::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let _stop_tasks = self.tasks.clone().drop_guard();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => break,
+                },
+                Some((channel, response)) = self.pending_replies.next(), if !self.pending_replies.is_empty() => {
+                    let _ = self.swarm.behaviour_mut().control.send_response(channel, response);
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.redial_due(),
+            }
+        }
+        tracing::debug!("net actor stopped");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::SetPartners { partners, reply } => {
+                let keep: std::collections::HashSet<PeerId> =
+                    partners.iter().map(|p| p.peer_id).collect();
+                let gone: Vec<PeerId> = self
+                    .partners
+                    .keys()
+                    .filter(|p| !keep.contains(p))
+                    .copied()
+                    .collect();
+                for peer in gone {
+                    self.remove_partner(&peer);
+                }
+                for partner in partners {
+                    self.add_partner(partner);
+                }
+                let _ = reply.send(());
+            }
+            Command::AddPartner { partner, reply } => {
+                self.add_partner(partner);
+                let _ = reply.send(());
+            }
+            Command::RemovePartner { peer, reply } => {
+                let _ = reply.send(self.remove_partner(&peer));
+            }
+            Command::SendControl {
+                peer,
+                request,
+                reply,
+            } => self.send_control(peer, request, reply),
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+        }
+    }
+
+    fn add_partner(&mut self, partner: Partner) {
+        let Partner {
+            peer_id,
+            addrs,
+            name,
+        } = partner;
+        self.swarm.behaviour_mut().gate.set(peer_id, addrs.clone());
+        let counters = self.stats.peer(&peer_id);
+        let initial = self.reconnect_initial;
+        let state = self
+            .partners
+            .entry(peer_id)
+            .or_insert_with(|| PartnerState {
+                name: String::new(),
+                addrs: Vec::new(),
+                connections: 0,
+                last_seen: None,
+                rtt: None,
+                agent_version: None,
+                protocol_version: None,
+                protocols: Vec::new(),
+                next_dial: Some(Instant::now()),
+                backoff: initial,
+                counters,
+            });
+        state.name = name;
+        let new_addrs = state.addrs != addrs;
+        state.addrs = addrs;
+        if state.connections == 0 && (new_addrs || state.next_dial.is_some()) {
+            self.dial(peer_id);
+        }
+    }
+
+    fn remove_partner(&mut self, peer: &PeerId) -> bool {
+        self.swarm.behaviour_mut().gate.remove(peer);
+        let existed = self.partners.remove(peer).is_some();
+        if self.swarm.is_connected(peer) {
+            let _ = self.swarm.disconnect_peer_id(*peer);
+        }
+        existed
+    }
+
+    fn dial(&mut self, peer: PeerId) {
+        let Some(state) = self.partners.get_mut(&peer) else {
+            return;
+        };
+        if state.addrs.is_empty() {
+            // Nothing to dial; the partner may still connect to us.
+            state.next_dial = None;
+            return;
+        }
+        state.next_dial = None;
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            tracing::debug!(peer = %peer, error = %e, "dial not started");
+            self.schedule_redial(peer);
+        }
+    }
+
+    fn schedule_redial(&mut self, peer: PeerId) {
+        let max = self.reconnect_max;
+        if let Some(state) = self.partners.get_mut(&peer)
+            && state.connections == 0
+            && !state.addrs.is_empty()
+        {
+            {
+                state.next_dial = Some(Instant::now() + state.backoff);
+                tracing::debug!(peer = %peer, backoff = ?state.backoff, "partner redial scheduled");
+                state.backoff = (state.backoff * 2).min(max);
+            }
+        }
+    }
+
+    fn redial_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .partners
+            .iter()
+            .filter(|(_, s)| s.connections == 0 && s.next_dial.is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in due {
+            self.dial(peer);
+        }
+    }
+
+    fn send_control(
+        &mut self,
+        peer: PeerId,
+        request: ControlRequest,
+        reply: oneshot::Sender<Result<ControlResponse, NetError>>,
+    ) {
+        if !self.partners.contains_key(&peer) {
+            let _ = reply.send(Err(NetError::NotPartner(peer)));
+            return;
+        }
+        if request.kind.len() > MAX_KIND_LEN {
+            let _ = reply.send(Err(NetError::TooLarge {
+                size: request.kind.len(),
+                limit: MAX_KIND_LEN,
+            }));
+            return;
+        }
+        let len = request.encoded_len();
+        if len > MAX_CONTROL_REQUEST {
+            let _ = reply.send(Err(NetError::TooLarge {
+                size: len,
+                limit: MAX_CONTROL_REQUEST,
+            }));
+            return;
+        }
+        let counters = self.stats.peer(&peer);
+        Counters::add(&counters.msgs_sent, 1);
+        Counters::add(&counters.bytes_sent, len as u64 + 4);
+        let msg_id = request.msg_id;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .control
+            .send_request(&peer, request);
+        self.pending_out.insert(id, (peer, msg_id, reply));
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mut out: Vec<PeerInfo> = self
+            .partners
+            .iter()
+            .map(|(peer, s)| PeerInfo {
+                peer_id: *peer,
+                name: s.name.clone(),
+                connected: s.connections > 0,
+                addrs: s.addrs.clone(),
+                last_seen_ms: s.last_seen.map(now_ms),
+                rtt: s.rtt,
+                agent_version: s.agent_version.clone(),
+                protocol_version: s.protocol_version.clone(),
+                protocols: s.protocols.clone(),
+                messages_sent: Counters::get(&s.counters.msgs_sent),
+                messages_received: Counters::get(&s.counters.msgs_received),
+                bytes_sent: Counters::get(&s.counters.bytes_sent),
+                bytes_received: Counters::get(&s.counters.bytes_received),
+                transfers_in_flight: Counters::get(&s.counters.transfers_in_flight),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.peer_id.cmp(&b.peer_id)));
+        out
+    }
+
+    fn seen(&mut self, peer: &PeerId) -> Option<&mut PartnerState> {
+        let state = self.partners.get_mut(peer)?;
+        state.last_seen = Some(SystemTime::now());
+        Some(state)
+    }
+
+    fn emit(&self, event: Event) {
+        if let Err(e) = self.events.try_send(event) {
+            tracing::debug!(error = %e, "event dropped (receiver full or gone)");
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
+                self.listen_addrs.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                let initial = self.reconnect_initial;
+                if let Some(state) = self.seen(&peer_id) {
+                    state.connections = num_established.get() as usize;
+                    state.next_dial = None;
+                    state.backoff = initial;
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, "partner connected");
+                    self.emit(Event::PeerConnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if let Some(state) = self.seen(&peer_id) {
+                    state.connections = num_established as usize;
+                }
+                if num_established == 0 {
+                    tracing::info!(peer = %peer_id, cause = ?cause, "partner disconnected");
+                    if self.partners.contains_key(&peer_id) {
+                        self.emit(Event::PeerDisconnected { peer: peer_id });
+                        self.schedule_redial(peer_id);
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                tracing::debug!(peer = %peer, error = %error, "dial failed");
+                if !self.swarm.is_connected(&peer) {
+                    self.schedule_redial(peer);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(error = %error, "incoming connection failed");
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gate(GateEvent::Refused(peer)) => {
+                self.emit(Event::ConnectionRefused { peer });
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if let Some(state) = self.seen(&peer_id) {
+                    state.agent_version = Some(info.agent_version);
+                    state.protocol_version = Some(info.protocol_version);
+                    state.protocols = info.protocols.iter().map(|p| p.to_string()).collect();
+                }
+            }
+            BehaviourEvent::Identify(_) => {}
+            BehaviourEvent::Ping(ping::Event { peer, result, .. }) => {
+                if let Ok(rtt) = result
+                    && let Some(state) = self.seen(&peer)
+                {
+                    state.rtt = Some(rtt);
+                }
+            }
+            BehaviourEvent::Control(event) => self.on_control_event(event),
+            BehaviourEvent::Stream(()) => {}
+        }
+    }
+
+    fn on_control_event(
+        &mut self,
+        event: request_response::Event<ControlRequest, ControlResponse>,
+    ) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let counters = self.stats.peer(&peer);
+                    Counters::add(&counters.msgs_received, 1);
+                    Counters::add(&counters.bytes_received, request.encoded_len() as u64 + 4);
+                    self.seen(&peer);
+                    self.on_inbound_request(peer, request, channel);
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let counters = self.stats.peer(&peer);
+                    Counters::add(&counters.msgs_received, 1);
+                    Counters::add(&counters.bytes_received, response.encode().len() as u64 + 4);
+                    self.seen(&peer);
+                    if let Some((peer, msg_id, reply)) = self.pending_out.remove(&request_id) {
+                        let result = if response.msg_id == msg_id {
+                            Ok(response)
+                        } else {
+                            Err(NetError::Protocol {
+                                peer,
+                                reason: "response msg_id does not match the request".into(),
+                            })
+                        };
+                        let _ = reply.send(result);
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                tracing::debug!(peer = %peer, error = %error, "control request failed");
+                if let Some((peer, _, reply)) = self.pending_out.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Control {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::warn!(peer = %peer, error = %error, "inbound control request failed");
+            }
+            request_response::Event::ResponseSent { peer, .. } => {
+                let counters = self.stats.peer(&peer);
+                Counters::add(&counters.msgs_sent, 1);
+            }
+        }
+    }
+
+    fn on_inbound_request(
+        &mut self,
+        peer: PeerId,
+        request: ControlRequest,
+        channel: ResponseChannel<ControlResponse>,
+    ) {
+        let msg_id = request.msg_id;
+        let (tx, rx) = oneshot::channel();
+        let event = Event::ControlRequest {
+            peer,
+            request,
+            reply: tx,
+        };
+        match self.events.try_send(event) {
+            Ok(()) => {
+                self.pending_replies.push(Box::pin(async move {
+                    let response = rx.await.unwrap_or_else(|_| {
+                        ControlResponse::status(
+                            msg_id,
+                            ControlStatus::Failed("request dropped by the node".into()),
+                        )
+                    });
+                    (channel, response)
+                }));
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(peer = %peer, "event queue full; control request answered Busy");
+                let response = ControlResponse::status(msg_id, ControlStatus::Busy);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_response(channel, response);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                let response = ControlResponse::status(
+                    msg_id,
+                    ControlStatus::Failed("node is not accepting requests".into()),
+                );
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .control
+                    .send_response(channel, response);
+            }
+        }
+    }
+}

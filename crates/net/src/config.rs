@@ -1,0 +1,161 @@
+//! [`Config`] of the net layer, with documented, safe defaults and `with_*` setters.
+
+use std::{path::PathBuf, time::Duration};
+
+use libp2p::Multiaddr;
+use tokio_util::sync::CancellationToken;
+
+/// Configuration of a casemesh network node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's 32-byte ed25519 secret key. The PeerId (= org id) derives from it.
+    /// Default: a fresh random key (a throwaway identity; a real node always sets its own).
+    pub secret_key: [u8; 32],
+    /// Addresses to listen on. Default: `/ip4/127.0.0.1/tcp/0` (localhost only, any port),
+    /// so a misconfigured node is not reachable from outside.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Where partial and freshly completed downloads live (`<hash>.part`, `<hash>.state`,
+    /// `<hash>.blob`) and the cached BLAKE3 outboards of served blobs (`outboards/`).
+    /// Default: `./casemesh-partial`.
+    pub partial_dir: PathBuf,
+    /// How many blob fetches may run at once; more wait. Default: 4.
+    pub max_concurrent_fetches: usize,
+    /// How many blob requests this node serves at once; more are refused with `Busy`.
+    /// Default: 16.
+    pub max_concurrent_serves: usize,
+    /// How long a connection to a non-partner (or after partner removal) may stay idle.
+    /// Partner connections are kept alive. Default: 60 s.
+    pub idle_connection_timeout: Duration,
+    /// Timeout of one control request-response exchange. Default: 60 s.
+    pub control_timeout: Duration,
+    /// First reconnect delay to a partner; doubles on every failure. Default: 1 s.
+    pub reconnect_initial: Duration,
+    /// Upper bound of the reconnect delay. Default: 60 s.
+    pub reconnect_max: Duration,
+    /// Ping interval (RTT measurement and liveness). Default: 15 s.
+    pub ping_interval: Duration,
+    /// Agent version announced via identify. Default: `casemesh/<crate version>`.
+    pub agent_version: String,
+    /// Capacity of the event channel handed to the node. Default: 256.
+    pub event_capacity: usize,
+    /// Cancelling this token shuts the node down (as does dropping the last handle).
+    pub shutdown: CancellationToken,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            secret_key: random_secret(),
+            listen_addrs: vec![default_listen_addr()],
+            partial_dir: PathBuf::from("casemesh-partial"),
+            max_concurrent_fetches: 4,
+            max_concurrent_serves: 16,
+            idle_connection_timeout: Duration::from_secs(60),
+            control_timeout: Duration::from_secs(60),
+            reconnect_initial: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(15),
+            agent_version: concat!("casemesh/", env!("CARGO_PKG_VERSION")).to_string(),
+            event_capacity: 256,
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+fn random_secret() -> [u8; 32] {
+    let secret = libp2p::identity::ed25519::SecretKey::generate();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&secret.as_ref()[..32]);
+    out
+}
+
+fn default_listen_addr() -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    Multiaddr::empty()
+        .with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST))
+        .with(Protocol::Tcp(0))
+}
+
+impl Config {
+    /// A default config with this secret key and partial directory.
+    pub fn new(secret_key: [u8; 32], partial_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            secret_key,
+            partial_dir: partial_dir.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Set the secret key.
+    pub fn with_secret_key(mut self, key: [u8; 32]) -> Self {
+        self.secret_key = key;
+        self
+    }
+
+    /// Set the listen addresses.
+    pub fn with_listen_addrs(mut self, addrs: Vec<Multiaddr>) -> Self {
+        self.listen_addrs = addrs;
+        self
+    }
+
+    /// Set the partial-download directory.
+    pub fn with_partial_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.partial_dir = dir.into();
+        self
+    }
+
+    /// Set the bound on concurrent fetches (at least 1).
+    pub fn with_max_concurrent_fetches(mut self, n: usize) -> Self {
+        self.max_concurrent_fetches = n.max(1);
+        self
+    }
+
+    /// Set the bound on concurrently served blob requests (at least 1).
+    pub fn with_max_concurrent_serves(mut self, n: usize) -> Self {
+        self.max_concurrent_serves = n.max(1);
+        self
+    }
+
+    /// Set the idle-connection timeout.
+    pub fn with_idle_connection_timeout(mut self, d: Duration) -> Self {
+        self.idle_connection_timeout = d;
+        self
+    }
+
+    /// Set the control request timeout.
+    pub fn with_control_timeout(mut self, d: Duration) -> Self {
+        self.control_timeout = d;
+        self
+    }
+
+    /// Set the reconnect backoff bounds.
+    pub fn with_reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_initial = initial;
+        self.reconnect_max = max.max(initial);
+        self
+    }
+
+    /// Set the ping interval.
+    pub fn with_ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+
+    /// Set the identify agent version.
+    pub fn with_agent_version(mut self, v: impl Into<String>) -> Self {
+        self.agent_version = v.into();
+        self
+    }
+
+    /// Set the event channel capacity (at least 1).
+    pub fn with_event_capacity(mut self, n: usize) -> Self {
+        self.event_capacity = n.max(1);
+        self
+    }
+
+    /// Use this token (or a child of the node's token tree) for shutdown.
+    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
+        self.shutdown = token;
+        self
+    }
+}

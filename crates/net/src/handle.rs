@@ -1,0 +1,404 @@
+//! The public face of the net layer: [`start`] builds the swarm and spawns the actor;
+//! [`NetHandle`] is the cheap, cloneable handle the node uses; [`Event`]s come out of the
+//! returned receiver; [`Partner`] and [`PeerInfo`] describe partners.
+
+use std::{sync::Arc, time::Duration};
+
+use casemesh_model::ids::BlobHash;
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, identify, identity, noise, ping, request_response,
+    swarm::SwarmEvent, tcp, yamux,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    actor::{Behaviour, Command, NetActor},
+    blob::{self, BlobCtx, BlobServer, BlobSource, FetchArgs, FetchedBlob},
+    config::Config,
+    control::ControlCodec,
+    error::NetError,
+    gate::Gate,
+    stats::Stats,
+    wire::{CONTROL_PROTOCOL, ControlRequest, ControlResponse, IDENTIFY_PROTOCOL_VERSION},
+};
+
+/// A registered partner organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// The partner's PeerId (its org id).
+    pub peer_id: PeerId,
+    /// Where to reach it. May be empty if the partner only dials us.
+    pub addrs: Vec<Multiaddr>,
+    /// Display name, for operators.
+    pub name: String,
+}
+
+/// Operator view of one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The partner's PeerId.
+    pub peer_id: PeerId,
+    /// Display name as registered.
+    pub name: String,
+    /// Whether at least one connection is open.
+    pub connected: bool,
+    /// Registered addresses.
+    pub addrs: Vec<Multiaddr>,
+    /// Last activity (connection change, identify, ping, message), ms since the Unix epoch.
+    pub last_seen_ms: Option<u64>,
+    /// Last ping round-trip time.
+    pub rtt: Option<Duration>,
+    /// Identify agent version, e.g. `casemesh/0.1.0`.
+    pub agent_version: Option<String>,
+    /// Identify protocol version, e.g. `/casemesh/1`.
+    pub protocol_version: Option<String>,
+    /// Protocols the partner supports (from identify).
+    pub protocols: Vec<String>,
+    /// Control messages sent (requests and responses).
+    pub messages_sent: u64,
+    /// Control messages received (requests and responses).
+    pub messages_received: u64,
+    /// Bytes sent (control frames and blob streams).
+    pub bytes_sent: u64,
+    /// Bytes received (control frames and blob streams).
+    pub bytes_received: u64,
+    /// Blob transfers in progress with this partner, both directions.
+    pub transfers_in_flight: u64,
+}
+
+/// What the net layer tells the node.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A partner sent a control request. Answer through `reply`; dropping it answers
+    /// `Failed`. Requests pile up in the actor until answered, so answer promptly.
+    ControlRequest {
+        /// The sender.
+        peer: PeerId,
+        /// The request.
+        request: ControlRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<ControlResponse>,
+    },
+    /// The first connection to a partner opened.
+    PeerConnected {
+        /// The partner.
+        peer: PeerId,
+    },
+    /// The last connection to a partner closed (a reconnect is scheduled).
+    PeerDisconnected {
+        /// The partner.
+        peer: PeerId,
+    },
+    /// A connection with an unregistered peer was refused.
+    ConnectionRefused {
+        /// The refused peer.
+        peer: PeerId,
+    },
+}
+
+/// Cloneable handle to a running net node. The node shuts down when the last handle is
+/// dropped or when the config's shutdown token is cancelled.
+#[derive(Clone)]
+pub struct NetHandle {
+    commands: mpsc::Sender<Command>,
+    streams: libp2p_stream::Control,
+    blob: Arc<BlobCtx>,
+    local_peer_id: PeerId,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHandle")
+            .field("local_peer_id", &self.local_peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PeerId (org id) that a 32-byte ed25519 secret yields.
+pub fn peer_id_from_secret(secret: &[u8; 32]) -> Result<PeerId, NetError> {
+    Ok(keypair(secret)?.public().to_peer_id())
+}
+
+fn keypair(secret: &[u8; 32]) -> Result<identity::Keypair, NetError> {
+    let mut bytes = *secret;
+    identity::Keypair::ed25519_from_bytes(&mut bytes)
+        .map_err(|e| NetError::Config(format!("bad ed25519 secret: {e}")))
+}
+
+/// Build the swarm, listen, and spawn the actor and the blob accept loop.
+///
+/// Returns once every listen address is bound (so [`NetHandle::listen_addrs`] shows the real
+/// ports). Must be called inside a tokio runtime.
+pub async fn start(
+    config: Config,
+    blob_server: Arc<dyn BlobServer>,
+) -> Result<(NetHandle, mpsc::Receiver<Event>), NetError> {
+    let keypair = keypair(&config.secret_key)?;
+    let local_peer_id = keypair.public().to_peer_id();
+    let ping_interval = config.ping_interval;
+    let control_timeout = config.control_timeout;
+    let agent = config.agent_version.clone();
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|key| Behaviour {
+            gate: Gate::default(),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
+                    .with_agent_version(agent),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(ping_interval)),
+            control: request_response::Behaviour::with_codec(
+                ControlCodec,
+                [(
+                    StreamProtocol::new(CONTROL_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(control_timeout),
+            ),
+            stream: libp2p_stream::Behaviour::new(),
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+
+    let mut pending = std::collections::HashSet::new();
+    for addr in &config.listen_addrs {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Transport(format!("listen on {addr}: {e}")))?;
+        pending.insert(id);
+    }
+    let mut listen_addrs = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !pending.is_empty() {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .map_err(|_| NetError::Transport("timed out waiting for listeners".into()))?;
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                pending.remove(&listener_id);
+                listen_addrs.push(address);
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetError::Transport(error.to_string()));
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                return Err(NetError::Transport(format!("listener closed: {reason:?}")));
+            }
+            _ => {}
+        }
+    }
+    tracing::info!(peer = %local_peer_id, addrs = ?listen_addrs, "net node listening");
+
+    let stats = Arc::new(Stats::default());
+    let blob = Arc::new(BlobCtx {
+        partial_dir: config.partial_dir.clone(),
+        fetch_permits: Arc::new(Semaphore::new(config.max_concurrent_fetches.max(1))),
+        serve_permits: Arc::new(Semaphore::new(config.max_concurrent_serves.max(1))),
+        stats: stats.clone(),
+    });
+    let mut streams = swarm.behaviour().stream.new_control();
+    let incoming = streams
+        .accept(blob::protocol())
+        .map_err(|e| NetError::Transport(e.to_string()))?;
+    let tasks = config.shutdown.child_token();
+    tokio::spawn(accept_loop(
+        incoming,
+        blob.clone(),
+        blob_server,
+        tasks.clone(),
+    ));
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (event_tx, event_rx) = mpsc::channel(config.event_capacity.max(1));
+    let actor = NetActor::new(
+        swarm,
+        cmd_rx,
+        event_tx,
+        stats,
+        config.shutdown.clone(),
+        tasks,
+        listen_addrs,
+        (config.reconnect_initial, config.reconnect_max),
+    );
+    tokio::spawn(actor.run());
+    Ok((
+        NetHandle {
+            commands: cmd_tx,
+            streams,
+            blob,
+            local_peer_id,
+            shutdown: config.shutdown,
+        },
+        event_rx,
+    ))
+}
+
+async fn accept_loop(
+    mut incoming: libp2p_stream::IncomingStreams,
+    ctx: Arc<BlobCtx>,
+    server: Arc<dyn BlobServer>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            next = incoming.next() => match next {
+                Some((peer, stream)) => {
+                    tokio::spawn(blob::serve(ctx.clone(), server.clone(), peer, stream));
+                }
+                None => break,
+            },
+        }
+    }
+}
+
+impl NetHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Shutdown)?;
+        rx.await.map_err(|_| NetError::Shutdown)
+    }
+
+    /// This node's PeerId (its org id).
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// The addresses this node listens on, with resolved ports.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Replace the whole partner set: peers not in `partners` are disconnected and refused
+    /// from now on; new partners are dialed.
+    pub async fn set_partners(&self, partners: Vec<Partner>) -> Result<(), NetError> {
+        self.ask(|reply| Command::SetPartners { partners, reply })
+            .await
+    }
+
+    /// Register (or update) one partner and dial it.
+    pub async fn add_partner(&self, partner: Partner) -> Result<(), NetError> {
+        self.ask(|reply| Command::AddPartner { partner, reply })
+            .await
+    }
+
+    /// Unregister a partner and close its connections. Returns whether it was registered.
+    pub async fn remove_partner(&self, peer: PeerId) -> Result<bool, NetError> {
+        self.ask(|reply| Command::RemovePartner { peer, reply })
+            .await
+    }
+
+    /// Send a control request to a partner and wait for its response (dialing if needed).
+    /// See [`NetError`] for what remains uncertain when this fails.
+    pub async fn send_control(
+        &self,
+        peer: PeerId,
+        request: ControlRequest,
+    ) -> Result<ControlResponse, NetError> {
+        self.ask(|reply| Command::SendControl {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// The operator view of every registered partner.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Fetch a blob from a partner into the partial directory: verified chunk group by chunk
+    /// group, resumed from the last checkpoint, skipped if a complete file is already there.
+    /// Returns the complete, fsynced file for the caller to rename into its blob store.
+    pub async fn fetch_blob(
+        &self,
+        peer: PeerId,
+        grant: Vec<u8>,
+        hash: BlobHash,
+        expected_size: Option<u64>,
+    ) -> Result<FetchedBlob, NetError> {
+        self.fetch(peer, grant, hash, expected_size, None).await
+    }
+
+    /// [`NetHandle::fetch_blob`], reporting the verified byte count through `progress`
+    /// (about every MiB).
+    pub async fn fetch_blob_with_progress(
+        &self,
+        peer: PeerId,
+        grant: Vec<u8>,
+        hash: BlobHash,
+        expected_size: Option<u64>,
+        progress: watch::Sender<u64>,
+    ) -> Result<FetchedBlob, NetError> {
+        self.fetch(peer, grant, hash, expected_size, Some(progress))
+            .await
+    }
+
+    async fn fetch(
+        &self,
+        peer: PeerId,
+        grant: Vec<u8>,
+        hash: BlobHash,
+        expected_size: Option<u64>,
+        progress: Option<watch::Sender<u64>>,
+    ) -> Result<FetchedBlob, NetError> {
+        if self.commands.is_closed() {
+            return Err(NetError::Shutdown);
+        }
+        let args = FetchArgs {
+            peer,
+            grant,
+            hash,
+            expected_size,
+            progress,
+        };
+        blob::fetch(self.blob.clone(), self.streams.clone(), args).await
+    }
+
+    /// Compute and cache the BLAKE3 outboard of a blob this node will serve (one sequential
+    /// read), so the first request for it streams at once. Optional: serving computes it on
+    /// demand otherwise. Call it when a blob enters the store. Returns false (and caches
+    /// nothing) when the file does not hash to `hash`.
+    pub async fn prepare_blob(&self, hash: BlobHash, source: BlobSource) -> Result<bool, NetError> {
+        let dir = self.blob.partial_dir.join("outboards");
+        let ob = tokio::task::spawn_blocking(move || blob::ensure_outboard(&dir, &hash, &source))
+            .await
+            .map_err(|e| NetError::Io(std::io::Error::other(e)))??;
+        if ob.temporary {
+            let _ = tokio::fs::remove_file(&ob.path).await;
+        }
+        Ok(!ob.temporary)
+    }
+
+    /// Where partial and freshly fetched blobs live.
+    pub fn partial_dir(&self) -> &std::path::Path {
+        &self.blob.partial_dir
+    }
+
+    /// Stop the node (same as cancelling the config's shutdown token).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}

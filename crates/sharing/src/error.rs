@@ -1,0 +1,32 @@
+//! The sharing engine's error type: expected refusals (not found, invalid, forbidden, conflict)
+//! kept apart from store and network failures.
+
+use casemesh_net::NetError;
+use casemesh_store::StoreError;
+
+/// What can go wrong in the sharing engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharingError {
+    /// No such partner, share, case or evidence.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not allowed by the grant, the policy or the share's state.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Clashes with existing state (a partner name taken, a share already stopped).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network failed.
+    #[error("network: {0}")]
+    Net(#[from] NetError),
+}
+
+/// Result of the engine's operations.
+pub type Result<T, E = SharingError> = std::result::Result<T, E>;

@@ -1,0 +1,412 @@
+//! The receiver's side: accept a partner's offer (grant checked), notify recipients, import a copy
+//! (automatically, or when someone presses Import), keep the copy in sync with new evidence by the
+//! folder rules, honour a revocation, and report receipts to the sharer.
+//!
+//! The copy belongs to the receiver: its retention is the receiver's default (else "Until
+//! Manually Deleted"), every item's category is None, and nothing the receiver does to its folders
+//! or metadata is touched by synchronization.
+
+use crate::error::{Result, SharingError};
+use crate::manifest::sharer_case;
+use crate::records::{IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, ReceivedStatus};
+use crate::wire::{self, ManifestEvidence, ManifestUpdate, Offer, Receipt, RevocationNotice};
+use crate::Engine;
+use casemesh_model::audit::actions;
+use casemesh_model::case::{Case, Evidence, Origin, Transcript};
+use casemesh_model::folder_sync::{initial_import, place_new_evidence};
+use casemesh_model::grant::{self, Recipient, SignedGrant, SignedRevocation};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
+use casemesh_model::org::User;
+use casemesh_model::policy::PolicyAction;
+use casemesh_model::retention::received_case_policy;
+use casemesh_store::Actor;
+use std::collections::BTreeSet;
+
+/// Blob fetches in flight per import (the net layer bounds the whole node as well).
+const PARALLEL_FETCHES: usize = 4;
+
+fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
+    let bytes = hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
+    SignedGrant::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("grant: {e}")))
+}
+
+impl Engine {
+    /// Verify a grant received from `peer`: signature chain, addressed to us, not expired, issued
+    /// by the sender.
+    fn check_grant(&self, peer: &str, hex_text: &str) -> Result<SignedGrant> {
+        let g = decode_grant(hex_text)?;
+        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        if g.grant.issuer.0 != peer {
+            return Err(SharingError::Forbidden("grant was not issued by the sending partner".into()));
+        }
+        Ok(g)
+    }
+
+    /// Every share received from partners.
+    pub fn received(&self) -> Result<Vec<IncomingShare>> {
+        let mut all: Vec<IncomingShare> = self.inner.store.records(RECEIVED)?;
+        all.sort_by_key(|s| s.received_at);
+        Ok(all)
+    }
+
+    /// One received share, by share id or by the local copy's case id.
+    pub fn received_share(&self, id: &str) -> Result<IncomingShare> {
+        if let Some(s) = self.inner.store.record::<IncomingShare>(RECEIVED, id)? {
+            return Ok(s);
+        }
+        self.received()?
+            .into_iter()
+            .find(|s| s.local_case.is_some_and(|c| c.to_string() == id))
+            .ok_or_else(|| SharingError::NotFound(format!("received share {id:?}")))
+    }
+
+    pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
+        let g = self.check_grant(peer, &offer.grant)?;
+        if offer.manifest.share != g.grant.id || offer.manifest.source_case != g.grant.source_case {
+            return Err(SharingError::Invalid("manifest does not match its grant".into()));
+        }
+        let id = g.grant.id.to_string();
+        if self.inner.store.record::<IncomingShare>(RECEIVED, &id)?.is_some() {
+            return Ok(()); // the same share offered twice: keep the first
+        }
+        let partner = self.partner_by_id(peer)?.ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
+        let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
+        let share = IncomingShare {
+            id: g.grant.id,
+            sharer: peer.to_owned(),
+            sharer_name: partner.name.clone(),
+            grant: offer.grant.clone(),
+            manifest: offer.manifest.clone(),
+            recipients: g.grant.recipients.clone(),
+            resolved_users: users.iter().map(|u| u.username.clone()).collect(),
+            received_at: self.now(),
+            local_case: None,
+            import_map: Default::default(),
+            evidence_map: Default::default(),
+            status: ReceivedStatus::Pending,
+            last_error: None,
+        };
+        self.inner.store.put_record(RECEIVED, &id, &share)?;
+        tracing::info!(share = %id, from = %partner.name, items = offer.manifest.evidence.len(), "share received");
+        self.notify(
+            &emails,
+            format!("Case {} shared with you by {}", offer.manifest.case_number, partner.name),
+            format!(
+                "{} shared the case {} \"{}\" with you ({} evidence items).\n{}\nShare id: {}\nOpen it with: casemesh case list --external\n",
+                partner.name,
+                offer.manifest.case_number,
+                offer.manifest.title,
+                offer.manifest.evidence.len(),
+                g.grant.message.as_deref().map(|m| format!("Message: {m}\n")).unwrap_or_default(),
+                id
+            ),
+        )?;
+        let auto = self.settings().auto_import;
+        if auto && g.grant.policy.allows(PolicyAction::Import) {
+            self.set_status(&id, ReceivedStatus::Importing)?;
+            self.spawn_sync(g.grant.id);
+        } else {
+            self.send_receipt(&share)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn on_update(&self, peer: &str, update: ManifestUpdate) -> Result<()> {
+        let g = self.check_grant(peer, &update.grant)?;
+        let id = g.grant.id.to_string();
+        let current = self.received_share(&id)?;
+        if current.sharer != peer {
+            return Err(SharingError::Forbidden("update for a share from another organization".into()));
+        }
+        if current.status == ReceivedStatus::Stopped {
+            return Err(SharingError::Forbidden("this share was stopped".into()));
+        }
+        if update.manifest.share != g.grant.id || update.manifest.source_case != g.grant.source_case {
+            return Err(SharingError::Invalid("manifest does not match its grant".into()));
+        }
+        let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
+        let new_items = update.manifest.evidence.iter().filter(|e| !current.evidence_map.contains_key(&e.id)).count();
+        let updated = self.inner.store.update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+            Ok::<_, SharingError>(s.map(|mut s| {
+                s.grant = update.grant.clone();
+                s.manifest = update.manifest.clone();
+                s.recipients = g.grant.recipients.clone();
+                s.resolved_users = users.iter().map(|u| u.username.clone()).collect();
+                if s.status == ReceivedStatus::Imported && g.grant.policy.allows(PolicyAction::ReceiveUpdates) {
+                    s.status = ReceivedStatus::Importing;
+                }
+                s
+            }))
+        })?;
+        let Some(share) = updated else { return Ok(()) };
+        if new_items > 0 {
+            self.notify(
+                &emails,
+                format!("Case {} updated by {}", share.manifest.case_number, share.sharer_name),
+                format!("{} added {new_items} evidence items to the shared case {} \"{}\".\nShare id: {id}\n", share.sharer_name, share.manifest.case_number, share.manifest.title),
+            )?;
+        }
+        match share.status {
+            ReceivedStatus::Importing => self.spawn_sync(share.id),
+            _ => self.send_receipt(&share)?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_revocation(&self, peer: &str, notice: RevocationNotice) -> Result<()> {
+        let bytes = hex::decode(&notice.revocation).map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
+        let rev = SignedRevocation::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
+        let share = self.received_share(&rev.revocation.grant_id.to_string())?;
+        if share.sharer != peer {
+            return Err(SharingError::Forbidden("revocation for a share from another organization".into()));
+        }
+        let g = decode_grant(&share.grant)?;
+        grant::verify_revocation(&rev, &g).map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
+        self.set_status(&share.id.to_string(), ReceivedStatus::Stopped)?;
+        tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
+        Ok(())
+    }
+
+    fn set_status(&self, id: &str, status: ReceivedStatus) -> Result<()> {
+        self.inner.store.update_record(RECEIVED, id, |s: Option<IncomingShare>| {
+            Ok::<_, SharingError>(s.map(|mut s| {
+                s.status = status;
+                s
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// Import a received share now (when auto-import is off, or to retry).
+    pub fn import(&self, id: &str) -> Result<IncomingShare> {
+        let share = self.received_share(id)?;
+        if share.status == ReceivedStatus::Stopped && share.local_case.is_none() {
+            return Err(SharingError::Forbidden("the sharer stopped this share before it was imported".into()));
+        }
+        let g = decode_grant(&share.grant)?;
+        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone()))).map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        if !g.grant.policy.allows(PolicyAction::Import) {
+            return Err(SharingError::Forbidden("the sharing policy does not allow importing this case".into()));
+        }
+        if share.status != ReceivedStatus::Stopped {
+            self.set_status(&share.id.to_string(), ReceivedStatus::Importing)?;
+            self.spawn_sync(share.id);
+        }
+        self.received_share(id)
+    }
+
+    /// Users this organization resolves the recipients to, and the email addresses to notify.
+    fn resolve_recipients(&self, recipients: &[Recipient]) -> Result<(Vec<User>, Vec<String>)> {
+        let users = self.inner.store.users()?;
+        let groups = self.inner.store.groups()?;
+        let mut found: Vec<User> = Vec::new();
+        let mut emails: BTreeSet<String> = BTreeSet::new();
+        for r in recipients {
+            let matched: Vec<&User> = match r {
+                Recipient::User(n) => users.iter().filter(|u| u.username == *n || u.badge_id.as_deref() == Some(n)).collect(),
+                Recipient::Badge(b) => users.iter().filter(|u| u.badge_id.as_deref() == Some(b)).collect(),
+                Recipient::Email(e) => {
+                    emails.insert(e.clone());
+                    users.iter().filter(|u| u.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(e))).collect()
+                }
+                Recipient::Group(g) => match groups.iter().find(|x| x.name == *g) {
+                    Some(group) => users.iter().filter(|u| u.groups.contains(&group.id)).collect(),
+                    None => Vec::new(),
+                },
+            };
+            for u in matched {
+                if let Some(e) = &u.email {
+                    emails.insert(e.clone());
+                }
+                if !found.iter().any(|f| f.id == u.id) {
+                    found.push(u.clone());
+                }
+            }
+        }
+        Ok((found, emails.into_iter().collect()))
+    }
+
+    fn notify(&self, to: &[String], subject: String, body: String) -> Result<()> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        self.inner.store.queue_push(MAIL_QUEUE, &MailMessage { to: to.to_vec(), subject, body })?;
+        self.inner.mail_wake.notify_one();
+        Ok(())
+    }
+
+    fn send_receipt(&self, share: &IncomingShare) -> Result<()> {
+        let receipt = Receipt {
+            share: share.id,
+            have: share.evidence_map.keys().copied().collect(),
+            imported: share.local_case.is_some(),
+        };
+        self.enqueue(&share.sharer, wire::KIND_RECEIPT, wire::encode(&receipt))
+    }
+
+    /// Create the copy if needed, then bring every item of the manifest into it. Idempotent: items
+    /// already copied are skipped, so a retry or a restart continues where it stopped.
+    pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
+        let _one_at_a_time = self.inner.import_lock.lock().await;
+        // Garbage collection waits until the fetched blobs are referenced by evidence records.
+        let _ingest = self.inner.store.blobs().ingest_guard().await;
+        let id = share_id.to_string();
+        let mut share = self.received_share(&id)?;
+        if share.status == ReceivedStatus::Stopped {
+            return Ok(());
+        }
+        let g = decode_grant(&share.grant)?;
+        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone()))).map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        let case_id = match share.local_case {
+            Some(c) => c,
+            None => self.create_copy(&mut share)?,
+        };
+        let sharer_actor = Actor::new(format!("org:{}", share.sharer_name), self.now());
+        let todo: Vec<ManifestEvidence> =
+            share.manifest.evidence.iter().filter(|e| !share.evidence_map.contains_key(&e.id)).cloned().collect();
+        let peer: casemesh_net::PeerId = share.sharer.parse().map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
+        let grant_bytes = g.to_bytes();
+        let mut pending = todo.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < PARALLEL_FETCHES {
+                let Some(item) = pending.next() else { break };
+                let (engine, grant_bytes) = (self.clone(), grant_bytes.clone());
+                running.spawn(async move {
+                    let r = engine.fetch_item(peer, &grant_bytes, &item).await;
+                    (item, r)
+                });
+            }
+            let Some(done) = running.join_next().await else { break };
+            let (item, fetched) = done.map_err(|e| SharingError::Invalid(format!("fetch task: {e}")))?;
+            let transcripts = fetched?;
+            self.record_item(&id, case_id, &item, transcripts, &sharer_actor)?;
+        }
+        let done = self
+            .inner
+            .store
+            .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+                Ok::<_, SharingError>(s.map(|mut s| {
+                    if s.status == ReceivedStatus::Importing {
+                        s.status = ReceivedStatus::Imported;
+                    }
+                    s.last_error = None;
+                    s
+                }))
+            })?
+            .ok_or_else(|| SharingError::NotFound(id.clone()))?;
+        self.inner.store.flush().await?;
+        self.send_receipt(&done)?;
+        // Items the sharer sent while this import ran are picked up by a second pass.
+        if done.manifest.evidence.iter().any(|e| !done.evidence_map.contains_key(&e.id)) && done.status != ReceivedStatus::Stopped {
+            self.set_status(&id, ReceivedStatus::Importing)?;
+            self.spawn_sync(share_id);
+        }
+        Ok(())
+    }
+
+    /// Fetch an item's blob and its transcripts' blobs into the blob store (skipping blobs the
+    /// store already holds). Returns the transcripts as stored.
+    async fn fetch_item(&self, peer: casemesh_net::PeerId, grant_bytes: &[u8], item: &ManifestEvidence) -> Result<Vec<Transcript>> {
+        self.fetch_blob(peer, grant_bytes, item.hash, item.size).await?;
+        let mut transcripts = Vec::new();
+        for t in &item.transcripts {
+            self.fetch_blob(peer, grant_bytes, t.hash, t.size).await?;
+            transcripts.push(Transcript { id: TranscriptId::random(), name: t.name.clone(), hash: t.hash, size: t.size });
+        }
+        Ok(transcripts)
+    }
+
+    async fn fetch_blob(&self, peer: casemesh_net::PeerId, grant_bytes: &[u8], hash: BlobHash, size: u64) -> Result<()> {
+        if self.inner.store.blobs().contains(&hash) {
+            return Ok(()); // stored once, whatever number of shares bring it
+        }
+        let fetched = self.inner.net.fetch_blob(peer, grant_bytes.to_vec(), hash, Some(size)).await?;
+        let blobs = self.inner.store.blobs().clone();
+        let path = fetched.path.clone();
+        tokio::task::spawn_blocking(move || blobs.adopt_verified(&path, &hash))
+            .await
+            .map_err(|e| SharingError::Invalid(format!("store task: {e}")))??;
+        tracing::debug!(blob = %hash, size, resumed_from = fetched.resumed_from, "blob received");
+        Ok(())
+    }
+
+    /// Add one received item to the copy, placed by the folder rules, and remember it.
+    fn record_item(&self, share_id: &str, case_id: CaseId, item: &ManifestEvidence, transcripts: Vec<Transcript>, actor: &Actor) -> Result<()> {
+        let store = &self.inner.store;
+        let share = self.received_share(share_id)?;
+        if share.evidence_map.contains_key(&item.id) {
+            return Ok(());
+        }
+        let copy = store.case(case_id)?.ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
+        let folder = place_new_evidence(item.folder, &share.import_map, &copy);
+        let ev = Evidence {
+            id: EvidenceId::random(),
+            case: case_id,
+            display_id: item.display_id.clone(),
+            name: item.name.clone(),
+            description: item.description.clone(),
+            category: None,
+            folder,
+            hash: item.hash,
+            size: item.size,
+            media_type: item.media_type.clone(),
+            added_at: self.now(),
+            added_by: actor.name.clone(),
+            transcripts,
+        };
+        store.add_evidence(&ev, actor)?;
+        store.audit(case_id, actor, actions::CASE_SYNC, Some(ev.id), &format!("share {share_id}: sharer item {} into {:?}", item.id, copy.path_of(folder)))?;
+        store.update_record(RECEIVED, share_id, |s: Option<IncomingShare>| {
+            Ok::<_, SharingError>(s.map(|mut s| {
+                s.evidence_map.insert(item.id, ev.id);
+                s
+            }))
+        })?;
+        Ok(())
+    }
+
+    /// Create the receiver's own copy of the case: folder tree synced once, retention from the
+    /// receiver's default.
+    fn create_copy(&self, share: &mut IncomingShare) -> Result<CaseId> {
+        let store = &self.inner.store;
+        let m = &share.manifest;
+        let owner = share
+            .resolved_users
+            .first()
+            .and_then(|n| store.user_by_name(n).ok().flatten())
+            .or_else(|| store.users().ok().and_then(|us| us.into_iter().find(|u| u.permissions.contains(&casemesh_model::org::Permission::Administer))))
+            .ok_or_else(|| SharingError::NotFound("a local owner for the copy".into()))?;
+        let now = self.now();
+        let mut copy = Case::new(&m.case_number, &m.title, &m.description, owner.id, now);
+        copy.retention = received_case_policy(self.settings().default_retention);
+        copy.origin = Origin::Received {
+            sharer: OrgId(share.sharer.clone()),
+            sharer_name: share.sharer_name.clone(),
+            share: share.id,
+            source_case: m.source_case,
+            received_at: share.received_at,
+        };
+        let g = decode_grant(&share.grant)?;
+        let sharer = sharer_case(m);
+        let folders_of_items: Vec<_> = m.evidence.iter().map(|e| e.folder).collect();
+        let (folders, map) = initial_import(&sharer, &g.grant.scope, &folders_of_items, copy.id);
+        copy.folders = folders;
+        let actor = Actor::new(format!("org:{}", share.sharer_name), now);
+        store.create_case(&copy, &actor)?;
+        store.audit(copy.id, &actor, actions::CASE_IMPORT, None, &format!("share {} from {} ({}), source case {}", share.id, share.sharer_name, share.sharer, m.source_case))?;
+        let id = share.id.to_string();
+        store.update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+            Ok::<_, SharingError>(s.map(|mut s| {
+                s.local_case = Some(copy.id);
+                s.import_map = map.clone();
+                s
+            }))
+        })?;
+        share.local_case = Some(copy.id);
+        share.import_map = map;
+        tracing::info!(share = %share.id, copy = %copy.id, "copy created");
+        Ok(copy.id)
+    }
+}

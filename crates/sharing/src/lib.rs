@@ -1,0 +1,316 @@
+//! The sharing engine: everything that happens between partner organizations, on top of the store
+//! (records, blobs, audit) and the net crate (gated libp2p connections, control messages,
+//! verified blob transfer).
+//!
+//! ```text
+//!            API handlers ──► Engine (cloneable handle)
+//!                               │  partners / policies      (partners.rs)
+//!                               │  share, reshare, stop      (outgoing.rs)  ──► outbox queue
+//!                               │  offers, import, sync      (incoming.rs)  ◄── control requests
+//!   net events ──► event loop ──┘  grant check per blob      (serve.rs)     ◄── blob requests
+//!   outbox loop: deliver queued control messages in order, retry when the partner is back
+//!   mail loop:   deliver queued notification emails over SMTP (mail.rs)
+//! ```
+//!
+//! Every control message a node sends goes through the durable outbox (`outbox.<peer>` queue in
+//! the store) and is delivered in order; the receiver deduplicates by message id, so a retry never
+//! applies twice. Every grant is verified again on every use: on each blob request, on each update.
+
+pub mod error;
+pub mod mail;
+pub mod manifest;
+mod incoming;
+mod outgoing;
+mod partners;
+pub mod records;
+mod serve;
+pub mod wire;
+
+pub use error::{Result, SharingError};
+pub use mail::SmtpConfig;
+pub use outgoing::{ShareRequest, parse_recipient};
+pub use partners::DEFAULT_POLICY;
+pub use partners::PeerView;
+
+use casemesh_model::ids::ShareId;
+use casemesh_model::org::Settings;
+use casemesh_net::{ControlRequest, ControlStatus, Event, NetHandle};
+use casemesh_store::{Clock, Store};
+use ed25519_dalek::SigningKey;
+use records::OutboxMessage;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How long to wait before retrying a partner whose delivery failed (unless it reconnects first).
+const RETRY_AFTER: Duration = Duration::from_secs(3);
+
+/// What the engine needs to start.
+pub struct EngineConfig {
+    /// The store.
+    pub store: Store,
+    /// The node's 32-byte ed25519 secret (signs grants; the PeerId derives from it).
+    pub secret: [u8; 32],
+    /// The organization's display name.
+    pub org_name: String,
+    /// Run-time settings (auto-import, default retention, features), shared with the API.
+    pub settings: Arc<RwLock<Settings>>,
+    /// The clock.
+    pub clock: Clock,
+    /// The net layer's configuration.
+    pub net: casemesh_net::Config,
+    /// Outgoing mail; `None` = notifications are logged only.
+    pub smtp: Option<SmtpConfig>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Cloneable handle to the running sharing engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    net: NetHandle,
+    key: SigningKey,
+    me: String,
+    org_name: String,
+    settings: Arc<RwLock<Settings>>,
+    clock: Clock,
+    outbox_wake: Notify,
+    mail_wake: Notify,
+    smtp: Option<SmtpConfig>,
+    /// Partners whose last delivery failed, and since when.
+    backoff: Mutex<BTreeMap<String, Instant>>,
+    /// Serializes imports and syncs (one share's copy is written by one task at a time).
+    import_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Start the net layer and the engine's loops. They stop when `shutdown` is cancelled.
+    pub async fn start(config: EngineConfig) -> Result<(Engine, tokio::task::JoinSet<()>)> {
+        let key = SigningKey::from_bytes(&config.secret);
+        let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()).0;
+        let server = Arc::new(serve::GrantChecker { store: config.store.clone(), me: me.clone(), clock: config.clock });
+        let net_config = config.net.with_shutdown(config.shutdown.clone());
+        let (net, events) = casemesh_net::start(net_config, server).await?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store: config.store,
+                net,
+                key,
+                me,
+                org_name: config.org_name,
+                settings: config.settings,
+                clock: config.clock,
+                outbox_wake: Notify::new(),
+                mail_wake: Notify::new(),
+                smtp: config.smtp,
+                backoff: Mutex::new(BTreeMap::new()),
+                import_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        engine.sync_partners_to_net().await?;
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(engine.clone().event_loop(events, config.shutdown.clone()));
+        tasks.spawn(engine.clone().outbox_loop(config.shutdown.clone()));
+        tasks.spawn(engine.clone().mail_loop(config.shutdown.clone()));
+        engine.resume_imports();
+        Ok((engine, tasks))
+    }
+
+    /// This organization's id (PeerId text).
+    pub fn org_id(&self) -> &str {
+        &self.inner.me
+    }
+
+    /// The listen addresses the node is bound to.
+    pub async fn listen_addrs(&self) -> Result<Vec<String>> {
+        Ok(self.inner.net.listen_addrs().await?.iter().map(|a| a.to_string()).collect())
+    }
+
+    fn now(&self) -> casemesh_model::time::Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn settings(&self) -> Settings {
+        self.inner.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Queue a control message for a partner and wake the outbox.
+    fn enqueue(&self, peer: &str, kind: casemesh_net::MessageKind, payload: String) -> Result<()> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
+        let msg = OutboxMessage {
+            msg_id: hex::encode(id),
+            kind: kind.as_str().to_owned(),
+            payload,
+            queued_at: self.now(),
+            attempts: 0,
+        };
+        self.inner.store.queue_push(&records::outbox_queue(peer), &msg)?;
+        self.inner.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    async fn event_loop(self, mut events: tokio::sync::mpsc::Receiver<Event>, shutdown: CancellationToken) {
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                e = events.recv() => match e { Some(e) => e, None => break },
+            };
+            match event {
+                Event::ControlRequest { peer, request, reply } => {
+                    let response = self.handle_control(&peer.to_base58(), &request).await;
+                    let _ = reply.send(response);
+                }
+                Event::PeerConnected { peer } => {
+                    tracing::info!(peer = %peer, "partner connected");
+                    if let Ok(mut b) = self.inner.backoff.lock() {
+                        b.remove(&peer.to_base58());
+                    }
+                    self.inner.outbox_wake.notify_one();
+                }
+                Event::PeerDisconnected { peer } => tracing::info!(peer = %peer, "partner disconnected"),
+                Event::ConnectionRefused { peer } => tracing::warn!(peer = %peer, "refused unregistered peer"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn handle_control(&self, peer: &str, request: &ControlRequest) -> casemesh_net::ControlResponse {
+        let status = match self.dispatch(peer, request).await {
+            Ok(()) => ControlStatus::Ok,
+            Err(SharingError::Invalid(m) | SharingError::Forbidden(m) | SharingError::NotFound(m) | SharingError::Conflict(m)) => {
+                tracing::warn!(peer, kind = %request.kind, reason = %m, "control message rejected");
+                ControlStatus::Rejected(m)
+            }
+            Err(e) => {
+                tracing::error!(peer, kind = %request.kind, error = %e, "control message failed");
+                ControlStatus::Failed(e.to_string())
+            }
+        };
+        casemesh_net::ControlResponse::status(request.msg_id, status)
+    }
+
+    async fn dispatch(&self, peer: &str, request: &ControlRequest) -> Result<()> {
+        if self.partner_by_id(peer)?.is_none() {
+            return Err(SharingError::Forbidden(format!("{peer} is not a registered partner")));
+        }
+        // A retried delivery of a message already applied is acknowledged and ignored.
+        let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
+        if self.inner.store.record::<u8>(records::INBOX, &seen_key)?.is_some() {
+            return Ok(());
+        }
+        use casemesh_net::MessageKind as K;
+        let result = match K::parse(&request.kind) {
+            Some(K::GrantOffer) => self.on_offer(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?).await,
+            Some(K::EvidenceAdded) => self.on_update(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?).await,
+            Some(K::GrantRevocation) => self.on_revocation(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?),
+            Some(K::ShareReceipt) => self.on_receipt(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?),
+            Some(K::Ping) => Ok(()),
+            _ => Err(SharingError::Invalid(format!("unsupported message kind {:?}", request.kind))),
+        };
+        if result.is_ok() {
+            self.inner.store.put_record(records::INBOX, &seen_key, &1u8)?;
+        }
+        result
+    }
+
+    async fn outbox_loop(self, shutdown: CancellationToken) {
+        loop {
+            self.deliver_outbox().await;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = self.inner.outbox_wake.notified() => {},
+                _ = tokio::time::sleep(RETRY_AFTER) => {},
+            }
+        }
+    }
+
+    /// Deliver every partner's queued messages, in order, stopping at a partner's first failure.
+    async fn deliver_outbox(&self) {
+        let partners = match self.partners() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: cannot list partners");
+                return;
+            }
+        };
+        for partner in partners {
+            let waiting = self.inner.backoff.lock().ok().and_then(|b| b.get(&partner.peer_id).copied());
+            if waiting.is_some_and(|since| since.elapsed() < RETRY_AFTER) {
+                continue;
+            }
+            if let Err(e) = self.deliver_to(&partner.peer_id).await {
+                tracing::info!(peer = %partner.peer_id, error = %e, "outbox: partner unreachable, will retry");
+                if let Ok(mut b) = self.inner.backoff.lock() {
+                    b.insert(partner.peer_id.clone(), Instant::now());
+                }
+            } else if let Ok(mut b) = self.inner.backoff.lock() {
+                b.remove(&partner.peer_id);
+            }
+        }
+    }
+
+    async fn deliver_to(&self, peer: &str) -> Result<()> {
+        let queue = records::outbox_queue(peer);
+        let items: Vec<(u64, OutboxMessage)> = self.inner.store.queue_items(&queue)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let peer_id: casemesh_net::PeerId =
+            peer.parse().map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
+        for (seq, msg) in items {
+            let mut msg_id = [0u8; 16];
+            hex::decode_to_slice(&msg.msg_id, &mut msg_id).map_err(|_| SharingError::Invalid("bad outbox message id".into()))?;
+            let request = ControlRequest { msg_id, kind: msg.kind.clone(), payload: msg.payload.clone().into_bytes() };
+            let response = self.inner.net.send_control(peer_id, request).await?;
+            match response.status {
+                ControlStatus::Ok => {}
+                ControlStatus::Rejected(reason) => {
+                    tracing::warn!(peer, kind = %msg.kind, reason = %reason, "partner rejected a message; dropped from the outbox");
+                }
+                ControlStatus::Busy | ControlStatus::Failed(_) | ControlStatus::UnknownKind | _ => {
+                    return Err(SharingError::Conflict(format!("partner could not take {}: {:?}", msg.kind, response.status)));
+                }
+            }
+            self.inner.store.queue_remove(&queue, seq)?;
+        }
+        Ok(())
+    }
+
+    /// Continue imports that a restart interrupted.
+    fn resume_imports(&self) {
+        let Ok(received) = self.inner.store.records::<records::IncomingShare>(records::RECEIVED) else { return };
+        for share in received.into_iter().filter(|s| s.status == records::ReceivedStatus::Importing) {
+            tracing::info!(share = %share.id, "resuming an interrupted import");
+            self.spawn_sync(share.id);
+        }
+    }
+
+    fn spawn_sync(&self, share: ShareId) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.sync_copy(share).await {
+                tracing::error!(share = %share, error = %e, "import/sync failed; will retry on the next update or restart");
+                let _ = engine.inner.store.update_record(records::RECEIVED, &share.to_string(), |s: Option<records::IncomingShare>| {
+                    Ok::<_, SharingError>(s.map(|mut s| {
+                        s.last_error = Some(e.to_string());
+                        s
+                    }))
+                });
+            }
+        });
+    }
+}
+
+fn invalid(e: wire::PayloadError) -> SharingError {
+    SharingError::Invalid(e.to_string())
+}

@@ -1,0 +1,187 @@
+//! What the sharing engine keeps in the store (generic records, JSON): partners, policies,
+//! outgoing shares at the sharer, incoming shares at the receiver, outbox and mail queue items.
+//!
+//! Record kinds: `partner` (by PeerId), `policy` (by name), `share` (outgoing, by share id),
+//! `received` (incoming, by share id). Queues: `outbox.<peer id>` (control messages waiting for a
+//! partner) and `mail` (notifications waiting for the SMTP server).
+
+use crate::wire::Manifest;
+use casemesh_model::folder_sync::ImportMap;
+use casemesh_model::grant::{Recipient, Scope, ShareMode};
+use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId, UserId};
+use casemesh_model::policy::SharingPolicy;
+use casemesh_model::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Record kind of partners.
+pub const PARTNER: &str = "partner";
+/// Record kind of sharing policies.
+pub const POLICY: &str = "policy";
+/// Record kind of outgoing shares.
+pub const SHARE: &str = "share";
+/// Record kind of incoming shares.
+pub const RECEIVED: &str = "received";
+/// Record kind of applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
+pub const INBOX: &str = "inbox";
+/// Queue of notification emails.
+pub const MAIL_QUEUE: &str = "mail";
+
+/// The outbox queue of one partner.
+pub fn outbox_queue(peer: &str) -> String {
+    format!("outbox.{peer}")
+}
+
+/// A registered partner organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    /// Its org id (PeerId text).
+    pub peer_id: String,
+    /// Display name, unique here.
+    pub name: String,
+    /// Multiaddrs to reach it.
+    pub addrs: Vec<String>,
+    /// The sharing policy assigned to it (by name); shares to it carry this policy.
+    pub policy: String,
+    /// When it was registered.
+    pub added_at: Timestamp,
+}
+
+/// Where an outgoing share stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShareStatus {
+    /// The partner does not have the manifest and every blob yet.
+    Processing,
+    /// The partner has everything sent so far.
+    Complete,
+    /// Stopped (revoked): nothing more is sent or served.
+    Stopped,
+}
+
+/// A recipient and when it was added to the share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientEntry {
+    /// As the sharer typed it.
+    pub recipient: Recipient,
+    /// When it was added.
+    pub added_at: Timestamp,
+}
+
+/// A share this node issued (sharer side).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutgoingShare {
+    /// Share id = grant id.
+    pub id: ShareId,
+    /// The shared case.
+    pub case: CaseId,
+    /// The partner (audience) org id.
+    pub partner: String,
+    /// The partner's display name.
+    pub partner_name: String,
+    /// Recipients, with when they were added.
+    pub recipients: Vec<RecipientEntry>,
+    /// What part of the case.
+    pub scope: Scope,
+    /// Copy or access.
+    pub mode: ShareMode,
+    /// The policy the grant carries.
+    pub policy: SharingPolicy,
+    /// Optional message.
+    pub message: Option<String>,
+    /// Who shared it (username).
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// The current signed grant, wire form, hex.
+    pub grant: String,
+    /// Status.
+    pub status: ShareStatus,
+    /// Evidence sent to the partner (in a manifest), with when.
+    pub sent: BTreeMap<EvidenceId, Timestamp>,
+    /// Evidence the partner confirmed it holds.
+    pub delivered: BTreeSet<EvidenceId>,
+    /// When the partner confirmed the manifest and every blob (last time it became complete).
+    pub completed_at: Option<Timestamp>,
+    /// When it was stopped.
+    pub stopped_at: Option<Timestamp>,
+    /// The signed revocation, wire form, hex.
+    pub revocation: Option<String>,
+    /// The user ids of the case's local owner, for the access list.
+    pub owner: Option<UserId>,
+}
+
+/// Where an incoming share stands at the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceivedStatus {
+    /// Received; waiting for someone to import it (auto-import off).
+    Pending,
+    /// The copy is being created / evidence is arriving.
+    Importing,
+    /// The copy exists and holds everything received so far.
+    Imported,
+    /// The sharer stopped sharing; the copy (if any) stays.
+    Stopped,
+}
+
+/// A share received from a partner (receiver side).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingShare {
+    /// Share id = grant id.
+    pub id: ShareId,
+    /// The sharing org id.
+    pub sharer: String,
+    /// Its display name here.
+    pub sharer_name: String,
+    /// The grant, wire form, hex; checked again on every use.
+    pub grant: String,
+    /// The latest manifest from the sharer.
+    pub manifest: Manifest,
+    /// Recipients as the sharer named them.
+    pub recipients: Vec<Recipient>,
+    /// The local users those resolved to.
+    pub resolved_users: Vec<String>,
+    /// When it first arrived.
+    pub received_at: Timestamp,
+    /// The local copy, once imported.
+    pub local_case: Option<CaseId>,
+    /// Sharer folder id → copy folder id, recorded at first import.
+    pub import_map: ImportMap,
+    /// Sharer evidence id → local evidence id, for everything already in the copy.
+    pub evidence_map: BTreeMap<EvidenceId, EvidenceId>,
+    /// Status.
+    pub status: ReceivedStatus,
+    /// Last import/sync error, if any.
+    pub last_error: Option<String>,
+}
+
+/// A control message waiting in a partner's outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    /// Unique id (hex of 16 bytes); the receiver deduplicates on it.
+    pub msg_id: String,
+    /// Message kind (see `casemesh_net::MessageKind`).
+    pub kind: String,
+    /// JSON payload.
+    pub payload: String,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// A notification email waiting for the SMTP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailMessage {
+    /// Recipient addresses.
+    pub to: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+/// An org id as the model types it.
+pub fn org(peer: &str) -> OrgId {
+    OrgId(peer.to_owned())
+}

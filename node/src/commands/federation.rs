@@ -1,0 +1,141 @@
+//! `casemesh id`, `casemesh partner …`, `casemesh policy …`, `casemesh peers`: this node's
+//! identity on the network, the partner organizations it trusts, sharing policies, and the
+//! operator view of partner connections.
+
+use super::{Out, items, table, text};
+use crate::client::Client;
+use reqwest::Method;
+use serde_json::json;
+
+/// `casemesh partner` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PartnerCommand {
+    /// Register a partner organization (only registered partners may connect).
+    Add {
+        /// Display name, e.g. "County Prosecutor".
+        #[arg(long)]
+        name: String,
+        /// The partner's PeerId (`casemesh id` on its node).
+        #[arg(long)]
+        peer_id: String,
+        /// Where to reach it, e.g. /ip4/10.0.0.5/tcp/4001 (repeatable).
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+        /// Sharing policy to assign (default partner-copy).
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// List partners.
+    List,
+    /// Change a partner's name, addresses or policy.
+    Update {
+        /// Name or PeerId.
+        partner: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the addresses (repeatable).
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+        /// Assign another policy.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Unregister a partner; its connections close.
+    Remove {
+        /// Name or PeerId.
+        partner: String,
+    },
+}
+
+/// `casemesh policy` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// List sharing policies.
+    List,
+    /// Create or replace a sharing policy.
+    Set {
+        /// Policy name.
+        name: String,
+        /// Allowed actions: view, download, import, receive_updates, apply_updates, share_onward.
+        #[arg(long = "allow")]
+        allow: Vec<String>,
+    },
+}
+
+/// `casemesh id`.
+pub(super) async fn id(client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = client.get(&["v1", "id"]).await?;
+    if !out.json(&v)? {
+        println!("{}", text(&v, "peer_id"));
+        for a in items(&v["addrs"]) {
+            println!("  {}", a.as_str().unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+/// `casemesh peers`.
+pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = client.get(&["v1", "peers"]).await?;
+    if !out.json(&v)? {
+        let rows: Vec<Vec<String>> = items(&v)
+            .iter()
+            .map(|p| {
+                vec![
+                    text(p, "name"),
+                    if p["connected"] == true { "connected".into() } else { "offline".into() },
+                    text(p, "last_seen"),
+                    p["rtt_ms"].as_f64().map(|r| format!("{r:.1} ms")).unwrap_or_else(|| "-".into()),
+                    text(p, "protocol_version"),
+                    format!("{}/{}", text(p, "messages_sent"), text(p, "messages_received")),
+                    format!("{}/{}", super::bytes(p["bytes_sent"].as_u64().unwrap_or(0)), super::bytes(p["bytes_received"].as_u64().unwrap_or(0))),
+                    text(p, "transfers_in_flight"),
+                    text(p, "outbox_queued"),
+                    text(p, "peer_id"),
+                ]
+            })
+            .collect();
+        table(&["PARTNER", "STATE", "LAST SEEN", "RTT", "PROTOCOL", "MSGS OUT/IN", "BYTES OUT/IN", "TRANSFERS", "OUTBOX", "PEER ID"], &rows);
+    }
+    Ok(())
+}
+
+pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = match cmd {
+        PartnerCommand::Add { name, peer_id, addrs, policy } => {
+            client.send_json(Method::POST, &["v1", "partners"], &json!({"name": name, "peer_id": peer_id, "addrs": addrs, "policy": policy})).await?
+        }
+        PartnerCommand::List => {
+            let v = client.get(&["v1", "partners"]).await?;
+            if !out.json(&v)? {
+                let rows: Vec<Vec<String>> =
+                    items(&v).iter().map(|p| vec![text(p, "name"), text(p, "policy"), text(p, "peer_id"), super::show(&p["addrs"])]).collect();
+                table(&["NAME", "POLICY", "PEER ID", "ADDRESSES"], &rows);
+            }
+            return Ok(());
+        }
+        PartnerCommand::Update { partner, name, addrs, policy } => {
+            let addrs = (!addrs.is_empty()).then_some(addrs);
+            client.send_json(Method::PATCH, &["v1", "partners", &partner], &json!({"name": name, "addrs": addrs, "policy": policy})).await?
+        }
+        PartnerCommand::Remove { partner } => client.delete(&["v1", "partners", &partner]).await?,
+    };
+    if !out.json(&v)? {
+        println!("{} {} (policy {})", text(&v, "name"), text(&v, "peer_id"), text(&v, "policy"));
+    }
+    Ok(())
+}
+
+pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = match cmd {
+        PolicyCommand::List => client.get(&["v1", "policies"]).await?,
+        PolicyCommand::Set { name, allow } => client.send_json(Method::POST, &["v1", "policies"], &json!({"name": name, "allowed": allow})).await?,
+    };
+    if !out.json(&v)? {
+        let list = if v.is_array() { items(&v).to_vec() } else { vec![v.clone()] };
+        let rows: Vec<Vec<String>> = list.iter().map(|p| vec![text(p, "name"), super::show(&p["allowed"])]).collect();
+        table(&["POLICY", "ALLOWED"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! `casemesh share …` (partner shares: create, status, list, add recipients, stop) and
+//! `casemesh received …` / `casemesh case import` (shares received from partners: list, import
+//! details, import).
+
+use super::{Out, items, show, table, text};
+use crate::client::Client;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// `casemesh share` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ShareCommand {
+    /// Share a case by copy with a partner organization.
+    Create {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Partner name or PeerId.
+        #[arg(long)]
+        partner: String,
+        /// Recipients in the partner organization: user:NAME, group:NAME, email:ADDR, badge:ID,
+        /// or bare (an address with @ is an email).
+        #[arg(long = "to", required = true, num_args = 1..)]
+        to: Vec<String>,
+        /// Share only these folders (repeatable).
+        #[arg(long = "folder")]
+        folders: Vec<String>,
+        /// Share only these evidence items (ids or display ids; repeatable).
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+        /// Message to the recipients.
+        #[arg(long)]
+        message: Option<String>,
+        /// Wait until the partner has everything (status Complete).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show a share: Processing, Complete or Stopped.
+    Status {
+        /// Share id.
+        share: String,
+        /// Wait until Complete or Stopped.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List a case's shares (who has access).
+    List {
+        /// Record id (uuid) or case number.
+        case: String,
+    },
+    /// Add recipients to a share, in the same or another partner organization (no evidence is copied).
+    AddRecipients {
+        /// Share id.
+        share: String,
+        /// Recipients to add.
+        #[arg(long = "to", required = true, num_args = 1..)]
+        to: Vec<String>,
+        /// Another partner organization to share with.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Stop sharing: automatic updates stop; the partner keeps its imported copy.
+    Stop {
+        /// Share id.
+        share: String,
+    },
+}
+
+/// `casemesh received` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ReceivedCommand {
+    /// Shares received from partners.
+    List,
+    /// Import details: sender, partner organization, recipients, received on, access level, policy.
+    Show {
+        /// Share id, or the local copy's case id / case number.
+        share: String,
+    },
+    /// Import a received share (needed when auto-import is off).
+    Import {
+        /// Share id.
+        share: String,
+    },
+}
+
+fn print_share(v: &Value) {
+    println!("Share:       {}", text(v, "id"));
+    println!("Status:      {}", text(v, "status"));
+    println!("Partner:     {} ({})", text(v, "partner_name"), text(v, "partner"));
+    println!("Scope:       {}", text(v, "scope"));
+    let recipients: Vec<String> = items(&v["recipients"]).iter().map(|r| text(r, "recipient")).collect();
+    println!("Recipients:  {}", recipients.join(", "));
+    println!("Policy:      {} ({})", text(&v["policy"], "name"), show(&v["policy"]["allowed"]));
+    println!("Items:       {} sent, {} delivered", text(v, "items_sent"), text(v, "items_delivered"));
+    println!("Shared:      {} by {}", text(v, "created_at"), text(v, "created_by"));
+}
+
+async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    loop {
+        let v = client.get(&["v1", "shares", id]).await?;
+        let status = text(&v, "status");
+        spinner.set_message(format!("{status}: {} of {} items delivered", text(&v, "items_delivered"), text(&v, "items_sent")));
+        spinner.tick();
+        if status != "Processing" {
+            spinner.finish_and_clear();
+            return Ok(v);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = match cmd {
+        ShareCommand::Create { case, partner, to, folders, evidence, message, wait } => {
+            let v = client
+                .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message}))
+                .await?;
+            if wait { wait_for(client, &text(&v, "id")).await? } else { v }
+        }
+        ShareCommand::Status { share, wait } => {
+            if wait {
+                wait_for(client, &share).await?
+            } else {
+                client.get(&["v1", "shares", &share]).await?
+            }
+        }
+        ShareCommand::List { case } => {
+            let v = client.get(&["v1", "cases", &case, "shares"]).await?;
+            if !out.json(&v)? {
+                let rows: Vec<Vec<String>> = items(&v)
+                    .iter()
+                    .map(|s| {
+                        let r: Vec<String> = items(&s["recipients"]).iter().map(|r| text(r, "recipient")).collect();
+                        vec![text(s, "id"), text(s, "status"), text(s, "partner_name"), r.join(", "), text(s, "created_at")]
+                    })
+                    .collect();
+                table(&["SHARE", "STATUS", "PARTNER", "RECIPIENTS", "SHARED"], &rows);
+            }
+            return Ok(());
+        }
+        ShareCommand::AddRecipients { share, to, partner } => {
+            client.send_json(Method::POST, &["v1", "shares", &share, "recipients"], &json!({"to": to, "partner": partner})).await?
+        }
+        ShareCommand::Stop { share } => client.post_empty(&["v1", "shares", &share, "stop"]).await?,
+    };
+    if !out.json(&v)? {
+        print_share(&v);
+    }
+    Ok(())
+}
+
+fn print_received(v: &Value) {
+    println!("Share:                {}", text(v, "id"));
+    println!("Status:               {}", text(v, "status"));
+    println!("Case:                 {} {}", text(v, "case_id"), text(v, "title"));
+    println!("Sender:               {}", text(v, "sender"));
+    println!("Partner organization: {}", text(v, "partner_organization"));
+    println!("Recipient:            {}", show(&v["recipients"]));
+    println!("Received on:          {}", text(v, "received_on"));
+    println!("Access level:         {}", text(v, "access_level"));
+    println!("Sharing policy:       {} ({})", text(&v["sharing_policy"], "name"), show(&v["sharing_policy"]["allowed"]));
+    println!("Items:                {} of {} imported", text(v, "items_imported"), text(v, "items"));
+    println!("Local copy:           {}", text(v, "local_case"));
+}
+
+pub(super) async fn received(cmd: ReceivedCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    let v = match cmd {
+        ReceivedCommand::List => {
+            let v = client.get(&["v1", "received"]).await?;
+            if !out.json(&v)? {
+                let rows: Vec<Vec<String>> = items(&v)
+                    .iter()
+                    .map(|s| vec![text(s, "id"), text(s, "status"), text(s, "partner_organization"), text(s, "case_id"), text(s, "title"), text(s, "local_case")])
+                    .collect();
+                table(&["SHARE", "STATUS", "FROM", "CASE ID", "TITLE", "LOCAL COPY"], &rows);
+            }
+            return Ok(());
+        }
+        ReceivedCommand::Show { share } => client.get(&["v1", "received", &share]).await?,
+        ReceivedCommand::Import { share } => client.post_empty(&["v1", "received", &share, "import"]).await?,
+    };
+    if !out.json(&v)? {
+        print_received(&v);
+    }
+    Ok(())
+}
