@@ -1,10 +1,11 @@
 //! `casemesh run`: the node daemon.
 //!
 //! Start-up: read the config, start logging, open the store (a data directory held by another
-//! process is a clear error), bind the admin endpoint, write its address to `DIR/admin.addr`,
-//! start the retention sweeper. Then serve until SIGINT or SIGTERM, and shut down in order:
-//! stop accepting, finish in-flight requests, stop background jobs, flush the store, remove
-//! `admin.addr`.
+//! process is a clear error), bind the admin endpoint and the public download-link server, start
+//! the retention sweeper, the link package cleaner and any interrupted package builds, write
+//! `DIR/link.addr` then `DIR/admin.addr`. Then serve until SIGINT or SIGTERM, and shut down in
+//! order: stop accepting, finish in-flight requests, stop background jobs, flush the store, remove
+//! `admin.addr` and `link.addr`.
 
 use crate::config::{Config, Layout, write_atomic};
 use crate::init::{load_identity, org_id};
@@ -103,16 +104,62 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let settings = Arc::new(RwLock::new(config.settings.clone()));
+    let clock = Clock { offset_ms };
+    let cancel = CancellationToken::new();
+    // Federation: the libp2p node and the sharing engine on top of it.
+    let listen = config
+        .p2p
+        .listen
+        .iter()
+        .map(|a| a.parse().with_context(|| format!("p2p.listen {a:?} is not a multiaddr")))
+        .collect::<Result<Vec<casemesh_net::Multiaddr>>>()?;
+    let net_config = casemesh_net::Config::new(secret, dir.join("partial"))
+        .with_listen_addrs(listen)
+        .with_max_concurrent_fetches(config.p2p.max_concurrent_fetches.max(1))
+        .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
+    let (sharing, mut engine_tasks) = casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
+        store: store.clone(),
+        secret,
+        org_name: config.org.name.clone(),
+        settings: settings.clone(),
+        clock,
+        net: net_config,
+        smtp: config.smtp.clone(),
+        shutdown: cancel.clone(),
+    })
+    .await
+    .context("start peer-to-peer networking")?;
+    let p2p_addrs = sharing.listen_addrs().await.unwrap_or_default();
     let state = AppState {
+        sharing: Some(sharing),
         store: store.clone(),
         org: org.clone(),
-        settings: Arc::new(RwLock::new(config.settings.clone())),
+        settings,
         settings_sink: Arc::new(ConfigFileSink {
             dir: dir.to_path_buf(),
         }),
-        clock: Clock { offset_ms },
+        clock,
         admin_addr: Arc::new(RwLock::new(String::new())),
+        data_dir: dir.to_path_buf(),
+        links: casemesh_api::links::Links::new(
+            layout.packages(),
+            ed25519_dalek::SigningKey::from_bytes(&secret),
+        ),
     };
+
+    // The public download-link server: its own listener, apart from the admin endpoint.
+    let link_listener = tokio::net::TcpListener::bind(config.link.listen)
+        .await
+        .with_context(|| format!("bind the link server on {}", config.link.listen))?;
+    let link_bound = link_listener.local_addr()?;
+    state.links.set_public_base(
+        &config
+            .link
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{link_bound}")),
+    );
 
     let listener = tokio::net::TcpListener::bind(config.admin.listen)
         .await
@@ -125,7 +172,6 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
         tracing::warn!(addr = %bound, "the admin endpoint listens on a non-loopback address");
     }
 
-    let cancel = CancellationToken::new();
     let mut jobs = tokio::task::JoinSet::new();
     if config.retention.sweep_interval_secs > 0 {
         let (state, cancel) = (state.clone(), cancel.clone());
@@ -148,8 +194,49 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
         });
     }
 
+    match casemesh_api::links::resume_builds(&state) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(builds = n, "resumed interrupted package builds"),
+        Err(e) => tracing::error!(error = %e.message, "cannot resume package builds"),
+    }
+    if config.link.clean_interval_secs > 0 {
+        let (state, cancel) = (state.clone(), cancel.clone());
+        let every = Duration::from_secs(config.link.clean_interval_secs);
+        jobs.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => {
+                        let s = state.clone();
+                        match tokio::task::spawn_blocking(move || casemesh_api::links::clean(&s)).await {
+                            Ok(Ok(0)) => {}
+                            Ok(Ok(n)) => tracing::info!(removed = n, "link package cleaner"),
+                            Ok(Err(e)) => tracing::error!(error = %e.message, "link package cleaner failed"),
+                            Err(e) => tracing::error!(error = %e, "link package cleaner panicked"),
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let link_server = {
+        let cancel = cancel.clone();
+        let router = casemesh_api::links::public::public_router(state.clone());
+        tokio::spawn(casemesh_api::serve(link_listener, router, async move {
+            cancel.cancelled().await
+        }))
+    };
+
+    // link.addr first: once admin.addr exists, clients may rely on both.
+    write_atomic(
+        &layout.link_addr(),
+        link_bound.to_string().as_bytes(),
+        0o644,
+    )?;
     write_atomic(&layout.admin_addr(), bound.to_string().as_bytes(), 0o644)?;
-    tracing::info!(org = %org.name, org_id = %org.id, admin = %bound, data_dir = %dir.display(), "casemesh node running");
+    tracing::info!(org = %org.name, org_id = %org.id, admin = %bound, links = %link_bound, p2p = ?p2p_addrs, data_dir = %dir.display(), "casemesh node running");
 
     let server_cancel = cancel.clone();
     let served = casemesh_api::serve(listener, casemesh_api::admin_router(state), async move {
@@ -162,7 +249,14 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
     tracing::info!("shutting down");
     cancel.cancel();
     while jobs.join_next().await.is_some() {}
+    while engine_tasks.join_next().await.is_some() {}
+    match link_server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "link server failed"),
+        Err(e) => tracing::error!(error = %e, "link server task failed"),
+    }
     let _ = std::fs::remove_file(layout.admin_addr());
+    let _ = std::fs::remove_file(layout.link_addr());
     store.flush().await.context("flush the store")?;
     served.context("admin endpoint failed")?;
     tracing::info!("stopped");

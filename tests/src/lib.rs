@@ -1,1 +1,791 @@
-//! Placeholder.
+//! Test harness that runs real `casemesh` node processes on loopback ports.
+//!
+//! Each [`TestNode`] owns a temporary data directory, runs `casemesh init` on it, then keeps a
+//! `casemesh run` process alive until the node is dropped. Tests drive the node the way an
+//! operator would: through the CLI ([`TestNode::cli`], [`TestNode::cli_json`],
+//! [`TestNode::cli_fail`]) and through raw HTTP against the admin API ([`TestNode::http`],
+//! [`TestNode::url`]). Nodes can be killed (`SIGKILL`), stopped (`SIGTERM`) and restarted on the
+//! same data directory.
+//!
+//! ```no_run
+//! use casemesh_tests::TestNode;
+//! let node = TestNode::start("prosecutor");
+//! let case = node.cli_json(&["case", "create", "--case-id", "C-1", "--title", "Burglary"]);
+//! assert!(case["id"].is_string());
+//! // Several nodes, with extra flags for `init`:
+//! let police = TestNode::builder("police")
+//!     .init_args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"])
+//!     .start();
+//! # drop(police);
+//! ```
+//!
+//! The binary is found through `CASEMESH_BIN`, else next to the test executable's directory
+//! (`target/<profile>/casemesh`); build it first with `cargo build -p casemesh`.
+//!
+//! While a test panics, dropping its nodes prints the tail of each node's log (the daemon's
+//! stdout and stderr, kept in `DATA_DIR/casemesh-run.log`). Set `CASEMESH_KEEP_TEST_DIRS=1` to
+//! keep the data directories for a post-mortem.
+
+use serde_json::Value;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variables of the CLI that must not leak from the developer's shell into tests.
+const CLI_ENV: [&str; 3] = ["CASEMESH_DATA_DIR", "CASEMESH_NODE", "CASEMESH_TOKEN"];
+
+/// How long a node gets to come up, and a CLI command to finish (override with
+/// `CASEMESH_TEST_TIMEOUT_SECS`; unoptimized builds moving hundreds of MiB need a while).
+pub fn timeout() -> Duration {
+    let secs = std::env::var("CASEMESH_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    Duration::from_secs(secs)
+}
+
+/// Path of the `casemesh` binary under test: `CASEMESH_BIN`, else `target/<profile>/casemesh`
+/// (the test executable lives in `target/<profile>/deps/`).
+pub fn casemesh_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CASEMESH_BIN") {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.is_file(),
+            "CASEMESH_BIN={} does not exist",
+            bin.display()
+        );
+        return bin;
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is in target/<profile>/deps/");
+    let bin = profile_dir.join(format!("casemesh{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the casemesh binary is missing at {}: build it with `cargo build -p casemesh` \
+         (same profile as the tests) or point CASEMESH_BIN at it",
+        bin.display()
+    );
+    bin
+}
+
+/// A `Command` for the `casemesh` binary with the CLI's environment variables cleared.
+pub fn casemesh() -> Command {
+    let mut cmd = Command::new(casemesh_bin());
+    for var in CLI_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Run `cmd` to completion, capturing stdout and stderr; panic if it takes longer than `limit`
+/// (the process is killed first).
+pub fn output_with_timeout(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child process") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} still running after {limit:?}; killed it. stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+fn read_in_background<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Configures a [`TestNode`] before it starts: extra flags for `casemesh init` and
+/// `casemesh run`, and extra environment for the daemon.
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    name: String,
+    init_args: Vec<OsString>,
+    run_args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    config_append: Vec<String>,
+}
+
+impl NodeBuilder {
+    /// Append TOML text (e.g. an `[smtp]` table) to `DATA_DIR/config.toml` after `init`, before
+    /// the daemon first starts.
+    pub fn config_append(mut self, text: impl Into<String>) -> Self {
+        self.config_append.push(text.into());
+        self
+    }
+
+    /// Add flags to `casemesh init` (after `--data-dir D --org NAME --admin-addr 127.0.0.1:0`),
+    /// e.g. `["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]`.
+    pub fn init_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.init_args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Add flags to `casemesh run` (after `--data-dir D`); they are kept for restarts.
+    pub fn run_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.run_args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Set an environment variable for the daemon (e.g. `RUST_LOG`).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Initialize the data directory, start `casemesh run` and wait until the admin API answers.
+    pub fn start(self) -> TestNode {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("casemesh-{}-", self.name))
+            .tempdir()
+            .expect("creating a temporary directory");
+        let data_dir = tmp.path().join("data");
+        let mut init = casemesh();
+        init.arg("init")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--org")
+            .arg(&self.name)
+            .arg("--admin-addr")
+            .arg("127.0.0.1:0")
+            .args(&self.init_args);
+        // Nodes run side by side: the public link server takes any free port too.
+        if !self.init_args.iter().any(|a| a == "--link-addr") {
+            init.arg("--link-addr").arg("127.0.0.1:0");
+        }
+        // …and so does the peer-to-peer listener (loopback only, any free port).
+        if !self.init_args.iter().any(|a| a == "--p2p-listen") {
+            init.arg("--p2p-listen").arg("/ip4/127.0.0.1/tcp/0");
+        }
+        let out = output_with_timeout(init, timeout());
+        assert!(
+            out.status.success(),
+            "casemesh init for {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let org_id = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        for text in &self.config_append {
+            append_config(&data_dir, text);
+        }
+        let token = fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap_or_else(|e| panic!("init wrote no admin.token in {}: {e}", data_dir.display()))
+            .trim()
+            .to_owned();
+        let mut node = TestNode {
+            name: self.name,
+            tmp: Some(tmp),
+            data_dir,
+            child: None,
+            org_id,
+            token,
+            admin_addr: String::new(),
+            run_args: self.run_args,
+            env: self.env,
+        };
+        node.spawn();
+        node
+    }
+}
+
+/// One running `casemesh` node (a `casemesh run` process on a temporary data directory).
+/// Dropping it kills the process and removes the directory.
+#[derive(Debug)]
+pub struct TestNode {
+    name: String,
+    /// Owns the directory's lifetime; `None` once kept for a post-mortem.
+    tmp: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+    child: Option<Child>,
+    org_id: String,
+    token: String,
+    /// `host:port` of the admin API, from `admin.addr` (changes on restart: port 0).
+    admin_addr: String,
+    run_args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl TestNode {
+    /// Start a node for organization `name` with default flags.
+    pub fn start(name: &str) -> TestNode {
+        TestNode::builder(name).start()
+    }
+
+    /// Start several nodes with default flags, one per name.
+    pub fn start_many(names: &[&str]) -> Vec<TestNode> {
+        names.iter().map(|n| TestNode::start(n)).collect()
+    }
+
+    /// A builder for a node that needs extra `init`/`run` flags.
+    pub fn builder(name: &str) -> NodeBuilder {
+        NodeBuilder {
+            name: name.to_owned(),
+            init_args: Vec::new(),
+            run_args: Vec::new(),
+            env: Vec::new(),
+            config_append: Vec::new(),
+        }
+    }
+
+    /// The organization name given to `init`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The org id `init` printed (its last word of output).
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    /// The data directory (`--data-dir`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The admin's bearer token (`DATA_DIR/admin.token`).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `host:port` of the admin API.
+    pub fn admin_addr(&self) -> &str {
+        &self.admin_addr
+    }
+
+    /// `host:port` of the public download-link server (`DATA_DIR/link.addr`, written before
+    /// `admin.addr`, so it is there once the node is up).
+    pub fn link_addr(&self) -> String {
+        fs::read_to_string(self.data_dir.join("link.addr"))
+            .unwrap_or_else(|e| panic!("node {} has no link.addr: {e}", self.name))
+            .trim()
+            .to_owned()
+    }
+
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Where the daemon's stdout and stderr go.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("casemesh-run.log")
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `http://host:port` + `path` (e.g. `/v1/cases`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// A blocking HTTP client that sends the admin token.
+    pub fn http(&self) -> reqwest::blocking::Client {
+        http_client(Some(&self.token))
+    }
+
+    /// A blocking HTTP client that sends `token` (any string, valid or not).
+    pub fn http_with_token(&self, token: &str) -> reqwest::blocking::Client {
+        http_client(Some(token))
+    }
+
+    /// A blocking HTTP client that sends no token.
+    pub fn http_anon(&self) -> reqwest::blocking::Client {
+        http_client(None)
+    }
+
+    /// `casemesh --data-dir D ARGS…`, whatever its outcome.
+    pub fn cli<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = casemesh();
+        cmd.arg("--data-dir").arg(&self.data_dir).args(args);
+        output_with_timeout(cmd, timeout())
+    }
+
+    /// `casemesh --data-dir D --token TOKEN ARGS…` (acting as another user), whatever its outcome.
+    pub fn cli_as<I, S>(&self, token: &str, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = casemesh();
+        cmd.arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--token")
+            .arg(token)
+            .args(args);
+        output_with_timeout(cmd, timeout())
+    }
+
+    /// `casemesh --data-dir D ARGS…`, asserting success; returns stdout.
+    pub fn cli_ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = collect(args);
+        let out = self.cli(&args);
+        self.assert_success(&args, &out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `casemesh --data-dir D --json ARGS…`, asserting success; returns stdout parsed as JSON.
+    pub fn cli_json<I, S>(&self, args: I) -> Value
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all = vec![OsString::from("--json")];
+        all.extend(collect(args));
+        let out = self.cli(&all);
+        self.assert_success(&all, &out);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`casemesh {}` printed no JSON ({e}):\n{}",
+                show_args(&all),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `casemesh --data-dir D --token TOKEN --json ARGS…` (acting as another user), asserting
+    /// success; returns stdout parsed as JSON.
+    pub fn cli_json_as<I, S>(&self, token: &str, args: I) -> Value
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all = vec![OsString::from("--json")];
+        all.extend(collect(args));
+        let out = self.cli_as(token, &all);
+        self.assert_success(&all, &out);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`casemesh {}` printed no JSON ({e}):\n{}",
+                show_args(&all),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `casemesh --data-dir D ARGS…`, asserting failure; returns (stderr, exit code).
+    pub fn cli_fail<I, S>(&self, args: I) -> (String, i32)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = collect(args);
+        let out = self.cli(&args);
+        assert_failure(&args, &out)
+    }
+
+    /// `casemesh --data-dir D --token TOKEN ARGS…`, asserting failure; returns (stderr, code).
+    pub fn cli_fail_as<I, S>(&self, token: &str, args: I) -> (String, i32)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = collect(args);
+        let out = self.cli_as(token, &args);
+        assert_failure(&args, &out)
+    }
+
+    fn assert_success(&self, args: &[OsString], out: &Output) {
+        assert!(
+            out.status.success(),
+            "`casemesh {}` failed ({}) on node {}:\nstdout:\n{}\nstderr:\n{}",
+            show_args(args),
+            out.status,
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A `casemesh run --data-dir D …` command for this data directory (not started), e.g. to
+    /// check that a second daemon is refused.
+    pub fn run_command(&self) -> Command {
+        let mut cmd = casemesh();
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.run_args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Kill the daemon with `SIGKILL` (a crash: no clean shutdown) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stop the daemon with `SIGTERM` and wait for it to exit; returns its exit status.
+    /// Panics if it does not exit within [`timeout`].
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("running kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", child.id());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the daemon") {
+                return Some(status);
+            }
+            if start.elapsed() > timeout() {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "node {} did not stop within {:?} of SIGTERM; log:\n{}",
+                    self.name,
+                    timeout(),
+                    self.log_tail(100)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stop the daemon (cleanly) if it runs, then start it again on the same data directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Start `casemesh run` again after [`TestNode::kill`] or [`TestNode::stop`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "node {} is still running", self.name);
+        self.spawn();
+    }
+
+    /// Spawn the daemon and wait until `admin.addr` exists and `/healthz` answers.
+    fn spawn(&mut self) {
+        // A killed daemon leaves its admin.addr behind; remove it so that we wait for the new
+        // process's address (another test's node may have taken the old port meanwhile).
+        let addr_file = self.data_dir.join("admin.addr");
+        let _ = fs::remove_file(&addr_file);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("opening the node's log file");
+        let mut log_err = log.try_clone().expect("cloning the log file handle");
+        let _ = writeln!(log_err, "=== casemesh run ({}) ===", self.name);
+        let mut cmd = self.run_command();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        if !self.env.iter().any(|(k, _)| k == "RUST_LOG") && std::env::var_os("RUST_LOG").is_none()
+        {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        self.child = Some(child);
+
+        let start = Instant::now();
+        let probe = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("building an HTTP client");
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().expect("polling the daemon")
+            {
+                self.child = None;
+                panic!(
+                    "casemesh run for {} exited with {status} during start-up; log:\n{}",
+                    self.name,
+                    self.log_tail(100)
+                );
+            }
+            if let Ok(addr) = fs::read_to_string(&addr_file) {
+                let addr = addr.trim();
+                if !addr.is_empty()
+                    && probe
+                        .get(format!("http://{addr}/healthz"))
+                        .send()
+                        .is_ok_and(|r| r.status().is_success())
+                {
+                    self.admin_addr = addr.to_owned();
+                    return;
+                }
+            }
+            if start.elapsed() > timeout() {
+                self.kill();
+                panic!(
+                    "node {} not ready within {:?} (admin.addr + /healthz); log:\n{}",
+                    self.name,
+                    timeout(),
+                    self.log_tail(100)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `lines` lines of the daemon's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The blob files on disk (`DATA_DIR/blobs/xx/<64 hex>`), sorted.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let root = self.data_dir.join("blobs");
+        let Ok(prefixes) = fs::read_dir(&root) else {
+            return found;
+        };
+        for prefix in prefixes.flatten() {
+            let Ok(files) = fs::read_dir(prefix.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let name = name.to_string_lossy();
+                if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    found.push(file.path());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Where the blob with lowercase hex BLAKE3 `hash` is stored.
+    pub fn blob_path(&self, hash: &str) -> PathBuf {
+        self.data_dir.join("blobs").join(&hash[..2]).join(hash)
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "----- node {} ({}) log tail -----\n{}\n----- end of {} log -----",
+                self.name,
+                self.data_dir.display(),
+                self.log_tail(200),
+                self.name
+            );
+        }
+        if std::env::var_os("CASEMESH_KEEP_TEST_DIRS").is_some()
+            && let Some(tmp) = self.tmp.take()
+        {
+            eprintln!("kept data dir of {}: {}", self.name, tmp.keep().display());
+        }
+    }
+}
+
+fn http_client(token: Option<&str>) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("token is a valid header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout())
+        .build()
+        .expect("building an HTTP client")
+}
+
+fn collect<I, S>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    args.into_iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
+fn show_args(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assert_failure(args: &[OsString], out: &Output) -> (String, i32) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "`casemesh {}` should have failed but succeeded:\nstdout:\n{}\nstderr:\n{stderr}",
+        show_args(args),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    (stderr, out.status.code().unwrap_or(-1))
+}
+
+/// Write `size` bytes of pseudo-random data (splitmix64 from `seed`) to `path`. Different seeds
+/// give different contents, hence different blobs.
+pub fn random_file(path: &Path, size: u64, seed: u64) {
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display())),
+    );
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n]).expect("writing test data");
+        left -= n as u64;
+    }
+    file.flush().expect("flushing test data");
+}
+
+/// Lowercase hex BLAKE3 of the file at `path`.
+pub fn hash_file(path: &Path) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    hasher
+        .update_reader(file)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    hasher.finalize().to_hex().to_string()
+}
+
+/// A path as `&str` for CLI arguments (test paths are always UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// Append TOML text to `data_dir/config.toml` (takes effect at the daemon's next start).
+pub fn append_config(data_dir: &Path, text: &str) {
+    let path = data_dir.join("config.toml");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    writeln!(file, "\n{text}").unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for a node that must keep its address
+/// across restarts: `--p2p-listen /ip4/127.0.0.1/tcp/PORT`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding an ephemeral port")
+        .port()
+}
+
+/// Poll `probe` every 100 ms until it returns `Some`, or panic after `limit` saying `what`.
+pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// This node's PeerId and first listen address, from `casemesh id --json`.
+pub fn node_identity(node: &TestNode) -> (String, String) {
+    let id = node.cli_json(["id"]);
+    let peer = id["peer_id"].as_str().expect("id has a peer_id").to_owned();
+    let addr = id["addrs"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("node {} has no listen address: {id}", node.name()))
+        .to_owned();
+    (peer, addr)
+}
+
+/// Register `other` as a partner of `node`, under `other`'s organization name.
+pub fn add_partner(node: &TestNode, other: &TestNode) {
+    let (peer, addr) = node_identity(other);
+    node.cli_ok([
+        "partner",
+        "add",
+        "--name",
+        other.name(),
+        "--peer-id",
+        &peer,
+        "--addr",
+        &addr,
+    ]);
+}
+
+/// Register `a` and `b` as partners of each other (each under the other's organization name).
+pub fn partner(a: &TestNode, b: &TestNode) {
+    add_partner(a, b);
+    add_partner(b, a);
+}

@@ -7,6 +7,8 @@
 //!   at `docs/api/openapi.json` and a test fails when that file is stale.
 //! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
 //! - [`retention`]: the sweeper the node also runs periodically.
+//! - [`links`]: download links — admin routes, background package builds, the cleaner — and
+//!   [`links::public::public_router`], the separate public link server recipients download from.
 //!
 //! ```no_run
 //! # async fn demo(state: casemesh_api::state::AppState) -> std::io::Result<()> {
@@ -17,6 +19,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod links;
 pub mod retention;
 pub mod routes;
 pub mod state;
@@ -24,7 +28,7 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
-use routes::{audit, cases, evidence, node, users};
+use routes::{audit, cases, evidence, node, sharing, users};
 use state::AppState;
 use utoipa::OpenApi;
 
@@ -83,6 +87,24 @@ pub fn admin_router(state: AppState) -> Router {
             "/v1/cases/{case}/evidence/{evidence}/transcripts/{transcript}/content",
             get(evidence::transcript_content),
         )
+        .route(
+            "/v1/cases/{case}/links",
+            get(links::list).post(links::create),
+        )
+        .route("/v1/links/{link}", get(links::show))
+        .route("/v1/links/{link}/revoke", post(links::revoke))
+        .route("/v1/id", get(sharing::id))
+        .route("/v1/partners", get(sharing::partners).post(sharing::add_partner))
+        .route("/v1/partners/{partner}", axum::routing::patch(sharing::edit_partner).delete(sharing::remove_partner))
+        .route("/v1/policies", get(sharing::policies).post(sharing::put_policy))
+        .route("/v1/peers", get(sharing::peers))
+        .route("/v1/cases/{case}/shares", get(sharing::case_shares).post(sharing::create_share))
+        .route("/v1/shares/{share}", get(sharing::share))
+        .route("/v1/shares/{share}/recipients", post(sharing::add_recipients))
+        .route("/v1/shares/{share}/stop", post(sharing::stop_share))
+        .route("/v1/received", get(sharing::received))
+        .route("/v1/received/{share}", get(sharing::received_one))
+        .route("/v1/received/{share}/import", post(sharing::import))
         .route("/v1/cases/{case}/audit", get(audit::trail))
         .route("/v1/cases/{case}/audit/verify", get(audit::verify))
         .fallback(|| async { error::ApiError::not_found("no such route") })
@@ -115,6 +137,11 @@ pub async fn serve(
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
         evidence::add, evidence::show, evidence::content, evidence::edit, evidence::delete, evidence::add_transcript, evidence::transcript_content,
         audit::trail, audit::verify,
+        sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
+        sharing::policies, sharing::put_policy, sharing::peers,
+        sharing::create_share, sharing::case_shares, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::received, sharing::received_one, sharing::import,
+        links::create, links::list, links::show, links::revoke,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

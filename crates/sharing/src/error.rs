@@ -23,9 +23,15 @@ pub enum SharingError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The network failed.
+    /// The network failed (boxed: network errors are large and rare).
     #[error("network: {0}")]
-    Net(#[from] NetError),
+    Net(Box<NetError>),
+}
+
+impl From<NetError> for SharingError {
+    fn from(e: NetError) -> Self {
+        SharingError::Net(Box::new(e))
+    }
 }
 
 /// Result of the engine's operations.

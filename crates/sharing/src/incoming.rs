@@ -328,7 +328,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || blobs.adopt_verified(&path, &hash))
             .await
             .map_err(|e| SharingError::Invalid(format!("store task: {e}")))??;
-        tracing::debug!(blob = %hash, size, resumed_from = fetched.resumed_from, "blob received");
+        tracing::info!(blob = %hash, size, resumed_from = fetched.resumed_from, skipped = fetched.skipped, "blob received");
         Ok(())
     }
 

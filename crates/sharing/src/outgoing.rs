@@ -8,9 +8,9 @@ use crate::records::{OutgoingShare, RecipientEntry, SHARE, ShareStatus};
 use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use crate::Engine;
 use casemesh_model::audit::actions;
-use casemesh_model::case::Case;
+use casemesh_model::case::{Case, Evidence};
 use casemesh_model::grant::{Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation};
-use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::PolicyAction;
 use casemesh_store::Actor;
 use std::collections::BTreeSet;
@@ -155,6 +155,7 @@ impl Engine {
             &format!("share {} to {} ({}), {} items, recipients {}", share.id, partner.name, partner.peer_id, evidence.len(), recipients_text(&share)),
         )?;
         self.enqueue(&partner.peer_id, wire::KIND_OFFER, wire::encode(&offer))?;
+        self.prepare_blobs(&evidence);
         tracing::info!(share = %share.id, case = %case.id, partner = %partner.peer_id, items = evidence.len(), "case shared");
         Ok(share)
     }
@@ -249,6 +250,8 @@ impl Engine {
                     s
                 }))
             })?;
+            let added: Vec<Evidence> = store.case_evidence(case)?.into_iter().filter(|e| new.contains(&e.id)).collect();
+            self.prepare_blobs(&added);
             if let Some(s) = updated {
                 store.audit(case, &Actor::new("system", now), actions::SHARE_UPDATE, None, &format!("share {}: {} new items to {}", s.id, new.len(), s.partner_name))?;
                 self.send_manifest(&s)?;
@@ -321,6 +324,24 @@ impl Engine {
             tracing::info!(share = %after.id, "share complete");
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Precompute, in the background, the verified-streaming outboards of blobs a partner is about
+    /// to fetch, so serving starts at once instead of hashing the file first.
+    fn prepare_blobs(&self, evidence: &[Evidence]) {
+        let hashes: Vec<(BlobHash, u64)> =
+            evidence.iter().flat_map(|e| std::iter::once((e.hash, e.size)).chain(e.transcripts.iter().map(|t| (t.hash, t.size)))).collect();
+        let engine = self.clone();
+        tokio::spawn(async move {
+            for (hash, size) in hashes {
+                let source = casemesh_net::BlobSource { path: engine.inner.store.blobs().path_of(&hash), size };
+                if let Err(e) = engine.inner.net.prepare_blob(hash, source).await {
+                    tracing::debug!(blob = %hash, error = %e, "could not precompute the outboard; it is built on first request");
+                }
+            }
+        });
     }
 }
 

@@ -57,3 +57,163 @@ impl BlobServer for GrantChecker {
         Ok(BlobSource { path, size })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::ShareStatus;
+    use casemesh_model::case::{Case, Evidence};
+    use casemesh_model::grant::{Grant, Scope, ShareMode, org_id_from_public_key};
+    use casemesh_model::ids::{EvidenceId, ShareId, UserId};
+    use casemesh_model::policy::SharingPolicy;
+    use casemesh_model::time::Timestamp;
+    use ed25519_dalek::SigningKey;
+    use std::collections::BTreeSet;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        checker: GrantChecker,
+        key: SigningKey,
+        partner: PeerId,
+        share: OutgoingShare,
+        hash: BlobHash,
+        other_hash: BlobHash,
+    }
+
+    fn peer(n: u8) -> PeerId {
+        casemesh_net::peer_id_from_secret(&[n; 32]).unwrap()
+    }
+
+    fn put_blob(store: &Store, bytes: &[u8]) -> BlobHash {
+        let mut w = store.blobs().writer().unwrap();
+        w.write(bytes).unwrap();
+        w.finish().unwrap().0
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let me = org_id_from_public_key(key.verifying_key().as_bytes()).0;
+        let actor = Actor::new("t", Timestamp(1));
+        let mut case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        let shared_folder = case.create_folder("Shared").unwrap();
+        case.create_folder("Private").unwrap();
+        store.create_case(&case, &actor).unwrap();
+        let evidence = |name: &str, bytes: &[u8], folder| {
+            let ev = Evidence {
+                id: EvidenceId::random(),
+                case: case.id,
+                display_id: name.into(),
+                name: name.into(),
+                description: String::new(),
+                category: None,
+                folder,
+                hash: put_blob(&store, bytes),
+                size: bytes.len() as u64,
+                media_type: "text/plain".into(),
+                added_at: Timestamp(1),
+                added_by: "t".into(),
+                transcripts: vec![],
+            };
+            store.add_evidence(&ev, &actor).unwrap();
+            ev
+        };
+        let shared = evidence("shared", b"shared bytes", Some(shared_folder));
+        let private = evidence("private", b"private bytes", case.resolve("Private").unwrap());
+        let partner = peer(9);
+        let share = OutgoingShare {
+            id: ShareId::random(),
+            case: case.id,
+            partner: partner.to_base58(),
+            partner_name: "P".into(),
+            recipients: vec![],
+            scope: Scope::Folders(vec![shared_folder]),
+            mode: ShareMode::Copy,
+            policy: SharingPolicy::partner_copy_default(),
+            message: None,
+            created_by: "t".into(),
+            created_at: Timestamp(1),
+            grant: String::new(),
+            status: ShareStatus::Processing,
+            sent: [(shared.id, Timestamp(1))].into(),
+            delivered: BTreeSet::new(),
+            completed_at: None,
+            stopped_at: None,
+            revocation: None,
+            owner: None,
+        };
+        store.put_record(SHARE, &share.id.to_string(), &share).unwrap();
+        let checker = GrantChecker { store, me, clock: Clock::default() };
+        Fixture { _dir: dir, checker, key, partner, share, hash: shared.hash, other_hash: private.hash }
+    }
+
+    fn grant(f: &Fixture, key: &SigningKey, audience: &PeerId, expires_at: Option<Timestamp>) -> Vec<u8> {
+        let g = Grant {
+            id: f.share.id,
+            version: 1,
+            issuer: OrgId(String::new()),
+            issuer_key: [0; 32],
+            audience: OrgId(audience.to_base58()),
+            recipients: vec![],
+            source_case: f.share.case,
+            scope: f.share.scope.clone(),
+            mode: ShareMode::Copy,
+            policy: f.share.policy.clone(),
+            issued_at: Timestamp(1),
+            expires_at,
+            message: None,
+            parent: None,
+        };
+        SignedGrant::sign(g, key).to_bytes()
+    }
+
+    #[test]
+    fn a_valid_grant_serves_the_covered_blob() {
+        let f = fixture();
+        let g = grant(&f, &f.key, &f.partner, None);
+        let src = f.checker.open(&f.partner, &g, &f.hash).unwrap();
+        assert_eq!(src.size, b"shared bytes".len() as u64);
+    }
+
+    #[test]
+    fn a_blob_outside_the_scope_is_refused() {
+        let f = fixture();
+        let g = grant(&f, &f.key, &f.partner, None);
+        assert!(f.checker.open(&f.partner, &g, &f.other_hash).is_err());
+        assert!(f.checker.open(&f.partner, &g, &BlobHash::of(b"unknown")).is_err());
+    }
+
+    #[test]
+    fn another_audience_gets_nothing() {
+        let f = fixture();
+        let g = grant(&f, &f.key, &f.partner, None);
+        assert!(f.checker.open(&peer(10), &g, &f.hash).is_err(), "a grant for P presented by Q");
+        let for_q = grant(&f, &f.key, &peer(10), None);
+        assert!(f.checker.open(&peer(10), &for_q, &f.hash).is_err(), "the share is P's, not Q's");
+    }
+
+    #[test]
+    fn forged_altered_and_expired_grants_get_nothing() {
+        let f = fixture();
+        let forged = grant(&f, &SigningKey::from_bytes(&[8; 32]), &f.partner, None);
+        assert!(f.checker.open(&f.partner, &forged, &f.hash).is_err(), "signed by another org");
+        let mut altered = grant(&f, &f.key, &f.partner, None);
+        let i = altered.len() / 2;
+        altered[i] ^= 0x01;
+        assert!(f.checker.open(&f.partner, &altered, &f.hash).is_err(), "one flipped byte");
+        let expired = grant(&f, &f.key, &f.partner, Some(Timestamp(2)));
+        assert!(f.checker.open(&f.partner, &expired, &f.hash).is_err(), "expired");
+        assert!(f.checker.open(&f.partner, b"garbage", &f.hash).is_err(), "not a grant");
+    }
+
+    #[test]
+    fn a_stopped_share_serves_nothing() {
+        let f = fixture();
+        let g = grant(&f, &f.key, &f.partner, None);
+        let mut s = f.share.clone();
+        s.status = ShareStatus::Stopped;
+        f.checker.store.put_record(SHARE, &s.id.to_string(), &s).unwrap();
+        assert!(f.checker.open(&f.partner, &g, &f.hash).is_err());
+    }
+}

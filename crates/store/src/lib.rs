@@ -3,11 +3,11 @@
 //!
 //! Layout:
 //! - [`db`](crate::db) (private): the sled adapter, the only file that names sled.
-//! - [`repo`]: [`Store`], the typed records (users, tokens, cases, evidence, blob references,
+//! - [`repo`]: the [`Store`], typed records (users, tokens, cases, evidence, blob references,
 //!   audit trail) and their atomic updates.
-//! - [`blobs`]: [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
-//! - [`error`]: [`StoreError`].
-//! - [`clock`]: [`Clock`], the node's time source.
+//! - [`blobs`]: the [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
+//! - [`error`]: the [`StoreError`] type.
+//! - [`clock`]: the node's time source, [`Clock`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), casemesh_store::StoreError> {

@@ -232,10 +232,10 @@ impl Store {
     /// Resolve a reference typed by a person: a record id, or a case number (which must then be
     /// unique).
     pub fn resolve_case(&self, reference: &str) -> Result<Case, StoreError> {
-        if let Ok(id) = reference.parse::<CaseId>() {
-            if let Some(c) = self.case(id)? {
-                return Ok(c);
-            }
+        if let Ok(id) = reference.parse::<CaseId>()
+            && let Some(c) = self.case(id)?
+        {
+            return Ok(c);
         }
         let mut matches: Vec<Case> = self
             .cases()?
@@ -324,10 +324,10 @@ impl Store {
 
     /// Resolve an evidence reference within a case: its id or its display id.
     pub fn resolve_evidence(&self, case: CaseId, reference: &str) -> Result<Evidence, StoreError> {
-        if let Ok(id) = reference.parse::<EvidenceId>() {
-            if let Some(ev) = self.evidence(id)?.filter(|e| e.case == case) {
-                return Ok(ev);
-            }
+        if let Ok(id) = reference.parse::<EvidenceId>()
+            && let Some(ev) = self.evidence(id)?.filter(|e| e.case == case)
+        {
+            return Ok(ev);
         }
         let mut matches: Vec<Evidence> = self
             .case_evidence(case)?

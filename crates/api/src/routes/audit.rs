@@ -3,8 +3,9 @@
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use casemesh_model::audit::{AuditEntry, ChainHead, actions};
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::retention::{Removed, sweep};
 use crate::state::{AppState, Settings};
 use crate::views::RetentionView;
-use axum::Json;
+use crate::extract::Json;
 use axum::extract::State;
 use casemesh_model::org::Action;
 use serde::{Deserialize, Serialize};

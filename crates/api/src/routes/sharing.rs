@@ -5,8 +5,9 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Json;
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::grant::{Recipient, Scope};
 use casemesh_model::org::Action;

@@ -1,0 +1,399 @@
+//! What goes into a download link's package, and the blocking build that writes it.
+//!
+//! Layout of a package (every name passes through [`NameAllocator`], which sanitizes it for
+//! every OS and keeps it unique case-insensitively):
+//!
+//! ```text
+//! Evidence/<folder>/<subfolder>/<name>        (retain folder structure)
+//! Evidence/<name>                             (flat layout; clashes become `name (2).ext`)
+//! Transcripts/<display id> - <transcript>     (with transcripts)
+//! Audit trail/Case audit trail.csv|.json      (with audit trails: the whole case trail)
+//! Audit trail/Evidence/<display id> audit trail.csv|.json   (each item's entries)
+//! Table of contents.html|.csv                 (with table of contents)
+//! manifest.json, manifest.sig                 (added by casemesh_package::build)
+//! ```
+//!
+//! Evidence and transcript bytes are streamed from the blob store; each blob is verified against
+//! its hash first (`open_verified`), and the package's manifest hashes are checked against the
+//! evidence hashes afterwards, so a corrupt blob fails the build with the item named instead of
+//! being shipped.
+
+use super::{LINK_KIND, LinkOptions, LinkRecord, Progress};
+use crate::error::ApiError;
+use crate::state::AppState;
+use casemesh_model::audit::AuditEntry;
+use casemesh_model::case::{Case, Evidence};
+use casemesh_package::{BuildOptions, Entry, NameAllocator};
+use casemesh_store::Store;
+use std::fmt::Write as _;
+
+/// The evidence of `case` that `options` selects (all of it when no folder or item is named),
+/// ordered by folder path, then name.
+pub fn select(
+    store: &Store,
+    case: &Case,
+    options: &LinkOptions,
+) -> Result<Vec<Evidence>, ApiError> {
+    let mut folders = Vec::new();
+    for path in &options.folders {
+        folders.push(case.resolve(path)?);
+    }
+    let all = store.case_evidence(case.id)?;
+    let whole_case = options.folders.is_empty() && options.evidence.is_empty();
+    let mut selected: Vec<Evidence> = all
+        .into_iter()
+        .filter(|ev| {
+            whole_case
+                || options.evidence.contains(&ev.id)
+                || folders.iter().any(|f| match f {
+                    None => true, // the root folder selects everything
+                    Some(id) => case.is_within(ev.folder, *id),
+                })
+        })
+        .collect();
+    selected.sort_by(|a, b| {
+        (case.path_of(a.folder), &a.name, &a.display_id).cmp(&(
+            case.path_of(b.folder),
+            &b.name,
+            &b.display_id,
+        ))
+    });
+    Ok(selected)
+}
+
+/// What a finished build reports.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Package size in bytes.
+    pub package_size: u64,
+    /// Files in the package (without manifest and signature).
+    pub files: usize,
+    /// BLAKE3 of `manifest.json`.
+    pub manifest_blake3: String,
+}
+
+/// One row of the table of contents.
+struct TocRow {
+    folder: String,
+    name: String,
+    display_id: String,
+    size: u64,
+    blake3: String,
+    added_at: String,
+    package_path: String,
+}
+
+/// Build the package of link `id` (blocking: run it on a blocking thread). The error is the
+/// reason recorded on the link.
+pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Result<Built, String> {
+    let link: LinkRecord = state
+        .store
+        .record(LINK_KIND, &id.to_string())
+        .map_err(|e| e.to_string())?
+        .ok_or("the link was deleted")?;
+    let case = state
+        .store
+        .case(link.case)
+        .map_err(|e| e.to_string())?
+        .ok_or("the case no longer exists")?;
+    let evidence = select(&state.store, &case, &link.options).map_err(|e| e.message)?;
+    if evidence.is_empty() {
+        return Err("the selection holds no evidence any more".into());
+    }
+    let blobs = state.store.blobs();
+    let verified = |hash: &casemesh_model::ids::BlobHash, what: &str| {
+        blobs
+            .open_verified(hash)
+            .map(drop)
+            .map_err(|e| format!("{what}: {e}"))?;
+        Ok::<_, String>(blobs.path_of(hash))
+    };
+
+    let mut names = NameAllocator::new();
+    let mut entries = Vec::new();
+    let mut toc = Vec::new();
+    let mut expected = Vec::new(); // (package path, evidence hash)
+    for ev in &evidence {
+        let what = format!("evidence {} {:?}", ev.display_id, ev.name);
+        let folder = case.path_of(ev.folder);
+        let mut segments = vec!["Evidence"];
+        if link.options.keep_folders && !folder.is_empty() {
+            segments.extend(folder.split('/'));
+        }
+        let path = names.allocate(&segments, &ev.name);
+        let source = verified(&ev.hash, &what)?;
+        entries.push(Entry::file(path.clone(), source).map_err(|e| format!("{what}: {e}"))?);
+        expected.push((path.clone(), ev.hash.to_hex()));
+        toc.push(TocRow {
+            folder,
+            name: ev.name.clone(),
+            display_id: ev.display_id.clone(),
+            size: ev.size,
+            blake3: ev.hash.to_hex(),
+            added_at: ev.added_at.to_string(),
+            package_path: path,
+        });
+    }
+    if link.options.transcripts {
+        for ev in &evidence {
+            for t in &ev.transcripts {
+                let what = format!("transcript {:?} of evidence {}", t.name, ev.display_id);
+                let path =
+                    names.allocate(&["Transcripts"], &format!("{} - {}", ev.display_id, t.name));
+                let source = verified(&t.hash, &what)?;
+                entries
+                    .push(Entry::file(path.clone(), source).map_err(|e| format!("{what}: {e}"))?);
+                expected.push((path, t.hash.to_hex()));
+            }
+        }
+    }
+    if link.options.audit_trail {
+        let (trail, head) = state
+            .store
+            .audit_trail(case.id)
+            .map_err(|e| format!("audit trail: {e}"))?;
+        let head = serde_json::to_value(head).map_err(|e| e.to_string())?;
+        let dir = ["Audit trail"];
+        let case_json = serde_json::json!({
+            "case": case.id.to_string(),
+            "case_id": case.case_number,
+            "head": head,
+            "entries": trail,
+        });
+        entries.push(Entry::bytes(
+            names.allocate(&dir, "Case audit trail.csv"),
+            audit_csv(&trail).into_bytes(),
+        ));
+        entries.push(Entry::bytes(
+            names.allocate(&dir, "Case audit trail.json"),
+            pretty(&case_json)?,
+        ));
+        for ev in &evidence {
+            let mine: Vec<AuditEntry> = trail
+                .iter()
+                .filter(|e| e.evidence == Some(ev.id))
+                .cloned()
+                .collect();
+            let json = serde_json::json!({
+                "case": case.id.to_string(),
+                "evidence": ev.id.to_string(),
+                "display_id": ev.display_id,
+                "name": ev.name,
+                "entries": mine,
+            });
+            let base = format!("{} audit trail", ev.display_id);
+            entries.push(Entry::bytes(
+                names.allocate(&["Audit trail", "Evidence"], &format!("{base}.csv")),
+                audit_csv(&mine).into_bytes(),
+            ));
+            entries.push(Entry::bytes(
+                names.allocate(&["Audit trail", "Evidence"], &format!("{base}.json")),
+                pretty(&json)?,
+            ));
+        }
+    }
+    if link.options.toc {
+        entries.push(Entry::bytes(
+            names.allocate(&[], "Table of contents.html"),
+            toc_html(&case, &link, &toc).into_bytes(),
+        ));
+        entries.push(Entry::bytes(
+            names.allocate(&[], "Table of contents.csv"),
+            toc_csv(&toc).into_bytes(),
+        ));
+    }
+
+    let out = state.links.package_path(&link);
+    std::fs::create_dir_all(state.links.packages_dir())
+        .map_err(|e| format!("create {}: {e}", state.links.packages_dir().display()))?;
+    let opts = BuildOptions {
+        format: link.format.package(),
+        signing_key: state.links.inner.signing_key.clone(),
+        signer: state.org.id.clone(),
+        created_at_ms: link.created_at.as_millis(),
+    };
+    let links = state.links.clone();
+    let progress = move |done: u64, total: u64| {
+        links.set_progress(id, Some(Progress { done, total }));
+    };
+    let report = casemesh_package::build(entries, &out, &opts, &progress)
+        .map_err(|e| format!("packaging failed: {e}"))?;
+    // Belt and braces: what went into the package is what the case says it holds.
+    for (path, hash) in &expected {
+        let found = report.manifest.files.iter().find(|f| &f.path == path);
+        if found.map(|f| &f.blake3) != Some(hash) {
+            let _ = std::fs::remove_file(&out);
+            return Err(format!(
+                "{path}: the bytes packaged do not match the evidence hash"
+            ));
+        }
+    }
+    Ok(Built {
+        package_size: report.package_size,
+        files: report.manifest.files.len(),
+        manifest_blake3: report.manifest_blake3,
+    })
+}
+
+fn pretty(value: &serde_json::Value) -> Result<Vec<u8>, String> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Escape text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One CSV cell (RFC 4180 quoting). Cells that a spreadsheet would run as a formula get a
+/// leading `'`, since evidence names are user input.
+fn csv_cell(s: &str) -> String {
+    let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+fn csv_line(out: &mut String, cells: &[&str]) {
+    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+    out.push_str(&line.join(","));
+    out.push_str("\r\n");
+}
+
+fn audit_csv(entries: &[AuditEntry]) -> String {
+    let mut out = String::new();
+    csv_line(
+        &mut out,
+        &[
+            "seq", "time", "actor", "action", "evidence", "details", "prev", "hash",
+        ],
+    );
+    for e in entries {
+        csv_line(
+            &mut out,
+            &[
+                &e.seq.to_string(),
+                &e.time.to_string(),
+                &e.actor,
+                &e.action,
+                &e.evidence.map(|id| id.to_string()).unwrap_or_default(),
+                &e.details,
+                &hex::encode(e.prev),
+                &hex::encode(e.hash),
+            ],
+        );
+    }
+    out
+}
+
+fn toc_csv(rows: &[TocRow]) -> String {
+    let mut out = String::new();
+    csv_line(
+        &mut out,
+        &[
+            "folder",
+            "name",
+            "display_id",
+            "size",
+            "blake3",
+            "added_at",
+            "package_path",
+        ],
+    );
+    for r in rows {
+        csv_line(
+            &mut out,
+            &[
+                &r.folder,
+                &r.name,
+                &r.display_id,
+                &r.size.to_string(),
+                &r.blake3,
+                &r.added_at,
+                &r.package_path,
+            ],
+        );
+    }
+    out
+}
+
+fn toc_html(case: &Case, link: &LinkRecord, rows: &[TocRow]) -> String {
+    let e = html_escape;
+    let mut out = String::new();
+    let total: u64 = rows.iter().map(|r| r.size).sum();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Table of contents: {title}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}\
+         th,td{{border:1px solid #999;padding:4px 6px;text-align:left;vertical-align:top}}\
+         td.hash{{font-family:monospace;font-size:80%;word-break:break-all}}\
+         @media print{{body{{margin:0}}tr{{page-break-inside:avoid}}}}</style></head><body>\n\
+         <h1>{title}</h1>\n<p>Case ID: {number}<br>Packaged: {created}<br>Items: {count}, {total} bytes</p>\n",
+        title = e(&case.title),
+        number = e(&case.case_number),
+        created = e(&link.created_at.to_string()),
+        count = rows.len(),
+    );
+    out.push_str(
+        "<table>\n<thead><tr><th>#</th><th>Folder</th><th>Name</th><th>Display ID</th>\
+         <th>Size (bytes)</th><th>BLAKE3</th><th>Date added</th><th>File in package</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"hash\">{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            i + 1,
+            e(if r.folder.is_empty() { "/" } else { &r.folder }),
+            e(&r.name),
+            e(&r.display_id),
+            r.size,
+            e(&r.blake3),
+            e(&r.added_at),
+            e(&r.package_path),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_guards_formulas() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
+    }
+}

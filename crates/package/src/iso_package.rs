@@ -1,0 +1,473 @@
+//! The ISO 9660 container (level 3, Joliet, Rock Ridge) on top of `hadris-iso`, and the reader
+//! `verify` uses.
+//!
+//! One pass, streaming: `hadris-iso` plans the image (where every file's extents go), then writes
+//! it front to back, reading each source file in 64 KiB chunks. It writes through
+//! [`HashingDevice`], our block device, which knows the planned extents and feeds the bytes that
+//! land in a file's extents to that file's BLAKE3 hasher — so every source is read once and
+//! hashed from the very bytes written. `manifest.json` and `manifest.sig` are planned with
+//! placeholder contents of their exact final length (hashes are fixed-width hex, sizes are known
+//! up front) and overwritten in place once all hashes are known. Then the file is fsynced.
+//!
+//! Reading uses `hadris-iso`'s reader for the directory tree (Rock Ridge names, relocated deep
+//! folders, multi-extent files) and plain positioned reads with a 1 MiB buffer for file data.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use hadris_fs::sync::FileSystem;
+use hadris_fs::{Content, DirCursor, Extent, FileType, MountOptions, Node, NodeId, Tree};
+use hadris_io::ErrorType;
+use hadris_iso::sync::IsoFs;
+use hadris_iso::{IsoId, IsoLevel, IsoOptions, Relocation};
+use hadris_storage::{BlockIndex, BlockSize};
+
+use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
+use crate::verify::{Found, Listing};
+use crate::writeback::Writeback;
+use crate::{BuildOptions, COPY_BUF, Entry, PackageError, Source, Written};
+
+const SECTOR: u64 = 2048;
+const BLOCK: BlockSize = match BlockSize::new(SECTOR as u32) {
+    Some(size) => size,
+    None => panic!("2048 is not zero"),
+};
+/// Byte offset of the first volume descriptor's standard identifier (`CD001`).
+const DESCRIPTOR_ID_OFFSET: u64 = 16 * SECTOR + 1;
+/// Deepest folder nesting the reader follows (Rock Ridge has no limit of its own).
+const MAX_DEPTH: usize = 256;
+
+fn iso_err(context: impl Into<String>) -> impl FnOnce(hadris_fs::PathError) -> PackageError {
+    let context = context.into();
+    move |e| PackageError::iso(context, e)
+}
+
+fn options(opts: &BuildOptions) -> IsoOptions {
+    let secs = i64::try_from(opts.created_at_ms / 1000).unwrap_or(i64::MAX);
+    let time = hadris_fs::DateTime::from_unix_seconds(secs).unwrap_or(hadris_fs::NoClock::TIME);
+    IsoOptions::new()
+        .with_level(IsoLevel::L3)
+        .with_joliet()
+        .with_rock_ridge()
+        // Folders deeper than ISO 9660's 8 levels move to a hidden `.rr_moved` (Rock Ridge
+        // readers put them back in place; the folder stays empty for them).
+        .with_relocation(Relocation::DotRrMoved)
+        .with_id(IsoId::Volume, "CASEMESH")
+        .with_id(IsoId::Application, "CASEMESH")
+        .with_time(time)
+}
+
+/// A byte range of the image that holds part of entry `entry`, from `file_offset`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    end: u64,
+    entry: usize,
+    file_offset: u64,
+}
+
+/// The output device: a buffered file that hashes the bytes written into planned file extents.
+struct HashingDevice<'a> {
+    out: BufWriter<File>,
+    /// Background fsync of `out` as it grows.
+    writeback: Writeback,
+    /// Where the next byte written to `out` goes.
+    pos: u64,
+    /// Bytes in the image so far.
+    len: u64,
+    spans: Vec<Span>,
+    /// First span that may still receive bytes (writes come in ascending order).
+    cursor: usize,
+    hashers: Vec<blake3::Hasher>,
+    hashed: Vec<u64>,
+    /// A write that did not follow the plan's order: a bug, reported after the write.
+    out_of_order: bool,
+    done: u64,
+    total: u64,
+    progress: &'a dyn Fn(u64, u64),
+}
+
+impl HashingDevice<'_> {
+    fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        if offset != self.pos {
+            self.out.seek(SeekFrom::Start(offset))?;
+            self.pos = offset;
+        }
+        Ok(())
+    }
+
+    /// Feeds the part of `data` (at image offset `at`) that falls into file extents to hashers.
+    fn hash(&mut self, at: u64, data: &[u8]) {
+        let end = at + data.len() as u64;
+        while self.cursor < self.spans.len() && self.spans[self.cursor].end <= at {
+            self.cursor += 1;
+        }
+        let mut fed = 0u64;
+        let mut i = self.cursor;
+        while let Some(span) = self.spans.get(i).copied() {
+            if span.start >= end {
+                break;
+            }
+            let from = span.start.max(at);
+            let to = span.end.min(end);
+            if from < to {
+                let offset_in_file = span.file_offset + (from - span.start);
+                if offset_in_file != self.hashed[span.entry] {
+                    self.out_of_order = true;
+                } else {
+                    let slice = &data[(from - at) as usize..(to - at) as usize];
+                    self.hashers[span.entry].update(slice);
+                    self.hashed[span.entry] += slice.len() as u64;
+                    fed += slice.len() as u64;
+                }
+            }
+            i += 1;
+        }
+        if fed > 0 {
+            self.done += fed;
+            (self.progress)(self.done, self.total);
+        }
+    }
+}
+
+fn dev_err(e: io::Error, what: &'static str) -> hadris_io::Error<io::Error> {
+    hadris_io::Error::device(e, what)
+}
+
+impl ErrorType for HashingDevice<'_> {
+    type Error = io::Error;
+}
+
+impl hadris_storage::sync::BlockDevice for HashingDevice<'_> {
+    fn block_size(&self) -> BlockSize {
+        BLOCK
+    }
+
+    fn block_count(&self) -> u64 {
+        self.len / SECTOR
+    }
+
+    fn max_block_count(&self) -> u64 {
+        u64::MAX / SECTOR
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn read_blocks(
+        &mut self,
+        first: BlockIndex,
+        buf: &mut [u8],
+    ) -> Result<(), hadris_io::Error<io::Error>> {
+        let offset = first.get() * SECTOR;
+        self.out
+            .flush()
+            .map_err(|e| dev_err(e, "flushing the image failed"))?;
+        let file = self.out.get_mut();
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(buf))
+            .map_err(|e| dev_err(e, "reading the image failed"))?;
+        self.pos = offset + buf.len() as u64;
+        Ok(())
+    }
+
+    fn write_blocks(
+        &mut self,
+        first: BlockIndex,
+        buf: &[u8],
+    ) -> Result<(), hadris_io::Error<io::Error>> {
+        let offset = first.get() * SECTOR;
+        self.seek_to(offset)
+            .map_err(|e| dev_err(e, "seeking the image failed"))?;
+        self.out
+            .write_all(buf)
+            .map_err(|e| dev_err(e, "writing the image failed"))?;
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        self.writeback.wrote(buf.len() as u64);
+        self.hash(offset, buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), hadris_io::Error<io::Error>> {
+        self.out
+            .flush()
+            .map_err(|e| dev_err(e, "flushing the image failed"))
+    }
+}
+
+/// The manifest with zero hashes: same length as the final one.
+fn placeholder_manifest(entries: &[Entry], opts: &BuildOptions) -> Vec<u8> {
+    let zeros = vec!["0".repeat(64); entries.len()];
+    crate::make_manifest(entries, &zeros, opts).to_bytes()
+}
+
+/// Writes the ISO package to `tmp`.
+pub(crate) fn write(
+    entries: &[Entry],
+    tmp: &Path,
+    opts: &BuildOptions,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Written, PackageError> {
+    let werr = |e| PackageError::write(tmp, e);
+    let mut tree = Tree::new();
+    for entry in entries {
+        let content = match &entry.source {
+            Source::File(src) => {
+                let content = hadris_fs::host::file(src).map_err(iso_err(&entry.path))?;
+                if content.len() != entry.size {
+                    return Err(PackageError::SizeMismatch {
+                        path: entry.path.clone(),
+                        expected: entry.size,
+                        actual: content.len(),
+                    });
+                }
+                content
+            }
+            Source::Bytes(bytes) => Content::bytes(bytes.clone()),
+        };
+        tree.insert(entry.path.as_str(), Node::file(content))
+            .map_err(iso_err(&entry.path))?;
+    }
+    let placeholder = placeholder_manifest(entries, opts);
+    let manifest_len = placeholder.len();
+    tree.insert(MANIFEST_NAME, Node::file(Content::bytes(placeholder)))
+        .map_err(iso_err(MANIFEST_NAME))?;
+    tree.insert(
+        SIGNATURE_NAME,
+        Node::file(Content::bytes(vec![b'0'; manifest::SIGNATURE_FILE_LEN])),
+    )
+    .map_err(iso_err(SIGNATURE_NAME))?;
+
+    let iso_opts = options(opts);
+    let plan = hadris_iso::plan(&tree, &iso_opts).map_err(iso_err("planning the image"))?;
+    let mut spans = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        // The report lists a file's extents in file order but leaves `file_offset` at 0.
+        let mut file_offset = 0;
+        for extent in plan.extents(&entry.path).unwrap_or(&[]) {
+            spans.push(Span {
+                start: extent.offset(),
+                end: extent.end(),
+                entry: index,
+                file_offset,
+            });
+            file_offset += extent.len();
+        }
+    }
+    spans.sort_by_key(|s| s.start);
+    let region = |name: &str| -> Result<Extent, PackageError> {
+        match plan.extents(name) {
+            Some([extent]) => Ok(*extent),
+            _ => Err(PackageError::Internal("manifest not planned as one extent")),
+        }
+    };
+    let (manifest_at, signature_at) = (region(MANIFEST_NAME)?, region(SIGNATURE_NAME)?);
+
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)
+        .map_err(werr)?;
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    progress(0, total);
+    let mut device = HashingDevice {
+        writeback: Writeback::start(&file),
+        out: BufWriter::with_capacity(COPY_BUF, file),
+        pos: 0,
+        len: 0,
+        spans,
+        cursor: 0,
+        hashers: vec![blake3::Hasher::new(); entries.len()],
+        hashed: vec![0; entries.len()],
+        out_of_order: false,
+        done: 0,
+        total,
+        progress,
+    };
+    let report = hadris_iso::sync::write(&mut device, &tree, &iso_opts)
+        .map_err(iso_err("writing the image"))?;
+    if device.out_of_order || report.size() != plan.size() {
+        return Err(PackageError::Internal(
+            "the image was not written as planned",
+        ));
+    }
+    let mut hashes = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        if device.hashed[index] != entry.size {
+            return Err(PackageError::Internal("a file was not hashed completely"));
+        }
+        hashes.push(device.hashers[index].finalize().to_hex().to_string());
+    }
+    let manifest = crate::make_manifest(entries, &hashes, opts);
+    let manifest_bytes = manifest.to_bytes();
+    let signature = manifest::sign(&opts.signing_key, &manifest_bytes);
+    if manifest_bytes.len() != manifest_len || manifest_at.len() != manifest_len as u64 {
+        return Err(PackageError::Internal("manifest length changed"));
+    }
+    for (extent, bytes) in [(manifest_at, &manifest_bytes), (signature_at, &signature)] {
+        device.seek_to(extent.offset()).map_err(werr)?;
+        device.out.write_all(bytes).map_err(werr)?;
+        device.pos += bytes.len() as u64;
+    }
+    let HashingDevice { out, writeback, .. } = device;
+    let file = out.into_inner().map_err(|e| werr(e.into_error()))?;
+    writeback.finish(&file).map_err(werr)?;
+    let package_size = file.metadata().map_err(werr)?.len();
+    Ok(Written {
+        package_size,
+        manifest,
+        manifest_bytes,
+    })
+}
+
+/// Whether `file` holds an ISO 9660 volume descriptor at sector 16.
+pub(crate) fn sniff(file: &mut File) -> io::Result<bool> {
+    let mut id = [0u8; 5];
+    file.seek(SeekFrom::Start(DESCRIPTOR_ID_OFFSET))?;
+    match file.read_exact(&mut id) {
+        Ok(()) => Ok(&id == b"CD001"),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the ISO image at `path`: walks the Rock Ridge tree, hashes every file's extents.
+pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
+    let device =
+        hadris_storage::host::FileDevice::open(path).map_err(|e| PackageError::read(path, e))?;
+    let mut iso = IsoFs::mount(device, MountOptions::new())
+        .map_err(|e| PackageError::iso("mounting the image", e))?;
+    let mut data = File::open(path).map_err(|e| PackageError::read(path, e))?;
+    let image_len = data
+        .metadata()
+        .map_err(|e| PackageError::read(path, e))?
+        .len();
+    let mut listing = Listing::default();
+    let mut buf = vec![0u8; COPY_BUF];
+    // Depth-first walk with an explicit stack: (directory node, its package path, depth).
+    let mut stack: Vec<(NodeId, String, usize)> = vec![(iso.root(), String::new(), 0)];
+    while let Some((dir, prefix, depth)) = stack.pop() {
+        let mut cursor = DirCursor::START;
+        loop {
+            let entry = iso.readdir(dir, cursor).map_err(|e| {
+                PackageError::iso(format!("listing {prefix:?}"), hadris_fs::PathError::from(e))
+            })?;
+            let Some(entry) = entry else { break };
+            cursor = entry.next_cursor();
+            let name = String::from_utf8_lossy(entry.name().as_bytes()).into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            match entry.file_type() {
+                FileType::Dir if depth < MAX_DEPTH => stack.push((entry.node(), path, depth + 1)),
+                FileType::File => {
+                    let len = entry.metadata().len();
+                    let found =
+                        hash_file(&mut iso, &mut data, image_len, entry.node(), len, &mut buf);
+                    if depth == 0 && (path == MANIFEST_NAME || path == SIGNATURE_NAME) {
+                        let limit = if path == MANIFEST_NAME {
+                            manifest::MAX_MANIFEST_BYTES
+                        } else {
+                            manifest::SIGNATURE_FILE_LEN as u64 * 2
+                        };
+                        let bytes = (len <= limit)
+                            .then(|| read_small(&mut iso, &mut data, entry.node(), len))
+                            .and_then(Result::ok);
+                        listing.set_special(&path, bytes);
+                    } else {
+                        listing.files.push((path, found));
+                    }
+                }
+                // Symlinks and devices are never written by `build`: list them as added files.
+                _ => listing
+                    .files
+                    .push((path, Found::Unreadable("not a regular file".into()))),
+            }
+        }
+    }
+    Ok(listing)
+}
+
+/// The extents of `node`, in file order.
+fn extents(
+    iso: &mut IsoFs<hadris_storage::host::FileDevice>,
+    node: NodeId,
+) -> Result<Vec<Extent>, String> {
+    let mut all = Vec::new();
+    let mut out = [Extent::new(0, 0); 64];
+    let mut from = 0u64;
+    loop {
+        let n = iso
+            .extents(node, from, &mut out)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(all);
+        }
+        for extent in &out[..n] {
+            from = extent.file_offset() + extent.len();
+            all.push(*extent);
+        }
+    }
+}
+
+fn hash_file(
+    iso: &mut IsoFs<hadris_storage::host::FileDevice>,
+    data: &mut File,
+    image_len: u64,
+    node: NodeId,
+    len: u64,
+    buf: &mut [u8],
+) -> Found {
+    let result = (|| {
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        for extent in extents(iso, node)? {
+            if extent.end() > image_len {
+                return Err("extent lies outside the image".to_string());
+            }
+            data.seek(SeekFrom::Start(extent.offset()))
+                .map_err(|e| e.to_string())?;
+            let mut left = extent.len();
+            while left > 0 {
+                let take = left.min(buf.len() as u64) as usize;
+                data.read_exact(&mut buf[..take])
+                    .map_err(|e| e.to_string())?;
+                hasher.update(&buf[..take]);
+                left -= take as u64;
+            }
+            size += extent.len();
+        }
+        if size != len {
+            return Err(format!("extents hold {size} bytes, directory says {len}"));
+        }
+        Ok((size, hasher.finalize().to_hex().to_string()))
+    })();
+    Found::from(result)
+}
+
+fn read_small(
+    iso: &mut IsoFs<hadris_storage::host::FileDevice>,
+    data: &mut File,
+    node: NodeId,
+    len: u64,
+) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(len as usize);
+    for extent in extents(iso, node)? {
+        data.seek(SeekFrom::Start(extent.offset()))
+            .map_err(|e| e.to_string())?;
+        let mut chunk = vec![0u8; extent.len() as usize];
+        data.read_exact(&mut chunk).map_err(|e| e.to_string())?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}

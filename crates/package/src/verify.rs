@@ -1,0 +1,254 @@
+//! Offline verification: [`verify`] and [`VerifyReport`].
+//!
+//! The container readers (`zip_package::read`, `iso_package::read`) list every file with its size
+//! and BLAKE3 hash (one streaming pass, no extraction) and hand over the bytes of
+//! `manifest.json` and `manifest.sig`. This module checks the signature and compares the listing
+//! with the manifest. A damaged package is a *result* (`is_ok() == false` with the names of the
+//! files concerned), not an error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::manifest::{self, MANIFEST_NAME, Manifest, SIGNATURE_NAME};
+use crate::{Format, PackageError, iso_package, zip_package};
+
+/// What the reader found for one file of the package.
+#[derive(Debug, Clone)]
+pub(crate) enum Found {
+    /// Size and BLAKE3 hex of the contents.
+    Read { size: u64, blake3: String },
+    /// The contents could not be read back (corrupt deflate stream, extent outside the image).
+    Unreadable(String),
+}
+
+impl From<Result<(u64, String), String>> for Found {
+    fn from(result: Result<(u64, String), String>) -> Self {
+        match result {
+            Ok((size, blake3)) => Found::Read { size, blake3 },
+            Err(reason) => Found::Unreadable(reason),
+        }
+    }
+}
+
+/// Everything a container reader found.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Package path and what was found, in container order (a path may repeat in a ZIP).
+    pub(crate) files: Vec<(String, Found)>,
+    /// `manifest.json` bytes; `Some(None)` when present but unreadable or too large.
+    pub(crate) manifest: Option<Option<Vec<u8>>>,
+    /// `manifest.sig` bytes, as for `manifest`.
+    pub(crate) signature: Option<Option<Vec<u8>>>,
+}
+
+impl Listing {
+    pub(crate) fn set_special(&mut self, name: &str, bytes: Option<Vec<u8>>) {
+        let slot = if name == MANIFEST_NAME {
+            &mut self.manifest
+        } else {
+            &mut self.signature
+        };
+        // A second copy of the manifest or signature makes both untrustworthy.
+        *slot = match slot {
+            None => Some(bytes),
+            Some(_) => Some(None),
+        };
+    }
+}
+
+/// What is wrong with one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Listed in the manifest, absent from the package.
+    Missing,
+    /// Present in the package, not listed in the manifest.
+    Added,
+    /// The size differs from the manifest's.
+    SizeMismatch {
+        /// Size in the manifest.
+        expected: u64,
+        /// Size found.
+        actual: u64,
+    },
+    /// Same size, different BLAKE3 hash.
+    HashMismatch,
+    /// The package holds the path more than once.
+    Duplicate,
+    /// The contents could not be read (for instance a corrupt compressed stream).
+    Unreadable(String),
+}
+
+/// One file with a problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// Package path.
+    pub path: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// ZIP or ISO.
+    pub format: Format,
+    /// Whether `manifest.sig` is a valid ed25519 signature of `manifest.json` by
+    /// [`public_key`](Self::public_key). Says nothing about *who* holds that key: compare it with
+    /// the expected org key ([`signed_by`](Self::signed_by)).
+    pub signature_valid: bool,
+    /// The manifest's `signer` (org id text), as claimed by the manifest.
+    pub signer: String,
+    /// The manifest's public key, hex.
+    pub public_key: String,
+    /// The manifest's build time, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Files present with the size and hash the manifest lists.
+    pub files_ok: usize,
+    /// Listed in the manifest, absent from the package (sorted).
+    pub missing: Vec<String>,
+    /// Present in the package, not in the manifest (sorted).
+    pub added: Vec<String>,
+    /// Present but with another size or hash, unreadable, or duplicated (sorted).
+    pub altered: Vec<String>,
+    /// Every problem with details, sorted by path.
+    pub problems: Vec<FileProblem>,
+}
+
+impl VerifyReport {
+    /// Signature valid and every file exactly as the manifest lists it.
+    pub fn is_ok(&self) -> bool {
+        self.signature_valid
+            && self.missing.is_empty()
+            && self.added.is_empty()
+            && self.altered.is_empty()
+    }
+
+    /// Whether the package is intact *and* signed by `expected` (the org key the recipient
+    /// knows for the sender, e.g. from the partner registry).
+    pub fn signed_by(&self, expected: &ed25519_dalek::VerifyingKey) -> bool {
+        self.is_ok() && self.public_key == hex::encode(expected.to_bytes())
+    }
+}
+
+/// Detects the container of the file at `path` from its content.
+pub fn detect(path: &Path) -> Result<Format, PackageError> {
+    let mut file = File::open(path).map_err(|e| PackageError::read(path, e))?;
+    let mut head = [0u8; 4];
+    let n = file
+        .read(&mut head)
+        .map_err(|e| PackageError::read(path, e))?;
+    if zip_package::sniff(&head[..n]) {
+        return Ok(Format::Zip);
+    }
+    if iso_package::sniff(&mut file).map_err(|e| PackageError::read(path, e))? {
+        return Ok(Format::Iso);
+    }
+    Err(PackageError::UnknownFormat {
+        path: path.to_path_buf(),
+    })
+}
+
+/// Verifies the package at `path` offline (ZIP or ISO, detected by content).
+///
+/// Reads the whole package once, streaming. Fails only when the file cannot be read, is neither
+/// ZIP nor ISO, or has no parsable `manifest.json`; a damaged package gives an `Ok` report with
+/// `is_ok() == false` naming the files concerned.
+pub fn verify(path: &Path) -> Result<VerifyReport, PackageError> {
+    let format = detect(path)?;
+    let listing = match format {
+        Format::Zip => zip_package::read(path)?,
+        Format::Iso => iso_package::read(path)?,
+    };
+    compare(format, listing)
+}
+
+fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageError> {
+    let manifest_bytes = match listing.manifest {
+        None => return Err(PackageError::manifest("the package has no manifest.json")),
+        Some(None) => {
+            return Err(PackageError::manifest(
+                "manifest.json is duplicated, unreadable or too large",
+            ));
+        }
+        Some(Some(bytes)) => bytes,
+    };
+    let manifest = Manifest::parse(&manifest_bytes)?;
+    let signature_valid = match &listing.signature {
+        Some(Some(sig)) => manifest::check_signature(&manifest.public_key, &manifest_bytes, sig),
+        _ => false,
+    };
+
+    let mut found: BTreeMap<&str, Vec<&Found>> = BTreeMap::new();
+    for (path, f) in &listing.files {
+        found.entry(path.as_str()).or_default().push(f);
+    }
+    let mut problems = Vec::new();
+    let mut files_ok = 0;
+    let mut listed = HashSet::new();
+    for file in &manifest.files {
+        if !listed.insert(file.path.as_str()) {
+            return Err(PackageError::manifest(format!(
+                "manifest lists {:?} twice",
+                file.path
+            )));
+        }
+        let problem = match found.get(file.path.as_str()).map(Vec::as_slice) {
+            None | Some([]) => Some(Problem::Missing),
+            Some([Found::Unreadable(reason)]) => Some(Problem::Unreadable(reason.clone())),
+            Some([Found::Read { size, blake3 }]) => {
+                if *size != file.size {
+                    Some(Problem::SizeMismatch {
+                        expected: file.size,
+                        actual: *size,
+                    })
+                } else if !blake3.eq_ignore_ascii_case(&file.blake3) {
+                    Some(Problem::HashMismatch)
+                } else {
+                    None
+                }
+            }
+            Some(_) => Some(Problem::Duplicate),
+        };
+        match problem {
+            None => files_ok += 1,
+            Some(problem) => problems.push(FileProblem {
+                path: file.path.clone(),
+                problem,
+            }),
+        }
+    }
+    for path in found.keys() {
+        if !listed.contains(path) && *path != MANIFEST_NAME && *path != SIGNATURE_NAME {
+            problems.push(FileProblem {
+                path: path.to_string(),
+                problem: Problem::Added,
+            });
+        }
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    let pick = |want: fn(&Problem) -> bool| -> Vec<String> {
+        problems
+            .iter()
+            .filter(|p| want(&p.problem))
+            .map(|p| p.path.clone())
+            .collect()
+    };
+    let missing = pick(|p| matches!(p, Problem::Missing));
+    let added = pick(|p| matches!(p, Problem::Added));
+    let altered = pick(|p| !matches!(p, Problem::Missing | Problem::Added));
+    Ok(VerifyReport {
+        format,
+        signature_valid,
+        signer: manifest.signer,
+        public_key: manifest.public_key,
+        created_at_ms: manifest.created_at_ms,
+        files_ok,
+        missing,
+        added,
+        altered,
+        problems,
+    })
+}

@@ -1,0 +1,445 @@
+//! The HTTP client the CLI subcommands use to talk to a node's admin API.
+//!
+//! It owns three things: finding the node (`--node`/`--token`, or the `admin.addr` and
+//! `admin.token` files that `casemesh run --data-dir DIR` writes), turning API error bodies
+//! (`{"error":{"code","message"}}`) into one-line messages, and moving evidence bytes as streams:
+//! uploads are read from the file in 1 MiB chunks and downloads go to `FILE.part`, are checked
+//! against the expected BLAKE3 hash, synced and only then renamed, so a failed or corrupted
+//! transfer never leaves a file that looks complete.
+
+use crate::commands::Context;
+use anyhow::{Context as _, anyhow, bail};
+use futures::{StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Size of the chunks read from disk and sent on the wire: large enough that per-chunk overhead
+/// disappears next to the disk and the hash, small enough to keep memory flat.
+const CHUNK: usize = 1 << 20;
+
+/// Transfers smaller than this get no progress bar: they finish before one would be readable.
+const PROGRESS_THRESHOLD: u64 = 4 << 20;
+
+/// A connection to one node's admin API, with the bearer token to present.
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+    /// Whether progress bars may be drawn (stderr is a terminal and `--json` is off).
+    progress: bool,
+}
+
+impl Client {
+    /// Find the node and token from the global flags: `--node`/`--token` (or their environment
+    /// variables) win; otherwise `DIR/admin.addr` and `DIR/admin.token` under `--data-dir DIR`.
+    pub(crate) fn from_context(ctx: &Context) -> anyhow::Result<Client> {
+        let base = match (&ctx.node, &ctx.data_dir) {
+            (Some(node), _) => node.clone(),
+            (None, Some(dir)) => {
+                let file = dir.join("admin.addr");
+                match std::fs::read_to_string(&file) {
+                    Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+                    Ok(_) => bail!("{} is empty: is `casemesh run` starting?", file.display()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                        "no node address: is `casemesh run --data-dir {}` running?",
+                        dir.display()
+                    ),
+                    Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+                }
+            }
+            (None, None) => bail!(
+                "no node address: pass --data-dir DIR (of a running node) or --node URL --token TOKEN"
+            ),
+        };
+        let token = match (&ctx.token, &ctx.data_dir) {
+            (Some(token), _) => Some(token.trim().to_owned()),
+            (None, Some(dir)) => {
+                let file = dir.join("admin.token");
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => Some(text.trim().to_owned()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+                }
+            }
+            (None, None) => None,
+        };
+        Client::new(&base, token, !ctx.json && std::io::stderr().is_terminal())
+    }
+
+    /// A client for the node at `base` (`http://host:port` or just `host:port`).
+    pub(crate) fn new(base: &str, token: Option<String>, progress: bool) -> anyhow::Result<Client> {
+        let with_scheme = if base.contains("://") {
+            base.to_owned()
+        } else {
+            format!("http://{base}")
+        };
+        let base = Url::parse(&with_scheme).with_context(|| {
+            format!("invalid node address {base:?} (expected http://HOST:PORT)")
+        })?;
+        if base.cannot_be_a_base() {
+            bail!("invalid node address {base} (expected http://HOST:PORT)");
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("casemesh-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Client {
+            http,
+            base,
+            token,
+            progress,
+        })
+    }
+
+    /// The URL of `segments` under the base, each segment percent-encoded (so case numbers and
+    /// display ids with `/`, `?` or spaces stay one path segment).
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let req = self.http.request(method, url);
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    /// Send, and turn both connection failures and API error responses into messages.
+    async fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
+        let resp = req.send().await.map_err(|e| self.connect_error(e))?;
+        check(resp).await
+    }
+
+    fn connect_error(&self, e: reqwest::Error) -> anyhow::Error {
+        if e.is_connect() {
+            anyhow!(
+                "cannot reach the node at {}: is `casemesh run` running? ({e})",
+                self.base
+            )
+        } else {
+            anyhow!("request to {} failed: {e}", self.base)
+        }
+    }
+
+    /// `GET` a JSON document.
+    pub(crate) async fn get(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        self.get_query(segments, &[]).await
+    }
+
+    /// `GET` a JSON document with query parameters.
+    pub(crate) async fn get_query(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<Value> {
+        let req = self.request(Method::GET, self.url(segments)).query(query);
+        json_body(self.send(req).await?).await
+    }
+
+    /// Send `body` as JSON with `method` and return the JSON answer (`null` for 204).
+    pub(crate) async fn send_json(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &impl Serialize,
+    ) -> anyhow::Result<Value> {
+        let req = self.request(method, self.url(segments)).json(body);
+        json_body(self.send(req).await?).await
+    }
+
+    /// `POST` with no body.
+    pub(crate) async fn post_empty(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let req = self.request(Method::POST, self.url(segments));
+        json_body(self.send(req).await?).await
+    }
+
+    /// `DELETE`; returns the JSON answer, or `null` for an empty one.
+    pub(crate) async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let req = self.request(Method::DELETE, self.url(segments));
+        json_body(self.send(req).await?).await
+    }
+
+    /// Stream the file at `path` as the raw body of a `POST`; returns the JSON answer and the
+    /// BLAKE3 of what was sent, for the caller to compare with what the node says it stored.
+    ///
+    /// The file is read in [`CHUNK`]-sized pieces and hashed as it goes.
+    pub(crate) async fn upload(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        path: &Path,
+    ) -> anyhow::Result<Uploaded> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let meta = file
+            .metadata()
+            .await
+            .with_context(|| format!("reading the size of {}", path.display()))?;
+        if !meta.is_file() {
+            bail!("{} is not a regular file", path.display());
+        }
+        let len = meta.len();
+        let bar = self.bar(len, "uploading");
+        let hasher = std::sync::Arc::new(std::sync::Mutex::new(blake3::Hasher::new()));
+        let stream = {
+            let bar = bar.clone();
+            let hasher = hasher.clone();
+            tokio_util::io::ReaderStream::with_capacity(file, CHUNK).inspect_ok(move |chunk| {
+                if let Ok(mut h) = hasher.lock() {
+                    h.update(chunk);
+                }
+                bar.inc(chunk.len() as u64);
+                if bar.position() >= len {
+                    bar.set_message("sent; node verifying and syncing");
+                }
+            })
+        };
+        let req = self
+            .request(Method::POST, self.url(segments))
+            .query(query)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream));
+        let result = self.send(req).await;
+        bar.finish_and_clear();
+        let answer = json_body(result?).await?;
+        let sent = hasher
+            .lock()
+            .map_err(|_| anyhow!("upload hasher poisoned"))?
+            .finalize()
+            .to_hex()
+            .to_string();
+        Ok(Uploaded { answer, hash: sent })
+    }
+
+    /// Stream the body of a `GET` to `dest`: written to `dest.part`, checked against
+    /// `expected_hash` (lowercase hex BLAKE3) when given, synced, then renamed onto `dest`.
+    /// On any failure the partial file is removed and `dest` is left untouched.
+    pub(crate) async fn download(
+        &self,
+        segments: &[&str],
+        dest: &Path,
+        expected_hash: Option<&str>,
+    ) -> anyhow::Result<Download> {
+        let req = self.request(Method::GET, self.url(segments));
+        // Ask before creating anything, so an error answer (e.g. a corrupt blob) leaves no file.
+        let resp = self.send(req).await?;
+        let part = part_path(dest);
+        let result = tokio::select! {
+            r = self.write_body(resp, &part, expected_hash) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (nothing was kept)")),
+        };
+        match result {
+            Ok(done) => {
+                tokio::fs::rename(&part, dest).await.with_context(|| {
+                    format!("renaming {} to {}", part.display(), dest.display())
+                })?;
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_body(
+        &self,
+        resp: Response,
+        part: &Path,
+        expected_hash: Option<&str>,
+    ) -> anyhow::Result<Download> {
+        let len = resp.content_length();
+        let mut file = tokio::fs::File::create(part)
+            .await
+            .with_context(|| format!("creating {}", part.display()))?;
+        let bar = self.bar(len.unwrap_or(0), "downloading");
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                anyhow!("the download was cut off after {size} bytes: {e} (nothing was kept)")
+            })?;
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .with_context(|| format!("writing {}", part.display()))?;
+            size += chunk.len() as u64;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        if let Some(len) = len
+            && len != size
+        {
+            bail!("the download was cut off: got {size} of {len} bytes (nothing was kept)");
+        }
+        let hash = hasher.finalize().to_hex().to_string();
+        if let Some(expected) = expected_hash
+            && !expected.eq_ignore_ascii_case(&hash)
+        {
+            bail!(
+                "the bytes received are corrupt: they hash to {hash}, not {expected} (nothing was kept)"
+            );
+        }
+        file.sync_all()
+            .await
+            .with_context(|| format!("syncing {}", part.display()))?;
+        Ok(Download { size, hash })
+    }
+
+    fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        if !self.progress || len < PROGRESS_THRESHOLD {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_owned());
+        bar
+    }
+}
+
+/// The answer to an upload, and what was sent.
+#[derive(Debug)]
+pub(crate) struct Uploaded {
+    /// The node's JSON answer.
+    pub(crate) answer: Value,
+    /// Lowercase hex BLAKE3 of the bytes sent.
+    pub(crate) hash: String,
+}
+
+impl Uploaded {
+    /// Fail unless `stored` (the hash the node reports) is the hash of the bytes sent.
+    pub(crate) fn check_hash(&self, stored: Option<&str>, path: &Path) -> anyhow::Result<()> {
+        match stored {
+            Some(h) if h.eq_ignore_ascii_case(&self.hash) => Ok(()),
+            Some(h) => bail!(
+                "the node stored hash {h} but the file sent hashes to {}: did {} change during the upload?",
+                self.hash,
+                path.display()
+            ),
+            None => bail!("the node's answer carries no hash for {}", path.display()),
+        }
+    }
+}
+
+/// What a finished download wrote.
+#[derive(Debug)]
+pub(crate) struct Download {
+    /// Bytes written.
+    pub(crate) size: u64,
+    /// Lowercase hex BLAKE3 of the bytes written.
+    pub(crate) hash: String,
+}
+
+/// `FILE` → `FILE.part`, in the same directory so the final rename is atomic.
+fn part_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+/// Pass successful responses through; turn error responses into
+/// `<message> (<code>, HTTP <status>)`.
+async fn check(resp: Response) -> anyhow::Result<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    Err(anyhow!(api_error_message(status, &text)))
+}
+
+/// The one-line message for an error answer with `status` and body `text`.
+pub(crate) fn api_error_message(status: StatusCode, text: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
+    let status = status.as_u16();
+    match (message, code) {
+        (Some(m), Some(c)) => format!("{m} ({c}, HTTP {status})"),
+        (Some(m), None) => format!("{m} (HTTP {status})"),
+        (None, Some(c)) => format!("{c} (HTTP {status})"),
+        (None, None) if text.trim().is_empty() => format!("the node answered HTTP {status}"),
+        (None, None) => format!("{} (HTTP {status})", text.trim()),
+    }
+}
+
+/// The JSON body of a successful answer; `null` when it is empty (204 and friends).
+async fn json_body(resp: Response) -> anyhow::Result<Value> {
+    let bytes = resp.bytes().await.context("reading the node's answer")?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).context("the node's answer is not valid JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_encode_each_segment() {
+        let c = Client::new("127.0.0.1:7070", None, false).unwrap();
+        let url = c.url(&["v1", "cases", "2024/17 a?b", "evidence"]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:7070/v1/cases/2024%2F17%20a%3Fb/evidence"
+        );
+        let c = Client::new("http://localhost:1/", None, false).unwrap();
+        assert_eq!(c.url(&["healthz"]).as_str(), "http://localhost:1/healthz");
+    }
+
+    #[test]
+    fn api_errors_read_as_one_line() {
+        let body = r#"{"error":{"code":"forbidden","message":"needs case_edit"}}"#;
+        assert_eq!(
+            api_error_message(StatusCode::FORBIDDEN, body),
+            "needs case_edit (forbidden, HTTP 403)"
+        );
+        assert_eq!(
+            api_error_message(StatusCode::BAD_GATEWAY, ""),
+            "the node answered HTTP 502"
+        );
+    }
+
+    #[test]
+    fn part_file_sits_next_to_the_target() {
+        assert_eq!(
+            part_path(Path::new("/tmp/x/a.bin")),
+            PathBuf::from("/tmp/x/a.bin.part")
+        );
+    }
+
+    #[test]
+    fn missing_address_file_says_to_run_the_node() {
+        let dir = std::env::temp_dir().join(format!("casemesh-client-test-{}", std::process::id()));
+        let ctx = Context {
+            data_dir: Some(dir.clone()),
+            node: None,
+            token: None,
+            json: false,
+        };
+        let err = Client::from_context(&ctx).err().unwrap().to_string();
+        assert!(err.contains("no node address"), "{err}");
+        assert!(err.contains(&dir.display().to_string()), "{err}");
+    }
+}

@@ -1,0 +1,474 @@
+//! The client subcommands of `casemesh` (everything but `init` and `run`): each talks to a running
+//! node's admin API through [`crate::client::Client`].
+//!
+//! Every subcommand prints a short human-readable answer, or with `--json` exactly the API's JSON
+//! (pretty-printed) and nothing else on stdout. Errors go back to `main` as `anyhow` errors, which
+//! prints them as `error: …` and exits with code 1.
+//!
+//! Layout: one file per noun — [`case`], [`evidence`], [`folder`], [`audit`], [`user`] (users,
+//! groups, tokens), [`settings`] (settings, retention sweep, blob store), [`node_info`] (status).
+
+mod audit;
+mod case;
+mod evidence;
+mod federation;
+mod folder;
+mod link;
+mod node_info;
+mod settings;
+mod share;
+mod user;
+mod verify;
+
+use crate::client::Client;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The global flags every client subcommand needs (parsed by `main`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Context {
+    /// `--data-dir`: where `admin.addr` and `admin.token` are found.
+    pub(crate) data_dir: Option<PathBuf>,
+    /// `--node`: base URL of the admin API; overrides `DIR/admin.addr`.
+    pub(crate) node: Option<String>,
+    /// `--token`: bearer token; overrides `DIR/admin.token`.
+    pub(crate) token: Option<String>,
+    /// `--json`: print the API's JSON instead of human-readable text.
+    pub(crate) json: bool,
+}
+
+/// The client subcommands, flattened into the top-level `casemesh` command.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Create, list, show and edit cases.
+    #[command(subcommand)]
+    Case(case::CaseCommand),
+    /// Add, fetch, edit, move and delete evidence; add transcripts.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+    /// Create, rename, move and delete folders of a case.
+    #[command(subcommand)]
+    Folder(folder::FolderCommand),
+    /// Show and verify a case's hash-chained audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Add, list and edit local users; issue API tokens.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Add and list groups.
+    #[command(subcommand)]
+    Group(user::GroupCommand),
+    /// Show and change the organization's settings and feature flags.
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
+    /// Apply retention policies now.
+    #[command(subcommand)]
+    Retention(settings::RetentionCommand),
+    /// Inspect and garbage-collect the content-addressed blob store.
+    #[command(subcommand)]
+    Blobs(settings::BlobsCommand),
+    /// Show the node's organization, version and admin address.
+    Status,
+    /// Create, list, show and revoke download links (ZIP or ISO packages of a case).
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+    /// Print this node's PeerId (org id) and bound listen addresses.
+    Id,
+    /// Register, list, update and remove partner organizations.
+    #[command(subcommand)]
+    Partner(federation::PartnerCommand),
+    /// List and define sharing policies.
+    #[command(subcommand)]
+    Policy(federation::PolicyCommand),
+    /// The operator view of partner connections, traffic, transfers and outbox.
+    Peers,
+    /// Share cases with partner organizations (partner share by copy).
+    #[command(subcommand)]
+    Share(share::ShareCommand),
+    /// Shares received from partner organizations: list, import details, import.
+    #[command(subcommand)]
+    Received(share::ReceivedCommand),
+    /// Verify a downloaded package offline (signature and every file's hash); needs no node.
+    Verify(verify::VerifyArgs),
+}
+
+/// Run one client subcommand against the node `ctx` points at.
+pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
+    // `verify` works offline, on a file: no node, no token.
+    if let Command::Verify(args) = &cmd {
+        return verify::run(args, ctx.json);
+    }
+    let client = Client::from_context(&ctx)?;
+    let out = Out { json: ctx.json };
+    match cmd {
+        Command::Case(c) => case::run(c, &client, out).await,
+        Command::Evidence(c) => evidence::run(c, &client, out).await,
+        Command::Folder(c) => folder::run(c, &client, out).await,
+        Command::Audit(c) => audit::run(c, &client, out).await,
+        Command::User(c) => user::run_user(c, &client, out).await,
+        Command::Group(c) => user::run_group(c, &client, out).await,
+        Command::Settings(c) => settings::run_settings(c, &client, out).await,
+        Command::Retention(c) => settings::run_retention(c, &client, out).await,
+        Command::Blobs(c) => settings::run_blobs(c, &client, out).await,
+        Command::Status => node_info::run(&client, out).await,
+        Command::Link(c) => link::run(c, &client, out).await,
+        Command::Id => federation::id(&client, out).await,
+        Command::Partner(c) => federation::partner(c, &client, out).await,
+        Command::Policy(c) => federation::policy(c, &client, out).await,
+        Command::Peers => federation::peers(&client, out).await,
+        Command::Share(c) => share::share(c, &client, out).await,
+        Command::Received(c) => share::received(c, &client, out).await,
+        Command::Verify(args) => verify::run(&args, out.json),
+    }
+}
+
+/// How to print answers: `--json` or human-readable.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Out {
+    json: bool,
+}
+
+impl Out {
+    /// With `--json`, print `value` pretty and return `true`; the caller prints text otherwise.
+    fn json(self, value: &Value) -> anyhow::Result<bool> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        }
+        Ok(self.json)
+    }
+}
+
+/// A field of a JSON object as display text: strings bare, `null`/missing as `-`.
+fn text(value: &Value, key: &str) -> String {
+    show(value.get(key).unwrap_or(&Value::Null))
+}
+
+/// A JSON value as display text: strings bare, `null` as `-`, arrays comma-separated.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "-".to_owned(),
+        Value::String(s) if s.is_empty() => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".to_owned(),
+        Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The elements of a JSON array (empty for anything else).
+fn items(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// A timestamp for people: RFC 3339 strings as they are; numbers taken as Unix milliseconds
+/// (the audit trail's form) and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn time(value: &Value) -> String {
+    let Some(ms) = value.as_i64() else {
+        return show(value);
+    };
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (
+        ms_of_day / 3_600_000,
+        ms_of_day / 60_000 % 60,
+        ms_of_day / 1000 % 60,
+        ms_of_day % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+/// Print rows under headers, columns padded to their widest cell.
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i + 1 == widths.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+}
+
+/// Human-readable byte count (`1.5 MiB`).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Parse `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+fn on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" | "enabled" => Ok(true),
+        "off" | "false" | "no" | "0" | "disabled" => Ok(false),
+        _ => Err(format!("expected on or off, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// Mirrors how `main` flattens [`Command`] into the top-level parser.
+    #[derive(Debug, clap::Parser)]
+    struct TestCli {
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    pub(super) fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        TestCli::try_parse_from(std::iter::once("casemesh").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        TestCli::command().debug_assert();
+    }
+
+    #[test]
+    fn fixed_command_names_parse() {
+        for args in [
+            &["case", "create", "--case-id", "C-1", "--title", "T"][..],
+            &[
+                "case",
+                "create",
+                "--case-id",
+                "C-1",
+                "--title",
+                "T",
+                "--description",
+                "D",
+            ],
+            &["case", "list"],
+            &["case", "list", "--external"],
+            &["case", "show", "C-1"],
+            &["case", "edit", "C-1", "--title", "U"],
+            &["case", "retention", "C-1", "manual"],
+            &["case", "retention", "C-1", "30"],
+            &[
+                "evidence", "add", "C-1", "f.bin", "--folder", "A/B", "--name", "n",
+            ],
+            &[
+                "evidence",
+                "add",
+                "C-1",
+                "f.bin",
+                "--display-id",
+                "E1",
+                "--description",
+                "d",
+            ],
+            &["evidence", "get", "C-1", "E1", "-o", "out.bin"],
+            &["evidence", "show", "C-1", "E1"],
+            &[
+                "evidence",
+                "edit",
+                "C-1",
+                "E1",
+                "--name",
+                "x",
+                "--category",
+                "Photo",
+            ],
+            &["evidence", "move", "C-1", "E1", "--folder", ""],
+            &["evidence", "delete", "C-1", "E1"],
+            &[
+                "evidence",
+                "transcript",
+                "add",
+                "C-1",
+                "E1",
+                "t.txt",
+                "--name",
+                "t",
+            ],
+            &["folder", "create", "C-1", "Interviews/Day 1"],
+            &["folder", "rename", "C-1", "Interviews/Day 1", "Day One"],
+            &["folder", "move", "C-1", "Photos", ""],
+            &["folder", "delete", "C-1", "Photos"],
+            &["audit", "verify", "C-1"],
+            &["audit", "show", "C-1"],
+            &[
+                "user",
+                "add",
+                "bob",
+                "--full-name",
+                "Bob",
+                "--permission",
+                "case_edit",
+            ],
+            &[
+                "user",
+                "add",
+                "bob",
+                "--full-name",
+                "Bob",
+                "--email",
+                "b@x",
+                "--badge-id",
+                "7",
+            ],
+            &[
+                "user",
+                "add",
+                "bob",
+                "--full-name",
+                "B",
+                "--group",
+                "g1",
+                "--group",
+                "g2",
+            ],
+            &["user", "list"],
+            &["user", "token", "bob"],
+            &[
+                "group",
+                "add",
+                "g",
+                "--permission",
+                "case_edit",
+                "--permission",
+                "administer",
+            ],
+            &["group", "list"],
+            &["settings", "show"],
+            &[
+                "settings",
+                "set",
+                "--feature",
+                "case_share=on",
+                "--feature",
+                "case_share_links=off",
+            ],
+            &[
+                "settings",
+                "set",
+                "--default-retention",
+                "none",
+                "--auto-import",
+                "off",
+            ],
+            &["retention", "sweep"],
+            &["blobs", "stats"],
+            &["blobs", "gc"],
+            &["status"],
+            &["link", "create", "C-1", "--format", "zip"],
+            &[
+                "link",
+                "create",
+                "C-1",
+                "--format",
+                "iso",
+                "--days",
+                "0",
+                "--audit-trail",
+                "--transcripts",
+                "--toc",
+                "--keep-folders",
+                "--folder",
+                "A",
+                "--folder",
+                "B/C",
+                "--evidence",
+                "EV-0001",
+                "--to",
+                "a@b.org",
+                "--message",
+                "hi",
+                "--wait",
+            ],
+            &["link", "list", "C-1"],
+            &["link", "show", "L"],
+            &["link", "revoke", "L"],
+            &["verify", "p.zip"],
+            &["verify", "p.iso", "--org-key", "ab"],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_parse_time() {
+        for args in [
+            &["case", "retention", "C-1", "forever"][..],
+            &["settings", "set", "--feature", "case_share"],
+            &["settings", "set", "--feature", "case_share=maybe"],
+            &["settings", "set", "--auto-import", "perhaps"],
+            &["settings", "set", "--default-retention", "soon"],
+            &["evidence", "get", "C-1", "E1"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn byte_counts_read_well() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(50 << 20), "50.0 MiB");
+    }
+
+    #[test]
+    fn unix_millis_read_as_utc_times() {
+        assert_eq!(time(&serde_json::json!(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            time(&serde_json::json!(1_795_423_262_987_i64)),
+            "2026-11-23T08:41:02.987Z"
+        );
+        assert_eq!(
+            time(&serde_json::json!(951_782_400_000_i64)),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            time(&serde_json::json!("2026-11-23T08:41:02.987Z")),
+            "2026-11-23T08:41:02.987Z"
+        );
+    }
+
+    #[test]
+    fn text_shows_null_and_lists() {
+        let v = serde_json::json!({"a": null, "b": ["x", "y"], "c": 3, "d": "s"});
+        assert_eq!(text(&v, "a"), "-");
+        assert_eq!(text(&v, "missing"), "-");
+        assert_eq!(text(&v, "b"), "x, y");
+        assert_eq!(text(&v, "c"), "3");
+        assert_eq!(text(&v, "d"), "s");
+    }
+}

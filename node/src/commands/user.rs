@@ -1,0 +1,221 @@
+//! `casemesh user …` and `casemesh group …`: local users, their API tokens, and groups.
+
+use super::{Out, items, table, text};
+use crate::client::Client;
+use anyhow::bail;
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+/// `casemesh user` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user; prints the user's first API token.
+    Add {
+        /// Login name.
+        username: String,
+        /// Full name.
+        #[arg(long)]
+        full_name: String,
+        /// Email address (for share notifications).
+        #[arg(long)]
+        email: Option<String>,
+        /// Badge id.
+        #[arg(long)]
+        badge_id: Option<String>,
+        /// A permission to grant (repeat, or separate with commas), e.g. `case_edit`.
+        #[arg(long = "permission", value_name = "PERMISSION", value_delimiter = ',')]
+        permissions: Vec<String>,
+        /// A group to join (repeat, or separate with commas).
+        #[arg(long = "group", value_name = "GROUP", value_delimiter = ',')]
+        groups: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Change a user's details; `--permission`/`--group` replace the current lists.
+    Edit {
+        /// Login name.
+        username: String,
+        /// New full name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// New email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// New badge id.
+        #[arg(long)]
+        badge_id: Option<String>,
+        /// The permissions the user should have (replaces the current list).
+        #[arg(long = "permission", value_name = "PERMISSION", value_delimiter = ',')]
+        permissions: Vec<String>,
+        /// Remove every directly granted permission.
+        #[arg(long, conflicts_with = "permissions")]
+        no_permissions: bool,
+        /// The groups the user should be in (replaces the current list).
+        #[arg(long = "group", value_name = "GROUP", value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Remove the user from every group.
+        #[arg(long, conflicts_with = "groups")]
+        no_groups: bool,
+    },
+    /// Issue a new API token for a user; prints it.
+    Token {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// `casemesh group` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Add a group.
+    Add {
+        /// Group name.
+        name: String,
+        /// A permission members get (repeat, or separate with commas).
+        #[arg(long = "permission", value_name = "PERMISSION", value_delimiter = ',')]
+        permissions: Vec<String>,
+    },
+    /// List groups.
+    List,
+}
+
+pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            full_name,
+            email,
+            badge_id,
+            permissions,
+            groups,
+        } => {
+            let body = json!({
+                "username": username,
+                "full_name": full_name,
+                "email": email,
+                "badge_id": badge_id,
+                "permissions": permissions,
+                "groups": groups,
+            });
+            let answer = client
+                .send_json(Method::POST, &["v1", "users"], &body)
+                .await?;
+            if !out.json(&answer)? {
+                let user = &answer["user"];
+                println!(
+                    "added user {} ({})",
+                    text(user, "username"),
+                    text(user, "id")
+                );
+                println!("token: {}", text(&answer, "token"));
+            }
+        }
+        UserCommand::List => {
+            let users = client.get(&["v1", "users"]).await?;
+            if !out.json(&users)? {
+                let rows: Vec<Vec<String>> = items(&users)
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            text(u, "username"),
+                            text(u, "full_name"),
+                            text(u, "email"),
+                            text(u, "badge_id"),
+                            text(u, "groups"),
+                            text(u, "permissions"),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "USERNAME",
+                        "FULL NAME",
+                        "EMAIL",
+                        "BADGE",
+                        "GROUPS",
+                        "PERMISSIONS",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        UserCommand::Edit {
+            username,
+            full_name,
+            email,
+            badge_id,
+            permissions,
+            no_permissions,
+            groups,
+            no_groups,
+        } => {
+            let mut body = Map::new();
+            for (key, value) in [
+                ("full_name", full_name),
+                ("email", email),
+                ("badge_id", badge_id),
+            ] {
+                if let Some(v) = value {
+                    body.insert(key.to_owned(), v.into());
+                }
+            }
+            if no_permissions || !permissions.is_empty() {
+                body.insert("permissions".to_owned(), permissions.into());
+            }
+            if no_groups || !groups.is_empty() {
+                body.insert("groups".to_owned(), groups.into());
+            }
+            if body.is_empty() {
+                bail!("nothing to change");
+            }
+            let user = client
+                .send_json(
+                    Method::PATCH,
+                    &["v1", "users", &username],
+                    &Value::Object(body),
+                )
+                .await?;
+            if !out.json(&user)? {
+                println!("updated user {}", text(&user, "username"));
+            }
+        }
+        UserCommand::Token { username } => {
+            let answer = client
+                .post_empty(&["v1", "users", &username, "tokens"])
+                .await?;
+            if !out.json(&answer)? {
+                println!("{}", text(&answer, "token"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn run_group(cmd: GroupCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        GroupCommand::Add { name, permissions } => {
+            let body = json!({ "name": name, "permissions": permissions });
+            let group = client
+                .send_json(Method::POST, &["v1", "groups"], &body)
+                .await?;
+            if !out.json(&group)? {
+                println!(
+                    "added group {} ({})",
+                    text(&group, "name"),
+                    text(&group, "id")
+                );
+            }
+        }
+        GroupCommand::List => {
+            let groups = client.get(&["v1", "groups"]).await?;
+            if !out.json(&groups)? {
+                let rows: Vec<Vec<String>> = items(&groups)
+                    .iter()
+                    .map(|g| vec![text(g, "name"), text(g, "permissions"), text(g, "id")])
+                    .collect();
+                table(&["NAME", "PERMISSIONS", "ID"], &rows);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1330 @@
+//! Foundation behaviour of one node, end to end: real `casemesh run` processes driven through the
+//! `casemesh` CLI and raw HTTP against the admin API.
+//!
+//! Covered here: evidence round trips and streaming of large files, blob deduplication and
+//! corruption detection, permissions and authentication, refusal of malformed input and of
+//! names that could escape a directory, retention sweeps, the audit chain, folder operations,
+//! the shape of the CLI's `--json` output, and durability across restarts and crashes.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{TestNode, hash_file, output_with_timeout, random_file, s};
+use serde_json::{Value, json};
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+/// Create a case and return its record id.
+fn create_case(node: &TestNode, case_id: &str) -> String {
+    let case = node.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        case_id,
+        "--title",
+        "Test case",
+    ]);
+    case["id"].as_str().expect("case has an id").to_owned()
+}
+
+/// `evidence add CASE FILE EXTRA…` and return the Evidence object.
+fn add_evidence(node: &TestNode, case: &str, file: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["evidence", "add", case, s(file)];
+    args.extend_from_slice(extra);
+    node.cli_json(&args)
+}
+
+fn case_json(node: &TestNode, case: &str) -> Value {
+    node.cli_json(["case", "show", case])
+}
+
+fn sorted_folders(node: &TestNode, case: &str) -> Vec<String> {
+    let mut folders: Vec<String> = case_json(node, case)["folders"]
+        .as_array()
+        .expect("folders is an array")
+        .iter()
+        .map(|f| f.as_str().expect("folder paths are strings").to_owned())
+        .collect();
+    folders.sort();
+    folders
+}
+
+fn evidence_count(node: &TestNode, case: &str) -> usize {
+    case_json(node, case)["evidence"]
+        .as_array()
+        .expect("evidence is an array")
+        .len()
+}
+
+fn assert_http_status(stderr: &str, status: u16) {
+    assert!(
+        stderr.contains(&format!("HTTP {status}")),
+        "expected an HTTP {status} error, got: {stderr}"
+    );
+}
+
+fn assert_client_error(stderr: &str) {
+    assert!(
+        stderr.contains("HTTP 4"),
+        "expected a 4xx error, got: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: "),
+        "errors start with `error: `: {stderr}"
+    );
+}
+
+#[test]
+fn fifty_mib_file_comes_back_byte_identical() {
+    let node = TestNode::start("roundtrip");
+    let case = create_case(&node, "C-50");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("bodycam.mp4");
+    random_file(&src, 50 * MIB, 1);
+    let expected = hash_file(&src);
+
+    let ev = add_evidence(&node, &case, &src, &[]);
+    assert_eq!(ev["hash"], expected.as_str());
+    assert_eq!(ev["size"], 50 * MIB);
+    assert_eq!(
+        ev["name"], "bodycam.mp4",
+        "the name defaults to the file's name"
+    );
+
+    let out = work.path().join("copy.mp4");
+    let id = ev["id"].as_str().unwrap();
+    node.cli_ok(["evidence", "get", &case, id, "-o", s(&out)]);
+    assert_eq!(fs::metadata(&out).unwrap().len(), 50 * MIB);
+    assert_eq!(hash_file(&out), expected);
+    assert!(files_equal(&src, &out), "downloaded bytes differ");
+    assert!(
+        !work.path().join("copy.mp4.part").exists(),
+        "no .part file left behind"
+    );
+}
+
+fn files_equal(a: &Path, b: &Path) -> bool {
+    let (mut a, mut b) = (fs::File::open(a).unwrap(), fs::File::open(b).unwrap());
+    let (mut x, mut y) = (vec![0u8; MIB as usize], vec![0u8; MIB as usize]);
+    loop {
+        let n = read_full(&mut a, &mut x);
+        let m = read_full(&mut b, &mut y);
+        if n != m || x[..n] != y[..m] {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+    }
+}
+
+fn read_full(f: &mut fs::File, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..]).unwrap() {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    filled
+}
+
+#[test]
+fn same_file_in_two_cases_is_stored_once() {
+    let node = TestNode::start("dedup");
+    let a = create_case(&node, "C-A");
+    let b = create_case(&node, "C-B");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("statement.pdf");
+    random_file(&file, 3 * MIB + 17, 2);
+
+    let ea = add_evidence(&node, &a, &file, &[]);
+    let eb = add_evidence(&node, &b, &file, &["--name", "copy of statement.pdf"]);
+    assert_eq!(ea["hash"], eb["hash"]);
+    assert_ne!(ea["id"], eb["id"], "two evidence items");
+
+    assert_eq!(
+        node.blob_files().len(),
+        1,
+        "one blob on disk: {:?}",
+        node.blob_files()
+    );
+    let stats = node.cli_json(["blobs", "stats"]);
+    assert_eq!(stats["count"], 1);
+    assert_eq!(stats["bytes"], 3 * MIB + 17);
+
+    let other = work.path().join("other.bin");
+    random_file(&other, MIB, 3);
+    add_evidence(&node, &a, &other, &[]);
+    assert_eq!(node.blob_files().len(), 2);
+    assert_eq!(node.cli_json(["blobs", "stats"])["count"], 2);
+}
+
+#[test]
+fn corrupted_blob_is_refused_and_nothing_is_written() {
+    let node = TestNode::start("corrupt");
+    let case = create_case(&node, "C-X");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("photo.jpg");
+    random_file(&src, 2 * MIB, 4);
+    let ev = add_evidence(&node, &case, &src, &[]);
+    let hash = ev["hash"].as_str().unwrap();
+    let id = ev["id"].as_str().unwrap();
+
+    let blob = node.blob_path(hash);
+    assert!(blob.is_file(), "blob stored at {}", blob.display());
+    flip_byte(&blob, MIB);
+
+    let out = work.path().join("photo-copy.jpg");
+    let (stderr, code) = node.cli_fail(["evidence", "get", &case, id, "-o", s(&out)]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.to_lowercase().contains("corrupt"),
+        "mentions corruption: {stderr}"
+    );
+    assert!(!out.exists(), "no output file for corrupt evidence");
+    assert!(
+        !work.path().join("photo-copy.jpg.part").exists(),
+        "no partial file either"
+    );
+
+    let resp = node
+        .http()
+        .get(node.url(&format!("/v1/cases/{case}/evidence/{id}/content")))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["error"]["code"], "blob_corrupt");
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8; 1];
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.read_exact(&mut byte).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(&[byte[0] ^ 0x01]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// `user add NAME …` and return the new user's token.
+fn add_user(node: &TestNode, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["user", "add", name, "--full-name", "Test User"];
+    args.extend_from_slice(extra);
+    let answer = node.cli_json(&args);
+    assert_eq!(answer["user"]["username"], name);
+    answer["token"]
+        .as_str()
+        .expect("user add returns a token")
+        .to_owned()
+}
+
+#[test]
+fn user_without_case_edit_is_refused() {
+    let node = TestNode::start("perm-edit");
+    let case = create_case(&node, "C-1");
+    let viewer = add_user(&node, "viewer", &[]);
+
+    let (stderr, code) = node.cli_fail_as(
+        &viewer,
+        ["case", "create", "--case-id", "C-2", "--title", "Nope"],
+    );
+    assert_eq!(code, 1);
+    assert_http_status(&stderr, 403);
+    assert!(stderr.contains("forbidden"), "{stderr}");
+
+    let (stderr, _) = node.cli_fail_as(&viewer, ["case", "edit", &case, "--title", "Changed"]);
+    assert_http_status(&stderr, 403);
+    let (stderr, _) = node.cli_fail_as(&viewer, ["folder", "create", &case, "Photos"]);
+    assert_http_status(&stderr, 403);
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("a.txt");
+    fs::write(&file, b"hello").unwrap();
+    let (stderr, _) = node.cli_fail_as(&viewer, ["evidence", "add", &case, s(&file)]);
+    assert_http_status(&stderr, 403);
+    let (stderr, _) = node.cli_fail_as(&viewer, ["user", "add", "mallory", "--full-name", "M"]);
+    assert_http_status(&stderr, 403);
+
+    let resp = node
+        .http_with_token(&viewer)
+        .post(node.url("/v1/cases"))
+        .json(&json!({"case_id": "C-3", "title": "Nope"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(resp.json::<Value>().unwrap()["error"]["code"], "forbidden");
+
+    let cases = node.cli_json(["case", "list"]);
+    assert_eq!(
+        cases.as_array().unwrap().len(),
+        1,
+        "nothing was created: {cases}"
+    );
+    let c = case_json(&node, &case);
+    assert_eq!(c["title"], "Test case");
+    assert!(c["folders"].as_array().unwrap().is_empty());
+    assert!(c["evidence"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn user_without_edit_case_retention_cannot_change_retention() {
+    let node = TestNode::start("perm-retention");
+    let case = create_case(&node, "C-1");
+    let before = case_json(&node, &case)["retention"].clone();
+    let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
+
+    let edited = node.cli_json_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
+    assert_eq!(edited["title"], "Renamed");
+    let (stderr, code) = node.cli_fail_as(&editor, ["case", "retention", &case, "30"]);
+    assert_eq!(code, 1);
+    assert_http_status(&stderr, 403);
+    let c = case_json(&node, &case);
+    assert_eq!(c["title"], "Renamed");
+    assert_eq!(c["retention"], before, "retention unchanged");
+
+    let c = node.cli_json(["case", "retention", &case, "30"]);
+    assert_eq!(c["retention"], json!({"kind": "days", "days": 30}));
+    let c = node.cli_json(["case", "retention", &case, "manual"]);
+    assert_eq!(c["retention"], json!({"kind": "until_manually_deleted"}));
+}
+
+#[test]
+fn bad_or_missing_token_is_refused() {
+    let node = TestNode::start("auth");
+    create_case(&node, "C-1");
+    let (stderr, code) = node.cli_fail_as("not-a-real-token", ["case", "list"]);
+    assert_eq!(code, 1);
+    assert_http_status(&stderr, 401);
+    assert!(stderr.contains("unauthorized"), "{stderr}");
+
+    for resp in [
+        node.http_anon().get(node.url("/v1/cases")).send().unwrap(),
+        node.http_with_token("garbage")
+            .get(node.url("/v1/cases"))
+            .send()
+            .unwrap(),
+        node.http_with_token("")
+            .get(node.url("/v1/node"))
+            .send()
+            .unwrap(),
+        node.http_anon()
+            .post(node.url("/v1/cases"))
+            .json(&json!({"case_id": "C-2", "title": "x"}))
+            .send()
+            .unwrap(),
+    ] {
+        assert_eq!(resp.status().as_u16(), 401);
+        assert_eq!(
+            resp.json::<Value>().unwrap()["error"]["code"],
+            "unauthorized"
+        );
+    }
+    let health = node.http_anon().get(node.url("/healthz")).send().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.json::<Value>().unwrap()["status"], "ok");
+    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn malformed_json_is_refused_and_changes_nothing() {
+    let node = TestNode::start("malformed");
+    let case = create_case(&node, "C-1");
+    let case_before = case_json(&node, &case);
+    let settings_before = node.cli_json(["settings", "show"]);
+    let users_before = node.cli_json(["user", "list"]);
+    let http = node.http();
+    let send = |method: reqwest::Method, path: &str, body: &str| {
+        http.request(method, node.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    };
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/v1/cases".to_owned(),
+            r#"{"case_id": "C-2", "title": "#,
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/cases".to_owned(),
+            r#"{"case_id": 5, "title": []}"#,
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/cases".to_owned(),
+            "not json at all",
+        ),
+        (reqwest::Method::PATCH, format!("/v1/cases/{case}"), "{"),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/cases/{case}"),
+            r#"{"title": 7}"#,
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/cases/{case}/retention"),
+            r#"{"kind": "weeks"}"#,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/cases/{case}/folders"),
+            r#"{"path": 1}"#,
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/users".to_owned(),
+            r#"{"username": "x""#,
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/v1/settings".to_owned(),
+            r#"{"auto_import": "maybe"}"#,
+        ),
+        (reqwest::Method::POST, "/v1/groups".to_owned(), "[]"),
+    ] {
+        let resp = send(method.clone(), &path, body);
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{method} {path} {body:?} → {status} {answer}");
+        assert_eq!(
+            answer["error"]["code"], "bad_request",
+            "{method} {path}: {answer}"
+        );
+    }
+    assert_eq!(case_json(&node, &case), case_before);
+    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(node.cli_json(["settings", "show"]), settings_before);
+    assert_eq!(node.cli_json(["user", "list"]), users_before);
+}
+
+#[test]
+fn unknown_case_and_evidence_ids_are_not_found() {
+    let node = TestNode::start("notfound");
+    let case = create_case(&node, "C-1");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out.bin");
+    let missing_uuid = "00000000-0000-4000-8000-000000000000";
+
+    for args in [
+        vec!["case", "show", "no-such-case"],
+        vec!["case", "show", missing_uuid],
+        vec!["case", "edit", missing_uuid, "--title", "x"],
+        vec!["audit", "verify", "no-such-case"],
+        vec!["audit", "show", "no-such-case"],
+        vec!["folder", "create", "no-such-case", "A"],
+        vec!["evidence", "show", &case, missing_uuid],
+        vec!["evidence", "show", &case, "E-404"],
+        vec!["evidence", "delete", &case, missing_uuid],
+        vec!["evidence", "edit", &case, "E-404", "--name", "x"],
+        vec!["evidence", "get", &case, missing_uuid, "-o", s(&out)],
+    ] {
+        let (stderr, code) = node.cli_fail(&args);
+        assert_eq!(code, 1, "{args:?}");
+        assert_http_status(&stderr, 404);
+        assert!(stderr.contains("not_found"), "{args:?}: {stderr}");
+    }
+    assert!(!out.exists());
+    for path in [
+        format!("/v1/cases/{missing_uuid}"),
+        format!("/v1/cases/{case}/evidence/{missing_uuid}"),
+        format!("/v1/cases/{case}/evidence/{missing_uuid}/content"),
+    ] {
+        let resp = node.http().get(node.url(&path)).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        assert_eq!(resp.json::<Value>().unwrap()["error"]["code"], "not_found");
+    }
+}
+
+#[test]
+fn folder_paths_that_escape_are_refused() {
+    let node = TestNode::start("traversal");
+    let case = create_case(&node, "C-1");
+    node.cli_ok(["folder", "create", &case, "Safe"]);
+    node.cli_ok(["folder", "create", &case, "Safe/Inner"]);
+    let before = sorted_folders(&node, &case);
+
+    for bad in [
+        "../x",
+        "/etc",
+        "a/../../b",
+        "..",
+        ".",
+        "Safe/../..",
+        "Safe//x",
+        "a\\b",
+        "",
+    ] {
+        let (stderr, _) = node.cli_fail(["folder", "create", &case, bad]);
+        assert_client_error(&stderr);
+    }
+    for bad in ["../x", "a/b", "..", "/etc", ""] {
+        let (stderr, _) = node.cli_fail(["folder", "rename", &case, "Safe/Inner", bad]);
+        assert_client_error(&stderr);
+    }
+    for bad in ["../..", "/etc", "..", "Safe/../.."] {
+        let (stderr, _) = node.cli_fail(["folder", "move", &case, "Safe/Inner", bad]);
+        assert_client_error(&stderr);
+    }
+    for bad in ["../Safe", "/Safe"] {
+        let (stderr, _) = node.cli_fail(["folder", "delete", &case, bad]);
+        assert_client_error(&stderr);
+    }
+    let http = node.http();
+    for (path, body) in [
+        ("folders", json!({"path": "a\u{0}b"})),
+        ("folders", json!({"path": "Safe/\u{0}"})),
+        ("folders", json!({"path": "a\nb"})),
+        (
+            "folders/rename",
+            json!({"path": "Safe/Inner", "new_name": "x\u{0}"}),
+        ),
+        (
+            "folders/move",
+            json!({"path": "Safe/Inner", "new_parent": "\u{0}"}),
+        ),
+    ] {
+        let resp = http
+            .post(node.url(&format!("/v1/cases/{case}/{path}")))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(
+            resp.status().is_client_error(),
+            "{path} {body} → {}",
+            resp.status()
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("a.txt");
+    fs::write(&file, b"evidence").unwrap();
+    let (stderr, _) = node.cli_fail(["evidence", "add", &case, s(&file), "--folder", "../x"]);
+    assert_client_error(&stderr);
+
+    assert_eq!(
+        sorted_folders(&node, &case),
+        before,
+        "folder list unchanged"
+    );
+    assert_eq!(evidence_count(&node, &case), 0);
+}
+
+#[test]
+fn evidence_names_that_escape_are_refused() {
+    let node = TestNode::start("badname");
+    let case = create_case(&node, "C-1");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("a.txt");
+    fs::write(&file, b"some evidence bytes").unwrap();
+
+    for bad in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        "a/b",
+        "a\\b",
+        "x\u{1}",
+    ] {
+        let (stderr, code) = node.cli_fail(["evidence", "add", &case, s(&file), "--name", bad]);
+        assert_eq!(code, 1);
+        assert_client_error(&stderr);
+    }
+    let resp = node
+        .http()
+        .post(node.url(&format!("/v1/cases/{case}/evidence")))
+        .query(&[("name", "a\u{0}b")])
+        .header("content-type", "application/octet-stream")
+        .body(b"bytes".to_vec())
+        .send()
+        .unwrap();
+    assert!(
+        resp.status().is_client_error(),
+        "NUL in name → {}",
+        resp.status()
+    );
+    assert_eq!(evidence_count(&node, &case), 0);
+    assert_eq!(
+        node.cli_json(["blobs", "stats"])["count"],
+        0,
+        "no blob kept either"
+    );
+
+    let ev = add_evidence(&node, &case, &file, &["--name", "fine.txt"]);
+    let id = ev["id"].as_str().unwrap();
+    let (stderr, _) = node.cli_fail(["evidence", "edit", &case, id, "--name", "../../etc/passwd"]);
+    assert_client_error(&stderr);
+    let shown = node.cli_json(["evidence", "show", &case, id]);
+    assert_eq!(shown["name"], "fine.txt");
+}
+
+#[test]
+fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
+    let node = TestNode::start("retention");
+    let keep = create_case(&node, "C-KEEP");
+    let case = create_case(&node, "C-SWEEP");
+    let work = tempfile::tempdir().unwrap();
+    let (f1, f2, f3) = (
+        work.path().join("one.bin"),
+        work.path().join("two.bin"),
+        work.path().join("three.bin"),
+    );
+    random_file(&f1, MIB, 10);
+    random_file(&f2, MIB, 11);
+    random_file(&f3, MIB, 12);
+    let e1 = add_evidence(&node, &case, &f1, &[]);
+    let e2 = add_evidence(&node, &case, &f2, &[]);
+    add_evidence(&node, &keep, &f3, &[]);
+
+    node.cli_json(["case", "retention", &case, "0"]);
+    let swept = node.cli_json(["retention", "sweep"]);
+    let removed = swept["removed"].as_array().expect("removed is an array");
+    assert_eq!(removed.len(), 2, "{swept}");
+    let mut removed_ids: Vec<&str> = removed
+        .iter()
+        .map(|r| r["evidence"].as_str().unwrap())
+        .collect();
+    removed_ids.sort();
+    let mut expected = vec![e1["id"].as_str().unwrap(), e2["id"].as_str().unwrap()];
+    expected.sort();
+    assert_eq!(removed_ids, expected);
+
+    assert_eq!(evidence_count(&node, &case), 0);
+    assert_eq!(
+        evidence_count(&node, &keep),
+        1,
+        "manual retention keeps evidence"
+    );
+
+    let trail = node.cli_json(["audit", "show", &case]);
+    let sweeps = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "retention.sweep")
+        .count();
+    assert!(sweeps >= 1, "retention.sweep in the audit trail: {trail}");
+    let verify = node.cli_json(["audit", "verify", &case]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(node.cli_ok(["audit", "verify", &case]).contains("ok"));
+
+    assert!(
+        node.cli_json(["retention", "sweep"])["removed"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    node.cli_json(["blobs", "gc"]);
+    assert_eq!(
+        node.blob_files().len(),
+        1,
+        "only the kept case's blob stays after gc"
+    );
+}
+
+#[test]
+fn audit_chain_verifies_after_many_operations() {
+    let node = TestNode::start("audit");
+    let case = create_case(&node, "C-AUD");
+    let work = tempfile::tempdir().unwrap();
+    node.cli_ok([
+        "case",
+        "edit",
+        &case,
+        "--title",
+        "Audited",
+        "--description",
+        "many ops",
+    ]);
+    node.cli_ok(["folder", "create", &case, "Interviews"]);
+    node.cli_ok(["folder", "create", &case, "Interviews/Day 1"]);
+    node.cli_ok(["folder", "create", &case, "Photos"]);
+    let mut ids = Vec::new();
+    for i in 0..6u64 {
+        let file = work.path().join(format!("file-{i}.bin"));
+        random_file(&file, 64 * 1024 + i, 100 + i);
+        let folder = if i % 2 == 0 {
+            "Interviews/Day 1"
+        } else {
+            "Photos"
+        };
+        let ev = add_evidence(&node, &case, &file, &["--folder", folder]);
+        ids.push(ev["id"].as_str().unwrap().to_owned());
+    }
+    node.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        &ids[0],
+        "--description",
+        "first",
+        "--category",
+        "Video",
+    ]);
+    node.cli_ok(["evidence", "move", &case, &ids[1], "--folder", ""]);
+    node.cli_ok([
+        "evidence",
+        "get",
+        &case,
+        &ids[2],
+        "-o",
+        s(&work.path().join("got.bin")),
+    ]);
+    node.cli_ok(["evidence", "delete", &case, &ids[3]]);
+    node.cli_ok(["folder", "rename", &case, "Photos", "Pictures"]);
+    node.cli_ok(["folder", "move", &case, "Pictures", "Interviews"]);
+    node.cli_ok(["case", "retention", &case, "365"]);
+    node.cli_ok(["case", "show", &case]);
+
+    let verify = node.cli_json(["audit", "verify", &case]);
+    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(verify["error"].is_null());
+    let trail = node.cli_json(["audit", "show", &case]);
+    let entries = trail["entries"].as_array().unwrap();
+    assert!(
+        entries.len() >= 16,
+        "every operation audited: {} entries",
+        entries.len()
+    );
+    // Viewing the trail is itself audited, so the verify before it saw one entry fewer or so.
+    assert!(verify["entries"].as_u64().unwrap() <= entries.len() as u64);
+    assert!(verify["entries"].as_u64().unwrap() + 2 >= entries.len() as u64);
+    assert_eq!(trail["head"]["len"], entries.len());
+    assert_eq!(trail["head"]["hash"], entries.last().unwrap()["hash"]);
+    for pair in entries.windows(2) {
+        assert_eq!(
+            pair[1]["prev"], pair[0]["hash"],
+            "each entry links to the previous one"
+        );
+        assert_eq!(
+            pair[1]["seq"].as_u64().unwrap(),
+            pair[0]["seq"].as_u64().unwrap() + 1,
+            "sequence numbers are contiguous"
+        );
+    }
+    let human = node.cli_ok(["audit", "show", &case]);
+    assert!(human.contains("ACTION"), "{human}");
+}
+
+#[test]
+fn folder_operations_show_in_case_show() {
+    let node = TestNode::start("folders");
+    let case = create_case(&node, "C-F");
+    for path in ["Interviews", "Interviews/Day 1", "Photos", "Archive"] {
+        node.cli_ok(["folder", "create", &case, path]);
+    }
+    assert_eq!(
+        sorted_folders(&node, &case),
+        ["Archive", "Interviews", "Interviews/Day 1", "Photos"]
+    );
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("statement.txt");
+    fs::write(&file, b"witness statement").unwrap();
+    let ev = add_evidence(&node, &case, &file, &["--folder", "Interviews/Day 1"]);
+    assert_eq!(ev["folder"], "Interviews/Day 1");
+    let id = ev["id"].as_str().unwrap();
+
+    node.cli_ok(["folder", "rename", &case, "Interviews/Day 1", "Day One"]);
+    assert_eq!(
+        sorted_folders(&node, &case),
+        ["Archive", "Interviews", "Interviews/Day One", "Photos"]
+    );
+    assert_eq!(
+        node.cli_json(["evidence", "show", &case, id])["folder"],
+        "Interviews/Day One",
+        "evidence follows its folder's rename"
+    );
+
+    node.cli_ok(["folder", "move", &case, "Interviews", "Archive"]);
+    assert_eq!(
+        sorted_folders(&node, &case),
+        [
+            "Archive",
+            "Archive/Interviews",
+            "Archive/Interviews/Day One",
+            "Photos"
+        ]
+    );
+    assert_eq!(
+        node.cli_json(["evidence", "show", &case, id])["folder"],
+        "Archive/Interviews/Day One"
+    );
+
+    node.cli_ok(["folder", "move", &case, "Archive/Interviews", ""]);
+    node.cli_ok(["folder", "delete", &case, "Photos"]);
+    assert_eq!(
+        sorted_folders(&node, &case),
+        ["Archive", "Interviews", "Interviews/Day One"]
+    );
+    let listed = node.cli_json(["folder", "list", &case]);
+    assert_eq!(listed, case_json(&node, &case)["folders"]);
+
+    let (stderr, _) = node.cli_fail(["folder", "create", &case, "Interviews"]);
+    assert_client_error(&stderr);
+    let (stderr, _) = node.cli_fail(["folder", "rename", &case, "Missing", "X"]);
+    assert_client_error(&stderr);
+    let (stderr, _) = node.cli_fail(["folder", "move", &case, "Archive", "Archive"]);
+    assert_client_error(&stderr);
+
+    // Creating a nested path creates the missing parents too (like `mkdir -p`).
+    node.cli_ok(["folder", "create", &case, "New/Child"]);
+    assert_eq!(
+        sorted_folders(&node, &case),
+        [
+            "Archive",
+            "Interviews",
+            "Interviews/Day One",
+            "New",
+            "New/Child"
+        ]
+    );
+}
+
+#[test]
+fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
+    let node = TestNode::start("json");
+    let created = node.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        "2026-CR-0042",
+        "--title",
+        "Burglary",
+        "--description",
+        "Main Street",
+    ]);
+    let id = created["id"].as_str().expect("case create --json has id");
+    assert_eq!(created["case_id"], "2026-CR-0042");
+
+    let shown = case_json(&node, id);
+    assert_eq!(shown["id"], id);
+    assert_eq!(shown["external"], false);
+    assert_eq!(shown["origin"]["kind"], "local");
+    assert_eq!(shown["title"], "Burglary");
+    assert_eq!(shown["description"], "Main Street");
+    assert_eq!(
+        case_json(&node, "2026-CR-0042")["id"],
+        id,
+        "lookup by case number"
+    );
+
+    let plain = node.cli_ok(["case", "create", "--case-id", "C-2", "--title", "Plain"]);
+    let plain_id = plain.trim();
+    assert_eq!(
+        case_json(&node, plain_id)["case_id"],
+        "C-2",
+        "plain create prints the id"
+    );
+
+    let list = node.cli_json(["case", "list"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|c| c["external"] == false));
+    assert!(
+        list.iter()
+            .any(|c| c["id"] == id && c["evidence_count"] == 0)
+    );
+    assert!(
+        node.cli_json(["case", "list", "--external"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(node.cli_ok(["case", "list"]).contains("2026-CR-0042"));
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("scan.pdf");
+    random_file(&file, 123_457, 20);
+    let ev = add_evidence(
+        &node,
+        &case_id_of(&created),
+        &file,
+        &["--display-id", "E-1"],
+    );
+    assert!(ev["id"].is_string(), "evidence add --json has id: {ev}");
+    let hash = ev["hash"].as_str().unwrap();
+    assert_eq!(hash, hash_file(&file));
+    assert_eq!(hash.len(), 64);
+    assert!(
+        hash.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert_eq!(ev["display_id"], "E-1");
+    assert_eq!(ev["folder"], "");
+
+    let plain = node.cli_ok(["evidence", "add", plain_id, s(&file)]);
+    let lines: Vec<&str> = plain.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "plain evidence add prints id and hash: {plain}"
+    );
+    assert_eq!(lines[1], hash);
+
+    let status = node.cli_json(["status"]);
+    assert_eq!(status["org_name"], "json");
+    assert_eq!(status["org_id"], node.org_id());
+    assert!(node.cli_ok(["status"]).contains("json"));
+}
+
+fn case_id_of(case: &Value) -> String {
+    case["case_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn data_survives_restart_and_crash() {
+    let mut node = TestNode::start("durable");
+    let case = create_case(&node, "C-D");
+    node.cli_ok(["folder", "create", &case, "Kept"]);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("dashcam.mp4");
+    random_file(&src, 4 * MIB, 30);
+    let ev = add_evidence(&node, &case, &src, &["--folder", "Kept"]);
+    let id = ev["id"].as_str().unwrap().to_owned();
+
+    let status = node.stop().expect("was running");
+    assert!(status.success(), "clean shutdown exits 0: {status}");
+    assert!(
+        !node.data_dir().join("admin.addr").exists(),
+        "admin.addr is removed on clean shutdown"
+    );
+    node.start_again();
+    check_still_there(&node, &case, &id, &src, work.path());
+
+    node.kill();
+    node.start_again();
+    check_still_there(&node, &case, &id, &src, work.path());
+    let file2 = work.path().join("after-crash.bin");
+    random_file(&file2, MIB, 31);
+    add_evidence(&node, &case, &file2, &[]);
+    assert_eq!(evidence_count(&node, &case), 2);
+    assert_eq!(node.cli_json(["audit", "verify", &case])["ok"], true);
+}
+
+fn check_still_there(node: &TestNode, case: &str, id: &str, src: &Path, work: &Path) {
+    let c = case_json(node, case);
+    assert_eq!(c["folders"], json!(["Kept"]));
+    assert_eq!(c["evidence"].as_array().unwrap().len(), 1);
+    let out = work.join("restored.mp4");
+    let _ = fs::remove_file(&out);
+    node.cli_ok(["evidence", "get", case, id, "-o", s(&out)]);
+    assert_eq!(hash_file(&out), hash_file(src));
+    assert_eq!(node.cli_json(["audit", "verify", case])["ok"], true);
+}
+
+#[test]
+fn second_daemon_on_the_same_data_dir_is_refused() {
+    let node = TestNode::start("inuse");
+    create_case(&node, "C-1");
+    let out = output_with_timeout(node.run_command(), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "second daemon must not start");
+    assert!(
+        stderr.to_lowercase().contains("in use"),
+        "clear 'in use' error: {stderr}"
+    );
+    // The first daemon is unaffected.
+    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
+    let addr = fs::read_to_string(node.data_dir().join("admin.addr")).unwrap();
+    assert_eq!(
+        addr.trim(),
+        node.admin_addr(),
+        "admin.addr still names the first daemon"
+    );
+}
+
+#[test]
+fn cli_says_clearly_when_no_node_runs() {
+    let mut node = TestNode::start("offline");
+    node.stop();
+    let (stderr, code) = node.cli_fail(["case", "list"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no node address"), "{stderr}");
+    assert!(stderr.contains("casemesh run --data-dir"), "{stderr}");
+
+    // A stale address (the daemon was killed) gives a connection error, not a hang.
+    fs::write(node.data_dir().join("admin.addr"), "127.0.0.1:9").unwrap();
+    let (stderr, _) = node.cli_fail(["case", "list"]);
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+
+    let out = casemesh_tests::casemesh()
+        .args(["case", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node address"));
+}
+
+#[test]
+fn evidence_edit_move_and_delete() {
+    let node = TestNode::start("evidence");
+    let case = create_case(&node, "C-E");
+    node.cli_ok(["folder", "create", &case, "Photos"]);
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("IMG_0001.jpg");
+    random_file(&file, 200_000, 40);
+    let ev = add_evidence(
+        &node,
+        &case,
+        &file,
+        &[
+            "--display-id",
+            "E-1",
+            "--folder",
+            "Photos",
+            "--description",
+            "front door",
+        ],
+    );
+    assert_eq!(ev["folder"], "Photos");
+    assert_eq!(ev["description"], "front door");
+    let id = ev["id"].as_str().unwrap();
+
+    assert_eq!(
+        node.cli_json(["evidence", "show", "C-E", "E-1"])["id"],
+        id,
+        "by display id"
+    );
+    let edited = node.cli_json([
+        "evidence",
+        "edit",
+        &case,
+        "E-1",
+        "--name",
+        "door.jpg",
+        "--display-id",
+        "E-2",
+        "--description",
+        "the front door",
+        "--category",
+        "Photo",
+    ]);
+    assert_eq!(edited["name"], "door.jpg");
+    assert_eq!(edited["display_id"], "E-2");
+    assert_eq!(edited["description"], "the front door");
+    assert_eq!(edited["category"], "Photo");
+    assert_eq!(
+        edited["hash"], ev["hash"],
+        "metadata edits keep the content"
+    );
+    let (stderr, _) = node.cli_fail(["evidence", "show", &case, "E-1"]);
+    assert_http_status(&stderr, 404);
+    let cleared = node.cli_json(["evidence", "edit", &case, "E-2", "--no-category"]);
+    assert!(cleared["category"].is_null(), "{cleared}");
+
+    let moved = node.cli_json(["evidence", "move", &case, "E-2", "--folder", ""]);
+    assert_eq!(moved["folder"], "");
+    let (stderr, _) = node.cli_fail(["evidence", "move", &case, "E-2", "--folder", "Missing"]);
+    assert_client_error(&stderr);
+
+    assert!(
+        node.cli_ok(["evidence", "list", &case])
+            .contains("door.jpg")
+    );
+    assert!(
+        node.cli_ok(["evidence", "show", &case, "E-2"])
+            .contains("the front door")
+    );
+
+    node.cli_ok(["evidence", "delete", &case, "E-2"]);
+    let (stderr, _) = node.cli_fail(["evidence", "show", &case, id]);
+    assert_http_status(&stderr, 404);
+    let (stderr, _) = node.cli_fail(["evidence", "delete", &case, id]);
+    assert_http_status(&stderr, 404);
+    assert_eq!(evidence_count(&node, &case), 0);
+}
+
+#[test]
+fn transcript_is_added_and_fetched() {
+    let node = TestNode::start("transcript");
+    let case = create_case(&node, "C-T");
+    let work = tempfile::tempdir().unwrap();
+    let video = work.path().join("interview.mp4");
+    random_file(&video, 300_000, 50);
+    let ev = add_evidence(&node, &case, &video, &["--display-id", "E-1"]);
+    let transcript = work.path().join("interview.txt");
+    fs::write(&transcript, "Q: Where were you?\nA: At home.\n").unwrap();
+
+    let after = node.cli_json([
+        "evidence",
+        "transcript",
+        "add",
+        &case,
+        "E-1",
+        s(&transcript),
+    ]);
+    let ts = after["transcripts"].as_array().unwrap();
+    assert_eq!(ts.len(), 1);
+    assert_eq!(ts[0]["name"], "interview.txt");
+    assert_eq!(ts[0]["hash"], hash_file(&transcript).as_str());
+    assert_eq!(
+        after["hash"], ev["hash"],
+        "the evidence's own content is unchanged"
+    );
+
+    let out = work.path().join("t.txt");
+    node.cli_ok([
+        "evidence",
+        "transcript",
+        "get",
+        &case,
+        "E-1",
+        "interview.txt",
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(fs::read(&out).unwrap(), fs::read(&transcript).unwrap());
+    let (stderr, _) = node.cli_fail([
+        "evidence",
+        "transcript",
+        "add",
+        &case,
+        "E-1",
+        s(&transcript),
+        "--name",
+        "../t",
+    ]);
+    assert_client_error(&stderr);
+}
+
+#[test]
+fn settings_are_shown_and_changed() {
+    let node = TestNode::start("settings");
+    let before = node.cli_json(["settings", "show"]);
+    for flag in [
+        "evidence_share",
+        "evidence_share_external",
+        "evidence_share_links",
+        "case_share",
+        "case_share_by_copy",
+        "case_share_links",
+        "configurable_retention",
+        "advanced_sharing",
+    ] {
+        assert!(
+            before["features"][flag].is_boolean(),
+            "feature {flag}: {before}"
+        );
+    }
+    let flipped = !before["features"]["case_share"].as_bool().unwrap();
+    let value = if flipped {
+        "case_share=on"
+    } else {
+        "case_share=off"
+    };
+    let after = node.cli_json([
+        "settings",
+        "set",
+        "--feature",
+        value,
+        "--default-retention",
+        "30",
+        "--auto-import",
+        "off",
+    ]);
+    assert_eq!(after["features"]["case_share"], flipped);
+    assert_eq!(
+        after["features"]["case_share_links"], before["features"]["case_share_links"],
+        "features not named stay as they were"
+    );
+    assert_eq!(
+        after["default_retention"],
+        json!({"kind": "days", "days": 30})
+    );
+    assert_eq!(after["auto_import"], false);
+    assert_eq!(node.cli_json(["settings", "show"]), after);
+
+    let cleared = node.cli_json(["settings", "set", "--default-retention", "none"]);
+    assert!(cleared["default_retention"].is_null(), "{cleared}");
+    assert_eq!(cleared["auto_import"], false);
+    let manual = node.cli_json(["settings", "set", "--default-retention", "manual"]);
+    assert_eq!(
+        manual["default_retention"],
+        json!({"kind": "until_manually_deleted"})
+    );
+
+    let (stderr, _) = node.cli_fail(["settings", "set", "--feature", "no_such_feature=on"]);
+    assert_client_error(&stderr);
+    let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
+    let (stderr, _) = node.cli_fail_as(&editor, ["settings", "set", "--auto-import", "on"]);
+    assert_http_status(&stderr, 403);
+    assert!(node.cli_ok(["settings", "show"]).contains("Auto-import"));
+}
+
+#[test]
+fn users_groups_and_tokens() {
+    let node = TestNode::start("users");
+    let group = node.cli_json(["group", "add", "investigators", "--permission", "case_edit"]);
+    assert_eq!(group["name"], "investigators");
+    assert_eq!(group["permissions"], json!(["case_edit"]));
+    let groups = node.cli_json(["group", "list"]);
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "investigators")
+    );
+
+    let token = add_user(
+        &node,
+        "alice",
+        &[
+            "--email",
+            "alice@example.org",
+            "--badge-id",
+            "B-7",
+            "--group",
+            "investigators",
+        ],
+    );
+    // case_edit comes through the group; the case's owner is alice.
+    let hers = node.cli_json_as(
+        &token,
+        ["case", "create", "--case-id", "C-ALICE", "--title", "Hers"],
+    );
+    assert_eq!(hers["owner"], "alice");
+
+    let users = node.cli_json(["user", "list"]);
+    let alice = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "alice")
+        .expect("alice listed");
+    assert_eq!(alice["email"], "alice@example.org");
+    assert_eq!(alice["badge_id"], "B-7");
+    assert_eq!(alice["groups"], json!(["investigators"]));
+    assert!(node.cli_ok(["user", "list"]).contains("alice"));
+
+    let fresh = node.cli_json(["user", "token", "alice"]);
+    let fresh = fresh["token"].as_str().unwrap();
+    assert_ne!(fresh, token);
+    let listed = node.cli_json_as(fresh, ["case", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "the new token works");
+    let plain = node.cli_ok(["user", "token", "alice"]);
+    assert_eq!(
+        plain.trim().len(),
+        fresh.len(),
+        "plain `user token` prints just the token"
+    );
+
+    let edited = node.cli_json([
+        "user",
+        "edit",
+        "alice",
+        "--no-groups",
+        "--full-name",
+        "Alice B",
+    ]);
+    assert_eq!(edited["full_name"], "Alice B");
+    assert_eq!(edited["groups"], json!([]));
+    let (stderr, _) = node.cli_fail_as(
+        fresh,
+        ["case", "create", "--case-id", "C-2", "--title", "No more"],
+    );
+    assert_http_status(&stderr, 403);
+
+    let (stderr, _) = node.cli_fail(["user", "add", "alice", "--full-name", "Again"]);
+    assert_client_error(&stderr);
+    let (stderr, _) = node.cli_fail([
+        "user",
+        "add",
+        "bob",
+        "--full-name",
+        "Bob",
+        "--permission",
+        "fly",
+    ]);
+    assert_client_error(&stderr);
+    let (stderr, _) = node.cli_fail(["user", "token", "nobody"]);
+    assert_http_status(&stderr, 404);
+}
+
+#[test]
+fn blob_gc_removes_only_unreferenced_blobs() {
+    let node = TestNode::start("gc");
+    let case = create_case(&node, "C-GC");
+    let work = tempfile::tempdir().unwrap();
+    let (keep, drop) = (work.path().join("keep.bin"), work.path().join("drop.bin"));
+    random_file(&keep, MIB, 60);
+    random_file(&drop, 2 * MIB, 61);
+    let kept = add_evidence(&node, &case, &keep, &[]);
+    let dropped = add_evidence(&node, &case, &drop, &[]);
+    node.cli_ok(["evidence", "delete", &case, dropped["id"].as_str().unwrap()]);
+
+    let gc = node.cli_json(["blobs", "gc"]);
+    assert_eq!(gc["removed"], 1, "{gc}");
+    assert_eq!(gc["bytes_freed"], 2 * MIB);
+    assert!(!node.blob_path(dropped["hash"].as_str().unwrap()).exists());
+    assert!(node.blob_path(kept["hash"].as_str().unwrap()).exists());
+    assert_eq!(node.cli_json(["blobs", "stats"])["count"], 1);
+    assert_eq!(node.cli_json(["blobs", "gc"])["removed"], 0);
+    assert!(node.cli_ok(["blobs", "stats"]).contains("1 blobs"));
+}
+
+#[test]
+fn node_and_token_flags_and_env_work_without_a_data_dir() {
+    let node = TestNode::start("flags");
+    create_case(&node, "C-1");
+    let base = node.url("");
+    let out = casemesh_tests::casemesh()
+        .args([
+            "--json",
+            "--node",
+            &base,
+            "--token",
+            node.token(),
+            "case",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cases.as_array().unwrap().len(), 1);
+
+    let out = casemesh_tests::casemesh()
+        .args(["--json", "status"])
+        .env("CASEMESH_NODE", node.admin_addr())
+        .env("CASEMESH_TOKEN", node.token())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["org_name"], "flags");
+
+    // --token overrides DIR/admin.token.
+    let (stderr, _) = node.cli_fail_as("wrong", ["status"]);
+    assert_http_status(&stderr, 401);
+
+    let (stderr, _) = node.cli_fail(["evidence", "add", "C-1", "/no/such/file.bin"]);
+    assert!(stderr.contains("/no/such/file.bin"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let (stderr, _) = node.cli_fail(["evidence", "add", "C-1", s(dir.path())]);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert_eq!(evidence_count(&node, "C-1"), 0);
+}
