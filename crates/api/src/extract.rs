@@ -33,11 +33,19 @@ pub struct Path<T>(pub T);
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
         match r {
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::new(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request", "expected Content-Type: application/json")
-            }
-            JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body too large")
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_request",
+                "expected Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(e)
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "request body too large",
+                )
             }
             other => ApiError::bad_request(format!("invalid JSON body: {}", other.body_text())),
         }

@@ -94,13 +94,29 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/links/{link}", get(links::show))
         .route("/v1/links/{link}/revoke", post(links::revoke))
         .route("/v1/id", get(sharing::id))
-        .route("/v1/partners", get(sharing::partners).post(sharing::add_partner))
-        .route("/v1/partners/{partner}", axum::routing::patch(sharing::edit_partner).delete(sharing::remove_partner))
-        .route("/v1/policies", get(sharing::policies).post(sharing::put_policy))
+        .route(
+            "/v1/partners",
+            get(sharing::partners).post(sharing::add_partner),
+        )
+        .route(
+            "/v1/partners/{partner}",
+            axum::routing::patch(sharing::edit_partner).delete(sharing::remove_partner),
+        )
+        .route(
+            "/v1/policies",
+            get(sharing::policies).post(sharing::put_policy),
+        )
         .route("/v1/peers", get(sharing::peers))
-        .route("/v1/cases/{case}/shares", get(sharing::case_shares).post(sharing::create_share))
+        .route(
+            "/v1/cases/{case}/shares",
+            get(sharing::case_shares).post(sharing::create_share),
+        )
+        .route("/v1/cases/{case}/access", get(sharing::access))
         .route("/v1/shares/{share}", get(sharing::share))
-        .route("/v1/shares/{share}/recipients", post(sharing::add_recipients))
+        .route(
+            "/v1/shares/{share}/recipients",
+            post(sharing::add_recipients),
+        )
         .route("/v1/shares/{share}/stop", post(sharing::stop_share))
         .route("/v1/received", get(sharing::received))
         .route("/v1/received/{share}", get(sharing::received_one))
@@ -139,7 +155,7 @@ pub async fn serve(
         audit::trail, audit::verify,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::share, sharing::add_recipients, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import,
         links::create, links::list, links::show, links::revoke,
     ),

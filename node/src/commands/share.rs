@@ -48,6 +48,11 @@ pub(crate) enum ShareCommand {
         /// Record id (uuid) or case number.
         case: String,
     },
+    /// Everyone with access to a case: the owner and every recipient of its active shares.
+    Access {
+        /// Record id (uuid) or case number.
+        case: String,
+    },
     /// Add recipients to a share, in the same or another partner organization (no evidence is copied).
     AddRecipients {
         /// Share id.
@@ -86,13 +91,32 @@ pub(crate) enum ReceivedCommand {
 fn print_share(v: &Value) {
     println!("Share:       {}", text(v, "id"));
     println!("Status:      {}", text(v, "status"));
-    println!("Partner:     {} ({})", text(v, "partner_name"), text(v, "partner"));
+    println!(
+        "Partner:     {} ({})",
+        text(v, "partner_name"),
+        text(v, "partner")
+    );
     println!("Scope:       {}", text(v, "scope"));
-    let recipients: Vec<String> = items(&v["recipients"]).iter().map(|r| text(r, "recipient")).collect();
+    let recipients: Vec<String> = items(&v["recipients"])
+        .iter()
+        .map(|r| text(r, "recipient"))
+        .collect();
     println!("Recipients:  {}", recipients.join(", "));
-    println!("Policy:      {} ({})", text(&v["policy"], "name"), show(&v["policy"]["allowed"]));
-    println!("Items:       {} sent, {} delivered", text(v, "items_sent"), text(v, "items_delivered"));
-    println!("Shared:      {} by {}", text(v, "created_at"), text(v, "created_by"));
+    println!(
+        "Policy:      {} ({})",
+        text(&v["policy"], "name"),
+        show(&v["policy"]["allowed"])
+    );
+    println!(
+        "Items:       {} sent, {} delivered",
+        text(v, "items_sent"),
+        text(v, "items_delivered")
+    );
+    println!(
+        "Shared:      {} by {}",
+        text(v, "created_at"),
+        text(v, "created_by")
+    );
 }
 
 async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
@@ -103,7 +127,11 @@ async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
     loop {
         let v = client.get(&["v1", "shares", id]).await?;
         let status = text(&v, "status");
-        spinner.set_message(format!("{status}: {} of {} items delivered", text(&v, "items_delivered"), text(&v, "items_sent")));
+        spinner.set_message(format!(
+            "{status}: {} of {} items delivered",
+            text(&v, "items_delivered"),
+            text(&v, "items_sent")
+        ));
         spinner.tick();
         if status != "Processing" {
             spinner.finish_and_clear();
@@ -115,11 +143,23 @@ async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
 
 pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let v = match cmd {
-        ShareCommand::Create { case, partner, to, folders, evidence, message, wait } => {
+        ShareCommand::Create {
+            case,
+            partner,
+            to,
+            folders,
+            evidence,
+            message,
+            wait,
+        } => {
             let v = client
                 .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message}))
                 .await?;
-            if wait { wait_for(client, &text(&v, "id")).await? } else { v }
+            if wait {
+                wait_for(client, &text(&v, "id")).await?
+            } else {
+                v
+            }
         }
         ShareCommand::Status { share, wait } => {
             if wait {
@@ -134,18 +174,49 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 let rows: Vec<Vec<String>> = items(&v)
                     .iter()
                     .map(|s| {
-                        let r: Vec<String> = items(&s["recipients"]).iter().map(|r| text(r, "recipient")).collect();
-                        vec![text(s, "id"), text(s, "status"), text(s, "partner_name"), r.join(", "), text(s, "created_at")]
+                        let r: Vec<String> = items(&s["recipients"])
+                            .iter()
+                            .map(|r| text(r, "recipient"))
+                            .collect();
+                        vec![
+                            text(s, "id"),
+                            text(s, "status"),
+                            text(s, "partner_name"),
+                            r.join(", "),
+                            text(s, "created_at"),
+                        ]
                     })
                     .collect();
-                table(&["SHARE", "STATUS", "PARTNER", "RECIPIENTS", "SHARED"], &rows);
+                table(
+                    &["SHARE", "STATUS", "PARTNER", "RECIPIENTS", "SHARED"],
+                    &rows,
+                );
+            }
+            return Ok(());
+        }
+        ShareCommand::Access { case } => {
+            let v = client.get(&["v1", "cases", &case, "access"]).await?;
+            if !out.json(&v)? {
+                let rows: Vec<Vec<String>> = items(&v)
+                    .iter()
+                    .map(|a| vec![text(a, "kind"), text(a, "who"), text(a, "full_name"), text(a, "organization"), text(a, "status"), text(a, "share")])
+                    .collect();
+                table(&["KIND", "WHO", "NAME", "ORGANIZATION", "STATUS", "SHARE"], &rows);
             }
             return Ok(());
         }
         ShareCommand::AddRecipients { share, to, partner } => {
-            client.send_json(Method::POST, &["v1", "shares", &share, "recipients"], &json!({"to": to, "partner": partner})).await?
+            client
+                .send_json(
+                    Method::POST,
+                    &["v1", "shares", &share, "recipients"],
+                    &json!({"to": to, "partner": partner}),
+                )
+                .await?
         }
-        ShareCommand::Stop { share } => client.post_empty(&["v1", "shares", &share, "stop"]).await?,
+        ShareCommand::Stop { share } => {
+            client.post_empty(&["v1", "shares", &share, "stop"]).await?
+        }
     };
     if !out.json(&v)? {
         print_share(&v);
@@ -156,32 +227,64 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
 fn print_received(v: &Value) {
     println!("Share:                {}", text(v, "id"));
     println!("Status:               {}", text(v, "status"));
-    println!("Case:                 {} {}", text(v, "case_id"), text(v, "title"));
+    println!(
+        "Case:                 {} {}",
+        text(v, "case_id"),
+        text(v, "title")
+    );
     println!("Sender:               {}", text(v, "sender"));
     println!("Partner organization: {}", text(v, "partner_organization"));
     println!("Recipient:            {}", show(&v["recipients"]));
     println!("Received on:          {}", text(v, "received_on"));
     println!("Access level:         {}", text(v, "access_level"));
-    println!("Sharing policy:       {} ({})", text(&v["sharing_policy"], "name"), show(&v["sharing_policy"]["allowed"]));
-    println!("Items:                {} of {} imported", text(v, "items_imported"), text(v, "items"));
+    println!(
+        "Sharing policy:       {} ({})",
+        text(&v["sharing_policy"], "name"),
+        show(&v["sharing_policy"]["allowed"])
+    );
+    println!(
+        "Items:                {} of {} imported",
+        text(v, "items_imported"),
+        text(v, "items")
+    );
     println!("Local copy:           {}", text(v, "local_case"));
 }
 
-pub(super) async fn received(cmd: ReceivedCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+pub(super) async fn received(
+    cmd: ReceivedCommand,
+    client: &Client,
+    out: Out,
+) -> anyhow::Result<()> {
     let v = match cmd {
         ReceivedCommand::List => {
             let v = client.get(&["v1", "received"]).await?;
             if !out.json(&v)? {
                 let rows: Vec<Vec<String>> = items(&v)
                     .iter()
-                    .map(|s| vec![text(s, "id"), text(s, "status"), text(s, "partner_organization"), text(s, "case_id"), text(s, "title"), text(s, "local_case")])
+                    .map(|s| {
+                        vec![
+                            text(s, "id"),
+                            text(s, "status"),
+                            text(s, "partner_organization"),
+                            text(s, "case_id"),
+                            text(s, "title"),
+                            text(s, "local_case"),
+                        ]
+                    })
                     .collect();
-                table(&["SHARE", "STATUS", "FROM", "CASE ID", "TITLE", "LOCAL COPY"], &rows);
+                table(
+                    &["SHARE", "STATUS", "FROM", "CASE ID", "TITLE", "LOCAL COPY"],
+                    &rows,
+                );
             }
             return Ok(());
         }
         ReceivedCommand::Show { share } => client.get(&["v1", "received", &share]).await?,
-        ReceivedCommand::Import { share } => client.post_empty(&["v1", "received", &share, "import"]).await?,
+        ReceivedCommand::Import { share } => {
+            client
+                .post_empty(&["v1", "received", &share, "import"])
+                .await?
+        }
     };
     if !out.json(&v)? {
         print_received(&v);

@@ -24,9 +24,9 @@ pub mod public;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
 use crate::extract::Json;
 use crate::extract::Path;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::audit::actions;

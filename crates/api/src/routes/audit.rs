@@ -2,9 +2,9 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
-use crate::state::AppState;
 use crate::extract::Json;
 use crate::extract::Path;
+use crate::state::AppState;
 use axum::extract::State;
 use casemesh_model::audit::{AuditEntry, ChainHead, actions};
 use serde::Serialize;

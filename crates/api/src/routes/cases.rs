@@ -2,10 +2,10 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
-use crate::views::{CaseSummary, CaseView, RetentionView};
 use crate::extract::Json;
 use crate::extract::{Path, Query};
+use crate::state::AppState;
+use crate::views::{CaseSummary, CaseView, RetentionView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::audit::actions;

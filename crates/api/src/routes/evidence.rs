@@ -7,11 +7,11 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Json;
+use crate::extract::{Path, Query};
 use crate::state::AppState;
 use crate::views::EvidenceView;
-use crate::extract::Json;
 use axum::body::Body;
-use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -2,10 +2,10 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Json;
 use crate::retention::{Removed, sweep};
 use crate::state::{AppState, Settings};
 use crate::views::RetentionView;
-use crate::extract::Json;
 use axum::extract::State;
 use casemesh_model::org::Action;
 use serde::{Deserialize, Serialize};

@@ -4,9 +4,9 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::state::AppState;
 use crate::extract::Json;
 use crate::extract::Path;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::grant::{Recipient, Scope};
@@ -31,7 +31,13 @@ impl From<SharingError> for ApiError {
 }
 
 fn engine(state: &AppState) -> ApiResult<&Engine> {
-    state.sharing.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "federation is not running on this node"))
+    state.sharing.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "federation is not running on this node",
+        )
+    })
 }
 
 /// This node's identity on the network.
@@ -60,7 +66,13 @@ pub struct PartnerView {
 
 impl From<Partner> for PartnerView {
     fn from(p: Partner) -> Self {
-        PartnerView { name: p.name, peer_id: p.peer_id, addrs: p.addrs, policy: p.policy, added_at: p.added_at.to_string() }
+        PartnerView {
+            name: p.name,
+            peer_id: p.peer_id,
+            addrs: p.addrs,
+            policy: p.policy,
+            added_at: p.added_at.to_string(),
+        }
     }
 }
 
@@ -102,7 +114,10 @@ pub struct PolicyView {
 
 impl From<&SharingPolicy> for PolicyView {
     fn from(p: &SharingPolicy) -> Self {
-        PolicyView { name: p.name.clone(), allowed: p.allowed.iter().map(|a| a.name().to_owned()).collect() }
+        PolicyView {
+            name: p.name.clone(),
+            allowed: p.allowed.iter().map(|a| a.name().to_owned()).collect(),
+        }
     }
 }
 
@@ -207,7 +222,14 @@ impl From<OutgoingShare> for ShareView {
             partner_name: s.partner_name.clone(),
             mode: format!("{:?}", s.mode).to_lowercase(),
             scope: scope_text(&s.scope),
-            recipients: s.recipients.iter().map(|r| RecipientView { recipient: recipient_text(&r.recipient), added_at: r.added_at.to_string() }).collect(),
+            recipients: s
+                .recipients
+                .iter()
+                .map(|r| RecipientView {
+                    recipient: recipient_text(&r.recipient),
+                    added_at: r.added_at.to_string(),
+                })
+                .collect(),
             policy: PolicyView::from(&s.policy),
             message: s.message.clone(),
             created_by: s.created_by.clone(),
@@ -259,7 +281,9 @@ pub struct ReceivedView {
 
 impl From<IncomingShare> for ReceivedView {
     fn from(s: IncomingShare) -> Self {
-        let grant = hex::decode(&s.grant).ok().and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
+        let grant = hex::decode(&s.grant)
+            .ok()
+            .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
         ReceivedView {
             id: s.id.to_string(),
             status: format!("{:?}", s.status),
@@ -268,8 +292,17 @@ impl From<IncomingShare> for ReceivedView {
             recipients: s.recipients.iter().map(recipient_text).collect(),
             resolved_users: s.resolved_users.clone(),
             received_on: s.received_at.to_string(),
-            access_level: grant.as_ref().map(|g| format!("{:?}", g.grant.mode).to_lowercase()).unwrap_or_default(),
-            sharing_policy: grant.as_ref().map(|g| PolicyView::from(&g.grant.policy)).unwrap_or(PolicyView { name: String::new(), allowed: vec![] }),
+            access_level: grant
+                .as_ref()
+                .map(|g| format!("{:?}", g.grant.mode).to_lowercase())
+                .unwrap_or_default(),
+            sharing_policy: grant
+                .as_ref()
+                .map(|g| PolicyView::from(&g.grant.policy))
+                .unwrap_or(PolicyView {
+                    name: String::new(),
+                    allowed: vec![],
+                }),
             message: grant.as_ref().and_then(|g| g.grant.message.clone()),
             case_id: s.manifest.case_number.clone(),
             title: s.manifest.title.clone(),
@@ -285,21 +318,39 @@ impl From<IncomingShare> for ReceivedView {
 #[utoipa::path(get, path = "/v1/id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
 pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<IdView>> {
     let e = engine(&state)?;
-    Ok(Json(IdView { peer_id: e.org_id().to_owned(), addrs: e.listen_addrs().await? }))
+    Ok(Json(IdView {
+        peer_id: e.org_id().to_owned(),
+        addrs: e.listen_addrs().await?,
+    }))
 }
 
 /// List partners.
 #[utoipa::path(get, path = "/v1/partners", tag = "federation", responses((status = 200, body = [PartnerView])))]
-pub async fn partners(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<PartnerView>>> {
-    Ok(Json(engine(&state)?.partners()?.into_iter().map(PartnerView::from).collect()))
+pub async fn partners(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<PartnerView>>> {
+    Ok(Json(
+        engine(&state)?
+            .partners()?
+            .into_iter()
+            .map(PartnerView::from)
+            .collect(),
+    ))
 }
 
 /// Register a partner organization (administrators).
 #[utoipa::path(post, path = "/v1/partners", request_body = AddPartner, tag = "federation",
     responses((status = 201, body = PartnerView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn add_partner(State(state): State<AppState>, caller: Caller, Json(req): Json<AddPartner>) -> ApiResult<(StatusCode, Json<PartnerView>)> {
+pub async fn add_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<AddPartner>,
+) -> ApiResult<(StatusCode, Json<PartnerView>)> {
     caller.require(&state, Action::Administer)?;
-    let p = engine(&state)?.add_partner(&req.name, &req.peer_id, req.addrs, req.policy.as_deref()).await?;
+    let p = engine(&state)?
+        .add_partner(&req.name, &req.peer_id, req.addrs, req.policy.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(p.into())))
 }
 
@@ -307,9 +358,21 @@ pub async fn add_partner(State(state): State<AppState>, caller: Caller, Json(req
 #[utoipa::path(patch, path = "/v1/partners/{partner}", request_body = EditPartner, tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId")),
     responses((status = 200, body = PartnerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn edit_partner(State(state): State<AppState>, caller: Caller, Path(partner): Path<String>, Json(req): Json<EditPartner>) -> ApiResult<Json<PartnerView>> {
+pub async fn edit_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(partner): Path<String>,
+    Json(req): Json<EditPartner>,
+) -> ApiResult<Json<PartnerView>> {
     caller.require(&state, Action::Administer)?;
-    let p = engine(&state)?.update_partner(&partner, req.name.as_deref(), req.addrs, req.policy.as_deref()).await?;
+    let p = engine(&state)?
+        .update_partner(
+            &partner,
+            req.name.as_deref(),
+            req.addrs,
+            req.policy.as_deref(),
+        )
+        .await?;
     Ok(Json(p.into()))
 }
 
@@ -317,26 +380,46 @@ pub async fn edit_partner(State(state): State<AppState>, caller: Caller, Path(pa
 #[utoipa::path(delete, path = "/v1/partners/{partner}", tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId")),
     responses((status = 200, body = PartnerView), (status = 404, body = ErrorBody)))]
-pub async fn remove_partner(State(state): State<AppState>, caller: Caller, Path(partner): Path<String>) -> ApiResult<Json<PartnerView>> {
+pub async fn remove_partner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(partner): Path<String>,
+) -> ApiResult<Json<PartnerView>> {
     caller.require(&state, Action::Administer)?;
     Ok(Json(engine(&state)?.remove_partner(&partner).await?.into()))
 }
 
 /// List sharing policies.
 #[utoipa::path(get, path = "/v1/policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
-pub async fn policies(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<PolicyView>>> {
-    Ok(Json(engine(&state)?.policies()?.iter().map(PolicyView::from).collect()))
+pub async fn policies(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<PolicyView>>> {
+    Ok(Json(
+        engine(&state)?
+            .policies()?
+            .iter()
+            .map(PolicyView::from)
+            .collect(),
+    ))
 }
 
 /// Create or replace a sharing policy (administrators).
 #[utoipa::path(post, path = "/v1/policies", request_body = PolicyView, tag = "federation",
     responses((status = 201, body = PolicyView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn put_policy(State(state): State<AppState>, caller: Caller, Json(req): Json<PolicyView>) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+pub async fn put_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<PolicyView>,
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     caller.require(&state, Action::Administer)?;
     let actions = req
         .allowed
         .iter()
-        .map(|a| PolicyAction::from_name(a).ok_or_else(|| ApiError::bad_request(format!("unknown policy action {a:?}"))))
+        .map(|a| {
+            PolicyAction::from_name(a)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown policy action {a:?}")))
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     let p = SharingPolicy::new(&req.name, actions);
     engine(&state)?.put_policy(&p)?;
@@ -346,19 +429,29 @@ pub async fn put_policy(State(state): State<AppState>, caller: Caller, Json(req)
 /// The operator view of every partner: connection, addresses, last seen, round-trip time,
 /// protocol versions, traffic, transfers in flight, queued outbox messages.
 #[utoipa::path(get, path = "/v1/peers", tag = "federation", responses((status = 200, body = [Object])))]
-pub async fn peers(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
+pub async fn peers(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
     Ok(Json(engine(&state)?.peers().await?))
 }
 
 fn parse_recipients(to: &[String]) -> ApiResult<Vec<Recipient>> {
-    to.iter().map(|t| casemesh_sharing::parse_recipient(t).map_err(ApiError::from)).collect()
+    to.iter()
+        .map(|t| casemesh_sharing::parse_recipient(t).map_err(ApiError::from))
+        .collect()
 }
 
 /// Share a case by copy with a partner organization (partner share).
 #[utoipa::path(post, path = "/v1/cases/{case}/shares", request_body = CreateShare, tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 201, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn create_share(State(state): State<AppState>, caller: Caller, Path(case): Path<String>, Json(req): Json<CreateShare>) -> ApiResult<(StatusCode, Json<ShareView>)> {
+pub async fn create_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Json(req): Json<CreateShare>,
+) -> ApiResult<(StatusCode, Json<ShareView>)> {
     caller.require(&state, Action::ShareByCopy)?;
     let case = state.store.resolve_case(&case)?;
     let request = casemesh_sharing::ShareRequest {
@@ -377,16 +470,81 @@ pub async fn create_share(State(state): State<AppState>, caller: Caller, Path(ca
 #[utoipa::path(get, path = "/v1/cases/{case}/shares", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = [ShareView]), (status = 404, body = ErrorBody)))]
-pub async fn case_shares(State(state): State<AppState>, _caller: Caller, Path(case): Path<String>) -> ApiResult<Json<Vec<ShareView>>> {
+pub async fn case_shares(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(case): Path<String>,
+) -> ApiResult<Json<Vec<ShareView>>> {
     let case = state.store.resolve_case(&case)?;
-    Ok(Json(engine(&state)?.shares(Some(case.id))?.into_iter().map(ShareView::from).collect()))
+    Ok(Json(
+        engine(&state)?
+            .shares(Some(case.id))?
+            .into_iter()
+            .map(ShareView::from)
+            .collect(),
+    ))
+}
+
+/// One entry of a case's access list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntry {
+    /// `owner`, `user`, `group`, `email` or `badge`.
+    pub kind: String,
+    /// Username, group name, address or badge id.
+    pub who: String,
+    /// Full name, for the owner.
+    pub full_name: Option<String>,
+    /// The organization the person belongs to.
+    pub organization: String,
+    /// The share that gives access (none for the owner).
+    pub share: Option<String>,
+    /// The share's status (`Processing`, `Complete`), or `Owner`.
+    pub status: String,
+}
+
+/// Everyone with access to a case: the owner, then every recipient of every active share.
+#[utoipa::path(get, path = "/v1/cases/{case}/access", tag = "sharing",
+    params(("case" = String, Path, description = "record id or Case ID")),
+    responses((status = 200, body = [AccessEntry]), (status = 404, body = ErrorBody)))]
+pub async fn access(State(state): State<AppState>, _caller: Caller, Path(case): Path<String>) -> ApiResult<Json<Vec<AccessEntry>>> {
+    let case = state.store.resolve_case(&case)?;
+    let owner = state.store.user(case.owner)?;
+    let mut out = vec![AccessEntry {
+        kind: "owner".into(),
+        who: owner.as_ref().map(|u| u.username.clone()).unwrap_or_else(|| case.owner.to_string()),
+        full_name: owner.map(|u| u.full_name),
+        organization: state.org.name.clone(),
+        share: None,
+        status: "Owner".into(),
+    }];
+    if let Some(e) = &state.sharing {
+        for s in e.shares(Some(case.id))?.into_iter().filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped) {
+            for r in &s.recipients {
+                let text = recipient_text(&r.recipient);
+                let (kind, who) = text.split_once(':').unwrap_or(("user", &text));
+                out.push(AccessEntry {
+                    kind: kind.into(),
+                    who: who.into(),
+                    full_name: None,
+                    organization: s.partner_name.clone(),
+                    share: Some(s.id.to_string()),
+                    status: format!("{:?}", s.status),
+                });
+            }
+        }
+    }
+    Ok(Json(out))
 }
 
 /// One share's status.
 #[utoipa::path(get, path = "/v1/shares/{share}", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 404, body = ErrorBody)))]
-pub async fn share(State(state): State<AppState>, _caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ShareView>> {
+pub async fn share(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ShareView>> {
     Ok(Json(engine(&state)?.share(&share)?.into()))
 }
 
@@ -394,9 +552,19 @@ pub async fn share(State(state): State<AppState>, _caller: Caller, Path(share): 
 #[utoipa::path(post, path = "/v1/shares/{share}/recipients", request_body = AddRecipients, tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn add_recipients(State(state): State<AppState>, caller: Caller, Path(share): Path<String>, Json(req): Json<AddRecipients>) -> ApiResult<Json<ShareView>> {
+pub async fn add_recipients(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<AddRecipients>,
+) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
-    let s = engine(&state)?.add_recipients(&caller.actor(&state), &share, parse_recipients(&req.to)?, req.partner.as_deref())?;
+    let s = engine(&state)?.add_recipients(
+        &caller.actor(&state),
+        &share,
+        parse_recipients(&req.to)?,
+        req.partner.as_deref(),
+    )?;
     Ok(Json(s.into()))
 }
 
@@ -404,27 +572,51 @@ pub async fn add_recipients(State(state): State<AppState>, caller: Caller, Path(
 #[utoipa::path(post, path = "/v1/shares/{share}/stop", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn stop_share(State(state): State<AppState>, caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ShareView>> {
+pub async fn stop_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
-    Ok(Json(engine(&state)?.stop_share(&caller.actor(&state), &share)?.into()))
+    Ok(Json(
+        engine(&state)?
+            .stop_share(&caller.actor(&state), &share)?
+            .into(),
+    ))
 }
 
 /// Shares received from partners ("shared with me").
 #[utoipa::path(get, path = "/v1/received", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
-pub async fn received(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<ReceivedView>>> {
-    Ok(Json(engine(&state)?.received()?.into_iter().map(ReceivedView::from).collect()))
+pub async fn received(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<ReceivedView>>> {
+    Ok(Json(
+        engine(&state)?
+            .received()?
+            .into_iter()
+            .map(ReceivedView::from)
+            .collect(),
+    ))
 }
 
 /// Import details of a received share (by share id or by the local copy's case id).
 #[utoipa::path(get, path = "/v1/received/{share}", tag = "sharing",
     params(("share" = String, Path, description = "share id or local case id")),
     responses((status = 200, body = ReceivedView), (status = 404, body = ErrorBody)))]
-pub async fn received_one(State(state): State<AppState>, _caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ReceivedView>> {
+pub async fn received_one(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ReceivedView>> {
     let e = engine(&state)?;
     let share = match e.received_share(&share) {
         Ok(s) => s,
         Err(SharingError::NotFound(m)) => {
-            let case = state.store.resolve_case(&share).map_err(|_| ApiError::not_found(m))?;
+            let case = state
+                .store
+                .resolve_case(&share)
+                .map_err(|_| ApiError::not_found(m))?;
             e.received_share(&case.id.to_string())?
         }
         Err(other) => return Err(other.into()),
@@ -436,7 +628,11 @@ pub async fn received_one(State(state): State<AppState>, _caller: Caller, Path(s
 #[utoipa::path(post, path = "/v1/received/{share}/import", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ReceivedView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn import(State(state): State<AppState>, caller: Caller, Path(share): Path<String>) -> ApiResult<Json<ReceivedView>> {
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ReceivedView>> {
     caller.require(&state, Action::EditCase)?;
     Ok(Json(engine(&state)?.import(&share)?.into()))
 }
