@@ -75,6 +75,32 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.
+fn spawn_periodic<F, Fut>(
+    jobs: &mut tokio::task::JoinSet<()>,
+    cancel: &CancellationToken,
+    every_secs: u64,
+    job: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if every_secs == 0 {
+        return;
+    }
+    let cancel = cancel.clone();
+    jobs.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every_secs));
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => job().await,
+            }
+        }
+    });
+}
+
 /// Run the daemon in the foreground until a shutdown signal.
 pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
     let config = Config::load(dir)?;
@@ -112,24 +138,28 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
         .p2p
         .listen
         .iter()
-        .map(|a| a.parse().with_context(|| format!("p2p.listen {a:?} is not a multiaddr")))
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("p2p.listen {a:?} is not a multiaddr"))
+        })
         .collect::<Result<Vec<casemesh_net::Multiaddr>>>()?;
     let net_config = casemesh_net::Config::new(secret, dir.join("partial"))
         .with_listen_addrs(listen)
         .with_max_concurrent_fetches(config.p2p.max_concurrent_fetches.max(1))
         .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
-    let (sharing, mut engine_tasks) = casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
-        store: store.clone(),
-        secret,
-        org_name: config.org.name.clone(),
-        settings: settings.clone(),
-        clock,
-        net: net_config,
-        smtp: config.smtp.clone(),
-        shutdown: cancel.clone(),
-    })
-    .await
-    .context("start peer-to-peer networking")?;
+    let (sharing, mut engine_tasks) =
+        casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
+            store: store.clone(),
+            secret,
+            org_name: config.org.name.clone(),
+            settings: settings.clone(),
+            clock,
+            net: net_config,
+            smtp: config.smtp.clone(),
+            shutdown: cancel.clone(),
+        })
+        .await
+        .context("start peer-to-peer networking")?;
     let p2p_addrs = sharing.listen_addrs().await.unwrap_or_default();
     let state = AppState {
         sharing: Some(sharing),
@@ -173,54 +203,42 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
     }
 
     let mut jobs = tokio::task::JoinSet::new();
-    if config.retention.sweep_interval_secs > 0 {
-        let (state, cancel) = (state.clone(), cancel.clone());
-        let every = Duration::from_secs(config.retention.sweep_interval_secs);
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => {
-                        match casemesh_api::retention::sweep(&state).await {
-                            Ok(r) if !r.is_empty() => tracing::info!(removed = r.len(), "retention sweep"),
-                            Ok(_) => {}
-                            Err(e) => tracing::error!(error = %e.message, "retention sweep failed"),
-                        }
-                    }
+    spawn_periodic(&mut jobs, &cancel, config.retention.sweep_interval_secs, {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            async move {
+                match casemesh_api::retention::sweep(&state).await {
+                    Ok(r) if !r.is_empty() => tracing::info!(removed = r.len(), "retention sweep"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e.message, "retention sweep failed"),
                 }
             }
-        });
-    }
+        }
+    });
 
     match casemesh_api::links::resume_builds(&state) {
         Ok(0) => {}
         Ok(n) => tracing::info!(builds = n, "resumed interrupted package builds"),
         Err(e) => tracing::error!(error = %e.message, "cannot resume package builds"),
     }
-    if config.link.clean_interval_secs > 0 {
-        let (state, cancel) = (state.clone(), cancel.clone());
-        let every = Duration::from_secs(config.link.clean_interval_secs);
-        jobs.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => break,
-                    _ = tick.tick() => {
-                        let s = state.clone();
-                        match tokio::task::spawn_blocking(move || casemesh_api::links::clean(&s)).await {
-                            Ok(Ok(0)) => {}
-                            Ok(Ok(n)) => tracing::info!(removed = n, "link package cleaner"),
-                            Ok(Err(e)) => tracing::error!(error = %e.message, "link package cleaner failed"),
-                            Err(e) => tracing::error!(error = %e, "link package cleaner panicked"),
-                        }
+    spawn_periodic(&mut jobs, &cancel, config.link.clean_interval_secs, {
+        let state = state.clone();
+        move || {
+            let state = state.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || casemesh_api::links::clean(&state)).await
+                {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(removed = n, "link package cleaner"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e.message, "link package cleaner failed")
                     }
+                    Err(e) => tracing::error!(error = %e, "link package cleaner panicked"),
                 }
             }
-        });
-    }
+        }
+    });
     let link_server = {
         let cancel = cancel.clone();
         let router = casemesh_api::links::public::public_router(state.clone());

@@ -80,10 +80,10 @@ pub struct AuditEntry {
     /// Free-form details (ids, hashes, names; never evidence content).
     pub details: String,
     /// Hash of the previous entry (all zero for the first).
-    #[serde(with = "hex32")]
+    #[serde(with = "crate::hex32")]
     pub prev: [u8; 32],
     /// Hash of this entry.
-    #[serde(with = "hex32")]
+    #[serde(with = "crate::hex32")]
     pub hash: [u8; 32],
 }
 
@@ -93,7 +93,7 @@ pub struct ChainHead {
     /// Number of entries.
     pub len: u64,
     /// Hash of the last entry (zero when empty).
-    #[serde(with = "hex32")]
+    #[serde(with = "crate::hex32")]
     pub hash: [u8; 32],
 }
 
@@ -223,21 +223,6 @@ pub fn verify(entries: &[AuditEntry], head: &ChainHead) -> Result<(), ChainError
         });
     }
     Ok(())
-}
-
-mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let s = String::deserialize(d)?;
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod case;
 pub mod folder_sync;
 pub mod grant;
+pub mod hex32;
 pub mod ids;
 pub mod names;
 pub mod org;

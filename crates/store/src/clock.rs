@@ -20,4 +20,3 @@ impl Clock {
         Timestamp(ms.saturating_add(self.offset_ms).max(0) as u64)
     }
 }
-

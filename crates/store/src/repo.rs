@@ -30,7 +30,7 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TokenRecord {
     user: UserId,
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "casemesh_model::hex32")]
     hash: [u8; 32],
     created_at: Timestamp,
 }
@@ -627,21 +627,6 @@ fn append_audit(tx: &mut Tx<'_>, case: CaseId, entry: NewEntry) -> Result<(), St
     let (entry, head) = head.append(entry);
     tx.put_json(&audit_key(case, entry.seq), &entry)?;
     tx.put_json(&head_key, &head)
-}
-
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let s = String::deserialize(d)?;
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
