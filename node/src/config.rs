@@ -54,7 +54,10 @@ pub(crate) struct P2pConfig {
 
 impl Default for P2pConfig {
     fn default() -> Self {
-        P2pConfig { listen: default_p2p_listen(), max_concurrent_fetches: default_fetches() }
+        P2pConfig {
+            listen: default_p2p_listen(),
+            max_concurrent_fetches: default_fetches(),
+        }
     }
 }
 

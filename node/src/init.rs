@@ -100,7 +100,8 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     config.link.listen = args.link_addr;
     if !args.p2p_listen.is_empty() {
         for a in &args.p2p_listen {
-            a.parse::<casemesh_net::Multiaddr>().map_err(|e| anyhow::anyhow!("--p2p-listen {a:?} is not a multiaddr: {e}"))?;
+            a.parse::<casemesh_net::Multiaddr>()
+                .map_err(|e| anyhow::anyhow!("--p2p-listen {a:?} is not a multiaddr: {e}"))?;
         }
         config.p2p.listen = args.p2p_listen.clone();
     }

@@ -14,7 +14,10 @@ fn version_and_help_list_the_commands() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("casemesh "));
     let help = casemesh().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
-    for cmd in ["init", "run", "case", "evidence", "audit", "partner", "peers", "share", "link", "verify", "id"] {
+    for cmd in [
+        "init", "run", "case", "evidence", "audit", "partner", "peers", "share", "link", "verify",
+        "id",
+    ] {
         assert!(text.contains(cmd), "--help lacks {cmd}:\n{text}");
     }
 }
@@ -23,13 +26,36 @@ fn version_and_help_list_the_commands() {
 fn init_refuses_an_initialized_directory_and_prints_the_org_id() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
-    let first = casemesh().args(["init", "--org", "Metro PD", "--admin-addr", "127.0.0.1:0", "--data-dir"]).arg(&data).output().unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first = casemesh()
+        .args([
+            "init",
+            "--org",
+            "Metro PD",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let org_id = String::from_utf8_lossy(&first.stdout).trim().to_owned();
     assert!(org_id.starts_with("12D3KooW"), "org id {org_id:?}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(data.join("identity.key")).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data.join("identity.key"))
+            .unwrap()
+            .permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600, "identity key must be private");
-    let again = casemesh().args(["init", "--org", "Other", "--data-dir"]).arg(&data).output().unwrap();
+    let again = casemesh()
+        .args(["init", "--org", "Other", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already initialized"));
 }
@@ -37,7 +63,11 @@ fn init_refuses_an_initialized_directory_and_prints_the_org_id() {
 #[test]
 fn run_without_a_data_dir_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = casemesh().args(["run", "--data-dir"]).arg(dir.path().join("missing")).output().unwrap();
+    let out = casemesh()
+        .args(["run", "--data-dir"])
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("casemesh init"));
 }

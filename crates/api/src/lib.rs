@@ -112,6 +112,7 @@ pub fn admin_router(state: AppState) -> Router {
             get(sharing::case_shares).post(sharing::create_share),
         )
         .route("/v1/cases/{case}/access", get(sharing::access))
+        .route("/v1/partners/{partner}/directory", get(sharing::directory))
         .route("/v1/shares/{share}", get(sharing::share))
         .route(
             "/v1/shares/{share}/recipients",
@@ -155,7 +156,7 @@ pub async fn serve(
         audit::trail, audit::verify,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::directory, sharing::share, sharing::add_recipients, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import,
         links::create, links::list, links::show, links::revoke,
     ),

@@ -166,6 +166,9 @@ pub struct Settings {
     pub default_retention: Option<RetentionPolicy>,
     /// Import received partner shares automatically (the seeds' default), else wait for Import.
     pub auto_import: bool,
+    /// Let partner organizations look up this organization's users and groups (names, emails,
+    /// badge IDs) to pick recipients. Off by default.
+    pub share_directory: bool,
 }
 
 impl Default for Settings {
@@ -175,6 +178,7 @@ impl Default for Settings {
             features: FeatureFlags::default(),
             default_retention: None,
             auto_import: true,
+            share_directory: false,
         }
     }
 }

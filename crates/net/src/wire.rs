@@ -118,11 +118,14 @@ pub enum MessageKind {
     Ping,
     /// The partner's receipt of a share: which evidence it now holds (drives Processing → Complete).
     ShareReceipt,
+    /// Look up users and groups in the partner's directory (type-ahead for recipients); answered
+    /// only when the partner allows it.
+    DirectoryQuery,
 }
 
 impl MessageKind {
     /// Every kind, in registry order.
-    pub const ALL: [MessageKind; 8] = [
+    pub const ALL: [MessageKind; 9] = [
         MessageKind::GrantOffer,
         MessageKind::GrantRevocation,
         MessageKind::CaseManifest,
@@ -131,6 +134,7 @@ impl MessageKind {
         MessageKind::ManifestRequest,
         MessageKind::Ping,
         MessageKind::ShareReceipt,
+        MessageKind::DirectoryQuery,
     ];
 
     /// The wire string of this kind.
@@ -144,6 +148,7 @@ impl MessageKind {
             MessageKind::ManifestRequest => "case.manifest-request/1",
             MessageKind::Ping => "ping/1",
             MessageKind::ShareReceipt => "share.receipt/1",
+            MessageKind::DirectoryQuery => "directory.query/1",
         }
     }
 

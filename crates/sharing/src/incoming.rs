@@ -6,11 +6,11 @@
 //! Manually Deleted"), every item's category is None, and nothing the receiver does to its folders
 //! or metadata is touched by synchronization.
 
+use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::records::{IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, ReceivedStatus};
 use crate::wire::{self, ManifestEvidence, ManifestUpdate, Offer, Receipt, RevocationNotice};
-use crate::Engine;
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
@@ -26,7 +26,8 @@ use std::collections::BTreeSet;
 const PARALLEL_FETCHES: usize = 4;
 
 fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
-    let bytes = hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
+    let bytes =
+        hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
     SignedGrant::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("grant: {e}")))
 }
 
@@ -38,7 +39,9 @@ impl Engine {
         grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         if g.grant.issuer.0 != peer {
-            return Err(SharingError::Forbidden("grant was not issued by the sending partner".into()));
+            return Err(SharingError::Forbidden(
+                "grant was not issued by the sending partner".into(),
+            ));
         }
         Ok(g)
     }
@@ -64,13 +67,22 @@ impl Engine {
     pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
         let g = self.check_grant(peer, &offer.grant)?;
         if offer.manifest.share != g.grant.id || offer.manifest.source_case != g.grant.source_case {
-            return Err(SharingError::Invalid("manifest does not match its grant".into()));
+            return Err(SharingError::Invalid(
+                "manifest does not match its grant".into(),
+            ));
         }
         let id = g.grant.id.to_string();
-        if self.inner.store.record::<IncomingShare>(RECEIVED, &id)?.is_some() {
+        if self
+            .inner
+            .store
+            .record::<IncomingShare>(RECEIVED, &id)?
+            .is_some()
+        {
             return Ok(()); // the same share offered twice: keep the first
         }
-        let partner = self.partner_by_id(peer)?.ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
+        let partner = self
+            .partner_by_id(peer)?
+            .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
         let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
         let share = IncomingShare {
             id: g.grant.id,
@@ -117,28 +129,43 @@ impl Engine {
         let id = g.grant.id.to_string();
         let current = self.received_share(&id)?;
         if current.sharer != peer {
-            return Err(SharingError::Forbidden("update for a share from another organization".into()));
+            return Err(SharingError::Forbidden(
+                "update for a share from another organization".into(),
+            ));
         }
         if current.status == ReceivedStatus::Stopped {
             return Err(SharingError::Forbidden("this share was stopped".into()));
         }
-        if update.manifest.share != g.grant.id || update.manifest.source_case != g.grant.source_case {
-            return Err(SharingError::Invalid("manifest does not match its grant".into()));
+        if update.manifest.share != g.grant.id || update.manifest.source_case != g.grant.source_case
+        {
+            return Err(SharingError::Invalid(
+                "manifest does not match its grant".into(),
+            ));
         }
         let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
-        let new_items = update.manifest.evidence.iter().filter(|e| !current.evidence_map.contains_key(&e.id)).count();
-        let updated = self.inner.store.update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
-            Ok::<_, SharingError>(s.map(|mut s| {
-                s.grant = update.grant.clone();
-                s.manifest = update.manifest.clone();
-                s.recipients = g.grant.recipients.clone();
-                s.resolved_users = users.iter().map(|u| u.username.clone()).collect();
-                if s.status == ReceivedStatus::Imported && g.grant.policy.allows(PolicyAction::ReceiveUpdates) {
-                    s.status = ReceivedStatus::Importing;
-                }
-                s
-            }))
-        })?;
+        let new_items = update
+            .manifest
+            .evidence
+            .iter()
+            .filter(|e| !current.evidence_map.contains_key(&e.id))
+            .count();
+        let updated =
+            self.inner
+                .store
+                .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+                    Ok::<_, SharingError>(s.map(|mut s| {
+                        s.grant = update.grant.clone();
+                        s.manifest = update.manifest.clone();
+                        s.recipients = g.grant.recipients.clone();
+                        s.resolved_users = users.iter().map(|u| u.username.clone()).collect();
+                        if s.status == ReceivedStatus::Imported
+                            && g.grant.policy.allows(PolicyAction::ReceiveUpdates)
+                        {
+                            s.status = ReceivedStatus::Importing;
+                        }
+                        s
+                    }))
+                })?;
         let Some(share) = updated else { return Ok(()) };
         if new_items > 0 {
             self.notify(
@@ -155,26 +182,33 @@ impl Engine {
     }
 
     pub(crate) fn on_revocation(&self, peer: &str, notice: RevocationNotice) -> Result<()> {
-        let bytes = hex::decode(&notice.revocation).map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
-        let rev = SignedRevocation::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
+        let bytes = hex::decode(&notice.revocation)
+            .map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
+        let rev = SignedRevocation::from_bytes(&bytes)
+            .map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
         let share = self.received_share(&rev.revocation.grant_id.to_string())?;
         if share.sharer != peer {
-            return Err(SharingError::Forbidden("revocation for a share from another organization".into()));
+            return Err(SharingError::Forbidden(
+                "revocation for a share from another organization".into(),
+            ));
         }
         let g = decode_grant(&share.grant)?;
-        grant::verify_revocation(&rev, &g).map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
+        grant::verify_revocation(&rev, &g)
+            .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
         self.set_status(&share.id.to_string(), ReceivedStatus::Stopped)?;
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
         Ok(())
     }
 
     fn set_status(&self, id: &str, status: ReceivedStatus) -> Result<()> {
-        self.inner.store.update_record(RECEIVED, id, |s: Option<IncomingShare>| {
-            Ok::<_, SharingError>(s.map(|mut s| {
-                s.status = status;
-                s
-            }))
-        })?;
+        self.inner
+            .store
+            .update_record(RECEIVED, id, |s: Option<IncomingShare>| {
+                Ok::<_, SharingError>(s.map(|mut s| {
+                    s.status = status;
+                    s
+                }))
+            })?;
         Ok(())
     }
 
@@ -182,12 +216,17 @@ impl Engine {
     pub fn import(&self, id: &str) -> Result<IncomingShare> {
         let share = self.received_share(id)?;
         if share.status == ReceivedStatus::Stopped && share.local_case.is_none() {
-            return Err(SharingError::Forbidden("the sharer stopped this share before it was imported".into()));
+            return Err(SharingError::Forbidden(
+                "the sharer stopped this share before it was imported".into(),
+            ));
         }
         let g = decode_grant(&share.grant)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone()))).map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         if !g.grant.policy.allows(PolicyAction::Import) {
-            return Err(SharingError::Forbidden("the sharing policy does not allow importing this case".into()));
+            return Err(SharingError::Forbidden(
+                "the sharing policy does not allow importing this case".into(),
+            ));
         }
         if share.status != ReceivedStatus::Stopped {
             self.set_status(&share.id.to_string(), ReceivedStatus::Importing)?;
@@ -204,14 +243,30 @@ impl Engine {
         let mut emails: BTreeSet<String> = BTreeSet::new();
         for r in recipients {
             let matched: Vec<&User> = match r {
-                Recipient::User(n) => users.iter().filter(|u| u.username == *n || u.badge_id.as_deref() == Some(n)).collect(),
-                Recipient::Badge(b) => users.iter().filter(|u| u.badge_id.as_deref() == Some(b)).collect(),
+                Recipient::User(n) => users
+                    .iter()
+                    .filter(|u| u.username == *n || u.badge_id.as_deref() == Some(n))
+                    .collect(),
+                Recipient::Badge(b) => users
+                    .iter()
+                    .filter(|u| u.badge_id.as_deref() == Some(b))
+                    .collect(),
                 Recipient::Email(e) => {
                     emails.insert(e.clone());
-                    users.iter().filter(|u| u.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(e))).collect()
+                    users
+                        .iter()
+                        .filter(|u| {
+                            u.email
+                                .as_deref()
+                                .is_some_and(|m| m.eq_ignore_ascii_case(e))
+                        })
+                        .collect()
                 }
                 Recipient::Group(g) => match groups.iter().find(|x| x.name == *g) {
-                    Some(group) => users.iter().filter(|u| u.groups.contains(&group.id)).collect(),
+                    Some(group) => users
+                        .iter()
+                        .filter(|u| u.groups.contains(&group.id))
+                        .collect(),
                     None => Vec::new(),
                 },
             };
@@ -231,7 +286,14 @@ impl Engine {
         if to.is_empty() {
             return Ok(());
         }
-        self.inner.store.queue_push(MAIL_QUEUE, &MailMessage { to: to.to_vec(), subject, body })?;
+        self.inner.store.queue_push(
+            MAIL_QUEUE,
+            &MailMessage {
+                to: to.to_vec(),
+                subject,
+                body,
+            },
+        )?;
         self.inner.mail_wake.notify_one();
         Ok(())
     }
@@ -257,15 +319,24 @@ impl Engine {
             return Ok(());
         }
         let g = decode_grant(&share.grant)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone()))).map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         let case_id = match share.local_case {
             Some(c) => c,
             None => self.create_copy(&mut share)?,
         };
         let sharer_actor = Actor::new(format!("org:{}", share.sharer_name), self.now());
-        let todo: Vec<ManifestEvidence> =
-            share.manifest.evidence.iter().filter(|e| !share.evidence_map.contains_key(&e.id)).cloned().collect();
-        let peer: casemesh_net::PeerId = share.sharer.parse().map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
+        let todo: Vec<ManifestEvidence> = share
+            .manifest
+            .evidence
+            .iter()
+            .filter(|e| !share.evidence_map.contains_key(&e.id))
+            .cloned()
+            .collect();
+        let peer: casemesh_net::PeerId = share
+            .sharer
+            .parse()
+            .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
         let grant_bytes = g.to_bytes();
         let mut pending = todo.into_iter();
         let mut running = tokio::task::JoinSet::new();
@@ -278,8 +349,11 @@ impl Engine {
                     (item, r)
                 });
             }
-            let Some(done) = running.join_next().await else { break };
-            let (item, fetched) = done.map_err(|e| SharingError::Invalid(format!("fetch task: {e}")))?;
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            let (item, fetched) =
+                done.map_err(|e| SharingError::Invalid(format!("fetch task: {e}")))?;
             let transcripts = fetched?;
             self.record_item(&id, case_id, &item, transcripts, &sharer_actor)?;
         }
@@ -299,7 +373,13 @@ impl Engine {
         self.inner.store.flush().await?;
         self.send_receipt(&done)?;
         // Items the sharer sent while this import ran are picked up by a second pass.
-        if done.manifest.evidence.iter().any(|e| !done.evidence_map.contains_key(&e.id)) && done.status != ReceivedStatus::Stopped {
+        if done
+            .manifest
+            .evidence
+            .iter()
+            .any(|e| !done.evidence_map.contains_key(&e.id))
+            && done.status != ReceivedStatus::Stopped
+        {
             self.set_status(&id, ReceivedStatus::Importing)?;
             self.spawn_sync(share_id);
         }
@@ -308,21 +388,42 @@ impl Engine {
 
     /// Fetch an item's blob and its transcripts' blobs into the blob store (skipping blobs the
     /// store already holds). Returns the transcripts as stored.
-    async fn fetch_item(&self, peer: casemesh_net::PeerId, grant_bytes: &[u8], item: &ManifestEvidence) -> Result<Vec<Transcript>> {
-        self.fetch_blob(peer, grant_bytes, item.hash, item.size).await?;
+    async fn fetch_item(
+        &self,
+        peer: casemesh_net::PeerId,
+        grant_bytes: &[u8],
+        item: &ManifestEvidence,
+    ) -> Result<Vec<Transcript>> {
+        self.fetch_blob(peer, grant_bytes, item.hash, item.size)
+            .await?;
         let mut transcripts = Vec::new();
         for t in &item.transcripts {
             self.fetch_blob(peer, grant_bytes, t.hash, t.size).await?;
-            transcripts.push(Transcript { id: TranscriptId::random(), name: t.name.clone(), hash: t.hash, size: t.size });
+            transcripts.push(Transcript {
+                id: TranscriptId::random(),
+                name: t.name.clone(),
+                hash: t.hash,
+                size: t.size,
+            });
         }
         Ok(transcripts)
     }
 
-    async fn fetch_blob(&self, peer: casemesh_net::PeerId, grant_bytes: &[u8], hash: BlobHash, size: u64) -> Result<()> {
+    async fn fetch_blob(
+        &self,
+        peer: casemesh_net::PeerId,
+        grant_bytes: &[u8],
+        hash: BlobHash,
+        size: u64,
+    ) -> Result<()> {
         if self.inner.store.blobs().contains(&hash) {
             return Ok(()); // stored once, whatever number of shares bring it
         }
-        let fetched = self.inner.net.fetch_blob(peer, grant_bytes.to_vec(), hash, Some(size)).await?;
+        let fetched = self
+            .inner
+            .net
+            .fetch_blob(peer, grant_bytes.to_vec(), hash, Some(size))
+            .await?;
         let blobs = self.inner.store.blobs().clone();
         let path = fetched.path.clone();
         tokio::task::spawn_blocking(move || blobs.adopt_verified(&path, &hash))
@@ -333,13 +434,22 @@ impl Engine {
     }
 
     /// Add one received item to the copy, placed by the folder rules, and remember it.
-    fn record_item(&self, share_id: &str, case_id: CaseId, item: &ManifestEvidence, transcripts: Vec<Transcript>, actor: &Actor) -> Result<()> {
+    fn record_item(
+        &self,
+        share_id: &str,
+        case_id: CaseId,
+        item: &ManifestEvidence,
+        transcripts: Vec<Transcript>,
+        actor: &Actor,
+    ) -> Result<()> {
         let store = &self.inner.store;
         let share = self.received_share(share_id)?;
         if share.evidence_map.contains_key(&item.id) {
             return Ok(());
         }
-        let copy = store.case(case_id)?.ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
+        let copy = store
+            .case(case_id)?
+            .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
         let folder = place_new_evidence(item.folder, &share.import_map, &copy);
         let ev = Evidence {
             id: EvidenceId::random(),
@@ -357,7 +467,17 @@ impl Engine {
             transcripts,
         };
         store.add_evidence(&ev, actor)?;
-        store.audit(case_id, actor, actions::CASE_SYNC, Some(ev.id), &format!("share {share_id}: sharer item {} into {:?}", item.id, copy.path_of(folder)))?;
+        store.audit(
+            case_id,
+            actor,
+            actions::CASE_SYNC,
+            Some(ev.id),
+            &format!(
+                "share {share_id}: sharer item {} into {:?}",
+                item.id,
+                copy.path_of(folder)
+            ),
+        )?;
         store.update_record(RECEIVED, share_id, |s: Option<IncomingShare>| {
             Ok::<_, SharingError>(s.map(|mut s| {
                 s.evidence_map.insert(item.id, ev.id);
@@ -376,7 +496,14 @@ impl Engine {
             .resolved_users
             .first()
             .and_then(|n| store.user_by_name(n).ok().flatten())
-            .or_else(|| store.users().ok().and_then(|us| us.into_iter().find(|u| u.permissions.contains(&casemesh_model::org::Permission::Administer))))
+            .or_else(|| {
+                store.users().ok().and_then(|us| {
+                    us.into_iter().find(|u| {
+                        u.permissions
+                            .contains(&casemesh_model::org::Permission::Administer)
+                    })
+                })
+            })
             .ok_or_else(|| SharingError::NotFound("a local owner for the copy".into()))?;
         let now = self.now();
         let mut copy = Case::new(&m.case_number, &m.title, &m.description, owner.id, now);
@@ -395,7 +522,16 @@ impl Engine {
         copy.folders = folders;
         let actor = Actor::new(format!("org:{}", share.sharer_name), now);
         store.create_case(&copy, &actor)?;
-        store.audit(copy.id, &actor, actions::CASE_IMPORT, None, &format!("share {} from {} ({}), source case {}", share.id, share.sharer_name, share.sharer, m.source_case))?;
+        store.audit(
+            copy.id,
+            &actor,
+            actions::CASE_IMPORT,
+            None,
+            &format!(
+                "share {} from {} ({}), source case {}",
+                share.id, share.sharer_name, share.sharer, m.source_case
+            ),
+        )?;
         let id = share.id.to_string();
         store.update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
             Ok::<_, SharingError>(s.map(|mut s| {

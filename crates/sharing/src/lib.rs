@@ -16,10 +16,11 @@
 //! the store) and is delivered in order; the receiver deduplicates by message id, so a retry never
 //! applies twice. Every grant is verified again on every use: on each blob request, on each update.
 
+pub mod directory;
 pub mod error;
+mod incoming;
 pub mod mail;
 pub mod manifest;
-mod incoming;
 mod outgoing;
 mod partners;
 pub mod records;
@@ -95,7 +96,11 @@ impl Engine {
     pub async fn start(config: EngineConfig) -> Result<(Engine, tokio::task::JoinSet<()>)> {
         let key = SigningKey::from_bytes(&config.secret);
         let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()).0;
-        let server = Arc::new(serve::GrantChecker { store: config.store.clone(), me: me.clone(), clock: config.clock });
+        let server = Arc::new(serve::GrantChecker {
+            store: config.store.clone(),
+            me: me.clone(),
+            clock: config.clock,
+        });
         let net_config = config.net.with_shutdown(config.shutdown.clone());
         let (net, events) = casemesh_net::start(net_config, server).await?;
         let engine = Engine {
@@ -130,7 +135,14 @@ impl Engine {
 
     /// The listen addresses the node is bound to.
     pub async fn listen_addrs(&self) -> Result<Vec<String>> {
-        Ok(self.inner.net.listen_addrs().await?.iter().map(|a| a.to_string()).collect())
+        Ok(self
+            .inner
+            .net
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect())
     }
 
     fn now(&self) -> casemesh_model::time::Timestamp {
@@ -138,13 +150,18 @@ impl Engine {
     }
 
     fn settings(&self) -> Settings {
-        self.inner.settings.read().map(|s| s.clone()).unwrap_or_default()
+        self.inner
+            .settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Queue a control message for a partner and wake the outbox.
     fn enqueue(&self, peer: &str, kind: casemesh_net::MessageKind, payload: String) -> Result<()> {
         let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut id)
+            .map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
         let msg = OutboxMessage {
             msg_id: hex::encode(id),
             kind: kind.as_str().to_owned(),
@@ -152,12 +169,18 @@ impl Engine {
             queued_at: self.now(),
             attempts: 0,
         };
-        self.inner.store.queue_push(&records::outbox_queue(peer), &msg)?;
+        self.inner
+            .store
+            .queue_push(&records::outbox_queue(peer), &msg)?;
         self.inner.outbox_wake.notify_one();
         Ok(())
     }
 
-    async fn event_loop(self, mut events: tokio::sync::mpsc::Receiver<Event>, shutdown: CancellationToken) {
+    async fn event_loop(
+        self,
+        mut events: tokio::sync::mpsc::Receiver<Event>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let event = tokio::select! {
                 biased;
@@ -165,8 +188,17 @@ impl Engine {
                 e = events.recv() => match e { Some(e) => e, None => break },
             };
             match event {
-                Event::ControlRequest { peer, request, reply } => {
-                    let response = self.handle_control(&peer.to_base58(), &request).await;
+                Event::ControlRequest {
+                    peer,
+                    request,
+                    reply,
+                } => {
+                    let response =
+                        if request.kind == casemesh_net::MessageKind::DirectoryQuery.as_str() {
+                            self.answer_directory(&request)
+                        } else {
+                            self.handle_control(&peer.to_base58(), &request).await
+                        };
                     let _ = reply.send(response);
                 }
                 Event::PeerConnected { peer } => {
@@ -176,17 +208,30 @@ impl Engine {
                     }
                     self.inner.outbox_wake.notify_one();
                 }
-                Event::PeerDisconnected { peer } => tracing::info!(peer = %peer, "partner disconnected"),
-                Event::ConnectionRefused { peer } => tracing::warn!(peer = %peer, "refused unregistered peer"),
+                Event::PeerDisconnected { peer } => {
+                    tracing::info!(peer = %peer, "partner disconnected")
+                }
+                Event::ConnectionRefused { peer } => {
+                    tracing::warn!(peer = %peer, "refused unregistered peer")
+                }
                 _ => {}
             }
         }
     }
 
-    async fn handle_control(&self, peer: &str, request: &ControlRequest) -> casemesh_net::ControlResponse {
+    async fn handle_control(
+        &self,
+        peer: &str,
+        request: &ControlRequest,
+    ) -> casemesh_net::ControlResponse {
         let status = match self.dispatch(peer, request).await {
             Ok(()) => ControlStatus::Ok,
-            Err(SharingError::Invalid(m) | SharingError::Forbidden(m) | SharingError::NotFound(m) | SharingError::Conflict(m)) => {
+            Err(
+                SharingError::Invalid(m)
+                | SharingError::Forbidden(m)
+                | SharingError::NotFound(m)
+                | SharingError::Conflict(m),
+            ) => {
                 tracing::warn!(peer, kind = %request.kind, reason = %m, "control message rejected");
                 ControlStatus::Rejected(m)
             }
@@ -200,24 +245,54 @@ impl Engine {
 
     async fn dispatch(&self, peer: &str, request: &ControlRequest) -> Result<()> {
         if self.partner_by_id(peer)?.is_none() {
-            return Err(SharingError::Forbidden(format!("{peer} is not a registered partner")));
+            return Err(SharingError::Forbidden(format!(
+                "{peer} is not a registered partner"
+            )));
         }
         // A retried delivery of a message already applied is acknowledged and ignored.
         let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
-        if self.inner.store.record::<u8>(records::INBOX, &seen_key)?.is_some() {
+        if self
+            .inner
+            .store
+            .record::<u8>(records::INBOX, &seen_key)?
+            .is_some()
+        {
             return Ok(());
         }
         use casemesh_net::MessageKind as K;
         let result = match K::parse(&request.kind) {
-            Some(K::GrantOffer) => self.on_offer(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?).await,
-            Some(K::EvidenceAdded) => self.on_update(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?).await,
-            Some(K::GrantRevocation) => self.on_revocation(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?),
-            Some(K::ShareReceipt) => self.on_receipt(peer, wire::decode(&request.kind, &request.payload).map_err(invalid)?),
+            Some(K::GrantOffer) => {
+                self.on_offer(
+                    peer,
+                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+                )
+                .await
+            }
+            Some(K::EvidenceAdded) => {
+                self.on_update(
+                    peer,
+                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+                )
+                .await
+            }
+            Some(K::GrantRevocation) => self.on_revocation(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
+            Some(K::ShareReceipt) => self.on_receipt(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
             Some(K::Ping) => Ok(()),
-            _ => Err(SharingError::Invalid(format!("unsupported message kind {:?}", request.kind))),
+            _ => Err(SharingError::Invalid(format!(
+                "unsupported message kind {:?}",
+                request.kind
+            ))),
         };
         if result.is_ok() {
-            self.inner.store.put_record(records::INBOX, &seen_key, &1u8)?;
+            self.inner
+                .store
+                .put_record(records::INBOX, &seen_key, &1u8)?;
         }
         result
     }
@@ -244,7 +319,12 @@ impl Engine {
             }
         };
         for partner in partners {
-            let waiting = self.inner.backoff.lock().ok().and_then(|b| b.get(&partner.peer_id).copied());
+            let waiting = self
+                .inner
+                .backoff
+                .lock()
+                .ok()
+                .and_then(|b| b.get(&partner.peer_id).copied());
             if waiting.is_some_and(|since| since.elapsed() < RETRY_AFTER) {
                 continue;
             }
@@ -265,12 +345,18 @@ impl Engine {
         if items.is_empty() {
             return Ok(());
         }
-        let peer_id: casemesh_net::PeerId =
-            peer.parse().map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
+        let peer_id: casemesh_net::PeerId = peer
+            .parse()
+            .map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
         for (seq, msg) in items {
             let mut msg_id = [0u8; 16];
-            hex::decode_to_slice(&msg.msg_id, &mut msg_id).map_err(|_| SharingError::Invalid("bad outbox message id".into()))?;
-            let request = ControlRequest { msg_id, kind: msg.kind.clone(), payload: msg.payload.clone().into_bytes() };
+            hex::decode_to_slice(&msg.msg_id, &mut msg_id)
+                .map_err(|_| SharingError::Invalid("bad outbox message id".into()))?;
+            let request = ControlRequest {
+                msg_id,
+                kind: msg.kind.clone(),
+                payload: msg.payload.clone().into_bytes(),
+            };
             let response = self.inner.net.send_control(peer_id, request).await?;
             match response.status {
                 ControlStatus::Ok => {}
@@ -278,7 +364,10 @@ impl Engine {
                     tracing::warn!(peer, kind = %msg.kind, reason = %reason, "partner rejected a message; dropped from the outbox");
                 }
                 ControlStatus::Busy | ControlStatus::Failed(_) | ControlStatus::UnknownKind | _ => {
-                    return Err(SharingError::Conflict(format!("partner could not take {}: {:?}", msg.kind, response.status)));
+                    return Err(SharingError::Conflict(format!(
+                        "partner could not take {}: {:?}",
+                        msg.kind, response.status
+                    )));
                 }
             }
             self.inner.store.queue_remove(&queue, seq)?;
@@ -288,8 +377,17 @@ impl Engine {
 
     /// Continue imports that a restart interrupted.
     fn resume_imports(&self) {
-        let Ok(received) = self.inner.store.records::<records::IncomingShare>(records::RECEIVED) else { return };
-        for share in received.into_iter().filter(|s| s.status == records::ReceivedStatus::Importing) {
+        let Ok(received) = self
+            .inner
+            .store
+            .records::<records::IncomingShare>(records::RECEIVED)
+        else {
+            return;
+        };
+        for share in received
+            .into_iter()
+            .filter(|s| s.status == records::ReceivedStatus::Importing)
+        {
             tracing::info!(share = %share.id, "resuming an interrupted import");
             self.spawn_sync(share.id);
         }
@@ -300,12 +398,16 @@ impl Engine {
         tokio::spawn(async move {
             if let Err(e) = engine.sync_copy(share).await {
                 tracing::error!(share = %share, error = %e, "import/sync failed; will retry on the next update or restart");
-                let _ = engine.inner.store.update_record(records::RECEIVED, &share.to_string(), |s: Option<records::IncomingShare>| {
-                    Ok::<_, SharingError>(s.map(|mut s| {
-                        s.last_error = Some(e.to_string());
-                        s
-                    }))
-                });
+                let _ = engine.inner.store.update_record(
+                    records::RECEIVED,
+                    &share.to_string(),
+                    |s: Option<records::IncomingShare>| {
+                        Ok::<_, SharingError>(s.map(|mut s| {
+                            s.last_error = Some(e.to_string());
+                            s
+                        }))
+                    },
+                );
             }
         });
     }

@@ -43,11 +43,19 @@ impl SmtpConfig {
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let builder = match self.security.as_str() {
             "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host),
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host).map_err(|e| e.to_string())?,
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host).map_err(|e| e.to_string())?,
-            other => return Err(format!("smtp.security must be none, starttls or tls, not {other:?}")),
+            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host)
+                .map_err(|e| e.to_string())?,
+            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host)
+                .map_err(|e| e.to_string())?,
+            other => {
+                return Err(format!(
+                    "smtp.security must be none, starttls or tls, not {other:?}"
+                ));
+            }
         };
-        let mut builder = builder.port(self.port).timeout(Some(Duration::from_secs(20)));
+        let mut builder = builder
+            .port(self.port)
+            .timeout(Some(Duration::from_secs(20)));
         if let (Some(u), Some(p)) = (&self.username, &self.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
         }
@@ -80,21 +88,30 @@ impl Engine {
     }
 
     async fn send_queued_mail(&self) -> Result<(), String> {
-        let items: Vec<(u64, MailMessage)> = self.inner.store.queue_items(MAIL_QUEUE).map_err(|e| e.to_string())?;
+        let items: Vec<(u64, MailMessage)> = self
+            .inner
+            .store
+            .queue_items(MAIL_QUEUE)
+            .map_err(|e| e.to_string())?;
         if items.is_empty() {
             return Ok(());
         }
         let Some(smtp) = &self.inner.smtp else {
             for (seq, m) in items {
                 tracing::info!(to = ?m.to, subject = %m.subject, "notification (no [smtp] configured, not sent)");
-                self.inner.store.queue_remove(MAIL_QUEUE, seq).map_err(|e| e.to_string())?;
+                self.inner
+                    .store
+                    .queue_remove(MAIL_QUEUE, seq)
+                    .map_err(|e| e.to_string())?;
             }
             return Ok(());
         };
         let transport = smtp.transport()?;
         let from: Mailbox = smtp.from.parse().map_err(|e| format!("smtp.from: {e}"))?;
         for (seq, m) in items {
-            let mut builder = lettre::Message::builder().from(from.clone()).subject(m.subject.clone());
+            let mut builder = lettre::Message::builder()
+                .from(from.clone())
+                .subject(m.subject.clone());
             let mut any = false;
             for to in &m.to {
                 match to.parse::<Mailbox>() {
@@ -102,7 +119,9 @@ impl Engine {
                         builder = builder.to(mb);
                         any = true;
                     }
-                    Err(e) => tracing::warn!(to = %to, error = %e, "skipping an invalid recipient address"),
+                    Err(e) => {
+                        tracing::warn!(to = %to, error = %e, "skipping an invalid recipient address")
+                    }
                 }
             }
             if any {
@@ -110,7 +129,10 @@ impl Engine {
                 transport.send(email).await.map_err(|e| e.to_string())?;
                 tracing::info!(to = ?m.to, subject = %m.subject, "notification sent");
             }
-            self.inner.store.queue_remove(MAIL_QUEUE, seq).map_err(|e| e.to_string())?;
+            self.inner
+                .store
+                .queue_remove(MAIL_QUEUE, seq)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

@@ -23,14 +23,22 @@ pub fn entry(ev: &Evidence) -> ManifestEvidence {
         transcripts: ev
             .transcripts
             .iter()
-            .map(|t| ManifestTranscript { name: t.name.clone(), hash: t.hash, size: t.size })
+            .map(|t| ManifestTranscript {
+                name: t.name.clone(),
+                hash: t.hash,
+                size: t.size,
+            })
             .collect(),
     }
 }
 
 /// Every evidence item of `case` that `scope` covers.
 pub fn in_scope(store: &Store, case: &Case, scope: &Scope) -> Result<Vec<Evidence>> {
-    Ok(store.case_evidence(case.id)?.into_iter().filter(|e| scope.covers(e.id, e.folder, case)).collect())
+    Ok(store
+        .case_evidence(case.id)?
+        .into_iter()
+        .filter(|e| scope.covers(e.id, e.folder, case))
+        .collect())
 }
 
 /// A manifest of `case` listing exactly `evidence`.
@@ -49,7 +57,13 @@ pub fn build(share: ShareId, case: &Case, evidence: &[Evidence], now: Timestamp)
 
 /// The sharer's case as the receiver reconstructs it from a manifest (for the folder rules).
 pub fn sharer_case(m: &Manifest) -> Case {
-    let mut c = Case::new(&m.case_number, &m.title, &m.description, casemesh_model::ids::UserId::random(), m.made_at);
+    let mut c = Case::new(
+        &m.case_number,
+        &m.title,
+        &m.description,
+        casemesh_model::ids::UserId::random(),
+        m.made_at,
+    );
     c.id = m.source_case;
     c.folders = m.folders.clone();
     c

@@ -2,14 +2,16 @@
 //! it is added (case synchronization), add recipients (reshare), stop sharing, and track each
 //! share from Processing to Complete through the partner's receipts.
 
+use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest;
 use crate::records::{OutgoingShare, RecipientEntry, SHARE, ShareStatus};
 use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
-use crate::Engine;
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence};
-use casemesh_model::grant::{Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation};
+use casemesh_model::grant::{
+    Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation,
+};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::PolicyAction;
 use casemesh_store::Actor;
@@ -52,14 +54,18 @@ pub fn parse_recipient(text: &str) -> Result<Recipient> {
 impl Engine {
     fn scope_of(&self, case: &Case, folders: &[String], evidence: &[String]) -> Result<Scope> {
         if !folders.is_empty() && !evidence.is_empty() {
-            return Err(SharingError::Invalid("share either folders or evidence items, not both".into()));
+            return Err(SharingError::Invalid(
+                "share either folders or evidence items, not both".into(),
+            ));
         }
         if !folders.is_empty() {
             let ids = folders
                 .iter()
                 .map(|p| match case.resolve(p) {
                     Ok(Some(id)) => Ok(id),
-                    Ok(None) => Err(SharingError::Invalid("the root is not a folder: omit --folder to share the entire case".into())),
+                    Ok(None) => Err(SharingError::Invalid(
+                        "the root is not a folder: omit --folder to share the entire case".into(),
+                    )),
                     Err(e) => Err(SharingError::Invalid(e.to_string())),
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -68,7 +74,13 @@ impl Engine {
         if !evidence.is_empty() {
             let ids = evidence
                 .iter()
-                .map(|r| self.inner.store.resolve_evidence(case.id, r).map(|e| e.id).map_err(|e| SharingError::Invalid(e.to_string())))
+                .map(|r| {
+                    self.inner
+                        .store
+                        .resolve_evidence(case.id, r)
+                        .map(|e| e.id)
+                        .map_err(|e| SharingError::Invalid(e.to_string()))
+                })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Scope::Evidence(ids));
         }
@@ -82,7 +94,11 @@ impl Engine {
             issuer: OrgId(self.inner.me.clone()),
             issuer_key: self.inner.key.verifying_key().to_bytes(),
             audience: OrgId(share.partner.clone()),
-            recipients: share.recipients.iter().map(|r| r.recipient.clone()).collect(),
+            recipients: share
+                .recipients
+                .iter()
+                .map(|r| r.recipient.clone())
+                .collect(),
             source_case: share.case,
             scope: share.scope.clone(),
             mode: share.mode,
@@ -98,22 +114,47 @@ impl Engine {
     /// Share a case by copy with a partner organization. The caller has checked the user's
     /// permissions and the organization's features.
     pub fn create_share(&self, actor: &Actor, req: &ShareRequest) -> Result<OutgoingShare> {
-        let case = self.inner.store.case(req.case)?.ok_or_else(|| SharingError::NotFound(format!("case {}", req.case)))?;
+        let case = self
+            .inner
+            .store
+            .case(req.case)?
+            .ok_or_else(|| SharingError::NotFound(format!("case {}", req.case)))?;
         let scope = self.scope_of(&case, &req.folders, &req.evidence)?;
-        self.open_share(actor, &case, &req.partner, &req.recipients, scope, req.message.clone())
+        self.open_share(
+            actor,
+            &case,
+            &req.partner,
+            &req.recipients,
+            scope,
+            req.message.clone(),
+        )
     }
 
-    fn open_share(&self, actor: &Actor, case: &Case, partner: &str, recipients: &[Recipient], scope: Scope, message: Option<String>) -> Result<OutgoingShare> {
+    fn open_share(
+        &self,
+        actor: &Actor,
+        case: &Case,
+        partner: &str,
+        recipients: &[Recipient],
+        scope: Scope,
+        message: Option<String>,
+    ) -> Result<OutgoingShare> {
         let store = &self.inner.store;
         if case.is_external() {
-            return Err(SharingError::Forbidden("this case was received from a partner; onward sharing is not supported yet".into()));
+            return Err(SharingError::Forbidden(
+                "this case was received from a partner; onward sharing is not supported yet".into(),
+            ));
         }
         let partner = self.partner(partner)?;
         if recipients.is_empty() {
-            return Err(SharingError::Invalid("name at least one recipient (--to)".into()));
+            return Err(SharingError::Invalid(
+                "name at least one recipient (--to)".into(),
+            ));
         }
         if message.as_ref().is_some_and(|m| m.len() > 10_000) {
-            return Err(SharingError::Invalid("message is longer than 10000 bytes".into()));
+            return Err(SharingError::Invalid(
+                "message is longer than 10000 bytes".into(),
+            ));
         }
         let policy = self.policy(&partner.policy)?;
         let now = self.now();
@@ -123,7 +164,13 @@ impl Engine {
             case: case.id,
             partner: partner.peer_id.clone(),
             partner_name: partner.name.clone(),
-            recipients: recipients.iter().map(|r| RecipientEntry { recipient: r.clone(), added_at: now }).collect(),
+            recipients: recipients
+                .iter()
+                .map(|r| RecipientEntry {
+                    recipient: r.clone(),
+                    added_at: now,
+                })
+                .collect(),
             scope,
             mode: ShareMode::Copy,
             policy,
@@ -152,7 +199,14 @@ impl Engine {
             actor,
             actions::SHARE_CREATE,
             None,
-            &format!("share {} to {} ({}), {} items, recipients {}", share.id, partner.name, partner.peer_id, evidence.len(), recipients_text(&share)),
+            &format!(
+                "share {} to {} ({}), {} items, recipients {}",
+                share.id,
+                partner.name,
+                partner.peer_id,
+                evidence.len(),
+                recipients_text(&share)
+            ),
         )?;
         self.enqueue(&partner.peer_id, wire::KIND_OFFER, wire::encode(&offer))?;
         self.prepare_blobs(&evidence);
@@ -162,7 +216,10 @@ impl Engine {
 
     /// One outgoing share.
     pub fn share(&self, id: &str) -> Result<OutgoingShare> {
-        self.inner.store.record(SHARE, id)?.ok_or_else(|| SharingError::NotFound(format!("share {id:?}")))
+        self.inner
+            .store
+            .record(SHARE, id)?
+            .ok_or_else(|| SharingError::NotFound(format!("share {id:?}")))
     }
 
     /// Every outgoing share, or those of one case.
@@ -177,37 +234,74 @@ impl Engine {
     /// well (a new share with the same scope and the evidence of the original); with the same
     /// partner, a new version of the grant names the added recipients. No evidence is copied on
     /// this node either way: blobs are content-addressed and stored once.
-    pub fn add_recipients(&self, actor: &Actor, id: &str, recipients: Vec<Recipient>, partner: Option<&str>) -> Result<OutgoingShare> {
+    pub fn add_recipients(
+        &self,
+        actor: &Actor,
+        id: &str,
+        recipients: Vec<Recipient>,
+        partner: Option<&str>,
+    ) -> Result<OutgoingShare> {
         let share = self.share(id)?;
         if share.status == ShareStatus::Stopped {
             return Err(SharingError::Conflict("this share was stopped".into()));
         }
         if recipients.is_empty() {
-            return Err(SharingError::Invalid("name at least one recipient (--to)".into()));
+            return Err(SharingError::Invalid(
+                "name at least one recipient (--to)".into(),
+            ));
         }
         if let Some(p) = partner {
             let other = self.partner(p)?;
             if other.peer_id != share.partner {
-                let case = self.inner.store.case(share.case)?.ok_or_else(|| SharingError::NotFound("case".into()))?;
-                return self.open_share(actor, &case, &other.peer_id, &recipients, share.scope.clone(), share.message.clone());
+                let case = self
+                    .inner
+                    .store
+                    .case(share.case)?
+                    .ok_or_else(|| SharingError::NotFound("case".into()))?;
+                return self.open_share(
+                    actor,
+                    &case,
+                    &other.peer_id,
+                    &recipients,
+                    share.scope.clone(),
+                    share.message.clone(),
+                );
             }
         }
         let now = self.now();
-        let updated = self.inner.store.update_record(SHARE, id, |s: Option<OutgoingShare>| {
-            let mut s = s.ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-            for r in &recipients {
-                if !s.recipients.iter().any(|e| &e.recipient == r) {
-                    s.recipients.push(RecipientEntry { recipient: r.clone(), added_at: now });
+        let updated = self
+            .inner
+            .store
+            .update_record(SHARE, id, |s: Option<OutgoingShare>| {
+                let mut s = s.ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+                for r in &recipients {
+                    if !s.recipients.iter().any(|e| &e.recipient == r) {
+                        s.recipients.push(RecipientEntry {
+                            recipient: r.clone(),
+                            added_at: now,
+                        });
+                    }
                 }
-            }
-            Ok::<_, SharingError>(Some(s))
-        })?;
+                Ok::<_, SharingError>(Some(s))
+            })?;
         let mut share = updated.ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-        let version = SignedGrant::from_bytes(&hex::decode(&share.grant).unwrap_or_default()).map(|g| g.grant.version + 1).unwrap_or(2);
+        let version = SignedGrant::from_bytes(&hex::decode(&share.grant).unwrap_or_default())
+            .map(|g| g.grant.version + 1)
+            .unwrap_or(2);
         let grant = self.sign_grant(&share, version);
         share.grant = hex::encode(grant.to_bytes());
         self.inner.store.put_record(SHARE, id, &share)?;
-        self.inner.store.audit(share.case, actor, actions::SHARE_RECIPIENTS, None, &format!("share {} recipients now {}", share.id, recipients_text(&share)))?;
+        self.inner.store.audit(
+            share.case,
+            actor,
+            actions::SHARE_RECIPIENTS,
+            None,
+            &format!(
+                "share {} recipients now {}",
+                share.id,
+                recipients_text(&share)
+            ),
+        )?;
         self.send_manifest(&share)?;
         Ok(share)
     }
@@ -215,9 +309,18 @@ impl Engine {
     /// Queue the share's current manifest (and grant) for its partner.
     fn send_manifest(&self, share: &OutgoingShare) -> Result<()> {
         let store = &self.inner.store;
-        let case = store.case(share.case)?.ok_or_else(|| SharingError::NotFound("case".into()))?;
-        let evidence: Vec<_> = store.case_evidence(case.id)?.into_iter().filter(|e| share.sent.contains_key(&e.id)).collect();
-        let update = ManifestUpdate { grant: share.grant.clone(), manifest: manifest::build(share.id, &case, &evidence, self.now()) };
+        let case = store
+            .case(share.case)?
+            .ok_or_else(|| SharingError::NotFound("case".into()))?;
+        let evidence: Vec<_> = store
+            .case_evidence(case.id)?
+            .into_iter()
+            .filter(|e| share.sent.contains_key(&e.id))
+            .collect();
+        let update = ManifestUpdate {
+            grant: share.grant.clone(),
+            manifest: manifest::build(share.id, &case, &evidence, self.now()),
+        };
         self.enqueue(&share.partner, wire::KIND_UPDATE, wire::encode(&update))
     }
 
@@ -225,9 +328,13 @@ impl Engine {
     /// policy lets the partner receive updates (case synchronization).
     pub fn evidence_added(&self, case: CaseId) -> Result<()> {
         let store = &self.inner.store;
-        let Some(c) = store.case(case)? else { return Ok(()) };
+        let Some(c) = store.case(case)? else {
+            return Ok(());
+        };
         for share in self.shares(Some(case))? {
-            if share.status == ShareStatus::Stopped || !share.policy.allows(PolicyAction::ReceiveUpdates) {
+            if share.status == ShareStatus::Stopped
+                || !share.policy.allows(PolicyAction::ReceiveUpdates)
+            {
                 continue;
             }
             let now = self.now();
@@ -239,21 +346,37 @@ impl Engine {
             if new.is_empty() {
                 continue;
             }
-            let updated = store.update_record(SHARE, &share.id.to_string(), |s: Option<OutgoingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    for id in &new {
-                        s.sent.insert(*id, now);
-                    }
-                    if s.status == ShareStatus::Complete {
-                        s.status = ShareStatus::Processing;
-                    }
-                    s
-                }))
-            })?;
-            let added: Vec<Evidence> = store.case_evidence(case)?.into_iter().filter(|e| new.contains(&e.id)).collect();
+            let updated =
+                store.update_record(SHARE, &share.id.to_string(), |s: Option<OutgoingShare>| {
+                    Ok::<_, SharingError>(s.map(|mut s| {
+                        for id in &new {
+                            s.sent.insert(*id, now);
+                        }
+                        if s.status == ShareStatus::Complete {
+                            s.status = ShareStatus::Processing;
+                        }
+                        s
+                    }))
+                })?;
+            let added: Vec<Evidence> = store
+                .case_evidence(case)?
+                .into_iter()
+                .filter(|e| new.contains(&e.id))
+                .collect();
             self.prepare_blobs(&added);
             if let Some(s) = updated {
-                store.audit(case, &Actor::new("system", now), actions::SHARE_UPDATE, None, &format!("share {}: {} new items to {}", s.id, new.len(), s.partner_name))?;
+                store.audit(
+                    case,
+                    &Actor::new("system", now),
+                    actions::SHARE_UPDATE,
+                    None,
+                    &format!(
+                        "share {}: {} new items to {}",
+                        s.id,
+                        new.len(),
+                        s.partner_name
+                    ),
+                )?;
                 self.send_manifest(&s)?;
             }
         }
@@ -290,8 +413,20 @@ impl Engine {
                 }))
             })?
             .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-        self.inner.store.audit(stopped.case, actor, actions::SHARE_STOP, None, &format!("share {} to {} stopped", stopped.id, stopped.partner_name))?;
-        self.enqueue(&stopped.partner, wire::KIND_REVOCATION, wire::encode(&RevocationNotice { revocation: rev_hex }))?;
+        self.inner.store.audit(
+            stopped.case,
+            actor,
+            actions::SHARE_STOP,
+            None,
+            &format!("share {} to {} stopped", stopped.id, stopped.partner_name),
+        )?;
+        self.enqueue(
+            &stopped.partner,
+            wire::KIND_REVOCATION,
+            wire::encode(&RevocationNotice {
+                revocation: rev_hex,
+            }),
+        )?;
         tracing::info!(share = %stopped.id, "share stopped");
         Ok(stopped)
     }
@@ -302,7 +437,9 @@ impl Engine {
         let now = self.now();
         let before = self.share(&id)?;
         if before.partner != peer {
-            return Err(SharingError::Forbidden("receipt for a share addressed to another organization".into()));
+            return Err(SharingError::Forbidden(
+                "receipt for a share addressed to another organization".into(),
+            ));
         }
         let after = self
             .inner
@@ -320,7 +457,17 @@ impl Engine {
             })?
             .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
         if before.status != ShareStatus::Complete && after.status == ShareStatus::Complete {
-            self.inner.store.audit(after.case, &Actor::new(format!("org:{}", after.partner_name), now), actions::SHARE_COMPLETE, None, &format!("share {}: partner holds {} items", after.id, after.delivered.len()))?;
+            self.inner.store.audit(
+                after.case,
+                &Actor::new(format!("org:{}", after.partner_name), now),
+                actions::SHARE_COMPLETE,
+                None,
+                &format!(
+                    "share {}: partner holds {} items",
+                    after.id,
+                    after.delivered.len()
+                ),
+            )?;
             tracing::info!(share = %after.id, "share complete");
         }
         Ok(())
@@ -331,12 +478,20 @@ impl Engine {
     /// Precompute, in the background, the verified-streaming outboards of blobs a partner is about
     /// to fetch, so serving starts at once instead of hashing the file first.
     fn prepare_blobs(&self, evidence: &[Evidence]) {
-        let hashes: Vec<(BlobHash, u64)> =
-            evidence.iter().flat_map(|e| std::iter::once((e.hash, e.size)).chain(e.transcripts.iter().map(|t| (t.hash, t.size)))).collect();
+        let hashes: Vec<(BlobHash, u64)> = evidence
+            .iter()
+            .flat_map(|e| {
+                std::iter::once((e.hash, e.size))
+                    .chain(e.transcripts.iter().map(|t| (t.hash, t.size)))
+            })
+            .collect();
         let engine = self.clone();
         tokio::spawn(async move {
             for (hash, size) in hashes {
-                let source = casemesh_net::BlobSource { path: engine.inner.store.blobs().path_of(&hash), size };
+                let source = casemesh_net::BlobSource {
+                    path: engine.inner.store.blobs().path_of(&hash),
+                    size,
+                };
                 if let Err(e) = engine.inner.net.prepare_blob(hash, source).await {
                     tracing::debug!(blob = %hash, error = %e, "could not precompute the outboard; it is built on first request");
                 }
@@ -358,4 +513,3 @@ fn recipients_text(share: &OutgoingShare) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
-

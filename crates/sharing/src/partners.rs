@@ -4,9 +4,9 @@
 //! The registered set is mirrored into the net layer's connection gate: a peer that is not a
 //! partner is refused before any casemesh protocol runs.
 
+use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::records::{self, PARTNER, POLICY, Partner};
-use crate::Engine;
 use casemesh_model::policy::SharingPolicy;
 use serde::Serialize;
 
@@ -51,16 +51,27 @@ pub struct PeerView {
 fn parse_addrs(addrs: &[String]) -> Result<Vec<casemesh_net::Multiaddr>> {
     addrs
         .iter()
-        .map(|a| a.parse().map_err(|_| SharingError::Invalid(format!("not a multiaddr: {a:?} (e.g. /ip4/127.0.0.1/tcp/4001)"))))
+        .map(|a| {
+            a.parse().map_err(|_| {
+                SharingError::Invalid(format!(
+                    "not a multiaddr: {a:?} (e.g. /ip4/127.0.0.1/tcp/4001)"
+                ))
+            })
+        })
         .collect()
 }
 
 fn parse_peer(peer: &str) -> Result<casemesh_net::PeerId> {
-    peer.parse().map_err(|_| SharingError::Invalid(format!("not a PeerId: {peer:?}")))
+    peer.parse()
+        .map_err(|_| SharingError::Invalid(format!("not a PeerId: {peer:?}")))
 }
 
 fn net_partner(p: &Partner) -> Result<casemesh_net::Partner> {
-    Ok(casemesh_net::Partner { peer_id: parse_peer(&p.peer_id)?, addrs: parse_addrs(&p.addrs)?, name: p.name.clone() })
+    Ok(casemesh_net::Partner {
+        peer_id: parse_peer(&p.peer_id)?,
+        addrs: parse_addrs(&p.addrs)?,
+        name: p.name.clone(),
+    })
 }
 
 impl Engine {
@@ -85,32 +96,68 @@ impl Engine {
     }
 
     /// Register a partner and connect to it.
-    pub async fn add_partner(&self, name: &str, peer_id: &str, addrs: Vec<String>, policy: Option<&str>) -> Result<Partner> {
-        casemesh_model::names::validate_name(name).map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
+    pub async fn add_partner(
+        &self,
+        name: &str,
+        peer_id: &str,
+        addrs: Vec<String>,
+        policy: Option<&str>,
+    ) -> Result<Partner> {
+        casemesh_model::names::validate_name(name)
+            .map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
         let peer = parse_peer(peer_id)?;
         if peer.to_base58() == self.inner.me {
-            return Err(SharingError::Invalid("a node cannot be its own partner".into()));
+            return Err(SharingError::Invalid(
+                "a node cannot be its own partner".into(),
+            ));
         }
         parse_addrs(&addrs)?;
         let policy = policy.unwrap_or(DEFAULT_POLICY);
         self.policy(policy)?;
-        if self.partners()?.iter().any(|p| p.name == name || p.peer_id == peer.to_base58()) {
-            return Err(SharingError::Conflict(format!("partner {name:?} or {peer_id} is already registered")));
+        if self
+            .partners()?
+            .iter()
+            .any(|p| p.name == name || p.peer_id == peer.to_base58())
+        {
+            return Err(SharingError::Conflict(format!(
+                "partner {name:?} or {peer_id} is already registered"
+            )));
         }
-        let partner = Partner { peer_id: peer.to_base58(), name: name.to_owned(), addrs, policy: policy.to_owned(), added_at: self.now() };
-        self.inner.store.put_record(PARTNER, &partner.peer_id, &partner)?;
+        let partner = Partner {
+            peer_id: peer.to_base58(),
+            name: name.to_owned(),
+            addrs,
+            policy: policy.to_owned(),
+            added_at: self.now(),
+        };
+        self.inner
+            .store
+            .put_record(PARTNER, &partner.peer_id, &partner)?;
         self.inner.net.add_partner(net_partner(&partner)?).await?;
         tracing::info!(partner = %partner.peer_id, name, "partner registered");
         Ok(partner)
     }
 
     /// Change a partner's addresses, name or policy.
-    pub async fn update_partner(&self, name_or_id: &str, new_name: Option<&str>, addrs: Option<Vec<String>>, policy: Option<&str>) -> Result<Partner> {
+    pub async fn update_partner(
+        &self,
+        name_or_id: &str,
+        new_name: Option<&str>,
+        addrs: Option<Vec<String>>,
+        policy: Option<&str>,
+    ) -> Result<Partner> {
         let mut p = self.partner(name_or_id)?;
         if let Some(n) = new_name {
-            casemesh_model::names::validate_name(n).map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
-            if self.partners()?.iter().any(|o| o.name == n && o.peer_id != p.peer_id) {
-                return Err(SharingError::Conflict(format!("partner name {n:?} is taken")));
+            casemesh_model::names::validate_name(n)
+                .map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
+            if self
+                .partners()?
+                .iter()
+                .any(|o| o.name == n && o.peer_id != p.peer_id)
+            {
+                return Err(SharingError::Conflict(format!(
+                    "partner name {n:?} is taken"
+                )));
             }
             p.name = n.to_owned();
         }
@@ -131,20 +178,33 @@ impl Engine {
     pub async fn remove_partner(&self, name_or_id: &str) -> Result<Partner> {
         let p = self.partner(name_or_id)?;
         self.inner.store.delete_record(PARTNER, &p.peer_id)?;
-        self.inner.net.remove_partner(parse_peer(&p.peer_id)?).await?;
+        self.inner
+            .net
+            .remove_partner(parse_peer(&p.peer_id)?)
+            .await?;
         tracing::info!(partner = %p.peer_id, "partner removed");
         Ok(p)
     }
 
     pub(crate) async fn sync_partners_to_net(&self) -> Result<()> {
-        let partners = self.partners()?.iter().map(net_partner).collect::<Result<Vec<_>>>()?;
+        let partners = self
+            .partners()?
+            .iter()
+            .map(net_partner)
+            .collect::<Result<Vec<_>>>()?;
         self.inner.net.set_partners(partners).await?;
         Ok(())
     }
 
     /// The sharing policies: the built-in ones and those an administrator created.
     pub fn policies(&self) -> Result<Vec<SharingPolicy>> {
-        let mut all = vec![SharingPolicy { name: DEFAULT_POLICY.into(), ..SharingPolicy::partner_copy_default() }, SharingPolicy::view_only()];
+        let mut all = vec![
+            SharingPolicy {
+                name: DEFAULT_POLICY.into(),
+                ..SharingPolicy::partner_copy_default()
+            },
+            SharingPolicy::view_only(),
+        ];
         for p in self.inner.store.records::<SharingPolicy>(POLICY)? {
             all.retain(|b| b.name != p.name);
             all.push(p);
@@ -154,12 +214,16 @@ impl Engine {
 
     /// A policy by name.
     pub fn policy(&self, name: &str) -> Result<SharingPolicy> {
-        self.policies()?.into_iter().find(|p| p.name == name).ok_or_else(|| SharingError::NotFound(format!("sharing policy {name:?}")))
+        self.policies()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| SharingError::NotFound(format!("sharing policy {name:?}")))
     }
 
     /// Create or replace a named policy.
     pub fn put_policy(&self, policy: &SharingPolicy) -> Result<()> {
-        casemesh_model::names::validate_name(&policy.name).map_err(|e| SharingError::Invalid(format!("policy name: {e}")))?;
+        casemesh_model::names::validate_name(&policy.name)
+            .map_err(|e| SharingError::Invalid(format!("policy name: {e}")))?;
         self.inner.store.put_record(POLICY, &policy.name, policy)?;
         Ok(())
     }
@@ -170,13 +234,19 @@ impl Engine {
         let mut out = Vec::new();
         for p in self.partners()? {
             let info = infos.iter().find(|i| i.peer_id.to_base58() == p.peer_id);
-            let queued = self.inner.store.queue_items::<serde_json::Value>(&records::outbox_queue(&p.peer_id))?.len() as u64;
+            let queued = self
+                .inner
+                .store
+                .queue_items::<serde_json::Value>(&records::outbox_queue(&p.peer_id))?
+                .len() as u64;
             out.push(PeerView {
                 name: p.name.clone(),
                 peer_id: p.peer_id.clone(),
                 connected: info.is_some_and(|i| i.connected),
                 addrs: p.addrs.clone(),
-                last_seen: info.and_then(|i| i.last_seen_ms).map(|ms| casemesh_model::time::Timestamp(ms).to_string()),
+                last_seen: info
+                    .and_then(|i| i.last_seen_ms)
+                    .map(|ms| casemesh_model::time::Timestamp(ms).to_string()),
                 rtt_ms: info.and_then(|i| i.rtt).map(|d| d.as_secs_f64() * 1000.0),
                 agent_version: info.and_then(|i| i.agent_version.clone()),
                 protocol_version: info.and_then(|i| i.protocol_version.clone()),

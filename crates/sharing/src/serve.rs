@@ -20,14 +20,21 @@ pub(crate) struct GrantChecker {
 }
 
 impl BlobServer for GrantChecker {
-    fn open(&self, peer: &PeerId, grant_bytes: &[u8], hash: &BlobHash) -> Result<BlobSource, Refusal> {
+    fn open(
+        &self,
+        peer: &PeerId,
+        grant_bytes: &[u8],
+        hash: &BlobHash,
+    ) -> Result<BlobSource, Refusal> {
         let refuse = |why: &str| {
             tracing::warn!(peer = %peer, blob = %hash, reason = why, "blob request refused");
             Refusal::forbidden(why.to_owned())
         };
-        let g = SignedGrant::from_bytes(grant_bytes).map_err(|e| refuse(&format!("malformed grant: {e}")))?;
+        let g = SignedGrant::from_bytes(grant_bytes)
+            .map_err(|e| refuse(&format!("malformed grant: {e}")))?;
         let requester = OrgId(peer.to_base58());
-        grant::verify(&g, self.clock.now(), Some(&requester)).map_err(|e| refuse(&format!("grant refused: {e}")))?;
+        grant::verify(&g, self.clock.now(), Some(&requester))
+            .map_err(|e| refuse(&format!("grant refused: {e}")))?;
         if g.root().grant.issuer.0 != self.me {
             return Err(refuse("grant was not issued by this organization"));
         }
@@ -43,17 +50,35 @@ impl BlobServer for GrantChecker {
         if share.partner != requester.0 || share.case != g.grant.source_case {
             return Err(refuse("grant does not match the share"));
         }
-        let case = self.store.case(share.case).ok().flatten().ok_or_else(|| refuse("case gone"))?;
-        let evidence = self.store.case_evidence(case.id).map_err(|_| refuse("store unavailable"))?;
+        let case = self
+            .store
+            .case(share.case)
+            .ok()
+            .flatten()
+            .ok_or_else(|| refuse("case gone"))?;
+        let evidence = self
+            .store
+            .case_evidence(case.id)
+            .map_err(|_| refuse("store unavailable"))?;
         let item = evidence
             .iter()
-            .filter(|e| share.sent.contains_key(&e.id) && g.grant.scope.covers(e.id, e.folder, &case))
+            .filter(|e| {
+                share.sent.contains_key(&e.id) && g.grant.scope.covers(e.id, e.folder, &case)
+            })
             .find(|e| e.hash == *hash || e.transcripts.iter().any(|t| t.hash == *hash))
             .ok_or_else(|| refuse("the grant does not cover this blob"))?;
         let path = self.store.blobs().path_of(hash);
-        let size = std::fs::metadata(&path).map(|m| m.len()).map_err(|_| Refusal::not_found("blob missing"))?;
+        let size = std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|_| Refusal::not_found("blob missing"))?;
         let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
-        let _ = self.store.audit(case.id, &actor, actions::SHARE_SERVE, Some(item.id), &format!("share {} blake3={hash}", share.id));
+        let _ = self.store.audit(
+            case.id,
+            &actor,
+            actions::SHARE_SERVE,
+            Some(item.id),
+            &format!("share {} blake3={hash}", share.id),
+        );
         Ok(BlobSource { path, size })
     }
 }
@@ -120,7 +145,11 @@ mod tests {
             ev
         };
         let shared = evidence("shared", b"shared bytes", Some(shared_folder));
-        let private = evidence("private", b"private bytes", case.resolve("Private").unwrap());
+        let private = evidence(
+            "private",
+            b"private bytes",
+            case.resolve("Private").unwrap(),
+        );
         let partner = peer(9);
         let share = OutgoingShare {
             id: ShareId::random(),
@@ -143,12 +172,31 @@ mod tests {
             revocation: None,
             owner: None,
         };
-        store.put_record(SHARE, &share.id.to_string(), &share).unwrap();
-        let checker = GrantChecker { store, me, clock: Clock::default() };
-        Fixture { _dir: dir, checker, key, partner, share, hash: shared.hash, other_hash: private.hash }
+        store
+            .put_record(SHARE, &share.id.to_string(), &share)
+            .unwrap();
+        let checker = GrantChecker {
+            store,
+            me,
+            clock: Clock::default(),
+        };
+        Fixture {
+            _dir: dir,
+            checker,
+            key,
+            partner,
+            share,
+            hash: shared.hash,
+            other_hash: private.hash,
+        }
     }
 
-    fn grant(f: &Fixture, key: &SigningKey, audience: &PeerId, expires_at: Option<Timestamp>) -> Vec<u8> {
+    fn grant(
+        f: &Fixture,
+        key: &SigningKey,
+        audience: &PeerId,
+        expires_at: Option<Timestamp>,
+    ) -> Vec<u8> {
         let g = Grant {
             id: f.share.id,
             version: 1,
@@ -181,30 +229,52 @@ mod tests {
         let f = fixture();
         let g = grant(&f, &f.key, &f.partner, None);
         assert!(f.checker.open(&f.partner, &g, &f.other_hash).is_err());
-        assert!(f.checker.open(&f.partner, &g, &BlobHash::of(b"unknown")).is_err());
+        assert!(
+            f.checker
+                .open(&f.partner, &g, &BlobHash::of(b"unknown"))
+                .is_err()
+        );
     }
 
     #[test]
     fn another_audience_gets_nothing() {
         let f = fixture();
         let g = grant(&f, &f.key, &f.partner, None);
-        assert!(f.checker.open(&peer(10), &g, &f.hash).is_err(), "a grant for P presented by Q");
+        assert!(
+            f.checker.open(&peer(10), &g, &f.hash).is_err(),
+            "a grant for P presented by Q"
+        );
         let for_q = grant(&f, &f.key, &peer(10), None);
-        assert!(f.checker.open(&peer(10), &for_q, &f.hash).is_err(), "the share is P's, not Q's");
+        assert!(
+            f.checker.open(&peer(10), &for_q, &f.hash).is_err(),
+            "the share is P's, not Q's"
+        );
     }
 
     #[test]
     fn forged_altered_and_expired_grants_get_nothing() {
         let f = fixture();
         let forged = grant(&f, &SigningKey::from_bytes(&[8; 32]), &f.partner, None);
-        assert!(f.checker.open(&f.partner, &forged, &f.hash).is_err(), "signed by another org");
+        assert!(
+            f.checker.open(&f.partner, &forged, &f.hash).is_err(),
+            "signed by another org"
+        );
         let mut altered = grant(&f, &f.key, &f.partner, None);
         let i = altered.len() / 2;
         altered[i] ^= 0x01;
-        assert!(f.checker.open(&f.partner, &altered, &f.hash).is_err(), "one flipped byte");
+        assert!(
+            f.checker.open(&f.partner, &altered, &f.hash).is_err(),
+            "one flipped byte"
+        );
         let expired = grant(&f, &f.key, &f.partner, Some(Timestamp(2)));
-        assert!(f.checker.open(&f.partner, &expired, &f.hash).is_err(), "expired");
-        assert!(f.checker.open(&f.partner, b"garbage", &f.hash).is_err(), "not a grant");
+        assert!(
+            f.checker.open(&f.partner, &expired, &f.hash).is_err(),
+            "expired"
+        );
+        assert!(
+            f.checker.open(&f.partner, b"garbage", &f.hash).is_err(),
+            "not a grant"
+        );
     }
 
     #[test]
@@ -213,7 +283,10 @@ mod tests {
         let g = grant(&f, &f.key, &f.partner, None);
         let mut s = f.share.clone();
         s.status = ShareStatus::Stopped;
-        f.checker.store.put_record(SHARE, &s.id.to_string(), &s).unwrap();
+        f.checker
+            .store
+            .put_record(SHARE, &s.id.to_string(), &s)
+            .unwrap();
         assert!(f.checker.open(&f.partner, &g, &f.hash).is_err());
     }
 }

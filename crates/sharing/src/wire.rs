@@ -12,9 +12,9 @@
 //! The kind strings come from the one registry, `casemesh_net::MessageKind`.
 
 use casemesh_model::case::Folder;
-use casemesh_net::MessageKind;
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, FolderId, ShareId};
 use casemesh_model::time::Timestamp;
+use casemesh_net::MessageKind;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -136,9 +136,15 @@ pub struct PayloadError {
 /// Decode a payload, refusing oversize or malformed input.
 pub fn decode<T: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, PayloadError> {
     if bytes.len() > MAX_PAYLOAD {
-        return Err(PayloadError { kind: kind.into(), reason: format!("{} bytes is over the {MAX_PAYLOAD} limit", bytes.len()) });
+        return Err(PayloadError {
+            kind: kind.into(),
+            reason: format!("{} bytes is over the {MAX_PAYLOAD} limit", bytes.len()),
+        });
     }
-    serde_json::from_slice(bytes).map_err(|e| PayloadError { kind: kind.into(), reason: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| PayloadError {
+        kind: kind.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// Encode a payload.

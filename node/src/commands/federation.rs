@@ -41,6 +41,14 @@ pub(crate) enum PartnerCommand {
         #[arg(long)]
         policy: Option<String>,
     },
+    /// Look up users and groups in a partner's directory (if the partner shares it).
+    Directory {
+        /// Name or PeerId.
+        partner: String,
+        /// What to look for (prefix of a name, email, badge id or group).
+        #[arg(default_value = "")]
+        query: String,
+    },
     /// Unregister a partner; its connections close.
     Remove {
         /// Name or PeerId.
@@ -84,45 +92,130 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
             .map(|p| {
                 vec![
                     text(p, "name"),
-                    if p["connected"] == true { "connected".into() } else { "offline".into() },
+                    if p["connected"] == true {
+                        "connected".into()
+                    } else {
+                        "offline".into()
+                    },
                     text(p, "last_seen"),
-                    p["rtt_ms"].as_f64().map(|r| format!("{r:.1} ms")).unwrap_or_else(|| "-".into()),
+                    p["rtt_ms"]
+                        .as_f64()
+                        .map(|r| format!("{r:.1} ms"))
+                        .unwrap_or_else(|| "-".into()),
                     text(p, "protocol_version"),
-                    format!("{}/{}", text(p, "messages_sent"), text(p, "messages_received")),
-                    format!("{}/{}", super::bytes(p["bytes_sent"].as_u64().unwrap_or(0)), super::bytes(p["bytes_received"].as_u64().unwrap_or(0))),
+                    format!(
+                        "{}/{}",
+                        text(p, "messages_sent"),
+                        text(p, "messages_received")
+                    ),
+                    format!(
+                        "{}/{}",
+                        super::bytes(p["bytes_sent"].as_u64().unwrap_or(0)),
+                        super::bytes(p["bytes_received"].as_u64().unwrap_or(0))
+                    ),
                     text(p, "transfers_in_flight"),
                     text(p, "outbox_queued"),
                     text(p, "peer_id"),
                 ]
             })
             .collect();
-        table(&["PARTNER", "STATE", "LAST SEEN", "RTT", "PROTOCOL", "MSGS OUT/IN", "BYTES OUT/IN", "TRANSFERS", "OUTBOX", "PEER ID"], &rows);
+        table(
+            &[
+                "PARTNER",
+                "STATE",
+                "LAST SEEN",
+                "RTT",
+                "PROTOCOL",
+                "MSGS OUT/IN",
+                "BYTES OUT/IN",
+                "TRANSFERS",
+                "OUTBOX",
+                "PEER ID",
+            ],
+            &rows,
+        );
     }
     Ok(())
 }
 
 pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let v = match cmd {
-        PartnerCommand::Add { name, peer_id, addrs, policy } => {
-            client.send_json(Method::POST, &["v1", "partners"], &json!({"name": name, "peer_id": peer_id, "addrs": addrs, "policy": policy})).await?
+        PartnerCommand::Add {
+            name,
+            peer_id,
+            addrs,
+            policy,
+        } => {
+            client
+                .send_json(
+                    Method::POST,
+                    &["v1", "partners"],
+                    &json!({"name": name, "peer_id": peer_id, "addrs": addrs, "policy": policy}),
+                )
+                .await?
         }
         PartnerCommand::List => {
             let v = client.get(&["v1", "partners"]).await?;
             if !out.json(&v)? {
-                let rows: Vec<Vec<String>> =
-                    items(&v).iter().map(|p| vec![text(p, "name"), text(p, "policy"), text(p, "peer_id"), super::show(&p["addrs"])]).collect();
+                let rows: Vec<Vec<String>> = items(&v)
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            text(p, "name"),
+                            text(p, "policy"),
+                            text(p, "peer_id"),
+                            super::show(&p["addrs"]),
+                        ]
+                    })
+                    .collect();
                 table(&["NAME", "POLICY", "PEER ID", "ADDRESSES"], &rows);
             }
             return Ok(());
         }
-        PartnerCommand::Update { partner, name, addrs, policy } => {
+        PartnerCommand::Update {
+            partner,
+            name,
+            addrs,
+            policy,
+        } => {
             let addrs = (!addrs.is_empty()).then_some(addrs);
-            client.send_json(Method::PATCH, &["v1", "partners", &partner], &json!({"name": name, "addrs": addrs, "policy": policy})).await?
+            client
+                .send_json(
+                    Method::PATCH,
+                    &["v1", "partners", &partner],
+                    &json!({"name": name, "addrs": addrs, "policy": policy}),
+                )
+                .await?
         }
         PartnerCommand::Remove { partner } => client.delete(&["v1", "partners", &partner]).await?,
+        PartnerCommand::Directory { partner, query } => {
+            let v = client
+                .get_query(&["v1", "partners", &partner, "directory"], &[("q", query)])
+                .await?;
+            if !out.json(&v)? {
+                let rows: Vec<Vec<String>> = items(&v)
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            format!("{}:{}", text(e, "kind"), text(e, "name")),
+                            text(e, "full_name"),
+                            text(e, "email"),
+                            text(e, "badge_id"),
+                        ]
+                    })
+                    .collect();
+                table(&["RECIPIENT", "NAME", "EMAIL", "BADGE"], &rows);
+            }
+            return Ok(());
+        }
     };
     if !out.json(&v)? {
-        println!("{} {} (policy {})", text(&v, "name"), text(&v, "peer_id"), text(&v, "policy"));
+        println!(
+            "{} {} (policy {})",
+            text(&v, "name"),
+            text(&v, "peer_id"),
+            text(&v, "policy")
+        );
     }
     Ok(())
 }
@@ -130,11 +223,26 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
 pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let v = match cmd {
         PolicyCommand::List => client.get(&["v1", "policies"]).await?,
-        PolicyCommand::Set { name, allow } => client.send_json(Method::POST, &["v1", "policies"], &json!({"name": name, "allowed": allow})).await?,
+        PolicyCommand::Set { name, allow } => {
+            client
+                .send_json(
+                    Method::POST,
+                    &["v1", "policies"],
+                    &json!({"name": name, "allowed": allow}),
+                )
+                .await?
+        }
     };
     if !out.json(&v)? {
-        let list = if v.is_array() { items(&v).to_vec() } else { vec![v.clone()] };
-        let rows: Vec<Vec<String>> = list.iter().map(|p| vec![text(p, "name"), super::show(&p["allowed"])]).collect();
+        let list = if v.is_array() {
+            items(&v).to_vec()
+        } else {
+            vec![v.clone()]
+        };
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|p| vec![text(p, "name"), super::show(&p["allowed"])])
+            .collect();
         table(&["POLICY", "ALLOWED"], &rows);
     }
     Ok(())

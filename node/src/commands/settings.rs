@@ -25,6 +25,9 @@ pub(crate) enum SettingsCommand {
         /// Import partner shares automatically (`on`) or wait for a manual import (`off`).
         #[arg(long, value_name = "on|off", value_parser = on_off)]
         auto_import: Option<bool>,
+        /// Let partner organizations look up our users and groups to pick recipients.
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
+        share_directory: Option<bool>,
     },
 }
 
@@ -78,6 +81,7 @@ pub(super) async fn run_settings(
             features,
             default_retention,
             auto_import,
+            share_directory,
         } => {
             let mut body = Map::new();
             if !features.is_empty() {
@@ -94,8 +98,13 @@ pub(super) async fn run_settings(
             if let Some(on) = auto_import {
                 body.insert("auto_import".to_owned(), on.into());
             }
+            if let Some(on) = share_directory {
+                body.insert("share_directory".to_owned(), on.into());
+            }
             if body.is_empty() {
-                bail!("nothing to change: give --feature, --default-retention or --auto-import");
+                bail!(
+                    "nothing to change: give --feature, --default-retention, --auto-import or --share-directory"
+                );
             }
             client
                 .send_json(Method::PATCH, &["v1", "settings"], &Value::Object(body))
@@ -124,6 +133,7 @@ fn print_settings(s: &Value) {
     };
     println!("Default retention: {retention}");
     println!("Auto-import:       {}", on(&s["auto_import"]));
+    println!("Share directory:   {}", on(&s["share_directory"]));
 }
 
 pub(super) async fn run_retention(

@@ -199,9 +199,21 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             if !out.json(&v)? {
                 let rows: Vec<Vec<String>> = items(&v)
                     .iter()
-                    .map(|a| vec![text(a, "kind"), text(a, "who"), text(a, "full_name"), text(a, "organization"), text(a, "status"), text(a, "share")])
+                    .map(|a| {
+                        vec![
+                            text(a, "kind"),
+                            text(a, "who"),
+                            text(a, "full_name"),
+                            text(a, "organization"),
+                            text(a, "status"),
+                            text(a, "share"),
+                        ]
+                    })
                     .collect();
-                table(&["KIND", "WHO", "NAME", "ORGANIZATION", "STATUS", "SHARE"], &rows);
+                table(
+                    &["KIND", "WHO", "NAME", "ORGANIZATION", "STATUS", "SHARE"],
+                    &rows,
+                );
             }
             return Ok(());
         }

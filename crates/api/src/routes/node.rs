@@ -41,6 +41,8 @@ pub struct SettingsView {
     pub default_retention: Option<RetentionView>,
     /// Import received partner shares automatically.
     pub auto_import: bool,
+    /// Partners may look up this organization's users and groups.
+    pub share_directory: bool,
 }
 
 impl From<&Settings> for SettingsView {
@@ -49,6 +51,7 @@ impl From<&Settings> for SettingsView {
             features: s.features.clone(),
             default_retention: s.default_retention.map(RetentionView::from),
             auto_import: s.auto_import,
+            share_directory: s.share_directory,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct EditSettings {
     pub default_retention: Option<Option<RetentionView>>,
     /// Auto-import received shares.
     pub auto_import: Option<bool>,
+    /// Let partners look up users and groups.
+    pub share_directory: Option<bool>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -157,6 +162,9 @@ pub async fn edit_settings(
     }
     if let Some(r) = req.default_retention {
         s.default_retention = r.map(Into::into);
+    }
+    if let Some(d) = req.share_directory {
+        s.share_directory = d;
     }
     if let Some(a) = req.auto_import {
         s.auto_import = a;

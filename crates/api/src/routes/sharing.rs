@@ -389,6 +389,30 @@ pub async fn remove_partner(
     Ok(Json(engine(&state)?.remove_partner(&partner).await?.into()))
 }
 
+/// Query of the directory route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DirectoryParams {
+    /// What was typed (prefix of a username, full name, email, badge id or group name).
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Look up users and groups in a partner's directory (type-ahead for recipients); the partner
+/// answers only if it shares its directory.
+#[utoipa::path(get, path = "/v1/partners/{partner}/directory", tag = "federation",
+    params(("partner" = String, Path, description = "partner name or PeerId"), DirectoryParams),
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn directory(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(partner): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<DirectoryParams>,
+) -> ApiResult<Json<Vec<casemesh_sharing::directory::DirectoryEntry>>> {
+    Ok(Json(
+        engine(&state)?.lookup_directory(&partner, &q.q).await?,
+    ))
+}
+
 /// List sharing policies.
 #[utoipa::path(get, path = "/v1/policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
 pub async fn policies(
@@ -506,19 +530,30 @@ pub struct AccessEntry {
 #[utoipa::path(get, path = "/v1/cases/{case}/access", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = [AccessEntry]), (status = 404, body = ErrorBody)))]
-pub async fn access(State(state): State<AppState>, _caller: Caller, Path(case): Path<String>) -> ApiResult<Json<Vec<AccessEntry>>> {
+pub async fn access(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(case): Path<String>,
+) -> ApiResult<Json<Vec<AccessEntry>>> {
     let case = state.store.resolve_case(&case)?;
     let owner = state.store.user(case.owner)?;
     let mut out = vec![AccessEntry {
         kind: "owner".into(),
-        who: owner.as_ref().map(|u| u.username.clone()).unwrap_or_else(|| case.owner.to_string()),
+        who: owner
+            .as_ref()
+            .map(|u| u.username.clone())
+            .unwrap_or_else(|| case.owner.to_string()),
         full_name: owner.map(|u| u.full_name),
         organization: state.org.name.clone(),
         share: None,
         status: "Owner".into(),
     }];
     if let Some(e) = &state.sharing {
-        for s in e.shares(Some(case.id))?.into_iter().filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped) {
+        for s in e
+            .shares(Some(case.id))?
+            .into_iter()
+            .filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped)
+        {
             for r in &s.recipients {
                 let text = recipient_text(&r.recipient);
                 let (kind, who) = text.split_once(':').unwrap_or(("user", &text));

@@ -1,0 +1,174 @@
+//! Partner directory look-up, for recipient type-ahead: the sharer asks a partner for users and
+//! groups matching what was typed; the partner answers only when its administrator allows it
+//! (`settings.share_directory`), with names, emails and badge IDs — never more than
+//! [`MAX_RESULTS`] entries. The query goes straight to the partner (not through the outbox): an
+//! offline partner simply gives no suggestions.
+
+use crate::Engine;
+use crate::error::{Result, SharingError};
+use crate::wire;
+use casemesh_net::{ControlRequest, ControlResponse, ControlStatus, MessageKind};
+use serde::{Deserialize, Serialize};
+
+/// Most entries one answer carries.
+pub const MAX_RESULTS: usize = 20;
+
+/// `directory.query/1` payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectoryQuery {
+    /// What was typed; matched case-insensitively as a prefix of username, full name, email,
+    /// badge id or group name (empty = the first entries).
+    pub query: String,
+}
+
+/// One suggestion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// `user` or `group`.
+    pub kind: String,
+    /// Username or group name: what to put in `--to` (as `user:NAME` / `group:NAME`).
+    pub name: String,
+    /// Full name (users).
+    pub full_name: Option<String>,
+    /// Email (users).
+    pub email: Option<String>,
+    /// Badge id (users).
+    pub badge_id: Option<String>,
+}
+
+fn matches(query: &str, fields: &[Option<&str>]) -> bool {
+    let q = query.to_lowercase();
+    fields.iter().flatten().any(|f| {
+        f.to_lowercase().starts_with(&q)
+            || f.to_lowercase()
+                .split_whitespace()
+                .any(|w| w.starts_with(&q))
+    })
+}
+
+impl Engine {
+    /// Ask a partner for directory entries matching `query`.
+    pub async fn lookup_directory(
+        &self,
+        partner: &str,
+        query: &str,
+    ) -> Result<Vec<DirectoryEntry>> {
+        if query.len() > 200 {
+            return Err(SharingError::Invalid(
+                "query is longer than 200 bytes".into(),
+            ));
+        }
+        let p = self.partner(partner)?;
+        let peer: casemesh_net::PeerId = p
+            .peer_id
+            .parse()
+            .map_err(|_| SharingError::Invalid("bad partner id".into()))?;
+        let mut msg_id = [0u8; 16];
+        getrandom::fill(&mut msg_id)
+            .map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
+        let request = ControlRequest {
+            msg_id,
+            kind: MessageKind::DirectoryQuery.as_str().to_owned(),
+            payload: wire::encode(&DirectoryQuery {
+                query: query.to_owned(),
+            })
+            .into_bytes(),
+        };
+        let response = self.inner.net.send_control(peer, request).await?;
+        match response.status {
+            ControlStatus::Ok => {
+                let mut entries: Vec<DirectoryEntry> =
+                    wire::decode("directory answer", &response.payload)
+                        .map_err(|e| SharingError::Invalid(e.to_string()))?;
+                entries.truncate(MAX_RESULTS);
+                Ok(entries)
+            }
+            ControlStatus::Rejected(reason) => {
+                Err(SharingError::Forbidden(format!("{}: {reason}", p.name)))
+            }
+            other => Err(SharingError::Conflict(format!(
+                "{} could not answer: {other:?}",
+                p.name
+            ))),
+        }
+    }
+
+    /// Answer a partner's directory query (or refuse when the directory is not shared).
+    pub(crate) fn answer_directory(&self, request: &ControlRequest) -> ControlResponse {
+        if !self.settings().share_directory {
+            return ControlResponse::status(
+                request.msg_id,
+                ControlStatus::Rejected("this organization does not share its directory".into()),
+            );
+        }
+        let query: DirectoryQuery = match wire::decode(&request.kind, &request.payload) {
+            Ok(q) => q,
+            Err(e) => {
+                return ControlResponse::status(
+                    request.msg_id,
+                    ControlStatus::Rejected(e.to_string()),
+                );
+            }
+        };
+        let (users, groups) = match (self.inner.store.users(), self.inner.store.groups()) {
+            (Ok(u), Ok(g)) => (u, g),
+            _ => {
+                return ControlResponse::status(
+                    request.msg_id,
+                    ControlStatus::Failed("directory unavailable".into()),
+                );
+            }
+        };
+        let mut out: Vec<DirectoryEntry> = users
+            .iter()
+            .filter(|u| {
+                matches(
+                    &query.query,
+                    &[
+                        Some(&u.username),
+                        Some(&u.full_name),
+                        u.email.as_deref(),
+                        u.badge_id.as_deref(),
+                    ],
+                )
+            })
+            .map(|u| DirectoryEntry {
+                kind: "user".into(),
+                name: u.username.clone(),
+                full_name: Some(u.full_name.clone()),
+                email: u.email.clone(),
+                badge_id: u.badge_id.clone(),
+            })
+            .chain(
+                groups
+                    .iter()
+                    .filter(|g| matches(&query.query, &[Some(&g.name)]))
+                    .map(|g| DirectoryEntry {
+                        kind: "group".into(),
+                        name: g.name.clone(),
+                        full_name: None,
+                        email: None,
+                        badge_id: None,
+                    }),
+            )
+            .collect();
+        out.sort_by(|a, b| {
+            (a.kind.as_str(), a.name.as_str()).cmp(&(b.kind.as_str(), b.name.as_str()))
+        });
+        out.truncate(MAX_RESULTS);
+        ControlResponse::ok(request.msg_id, wire::encode(&out).into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn prefix_matches_any_field_or_word() {
+        assert!(matches("ada", &[Some("ada"), None]));
+        assert!(matches("LOVE", &[Some("x"), Some("Ada Lovelace")]));
+        assert!(matches("", &[Some("anything")]));
+        assert!(!matches("bob", &[Some("ada"), Some("Ada Lovelace"), None]));
+    }
+}
