@@ -282,6 +282,19 @@ impl Engine {
         Ok((found, emails.into_iter().collect()))
     }
 
+    /// Email the local users (and addresses) `recipients` name, through the durable mail queue.
+    /// Returns how many addresses were queued.
+    pub fn notify_recipients(
+        &self,
+        recipients: &[Recipient],
+        subject: String,
+        body: String,
+    ) -> Result<usize> {
+        let (_, emails) = self.resolve_recipients(recipients)?;
+        self.notify(&emails, subject, body)?;
+        Ok(emails.len())
+    }
+
     fn notify(&self, to: &[String], subject: String, body: String) -> Result<()> {
         if to.is_empty() {
             return Ok(());

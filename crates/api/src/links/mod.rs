@@ -566,15 +566,38 @@ pub async fn create(
         ),
     )?;
     state.store.flush().await?;
-    // Email notification needs the SMTP outbox, which does not exist yet: the URL goes back to
-    // the creator, who forwards it. The token is a bearer secret, so it stays out of the logs.
-    tracing::info!(link = %link.id, case = %case.id, recipient = recipient.as_deref().unwrap_or("-"),
-        "download link created; recipient notification by email is not available yet, forward the URL");
+    // The recipient is emailed the URL through the durable mail queue (an email address, or a
+    // local user or group with addresses). The token is a bearer secret: it stays out of the logs.
+    let url = state.links.url(&token);
+    let notified = match (&recipient, &state.sharing) {
+        (Some(r), Some(engine)) => {
+            let to = casemesh_sharing::parse_recipient(r)?;
+            let body = format!(
+                "{} shared the case {} \"{}\" with you as a download link.\n{}\nDownload: {url}\nThe link expires in {} days. Verify the package offline with: casemesh verify PACKAGE\n",
+                state.org.name,
+                case.case_number,
+                case.title,
+                if link.message.is_empty() {
+                    String::new()
+                } else {
+                    format!("Message: {}\n", link.message)
+                },
+                req.days
+            );
+            engine.notify_recipients(
+                &[to],
+                format!("Download link for case {}", case.case_number),
+                body,
+            )?
+        }
+        _ => 0,
+    };
+    tracing::info!(link = %link.id, case = %case.id, recipient = recipient.as_deref().unwrap_or("-"), emailed = notified, "download link created");
     if link.status(now) == LinkStatus::Processing {
         spawn_build(state.clone(), link.id);
     }
     let mut v = view(&state, &link)?;
-    v.url = Some(state.links.url(&token));
+    v.url = Some(url);
     Ok((StatusCode::CREATED, Json(v)))
 }
 
