@@ -113,6 +113,11 @@ pub fn admin_router(state: AppState) -> Router {
         )
         .route("/v1/cases/{case}/access", get(sharing::access))
         .route("/v1/partners/{partner}/directory", get(sharing::directory))
+        .route("/v1/received/{share}/updates", get(sharing::updates))
+        .route(
+            "/v1/received/{share}/updates/apply",
+            post(sharing::apply_updates),
+        )
         .route("/v1/shares/{share}", get(sharing::share))
         .route(
             "/v1/shares/{share}/recipients",
@@ -156,7 +161,7 @@ pub async fn serve(
         audit::trail, audit::verify,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::directory, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import,
         links::create, links::list, links::show, links::revoke,
     ),

@@ -34,7 +34,7 @@ fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
 impl Engine {
     /// Verify a grant received from `peer`: signature chain, addressed to us, not expired, issued
     /// by the sender.
-    fn check_grant(&self, peer: &str, hex_text: &str) -> Result<SignedGrant> {
+    pub(crate) fn check_grant(&self, peer: &str, hex_text: &str) -> Result<SignedGrant> {
         let g = decode_grant(hex_text)?;
         grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
@@ -98,7 +98,18 @@ impl Engine {
             evidence_map: Default::default(),
             status: ReceivedStatus::Pending,
             last_error: None,
+            upstream: None,
+            applied: Default::default(),
         };
+        let mut share = share;
+        if let Some(doc_hex) = &offer.meta_doc {
+            let doc = hex::decode(doc_hex)
+                .ok()
+                .and_then(|b| casemesh_meta::CaseDoc::load(&b).ok())
+                .ok_or_else(|| SharingError::Invalid("malformed metadata document".into()))?;
+            share.applied = casemesh_meta::AppliedState::at_import(&doc);
+            share.upstream = Some(doc_hex.clone());
+        }
         self.inner.store.put_record(RECEIVED, &id, &share)?;
         tracing::info!(share = %id, from = %partner.name, items = offer.manifest.evidence.len(), "share received");
         self.notify(
@@ -295,19 +306,19 @@ impl Engine {
         Ok(emails.len())
     }
 
+    /// Queue one notification per address, so a refused address never holds up the others.
     fn notify(&self, to: &[String], subject: String, body: String) -> Result<()> {
-        if to.is_empty() {
-            return Ok(());
+        for address in to {
+            let mail = MailMessage {
+                to: vec![address.clone()],
+                subject: subject.clone(),
+                body: body.clone(),
+            };
+            self.inner.store.queue_push(MAIL_QUEUE, &mail)?;
         }
-        self.inner.store.queue_push(
-            MAIL_QUEUE,
-            &MailMessage {
-                to: to.to_vec(),
-                subject,
-                body,
-            },
-        )?;
-        self.inner.mail_wake.notify_one();
+        if !to.is_empty() {
+            self.inner.mail_wake.notify_one();
+        }
         Ok(())
     }
 
@@ -491,9 +502,15 @@ impl Engine {
                 copy.path_of(folder)
             ),
         )?;
+        let meta = casemesh_meta::EvidenceMeta {
+            name: item.name.clone(),
+            display_id: item.display_id.clone(),
+            description: item.description.clone(),
+        };
         store.update_record(RECEIVED, share_id, |s: Option<IncomingShare>| {
             Ok::<_, SharingError>(s.map(|mut s| {
                 s.evidence_map.insert(item.id, ev.id);
+                s.applied.track_evidence(item.id, &meta);
                 s
             }))
         })?;

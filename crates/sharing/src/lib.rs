@@ -25,6 +25,7 @@ mod outgoing;
 mod partners;
 pub mod records;
 mod serve;
+mod updates;
 pub mod wire;
 
 pub use error::{Result, SharingError};
@@ -276,6 +277,10 @@ impl Engine {
                 .await
             }
             Some(K::GrantRevocation) => self.on_revocation(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
+            Some(K::CaseUpdate) => self.on_meta_changes(
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),

@@ -126,8 +126,15 @@ impl Engine {
             }
             if any {
                 let email = builder.body(m.body.clone()).map_err(|e| e.to_string())?;
-                transport.send(email).await.map_err(|e| e.to_string())?;
-                tracing::info!(to = ?m.to, subject = %m.subject, "notification sent");
+                match transport.send(email).await {
+                    Ok(_) => tracing::info!(to = ?m.to, subject = %m.subject, "notification sent"),
+                    // A permanent refusal (5xx: unknown mailbox, rejected sender) will not change
+                    // on retry: drop that message so the queue behind it moves on.
+                    Err(e) if e.is_permanent() => {
+                        tracing::warn!(to = ?m.to, subject = %m.subject, error = %e, "mail server refused a notification permanently; dropped")
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
             }
             self.inner
                 .store

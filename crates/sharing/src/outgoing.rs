@@ -192,6 +192,7 @@ impl Engine {
             grant: share.grant.clone(),
             manifest: manifest::build(share.id, case, &evidence, now),
             sharer_name: self.inner.org_name.clone(),
+            meta_doc: Some(self.start_share_doc(&share)?),
         };
         store.put_record(SHARE, &share.id.to_string(), &share)?;
         store.audit(
@@ -378,6 +379,7 @@ impl Engine {
                     ),
                 )?;
                 self.send_manifest(&s)?;
+                self.metadata_changed(case)?;
             }
         }
         Ok(())

@@ -22,6 +22,8 @@ pub const POLICY: &str = "policy";
 pub const SHARE: &str = "share";
 /// Record kind of incoming shares.
 pub const RECEIVED: &str = "received";
+/// Record kind of the sharer's per-share metadata documents.
+pub const SHARE_DOC: &str = "sharedoc";
 /// Record kind of applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
 pub const INBOX: &str = "inbox";
 /// Queue of notification emails.
@@ -152,6 +154,21 @@ pub struct IncomingShare {
     pub status: ReceivedStatus,
     /// Last import/sync error, if any.
     pub last_error: Option<String>,
+    /// The sharer's metadata document (Automerge, saved, hex), with every change received.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Which upstream values this organization has taken in (for "updates available").
+    #[serde(default)]
+    pub applied: casemesh_meta::AppliedState,
+}
+
+/// The sharer's metadata document of one share and the heads last sent to the partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShareDoc {
+    /// Saved Automerge document, hex.
+    pub doc: String,
+    /// Heads the partner has (encoded, hex).
+    pub sent_heads: String,
 }
 
 /// A control message waiting in a partner's outbox.

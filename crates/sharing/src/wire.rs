@@ -8,6 +8,7 @@
 //! | `evidence.added/1` | sharer → partner | [`ManifestUpdate`] (the whole current manifest) |
 //! | `grant.revoke/1` | sharer → partner | [`RevocationNotice`] |
 //! | `share.receipt/1` | partner → sharer | [`Receipt`] |
+//! | `case.update/1` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
 //!
 //! The kind strings come from the one registry, `casemesh_net::MessageKind`.
 
@@ -27,6 +28,8 @@ pub const KIND_OFFER: MessageKind = MessageKind::GrantOffer;
 pub const KIND_UPDATE: MessageKind = MessageKind::EvidenceAdded;
 /// Kind of [`RevocationNotice`].
 pub const KIND_REVOCATION: MessageKind = MessageKind::GrantRevocation;
+/// Kind of [`MetaChanges`].
+pub const KIND_META: MessageKind = MessageKind::CaseUpdate;
 /// Kind of [`Receipt`].
 pub const KIND_RECEIPT: MessageKind = MessageKind::ShareReceipt;
 
@@ -94,6 +97,20 @@ pub struct Offer {
     pub manifest: Manifest,
     /// The sharer's organization name.
     pub sharer_name: String,
+    /// The share's metadata document (Automerge, saved, hex): the base later `case.update/1`
+    /// changes apply to.
+    #[serde(default)]
+    pub meta_doc: Option<String>,
+}
+
+/// `case.update/1`: Automerge changes to the share's metadata document (case fields, evidence
+/// name / display id / description), for the receiver to review and apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaChanges {
+    /// The share.
+    pub share: ShareId,
+    /// Encoded changes since the last ones sent (hex).
+    pub changes: String,
 }
 
 /// `evidence-added`: the share's current manifest after new evidence (or new recipients).

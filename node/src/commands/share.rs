@@ -86,6 +86,22 @@ pub(crate) enum ReceivedCommand {
         /// Share id.
         share: String,
     },
+    /// Updates available: the sharer's changes to case fields and evidence metadata.
+    Updates {
+        /// Share id, or the local copy's case id.
+        share: String,
+    },
+    /// Apply selected updates to your copy (where the sharing policy allows it).
+    Apply {
+        /// Share id, or the local copy's case id.
+        share: String,
+        /// Field to apply, as listed by `received updates` (repeatable).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// Apply every available update.
+        #[arg(long, conflicts_with = "fields")]
+        all: bool,
+    },
 }
 
 fn print_share(v: &Value) {
@@ -236,6 +252,24 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
     Ok(())
 }
 
+fn print_updates(v: &Value, out: Out) -> anyhow::Result<()> {
+    if !out.json(v)? {
+        let rows: Vec<Vec<String>> = items(v)
+            .iter()
+            .map(|u| {
+                vec![
+                    text(u, "tab"),
+                    text(u, "field"),
+                    text(u, "current"),
+                    text(u, "proposed"),
+                ]
+            })
+            .collect();
+        table(&["TAB", "FIELD", "CURRENT", "PROPOSED"], &rows);
+    }
+    Ok(())
+}
+
 fn print_received(v: &Value) {
     println!("Share:                {}", text(v, "id"));
     println!("Status:               {}", text(v, "status"));
@@ -296,6 +330,21 @@ pub(super) async fn received(
             client
                 .post_empty(&["v1", "received", &share, "import"])
                 .await?
+        }
+        ReceivedCommand::Updates { share } => {
+            let v = client.get(&["v1", "received", &share, "updates"]).await?;
+            return print_updates(&v, out);
+        }
+        ReceivedCommand::Apply { share, fields, all } => {
+            let body = json!({"fields": fields, "all": all});
+            let v = client
+                .send_json(
+                    Method::POST,
+                    &["v1", "received", &share, "updates", "apply"],
+                    &body,
+                )
+                .await?;
+            return print_updates(&v, out);
         }
     };
     if !out.json(&v)? {

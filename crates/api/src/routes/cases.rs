@@ -204,7 +204,17 @@ pub async fn edit(
             }
             Ok::<_, ApiError>(format!("changed {}", changed.join(",")))
         })?;
+    notify_partners(&state, case.id);
     Ok(Json(case_view(&state, &case)?))
+}
+
+/// Send metadata edits to partners holding a share of the case ("updates available" there).
+pub(crate) fn notify_partners(state: &AppState, case: casemesh_model::ids::CaseId) {
+    if let Some(sharing) = &state.sharing
+        && let Err(e) = sharing.metadata_changed(case)
+    {
+        tracing::error!(case = %case, error = %e, "could not queue metadata updates for partners");
+    }
 }
 
 /// Set a case's retention policy (needs Edit Case Retention and Configurable Case Retention).

@@ -298,6 +298,7 @@ pub async fn edit(
                 }
                 Ok::<_, ApiError>(format!("changed {}", changed.join(",")))
             })?;
+    crate::routes::cases::notify_partners(&state, case.id);
     Ok(Json(EvidenceView::new(&ev, &case)))
 }
 

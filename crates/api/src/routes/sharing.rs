@@ -659,6 +659,79 @@ pub async fn received_one(
     Ok(Json(share.into()))
 }
 
+/// One update available for a received case: a field whose value at the sharer changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateView {
+    /// Field path, e.g. `case/title` or `evidence/<sharer evidence id>/name` (use it to select).
+    pub field: String,
+    /// `case` or `evidence` (the Case tab or the Evidence tab).
+    pub tab: String,
+    /// The copy's current value.
+    pub current: String,
+    /// The sharer's value.
+    pub proposed: String,
+}
+
+impl From<casemesh_meta::FieldUpdate> for UpdateView {
+    fn from(u: casemesh_meta::FieldUpdate) -> Self {
+        UpdateView {
+            field: u.field_ref().to_string(),
+            tab: match u.target {
+                casemesh_meta::Target::Case => "case".into(),
+                casemesh_meta::Target::Evidence(_) => "evidence".into(),
+            },
+            current: u.current,
+            proposed: u.proposed,
+        }
+    }
+}
+
+/// Body of `POST /v1/received/{share}/updates/apply`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyUpdates {
+    /// Field paths to apply (from the updates list).
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Apply every available update.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Updates available for a received case (case-level fields and evidence metadata).
+#[utoipa::path(get, path = "/v1/received/{share}/updates", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)))]
+pub async fn updates(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    Ok(Json(
+        engine(&state)?
+            .updates(&share)?
+            .into_iter()
+            .map(UpdateView::from)
+            .collect(),
+    ))
+}
+
+/// Apply selected (or all) updates to the copy, where the sharing policy allows it.
+#[utoipa::path(post, path = "/v1/received/{share}/updates/apply", request_body = ApplyUpdates, tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = [UpdateView]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn apply_updates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<ApplyUpdates>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    caller.require(&state, Action::EditCase)?;
+    let done =
+        engine(&state)?.apply_updates(&caller.actor(&state), &share, &req.fields, req.all)?;
+    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
+}
+
 /// Import a received share (creates the local copy; needed when auto-import is off).
 #[utoipa::path(post, path = "/v1/received/{share}/import", tag = "sharing",
     params(("share" = String, Path, description = "share id")),

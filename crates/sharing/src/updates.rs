@@ -1,0 +1,287 @@
+//! "Check for and apply updates": case-level fields (Case ID, title, description) and evidence
+//! metadata (name, display id, description) travel from the sharer to the partner as Automerge
+//! changes; the partner reviews a per-field diff and applies what it chooses, where the policy
+//! allows `apply_updates`. New evidence files do not go this way (they sync).
+//!
+//! The sharer keeps one metadata document per share holding only what that share covers (the case
+//! fields and the items sent under it), so a partner never learns the names of evidence it was
+//! not given. The first document travels with the offer; later edits go out as the changes since
+//! the heads last sent. The receiver keeps the sharer's document (upstream) and, per field, the
+//! upstream value it last took in; its own edits to the copy are never overwritten unless chosen.
+
+use crate::Engine;
+use crate::error::{Result, SharingError};
+use crate::records::{IncomingShare, OutgoingShare, RECEIVED, SHARE_DOC, ShareDoc, ShareStatus};
+use crate::wire::{self, MetaChanges};
+use casemesh_meta::{CaseDoc, CaseMeta, EvidenceMeta, Field, FieldRef, FieldUpdate, Target};
+use casemesh_model::audit::actions;
+use casemesh_model::grant::SignedGrant;
+use casemesh_model::ids::{CaseId, EvidenceId};
+use casemesh_store::Actor;
+
+fn meta_err(e: impl std::fmt::Display) -> SharingError {
+    SharingError::Invalid(format!("metadata document: {e}"))
+}
+
+fn load_doc(hex_text: &str) -> Result<CaseDoc> {
+    CaseDoc::load(&hex::decode(hex_text).map_err(meta_err)?).map_err(meta_err)
+}
+
+impl Engine {
+    /// The current metadata of the part of `case` that `share` covers.
+    fn share_meta(&self, share: &OutgoingShare) -> Result<CaseMeta> {
+        let store = &self.inner.store;
+        let case = store
+            .case(share.case)?
+            .ok_or_else(|| SharingError::NotFound(format!("case {}", share.case)))?;
+        let evidence: Vec<_> = store
+            .case_evidence(case.id)?
+            .into_iter()
+            .filter(|e| share.sent.contains_key(&e.id))
+            .collect();
+        Ok(CaseMeta::from_case(&case, &evidence))
+    }
+
+    /// Create a share's metadata document; returns it saved (hex) for the offer.
+    pub(crate) fn start_share_doc(&self, share: &OutgoingShare) -> Result<String> {
+        let mut doc = CaseDoc::new(&self.share_meta(share)?).map_err(meta_err)?;
+        let saved = hex::encode(doc.save());
+        let heads = hex::encode(casemesh_meta::encode_heads(&doc.heads()));
+        self.inner.store.put_record(
+            SHARE_DOC,
+            &share.id.to_string(),
+            &ShareDoc {
+                doc: saved.clone(),
+                sent_heads: heads,
+            },
+        )?;
+        Ok(saved)
+    }
+
+    /// Bring every active share's document of `case` up to date with the case and send the
+    /// changes. Called after case or evidence metadata edits and after new items were sent.
+    pub fn metadata_changed(&self, case: CaseId) -> Result<()> {
+        for share in self
+            .shares(Some(case))?
+            .into_iter()
+            .filter(|s| s.status != ShareStatus::Stopped)
+        {
+            let id = share.id.to_string();
+            let Some(rec) = self.inner.store.record::<ShareDoc>(SHARE_DOC, &id)? else {
+                continue;
+            };
+            let mut doc = load_doc(&rec.doc)?;
+            let now_meta = self.share_meta(&share)?;
+            let before = doc.meta();
+            for (r, value) in now_meta.fields() {
+                match r.target {
+                    Target::Evidence(eid) if !before.evidence.contains_key(&eid) => {
+                        if let Some(m) = now_meta.evidence.get(&eid) {
+                            doc.add_evidence_meta(eid, m).map_err(meta_err)?;
+                        }
+                    }
+                    _ if before.get(r) != Some(value) => doc.set(r, value).map_err(meta_err)?,
+                    _ => {}
+                }
+            }
+            let sent =
+                casemesh_meta::decode_heads(&hex::decode(&rec.sent_heads).map_err(meta_err)?)
+                    .map_err(meta_err)?;
+            let changes = doc.changes_since(&sent);
+            let heads = doc.heads();
+            if heads == sent {
+                continue;
+            }
+            self.inner.store.put_record(
+                SHARE_DOC,
+                &id,
+                &ShareDoc {
+                    doc: hex::encode(doc.save()),
+                    sent_heads: hex::encode(casemesh_meta::encode_heads(&heads)),
+                },
+            )?;
+            self.enqueue(
+                &share.partner,
+                wire::KIND_META,
+                wire::encode(&MetaChanges {
+                    share: share.id,
+                    changes: hex::encode(changes),
+                }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `case.update/1` from a sharer: merge the changes into the upstream document.
+    pub(crate) fn on_meta_changes(&self, peer: &str, msg: MetaChanges) -> Result<()> {
+        let id = msg.share.to_string();
+        let share = self.received_share(&id)?;
+        if share.sharer != peer {
+            return Err(SharingError::Forbidden(
+                "update for a share from another organization".into(),
+            ));
+        }
+        if share.status == crate::records::ReceivedStatus::Stopped {
+            return Err(SharingError::Forbidden("this share was stopped".into()));
+        }
+        self.check_grant(peer, &share.grant)?;
+        let bytes = hex::decode(&msg.changes).map_err(meta_err)?;
+        self.inner
+            .store
+            .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+                let Some(mut s) = s else { return Ok(None) };
+                let mut doc = match &s.upstream {
+                    Some(h) => load_doc(h)?,
+                    None => {
+                        return Err(SharingError::Invalid(
+                            "no metadata document for this share".into(),
+                        ));
+                    }
+                };
+                doc.apply_changes(&bytes).map_err(meta_err)?;
+                s.upstream = Some(hex::encode(doc.save()));
+                Ok::<_, SharingError>(Some(s))
+            })?;
+        Ok(())
+    }
+
+    /// The copy's own current metadata, keyed by the sharer's evidence ids.
+    fn local_meta(&self, share: &IncomingShare) -> Result<Option<CaseMeta>> {
+        let store = &self.inner.store;
+        let Some(case) = share.local_case.and_then(|c| store.case(c).ok().flatten()) else {
+            return Ok(None);
+        };
+        let mut meta = CaseMeta::from_case(&case, std::iter::empty());
+        for (sharer_id, local_id) in &share.evidence_map {
+            if let Some(ev) = store.evidence(*local_id)? {
+                meta.evidence.insert(*sharer_id, EvidenceMeta::of(&ev));
+            }
+        }
+        Ok(Some(meta))
+    }
+
+    /// The updates available for a received share's copy.
+    pub fn updates(&self, id: &str) -> Result<Vec<FieldUpdate>> {
+        let share = self.received_share(id)?;
+        let (Some(up), Some(local)) = (&share.upstream, self.local_meta(&share)?) else {
+            return Ok(Vec::new());
+        };
+        Ok(casemesh_meta::updates_available(
+            &load_doc(up)?,
+            &share.applied,
+            &local,
+        ))
+    }
+
+    /// Apply the selected updates (all available ones when `selection` is empty and `all`), where
+    /// the sharing policy allows it, to the copy. Returns what was applied.
+    pub fn apply_updates(
+        &self,
+        actor: &Actor,
+        id: &str,
+        selection: &[String],
+        all: bool,
+    ) -> Result<Vec<FieldUpdate>> {
+        let share = self.received_share(id)?;
+        let case = share
+            .local_case
+            .ok_or_else(|| SharingError::Conflict("the share has not been imported yet".into()))?;
+        let up = load_doc(
+            share
+                .upstream
+                .as_deref()
+                .ok_or_else(|| SharingError::Conflict("no updates for this share".into()))?,
+        )?;
+        let mut local = self
+            .local_meta(&share)?
+            .ok_or_else(|| SharingError::NotFound("the local copy".into()))?;
+        let chosen: Vec<FieldRef> = if all {
+            casemesh_meta::updates_available(&up, &share.applied, &local)
+                .iter()
+                .map(FieldUpdate::field_ref)
+                .collect()
+        } else {
+            selection
+                .iter()
+                .map(|f| {
+                    f.parse::<FieldRef>()
+                        .map_err(|e| SharingError::Invalid(e.to_string()))
+                })
+                .collect::<Result<_>>()?
+        };
+        if chosen.is_empty() {
+            return Err(SharingError::Invalid(
+                "select updates to apply (field names, or all)".into(),
+            ));
+        }
+        let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(meta_err)?)
+            .map_err(|e| SharingError::Invalid(e.to_string()))?;
+        let mut applied = share.applied.clone();
+        let done =
+            casemesh_meta::apply(&up, &chosen, &grant.grant.policy, &mut applied, &mut local)
+                .map_err(|e| match e {
+                    casemesh_meta::ApplyError::NotPermitted => SharingError::Forbidden(
+                        "the sharing policy does not allow applying updates".into(),
+                    ),
+                    other => SharingError::Invalid(other.to_string()),
+                })?;
+        self.write_local(actor, case, &share, &done)?;
+        self.inner
+            .store
+            .update_record(RECEIVED, id, |s: Option<IncomingShare>| {
+                Ok::<_, SharingError>(s.map(|mut s| {
+                    s.applied = applied.clone();
+                    s
+                }))
+            })?;
+        Ok(done)
+    }
+
+    fn write_local(
+        &self,
+        actor: &Actor,
+        case: CaseId,
+        share: &IncomingShare,
+        done: &[FieldUpdate],
+    ) -> Result<()> {
+        let store = &self.inner.store;
+        for u in done {
+            let details = format!(
+                "applied update {} from {}: {:?} -> {:?}",
+                u.field_ref(),
+                share.sharer_name,
+                u.current,
+                u.proposed
+            );
+            match u.target {
+                Target::Case => {
+                    store.update_case(case, actor, actions::CASE_EDIT, |c| {
+                        match u.field {
+                            Field::CaseNumber => c.case_number.clone_from(&u.proposed),
+                            Field::Title => c.title.clone_from(&u.proposed),
+                            Field::Description => c.description.clone_from(&u.proposed),
+                            _ => {}
+                        }
+                        Ok::<_, SharingError>(details.clone())
+                    })?;
+                }
+                Target::Evidence(sharer_id) => {
+                    let local: EvidenceId =
+                        *share.evidence_map.get(&sharer_id).ok_or_else(|| {
+                            SharingError::NotFound(format!("evidence {sharer_id} in the copy"))
+                        })?;
+                    store.update_evidence(local, actor, actions::EVIDENCE_EDIT, |e| {
+                        match u.field {
+                            Field::Name => e.name.clone_from(&u.proposed),
+                            Field::DisplayId => e.display_id.clone_from(&u.proposed),
+                            Field::Description => e.description.clone_from(&u.proposed),
+                            _ => {}
+                        }
+                        Ok::<_, SharingError>(details.clone())
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

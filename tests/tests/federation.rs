@@ -1,0 +1,394 @@
+//! Federation between real nodes: partners connect over libp2p, unregistered or removed peers are
+//! refused by the connection gate, large evidence crosses byte-identical, an interrupted transfer
+//! resumes from its checkpoint after a crash, and control messages to an offline partner wait in
+//! the durable outbox until it is back.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{
+    TestNode, add_partner, free_port, hash_file, node_identity, partner, random_file, s, wait_until,
+};
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+/// The receiver's checkpoint interval (`CHECKPOINT` in `crates/net/src/blob.rs`).
+const CHECKPOINT: u64 = 128 * MIB;
+/// Logging that shows connection gating and blob transfers.
+const DEBUG_LOG: &str = "info,casemesh_sharing=debug,casemesh_net=debug";
+
+/// How long small shares get to arrive (nodes connect, offer, fetch, import, receipt).
+const SHORT: Duration = Duration::from_secs(60);
+/// How long hundreds of MiB get to cross (debug builds; BLAKE3 and Noise are optimized).
+const LONG: Duration = Duration::from_secs(240);
+
+/// A node whose p2p listener keeps its port across restarts, with sharing/net debug logs.
+fn node_on_fixed_port(name: &str) -> TestNode {
+    TestNode::builder(name)
+        .init_args([
+            "--p2p-listen".to_owned(),
+            format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+        ])
+        .env("RUST_LOG", DEBUG_LOG)
+        .start()
+}
+
+fn node(name: &str) -> TestNode {
+    TestNode::builder(name).env("RUST_LOG", DEBUG_LOG).start()
+}
+
+fn create_case(node: &TestNode, case_id: &str) -> String {
+    let case = node.cli_json(["case", "create", "--case-id", case_id, "--title", "Shared"]);
+    case["id"].as_str().expect("case has an id").to_owned()
+}
+
+fn add_evidence(node: &TestNode, case: &str, file: &Path) -> Value {
+    node.cli_json(["evidence", "add", case, s(file)])
+}
+
+/// A small evidence file with distinct contents.
+fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
+    let path = dir.join(name);
+    random_file(&path, 4096 + seed * 17, seed);
+    path
+}
+
+/// `share create CASE --partner PARTNER --to user:admin` on `node`; returns the share.
+fn share_case(node: &TestNode, case: &str, partner: &str) -> Value {
+    node.cli_json([
+        "share",
+        "create",
+        case,
+        "--partner",
+        partner,
+        "--to",
+        "user:admin",
+    ])
+}
+
+fn share_status(node: &TestNode, share: &str) -> Value {
+    node.cli_json(["share", "status", share])
+}
+
+fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> Value {
+    wait_until(&format!("share {share} to become Complete"), limit, || {
+        let v = share_status(node, share);
+        assert_ne!(v["status"], "Stopped", "share stopped unexpectedly: {v}");
+        (v["status"] == "Complete").then_some(v)
+    })
+}
+
+fn external_cases(node: &TestNode) -> Vec<Value> {
+    node.cli_json(["case", "list", "--external"])
+        .as_array()
+        .expect("case list is an array")
+        .clone()
+}
+
+/// The one case shared with `node`, once it holds `evidence` items.
+fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> Value {
+    wait_until(
+        &format!("an external case with {evidence} items on {}", node.name()),
+        limit,
+        || {
+            let cases = external_cases(node);
+            let case = cases.first()?;
+            let shown = node.cli_json(["case", "show", case["id"].as_str().unwrap()]);
+            (shown["evidence"].as_array().unwrap().len() == evidence).then_some(shown)
+        },
+    )
+}
+
+/// `node`'s peers view of the partner registered under `name`.
+fn peer_view(node: &TestNode, name: &str) -> Value {
+    node.cli_json(["peers"])
+        .as_array()
+        .expect("peers is an array")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{} has no partner named {name}", node.name()))
+        .clone()
+}
+
+fn wait_connected(node: &TestNode, name: &str, connected: bool) -> Value {
+    wait_until(
+        &format!("{} to see {name} connected={connected}", node.name()),
+        SHORT,
+        || {
+            let p = peer_view(node, name);
+            (p["connected"] == connected).then_some(p)
+        },
+    )
+}
+
+/// Download evidence `ev` of `case` from `node` and return the copy's BLAKE3.
+fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> String {
+    let out = dir.join(format!("download-{ev}"));
+    node.cli_ok(["evidence", "get", case, ev, "-o", s(&out)]);
+    let hash = hash_file(&out);
+    fs::remove_file(&out).unwrap();
+    hash
+}
+
+/// `(size, verified)` of every `.state` checkpoint in the node's partial directory.
+fn checkpoints(node: &TestNode) -> Vec<(u64, u64)> {
+    let Ok(dir) = fs::read_dir(node.data_dir().join("partial")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".state"))
+        .filter_map(|e| fs::read(e.path()).ok())
+        .filter(|b| b.len() == 24 && &b[..8] == b"CMPART01")
+        .map(|b| {
+            (
+                u64::from_be_bytes(b[8..16].try_into().unwrap()),
+                u64::from_be_bytes(b[16..24].try_into().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// Every `resumed_from=N` value the node logged.
+fn resumed_from_values(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.split("resumed_from=").nth(1))
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn registered_partners_connect() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let seen = wait_connected(&a, "county-da", true);
+    let (b_peer, _) = node_identity(&b);
+    assert_eq!(seen["peer_id"], b_peer.as_str());
+    assert_eq!(seen["outbox_queued"], 0);
+    let seen = wait_connected(&b, "metro-pd", true);
+    assert_eq!(seen["peer_id"], a.org_id());
+    // Identify ran: the partner's protocol version is known.
+    wait_until("the partner's protocol version", SHORT, || {
+        let p = peer_view(&a, "county-da");
+        p["protocol_version"].as_str().map(str::to_owned)
+    });
+}
+
+#[test]
+fn unregistered_peer_is_refused() {
+    let a = node("metro-pd");
+    let c = node("stranger");
+    // The stranger registers metro-pd; metro-pd does not know it.
+    add_partner(&c, &a);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&c, "S-1");
+    add_evidence(&c, &case, &small_file(work.path(), "a.bin", 1));
+    let share = share_case(&c, &case, "metro-pd");
+    let share_id = share["id"].as_str().unwrap();
+
+    let (c_peer, _) = node_identity(&c);
+    wait_until("metro-pd to refuse the stranger", SHORT, || {
+        a.log()
+            .lines()
+            .any(|l| l.contains("refused connection from unregistered peer") && l.contains(&c_peer))
+            .then_some(())
+    });
+    // Give the stranger's outbox a few retries, then check that nothing got through.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(external_cases(&a).is_empty(), "nothing arrives at metro-pd");
+    assert_eq!(
+        a.cli_json(["received", "list"]).as_array().unwrap().len(),
+        0,
+        "no share was received"
+    );
+    assert_eq!(share_status(&c, share_id)["status"], "Processing");
+    let view = peer_view(&c, "metro-pd");
+    assert_eq!(view["connected"], false, "{view}");
+    assert!(
+        view["outbox_queued"].as_u64().unwrap() > 0,
+        "the offer waits in the stranger's outbox: {view}"
+    );
+}
+
+#[test]
+fn two_hundred_mib_arrive_byte_identical() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("interview.mp4");
+    random_file(&src, 200 * MIB, 200);
+    let expected = hash_file(&src);
+    let case = create_case(&a, "BIG-1");
+    let ev = add_evidence(&a, &case, &src);
+    assert_eq!(ev["hash"], expected.as_str());
+    fs::remove_file(&src).unwrap();
+
+    let share = share_case(&a, &case, "county-da");
+    let done = wait_share_complete(&a, share["id"].as_str().unwrap(), LONG);
+    assert_eq!(done["items_delivered"], 1);
+    let copy = wait_external_case(&b, 1, SHORT);
+    let item = &copy["evidence"][0];
+    assert_eq!(item["hash"], expected.as_str());
+    assert_eq!(item["size"], 200 * MIB);
+    let got = downloaded_hash(
+        &b,
+        copy["id"].as_str().unwrap(),
+        item["id"].as_str().unwrap(),
+        work.path(),
+    );
+    assert_eq!(got, expected, "the receiver's bytes differ");
+}
+
+#[test]
+fn killed_receiver_resumes_the_transfer() {
+    const SIZE: u64 = 400 * MIB;
+    let a = node("metro-pd");
+    let mut b = node_on_fixed_port("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("cctv.mkv");
+    random_file(&src, SIZE, 400);
+    let expected = hash_file(&src);
+    let case = create_case(&a, "BIG-2");
+    add_evidence(&a, &case, &src);
+    fs::remove_file(&src).unwrap();
+
+    let share = share_case(&a, &case, "county-da");
+    let share_id = share["id"].as_str().unwrap();
+    // Crash the receiver once a checkpoint covers some data, well before the end.
+    let (size, verified) = wait_until("a checkpoint of at least 128 MiB", LONG, || {
+        checkpoints(&b)
+            .into_iter()
+            .find(|&(size, verified)| size == SIZE && verified >= CHECKPOINT)
+    });
+    b.kill();
+    assert!(verified < size, "the transfer finished before the kill");
+    let part_len = fs::read_dir(b.data_dir().join("partial"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .map(|e| e.metadata().unwrap().len())
+        .expect("the killed receiver left a .part file");
+    assert!(part_len >= verified, "{part_len} < {verified}");
+    let log_before = b.log().len();
+
+    b.start_again();
+    wait_share_complete(&a, share_id, LONG);
+    let copy = wait_external_case(&b, 1, SHORT);
+    let item = &copy["evidence"][0];
+    assert_eq!(item["hash"], expected.as_str());
+
+    let after_restart = b.log()[log_before..].to_owned();
+    let resumed = resumed_from_values(&after_restart);
+    assert!(
+        resumed.iter().any(|&r| r > 0 && r <= verified),
+        "the restarted receiver resumed from the checkpoint ({verified}): resumed_from {resumed:?}"
+    );
+    let got = downloaded_hash(
+        &b,
+        copy["id"].as_str().unwrap(),
+        item["id"].as_str().unwrap(),
+        work.path(),
+    );
+    assert_eq!(got, expected, "the resumed copy differs");
+    let leftovers: Vec<_> = fs::read_dir(b.data_dir().join("partial"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part") || n.ends_with(".state"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+}
+
+#[test]
+fn outbox_waits_for_an_offline_partner() {
+    let a = node("metro-pd");
+    let mut b = node_on_fixed_port("county-da");
+    partner(&a, &b);
+    wait_connected(&a, "county-da", true);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "OUT-1");
+    for i in 0..3 {
+        add_evidence(&a, &case, &small_file(work.path(), &format!("e{i}.bin"), i));
+    }
+
+    b.stop();
+    wait_connected(&a, "county-da", false);
+    let share = share_case(&a, &case, "county-da");
+    let share_id = share["id"].as_str().unwrap();
+    assert_eq!(share["status"], "Processing");
+    let view = peer_view(&a, "county-da");
+    assert!(
+        view["outbox_queued"].as_u64().unwrap() >= 1,
+        "the offer waits in the outbox: {view}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(share_status(&a, share_id)["status"], "Processing");
+
+    b.start_again();
+    let done = wait_share_complete(&a, share_id, SHORT);
+    assert_eq!(done["items_delivered"], 3);
+    wait_until("the outbox to drain", SHORT, || {
+        (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
+    });
+    let copy = wait_external_case(&b, 3, SHORT);
+    assert_eq!(copy["external"], true);
+    // Retries never apply twice: one copy, three items.
+    std::thread::sleep(Duration::from_secs(2));
+    let cases = external_cases(&b);
+    assert_eq!(cases.len(), 1, "exactly one copy: {cases:?}");
+    assert_eq!(
+        b.cli_json(["received", "list"]).as_array().unwrap().len(),
+        1
+    );
+    let shown = b.cli_json(["case", "show", copy["id"].as_str().unwrap()]);
+    assert_eq!(shown["evidence"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn removed_partner_can_no_longer_connect() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    wait_connected(&a, "county-da", true);
+    wait_connected(&b, "metro-pd", true);
+    let (b_peer, _) = node_identity(&b);
+
+    a.cli_ok(["partner", "remove", "county-da"]);
+    assert!(
+        a.cli_json(["partner", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the partner is gone"
+    );
+    wait_connected(&b, "metro-pd", false);
+    // county-da still knows metro-pd and keeps trying; metro-pd refuses it.
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&b, "R-1");
+    add_evidence(&b, &case, &small_file(work.path(), "x.bin", 9));
+    let share = share_case(&b, &case, "metro-pd");
+    wait_until("metro-pd to refuse the removed partner", SHORT, || {
+        a.log()
+            .lines()
+            .any(|l| l.contains("refused connection from unregistered peer") && l.contains(&b_peer))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(peer_view(&b, "metro-pd")["connected"], false);
+    assert!(external_cases(&a).is_empty(), "nothing arrives");
+    assert_eq!(
+        share_status(&b, share["id"].as_str().unwrap())["status"],
+        "Processing"
+    );
+}

@@ -1,0 +1,907 @@
+//! Partner share (share by copy) end to end, between real nodes: scope, the case synchronization
+//! folder rules, what the receiver's copy looks like (categories, retention), manual import,
+//! resharing without new copies of evidence, stop sharing, import details, permissions and
+//! feature flags, and email notifications through a real SMTP server.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{TestNode, free_port, partner, random_file, s, wait_until};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long shares and updates get to arrive.
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn node(name: &str) -> TestNode {
+    TestNode::builder(name)
+        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .start()
+}
+
+fn create_case(node: &TestNode, case_id: &str) -> String {
+    let case = node.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        case_id,
+        "--title",
+        "Shared case",
+    ]);
+    case["id"].as_str().expect("case has an id").to_owned()
+}
+
+/// Add a small evidence file called `name` (distinct contents per name) to `folder` ("" = root).
+fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &str) -> Value {
+    let path = dir.join(name);
+    let seed = name
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    random_file(&path, 2000 + seed % 3000, seed);
+    let mut args = vec!["evidence", "add", case, s(&path)];
+    if !folder.is_empty() {
+        args.extend(["--folder", folder]);
+    }
+    node.cli_json(&args)
+}
+
+fn share(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "share",
+        "create",
+        case,
+        "--partner",
+        partner,
+        "--to",
+        "user:admin",
+    ];
+    args.extend_from_slice(extra);
+    node.cli_json(&args)
+}
+
+fn share_status(node: &TestNode, share: &str) -> Value {
+    node.cli_json(["share", "status", share])
+}
+
+fn wait_complete(node: &TestNode, share: &str) -> Value {
+    wait_until(&format!("share {share} to become Complete"), LIMIT, || {
+        let v = share_status(node, share);
+        (v["status"] == "Complete").then_some(v)
+    })
+}
+
+fn id_of(v: &Value) -> &str {
+    v["id"].as_str().expect("object has an id")
+}
+
+fn external_cases(node: &TestNode) -> Vec<Value> {
+    node.cli_json(["case", "list", "--external"])
+        .as_array()
+        .expect("case list is an array")
+        .clone()
+}
+
+fn show(node: &TestNode, case: &str) -> Value {
+    node.cli_json(["case", "show", case])
+}
+
+/// The local copy of the received share `share` on `node`, once it holds `count` items.
+fn wait_copy(node: &TestNode, share: &str, count: usize) -> Value {
+    wait_until(
+        &format!(
+            "{count} items in the copy of share {share} on {}",
+            node.name()
+        ),
+        LIMIT,
+        || {
+            let r = node.cli_json(["received", "show", share]);
+            let local = r["local_case"].as_str()?;
+            let copy = show(node, local);
+            (copy["evidence"].as_array().unwrap().len() == count).then_some(copy)
+        },
+    )
+}
+
+/// Evidence name → folder path in a case.
+fn folders_by_name(case: &Value) -> BTreeMap<String, String> {
+    case["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["folder"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn sorted_folders(case: &Value) -> Vec<String> {
+    let mut f: Vec<String> = case["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    f.sort();
+    f
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn blob_stats(node: &TestNode) -> (u64, u64) {
+    let v = node.cli_json(["blobs", "stats"]);
+    (v["count"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
+}
+
+fn assert_http_status(stderr: &str, status: u16) {
+    assert!(
+        stderr.contains(&format!("HTTP {status}")),
+        "expected an HTTP {status} error, got: {stderr}"
+    );
+}
+
+#[test]
+fn only_selected_folders_arrive() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let case = create_case(&a, "SEL-1");
+    for f in [
+        "Interviews/Day 1",
+        "Interviews/Day 2",
+        "Photos",
+        "Video/Raw",
+    ] {
+        a.cli_ok(["folder", "create", &case, f]);
+    }
+    add_evidence(&a, &case, dir, "day1.wav", "Interviews/Day 1");
+    add_evidence(&a, &case, dir, "day2.wav", "Interviews/Day 2");
+    add_evidence(&a, &case, dir, "summary.pdf", "Interviews");
+    add_evidence(&a, &case, dir, "scene.jpg", "Photos");
+    add_evidence(&a, &case, dir, "raw.mp4", "Video/Raw");
+    add_evidence(&a, &case, dir, "report.pdf", "");
+
+    let sh = share(
+        &a,
+        &case,
+        "county-da",
+        &["--folder", "Interviews/Day 1", "--folder", "Video"],
+    );
+    assert_eq!(sh["items_sent"], 2, "{sh}");
+    wait_complete(&a, id_of(&sh));
+    let copy = wait_copy(&b, id_of(&sh), 2);
+    assert_eq!(
+        folders_by_name(&copy),
+        BTreeMap::from([
+            ("day1.wav".to_owned(), "Interviews/Day 1".to_owned()),
+            ("raw.mp4".to_owned(), "Video/Raw".to_owned()),
+        ]),
+        "only the selected folders' evidence arrives, in the same folders"
+    );
+    assert_eq!(
+        sorted_folders(&copy),
+        ["Interviews", "Interviews/Day 1", "Video", "Video/Raw"],
+        "the selected folders and their ancestors"
+    );
+
+    // Later evidence follows the scope too.
+    add_evidence(&a, &case, dir, "day1-late.wav", "Interviews/Day 1");
+    add_evidence(&a, &case, dir, "scene2.jpg", "Photos");
+    let copy = wait_copy(&b, id_of(&sh), 3);
+    wait_complete(&a, id_of(&sh));
+    std::thread::sleep(Duration::from_secs(2));
+    let copy = show(&b, id_of(&copy));
+    let names = folders_by_name(&copy);
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names["day1-late.wav"], "Interviews/Day 1");
+    assert!(!names.contains_key("scene2.jpg"));
+}
+
+#[test]
+fn case_synchronization_follows_the_folder_rules() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let case = create_case(&a, "SYNC-1");
+    for f in ["Interviews", "Photos", "Empty"] {
+        a.cli_ok(["folder", "create", &case, f]);
+    }
+    let i1 = add_evidence(&a, &case, dir, "i1.wav", "Interviews");
+    add_evidence(&a, &case, dir, "p1.jpg", "Photos");
+    add_evidence(&a, &case, dir, "r1.pdf", "");
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        id_of(&i1),
+        "--category",
+        "Homicide",
+    ]);
+
+    let sh = share(&a, &case, "county-da", &[]);
+    let share_id = id_of(&sh).to_owned();
+    wait_complete(&a, &share_id);
+    let copy = wait_copy(&b, &share_id, 3);
+    let copy_id = id_of(&copy).to_owned();
+    assert_eq!(sorted_folders(&copy), ["Empty", "Interviews", "Photos"]);
+
+    // The receiver reorganizes its copy: rename, move under a new folder, delete an empty one.
+    b.cli_ok(["folder", "rename", &copy_id, "Interviews", "Statements"]);
+    b.cli_ok(["folder", "create", &copy_id, "Archive"]);
+    b.cli_ok(["folder", "move", &copy_id, "Photos", "Archive"]);
+    b.cli_ok(["folder", "delete", &copy_id, "Empty"]);
+    // The sharer renames a folder of its own and creates a new one.
+    a.cli_ok(["folder", "rename", &case, "Photos", "Pictures"]);
+    a.cli_ok(["folder", "create", &case, "Later"]);
+
+    add_evidence(&a, &case, dir, "i2.wav", "Interviews");
+    add_evidence(&a, &case, dir, "p2.jpg", "Pictures");
+    add_evidence(&a, &case, dir, "l1.txt", "Later");
+    add_evidence(&a, &case, dir, "e1.txt", "Empty");
+    let copy = wait_copy(&b, &share_id, 7);
+    wait_complete(&a, &share_id);
+
+    let placed = folders_by_name(&copy);
+    let expected: BTreeMap<String, String> = [
+        ("i1.wav", "Statements"),
+        ("p1.jpg", "Archive/Photos"),
+        ("r1.pdf", ""),
+        // New evidence in a synced folder follows the receiver's rename…
+        ("i2.wav", "Statements"),
+        // …and move, whatever the sharer calls the folder now.
+        ("p2.jpg", "Archive/Photos"),
+        // A folder created after the import: the copy's root.
+        ("l1.txt", ""),
+        // A synced folder the receiver deleted: the copy's root.
+        ("e1.txt", ""),
+    ]
+    .into_iter()
+    .map(|(n, f)| (n.to_owned(), f.to_owned()))
+    .collect();
+    assert_eq!(placed, expected);
+    assert_eq!(
+        sorted_folders(&copy),
+        ["Archive", "Archive/Photos", "Statements"],
+        "the sharer's rename and new folder are not applied; the deleted folder stays deleted"
+    );
+    for e in copy["evidence"].as_array().unwrap() {
+        assert_eq!(
+            e["category"],
+            Value::Null,
+            "received items are uncategorized: {e}"
+        );
+    }
+    // The sharer's side is untouched by the receiver's edits.
+    assert_eq!(
+        sorted_folders(&show(&a, &case)),
+        ["Empty", "Interviews", "Later", "Pictures"]
+    );
+}
+
+#[test]
+fn copy_gets_the_receivers_retention_and_no_categories() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    let c = node("public-defender");
+    partner(&a, &b);
+    partner(&a, &c);
+    b.cli_ok(["settings", "set", "--default-retention", "30"]);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "RET-1");
+    let ev = add_evidence(&a, &case, work.path(), "bodycam.mp4", "");
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        id_of(&ev),
+        "--category",
+        "Burglary",
+    ]);
+    a.cli_ok(["case", "retention", &case, "7"]);
+
+    let to_b = share(&a, &case, "county-da", &[]);
+    let to_c = share(&a, &case, "public-defender", &[]);
+    let copy_b = wait_copy(&b, id_of(&to_b), 1);
+    let copy_c = wait_copy(&c, id_of(&to_c), 1);
+
+    assert_eq!(copy_b["retention"], json!({"kind": "days", "days": 30}));
+    assert_eq!(
+        copy_c["retention"],
+        json!({"kind": "until_manually_deleted"}),
+        "no default policy: Until Manually Deleted"
+    );
+    for copy in [&copy_b, &copy_c] {
+        assert_eq!(copy["external"], true);
+        assert_eq!(copy["origin"]["kind"], "received");
+        assert_eq!(copy["origin"]["sharer"], a.org_id());
+        assert_eq!(copy["origin"]["sharer_name"], "metro-pd");
+        assert_eq!(copy["evidence"][0]["category"], Value::Null);
+        assert_eq!(copy["evidence"][0]["hash"], ev["hash"]);
+    }
+}
+
+#[test]
+fn manual_import_when_auto_import_is_off() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    b.cli_ok(["settings", "set", "--auto-import", "off"]);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "MAN-1");
+    add_evidence(&a, &case, work.path(), "a.bin", "");
+    add_evidence(&a, &case, work.path(), "b.bin", "");
+    let sh = share(&a, &case, "county-da", &[]);
+    let share_id = id_of(&sh);
+
+    let pending = wait_until("the share to reach county-da", LIMIT, || {
+        let list = b.cli_json(["received", "list"]);
+        list.as_array().unwrap().first().cloned()
+    });
+    assert_eq!(pending["id"], share_id);
+    assert_eq!(pending["status"], "Pending");
+    assert_eq!(pending["local_case"], Value::Null);
+    assert_eq!(pending["items"], 2);
+    assert_eq!(pending["items_imported"], 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let still = b.cli_json(["received", "show", share_id]);
+    assert_eq!(still["status"], "Pending", "{still}");
+    assert_eq!(still["local_case"], Value::Null);
+    assert!(external_cases(&b).is_empty(), "no local copy before Import");
+    assert_eq!(share_status(&a, share_id)["status"], "Processing");
+
+    b.cli_json(["received", "import", share_id]);
+    let copy = wait_copy(&b, share_id, 2);
+    let imported = wait_until("the share to be Imported", LIMIT, || {
+        let r = b.cli_json(["received", "show", share_id]);
+        (r["status"] == "Imported").then_some(r)
+    });
+    assert_eq!(imported["local_case"], id_of(&copy));
+    assert_eq!(imported["items_imported"], 2);
+    assert_eq!(external_cases(&b).len(), 1);
+    wait_complete(&a, share_id);
+}
+
+#[test]
+fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    let c = node("public-defender");
+    partner(&a, &b);
+    partner(&a, &c);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "RE-1");
+    let e1 = add_evidence(&a, &case, work.path(), "one.bin", "");
+    let e2 = add_evidence(&a, &case, work.path(), "two.bin", "");
+    let one_copy = e1["size"].as_u64().unwrap() + e2["size"].as_u64().unwrap();
+
+    let first = share(&a, &case, "county-da", &[]);
+    wait_complete(&a, id_of(&first));
+    wait_copy(&b, id_of(&first), 2);
+    let sharer_before = blob_stats(&a);
+    assert_eq!(sharer_before, (2, one_copy));
+
+    // Reshare with another partner organization.
+    let reshared = a.cli_json([
+        "share",
+        "add-recipients",
+        id_of(&first),
+        "--to",
+        "user:admin",
+        "--partner",
+        "public-defender",
+    ]);
+    let reshare_id = id_of(&reshared).to_owned();
+    assert_ne!(
+        reshare_id,
+        id_of(&first),
+        "another organization: its own share"
+    );
+    wait_complete(&a, &reshare_id);
+    let copy_c = wait_copy(&c, &reshare_id, 2);
+    assert_eq!(copy_c["case_id"], "RE-1");
+    assert_eq!(
+        blob_stats(&a),
+        sharer_before,
+        "resharing stores no new evidence bytes on the sharer"
+    );
+    assert_eq!(blob_stats(&c), (2, one_copy));
+
+    // county-da receives the same evidence again in a second share: stored once.
+    let second = share(&a, &case, "county-da", &[]);
+    wait_complete(&a, id_of(&second));
+    let copy2 = wait_copy(&b, id_of(&second), 2);
+    assert_eq!(external_cases(&b).len(), 2, "two shares, two copies");
+    assert_eq!(
+        blob_stats(&b),
+        (2, one_copy),
+        "the receiver stores each blob once"
+    );
+    assert_eq!(blob_stats(&a), sharer_before);
+    assert_eq!(copy2["evidence"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "STOP-1");
+    add_evidence(&a, &case, work.path(), "first.bin", "");
+    let sh = share(&a, &case, "county-da", &[]);
+    let share_id = id_of(&sh);
+    wait_complete(&a, share_id);
+    let copy = wait_copy(&b, share_id, 1);
+
+    let stopped = a.cli_json(["share", "stop", share_id]);
+    assert_eq!(stopped["status"], "Stopped");
+    assert!(stopped["stopped_at"].is_string(), "{stopped}");
+    wait_until("county-da to learn the share stopped", LIMIT, || {
+        (b.cli_json(["received", "show", share_id])["status"] == "Stopped").then_some(())
+    });
+
+    add_evidence(&a, &case, work.path(), "after-stop.bin", "");
+    std::thread::sleep(Duration::from_secs(5));
+    let copy = show(&b, id_of(&copy));
+    assert_eq!(
+        folders_by_name(&copy).keys().collect::<Vec<_>>(),
+        ["first.bin"],
+        "evidence added after stop never arrives; the copy stays"
+    );
+    assert_eq!(external_cases(&b).len(), 1);
+    let status = share_status(&a, share_id);
+    assert_eq!(status["status"], "Stopped");
+    assert_eq!(status["items_sent"], 1, "nothing more was sent: {status}");
+    let (stderr, _) = a.cli_fail(["share", "add-recipients", share_id, "--to", "user:someone"]);
+    assert_http_status(&stderr, 409);
+}
+
+#[test]
+fn import_details_and_recipients_added_later() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    b.cli_ok([
+        "user",
+        "add",
+        "dana",
+        "--full-name",
+        "Dana Scully",
+        "--email",
+        "dana@county.example",
+        "--badge-id",
+        "B-77",
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "DET-1");
+    add_evidence(&a, &case, work.path(), "statement.pdf", "");
+    let sh = a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:dana",
+        "--to",
+        "badge:B-77",
+        "--message",
+        "Please review",
+    ]);
+    let share_id = id_of(&sh);
+    let copy = wait_copy(&b, share_id, 1);
+
+    let details = b.cli_json(["received", "show", share_id]);
+    assert_eq!(details["sender"], a.org_id());
+    assert_eq!(details["partner_organization"], "metro-pd");
+    let mut recipients = strings(&details["recipients"]);
+    recipients.sort();
+    assert_eq!(recipients, ["badge:B-77", "user:dana"]);
+    assert_eq!(strings(&details["resolved_users"]), ["dana"]);
+    assert!(
+        details["received_on"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 20 && t.contains('T')),
+        "received_on is an RFC 3339 time: {details}"
+    );
+    assert_eq!(details["access_level"], "copy");
+    assert_eq!(details["sharing_policy"]["name"], "partner-copy");
+    assert!(
+        strings(&details["sharing_policy"]["allowed"]).contains(&"import".to_owned()),
+        "{details}"
+    );
+    assert_eq!(details["message"], "Please review");
+    assert_eq!(details["case_id"], "DET-1");
+    assert_eq!(details["local_case"], id_of(&copy));
+    // The same details by the local copy's id.
+    let by_case = b.cli_json(["received", "show", id_of(&copy)]);
+    assert_eq!(by_case["id"], share_id);
+
+    // Recipients added later (same partner) show up in the import details.
+    let updated = a.cli_json([
+        "share",
+        "add-recipients",
+        share_id,
+        "--to",
+        "group:detectives",
+        "--to",
+        "email:records@county.example",
+    ]);
+    assert_eq!(updated["id"], share_id, "same partner: the same share");
+    assert_eq!(updated["recipients"].as_array().unwrap().len(), 4);
+    let details = wait_until("the added recipients at county-da", LIMIT, || {
+        let d = b.cli_json(["received", "show", share_id]);
+        (d["recipients"].as_array().unwrap().len() == 4).then_some(d)
+    });
+    let mut recipients = strings(&details["recipients"]);
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "badge:B-77",
+            "email:records@county.example",
+            "group:detectives",
+            "user:dana",
+        ]
+    );
+    // No second copy for the added recipients.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(external_cases(&b).len(), 1);
+    assert_eq!(
+        b.cli_json(["received", "list"]).as_array().unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn sharing_needs_the_permission_and_the_feature() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "PERM-1");
+    add_evidence(&a, &case, work.path(), "a.bin", "");
+    let clerk = a.cli_json([
+        "user",
+        "add",
+        "clerk",
+        "--full-name",
+        "Case Clerk",
+        "--permission",
+        "case_edit,case_share,evidence_share_external",
+    ]);
+    let token = clerk["token"].as_str().expect("user add prints a token");
+    let create = [
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:admin",
+    ];
+
+    let (stderr, _) = a.cli_fail_as(token, create);
+    assert_http_status(&stderr, 403);
+    assert!(stderr.contains("case_share_by_copy"), "{stderr}");
+    assert!(
+        a.cli_json(["share", "list", &case])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no share was made"
+    );
+
+    // With the permission, the same user may share.
+    a.cli_ok([
+        "user",
+        "edit",
+        "clerk",
+        "--permission",
+        "case_edit,case_share,evidence_share_external,case_share_by_copy",
+    ]);
+    let allowed = a.cli_json_as(token, create);
+    assert_eq!(allowed["status"], "Processing");
+
+    // The organization switches the feature off: nobody may share by copy, not even the admin.
+    a.cli_ok(["settings", "set", "--feature", "case_share_by_copy=off"]);
+    let (stderr, _) = a.cli_fail(create);
+    assert_http_status(&stderr, 403);
+    let (stderr, _) = a.cli_fail_as(token, create);
+    assert_http_status(&stderr, 403);
+    let (stderr, _) = a.cli_fail([
+        "share",
+        "add-recipients",
+        id_of(&allowed),
+        "--to",
+        "user:other",
+    ]);
+    assert_http_status(&stderr, 403);
+    assert_eq!(
+        a.cli_json(["share", "list", &case])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email notifications through a real SMTP server (aiosmtpd, writing a Maildir).
+
+/// `python3 -m aiosmtpd` on 127.0.0.1:`port`, delivering into a Maildir; killed on drop.
+struct SmtpServer {
+    child: Child,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(port: u16, maildir: &Path) -> SmtpServer {
+        SmtpServer::start_with(port, maildir, "aiosmtpd.handlers.Mailbox", None)
+    }
+
+    /// With the handler class `handler` (a Python class path), importable from `python_path`.
+    fn start_with(
+        port: u16,
+        maildir: &Path,
+        handler: &str,
+        python_path: Option<&Path>,
+    ) -> SmtpServer {
+        let mut cmd = Command::new("python3");
+        if let Some(p) = python_path {
+            cmd.env("PYTHONPATH", p);
+        }
+        let child = cmd
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", handler])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd (pip install aiosmtpd)");
+        let mut server = SmtpServer {
+            child,
+            maildir: maildir.to_owned(),
+        };
+        wait_until("the SMTP server to listen", LIMIT, || {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("aiosmtpd exited with {status}: is it installed (pip install aiosmtpd)?");
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        server
+    }
+
+    /// Every message delivered so far (raw RFC 5322 text).
+    fn messages(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(dir) = fs::read_dir(self.maildir.join(sub)) else {
+                continue;
+            };
+            for entry in dir.flatten() {
+                if let Ok(text) = fs::read_to_string(entry.path()) {
+                    all.push(text);
+                }
+            }
+        }
+        all
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header's value (unfolded), case-insensitive name.
+fn header(message: &str, name: &str) -> Option<String> {
+    let head = message
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .replace('\r', "");
+    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
+    unfolded.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+fn smtp_config(port: u16) -> String {
+    format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"casemesh@county.example\"\nsecurity = \"none\"\n"
+    )
+}
+
+/// A receiver with an `[smtp]` config, users `dana` (resolved by name) and `eve` (not a
+/// recipient), partnered with a new sharer.
+fn mail_setup(port: u16) -> (TestNode, TestNode) {
+    let a = node("metro-pd");
+    let b = TestNode::builder("county-da")
+        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .config_append(smtp_config(port))
+        .start();
+    partner(&a, &b);
+    for (user, email) in [
+        ("dana", "dana@county.example"),
+        ("eve", "eve@county.example"),
+    ] {
+        b.cli_ok(["user", "add", user, "--full-name", user, "--email", email]);
+    }
+    (a, b)
+}
+
+fn share_for_mail(a: &TestNode, case_id: &str, dir: &Path) -> Value {
+    let case = create_case(a, case_id);
+    add_evidence(a, &case, dir, "mail.bin", "");
+    a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:dana",
+        "--to",
+        "email:records@county.example",
+        "--message",
+        "New case for you",
+    ])
+}
+
+/// The notifications of one share: one mail per address (so a refused address never holds up the
+/// others), together reaching the resolved user and the `email:` recipient, nobody else.
+fn assert_share_mails(messages: &[String], case_id: &str) {
+    let mut to_all = String::new();
+    for message in messages {
+        let subject = header(message, "Subject").expect("a Subject header");
+        assert!(
+            subject.contains(case_id),
+            "subject names the case: {subject}"
+        );
+        assert!(
+            subject.contains("metro-pd"),
+            "subject names the sharer: {subject}"
+        );
+        assert!(
+            message.contains("New case for you"),
+            "the sharer's message: {message}"
+        );
+        let to = header(message, "To").expect("a To header").to_lowercase();
+        let rcpt = header(message, "X-RcptTo")
+            .unwrap_or_default()
+            .to_lowercase();
+        assert_eq!(to, rcpt, "To and envelope agree");
+        to_all.push_str(&to);
+        to_all.push(' ');
+    }
+    for addr in ["dana@county.example", "records@county.example"] {
+        assert!(to_all.contains(addr), "{addr} notified: {to_all}");
+    }
+    assert!(!to_all.contains("eve@"), "eve is no recipient: {to_all}");
+}
+
+/// Wait for at least `n` messages, then a moment more to see no extra ones arrive.
+fn wait_messages(server: &SmtpServer, n: usize) -> Vec<String> {
+    wait_until("the notification emails", LIMIT, || {
+        let m = server.messages();
+        (m.len() >= n).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    server.messages()
+}
+
+#[test]
+fn recipients_are_notified_by_email() {
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(port, &mail.path().join("Maildir"));
+    let (a, b) = mail_setup(port);
+    let work = tempfile::tempdir().unwrap();
+    let sh = share_for_mail(&a, "MAIL-1", work.path());
+    wait_copy(&b, id_of(&sh), 1);
+    let messages = wait_messages(&server, 2);
+    assert_eq!(
+        messages.len(),
+        2,
+        "one notification per address: {messages:?}"
+    );
+    assert_share_mails(&messages, "MAIL-1");
+}
+
+#[test]
+fn notification_survives_a_mail_server_outage() {
+    let port = free_port();
+    let (a, b) = mail_setup(port);
+    let work = tempfile::tempdir().unwrap();
+    let sh = share_for_mail(&a, "MAIL-2", work.path());
+    wait_copy(&b, id_of(&sh), 1);
+    wait_until("the node to find the mail server down", LIMIT, || {
+        b.log()
+            .contains("mail server unavailable; notifications stay queued")
+            .then_some(())
+    });
+
+    let mail = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(port, &mail.path().join("Maildir"));
+    let messages = wait_messages(&server, 2);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_share_mails(&messages, "MAIL-2");
+}
+
+/// An SMTP server that refuses one mailbox (`bounce@…`) with a permanent 550, as a real relay
+/// does for an unknown address.
+const PICKY_HANDLER: &str = r#"
+from aiosmtpd.handlers import Mailbox
+
+class Picky(Mailbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce@"):
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+"#;
+
+#[test]
+/// A share notifies an address the relay refuses for good (550), then another share notifies
+/// valid addresses: the second mail must still go out (the refused one can only be logged or set
+/// aside, retrying a permanent failure never succeeds).
+fn a_refused_address_does_not_block_later_notifications() {
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    fs::write(mail.path().join("picky.py"), PICKY_HANDLER).unwrap();
+    let server = SmtpServer::start_with(
+        port,
+        &mail.path().join("Maildir"),
+        "picky.Picky",
+        Some(mail.path()),
+    );
+    let (a, b) = mail_setup(port);
+    let work = tempfile::tempdir().unwrap();
+    let first = create_case(&a, "BOUNCE-1");
+    add_evidence(&a, &first, work.path(), "x.bin", "");
+    let s1 = a.cli_json([
+        "share",
+        "create",
+        &first,
+        "--partner",
+        "county-da",
+        "--to",
+        "email:bounce@county.example",
+    ]);
+    wait_copy(&b, id_of(&s1), 1);
+    let s2 = share_for_mail(&a, "BOUNCE-2", work.path());
+    wait_copy(&b, id_of(&s2), 1);
+    let messages = wait_messages(&server, 2);
+    assert_eq!(
+        messages.len(),
+        2,
+        "the refused address got nothing, the others theirs: {messages:?}"
+    );
+    assert_share_mails(&messages, "BOUNCE-2");
+}
