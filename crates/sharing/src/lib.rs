@@ -398,11 +398,17 @@ impl Engine {
         }
     }
 
+    /// Run the import/sync of a share in the background. A failure (a dropped connection, a
+    /// partner restarting) is retried with a growing pause; items already copied are kept, and
+    /// the partial blob transfer resumes where it stopped.
     fn spawn_sync(&self, share: ShareId) {
         let engine = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = engine.sync_copy(share).await {
-                tracing::error!(share = %share, error = %e, "import/sync failed; will retry on the next update or restart");
+            let mut attempt: u32 = 0;
+            while let Err(e) = engine.sync_copy(share).await {
+                attempt += 1;
+                let permanent = matches!(e, SharingError::Forbidden(_) | SharingError::NotFound(_));
+                tracing::warn!(share = %share, attempt, error = %e, "import/sync failed");
                 let _ = engine.inner.store.update_record(
                     records::RECEIVED,
                     &share.to_string(),
@@ -413,10 +419,18 @@ impl Engine {
                         }))
                     },
                 );
+                if permanent || attempt >= SYNC_ATTEMPTS {
+                    tracing::error!(share = %share, "import/sync gave up; it resumes on the next update, an Import, or a restart");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt.min(10)))).await;
             }
         });
     }
 }
+
+/// How often a failed import/sync is tried again before waiting for the next update.
+const SYNC_ATTEMPTS: u32 = 20;
 
 fn invalid(e: wire::PayloadError) -> SharingError {
     SharingError::Invalid(e.to_string())
