@@ -32,7 +32,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `gone`, `payload_too_large`, `too_many_requests`, `blob_corrupt`, `internal`.
+    /// `gone`, `payload_too_large`, `too_many_requests`, `blob_corrupt`, `insufficient_storage`
+    /// (507: the disk is full; nothing was stored), `internal`.
     pub code: String,
     /// Explanation for people.
     pub message: String,
@@ -118,6 +119,11 @@ impl From<StoreError> for ApiError {
                 "blob_corrupt",
                 e.to_string(),
             ),
+            StoreError::NoSpace { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                e.to_string(),
+            ),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -130,6 +136,12 @@ impl From<FolderError> for ApiError {
             FolderError::Exists(_) | FolderError::NotEmpty(_) => ApiError::conflict(e.to_string()),
             _ => ApiError::bad_request(e.to_string()),
         }
+    }
+}
+
+impl From<casemesh_model::names::TextError> for ApiError {
+    fn from(e: casemesh_model::names::TextError) -> ApiError {
+        ApiError::bad_request(e.to_string())
     }
 }
 

@@ -56,6 +56,10 @@ pub mod actions {
     pub const SHARE_STOP: &str = "share.stop";
     /// A partner's node holds every item of a share.
     pub const SHARE_COMPLETE: &str = "share.complete";
+    /// A share's message could never be delivered to the partner (dead-lettered).
+    pub const SHARE_FAILED: &str = "share.failed";
+    /// An import went around an item the sharer refused for good.
+    pub const CASE_SYNC_SKIP: &str = "case.sync.skip";
     /// A partner fetched evidence bytes under a grant.
     pub const SHARE_SERVE: &str = "share.serve";
     /// A case received from a partner was imported (a copy created here).

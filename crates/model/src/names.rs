@@ -33,6 +33,62 @@ pub enum NameError {
     Absolute,
 }
 
+/// Limits on free-text fields (UTF-8 bytes), checked at the API so that nothing a user types
+/// can grow a record or a partner message without bound. A share's manifest carries every item's
+/// description: with [`MAX_EVIDENCE_DESCRIPTION_BYTES`] a manifest of hundreds of items stays far
+/// under a control message's size limit.
+pub mod limits {
+    /// Case ID (case number).
+    pub const CASE_NUMBER: usize = 200;
+    /// Case title.
+    pub const TITLE: usize = 1_000;
+    /// Case description.
+    pub const CASE_DESCRIPTION: usize = 100_000;
+    /// Evidence description.
+    pub const EVIDENCE_DESCRIPTION: usize = 16_384;
+    /// Evidence category, media type.
+    pub const LABEL: usize = 255;
+    /// A message sent with a share or a link.
+    pub const MESSAGE: usize = 10_000;
+}
+
+/// Why a free-text field was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TextError {
+    /// Longer than its limit (see [`limits`]).
+    #[error("{field} is {len} bytes, longer than the {max} bytes allowed")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length, bytes.
+        len: usize,
+        /// The limit, bytes.
+        max: usize,
+    },
+    /// Contains NUL.
+    #[error("{field} contains a NUL byte")]
+    Nul {
+        /// The field.
+        field: &'static str,
+    },
+}
+
+/// Check a free-text field: at most `max` UTF-8 bytes, no NUL.
+pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), TextError> {
+    if value.len() > max {
+        return Err(TextError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
+    }
+    if value.contains('\0') {
+        return Err(TextError::Nul { field });
+    }
+    Ok(())
+}
+
 /// Check one name (a single path segment).
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {

@@ -65,7 +65,7 @@ impl Engine {
             .map_err(|_| SharingError::Invalid("bad partner id".into()))?;
         let mut msg_id = [0u8; 16];
         getrandom::fill(&mut msg_id)
-            .map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
+            .map_err(|e| SharingError::Internal(format!("no randomness: {e}")))?;
         let request = ControlRequest {
             msg_id,
             kind: MessageKind::DirectoryQuery.as_str().to_owned(),

@@ -20,6 +20,10 @@ pub enum SharingError {
     /// Clashes with existing state (a partner name taken, a share already stopped).
     #[error("{0}")]
     Conflict(String),
+    /// This node failed internally (a task panicked, no randomness). Never reported to a partner
+    /// as a refusal: the partner retries.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -31,6 +35,21 @@ pub enum SharingError {
 impl From<NetError> for SharingError {
     fn from(e: NetError) -> Self {
         SharingError::Net(Box::new(e))
+    }
+}
+
+impl SharingError {
+    /// Whether this is a refusal that will not change on retry (bad input, not allowed, no such
+    /// thing, a clash): the partner is told `Rejected`, a caller gets a 4xx. Everything else
+    /// (store, network, internal) is worth retrying.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SharingError::NotFound(_)
+                | SharingError::Invalid(_)
+                | SharingError::Forbidden(_)
+                | SharingError::Conflict(_)
+        )
     }
 }
 

@@ -9,7 +9,9 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
-use crate::records::{IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, ReceivedStatus};
+use crate::records::{
+    IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, ReceivedStatus, SkippedItem,
+};
 use crate::wire::{self, ManifestEvidence, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
@@ -24,6 +26,19 @@ use std::collections::BTreeSet;
 
 /// Blob fetches in flight per import (the net layer bounds the whole node as well).
 const PARALLEL_FETCHES: usize = 4;
+
+/// Whether a fetch failed because the sharer refuses this item for good (it no longer has it,
+/// or the grant no longer covers it), as opposed to a failure worth retrying.
+fn is_refused_for_good(e: &SharingError) -> bool {
+    match e {
+        SharingError::Net(n) => matches!(
+            n.as_ref(),
+            casemesh_net::NetError::Refused { refusal, .. }
+                if matches!(refusal.code, casemesh_net::RefusalCode::NotFound)
+        ),
+        _ => false,
+    }
+}
 
 fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
     let bytes =
@@ -100,6 +115,7 @@ impl Engine {
             last_error: None,
             upstream: None,
             applied: Default::default(),
+            skipped: Default::default(),
         };
         let mut share = share;
         if let Some(doc_hex) = &offer.meta_doc {
@@ -110,9 +126,11 @@ impl Engine {
             share.applied = casemesh_meta::AppliedState::at_import(&doc);
             share.upstream = Some(doc_hex.clone());
         }
-        self.inner.store.put_record(RECEIVED, &id, &share)?;
-        tracing::info!(share = %id, from = %partner.name, items = offer.manifest.evidence.len(), "share received");
-        self.notify(
+        let auto = self.settings().auto_import && g.grant.policy.allows(PolicyAction::Import);
+        if auto {
+            share.status = ReceivedStatus::Importing;
+        }
+        let mails = self.mails(
             &emails,
             format!("Case {} shared with you by {}", offer.manifest.case_number, partner.name),
             format!(
@@ -124,13 +142,35 @@ impl Engine {
                 g.grant.message.as_deref().map(|m| format!("Message: {m}\n")).unwrap_or_default(),
                 id
             ),
-        )?;
-        let auto = self.settings().auto_import;
-        if auto && g.grant.policy.allows(PolicyAction::Import) {
-            self.set_status(&id, ReceivedStatus::Importing)?;
+        );
+        let receipt = if auto {
+            None
+        } else {
+            Some(self.receipt_message(&share)?)
+        };
+        // The share, its notifications and (without auto-import) the receipt commit together.
+        let stored = self.inner.store.atomically(|txn| {
+            if txn.record::<IncomingShare>(RECEIVED, &id)?.is_some() {
+                return Ok(false);
+            }
+            txn.put_record(RECEIVED, &id, &share)?;
+            for m in &mails {
+                txn.queue_push(MAIL_QUEUE, m)?;
+            }
+            if let Some(r) = &receipt {
+                Self::queue_in(txn, &share.sharer, r)?;
+            }
+            Ok::<_, SharingError>(true)
+        })?;
+        if !stored {
+            return Ok(());
+        }
+        tracing::info!(share = %id, from = %partner.name, items = offer.manifest.evidence.len(), "share received");
+        self.wake_mail(mails.len());
+        if auto {
             self.spawn_sync(g.grant.id);
         } else {
-            self.send_receipt(&share)?;
+            self.wake_outbox();
         }
         Ok(())
     }
@@ -160,31 +200,37 @@ impl Engine {
             .iter()
             .filter(|e| !current.evidence_map.contains_key(&e.id))
             .count();
-        let updated =
-            self.inner
-                .store
-                .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
-                    Ok::<_, SharingError>(s.map(|mut s| {
-                        s.grant = update.grant.clone();
-                        s.manifest = update.manifest.clone();
-                        s.recipients = g.grant.recipients.clone();
-                        s.resolved_users = users.iter().map(|u| u.username.clone()).collect();
-                        if s.status == ReceivedStatus::Imported
-                            && g.grant.policy.allows(PolicyAction::ReceiveUpdates)
-                        {
-                            s.status = ReceivedStatus::Importing;
-                        }
-                        s
-                    }))
-                })?;
-        let Some(share) = updated else { return Ok(()) };
-        if new_items > 0 {
-            self.notify(
+        let mails = if new_items > 0 {
+            self.mails(
                 &emails,
-                format!("Case {} updated by {}", share.manifest.case_number, share.sharer_name),
-                format!("{} added {new_items} evidence items to the shared case {} \"{}\".\nShare id: {id}\n", share.sharer_name, share.manifest.case_number, share.manifest.title),
-            )?;
-        }
+                format!("Case {} updated by {}", update.manifest.case_number, current.sharer_name),
+                format!("{} added {new_items} evidence items to the shared case {} \"{}\".\nShare id: {id}\n", current.sharer_name, update.manifest.case_number, update.manifest.title),
+            )
+        } else {
+            Vec::new()
+        };
+        let resolved: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
+        let updated = self.inner.store.atomically(|txn| {
+            let Some(mut s) = txn.record::<IncomingShare>(RECEIVED, &id)? else {
+                return Ok(None);
+            };
+            s.grant = update.grant.clone();
+            s.manifest = update.manifest.clone();
+            s.recipients = g.grant.recipients.clone();
+            s.resolved_users = resolved.clone();
+            if s.status == ReceivedStatus::Imported
+                && g.grant.policy.allows(PolicyAction::ReceiveUpdates)
+            {
+                s.status = ReceivedStatus::Importing;
+            }
+            txn.put_record(RECEIVED, &id, &s)?;
+            for m in &mails {
+                txn.queue_push(MAIL_QUEUE, m)?;
+            }
+            Ok::<_, SharingError>(Some(s))
+        })?;
+        let Some(share) = updated else { return Ok(()) };
+        self.wake_mail(mails.len());
         match share.status {
             ReceivedStatus::Importing => self.spawn_sync(share.id),
             _ => self.send_receipt(&share)?,
@@ -208,6 +254,9 @@ impl Engine {
             .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
         self.set_status(&share.id.to_string(), ReceivedStatus::Stopped)?;
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
+        if let Err(e) = self.clean_partials() {
+            tracing::warn!(error = %e, "could not clean partial downloads");
+        }
         Ok(())
     }
 
@@ -308,35 +357,65 @@ impl Engine {
 
     /// Queue one notification per address, so a refused address never holds up the others.
     fn notify(&self, to: &[String], subject: String, body: String) -> Result<()> {
-        for address in to {
-            let mail = MailMessage {
-                to: vec![address.clone()],
-                subject: subject.clone(),
-                body: body.clone(),
-            };
-            self.inner.store.queue_push(MAIL_QUEUE, &mail)?;
-        }
-        if !to.is_empty() {
-            self.inner.mail_wake.notify_one();
-        }
+        let mails = self.mails(to, subject, body);
+        self.inner.store.atomically(|txn| {
+            for m in &mails {
+                txn.queue_push(MAIL_QUEUE, m)?;
+            }
+            Ok::<_, SharingError>(())
+        })?;
+        self.wake_mail(mails.len());
         Ok(())
     }
 
-    fn send_receipt(&self, share: &IncomingShare) -> Result<()> {
+    /// One notification per address (queued by the caller, in its transaction).
+    fn mails(&self, to: &[String], subject: String, body: String) -> Vec<MailMessage> {
+        to.iter()
+            .map(|address| MailMessage {
+                to: vec![address.clone()],
+                subject: subject.clone(),
+                body: body.clone(),
+            })
+            .collect()
+    }
+
+    /// Wake the mail loop when `queued` mails were committed.
+    fn wake_mail(&self, queued: usize) {
+        if queued > 0 {
+            self.inner.mail_wake.notify_one();
+        }
+    }
+
+    /// The receipt of a share as it stands: what this node holds and what it went around.
+    fn receipt_message(&self, share: &IncomingShare) -> Result<crate::records::OutboxMessage> {
         let receipt = Receipt {
             share: share.id,
             have: share.evidence_map.keys().copied().collect(),
             imported: share.local_case.is_some(),
+            skipped: share
+                .skipped
+                .iter()
+                .map(|(id, s)| (*id, s.reason.clone()))
+                .collect(),
         };
-        self.enqueue(&share.sharer, wire::KIND_RECEIPT, wire::encode(&receipt))
+        self.outbox_message(wire::KIND_RECEIPT, wire::encode(&receipt), Some(share.id))
+    }
+
+    fn send_receipt(&self, share: &IncomingShare) -> Result<()> {
+        let msg = self.receipt_message(share)?;
+        self.inner
+            .store
+            .atomically(|txn| Self::queue_in(txn, &share.sharer, &msg))?;
+        self.wake_outbox();
+        Ok(())
     }
 
     /// Create the copy if needed, then bring every item of the manifest into it. Idempotent: items
-    /// already copied are skipped, so a retry or a restart continues where it stopped.
+    /// already copied are skipped, so a retry or a restart continues where it stopped. An item the
+    /// sharer refuses for good (deleted, out of scope) is recorded as skipped with the reason and
+    /// the import goes on around it; any other failure ends this pass (and is retried).
     pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
         let _one_at_a_time = self.inner.import_lock.lock().await;
-        // Garbage collection waits until the fetched blobs are referenced by evidence records.
-        let _ingest = self.inner.store.blobs().ingest_guard().await;
         let id = share_id.to_string();
         let mut share = self.received_share(&id)?;
         if share.status == ReceivedStatus::Stopped {
@@ -354,7 +433,7 @@ impl Engine {
             .manifest
             .evidence
             .iter()
-            .filter(|e| !share.evidence_map.contains_key(&e.id))
+            .filter(|e| !share.evidence_map.contains_key(&e.id) && !share.skipped.contains_key(&e.id))
             .cloned()
             .collect();
         let peer: casemesh_net::PeerId = share
@@ -364,8 +443,9 @@ impl Engine {
         let grant_bytes = g.to_bytes();
         let mut pending = todo.into_iter();
         let mut running = tokio::task::JoinSet::new();
+        let mut failure = None;
         loop {
-            while running.len() < PARALLEL_FETCHES {
+            while failure.is_none() && running.len() < PARALLEL_FETCHES {
                 let Some(item) = pending.next() else { break };
                 let (engine, grant_bytes) = (self.clone(), grant_bytes.clone());
                 running.spawn(async move {
@@ -377,32 +457,48 @@ impl Engine {
                 break;
             };
             let (item, fetched) =
-                done.map_err(|e| SharingError::Invalid(format!("fetch task: {e}")))?;
-            let transcripts = fetched?;
-            self.record_item(&id, case_id, &item, transcripts, &sharer_actor)?;
+                done.map_err(|e| SharingError::Internal(format!("fetch task: {e}")))?;
+            match fetched {
+                // The pins keep the fetched blobs until the item's record references them.
+                Ok((transcripts, _pins)) => {
+                    self.record_item(&id, case_id, &item, transcripts, &sharer_actor)?
+                }
+                Err(e) if is_refused_for_good(&e) => {
+                    self.skip_item(&id, case_id, &item, &e.to_string(), &sharer_actor)?
+                }
+                // Let the fetches in flight finish (their bytes are kept), then end the pass.
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
-        let done = self
-            .inner
-            .store
-            .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    if s.status == ReceivedStatus::Importing {
-                        s.status = ReceivedStatus::Imported;
-                    }
-                    s.last_error = None;
-                    s
-                }))
-            })?
-            .ok_or_else(|| SharingError::NotFound(id.clone()))?;
-        self.inner.store.flush().await?;
-        self.send_receipt(&done)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let done_share = self.received_share(&id)?;
+        let mut finished = done_share.clone();
+        if finished.status == ReceivedStatus::Importing {
+            finished.status = ReceivedStatus::Imported;
+        }
+        let receipt = self.receipt_message(&finished)?;
+        let done = self.inner.store.atomically(|txn| {
+            let mut s: IncomingShare = txn
+                .record(RECEIVED, &id)?
+                .ok_or_else(|| SharingError::NotFound(id.clone()))?;
+            if s.status == ReceivedStatus::Importing {
+                s.status = ReceivedStatus::Imported;
+            }
+            s.last_error = None;
+            txn.put_record(RECEIVED, &id, &s)?;
+            Self::queue_in(txn, &s.sharer, &receipt)?;
+            Ok::<_, SharingError>(s)
+        })?;
+        self.wake_outbox();
+        if let Err(e) = self.clean_partials() {
+            tracing::warn!(error = %e, "could not clean partial downloads");
+        }
         // Items the sharer sent while this import ran are picked up by a second pass.
-        if done
-            .manifest
-            .evidence
-            .iter()
-            .any(|e| !done.evidence_map.contains_key(&e.id))
-            && done.status != ReceivedStatus::Stopped
+        if done.manifest.evidence.iter().any(|e| {
+            !done.evidence_map.contains_key(&e.id) && !done.skipped.contains_key(&e.id)
+        }) && done.status != ReceivedStatus::Stopped
         {
             self.set_status(&id, ReceivedStatus::Importing)?;
             self.spawn_sync(share_id);
@@ -411,13 +507,17 @@ impl Engine {
     }
 
     /// Fetch an item's blob and its transcripts' blobs into the blob store (skipping blobs the
-    /// store already holds). Returns the transcripts as stored.
+    /// store already holds). Returns the transcripts as stored and the pins that keep the blobs
+    /// from garbage collection until the caller has recorded the item.
     async fn fetch_item(
         &self,
         peer: casemesh_net::PeerId,
         grant_bytes: &[u8],
         item: &ManifestEvidence,
-    ) -> Result<Vec<Transcript>> {
+    ) -> Result<(Vec<Transcript>, casemesh_store::BlobPins)> {
+        let pins = self.inner.store.blobs().pin(
+            std::iter::once(item.hash).chain(item.transcripts.iter().map(|t| t.hash)),
+        );
         self.fetch_blob(peer, grant_bytes, item.hash, item.size)
             .await?;
         let mut transcripts = Vec::new();
@@ -430,9 +530,10 @@ impl Engine {
                 size: t.size,
             });
         }
-        Ok(transcripts)
+        Ok((transcripts, pins))
     }
 
+    /// Fetch one blob unless the store holds it. The caller has pinned it.
     async fn fetch_blob(
         &self,
         peer: casemesh_net::PeerId,
@@ -443,6 +544,7 @@ impl Engine {
         if self.inner.store.blobs().contains(&hash) {
             return Ok(()); // stored once, whatever number of shares bring it
         }
+        self.inner.store.blobs().check_space(size)?;
         let fetched = self
             .inner
             .net
@@ -452,12 +554,14 @@ impl Engine {
         let path = fetched.path.clone();
         tokio::task::spawn_blocking(move || blobs.adopt_verified(&path, &hash))
             .await
-            .map_err(|e| SharingError::Invalid(format!("store task: {e}")))??;
+            .map_err(|e| SharingError::Internal(format!("store task: {e}")))??;
         tracing::info!(blob = %hash, size, resumed_from = fetched.resumed_from, skipped = fetched.skipped, "blob received");
         Ok(())
     }
 
-    /// Add one received item to the copy, placed by the folder rules, and remember it.
+    /// Add one received item to the copy, placed by the folder rules, and remember it: the
+    /// evidence record, its audit entries and the share's progress commit together, so a crash
+    /// can neither lose the item nor add it twice.
     fn record_item(
         &self,
         share_id: &str,
@@ -467,54 +571,145 @@ impl Engine {
         actor: &Actor,
     ) -> Result<()> {
         let store = &self.inner.store;
-        let share = self.received_share(share_id)?;
-        if share.evidence_map.contains_key(&item.id) {
-            return Ok(());
-        }
-        let copy = store
-            .case(case_id)?
-            .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
-        let folder = place_new_evidence(item.folder, &share.import_map, &copy);
-        let ev = Evidence {
-            id: EvidenceId::random(),
-            case: case_id,
-            display_id: item.display_id.clone(),
-            name: item.name.clone(),
-            description: item.description.clone(),
-            category: None,
-            folder,
-            hash: item.hash,
-            size: item.size,
-            media_type: item.media_type.clone(),
-            added_at: self.now(),
-            added_by: actor.name.clone(),
-            transcripts,
-        };
-        store.add_evidence(&ev, actor)?;
-        store.audit(
-            case_id,
-            actor,
-            actions::CASE_SYNC,
-            Some(ev.id),
-            &format!(
-                "share {share_id}: sharer item {} into {:?}",
-                item.id,
-                copy.path_of(folder)
-            ),
-        )?;
+        let ev_id = EvidenceId::random();
+        let now = self.now();
         let meta = casemesh_meta::EvidenceMeta {
             name: item.name.clone(),
             display_id: item.display_id.clone(),
             description: item.description.clone(),
         };
-        store.update_record(RECEIVED, share_id, |s: Option<IncomingShare>| {
-            Ok::<_, SharingError>(s.map(|mut s| {
-                s.evidence_map.insert(item.id, ev.id);
-                s.applied.track_evidence(item.id, &meta);
-                s
-            }))
-        })?;
-        Ok(())
+        store.atomically(|txn| {
+            let mut share: IncomingShare = txn
+                .record(RECEIVED, share_id)?
+                .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
+            if share.evidence_map.contains_key(&item.id) {
+                return Ok(());
+            }
+            let copy = txn
+                .case(case_id)?
+                .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
+            let folder = place_new_evidence(item.folder, &share.import_map, &copy);
+            let ev = Evidence {
+                id: ev_id,
+                case: case_id,
+                display_id: item.display_id.clone(),
+                name: item.name.clone(),
+                description: item.description.clone(),
+                category: None,
+                folder,
+                hash: item.hash,
+                size: item.size,
+                media_type: item.media_type.clone(),
+                added_at: now,
+                added_by: actor.name.clone(),
+                transcripts: transcripts.clone(),
+            };
+            txn.add_evidence(&ev, actor)?;
+            txn.audit(
+                case_id,
+                actor,
+                actions::CASE_SYNC,
+                Some(ev.id),
+                &format!(
+                    "share {share_id}: sharer item {} into {:?}",
+                    item.id,
+                    copy.path_of(folder)
+                ),
+            )?;
+            share.evidence_map.insert(item.id, ev.id);
+            share.applied.track_evidence(item.id, &meta);
+            txn.put_record(RECEIVED, share_id, &share)?;
+            Ok::<_, SharingError>(())
+        })
+    }
+
+    /// Record that an item was not copied because the sharer refused it for good.
+    fn skip_item(
+        &self,
+        share_id: &str,
+        case_id: CaseId,
+        item: &ManifestEvidence,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        tracing::warn!(share = share_id, item = %item.id, reason, "item skipped: the sharer refused it");
+        let skipped = SkippedItem {
+            name: item.name.clone(),
+            reason: reason.to_owned(),
+            at: self.now(),
+        };
+        self.inner.store.atomically(|txn| {
+            let mut share: IncomingShare = txn
+                .record(RECEIVED, share_id)?
+                .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
+            share.skipped.insert(item.id, skipped.clone());
+            txn.put_record(RECEIVED, share_id, &share)?;
+            txn.audit(
+                case_id,
+                actor,
+                actions::CASE_SYNC_SKIP,
+                None,
+                &format!("share {share_id}: sharer item {} {:?} skipped: {reason}", item.id, item.name),
+            )?;
+            Ok::<_, SharingError>(())
+        })
+    }
+
+    /// Remove partial downloads (`<hash>.part/.state/.blob` in the net layer's partial
+    /// directory) that no import still needs, and serving outboards (`outboards/<hash>.obao`) of
+    /// blobs nothing references any more. Runs at start (orphans of a crash or of a stopped
+    /// share), after a share is stopped and after an import completes. Returns the files removed.
+    pub(crate) fn clean_partials(&self) -> Result<usize> {
+        let mut needed: BTreeSet<BlobHash> = BTreeSet::new();
+        for s in self.received()? {
+            if !matches!(
+                s.status,
+                ReceivedStatus::Importing | ReceivedStatus::Pending
+            ) {
+                continue;
+            }
+            for e in s.manifest.evidence.iter().filter(|e| {
+                !s.evidence_map.contains_key(&e.id) && !s.skipped.contains_key(&e.id)
+            }) {
+                needed.insert(e.hash);
+                needed.extend(e.transcripts.iter().map(|t| t.hash));
+            }
+        }
+        let dir = self.inner.net.partial_dir().to_path_buf();
+        let hash_of = |path: &std::path::Path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .and_then(|h| h.parse::<BlobHash>().ok())
+        };
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if !path.is_file() {
+                continue;
+            }
+            if let Some(h) = hash_of(&path)
+                && !needed.contains(&h)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                tracing::info!(file = %path.display(), "removed a partial download no import needs");
+                removed += 1;
+            }
+        }
+        for entry in std::fs::read_dir(dir.join("outboards"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if let Some(h) = hash_of(&path)
+                && !self.inner.store.blob_referenced(&h)?
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Create the receiver's own copy of the case: folder tree synced once, retention from the
@@ -551,25 +746,30 @@ impl Engine {
         let (folders, map) = initial_import(&sharer, &g.grant.scope, &folders_of_items, copy.id);
         copy.folders = folders;
         let actor = Actor::new(format!("org:{}", share.sharer_name), now);
-        store.create_case(&copy, &actor)?;
-        store.audit(
-            copy.id,
-            &actor,
-            actions::CASE_IMPORT,
-            None,
-            &format!(
-                "share {} from {} ({}), source case {}",
-                share.id, share.sharer_name, share.sharer, m.source_case
-            ),
-        )?;
         let id = share.id.to_string();
-        store.update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
-            Ok::<_, SharingError>(s.map(|mut s| {
-                s.local_case = Some(copy.id);
-                s.import_map = map.clone();
-                s
-            }))
+        let import_details = format!(
+            "share {} from {} ({}), source case {}",
+            share.id, share.sharer_name, share.sharer, m.source_case
+        );
+        // The copy, its audit entries and the share's link to it commit together: a crash can
+        // never leave a copy the share does not know (which a retry would create again).
+        let existing = store.atomically(|txn| {
+            let mut s: IncomingShare = txn
+                .record(RECEIVED, &id)?
+                .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
+            if let Some(c) = s.local_case {
+                return Ok(Some(c));
+            }
+            txn.create_case(&copy, &actor)?;
+            txn.audit(copy.id, &actor, actions::CASE_IMPORT, None, &import_details)?;
+            s.local_case = Some(copy.id);
+            s.import_map = map.clone();
+            txn.put_record(RECEIVED, &id, &s)?;
+            Ok::<_, SharingError>(None)
         })?;
+        if let Some(c) = existing {
+            return Ok(c);
+        }
         share.local_case = Some(copy.id);
         share.import_map = map;
         tracing::info!(share = %share.id, copy = %copy.id, "copy created");

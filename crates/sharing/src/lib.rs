@@ -32,7 +32,7 @@ pub use error::{Result, SharingError};
 pub use mail::SmtpConfig;
 pub use outgoing::{ShareRequest, parse_recipient};
 pub use partners::DEFAULT_POLICY;
-pub use partners::PeerView;
+pub use partners::{DeadLetterView, PeerView};
 
 use casemesh_model::ids::ShareId;
 use casemesh_model::org::Settings;
@@ -121,6 +121,11 @@ impl Engine {
             }),
         };
         engine.sync_partners_to_net().await?;
+        match engine.clean_partials() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "removed orphaned partial downloads"),
+            Err(e) => tracing::warn!(error = %e, "could not clean partial downloads"),
+        }
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(engine.clone().event_loop(events, config.shutdown.clone()));
         tasks.spawn(engine.clone().outbox_loop(config.shutdown.clone()));
@@ -158,23 +163,50 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Queue a control message for a partner and wake the outbox.
-    fn enqueue(&self, peer: &str, kind: casemesh_net::MessageKind, payload: String) -> Result<()> {
+    /// A control message for a partner, ready to queue. Refuses (as [`SharingError::Invalid`]) a
+    /// payload larger than a partner accepts ([`wire::MAX_PAYLOAD`]): nothing that can never be
+    /// delivered enters the outbox. Build it outside a transaction (its id is random).
+    fn outbox_message(
+        &self,
+        kind: casemesh_net::MessageKind,
+        payload: String,
+        share: Option<ShareId>,
+    ) -> Result<OutboxMessage> {
+        if payload.len() > wire::MAX_PAYLOAD {
+            return Err(SharingError::Invalid(format!(
+                "the {} message for this share would be {} bytes, over the {} bytes a partner \
+                 accepts in one message; share fewer items or shorter descriptions",
+                kind.as_str(),
+                payload.len(),
+                wire::MAX_PAYLOAD
+            )));
+        }
         let mut id = [0u8; 16];
         getrandom::fill(&mut id)
-            .map_err(|e| SharingError::Invalid(format!("no randomness: {e}")))?;
-        let msg = OutboxMessage {
+            .map_err(|e| SharingError::Internal(format!("no randomness: {e}")))?;
+        Ok(OutboxMessage {
             msg_id: hex::encode(id),
             kind: kind.as_str().to_owned(),
             payload,
             queued_at: self.now(),
             attempts: 0,
-        };
-        self.inner
-            .store
-            .queue_push(&records::outbox_queue(peer), &msg)?;
+            share,
+        })
+    }
+
+    /// Queue a built message for `peer` as part of a transaction. Call [`Engine::wake_outbox`]
+    /// after the transaction commits.
+    fn queue_in(
+        txn: &mut casemesh_store::Txn<'_, '_>,
+        peer: &str,
+        msg: &OutboxMessage,
+    ) -> std::result::Result<(), casemesh_store::StoreError> {
+        txn.queue_push(&records::outbox_queue(peer), msg).map(|_| ())
+    }
+
+    /// Let the outbox loop deliver what was queued.
+    fn wake_outbox(&self) {
         self.inner.outbox_wake.notify_one();
-        Ok(())
     }
 
     async fn event_loop(
@@ -227,12 +259,8 @@ impl Engine {
     ) -> casemesh_net::ControlResponse {
         let status = match self.dispatch(peer, request).await {
             Ok(()) => ControlStatus::Ok,
-            Err(
-                SharingError::Invalid(m)
-                | SharingError::Forbidden(m)
-                | SharingError::NotFound(m)
-                | SharingError::Conflict(m),
-            ) => {
+            Err(e) if e.is_refusal() => {
+                let m = e.to_string();
                 tracing::warn!(peer, kind = %request.kind, reason = %m, "control message rejected");
                 ControlStatus::Rejected(m)
             }
@@ -344,6 +372,9 @@ impl Engine {
         }
     }
 
+    /// Deliver a partner's queued messages in order. A message the partner refuses for good, or
+    /// that is too large to send, moves to the dead letters (and its share is marked Failed) so
+    /// the messages behind it go on; a temporary failure stops here and is retried later.
     async fn deliver_to(&self, peer: &str) -> Result<()> {
         let queue = records::outbox_queue(peer);
         let items: Vec<(u64, OutboxMessage)> = self.inner.store.queue_items(&queue)?;
@@ -355,29 +386,93 @@ impl Engine {
             .map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
         for (seq, msg) in items {
             let mut msg_id = [0u8; 16];
-            hex::decode_to_slice(&msg.msg_id, &mut msg_id)
-                .map_err(|_| SharingError::Invalid("bad outbox message id".into()))?;
+            if hex::decode_to_slice(&msg.msg_id, &mut msg_id).is_err() {
+                self.dead_letter(peer, seq, &msg, "malformed message id in the outbox")?;
+                continue;
+            }
             let request = ControlRequest {
                 msg_id,
                 kind: msg.kind.clone(),
                 payload: msg.payload.clone().into_bytes(),
             };
-            let response = self.inner.net.send_control(peer_id, request).await?;
-            match response.status {
-                ControlStatus::Ok => {}
-                ControlStatus::Rejected(reason) => {
-                    tracing::warn!(peer, kind = %msg.kind, reason = %reason, "partner rejected a message; dropped from the outbox");
+            let response = match self.inner.net.send_control(peer_id, request).await {
+                Ok(r) => r,
+                Err(casemesh_net::NetError::TooLarge { size, limit }) => {
+                    let reason = format!("{size} bytes is over the {limit} byte message limit");
+                    self.dead_letter(peer, seq, &msg, &reason)?;
+                    continue;
                 }
-                ControlStatus::Busy | ControlStatus::Failed(_) | ControlStatus::UnknownKind | _ => {
+                Err(e) => return Err(e.into()),
+            };
+            match response.status {
+                ControlStatus::Ok => self.inner.store.queue_remove(&queue, seq)?,
+                ControlStatus::Rejected(reason) => {
+                    self.dead_letter(peer, seq, &msg, &format!("refused by the partner: {reason}"))?;
+                }
+                ControlStatus::UnknownKind => {
+                    self.dead_letter(
+                        peer,
+                        seq,
+                        &msg,
+                        "the partner's casemesh does not know this message kind",
+                    )?;
+                }
+                ControlStatus::Busy | ControlStatus::Failed(_) | _ => {
                     return Err(SharingError::Conflict(format!(
-                        "partner could not take {}: {:?}",
+                        "partner could not take {} now: {:?}",
                         msg.kind, response.status
                     )));
                 }
             }
-            self.inner.store.queue_remove(&queue, seq)?;
         }
         Ok(())
+    }
+
+    /// Move an outbox message to the partner's dead letters and fail its share, atomically.
+    fn dead_letter(&self, peer: &str, seq: u64, msg: &OutboxMessage, reason: &str) -> Result<()> {
+        tracing::warn!(peer, kind = %msg.kind, share = ?msg.share, reason, "message cannot be delivered; moved to the dead letters");
+        let now = self.now();
+        let letter = records::DeadLetter {
+            msg_id: msg.msg_id.clone(),
+            kind: msg.kind.clone(),
+            share: msg.share,
+            reason: reason.to_owned(),
+            queued_at: msg.queued_at,
+            at: now,
+        };
+        self.inner.store.atomically(|txn| {
+            txn.queue_remove(&records::outbox_queue(peer), seq)?;
+            txn.queue_push(&records::dead_letter_queue(peer), &letter)?;
+            if let Some(id) = msg.share {
+                let id = id.to_string();
+                if let Some(mut share) = txn.record::<records::OutgoingShare>(records::SHARE, &id)?
+                    && share.status != records::ShareStatus::Stopped
+                {
+                    share.status = records::ShareStatus::Failed;
+                    share.failure = Some(format!("{}: {reason}", msg.kind));
+                    txn.put_record(records::SHARE, &id, &share)?;
+                    txn.audit(
+                        share.case,
+                        &casemesh_store::Actor::new("system", now),
+                        casemesh_model::audit::actions::SHARE_FAILED,
+                        None,
+                        &format!("share {id}: {} not delivered: {reason}", msg.kind),
+                    )?;
+                }
+            }
+            Ok::<_, SharingError>(())
+        })
+    }
+
+    /// A partner's dead letters, oldest first.
+    pub fn dead_letters(&self, peer: &str) -> Result<Vec<records::DeadLetter>> {
+        Ok(self
+            .inner
+            .store
+            .queue_items::<records::DeadLetter>(&records::dead_letter_queue(peer))?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect())
     }
 
     /// Continue imports that a restart interrupted.

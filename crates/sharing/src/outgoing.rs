@@ -5,7 +5,9 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest;
-use crate::records::{OutgoingShare, RecipientEntry, SHARE, ShareStatus};
+use crate::records::{
+    OutboxMessage, OutgoingShare, RecipientEntry, SHARE, SHARE_DOC, ShareStatus,
+};
 use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence};
@@ -185,31 +187,36 @@ impl Engine {
             stopped_at: None,
             revocation: None,
             owner: Some(case.owner),
+            failure: None,
+            skipped: Default::default(),
         };
         let grant = self.sign_grant(&share, 1);
         share.grant = hex::encode(grant.to_bytes());
+        let (meta_doc, doc_record) = self.start_share_doc(&share)?;
         let offer = Offer {
             grant: share.grant.clone(),
             manifest: manifest::build(share.id, case, &evidence, now),
             sharer_name: self.inner.org_name.clone(),
-            meta_doc: Some(self.start_share_doc(&share)?),
+            meta_doc: Some(meta_doc),
         };
-        store.put_record(SHARE, &share.id.to_string(), &share)?;
-        store.audit(
-            case.id,
-            actor,
-            actions::SHARE_CREATE,
-            None,
-            &format!(
-                "share {} to {} ({}), {} items, recipients {}",
-                share.id,
-                partner.name,
-                partner.peer_id,
-                evidence.len(),
-                recipients_text(&share)
-            ),
-        )?;
-        self.enqueue(&partner.peer_id, wire::KIND_OFFER, wire::encode(&offer))?;
+        let msg =
+            self.outbox_message(wire::KIND_OFFER, wire::encode(&offer), Some(share.id))?;
+        let details = format!(
+            "share {} to {} ({}), {} items, recipients {}",
+            share.id,
+            partner.name,
+            partner.peer_id,
+            evidence.len(),
+            recipients_text(&share)
+        );
+        // The share, its audit entry and the offer commit together: a crash leaves all or none.
+        store.atomically(|txn| {
+            txn.put_record(SHARE, &share.id.to_string(), &share)?;
+            txn.put_record(SHARE_DOC, &share.id.to_string(), &doc_record)?;
+            txn.audit(case.id, actor, actions::SHARE_CREATE, None, &details)?;
+            Self::queue_in(txn, &partner.peer_id, &msg)
+        })?;
+        self.wake_outbox();
         self.prepare_blobs(&evidence);
         tracing::info!(share = %share.id, case = %case.id, partner = %partner.peer_id, items = evidence.len(), "case shared");
         Ok(share)
@@ -270,45 +277,48 @@ impl Engine {
             }
         }
         let now = self.now();
-        let updated = self
-            .inner
-            .store
-            .update_record(SHARE, id, |s: Option<OutgoingShare>| {
-                let mut s = s.ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-                for r in &recipients {
-                    if !s.recipients.iter().any(|e| &e.recipient == r) {
-                        s.recipients.push(RecipientEntry {
-                            recipient: r.clone(),
-                            added_at: now,
-                        });
-                    }
-                }
-                Ok::<_, SharingError>(Some(s))
-            })?;
-        let mut share = updated.ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+        let mut share = share;
+        for r in &recipients {
+            if !share.recipients.iter().any(|e| &e.recipient == r) {
+                share.recipients.push(RecipientEntry {
+                    recipient: r.clone(),
+                    added_at: now,
+                });
+            }
+        }
         let version = SignedGrant::from_bytes(&hex::decode(&share.grant).unwrap_or_default())
             .map(|g| g.grant.version + 1)
             .unwrap_or(2);
         let grant = self.sign_grant(&share, version);
         share.grant = hex::encode(grant.to_bytes());
-        self.inner.store.put_record(SHARE, id, &share)?;
-        self.inner.store.audit(
-            share.case,
-            actor,
-            actions::SHARE_RECIPIENTS,
-            None,
-            &format!(
-                "share {} recipients now {}",
-                share.id,
-                recipients_text(&share)
-            ),
-        )?;
-        self.send_manifest(&share)?;
+        let msg = self.manifest_message(&share)?;
+        let details = format!(
+            "share {} recipients now {}",
+            share.id,
+            recipients_text(&share)
+        );
+        let share = self.inner.store.atomically(|txn| {
+            // Apply the new recipients and grant to the stored record as it is now (a receipt
+            // may have changed it since it was read).
+            let mut current: OutgoingShare = txn
+                .record(SHARE, id)?
+                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+            if current.status == ShareStatus::Stopped {
+                return Err(SharingError::Conflict("this share was stopped".into()));
+            }
+            current.recipients = share.recipients.clone();
+            current.grant = share.grant.clone();
+            txn.put_record(SHARE, id, &current)?;
+            txn.audit(current.case, actor, actions::SHARE_RECIPIENTS, None, &details)?;
+            Self::queue_in(txn, &current.partner, &msg)?;
+            Ok(current)
+        })?;
+        self.wake_outbox();
         Ok(share)
     }
 
-    /// Queue the share's current manifest (and grant) for its partner.
-    fn send_manifest(&self, share: &OutgoingShare) -> Result<()> {
+    /// The share's current manifest (and grant) as a message for its partner.
+    fn manifest_message(&self, share: &OutgoingShare) -> Result<OutboxMessage> {
         let store = &self.inner.store;
         let case = store
             .case(share.case)?
@@ -322,7 +332,7 @@ impl Engine {
             grant: share.grant.clone(),
             manifest: manifest::build(share.id, &case, &evidence, self.now()),
         };
-        self.enqueue(&share.partner, wire::KIND_UPDATE, wire::encode(&update))
+        self.outbox_message(wire::KIND_UPDATE, wire::encode(&update), Some(share.id))
     }
 
     /// New evidence was added to a case: send it to every active share that covers it and whose
@@ -333,7 +343,8 @@ impl Engine {
             return Ok(());
         };
         for share in self.shares(Some(case))? {
-            if share.status == ShareStatus::Stopped
+            // A stopped share sends nothing; a failed one's partner never got the offer.
+            if matches!(share.status, ShareStatus::Stopped | ShareStatus::Failed)
                 || !share.policy.allows(PolicyAction::ReceiveUpdates)
             {
                 continue;
@@ -347,41 +358,90 @@ impl Engine {
             if new.is_empty() {
                 continue;
             }
-            let updated =
-                store.update_record(SHARE, &share.id.to_string(), |s: Option<OutgoingShare>| {
-                    Ok::<_, SharingError>(s.map(|mut s| {
-                        for id in &new {
-                            s.sent.insert(*id, now);
-                        }
-                        if s.status == ShareStatus::Complete {
-                            s.status = ShareStatus::Processing;
-                        }
-                        s
-                    }))
-                })?;
+            let mut next = share.clone();
+            for id in &new {
+                next.sent.insert(*id, now);
+            }
+            if next.status == ShareStatus::Complete {
+                next.status = ShareStatus::Processing;
+            }
             let added: Vec<Evidence> = store
                 .case_evidence(case)?
                 .into_iter()
                 .filter(|e| new.contains(&e.id))
                 .collect();
-            self.prepare_blobs(&added);
-            if let Some(s) = updated {
-                store.audit(
+            let details = format!(
+                "share {}: {} new items to {}",
+                share.id,
+                new.len(),
+                share.partner_name
+            );
+            let sid = share.id.to_string();
+            let msg = match self.manifest_message(&next) {
+                Ok(m) => m,
+                Err(e) if e.is_refusal() => {
+                    // The evidence is added whatever happens; this share cannot carry it.
+                    self.fail_share(&sid, &format!("update not sent: {e}"))?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let sent = store.atomically(|txn| {
+                let Some(mut s) = txn.record::<OutgoingShare>(SHARE, &sid)? else {
+                    return Ok(false);
+                };
+                if s.status == ShareStatus::Stopped {
+                    return Ok(false);
+                }
+                for id in &new {
+                    s.sent.insert(*id, now);
+                }
+                if s.status == ShareStatus::Complete {
+                    s.status = ShareStatus::Processing;
+                }
+                txn.put_record(SHARE, &sid, &s)?;
+                txn.audit(
                     case,
                     &Actor::new("system", now),
                     actions::SHARE_UPDATE,
                     None,
-                    &format!(
-                        "share {}: {} new items to {}",
-                        s.id,
-                        new.len(),
-                        s.partner_name
-                    ),
+                    &details,
                 )?;
-                self.send_manifest(&s)?;
+                Self::queue_in(txn, &s.partner, &msg)?;
+                Ok::<_, SharingError>(true)
+            })?;
+            if sent {
+                self.wake_outbox();
+                self.prepare_blobs(&added);
                 self.metadata_changed(case)?;
             }
         }
+        Ok(())
+    }
+
+    /// Mark a share Failed with a reason (a message it needs can never be delivered).
+    fn fail_share(&self, id: &str, reason: &str) -> Result<()> {
+        let now = self.now();
+        self.inner.store.atomically(|txn| {
+            let Some(mut s) = txn.record::<OutgoingShare>(SHARE, id)? else {
+                return Ok(());
+            };
+            if s.status == ShareStatus::Stopped {
+                return Ok(());
+            }
+            s.status = ShareStatus::Failed;
+            s.failure = Some(reason.to_owned());
+            txn.put_record(SHARE, id, &s)?;
+            txn.audit(
+                s.case,
+                &Actor::new("system", now),
+                actions::SHARE_FAILED,
+                None,
+                &format!("share {id}: {reason}"),
+            )?;
+            Ok::<_, SharingError>(())
+        })?;
+        tracing::warn!(share = id, reason, "share failed");
         Ok(())
     }
 
@@ -403,32 +463,39 @@ impl Engine {
             &self.inner.key,
         );
         let rev_hex = hex::encode(rev.to_bytes());
-        let stopped = self
-            .inner
-            .store
-            .update_record(SHARE, id, |s: Option<OutgoingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    s.status = ShareStatus::Stopped;
-                    s.stopped_at = Some(now);
-                    s.revocation = Some(rev_hex.clone());
-                    s
-                }))
-            })?
-            .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-        self.inner.store.audit(
-            stopped.case,
-            actor,
-            actions::SHARE_STOP,
-            None,
-            &format!("share {} to {} stopped", stopped.id, stopped.partner_name),
-        )?;
-        self.enqueue(
-            &stopped.partner,
+        let msg = self.outbox_message(
             wire::KIND_REVOCATION,
             wire::encode(&RevocationNotice {
-                revocation: rev_hex,
+                revocation: rev_hex.clone(),
             }),
+            Some(share.id),
         )?;
+        let stopped = self.inner.store.atomically(|txn| {
+            let mut s: OutgoingShare = txn
+                .record(SHARE, id)?
+                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+            if s.status == ShareStatus::Stopped {
+                return Ok((s, false));
+            }
+            s.status = ShareStatus::Stopped;
+            s.stopped_at = Some(now);
+            s.revocation = Some(rev_hex.clone());
+            txn.put_record(SHARE, id, &s)?;
+            txn.audit(
+                s.case,
+                actor,
+                actions::SHARE_STOP,
+                None,
+                &format!("share {} to {} stopped", s.id, s.partner_name),
+            )?;
+            Self::queue_in(txn, &s.partner, &msg)?;
+            Ok::<_, SharingError>((s, true))
+        })?;
+        let (stopped, changed) = stopped;
+        if !changed {
+            return Ok(stopped);
+        }
+        self.wake_outbox();
         tracing::info!(share = %stopped.id, "share stopped");
         Ok(stopped)
     }
@@ -443,33 +510,41 @@ impl Engine {
                 "receipt for a share addressed to another organization".into(),
             ));
         }
-        let after = self
-            .inner
-            .store
-            .update_record(SHARE, &id, |s: Option<OutgoingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    s.delivered.extend(receipt.have.iter().copied());
-                    let all = s.sent.keys().all(|e| s.delivered.contains(e));
-                    if all && receipt.imported && s.status == ShareStatus::Processing {
-                        s.status = ShareStatus::Complete;
-                        s.completed_at = Some(now);
-                    }
-                    s
-                }))
-            })?
-            .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+        let after = self.inner.store.atomically(|txn| {
+            let mut s: OutgoingShare = txn
+                .record(SHARE, &id)?
+                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+            let was_complete = s.status == ShareStatus::Complete;
+            s.delivered.extend(receipt.have.iter().copied());
+            for (item, reason) in &receipt.skipped {
+                s.skipped.insert(*item, reason.clone());
+            }
+            let all = s
+                .sent
+                .keys()
+                .all(|e| s.delivered.contains(e) || s.skipped.contains_key(e));
+            if all && receipt.imported && s.status == ShareStatus::Processing {
+                s.status = ShareStatus::Complete;
+                s.completed_at = Some(now);
+            }
+            txn.put_record(SHARE, &id, &s)?;
+            if !was_complete && s.status == ShareStatus::Complete {
+                txn.audit(
+                    s.case,
+                    &Actor::new(format!("org:{}", s.partner_name), now),
+                    actions::SHARE_COMPLETE,
+                    None,
+                    &format!(
+                        "share {}: partner holds {} items, skipped {}",
+                        s.id,
+                        s.delivered.len(),
+                        s.skipped.len()
+                    ),
+                )?;
+            }
+            Ok::<_, SharingError>(s)
+        })?;
         if before.status != ShareStatus::Complete && after.status == ShareStatus::Complete {
-            self.inner.store.audit(
-                after.case,
-                &Actor::new(format!("org:{}", after.partner_name), now),
-                actions::SHARE_COMPLETE,
-                None,
-                &format!(
-                    "share {}: partner holds {} items",
-                    after.id,
-                    after.delivered.len()
-                ),
-            )?;
             tracing::info!(share = %after.id, "share complete");
         }
         Ok(())

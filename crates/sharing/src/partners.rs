@@ -8,7 +8,7 @@ use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::records::{self, PARTNER, POLICY, Partner};
 use casemesh_model::policy::SharingPolicy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Name of the policy partners get unless told otherwise.
 pub const DEFAULT_POLICY: &str = "partner-copy";
@@ -46,6 +46,22 @@ pub struct PeerView {
     pub transfers_in_flight: u64,
     /// Messages waiting in the outbox for this partner.
     pub outbox_queued: u64,
+    /// Messages that can never be delivered to this partner (refused for good, too large),
+    /// oldest first; they no longer block the outbox.
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// A dead letter as operators see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    /// Message kind (e.g. `grant.offer/1`).
+    pub kind: String,
+    /// The share it belonged to.
+    pub share: Option<String>,
+    /// Why it cannot be delivered.
+    pub reason: String,
+    /// When it was given up on, RFC 3339 UTC.
+    pub at: String,
 }
 
 fn parse_addrs(addrs: &[String]) -> Result<Vec<casemesh_net::Multiaddr>> {
@@ -257,6 +273,16 @@ impl Engine {
                 bytes_received: info.map_or(0, |i| i.bytes_received),
                 transfers_in_flight: info.map_or(0, |i| i.transfers_in_flight),
                 outbox_queued: queued,
+                dead_letters: self
+                    .dead_letters(&p.peer_id)?
+                    .into_iter()
+                    .map(|d| DeadLetterView {
+                        kind: d.kind,
+                        share: d.share.map(|s| s.to_string()),
+                        reason: d.reason,
+                        at: d.at.to_string(),
+                    })
+                    .collect(),
             });
         }
         Ok(out)

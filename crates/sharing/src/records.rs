@@ -2,8 +2,9 @@
 //! outgoing shares at the sharer, incoming shares at the receiver, outbox and mail queue items.
 //!
 //! Record kinds: `partner` (by PeerId), `policy` (by name), `share` (outgoing, by share id),
-//! `received` (incoming, by share id). Queues: `outbox.<peer id>` (control messages waiting for a
-//! partner) and `mail` (notifications waiting for the SMTP server).
+//! `received` (incoming, by share id), `mail_failed` (notifications the mail server refused or that
+//! were given up on, by time). Queues: `outbox.<peer id>` (control messages waiting for a partner)
+//! and `mail` (notifications waiting for the SMTP server, with their retry state).
 
 use crate::wire::Manifest;
 use casemesh_model::folder_sync::ImportMap;
@@ -28,6 +29,9 @@ pub const SHARE_DOC: &str = "sharedoc";
 pub const INBOX: &str = "inbox";
 /// Queue of notification emails.
 pub const MAIL_QUEUE: &str = "mail";
+/// Record kind of notifications that were not delivered and were dropped from the mail queue
+/// (`<failed_at ms, 20 digits>.<queue seq>.<why>`, so they list oldest first).
+pub const MAIL_FAILED: &str = "mail_failed";
 
 /// The outbox queue of one partner.
 pub fn outbox_queue(peer: &str) -> String {
@@ -58,6 +62,9 @@ pub enum ShareStatus {
     Complete,
     /// Stopped (revoked): nothing more is sent or served.
     Stopped,
+    /// A message of this share could never be delivered (too large, or refused for good by the
+    /// partner); see [`OutgoingShare::failure`] and the partner's dead letters.
+    Failed,
 }
 
 /// A recipient and when it was added to the share.
@@ -110,6 +117,12 @@ pub struct OutgoingShare {
     pub revocation: Option<String>,
     /// The user ids of the case's local owner, for the access list.
     pub owner: Option<UserId>,
+    /// Why the share failed (with [`ShareStatus::Failed`]).
+    #[serde(default)]
+    pub failure: Option<String>,
+    /// Items the partner reported it could not fetch, with the reason.
+    #[serde(default)]
+    pub skipped: BTreeMap<EvidenceId, String>,
 }
 
 /// Where an incoming share stands at the receiver.
@@ -160,6 +173,21 @@ pub struct IncomingShare {
     /// Which upstream values this organization has taken in (for "updates available").
     #[serde(default)]
     pub applied: casemesh_meta::AppliedState,
+    /// Items of the manifest that were not copied, by sharer evidence id: the sharer refused them
+    /// for good (deleted, no longer in scope). The rest of the import goes on without them.
+    #[serde(default)]
+    pub skipped: BTreeMap<EvidenceId, SkippedItem>,
+}
+
+/// An item an import went around; see [`IncomingShare::skipped`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedItem {
+    /// The item's name in the manifest.
+    pub name: String,
+    /// Why (the sharer's refusal).
+    pub reason: String,
+    /// When it was given up on.
+    pub at: Timestamp,
 }
 
 /// The sharer's metadata document of one share and the heads last sent to the partner.
@@ -185,6 +213,32 @@ pub struct OutboxMessage {
     /// Delivery attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The share it belongs to, if any (marked Failed when the message is dead-lettered).
+    #[serde(default)]
+    pub share: Option<ShareId>,
+}
+
+/// A control message that can never be delivered, moved out of the outbox so it does not block
+/// the messages behind it. Kept in the `deadletter.<peer id>` queue; shown by `casemesh peers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The message's id.
+    pub msg_id: String,
+    /// Message kind.
+    pub kind: String,
+    /// The share it belonged to.
+    pub share: Option<ShareId>,
+    /// Why it cannot be delivered (the partner's refusal, or the size limit).
+    pub reason: String,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+    /// When it was given up on.
+    pub at: Timestamp,
+}
+
+/// The dead-letter queue of one partner.
+pub fn dead_letter_queue(peer: &str) -> String {
+    format!("deadletter.{peer}")
 }
 
 /// A notification email waiting for the SMTP server.
@@ -196,6 +250,44 @@ pub struct MailMessage {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+}
+
+/// A `mail` queue item as the mail loop sees it: the message and its delivery state. `notify`
+/// queues a bare [`MailMessage`]; it (and any item queued before retries existed) loads with no
+/// attempts and no `next_attempt_at`, that is: due now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedMail {
+    /// What to send.
+    #[serde(flatten)]
+    pub message: MailMessage,
+    /// Temporary failures so far; the next pause grows with it.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the first temporary failure happened; retrying stops a bounded time after it.
+    #[serde(default)]
+    pub first_failed_at: Option<Timestamp>,
+    /// Not to be tried before this (UTC ms); `None` = due now.
+    #[serde(default)]
+    pub next_attempt_at: Option<Timestamp>,
+    /// What the mail server said last time, for the operator.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// A notification that was not delivered and left the mail queue (record kind `mail_failed`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailFailure {
+    /// The addresses it was for.
+    pub to: Vec<String>,
+    /// Its subject.
+    pub subject: String,
+    /// Why it was dropped: the server's permanent refusal, why the address cannot be sent to, or
+    /// the last temporary failure before retrying was given up.
+    pub reason: String,
+    /// Temporary failures before it was dropped.
+    pub attempts: u32,
+    /// When it was dropped.
+    pub failed_at: Timestamp,
 }
 
 /// An org id as the model types it.

@@ -56,17 +56,23 @@ impl BlobServer for GrantChecker {
             .ok()
             .flatten()
             .ok_or_else(|| refuse("case gone"))?;
-        let evidence = self
-            .store
-            .case_evidence(case.id)
-            .map_err(|_| refuse("store unavailable"))?;
+        // A failure of this node's own store is not the partner's fault: it may retry.
+        let evidence = self.store.case_evidence(case.id).map_err(|e| {
+            tracing::error!(error = %e, "blob request: store unavailable");
+            Refusal::new(casemesh_net::RefusalCode::Internal, "store unavailable")
+        })?;
         let item = evidence
             .iter()
             .filter(|e| {
                 share.sent.contains_key(&e.id) && g.grant.scope.covers(e.id, e.folder, &case)
             })
             .find(|e| e.hash == *hash || e.transcripts.iter().any(|t| t.hash == *hash))
-            .ok_or_else(|| refuse("the grant does not cover this blob"))?;
+            .ok_or_else(|| {
+                // The share is valid but no item of it has these bytes (any more): deleted at
+                // the sharer, or never in scope. The importer skips the item for good.
+                tracing::warn!(peer = %peer, blob = %hash, "blob request: no item of the share has this blob");
+                Refusal::not_found("no item of this share has this blob (deleted, or not in scope)")
+            })?;
         let path = self.store.blobs().path_of(hash);
         let size = std::fs::metadata(&path)
             .map(|m| m.len())
@@ -171,6 +177,8 @@ mod tests {
             stopped_at: None,
             revocation: None,
             owner: None,
+            failure: None,
+            skipped: Default::default(),
         };
         store
             .put_record(SHARE, &share.id.to_string(), &share)
@@ -228,7 +236,12 @@ mod tests {
     fn a_blob_outside_the_scope_is_refused() {
         let f = fixture();
         let g = grant(&f, &f.key, &f.partner, None);
-        assert!(f.checker.open(&f.partner, &g, &f.other_hash).is_err());
+        // Not found, not forbidden: the importer goes around such an item instead of failing.
+        let refused = f.checker.open(&f.partner, &g, &f.other_hash).err();
+        assert_eq!(
+            refused.map(|r| r.code),
+            Some(casemesh_net::RefusalCode::NotFound)
+        );
         assert!(
             f.checker
                 .open(&f.partner, &g, &BlobHash::of(b"unknown"))
@@ -287,6 +300,11 @@ mod tests {
             .store
             .put_record(SHARE, &s.id.to_string(), &s)
             .unwrap();
-        assert!(f.checker.open(&f.partner, &g, &f.hash).is_err());
+        // A stopped share is refused as forbidden: the whole import stops, nothing is skipped.
+        let refused = f.checker.open(&f.partner, &g, &f.hash).err();
+        assert_eq!(
+            refused.map(|r| r.code),
+            Some(casemesh_net::RefusalCode::Forbidden)
+        );
     }
 }

@@ -42,20 +42,19 @@ impl Engine {
         Ok(CaseMeta::from_case(&case, &evidence))
     }
 
-    /// Create a share's metadata document; returns it saved (hex) for the offer.
-    pub(crate) fn start_share_doc(&self, share: &OutgoingShare) -> Result<String> {
+    /// Create a share's metadata document: returns it saved (hex) for the offer, and the record
+    /// to store with the share (in the same transaction).
+    pub(crate) fn start_share_doc(&self, share: &OutgoingShare) -> Result<(String, ShareDoc)> {
         let mut doc = CaseDoc::new(&self.share_meta(share)?).map_err(meta_err)?;
         let saved = hex::encode(doc.save());
         let heads = hex::encode(casemesh_meta::encode_heads(&doc.heads()));
-        self.inner.store.put_record(
-            SHARE_DOC,
-            &share.id.to_string(),
-            &ShareDoc {
-                doc: saved.clone(),
+        Ok((
+            saved.clone(),
+            ShareDoc {
+                doc: saved,
                 sent_heads: heads,
             },
-        )?;
-        Ok(saved)
+        ))
     }
 
     /// Bring every active share's document of `case` up to date with the case and send the
@@ -92,22 +91,24 @@ impl Engine {
             if heads == sent {
                 continue;
             }
-            self.inner.store.put_record(
-                SHARE_DOC,
-                &id,
-                &ShareDoc {
-                    doc: hex::encode(doc.save()),
-                    sent_heads: hex::encode(casemesh_meta::encode_heads(&heads)),
-                },
-            )?;
-            self.enqueue(
-                &share.partner,
+            let record = ShareDoc {
+                doc: hex::encode(doc.save()),
+                sent_heads: hex::encode(casemesh_meta::encode_heads(&heads)),
+            };
+            let msg = self.outbox_message(
                 wire::KIND_META,
                 wire::encode(&MetaChanges {
                     share: share.id,
                     changes: hex::encode(changes),
                 }),
+                Some(share.id),
             )?;
+            // The document's new heads and the changes sent commit together.
+            self.inner.store.atomically(|txn| {
+                txn.put_record(SHARE_DOC, &id, &record)?;
+                Self::queue_in(txn, &share.partner, &msg)
+            })?;
+            self.wake_outbox();
         }
         Ok(())
     }

@@ -138,6 +138,10 @@ pub struct Receipt {
     pub have: Vec<EvidenceId>,
     /// Whether the partner imported a copy (false while waiting for a manual import).
     pub imported: bool,
+    /// Sharer evidence ids the partner gave up on, with the reason (the sharer deleted the item
+    /// or no longer serves it). Added in 0.1 without a version bump: absent = none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<(EvidenceId, String)>,
 }
 
 /// Why a payload was refused.

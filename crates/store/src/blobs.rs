@@ -10,19 +10,29 @@
 //! Reading verifies: [`BlobStore::open_verified`] hashes the file before handing it out, so a
 //! flipped byte on disk is reported as [`StoreError::BlobCorrupt`] instead of being served.
 //!
-//! Which blobs are in use is the repository's business (reference counts in the database); the
-//! `gc_lock` keeps garbage collection from deleting a blob that an ingest is about to reference.
+//! Which blobs are in use is the repository's business (exact reference keys in the database).
+//! Here, three things keep garbage collection away from bytes someone is about to use:
+//! - the `gc_lock`: an ingest holds it shared from `finish` until its reference is recorded;
+//!   garbage collection takes it exclusively for each blob it decides about, so it never blocks
+//!   an ingest for longer than one decision;
+//! - pins ([`BlobStore::pin`]): a package build or a transfer pins the blobs it reads;
+//! - live temp files: the temp file of a writer still in use is never swept.
 
 use crate::error::StoreError;
 use casemesh_model::ids::BlobHash;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::RwLock;
 
 /// Size of the write buffer and of read chunks.
 pub const CHUNK: usize = 1 << 20;
+
+/// Free space kept for the database and the audit trail: an ingest, fetch or package build that
+/// would leave less than this free is refused before it starts (bytes).
+pub const SPACE_RESERVE: u64 = 32 << 20;
 
 /// Start write-back of dirty pages every this many bytes, so the final fsync has little left to do.
 const WRITEBACK_EVERY: u64 = 64 << 20;
@@ -31,8 +41,33 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 #[derive(Clone)]
 pub struct BlobStore {
     root: PathBuf,
-    /// Ingest finalization holds it shared, garbage collection exclusively.
+    /// Ingest finalization holds it shared, garbage collection exclusively (per blob).
     gc_lock: Arc<RwLock<()>>,
+    /// Pinned blobs and how many pins each has.
+    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
+    /// Temp files of writers that are still alive.
+    live_tmp: Arc<Mutex<BTreeSet<PathBuf>>>,
+}
+
+/// Blobs pinned against garbage collection until this is dropped; see [`BlobStore::pin`].
+#[must_use = "the pin lasts only while the guard is alive"]
+pub struct BlobPins {
+    hashes: Vec<BlobHash>,
+    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
+}
+
+impl Drop for BlobPins {
+    fn drop(&mut self) {
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        for h in &self.hashes {
+            if let Some(n) = pins.get_mut(h) {
+                *n -= 1;
+                if *n == 0 {
+                    pins.remove(h);
+                }
+            }
+        }
+    }
 }
 
 /// A blob being written; see [`BlobStore::writer`]. Dropping it without [`BlobWriter::finish`]
@@ -44,6 +79,7 @@ pub struct BlobWriter {
     size: u64,
     since_writeback: u64,
     root: PathBuf,
+    live_tmp: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
 
 impl BlobStore {
@@ -54,7 +90,44 @@ impl BlobStore {
         Ok(BlobStore {
             root: root.to_path_buf(),
             gc_lock: Arc::new(RwLock::new(())),
+            pins: Arc::default(),
+            live_tmp: Arc::default(),
         })
+    }
+
+    /// Keep these blobs from garbage collection until the returned guard is dropped (a package
+    /// build reading them, a transfer serving them). Pins live in memory: after a restart nothing
+    /// is in progress, so nothing needs them.
+    pub fn pin(&self, hashes: impl IntoIterator<Item = BlobHash>) -> BlobPins {
+        let hashes: Vec<BlobHash> = hashes.into_iter().collect();
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        for h in &hashes {
+            *pins.entry(*h).or_insert(0) += 1;
+        }
+        BlobPins {
+            hashes,
+            pins: self.pins.clone(),
+        }
+    }
+
+    fn is_pinned(&self, hash: &BlobHash) -> bool {
+        self.pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(hash)
+    }
+
+    /// Refuse with [`StoreError::NoSpace`] unless `bytes` more fit on the blob store's file system
+    /// with [`SPACE_RESERVE`] left free. Called before an ingest, fetch or package build of a
+    /// known size; a write that still hits a full disk fails with the same error.
+    pub fn check_space(&self, bytes: u64) -> Result<(), StoreError> {
+        let available = fs4::available_space(&self.root)
+            .map_err(StoreError::io(format!("free space of {}", self.root.display())))?;
+        let needed = bytes.saturating_add(SPACE_RESERVE);
+        if available < needed {
+            return Err(StoreError::NoSpace { needed, available });
+        }
+        Ok(())
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
@@ -81,6 +154,10 @@ impl BlobStore {
         let tmp = self.tmp_dir().join(format!("{}.tmp", hex::encode(name)));
         let file =
             File::create(&tmp).map_err(StoreError::io(format!("create {}", tmp.display())))?;
+        self.live_tmp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tmp.clone());
         Ok(BlobWriter {
             file: Some(BufWriter::with_capacity(CHUNK, file)),
             tmp,
@@ -88,6 +165,7 @@ impl BlobStore {
             size: 0,
             since_writeback: 0,
             root: self.root.clone(),
+            live_tmp: self.live_tmp.clone(),
         })
     }
 
@@ -167,16 +245,17 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Delete every blob for which `in_use` is false, and every leftover temp file. Returns the
-    /// number of blobs removed and the bytes freed.
+    /// Delete every blob that is not pinned and for which `in_use` is false, and every leftover
+    /// temp file of a writer that is gone. Returns the number of blobs removed and the bytes
+    /// freed. The exclusive lock is taken per blob, so ingests go on meanwhile.
     pub async fn gc(
         &self,
         in_use: impl Fn(&BlobHash) -> Result<bool, StoreError>,
     ) -> Result<(u64, u64), StoreError> {
-        let _exclusive = self.gc_lock.write().await;
         let (mut removed, mut freed) = (0u64, 0u64);
         for (hash, size) in self.list()? {
-            if !in_use(&hash)? {
+            let _exclusive = self.gc_lock.write().await;
+            if !self.is_pinned(&hash) && !in_use(&hash)? {
                 let path = self.path_of(&hash);
                 fs::remove_file(&path)
                     .map_err(StoreError::io(format!("remove {}", path.display())))?;
@@ -186,7 +265,12 @@ impl BlobStore {
             }
         }
         if let Ok(rd) = fs::read_dir(self.tmp_dir()) {
-            for e in rd.flatten() {
+            let live = self
+                .live_tmp
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for e in rd.flatten().filter(|e| !live.contains(&e.path())) {
                 freed += e.metadata().map(|m| m.len()).unwrap_or(0);
                 let _ = fs::remove_file(e.path());
             }
@@ -226,6 +310,15 @@ impl BlobWriter {
     /// Make the blob durable and move it to its address. Returns its hash and size. Call while
     /// holding [`BlobStore::ingest_guard`] until the reference is recorded.
     pub fn finish(mut self) -> Result<(BlobHash, u64), StoreError> {
+        let result = self.finish_inner();
+        if result.is_err() {
+            // Nothing half-written stays behind (a full disk fails the fsync or the rename).
+            let _ = fs::remove_file(&self.tmp);
+        }
+        result
+    }
+
+    fn finish_inner(&mut self) -> Result<(BlobHash, u64), StoreError> {
         let file = self
             .file
             .take()
@@ -260,6 +353,10 @@ impl Drop for BlobWriter {
             self.file = None;
             let _ = fs::remove_file(&self.tmp);
         }
+        self.live_tmp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.tmp);
     }
 }
 

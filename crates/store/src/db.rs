@@ -4,6 +4,10 @@
 //! single-tree transaction makes every multi-record change atomic (an evidence item, its blob
 //! reference and its audit entry commit together or not at all). Values are JSON documents
 //! wrapped by [`Db::get_json`]/[`Tx::put_json`]. Swapping the engine means rewriting this file only.
+//!
+//! Durability: [`Db::transact`] returns only after the committed change is on disk (sled's
+//! `flush`, which writes and fsyncs its log). Concurrent transactions share one flush when they
+//! commit close together (group commit), so the cost is one fsync per batch, not per caller.
 
 use crate::error::StoreError;
 use serde::Serialize;
@@ -88,9 +92,44 @@ impl Db {
         Ok(out)
     }
 
-    /// Run `f` as one atomic transaction. `f` may run more than once on conflict, so it must not
-    /// have side effects outside the transaction. An `Err` from `f` aborts and is returned.
+    /// Whether any key starts with `prefix`.
+    pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .transpose()
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// Every key under `prefix`, in key order (values are not decoded).
+    pub(crate) fn scan_keys(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.tree
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()).map_err(db_err))
+    }
+
+    /// Run `f` as one atomic transaction and wait until it is durable (see the module doc). `f`
+    /// may run more than once on conflict, so it must not have side effects outside the
+    /// transaction. An `Err` from `f` aborts, writes nothing and is returned.
     pub(crate) fn transact<T>(
+        &self,
+        f: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let out = self.transact_volatile(f)?;
+        self.db.flush().map_err(db_err)?;
+        Ok(out)
+    }
+
+    /// [`Db::transact`] without waiting for the disk: for changes that may be lost in a crash
+    /// without harm (a counter of downloads, a cache) and for migrations flushed at their end.
+    pub(crate) fn transact_volatile<T>(
         &self,
         f: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -134,6 +173,12 @@ impl Tx<'_> {
         let bytes =
             serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))?;
         self.tree.insert(key, bytes).map_err(tx_err)?;
+        Ok(())
+    }
+
+    /// Write raw bytes (an index key whose value carries nothing).
+    pub(crate) fn put_raw(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.tree.insert(key, value).map_err(tx_err)?;
         Ok(())
     }
 

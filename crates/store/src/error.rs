@@ -35,6 +35,15 @@ pub enum StoreError {
         /// The blob's address.
         hash: BlobHash,
     },
+    /// Not enough free disk space for what was asked; nothing was written. `needed` is 0 when a
+    /// write hit a full disk rather than a check before it.
+    #[error("not enough disk space{}", space_detail(*needed, *available))]
+    NoSpace {
+        /// Bytes the operation needs (including the reserve kept free for the database).
+        needed: u64,
+        /// Bytes free on the data directory's file system.
+        available: u64,
+    },
     /// A caller's edit refused the change; the caller gets its own error back instead.
     #[error("change refused")]
     Aborted,
@@ -48,10 +57,26 @@ pub enum StoreError {
     },
 }
 
+fn space_detail(needed: u64, available: u64) -> String {
+    if needed == 0 {
+        " (the disk filled up during the write; nothing was kept)".into()
+    } else {
+        format!(": {needed} bytes needed, {available} bytes available")
+    }
+}
+
 impl StoreError {
     /// Wrap an I/O error with what was being done.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
         let context = context.into();
-        move |source| StoreError::Io { context, source }
+        move |source| {
+            if source.kind() == std::io::ErrorKind::StorageFull {
+                return StoreError::NoSpace {
+                    needed: 0,
+                    available: 0,
+                };
+            }
+            StoreError::Io { context, source }
+        }
     }
 }

@@ -27,4 +27,5 @@ pub mod repo;
 pub use blobs::BlobStore;
 pub use clock::Clock;
 pub use error::StoreError;
-pub use repo::{Actor, Store};
+pub use blobs::BlobPins;
+pub use repo::{Actor, BlobReport, Store, Txn};

@@ -6,11 +6,27 @@
 //! user/<uuid>            User            username/<name>        UserId
 //! group/<uuid>           Group           token/<blake3 hex>     TokenRecord
 //! case/<uuid>            Case            ev/<uuid>              Evidence
-//! caseev/<case>/<ev>     EvidenceId      blobref/<hash hex>     reference count
+//! caseev/<case>/<ev>     EvidenceId      bref/<hash hex>/<referrer>   () — see "Blob references"
 //! audit/<case>/<seq:020> AuditEntry      audithead/<case>       ChainHead
+//! schema                 u32 (SCHEMA_VERSION)
 //! ```
 //! Every change that touches several records (evidence + blob reference + audit entry) is one
-//! transaction. Every write to a case appends to that case's audit trail in the same transaction.
+//! transaction, durable when the call returns. Every write to a case appends to that case's audit
+//! trail in the same transaction.
+//!
+//! ## Blob references
+//! Whether a blob may be deleted is derived from what refers to it, never from a counter: each
+//! record that needs a blob owns one key `bref/<hash>/<referrer>` (referrer `ev/<evidence id>` for
+//! an evidence item's file and all its transcripts). Adding, editing or deleting the record sets
+//! exactly its keys in the same transaction, so a record referring to the same bytes twice (an
+//! empty transcript of an empty file, two identical transcripts) still holds one key, and deleting
+//! it removes only its own. A blob is in use while any `bref/<hash>/` key exists; blobs being
+//! written, fetched or packaged are pinned in memory by the [`BlobStore`] meanwhile.
+//!
+//! ## Schema versions
+//! `schema` holds [`SCHEMA_VERSION`]; [`Store::open`] migrates older layouts in order:
+//! - 1 (no `schema` key): blob reference counts under `blobref/<hash>` → 2: exact `bref/` keys
+//!   rebuilt from every evidence record.
 
 use crate::blobs::BlobStore;
 use crate::db::{Db, Tx};
@@ -80,6 +96,9 @@ fn key(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
     format!("{prefix}/{id}").into_bytes()
 }
 
+/// The layout version this code writes; see the module doc for the history.
+pub const SCHEMA_VERSION: u32 = 2;
+
 fn audit_key(case: CaseId, seq: u64) -> Vec<u8> {
     format!("audit/{case}/{seq:020}").into_bytes()
 }
@@ -88,6 +107,7 @@ impl Store {
     /// Open the store in a data directory: `db/` and `blobs/` below it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let db = Db::open(&data_dir.join("db"))?;
+        migrate(&db)?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
         Ok(Store { db, blobs })
     }
@@ -205,18 +225,22 @@ impl Store {
 
     /// Store a new case and open its audit trail.
     pub fn create_case(&self, case: &Case, actor: &Actor) -> Result<(), StoreError> {
-        self.db.transact(|tx| {
-            tx.put_json(&key("case", case.id), case)?;
-            append_audit(
-                tx,
-                case.id,
-                actor.entry(
-                    audit::actions::CASE_CREATE,
-                    None,
-                    format!("case {} {:?}", case.id, case.case_number),
-                ),
-            )
-        })
+        self.db.transact(|tx| create_case_tx(tx, case, actor))
+    }
+
+    /// Run `f` as one atomic, durable change (see [`Txn`]). `f` may run more than once when
+    /// transactions collide, so it must have no effects outside the transaction. An error from
+    /// `f` (the caller's own type, e.g. a refusal) aborts, writes nothing and is returned as is.
+    pub fn atomically<T, E: From<StoreError>>(
+        &self,
+        f: impl Fn(&mut Txn<'_, '_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let rejected = RefCell::new(None);
+        let result = self.db.transact(|tx| {
+            let mut txn = Txn { tx };
+            f(&mut txn).map_err(|e| reject(&rejected, e))
+        });
+        result.map_err(|e| rejected.into_inner().unwrap_or_else(|| e.into()))
     }
 
     /// A case by record id.
@@ -280,26 +304,7 @@ impl Store {
     /// Record a new evidence item whose blob is already in the blob store; takes a blob
     /// reference and writes the audit entry in the same transaction.
     pub fn add_evidence(&self, ev: &Evidence, actor: &Actor) -> Result<(), StoreError> {
-        self.db.transact(|tx| {
-            if tx.get_json::<Case>(&key("case", ev.case))?.is_none() {
-                return Err(StoreError::NotFound(format!("case {}", ev.case)));
-            }
-            tx.put_json(&key("ev", ev.id), ev)?;
-            tx.put_json(
-                &format!("caseev/{}/{}", ev.case, ev.id).into_bytes(),
-                &ev.id,
-            )?;
-            add_ref(tx, &ev.hash, 1)?;
-            append_audit(
-                tx,
-                ev.case,
-                actor.entry(
-                    audit::actions::EVIDENCE_ADD,
-                    Some(ev.id),
-                    format!("{:?} blake3={} size={}", ev.name, ev.hash, ev.size),
-                ),
-            )
-        })
+        self.db.transact(|tx| add_evidence_tx(tx, ev, actor))
     }
 
     /// An evidence item by id.
@@ -359,9 +364,10 @@ impl Store {
                 .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
             let old_hashes = blob_hashes(&ev);
             let details = edit(&mut ev).map_err(|e| reject(&rejected, e))?;
-            for h in blob_hashes(&ev).iter().filter(|h| !old_hashes.contains(h)) {
-                add_ref(tx, h, 1)?;
+            if ev.id != id {
+                return Err(StoreError::Corrupt("an edit may not change an evidence id".into()));
             }
+            set_blob_refs(tx, id, &old_hashes, &blob_hashes(&ev))?;
             tx.put_json(&key("ev", id), &ev)?;
             append_audit(tx, ev.case, actor.entry(action, Some(id), details))?;
             Ok(ev)
@@ -400,9 +406,7 @@ impl Store {
                 .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
             tx.remove(&key("ev", id))?;
             tx.remove(&format!("caseev/{}/{}", ev.case, ev.id).into_bytes())?;
-            for h in blob_hashes(&ev) {
-                add_ref(tx, &h, -1)?;
-            }
+            set_blob_refs(tx, ev.id, &blob_hashes(&ev), &[])?;
             append_audit(
                 tx,
                 ev.case,
@@ -489,13 +493,7 @@ impl Store {
     /// sequence number. Queues keep insertion order.
     pub fn queue_push<T: Serialize>(&self, queue: &str, value: &T) -> Result<u64, StoreError> {
         check_kind(queue)?;
-        self.db.transact(|tx| {
-            let counter = format!("qseq/{queue}").into_bytes();
-            let seq = tx.get_json::<u64>(&counter)?.unwrap_or(0);
-            tx.put_json(&counter, &(seq + 1))?;
-            tx.put_json(&format!("q/{queue}/{seq:020}").into_bytes(), value)?;
-            Ok(seq)
-        })
+        self.db.transact(|tx| queue_push_tx(tx, queue, value))
     }
 
     /// The records of a queue, oldest first, with their sequence numbers.
@@ -516,34 +514,82 @@ impl Store {
     /// Remove one record from a queue (after it was delivered).
     pub fn queue_remove(&self, queue: &str, seq: u64) -> Result<(), StoreError> {
         check_kind(queue)?;
-        self.db
-            .transact(|tx| tx.remove(&format!("q/{queue}/{seq:020}").into_bytes()))
+        self.db.transact(|tx| tx.remove(&queue_key(queue, seq)))
     }
 
     /// Record that a message id was seen; returns false if it had been seen before (so a retried
     /// delivery is applied once).
     pub fn mark_seen(&self, scope: &str, message_id: &str) -> Result<bool, StoreError> {
         check_kind(scope)?;
-        self.db.transact(|tx| {
-            let k = format!("seen/{scope}/{message_id}").into_bytes();
-            if tx.get_json::<u8>(&k)?.is_some() {
-                return Ok(false);
-            }
-            tx.put_json(&k, &1u8)?;
-            Ok(true)
-        })
+        self.db.transact(|tx| mark_seen_tx(tx, scope, message_id))
     }
 
     // ---- blobs ---------------------------------------------------------------------------
 
-    /// How many records reference a blob.
+    /// How many records reference a blob (each record counts once, however many times it
+    /// names the blob).
     pub fn blob_refs(&self, hash: &BlobHash) -> Result<u64, StoreError> {
-        Ok(self.db.get_json::<u64>(&key("blobref", hash))?.unwrap_or(0))
+        let mut n = 0;
+        for k in self.db.scan_keys(&bref_prefix(hash)) {
+            k?;
+            n += 1;
+        }
+        Ok(n)
     }
 
-    /// Remove every blob no record references, and leftover temp files.
+    /// Whether any record references a blob.
+    pub fn blob_referenced(&self, hash: &BlobHash) -> Result<bool, StoreError> {
+        self.db.has_prefix(&bref_prefix(hash))
+    }
+
+    /// Every blob some record references, in hash order, each once.
+    pub fn referenced_blobs(&self) -> Result<Vec<BlobHash>, StoreError> {
+        let mut out: Vec<BlobHash> = Vec::new();
+        for k in self.db.scan_keys(b"bref/") {
+            let k = k?;
+            let hash = k
+                .get(5..69)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| h.parse::<BlobHash>().ok())
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "blob reference key {}",
+                        String::from_utf8_lossy(&k)
+                    ))
+                })?;
+            if out.last() != Some(&hash) {
+                out.push(hash);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove every blob no record references and no one has pinned, and leftover temp files of
+    /// writers that are gone. Returns the blobs removed and the bytes freed.
     pub async fn gc(&self) -> Result<(u64, u64), StoreError> {
-        self.blobs.gc(|h| Ok(self.blob_refs(h)? > 0)).await
+        self.blobs.gc(|h| self.blob_referenced(h)).await
+    }
+
+    /// Check every referenced blob: present, and its bytes hash to its name (reads every
+    /// referenced byte once). Also counts blobs on disk that nothing references (what `gc`
+    /// would remove). Source of the report behind `casemesh blobs verify`.
+    pub fn verify_blobs(&self) -> Result<BlobReport, StoreError> {
+        let referenced = self.referenced_blobs()?;
+        let mut report = BlobReport::default();
+        for hash in &referenced {
+            match self.blobs.open_verified(hash) {
+                Ok(_) => report.ok += 1,
+                Err(StoreError::BlobMissing { .. }) => report.missing.push(*hash),
+                Err(StoreError::BlobCorrupt { .. }) => report.corrupt.push(*hash),
+                Err(e) => return Err(e),
+            }
+        }
+        let on_disk = self.blobs.list()?;
+        report.unreferenced = on_disk
+            .iter()
+            .filter(|(h, _)| referenced.binary_search(h).is_err())
+            .count() as u64;
+        Ok(report)
     }
 
     // ---- audit ---------------------------------------------------------------------------
@@ -578,6 +624,97 @@ impl Store {
     }
 }
 
+/// One atomic change across several records; see [`Store::atomically`]. Its operations are those
+/// of [`Store`] that a use case combines: records, queues, cases, evidence and audit entries.
+pub struct Txn<'a, 'b> {
+    tx: &'a mut Tx<'b>,
+}
+
+impl Txn<'_, '_> {
+    /// Read one record of `kind`.
+    pub fn record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+        check_kind(kind)?;
+        self.tx.get_json(&record_key(kind, id))
+    }
+
+    /// Write one record of `kind`.
+    pub fn put_record<T: Serialize>(&mut self, kind: &str, id: &str, value: &T) -> Result<(), StoreError> {
+        check_kind(kind)?;
+        self.tx.put_json(&record_key(kind, id), value)
+    }
+
+    /// Remove one record of `kind`.
+    pub fn delete_record(&mut self, kind: &str, id: &str) -> Result<(), StoreError> {
+        check_kind(kind)?;
+        self.tx.remove(&record_key(kind, id))
+    }
+
+    /// Append to an ordered queue; returns the sequence number.
+    pub fn queue_push<T: Serialize>(&mut self, queue: &str, value: &T) -> Result<u64, StoreError> {
+        check_kind(queue)?;
+        queue_push_tx(self.tx, queue, value)
+    }
+
+    /// Remove one item of a queue.
+    pub fn queue_remove(&mut self, queue: &str, seq: u64) -> Result<(), StoreError> {
+        check_kind(queue)?;
+        self.tx.remove(&queue_key(queue, seq))
+    }
+
+    /// Record a message id as seen in `scope`; false if it had been seen already.
+    pub fn mark_seen(&mut self, scope: &str, message_id: &str) -> Result<bool, StoreError> {
+        check_kind(scope)?;
+        mark_seen_tx(self.tx, scope, message_id)
+    }
+
+    /// A case by record id.
+    pub fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        self.tx.get_json(&key("case", id))
+    }
+
+    /// Store a new case and open its audit trail (as [`Store::create_case`]).
+    pub fn create_case(&mut self, case: &Case, actor: &Actor) -> Result<(), StoreError> {
+        create_case_tx(self.tx, case, actor)
+    }
+
+    /// Record a new evidence item whose blob is stored (as [`Store::add_evidence`]).
+    pub fn add_evidence(&mut self, ev: &Evidence, actor: &Actor) -> Result<(), StoreError> {
+        add_evidence_tx(self.tx, ev, actor)
+    }
+
+    /// Append an entry to a case's audit trail.
+    pub fn audit(
+        &mut self,
+        case: CaseId,
+        actor: &Actor,
+        action: &str,
+        evidence: Option<EvidenceId>,
+        details: &str,
+    ) -> Result<(), StoreError> {
+        append_audit(self.tx, case, actor.entry(action, evidence, details))
+    }
+}
+
+/// The outcome of [`Store::verify_blobs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobReport {
+    /// Referenced blobs that are present and intact.
+    pub ok: u64,
+    /// Referenced blobs whose file is gone.
+    pub missing: Vec<BlobHash>,
+    /// Referenced blobs whose bytes no longer match their hash.
+    pub corrupt: Vec<BlobHash>,
+    /// Blobs on disk that no record references (garbage collection removes them).
+    pub unreferenced: u64,
+}
+
+impl BlobReport {
+    /// Whether every referenced blob is present and intact.
+    pub fn is_ok(&self) -> bool {
+        self.missing.is_empty() && self.corrupt.is_empty()
+    }
+}
+
 /// A queue entry: sequence number and value.
 struct QueueItem<T>(u64, T);
 
@@ -585,6 +722,61 @@ impl<T> From<(u64, T)> for QueueItem<T> {
     fn from((n, v): (u64, T)) -> Self {
         QueueItem(n, v)
     }
+}
+
+fn create_case_tx(tx: &mut Tx<'_>, case: &Case, actor: &Actor) -> Result<(), StoreError> {
+    tx.put_json(&key("case", case.id), case)?;
+    append_audit(
+        tx,
+        case.id,
+        actor.entry(
+            audit::actions::CASE_CREATE,
+            None,
+            format!("case {} {:?}", case.id, case.case_number),
+        ),
+    )
+}
+
+fn add_evidence_tx(tx: &mut Tx<'_>, ev: &Evidence, actor: &Actor) -> Result<(), StoreError> {
+    if tx.get_json::<Case>(&key("case", ev.case))?.is_none() {
+        return Err(StoreError::NotFound(format!("case {}", ev.case)));
+    }
+    tx.put_json(&key("ev", ev.id), ev)?;
+    tx.put_json(
+        &format!("caseev/{}/{}", ev.case, ev.id).into_bytes(),
+        &ev.id,
+    )?;
+    set_blob_refs(tx, ev.id, &[], &blob_hashes(ev))?;
+    append_audit(
+        tx,
+        ev.case,
+        actor.entry(
+            audit::actions::EVIDENCE_ADD,
+            Some(ev.id),
+            format!("{:?} blake3={} size={}", ev.name, ev.hash, ev.size),
+        ),
+    )
+}
+
+fn queue_key(queue: &str, seq: u64) -> Vec<u8> {
+    format!("q/{queue}/{seq:020}").into_bytes()
+}
+
+fn queue_push_tx<T: Serialize>(tx: &mut Tx<'_>, queue: &str, value: &T) -> Result<u64, StoreError> {
+    let counter = format!("qseq/{queue}").into_bytes();
+    let seq = tx.get_json::<u64>(&counter)?.unwrap_or(0);
+    tx.put_json(&counter, &(seq + 1))?;
+    tx.put_json(&queue_key(queue, seq), value)?;
+    Ok(seq)
+}
+
+fn mark_seen_tx(tx: &mut Tx<'_>, scope: &str, message_id: &str) -> Result<bool, StoreError> {
+    let k = format!("seen/{scope}/{message_id}").into_bytes();
+    if tx.get_json::<u8>(&k)?.is_some() {
+        return Ok(false);
+    }
+    tx.put_json(&k, &1u8)?;
+    Ok(true)
 }
 
 fn record_key(kind: &str, id: &str) -> Vec<u8> {
@@ -611,14 +803,72 @@ fn blob_hashes(ev: &Evidence) -> Vec<BlobHash> {
         .collect()
 }
 
-fn add_ref(tx: &mut Tx<'_>, hash: &BlobHash, delta: i64) -> Result<(), StoreError> {
-    let k = key("blobref", hash);
-    let n = tx.get_json::<u64>(&k)?.unwrap_or(0) as i64 + delta;
-    if n <= 0 {
-        tx.remove(&k)
-    } else {
-        tx.put_json(&k, &(n as u64))
+fn bref_prefix(hash: &BlobHash) -> Vec<u8> {
+    format!("bref/{hash}/").into_bytes()
+}
+
+fn bref_key(hash: &BlobHash, ev: EvidenceId) -> Vec<u8> {
+    format!("bref/{hash}/ev/{ev}").into_bytes()
+}
+
+/// Make evidence `ev`'s blob reference keys go from `old` to `new` (both may repeat hashes).
+fn set_blob_refs(
+    tx: &mut Tx<'_>,
+    ev: EvidenceId,
+    old: &[BlobHash],
+    new: &[BlobHash],
+) -> Result<(), StoreError> {
+    for h in old.iter().filter(|h| !new.contains(h)) {
+        tx.remove(&bref_key(h, ev))?;
     }
+    for h in new {
+        tx.put_raw(&bref_key(h, ev), &[])?;
+    }
+    Ok(())
+}
+
+/// Bring an older database layout up to [`SCHEMA_VERSION`], one step at a time. Each step is one
+/// transaction that also writes the new version, so a crash mid-migration repeats the step.
+fn migrate(db: &Db) -> Result<(), StoreError> {
+    let version: Option<u32> = db.get_json(b"schema")?;
+    let mut version = match version {
+        Some(v) => v,
+        None if !db.has_prefix(b"")? => {
+            db.transact(|tx| tx.put_json(b"schema", &SCHEMA_VERSION))?;
+            return Ok(());
+        }
+        None => 1,
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has layout version {version}, newer than this casemesh ({SCHEMA_VERSION}); \
+             run a newer casemesh"
+        )));
+    }
+    while version < SCHEMA_VERSION {
+        match version {
+            1 => migrate_v1_blob_refs(db)?,
+            v => return Err(StoreError::Corrupt(format!("no migration from layout {v}"))),
+        }
+        version += 1;
+        tracing::info!(version, "database layout migrated");
+    }
+    Ok(())
+}
+
+/// 1 → 2: reference counts (`blobref/<hash>`) become exact keys derived from the evidence.
+fn migrate_v1_blob_refs(db: &Db) -> Result<(), StoreError> {
+    let old_keys: Vec<Vec<u8>> = db.scan_keys(b"blobref/").collect::<Result<_, _>>()?;
+    let evidence: Vec<Evidence> = db.scan_json(b"ev/")?;
+    db.transact(|tx| {
+        for k in &old_keys {
+            tx.remove(k)?;
+        }
+        for ev in &evidence {
+            set_blob_refs(tx, ev.id, &[], &blob_hashes(ev))?;
+        }
+        tx.put_json(b"schema", &2u32)
+    })
 }
 
 fn append_audit(tx: &mut Tx<'_>, case: CaseId, entry: NewEntry) -> Result<(), StoreError> {
@@ -717,6 +967,17 @@ mod tests {
             transcripts: vec![],
         };
         s.add_evidence(&ev, &actor).unwrap();
+        assert_eq!(s.blob_refs(&hash).unwrap(), 1);
+        // The same bytes as a transcript, twice: still one reference from this item.
+        for _ in 0..2 {
+            let t = Transcript {
+                id: casemesh_model::ids::TranscriptId::random(),
+                name: "t.txt".into(),
+                hash,
+                size: 1,
+            };
+            s.add_transcript(ev.id, &t, &actor).unwrap();
+        }
         assert_eq!(s.blob_refs(&hash).unwrap(), 1);
         s.delete_evidence(ev.id, &actor, audit::actions::EVIDENCE_DELETE, "")
             .unwrap();

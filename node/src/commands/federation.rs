@@ -115,6 +115,10 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
                     ),
                     text(p, "transfers_in_flight"),
                     text(p, "outbox_queued"),
+                    p["dead_letters"]
+                        .as_array()
+                        .map_or(0, |d| d.len())
+                        .to_string(),
                     text(p, "peer_id"),
                 ]
             })
@@ -130,10 +134,24 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
                 "BYTES OUT/IN",
                 "TRANSFERS",
                 "OUTBOX",
+                "DEAD",
                 "PEER ID",
             ],
             &rows,
         );
+        // Each dead letter once, with its reason: an operator must see why a share failed.
+        for p in items(&v) {
+            for d in p["dead_letters"].as_array().into_iter().flatten() {
+                println!(
+                    "dead letter to {}: {} (share {}) at {}: {}",
+                    text(p, "name"),
+                    text(d, "kind"),
+                    text(d, "share"),
+                    text(d, "at"),
+                    text(d, "reason")
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -388,6 +388,7 @@ mod tests {
             &["retention", "sweep"],
             &["blobs", "stats"],
             &["blobs", "gc"],
+            &["blobs", "verify"],
             &["status"],
             &["link", "create", "C-1", "--format", "zip"],
             &[

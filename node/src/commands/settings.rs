@@ -45,6 +45,9 @@ pub(crate) enum BlobsCommand {
     Stats,
     /// Remove blobs no case references any more.
     Gc,
+    /// Check every referenced blob is present and intact (reads every byte); list what is wrong.
+    /// Exit code 1 when a referenced blob is missing or corrupt.
+    Verify,
 }
 
 /// `--default-retention`: a policy, or none (received cases then keep "Until Manually Deleted").
@@ -177,6 +180,33 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
                     "removed {} blobs, freed {}",
                     text(&gc, "removed"),
                     bytes(freed)
+                );
+            }
+        }
+        BlobsCommand::Verify => {
+            let report = client.get(&["v1", "blobs", "verify"]).await?;
+            let list = |k: &str| report[k].as_array().cloned().unwrap_or_default();
+            let (missing, corrupt) = (list("missing"), list("corrupt"));
+            if !out.json(&report)? {
+                for h in &missing {
+                    println!("missing  {}", h.as_str().unwrap_or_default());
+                }
+                for h in &corrupt {
+                    println!("corrupt  {}", h.as_str().unwrap_or_default());
+                }
+                println!(
+                    "{} referenced blobs intact, {} missing, {} corrupt; {} unreferenced (removed by `blobs gc`)",
+                    text(&report, "ok"),
+                    missing.len(),
+                    corrupt.len(),
+                    text(&report, "unreferenced")
+                );
+            }
+            if !missing.is_empty() || !corrupt.is_empty() {
+                anyhow::bail!(
+                    "{} referenced blobs missing, {} corrupt",
+                    missing.len(),
+                    corrupt.len()
                 );
             }
         }

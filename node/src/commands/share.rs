@@ -35,7 +35,7 @@ pub(crate) enum ShareCommand {
         #[arg(long)]
         wait: bool,
     },
-    /// Show a share: Processing, Complete or Stopped.
+    /// Show a share: Processing, Complete, Stopped or Failed.
     Status {
         /// Share id.
         share: String,
@@ -124,10 +124,21 @@ fn print_share(v: &Value) {
         show(&v["policy"]["allowed"])
     );
     println!(
-        "Items:       {} sent, {} delivered",
+        "Items:       {} sent, {} delivered, {} skipped",
         text(v, "items_sent"),
-        text(v, "items_delivered")
+        text(v, "items_delivered"),
+        text(v, "skipped")
     );
+    for item in items(&v["skipped_items"]) {
+        println!(
+            "  skipped {}: {}",
+            text(item, "evidence"),
+            text(item, "reason")
+        );
+    }
+    if v["failure"].is_string() {
+        println!("Failure:     {}", text(v, "failure"));
+    }
     println!(
         "Shared:      {} by {}",
         text(v, "created_at"),
@@ -294,6 +305,16 @@ fn print_received(v: &Value) {
         text(v, "items")
     );
     println!("Local copy:           {}", text(v, "local_case"));
+    let skipped = items(&v["skipped"]);
+    if !skipped.is_empty() {
+        println!("Skipped:              {} items", skipped.len());
+        for item in skipped {
+            println!("  {} {}: {}", text(item, "evidence"), text(item, "name"), text(item, "reason"));
+        }
+    }
+    if v["last_error"].is_string() {
+        println!("Last error:           {}", text(v, "last_error"));
+    }
 }
 
 pub(super) async fn received(

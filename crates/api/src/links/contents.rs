@@ -101,6 +101,18 @@ pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Resul
         return Err("the selection holds no evidence any more".into());
     }
     let blobs = state.store.blobs();
+    // Pinned for the whole build: an item deleted meanwhile keeps its bytes until we are done.
+    let _pins = blobs.pin(evidence.iter().flat_map(|e| {
+        std::iter::once(e.hash).chain(e.transcripts.iter().map(|t| t.hash))
+    }));
+    let payload: u64 = evidence
+        .iter()
+        .map(|e| e.size + e.transcripts.iter().map(|t| t.size).sum::<u64>())
+        .sum();
+    // The package is a second copy of the bytes: refuse up front rather than fill the disk.
+    blobs
+        .check_space(payload)
+        .map_err(|e| format!("cannot build the package: {e}"))?;
     let verified = |hash: &casemesh_model::ids::BlobHash, what: &str| {
         blobs
             .open_verified(hash)

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::audit::actions;
 use casemesh_model::case::Case;
+use casemesh_model::names::{check_text, limits};
 use casemesh_model::org::Action;
 use casemesh_model::retention::RetentionPolicy;
 use serde::Deserialize;
@@ -60,22 +61,8 @@ pub struct FolderRequest {
     pub new_parent: Option<String>,
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
-    if value.len() > max {
-        return Err(ApiError::bad_request(format!(
-            "{field} is longer than {max} bytes"
-        )));
-    }
-    if value.contains('\0') {
-        return Err(ApiError::bad_request(format!(
-            "{field} contains a NUL byte"
-        )));
-    }
-    Ok(())
-}
-
 fn check_case_number(value: &str) -> ApiResult<()> {
-    check_text("case_id", value, 200)?;
+    check_text("case_id", value, limits::CASE_NUMBER)?;
     if value.trim().is_empty() {
         return Err(ApiError::bad_request("case_id is empty"));
     }
@@ -103,8 +90,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CaseView>)> {
     caller.require(&state, Action::EditCase)?;
     check_case_number(&req.case_id)?;
-    check_text("title", &req.title, 1000)?;
-    check_text("description", &req.description, 100_000)?;
+    check_text("title", &req.title, limits::TITLE)?;
+    check_text("description", &req.description, limits::CASE_DESCRIPTION)?;
     let now = state.clock.now();
     let mut case = Case::new(
         &req.case_id,
@@ -179,11 +166,11 @@ pub async fn edit(
     if let Some(n) = &req.case_id {
         check_case_number(n)?;
     }
-    check_text("title", req.title.as_deref().unwrap_or(""), 1000)?;
+    check_text("title", req.title.as_deref().unwrap_or(""), limits::TITLE)?;
     check_text(
         "description",
         req.description.as_deref().unwrap_or(""),
-        100_000,
+        limits::CASE_DESCRIPTION,
     )?;
     let id = state.store.resolve_case(&case)?.id;
     let case = state

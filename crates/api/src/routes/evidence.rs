@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Evidence, Transcript, media_type_for};
 use casemesh_model::ids::{BlobHash, EvidenceId, TranscriptId};
-use casemesh_model::names::validate_name;
+use casemesh_model::names::{check_text, limits, validate_name};
 use casemesh_model::org::Action;
 use casemesh_store::{Store, StoreError};
 use futures::StreamExt;
@@ -69,6 +69,9 @@ pub async fn ingest(
     store: &Store,
     body: Body,
 ) -> ApiResult<(BlobHash, u64, tokio::sync::OwnedRwLockReadGuard<()>)> {
+    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
+        store.blobs().check_space(len)?;
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let blobs = store.blobs().clone();
     let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
@@ -137,6 +140,23 @@ pub async fn blob_response(
         .into_response())
 }
 
+/// The free-text fields of an item within their limits ([`limits`]); refused before anything
+/// is stored.
+fn check_evidence_text(
+    description: Option<&str>,
+    category: Option<&str>,
+    media_type: Option<&str>,
+) -> ApiResult<()> {
+    check_text(
+        "description",
+        description.unwrap_or(""),
+        limits::EVIDENCE_DESCRIPTION,
+    )?;
+    check_text("category", category.unwrap_or(""), limits::LABEL)?;
+    check_text("media_type", media_type.unwrap_or(""), limits::LABEL)?;
+    Ok(())
+}
+
 fn next_display_id(existing: &[Evidence]) -> String {
     let max = existing
         .iter()
@@ -169,6 +189,7 @@ pub async fn add(
     if let Some(d) = &q.display_id {
         validate_name(d)?;
     }
+    check_evidence_text(q.description.as_deref(), None, q.media_type.as_deref())?;
     let (hash, size, _guard) = ingest(&state.store, body).await?;
     let existing = state.store.case_evidence(case.id)?;
     let ev = Evidence {
@@ -270,6 +291,7 @@ pub async fn edit(
     if let Some(d) = &req.display_id {
         validate_name(d)?;
     }
+    check_evidence_text(req.description.as_deref(), req.category.as_deref(), None)?;
     let folder = req.folder.as_deref().map(|p| case.resolve(p)).transpose()?;
     let ev =
         state

@@ -165,8 +165,11 @@ pub struct ShareView {
     pub id: String,
     /// The shared case's record id.
     pub case: String,
-    /// `Processing`, `Complete` or `Stopped`.
+    /// `Processing`, `Complete`, `Stopped` or `Failed` (a message could never be delivered;
+    /// see `failure`).
     pub status: String,
+    /// Why the share failed, with `Failed`.
+    pub failure: Option<String>,
     /// Partner org id.
     pub partner: String,
     /// Partner name.
@@ -193,6 +196,21 @@ pub struct ShareView {
     pub completed_at: Option<String>,
     /// When it was stopped.
     pub stopped_at: Option<String>,
+    /// How many items the partner could not fetch (deleted here, or no longer served).
+    pub skipped: usize,
+    /// Those items, with the partner's reason.
+    pub skipped_items: Vec<SkippedView>,
+}
+
+/// An item an import went around.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedView {
+    /// The sharer's evidence id.
+    pub evidence: String,
+    /// Its name (empty when the sharer no longer has it).
+    pub name: String,
+    /// Why it was skipped.
+    pub reason: String,
 }
 
 fn recipient_text(r: &Recipient) -> String {
@@ -238,6 +256,17 @@ impl From<OutgoingShare> for ShareView {
             items_delivered: s.sent.keys().filter(|k| s.delivered.contains(k)).count(),
             completed_at: s.completed_at.map(|t| t.to_string()),
             stopped_at: s.stopped_at.map(|t| t.to_string()),
+            failure: s.failure.clone(),
+            skipped: s.skipped.len(),
+            skipped_items: s
+                .skipped
+                .iter()
+                .map(|(id, reason)| SkippedView {
+                    evidence: id.to_string(),
+                    name: String::new(),
+                    reason: reason.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -277,6 +306,9 @@ pub struct ReceivedView {
     pub local_case: Option<String>,
     /// The last import error, if any.
     pub last_error: Option<String>,
+    /// Items not copied because the sharer refused them for good (deleted, no longer in scope);
+    /// the rest of the import went on without them.
+    pub skipped: Vec<SkippedView>,
 }
 
 impl From<IncomingShare> for ReceivedView {
@@ -310,6 +342,15 @@ impl From<IncomingShare> for ReceivedView {
             items_imported: s.evidence_map.len(),
             local_case: s.local_case.map(|c| c.to_string()),
             last_error: s.last_error.clone(),
+            skipped: s
+                .skipped
+                .iter()
+                .map(|(id, item)| SkippedView {
+                    evidence: id.to_string(),
+                    name: item.name.clone(),
+                    reason: item.reason.clone(),
+                })
+                .collect(),
         }
     }
 }
