@@ -24,6 +24,7 @@ pub mod manifest;
 mod outgoing;
 mod partners;
 pub mod records;
+mod retry;
 mod serve;
 mod updates;
 pub mod wire;
@@ -46,8 +47,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How long to wait before retrying a partner whose delivery failed (unless it reconnects first).
-const RETRY_AFTER: Duration = Duration::from_secs(3);
+/// First pause before retrying a partner whose delivery failed (unless it reconnects first); it
+/// doubles with each failure in a row, up to [`OUTBOX_RETRY_MAX`] (see [`retry::delay`]).
+const OUTBOX_RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest pause between delivery attempts to an unreachable partner (before jitter).
+const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(60);
+/// How often the outbox loop looks for due work when nothing wakes it.
+const OUTBOX_TICK: Duration = Duration::from_secs(1);
+/// First and longest pause between attempts of a failed import/sync.
+const SYNC_RETRY_MIN: Duration = Duration::from_millis(500);
+const SYNC_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// What the engine needs to start.
 pub struct EngineConfig {
@@ -86,8 +95,12 @@ struct Inner {
     outbox_wake: Notify,
     mail_wake: Notify,
     smtp: Option<SmtpConfig>,
-    /// Partners whose last delivery failed, and since when.
-    backoff: Mutex<BTreeMap<String, Instant>>,
+    /// Partners whose deliveries failed: when to try again, and how many failures in a row.
+    backoff: Mutex<BTreeMap<String, (Instant, u32)>>,
+    /// Owns the background imports and outboard precomputations; waited for at shutdown.
+    tasks: tokio_util::task::TaskTracker,
+    /// Cancelled at shutdown: background tasks stop at their next step.
+    shutdown: CancellationToken,
     /// Serializes imports and syncs (one share's copy is written by one task at a time).
     import_lock: tokio::sync::Mutex<()>,
 }
@@ -118,6 +131,8 @@ impl Engine {
                 smtp: config.smtp,
                 backoff: Mutex::new(BTreeMap::new()),
                 import_lock: tokio::sync::Mutex::new(()),
+                tasks: tokio_util::task::TaskTracker::new(),
+                shutdown: config.shutdown.clone(),
             }),
         };
         engine.sync_partners_to_net().await?;
@@ -130,6 +145,15 @@ impl Engine {
         tasks.spawn(engine.clone().event_loop(events, config.shutdown.clone()));
         tasks.spawn(engine.clone().outbox_loop(config.shutdown.clone()));
         tasks.spawn(engine.clone().mail_loop(config.shutdown.clone()));
+        // At shutdown, wait for the background imports to stop at their next step.
+        tasks.spawn({
+            let (engine, shutdown) = (engine.clone(), config.shutdown.clone());
+            async move {
+                shutdown.cancelled().await;
+                engine.inner.tasks.close();
+                engine.inner.tasks.wait().await;
+            }
+        });
         engine.resume_imports();
         Ok((engine, tasks))
     }
@@ -337,7 +361,7 @@ impl Engine {
                 biased;
                 _ = shutdown.cancelled() => break,
                 _ = self.inner.outbox_wake.notified() => {},
-                _ = tokio::time::sleep(RETRY_AFTER) => {},
+                _ = tokio::time::sleep(OUTBOX_TICK) => {},
             }
         }
     }
@@ -352,19 +376,21 @@ impl Engine {
             }
         };
         for partner in partners {
-            let waiting = self
+            let due = self
                 .inner
                 .backoff
                 .lock()
                 .ok()
                 .and_then(|b| b.get(&partner.peer_id).copied());
-            if waiting.is_some_and(|since| since.elapsed() < RETRY_AFTER) {
+            if due.is_some_and(|(at, _)| Instant::now() < at) {
                 continue;
             }
             if let Err(e) = self.deliver_to(&partner.peer_id).await {
-                tracing::info!(peer = %partner.peer_id, error = %e, "outbox: partner unreachable, will retry");
                 if let Ok(mut b) = self.inner.backoff.lock() {
-                    b.insert(partner.peer_id.clone(), Instant::now());
+                    let failures = b.get(&partner.peer_id).map_or(0, |(_, n)| *n) + 1;
+                    let pause = retry::delay(OUTBOX_RETRY_MIN, OUTBOX_RETRY_MAX, failures);
+                    tracing::info!(peer = %partner.peer_id, error = %e, failures, retry_in_ms = pause.as_millis() as u64, "outbox: partner unreachable, will retry");
+                    b.insert(partner.peer_id.clone(), (Instant::now() + pause, failures));
                 }
             } else if let Ok(mut b) = self.inner.backoff.lock() {
                 b.remove(&partner.peer_id);
@@ -498,27 +524,38 @@ impl Engine {
     /// the partial blob transfer resumes where it stopped.
     fn spawn_sync(&self, share: ShareId) {
         let engine = self.clone();
-        tokio::spawn(async move {
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
             let mut attempt: u32 = 0;
-            while let Err(e) = engine.sync_copy(share).await {
+            loop {
+                let result = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return,
+                    r = engine.sync_copy(share) => r,
+                };
+                let Err(e) = result else { return };
                 attempt += 1;
-                let permanent = matches!(e, SharingError::Forbidden(_) | SharingError::NotFound(_));
+                let permanent = e.is_refusal();
                 tracing::warn!(share = %share, attempt, error = %e, "import/sync failed");
-                let _ = engine.inner.store.update_record(
-                    records::RECEIVED,
-                    &share.to_string(),
-                    |s: Option<records::IncomingShare>| {
-                        Ok::<_, SharingError>(s.map(|mut s| {
-                            s.last_error = Some(e.to_string());
-                            s
-                        }))
-                    },
-                );
+                let message = e.to_string();
+                let _ = engine.inner.store.atomically(|txn| {
+                    let id = share.to_string();
+                    if let Some(mut s) = txn.record::<records::IncomingShare>(records::RECEIVED, &id)? {
+                        s.last_error = Some(message.clone());
+                        txn.put_record(records::RECEIVED, &id, &s)?;
+                    }
+                    Ok::<_, SharingError>(())
+                });
                 if permanent || attempt >= SYNC_ATTEMPTS {
                     tracing::error!(share = %share, "import/sync gave up; it resumes on the next update, an Import, or a restart");
-                    break;
+                    return;
                 }
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt.min(10)))).await;
+                let pause = retry::delay(SYNC_RETRY_MIN, SYNC_RETRY_MAX, attempt);
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {},
+                }
             }
         });
     }

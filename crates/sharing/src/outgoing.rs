@@ -563,8 +563,12 @@ impl Engine {
             })
             .collect();
         let engine = self.clone();
-        tokio::spawn(async move {
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.tasks.spawn(async move {
             for (hash, size) in hashes {
+                if shutdown.is_cancelled() {
+                    return;
+                }
                 let source = casemesh_net::BlobSource {
                     path: engine.inner.store.blobs().path_of(&hash),
                     size,

@@ -1,8 +1,9 @@
 //! Blob references against a model (issue #10, "exact blob references").
 //!
 //! Random sequences of: add an item (bytes from a small pool, so identical and empty contents
-//! recur), add a transcript (possibly the item's own bytes, possibly twice), delete an item,
-//! garbage-collect. After every step, every blob a live item or transcript names must be present
+//! recur), receive an item from a partner (recorded with its transcripts at once), add a
+//! transcript (possibly the item's own bytes, possibly twice), delete an item, expire one by
+//! retention, garbage-collect. After every step, every blob a live item or transcript names must be present
 //! and intact; after a gc, every blob nothing names must be gone. The model is a `Vec` of live
 //! items with their hashes: the simplest thing that can be right.
 //!
@@ -22,6 +23,10 @@ const POOL: [&[u8]; 4] = [b"", b"alpha", b"beta", b"gamma gamma"];
 #[derive(Debug, Clone)]
 enum Op {
     Add(usize),
+    /// An item received from a partner: recorded with its transcripts in one go.
+    Receive { content: usize, transcripts: Vec<usize> },
+    /// The retention sweeper removing an item.
+    Expire(usize),
     Transcript { item: usize, content: usize },
     Delete(usize),
     Gc,
@@ -30,6 +35,9 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0..POOL.len()).prop_map(Op::Add),
+        2 => (0..POOL.len(), prop::collection::vec(0..POOL.len(), 0..3))
+            .prop_map(|(content, transcripts)| Op::Receive { content, transcripts }),
+        1 => (0..8usize).prop_map(Op::Expire),
         3 => (0..8usize, 0..POOL.len()).prop_map(|(item, content)| Op::Transcript { item, content }),
         2 => (0..8usize).prop_map(Op::Delete),
         2 => Just(Op::Gc),
@@ -86,6 +94,22 @@ proptest! {
                     let ev = evidence(&case, hash, n);
                     store.add_evidence(&ev, &actor).unwrap();
                     live.push((ev.id, vec![hash]));
+                }
+                Op::Receive { content, transcripts } => {
+                    let hash = put_blob(&store, POOL[content]);
+                    let mut ev = evidence(&case, hash, n);
+                    let mut hashes = vec![hash];
+                    for t in transcripts {
+                        let th = put_blob(&store, POOL[t]);
+                        ev.transcripts.push(Transcript { id: TranscriptId::random(), name: "t.txt".into(), hash: th, size: 0 });
+                        hashes.push(th);
+                    }
+                    store.add_evidence(&ev, &Actor::new("org:Partner", Timestamp(1))).unwrap();
+                    live.push((ev.id, hashes));
+                }
+                Op::Expire(item) if !live.is_empty() => {
+                    let (id, _) = live.remove(item % live.len());
+                    store.delete_evidence(id, &actor, "retention.sweep", "expired").unwrap();
                 }
                 Op::Transcript { item, content } if !live.is_empty() => {
                     let i = item % live.len();

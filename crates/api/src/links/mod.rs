@@ -545,27 +545,21 @@ pub async fn create(
         build: BuildState::Processing,
         downloads: 0,
     };
-    state
-        .store
-        .put_record(LINK_KIND, &link.id.to_string(), &link)?;
-    state
-        .store
-        .put_record(TOKEN_KIND, &link.token_hash, &link.id.to_string())?;
-    state.store.audit(
-        case.id,
-        &caller.actor(&state),
-        actions::LINK_CREATE,
-        None,
-        &format!(
-            "link={} format={} days={} items={} recipient={:?}",
-            link.id,
-            link.format.extension(),
-            req.days,
-            selected.len(),
-            recipient.as_deref().unwrap_or("")
-        ),
-    )?;
-    state.store.flush().await?;
+    let details = format!(
+        "link={} format={} days={} items={} recipient={:?}",
+        link.id,
+        link.format.extension(),
+        req.days,
+        selected.len(),
+        recipient.as_deref().unwrap_or("")
+    );
+    let actor = caller.actor(&state);
+    // The link, its token index and its audit entry commit together (and durably).
+    state.store.atomically(|txn| {
+        txn.put_record(LINK_KIND, &link.id.to_string(), &link)?;
+        txn.put_record(TOKEN_KIND, &link.token_hash, &link.id.to_string())?;
+        txn.audit(case.id, &actor, actions::LINK_CREATE, None, &details)
+    })?;
     // The recipient is emailed the URL through the durable mail queue (an email address, or a
     // local user or group with addresses). The token is a bearer secret: it stays out of the logs.
     let url = state.links.url(&token);
@@ -655,25 +649,23 @@ pub async fn revoke(
     }
     let link = load(&state, &link)?;
     let now = state.clock.now();
-    let updated = state
-        .store
-        .update_record::<LinkRecord, ApiError>(LINK_KIND, &link.id.to_string(), |cur| {
-            let mut l = cur.ok_or_else(|| ApiError::not_found("no such link"))?;
-            l.revoked_at.get_or_insert(now);
-            Ok(Some(l))
-        })?
-        .ok_or_else(|| ApiError::not_found("no such link"))?;
+    let actor = caller.actor(&state);
+    let id = link.id.to_string();
+    // The revocation and its audit entry commit together; revoking twice records it once.
+    let updated = state.store.atomically(|txn| {
+        let mut l: LinkRecord = txn
+            .record(LINK_KIND, &id)?
+            .ok_or_else(|| ApiError::not_found("no such link"))?;
+        if l.revoked_at.is_none() {
+            l.revoked_at = Some(now);
+            txn.put_record(LINK_KIND, &id, &l)?;
+            txn.audit(l.case, &actor, actions::LINK_REVOKE, None, &format!("link={id}"))?;
+        }
+        Ok::<_, ApiError>(l)
+    })?;
     if link.revoked_at.is_none() {
-        state.store.audit(
-            link.case,
-            &caller.actor(&state),
-            actions::LINK_REVOKE,
-            None,
-            &format!("link={}", link.id),
-        )?;
         tracing::info!(link = %link.id, case = %link.case, "download link revoked");
     }
-    state.store.flush().await?;
     remove_package(&state, &updated);
     Ok(Json(view(&state, &updated)?))
 }
