@@ -155,6 +155,7 @@ impl Engine {
             }
         });
         engine.resume_imports();
+        engine.reconcile_shares();
         Ok((engine, tasks))
     }
 
@@ -516,6 +517,32 @@ impl Engine {
         {
             tracing::info!(share = %share.id, "resuming an interrupted import");
             self.spawn_sync(share.id);
+        }
+    }
+
+    /// Send what a crash may have kept from being sent: evidence added (and metadata changed)
+    /// after the last update of each active share. The API commits the new evidence first and
+    /// queues the share's update right after; a crash between the two would otherwise keep the
+    /// item from the partner until the next addition. Idempotent: only what was never sent goes.
+    fn reconcile_shares(&self) {
+        let cases: std::collections::BTreeSet<_> = match self.shares(None) {
+            Ok(shares) => shares
+                .into_iter()
+                .filter(|s| s.status != records::ShareStatus::Stopped)
+                .map(|s| s.case)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list shares to reconcile");
+                return;
+            }
+        };
+        for case in cases {
+            if let Err(e) = self.evidence_added(case) {
+                tracing::warn!(case = %case, error = %e, "reconciling shares of a case failed");
+            }
+            if let Err(e) = self.metadata_changed(case) {
+                tracing::warn!(case = %case, error = %e, "reconciling metadata of a case failed");
+            }
         }
     }
 

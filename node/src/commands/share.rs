@@ -169,6 +169,10 @@ async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
 }
 
 pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    let waited = matches!(
+        cmd,
+        ShareCommand::Create { wait: true, .. } | ShareCommand::Status { wait: true, .. }
+    );
     let v = match cmd {
         ShareCommand::Create {
             case,
@@ -259,6 +263,10 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
     };
     if !out.json(&v)? {
         print_share(&v);
+    }
+    // A share that can never complete is an error for whoever waited on it (exit code 1).
+    if waited && text(&v, "status") == "Failed" {
+        anyhow::bail!("share {} failed: {}", text(&v, "id"), text(&v, "failure"));
     }
     Ok(())
 }
