@@ -181,6 +181,30 @@ impl Client {
         query: &[(&str, String)],
         path: &Path,
     ) -> anyhow::Result<Uploaded> {
+        self.upload_with(segments, query, path, None).await
+    }
+
+    /// [`upload`](Self::upload) for one file of a batch: the bytes sent are counted on `bar`,
+    /// a progress bar the caller owns for the whole batch, and no bar of the file's own is drawn.
+    pub(crate) async fn upload_counted(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        path: &Path,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<Uploaded> {
+        self.upload_with(segments, query, path, Some(bar)).await
+    }
+
+    /// The upload itself: with `shared` the bytes are counted on that bar; without, on a bar of
+    /// this file's own (drawn for large files only).
+    async fn upload_with(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        path: &Path,
+        shared: Option<&ProgressBar>,
+    ) -> anyhow::Result<Uploaded> {
         let file = tokio::fs::File::open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -192,7 +216,11 @@ impl Client {
             bail!("{} is not a regular file", path.display());
         }
         let len = meta.len();
-        let bar = self.bar(len, "uploading");
+        let own = shared.is_none();
+        let bar = match shared {
+            Some(bar) => bar.clone(),
+            None => self.bar(len, "uploading"),
+        };
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(blake3::Hasher::new()));
         let stream = {
             let bar = bar.clone();
@@ -202,7 +230,7 @@ impl Client {
                     h.update(chunk);
                 }
                 bar.inc(chunk.len() as u64);
-                if bar.position() >= len {
+                if own && bar.position() >= len {
                     bar.set_message("sent; node verifying and syncing");
                 }
             })
@@ -214,7 +242,9 @@ impl Client {
             .header(header::CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(stream));
         let result = self.send(req).await;
-        bar.finish_and_clear();
+        if own {
+            bar.finish_and_clear();
+        }
         let answer = json_body(result?).await?;
         let sent = hasher
             .lock()

@@ -1,32 +1,61 @@
-//! `casemesh evidence …`: add evidence files (streamed uploads), fetch them (streamed, verified
-//! downloads), show, list, edit, move and delete them, and add or fetch transcripts.
+//! `casemesh evidence …`: add evidence files (streamed uploads; several files or directory trees
+//! as one resumable batch), fetch them (streamed, verified downloads), show, list, edit, move and
+//! delete them, and add or fetch transcripts.
 
 use super::{Out, bytes, items, table, text};
 use crate::client::Client;
-use anyhow::bail;
+use anyhow::{Context as _, anyhow, bail};
+use casemesh_model::names::{split_path, validate_name};
+use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// `casemesh evidence` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum EvidenceCommand {
-    /// Add a file as evidence; prints the evidence id and its BLAKE3 hash.
+    /// Add files or directories as evidence (one FILE: prints its evidence id and BLAKE3 hash).
+    ///
+    /// With one FILE, adds it (even if the case already holds the same file) and prints the new
+    /// evidence id and BLAKE3 hash; `--folder` must exist.
+    ///
+    /// With several PATHs or a directory, adds them as one batch. A directory adds the regular
+    /// files directly in it; with `--recursive` its whole tree, keeping the subdirectories
+    /// (empty ones too) as folders under `--folder`, created when missing. The directory's own
+    /// name does not become a folder: `--folder NAME` keeps it. Hidden (dot) files are added
+    /// like any other; symbolic links and special files inside a directory are skipped with a
+    /// note (a PATH named on the command line is followed). Files go one at a time, in the order
+    /// given, each directory's files sorted by path.
+    ///
+    /// A batch resumes: a file whose name and content (BLAKE3) are already in its target folder
+    /// is skipped, so after an interruption or an error, running the same command again adds
+    /// only what is missing. `--json` prints one `{id, hash, name, folder}` per file, with
+    /// `"skipped": true` on the files that were already present.
     Add {
         /// Record id (uuid) or case number.
         case: String,
-        /// The file to add (streamed; any size).
-        file: PathBuf,
-        /// Folder to put it in, e.g. `Interviews/Day 1` (default: the case's root).
+        /// Files or directories to add (streamed; any size). A directory adds only its top-level
+        /// files unless `--recursive` is given.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Folder to put it in, e.g. `Interviews/Day 1` (default: the case's root); a batch
+        /// creates it when missing.
         #[arg(long)]
         folder: Option<String>,
-        /// Evidence name (default: the file's name).
+        /// Descend into subdirectories and keep them as folders of the case (without it, a
+        /// directory adds only its top-level files).
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Evidence name (default: the file's name); only with a single FILE.
         #[arg(long)]
         name: Option<String>,
-        /// Display id within the case (default: assigned by the node).
+        /// Display id within the case (default: assigned by the node); only with a single FILE.
         #[arg(long)]
         display_id: Option<String>,
-        /// Free-text description.
+        /// Free-text description (in a batch: given to every file added).
         #[arg(long)]
         description: Option<String>,
     },
@@ -129,36 +158,53 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
     match cmd {
         EvidenceCommand::Add {
             case,
-            file,
+            paths,
             folder,
+            recursive,
             name,
             display_id,
             description,
-        } => {
-            let name = match name {
-                Some(n) => n,
-                None => file_name(&file)?,
-            };
-            let mut query = vec![("name", name)];
-            for (key, value) in [
-                ("folder", folder),
-                ("display_id", display_id),
-                ("description", description),
-            ] {
-                if let Some(v) = value {
-                    query.push((key, v));
+        } => match single_file(paths) {
+            Ok(file) => {
+                let name = match name {
+                    Some(n) => n,
+                    None => file_name(&file)?,
+                };
+                let mut query = vec![("name", name)];
+                for (key, value) in [
+                    ("folder", folder),
+                    ("display_id", display_id),
+                    ("description", description),
+                ] {
+                    if let Some(v) = value {
+                        query.push((key, v));
+                    }
+                }
+                let up = client
+                    .upload(&["v1", "cases", &case, "evidence"], &query, &file)
+                    .await?;
+                let ev = up.answer.clone();
+                up.check_hash(ev.get("hash").and_then(Value::as_str), &file)?;
+                if !out.json(&ev)? {
+                    println!("{}", text(&ev, "id"));
+                    println!("{}", text(&ev, "hash"));
                 }
             }
-            let up = client
-                .upload(&["v1", "cases", &case, "evidence"], &query, &file)
-                .await?;
-            let ev = up.answer.clone();
-            up.check_hash(ev.get("hash").and_then(Value::as_str), &file)?;
-            if !out.json(&ev)? {
-                println!("{}", text(&ev, "id"));
-                println!("{}", text(&ev, "hash"));
+            Err(paths) => {
+                if name.is_some() || display_id.is_some() {
+                    bail!(
+                        "--name and --display-id name a single file; they cannot be used with a \
+                         directory or several paths (nothing was added)"
+                    );
+                }
+                let batch = Batch {
+                    folder: folder.unwrap_or_default(),
+                    recursive,
+                    description,
+                };
+                add_batch(client, out, &case, &paths, &batch).await?;
             }
-        }
+        },
         EvidenceCommand::Get {
             case,
             evidence,
@@ -340,6 +386,593 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
     Ok(())
 }
 
+// Bulk ingest: `evidence add CASE PATH…` with several paths or a directory.
+//
+// Three steps, so that bad input changes nothing: `plan` walks the file system and checks every
+// name before anything is sent; `Present` indexes what the case already holds (one `GET` of the
+// case); `Run::go` then adds the files one at a time, creating folders as it reaches them and
+// skipping files whose name and content are already in their folder. Only metadata is kept per
+// file; the bytes are streamed from disk for the upload and for the (rare) hash of a candidate
+// duplicate.
+
+/// `Ok(file)` when `paths` is the single-file form (one path that is not a directory), else the
+/// paths back for a batch. A missing single path takes the single-file form, whose error
+/// (`opening FILE`) is the one it always gave.
+fn single_file(mut paths: Vec<PathBuf>) -> Result<PathBuf, Vec<PathBuf>> {
+    match paths.pop() {
+        Some(file) if paths.is_empty() && !file.is_dir() => Ok(file),
+        Some(last) => {
+            paths.push(last);
+            Err(paths)
+        }
+        None => Err(paths),
+    }
+}
+
+/// The options of a batch `evidence add`.
+#[derive(Debug)]
+struct Batch {
+    /// The folder the batch goes to (`""` = the case's root): files named on the command line and
+    /// the top-level files of a directory land here, subdirectories below it.
+    folder: String,
+    /// Descend into subdirectories, keeping them as folders.
+    recursive: bool,
+    /// A description given to every file added.
+    description: Option<String>,
+}
+
+/// One local file of a batch and where it goes in the case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LocalFile {
+    path: PathBuf,
+    /// Target folder path (`""` = root).
+    folder: String,
+    /// Evidence name: the file's own name.
+    name: String,
+    /// Size when the batch was planned; only used to pick candidate duplicates and for progress.
+    size: u64,
+}
+
+impl LocalFile {
+    /// The file's place in the case, `folder/name`.
+    fn target(&self) -> String {
+        join(&self.folder, &self.name)
+    }
+}
+
+/// What a batch will do, worked out from the file system before anything is sent.
+#[derive(Debug, Default)]
+struct Plan {
+    /// In the order they are added: paths in the order given, each directory sorted by name.
+    files: Vec<LocalFile>,
+    /// Every folder the batch needs (with `--recursive`, empty subdirectories too).
+    folders: BTreeSet<String>,
+    /// What was left out (links, special files, subdirectories without `--recursive`).
+    notes: Vec<String>,
+}
+
+/// Work out a batch: every file under `paths` with its target folder under `base`. Fails, before
+/// anything is sent, on a path that does not exist or is not a file or directory, and on names
+/// the node would refuse (all of them listed).
+fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> {
+    split_path(base).map_err(|e| anyhow!("--folder {base:?}: {e} (nothing was added)"))?;
+    let mut plan = Plan::default();
+    let mut bad = Vec::new();
+    for path in paths {
+        // Named on the command line: followed if it is a link (the user chose it).
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{} does not exist (nothing was added)", path.display())
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("reading {} (nothing was added)", path.display()));
+            }
+        };
+        if meta.is_file() {
+            match checked_name(path) {
+                Ok(name) => plan.files.push(LocalFile {
+                    path: path.clone(),
+                    folder: base.to_owned(),
+                    name,
+                    size: meta.len(),
+                }),
+                Err(e) => bad.push(e),
+            }
+        } else if meta.is_dir() {
+            walk(path, base, recursive, &mut plan, &mut bad)
+                .map_err(|e| anyhow!("{e:#} (nothing was added)"))?;
+        } else {
+            bail!(
+                "{} is neither a regular file nor a directory (nothing was added)",
+                path.display()
+            );
+        }
+    }
+    if !bad.is_empty() {
+        const SHOWN: usize = 10;
+        let mut msg = format!(
+            "{} name{} the node would refuse (nothing was added):",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" }
+        );
+        for b in bad.iter().take(SHOWN) {
+            msg.push_str("\n  ");
+            msg.push_str(b);
+        }
+        if bad.len() > SHOWN {
+            msg.push_str(&format!("\n  … and {} more", bad.len() - SHOWN));
+        }
+        bail!(msg);
+    }
+    let anything = !plan.files.is_empty() || !plan.folders.is_empty();
+    if !base.is_empty() && anything {
+        plan.folders.insert(base.to_owned());
+    }
+    Ok(plan)
+}
+
+/// Add the entries of `dir` (sorted by name) to `plan` as going to `folder`; subdirectories too
+/// with `recursive`. Links are not followed: a link to a directory could add a tree twice or loop.
+fn walk(
+    dir: &Path,
+    folder: &str,
+    recursive: bool,
+    plan: &mut Plan,
+    bad: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mut entries = std::fs::read_dir(dir)
+        .and_then(|list| list.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading directory {}", dir.display()))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    let mut subdirs_left = 0usize;
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if kind.is_symlink() {
+            plan.notes.push(format!(
+                "skipped symbolic link {} (links are not followed)",
+                path.display()
+            ));
+        } else if kind.is_file() {
+            let size = entry
+                .metadata()
+                .with_context(|| format!("reading the size of {}", path.display()))?
+                .len();
+            match checked_name(&path) {
+                Ok(name) => plan.files.push(LocalFile {
+                    path,
+                    folder: folder.to_owned(),
+                    name,
+                    size,
+                }),
+                Err(e) => bad.push(e),
+            }
+        } else if kind.is_dir() {
+            if !recursive {
+                subdirs_left += 1;
+                continue;
+            }
+            match checked_name(&path) {
+                Ok(name) => {
+                    let sub = join(folder, &name);
+                    plan.folders.insert(sub.clone());
+                    walk(&path, &sub, recursive, plan, bad)?;
+                }
+                Err(e) => bad.push(e),
+            }
+        } else {
+            plan.notes.push(format!(
+                "skipped {} (not a regular file or directory)",
+                path.display()
+            ));
+        }
+    }
+    if subdirs_left > 0 {
+        plan.notes.push(format!(
+            "left out {subdirs_left} subdirector{} of {} (add --recursive to include them)",
+            if subdirs_left == 1 { "y" } else { "ies" },
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The file or directory name of `path` as an evidence or folder name, or why the node would
+/// refuse it.
+fn checked_name(path: &Path) -> Result<String, String> {
+    let Some(name) = path.file_name() else {
+        return Err(format!("{}: has no file name", path.display()));
+    };
+    let Some(name) = name.to_str() else {
+        return Err(format!("{}: the name is not valid UTF-8", path.display()));
+    };
+    validate_name(name).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(name.to_owned())
+}
+
+/// `folder/name`, or `name` at the root.
+fn join(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
+/// An evidence item the case already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    id: String,
+    display_id: String,
+    hash: String,
+}
+
+/// What the case already holds: items keyed by folder, name and size (a local file is hashed only
+/// when an item with the same three exists), and the folder paths.
+#[derive(Debug, Default)]
+struct Present {
+    items: HashMap<(String, String, u64), Vec<Known>>,
+    folders: BTreeSet<String>,
+}
+
+impl Present {
+    /// From a case as `GET /v1/cases/{case}` shows it.
+    fn from_case(case: &Value) -> Present {
+        let mut present = Present::default();
+        for e in items(&case["evidence"]) {
+            let (Some(folder), Some(name), Some(size)) =
+                (e["folder"].as_str(), e["name"].as_str(), e["size"].as_u64())
+            else {
+                continue;
+            };
+            present
+                .items
+                .entry((folder.to_owned(), name.to_owned(), size))
+                .or_default()
+                .push(Known {
+                    id: e["id"].as_str().unwrap_or_default().to_owned(),
+                    display_id: e["display_id"].as_str().unwrap_or_default().to_owned(),
+                    hash: e["hash"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                });
+        }
+        present.set_folders(case);
+        present
+    }
+
+    /// Take the folder list of a case view (the answer to a folder operation is one).
+    fn set_folders(&mut self, case: &Value) {
+        self.folders = items(&case["folders"])
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+    }
+
+    /// Whether an item with `file`'s folder, name and size exists (then `file` must be hashed).
+    fn has_candidates(&self, file: &LocalFile) -> bool {
+        self.items.contains_key(&key(file))
+    }
+
+    /// The item with `file`'s folder and name whose content hashes to `hash`, if any.
+    fn find(&self, file: &LocalFile, hash: &str) -> Option<&Known> {
+        self.items
+            .get(&key(file))?
+            .iter()
+            .find(|k| k.hash.eq_ignore_ascii_case(hash))
+    }
+
+    /// Record an item just added.
+    fn insert(&mut self, file: &LocalFile, known: Known) {
+        self.items.entry(key(file)).or_default().push(known);
+    }
+}
+
+fn key(file: &LocalFile) -> (String, String, u64) {
+    (file.folder.clone(), file.name.clone(), file.size)
+}
+
+/// One line of `--json` output: a file added, or skipped as already present.
+#[derive(Debug, Serialize)]
+struct Entry {
+    id: String,
+    hash: String,
+    name: String,
+    /// Folder path; `""` for the case's root.
+    folder: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipped: bool,
+    #[serde(skip)]
+    display_id: String,
+    #[serde(skip)]
+    size: u64,
+}
+
+impl Entry {
+    fn line(&self) -> String {
+        let target = join(&self.folder, &self.name);
+        if self.skipped {
+            format!("skipped {} {target} (already present)", self.display_id)
+        } else {
+            format!(
+                "added   {} {target} ({}, blake3 {})",
+                self.display_id,
+                bytes(self.size),
+                self.hash
+            )
+        }
+    }
+}
+
+/// The progress of a batch, kept outside the future that does the work so that it can be
+/// reported after an error or Ctrl-C.
+#[derive(Debug)]
+struct Run {
+    /// What the case holds, kept up to date as files and folders are added.
+    present: Present,
+    entries: Vec<Entry>,
+    /// Files of the plan dealt with (added or skipped); the next one is `plan.files[done]`.
+    done: usize,
+    /// An upload was in flight when the run stopped: the node may or may not have stored it.
+    sending: bool,
+    /// What the run was doing, for the error report.
+    at: String,
+}
+
+impl Run {
+    async fn go(
+        &mut self,
+        client: &Client,
+        case: &str,
+        plan: &Plan,
+        description: Option<&str>,
+        bar: &ProgressBar,
+        out: Out,
+    ) -> anyhow::Result<()> {
+        let total = plan.files.len();
+        let say = |line: String| {
+            if !out.json {
+                bar.suspend(|| println!("{line}"));
+            }
+        };
+        for file in &plan.files[self.done..] {
+            let target = file.target();
+            self.at = file.path.display().to_string();
+            bar.set_message(target.clone());
+            if self.present.has_candidates(file) {
+                let hash = hash_file(&file.path).await?;
+                if let Some(k) = self.present.find(file, &hash) {
+                    let entry = Entry {
+                        id: k.id.clone(),
+                        hash: k.hash.clone(),
+                        name: file.name.clone(),
+                        folder: file.folder.clone(),
+                        skipped: true,
+                        display_id: k.display_id.clone(),
+                        size: file.size,
+                    };
+                    say(entry.line());
+                    self.entries.push(entry);
+                    self.done += 1;
+                    // Nothing to send: take it out of the total, so rate and ETA stay those of
+                    // the uploads.
+                    bar.set_length(bar.length().unwrap_or(0).saturating_sub(file.size));
+                    bar.set_prefix(format!("{}/{total} files", self.done));
+                    continue;
+                }
+            }
+            if let Some(created) =
+                ensure_folder(client, case, &file.folder, &mut self.present).await?
+            {
+                say(format!("created folder {created}"));
+            }
+            let mut query = vec![("name", file.name.clone())];
+            if !file.folder.is_empty() {
+                query.push(("folder", file.folder.clone()));
+            }
+            if let Some(d) = description {
+                query.push(("description", d.to_owned()));
+            }
+            self.sending = true;
+            let up = client
+                .upload_counted(&["v1", "cases", case, "evidence"], &query, &file.path, bar)
+                .await?;
+            self.sending = false;
+            let ev = &up.answer;
+            let entry = Entry {
+                id: text(ev, "id"),
+                hash: ev["hash"].as_str().unwrap_or_default().to_owned(),
+                name: file.name.clone(),
+                folder: file.folder.clone(),
+                skipped: false,
+                display_id: text(ev, "display_id"),
+                size: ev["size"].as_u64().unwrap_or(file.size),
+            };
+            self.present.insert(
+                file,
+                Known {
+                    id: entry.id.clone(),
+                    display_id: entry.display_id.clone(),
+                    hash: entry.hash.clone(),
+                },
+            );
+            say(entry.line());
+            self.entries.push(entry);
+            self.done += 1;
+            bar.set_prefix(format!("{}/{total} files", self.done));
+            // Added either way; a mismatch means the file changed while it was sent.
+            up.check_hash(ev.get("hash").and_then(Value::as_str), &file.path)?;
+        }
+        // Folders no file needed: empty subdirectories, or a --folder whose files were all present.
+        for folder in &plan.folders {
+            self.at = format!("folder {folder}");
+            if let Some(created) = ensure_folder(client, case, folder, &mut self.present).await? {
+                say(format!("created folder {created}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Add a batch, then print the entries (`--json`) or a summary; on an error or Ctrl-C, say what
+/// was added and what not, and fail.
+async fn add_batch(
+    client: &Client,
+    out: Out,
+    case: &str,
+    paths: &[PathBuf],
+    batch: &Batch,
+) -> anyhow::Result<()> {
+    let plan = plan(paths, &batch.folder, batch.recursive)?;
+    let case_view = client.get(&["v1", "cases", case]).await?;
+    // Address the case by the record id from now on, so a concurrent change of its case number
+    // cannot send half of the batch elsewhere.
+    let case_id = case_view["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the node's answer for case {case} carries no id"))?
+        .to_owned();
+    let present = Present::from_case(&case_view);
+    drop(case_view);
+
+    let total_bytes = plan.files.iter().map(|f| f.size).sum();
+    let bar = batch_bar(plan.files.len(), total_bytes);
+    for note in &plan.notes {
+        bar.suspend(|| eprintln!("note: {note}"));
+    }
+    let mut run = Run {
+        present,
+        entries: Vec::new(),
+        done: 0,
+        sending: false,
+        at: String::new(),
+    };
+    let result = tokio::select! {
+        r = run.go(client, &case_id, &plan, batch.description.as_deref(), &bar, out) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    bar.finish_and_clear();
+
+    let skipped = run.entries.iter().filter(|e| e.skipped).count();
+    let added = run.entries.len() - skipped;
+    let added_bytes: u64 = run
+        .entries
+        .iter()
+        .filter(|e| !e.skipped)
+        .map(|e| e.size)
+        .sum();
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&run.entries)?);
+    }
+    let summary = format!(
+        "added {added} file{} ({}); {skipped} already present, skipped",
+        if added == 1 { "" } else { "s" },
+        bytes(added_bytes)
+    );
+    let Err(e) = result else {
+        if !out.json {
+            if plan.files.is_empty() {
+                println!("no files to add");
+            } else {
+                println!("{summary}");
+            }
+        }
+        return Ok(());
+    };
+    let left = &plan.files[run.done.min(plan.files.len())..];
+    eprintln!("{summary}");
+    if run.sending
+        && let Some(f) = left.first()
+    {
+        eprintln!(
+            "{} was being sent when the batch stopped: if the node stored it, a re-run skips it",
+            f.path.display()
+        );
+    }
+    if !left.is_empty() {
+        const SHOWN: usize = 20;
+        eprintln!("not added ({} of {}):", left.len(), plan.files.len());
+        for f in left.iter().take(SHOWN) {
+            eprintln!("  {}", f.path.display());
+        }
+        if left.len() > SHOWN {
+            eprintln!("  … and {} more", left.len() - SHOWN);
+        }
+    }
+    Err(e.context(format!(
+        "stopped at {} ({} of {} files not added; run the same command again to add the rest)",
+        run.at,
+        left.len(),
+        plan.files.len()
+    )))
+}
+
+/// Create the folder at `path` unless the case has it; returns the path when it was created.
+async fn ensure_folder(
+    client: &Client,
+    case: &str,
+    path: &str,
+    present: &mut Present,
+) -> anyhow::Result<Option<String>> {
+    if path.is_empty() || present.folders.contains(path) {
+        return Ok(None);
+    }
+    let body = json!({ "path": path });
+    match client
+        .send_json(Method::POST, &["v1", "cases", case, "folders"], &body)
+        .await
+    {
+        Ok(view) => {
+            present.set_folders(&view);
+            Ok(Some(path.to_owned()))
+        }
+        Err(e) => {
+            // The node refuses to create a folder that exists: someone may have made it meanwhile.
+            let view = client.get(&["v1", "cases", case]).await?;
+            present.set_folders(&view);
+            if present.folders.contains(path) {
+                Ok(None)
+            } else {
+                Err(e.context(format!("creating folder {path}")))
+            }
+        }
+    }
+}
+
+/// Lowercase hex BLAKE3 of a file, read as a stream off the async runtime.
+async fn hash_file(path: &Path) -> anyhow::Result<String> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let file =
+            std::fs::File::open(&owned).with_context(|| format!("opening {}", owned.display()))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(file)
+            .with_context(|| format!("reading {}", owned.display()))?;
+        Ok(hasher.finalize().to_hex().to_string())
+    })
+    .await
+    .context("hashing task")?
+}
+
+/// One bar for the whole batch: files done of total, bytes, rate, ETA. Hidden unless stderr is a
+/// terminal (it never mixes with stdout, so `--json` keeps it).
+fn batch_bar(files: usize, bytes: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(bytes);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(format!("0/{files} files"));
+    bar
+}
+
 async fn patch(client: &Client, case: &str, evidence: &str, body: &Value) -> anyhow::Result<Value> {
     client
         .send_json(
@@ -402,5 +1035,230 @@ fn print_evidence(e: &Value) {
             text(t, "id"),
             text(t, "hash")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::fs;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    }
+
+    fn parse_add(args: &[&str]) -> Result<EvidenceCommand, clap::Error> {
+        Cli::try_parse_from(["evidence", "add"].iter().chain(args)).map(|c| c.command)
+    }
+
+    #[test]
+    fn add_takes_one_or_more_paths_and_recursive() {
+        let Ok(EvidenceCommand::Add {
+            paths, recursive, ..
+        }) = parse_add(&["C-1", "a.bin", "dir", "--recursive", "--folder", "X"])
+        else {
+            panic!("bulk form should parse");
+        };
+        assert_eq!(paths, [PathBuf::from("a.bin"), PathBuf::from("dir")]);
+        assert!(recursive);
+        let Ok(EvidenceCommand::Add { recursive, .. }) = parse_add(&["C-1", "-r", "dir"]) else {
+            panic!("-r should parse");
+        };
+        assert!(recursive);
+        // The single-file form with all its flags, as before.
+        let Ok(EvidenceCommand::Add {
+            paths,
+            name,
+            display_id,
+            ..
+        }) = parse_add(&[
+            "C-1",
+            "f.bin",
+            "--folder",
+            "A/B",
+            "--name",
+            "n",
+            "--display-id",
+            "E1",
+            "--description",
+            "d",
+        ])
+        else {
+            panic!("single-file form should parse");
+        };
+        assert_eq!(paths, [PathBuf::from("f.bin")]);
+        assert_eq!(name.as_deref(), Some("n"));
+        assert_eq!(display_id.as_deref(), Some("E1"));
+        assert!(parse_add(&["C-1"]).is_err(), "a PATH is required");
+    }
+
+    #[test]
+    fn one_file_is_the_single_file_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.bin");
+        fs::write(&file, "x").unwrap();
+        assert_eq!(single_file(vec![file.clone()]), Ok(file.clone()));
+        let missing = dir.path().join("missing");
+        assert_eq!(single_file(vec![missing.clone()]), Ok(missing));
+        let dir_only = vec![dir.path().to_owned()];
+        assert_eq!(single_file(dir_only.clone()), Err(dir_only));
+        let two = vec![file.clone(), file];
+        assert_eq!(single_file(two.clone()), Err(two));
+    }
+
+    /// `root/a/x.bin`, `root/a/b/y.bin`, `root/c.txt`, `root/.hidden`, `root/empty/`, and a
+    /// link `root/link` to `c.txt`.
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::create_dir_all(root.join("empty")).unwrap();
+        fs::write(root.join("a/x.bin"), "xx").unwrap();
+        fs::write(root.join("a/b/y.bin"), "yyy").unwrap();
+        fs::write(root.join("c.txt"), "c").unwrap();
+        fs::write(root.join(".hidden"), "h").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("c.txt"), root.join("link")).unwrap();
+        dir
+    }
+
+    fn targets(plan: &Plan) -> Vec<String> {
+        plan.files.iter().map(LocalFile::target).collect()
+    }
+
+    #[test]
+    fn a_recursive_plan_keeps_the_tree_in_path_order() {
+        let dir = tree();
+        let plan = plan(&[dir.path().to_owned()], "Seized", true).unwrap();
+        assert_eq!(
+            targets(&plan),
+            [
+                "Seized/.hidden",
+                "Seized/a/b/y.bin",
+                "Seized/a/x.bin",
+                "Seized/c.txt"
+            ]
+        );
+        assert_eq!(plan.files[1].size, 3);
+        assert_eq!(plan.files[1].path, dir.path().join("a/b/y.bin"));
+        let folders: Vec<&str> = plan.folders.iter().map(String::as_str).collect();
+        assert_eq!(
+            folders,
+            ["Seized", "Seized/a", "Seized/a/b", "Seized/empty"]
+        );
+        #[cfg(unix)]
+        assert!(
+            plan.notes.iter().any(|n| n.contains("symbolic link")),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn a_flat_plan_takes_top_level_files_only() {
+        let dir = tree();
+        let plan = plan(&[dir.path().to_owned()], "", false).unwrap();
+        assert_eq!(targets(&plan), [".hidden", "c.txt"]);
+        assert!(plan.folders.is_empty());
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("2 subdirectories") && n.contains("--recursive")),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn files_named_on_the_command_line_keep_their_order() {
+        let dir = tree();
+        let (c, x) = (dir.path().join("c.txt"), dir.path().join("a/x.bin"));
+        let plan = plan(&[c, x], "", false).unwrap();
+        assert_eq!(targets(&plan), ["c.txt", "x.bin"]);
+    }
+
+    #[test]
+    fn bad_input_is_refused_while_planning() {
+        let dir = tree();
+        let missing = dir.path().join("nope");
+        let err = plan(&[dir.path().to_owned(), missing], "", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        let err = plan(&[dir.path().to_owned()], "/abs", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--folder"), "{err}");
+        fs::write(dir.path().join(" padded "), "p").unwrap();
+        let err = plan(&[dir.path().to_owned()], "", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("padded"), "{err}");
+    }
+
+    #[test]
+    fn present_items_match_on_folder_name_size_and_hash() {
+        let case = json!({
+            "folders": ["a"],
+            "evidence": [
+                {"id": "i1", "display_id": "EV-0001", "name": "x.bin", "folder": "a",
+                 "size": 2, "hash": "AB"},
+            ],
+        });
+        let mut present = Present::from_case(&case);
+        assert!(present.folders.contains("a"));
+        let file = |folder: &str, name: &str, size| LocalFile {
+            path: PathBuf::from(name),
+            folder: folder.to_owned(),
+            name: name.to_owned(),
+            size,
+        };
+        let x = file("a", "x.bin", 2);
+        assert!(present.has_candidates(&x));
+        assert_eq!(present.find(&x, "ab").map(|k| k.id.as_str()), Some("i1"));
+        assert!(present.find(&x, "cd").is_none(), "new content is added");
+        assert!(
+            !present.has_candidates(&file("", "x.bin", 2)),
+            "other folder"
+        );
+        assert!(
+            !present.has_candidates(&file("a", "x.bin", 3)),
+            "other size"
+        );
+        assert!(
+            !present.has_candidates(&file("a", "y.bin", 2)),
+            "other name"
+        );
+        present.insert(
+            &x,
+            Known {
+                id: "i2".into(),
+                display_id: "EV-0002".into(),
+                hash: "cd".into(),
+            },
+        );
+        assert_eq!(present.find(&x, "cd").map(|k| k.id.as_str()), Some("i2"));
+    }
+
+    #[test]
+    fn entries_carry_skipped_only_when_skipped() {
+        let mut e = Entry {
+            id: "i".into(),
+            hash: "h".into(),
+            name: "n".into(),
+            folder: "".into(),
+            skipped: false,
+            display_id: "EV-0001".into(),
+            size: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"id": "i", "hash": "h", "name": "n", "folder": ""})
+        );
+        e.skipped = true;
+        assert_eq!(serde_json::to_value(&e).unwrap()["skipped"], true);
     }
 }
