@@ -1,0 +1,540 @@
+//! `casemesh evidence …`: add evidence files (streamed uploads; several files or directory trees
+//! as one resumable batch), fetch them (streamed, verified downloads), show, list, edit, move and
+//! delete them, and add or fetch transcripts. The batch form of `add` lives in [`bulk`].
+
+mod bulk;
+
+use bulk::{Batch, add_batch, single_file};
+
+use super::{Out, bytes, items, table, text};
+use crate::client::Client;
+use anyhow::{Context as _, anyhow, bail};
+use casemesh_model::names::{split_path, validate_name};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// `casemesh evidence` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum EvidenceCommand {
+    /// Add files or directories as evidence (one FILE: prints its evidence id and BLAKE3 hash).
+    ///
+    /// With one FILE, adds it (even if the case already holds the same file) and prints the new
+    /// evidence id and BLAKE3 hash; `--folder` must exist.
+    ///
+    /// With several PATHs or a directory, adds them as one batch. A directory adds the regular
+    /// files directly in it; with `--recursive` its whole tree, keeping the subdirectories
+    /// (empty ones too) as folders under `--folder`, created when missing. The directory's own
+    /// name does not become a folder: `--folder NAME` keeps it. Hidden (dot) files are added
+    /// like any other; symbolic links and special files inside a directory are skipped with a
+    /// note (a PATH named on the command line is followed). Files go one at a time, in the order
+    /// given, each directory's files sorted by path.
+    ///
+    /// A batch resumes: a file whose name and content (BLAKE3) are already in its target folder
+    /// is skipped, so after an interruption or an error, running the same command again adds
+    /// only what is missing. `--json` prints one `{id, hash, name, folder}` per file, with
+    /// `"skipped": true` on the files that were already present.
+    Add {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Files or directories to add (streamed; any size). A directory adds only its top-level
+        /// files unless `--recursive` is given.
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Folder to put it in, e.g. `Interviews/Day 1` (default: the case's root); a batch
+        /// creates it when missing.
+        #[arg(long)]
+        folder: Option<String>,
+        /// Descend into subdirectories and keep them as folders of the case (without it, a
+        /// directory adds only its top-level files).
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Evidence name (default: the file's name); only with a single FILE.
+        #[arg(long)]
+        name: Option<String>,
+        /// Display id within the case (default: assigned by the node); only with a single FILE.
+        #[arg(long)]
+        display_id: Option<String>,
+        /// Free-text description (in a batch: given to every file added).
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Download evidence to a file, verifying its hash (written to FILE.part, then renamed).
+    Get {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+        /// Where to write the file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// List the evidence of a case.
+    List {
+        /// Record id (uuid) or case number.
+        case: String,
+    },
+    /// Show one evidence item.
+    Show {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+    },
+    /// Change an evidence item's name, display id, description or category.
+    Edit {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New display id.
+        #[arg(long)]
+        display_id: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// New category.
+        #[arg(long, conflicts_with = "no_category")]
+        category: Option<String>,
+        /// Clear the category.
+        #[arg(long)]
+        no_category: bool,
+    },
+    /// Move an evidence item to another folder.
+    Move {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+        /// Destination folder path (`""` = the case's root).
+        #[arg(long)]
+        folder: String,
+    },
+    /// Delete an evidence item from a case.
+    Delete {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+    },
+    /// Add or fetch transcripts of an evidence item.
+    #[command(subcommand)]
+    Transcript(TranscriptCommand),
+}
+
+/// `casemesh evidence transcript` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum TranscriptCommand {
+    /// Attach a transcript file to an evidence item.
+    Add {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+        /// The transcript file.
+        file: PathBuf,
+        /// Transcript name (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Download a transcript, verifying its hash.
+    Get {
+        /// Record id (uuid) or case number.
+        case: String,
+        /// Evidence id (uuid) or display id.
+        evidence: String,
+        /// Transcript id or name.
+        transcript: String,
+        /// Where to write the file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyhow::Result<()> {
+    match cmd {
+        EvidenceCommand::Add {
+            case,
+            paths,
+            folder,
+            recursive,
+            name,
+            display_id,
+            description,
+        } => match single_file(paths) {
+            Ok(file) => {
+                let name = match name {
+                    Some(n) => n,
+                    None => file_name(&file)?,
+                };
+                let mut query = vec![("name", name)];
+                for (key, value) in [
+                    ("folder", folder),
+                    ("display_id", display_id),
+                    ("description", description),
+                ] {
+                    if let Some(v) = value {
+                        query.push((key, v));
+                    }
+                }
+                let up = client
+                    .upload(&["v1", "cases", &case, "evidence"], &query, &file)
+                    .await?;
+                let ev = up.answer.clone();
+                up.check_hash(ev.get("hash").and_then(Value::as_str), &file)?;
+                if !out.json(&ev)? {
+                    println!("{}", text(&ev, "id"));
+                    println!("{}", text(&ev, "hash"));
+                }
+            }
+            Err(paths) => {
+                if name.is_some() || display_id.is_some() {
+                    bail!(
+                        "--name and --display-id name a single file; they cannot be used with a \
+                         directory or several paths (nothing was added)"
+                    );
+                }
+                let batch = Batch {
+                    folder: folder.unwrap_or_default(),
+                    recursive,
+                    description,
+                };
+                add_batch(client, out, &case, &paths, &batch).await?;
+            }
+        },
+        EvidenceCommand::Get {
+            case,
+            evidence,
+            output,
+        } => {
+            let ev = client
+                .get(&["v1", "cases", &case, "evidence", &evidence])
+                .await?;
+            let hash = ev.get("hash").and_then(Value::as_str);
+            // Address the content by the uuid just resolved, so a concurrent rename of the
+            // display id cannot make us fetch a different item than the hash we check against.
+            let id = ev.get("id").and_then(Value::as_str).unwrap_or(&evidence);
+            let done = client
+                .download(
+                    &["v1", "cases", &case, "evidence", id, "content"],
+                    &output,
+                    hash,
+                )
+                .await?;
+            if !out.json(&ev)? {
+                eprintln!(
+                    "wrote {} ({}, blake3 {})",
+                    output.display(),
+                    bytes(done.size),
+                    done.hash
+                );
+            }
+        }
+        EvidenceCommand::List { case } => {
+            let c = client.get(&["v1", "cases", &case]).await?;
+            let evidence = c.get("evidence").cloned().unwrap_or(Value::Array(vec![]));
+            if !out.json(&evidence)? {
+                print_evidence_table(items(&evidence));
+            }
+        }
+        EvidenceCommand::Show { case, evidence } => {
+            let ev = client
+                .get(&["v1", "cases", &case, "evidence", &evidence])
+                .await?;
+            if !out.json(&ev)? {
+                print_evidence(&ev);
+            }
+        }
+        EvidenceCommand::Edit {
+            case,
+            evidence,
+            name,
+            display_id,
+            description,
+            category,
+            no_category,
+        } => {
+            let mut body = Map::new();
+            for (key, value) in [
+                ("name", name),
+                ("display_id", display_id),
+                ("description", description),
+                ("category", category),
+            ] {
+                if let Some(v) = value {
+                    body.insert(key.to_owned(), v.into());
+                }
+            }
+            if no_category {
+                // The API clears the category on an empty string.
+                body.insert("category".to_owned(), "".into());
+            }
+            if body.is_empty() {
+                bail!(
+                    "nothing to change: give --name, --display-id, --description, --category or --no-category"
+                );
+            }
+            let ev = patch(client, &case, &evidence, &Value::Object(body)).await?;
+            if !out.json(&ev)? {
+                println!(
+                    "updated evidence {} ({})",
+                    text(&ev, "display_id"),
+                    text(&ev, "id")
+                );
+            }
+        }
+        EvidenceCommand::Move {
+            case,
+            evidence,
+            folder,
+        } => {
+            let ev = patch(client, &case, &evidence, &json!({ "folder": folder })).await?;
+            if !out.json(&ev)? {
+                let folder = ev["folder"].as_str().unwrap_or_default();
+                println!(
+                    "moved evidence {} to {}",
+                    text(&ev, "display_id"),
+                    if folder.is_empty() {
+                        "the case root"
+                    } else {
+                        folder
+                    }
+                );
+            }
+        }
+        EvidenceCommand::Delete { case, evidence } => {
+            let answer = client
+                .delete(&["v1", "cases", &case, "evidence", &evidence])
+                .await?;
+            if !out.json(&answer)? {
+                println!("deleted evidence {evidence}");
+            }
+        }
+        EvidenceCommand::Transcript(TranscriptCommand::Add {
+            case,
+            evidence,
+            file,
+            name,
+        }) => {
+            let name = match name {
+                Some(n) => n,
+                None => file_name(&file)?,
+            };
+            let up = client
+                .upload(
+                    &["v1", "cases", &case, "evidence", &evidence, "transcripts"],
+                    &[("name", name)],
+                    &file,
+                )
+                .await?;
+            let ev = &up.answer;
+            // The answer is the evidence item; the new transcript is the one with our bytes.
+            let added = items(&ev["transcripts"])
+                .iter()
+                .rev()
+                .find(|t| t["hash"].as_str() == Some(up.hash.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            up.check_hash(added.get("hash").and_then(Value::as_str), &file)?;
+            if !out.json(ev)? {
+                println!("{}", text(&added, "id"));
+                println!("{}", text(&added, "hash"));
+            }
+        }
+        EvidenceCommand::Transcript(TranscriptCommand::Get {
+            case,
+            evidence,
+            transcript,
+            output,
+        }) => {
+            let ev = client
+                .get(&["v1", "cases", &case, "evidence", &evidence])
+                .await?;
+            let Some(t) = items(&ev["transcripts"])
+                .iter()
+                .find(|t| t["id"] == transcript.as_str() || t["name"] == transcript.as_str())
+                .cloned()
+            else {
+                bail!("evidence {evidence} has no transcript {transcript:?}");
+            };
+            let ev_id = ev.get("id").and_then(Value::as_str).unwrap_or(&evidence);
+            let t_id = t.get("id").and_then(Value::as_str).unwrap_or(&transcript);
+            let done = client
+                .download(
+                    &[
+                        "v1",
+                        "cases",
+                        &case,
+                        "evidence",
+                        ev_id,
+                        "transcripts",
+                        t_id,
+                        "content",
+                    ],
+                    &output,
+                    t.get("hash").and_then(Value::as_str),
+                )
+                .await?;
+            if !out.json(&t)? {
+                eprintln!("wrote {} ({})", output.display(), bytes(done.size));
+            }
+        }
+    }
+    Ok(())
+}
+
+// Bulk ingest: `evidence add CASE PATH…` with several paths or a directory.
+//
+// Three steps, so that bad input changes nothing: `plan` walks the file system and checks every
+// name before anything is sent; `Present` indexes what the case already holds (one `GET` of the
+// case); `Run::go` then adds the files one at a time, creating folders as it reaches them and
+// skipping files whose name and content are already in their folder. Only metadata is kept per
+// file; the bytes are streamed from disk for the upload and for the (rare) hash of a candidate
+// duplicate.
+
+/// `Ok(file)` when `paths` is the single-file form (one path that is not a directory), else the
+/// paths back for a batch. A missing single path takes the single-file form, whose error
+/// (`opening FILE`) is the one it always gave.
+async fn patch(client: &Client, case: &str, evidence: &str, body: &Value) -> anyhow::Result<Value> {
+    client
+        .send_json(
+            Method::PATCH,
+            &["v1", "cases", case, "evidence", evidence],
+            body,
+        )
+        .await
+}
+
+/// The default evidence name: the file's own name.
+fn file_name(file: &Path) -> anyhow::Result<String> {
+    match file.file_name().and_then(|n| n.to_str()) {
+        Some(n) => Ok(n.to_owned()),
+        None => bail!("{} has no usable file name: give --name", file.display()),
+    }
+}
+
+/// A table of Evidence objects.
+pub(super) fn print_evidence_table(evidence: &[Value]) {
+    let rows: Vec<Vec<String>> = evidence
+        .iter()
+        .map(|e| {
+            vec![
+                text(e, "display_id"),
+                text(e, "name"),
+                text(e, "folder"),
+                e["size"].as_u64().map(bytes).unwrap_or_else(|| "-".into()),
+                text(e, "category"),
+                text(e, "id"),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "NAME", "FOLDER", "SIZE", "CATEGORY", "EVIDENCE ID"],
+        &rows,
+    );
+}
+
+fn print_evidence(e: &Value) {
+    println!("Display ID:  {}", text(e, "display_id"));
+    println!("Name:        {}", text(e, "name"));
+    println!("Description: {}", text(e, "description"));
+    println!("Category:    {}", text(e, "category"));
+    println!("Folder:      /{}", e["folder"].as_str().unwrap_or_default());
+    let size = e["size"].as_u64().map(bytes).unwrap_or_else(|| "-".into());
+    println!("Size:        {size}");
+    println!("Media type:  {}", text(e, "media_type"));
+    println!("BLAKE3:      {}", text(e, "hash"));
+    println!(
+        "Added:       {} by {}",
+        text(e, "added_at"),
+        text(e, "added_by")
+    );
+    println!("Evidence id: {}", text(e, "id"));
+    for t in items(&e["transcripts"]) {
+        println!(
+            "Transcript:  {} ({}, {})",
+            text(t, "name"),
+            text(t, "id"),
+            text(t, "hash")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::fs;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    }
+
+    fn parse_add(args: &[&str]) -> Result<EvidenceCommand, clap::Error> {
+        Cli::try_parse_from(["evidence", "add"].iter().chain(args)).map(|c| c.command)
+    }
+
+    #[test]
+    fn add_takes_one_or_more_paths_and_recursive() {
+        let Ok(EvidenceCommand::Add {
+            paths, recursive, ..
+        }) = parse_add(&["C-1", "a.bin", "dir", "--recursive", "--folder", "X"])
+        else {
+            panic!("bulk form should parse");
+        };
+        assert_eq!(paths, [PathBuf::from("a.bin"), PathBuf::from("dir")]);
+        assert!(recursive);
+        let Ok(EvidenceCommand::Add { recursive, .. }) = parse_add(&["C-1", "-r", "dir"]) else {
+            panic!("-r should parse");
+        };
+        assert!(recursive);
+        // The single-file form with all its flags, as before.
+        let Ok(EvidenceCommand::Add {
+            paths,
+            name,
+            display_id,
+            ..
+        }) = parse_add(&[
+            "C-1",
+            "f.bin",
+            "--folder",
+            "A/B",
+            "--name",
+            "n",
+            "--display-id",
+            "E1",
+            "--description",
+            "d",
+        ])
+        else {
+            panic!("single-file form should parse");
+        };
+        assert_eq!(paths, [PathBuf::from("f.bin")]);
+        assert_eq!(name.as_deref(), Some("n"));
+        assert_eq!(display_id.as_deref(), Some("E1"));
+        assert!(parse_add(&["C-1"]).is_err(), "a PATH is required");
+    }
+
+    #[test]
+    fn one_file_is_the_single_file_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.bin");
+        fs::write(&file, "x").unwrap();
+        assert_eq!(single_file(vec![file.clone()]), Ok(file.clone()));
+        let missing = dir.path().join("missing");
+        assert_eq!(single_file(vec![missing.clone()]), Ok(missing));
+        let dir_only = vec![dir.path().to_owned()];
+        assert_eq!(single_file(dir_only.clone()), Err(dir_only));
+        let two = vec![file.clone(), file];
+        assert_eq!(single_file(two.clone()), Err(two));
+    }
+}
