@@ -22,6 +22,15 @@
 //! The binary is found through `CASEMESH_BIN`, else next to the test executable's directory
 //! (`target/<profile>/casemesh`); build it first with `cargo build -p casemesh`.
 //!
+//! Besides the node itself:
+//! - [`NodeCli`] ([`TestNode::cli_handle`]) runs CLI commands from another thread while the
+//!   `TestNode` is killed and restarted elsewhere (the crash harness);
+//! - [`SplitMix64`] makes seeded, replayable test data and scenarios ([`random_file`]);
+//! - cases and partner shares as several test files drive them ([`create_case`],
+//!   [`share_case`], [`wait_share_complete`], [`wait_copy`], [`peer_view`], …);
+//! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
+//!   [`assert_audit_verifies`] (`audit verify CASE`).
+//!
 //! While a test panics, dropping its nodes prints the tail of each node's log (the daemon's
 //! stdout and stderr, kept in `DATA_DIR/casemesh-run.log`). Set `CASEMESH_KEEP_TEST_DIRS=1` to
 //! keep the data directories for a post-mortem.
@@ -138,6 +147,8 @@ pub struct NodeBuilder {
     run_args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     config_append: Vec<String>,
+    /// Where the node's temporary directory goes (default: the system's temp dir).
+    parent: Option<PathBuf>,
 }
 
 impl NodeBuilder {
@@ -178,12 +189,31 @@ impl NodeBuilder {
         self
     }
 
+    /// Listen for partners on a loopback port chosen now and kept across restarts, so partners
+    /// reach the node again after [`TestNode::kill`] / [`TestNode::stop`] and a restart (with the
+    /// default port 0 every start binds a new port that partners do not know).
+    pub fn fixed_p2p_port(self) -> Self {
+        let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+        self.init_args(["--p2p-listen", listen.as_str()])
+    }
+
+    /// Put the node's temporary directory (and so its data directory) under `dir`, e.g. on a
+    /// small file system of its own.
+    pub fn temp_parent(mut self, dir: &Path) -> Self {
+        self.parent = Some(dir.to_owned());
+        self
+    }
+
     /// Initialize the data directory, start `casemesh run` and wait until the admin API answers.
     pub fn start(self) -> TestNode {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("casemesh-{}-", self.name))
-            .tempdir()
-            .expect("creating a temporary directory");
+        let prefix = format!("casemesh-{}-", self.name);
+        let mut tmp = tempfile::Builder::new();
+        tmp.prefix(&prefix);
+        let tmp = match &self.parent {
+            Some(parent) => tmp.tempdir_in(parent),
+            None => tmp.tempdir(),
+        }
+        .expect("creating a temporary directory");
         let data_dir = tmp.path().join("data");
         let mut init = casemesh();
         init.arg("init")
@@ -275,6 +305,7 @@ impl TestNode {
             run_args: Vec::new(),
             env: Vec::new(),
             config_append: Vec::new(),
+            parent: None,
         }
     }
 
@@ -353,9 +384,17 @@ impl TestNode {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = casemesh();
-        cmd.arg("--data-dir").arg(&self.data_dir).args(args);
-        output_with_timeout(cmd, timeout())
+        cli_in(&self.data_dir, args)
+    }
+
+    /// A handle that runs CLI commands against this node from another thread, while this
+    /// `TestNode` (its process) is killed and restarted elsewhere: the CLI finds the node through
+    /// the data directory on every call.
+    pub fn cli_handle(&self) -> NodeCli {
+        NodeCli {
+            name: self.name.clone(),
+            data_dir: self.data_dir.clone(),
+        }
     }
 
     /// `casemesh --data-dir D --token TOKEN ARGS…` (acting as another user), whatever its outcome.
@@ -509,6 +548,14 @@ impl TestNode {
         }
     }
 
+    /// Set an environment variable for the daemon from its next start on (e.g.
+    /// `CASEMESH_CLOCK_OFFSET_MS` to play time forward or back across a restart).
+    pub fn set_env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
+        let key = key.as_ref().to_owned();
+        self.env.retain(|(k, _)| *k != key);
+        self.env.push((key, value.as_ref().to_owned()));
+    }
+
     /// Stop the daemon (cleanly) if it runs, then start it again on the same data directory.
     pub fn restart(&mut self) {
         self.stop();
@@ -644,6 +691,69 @@ impl Drop for TestNode {
     }
 }
 
+/// Runs `casemesh --data-dir D …` for one node; see [`TestNode::cli_handle`]. Cheap to clone and
+/// `Send`, so a scenario thread can drive a node that another thread kills and restarts.
+#[derive(Debug, Clone)]
+pub struct NodeCli {
+    name: String,
+    data_dir: PathBuf,
+}
+
+impl NodeCli {
+    /// The node's organization name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `casemesh --data-dir D ARGS…`, whatever its outcome.
+    pub fn cli<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        cli_in(&self.data_dir, args)
+    }
+
+    /// `casemesh --data-dir D --json ARGS…`: the JSON it printed on success, else a one-line
+    /// account of the failure (exit status and stderr), for a caller that retries.
+    pub fn try_json<I, S>(&self, args: I) -> Result<Value, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all = vec![OsString::from("--json")];
+        all.extend(collect(args));
+        let out = self.cli(&all);
+        if !out.status.success() {
+            return Err(format!(
+                "`casemesh {}` on {}: {}: {}",
+                show_args(&all),
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "`casemesh {}` on {} printed no JSON ({e}): {}",
+                show_args(&all),
+                self.name,
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+fn cli_in<I, S>(data_dir: &Path, args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir").arg(data_dir).args(args);
+    output_with_timeout(cmd, timeout())
+}
+
 fn http_client(token: Option<&str>) -> reqwest::blocking::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
@@ -684,6 +794,42 @@ fn assert_failure(args: &[OsString], out: &Output) -> (String, i32) {
     (stderr, out.status.code().unwrap_or(-1))
 }
 
+/// A small deterministic pseudo-random generator (splitmix64): test data and seeded scenarios
+/// (the crash harness) replay exactly from a printed seed.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator whose output is fixed by `seed`.
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64 {
+            state: seed ^ 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        assert!(lo <= hi, "empty range {lo}..={hi}");
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+}
+
 /// Write `size` bytes of pseudo-random data (splitmix64 from `seed`) to `path`. Different seeds
 /// give different contents, hence different blobs.
 pub fn random_file(path: &Path, size: u64, seed: u64) {
@@ -691,16 +837,12 @@ pub fn random_file(path: &Path, size: u64, seed: u64) {
         1 << 20,
         fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display())),
     );
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut rng = SplitMix64::new(seed);
     let mut chunk = vec![0u8; 1 << 20];
     let mut left = size;
     while left > 0 {
         for word in chunk.chunks_exact_mut(8) {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+            word.copy_from_slice(&rng.next_u64().to_le_bytes());
         }
         let n = left.min(chunk.len() as u64) as usize;
         file.write_all(&chunk[..n]).expect("writing test data");
@@ -788,4 +930,305 @@ pub fn add_partner(node: &TestNode, other: &TestNode) {
 pub fn partner(a: &TestNode, b: &TestNode) {
     add_partner(a, b);
     add_partner(b, a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases and partner shares, driven the way several test files need them.
+
+/// Create a case with case number `case_id`; returns its record id.
+pub fn create_case(node: &TestNode, case_id: &str) -> String {
+    let case = node.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        case_id,
+        "--title",
+        "Shared case",
+    ]);
+    id_of(&case).to_owned()
+}
+
+/// The `id` of a JSON object (a case, an evidence item, a share).
+pub fn id_of(v: &Value) -> &str {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("object has no id: {v}"))
+}
+
+/// `share create CASE --partner PARTNER --to user:admin EXTRA…` on `node`; returns the share.
+pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "share",
+        "create",
+        case,
+        "--partner",
+        partner,
+        "--to",
+        "user:admin",
+    ];
+    args.extend_from_slice(extra);
+    node.cli_json(&args)
+}
+
+/// `share status SHARE` at the sharer.
+pub fn share_status(node: &TestNode, share: &str) -> Value {
+    node.cli_json(["share", "status", share])
+}
+
+/// Wait until the sharer reports the share Complete (panics if it was stopped meanwhile).
+pub fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> Value {
+    wait_until(&format!("share {share} to become Complete"), limit, || {
+        let v = share_status(node, share);
+        assert_ne!(v["status"], "Stopped", "share stopped unexpectedly: {v}");
+        (v["status"] == "Complete").then_some(v)
+    })
+}
+
+/// The cases partners shared with `node` (`case list --external`).
+pub fn external_cases(node: &TestNode) -> Vec<Value> {
+    node.cli_json(["case", "list", "--external"])
+        .as_array()
+        .expect("case list is an array")
+        .clone()
+}
+
+/// The local copy (`case show`) of the received share `share` on `node`, once it holds `count`
+/// items.
+pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) -> Value {
+    wait_until(
+        &format!(
+            "{count} items in the copy of share {share} on {}",
+            node.name()
+        ),
+        limit,
+        || {
+            let r = node.cli_json(["received", "show", share]);
+            let local = r["local_case"].as_str()?;
+            let copy = node.cli_json(["case", "show", local]);
+            (copy["evidence"].as_array().map(Vec::len) == Some(count)).then_some(copy)
+        },
+    )
+}
+
+/// `node`'s peers view (`peers`) of the partner registered under `name`.
+pub fn peer_view(node: &TestNode, name: &str) -> Value {
+    node.cli_json(["peers"])
+        .as_array()
+        .expect("peers is an array")
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{} has no partner named {name}", node.name()))
+        .clone()
+}
+
+/// Wait until `node` sees the partner `name` connected (or disconnected).
+pub fn wait_connected(node: &TestNode, name: &str, connected: bool, limit: Duration) -> Value {
+    wait_until(
+        &format!("{} to see {name} connected={connected}", node.name()),
+        limit,
+        || {
+            let p = peer_view(node, name);
+            (p["connected"] == connected).then_some(p)
+        },
+    )
+}
+
+/// Download evidence `ev` of `case` from `node` (`evidence get`, which checks the hash) and
+/// return the copy's BLAKE3.
+pub fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> String {
+    let out = dir.join(format!("download-{ev}"));
+    node.cli_ok(["evidence", "get", case, ev, "-o", s(&out)]);
+    let hash = hash_file(&out);
+    fs::remove_file(&out).unwrap_or_else(|e| panic!("removing {}: {e}", out.display()));
+    hash
+}
+
+/// Assert that a CLI error names the HTTP status the node answered with.
+pub fn assert_http_status(stderr: &str, status: u16) {
+    assert!(
+        stderr.contains(&format!("HTTP {status}")),
+        "expected an HTTP {status} error, got: {stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrity checks (issue #10, "Nothing lost").
+
+/// What `casemesh blobs verify --json` reports: referenced blobs that are gone or no longer match
+/// their hash, and how many blobs nothing references. It exits 1 when any referenced blob is
+/// missing or corrupt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobsVerify {
+    /// Hashes (lowercase hex) of referenced blobs with no file.
+    pub missing: Vec<String>,
+    /// Hashes of referenced blobs whose bytes no longer hash to their name.
+    pub corrupt: Vec<String>,
+    /// Blob files no record references (garbage for `blobs gc`, not an error).
+    pub unreferenced: u64,
+    /// The command's exit code.
+    pub exit_code: i32,
+}
+
+/// Run `blobs verify --json` on `node` and read its report (whatever the exit code).
+pub fn blobs_verify(node: &TestNode) -> BlobsVerify {
+    let out = node.cli(["--json", "blobs", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "`casemesh --json blobs verify` on {} printed no JSON report ({e}); exit {}\nstdout:\n{stdout}\nstderr:\n{}",
+            node.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let hashes = |field: &str| -> Vec<String> {
+        report[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("blobs verify: `{field}` is not a list of hashes: {report}"))
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .unwrap_or_else(|| {
+                        panic!("blobs verify: `{field}` holds a non-string: {report}")
+                    })
+                    .to_owned()
+            })
+            .collect()
+    };
+    BlobsVerify {
+        missing: hashes("missing"),
+        corrupt: hashes("corrupt"),
+        unreferenced: report["unreferenced"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("blobs verify: `unreferenced` is not a count: {report}")),
+        exit_code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// Assert that every blob `node` references is on disk with the right bytes.
+pub fn assert_blobs_sound(node: &TestNode) {
+    let report = blobs_verify(node);
+    assert!(
+        report.missing.is_empty() && report.corrupt.is_empty(),
+        "{}: referenced blobs missing or corrupt: {report:?}",
+        node.name()
+    );
+    assert_eq!(
+        report.exit_code,
+        0,
+        "{}: blobs verify failed although it names nothing: {report:?}",
+        node.name()
+    );
+}
+
+/// Assert that `audit verify CASE` passes on `node`.
+pub fn assert_audit_verifies(node: &TestNode, case: &str) {
+    let out = node.cli(["audit", "verify", case]);
+    assert!(
+        out.status.success(),
+        "{}: audit verify {case} failed ({}):\n{}{}",
+        node.name(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real SMTP server for the notification tests.
+
+/// `python3 -m aiosmtpd` on 127.0.0.1:`port`, delivering into a Maildir (no SMTPUTF8, as
+/// aiosmtpd's default); killed on drop. Install it with `python3 -m pip install aiosmtpd`.
+#[derive(Debug)]
+pub struct SmtpServer {
+    child: Child,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    /// A server that accepts every message.
+    pub fn start(port: u16, maildir: &Path) -> SmtpServer {
+        SmtpServer::start_with(port, maildir, "aiosmtpd.handlers.Mailbox", None)
+    }
+
+    /// With the handler class `handler` (a Python class path, constructed with the Maildir path),
+    /// importable from `python_path`.
+    pub fn start_with(
+        port: u16,
+        maildir: &Path,
+        handler: &str,
+        python_path: Option<&Path>,
+    ) -> SmtpServer {
+        let mut cmd = Command::new("python3");
+        if let Some(p) = python_path {
+            cmd.env("PYTHONPATH", p);
+        }
+        let child = cmd
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", handler])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd (pip install aiosmtpd)");
+        let mut server = SmtpServer {
+            child,
+            maildir: maildir.to_owned(),
+        };
+        wait_until("the SMTP server to listen", Duration::from_secs(30), || {
+            if let Some(status) = server.child.try_wait().expect("polling aiosmtpd") {
+                panic!("aiosmtpd exited with {status}: is it installed (pip install aiosmtpd)?");
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+        server
+    }
+
+    /// Every message delivered so far (raw RFC 5322 text).
+    pub fn messages(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(dir) = fs::read_dir(self.maildir.join(sub)) else {
+                continue;
+            };
+            for entry in dir.flatten() {
+                if let Ok(text) = fs::read_to_string(entry.path()) {
+                    all.push(text);
+                }
+            }
+        }
+        all
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header's value (unfolded), case-insensitive name.
+pub fn header(message: &str, name: &str) -> Option<String> {
+    let head = message
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .replace('\r', "");
+    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
+    unfolded.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// An `[smtp]` table for a plain relay on 127.0.0.1:`port` (more `[smtp]` keys may follow it).
+pub fn smtp_config(port: u16) -> String {
+    format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"casemesh@county.example\"\nsecurity = \"none\"\n"
+    )
 }

@@ -9,7 +9,9 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_partner, free_port, hash_file, node_identity, partner, random_file, s, wait_until,
+    TestNode, add_partner, create_case, downloaded_hash, external_cases, hash_file, node_identity,
+    partner, peer_view, random_file, s, share_case, share_status, wait_connected,
+    wait_share_complete, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -27,24 +29,16 @@ const SHORT: Duration = Duration::from_secs(60);
 /// How long hundreds of MiB get to cross (debug builds; BLAKE3 and Noise are optimized).
 const LONG: Duration = Duration::from_secs(240);
 
-/// A node whose p2p listener keeps its port across restarts, with sharing/net debug logs.
-fn node_on_fixed_port(name: &str) -> TestNode {
-    TestNode::builder(name)
-        .init_args([
-            "--p2p-listen".to_owned(),
-            format!("/ip4/127.0.0.1/tcp/{}", free_port()),
-        ])
-        .env("RUST_LOG", DEBUG_LOG)
-        .start()
-}
-
 fn node(name: &str) -> TestNode {
     TestNode::builder(name).env("RUST_LOG", DEBUG_LOG).start()
 }
 
-fn create_case(node: &TestNode, case_id: &str) -> String {
-    let case = node.cli_json(["case", "create", "--case-id", case_id, "--title", "Shared"]);
-    case["id"].as_str().expect("case has an id").to_owned()
+/// A node that partners reach again after it restarts.
+fn node_on_fixed_port(name: &str) -> TestNode {
+    TestNode::builder(name)
+        .fixed_p2p_port()
+        .env("RUST_LOG", DEBUG_LOG)
+        .start()
 }
 
 fn add_evidence(node: &TestNode, case: &str, file: &Path) -> Value {
@@ -56,38 +50,6 @@ fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
     let path = dir.join(name);
     random_file(&path, 4096 + seed * 17, seed);
     path
-}
-
-/// `share create CASE --partner PARTNER --to user:admin` on `node`; returns the share.
-fn share_case(node: &TestNode, case: &str, partner: &str) -> Value {
-    node.cli_json([
-        "share",
-        "create",
-        case,
-        "--partner",
-        partner,
-        "--to",
-        "user:admin",
-    ])
-}
-
-fn share_status(node: &TestNode, share: &str) -> Value {
-    node.cli_json(["share", "status", share])
-}
-
-fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> Value {
-    wait_until(&format!("share {share} to become Complete"), limit, || {
-        let v = share_status(node, share);
-        assert_ne!(v["status"], "Stopped", "share stopped unexpectedly: {v}");
-        (v["status"] == "Complete").then_some(v)
-    })
-}
-
-fn external_cases(node: &TestNode) -> Vec<Value> {
-    node.cli_json(["case", "list", "--external"])
-        .as_array()
-        .expect("case list is an array")
-        .clone()
 }
 
 /// The one case shared with `node`, once it holds `evidence` items.
@@ -102,37 +64,6 @@ fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> Valu
             (shown["evidence"].as_array().unwrap().len() == evidence).then_some(shown)
         },
     )
-}
-
-/// `node`'s peers view of the partner registered under `name`.
-fn peer_view(node: &TestNode, name: &str) -> Value {
-    node.cli_json(["peers"])
-        .as_array()
-        .expect("peers is an array")
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("{} has no partner named {name}", node.name()))
-        .clone()
-}
-
-fn wait_connected(node: &TestNode, name: &str, connected: bool) -> Value {
-    wait_until(
-        &format!("{} to see {name} connected={connected}", node.name()),
-        SHORT,
-        || {
-            let p = peer_view(node, name);
-            (p["connected"] == connected).then_some(p)
-        },
-    )
-}
-
-/// Download evidence `ev` of `case` from `node` and return the copy's BLAKE3.
-fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> String {
-    let out = dir.join(format!("download-{ev}"));
-    node.cli_ok(["evidence", "get", case, ev, "-o", s(&out)]);
-    let hash = hash_file(&out);
-    fs::remove_file(&out).unwrap();
-    hash
 }
 
 /// `(size, verified)` of every `.state` checkpoint in the node's partial directory.
@@ -170,11 +101,11 @@ fn registered_partners_connect() {
     let a = node("metro-pd");
     let b = node("county-da");
     partner(&a, &b);
-    let seen = wait_connected(&a, "county-da", true);
+    let seen = wait_connected(&a, "county-da", true, SHORT);
     let (b_peer, _) = node_identity(&b);
     assert_eq!(seen["peer_id"], b_peer.as_str());
     assert_eq!(seen["outbox_queued"], 0);
-    let seen = wait_connected(&b, "metro-pd", true);
+    let seen = wait_connected(&b, "metro-pd", true, SHORT);
     assert_eq!(seen["peer_id"], a.org_id());
     // Identify ran: the partner's protocol version is known.
     wait_until("the partner's protocol version", SHORT, || {
@@ -192,7 +123,7 @@ fn unregistered_peer_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&c, "S-1");
     add_evidence(&c, &case, &small_file(work.path(), "a.bin", 1));
-    let share = share_case(&c, &case, "metro-pd");
+    let share = share_case(&c, &case, "metro-pd", &[]);
     let share_id = share["id"].as_str().unwrap();
 
     let (c_peer, _) = node_identity(&c);
@@ -233,7 +164,7 @@ fn two_hundred_mib_arrive_byte_identical() {
     assert_eq!(ev["hash"], expected.as_str());
     fs::remove_file(&src).unwrap();
 
-    let share = share_case(&a, &case, "county-da");
+    let share = share_case(&a, &case, "county-da", &[]);
     let done = wait_share_complete(&a, share["id"].as_str().unwrap(), LONG);
     assert_eq!(done["items_delivered"], 1);
     let copy = wait_external_case(&b, 1, SHORT);
@@ -263,7 +194,7 @@ fn killed_receiver_resumes_the_transfer() {
     add_evidence(&a, &case, &src);
     fs::remove_file(&src).unwrap();
 
-    let share = share_case(&a, &case, "county-da");
+    let share = share_case(&a, &case, "county-da", &[]);
     let share_id = share["id"].as_str().unwrap();
     // Crash the receiver once a checkpoint covers some data, well before the end.
     let (size, verified) = wait_until("a checkpoint of at least 128 MiB", LONG, || {
@@ -315,7 +246,7 @@ fn outbox_waits_for_an_offline_partner() {
     let a = node("metro-pd");
     let mut b = node_on_fixed_port("county-da");
     partner(&a, &b);
-    wait_connected(&a, "county-da", true);
+    wait_connected(&a, "county-da", true, SHORT);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "OUT-1");
     for i in 0..3 {
@@ -323,8 +254,8 @@ fn outbox_waits_for_an_offline_partner() {
     }
 
     b.stop();
-    wait_connected(&a, "county-da", false);
-    let share = share_case(&a, &case, "county-da");
+    wait_connected(&a, "county-da", false, SHORT);
+    let share = share_case(&a, &case, "county-da", &[]);
     let share_id = share["id"].as_str().unwrap();
     assert_eq!(share["status"], "Processing");
     let view = peer_view(&a, "county-da");
@@ -360,8 +291,8 @@ fn removed_partner_can_no_longer_connect() {
     let a = node("metro-pd");
     let b = node("county-da");
     partner(&a, &b);
-    wait_connected(&a, "county-da", true);
-    wait_connected(&b, "metro-pd", true);
+    wait_connected(&a, "county-da", true, SHORT);
+    wait_connected(&b, "metro-pd", true, SHORT);
     let (b_peer, _) = node_identity(&b);
 
     a.cli_ok(["partner", "remove", "county-da"]);
@@ -372,12 +303,12 @@ fn removed_partner_can_no_longer_connect() {
             .is_empty(),
         "the partner is gone"
     );
-    wait_connected(&b, "metro-pd", false);
+    wait_connected(&b, "metro-pd", false, SHORT);
     // county-da still knows metro-pd and keeps trying; metro-pd refuses it.
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&b, "R-1");
     add_evidence(&b, &case, &small_file(work.path(), "x.bin", 9));
-    let share = share_case(&b, &case, "metro-pd");
+    let share = share_case(&b, &case, "metro-pd", &[]);
     wait_until("metro-pd to refuse the removed partner", SHORT, || {
         a.log()
             .lines()

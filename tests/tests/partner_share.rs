@@ -8,12 +8,15 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, free_port, partner, random_file, s, wait_until};
+use casemesh_tests::{
+    SmtpServer, TestNode, assert_http_status, create_case, external_cases, free_port, header,
+    id_of, partner, random_file, s, share_case, share_status, smtp_config, wait_copy,
+    wait_share_complete, wait_until,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 /// How long shares and updates get to arrive.
@@ -23,18 +26,6 @@ fn node(name: &str) -> TestNode {
     TestNode::builder(name)
         .env("RUST_LOG", "info,casemesh_sharing=debug")
         .start()
-}
-
-fn create_case(node: &TestNode, case_id: &str) -> String {
-    let case = node.cli_json([
-        "case",
-        "create",
-        "--case-id",
-        case_id,
-        "--title",
-        "Shared case",
-    ]);
-    case["id"].as_str().expect("case has an id").to_owned()
 }
 
 /// Add a small evidence file called `name` (distinct contents per name) to `folder` ("" = root).
@@ -51,61 +42,8 @@ fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &st
     node.cli_json(&args)
 }
 
-fn share(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "share",
-        "create",
-        case,
-        "--partner",
-        partner,
-        "--to",
-        "user:admin",
-    ];
-    args.extend_from_slice(extra);
-    node.cli_json(&args)
-}
-
-fn share_status(node: &TestNode, share: &str) -> Value {
-    node.cli_json(["share", "status", share])
-}
-
-fn wait_complete(node: &TestNode, share: &str) -> Value {
-    wait_until(&format!("share {share} to become Complete"), LIMIT, || {
-        let v = share_status(node, share);
-        (v["status"] == "Complete").then_some(v)
-    })
-}
-
-fn id_of(v: &Value) -> &str {
-    v["id"].as_str().expect("object has an id")
-}
-
-fn external_cases(node: &TestNode) -> Vec<Value> {
-    node.cli_json(["case", "list", "--external"])
-        .as_array()
-        .expect("case list is an array")
-        .clone()
-}
-
 fn show(node: &TestNode, case: &str) -> Value {
     node.cli_json(["case", "show", case])
-}
-
-/// The local copy of the received share `share` on `node`, once it holds `count` items.
-fn wait_copy(node: &TestNode, share: &str, count: usize) -> Value {
-    wait_until(
-        &format!(
-            "{count} items in the copy of share {share} on {}",
-            node.name()
-        ),
-        LIMIT,
-        || {
-            let r = node.cli_json(["received", "show", share]);
-            let local = r["local_case"].as_str()?;
-            let copy = show(node, local);
-            (copy["evidence"].as_array().unwrap().len() == count).then_some(copy)
-        },
-    )
 }
 
 /// Evidence name → folder path in a case.
@@ -147,13 +85,6 @@ fn blob_stats(node: &TestNode) -> (u64, u64) {
     (v["count"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
 }
 
-fn assert_http_status(stderr: &str, status: u16) {
-    assert!(
-        stderr.contains(&format!("HTTP {status}")),
-        "expected an HTTP {status} error, got: {stderr}"
-    );
-}
-
 #[test]
 fn only_selected_folders_arrive() {
     let a = node("metro-pd");
@@ -177,15 +108,15 @@ fn only_selected_folders_arrive() {
     add_evidence(&a, &case, dir, "raw.mp4", "Video/Raw");
     add_evidence(&a, &case, dir, "report.pdf", "");
 
-    let sh = share(
+    let sh = share_case(
         &a,
         &case,
         "county-da",
         &["--folder", "Interviews/Day 1", "--folder", "Video"],
     );
     assert_eq!(sh["items_sent"], 2, "{sh}");
-    wait_complete(&a, id_of(&sh));
-    let copy = wait_copy(&b, id_of(&sh), 2);
+    wait_share_complete(&a, id_of(&sh), LIMIT);
+    let copy = wait_copy(&b, id_of(&sh), 2, LIMIT);
     assert_eq!(
         folders_by_name(&copy),
         BTreeMap::from([
@@ -203,8 +134,8 @@ fn only_selected_folders_arrive() {
     // Later evidence follows the scope too.
     add_evidence(&a, &case, dir, "day1-late.wav", "Interviews/Day 1");
     add_evidence(&a, &case, dir, "scene2.jpg", "Photos");
-    let copy = wait_copy(&b, id_of(&sh), 3);
-    wait_complete(&a, id_of(&sh));
+    let copy = wait_copy(&b, id_of(&sh), 3, LIMIT);
+    wait_share_complete(&a, id_of(&sh), LIMIT);
     std::thread::sleep(Duration::from_secs(2));
     let copy = show(&b, id_of(&copy));
     let names = folders_by_name(&copy);
@@ -236,10 +167,10 @@ fn case_synchronization_follows_the_folder_rules() {
         "Homicide",
     ]);
 
-    let sh = share(&a, &case, "county-da", &[]);
+    let sh = share_case(&a, &case, "county-da", &[]);
     let share_id = id_of(&sh).to_owned();
-    wait_complete(&a, &share_id);
-    let copy = wait_copy(&b, &share_id, 3);
+    wait_share_complete(&a, &share_id, LIMIT);
+    let copy = wait_copy(&b, &share_id, 3, LIMIT);
     let copy_id = id_of(&copy).to_owned();
     assert_eq!(sorted_folders(&copy), ["Empty", "Interviews", "Photos"]);
 
@@ -256,8 +187,8 @@ fn case_synchronization_follows_the_folder_rules() {
     add_evidence(&a, &case, dir, "p2.jpg", "Pictures");
     add_evidence(&a, &case, dir, "l1.txt", "Later");
     add_evidence(&a, &case, dir, "e1.txt", "Empty");
-    let copy = wait_copy(&b, &share_id, 7);
-    wait_complete(&a, &share_id);
+    let copy = wait_copy(&b, &share_id, 7, LIMIT);
+    wait_share_complete(&a, &share_id, LIMIT);
 
     let placed = folders_by_name(&copy);
     let expected: BTreeMap<String, String> = [
@@ -317,10 +248,10 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
     ]);
     a.cli_ok(["case", "retention", &case, "7"]);
 
-    let to_b = share(&a, &case, "county-da", &[]);
-    let to_c = share(&a, &case, "public-defender", &[]);
-    let copy_b = wait_copy(&b, id_of(&to_b), 1);
-    let copy_c = wait_copy(&c, id_of(&to_c), 1);
+    let to_b = share_case(&a, &case, "county-da", &[]);
+    let to_c = share_case(&a, &case, "public-defender", &[]);
+    let copy_b = wait_copy(&b, id_of(&to_b), 1, LIMIT);
+    let copy_c = wait_copy(&c, id_of(&to_c), 1, LIMIT);
 
     assert_eq!(copy_b["retention"], json!({"kind": "days", "days": 30}));
     assert_eq!(
@@ -348,7 +279,7 @@ fn manual_import_when_auto_import_is_off() {
     let case = create_case(&a, "MAN-1");
     add_evidence(&a, &case, work.path(), "a.bin", "");
     add_evidence(&a, &case, work.path(), "b.bin", "");
-    let sh = share(&a, &case, "county-da", &[]);
+    let sh = share_case(&a, &case, "county-da", &[]);
     let share_id = id_of(&sh);
 
     let pending = wait_until("the share to reach county-da", LIMIT, || {
@@ -368,7 +299,7 @@ fn manual_import_when_auto_import_is_off() {
     assert_eq!(share_status(&a, share_id)["status"], "Processing");
 
     b.cli_json(["received", "import", share_id]);
-    let copy = wait_copy(&b, share_id, 2);
+    let copy = wait_copy(&b, share_id, 2, LIMIT);
     let imported = wait_until("the share to be Imported", LIMIT, || {
         let r = b.cli_json(["received", "show", share_id]);
         (r["status"] == "Imported").then_some(r)
@@ -376,7 +307,7 @@ fn manual_import_when_auto_import_is_off() {
     assert_eq!(imported["local_case"], id_of(&copy));
     assert_eq!(imported["items_imported"], 2);
     assert_eq!(external_cases(&b).len(), 1);
-    wait_complete(&a, share_id);
+    wait_share_complete(&a, share_id, LIMIT);
 }
 
 #[test]
@@ -392,9 +323,9 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     let e2 = add_evidence(&a, &case, work.path(), "two.bin", "");
     let one_copy = e1["size"].as_u64().unwrap() + e2["size"].as_u64().unwrap();
 
-    let first = share(&a, &case, "county-da", &[]);
-    wait_complete(&a, id_of(&first));
-    wait_copy(&b, id_of(&first), 2);
+    let first = share_case(&a, &case, "county-da", &[]);
+    wait_share_complete(&a, id_of(&first), LIMIT);
+    wait_copy(&b, id_of(&first), 2, LIMIT);
     let sharer_before = blob_stats(&a);
     assert_eq!(sharer_before, (2, one_copy));
 
@@ -414,8 +345,8 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
         id_of(&first),
         "another organization: its own share"
     );
-    wait_complete(&a, &reshare_id);
-    let copy_c = wait_copy(&c, &reshare_id, 2);
+    wait_share_complete(&a, &reshare_id, LIMIT);
+    let copy_c = wait_copy(&c, &reshare_id, 2, LIMIT);
     assert_eq!(copy_c["case_id"], "RE-1");
     assert_eq!(
         blob_stats(&a),
@@ -425,9 +356,9 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     assert_eq!(blob_stats(&c), (2, one_copy));
 
     // county-da receives the same evidence again in a second share: stored once.
-    let second = share(&a, &case, "county-da", &[]);
-    wait_complete(&a, id_of(&second));
-    let copy2 = wait_copy(&b, id_of(&second), 2);
+    let second = share_case(&a, &case, "county-da", &[]);
+    wait_share_complete(&a, id_of(&second), LIMIT);
+    let copy2 = wait_copy(&b, id_of(&second), 2, LIMIT);
     assert_eq!(external_cases(&b).len(), 2, "two shares, two copies");
     assert_eq!(
         blob_stats(&b),
@@ -446,10 +377,10 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-1");
     add_evidence(&a, &case, work.path(), "first.bin", "");
-    let sh = share(&a, &case, "county-da", &[]);
+    let sh = share_case(&a, &case, "county-da", &[]);
     let share_id = id_of(&sh);
-    wait_complete(&a, share_id);
-    let copy = wait_copy(&b, share_id, 1);
+    wait_share_complete(&a, share_id, LIMIT);
+    let copy = wait_copy(&b, share_id, 1, LIMIT);
 
     let stopped = a.cli_json(["share", "stop", share_id]);
     assert_eq!(stopped["status"], "Stopped");
@@ -507,7 +438,7 @@ fn import_details_and_recipients_added_later() {
         "Please review",
     ]);
     let share_id = id_of(&sh);
-    let copy = wait_copy(&b, share_id, 1);
+    let copy = wait_copy(&b, share_id, 1, LIMIT);
 
     let details = b.cli_json(["received", "show", share_id]);
     assert_eq!(details["sender"], a.org_id());
@@ -647,97 +578,6 @@ fn sharing_needs_the_permission_and_the_feature() {
 // ---------------------------------------------------------------------------------------------
 // Email notifications through a real SMTP server (aiosmtpd, writing a Maildir).
 
-/// `python3 -m aiosmtpd` on 127.0.0.1:`port`, delivering into a Maildir; killed on drop.
-struct SmtpServer {
-    child: Child,
-    maildir: PathBuf,
-}
-
-impl SmtpServer {
-    fn start(port: u16, maildir: &Path) -> SmtpServer {
-        SmtpServer::start_with(port, maildir, "aiosmtpd.handlers.Mailbox", None)
-    }
-
-    /// With the handler class `handler` (a Python class path), importable from `python_path`.
-    fn start_with(
-        port: u16,
-        maildir: &Path,
-        handler: &str,
-        python_path: Option<&Path>,
-    ) -> SmtpServer {
-        let mut cmd = Command::new("python3");
-        if let Some(p) = python_path {
-            cmd.env("PYTHONPATH", p);
-        }
-        let child = cmd
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", handler])
-            .arg(maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting aiosmtpd (pip install aiosmtpd)");
-        let mut server = SmtpServer {
-            child,
-            maildir: maildir.to_owned(),
-        };
-        wait_until("the SMTP server to listen", LIMIT, || {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("aiosmtpd exited with {status}: is it installed (pip install aiosmtpd)?");
-            }
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .ok()
-                .map(|_| ())
-        });
-        server
-    }
-
-    /// Every message delivered so far (raw RFC 5322 text).
-    fn messages(&self) -> Vec<String> {
-        let mut all = Vec::new();
-        for sub in ["new", "cur"] {
-            let Ok(dir) = fs::read_dir(self.maildir.join(sub)) else {
-                continue;
-            };
-            for entry in dir.flatten() {
-                if let Ok(text) = fs::read_to_string(entry.path()) {
-                    all.push(text);
-                }
-            }
-        }
-        all
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A header's value (unfolded), case-insensitive name.
-fn header(message: &str, name: &str) -> Option<String> {
-    let head = message
-        .split("\n\n")
-        .next()
-        .unwrap_or_default()
-        .replace('\r', "");
-    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
-    unfolded.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-    })
-}
-
-fn smtp_config(port: u16) -> String {
-    format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"casemesh@county.example\"\nsecurity = \"none\"\n"
-    )
-}
-
 /// A receiver with an `[smtp]` config, users `dana` (resolved by name) and `eve` (not a
 /// recipient), partnered with a new sharer.
 fn mail_setup(port: u16) -> (TestNode, TestNode) {
@@ -824,7 +664,7 @@ fn recipients_are_notified_by_email() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-1", work.path());
-    wait_copy(&b, id_of(&sh), 1);
+    wait_copy(&b, id_of(&sh), 1, LIMIT);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
@@ -840,7 +680,7 @@ fn notification_survives_a_mail_server_outage() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-2", work.path());
-    wait_copy(&b, id_of(&sh), 1);
+    wait_copy(&b, id_of(&sh), 1, LIMIT);
     wait_until("the node to find the mail server down", LIMIT, || {
         b.log()
             .contains("mail server unavailable; notifications stay queued")
@@ -894,9 +734,9 @@ fn a_refused_address_does_not_block_later_notifications() {
         "--to",
         "email:bounce@county.example",
     ]);
-    wait_copy(&b, id_of(&s1), 1);
+    wait_copy(&b, id_of(&s1), 1, LIMIT);
     let s2 = share_for_mail(&a, "BOUNCE-2", work.path());
-    wait_copy(&b, id_of(&s2), 1);
+    wait_copy(&b, id_of(&s2), 1, LIMIT);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
