@@ -4,9 +4,11 @@
 //! ```text
 //!  NetHandle ──Command{…, reply: oneshot}──► NetActor::run ──Event──► node (mpsc::Receiver)
 //!      │                                       │  owns Swarm<Behaviour{gate, identify, ping,
-//!      │                                       │             control (request-response), stream}>
-//!      └── fetch_blob ── libp2p_stream::Control ┘  partner table, reconnect timers, stats
-//!  accept loop (task) ── inbound /casemesh/blob/1 streams ──► blob::serve (task per stream)
+//!      │                                       │             control (request-response), stream,
+//!      │                                       │             blob_inbound}>
+//!      └── fetch_blob ── lanes ── libp2p_stream::Control ┘  partner table, reconnect timers, stats
+//!  inbound (behaviour) ── inbound /casemesh/blob/{2,1} streams, queued, never dropped ──►
+//!  accept loop (task) ──► serve::serve_lane (task per lane, requests answered in order)
 //! ```
 //!
 //! The loop ends when every handle is dropped or the shutdown token is cancelled; dropping the
@@ -34,6 +36,7 @@ use crate::{
     control::ControlCodec,
     error::NetError,
     gate::{Gate, GateEvent},
+    lane::Lanes,
     stats::{Counters, Stats},
     wire::{ControlRequest, ControlResponse, ControlStatus, MAX_CONTROL_REQUEST, MAX_KIND_LEN},
 };
@@ -46,7 +49,10 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) control: request_response::Behaviour<ControlCodec>,
+    /// Opens outbound blob streams (lanes).
     pub(crate) stream: libp2p_stream::Behaviour,
+    /// Accepts inbound blob streams and queues them for the accept loop without loss.
+    pub(crate) blob_inbound: crate::inbound::Behaviour,
 }
 
 /// A request from a handle to the actor.
@@ -106,6 +112,8 @@ pub(crate) struct NetActor {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Event>,
     pub(crate) stats: std::sync::Arc<Stats>,
+    /// The requester's blob lanes, forgotten for a peer when one of its connections closes.
+    pub(crate) lanes: std::sync::Arc<Lanes>,
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the actor exits; stops the blob accept loop.
     pub(crate) tasks: CancellationToken,
@@ -130,6 +138,7 @@ impl NetActor {
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
         stats: std::sync::Arc<Stats>,
+        lanes: std::sync::Arc<Lanes>,
         shutdown: CancellationToken,
         tasks: CancellationToken,
         listen_addrs: Vec<Multiaddr>,
@@ -140,6 +149,7 @@ impl NetActor {
             commands,
             events,
             stats,
+            lanes,
             shutdown,
             tasks,
             listen_addrs,
@@ -405,6 +415,8 @@ impl NetActor {
                 cause,
                 ..
             } => {
+                // Lanes on the closed connection are dead; later fetches open new ones.
+                self.lanes.forget(&peer_id);
                 if let Some(state) = self.seen(&peer_id) {
                     state.connections = num_established as usize;
                 }
@@ -456,6 +468,7 @@ impl NetActor {
             }
             BehaviourEvent::Control(event) => self.on_control_event(event),
             BehaviourEvent::Stream(()) => {}
+            BehaviourEvent::BlobInbound(never) => match never {},
         }
     }
 

@@ -1,54 +1,52 @@
-//! The `/casemesh/blob/1` protocol: serving blobs as BLAKE3-verified streams (bao-tree) and
-//! fetching them into resumable partial files.
+//! The blob protocol: blobs travel as BLAKE3-verified bao streams (bao-tree) and land in
+//! resumable partial files. Version 2 (`/casemesh/blob/2`) carries many requests per stream;
+//! version 1 (`/casemesh/blob/1`, one per stream) is still served and spoken as a fallback.
 //!
 //! ```text
-//!  requester                                   server
-//!  fetch ──open stream──► BlobRequest{hash, offset, grant} ──► BlobServer::open(peer, grant, hash)
-//!                                                               │ refused → Refused header, close
-//!        ◄── Ok{size, start, chunk_log} ◄──────────────────────┘
+//!  requester                                          server
+//!  fetch ──lane (lane.rs)── BlobRequest{hash, offset, grant} ──► serve_lane (serve.rs): a slot,
+//!        │  more requests follow on the same lane               BlobServer::open(peer, grant, hash)
+//!        │  without waiting; answers come in order               │ refused → Refused header
+//!        ◄── Ok{size, start, chunk_log} ◄─────────────────────────┘
 //!        ◄── bao stream: parents (64 B) + 16 KiB chunk groups from `start`, pre-order
 //!  decode thread: verify each group against the tree, write verified bytes to <hash>.part,
-//!  checkpoint <hash>.state every CHECKPOINT bytes (fdatasync first), at the end fsync and
-//!  rename to <hash>.blob.
+//!  checkpoint <hash>.state every CHECKPOINT bytes (fdatasync first); after the last group hand
+//!  the lane to the next request, then fsync and rename to <hash>.blob.
 //! ```
 //!
-//! The server computes the post-order outboard of a blob once (one sequential read) and caches
-//! it under `<partial_dir>/outboards/<hash>.obao`; later requests only read the data.
-//! CPU work (hashing, file I/O) runs on blocking threads that talk to the libp2p stream through
-//! small blocking adapters, so the async runtime keeps moving packets meanwhile.
+//! Modules: this one holds the public types, the fetch and its decode thread and the partial
+//! files; `lane` the requester's lanes; `serve` the serving side, its limits and the outboards;
+//! `inbound` the path of inbound streams to the accept loop. CPU work (hashing, file I/O) runs
+//! on blocking threads that talk to the libp2p stream through small blocking adapters, so the
+//! async runtime keeps moving packets meanwhile.
 
 use std::{
-    cell::RefCell,
     collections::HashMap,
     fs::{self, File, OpenOptions},
-    io::{self, BufReader, BufWriter, Read, Write},
+    io::{self, Write},
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
         Arc, LazyLock, Mutex, Weak,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
 use bao_tree::{
     BaoTree, BlockSize, ChunkNum, ChunkRanges,
-    io::{
-        BaoContentItem, DecodeError, Leaf,
-        outboard::PostOrderOutboard,
-        sync::{DecodeResponseIter, ReadAt, Size, encode_ranges, outboard_post_order},
-    },
+    io::{BaoContentItem, DecodeError, Leaf, sync::DecodeResponseIter},
 };
 use casemesh_model::ids::BlobHash;
-use futures::{AsyncReadExt, AsyncWriteExt};
-use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p::PeerId;
 use tokio::sync::{Semaphore, watch};
-use tracing::Instrument;
 
 use crate::{
-    error::{NetError, Refusal, RefusalCode},
+    error::{NetError, Refusal},
+    lane::{LaneReader, Lanes, Turn, UNKNOWN_SIZE_LOAD},
+    serve::ServeLimits,
     stats::{Counters, Stats},
-    wire::{BLOB_PROTOCOL, BlobRequest, BlobResponseHeader, CHUNK_GROUP_BYTES, CHUNK_LOG},
+    wire::{BlobRequest, BlobResponseHeader, CHUNK_GROUP_BYTES, CHUNK_LOG, MAX_GRANT_LEN},
 };
 
 /// How the node answers "may this peer read this blob?" — asked on **every** blob request.
@@ -85,158 +83,55 @@ pub struct FetchedBlob {
 /// Bytes between durable checkpoints of a partial download.
 const CHECKPOINT: u64 = 128 * 1024 * 1024;
 /// Buffer of the sequential writer and the read-ahead of the server.
-const IO_BUF: usize = 1024 * 1024;
-/// Buffer between the stream and the bao encoder/decoder.
-const STREAM_BUF: usize = 256 * 1024;
+pub(crate) const IO_BUF: usize = 1024 * 1024;
+/// Buffer between the stream and the bao encoder/decoder (one per lane at the requester).
+pub(crate) const STREAM_BUF: usize = 256 * 1024;
 /// A peer that sends or accepts nothing for this long is given up on.
-const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Magic of the `.state` file (format version 1).
 const STATE_MAGIC: &[u8; 8] = b"CMPART01";
+/// An answer the requester no longer wants (cancelled fetch, size mismatch) is read to its end
+/// and discarded when at most this many blob bytes remain, which keeps the lane usable; a
+/// longer one closes the lane instead.
+const DRAIN_MAX: u64 = 4 * 1024 * 1024;
 
 /// State shared by fetch and serve tasks.
 pub(crate) struct BlobCtx {
     pub(crate) partial_dir: PathBuf,
     pub(crate) fetch_permits: Arc<Semaphore>,
-    pub(crate) serve_permits: Arc<Semaphore>,
+    pub(crate) serve_limits: Arc<ServeLimits>,
     pub(crate) stats: Arc<Stats>,
 }
 
 impl BlobCtx {
-    fn outboard_dir(&self) -> PathBuf {
+    pub(crate) fn outboard_dir(&self) -> PathBuf {
         self.partial_dir.join("outboards")
     }
 }
 
-pub(crate) fn protocol() -> StreamProtocol {
-    StreamProtocol::new(BLOB_PROTOCOL)
-}
-
-fn tree(size: u64) -> BaoTree {
+pub(crate) fn tree(size: u64) -> BaoTree {
     BaoTree::new(size, BlockSize::from_chunk_log(CHUNK_LOG))
 }
 
-fn ranges_from(start: u64) -> ChunkRanges {
+pub(crate) fn ranges_from(start: u64) -> ChunkRanges {
     ChunkRanges::from(ChunkNum(start / 1024)..)
 }
 
 /// Round down to a chunk group; never past the last group of the blob.
-fn aligned_start(offset: u64, size: u64) -> u64 {
+pub(crate) fn aligned_start(offset: u64, size: u64) -> u64 {
     let last = size.saturating_sub(1);
     offset.min(last) / CHUNK_GROUP_BYTES * CHUNK_GROUP_BYTES
 }
 
-// ---------------------------------------------------------------------------------------------
-// blocking adapters over the async stream
-
-/// Sync `Read` over the libp2p stream, for a blocking thread; counts bytes; times out stalls.
-struct BlockingRead {
-    stream: Stream,
-    rt: tokio::runtime::Handle,
-    counters: Arc<Counters>,
-}
-
-impl Read for BlockingRead {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .rt
-            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.stream.read(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))??;
-        Counters::add(&self.counters.bytes_received, n as u64);
-        Ok(n)
-    }
-}
-
-/// Sync `Write` over the libp2p stream, for a blocking thread; counts bytes; times out stalls.
-struct BlockingWrite {
-    stream: Stream,
-    rt: tokio::runtime::Handle,
-    counters: Arc<Counters>,
-}
-
-impl Write for BlockingWrite {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self
-            .rt
-            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.stream.write(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))??;
-        Counters::add(&self.counters.bytes_sent, n as u64);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.rt.block_on(self.stream.flush())
-    }
-}
-
-impl BlockingWrite {
-    fn close(mut self) -> io::Result<()> {
-        self.rt.block_on(self.stream.close())
-    }
-}
-
-/// Positioned reads of a file with a 1 MiB read-ahead window, so the encoder's 16 KiB reads
-/// become few large ones.
-struct ReadAhead {
-    file: File,
-    size: u64,
-    window: RefCell<(u64, Vec<u8>)>,
-}
-
-impl ReadAhead {
-    fn new(file: File, size: u64) -> Self {
-        Self {
-            file,
-            size,
-            window: RefCell::new((0, Vec::with_capacity(IO_BUF))),
-        }
-    }
-}
-
-impl ReadAt for ReadAhead {
-    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let mut w = self.window.borrow_mut();
-        let (start, data) = &mut *w;
-        let in_window = pos >= *start && pos + buf.len() as u64 <= *start + data.len() as u64;
-        if !in_window {
-            if pos >= self.size {
-                return Ok(0);
-            }
-            let want = (self.size - pos).min(IO_BUF.max(buf.len()) as u64) as usize;
-            data.resize(want, 0);
-            FileExt::read_exact_at(&self.file, data, pos)?;
-            *start = pos;
-        }
-        let from = (pos - *start) as usize;
-        let n = buf.len().min(data.len() - from);
-        buf[..n].copy_from_slice(&data[from..from + n]);
-        Ok(n)
-    }
-}
-
-impl Size for ReadAhead {
-    fn size(&self) -> io::Result<Option<u64>> {
-        Ok(Some(self.size))
-    }
-}
-
-/// Positioned reads of the outboard file.
-struct PFile(File);
-
-impl ReadAt for PFile {
-    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-        FileExt::read_at(&self.0, buf, pos)
-    }
-}
-
 /// Buffers positioned writes that are (almost always) sequential into large `pwrite`s.
-struct SeqWriter<'a> {
-    file: &'a File,
+struct SeqWriter {
+    file: File,
     pos: u64,
     buf: Vec<u8>,
 }
 
-impl<'a> SeqWriter<'a> {
-    fn new(file: &'a File, pos: u64) -> Self {
+impl SeqWriter {
+    fn new(file: File, pos: u64) -> Self {
         Self {
             file,
             pos,
@@ -264,215 +159,18 @@ impl<'a> SeqWriter<'a> {
         }
         Ok(())
     }
-}
 
-// ---------------------------------------------------------------------------------------------
-// serving
-
-/// Serve one inbound blob stream. Never panics on peer input; every failure is logged.
-pub(crate) async fn serve(
-    ctx: Arc<BlobCtx>,
-    server: Arc<dyn BlobServer>,
-    peer: PeerId,
-    mut stream: Stream,
-) {
-    let span = tracing::info_span!("blob.serve", peer = %peer, hash = tracing::field::Empty);
-    async move {
-        let Ok(_permit) = ctx.serve_permits.clone().try_acquire_owned() else {
-            let refusal = Refusal::new(RefusalCode::Busy, "too many transfers in progress");
-            send_refusal(&mut stream, refusal).await;
-            return;
-        };
-        let req = match tokio::time::timeout(STALL_TIMEOUT, BlobRequest::read(&mut stream)).await {
-            Ok(Ok(req)) => req,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-                tracing::debug!(error = %e, "bad blob request");
-                let refusal = Refusal::new(RefusalCode::BadRequest, e.to_string());
-                send_refusal(&mut stream, refusal).await;
-                return;
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "reading blob request failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("blob request timed out");
-                return;
-            }
-        };
-        tracing::Span::current().record("hash", tracing::field::display(&req.hash));
-        let hash = req.hash;
-        let opened = {
-            let server = server.clone();
-            tokio::task::spawn_blocking(move || server.open(&peer, &req.grant, &hash)).await
-        };
-        let source = match opened {
-            Ok(Ok(source)) => source,
-            Ok(Err(refusal)) => {
-                tracing::info!(code = ?refusal.code, "blob request refused");
-                send_refusal(&mut stream, refusal).await;
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "BlobServer::open panicked");
-                send_refusal(
-                    &mut stream,
-                    Refusal::new(RefusalCode::Internal, "internal error"),
-                )
-                .await;
-                return;
-            }
-        };
-        if req.offset > source.size {
-            let refusal = Refusal::new(RefusalCode::BadRequest, "offset beyond end of blob");
-            send_refusal(&mut stream, refusal).await;
-            return;
-        }
-        let start = aligned_start(req.offset, source.size);
-        let ob_dir = ctx.outboard_dir();
-        let src = source.clone();
-        let outboard =
-            tokio::task::spawn_blocking(move || ensure_outboard(&ob_dir, &hash, &src)).await;
-        let outboard = match outboard {
-            Ok(Ok(ob)) => ob,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "computing outboard failed");
-                send_refusal(
-                    &mut stream,
-                    Refusal::new(RefusalCode::Internal, "cannot read blob"),
-                )
-                .await;
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "outboard task failed");
-                return;
-            }
-        };
-        let header = BlobResponseHeader::Ok {
-            size: source.size,
-            start,
-            chunk_log: CHUNK_LOG,
-        };
-        if let Err(e) = stream.write_all(&header.encode()).await {
-            tracing::debug!(error = %e, "writing blob header failed");
-            return;
-        }
-        let counters = ctx.stats.peer(&peer);
-        let _guard = counters.transfer();
-        let rt = tokio::runtime::Handle::current();
-        let res = tokio::task::spawn_blocking(move || {
-            let res = encode_blocking(stream, rt, counters, &source, &outboard, hash, start);
-            if outboard.temporary {
-                let _ = fs::remove_file(&outboard.path);
-            }
-            res
-        })
-        .await;
-        match res {
-            Ok(Ok(())) => tracing::debug!(start, "blob served"),
-            Ok(Err(e)) => tracing::info!(error = %e, "serving blob stopped"),
-            Err(e) => tracing::error!(error = %e, "serving task failed"),
-        }
+    /// Make `verified` bytes durable, then record them in the checkpoint.
+    fn checkpoint(&mut self, paths: &Paths, size: u64, verified: u64) -> io::Result<()> {
+        self.flush()?;
+        self.file.sync_data()?;
+        write_state(paths, PartState { size, verified })
     }
-    .instrument(span)
-    .await
-}
 
-async fn send_refusal(stream: &mut Stream, refusal: Refusal) {
-    let bytes = BlobResponseHeader::Refused(refusal).encode();
-    let _ = stream.write_all(&bytes).await;
-    let _ = stream.close().await;
-}
-
-/// An outboard file to serve from; `temporary` ones are deleted after use.
-pub(crate) struct OutboardFile {
-    pub(crate) path: PathBuf,
-    pub(crate) temporary: bool,
-}
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Return the cached post-order outboard of `hash`, computing it (one sequential read of the
-/// blob) if absent. An outboard whose root differs from `hash` (the node's file is not what it
-/// claims) is not cached; it is still used, and the requester's verification rejects the data.
-pub(crate) fn ensure_outboard(
-    dir: &Path,
-    hash: &BlobHash,
-    src: &BlobSource,
-) -> io::Result<OutboardFile> {
-    let tree = tree(src.size);
-    let path = dir.join(format!("{}.obao", hash.to_hex()));
-    if let Ok(md) = fs::metadata(&path)
-        && md.len() == tree.outboard_size()
-    {
-        return Ok(OutboardFile {
-            path,
-            temporary: false,
-        });
+    fn into_file(mut self) -> io::Result<File> {
+        self.flush()?;
+        Ok(self.file)
     }
-    fs::create_dir_all(dir)?;
-    let file = File::open(&src.path)?;
-    if file.metadata()?.len() < src.size {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "blob file shorter than its announced size",
-        ));
-    }
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        "{}.obao.tmp.{}.{n}",
-        hash.to_hex(),
-        std::process::id()
-    ));
-    let t0 = std::time::Instant::now();
-    let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
-    let data = BufReader::with_capacity(IO_BUF, file).take(src.size);
-    let root = outboard_post_order(data, tree, &mut out)?;
-    tracing::info!(hash = %hash, size = src.size, ms = t0.elapsed().as_millis() as u64, "outboard computed");
-    let out = out.into_inner().map_err(|e| e.into_error())?;
-    out.sync_data()?;
-    if root.as_bytes() == &hash.0 {
-        fs::rename(&tmp, &path)?;
-        Ok(OutboardFile {
-            path,
-            temporary: false,
-        })
-    } else {
-        tracing::error!(hash = %hash, "blob file does not match its hash; serving it unverified");
-        Ok(OutboardFile {
-            path: tmp,
-            temporary: true,
-        })
-    }
-}
-
-fn encode_blocking(
-    stream: Stream,
-    rt: tokio::runtime::Handle,
-    counters: Arc<Counters>,
-    src: &BlobSource,
-    outboard: &OutboardFile,
-    hash: BlobHash,
-    start: u64,
-) -> io::Result<()> {
-    let data = ReadAhead::new(File::open(&src.path)?, src.size);
-    let ob = PostOrderOutboard {
-        root: blake3::Hash::from_bytes(hash.0),
-        tree: tree(src.size),
-        data: PFile(File::open(&outboard.path)?),
-    };
-    let mut out = BufWriter::with_capacity(
-        STREAM_BUF,
-        BlockingWrite {
-            stream,
-            rt,
-            counters,
-        },
-    );
-    encode_ranges(data, ob, &ranges_from(start), &mut out).map_err(io::Error::other)?;
-    out.flush()?;
-    out.into_inner().map_err(|e| e.into_error())?.close()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -574,7 +272,7 @@ pub(crate) struct FetchArgs {
 /// Fetch a blob into the partial directory, resuming and verifying; see the module docs.
 pub(crate) async fn fetch(
     ctx: Arc<BlobCtx>,
-    mut control: libp2p_stream::Control,
+    lanes: Arc<Lanes>,
     args: FetchArgs,
 ) -> Result<FetchedBlob, NetError> {
     let FetchArgs {
@@ -584,6 +282,12 @@ pub(crate) async fn fetch(
         expected_size,
         progress,
     } = args;
+    if grant.len() > MAX_GRANT_LEN {
+        return Err(NetError::TooLarge {
+            size: grant.len(),
+            limit: MAX_GRANT_LEN,
+        });
+    }
     tokio::fs::create_dir_all(&ctx.partial_dir).await?;
     let paths = Paths::new(&ctx.partial_dir, &hash);
     let lock = path_lock(&paths.blob).lock_owned().await;
@@ -606,7 +310,7 @@ pub(crate) async fn fetch(
         });
     }
 
-    let _permit = ctx
+    let permit = ctx
         .fetch_permits
         .clone()
         .acquire_owned()
@@ -620,216 +324,306 @@ pub(crate) async fn fetch(
         state = None;
     }
     let offset = state.map_or(0, |s| aligned_start(s.verified, s.size));
-
-    let mut stream = control
-        .open_stream(peer, protocol())
-        .await
-        .map_err(|e| NetError::Stream {
-            peer,
-            reason: e.to_string(),
-        })?;
-    if grant.len() > crate::wire::MAX_GRANT_LEN {
-        return Err(NetError::TooLarge {
-            size: grant.len(),
-            limit: crate::wire::MAX_GRANT_LEN,
-        });
-    }
     let request = BlobRequest {
         hash,
         offset,
         grant,
     }
     .encode()?;
-    stream.write_all(&request).await?;
-    stream.flush().await?;
-    let header = tokio::time::timeout(STALL_TIMEOUT, BlobResponseHeader::read(&mut stream))
-        .await
-        .map_err(|_| NetError::Interrupted("no response header".into()))?
-        .map_err(|e| NetError::Protocol {
-            peer,
-            reason: format!("bad response header: {e}"),
-        })?;
-    let (size, start) = match header {
-        BlobResponseHeader::Refused(refusal) => return Err(NetError::Refused { peer, refusal }),
-        BlobResponseHeader::Ok {
-            size,
-            start,
-            chunk_log,
-        } => {
-            if chunk_log != CHUNK_LOG {
-                return Err(NetError::Protocol {
-                    peer,
-                    reason: format!("unsupported chunk group size 2^{chunk_log} KiB"),
-                });
-            }
-            (size, start)
-        }
-    };
-    if let Some(expected) = expected_size.filter(|e| *e != size) {
-        return Err(NetError::SizeMismatch {
-            hash,
-            expected,
-            announced: size,
-        });
-    }
-    let resume_ok = state.is_some_and(|s| s.size == size);
-    if start % CHUNK_GROUP_BYTES != 0 || start > offset || (start > 0 && !resume_ok) {
-        return Err(NetError::Protocol {
-            peer,
-            reason: format!("server started at {start}, asked for {offset}"),
-        });
-    }
+    let announced = expected_size.map_or(UNKNOWN_SIZE_LOAD, |s| s.saturating_sub(offset));
 
-    let counters = ctx.stats.peer(&peer);
-    let guard = counters.transfer();
     let cancel = Arc::new(AtomicBool::new(false));
     let _cancel_on_drop = CancelOnDrop(cancel.clone());
-    let rt = tokio::runtime::Handle::current();
-    let dir = ctx.partial_dir.clone();
     let job = Receive {
-        reader: BlockingRead {
-            stream,
-            rt,
-            counters,
-        },
         peer,
         hash,
-        size,
-        start,
-        cancel,
+        offset,
+        expected_size,
+        state,
+        cancel: cancel.clone(),
         progress,
+        counters: ctx.stats.peer(&peer),
     };
-    let res = tokio::task::spawn_blocking(move || {
-        // The lock and the in-flight guard live as long as the thread touches the files.
-        let _lock = lock;
-        let _guard = guard;
-        job.run(&paths)?;
-        fs::rename(&paths.part, &paths.blob)?;
-        let _ = fs::remove_file(&paths.state);
-        sync_dir(&dir)?;
-        Ok::<_, NetError>(paths.blob)
-    })
-    .await
-    .map_err(|e| NetError::Io(io::Error::other(e)))??;
+    let dir = ctx.partial_dir.clone();
+    // Once the request is on a lane its answer must be read to the end (or the lane closed),
+    // even if the caller drops this future, or the requests queued behind it would wait for
+    // nothing: the exchange runs in a task of its own, which also keeps the fetch permit and
+    // the file lock until it is done.
+    let exchange = tokio::spawn(async move {
+        let _permit = permit;
+        let turn = lanes.send(peer, &request, announced, &cancel).await?;
+        tokio::task::spawn_blocking(move || {
+            let _lock = lock;
+            job.run(turn, &paths, &dir)
+        })
+        .await
+        .map_err(|e| NetError::Io(io::Error::other(e)))?
+    });
+    let (path, size, start) = exchange
+        .await
+        .map_err(|e| NetError::Io(io::Error::other(e)))??;
     tracing::info!(peer = %peer, hash = %hash, size, resumed_from = start, "blob fetched");
     Ok(FetchedBlob {
-        path: res,
+        path,
         size,
         resumed_from: start,
         skipped: false,
     })
 }
 
+/// Where a lane stands after an answer was (partly) read.
+enum LaneState {
+    /// At the end of the answer: the next request's answer comes next.
+    Boundary,
+    /// Mid-answer or untrusted: the lane must be closed.
+    Lost,
+}
+
+/// Why a decode stopped early, and where that leaves the lane.
+type Stopped = Box<(NetError, LaneState)>;
+
 /// The decode side of one fetch, run on a blocking thread.
 struct Receive {
-    reader: BlockingRead,
     peer: PeerId,
     hash: BlobHash,
-    size: u64,
-    start: u64,
+    /// What was asked for.
+    offset: u64,
+    expected_size: Option<u64>,
+    /// The checkpoint the request was based on.
+    state: Option<PartState>,
     cancel: Arc<AtomicBool>,
     progress: Option<watch::Sender<u64>>,
+    counters: Arc<Counters>,
 }
 
 impl Receive {
-    fn run(self, paths: &Paths) -> Result<(), NetError> {
-        let Receive {
-            reader,
-            peer,
-            hash,
-            size,
-            start,
-            cancel,
-            progress,
-        } = self;
+    /// Read the answer from the lane, verify and store it, pass the lane on, and make the
+    /// complete file durable. Returns the path, the size and where the transfer started.
+    fn run(self, turn: Turn, paths: &Paths, dir: &Path) -> Result<(PathBuf, u64, u64), NetError> {
+        let Turn {
+            mut reader,
+            handoff,
+        } = turn;
+        let (size, start) = match self.header(&mut reader) {
+            Ok(Ok(header)) => header,
+            Ok(Err(refusal)) => {
+                handoff.finish(reader);
+                return Err(NetError::Refused {
+                    peer: self.peer,
+                    refusal,
+                });
+            }
+            Err(e) => {
+                handoff.abandon();
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.check(size, start) {
+            if self.drain(&mut reader, size, start) {
+                handoff.finish(reader);
+            } else {
+                handoff.abandon();
+            }
+            return Err(e);
+        }
+        let _transfer = self.counters.transfer();
+        let writer = match self.decode(&mut reader, paths, size, start) {
+            Ok(writer) => {
+                // The answer is read: the next request on this lane can go ahead while this
+                // thread makes the file durable.
+                handoff.finish(reader);
+                writer
+            }
+            Err(stopped) => {
+                let (e, lane) = *stopped;
+                match lane {
+                    LaneState::Boundary => handoff.finish(reader),
+                    LaneState::Lost => handoff.abandon(),
+                }
+                return Err(e);
+            }
+        };
+        let file = writer.into_file()?;
+        file.set_len(size)?;
+        file.sync_all()?;
+        if let Some(p) = &self.progress {
+            p.send_replace(size);
+        }
+        fs::rename(&paths.part, &paths.blob)?;
+        let _ = fs::remove_file(&paths.state);
+        sync_dir(dir)?;
+        Ok((paths.blob.clone(), size, start))
+    }
+
+    /// The answer's header: `(size, start)`, or the server's refusal.
+    fn header(&self, reader: &mut LaneReader) -> Result<Result<(u64, u64), Refusal>, NetError> {
+        let mut io = futures::io::AllowStdIo::new(&mut *reader);
+        let header =
+            futures::executor::block_on(BlobResponseHeader::read(&mut io)).map_err(|e| match e
+                .kind()
+            {
+                io::ErrorKind::TimedOut => NetError::Interrupted("no response header".into()),
+                _ => NetError::Protocol {
+                    peer: self.peer,
+                    reason: format!("bad response header: {e}"),
+                },
+            })?;
+        match header {
+            BlobResponseHeader::Refused(refusal) => Ok(Err(refusal)),
+            BlobResponseHeader::Ok {
+                size,
+                start,
+                chunk_log,
+            } => {
+                if chunk_log != CHUNK_LOG {
+                    return Err(NetError::Protocol {
+                        peer: self.peer,
+                        reason: format!("unsupported chunk group size 2^{chunk_log} KiB"),
+                    });
+                }
+                Ok(Ok((size, start)))
+            }
+        }
+    }
+
+    /// Whether an `Ok` header fits what was asked.
+    fn check(&self, size: u64, start: u64) -> Result<(), NetError> {
+        if let Some(expected) = self.expected_size.filter(|e| *e != size) {
+            return Err(NetError::SizeMismatch {
+                hash: self.hash,
+                expected,
+                announced: size,
+            });
+        }
+        let resume_ok = self.state.is_some_and(|s| s.size == size);
+        if !start.is_multiple_of(CHUNK_GROUP_BYTES)
+            || start > self.offset
+            || (start > 0 && !resume_ok)
+        {
+            return Err(NetError::Protocol {
+                peer: self.peer,
+                reason: format!("server started at {start}, asked for {}", self.offset),
+            });
+        }
+        Ok(())
+    }
+
+    /// Read and discard an unwanted answer if it is short; false when the lane must close.
+    fn drain(&self, reader: &mut LaneReader, size: u64, start: u64) -> bool {
+        if size.saturating_sub(start) > DRAIN_MAX {
+            return false;
+        }
+        let root = blake3::Hash::from_bytes(self.hash.0);
+        let ranges = ranges_from(start);
+        let mut iter = DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges);
+        iter.all(|item| item.is_ok())
+    }
+
+    /// Verify the bao stream group by group into the partial file.
+    fn decode(
+        &self,
+        reader: &mut LaneReader,
+        paths: &Paths,
+        size: u64,
+        start: u64,
+    ) -> Result<SeqWriter, Stopped> {
+        let local = |e: io::Error| Box::new((NetError::Io(e), LaneState::Lost));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&paths.part)?;
+            .open(&paths.part)
+            .map_err(local)?;
         if start == 0 {
-            file.set_len(0)?;
+            file.set_len(0).map_err(local)?;
         }
-        write_state(
-            paths,
-            PartState {
-                size,
-                verified: start,
-            },
-        )?;
-        let root = blake3::Hash::from_bytes(hash.0);
+        let mut writer = SeqWriter::new(file, start);
+        // A checkpoint on disk may claim bytes this transfer rewrites: restate it first. A
+        // fresh download without one skips that fsync: until the first checkpoint, a restart
+        // begins at 0 anyway.
+        if start > 0 || paths.state.exists() {
+            writer.checkpoint(paths, size, start).map_err(local)?;
+        }
+        let root = blake3::Hash::from_bytes(self.hash.0);
         let ranges = ranges_from(start);
-        let reader = BufReader::with_capacity(STREAM_BUF, reader);
-        let iter = DecodeResponseIter::new(root, tree(size), reader, &ranges);
-        let mut writer = SeqWriter::new(&file, start);
+        let iter = DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges);
         let mut verified = start;
         let mut checkpointed = start;
         let mut reported = start;
-        let checkpoint = |writer: &mut SeqWriter<'_>, verified: u64| -> io::Result<()> {
-            writer.flush()?;
-            file.sync_data()?;
-            write_state(paths, PartState { size, verified })
-        };
+        let mut cancelled = false;
         for item in iter {
-            if cancel.load(Ordering::Relaxed) {
-                checkpoint(&mut writer, verified)?;
-                return Err(NetError::Interrupted("fetch cancelled".into()));
+            if !cancelled && self.cancel.load(Ordering::Relaxed) {
+                writer.checkpoint(paths, size, verified).map_err(local)?;
+                if size - verified > DRAIN_MAX {
+                    tracing::debug!(hash = %self.hash, verified, size, "fetch cancelled; lane closed");
+                    let e = NetError::Interrupted("fetch cancelled".into());
+                    return Err(Box::new((e, LaneState::Lost)));
+                }
+                // Read the short rest of the answer so that the lane stays usable.
+                tracing::debug!(hash = %self.hash, verified, size, "fetch cancelled; rest of the answer drained");
+                cancelled = true;
             }
             match item {
                 Ok(BaoContentItem::Parent(_)) => {}
+                Ok(BaoContentItem::Leaf(_)) if cancelled => {}
                 Ok(BaoContentItem::Leaf(Leaf { offset, data })) => {
-                    writer.write_at(offset, &data)?;
+                    writer.write_at(offset, &data).map_err(local)?;
                     verified = offset + data.len() as u64;
                     if verified - checkpointed >= CHECKPOINT {
-                        checkpoint(&mut writer, verified)?;
+                        writer.checkpoint(paths, size, verified).map_err(local)?;
                         checkpointed = verified;
                     }
                     if verified - reported >= IO_BUF as u64 {
-                        if let Some(p) = &progress {
+                        if let Some(p) = &self.progress {
                             p.send_replace(verified);
                         }
                         reported = verified;
                     }
                 }
                 Err(e) => {
-                    checkpoint(&mut writer, verified)?;
-                    return Err(match e {
-                        DecodeError::ParentHashMismatch(node) => {
-                            let offset = node.chunk_range().start.to_bytes();
-                            tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
-                            NetError::Verification { peer, hash, offset }
-                        }
-                        DecodeError::LeafHashMismatch(chunk) => {
-                            let offset = chunk.to_bytes();
-                            tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
-                            NetError::Verification { peer, hash, offset }
-                        }
-                        DecodeError::ParentNotFound(_) | DecodeError::LeafNotFound(_) => {
-                            NetError::Interrupted(format!(
-                                "stream ended at {verified} of {size} bytes"
-                            ))
-                        }
-                        DecodeError::Io(e) => {
-                            NetError::Interrupted(format!("at {verified} of {size} bytes: {e}"))
-                        }
-                    });
+                    if !cancelled {
+                        writer.checkpoint(paths, size, verified).map_err(local)?;
+                    }
+                    return Err(Box::new((
+                        self.decode_error(e, verified, size),
+                        LaneState::Lost,
+                    )));
                 }
             }
         }
+        if cancelled {
+            let e = NetError::Interrupted("fetch cancelled".into());
+            return Err(Box::new((e, LaneState::Boundary)));
+        }
         if verified != size {
-            checkpoint(&mut writer, verified)?;
-            return Err(NetError::Interrupted(format!(
-                "stream ended at {verified} of {size} bytes"
-            )));
+            writer.checkpoint(paths, size, verified).map_err(local)?;
+            let e = NetError::Interrupted(format!("stream ended at {verified} of {size} bytes"));
+            return Err(Box::new((e, LaneState::Lost)));
         }
-        writer.flush()?;
-        file.set_len(size)?;
-        file.sync_all()?;
-        if let Some(p) = &progress {
-            p.send_replace(size);
+        Ok(writer)
+    }
+
+    fn decode_error(&self, e: DecodeError, verified: u64, size: u64) -> NetError {
+        let (peer, hash) = (self.peer, self.hash);
+        match e {
+            DecodeError::ParentHashMismatch(node) => {
+                let offset = node.chunk_range().start.to_bytes();
+                tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
+                NetError::Verification { peer, hash, offset }
+            }
+            DecodeError::LeafHashMismatch(chunk) => {
+                let offset = chunk.to_bytes();
+                tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
+                NetError::Verification { peer, hash, offset }
+            }
+            DecodeError::ParentNotFound(_) | DecodeError::LeafNotFound(_) => {
+                NetError::Interrupted(format!("stream ended at {verified} of {size} bytes"))
+            }
+            DecodeError::Io(e) => {
+                NetError::Interrupted(format!("at {verified} of {size} bytes: {e}"))
+            }
         }
-        Ok(())
     }
 }
 

@@ -20,9 +20,18 @@ pub struct Config {
     pub partial_dir: PathBuf,
     /// How many blob fetches may run at once; more wait. Default: 4.
     pub max_concurrent_fetches: usize,
-    /// How many blob requests this node serves at once; more are refused with `Busy`.
-    /// Default: 16.
+    /// How many blob requests this node serves at once, across partners. More wait, first
+    /// come first served, and are answered `Busy` after 30 s. Default: 16.
     pub max_concurrent_serves: usize,
+    /// How many blob requests of one partner this node serves at once (its share of
+    /// `max_concurrent_serves`); its further requests wait for its own slots, so one partner
+    /// cannot hold or crowd out every slot. Default: 4.
+    pub max_serves_per_peer: usize,
+    /// Long-lived blob streams ("lanes") this node keeps to each partner it fetches from;
+    /// fetches are pipelined on them, a new one going to an idle or the least loaded lane.
+    /// 0 = no lanes: one `/casemesh/blob/1` stream per fetch. A serving node accepts at most
+    /// 16 lanes from one partner. Default: 4.
+    pub blob_lanes_per_peer: usize,
     /// How long a connection to a non-partner (or after partner removal) may stay idle.
     /// Partner connections are kept alive. Default: 60 s.
     pub idle_connection_timeout: Duration,
@@ -50,6 +59,8 @@ impl Default for Config {
             partial_dir: PathBuf::from("casemesh-partial"),
             max_concurrent_fetches: 4,
             max_concurrent_serves: 16,
+            max_serves_per_peer: 4,
+            blob_lanes_per_peer: 4,
             idle_connection_timeout: Duration::from_secs(60),
             control_timeout: Duration::from_secs(60),
             reconnect_initial: Duration::from_secs(1),
@@ -113,6 +124,18 @@ impl Config {
     /// Set the bound on concurrently served blob requests (at least 1).
     pub fn with_max_concurrent_serves(mut self, n: usize) -> Self {
         self.max_concurrent_serves = n.max(1);
+        self
+    }
+
+    /// Set how many blob requests of one partner are served at once (at least 1).
+    pub fn with_max_serves_per_peer(mut self, n: usize) -> Self {
+        self.max_serves_per_peer = n.max(1);
+        self
+    }
+
+    /// Set the number of blob lanes per partner (0 = one version 1 stream per fetch).
+    pub fn with_blob_lanes_per_peer(mut self, n: usize) -> Self {
+        self.blob_lanes_per_peer = n;
         self
     }
 

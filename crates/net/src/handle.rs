@@ -20,6 +20,9 @@ use crate::{
     control::ControlCodec,
     error::NetError,
     gate::Gate,
+    inbound::{self, Inbound},
+    lane::Lanes,
+    serve::{self, ServeLimits},
     stats::Stats,
     wire::{CONTROL_PROTOCOL, ControlRequest, ControlResponse, IDENTIFY_PROTOCOL_VERSION},
 };
@@ -104,7 +107,7 @@ pub enum Event {
 #[derive(Clone)]
 pub struct NetHandle {
     commands: mpsc::Sender<Command>,
-    streams: libp2p_stream::Control,
+    lanes: Arc<Lanes>,
     blob: Arc<BlobCtx>,
     local_peer_id: PeerId,
     shutdown: CancellationToken,
@@ -142,6 +145,7 @@ pub async fn start(
     let ping_interval = config.ping_interval;
     let control_timeout = config.control_timeout;
     let agent = config.agent_version.clone();
+    let (blob_inbound, incoming) = inbound::Behaviour::new();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -166,6 +170,7 @@ pub async fn start(
                 request_response::Config::default().with_request_timeout(control_timeout),
             ),
             stream: libp2p_stream::Behaviour::new(),
+            blob_inbound,
         })
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
@@ -207,13 +212,16 @@ pub async fn start(
     let blob = Arc::new(BlobCtx {
         partial_dir: config.partial_dir.clone(),
         fetch_permits: Arc::new(Semaphore::new(config.max_concurrent_fetches.max(1))),
-        serve_permits: Arc::new(Semaphore::new(config.max_concurrent_serves.max(1))),
+        serve_limits: ServeLimits::new(config.max_concurrent_serves, config.max_serves_per_peer),
         stats: stats.clone(),
     });
-    let mut streams = swarm.behaviour().stream.new_control();
-    let incoming = streams
-        .accept(blob::protocol())
-        .map_err(|e| NetError::Transport(e.to_string()))?;
+    // Outbound blob streams go through libp2p-stream; inbound ones through `inbound`, which
+    // never drops a stream (see that module for why libp2p-stream's accept is not used).
+    let lanes = Arc::new(Lanes::new(
+        swarm.behaviour().stream.new_control(),
+        config.blob_lanes_per_peer,
+        stats.clone(),
+    ));
     let tasks = config.shutdown.child_token();
     tokio::spawn(accept_loop(
         incoming,
@@ -229,6 +237,7 @@ pub async fn start(
         cmd_rx,
         event_tx,
         stats,
+        lanes.clone(),
         config.shutdown.clone(),
         tasks,
         listen_addrs,
@@ -238,7 +247,7 @@ pub async fn start(
     Ok((
         NetHandle {
             commands: cmd_tx,
-            streams,
+            lanes,
             blob,
             local_peer_id,
             shutdown: config.shutdown,
@@ -247,19 +256,30 @@ pub async fn start(
     ))
 }
 
+/// Hand every inbound blob stream to a lane task; the tasks end with their streams, and are
+/// aborted when the node stops.
 async fn accept_loop(
-    mut incoming: libp2p_stream::IncomingStreams,
+    mut incoming: mpsc::Receiver<Inbound>,
     ctx: Arc<BlobCtx>,
     server: Arc<dyn BlobServer>,
     stop: CancellationToken,
 ) {
+    let mut lanes = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            next = incoming.next() => match next {
-                Some((peer, stream)) => {
-                    tokio::spawn(blob::serve(ctx.clone(), server.clone(), peer, stream));
+            Some(_) = lanes.join_next(), if !lanes.is_empty() => {}
+            next = incoming.recv() => match next {
+                Some((peer, stream, version)) => {
+                    lanes.spawn(serve::serve_lane(
+                        ctx.clone(),
+                        server.clone(),
+                        peer,
+                        stream,
+                        version,
+                        stop.clone(),
+                    ));
                 }
                 None => break,
             },
@@ -374,7 +394,7 @@ impl NetHandle {
             expected_size,
             progress,
         };
-        blob::fetch(self.blob.clone(), self.streams.clone(), args).await
+        blob::fetch(self.blob.clone(), self.lanes.clone(), args).await
     }
 
     /// Compute and cache the BLAKE3 outboard of a blob this node will serve (one sequential
@@ -383,7 +403,7 @@ impl NetHandle {
     /// nothing) when the file does not hash to `hash`.
     pub async fn prepare_blob(&self, hash: BlobHash, source: BlobSource) -> Result<bool, NetError> {
         let dir = self.blob.partial_dir.join("outboards");
-        let ob = tokio::task::spawn_blocking(move || blob::ensure_outboard(&dir, &hash, &source))
+        let ob = tokio::task::spawn_blocking(move || serve::ensure_outboard(&dir, &hash, &source))
             .await
             .map_err(|e| NetError::Io(std::io::Error::other(e)))??;
         if ob.temporary {

@@ -8,12 +8,15 @@
 //! - `/casemesh/control/1` — request-response carrying an opaque envelope
 //!   ([`ControlRequest`] → [`ControlResponse`]) whose `kind` the node interprets
 //!   (registry: [`MessageKind`]).
-//! - `/casemesh/blob/1` — raw streams carrying blobs as BLAKE3-verified bao streams, with a
-//!   per-request permission check ([`BlobServer`]) and resumable, verified fetches.
+//! - `/casemesh/blob/2` — long-lived streams ("lanes", a few per partner) carrying pipelined
+//!   blob requests; blobs travel as BLAKE3-verified bao streams, with a per-request permission
+//!   check ([`BlobServer`]) and resumable, verified fetches. `/casemesh/blob/1` (one transfer
+//!   per stream) is still served, and spoken to partners that lack version 2.
 //!
 //! Layout: [`config`] (settings), `handle` ([`start`], [`NetHandle`], [`Event`]), `actor` (the
-//! swarm event loop), `gate` (allow list), `control` (codec), `blob` (serve/fetch),
-//! [`wire`] (formats and limits), [`error`].
+//! swarm event loop), `gate` (allow list), `control` (codec), `blob` (fetch, partial files),
+//! `lane` (the requester's lanes), `serve` (serving, per-partner limits, outboards), `inbound`
+//! (inbound blob streams, without loss), [`wire`] (formats and limits), [`error`].
 //!
 //! ```no_run
 //! # async fn demo(server: std::sync::Arc<dyn casemesh_net::BlobServer>) -> Result<(), casemesh_net::NetError> {
@@ -33,6 +36,9 @@ mod control;
 pub mod error;
 mod gate;
 mod handle;
+mod inbound;
+mod lane;
+mod serve;
 mod stats;
 pub mod wire;
 

@@ -17,8 +17,12 @@ use crate::error::{Refusal, RefusalCode};
 
 /// Protocol id of the control request-response protocol.
 pub const CONTROL_PROTOCOL: &str = "/casemesh/control/1";
-/// Protocol id of the blob streaming protocol.
-pub const BLOB_PROTOCOL: &str = "/casemesh/blob/1";
+/// Protocol id of the blob protocol this version speaks ([`BlobProtocolVersion::V2`]):
+/// long-lived streams carrying pipelined requests.
+pub const BLOB_PROTOCOL: &str = "/casemesh/blob/2";
+/// Protocol id of blob protocol version 1 ([`BlobProtocolVersion::V1`]): one transfer per
+/// stream. Still served; used to fetch from a partner that does not speak version 2.
+pub const BLOB_PROTOCOL_V1: &str = "/casemesh/blob/1";
 /// Identify protocol version string announced by casemesh nodes.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/casemesh/1";
 
@@ -37,6 +41,41 @@ pub const MAX_GRANT_LEN: usize = 64 * 1024;
 pub const CHUNK_LOG: u8 = 4;
 /// Chunk-group size in bytes (16 KiB).
 pub const CHUNK_GROUP_BYTES: u64 = 1024 << CHUNK_LOG;
+
+/// The versions of the blob protocol. Both use the same frames ([`BlobRequest`],
+/// [`BlobResponseHeader`], the bao stream); they differ in how many exchanges a stream carries.
+/// `docs/protocol.md` has the full history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BlobProtocolVersion {
+    /// `/casemesh/blob/1`: one request and one response per stream; the server closes the
+    /// stream after the response (also after a refusal).
+    V1,
+    /// `/casemesh/blob/2`: a stream is a long-lived *lane*. The requester writes requests back
+    /// to back without waiting (pipelining); the server answers them one after the other, in
+    /// request order, each with a header and (after `Ok`) the bao stream, whose length follows
+    /// from the header. A refusal answers one request and the lane stays open. Either side
+    /// ends the lane by closing its write side; the server answers what it has read first.
+    V2,
+}
+
+impl BlobProtocolVersion {
+    /// Every version, newest (preferred) first.
+    pub const ALL: [BlobProtocolVersion; 2] = [BlobProtocolVersion::V2, BlobProtocolVersion::V1];
+
+    /// The protocol id negotiated for this version.
+    pub fn protocol_id(self) -> &'static str {
+        match self {
+            BlobProtocolVersion::V1 => BLOB_PROTOCOL_V1,
+            BlobProtocolVersion::V2 => BLOB_PROTOCOL,
+        }
+    }
+
+    /// The version of a protocol id, if it is a blob protocol id.
+    pub fn from_protocol_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.protocol_id() == id)
+    }
+}
 
 /// A control request: an opaque, versioned envelope whose meaning the node decides by `kind`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +203,8 @@ impl std::fmt::Display for MessageKind {
     }
 }
 
-/// A blob request: the first bytes the requester writes on a `/casemesh/blob/1` stream.
+/// A blob request: the first bytes the requester writes on a `/casemesh/blob/1` stream; on a
+/// `/casemesh/blob/2` lane, one of the requests written back to back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRequest {
     /// The blob asked for.
@@ -184,10 +224,11 @@ pub enum BlobResponseHeader {
         size: u64,
         /// First byte the stream covers: the request offset rounded down to a chunk group.
         start: u64,
-        /// Chunk-group size as log2 of 1 KiB chunks (always [`CHUNK_LOG`] in version 1).
+        /// Chunk-group size as log2 of 1 KiB chunks (always [`CHUNK_LOG`] in versions 1 and 2).
         chunk_log: u8,
     },
-    /// Nothing follows; the stream is closed.
+    /// No blob bytes follow. Version 1 closes the stream; on a version 2 lane the answer to
+    /// the next request follows.
     Refused(Refusal),
 }
 

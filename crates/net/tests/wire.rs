@@ -54,6 +54,73 @@ fn blob_response_header_golden_bytes() {
 }
 
 #[test]
+fn blob_protocol_ids_are_pinned() {
+    use wire::BlobProtocolVersion::{V1, V2};
+    assert_eq!(wire::BLOB_PROTOCOL, "/casemesh/blob/2");
+    assert_eq!(wire::BLOB_PROTOCOL_V1, "/casemesh/blob/1");
+    assert_eq!(V2.protocol_id(), wire::BLOB_PROTOCOL);
+    assert_eq!(V1.protocol_id(), wire::BLOB_PROTOCOL_V1);
+    assert_eq!(wire::BlobProtocolVersion::ALL, [V2, V1]);
+    for v in wire::BlobProtocolVersion::ALL {
+        assert_eq!(
+            wire::BlobProtocolVersion::from_protocol_id(v.protocol_id()),
+            Some(v)
+        );
+    }
+    assert_eq!(
+        wire::BlobProtocolVersion::from_protocol_id("/casemesh/blob/3"),
+        None
+    );
+}
+
+/// Version 2 carries the version 1 frames back to back on one stream: each frame is read
+/// exactly, leaving the next one intact.
+#[test]
+fn blob_v2_lane_frames_follow_each_other() {
+    let first = BlobRequest {
+        hash: BlobHash([1; 32]),
+        offset: 0,
+        grant: b"GR".to_vec(),
+    };
+    let second = BlobRequest {
+        hash: BlobHash([2; 32]),
+        offset: 16384,
+        grant: vec![],
+    };
+    let mut requests = first.encode().unwrap();
+    requests.extend(second.encode().unwrap());
+    assert_eq!(
+        hexdump(&requests[42 + 4..]),
+        "00000028".to_owned() + &"02".repeat(32) + "0000000000004000"
+    );
+    let mut r = &requests[..];
+    assert_eq!(
+        futures::executor::block_on(BlobRequest::read(&mut r)).unwrap(),
+        first
+    );
+    assert_eq!(
+        futures::executor::block_on(BlobRequest::read(&mut r)).unwrap(),
+        second
+    );
+    assert!(r.is_empty());
+
+    let refused = BlobResponseHeader::Refused(Refusal::new(RefusalCode::NotFound, "gone"));
+    let ok = BlobResponseHeader::Ok {
+        size: 5,
+        start: 0,
+        chunk_log: wire::CHUNK_LOG,
+    };
+    let mut answers = refused.encode();
+    answers.extend(ok.encode());
+    answers.extend(b"hello"); // a 5-byte blob is one leaf: its bytes, nothing else
+    let mut r = &answers[..];
+    let read = |r: &mut &[u8]| futures::executor::block_on(BlobResponseHeader::read(r)).unwrap();
+    assert_eq!(read(&mut r), refused);
+    assert_eq!(read(&mut r), ok);
+    assert_eq!(r, b"hello");
+}
+
+#[test]
 fn control_golden_bytes() {
     let req = ControlRequest {
         msg_id: [0x11; 16],

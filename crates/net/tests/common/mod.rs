@@ -71,10 +71,17 @@ pub fn init_tracing() {
 }
 
 pub async fn node(seed: u8, partial: &Path) -> TestNode {
+    node_with(seed, partial, |c| c).await
+}
+
+/// [`node`] with a config adjusted by `tune` (e.g. more concurrent fetches).
+pub async fn node_with(seed: u8, partial: &Path, tune: impl FnOnce(Config) -> Config) -> TestNode {
     init_tracing();
     let server = Arc::new(MapServer::default());
-    let config = Config::new([seed; 32], partial)
-        .with_reconnect_backoff(Duration::from_millis(100), Duration::from_secs(2));
+    let config = tune(
+        Config::new([seed; 32], partial)
+            .with_reconnect_backoff(Duration::from_millis(100), Duration::from_secs(2)),
+    );
     let (handle, events) = start(config, server.clone()).await.expect("start node");
     TestNode {
         handle,

@@ -1,0 +1,381 @@
+//! The requester side of `/casemesh/blob/2`: a few long-lived streams ("lanes") per partner,
+//! each carrying pipelined requests whose responses come back in request order.
+//!
+//! ```text
+//!  fetch ──Lanes::send(peer, request)──► pick a lane: an idle one, else open a new one (up to
+//!                                        `blob_lanes_per_peer`), else the least loaded one
+//!         lane.tx lock: append the request, take the next place in the turn chain
+//!         await the turn ◄── the previous exchange hands over the LaneReader when it has read
+//!                            its response to the end
+//!         Turn ──► the decode thread reads header + bao stream ──► Turn::finish hands the
+//!                  reader to the next request (or Turn::abandon closes the lane)
+//! ```
+//!
+//! A lane's read side is a baton passed through a chain of oneshot channels: the exchange at
+//! the head of the chain owns the reader, every later one waits for it. An exchange that cannot
+//! leave the stream at a response boundary (verification failure, I/O error, a large response
+//! it no longer wants) abandons the lane: the lane is marked broken, the requests queued behind
+//! it fail with [`NetError::Interrupted`] (resumable), and later fetches open a new lane.
+//! Exchanges run in tasks that outlive a dropped `fetch_blob` future, so a cancelled fetch
+//! still reads (or abandons) its response and never strands the requests behind it.
+//!
+//! A request is moved to another lane only when nothing of it can have been answered: the lane
+//! turned out broken before the request was written, or writing it failed (the lane's
+//! connection died while the lane was idle).
+//!
+//! With `blob_lanes_per_peer = 0`, or when the partner does not speak version 2, every request
+//! gets its own single-use `/casemesh/blob/1` stream instead.
+
+use std::{
+    collections::HashMap,
+    io::{self, Read},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+};
+
+use futures::{
+    AsyncReadExt, AsyncWriteExt,
+    io::{ReadHalf, WriteHalf},
+};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use libp2p_stream::OpenStreamError;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, oneshot};
+
+use crate::{
+    blob::{STALL_TIMEOUT, STREAM_BUF},
+    error::NetError,
+    stats::{Counters, Stats},
+    wire::BlobProtocolVersion,
+};
+
+/// Load assumed for a fetch of unknown size when choosing a lane.
+pub(crate) const UNKNOWN_SIZE_LOAD: u64 = 1 << 30;
+
+/// The lanes of every partner this node fetches from.
+pub(crate) struct Lanes {
+    control: libp2p_stream::Control,
+    per_peer: usize,
+    stats: Arc<Stats>,
+    peers: Mutex<HashMap<PeerId, PeerLanes>>,
+}
+
+#[derive(Default)]
+struct PeerLanes {
+    lanes: Vec<Arc<Lane>>,
+    /// The partner refused `/casemesh/blob/2`: use single-use version 1 streams until the
+    /// next reconnect.
+    v1_only: bool,
+}
+
+/// One stream to a partner.
+pub(crate) struct Lane {
+    peer: PeerId,
+    version: BlobProtocolVersion,
+    /// Requests written and not yet fully answered, and the blob bytes they announced: a new
+    /// request goes to the least loaded lane, so small items do not wait behind a large one.
+    queued: AtomicUsize,
+    load: AtomicU64,
+    /// Set when the stream can no longer be used; the pool then forgets the lane.
+    broken: AtomicBool,
+    tx: Arc<AsyncMutex<LaneTx>>,
+}
+
+/// The write side of a lane and the end of its turn chain, changed together under one lock
+/// so that requests are written in exactly the order in which their responses are read.
+#[derive(Default)]
+struct LaneTx {
+    write: Option<WriteHalf<Stream>>,
+    /// Where the next request to be written gets the reader from.
+    next_turn: Option<oneshot::Receiver<LaneReader>>,
+}
+
+/// The read side of a lane: a buffered, blocking reader for the decode thread. The buffer
+/// belongs to the lane, not to one response: bytes read ahead belong to the next response.
+pub(crate) type LaneReader = io::BufReader<BlockingRead>;
+
+impl Lanes {
+    pub(crate) fn new(control: libp2p_stream::Control, per_peer: usize, stats: Arc<Stats>) -> Self {
+        Self {
+            control,
+            per_peer,
+            stats,
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forget the lanes to `peer` (one of its connections closed; lanes on it are dead, and
+    /// the partner may come back with another version). Exchanges already running keep theirs.
+    pub(crate) fn forget(&self, peer: &PeerId) {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.remove(peer);
+    }
+
+    /// Write `request` on a lane to `peer` and wait until its response is next on that lane.
+    /// `announced` is the number of blob bytes the response is expected to carry. Nothing is
+    /// sent when `cancelled` is already set once a lane is ready.
+    pub(crate) async fn send(
+        &self,
+        peer: PeerId,
+        request: &[u8],
+        announced: u64,
+        cancelled: &AtomicBool,
+    ) -> Result<Turn, NetError> {
+        // A lane can turn out broken before our request is on it (its opening failed, or an
+        // earlier exchange abandoned it); then nothing was sent and another lane is chosen.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (lane, fresh) = self.pick(peer, announced);
+            let load = LoadGuard {
+                lane: lane.clone(),
+                announced,
+            };
+            let mut tx = match fresh {
+                Some(guard) => match self.open(&lane, guard).await {
+                    Ok(tx) => tx,
+                    Err(OpenFailed::Unsupported) if attempts < 3 => continue,
+                    Err(OpenFailed::Unsupported) => {
+                        return Err(NetError::Stream {
+                            peer,
+                            reason: "no common blob protocol version".into(),
+                        });
+                    }
+                    Err(OpenFailed::Other(e)) => {
+                        return Err(NetError::Stream {
+                            peer,
+                            reason: e.to_string(),
+                        });
+                    }
+                },
+                None => lane.tx.clone().lock_owned().await,
+            };
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(NetError::Interrupted("fetch cancelled".into()));
+            }
+            if tx.write.is_none() || tx.next_turn.is_none() || lane.broken.load(Ordering::Relaxed) {
+                drop(tx);
+                if attempts < 3 {
+                    continue;
+                }
+                return Err(NetError::Interrupted("blob stream closed".into()));
+            }
+            let LaneTx { write, next_turn } = &mut *tx;
+            let (pass_on, after_me) = oneshot::channel();
+            let (Some(write), Some(my_turn)) = (write.as_mut(), next_turn.replace(after_me)) else {
+                continue; // checked above
+            };
+            let written = async {
+                write.write_all(request).await?;
+                write.flush().await
+            };
+            if let Err(e) = tokio::time::timeout(STALL_TIMEOUT, written)
+                .await
+                .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "peer stalled")))
+            {
+                // The stream is gone; the server cannot answer what it did not fully get.
+                tx.write = None;
+                tx.next_turn = None;
+                lane.broken.store(true, Ordering::Relaxed);
+                drop(tx);
+                if attempts < 3 && e.kind() != io::ErrorKind::TimedOut {
+                    continue;
+                }
+                return Err(NetError::Interrupted(format!("blob stream closed: {e}")));
+            }
+            drop(tx);
+            let reader = my_turn.await.map_err(|_| {
+                NetError::Interrupted("blob stream closed by an earlier failure".into())
+            })?;
+            return Ok(Turn {
+                reader,
+                handoff: Handoff {
+                    pass_on: Some(pass_on),
+                    load,
+                },
+            });
+        }
+    }
+
+    /// Choose a lane for a request; returns a new lane together with its (held) write lock
+    /// when one must be opened.
+    fn pick(&self, peer: PeerId, announced: u64) -> (Arc<Lane>, Option<OwnedMutexGuard<LaneTx>>) {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = peers.entry(peer).or_default();
+        entry.lanes.retain(|l| !l.broken.load(Ordering::Relaxed));
+        let (lane, fresh) = if entry.v1_only || self.per_peer == 0 {
+            Lane::new(peer, BlobProtocolVersion::V1)
+        } else if let Some(idle) = entry
+            .lanes
+            .iter()
+            .find(|l| l.queued.load(Ordering::Relaxed) == 0)
+        {
+            (idle.clone(), None)
+        } else if entry.lanes.len() < self.per_peer {
+            let (lane, guard) = Lane::new(peer, BlobProtocolVersion::V2);
+            entry.lanes.push(lane.clone());
+            (lane, guard)
+        } else {
+            let least = entry.lanes.iter().min_by_key(|l| {
+                (
+                    l.load.load(Ordering::Relaxed),
+                    l.queued.load(Ordering::Relaxed),
+                )
+            });
+            match least {
+                Some(l) => (l.clone(), None),
+                None => Lane::new(peer, BlobProtocolVersion::V2),
+            }
+        };
+        lane.queued.fetch_add(1, Ordering::Relaxed);
+        lane.load.fetch_add(announced, Ordering::Relaxed);
+        (lane, fresh)
+    }
+
+    /// Open the stream of a new lane, whose write lock the caller holds.
+    async fn open(
+        &self,
+        lane: &Arc<Lane>,
+        mut tx: OwnedMutexGuard<LaneTx>,
+    ) -> Result<OwnedMutexGuard<LaneTx>, OpenFailed> {
+        let protocol = StreamProtocol::new(lane.version.protocol_id());
+        let opened = self.control.clone().open_stream(lane.peer, protocol).await;
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(e) => {
+                lane.abandon();
+                if matches!(e, OpenStreamError::UnsupportedProtocol(_))
+                    && lane.version == BlobProtocolVersion::V2
+                {
+                    tracing::info!(peer = %lane.peer, "partner does not speak /casemesh/blob/2; using /casemesh/blob/1");
+                    let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+                    peers.entry(lane.peer).or_default().v1_only = true;
+                    return Err(OpenFailed::Unsupported);
+                }
+                return Err(OpenFailed::Other(e));
+            }
+        };
+        tracing::debug!(peer = %lane.peer, version = ?lane.version, "blob lane opened");
+        let (read, write) = stream.split();
+        let reader = io::BufReader::with_capacity(
+            STREAM_BUF,
+            BlockingRead {
+                half: read,
+                rt: tokio::runtime::Handle::current(),
+                counters: self.stats.peer(&lane.peer),
+            },
+        );
+        let (first, first_turn) = oneshot::channel();
+        let _ = first.send(reader);
+        tx.write = Some(write);
+        tx.next_turn = Some(first_turn);
+        Ok(tx)
+    }
+}
+
+enum OpenFailed {
+    /// The partner does not speak version 2 (the pool now uses version 1 for it).
+    Unsupported,
+    Other(OpenStreamError),
+}
+
+impl Lane {
+    /// A lane not yet opened, with its write lock held by the caller (who opens it).
+    fn new(
+        peer: PeerId,
+        version: BlobProtocolVersion,
+    ) -> (Arc<Lane>, Option<OwnedMutexGuard<LaneTx>>) {
+        let tx = Arc::new(AsyncMutex::new(LaneTx::default()));
+        let guard = tx.clone().try_lock_owned().ok();
+        let lane = Arc::new(Lane {
+            peer,
+            version,
+            queued: AtomicUsize::new(0),
+            load: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+            tx,
+        });
+        (lane, guard)
+    }
+
+    fn abandon(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+        if let Ok(mut tx) = self.tx.try_lock() {
+            // Dropping both halves closes the stream, which stops the server's answer.
+            tx.write = None;
+            tx.next_turn = None;
+        }
+    }
+}
+
+/// Takes a request's share off its lane's load when the exchange ends.
+struct LoadGuard {
+    lane: Arc<Lane>,
+    announced: u64,
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.lane.queued.fetch_sub(1, Ordering::Relaxed);
+        self.lane.load.fetch_sub(self.announced, Ordering::Relaxed);
+    }
+}
+
+/// The right to read one response from a lane: the lane's reader, positioned at the start of
+/// this response, and the [`Handoff`] that passes the lane on afterwards.
+pub(crate) struct Turn {
+    pub(crate) reader: LaneReader,
+    pub(crate) handoff: Handoff,
+}
+
+/// Passes a lane on to the next request. Call [`Handoff::finish`] once the response has been
+/// read to its last byte; [`Handoff::abandon`] (or dropping it) closes the lane instead.
+pub(crate) struct Handoff {
+    pass_on: Option<oneshot::Sender<LaneReader>>,
+    load: LoadGuard,
+}
+
+impl Handoff {
+    /// This response has been read completely: hand the reader to the next request.
+    pub(crate) fn finish(mut self, reader: LaneReader) {
+        if let Some(pass_on) = self.pass_on.take()
+            && self.load.lane.version == BlobProtocolVersion::V2
+        {
+            // An error only means the lane was forgotten with nobody queued behind us.
+            let _ = pass_on.send(reader);
+        }
+        // Version 1 streams are single-use: dropping the reader closes the stream.
+    }
+
+    /// The stream is not at a response boundary (or not to be trusted): close the lane.
+    pub(crate) fn abandon(self) {
+        // Drop does it.
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if self.pass_on.take().is_some() && self.load.lane.version == BlobProtocolVersion::V2 {
+            self.load.lane.abandon();
+        }
+    }
+}
+
+/// Sync `Read` over a lane's read half, for a blocking thread; counts bytes; times out stalls.
+pub(crate) struct BlockingRead {
+    half: ReadHalf<Stream>,
+    rt: tokio::runtime::Handle,
+    counters: Arc<Counters>,
+}
+
+impl Read for BlockingRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .rt
+            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.half.read(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))??;
+        Counters::add(&self.counters.bytes_received, n as u64);
+        Ok(n)
+    }
+}

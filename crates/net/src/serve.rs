@@ -1,0 +1,603 @@
+//! The serving side of the blob protocol (versions 1 and 2): one task per inbound stream
+//! ("lane") reads requests one after the other and answers each, in order.
+//!
+//! ```text
+//!  accept loop ──(peer, stream, version)──► serve_lane   (≤ MAX_LANES_PER_PEER per partner)
+//!    loop: wait for the next request (no timeout while the lane is idle)
+//!      ─► ServeLimits: this partner's slot (max_serves_per_peer), then a global slot
+//!         (max_concurrent_serves); first come first served; Busy after SLOT_WAIT
+//!      ─► blocking thread: BlobServer::open (the permission check, on every request)
+//!         ─► outboard: computed in memory for blobs ≤ SMALL_BLOB, else the cached file
+//!         ─► header + bao stream from `start`
+//!    version 1: close after the first answer; version 2: next request
+//! ```
+//!
+//! The blocking thread writes to the stream through a small blocking adapter, so hashing and
+//! file reads never stall the async runtime.
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    fs::{self, File},
+    io::{self, BufReader, BufWriter, Read, Write},
+    os::unix::fs::FileExt,
+    panic::AssertUnwindSafe,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bao_tree::{
+    BlockSize,
+    io::{
+        outboard::{PostOrderMemOutboard, PostOrderOutboard},
+        sync::{ReadAt, Size, encode_ranges, outboard_post_order},
+    },
+};
+use casemesh_model::ids::BlobHash;
+use futures::{
+    AsyncBufReadExt, AsyncReadExt, AsyncWriteExt,
+    io::{BufReader as AsyncBufReader, WriteHalf},
+};
+use libp2p::{PeerId, Stream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{
+    blob::{
+        BlobCtx, BlobServer, BlobSource, IO_BUF, STALL_TIMEOUT, STREAM_BUF, aligned_start,
+        ranges_from, tree,
+    },
+    error::{Refusal, RefusalCode},
+    stats::Counters,
+    wire::{BlobProtocolVersion, BlobRequest, BlobResponseHeader, CHUNK_LOG},
+};
+
+/// Blobs up to this size are read into memory and their outboard computed on the spot (a few
+/// microseconds of hashing) instead of reading, or first writing and fsyncing, a cached
+/// outboard file: a small item costs its bytes, not file-system round trips.
+pub(crate) const SMALL_BLOB: u64 = 256 * 1024;
+/// Inbound lanes one partner may hold open at once; a further lane is answered `Busy` and
+/// closed. Honest requesters open `Config::blob_lanes_per_peer` (default 4).
+pub(crate) const MAX_LANES_PER_PEER: usize = 16;
+/// How long a request waits for a serve slot before it is answered `Busy`. Well below the
+/// requester's stall timeout, so the requester hears `Busy` instead of timing out.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+/// Read buffer of a lane's request side (requests are small; grants at most 64 KiB).
+const REQUEST_BUF: usize = 8 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// limits
+
+/// How many blob requests are served at once, in total and per partner, and how many lanes a
+/// partner may hold open.
+///
+/// Fairness: a request first waits for one of its partner's `per_peer` permits, then for a
+/// global one. Tokio's semaphores hand out permits in arrival order, so requests are served
+/// first come first served, and no partner has more than `per_peer` requests running or queued
+/// for a global slot: one partner cannot hold, or crowd out, every slot.
+pub(crate) struct ServeLimits {
+    global: Arc<Semaphore>,
+    per_peer: usize,
+    peers: Mutex<HashMap<PeerId, PeerServes>>,
+}
+
+/// One partner's share: its slots and how many lanes it has open.
+struct PeerServes {
+    slots: Arc<Semaphore>,
+    lanes: usize,
+}
+
+impl ServeLimits {
+    pub(crate) fn new(global: usize, per_peer: usize) -> Arc<Self> {
+        Arc::new(Self {
+            global: Arc::new(Semaphore::new(global.max(1))),
+            per_peer: per_peer.max(1),
+            peers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Register a lane of `peer`; `None` when the partner has [`MAX_LANES_PER_PEER`] open.
+    fn open_lane(self: &Arc<Self>, peer: PeerId) -> Option<LaneSlots> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = peers.entry(peer).or_insert_with(|| PeerServes {
+            slots: Arc::new(Semaphore::new(self.per_peer)),
+            lanes: 0,
+        });
+        if entry.lanes >= MAX_LANES_PER_PEER {
+            return None;
+        }
+        entry.lanes += 1;
+        Some(LaneSlots {
+            limits: self.clone(),
+            peer,
+            slots: entry.slots.clone(),
+        })
+    }
+}
+
+/// A lane's access to the serve slots; unregisters the lane when dropped.
+struct LaneSlots {
+    limits: Arc<ServeLimits>,
+    peer: PeerId,
+    slots: Arc<Semaphore>,
+}
+
+/// Held while one request is served.
+struct Slot {
+    _peer: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+impl LaneSlots {
+    /// Wait (fairly) for this partner's slot and a global one; `None` after [`SLOT_WAIT`].
+    async fn acquire(&self) -> Option<Slot> {
+        let wait = async {
+            let peer = self.slots.clone().acquire_owned().await.ok()?;
+            let global = self.limits.global.clone().acquire_owned().await.ok()?;
+            Some(Slot {
+                _peer: peer,
+                _global: global,
+            })
+        };
+        tokio::time::timeout(SLOT_WAIT, wait).await.ok().flatten()
+    }
+}
+
+impl Drop for LaneSlots {
+    fn drop(&mut self) {
+        let mut peers = self.limits.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = peers.get_mut(&self.peer) {
+            entry.lanes -= 1;
+            if entry.lanes == 0 {
+                peers.remove(&self.peer);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the lane loop
+
+/// Serve one inbound stream until the requester closes it (version 2) or after one answer
+/// (version 1). Never panics on peer input; every failure is logged and closes the lane.
+pub(crate) async fn serve_lane(
+    ctx: Arc<BlobCtx>,
+    server: Arc<dyn BlobServer>,
+    peer: PeerId,
+    mut stream: Stream,
+    version: BlobProtocolVersion,
+    stop: CancellationToken,
+) {
+    let span = tracing::debug_span!("blob.lane", peer = %peer, ?version);
+    async move {
+        let Some(slots) = ctx.serve_limits.open_lane(peer) else {
+            tracing::info!("too many blob lanes from this partner; lane refused");
+            let refusal =
+                Refusal::new(RefusalCode::Busy, "too many blob streams from this partner");
+            let _ = stream
+                .write_all(&BlobResponseHeader::Refused(refusal).encode())
+                .await;
+            let _ = stream.close().await;
+            return;
+        };
+        let (read, mut write) = stream.split();
+        let mut requests = AsyncBufReader::with_capacity(REQUEST_BUF, read);
+        let mut answered = 0u64;
+        loop {
+            // Idle until the next request (or the end of the lane): no timeout here, a lane
+            // lives as long as the connection.
+            let more = tokio::select! {
+                biased;
+                _ = stop.cancelled() => false,
+                buf = requests.fill_buf() => matches!(buf, Ok(b) if !b.is_empty()),
+            };
+            if !more {
+                break;
+            }
+            let req =
+                match tokio::time::timeout(STALL_TIMEOUT, BlobRequest::read(&mut requests)).await {
+                    Ok(Ok(req)) => req,
+                    Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                        // The framing is lost: answer once and close the lane.
+                        tracing::debug!(error = %e, "bad blob request");
+                        let refusal = Refusal::new(RefusalCode::BadRequest, e.to_string());
+                        let _ = write
+                            .write_all(&BlobResponseHeader::Refused(refusal).encode())
+                            .await;
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "reading blob request failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::debug!("blob request timed out");
+                        break;
+                    }
+                };
+            match serve_request(&ctx, &server, peer, &slots, req, write).await {
+                Some(w) => write = w,
+                // The stream failed mid-answer; dropping it is all that is left to do.
+                None => return,
+            }
+            answered += 1;
+            if version == BlobProtocolVersion::V1 {
+                break;
+            }
+        }
+        let _ = write.close().await;
+        tracing::debug!(answered, "blob lane closed");
+    }
+    .instrument(span)
+    .await
+}
+
+/// What a request got.
+enum Answer {
+    Refused(RefusalCode),
+    Served { size: u64, start: u64 },
+}
+
+/// Answer one request; returns the write half unless the stream failed.
+async fn serve_request(
+    ctx: &Arc<BlobCtx>,
+    server: &Arc<dyn BlobServer>,
+    peer: PeerId,
+    slots: &LaneSlots,
+    req: BlobRequest,
+    mut write: WriteHalf<Stream>,
+) -> Option<WriteHalf<Stream>> {
+    let span = tracing::info_span!("blob.serve", peer = %peer, hash = %req.hash);
+    async move {
+        let Some(slot) = slots.acquire().await else {
+            tracing::info!("no serve slot free in time; answered Busy");
+            let refusal = Refusal::new(RefusalCode::Busy, "too many transfers in progress");
+            let bytes = BlobResponseHeader::Refused(refusal).encode();
+            return match write.write_all(&bytes).await {
+                Ok(()) => Some(write),
+                Err(_) => None,
+            };
+        };
+        let (ctx, server) = (ctx.clone(), server.clone());
+        let counters = ctx.stats.peer(&peer);
+        let rt = tokio::runtime::Handle::current();
+        let done = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let mut out = BlockingWrite {
+                half: write,
+                rt,
+                counters,
+            };
+            let res = respond(&ctx, &*server, &peer, &req, &mut out);
+            (res, out.half)
+        })
+        .await;
+        match done {
+            Ok((Ok(Answer::Served { size, start }), write)) => {
+                tracing::debug!(size, start, "blob served");
+                Some(write)
+            }
+            Ok((Ok(Answer::Refused(code)), write)) => {
+                tracing::debug!(?code, "blob request refused");
+                Some(write)
+            }
+            Ok((Err(e), _)) => {
+                tracing::info!(error = %e, "serving blob stopped");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "serving task failed");
+                None
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Check the request with the node, then write the header and the bao stream. An `Err` means
+/// the stream failed mid-answer (the lane must close); a refusal is an `Ok`.
+fn respond(
+    ctx: &BlobCtx,
+    server: &dyn BlobServer,
+    peer: &PeerId,
+    req: &BlobRequest,
+    out: &mut BlockingWrite,
+) -> io::Result<Answer> {
+    let hash = req.hash;
+    let opened =
+        std::panic::catch_unwind(AssertUnwindSafe(|| server.open(peer, &req.grant, &hash)));
+    let source = match opened {
+        Ok(Ok(source)) => source,
+        Ok(Err(refusal)) => {
+            tracing::info!(code = ?refusal.code, "blob request refused");
+            return refuse(out, refusal);
+        }
+        Err(_) => {
+            tracing::error!("BlobServer::open panicked");
+            return refuse(out, Refusal::new(RefusalCode::Internal, "internal error"));
+        }
+    };
+    if req.offset > source.size {
+        let refusal = Refusal::new(RefusalCode::BadRequest, "offset beyond end of blob");
+        return refuse(out, refusal);
+    }
+    let start = aligned_start(req.offset, source.size);
+    let header = BlobResponseHeader::Ok {
+        size: source.size,
+        start,
+        chunk_log: CHUNK_LOG,
+    }
+    .encode();
+    let counters = out.counters.clone();
+    if source.size <= SMALL_BLOB {
+        let data = match read_small(&source) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(error = %e, "reading blob failed");
+                return refuse(out, Refusal::new(RefusalCode::Internal, "cannot read blob"));
+            }
+        };
+        let outboard = PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG));
+        if outboard.root.as_bytes() != &hash.0 {
+            tracing::error!(hash = %hash, "blob file does not match its hash; serving it unverified");
+        }
+        let mut buf =
+            Vec::with_capacity(header.len() + (source.size - start) as usize + outboard.data.len());
+        buf.extend_from_slice(&header);
+        encode_ranges(&data[..], &outboard, &ranges_from(start), &mut buf)
+            .map_err(io::Error::other)?;
+        let _transfer = counters.transfer();
+        out.write_all(&buf)?;
+        out.flush()?;
+    } else {
+        let outboard = match ensure_outboard(&ctx.outboard_dir(), &hash, &source) {
+            Ok(ob) => ob,
+            Err(e) => {
+                tracing::error!(error = %e, "computing outboard failed");
+                return refuse(out, Refusal::new(RefusalCode::Internal, "cannot read blob"));
+            }
+        };
+        let _transfer = counters.transfer();
+        let res = encode_file(out, &header, &source, &outboard, hash, start);
+        if outboard.temporary {
+            let _ = fs::remove_file(&outboard.path);
+        }
+        res?;
+    }
+    Ok(Answer::Served {
+        size: source.size,
+        start,
+    })
+}
+
+fn refuse(out: &mut BlockingWrite, refusal: Refusal) -> io::Result<Answer> {
+    let code = refusal.code;
+    out.write_all(&BlobResponseHeader::Refused(refusal).encode())?;
+    out.flush()?;
+    Ok(Answer::Refused(code))
+}
+
+fn read_small(src: &BlobSource) -> io::Result<Vec<u8>> {
+    let mut file = File::open(&src.path)?;
+    let mut data = vec![0u8; src.size as usize];
+    file.read_exact(&mut data)?;
+    Ok(data)
+}
+
+fn encode_file(
+    out: &mut BlockingWrite,
+    header: &[u8],
+    src: &BlobSource,
+    outboard: &OutboardFile,
+    hash: BlobHash,
+    start: u64,
+) -> io::Result<()> {
+    let data = ReadAhead::new(File::open(&src.path)?, src.size);
+    let ob = PostOrderOutboard {
+        root: blake3::Hash::from_bytes(hash.0),
+        tree: tree(src.size),
+        data: PFile(File::open(&outboard.path)?),
+    };
+    let mut w = BufWriter::with_capacity(STREAM_BUF, out);
+    w.write_all(header)?;
+    encode_ranges(data, ob, &ranges_from(start), &mut w).map_err(io::Error::other)?;
+    w.flush()
+}
+
+// ---------------------------------------------------------------------------------------------
+// blocking adapters
+
+/// Sync `Write` over a lane's write half, for a blocking thread; counts bytes; times out
+/// stalls.
+struct BlockingWrite {
+    half: WriteHalf<Stream>,
+    rt: tokio::runtime::Handle,
+    counters: Arc<Counters>,
+}
+
+impl Write for BlockingWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self
+            .rt
+            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.half.write(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))??;
+        Counters::add(&self.counters.bytes_sent, n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.rt
+            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.half.flush()))
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))?
+    }
+}
+
+/// Positioned reads of a file with a 1 MiB read-ahead window, so the encoder's 16 KiB reads
+/// become few large ones.
+struct ReadAhead {
+    file: File,
+    size: u64,
+    window: RefCell<(u64, Vec<u8>)>,
+}
+
+impl ReadAhead {
+    fn new(file: File, size: u64) -> Self {
+        Self {
+            file,
+            size,
+            window: RefCell::new((0, Vec::with_capacity(IO_BUF))),
+        }
+    }
+}
+
+impl ReadAt for ReadAhead {
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut w = self.window.borrow_mut();
+        let (start, data) = &mut *w;
+        let in_window = pos >= *start && pos + buf.len() as u64 <= *start + data.len() as u64;
+        if !in_window {
+            if pos >= self.size {
+                return Ok(0);
+            }
+            let want = (self.size - pos).min(IO_BUF.max(buf.len()) as u64) as usize;
+            data.resize(want, 0);
+            FileExt::read_exact_at(&self.file, data, pos)?;
+            *start = pos;
+        }
+        let from = (pos - *start) as usize;
+        let n = buf.len().min(data.len() - from);
+        buf[..n].copy_from_slice(&data[from..from + n]);
+        Ok(n)
+    }
+}
+
+impl Size for ReadAhead {
+    fn size(&self) -> io::Result<Option<u64>> {
+        Ok(Some(self.size))
+    }
+}
+
+/// Positioned reads of the outboard file.
+struct PFile(File);
+
+impl ReadAt for PFile {
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
+        FileExt::read_at(&self.0, buf, pos)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// outboards
+
+/// An outboard file to serve from; `temporary` ones are deleted after use.
+pub(crate) struct OutboardFile {
+    pub(crate) path: PathBuf,
+    pub(crate) temporary: bool,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Return the cached post-order outboard of `hash`, computing it (one sequential read of the
+/// blob) if absent. An outboard whose root differs from `hash` (the node's file is not what it
+/// claims) is not cached; it is still used, and the requester's verification rejects the data.
+pub(crate) fn ensure_outboard(
+    dir: &Path,
+    hash: &BlobHash,
+    src: &BlobSource,
+) -> io::Result<OutboardFile> {
+    let tree = tree(src.size);
+    let path = dir.join(format!("{}.obao", hash.to_hex()));
+    if let Ok(md) = fs::metadata(&path)
+        && md.len() == tree.outboard_size()
+    {
+        return Ok(OutboardFile {
+            path,
+            temporary: false,
+        });
+    }
+    fs::create_dir_all(dir)?;
+    let file = File::open(&src.path)?;
+    if file.metadata()?.len() < src.size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob file shorter than its announced size",
+        ));
+    }
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        "{}.obao.tmp.{}.{n}",
+        hash.to_hex(),
+        std::process::id()
+    ));
+    let t0 = std::time::Instant::now();
+    let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
+    let data = BufReader::with_capacity(IO_BUF, file).take(src.size);
+    let root = outboard_post_order(data, tree, &mut out)?;
+    tracing::info!(hash = %hash, size = src.size, ms = t0.elapsed().as_millis() as u64, "outboard computed");
+    let out = out.into_inner().map_err(|e| e.into_error())?;
+    out.sync_data()?;
+    if root.as_bytes() == &hash.0 {
+        fs::rename(&tmp, &path)?;
+        Ok(OutboardFile {
+            path,
+            temporary: false,
+        })
+    } else {
+        tracing::error!(hash = %hash, "blob file does not match its hash; serving it unverified");
+        Ok(OutboardFile {
+            path: tmp,
+            temporary: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> PeerId {
+        libp2p::identity::Keypair::generate_ed25519()
+            .public()
+            .to_peer_id()
+    }
+
+    #[tokio::test]
+    async fn a_partner_gets_at_most_its_share_of_the_slots() {
+        let limits = ServeLimits::new(3, 2);
+        let (a, b) = (peer(), peer());
+        let a1 = limits.open_lane(a).unwrap();
+        let a2 = limits.open_lane(a).unwrap();
+        let a3 = limits.open_lane(a).unwrap();
+        let b1 = limits.open_lane(b).unwrap();
+        let s1 = a1.acquire().await.unwrap();
+        let s2 = a2.acquire().await.unwrap();
+        // A's third request waits for A's own share, not for a global slot ...
+        let mut third = Box::pin(a3.acquire());
+        assert!(futures::poll!(&mut third).is_pending());
+        // ... so B still gets the last global slot.
+        let s3 = b1.acquire().await.unwrap();
+        drop(s1);
+        let s4 = third.await.unwrap();
+        drop((s2, s3, s4));
+    }
+
+    #[test]
+    fn lanes_per_partner_are_capped_and_released() {
+        let limits = ServeLimits::new(16, 4);
+        let a = peer();
+        let lanes: Vec<_> = (0..MAX_LANES_PER_PEER)
+            .map(|_| limits.open_lane(a).unwrap())
+            .collect();
+        assert!(limits.open_lane(a).is_none());
+        assert!(limits.open_lane(peer()).is_some());
+        drop(lanes);
+        assert!(limits.open_lane(a).is_some());
+        assert!(limits.peers.lock().unwrap().len() <= 1);
+    }
+}
