@@ -216,6 +216,12 @@ impl Client {
             bail!("{} is not a regular file", path.display());
         }
         let len = meta.len();
+        // Ask first: a node without room answers 507 now, before any byte is streamed (a refusal
+        // in the middle of a large upload can reach the client only as a broken connection).
+        let space = self
+            .request(Method::GET, self.url(&["v1", "blobs", "space"]))
+            .query(&[("bytes", len)]);
+        self.send(space).await?;
         let own = shared.is_none();
         let bar = match shared {
             Some(bar) => bar.clone(),

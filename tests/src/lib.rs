@@ -1075,7 +1075,8 @@ pub fn blobs_verify(node: &TestNode) -> BlobsVerify {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
-            "`casemesh --json blobs verify` on {} printed no JSON report ({e}); exit {}\nstdout:\n{stdout}\nstderr:\n{}",
+            "`casemesh --json blobs verify` on {} printed no JSON report ({e}); {}\n\
+             stdout:\n{stdout}\nstderr:\n{}",
             node.name(),
             out.status,
             String::from_utf8_lossy(&out.stderr)

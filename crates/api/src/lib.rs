@@ -48,6 +48,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/blobs", get(node::blob_stats))
         .route("/v1/blobs/gc", post(node::blob_gc))
         .route("/v1/blobs/verify", get(node::blob_verify))
+        .route("/v1/blobs/space", get(node::blob_space))
         .route("/v1/retention/sweep", post(node::retention_sweep))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{username}", axum::routing::patch(users::edit))
@@ -154,7 +155,7 @@ pub async fn serve(
 #[openapi(
     info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
     paths(
-        node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::retention_sweep,
+        node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
         users::list, users::create, users::edit, users::token, users::groups, users::create_group,
         cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,

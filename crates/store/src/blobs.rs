@@ -121,13 +121,18 @@ impl BlobStore {
     /// with [`SPACE_RESERVE`] left free. Called before an ingest, fetch or package build of a
     /// known size; a write that still hits a full disk fails with the same error.
     pub fn check_space(&self, bytes: u64) -> Result<(), StoreError> {
-        let available = fs4::available_space(&self.root)
-            .map_err(StoreError::io(format!("free space of {}", self.root.display())))?;
+        let available = self.available_space()?;
         let needed = bytes.saturating_add(SPACE_RESERVE);
         if available < needed {
             return Err(StoreError::NoSpace { needed, available });
         }
         Ok(())
+    }
+
+    /// Bytes free on the blob store's file system (for unprivileged users, as `df` shows).
+    pub fn available_space(&self) -> Result<u64, StoreError> {
+        fs4::available_space(&self.root)
+            .map_err(StoreError::io(format!("free space of {}", self.root.display())))
     }
 
     /// Where the blob with this hash lives (whether or not it exists).

@@ -2,14 +2,14 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Json;
+use crate::extract::{Json, Query};
 use crate::retention::{Removed, sweep};
 use crate::state::{AppState, Settings};
 use crate::views::RetentionView;
 use axum::extract::State;
 use casemesh_model::org::Action;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,6 +108,40 @@ pub struct BlobVerifyReport {
     pub corrupt: Vec<String>,
     /// Blobs on disk that no record references (what `gc` would remove).
     pub unreferenced: u64,
+}
+
+/// Query of `GET /v1/blobs/space`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SpaceQuery {
+    /// Bytes the caller is about to upload.
+    pub bytes: u64,
+}
+
+/// Free space for evidence, from `GET /v1/blobs/space`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpaceView {
+    /// Bytes free on the blob store's file system.
+    pub available: u64,
+    /// Bytes kept free for the database and audit trail (an upload may not eat into them).
+    pub reserve: u64,
+}
+
+/// Whether an upload of `bytes` fits: 200 with the free space, or 507 `insufficient_storage`
+/// (nothing changes either way). The CLI asks before it streams a file, so a full disk is
+/// reported before any byte is sent; the upload itself checks again.
+#[utoipa::path(get, path = "/v1/blobs/space", tag = "node", params(SpaceQuery),
+    responses((status = 200, body = SpaceView), (status = 507, body = ErrorBody)))]
+pub async fn blob_space(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<SpaceQuery>,
+) -> ApiResult<Json<SpaceView>> {
+    state.store.blobs().check_space(q.bytes)?;
+    let available = state.store.blobs().available_space()?;
+    Ok(Json(SpaceView {
+        available,
+        reserve: casemesh_store::blobs::SPACE_RESERVE,
+    }))
 }
 
 /// Result of a retention sweep.

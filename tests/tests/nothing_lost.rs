@@ -1,0 +1,917 @@
+//! Issue #10, "Nothing lost": every input that lost or stalled data, as a test against real nodes.
+//! Each test is named after the issue and states the behaviour the fix must give.
+//!
+//! Acknowledged writes survive a crash:
+//! - `issue10_acknowledged_writes_survive_sigkill`: ten rounds of `case create` + `folder create`,
+//!   each followed at once by SIGKILL and a restart; every case and folder is still there.
+//! - `issue10_acknowledged_evidence_survives_sigkill`: an acknowledged `evidence add` and
+//!   `evidence transcript add`, then SIGKILL: item, transcript and bytes are all there.
+//!
+//! Referenced blobs are never garbage-collected (after each, `blobs verify` names nothing):
+//! - `issue10_gc_keeps_blobs_when_items_share_an_empty_transcript`: two items with empty
+//!   transcripts, one deleted, `blobs gc`: the other item and its transcript read back intact.
+//! - `issue10_gc_keeps_identical_transcripts_of_two_items`: the same with byte-identical
+//!   non-empty transcripts.
+//! - `issue10_gc_keeps_a_transcript_added_twice_to_one_item`: one item holds a transcript twice,
+//!   a second item holds it once; deleting the first must not free the second's transcript.
+//! - `issue10_gc_keeps_evidence_whose_bytes_were_a_deleted_items_transcript`: an item whose
+//!   transcript has its own bytes, and another item with the same bytes; delete the first.
+//! - `issue10_retention_sweep_keeps_bytes_other_items_hold`: the sweeper (which also runs gc)
+//!   expires one old item (its transcript uploaded twice); its bytes, which a newer item of the
+//!   case holds, and its transcript's bytes, which another case holds as evidence, stay.
+//! - `issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts`: a partner's copy with
+//!   transcripts survives `blobs gc` on the receiving node.
+//! - `issue10_blobs_verify_names_a_corrupt_blob` / `issue10_blobs_verify_names_a_missing_blob`:
+//!   `blobs verify` exits 1 and names the damaged referenced blob.
+//!
+//! One big message does not block a partner:
+//! - `issue10_oversize_description_is_refused`: a ~900 KB evidence description is refused (400)
+//!   and changes nothing.
+//! - `issue10_oversize_offer_does_not_block_the_partner`: a share whose offer exceeds the control
+//!   message cap is refused up front (400), or ends Failed with a dead letter; either way a later
+//!   small share to the same partner still completes and can be stopped.
+//! - `issue10_oversize_update_does_not_block_the_partner`: the same when a share that started
+//!   small grows (case synchronization) past what one manifest update may carry: it ends Failed.
+//!
+//! One refused item does not stall a whole import:
+//! - `issue10_a_refused_item_does_not_stall_the_import`: an item deleted at the sharer before the
+//!   offline partner fetched it is skipped (and reported), the rest arrives, the share completes.
+//!
+//! Disk full:
+//! - `issue10_full_disk_refuses_evidence_cleanly`: on a 64 MiB tmpfs, an `evidence add` larger than
+//!   the free space fails with a clear error (507 `insufficient_storage`, saying so) and leaves
+//!   nothing behind; after freeing space a smaller add succeeds. Skipped (with a message) where
+//!   no tmpfs can be mounted (it needs root).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{
+    TestNode, assert_audit_verifies, assert_blobs_sound, blobs_verify, create_case,
+    downloaded_hash, hash_file, id_of, partner, peer_view, random_file, s, share_case,
+    share_status, wait_connected, wait_copy, wait_share_complete, wait_until,
+};
+use serde_json::{Value, json};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+/// How long shares, receipts and revocations get to cross (debug builds, two nodes).
+const LIMIT: Duration = Duration::from_secs(60);
+/// The control-message cap (`MAX_CONTROL_REQUEST` in `crates/net/src/wire.rs`).
+const MAX_CONTROL_REQUEST: u64 = 4 * MIB;
+
+/// Logging that shows the outbox, imports and blob transfers.
+const DEBUG_LOG: &str = "info,casemesh_sharing=debug,casemesh_net=debug";
+
+fn node(name: &str) -> TestNode {
+    TestNode::builder(name).env("RUST_LOG", DEBUG_LOG).start()
+}
+
+/// Write a pseudo-random file `name` of `size` bytes in `dir` and add it to `case`.
+fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64, seed: u64) -> Item {
+    let src = dir.join(name);
+    random_file(&src, size, seed);
+    add_path(node, case, &src)
+}
+
+/// Add the file at `src` to `case`.
+fn add_path(node: &TestNode, case: &str, src: &Path) -> Item {
+    let ev = node.cli_json(["evidence", "add", case, s(src)]);
+    Item {
+        id: id_of(&ev).to_owned(),
+        hash: ev["hash"].as_str().unwrap().to_owned(),
+        src: src.to_owned(),
+        transcripts: Vec::new(),
+    }
+}
+
+/// An evidence item as the test added it: where its bytes and its transcripts' bytes came from.
+#[derive(Debug, Clone)]
+struct Item {
+    id: String,
+    hash: String,
+    src: PathBuf,
+    /// (transcript id, source file).
+    transcripts: Vec<(String, PathBuf)>,
+}
+
+/// `evidence transcript add CASE EV FILE`; records the new transcript on `item`.
+fn add_transcript(node: &TestNode, case: &str, item: &mut Item, file: &Path) {
+    let ev = node.cli_json(["evidence", "transcript", "add", case, &item.id, s(file)]);
+    let known: Vec<&str> = item.transcripts.iter().map(|(id, _)| id.as_str()).collect();
+    let added = ev["transcripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .find(|id| !known.contains(id))
+        .unwrap_or_else(|| panic!("no new transcript on the item: {ev}"))
+        .to_owned();
+    item.transcripts.push((added, file.to_owned()));
+}
+
+/// Download a transcript (`evidence transcript get`, hash-checked) and return its BLAKE3.
+fn transcript_hash(node: &TestNode, case: &str, ev: &str, transcript: &str, dir: &Path) -> String {
+    let out = dir.join(format!("transcript-{transcript}"));
+    node.cli_ok([
+        "evidence",
+        "transcript",
+        "get",
+        case,
+        ev,
+        transcript,
+        "-o",
+        s(&out),
+    ]);
+    let hash = hash_file(&out);
+    fs::remove_file(&out).unwrap();
+    hash
+}
+
+/// The item's bytes and every transcript's bytes read back identical to what was added.
+fn assert_item_intact(node: &TestNode, case: &str, item: &Item, dir: &Path) {
+    assert_eq!(
+        downloaded_hash(node, case, &item.id, dir),
+        hash_file(&item.src),
+        "evidence {} of {case} on {} came back different",
+        item.id,
+        node.name()
+    );
+    for (id, src) in &item.transcripts {
+        assert_eq!(
+            transcript_hash(node, case, &item.id, id, dir),
+            hash_file(src),
+            "transcript {id} of evidence {} on {} came back different",
+            item.id,
+            node.name()
+        );
+    }
+}
+
+fn delete_evidence(node: &TestNode, case: &str, item: &Item) {
+    node.cli_ok(["evidence", "delete", case, &item.id]);
+}
+
+fn gc(node: &TestNode) -> Value {
+    node.cli_json(["blobs", "gc"])
+}
+
+fn evidence_ids(node: &TestNode, case: &str) -> Vec<String> {
+    node.cli_json(["case", "show", case])["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| id_of(e).to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acknowledged writes survive SIGKILL.
+
+#[test]
+fn issue10_acknowledged_writes_survive_sigkill() {
+    const ROUNDS: usize = 10;
+    let mut node = TestNode::start("durable");
+    for i in 1..=ROUNDS {
+        let case = format!("K-{i}");
+        node.cli_json(["case", "create", "--case-id", &case, "--title", "t"]);
+        node.cli_ok(["folder", "create", &case, "Bodycam"]);
+        // The CLI said yes: a crash now must not undo it.
+        node.kill();
+        node.start_again();
+    }
+    let mut lost = Vec::new();
+    for i in 1..=ROUNDS {
+        let case = format!("K-{i}");
+        let out = node.cli(["--json", "case", "show", &case]);
+        if !out.status.success() {
+            lost.push(format!("case {case}"));
+            continue;
+        }
+        let folders = node.cli_json(["folder", "list", &case]);
+        if !folders.as_array().unwrap().iter().any(|f| f == "Bodycam") {
+            lost.push(format!("folder {case}/Bodycam"));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost to SIGKILL: {lost:?}",
+        lost.len()
+    );
+}
+
+#[test]
+fn issue10_acknowledged_evidence_survives_sigkill() {
+    let mut node = TestNode::start("durable-evidence");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "KE-1");
+    let mut item = add_file(&node, &case, work.path(), "bodycam.mp4", 3 * MIB, 1);
+    node.kill();
+    node.start_again();
+    assert_eq!(
+        evidence_ids(&node, &case),
+        std::slice::from_ref(&item.id),
+        "the acknowledged evidence item is there after SIGKILL"
+    );
+    assert_item_intact(&node, &case, &item, work.path());
+
+    let transcript = work.path().join("bodycam.txt");
+    fs::write(&transcript, "Q: Where were you?\nA: At home.\n").unwrap();
+    add_transcript(&node, &case, &mut item, &transcript);
+    node.kill();
+    node.start_again();
+    assert_item_intact(&node, &case, &item, work.path());
+    assert_blobs_sound(&node);
+    assert_audit_verifies(&node, &case);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Referenced blobs are never garbage-collected.
+
+/// Two items EV-0001 and EV-0002 with distinct contents in a new case.
+fn two_items(node: &TestNode, dir: &Path, case_id: &str) -> (String, Item, Item) {
+    let case = create_case(node, case_id);
+    let first = add_file(node, &case, dir, "first.bin", 64 * KIB, 11);
+    let second = add_file(node, &case, dir, "second.bin", 64 * KIB, 12);
+    assert_ne!(first.hash, second.hash);
+    (case, first, second)
+}
+
+#[test]
+fn issue10_gc_keeps_blobs_when_items_share_an_empty_transcript() {
+    let node = TestNode::start("gc-empty");
+    let work = tempfile::tempdir().unwrap();
+    let (case, mut first, mut second) = two_items(&node, work.path(), "GC-A");
+    let empty = work.path().join("empty.txt");
+    fs::write(&empty, b"").unwrap();
+    add_transcript(&node, &case, &mut first, &empty);
+    add_transcript(&node, &case, &mut second, &empty);
+
+    delete_evidence(&node, &case, &first);
+    gc(&node);
+    assert_item_intact(&node, &case, &second, work.path());
+    assert_blobs_sound(&node);
+}
+
+#[test]
+fn issue10_gc_keeps_identical_transcripts_of_two_items() {
+    let node = TestNode::start("gc-same-transcript");
+    let work = tempfile::tempdir().unwrap();
+    let (case, mut first, mut second) = two_items(&node, work.path(), "GC-B");
+    let text = work.path().join("statement.txt");
+    fs::write(&text, "Q: Did you see the car?\nA: Yes, a red one.\n").unwrap();
+    add_transcript(&node, &case, &mut first, &text);
+    add_transcript(&node, &case, &mut second, &text);
+
+    delete_evidence(&node, &case, &first);
+    gc(&node);
+    assert_item_intact(&node, &case, &second, work.path());
+    assert_blobs_sound(&node);
+}
+
+#[test]
+fn issue10_gc_keeps_a_transcript_added_twice_to_one_item() {
+    let node = TestNode::start("gc-twice");
+    let work = tempfile::tempdir().unwrap();
+    let (case, mut first, mut second) = two_items(&node, work.path(), "GC-C");
+    let text = work.path().join("interview.txt");
+    fs::write(&text, "Q: Where were you on the 15th?\nA: At work.\n").unwrap();
+    // The same transcript uploaded twice to one item (an operator retrying), once to another.
+    add_transcript(&node, &case, &mut first, &text);
+    add_transcript(&node, &case, &mut first, &text);
+    add_transcript(&node, &case, &mut second, &text);
+
+    delete_evidence(&node, &case, &first);
+    gc(&node);
+    assert_item_intact(&node, &case, &second, work.path());
+    assert_blobs_sound(&node);
+}
+
+#[test]
+fn issue10_gc_keeps_evidence_whose_bytes_were_a_deleted_items_transcript() {
+    let node = TestNode::start("gc-self-transcript");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "GC-D");
+    let notes = work.path().join("notes.txt");
+    fs::write(&notes, "Officer's notes, 15 March, 21:40.\n").unwrap();
+    // EV-0001 is a text file that is also given as its own transcript…
+    let mut first = add_path(&node, &case, &notes);
+    add_transcript(&node, &case, &mut first, &notes);
+    // …and EV-0002 holds the same bytes (stored once).
+    let second = add_path(&node, &case, &notes);
+    assert_eq!(first.hash, second.hash);
+
+    delete_evidence(&node, &case, &first);
+    gc(&node);
+    assert_item_intact(&node, &case, &second, work.path());
+    assert_blobs_sound(&node);
+}
+
+#[test]
+fn issue10_retention_sweep_keeps_bytes_other_items_hold() {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    // The node's clock starts 40 days in the past, so EV-0001 is 40 days old once it is reset.
+    let mut node = TestNode::builder("sweep")
+        .env("CASEMESH_CLOCK_OFFSET_MS", (-40 * DAY_MS).to_string())
+        .start();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let swept = create_case(&node, "RET-30");
+    let kept = create_case(&node, "RET-KEEP");
+    let transcript = dir.join("old-interview.txt");
+    fs::write(&transcript, "Q: Who called you?\nA: My brother.\n").unwrap();
+    let mut old = add_file(&node, &swept, dir, "old.bin", 64 * KIB, 21);
+    // Uploaded twice (a retry), as in the reference-count sibling above.
+    add_transcript(&node, &swept, &mut old, &transcript);
+    add_transcript(&node, &swept, &mut old, &transcript);
+
+    node.set_env("CASEMESH_CLOCK_OFFSET_MS", "0");
+    node.restart();
+    // A recent item of the same case holds the old item's bytes (stored once)…
+    let recent = add_path(&node, &swept, &old.src);
+    // …and another case holds the old transcript's bytes as evidence.
+    let transcript_as_evidence = add_path(&node, &kept, &transcript);
+    node.cli_json(["case", "retention", &swept, "30"]);
+
+    node.cli_json(["retention", "sweep"]);
+    assert_eq!(
+        evidence_ids(&node, &swept),
+        std::slice::from_ref(&recent.id),
+        "the sweep removes the 40-day-old item only"
+    );
+    assert_item_intact(&node, &swept, &recent, dir);
+    assert_item_intact(&node, &kept, &transcript_as_evidence, dir);
+    assert_blobs_sound(&node);
+    assert_audit_verifies(&node, &swept);
+    assert_audit_verifies(&node, &kept);
+}
+
+#[test]
+fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let case = create_case(&a, "RX-1");
+    let mut items = Vec::new();
+    for (i, name) in ["interview-1.wav", "interview-2.wav", "scene.jpg"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut item = add_file(&a, &case, dir, name, 48 * KIB + i as u64, 30 + i as u64);
+        if i < 2 {
+            let t = dir.join(format!("{name}.txt"));
+            fs::write(&t, format!("Transcript of {name}\n")).unwrap();
+            add_transcript(&a, &case, &mut item, &t);
+        }
+        items.push(item);
+    }
+    let sh = share_case(&a, &case, "county-da", &[]);
+    wait_share_complete(&a, id_of(&sh), LIMIT);
+    let copy = wait_copy(&b, id_of(&sh), items.len(), LIMIT);
+    let copy_id = id_of(&copy).to_owned();
+
+    gc(&b);
+    for item in &items {
+        let local = copy["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["hash"] == item.hash.as_str())
+            .unwrap_or_else(|| panic!("the copy has no item with hash {}: {copy}", item.hash));
+        assert_eq!(
+            downloaded_hash(&b, &copy_id, id_of(local), dir),
+            item.hash,
+            "received evidence after gc on the receiver"
+        );
+        let transcripts = local["transcripts"].as_array().unwrap();
+        assert_eq!(transcripts.len(), item.transcripts.len(), "{local}");
+        for (t, (_, src)) in transcripts.iter().zip(&item.transcripts) {
+            assert_eq!(
+                transcript_hash(&b, &copy_id, id_of(local), id_of(t), dir),
+                hash_file(src),
+                "received transcript {} after gc on the receiver",
+                t["name"]
+            );
+        }
+    }
+    assert_blobs_sound(&b);
+    assert_blobs_sound(&a);
+    assert_audit_verifies(&b, &copy_id);
+}
+
+/// Flip one byte of a file in place.
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    let i = usize::try_from(offset).unwrap().min(bytes.len() - 1);
+    bytes[i] ^= 0x5a;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn issue10_blobs_verify_names_a_corrupt_blob() {
+    let node = TestNode::start("verify-corrupt");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "VC-1");
+    let damaged = add_file(&node, &case, work.path(), "damaged.bin", 256 * KIB, 41);
+    add_file(&node, &case, work.path(), "fine.bin", 256 * KIB, 42);
+    assert_blobs_sound(&node);
+
+    flip_byte(&node.blob_path(&damaged.hash), 1000);
+    let report = blobs_verify(&node);
+    assert_eq!(report.exit_code, 1, "{report:?}");
+    assert_eq!(
+        report.corrupt,
+        std::slice::from_ref(&damaged.hash),
+        "{report:?}"
+    );
+    assert!(report.missing.is_empty(), "{report:?}");
+}
+
+#[test]
+fn issue10_blobs_verify_names_a_missing_blob() {
+    let node = TestNode::start("verify-missing");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "VM-1");
+    let gone = add_file(&node, &case, work.path(), "gone.bin", 256 * KIB, 43);
+    add_file(&node, &case, work.path(), "fine.bin", 256 * KIB, 44);
+    assert_blobs_sound(&node);
+
+    fs::remove_file(node.blob_path(&gone.hash)).unwrap();
+    let report = blobs_verify(&node);
+    assert_eq!(report.exit_code, 1, "{report:?}");
+    assert_eq!(
+        report.missing,
+        std::slice::from_ref(&gone.hash),
+        "{report:?}"
+    );
+    assert!(report.corrupt.is_empty(), "{report:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One big message does not block a partner.
+
+/// `POST /v1/cases/{case}/evidence` with `body` as the file and `description`, into `folder` (the
+/// CLI cannot pass descriptions this long: one argument is limited to 128 KiB by the kernel).
+fn add_with_description(
+    node: &TestNode,
+    case: &str,
+    name: &str,
+    description: &str,
+    folder: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::blocking::Response, reqwest::Error> {
+    node.http()
+        .post(node.url(&format!("/v1/cases/{case}/evidence")))
+        .query(&[
+            ("name", name),
+            ("description", description),
+            ("folder", folder),
+        ])
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+}
+
+/// A description of `len` bytes of plain letters (nothing to percent-encode).
+fn description(len: usize) -> String {
+    "abcdefghijklmnopqrstuvwxyz "
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+#[test]
+fn issue10_oversize_description_is_refused() {
+    let node = TestNode::start("long-text");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "LT-1");
+    let item = add_file(&node, &case, work.path(), "item.bin", 4 * KIB, 51);
+    let huge = description(900 * 1000);
+
+    let edit = node
+        .http()
+        .patch(node.url(&format!("/v1/cases/{case}/evidence/{}", item.id)))
+        .json(&json!({ "description": huge }))
+        .send()
+        .unwrap();
+    let status = edit.status().as_u16();
+    let body: Value = edit.json().unwrap_or(Value::Null);
+    let head: String = body.to_string().chars().take(300).collect();
+    assert_eq!(
+        status, 400,
+        "a 900 KB description is refused with 400: {head}…"
+    );
+    let code = body["error"]["code"].as_str().unwrap_or_default();
+    assert!(
+        code == "invalid" || code == "bad_request",
+        "a validation error code: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("description"),
+        "the error names the field: {body}"
+    );
+    let shown = node.cli_json(["evidence", "show", &case, &item.id]);
+    assert_eq!(shown["description"], "", "the refused edit changed nothing");
+
+    // The same text on upload: refused (by the API, or already by the HTTP layer: either way a
+    // client error), and no item is added.
+    match add_with_description(&node, &case, "other.bin", &huge, "", b"other".to_vec()) {
+        Ok(r) => assert!(
+            r.status().is_client_error(),
+            "upload with a 900 KB description answered {}",
+            r.status()
+        ),
+        Err(e) => eprintln!("the node closed the upload with a 900 KB description: {e}"),
+    }
+    assert_eq!(evidence_ids(&node, &case), std::slice::from_ref(&item.id));
+}
+
+/// The dead letters `peers --json` shows for a partner: a list of `{kind, reason, at}`, or a count.
+fn dead_letters(peer: &Value) -> u64 {
+    match &peer["dead_letters"] {
+        Value::Array(list) => list.len() as u64,
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        other => panic!("the peers view has no dead_letters list or count ({other}): {peer}"),
+    }
+}
+
+/// Add to `folder` of `case` ("" = root) enough items with long descriptions that one message
+/// listing them all (an offer or a manifest update carries every item's description) passes the
+/// control-message cap by half. Descriptions stay under the API's own limit: halved until one is
+/// accepted.
+fn add_oversize_items(node: &TestNode, case: &str, folder: &str) {
+    let mut len = 60_000;
+    loop {
+        let r = add_with_description(
+            node,
+            case,
+            "item-0.txt",
+            &description(len),
+            folder,
+            b"0".to_vec(),
+        )
+        .unwrap();
+        if r.status().is_success() {
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 400, "{}", r.text().unwrap_or_default());
+        len /= 2;
+        assert!(len >= 1000, "even 1 KB descriptions are refused");
+    }
+    let count = (MAX_CONTROL_REQUEST * 3 / 2).div_ceil(len as u64);
+    eprintln!("{count} items with {len}-byte descriptions");
+    for i in 1..count {
+        let r = add_with_description(
+            node,
+            case,
+            &format!("item-{i}.txt"),
+            &description(len),
+            folder,
+            i.to_string().into_bytes(),
+        )
+        .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+    }
+}
+
+/// After an oversize message to county-da: a new small share to it still reaches Complete, and
+/// stopping it still reaches the partner, within [`LIMIT`].
+fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
+    let work = tempfile::tempdir().unwrap();
+    let small = create_case(a, "SMALL-1");
+    add_file(a, &small, work.path(), "small.bin", 8 * KIB, 61);
+    let next = share_case(a, &small, "county-da", &[]);
+    let next_id = id_of(&next).to_owned();
+    wait_share_complete(a, &next_id, LIMIT);
+    wait_copy(b, &next_id, 1, LIMIT);
+    let stopped = a.cli_json(["share", "stop", &next_id]);
+    assert_eq!(stopped["status"], "Stopped");
+    wait_until("county-da to learn the small share stopped", LIMIT, || {
+        (b.cli_json(["received", "show", &next_id])["status"] == "Stopped").then_some(())
+    });
+}
+
+/// Wait until the share leaves Processing; it must have Failed.
+fn wait_failed(node: &TestNode, share: &str) -> Value {
+    let failed = wait_until("the oversize share to leave Processing", LIMIT, || {
+        let v = share_status(node, share);
+        (v["status"] != "Processing" && v["status"] != "Complete").then_some(v)
+    });
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    failed
+}
+
+#[test]
+fn issue10_oversize_offer_does_not_block_the_partner() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    wait_connected(&a, "county-da", true, LIMIT);
+    let big = create_case(&a, "BIG-OFFER");
+    add_oversize_items(&a, &big, "");
+
+    let out = a.cli([
+        "--json",
+        "share",
+        "create",
+        &big,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:admin",
+    ]);
+    if out.status.success() {
+        // Accepted: the offer cannot be delivered, so it becomes a dead letter and the share
+        // Failed, instead of holding up every later message to the partner.
+        let oversize: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_partner_not_blocked(&a, &b);
+        wait_failed(&a, id_of(&oversize));
+        let view = peer_view(&a, "county-da");
+        assert!(
+            dead_letters(&view) > 0,
+            "the peers view lists the dead letter: {view}"
+        );
+    } else {
+        // Refused up front (the offer could never be delivered): a client error that says why,
+        // and no share left behind.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("HTTP 400") && stderr.contains("bytes"),
+            "an oversize offer is refused with 400 naming its size: {stderr}"
+        );
+        let left = a.cli_json(["share", "list", &big]);
+        assert!(
+            left.as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] != "Processing"),
+            "no share left Processing: {left}"
+        );
+        assert_partner_not_blocked(&a, &b);
+    }
+}
+
+#[test]
+fn issue10_oversize_update_does_not_block_the_partner() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    // A share of one small folder is accepted; the long-described items wait in another folder.
+    let big = create_case(&a, "BIG-UPDATE");
+    a.cli_ok(["folder", "create", &big, "Shared"]);
+    a.cli_ok(["folder", "create", &big, "Archive"]);
+    a.cli_json([
+        "evidence",
+        "add",
+        &big,
+        s(&small_file(work.path(), "first.bin", 62)),
+        "--folder",
+        "Shared",
+    ]);
+    add_oversize_items(&a, &big, "Archive");
+    let sh = share_case(&a, &big, "county-da", &["--folder", "Shared"]);
+    let share_id = id_of(&sh).to_owned();
+    wait_share_complete(&a, &share_id, LIMIT);
+
+    // They move into the shared folder; the next item added makes case synchronization send them
+    // all in one manifest update, larger than a message may be.
+    let archived: Vec<String> = a.cli_json(["case", "show", &big])["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["folder"] == "Archive")
+        .map(|e| id_of(e).to_owned())
+        .collect();
+    for id in &archived {
+        let r = a
+            .http()
+            .patch(a.url(&format!("/v1/cases/{big}/evidence/{id}")))
+            .json(&json!({ "folder": "Shared" }))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+    }
+    a.cli_json([
+        "evidence",
+        "add",
+        &big,
+        s(&small_file(work.path(), "trigger.bin", 63)),
+        "--folder",
+        "Shared",
+    ]);
+
+    assert_partner_not_blocked(&a, &b);
+    wait_failed(&a, &share_id);
+}
+
+/// A small file with distinct contents.
+fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
+    let path = dir.join(name);
+    random_file(&path, 4 * KIB + seed, seed);
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// One refused item does not stall a whole import.
+
+#[test]
+fn issue10_a_refused_item_does_not_stall_the_import() {
+    let a = node("metro-pd");
+    let mut b = TestNode::builder("county-da")
+        .fixed_p2p_port()
+        .env("RUST_LOG", DEBUG_LOG)
+        .start();
+    partner(&a, &b);
+    wait_connected(&a, "county-da", true, LIMIT);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "SKIP-1");
+    let items: Vec<Item> = (0..5u64)
+        .map(|i| {
+            add_file(
+                &a,
+                &case,
+                work.path(),
+                &format!("e{i}.bin"),
+                16 * KIB + i,
+                70 + i,
+            )
+        })
+        .collect();
+
+    b.stop();
+    wait_connected(&a, "county-da", false, LIMIT);
+    let sh = share_case(&a, &case, "county-da", &[]);
+    let share_id = id_of(&sh).to_owned();
+    // The offer (listing five items) waits in the outbox; one item goes before it is fetched.
+    let deleted = &items[2];
+    delete_evidence(&a, &case, deleted);
+    b.start_again();
+
+    let done = wait_share_complete(&a, &share_id, LIMIT);
+    let copy = wait_copy(&b, &share_id, 4, LIMIT);
+    let mut got: Vec<&str> = copy["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["hash"].as_str().unwrap())
+        .collect();
+    got.sort_unstable();
+    let mut expected: Vec<&str> = items
+        .iter()
+        .filter(|i| i.id != deleted.id)
+        .map(|i| i.hash.as_str())
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(got, expected, "the four other items arrived");
+
+    let received = b.cli_json(["received", "show", &share_id]);
+    let skipped = received["skipped"]
+        .as_array()
+        .unwrap_or_else(|| panic!("received show has no `skipped` list: {received}"));
+    assert_eq!(skipped.len(), 1, "{received}");
+    let entry = &skipped[0];
+    assert!(
+        entry["evidence"] == deleted.id.as_str() || entry["evidence"] == "EV-0003",
+        "the skipped entry names the sharer's item: {entry}"
+    );
+    assert_eq!(entry["name"], "e2.bin", "{entry}");
+    let reason = entry["reason"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        ["gone", "deleted", "not served", "no longer", "refused"]
+            .iter()
+            .any(|w| reason.contains(w)),
+        "the reason says the item is gone or not served: {entry}"
+    );
+    let skipped_at_sharer = match &done["skipped"] {
+        Value::Array(list) => list.len() as u64,
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        other => panic!("share status has no `skipped` count or list ({other}): {done}"),
+    };
+    assert_eq!(skipped_at_sharer, 1, "{done}");
+    assert_blobs_sound(&b);
+    assert_audit_verifies(&b, id_of(&copy));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk full.
+
+/// A tmpfs of `size_mib` MiB mounted on a temporary directory; unmounted on drop (declare it
+/// before the nodes that live on it, so they are dropped first).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size_mib: u64) -> Result<Tmpfs, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("running mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Files under the node's `blobs/` directory, temp files included.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn issue10_full_disk_refuses_evidence_cleanly() {
+    let disk = match Tmpfs::mount(64) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!(
+                "skipping issue10_full_disk_refuses_evidence_cleanly: cannot mount a tmpfs ({why})"
+            );
+            return;
+        }
+    };
+    let node = TestNode::builder("full-disk")
+        .temp_parent(disk.path())
+        .start();
+    // The files to add live on the ordinary disk.
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "FULL-1");
+    let first = add_file(&node, &case, work.path(), "first.mp4", 8 * MIB, 81);
+    let second = add_file(&node, &case, work.path(), "second.mp4", 8 * MIB, 82);
+    let blobs_before = files_under(&node.data_dir().join("blobs"));
+
+    // About 46 MiB are free now: more than that cannot be stored at all. (The node may also keep
+    // a reserve free for its database; this test allows one of up to ~38 MiB.)
+    let too_big = work.path().join("too-big.mp4");
+    random_file(&too_big, 56 * MIB, 83);
+    let (stderr, _) = node.cli_fail(["evidence", "add", &case, s(&too_big)]);
+    assert!(
+        stderr.to_lowercase().contains("space"),
+        "the error says the disk is full: {stderr}"
+    );
+    // A full disk is the operator's to fix, not a server fault: 507 insufficient_storage.
+    assert!(
+        stderr.contains("insufficient_storage") && stderr.contains("HTTP 507"),
+        "a full disk is reported as 507 insufficient_storage, not as an internal error: {stderr}"
+    );
+    assert_eq!(
+        files_under(&node.data_dir().join("blobs")),
+        blobs_before,
+        "no partial file left in blobs/"
+    );
+    assert_eq!(
+        evidence_ids(&node, &case),
+        [first.id.clone(), second.id.clone()],
+        "no evidence record for the refused file"
+    );
+
+    delete_evidence(&node, &case, &first);
+    gc(&node);
+    let third = add_file(&node, &case, work.path(), "third.mp4", 16 * MIB, 84);
+    assert_item_intact(&node, &case, &second, work.path());
+    assert_item_intact(&node, &case, &third, work.path());
+    assert_blobs_sound(&node);
+    assert_audit_verifies(&node, &case);
+    drop(node);
+}
