@@ -433,7 +433,9 @@ impl Engine {
             .manifest
             .evidence
             .iter()
-            .filter(|e| !share.evidence_map.contains_key(&e.id) && !share.skipped.contains_key(&e.id))
+            .filter(|e| {
+                !share.evidence_map.contains_key(&e.id) && !share.skipped.contains_key(&e.id)
+            })
             .cloned()
             .collect();
         let peer: casemesh_net::PeerId = share
@@ -496,9 +498,12 @@ impl Engine {
             tracing::warn!(error = %e, "could not clean partial downloads");
         }
         // Items the sharer sent while this import ran are picked up by a second pass.
-        if done.manifest.evidence.iter().any(|e| {
-            !done.evidence_map.contains_key(&e.id) && !done.skipped.contains_key(&e.id)
-        }) && done.status != ReceivedStatus::Stopped
+        if done
+            .manifest
+            .evidence
+            .iter()
+            .any(|e| !done.evidence_map.contains_key(&e.id) && !done.skipped.contains_key(&e.id))
+            && done.status != ReceivedStatus::Stopped
         {
             self.set_status(&id, ReceivedStatus::Importing)?;
             self.spawn_sync(share_id);
@@ -515,9 +520,11 @@ impl Engine {
         grant_bytes: &[u8],
         item: &ManifestEvidence,
     ) -> Result<(Vec<Transcript>, casemesh_store::BlobPins)> {
-        let pins = self.inner.store.blobs().pin(
-            std::iter::once(item.hash).chain(item.transcripts.iter().map(|t| t.hash)),
-        );
+        let pins = self
+            .inner
+            .store
+            .blobs()
+            .pin(std::iter::once(item.hash).chain(item.transcripts.iter().map(|t| t.hash)));
         self.fetch_blob(peer, grant_bytes, item.hash, item.size)
             .await?;
         let mut transcripts = Vec::new();
@@ -649,7 +656,10 @@ impl Engine {
                 actor,
                 actions::CASE_SYNC_SKIP,
                 None,
-                &format!("share {share_id}: sharer item {} {:?} skipped: {reason}", item.id, item.name),
+                &format!(
+                    "share {share_id}: sharer item {} {:?} skipped: {reason}",
+                    item.id, item.name
+                ),
             )?;
             Ok::<_, SharingError>(())
         })
@@ -668,9 +678,11 @@ impl Engine {
             ) {
                 continue;
             }
-            for e in s.manifest.evidence.iter().filter(|e| {
-                !s.evidence_map.contains_key(&e.id) && !s.skipped.contains_key(&e.id)
-            }) {
+            for e in
+                s.manifest.evidence.iter().filter(|e| {
+                    !s.evidence_map.contains_key(&e.id) && !s.skipped.contains_key(&e.id)
+                })
+            {
                 needed.insert(e.hash);
                 needed.extend(e.transcripts.iter().map(|t| t.hash));
             }

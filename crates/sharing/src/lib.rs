@@ -226,7 +226,8 @@ impl Engine {
         peer: &str,
         msg: &OutboxMessage,
     ) -> std::result::Result<(), casemesh_store::StoreError> {
-        txn.queue_push(&records::outbox_queue(peer), msg).map(|_| ())
+        txn.queue_push(&records::outbox_queue(peer), msg)
+            .map(|_| ())
     }
 
     /// Let the outbox loop deliver what was queued.
@@ -434,7 +435,12 @@ impl Engine {
             match response.status {
                 ControlStatus::Ok => self.inner.store.queue_remove(&queue, seq)?,
                 ControlStatus::Rejected(reason) => {
-                    self.dead_letter(peer, seq, &msg, &format!("refused by the partner: {reason}"))?;
+                    self.dead_letter(
+                        peer,
+                        seq,
+                        &msg,
+                        &format!("refused by the partner: {reason}"),
+                    )?;
                 }
                 ControlStatus::UnknownKind => {
                     self.dead_letter(
@@ -472,7 +478,8 @@ impl Engine {
             txn.queue_push(&records::dead_letter_queue(peer), &letter)?;
             if let Some(id) = msg.share {
                 let id = id.to_string();
-                if let Some(mut share) = txn.record::<records::OutgoingShare>(records::SHARE, &id)?
+                if let Some(mut share) =
+                    txn.record::<records::OutgoingShare>(records::SHARE, &id)?
                     && share.status != records::ShareStatus::Stopped
                 {
                     share.status = records::ShareStatus::Failed;

@@ -5,9 +5,7 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest;
-use crate::records::{
-    OutboxMessage, OutgoingShare, RecipientEntry, SHARE, SHARE_DOC, ShareStatus,
-};
+use crate::records::{OutboxMessage, OutgoingShare, RecipientEntry, SHARE, SHARE_DOC, ShareStatus};
 use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence};
@@ -199,8 +197,7 @@ impl Engine {
             sharer_name: self.inner.org_name.clone(),
             meta_doc: Some(meta_doc),
         };
-        let msg =
-            self.outbox_message(wire::KIND_OFFER, wire::encode(&offer), Some(share.id))?;
+        let msg = self.outbox_message(wire::KIND_OFFER, wire::encode(&offer), Some(share.id))?;
         let details = format!(
             "share {} to {} ({}), {} items, recipients {}",
             share.id,
@@ -309,7 +306,13 @@ impl Engine {
             current.recipients = share.recipients.clone();
             current.grant = share.grant.clone();
             txn.put_record(SHARE, id, &current)?;
-            txn.audit(current.case, actor, actions::SHARE_RECIPIENTS, None, &details)?;
+            txn.audit(
+                current.case,
+                actor,
+                actions::SHARE_RECIPIENTS,
+                None,
+                &details,
+            )?;
             Self::queue_in(txn, &current.partner, &msg)?;
             Ok(current)
         })?;

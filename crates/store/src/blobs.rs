@@ -20,9 +20,9 @@
 
 use crate::error::StoreError;
 use casemesh_model::ids::BlobHash;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::RwLock;
@@ -131,8 +131,10 @@ impl BlobStore {
 
     /// Bytes free on the blob store's file system (for unprivileged users, as `df` shows).
     pub fn available_space(&self) -> Result<u64, StoreError> {
-        fs4::available_space(&self.root)
-            .map_err(StoreError::io(format!("free space of {}", self.root.display())))
+        fs4::available_space(&self.root).map_err(StoreError::io(format!(
+            "free space of {}",
+            self.root.display()
+        )))
     }
 
     /// Where the blob with this hash lives (whether or not it exists).

@@ -24,8 +24,8 @@ mod db;
 pub mod error;
 pub mod repo;
 
+pub use blobs::BlobPins;
 pub use blobs::BlobStore;
 pub use clock::Clock;
 pub use error::StoreError;
-pub use blobs::BlobPins;
 pub use repo::{Actor, BlobReport, Store, Txn};

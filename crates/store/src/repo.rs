@@ -365,7 +365,9 @@ impl Store {
             let old_hashes = blob_hashes(&ev);
             let details = edit(&mut ev).map_err(|e| reject(&rejected, e))?;
             if ev.id != id {
-                return Err(StoreError::Corrupt("an edit may not change an evidence id".into()));
+                return Err(StoreError::Corrupt(
+                    "an edit may not change an evidence id".into(),
+                ));
             }
             set_blob_refs(tx, id, &old_hashes, &blob_hashes(&ev))?;
             tx.put_json(&key("ev", id), &ev)?;
@@ -632,13 +634,22 @@ pub struct Txn<'a, 'b> {
 
 impl Txn<'_, '_> {
     /// Read one record of `kind`.
-    pub fn record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+    pub fn record<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         check_kind(kind)?;
         self.tx.get_json(&record_key(kind, id))
     }
 
     /// Write one record of `kind`.
-    pub fn put_record<T: Serialize>(&mut self, kind: &str, id: &str, value: &T) -> Result<(), StoreError> {
+    pub fn put_record<T: Serialize>(
+        &mut self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         check_kind(kind)?;
         self.tx.put_json(&record_key(kind, id), value)
     }

@@ -10,6 +10,8 @@
 //! Also: a data directory written with the first layout (reference *counts* under `blobref/`)
 //! opens, migrates to exact keys, and garbage collection then keeps exactly the referenced blobs.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
 use casemesh_model::case::{Case, Evidence, Transcript};
 use casemesh_model::ids::{BlobHash, EvidenceId, TranscriptId, UserId};
 use casemesh_model::time::Timestamp;
@@ -24,10 +26,16 @@ const POOL: [&[u8]; 4] = [b"", b"alpha", b"beta", b"gamma gamma"];
 enum Op {
     Add(usize),
     /// An item received from a partner: recorded with its transcripts in one go.
-    Receive { content: usize, transcripts: Vec<usize> },
+    Receive {
+        content: usize,
+        transcripts: Vec<usize>,
+    },
     /// The retention sweeper removing an item.
     Expire(usize),
-    Transcript { item: usize, content: usize },
+    Transcript {
+        item: usize,
+        content: usize,
+    },
     Delete(usize),
     Gc,
 }
@@ -238,7 +246,8 @@ fn layout_1_data_directory_migrates_to_exact_references() {
         let db = sled::open(dir.path().join("db")).unwrap();
         let tree = db.open_tree("casemesh").unwrap();
         let json = |v: &dyn erased::Json| v.to_json();
-        tree.insert(format!("case/{}", case.id), json(&case)).unwrap();
+        tree.insert(format!("case/{}", case.id), json(&case))
+            .unwrap();
         for ev in [&ev1, &ev2] {
             tree.insert(format!("ev/{}", ev.id), json(ev)).unwrap();
             tree.insert(format!("caseev/{}/{}", case.id, ev.id), json(&ev.id))
@@ -246,14 +255,20 @@ fn layout_1_data_directory_migrates_to_exact_references() {
         }
         // A count the old code had already got wrong: 1 for bytes three references share.
         tree.insert(format!("blobref/{a}"), b"1".to_vec()).unwrap();
-        tree.insert(format!("blobref/{empty}"), b"1".to_vec()).unwrap();
+        tree.insert(format!("blobref/{empty}"), b"1".to_vec())
+            .unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.blob_refs(&a).unwrap(), 1);
     assert_eq!(store.blob_refs(&empty).unwrap(), 2);
     store
-        .delete_evidence(ev1.id, &Actor::new("alice", Timestamp(2)), "evidence.delete", "")
+        .delete_evidence(
+            ev1.id,
+            &Actor::new("alice", Timestamp(2)),
+            "evidence.delete",
+            "",
+        )
         .unwrap();
     rt().block_on(store.gc()).unwrap();
     assert!(!store.blobs().contains(&a));

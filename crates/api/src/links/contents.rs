@@ -102,9 +102,11 @@ pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Resul
     }
     let blobs = state.store.blobs();
     // Pinned for the whole build: an item deleted meanwhile keeps its bytes until we are done.
-    let _pins = blobs.pin(evidence.iter().flat_map(|e| {
-        std::iter::once(e.hash).chain(e.transcripts.iter().map(|t| t.hash))
-    }));
+    let _pins = blobs.pin(
+        evidence
+            .iter()
+            .flat_map(|e| std::iter::once(e.hash).chain(e.transcripts.iter().map(|t| t.hash))),
+    );
     let payload: u64 = evidence
         .iter()
         .map(|e| e.size + e.transcripts.iter().map(|t| t.size).sum::<u64>())

@@ -659,7 +659,13 @@ pub async fn revoke(
         if l.revoked_at.is_none() {
             l.revoked_at = Some(now);
             txn.put_record(LINK_KIND, &id, &l)?;
-            txn.audit(l.case, &actor, actions::LINK_REVOKE, None, &format!("link={id}"))?;
+            txn.audit(
+                l.case,
+                &actor,
+                actions::LINK_REVOKE,
+                None,
+                &format!("link={id}"),
+            )?;
         }
         Ok::<_, ApiError>(l)
     })?;
