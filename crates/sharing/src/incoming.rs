@@ -10,7 +10,8 @@ use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::records::{
-    IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, ReceivedStatus, SkippedItem,
+    IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, RECEIVED_BY_LOCAL_CASE, ReceivedStatus,
+    SkippedItem,
 };
 use crate::wire::{self, ManifestEvidence, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
@@ -63,20 +64,37 @@ impl Engine {
 
     /// Every share received from partners.
     pub fn received(&self) -> Result<Vec<IncomingShare>> {
-        let mut all: Vec<IncomingShare> = self.inner.store.records(RECEIVED)?;
+        let mut all: Vec<IncomingShare> = self.inner.store.all(&RECEIVED)?;
         all.sort_by_key(|s| s.received_at);
         Ok(all)
     }
 
     /// One received share, by share id or by the local copy's case id.
     pub fn received_share(&self, id: &str) -> Result<IncomingShare> {
-        if let Some(s) = self.inner.store.record::<IncomingShare>(RECEIVED, id)? {
+        if let Ok(sid) = id.parse::<ShareId>()
+            && let Some(s) = self.inner.store.get(&RECEIVED, &sid)?
+        {
             return Ok(s);
         }
-        self.received()?
-            .into_iter()
-            .find(|s| s.local_case.is_some_and(|c| c.to_string() == id))
-            .ok_or_else(|| SharingError::NotFound(format!("received share {id:?}")))
+        if let Ok(case) = id.parse::<CaseId>()
+            && let Some(s) = self
+                .inner
+                .store
+                .by_index(&RECEIVED, &RECEIVED_BY_LOCAL_CASE, &case.to_string())?
+                .into_iter()
+                .next()
+        {
+            return Ok(s);
+        }
+        Err(SharingError::NotFound(format!("received share {id:?}")))
+    }
+
+    /// One received share, by share id.
+    pub(crate) fn received_by_id(&self, id: ShareId) -> Result<IncomingShare> {
+        self.inner
+            .store
+            .get(&RECEIVED, &id)?
+            .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))
     }
 
     pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
@@ -86,13 +104,8 @@ impl Engine {
                 "manifest does not match its grant".into(),
             ));
         }
-        let id = g.grant.id.to_string();
-        if self
-            .inner
-            .store
-            .record::<IncomingShare>(RECEIVED, &id)?
-            .is_some()
-        {
+        let id = g.grant.id;
+        if self.inner.store.get(&RECEIVED, &id)?.is_some() {
             return Ok(()); // the same share offered twice: keep the first
         }
         let partner = self
@@ -150,10 +163,10 @@ impl Engine {
         };
         // The share, its notifications and (without auto-import) the receipt commit together.
         let stored = self.inner.store.atomically(|txn| {
-            if txn.record::<IncomingShare>(RECEIVED, &id)?.is_some() {
+            if txn.get(&RECEIVED, &id)?.is_some() {
                 return Ok(false);
             }
-            txn.put_record(RECEIVED, &id, &share)?;
+            txn.put(&RECEIVED, &id, &share)?;
             for m in &mails {
                 txn.queue_push(MAIL_QUEUE, m)?;
             }
@@ -177,8 +190,8 @@ impl Engine {
 
     pub(crate) async fn on_update(&self, peer: &str, update: ManifestUpdate) -> Result<()> {
         let g = self.check_grant(peer, &update.grant)?;
-        let id = g.grant.id.to_string();
-        let current = self.received_share(&id)?;
+        let id = g.grant.id;
+        let current = self.received_by_id(id)?;
         if current.sharer != peer {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
@@ -211,7 +224,7 @@ impl Engine {
         };
         let resolved: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
         let updated = self.inner.store.atomically(|txn| {
-            let Some(mut s) = txn.record::<IncomingShare>(RECEIVED, &id)? else {
+            let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                 return Ok(None);
             };
             s.grant = update.grant.clone();
@@ -223,7 +236,7 @@ impl Engine {
             {
                 s.status = ReceivedStatus::Importing;
             }
-            txn.put_record(RECEIVED, &id, &s)?;
+            txn.put(&RECEIVED, &id, &s)?;
             for m in &mails {
                 txn.queue_push(MAIL_QUEUE, m)?;
             }
@@ -243,7 +256,7 @@ impl Engine {
             .map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
         let rev = SignedRevocation::from_bytes(&bytes)
             .map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
-        let share = self.received_share(&rev.revocation.grant_id.to_string())?;
+        let share = self.received_by_id(rev.revocation.grant_id)?;
         if share.sharer != peer {
             return Err(SharingError::Forbidden(
                 "revocation for a share from another organization".into(),
@@ -252,7 +265,7 @@ impl Engine {
         let g = decode_grant(&share.grant)?;
         grant::verify_revocation(&rev, &g)
             .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
-        self.set_status(&share.id.to_string(), ReceivedStatus::Stopped)?;
+        self.set_status(share.id, ReceivedStatus::Stopped)?;
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
@@ -260,10 +273,10 @@ impl Engine {
         Ok(())
     }
 
-    fn set_status(&self, id: &str, status: ReceivedStatus) -> Result<()> {
+    fn set_status(&self, id: ShareId, status: ReceivedStatus) -> Result<()> {
         self.inner
             .store
-            .update_record(RECEIVED, id, |s: Option<IncomingShare>| {
+            .update(&RECEIVED, &id, |s: Option<IncomingShare>| {
                 Ok::<_, SharingError>(s.map(|mut s| {
                     s.status = status;
                     s
@@ -289,7 +302,7 @@ impl Engine {
             ));
         }
         if share.status != ReceivedStatus::Stopped {
-            self.set_status(&share.id.to_string(), ReceivedStatus::Importing)?;
+            self.set_status(share.id, ReceivedStatus::Importing)?;
             self.spawn_sync(share.id);
         }
         self.received_share(id)
@@ -416,8 +429,8 @@ impl Engine {
     /// the import goes on around it; any other failure ends this pass (and is retried).
     pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
         let _one_at_a_time = self.inner.import_lock.lock().await;
-        let id = share_id.to_string();
-        let mut share = self.received_share(&id)?;
+        let id = share_id;
+        let mut share = self.received_by_id(id)?;
         if share.status == ReceivedStatus::Stopped {
             return Ok(());
         }
@@ -463,10 +476,10 @@ impl Engine {
             match fetched {
                 // The pins keep the fetched blobs until the item's record references them.
                 Ok((transcripts, _pins)) => {
-                    self.record_item(&id, case_id, &item, transcripts, &sharer_actor)?
+                    self.record_item(id, case_id, &item, transcripts, &sharer_actor)?
                 }
                 Err(e) if is_refused_for_good(&e) => {
-                    self.skip_item(&id, case_id, &item, &e.to_string(), &sharer_actor)?
+                    self.skip_item(id, case_id, &item, &e.to_string(), &sharer_actor)?
                 }
                 // Let the fetches in flight finish (their bytes are kept), then end the pass.
                 Err(e) => failure = failure.or(Some(e)),
@@ -475,7 +488,7 @@ impl Engine {
         if let Some(e) = failure {
             return Err(e);
         }
-        let done_share = self.received_share(&id)?;
+        let done_share = self.received_by_id(id)?;
         let mut finished = done_share.clone();
         if finished.status == ReceivedStatus::Importing {
             finished.status = ReceivedStatus::Imported;
@@ -483,13 +496,13 @@ impl Engine {
         let receipt = self.receipt_message(&finished)?;
         let done = self.inner.store.atomically(|txn| {
             let mut s: IncomingShare = txn
-                .record(RECEIVED, &id)?
-                .ok_or_else(|| SharingError::NotFound(id.clone()))?;
+                .get(&RECEIVED, &id)?
+                .ok_or_else(|| SharingError::NotFound(id.to_string()))?;
             if s.status == ReceivedStatus::Importing {
                 s.status = ReceivedStatus::Imported;
             }
             s.last_error = None;
-            txn.put_record(RECEIVED, &id, &s)?;
+            txn.put(&RECEIVED, &id, &s)?;
             Self::queue_in(txn, &s.sharer, &receipt)?;
             Ok::<_, SharingError>(s)
         })?;
@@ -505,7 +518,7 @@ impl Engine {
             .any(|e| !done.evidence_map.contains_key(&e.id) && !done.skipped.contains_key(&e.id))
             && done.status != ReceivedStatus::Stopped
         {
-            self.set_status(&id, ReceivedStatus::Importing)?;
+            self.set_status(id, ReceivedStatus::Importing)?;
             self.spawn_sync(share_id);
         }
         Ok(())
@@ -571,7 +584,7 @@ impl Engine {
     /// can neither lose the item nor add it twice.
     fn record_item(
         &self,
-        share_id: &str,
+        share_id: ShareId,
         case_id: CaseId,
         item: &ManifestEvidence,
         transcripts: Vec<Transcript>,
@@ -587,7 +600,7 @@ impl Engine {
         };
         store.atomically(|txn| {
             let mut share: IncomingShare = txn
-                .record(RECEIVED, share_id)?
+                .get(&RECEIVED, &share_id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
             if share.evidence_map.contains_key(&item.id) {
                 return Ok(());
@@ -625,7 +638,7 @@ impl Engine {
             )?;
             share.evidence_map.insert(item.id, ev.id);
             share.applied.track_evidence(item.id, &meta);
-            txn.put_record(RECEIVED, share_id, &share)?;
+            txn.put(&RECEIVED, &share_id, &share)?;
             Ok::<_, SharingError>(())
         })
     }
@@ -633,13 +646,13 @@ impl Engine {
     /// Record that an item was not copied because the sharer refused it for good.
     fn skip_item(
         &self,
-        share_id: &str,
+        share_id: ShareId,
         case_id: CaseId,
         item: &ManifestEvidence,
         reason: &str,
         actor: &Actor,
     ) -> Result<()> {
-        tracing::warn!(share = share_id, item = %item.id, reason, "item skipped: the sharer refused it");
+        tracing::warn!(share = %share_id, item = %item.id, reason, "item skipped: the sharer refused it");
         let skipped = SkippedItem {
             name: item.name.clone(),
             reason: reason.to_owned(),
@@ -647,10 +660,10 @@ impl Engine {
         };
         self.inner.store.atomically(|txn| {
             let mut share: IncomingShare = txn
-                .record(RECEIVED, share_id)?
+                .get(&RECEIVED, &share_id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
             share.skipped.insert(item.id, skipped.clone());
-            txn.put_record(RECEIVED, share_id, &share)?;
+            txn.put(&RECEIVED, &share_id, &share)?;
             txn.audit(
                 case_id,
                 actor,
@@ -758,7 +771,7 @@ impl Engine {
         let (folders, map) = initial_import(&sharer, &g.grant.scope, &folders_of_items, copy.id);
         copy.folders = folders;
         let actor = Actor::new(format!("org:{}", share.sharer_name), now);
-        let id = share.id.to_string();
+        let id = share.id;
         let import_details = format!(
             "share {} from {} ({}), source case {}",
             share.id, share.sharer_name, share.sharer, m.source_case
@@ -767,7 +780,7 @@ impl Engine {
         // never leave a copy the share does not know (which a retry would create again).
         let existing = store.atomically(|txn| {
             let mut s: IncomingShare = txn
-                .record(RECEIVED, &id)?
+                .get(&RECEIVED, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
             if let Some(c) = s.local_case {
                 return Ok(Some(c));
@@ -776,7 +789,7 @@ impl Engine {
             txn.audit(copy.id, &actor, actions::CASE_IMPORT, None, &import_details)?;
             s.local_case = Some(copy.id);
             s.import_map = map.clone();
-            txn.put_record(RECEIVED, &id, &s)?;
+            txn.put(&RECEIVED, &id, &s)?;
             Ok::<_, SharingError>(None)
         })?;
         if let Some(c) = existing {

@@ -306,12 +306,7 @@ impl Engine {
         }
         // A retried delivery of a message already applied is acknowledged and ignored.
         let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
-        if self
-            .inner
-            .store
-            .record::<u8>(records::INBOX, &seen_key)?
-            .is_some()
-        {
+        if self.inner.store.get(&records::INBOX, &seen_key)?.is_some() {
             return Ok(());
         }
         use casemesh_net::MessageKind as K;
@@ -349,9 +344,7 @@ impl Engine {
             ))),
         };
         if result.is_ok() {
-            self.inner
-                .store
-                .put_record(records::INBOX, &seen_key, &1u8)?;
+            self.inner.store.put(&records::INBOX, &seen_key, &1u8)?;
         }
         result
     }
@@ -476,23 +469,20 @@ impl Engine {
         self.inner.store.atomically(|txn| {
             txn.queue_remove(&records::outbox_queue(peer), seq)?;
             txn.queue_push(&records::dead_letter_queue(peer), &letter)?;
-            if let Some(id) = msg.share {
-                let id = id.to_string();
-                if let Some(mut share) =
-                    txn.record::<records::OutgoingShare>(records::SHARE, &id)?
-                    && share.status != records::ShareStatus::Stopped
-                {
-                    share.status = records::ShareStatus::Failed;
-                    share.failure = Some(format!("{}: {reason}", msg.kind));
-                    txn.put_record(records::SHARE, &id, &share)?;
-                    txn.audit(
-                        share.case,
-                        &casemesh_store::Actor::new("system", now),
-                        casemesh_model::audit::actions::SHARE_FAILED,
-                        None,
-                        &format!("share {id}: {} not delivered: {reason}", msg.kind),
-                    )?;
-                }
+            if let Some(id) = msg.share
+                && let Some(mut share) = txn.get(&records::SHARES, &id)?
+                && share.status != records::ShareStatus::Stopped
+            {
+                share.status = records::ShareStatus::Failed;
+                share.failure = Some(format!("{}: {reason}", msg.kind));
+                txn.put(&records::SHARES, &id, &share)?;
+                txn.audit(
+                    share.case,
+                    &casemesh_store::Actor::new("system", now),
+                    casemesh_model::audit::actions::SHARE_FAILED,
+                    None,
+                    &format!("share {id}: {} not delivered: {reason}", msg.kind),
+                )?;
             }
             Ok::<_, SharingError>(())
         })
@@ -511,11 +501,7 @@ impl Engine {
 
     /// Continue imports that a restart interrupted.
     fn resume_imports(&self) {
-        let Ok(received) = self
-            .inner
-            .store
-            .records::<records::IncomingShare>(records::RECEIVED)
-        else {
+        let Ok(received) = self.inner.store.all(&records::RECEIVED) else {
             return;
         };
         for share in received
@@ -573,10 +559,9 @@ impl Engine {
                 tracing::warn!(share = %share, attempt, error = %e, "import/sync failed");
                 let message = e.to_string();
                 let _ = engine.inner.store.atomically(|txn| {
-                    let id = share.to_string();
-                    if let Some(mut s) = txn.record::<records::IncomingShare>(records::RECEIVED, &id)? {
+                    if let Some(mut s) = txn.get(&records::RECEIVED, &share)? {
                         s.last_error = Some(message.clone());
-                        txn.put_record(records::RECEIVED, &id, &s)?;
+                        txn.put(&records::RECEIVED, &share, &s)?;
                     }
                     Ok::<_, SharingError>(())
                 });

@@ -3,7 +3,7 @@
 //! This module owns the `[smtp]` configuration and the mail loop. `Engine::notify` queues one
 //! message per address in the store's `mail` queue; the loop hands them to the mail server and
 //! decides, message by message, what an answer means. A message leaves the queue only when the
-//! server accepted it, or when it is recorded as failed (record kind `mail_failed`), so a mail
+//! server accepted it, or when it is recorded as failed (table [`crate::records::MAIL_FAILED`]), so a mail
 //! server outage or a node restart loses nothing, and no message ever waits behind another.
 //!
 //! ```text
@@ -377,7 +377,7 @@ impl Engine {
             failed_at: now,
         };
         let id = format!("{:020}.{seq}.{why}", now.0);
-        self.inner.store.put_record(MAIL_FAILED, &id, &failure)?;
+        self.inner.store.put(&MAIL_FAILED, &id, &failure)?;
         tracing::warn!(to = ?failure.to, attempts = failure.attempts, reason = %failure.reason, why, record = %id, "notification not delivered; recorded as mail_failed and dropped");
         Ok(())
     }

@@ -5,7 +5,9 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest;
-use crate::records::{OutboxMessage, OutgoingShare, RecipientEntry, SHARE, SHARE_DOC, ShareStatus};
+use crate::records::{
+    OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARES, SHARES_BY_CASE, ShareStatus,
+};
 use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence};
@@ -208,8 +210,8 @@ impl Engine {
         );
         // The share, its audit entry and the offer commit together: a crash leaves all or none.
         store.atomically(|txn| {
-            txn.put_record(SHARE, &share.id.to_string(), &share)?;
-            txn.put_record(SHARE_DOC, &share.id.to_string(), &doc_record)?;
+            txn.put(&SHARES, &share.id, &share)?;
+            txn.put(&SHARE_DOCS, &share.id, &doc_record)?;
             txn.audit(case.id, actor, actions::SHARE_CREATE, None, &details)?;
             Self::queue_in(txn, &partner.peer_id, &msg)
         })?;
@@ -221,16 +223,20 @@ impl Engine {
 
     /// One outgoing share.
     pub fn share(&self, id: &str) -> Result<OutgoingShare> {
-        self.inner
-            .store
-            .record(SHARE, id)?
-            .ok_or_else(|| SharingError::NotFound(format!("share {id:?}")))
+        let found = match id.parse::<ShareId>() {
+            Ok(sid) => self.inner.store.get(&SHARES, &sid)?,
+            Err(_) => None,
+        };
+        found.ok_or_else(|| SharingError::NotFound(format!("share {id:?}")))
     }
 
     /// Every outgoing share, or those of one case.
     pub fn shares(&self, case: Option<CaseId>) -> Result<Vec<OutgoingShare>> {
-        let mut all: Vec<OutgoingShare> = self.inner.store.records(SHARE)?;
-        all.retain(|s| case.is_none_or(|c| s.case == c));
+        let store = &self.inner.store;
+        let mut all = match case {
+            Some(c) => store.by_index(&SHARES, &SHARES_BY_CASE, &c.to_string())?,
+            None => store.all(&SHARES)?,
+        };
         all.sort_by_key(|s| s.created_at);
         Ok(all)
     }
@@ -247,6 +253,7 @@ impl Engine {
         partner: Option<&str>,
     ) -> Result<OutgoingShare> {
         let share = self.share(id)?;
+        let id = share.id;
         if share.status == ShareStatus::Stopped {
             return Err(SharingError::Conflict("this share was stopped".into()));
         }
@@ -298,14 +305,14 @@ impl Engine {
             // Apply the new recipients and grant to the stored record as it is now (a receipt
             // may have changed it since it was read).
             let mut current: OutgoingShare = txn
-                .record(SHARE, id)?
+                .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
             if current.status == ShareStatus::Stopped {
                 return Err(SharingError::Conflict("this share was stopped".into()));
             }
             current.recipients = share.recipients.clone();
             current.grant = share.grant.clone();
-            txn.put_record(SHARE, id, &current)?;
+            txn.put(&SHARES, &id, &current)?;
             txn.audit(
                 current.case,
                 actor,
@@ -379,18 +386,18 @@ impl Engine {
                 new.len(),
                 share.partner_name
             );
-            let sid = share.id.to_string();
+            let sid = share.id;
             let msg = match self.manifest_message(&next) {
                 Ok(m) => m,
                 Err(e) if e.is_refusal() => {
                     // The evidence is added whatever happens; this share cannot carry it.
-                    self.fail_share(&sid, &format!("update not sent: {e}"))?;
+                    self.fail_share(sid, &format!("update not sent: {e}"))?;
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             let sent = store.atomically(|txn| {
-                let Some(mut s) = txn.record::<OutgoingShare>(SHARE, &sid)? else {
+                let Some(mut s) = txn.get(&SHARES, &sid)? else {
                     return Ok(false);
                 };
                 if s.status == ShareStatus::Stopped {
@@ -402,7 +409,7 @@ impl Engine {
                 if s.status == ShareStatus::Complete {
                     s.status = ShareStatus::Processing;
                 }
-                txn.put_record(SHARE, &sid, &s)?;
+                txn.put(&SHARES, &sid, &s)?;
                 txn.audit(
                     case,
                     &Actor::new("system", now),
@@ -423,10 +430,10 @@ impl Engine {
     }
 
     /// Mark a share Failed with a reason (a message it needs can never be delivered).
-    fn fail_share(&self, id: &str, reason: &str) -> Result<()> {
+    fn fail_share(&self, id: ShareId, reason: &str) -> Result<()> {
         let now = self.now();
         self.inner.store.atomically(|txn| {
-            let Some(mut s) = txn.record::<OutgoingShare>(SHARE, id)? else {
+            let Some(mut s) = txn.get(&SHARES, &id)? else {
                 return Ok(());
             };
             if s.status == ShareStatus::Stopped {
@@ -434,7 +441,7 @@ impl Engine {
             }
             s.status = ShareStatus::Failed;
             s.failure = Some(reason.to_owned());
-            txn.put_record(SHARE, id, &s)?;
+            txn.put(&SHARES, &id, &s)?;
             txn.audit(
                 s.case,
                 &Actor::new("system", now),
@@ -444,13 +451,14 @@ impl Engine {
             )?;
             Ok::<_, SharingError>(())
         })?;
-        tracing::warn!(share = id, reason, "share failed");
+        tracing::warn!(share = %id, reason, "share failed");
         Ok(())
     }
 
     /// Stop sharing: sign a revocation, stop updates and blob serving at once, tell the partner.
     pub fn stop_share(&self, actor: &Actor, id: &str) -> Result<OutgoingShare> {
         let share = self.share(id)?;
+        let id = share.id;
         if share.status == ShareStatus::Stopped {
             return Ok(share);
         }
@@ -475,7 +483,7 @@ impl Engine {
         )?;
         let stopped = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
-                .record(SHARE, id)?
+                .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
             if s.status == ShareStatus::Stopped {
                 return Ok((s, false));
@@ -483,7 +491,7 @@ impl Engine {
             s.status = ShareStatus::Stopped;
             s.stopped_at = Some(now);
             s.revocation = Some(rev_hex.clone());
-            txn.put_record(SHARE, id, &s)?;
+            txn.put(&SHARES, &id, &s)?;
             txn.audit(
                 s.case,
                 actor,
@@ -505,9 +513,9 @@ impl Engine {
 
     /// A partner reports what it holds of a share.
     pub(crate) fn on_receipt(&self, peer: &str, receipt: Receipt) -> Result<()> {
-        let id = receipt.share.to_string();
+        let id = receipt.share;
         let now = self.now();
-        let before = self.share(&id)?;
+        let before = self.share(&id.to_string())?;
         if before.partner != peer {
             return Err(SharingError::Forbidden(
                 "receipt for a share addressed to another organization".into(),
@@ -515,7 +523,7 @@ impl Engine {
         }
         let after = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
-                .record(SHARE, &id)?
+                .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
             let was_complete = s.status == ShareStatus::Complete;
             s.delivered.extend(receipt.have.iter().copied());
@@ -530,7 +538,7 @@ impl Engine {
                 s.status = ShareStatus::Complete;
                 s.completed_at = Some(now);
             }
-            txn.put_record(SHARE, &id, &s)?;
+            txn.put(&SHARES, &id, &s)?;
             if !was_complete && s.status == ShareStatus::Complete {
                 txn.audit(
                     s.case,

@@ -6,7 +6,7 @@
 
 use crate::Engine;
 use crate::error::{Result, SharingError};
-use crate::records::{self, PARTNER, POLICY, Partner};
+use crate::records::{self, PARTNERS, POLICIES, Partner};
 use casemesh_model::policy::SharingPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -93,11 +93,11 @@ fn net_partner(p: &Partner) -> Result<casemesh_net::Partner> {
 impl Engine {
     /// Every partner.
     pub fn partners(&self) -> Result<Vec<Partner>> {
-        Ok(self.inner.store.records(PARTNER)?)
+        Ok(self.inner.store.all(&PARTNERS)?)
     }
 
     pub(crate) fn partner_by_id(&self, peer: &str) -> Result<Option<Partner>> {
-        Ok(self.inner.store.record(PARTNER, peer)?)
+        Ok(self.inner.store.get(&PARTNERS, peer)?)
     }
 
     /// A partner by display name or PeerId.
@@ -148,7 +148,7 @@ impl Engine {
         };
         self.inner
             .store
-            .put_record(PARTNER, &partner.peer_id, &partner)?;
+            .put(&PARTNERS, &partner.peer_id, &partner)?;
         self.inner.net.add_partner(net_partner(&partner)?).await?;
         tracing::info!(partner = %partner.peer_id, name, "partner registered");
         Ok(partner)
@@ -185,7 +185,7 @@ impl Engine {
             self.policy(pol)?;
             p.policy = pol.to_owned();
         }
-        self.inner.store.put_record(PARTNER, &p.peer_id, &p)?;
+        self.inner.store.put(&PARTNERS, &p.peer_id, &p)?;
         self.inner.net.add_partner(net_partner(&p)?).await?;
         Ok(p)
     }
@@ -193,7 +193,7 @@ impl Engine {
     /// Unregister a partner: its connections close and it is refused from now on.
     pub async fn remove_partner(&self, name_or_id: &str) -> Result<Partner> {
         let p = self.partner(name_or_id)?;
-        self.inner.store.delete_record(PARTNER, &p.peer_id)?;
+        self.inner.store.delete(&PARTNERS, &p.peer_id)?;
         self.inner
             .net
             .remove_partner(parse_peer(&p.peer_id)?)
@@ -221,7 +221,7 @@ impl Engine {
             },
             SharingPolicy::view_only(),
         ];
-        for p in self.inner.store.records::<SharingPolicy>(POLICY)? {
+        for p in self.inner.store.all(&POLICIES)? {
             all.retain(|b| b.name != p.name);
             all.push(p);
         }
@@ -240,7 +240,7 @@ impl Engine {
     pub fn put_policy(&self, policy: &SharingPolicy) -> Result<()> {
         casemesh_model::names::validate_name(&policy.name)
             .map_err(|e| SharingError::Invalid(format!("policy name: {e}")))?;
-        self.inner.store.put_record(POLICY, &policy.name, policy)?;
+        self.inner.store.put(&POLICIES, &policy.name, policy)?;
         Ok(())
     }
 

@@ -1,9 +1,10 @@
-//! What the sharing engine keeps in the store (generic records, JSON): partners, policies,
+//! What the sharing engine keeps in the store (typed tables, JSON): partners, policies,
 //! outgoing shares at the sharer, incoming shares at the receiver, outbox and mail queue items.
 //!
-//! Record kinds: `partner` (by PeerId), `policy` (by name), `share` (outgoing, by share id),
-//! `received` (incoming, by share id), `mail_failed` (notifications the mail server refused or that
-//! were given up on, by time). Queues: `outbox.<peer id>` (control messages waiting for a partner)
+//! Tables ([`casemesh_store::Table`]; the names are the store's record kinds of layout 2, so the
+//! data is where it was): [`PARTNERS`], [`POLICIES`], [`SHARES`] (indexed by case), [`RECEIVED`]
+//! (indexed by local copy), [`SHARE_DOCS`], [`INBOX`], [`MAIL_FAILED`] (notifications the mail
+//! server refused or that were given up on, by time). Queues: `outbox.<peer id>` (control messages waiting for a partner)
 //! and `mail` (notifications waiting for the SMTP server, with their retry state).
 
 use crate::wire::Manifest;
@@ -12,26 +13,36 @@ use casemesh_model::grant::{Recipient, Scope, ShareMode};
 use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId, UserId};
 use casemesh_model::policy::SharingPolicy;
 use casemesh_model::time::Timestamp;
+use casemesh_store::{Index, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Record kind of partners.
-pub const PARTNER: &str = "partner";
-/// Record kind of sharing policies.
-pub const POLICY: &str = "policy";
-/// Record kind of outgoing shares.
-pub const SHARE: &str = "share";
-/// Record kind of incoming shares.
-pub const RECEIVED: &str = "received";
-/// Record kind of the sharer's per-share metadata documents.
-pub const SHARE_DOC: &str = "sharedoc";
-/// Record kind of applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
-pub const INBOX: &str = "inbox";
+/// Partners, by org id (PeerId text).
+pub const PARTNERS: Table<str, Partner> = Table::new("partner");
+/// Sharing policies, by name.
+pub const POLICIES: Table<str, SharingPolicy> = Table::new("policy");
+/// Outgoing shares' case, for [`SHARES`] by case.
+pub const SHARES_BY_CASE: Index<OutgoingShare> =
+    Index::new("share.case", |s| Some(s.case.to_string()));
+/// Outgoing shares (sharer side), by share id; indexed by case.
+pub const SHARES: Table<ShareId, OutgoingShare> =
+    Table::new("share").with_indexes(&[SHARES_BY_CASE]);
+/// Incoming shares' local copy, for [`RECEIVED`] by the copy's case id.
+pub const RECEIVED_BY_LOCAL_CASE: Index<IncomingShare> = Index::new("received.local_case", |s| {
+    s.local_case.map(|c| c.to_string())
+});
+/// Incoming shares (receiver side), by share id; indexed by the local copy's case.
+pub const RECEIVED: Table<ShareId, IncomingShare> =
+    Table::new("received").with_indexes(&[RECEIVED_BY_LOCAL_CASE]);
+/// The sharer's per-share metadata documents, by share id.
+pub const SHARE_DOCS: Table<ShareId, ShareDoc> = Table::new("sharedoc");
+/// Applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
+pub const INBOX: Table<str, u8> = Table::new("inbox");
 /// Queue of notification emails.
 pub const MAIL_QUEUE: &str = "mail";
-/// Record kind of notifications that were not delivered and were dropped from the mail queue
-/// (`<failed_at ms, 20 digits>.<queue seq>.<why>`, so they list oldest first).
-pub const MAIL_FAILED: &str = "mail_failed";
+/// Notifications that were not delivered and were dropped from the mail queue, by
+/// `<failed_at ms, 20 digits>.<queue seq>.<why>` (so they list oldest first).
+pub const MAIL_FAILED: Table<str, MailFailure> = Table::new("mail_failed");
 
 /// The outbox queue of one partner.
 pub fn outbox_queue(peer: &str) -> String {
@@ -274,7 +285,7 @@ pub struct QueuedMail {
     pub last_error: Option<String>,
 }
 
-/// A notification that was not delivered and left the mail queue (record kind `mail_failed`).
+/// A notification that was not delivered and left the mail queue (in [`MAIL_FAILED`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MailFailure {
     /// The addresses it was for.

@@ -5,7 +5,7 @@
 //! not stopped, and the requested hash belongs to evidence (or a transcript) of the shared case
 //! that the grant's scope covers. Everything is checked again on every request.
 
-use crate::records::{OutgoingShare, SHARE, ShareStatus};
+use crate::records::{OutgoingShare, SHARES, ShareStatus};
 use casemesh_model::audit::actions;
 use casemesh_model::grant::{self, SignedGrant};
 use casemesh_model::ids::{BlobHash, OrgId};
@@ -40,7 +40,7 @@ impl BlobServer for GrantChecker {
         }
         let share: OutgoingShare = self
             .store
-            .record(SHARE, &g.grant.id.to_string())
+            .get(&SHARES, &g.grant.id)
             .ok()
             .flatten()
             .ok_or_else(|| refuse("unknown share"))?;
@@ -180,9 +180,7 @@ mod tests {
             failure: None,
             skipped: Default::default(),
         };
-        store
-            .put_record(SHARE, &share.id.to_string(), &share)
-            .unwrap();
+        store.put(&SHARES, &share.id, &share).unwrap();
         let checker = GrantChecker {
             store,
             me,
@@ -296,10 +294,7 @@ mod tests {
         let g = grant(&f, &f.key, &f.partner, None);
         let mut s = f.share.clone();
         s.status = ShareStatus::Stopped;
-        f.checker
-            .store
-            .put_record(SHARE, &s.id.to_string(), &s)
-            .unwrap();
+        f.checker.store.put(&SHARES, &s.id, &s).unwrap();
         // A stopped share is refused as forbidden: the whole import stops, nothing is skipped.
         let refused = f.checker.open(&f.partner, &g, &f.hash).err();
         assert_eq!(

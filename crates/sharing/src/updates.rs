@@ -11,7 +11,7 @@
 
 use crate::Engine;
 use crate::error::{Result, SharingError};
-use crate::records::{IncomingShare, OutgoingShare, RECEIVED, SHARE_DOC, ShareDoc, ShareStatus};
+use crate::records::{IncomingShare, OutgoingShare, RECEIVED, SHARE_DOCS, ShareDoc, ShareStatus};
 use crate::wire::{self, MetaChanges};
 use casemesh_meta::{CaseDoc, CaseMeta, EvidenceMeta, Field, FieldRef, FieldUpdate, Target};
 use casemesh_model::audit::actions;
@@ -65,8 +65,8 @@ impl Engine {
             .into_iter()
             .filter(|s| s.status != ShareStatus::Stopped)
         {
-            let id = share.id.to_string();
-            let Some(rec) = self.inner.store.record::<ShareDoc>(SHARE_DOC, &id)? else {
+            let id = share.id;
+            let Some(rec) = self.inner.store.get(&SHARE_DOCS, &id)? else {
                 continue;
             };
             let mut doc = load_doc(&rec.doc)?;
@@ -105,7 +105,7 @@ impl Engine {
             )?;
             // The document's new heads and the changes sent commit together.
             self.inner.store.atomically(|txn| {
-                txn.put_record(SHARE_DOC, &id, &record)?;
+                txn.put(&SHARE_DOCS, &id, &record)?;
                 Self::queue_in(txn, &share.partner, &msg)
             })?;
             self.wake_outbox();
@@ -115,8 +115,8 @@ impl Engine {
 
     /// `case.update/1` from a sharer: merge the changes into the upstream document.
     pub(crate) fn on_meta_changes(&self, peer: &str, msg: MetaChanges) -> Result<()> {
-        let id = msg.share.to_string();
-        let share = self.received_share(&id)?;
+        let id = msg.share;
+        let share = self.received_by_id(id)?;
         if share.sharer != peer {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
@@ -129,7 +129,7 @@ impl Engine {
         let bytes = hex::decode(&msg.changes).map_err(meta_err)?;
         self.inner
             .store
-            .update_record(RECEIVED, &id, |s: Option<IncomingShare>| {
+            .update(&RECEIVED, &id, |s: Option<IncomingShare>| {
                 let Some(mut s) = s else { return Ok(None) };
                 let mut doc = match &s.upstream {
                     Some(h) => load_doc(h)?,
@@ -229,7 +229,7 @@ impl Engine {
         self.write_local(actor, case, &share, &done)?;
         self.inner
             .store
-            .update_record(RECEIVED, id, |s: Option<IncomingShare>| {
+            .update(&RECEIVED, &share.id, |s: Option<IncomingShare>| {
                 Ok::<_, SharingError>(s.map(|mut s| {
                     s.applied = applied.clone();
                     s

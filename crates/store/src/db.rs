@@ -164,6 +164,11 @@ impl Tx<'_> {
         }
     }
 
+    /// Whether a key exists inside the transaction.
+    pub(crate) fn has(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.tree.get(key).map_err(tx_err)?.is_some())
+    }
+
     /// Encode and write one record.
     pub(crate) fn put_json<T: Serialize>(
         &mut self,

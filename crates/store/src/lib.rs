@@ -5,6 +5,8 @@
 //! - [`db`](crate::db) (private): the sled adapter, the only file that names sled.
 //! - [`repo`]: the [`Store`], typed records (users, tokens, cases, evidence, blob references,
 //!   audit trail) and their atomic updates.
+//! - [`table`]: typed tables ([`Table`]) of other crates' records (partners, shares, links, …)
+//!   under `rec/<table>/<key>`, with secondary [`Index`]es kept exact in every write.
 //! - [`blobs`]: the [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
 //! - [`error`]: the [`StoreError`] type.
 //! - [`clock`]: the node's time source, [`Clock`].
@@ -23,9 +25,11 @@ pub mod clock;
 mod db;
 pub mod error;
 pub mod repo;
+pub mod table;
 
 pub use blobs::BlobPins;
 pub use blobs::BlobStore;
 pub use clock::Clock;
 pub use error::StoreError;
 pub use repo::{Actor, BlobReport, Store, Txn};
+pub use table::{Index, Table, TableKey};

@@ -8,7 +8,10 @@
 //! case/<uuid>            Case            ev/<uuid>              Evidence
 //! caseev/<case>/<ev>     EvidenceId      bref/<hash hex>/<referrer>   () — see "Blob references"
 //! audit/<case>/<seq:020> AuditEntry      audithead/<case>       ChainHead
-//! schema                 u32 (SCHEMA_VERSION)
+//! q/<queue>/<seq:020>    queue item      qseq/<queue>           u64 (next sequence number)
+//! seen/<scope>/<msg id>  1               schema                 u32 (SCHEMA_VERSION)
+//! rec/<table>/<key>      a typed table's record (see [`crate::table`])
+//! idx/<index>/<value>/<key>  () — a table's secondary index   idxbuilt/<index>  1
 //! ```
 //! Every change that touches several records (evidence + blob reference + audit entry) is one
 //! transaction, durable when the call returns. Every write to a case appends to that case's audit
@@ -27,6 +30,10 @@
 //! `schema` holds [`SCHEMA_VERSION`]; [`Store::open`] migrates older layouts in order:
 //! - 1 (no `schema` key): blob reference counts under `blobref/<hash>` → 2: exact `bref/` keys
 //!   rebuilt from every evidence record.
+//! - 2 → 3: the untyped "kind/id" records became typed [`crate::table::Table`]s with secondary
+//!   indexes. The records keep their keys (`rec/<table>/<key>`); index keys (`idx/`) are new and
+//!   each index is built from its table when first queried (`idxbuilt/<index>` marks it done).
+//!   The step records the version, so a layout-2 casemesh cannot write records without index keys.
 
 use crate::blobs::BlobStore;
 use crate::db::{Db, Tx};
@@ -88,7 +95,7 @@ impl Actor {
 /// The node's persistent state.
 #[derive(Clone)]
 pub struct Store {
-    db: Db,
+    pub(crate) db: Db,
     blobs: BlobStore,
 }
 
@@ -97,7 +104,7 @@ fn key(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
 }
 
 /// The layout version this code writes; see the module doc for the history.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 fn audit_key(case: CaseId, seq: u64) -> Vec<u8> {
     format!("audit/{case}/{seq:020}").into_bytes()
@@ -422,74 +429,7 @@ impl Store {
         })
     }
 
-    // ---- generic records (partners, shares, links, …) ---------------------------------------
-
-    /// Write a record of kind `kind` (e.g. `partner`, `share`, `link`) under `id`.
-    pub fn put_record<T: Serialize>(
-        &self,
-        kind: &str,
-        id: &str,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        check_kind(kind)?;
-        self.db
-            .transact(|tx| tx.put_json(&record_key(kind, id), value))
-    }
-
-    /// Read one record.
-    pub fn record<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
-        check_kind(kind)?;
-        self.db.get_json(&record_key(kind, id))
-    }
-
-    /// Every record of a kind, in id order.
-    pub fn records<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, StoreError> {
-        check_kind(kind)?;
-        self.db.scan_json(format!("rec/{kind}/").as_bytes())
-    }
-
-    /// Remove a record; returns whether it existed.
-    pub fn delete_record(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
-        check_kind(kind)?;
-        self.db.transact(|tx| {
-            let existed = tx
-                .get_json::<serde_json::Value>(&record_key(kind, id))?
-                .is_some();
-            tx.remove(&record_key(kind, id))?;
-            Ok(existed)
-        })
-    }
-
-    /// Atomically read-modify-write one record: `f` gets the current value (if any) and returns
-    /// the new one (`None` deletes). An error from `f` leaves the record unchanged.
-    pub fn update_record<T, E>(
-        &self,
-        kind: &str,
-        id: &str,
-        f: impl Fn(Option<T>) -> Result<Option<T>, E>,
-    ) -> Result<Option<T>, E>
-    where
-        T: Serialize + DeserializeOwned,
-        E: From<StoreError>,
-    {
-        check_kind(kind)?;
-        let rejected = RefCell::new(None);
-        let key = record_key(kind, id);
-        let result = self.db.transact(|tx| {
-            let current = tx.get_json::<T>(&key)?;
-            let next = f(current).map_err(|e| reject(&rejected, e))?;
-            match &next {
-                Some(v) => tx.put_json(&key, v)?,
-                None => tx.remove(&key)?,
-            }
-            Ok(next)
-        });
-        result.map_err(|e| rejected.into_inner().unwrap_or_else(|| e.into()))
-    }
+    // ---- queues and seen ids (typed records are in [`crate::table`]) -------------------
 
     /// Append a record to the ordered queue `queue` (e.g. `outbox.<peer id>`); returns its
     /// sequence number. Queues keep insertion order.
@@ -629,37 +569,10 @@ impl Store {
 /// One atomic change across several records; see [`Store::atomically`]. Its operations are those
 /// of [`Store`] that a use case combines: records, queues, cases, evidence and audit entries.
 pub struct Txn<'a, 'b> {
-    tx: &'a mut Tx<'b>,
+    pub(crate) tx: &'a mut Tx<'b>,
 }
 
 impl Txn<'_, '_> {
-    /// Read one record of `kind`.
-    pub fn record<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
-        check_kind(kind)?;
-        self.tx.get_json(&record_key(kind, id))
-    }
-
-    /// Write one record of `kind`.
-    pub fn put_record<T: Serialize>(
-        &mut self,
-        kind: &str,
-        id: &str,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        check_kind(kind)?;
-        self.tx.put_json(&record_key(kind, id), value)
-    }
-
-    /// Remove one record of `kind`.
-    pub fn delete_record(&mut self, kind: &str, id: &str) -> Result<(), StoreError> {
-        check_kind(kind)?;
-        self.tx.remove(&record_key(kind, id))
-    }
-
     /// Append to an ordered queue; returns the sequence number.
     pub fn queue_push<T: Serialize>(&mut self, queue: &str, value: &T) -> Result<u64, StoreError> {
         check_kind(queue)?;
@@ -790,14 +703,10 @@ fn mark_seen_tx(tx: &mut Tx<'_>, scope: &str, message_id: &str) -> Result<bool, 
     Ok(true)
 }
 
-fn record_key(kind: &str, id: &str) -> Vec<u8> {
-    format!("rec/{kind}/{id}").into_bytes()
-}
-
-/// Kinds and queue names are ours, never user input, but a `/` in one would blur key prefixes.
+/// Queue names and scopes are ours, never user input, but a `/` in one would blur key prefixes.
 fn check_kind(kind: &str) -> Result<(), StoreError> {
     if kind.is_empty() || kind.contains('/') {
-        return Err(StoreError::Corrupt(format!("invalid record kind {kind:?}")));
+        return Err(StoreError::Corrupt(format!("invalid queue name {kind:?}")));
     }
     Ok(())
 }
@@ -859,6 +768,7 @@ fn migrate(db: &Db) -> Result<(), StoreError> {
     while version < SCHEMA_VERSION {
         match version {
             1 => migrate_v1_blob_refs(db)?,
+            2 => migrate_v2_indexes(db)?,
             v => return Err(StoreError::Corrupt(format!("no migration from layout {v}"))),
         }
         version += 1;
@@ -879,6 +789,23 @@ fn migrate_v1_blob_refs(db: &Db) -> Result<(), StoreError> {
             set_blob_refs(tx, ev.id, &[], &blob_hashes(ev))?;
         }
         tx.put_json(b"schema", &2u32)
+    })
+}
+
+/// 2 → 3: secondary index keys (`idx/`, `idxbuilt/`, see [`crate::table`]) join the layout. Each
+/// index is built from its table's records when first queried, so this step only clears any
+/// index state (none in a layout-2 directory) and records the version, which keeps a layout-2
+/// casemesh, which would write records without their index keys, from opening the directory.
+fn migrate_v2_indexes(db: &Db) -> Result<(), StoreError> {
+    let mut keys: Vec<Vec<u8>> = db.scan_keys(b"idx/").collect::<Result<_, _>>()?;
+    for k in db.scan_keys(b"idxbuilt/") {
+        keys.push(k?);
+    }
+    db.transact(|tx| {
+        for k in &keys {
+            tx.remove(k)?;
+        }
+        tx.put_json(b"schema", &3u32)
     })
 }
 
@@ -998,22 +925,9 @@ mod tests {
     }
 
     #[test]
-    fn records_queues_and_seen_ids() {
+    fn queues_and_seen_ids() {
         let (_d, s) = store();
-        s.put_record("partner", "p1", &"one".to_string()).unwrap();
-        assert_eq!(
-            s.record::<String>("partner", "p1").unwrap().as_deref(),
-            Some("one")
-        );
-        let n = s
-            .update_record("partner", "p1", |v: Option<String>| {
-                Ok::<_, StoreError>(v.map(|v| v + "!"))
-            })
-            .unwrap();
-        assert_eq!(n.as_deref(), Some("one!"));
-        assert!(s.delete_record("partner", "p1").unwrap());
-        assert!(s.records::<String>("partner").unwrap().is_empty());
-        assert!(s.put_record("a/b", "x", &1).is_err());
+        assert!(s.queue_push("a/b", &1).is_err());
 
         for i in 0..3u32 {
             s.queue_push("outbox.peer", &i).unwrap();

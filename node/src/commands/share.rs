@@ -317,7 +317,12 @@ fn print_received(v: &Value) {
     if !skipped.is_empty() {
         println!("Skipped:              {} items", skipped.len());
         for item in skipped {
-            println!("  {} {}: {}", text(item, "evidence"), text(item, "name"), text(item, "reason"));
+            println!(
+                "  {} {}: {}",
+                text(item, "evidence"),
+                text(item, "name"),
+                text(item, "reason")
+            );
         }
     }
     if v["last_error"].is_string() {

@@ -18,7 +18,7 @@
 //! evidence hashes afterwards, so a corrupt blob fails the build with the item named instead of
 //! being shipped.
 
-use super::{LINK_KIND, LinkOptions, LinkRecord, Progress};
+use super::{LINKS, LinkOptions, LinkRecord, Progress};
 use crate::error::ApiError;
 use crate::state::AppState;
 use casemesh_model::audit::AuditEntry;
@@ -88,7 +88,7 @@ struct TocRow {
 pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Result<Built, String> {
     let link: LinkRecord = state
         .store
-        .record(LINK_KIND, &id.to_string())
+        .get(&LINKS, &id)
         .map_err(|e| e.to_string())?
         .ok_or("the link was deleted")?;
     let case = state

@@ -34,6 +34,7 @@ use casemesh_model::case::Case;
 use casemesh_model::ids::{CaseId, EvidenceId, LinkId};
 use casemesh_model::org::Action;
 use casemesh_model::time::Timestamp;
+use casemesh_store::{Index, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,10 +42,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-/// Record kind of links in the store.
-pub const LINK_KIND: &str = "link";
-/// Record kind of the token index (`link-token/<blake3 hex of the token>` → link id).
-pub const TOKEN_KIND: &str = "link-token";
+/// Links by the BLAKE3 hex of their token (the token itself is never stored).
+pub const LINKS_BY_TOKEN: Index<LinkRecord> =
+    Index::new("link.token", |l| Some(l.token_hash.clone()));
+/// Links by the case they package.
+pub const LINKS_BY_CASE: Index<LinkRecord> = Index::new("link.case", |l| Some(l.case.to_string()));
+/// Download links in the store, by link id; found by token and by case.
+pub const LINKS: Table<LinkId, LinkRecord> =
+    Table::new("link").with_indexes(&[LINKS_BY_TOKEN, LINKS_BY_CASE]);
 /// Package builds running at once; more wait for a slot.
 pub const MAX_BUILDS: usize = 2;
 /// Longest link duration, in days (ten years).
@@ -119,7 +124,7 @@ pub enum BuildState {
     },
 }
 
-/// A download link as stored (kind [`LINK_KIND`], id = the link id).
+/// A download link as stored (in [`LINKS`], by link id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkRecord {
     /// Stable id.
@@ -430,10 +435,12 @@ pub fn find_by_token(state: &AppState, token: &str) -> Result<Option<LinkRecord>
         return Ok(None);
     }
     let hash = token_hash(token);
-    let Some(id) = state.store.record::<String>(TOKEN_KIND, &hash)? else {
-        return Ok(None);
-    };
-    let Some(link) = state.store.record::<LinkRecord>(LINK_KIND, &id)? else {
+    let Some(link) = state
+        .store
+        .by_index(&LINKS, &LINKS_BY_TOKEN, &hash)?
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     let same: bool = link.token_hash.as_bytes().ct_eq(hash.as_bytes()).into();
@@ -446,7 +453,7 @@ fn load(state: &AppState, link: &str) -> ApiResult<LinkRecord> {
         .map_err(|_| ApiError::not_found(format!("no link {link:?}")))?;
     state
         .store
-        .record::<LinkRecord>(LINK_KIND, &id.to_string())?
+        .get(&LINKS, &id)?
         .ok_or_else(|| ApiError::not_found(format!("no link {link:?}")))
 }
 
@@ -554,10 +561,9 @@ pub async fn create(
         recipient.as_deref().unwrap_or("")
     );
     let actor = caller.actor(&state);
-    // The link, its token index and its audit entry commit together (and durably).
+    // The link, its index keys and its audit entry commit together (and durably).
     state.store.atomically(|txn| {
-        txn.put_record(LINK_KIND, &link.id.to_string(), &link)?;
-        txn.put_record(TOKEN_KIND, &link.token_hash, &link.id.to_string())?;
+        txn.put(&LINKS, &link.id, &link)?;
         txn.audit(case.id, &actor, actions::LINK_CREATE, None, &details)
     })?;
     // The recipient is emailed the URL through the durable mail queue (an email address, or a
@@ -606,12 +612,9 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<LinkView>>> {
     let case = state.store.resolve_case(&case)?;
     let now = state.clock.now();
-    let mut links: Vec<LinkRecord> = state
+    let mut links = state
         .store
-        .records::<LinkRecord>(LINK_KIND)?
-        .into_iter()
-        .filter(|l| l.case == case.id)
-        .collect();
+        .by_index(&LINKS, &LINKS_BY_CASE, &case.id.to_string())?;
     links.sort_by_key(|l| l.created_at);
     Ok(Json(
         links
@@ -650,15 +653,15 @@ pub async fn revoke(
     let link = load(&state, &link)?;
     let now = state.clock.now();
     let actor = caller.actor(&state);
-    let id = link.id.to_string();
+    let id = link.id;
     // The revocation and its audit entry commit together; revoking twice records it once.
     let updated = state.store.atomically(|txn| {
         let mut l: LinkRecord = txn
-            .record(LINK_KIND, &id)?
+            .get(&LINKS, &id)?
             .ok_or_else(|| ApiError::not_found("no such link"))?;
         if l.revoked_at.is_none() {
             l.revoked_at = Some(now);
-            txn.put_record(LINK_KIND, &id, &l)?;
+            txn.put(&LINKS, &id, &l)?;
             txn.audit(
                 l.case,
                 &actor,
@@ -715,15 +718,12 @@ pub fn spawn_build(state: AppState, id: LinkId) {
             }
             BuildState::Processing => {}
         }
-        let updated =
-            state
-                .store
-                .update_record::<LinkRecord, ApiError>(LINK_KIND, &id.to_string(), |cur| {
-                    Ok(cur.map(|mut l| {
-                        l.build = outcome.clone();
-                        l
-                    }))
-                });
+        let updated = state.store.update::<_, _, ApiError>(&LINKS, &id, |cur| {
+            Ok(cur.map(|mut l| {
+                l.build = outcome.clone();
+                l
+            }))
+        });
         match updated {
             Ok(Some(l)) => {
                 // Revoked or expired while building: the package must not outlive the link.
@@ -746,7 +746,7 @@ pub fn resume_builds(state: &AppState) -> Result<usize, ApiError> {
     let now = state.clock.now();
     let pending: Vec<LinkId> = state
         .store
-        .records::<LinkRecord>(LINK_KIND)?
+        .all(&LINKS)?
         .into_iter()
         .filter(|l| l.status(now) == LinkStatus::Processing)
         .map(|l| l.id)
@@ -762,7 +762,7 @@ pub fn resume_builds(state: &AppState) -> Result<usize, ApiError> {
 pub fn clean(state: &AppState) -> Result<usize, ApiError> {
     state.links.limiter().prune();
     let now = state.clock.now();
-    let links = state.store.records::<LinkRecord>(LINK_KIND)?;
+    let links = state.store.all(&LINKS)?;
     let mut keep = std::collections::HashSet::new();
     for l in &links {
         let path = state.links.package_path(l);
@@ -797,14 +797,12 @@ pub fn clean(state: &AppState) -> Result<usize, ApiError> {
 
 /// Record one download start (called by the public server).
 pub(crate) fn count_download(state: &AppState, id: LinkId) {
-    let r = state
-        .store
-        .update_record::<LinkRecord, ApiError>(LINK_KIND, &id.to_string(), |cur| {
-            Ok(cur.map(|mut l| {
-                l.downloads += 1;
-                l
-            }))
-        });
+    let r = state.store.update::<_, _, ApiError>(&LINKS, &id, |cur| {
+        Ok(cur.map(|mut l| {
+            l.downloads += 1;
+            l
+        }))
+    });
     if let Err(e) = r {
         tracing::warn!(link = %id, error = %e.message, "cannot count a download");
     }
