@@ -11,7 +11,9 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, hash_file, output_with_timeout, random_file, s};
+use casemesh_tests::{
+    TestNode, assert_http_status, create_case, hash_file, output_with_timeout, random_file, s,
+};
 use serde_json::{Value, json};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -19,19 +21,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-
-/// Create a case and return its record id.
-fn create_case(node: &TestNode, case_id: &str) -> String {
-    let case = node.cli_json([
-        "case",
-        "create",
-        "--case-id",
-        case_id,
-        "--title",
-        "Test case",
-    ]);
-    case["id"].as_str().expect("case has an id").to_owned()
-}
 
 /// `evidence add CASE FILE EXTRA…` and return the Evidence object.
 fn add_evidence(node: &TestNode, case: &str, file: &Path, extra: &[&str]) -> Value {
@@ -60,13 +49,6 @@ fn evidence_count(node: &TestNode, case: &str) -> usize {
         .as_array()
         .expect("evidence is an array")
         .len()
-}
-
-fn assert_http_status(stderr: &str, status: u16) {
-    assert!(
-        stderr.contains(&format!("HTTP {status}")),
-        "expected an HTTP {status} error, got: {stderr}"
-    );
 }
 
 fn assert_client_error(stderr: &str) {
@@ -276,7 +258,7 @@ fn user_without_case_edit_is_refused() {
         "nothing was created: {cases}"
     );
     let c = case_json(&node, &case);
-    assert_eq!(c["title"], "Test case");
+    assert_eq!(c["title"], "Shared case");
     assert!(c["folders"].as_array().unwrap().is_empty());
     assert!(c["evidence"].as_array().unwrap().is_empty());
 }
