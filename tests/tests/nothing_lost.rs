@@ -913,5 +913,37 @@ fn issue10_full_disk_refuses_evidence_cleanly() {
     assert_item_intact(&node, &case, &third, work.path());
     assert_blobs_sound(&node);
     assert_audit_verifies(&node, &case);
+
+    // Records too: with the disk filled by something else, a write is refused as 507 (the
+    // database is never driven into a full disk it cannot recover from without a restart), and
+    // once space is freed, writes work again without a restart.
+    let filler = disk.path().join("filler");
+    let free = free_bytes(disk.path());
+    random_file(&filler, free.saturating_sub(MIB), 85);
+    let (stderr, _) = node.cli_fail(["case", "create", "--case-id", "FULL-2", "--title", "t"]);
+    assert!(
+        stderr.contains("insufficient_storage") && stderr.contains("HTTP 507"),
+        "a write on a full disk is a 507: {stderr}"
+    );
+    fs::remove_file(&filler).unwrap();
+    create_case(&node, "FULL-3");
+    assert!(
+        node.cli(["case", "show", "FULL-2"]).status.code() != Some(0),
+        "the refused case was not created"
+    );
     drop(node);
+}
+
+/// Bytes free on the file system holding `path` (`df`).
+fn free_bytes(path: &Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap()
 }

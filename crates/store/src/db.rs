@@ -19,7 +19,15 @@ use std::path::Path;
 pub(crate) struct Db {
     db: sled::Db,
     tree: sled::Tree,
+    /// The database directory (for the free-space check before each write).
+    dir: std::path::PathBuf,
 }
+
+/// Free space a write transaction needs on the database's file system (bytes). sled cannot
+/// recover from a write that hits a full disk without a restart, so writes are refused with
+/// [`StoreError::NoSpace`] while less than this is free; reads go on. The blob store keeps a
+/// larger reserve ([`crate::blobs::SPACE_RESERVE`]), so evidence fills the disk before records do.
+pub(crate) const DB_RESERVE: u64 = 8 << 20;
 
 /// A transaction in progress; see [`Db::transact`].
 pub(crate) struct Tx<'a> {
@@ -47,7 +55,11 @@ impl Db {
                 other => StoreError::Db(other.to_string()),
             })?;
         let tree = db.open_tree("casemesh").map_err(db_err)?;
-        Ok(Db { db, tree })
+        Ok(Db {
+            db,
+            tree,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Read and decode one record.
@@ -122,9 +134,22 @@ impl Db {
         &self,
         f: impl Fn(&mut Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.check_space()?;
         let out = self.transact_volatile(f)?;
         self.db.flush().map_err(db_err)?;
         Ok(out)
+    }
+
+    /// Refuse a write while the file system is nearly full (see [`DB_RESERVE`]).
+    fn check_space(&self) -> Result<(), StoreError> {
+        match fs4::available_space(&self.dir) {
+            Ok(available) if available < DB_RESERVE => Err(StoreError::NoSpace {
+                needed: DB_RESERVE,
+                available,
+            }),
+            // Not knowing the free space is no reason to refuse a write.
+            _ => Ok(()),
+        }
     }
 
     /// [`Db::transact`] without waiting for the disk: for changes that may be lost in a crash
@@ -200,7 +225,15 @@ fn decode<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, StoreError> {
 }
 
 fn db_err(e: sled::Error) -> StoreError {
-    StoreError::Db(e.to_string())
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            StoreError::NoSpace {
+                needed: 0,
+                available: 0,
+            }
+        }
+        e => StoreError::Db(e.to_string()),
+    }
 }
 
 fn tx_err(e: sled::transaction::UnabortableTransactionError) -> StoreError {
