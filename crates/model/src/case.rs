@@ -91,7 +91,21 @@ pub enum FolderError {
     /// The folder (or a subfolder) still holds evidence.
     #[error("folder {0:?} is not empty")]
     NotEmpty(String),
+    /// The tree would be deeper than [`MAX_FOLDER_DEPTH`].
+    #[error("folders may be nested at most {MAX_FOLDER_DEPTH} deep")]
+    TooDeep,
+    /// The case would hold more than [`MAX_FOLDERS`] folders.
+    #[error("a case may hold at most {MAX_FOLDERS} folders")]
+    TooMany,
 }
+
+/// Deepest folder nesting of a case (a folder at the root has depth 1). Deeper trees serve no
+/// investigator and cost every folder operation; the limit also bounds what a partner's manifest
+/// can make this node build.
+pub const MAX_FOLDER_DEPTH: usize = 32;
+
+/// Most folders in one case.
+pub const MAX_FOLDERS: usize = 10_000;
 
 impl Case {
     /// A new local case with no folders.
@@ -177,6 +191,12 @@ impl Case {
         if segments.is_empty() {
             return Err(FolderError::Root);
         }
+        if segments.len() > MAX_FOLDER_DEPTH {
+            return Err(FolderError::TooDeep);
+        }
+        if self.folders.len() + segments.len() > MAX_FOLDERS {
+            return Err(FolderError::TooMany);
+        }
         let mut cur = None;
         let mut created = false;
         for seg in segments {
@@ -230,6 +250,9 @@ impl Case {
         if self.is_within(target, id) {
             return Err(FolderError::Cycle);
         }
+        if self.depth(target) + self.height(id) > MAX_FOLDER_DEPTH {
+            return Err(FolderError::TooDeep);
+        }
         let name = self.folder(id).map(|f| f.name.clone()).unwrap_or_default();
         if self.child(target, &name).is_some_and(|f| f.id != id) {
             return Err(FolderError::Exists(name));
@@ -238,6 +261,57 @@ impl Case {
             f.parent = target;
         }
         Ok(id)
+    }
+
+    /// How deep a folder is (the root 0, a folder at the root 1), bounded by the folder count.
+    pub fn depth(&self, folder: Option<FolderId>) -> usize {
+        let mut cur = folder;
+        let mut depth = 0;
+        while let Some(f) = cur.and_then(|c| self.folder(c)) {
+            depth += 1;
+            cur = f.parent;
+            if depth > self.folders.len() {
+                break;
+            }
+        }
+        depth
+    }
+
+    /// How many levels a folder's subtree spans, itself included (a folder without subfolders
+    /// has height 1).
+    fn height(&self, folder: FolderId) -> usize {
+        self.folders
+            .iter()
+            .filter(|f| self.is_within(Some(f.id), folder))
+            .map(|f| self.depth(Some(f.id)))
+            .max()
+            .map_or(1, |deepest| deepest + 1 - self.depth(Some(folder)))
+    }
+
+    /// Check a folder tree received from elsewhere (a partner's manifest): at most
+    /// [`MAX_FOLDERS`] folders, none deeper than [`MAX_FOLDER_DEPTH`], every parent present, no
+    /// cycle. Partner input is validated like user input.
+    pub fn check_folder_tree(folders: &[Folder]) -> Result<(), FolderError> {
+        if folders.len() > MAX_FOLDERS {
+            return Err(FolderError::TooMany);
+        }
+        let parent: std::collections::HashMap<FolderId, Option<FolderId>> =
+            folders.iter().map(|f| (f.id, f.parent)).collect();
+        for f in folders {
+            validate_name(&f.name)?;
+            let mut depth = 1;
+            let mut cur = f.parent;
+            while let Some(p) = cur {
+                depth += 1;
+                if depth > MAX_FOLDER_DEPTH {
+                    return Err(FolderError::TooDeep);
+                }
+                cur = *parent
+                    .get(&p)
+                    .ok_or_else(|| FolderError::NotFound(p.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether `folder` is `ancestor` or lies below it.
@@ -353,6 +427,43 @@ mod tests {
 
     fn case() -> Case {
         Case::new("C-1", "t", "d", UserId::random(), Timestamp(0))
+    }
+
+    /// Found by attack: a 2,000-deep folder cost 34 s to create and froze the node; a partner
+    /// could make a receiver build one. Depth and count are bounded, also for partner trees.
+    #[test]
+    fn folder_trees_are_bounded_in_depth_and_count() {
+        let mut c = case();
+        let deepest = vec!["d"; MAX_FOLDER_DEPTH].join("/");
+        assert!(c.create_folder(&deepest).is_ok());
+        let too_deep = vec!["e"; MAX_FOLDER_DEPTH + 1].join("/");
+        assert_eq!(c.create_folder(&too_deep), Err(FolderError::TooDeep));
+        // Moving a two-level tree under the 31st level would make it 33 deep.
+        c.create_folder("m/n").unwrap();
+        let level_31 = vec!["d"; MAX_FOLDER_DEPTH - 1].join("/");
+        assert_eq!(c.move_folder("m", &level_31), Err(FolderError::TooDeep));
+        let level_30 = vec!["d"; MAX_FOLDER_DEPTH - 2].join("/");
+        assert!(c.move_folder("m", &level_30).is_ok());
+        // A partner's tree: too deep, dangling parent, fine.
+        let mut chain: Vec<Folder> = Vec::new();
+        for i in 0..=MAX_FOLDER_DEPTH {
+            chain.push(Folder {
+                id: FolderId::random(),
+                name: format!("f{i}"),
+                parent: chain.last().map(|f| f.id),
+            });
+        }
+        assert_eq!(Case::check_folder_tree(&chain), Err(FolderError::TooDeep));
+        assert!(Case::check_folder_tree(&chain[..MAX_FOLDER_DEPTH]).is_ok());
+        let dangling = [Folder {
+            id: FolderId::random(),
+            name: "x".into(),
+            parent: Some(FolderId::random()),
+        }];
+        assert!(matches!(
+            Case::check_folder_tree(&dangling),
+            Err(FolderError::NotFound(_))
+        ));
     }
 
     #[test]

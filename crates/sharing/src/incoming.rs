@@ -41,6 +41,13 @@ fn is_refused_for_good(e: &SharingError) -> bool {
     }
 }
 
+/// A partner's manifest is checked like user input before anything is built from it: its folder
+/// tree within the limits a local case has (depth, count, names, no cycle).
+fn check_manifest(m: &crate::wire::Manifest) -> Result<()> {
+    Case::check_folder_tree(&m.folders)
+        .map_err(|e| SharingError::Invalid(format!("manifest folders: {e}")))
+}
+
 fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
     let bytes =
         hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
@@ -99,6 +106,7 @@ impl Engine {
 
     pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
         let g = self.check_grant(peer, &offer.grant)?;
+        check_manifest(&offer.manifest)?;
         if offer.manifest.share != g.grant.id || offer.manifest.source_case != g.grant.source_case {
             return Err(SharingError::Invalid(
                 "manifest does not match its grant".into(),
@@ -200,6 +208,7 @@ impl Engine {
         if current.status == ReceivedStatus::Stopped {
             return Err(SharingError::Forbidden("this share was stopped".into()));
         }
+        check_manifest(&update.manifest)?;
         if update.manifest.share != g.grant.id || update.manifest.source_case != g.grant.source_case
         {
             return Err(SharingError::Invalid(
