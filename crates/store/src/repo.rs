@@ -314,6 +314,41 @@ impl Store {
         self.db.transact(|tx| add_evidence_tx(tx, ev, actor))
     }
 
+    /// [`Store::add_evidence`] for an item without a display id: it gets the case's next
+    /// `EV-nnnn`, from a per-case counter (`evseq/<case>`) that never goes back, so a deleted
+    /// item's display id is never given to another (partners and the audit trail keep naming
+    /// the old one). The counter starts above the highest `EV-` number already in the case.
+    /// Returns the item as stored.
+    pub fn add_evidence_numbered(
+        &self,
+        ev: &Evidence,
+        actor: &Actor,
+    ) -> Result<Evidence, StoreError> {
+        if !ev.display_id.is_empty() {
+            self.add_evidence(ev, actor)?;
+            return Ok(ev.clone());
+        }
+        let floor = self
+            .case_evidence(ev.case)?
+            .iter()
+            .filter_map(|e| {
+                e.display_id
+                    .strip_prefix("EV-")
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        self.db.transact(|tx| {
+            let counter = format!("evseq/{}", ev.case).into_bytes();
+            let next = tx.get_json::<u64>(&counter)?.unwrap_or(0).max(floor) + 1;
+            tx.put_json(&counter, &next)?;
+            let mut numbered = ev.clone();
+            numbered.display_id = format!("EV-{next:04}");
+            add_evidence_tx(tx, &numbered, actor)?;
+            Ok(numbered)
+        })
+    }
+
     /// An evidence item by id.
     pub fn evidence(&self, id: EvidenceId) -> Result<Option<Evidence>, StoreError> {
         self.db.get_json(&key("ev", id))
@@ -865,6 +900,43 @@ mod tests {
         let (entries, result) = s.verify_audit(case.id).unwrap();
         assert_eq!((entries, result), (2, Ok(())));
         assert_eq!(s.resolve_case("C-1").unwrap().title, "new");
+    }
+
+    /// Found by attack: deleting the last item and adding another gave the new one the deleted
+    /// item's display id, so a partner's copy held two EV-0003.
+    #[test]
+    fn display_ids_are_never_reused() {
+        let (_d, s) = store();
+        let actor = Actor::new("alice", Timestamp(1));
+        let case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        s.create_case(&case, &actor).unwrap();
+        let item = |display: &str| Evidence {
+            id: EvidenceId::random(),
+            case: case.id,
+            display_id: display.into(),
+            name: "x".into(),
+            description: String::new(),
+            category: None,
+            folder: None,
+            hash: BlobHash::of(b"x"),
+            size: 1,
+            media_type: "text/plain".into(),
+            added_at: Timestamp(1),
+            added_by: "alice".into(),
+            transcripts: vec![],
+        };
+        // An item numbered by hand first: the counter starts above it.
+        s.add_evidence_numbered(&item("EV-0002"), &actor).unwrap();
+        let third = s.add_evidence_numbered(&item(""), &actor).unwrap();
+        assert_eq!(third.display_id, "EV-0003");
+        s.delete_evidence(third.id, &actor, audit::actions::EVIDENCE_DELETE, "")
+            .unwrap();
+        assert_eq!(
+            s.add_evidence_numbered(&item(""), &actor)
+                .unwrap()
+                .display_id,
+            "EV-0004"
+        );
     }
 
     #[test]

@@ -157,19 +157,6 @@ fn check_evidence_text(
     Ok(())
 }
 
-fn next_display_id(existing: &[Evidence]) -> String {
-    let max = existing
-        .iter()
-        .filter_map(|e| {
-            e.display_id
-                .strip_prefix("EV-")
-                .and_then(|n| n.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(0);
-    format!("EV-{:04}", max + 1)
-}
-
 /// Add evidence: the body is the file's bytes.
 #[utoipa::path(post, path = "/v1/cases/{case}/evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), AddQuery),
@@ -191,14 +178,11 @@ pub async fn add(
     }
     check_evidence_text(q.description.as_deref(), None, q.media_type.as_deref())?;
     let (hash, size, _guard) = ingest(&state.store, body).await?;
-    let existing = state.store.case_evidence(case.id)?;
     let ev = Evidence {
         id: EvidenceId::random(),
         case: case.id,
-        display_id: q
-            .display_id
-            .clone()
-            .unwrap_or_else(|| next_display_id(&existing)),
+        // Empty: the store numbers it (EV-nnnn, never reused).
+        display_id: q.display_id.clone().unwrap_or_default(),
         name: q.name.clone(),
         description: q.description.clone().unwrap_or_default(),
         category: None,
@@ -213,7 +197,9 @@ pub async fn add(
         added_by: caller.user.username.clone(),
         transcripts: Vec::new(),
     };
-    state.store.add_evidence(&ev, &caller.actor(&state))?;
+    let ev = state
+        .store
+        .add_evidence_numbered(&ev, &caller.actor(&state))?;
     state.store.flush().await?;
     tracing::info!(case = %case.id, evidence = %ev.id, blob = %hash, size, "evidence added");
     if let Some(sharing) = &state.sharing {
