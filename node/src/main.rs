@@ -45,6 +45,12 @@ enum Top {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Client commands print to stdout; when a reader such as `head` closes the pipe, end quietly
+    // like any Unix tool (Rust ignores SIGPIPE, so println! would panic instead). The daemon
+    // keeps ignoring it: its sockets report a closed peer as an error.
+    if !matches!(cli.command, Top::Run(_)) {
+        sigpipe::reset();
+    }
     match real_main(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

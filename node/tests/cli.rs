@@ -78,3 +78,25 @@ fn openapi_command_prints_the_document() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(doc["paths"]["/v1/cases"].is_object());
 }
+
+/// `casemesh … | head -1`: when the reader closes the pipe, the CLI ends quietly (killed by
+/// SIGPIPE, as Unix tools are) instead of panicking with a backtrace. Found by attack.
+#[test]
+fn a_closed_stdout_pipe_ends_the_cli_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = casemesh()
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe while the CLI still has most of the document to write.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
