@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// A path as the CLI prints it: control characters (newlines, terminal escapes) in a hostile
+/// file name are escaped, never written to the terminal as they are.
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().escape_debug().to_string()
+}
+
 pub(super) fn single_file(mut paths: Vec<PathBuf>) -> Result<PathBuf, Vec<PathBuf>> {
     match paths.pop() {
         Some(file) if paths.is_empty() && !file.is_dir() => Ok(file),
@@ -69,11 +75,11 @@ fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> 
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("{} does not exist (nothing was added)", path.display())
+                bail!("{} does not exist (nothing was added)", shown(&path))
             }
             Err(e) => {
                 return Err(e)
-                    .with_context(|| format!("reading {} (nothing was added)", path.display()));
+                    .with_context(|| format!("reading {} (nothing was added)", shown(&path)));
             }
         };
         if meta.is_file() {
@@ -92,7 +98,7 @@ fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> 
         } else {
             bail!(
                 "{} is neither a regular file nor a directory (nothing was added)",
-                path.display()
+                shown(&path)
             );
         }
     }
@@ -130,23 +136,23 @@ fn walk(
 ) -> anyhow::Result<()> {
     let mut entries = std::fs::read_dir(dir)
         .and_then(|list| list.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading directory {}", dir.display()))?;
+        .with_context(|| format!("reading directory {}", shown(&dir)))?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     let mut subdirs_left = 0usize;
     for entry in entries {
         let path = entry.path();
         let kind = entry
             .file_type()
-            .with_context(|| format!("reading {}", path.display()))?;
+            .with_context(|| format!("reading {}", shown(&path)))?;
         if kind.is_symlink() {
             plan.notes.push(format!(
                 "skipped symbolic link {} (links are not followed)",
-                path.display()
+                shown(&path)
             ));
         } else if kind.is_file() {
             let size = entry
                 .metadata()
-                .with_context(|| format!("reading the size of {}", path.display()))?
+                .with_context(|| format!("reading the size of {}", shown(&path)))?
                 .len();
             match checked_name(&path) {
                 Ok(name) => plan.files.push(LocalFile {
@@ -173,7 +179,7 @@ fn walk(
         } else {
             plan.notes.push(format!(
                 "skipped {} (not a regular file or directory)",
-                path.display()
+                shown(&path)
             ));
         }
     }
@@ -181,7 +187,7 @@ fn walk(
         plan.notes.push(format!(
             "left out {subdirs_left} subdirector{} of {} (add --recursive to include them)",
             if subdirs_left == 1 { "y" } else { "ies" },
-            dir.display()
+            shown(&dir)
         ));
     }
     Ok(())
@@ -191,12 +197,12 @@ fn walk(
 /// refuse it.
 fn checked_name(path: &Path) -> Result<String, String> {
     let Some(name) = path.file_name() else {
-        return Err(format!("{}: has no file name", path.display()));
+        return Err(format!("{}: has no file name", shown(&path)));
     };
     let Some(name) = name.to_str() else {
-        return Err(format!("{}: the name is not valid UTF-8", path.display()));
+        return Err(format!("{}: the name is not valid UTF-8", shown(&path)));
     };
-    validate_name(name).map_err(|e| format!("{}: {e}", path.display()))?;
+    validate_name(name).map_err(|e| format!("{}: {e}", shown(&path)))?;
     Ok(name.to_owned())
 }
 
@@ -346,7 +352,7 @@ impl Run {
         };
         for file in &plan.files[self.done..] {
             let target = file.target();
-            self.at = file.path.display().to_string();
+            self.at = shown(&file.path).to_string();
             bar.set_message(target.clone());
             if self.present.has_candidates(file) {
                 let hash = hash_file(&file.path).await?;
@@ -494,14 +500,14 @@ pub(super) async fn add_batch(
     {
         eprintln!(
             "{} was being sent when the batch stopped: if the node stored it, a re-run skips it",
-            f.path.display()
+            shown(&f.path)
         );
     }
     if !left.is_empty() {
         const SHOWN: usize = 20;
         eprintln!("not added ({} of {}):", left.len(), plan.files.len());
         for f in left.iter().take(SHOWN) {
-            eprintln!("  {}", f.path.display());
+            eprintln!("  {}", shown(&f.path));
         }
         if left.len() > SHOWN {
             eprintln!("  … and {} more", left.len() - SHOWN);
@@ -552,11 +558,11 @@ async fn hash_file(path: &Path) -> anyhow::Result<String> {
     let owned = path.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let file =
-            std::fs::File::open(&owned).with_context(|| format!("opening {}", owned.display()))?;
+            std::fs::File::open(&owned).with_context(|| format!("opening {}", shown(&owned)))?;
         let mut hasher = blake3::Hasher::new();
         hasher
             .update_reader(file)
-            .with_context(|| format!("reading {}", owned.display()))?;
+            .with_context(|| format!("reading {}", shown(&owned)))?;
         Ok(hasher.finalize().to_hex().to_string())
     })
     .await
@@ -672,6 +678,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("padded"), "{err}");
+        // A hostile name is reported escaped: no raw newline or terminal escape reaches stderr.
+        fs::remove_file(dir.path().join(" padded ")).unwrap();
+        fs::write(dir.path().join("evil\n\u{1b}[2Jname"), "e").unwrap();
+        let err = plan(&[dir.path().to_owned()], "", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("evil\\n\\u{1b}[2Jname"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
     }
 
     #[test]
