@@ -75,11 +75,11 @@ fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> 
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("{} does not exist (nothing was added)", shown(&path))
+                bail!("{} does not exist (nothing was added)", shown(path))
             }
             Err(e) => {
                 return Err(e)
-                    .with_context(|| format!("reading {} (nothing was added)", shown(&path)));
+                    .with_context(|| format!("reading {} (nothing was added)", shown(path)));
             }
         };
         if meta.is_file() {
@@ -98,7 +98,7 @@ fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> 
         } else {
             bail!(
                 "{} is neither a regular file nor a directory (nothing was added)",
-                shown(&path)
+                shown(path)
             );
         }
     }
@@ -136,7 +136,7 @@ fn walk(
 ) -> anyhow::Result<()> {
     let mut entries = std::fs::read_dir(dir)
         .and_then(|list| list.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading directory {}", shown(&dir)))?;
+        .with_context(|| format!("reading directory {}", shown(dir)))?;
     entries.sort_by_key(std::fs::DirEntry::file_name);
     let mut subdirs_left = 0usize;
     for entry in entries {
@@ -187,7 +187,7 @@ fn walk(
         plan.notes.push(format!(
             "left out {subdirs_left} subdirector{} of {} (add --recursive to include them)",
             if subdirs_left == 1 { "y" } else { "ies" },
-            shown(&dir)
+            shown(dir)
         ));
     }
     Ok(())
@@ -197,12 +197,12 @@ fn walk(
 /// refuse it.
 fn checked_name(path: &Path) -> Result<String, String> {
     let Some(name) = path.file_name() else {
-        return Err(format!("{}: has no file name", shown(&path)));
+        return Err(format!("{}: has no file name", shown(path)));
     };
     let Some(name) = name.to_str() else {
-        return Err(format!("{}: the name is not valid UTF-8", shown(&path)));
+        return Err(format!("{}: the name is not valid UTF-8", shown(path)));
     };
-    validate_name(name).map_err(|e| format!("{}: {e}", shown(&path)))?;
+    validate_name(name).map_err(|e| format!("{}: {e}", shown(path)))?;
     Ok(name.to_owned())
 }
 
