@@ -40,8 +40,12 @@
 //! Disk full:
 //! - `issue10_full_disk_refuses_evidence_cleanly`: on a 64 MiB tmpfs, an `evidence add` larger than
 //!   the free space fails with a clear error (507 `insufficient_storage`, saying so) and leaves
-//!   nothing behind; after freeing space a smaller add succeeds. Skipped (with a message) where
-//!   no tmpfs can be mounted (it needs root).
+//!   nothing behind; after freeing space a smaller add succeeds; a record write on a full disk is
+//!   a 507 too, and writes work again once space is freed. Skipped (with a message) where no tmpfs
+//!   can be mounted (it needs root).
+//! - `issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers`: a partner's item
+//!   that does not fit is not fetched (the import reports the lack of space, nothing half-written
+//!   stays), and once space is freed the import resumes and the share completes.
 
 #![allow(
     clippy::unwrap_used,
@@ -946,4 +950,69 @@ fn free_bytes(path: &Path) -> u64 {
         .nth(1)
         .and_then(|l| l.trim().parse().ok())
         .unwrap()
+}
+
+/// The receiving side of a full disk: a partner's item that does not fit is not fetched (the
+/// import reports the lack of space, nothing half-written stays in `blobs/`), and once space is
+/// freed the import resumes by itself and the share completes with the bytes intact.
+#[test]
+fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
+    let disk = match Tmpfs::mount(96) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipping: cannot mount a tmpfs ({why})");
+            return;
+        }
+    };
+    let a = node("metro-pd");
+    let b = TestNode::builder("county-da")
+        .env("RUST_LOG", DEBUG_LOG)
+        .temp_parent(disk.path())
+        .start();
+    partner(&a, &b);
+    wait_connected(&a, b.name(), true, Duration::from_secs(30));
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "RXFULL-1");
+    let item = add_file(&a, &case, work.path(), "interview.mp4", 24 * MIB, 91);
+
+    // Leave the receiver less room than the item plus its reserve.
+    let filler = disk.path().join("filler");
+    random_file(
+        &filler,
+        free_bytes(disk.path()).saturating_sub(40 * MIB),
+        92,
+    );
+    let blobs_before = files_under(&b.data_dir().join("blobs"));
+    let share = share_case(&a, &case, b.name(), &[]);
+    let share_id = id_of(&share).to_owned();
+    let received = wait_until(
+        "the receiver to report the lack of space",
+        Duration::from_secs(60),
+        || {
+            let r = b.cli_json(["received", "show", &share_id]);
+            r["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("space"))
+                .then_some(r)
+        },
+    );
+    assert_eq!(received["items_imported"], 0, "{received}");
+    assert_eq!(
+        files_under(&b.data_dir().join("blobs")),
+        blobs_before,
+        "nothing half-written in the receiver's blobs/"
+    );
+    assert_eq!(share_status(&a, &share_id)["status"], "Processing");
+
+    fs::remove_file(&filler).unwrap();
+    wait_share_complete(&a, &share_id, Duration::from_secs(120));
+    let copy = wait_copy(&b, &share_id, 1, Duration::from_secs(30));
+    let local = id_of(&copy).to_owned();
+    let received_item = Item {
+        id: id_of(&copy["evidence"][0]).to_owned(),
+        ..item
+    };
+    assert_item_intact(&b, &local, &received_item, work.path());
+    assert_blobs_sound(&b);
+    drop(b);
 }
