@@ -437,7 +437,8 @@ impl Engine {
     /// sharer refuses for good (deleted, out of scope) is recorded as skipped with the reason and
     /// the import goes on around it; any other failure ends this pass (and is retried).
     pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
-        let _one_at_a_time = self.inner.import_lock.lock().await;
+        let lock = self.import_lock(share_id);
+        let _one_at_a_time = lock.lock().await;
         let id = share_id;
         let mut share = self.received_by_id(id)?;
         if share.status == ReceivedStatus::Stopped {

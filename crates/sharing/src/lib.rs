@@ -101,8 +101,9 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Cancelled at shutdown: background tasks stop at their next step.
     shutdown: CancellationToken,
-    /// Serializes imports and syncs (one share's copy is written by one task at a time).
-    import_lock: tokio::sync::Mutex<()>,
+    /// One lock per share: a share's copy is written by one import at a time, while imports of
+    /// different shares run side by side (each item commits in its own transaction).
+    import_locks: Mutex<BTreeMap<ShareId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Engine {
@@ -130,7 +131,7 @@ impl Engine {
                 mail_wake: Notify::new(),
                 smtp: config.smtp,
                 backoff: Mutex::new(BTreeMap::new()),
-                import_lock: tokio::sync::Mutex::new(()),
+                import_locks: Mutex::new(BTreeMap::new()),
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),
@@ -511,6 +512,16 @@ impl Engine {
             tracing::info!(share = %share.id, "resuming an interrupted import");
             self.spawn_sync(share.id);
         }
+    }
+
+    /// The import lock of one share (created on first use).
+    fn import_lock(&self, share: ShareId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .inner
+            .import_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        locks.entry(share).or_default().clone()
     }
 
     /// Send what a crash may have kept from being sent: evidence added (and metadata changed)
