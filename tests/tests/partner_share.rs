@@ -745,3 +745,57 @@ fn a_refused_address_does_not_block_later_notifications() {
     );
     assert_share_mails(&messages, "BOUNCE-2");
 }
+
+/// Stop sharing ends a transfer in flight at once (seed: "once you stop sharing, automatic
+/// updates of evidence to the share will be stopped"): the receiver drops the fetch of the item
+/// it was receiving, never completes it, and leaves no partial file behind.
+#[test]
+fn stop_ends_an_import_in_flight_at_once() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "STOP-FLIGHT");
+    let big = work.path().join("cctv.mp4");
+    random_file(&big, 768 << 20, 77);
+    let ev = a.cli_json(["evidence", "add", &case, s(&big)]);
+    let hash = ev["hash"].as_str().unwrap().to_owned();
+    let share = share_case(&a, &case, b.name(), &[]);
+    let share_id = id_of(&share).to_owned();
+
+    let partial = b.data_dir().join("partial");
+    let in_flight = || {
+        std::fs::read_dir(&partial)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&hash))
+    };
+    wait_until(
+        "bytes of the item arriving at the receiver",
+        Duration::from_secs(60),
+        || in_flight().then_some(()),
+    );
+    a.cli_ok(["share", "stop", &share_id]);
+    wait_until(
+        "the receiver to learn of the stop",
+        Duration::from_secs(20),
+        || {
+            let r = b.cli_json(["received", "show", &share_id]);
+            (r["status"] == "Stopped").then_some(())
+        },
+    );
+    // Long enough for the rest of the item to arrive had the fetch gone on.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !b.blob_path(&hash).exists(),
+        "the stopped share's item was completed anyway"
+    );
+    wait_until(
+        "the partial file to be gone",
+        Duration::from_secs(10),
+        || (!in_flight()).then_some(()),
+    );
+    let r = b.cli_json(["received", "show", &share_id]);
+    assert_eq!(r["items_imported"], 0, "{r}");
+}

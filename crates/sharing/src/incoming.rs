@@ -275,6 +275,8 @@ impl Engine {
         grant::verify_revocation(&rev, &g)
             .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
         self.set_status(share.id, ReceivedStatus::Stopped)?;
+        // Stop sharing ends the transfer at once, not after the item in flight.
+        self.cancel_import(share.id);
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");

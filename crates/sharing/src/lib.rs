@@ -104,6 +104,9 @@ struct Inner {
     /// One lock per share: a share's copy is written by one import at a time, while imports of
     /// different shares run side by side (each item commits in its own transaction).
     import_locks: Mutex<BTreeMap<ShareId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Cancelled when a share is stopped: its import in flight ends at once (children of
+    /// `shutdown`, one per share with an import running or queued).
+    import_cancel: Mutex<BTreeMap<ShareId, CancellationToken>>,
 }
 
 impl Engine {
@@ -132,6 +135,7 @@ impl Engine {
                 smtp: config.smtp,
                 backoff: Mutex::new(BTreeMap::new()),
                 import_locks: Mutex::new(BTreeMap::new()),
+                import_cancel: Mutex::new(BTreeMap::new()),
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),
@@ -514,6 +518,36 @@ impl Engine {
         }
     }
 
+    /// End the import of a stopped share now: its fetches in flight are dropped (a partial file
+    /// is removed by [`Engine::clean_partials`]) and no retry follows.
+    pub(crate) fn cancel_import(&self, share: ShareId) {
+        let token = self
+            .inner
+            .import_cancel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&share);
+        if let Some(token) = token {
+            token.cancel();
+        }
+    }
+
+    /// After a stopped share's import was dropped: the net layer's fetch tasks end when their
+    /// lane closes and may write a last checkpoint, so the partial files are swept a few times
+    /// over the next seconds (a restart sweeps whatever is left). Nothing to do at shutdown.
+    async fn after_stopped_import(&self) {
+        for pause in [200, 1_000, 3_000] {
+            tokio::select! {
+                biased;
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+            }
+            if let Err(e) = self.clean_partials() {
+                tracing::warn!(error = %e, "could not clean partial downloads");
+            }
+        }
+    }
+
     /// The import lock of one share (created on first use).
     fn import_lock(&self, share: ShareId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
@@ -555,13 +589,26 @@ impl Engine {
     /// the partial blob transfer resumes where it stopped.
     fn spawn_sync(&self, share: ShareId) {
         let engine = self.clone();
-        let shutdown = self.inner.shutdown.clone();
+        let shutdown = {
+            let mut tokens = self
+                .inner
+                .import_cancel
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            tokens
+                .entry(share)
+                .or_insert_with(|| self.inner.shutdown.child_token())
+                .clone()
+        };
         self.inner.tasks.spawn(async move {
             let mut attempt: u32 = 0;
             loop {
                 let result = tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => return,
+                    _ = shutdown.cancelled() => {
+                        engine.after_stopped_import().await;
+                        return;
+                    }
                     r = engine.sync_copy(share) => r,
                 };
                 let Err(e) = result else { return };
