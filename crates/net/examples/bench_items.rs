@@ -15,19 +15,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::{
     collections::HashMap,
-    io::Write,
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use casemesh_model::ids::BlobHash;
 use casemesh_net::{BlobServer, BlobSource, Config, Partner, PeerId, Refusal, start};
+use common::{DROPPED, DropCounter, write_random};
 use futures::StreamExt;
 use tracing::Level;
 use tracing_subscriber::{
@@ -36,31 +36,6 @@ use tracing_subscriber::{
 
 const GRANT: &[u8] = b"bench-grant";
 const MIB: f64 = 1024.0 * 1024.0;
-
-static DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts log events saying an inbound stream was dropped.
-struct DropCounter;
-
-impl<S: tracing::Subscriber> Layer<S> for DropCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message"
-                    && format!("{value:?}").contains("dropping inbound stream")
-                {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut message = Message(false);
-        event.record(&mut message);
-        if message.0 {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 #[derive(Default)]
 struct MapServer(Mutex<HashMap<BlobHash, BlobSource>>);
@@ -75,36 +50,6 @@ impl BlobServer for MapServer {
             .cloned()
             .ok_or_else(|| Refusal::not_found("unknown blob"))
     }
-}
-
-fn write_random(path: &Path, size: u64, seed: u64) -> BlobHash {
-    let mut xof = blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof();
-    let mut data = vec![0u8; size as usize];
-    xof.fill(&mut data);
-    let mut file = std::fs::File::create(path).unwrap();
-    file.write_all(&data).unwrap();
-    BlobHash::from(blake3::hash(&data))
-}
-
-fn write_random_large(path: &Path, size: u64, seed: u64) -> BlobHash {
-    let mut xof = blake3::Hasher::new()
-        .update(&seed.to_le_bytes())
-        .finalize_xof();
-    let mut hasher = blake3::Hasher::new();
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        xof.fill(&mut buf[..n]);
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
-    }
-    file.flush().unwrap();
-    BlobHash::from(hasher.finalize())
 }
 
 fn small_size(i: usize) -> u64 {
@@ -155,7 +100,7 @@ async fn bench(items: usize, in_flight: usize, runs: usize, dir: &Path) {
         total += size;
     }
     let big_path = src.join("big.bin");
-    let big_hash = write_random_large(&big_path, total, u64::MAX);
+    let big_hash = write_random(&big_path, total, u64::MAX);
     let big = BlobSource {
         path: big_path,
         size: total,

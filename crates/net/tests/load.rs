@@ -16,10 +16,7 @@ mod common;
 
 use std::{
     path::PathBuf,
-    sync::{
-        OnceLock,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{OnceLock, atomic::Ordering},
     time::Instant,
 };
 
@@ -36,36 +33,6 @@ const MIB: u64 = 1024 * 1024;
 const SMALL: usize = 2_000;
 /// Fetches in flight at once.
 const IN_FLIGHT: usize = 32;
-
-/// Events whose message says an inbound stream was dropped.
-static DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-struct DropCounter;
-
-impl<S: tracing::Subscriber> Layer<S> for DropCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "message" && value.contains("dropping inbound stream") {
-                    self.0 = true;
-                }
-            }
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message"
-                    && format!("{value:?}").contains("dropping inbound stream")
-                {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut message = Message(false);
-        event.record(&mut message);
-        if message.0 {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// The usual test output (`RUST_LOG`, default `warn`) plus the drop counter, which sees
 /// libp2p-stream's debug events whatever `RUST_LOG` says. Installed before the first node, so

@@ -7,7 +7,10 @@ use std::{
     collections::HashMap,
     io::{Read, Write},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -189,4 +192,35 @@ pub fn echo_control(mut events: mpsc::Receiver<Event>) -> tokio::task::JoinHandl
             }
         }
     })
+}
+
+/// Events whose message says an inbound stream was dropped.
+pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// A tracing layer counting [`DROPPED`] events (libp2p-stream's "dropping inbound stream").
+pub struct DropCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DropCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" && value.contains("dropping inbound stream") {
+                    self.0 = true;
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message"
+                    && format!("{value:?}").contains("dropping inbound stream")
+                {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut message = Message(false);
+        event.record(&mut message);
+        if message.0 {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
