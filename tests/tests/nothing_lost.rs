@@ -27,11 +27,12 @@
 //! One big message does not block a partner:
 //! - `issue10_oversize_description_is_refused`: a ~900 KB evidence description is refused (400)
 //!   and changes nothing.
-//! - `issue10_oversize_offer_does_not_block_the_partner`: a share whose offer exceeds the control
-//!   message cap is refused up front (400), or ends Failed with a dead letter; either way a later
-//!   small share to the same partner still completes and can be stopped.
+//! - `issue10_oversize_offer_does_not_block_the_partner`: a share whose items exceed what one
+//!   control message may carry (the first wave blocked the outbox on it; then it ended Failed)
+//!   now completes, its item list and metadata document sent as blobs (issue #11), with no dead
+//!   letter; a later small share to the same partner still completes and can be stopped.
 //! - `issue10_oversize_update_does_not_block_the_partner`: the same when a share that started
-//!   small grows (case synchronization) past what one manifest update may carry: it ends Failed.
+//!   small grows (case synchronization) past what one message may carry: it completes again.
 //!
 //! One refused item does not stall a whole import:
 //! - `issue10_a_refused_item_does_not_stall_the_import`: an item deleted at the sharer before the
@@ -607,16 +608,6 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
     });
 }
 
-/// Wait until the share leaves Processing; it must have Failed.
-fn wait_failed(node: &TestNode, share: &str) -> Value {
-    let failed = wait_until("the oversize share to leave Processing", LIMIT, || {
-        let v = share_status(node, share);
-        (v["status"] != "Processing" && v["status"] != "Complete").then_some(v)
-    });
-    assert_eq!(failed["status"], "Failed", "{failed}");
-    failed
-}
-
 #[test]
 fn issue10_oversize_offer_does_not_block_the_partner() {
     let a = node("metro-pd");
@@ -626,45 +617,19 @@ fn issue10_oversize_offer_does_not_block_the_partner() {
     let big = create_case(&a, "BIG-OFFER");
     add_oversize_items(&a, &big, "");
 
-    let out = a.cli([
-        "--json",
-        "share",
-        "create",
-        &big,
-        "--partner",
-        "county-da",
-        "--to",
-        "user:admin",
-    ]);
-    if out.status.success() {
-        // Accepted: the offer cannot be delivered, so it becomes a dead letter and the share
-        // Failed, instead of holding up every later message to the partner.
-        let oversize: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_partner_not_blocked(&a, &b);
-        wait_failed(&a, id_of(&oversize));
-        let view = peer_view(&a, "county-da");
-        assert!(
-            dead_letters(&view) > 0,
-            "the peers view lists the dead letter: {view}"
-        );
-    } else {
-        // Refused up front (the offer could never be delivered): a client error that says why,
-        // and no share left behind.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("HTTP 400") && stderr.contains("bytes"),
-            "an oversize offer is refused with 400 naming its size: {stderr}"
-        );
-        let left = a.cli_json(["share", "list", &big]);
-        assert!(
-            left.as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["status"] != "Processing"),
-            "no share left Processing: {left}"
-        );
-        assert_partner_not_blocked(&a, &b);
-    }
+    // Items past the old one-message manifest limit: the offer's item list and metadata
+    // document travel as blobs, so the share completes, and the partner is not held up.
+    let items = a.cli_json(["case", "show", &big])["evidence"]
+        .as_array()
+        .unwrap()
+        .len();
+    let sh = share_case(&a, &big, "county-da", &[]);
+    let share_id = id_of(&sh).to_owned();
+    wait_share_complete(&a, &share_id, LIMIT);
+    wait_copy(&b, &share_id, items, LIMIT);
+    let view = peer_view(&a, "county-da");
+    assert_eq!(dead_letters(&view), 0, "no dead letter: {view}");
+    assert_partner_not_blocked(&a, &b);
 }
 
 #[test]
@@ -717,8 +682,10 @@ fn issue10_oversize_update_does_not_block_the_partner() {
         "Shared",
     ]);
 
+    // The update carries the moved items as an item-list blob: the share completes again.
     assert_partner_not_blocked(&a, &b);
-    wait_failed(&a, &share_id);
+    wait_share_complete(&a, &share_id, LIMIT);
+    wait_copy(&b, &share_id, archived.len() + 2, LIMIT);
 }
 
 /// A small file with distinct contents.

@@ -82,6 +82,13 @@ impl AppliedState {
         self.baseline.insert(r.to_string(), value.to_owned());
     }
 
+    /// Take in every value `later` records, over the ones recorded here.
+    pub fn overlay(&mut self, later: &AppliedState) {
+        for (k, v) in &later.baseline {
+            self.baseline.insert(k.clone(), v.clone());
+        }
+    }
+
     /// Record an evidence item imported by case synchronization with this metadata.
     pub fn track_evidence(&mut self, id: EvidenceId, meta: &EvidenceMeta) {
         self.record(FieldRef::evidence(id, Field::Name), &meta.name);

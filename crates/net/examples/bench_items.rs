@@ -96,15 +96,12 @@ async fn bench(items: usize, in_flight: usize, runs: usize, dir: &Path) {
         let size = small_size(i);
         let path = src.join(format!("s{i}.bin"));
         let hash = write_random(&path, size, i as u64);
-        blobs.push((hash, size, BlobSource { path, size }));
+        blobs.push((hash, size, BlobSource::new(path, size)));
         total += size;
     }
     let big_path = src.join("big.bin");
     let big_hash = write_random(&big_path, total, u64::MAX);
-    let big = BlobSource {
-        path: big_path,
-        size: total,
-    };
+    let big = BlobSource::new(big_path, total);
     {
         let mut map = server.0.lock().unwrap();
         for (hash, _, source) in &blobs {

@@ -88,10 +88,7 @@ async fn serve(file: &str, dir: &str) {
     let size = std::fs::metadata(file).unwrap().len();
     let server = Arc::new(OneBlob {
         hash,
-        source: BlobSource {
-            path: file.into(),
-            size,
-        },
+        source: BlobSource::new(file, size),
     });
     let config = Config::new(SERVER_KEY, dir);
     let (net, mut events) = start(config, server).await.unwrap();

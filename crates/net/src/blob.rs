@@ -40,6 +40,7 @@ use bao_tree::{
 use casemesh_model::ids::BlobHash;
 use libp2p::PeerId;
 use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{NetError, Refusal},
@@ -57,12 +58,55 @@ pub trait BlobServer: Send + Sync + 'static {
 }
 
 /// A blob file the node allows to be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// ```
+/// # use casemesh_net::{BlobSource, CancellationToken};
+/// let share_stopped = CancellationToken::new();
+/// let source = BlobSource::new("/var/lib/casemesh/blobs/ab/cd…", 4096)
+///     .with_cancel(share_stopped.child_token());
+/// // later, when the share is stopped: every transfer of its blobs ends within moments
+/// share_stopped.cancel();
+/// # assert!(source.cancel.unwrap().is_cancelled());
+/// ```
+#[derive(Debug, Clone)]
 pub struct BlobSource {
     /// The node's verified blob file.
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
+    /// Cancelled = stop serving this blob now (the grant was revoked, the share stopped).
+    ///
+    /// Checked before the answer starts (then the request is refused with
+    /// [`crate::RefusalCode::Forbidden`], "the share was stopped") and between the pieces of
+    /// the answer, also while a write waits for the requester's flow control: once cancelled,
+    /// no further byte of this blob is sent. An answer already under way cannot be ended
+    /// inside the stream framing, so its stream (lane) is closed; see `docs/protocol.md`.
+    /// `None`: served to the end.
+    pub cancel: Option<CancellationToken>,
+}
+
+impl BlobSource {
+    /// A source served to its end (no cancellation signal).
+    pub fn new(path: impl Into<PathBuf>, size: u64) -> Self {
+        Self {
+            path: path.into(),
+            size,
+            cancel: None,
+        }
+    }
+
+    /// Serve this source only until `token` is cancelled (e.g. a child token of its share).
+    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Whether serving this source must stop now.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
 }
 
 /// A complete, verified, fsynced blob file in the partial directory, for the caller to rename

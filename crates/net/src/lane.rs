@@ -15,13 +15,17 @@
 //! the head of the chain owns the reader, every later one waits for it. An exchange that cannot
 //! leave the stream at a response boundary (verification failure, I/O error, a large response
 //! it no longer wants) abandons the lane: the lane is marked broken, the requests queued behind
-//! it fail with [`NetError::Interrupted`] (resumable), and later fetches open a new lane.
+//! it are sent again on another lane (see below), and later fetches open a new lane. The
+//! server abandons a lane the same way when a blob is withdrawn mid-answer (`serve.rs`).
 //! Exchanges run in tasks that outlive a dropped `fetch_blob` future, so a cancelled fetch
 //! still reads (or abandons) its response and never strands the requests behind it.
 //!
-//! A request is moved to another lane only when nothing of it can have been answered: the lane
-//! turned out broken before the request was written, or writing it failed (the lane's
-//! connection died while the lane was idle).
+//! A request is moved to another lane only when nothing of its answer has been read: the lane
+//! turned out broken before the request was written, writing it failed (the lane's
+//! connection died while the lane was idle), or an earlier exchange abandoned the lane before
+//! this request's turn came. Blob requests only read, so asking again is safe; it costs the
+//! server at most a second permission check. After three tries the request fails with
+//! [`NetError::Interrupted`] (resumable).
 //!
 //! With `blob_lanes_per_peer = 0`, or when the partner does not speak version 2, every request
 //! gets its own single-use `/casemesh/blob/1` stream instead.
@@ -185,9 +189,19 @@ impl Lanes {
                 return Err(NetError::Interrupted(format!("blob stream closed: {e}")));
             }
             drop(tx);
-            let reader = my_turn.await.map_err(|_| {
-                NetError::Interrupted("blob stream closed by an earlier failure".into())
-            })?;
+            let Ok(reader) = my_turn.await else {
+                // An earlier exchange abandoned the lane before our turn: none of our answer
+                // was read, so the request can go again on another lane. Passing nothing on
+                // (dropping `pass_on`) sends the requests behind ours the same way.
+                lane.abandon();
+                if attempts < 3 && !cancelled.load(Ordering::Relaxed) {
+                    tracing::debug!(peer = %peer, "blob lane abandoned before our turn; request sent again");
+                    continue;
+                }
+                return Err(NetError::Interrupted(
+                    "blob stream closed by an earlier failure".into(),
+                ));
+            };
             return Ok(Turn {
                 reader,
                 handoff: Handoff {

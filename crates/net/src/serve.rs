@@ -14,6 +14,20 @@
 //!
 //! The blocking thread writes to the stream through a small blocking adapter, so hashing and
 //! file reads never stall the async runtime.
+//!
+//! Withdrawn blobs: a [`BlobSource`] may carry a cancellation token (cancelled when its share is
+//! stopped). It is looked at before the answer starts, while the outboard is computed, and by
+//! every write of the answer, including one waiting for the requester's flow-control window:
+//!
+//! - cancelled before any byte of the answer was written: the request is refused (`Forbidden`,
+//!   "the share was stopped") like any other; the lane stays open for the requests behind it.
+//! - cancelled mid-answer: the bao stream has no way to end early (its length follows from the
+//!   `Ok` header; a refusal cannot come in its middle), so no further byte is written and the
+//!   lane is closed (FIN) after the bytes already sent; the requester sees the answer end early
+//!   (`NetError::Interrupted`). Requests the requester had queued behind it on that lane are
+//!   not answered here; the requester sends them again on another lane (`lane.rs`). Other
+//!   lanes, and so other transfers on the same connection, go on untouched. A version 1
+//!   stream is closed the same way.
 
 use std::{
     cell::RefCell,
@@ -220,13 +234,20 @@ pub(crate) async fn serve_lane(
                         break;
                     }
                 };
-            match serve_request(&ctx, &server, peer, &slots, req, write).await {
-                Some(w) => write = w,
+            let close = match serve_request(&ctx, &server, peer, &slots, req, write).await {
+                Next::Ready(w) => {
+                    write = w;
+                    false
+                }
+                Next::Close(w) => {
+                    write = w;
+                    true
+                }
                 // The stream failed mid-answer; dropping it is all that is left to do.
-                None => return,
-            }
+                Next::Gone => return,
+            };
             answered += 1;
-            if version == BlobProtocolVersion::V1 {
+            if close || version == BlobProtocolVersion::V1 {
                 break;
             }
         }
@@ -240,10 +261,31 @@ pub(crate) async fn serve_lane(
 /// What a request got.
 enum Answer {
     Refused(RefusalCode),
-    Served { size: u64, start: u64 },
+    Served {
+        size: u64,
+        start: u64,
+    },
+    /// The blob was withdrawn (its [`BlobSource::cancel`] fired) after `sent` bytes of the
+    /// answer had been written: the answer is cut short, the lane must close.
+    Stopped {
+        sent: u64,
+    },
 }
 
-/// Answer one request; returns the write half unless the stream failed.
+/// Where a lane stands after one answer.
+enum Next {
+    /// At an answer boundary: the next request can be answered.
+    Ready(WriteHalf<Stream>),
+    /// The answer was cut short on purpose: close the lane cleanly.
+    Close(WriteHalf<Stream>),
+    /// The stream failed.
+    Gone,
+}
+
+/// Why a withdrawn blob is no longer served (the reason of its refusal).
+const STOPPED: &str = "the share was stopped";
+
+/// Answer one request; says whether the lane can carry the next one.
 async fn serve_request(
     ctx: &Arc<BlobCtx>,
     server: &Arc<dyn BlobServer>,
@@ -251,7 +293,7 @@ async fn serve_request(
     slots: &LaneSlots,
     req: BlobRequest,
     mut write: WriteHalf<Stream>,
-) -> Option<WriteHalf<Stream>> {
+) -> Next {
     let span = tracing::info_span!("blob.serve", peer = %peer, hash = %req.hash);
     async move {
         let Some(slot) = slots.acquire().await else {
@@ -259,8 +301,8 @@ async fn serve_request(
             let refusal = Refusal::new(RefusalCode::Busy, "too many transfers in progress");
             let bytes = BlobResponseHeader::Refused(refusal).encode();
             return match write.write_all(&bytes).await {
-                Ok(()) => Some(write),
-                Err(_) => None,
+                Ok(()) => Next::Ready(write),
+                Err(_) => Next::Gone,
             };
         };
         let (ctx, server) = (ctx.clone(), server.clone());
@@ -272,6 +314,8 @@ async fn serve_request(
                 half: write,
                 rt,
                 counters,
+                cancel: CancellationToken::new(),
+                written: 0,
             };
             let res = respond(&ctx, &*server, &peer, &req, &mut out);
             (res, out.half)
@@ -280,19 +324,26 @@ async fn serve_request(
         match done {
             Ok((Ok(Answer::Served { size, start }), write)) => {
                 tracing::debug!(size, start, "blob served");
-                Some(write)
+                Next::Ready(write)
             }
             Ok((Ok(Answer::Refused(code)), write)) => {
                 tracing::debug!(?code, "blob request refused");
-                Some(write)
+                Next::Ready(write)
+            }
+            Ok((Ok(Answer::Stopped { sent }), write)) => {
+                tracing::info!(
+                    sent,
+                    "blob withdrawn mid-answer (share stopped); lane closed"
+                );
+                Next::Close(write)
             }
             Ok((Err(e), _)) => {
                 tracing::info!(error = %e, "serving blob stopped");
-                None
+                Next::Gone
             }
             Err(e) => {
                 tracing::error!(error = %e, "serving task failed");
-                None
+                Next::Gone
             }
         }
     }
@@ -301,7 +352,8 @@ async fn serve_request(
 }
 
 /// Check the request with the node, then write the header and the bao stream. An `Err` means
-/// the stream failed mid-answer (the lane must close); a refusal is an `Ok`.
+/// the stream failed mid-answer (the lane must close); a refusal is an `Ok`, and so is an
+/// answer cut short because the blob was withdrawn ([`Answer::Stopped`]).
 fn respond(
     ctx: &BlobCtx,
     server: &dyn BlobServer,
@@ -323,6 +375,10 @@ fn respond(
             return refuse(out, Refusal::new(RefusalCode::Internal, "internal error"));
         }
     };
+    if source.is_cancelled() {
+        tracing::info!("blob withdrawn before its answer; refused");
+        return refuse(out, Refusal::forbidden(STOPPED));
+    }
     if req.offset > source.size {
         let refusal = Refusal::new(RefusalCode::BadRequest, "offset beyond end of blob");
         return refuse(out, refusal);
@@ -335,7 +391,7 @@ fn respond(
     }
     .encode();
     let counters = out.counters.clone();
-    if source.size <= SMALL_BLOB {
+    let stopped = if source.size <= SMALL_BLOB {
         let data = match read_small(&source) {
             Ok(data) => data,
             Err(e) => {
@@ -353,22 +409,36 @@ fn respond(
         encode_ranges(&data[..], &outboard, &ranges_from(start), &mut buf)
             .map_err(io::Error::other)?;
         let _transfer = counters.transfer();
-        out.write_all(&buf)?;
-        out.flush()?;
+        out.begin(&source);
+        let res = out.write_all(&buf).and_then(|()| out.flush());
+        out.end(res)?
     } else {
         let outboard = match ensure_outboard(&ctx.outboard_dir(), &hash, &source) {
             Ok(ob) => ob,
+            Err(_) if source.is_cancelled() => {
+                tracing::info!("blob withdrawn while its outboard was computed; refused");
+                return refuse(out, Refusal::forbidden(STOPPED));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "computing outboard failed");
                 return refuse(out, Refusal::new(RefusalCode::Internal, "cannot read blob"));
             }
         };
         let _transfer = counters.transfer();
+        out.begin(&source);
         let res = encode_file(out, &header, &source, &outboard, hash, start);
         if outboard.temporary {
             let _ = fs::remove_file(&outboard.path);
         }
-        res?;
+        out.end(res)?
+    };
+    if let Some(sent) = stopped {
+        if sent == 0 {
+            // Nothing of the answer went out: a plain refusal keeps the lane in step.
+            tracing::info!("blob withdrawn before its answer; refused");
+            return refuse(out, Refusal::forbidden(STOPPED));
+        }
+        return Ok(Answer::Stopped { sent });
     }
     Ok(Answer::Served {
         size: source.size,
@@ -414,27 +484,86 @@ fn encode_file(
 // blocking adapters
 
 /// Sync `Write` over a lane's write half, for a blocking thread; counts bytes; times out
-/// stalls.
+/// stalls; stops at once when the blob being written is withdrawn.
 struct BlockingWrite {
     half: WriteHalf<Stream>,
     rt: tokio::runtime::Handle,
     counters: Arc<Counters>,
+    /// The cancellation signal of the blob whose answer is being written, between
+    /// [`BlockingWrite::begin`] and [`BlockingWrite::end`]; a token nobody cancels otherwise
+    /// (refusals are always written whole).
+    cancel: CancellationToken,
+    /// Bytes of the current answer the stream has taken: 0 means the requester has not seen
+    /// its first byte, so a refusal can still take its place.
+    written: u64,
+}
+
+impl BlockingWrite {
+    /// The answer for `source` starts: from now on a write fails as soon as its signal fires.
+    fn begin(&mut self, source: &BlobSource) {
+        self.cancel = source.cancel.clone().unwrap_or_default();
+        self.written = 0;
+    }
+
+    /// The answer's writes are over. A failure caused by the blob's signal becomes
+    /// `Ok(Some(bytes of the answer written))`; any other failure is returned as it is.
+    fn end(&mut self, res: io::Result<()>) -> io::Result<Option<u64>> {
+        let cancel = std::mem::take(&mut self.cancel);
+        match res {
+            Ok(()) => Ok(None),
+            Err(_) if cancel.is_cancelled() => Ok(Some(self.written)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `op` on the stream, unless `cancel` fires first (then nothing was written) or the requester
+/// takes nothing for [`STALL_TIMEOUT`].
+async fn guarded<T>(
+    cancel: &CancellationToken,
+    op: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(io::Error::other(STOPPED)),
+        res = tokio::time::timeout(STALL_TIMEOUT, op) => {
+            res.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))?
+        }
+    }
 }
 
 impl Write for BlockingWrite {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self
-            .rt
-            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.half.write(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))??;
+        let Self {
+            half, rt, cancel, ..
+        } = self;
+        let n = rt.block_on(guarded(cancel, half.write(buf)))?;
+        self.written += n as u64;
         Counters::add(&self.counters.bytes_sent, n as u64);
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.rt
-            .block_on(tokio::time::timeout(STALL_TIMEOUT, self.half.flush()))
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))?
+        let Self {
+            half, rt, cancel, ..
+        } = self;
+        rt.block_on(guarded(cancel, half.flush()))
+    }
+}
+
+/// Sync `Read` of a blob file that fails once the blob is withdrawn, so computing the outboard
+/// of a large blob (a few seconds per GiB) stops too.
+struct CancellableRead<'a> {
+    file: File,
+    cancel: Option<&'a CancellationToken>,
+}
+
+impl Read for CancellableRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_some_and(CancellationToken::is_cancelled) {
+            return Err(io::Error::other(STOPPED));
+        }
+        self.file.read(buf)
     }
 }
 
@@ -536,12 +665,22 @@ pub(crate) fn ensure_outboard(
         std::process::id()
     ));
     let t0 = std::time::Instant::now();
-    let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
-    let data = BufReader::with_capacity(IO_BUF, file).take(src.size);
-    let root = outboard_post_order(data, tree, &mut out)?;
+    let write = || -> io::Result<blake3::Hash> {
+        let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
+        let file = CancellableRead {
+            file,
+            cancel: src.cancel.as_ref(),
+        };
+        let data = BufReader::with_capacity(IO_BUF, file).take(src.size);
+        let root = outboard_post_order(data, tree, &mut out)?;
+        let out = out.into_inner().map_err(|e| e.into_error())?;
+        out.sync_data()?;
+        Ok(root)
+    };
+    let root = write().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })?;
     tracing::info!(hash = %hash, size = src.size, ms = t0.elapsed().as_millis() as u64, "outboard computed");
-    let out = out.into_inner().map_err(|e| e.into_error())?;
-    out.sync_data()?;
     if root.as_bytes() == &hash.0 {
         fs::rename(&tmp, &path)?;
         Ok(OutboardFile {

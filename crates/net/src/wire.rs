@@ -56,6 +56,9 @@ pub enum BlobProtocolVersion {
     /// request order, each with a header and (after `Ok`) the bao stream, whose length follows
     /// from the header. A refusal answers one request and the lane stays open. Either side
     /// ends the lane by closing its write side; the server answers what it has read first.
+    /// Exception: when the blob being sent is withdrawn (its share stopped), the server stops
+    /// mid-answer and closes the lane; the requester sends the requests it had queued on that
+    /// lane again on another one.
     V2,
 }
 
@@ -179,14 +182,14 @@ impl MessageKind {
     /// The wire string of this kind.
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageKind::GrantOffer => "grant.offer/1",
+            MessageKind::GrantOffer => "grant.offer/2",
             MessageKind::GrantRevocation => "grant.revoke/1",
             MessageKind::CaseManifest => "case.manifest/1",
-            MessageKind::CaseUpdate => "case.update/1",
-            MessageKind::EvidenceAdded => "evidence.added/1",
+            MessageKind::CaseUpdate => "case.update/2",
+            MessageKind::EvidenceAdded => "evidence.added/2",
             MessageKind::ManifestRequest => "case.manifest-request/1",
             MessageKind::Ping => "ping/1",
-            MessageKind::ShareReceipt => "share.receipt/1",
+            MessageKind::ShareReceipt => "share.receipt/2",
             MessageKind::DirectoryQuery => "directory.query/1",
         }
     }

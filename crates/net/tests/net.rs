@@ -437,10 +437,7 @@ async fn tiny_and_empty_blobs() {
     // prepare_blob caches the outboard of a matching file and refuses a mismatching one
     let src = dir.path().join("prep.bin");
     let hash = write_random(&src, 3 * MIB, 999);
-    let source = casemesh_net::BlobSource {
-        path: src.clone(),
-        size: 3 * MIB,
-    };
+    let source = casemesh_net::BlobSource::new(&src, 3 * MIB);
     assert!(a.handle.prepare_blob(hash, source.clone()).await.unwrap());
     let wrong = casemesh_model::ids::BlobHash([1u8; 32]);
     assert!(!a.handle.prepare_blob(wrong, source).await.unwrap());

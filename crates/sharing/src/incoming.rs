@@ -10,10 +10,13 @@ use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::records::{
-    IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, RECEIVED_BY_LOCAL_CASE, ReceivedStatus,
-    SkippedItem,
+    IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, RECEIVED_APPLIED, RECEIVED_BY_LOCAL_CASE,
+    RECEIVED_DOCS, RECEIVED_ITEMS, RECEIVED_TODO, ReceivedItem, ReceivedStatus, SkippedItem,
 };
-use crate::wire::{self, ManifestEvidence, ManifestUpdate, Offer, Receipt, RevocationNotice};
+use crate::wire::{
+    self, Carried, ItemList, ManifestEvidence, ManifestHead, ManifestUpdate, Offer, Receipt,
+    RevocationNotice,
+};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
@@ -26,7 +29,13 @@ use casemesh_store::Actor;
 use std::collections::BTreeSet;
 
 /// Blob fetches in flight per import (the net layer bounds the whole node as well).
-const PARALLEL_FETCHES: usize = 4;
+const PARALLEL_FETCHES: usize = 8;
+
+/// Items read from an item list, or recorded into the copy, per transaction.
+const ITEMS_PER_TXN: usize = 1_000;
+
+/// Largest metadata document or change set fetched as a blob (bytes).
+const MAX_CARRIED: u64 = 256 * 1024 * 1024;
 
 /// Whether a fetch failed because the sharer refuses this item for good (it no longer has it,
 /// or the grant no longer covers it), as opposed to a failure worth retrying.
@@ -41,11 +50,49 @@ fn is_refused_for_good(e: &SharingError) -> bool {
     }
 }
 
-/// A partner's manifest is checked like user input before anything is built from it: its folder
-/// tree within the limits a local case has (depth, count, names, no cycle).
-fn check_manifest(m: &crate::wire::Manifest) -> Result<()> {
+/// A partner's manifest head is checked like user input before anything is built from it: its
+/// folder tree within the limits a local case has (depth, count, names, no cycle), and it names
+/// the grant's share and case.
+fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
     Case::check_folder_tree(&m.folders)
-        .map_err(|e| SharingError::Invalid(format!("manifest folders: {e}")))
+        .map_err(|e| SharingError::Invalid(format!("manifest folders: {e}")))?;
+    if m.share != g.grant.id || m.source_case != g.grant.source_case {
+        return Err(SharingError::Invalid(
+            "manifest does not match its grant".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Write the items of an inline list (or of one page of a blob list) as rows of `share`, with
+/// sequence number `seq`: a new item is also put on the to-do list; an item already known keeps
+/// its state. Returns how many were new.
+fn add_items(
+    txn: &mut casemesh_store::Txn<'_, '_>,
+    share: ShareId,
+    seq: u64,
+    items: &[ManifestEvidence],
+) -> Result<u64> {
+    let mut new = 0;
+    for e in items {
+        let key = (share, e.id);
+        if txn.get(&RECEIVED_ITEMS, &key)?.is_some() {
+            continue;
+        }
+        txn.put(
+            &RECEIVED_ITEMS,
+            &key,
+            &ReceivedItem {
+                entry: e.clone(),
+                seq,
+                local: None,
+                skipped: None,
+            },
+        )?;
+        txn.put(&RECEIVED_TODO, &key, &1u8)?;
+        new += 1;
+    }
+    Ok(new)
 }
 
 fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
@@ -96,6 +143,24 @@ impl Engine {
         Err(SharingError::NotFound(format!("received share {id:?}")))
     }
 
+    /// The items of a received share that were skipped (the sharer refused them for good), with
+    /// why; at most the first 10,000. Reads the share's item rows only when it skipped any.
+    pub fn skipped_items(&self, share: &IncomingShare) -> Result<Vec<(EvidenceId, SkippedItem)>> {
+        let mut out = Vec::new();
+        if share.items_skipped == 0 {
+            return Ok(out);
+        }
+        self.for_each_received_item(share.id, |id, item| {
+            if let Some(s) = item.skipped
+                && out.len() < 10_000
+            {
+                out.push((id, s));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// One received share, by share id.
     pub(crate) fn received_by_id(&self, id: ShareId) -> Result<IncomingShare> {
         self.inner
@@ -106,12 +171,7 @@ impl Engine {
 
     pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
         let g = self.check_grant(peer, &offer.grant)?;
-        check_manifest(&offer.manifest)?;
-        if offer.manifest.share != g.grant.id || offer.manifest.source_case != g.grant.source_case {
-            return Err(SharingError::Invalid(
-                "manifest does not match its grant".into(),
-            ));
-        }
+        check_head(&offer.head, &g)?;
         let id = g.grant.id;
         if self.inner.store.get(&RECEIVED, &id)?.is_some() {
             return Ok(()); // the same share offered twice: keep the first
@@ -120,46 +180,66 @@ impl Engine {
             .partner_by_id(peer)?
             .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
         let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
-        let share = IncomingShare {
+        let mut share = IncomingShare {
             id: g.grant.id,
             sharer: peer.to_owned(),
             sharer_name: partner.name.clone(),
             grant: offer.grant.clone(),
-            manifest: offer.manifest.clone(),
+            head: offer.head.clone(),
+            seq: 0,
+            lists: Default::default(),
+            done_seq: None,
+            items_imported: 0,
+            items_skipped: 0,
             recipients: g.grant.recipients.clone(),
             resolved_users: users.iter().map(|u| u.username.clone()).collect(),
             received_at: self.now(),
             local_case: None,
             import_map: Default::default(),
-            evidence_map: Default::default(),
             status: ReceivedStatus::Pending,
             last_error: None,
-            upstream: None,
-            applied: Default::default(),
-            skipped: Default::default(),
         };
-        let mut share = share;
-        if let Some(doc_hex) = &offer.meta_doc {
-            let doc = hex::decode(doc_hex)
-                .ok()
-                .and_then(|b| casemesh_meta::CaseDoc::load(&b).ok())
-                .ok_or_else(|| SharingError::Invalid("malformed metadata document".into()))?;
-            share.applied = casemesh_meta::AppliedState::at_import(&doc);
-            share.upstream = Some(doc_hex.clone());
+        let inline = match &offer.items {
+            ItemList::Inline(v) => v.as_slice(),
+            blob @ ItemList::Blob { .. } => {
+                share.lists.insert(0, blob.clone());
+                &[]
+            }
+        };
+        if inline.is_empty() && matches!(offer.items, ItemList::Inline(_)) {
+            share.done_seq = Some(0);
         }
+        // The metadata document: fetched now if it came as a blob, so the share is whole once
+        // the offer is acknowledged.
+        let (upstream, applied) = match &offer.meta_doc {
+            Some(c) => {
+                let bytes = self.carried_bytes(peer, &g, c).await?;
+                let doc = casemesh_meta::CaseDoc::load(&bytes)
+                    .map_err(|_| SharingError::Invalid("malformed metadata document".into()))?;
+                // Case fields taken in at import; each item's values stay with the item.
+                let mut applied = casemesh_meta::AppliedState::default();
+                for (r, v) in doc.meta().fields() {
+                    if r.target == casemesh_meta::Target::Case {
+                        applied.record(r, v);
+                    }
+                }
+                (Some(hex::encode(&bytes)), applied)
+            }
+            None => (None, Default::default()),
+        };
         let auto = self.settings().auto_import && g.grant.policy.allows(PolicyAction::Import);
         if auto {
             share.status = ReceivedStatus::Importing;
         }
         let mails = self.mails(
             &emails,
-            format!("Case {} shared with you by {}", offer.manifest.case_number, partner.name),
+            format!("Case {} shared with you by {}", offer.head.case_number, partner.name),
             format!(
                 "{} shared the case {} \"{}\" with you ({} evidence items).\n{}\nShare id: {}\nOpen it with: casemesh case list --external\n",
                 partner.name,
-                offer.manifest.case_number,
-                offer.manifest.title,
-                offer.manifest.evidence.len(),
+                offer.head.case_number,
+                offer.head.title,
+                offer.items.count(),
                 g.grant.message.as_deref().map(|m| format!("Message: {m}\n")).unwrap_or_default(),
                 id
             ),
@@ -167,14 +247,20 @@ impl Engine {
         let receipt = if auto {
             None
         } else {
-            Some(self.receipt_message(&share)?)
+            Some(self.receipt_message(&share, Vec::new())?)
         };
-        // The share, its notifications and (without auto-import) the receipt commit together.
+        // The share, its items, its notifications and (without auto-import) the receipt commit
+        // together.
         let stored = self.inner.store.atomically(|txn| {
             if txn.get(&RECEIVED, &id)?.is_some() {
                 return Ok(false);
             }
+            add_items(txn, id, 0, inline)?;
             txn.put(&RECEIVED, &id, &share)?;
+            if let Some(up) = &upstream {
+                txn.put(&RECEIVED_DOCS, &id, up)?;
+                txn.put(&RECEIVED_APPLIED, &id, &applied)?;
+            }
             for m in &mails {
                 txn.queue_push(MAIL_QUEUE, m)?;
             }
@@ -186,7 +272,7 @@ impl Engine {
         if !stored {
             return Ok(());
         }
-        tracing::info!(share = %id, from = %partner.name, items = offer.manifest.evidence.len(), "share received");
+        tracing::info!(share = %id, from = %partner.name, items = offer.items.count(), "share received");
         self.wake_mail(mails.len());
         if auto {
             self.spawn_sync(g.grant.id);
@@ -194,6 +280,37 @@ impl Engine {
             self.wake_outbox();
         }
         Ok(())
+    }
+
+    /// The bytes a message carries: inline, or fetched (verified) from the sharer under the grant.
+    pub(crate) async fn carried_bytes(
+        &self,
+        peer: &str,
+        g: &SignedGrant,
+        c: &Carried,
+    ) -> Result<Vec<u8>> {
+        match c {
+            Carried::Inline(h) => hex::decode(h)
+                .map_err(|_| SharingError::Invalid("carried bytes are not hex".into())),
+            Carried::Blob(b) => {
+                if b.size > MAX_CARRIED {
+                    return Err(SharingError::Invalid(format!(
+                        "a carried document of {} bytes is over the {MAX_CARRIED} limit",
+                        b.size
+                    )));
+                }
+                let peer: casemesh_net::PeerId = peer
+                    .parse()
+                    .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
+                let _pin = self.inner.store.blobs().pin([b.hash]);
+                self.fetch_blob(peer, &g.to_bytes(), b.hash, b.size).await?;
+                let (mut file, _) = self.inner.store.blobs().open_verified(&b.hash)?;
+                let mut out = Vec::with_capacity(b.size as usize);
+                std::io::Read::read_to_end(&mut file, &mut out)
+                    .map_err(|e| SharingError::Internal(format!("read carried blob: {e}")))?;
+                Ok(out)
+            }
+        }
     }
 
     pub(crate) async fn on_update(&self, peer: &str, update: ManifestUpdate) -> Result<()> {
@@ -208,25 +325,17 @@ impl Engine {
         if current.status == ReceivedStatus::Stopped {
             return Err(SharingError::Forbidden("this share was stopped".into()));
         }
-        check_manifest(&update.manifest)?;
-        if update.manifest.share != g.grant.id || update.manifest.source_case != g.grant.source_case
-        {
-            return Err(SharingError::Invalid(
-                "manifest does not match its grant".into(),
-            ));
+        check_head(&update.head, &g)?;
+        if update.seq <= current.seq {
+            return Ok(()); // already applied (the outbox delivers in order, exactly once)
         }
         let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
-        let new_items = update
-            .manifest
-            .evidence
-            .iter()
-            .filter(|e| !current.evidence_map.contains_key(&e.id))
-            .count();
+        let new_items = update.items.count();
         let mails = if new_items > 0 {
             self.mails(
                 &emails,
-                format!("Case {} updated by {}", update.manifest.case_number, current.sharer_name),
-                format!("{} added {new_items} evidence items to the shared case {} \"{}\".\nShare id: {id}\n", current.sharer_name, update.manifest.case_number, update.manifest.title),
+                format!("Case {} updated by {}", update.head.case_number, current.sharer_name),
+                format!("{} added {new_items} evidence items to the shared case {} \"{}\".\nShare id: {id}\n", current.sharer_name, update.head.case_number, update.head.title),
             )
         } else {
             Vec::new()
@@ -236,8 +345,20 @@ impl Engine {
             let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                 return Ok(None);
             };
+            if update.seq <= s.seq {
+                return Ok(None);
+            }
             s.grant = update.grant.clone();
-            s.manifest = update.manifest.clone();
+            s.head = update.head.clone();
+            s.seq = update.seq;
+            match &update.items {
+                ItemList::Inline(v) => {
+                    add_items(txn, id, update.seq, v)?;
+                }
+                blob @ ItemList::Blob { .. } => {
+                    s.lists.insert(update.seq, blob.clone());
+                }
+            }
             s.recipients = g.grant.recipients.clone();
             s.resolved_users = resolved.clone();
             if s.status == ReceivedStatus::Imported
@@ -255,7 +376,7 @@ impl Engine {
         self.wake_mail(mails.len());
         match share.status {
             ReceivedStatus::Importing => self.spawn_sync(share.id),
-            _ => self.send_receipt(&share)?,
+            _ => self.send_receipt(&share, Vec::new())?,
         }
         Ok(())
     }
@@ -410,23 +531,31 @@ impl Engine {
         }
     }
 
-    /// The receipt of a share as it stands: what this node holds and what it went around.
-    fn receipt_message(&self, share: &IncomingShare) -> Result<crate::records::OutboxMessage> {
+    /// The receipt of a share as it stands: what this node holds, and the items it went around in
+    /// the pass that sends it.
+    fn receipt_message(
+        &self,
+        share: &IncomingShare,
+        mut skipped: Vec<(EvidenceId, String)>,
+    ) -> Result<crate::records::OutboxMessage> {
+        skipped.truncate(wire::MAX_SKIPPED_PER_RECEIPT);
         let receipt = Receipt {
             share: share.id,
-            have: share.evidence_map.keys().copied().collect(),
+            seq: share.done_seq,
+            have: share.items_imported,
             imported: share.local_case.is_some(),
-            skipped: share
-                .skipped
-                .iter()
-                .map(|(id, s)| (*id, s.reason.clone()))
-                .collect(),
+            skipped_total: share.items_skipped,
+            skipped,
         };
         self.outbox_message(wire::KIND_RECEIPT, wire::encode(&receipt), Some(share.id))
     }
 
-    fn send_receipt(&self, share: &IncomingShare) -> Result<()> {
-        let msg = self.receipt_message(share)?;
+    fn send_receipt(
+        &self,
+        share: &IncomingShare,
+        skipped: Vec<(EvidenceId, String)>,
+    ) -> Result<()> {
+        let msg = self.receipt_message(share, skipped)?;
         self.inner
             .store
             .atomically(|txn| Self::queue_in(txn, &share.sharer, &msg))?;
@@ -434,10 +563,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Create the copy if needed, then bring every item of the manifest into it. Idempotent: items
-    /// already copied are skipped, so a retry or a restart continues where it stopped. An item the
-    /// sharer refuses for good (deleted, out of scope) is recorded as skipped with the reason and
-    /// the import goes on around it; any other failure ends this pass (and is retried).
+    /// Create the copy if needed, read the item lists that came as blobs, then bring every item
+    /// on the to-do list into the copy. Idempotent: items already copied are not on it, so a
+    /// retry or a restart continues where it stopped. An item the sharer refuses for good
+    /// (deleted, out of scope) is recorded as skipped with the reason and the import goes on
+    /// around it; any other failure ends this pass (and is retried). Memory holds one page of
+    /// the to-do list, whatever the share's size.
     pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
         let lock = self.import_lock(share_id);
         let _one_at_a_time = lock.lock().await;
@@ -449,63 +580,83 @@ impl Engine {
         let g = decode_grant(&share.grant)?;
         grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
-        let case_id = match share.local_case {
-            Some(c) => c,
-            None => self.create_copy(&mut share)?,
-        };
-        let sharer_actor = Actor::new(format!("org:{}", share.sharer_name), self.now());
-        let todo: Vec<ManifestEvidence> = share
-            .manifest
-            .evidence
-            .iter()
-            .filter(|e| {
-                !share.evidence_map.contains_key(&e.id) && !share.skipped.contains_key(&e.id)
-            })
-            .cloned()
-            .collect();
         let peer: casemesh_net::PeerId = share
             .sharer
             .parse()
             .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
         let grant_bytes = g.to_bytes();
-        let mut pending = todo.into_iter();
-        let mut running = tokio::task::JoinSet::new();
+        // Everything received up to here is what this pass completes.
+        let upto = share.seq;
+        self.read_lists(peer, &grant_bytes, &share).await?;
+        let case_id = match share.local_case {
+            Some(c) => c,
+            None => self.create_copy(&mut share)?,
+        };
+        let sharer_actor = Actor::new(format!("org:{}", share.sharer_name), self.now());
+        let mut skipped_now: Vec<(EvidenceId, String)> = Vec::new();
+        let prefix = format!("{id}/");
+        let mut after: Option<String> = None;
         let mut failure = None;
-        loop {
-            while failure.is_none() && running.len() < PARALLEL_FETCHES {
-                let Some(item) = pending.next() else { break };
-                let (engine, grant_bytes) = (self.clone(), grant_bytes.clone());
-                running.spawn(async move {
-                    let r = engine.fetch_item(peer, &grant_bytes, &item).await;
-                    (item, r)
-                });
+        'pages: loop {
+            let page =
+                self.inner
+                    .store
+                    .page(&RECEIVED_TODO, &prefix, after.as_deref(), ITEMS_PER_TXN)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut pending = Vec::with_capacity(page.len());
+            for (key, _) in page {
+                let Some(sharer_item) = key[prefix.len()..].parse::<EvidenceId>().ok() else {
+                    continue;
+                };
+                if let Some(item) = self.inner.store.get(&RECEIVED_ITEMS, &(id, sharer_item))? {
+                    pending.push(item.entry);
+                }
             }
-            let Some(done) = running.join_next().await else {
-                break;
-            };
-            let (item, fetched) =
-                done.map_err(|e| SharingError::Internal(format!("fetch task: {e}")))?;
-            match fetched {
-                // The pins keep the fetched blobs until the item's record references them.
-                Ok((transcripts, _pins)) => {
-                    self.record_item(id, case_id, &item, transcripts, &sharer_actor)?
+            let mut pending = pending.into_iter();
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                while failure.is_none() && running.len() < PARALLEL_FETCHES {
+                    let Some(item) = pending.next() else { break };
+                    let (engine, grant_bytes) = (self.clone(), grant_bytes.clone());
+                    running.spawn(async move {
+                        let r = engine.fetch_item(peer, &grant_bytes, &item).await;
+                        (item, r)
+                    });
                 }
-                Err(e) if is_refused_for_good(&e) => {
-                    self.skip_item(id, case_id, &item, &e.to_string(), &sharer_actor)?
+                let Some(first) = running.join_next().await else {
+                    break;
+                };
+                // Record every fetch that has finished by now in one transaction.
+                let mut finished = vec![first];
+                while let Some(more) = running.try_join_next() {
+                    finished.push(more);
                 }
-                // Let the fetches in flight finish (their bytes are kept), then end the pass.
-                Err(e) => failure = failure.or(Some(e)),
+                let mut fetched = Vec::new();
+                let mut refused = Vec::new();
+                for done in finished {
+                    let (item, r) =
+                        done.map_err(|e| SharingError::Internal(format!("fetch task: {e}")))?;
+                    match r {
+                        // The pins keep the fetched blobs until the items' records reference
+                        // them.
+                        Ok((transcripts, pins)) => fetched.push((item, transcripts, pins)),
+                        Err(e) if is_refused_for_good(&e) => refused.push((item, e.to_string())),
+                        // Let the fetches in flight finish (their bytes are kept), then end.
+                        Err(e) => failure = failure.or(Some(e)),
+                    }
+                }
+                self.record_items(id, case_id, &fetched, &refused, &sharer_actor)?;
+                skipped_now.extend(refused.into_iter().map(|(i, why)| (i.id, why)));
+            }
+            if failure.is_some() {
+                break 'pages;
             }
         }
         if let Some(e) = failure {
             return Err(e);
         }
-        let done_share = self.received_by_id(id)?;
-        let mut finished = done_share.clone();
-        if finished.status == ReceivedStatus::Importing {
-            finished.status = ReceivedStatus::Imported;
-        }
-        let receipt = self.receipt_message(&finished)?;
+        let more_to_do = self.inner.store.page(&RECEIVED_TODO, &prefix, None, 1)?;
         let done = self.inner.store.atomically(|txn| {
             let mut s: IncomingShare = txn
                 .get(&RECEIVED, &id)?
@@ -513,25 +664,72 @@ impl Engine {
             if s.status == ReceivedStatus::Importing {
                 s.status = ReceivedStatus::Imported;
             }
+            if more_to_do.is_empty() && !s.lists.keys().any(|k| *k <= upto) {
+                s.done_seq = Some(upto);
+            }
             s.last_error = None;
             txn.put(&RECEIVED, &id, &s)?;
-            Self::queue_in(txn, &s.sharer, &receipt)?;
             Ok::<_, SharingError>(s)
         })?;
-        self.wake_outbox();
+        self.send_receipt(&done, skipped_now)?;
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
         }
         // Items the sharer sent while this import ran are picked up by a second pass.
-        if done
-            .manifest
-            .evidence
-            .iter()
-            .any(|e| !done.evidence_map.contains_key(&e.id) && !done.skipped.contains_key(&e.id))
-            && done.status != ReceivedStatus::Stopped
-        {
+        if done.seq > upto && done.status != ReceivedStatus::Stopped {
             self.set_status(id, ReceivedStatus::Importing)?;
             self.spawn_sync(share_id);
+        }
+        Ok(())
+    }
+
+    /// Fetch and read, in order, the item lists of `share` that came as blobs: their items become
+    /// rows (and to-do entries), [`ITEMS_PER_TXN`] at a time; the list is dropped from the share
+    /// in the transaction of its last page. A crash re-reads a list; rows already there stay.
+    async fn read_lists(
+        &self,
+        peer: casemesh_net::PeerId,
+        grant_bytes: &[u8],
+        share: &IncomingShare,
+    ) -> Result<()> {
+        let id = share.id;
+        for (seq, list) in share.lists.clone() {
+            let ItemList::Blob { list, count } = list else {
+                continue;
+            };
+            let _pin = self.inner.store.blobs().pin([list.hash]);
+            self.fetch_blob(peer, grant_bytes, list.hash, list.size)
+                .await?;
+            let store = self.inner.store.clone();
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let (file, _) = store.blobs().open_verified(&list.hash)?;
+                let mut batch = Vec::with_capacity(ITEMS_PER_TXN);
+                let flush = |batch: &mut Vec<ManifestEvidence>| -> Result<()> {
+                    store.atomically(|txn| add_items(txn, id, seq, batch))?;
+                    batch.clear();
+                    Ok(())
+                };
+                crate::manifest::read_list(file, count, |e| {
+                    batch.push(e);
+                    if batch.len() >= ITEMS_PER_TXN {
+                        flush(&mut batch)?;
+                    }
+                    Ok(())
+                })?;
+                store.atomically(|txn| {
+                    add_items(txn, id, seq, &batch)?;
+                    let Some(mut s) = txn.get(&RECEIVED, &id)? else {
+                        return Ok(());
+                    };
+                    s.lists.remove(&seq);
+                    txn.put(&RECEIVED, &id, &s)?;
+                    Ok::<_, SharingError>(())
+                })?;
+                tracing::info!(share = %id, seq, items = count, "item list read");
+                Ok(())
+            })
+            .await
+            .map_err(|e| SharingError::Internal(format!("list task: {e}")))??;
         }
         Ok(())
     }
@@ -591,101 +789,101 @@ impl Engine {
         Ok(())
     }
 
-    /// Add one received item to the copy, placed by the folder rules, and remember it: the
-    /// evidence record, its audit entries and the share's progress commit together, so a crash
-    /// can neither lose the item nor add it twice.
-    fn record_item(
+    /// Add received items to the copy, placed by the folder rules, and record the ones the
+    /// sharer refused for good as skipped: every evidence record, audit entry and item state
+    /// commits in one transaction, so a crash can neither lose an item nor add it twice.
+    fn record_items(
         &self,
         share_id: ShareId,
         case_id: CaseId,
-        item: &ManifestEvidence,
-        transcripts: Vec<Transcript>,
+        fetched: &[(ManifestEvidence, Vec<Transcript>, casemesh_store::BlobPins)],
+        refused: &[(ManifestEvidence, String)],
         actor: &Actor,
     ) -> Result<()> {
-        let store = &self.inner.store;
-        let ev_id = EvidenceId::random();
+        if fetched.is_empty() && refused.is_empty() {
+            return Ok(());
+        }
         let now = self.now();
-        let meta = casemesh_meta::EvidenceMeta {
-            name: item.name.clone(),
-            display_id: item.display_id.clone(),
-            description: item.description.clone(),
-        };
-        store.atomically(|txn| {
-            let mut share: IncomingShare = txn
-                .get(&RECEIVED, &share_id)?
-                .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
-            if share.evidence_map.contains_key(&item.id) {
-                return Ok(());
-            }
-            let copy = txn
-                .case(case_id)?
-                .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
-            let folder = place_new_evidence(item.folder, &share.import_map, &copy);
-            let ev = Evidence {
-                id: ev_id,
-                case: case_id,
-                display_id: item.display_id.clone(),
-                name: item.name.clone(),
-                description: item.description.clone(),
-                category: None,
-                folder,
-                hash: item.hash,
-                size: item.size,
-                media_type: item.media_type.clone(),
-                added_at: now,
-                added_by: actor.name.clone(),
-                transcripts: transcripts.clone(),
-            };
-            txn.add_evidence(&ev, actor)?;
-            txn.audit(
-                case_id,
-                actor,
-                actions::CASE_SYNC,
-                Some(ev.id),
-                &format!(
-                    "share {share_id}: sharer item {} into {:?}",
-                    item.id,
-                    copy.path_of(folder)
-                ),
-            )?;
-            share.evidence_map.insert(item.id, ev.id);
-            share.applied.track_evidence(item.id, &meta);
-            txn.put(&RECEIVED, &share_id, &share)?;
-            Ok::<_, SharingError>(())
-        })
-    }
-
-    /// Record that an item was not copied because the sharer refused it for good.
-    fn skip_item(
-        &self,
-        share_id: ShareId,
-        case_id: CaseId,
-        item: &ManifestEvidence,
-        reason: &str,
-        actor: &Actor,
-    ) -> Result<()> {
-        tracing::warn!(share = %share_id, item = %item.id, reason, "item skipped: the sharer refused it");
-        let skipped = SkippedItem {
-            name: item.name.clone(),
-            reason: reason.to_owned(),
-            at: self.now(),
-        };
+        for (item, reason) in refused {
+            tracing::warn!(share = %share_id, item = %item.id, reason, "item skipped: the sharer refused it");
+        }
+        let new_ids: Vec<EvidenceId> = fetched.iter().map(|_| EvidenceId::random()).collect();
         self.inner.store.atomically(|txn| {
             let mut share: IncomingShare = txn
                 .get(&RECEIVED, &share_id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
-            share.skipped.insert(item.id, skipped.clone());
+            let copy = txn
+                .case(case_id)?
+                .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
+            for ((item, transcripts, _pins), ev_id) in fetched.iter().zip(&new_ids) {
+                let key = (share_id, item.id);
+                let Some(mut row) = txn.get(&RECEIVED_ITEMS, &key)? else {
+                    continue;
+                };
+                if row.local.is_some() || row.skipped.is_some() {
+                    continue;
+                }
+                let folder = place_new_evidence(item.folder, &share.import_map, &copy);
+                let ev = Evidence {
+                    id: *ev_id,
+                    case: case_id,
+                    display_id: item.display_id.clone(),
+                    name: item.name.clone(),
+                    description: item.description.clone(),
+                    category: None,
+                    folder,
+                    hash: item.hash,
+                    size: item.size,
+                    media_type: item.media_type.clone(),
+                    added_at: now,
+                    added_by: actor.name.clone(),
+                    transcripts: transcripts.clone(),
+                };
+                txn.add_evidence(&ev, actor)?;
+                txn.audit(
+                    case_id,
+                    actor,
+                    actions::CASE_SYNC,
+                    Some(ev.id),
+                    &format!(
+                        "share {share_id}: sharer item {} into {:?}",
+                        item.id,
+                        copy.path_of(folder)
+                    ),
+                )?;
+                row.local = Some(ev.id);
+                txn.put(&RECEIVED_ITEMS, &key, &row)?;
+                txn.delete(&RECEIVED_TODO, &key)?;
+                share.items_imported += 1;
+            }
+            for (item, reason) in refused {
+                let key = (share_id, item.id);
+                let Some(mut row) = txn.get(&RECEIVED_ITEMS, &key)? else {
+                    continue;
+                };
+                if row.local.is_some() || row.skipped.is_some() {
+                    continue;
+                }
+                row.skipped = Some(SkippedItem {
+                    name: item.name.clone(),
+                    reason: reason.clone(),
+                    at: now,
+                });
+                txn.put(&RECEIVED_ITEMS, &key, &row)?;
+                txn.delete(&RECEIVED_TODO, &key)?;
+                share.items_skipped += 1;
+                txn.audit(
+                    case_id,
+                    actor,
+                    actions::CASE_SYNC_SKIP,
+                    None,
+                    &format!(
+                        "share {share_id}: sharer item {} {:?} skipped: {reason}",
+                        item.id, item.name
+                    ),
+                )?;
+            }
             txn.put(&RECEIVED, &share_id, &share)?;
-            txn.audit(
-                case_id,
-                actor,
-                actions::CASE_SYNC_SKIP,
-                None,
-                &format!(
-                    "share {share_id}: sharer item {} {:?} skipped: {reason}",
-                    item.id, item.name
-                ),
-            )?;
             Ok::<_, SharingError>(())
         })
     }
@@ -703,13 +901,31 @@ impl Engine {
             ) {
                 continue;
             }
-            for e in
-                s.manifest.evidence.iter().filter(|e| {
-                    !s.evidence_map.contains_key(&e.id) && !s.skipped.contains_key(&e.id)
-                })
-            {
-                needed.insert(e.hash);
-                needed.extend(e.transcripts.iter().map(|t| t.hash));
+            for list in s.lists.values() {
+                if let ItemList::Blob { list, .. } = list {
+                    needed.insert(list.hash);
+                }
+            }
+            let prefix = format!("{}/", s.id);
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.inner.store.page(
+                    &RECEIVED_TODO,
+                    &prefix,
+                    after.as_deref(),
+                    ITEMS_PER_TXN,
+                )?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (key, _) in page {
+                    let Ok(item) = key[prefix.len()..].parse::<EvidenceId>() else {
+                        continue;
+                    };
+                    if let Some(row) = self.inner.store.get(&RECEIVED_ITEMS, &(s.id, item))? {
+                        needed.insert(row.entry.hash);
+                        needed.extend(row.entry.transcripts.iter().map(|t| t.hash));
+                    }
+                }
             }
         }
         let dir = self.inner.net.partial_dir().to_path_buf();
@@ -753,7 +969,7 @@ impl Engine {
     /// receiver's default.
     fn create_copy(&self, share: &mut IncomingShare) -> Result<CaseId> {
         let store = &self.inner.store;
-        let m = &share.manifest;
+        let m = &share.head;
         let owner = share
             .resolved_users
             .first()
@@ -779,7 +995,13 @@ impl Engine {
         };
         let g = decode_grant(&share.grant)?;
         let sharer = sharer_case(m);
-        let folders_of_items: Vec<_> = m.evidence.iter().map(|e| e.folder).collect();
+        // The folders that hold items of the share (a set: bounded by the folder limit).
+        let mut folders_of_items: BTreeSet<Option<casemesh_model::ids::FolderId>> = BTreeSet::new();
+        self.for_each_received_item(share.id, |_, item| {
+            folders_of_items.insert(item.entry.folder);
+            Ok(())
+        })?;
+        let folders_of_items: Vec<_> = folders_of_items.into_iter().collect();
         let (folders, map) = initial_import(&sharer, &g.grant.scope, &folders_of_items, copy.id);
         copy.folders = folders;
         let actor = Actor::new(format!("org:{}", share.sharer_name), now);

@@ -107,6 +107,8 @@ struct Inner {
     /// Cancelled when a share is stopped: its import in flight ends at once (children of
     /// `shutdown`, one per share with an import running or queued).
     import_cancel: Mutex<BTreeMap<ShareId, CancellationToken>>,
+    /// Cancelled when a share is stopped: the blobs being served under it stop at once.
+    serve_tokens: serve::ServeTokens,
 }
 
 impl Engine {
@@ -114,10 +116,12 @@ impl Engine {
     pub async fn start(config: EngineConfig) -> Result<(Engine, tokio::task::JoinSet<()>)> {
         let key = SigningKey::from_bytes(&config.secret);
         let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()).0;
+        let serve_tokens = serve::ServeTokens::default();
         let server = Arc::new(serve::GrantChecker {
             store: config.store.clone(),
             me: me.clone(),
             clock: config.clock,
+            tokens: serve_tokens.clone(),
         });
         let net_config = config.net.with_shutdown(config.shutdown.clone());
         let (net, events) = casemesh_net::start(net_config, server).await?;
@@ -136,6 +140,7 @@ impl Engine {
                 backoff: Mutex::new(BTreeMap::new()),
                 import_locks: Mutex::new(BTreeMap::new()),
                 import_cancel: Mutex::new(BTreeMap::new()),
+                serve_tokens,
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),
@@ -334,10 +339,13 @@ impl Engine {
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),
-            Some(K::CaseUpdate) => self.on_meta_changes(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
+            Some(K::CaseUpdate) => {
+                self.on_meta_changes(
+                    peer,
+                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+                )
+                .await
+            }
             Some(K::ShareReceipt) => self.on_receipt(
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,

@@ -4,20 +4,54 @@
 
 use crate::Engine;
 use crate::error::{Result, SharingError};
-use crate::manifest;
+use crate::manifest::{self, ListBuilder};
 use crate::records::{
-    OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARES, SHARES_BY_CASE, ShareStatus,
+    MAX_SKIPPED_KEPT, OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARE_ITEMS,
+    SHARES, SHARES_BY_CASE, SentItem, ShareStatus,
 };
-use crate::wire::{self, ManifestUpdate, Offer, Receipt, RevocationNotice};
+use crate::wire::{self, Carried, ItemList, ManifestUpdate, Offer, Receipt, RevocationNotice};
 use casemesh_model::audit::actions;
-use casemesh_model::case::{Case, Evidence};
+use casemesh_model::case::Case;
 use casemesh_model::grant::{
     Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation,
 };
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::PolicyAction;
-use casemesh_store::Actor;
-use std::collections::BTreeSet;
+use casemesh_store::{Actor, BlobPins, Txn};
+use std::collections::BTreeMap;
+
+/// Items about to go out under a share: their list (inline or a blob, pinned), their ids, and
+/// the blobs the partner will fetch.
+pub(crate) struct NewItems {
+    list: ItemList,
+    pins: Option<BlobPins>,
+    ids: Vec<EvidenceId>,
+    blobs: Vec<(BlobHash, u64)>,
+}
+
+/// Bytes for a message, inline or as a pinned blob.
+pub(crate) struct CarriedBytes {
+    pub(crate) carried: Carried,
+    pins: Option<BlobPins>,
+}
+
+impl CarriedBytes {
+    /// Hold the blob (if any) for `share` in `txn`, and remember it on the record.
+    pub(crate) fn hold(
+        &self,
+        txn: &mut Txn<'_, '_>,
+        share: &mut OutgoingShare,
+    ) -> std::result::Result<(), casemesh_store::StoreError> {
+        if let Carried::Blob(b) = &self.carried {
+            txn.hold_blob(&b.hash, &format!("share/{}/doc/{}", share.id, b.hash))?;
+            if !share.docs.contains(&b.hash) {
+                share.docs.push(b.hash);
+            }
+        }
+        let _ = &self.pins;
+        Ok(())
+    }
+}
 
 /// A request to share a case with a partner.
 #[derive(Debug, Clone)]
@@ -160,9 +194,10 @@ impl Engine {
         }
         let policy = self.policy(&partner.policy)?;
         let now = self.now();
-        let evidence = manifest::in_scope(store, case, &scope)?;
+        let id = ShareId::random();
+        let items = self.new_items(case, &scope, None)?;
         let mut share = OutgoingShare {
-            id: ShareId::random(),
+            id,
             case: case.id,
             partner: partner.peer_id.clone(),
             partner_name: partner.name.clone(),
@@ -181,23 +216,30 @@ impl Engine {
             created_at: now,
             grant: String::new(),
             status: ShareStatus::Processing,
-            sent: evidence.iter().map(|e| (e.id, now)).collect(),
-            delivered: BTreeSet::new(),
+            seq: 0,
+            items_sent: items.ids.len() as u64,
+            items_delivered: 0,
+            delivered_seq: None,
+            lists: BTreeMap::new(),
+            docs: Vec::new(),
             completed_at: None,
             stopped_at: None,
             revocation: None,
             owner: Some(case.owner),
             failure: None,
             skipped: Default::default(),
+            skipped_total: 0,
         };
         let grant = self.sign_grant(&share, 1);
         share.grant = hex::encode(grant.to_bytes());
-        let (meta_doc, doc_record) = self.start_share_doc(&share)?;
+        let (meta_doc, doc_record) = self.start_share_doc(&share, &items.ids)?;
+        let meta_doc = self.carry(meta_doc)?;
         let offer = Offer {
             grant: share.grant.clone(),
-            manifest: manifest::build(share.id, case, &evidence, now),
+            head: manifest::head(share.id, case, share.items_sent, now),
+            items: items.list.clone(),
             sharer_name: self.inner.org_name.clone(),
-            meta_doc: Some(meta_doc),
+            meta_doc: Some(meta_doc.carried.clone()),
         };
         let msg = self.outbox_message(wire::KIND_OFFER, wire::encode(&offer), Some(share.id))?;
         let details = format!(
@@ -205,20 +247,105 @@ impl Engine {
             share.id,
             partner.name,
             partner.peer_id,
-            evidence.len(),
+            share.items_sent,
             recipients_text(&share)
         );
-        // The share, its audit entry and the offer commit together: a crash leaves all or none.
+        // The share, its items, its audit entry and the offer commit together: a crash leaves
+        // all or none.
         store.atomically(|txn| {
+            let mut share = share.clone();
+            Self::record_sent(txn, &mut share, &items, now)?;
+            meta_doc.hold(txn, &mut share)?;
             txn.put(&SHARES, &share.id, &share)?;
             txn.put(&SHARE_DOCS, &share.id, &doc_record)?;
             txn.audit(case.id, actor, actions::SHARE_CREATE, None, &details)?;
             Self::queue_in(txn, &partner.peer_id, &msg)
         })?;
+        let share = self.share(&id.to_string())?;
         self.wake_outbox();
-        self.prepare_blobs(&evidence);
-        tracing::info!(share = %share.id, case = %case.id, partner = %partner.peer_id, items = evidence.len(), "case shared");
+        self.prepare_blobs(items.blobs);
+        tracing::info!(share = %share.id, case = %case.id, partner = %partner.peer_id, items = share.items_sent, "case shared");
         Ok(share)
+    }
+
+    /// The items of `case` that `scope` covers and that are not yet sent under `sent_under` (all
+    /// of them with `None`), as an item list. Streams the case: memory holds the ids, not the
+    /// items.
+    fn new_items(
+        &self,
+        case: &Case,
+        scope: &Scope,
+        sent_under: Option<ShareId>,
+    ) -> Result<NewItems> {
+        let store = &self.inner.store;
+        let mut list = ListBuilder::new(store.blobs());
+        let (mut ids, mut blobs) = (Vec::new(), Vec::new());
+        for ev in store.case_evidence_iter(case.id)? {
+            let ev = ev?;
+            if !scope.covers(ev.id, ev.folder, case) {
+                continue;
+            }
+            if let Some(sid) = sent_under
+                && store.get(&SHARE_ITEMS, &(sid, ev.id))?.is_some()
+            {
+                continue;
+            }
+            ids.push(ev.id);
+            blobs.push((ev.hash, ev.size));
+            blobs.extend(ev.transcripts.iter().map(|t| (t.hash, t.size)));
+            list.push(manifest::entry(&ev))?;
+        }
+        let (list, pins) = list.finish()?;
+        Ok(NewItems {
+            list,
+            pins,
+            ids,
+            blobs,
+        })
+    }
+
+    /// Record `items` as sent under `share` with its sequence number `share.seq`: one row per
+    /// item, and the list blob held until the partner confirms it.
+    fn record_sent(
+        txn: &mut Txn<'_, '_>,
+        share: &mut OutgoingShare,
+        items: &NewItems,
+        now: casemesh_model::time::Timestamp,
+    ) -> std::result::Result<(), casemesh_store::StoreError> {
+        let seq = share.seq;
+        for id in &items.ids {
+            txn.put(
+                &SHARE_ITEMS,
+                &(share.id, *id),
+                &SentItem { sent_at: now, seq },
+            )?;
+        }
+        if let ItemList::Blob { list, .. } = &items.list {
+            txn.hold_blob(&list.hash, &format!("share/{}/list/{seq}", share.id))?;
+            share.lists.insert(seq, list.hash);
+        }
+        let _ = &items.pins;
+        Ok(())
+    }
+
+    /// Bytes for a message: inline (hex) up to `wire::INLINE_MAX`, else written to a blob the
+    /// partner fetches under the grant.
+    pub(crate) fn carry(&self, bytes: Vec<u8>) -> Result<CarriedBytes> {
+        if bytes.len() * 2 <= wire::INLINE_MAX {
+            return Ok(CarriedBytes {
+                carried: Carried::Inline(hex::encode(bytes)),
+                pins: None,
+            });
+        }
+        let blobs = self.inner.store.blobs();
+        let mut w = blobs.writer()?;
+        w.write(&bytes)?;
+        let pins = blobs.pin([w.hash()]);
+        let (hash, size) = w.finish()?;
+        Ok(CarriedBytes {
+            carried: Carried::Blob(wire::BlobRef { hash, size }),
+            pins: Some(pins),
+        })
     }
 
     /// One outgoing share.
@@ -295,12 +422,17 @@ impl Engine {
             .unwrap_or(2);
         let grant = self.sign_grant(&share, version);
         share.grant = hex::encode(grant.to_bytes());
-        let msg = self.manifest_message(&share)?;
+        let case = self
+            .inner
+            .store
+            .case(share.case)?
+            .ok_or_else(|| SharingError::NotFound("case".into()))?;
         let details = format!(
             "share {} recipients now {}",
             share.id,
             recipients_text(&share)
         );
+        let now = self.now();
         let share = self.inner.store.atomically(|txn| {
             // Apply the new recipients and grant to the stored record as it is now (a receipt
             // may have changed it since it was read).
@@ -312,6 +444,9 @@ impl Engine {
             }
             current.recipients = share.recipients.clone();
             current.grant = share.grant.clone();
+            // The new grant travels with an empty item list of the next sequence number.
+            current.seq += 1;
+            let msg = self.update_message(&current, &case, ItemList::Inline(Vec::new()), now)?;
             txn.put(&SHARES, &id, &current)?;
             txn.audit(
                 current.case,
@@ -327,26 +462,26 @@ impl Engine {
         Ok(share)
     }
 
-    /// The share's current manifest (and grant) as a message for its partner.
-    fn manifest_message(&self, share: &OutgoingShare) -> Result<OutboxMessage> {
-        let store = &self.inner.store;
-        let case = store
-            .case(share.case)?
-            .ok_or_else(|| SharingError::NotFound("case".into()))?;
-        let evidence: Vec<_> = store
-            .case_evidence(case.id)?
-            .into_iter()
-            .filter(|e| share.sent.contains_key(&e.id))
-            .collect();
+    /// `evidence.added/2` for `share` (its `seq` already the new one) carrying `items`.
+    fn update_message(
+        &self,
+        share: &OutgoingShare,
+        case: &Case,
+        items: ItemList,
+        now: casemesh_model::time::Timestamp,
+    ) -> Result<OutboxMessage> {
         let update = ManifestUpdate {
             grant: share.grant.clone(),
-            manifest: manifest::build(share.id, &case, &evidence, self.now()),
+            head: manifest::head(share.id, case, share.items_sent, now),
+            seq: share.seq,
+            items,
         };
         self.outbox_message(wire::KIND_UPDATE, wire::encode(&update), Some(share.id))
     }
 
     /// New evidence was added to a case: send it to every active share that covers it and whose
-    /// policy lets the partner receive updates (case synchronization).
+    /// policy lets the partner receive updates (case synchronization). Each share gets one
+    /// `evidence.added/2` with the items it has not been sent yet.
     pub fn evidence_added(&self, case: CaseId) -> Result<()> {
         let store = &self.inner.store;
         let Some(c) = store.case(case)? else {
@@ -360,55 +495,36 @@ impl Engine {
                 continue;
             }
             let now = self.now();
-            let new: Vec<EvidenceId> = manifest::in_scope(store, &c, &share.scope)?
-                .into_iter()
-                .map(|e| e.id)
-                .filter(|id| !share.sent.contains_key(id))
-                .collect();
-            if new.is_empty() {
+            let items = self.new_items(&c, &share.scope, Some(share.id))?;
+            if items.ids.is_empty() {
                 continue;
             }
-            let mut next = share.clone();
-            for id in &new {
-                next.sent.insert(*id, now);
-            }
-            if next.status == ShareStatus::Complete {
-                next.status = ShareStatus::Processing;
-            }
-            let added: Vec<Evidence> = store
-                .case_evidence(case)?
-                .into_iter()
-                .filter(|e| new.contains(&e.id))
-                .collect();
             let details = format!(
                 "share {}: {} new items to {}",
                 share.id,
-                new.len(),
+                items.ids.len(),
                 share.partner_name
             );
             let sid = share.id;
-            let msg = match self.manifest_message(&next) {
-                Ok(m) => m,
-                Err(e) if e.is_refusal() => {
-                    // The evidence is added whatever happens; this share cannot carry it.
-                    self.fail_share(sid, &format!("update not sent: {e}"))?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
             let sent = store.atomically(|txn| {
                 let Some(mut s) = txn.get(&SHARES, &sid)? else {
-                    return Ok(false);
+                    return Ok(Ok(false));
                 };
-                if s.status == ShareStatus::Stopped {
-                    return Ok(false);
+                if matches!(s.status, ShareStatus::Stopped | ShareStatus::Failed) {
+                    return Ok(Ok(false));
                 }
-                for id in &new {
-                    s.sent.insert(*id, now);
-                }
+                s.seq += 1;
+                s.items_sent += items.ids.len() as u64;
+                let msg = match self.update_message(&s, &c, items.list.clone(), now) {
+                    Ok(m) => m,
+                    // The evidence is added whatever happens; this share cannot carry it.
+                    Err(e) if e.is_refusal() => return Ok(Err(e)),
+                    Err(e) => return Err(e),
+                };
                 if s.status == ShareStatus::Complete {
                     s.status = ShareStatus::Processing;
                 }
+                Self::record_sent(txn, &mut s, &items, now)?;
                 txn.put(&SHARES, &sid, &s)?;
                 txn.audit(
                     case,
@@ -418,12 +534,16 @@ impl Engine {
                     &details,
                 )?;
                 Self::queue_in(txn, &s.partner, &msg)?;
-                Ok::<_, SharingError>(true)
+                Ok::<_, SharingError>(Ok(true))
             })?;
-            if sent {
-                self.wake_outbox();
-                self.prepare_blobs(&added);
-                self.metadata_changed(case)?;
+            match sent {
+                Ok(true) => {
+                    self.wake_outbox();
+                    self.prepare_blobs(items.blobs);
+                    self.metadata_changed(case)?;
+                }
+                Ok(false) => {}
+                Err(e) => self.fail_share(sid, &format!("update not sent: {e}"))?,
             }
         }
         Ok(())
@@ -491,6 +611,13 @@ impl Engine {
             s.status = ShareStatus::Stopped;
             s.stopped_at = Some(now);
             s.revocation = Some(rev_hex.clone());
+            // Nothing more is served: the lists and documents held for the partner may go.
+            for (seq, hash) in std::mem::take(&mut s.lists) {
+                txn.release_blob(&hash, &format!("share/{id}/list/{seq}"))?;
+            }
+            for hash in std::mem::take(&mut s.docs) {
+                txn.release_blob(&hash, &format!("share/{id}/doc/{hash}"))?;
+            }
             txn.put(&SHARES, &id, &s)?;
             txn.audit(
                 s.case,
@@ -503,6 +630,8 @@ impl Engine {
             Ok::<_, SharingError>((s, true))
         })?;
         let (stopped, changed) = stopped;
+        // Transfers under this share stop now, not after the item in flight.
+        self.inner.serve_tokens.cancel(id);
         if !changed {
             return Ok(stopped);
         }
@@ -526,15 +655,25 @@ impl Engine {
                 .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
             let was_complete = s.status == ShareStatus::Complete;
-            s.delivered.extend(receipt.have.iter().copied());
+            s.items_delivered = receipt.have;
+            s.delivered_seq = receipt.seq;
+            s.skipped_total = s.skipped_total.max(receipt.skipped_total);
             for (item, reason) in &receipt.skipped {
-                s.skipped.insert(*item, reason.clone());
+                if s.skipped.len() < MAX_SKIPPED_KEPT || s.skipped.contains_key(item) {
+                    s.skipped.insert(*item, reason.clone());
+                }
             }
-            let all = s
-                .sent
-                .keys()
-                .all(|e| s.delivered.contains(e) || s.skipped.contains_key(e));
-            if all && receipt.imported && s.status == ShareStatus::Processing {
+            // The partner read every list up to the receipt's: they need not be held any more.
+            if let Some(upto) = receipt.seq {
+                let done: Vec<u64> = s.lists.range(..=upto).map(|(k, _)| *k).collect();
+                for seq in done {
+                    if let Some(hash) = s.lists.remove(&seq) {
+                        txn.release_blob(&hash, &format!("share/{id}/list/{seq}"))?;
+                    }
+                }
+            }
+            if receipt.seq == Some(s.seq) && receipt.imported && s.status == ShareStatus::Processing
+            {
                 s.status = ShareStatus::Complete;
                 s.completed_at = Some(now);
             }
@@ -547,9 +686,7 @@ impl Engine {
                     None,
                     &format!(
                         "share {}: partner holds {} items, skipped {}",
-                        s.id,
-                        s.delivered.len(),
-                        s.skipped.len()
+                        s.id, s.items_delivered, s.skipped_total
                     ),
                 )?;
             }
@@ -565,14 +702,7 @@ impl Engine {
 impl Engine {
     /// Precompute, in the background, the verified-streaming outboards of blobs a partner is about
     /// to fetch, so serving starts at once instead of hashing the file first.
-    fn prepare_blobs(&self, evidence: &[Evidence]) {
-        let hashes: Vec<(BlobHash, u64)> = evidence
-            .iter()
-            .flat_map(|e| {
-                std::iter::once((e.hash, e.size))
-                    .chain(e.transcripts.iter().map(|t| (t.hash, t.size)))
-            })
-            .collect();
+    fn prepare_blobs(&self, hashes: Vec<(BlobHash, u64)>) {
         let engine = self.clone();
         let shutdown = self.inner.shutdown.clone();
         self.inner.tasks.spawn(async move {
@@ -583,6 +713,7 @@ impl Engine {
                 let source = casemesh_net::BlobSource {
                     path: engine.inner.store.blobs().path_of(&hash),
                     size,
+                    cancel: None,
                 };
                 if let Err(e) = engine.inner.net.prepare_blob(hash, source).await {
                     tracing::debug!(blob = %hash, error = %e, "could not precompute the outboard; it is built on first request");

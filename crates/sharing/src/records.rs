@@ -4,18 +4,25 @@
 //! Tables ([`casemesh_store::Table`]; the names are the store's record kinds of layout 2, so the
 //! data is where it was): [`PARTNERS`], [`POLICIES`], [`SHARES`] (indexed by case), [`RECEIVED`]
 //! (indexed by local copy), [`SHARE_DOCS`], [`INBOX`], [`MAIL_FAILED`] (notifications the mail
-//! server refused or that were given up on, by time). Queues: `outbox.<peer id>` (control messages waiting for a partner)
-//! and `mail` (notifications waiting for the SMTP server, with their retry state).
+//! server refused or that were given up on, by time). Queues: `outbox.<peer id>` (control
+//! messages waiting for a partner) and `mail` (notifications waiting for the SMTP server, with
+//! their retry state).
+//!
+//! A share's items are never fields of its record: they are rows of their own, keyed
+//! `<share>/<evidence>` ([`SHARE_ITEMS`] at the sharer; [`RECEIVED_ITEMS`] and [`RECEIVED_TODO`] at
+//! the receiver), so adding, fetching or recording one item touches O(1) rows whatever the size
+//! of the share, and listings page through them. The receiver's metadata document and applied
+//! state live apart too ([`RECEIVED_DOCS`], [`RECEIVED_APPLIED`]).
 
-use crate::wire::Manifest;
+use crate::wire::{ItemList, ManifestEvidence, ManifestHead};
 use casemesh_model::folder_sync::ImportMap;
 use casemesh_model::grant::{Recipient, Scope, ShareMode};
-use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId, UserId};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, UserId};
 use casemesh_model::policy::SharingPolicy;
 use casemesh_model::time::Timestamp;
 use casemesh_store::{Index, Table};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Partners, by org id (PeerId text).
 pub const PARTNERS: Table<str, Partner> = Table::new("partner");
@@ -34,6 +41,21 @@ pub const RECEIVED_BY_LOCAL_CASE: Index<IncomingShare> = Index::new("received.lo
 /// Incoming shares (receiver side), by share id; indexed by the local copy's case.
 pub const RECEIVED: Table<ShareId, IncomingShare> =
     Table::new("received").with_indexes(&[RECEIVED_BY_LOCAL_CASE]);
+/// The items sent under each outgoing share, by (share, the sharer's evidence id): what the
+/// share's grant lets the partner fetch, beyond its scope.
+pub const SHARE_ITEMS: Table<(ShareId, EvidenceId), SentItem> = Table::new("share.item");
+/// The items of each received share, by (share, the sharer's evidence id).
+pub const RECEIVED_ITEMS: Table<(ShareId, EvidenceId), ReceivedItem> = Table::new("received.item");
+/// The received items not yet in the copy nor skipped, by (share, the sharer's evidence id):
+/// what an import pass still has to fetch, found without reading the rest.
+pub const RECEIVED_TODO: Table<(ShareId, EvidenceId), u8> = Table::new("received.todo");
+/// The sharer's metadata document of each received share (Automerge, saved, hex), with every
+/// change received.
+pub const RECEIVED_DOCS: Table<ShareId, String> = Table::new("received.doc");
+/// Which upstream values this organization has taken in, per received share (case fields, and
+/// evidence fields applied since import; an item's import values are in [`RECEIVED_ITEMS`]).
+pub const RECEIVED_APPLIED: Table<ShareId, casemesh_meta::AppliedState> =
+    Table::new("received.applied");
 /// The sharer's per-share metadata documents, by share id.
 pub const SHARE_DOCS: Table<ShareId, ShareDoc> = Table::new("sharedoc");
 /// Applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
@@ -116,10 +138,26 @@ pub struct OutgoingShare {
     pub grant: String,
     /// Status.
     pub status: ShareStatus,
-    /// Evidence sent to the partner (in a manifest), with when.
-    pub sent: BTreeMap<EvidenceId, Timestamp>,
-    /// Evidence the partner confirmed it holds.
-    pub delivered: BTreeSet<EvidenceId>,
+    /// Sequence number of the last item list sent (the offer's is 0); see `wire`.
+    #[serde(default)]
+    pub seq: u64,
+    /// Items sent to the partner so far (each is in [`SHARE_ITEMS`]).
+    #[serde(default)]
+    pub items_sent: u64,
+    /// Items the partner reported it holds (its last receipt).
+    #[serde(default)]
+    pub items_delivered: u64,
+    /// The last sequence number the partner holds everything of (its last receipt).
+    #[serde(default)]
+    pub delivered_seq: Option<u64>,
+    /// Item-list blobs sent and not yet confirmed by the partner, by sequence number (each
+    /// held in the blob store as `share/<id>/list/<seq>` until then).
+    #[serde(default)]
+    pub lists: BTreeMap<u64, BlobHash>,
+    /// Metadata documents or changes sent as blobs (held as `share/<id>/doc/<hash>` until the
+    /// share is stopped).
+    #[serde(default)]
+    pub docs: Vec<BlobHash>,
     /// When the partner confirmed the manifest and every blob (last time it became complete).
     pub completed_at: Option<Timestamp>,
     /// When it was stopped.
@@ -131,9 +169,38 @@ pub struct OutgoingShare {
     /// Why the share failed (with [`ShareStatus::Failed`]).
     #[serde(default)]
     pub failure: Option<String>,
-    /// Items the partner reported it could not fetch, with the reason.
+    /// Items the partner reported it could not fetch, with the reason (the first
+    /// [`MAX_SKIPPED_KEPT`]; `skipped_total` counts them all).
     #[serde(default)]
     pub skipped: BTreeMap<EvidenceId, String>,
+    /// How many items the partner reported it could not fetch.
+    #[serde(default)]
+    pub skipped_total: u64,
+}
+
+/// Most skipped items a share record lists by name (the count is exact beyond it).
+pub const MAX_SKIPPED_KEPT: usize = 10_000;
+
+/// An item sent under an outgoing share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentItem {
+    /// When it was sent.
+    pub sent_at: Timestamp,
+    /// In the item list of this sequence number.
+    pub seq: u64,
+}
+
+/// An item of a received share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceivedItem {
+    /// The item as the sharer listed it (its import values).
+    pub entry: ManifestEvidence,
+    /// In the item list of this sequence number.
+    pub seq: u64,
+    /// The evidence item in the copy, once copied.
+    pub local: Option<EvidenceId>,
+    /// Why it was not copied: the sharer refused it for good.
+    pub skipped: Option<SkippedItem>,
 }
 
 /// Where an incoming share stands at the receiver.
@@ -160,8 +227,20 @@ pub struct IncomingShare {
     pub sharer_name: String,
     /// The grant, wire form, hex; checked again on every use.
     pub grant: String,
-    /// The latest manifest from the sharer.
-    pub manifest: Manifest,
+    /// The case fields and folder tree, as of the latest message from the sharer.
+    pub head: ManifestHead,
+    /// Sequence number of the latest item list received.
+    pub seq: u64,
+    /// Item lists received as blobs and not yet read into [`RECEIVED_ITEMS`], by sequence
+    /// number (an import pass fetches and reads them first).
+    #[serde(default)]
+    pub lists: BTreeMap<u64, ItemList>,
+    /// Every item of the lists up to this sequence number is in the copy or skipped.
+    pub done_seq: Option<u64>,
+    /// Items in the copy.
+    pub items_imported: u64,
+    /// Items skipped (see [`ReceivedItem::skipped`]).
+    pub items_skipped: u64,
     /// Recipients as the sharer named them.
     pub recipients: Vec<Recipient>,
     /// The local users those resolved to.
@@ -172,22 +251,10 @@ pub struct IncomingShare {
     pub local_case: Option<CaseId>,
     /// Sharer folder id → copy folder id, recorded at first import.
     pub import_map: ImportMap,
-    /// Sharer evidence id → local evidence id, for everything already in the copy.
-    pub evidence_map: BTreeMap<EvidenceId, EvidenceId>,
     /// Status.
     pub status: ReceivedStatus,
     /// Last import/sync error, if any.
     pub last_error: Option<String>,
-    /// The sharer's metadata document (Automerge, saved, hex), with every change received.
-    #[serde(default)]
-    pub upstream: Option<String>,
-    /// Which upstream values this organization has taken in (for "updates available").
-    #[serde(default)]
-    pub applied: casemesh_meta::AppliedState,
-    /// Items of the manifest that were not copied, by sharer evidence id: the sharer refused them
-    /// for good (deleted, no longer in scope). The rest of the import goes on without them.
-    #[serde(default)]
-    pub skipped: BTreeMap<EvidenceId, SkippedItem>,
 }
 
 /// An item an import went around; see [`IncomingShare::skipped`].

@@ -2,21 +2,51 @@
 //!
 //! A blob is served only when the grant presented with the request is a valid signed grant issued
 //! by this node, addressed to the requesting peer, unexpired, for a share that exists here and is
-//! not stopped, and the requested hash belongs to evidence (or a transcript) of the shared case
-//! that the grant's scope covers. Everything is checked again on every request.
+//! not stopped, and the requested hash belongs to evidence (or a transcript) sent under the share,
+//! in the shared case, that the grant's scope covers — or is an item list or metadata document
+//! the share holds for the partner. Everything is checked again on every request, in
+//! O(references of the blob): no request reads the whole case.
 
-use crate::records::{OutgoingShare, SHARES, ShareStatus};
+use crate::records::{OutgoingShare, SHARE_ITEMS, SHARES, ShareStatus};
 use casemesh_model::audit::actions;
-use casemesh_model::grant::{self, SignedGrant};
-use casemesh_model::ids::{BlobHash, OrgId};
+use casemesh_model::grant::{self, Scope, SignedGrant};
+use casemesh_model::ids::{BlobHash, EvidenceId, OrgId, ShareId};
 use casemesh_net::{BlobServer, BlobSource, PeerId, Refusal};
 use casemesh_store::{Actor, Clock, Store};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// Checks grants for the net layer's blob protocol.
 pub(crate) struct GrantChecker {
     pub(crate) store: Store,
     pub(crate) me: String,
     pub(crate) clock: Clock,
+    pub(crate) tokens: ServeTokens,
+}
+
+/// One cancellation token per outgoing share, handed to the net layer with every blob served
+/// under it: stopping the share cancels it, and the net layer ends those transfers at once
+/// (`casemesh_net::BlobSource::cancel`). A cancelled token stays in the map, so a request that
+/// passed its checks just before the stop still gets a cancelled token.
+#[derive(Clone, Default)]
+pub(crate) struct ServeTokens(Arc<Mutex<BTreeMap<ShareId, CancellationToken>>>);
+
+impl ServeTokens {
+    /// The token of `share`'s transfers.
+    pub(crate) fn token(&self, share: ShareId) -> CancellationToken {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(share)
+            .or_default()
+            .clone()
+    }
+
+    /// End every transfer of `share` in flight, and any that starts from now on.
+    pub(crate) fn cancel(&self, share: ShareId) {
+        self.token(share).cancel();
+    }
 }
 
 impl BlobServer for GrantChecker {
@@ -50,42 +80,82 @@ impl BlobServer for GrantChecker {
         if share.partner != requester.0 || share.case != g.grant.source_case {
             return Err(refuse("grant does not match the share"));
         }
-        let case = self
-            .store
-            .case(share.case)
-            .ok()
-            .flatten()
-            .ok_or_else(|| refuse("case gone"))?;
         // A failure of this node's own store is not the partner's fault: it may retry.
-        let evidence = self.store.case_evidence(case.id).map_err(|e| {
+        let internal = |e: casemesh_store::StoreError| {
             tracing::error!(error = %e, "blob request: store unavailable");
             Refusal::new(casemesh_net::RefusalCode::Internal, "store unavailable")
-        })?;
-        let item = evidence
-            .iter()
-            .filter(|e| {
-                share.sent.contains_key(&e.id) && g.grant.scope.covers(e.id, e.folder, &case)
-            })
-            .find(|e| e.hash == *hash || e.transcripts.iter().any(|t| t.hash == *hash))
-            .ok_or_else(|| {
+        };
+        // An item list or metadata document of this share, held for the partner to fetch.
+        let held = self
+            .store
+            .blob_held_under(hash, &format!("share/{}/", share.id))
+            .map_err(internal)?;
+        let item = if held {
+            None
+        } else {
+            Some(self.item_with_blob(&share, &g, hash).map_err(internal)?.ok_or_else(|| {
                 // The share is valid but no item of it has these bytes (any more): deleted at
                 // the sharer, or never in scope. The importer skips the item for good.
                 tracing::warn!(peer = %peer, blob = %hash, "blob request: no item of the share has this blob");
                 Refusal::not_found("no item of this share has this blob (deleted, or not in scope)")
-            })?;
+            })?)
+        };
         let path = self.store.blobs().path_of(hash);
         let size = std::fs::metadata(&path)
             .map(|m| m.len())
             .map_err(|_| Refusal::not_found("blob missing"))?;
-        let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
-        let _ = self.store.audit(
-            case.id,
-            &actor,
-            actions::SHARE_SERVE,
-            Some(item.id),
-            &format!("share {} blake3={hash}", share.id),
-        );
-        Ok(BlobSource { path, size })
+        if let Some(item) = item {
+            let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
+            let _ = self.store.audit(
+                share.case,
+                &actor,
+                actions::SHARE_SERVE,
+                Some(item),
+                &format!("share {} blake3={hash}", share.id),
+            );
+        }
+        Ok(BlobSource::new(path, size).with_cancel(self.tokens.token(share.id)))
+    }
+}
+
+impl GrantChecker {
+    /// The item of `share` whose file or transcript is `hash`: found through the blob's exact
+    /// references (O(items holding these bytes), no scan of the case), then checked to be sent
+    /// under the share, in its case, and covered by the grant's scope.
+    fn item_with_blob(
+        &self,
+        share: &OutgoingShare,
+        g: &SignedGrant,
+        hash: &BlobHash,
+    ) -> Result<Option<EvidenceId>, casemesh_store::StoreError> {
+        let mut case = None;
+        for id in self.store.evidence_with_blob(hash)? {
+            if self.store.get(&SHARE_ITEMS, &(share.id, id))?.is_none() {
+                continue;
+            }
+            let Some(ev) = self.store.evidence(id)? else {
+                continue;
+            };
+            if ev.case != share.case {
+                continue;
+            }
+            // The folder tree is read only when the scope needs it (folder scopes).
+            let covered = match &g.grant.scope {
+                Scope::EntireCase => true,
+                Scope::Evidence(ids) => ids.contains(&ev.id),
+                Scope::Folders(_) => {
+                    if case.is_none() {
+                        case = self.store.case(share.case)?;
+                    }
+                    case.as_ref()
+                        .is_some_and(|c| g.grant.scope.covers(ev.id, ev.folder, c))
+                }
+            };
+            if covered {
+                return Ok(Some(ev.id));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -99,7 +169,6 @@ mod tests {
     use casemesh_model::policy::SharingPolicy;
     use casemesh_model::time::Timestamp;
     use ed25519_dalek::SigningKey;
-    use std::collections::BTreeSet;
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -171,20 +240,36 @@ mod tests {
             created_at: Timestamp(1),
             grant: String::new(),
             status: ShareStatus::Processing,
-            sent: [(shared.id, Timestamp(1))].into(),
-            delivered: BTreeSet::new(),
+            seq: 0,
+            items_sent: 1,
+            items_delivered: 0,
+            delivered_seq: None,
+            lists: Default::default(),
+            docs: Vec::new(),
             completed_at: None,
             stopped_at: None,
             revocation: None,
             owner: None,
             failure: None,
             skipped: Default::default(),
+            skipped_total: 0,
         };
         store.put(&SHARES, &share.id, &share).unwrap();
+        store
+            .put(
+                &SHARE_ITEMS,
+                &(share.id, shared.id),
+                &crate::records::SentItem {
+                    sent_at: Timestamp(1),
+                    seq: 0,
+                },
+            )
+            .unwrap();
         let checker = GrantChecker {
             store,
             me,
             clock: Clock::default(),
+            tokens: ServeTokens::default(),
         };
         Fixture {
             _dir: dir,

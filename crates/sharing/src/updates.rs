@@ -11,12 +11,15 @@
 
 use crate::Engine;
 use crate::error::{Result, SharingError};
-use crate::records::{IncomingShare, OutgoingShare, RECEIVED, SHARE_DOCS, ShareDoc, ShareStatus};
+use crate::records::{
+    IncomingShare, OutgoingShare, RECEIVED_APPLIED, RECEIVED_DOCS, RECEIVED_ITEMS, ReceivedItem,
+    SHARE_DOCS, SHARE_ITEMS, SHARES, ShareDoc, ShareStatus,
+};
 use crate::wire::{self, MetaChanges};
 use casemesh_meta::{CaseDoc, CaseMeta, EvidenceMeta, Field, FieldRef, FieldUpdate, Target};
 use casemesh_model::audit::actions;
 use casemesh_model::grant::SignedGrant;
-use casemesh_model::ids::{CaseId, EvidenceId};
+use casemesh_model::ids::{CaseId, EvidenceId, ShareId};
 use casemesh_store::Actor;
 
 fn meta_err(e: impl std::fmt::Display) -> SharingError {
@@ -28,30 +31,43 @@ fn load_doc(hex_text: &str) -> Result<CaseDoc> {
 }
 
 impl Engine {
-    /// The current metadata of the part of `case` that `share` covers.
-    fn share_meta(&self, share: &OutgoingShare) -> Result<CaseMeta> {
+    /// The current metadata of the part of `case` that `share` covers: the items sent under it,
+    /// or exactly `items` (a share being created, whose items are not recorded yet).
+    fn share_meta(&self, share: &OutgoingShare, items: Option<&[EvidenceId]>) -> Result<CaseMeta> {
         let store = &self.inner.store;
         let case = store
             .case(share.case)?
             .ok_or_else(|| SharingError::NotFound(format!("case {}", share.case)))?;
-        let evidence: Vec<_> = store
-            .case_evidence(case.id)?
-            .into_iter()
-            .filter(|e| share.sent.contains_key(&e.id))
-            .collect();
+        let only: Option<std::collections::HashSet<EvidenceId>> =
+            items.map(|ids| ids.iter().copied().collect());
+        let mut evidence = Vec::new();
+        for ev in store.case_evidence_iter(case.id)? {
+            let ev = ev?;
+            let sent = match &only {
+                Some(set) => set.contains(&ev.id),
+                None => store.get(&SHARE_ITEMS, &(share.id, ev.id))?.is_some(),
+            };
+            if sent {
+                evidence.push(ev);
+            }
+        }
         Ok(CaseMeta::from_case(&case, &evidence))
     }
 
-    /// Create a share's metadata document: returns it saved (hex) for the offer, and the record
-    /// to store with the share (in the same transaction).
-    pub(crate) fn start_share_doc(&self, share: &OutgoingShare) -> Result<(String, ShareDoc)> {
-        let mut doc = CaseDoc::new(&self.share_meta(share)?).map_err(meta_err)?;
-        let saved = hex::encode(doc.save());
+    /// Create a share's metadata document over `items`: returns it saved for the offer, and the
+    /// record to store with the share (in the same transaction).
+    pub(crate) fn start_share_doc(
+        &self,
+        share: &OutgoingShare,
+        items: &[EvidenceId],
+    ) -> Result<(Vec<u8>, ShareDoc)> {
+        let mut doc = CaseDoc::new(&self.share_meta(share, Some(items))?).map_err(meta_err)?;
+        let saved = doc.save();
         let heads = hex::encode(casemesh_meta::encode_heads(&doc.heads()));
         Ok((
             saved.clone(),
             ShareDoc {
-                doc: saved,
+                doc: hex::encode(saved),
                 sent_heads: heads,
             },
         ))
@@ -70,7 +86,7 @@ impl Engine {
                 continue;
             };
             let mut doc = load_doc(&rec.doc)?;
-            let now_meta = self.share_meta(&share)?;
+            let now_meta = self.share_meta(&share, None)?;
             let before = doc.meta();
             for (r, value) in now_meta.fields() {
                 match r.target {
@@ -95,16 +111,22 @@ impl Engine {
                 doc: hex::encode(doc.save()),
                 sent_heads: hex::encode(casemesh_meta::encode_heads(&heads)),
             };
+            let changes = self.carry(changes)?;
             let msg = self.outbox_message(
                 wire::KIND_META,
                 wire::encode(&MetaChanges {
                     share: share.id,
-                    changes: hex::encode(changes),
+                    changes: changes.carried.clone(),
                 }),
                 Some(share.id),
             )?;
             // The document's new heads and the changes sent commit together.
             self.inner.store.atomically(|txn| {
+                let Some(mut s) = txn.get(&SHARES, &id)? else {
+                    return Ok(());
+                };
+                changes.hold(txn, &mut s)?;
+                txn.put(&SHARES, &id, &s)?;
                 txn.put(&SHARE_DOCS, &id, &record)?;
                 Self::queue_in(txn, &share.partner, &msg)
             })?;
@@ -113,8 +135,8 @@ impl Engine {
         Ok(())
     }
 
-    /// `case.update/1` from a sharer: merge the changes into the upstream document.
-    pub(crate) fn on_meta_changes(&self, peer: &str, msg: MetaChanges) -> Result<()> {
+    /// `case.update/2` from a sharer: merge the changes into the upstream document.
+    pub(crate) async fn on_meta_changes(&self, peer: &str, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
         let share = self.received_by_id(id)?;
         if share.sharer != peer {
@@ -125,51 +147,91 @@ impl Engine {
         if share.status == crate::records::ReceivedStatus::Stopped {
             return Err(SharingError::Forbidden("this share was stopped".into()));
         }
-        self.check_grant(peer, &share.grant)?;
-        let bytes = hex::decode(&msg.changes).map_err(meta_err)?;
-        self.inner
-            .store
-            .update(&RECEIVED, &id, |s: Option<IncomingShare>| {
-                let Some(mut s) = s else { return Ok(None) };
-                let mut doc = match &s.upstream {
-                    Some(h) => load_doc(h)?,
-                    None => {
-                        return Err(SharingError::Invalid(
-                            "no metadata document for this share".into(),
-                        ));
-                    }
-                };
-                doc.apply_changes(&bytes).map_err(meta_err)?;
-                s.upstream = Some(hex::encode(doc.save()));
-                Ok::<_, SharingError>(Some(s))
-            })?;
+        let g = self.check_grant(peer, &share.grant)?;
+        let bytes = self.carried_bytes(peer, &g, &msg.changes).await?;
+        let store = &self.inner.store;
+        store.atomically(|txn| {
+            let Some(up) = txn.get(&RECEIVED_DOCS, &id)? else {
+                return Err(SharingError::Invalid(
+                    "no metadata document for this share".into(),
+                ));
+            };
+            let mut doc = load_doc(&up)?;
+            doc.apply_changes(&bytes).map_err(meta_err)?;
+            txn.put(&RECEIVED_DOCS, &id, &hex::encode(doc.save()))?;
+            Ok::<_, SharingError>(())
+        })?;
         Ok(())
     }
 
-    /// The copy's own current metadata, keyed by the sharer's evidence ids.
-    fn local_meta(&self, share: &IncomingShare) -> Result<Option<CaseMeta>> {
+    /// The items of a received share that are in the copy: (the sharer's id, the item), one page
+    /// at a time through `f`.
+    pub(crate) fn for_each_received_item(
+        &self,
+        share: ShareId,
+        mut f: impl FnMut(EvidenceId, ReceivedItem) -> Result<()>,
+    ) -> Result<()> {
+        let prefix = format!("{share}/");
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .page(&RECEIVED_ITEMS, &prefix, after.as_deref(), 1_000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.clone());
+            for (_, item) in page {
+                f(item.entry.id, item)?;
+            }
+        }
+    }
+
+    /// The copy's own current metadata, keyed by the sharer's evidence ids, and the upstream
+    /// values taken in: each item's values at import, then the fields applied since.
+    fn local_meta(
+        &self,
+        share: &IncomingShare,
+    ) -> Result<Option<(CaseMeta, casemesh_meta::AppliedState)>> {
         let store = &self.inner.store;
         let Some(case) = share.local_case.and_then(|c| store.case(c).ok().flatten()) else {
             return Ok(None);
         };
         let mut meta = CaseMeta::from_case(&case, std::iter::empty());
-        for (sharer_id, local_id) in &share.evidence_map {
-            if let Some(ev) = store.evidence(*local_id)? {
-                meta.evidence.insert(*sharer_id, EvidenceMeta::of(&ev));
+        let mut applied = casemesh_meta::AppliedState::default();
+        self.for_each_received_item(share.id, |sharer_id, item| {
+            if let Some(local) = item.local
+                && let Some(ev) = store.evidence(local)?
+            {
+                meta.evidence.insert(sharer_id, EvidenceMeta::of(&ev));
+                applied.track_evidence(
+                    sharer_id,
+                    &EvidenceMeta {
+                        name: item.entry.name.clone(),
+                        display_id: item.entry.display_id.clone(),
+                        description: item.entry.description.clone(),
+                    },
+                );
             }
+            Ok(())
+        })?;
+        if let Some(since) = store.get(&RECEIVED_APPLIED, &share.id)? {
+            applied.overlay(&since);
         }
-        Ok(Some(meta))
+        Ok(Some((meta, applied)))
     }
 
     /// The updates available for a received share's copy.
     pub fn updates(&self, id: &str) -> Result<Vec<FieldUpdate>> {
         let share = self.received_share(id)?;
-        let (Some(up), Some(local)) = (&share.upstream, self.local_meta(&share)?) else {
+        let up = self.inner.store.get(&RECEIVED_DOCS, &share.id)?;
+        let (Some(up), Some((local, applied))) = (up, self.local_meta(&share)?) else {
             return Ok(Vec::new());
         };
         Ok(casemesh_meta::updates_available(
-            &load_doc(up)?,
-            &share.applied,
+            &load_doc(&up)?,
+            &applied,
             &local,
         ))
     }
@@ -187,17 +249,17 @@ impl Engine {
         let case = share
             .local_case
             .ok_or_else(|| SharingError::Conflict("the share has not been imported yet".into()))?;
+        let store = &self.inner.store;
         let up = load_doc(
-            share
-                .upstream
-                .as_deref()
+            &store
+                .get(&RECEIVED_DOCS, &share.id)?
                 .ok_or_else(|| SharingError::Conflict("no updates for this share".into()))?,
         )?;
-        let mut local = self
+        let (mut local, mut applied) = self
             .local_meta(&share)?
             .ok_or_else(|| SharingError::NotFound("the local copy".into()))?;
         let chosen: Vec<FieldRef> = if all {
-            casemesh_meta::updates_available(&up, &share.applied, &local)
+            casemesh_meta::updates_available(&up, &applied, &local)
                 .iter()
                 .map(FieldUpdate::field_ref)
                 .collect()
@@ -217,7 +279,6 @@ impl Engine {
         }
         let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(meta_err)?)
             .map_err(|e| SharingError::Invalid(e.to_string()))?;
-        let mut applied = share.applied.clone();
         let done =
             casemesh_meta::apply(&up, &chosen, &grant.grant.policy, &mut applied, &mut local)
                 .map_err(|e| match e {
@@ -227,14 +288,15 @@ impl Engine {
                     other => SharingError::Invalid(other.to_string()),
                 })?;
         self.write_local(actor, case, &share, &done)?;
-        self.inner
-            .store
-            .update(&RECEIVED, &share.id, |s: Option<IncomingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    s.applied = applied.clone();
-                    s
-                }))
-            })?;
+        // What was applied joins the values taken in before (the import values stay with the
+        // items).
+        store.update(&RECEIVED_APPLIED, &share.id, |s| {
+            let mut s = s.unwrap_or_default();
+            for u in &done {
+                s.record(u.field_ref(), &u.proposed);
+            }
+            Ok::<_, SharingError>(Some(s))
+        })?;
         Ok(done)
     }
 
@@ -267,8 +329,10 @@ impl Engine {
                     })?;
                 }
                 Target::Evidence(sharer_id) => {
-                    let local: EvidenceId =
-                        *share.evidence_map.get(&sharer_id).ok_or_else(|| {
+                    let local: EvidenceId = store
+                        .get(&RECEIVED_ITEMS, &(share.id, sharer_id))?
+                        .and_then(|i| i.local)
+                        .ok_or_else(|| {
                             SharingError::NotFound(format!("evidence {sharer_id} in the copy"))
                         })?;
                     store.update_evidence(local, actor, actions::EVIDENCE_EDIT, |e| {

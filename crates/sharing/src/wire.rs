@@ -4,11 +4,21 @@
 //!
 //! | kind | from → to | payload |
 //! |---|---|---|
-//! | `grant.offer/1` | sharer → partner | [`Offer`] |
-//! | `evidence.added/1` | sharer → partner | [`ManifestUpdate`] (the whole current manifest) |
+//! | `grant.offer/2` | sharer → partner | [`Offer`]: case fields, folder tree, the first [`ItemList`] |
+//! | `evidence.added/2` | sharer → partner | [`ManifestUpdate`]: the items added since the last one |
 //! | `grant.revoke/1` | sharer → partner | [`RevocationNotice`] |
-//! | `share.receipt/1` | partner → sharer | [`Receipt`] |
-//! | `case.update/1` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
+//! | `share.receipt/2` | partner → sharer | [`Receipt`] |
+//! | `case.update/2` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
+//!
+//! ## Shares of any size (version 2)
+//! No payload grows with the number of items in a share. The evidence items travel as
+//! [`ItemList`]s: a short list inline, a long one (over [`INLINE_MAX`] bytes encoded) as a blob
+//! the partner fetches over the verified blob protocol under the share's grant, in
+//! [`ITEM_LIST_FORMAT`] (one [`ManifestEvidence`] JSON per line). The offer carries the first list,
+//! each `evidence.added/2` only the items added since the one before, numbered by `seq` (the
+//! offer is 0; the outbox delivers a partner's messages in order, exactly once). The metadata
+//! document and its changes are [`Carried`] the same way. The receipt names the last `seq` whose
+//! items the partner holds, instead of listing them.
 //!
 //! The kind strings come from the one registry, `casemesh_net::MessageKind`.
 
@@ -22,6 +32,18 @@ use serde::{Deserialize, Serialize};
 /// Largest payload accepted (the control protocol caps the whole envelope too).
 pub const MAX_PAYLOAD: usize = 3 * 1024 * 1024;
 
+/// Largest item list or document carried inline in a message (bytes, encoded); a larger one
+/// travels as a blob.
+pub const INLINE_MAX: usize = 256 * 1024;
+
+/// Largest line of an item-list blob (bytes): one item's entry, far above any real one.
+pub const MAX_LIST_LINE: usize = 256 * 1024;
+
+/// The format of an item-list blob: UTF-8, one [`ManifestEvidence`] as JSON per line, each line
+/// ending in `\n`, at most [`MAX_LIST_LINE`] bytes; the count is in the [`ItemList::Blob`] that
+/// names it.
+pub const ITEM_LIST_FORMAT: &str = "casemesh-items/1 (JSON lines of ManifestEvidence)";
+
 /// Kind of [`Offer`].
 pub const KIND_OFFER: MessageKind = MessageKind::GrantOffer;
 /// Kind of [`ManifestUpdate`].
@@ -32,6 +54,50 @@ pub const KIND_REVOCATION: MessageKind = MessageKind::GrantRevocation;
 pub const KIND_META: MessageKind = MessageKind::CaseUpdate;
 /// Kind of [`Receipt`].
 pub const KIND_RECEIPT: MessageKind = MessageKind::ShareReceipt;
+
+/// Bytes held by the sharer, named by hash, fetched over the blob protocol under the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRef {
+    /// BLAKE3 of the bytes.
+    pub hash: BlobHash,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Evidence items of a share: inline when short, else an item-list blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemList {
+    /// The items themselves.
+    Inline(Vec<ManifestEvidence>),
+    /// A blob in [`ITEM_LIST_FORMAT`] holding `count` items.
+    Blob {
+        /// The list's bytes.
+        list: BlobRef,
+        /// Items in it.
+        count: u64,
+    },
+}
+
+impl ItemList {
+    /// How many items the list holds.
+    pub fn count(&self) -> u64 {
+        match self {
+            ItemList::Inline(v) => v.len() as u64,
+            ItemList::Blob { count, .. } => *count,
+        }
+    }
+}
+
+/// Bytes carried by a message: inline (hex) when short, else a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carried {
+    /// The bytes, hex.
+    Inline(String),
+    /// A blob holding the bytes.
+    Blob(BlobRef),
+}
 
 /// A transcript in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,9 +133,10 @@ pub struct ManifestEvidence {
     pub transcripts: Vec<ManifestTranscript>,
 }
 
-/// What a share holds: case fields, the sharer's folder tree, the evidence in scope.
+/// What a share is about: the case fields and the sharer's folder tree (bounded by the folder
+/// limits), with the share's size so far. The items travel apart, as [`ItemList`]s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct ManifestHead {
     /// The share.
     pub share: ShareId,
     /// The case at the sharer.
@@ -82,44 +149,51 @@ pub struct Manifest {
     pub description: String,
     /// The sharer's whole folder tree (ids, names, parents).
     pub folders: Vec<Folder>,
-    /// Evidence in scope that was sent.
-    pub evidence: Vec<ManifestEvidence>,
-    /// When this manifest was made.
+    /// Items sent under the share so far, this message's included.
+    pub items: u64,
+    /// When this head was made.
     pub made_at: Timestamp,
 }
 
-/// `grant-offer`: a new share.
+/// `grant.offer/2`: a new share.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Offer {
     /// The signed grant, wire form, hex.
     pub grant: String,
-    /// What it holds.
-    pub manifest: Manifest,
+    /// The case fields and folder tree.
+    pub head: ManifestHead,
+    /// The items in scope (sequence number 0).
+    pub items: ItemList,
     /// The sharer's organization name.
     pub sharer_name: String,
-    /// The share's metadata document (Automerge, saved, hex): the base later `case.update/1`
+    /// The share's metadata document (Automerge, saved): the base later `case.update/2`
     /// changes apply to.
     #[serde(default)]
-    pub meta_doc: Option<String>,
+    pub meta_doc: Option<Carried>,
 }
 
-/// `case.update/1`: Automerge changes to the share's metadata document (case fields, evidence
+/// `case.update/2`: Automerge changes to the share's metadata document (case fields, evidence
 /// name / display id / description), for the receiver to review and apply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetaChanges {
     /// The share.
     pub share: ShareId,
-    /// Encoded changes since the last ones sent (hex).
-    pub changes: String,
+    /// Encoded changes since the last ones sent.
+    pub changes: Carried,
 }
 
-/// `evidence-added`: the share's current manifest after new evidence (or new recipients).
+/// `evidence.added/2`: items added to the share since the previous message (none when only the
+/// grant changed, e.g. recipients were added), with the case fields as they are now.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestUpdate {
     /// The current signed grant (a new version when recipients were added), hex.
     pub grant: String,
-    /// The whole current manifest.
-    pub manifest: Manifest,
+    /// The case fields and folder tree now.
+    pub head: ManifestHead,
+    /// 1 for the first update after the offer, then +1 each.
+    pub seq: u64,
+    /// The items added since `seq - 1`.
+    pub items: ItemList,
 }
 
 /// `grant-revocation`: stop sharing.
@@ -129,20 +203,29 @@ pub struct RevocationNotice {
     pub revocation: String,
 }
 
-/// `share-receipt`: what the partner holds of a share now.
+/// `share.receipt/2`: what the partner holds of a share now.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Receipt {
     /// The share.
     pub share: ShareId,
-    /// Sharer evidence ids the partner holds (verified, stored).
-    pub have: Vec<EvidenceId>,
+    /// Every item of the lists up to this sequence number is held (verified, stored) or was
+    /// skipped; `None` while the partner has not finished the offer's list.
+    pub seq: Option<u64>,
+    /// How many of the share's items the partner holds.
+    pub have: u64,
     /// Whether the partner imported a copy (false while waiting for a manual import).
     pub imported: bool,
-    /// Sharer evidence ids the partner gave up on, with the reason (the sharer deleted the item
-    /// or no longer serves it). Added in 0.1 without a version bump: absent = none.
+    /// How many of the share's items the partner gave up on, in all.
+    #[serde(default)]
+    pub skipped_total: u64,
+    /// Items the partner gave up on since its previous receipt, with the reason (the sharer
+    /// deleted the item or no longer serves it); at most [`MAX_SKIPPED_PER_RECEIPT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<(EvidenceId, String)>,
 }
+
+/// Most skipped items one receipt reports (the rest follow in later receipts).
+pub const MAX_SKIPPED_PER_RECEIPT: usize = 1_000;
 
 /// Why a payload was refused.
 #[derive(Debug, thiserror::Error)]

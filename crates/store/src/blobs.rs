@@ -309,6 +309,12 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// The hash of the bytes written so far (what [`BlobWriter::finish`] will name the blob,
+    /// if nothing more is written): lets a caller pin the blob before it lands in the store.
+    pub fn hash(&self) -> BlobHash {
+        BlobHash::from(self.hasher.finalize())
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size

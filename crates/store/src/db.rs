@@ -104,6 +104,41 @@ impl Db {
         Ok(out)
     }
 
+    /// Up to `limit` records under `prefix` whose keys come after `after` (or from the start of
+    /// the prefix with `None`), in key order, with their keys: one page of a long listing, so a
+    /// caller never holds a whole large table in memory.
+    pub(crate) fn page_json<T: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(k) => Bound::Excluded(k.to_vec()),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let mut out = Vec::new();
+        for kv in self.tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = kv.map_err(db_err)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// How many keys start with `prefix` (a scan of the keys: O(n)).
+    pub(crate) fn count_prefix(&self, prefix: &[u8]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for k in self.tree.scan_prefix(prefix).keys() {
+            k.map_err(db_err)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Whether any key starts with `prefix`.
     pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
         Ok(self

@@ -29,6 +29,7 @@ pub mod table;
 
 pub use blobs::BlobPins;
 pub use blobs::BlobStore;
+pub use blobs::BlobWriter;
 pub use clock::Clock;
 pub use error::StoreError;
 pub use repo::{Actor, BlobReport, Store, Txn};

@@ -20,7 +20,8 @@
 //! ## Blob references
 //! Whether a blob may be deleted is derived from what refers to it, never from a counter: each
 //! record that needs a blob owns one key `bref/<hash>/<referrer>` (referrer `ev/<evidence id>` for
-//! an evidence item's file and all its transcripts). Adding, editing or deleting the record sets
+//! an evidence item's file and all its transcripts; other holders, such as a share's item list
+//! `share/<share id>/list/<seq>`, through [`Txn::hold_blob`]). Adding, editing or deleting the record sets
 //! exactly its keys in the same transaction, so a record referring to the same bytes twice (an
 //! empty transcript of an empty file, two identical transcripts) still holds one key, and deleting
 //! it removes only its own. A blob is in use while any `bref/<hash>/` key exists; blobs being
@@ -354,6 +355,18 @@ impl Store {
         self.db.get_json(&key("ev", id))
     }
 
+    /// The evidence items of a case one at a time, in no particular order (memory holds one item
+    /// and the case's list of ids, whatever the case's size).
+    pub fn case_evidence_iter(
+        &self,
+        case: CaseId,
+    ) -> Result<impl Iterator<Item = Result<Evidence, StoreError>> + '_, StoreError> {
+        let ids: Vec<EvidenceId> = self.db.scan_json(format!("caseev/{case}/").as_bytes())?;
+        Ok(ids
+            .into_iter()
+            .filter_map(move |id| self.evidence(id).transpose()))
+    }
+
     /// The evidence items of a case, in id order.
     pub fn case_evidence(&self, case: CaseId) -> Result<Vec<Evidence>, StoreError> {
         let ids: Vec<EvidenceId> = self.db.scan_json(format!("caseev/{case}/").as_bytes())?;
@@ -514,6 +527,33 @@ impl Store {
         Ok(n)
     }
 
+    /// The evidence items that reference a blob (as their file or a transcript), by their exact
+    /// reference keys: O(references), not a scan of any case.
+    pub fn evidence_with_blob(&self, hash: &BlobHash) -> Result<Vec<EvidenceId>, StoreError> {
+        let prefix = format!("bref/{hash}/ev/");
+        let mut out = Vec::new();
+        for k in self.db.scan_keys(prefix.as_bytes()) {
+            let k = k?;
+            if let Some(id) = std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(|t| t.parse().ok())
+            {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a holder whose name starts with `holder_prefix` (e.g. `share/<id>/`; see
+    /// [`Txn::hold_blob`]) references a blob.
+    pub fn blob_held_under(
+        &self,
+        hash: &BlobHash,
+        holder_prefix: &str,
+    ) -> Result<bool, StoreError> {
+        self.db.has_prefix(&holder_key(hash, holder_prefix))
+    }
+
     /// Whether any record references a blob.
     pub fn blob_referenced(&self, hash: &BlobHash) -> Result<bool, StoreError> {
         self.db.has_prefix(&bref_prefix(hash))
@@ -608,6 +648,19 @@ pub struct Txn<'a, 'b> {
 }
 
 impl Txn<'_, '_> {
+    /// Make `holder` (a record that is not an evidence item, e.g. `share/<id>/list/<seq>` for a
+    /// share's item list) reference a blob, so garbage collection keeps it until
+    /// [`Txn::release_blob`]. `holder` must not start with `ev/` (evidence owns those keys).
+    pub fn hold_blob(&mut self, hash: &BlobHash, holder: &str) -> Result<(), StoreError> {
+        debug_assert!(!holder.starts_with("ev/"));
+        self.tx.put_raw(&holder_key(hash, holder), &[])
+    }
+
+    /// Drop `holder`'s reference to a blob (see [`Txn::hold_blob`]).
+    pub fn release_blob(&mut self, hash: &BlobHash, holder: &str) -> Result<(), StoreError> {
+        self.tx.remove(&holder_key(hash, holder))
+    }
+
     /// Append to an ordered queue; returns the sequence number.
     pub fn queue_push<T: Serialize>(&mut self, queue: &str, value: &T) -> Result<u64, StoreError> {
         check_kind(queue)?;
@@ -760,6 +813,10 @@ fn blob_hashes(ev: &Evidence) -> Vec<BlobHash> {
 
 fn bref_prefix(hash: &BlobHash) -> Vec<u8> {
     format!("bref/{hash}/").into_bytes()
+}
+
+fn holder_key(hash: &BlobHash, holder: &str) -> Vec<u8> {
+    format!("bref/{hash}/{holder}").into_bytes()
 }
 
 fn bref_key(hash: &BlobHash, ev: EvidenceId) -> Vec<u8> {

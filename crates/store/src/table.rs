@@ -67,6 +67,14 @@ macro_rules! display_keys {
 
 display_keys!(CaseId, EvidenceId, GroupId, LinkId, ShareId, UserId);
 
+/// A two-part key `<parent>/<child>`, for tables of items that belong to a parent record (the
+/// items of a share): [`Store::page`] lists one parent's items by the prefix `<parent>/`.
+impl<A: TableKey, B: TableKey> TableKey for (A, B) {
+    fn to_key(&self) -> String {
+        format!("{}/{}", self.0.to_key(), self.1.to_key())
+    }
+}
+
 /// A secondary index of records of type `V`; see the module doc.
 pub struct Index<V> {
     name: &'static str,
@@ -200,6 +208,42 @@ impl Store {
         t: &Table<K, V>,
     ) -> Result<Vec<V>, StoreError> {
         self.db.scan_json(format!("rec/{}/", t.name).as_bytes())
+    }
+
+    /// One page of the records of `t` whose key text starts with `key_prefix` (e.g. `<share>/`
+    /// for a table keyed by `(ShareId, EvidenceId)`): up to `limit` records after the key text
+    /// `after` (`None` = from the first), in key order, with their key texts. Memory holds one
+    /// page, whatever the table's size; pass the last key of a page as `after` for the next.
+    pub fn page<K: ?Sized, V: DeserializeOwned>(
+        &self,
+        t: &Table<K, V>,
+        key_prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, V)>, StoreError> {
+        let base = format!("rec/{}/", t.name);
+        let prefix = format!("{base}{key_prefix}");
+        let after = after.map(|a| format!("{base}{a}"));
+        Ok(self
+            .db
+            .page_json(
+                prefix.as_bytes(),
+                after.as_deref().map(str::as_bytes),
+                limit,
+            )?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[base.len()..]).into_owned(), v))
+            .collect())
+    }
+
+    /// How many records of `t` have a key text starting with `key_prefix` (O(n) in those keys).
+    pub fn count<K: ?Sized, V>(
+        &self,
+        t: &Table<K, V>,
+        key_prefix: &str,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .count_prefix(format!("rec/{}/{key_prefix}", t.name).as_bytes())
     }
 
     /// Write one record (and its index keys), durably.

@@ -252,12 +252,12 @@ impl From<OutgoingShare> for ShareView {
             message: s.message.clone(),
             created_by: s.created_by.clone(),
             created_at: s.created_at.to_string(),
-            items_sent: s.sent.len(),
-            items_delivered: s.sent.keys().filter(|k| s.delivered.contains(k)).count(),
+            items_sent: s.items_sent as usize,
+            items_delivered: s.items_delivered as usize,
             completed_at: s.completed_at.map(|t| t.to_string()),
             stopped_at: s.stopped_at.map(|t| t.to_string()),
             failure: s.failure.clone(),
-            skipped: s.skipped.len(),
+            skipped: s.skipped_total.max(s.skipped.len() as u64) as usize,
             skipped_items: s
                 .skipped
                 .iter()
@@ -311,12 +311,23 @@ pub struct ReceivedView {
     pub skipped: Vec<SkippedView>,
 }
 
-impl From<IncomingShare> for ReceivedView {
-    fn from(s: IncomingShare) -> Self {
+impl ReceivedView {
+    /// The view of a received share, with the items it skipped (read from its item rows only
+    /// when it skipped any).
+    fn of(e: &casemesh_sharing::Engine, s: IncomingShare) -> Result<Self, SharingError> {
+        let skipped = e
+            .skipped_items(&s)?
+            .into_iter()
+            .map(|(id, item)| SkippedView {
+                evidence: id.to_string(),
+                name: item.name,
+                reason: item.reason,
+            })
+            .collect();
         let grant = hex::decode(&s.grant)
             .ok()
             .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
-        ReceivedView {
+        Ok(ReceivedView {
             id: s.id.to_string(),
             status: format!("{:?}", s.status),
             sender: s.sharer.clone(),
@@ -336,22 +347,14 @@ impl From<IncomingShare> for ReceivedView {
                     allowed: vec![],
                 }),
             message: grant.as_ref().and_then(|g| g.grant.message.clone()),
-            case_id: s.manifest.case_number.clone(),
-            title: s.manifest.title.clone(),
-            items: s.manifest.evidence.len(),
-            items_imported: s.evidence_map.len(),
+            case_id: s.head.case_number.clone(),
+            title: s.head.title.clone(),
+            items: s.head.items as usize,
+            items_imported: s.items_imported as usize,
             local_case: s.local_case.map(|c| c.to_string()),
             last_error: s.last_error.clone(),
-            skipped: s
-                .skipped
-                .iter()
-                .map(|(id, item)| SkippedView {
-                    evidence: id.to_string(),
-                    name: item.name.clone(),
-                    reason: item.reason.clone(),
-                })
-                .collect(),
-        }
+            skipped,
+        })
     }
 }
 
@@ -667,12 +670,12 @@ pub async fn received(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> ApiResult<Json<Vec<ReceivedView>>> {
+    let e = engine(&state)?;
     Ok(Json(
-        engine(&state)?
-            .received()?
+        e.received()?
             .into_iter()
-            .map(ReceivedView::from)
-            .collect(),
+            .map(|s| ReceivedView::of(e, s))
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -697,7 +700,7 @@ pub async fn received_one(
         }
         Err(other) => return Err(other.into()),
     };
-    Ok(Json(share.into()))
+    Ok(Json(ReceivedView::of(e, share)?))
 }
 
 /// One update available for a received case: a field whose value at the sharer changed.
@@ -783,5 +786,6 @@ pub async fn import(
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
     caller.require(&state, Action::EditCase)?;
-    Ok(Json(engine(&state)?.import(&share)?.into()))
+    let e = engine(&state)?;
+    Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
 }

@@ -32,13 +32,12 @@ pub struct MapServer {
 
 impl MapServer {
     pub fn add(&self, hash: BlobHash, path: &Path, size: u64) {
-        self.blobs.lock().unwrap().insert(
-            hash,
-            BlobSource {
-                path: path.to_path_buf(),
-                size,
-            },
-        );
+        self.add_source(hash, BlobSource::new(path, size));
+    }
+
+    /// Serve `source` (e.g. one carrying a cancellation token) for `hash`.
+    pub fn add_source(&self, hash: BlobHash, source: BlobSource) {
+        self.blobs.lock().unwrap().insert(hash, source);
     }
 }
 
