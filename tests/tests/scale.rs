@@ -56,8 +56,15 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     let t = Instant::now();
     let out = output_with_timeout(
         {
-            let mut c = a.run_command();
-            c.args(["evidence", "add", &case, s(&files), "--recursive", "--json"]);
+            let mut c = casemesh();
+            c.arg("--data-dir").arg(a.data_dir()).args([
+                "--json",
+                "evidence",
+                "add",
+                &case,
+                s(&files),
+                "--recursive",
+            ]);
             c
         },
         limit,

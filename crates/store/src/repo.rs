@@ -329,18 +329,25 @@ impl Store {
             self.add_evidence(ev, actor)?;
             return Ok(ev.clone());
         }
-        let floor = self
-            .case_evidence(ev.case)?
-            .iter()
-            .filter_map(|e| {
-                e.display_id
+        let counter = format!("evseq/{}", ev.case).into_bytes();
+        // A case numbered before the counter existed: start above its highest number, read once
+        // (the one scan of the case; every later add reads only the counter).
+        let floor = if self.db.get_json::<u64>(&counter)?.is_some() {
+            0
+        } else {
+            let mut highest = 0;
+            for e in self.case_evidence_iter(ev.case)? {
+                if let Some(n) = e?
+                    .display_id
                     .strip_prefix("EV-")
                     .and_then(|n| n.parse::<u64>().ok())
-            })
-            .max()
-            .unwrap_or(0);
+                {
+                    highest = highest.max(n);
+                }
+            }
+            highest
+        };
         self.db.transact(|tx| {
-            let counter = format!("evseq/{}", ev.case).into_bytes();
             let next = tx.get_json::<u64>(&counter)?.unwrap_or(0).max(floor) + 1;
             tx.put_json(&counter, &next)?;
             let mut numbered = ev.clone();
