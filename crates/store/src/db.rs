@@ -14,6 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
+/// Bytes of sled's page cache (its default is 1 GiB).
+const DB_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// The opened database.
 #[derive(Clone)]
 pub(crate) struct Db {
@@ -40,6 +42,9 @@ impl Db {
     pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
         let db = sled::Config::new()
             .path(dir)
+            // sled's page cache defaults to 1 GiB and fills as the database grows: bound it,
+            // so a node's memory does not grow with its item count.
+            .cache_capacity(DB_CACHE_BYTES)
             .flush_every_ms(Some(200))
             .open()
             .map_err(|e| match e {
