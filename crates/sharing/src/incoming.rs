@@ -606,10 +606,7 @@ impl Engine {
             after = Some(last.clone());
             let mut pending = Vec::with_capacity(page.len());
             for (key, _) in page {
-                let Some(sharer_item) = key[prefix.len()..].parse::<EvidenceId>().ok() else {
-                    continue;
-                };
-                if let Some(item) = self.inner.store.get(&RECEIVED_ITEMS, &(id, sharer_item))? {
+                if let Some(item) = self.todo_row(id, &key)? {
                     pending.push(item.entry);
                 }
             }
@@ -681,6 +678,17 @@ impl Engine {
             self.spawn_sync(share_id);
         }
         Ok(())
+    }
+
+    /// The item row behind a to-do key (`<share>/<sharer evidence id>`) of `share`.
+    fn todo_row(&self, share: ShareId, key: &str) -> Result<Option<ReceivedItem>> {
+        let Some(item) = key
+            .split_once('/')
+            .and_then(|(_, ev)| ev.parse::<EvidenceId>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self.inner.store.get(&RECEIVED_ITEMS, &(share, item))?)
     }
 
     /// Fetch and read, in order, the item lists of `share` that came as blobs: their items become
@@ -906,27 +914,15 @@ impl Engine {
                     needed.insert(list.hash);
                 }
             }
-            let prefix = format!("{}/", s.id);
-            let mut after: Option<String> = None;
-            loop {
-                let page = self.inner.store.page(
-                    &RECEIVED_TODO,
-                    &prefix,
-                    after.as_deref(),
-                    ITEMS_PER_TXN,
-                )?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                for (key, _) in page {
-                    let Ok(item) = key[prefix.len()..].parse::<EvidenceId>() else {
-                        continue;
-                    };
-                    if let Some(row) = self.inner.store.get(&RECEIVED_ITEMS, &(s.id, item))? {
+            self.inner
+                .store
+                .for_each(&RECEIVED_TODO, &format!("{}/", s.id), |key, _: u8| {
+                    if let Some(row) = self.todo_row(s.id, key)? {
                         needed.insert(row.entry.hash);
                         needed.extend(row.entry.transcripts.iter().map(|t| t.hash));
                     }
-                }
-            }
+                    Ok::<_, SharingError>(())
+                })?;
         }
         let dir = self.inner.net.partial_dir().to_path_buf();
         let hash_of = |path: &std::path::Path| {

@@ -118,9 +118,7 @@ impl ListBuilder {
         match self.writer {
             None => Ok((ItemList::Inline(self.inline), None)),
             Some(w) => {
-                // Pinned before it lands, so no collection can run in between.
-                let pins = self.blobs.pin([w.hash()]);
-                let (hash, size) = w.finish()?;
+                let (hash, size, pins) = self.blobs.finish_pinned(w)?;
                 Ok((
                     ItemList::Blob {
                         list: BlobRef { hash, size },

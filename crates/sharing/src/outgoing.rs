@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 /// the blobs the partner will fetch.
 pub(crate) struct NewItems {
     list: ItemList,
-    pins: Option<BlobPins>,
+    /// Keep a blob list from garbage collection until the share's transaction holds it.
+    _pins: Option<BlobPins>,
     ids: Vec<EvidenceId>,
     blobs: Vec<(BlobHash, u64)>,
 }
@@ -32,7 +33,8 @@ pub(crate) struct NewItems {
 /// Bytes for a message, inline or as a pinned blob.
 pub(crate) struct CarriedBytes {
     pub(crate) carried: Carried,
-    pins: Option<BlobPins>,
+    /// Keep a blob from garbage collection until the share's transaction holds it.
+    _pins: Option<BlobPins>,
 }
 
 impl CarriedBytes {
@@ -48,7 +50,6 @@ impl CarriedBytes {
                 share.docs.push(b.hash);
             }
         }
-        let _ = &self.pins;
         Ok(())
     }
 }
@@ -298,7 +299,7 @@ impl Engine {
         let (list, pins) = list.finish()?;
         Ok(NewItems {
             list,
-            pins,
+            _pins: pins,
             ids,
             blobs,
         })
@@ -324,7 +325,6 @@ impl Engine {
             txn.hold_blob(&list.hash, &format!("share/{}/list/{seq}", share.id))?;
             share.lists.insert(seq, list.hash);
         }
-        let _ = &items.pins;
         Ok(())
     }
 
@@ -334,17 +334,16 @@ impl Engine {
         if bytes.len() * 2 <= wire::INLINE_MAX {
             return Ok(CarriedBytes {
                 carried: Carried::Inline(hex::encode(bytes)),
-                pins: None,
+                _pins: None,
             });
         }
         let blobs = self.inner.store.blobs();
         let mut w = blobs.writer()?;
         w.write(&bytes)?;
-        let pins = blobs.pin([w.hash()]);
-        let (hash, size) = w.finish()?;
+        let (hash, size, pins) = blobs.finish_pinned(w)?;
         Ok(CarriedBytes {
             carried: Carried::Blob(wire::BlobRef { hash, size }),
-            pins: Some(pins),
+            _pins: Some(pins),
         })
     }
 

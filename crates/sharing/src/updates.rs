@@ -171,21 +171,11 @@ impl Engine {
         share: ShareId,
         mut f: impl FnMut(EvidenceId, ReceivedItem) -> Result<()>,
     ) -> Result<()> {
-        let prefix = format!("{share}/");
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .inner
-                .store
-                .page(&RECEIVED_ITEMS, &prefix, after.as_deref(), 1_000)?;
-            let Some((last, _)) = page.last() else {
-                return Ok(());
-            };
-            after = Some(last.clone());
-            for (_, item) in page {
-                f(item.entry.id, item)?;
-            }
-        }
+        self.inner.store.for_each(
+            &RECEIVED_ITEMS,
+            &format!("{share}/"),
+            |_, item: ReceivedItem| f(item.entry.id, item),
+        )
     }
 
     /// The copy's own current metadata, keyed by the sharer's evidence ids, and the upstream

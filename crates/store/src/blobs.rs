@@ -182,6 +182,16 @@ impl BlobStore {
         self.gc_lock.clone().read_owned().await
     }
 
+    /// Finish `w` (see [`BlobWriter::finish`]) with the blob pinned before it lands in the store,
+    /// so no garbage collection can remove it before the caller's transaction references it;
+    /// the pins hold until dropped. For writers that are not ingests under
+    /// [`BlobStore::ingest_guard`] (e.g. a share's item list).
+    pub fn finish_pinned(&self, w: BlobWriter) -> Result<(BlobHash, u64, BlobPins), StoreError> {
+        let pins = self.pin([w.hash()]);
+        let (hash, size) = w.finish()?;
+        Ok((hash, size, pins))
+    }
+
     /// Move a complete file that the caller already verified against `hash` (for example a
     /// transfer's partial file) into the store. Consumes `file`.
     pub fn adopt_verified(&self, file: &Path, hash: &BlobHash) -> Result<PathBuf, StoreError> {

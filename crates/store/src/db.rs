@@ -134,16 +134,6 @@ impl Db {
         Ok(out)
     }
 
-    /// How many keys start with `prefix` (a scan of the keys: O(n)).
-    pub(crate) fn count_prefix(&self, prefix: &[u8]) -> Result<u64, StoreError> {
-        let mut n = 0;
-        for k in self.tree.scan_prefix(prefix).keys() {
-            k.map_err(db_err)?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
     /// Whether any key starts with `prefix`.
     pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
         Ok(self

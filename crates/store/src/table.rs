@@ -67,6 +67,9 @@ macro_rules! display_keys {
 
 display_keys!(CaseId, EvidenceId, GroupId, LinkId, ShareId, UserId);
 
+/// Records per page of [`Store::for_each`].
+const PAGE: usize = 1_000;
+
 /// A two-part key `<parent>/<child>`, for tables of items that belong to a parent record (the
 /// items of a share): [`Store::page`] lists one parent's items by the prefix `<parent>/`.
 impl<A: TableKey, B: TableKey> TableKey for (A, B) {
@@ -236,14 +239,31 @@ impl Store {
             .collect())
     }
 
-    /// How many records of `t` have a key text starting with `key_prefix` (O(n) in those keys).
-    pub fn count<K: ?Sized, V>(
+    /// Every record of `t` whose key text starts with `key_prefix`, in key order, handed to `f`
+    /// one page at a time (see [`Store::page`]): memory holds one page, whatever the table's size.
+    /// Stops at the first error, `f`'s own or the store's.
+    pub fn for_each<K: ?Sized, V, E>(
         &self,
         t: &Table<K, V>,
         key_prefix: &str,
-    ) -> Result<u64, StoreError> {
-        self.db
-            .count_prefix(format!("rec/{}/{key_prefix}", t.name).as_bytes())
+        mut f: impl FnMut(&str, V) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        V: DeserializeOwned,
+        E: From<StoreError>,
+    {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.page(t, key_prefix, after.as_deref(), PAGE)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            let last = last.clone();
+            for (key, value) in page {
+                f(&key, value)?;
+            }
+            after = Some(last);
+        }
     }
 
     /// Write one record (and its index keys), durably.
