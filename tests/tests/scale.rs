@@ -4,6 +4,10 @@
 //! - `a_share_larger_than_one_message_completes` (default suite): 12,000 items, more than the
 //!   old single-message manifest could hold (about 10,000), so the offer's item list travels as
 //!   a blob.
+//! - `many_small_items_and_a_big_one_cross_without_a_stream_error` (default suite): 2,000 items
+//!   of 1–64 KiB and one of 256 MiB between two processes; no warning or error is logged on
+//!   either side, so no stream was dropped, no fetch failed and nothing was retried (the root
+//!   cause of issue #11's "connection is closed": inbound streams dropped under load).
 //! - `a_100000_item_share_completes` (`#[ignore]`, run it in release: `cargo build --release -p
 //!   casemesh && cargo test --release -p casemesh-tests --test scale -- --ignored`): 100,000 items
 //!   of 1 KiB; prints the ingest rate, the share time and both nodes' peak RSS. `SCALE_ITEMS`
@@ -120,6 +124,62 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
         peak_rss_mib(b.pid()),
     );
     (ingest, share_secs)
+}
+
+/// The lines of a node's log at WARN or ERROR level.
+fn warnings(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect()
+}
+
+#[test]
+fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("items");
+    std::fs::create_dir_all(&files).unwrap();
+    let mut rng = SplitMix64::new(2000);
+    for i in 0..2_000u64 {
+        let size = rng.range(1024, 64 * 1024);
+        random_file(&files.join(format!("small-{i:04}.bin")), size, 1_000 + i);
+    }
+    random_file(&files.join("big.bin"), 256 * 1024 * 1024, 7);
+    let nodes = TestNode::start_many(&["load-a", "load-b"]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    partner(a, b);
+    let case = create_case(a, "LOAD-1");
+    let limit = Duration::from_secs(900);
+    let mut add = casemesh();
+    add.arg("--data-dir")
+        .arg(a.data_dir())
+        .args(["--json", "evidence", "add", &case, s(&files)]);
+    let out = output_with_timeout(add, limit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // From here on (registering partners may log a refused early connection).
+    let logged_before = [a.log().len(), b.log().len()];
+    let share = share_case(a, &case, b.name(), &[]);
+    let id = id_of(&share).to_owned();
+    let status = wait_share_complete(a, &id, limit);
+    assert_eq!(status["items_delivered"], 2_001, "{status}");
+    assert_eq!(status["skipped"], 0, "{status}");
+    let received = b.cli_json(["received", "show", &id]);
+    assert_eq!(received["items_imported"], 2_001, "{received}");
+    for (node, from) in [a, b].into_iter().zip(logged_before) {
+        let log = node.log();
+        let bad = warnings(&log[from..]);
+        assert!(
+            bad.is_empty(),
+            "{} logged {} warnings or errors, e.g. {:?}",
+            node.name(),
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
+    }
 }
 
 #[test]
