@@ -8,8 +8,8 @@
 //!   of 1–64 KiB and one of 256 MiB between two processes; no warning or error is logged on
 //!   either side, so no stream was dropped, no fetch failed and nothing was retried (the root
 //!   cause of issue #11's "connection is closed": inbound streams dropped under load).
-//! - `a_100000_item_share_completes` (`#[ignore]`, run it in release: `cargo build --release -p
-//!   casemesh && cargo test --release -p casemesh-tests --test scale -- --ignored`): 100,000 items
+//! - `a_100000_item_share_completes` (`#[ignore]`, run in release by `.ci/run`; by hand: `cargo
+//!   build --release -p casemesh && cargo test --release -p casemesh-tests --test scale -- --ignored`): 100,000 items
 //!   of 1 KiB; prints the ingest rate, the share time and both nodes' peak RSS. `SCALE_ITEMS`
 //!   overrides the count.
 
@@ -188,7 +188,7 @@ fn a_share_larger_than_one_message_completes() {
 }
 
 #[test]
-#[ignore = "100,000 items: run in release"]
+#[ignore = "100,000 items: run in release (.ci/run does)"]
 fn a_100000_item_share_completes() {
     let count = std::env::var("SCALE_ITEMS")
         .ok()
