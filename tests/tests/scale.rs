@@ -8,6 +8,9 @@
 //!   of 1–64 KiB and one of 256 MiB between two processes; no warning or error is logged on
 //!   either side, so no stream was dropped, no fetch failed and nothing was retried (the root
 //!   cause of issue #11's "connection is closed": inbound streams dropped under load).
+//! - `a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates`: 2,000 items added to a case
+//!   already shared arrive, sent in far fewer updates than items (case synchronization coalesces
+//!   changes into passes; one pass per item read the whole case each time).
 //! - `a_100000_item_share_completes` (`#[ignore]`, run in release by `.ci/run`; by hand: `cargo
 //!   build --release -p casemesh && cargo test --release -p casemesh-tests --test scale -- --ignored`): 100,000 items
 //!   of 1 KiB; prints the ingest rate, the share time and both nodes' peak RSS. `SCALE_ITEMS`
@@ -180,6 +183,58 @@ fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
             &bad[..bad.len().min(5)]
         );
     }
+}
+
+#[test]
+fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("items");
+    make_files(&files, 2_000, 10);
+    let nodes = TestNode::start_many(&["sync-a", "sync-b"]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    partner(a, b);
+    let case = create_case(a, "SYNC-1");
+    let share = share_case(a, &case, b.name(), &[]);
+    let id = id_of(&share).to_owned();
+    wait_share_complete(a, &id, Duration::from_secs(60));
+
+    let mut add = casemesh();
+    add.arg("--data-dir").arg(a.data_dir()).args([
+        "--json",
+        "evidence",
+        "add",
+        &case,
+        s(&files),
+        "--recursive",
+    ]);
+    let out = output_with_timeout(add, Duration::from_secs(900));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = wait_until(
+        "the added items to arrive",
+        Duration::from_secs(900),
+        || {
+            let v = share_status(a, &id);
+            (v["status"] == "Complete" && v["items_delivered"] == 2_000).then_some(v)
+        },
+    );
+    assert_eq!(status["items_sent"], 2_000);
+    let trail = a.cli_json(["audit", "show", &case]);
+    let updates = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "share.update")
+        .count();
+    eprintln!("2000 items went out in {updates} updates");
+    // One update per item before (each add ran its own pass over the case).
+    assert!(
+        (1..1_000).contains(&updates),
+        "2,000 items went out in {updates} updates"
+    );
 }
 
 #[test]

@@ -35,7 +35,7 @@ pub use outgoing::{ShareRequest, parse_recipient};
 pub use partners::DEFAULT_POLICY;
 pub use partners::{DeadLetterView, PeerView};
 
-use casemesh_model::ids::ShareId;
+use casemesh_model::ids::{CaseId, ShareId};
 use casemesh_model::org::Settings;
 use casemesh_net::{ControlRequest, ControlStatus, Event, NetHandle};
 use casemesh_store::{Clock, Store};
@@ -46,6 +46,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// How long the synchronization loop lets changes gather before a pass: the latency it adds
+/// to a new item's trip to partners, for far fewer passes during a bulk ingest.
+const SYNC_GATHER: Duration = Duration::from_millis(50);
 
 /// First pause before retrying a partner whose delivery failed (unless it reconnects first); it
 /// doubles with each failure in a row, up to [`OUTBOX_RETRY_MAX`] (see [`retry::delay`]).
@@ -109,6 +113,10 @@ struct Inner {
     import_cancel: Mutex<BTreeMap<ShareId, CancellationToken>>,
     /// Cancelled when a share is stopped: the blobs being served under it stop at once.
     serve_tokens: serve::ServeTokens,
+    /// Cases changed since the synchronization loop's last pass (see [`Engine::case_changed`]).
+    sync_dirty: Mutex<std::collections::BTreeSet<CaseId>>,
+    /// Wakes the synchronization loop.
+    sync_wake: Notify,
 }
 
 impl Engine {
@@ -141,6 +149,8 @@ impl Engine {
                 import_locks: Mutex::new(BTreeMap::new()),
                 import_cancel: Mutex::new(BTreeMap::new()),
                 serve_tokens,
+                sync_dirty: Mutex::new(Default::default()),
+                sync_wake: Notify::new(),
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),
@@ -155,6 +165,7 @@ impl Engine {
         tasks.spawn(engine.clone().event_loop(events, config.shutdown.clone()));
         tasks.spawn(engine.clone().outbox_loop(config.shutdown.clone()));
         tasks.spawn(engine.clone().mail_loop(config.shutdown.clone()));
+        tasks.spawn(engine.clone().sync_loop(config.shutdown.clone()));
         // At shutdown, wait for the background imports to stop at their next step.
         tasks.spawn({
             let (engine, shutdown) = (engine.clone(), config.shutdown.clone());
@@ -571,23 +582,66 @@ impl Engine {
     /// queues the share's update right after; a crash between the two would otherwise keep the
     /// item from the partner until the next addition. Idempotent: only what was never sent goes.
     fn reconcile_shares(&self) {
-        let cases: std::collections::BTreeSet<_> = match self.shares(None) {
-            Ok(shares) => shares
-                .into_iter()
-                .filter(|s| s.status != records::ShareStatus::Stopped)
-                .map(|s| s.case)
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list shares to reconcile");
-                return;
+        match self.shares(None) {
+            Ok(shares) => {
+                for s in shares
+                    .into_iter()
+                    .filter(|s| s.status != records::ShareStatus::Stopped)
+                {
+                    self.case_changed(s.case);
+                }
             }
-        };
-        for case in cases {
-            if let Err(e) = self.evidence_added(case) {
-                tracing::warn!(case = %case, error = %e, "reconciling shares of a case failed");
+            Err(e) => tracing::error!(error = %e, "cannot list shares to reconcile"),
+        }
+    }
+
+    /// A case's evidence or metadata changed (committed): its active shares get the new items
+    /// and metadata changes (case synchronization), from the synchronization loop. Changes that
+    /// come faster than a pass are coalesced, so a bulk ingest of n items into a shared case
+    /// costs a few passes over the case, not n. Returns at once.
+    pub fn case_changed(&self, case: CaseId) {
+        self.inner
+            .sync_dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(case);
+        self.inner.sync_wake.notify_one();
+    }
+
+    /// Case synchronization: one pass over every case changed since the last one.
+    async fn sync_loop(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = self.inner.sync_wake.notified() => {},
             }
-            if let Err(e) = self.metadata_changed(case) {
-                tracing::warn!(case = %case, error = %e, "reconciling metadata of a case failed");
+            // Let a burst of changes (a bulk ingest) gather into one pass.
+            tokio::time::sleep(SYNC_GATHER).await;
+            let cases = std::mem::take(
+                &mut *self
+                    .inner
+                    .sync_dirty
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+            for case in cases {
+                let engine = self.clone();
+                let pass = tokio::task::spawn_blocking(move || {
+                    engine
+                        .evidence_added(case)
+                        .and_then(|()| engine.metadata_changed(case))
+                })
+                .await;
+                match pass {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(case = %case, error = %e, "could not send the case's changes to partners")
+                    }
+                    Err(e) => {
+                        tracing::error!(case = %case, error = %e, "synchronization task failed")
+                    }
+                }
             }
         }
     }

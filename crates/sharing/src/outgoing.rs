@@ -480,7 +480,9 @@ impl Engine {
 
     /// New evidence was added to a case: send it to every active share that covers it and whose
     /// policy lets the partner receive updates (case synchronization). Each share gets one
-    /// `evidence.added/2` with the items it has not been sent yet.
+    /// `evidence.added/2` with the items it has not been sent yet. Reads the case once (O(n));
+    /// callers go through [`Engine::case_changed`], which coalesces changes into passes. The
+    /// metadata of the new items follows with [`Engine::metadata_changed`].
     pub fn evidence_added(&self, case: CaseId) -> Result<()> {
         let store = &self.inner.store;
         let Some(c) = store.case(case)? else {
@@ -539,7 +541,6 @@ impl Engine {
                 Ok(true) => {
                     self.wake_outbox();
                     self.prepare_blobs(items.blobs);
-                    self.metadata_changed(case)?;
                 }
                 Ok(false) => {}
                 Err(e) => self.fail_share(sid, &format!("update not sent: {e}"))?,

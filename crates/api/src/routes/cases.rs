@@ -197,10 +197,8 @@ pub async fn edit(
 
 /// Send metadata edits to partners holding a share of the case ("updates available" there).
 pub(crate) fn notify_partners(state: &AppState, case: casemesh_model::ids::CaseId) {
-    if let Some(sharing) = &state.sharing
-        && let Err(e) = sharing.metadata_changed(case)
-    {
-        tracing::error!(case = %case, error = %e, "could not queue metadata updates for partners");
+    if let Some(sharing) = &state.sharing {
+        sharing.case_changed(case);
     }
 }
 

@@ -204,9 +204,7 @@ pub async fn add(
     tracing::info!(case = %case.id, evidence = %ev.id, blob = %hash, size, "evidence added");
     if let Some(sharing) = &state.sharing {
         // Case synchronization: partners holding a share of this case get the new item.
-        if let Err(e) = sharing.evidence_added(case.id) {
-            tracing::error!(case = %case.id, error = %e, "could not queue the update for partners");
-        }
+        sharing.case_changed(case.id);
     }
     Ok((StatusCode::CREATED, Json(EvidenceView::new(&ev, &case))))
 }
