@@ -10,8 +10,8 @@
 
 use casemesh_tests::{
     SmtpServer, TestNode, assert_http_status, create_case, external_cases, free_port, header,
-    id_of, partner, random_file, s, share_case, share_status, smtp_config, wait_copy,
-    wait_share_complete, wait_until,
+    id_of, partner, peer_view, random_file, s, share_case, share_status, smtp_config, wait_copy,
+    wait_connected, wait_share_complete, wait_until,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -367,6 +367,39 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     );
     assert_eq!(blob_stats(&a), sharer_before);
     assert_eq!(copy2["evidence"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
+    let a = node("metro-pd");
+    let mut b = node("county-da");
+    partner(&a, &b);
+    wait_connected(&a, "county-da", true, LIMIT);
+    b.stop();
+    wait_connected(&a, "county-da", false, LIMIT);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "SECRET-1");
+    add_evidence(&a, &case, work.path(), "informant.bin", "");
+    let sh = share_case(&a, &case, "county-da", &[]);
+    let share_id = id_of(&sh).to_owned();
+    assert_eq!(a.cli_json(["share", "stop", &share_id])["status"], "Stopped");
+
+    // The partner comes online: it gets the revocation, never the offer.
+    b.start_again();
+    wait_connected(&a, "county-da", true, LIMIT);
+    wait_until("the outbox to county-da to drain", LIMIT, || {
+        (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
+    });
+    assert!(
+        b.cli_json(["received", "list"]).as_array().unwrap().is_empty(),
+        "the stopped share reached the partner"
+    );
+    assert!(external_cases(&b).is_empty());
+    assert!(
+        !b.log().contains("SECRET-1") && !b.log().contains("informant.bin"),
+        "the partner's log mentions the stopped share's case or items"
+    );
+    assert_eq!(peer_view(&a, "county-da")["dead_letters"], json!([]));
 }
 
 #[test]

@@ -386,7 +386,15 @@ impl Engine {
             .map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
         let rev = SignedRevocation::from_bytes(&bytes)
             .map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
-        let share = self.received_by_id(rev.revocation.grant_id)?;
+        let share = match self.received_by_id(rev.revocation.grant_id) {
+            Ok(s) => s,
+            // A share stopped before its offer left the sharer's outbox: nothing to stop here.
+            Err(SharingError::NotFound(_)) => {
+                tracing::info!(share = %rev.revocation.grant_id, "revocation of a share never received");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if share.sharer != peer {
             return Err(SharingError::Forbidden(
                 "revocation for a share from another organization".into(),

@@ -601,12 +601,27 @@ impl Engine {
             }),
             Some(share.id),
         )?;
+        // The share's messages the partner has not received yet (an offer or updates waiting for
+        // it to come online) are withdrawn with the stop: nothing of a stopped share reaches it
+        // afterwards. One already on its way is followed by the revocation.
+        let queue = crate::records::outbox_queue(&share.partner);
+        let withdrawn: Vec<u64> = self
+            .inner
+            .store
+            .queue_items::<OutboxMessage>(&queue)?
+            .into_iter()
+            .filter(|(_, m)| m.share == Some(id) && m.kind != wire::KIND_REVOCATION.as_str())
+            .map(|(seq, _)| seq)
+            .collect();
         let stopped = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
             if s.status == ShareStatus::Stopped {
                 return Ok((s, false));
+            }
+            for seq in &withdrawn {
+                txn.queue_remove(&queue, *seq)?;
             }
             s.status = ShareStatus::Stopped;
             s.stopped_at = Some(now);
