@@ -507,6 +507,61 @@ fn folder_paths_that_escape_are_refused() {
     assert_eq!(evidence_count(&node, &case), 0);
 }
 
+/// Escape sequences and line breaks in one-line fields (case number, title, labels) and escape
+/// sequences in text fields are refused with 400, and nothing changes: they were stored and
+/// printed raw, at this node and at partners (issue #11's newcomer attack).
+#[test]
+fn control_characters_in_case_and_evidence_fields_are_refused() {
+    let node = TestNode::start("ctrl");
+    let case = create_case(&node, "C-1");
+    let before = case_json(&node, &case);
+    let http = node.http();
+    let hostile = [
+        json!({"case_id": "ANSI-1", "title": "evil\u{1b}[2J\u{1b}]0;pwned\u{7}"}),
+        json!({"case_id": "X-1\r\nBcc: spy@evil.example", "title": "t"}),
+        json!({"case_id": "X-2", "title": "two\nlines"}),
+        json!({"case_id": "X-3", "title": "t", "description": "see \u{1b}[31mred"}),
+    ];
+    for body in &hostile {
+        let r = http.post(node.url("/v1/cases")).json(body).send().unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            400,
+            "{body}: {}",
+            r.text().unwrap_or_default()
+        );
+        let r = http
+            .patch(node.url(&format!("/v1/cases/{case}")))
+            .json(body)
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            400,
+            "{body}: {}",
+            r.text().unwrap_or_default()
+        );
+    }
+    assert_eq!(case_json(&node, &case), before, "nothing changed");
+    let listed = node.cli_json(["case", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // A multi-line description stays allowed.
+    let r = http
+        .patch(node.url(&format!("/v1/cases/{case}")))
+        .json(&json!({"description": "line one\nline\ttwo"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
+    let r = http
+        .post(node.url(&format!(
+            "/v1/cases/{case}/evidence?name=a.txt&description=%1B%5B2J"
+        )))
+        .body(b"bytes".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "{}", r.text().unwrap_or_default());
+}
+
 #[test]
 fn evidence_names_that_escape_are_refused() {
     let node = TestNode::start("badname");

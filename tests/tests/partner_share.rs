@@ -10,8 +10,8 @@
 
 use casemesh_tests::{
     SmtpServer, TestNode, assert_http_status, create_case, external_cases, free_port, header,
-    id_of, partner, peer_view, random_file, s, share_case, share_status, smtp_config, wait_copy,
-    wait_connected, wait_share_complete, wait_until,
+    id_of, partner, peer_view, random_file, s, share_case, share_status, smtp_config,
+    wait_connected, wait_copy, wait_share_complete, wait_until,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -382,7 +382,10 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
     add_evidence(&a, &case, work.path(), "informant.bin", "");
     let sh = share_case(&a, &case, "county-da", &[]);
     let share_id = id_of(&sh).to_owned();
-    assert_eq!(a.cli_json(["share", "stop", &share_id])["status"], "Stopped");
+    assert_eq!(
+        a.cli_json(["share", "stop", &share_id])["status"],
+        "Stopped"
+    );
 
     // The partner comes online: it gets the revocation, never the offer.
     b.start_again();
@@ -391,7 +394,10 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
         (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
     });
     assert!(
-        b.cli_json(["received", "list"]).as_array().unwrap().is_empty(),
+        b.cli_json(["received", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "the stopped share reached the partner"
     );
     assert!(external_cases(&b).is_empty());

@@ -72,10 +72,35 @@ pub enum TextError {
         /// The field.
         field: &'static str,
     },
+    /// Contains a control character it may not hold (an escape sequence or a line break in a
+    /// one-line field could rewrite a terminal or forge a log line where it is shown).
+    #[error("{field} contains the control character {ch:?}")]
+    Control {
+        /// The field.
+        field: &'static str,
+        /// The character.
+        ch: char,
+    },
 }
 
-/// Check a free-text field: at most `max` UTF-8 bytes, no NUL.
+/// Check a free-text field (a description, a message): at most `max` UTF-8 bytes, and no control
+/// character but line feed and tab.
 pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), TextError> {
+    check_chars(field, value, max, |c| matches!(c, '\n' | '\t'))
+}
+
+/// Check a one-line field (a case number, a title, a label): at most `max` UTF-8 bytes, and no
+/// control character at all.
+pub fn check_line(field: &'static str, value: &str, max: usize) -> Result<(), TextError> {
+    check_chars(field, value, max, |_| false)
+}
+
+fn check_chars(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), TextError> {
     if value.len() > max {
         return Err(TextError::TooLong {
             field,
@@ -85,6 +110,9 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Te
     }
     if value.contains('\0') {
         return Err(TextError::Nul { field });
+    }
+    if let Some(ch) = value.chars().find(|c| c.is_control() && !allowed(*c)) {
+        return Err(TextError::Control { field, ch });
     }
     Ok(())
 }
@@ -131,6 +159,38 @@ pub fn split_path(path: &str) -> Result<Vec<&str>, NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_fields_refuse_every_control_character_and_text_all_but_newline_and_tab() {
+        for hostile in [
+            "evil\u{1b}[2J",
+            "X-1\r\nBcc: spy@evil.example",
+            "bell\u{7}",
+            "a\u{85}b",
+            "tab\there",
+        ] {
+            assert!(
+                matches!(
+                    check_line("title", hostile, 1000),
+                    Err(TextError::Control { .. })
+                ),
+                "{hostile:?}"
+            );
+        }
+        assert!(matches!(
+            check_text("description", "a\u{1b}]0;pwned\u{7}", 1000),
+            Err(TextError::Control { .. })
+        ));
+        assert!(matches!(
+            check_text("description", "line\r\nnext", 1000),
+            Err(TextError::Control { ch: '\r', .. })
+        ));
+        assert_eq!(
+            check_text("description", "line one\nline\ttwo", 1000),
+            Ok(())
+        );
+        assert_eq!(check_line("title", "Homicide — Müller, 証拠", 1000), Ok(()));
+    }
 
     #[test]
     fn accepts_ordinary_names() {

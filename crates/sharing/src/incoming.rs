@@ -22,6 +22,7 @@ use casemesh_model::case::{Case, Evidence, Origin, Transcript};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
 use casemesh_model::grant::{self, Recipient, SignedGrant, SignedRevocation};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
+use casemesh_model::names::{TextError, check_line, check_text, limits, validate_name};
 use casemesh_model::org::User;
 use casemesh_model::policy::PolicyAction;
 use casemesh_model::retention::received_case_policy;
@@ -56,10 +57,43 @@ fn is_refused_for_good(e: &SharingError) -> bool {
 fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
     Case::check_folder_tree(&m.folders)
         .map_err(|e| SharingError::Invalid(format!("manifest folders: {e}")))?;
+    let text = |r: std::result::Result<(), TextError>| {
+        r.map_err(|e| SharingError::Invalid(format!("manifest: {e}")))
+    };
+    text(check_line(
+        "case_number",
+        &m.case_number,
+        limits::CASE_NUMBER,
+    ))?;
+    text(check_line("title", &m.title, limits::TITLE))?;
+    text(check_text(
+        "description",
+        &m.description,
+        limits::CASE_DESCRIPTION,
+    ))?;
+    if let Some(msg) = &g.grant.message {
+        text(check_text("message", msg, limits::MESSAGE))?;
+    }
     if m.share != g.grant.id || m.source_case != g.grant.source_case {
         return Err(SharingError::Invalid(
             "manifest does not match its grant".into(),
         ));
+    }
+    Ok(())
+}
+
+/// A partner's item entry is checked like user input: names as the local rules have them, text
+/// within its limits and without control characters.
+fn check_item(e: &ManifestEvidence) -> Result<()> {
+    let bad =
+        |what: &str, why: String| SharingError::Invalid(format!("item {} {what}: {why}", e.id));
+    validate_name(&e.name).map_err(|x| bad("name", x.to_string()))?;
+    check_line("display_id", &e.display_id, limits::LABEL)
+        .and_then(|()| check_text("description", &e.description, limits::EVIDENCE_DESCRIPTION))
+        .and_then(|()| check_line("media_type", &e.media_type, limits::LABEL))
+        .map_err(|x| bad("text", x.to_string()))?;
+    for t in &e.transcripts {
+        validate_name(&t.name).map_err(|x| bad("transcript name", x.to_string()))?;
     }
     Ok(())
 }
@@ -75,6 +109,7 @@ fn add_items(
 ) -> Result<u64> {
     let mut new = 0;
     for e in items {
+        check_item(e)?;
         let key = (share, e.id);
         if txn.get(&RECEIVED_ITEMS, &key)?.is_some() {
             continue;
@@ -1037,5 +1072,54 @@ impl Engine {
         share.import_map = map;
         tracing::info!(share = %share.id, copy = %copy.id, "copy created");
         Ok(copy.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_model::ids::BlobHash;
+
+    fn item() -> ManifestEvidence {
+        ManifestEvidence {
+            id: EvidenceId::random(),
+            display_id: "EV-0001".into(),
+            name: "photo.jpg".into(),
+            description: "taken at\nthe scene".into(),
+            folder: None,
+            hash: BlobHash::of(b"x"),
+            size: 1,
+            media_type: "image/jpeg".into(),
+            transcripts: vec![],
+        }
+    }
+
+    #[test]
+    fn a_partners_hostile_item_entries_are_refused() {
+        check_item(&item()).unwrap();
+        let cases: Vec<fn(&mut ManifestEvidence)> = vec![
+            |e| e.name = "../../etc/passwd".into(),
+            |e| e.name = "a\u{1b}[2J".into(),
+            |e| e.name = String::new(),
+            |e| e.display_id = "EV\r\n1".into(),
+            |e| e.description = "\u{1b}]0;pwned\u{7}".into(),
+            |e| e.description = "x".repeat(limits::EVIDENCE_DESCRIPTION + 1),
+            |e| e.media_type = "text/plain\nX-Injected: 1".into(),
+            |e| {
+                e.transcripts.push(crate::wire::ManifestTranscript {
+                    name: "..".into(),
+                    hash: BlobHash::of(b"t"),
+                    size: 1,
+                })
+            },
+        ];
+        for (n, spoil) in cases.into_iter().enumerate() {
+            let mut e = item();
+            spoil(&mut e);
+            assert!(
+                matches!(check_item(&e), Err(SharingError::Invalid(_))),
+                "case {n} was accepted"
+            );
+        }
     }
 }

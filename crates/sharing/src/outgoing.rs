@@ -16,6 +16,7 @@ use casemesh_model::grant::{
     Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation,
 };
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
+use casemesh_model::names::{check_text, limits};
 use casemesh_model::policy::PolicyAction;
 use casemesh_store::{Actor, BlobPins, Txn};
 use std::collections::BTreeMap;
@@ -77,6 +78,13 @@ pub fn parse_recipient(text: &str) -> Result<Recipient> {
     let text = text.trim();
     if text.is_empty() || text.len() > 320 || text.chars().any(char::is_control) {
         return Err(SharingError::Invalid(format!("invalid recipient {text:?}")));
+    }
+    if text.split_once(':').is_some_and(|(kind, v)| {
+        matches!(kind, "user" | "group" | "email" | "badge") && v.trim().is_empty()
+    }) {
+        return Err(SharingError::Invalid(format!(
+            "invalid recipient {text:?}: a name must follow the colon"
+        )));
     }
     Ok(match text.split_once(':') {
         Some(("user", v)) => Recipient::User(v.to_owned()),
@@ -188,10 +196,9 @@ impl Engine {
                 "name at least one recipient (--to)".into(),
             ));
         }
-        if message.as_ref().is_some_and(|m| m.len() > 10_000) {
-            return Err(SharingError::Invalid(
-                "message is longer than 10000 bytes".into(),
-            ));
+        if let Some(m) = &message {
+            check_text("message", m, limits::MESSAGE)
+                .map_err(|e| SharingError::Invalid(e.to_string()))?;
         }
         let policy = self.policy(&partner.policy)?;
         let now = self.now();
@@ -750,4 +757,36 @@ fn recipients_text(share: &OutgoingShare) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_need_a_name_and_no_control_characters() {
+        for bad in [
+            "",
+            " ",
+            "user:",
+            "group: ",
+            "email:",
+            "badge:",
+            "ada\u{1b}[2J",
+            "a\nb",
+        ] {
+            assert!(
+                matches!(parse_recipient(bad), Err(SharingError::Invalid(_))),
+                "{bad:?} was accepted"
+            );
+        }
+        assert_eq!(
+            parse_recipient("user:ada").unwrap(),
+            Recipient::User("ada".into())
+        );
+        assert_eq!(
+            parse_recipient("ada@county.example").unwrap(),
+            Recipient::Email("ada@county.example".into())
+        );
+    }
 }

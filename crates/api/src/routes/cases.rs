@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::audit::actions;
 use casemesh_model::case::Case;
-use casemesh_model::names::{check_text, limits};
+use casemesh_model::names::{check_line, check_text, limits};
 use casemesh_model::org::Action;
 use casemesh_model::retention::RetentionPolicy;
 use serde::Deserialize;
@@ -62,7 +62,7 @@ pub struct FolderRequest {
 }
 
 fn check_case_number(value: &str) -> ApiResult<()> {
-    check_text("case_id", value, limits::CASE_NUMBER)?;
+    check_line("case_id", value, limits::CASE_NUMBER)?;
     if value.trim().is_empty() {
         return Err(ApiError::bad_request("case_id is empty"));
     }
@@ -90,7 +90,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CaseView>)> {
     caller.require(&state, Action::EditCase)?;
     check_case_number(&req.case_id)?;
-    check_text("title", &req.title, limits::TITLE)?;
+    check_line("title", &req.title, limits::TITLE)?;
     check_text("description", &req.description, limits::CASE_DESCRIPTION)?;
     let now = state.clock.now();
     let mut case = Case::new(
@@ -166,7 +166,7 @@ pub async fn edit(
     if let Some(n) = &req.case_id {
         check_case_number(n)?;
     }
-    check_text("title", req.title.as_deref().unwrap_or(""), limits::TITLE)?;
+    check_line("title", req.title.as_deref().unwrap_or(""), limits::TITLE)?;
     check_text(
         "description",
         req.description.as_deref().unwrap_or(""),

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Evidence, Transcript, media_type_for};
 use casemesh_model::ids::{BlobHash, EvidenceId, TranscriptId};
-use casemesh_model::names::{check_text, limits, validate_name};
+use casemesh_model::names::{check_line, check_text, limits, validate_name};
 use casemesh_model::org::Action;
 use casemesh_store::{Store, StoreError};
 use futures::StreamExt;
@@ -152,8 +152,8 @@ fn check_evidence_text(
         description.unwrap_or(""),
         limits::EVIDENCE_DESCRIPTION,
     )?;
-    check_text("category", category.unwrap_or(""), limits::LABEL)?;
-    check_text("media_type", media_type.unwrap_or(""), limits::LABEL)?;
+    check_line("category", category.unwrap_or(""), limits::LABEL)?;
+    check_line("media_type", media_type.unwrap_or(""), limits::LABEL)?;
     Ok(())
 }
 
