@@ -196,19 +196,28 @@ impl BlobStore {
     /// transfer's partial file) into the store. Consumes `file`.
     pub fn adopt_verified(&self, file: &Path, hash: &BlobHash) -> Result<PathBuf, StoreError> {
         let dest = self.path_of(hash);
+        match self.adopt_inner(file, &dest) {
+            // Two imports that fetched the same blob share one partial file: the first moved it
+            // into place, so the second finds it gone and the blob stored. Not an error.
+            Err(_) if dest.is_file() && !file.exists() => Ok(dest),
+            other => other,
+        }
+    }
+
+    fn adopt_inner(&self, file: &Path, dest: &Path) -> Result<PathBuf, StoreError> {
         if dest.is_file() {
             fs::remove_file(file).map_err(StoreError::io(format!("remove {}", file.display())))?;
-            return Ok(dest);
+            return Ok(dest.to_path_buf());
         }
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(StoreError::io(format!("create {}", dir.display())))?;
         File::open(file)
             .and_then(|f| f.sync_all())
             .map_err(StoreError::io(format!("fsync {}", file.display())))?;
-        fs::rename(file, &dest)
+        fs::rename(file, dest)
             .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
         sync_dir(&dir)?;
-        Ok(dest)
+        Ok(dest.to_path_buf())
     }
 
     /// Open a blob for reading after checking its bytes against its hash. The returned file is
@@ -479,6 +488,20 @@ mod tests {
         drop(w);
         assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
         assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_adoption_of_a_partial_file_already_moved_in_is_not_an_error() {
+        let (d, s) = store();
+        let partial = d.path().join("partial.blob");
+        fs::write(&partial, b"fetched bytes").unwrap();
+        let hash = BlobHash::of(b"fetched bytes");
+        assert_eq!(s.adopt_verified(&partial, &hash).unwrap(), s.path_of(&hash));
+        // The other import of the same blob finds the partial file gone and the blob stored.
+        assert_eq!(s.adopt_verified(&partial, &hash).unwrap(), s.path_of(&hash));
+        // Without the blob stored, a missing partial file is still an error.
+        let other = BlobHash::of(b"never fetched");
+        assert!(s.adopt_verified(&partial, &other).is_err());
     }
 
     #[tokio::test]
