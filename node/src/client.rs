@@ -205,6 +205,13 @@ impl Client {
         path: &Path,
         shared: Option<&ProgressBar>,
     ) -> anyhow::Result<Uploaded> {
+        // Checked before opening: opening a FIFO would wait for a writer forever.
+        let kind = tokio::fs::metadata(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        if !kind.is_file() {
+            bail!("{} is not a regular file", path.display());
+        }
         let file = tokio::fs::File::open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;

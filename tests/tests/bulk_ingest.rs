@@ -306,6 +306,15 @@ fn without_recursive_only_top_level_files_and_bad_input_changes_nothing() {
     ]);
     assert!(err.contains("does not exist"), "{err}");
     assert!(err.contains(s(&missing)), "{err}");
+    // A named pipe alone (the one-file path) is refused at once, not waited on forever.
+    let fifo = work.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (err, _) = node.cli_fail(["evidence", "add", &refused, s(&fifo)]);
+    assert!(err.contains("regular file"), "{err}");
     assert!(items(&node, &refused).is_empty(), "nothing was added");
     assert!(folders(&node, &refused).is_empty(), "no folder was created");
 
