@@ -306,6 +306,26 @@ fn without_recursive_only_top_level_files_and_bad_input_changes_nothing() {
     ]);
     assert!(err.contains("does not exist"), "{err}");
     assert!(err.contains(s(&missing)), "{err}");
+    // A tree deeper than the node's folder limit is refused before anything is sent, naming
+    // the limit (it failed mid-batch before, and a re-run failed the same way).
+    let mut deep = work.path().join("deep");
+    for i in 1..=40 {
+        deep = deep.join(format!("d{i}"));
+    }
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("leaf.txt"), b"x").unwrap();
+    fs::write(work.path().join("deep/top.txt"), b"t").unwrap();
+    let (err, _) = node.cli_fail([
+        "evidence",
+        "add",
+        &refused,
+        s(&work.path().join("deep")),
+        "--recursive",
+    ]);
+    assert!(
+        err.contains("at most 32 deep") && err.contains("nothing was added"),
+        "{err}"
+    );
     // A named pipe alone (the one-file path) is refused at once, not waited on forever.
     let fifo = work.path().join("fifo");
     let made = std::process::Command::new("mkfifo")

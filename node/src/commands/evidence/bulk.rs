@@ -122,6 +122,15 @@ fn plan(paths: &[PathBuf], base: &str, recursive: bool) -> anyhow::Result<Plan> 
     if !base.is_empty() && anything {
         plan.folders.insert(base.to_owned());
     }
+    // The node's folder limit, checked before anything is sent (a re-run would fail the same).
+    let max = casemesh_model::case::MAX_FOLDER_DEPTH;
+    if let Some(deep) = plan.folders.iter().find(|f| f.split('/').count() > max) {
+        bail!(
+            "{} is {} folders deep; folders may be nested at most {max} deep (nothing was added)",
+            shown(Path::new(deep)),
+            deep.split('/').count()
+        );
+    }
     Ok(plan)
 }
 
