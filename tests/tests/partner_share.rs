@@ -838,3 +838,44 @@ fn stop_ends_an_import_in_flight_at_once() {
     let r = b.cli_json(["received", "show", &share_id]);
     assert_eq!(r["items_imported"], 0, "{r}");
 }
+
+/// The sharer's `share status` follows the partner's import while it runs (progress receipts),
+/// and after a stop says what the partner kept: the small items it had, not the big one cut off.
+#[test]
+fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "PROGRESS-1");
+    for i in 0..3u64 {
+        let small = work.path().join(format!("note-{i}.txt"));
+        random_file(&small, 4096 + i, 300 + i);
+        a.cli_json(["evidence", "add", &case, s(&small)]);
+    }
+    let big = work.path().join("cctv.mp4");
+    random_file(&big, 768 << 20, 78);
+    a.cli_json(["evidence", "add", &case, s(&big)]);
+    let share = share_case(&a, &case, b.name(), &[]);
+    let share_id = id_of(&share).to_owned();
+
+    // While the big item is still arriving, the sharer already counts the three small ones.
+    let during = wait_until(
+        "the sharer to see the small items delivered",
+        Duration::from_secs(60),
+        || {
+            let v = share_status(&a, &share_id);
+            (v["items_delivered"] == 3).then_some(v)
+        },
+    );
+    assert_eq!(during["status"], "Processing", "{during}");
+    a.cli_ok(["share", "stop", &share_id]);
+    wait_until("the receiver to learn of the stop", LIMIT, || {
+        (b.cli_json(["received", "show", &share_id])["status"] == "Stopped").then_some(())
+    });
+    let kept = b.cli_json(["received", "show", &share_id])["items_imported"].clone();
+    assert_eq!(kept, 3, "the receiver kept the small items");
+    let after = share_status(&a, &share_id);
+    assert_eq!(after["status"], "Stopped");
+    assert_eq!(after["items_delivered"], 3, "{after}");
+}

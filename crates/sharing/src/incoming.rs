@@ -35,6 +35,9 @@ const PARALLEL_FETCHES: usize = 8;
 /// Items read from an item list, or recorded into the copy, per transaction.
 const ITEMS_PER_TXN: usize = 1_000;
 
+/// How often an import in progress tells the sharer how many items it holds.
+const PROGRESS_RECEIPT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Largest metadata document or change set fetched as a blob (bytes).
 const MAX_CARRIED: u64 = 256 * 1024 * 1024;
 
@@ -441,6 +444,8 @@ impl Engine {
         self.set_status(share.id, ReceivedStatus::Stopped)?;
         // Stop sharing ends the transfer at once, not after the item in flight.
         self.cancel_import(share.id);
+        // The sharer's record says what this node kept.
+        self.send_receipt(&self.received_by_id(share.id)?, Vec::new())?;
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
@@ -637,6 +642,8 @@ impl Engine {
         };
         let sharer_actor = Actor::new(format!("org:{}", share.sharer_name), self.now());
         let mut skipped_now: Vec<(EvidenceId, String)> = Vec::new();
+        // Progress receipts: at most one per PROGRESS_RECEIPT_EVERY, when items were recorded.
+        let (mut unreported, mut last_receipt) = (false, std::time::Instant::now());
         let prefix = format!("{id}/");
         let mut after: Option<String> = None;
         let mut failure = None;
@@ -664,9 +671,20 @@ impl Engine {
                         (item, r)
                     });
                 }
-                let Some(first) = running.join_next().await else {
-                    break;
-                };
+                // Waiting on a long fetch, the sharer still hears of what arrived meanwhile.
+                let first =
+                    match tokio::time::timeout(PROGRESS_RECEIPT_EVERY, running.join_next()).await {
+                        Ok(Some(done)) => done,
+                        Ok(None) => break,
+                        Err(_) => {
+                            if unreported {
+                                let now = self.received_by_id(id)?;
+                                self.send_receipt(&now, std::mem::take(&mut skipped_now))?;
+                                (unreported, last_receipt) = (false, std::time::Instant::now());
+                            }
+                            continue;
+                        }
+                    };
                 // Record every fetch that has finished by now in one transaction.
                 let mut finished = vec![first];
                 while let Some(more) = running.try_join_next() {
@@ -687,7 +705,14 @@ impl Engine {
                     }
                 }
                 self.record_items(id, case_id, &fetched, &refused, &sharer_actor)?;
+                unreported |= !fetched.is_empty() || !refused.is_empty();
                 skipped_now.extend(refused.into_iter().map(|(i, why)| (i.id, why)));
+                // The sharer sees the import progress, not only its end.
+                if unreported && last_receipt.elapsed() >= PROGRESS_RECEIPT_EVERY {
+                    let now = self.received_by_id(id)?;
+                    self.send_receipt(&now, std::mem::take(&mut skipped_now))?;
+                    (unreported, last_receipt) = (false, std::time::Instant::now());
+                }
             }
             if failure.is_some() {
                 break 'pages;
