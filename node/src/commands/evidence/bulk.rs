@@ -359,6 +359,18 @@ impl Run {
                 bar.suspend(|| println!("{line}"));
             }
         };
+        // Folders first, while the case is smallest: creating one answers with the whole case,
+        // so creating them between uploads cost more the more items were already added.
+        if self.done == 0 {
+            for folder in &plan.folders {
+                self.at = format!("folder {folder}");
+                if let Some(created) =
+                    ensure_folder(client, case, folder, &mut self.present).await?
+                {
+                    say(format!("created folder {created}"));
+                }
+            }
+        }
         for file in &plan.files[self.done..] {
             let target = file.target();
             self.at = shown(&file.path).to_string();
@@ -427,7 +439,8 @@ impl Run {
             // Added either way; a mismatch means the file changed while it was sent.
             up.check_hash(ev.get("hash").and_then(Value::as_str), &file.path)?;
         }
-        // Folders no file needed: empty subdirectories, or a --folder whose files were all present.
+        // Folders no file needed (on a resumed run): empty subdirectories, or a --folder whose
+        // files were all present.
         for folder in &plan.folders {
             self.at = format!("folder {folder}");
             if let Some(created) = ensure_folder(client, case, folder, &mut self.present).await? {
