@@ -117,6 +117,9 @@ struct Inner {
     sync_dirty: Mutex<std::collections::BTreeSet<CaseId>>,
     /// Wakes the synchronization loop.
     sync_wake: Notify,
+    /// Held while a share's next sequence number is given out (an update with new items, or
+    /// recipients added), so item rows written ahead take effect with the number they name.
+    share_updates: Mutex<()>,
 }
 
 impl Engine {
@@ -151,6 +154,7 @@ impl Engine {
                 serve_tokens,
                 sync_dirty: Mutex::new(Default::default()),
                 sync_wake: Notify::new(),
+                share_updates: Mutex::new(()),
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),

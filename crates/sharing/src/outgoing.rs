@@ -21,6 +21,17 @@ use casemesh_model::policy::PolicyAction;
 use casemesh_store::{Actor, BlobPins, Txn};
 use std::collections::BTreeMap;
 
+/// Item rows written per transaction (a share's rows are written page by page, then take effect
+/// with the share's record; see [`is_sent`]).
+const ROWS_PER_TXN: usize = 1_000;
+
+/// Whether an item row means "sent under `share`": its list's sequence number is one the share's
+/// record has reached. Rows of a list not yet queued (written just before, or left by a crash)
+/// do not count.
+pub(crate) fn is_sent(row: Option<&SentItem>, share: &OutgoingShare) -> bool {
+    row.is_some_and(|r| r.seq <= share.seq)
+}
+
 /// Items about to go out under a share: their list (inline or a blob, pinned), their ids, and
 /// the blobs the partner will fetch.
 pub(crate) struct NewItems {
@@ -258,11 +269,14 @@ impl Engine {
             share.items_sent,
             recipients_text(&share)
         );
-        // The share, its items, its audit entry and the offer commit together: a crash leaves
-        // all or none.
+        // The item rows first, a page per transaction (one transaction holding every row of a
+        // large share held hundreds of MiB); they count only once the share record exists.
+        self.write_sent_rows(share.id, 0, &items.ids, now)?;
+        // The share, its list, its audit entry and the offer commit together: a crash leaves all
+        // or none (and at most unused item rows of a share that does not exist).
         store.atomically(|txn| {
             let mut share = share.clone();
-            Self::record_sent(txn, &mut share, &items, now)?;
+            Self::hold_list(txn, &mut share, &items.list)?;
             meta_doc.hold(txn, &mut share)?;
             txn.put(&SHARES, &share.id, &share)?;
             txn.put(&SHARE_DOCS, &share.id, &doc_record)?;
@@ -277,13 +291,13 @@ impl Engine {
     }
 
     /// The items of `case` that `scope` covers and that are not yet sent under `sent_under` (all
-    /// of them with `None`), as an item list. Streams the case: memory holds the ids, not the
+    /// of them with `None`; see [`is_sent`]), as an item list. Streams the case: memory holds the ids, not the
     /// items.
     fn new_items(
         &self,
         case: &Case,
         scope: &Scope,
-        sent_under: Option<ShareId>,
+        sent_under: Option<&OutgoingShare>,
     ) -> Result<NewItems> {
         let store = &self.inner.store;
         let mut list = ListBuilder::new(store.blobs());
@@ -293,8 +307,8 @@ impl Engine {
             if !scope.covers(ev.id, ev.folder, case) {
                 continue;
             }
-            if let Some(sid) = sent_under
-                && store.get(&SHARE_ITEMS, &(sid, ev.id))?.is_some()
+            if let Some(share) = sent_under
+                && is_sent(store.get(&SHARE_ITEMS, &(share.id, ev.id))?.as_ref(), share)
             {
                 continue;
             }
@@ -312,23 +326,36 @@ impl Engine {
         })
     }
 
-    /// Record `items` as sent under `share` with its sequence number `share.seq`: one row per
-    /// item, and the list blob held until the partner confirms it.
-    fn record_sent(
+    /// Write the rows of `ids` sent under `share` in the item list `seq`, [`ROWS_PER_TXN`] per
+    /// transaction. They take effect when the share's record reaches `seq` (see [`is_sent`]), in
+    /// the transaction that queues the list; until then they are ignored, so a crash in between
+    /// loses nothing (the items are sent again).
+    fn write_sent_rows(
+        &self,
+        share: ShareId,
+        seq: u64,
+        ids: &[EvidenceId],
+        now: casemesh_model::time::Timestamp,
+    ) -> Result<()> {
+        for page in ids.chunks(ROWS_PER_TXN) {
+            self.inner.store.atomically(|txn| {
+                for id in page {
+                    txn.put(&SHARE_ITEMS, &(share, *id), &SentItem { sent_at: now, seq })?;
+                }
+                Ok::<_, SharingError>(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Hold a blob list of `share`'s sequence number `share.seq` until the partner confirms it.
+    fn hold_list(
         txn: &mut Txn<'_, '_>,
         share: &mut OutgoingShare,
-        items: &NewItems,
-        now: casemesh_model::time::Timestamp,
+        list: &ItemList,
     ) -> std::result::Result<(), casemesh_store::StoreError> {
-        let seq = share.seq;
-        for id in &items.ids {
-            txn.put(
-                &SHARE_ITEMS,
-                &(share.id, *id),
-                &SentItem { sent_at: now, seq },
-            )?;
-        }
-        if let ItemList::Blob { list, .. } = &items.list {
+        if let ItemList::Blob { list, .. } = list {
+            let seq = share.seq;
             txn.hold_blob(&list.hash, &format!("share/{}/list/{seq}", share.id))?;
             share.lists.insert(seq, list.hash);
         }
@@ -439,6 +466,11 @@ impl Engine {
             recipients_text(&share)
         );
         let now = self.now();
+        let _numbering = self
+            .inner
+            .share_updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let share = self.inner.store.atomically(|txn| {
             // Apply the new recipients and grant to the stored record as it is now (a receipt
             // may have changed it since it was read).
@@ -503,10 +535,20 @@ impl Engine {
                 continue;
             }
             let now = self.now();
-            let items = self.new_items(&c, &share.scope, Some(share.id))?;
+            let items = self.new_items(&c, &share.scope, Some(&share))?;
             if items.ids.is_empty() {
                 continue;
             }
+            // One update of a share at a time (here or adding recipients): the rows below take
+            // effect with exactly the sequence number they name.
+            let _numbering = self
+                .inner
+                .share_updates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let share = self.share(&share.id.to_string())?;
+            let seq = share.seq + 1;
+            self.write_sent_rows(share.id, seq, &items.ids, now)?;
             let details = format!(
                 "share {}: {} new items to {}",
                 share.id,
@@ -521,7 +563,12 @@ impl Engine {
                 if matches!(s.status, ShareStatus::Stopped | ShareStatus::Failed) {
                     return Ok(Ok(false));
                 }
-                s.seq += 1;
+                if s.seq + 1 != seq {
+                    // Another update (recipients added) took the number meanwhile: the rows
+                    // would take effect with it. Go round again; they are rewritten.
+                    return Ok(Ok(false));
+                }
+                s.seq = seq;
                 s.items_sent += items.ids.len() as u64;
                 let msg = match self.update_message(&s, &c, items.list.clone(), now) {
                     Ok(m) => m,
@@ -532,7 +579,7 @@ impl Engine {
                 if s.status == ShareStatus::Complete {
                     s.status = ShareStatus::Processing;
                 }
-                Self::record_sent(txn, &mut s, &items, now)?;
+                Self::hold_list(txn, &mut s, &items.list)?;
                 txn.put(&SHARES, &sid, &s)?;
                 txn.audit(
                     case,
@@ -549,7 +596,13 @@ impl Engine {
                     self.wake_outbox();
                     self.prepare_blobs(items.blobs);
                 }
-                Ok(false) => {}
+                Ok(false) => {
+                    if self.share(&sid.to_string()).is_ok_and(|s| {
+                        !matches!(s.status, ShareStatus::Stopped | ShareStatus::Failed)
+                    }) {
+                        self.case_changed(case);
+                    }
+                }
                 Err(e) => self.fail_share(sid, &format!("update not sent: {e}"))?,
             }
         }

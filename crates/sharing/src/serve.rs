@@ -130,7 +130,8 @@ impl GrantChecker {
     ) -> Result<Option<EvidenceId>, casemesh_store::StoreError> {
         let mut case = None;
         for id in self.store.evidence_with_blob(hash)? {
-            if self.store.get(&SHARE_ITEMS, &(share.id, id))?.is_none() {
+            let row = self.store.get(&SHARE_ITEMS, &(share.id, id))?;
+            if !crate::outgoing::is_sent(row.as_ref(), share) {
                 continue;
             }
             let Some(ev) = self.store.evidence(id)? else {

@@ -45,7 +45,10 @@ impl Engine {
             let ev = ev?;
             let sent = match &only {
                 Some(set) => set.contains(&ev.id),
-                None => store.get(&SHARE_ITEMS, &(share.id, ev.id))?.is_some(),
+                None => crate::outgoing::is_sent(
+                    store.get(&SHARE_ITEMS, &(share.id, ev.id))?.as_ref(),
+                    share,
+                ),
             };
             if sent {
                 evidence.push(ev);
