@@ -255,10 +255,12 @@ impl Engine {
                 let doc = casemesh_meta::CaseDoc::load(&bytes)
                     .map_err(|_| SharingError::Invalid("malformed metadata document".into()))?;
                 // Case fields taken in at import; each item's values stay with the item.
+                // (Read field by field: the whole metadata snapshot holds every item.)
                 let mut applied = casemesh_meta::AppliedState::default();
-                for (r, v) in doc.meta().fields() {
-                    if r.target == casemesh_meta::Target::Case {
-                        applied.record(r, v);
+                for f in casemesh_meta::Field::CASE {
+                    let r = casemesh_meta::FieldRef::case(f);
+                    if let Some(v) = doc.get(r) {
+                        applied.record(r, &v);
                     }
                 }
                 (Some(hex::encode(&bytes)), applied)
