@@ -11,6 +11,11 @@
 //! - `a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates`: 2,000 items added to a case
 //!   already shared arrive, sent in far fewer updates than items (case synchronization coalesces
 //!   changes into passes; one pass per item read the whole case each time).
+//! - `a_receiver_killed_during_batched_imports_records_only_durable_items` (default suite): small
+//!   items travel in batches (`/casemesh/blob/3`) and are made durable together; the receiver is
+//!   SIGKILLed three times while batches are in flight, and in the end every item is in the copy
+//!   exactly once, every blob the copy references is present and verifies, both audit trails
+//!   verify, and the sharer holds a custody entry (`share.serve`) for every item.
 //! - `a_100000_item_share_completes` (`#[ignore]`, run in release by `.ci/run`; by hand: `cargo
 //!   build --release -p casemesh && cargo test --release -p casemesh-tests --test scale -- --ignored`): 100,000 items
 //!   of 1 KiB; prints the ingest rate, the share time and both nodes' peak RSS. `SCALE_ITEMS`
@@ -235,6 +240,81 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
         (1..1_000).contains(&updates),
         "2,000 items went out in {updates} updates"
     );
+}
+
+#[test]
+fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
+    const COUNT: usize = 4_000;
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("items");
+    make_files(&files, COUNT, 10);
+    let mut nodes = TestNode::start_many(&["kill-a", "kill-b"]);
+    partner(&nodes[0], &nodes[1]);
+    let case = create_case(&nodes[0], "KILL-1");
+    let mut add = casemesh();
+    add.arg("--data-dir").arg(nodes[0].data_dir()).args([
+        "--json",
+        "evidence",
+        "add",
+        &case,
+        s(&files),
+        "--recursive",
+    ]);
+    let out = output_with_timeout(add, Duration::from_secs(900));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let share = share_case(&nodes[0], &case, nodes[1].name(), &[]);
+    let id = id_of(&share).to_owned();
+    // Kill the receiver while items arrive: whenever its copy holds some items but not all,
+    // and more than at the last kill (its own count, read from its database).
+    let (mut kills, mut last) = (0, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while kills < 3 && Instant::now() < deadline {
+        if share_status(&nodes[0], &id)["status"] == "Complete" {
+            break;
+        }
+        let imported = nodes[1]
+            .cli_handle()
+            .try_json(["received", "show", &id])
+            .ok()
+            .and_then(|v| v["items_imported"].as_u64())
+            .unwrap_or(0);
+        if imported > last && imported < COUNT as u64 {
+            nodes[1].kill();
+            nodes[1].start_again();
+            (kills, last) = (kills + 1, imported);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("receiver killed {kills} times during the import");
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let status = wait_share_complete(a, &id, Duration::from_secs(900));
+    assert_eq!(status["items_delivered"], COUNT, "{status}");
+    let received = b.cli_json(["received", "show", &id]);
+    assert_eq!(received["items_imported"], COUNT, "{received}");
+    let local = received["local_case"].as_str().unwrap().to_owned();
+    let copy = b.cli_json(["evidence", "list", &local, "--json"]);
+    let listed = copy.as_array().unwrap();
+    let hashes: std::collections::BTreeSet<&str> =
+        listed.iter().map(|e| e["hash"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), COUNT, "every item exactly once");
+    assert_eq!(hashes.len(), COUNT, "no item twice");
+    assert_blobs_sound(b);
+    assert_audit_verifies(a, &case);
+    assert_audit_verifies(b, &local);
+    // Custody at the sharer: every item served has its entry, batched or not.
+    let trail = a.cli_json(["audit", "show", &case]);
+    let served: std::collections::BTreeSet<&str> = trail["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "share.serve")
+        .filter_map(|e| e["evidence"].as_str())
+        .collect();
+    assert_eq!(served.len(), COUNT, "a custody entry for every item");
 }
 
 #[test]

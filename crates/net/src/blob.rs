@@ -14,6 +14,10 @@
 //!  the lane to the next request, then fsync and rename to <hash>.blob.
 //! ```
 //!
+//! Version 3 (`/casemesh/blob/3`) adds a batched request: many whole small blobs under one
+//! grant, one answer per hash in order ([`fetch_batch`]); each answer is verified into memory
+//! and the caller makes the batch durable at once (one flush instead of two per blob).
+//!
 //! Modules: this one holds the public types, the fetch and its decode thread and the partial
 //! files; `lane` the requester's lanes; `serve` the serving side, its limits and the outboards;
 //! `inbound` the path of inbound streams to the accept loop. CPU work (hashing, file I/O) runs
@@ -44,10 +48,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{NetError, Refusal},
-    lane::{LaneReader, Lanes, Turn, UNKNOWN_SIZE_LOAD},
+    lane::{LaneReader, Lanes, Request, Turn, UNKNOWN_SIZE_LOAD},
     serve::ServeLimits,
     stats::{Counters, Stats},
-    wire::{BlobRequest, BlobResponseHeader, CHUNK_GROUP_BYTES, CHUNK_LOG, MAX_GRANT_LEN},
+    wire::{
+        BlobBatchRequest, BlobRequest, BlobResponseHeader, CHUNK_GROUP_BYTES, CHUNK_LOG,
+        MAX_BATCH_HASHES, MAX_GRANT_LEN,
+    },
 };
 
 /// How the node answers "may this peer read this blob?" — asked on **every** blob request.
@@ -55,6 +62,18 @@ pub trait BlobServer: Send + Sync + 'static {
     /// Check `grant` for `peer` and `hash`; return the verified blob file to serve, or a
     /// refusal that goes back to the requester. Called on a blocking thread: it may do I/O.
     fn open(&self, peer: &PeerId, grant: &[u8], hash: &BlobHash) -> Result<BlobSource, Refusal>;
+
+    /// [`BlobServer::open`] for every hash of a batched request (`/casemesh/blob/3`): one answer
+    /// per hash, in order. A node can check the grant once and record what it serves in one
+    /// transaction here; the default asks [`BlobServer::open`] for each hash.
+    fn open_batch(
+        &self,
+        peer: &PeerId,
+        grant: &[u8],
+        hashes: &[BlobHash],
+    ) -> Vec<Result<BlobSource, Refusal>> {
+        hashes.iter().map(|h| self.open(peer, grant, h)).collect()
+    }
 }
 
 /// A blob file the node allows to be served.
@@ -372,8 +391,13 @@ pub(crate) async fn fetch(
         hash,
         offset,
         grant,
+    };
+    if request.grant.len() > MAX_GRANT_LEN {
+        return Err(NetError::TooLarge {
+            size: request.grant.len(),
+            limit: MAX_GRANT_LEN,
+        });
     }
-    .encode()?;
     let announced = expected_size.map_or(UNKNOWN_SIZE_LOAD, |s| s.saturating_sub(offset));
 
     let cancel = Arc::new(AtomicBool::new(false));
@@ -395,7 +419,10 @@ pub(crate) async fn fetch(
     // the file lock until it is done.
     let exchange = tokio::spawn(async move {
         let _permit = permit;
-        let turn = lanes.send(peer, &request, announced, &cancel).await?;
+        let turn = lanes
+            .send(peer, Request::One(&request), announced, &cancel)
+            .await?
+            .ok_or_else(|| NetError::Interrupted("no lane for a single request".into()))?;
         tokio::task::spawn_blocking(move || {
             let _lock = lock;
             job.run(turn, &paths, &dir)
@@ -413,6 +440,305 @@ pub(crate) async fn fetch(
         resumed_from: start,
         skipped: false,
     })
+}
+
+/// Largest blob a batched fetch takes ([`NetHandle::fetch_small_blobs`]): whole, verified, in
+/// memory.
+///
+/// [`NetHandle::fetch_small_blobs`]: crate::NetHandle::fetch_small_blobs
+pub const MAX_BATCH_BLOB: u64 = 256 * 1024;
+/// Largest sum of blob sizes of one batched fetch: what one batch may hold in memory, and
+/// what a batch cut short (its fetch dropped) still reads to keep its lane usable.
+pub const MAX_BATCH_BYTES: u64 = DRAIN_MAX;
+
+/// The result of one blob of a batched fetch: its verified bytes, or why it did not come.
+pub type BatchItem = Result<Vec<u8>, NetError>;
+
+/// Fetch many small whole blobs from `peer` under one grant: one batched request on a
+/// `/casemesh/blob/3` lane (one fetch permit, one grant check and one audit transaction at
+/// the sharer), each blob verified against its hash as it arrives and returned in memory, in
+/// the order asked. Nothing is written to disk: the caller makes the batch durable at once.
+/// With a partner that lacks version 3, each blob is fetched on its own instead.
+///
+/// `Err` means nothing was asked (an invalid batch, no stream); otherwise one result per blob.
+pub(crate) async fn fetch_batch(
+    ctx: Arc<BlobCtx>,
+    lanes: Arc<Lanes>,
+    peer: PeerId,
+    grant: Vec<u8>,
+    blobs: Vec<(BlobHash, u64)>,
+) -> Result<Vec<BatchItem>, NetError> {
+    check_batch(&grant, &blobs)?;
+    if lanes.may_batch(&peer) {
+        let permit = ctx
+            .fetch_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| NetError::Shutdown)?;
+        let counters = ctx.stats.peer(&peer);
+        let total: u64 = blobs.iter().map(|(_, s)| s).sum();
+        let request = BlobBatchRequest {
+            hashes: blobs.iter().map(|(h, _)| *h).collect(),
+            grant: grant.clone(),
+        };
+        let wanted = blobs.clone();
+        let lanes = lanes.clone();
+        // As for a single fetch, the exchange outlives a dropped caller: the batch is read to
+        // its end (at most MAX_BATCH_BYTES), so the requests behind it keep their lane.
+        let exchange = tokio::spawn(async move {
+            let _permit = permit;
+            let never = AtomicBool::new(false);
+            let Some(turn) = lanes
+                .send(peer, Request::Batch(&request), total, &never)
+                .await?
+            else {
+                return Ok(None);
+            };
+            tokio::task::spawn_blocking(move || {
+                let _transfer = counters.transfer();
+                Some(read_batch(turn, peer, &wanted))
+            })
+            .await
+            .map_err(|e| NetError::Io(io::Error::other(e)))
+        });
+        let answered = exchange
+            .await
+            .map_err(|e| NetError::Io(io::Error::other(e)))??;
+        if let Some(results) = answered {
+            tracing::debug!(peer = %peer, count = results.len(), bytes = total, "blob batch fetched");
+            return Ok(results);
+        }
+    }
+    // The partner lacks version 3: one request per blob, through the partial files.
+    let mut out = Vec::with_capacity(blobs.len());
+    for (hash, size) in blobs {
+        let args = FetchArgs {
+            peer,
+            grant: grant.clone(),
+            hash,
+            expected_size: Some(size),
+            progress: None,
+        };
+        let got = match fetch(ctx.clone(), lanes.clone(), args).await {
+            Ok(f) => tokio::fs::read(&f.path)
+                .await
+                .map_err(NetError::Io)
+                .and_then(|bytes| {
+                    // The partial file was verified; re-check what was read back.
+                    if BlobHash(*blake3::hash(&bytes).as_bytes()) == hash {
+                        Ok(bytes)
+                    } else {
+                        Err(NetError::Interrupted("partial file changed on disk".into()))
+                    }
+                }),
+            Err(e) => Err(e),
+        };
+        if got.is_ok() {
+            let _ = tokio::fs::remove_file(Paths::new(&ctx.partial_dir, &hash).blob).await;
+        }
+        out.push(got);
+    }
+    Ok(out)
+}
+
+/// Refuse a batch the protocol or the memory bound does not allow.
+fn check_batch(grant: &[u8], blobs: &[(BlobHash, u64)]) -> Result<(), NetError> {
+    if grant.len() > MAX_GRANT_LEN {
+        return Err(NetError::TooLarge {
+            size: grant.len(),
+            limit: MAX_GRANT_LEN,
+        });
+    }
+    if blobs.is_empty() || blobs.len() > MAX_BATCH_HASHES {
+        return Err(NetError::TooLarge {
+            size: blobs.len(),
+            limit: MAX_BATCH_HASHES,
+        });
+    }
+    let total: u64 = blobs.iter().map(|(_, s)| s).sum();
+    if let Some((_, big)) = blobs.iter().find(|(_, s)| *s > MAX_BATCH_BLOB) {
+        return Err(NetError::TooLarge {
+            size: *big as usize,
+            limit: MAX_BATCH_BLOB as usize,
+        });
+    }
+    if total > MAX_BATCH_BYTES {
+        return Err(NetError::TooLarge {
+            size: total as usize,
+            limit: MAX_BATCH_BYTES as usize,
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(blobs.len());
+    if !blobs.iter().all(|(h, _)| seen.insert(*h)) {
+        return Err(NetError::Config("a batch names a blob twice".into()));
+    }
+    Ok(())
+}
+
+/// Read the answers to a batch, one per blob, in order; pass the lane on after the last one
+/// (or close it when an answer leaves it mid-stream: the blobs after it fail, resumable).
+fn read_batch(turn: Turn, peer: PeerId, blobs: &[(BlobHash, u64)]) -> Vec<BatchItem> {
+    let Turn {
+        mut reader,
+        handoff,
+    } = turn;
+    let mut out = Vec::with_capacity(blobs.len());
+    for (hash, size) in blobs {
+        match read_whole(&mut reader, peer, *hash, *size) {
+            Ok(bytes) => out.push(Ok(bytes)),
+            Err(stopped) => {
+                let (e, lane) = *stopped;
+                out.push(Err(e));
+                if let LaneState::Lost = lane {
+                    handoff.abandon();
+                    while out.len() < blobs.len() {
+                        out.push(Err(NetError::Interrupted(
+                            "blob stream closed in the middle of a batch".into(),
+                        )));
+                    }
+                    return out;
+                }
+            }
+        }
+    }
+    handoff.finish(reader);
+    out
+}
+
+/// Read one whole answer into memory, verifying every chunk group against `hash`.
+fn read_whole(
+    reader: &mut LaneReader,
+    peer: PeerId,
+    hash: BlobHash,
+    expected: u64,
+) -> Result<Vec<u8>, Stopped> {
+    let lost = |e: NetError| Box::new((e, LaneState::Lost));
+    let (size, start) = match read_header(reader, peer).map_err(lost)? {
+        Ok(header) => header,
+        Err(refusal) => {
+            return Err(Box::new((
+                NetError::Refused { peer, refusal },
+                LaneState::Boundary,
+            )));
+        }
+    };
+    if size != expected {
+        let e = NetError::SizeMismatch {
+            hash,
+            expected,
+            announced: size,
+        };
+        let lane = if drain(reader, hash, size, start) {
+            LaneState::Boundary
+        } else {
+            LaneState::Lost
+        };
+        return Err(Box::new((e, lane)));
+    }
+    if start != 0 {
+        return Err(lost(NetError::Protocol {
+            peer,
+            reason: format!("server started at {start}, asked for 0"),
+        }));
+    }
+    let mut data = vec![0u8; size as usize];
+    let root = blake3::Hash::from_bytes(hash.0);
+    let ranges = ranges_from(0);
+    let mut verified = 0u64;
+    for item in DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges) {
+        match item {
+            Ok(BaoContentItem::Parent(_)) => {}
+            Ok(BaoContentItem::Leaf(Leaf { offset, data: leaf })) => {
+                let end = offset + leaf.len() as u64;
+                if end > size {
+                    return Err(lost(NetError::Protocol {
+                        peer,
+                        reason: "chunk beyond the end of the blob".into(),
+                    }));
+                }
+                data[offset as usize..end as usize].copy_from_slice(&leaf);
+                verified = end;
+            }
+            Err(e) => return Err(lost(decode_error(peer, hash, e, verified, size))),
+        }
+    }
+    if verified != size {
+        return Err(lost(NetError::Interrupted(format!(
+            "stream ended at {verified} of {size} bytes"
+        ))));
+    }
+    Ok(data)
+}
+
+/// An answer's header: `(size, start)`, or the server's refusal.
+fn read_header(
+    reader: &mut LaneReader,
+    peer: PeerId,
+) -> Result<Result<(u64, u64), Refusal>, NetError> {
+    let mut io = futures::io::AllowStdIo::new(&mut *reader);
+    let header =
+        futures::executor::block_on(BlobResponseHeader::read(&mut io)).map_err(|e| {
+            match e.kind() {
+                io::ErrorKind::TimedOut => NetError::Interrupted("no response header".into()),
+                _ => NetError::Protocol {
+                    peer,
+                    reason: format!("bad response header: {e}"),
+                },
+            }
+        })?;
+    match header {
+        BlobResponseHeader::Refused(refusal) => Ok(Err(refusal)),
+        BlobResponseHeader::Ok {
+            size,
+            start,
+            chunk_log,
+        } => {
+            if chunk_log != CHUNK_LOG {
+                return Err(NetError::Protocol {
+                    peer,
+                    reason: format!("unsupported chunk group size 2^{chunk_log} KiB"),
+                });
+            }
+            Ok(Ok((size, start)))
+        }
+    }
+}
+
+/// Read and discard an unwanted answer if it is short; false when the lane must close.
+fn drain(reader: &mut LaneReader, hash: BlobHash, size: u64, start: u64) -> bool {
+    if size.saturating_sub(start) > DRAIN_MAX {
+        return false;
+    }
+    let root = blake3::Hash::from_bytes(hash.0);
+    let ranges = ranges_from(start);
+    let mut iter = DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges);
+    iter.all(|item| item.is_ok())
+}
+
+fn decode_error(
+    peer: PeerId,
+    hash: BlobHash,
+    e: DecodeError,
+    verified: u64,
+    size: u64,
+) -> NetError {
+    match e {
+        DecodeError::ParentHashMismatch(node) => {
+            let offset = node.chunk_range().start.to_bytes();
+            tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
+            NetError::Verification { peer, hash, offset }
+        }
+        DecodeError::LeafHashMismatch(chunk) => {
+            let offset = chunk.to_bytes();
+            tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
+            NetError::Verification { peer, hash, offset }
+        }
+        DecodeError::ParentNotFound(_) | DecodeError::LeafNotFound(_) => {
+            NetError::Interrupted(format!("stream ended at {verified} of {size} bytes"))
+        }
+        DecodeError::Io(e) => NetError::Interrupted(format!("at {verified} of {size} bytes: {e}")),
+    }
 }
 
 /// Where a lane stands after an answer was (partly) read.
@@ -501,33 +827,7 @@ impl Receive {
 
     /// The answer's header: `(size, start)`, or the server's refusal.
     fn header(&self, reader: &mut LaneReader) -> Result<Result<(u64, u64), Refusal>, NetError> {
-        let mut io = futures::io::AllowStdIo::new(&mut *reader);
-        let header =
-            futures::executor::block_on(BlobResponseHeader::read(&mut io)).map_err(|e| match e
-                .kind()
-            {
-                io::ErrorKind::TimedOut => NetError::Interrupted("no response header".into()),
-                _ => NetError::Protocol {
-                    peer: self.peer,
-                    reason: format!("bad response header: {e}"),
-                },
-            })?;
-        match header {
-            BlobResponseHeader::Refused(refusal) => Ok(Err(refusal)),
-            BlobResponseHeader::Ok {
-                size,
-                start,
-                chunk_log,
-            } => {
-                if chunk_log != CHUNK_LOG {
-                    return Err(NetError::Protocol {
-                        peer: self.peer,
-                        reason: format!("unsupported chunk group size 2^{chunk_log} KiB"),
-                    });
-                }
-                Ok(Ok((size, start)))
-            }
-        }
+        read_header(reader, self.peer)
     }
 
     /// Whether an `Ok` header fits what was asked.
@@ -554,13 +854,7 @@ impl Receive {
 
     /// Read and discard an unwanted answer if it is short; false when the lane must close.
     fn drain(&self, reader: &mut LaneReader, size: u64, start: u64) -> bool {
-        if size.saturating_sub(start) > DRAIN_MAX {
-            return false;
-        }
-        let root = blake3::Hash::from_bytes(self.hash.0);
-        let ranges = ranges_from(start);
-        let mut iter = DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges);
-        iter.all(|item| item.is_ok())
+        drain(reader, self.hash, size, start)
     }
 
     /// Verify the bao stream group by group into the partial file.
@@ -649,25 +943,7 @@ impl Receive {
     }
 
     fn decode_error(&self, e: DecodeError, verified: u64, size: u64) -> NetError {
-        let (peer, hash) = (self.peer, self.hash);
-        match e {
-            DecodeError::ParentHashMismatch(node) => {
-                let offset = node.chunk_range().start.to_bytes();
-                tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
-                NetError::Verification { peer, hash, offset }
-            }
-            DecodeError::LeafHashMismatch(chunk) => {
-                let offset = chunk.to_bytes();
-                tracing::warn!(peer = %peer, hash = %hash, offset, "verification failed");
-                NetError::Verification { peer, hash, offset }
-            }
-            DecodeError::ParentNotFound(_) | DecodeError::LeafNotFound(_) => {
-                NetError::Interrupted(format!("stream ended at {verified} of {size} bytes"))
-            }
-            DecodeError::Io(e) => {
-                NetError::Interrupted(format!("at {verified} of {size} bytes: {e}"))
-            }
-        }
+        decode_error(self.peer, self.hash, e, verified, size)
     }
 }
 

@@ -397,11 +397,34 @@ impl NetHandle {
         blob::fetch(self.blob.clone(), self.lanes.clone(), args).await
     }
 
+    /// Fetch many small whole blobs (each at most [`crate::MAX_BATCH_BLOB`] bytes, together
+    /// at most [`crate::MAX_BATCH_BYTES`], at most [`crate::wire::MAX_BATCH_HASHES`], none
+    /// twice) from `peer` under one grant, in one batched request (`/casemesh/blob/3`; one
+    /// request per blob with a partner that lacks it). Each blob is verified against its hash;
+    /// the verified bytes come back in memory, in the order asked, for the caller to make
+    /// durable together. `Err`: nothing was asked; otherwise one result per blob.
+    pub async fn fetch_small_blobs(
+        &self,
+        peer: PeerId,
+        grant: Vec<u8>,
+        blobs: Vec<(BlobHash, u64)>,
+    ) -> Result<Vec<crate::BatchItem>, NetError> {
+        if self.commands.is_closed() {
+            return Err(NetError::Shutdown);
+        }
+        blob::fetch_batch(self.blob.clone(), self.lanes.clone(), peer, grant, blobs).await
+    }
+
     /// Compute and cache the BLAKE3 outboard of a blob this node will serve (one sequential
     /// read), so the first request for it streams at once. Optional: serving computes it on
     /// demand otherwise. Call it when a blob enters the store. Returns false (and caches
     /// nothing) when the file does not hash to `hash`.
+    /// Blobs of at most 256 KiB need nothing: serving hashes them in memory (a cached outboard
+    /// would cost a file write and an fsync per small item, for nothing).
     pub async fn prepare_blob(&self, hash: BlobHash, source: BlobSource) -> Result<bool, NetError> {
+        if source.size <= serve::SMALL_BLOB {
+            return Ok(true);
+        }
         let dir = self.blob.partial_dir.join("outboards");
         let ob = tokio::task::spawn_blocking(move || serve::ensure_outboard(&dir, &hash, &source))
             .await

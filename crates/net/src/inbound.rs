@@ -178,13 +178,13 @@ impl ConnectionHandler for Handler {
     }
 }
 
-/// Negotiates `/casemesh/blob/2` or `/casemesh/blob/1` on an inbound stream.
+/// Negotiates `/casemesh/blob/3`, `/2` or `/1` on an inbound stream.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Upgrade;
 
 impl UpgradeInfo for Upgrade {
     type Info = StreamProtocol;
-    type InfoIter = std::array::IntoIter<StreamProtocol, 2>;
+    type InfoIter = std::array::IntoIter<StreamProtocol, 3>;
 
     fn protocol_info(&self) -> Self::InfoIter {
         BlobProtocolVersion::ALL

@@ -51,7 +51,7 @@ use crate::{
     blob::{STALL_TIMEOUT, STREAM_BUF},
     error::NetError,
     stats::{Counters, Stats},
-    wire::BlobProtocolVersion,
+    wire::{BlobBatchRequest, BlobProtocolVersion, BlobRequest, LaneRequest},
 };
 
 /// Load assumed for a fetch of unknown size when choosing a lane.
@@ -65,12 +65,44 @@ pub(crate) struct Lanes {
     peers: Mutex<HashMap<PeerId, PeerLanes>>,
 }
 
-#[derive(Default)]
 struct PeerLanes {
     lanes: Vec<Arc<Lane>>,
-    /// The partner refused `/casemesh/blob/2`: use single-use version 1 streams until the
-    /// next reconnect.
-    v1_only: bool,
+    /// The newest version the partner is not known to refuse: new lanes speak it. Lowered
+    /// when the partner refuses it (until the next reconnect); at version 1, every request
+    /// gets a single-use stream.
+    newest: BlobProtocolVersion,
+}
+
+impl Default for PeerLanes {
+    fn default() -> Self {
+        Self {
+            lanes: Vec::new(),
+            newest: BlobProtocolVersion::V3,
+        }
+    }
+}
+
+/// What a lane request carries; encoded for the version of the lane it goes on.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    /// One blob from an offset (every version).
+    One(&'a BlobRequest),
+    /// Many whole blobs under one grant (version 3 only).
+    Batch(&'a BlobBatchRequest),
+}
+
+impl Request<'_> {
+    /// The frame for a lane of `version`; `None` when that version cannot carry it.
+    fn encode(self, version: BlobProtocolVersion) -> Result<Option<Vec<u8>>, NetError> {
+        Ok(match (self, version) {
+            (Request::One(r), BlobProtocolVersion::V3) => {
+                Some(LaneRequest::One(r.clone()).encode()?)
+            }
+            (Request::One(r), _) => Some(r.encode()?),
+            (Request::Batch(b), v) if v.batches() => Some(b.encode()?),
+            (Request::Batch(_), _) => None,
+        })
+    }
 }
 
 /// One stream to a partner.
@@ -116,16 +148,27 @@ impl Lanes {
         peers.remove(peer);
     }
 
+    /// Whether batched requests may go to `peer` (it is not known to refuse version 3).
+    pub(crate) fn may_batch(&self, peer: &PeerId) -> bool {
+        if self.per_peer == 0 {
+            return false;
+        }
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.get(peer).is_none_or(|p| p.newest.batches())
+    }
+
     /// Write `request` on a lane to `peer` and wait until its response is next on that lane.
     /// `announced` is the number of blob bytes the response is expected to carry. Nothing is
-    /// sent when `cancelled` is already set once a lane is ready.
+    /// sent when `cancelled` is already set once a lane is ready. `Ok(None)`: nothing was
+    /// sent, because the lane chosen cannot carry the request (a batch to a partner that turned
+    /// out not to speak version 3).
     pub(crate) async fn send(
         &self,
         peer: PeerId,
-        request: &[u8],
+        request: Request<'_>,
         announced: u64,
         cancelled: &AtomicBool,
-    ) -> Result<Turn, NetError> {
+    ) -> Result<Option<Turn>, NetError> {
         // A lane can turn out broken before our request is on it (its opening failed, or an
         // earlier exchange abandoned it); then nothing was sent and another lane is chosen.
         let mut attempts = 0;
@@ -139,7 +182,7 @@ impl Lanes {
             let mut tx = match fresh {
                 Some(guard) => match self.open(&lane, guard).await {
                     Ok(tx) => tx,
-                    Err(OpenFailed::Unsupported) if attempts < 3 => continue,
+                    Err(OpenFailed::Unsupported) if attempts < 4 => continue,
                     Err(OpenFailed::Unsupported) => {
                         return Err(NetError::Stream {
                             peer,
@@ -165,13 +208,16 @@ impl Lanes {
                 }
                 return Err(NetError::Interrupted("blob stream closed".into()));
             }
+            let Some(request) = request.encode(lane.version)? else {
+                return Ok(None);
+            };
             let LaneTx { write, next_turn } = &mut *tx;
             let (pass_on, after_me) = oneshot::channel();
             let (Some(write), Some(my_turn)) = (write.as_mut(), next_turn.replace(after_me)) else {
                 continue; // checked above
             };
             let written = async {
-                write.write_all(request).await?;
+                write.write_all(&request).await?;
                 write.flush().await
             };
             if let Err(e) = tokio::time::timeout(STALL_TIMEOUT, written)
@@ -202,13 +248,13 @@ impl Lanes {
                     "blob stream closed by an earlier failure".into(),
                 ));
             };
-            return Ok(Turn {
+            return Ok(Some(Turn {
                 reader,
                 handoff: Handoff {
                     pass_on: Some(pass_on),
                     load,
                 },
-            });
+            }));
         }
     }
 
@@ -218,7 +264,7 @@ impl Lanes {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         let entry = peers.entry(peer).or_default();
         entry.lanes.retain(|l| !l.broken.load(Ordering::Relaxed));
-        let (lane, fresh) = if entry.v1_only || self.per_peer == 0 {
+        let (lane, fresh) = if entry.newest == BlobProtocolVersion::V1 || self.per_peer == 0 {
             Lane::new(peer, BlobProtocolVersion::V1)
         } else if let Some(idle) = entry
             .lanes
@@ -227,7 +273,7 @@ impl Lanes {
         {
             (idle.clone(), None)
         } else if entry.lanes.len() < self.per_peer {
-            let (lane, guard) = Lane::new(peer, BlobProtocolVersion::V2);
+            let (lane, guard) = Lane::new(peer, entry.newest);
             entry.lanes.push(lane.clone());
             (lane, guard)
         } else {
@@ -239,7 +285,7 @@ impl Lanes {
             });
             match least {
                 Some(l) => (l.clone(), None),
-                None => Lane::new(peer, BlobProtocolVersion::V2),
+                None => Lane::new(peer, entry.newest),
             }
         };
         lane.queued.fetch_add(1, Ordering::Relaxed);
@@ -259,12 +305,18 @@ impl Lanes {
             Ok(stream) => stream,
             Err(e) => {
                 lane.abandon();
-                if matches!(e, OpenStreamError::UnsupportedProtocol(_))
-                    && lane.version == BlobProtocolVersion::V2
-                {
-                    tracing::info!(peer = %lane.peer, "partner does not speak /casemesh/blob/2; using /casemesh/blob/1");
+                let older = match lane.version {
+                    BlobProtocolVersion::V3 => Some(BlobProtocolVersion::V2),
+                    BlobProtocolVersion::V2 => Some(BlobProtocolVersion::V1),
+                    _ => None,
+                };
+                if let (OpenStreamError::UnsupportedProtocol(_), Some(older)) = (&e, older) {
+                    tracing::info!(peer = %lane.peer, "partner does not speak {}; using {}", lane.version.protocol_id(), older.protocol_id());
                     let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-                    peers.entry(lane.peer).or_default().v1_only = true;
+                    let entry = peers.entry(lane.peer).or_default();
+                    if entry.newest == lane.version {
+                        entry.newest = older;
+                    }
                     return Err(OpenFailed::Unsupported);
                 }
                 return Err(OpenFailed::Other(e));
@@ -354,7 +406,7 @@ impl Handoff {
     /// This response has been read completely: hand the reader to the next request.
     pub(crate) fn finish(mut self, reader: LaneReader) {
         if let Some(pass_on) = self.pass_on.take()
-            && self.load.lane.version == BlobProtocolVersion::V2
+            && self.load.lane.version != BlobProtocolVersion::V1
         {
             // An error only means the lane was forgotten with nobody queued behind us.
             let _ = pass_on.send(reader);
@@ -370,7 +422,7 @@ impl Handoff {
 
 impl Drop for Handoff {
     fn drop(&mut self) {
-        if self.pass_on.take().is_some() && self.load.lane.version == BlobProtocolVersion::V2 {
+        if self.pass_on.take().is_some() && self.load.lane.version != BlobProtocolVersion::V1 {
             self.load.lane.abandon();
         }
     }

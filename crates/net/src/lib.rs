@@ -8,10 +8,12 @@
 //! - `/casemesh/control/1` — request-response carrying an opaque envelope
 //!   ([`ControlRequest`] → [`ControlResponse`]) whose `kind` the node interprets
 //!   (registry: [`MessageKind`]).
-//! - `/casemesh/blob/2` — long-lived streams ("lanes", a few per partner) carrying pipelined
+//! - `/casemesh/blob/3` — long-lived streams ("lanes", a few per partner) carrying pipelined
 //!   blob requests; blobs travel as BLAKE3-verified bao streams, with a per-request permission
-//!   check ([`BlobServer`]) and resumable, verified fetches. `/casemesh/blob/1` (one transfer
-//!   per stream) is still served, and spoken to partners that lack version 2.
+//!   check ([`BlobServer`]) and resumable, verified fetches; a batched request fetches many
+//!   small blobs under one permission check ([`NetHandle::fetch_small_blobs`]).
+//!   `/casemesh/blob/2` (lanes without batches) and `/casemesh/blob/1` (one transfer per
+//!   stream) are still served, and spoken to partners that lack the newer versions.
 //!
 //! Layout: [`config`] (settings), `handle` ([`start`], [`NetHandle`], [`Event`]), `actor` (the
 //! swarm event loop), `gate` (allow list), `control` (codec), `blob` (fetch, partial files),
@@ -42,7 +44,7 @@ mod serve;
 mod stats;
 pub mod wire;
 
-pub use blob::{BlobServer, BlobSource, FetchedBlob};
+pub use blob::{BatchItem, BlobServer, BlobSource, FetchedBlob, MAX_BATCH_BLOB, MAX_BATCH_BYTES};
 pub use config::Config;
 pub use error::{NetError, Refusal, RefusalCode};
 pub use handle::{Event, NetHandle, Partner, PeerInfo, peer_id_from_secret, start};

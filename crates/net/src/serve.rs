@@ -1,4 +1,4 @@
-//! The serving side of the blob protocol (versions 1 and 2): one task per inbound stream
+//! The serving side of the blob protocol (versions 1, 2 and 3): one task per inbound stream
 //! ("lane") reads requests one after the other and answers each, in order.
 //!
 //! ```text
@@ -9,7 +9,10 @@
 //!      ─► blocking thread: BlobServer::open (the permission check, on every request)
 //!         ─► outboard: computed in memory for blobs ≤ SMALL_BLOB, else the cached file
 //!         ─► header + bao stream from `start`
-//!    version 1: close after the first answer; version 2: next request
+//!    version 1: close after the first answer; versions 2 and 3: next request
+//!  version 3 batch (BlobBatchRequest): one slot for the whole batch ─► blocking thread:
+//!      BlobServer::open_batch (grant checked once, audit entries in one transaction)
+//!      ─► one answer per hash, in order (a refusal answers only its hash)
 //! ```
 //!
 //! The blocking thread writes to the stream through a small blocking adapter, so hashing and
@@ -68,7 +71,10 @@ use crate::{
     },
     error::{Refusal, RefusalCode},
     stats::Counters,
-    wire::{BlobProtocolVersion, BlobRequest, BlobResponseHeader, CHUNK_LOG},
+    wire::{
+        BlobBatchRequest, BlobProtocolVersion, BlobRequest, BlobResponseHeader, CHUNK_LOG,
+        LaneRequest,
+    },
 };
 
 /// Blobs up to this size are read into memory and their outboard computed on the spot (a few
@@ -213,28 +219,41 @@ pub(crate) async fn serve_lane(
             if !more {
                 break;
             }
-            let req =
-                match tokio::time::timeout(STALL_TIMEOUT, BlobRequest::read(&mut requests)).await {
-                    Ok(Ok(req)) => req,
-                    Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-                        // The framing is lost: answer once and close the lane.
-                        tracing::debug!(error = %e, "bad blob request");
-                        let refusal = Refusal::new(RefusalCode::BadRequest, e.to_string());
-                        let _ = write
-                            .write_all(&BlobResponseHeader::Refused(refusal).encode())
-                            .await;
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "reading blob request failed");
-                        break;
-                    }
-                    Err(_) => {
-                        tracing::debug!("blob request timed out");
-                        break;
-                    }
-                };
-            let close = match serve_request(&ctx, &server, peer, &slots, req, write).await {
+            let read = async {
+                match version {
+                    BlobProtocolVersion::V3 => LaneRequest::read(&mut requests).await,
+                    _ => BlobRequest::read(&mut requests).await.map(LaneRequest::One),
+                }
+            };
+            let req = match tokio::time::timeout(STALL_TIMEOUT, read).await {
+                Ok(Ok(req)) => req,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                    // The framing is lost: answer once and close the lane.
+                    tracing::debug!(error = %e, "bad blob request");
+                    let refusal = Refusal::new(RefusalCode::BadRequest, e.to_string());
+                    let _ = write
+                        .write_all(&BlobResponseHeader::Refused(refusal).encode())
+                        .await;
+                    break;
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "reading blob request failed");
+                    break;
+                }
+                Err(_) => {
+                    tracing::debug!("blob request timed out");
+                    break;
+                }
+            };
+            let next = match req {
+                LaneRequest::One(req) => {
+                    serve_request(&ctx, &server, peer, &slots, req, write).await
+                }
+                LaneRequest::Batch(batch) => {
+                    serve_batch(&ctx, &server, peer, &slots, batch, write).await
+                }
+            };
+            let close = match next {
                 Next::Ready(w) => {
                     write = w;
                     false
@@ -292,20 +311,75 @@ async fn serve_request(
     peer: PeerId,
     slots: &LaneSlots,
     req: BlobRequest,
-    mut write: WriteHalf<Stream>,
+    write: WriteHalf<Stream>,
 ) -> Next {
     let span = tracing::info_span!("blob.serve", peer = %peer, hash = %req.hash);
     async move {
+        let (ctx2, server) = (ctx.clone(), server.clone());
+        run_answers(ctx, peer, slots, write, 1, move |out| {
+            respond(&ctx2, &*server, &peer, &req, out)
+        })
+        .await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Answer a batched request (version 3): every hash gets its answer, in order. The grant is
+/// checked once for the batch ([`BlobServer::open_batch`]), and the batch holds one serve
+/// slot. An invalid batch (no hash, too many, one named twice) gets a `BadRequest` refusal
+/// per hash; the lane stays usable.
+async fn serve_batch(
+    ctx: &Arc<BlobCtx>,
+    server: &Arc<dyn BlobServer>,
+    peer: PeerId,
+    slots: &LaneSlots,
+    batch: BlobBatchRequest,
+    mut write: WriteHalf<Stream>,
+) -> Next {
+    let count = batch.hashes.len();
+    let span = tracing::info_span!("blob.serve_batch", peer = %peer, count);
+    async move {
+        if let Err(why) = batch.check() {
+            tracing::info!(reason = why, "bad batched blob request; every hash refused");
+            let refusal =
+                BlobResponseHeader::Refused(Refusal::new(RefusalCode::BadRequest, why)).encode();
+            let bytes = refusal.repeat(count);
+            return match write.write_all(&bytes).await {
+                Ok(()) => Next::Ready(write),
+                Err(_) => Next::Gone,
+            };
+        }
+        let (ctx2, server) = (ctx.clone(), server.clone());
+        run_answers(ctx, peer, slots, write, count, move |out| {
+            respond_batch(&ctx2, &*server, &peer, &batch, out)
+        })
+        .await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Wait for a serve slot (else answer `Busy` `count` times), then run `answer` on a blocking
+/// thread with the lane's write half; says whether the lane can carry the next request.
+async fn run_answers(
+    ctx: &Arc<BlobCtx>,
+    peer: PeerId,
+    slots: &LaneSlots,
+    mut write: WriteHalf<Stream>,
+    count: usize,
+    answer: impl FnOnce(&mut BlockingWrite) -> io::Result<Answer> + Send + 'static,
+) -> Next {
+    {
         let Some(slot) = slots.acquire().await else {
             tracing::info!("no serve slot free in time; answered Busy");
             let refusal = Refusal::new(RefusalCode::Busy, "too many transfers in progress");
-            let bytes = BlobResponseHeader::Refused(refusal).encode();
+            let bytes = BlobResponseHeader::Refused(refusal).encode().repeat(count);
             return match write.write_all(&bytes).await {
                 Ok(()) => Next::Ready(write),
                 Err(_) => Next::Gone,
             };
         };
-        let (ctx, server) = (ctx.clone(), server.clone());
         let counters = ctx.stats.peer(&peer);
         let rt = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
@@ -317,7 +391,7 @@ async fn serve_request(
                 cancel: CancellationToken::new(),
                 written: 0,
             };
-            let res = respond(&ctx, &*server, &peer, &req, &mut out);
+            let res = answer(&mut out);
             (res, out.half)
         })
         .await;
@@ -347,8 +421,6 @@ async fn serve_request(
             }
         }
     }
-    .instrument(span)
-    .await
 }
 
 /// Check the request with the node, then write the header and the bao stream. An `Err` means
@@ -375,15 +447,76 @@ fn respond(
             return refuse(out, Refusal::new(RefusalCode::Internal, "internal error"));
         }
     };
+    answer(ctx, req.hash, req.offset, &source, out)
+}
+
+/// Check a batch with the node once, then answer each hash in order. Ends early only when the
+/// stream fails or a blob is withdrawn mid-answer ([`Answer::Stopped`]: the lane closes).
+fn respond_batch(
+    ctx: &BlobCtx,
+    server: &dyn BlobServer,
+    peer: &PeerId,
+    batch: &BlobBatchRequest,
+    out: &mut BlockingWrite,
+) -> io::Result<Answer> {
+    let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        server.open_batch(peer, &batch.grant, &batch.hashes)
+    }));
+    let sources = match opened {
+        Ok(sources) if sources.len() == batch.hashes.len() => sources,
+        Ok(_) => {
+            tracing::error!("BlobServer::open_batch answered the wrong number of hashes");
+            let internal = Refusal::new(RefusalCode::Internal, "internal error");
+            batch.hashes.iter().map(|_| Err(internal.clone())).collect()
+        }
+        Err(_) => {
+            tracing::error!("BlobServer::open_batch panicked");
+            let internal = Refusal::new(RefusalCode::Internal, "internal error");
+            batch.hashes.iter().map(|_| Err(internal.clone())).collect()
+        }
+    };
+    let (mut served, mut bytes) = (0u64, 0u64);
+    for (hash, source) in batch.hashes.iter().zip(sources) {
+        let answered = match source {
+            Ok(source) => answer(ctx, *hash, 0, &source, out)?,
+            Err(refusal) => {
+                tracing::debug!(hash = %hash, code = ?refusal.code, "blob of a batch refused");
+                refuse(out, refusal)?
+            }
+        };
+        match answered {
+            Answer::Served { size, .. } => {
+                served += 1;
+                bytes += size;
+            }
+            Answer::Refused(_) => {}
+            stopped @ Answer::Stopped { .. } => return Ok(stopped),
+        }
+    }
+    tracing::debug!(served, bytes, "batch answered");
+    Ok(Answer::Served {
+        size: bytes,
+        start: 0,
+    })
+}
+
+/// Write the answer for `source` (allowed by the node): header and bao stream from `offset`.
+fn answer(
+    ctx: &BlobCtx,
+    hash: BlobHash,
+    offset: u64,
+    source: &BlobSource,
+    out: &mut BlockingWrite,
+) -> io::Result<Answer> {
     if source.is_cancelled() {
         tracing::info!("blob withdrawn before its answer; refused");
         return refuse(out, Refusal::forbidden(STOPPED));
     }
-    if req.offset > source.size {
+    if offset > source.size {
         let refusal = Refusal::new(RefusalCode::BadRequest, "offset beyond end of blob");
         return refuse(out, refusal);
     }
-    let start = aligned_start(req.offset, source.size);
+    let start = aligned_start(offset, source.size);
     let header = BlobResponseHeader::Ok {
         size: source.size,
         start,
@@ -392,7 +525,7 @@ fn respond(
     .encode();
     let counters = out.counters.clone();
     let stopped = if source.size <= SMALL_BLOB {
-        let data = match read_small(&source) {
+        let data = match read_small(source) {
             Ok(data) => data,
             Err(e) => {
                 tracing::error!(error = %e, "reading blob failed");
@@ -409,11 +542,11 @@ fn respond(
         encode_ranges(&data[..], &outboard, &ranges_from(start), &mut buf)
             .map_err(io::Error::other)?;
         let _transfer = counters.transfer();
-        out.begin(&source);
+        out.begin(source);
         let res = out.write_all(&buf).and_then(|()| out.flush());
         out.end(res)?
     } else {
-        let outboard = match ensure_outboard(&ctx.outboard_dir(), &hash, &source) {
+        let outboard = match ensure_outboard(&ctx.outboard_dir(), &hash, source) {
             Ok(ob) => ob,
             Err(_) if source.is_cancelled() => {
                 tracing::info!("blob withdrawn while its outboard was computed; refused");
@@ -425,8 +558,8 @@ fn respond(
             }
         };
         let _transfer = counters.transfer();
-        out.begin(&source);
-        let res = encode_file(out, &header, &source, &outboard, hash, start);
+        out.begin(source);
+        let res = encode_file(out, &header, source, &outboard, hash, start);
         if outboard.temporary {
             let _ = fs::remove_file(&outboard.path);
         }

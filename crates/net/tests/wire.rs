@@ -6,7 +6,7 @@
 use casemesh_model::ids::BlobHash;
 use casemesh_net::{
     ControlRequest, ControlResponse, ControlStatus, Refusal, RefusalCode,
-    wire::{self, BlobRequest, BlobResponseHeader},
+    wire::{self, BlobBatchRequest, BlobRequest, BlobResponseHeader, LaneRequest},
 };
 use proptest::prelude::*;
 
@@ -55,22 +55,92 @@ fn blob_response_header_golden_bytes() {
 
 #[test]
 fn blob_protocol_ids_are_pinned() {
-    use wire::BlobProtocolVersion::{V1, V2};
+    use wire::BlobProtocolVersion::{V1, V2, V3};
     assert_eq!(wire::BLOB_PROTOCOL, "/casemesh/blob/2");
     assert_eq!(wire::BLOB_PROTOCOL_V1, "/casemesh/blob/1");
+    assert_eq!(wire::BLOB_PROTOCOL_V3, "/casemesh/blob/3");
+    assert_eq!(V3.protocol_id(), wire::BLOB_PROTOCOL_V3);
     assert_eq!(V2.protocol_id(), wire::BLOB_PROTOCOL);
     assert_eq!(V1.protocol_id(), wire::BLOB_PROTOCOL_V1);
-    assert_eq!(wire::BlobProtocolVersion::ALL, [V2, V1]);
+    assert_eq!(wire::BlobProtocolVersion::ALL, [V3, V2, V1]);
     for v in wire::BlobProtocolVersion::ALL {
         assert_eq!(
             wire::BlobProtocolVersion::from_protocol_id(v.protocol_id()),
             Some(v)
         );
     }
+    assert!(V3.batches() && !V2.batches() && !V1.batches());
     assert_eq!(
-        wire::BlobProtocolVersion::from_protocol_id("/casemesh/blob/3"),
+        wire::BlobProtocolVersion::from_protocol_id("/casemesh/blob/4"),
         None
     );
+}
+
+#[test]
+fn blob_v3_request_golden_bytes() {
+    let one = LaneRequest::One(BlobRequest {
+        hash: BlobHash([0xab; 32]),
+        offset: 0x10,
+        grant: b"g".to_vec(),
+    });
+    assert_eq!(
+        hexdump(&one.encode().unwrap()),
+        "0000002a".to_owned() + "00" + &"ab".repeat(32) + "0000000000000010" + "67"
+    );
+    let batch = LaneRequest::Batch(BlobBatchRequest {
+        hashes: vec![BlobHash([0x01; 32]), BlobHash([0x02; 32])],
+        grant: b"gr".to_vec(),
+    });
+    assert_eq!(
+        hexdump(&batch.encode().unwrap()),
+        "00000045".to_owned() + "01" + "0002" + &"01".repeat(32) + &"02".repeat(32) + "6772"
+    );
+    for req in [one, batch] {
+        let bytes = req.encode().unwrap();
+        let back = futures::executor::block_on(LaneRequest::read(&mut &bytes[..])).unwrap();
+        assert_eq!(back, req);
+    }
+}
+
+/// Hostile version 3 requests: an unknown kind or an oversize frame is refused while reading
+/// (before allocating); a well-framed batch with no hash, too many or a hash named twice is
+/// read (so each of its hashes can be answered) and refused by `check`.
+#[test]
+fn hostile_v3_requests_are_refused() {
+    let read = |bytes: &[u8]| futures::executor::block_on(LaneRequest::read(&mut &bytes[..]));
+    let unknown = [0, 0, 0, 1, 7];
+    assert_eq!(
+        read(&unknown).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidData
+    );
+    let oversize = ((wire::MAX_V3_REQUEST + 1) as u32).to_be_bytes();
+    assert_eq!(
+        read(&oversize).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidData
+    );
+    let truncated = [0, 0, 0, 4, 1, 0, 2, 0xaa];
+    assert!(read(&truncated).is_err());
+    let h = |i: u8| BlobHash([i; 32]);
+    let batches = [
+        vec![],
+        (0..=wire::MAX_BATCH_HASHES as u32)
+            .map(|i| BlobHash::of(&i.to_le_bytes()))
+            .collect(),
+        vec![h(1), h(2), h(1)],
+    ];
+    for hashes in batches {
+        let batch = BlobBatchRequest {
+            hashes,
+            grant: b"g".to_vec(),
+        };
+        assert!(batch.check().is_err());
+        assert!(batch.encode().is_err(), "an invalid batch is not sent");
+        let bytes = batch.encode_unchecked().unwrap();
+        match read(&bytes).unwrap() {
+            LaneRequest::Batch(b) => assert!(b.check().is_err()),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 /// Version 2 carries the version 1 frames back to back on one stream: each frame is read

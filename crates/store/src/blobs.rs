@@ -155,10 +155,7 @@ impl BlobStore {
 
     /// Start writing a new blob.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name)
-            .map_err(|e| StoreError::io("random temp name")(std::io::Error::other(e)))?;
-        let tmp = self.tmp_dir().join(format!("{}.tmp", hex::encode(name)));
+        let tmp = self.tmp_path()?;
         let file =
             File::create(&tmp).map_err(StoreError::io(format!("create {}", tmp.display())))?;
         self.live_tmp
@@ -218,6 +215,97 @@ impl BlobStore {
             .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
         sync_dir(&dir)?;
         Ok(dest.to_path_buf())
+    }
+
+    /// Store many small blobs whose bytes are in memory (a batch fetched from a partner), with
+    /// one flush to disk for the whole batch instead of two per blob. Each blob is checked
+    /// against its hash first (a mismatch stores nothing and is [`StoreError::BlobCorrupt`]).
+    /// Blobs the store already holds are skipped.
+    ///
+    /// Durability is that of [`BlobWriter::finish`], grouped: every new blob is written to a
+    /// temp file, all of them are made durable with one `syncfs(2)` of the blob store's file
+    /// system, then renamed to their addresses, and one more `syncfs` makes the renames
+    /// durable. When this returns `Ok`, every blob is complete and durable at its address; a
+    /// crash before that leaves, for each blob, either nothing at its address or the complete
+    /// blob (plus temp files that [`BlobStore::gc`] removes). Where `syncfs` is not available,
+    /// each file and each directory is fsynced instead. The caller pins the blobs (or holds
+    /// [`BlobStore::ingest_guard`]) until its records reference them.
+    pub fn put_verified_batch(&self, blobs: &[(BlobHash, &[u8])]) -> Result<(), StoreError> {
+        for (hash, bytes) in blobs {
+            if BlobHash::from(blake3::hash(bytes)) != *hash {
+                tracing::error!(blob = %hash, "batch blob does not match its hash; nothing stored");
+                return Err(StoreError::BlobCorrupt { hash: *hash });
+            }
+        }
+        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let guard = TmpFiles {
+            files: Vec::new(),
+            live_tmp: self.live_tmp.clone(),
+        };
+        let mut guard = guard;
+        for (hash, bytes) in blobs {
+            let dest = self.path_of(hash);
+            if dest.is_file() || staged.iter().any(|(_, d)| *d == dest) {
+                continue;
+            }
+            let tmp = self.tmp_path()?;
+            self.live_tmp
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tmp.clone());
+            guard.files.push(tmp.clone());
+            fs::write(&tmp, bytes).map_err(StoreError::io(format!("write {}", tmp.display())))?;
+            staged.push((tmp, dest));
+        }
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let dirs: BTreeSet<PathBuf> = staged
+            .iter()
+            .filter_map(|(_, d)| d.parent().map(Path::to_path_buf))
+            .collect();
+        for dir in &dirs {
+            fs::create_dir_all(dir).map_err(StoreError::io(format!("create {}", dir.display())))?;
+        }
+        // The bytes first: no blob reaches its address before its bytes are on disk.
+        if !self.sync_fs() {
+            for (tmp, _) in &staged {
+                File::open(tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(StoreError::io(format!("fsync {}", tmp.display())))?;
+            }
+        }
+        for (tmp, dest) in &staged {
+            fs::rename(tmp, dest)
+                .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
+        }
+        // Then the names (and any shard directory created for them).
+        if !self.sync_fs() {
+            for dir in &dirs {
+                sync_dir(dir)?;
+            }
+            sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
+    /// `syncfs(2)` of the blob store's file system: every written byte and name on it is
+    /// durable when this returns true. False when the call failed (then fsync file by file).
+    fn sync_fs(&self) -> bool {
+        match File::open(&self.root).and_then(|d| rustix::fs::syncfs(&d).map_err(Into::into)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "syncfs failed; fsyncing file by file");
+                false
+            }
+        }
+    }
+
+    fn tmp_path(&self) -> Result<PathBuf, StoreError> {
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name)
+            .map_err(|e| StoreError::io("random temp name")(std::io::Error::other(e)))?;
+        Ok(self.tmp_dir().join(format!("{}.tmp", hex::encode(name))))
     }
 
     /// Open a blob for reading after checking its bytes against its hash. The returned file is
@@ -392,6 +480,23 @@ impl Drop for BlobWriter {
     }
 }
 
+/// Temp files of a batch: removed (if still there) and forgotten as live when dropped.
+struct TmpFiles {
+    files: Vec<PathBuf>,
+    live_tmp: Arc<Mutex<BTreeSet<PathBuf>>>,
+}
+
+impl Drop for TmpFiles {
+    fn drop(&mut self) {
+        let mut live = self.live_tmp.lock().unwrap_or_else(|p| p.into_inner());
+        for f in &self.files {
+            // After a rename the temp name is gone and this fails harmlessly.
+            let _ = fs::remove_file(f);
+            live.remove(f);
+        }
+    }
+}
+
 /// Hash everything `r` yields; returns the hash and the byte count.
 pub fn hash_reader(r: &mut impl Read) -> std::io::Result<(BlobHash, u64)> {
     let mut hasher = blake3::Hasher::new();
@@ -502,6 +607,48 @@ mod tests {
         // Without the blob stored, a missing partial file is still an error.
         let other = BlobHash::of(b"never fetched");
         assert!(s.adopt_verified(&partial, &other).is_err());
+    }
+
+    #[test]
+    fn a_batch_lands_whole_skips_what_is_stored_and_leaves_no_temp_files() {
+        let (_d, s) = store();
+        let already = put(&s, b"already stored");
+        let items: Vec<Vec<u8>> = (0..50u32)
+            .map(|i| i.to_le_bytes().repeat(i as usize + 1))
+            .collect();
+        let mut batch: Vec<(BlobHash, &[u8])> = items
+            .iter()
+            .map(|b| (BlobHash::of(b), b.as_slice()))
+            .collect();
+        batch.push((already, b"already stored"));
+        // The same blob twice in one batch is stored once.
+        batch.push((BlobHash::of(&items[3]), &items[3]));
+        s.put_verified_batch(&batch).unwrap();
+        for b in &items {
+            let (mut f, size) = s.open_verified(&BlobHash::of(b)).unwrap();
+            let mut back = Vec::new();
+            f.read_to_end(&mut back).unwrap();
+            assert_eq!((&back, size), (b, b.len() as u64));
+        }
+        assert_eq!(s.list().unwrap().len(), items.len() + 1);
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+        assert!(s.live_tmp.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_with_a_blob_that_does_not_match_its_hash_stores_nothing() {
+        let (_d, s) = store();
+        let good = b"good bytes".to_vec();
+        let batch: Vec<(BlobHash, &[u8])> = vec![
+            (BlobHash::of(&good), good.as_slice()),
+            (BlobHash::of(b"claimed"), b"other bytes"),
+        ];
+        assert!(matches!(
+            s.put_verified_batch(&batch),
+            Err(StoreError::BlobCorrupt { .. })
+        ));
+        assert!(s.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
     }
 
     #[tokio::test]
