@@ -7,7 +7,8 @@
 //! ([`CaseDoc::changes_since`] → [`CaseDoc::apply_changes`]), and its own values separately
 //! ([`CaseMeta`]) — those are its work product and are never overwritten automatically. The review
 //! dialog lists [`updates_available`]; the receiver applies some or all with [`apply`], which the
-//! share's policy must allow ([`PolicyAction::ApplyUpdates`](casemesh_model::policy::PolicyAction)).
+//! share's policy must allow for the field's tab
+//! ([`PolicyAction::ApplyCaseUpdates`](casemesh_model::policy::PolicyAction) or `ApplyEvidenceUpdates`).
 //! New evidence files never travel this way (they follow case synchronization,
 //! `casemesh_model::folder_sync`).
 //!
@@ -48,7 +49,9 @@ pub mod updates;
 pub use automerge::ChangeHash;
 pub use doc::{CaseDoc, MetaError, decode_heads, encode_heads};
 pub use fields::{CaseMeta, EvidenceMeta, Field, FieldRef, Target};
-pub use updates::{AppliedState, ApplyError, FieldUpdate, apply, dismiss, updates_available};
+pub use updates::{
+    AppliedState, ApplyError, FieldUpdate, action_for, apply, dismiss, updates_available,
+};
 
 #[cfg(test)]
 mod tests {
@@ -212,25 +215,58 @@ mod tests {
     }
 
     #[test]
-    fn policy_without_apply_updates_is_refused() {
-        let (mut p, _) = Pair::new(1);
+    fn each_review_tab_needs_its_own_policy_action() {
+        let (mut p, ids) = Pair::new(1);
         p.sharer.set_case_field(Field::Title, "T2").unwrap();
+        p.sharer
+            .set_evidence_field(ids[0], Field::Name, "renamed.mp4")
+            .unwrap();
         p.sync();
+        let title = FieldRef::case(Field::Title);
+        let name = FieldRef::evidence(ids[0], Field::Name);
         let mut policy = SharingPolicy::partner_copy_default();
-        policy.allowed.remove(&PolicyAction::ApplyUpdates);
+        policy.allowed.remove(&PolicyAction::ApplyCaseUpdates);
         let before = p.local.clone();
-        assert_eq!(
-            apply(
+        // The Case tab is refused, naming the action; a mixed selection changes nothing.
+        for selection in [vec![title], vec![name, title]] {
+            let err = apply(
                 &p.upstream,
-                &[FieldRef::case(Field::Title)],
+                &selection,
                 &policy,
                 &mut p.applied,
-                &mut p.local
-            ),
-            Err(ApplyError::NotPermitted)
-        );
-        assert_eq!(p.local, before);
+                &mut p.local,
+            )
+            .unwrap_err();
+            assert_eq!(
+                err,
+                ApplyError::NotPermitted {
+                    action: PolicyAction::ApplyCaseUpdates
+                }
+            );
+            assert!(err.to_string().contains("apply_case_updates"), "{err}");
+            assert!(err.to_string().contains("Case tab"), "{err}");
+            assert_eq!(p.local, before);
+            assert_eq!(p.available().len(), 2);
+        }
+        // The Evidence tab is still allowed.
+        apply(&p.upstream, &[name], &policy, &mut p.applied, &mut p.local).unwrap();
         assert_eq!(p.available().len(), 1);
+        // And the other way round.
+        let mut policy = SharingPolicy::partner_copy_default();
+        policy.allowed.remove(&PolicyAction::ApplyEvidenceUpdates);
+        p.sharer
+            .set_evidence_field(ids[0], Field::Description, "new")
+            .unwrap();
+        p.sync();
+        let desc = FieldRef::evidence(ids[0], Field::Description);
+        assert_eq!(
+            apply(&p.upstream, &[desc], &policy, &mut p.applied, &mut p.local),
+            Err(ApplyError::NotPermitted {
+                action: PolicyAction::ApplyEvidenceUpdates
+            })
+        );
+        apply(&p.upstream, &[title], &policy, &mut p.applied, &mut p.local).unwrap();
+        assert_eq!(p.local.title, "T2");
     }
 
     #[test]

@@ -54,9 +54,14 @@ pub struct AppliedState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApplyError {
-    /// The share's policy does not allow applying updates.
-    #[error("the sharing policy does not allow applying updates")]
-    NotPermitted,
+    /// The share's policy does not allow applying updates of this tab: `action` is
+    /// [`PolicyAction::ApplyCaseUpdates`] for the Case tab, [`PolicyAction::ApplyEvidenceUpdates`]
+    /// for the Evidence tab.
+    #[error("the sharing policy does not allow {action} (the review's {} tab)", tab_of(*.action))]
+    NotPermitted {
+        /// The policy action the selection needs.
+        action: PolicyAction,
+    },
     /// A selected field has no update available (already applied, never changed, or unknown).
     #[error("no update available for {0}")]
     NotAvailable(FieldRef),
@@ -125,10 +130,26 @@ pub fn updates_available(
         .collect()
 }
 
-/// Apply the selected updates to the receiver's copy, if `policy` allows
-/// [`PolicyAction::ApplyUpdates`]. Either every selected field has an update available and all are
-/// applied (local value and baseline set to upstream's), or nothing changes. Returns what was
-/// applied, with `current` the value it replaced.
+fn tab_of(action: PolicyAction) -> &'static str {
+    match action {
+        PolicyAction::ApplyCaseUpdates => "Case",
+        _ => "Evidence",
+    }
+}
+
+/// The policy action that applying an update to `target` needs (seed 002, "Check for and apply
+/// updates": "Only updates permitted by the sharing policy can be applied", per tab).
+pub fn action_for(target: Target) -> PolicyAction {
+    match target {
+        Target::Case => PolicyAction::ApplyCaseUpdates,
+        Target::Evidence(_) => PolicyAction::ApplyEvidenceUpdates,
+    }
+}
+
+/// Apply the selected updates to the receiver's copy, if `policy` allows the tab of each one
+/// ([`action_for`]). Either every selected field has an update available and its tab is allowed,
+/// and all are applied (local value and baseline set to upstream's), or nothing changes. Returns
+/// what was applied, with `current` the value it replaced.
 pub fn apply(
     upstream: &CaseDoc,
     selection: &[FieldRef],
@@ -136,8 +157,12 @@ pub fn apply(
     applied: &mut AppliedState,
     local: &mut CaseMeta,
 ) -> Result<Vec<FieldUpdate>, ApplyError> {
-    if !policy.allows(PolicyAction::ApplyUpdates) {
-        return Err(ApplyError::NotPermitted);
+    if let Some(action) = selection
+        .iter()
+        .map(|r| action_for(r.target))
+        .find(|a| !policy.allows(*a))
+    {
+        return Err(ApplyError::NotPermitted { action });
     }
     let available: BTreeMap<FieldRef, FieldUpdate> = updates_available(upstream, applied, local)
         .into_iter()

@@ -66,6 +66,8 @@ pub mod actions {
     pub const CASE_IMPORT: &str = "case.import";
     /// New evidence from the sharer arrived in an imported copy (case synchronization).
     pub const CASE_SYNC: &str = "case.sync";
+    /// Users or groups of the own organization were given access to (part of) a case.
+    pub const CASE_SHARE_INSIDE: &str = "case.share.inside";
 }
 
 /// One audit record.

@@ -395,6 +395,10 @@ pub struct Evidence {
     pub added_by: String,
     /// Transcripts.
     pub transcripts: Vec<Transcript>,
+    /// Marked "do not disclose": never leaves the organization, whatever a share's scope or
+    /// policy says (not listed to partners, not served, not packaged; issue #12).
+    #[serde(default)]
+    pub do_not_disclose: bool,
 }
 
 /// A media type guessed from a file name's extension; `application/octet-stream` otherwise.

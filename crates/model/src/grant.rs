@@ -22,16 +22,20 @@
 //! No clock is read here (callers pass `now`), and issuance in the future is not refused: partner
 //! clocks differ, and expiry is what protects the sharer.
 
+use crate::canonical::{Reader, Writer};
 use crate::case::Case;
 use crate::ids::{CaseId, EvidenceId, FolderId, OrgId, ShareId};
-use crate::policy::{PolicyAction, SharingPolicy};
+use crate::policy::{PolicyAction, SharedData, SharingPolicy};
 use crate::time::Timestamp;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Domain-separation prefix of a grant's canonical bytes.
-pub const GRANT_DOMAIN: &[u8] = b"casemesh-grant-v1\0";
+///
+/// v2 (2026-11-30) added the policy's data kinds and retired action code 5 (`apply_updates`); a
+/// v1 grant no longer decodes (the partners' wire kinds were retired at the same time).
+pub const GRANT_DOMAIN: &[u8] = b"casemesh-grant-v2\0";
 /// Domain-separation prefix of a revocation's canonical bytes.
 pub const REVOCATION_DOMAIN: &[u8] = b"casemesh-revocation-v1\0";
 /// The longest chain of grants (root included) that verifies.
@@ -225,11 +229,13 @@ pub enum GrantError {
     /// The child's scope is not within its parent's.
     #[error("onward share widens the parent's scope")]
     ScopeWidened,
-    /// The child's policy allows actions its parent's does not.
-    #[error("onward share widens the parent's policy: {extra:?}")]
+    /// The child's policy allows actions, or lets data leave, that its parent's does not.
+    #[error("onward share widens the parent's policy: {extra:?} {extra_data:?}")]
     PolicyWidened {
         /// The extra actions.
         extra: Vec<PolicyAction>,
+        /// The extra data kinds.
+        extra_data: Vec<SharedData>,
     },
     /// The child outlives its parent (or has no expiry under a parent with one).
     #[error("onward share expires after its parent")]
@@ -383,7 +389,7 @@ impl Grant {
     /// bytes; `list` = `u32` count + items; `opt` = `0x00`, or `0x01` + value):
     ///
     /// ```text
-    /// "casemesh-grant-v1\0"      18 bytes, domain separation
+    /// "casemesh-grant-v2\0"      18 bytes, domain separation
     /// id                         16 bytes (UUID)
     /// version                    u32
     /// issuer                     str (PeerId text)
@@ -395,7 +401,8 @@ impl Grant {
     /// scope                      u8 kind: 0 entire case | 1 folders | 2 evidence;
     ///                            for 1 and 2: list of 16-byte ids, sorted bytewise, no duplicates
     /// mode                       u8: 1 copy, 2 access
-    /// policy                     str name; list of u8 action codes, ascending
+    /// policy                     str name; list of u8 action codes, ascending;
+    ///                            list of u8 data codes, ascending
     /// issued_at                  u64 (ms since epoch)
     /// expires_at                 opt u64
     /// message                    opt str
@@ -437,6 +444,9 @@ impl Grant {
         w.str(&self.policy.name);
         w.count(self.policy.allowed.len());
         let codes: BTreeSet<u8> = self.policy.allowed.iter().map(|a| a.code()).collect();
+        codes.into_iter().for_each(|c| w.u8(c));
+        w.count(self.policy.data.len());
+        let codes: BTreeSet<u8> = self.policy.data.iter().map(|d| d.code()).collect();
         codes.into_iter().for_each(|c| w.u8(c));
         w.u64(self.issued_at.0);
         match self.expires_at {
@@ -562,7 +572,7 @@ impl SignedGrant {
     }
 }
 
-fn check_signature(
+pub(crate) fn check_signature(
     issuer: &OrgId,
     key: &[u8; 32],
     message: &[u8],
@@ -680,8 +690,9 @@ pub fn check_attenuation(
         return Err(GrantError::ScopeWidened);
     }
     let extra = child.policy.extra_over(&p.policy);
-    if !extra.is_empty() {
-        return Err(GrantError::PolicyWidened { extra });
+    let extra_data = child.policy.extra_data_over(&p.policy);
+    if !extra.is_empty() || !extra_data.is_empty() {
+        return Err(GrantError::PolicyWidened { extra, extra_data });
     }
     match (child.expires_at, p.expires_at) {
         (_, None) => {}
@@ -870,6 +881,12 @@ fn decode_grant(canonical: &[u8]) -> Result<(Grant, Option<[u8; 32]>), DecodeErr
             tag,
         })?);
     }
+    let n = r.count(1)?;
+    let mut data = BTreeSet::new();
+    for _ in 0..n {
+        let tag = r.u8()?;
+        data.insert(SharedData::from_code(tag).ok_or(DecodeError::Tag { what: "data", tag })?);
+    }
     let issued_at = Timestamp(r.u64()?);
     let expires_at = match r.option()? {
         false => None,
@@ -894,7 +911,11 @@ fn decode_grant(canonical: &[u8]) -> Result<(Grant, Option<[u8; 32]>), DecodeErr
         source_case,
         scope,
         mode,
-        policy: SharingPolicy { name, allowed },
+        policy: SharingPolicy {
+            name,
+            allowed,
+            data,
+        },
         issued_at,
         expires_at,
         message,
@@ -903,121 +924,15 @@ fn decode_grant(canonical: &[u8]) -> Result<(Grant, Option<[u8; 32]>), DecodeErr
     Ok((grant, parent))
 }
 
-#[derive(Default)]
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn raw(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
-    }
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn count(&mut self, n: usize) {
-        // Lengths beyond u32 cannot pass the wire limit; saturate rather than wrap.
-        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    fn bytes(&mut self, b: &[u8]) {
-        self.count(b.len());
-        self.raw(b);
-    }
-    fn str(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.buf.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
-    }
-    /// A count of items at least `min_item` bytes each, refused if the rest cannot hold them
-    /// (so a forged count cannot make us allocate).
-    fn count(&mut self, min_item: usize) -> Result<usize, DecodeError> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(min_item) > self.buf.len() {
-            return Err(DecodeError::Truncated);
-        }
-        Ok(n)
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.count(1)?;
-        self.take(n)
-    }
-    fn str(&mut self) -> Result<String, DecodeError> {
-        let b = self.bytes()?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Utf8)
-    }
-    fn option(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            tag => Err(DecodeError::Tag {
-                what: "option",
-                tag,
-            }),
-        }
-    }
-    fn ids(&mut self) -> Result<Vec<uuid::Uuid>, DecodeError> {
-        let n = self.count(16)?;
-        (0..n)
-            .map(|_| Ok(uuid::Uuid::from_bytes(self.array::<16>()?)))
-            .collect()
-    }
-    fn domain(&mut self, domain: &[u8]) -> Result<(), DecodeError> {
-        match self.take(domain.len()) {
-            Ok(d) if d == domain => Ok(()),
-            _ => Err(DecodeError::Domain),
-        }
-    }
-    fn finish(&self) -> Result<(), DecodeError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::Trailing)
-        }
-    }
-}
-
 /// Serde for 64-byte signatures as lowercase hex (serde has no impls for `[u8; 64]`).
-mod sig_hex {
+pub(crate) mod sig_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(sig: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(sig: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(sig))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let text = String::deserialize(d)?;
         let mut out = [0u8; 64];
         hex::decode_to_slice(&text, &mut out).map_err(serde::de::Error::custom)?;
@@ -1144,11 +1059,11 @@ mod tests {
     }
 
     const GOLDEN_SIGNATURE_HEX: &str = concat!(
-        "f532a82b39ab33c6fa51f2ab090e0ebe2bfa44ce5a10b0827d0089d0669fcfaf",
-        "18b013c91ae9dc664e824e541386d66436b08e67e1c7f1a06b073f4466758c09",
+        "2f771c350535b8ec1fa9888975b6112e7898af928205d3bf8c3478e4e219e79f",
+        "8c86c7f7e68a2d015c10cb17a97b788bc981381efd558f11a2c512b8622a9704",
     );
     const GOLDEN_GRANT_HEX: &str = concat!(
-        "636173656d6573682d6772616e742d763100", // domain "casemesh-grant-v1\0"
+        "636173656d6573682d6772616e742d763200", // domain "casemesh-grant-v2\0"
         "11111111111111111111111111111111",     // id
         "00000001",                             // version 1
         "00000034313244334b6f6f574b3939566f56784e4537587a79427758457a573778684b37477076383572394633563366794b53554b504835", // issuer (str)
@@ -1165,6 +1080,7 @@ mod tests {
         "02",                                             // mode: access
         "00000007436f756e73656c",                         // policy name "Counsel"
         "00000003010206",                                 // 3 actions: view, download, share_onward
+        "000000080102030a0b0c0d14",                       // 8 data kinds: all
         "000001a1ee565e00",                               // issued_at
         "01000001a288d52600",                             // expires_at: some
         "0100000012446973636c6f737572652062617463682031", // message: some
@@ -1245,6 +1161,27 @@ mod tests {
     }
 
     #[test]
+    fn a_child_cannot_let_more_data_leave_than_its_parent() {
+        let mut r = root_grant();
+        r.policy = r.policy.clone().with_data([SharedData::CaseTitle]);
+        let root = SignedGrant::sign(r, &key(1));
+        let mut c = child_of(&root, 2, 3);
+        c.policy = c
+            .policy
+            .clone()
+            .with_data([SharedData::CaseTitle, SharedData::Transcripts]);
+        assert_eq!(
+            verify(&SignedGrant::sign(c.clone(), &key(2)), T0, None),
+            Err(GrantError::PolicyWidened {
+                extra: vec![],
+                extra_data: vec![SharedData::Transcripts],
+            })
+        );
+        c.policy = c.policy.clone().with_data([]);
+        assert_eq!(verify(&SignedGrant::sign(c, &key(2)), T0, None), Ok(()));
+    }
+
+    #[test]
     fn widened_children_are_rejected() {
         let root = SignedGrant::sign(root_grant(), &key(1));
         let check = |edit: &dyn Fn(&mut Grant), issuer: u8| {
@@ -1269,7 +1206,8 @@ mod tests {
                 2
             ),
             Err(GrantError::PolicyWidened {
-                extra: vec![PolicyAction::Import]
+                extra: vec![PolicyAction::Import],
+                extra_data: vec![],
             })
         );
         assert_eq!(
@@ -1514,7 +1452,9 @@ mod tests {
             scope_kind in 0u8..3,
             ids in proptest::collection::vec(any::<u128>(), 0..6),
             actions in proptest::collection::btree_set(
-                proptest::sample::select(PolicyAction::ALL.to_vec()), 0..=6),
+                proptest::sample::select(PolicyAction::ALL.to_vec()), 0..=8),
+            data in proptest::collection::btree_set(
+                proptest::sample::select(SharedData::ALL.to_vec()), 0..=8),
             name in ".{0,20}",
             message in proptest::option::of(".{0,40}"),
             expiry in proptest::option::of(1u64..1_000_000),
@@ -1537,7 +1477,7 @@ mod tests {
                 1 => Scope::Folders(ids.map(FolderId).collect()),
                 _ => Scope::Evidence(ids.map(EvidenceId).collect()),
             };
-            g.policy = SharingPolicy { name, allowed: actions };
+            g.policy = SharingPolicy { name, allowed: actions, data };
             g.message = message;
             g.expires_at = expiry.map(|e| Timestamp(T0.0 + e));
             let signed = SignedGrant::sign(g, &key(1));

@@ -8,10 +8,13 @@
 //! - [`ids`]: identifier newtypes ([`ids::CaseId`], [`ids::BlobHash`], …).
 //! - [`time`]: the one timestamp type used everywhere.
 //! - [`org`]: users, groups, permissions, feature flags, and the permission check.
+//! - [`access`]: per-case access lists and who may see how much of a case.
 //! - [`case`]: cases, the folder tree and evidence items; folder-path rules.
 //! - [`names`]: validation of user-supplied names (folders, files).
 //! - [`retention`]: retention policies and the "is this past retention" rule.
 //! - [`audit`]: the hash-chained audit trail and its verification.
+//! - [`custody`]: signed holding receipts and stop acknowledgements a receiving organization
+//!   gives the sharer.
 //! - [`grant`], [`policy`], [`folder_sync`]: sharing (signed grants, policies and their
 //!   attenuation, the case-synchronization folder rules).
 //!
@@ -22,8 +25,11 @@
 //! assert!(user.permissions.contains(&Permission::CaseShare));
 //! ```
 
+pub mod access;
 pub mod audit;
+mod canonical;
 pub mod case;
+pub mod custody;
 pub mod folder_sync;
 pub mod grant;
 pub mod hex32;

@@ -36,11 +36,14 @@ pub enum Permission {
     CaseEdit,
     /// Administer the node: users, groups, partners, policies, settings.
     Administer,
+    /// See and open every case of the organization, whatever its access list (records clerks,
+    /// supervisors; issue #12). Administrators have it implicitly.
+    AllCases,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::EvidenceShare,
         Permission::EvidenceShareExternal,
         Permission::EvidenceShareLinks,
@@ -50,6 +53,7 @@ impl Permission {
         Permission::EditCaseRetention,
         Permission::CaseEdit,
         Permission::Administer,
+        Permission::AllCases,
     ];
 
     /// The snake_case name used in the API and CLI.
@@ -64,6 +68,7 @@ impl Permission {
             Permission::EditCaseRetention => "edit_case_retention",
             Permission::CaseEdit => "case_edit",
             Permission::Administer => "administer",
+            Permission::AllCases => "all_cases",
         }
     }
 
@@ -169,6 +174,10 @@ pub struct Settings {
     /// Let partner organizations look up this organization's users and groups (names, emails,
     /// badge IDs) to pick recipients. Off by default.
     pub share_directory: bool,
+    /// Where notices of received shares go for `email:` recipients a partner named that no local
+    /// user has (issue #12: a partner can never make this node mail an arbitrary address). `None`:
+    /// such a share is refused, naming the address.
+    pub intake_address: Option<String>,
 }
 
 impl Default for Settings {
@@ -179,6 +188,7 @@ impl Default for Settings {
             default_retention: None,
             auto_import: true,
             share_directory: false,
+            intake_address: None,
         }
     }
 }
@@ -200,6 +210,9 @@ pub struct User {
     pub permissions: BTreeSet<Permission>,
     /// Groups this user belongs to.
     pub groups: BTreeSet<GroupId>,
+    /// A disabled user's tokens open nothing; the user and its audit entries stay.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl User {
@@ -213,6 +226,7 @@ impl User {
             badge_id: None,
             permissions: BTreeSet::new(),
             groups: BTreeSet::new(),
+            disabled: false,
         }
     }
 

@@ -9,6 +9,7 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
+use crate::recipients;
 use crate::records::{
     IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, RECEIVED_APPLIED, RECEIVED_BY_LOCAL_CASE,
     RECEIVED_DOCS, RECEIVED_ITEMS, RECEIVED_TODO, ReceivedItem, ReceivedStatus, SkippedItem,
@@ -32,6 +33,15 @@ use std::collections::BTreeSet;
 /// Blob fetches in flight per import (the net layer bounds the whole node as well).
 const PARALLEL_FETCHES: usize = 8;
 
+/// Blobs per batched fetch (within the net layer's `MAX_BATCH_HASHES`): small enough that a
+/// page of items makes several batches, which run side by side.
+const BATCH_BLOBS: usize = 128;
+
+/// Items of the to-do list taken up at once: the fetches of a page run side by side and the
+/// next page starts when they are all done, so a page holds many batches (memory: one entry per
+/// item of the page, a few hundred bytes each).
+const FETCH_PAGE: usize = 4_096;
+
 /// Items read from an item list, or recorded into the copy, per transaction.
 const ITEMS_PER_TXN: usize = 1_000;
 
@@ -40,6 +50,56 @@ const PROGRESS_RECEIPT_EVERY: std::time::Duration = std::time::Duration::from_se
 
 /// Largest metadata document or change set fetched as a blob (bytes).
 const MAX_CARRIED: u64 = 256 * 1024 * 1024;
+
+/// A unit of an import's fetching: one item, or a batch of small ones.
+enum FetchJob {
+    One(ManifestEvidence),
+    Batch(Vec<ManifestEvidence>),
+}
+
+/// The blobs of an item (its file, then its transcripts) with their sizes.
+fn item_blobs(item: &ManifestEvidence) -> impl Iterator<Item = (BlobHash, u64)> + '_ {
+    std::iter::once((item.hash, item.size)).chain(item.transcripts.iter().map(|t| (t.hash, t.size)))
+}
+
+/// Group a page of items into fetch jobs: items whose blobs are all small go in batches within
+/// the net layer's limits (blob count, bytes); larger items go one by one.
+fn fetch_jobs(items: Vec<ManifestEvidence>) -> Vec<FetchJob> {
+    let mut jobs = Vec::new();
+    let (mut batch, mut blobs, mut bytes) = (Vec::new(), 0usize, 0u64);
+    for item in items {
+        let (n, size) = item_blobs(&item).fold((0usize, 0u64), |(n, s), (_, b)| (n + 1, s + b));
+        let small = item_blobs(&item).all(|(_, s)| s <= casemesh_net::MAX_BATCH_BLOB)
+            && n <= BATCH_BLOBS
+            && size <= casemesh_net::MAX_BATCH_BYTES;
+        if !small {
+            jobs.push(FetchJob::One(item));
+            continue;
+        }
+        if blobs + n > BATCH_BLOBS || bytes + size > casemesh_net::MAX_BATCH_BYTES {
+            jobs.push(FetchJob::Batch(std::mem::take(&mut batch)));
+            (blobs, bytes) = (0, 0);
+        }
+        batch.push(item);
+        blobs += n;
+        bytes += size;
+    }
+    if !batch.is_empty() {
+        jobs.push(FetchJob::Batch(batch));
+    }
+    jobs
+}
+
+/// A copy of a net error for each item that shares the failed blob.
+fn copy_net_error(e: &casemesh_net::NetError) -> casemesh_net::NetError {
+    match e {
+        casemesh_net::NetError::Refused { peer, refusal } => casemesh_net::NetError::Refused {
+            peer: *peer,
+            refusal: refusal.clone(),
+        },
+        other => casemesh_net::NetError::Interrupted(other.to_string()),
+    }
+}
 
 /// Whether a fetch failed because the sharer refuses this item for good (it no longer has it,
 /// or the grant no longer covers it), as opposed to a failure worth retrying.
@@ -51,6 +111,24 @@ fn is_refused_for_good(e: &SharingError) -> bool {
                 if matches!(refusal.code, casemesh_net::RefusalCode::NotFound)
         ),
         _ => false,
+    }
+}
+
+/// The line a notice carries when it goes to the intake address: which addresses the partner
+/// named that this organization does not know.
+fn intake_note(r: &recipients::Resolution) -> String {
+    if r.to_intake.is_empty() {
+        String::new()
+    } else {
+        let mut out = String::from(
+            "Sent to this organization's intake address: the partner addressed it to these addresses, which are not in this directory:\n",
+        );
+        for a in &r.to_intake {
+            out.push_str("  ");
+            out.push_str(a);
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -217,7 +295,16 @@ impl Engine {
         let partner = self
             .partner_by_id(peer)?
             .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
-        let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
+        // Recipients are this organization's own users, groups and addresses: an unknown one is
+        // a mistake the sharer must hear about (nothing is stored), an unknown address goes to
+        // the intake address, never to the address itself (see `recipients`).
+        let resolved = self.resolve_partner_recipients(&g.grant.recipients)?;
+        if let Some(why) = resolved.refusal() {
+            tracing::warn!(share = %g.grant.id, from = %partner.name, reason = %why, "share refused");
+            return Err(SharingError::Invalid(why));
+        }
+        let intake_note = intake_note(&resolved);
+        let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let mut share = IncomingShare {
             id: g.grant.id,
             sharer: peer.to_owned(),
@@ -275,12 +362,13 @@ impl Engine {
             &emails,
             format!("Case {} shared with you by {}", offer.head.case_number, partner.name),
             format!(
-                "{} shared the case {} \"{}\" with you ({} evidence items).\n{}\nShare id: {}\nOpen it with: casemesh case list --external\n",
+                "{} shared the case {} \"{}\" with you ({} evidence items).\n{}{}\nShare id: {}\nOpen it with: casemesh case list --external\n",
                 partner.name,
                 offer.head.case_number,
                 offer.head.title,
                 offer.items.count(),
                 g.grant.message.as_deref().map(|m| format!("Message: {m}\n")).unwrap_or_default(),
+                intake_note,
                 id
             ),
         );
@@ -369,7 +457,13 @@ impl Engine {
         if update.seq <= current.seq {
             return Ok(()); // already applied (the outbox delivers in order, exactly once)
         }
-        let (users, emails) = self.resolve_recipients(&g.grant.recipients)?;
+        // Recipients added later are checked the same way; an unknown one is not notified (the
+        // evidence still arrives: refusing the update would stop case synchronization).
+        let resolved = self.resolve_partner_recipients(&g.grant.recipients)?;
+        if let Some(why) = resolved.refusal() {
+            tracing::warn!(share = %id, reason = %why, "update names recipients this organization does not know; they are not notified");
+        }
+        let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let new_items = update.items.count();
         let mails = if new_items > 0 {
             self.mails(
@@ -490,7 +584,26 @@ impl Engine {
         self.received_share(id)
     }
 
-    /// Users this organization resolves the recipients to, and the email addresses to notify.
+    /// A partner's recipients resolved against this organization's directory and intake
+    /// address ([`recipients::resolve`]).
+    fn resolve_partner_recipients(
+        &self,
+        recipients: &[Recipient],
+    ) -> Result<recipients::Resolution> {
+        let users = self.inner.store.users()?;
+        let groups = self.inner.store.groups()?;
+        let intake = self.settings().intake_address;
+        Ok(recipients::resolve(
+            recipients,
+            &users,
+            &groups,
+            intake.as_deref(),
+        ))
+    }
+
+    /// Users this organization resolves the recipients *its own users* name to, and the email
+    /// addresses to notify (any address: a local user chose it, e.g. a download link's
+    /// recipient). A partner's recipients go through [`Engine::resolve_partner_recipients`].
     fn resolve_recipients(&self, recipients: &[Recipient]) -> Result<(Vec<User>, Vec<String>)> {
         let users = self.inner.store.users()?;
         let groups = self.inner.store.groups()?;
@@ -653,7 +766,7 @@ impl Engine {
             let page =
                 self.inner
                     .store
-                    .page(&RECEIVED_TODO, &prefix, after.as_deref(), ITEMS_PER_TXN)?;
+                    .page(&RECEIVED_TODO, &prefix, after.as_deref(), FETCH_PAGE)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             let mut pending = Vec::with_capacity(page.len());
@@ -662,15 +775,24 @@ impl Engine {
                     pending.push(item.entry);
                 }
             }
-            let mut pending = pending.into_iter();
+            // Small items travel in batches (one request, one grant check and one audit
+            // transaction at the sharer, one flush here); the others one by one.
+            let mut pending = fetch_jobs(pending).into_iter();
             let mut running = tokio::task::JoinSet::new();
             loop {
                 while failure.is_none() && running.len() < PARALLEL_FETCHES {
-                    let Some(item) = pending.next() else { break };
+                    let Some(job) = pending.next() else { break };
                     let (engine, grant_bytes) = (self.clone(), grant_bytes.clone());
                     running.spawn(async move {
-                        let r = engine.fetch_item(peer, &grant_bytes, &item).await;
-                        (item, r)
+                        match job {
+                            FetchJob::One(item) => {
+                                let r = engine.fetch_item(peer, &grant_bytes, &item).await;
+                                vec![(item, r)]
+                            }
+                            FetchJob::Batch(items) => {
+                                engine.fetch_small_items(peer, &grant_bytes, items).await
+                            }
+                        }
                     });
                 }
                 // Waiting on a long fetch, the sharer still hears of what arrived meanwhile.
@@ -694,9 +816,13 @@ impl Engine {
                 }
                 let mut fetched = Vec::new();
                 let mut refused = Vec::new();
-                for done in finished {
-                    let (item, r) =
-                        done.map_err(|e| SharingError::Internal(format!("fetch task: {e}")))?;
+                let finished = finished
+                    .into_iter()
+                    .map(|done| {
+                        done.map_err(|e| SharingError::Internal(format!("fetch task: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for (item, r) in finished.into_iter().flatten() {
                     match r {
                         // The pins keep the fetched blobs until the items' records reference
                         // them.
@@ -841,6 +967,110 @@ impl Engine {
         Ok((transcripts, pins))
     }
 
+    /// Fetch the blobs of many small items in one batched request and store them with one
+    /// flush (see [`casemesh_net::NetHandle::fetch_small_blobs`] and
+    /// [`casemesh_store::BlobStore::put_verified_batch`]). Returns each item's outcome as
+    /// [`Engine::fetch_item`] does: an item is `Ok` only when every blob it needs is verified
+    /// and durable in the store, so recording it can never outrun its bytes.
+    async fn fetch_small_items(
+        &self,
+        peer: casemesh_net::PeerId,
+        grant_bytes: &[u8],
+        items: Vec<ManifestEvidence>,
+    ) -> Vec<(
+        ManifestEvidence,
+        Result<(Vec<Transcript>, casemesh_store::BlobPins)>,
+    )> {
+        let blobs = self.inner.store.blobs().clone();
+        let pins: Vec<_> = items
+            .iter()
+            .map(|i| blobs.pin(item_blobs(i).map(|(h, _)| h)))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let wanted: Vec<(BlobHash, u64)> = items
+            .iter()
+            .flat_map(item_blobs)
+            .filter(|(h, _)| seen.insert(*h) && !blobs.contains(h))
+            .collect();
+        let mut failed: std::collections::HashMap<BlobHash, casemesh_net::NetError> =
+            Default::default();
+        let mut whole_batch: Option<SharingError> = None;
+        if !wanted.is_empty() {
+            let total: u64 = wanted.iter().map(|(_, s)| s).sum();
+            let fetched = match blobs.check_space(total) {
+                Ok(()) => self
+                    .inner
+                    .net
+                    .fetch_small_blobs(peer, grant_bytes.to_vec(), wanted.clone())
+                    .await
+                    .map_err(SharingError::from),
+                Err(e) => Err(e.into()),
+            };
+            match fetched {
+                Ok(results) => {
+                    let mut good = Vec::with_capacity(results.len());
+                    for ((hash, _), r) in wanted.iter().zip(results) {
+                        match r {
+                            Ok(bytes) => good.push((*hash, bytes)),
+                            Err(e) => {
+                                failed.insert(*hash, e);
+                            }
+                        }
+                    }
+                    let count = good.len();
+                    let store = blobs.clone();
+                    let stored = tokio::task::spawn_blocking(move || {
+                        let refs: Vec<(BlobHash, &[u8])> =
+                            good.iter().map(|(h, b)| (*h, b.as_slice())).collect();
+                        store.put_verified_batch(&refs)
+                    })
+                    .await
+                    .map_err(|e| SharingError::Internal(format!("store task: {e}")))
+                    .and_then(|r| r.map_err(SharingError::from));
+                    match stored {
+                        Ok(()) => {
+                            tracing::info!(blobs = count, bytes = total, "blob batch received")
+                        }
+                        Err(e) => whole_batch = Some(e),
+                    }
+                }
+                Err(e) => whole_batch = Some(e),
+            }
+        }
+        items
+            .into_iter()
+            .zip(pins)
+            .map(|(item, pins)| {
+                let failure = item_blobs(&item).find_map(|(h, _)| failed.get(&h));
+                let outcome = if let Some(e) = failure {
+                    Err(SharingError::from(copy_net_error(e)))
+                } else if let Some(e) = whole_batch.take() {
+                    Err(e)
+                } else if item_blobs(&item).any(|(h, _)| !blobs.contains(&h)) {
+                    // The batch (or its flush) failed: nothing of it counts.
+                    Err(SharingError::Net(Box::new(
+                        casemesh_net::NetError::Interrupted(
+                            "the batch holding this item was not stored".into(),
+                        ),
+                    )))
+                } else {
+                    let transcripts = item
+                        .transcripts
+                        .iter()
+                        .map(|t| Transcript {
+                            id: TranscriptId::random(),
+                            name: t.name.clone(),
+                            hash: t.hash,
+                            size: t.size,
+                        })
+                        .collect();
+                    Ok((transcripts, pins))
+                };
+                (item, outcome)
+            })
+            .collect()
+    }
+
     /// Fetch one blob unless the store holds it. The caller has pinned it.
     async fn fetch_blob(
         &self,
@@ -916,6 +1146,7 @@ impl Engine {
                     added_at: now,
                     added_by: actor.name.clone(),
                     transcripts: transcripts.clone(),
+                    do_not_disclose: false,
                 };
                 txn.add_evidence(&ev, actor)?;
                 txn.audit(
@@ -1072,6 +1303,22 @@ impl Engine {
         copy.folders = folders;
         let actor = Actor::new(format!("org:{}", share.sharer_name), now);
         let id = share.id;
+        // The recipients the sharer named get the copy on their access list (a group as the
+        // group, so access follows its membership); the owner sees it anyway.
+        let (principals, _) =
+            recipients::principals(&g.grant.recipients, &store.users()?, &store.groups()?);
+        let access: Vec<casemesh_model::access::AccessEntry> = principals
+            .into_iter()
+            .map(|principal| {
+                casemesh_model::access::AccessEntry::new(
+                    principal,
+                    casemesh_model::grant::Scope::EntireCase,
+                    owner.id,
+                    now,
+                    Some(share.id),
+                )
+            })
+            .collect();
         let import_details = format!(
             "share {} from {} ({}), source case {}",
             share.id, share.sharer_name, share.sharer, m.source_case
@@ -1086,6 +1333,9 @@ impl Engine {
                 return Ok(Some(c));
             }
             txn.create_case(&copy, &actor)?;
+            for e in &access {
+                txn.grant_case_access(copy.id, e)?;
+            }
             txn.audit(copy.id, &actor, actions::CASE_IMPORT, None, &import_details)?;
             s.local_case = Some(copy.id);
             s.import_map = map.clone();

@@ -19,10 +19,12 @@
 pub mod directory;
 pub mod error;
 mod incoming;
+pub mod lifecycle;
 pub mod mail;
 pub mod manifest;
 mod outgoing;
 mod partners;
+pub mod recipients;
 pub mod records;
 mod retry;
 mod serve;
@@ -499,18 +501,16 @@ impl Engine {
             txn.queue_push(&records::dead_letter_queue(peer), &letter)?;
             if let Some(id) = msg.share
                 && let Some(mut share) = txn.get(&records::SHARES, &id)?
-                && share.status != records::ShareStatus::Stopped
             {
-                share.status = records::ShareStatus::Failed;
-                share.failure = Some(format!("{}: {reason}", msg.kind));
-                txn.put(&records::SHARES, &id, &share)?;
-                txn.audit(
-                    share.case,
-                    &casemesh_store::Actor::new("system", now),
-                    casemesh_model::audit::actions::SHARE_FAILED,
-                    None,
-                    &format!("share {id}: {} not delivered: {reason}", msg.kind),
-                )?;
+                let why = format!("{}: {reason}", msg.kind);
+                let effects =
+                    lifecycle::step(&mut share, lifecycle::Event::Failed { reason: &why }, now)
+                        .map_err(|e| SharingError::Conflict(e.to_string()))?;
+                if !effects.is_empty() {
+                    txn.put(&records::SHARES, &id, &share)?;
+                    let system = casemesh_store::Actor::new("system", now);
+                    Self::carry_out(txn, &share, &effects, &system, &why)?;
+                }
             }
             Ok::<_, SharingError>(())
         })

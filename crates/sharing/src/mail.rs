@@ -93,6 +93,12 @@ pub struct SmtpConfig {
     pub give_up_after_secs: u64,
 }
 
+/// Whether `address` is a mailbox address the SMTP client accepts (RFC 5321/5322, as `lettre`
+/// parses it), e.g. for the intake address setting.
+pub fn is_valid_address(address: &str) -> bool {
+    address.parse::<lettre::Address>().is_ok()
+}
+
 fn default_port() -> u16 {
     25
 }

@@ -4,12 +4,15 @@
 
 use crate::Engine;
 use crate::error::{Result, SharingError};
+use crate::lifecycle::{self, Effect, Event};
 use crate::manifest::{self, ListBuilder};
 use crate::records::{
-    MAX_SKIPPED_KEPT, OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARE_ITEMS,
-    SHARES, SHARES_BY_CASE, SentItem, ShareStatus,
+    OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARE_ITEMS, SHARES, SHARES_BY_CASE,
+    SentItem, ShareStatus,
 };
-use crate::wire::{self, Carried, ItemList, ManifestUpdate, Offer, Receipt, RevocationNotice};
+use crate::wire::{
+    self, Carried, ItemList, ManifestHead, ManifestUpdate, Offer, Receipt, RevocationNotice,
+};
 use casemesh_model::audit::actions;
 use casemesh_model::case::Case;
 use casemesh_model::grant::{
@@ -17,9 +20,9 @@ use casemesh_model::grant::{
 };
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::names::{check_text, limits};
-use casemesh_model::policy::PolicyAction;
+use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_store::{Actor, BlobPins, Txn};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Item rows written per transaction (a share's rows are written page by page, then take effect
 /// with the share's record; see [`is_sent`]).
@@ -214,7 +217,7 @@ impl Engine {
         let policy = self.policy(&partner.policy)?;
         let now = self.now();
         let id = ShareId::random();
-        let items = self.new_items(case, &scope, None)?;
+        let items = self.new_items(case, &scope, &policy, None)?;
         let mut share = OutgoingShare {
             id,
             case: case.id,
@@ -255,7 +258,7 @@ impl Engine {
         let meta_doc = self.carry(meta_doc)?;
         let offer = Offer {
             grant: share.grant.clone(),
-            head: manifest::head(share.id, case, share.items_sent, now),
+            head: self.head_of(&share, case, now)?,
             items: items.list.clone(),
             sharer_name: self.inner.org_name.clone(),
             meta_doc: Some(meta_doc.carried.clone()),
@@ -297,6 +300,7 @@ impl Engine {
         &self,
         case: &Case,
         scope: &Scope,
+        policy: &SharingPolicy,
         sent_under: Option<&OutgoingShare>,
     ) -> Result<NewItems> {
         let store = &self.inner.store;
@@ -304,7 +308,8 @@ impl Engine {
         let (mut ids, mut blobs) = (Vec::new(), Vec::new());
         for ev in store.case_evidence_iter(case.id)? {
             let ev = ev?;
-            if !scope.covers(ev.id, ev.folder, case) {
+            // "Do not disclose" never leaves, whatever the scope or policy (issue #12).
+            if ev.do_not_disclose || !scope.covers(ev.id, ev.folder, case) {
                 continue;
             }
             if let Some(share) = sent_under
@@ -314,8 +319,10 @@ impl Engine {
             }
             ids.push(ev.id);
             blobs.push((ev.hash, ev.size));
-            blobs.extend(ev.transcripts.iter().map(|t| (t.hash, t.size)));
-            list.push(manifest::entry(&ev))?;
+            if policy.discloses(SharedData::Transcripts) {
+                blobs.extend(ev.transcripts.iter().map(|t| (t.hash, t.size)));
+            }
+            list.push(manifest::entry(&ev, policy))?;
         }
         let (list, pins) = list.finish()?;
         Ok(NewItems {
@@ -500,6 +507,34 @@ impl Engine {
         Ok(share)
     }
 
+    /// The manifest head of `share`: the folders its scope shares and the case fields its policy
+    /// lets leave. For an evidence scope, the folders holding its items are looked up by id
+    /// (O(items in the scope), which the grant bounds).
+    fn head_of(
+        &self,
+        share: &OutgoingShare,
+        case: &Case,
+        now: casemesh_model::time::Timestamp,
+    ) -> Result<ManifestHead> {
+        let mut item_folders = BTreeSet::new();
+        if let Scope::Evidence(ids) = &share.scope {
+            for id in ids {
+                if let Some(f) = self.inner.store.evidence(*id)?.and_then(|e| e.folder) {
+                    item_folders.insert(f);
+                }
+            }
+        }
+        let folders = manifest::shared_folders(case, &share.scope, &item_folders);
+        Ok(manifest::head(
+            share.id,
+            case,
+            folders,
+            &share.policy,
+            share.items_sent,
+            now,
+        ))
+    }
+
     /// `evidence.added/2` for `share` (its `seq` already the new one) carrying `items`.
     fn update_message(
         &self,
@@ -510,7 +545,7 @@ impl Engine {
     ) -> Result<OutboxMessage> {
         let update = ManifestUpdate {
             grant: share.grant.clone(),
-            head: manifest::head(share.id, case, share.items_sent, now),
+            head: self.head_of(share, case, now)?,
             seq: share.seq,
             items,
         };
@@ -535,7 +570,7 @@ impl Engine {
                 continue;
             }
             let now = self.now();
-            let items = self.new_items(&c, &share.scope, Some(&share))?;
+            let items = self.new_items(&c, &share.scope, &share.policy, Some(&share))?;
             if items.ids.is_empty() {
                 continue;
             }
@@ -560,25 +595,19 @@ impl Engine {
                 let Some(mut s) = txn.get(&SHARES, &sid)? else {
                     return Ok(Ok(false));
                 };
-                if matches!(s.status, ShareStatus::Stopped | ShareStatus::Failed) {
+                let count = items.ids.len() as u64;
+                if lifecycle::step(&mut s, Event::ItemsSent { seq, count }, now).is_err() {
+                    // Stopped or failed meanwhile, or another update (recipients added) took the
+                    // number: the rows would take effect with it. Go round again; they are
+                    // rewritten.
                     return Ok(Ok(false));
                 }
-                if s.seq + 1 != seq {
-                    // Another update (recipients added) took the number meanwhile: the rows
-                    // would take effect with it. Go round again; they are rewritten.
-                    return Ok(Ok(false));
-                }
-                s.seq = seq;
-                s.items_sent += items.ids.len() as u64;
                 let msg = match self.update_message(&s, &c, items.list.clone(), now) {
                     Ok(m) => m,
                     // The evidence is added whatever happens; this share cannot carry it.
                     Err(e) if e.is_refusal() => return Ok(Err(e)),
                     Err(e) => return Err(e),
                 };
-                if s.status == ShareStatus::Complete {
-                    s.status = ShareStatus::Processing;
-                }
                 Self::hold_list(txn, &mut s, &items.list)?;
                 txn.put(&SHARES, &sid, &s)?;
                 txn.audit(
@@ -609,6 +638,54 @@ impl Engine {
         Ok(())
     }
 
+    /// Carry out the effects of a [`lifecycle::step`] on `s` (already written) in its
+    /// transaction: release holds, write the audit entries (`reason` for a failure). Ending the
+    /// transfers of a stopped share happens after the commit ([`Engine::stop_share`]).
+    pub(crate) fn carry_out(
+        txn: &mut Txn<'_, '_>,
+        s: &OutgoingShare,
+        effects: &[Effect],
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<()> {
+        let id = s.id;
+        for effect in effects {
+            match effect {
+                Effect::ReleaseList { seq, hash } => {
+                    txn.release_blob(hash, &format!("share/{id}/list/{seq}"))?
+                }
+                Effect::ReleaseDoc { hash } => {
+                    txn.release_blob(hash, &format!("share/{id}/doc/{hash}"))?
+                }
+                Effect::Completed => txn.audit(
+                    s.case,
+                    actor,
+                    actions::SHARE_COMPLETE,
+                    None,
+                    &format!(
+                        "share {id}: partner holds {} items, skipped {}",
+                        s.items_delivered, s.skipped_total
+                    ),
+                )?,
+                Effect::Failed => txn.audit(
+                    s.case,
+                    actor,
+                    actions::SHARE_FAILED,
+                    None,
+                    &format!("share {id}: {reason}"),
+                )?,
+                Effect::Stopped => txn.audit(
+                    s.case,
+                    actor,
+                    actions::SHARE_STOP,
+                    None,
+                    &format!("share {id} to {} stopped", s.partner_name),
+                )?,
+            }
+        }
+        Ok(())
+    }
+
     /// Mark a share Failed with a reason (a message it needs can never be delivered).
     fn fail_share(&self, id: ShareId, reason: &str) -> Result<()> {
         let now = self.now();
@@ -616,19 +693,13 @@ impl Engine {
             let Some(mut s) = txn.get(&SHARES, &id)? else {
                 return Ok(());
             };
-            if s.status == ShareStatus::Stopped {
+            let effects = lifecycle::step(&mut s, Event::Failed { reason }, now)
+                .map_err(|e| SharingError::Conflict(e.to_string()))?;
+            if effects.is_empty() {
                 return Ok(());
             }
-            s.status = ShareStatus::Failed;
-            s.failure = Some(reason.to_owned());
             txn.put(&SHARES, &id, &s)?;
-            txn.audit(
-                s.case,
-                &Actor::new("system", now),
-                actions::SHARE_FAILED,
-                None,
-                &format!("share {id}: {reason}"),
-            )?;
+            Self::carry_out(txn, &s, &effects, &Actor::new("system", now), reason)?;
             Ok::<_, SharingError>(())
         })?;
         tracing::warn!(share = %id, reason, "share failed");
@@ -677,30 +748,22 @@ impl Engine {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-            if s.status == ShareStatus::Stopped {
+            let effects = lifecycle::step(
+                &mut s,
+                Event::Stopped {
+                    revocation: &rev_hex,
+                },
+                now,
+            )
+            .map_err(|e| SharingError::Conflict(e.to_string()))?;
+            if effects.is_empty() {
                 return Ok((s, false));
             }
             for seq in &withdrawn {
                 txn.queue_remove(&queue, *seq)?;
             }
-            s.status = ShareStatus::Stopped;
-            s.stopped_at = Some(now);
-            s.revocation = Some(rev_hex.clone());
-            // Nothing more is served: the lists and documents held for the partner may go.
-            for (seq, hash) in std::mem::take(&mut s.lists) {
-                txn.release_blob(&hash, &format!("share/{id}/list/{seq}"))?;
-            }
-            for hash in std::mem::take(&mut s.docs) {
-                txn.release_blob(&hash, &format!("share/{id}/doc/{hash}"))?;
-            }
             txn.put(&SHARES, &id, &s)?;
-            txn.audit(
-                s.case,
-                actor,
-                actions::SHARE_STOP,
-                None,
-                &format!("share {} to {} stopped", s.id, s.partner_name),
-            )?;
+            Self::carry_out(txn, &s, &effects, actor, "")?;
             Self::queue_in(txn, &s.partner, &msg)?;
             Ok::<_, SharingError>((s, true))
         })?;
@@ -729,42 +792,12 @@ impl Engine {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
-            let was_complete = s.status == ShareStatus::Complete;
-            s.items_delivered = receipt.have;
-            s.delivered_seq = receipt.seq;
-            s.skipped_total = s.skipped_total.max(receipt.skipped_total);
-            for (item, reason) in &receipt.skipped {
-                if s.skipped.len() < MAX_SKIPPED_KEPT || s.skipped.contains_key(item) {
-                    s.skipped.insert(*item, reason.clone());
-                }
-            }
-            // The partner read every list up to the receipt's: they need not be held any more.
-            if let Some(upto) = receipt.seq {
-                let done: Vec<u64> = s.lists.range(..=upto).map(|(k, _)| *k).collect();
-                for seq in done {
-                    if let Some(hash) = s.lists.remove(&seq) {
-                        txn.release_blob(&hash, &format!("share/{id}/list/{seq}"))?;
-                    }
-                }
-            }
-            if receipt.seq == Some(s.seq) && receipt.imported && s.status == ShareStatus::Processing
-            {
-                s.status = ShareStatus::Complete;
-                s.completed_at = Some(now);
-            }
+            // A receipt that cannot be true is the partner's fault: refused, nothing changes.
+            let effects = lifecycle::step(&mut s, Event::Receipt(&receipt), now)
+                .map_err(|e| SharingError::Invalid(e.to_string()))?;
             txn.put(&SHARES, &id, &s)?;
-            if !was_complete && s.status == ShareStatus::Complete {
-                txn.audit(
-                    s.case,
-                    &Actor::new(format!("org:{}", s.partner_name), now),
-                    actions::SHARE_COMPLETE,
-                    None,
-                    &format!(
-                        "share {}: partner holds {} items, skipped {}",
-                        s.id, s.items_delivered, s.skipped_total
-                    ),
-                )?;
-            }
+            let partner = Actor::new(format!("org:{}", s.partner_name), now);
+            Self::carry_out(txn, &s, &effects, &partner, "")?;
             Ok::<_, SharingError>(s)
         })?;
         if before.status != ShareStatus::Complete && after.status == ShareStatus::Complete {

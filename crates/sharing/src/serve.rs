@@ -56,30 +56,137 @@ impl BlobServer for GrantChecker {
         grant_bytes: &[u8],
         hash: &BlobHash,
     ) -> Result<BlobSource, Refusal> {
-        let refuse = |why: &str| {
-            tracing::warn!(peer = %peer, blob = %hash, reason = why, "blob request refused");
-            Refusal::forbidden(why.to_owned())
+        let (g, share) = self
+            .check_grant(peer, grant_bytes)
+            .map_err(|why| refuse(peer, hash, &why))?;
+        let (item, source) = self.check_blob(peer, &share, &g, hash)?;
+        if let Some(item) = item {
+            let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
+            let _ = self.store.audit(
+                share.case,
+                &actor,
+                actions::SHARE_SERVE,
+                Some(item),
+                &format!("share {} blake3={hash}", share.id),
+            );
+        }
+        Ok(source)
+    }
+
+    /// The grant is checked once for the batch (signature chain, audience, share, not
+    /// stopped); each hash is checked against the share's items as [`BlobServer::open`] does;
+    /// the audit entries of every item served are written in one transaction, before any byte
+    /// is sent. If that transaction fails, the items are refused (`Internal`): nothing is
+    /// served without its audit entry.
+    fn open_batch(
+        &self,
+        peer: &PeerId,
+        grant_bytes: &[u8],
+        hashes: &[BlobHash],
+    ) -> Vec<Result<BlobSource, Refusal>> {
+        let (g, share) = match self.check_grant(peer, grant_bytes) {
+            Ok(checked) => checked,
+            Err(why) => {
+                tracing::warn!(peer = %peer, count = hashes.len(), reason = why, "blob batch refused");
+                return hashes
+                    .iter()
+                    .map(|_| Err(Refusal::forbidden(why.clone())))
+                    .collect();
+            }
         };
-        let g = SignedGrant::from_bytes(grant_bytes)
-            .map_err(|e| refuse(&format!("malformed grant: {e}")))?;
+        let mut out: Vec<Result<BlobSource, Refusal>> = Vec::with_capacity(hashes.len());
+        let mut audited: Vec<(EvidenceId, BlobHash)> = Vec::new();
+        for hash in hashes {
+            out.push(
+                self.check_blob(peer, &share, &g, hash)
+                    .map(|(item, source)| {
+                        if let Some(item) = item {
+                            audited.push((item, *hash));
+                        }
+                        source
+                    }),
+            );
+        }
+        if audited.is_empty() {
+            return out;
+        }
+        let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
+        let written = self.store.atomically(|txn| {
+            for (item, hash) in &audited {
+                txn.audit(
+                    share.case,
+                    &actor,
+                    actions::SHARE_SERVE,
+                    Some(*item),
+                    &format!("share {} blake3={hash}", share.id),
+                )?;
+            }
+            Ok::<_, casemesh_store::StoreError>(())
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, count = audited.len(), "blob batch: audit entries not written; items refused");
+            let unaudited: std::collections::BTreeSet<BlobHash> =
+                audited.iter().map(|(_, h)| *h).collect();
+            for (hash, res) in hashes.iter().zip(out.iter_mut()) {
+                if res.is_ok() && unaudited.contains(hash) {
+                    *res = Err(Refusal::new(
+                        casemesh_net::RefusalCode::Internal,
+                        "store unavailable",
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Log and build the refusal of a blob request.
+fn refuse(peer: &PeerId, hash: &BlobHash, why: &str) -> Refusal {
+    tracing::warn!(peer = %peer, blob = %hash, reason = why, "blob request refused");
+    Refusal::forbidden(why.to_owned())
+}
+
+impl GrantChecker {
+    /// Check a presented grant: a valid signed grant issued by this node to `peer`, unexpired,
+    /// for a share that exists here, is not stopped and matches it. `Err`: why not.
+    fn check_grant(
+        &self,
+        peer: &PeerId,
+        grant_bytes: &[u8],
+    ) -> Result<(SignedGrant, OutgoingShare), String> {
+        let g =
+            SignedGrant::from_bytes(grant_bytes).map_err(|e| format!("malformed grant: {e}"))?;
         let requester = OrgId(peer.to_base58());
         grant::verify(&g, self.clock.now(), Some(&requester))
-            .map_err(|e| refuse(&format!("grant refused: {e}")))?;
+            .map_err(|e| format!("grant refused: {e}"))?;
         if g.root().grant.issuer.0 != self.me {
-            return Err(refuse("grant was not issued by this organization"));
+            return Err("grant was not issued by this organization".into());
         }
         let share: OutgoingShare = self
             .store
             .get(&SHARES, &g.grant.id)
             .ok()
             .flatten()
-            .ok_or_else(|| refuse("unknown share"))?;
+            .ok_or_else(|| "unknown share".to_owned())?;
         if share.status == ShareStatus::Stopped {
-            return Err(refuse("the share was stopped"));
+            return Err("the share was stopped".into());
         }
         if share.partner != requester.0 || share.case != g.grant.source_case {
-            return Err(refuse("grant does not match the share"));
+            return Err("grant does not match the share".into());
         }
+        Ok((g, share))
+    }
+
+    /// Whether `hash` may be served under the checked grant `g` of `share`: the blob of an
+    /// item sent under the share and covered by the grant (returned, to be audited), or an
+    /// item list or metadata document the share holds. Returns the source to serve.
+    fn check_blob(
+        &self,
+        peer: &PeerId,
+        share: &OutgoingShare,
+        g: &SignedGrant,
+        hash: &BlobHash,
+    ) -> Result<(Option<EvidenceId>, BlobSource), Refusal> {
         // A failure of this node's own store is not the partner's fault: it may retry.
         let internal = |e: casemesh_store::StoreError| {
             tracing::error!(error = %e, "blob request: store unavailable");
@@ -93,7 +200,7 @@ impl BlobServer for GrantChecker {
         let item = if held {
             None
         } else {
-            Some(self.item_with_blob(&share, &g, hash).map_err(internal)?.ok_or_else(|| {
+            Some(self.item_with_blob(share, g, hash).map_err(internal)?.ok_or_else(|| {
                 // The share is valid but no item of it has these bytes (any more): deleted at
                 // the sharer, or never in scope. The importer skips the item for good.
                 tracing::warn!(peer = %peer, blob = %hash, "blob request: no item of the share has this blob");
@@ -104,21 +211,10 @@ impl BlobServer for GrantChecker {
         let size = std::fs::metadata(&path)
             .map(|m| m.len())
             .map_err(|_| Refusal::not_found("blob missing"))?;
-        if let Some(item) = item {
-            let actor = Actor::new(format!("org:{}", share.partner_name), self.clock.now());
-            let _ = self.store.audit(
-                share.case,
-                &actor,
-                actions::SHARE_SERVE,
-                Some(item),
-                &format!("share {} blake3={hash}", share.id),
-            );
-        }
-        Ok(BlobSource::new(path, size).with_cancel(self.tokens.token(share.id)))
+        let source = BlobSource::new(path, size).with_cancel(self.tokens.token(share.id));
+        Ok((item, source))
     }
-}
 
-impl GrantChecker {
     /// The item of `share` whose file or transcript is `hash`: found through the blob's exact
     /// references (O(items holding these bytes), no scan of the case), then checked to be sent
     /// under the share, in its case, and covered by the grant's scope.
@@ -137,7 +233,17 @@ impl GrantChecker {
             let Some(ev) = self.store.evidence(id)? else {
                 continue;
             };
-            if ev.case != share.case {
+            // "Do not disclose" is never served, even if it was sent before it was marked.
+            if ev.case != share.case || ev.do_not_disclose {
+                continue;
+            }
+            // A transcript is served only when the grant's policy lets transcripts leave.
+            if ev.hash != *hash
+                && !g
+                    .grant
+                    .policy
+                    .discloses(casemesh_model::policy::SharedData::Transcripts)
+            {
                 continue;
             }
             // The folder tree is read only when the scope needs it (folder scopes).
@@ -216,6 +322,7 @@ mod tests {
                 added_at: Timestamp(1),
                 added_by: "t".into(),
                 transcripts: vec![],
+                do_not_disclose: false,
             };
             store.add_evidence(&ev, &actor).unwrap();
             ev
@@ -375,6 +482,67 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_checked_once_refuses_only_what_is_out_of_scope_and_audits_in_one_go() {
+        let f = fixture();
+        let g = grant(&f, &f.key, &f.partner, None);
+        let case = f.share.case;
+        let before = f.checker.store.audit_trail(case).unwrap().0.len();
+        let unknown = BlobHash::of(b"unknown");
+        let got = f
+            .checker
+            .open_batch(&f.partner, &g, &[f.hash, f.other_hash, unknown]);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap().size, b"shared bytes".len() as u64);
+        for refused in &got[1..] {
+            assert_eq!(
+                refused.as_ref().err().map(|r| r.code),
+                Some(casemesh_net::RefusalCode::NotFound)
+            );
+        }
+        // The one item served has its custody entry, written before the answer.
+        let (entries, _) = f.checker.store.audit_trail(case).unwrap();
+        assert_eq!(entries.len(), before + 1);
+        let last = entries.last().unwrap();
+        assert_eq!(last.action, actions::SHARE_SERVE);
+        assert!(last.details.contains(&f.hash.to_string()));
+        assert_eq!(f.checker.store.verify_audit(case).unwrap().1, Ok(()));
+    }
+
+    #[test]
+    fn a_batch_under_a_bad_grant_or_a_stopped_share_serves_nothing() {
+        let f = fixture();
+        let forged = grant(&f, &SigningKey::from_bytes(&[8; 32]), &f.partner, None);
+        let got = f.checker.open_batch(&f.partner, &forged, &[f.hash, f.hash]);
+        assert!(got.iter().all(Result::is_err));
+        let g = grant(&f, &f.key, &f.partner, None);
+        assert!(
+            f.checker
+                .open_batch(&peer(10), &g, &[f.hash])
+                .iter()
+                .all(Result::is_err)
+        );
+        let mut s = f.share.clone();
+        s.status = ShareStatus::Stopped;
+        f.checker.store.put(&SHARES, &s.id, &s).unwrap();
+        let got = f.checker.open_batch(&f.partner, &g, &[f.hash]);
+        assert_eq!(
+            got[0].as_ref().err().map(|r| r.code),
+            Some(casemesh_net::RefusalCode::Forbidden)
+        );
+        // Served before the stop: the token handed out with the blob is cancelled by it.
+        let mut s = f.share.clone();
+        s.status = ShareStatus::Processing;
+        f.checker.store.put(&SHARES, &s.id, &s).unwrap();
+        let served = f
+            .checker
+            .open_batch(&f.partner, &g, &[f.hash])
+            .remove(0)
+            .unwrap();
+        f.checker.tokens.cancel(f.share.id);
+        assert!(served.cancel.unwrap().is_cancelled());
+    }
+
+    #[test]
     fn a_stopped_share_serves_nothing() {
         let f = fixture();
         let g = grant(&f, &f.key, &f.partner, None);
@@ -387,5 +555,45 @@ mod tests {
             refused.map(|r| r.code),
             Some(casemesh_net::RefusalCode::Forbidden)
         );
+    }
+
+    /// What a share's policy or a "do not disclose" marking keeps home is never served, even
+    /// under a valid grant for a covered item (issue #12).
+    #[test]
+    fn withheld_transcripts_and_do_not_disclose_items_are_not_served() {
+        let f = fixture();
+        let store = &f.checker.store;
+        let actor = Actor::new("t", Timestamp(2));
+        let words = put_blob(store, b"transcript words");
+        let item = store.evidence_with_blob(&f.hash).unwrap()[0];
+        let t = casemesh_model::case::Transcript {
+            id: casemesh_model::ids::TranscriptId::random(),
+            name: "t.txt".into(),
+            hash: words,
+            size: 16,
+        };
+        store.add_transcript(item, &t, &actor).unwrap();
+        // The default policy lets transcripts leave.
+        let g = grant(&f, &f.key, &f.partner, None);
+        assert!(f.checker.open(&f.partner, &g, &words).is_ok());
+        // A policy without transcripts: the item is served, its transcript is not.
+        let mut withheld = SignedGrant::from_bytes(&g).unwrap().grant;
+        withheld.policy = withheld.policy.clone().with_data([]);
+        let withheld = SignedGrant::sign(withheld, &f.key).to_bytes();
+        assert!(f.checker.open(&f.partner, &withheld, &f.hash).is_ok());
+        let refused = f.checker.open(&f.partner, &withheld, &words).err();
+        assert_eq!(
+            refused.map(|r| r.code),
+            Some(casemesh_net::RefusalCode::NotFound)
+        );
+        // Marked "do not disclose" after it was sent: nothing of it is served any more.
+        store
+            .update_evidence(item, &actor, "evidence.edit", |e| {
+                e.do_not_disclose = true;
+                Ok::<_, casemesh_store::StoreError>("do_not_disclose=on".into())
+            })
+            .unwrap();
+        assert!(f.checker.open(&f.partner, &g, &f.hash).is_err());
+        assert!(f.checker.open(&f.partner, &g, &words).is_err());
     }
 }

@@ -50,11 +50,16 @@ impl Engine {
                     share,
                 ),
             };
-            if sent {
-                evidence.push(ev);
+            if sent && !ev.do_not_disclose {
+                evidence.push(crate::manifest::disclosed(&ev, &share.policy));
             }
         }
-        Ok(CaseMeta::from_case(&case, &evidence))
+        // Only what the policy lets leave goes into the document (the same values the manifest
+        // carries).
+        let mut meta = CaseMeta::from_case(&case, &evidence);
+        (meta.case_number, meta.title, meta.description) =
+            crate::manifest::disclosed_case_fields(share.id, &case, &share.policy);
+        Ok(meta)
     }
 
     /// Create a share's metadata document over `items`: returns it saved for the offer, and the
@@ -214,7 +219,18 @@ impl Engine {
         }
         Ok(Some((meta, applied)))
     }
+}
 
+/// The sharing error for a refused apply: a tab the policy forbids is forbidden, anything else
+/// is invalid input.
+fn refused(e: casemesh_meta::ApplyError) -> SharingError {
+    match e {
+        casemesh_meta::ApplyError::NotPermitted { .. } => SharingError::Forbidden(e.to_string()),
+        other => SharingError::Invalid(other.to_string()),
+    }
+}
+
+impl Engine {
     /// The updates available for a received share's copy.
     pub fn updates(&self, id: &str) -> Result<Vec<FieldUpdate>> {
         let share = self.received_share(id)?;
@@ -251,11 +267,26 @@ impl Engine {
         let (mut local, mut applied) = self
             .local_meta(&share)?
             .ok_or_else(|| SharingError::NotFound("the local copy".into()))?;
+        let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(meta_err)?)
+            .map_err(|e| SharingError::Invalid(e.to_string()))?;
+        let policy = &grant.grant.policy;
         let chosen: Vec<FieldRef> = if all {
-            casemesh_meta::updates_available(&up, &applied, &local)
+            // "Select all" selects what the policy lets this node apply; a tab it forbids stays
+            // listed with its reason.
+            let available = casemesh_meta::updates_available(&up, &applied, &local);
+            let allowed: Vec<FieldRef> = available
                 .iter()
                 .map(FieldUpdate::field_ref)
-                .collect()
+                .filter(|r| policy.allows(casemesh_meta::action_for(r.target)))
+                .collect();
+            if allowed.is_empty()
+                && let Some(u) = available.first()
+            {
+                return Err(refused(casemesh_meta::ApplyError::NotPermitted {
+                    action: casemesh_meta::action_for(u.target),
+                }));
+            }
+            allowed
         } else {
             selection
                 .iter()
@@ -270,16 +301,8 @@ impl Engine {
                 "select updates to apply (field names, or all)".into(),
             ));
         }
-        let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(meta_err)?)
-            .map_err(|e| SharingError::Invalid(e.to_string()))?;
-        let done =
-            casemesh_meta::apply(&up, &chosen, &grant.grant.policy, &mut applied, &mut local)
-                .map_err(|e| match e {
-                    casemesh_meta::ApplyError::NotPermitted => SharingError::Forbidden(
-                        "the sharing policy does not allow applying updates".into(),
-                    ),
-                    other => SharingError::Invalid(other.to_string()),
-                })?;
+        let done = casemesh_meta::apply(&up, &chosen, policy, &mut applied, &mut local)
+            .map_err(refused)?;
         self.write_local(actor, case, &share, &done)?;
         // What was applied joins the values taken in before (the import values stay with the
         // items).

@@ -7,6 +7,7 @@
 //!   audit trail) and their atomic updates.
 //! - [`table`]: typed tables ([`Table`]) of other crates' records (partners, shares, links, …)
 //!   under `rec/<table>/<key>`, with secondary [`Index`]es kept exact in every write.
+//! - [`access`]: case access lists (who inside the organization may open how much of a case).
 //! - [`blobs`]: the [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
 //! - [`error`]: the [`StoreError`] type.
 //! - [`clock`]: the node's time source, [`Clock`].
@@ -20,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod blobs;
 pub mod clock;
 mod db;

@@ -100,6 +100,23 @@ pub struct Store {
     blobs: BlobStore,
 }
 
+/// A fresh random token for `user` and its record (the token's BLAKE3 hash).
+fn new_token(user: UserId, now: Timestamp) -> Result<(String, TokenRecord), StoreError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|e| StoreError::io("random token")(std::io::Error::other(e)))?;
+    let token = format!("cm_{}", hex::encode(secret));
+    let hash = *blake3::hash(token.as_bytes()).as_bytes();
+    Ok((
+        token,
+        TokenRecord {
+            user,
+            hash,
+            created_at: now,
+        },
+    ))
+}
+
 fn key(prefix: &str, id: impl std::fmt::Display) -> Vec<u8> {
     format!("{prefix}/{id}").into_bytes()
 }
@@ -197,20 +214,77 @@ impl Store {
         self.db.get_json(&key("group", id))
     }
 
+    /// The keys of every token record of `user`.
+    fn token_keys_of(&self, user: UserId) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .scan_json::<TokenRecord>(b"token/")?
+            .into_iter()
+            .filter(|t| t.user == user)
+            .map(|t| key("token", hex::encode(t.hash)))
+            .collect())
+    }
+
+    /// Revoke every API token of `user` at once; returns how many there were (issue #12:
+    /// tokens are per user and revocable).
+    pub fn revoke_tokens(&self, user: UserId) -> Result<usize, StoreError> {
+        let keys = self.token_keys_of(user)?;
+        self.db.transact(|tx| {
+            for k in &keys {
+                tx.remove(k)?;
+            }
+            Ok(())
+        })?;
+        Ok(keys.len())
+    }
+
+    /// Issue a new API token for `user` in place of its earlier ones (revoked in the same
+    /// transaction), or beside them with `keep_others`. The token is returned once; only its hash
+    /// is kept.
+    pub fn replace_token(
+        &self,
+        user: UserId,
+        now: Timestamp,
+        keep_others: bool,
+    ) -> Result<String, StoreError> {
+        let old = if keep_others {
+            Vec::new()
+        } else {
+            self.token_keys_of(user)?
+        };
+        let (token, rec) = new_token(user, now)?;
+        self.db.transact(|tx| {
+            for k in &old {
+                tx.remove(k)?;
+            }
+            tx.put_json(&key("token", hex::encode(rec.hash)), &rec)
+        })?;
+        Ok(token)
+    }
+
+    /// Delete a user: its record, its name and every token. Its audit entries stay (they name
+    /// the user by username). Cases it owns keep it as owner by id (administrators still see
+    /// them).
+    pub fn delete_user(&self, user: &User) -> Result<(), StoreError> {
+        let tokens = self.token_keys_of(user.id)?;
+        self.db.transact(|tx| {
+            if tx.get_json::<User>(&key("user", user.id))?.is_none() {
+                return Err(StoreError::NotFound(format!("user {}", user.username)));
+            }
+            tx.remove(&key("user", user.id))?;
+            tx.remove(&key("username", &user.username))?;
+            for k in &tokens {
+                tx.remove(k)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Issue a new API token for a user. The token is returned once; only its hash is kept.
     pub fn issue_token(&self, user: UserId, now: Timestamp) -> Result<String, StoreError> {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| StoreError::io("random token")(std::io::Error::other(e)))?;
-        let token = format!("cm_{}", hex::encode(secret));
-        let hash = *blake3::hash(token.as_bytes()).as_bytes();
-        let rec = TokenRecord {
-            user,
-            hash,
-            created_at: now,
-        };
+        let (token, rec) = new_token(user, now)?;
         self.db
-            .transact(|tx| tx.put_json(&key("token", hex::encode(hash)), &rec))?;
+            .transact(|tx| tx.put_json(&key("token", hex::encode(rec.hash)), &rec))?;
         Ok(token)
     }
 
@@ -226,7 +300,8 @@ impl Store {
         if !bool::from(rec.hash.ct_eq(&hash)) {
             return Ok(None);
         }
-        self.user(rec.user)
+        // A disabled user's tokens open nothing.
+        Ok(self.user(rec.user)?.filter(|u| !u.disabled))
     }
 
     // ---- cases ---------------------------------------------------------------------------
@@ -988,6 +1063,7 @@ mod tests {
             added_at: Timestamp(1),
             added_by: "alice".into(),
             transcripts: vec![],
+            do_not_disclose: false,
         };
         // An item numbered by hand first: the counter starts above it.
         s.add_evidence_numbered(&item("EV-0002"), &actor).unwrap();
@@ -1039,6 +1115,7 @@ mod tests {
             added_at: Timestamp(1),
             added_by: "alice".into(),
             transcripts: vec![],
+            do_not_disclose: false,
         };
         s.add_evidence(&ev, &actor).unwrap();
         assert_eq!(s.blob_refs(&hash).unwrap(), 1);

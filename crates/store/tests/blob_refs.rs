@@ -73,6 +73,7 @@ fn evidence(case: &Case, hash: BlobHash, n: usize) -> Evidence {
         added_at: Timestamp(n as u64),
         added_by: "alice".into(),
         transcripts: vec![],
+        do_not_disclose: false,
     }
 }
 

@@ -1,0 +1,271 @@
+//! Who a partner's share is for, as the receiving organization reads it: the recipients a partner
+//! wrote, resolved against this organization's own directory (pure; the caller loads users and
+//! groups).
+//!
+//! Rules (issue #12 item 6, issue #15 item 1):
+//! - `user:NAME` names a local user by username (or badge id), `badge:ID` by badge id,
+//!   `group:NAME` a local group (its members now), `email:ADDR` a local user with that address.
+//! - Mail goes only to addresses of this organization's own users. An `email:` recipient that no
+//!   local user has is **not** mailed: the notice goes to the organization's configured intake
+//!   address instead, so a partner can never make this node mail an arbitrary mailbox.
+//! - A `user:`, `group:` or `badge:` recipient this organization does not know, or an unknown
+//!   `email:` with no intake address configured, is [`Resolution::unknown`]: the receiving node
+//!   refuses the share and says which recipient and why, instead of handing the case to nobody.
+
+use casemesh_model::access::Principal;
+use casemesh_model::grant::Recipient;
+use casemesh_model::org::{Group, User};
+use std::collections::BTreeSet;
+
+/// The recipients of a share, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Local users named directly or through a group, each once, in the order first named.
+    pub users: Vec<User>,
+    /// Local groups named.
+    pub groups: Vec<Group>,
+    /// Where notices go: the named users' own addresses, plus the intake address when an `email:`
+    /// recipient is not in the directory. Sorted, no duplicates.
+    pub addresses: BTreeSet<String>,
+    /// Email recipients that went to the intake address instead.
+    pub to_intake: Vec<String>,
+    /// Recipients this organization does not know, each with the reason (for the refusal).
+    pub unknown: Vec<(Recipient, &'static str)>,
+}
+
+impl Resolution {
+    /// The refusal text naming every unknown recipient, or `None` when all are known.
+    pub fn refusal(&self) -> Option<String> {
+        if self.unknown.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .unknown
+            .iter()
+            .map(|(r, why)| format!("{} ({why})", label(r)))
+            .collect();
+        Some(format!(
+            "unknown recipient{} at the receiving organization: {}",
+            if list.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ))
+    }
+}
+
+/// `kind:text`, as people type it.
+pub fn label(r: &Recipient) -> String {
+    match r {
+        Recipient::User(n) => format!("user:{n}"),
+        Recipient::Group(n) => format!("group:{n}"),
+        Recipient::Email(n) => format!("email:{n}"),
+        Recipient::Badge(n) => format!("badge:{n}"),
+    }
+}
+
+/// Who on this organization's access list `recipients` name: a group as the group (so access
+/// follows its membership), a user by username, badge id or email as that user. Returns the
+/// principals (each once, in order) and the labels of the recipients that name nobody here.
+pub fn principals(
+    recipients: &[Recipient],
+    users: &[User],
+    groups: &[Group],
+) -> (Vec<Principal>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut unknown = Vec::new();
+    for r in recipients {
+        let found = match r {
+            Recipient::Group(g) => groups
+                .iter()
+                .find(|x| x.name == *g)
+                .map(|x| Principal::Group(x.id)),
+            Recipient::User(n) => users
+                .iter()
+                .find(|u| u.username == *n || u.badge_id.as_deref() == Some(n))
+                .map(|u| Principal::User(u.id)),
+            Recipient::Badge(b) => users
+                .iter()
+                .find(|u| u.badge_id.as_deref() == Some(b))
+                .map(|u| Principal::User(u.id)),
+            Recipient::Email(e) => users
+                .iter()
+                .find(|u| {
+                    u.email
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(e))
+                })
+                .map(|u| Principal::User(u.id)),
+        };
+        match found {
+            Some(p) if !out.contains(&p) => out.push(p),
+            Some(_) => {}
+            None => unknown.push(label(r)),
+        }
+    }
+    (out, unknown)
+}
+
+/// Resolve `recipients` against this organization's `users` and `groups`; `intake` is the
+/// configured intake address for email recipients not in the directory.
+pub fn resolve(
+    recipients: &[Recipient],
+    users: &[User],
+    groups: &[Group],
+    intake: Option<&str>,
+) -> Resolution {
+    let mut out = Resolution::default();
+    let add = |out: &mut Resolution, u: &User| {
+        if let Some(e) = &u.email {
+            out.addresses.insert(e.clone());
+        }
+        if !out.users.iter().any(|f| f.id == u.id) {
+            out.users.push(u.clone());
+        }
+    };
+    for r in recipients {
+        match r {
+            Recipient::User(n) => {
+                match users
+                    .iter()
+                    .find(|u| u.username == *n || u.badge_id.as_deref() == Some(n))
+                {
+                    Some(u) => add(&mut out, u),
+                    None => out.unknown.push((r.clone(), "no such user")),
+                }
+            }
+            Recipient::Badge(b) => match users.iter().find(|u| u.badge_id.as_deref() == Some(b)) {
+                Some(u) => add(&mut out, u),
+                None => out.unknown.push((r.clone(), "no user has this badge id")),
+            },
+            Recipient::Group(g) => match groups.iter().find(|x| x.name == *g) {
+                Some(group) => {
+                    for u in users.iter().filter(|u| u.groups.contains(&group.id)) {
+                        add(&mut out, u);
+                    }
+                    if !out.groups.iter().any(|x| x.id == group.id) {
+                        out.groups.push(group.clone());
+                    }
+                }
+                None => out.unknown.push((r.clone(), "no such group")),
+            },
+            Recipient::Email(e) => {
+                match users.iter().find(|u| {
+                    u.email
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(e))
+                }) {
+                    Some(u) => add(&mut out, u),
+                    None => match intake {
+                        Some(i) => {
+                            out.addresses.insert(i.to_owned());
+                            out.to_intake.push(e.clone());
+                        }
+                        None => out.unknown.push((
+                            r.clone(),
+                            "no user has this address and no intake address is configured",
+                        )),
+                    },
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_model::ids::GroupId;
+
+    fn directory() -> (Vec<User>, Vec<Group>) {
+        let trial = Group {
+            id: GroupId::random(),
+            name: "Trial team".into(),
+            permissions: Default::default(),
+        };
+        let mut ada = User::new("ada", "Ada Lovelace");
+        ada.email = Some("ada@da.example".into());
+        ada.badge_id = Some("B-1".into());
+        let mut ben = User::new("ben", "Ben");
+        ben.email = Some("ben@da.example".into());
+        ben.groups.insert(trial.id);
+        let quiet = User::new("quiet", "No Mail");
+        (vec![ada, ben, quiet], vec![trial])
+    }
+
+    #[test]
+    fn known_recipients_resolve_to_their_own_addresses() {
+        let (users, groups) = directory();
+        let r = resolve(
+            &[
+                Recipient::User("ada".into()),
+                Recipient::Group("Trial team".into()),
+                Recipient::Email("ADA@da.example".into()),
+                Recipient::Badge("B-1".into()),
+                Recipient::User("quiet".into()),
+            ],
+            &users,
+            &groups,
+            None,
+        );
+        assert_eq!(r.refusal(), None);
+        let names: Vec<&str> = r.users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["ada", "ben", "quiet"]);
+        assert_eq!(
+            r.addresses.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["ada@da.example", "ben@da.example"]
+        );
+        assert_eq!(r.groups.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_address_goes_to_intake_never_to_the_address() {
+        let (users, groups) = directory();
+        let many: Vec<Recipient> = (0..100)
+            .map(|i| Recipient::Email(format!("victim{i}@made-up{i}.example")))
+            .collect();
+        let r = resolve(&many, &users, &groups, Some("intake@da.example"));
+        assert_eq!(r.refusal(), None);
+        assert_eq!(
+            r.addresses.into_iter().collect::<Vec<_>>(),
+            ["intake@da.example"]
+        );
+        assert_eq!(r.to_intake.len(), 100);
+        // Without an intake address the share is refused, naming the address.
+        let r = resolve(&many[..1], &users, &groups, None);
+        assert!(r.addresses.is_empty());
+        let why = r.refusal().unwrap();
+        assert!(why.contains("email:victim0@made-up0.example"), "{why}");
+        assert!(why.contains("no intake address"), "{why}");
+    }
+
+    #[test]
+    fn unknown_users_groups_and_badges_are_named_in_the_refusal() {
+        let (users, groups) = directory();
+        let r = resolve(
+            &[
+                Recipient::User("bob".into()),
+                Recipient::Group("Nobody".into()),
+                Recipient::Badge("B-404".into()),
+                Recipient::User("ada".into()),
+            ],
+            &users,
+            &groups,
+            Some("intake@da.example"),
+        );
+        let why = r.refusal().unwrap();
+        assert!(
+            why.starts_with("unknown recipients at the receiving organization"),
+            "{why}"
+        );
+        for part in [
+            "user:bob (no such user)",
+            "group:Nobody (no such group)",
+            "badge:B-404 (no user has this badge id)",
+        ] {
+            assert!(why.contains(part), "{part} missing: {why}");
+        }
+        assert!(!why.contains("ada"));
+        // An intake address does not swallow unknown users: they are mistakes to report.
+        assert!(!r.addresses.contains("intake@da.example"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Case access lists in the store: one row per (case, principal), indexed by principal so "shared
+//! with me" is one index read. The rule that decides what a user sees is pure, in
+//! [`casemesh_model::access`]; this module keeps the rows and answers with them.
+//!
+//! ```text
+//! rec/case.access/<case>/<u|g>:<id>     CaseAccessRow (JSON)
+//! idx/case.access.principal/<u|g>:<id>/<case>/<u|g>:<id>
+//! ```
+
+use crate::error::StoreError;
+use crate::repo::{Store, Txn};
+use crate::table::{Index, Table, TableKey};
+use casemesh_model::access::{AccessEntry, Principal, Visibility, visibility};
+use casemesh_model::ids::CaseId;
+use casemesh_model::org::User;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+impl TableKey for Principal {
+    fn to_key(&self) -> String {
+        match self {
+            Principal::User(u) => format!("u:{u}"),
+            Principal::Group(g) => format!("g:{g}"),
+        }
+    }
+}
+
+/// One stored line of a case's access list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseAccessRow {
+    /// The case.
+    pub case: CaseId,
+    /// Who may open how much of it.
+    #[serde(flatten)]
+    pub entry: AccessEntry,
+}
+
+const BY_PRINCIPAL: Index<CaseAccessRow> = Index::new("case.access.principal", |r| {
+    Some(r.entry.principal.to_key())
+});
+
+/// The access lists of every case.
+pub const CASE_ACCESS: Table<(CaseId, Principal), CaseAccessRow> =
+    Table::new("case.access").with_indexes(&[BY_PRINCIPAL]);
+
+impl Store {
+    /// The access list of `case` (without its owner, who is on the case record), in key order.
+    pub fn case_access(&self, case: CaseId) -> Result<Vec<AccessEntry>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each(
+            &CASE_ACCESS,
+            &format!("{case}/"),
+            |_, row: CaseAccessRow| {
+                out.push(row.entry);
+                Ok::<_, StoreError>(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The cases whose access list names `user` or a group `user` belongs to now (the user's
+    /// "shared with me" list), sorted, each once.
+    pub fn cases_shared_with(&self, user: &User) -> Result<BTreeSet<CaseId>, StoreError> {
+        let mut out = BTreeSet::new();
+        let principals = std::iter::once(Principal::User(user.id))
+            .chain(user.groups.iter().map(|g| Principal::Group(*g)));
+        for p in principals {
+            for row in self.by_index(&CASE_ACCESS, &BY_PRINCIPAL, &p.to_key())? {
+                out.insert(row.case);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How much of `case` (owned by `owner`) `user` may see: the rule of
+    /// [`casemesh_model::access::visibility`] over the stored list and the current groups.
+    pub fn case_visibility(
+        &self,
+        user: &User,
+        case: CaseId,
+        owner: casemesh_model::ids::UserId,
+    ) -> Result<Visibility, StoreError> {
+        let groups = self.groups()?;
+        let entries = self.case_access(case)?;
+        Ok(visibility(user, &groups, owner, &entries))
+    }
+}
+
+impl Txn<'_, '_> {
+    /// Put `entry` on the access list of `case`, replacing an earlier entry for the same
+    /// principal (the latest share decides the scope).
+    pub fn grant_case_access(
+        &mut self,
+        case: CaseId,
+        entry: &AccessEntry,
+    ) -> Result<(), StoreError> {
+        self.put(
+            &CASE_ACCESS,
+            &(case, entry.principal),
+            &CaseAccessRow {
+                case,
+                entry: entry.clone(),
+            },
+        )
+    }
+
+    /// Take `principal` off the access list of `case`; returns whether it was on it.
+    pub fn revoke_case_access(
+        &mut self,
+        case: CaseId,
+        principal: Principal,
+    ) -> Result<bool, StoreError> {
+        self.delete(&CASE_ACCESS, &(case, principal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_model::grant::Scope;
+    use casemesh_model::ids::{GroupId, UserId};
+    use casemesh_model::time::Timestamp;
+
+    fn entry(principal: Principal, scope: Scope) -> AccessEntry {
+        AccessEntry::new(principal, scope, UserId::random(), Timestamp(1), None)
+    }
+
+    #[test]
+    fn rows_are_found_by_case_and_by_principal_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c1, c2) = (CaseId::random(), CaseId::random());
+        let team = GroupId::random();
+        let mut bob = User::new("bob", "Bob");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .atomically(|txn| {
+                    txn.grant_case_access(c1, &entry(Principal::User(bob.id), Scope::EntireCase))?;
+                    txn.grant_case_access(c2, &entry(Principal::Group(team), Scope::EntireCase))
+                })
+                .unwrap();
+            assert_eq!(store.case_access(c1).unwrap().len(), 1);
+            assert_eq!(store.cases_shared_with(&bob).unwrap(), BTreeSet::from([c1]));
+        }
+        let store = Store::open(dir.path()).unwrap();
+        // Joining the group adds its cases; the list follows membership.
+        bob.groups.insert(team);
+        assert_eq!(
+            store.cases_shared_with(&bob).unwrap(),
+            BTreeSet::from([c1, c2])
+        );
+        assert_eq!(
+            store.case_visibility(&bob, c2, UserId::random()).unwrap(),
+            Visibility::Whole
+        );
+        // Revoking removes the row and its index key.
+        assert!(
+            store
+                .atomically(|txn| txn.revoke_case_access(c1, Principal::User(bob.id)))
+                .unwrap()
+        );
+        assert_eq!(store.cases_shared_with(&bob).unwrap(), BTreeSet::from([c2]));
+        assert_eq!(
+            store.case_visibility(&bob, c1, UserId::random()).unwrap(),
+            Visibility::None
+        );
+    }
+}
