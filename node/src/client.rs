@@ -165,6 +165,16 @@ impl Client {
         json_body(self.send(req).await?).await
     }
 
+    /// `POST` with no body and a query string.
+    pub(crate) async fn post_query(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let req = self.request(Method::POST, self.url(segments)).query(query);
+        json_body(self.send(req).await?).await
+    }
+
     /// `DELETE`; returns the JSON answer, or `null` for an empty one.
     pub(crate) async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
         let req = self.request(Method::DELETE, self.url(segments));

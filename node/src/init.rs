@@ -50,16 +50,6 @@ pub(crate) fn org_id(secret: &[u8; 32]) -> Result<String> {
     Ok(kp.public().to_peer_id().to_base58())
 }
 
-/// Read `DIR/identity.key`.
-pub(crate) fn load_identity(dir: &Path) -> Result<[u8; 32]> {
-    let path = Layout::new(dir).identity();
-    let bytes =
-        std::fs::read(&path).with_context(|| format!("read identity key {}", path.display()))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("identity key {} is not 32 bytes", path.display()))
-}
-
 /// Run `casemesh init`.
 pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     let layout = Layout::new(dir);

@@ -269,6 +269,10 @@ fn user_without_edit_case_retention_cannot_change_retention() {
     let case = create_case(&node, "C-1");
     let before = case_json(&node, &case)["retention"].clone();
     let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
+    // The case is the admin's: the editor needs it on their access list first (issue #12).
+    let (stderr, _) = node.cli_fail_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
+    assert_http_status(&stderr, 404);
+    node.cli_ok(["share", "create", &case, "--inside", "--to", "user:editor"]);
 
     let edited = node.cli_json_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
     assert_eq!(edited["title"], "Renamed");
@@ -1260,6 +1264,14 @@ fn users_groups_and_tokens() {
         fresh.len(),
         "plain `user token` prints just the token"
     );
+    // A new token replaces the earlier ones (issue #12), unless asked to keep them.
+    let (stderr, _) = node.cli_fail_as(fresh, ["case", "list"]);
+    assert_http_status(&stderr, 401);
+    let fresh = plain.trim().to_owned();
+    let fresh = fresh.as_str();
+    let kept = node.cli_ok(["user", "token", "alice", "--keep"]);
+    node.cli_json_as(fresh, ["case", "list"]);
+    node.cli_json_as(kept.trim(), ["case", "list"]);
 
     let edited = node.cli_json([
         "user",
@@ -1291,6 +1303,31 @@ fn users_groups_and_tokens() {
     assert_client_error(&stderr);
     let (stderr, _) = node.cli_fail(["user", "token", "nobody"]);
     assert_http_status(&stderr, 404);
+
+    // Disabled: its tokens open nothing; enabled again: they do.
+    node.cli_ok(["user", "disable", "alice"]);
+    let (stderr, _) = node.cli_fail_as(fresh, ["case", "list"]);
+    assert_http_status(&stderr, 401);
+    node.cli_ok(["user", "enable", "alice"]);
+    node.cli_json_as(fresh, ["case", "list"]);
+    // Revoked: every token of the user at once.
+    let revoked = node.cli_json(["user", "token", "alice", "--revoke"]);
+    assert_eq!(revoked["revoked"], 2, "{revoked}");
+    let (stderr, _) = node.cli_fail_as(kept.trim(), ["case", "list"]);
+    assert_http_status(&stderr, 401);
+    // Deleted: gone, its audit entries stay.
+    let token = node.cli_ok(["user", "token", "alice"]);
+    let case = node.cli_json_as(token.trim(), ["case", "list"]);
+    assert!(case.is_array());
+    node.cli_ok(["user", "delete", "alice"]);
+    let (stderr, _) = node.cli_fail_as(token.trim(), ["case", "list"]);
+    assert_http_status(&stderr, 401);
+    assert!(!node.cli_ok(["user", "list"]).contains("alice"));
+    // Nobody can lock themselves out.
+    let (stderr, _) = node.cli_fail(["user", "disable", "admin"]);
+    assert_client_error(&stderr);
+    let (stderr, _) = node.cli_fail(["user", "delete", "admin"]);
+    assert_client_error(&stderr);
 }
 
 #[test]

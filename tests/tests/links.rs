@@ -844,3 +844,42 @@ fn links_feature_off_is_forbidden_even_for_the_admin() {
         .cli_ok(["settings", "set", "--feature", "case_share_links=on"]);
     create_link(&f.node, &f.case, &["--format", "zip"]);
 }
+
+/// Evidence marked "do not disclose" never leaves in a package, whether the whole case, its folder
+/// or the item itself is selected (issue #12).
+#[test]
+fn do_not_disclose_evidence_is_never_packaged() {
+    let f = fixture("link-dnd");
+    let marked = f.node.cli_json([
+        "evidence",
+        "edit",
+        &f.case,
+        "EV-D",
+        "--do-not-disclose",
+        "on",
+    ]);
+    assert_eq!(marked["do_not_disclose"], true, "{marked}");
+    for (i, selection) in [
+        vec![],
+        vec!["--folder", "Photos"],
+        vec!["--evidence", "EV-D", "--evidence", "EV-E"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut args = vec!["--format", "zip", "--keep-folders"];
+        args.extend(selection);
+        let link = create_link(&f.node, &f.case, &args);
+        let pkg = f.work.path().join(format!("dnd{i}.zip"));
+        download(&link, &pkg);
+        let listing = zip_listing(&pkg);
+        assert!(
+            !listing.iter().any(|p| p.ends_with("photo.jpg")),
+            "the marked item left in {listing:?}"
+        );
+        assert!(
+            listing.contains(&"Evidence/Photos/notes.txt".to_owned()),
+            "{listing:?}"
+        );
+    }
+}

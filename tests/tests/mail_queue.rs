@@ -42,7 +42,17 @@ fn mail_nodes(port: u16, smtp_extra: &str) -> (TestNode, TestNode) {
 
 /// Share a new case `case_id` (one evidence item) with `county-da`, naming each address as an
 /// `email:` recipient; returns once the receiver has the copy (its notifications are queued).
+/// Each address is a user of the receiving organization (a partner's `email:` recipient is only
+/// mailed when a local user has it, issue #12).
 fn share_to(a: &TestNode, b: &TestNode, case_id: &str, addresses: &[&str]) {
+    for addr in addresses {
+        let name: String = addr
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        // Already there from an earlier share of the same test: fine.
+        let _ = b.cli(["user", "add", &name, "--full-name", &name, "--email", addr]);
+    }
     let work = tempfile::tempdir().unwrap();
     let case = create_case(a, case_id);
     let file = work.path().join("evidence.bin");

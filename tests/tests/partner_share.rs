@@ -588,6 +588,10 @@ fn sharing_needs_the_permission_and_the_feature() {
         "--permission",
         "case_edit,case_share,evidence_share_external,case_share_by_copy",
     ]);
+    // The case is the admin's: the clerk needs it on their access list too (issue #12).
+    let (stderr, _) = a.cli_fail_as(token, create);
+    assert_http_status(&stderr, 404);
+    a.cli_ok(["share", "create", &case, "--inside", "--to", "user:clerk"]);
     let allowed = a.cli_json_as(token, create);
     assert_eq!(allowed["status"], "Processing");
 
@@ -632,6 +636,13 @@ fn mail_setup(port: u16) -> (TestNode, TestNode) {
     ] {
         b.cli_ok(["user", "add", user, "--full-name", user, "--email", email]);
     }
+    // `email:records@…` is no user here: its notice goes to the intake address (issue #12).
+    b.cli_ok([
+        "settings",
+        "set",
+        "--intake-address",
+        "records@county.example",
+    ]);
     (a, b)
 }
 
@@ -761,6 +772,15 @@ fn a_refused_address_does_not_block_later_notifications() {
         Some(mail.path()),
     );
     let (a, b) = mail_setup(port);
+    b.cli_ok([
+        "user",
+        "add",
+        "bouncer",
+        "--full-name",
+        "Bounced Mailbox",
+        "--email",
+        "bounce@county.example",
+    ]);
     let work = tempfile::tempdir().unwrap();
     let first = create_case(&a, "BOUNCE-1");
     add_evidence(&a, &first, work.path(), "x.bin", "");
@@ -878,4 +898,250 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
     let after = share_status(&a, &share_id);
     assert_eq!(after["status"], "Stopped");
     assert_eq!(after["items_delivered"], 3, "{after}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recipients and what data leaves (issue #12 items 4 and 6, issue #15 item 1).
+
+/// A recipient the receiving organization does not know is refused by its node, which names it
+/// and why: the share ends Failed with that reason at the sharer, and nothing is stored at the
+/// receiver (before, the copy silently went to the receiver's administrator).
+#[test]
+fn an_unknown_recipient_is_refused_by_the_receiver_naming_it() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "WHO-1");
+    add_evidence(&a, &case, work.path(), "a.bin", "");
+    let sh = a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:admin",
+        "--to",
+        "user:bob",
+        "--to",
+        "group:Nobody",
+    ]);
+    let failed = wait_until("the share to fail", LIMIT, || {
+        let v = share_status(&a, id_of(&sh));
+        (v["status"] == "Failed").then_some(v)
+    });
+    let why = failed["failure"].as_str().unwrap_or_default();
+    for part in ["user:bob (no such user)", "group:Nobody (no such group)"] {
+        assert!(why.contains(part), "{part} is named: {failed}");
+    }
+    assert!(!why.contains("user:admin"), "admin is known: {why}");
+    assert!(
+        b.cli_json(["received", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(external_cases(&b).is_empty());
+}
+
+/// A partner can never make the receiving node mail an address outside its own directory: an
+/// `email:` recipient no local user has goes to the configured intake address, naming the
+/// addresses the partner wrote (issue #12: 100 made-up addresses made 100 mails).
+#[test]
+fn an_email_recipient_unknown_to_the_receiver_goes_to_the_intake_address() {
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(port, &mail.path().join("Maildir"));
+    let (a, b) = mail_setup(port); // intake: records@county.example
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "INTAKE-1");
+    add_evidence(&a, &case, work.path(), "x.bin", "");
+    let mut args = vec!["share", "create", &case, "--partner", "county-da"];
+    let strangers: Vec<String> = (0..20)
+        .map(|i| format!("email:victim{i}@made-up{i}.example"))
+        .collect();
+    for t in &strangers {
+        args.extend(["--to", t]);
+    }
+    args.extend(["--to", "user:dana"]);
+    let sh = a.cli_json(&args);
+    wait_copy(&b, id_of(&sh), 1, LIMIT);
+    let messages = wait_messages(&server, 2);
+    let rcpts: Vec<String> = messages
+        .iter()
+        .map(|m| header(m, "X-RcptTo").unwrap_or_default().to_lowercase())
+        .collect();
+    let mut sorted = rcpts.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["dana@county.example", "records@county.example"],
+        "one notice to the user, one to intake, none to the made-up addresses"
+    );
+    let intake = &messages[rcpts
+        .iter()
+        .position(|r| r == "records@county.example")
+        .unwrap()];
+    let body = intake.replace("=\r\n", "").replace("=\n", "");
+    for i in 0..20 {
+        assert!(
+            body.contains(&format!("  victim{i}@made-up{i}.example")),
+            "{body}"
+        );
+    }
+}
+
+/// What data leaves follows the partner's policy, and a folder share names no other folder: the
+/// receiver's database never holds the withheld case fields, names, descriptions or the names of
+/// unshared folders (inspected byte by byte), while the items arrive intact under their display
+/// ids.
+#[test]
+fn withheld_data_and_unshared_folders_never_reach_the_partner() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    let policy = a.cli_json([
+        "policy",
+        "set",
+        "Display ids only",
+        "--allow",
+        "view",
+        "--allow",
+        "download",
+        "--allow",
+        "import",
+        "--allow",
+        "receive_updates",
+        "--data",
+        "evidence_display_id",
+    ]);
+    assert_eq!(policy["data"], serde_json::json!(["evidence_display_id"]));
+    let shown = a.cli_json(["policy", "show", "Display ids only"]);
+    assert_eq!(
+        shown["allow"],
+        serde_json::json!(["view", "download", "import", "receive_updates"])
+    );
+    a.cli_ok([
+        "partner",
+        "update",
+        "county-da",
+        "--policy",
+        "Display ids only",
+    ]);
+    // Unknown actions and data kinds are refused, naming what is known.
+    let (stderr, _) = a.cli_fail(["policy", "set", "Bad", "--allow", "fly"]);
+    assert!(stderr.contains("share_onward_external"), "{stderr}");
+    let (stderr, _) = a.cli_fail(["policy", "set", "Bad", "--allow", "view", "--data", "notes"]);
+    assert!(stderr.contains("evidence_metadata"), "{stderr}");
+
+    let case = a.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        "NIGHTJAR-0042",
+        "--title",
+        "Operation Nightjar",
+        "--description",
+        "Informant Kestrel-Smith",
+    ]);
+    let case = id_of(&case).to_owned();
+    for f in ["Interviews/Day 1", "Informants", "Interviews/Day 2"] {
+        a.cli_ok(["folder", "create", &case, f]);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let day1 = add_evidence(
+        &a,
+        &case,
+        work.path(),
+        "harrier-statement.wav",
+        "Interviews/Day 1",
+    );
+    add_evidence(&a, &case, work.path(), "kestrel-payments.pdf", "Informants");
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        id_of(&day1),
+        "--description",
+        "Witness Harrier names the buyer",
+    ]);
+    // Marked "do not disclose": never leaves, although its folder is shared.
+    let informant = add_evidence(
+        &a,
+        &case,
+        work.path(),
+        "osprey-identity.txt",
+        "Interviews/Day 1",
+    );
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        id_of(&informant),
+        "--do-not-disclose",
+        "on",
+    ]);
+    let sh = share_case(&a, &case, "county-da", &["--folder", "Interviews/Day 1"]);
+    assert_eq!(sh["items_sent"], 1, "{sh}");
+    wait_share_complete(&a, id_of(&sh), LIMIT);
+    let copy = wait_copy(&b, id_of(&sh), 1, LIMIT);
+    let names: Vec<String> = copy["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    let display = day1["display_id"].as_str().unwrap();
+    assert_eq!(names, [format!("{display}.wav")]);
+    assert_eq!(sorted_folders(&copy), ["Interviews", "Interviews/Day 1"]);
+    let details = b.cli_json(["received", "show", id_of(&sh)]);
+    assert!(
+        details["case_id"].as_str().unwrap().starts_with("SHARE-"),
+        "{details}"
+    );
+    // Let the metadata document settle, then read every byte the receiver stored.
+    std::thread::sleep(Duration::from_secs(1));
+    let stored = all_bytes(&b.data_dir().join("db"));
+    for secret in [
+        "NIGHTJAR",
+        "Nightjar",
+        "Kestrel",
+        "kestrel",
+        "harrier",
+        "Harrier",
+        "Informants",
+        "Day 2",
+        "osprey",
+    ] {
+        assert!(
+            !contains(&stored, secret.as_bytes()),
+            "{secret:?} reached the partner's database"
+        );
+    }
+}
+
+fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        out.extend(fs::read(entry).unwrap_or_default());
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -8,6 +8,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use casemesh_model::access::{Visibility, visibility};
+use casemesh_model::case::{Case, Evidence};
+use casemesh_model::ids::CaseId;
 use casemesh_model::org::{Action, Group, User, authorize};
 use casemesh_store::Actor;
 
@@ -25,6 +28,81 @@ impl Caller {
     pub fn require(&self, state: &AppState, action: Action) -> Result<(), ApiError> {
         authorize(&self.user, &self.groups, &state.settings().features, action)
             .map_err(ApiError::from)
+    }
+
+    /// How much of `case` the caller may see (issue #12: owner, administrators and `all_cases`
+    /// see it whole; others what the case's access list gives them or their groups).
+    pub fn visibility(&self, state: &AppState, case: &Case) -> Result<Visibility, ApiError> {
+        let entries = state.store.case_access(case.id)?;
+        Ok(visibility(&self.user, &self.groups, case.owner, &entries))
+    }
+
+    /// The case `reference` names (record id or Case ID) among the cases the caller may see, with
+    /// how much of it. A case the caller may not see answers exactly like a missing one (404), and
+    /// a Case ID is matched only among visible cases, so nothing tells the caller it exists.
+    pub fn case(&self, state: &AppState, reference: &str) -> Result<(Case, Visibility), ApiError> {
+        let not_found = || {
+            ApiError::from(casemesh_store::StoreError::NotFound(format!(
+                "case {reference:?}"
+            )))
+        };
+        if let Ok(id) = reference.parse::<CaseId>()
+            && let Some(c) = state.store.case(id)?
+        {
+            let vis = self.visibility(state, &c)?;
+            return if vis.any() {
+                Ok((c, vis))
+            } else {
+                Err(not_found())
+            };
+        }
+        let mut found = Vec::new();
+        for c in state.store.cases()? {
+            if c.case_number == reference {
+                let vis = self.visibility(state, &c)?;
+                if vis.any() {
+                    found.push((c, vis));
+                }
+            }
+        }
+        match found.len() {
+            0 => Err(not_found()),
+            1 => Ok(found.remove(0)),
+            n => Err(ApiError::from(casemesh_store::StoreError::Conflict(
+                format!("{n} cases have the case id {reference:?}; use the record id"),
+            ))),
+        }
+    }
+
+    /// The case `reference` names, for a change or an action on the whole case (editing, sharing,
+    /// links, its audit trail): the caller must see it whole. Part of a case answers 403.
+    pub fn whole_case(&self, state: &AppState, reference: &str) -> Result<Case, ApiError> {
+        let (case, vis) = self.case(state, reference)?;
+        match vis {
+            Visibility::Whole => Ok(case),
+            _ => Err(ApiError::forbidden(
+                "you have access to part of this case only; ask its owner".to_owned(),
+            )),
+        }
+    }
+
+    /// The evidence item `reference` names (id or display id) in `case`, if `vis` covers it;
+    /// else 404 as if it did not exist.
+    pub fn evidence(
+        &self,
+        state: &AppState,
+        case: &Case,
+        vis: &Visibility,
+        reference: &str,
+    ) -> Result<Evidence, ApiError> {
+        let ev = state.store.resolve_evidence(case.id, reference)?;
+        if vis.covers(ev.id, ev.folder, case) {
+            Ok(ev)
+        } else {
+            Err(ApiError::from(casemesh_store::StoreError::NotFound(
+                format!("evidence {reference:?}"),
+            )))
+        }
     }
 
     /// The caller as an audit actor, now.

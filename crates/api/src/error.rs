@@ -159,3 +159,41 @@ impl From<Denied> for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<casemesh_links::LinkError> for ApiError {
+    fn from(e: casemesh_links::LinkError) -> ApiError {
+        use casemesh_links::LinkError;
+        match e {
+            LinkError::Refused(m) => ApiError::bad_request(m),
+            LinkError::NotFound(m) => ApiError::not_found(m),
+            LinkError::Folder(e) => e.into(),
+            LinkError::Store(e) => e.into(),
+            LinkError::Sharing(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::SweepError> for ApiError {
+    fn from(e: casemesh_service::SweepError) -> ApiError {
+        use casemesh_service::SweepError;
+        match e {
+            SweepError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::EvidenceError> for ApiError {
+    fn from(e: casemesh_service::EvidenceError) -> ApiError {
+        use casemesh_service::EvidenceError;
+        match e {
+            EvidenceError::Name(e) => e.into(),
+            EvidenceError::Text(e) => e.into(),
+            EvidenceError::Folder(e) => e.into(),
+            EvidenceError::Store(e) => e.into(),
+            e @ EvidenceError::Interrupted(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}

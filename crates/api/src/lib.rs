@@ -6,22 +6,27 @@
 //! - [`openapi`]: the OpenAPI document generated from the handlers' annotations; it is committed
 //!   at `docs/api/openapi.json` and a test fails when that file is stale.
 //! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
-//! - [`retention`]: the sweeper the node also runs periodically.
-//! - [`links`]: download links — admin routes, background package builds, the cleaner — and
-//!   [`links::public::public_router`], the separate public link server recipients download from.
+//! - [`links`]: the download-link admin routes and [`links::public::public_router`], the separate
+//!   public link server recipients download from (the use cases are `casemesh_links::Links`).
+//! - [`frontend`]: both routers for a started `casemesh_service::Node`; the binary hands it to
+//!   `Node::start`, which serves them.
+//!
+//! Handlers are adapters: extract the request, check the caller, call a use case of the node,
+//! map its error (`error`: one `From` per domain error).
 //!
 //! ```no_run
-//! # async fn demo(state: casemesh_api::state::AppState) -> std::io::Result<()> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! axum::serve(listener, casemesh_api::admin_router(state)).await
-//! # }
+//! # async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
+//! let config = casemesh_service::Config::load(dir)?.with_frontend(casemesh_api::frontend);
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let (node, stopped) = casemesh_service::Node::start(config, shutdown.clone()).await?;
+//! println!("admin API on http://{}", node.admin_addr());
+//! # Ok(()) }
 //! ```
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod links;
-pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -51,8 +56,14 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/blobs/space", get(node::blob_space))
         .route("/v1/retention/sweep", post(node::retention_sweep))
         .route("/v1/users", get(users::list).post(users::create))
-        .route("/v1/users/{username}", axum::routing::patch(users::edit))
-        .route("/v1/users/{username}/tokens", post(users::token))
+        .route(
+            "/v1/users/{username}",
+            axum::routing::patch(users::edit).delete(users::delete),
+        )
+        .route(
+            "/v1/users/{username}/tokens",
+            post(users::token).delete(users::revoke_tokens),
+        )
         .route("/v1/groups", get(users::groups).post(users::create_group))
         .route("/v1/cases", get(cases::list).post(cases::create))
         .route("/v1/cases/{case}", get(cases::show).patch(cases::edit))
@@ -108,12 +119,16 @@ pub fn admin_router(state: AppState) -> Router {
             "/v1/policies",
             get(sharing::policies).post(sharing::put_policy),
         )
+        .route("/v1/policies/{name}", get(sharing::policy))
         .route("/v1/peers", get(sharing::peers))
         .route(
             "/v1/cases/{case}/shares",
             get(sharing::case_shares).post(sharing::create_share),
         )
-        .route("/v1/cases/{case}/access", get(sharing::access))
+        .route(
+            "/v1/cases/{case}/access",
+            get(sharing::access).post(sharing::share_inside),
+        )
         .route("/v1/partners/{partner}/directory", get(sharing::directory))
         .route("/v1/received/{share}/updates", get(sharing::updates))
         .route(
@@ -137,18 +152,14 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then finish in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+/// Both routers of a started node: the admin API and the public link server (pass this to
+/// `casemesh_service::Config::with_frontend`).
+pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
+    let state = AppState::new(node);
+    casemesh_service::Routers {
+        admin: admin_router(state.clone()),
+        public: links::public::public_router(state),
+    }
 }
 
 #[derive(OpenApi)]
@@ -156,14 +167,14 @@ pub async fn serve(
     info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
     paths(
         node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
-        users::list, users::create, users::edit, users::token, users::groups, users::create_group,
+        users::list, users::create, users::edit, users::delete, users::token, users::revoke_tokens, users::groups, users::create_group,
         cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
         evidence::add, evidence::show, evidence::content, evidence::edit, evidence::delete, evidence::add_transcript, evidence::transcript_content,
         audit::trail, audit::verify,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
-        sharing::policies, sharing::put_policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import,
         links::create, links::list, links::show, links::revoke,
     ),

@@ -1,29 +1,18 @@
-//! Shared state of the API handlers: the store, the organization's identity and settings, the
-//! clock.
+//! Shared state of the API handlers: the node's services (use cases), the store for the reads
+//! not yet behind a use case, the organization's identity and settings, the clock.
 
 pub use casemesh_model::org::Settings;
+use casemesh_service::Node;
+pub use casemesh_service::{OrgInfo, SettingsSink};
 pub use casemesh_store::Clock;
 use casemesh_store::Store;
 use std::sync::{Arc, RwLock};
 
-/// Where changed settings are persisted (the node writes them to `config.toml`).
-pub trait SettingsSink: Send + Sync + 'static {
-    /// Persist `settings`; an error leaves the running settings unchanged.
-    fn save(&self, settings: &Settings) -> Result<(), String>;
-}
-
-/// Who this node is.
-#[derive(Debug, Clone)]
-pub struct OrgInfo {
-    /// Display name.
-    pub name: String,
-    /// PeerId text.
-    pub id: String,
-}
-
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The node: its use cases ([`Node::evidence`], [`Node::retention`], …).
+    pub node: Node,
     /// Records and blobs.
     pub store: Store,
     /// This organization.
@@ -38,14 +27,30 @@ pub struct AppState {
     pub admin_addr: Arc<RwLock<String>>,
     /// The node's data directory (`packages/` lives below it).
     pub data_dir: std::path::PathBuf,
-    /// Download links: package builds, public URLs, the failed-guess limiter (holds the org key
-    /// that signs package manifests).
-    pub links: crate::links::Links,
-    /// The sharing engine (partners, shares, sync); `None` when federation is not running.
-    pub sharing: Option<casemesh_sharing::Engine>,
+    /// Download links: the links service (package builds, public URLs, the failed-guess
+    /// limiter).
+    pub links: casemesh_links::Links,
+    /// The sharing engine (partners, shares, sync).
+    pub sharing: casemesh_sharing::Engine,
 }
 
 impl AppState {
+    /// The handlers' view of a started node.
+    pub fn new(node: &Node) -> AppState {
+        AppState {
+            node: node.clone(),
+            store: node.store().clone(),
+            org: node.org().clone(),
+            settings: node.settings().clone(),
+            settings_sink: node.settings_sink(),
+            clock: node.clock(),
+            admin_addr: Arc::new(RwLock::new(node.admin_addr().to_string())),
+            data_dir: node.data_dir().to_path_buf(),
+            links: node.links().clone(),
+            sharing: node.sharing().clone(),
+        }
+    }
+
     /// A snapshot of the settings.
     pub fn settings(&self) -> Settings {
         self.settings.read().map(|s| s.clone()).unwrap_or_default()

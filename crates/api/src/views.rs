@@ -124,6 +124,8 @@ pub struct EvidenceView {
     pub added_by: String,
     /// Transcripts.
     pub transcripts: Vec<TranscriptView>,
+    /// Marked "do not disclose": never shared with partners nor packaged into links.
+    pub do_not_disclose: bool,
 }
 
 impl EvidenceView {
@@ -152,6 +154,7 @@ impl EvidenceView {
                     size: t.size,
                 })
                 .collect(),
+            do_not_disclose: ev.do_not_disclose,
         }
     }
 }
@@ -242,6 +245,8 @@ pub struct UserView {
     pub permissions: Vec<String>,
     /// Group names.
     pub groups: Vec<String>,
+    /// A disabled user's tokens open nothing.
+    pub disabled: bool,
 }
 
 impl UserView {
@@ -259,6 +264,7 @@ impl UserView {
                 .filter(|g| u.groups.contains(&g.id))
                 .map(|g| g.name.clone())
                 .collect(),
+            disabled: u.disabled,
         }
     }
 }

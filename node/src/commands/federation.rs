@@ -61,13 +61,24 @@ pub(crate) enum PartnerCommand {
 pub(crate) enum PolicyCommand {
     /// List sharing policies.
     List,
-    /// Create or replace a sharing policy.
+    /// Create or replace a sharing policy: what a partner may do and what data may leave.
     Set {
         /// Policy name.
         name: String,
-        /// Allowed actions: view, download, import, receive_updates, apply_updates, share_onward.
-        #[arg(long = "allow")]
+        /// Allowed actions (repeatable): view, download, import, receive_updates,
+        /// apply_case_updates, apply_evidence_updates, share_onward, share_onward_external.
+        #[arg(long = "allow", value_name = "ACTION")]
         allow: Vec<String>,
+        /// Data that may leave (repeatable; default all): case_number, case_title,
+        /// case_description, evidence_name, evidence_display_id, evidence_description,
+        /// transcripts, or the groups case_fields, evidence_metadata, all.
+        #[arg(long = "data", value_name = "FIELD")]
+        data: Vec<String>,
+    },
+    /// Show one sharing policy (read only).
+    Show {
+        /// Policy name.
+        name: String,
     },
 }
 
@@ -241,15 +252,16 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
 pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let v = match cmd {
         PolicyCommand::List => client.get(&["v1", "policies"]).await?,
-        PolicyCommand::Set { name, allow } => {
+        PolicyCommand::Set { name, allow, data } => {
+            let mut body = json!({"name": name, "allow": allow});
+            if !data.is_empty() {
+                body["data"] = json!(data);
+            }
             client
-                .send_json(
-                    Method::POST,
-                    &["v1", "policies"],
-                    &json!({"name": name, "allowed": allow}),
-                )
+                .send_json(Method::POST, &["v1", "policies"], &body)
                 .await?
         }
+        PolicyCommand::Show { name } => client.get(&["v1", "policies", &name]).await?,
     };
     if !out.json(&v)? {
         let list = if v.is_array() {
@@ -259,9 +271,15 @@ pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> any
         };
         let rows: Vec<Vec<String>> = list
             .iter()
-            .map(|p| vec![text(p, "name"), super::show(&p["allowed"])])
+            .map(|p| {
+                vec![
+                    text(p, "name"),
+                    super::show(&p["allow"]),
+                    super::show(&p["data"]),
+                ]
+            })
             .collect();
-        table(&["POLICY", "ALLOWED"], &rows);
+        table(&["POLICY", "ALLOWED", "DATA"], &rows);
     }
     Ok(())
 }

@@ -28,6 +28,10 @@ pub(crate) enum SettingsCommand {
         /// Let partner organizations look up our users and groups to pick recipients.
         #[arg(long, value_name = "on|off", value_parser = on_off)]
         share_directory: Option<bool>,
+        /// Where notices go for `email:` recipients a partner names that no user here has
+        /// (`""` clears it; without one, such shares are refused).
+        #[arg(long, value_name = "ADDRESS")]
+        intake_address: Option<String>,
     },
 }
 
@@ -85,6 +89,7 @@ pub(super) async fn run_settings(
             default_retention,
             auto_import,
             share_directory,
+            intake_address,
         } => {
             let mut body = Map::new();
             if !features.is_empty() {
@@ -104,9 +109,12 @@ pub(super) async fn run_settings(
             if let Some(on) = share_directory {
                 body.insert("share_directory".to_owned(), on.into());
             }
+            if let Some(a) = intake_address {
+                body.insert("intake_address".to_owned(), a.into());
+            }
             if body.is_empty() {
                 bail!(
-                    "nothing to change: give --feature, --default-retention, --auto-import or --share-directory"
+                    "nothing to change: give --feature, --default-retention, --auto-import, --share-directory or --intake-address"
                 );
             }
             client
@@ -137,6 +145,12 @@ fn print_settings(s: &Value) {
     println!("Default retention: {retention}");
     println!("Auto-import:       {}", on(&s["auto_import"]));
     println!("Share directory:   {}", on(&s["share_directory"]));
+    println!(
+        "Intake address:    {}",
+        s["intake_address"]
+            .as_str()
+            .unwrap_or("none (shares naming an unknown address are refused)")
+    );
 }
 
 pub(super) async fn run_retention(

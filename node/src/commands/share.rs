@@ -15,11 +15,14 @@ pub(crate) enum ShareCommand {
     Create {
         /// Record id (uuid) or case number.
         case: String,
-        /// Partner name or PeerId.
+        /// Partner name or PeerId (a partner share).
+        #[arg(long, required_unless_present = "inside", conflicts_with = "inside")]
+        partner: Option<String>,
+        /// Share inside this organization: give its users and groups access to the case.
         #[arg(long)]
-        partner: String,
-        /// Recipients in the partner organization: user:NAME, group:NAME, email:ADDR, badge:ID,
-        /// or bare (an address with @ is an email).
+        inside: bool,
+        /// Recipients: in the partner organization user:NAME, group:NAME, email:ADDR, badge:ID,
+        /// or bare (an address with @ is an email); with --inside, user:NAME or group:NAME here.
         #[arg(long = "to", required = true, num_args = 1..)]
         to: Vec<String>,
         /// Share only these folders (repeatable).
@@ -48,7 +51,8 @@ pub(crate) enum ShareCommand {
         /// Record id (uuid) or case number.
         case: String,
     },
-    /// Everyone with access to a case: the owner and every recipient of its active shares.
+    /// Everyone with access to a case: the owner (marked), users and groups it is shared with
+    /// inside the organization, and every recipient of its active partner shares.
     Access {
         /// Record id (uuid) or case number.
         case: String,
@@ -176,12 +180,40 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
     let v = match cmd {
         ShareCommand::Create {
             case,
-            partner,
+            partner: None,
+            to,
+            folders,
+            evidence,
+            message,
+            ..
+        } => {
+            let v = client
+                .send_json(
+                    Method::POST,
+                    &["v1", "cases", &case, "access"],
+                    &json!({"to": to, "folders": folders, "evidence": evidence, "message": message}),
+                )
+                .await?;
+            if !out.json(&v)? {
+                println!(
+                    "shared inside: {} ({}), {} notified; share {}",
+                    super::show(&v["to"]),
+                    text(&v, "scope"),
+                    v["notified"],
+                    text(&v, "id")
+                );
+            }
+            return Ok(());
+        }
+        ShareCommand::Create {
+            case,
+            partner: Some(partner),
             to,
             folders,
             evidence,
             message,
             wait,
+            ..
         } => {
             let v = client
                 .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message}))

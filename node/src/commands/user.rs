@@ -57,8 +57,30 @@ pub(crate) enum UserCommand {
         #[arg(long, conflicts_with = "groups")]
         no_groups: bool,
     },
-    /// Issue a new API token for a user; prints it.
+    /// Issue a new API token for a user and print it; it replaces the user's earlier tokens
+    /// (unless --keep). With --revoke, revoke every token of the user instead.
     Token {
+        /// Login name.
+        username: String,
+        /// Keep the earlier tokens working too.
+        #[arg(long, conflicts_with = "revoke")]
+        keep: bool,
+        /// Revoke every token of the user; issue none.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Disable a user: its tokens open nothing until it is enabled again.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        username: String,
+    },
+    /// Delete a user and its tokens (its audit entries stay).
+    Delete {
         /// Login name.
         username: String,
     },
@@ -77,6 +99,30 @@ pub(crate) enum GroupCommand {
     },
     /// List groups.
     List,
+}
+
+/// `user disable` / `user enable`.
+async fn set_disabled(
+    client: &Client,
+    out: Out,
+    username: &str,
+    disabled: bool,
+) -> anyhow::Result<()> {
+    let user = client
+        .send_json(
+            Method::PATCH,
+            &["v1", "users", username],
+            &serde_json::json!({ "disabled": disabled }),
+        )
+        .await?;
+    if !out.json(&user)? {
+        println!(
+            "{} user {}",
+            if disabled { "disabled" } else { "enabled" },
+            text(&user, "username")
+        );
+    }
+    Ok(())
 }
 
 pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> anyhow::Result<()> {
@@ -179,12 +225,37 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 println!("updated user {}", text(&user, "username"));
             }
         }
-        UserCommand::Token { username } => {
+        UserCommand::Token {
+            username,
+            keep,
+            revoke: false,
+        } => {
             let answer = client
-                .post_empty(&["v1", "users", &username, "tokens"])
+                .post_query(
+                    &["v1", "users", &username, "tokens"],
+                    &[("keep", if keep { "true" } else { "false" })],
+                )
                 .await?;
             if !out.json(&answer)? {
                 println!("{}", text(&answer, "token"));
+            }
+        }
+        UserCommand::Token {
+            username,
+            revoke: true,
+            ..
+        } => {
+            let answer = client.delete(&["v1", "users", &username, "tokens"]).await?;
+            if !out.json(&answer)? {
+                println!("revoked {} tokens of {username}", answer["revoked"]);
+            }
+        }
+        UserCommand::Disable { username } => set_disabled(client, out, &username, true).await?,
+        UserCommand::Enable { username } => set_disabled(client, out, &username, false).await?,
+        UserCommand::Delete { username } => {
+            client.delete(&["v1", "users", &username]).await?;
+            if !out.json(&serde_json::json!({ "deleted": username }))? {
+                println!("deleted user {username}");
             }
         }
     }

@@ -9,12 +9,15 @@
 //!
 //! Unknown token → 404; expired or revoked → 410; still building → 503 with `Retry-After`. The
 //! bodies of these answers are fixed texts that say nothing about the case. Failed guesses
-//! (404 on a token route) count per client IP in a [`RateLimiter`]: past [`MAX_FAILURES`] within
-//! [`WINDOW`], that IP gets 429 on every route until the window ends. Every download is recorded
+//! (404 on a token route) count per client IP in the links service's
+//! [`RateLimiter`](casemesh_links::limiter::RateLimiter): past
+//! [`MAX_FAILURES`](casemesh_links::limiter::MAX_FAILURES) within
+//! [`WINDOW`](casemesh_links::limiter::WINDOW), that IP gets 429 on every route until the window
+//! ends. Every download is recorded
 //! in the case's audit trail (`link.download`: link id, client address, range). No request
 //! logging layer here: URLs hold tokens, and tokens stay out of the logs.
 
-use super::{LinkRecord, LinkStatus, count_download, find_by_token};
+use super::{LinkRecord, LinkStatus};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -22,98 +25,14 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use casemesh_model::audit::actions;
-use casemesh_store::Actor;
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use casemesh_links::contents::html_escape;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-/// Failed token guesses allowed per client IP within [`WINDOW`].
-pub const MAX_FAILURES: u32 = 10;
-/// The rate limiter's window.
-pub const WINDOW: Duration = Duration::from_secs(60);
-/// Most client IPs tracked at once (bounds the limiter's memory).
-pub const MAX_TRACKED_CLIENTS: usize = 65_536;
 /// Seconds a client is told to wait while a package is still being built.
 pub const RETRY_AFTER_PROCESSING_SECS: u64 = 10;
 
-/// Counts failed token guesses per client IP in fixed windows.
-#[derive(Debug)]
-pub struct RateLimiter {
-    max_failures: u32,
-    window: Duration,
-    capacity: usize,
-    /// IP → (start of its window, failures in it).
-    clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    /// A limiter allowing `max_failures` per `window`, tracking at most `capacity` IPs.
-    pub fn new(max_failures: u32, window: Duration, capacity: usize) -> RateLimiter {
-        RateLimiter {
-            max_failures,
-            window,
-            capacity: capacity.max(1),
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// If `ip` is blocked now, how long until its window ends.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        self.blocked_at(ip, Instant::now())
-    }
-
-    fn blocked_at(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let clients = self.clients.lock().ok()?;
-        let (start, failures) = clients.get(&ip)?;
-        let elapsed = now.saturating_duration_since(*start);
-        (*failures >= self.max_failures && elapsed < self.window)
-            .then(|| self.window.saturating_sub(elapsed))
-    }
-
-    /// Record a failed guess by `ip`.
-    pub fn fail(&self, ip: IpAddr) {
-        self.fail_at(ip, Instant::now());
-    }
-
-    fn fail_at(&self, ip: IpAddr, now: Instant) {
-        let Ok(mut clients) = self.clients.lock() else {
-            return;
-        };
-        if !clients.contains_key(&ip) && clients.len() >= self.capacity {
-            let window = self.window;
-            clients.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
-            if clients.len() >= self.capacity {
-                // Still full of live windows: forget the oldest one to stay bounded.
-                if let Some(oldest) = clients.iter().min_by_key(|(_, (s, _))| *s).map(|(k, _)| *k) {
-                    clients.remove(&oldest);
-                }
-            }
-        }
-        let slot = clients.entry(ip).or_insert((now, 0));
-        if now.saturating_duration_since(slot.0) >= self.window {
-            *slot = (now, 0);
-        }
-        slot.1 = slot.1.saturating_add(1);
-    }
-
-    /// Forget windows that have ended (the daemon's cleaner calls this periodically).
-    pub fn prune(&self) {
-        let now = Instant::now();
-        if let Ok(mut clients) = self.clients.lock() {
-            let window = self.window;
-            clients.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
-        }
-    }
-
-    /// Client IPs tracked now.
-    pub fn tracked(&self) -> usize {
-        self.clients.lock().map(|c| c.len()).unwrap_or(0)
-    }
-}
-
-/// The public link server's router (serve it with [`crate::serve`], which provides the client
+/// The public link server's router (serve it with `casemesh_service::serve`, which provides the client
 /// address).
 pub fn public_router(state: AppState) -> Router {
     Router::new()
@@ -234,8 +153,8 @@ async fn admit(state: &AppState, addr: SocketAddr, token: &str) -> Result<LinkRe
         return Err(too_many(wait));
     }
     let found = {
-        let (state, token) = (state.clone(), token.to_owned());
-        tokio::task::spawn_blocking(move || find_by_token(&state, &token)).await
+        let (links, token) = (state.links.clone(), token.to_owned());
+        tokio::task::spawn_blocking(move || links.find_by_token(&token)).await
     };
     let link = match found {
         Ok(Ok(Some(link))) => link,
@@ -245,7 +164,7 @@ async fn admit(state: &AppState, addr: SocketAddr, token: &str) -> Result<LinkRe
             return Err(not_found());
         }
         Ok(Err(e)) => {
-            tracing::error!(error = %e.message, "looking up a download link");
+            tracing::error!(error = %e, "looking up a download link");
             return Err(unavailable());
         }
         Err(e) => {
@@ -258,13 +177,6 @@ async fn admit(state: &AppState, addr: SocketAddr, token: &str) -> Result<LinkRe
         LinkStatus::Processing => Err(processing()),
         LinkStatus::Expired | LinkStatus::Revoked => Err(gone()),
         LinkStatus::Failed => Err(unavailable()),
-    }
-}
-
-fn package_size(link: &LinkRecord) -> u64 {
-    match link.build {
-        super::BuildState::Ready { size, .. } => size,
-        _ => 0,
     }
 }
 
@@ -294,13 +206,13 @@ async fn landing(
         Err(resp) => return resp,
     };
     let title = state
-        .store
-        .case(link.case)
+        .links
+        .case_of(&link)
         .ok()
         .flatten()
         .map(|c| c.title)
         .unwrap_or_default();
-    let e = super::contents::html_escape;
+    let e = html_escape;
     let message = if link.message.is_empty() {
         String::new()
     } else {
@@ -318,7 +230,7 @@ async fn landing(
         title = e(&title),
         org = e(&state.org.name),
         fmt = link.format.extension().to_uppercase(),
-        size = e(&human_size(package_size(&link))),
+        size = e(&human_size(link.package_size())),
         expires = e(&link.expires_at.to_string()),
         token = e(&token),
     );
@@ -360,8 +272,8 @@ async fn download(
         return unavailable();
     }
     let case_number = state
-        .store
-        .case(link.case)
+        .links
+        .case_of(&link)
         .ok()
         .flatten()
         .map(|c| c.case_number)
@@ -392,62 +304,14 @@ async fn download(
         );
     }
     if is_get && status.is_success() {
-        let details = format!(
-            "link={} client={addr} range={} status={}",
-            link.id,
-            range.as_deref().unwrap_or("full"),
-            status.as_u16()
-        );
-        let actor = Actor::new(format!("link:{}", link.id), state.clock.now());
         if let Err(e) = state
-            .store
-            .audit(link.case, &actor, actions::LINK_DOWNLOAD, None, &details)
+            .links
+            .record_download(&link, addr, range.as_deref(), status.as_u16())
         {
             tracing::error!(link = %link.id, error = %e, "cannot record a download; refusing it");
             return unavailable();
         }
-        let starts = range.as_deref().is_none_or(|r| {
-            r.trim_start_matches("bytes=")
-                .trim_start()
-                .starts_with("0-")
-        });
-        if starts {
-            count_download(&state, link.id);
-        }
         tracing::info!(link = %link.id, client = %addr, status = status.as_u16(), "package download");
     }
     harden(Response::from_parts(parts, Body::new(body)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limiter_blocks_after_max_failures_until_the_window_ends() {
-        let l = RateLimiter::new(3, Duration::from_secs(60), 100);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..2 {
-            l.fail_at(ip, t0);
-        }
-        assert!(l.blocked_at(ip, t0).is_none());
-        l.fail_at(ip, t0);
-        assert!(l.blocked_at(ip, t0).is_some());
-        assert!(l.blocked_at(other, t0).is_none());
-        assert!(l.blocked_at(ip, t0 + Duration::from_secs(61)).is_none());
-        l.fail_at(ip, t0 + Duration::from_secs(61));
-        assert!(l.blocked_at(ip, t0 + Duration::from_secs(61)).is_none());
-    }
-
-    #[test]
-    fn limiter_stays_bounded() {
-        let l = RateLimiter::new(3, Duration::from_secs(60), 10);
-        let t0 = Instant::now();
-        for i in 0..100u32 {
-            l.fail_at(IpAddr::from(i.to_be_bytes()), t0);
-        }
-        assert!(l.tracked() <= 10);
-    }
 }

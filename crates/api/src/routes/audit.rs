@@ -41,7 +41,7 @@ pub async fn trail(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<AuditTrail>> {
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     state.store.audit(
         case.id,
         &caller.actor(&state),
@@ -59,10 +59,10 @@ pub async fn trail(
     responses((status = 200, body = AuditVerify), (status = 404, body = ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<AuditVerify>> {
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let (entries, result) = state.store.verify_audit(case.id)?;
     Ok(Json(AuditVerify {
         ok: result.is_ok(),

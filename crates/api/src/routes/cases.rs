@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::views::{CaseSummary, CaseView, RetentionView};
 use axum::extract::State;
 use axum::http::StatusCode;
+use casemesh_model::access::Visibility;
 use casemesh_model::audit::actions;
 use casemesh_model::case::Case;
 use casemesh_model::names::{check_line, check_text, limits};
@@ -80,6 +81,30 @@ pub(crate) fn case_view(state: &AppState, case: &Case) -> ApiResult<CaseView> {
     Ok(CaseView::new(case, &owner, &evidence))
 }
 
+/// The view of `case` for a caller who sees `vis` of it: a part shows only the evidence it
+/// covers and the folders on the way to it.
+pub(crate) fn case_view_as(state: &AppState, case: &Case, vis: &Visibility) -> ApiResult<CaseView> {
+    if *vis == Visibility::Whole {
+        return case_view(state, case);
+    }
+    let owner = state
+        .store
+        .user(case.owner)?
+        .map(|u| u.username)
+        .unwrap_or_else(|| case.owner.to_string());
+    let evidence: Vec<_> = state
+        .store
+        .case_evidence(case.id)?
+        .into_iter()
+        .filter(|e| vis.covers(e.id, e.folder, case))
+        .collect();
+    let mut shown = case.clone();
+    shown.folders.retain(|f| {
+        vis.shows_folder(f.id, case) || evidence.iter().any(|e| case.is_within(e.folder, f.id))
+    });
+    Ok(CaseView::new(&shown, &owner, &evidence))
+}
+
 /// Create a case.
 #[utoipa::path(post, path = "/v1/cases", request_body = CreateCase, tag = "cases",
     responses((status = 201, body = CaseView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -111,12 +136,16 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/cases", params(ListQuery), tag = "cases", responses((status = 200, body = [CaseSummary])))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<CaseSummary>>> {
     let mut out = Vec::new();
     for c in state.store.cases()? {
         if q.external.is_some_and(|x| x != c.is_external()) {
+            continue;
+        }
+        // Only the cases the caller may see (issue #12); the rest do not exist for them.
+        if !caller.visibility(&state, &c)?.any() {
             continue;
         }
         out.push(CaseSummary {
@@ -145,11 +174,11 @@ pub async fn show(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<CaseView>> {
-    let case = state.store.resolve_case(&case)?;
+    let (case, vis) = caller.case(&state, &case)?;
     state
         .store
         .audit(case.id, &caller.actor(&state), actions::CASE_VIEW, None, "")?;
-    Ok(Json(case_view(&state, &case)?))
+    Ok(Json(case_view_as(&state, &case, &vis)?))
 }
 
 /// Edit a case's fields.
@@ -172,7 +201,7 @@ pub async fn edit(
         req.description.as_deref().unwrap_or(""),
         limits::CASE_DESCRIPTION,
     )?;
-    let id = state.store.resolve_case(&case)?.id;
+    let id = caller.whole_case(&state, &case)?.id;
     let case = state
         .store
         .update_case(id, &caller.actor(&state), actions::CASE_EDIT, |c| {
@@ -197,9 +226,7 @@ pub async fn edit(
 
 /// Send metadata edits to partners holding a share of the case ("updates available" there).
 pub(crate) fn notify_partners(state: &AppState, case: casemesh_model::ids::CaseId) {
-    if let Some(sharing) = &state.sharing {
-        sharing.case_changed(case);
-    }
+    state.sharing.case_changed(case);
 }
 
 /// Set a case's retention policy (needs Edit Case Retention and Configurable Case Retention).
@@ -213,7 +240,7 @@ pub async fn set_retention(
     Json(req): Json<RetentionView>,
 ) -> ApiResult<Json<CaseView>> {
     caller.require(&state, Action::EditRetention)?;
-    let id = state.store.resolve_case(&case)?.id;
+    let id = caller.whole_case(&state, &case)?.id;
     let policy = RetentionPolicy::from(req);
     let case = state
         .store
@@ -242,7 +269,7 @@ async fn folder_op(
     op: FolderOp,
 ) -> ApiResult<Json<CaseView>> {
     caller.require(&state, Action::EditCase)?;
-    let current = state.store.resolve_case(&case)?;
+    let current = caller.whole_case(&state, &case)?;
     let occupied: BTreeSet<_> = state
         .store
         .case_evidence(current.id)?

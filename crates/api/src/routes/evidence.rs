@@ -16,12 +16,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casemesh_model::audit::actions;
-use casemesh_model::case::{Evidence, Transcript, media_type_for};
-use casemesh_model::ids::{BlobHash, EvidenceId, TranscriptId};
-use casemesh_model::names::{check_line, check_text, limits, validate_name};
+use casemesh_model::case::Transcript;
+use casemesh_model::ids::{BlobHash, TranscriptId};
+use casemesh_model::names::validate_name;
 use casemesh_model::org::Action;
-use casemesh_store::{Store, StoreError};
-use futures::StreamExt;
+use casemesh_service::NewEvidence;
+use casemesh_service::evidence::check_evidence_text;
+use casemesh_store::Store;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -54,6 +55,8 @@ pub struct EditEvidence {
     pub category: Option<String>,
     /// Move to this folder path (`""` = root).
     pub folder: Option<String>,
+    /// Mark (`true`) or unmark "do not disclose": a marked item never leaves the organization.
+    pub do_not_disclose: Option<bool>,
 }
 
 /// Query of the transcript upload route.
@@ -63,53 +66,13 @@ pub struct TranscriptQuery {
     pub name: String,
 }
 
-/// Stream a request body into the blob store. Returns the hash and size once the blob is durable,
-/// with the guard that keeps garbage collection away until the caller has recorded a reference.
+/// Stream a request body into the blob store (see `casemesh_service::evidence::ingest`).
 pub async fn ingest(
     store: &Store,
     body: Body,
 ) -> ApiResult<(BlobHash, u64, tokio::sync::OwnedRwLockReadGuard<()>)> {
-    if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
-        store.blobs().check_space(len)?;
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
-    let blobs = store.blobs().clone();
-    let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-        let mut w = blobs.writer()?;
-        while let Some(chunk) = rx.blocking_recv() {
-            w.write(&chunk)?;
-        }
-        Ok(w)
-    });
-    let mut stream = body.into_data_stream();
-    let mut upload_error = None;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => {
-                if tx.send(c).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-            }
-            Err(e) => {
-                upload_error = Some(e);
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let writer = writer
-        .await
-        .map_err(|e| ApiError::internal(format!("writer task: {e}")))??;
-    if let Some(e) = upload_error {
-        // Dropping the writer removes the temp file: nothing is stored from a broken upload.
-        drop(writer);
-        return Err(ApiError::bad_request(format!("upload interrupted: {e}")));
-    }
-    let guard = store.blobs().ingest_guard().await;
-    let (hash, size) = tokio::task::spawn_blocking(move || writer.finish())
-        .await
-        .map_err(|e| ApiError::internal(format!("writer task: {e}")))??;
-    Ok((hash, size, guard))
+    let exact = axum::body::HttpBody::size_hint(&body).exact();
+    Ok(casemesh_service::evidence::ingest(store, body.into_data_stream(), exact).await?)
 }
 
 /// A response streaming a verified blob.
@@ -140,23 +103,6 @@ pub async fn blob_response(
         .into_response())
 }
 
-/// The free-text fields of an item within their limits ([`limits`]); refused before anything
-/// is stored.
-fn check_evidence_text(
-    description: Option<&str>,
-    category: Option<&str>,
-    media_type: Option<&str>,
-) -> ApiResult<()> {
-    check_text(
-        "description",
-        description.unwrap_or(""),
-        limits::EVIDENCE_DESCRIPTION,
-    )?;
-    check_line("category", category.unwrap_or(""), limits::LABEL)?;
-    check_line("media_type", media_type.unwrap_or(""), limits::LABEL)?;
-    Ok(())
-}
-
 /// Add evidence: the body is the file's bytes.
 #[utoipa::path(post, path = "/v1/cases/{case}/evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), AddQuery),
@@ -170,42 +116,21 @@ pub async fn add(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<EvidenceView>)> {
     caller.require(&state, Action::EditCase)?;
-    validate_name(&q.name)?;
-    let case = state.store.resolve_case(&case)?;
-    let folder = case.resolve(q.folder.as_deref().unwrap_or(""))?;
-    if let Some(d) = &q.display_id {
-        validate_name(d)?;
-    }
-    check_evidence_text(q.description.as_deref(), None, q.media_type.as_deref())?;
-    let (hash, size, _guard) = ingest(&state.store, body).await?;
-    let ev = Evidence {
-        id: EvidenceId::random(),
-        case: case.id,
-        // Empty: the store numbers it (EV-nnnn, never reused).
-        display_id: q.display_id.clone().unwrap_or_default(),
-        name: q.name.clone(),
-        description: q.description.clone().unwrap_or_default(),
-        category: None,
-        folder,
-        hash,
-        size,
-        media_type: q
-            .media_type
-            .clone()
-            .unwrap_or_else(|| media_type_for(&q.name).to_owned()),
-        added_at: state.clock.now(),
-        added_by: caller.user.username.clone(),
-        transcripts: Vec::new(),
+    let exact = axum::body::HttpBody::size_hint(&body).exact();
+    let case = caller.whole_case(&state, &case)?.id.to_string();
+    let new = NewEvidence {
+        case,
+        name: q.name,
+        folder: q.folder,
+        display_id: q.display_id,
+        description: q.description,
+        media_type: q.media_type,
     };
-    let ev = state
-        .store
-        .add_evidence_numbered(&ev, &caller.actor(&state))?;
-    state.store.flush().await?;
-    tracing::info!(case = %case.id, evidence = %ev.id, blob = %hash, size, "evidence added");
-    if let Some(sharing) = &state.sharing {
-        // Case synchronization: partners holding a share of this case get the new item.
-        sharing.case_changed(case.id);
-    }
+    let (ev, case) = state
+        .node
+        .evidence()
+        .add(new, &caller.actor(&state), body.into_data_stream(), exact)
+        .await?;
     Ok((StatusCode::CREATED, Json(EvidenceView::new(&ev, &case))))
 }
 
@@ -218,8 +143,8 @@ pub async fn show(
     caller: Caller,
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<Json<EvidenceView>> {
-    let case = state.store.resolve_case(&case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
+    let (case, vis) = caller.case(&state, &case)?;
+    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
     state.store.audit(
         case.id,
         &caller.actor(&state),
@@ -239,8 +164,8 @@ pub async fn content(
     caller: Caller,
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let case = state.store.resolve_case(&case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
+    let (case, vis) = caller.case(&state, &case)?;
+    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
     let response = blob_response(&state.store, ev.hash, &ev.media_type, &ev.name).await;
     let details = match &response {
         Ok(_) => format!("blake3={}", ev.hash),
@@ -267,7 +192,7 @@ pub async fn edit(
     Json(req): Json<EditEvidence>,
 ) -> ApiResult<Json<EvidenceView>> {
     caller.require(&state, Action::EditCase)?;
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let ev = state.store.resolve_evidence(case.id, &evidence)?;
     if let Some(n) = &req.name {
         validate_name(n)?;
@@ -302,6 +227,14 @@ pub async fn edit(
                     e.folder = f;
                     changed.push("folder");
                 }
+                if let Some(d) = req.do_not_disclose {
+                    e.do_not_disclose = d;
+                    changed.push(if d {
+                        "do_not_disclose=on"
+                    } else {
+                        "do_not_disclose=off"
+                    });
+                }
                 Ok::<_, ApiError>(format!("changed {}", changed.join(",")))
             })?;
     crate::routes::cases::notify_partners(&state, case.id);
@@ -318,7 +251,7 @@ pub async fn delete(
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(&state, Action::EditCase)?;
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let ev = state.store.resolve_evidence(case.id, &evidence)?;
     state.store.delete_evidence(
         ev.id,
@@ -343,7 +276,7 @@ pub async fn add_transcript(
 ) -> ApiResult<(StatusCode, Json<EvidenceView>)> {
     caller.require(&state, Action::EditCase)?;
     validate_name(&q.name)?;
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let ev = state.store.resolve_evidence(case.id, &evidence)?;
     let (hash, size, _guard) = ingest(&state.store, body).await?;
     let t = Transcript {
@@ -368,8 +301,8 @@ pub async fn transcript_content(
     caller: Caller,
     Path((case, evidence, transcript)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let case = state.store.resolve_case(&case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
+    let (case, vis) = caller.case(&state, &case)?;
+    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
     let t = ev
         .transcripts
         .iter()

@@ -3,7 +3,6 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Query};
-use crate::retention::{Removed, sweep};
 use crate::state::{AppState, Settings};
 use crate::views::RetentionView;
 use axum::extract::State;
@@ -43,6 +42,9 @@ pub struct SettingsView {
     pub auto_import: bool,
     /// Partners may look up this organization's users and groups.
     pub share_directory: bool,
+    /// Where notices of received shares go for `email:` recipients no local user has; null =
+    /// such shares are refused, naming the address.
+    pub intake_address: Option<String>,
 }
 
 impl From<&Settings> for SettingsView {
@@ -52,6 +54,7 @@ impl From<&Settings> for SettingsView {
             default_retention: s.default_retention.map(RetentionView::from),
             auto_import: s.auto_import,
             share_directory: s.share_directory,
+            intake_address: s.intake_address.clone(),
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct EditSettings {
     pub auto_import: Option<bool>,
     /// Let partners look up users and groups.
     pub share_directory: Option<bool>,
+    /// The intake address for partner-named addresses not in the directory; `""` clears it.
+    pub intake_address: Option<String>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -142,6 +147,27 @@ pub async fn blob_space(
         available,
         reserve: casemesh_store::blobs::SPACE_RESERVE,
     }))
+}
+
+/// One evidence item the sweeper removed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Removed {
+    /// Case record id.
+    pub case: String,
+    /// Evidence id.
+    pub evidence: String,
+    /// Evidence name.
+    pub name: String,
+}
+
+impl From<casemesh_service::Removed> for Removed {
+    fn from(r: casemesh_service::Removed) -> Removed {
+        Removed {
+            case: r.case.to_string(),
+            evidence: r.evidence.to_string(),
+            name: r.name,
+        }
+    }
 }
 
 /// Result of a retention sweep.
@@ -216,6 +242,15 @@ pub async fn edit_settings(
     if let Some(a) = req.auto_import {
         s.auto_import = a;
     }
+    if let Some(i) = &req.intake_address {
+        let i = i.trim();
+        if !i.is_empty() && !casemesh_sharing::mail::is_valid_address(i) {
+            return Err(ApiError::bad_request(format!(
+                "intake address {i:?} is not an email address"
+            )));
+        }
+        s.intake_address = (!i.is_empty()).then(|| i.to_owned());
+    }
     state
         .settings_sink
         .save(&s)
@@ -278,6 +313,8 @@ pub async fn retention_sweep(
     caller: Caller,
 ) -> ApiResult<Json<SweepReport>> {
     caller.require(&state, Action::Administer)?;
-    let removed = sweep(&state).await?;
-    Ok(Json(SweepReport { removed }))
+    let removed = state.node.retention().sweep().await?;
+    Ok(Json(SweepReport {
+        removed: removed.into_iter().map(Removed::from).collect(),
+    }))
 }

@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::grant::{Recipient, Scope};
 use casemesh_model::org::Action;
-use casemesh_model::policy::{PolicyAction, SharingPolicy};
+use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
+use casemesh_sharing::SharingError;
 use casemesh_sharing::records::{IncomingShare, OutgoingShare, Partner};
-use casemesh_sharing::{Engine, SharingError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -28,16 +28,6 @@ impl From<SharingError> for ApiError {
             other => ApiError::internal(other.to_string()),
         }
     }
-}
-
-fn engine(state: &AppState) -> ApiResult<&Engine> {
-    state.sharing.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "federation is not running on this node",
-        )
-    })
 }
 
 /// This node's identity on the network.
@@ -103,22 +93,47 @@ pub struct EditPartner {
     pub policy: Option<String>,
 }
 
-/// A sharing policy.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// A sharing policy: what the partner may do (`allow`) and what data may leave (`data`).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyView {
     /// Name.
     pub name: String,
-    /// Allowed actions: view, download, import, receive_updates, apply_updates, share_onward.
+    /// Allowed actions: view, download, import, receive_updates, apply_case_updates,
+    /// apply_evidence_updates, share_onward, share_onward_external.
+    pub allow: Vec<String>,
+    /// The same list under its earlier name.
     pub allowed: Vec<String>,
+    /// Data kinds that may leave: case_number, case_title, case_description, evidence_name,
+    /// evidence_display_id, evidence_description, transcripts.
+    pub data: Vec<String>,
 }
 
 impl From<&SharingPolicy> for PolicyView {
     fn from(p: &SharingPolicy) -> Self {
+        let allow: Vec<String> = p.allowed.iter().map(|a| a.name().to_owned()).collect();
         PolicyView {
             name: p.name.clone(),
-            allowed: p.allowed.iter().map(|a| a.name().to_owned()).collect(),
+            allowed: allow.clone(),
+            allow,
+            data: p.data.iter().map(|d| d.name().to_owned()).collect(),
         }
     }
+}
+
+/// Body of `POST /v1/policies`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicy {
+    /// Name.
+    pub name: String,
+    /// Allowed actions (names as in [`PolicyView::allow`]; the retired `apply_updates` means
+    /// both `apply_*_updates`).
+    #[serde(alias = "allowed")]
+    pub allow: Vec<String>,
+    /// Data kinds that may leave, or the groups `case_fields`, `evidence_metadata`, `all`;
+    /// absent = all.
+    #[serde(default)]
+    pub data: Option<Vec<String>>,
 }
 
 /// Body of `POST /v1/cases/{case}/shares`.
@@ -344,7 +359,9 @@ impl ReceivedView {
                 .map(|g| PolicyView::from(&g.grant.policy))
                 .unwrap_or(PolicyView {
                     name: String::new(),
+                    allow: vec![],
                     allowed: vec![],
+                    data: vec![],
                 }),
             message: grant.as_ref().and_then(|g| g.grant.message.clone()),
             case_id: s.head.case_number.clone(),
@@ -361,7 +378,7 @@ impl ReceivedView {
 /// This node's PeerId and listen addresses.
 #[utoipa::path(get, path = "/v1/id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
 pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<IdView>> {
-    let e = engine(&state)?;
+    let e = &state.sharing;
     Ok(Json(IdView {
         peer_id: e.org_id().to_owned(),
         addrs: e.listen_addrs().await?,
@@ -375,7 +392,8 @@ pub async fn partners(
     _caller: Caller,
 ) -> ApiResult<Json<Vec<PartnerView>>> {
     Ok(Json(
-        engine(&state)?
+        state
+            .sharing
             .partners()?
             .into_iter()
             .map(PartnerView::from)
@@ -392,7 +410,8 @@ pub async fn add_partner(
     Json(req): Json<AddPartner>,
 ) -> ApiResult<(StatusCode, Json<PartnerView>)> {
     caller.require(&state, Action::Administer)?;
-    let p = engine(&state)?
+    let p = state
+        .sharing
         .add_partner(&req.name, &req.peer_id, req.addrs, req.policy.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(p.into())))
@@ -409,7 +428,8 @@ pub async fn edit_partner(
     Json(req): Json<EditPartner>,
 ) -> ApiResult<Json<PartnerView>> {
     caller.require(&state, Action::Administer)?;
-    let p = engine(&state)?
+    let p = state
+        .sharing
         .update_partner(
             &partner,
             req.name.as_deref(),
@@ -430,7 +450,7 @@ pub async fn remove_partner(
     Path(partner): Path<String>,
 ) -> ApiResult<Json<PartnerView>> {
     caller.require(&state, Action::Administer)?;
-    Ok(Json(engine(&state)?.remove_partner(&partner).await?.into()))
+    Ok(Json(state.sharing.remove_partner(&partner).await?.into()))
 }
 
 /// Query of the directory route.
@@ -452,9 +472,7 @@ pub async fn directory(
     Path(partner): Path<String>,
     crate::extract::Query(q): crate::extract::Query<DirectoryParams>,
 ) -> ApiResult<Json<Vec<casemesh_sharing::directory::DirectoryEntry>>> {
-    Ok(Json(
-        engine(&state)?.lookup_directory(&partner, &q.q).await?,
-    ))
+    Ok(Json(state.sharing.lookup_directory(&partner, &q.q).await?))
 }
 
 /// List sharing policies.
@@ -464,7 +482,8 @@ pub async fn policies(
     _caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
     Ok(Json(
-        engine(&state)?
+        state
+            .sharing
             .policies()?
             .iter()
             .map(PolicyView::from)
@@ -473,25 +492,55 @@ pub async fn policies(
 }
 
 /// Create or replace a sharing policy (administrators).
-#[utoipa::path(post, path = "/v1/policies", request_body = PolicyView, tag = "federation",
+#[utoipa::path(post, path = "/v1/policies", request_body = PutPolicy, tag = "federation",
     responses((status = 201, body = PolicyView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<PolicyView>,
+    Json(req): Json<PutPolicy>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     caller.require(&state, Action::Administer)?;
-    let actions = req
-        .allowed
-        .iter()
-        .map(|a| {
-            PolicyAction::from_name(a)
-                .ok_or_else(|| ApiError::bad_request(format!("unknown policy action {a:?}")))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let p = SharingPolicy::new(&req.name, actions);
-    engine(&state)?.put_policy(&p)?;
+    let mut actions = Vec::new();
+    for a in &req.allow {
+        let found = PolicyAction::expand_name(a);
+        if found.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "unknown policy action {a:?}; known: {}",
+                PolicyAction::ALL.map(|x| x.name()).join(", ")
+            )));
+        }
+        actions.extend(found);
+    }
+    let mut p = SharingPolicy::new(&req.name, actions);
+    if let Some(data) = &req.data {
+        let mut kinds = Vec::new();
+        for d in data {
+            let found = SharedData::expand_name(d);
+            if found.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "unknown data kind {d:?}; known: {}, or case_fields, evidence_metadata, all",
+                    SharedData::ALL.map(|x| x.name()).join(", ")
+                )));
+            }
+            kinds.extend(found);
+        }
+        p = p.with_data(kinds);
+    }
+    state.sharing.put_policy(&p)?;
     Ok((StatusCode::CREATED, Json(PolicyView::from(&p))))
+}
+
+/// One sharing policy, read only (what a sharer reviews before sharing with a partner that has
+/// it: seed 002, "select View next to their name to review their sharing policy").
+#[utoipa::path(get, path = "/v1/policies/{name}", tag = "federation",
+    params(("name" = String, Path, description = "Policy name")),
+    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+pub async fn policy(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PolicyView>> {
+    Ok(Json(PolicyView::from(&state.sharing.policy(&name)?)))
 }
 
 /// The operator view of every partner: connection, addresses, last seen, round-trip time,
@@ -501,7 +550,7 @@ pub async fn peers(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
-    Ok(Json(engine(&state)?.peers().await?))
+    Ok(Json(state.sharing.peers().await?))
 }
 
 fn parse_recipients(to: &[String]) -> ApiResult<Vec<Recipient>> {
@@ -521,7 +570,7 @@ pub async fn create_share(
     Json(req): Json<CreateShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
     caller.require(&state, Action::ShareByCopy)?;
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let request = casemesh_sharing::ShareRequest {
         case: case.id,
         partner: req.partner.clone(),
@@ -530,8 +579,101 @@ pub async fn create_share(
         evidence: req.evidence.clone(),
         message: req.message.clone(),
     };
-    let share = engine(&state)?.create_share(&caller.actor(&state), &request)?;
+    let share = state
+        .sharing
+        .create_share(&caller.actor(&state), &request)?;
     Ok((StatusCode::CREATED, Json(share.into())))
+}
+
+/// Body of `POST /v1/cases/{case}/access`: share inside the organization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareInside {
+    /// `user:NAME` or `group:NAME` (a bare name is a user; a badge id or email names a user).
+    pub to: Vec<String>,
+    /// Folder paths to share (default: the entire case).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// Evidence ids or display ids to share.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Optional message for the notification.
+    pub message: Option<String>,
+}
+
+/// What an inside share did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsideShareView {
+    /// The inside share's id (in the audit trail).
+    pub id: String,
+    /// The case's record id.
+    pub case: String,
+    /// `entire_case`, `folders` or `evidence`.
+    pub scope: String,
+    /// Who was given access: `user:NAME` / `group:NAME`.
+    pub to: Vec<String>,
+    /// Notification emails queued.
+    pub notified: usize,
+}
+
+/// Share a case (whole, selected folders or selected evidence) with users and groups of this
+/// organization (seed 002: People tab → Inside my agency). A group share follows the group's
+/// membership. Needs the case and evidence share permissions and features.
+#[utoipa::path(post, path = "/v1/cases/{case}/access", request_body = ShareInside, tag = "sharing",
+    params(("case" = String, Path, description = "record id or Case ID")),
+    responses((status = 201, body = InsideShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn share_inside(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Json(req): Json<ShareInside>,
+) -> ApiResult<(StatusCode, Json<InsideShareView>)> {
+    caller.require(&state, Action::ShareAccess)?;
+    let case = caller.whole_case(&state, &case)?;
+    let to = req
+        .to
+        .iter()
+        .map(|t| {
+            if t.contains(':') {
+                casemesh_sharing::parse_recipient(t).map_err(ApiError::from)
+            } else {
+                Ok(Recipient::User(t.clone()))
+            }
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let done = state
+        .node
+        .access()
+        .share_inside(
+            &casemesh_service::InsideShare {
+                case: case.id,
+                to: to.clone(),
+                folders: req.folders,
+                evidence: req.evidence,
+                message: req.message,
+            },
+            &caller.user,
+            &caller.actor(&state),
+        )
+        .map_err(|e| match e {
+            casemesh_service::AccessError::Store(s) => ApiError::from(s),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    let scope = match done.entries.first().map(|e| &e.scope) {
+        Some(casemesh_model::grant::Scope::Folders(_)) => "folders",
+        Some(casemesh_model::grant::Scope::Evidence(_)) => "evidence",
+        _ => "entire_case",
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(InsideShareView {
+            id: done.id.to_string(),
+            case: case.id.to_string(),
+            scope: scope.into(),
+            to: to.iter().map(casemesh_sharing::recipients::label).collect(),
+            notified: done.notified,
+        }),
+    ))
 }
 
 /// The shares of a case, with everyone who has access.
@@ -540,12 +682,13 @@ pub async fn create_share(
     responses((status = 200, body = [ShareView]), (status = 404, body = ErrorBody)))]
 pub async fn case_shares(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<Vec<ShareView>>> {
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     Ok(Json(
-        engine(&state)?
+        state
+            .sharing
             .shares(Some(case.id))?
             .into_iter()
             .map(ShareView::from)
@@ -560,13 +703,14 @@ pub struct AccessEntry {
     pub kind: String,
     /// Username, group name, address or badge id.
     pub who: String,
-    /// Full name, for the owner.
+    /// Full name (users of this organization; a group's name).
     pub full_name: Option<String>,
     /// The organization the person belongs to.
     pub organization: String,
     /// The share that gives access (none for the owner).
     pub share: Option<String>,
-    /// The share's status (`Processing`, `Complete`), or `Owner`.
+    /// The share's status (`Processing`, `Complete`), `Owner`, or `Access` (inside the
+    /// organization).
     pub status: String,
 }
 
@@ -576,10 +720,10 @@ pub struct AccessEntry {
     responses((status = 200, body = [AccessEntry]), (status = 404, body = ErrorBody)))]
 pub async fn access(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<Vec<AccessEntry>>> {
-    let case = state.store.resolve_case(&case)?;
+    let case = caller.whole_case(&state, &case)?;
     let owner = state.store.user(case.owner)?;
     let mut out = vec![AccessEntry {
         kind: "owner".into(),
@@ -592,7 +736,40 @@ pub async fn access(
         share: None,
         status: "Owner".into(),
     }];
-    if let Some(e) = &state.sharing {
+    // Inside the organization: users and groups on the case's access list.
+    for entry in state.store.case_access(case.id)? {
+        let (kind, who, full_name) = match entry.principal {
+            casemesh_model::access::Principal::User(u) => {
+                let user = state.store.user(u)?;
+                (
+                    "user",
+                    user.as_ref()
+                        .map(|u| u.username.clone())
+                        .unwrap_or_else(|| u.to_string()),
+                    user.map(|u| u.full_name),
+                )
+            }
+            casemesh_model::access::Principal::Group(g) => {
+                let name = caller
+                    .groups
+                    .iter()
+                    .find(|x| x.id == g)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_else(|| g.to_string());
+                ("group", name.clone(), Some(name))
+            }
+        };
+        out.push(AccessEntry {
+            kind: kind.into(),
+            who,
+            full_name,
+            organization: state.org.name.clone(),
+            share: entry.share.map(|s| s.to_string()),
+            status: "Access".into(),
+        });
+    }
+    {
+        let e = &state.sharing;
         for s in e
             .shares(Some(case.id))?
             .into_iter()
@@ -624,7 +801,7 @@ pub async fn share(
     _caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    Ok(Json(engine(&state)?.share(&share)?.into()))
+    Ok(Json(state.sharing.share(&share)?.into()))
 }
 
 /// Add recipients to a share (reshare), in the same or another partner organization.
@@ -638,7 +815,7 @@ pub async fn add_recipients(
     Json(req): Json<AddRecipients>,
 ) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
-    let s = engine(&state)?.add_recipients(
+    let s = state.sharing.add_recipients(
         &caller.actor(&state),
         &share,
         parse_recipients(&req.to)?,
@@ -658,7 +835,8 @@ pub async fn stop_share(
 ) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
     Ok(Json(
-        engine(&state)?
+        state
+            .sharing
             .stop_share(&caller.actor(&state), &share)?
             .into(),
     ))
@@ -670,7 +848,7 @@ pub async fn received(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> ApiResult<Json<Vec<ReceivedView>>> {
-    let e = engine(&state)?;
+    let e = &state.sharing;
     Ok(Json(
         e.received()?
             .into_iter()
@@ -685,16 +863,15 @@ pub async fn received(
     responses((status = 200, body = ReceivedView), (status = 404, body = ErrorBody)))]
 pub async fn received_one(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
-    let e = engine(&state)?;
+    let e = &state.sharing;
     let share = match e.received_share(&share) {
         Ok(s) => s,
         Err(SharingError::NotFound(m)) => {
-            let case = state
-                .store
-                .resolve_case(&share)
+            let (case, _) = caller
+                .case(&state, &share)
                 .map_err(|_| ApiError::not_found(m))?;
             e.received_share(&case.id.to_string())?
         }
@@ -752,7 +929,8 @@ pub async fn updates(
     Path(share): Path<String>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
     Ok(Json(
-        engine(&state)?
+        state
+            .sharing
             .updates(&share)?
             .into_iter()
             .map(UpdateView::from)
@@ -771,8 +949,9 @@ pub async fn apply_updates(
     Json(req): Json<ApplyUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
     caller.require(&state, Action::EditCase)?;
-    let done =
-        engine(&state)?.apply_updates(&caller.actor(&state), &share, &req.fields, req.all)?;
+    let done = state
+        .sharing
+        .apply_updates(&caller.actor(&state), &share, &req.fields, req.all)?;
     Ok(Json(done.into_iter().map(UpdateView::from).collect()))
 }
 
@@ -786,6 +965,6 @@ pub async fn import(
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
     caller.require(&state, Action::EditCase)?;
-    let e = engine(&state)?;
+    let e = &state.sharing;
     Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
 }

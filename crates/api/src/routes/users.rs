@@ -49,6 +49,23 @@ pub struct EditUser {
     pub permissions: Option<Vec<String>>,
     /// Replace the group memberships.
     pub groups: Option<Vec<String>>,
+    /// Disable (`true`: its tokens open nothing) or enable the user.
+    pub disabled: Option<bool>,
+}
+
+/// Query of `POST /v1/users/{username}/tokens`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TokenQuery {
+    /// Keep the user's earlier tokens working (default: the new token replaces them).
+    #[serde(default)]
+    pub keep: bool,
+}
+
+/// How many tokens were revoked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// Tokens that no longer open anything.
+    pub revoked: usize,
 }
 
 /// A new user and its first token (shown once).
@@ -192,26 +209,81 @@ pub async fn edit(
     if let Some(g) = &req.groups {
         user.groups = group_ids(&groups, g)?;
     }
+    if let Some(d) = req.disabled {
+        if d && user.id == caller.user.id {
+            return Err(ApiError::bad_request(
+                "you cannot disable yourself (another administrator can)".to_owned(),
+            ));
+        }
+        user.disabled = d;
+    }
     state.store.update_user(&user)?;
     Ok(Json(UserView::new(&user, &groups)))
 }
 
-/// Issue another API token for a user.
+/// Issue a new API token for a user; it replaces the user's earlier tokens unless `keep`.
 #[utoipa::path(post, path = "/v1/users/{username}/tokens", tag = "organization",
-    params(("username" = String, Path, description = "login name")),
+    params(("username" = String, Path, description = "login name"), TokenQuery),
     responses((status = 201, body = NewToken), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     caller: Caller,
     Path(username): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<TokenQuery>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
     caller.require(&state, Action::Administer)?;
     let user = state
         .store
         .user_by_name(&username)?
         .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
-    let token = state.store.issue_token(user.id, state.clock.now())?;
+    let token = state
+        .store
+        .replace_token(user.id, state.clock.now(), q.keep)?;
+    tracing::info!(by = %caller.user.username, user = %username, keep = q.keep, "token issued");
     Ok((StatusCode::CREATED, Json(NewToken { token })))
+}
+
+/// Revoke every API token of a user.
+#[utoipa::path(delete, path = "/v1/users/{username}/tokens", tag = "organization",
+    params(("username" = String, Path, description = "login name")),
+    responses((status = 200, body = Revoked), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Revoked>> {
+    caller.require(&state, Action::Administer)?;
+    let user = state
+        .store
+        .user_by_name(&username)?
+        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
+    let revoked = state.store.revoke_tokens(user.id)?;
+    tracing::info!(by = %caller.user.username, user = %username, revoked, "tokens revoked");
+    Ok(Json(Revoked { revoked }))
+}
+
+/// Delete a user: its record and tokens go, its audit entries stay.
+#[utoipa::path(delete, path = "/v1/users/{username}", tag = "organization",
+    params(("username" = String, Path, description = "login name")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(&state, Action::Administer)?;
+    let user = state
+        .store
+        .user_by_name(&username)?
+        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
+    if user.id == caller.user.id {
+        return Err(ApiError::bad_request(
+            "you cannot delete yourself (another administrator can)".to_owned(),
+        ));
+    }
+    state.store.delete_user(&user)?;
+    tracing::info!(by = %caller.user.username, user = %username, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// List groups.

@@ -85,7 +85,8 @@ pub(crate) enum EvidenceCommand {
         /// Evidence id (uuid) or display id.
         evidence: String,
     },
-    /// Change an evidence item's name, display id, description or category.
+    /// Change an evidence item's name, display id, description, category or "do not disclose"
+    /// marking.
     Edit {
         /// Record id (uuid) or case number.
         case: String,
@@ -106,6 +107,10 @@ pub(crate) enum EvidenceCommand {
         /// Clear the category.
         #[arg(long)]
         no_category: bool,
+        /// Mark the item "do not disclose" (on): it never leaves the organization, whatever a
+        /// share or link selects.
+        #[arg(long, value_name = "on|off", value_parser = super::on_off)]
+        do_not_disclose: Option<bool>,
     },
     /// Move an evidence item to another folder.
     Move {
@@ -260,6 +265,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             description,
             category,
             no_category,
+            do_not_disclose,
         } => {
             let mut body = Map::new();
             for (key, value) in [
@@ -276,9 +282,12 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 // The API clears the category on an empty string.
                 body.insert("category".to_owned(), "".into());
             }
+            if let Some(d) = do_not_disclose {
+                body.insert("do_not_disclose".to_owned(), d.into());
+            }
             if body.is_empty() {
                 bail!(
-                    "nothing to change: give --name, --display-id, --description, --category or --no-category"
+                    "nothing to change: give --name, --display-id, --description, --category, --no-category or --do-not-disclose"
                 );
             }
             let ev = patch(client, &case, &evidence, &Value::Object(body)).await?;

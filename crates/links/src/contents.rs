@@ -18,9 +18,7 @@
 //! evidence hashes afterwards, so a corrupt blob fails the build with the item named instead of
 //! being shipped.
 
-use super::{LINKS, LinkOptions, LinkRecord, Progress};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::{LINKS, LinkError, LinkOptions, LinkRecord, Links, Progress};
 use casemesh_model::audit::AuditEntry;
 use casemesh_model::case::{Case, Evidence};
 use casemesh_package::{BuildOptions, Entry, NameAllocator};
@@ -33,7 +31,7 @@ pub fn select(
     store: &Store,
     case: &Case,
     options: &LinkOptions,
-) -> Result<Vec<Evidence>, ApiError> {
+) -> Result<Vec<Evidence>, LinkError> {
     let mut folders = Vec::new();
     for path in &options.folders {
         folders.push(case.resolve(path)?);
@@ -42,6 +40,8 @@ pub fn select(
     let whole_case = options.folders.is_empty() && options.evidence.is_empty();
     let mut selected: Vec<Evidence> = all
         .into_iter()
+        // "Do not disclose" never leaves, whatever was selected (issue #12).
+        .filter(|ev| !ev.do_not_disclose)
         .filter(|ev| {
             whole_case
                 || options.evidence.contains(&ev.id)
@@ -85,22 +85,23 @@ struct TocRow {
 
 /// Build the package of link `id` (blocking: run it on a blocking thread). The error is the
 /// reason recorded on the link.
-pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Result<Built, String> {
-    let link: LinkRecord = state
+pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<Built, String> {
+    let inner = &links.inner;
+    let link: LinkRecord = inner
         .store
         .get(&LINKS, &id)
         .map_err(|e| e.to_string())?
         .ok_or("the link was deleted")?;
-    let case = state
+    let case = inner
         .store
         .case(link.case)
         .map_err(|e| e.to_string())?
         .ok_or("the case no longer exists")?;
-    let evidence = select(&state.store, &case, &link.options).map_err(|e| e.message)?;
+    let evidence = select(&inner.store, &case, &link.options).map_err(|e| e.to_string())?;
     if evidence.is_empty() {
         return Err("the selection holds no evidence any more".into());
     }
-    let blobs = state.store.blobs();
+    let blobs = inner.store.blobs();
     // Pinned for the whole build: an item deleted meanwhile keeps its bytes until we are done.
     let _pins = blobs.pin(
         evidence
@@ -162,7 +163,7 @@ pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Resul
         }
     }
     if link.options.audit_trail {
-        let (trail, head) = state
+        let (trail, head) = inner
             .store
             .audit_trail(case.id)
             .map_err(|e| format!("audit trail: {e}"))?;
@@ -217,16 +218,16 @@ pub fn build_package(state: &AppState, id: casemesh_model::ids::LinkId) -> Resul
         ));
     }
 
-    let out = state.links.package_path(&link);
-    std::fs::create_dir_all(state.links.packages_dir())
-        .map_err(|e| format!("create {}: {e}", state.links.packages_dir().display()))?;
+    let out = links.package_path(&link);
+    std::fs::create_dir_all(links.packages_dir())
+        .map_err(|e| format!("create {}: {e}", links.packages_dir().display()))?;
     let opts = BuildOptions {
         format: link.format.package(),
-        signing_key: state.links.inner.signing_key.clone(),
-        signer: state.org.id.clone(),
+        signing_key: inner.signing_key.clone(),
+        signer: inner.org_id.clone(),
         created_at_ms: link.created_at.as_millis(),
     };
-    let links = state.links.clone();
+    let links = links.clone();
     let progress = move |done: u64, total: u64| {
         links.set_progress(id, Some(Progress { done, total }));
     };

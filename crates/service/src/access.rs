@@ -1,0 +1,195 @@
+//! Case access use cases: **sharing inside the agency** (seed 002, "Share internally with users in
+//! your organization: Select Inside my agency"). [`AccessService::share_inside`] puts users and
+//! groups of the own organization on a case's access list for the whole case, selected folders or
+//! selected evidence, writes the audit entry in the same transaction, and notifies the people it
+//! names by email. Who then sees how much is the pure rule of [`casemesh_model::access`].
+
+use casemesh_model::access::{AccessEntry, Principal};
+use casemesh_model::audit::actions;
+use casemesh_model::grant::{Recipient, Scope};
+use casemesh_model::ids::ShareId;
+use casemesh_model::names::{TextError, check_text, limits};
+use casemesh_model::org::{Group, User};
+use casemesh_sharing::Engine;
+use casemesh_store::{Actor, Clock, Store, StoreError};
+
+/// Why an inside share was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// A recipient is not a user or group of this organization: refuse, naming them all.
+    #[error("not in this organization: {}", .0.join(", "))]
+    UnknownRecipients(Vec<String>),
+    /// No recipient given.
+    #[error("name at least one user or group (--to user:NAME or group:NAME)")]
+    NoRecipient,
+    /// A folder path or evidence reference does not resolve in the case.
+    #[error("{0}")]
+    Scope(String),
+    /// The message is too long or holds control characters.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// The store refused (no such case) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An inside share as the user asked for it.
+#[derive(Debug, Clone)]
+pub struct InsideShare {
+    /// The case: record id.
+    pub case: casemesh_model::ids::CaseId,
+    /// `user:NAME` (or a badge id or email of a user) and `group:NAME` recipients.
+    pub to: Vec<Recipient>,
+    /// Folder paths; with none and no evidence, the whole case.
+    pub folders: Vec<String>,
+    /// Evidence ids or display ids.
+    pub evidence: Vec<String>,
+    /// Optional message for the notification.
+    pub message: Option<String>,
+}
+
+/// What an inside share did.
+#[derive(Debug, Clone)]
+pub struct InsideShared {
+    /// Its id (in the audit trail and on each access entry).
+    pub id: ShareId,
+    /// The access entries written, one per principal.
+    pub entries: Vec<AccessEntry>,
+    /// Notification emails queued.
+    pub notified: usize,
+}
+
+/// Case access use cases.
+#[derive(Clone)]
+pub struct AccessService {
+    store: Store,
+    sharing: Engine,
+    clock: Clock,
+}
+
+impl AccessService {
+    /// Access use cases over `store`; notifications go through `sharing`'s mail queue.
+    pub fn new(store: Store, sharing: Engine, clock: Clock) -> AccessService {
+        AccessService {
+            store,
+            sharing,
+            clock,
+        }
+    }
+
+    /// Share `req.case` inside the organization, by `by` (who must see the case whole; the
+    /// caller checks that). Every recipient must be a user (by username, badge id or email) or
+    /// a group of this organization; a group share follows the group's membership.
+    pub fn share_inside(
+        &self,
+        req: &InsideShare,
+        by: &User,
+        actor: &Actor,
+    ) -> Result<InsideShared, AccessError> {
+        if req.to.is_empty() {
+            return Err(AccessError::NoRecipient);
+        }
+        if let Some(m) = &req.message {
+            check_text("message", m, limits::MESSAGE)?;
+        }
+        let case = self
+            .store
+            .case(req.case)?
+            .ok_or_else(|| StoreError::NotFound(format!("case {}", req.case)))?;
+        let users = self.store.users()?;
+        let groups = self.store.groups()?;
+        let principals = principals(&req.to, &users, &groups)?;
+        let scope = if !req.evidence.is_empty() {
+            let mut ids = Vec::new();
+            for e in &req.evidence {
+                ids.push(
+                    self.store
+                        .resolve_evidence(case.id, e)
+                        .map_err(|_| AccessError::Scope(format!("no evidence {e:?} in the case")))?
+                        .id,
+                );
+            }
+            Scope::Evidence(ids)
+        } else if !req.folders.is_empty() {
+            let mut ids = Vec::new();
+            for f in &req.folders {
+                match case.resolve(f) {
+                    Ok(Some(id)) => ids.push(id),
+                    _ => return Err(AccessError::Scope(format!("no folder {f:?} in the case"))),
+                }
+            }
+            Scope::Folders(ids)
+        } else {
+            Scope::EntireCase
+        };
+        let id = ShareId::random();
+        let now = self.clock.now();
+        let entries: Vec<AccessEntry> = principals
+            .iter()
+            .map(|p| AccessEntry::new(*p, scope.clone(), by.id, now, Some(id)))
+            .collect();
+        let names: Vec<String> = req
+            .to
+            .iter()
+            .map(casemesh_sharing::recipients::label)
+            .collect();
+        let details = format!(
+            "inside share {id} to {}: {}",
+            names.join(", "),
+            match &scope {
+                Scope::EntireCase => "the whole case".to_owned(),
+                Scope::Folders(f) => format!("{} folders", f.len()),
+                Scope::Evidence(e) => format!("{} evidence items", e.len()),
+            }
+        );
+        self.store.atomically(|txn| {
+            for e in &entries {
+                txn.grant_case_access(case.id, e)?;
+            }
+            txn.audit(case.id, actor, actions::CASE_SHARE_INSIDE, None, &details)
+        })?;
+        let notified = self
+            .sharing
+            .notify_recipients(
+                &req.to,
+                format!("Case {} shared with you by {}", case.case_number, by.full_name),
+                format!(
+                    "{} shared the case {} \"{}\" with you.\n{}Open it with: casemesh case show {}\n",
+                    by.full_name,
+                    case.case_number,
+                    case.title,
+                    req.message
+                        .as_deref()
+                        .map(|m| format!("Message: {m}\n"))
+                        .unwrap_or_default(),
+                    case.id
+                ),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "inside share: notifications not queued");
+                0
+            });
+        tracing::info!(share = %id, case = %case.id, principals = entries.len(), "case shared inside the organization");
+        Ok(InsideShared {
+            id,
+            entries,
+            notified,
+        })
+    }
+}
+
+/// The principals `to` names in this organization's directory
+/// ([`casemesh_sharing::recipients::principals`]); unknown ones refused together.
+fn principals(
+    to: &[Recipient],
+    users: &[User],
+    groups: &[Group],
+) -> Result<Vec<Principal>, AccessError> {
+    let (found, unknown) = casemesh_sharing::recipients::principals(to, users, groups);
+    if unknown.is_empty() {
+        Ok(found)
+    } else {
+        Err(AccessError::UnknownRecipients(unknown))
+    }
+}

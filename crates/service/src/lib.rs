@@ -1,0 +1,504 @@
+//! The application layer of a casemesh node, and the node as a library.
+//!
+//! [`Node::start`] opens the data directory's store, starts the sharing engine (libp2p, outbox,
+//! mail queue, synchronization), the [links service](casemesh_links::Links), the retention
+//! sweeper and the link-package cleaner, binds the admin endpoint and the public link server, and
+//! returns the [`Node`] with the [`JoinHandle`] of its shutdown. The use cases are methods of the
+//! services the node hands out — [`Node::evidence`], [`Node::access`], [`Node::links`],
+//! [`Node::retention`], [`Node::sharing`] — and they, not the HTTP handlers, do what must follow a change (evidence
+//! added → [`EvidenceService::add`] tells the sharing engine). Their errors are domain errors;
+//! `casemesh-api` maps them to HTTP statuses in one place.
+//!
+//! ```text
+//!  config + CancellationToken ──► Node::start ──► Node (cheap clone) ──► evidence() / links() /
+//!                                      │                                 retention() / sharing()
+//!                                      │ owns, joins at shutdown:
+//!                                      ├─ admin endpoint   (routers from Config::frontend)
+//!                                      ├─ public link server
+//!                                      ├─ sharing engine tasks (net actor, outbox, mail, sync)
+//!                                      ├─ link package builds (Links' task set)
+//!                                      └─ retention sweeper, link cleaner (periodic)
+//!  shutdown.cancel() ──► stop accepting, finish requests, stop jobs, wait for builds and the
+//!                        engine, remove admin.addr/link.addr, flush the store ──► JoinHandle ends
+//! ```
+//!
+//! The HTTP adapters live above this crate (`casemesh-api` depends on it), so the node does not
+//! name them: the caller passes a [`Frontend`] that turns a started [`Node`] into the two routers
+//! (the binary passes `casemesh_api::frontend`; a test may pass none and call use cases directly).
+//!
+//! ```no_run
+//! # async fn demo(dir: &std::path::Path) -> anyhow::Result<()> {
+//! use tokio_util::sync::CancellationToken;
+//! let config = casemesh_service::Config::load(dir)?;
+//! let shutdown = CancellationToken::new();
+//! let (node, stopped) = casemesh_service::Node::start(config, shutdown.clone()).await?;
+//! println!("admin endpoint on {}", node.admin_addr());
+//! shutdown.cancel();
+//! stopped.await??;
+//! # Ok(()) }
+//! ```
+
+pub mod access;
+pub mod config;
+pub mod evidence;
+pub mod retention;
+
+pub use access::{AccessError, AccessService, InsideShare, InsideShared};
+pub use casemesh_model::org::Settings;
+pub use casemesh_store::Clock;
+pub use evidence::{EvidenceError, EvidenceService, NewEvidence};
+pub use retention::{Removed, Retention, SweepError};
+
+use anyhow::{Context as _, Result};
+use casemesh_links::Links;
+use casemesh_sharing::Engine;
+use casemesh_store::{Store, StoreError};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// The two HTTP routers a node serves: the admin endpoint and the public link server.
+pub struct Routers {
+    /// `/healthz` and `/v1/*`.
+    pub admin: axum::Router,
+    /// `/l/<token>…`: what download-link recipients talk to.
+    pub public: axum::Router,
+}
+
+/// Builds the node's HTTP routers once the node is up (the adapters over its use cases).
+pub type Frontend = fn(&Node) -> Routers;
+
+/// Where changed settings are persisted (the node writes them to `config.toml`).
+pub trait SettingsSink: Send + Sync + 'static {
+    /// Persist `settings`; an error leaves the running settings unchanged.
+    fn save(&self, settings: &Settings) -> Result<(), String>;
+}
+
+/// Who this node is.
+#[derive(Debug, Clone)]
+pub struct OrgInfo {
+    /// Display name.
+    pub name: String,
+    /// PeerId text.
+    pub id: String,
+}
+
+/// What [`Node::start`] needs.
+pub struct Config {
+    /// The data directory (made by `casemesh init`: identity key, database, `config.toml`).
+    pub data_dir: PathBuf,
+    /// The contents of `config.toml`.
+    pub file: config::Config,
+    /// The clock (tests shift it to expire links and retention).
+    pub clock: Clock,
+    /// The HTTP adapters; `None` serves 404 on both listeners (use cases are still callable).
+    pub frontend: Option<Frontend>,
+}
+
+impl Config {
+    /// The configuration of the data directory `dir` (reads `config.toml`), with the real clock
+    /// and no HTTP frontend.
+    pub fn load(dir: &Path) -> Result<Config> {
+        Ok(Config {
+            data_dir: dir.to_path_buf(),
+            file: config::Config::load(dir)?,
+            clock: Clock::default(),
+            frontend: None,
+        })
+    }
+
+    /// Serve these HTTP adapters.
+    pub fn with_frontend(mut self, frontend: Frontend) -> Config {
+        self.frontend = Some(frontend);
+        self
+    }
+
+    /// Use this clock.
+    pub fn with_clock(mut self, clock: Clock) -> Config {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Persists settings changed through the API into `config.toml`.
+struct ConfigFileSink {
+    dir: PathBuf,
+}
+
+impl SettingsSink for ConfigFileSink {
+    fn save(&self, settings: &Settings) -> Result<(), String> {
+        let mut config = config::Config::load(&self.dir).map_err(|e| format!("{e:#}"))?;
+        config.settings = settings.clone();
+        config.save(&self.dir).map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// A running node: cheap to clone; every clone names the same node. Dropping it does not stop
+/// the node: cancel the shutdown token given to [`Node::start`] and await its handle.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    sharing: Engine,
+    links: Links,
+    evidence: EvidenceService,
+    access: AccessService,
+    retention: Retention,
+    org: OrgInfo,
+    settings: Arc<RwLock<Settings>>,
+    settings_sink: Arc<dyn SettingsSink>,
+    clock: Clock,
+    data_dir: PathBuf,
+    admin_addr: SocketAddr,
+    link_addr: SocketAddr,
+    p2p_addrs: Vec<String>,
+}
+
+impl Node {
+    /// Start a node on `config.data_dir`; it runs until `shutdown` is cancelled. The returned
+    /// handle ends once everything the node started has stopped and the store is flushed (the
+    /// data directory is free again once the last [`Node`] clone is dropped too).
+    pub async fn start(
+        config: Config,
+        shutdown: CancellationToken,
+    ) -> Result<(Node, JoinHandle<Result<()>>)> {
+        let Config {
+            data_dir: dir,
+            file,
+            clock,
+            frontend,
+        } = config;
+        let layout = config::Layout::new(&dir);
+        let secret = config::load_identity(&dir)?;
+        let store = match Store::open(&dir) {
+            Ok(s) => s,
+            Err(StoreError::InUse(_)) => {
+                anyhow::bail!(
+                    "data directory {} is in use: another `casemesh run` is using it",
+                    dir.display()
+                )
+            }
+            Err(e) => return Err(e).context("open the store"),
+        };
+        let settings = Arc::new(RwLock::new(file.settings.clone()));
+        // Everything the node starts stops with this token: the caller's, or a failed server.
+        let cancel = shutdown.child_token();
+        // A start that fails half-way stops what it had started.
+        let stop_on_error = cancel.clone().drop_guard();
+        // Federation: the libp2p node and the sharing engine on top of it.
+        let listen = file
+            .p2p
+            .listen
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("p2p.listen {a:?} is not a multiaddr"))
+            })
+            .collect::<Result<Vec<casemesh_net::Multiaddr>>>()?;
+        let net_config = casemesh_net::Config::new(secret, layout.partial())
+            .with_listen_addrs(listen)
+            .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
+            .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
+        let (sharing, engine_tasks) =
+            casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
+                store: store.clone(),
+                secret,
+                org_name: file.org.name.clone(),
+                settings: settings.clone(),
+                clock,
+                net: net_config,
+                smtp: file.smtp.clone(),
+                shutdown: cancel.clone(),
+            })
+            .await
+            .context("start peer-to-peer networking")?;
+        let org = OrgInfo {
+            name: file.org.name.clone(),
+            id: sharing.org_id().to_owned(),
+        };
+        let p2p_addrs = sharing.listen_addrs().await.unwrap_or_default();
+        let links = Links::new(casemesh_links::Config {
+            store: store.clone(),
+            clock,
+            packages_dir: layout.packages(),
+            signing_key: ed25519_dalek::SigningKey::from_bytes(&secret),
+            org_id: org.id.clone(),
+            org_name: org.name.clone(),
+            sharing: sharing.clone(),
+            shutdown: cancel.clone(),
+        });
+
+        // The public download-link server: its own listener, apart from the admin endpoint.
+        let link_listener = tokio::net::TcpListener::bind(file.link.listen)
+            .await
+            .with_context(|| format!("bind the link server on {}", file.link.listen))?;
+        let link_addr = link_listener.local_addr()?;
+        links.set_public_base(
+            &file
+                .link
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{link_addr}")),
+        );
+        let admin_listener = tokio::net::TcpListener::bind(file.admin.listen)
+            .await
+            .with_context(|| format!("bind the admin endpoint on {}", file.admin.listen))?;
+        let admin_addr = admin_listener.local_addr()?;
+        if !admin_addr.ip().is_loopback() {
+            tracing::warn!(addr = %admin_addr, "the admin endpoint listens on a non-loopback address");
+        }
+
+        let node = Node {
+            inner: Arc::new(Inner {
+                evidence: EvidenceService::new(store.clone(), sharing.clone(), clock),
+                access: AccessService::new(store.clone(), sharing.clone(), clock),
+                retention: Retention::new(store.clone(), settings.clone(), clock),
+                store: store.clone(),
+                sharing,
+                links: links.clone(),
+                org,
+                settings,
+                settings_sink: Arc::new(ConfigFileSink { dir: dir.clone() }),
+                clock,
+                data_dir: dir.clone(),
+                admin_addr,
+                link_addr,
+                p2p_addrs,
+            }),
+        };
+
+        let mut jobs = JoinSet::new();
+        spawn_periodic(&mut jobs, &cancel, file.retention.sweep_interval_secs, {
+            let retention = node.retention().clone();
+            move || {
+                let retention = retention.clone();
+                async move {
+                    match retention.sweep().await {
+                        Ok(r) if !r.is_empty() => {
+                            tracing::info!(removed = r.len(), "retention sweep")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+                    }
+                }
+            }
+        });
+        match links.resume_builds() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(builds = n, "resumed interrupted package builds"),
+            Err(e) => tracing::error!(error = %e, "cannot resume package builds"),
+        }
+        spawn_periodic(&mut jobs, &cancel, file.link.clean_interval_secs, {
+            let links = links.clone();
+            move || {
+                let links = links.clone();
+                async move {
+                    match tokio::task::spawn_blocking(move || links.clean()).await {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(n)) => tracing::info!(removed = n, "link package cleaner"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "link package cleaner failed"),
+                        Err(e) => tracing::error!(error = %e, "link package cleaner panicked"),
+                    }
+                }
+            }
+        });
+
+        let routers = match frontend {
+            Some(f) => f(&node),
+            None => Routers {
+                admin: axum::Router::new(),
+                public: axum::Router::new(),
+            },
+        };
+        let mut servers = JoinSet::new();
+        for (name, listener, router) in [
+            ("link server", link_listener, routers.public),
+            ("admin endpoint", admin_listener, routers.admin),
+        ] {
+            let cancel = cancel.clone();
+            servers.spawn(async move {
+                let served = serve(listener, router, cancel.clone().cancelled_owned()).await;
+                // A server that fails takes the node down with it, as the daemon always did.
+                cancel.cancel();
+                served.with_context(|| format!("{name} failed"))
+            });
+        }
+
+        // link.addr first: once admin.addr exists, clients may rely on both.
+        config::write_atomic(&layout.link_addr(), link_addr.to_string().as_bytes(), 0o644)?;
+        config::write_atomic(
+            &layout.admin_addr(),
+            admin_addr.to_string().as_bytes(),
+            0o644,
+        )?;
+        tracing::info!(org = %node.org().name, org_id = %node.org().id, admin = %admin_addr, links = %link_addr, p2p = ?node.p2p_addrs(), data_dir = %dir.display(), "casemesh node running");
+
+        let _ = stop_on_error.disarm();
+        let stopped = tokio::spawn(stop(
+            cancel,
+            Running {
+                servers,
+                jobs,
+                links,
+                engine_tasks,
+                store,
+                layout,
+            },
+        ));
+        Ok((node, stopped))
+    }
+
+    /// Evidence use cases (add: commit, then case synchronization).
+    pub fn evidence(&self) -> &EvidenceService {
+        &self.inner.evidence
+    }
+
+    /// Case access use cases (sharing inside the agency).
+    pub fn access(&self) -> &AccessService {
+        &self.inner.access
+    }
+
+    /// Download-link use cases.
+    pub fn links(&self) -> &Links {
+        &self.inner.links
+    }
+
+    /// The retention sweeper.
+    pub fn retention(&self) -> &Retention {
+        &self.inner.retention
+    }
+
+    /// The sharing engine: partners, policies, shares, received shares, imports.
+    pub fn sharing(&self) -> &Engine {
+        &self.inner.sharing
+    }
+
+    /// The store (records, blobs, audit).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Who this node is.
+    pub fn org(&self) -> &OrgInfo {
+        &self.inner.org
+    }
+
+    /// The run-time settings, shared with the sharing engine.
+    pub fn settings(&self) -> &Arc<RwLock<Settings>> {
+        &self.inner.settings
+    }
+
+    /// Where settings changes are persisted (`config.toml`).
+    pub fn settings_sink(&self) -> Arc<dyn SettingsSink> {
+        self.inner.settings_sink.clone()
+    }
+
+    /// The node's clock.
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The admin endpoint's bound address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.inner.admin_addr
+    }
+
+    /// The public link server's bound address.
+    pub fn link_addr(&self) -> SocketAddr {
+        self.inner.link_addr
+    }
+
+    /// The peer-to-peer listen addresses bound at start (multiaddrs).
+    pub fn p2p_addrs(&self) -> &[String] {
+        &self.inner.p2p_addrs
+    }
+}
+
+/// What the node's shutdown waits for.
+struct Running {
+    servers: JoinSet<Result<()>>,
+    jobs: JoinSet<()>,
+    links: Links,
+    engine_tasks: JoinSet<()>,
+    store: Store,
+    layout: config::Layout,
+}
+
+/// Wait for `cancel`, then shut down in order: stop accepting and finish in-flight requests,
+/// stop the periodic jobs, wait for the package builds and the sharing engine, remove
+/// `admin.addr` and `link.addr`, flush the store.
+async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
+    cancel.cancelled().await;
+    tracing::info!("shutting down");
+    let mut served = Ok(());
+    while let Some(r) = running.servers.join_next().await {
+        let r = r.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = r {
+            tracing::error!(error = %format!("{e:#}"), "server failed");
+            if served.is_ok() {
+                served = Err(e);
+            }
+        }
+    }
+    while running.jobs.join_next().await.is_some() {}
+    running.links.shutdown().await;
+    while running.engine_tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(running.layout.admin_addr());
+    let _ = std::fs::remove_file(running.layout.link_addr());
+    running.store.flush().await.context("flush the store")?;
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, then finish in-flight requests. The
+/// handlers see the client's address (`ConnectInfo<SocketAddr>`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.
+fn spawn_periodic<F, Fut>(
+    jobs: &mut JoinSet<()>,
+    cancel: &CancellationToken,
+    every_secs: u64,
+    job: F,
+) where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if every_secs == 0 {
+        return;
+    }
+    let cancel = cancel.clone();
+    jobs.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(every_secs));
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                _ = tick.tick() => job().await,
+            }
+        }
+    });
+}
