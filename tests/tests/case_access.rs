@@ -120,7 +120,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     // A folder share to one user: that folder's evidence only; the rest answers 404, and
     // changing the case is refused.
     let frank = user(&a, "frank", "Frank Castle");
-    a.cli_ok([
+    let photos_share = a.cli_json([
         "share",
         "create",
         &case,
@@ -145,14 +145,72 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     assert_http_status(&stderr, 404);
     let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case]);
     assert_http_status(&stderr, 403);
+    // The case list counts only what frank sees.
+    let listed = a.cli_json_as(&frank, ["case", "list"]);
+    assert_eq!(listed[0]["evidence_count"], 1, "{listed}");
+    // A link of the case is not his to see or revoke (404, as if it did not exist).
+    let link = a.cli_json(["link", "create", &case, "--format", "zip"]);
+    let link_id = id_of(&link);
+    let linker = a.cli_json([
+        "user",
+        "add",
+        "linker",
+        "--full-name",
+        "Link Maker",
+        "--permission",
+        "case_share_links,evidence_share_links",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for who in [&frank, &eve, &linker] {
+        let (stderr, _) = a.cli_fail_as(who, ["link", "show", link_id]);
+        assert_http_status(&stderr, 404);
+    }
+    let (stderr, _) = a.cli_fail_as(&linker, ["link", "revoke", link_id]);
+    assert_http_status(&stderr, 404);
+    assert_ne!(a.cli_json(["link", "show", link_id])["status"], "Revoked");
+    // A second inside share adds its part; stopping one takes back only its own.
+    let memo_share = a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--inside",
+        "--to",
+        "user:frank",
+        "--evidence",
+        id_of(&memo),
+    ]);
+    let both = a.cli_json_as(&frank, ["case", "show", &case]);
+    assert_eq!(both["evidence"].as_array().unwrap().len(), 2, "{both}");
+    let access = a.cli_json(["share", "access", &case]);
+    let franks = access
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["who"] == "frank" && r["full_name"] == "Frank Castle")
+        .count();
+    assert_eq!(franks, 2, "one line per inside share: {access}");
+    a.cli_ok(["share", "stop", id_of(&photos_share)]);
+    let left = a.cli_json_as(&frank, ["case", "show", &case]);
+    let names: Vec<&str> = left["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["memo.pdf"], "{left}");
+    a.cli_ok(["share", "stop", id_of(&memo_share)]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case]);
+    assert_http_status(&stderr, 404);
     let access = a.cli_json(["share", "access", &case]);
     assert!(
-        access
+        !access
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["who"] == "frank" && r["full_name"] == "Frank Castle"),
-        "{access}"
+            .any(|r| r["who"] == "frank"),
+        "stopped shares give no access: {access}"
     );
 
     // Unknown people are refused, naming them, and nothing changes.
@@ -203,4 +261,46 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
     assert!(case_ids(&b, &eve).is_empty());
     let (stderr, _) = b.cli_fail_as(&eve, ["case", "show", copy_id]);
     assert_http_status(&stderr, 404);
+    // Nor the import details, the updates or the received list (issue #12, found by a review).
+    assert_eq!(
+        b.cli_json_as(&dana, ["received", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        b.cli_json_as(&eve, ["received", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    for args in [
+        vec!["received", "show", id_of(&sh)],
+        vec!["received", "show", copy_id],
+        vec!["received", "updates", id_of(&sh)],
+    ] {
+        let (stderr, _) = b.cli_fail_as(&eve, &args);
+        assert_http_status(&stderr, 404);
+    }
+    b.cli_json_as(&dana, ["received", "show", id_of(&sh)]);
+
+    // Evidence of which none may leave is refused at once, not a share that never completes.
+    let ev = a.cli_json(["case", "show", &case])["evidence"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.cli_ok(["evidence", "edit", &case, &ev, "--do-not-disclose", "on"]);
+    let (stderr, _) = a.cli_fail([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:dana",
+        "--evidence",
+        &ev,
+    ]);
+    assert!(stderr.contains("do not disclose"), "{stderr}");
 }

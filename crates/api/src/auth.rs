@@ -105,6 +105,78 @@ impl Caller {
         }
     }
 
+    /// Whether the caller administers the node or holds `all_cases`.
+    fn sees_all(&self) -> bool {
+        let perms = casemesh_model::org::effective_permissions(&self.user, &self.groups);
+        perms.contains(&casemesh_model::org::Permission::Administer)
+            || perms.contains(&casemesh_model::org::Permission::AllCases)
+    }
+
+    /// Whether the caller may see the received share `s`: administrators and `all_cases`, a user
+    /// the sharer named (as this organization resolved them), or whoever sees its local copy.
+    pub fn may_see_received(
+        &self,
+        state: &AppState,
+        s: &casemesh_sharing::records::IncomingShare,
+    ) -> Result<bool, ApiError> {
+        if self.sees_all() || s.resolved_users.contains(&self.user.username) {
+            return Ok(true);
+        }
+        match s
+            .local_case
+            .map(|c| state.store.case(c))
+            .transpose()?
+            .flatten()
+        {
+            Some(copy) => Ok(self.visibility(state, &copy)?.any()),
+            None => Ok(false),
+        }
+    }
+
+    /// The received share `reference` names (share id or the local copy's record id or Case ID)
+    /// if the caller may see it; else 404 exactly as for a missing one.
+    pub fn received(
+        &self,
+        state: &AppState,
+        reference: &str,
+    ) -> Result<casemesh_sharing::records::IncomingShare, ApiError> {
+        let e = &state.sharing;
+        let not_found = || {
+            ApiError::from(casemesh_sharing::SharingError::NotFound(format!(
+                "received share {reference:?}"
+            )))
+        };
+        let share = match e.received_share(reference) {
+            Ok(s) => s,
+            Err(casemesh_sharing::SharingError::NotFound(_)) => {
+                let (case, _) = self.case(state, reference).map_err(|_| not_found())?;
+                e.received_share(&case.id.to_string())
+                    .map_err(|_| not_found())?
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if self.may_see_received(state, &share)? {
+            Ok(share)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// The link `id` if the caller sees its case whole; else 404 as for a missing link.
+    pub fn link(&self, state: &AppState, id: &str) -> Result<casemesh_links::LinkRecord, ApiError> {
+        let link = state.links.get(id)?;
+        let case = state.store.case(link.case)?;
+        let whole = match case {
+            Some(c) => self.visibility(state, &c)? == Visibility::Whole,
+            None => self.sees_all(),
+        };
+        if whole {
+            Ok(link)
+        } else {
+            Err(ApiError::not_found(format!("link {id:?} not found")))
+        }
+    }
+
     /// The caller as an audit actor, now.
     pub fn actor(&self, state: &AppState) -> Actor {
         Actor::new(self.user.username.clone(), state.clock.now())

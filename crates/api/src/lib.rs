@@ -129,6 +129,10 @@ pub fn admin_router(state: AppState) -> Router {
             "/v1/cases/{case}/access",
             get(sharing::access).post(sharing::share_inside),
         )
+        .route(
+            "/v1/access/{share}",
+            axum::routing::delete(sharing::stop_inside),
+        )
         .route("/v1/partners/{partner}/directory", get(sharing::directory))
         .route("/v1/received/{share}/updates", get(sharing::updates))
         .route(
@@ -174,7 +178,7 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
         audit::trail, audit::verify,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import,
         links::create, links::list, links::show, links::revoke,
     ),

@@ -68,6 +68,8 @@ pub mod actions {
     pub const CASE_SYNC: &str = "case.sync";
     /// Users or groups of the own organization were given access to (part of) a case.
     pub const CASE_SHARE_INSIDE: &str = "case.share.inside";
+    /// An inside share was stopped: the access it gave was taken back.
+    pub const CASE_SHARE_INSIDE_STOP: &str = "case.share.inside.stop";
 }
 
 /// One audit record.

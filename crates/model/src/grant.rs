@@ -1059,8 +1059,8 @@ mod tests {
     }
 
     const GOLDEN_SIGNATURE_HEX: &str = concat!(
-        "2f771c350535b8ec1fa9888975b6112e7898af928205d3bf8c3478e4e219e79f",
-        "8c86c7f7e68a2d015c10cb17a97b788bc981381efd558f11a2c512b8622a9704",
+        "f33d079f6890ab8c3ceef715f644edfd03efb2f281df6cb872c8889776151a37",
+        "9012ca00e66056bfe3431179e949be20fd9d40d753f8f00b976e646e0623320d",
     );
     const GOLDEN_GRANT_HEX: &str = concat!(
         "636173656d6573682d6772616e742d763200", // domain "casemesh-grant-v2\0"
@@ -1080,7 +1080,7 @@ mod tests {
         "02",                                             // mode: access
         "00000007436f756e73656c",                         // policy name "Counsel"
         "00000003010206",                                 // 3 actions: view, download, share_onward
-        "000000080102030a0b0c0d14",                       // 8 data kinds: all
+        "000000070102030a0b0c14",                         // 7 data kinds: all
         "000001a1ee565e00",                               // issued_at
         "01000001a288d52600",                             // expires_at: some
         "0100000012446973636c6f737572652062617463682031", // message: some

@@ -23,6 +23,11 @@ macro_rules! uuid_id {
                 Self(uuid::Uuid::new_v4())
             }
 
+            /// The all-zero id: "none" where a key needs an id.
+            pub fn nil() -> Self {
+                Self(uuid::Uuid::nil())
+            }
+
             /// The 16 raw bytes, used as database keys.
             pub fn as_bytes(&self) -> &[u8; 16] {
                 self.0.as_bytes()

@@ -149,22 +149,19 @@ pub enum SharedData {
     EvidenceDisplayId,
     /// Each evidence item's description.
     EvidenceDescription,
-    /// Each evidence item's category.
-    Categories,
     /// Transcripts attached to evidence.
     Transcripts,
 }
 
 impl SharedData {
     /// Every kind, in the order people read them.
-    pub const ALL: [SharedData; 8] = [
+    pub const ALL: [SharedData; 7] = [
         SharedData::CaseNumber,
         SharedData::CaseTitle,
         SharedData::CaseDescription,
         SharedData::EvidenceName,
         SharedData::EvidenceDisplayId,
         SharedData::EvidenceDescription,
-        SharedData::Categories,
         SharedData::Transcripts,
     ];
 
@@ -182,7 +179,8 @@ impl SharedData {
         SharedData::EvidenceDescription,
     ];
 
-    /// The stable one-byte code used in canonical encodings; never reused.
+    /// The stable one-byte code used in canonical encodings; never reused (13 is reserved:
+    /// categories never leave, a received copy's category is always None, seed 000).
     pub fn code(self) -> u8 {
         match self {
             SharedData::CaseNumber => 1,
@@ -191,7 +189,6 @@ impl SharedData {
             SharedData::EvidenceName => 10,
             SharedData::EvidenceDisplayId => 11,
             SharedData::EvidenceDescription => 12,
-            SharedData::Categories => 13,
             SharedData::Transcripts => 20,
         }
     }
@@ -210,7 +207,6 @@ impl SharedData {
             SharedData::EvidenceName => "evidence_name",
             SharedData::EvidenceDisplayId => "evidence_display_id",
             SharedData::EvidenceDescription => "evidence_description",
-            SharedData::Categories => "categories",
             SharedData::Transcripts => "transcripts",
         }
     }

@@ -60,6 +60,15 @@ pub struct InsideShared {
     pub notified: usize,
 }
 
+/// What stopping an inside share did.
+#[derive(Debug, Clone)]
+pub struct InsideStopped {
+    /// The case it gave access to.
+    pub case: casemesh_model::ids::CaseId,
+    /// Access entries taken back.
+    pub removed: usize,
+}
+
 /// Case access use cases.
 #[derive(Clone)]
 pub struct AccessService {
@@ -176,6 +185,46 @@ impl AccessService {
             entries,
             notified,
         })
+    }
+}
+
+impl AccessService {
+    /// The case an inside share gave access to, if `share` is one.
+    pub fn inside_share_case(
+        &self,
+        share: ShareId,
+    ) -> Result<Option<casemesh_model::ids::CaseId>, StoreError> {
+        Ok(self.store.access_of_share(share)?.first().map(|r| r.case))
+    }
+
+    /// Stop an inside share: take back exactly the access it gave (what other shares gave the
+    /// same people stays), with an audit entry, atomically. The caller checks that the user may
+    /// stop it (sees the case whole).
+    pub fn stop_inside(&self, share: ShareId, actor: &Actor) -> Result<InsideStopped, AccessError> {
+        let rows = self.store.access_of_share(share)?;
+        let Some(case) = rows.first().map(|r| r.case) else {
+            return Err(AccessError::Store(StoreError::NotFound(format!(
+                "share {share}"
+            ))));
+        };
+        let removed = self.store.atomically(|txn| {
+            let mut n = 0;
+            for r in &rows {
+                if txn.revoke_case_access(r)? {
+                    n += 1;
+                }
+            }
+            txn.audit(
+                case,
+                actor,
+                actions::CASE_SHARE_INSIDE_STOP,
+                None,
+                &format!("inside share {share} stopped: {n} access entries taken back"),
+            )?;
+            Ok::<_, StoreError>(n)
+        })?;
+        tracing::info!(share = %share, case = %case, removed, "inside share stopped");
+        Ok(InsideStopped { case, removed })
     }
 }
 

@@ -43,7 +43,7 @@ pub mod config;
 pub mod evidence;
 pub mod retention;
 
-pub use access::{AccessError, AccessService, InsideShare, InsideShared};
+pub use access::{AccessError, AccessService, InsideShare, InsideShared, InsideStopped};
 pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
 pub use evidence::{EvidenceError, EvidenceService, NewEvidence};

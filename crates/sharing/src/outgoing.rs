@@ -218,6 +218,12 @@ impl Engine {
         let now = self.now();
         let id = ShareId::random();
         let items = self.new_items(case, &scope, &policy, None)?;
+        if items.ids.is_empty() && matches!(scope, Scope::Evidence(_)) {
+            // Exactly these items, and none may leave: nothing would ever arrive.
+            return Err(SharingError::Invalid(
+                "none of the selected evidence may leave (marked do not disclose)".into(),
+            ));
+        }
         let mut share = OutgoingShare {
             id,
             case: case.id,

@@ -2,16 +2,20 @@
 //! with me" is one index read. The rule that decides what a user sees is pure, in
 //! [`casemesh_model::access`]; this module keeps the rows and answers with them.
 //!
+//! One row per (case, principal, share that gave it): a principal given two parts of a case by two
+//! inside shares holds both, and stopping one share takes back only its part.
+//!
 //! ```text
-//! rec/case.access/<case>/<u|g>:<id>     CaseAccessRow (JSON)
-//! idx/case.access.principal/<u|g>:<id>/<case>/<u|g>:<id>
+//! rec/case.access/<case>/<u|g>:<id>/<share>      CaseAccessRow (JSON)
+//! idx/case.access.principal/<u|g>:<id>/…          by principal ("shared with me")
+//! idx/case.access.share/<share>/…                 by share (stop an inside share)
 //! ```
 
 use crate::error::StoreError;
 use crate::repo::{Store, Txn};
 use crate::table::{Index, Table, TableKey};
 use casemesh_model::access::{AccessEntry, Principal, Visibility, visibility};
-use casemesh_model::ids::CaseId;
+use casemesh_model::ids::{CaseId, ShareId};
 use casemesh_model::org::User;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -39,9 +43,18 @@ const BY_PRINCIPAL: Index<CaseAccessRow> = Index::new("case.access.principal", |
     Some(r.entry.principal.to_key())
 });
 
-/// The access lists of every case.
-pub const CASE_ACCESS: Table<(CaseId, Principal), CaseAccessRow> =
-    Table::new("case.access").with_indexes(&[BY_PRINCIPAL]);
+const BY_SHARE: Index<CaseAccessRow> = Index::new("case.access.share", |r| {
+    Some(share_of(&r.entry).to_string())
+});
+
+/// The share an entry came from; entries made directly count as the nil share.
+fn share_of(e: &AccessEntry) -> ShareId {
+    e.share.unwrap_or(ShareId::nil())
+}
+
+/// The access lists of every case: key (case, (principal, share)).
+pub const CASE_ACCESS: Table<(CaseId, (Principal, ShareId)), CaseAccessRow> =
+    Table::new("case.access").with_indexes(&[BY_PRINCIPAL, BY_SHARE]);
 
 impl Store {
     /// The access list of `case` (without its owner, who is on the case record), in key order.
@@ -72,6 +85,11 @@ impl Store {
         Ok(out)
     }
 
+    /// The access rows an inside share (or a received share) gave, in every case.
+    pub fn access_of_share(&self, share: ShareId) -> Result<Vec<CaseAccessRow>, StoreError> {
+        self.by_index(&CASE_ACCESS, &BY_SHARE, &share.to_string())
+    }
+
     /// How much of `case` (owned by `owner`) `user` may see: the rule of
     /// [`casemesh_model::access::visibility`] over the stored list and the current groups.
     pub fn case_visibility(
@@ -87,8 +105,8 @@ impl Store {
 }
 
 impl Txn<'_, '_> {
-    /// Put `entry` on the access list of `case`, replacing an earlier entry for the same
-    /// principal (the latest share decides the scope).
+    /// Put `entry` on the access list of `case` (beside the principal's entries from other
+    /// shares; the same share again replaces its own entry).
     pub fn grant_case_access(
         &mut self,
         case: CaseId,
@@ -96,7 +114,7 @@ impl Txn<'_, '_> {
     ) -> Result<(), StoreError> {
         self.put(
             &CASE_ACCESS,
-            &(case, entry.principal),
+            &(case, (entry.principal, share_of(entry))),
             &CaseAccessRow {
                 case,
                 entry: entry.clone(),
@@ -104,13 +122,12 @@ impl Txn<'_, '_> {
         )
     }
 
-    /// Take `principal` off the access list of `case`; returns whether it was on it.
-    pub fn revoke_case_access(
-        &mut self,
-        case: CaseId,
-        principal: Principal,
-    ) -> Result<bool, StoreError> {
-        self.delete(&CASE_ACCESS, &(case, principal))
+    /// Take back what `row` gave; returns whether it was there.
+    pub fn revoke_case_access(&mut self, row: &CaseAccessRow) -> Result<bool, StoreError> {
+        self.delete(
+            &CASE_ACCESS,
+            &(row.case, (row.entry.principal, share_of(&row.entry))),
+        )
     }
 }
 
@@ -153,10 +170,14 @@ mod tests {
             store.case_visibility(&bob, c2, UserId::random()).unwrap(),
             Visibility::Whole
         );
-        // Revoking removes the row and its index key.
+        // Revoking removes the row and its index keys.
+        let row = CaseAccessRow {
+            case: c1,
+            entry: entry(Principal::User(bob.id), Scope::EntireCase),
+        };
         assert!(
             store
-                .atomically(|txn| txn.revoke_case_access(c1, Principal::User(bob.id)))
+                .atomically(|txn| txn.revoke_case_access(&row))
                 .unwrap()
         );
         assert_eq!(store.cases_shared_with(&bob).unwrap(), BTreeSet::from([c2]));

@@ -68,9 +68,10 @@ pub(crate) enum ShareCommand {
         #[arg(long)]
         partner: Option<String>,
     },
-    /// Stop sharing: automatic updates stop; the partner keeps its imported copy.
+    /// Stop sharing: automatic updates stop; the partner keeps its imported copy. For an inside
+    /// share, the access it gave is taken back at once.
     Stop {
-        /// Share id.
+        /// Share id (partner or inside share).
         share: String,
     },
 }
@@ -290,7 +291,26 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .await?
         }
         ShareCommand::Stop { share } => {
-            client.post_empty(&["v1", "shares", &share, "stop"]).await?
+            match client.post_empty(&["v1", "shares", &share, "stop"]).await {
+                Ok(v) => v,
+                // Not a partner share: an inside share, whose access is taken back.
+                Err(e) if e.to_string().contains("HTTP 404") => {
+                    let v = match client.delete(&["v1", "access", &share]).await {
+                        Ok(v) => v,
+                        Err(inside) if inside.to_string().contains("HTTP 404") => return Err(e),
+                        Err(inside) => return Err(inside),
+                    };
+                    if !out.json(&v)? {
+                        println!(
+                            "inside share {} stopped: {} access entries taken back",
+                            text(&v, "id"),
+                            v["removed"]
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     if !out.json(&v)? {

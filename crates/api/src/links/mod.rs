@@ -224,10 +224,10 @@ pub async fn list(
     responses((status = 200, body = LinkView), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    let link = state.links.get(&link)?;
+    let link = caller.link(&state, &link)?;
     Ok(Json(view(&state, &link)?))
 }
 
@@ -244,6 +244,7 @@ pub async fn revoke(
     if let Err(e) = caller.require(&state, Action::CreateLink) {
         caller.require(&state, Action::Administer).map_err(|_| e)?;
     }
+    let link = caller.link(&state, &link)?.id.to_string();
     let updated = state.links.revoke(&link, &caller.actor(&state))?;
     Ok(Json(view(&state, &updated)?))
 }

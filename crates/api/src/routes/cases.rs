@@ -145,15 +145,26 @@ pub async fn list(
             continue;
         }
         // Only the cases the caller may see (issue #12); the rest do not exist for them.
-        if !caller.visibility(&state, &c)?.any() {
+        let vis = caller.visibility(&state, &c)?;
+        if !vis.any() {
             continue;
         }
+        // Counted over what the caller sees: a part of a case counts only its part.
+        let evidence_count = match vis {
+            Visibility::Whole => state.store.case_evidence(c.id)?.len(),
+            _ => state
+                .store
+                .case_evidence(c.id)?
+                .iter()
+                .filter(|e| vis.covers(e.id, e.folder, &c))
+                .count(),
+        };
         out.push(CaseSummary {
             id: c.id.to_string(),
             case_id: c.case_number.clone(),
             title: c.title.clone(),
             external: c.is_external(),
-            evidence_count: state.store.case_evidence(c.id)?.len(),
+            evidence_count,
             created_at: c.created_at.to_string(),
         });
     }

@@ -676,6 +676,55 @@ pub async fn share_inside(
     ))
 }
 
+/// What stopping an inside share did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InsideStopView {
+    /// The inside share.
+    pub id: String,
+    /// The case's record id.
+    pub case: String,
+    /// `Stopped`.
+    pub status: String,
+    /// Access entries taken back.
+    pub removed: usize,
+}
+
+/// Stop an inside share: the access it gave is taken back at once (access other shares gave the
+/// same people stays). Needs the case whole, like sharing it.
+#[utoipa::path(delete, path = "/v1/access/{share}", tag = "sharing",
+    params(("share" = String, Path, description = "inside share id")),
+    responses((status = 200, body = InsideStopView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stop_inside(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<InsideStopView>> {
+    caller.require(&state, Action::ShareAccess)?;
+    let not_found = || ApiError::not_found(format!("share {share:?} not found"));
+    let id: casemesh_model::ids::ShareId = share.parse().map_err(|_| not_found())?;
+    let access = state.node.access();
+    let case = access.inside_share_case(id)?.ok_or_else(not_found)?;
+    caller.whole_case(&state, &case.to_string()).map_err(|e| {
+        if e.status == StatusCode::FORBIDDEN {
+            e
+        } else {
+            not_found()
+        }
+    })?;
+    let done = access
+        .stop_inside(id, &caller.actor(&state))
+        .map_err(|e| match e {
+            casemesh_service::AccessError::Store(s) => ApiError::from(s),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    Ok(Json(InsideStopView {
+        id: id.to_string(),
+        case: done.case.to_string(),
+        status: "Stopped".into(),
+        removed: done.removed,
+    }))
+}
+
 /// The shares of a case, with everyone who has access.
 #[utoipa::path(get, path = "/v1/cases/{case}/shares", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
@@ -846,15 +895,18 @@ pub async fn stop_share(
 #[utoipa::path(get, path = "/v1/received", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
 pub async fn received(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<ReceivedView>>> {
     let e = &state.sharing;
-    Ok(Json(
-        e.received()?
-            .into_iter()
-            .map(|s| ReceivedView::of(e, s))
-            .collect::<Result<_, _>>()?,
-    ))
+    let mut out = Vec::new();
+    for s in e.received()? {
+        // Only what the caller may see (issue #12): named recipients, whoever sees the copy,
+        // administrators.
+        if caller.may_see_received(&state, &s)? {
+            out.push(ReceivedView::of(e, s)?);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// Import details of a received share (by share id or by the local copy's case id).
@@ -866,18 +918,8 @@ pub async fn received_one(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
-    let e = &state.sharing;
-    let share = match e.received_share(&share) {
-        Ok(s) => s,
-        Err(SharingError::NotFound(m)) => {
-            let (case, _) = caller
-                .case(&state, &share)
-                .map_err(|_| ApiError::not_found(m))?;
-            e.received_share(&case.id.to_string())?
-        }
-        Err(other) => return Err(other.into()),
-    };
-    Ok(Json(ReceivedView::of(e, share)?))
+    let share = caller.received(&state, &share)?;
+    Ok(Json(ReceivedView::of(&state.sharing, share)?))
 }
 
 /// One update available for a received case: a field whose value at the sharer changed.
@@ -925,9 +967,10 @@ pub struct ApplyUpdates {
     responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)))]
 pub async fn updates(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
+    let share = caller.received(&state, &share)?.id.to_string();
     Ok(Json(
         state
             .sharing
@@ -949,6 +992,7 @@ pub async fn apply_updates(
     Json(req): Json<ApplyUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
     caller.require(&state, Action::EditCase)?;
+    let share = caller.received(&state, &share)?.id.to_string();
     let done = state
         .sharing
         .apply_updates(&caller.actor(&state), &share, &req.fields, req.all)?;
@@ -965,6 +1009,7 @@ pub async fn import(
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
     caller.require(&state, Action::EditCase)?;
+    let share = caller.received(&state, &share)?.id.to_string();
     let e = &state.sharing;
     Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
 }
