@@ -38,8 +38,23 @@ pub(crate) struct Tx<'a> {
 
 impl Db {
     /// Open (or create) the database in `dir`. A database held by another process gives
-    /// [`StoreError::InUse`].
+    /// [`StoreError::InUse`] after about a second: sled releases its file lock from its flusher
+    /// thread shortly *after* the last handle is dropped, so a database this process has just
+    /// closed (a restart in-process, a test reopening it) is retried for that long first.
     pub(crate) fn open(dir: &Path) -> Result<Db, StoreError> {
+        let mut tries = 0;
+        loop {
+            match Self::open_once(dir) {
+                Err(StoreError::InUse(_)) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Db, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             // sled's page cache defaults to 1 GiB and fills as the database grows: bound it,
