@@ -3,7 +3,29 @@
 //! items; `opt` = `0x00`, or `0x01` + value. Readers refuse truncated input, counts the rest
 //! cannot hold (no allocation from a forged count), bad UTF-8 and trailing bytes.
 
-use crate::grant::DecodeError;
+use crate::grant::{DecodeError, MAX_WIRE_BYTES};
+
+/// The wire form of a single signed statement: `u32` length + canonical bytes, then the 64-byte
+/// signature.
+pub(crate) fn signed_wire(canonical: &[u8], signature: &[u8; 64]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.bytes(canonical);
+    w.raw(signature);
+    w.0
+}
+
+/// Split a [`signed_wire`] form (at most [`MAX_WIRE_BYTES`], nothing after the signature) into
+/// its canonical bytes and signature.
+pub(crate) fn split_signed(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), DecodeError> {
+    if bytes.len() > MAX_WIRE_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let mut outer = Reader { buf: bytes };
+    let canonical = outer.bytes()?;
+    let signature = outer.array::<64>()?;
+    outer.finish()?;
+    Ok((canonical, signature))
+}
 
 #[derive(Default)]
 pub(crate) struct Writer(pub(crate) Vec<u8>);

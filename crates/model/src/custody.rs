@@ -19,10 +19,8 @@
 //!           holder_key (32)  at (u64)
 //! ```
 
-use crate::canonical::{Reader, Writer};
-use crate::grant::{
-    DecodeError, GrantError, MAX_WIRE_BYTES, check_signature, org_id_from_public_key, sig_hex,
-};
+use crate::canonical::{Reader, Writer, signed_wire, split_signed};
+use crate::grant::{DecodeError, GrantError, check_signature, org_id_from_public_key, sig_hex};
 use crate::ids::{BlobHash, EvidenceId, OrgId, ShareId};
 use crate::time::Timestamp;
 use ed25519_dalek::{Signer, SigningKey};
@@ -192,21 +190,13 @@ impl<T: Statement> Signed<T> {
 
     /// The wire form: `u32` length + canonical bytes, then the 64-byte signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.bytes(&self.statement.canonical_bytes());
-        w.raw(&self.signature);
-        w.0
+        signed_wire(&self.statement.canonical_bytes(), &self.signature)
     }
 
-    /// Decode a wire form (at most [`MAX_WIRE_BYTES`]). Does not verify.
+    /// Decode a wire form (at most [`MAX_WIRE_BYTES`](crate::grant::MAX_WIRE_BYTES)). Does not
+    /// verify.
     pub fn from_bytes(bytes: &[u8]) -> Result<Signed<T>, DecodeError> {
-        if bytes.len() > MAX_WIRE_BYTES {
-            return Err(DecodeError::TooLarge(bytes.len()));
-        }
-        let mut outer = Reader { buf: bytes };
-        let canonical = outer.bytes()?;
-        let signature = outer.array::<64>()?;
-        outer.finish()?;
+        let (canonical, signature) = split_signed(bytes)?;
         Ok(Signed {
             statement: T::decode(canonical)?,
             signature,

@@ -22,7 +22,7 @@
 //! No clock is read here (callers pass `now`), and issuance in the future is not refused: partner
 //! clocks differ, and expiry is what protects the sharer.
 
-use crate::canonical::{Reader, Writer};
+use crate::canonical::{Reader, Writer, signed_wire, split_signed};
 use crate::case::Case;
 use crate::ids::{CaseId, EvidenceId, FolderId, OrgId, ShareId};
 use crate::policy::{PolicyAction, SharedData, SharingPolicy};
@@ -771,21 +771,12 @@ impl SignedRevocation {
 
     /// The wire form: `u32` length + canonical bytes, then the 64-byte signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.bytes(&self.revocation.canonical_bytes());
-        w.raw(&self.signature);
-        w.0
+        signed_wire(&self.revocation.canonical_bytes(), &self.signature)
     }
 
     /// Decode a wire form (at most [`MAX_WIRE_BYTES`], canonical only). Does not verify.
     pub fn from_bytes(bytes: &[u8]) -> Result<SignedRevocation, DecodeError> {
-        if bytes.len() > MAX_WIRE_BYTES {
-            return Err(DecodeError::TooLarge(bytes.len()));
-        }
-        let mut outer = Reader { buf: bytes };
-        let canonical = outer.bytes()?;
-        let signature = outer.array::<64>()?;
-        outer.finish()?;
+        let (canonical, signature) = split_signed(bytes)?;
         let mut r = Reader { buf: canonical };
         r.domain(REVOCATION_DOMAIN)?;
         let revocation = Revocation {
