@@ -184,6 +184,16 @@ impl From<casemesh_service::SweepError> for ApiError {
     }
 }
 
+impl From<casemesh_service::AccessError> for ApiError {
+    fn from(e: casemesh_service::AccessError) -> ApiError {
+        match e {
+            casemesh_service::AccessError::Store(s) => s.into(),
+            // Unknown recipients, a bad scope, no recipient, a bad message: the caller's input.
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
 impl From<casemesh_service::EvidenceError> for ApiError {
     fn from(e: casemesh_service::EvidenceError) -> ApiError {
         use casemesh_service::EvidenceError;

@@ -641,24 +641,17 @@ pub async fn share_inside(
             }
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    let done = state
-        .node
-        .access()
-        .share_inside(
-            &casemesh_service::InsideShare {
-                case: case.id,
-                to: to.clone(),
-                folders: req.folders,
-                evidence: req.evidence,
-                message: req.message,
-            },
-            &caller.user,
-            &caller.actor(&state),
-        )
-        .map_err(|e| match e {
-            casemesh_service::AccessError::Store(s) => ApiError::from(s),
-            other => ApiError::bad_request(other.to_string()),
-        })?;
+    let done = state.node.access().share_inside(
+        &casemesh_service::InsideShare {
+            case: case.id,
+            to: to.clone(),
+            folders: req.folders,
+            evidence: req.evidence,
+            message: req.message,
+        },
+        &caller.user,
+        &caller.actor(&state),
+    )?;
     let scope = match done.entries.first().map(|e| &e.scope) {
         Some(casemesh_model::grant::Scope::Folders(_)) => "folders",
         Some(casemesh_model::grant::Scope::Evidence(_)) => "evidence",
@@ -711,12 +704,7 @@ pub async fn stop_inside(
             not_found()
         }
     })?;
-    let done = access
-        .stop_inside(id, &caller.actor(&state))
-        .map_err(|e| match e {
-            casemesh_service::AccessError::Store(s) => ApiError::from(s),
-            other => ApiError::bad_request(other.to_string()),
-        })?;
+    let done = access.stop_inside(id, &caller.actor(&state))?;
     Ok(Json(InsideStopView {
         id: id.to_string(),
         case: done.case.to_string(),
