@@ -72,32 +72,22 @@ fn check_case_number(value: &str) -> ApiResult<()> {
 
 /// The full view of a case (owner name, evidence).
 pub(crate) fn case_view(state: &AppState, case: &Case) -> ApiResult<CaseView> {
-    let owner = state
-        .store
-        .user(case.owner)?
-        .map(|u| u.username)
-        .unwrap_or_else(|| case.owner.to_string());
-    let evidence = state.store.case_evidence(case.id)?;
-    Ok(CaseView::new(case, &owner, &evidence))
+    case_view_as(state, case, &Visibility::Whole)
 }
 
 /// The view of `case` for a caller who sees `vis` of it: a part shows only the evidence it
 /// covers and the folders on the way to it.
 pub(crate) fn case_view_as(state: &AppState, case: &Case, vis: &Visibility) -> ApiResult<CaseView> {
-    if *vis == Visibility::Whole {
-        return case_view(state, case);
-    }
     let owner = state
         .store
         .user(case.owner)?
         .map(|u| u.username)
         .unwrap_or_else(|| case.owner.to_string());
-    let evidence: Vec<_> = state
-        .store
-        .case_evidence(case.id)?
-        .into_iter()
-        .filter(|e| vis.covers(e.id, e.folder, case))
-        .collect();
+    let mut evidence = state.store.case_evidence(case.id)?;
+    if *vis == Visibility::Whole {
+        return Ok(CaseView::new(case, &owner, &evidence));
+    }
+    evidence.retain(|e| vis.covers(e.id, e.folder, case));
     let mut shown = case.clone();
     shown.folders.retain(|f| {
         vis.shows_folder(f.id, case) || evidence.iter().any(|e| case.is_within(e.folder, f.id))
@@ -150,15 +140,12 @@ pub async fn list(
             continue;
         }
         // Counted over what the caller sees: a part of a case counts only its part.
-        let evidence_count = match vis {
-            Visibility::Whole => state.store.case_evidence(c.id)?.len(),
-            _ => state
-                .store
-                .case_evidence(c.id)?
-                .iter()
-                .filter(|e| vis.covers(e.id, e.folder, &c))
-                .count(),
-        };
+        let evidence_count = state
+            .store
+            .case_evidence(c.id)?
+            .iter()
+            .filter(|e| vis.covers(e.id, e.folder, &c))
+            .count();
         out.push(CaseSummary {
             id: c.id.to_string(),
             case_id: c.case_number.clone(),
