@@ -1057,7 +1057,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         "harrier-statement.wav",
         "Interviews/Day 1",
     );
-    add_evidence(&a, &case, work.path(), "kestrel-payments.pdf", "Informants");
+    let payments = add_evidence(&a, &case, work.path(), "kestrel-payments.pdf", "Informants");
     a.cli_ok([
         "evidence",
         "edit",
@@ -1100,6 +1100,24 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         details["case_id"].as_str().unwrap().starts_with("SHARE-"),
         "{details}"
     );
+    // An evidence share naming a do-not-disclose item: the item stays home, and so does the
+    // name of the folder holding it.
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        id_of(&payments),
+        "--do-not-disclose",
+        "on",
+    ]);
+    let picked = share_case(
+        &a,
+        &case,
+        "county-da",
+        &["--evidence", id_of(&day1), "--evidence", id_of(&payments)],
+    );
+    assert_eq!(picked["items_sent"], 1, "{picked}");
+    wait_share_complete(&a, id_of(&picked), LIMIT);
     // Let the metadata document settle, then read every byte the receiver stored.
     std::thread::sleep(Duration::from_secs(1));
     let stored = all_bytes(&b.data_dir().join("db"));

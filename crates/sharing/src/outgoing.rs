@@ -515,7 +515,8 @@ impl Engine {
 
     /// The manifest head of `share`: the folders its scope shares and the case fields its policy
     /// lets leave. For an evidence scope, the folders holding its items are looked up by id
-    /// (O(items in the scope), which the grant bounds).
+    /// (O(items in the scope), which the grant bounds); a do-not-disclose item's folder is not
+    /// among them (its name would leave with the head).
     fn head_of(
         &self,
         share: &OutgoingShare,
@@ -525,7 +526,13 @@ impl Engine {
         let mut item_folders = BTreeSet::new();
         if let Scope::Evidence(ids) = &share.scope {
             for id in ids {
-                if let Some(f) = self.inner.store.evidence(*id)?.and_then(|e| e.folder) {
+                if let Some(f) = self
+                    .inner
+                    .store
+                    .evidence(*id)?
+                    .filter(|e| !e.do_not_disclose)
+                    .and_then(|e| e.folder)
+                {
                     item_folders.insert(f);
                 }
             }
