@@ -57,6 +57,18 @@ use crate::{
 /// Load assumed for a fetch of unknown size when choosing a lane.
 pub(crate) const UNKNOWN_SIZE_LOAD: u64 = 1 << 30;
 
+/// How long opening a blob stream may take before the fetch fails (and is retried).
+///
+/// libp2p-stream 0.5 can lose an open request for good: `Control::open_stream` looks for the
+/// peer's connection in a table that is filled by `FromSwarm::ConnectionEstablished`, which the
+/// swarm delivers just *after* it created the connection's handler. A request made from another
+/// thread between the two finds no connection, parks in a "pending dial" channel that only the
+/// *next* new connection takes, and waits for ever on a healthy connection (seen in CI: a
+/// restarted receiver resumed its import at the moment its partner reconnected, and the share
+/// sat at 0 bytes for 4 minutes). A bounded wait turns that into an ordinary failed attempt; the
+/// next attempt finds the connection in the table.
+pub(crate) const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The lanes of every partner this node fetches from.
 pub(crate) struct Lanes {
     control: libp2p_stream::Control,
@@ -300,7 +312,18 @@ impl Lanes {
         mut tx: OwnedMutexGuard<LaneTx>,
     ) -> Result<OwnedMutexGuard<LaneTx>, OpenFailed> {
         let protocol = StreamProtocol::new(lane.version.protocol_id());
-        let opened = self.control.clone().open_stream(lane.peer, protocol).await;
+        let mut control = self.control.clone();
+        let opening = control.open_stream(lane.peer, protocol);
+        let opened = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+            Ok(opened) => opened,
+            Err(_) => Err(OpenStreamError::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "opening a blob stream took over {} s",
+                    OPEN_TIMEOUT.as_secs()
+                ),
+            ))),
+        };
         let stream = match opened {
             Ok(stream) => stream,
             Err(e) => {
