@@ -167,7 +167,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         let (stderr, _) = a.cli_fail_as(who, ["link", "show", link_id]);
         assert_http_status(&stderr, 404);
     }
-    let (stderr, _) = a.cli_fail_as(&linker, ["link", "revoke", link_id]);
+    let (stderr, _) = a.cli_fail_as(&linker, ["link", "revoke", link_id, "--yes"]);
     assert_http_status(&stderr, 404);
     assert_ne!(a.cli_json(["link", "show", link_id])["status"], "Revoked");
     // A second inside share adds its part; stopping one takes back only its own.

@@ -276,14 +276,14 @@ fn user_without_edit_case_retention_cannot_change_retention() {
 
     let edited = node.cli_json_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
     assert_eq!(edited["title"], "Renamed");
-    let (stderr, code) = node.cli_fail_as(&editor, ["case", "retention", &case, "30"]);
+    let (stderr, code) = node.cli_fail_as(&editor, ["case", "retention", &case, "30", "--yes"]);
     assert_eq!(code, 1);
     assert_http_status(&stderr, 403);
     let c = case_json(&node, &case);
     assert_eq!(c["title"], "Renamed");
     assert_eq!(c["retention"], before, "retention unchanged");
 
-    let c = node.cli_json(["case", "retention", &case, "30"]);
+    let c = node.cli_json(["case", "retention", &case, "30", "--yes"]);
     assert_eq!(c["retention"], json!({"kind": "days", "days": 30}));
     let c = node.cli_json(["case", "retention", &case, "manual"]);
     assert_eq!(c["retention"], json!({"kind": "until_manually_deleted"}));
@@ -417,7 +417,7 @@ fn unknown_case_and_evidence_ids_are_not_found() {
         vec!["folder", "create", "no-such-case", "A"],
         vec!["evidence", "show", &case, missing_uuid],
         vec!["evidence", "show", &case, "E-404"],
-        vec!["evidence", "delete", &case, missing_uuid],
+        vec!["evidence", "delete", &case, missing_uuid, "--yes"],
         vec!["evidence", "edit", &case, "E-404", "--name", "x"],
         vec!["evidence", "get", &case, missing_uuid, "-o", s(&out)],
     ] {
@@ -632,8 +632,8 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
     let e2 = add_evidence(&node, &case, &f2, &[]);
     add_evidence(&node, &keep, &f3, &[]);
 
-    node.cli_json(["case", "retention", &case, "0"]);
-    let swept = node.cli_json(["retention", "sweep"]);
+    node.cli_json(["case", "retention", &case, "0", "--yes"]);
+    let swept = node.cli_json(["retention", "sweep", "--yes"]);
     let removed = swept["removed"].as_array().expect("removed is an array");
     assert_eq!(removed.len(), 2, "{swept}");
     let mut removed_ids: Vec<&str> = removed
@@ -665,12 +665,12 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
     assert!(node.cli_ok(["audit", "verify", &case]).contains("ok"));
 
     assert!(
-        node.cli_json(["retention", "sweep"])["removed"]
+        node.cli_json(["retention", "sweep", "--yes"])["removed"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    node.cli_json(["blobs", "gc"]);
+    node.cli_json(["blobs", "gc", "--yes"]);
     assert_eq!(
         node.blob_files().len(),
         1,
@@ -726,10 +726,10 @@ fn audit_chain_verifies_after_many_operations() {
         "-o",
         s(&work.path().join("got.bin")),
     ]);
-    node.cli_ok(["evidence", "delete", &case, &ids[3]]);
+    node.cli_ok(["evidence", "delete", &case, &ids[3], "--yes"]);
     node.cli_ok(["folder", "rename", &case, "Photos", "Pictures"]);
     node.cli_ok(["folder", "move", &case, "Pictures", "Interviews"]);
-    node.cli_ok(["case", "retention", &case, "365"]);
+    node.cli_ok(["case", "retention", &case, "365", "--yes"]);
     node.cli_ok(["case", "show", &case]);
 
     let verify = node.cli_json(["audit", "verify", &case]);
@@ -1082,10 +1082,10 @@ fn evidence_edit_move_and_delete() {
             .contains("the front door")
     );
 
-    node.cli_ok(["evidence", "delete", &case, "E-2"]);
+    node.cli_ok(["evidence", "delete", &case, "E-2", "--yes"]);
     let (stderr, _) = node.cli_fail(["evidence", "show", &case, id]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = node.cli_fail(["evidence", "delete", &case, id]);
+    let (stderr, _) = node.cli_fail(["evidence", "delete", &case, id, "--yes"]);
     assert_http_status(&stderr, 404);
     assert_eq!(evidence_count(&node, &case), 0);
 }
@@ -1319,14 +1319,14 @@ fn users_groups_and_tokens() {
     let token = node.cli_ok(["user", "token", "alice"]);
     let case = node.cli_json_as(token.trim(), ["case", "list"]);
     assert!(case.is_array());
-    node.cli_ok(["user", "delete", "alice"]);
+    node.cli_ok(["user", "delete", "alice", "--yes"]);
     let (stderr, _) = node.cli_fail_as(token.trim(), ["case", "list"]);
     assert_http_status(&stderr, 401);
     assert!(!node.cli_ok(["user", "list"]).contains("alice"));
     // Nobody can lock themselves out.
     let (stderr, _) = node.cli_fail(["user", "disable", "admin"]);
     assert_client_error(&stderr);
-    let (stderr, _) = node.cli_fail(["user", "delete", "admin"]);
+    let (stderr, _) = node.cli_fail(["user", "delete", "admin", "--yes"]);
     assert_client_error(&stderr);
 }
 
@@ -1340,15 +1340,21 @@ fn blob_gc_removes_only_unreferenced_blobs() {
     random_file(&drop, 2 * MIB, 61);
     let kept = add_evidence(&node, &case, &keep, &[]);
     let dropped = add_evidence(&node, &case, &drop, &[]);
-    node.cli_ok(["evidence", "delete", &case, dropped["id"].as_str().unwrap()]);
+    node.cli_ok([
+        "evidence",
+        "delete",
+        &case,
+        dropped["id"].as_str().unwrap(),
+        "--yes",
+    ]);
 
-    let gc = node.cli_json(["blobs", "gc"]);
+    let gc = node.cli_json(["blobs", "gc", "--yes"]);
     assert_eq!(gc["removed"], 1, "{gc}");
     assert_eq!(gc["bytes_freed"], 2 * MIB);
     assert!(!node.blob_path(dropped["hash"].as_str().unwrap()).exists());
     assert!(node.blob_path(kept["hash"].as_str().unwrap()).exists());
     assert_eq!(node.cli_json(["blobs", "stats"])["count"], 1);
-    assert_eq!(node.cli_json(["blobs", "gc"])["removed"], 0);
+    assert_eq!(node.cli_json(["blobs", "gc", "--yes"])["removed"], 0);
     assert!(node.cli_ok(["blobs", "stats"]).contains("1 blobs"));
 }
 

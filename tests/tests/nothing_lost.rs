@@ -160,11 +160,11 @@ fn assert_item_intact(node: &TestNode, case: &str, item: &Item, dir: &Path) {
 }
 
 fn delete_evidence(node: &TestNode, case: &str, item: &Item) {
-    node.cli_ok(["evidence", "delete", case, &item.id]);
+    node.cli_ok(["evidence", "delete", case, &item.id, "--yes"]);
 }
 
 fn gc(node: &TestNode) -> Value {
-    node.cli_json(["blobs", "gc"])
+    node.cli_json(["blobs", "gc", "--yes"])
 }
 
 fn evidence_ids(node: &TestNode, case: &str) -> Vec<String> {
@@ -342,9 +342,9 @@ fn issue10_retention_sweep_keeps_bytes_other_items_hold() {
     let recent = add_path(&node, &swept, &old.src);
     // …and another case holds the old transcript's bytes as evidence.
     let transcript_as_evidence = add_path(&node, &kept, &transcript);
-    node.cli_json(["case", "retention", &swept, "30"]);
+    node.cli_json(["case", "retention", &swept, "30", "--yes"]);
 
-    node.cli_json(["retention", "sweep"]);
+    node.cli_json(["retention", "sweep", "--yes"]);
     assert_eq!(
         evidence_ids(&node, &swept),
         std::slice::from_ref(&recent.id),

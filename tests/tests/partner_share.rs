@@ -246,7 +246,7 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
         "--category",
         "Burglary",
     ]);
-    a.cli_ok(["case", "retention", &case, "7"]);
+    a.cli_ok(["case", "retention", &case, "7", "--yes"]);
 
     let to_b = share_case(&a, &case, "county-da", &[]);
     let to_c = share_case(&a, &case, "public-defender", &[]);

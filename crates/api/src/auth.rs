@@ -56,22 +56,20 @@ impl Caller {
                 Err(not_found())
             };
         }
-        let mut found = Vec::new();
-        for c in state.store.cases()? {
-            if c.case_number == reference {
-                let vis = self.visibility(state, &c)?;
-                if vis.any() {
-                    found.push((c, vis));
-                }
+        // Among the visible cases with that number, the local one first, else the only copy
+        // (the rule of `casemesh_store::case_numbers`).
+        let mut visible = Vec::new();
+        for c in state.store.cases_numbered(reference)? {
+            if self.visibility(state, &c)?.any() {
+                visible.push(c);
             }
         }
-        match found.len() {
-            0 => Err(not_found()),
-            1 => Ok(found.remove(0)),
-            n => Err(ApiError::from(casemesh_store::StoreError::Conflict(
-                format!("{n} cases have the case id {reference:?}; use the record id"),
-            ))),
-        }
+        let case = casemesh_store::case_numbers::pick(reference, visible).map_err(|e| match e {
+            casemesh_store::StoreError::NotFound(_) => not_found(),
+            e => ApiError::from(e),
+        })?;
+        let vis = self.visibility(state, &case)?;
+        Ok((case, vis))
     }
 
     /// The case `reference` names, for a change or an action on the whole case (editing, sharing,

@@ -113,7 +113,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            StoreError::Conflict(_) => ApiError::conflict(e.to_string()),
+            // A taken case number (issue #15) names the case that has it: 409 like any conflict.
+            StoreError::Conflict(_) | StoreError::CaseNumberTaken { .. } => {
+                ApiError::conflict(e.to_string())
+            }
             StoreError::BlobCorrupt { .. } | StoreError::BlobMissing { .. } => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "blob_corrupt",

@@ -182,3 +182,51 @@ impl Config {
         self
     }
 }
+
+/// The TCP port of listen address `addr` when another socket already listens on it, else `None`
+/// (port 0, a free port, a non-TCP address, or an address this host does not have: the real
+/// listen reports those).
+///
+/// Why this check exists: libp2p's TCP transport binds its listeners with `SO_REUSEPORT` (so
+/// outgoing connections can reuse the listening port), and on Linux a second process doing the
+/// same binds the *same* port without an error: two nodes would silently share one port and
+/// each get a random half of the incoming connections (issue #15 item 4). A plain bind (no
+/// `SO_REUSEPORT`) of the same address fails with `AddrInUse` while anyone listens there. A
+/// short window remains between this probe and the real listen.
+pub fn port_taken(addr: &Multiaddr) -> Option<u16> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (ip, port) = (ip?, port.filter(|p| *p != 0)?);
+    match std::net::TcpListener::bind((ip, port)) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(port),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn a_port_someone_listens_on_is_taken_and_port_zero_never_is() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+        assert_eq!(port_taken(&addr), Some(port));
+        // The wildcard address covers loopback: taken too.
+        let any: Multiaddr = format!("/ip4/0.0.0.0/tcp/{port}").parse().unwrap();
+        assert_eq!(port_taken(&any), Some(port));
+        drop(held);
+        assert_eq!(port_taken(&addr), None);
+        assert_eq!(port_taken(&"/ip4/127.0.0.1/tcp/0".parse().unwrap()), None);
+    }
+}

@@ -136,6 +136,10 @@ fn keypair(secret: &[u8; 32]) -> Result<identity::Keypair, NetError> {
 ///
 /// Returns once every listen address is bound (so [`NetHandle::listen_addrs`] shows the real
 /// ports). Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`NetError::Config`] for a bad key or a listen address whose port another process already
+/// listens on ([`crate::config::port_taken`]); [`NetError::Transport`] when listening fails.
 pub async fn start(
     config: Config,
     blob_server: Arc<dyn BlobServer>,
@@ -178,6 +182,12 @@ pub async fn start(
 
     let mut pending = std::collections::HashSet::new();
     for addr in &config.listen_addrs {
+        // libp2p would share a taken port silently (SO_REUSEPORT): refuse it here.
+        if let Some(port) = crate::config::port_taken(addr) {
+            return Err(NetError::Config(format!(
+                "listen address {addr}: port {port} is already in use by another process"
+            )));
+        }
         let id = swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Transport(format!("listen on {addr}: {e}")))?;

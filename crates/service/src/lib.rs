@@ -44,6 +44,8 @@ pub mod evidence;
 pub mod retention;
 
 pub use access::{AccessError, AccessService, InsideShare, InsideShared, InsideStopped};
+/// Longest download-link duration in days, for clients that check `--days` before asking.
+pub use casemesh_links::MAX_DAYS as LINK_MAX_DAYS;
 pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
 pub use evidence::{EvidenceError, EvidenceService, NewEvidence};
@@ -201,6 +203,18 @@ impl Node {
                     .with_context(|| format!("p2p.listen {a:?} is not a multiaddr"))
             })
             .collect::<Result<Vec<casemesh_net::Multiaddr>>>()?;
+        // A taken port is an error at start (libp2p alone would share it silently).
+        for addr in &listen {
+            if let Some(port) = casemesh_net::config::port_taken(addr) {
+                return Err(port_in_use(
+                    "p2p",
+                    &addr.to_string(),
+                    port,
+                    "p2p.listen",
+                    &layout,
+                ));
+            }
+        }
         let net_config = casemesh_net::Config::new(secret, layout.partial())
             .with_listen_addrs(listen)
             .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
@@ -235,9 +249,7 @@ impl Node {
         });
 
         // The public download-link server: its own listener, apart from the admin endpoint.
-        let link_listener = tokio::net::TcpListener::bind(file.link.listen)
-            .await
-            .with_context(|| format!("bind the link server on {}", file.link.listen))?;
+        let link_listener = bind(file.link.listen, "link server", "link.listen", &layout).await?;
         let link_addr = link_listener.local_addr()?;
         links.set_public_base(
             &file
@@ -246,9 +258,8 @@ impl Node {
                 .clone()
                 .unwrap_or_else(|| format!("http://{link_addr}")),
         );
-        let admin_listener = tokio::net::TcpListener::bind(file.admin.listen)
-            .await
-            .with_context(|| format!("bind the admin endpoint on {}", file.admin.listen))?;
+        let admin_listener =
+            bind(file.admin.listen, "admin endpoint", "admin.listen", &layout).await?;
         let admin_addr = admin_listener.local_addr()?;
         if !admin_addr.ip().is_loopback() {
             tracing::warn!(addr = %admin_addr, "the admin endpoint listens on a non-loopback address");
@@ -460,6 +471,43 @@ async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Bind one of the node's HTTP listeners (`what`, set by config key `key`); a taken port is
+/// [`port_in_use`].
+async fn bind(
+    addr: SocketAddr,
+    what: &str,
+    key: &str,
+    layout: &config::Layout,
+) -> Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(port_in_use(
+            what,
+            &addr.to_string(),
+            addr.port(),
+            key,
+            layout,
+        )),
+        Err(e) => Err(e).with_context(|| format!("bind the {what} on {addr} ({key})")),
+    }
+}
+
+/// The start error for a listen address whose port another process holds (issue #15 item 4):
+/// names the port, the address, the config key that sets it and the file it is in.
+fn port_in_use(
+    what: &str,
+    addr: &str,
+    port: u16,
+    key: &str,
+    layout: &config::Layout,
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the {what} port {port} ({addr}) is already in use by another process (another casemesh \
+         node?): set a free address in `{key}` in {}",
+        layout.config().display()
+    )
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish in-flight requests. The

@@ -23,6 +23,20 @@ pub enum StoreError {
     /// A unique name is taken, or a reference is ambiguous.
     #[error("{0}")]
     Conflict(String),
+    /// A case number given to a new or renamed local case is already used by another case
+    /// (see [`crate::case_numbers`]); nothing was written.
+    #[error(
+        "case number {number:?} is already used by case {existing}{}; choose another case number",
+        received_from.as_ref().map(|o| format!(" (a copy received from {o})")).unwrap_or_default()
+    )]
+    CaseNumberTaken {
+        /// The number asked for.
+        number: String,
+        /// The record id of the case that has it (a local one when there is one).
+        existing: casemesh_model::ids::CaseId,
+        /// The sharer's name when that case is a received copy.
+        received_from: Option<String>,
+    },
     /// A blob's bytes on disk no longer match its hash.
     #[error("blob {hash} is corrupted on disk: its bytes do not match its BLAKE3 hash")]
     BlobCorrupt {

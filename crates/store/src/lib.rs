@@ -7,6 +7,8 @@
 //!   audit trail) and their atomic updates.
 //! - [`table`]: typed tables ([`Table`]) of other crates' records (partners, shares, links, …)
 //!   under `rec/<table>/<key>`, with secondary [`Index`]es kept exact in every write.
+//! - [`case_numbers`]: the rule that keeps case numbers unambiguous (refused when taken; a
+//!   number names the local case first) and its index.
 //! - [`access`]: case access lists (who inside the organization may open how much of a case).
 //! - [`blobs`]: the [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
 //! - [`error`]: the [`StoreError`] type.
@@ -23,6 +25,7 @@
 
 pub mod access;
 pub mod blobs;
+pub mod case_numbers;
 pub mod clock;
 mod db;
 pub mod error;

@@ -12,6 +12,8 @@
 //! seen/<scope>/<msg id>  1               schema                 u32 (SCHEMA_VERSION)
 //! rec/<table>/<key>      a typed table's record (see [`crate::table`])
 //! idx/<index>/<value>/<key>  () — a table's secondary index   idxbuilt/<index>  1
+//! casenum/<case number>  [CaseId] — every case with that number (see [`crate::case_numbers`];
+//!                        derived, rebuilt from `case/` at open)
 //! ```
 //! Every change that touches several records (evidence + blob reference + audit entry) is one
 //! transaction, durable when the call returns. Every write to a case appends to that case's audit
@@ -133,6 +135,7 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let db = Db::open(&data_dir.join("db"))?;
         migrate(&db)?;
+        crate::case_numbers::rebuild(&db)?;
         let blobs = BlobStore::open(&data_dir.join("blobs"))?;
         Ok(Store { db, blobs })
     }
@@ -307,6 +310,10 @@ impl Store {
     // ---- cases ---------------------------------------------------------------------------
 
     /// Store a new case and open its audit trail.
+    ///
+    /// # Errors
+    /// [`StoreError::CaseNumberTaken`] when the case is local and another case has its number
+    /// (the rule in [`crate::case_numbers`]); nothing is written.
     pub fn create_case(&self, case: &Case, actor: &Actor) -> Result<(), StoreError> {
         self.db.transact(|tx| create_case_tx(tx, case, actor))
     }
@@ -336,32 +343,35 @@ impl Store {
         self.db.scan_json(b"case/")
     }
 
-    /// Resolve a reference typed by a person: a record id, or a case number (which must then be
-    /// unique).
+    /// Resolve a reference typed by a person: a record id, or a case number, which names the
+    /// local case with that number first, else the only received copy with it
+    /// ([`crate::case_numbers::pick`]; several copies are a [`StoreError::Conflict`] listing their
+    /// record ids).
     pub fn resolve_case(&self, reference: &str) -> Result<Case, StoreError> {
         if let Ok(id) = reference.parse::<CaseId>()
             && let Some(c) = self.case(id)?
         {
             return Ok(c);
         }
-        let mut matches: Vec<Case> = self
-            .cases()?
-            .into_iter()
-            .filter(|c| c.case_number == reference)
-            .collect();
-        match matches.len() {
-            0 => Err(StoreError::NotFound(format!("case {reference:?}"))),
-            1 => Ok(matches.remove(0)),
-            n => Err(StoreError::Conflict(format!(
-                "{n} cases have the case id {reference:?}; use the record id"
-            ))),
+        crate::case_numbers::pick(reference, self.cases_numbered(reference)?)
+    }
+
+    /// Every case whose case number is `number` (local cases and received copies), from the
+    /// case-number index: no scan of all cases.
+    pub fn cases_numbered(&self, number: &str) -> Result<Vec<Case>, StoreError> {
+        let mut out = Vec::new();
+        for id in crate::case_numbers::holder_ids_db(&self.db, number)? {
+            out.extend(self.case(id)?.filter(|c| c.case_number == number));
         }
+        Ok(out)
     }
 
     /// Change a case with `edit` and record `action` with `details` in its trail, atomically.
     ///
     /// An error from `edit` (of the caller's own type, e.g. a folder rule) aborts the
-    /// transaction and is returned as is.
+    /// transaction and is returned as is. A new case number for a local case that another case
+    /// has is refused with [`StoreError::CaseNumberTaken`] ([`crate::case_numbers`]); nothing is
+    /// written.
     pub fn update_case<E: From<StoreError>>(
         &self,
         id: CaseId,
@@ -374,7 +384,9 @@ impl Store {
             let mut case: Case = tx
                 .get_json(&key("case", id))?
                 .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+            let before = case.case_number.clone();
             let details = edit(&mut case).map_err(|e| reject(&rejected, e))?;
+            crate::case_numbers::claim(tx, &case, Some(&before), load_case)?;
             tx.put_json(&key("case", id), &case)?;
             append_audit(tx, id, actor.entry(action, None, details))?;
             Ok(case)
@@ -818,7 +830,12 @@ impl<T> From<(u64, T)> for QueueItem<T> {
     }
 }
 
+fn load_case(tx: &Tx<'_>, id: CaseId) -> Result<Option<Case>, StoreError> {
+    tx.get_json(&key("case", id))
+}
+
 fn create_case_tx(tx: &mut Tx<'_>, case: &Case, actor: &Actor) -> Result<(), StoreError> {
+    crate::case_numbers::claim(tx, case, None, load_case)?;
     tx.put_json(&key("case", case.id), case)?;
     append_audit(
         tx,
@@ -1092,6 +1109,94 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(s.case(case.id).unwrap().unwrap().title, "t");
         assert_eq!(s.audit_trail(case.id).unwrap().0.len(), 1);
+    }
+
+    /// Issue #15 item 2: a taken case number is refused on create and on rename, nothing is
+    /// written; a received copy may carry it and a lookup by number still finds the local case;
+    /// the index survives a reopen and follows renames.
+    #[test]
+    fn case_numbers_stay_unambiguous() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let actor = Actor::new("alice", Timestamp(1));
+        let owner = UserId::random();
+        let first = Case::new("C-1", "first", "", owner, Timestamp(1));
+        s.create_case(&first, &actor).unwrap();
+        let dup = Case::new("C-1", "second", "", owner, Timestamp(2));
+        match s.create_case(&dup, &actor) {
+            Err(StoreError::CaseNumberTaken { existing, .. }) => assert_eq!(existing, first.id),
+            other => panic!("{other:?}"),
+        }
+        assert!(s.case(dup.id).unwrap().is_none());
+        assert!(s.audit_trail(dup.id).unwrap().0.is_empty());
+
+        let other = Case::new("C-2", "other", "", owner, Timestamp(3));
+        s.create_case(&other, &actor).unwrap();
+        let r = s.update_case(other.id, &actor, "edit", |c| {
+            c.case_number = "C-1".into();
+            Ok::<_, StoreError>(String::new())
+        });
+        assert!(
+            matches!(r, Err(StoreError::CaseNumberTaken { .. })),
+            "{r:?}"
+        );
+        assert_eq!(s.case(other.id).unwrap().unwrap().case_number, "C-2");
+        assert_eq!(s.audit_trail(other.id).unwrap().0.len(), 1);
+
+        // A copy received from a partner with the same number is stored; "C-1" still names ours.
+        let mut copy = Case::new("C-1", "copy", "", owner, Timestamp(4));
+        copy.origin = casemesh_model::case::Origin::Received {
+            sharer: casemesh_model::ids::OrgId("peer".into()),
+            sharer_name: "Metro Police".into(),
+            share: casemesh_model::ids::ShareId::random(),
+            source_case: CaseId::random(),
+            received_at: Timestamp(4),
+        };
+        s.create_case(&copy, &actor).unwrap();
+        assert_eq!(s.resolve_case("C-1").unwrap().id, first.id);
+        assert_eq!(s.cases_numbered("C-1").unwrap().len(), 2);
+
+        // Renaming frees the old number; a title edit keeps the number.
+        s.update_case(first.id, &actor, "edit", |c| {
+            c.case_number = "C-9".into();
+            Ok::<_, StoreError>(String::new())
+        })
+        .unwrap();
+        s.update_case(first.id, &actor, "edit", |c| {
+            c.title = "renamed".into();
+            Ok::<_, StoreError>(String::new())
+        })
+        .unwrap();
+        assert_eq!(s.resolve_case("C-1").unwrap().id, copy.id);
+        assert_eq!(s.resolve_case("C-9").unwrap().id, first.id);
+        drop(s);
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.resolve_case("C-9").unwrap().id, first.id);
+        assert_eq!(s.resolve_case("C-1").unwrap().id, copy.id);
+        assert_eq!(s.resolve_case("C-2").unwrap().id, other.id);
+    }
+
+    /// The case-number index is rebuilt from the case records at open: one written without it
+    /// (an older casemesh) is found and counts as taken.
+    #[test]
+    fn the_case_number_index_is_rebuilt_at_open() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
+        s.db.transact(|tx| tx.put_json(&key("case", case.id), &case))
+            .unwrap();
+        s.db.transact(|tx| tx.put_json(b"casenum/C-stale", &vec![CaseId::random()]))
+            .unwrap();
+        drop(s);
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(s.resolve_case("C-1").unwrap().id, case.id);
+        assert!(s.cases_numbered("C-stale").unwrap().is_empty());
+        let dup = Case::new("C-1", "t", "", UserId::random(), Timestamp(2));
+        let actor = Actor::new("alice", Timestamp(2));
+        assert!(matches!(
+            s.create_case(&dup, &actor),
+            Err(StoreError::CaseNumberTaken { .. })
+        ));
     }
 
     #[test]

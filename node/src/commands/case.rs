@@ -46,13 +46,17 @@ pub(crate) enum CaseCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Set a case's retention policy (needs the edit_case_retention permission).
+    /// Set a case's retention policy (needs the edit_case_retention permission). A number of
+    /// days asks first (--yes in scripts): evidence older than that is deleted by the next
+    /// retention sweep.
     Retention {
         /// Record id (uuid) or case number.
         case: String,
         /// `manual` (until manually deleted) or a number of days.
         #[arg(value_parser = parse_retention)]
         policy: RetentionPolicy,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
 }
 
@@ -152,7 +156,16 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 println!("updated case {} ({})", text(&c, "case_id"), text(&c, "id"));
             }
         }
-        CaseCommand::Retention { case, policy } => {
+        CaseCommand::Retention { case, policy, yes } => {
+            if let RetentionPolicy::Days(days) = policy {
+                super::confirm::confirm(
+                    yes,
+                    &format!(
+                        "let the retention sweep delete every evidence item of case {case} added \
+                         more than {days} days ago (the node sweeps by itself)"
+                    ),
+                )?;
+            }
             let c = client
                 .send_json(Method::PUT, &["v1", "cases", &case, "retention"], &policy)
                 .await?;

@@ -27,8 +27,8 @@ pub(crate) enum LinkCommand {
         /// Package type.
         #[arg(long, value_enum)]
         format: Format,
-        /// Days the link stays valid (0 = already expired).
-        #[arg(long, default_value_t = 7)]
+        /// Days the link stays valid: 1 to 3650 (ten years).
+        #[arg(long, default_value_t = 7, value_parser = parse_days, allow_negative_numbers = true)]
         days: u32,
         /// Include the audit trails (case and each item, CSV and JSON).
         #[arg(long)]
@@ -68,10 +68,13 @@ pub(crate) enum LinkCommand {
         /// Link id.
         link: String,
     },
-    /// Revoke a download link: it stops working at once and its package is deleted.
+    /// Revoke a download link: it stops working at once and its package is deleted (asks
+    /// first; --yes in scripts).
     Revoke {
         /// Link id.
         link: String,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
 }
 
@@ -118,9 +121,15 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             }
             if !out.json(&link)? {
                 println!("{}", text(&link, "url"));
+                let next = match &to {
+                    Some(r) => format!(
+                        "{r} is emailed the URL through the node's mail queue (logged instead \
+                         of sent when config.toml has no [smtp])"
+                    ),
+                    None => "forward the URL to the recipient".to_owned(),
+                };
                 eprintln!(
-                    "link {} ({}), expires {}; forward the URL to the recipient (email \
-                     notification is not available yet)",
+                    "link {} ({}), expires {}; {next}",
                     text(&link, "id"),
                     text(&link, "status"),
                     text(&link, "expires_at")
@@ -170,7 +179,11 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                 print_link(&l);
             }
         }
-        LinkCommand::Revoke { link } => {
+        LinkCommand::Revoke { link, yes } => {
+            super::confirm::confirm(
+                yes,
+                &format!("revoke download link {link} and delete its package"),
+            )?;
             let l = client.post_empty(&["v1", "links", &link, "revoke"]).await?;
             if !out.json(&l)? {
                 println!("revoked link {}", text(&l, "id"));
@@ -178,6 +191,22 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// Parse `--days`: a whole number from 1 to [`casemesh_service::LINK_MAX_DAYS`]. 0 would make a
+/// link that is expired before anyone can use it, so it is refused like a negative number.
+fn parse_days(s: &str) -> Result<u32, String> {
+    let max = casemesh_service::LINK_MAX_DAYS;
+    match s.trim().parse::<i64>() {
+        Ok(d) if d < 1 => Err(format!(
+            "a link must stay valid at least 1 day (got {d}); to end a link, use `link revoke`"
+        )),
+        Ok(d) if d > i64::from(max) => Err(format!(
+            "a link may stay valid at most {max} days (ten years), got {d}"
+        )),
+        Ok(d) => u32::try_from(d).map_err(|e| e.to_string()),
+        Err(_) => Err(format!("expected a whole number of days, got {s:?}")),
+    }
 }
 
 /// Poll the link until it leaves `Processing`, with a spinner on a terminal.
@@ -256,4 +285,19 @@ fn print_link(l: &Value) {
         }
     );
     println!("Manifest:   {}", text(l, "manifest_blake3"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_days;
+
+    #[test]
+    fn link_days_are_one_to_ten_years() {
+        assert_eq!(parse_days("1"), Ok(1));
+        assert_eq!(parse_days("3650"), Ok(3650));
+        for bad in ["0", "-1", "3651", "99999999999", "soon", ""] {
+            assert!(parse_days(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_days("0").unwrap_err().contains("at least 1 day"));
+    }
 }

@@ -2,6 +2,7 @@
 //! settings and feature flags, applying retention, and the blob store.
 
 use super::case::parse_retention;
+use super::confirm::{Yes, confirm};
 use super::{Out, bytes, items, on_off, table, text};
 use crate::client::Client;
 use anyhow::bail;
@@ -38,8 +39,11 @@ pub(crate) enum SettingsCommand {
 /// `casemesh retention` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum RetentionCommand {
-    /// Remove all evidence past its case's retention period now.
-    Sweep,
+    /// Remove all evidence past its case's retention period now (asks first; --yes in scripts).
+    Sweep {
+        #[command(flatten)]
+        yes: Yes,
+    },
 }
 
 /// `casemesh blobs` subcommands.
@@ -47,8 +51,11 @@ pub(crate) enum RetentionCommand {
 pub(crate) enum BlobsCommand {
     /// Count the blobs and bytes stored.
     Stats,
-    /// Remove blobs no case references any more.
-    Gc,
+    /// Remove blobs no case references any more (asks first; --yes in scripts).
+    Gc {
+        #[command(flatten)]
+        yes: Yes,
+    },
     /// Check every referenced blob is present and intact (reads every byte); list what is wrong.
     /// Exit code 1 when a referenced blob is missing or corrupt.
     Verify,
@@ -159,7 +166,11 @@ pub(super) async fn run_retention(
     out: Out,
 ) -> anyhow::Result<()> {
     match cmd {
-        RetentionCommand::Sweep => {
+        RetentionCommand::Sweep { yes } => {
+            confirm(
+                yes,
+                "delete every evidence item past its case's retention period now",
+            )?;
             let answer = client.post_empty(&["v1", "retention", "sweep"]).await?;
             if !out.json(&answer)? {
                 let removed = items(&answer["removed"]);
@@ -186,7 +197,11 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
                 println!("{} blobs, {}", text(&stats, "count"), bytes(size));
             }
         }
-        BlobsCommand::Gc => {
+        BlobsCommand::Gc { yes } => {
+            confirm(
+                yes,
+                "delete every stored blob no evidence, transcript or share refers to",
+            )?;
             let gc = client.post_empty(&["v1", "blobs", "gc"]).await?;
             if !out.json(&gc)? {
                 let freed = gc["bytes_freed"].as_u64().unwrap_or(0);

@@ -79,10 +79,12 @@ pub(crate) enum UserCommand {
         /// Login name.
         username: String,
     },
-    /// Delete a user and its tokens (its audit entries stay).
+    /// Delete a user and its tokens (its audit entries stay; asks first, --yes in scripts).
     Delete {
         /// Login name.
         username: String,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
 }
 
@@ -252,7 +254,8 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
         }
         UserCommand::Disable { username } => set_disabled(client, out, &username, true).await?,
         UserCommand::Enable { username } => set_disabled(client, out, &username, false).await?,
-        UserCommand::Delete { username } => {
+        UserCommand::Delete { username, yes } => {
+            super::confirm::confirm(yes, &format!("delete user {username} and its tokens"))?;
             client.delete(&["v1", "users", &username]).await?;
             if !out.json(&serde_json::json!({ "deleted": username }))? {
                 println!("deleted user {username}");

@@ -6,6 +6,7 @@ mod bulk;
 
 use bulk::{Batch, add_batch, single_file};
 
+use super::confirm::{Yes, check_output, confirm};
 use super::{Out, bytes, items, table, text};
 use crate::client::Client;
 use anyhow::{Context as _, anyhow, bail};
@@ -69,9 +70,12 @@ pub(crate) enum EvidenceCommand {
         case: String,
         /// Evidence id (uuid) or display id.
         evidence: String,
-        /// Where to write the file.
+        /// Where to write the file (an existing file is refused unless --force).
         #[arg(short, long)]
         output: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// List the evidence of a case.
     List {
@@ -122,12 +126,14 @@ pub(crate) enum EvidenceCommand {
         #[arg(long)]
         folder: String,
     },
-    /// Delete an evidence item from a case.
+    /// Delete an evidence item from a case (asks first; --yes in scripts).
     Delete {
         /// Record id (uuid) or case number.
         case: String,
         /// Evidence id (uuid) or display id.
         evidence: String,
+        #[command(flatten)]
+        yes: Yes,
     },
     /// Add or fetch transcripts of an evidence item.
     #[command(subcommand)]
@@ -157,9 +163,12 @@ pub(crate) enum TranscriptCommand {
         evidence: String,
         /// Transcript id or name.
         transcript: String,
-        /// Where to write the file.
+        /// Where to write the file (an existing file is refused unless --force).
         #[arg(short, long)]
         output: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -218,7 +227,9 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             case,
             evidence,
             output,
+            force,
         } => {
+            check_output(&output, force)?;
             let ev = client
                 .get(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;
@@ -318,7 +329,17 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 );
             }
         }
-        EvidenceCommand::Delete { case, evidence } => {
+        EvidenceCommand::Delete {
+            case,
+            evidence,
+            yes,
+        } => {
+            confirm(
+                yes,
+                &format!(
+                    "delete evidence {evidence} of case {case} (its file too, unless another item holds the same bytes)"
+                ),
+            )?;
             let answer = client
                 .delete(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;
@@ -362,7 +383,9 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             evidence,
             transcript,
             output,
+            force,
         }) => {
+            check_output(&output, force)?;
             let ev = client
                 .get(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;

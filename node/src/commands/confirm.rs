@@ -1,0 +1,127 @@
+//! Guards for commands that destroy something (issue #15 item 7): a question before deleting
+//! data, and no silent overwrite of an existing output file.
+//!
+//! The rules:
+//! - A command that deletes data (`evidence delete`, `retention sweep`, `blobs gc`, `user delete`,
+//!   `link revoke`, and `case retention CASE DAYS`, after which the sweeper deletes) takes
+//!   `--yes`/`-y`. Without it, on a terminal it asks `[y/N]` on stderr and goes on only on `y` or
+//!   `yes`; when stdin is not a terminal (a script, a pipe) it refuses, saying to pass `--yes`.
+//!   Refused or answered no, the command sends nothing and exits 1.
+//! - A command that writes `-o FILE` refuses an existing FILE unless `--force` is given, before
+//!   anything is downloaded.
+
+use anyhow::bail;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+
+/// `--yes` of a command that deletes data.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct Yes {
+    /// Do not ask for confirmation (needed when stdin is not a terminal, e.g. in scripts).
+    #[arg(short = 'y', long)]
+    pub(crate) yes: bool,
+}
+
+/// What to do before a destructive command; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Proceed,
+    Ask,
+    Refuse,
+}
+
+fn decide(yes: bool, stdin_is_terminal: bool) -> Decision {
+    match (yes, stdin_is_terminal) {
+        (true, _) => Decision::Proceed,
+        (false, true) => Decision::Ask,
+        (false, false) => Decision::Refuse,
+    }
+}
+
+/// Whether an answer to `[y/N]` is a yes (`y`/`yes`, any case); anything else is no.
+fn accepted(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Go on with a destructive command only when the user confirmed it: `--yes`, or a yes typed on
+/// the terminal. `what` says what will be lost, e.g. `delete evidence EV-0001 of case C-1`.
+///
+/// # Errors
+/// Refused without `--yes` when stdin is not a terminal, or answered no; nothing was sent.
+pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
+    match decide(yes.yes, std::io::stdin().is_terminal()) {
+        Decision::Proceed => Ok(()),
+        Decision::Refuse => bail!(
+            "this would {what}; stdin is not a terminal, so nobody can confirm it: pass --yes to \
+             go ahead (nothing was changed)"
+        ),
+        Decision::Ask => {
+            eprint!("This will {what}. It cannot be undone. Continue? [y/N] ");
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if accepted(&answer) {
+                Ok(())
+            } else {
+                bail!("cancelled (nothing was changed)")
+            }
+        }
+    }
+}
+
+/// Refuse to write `path` when something is there already, unless `force`: checked before
+/// anything is downloaded.
+///
+/// # Errors
+/// `path` exists (a file, directory or link) and `force` is false.
+pub(crate) fn check_output(path: &Path, force: bool) -> anyhow::Result<()> {
+    if !force && path.symlink_metadata().is_ok() {
+        bail!(
+            "{} already exists; pass --force to overwrite it (nothing was downloaded)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destructive_command_asks_on_a_terminal_and_needs_yes_elsewhere() {
+        assert_eq!(decide(true, false), Decision::Proceed);
+        assert_eq!(decide(true, true), Decision::Proceed);
+        assert_eq!(decide(false, true), Decision::Ask);
+        assert_eq!(decide(false, false), Decision::Refuse);
+        // Under `cargo test` stdin is usually not a terminal; there the command is refused.
+        if !std::io::stdin().is_terminal() {
+            let e = confirm(Yes { yes: false }, "delete x")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("pass --yes") && e.contains("delete x"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_yes_is_yes() {
+        for a in ["y\n", "Y", " yes ", "YES\r\n"] {
+            assert!(accepted(a), "{a:?}");
+        }
+        for a in ["", "\n", "n", "no", "yess", "ok"] {
+            assert!(!accepted(a), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn an_existing_output_needs_force() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("out.bin");
+        assert!(check_output(&f, false).is_ok());
+        std::fs::write(&f, b"mine").unwrap();
+        let e = check_output(&f, false).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        assert!(check_output(&f, true).is_ok());
+        assert!(check_output(d.path(), false).is_err());
+    }
+}
