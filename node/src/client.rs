@@ -123,14 +123,19 @@ impl Client {
     }
 
     fn connect_error(&self, e: reqwest::Error) -> anyhow::Error {
-        if e.is_connect() {
-            anyhow!(
+        let message = if e.is_connect() {
+            format!(
                 "cannot reach the node at {}: is `casemesh run` running? ({e})",
                 self.base
             )
         } else {
-            anyhow!("request to {} failed: {e}", self.base)
+            format!("request to {} failed: {e}", self.base)
+        };
+        RequestError::Transport {
+            connect: e.is_connect(),
+            message,
         }
+        .into()
     }
 
     /// `GET` a JSON document.
@@ -409,6 +414,30 @@ fn part_path(dest: &Path) -> PathBuf {
     dest.with_file_name(name)
 }
 
+/// Why a request to the node failed, kept typed so that `--json` can report the HTTP status and
+/// the API's error code apart from the message (`main` looks for it in the error's chain).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// No answer: the connection could not be made (`connect`) or broke during the exchange.
+    #[error("{message}")]
+    Transport {
+        /// The node could not be reached at all (nothing was sent).
+        connect: bool,
+        /// The one-line message, naming the node's address.
+        message: String,
+    },
+    /// The node answered with an error status.
+    #[error("{line}")]
+    Api {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The API's stable error code (`not_found`, `forbidden`, …) when the body carried one.
+        code: Option<String>,
+        /// `<message> (<code>, HTTP <status>)`, as [`api_error_message`] words it.
+        line: String,
+    },
+}
+
 /// Pass successful responses through; turn error responses into
 /// `<message> (<code>, HTTP <status>)`.
 async fn check(resp: Response) -> anyhow::Result<Response> {
@@ -417,17 +446,33 @@ async fn check(resp: Response) -> anyhow::Result<Response> {
         return Ok(resp);
     }
     let text = resp.text().await.unwrap_or_default();
-    Err(anyhow!(api_error_message(status, &text)))
+    let (code, _) = api_error_fields(&text);
+    Err(RequestError::Api {
+        status,
+        code,
+        line: api_error_message(status, &text),
+    }
+    .into())
+}
+
+/// The `code` and `message` of an API error body `{"error":{"code","message"}}`, when present.
+fn api_error_fields(text: &str) -> (Option<String>, Option<String>) {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let field = |name: &str| {
+        error
+            .and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    (field("code"), field("message"))
 }
 
 /// The one-line message for an error answer with `status` and body `text`.
 pub(crate) fn api_error_message(status: StatusCode, text: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let code = error.and_then(|e| e.get("code")).and_then(Value::as_str);
-    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str);
+    let (code, message) = api_error_fields(text);
     let status = status.as_u16();
-    match (message, code) {
+    match (message.as_deref(), code.as_deref()) {
         (Some(m), Some(c)) => format!("{m} ({c}, HTTP {status})"),
         (Some(m), None) => format!("{m} (HTTP {status})"),
         (None, Some(c)) => format!("{c} (HTTP {status})"),

@@ -1,14 +1,23 @@
 //! The `casemesh` binary: `init` and `run` for the node itself, and client subcommands that talk
 //! to a running node's admin endpoint. Thin on purpose: parse, dispatch, report errors.
+//!
+//! Errors go to stderr as `error: …` and exit 1 (2 for a command line that does not parse). With
+//! `--json` they are one JSON object instead, for scripts:
+//! `{"error":{"kind":"api","message":"…","status":404,"code":"not_found"}}`, where `kind` is
+//! `api` (the node answered an error; `status` and `code` are its HTTP status and error code),
+//! `unreachable` (no connection to the node), `transport` (the exchange broke off), `usage` (the
+//! command line) or `failed` (anything else: a local file, a failed verification, …).
 
 mod client;
 mod commands;
 mod config;
 mod daemon;
+mod generate;
 mod init;
 
 use anyhow::{Context as _, Result};
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
+use serde_json::json;
 use std::path::PathBuf;
 
 /// The process allocator. glibc's malloc keeps freed memory in per-thread arenas, so a node that
@@ -45,12 +54,28 @@ enum Top {
     Run(daemon::RunArgs),
     /// Print the admin API's OpenAPI document.
     Openapi,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand with -o DIR.
+    Man(generate::ManArgs),
     #[command(flatten)]
     Client(commands::Command),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` arrive here too, and a bad command line without `--json`:
+        // clap prints them as usual.
+        Err(e) if !e.use_stderr() || !std::env::args_os().any(|a| a == "--json") => e.exit(),
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.trim().trim_start_matches("error: ");
+            print_json_error("usage", text, None);
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let json = cli.json;
     // Client commands print to stdout; when a reader such as `head` closes the pipe, end quietly
     // like any Unix tool (Rust ignores SIGPIPE, so println! would panic instead). The daemon
     // keeps ignoring it: its sockets report a closed peer as an error.
@@ -59,11 +84,39 @@ fn main() -> std::process::ExitCode {
     }
     match real_main(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if json => {
+            let (kind, api) = classify(&e);
+            print_json_error(kind, &format!("{e:#}"), api);
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The `kind` of a failed command for `--json`, and the node's answer when it gave one.
+fn classify(e: &anyhow::Error) -> (&'static str, Option<&client::RequestError>) {
+    let request = e
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<client::RequestError>());
+    match request {
+        Some(api @ client::RequestError::Api { .. }) => ("api", Some(api)),
+        Some(client::RequestError::Transport { connect: true, .. }) => ("unreachable", None),
+        Some(client::RequestError::Transport { .. }) => ("transport", None),
+        None => ("failed", None),
+    }
+}
+
+/// One line on stderr: `{"error":{"kind","message"[,"status","code"]}}`.
+fn print_json_error(kind: &str, message: &str, api: Option<&client::RequestError>) {
+    let mut error = json!({ "kind": kind, "message": message });
+    if let Some(client::RequestError::Api { status, code, .. }) = api {
+        error["status"] = json!(status.as_u16());
+        error["code"] = json!(code);
+    }
+    eprintln!("{}", json!({ "error": error }));
 }
 
 fn real_main(cli: Cli) -> Result<()> {
@@ -86,6 +139,8 @@ fn real_main(cli: Cli) -> Result<()> {
             println!("{}", casemesh_api::openapi_json());
             Ok(())
         }
+        Top::Completions(args) => generate::completions(&args, Cli::command()),
+        Top::Man(args) => generate::man(&args, Cli::command()),
         Top::Client(cmd) => runtime.block_on(commands::run(
             cmd,
             commands::Context {

@@ -157,7 +157,7 @@ fn view(state: &AppState, link: &LinkRecord) -> ApiResult<LinkView> {
 
 /// Create a download link: the package builds in the background (status `Processing`, then
 /// `Ready` or `Failed`). The response's `url` carries the token; it is shown only here.
-#[utoipa::path(post, path = "/v1/cases/{case}/links", request_body = CreateLink, tag = "links",
+#[utoipa::path(post, path = "/v1/cases/{case}/links", operation_id = "create_link", request_body = CreateLink, tag = "links",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 201, body = LinkView), (status = 400, body = ErrorBody), (status = 403, description = "missing share-external-download-links permissions or feature", body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
@@ -199,7 +199,7 @@ pub async fn create(
 }
 
 /// List a case's download links (tokens are never shown again).
-#[utoipa::path(get, path = "/v1/cases/{case}/links", tag = "links",
+#[utoipa::path(get, path = "/v1/cases/{case}/links", operation_id = "list_links", tag = "links",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = Vec<LinkView>), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -219,7 +219,7 @@ pub async fn list(
 }
 
 /// Show one download link.
-#[utoipa::path(get, path = "/v1/links/{link}", tag = "links",
+#[utoipa::path(get, path = "/v1/links/{link}", operation_id = "get_link", tag = "links",
     params(("link" = String, Path, description = "link id")),
     responses((status = 200, body = LinkView), (status = 404, body = ErrorBody)))]
 pub async fn show(
@@ -233,7 +233,7 @@ pub async fn show(
 
 /// Revoke a download link: it answers 410 from now on and its package is deleted. Needs the
 /// link permissions, or administer (so links can be revoked after the feature is switched off).
-#[utoipa::path(post, path = "/v1/links/{link}/revoke", tag = "links",
+#[utoipa::path(post, path = "/v1/links/{link}/revoke", operation_id = "revoke_link", tag = "links",
     params(("link" = String, Path, description = "link id")),
     responses((status = 200, body = LinkView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(

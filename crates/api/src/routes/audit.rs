@@ -33,7 +33,7 @@ pub struct AuditVerify {
 }
 
 /// Read a case's audit trail.
-#[utoipa::path(get, path = "/v1/cases/{case}/audit", tag = "audit",
+#[utoipa::path(get, path = "/v1/cases/{case}/audit", operation_id = "get_audit_trail", tag = "audit",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = AuditTrail), (status = 404, body = ErrorBody)))]
 pub async fn trail(
@@ -54,7 +54,7 @@ pub async fn trail(
 }
 
 /// Verify a case's audit chain: any edited, reordered or removed entry is reported.
-#[utoipa::path(get, path = "/v1/cases/{case}/audit/verify", tag = "audit",
+#[utoipa::path(get, path = "/v1/cases/{case}/audit/verify", operation_id = "verify_audit_trail", tag = "audit",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = AuditVerify), (status = 404, body = ErrorBody)))]
 pub async fn verify(

@@ -96,7 +96,7 @@ pub(crate) fn case_view_as(state: &AppState, case: &Case, vis: &Visibility) -> A
 }
 
 /// Create a case.
-#[utoipa::path(post, path = "/v1/cases", request_body = CreateCase, tag = "cases",
+#[utoipa::path(post, path = "/v1/cases", operation_id = "create_case", request_body = CreateCase, tag = "cases",
     responses((status = 201, body = CaseView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -123,7 +123,7 @@ pub async fn create(
 }
 
 /// List cases.
-#[utoipa::path(get, path = "/v1/cases", params(ListQuery), tag = "cases", responses((status = 200, body = [CaseSummary])))]
+#[utoipa::path(get, path = "/v1/cases", operation_id = "list_cases", params(ListQuery), tag = "cases", responses((status = 200, body = [CaseSummary])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,7 +164,7 @@ pub async fn list(
 }
 
 /// Show a case with its folders and evidence.
-#[utoipa::path(get, path = "/v1/cases/{case}", tag = "cases",
+#[utoipa::path(get, path = "/v1/cases/{case}", operation_id = "get_case", tag = "cases",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn show(
@@ -180,7 +180,7 @@ pub async fn show(
 }
 
 /// Edit a case's fields.
-#[utoipa::path(patch, path = "/v1/cases/{case}", request_body = EditCase, tag = "cases",
+#[utoipa::path(patch, path = "/v1/cases/{case}", operation_id = "edit_case", request_body = EditCase, tag = "cases",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit(
@@ -228,7 +228,7 @@ pub(crate) fn notify_partners(state: &AppState, case: casemesh_model::ids::CaseI
 }
 
 /// Set a case's retention policy (needs Edit Case Retention and Configurable Case Retention).
-#[utoipa::path(put, path = "/v1/cases/{case}/retention", request_body = RetentionView, tag = "cases",
+#[utoipa::path(put, path = "/v1/cases/{case}/retention", operation_id = "set_case_retention", request_body = RetentionView, tag = "cases",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_retention(
@@ -307,7 +307,7 @@ async fn folder_op(
 }
 
 /// Create a folder (and missing parents).
-#[utoipa::path(post, path = "/v1/cases/{case}/folders", request_body = FolderRequest, tag = "folders",
+#[utoipa::path(post, path = "/v1/cases/{case}/folders", operation_id = "create_folder", request_body = FolderRequest, tag = "folders",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn folder_create(
@@ -320,7 +320,7 @@ pub async fn folder_create(
 }
 
 /// Rename a folder (`path`, `new_name`).
-#[utoipa::path(post, path = "/v1/cases/{case}/folders/rename", request_body = FolderRequest, tag = "folders",
+#[utoipa::path(post, path = "/v1/cases/{case}/folders/rename", operation_id = "rename_folder", request_body = FolderRequest, tag = "folders",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn folder_rename(
@@ -333,7 +333,7 @@ pub async fn folder_rename(
 }
 
 /// Move a folder (`path`, `new_parent`).
-#[utoipa::path(post, path = "/v1/cases/{case}/folders/move", request_body = FolderRequest, tag = "folders",
+#[utoipa::path(post, path = "/v1/cases/{case}/folders/move", operation_id = "move_folder", request_body = FolderRequest, tag = "folders",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn folder_move(
@@ -346,7 +346,7 @@ pub async fn folder_move(
 }
 
 /// Delete an empty folder and its (empty) subfolders.
-#[utoipa::path(post, path = "/v1/cases/{case}/folders/delete", request_body = FolderRequest, tag = "folders",
+#[utoipa::path(post, path = "/v1/cases/{case}/folders/delete", operation_id = "delete_folder", request_body = FolderRequest, tag = "folders",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn folder_delete(

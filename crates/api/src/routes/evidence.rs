@@ -104,7 +104,7 @@ pub async fn blob_response(
 }
 
 /// Add evidence: the body is the file's bytes.
-#[utoipa::path(post, path = "/v1/cases/{case}/evidence", tag = "evidence",
+#[utoipa::path(post, path = "/v1/cases/{case}/evidence", operation_id = "add_evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), AddQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = EvidenceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -135,7 +135,7 @@ pub async fn add(
 }
 
 /// Show an evidence item's metadata.
-#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}", tag = "evidence",
+#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}", operation_id = "get_evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id")),
     responses((status = 200, body = EvidenceView), (status = 404, body = ErrorBody)))]
 pub async fn show(
@@ -156,7 +156,7 @@ pub async fn show(
 }
 
 /// Download an evidence item's bytes (verified against its hash first).
-#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}/content", tag = "evidence",
+#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}/content", operation_id = "get_evidence_content", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 500, description = "blob_corrupt: the stored bytes no longer match the hash", body = ErrorBody)))]
 pub async fn content(
@@ -182,7 +182,7 @@ pub async fn content(
 }
 
 /// Edit an evidence item's metadata or move it to another folder.
-#[utoipa::path(patch, path = "/v1/cases/{case}/evidence/{evidence}", request_body = EditEvidence, tag = "evidence",
+#[utoipa::path(patch, path = "/v1/cases/{case}/evidence/{evidence}", operation_id = "edit_evidence", request_body = EditEvidence, tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id")),
     responses((status = 200, body = EvidenceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit(
@@ -242,7 +242,7 @@ pub async fn edit(
 }
 
 /// Delete an evidence item (its bytes go at the next garbage collection if nothing else uses them).
-#[utoipa::path(delete, path = "/v1/cases/{case}/evidence/{evidence}", tag = "evidence",
+#[utoipa::path(delete, path = "/v1/cases/{case}/evidence/{evidence}", operation_id = "delete_evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -263,7 +263,7 @@ pub async fn delete(
 }
 
 /// Attach a transcript: the body is the transcript file.
-#[utoipa::path(post, path = "/v1/cases/{case}/evidence/{evidence}/transcripts", tag = "evidence",
+#[utoipa::path(post, path = "/v1/cases/{case}/evidence/{evidence}/transcripts", operation_id = "add_transcript", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id"), TranscriptQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = EvidenceView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -293,7 +293,7 @@ pub async fn add_transcript(
 }
 
 /// Download a transcript.
-#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}/transcripts/{transcript}/content", tag = "evidence",
+#[utoipa::path(get, path = "/v1/cases/{case}/evidence/{evidence}/transcripts/{transcript}/content", operation_id = "get_transcript_content", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), ("evidence" = String, Path, description = "evidence id or display id"), ("transcript" = String, Path, description = "transcript id")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody)))]
 pub async fn transcript_content(

@@ -134,7 +134,7 @@ pub struct SpaceView {
 /// Whether an upload of `bytes` fits: 200 with the free space, or 507 `insufficient_storage`
 /// (nothing changes either way). The CLI asks before it streams a file, so a full disk is
 /// reported before any byte is sent; the upload itself checks again.
-#[utoipa::path(get, path = "/v1/blobs/space", tag = "node", params(SpaceQuery),
+#[utoipa::path(get, path = "/v1/blobs/space", operation_id = "check_blob_space", tag = "node", params(SpaceQuery),
     responses((status = 200, body = SpaceView), (status = 507, body = ErrorBody)))]
 pub async fn blob_space(
     State(state): State<AppState>,
@@ -178,7 +178,7 @@ pub struct SweepReport {
 }
 
 /// Liveness (no token needed).
-#[utoipa::path(get, path = "/healthz", tag = "node", security(()), responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "get_health", tag = "node", security(()), responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -186,7 +186,7 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// This node's identity.
-#[utoipa::path(get, path = "/v1/node", tag = "node", responses((status = 200, body = NodeInfo), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/node", operation_id = "get_node_info", tag = "node", responses((status = 200, body = NodeInfo), (status = 401, body = ErrorBody)))]
 pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeInfo> {
     Json(NodeInfo {
         org_name: state.org.name.clone(),
@@ -201,13 +201,13 @@ pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeIn
 }
 
 /// Read the organization's settings.
-#[utoipa::path(get, path = "/v1/settings", tag = "node", responses((status = 200, body = SettingsView)))]
+#[utoipa::path(get, path = "/v1/settings", operation_id = "get_settings", tag = "node", responses((status = 200, body = SettingsView)))]
 pub async fn settings(State(state): State<AppState>, _caller: Caller) -> Json<SettingsView> {
     Json(SettingsView::from(&state.settings()))
 }
 
 /// Change settings (administrators); persisted to the node's config file.
-#[utoipa::path(patch, path = "/v1/settings", request_body = EditSettings, tag = "node",
+#[utoipa::path(patch, path = "/v1/settings", operation_id = "edit_settings", request_body = EditSettings, tag = "node",
     responses((status = 200, body = SettingsView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn edit_settings(
     State(state): State<AppState>,
@@ -263,7 +263,7 @@ pub async fn edit_settings(
 }
 
 /// Blob store statistics.
-#[utoipa::path(get, path = "/v1/blobs", tag = "node", responses((status = 200, body = BlobStats)))]
+#[utoipa::path(get, path = "/v1/blobs", operation_id = "get_blob_stats", tag = "node", responses((status = 200, body = BlobStats)))]
 pub async fn blob_stats(
     State(state): State<AppState>,
     _caller: Caller,
@@ -276,7 +276,7 @@ pub async fn blob_stats(
 }
 
 /// Remove blobs no record references (administrators).
-#[utoipa::path(post, path = "/v1/blobs/gc", tag = "node", responses((status = 200, body = GcReport), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/blobs/gc", operation_id = "collect_blob_garbage", tag = "node", responses((status = 200, body = GcReport), (status = 403, body = ErrorBody)))]
 pub async fn blob_gc(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<GcReport>> {
     caller.require(&state, Action::Administer)?;
     let (removed, bytes_freed) = state.store.gc().await?;
@@ -288,7 +288,7 @@ pub async fn blob_gc(State(state): State<AppState>, caller: Caller) -> ApiResult
 
 /// Check every blob any record references: present, and hashing to its name (reads every
 /// referenced byte). Administrators. Always 200; the report says what is wrong.
-#[utoipa::path(get, path = "/v1/blobs/verify", tag = "node", responses((status = 200, body = BlobVerifyReport), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/blobs/verify", operation_id = "verify_blobs", tag = "node", responses((status = 200, body = BlobVerifyReport), (status = 403, body = ErrorBody)))]
 pub async fn blob_verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -307,7 +307,7 @@ pub async fn blob_verify(
 }
 
 /// Run the retention sweeper now (administrators); it also runs periodically.
-#[utoipa::path(post, path = "/v1/retention/sweep", tag = "node", responses((status = 200, body = SweepReport), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/retention/sweep", operation_id = "sweep_retention", tag = "node", responses((status = 200, body = SweepReport), (status = 403, body = ErrorBody)))]
 pub async fn retention_sweep(
     State(state): State<AppState>,
     caller: Caller,

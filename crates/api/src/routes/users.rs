@@ -132,7 +132,7 @@ fn check_optional(field: &str, v: &Option<String>) -> ApiResult<()> {
 }
 
 /// List users.
-#[utoipa::path(get, path = "/v1/users", tag = "organization", responses((status = 200, body = [UserView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users", operation_id = "list_users", tag = "organization", responses((status = 200, body = [UserView]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<UserView>>> {
     caller.require(&state, Action::Administer)?;
     let groups = state.store.groups()?;
@@ -147,7 +147,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// Create a user; returns its first API token.
-#[utoipa::path(post, path = "/v1/users", request_body = CreateUser, tag = "organization",
+#[utoipa::path(post, path = "/v1/users", operation_id = "create_user", request_body = CreateUser, tag = "organization",
     responses((status = 201, body = CreatedUser), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -177,7 +177,7 @@ pub async fn create(
 }
 
 /// Edit a user.
-#[utoipa::path(patch, path = "/v1/users/{username}", request_body = EditUser, tag = "organization",
+#[utoipa::path(patch, path = "/v1/users/{username}", operation_id = "edit_user", request_body = EditUser, tag = "organization",
     params(("username" = String, Path, description = "login name")),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit(
@@ -222,7 +222,7 @@ pub async fn edit(
 }
 
 /// Issue a new API token for a user; it replaces the user's earlier tokens unless `keep`.
-#[utoipa::path(post, path = "/v1/users/{username}/tokens", tag = "organization",
+#[utoipa::path(post, path = "/v1/users/{username}/tokens", operation_id = "issue_user_token", tag = "organization",
     params(("username" = String, Path, description = "login name"), TokenQuery),
     responses((status = 201, body = NewToken), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn token(
@@ -244,7 +244,7 @@ pub async fn token(
 }
 
 /// Revoke every API token of a user.
-#[utoipa::path(delete, path = "/v1/users/{username}/tokens", tag = "organization",
+#[utoipa::path(delete, path = "/v1/users/{username}/tokens", operation_id = "revoke_user_tokens", tag = "organization",
     params(("username" = String, Path, description = "login name")),
     responses((status = 200, body = Revoked), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_tokens(
@@ -263,7 +263,7 @@ pub async fn revoke_tokens(
 }
 
 /// Delete a user: its record and tokens go, its audit entries stay.
-#[utoipa::path(delete, path = "/v1/users/{username}", tag = "organization",
+#[utoipa::path(delete, path = "/v1/users/{username}", operation_id = "delete_user", tag = "organization",
     params(("username" = String, Path, description = "login name")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -287,7 +287,7 @@ pub async fn delete(
 }
 
 /// List groups.
-#[utoipa::path(get, path = "/v1/groups", tag = "organization", responses((status = 200, body = [GroupView]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/groups", operation_id = "list_groups", tag = "organization", responses((status = 200, body = [GroupView]), (status = 403, body = ErrorBody)))]
 pub async fn groups(
     State(state): State<AppState>,
     caller: Caller,
@@ -299,7 +299,7 @@ pub async fn groups(
 }
 
 /// Create a group.
-#[utoipa::path(post, path = "/v1/groups", request_body = CreateGroup, tag = "organization",
+#[utoipa::path(post, path = "/v1/groups", operation_id = "create_group", request_body = CreateGroup, tag = "organization",
     responses((status = 201, body = GroupView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_group(
     State(state): State<AppState>,

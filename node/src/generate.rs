@@ -1,0 +1,68 @@
+//! Files generated from the clap definitions themselves, so they never drift from the flags:
+//! shell completion scripts (`casemesh completions SHELL`, through `clap_complete`) and roff man
+//! pages (`casemesh man`, through `clap_mangen`). Neither needs a node or a data directory.
+
+use anyhow::{Context as _, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `casemesh completions SHELL`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for: bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
+}
+
+/// `casemesh man [-o DIR]`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManArgs {
+    /// Write one page per command and subcommand (`casemesh.1`, `casemesh-case.1`,
+    /// `casemesh-case-list.1`, …) into DIR instead of printing the top-level page to stdout.
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+}
+
+/// Print the completion script for `args.shell` to stdout; source it from the shell's startup
+/// file or install it where the shell looks (see docs/operations.md).
+pub(crate) fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> Result<()> {
+    let name = cmd.get_name().to_owned();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(args.shell, &mut cmd, name, &mut out);
+    out.flush().context("writing the completion script")
+}
+
+/// Print the top-level man page to stdout, or with `-o DIR` write every command's page there and
+/// list the files written.
+pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<()> {
+    let Some(dir) = &args.out_dir else {
+        let mut out = std::io::stdout().lock();
+        clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .context("writing the man page")?;
+        return out.flush().context("writing the man page");
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Built first so that each subcommand knows its full name (`casemesh case list`), which
+    // becomes its page's title and file name.
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    write_pages(&cmd, dir, &mut written)?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// One page for `cmd`, then one for each visible subcommand, depth first.
+fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<()> {
+    let page = clap_mangen::Man::new(cmd.clone());
+    let path = page
+        .generate_to(dir)
+        .with_context(|| format!("writing {}", dir.join(page.get_filename()).display()))?;
+    written.push(path);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, dir, written)?;
+    }
+    Ok(())
+}
