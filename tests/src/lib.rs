@@ -1233,3 +1233,35 @@ pub fn smtp_config(port: u16) -> String {
         "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"casemesh@county.example\"\nsecurity = \"none\"\n"
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// Download-link packages, driven the way several test files need them.
+
+/// `link create CASE ARGS… --wait` on `node`, asserting the link is Ready; then download its
+/// package to `dest` from the public link server. Returns the link object (with `url`).
+pub fn link_package(node: &TestNode, case: &str, args: &[&str], dest: &Path) -> Value {
+    let mut all = vec!["link", "create", case];
+    all.extend_from_slice(args);
+    all.push("--wait");
+    let link = node.cli_json(&all);
+    assert_eq!(link["status"], "Ready", "{link:#}");
+    let url = link["url"].as_str().expect("a new link has its url");
+    let mut resp = reqwest::blocking::Client::builder()
+        .timeout(timeout())
+        .build()
+        .expect("http client")
+        .get(format!("{url}/download"))
+        .send()
+        .expect("download the package");
+    assert_eq!(resp.status().as_u16(), 200, "{url}");
+    let mut file = std::fs::File::create(dest).expect("create the package file");
+    resp.copy_to(&mut file).expect("write the package file");
+    link
+}
+
+/// `casemesh verify ARGS…` without a node (global flags such as `--data-dir` go in `args`).
+pub fn verify_package(args: &[&str]) -> Output {
+    let mut cmd = casemesh();
+    cmd.arg("verify").args(args);
+    output_with_timeout(cmd, timeout())
+}

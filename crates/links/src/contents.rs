@@ -7,7 +7,8 @@
 //! Evidence/<folder>/<subfolder>/<name>        (retain folder structure)
 //! Evidence/<name>                             (flat layout; clashes become `name (2).ext`)
 //! Transcripts/<display id> - <transcript>     (with transcripts)
-//! Audit trail/Case audit trail.csv|.json      (with audit trails: the whole case trail)
+//! Audit trail/Case audit trail.csv|.json      (with audit trails: the case trail up to its
+//!                                             last change; the JSON with a signed chain head)
 //! Audit trail/Evidence/<display id> audit trail.csv|.json   (each item's entries)
 //! Table of contents.html|.csv                 (with table of contents)
 //! manifest.json, manifest.sig                 (added by casemesh_package::build)
@@ -17,11 +18,21 @@
 //! its hash first (`open_verified`), and the package's manifest hashes are checked against the
 //! evidence hashes afterwards, so a corrupt blob fails the build with the item named instead of
 //! being shipped.
+//!
+//! Deterministic packages (issue #13, item 5): the same selection and options of the same case
+//! state give the same bytes. Nothing in a package is dated by the clock: the case's state is its
+//! audit trail up to the last entry that changed it ([`state_prefix`]; views, downloads and links
+//! do not count), and that entry's time is the manifest's `created_at_ms`, every ZIP entry's
+//! modification time, the ISO volume dates and the table of contents' "as of" time. Entry order is
+//! fixed by [`select`]'s ordering. The JSON trail carries a head signed with the org key
+//! ([`casemesh_package::custody`]); ed25519 signatures are deterministic, so it is stable too.
 
 use crate::{LINKS, LinkError, LinkOptions, LinkRecord, Links, Progress};
 use casemesh_model::audit::AuditEntry;
+use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence};
-use casemesh_package::{BuildOptions, Entry, NameAllocator};
+use casemesh_model::time::Timestamp;
+use casemesh_package::{AUDIT_TRAIL_PATH, AuditTrail, BuildOptions, Entry, NameAllocator};
 use casemesh_store::Store;
 use std::fmt::Write as _;
 
@@ -124,6 +135,15 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
         Ok::<_, String>(blobs.path_of(hash))
     };
 
+    // Everything dated inside the package comes from the case's state, never from the clock
+    // (deterministic packages): the audit trail up to its last change, and that change's time.
+    let (full_trail, _) = inner
+        .store
+        .audit_trail(case.id)
+        .map_err(|e| format!("audit trail: {e}"))?;
+    let trail = state_prefix(full_trail);
+    let state_time = trail.last().map_or(case.created_at, |e| e.time);
+
     let mut names = NameAllocator::new();
     let mut entries = Vec::new();
     let mut toc = Vec::new();
@@ -163,26 +183,23 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
         }
     }
     if link.options.audit_trail {
-        let (trail, head) = inner
-            .store
-            .audit_trail(case.id)
-            .map_err(|e| format!("audit trail: {e}"))?;
-        let head = serde_json::to_value(head).map_err(|e| e.to_string())?;
         let dir = ["Audit trail"];
-        let case_json = serde_json::json!({
-            "case": case.id.to_string(),
-            "case_id": case.case_number,
-            "head": head,
-            "entries": trail,
-        });
+        // The signed, chain-checkable attachment (`casemesh verify` checks it offline).
+        let attachment = AuditTrail::new(
+            case.id,
+            &case.case_number,
+            trail.clone(),
+            &inner.signing_key,
+        );
         entries.push(Entry::bytes(
             names.allocate(&dir, "Case audit trail.csv"),
             audit_csv(&trail).into_bytes(),
         ));
-        entries.push(Entry::bytes(
-            names.allocate(&dir, "Case audit trail.json"),
-            pretty(&case_json)?,
-        ));
+        let path = names.allocate(&dir, "Case audit trail.json");
+        if path != AUDIT_TRAIL_PATH {
+            return Err(format!("internal: audit trail allocated at {path:?}"));
+        }
+        entries.push(Entry::bytes(path, attachment.to_bytes()));
         for ev in &evidence {
             let mine: Vec<AuditEntry> = trail
                 .iter()
@@ -210,7 +227,7 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
     if link.options.toc {
         entries.push(Entry::bytes(
             names.allocate(&[], "Table of contents.html"),
-            toc_html(&case, &link, &toc).into_bytes(),
+            toc_html(&case, state_time, &toc).into_bytes(),
         ));
         entries.push(Entry::bytes(
             names.allocate(&[], "Table of contents.csv"),
@@ -221,11 +238,13 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
     let out = links.package_path(&link);
     std::fs::create_dir_all(links.packages_dir())
         .map_err(|e| format!("create {}: {e}", links.packages_dir().display()))?;
+    if casemesh_package::signer_of(&inner.signing_key) != inner.org_id {
+        return Err("the org key does not belong to this node's org id".into());
+    }
     let opts = BuildOptions {
         format: link.format.package(),
         signing_key: inner.signing_key.clone(),
-        signer: inner.org_id.clone(),
-        created_at_ms: link.created_at.as_millis(),
+        created_at_ms: state_time.as_millis(),
     };
     let links = links.clone();
     let progress = move |done: u64, total: u64| {
@@ -248,6 +267,36 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
         files: report.manifest.files.len(),
         manifest_blake3: report.manifest_blake3,
     })
+}
+
+/// Whether an audit action only reads or hands out the case (views, downloads, links, serving
+/// bytes to a partner) rather than changing what the case is or where it went. Such entries
+/// after the last change are left out of a package, so that two links of an unchanged case give
+/// the same bytes; unknown actions count as changes.
+pub fn is_read_only(action: &str) -> bool {
+    [
+        actions::CASE_VIEW,
+        actions::EVIDENCE_VIEW,
+        actions::EVIDENCE_DOWNLOAD,
+        actions::AUDIT_VIEW,
+        actions::LINK_CREATE,
+        actions::LINK_REVOKE,
+        actions::LINK_DOWNLOAD,
+        actions::SHARE_SERVE,
+    ]
+    .contains(&action)
+}
+
+/// The case's state as a package sees it: the trail from seq 0 up to and including its last
+/// entry that is not [read-only](is_read_only). Its last entry dates the package and is the
+/// chain head the package's audit attachment signs.
+pub fn state_prefix(mut trail: Vec<AuditEntry>) -> Vec<AuditEntry> {
+    let keep = trail
+        .iter()
+        .rposition(|e| !is_read_only(&e.action))
+        .map_or(0, |i| i + 1);
+    trail.truncate(keep);
+    trail
 }
 
 fn pretty(value: &serde_json::Value) -> Result<Vec<u8>, String> {
@@ -350,7 +399,7 @@ fn toc_csv(rows: &[TocRow]) -> String {
     out
 }
 
-fn toc_html(case: &Case, link: &LinkRecord, rows: &[TocRow]) -> String {
+fn toc_html(case: &Case, state_time: Timestamp, rows: &[TocRow]) -> String {
     let e = html_escape;
     let mut out = String::new();
     let total: u64 = rows.iter().map(|r| r.size).sum();
@@ -362,10 +411,10 @@ fn toc_html(case: &Case, link: &LinkRecord, rows: &[TocRow]) -> String {
          th,td{{border:1px solid #999;padding:4px 6px;text-align:left;vertical-align:top}}\
          td.hash{{font-family:monospace;font-size:80%;word-break:break-all}}\
          @media print{{body{{margin:0}}tr{{page-break-inside:avoid}}}}</style></head><body>\n\
-         <h1>{title}</h1>\n<p>Case ID: {number}<br>Packaged: {created}<br>Items: {count}, {total} bytes</p>\n",
+         <h1>{title}</h1>\n<p>Case ID: {number}<br>Case state as of: {created}<br>Items: {count}, {total} bytes</p>\n",
         title = e(&case.title),
         number = e(&case.case_number),
-        created = e(&link.created_at.to_string()),
+        created = e(&state_time.to_string()),
         count = rows.len(),
     );
     out.push_str(
@@ -394,6 +443,43 @@ fn toc_html(case: &Case, link: &LinkRecord, rows: &[TocRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_ends_at_the_last_change_not_at_the_last_read() {
+        use casemesh_model::audit::{ChainHead, NewEntry};
+        let mut head = ChainHead::default();
+        let trail: Vec<AuditEntry> = [
+            actions::CASE_CREATE,
+            actions::CASE_VIEW,
+            actions::EVIDENCE_ADD,
+            actions::LINK_CREATE,
+            actions::LINK_DOWNLOAD,
+            actions::EVIDENCE_VIEW,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, action)| {
+            let (e, h) = head.append(NewEntry {
+                time: Timestamp(100 + i as u64),
+                actor: "ada".into(),
+                action: (*action).into(),
+                evidence: None,
+                details: String::new(),
+            });
+            head = h;
+            e
+        })
+        .collect();
+        let state = state_prefix(trail.clone());
+        assert_eq!(state.len(), 3, "reads before the last change stay");
+        assert_eq!(state.last().map(|e| e.time), Some(Timestamp(102)));
+        // More reads and links later leave the state as it was.
+        assert_eq!(state_prefix(trail[..4].to_vec()), state);
+        assert!(
+            !is_read_only("some.future.action"),
+            "unknown actions count as changes"
+        );
+    }
 
     #[test]
     fn html_is_escaped() {

@@ -344,7 +344,8 @@ pub struct Config {
     pub packages_dir: PathBuf,
     /// The org key that signs package manifests.
     pub signing_key: ed25519_dalek::SigningKey,
-    /// The org id (PeerId text) named as the manifests' signer.
+    /// The org id (PeerId text) of `signing_key`; a build refuses to sign when they differ
+    /// (manifests name the key's own org id as their signer).
     pub org_id: String,
     /// The org's display name (in recipients' emails).
     pub org_name: String,
@@ -367,7 +368,7 @@ struct Inner {
     packages_dir: PathBuf,
     /// The org key that signs package manifests.
     signing_key: ed25519_dalek::SigningKey,
-    /// Signer named in manifests.
+    /// The org id of `signing_key`, checked before each build.
     org_id: String,
     /// Named in recipients' emails.
     org_name: String,

@@ -65,7 +65,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = BuildOptions {
         format,
         signing_key: ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]),
-        signer: "bench-org".into(),
         created_at_ms: 1_700_000_000_000,
     };
     let started = Instant::now();

@@ -23,6 +23,7 @@ use hadris_iso::sync::IsoFs;
 use hadris_iso::{IsoId, IsoLevel, IsoOptions, Relocation};
 use hadris_storage::{BlockIndex, BlockSize};
 
+use crate::custody::{AUDIT_TRAIL_PATH, MAX_AUDIT_TRAIL_BYTES};
 use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
 use crate::verify::{Found, Listing};
 use crate::writeback::Writeback;
@@ -385,6 +386,12 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
                             .and_then(Result::ok);
                         listing.set_special(&path, bytes);
                     } else {
+                        if path == AUDIT_TRAIL_PATH {
+                            let bytes = (len <= MAX_AUDIT_TRAIL_BYTES)
+                                .then(|| read_small(&mut iso, &mut data, entry.node(), len))
+                                .and_then(Result::ok);
+                            listing.set_special(&path, bytes);
+                        }
                         listing.files.push((path, found));
                     }
                 }

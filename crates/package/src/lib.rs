@@ -11,6 +11,7 @@
 //! - [`names`]: [`sanitize_segment`], [`sanitize_path`], [`NameAllocator`] — safe, unique names
 //! - [`manifest`]: the manifest format, canonical bytes, signing
 //! - `zip_package` / `iso_package`: the two container writers and readers
+//! - [`custody`]: the audit-trail attachment ([`AuditTrail`]) and its offline check
 //! - `verify`: the offline verifier and [`VerifyReport`]
 //!
 //! ```no_run
@@ -24,7 +25,6 @@
 //! let opts = BuildOptions {
 //!     format: Format::Zip,
 //!     signing_key: ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
-//!     signer: "12D3KooW...".into(),
 //!     created_at_ms: 1_700_000_000_000,
 //! };
 //! build(entries, "case.zip".as_ref(), &opts, &|done, total| eprintln!("{done}/{total}"))?;
@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod custody;
 mod error;
 mod iso_package;
 pub mod manifest;
@@ -44,6 +45,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub use custody::{AUDIT_TRAIL_PATH, AuditCheck, AuditProblem, AuditTrail};
 pub use error::PackageError;
 pub use manifest::{MANIFEST_NAME, Manifest, ManifestFile, SIGNATURE_NAME};
 pub use names::{NameAllocator, sanitize_path, sanitize_segment};
@@ -122,11 +124,13 @@ impl Entry {
 pub struct BuildOptions {
     /// ZIP or ISO.
     pub format: Format,
-    /// The org key that signs the manifest.
+    /// The org key that signs the manifest. The manifest's `signer` is the org id (PeerId text)
+    /// of this key, so the two can never disagree.
     pub signing_key: ed25519_dalek::SigningKey,
-    /// Org id (text) recorded as the manifest's `signer`.
-    pub signer: String,
-    /// Build time, ms since the Unix epoch; also dates the entries (reproducible packages).
+    /// Time of the content packaged, ms since the Unix epoch (UTC): the manifest's
+    /// `created_at_ms`, the ZIP entries' modification times and the ISO volume dates. Give the
+    /// time of the data's state, not the wall clock, and the same entries and options always give
+    /// the same package bytes (issue #13, item 5: deterministic packages).
     pub created_at_ms: u64,
 }
 
@@ -256,7 +260,7 @@ pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOp
         format: manifest::MANIFEST_FORMAT.to_string(),
         version: manifest::MANIFEST_VERSION,
         container: opts.format.as_str().to_string(),
-        signer: opts.signer.clone(),
+        signer: signer_of(&opts.signing_key),
         public_key: hex::encode(opts.signing_key.verifying_key().to_bytes()),
         created_at_ms: opts.created_at_ms,
         files: entries
@@ -269,6 +273,11 @@ pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOp
             })
             .collect(),
     }
+}
+
+/// The org id (libp2p PeerId text) of an org signing key: what a manifest names as its signer.
+pub fn signer_of(key: &ed25519_dalek::SigningKey) -> String {
+    casemesh_model::grant::org_id_from_public_key(&key.verifying_key().to_bytes()).0
 }
 
 /// UTC civil time of `ms` since the epoch: (year, month, day, hour, minute, second).

@@ -37,11 +37,14 @@ pub struct Manifest {
     pub version: u32,
     /// Container the package was written as: `"zip"` or `"iso"` (informative).
     pub container: String,
-    /// Org id (text) of the organization that built and signed the package.
+    /// Org id (libp2p PeerId text) of the organization that built and signed the package: the
+    /// org id of `public_key` (a verifier refuses any other).
     pub signer: String,
     /// Ed25519 public key that signed `manifest.sig`, 64 lowercase hex characters.
     pub public_key: String,
-    /// Build time, milliseconds since the Unix epoch (UTC).
+    /// Time of the content's state, milliseconds since the Unix epoch (UTC): what
+    /// [`BuildOptions::created_at_ms`](crate::BuildOptions::created_at_ms) gave (for download
+    /// links, the case's last change), never the wall clock at build time.
     pub created_at_ms: u64,
     /// Every file of the package except `manifest.json` and `manifest.sig`, sorted by path.
     pub files: Vec<ManifestFile>,

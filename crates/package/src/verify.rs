@@ -3,7 +3,8 @@
 //! The container readers (`zip_package::read`, `iso_package::read`) list every file with its size
 //! and BLAKE3 hash (one streaming pass, no extraction) and hand over the bytes of
 //! `manifest.json` and `manifest.sig`. This module checks the signature and compares the listing
-//! with the manifest. A damaged package is a *result* (`is_ok() == false` with the names of the
+//! with the manifest; it also checks that the manifest's signer is the org id of its key, and the
+//! audit-trail attachment ([`crate::custody`]) when the package has one. A damaged package is a *result* (`is_ok() == false` with the names of the
 //! files concerned), not an error.
 
 use std::collections::{BTreeMap, HashSet};
@@ -11,6 +12,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use crate::custody::{self, AUDIT_TRAIL_PATH, AuditCheck};
 use crate::manifest::{self, MANIFEST_NAME, Manifest, SIGNATURE_NAME};
 use crate::{Format, PackageError, iso_package, zip_package};
 
@@ -41,12 +43,16 @@ pub(crate) struct Listing {
     pub(crate) manifest: Option<Option<Vec<u8>>>,
     /// `manifest.sig` bytes, as for `manifest`.
     pub(crate) signature: Option<Option<Vec<u8>>>,
+    /// The bytes of [`AUDIT_TRAIL_PATH`] (also listed in `files`), as for `manifest`.
+    pub(crate) audit_trail: Option<Option<Vec<u8>>>,
 }
 
 impl Listing {
     pub(crate) fn set_special(&mut self, name: &str, bytes: Option<Vec<u8>>) {
         let slot = if name == MANIFEST_NAME {
             &mut self.manifest
+        } else if name == AUDIT_TRAIL_PATH {
+            &mut self.audit_trail
         } else {
             &mut self.signature
         };
@@ -101,9 +107,12 @@ pub struct VerifyReport {
     pub signature_valid: bool,
     /// The manifest's `signer` (org id text), as claimed by the manifest.
     pub signer: String,
+    /// Whether `signer` is the org id of `public_key`. A manifest re-signed with another key
+    /// while still naming the original organization fails here.
+    pub signer_matches_key: bool,
     /// The manifest's public key, hex.
     pub public_key: String,
-    /// The manifest's build time, ms since the Unix epoch.
+    /// The manifest's `created_at_ms`: time of the content's state, ms since the Unix epoch.
     pub created_at_ms: u64,
     /// Files present with the size and hash the manifest lists.
     pub files_ok: usize,
@@ -115,12 +124,19 @@ pub struct VerifyReport {
     pub altered: Vec<String>,
     /// Every problem with details, sorted by path.
     pub problems: Vec<FileProblem>,
+    /// The check of the audit-trail attachment ([`AUDIT_TRAIL_PATH`]); `None` when the package
+    /// has none.
+    pub audit: Option<AuditCheck>,
 }
 
 impl VerifyReport {
-    /// Signature valid and every file exactly as the manifest lists it.
+    /// Signature valid, signer consistent with its key, every file exactly as the manifest lists
+    /// it, and the audit trail (if any) chained up to a head signed by the same key. Says nothing
+    /// about *who* holds the key: see [`signed_by`](Self::signed_by).
     pub fn is_ok(&self) -> bool {
         self.signature_valid
+            && self.signer_matches_key
+            && self.audit.as_ref().is_none_or(AuditCheck::is_ok)
             && self.missing.is_empty()
             && self.added.is_empty()
             && self.altered.is_empty()
@@ -239,9 +255,16 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
     let missing = pick(|p| matches!(p, Problem::Missing));
     let added = pick(|p| matches!(p, Problem::Added));
     let altered = pick(|p| !matches!(p, Problem::Missing | Problem::Added));
+    let signer_matches_key = signer_matches(&manifest.signer, &manifest.public_key);
+    let audit = listing
+        .audit_trail
+        .as_ref()
+        .map(|bytes| custody::check(bytes.as_deref(), &manifest.public_key));
     Ok(VerifyReport {
         format,
         signature_valid,
+        signer_matches_key,
+        audit,
         signer: manifest.signer,
         public_key: manifest.public_key,
         created_at_ms: manifest.created_at_ms,
@@ -251,4 +274,28 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
         altered,
         problems,
     })
+}
+
+/// Whether `signer` is the org id (PeerId text) of the ed25519 key `public_key_hex`.
+fn signer_matches(signer: &str, public_key_hex: &str) -> bool {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(public_key_hex, &mut key).is_ok()
+        && casemesh_model::grant::org_id_from_public_key(&key).0 == signer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signer_must_be_the_org_id_of_the_key() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let pk = hex::encode(key.verifying_key().to_bytes());
+        assert!(signer_matches(&crate::signer_of(&key), &pk));
+        // A manifest re-signed with a fresh key while naming the original organization.
+        assert!(!signer_matches(&crate::signer_of(&other), &pk));
+        assert!(!signer_matches("org-1", &pk));
+        assert!(!signer_matches(&crate::signer_of(&key), "zz"));
+    }
 }

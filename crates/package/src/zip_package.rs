@@ -12,6 +12,7 @@ use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+use crate::custody::{AUDIT_TRAIL_PATH, MAX_AUDIT_TRAIL_BYTES};
 use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
 use crate::verify::{Found, Listing};
 use crate::writeback::Writeback;
@@ -222,6 +223,32 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
             };
             let bytes = bytes.filter(|b| b.len() as u64 <= limit);
             listing.set_special(&name, bytes);
+            continue;
+        }
+        if name == AUDIT_TRAIL_PATH {
+            // Read whole (bounded) for the custody check; hashed from the same bytes.
+            // Stored: raw, so an edited byte shows in the check rather than as a CRC error.
+            let entry = if stored {
+                archive.by_index_raw(index)
+            } else {
+                archive.by_index(index)
+            };
+            let read = entry.map_err(|e| e.to_string()).and_then(|entry| {
+                let mut bytes = Vec::new();
+                entry
+                    .take(MAX_AUDIT_TRAIL_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| e.to_string())?;
+                Ok(bytes)
+            });
+            let found = read.as_ref().map_err(Clone::clone).and_then(|bytes| {
+                if bytes.len() as u64 > MAX_AUDIT_TRAIL_BYTES {
+                    return Err("larger than an audit trail may be".to_string());
+                }
+                Ok((bytes.len() as u64, blake3::hash(bytes).to_hex().to_string()))
+            });
+            listing.set_special(&name, found.is_ok().then(|| read.unwrap_or_default()));
+            listing.files.push((name, Found::from(found)));
             continue;
         }
         // Stored entries are read raw: a flipped byte then shows as a hash mismatch rather than

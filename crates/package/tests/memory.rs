@@ -25,7 +25,6 @@ fn one_gib_file_does_not_raise_peak_memory() {
         let opts = BuildOptions {
             format,
             signing_key: ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]),
-            signer: "org".into(),
             created_at_ms: 0,
         };
         build(

@@ -48,8 +48,10 @@ fn zip_extracts_with_unzip_and_verifies() {
     assert!(v.is_ok(), "{v:?}");
     assert_eq!(v.files_ok, expected.len());
     assert_eq!(v.format, Format::Zip);
-    assert_eq!(v.signer, "12D3KooWTestOrg");
-    let key = options(Format::Zip).signing_key.verifying_key();
+    let signing_key = options(Format::Zip).signing_key;
+    assert_eq!(v.signer, casemesh_package::signer_of(&signing_key));
+    assert!(v.signer_matches_key);
+    let key = signing_key.verifying_key();
     assert!(v.signed_by(&key));
     let other = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]).verifying_key();
     assert!(!v.signed_by(&other));

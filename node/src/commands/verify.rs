@@ -1,13 +1,27 @@
-//! `casemesh verify PACKAGE`: offline verification of a download-link package (ZIP or ISO).
+//! `casemesh verify PACKAGE`: offline verification of a download-link package (ZIP or ISO), and
+//! a plain statement of what it proved (issue #16, item 6).
 //!
-//! Needs no node, no network and no data directory: it reads the package's `manifest.json` and
-//! `manifest.sig`, checks the ed25519 signature, hashes every file with BLAKE3 and reports exactly
-//! which files are missing, added or altered. With `--org-key` it also requires that the manifest
-//! was signed by that organization's key (hex, or the organization id / PeerId it is derived
-//! from). Exit code 1 when anything is wrong.
+//! It reads the package's `manifest.json` and `manifest.sig`, checks the ed25519 signature, that
+//! the manifest's `signer` is the org id of the signing key, every file's BLAKE3 hash, and the
+//! audit-trail attachment when there is one (every entry chained up to a head signed by the same
+//! key; issue #13, item 5). It reports exactly which files are missing, added or altered and which
+//! audit entry breaks the chain.
+//!
+//! A valid signature only proves that *someone* holding the key in the manifest signed it, so the
+//! signer must be **pinned**, or the command fails:
+//! - `--org-key HEX|ORG_ID`: the key must be that organization's;
+//! - `--data-dir DIR` (or `--node`/`--token`): the key must be the running node's own or one of its
+//!   registered partners' (read from its admin API);
+//! - neither: the signer is not pinned; exit 1 unless `--allow-unpinned`, which accepts an intact
+//!   package while saying that its signer was not checked.
+//!
+//! A pin that was asked for and does not match is always a failure. Exit code 1 when anything is
+//! wrong; `--json` prints the report either way (`ok`, `signer_pinned`, `pinned_as`, …).
 
+use super::Context;
+use crate::client::Client;
 use anyhow::{Context as _, bail};
-use casemesh_package::{Problem, VerifyReport};
+use casemesh_package::{AuditCheck, Problem, VerifyReport};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -19,6 +33,95 @@ pub(crate) struct VerifyArgs {
     /// Require this signer: the org's ed25519 public key (64 hex characters) or its org id.
     #[arg(long, value_name = "HEX|ORG_ID")]
     org_key: Option<String>,
+    /// Accept a package whose signer is not pinned (neither --org-key nor --data-dir given):
+    /// the files and signature are still checked, the signer's identity is not.
+    #[arg(long)]
+    allow_unpinned: bool,
+}
+
+/// Whom the signing key was checked against.
+enum Pin {
+    /// `--org-key`.
+    Key(ed25519_dalek::VerifyingKey),
+    /// The node's own key and its registered partners': (who, key).
+    Known(Vec<(String, ed25519_dalek::VerifyingKey)>),
+    /// Nothing to check against.
+    None,
+}
+
+/// What the pin says about the package's key.
+struct Pinned {
+    /// Whether the key is the expected one.
+    pinned: bool,
+    /// Whom it belongs to, when pinned.
+    who: Option<String>,
+    /// Why not, when not.
+    why_not: Option<String>,
+}
+
+impl Pin {
+    fn check(&self, public_key_hex: &str) -> Pinned {
+        let is = |k: &ed25519_dalek::VerifyingKey| {
+            hex::encode(k.to_bytes()).eq_ignore_ascii_case(public_key_hex)
+        };
+        match self {
+            Pin::Key(k) if is(k) => Pinned {
+                pinned: true,
+                who: Some("the key given with --org-key".into()),
+                why_not: None,
+            },
+            Pin::Key(_) => Pinned {
+                pinned: false,
+                who: None,
+                why_not: Some("not signed by the expected organization key (--org-key)".into()),
+            },
+            Pin::Known(known) => match known.iter().find(|(_, k)| is(k)) {
+                Some((who, _)) => Pinned {
+                    pinned: true,
+                    who: Some(who.clone()),
+                    why_not: None,
+                },
+                None => Pinned {
+                    pinned: false,
+                    who: None,
+                    why_not: Some(
+                        "signed by a key that is neither this node's nor a registered partner's"
+                            .into(),
+                    ),
+                },
+            },
+            Pin::None => Pinned {
+                pinned: false,
+                who: None,
+                why_not: Some(
+                    "the signer is not pinned: pass --org-key ORG or --data-dir DIR \
+                     (or --allow-unpinned to accept any signer)"
+                        .into(),
+                ),
+            },
+        }
+    }
+}
+
+/// The keys a node trusts: its own and its registered partners', from its admin API.
+async fn known_keys(ctx: &Context) -> anyhow::Result<Vec<(String, ed25519_dalek::VerifyingKey)>> {
+    let client = Client::from_context(ctx).context("pinning the signer against the node")?;
+    let own = client.get(&["v1", "id"]).await?;
+    let own_id = own["peer_id"].as_str().unwrap_or_default();
+    let mut known = vec![(
+        format!("this node ({own_id})"),
+        parse_org_key(own_id).context("the node's own org id")?,
+    )];
+    let partners = client.get(&["v1", "partners"]).await?;
+    for p in partners.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let peer = p["peer_id"].as_str().unwrap_or_default();
+        let name = p["name"].as_str().unwrap_or_default();
+        // A partner id that does not embed its key cannot sign anything we could check.
+        if let Ok(key) = parse_org_key(peer) {
+            known.push((format!("registered partner {name:?} ({peer})"), key));
+        }
+    }
+    Ok(known)
 }
 
 /// Parse `--org-key`: 32-byte hex, or an org id (an ed25519 PeerId, which embeds the key).
@@ -62,15 +165,30 @@ fn problem_text(p: &Problem) -> String {
     }
 }
 
-fn report_json(r: &VerifyReport, key_ok: Option<bool>, ok: bool) -> Value {
+fn audit_json(a: &AuditCheck) -> Value {
+    json!({
+        "ok": a.is_ok(),
+        "entries": a.entries,
+        "signed_len": a.signed_len,
+        "signed_by": a.signer,
+        "problem": a.problem.as_ref().map(ToString::to_string),
+    })
+}
+
+fn report_json(r: &VerifyReport, key_ok: Option<bool>, pin: &Pinned, ok: bool) -> Value {
     json!({
         "ok": ok,
+        "intact": r.is_ok(),
         "format": r.format.as_str(),
         "signature_valid": r.signature_valid,
         "signer": r.signer,
+        "signer_matches_key": r.signer_matches_key,
+        "signer_pinned": pin.pinned,
+        "pinned_as": pin.who,
         "public_key": r.public_key,
         "expected_key_matches": key_ok,
         "created_at_ms": r.created_at_ms,
+        "audit": r.audit.as_ref().map(audit_json),
         "files_ok": r.files_ok,
         "missing": r.missing,
         "added": r.added,
@@ -82,17 +200,33 @@ fn report_json(r: &VerifyReport, key_ok: Option<bool>, ok: bool) -> Value {
     })
 }
 
+/// The org id a hex public key belongs to, for messages.
+fn org_of(public_key_hex: &str) -> String {
+    let mut key = [0u8; 32];
+    match hex::decode_to_slice(public_key_hex, &mut key) {
+        Ok(()) => casemesh_model::grant::org_id_from_public_key(&key).0,
+        Err(_) => "an invalid key".into(),
+    }
+}
+
 /// Run `casemesh verify`.
-pub(crate) fn run(args: &VerifyArgs, json_out: bool) -> anyhow::Result<()> {
-    let expected = args.org_key.as_deref().map(parse_org_key).transpose()?;
+pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
+    let json_out = ctx.json;
+    let pin = match &args.org_key {
+        Some(k) => Pin::Key(parse_org_key(k)?),
+        None if ctx.data_dir.is_some() || ctx.node.is_some() => Pin::Known(known_keys(ctx).await?),
+        None => Pin::None,
+    };
     let report = casemesh_package::verify(&args.package)
         .with_context(|| format!("cannot read {} as a package", args.package.display()))?;
-    let key_ok = expected.map(|k| report.signed_by(&k));
-    let ok = report.is_ok() && key_ok != Some(false);
+    let pinned = pin.check(&report.public_key);
+    let key_ok = matches!(pin, Pin::Key(_)).then_some(pinned.pinned);
+    let pin_ok = pinned.pinned || (matches!(pin, Pin::None) && args.allow_unpinned);
+    let ok = report.is_ok() && pin_ok;
     if json_out {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report_json(&report, key_ok, ok))?
+            serde_json::to_string_pretty(&report_json(&report, key_ok, &pinned, ok))?
         );
     } else {
         println!(
@@ -110,15 +244,33 @@ pub(crate) fn run(args: &VerifyArgs, json_out: bool) -> anyhow::Result<()> {
                 "INVALID"
             }
         );
-        if let Some(k) = key_ok {
+        if !report.signer_matches_key {
             println!(
-                "signer:    {}",
-                if k {
-                    "matches --org-key"
-                } else {
-                    "DOES NOT match --org-key"
-                }
+                "signer:    MISMATCH: the manifest names {} but the key is {}'s",
+                report.signer,
+                org_of(&report.public_key)
             );
+        }
+        match (&pinned.who, &pin) {
+            (Some(who), _) => println!("pinned:    yes, the key is {who}"),
+            (None, Pin::None) => println!(
+                "pinned:    NO: the signature is valid for the key in the package, but nothing \
+                 says whose key that is (pass --org-key or --data-dir)"
+            ),
+            (None, _) => println!(
+                "pinned:    NO: {}",
+                pinned.why_not.as_deref().unwrap_or_default()
+            ),
+        }
+        match &report.audit {
+            None => println!("audit:     no audit trail in the package"),
+            Some(a) => match &a.problem {
+                None => println!(
+                    "audit:     {} entries chain up to a head signed by {}",
+                    a.entries, a.signer
+                ),
+                Some(p) => println!("audit:     FAILED: {p}"),
+            },
         }
         println!("files ok:  {}", report.files_ok);
         for p in &report.problems {
@@ -130,8 +282,18 @@ pub(crate) fn run(args: &VerifyArgs, json_out: bool) -> anyhow::Result<()> {
         if !report.signature_valid {
             why.push("the manifest signature is invalid".to_owned());
         }
-        if key_ok == Some(false) {
-            why.push("not signed by the expected organization key".to_owned());
+        if !report.signer_matches_key {
+            why.push(format!(
+                "the manifest names signer {} but was signed with the key of {}",
+                report.signer,
+                org_of(&report.public_key)
+            ));
+        }
+        if !pin_ok && let Some(w) = &pinned.why_not {
+            why.push(w.clone());
+        }
+        if let Some(p) = report.audit.as_ref().and_then(|a| a.problem.as_ref()) {
+            why.push(p.to_string());
         }
         for (label, list) in [
             ("missing", &report.missing),
@@ -145,7 +307,13 @@ pub(crate) fn run(args: &VerifyArgs, json_out: bool) -> anyhow::Result<()> {
         bail!("package verification FAILED: {}", why.join("; "));
     }
     if !json_out {
-        println!("ok: every file matches the signed manifest");
+        if pinned.pinned {
+            println!("ok: every file matches the manifest, signed by a pinned organization key");
+        } else {
+            println!(
+                "ok (UNPINNED): every file matches the manifest, but its signer was not checked"
+            );
+        }
     }
     Ok(())
 }

@@ -27,7 +27,6 @@ pub fn options(format: Format) -> BuildOptions {
     BuildOptions {
         format,
         signing_key: ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]),
-        signer: "12D3KooWTestOrg".into(),
         created_at_ms: 1_700_000_000_000,
     }
 }
