@@ -1,10 +1,13 @@
 //! HTTP endpoints of a casemesh node: the local admin API.
 //!
 //! Layout:
-//! - [`admin_router`]: `/healthz` (open) and `/v1/*` (bearer token), bound to 127.0.0.1 by the
-//!   node. Handlers live in [`routes`], one module per resource; their JSON shapes in [`views`].
-//! - [`openapi`]: the OpenAPI document generated from the handlers' annotations; it is committed
-//!   at `docs/api/openapi.json` and a test fails when that file is stale.
+//! - [`admin_router`]: `/healthz` and `/openapi.json` (open) and `/v1/*` (bearer token), bound to
+//!   127.0.0.1 by the node. Handlers live in [`routes`], one module per resource; their JSON
+//!   shapes in [`views`].
+//! - [`openapi_json`]: the OpenAPI document generated from the handlers' annotations, served at
+//!   `GET /openapi.json`; it is committed at `docs/api/openapi.json` and a test fails when that
+//!   file is stale. Every operation has its own `operation_id` (`list_cases`, `create_share`, …):
+//!   generated clients name their methods after them.
 //! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
 //! - [`links`]: the download-link admin routes and [`links::public::public_router`], the separate
 //!   public link server recipients download from (the use cases are `casemesh_links::Links`).
@@ -33,7 +36,7 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
-use routes::{audit, cases, evidence, node, sharing, users};
+use routes::{audit, cases, custody, evidence, node, sharing, users};
 use state::AppState;
 use utoipa::OpenApi;
 
@@ -45,6 +48,7 @@ pub fn admin_router(state: AppState) -> Router {
     let json_limit = axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY);
     Router::new()
         .route("/healthz", get(node::healthz))
+        .route("/openapi.json", get(openapi_document))
         .route("/v1/node", get(node::info))
         .route(
             "/v1/settings",
@@ -148,8 +152,10 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/received", get(sharing::received))
         .route("/v1/received/{share}", get(sharing::received_one))
         .route("/v1/received/{share}/import", post(sharing::import))
+        .route("/v1/received/{share}/share", post(sharing::share_onward))
         .route("/v1/cases/{case}/audit", get(audit::trail))
         .route("/v1/cases/{case}/audit/verify", get(audit::verify))
+        .route("/v1/cases/{case}/custody", get(custody::timeline))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(json_limit)
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -170,16 +176,16 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
 #[openapi(
     info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
     paths(
-        node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
+        openapi_document, node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
         users::list, users::create, users::edit, users::delete, users::token, users::revoke_tokens, users::groups, users::create_group,
         cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
         evidence::add, evidence::show, evidence::content, evidence::edit, evidence::delete, evidence::add_transcript, evidence::transcript_content,
-        audit::trail, audit::verify,
+        audit::trail, audit::verify, custody::timeline,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
         sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
-        sharing::received, sharing::received_one, sharing::import,
+        sharing::received, sharing::received_one, sharing::import, sharing::share_onward,
         links::create, links::list, links::show, links::revoke,
     ),
     modifiers(&BearerAuth),
@@ -198,6 +204,19 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
+}
+
+/// `GET /openapi.json`: the document below, with no token. It describes the API's shape and holds
+/// no data of the node, and tools (code generators, API browsers) fetch it without credentials;
+/// the admin listener binds to loopback by default.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "get_openapi_document", tag = "node", security(()),
+    responses((status = 200, description = "this OpenAPI document", content_type = "application/json", body = Object)))]
+async fn openapi_document() -> impl axum::response::IntoResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.get_or_init(openapi_json).as_str(),
+    )
 }
 
 /// The OpenAPI document of the admin API, as pretty JSON.
@@ -225,5 +244,44 @@ mod tests {
             committed == generated,
             "docs/api/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p casemesh-api openapi_is_current"
         );
+    }
+
+    /// Generated clients name a method after each operation id: every operation needs its own,
+    /// and one that says what it does (`verb_noun`, as `list_cases`), which utoipa's default (the
+    /// handler's name: `list`, `show`, … in several modules) does not. Set `operation_id = "…"`
+    /// in the handler's `#[utoipa::path]`.
+    #[test]
+    fn operation_ids_are_unique_and_descriptive() {
+        let doc = <super::ApiDoc as utoipa::OpenApi>::openapi();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+                ("HEAD", &item.head),
+                ("OPTIONS", &item.options),
+                ("TRACE", &item.trace),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let where_ = format!("{method} {path}");
+                let id = op.operation_id.clone().unwrap_or_default();
+                let descriptive = id.contains('_')
+                    && id
+                        .split('_')
+                        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
+                assert!(
+                    descriptive,
+                    "{where_}: operation id {id:?} is not a verb_noun name"
+                );
+                if let Some(other) = seen.insert(id.clone(), where_.clone()) {
+                    panic!("operation id {id:?} is used by both {other} and {where_}");
+                }
+            }
+        }
+        assert!(seen.contains_key("list_cases") && seen.contains_key("create_share"));
     }
 }

@@ -56,6 +56,12 @@ pub mod actions {
     pub const SHARE_STOP: &str = "share.stop";
     /// A partner's node holds every item of a share.
     pub const SHARE_COMPLETE: &str = "share.complete";
+    /// A partner signed a holding receipt for a share's items (issue #13).
+    pub const SHARE_RECEIPT: &str = "share.receipt";
+    /// A partner signed that it took in the stop of a share.
+    pub const SHARE_STOP_ACK: &str = "share.stop.ack";
+    /// A partner shared onward a case shared with it (a child grant below one of ours).
+    pub const SHARE_ONWARD: &str = "share.onward";
     /// A share's message could never be delivered to the partner (dead-lettered).
     pub const SHARE_FAILED: &str = "share.failed";
     /// An import went around an item the sharer refused for good.

@@ -13,6 +13,7 @@
 //! - [`names`]: validation of user-supplied names (folders, files).
 //! - [`retention`]: retention policies and the "is this past retention" rule.
 //! - [`audit`]: the hash-chained audit trail and its verification.
+//! - [`audit_head`]: a signed checkpoint of a case's audit chain (offline custody checks).
 //! - [`custody`]: signed holding receipts and stop acknowledgements a receiving organization
 //!   gives the sharer.
 //! - [`grant`], [`policy`], [`folder_sync`]: sharing (signed grants, policies and their
@@ -27,6 +28,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_head;
 mod canonical;
 pub mod case;
 pub mod custody;
@@ -39,3 +41,4 @@ pub mod org;
 pub mod policy;
 pub mod retention;
 pub mod time;
+pub mod timeline;

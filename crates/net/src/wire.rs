@@ -188,11 +188,13 @@ pub enum MessageKind {
     /// Look up users and groups in the partner's directory (type-ahead for recipients); answered
     /// only when the partner allows it.
     DirectoryQuery,
+    /// A partner shared onward a case this node shared with it: the child grant (issue #13).
+    ShareOnward,
 }
 
 impl MessageKind {
     /// Every kind, in registry order.
-    pub const ALL: [MessageKind; 9] = [
+    pub const ALL: [MessageKind; 10] = [
         MessageKind::GrantOffer,
         MessageKind::GrantRevocation,
         MessageKind::CaseManifest,
@@ -202,6 +204,7 @@ impl MessageKind {
         MessageKind::Ping,
         MessageKind::ShareReceipt,
         MessageKind::DirectoryQuery,
+        MessageKind::ShareOnward,
     ];
 
     /// The wire string of this kind.
@@ -216,6 +219,7 @@ impl MessageKind {
             MessageKind::Ping => "ping/1",
             MessageKind::ShareReceipt => "share.receipt/2",
             MessageKind::DirectoryQuery => "directory.query/1",
+            MessageKind::ShareOnward => "share.onward/1",
         }
     }
 

@@ -7,6 +7,7 @@
 //! or metadata is touched by synchronization.
 
 use crate::Engine;
+use crate::custody;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::recipients;
@@ -20,6 +21,7 @@ use crate::wire::{
 };
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
+use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
 use casemesh_model::grant::{self, Recipient, SignedGrant, SignedRevocation};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
@@ -375,7 +377,7 @@ impl Engine {
         let receipt = if auto {
             None
         } else {
-            Some(self.receipt_message(&share, Vec::new())?)
+            Some(self.receipt_message(&share, Vec::new(), false, None)?)
         };
         // The share, its items, its notifications and (without auto-import) the receipt commit
         // together.
@@ -540,11 +542,37 @@ impl Engine {
         self.set_status(share.id, ReceivedStatus::Stopped)?;
         // Stop sharing ends the transfer at once, not after the item in flight.
         self.cancel_import(share.id);
-        // The sharer's record says what this node kept.
-        self.send_receipt(&self.received_by_id(share.id)?, Vec::new())?;
+        // The sharer's record says what this node kept, signed, with the signed acknowledgement.
+        let ack = StopAck {
+            share: share.id,
+            revocation_hash: custody::revocation_hash(&bytes),
+            holder: OrgId(String::new()),
+            holder_key: [0; 32],
+            at: self.now(),
+        };
+        let ack = hex::encode(Signed::sign(ack, &self.inner.key).to_bytes());
+        self.send_receipt_with(&self.received_by_id(share.id)?, Vec::new(), true, Some(ack))?;
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
+        // Stopping a share revokes its whole subtree: every onward share of it ends too (each
+        // partner hears it through the durable outbox, also after being offline).
+        self.stop_onward_of(share.id)?;
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
+        }
+        Ok(())
+    }
+
+    /// Stop every onward share this node made of received share `parent`.
+    fn stop_onward_of(&self, parent: ShareId) -> Result<()> {
+        let system = Actor::new("system", self.now());
+        for s in self.inner.store.all(&crate::records::SHARES)? {
+            let s: crate::records::OutgoingShare = s;
+            if s.onward.is_some_and(|o| o.parent == parent)
+                && s.status != crate::records::ShareStatus::Stopped
+            {
+                self.stop_share(&system, &s.id.to_string())?;
+                tracing::info!(share = %s.id, parent = %parent, "onward share stopped with its parent");
+            }
         }
         Ok(())
     }
@@ -695,13 +723,22 @@ impl Engine {
     }
 
     /// The receipt of a share as it stands: what this node holds, and the items it went around in
-    /// the pass that sends it.
+    /// the pass that sends it. With `sign`, it carries this organization's signed holding
+    /// receipt for the items held from lists up to `done_seq` ([`custody::held_digest`]: one
+    /// pass over the share's item rows, so only the receipt that ends an import pass, or answers
+    /// a stop, is signed), and `stop_ack`, when given, rides along.
     fn receipt_message(
         &self,
         share: &IncomingShare,
         mut skipped: Vec<(EvidenceId, String)>,
+        sign: bool,
+        stop_ack: Option<String>,
     ) -> Result<crate::records::OutboxMessage> {
         skipped.truncate(wire::MAX_SKIPPED_PER_RECEIPT);
+        let signed = match share.done_seq {
+            Some(upto) if sign => Some(self.sign_holding_receipt(share, upto)?),
+            _ => None,
+        };
         let receipt = Receipt {
             share: share.id,
             seq: share.done_seq,
@@ -709,8 +746,29 @@ impl Engine {
             imported: share.local_case.is_some(),
             skipped_total: share.items_skipped,
             skipped,
+            signed,
+            stop_ack,
         };
         self.outbox_message(wire::KIND_RECEIPT, wire::encode(&receipt), Some(share.id))
+    }
+
+    /// This organization's signed holding receipt for the items of `share` held from lists up
+    /// to `upto`, wire form, hex.
+    fn sign_holding_receipt(&self, share: &IncomingShare, upto: u64) -> Result<String> {
+        let digest = custody::held_digest(&self.inner.store, share.id, upto)?;
+        let statement = HoldingReceipt {
+            share: share.id,
+            grant_hash: decode_grant(&share.grant)?.hash(),
+            holder: OrgId(String::new()),
+            holder_key: [0; 32],
+            seq: upto,
+            items: digest.count(),
+            roots: digest.finish(),
+            at: self.now(),
+        };
+        Ok(hex::encode(
+            Signed::sign(statement, &self.inner.key).to_bytes(),
+        ))
     }
 
     fn send_receipt(
@@ -718,7 +776,17 @@ impl Engine {
         share: &IncomingShare,
         skipped: Vec<(EvidenceId, String)>,
     ) -> Result<()> {
-        let msg = self.receipt_message(share, skipped)?;
+        self.send_receipt_with(share, skipped, false, None)
+    }
+
+    fn send_receipt_with(
+        &self,
+        share: &IncomingShare,
+        skipped: Vec<(EvidenceId, String)>,
+        sign: bool,
+        stop_ack: Option<String>,
+    ) -> Result<()> {
+        let msg = self.receipt_message(share, skipped, sign, stop_ack)?;
         self.inner
             .store
             .atomically(|txn| Self::queue_in(txn, &share.sharer, &msg))?;
@@ -864,7 +932,8 @@ impl Engine {
             txn.put(&RECEIVED, &id, &s)?;
             Ok::<_, SharingError>(s)
         })?;
-        self.send_receipt(&done, skipped_now)?;
+        let complete = done.done_seq == Some(done.seq);
+        self.send_receipt_with(&done, skipped_now, complete, None)?;
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
         }

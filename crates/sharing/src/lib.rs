@@ -16,6 +16,7 @@
 //! the store) and is delivered in order; the receiver deduplicates by message id, so a retry never
 //! applies twice. Every grant is verified again on every use: on each blob request, on each update.
 
+pub mod custody;
 pub mod directory;
 pub mod error;
 mod incoming;
@@ -33,7 +34,7 @@ pub mod wire;
 
 pub use error::{Result, SharingError};
 pub use mail::SmtpConfig;
-pub use outgoing::{ShareRequest, parse_recipient};
+pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;
 pub use partners::{DeadLetterView, PeerView};
 
@@ -364,6 +365,10 @@ impl Engine {
                 .await
             }
             Some(K::ShareReceipt) => self.on_receipt(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
+            Some(K::ShareOnward) => self.on_onward(
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),

@@ -193,7 +193,7 @@ fn receipt(share: &mut OutgoingShare, r: &Receipt, now: Timestamp) -> Result<Vec
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use casemesh_model::grant::{Scope, ShareMode};
     use casemesh_model::ids::{CaseId, ShareId};
@@ -201,7 +201,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
 
-    fn share() -> OutgoingShare {
+    pub(crate) fn share() -> OutgoingShare {
         OutgoingShare {
             id: ShareId::random(),
             case: CaseId::random(),
@@ -229,6 +229,10 @@ mod tests {
             failure: None,
             skipped: BTreeMap::new(),
             skipped_total: 0,
+            receipt: None,
+            stop_ack: None,
+            onward: None,
+            hops: Vec::new(),
         }
     }
 
@@ -239,6 +243,8 @@ mod tests {
             have,
             imported,
             skipped_total: 0,
+            signed: None,
+            stop_ack: None,
             skipped: vec![],
         }
     }

@@ -3,20 +3,23 @@
 //! share from Processing to Complete through the partner's receipts.
 
 use crate::Engine;
+use crate::custody;
 use crate::error::{Result, SharingError};
 use crate::lifecycle::{self, Effect, Event};
 use crate::manifest::{self, ListBuilder};
+use crate::records::OnwardOf;
 use crate::records::{
-    OutboxMessage, OutgoingShare, RecipientEntry, SHARE_DOCS, SHARE_ITEMS, SHARES, SHARES_BY_CASE,
-    SentItem, ShareStatus,
+    OutboxMessage, OutgoingShare, ReceiptRecord, RecipientEntry, SHARE_DOCS, SHARE_ITEMS, SHARES,
+    SHARES_BY_CASE, SentItem, ShareStatus, StopAckRecord,
 };
 use crate::wire::{
     self, Carried, ItemList, ManifestHead, ManifestUpdate, Offer, Receipt, RevocationNotice,
 };
 use casemesh_model::audit::actions;
 use casemesh_model::case::Case;
+use casemesh_model::custody::{HoldingReceipt, Signed};
 use casemesh_model::grant::{
-    Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation,
+    self as grant, Grant, Recipient, Revocation, Scope, ShareMode, SignedGrant, SignedRevocation,
 };
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::names::{check_text, limits};
@@ -42,6 +45,8 @@ pub(crate) struct NewItems {
     /// Keep a blob list from garbage collection until the share's transaction holds it.
     _pins: Option<BlobPins>,
     ids: Vec<EvidenceId>,
+    /// The BLAKE3 root of each item of `ids`, in the same order.
+    roots: Vec<BlobHash>,
     blobs: Vec<(BlobHash, u64)>,
 }
 
@@ -82,6 +87,30 @@ pub struct ShareRequest {
     pub folders: Vec<String>,
     /// Evidence ids or display ids to share.
     pub evidence: Vec<String>,
+    /// Optional message.
+    pub message: Option<String>,
+}
+
+/// What a new outgoing share is made of ([`Engine::open_share`]).
+struct Opening<'a> {
+    case: &'a Case,
+    /// Partner name or id.
+    partner: &'a str,
+    recipients: &'a [Recipient],
+    scope: Scope,
+    message: Option<String>,
+    onward: Option<OnwardOf>,
+}
+
+/// Share a received case onward ([`Engine::share_onward`]).
+#[derive(Debug, Clone)]
+pub struct OnwardRequest {
+    /// The received share id, or the local copy's case id.
+    pub received: String,
+    /// Partner name or id to share with.
+    pub partner: String,
+    /// Recipients in that organization.
+    pub recipients: Vec<Recipient>,
     /// Optional message.
     pub message: Option<String>,
 }
@@ -146,8 +175,11 @@ impl Engine {
         Ok(Scope::EntireCase)
     }
 
-    fn sign_grant(&self, share: &OutgoingShare, version: u32) -> SignedGrant {
-        let grant = Grant {
+    /// Sign version `version` of `share`'s grant. An onward share's grant is a child of the
+    /// received grant it continues: same source case, scope and expiry as its parent, the
+    /// parent carried along (so every node can check the chain offline).
+    fn sign_grant(&self, share: &OutgoingShare, version: u32) -> Result<SignedGrant> {
+        let mut grant = Grant {
             id: share.id,
             version,
             issuer: OrgId(self.inner.me.clone()),
@@ -167,7 +199,314 @@ impl Engine {
             message: share.message.clone(),
             parent: None,
         };
-        SignedGrant::sign(grant, &self.inner.key)
+        if let Some(onward) = &share.onward {
+            let parent = self.parent_grant(onward.parent)?;
+            grant.source_case = parent.grant.source_case;
+            grant.scope = parent.grant.scope.clone();
+            grant.expires_at = parent.grant.expires_at;
+            grant.issued_at = grant.issued_at.max(parent.grant.issued_at);
+            grant::check_attenuation(&grant, &parent, None)
+                .map_err(|e| SharingError::Forbidden(format!("onward share refused: {e}")))?;
+            grant.parent = Some(Box::new(parent));
+        }
+        Ok(SignedGrant::sign(grant, &self.inner.key))
+    }
+
+    /// The grant of received share `parent`, as this node holds it.
+    fn parent_grant(&self, parent: ShareId) -> Result<SignedGrant> {
+        let received = self
+            .inner
+            .store
+            .get(&crate::records::RECEIVED, &parent)?
+            .ok_or_else(|| SharingError::NotFound(format!("received share {parent}")))?;
+        let bytes = hex::decode(&received.grant)
+            .map_err(|_| SharingError::Internal("stored grant is not hex".into()))?;
+        SignedGrant::from_bytes(&bytes)
+            .map_err(|e| SharingError::Internal(format!("stored grant: {e}")))
+    }
+
+    /// Share a received case onward to another partner organization (issue #13; seed "Onward
+    /// sharing of a received case"): a share of the local copy whose grant is a child of the
+    /// received grant — same source case, scope, expiry and policy, issued by this node — so the
+    /// partner and every node after it can check the whole chain offline. It carries the items
+    /// that arrived under the received share and are in the copy (never this organization's own
+    /// additions). The sharer of the received share is told of the hop (`share.onward/1`).
+    ///
+    /// # Errors
+    /// - [`SharingError::NotFound`]: no such received share, or it was never imported.
+    /// - [`SharingError::Forbidden`]: the received share was stopped, its grant no longer
+    ///   verifies, its policy does not allow `share_onward_external`, the chain would be longer
+    ///   than [`grant::MAX_CHAIN_DEPTH`], or the partner is the organization it came from.
+    /// - [`SharingError::Invalid`]: no recipient, or a bad message.
+    pub fn share_onward(&self, actor: &Actor, req: &OnwardRequest) -> Result<OutgoingShare> {
+        let received = self.received_share(&req.received)?;
+        if received.status == crate::records::ReceivedStatus::Stopped {
+            return Err(SharingError::Forbidden(format!(
+                "{} stopped sharing this case: it cannot be shared onward",
+                received.sharer_name
+            )));
+        }
+        let copy = received.local_case.ok_or_else(|| {
+            SharingError::NotFound(
+                "this share was not imported yet: import it first (casemesh received import)"
+                    .into(),
+            )
+        })?;
+        let parent = self.parent_grant(received.id)?;
+        grant::verify(&parent, self.now(), Some(&OrgId(self.inner.me.clone())))
+            .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
+        let policy = &parent.grant.policy;
+        if !policy.allows(PolicyAction::ShareOnward)
+            || !policy.allows(PolicyAction::ShareOnwardExternal)
+        {
+            return Err(SharingError::Forbidden(format!(
+                "the sharing policy {:?} of {} does not allow sharing this case onward to another organization (it needs share_onward and share_onward_external)",
+                policy.name, received.sharer_name
+            )));
+        }
+        if parent.depth() >= grant::MAX_CHAIN_DEPTH {
+            return Err(SharingError::Forbidden(format!(
+                "this case already passed through {} organizations: at most {} may share it in a chain",
+                parent.depth(),
+                grant::MAX_CHAIN_DEPTH
+            )));
+        }
+        let partner = self.partner(&req.partner)?;
+        if parent.chain().any(|g| g.grant.issuer.0 == partner.peer_id) {
+            return Err(SharingError::Forbidden(format!(
+                "{} already holds this case: it shared it (directly or through others)",
+                partner.name
+            )));
+        }
+        let case = self
+            .inner
+            .store
+            .case(copy)?
+            .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?;
+        let onward = OnwardOf {
+            parent: received.id,
+            source_case: parent.grant.source_case,
+        };
+        let share = self.open_share(
+            actor,
+            Opening {
+                case: &case,
+                partner: &partner.peer_id,
+                recipients: &req.recipients,
+                scope: Scope::EntireCase,
+                message: req.message.clone(),
+                onward: Some(onward),
+            },
+        )?;
+        // Tell the organization the case came from (it tells its own sharer in turn).
+        let notice = wire::OnwardNotice {
+            share: received.id,
+            grant: share.grant.clone(),
+            to_name: partner.name.clone(),
+        };
+        let msg = self.outbox_message(wire::KIND_ONWARD, wire::encode(&notice), None)?;
+        self.inner
+            .store
+            .atomically(|txn| Self::queue_in(txn, &received.sharer, &msg))?;
+        self.wake_outbox();
+        Ok(share)
+    }
+
+    /// Whether `case` may be shared inside this organization: a case of its own always; a
+    /// received copy only as its sharing policy allows (`share_onward`; seed "Onward sharing
+    /// of a received case": Import Details → Recipient → add a user or group). Returns the
+    /// received share for a copy, to report the hop with [`Engine::report_inside_onward`].
+    ///
+    /// # Errors
+    /// [`SharingError::Forbidden`] when the sharer stopped the share, its grant no longer
+    /// verifies, or its policy does not allow `share_onward`.
+    pub fn onward_inside(&self, case: CaseId) -> Result<Option<crate::records::IncomingShare>> {
+        let Some(received) = self
+            .inner
+            .store
+            .by_index(
+                &crate::records::RECEIVED,
+                &crate::records::RECEIVED_BY_LOCAL_CASE,
+                &case.to_string(),
+            )?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        if received.status == crate::records::ReceivedStatus::Stopped {
+            return Err(SharingError::Forbidden(format!(
+                "{} stopped sharing this case: it cannot be shared onward",
+                received.sharer_name
+            )));
+        }
+        let parent = self.parent_grant(received.id)?;
+        grant::verify(&parent, self.now(), Some(&OrgId(self.inner.me.clone())))
+            .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
+        if !parent.grant.policy.allows(PolicyAction::ShareOnward) {
+            return Err(SharingError::Forbidden(format!(
+                "the sharing policy {:?} of {} does not allow sharing this case onward (share_onward)",
+                parent.grant.policy.name, received.sharer_name
+            )));
+        }
+        Ok(Some(received))
+    }
+
+    /// Tell the organization a copy came from that it was shared inside this organization
+    /// with `recipients`: a child grant issued by this node to itself, signed (the proof of the
+    /// hop), goes to the sharer in a `share.onward/1`.
+    pub fn report_inside_onward(
+        &self,
+        received: &crate::records::IncomingShare,
+        recipients: &[Recipient],
+        message: Option<String>,
+    ) -> Result<()> {
+        let parent = self.parent_grant(received.id)?;
+        let me = OrgId(self.inner.me.clone());
+        let child = Grant {
+            id: ShareId::random(),
+            version: 1,
+            issuer: me.clone(),
+            issuer_key: self.inner.key.verifying_key().to_bytes(),
+            audience: me,
+            recipients: recipients.to_vec(),
+            source_case: parent.grant.source_case,
+            scope: parent.grant.scope.clone(),
+            mode: parent.grant.mode,
+            policy: parent.grant.policy.clone(),
+            issued_at: self.now().max(parent.grant.issued_at),
+            expires_at: parent.grant.expires_at,
+            message,
+            parent: Some(Box::new(parent)),
+        };
+        let child = SignedGrant::sign(child, &self.inner.key);
+        let notice = wire::OnwardNotice {
+            share: received.id,
+            grant: hex::encode(child.to_bytes()),
+            to_name: self.inner.org_name.clone(),
+        };
+        let msg = self.outbox_message(wire::KIND_ONWARD, wire::encode(&notice), None)?;
+        self.inner
+            .store
+            .atomically(|txn| Self::queue_in(txn, &received.sharer, &msg))?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// A partner reports an onward hop below a share of this node (`share.onward/1`): the
+    /// child grant must verify as a whole chain, its root must be this node's grant of a share
+    /// to that partner, and the chain must pass through the partner. The hop is kept on the
+    /// share (the custody timeline shows it, with the child grant's signature) and audited.
+    /// When this node itself received the share it reports (its grant has a parent), it tells
+    /// its own sharer in turn, so the origin learns of every hop.
+    pub(crate) fn on_onward(&self, peer: &str, notice: wire::OnwardNotice) -> Result<()> {
+        let bytes = hex::decode(&notice.grant)
+            .map_err(|_| SharingError::Invalid("onward grant is not hex".into()))?;
+        let child = SignedGrant::from_bytes(&bytes)
+            .map_err(|e| SharingError::Invalid(format!("onward grant: {e}")))?;
+        grant::verify(&child, self.now(), None)
+            .map_err(|e| SharingError::Invalid(format!("onward grant refused: {e}")))?;
+        if !child.chain().any(|g| g.grant.issuer.0 == peer) {
+            return Err(SharingError::Forbidden(
+                "onward hop reported by an organization outside its chain".into(),
+            ));
+        }
+        // The link of the chain this node issued: the grant of a share here.
+        let mine = child
+            .chain()
+            .find(|g| g.grant.issuer.0 == self.inner.me)
+            .ok_or_else(|| {
+                SharingError::Forbidden("onward hop of a share this node never issued".into())
+            })?;
+        let Some(share) = self.inner.store.get(&SHARES, &mine.grant.id)? else {
+            return Err(SharingError::NotFound(format!("share {}", mine.grant.id)));
+        };
+        if share.id != notice.share && share.onward.is_none_or(|o| o.parent != notice.share) {
+            // The notice names the share it descends from in the reporter's terms; either way
+            // the chain decides which share of this node it is under.
+            tracing::debug!(share = %share.id, named = %notice.share, "onward hop names another share");
+        }
+        let now = self.now();
+        let hop = crate::records::OnwardHop {
+            share: child.grant.id,
+            from: child.grant.issuer.0.clone(),
+            from_name: self
+                .partner(&child.grant.issuer.0)
+                .map(|p| p.name)
+                .unwrap_or_else(|_| child.grant.issuer.0.clone()),
+            to: child.grant.audience.0.clone(),
+            to_name: notice.to_name.clone(),
+            recipients: child.grant.recipients.clone(),
+            scope: child.grant.scope.clone(),
+            at: child.grant.issued_at,
+            grant: notice.grant.clone(),
+        };
+        if share.hops.iter().any(|h| h.share == hop.share) {
+            return Ok(());
+        }
+        let details = format!(
+            "share {}: onward share {} by {} to {} ({}), recipients {}",
+            share.id,
+            hop.share,
+            hop.from_name,
+            hop.to_name,
+            hop.to,
+            hop.recipients
+                .iter()
+                .map(recipient_label)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let forward = share.onward.map(|o| {
+            (
+                o.parent,
+                wire::OnwardNotice {
+                    share: o.parent,
+                    grant: notice.grant.clone(),
+                    to_name: notice.to_name.clone(),
+                },
+            )
+        });
+        let forward = match forward {
+            Some((parent, n)) => {
+                let sharer = self
+                    .inner
+                    .store
+                    .get(&crate::records::RECEIVED, &parent)?
+                    .map(|r| r.sharer);
+                match sharer {
+                    Some(sharer) => Some((
+                        sharer,
+                        self.outbox_message(wire::KIND_ONWARD, wire::encode(&n), None)?,
+                    )),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        self.inner.store.atomically(|txn| {
+            let Some(mut share) = txn.get(&SHARES, &share.id)? else {
+                return Ok(());
+            };
+            if share.hops.iter().any(|h| h.share == hop.share) {
+                return Ok(());
+            }
+            if share.hops.len() < crate::records::MAX_HOPS_KEPT {
+                share.hops.push(hop.clone());
+            }
+            txn.put(&SHARES, &share.id, &share)?;
+            let partner = Actor::new(format!("org:{}", share.partner_name), now);
+            txn.audit(share.case, &partner, actions::SHARE_ONWARD, None, &details)?;
+            if let Some((sharer, msg)) = &forward {
+                Self::queue_in(txn, sharer, msg)?;
+            }
+            Ok::<_, SharingError>(())
+        })?;
+        if forward.is_some() {
+            self.wake_outbox();
+        }
+        tracing::info!(share = %share.id, onward = %hop.share, to = %hop.to, "onward hop recorded");
+        Ok(())
     }
 
     /// Share a case by copy with a partner organization. The caller has checked the user's
@@ -178,32 +517,35 @@ impl Engine {
             .store
             .case(req.case)?
             .ok_or_else(|| SharingError::NotFound(format!("case {}", req.case)))?;
+        if case.is_external() {
+            return Err(SharingError::Forbidden(
+                "this case was received from a partner: share it onward with `casemesh received share` (as its sharing policy allows)".into(),
+            ));
+        }
         let scope = self.scope_of(&case, &req.folders, &req.evidence)?;
         self.open_share(
             actor,
-            &case,
-            &req.partner,
-            &req.recipients,
-            scope,
-            req.message.clone(),
+            Opening {
+                case: &case,
+                partner: &req.partner,
+                recipients: &req.recipients,
+                scope,
+                message: req.message.clone(),
+                onward: None,
+            },
         )
     }
 
-    fn open_share(
-        &self,
-        actor: &Actor,
-        case: &Case,
-        partner: &str,
-        recipients: &[Recipient],
-        scope: Scope,
-        message: Option<String>,
-    ) -> Result<OutgoingShare> {
+    fn open_share(&self, actor: &Actor, opening: Opening<'_>) -> Result<OutgoingShare> {
+        let Opening {
+            case,
+            partner,
+            recipients,
+            scope,
+            message,
+            onward,
+        } = opening;
         let store = &self.inner.store;
-        if case.is_external() {
-            return Err(SharingError::Forbidden(
-                "this case was received from a partner; onward sharing is not supported yet".into(),
-            ));
-        }
         let partner = self.partner(partner)?;
         if recipients.is_empty() {
             return Err(SharingError::Invalid(
@@ -214,10 +556,15 @@ impl Engine {
             check_text("message", m, limits::MESSAGE)
                 .map_err(|e| SharingError::Invalid(e.to_string()))?;
         }
-        let policy = self.policy(&partner.policy)?;
+        // An onward share passes on its parent's policy: never wider (the chain check), and
+        // the partner's own policy here cannot grant what the origin did not.
+        let policy = match &onward {
+            Some(o) => self.parent_grant(o.parent)?.grant.policy,
+            None => self.policy(&partner.policy)?,
+        };
         let now = self.now();
         let id = ShareId::random();
-        let items = self.new_items(case, &scope, &policy, None)?;
+        let items = self.new_items(case, &scope, &policy, None, onward.as_ref())?;
         if items.ids.is_empty() && matches!(scope, Scope::Evidence(_)) {
             // Exactly these items, and none may leave: nothing would ever arrive.
             return Err(SharingError::Invalid(
@@ -257,8 +604,12 @@ impl Engine {
             failure: None,
             skipped: Default::default(),
             skipped_total: 0,
+            receipt: None,
+            stop_ack: None,
+            onward,
+            hops: Vec::new(),
         };
-        let grant = self.sign_grant(&share, 1);
+        let grant = self.sign_grant(&share, 1)?;
         share.grant = hex::encode(grant.to_bytes());
         let (meta_doc, doc_record) = self.start_share_doc(&share, &items.ids)?;
         let meta_doc = self.carry(meta_doc)?;
@@ -280,7 +631,7 @@ impl Engine {
         );
         // The item rows first, a page per transaction (one transaction holding every row of a
         // large share held hundreds of MiB); they count only once the share record exists.
-        self.write_sent_rows(share.id, 0, &items.ids, now)?;
+        self.write_sent_rows(share.id, 0, &items, now)?;
         // The share, its list, its audit entry and the offer commit together: a crash leaves all
         // or none (and at most unused item rows of a share that does not exist).
         store.atomically(|txn| {
@@ -308,52 +659,81 @@ impl Engine {
         scope: &Scope,
         policy: &SharingPolicy,
         sent_under: Option<&OutgoingShare>,
+        onward: Option<&OnwardOf>,
     ) -> Result<NewItems> {
         let store = &self.inner.store;
         let mut list = ListBuilder::new(store.blobs());
-        let (mut ids, mut blobs) = (Vec::new(), Vec::new());
-        for ev in store.case_evidence_iter(case.id)? {
-            let ev = ev?;
+        let (mut ids, mut roots, mut blobs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut take = |ev: casemesh_model::case::Evidence| -> Result<()> {
             // "Do not disclose" never leaves, whatever the scope or policy (issue #12).
-            if ev.do_not_disclose || !scope.covers(ev.id, ev.folder, case) {
-                continue;
+            if ev.do_not_disclose || ev.case != case.id || !scope.covers(ev.id, ev.folder, case) {
+                return Ok(());
             }
             if let Some(share) = sent_under
                 && is_sent(store.get(&SHARE_ITEMS, &(share.id, ev.id))?.as_ref(), share)
             {
-                continue;
+                return Ok(());
             }
             ids.push(ev.id);
+            roots.push(ev.hash);
             blobs.push((ev.hash, ev.size));
             if policy.discloses(SharedData::Transcripts) {
                 blobs.extend(ev.transcripts.iter().map(|t| (t.hash, t.size)));
             }
             list.push(manifest::entry(&ev, policy))?;
+            Ok(())
+        };
+        match onward {
+            // An onward share carries what arrived under its parent share and is in the copy
+            // still: never the receiver's own additions, which the origin's grant does not cover.
+            Some(o) => store.for_each(
+                &crate::records::RECEIVED_ITEMS,
+                &format!("{}/", o.parent),
+                |_, item: crate::records::ReceivedItem| match item.local {
+                    Some(local) => match store.evidence(local)? {
+                        Some(ev) => take(ev),
+                        None => Ok(()),
+                    },
+                    None => Ok(()),
+                },
+            )?,
+            None => {
+                for ev in store.case_evidence_iter(case.id)? {
+                    take(ev?)?;
+                }
+            }
         }
         let (list, pins) = list.finish()?;
         Ok(NewItems {
             list,
             _pins: pins,
             ids,
+            roots,
             blobs,
         })
     }
 
-    /// Write the rows of `ids` sent under `share` in the item list `seq`, [`ROWS_PER_TXN`] per
-    /// transaction. They take effect when the share's record reaches `seq` (see [`is_sent`]), in
-    /// the transaction that queues the list; until then they are ignored, so a crash in between
-    /// loses nothing (the items are sent again).
+    /// Write the rows of the items sent under `share` in the item list `seq`, [`ROWS_PER_TXN`]
+    /// per transaction. They take effect when the share's record reaches `seq` (see
+    /// [`is_sent`]), in the transaction that queues the list; until then they are ignored, so a
+    /// crash in between loses nothing (the items are sent again).
     fn write_sent_rows(
         &self,
         share: ShareId,
         seq: u64,
-        ids: &[EvidenceId],
+        items: &NewItems,
         now: casemesh_model::time::Timestamp,
     ) -> Result<()> {
-        for page in ids.chunks(ROWS_PER_TXN) {
+        let rows: Vec<_> = items.ids.iter().zip(&items.roots).collect();
+        for page in rows.chunks(ROWS_PER_TXN) {
             self.inner.store.atomically(|txn| {
-                for id in page {
-                    txn.put(&SHARE_ITEMS, &(share, *id), &SentItem { sent_at: now, seq })?;
+                for (id, root) in page {
+                    let row = SentItem {
+                        sent_at: now,
+                        seq,
+                        root: Some(**root),
+                    };
+                    txn.put(&SHARE_ITEMS, &(share, **id), &row)?;
                 }
                 Ok::<_, SharingError>(())
             })?;
@@ -445,11 +825,14 @@ impl Engine {
                     .ok_or_else(|| SharingError::NotFound("case".into()))?;
                 return self.open_share(
                     actor,
-                    &case,
-                    &other.peer_id,
-                    &recipients,
-                    share.scope.clone(),
-                    share.message.clone(),
+                    Opening {
+                        case: &case,
+                        partner: &other.peer_id,
+                        recipients: &recipients,
+                        scope: share.scope.clone(),
+                        message: share.message.clone(),
+                        onward: share.onward,
+                    },
                 );
             }
         }
@@ -466,7 +849,7 @@ impl Engine {
         let version = SignedGrant::from_bytes(&hex::decode(&share.grant).unwrap_or_default())
             .map(|g| g.grant.version + 1)
             .unwrap_or(2);
-        let grant = self.sign_grant(&share, version);
+        let grant = self.sign_grant(&share, version)?;
         share.grant = hex::encode(grant.to_bytes());
         let case = self
             .inner
@@ -538,14 +921,19 @@ impl Engine {
             }
         }
         let folders = manifest::shared_folders(case, &share.scope, &item_folders);
-        Ok(manifest::head(
+        let mut head = manifest::head(
             share.id,
             case,
             folders,
             &share.policy,
             share.items_sent,
             now,
-        ))
+        );
+        // The chain names the origin's case: so does an onward share's head.
+        if let Some(onward) = &share.onward {
+            head.source_case = onward.source_case;
+        }
+        Ok(head)
     }
 
     /// `evidence.added/2` for `share` (its `seq` already the new one) carrying `items`.
@@ -583,7 +971,13 @@ impl Engine {
                 continue;
             }
             let now = self.now();
-            let items = self.new_items(&c, &share.scope, &share.policy, Some(&share))?;
+            let items = self.new_items(
+                &c,
+                &share.scope,
+                &share.policy,
+                Some(&share),
+                share.onward.as_ref(),
+            )?;
             if items.ids.is_empty() {
                 continue;
             }
@@ -596,7 +990,7 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner());
             let share = self.share(&share.id.to_string())?;
             let seq = share.seq + 1;
-            self.write_sent_rows(share.id, seq, &items.ids, now)?;
+            self.write_sent_rows(share.id, seq, &items, now)?;
             let details = format!(
                 "share {}: {} new items to {}",
                 share.id,
@@ -791,6 +1185,28 @@ impl Engine {
         Ok(stopped)
     }
 
+    /// The evidence items and BLAKE3 roots the partner's latest signed holding receipt vouches
+    /// for, in the signed (ascending evidence-id) order: `None` without a signed receipt, or when
+    /// its digest did not match what was sent (then only the digest is known). One pass over the
+    /// share's item rows; memory grows with the item count (a status view, not a hot path).
+    pub fn receipt_roots(
+        &self,
+        share: &OutgoingShare,
+    ) -> Result<Option<Vec<(EvidenceId, BlobHash)>>> {
+        let Some(record) = share.receipt.as_ref().filter(|r| r.matches_sent) else {
+            return Ok(None);
+        };
+        let Some(seq) = custody_seq(&record.signed) else {
+            return Ok(None);
+        };
+        let mut roots = Vec::new();
+        custody::sent_roots(&self.inner.store, share, seq, |id, root| {
+            roots.push((id, root));
+            Ok(())
+        })?;
+        Ok(Some(roots))
+    }
+
     /// A partner reports what it holds of a share.
     pub(crate) fn on_receipt(&self, peer: &str, receipt: Receipt) -> Result<()> {
         let id = receipt.share;
@@ -801,6 +1217,28 @@ impl Engine {
                 "receipt for a share addressed to another organization".into(),
             ));
         }
+        // Signed statements are checked before anything changes: a forged or misaddressed one
+        // refuses the whole receipt.
+        let signed = match &receipt.signed {
+            Some(hex_text) => {
+                let signed = custody::check_receipt(&before, &receipt, hex_text)?;
+                let sent = custody::sent_digest(&self.inner.store, &before, signed.statement.seq)?;
+                let matches_sent = sent.finish() == signed.statement.roots
+                    && sent.count() == signed.statement.items;
+                if !matches_sent {
+                    tracing::warn!(share = %id, "the partner's signed receipt names other items than were sent");
+                }
+                Some((signed, hex_text.clone(), matches_sent))
+            }
+            None => None,
+        };
+        let stop_ack = match &receipt.stop_ack {
+            Some(hex_text) => {
+                custody::check_stop_ack(&before, hex_text)?;
+                Some(hex_text.clone())
+            }
+            None => None,
+        };
         let after = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
@@ -808,8 +1246,55 @@ impl Engine {
             // A receipt that cannot be true is the partner's fault: refused, nothing changes.
             let effects = lifecycle::step(&mut s, Event::Receipt(&receipt), now)
                 .map_err(|e| SharingError::Invalid(e.to_string()))?;
-            txn.put(&SHARES, &id, &s)?;
             let partner = Actor::new(format!("org:{}", s.partner_name), now);
+            if let Some((signed, hex_text, matches_sent)) = &signed {
+                let newer = s.receipt.as_ref().is_none_or(|old| {
+                    custody_seq(&old.signed).is_none_or(|old_seq| old_seq <= signed.statement.seq)
+                });
+                if newer {
+                    s.receipt = Some(ReceiptRecord {
+                        signed: hex_text.clone(),
+                        matches_sent: *matches_sent,
+                        received_at: now,
+                    });
+                    txn.audit(
+                        s.case,
+                        &partner,
+                        actions::SHARE_RECEIPT,
+                        None,
+                        &format!(
+                            "share {id}: {} signed a holding receipt for {} items (roots {}){}",
+                            s.partner_name,
+                            signed.statement.items,
+                            hex::encode(signed.statement.roots),
+                            if *matches_sent {
+                                ""
+                            } else {
+                                "; it does not match the items sent"
+                            }
+                        ),
+                    )?;
+                }
+            }
+            if let Some(hex_text) = &stop_ack
+                && s.stop_ack.is_none()
+            {
+                s.stop_ack = Some(StopAckRecord {
+                    signed: hex_text.clone(),
+                    received_at: now,
+                });
+                txn.audit(
+                    s.case,
+                    &partner,
+                    actions::SHARE_STOP_ACK,
+                    None,
+                    &format!(
+                        "share {id}: {} signed that it took in the stop",
+                        s.partner_name
+                    ),
+                )?;
+            }
+            txn.put(&SHARES, &id, &s)?;
             Self::carry_out(txn, &s, &effects, &partner, "")?;
             Ok::<_, SharingError>(s)
         })?;
@@ -848,14 +1333,27 @@ fn recipients_text(share: &OutgoingShare) -> String {
     share
         .recipients
         .iter()
-        .map(|r| match &r.recipient {
-            Recipient::User(v) => format!("user:{v}"),
-            Recipient::Group(v) => format!("group:{v}"),
-            Recipient::Email(v) => format!("email:{v}"),
-            Recipient::Badge(v) => format!("badge:{v}"),
-        })
+        .map(|r| recipient_label(&r.recipient))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A recipient as typed: `user:…`, `group:…`, `email:…` or `badge:…`.
+pub fn recipient_label(r: &Recipient) -> String {
+    match r {
+        Recipient::User(v) => format!("user:{v}"),
+        Recipient::Group(v) => format!("group:{v}"),
+        Recipient::Email(v) => format!("email:{v}"),
+        Recipient::Badge(v) => format!("badge:{v}"),
+    }
+}
+
+/// The sequence number a stored signed receipt covers.
+fn custody_seq(signed_hex: &str) -> Option<u64> {
+    let bytes = hex::decode(signed_hex).ok()?;
+    Signed::<HoldingReceipt>::from_bytes(&bytes)
+        .ok()
+        .map(|s| s.statement.seq)
 }
 
 #[cfg(test)]

@@ -176,6 +176,83 @@ pub struct OutgoingShare {
     /// How many items the partner reported it could not fetch.
     #[serde(default)]
     pub skipped_total: u64,
+    /// The partner's latest signed holding receipt (issue #13).
+    #[serde(default)]
+    pub receipt: Option<ReceiptRecord>,
+    /// The partner's signed acknowledgement of the stop.
+    #[serde(default)]
+    pub stop_ack: Option<StopAckRecord>,
+    /// Set when this is an onward share of a case received from a partner (issue #13): the
+    /// received share it continues. `case` is then the local copy, and the grant is a child of
+    /// the received grant.
+    #[serde(default)]
+    pub onward: Option<OnwardOf>,
+    /// The onward hops partners reported of this share (origin side, issue #13), oldest first.
+    #[serde(default)]
+    pub hops: Vec<OnwardHop>,
+}
+
+/// What an onward share continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnwardOf {
+    /// The received share whose grant is the parent of this share's grant.
+    pub parent: ShareId,
+    /// The origin's case id (the source case of the whole grant chain).
+    pub source_case: CaseId,
+}
+
+/// An onward share a partner reported of a share this node issued (or of one below it): who
+/// shared, with whom, when, what. `grant` is the child grant, signed by its issuer, whose chain
+/// leads to this node's grant: the proof of the hop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnwardHop {
+    /// The onward share (= child grant id).
+    pub share: ShareId,
+    /// The organization that shared onward (the child grant's issuer).
+    pub from: String,
+    /// Its name here (the partner that reported it, for a direct hop).
+    pub from_name: String,
+    /// The organization it was shared with (the child grant's audience).
+    pub to: String,
+    /// That organization's name as the sharing partner knows it (a label, not verified here).
+    pub to_name: String,
+    /// Recipients named in the child grant.
+    pub recipients: Vec<Recipient>,
+    /// The child grant's scope.
+    pub scope: Scope,
+    /// When the child grant was issued (UTC).
+    pub at: Timestamp,
+    /// The child grant, wire form, hex.
+    pub grant: String,
+}
+
+/// Most onward hops one share record keeps (later ones are still audited).
+pub const MAX_HOPS_KEPT: usize = 1_000;
+
+/// A signed holding receipt as the sharer keeps it: the partner's statement "we hold these
+/// items, these exact bytes", checked on arrival (signature, signer = the share's partner, this
+/// share; see `custody::check_receipt`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    /// `Signed<HoldingReceipt>` wire form, hex: what a court can verify against the partner's
+    /// key, offline.
+    pub signed: String,
+    /// Whether the signed roots digest equals the digest of the items this node sent up to the
+    /// receipt's sequence number, less the items the partner reported skipped. When it does,
+    /// the roots this node sent are exactly the roots the partner signed for.
+    pub matches_sent: bool,
+    /// When it arrived (UTC).
+    pub received_at: Timestamp,
+}
+
+/// A signed stop acknowledgement as the sharer keeps it (checked on arrival: signed by the
+/// partner, naming this share's revocation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StopAckRecord {
+    /// `Signed<StopAck>` wire form, hex.
+    pub signed: String,
+    /// When it arrived (UTC).
+    pub received_at: Timestamp,
 }
 
 /// Most skipped items a share record lists by name (the count is exact beyond it).
@@ -188,6 +265,10 @@ pub struct SentItem {
     pub sent_at: Timestamp,
     /// In the item list of this sequence number.
     pub seq: u64,
+    /// The item's BLAKE3 root as sent (what a signed receipt must name); `None` in rows
+    /// written before receipts were signed.
+    #[serde(default)]
+    pub root: Option<BlobHash>,
 }
 
 /// An item of a received share.

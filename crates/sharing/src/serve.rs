@@ -159,7 +159,9 @@ impl GrantChecker {
         let requester = OrgId(peer.to_base58());
         grant::verify(&g, self.clock.now(), Some(&requester))
             .map_err(|e| format!("grant refused: {e}"))?;
-        if g.root().grant.issuer.0 != self.me {
+        // This node's own link of the chain: the grant itself (an onward share's grant is a
+        // child whose root another organization issued).
+        if g.grant.issuer.0 != self.me {
             return Err("grant was not issued by this organization".into());
         }
         let share: OutgoingShare = self
@@ -171,8 +173,21 @@ impl GrantChecker {
         if share.status == ShareStatus::Stopped {
             return Err("the share was stopped".into());
         }
-        if share.partner != requester.0 || share.case != g.grant.source_case {
+        let source_case = share.onward.map_or(share.case, |o| o.source_case);
+        if share.partner != requester.0 || source_case != g.grant.source_case {
             return Err("grant does not match the share".into());
+        }
+        // An onward share serves only while the share it continues stands: the origin's stop
+        // ends it at once, before the cascade reaches the partner.
+        if let Some(onward) = share.onward {
+            let parent: Option<crate::records::IncomingShare> = self
+                .store
+                .get(&crate::records::RECEIVED, &onward.parent)
+                .ok()
+                .flatten();
+            if parent.is_none_or(|p| p.status == crate::records::ReceivedStatus::Stopped) {
+                return Err("the share this case was received under was stopped".into());
+            }
         }
         Ok((g, share))
     }
@@ -245,6 +260,11 @@ impl GrantChecker {
                     .discloses(casemesh_model::policy::SharedData::Transcripts)
             {
                 continue;
+            }
+            // An onward share's items are those of the received share it continues (its rows
+            // above); its grant's scope is in the origin's ids, not this copy's.
+            if share.onward.is_some() {
+                return Ok(Some(ev.id));
             }
             // The folder tree is read only when the scope needs it (folder scopes).
             let covered = match &g.grant.scope {
@@ -361,6 +381,10 @@ mod tests {
             failure: None,
             skipped: Default::default(),
             skipped_total: 0,
+            receipt: None,
+            stop_ack: None,
+            onward: None,
+            hops: Vec::new(),
         };
         store.put(&SHARES, &share.id, &share).unwrap();
         store
@@ -370,6 +394,7 @@ mod tests {
                 &crate::records::SentItem {
                     sent_at: Timestamp(1),
                     seq: 0,
+                    root: None,
                 },
             )
             .unwrap();

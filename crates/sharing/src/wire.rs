@@ -8,6 +8,7 @@
 //! | `evidence.added/2` | sharer → partner | [`ManifestUpdate`]: the items added since the last one |
 //! | `grant.revoke/1` | sharer → partner | [`RevocationNotice`] |
 //! | `share.receipt/2` | partner → sharer | [`Receipt`] |
+//! | `share.onward/1` | partner → sharer | [`OnwardNotice`] (a hop of onward sharing) |
 //! | `case.update/2` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
 //!
 //! ## Shares of any size (version 2)
@@ -54,6 +55,8 @@ pub const KIND_REVOCATION: MessageKind = MessageKind::GrantRevocation;
 pub const KIND_META: MessageKind = MessageKind::CaseUpdate;
 /// Kind of [`Receipt`].
 pub const KIND_RECEIPT: MessageKind = MessageKind::ShareReceipt;
+/// Kind of [`OnwardNotice`].
+pub const KIND_ONWARD: MessageKind = MessageKind::ShareOnward;
 
 /// Bytes held by the sharer, named by hash, fetched over the blob protocol under the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +225,26 @@ pub struct Receipt {
     /// deleted the item or no longer serves it); at most [`MAX_SKIPPED_PER_RECEIPT`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<(EvidenceId, String)>,
+    /// The partner's signed holding receipt for `seq` (`Signed<HoldingReceipt>` wire form,
+    /// hex), sent when an import pass completes and after a stop. Older nodes omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<String>,
+    /// The partner's signed stop acknowledgement (`Signed<StopAck>` wire form, hex), with the
+    /// receipt that answers a stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_ack: Option<String>,
+}
+
+/// `share.onward/1`: a partner shared onward a case this node shared with it (or one shared
+/// onward to it): the child grant, which names its whole chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OnwardNotice {
+    /// The share of this node the hop descends from (the root of the chain).
+    pub share: ShareId,
+    /// The child grant, wire form, hex.
+    pub grant: String,
+    /// The audience's name as the reporting partner knows it.
+    pub to_name: String,
 }
 
 /// Most skipped items one receipt reports (the rest follow in later receipts).

@@ -10,6 +10,8 @@
 
 mod audit;
 mod case;
+mod confirm;
+mod custody;
 mod evidence;
 mod federation;
 mod folder;
@@ -52,6 +54,9 @@ pub(crate) enum Command {
     /// Show and verify a case's hash-chained audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// A case's custody timeline across organizations; `custody export` writes it as CASE/UCO
+    /// JSON-LD.
+    Custody(custody::CustodyArgs),
     /// Add, list and edit local users; issue API tokens.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -88,7 +93,8 @@ pub(crate) enum Command {
     /// Shares received from partner organizations: list, import details, import.
     #[command(subcommand)]
     Received(share::ReceivedCommand),
-    /// Verify a downloaded package offline (signature and every file's hash); needs no node.
+    /// Verify a downloaded package offline (signature, signer, every file's hash, the audit
+    /// chain); the signer must be pinned with --org-key or --data-dir, or --allow-unpinned.
     Verify(verify::VerifyArgs),
 }
 
@@ -96,7 +102,7 @@ pub(crate) enum Command {
 pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
     // `verify` works offline, on a file: no node, no token.
     if let Command::Verify(args) = &cmd {
-        return verify::run(args, ctx.json);
+        return verify::run(args, &ctx).await;
     }
     let client = Client::from_context(&ctx)?;
     let out = Out { json: ctx.json };
@@ -105,6 +111,7 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Evidence(c) => evidence::run(c, &client, out).await,
         Command::Folder(c) => folder::run(c, &client, out).await,
         Command::Audit(c) => audit::run(c, &client, out).await,
+        Command::Custody(c) => custody::run(c, &client, out).await,
         Command::User(c) => user::run_user(c, &client, out).await,
         Command::Group(c) => user::run_group(c, &client, out).await,
         Command::Settings(c) => settings::run_settings(c, &client, out).await,
@@ -118,7 +125,7 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
         Command::Peers => federation::peers(&client, out).await,
         Command::Share(c) => share::share(c, &client, out).await,
         Command::Received(c) => share::received(c, &client, out).await,
-        Command::Verify(args) => verify::run(&args, out.json),
+        Command::Verify(args) => verify::run(&args, &ctx).await,
     }
 }
 
@@ -398,7 +405,7 @@ mod tests {
                 "--format",
                 "iso",
                 "--days",
-                "0",
+                "30",
                 "--audit-trail",
                 "--transcripts",
                 "--toc",
@@ -434,6 +441,8 @@ mod tests {
             &["settings", "set", "--auto-import", "perhaps"],
             &["settings", "set", "--default-retention", "soon"],
             &["evidence", "get", "C-1", "E1"],
+            &["link", "create", "C-1", "--format", "zip", "--days", "0"],
+            &["link", "create", "C-1", "--format", "zip", "--days", "-1"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should not parse");
         }

@@ -91,6 +91,26 @@ pub(crate) enum ReceivedCommand {
         /// Share id.
         share: String,
     },
+    /// Share a received case onward: to another partner organization (`--partner`), or to
+    /// users and groups of this organization (`--inside`), as its sharing policy allows
+    /// (`share_onward_external` / `share_onward`). The organization it came from is told.
+    #[command(group(clap::ArgGroup::new("whom").required(true).args(["partner", "inside"])))]
+    Share {
+        /// Received share id, or the local copy's case id.
+        share: String,
+        /// Partner organization (name or org id).
+        #[arg(long)]
+        partner: Option<String>,
+        /// Share inside this organization instead (users and groups).
+        #[arg(long)]
+        inside: bool,
+        /// Recipients: `user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID` (repeatable).
+        #[arg(long = "to", required = true, num_args = 1..)]
+        to: Vec<String>,
+        /// Message for the recipients.
+        #[arg(long)]
+        message: Option<String>,
+    },
     /// Updates available: the sharer's changes to case fields and evidence metadata.
     Updates {
         /// Share id, or the local copy's case id.
@@ -143,6 +163,42 @@ fn print_share(v: &Value) {
     }
     if v["failure"].is_string() {
         println!("Failure:     {}", text(v, "failure"));
+    }
+    let receipt = &v["receipt"];
+    if receipt.is_object() {
+        println!(
+            "Receipt:     signed by {} at {}: holds {} items (roots digest {}){}",
+            text(receipt, "signed_by_name"),
+            text(receipt, "at"),
+            text(receipt, "items"),
+            text(receipt, "digest"),
+            if receipt["matches_sent"] == true {
+                ", exactly the items sent"
+            } else {
+                "; DOES NOT MATCH the items sent"
+            }
+        );
+    }
+    if v["onward_of"].is_string() {
+        println!("Onward of:   received share {}", text(v, "onward_of"));
+    }
+    for hop in items(&v["hops"]) {
+        println!(
+            "Onward hop:  {} → {} ({}) at {}, share {}",
+            text(hop, "from_name"),
+            text(hop, "to_name"),
+            super::show(&hop["recipients"]),
+            text(hop, "at"),
+            text(hop, "share")
+        );
+    }
+    let ack = &v["stop_ack"];
+    if ack.is_object() {
+        println!(
+            "Stop:        acknowledged, signed by {} at {}",
+            text(ack, "signed_by_name"),
+            text(ack, "at")
+        );
     }
     println!(
         "Shared:      {} by {}",
@@ -416,6 +472,54 @@ pub(super) async fn received(
             client
                 .post_empty(&["v1", "received", &share, "import"])
                 .await?
+        }
+        ReceivedCommand::Share {
+            share,
+            partner: Some(partner),
+            to,
+            message,
+            ..
+        } => {
+            let v = client
+                .send_json(
+                    Method::POST,
+                    &["v1", "received", &share, "share"],
+                    &json!({"partner": partner, "to": to, "message": message}),
+                )
+                .await?;
+            if !out.json(&v)? {
+                println!(
+                    "shared onward to {}: share {}",
+                    text(&v, "partner_name"),
+                    text(&v, "id")
+                );
+            }
+            return Ok(());
+        }
+        ReceivedCommand::Share {
+            share, to, message, ..
+        } => {
+            let received = client.get(&["v1", "received", &share]).await?;
+            let copy = text(&received, "local_case");
+            if received["local_case"].as_str().is_none() {
+                anyhow::bail!("this share was not imported yet: casemesh received import {share}");
+            }
+            let v = client
+                .send_json(
+                    Method::POST,
+                    &["v1", "cases", &copy, "access"],
+                    &json!({"to": to, "message": message}),
+                )
+                .await?;
+            if !out.json(&v)? {
+                println!(
+                    "shared inside: {} ({}); share {}",
+                    super::show(&v["to"]),
+                    text(&v, "scope"),
+                    text(&v, "id")
+                );
+            }
+            return Ok(());
         }
         ReceivedCommand::Updates { share } => {
             let v = client.get(&["v1", "received", &share, "updates"]).await?;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod custody;
 pub mod evidence;
 pub mod node;
 pub mod sharing;

@@ -9,6 +9,7 @@ use crate::extract::Path;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
 use casemesh_model::grant::{Recipient, Scope};
 use casemesh_model::org::Action;
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
@@ -215,6 +216,129 @@ pub struct ShareView {
     pub skipped: usize,
     /// Those items, with the partner's reason.
     pub skipped_items: Vec<SkippedView>,
+    /// The partner's latest signed holding receipt, if it sent one (issue #13).
+    pub receipt: Option<ReceiptView>,
+    /// The partner's signed acknowledgement of the stop, once it arrived.
+    pub stop_ack: Option<StopAckView>,
+    /// For an onward share: the received share it continues.
+    pub onward_of: Option<String>,
+    /// Onward hops partners reported below this share (who shared with whom, when).
+    pub hops: Vec<HopView>,
+}
+
+/// An onward hop below a share: proof is the child grant, signed by `from`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HopView {
+    /// The onward share (child grant id).
+    pub share: String,
+    /// The organization that shared onward (org id).
+    pub from: String,
+    /// Its name here.
+    pub from_name: String,
+    /// The organization it was shared with (org id); the same as `from` for a share inside
+    /// that organization.
+    pub to: String,
+    /// That organization's name, as `from` knows it.
+    pub to_name: String,
+    /// Recipients.
+    pub recipients: Vec<String>,
+    /// `entire_case`, `folders (n)` or `evidence (n)`.
+    pub scope: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The child grant, wire form, hex.
+    pub grant: String,
+}
+
+/// A partner's signed holding receipt: "we hold these evidence items, these exact bytes".
+/// Verify it offline: decode `wire` as `Signed<HoldingReceipt>` (docs/protocol.md, "Custody
+/// statements") and check the ed25519 signature against the partner's key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptView {
+    /// The signing organization's id (derived from its ed25519 key).
+    pub signed_by: String,
+    /// Its name here.
+    pub signed_by_name: String,
+    /// The last item list it holds completely.
+    pub seq: u64,
+    /// How many items it signed for.
+    pub items: u64,
+    /// The signed roots digest (BLAKE3 of the roots list), hex.
+    pub digest: String,
+    /// BLAKE3 of the grant it holds them under, hex.
+    pub grant_hash: String,
+    /// When it signed (RFC 3339, UTC).
+    pub at: String,
+    /// When it arrived here (RFC 3339, UTC).
+    pub received_at: String,
+    /// Whether the digest equals that of the items sent up to `seq` less those it skipped.
+    pub matches_sent: bool,
+    /// The BLAKE3 roots it signed for, hex, in ascending evidence-id order (with
+    /// `matches_sent`; only in the status of one share, not in lists).
+    pub roots: Option<Vec<String>>,
+    /// The sharer's evidence id of each root, same order.
+    pub evidence: Option<Vec<String>>,
+    /// The ed25519 signature, hex.
+    pub signature: String,
+    /// The whole signed statement, wire form, hex.
+    pub wire: String,
+}
+
+/// A partner's signed acknowledgement that it took in the stop of a share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StopAckView {
+    /// The signing organization's id.
+    pub signed_by: String,
+    /// Its name here.
+    pub signed_by_name: String,
+    /// BLAKE3 of the revocation it acknowledges, hex.
+    pub revocation_hash: String,
+    /// When it signed (RFC 3339, UTC).
+    pub at: String,
+    /// When it arrived here (RFC 3339, UTC).
+    pub received_at: String,
+    /// The ed25519 signature, hex.
+    pub signature: String,
+    /// The whole signed statement, wire form, hex.
+    pub wire: String,
+}
+
+fn receipt_view(s: &OutgoingShare) -> Option<ReceiptView> {
+    let record = s.receipt.as_ref()?;
+    let bytes = hex::decode(&record.signed).ok()?;
+    let signed = Signed::<HoldingReceipt>::from_bytes(&bytes).ok()?;
+    let st = &signed.statement;
+    Some(ReceiptView {
+        signed_by: st.holder.0.clone(),
+        signed_by_name: s.partner_name.clone(),
+        seq: st.seq,
+        items: st.items,
+        digest: hex::encode(st.roots),
+        grant_hash: hex::encode(st.grant_hash),
+        at: st.at.to_string(),
+        received_at: record.received_at.to_string(),
+        matches_sent: record.matches_sent,
+        roots: None,
+        evidence: None,
+        signature: hex::encode(signed.signature),
+        wire: record.signed.clone(),
+    })
+}
+
+fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
+    let record = s.stop_ack.as_ref()?;
+    let bytes = hex::decode(&record.signed).ok()?;
+    let signed = Signed::<StopAck>::from_bytes(&bytes).ok()?;
+    let st = &signed.statement;
+    Some(StopAckView {
+        signed_by: st.holder.0.clone(),
+        signed_by_name: s.partner_name.clone(),
+        revocation_hash: hex::encode(st.revocation_hash),
+        at: st.at.to_string(),
+        received_at: record.received_at.to_string(),
+        signature: hex::encode(signed.signature),
+        wire: record.signed.clone(),
+    })
 }
 
 /// An item an import went around.
@@ -280,6 +404,24 @@ impl From<OutgoingShare> for ShareView {
                     evidence: id.to_string(),
                     name: String::new(),
                     reason: reason.clone(),
+                })
+                .collect(),
+            receipt: receipt_view(&s),
+            stop_ack: stop_ack_view(&s),
+            onward_of: s.onward.map(|o| o.parent.to_string()),
+            hops: s
+                .hops
+                .iter()
+                .map(|h| HopView {
+                    share: h.share.to_string(),
+                    from: h.from.clone(),
+                    from_name: h.from_name.clone(),
+                    to: h.to.clone(),
+                    to_name: h.to_name.clone(),
+                    recipients: h.recipients.iter().map(recipient_text).collect(),
+                    scope: scope_text(&h.scope),
+                    at: h.at.to_string(),
+                    grant: h.grant.clone(),
                 })
                 .collect(),
         }
@@ -376,7 +518,7 @@ impl ReceivedView {
 }
 
 /// This node's PeerId and listen addresses.
-#[utoipa::path(get, path = "/v1/id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/id", operation_id = "get_node_id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
 pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<IdView>> {
     let e = &state.sharing;
     Ok(Json(IdView {
@@ -386,7 +528,7 @@ pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Jso
 }
 
 /// List partners.
-#[utoipa::path(get, path = "/v1/partners", tag = "federation", responses((status = 200, body = [PartnerView])))]
+#[utoipa::path(get, path = "/v1/partners", operation_id = "list_partners", tag = "federation", responses((status = 200, body = [PartnerView])))]
 pub async fn partners(
     State(state): State<AppState>,
     _caller: Caller,
@@ -402,7 +544,7 @@ pub async fn partners(
 }
 
 /// Register a partner organization (administrators).
-#[utoipa::path(post, path = "/v1/partners", request_body = AddPartner, tag = "federation",
+#[utoipa::path(post, path = "/v1/partners", operation_id = "add_partner", request_body = AddPartner, tag = "federation",
     responses((status = 201, body = PartnerView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_partner(
     State(state): State<AppState>,
@@ -418,7 +560,7 @@ pub async fn add_partner(
 }
 
 /// Change a partner (administrators).
-#[utoipa::path(patch, path = "/v1/partners/{partner}", request_body = EditPartner, tag = "federation",
+#[utoipa::path(patch, path = "/v1/partners/{partner}", operation_id = "edit_partner", request_body = EditPartner, tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId")),
     responses((status = 200, body = PartnerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn edit_partner(
@@ -441,7 +583,7 @@ pub async fn edit_partner(
 }
 
 /// Remove a partner (administrators): its connections close and it is refused from then on.
-#[utoipa::path(delete, path = "/v1/partners/{partner}", tag = "federation",
+#[utoipa::path(delete, path = "/v1/partners/{partner}", operation_id = "remove_partner", tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId")),
     responses((status = 200, body = PartnerView), (status = 404, body = ErrorBody)))]
 pub async fn remove_partner(
@@ -463,7 +605,7 @@ pub struct DirectoryParams {
 
 /// Look up users and groups in a partner's directory (type-ahead for recipients); the partner
 /// answers only if it shares its directory.
-#[utoipa::path(get, path = "/v1/partners/{partner}/directory", tag = "federation",
+#[utoipa::path(get, path = "/v1/partners/{partner}/directory", operation_id = "get_partner_directory", tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId"), DirectoryParams),
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn directory(
@@ -476,7 +618,7 @@ pub async fn directory(
 }
 
 /// List sharing policies.
-#[utoipa::path(get, path = "/v1/policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
+#[utoipa::path(get, path = "/v1/policies", operation_id = "list_policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
 pub async fn policies(
     State(state): State<AppState>,
     _caller: Caller,
@@ -492,7 +634,7 @@ pub async fn policies(
 }
 
 /// Create or replace a sharing policy (administrators).
-#[utoipa::path(post, path = "/v1/policies", request_body = PutPolicy, tag = "federation",
+#[utoipa::path(post, path = "/v1/policies", operation_id = "put_policy", request_body = PutPolicy, tag = "federation",
     responses((status = 201, body = PolicyView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_policy(
     State(state): State<AppState>,
@@ -532,7 +674,7 @@ pub async fn put_policy(
 
 /// One sharing policy, read only (what a sharer reviews before sharing with a partner that has
 /// it: seed 002, "select View next to their name to review their sharing policy").
-#[utoipa::path(get, path = "/v1/policies/{name}", tag = "federation",
+#[utoipa::path(get, path = "/v1/policies/{name}", operation_id = "get_policy", tag = "federation",
     params(("name" = String, Path, description = "Policy name")),
     responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
 pub async fn policy(
@@ -545,7 +687,7 @@ pub async fn policy(
 
 /// The operator view of every partner: connection, addresses, last seen, round-trip time,
 /// protocol versions, traffic, transfers in flight, queued outbox messages.
-#[utoipa::path(get, path = "/v1/peers", tag = "federation", responses((status = 200, body = [Object])))]
+#[utoipa::path(get, path = "/v1/peers", operation_id = "list_peers", tag = "federation", responses((status = 200, body = [Object])))]
 pub async fn peers(
     State(state): State<AppState>,
     _caller: Caller,
@@ -560,7 +702,7 @@ fn parse_recipients(to: &[String]) -> ApiResult<Vec<Recipient>> {
 }
 
 /// Share a case by copy with a partner organization (partner share).
-#[utoipa::path(post, path = "/v1/cases/{case}/shares", request_body = CreateShare, tag = "sharing",
+#[utoipa::path(post, path = "/v1/cases/{case}/shares", operation_id = "create_share", request_body = CreateShare, tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 201, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create_share(
@@ -619,7 +761,7 @@ pub struct InsideShareView {
 /// Share a case (whole, selected folders or selected evidence) with users and groups of this
 /// organization (seed 002: People tab → Inside my agency). A group share follows the group's
 /// membership. Needs the case and evidence share permissions and features.
-#[utoipa::path(post, path = "/v1/cases/{case}/access", request_body = ShareInside, tag = "sharing",
+#[utoipa::path(post, path = "/v1/cases/{case}/access", operation_id = "create_inside_share", request_body = ShareInside, tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 201, body = InsideShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn share_inside(
@@ -630,6 +772,8 @@ pub async fn share_inside(
 ) -> ApiResult<(StatusCode, Json<InsideShareView>)> {
     caller.require(&state, Action::ShareAccess)?;
     let case = caller.whole_case(&state, &case)?;
+    // A received copy is shared inside only as its sharing policy allows (share_onward).
+    let received = state.sharing.onward_inside(case.id)?;
     let to = req
         .to
         .iter()
@@ -641,6 +785,7 @@ pub async fn share_inside(
             }
         })
         .collect::<ApiResult<Vec<_>>>()?;
+    let message = req.message.clone();
     let done = state.node.access().share_inside(
         &casemesh_service::InsideShare {
             case: case.id,
@@ -652,6 +797,10 @@ pub async fn share_inside(
         &caller.user,
         &caller.actor(&state),
     )?;
+    // The organization the copy came from hears of the hop (issue #13).
+    if let Some(received) = &received {
+        state.sharing.report_inside_onward(received, &to, message)?;
+    }
     let scope = match done.entries.first().map(|e| &e.scope) {
         Some(casemesh_model::grant::Scope::Folders(_)) => "folders",
         Some(casemesh_model::grant::Scope::Evidence(_)) => "evidence",
@@ -684,7 +833,7 @@ pub struct InsideStopView {
 
 /// Stop an inside share: the access it gave is taken back at once (access other shares gave the
 /// same people stays). Needs the case whole, like sharing it.
-#[utoipa::path(delete, path = "/v1/access/{share}", tag = "sharing",
+#[utoipa::path(delete, path = "/v1/access/{share}", operation_id = "stop_inside_share", tag = "sharing",
     params(("share" = String, Path, description = "inside share id")),
     responses((status = 200, body = InsideStopView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn stop_inside(
@@ -714,7 +863,7 @@ pub async fn stop_inside(
 }
 
 /// The shares of a case, with everyone who has access.
-#[utoipa::path(get, path = "/v1/cases/{case}/shares", tag = "sharing",
+#[utoipa::path(get, path = "/v1/cases/{case}/shares", operation_id = "list_case_shares", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = [ShareView]), (status = 404, body = ErrorBody)))]
 pub async fn case_shares(
@@ -752,7 +901,7 @@ pub struct AccessEntry {
 }
 
 /// Everyone with access to a case: the owner, then every recipient of every active share.
-#[utoipa::path(get, path = "/v1/cases/{case}/access", tag = "sharing",
+#[utoipa::path(get, path = "/v1/cases/{case}/access", operation_id = "list_case_access", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
     responses((status = 200, body = [AccessEntry]), (status = 404, body = ErrorBody)))]
 pub async fn access(
@@ -830,7 +979,7 @@ pub async fn access(
 }
 
 /// One share's status.
-#[utoipa::path(get, path = "/v1/shares/{share}", tag = "sharing",
+#[utoipa::path(get, path = "/v1/shares/{share}", operation_id = "get_share", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 404, body = ErrorBody)))]
 pub async fn share(
@@ -838,11 +987,18 @@ pub async fn share(
     _caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    Ok(Json(state.sharing.share(&share)?.into()))
+    let share = state.sharing.share(&share)?;
+    let roots = state.sharing.receipt_roots(&share)?;
+    let mut view = ShareView::from(share);
+    if let (Some(receipt), Some(roots)) = (view.receipt.as_mut(), roots) {
+        receipt.evidence = Some(roots.iter().map(|(id, _)| id.to_string()).collect());
+        receipt.roots = Some(roots.iter().map(|(_, root)| root.to_string()).collect());
+    }
+    Ok(Json(view))
 }
 
 /// Add recipients to a share (reshare), in the same or another partner organization.
-#[utoipa::path(post, path = "/v1/shares/{share}/recipients", request_body = AddRecipients, tag = "sharing",
+#[utoipa::path(post, path = "/v1/shares/{share}/recipients", operation_id = "add_share_recipients", request_body = AddRecipients, tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_recipients(
@@ -862,7 +1018,7 @@ pub async fn add_recipients(
 }
 
 /// Stop sharing: updates stop at once; the partner keeps its imported copy.
-#[utoipa::path(post, path = "/v1/shares/{share}/stop", tag = "sharing",
+#[utoipa::path(post, path = "/v1/shares/{share}/stop", operation_id = "stop_share", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ShareView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn stop_share(
@@ -880,7 +1036,7 @@ pub async fn stop_share(
 }
 
 /// Shares received from partners ("shared with me").
-#[utoipa::path(get, path = "/v1/received", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
+#[utoipa::path(get, path = "/v1/received", operation_id = "list_received_shares", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
 pub async fn received(
     State(state): State<AppState>,
     caller: Caller,
@@ -898,7 +1054,7 @@ pub async fn received(
 }
 
 /// Import details of a received share (by share id or by the local copy's case id).
-#[utoipa::path(get, path = "/v1/received/{share}", tag = "sharing",
+#[utoipa::path(get, path = "/v1/received/{share}", operation_id = "get_received_share", tag = "sharing",
     params(("share" = String, Path, description = "share id or local case id")),
     responses((status = 200, body = ReceivedView), (status = 404, body = ErrorBody)))]
 pub async fn received_one(
@@ -950,7 +1106,7 @@ pub struct ApplyUpdates {
 }
 
 /// Updates available for a received case (case-level fields and evidence metadata).
-#[utoipa::path(get, path = "/v1/received/{share}/updates", tag = "sharing",
+#[utoipa::path(get, path = "/v1/received/{share}/updates", operation_id = "list_received_updates", tag = "sharing",
     params(("share" = String, Path, description = "share id or local case id")),
     responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)))]
 pub async fn updates(
@@ -970,7 +1126,7 @@ pub async fn updates(
 }
 
 /// Apply selected (or all) updates to the copy, where the sharing policy allows it.
-#[utoipa::path(post, path = "/v1/received/{share}/updates/apply", request_body = ApplyUpdates, tag = "sharing",
+#[utoipa::path(post, path = "/v1/received/{share}/updates/apply", operation_id = "apply_received_updates", request_body = ApplyUpdates, tag = "sharing",
     params(("share" = String, Path, description = "share id or local case id")),
     responses((status = 200, body = [UpdateView]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn apply_updates(
@@ -987,8 +1143,47 @@ pub async fn apply_updates(
     Ok(Json(done.into_iter().map(UpdateView::from).collect()))
 }
 
+/// Share a received case onward to another partner organization.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OnwardShare {
+    /// Partner name or org id.
+    pub partner: String,
+    /// Recipients in that organization (`user:…`, `group:…`, `email:…`, `badge:…`).
+    pub to: Vec<String>,
+    /// Optional message.
+    pub message: Option<String>,
+}
+
+/// Share a received case onward to another partner (seed: "Onward sharing of a received
+/// case"): the grant is a child of the received grant, within its scope, policy and expiry; the
+/// organization the case came from is told. Refused (403) when the sharing policy does not
+/// allow `share_onward` and `share_onward_external`, the share was stopped, or the chain would
+/// be too long. To share inside this organization, use `POST /v1/cases/{copy}/access`.
+#[utoipa::path(post, path = "/v1/received/{share}/share", operation_id = "share_received_onward", request_body = OnwardShare, tag = "sharing",
+    params(("share" = String, Path, description = "received share id, or the local copy's case id")),
+    responses((status = 201, body = ShareView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn share_onward(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<OnwardShare>,
+) -> ApiResult<(StatusCode, Json<ShareView>)> {
+    caller.require(&state, Action::ShareByCopy)?;
+    let received = caller.received(&state, &share)?;
+    let share = state.sharing.share_onward(
+        &caller.actor(&state),
+        &casemesh_sharing::OnwardRequest {
+            received: received.id.to_string(),
+            partner: req.partner,
+            recipients: parse_recipients(&req.to)?,
+            message: req.message,
+        },
+    )?;
+    Ok((StatusCode::CREATED, Json(share.into())))
+}
+
 /// Import a received share (creates the local copy; needed when auto-import is off).
-#[utoipa::path(post, path = "/v1/received/{share}/import", tag = "sharing",
+#[utoipa::path(post, path = "/v1/received/{share}/import", operation_id = "import_received_share", tag = "sharing",
     params(("share" = String, Path, description = "share id")),
     responses((status = 200, body = ReceivedView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn import(
