@@ -7,7 +7,7 @@
 //! requests, stops its jobs, flushes the store and removes `admin.addr` and `link.addr`.
 
 use anyhow::{Context as _, Result};
-use casemesh_service::{Clock, Node};
+use casemesh_service::{Clock, Node, systemd};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -75,9 +75,17 @@ pub(crate) async fn run(dir: &Path, args: &RunArgs) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     let (node, mut stopped) = Node::start(config, shutdown.clone()).await?;
+    // Listeners are bound and serving: tell systemd (Type=notify), and ping its watchdog.
+    systemd::notify_ready(&format!(
+        "admin {} links {}",
+        node.admin_addr(),
+        node.link_addr()
+    ));
+    let _watchdog = systemd::spawn_watchdog(shutdown.clone());
     // The node stops on a signal, or by itself when one of its servers fails.
     let result = tokio::select! {
         _ = shutdown_signal() => {
+            systemd::notify_stopping();
             shutdown.cancel();
             (&mut stopped).await
         }

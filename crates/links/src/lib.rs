@@ -31,8 +31,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod client;
 pub mod contents;
+pub mod downloads;
 pub mod limiter;
+pub mod range;
 
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, FolderError};
@@ -222,7 +225,8 @@ pub struct LinkRecord {
     pub revoked_at: Option<Timestamp>,
     /// The build.
     pub build: BuildState,
-    /// Downloads started (GET requests answered with the package's first byte).
+    /// Downloads: each run of a client's requests for the package counts once (see
+    /// [`downloads`]).
     pub downloads: u64,
 }
 
@@ -257,6 +261,25 @@ impl LinkRecord {
         }
     }
 
+    /// The package's strong entity tag (quotes included): changes whenever the package's bytes
+    /// could (a rebuild with another manifest or size). `None` until built.
+    pub fn etag(&self) -> Option<String> {
+        match &self.build {
+            BuildState::Ready {
+                size,
+                manifest_blake3,
+                ..
+            } => {
+                let mut h = blake3::Hasher::new();
+                h.update(self.id.as_bytes());
+                h.update(manifest_blake3.as_bytes());
+                h.update(&size.to_le_bytes());
+                Some(format!("\"{}\"", &h.finalize().to_hex()[..32]))
+            }
+            _ => None,
+        }
+    }
+
     /// The package's size once built, else 0.
     pub fn package_size(&self) -> u64 {
         match self.build {
@@ -282,7 +305,8 @@ pub struct NewLink {
     pub case: String,
     /// ZIP or ISO.
     pub format: PackageFormat,
-    /// Days the link stays valid (0 = expired at once).
+    /// Days the link stays valid: 1 to [`MAX_DAYS`]; anything else is refused
+    /// ([`LinkError::Refused`]).
     pub days: u32,
     /// Include audit trails.
     pub audit_trail: bool,
@@ -387,6 +411,10 @@ struct Inner {
     progress: Mutex<HashMap<LinkId, Progress>>,
     /// Failed-token-guess limiter of the public server.
     limiter: limiter::RateLimiter,
+    /// Downloads under way (audited and counted once each).
+    sessions: downloads::Sessions,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`[link] trusted_proxies`).
+    trusted_proxies: RwLock<client::TrustedProxies>,
 }
 
 impl Links {
@@ -411,6 +439,11 @@ impl Links {
                     limiter::WINDOW,
                     limiter::MAX_TRACKED_CLIENTS,
                 ),
+                sessions: downloads::Sessions::new(
+                    downloads::SESSION_IDLE,
+                    downloads::MAX_SESSIONS,
+                ),
+                trusted_proxies: RwLock::new(client::TrustedProxies::default()),
             }),
         }
     }
@@ -450,6 +483,25 @@ impl Links {
         &self.inner.limiter
     }
 
+    /// Trust these reverse proxies' `X-Forwarded-For` (see [`client`]).
+    pub fn set_trusted_proxies(&self, proxies: client::TrustedProxies) {
+        if let Ok(mut t) = self.inner.trusted_proxies.write() {
+            *t = proxies;
+        }
+    }
+
+    /// The key of the client of a request from `peer` carrying these `X-Forwarded-For` values.
+    pub fn client_key<'a>(
+        &self,
+        peer: std::net::SocketAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> client::ClientKey {
+        match self.inner.trusted_proxies.read() {
+            Ok(t) => t.client_key(peer, forwarded_for),
+            Err(_) => client::ClientKey::of(peer.ip()),
+        }
+    }
+
     /// The time now, by the service's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
@@ -484,9 +536,11 @@ impl Links {
     pub fn create(&self, req: NewLink, actor: &Actor) -> Result<Created> {
         let store = &self.inner.store;
         let case = store.resolve_case(&req.case)?;
-        if req.days > MAX_DAYS {
+        // A link valid for 0 days would be expired before anyone could use it (issue #15 item 8).
+        if req.days == 0 || req.days > MAX_DAYS {
             return Err(LinkError::Refused(format!(
-                "days must be at most {MAX_DAYS}"
+                "days must be 1 to {MAX_DAYS} (the link's lifetime in days; got {}): nothing was created",
+                req.days
             )));
         }
         let message = req.message.clone().unwrap_or_default();
@@ -757,6 +811,7 @@ impl Links {
     /// Blocking: run it on a blocking thread.
     pub fn clean(&self) -> Result<usize> {
         self.limiter().prune();
+        self.inner.sessions.prune();
         let now = self.inner.clock.now();
         let links = self.inner.store.all(&LINKS)?;
         let mut keep = std::collections::HashSet::new();
@@ -812,33 +867,37 @@ impl Links {
         Ok(same.then_some(link))
     }
 
-    /// Record a download answered with `status` in the case's audit trail (a download that cannot
-    /// be recorded must be refused), and count it when it starts at the package's first byte.
+    /// A `GET` of `link`'s package (version `etag`) by `client` is answered with bytes (200 or
+    /// 206, `range` as asked): when it starts a download (see [`downloads`]), record
+    /// `link.download` in the case's audit trail and count it. Returns whether it did. A download
+    /// that cannot be recorded must be refused (and its next request tries again).
     pub fn record_download(
         &self,
         link: &LinkRecord,
-        client: std::net::SocketAddr,
+        client: client::ClientKey,
+        etag: &str,
         range: Option<&str>,
         status: u16,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        if !self.inner.sessions.touch(link.id, client, etag) {
+            return Ok(false);
+        }
         let details = format!(
             "link={} client={client} range={} status={status}",
             link.id,
             range.unwrap_or("full"),
         );
         let actor = Actor::new(format!("link:{}", link.id), self.inner.clock.now());
-        self.inner
-            .store
-            .audit(link.case, &actor, actions::LINK_DOWNLOAD, None, &details)?;
-        let starts = range.is_none_or(|r| {
-            r.trim_start_matches("bytes=")
-                .trim_start()
-                .starts_with("0-")
-        });
-        if starts {
-            self.count_download(link.id);
+        if let Err(e) =
+            self.inner
+                .store
+                .audit(link.case, &actor, actions::LINK_DOWNLOAD, None, &details)
+        {
+            self.inner.sessions.forget(link.id, client, etag);
+            return Err(e.into());
         }
-        Ok(())
+        self.count_download(link.id);
+        Ok(true)
     }
 
     fn count_download(&self, id: LinkId) {

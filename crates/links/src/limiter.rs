@@ -1,120 +1,141 @@
-//! The public link server's failed-guess limiter: counts wrong tokens per client IP in fixed
-//! windows, so that guessing tokens is slow as well as hopeless.
+//! The public link server's failed-guess limiter: wrong tokens are counted per [`ClientKey`]
+//! (IPv4 address, IPv6 /64, behind trusted proxies the forwarded client) with governor's GCRA,
+//! so that guessing tokens is slow as well as hopeless.
+//!
+//! The rule (issue #16): a client may make [`MAX_FAILURES`] wrong guesses at once, then one more
+//! every [`WINDOW`]` / MAX_FAILURES`; a wrong guess beyond that is answered 429 instead of 404.
+//! Only **wrong** tokens are limited: a valid link is served to a client however many wrong
+//! guesses it made (256-bit tokens are what protects links; the limit keeps scanners from
+//! wasting the server's time and fills no log).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::client::ClientKey;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-/// Failed token guesses allowed per client IP within [`WINDOW`].
+/// Wrong token guesses a client may make at once.
 pub const MAX_FAILURES: u32 = 10;
-/// The rate limiter's window.
+/// Time in which a client's [`MAX_FAILURES`] allowance refills completely.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Most client IPs tracked at once (bounds the limiter's memory).
+/// Most clients tracked at once (bounds the limiter's memory): when this many clients have
+/// recent wrong guesses, the idle ones are forgotten, and while it stays full new clients are
+/// not tracked.
 pub const MAX_TRACKED_CLIENTS: usize = 65_536;
-/// Counts failed token guesses per client IP in fixed windows.
-#[derive(Debug)]
-pub struct RateLimiter {
-    max_failures: u32,
-    window: Duration,
+
+/// Counts wrong token guesses per client.
+pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+    gcra: Gcra<ClientKey, HashMapStateStore<ClientKey>, C, NoOpMiddleware<C::Instant>>,
     capacity: usize,
-    /// IP → (start of its window, failures in it).
-    clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    clock: C,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("tracked", &self.tracked())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
 }
 
 impl RateLimiter {
-    /// A limiter allowing `max_failures` per `window`, tracking at most `capacity` IPs.
+    /// A limiter allowing `max_failures` at once, refilled over `window`, tracking at most
+    /// `capacity` clients.
     pub fn new(max_failures: u32, window: Duration, capacity: usize) -> RateLimiter {
+        RateLimiter::with_clock(max_failures, window, capacity, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// The same with a clock of the caller's (tests use governor's fake clock).
+    pub fn with_clock(max_failures: u32, window: Duration, capacity: usize, clock: C) -> Self {
+        let burst = NonZeroU32::new(max_failures).unwrap_or(NonZeroU32::MIN);
+        let period = (window / burst.get()).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
         RateLimiter {
-            max_failures,
-            window,
+            gcra: Gcra::new(quota, HashMapStateStore::default(), clock.clone()),
             capacity: capacity.max(1),
-            clients: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
-    /// If `ip` is blocked now, how long until its window ends.
-    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
-        self.blocked_at(ip, Instant::now())
-    }
-
-    fn blocked_at(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let clients = self.clients.lock().ok()?;
-        let (start, failures) = clients.get(&ip)?;
-        let elapsed = now.saturating_duration_since(*start);
-        (*failures >= self.max_failures && elapsed < self.window)
-            .then(|| self.window.saturating_sub(elapsed))
-    }
-
-    /// Record a failed guess by `ip`.
-    pub fn fail(&self, ip: IpAddr) {
-        self.fail_at(ip, Instant::now());
-    }
-
-    fn fail_at(&self, ip: IpAddr, now: Instant) {
-        let Ok(mut clients) = self.clients.lock() else {
-            return;
-        };
-        if !clients.contains_key(&ip) && clients.len() >= self.capacity {
-            let window = self.window;
-            clients.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
-            if clients.len() >= self.capacity {
-                // Still full of live windows: forget the oldest one to stay bounded.
-                if let Some(oldest) = clients.iter().min_by_key(|(_, (s, _))| *s).map(|(k, _)| *k) {
-                    clients.remove(&oldest);
-                }
+    /// Record a wrong guess by `client`. `None`: within its allowance (answer 404); `Some(wait)`:
+    /// over it (answer 429 with `Retry-After: wait`).
+    pub fn fail(&self, client: ClientKey) -> Option<Duration> {
+        if self.gcra.len() >= self.capacity {
+            self.gcra.retain_recent();
+            if self.gcra.len() >= self.capacity {
+                return None;
             }
         }
-        let slot = clients.entry(ip).or_insert((now, 0));
-        if now.saturating_duration_since(slot.0) >= self.window {
-            *slot = (now, 0);
-        }
-        slot.1 = slot.1.saturating_add(1);
+        self.gcra
+            .check_key(&client)
+            .err()
+            .map(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    /// Forget windows that have ended (the daemon's cleaner calls this periodically).
+    /// Forget clients whose allowance is full again (the daemon's cleaner calls this).
     pub fn prune(&self) {
-        let now = Instant::now();
-        if let Ok(mut clients) = self.clients.lock() {
-            let window = self.window;
-            clients.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
-        }
+        self.gcra.retain_recent();
+        self.gcra.shrink_to_fit();
     }
 
-    /// Client IPs tracked now.
+    /// Clients tracked now.
     pub fn tracked(&self) -> usize {
-        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+        self.gcra.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn key(s: &str) -> ClientKey {
+        ClientKey::of(s.parse().unwrap())
+    }
 
     #[test]
-    fn limiter_blocks_after_max_failures_until_the_window_ends() {
-        let l = RateLimiter::new(3, Duration::from_secs(60), 100);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..2 {
-            l.fail_at(ip, t0);
+    fn limiter_allows_a_burst_then_refills_over_the_window() {
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(3, Duration::from_secs(60), 100, clock.clone());
+        let (ip, other) = (key("10.0.0.1"), key("10.0.0.2"));
+        for _ in 0..3 {
+            assert_eq!(l.fail(ip), None);
         }
-        assert!(l.blocked_at(ip, t0).is_none());
-        l.fail_at(ip, t0);
-        assert!(l.blocked_at(ip, t0).is_some());
-        assert!(l.blocked_at(other, t0).is_none());
-        assert!(l.blocked_at(ip, t0 + Duration::from_secs(61)).is_none());
-        l.fail_at(ip, t0 + Duration::from_secs(61));
-        assert!(l.blocked_at(ip, t0 + Duration::from_secs(61)).is_none());
+        let wait = l.fail(ip).expect("over the allowance");
+        assert!(
+            wait <= Duration::from_secs(20) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert_eq!(l.fail(other), None);
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(l.fail(ip), None);
+        assert!(l.fail(ip).is_some());
+        clock.advance(Duration::from_secs(120));
+        l.prune();
+        assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let l = RateLimiter::with_clock(2, WINDOW, 100, FakeRelativeClock::default());
+        assert_eq!(l.fail(key("2001:db8::1")), None);
+        assert_eq!(l.fail(key("2001:db8::2")), None);
+        assert!(l.fail(key("2001:db8::3")).is_some());
+        assert_eq!(l.fail(key("2001:db8:0:1::1")), None);
     }
 
     #[test]
     fn limiter_stays_bounded() {
-        let l = RateLimiter::new(3, Duration::from_secs(60), 10);
-        let t0 = Instant::now();
+        let l = RateLimiter::with_clock(3, WINDOW, 10, FakeRelativeClock::default());
         for i in 0..100u32 {
-            l.fail_at(IpAddr::from(i.to_be_bytes()), t0);
+            l.fail(ClientKey::of(std::net::IpAddr::from(i.to_be_bytes())));
         }
         assert!(l.tracked() <= 10);
     }

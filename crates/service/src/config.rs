@@ -32,6 +32,9 @@ pub struct Config {
     /// Peer-to-peer networking with partner organizations.
     #[serde(default)]
     pub p2p: P2pConfig,
+    /// Limits of both HTTP listeners (admin endpoint and link server).
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Outgoing mail for notifications; absent = notifications are logged, not sent.
     #[serde(default)]
     pub smtp: Option<casemesh_sharing::SmtpConfig>,
@@ -85,14 +88,76 @@ pub struct AdminConfig {
     /// bound address is written to `DIR/admin.addr`.
     #[serde(default = "default_admin_listen")]
     pub listen: SocketAddr,
+    /// Seconds a request may take until its answer starts (evidence uploads are read within
+    /// it); default 3600. 0 = no limit.
+    #[serde(default = "default_admin_request_timeout")]
+    pub request_timeout_secs: u64,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: default_admin_listen(),
+            request_timeout_secs: default_admin_request_timeout(),
         }
     }
+}
+
+/// `[http]`: limits of both HTTP listeners, each applied per listener (issue #16 item 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's line and headers (also the longest idle time of
+    /// a kept-alive connection); default 10. Slower clients are disconnected.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may stall between two pieces; default 60. 0 = no limit.
+    #[serde(default = "default_body_idle_timeout")]
+    pub body_idle_timeout_secs: u64,
+    /// Open connections per listener; more wait in the kernel's accept queue. Default 512.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests handled at once per listener (until their answer starts); more wait. Default 128.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// Seconds shutdown waits for requests in flight before closing their connections; default
+    /// 10.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_secs: default_header_read_timeout(),
+            body_idle_timeout_secs: default_body_idle_timeout(),
+            max_connections: default_max_connections(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            shutdown_grace_secs: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_admin_request_timeout() -> u64 {
+    3600
+}
+fn default_link_request_timeout() -> u64 {
+    30
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_body_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    512
+}
+fn default_max_concurrent_requests() -> usize {
+    128
+}
+fn default_shutdown_grace() -> u64 {
+    10
 }
 
 /// `[log]`.
@@ -151,6 +216,14 @@ pub struct LinkConfig {
     /// links; default 300.
     #[serde(default = "default_link_clean_interval")]
     pub clean_interval_secs: u64,
+    /// Seconds a request may take until its answer starts (a download's bytes are not limited);
+    /// default 30. 0 = no limit.
+    #[serde(default = "default_link_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// names the client for the failed-guess limit and the audit; default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for LinkConfig {
@@ -159,6 +232,8 @@ impl Default for LinkConfig {
             listen: default_link_listen(),
             public_url: None,
             clean_interval_secs: default_link_clean_interval(),
+            request_timeout_secs: default_link_request_timeout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -194,11 +269,13 @@ impl Config {
             },
             admin: AdminConfig {
                 listen: admin_listen,
+                ..AdminConfig::default()
             },
             log: LogConfig::default(),
             retention: RetentionConfig::default(),
             link: LinkConfig::default(),
             p2p: P2pConfig::default(),
+            http: HttpConfig::default(),
             smtp: None,
             settings: default_settings(),
         }
@@ -218,6 +295,13 @@ impl Config {
                 path.display()
             );
         }
+        if let Err(e) = casemesh_links::client::TrustedProxies::parse(&config.link.trusted_proxies)
+        {
+            bail!(
+                "invalid configuration in {}: link.trusted_proxies: {e}",
+                path.display()
+            );
+        }
         if !matches!(config.log.format.as_str(), "human" | "json") {
             bail!(
                 "invalid configuration in {}: log.format must be \"human\" or \"json\"",
@@ -227,10 +311,11 @@ impl Config {
         Ok(config)
     }
 
-    /// Write atomically (temp file, fsync, rename).
+    /// Write atomically (temp file, fsync, rename), keeping the comments and layout of the file
+    /// already there and touching only the keys whose meaning changed; mode 0600 when the file
+    /// holds a secret (see `config_edit.rs`).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = toml::to_string_pretty(self).context("encode configuration")?;
-        write_atomic(&Layout::new(dir).config(), text.as_bytes(), 0o644)
+        crate::config_edit::write_back(&Layout::new(dir).config(), self)
     }
 }
 
@@ -317,6 +402,11 @@ mod tests {
         assert!(c.settings.auto_import);
         assert!(c.settings.features.case_share_links);
         assert_eq!(c.retention.sweep_interval_secs, 3600);
+        assert_eq!(c.http.header_read_timeout_secs, 10);
+        assert_eq!(c.http.shutdown_grace_secs, 10);
+        assert_eq!(c.link.request_timeout_secs, 30);
+        assert_eq!(c.admin.request_timeout_secs, 3600);
+        assert!(c.link.trusted_proxies.is_empty());
     }
 
     #[test]

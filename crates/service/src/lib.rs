@@ -40,8 +40,13 @@
 
 pub mod access;
 pub mod config;
+mod config_edit;
 pub mod evidence;
+pub mod listener;
+pub mod metrics;
+pub mod readiness;
 pub mod retention;
+pub mod systemd;
 
 pub use access::{AccessError, AccessService, InsideShare, InsideShared, InsideStopped};
 /// Longest download-link duration in days, for clients that check `--days` before asking.
@@ -49,6 +54,7 @@ pub use casemesh_links::MAX_DAYS as LINK_MAX_DAYS;
 pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
 pub use evidence::{EvidenceError, EvidenceService, NewEvidence};
+pub use listener::{Limits, serve};
 pub use retention::{Removed, Retention, SweepError};
 
 use anyhow::{Context as _, Result};
@@ -160,6 +166,10 @@ struct Inner {
     admin_addr: SocketAddr,
     link_addr: SocketAddr,
     p2p_addrs: Vec<String>,
+    /// `/metrics`: the HTTP figures and the scrape-time collector (see [`metrics`]).
+    metrics: metrics::Metrics,
+    /// The node's shutdown token: a node shutting down is not ready (see [`readiness`]).
+    cancel: CancellationToken,
 }
 
 impl Node {
@@ -251,6 +261,10 @@ impl Node {
         // The public download-link server: its own listener, apart from the admin endpoint.
         let link_listener = bind(file.link.listen, "link server", "link.listen", &layout).await?;
         let link_addr = link_listener.local_addr()?;
+        links.set_trusted_proxies(
+            casemesh_links::client::TrustedProxies::parse(&file.link.trusted_proxies)
+                .context("link.trusted_proxies")?,
+        );
         links.set_public_base(
             &file
                 .link
@@ -281,6 +295,8 @@ impl Node {
                 admin_addr,
                 link_addr,
                 p2p_addrs,
+                metrics: metrics::Metrics::new(),
+                cancel: cancel.clone(),
             }),
         };
 
@@ -327,14 +343,27 @@ impl Node {
                 public: axum::Router::new(),
             },
         };
+        let routers = node.metrics().instrument_routers(routers);
         let mut servers = JoinSet::new();
-        for (name, listener, router) in [
-            ("link server", link_listener, routers.public),
-            ("admin endpoint", admin_listener, routers.admin),
+        for (name, listener, router, request_timeout_secs) in [
+            (
+                "link server",
+                link_listener,
+                routers.public,
+                file.link.request_timeout_secs,
+            ),
+            (
+                "admin endpoint",
+                admin_listener,
+                routers.admin,
+                file.admin.request_timeout_secs,
+            ),
         ] {
             let cancel = cancel.clone();
+            let limits = Limits::new(&file.http, request_timeout_secs);
             servers.spawn(async move {
-                let served = serve(listener, router, cancel.clone().cancelled_owned()).await;
+                let served =
+                    serve(listener, router, limits, cancel.clone().cancelled_owned()).await;
                 // A server that fails takes the node down with it, as the daemon always did.
                 cancel.cancel();
                 served.with_context(|| format!("{name} failed"))
@@ -508,21 +537,6 @@ fn port_in_use(
          node?): set a free address in `{key}` in {}",
         layout.config().display()
     )
-}
-
-/// Serve `router` on `listener` until `shutdown` resolves, then finish in-flight requests. The
-/// handlers see the client's address (`ConnectInfo<SocketAddr>`).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 /// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.

@@ -145,21 +145,51 @@ impl Out {
     }
 }
 
-/// A field of a JSON object as display text: strings bare, `null`/missing as `-`.
+/// A field of a JSON object as display text: strings bare, `null`/missing as `-`, control
+/// characters escaped (see [`escape`]).
 fn text(value: &Value, key: &str) -> String {
     show(value.get(key).unwrap_or(&Value::Null))
 }
 
-/// A JSON value as display text: strings bare, `null` as `-`, arrays comma-separated.
+/// A JSON value as display text: strings bare, `null` as `-`, arrays comma-separated, control
+/// characters escaped (see [`escape`]).
 fn show(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(s) if s.is_empty() => "-".to_owned(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape(s).into_owned(),
         Value::Array(items) if items.is_empty() => "-".to_owned(),
         Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
+        other => escape(&other.to_string()).into_owned(),
     }
+}
+
+/// `text` with every character that could move the cursor, retitle the window, write the
+/// clipboard or reorder what is shown made visible instead: `\n`, `\r`, `\t`, `\x1b` (C0 controls
+/// and DEL), `\u{9b}` (C1 controls, e.g. the one-byte CSI) and `\u{202e}` (bidirectional
+/// overrides and isolates). Whatever a name, title or description holds — typed here or received
+/// from a partner —, it prints as one line of inert text.
+pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x80 && unsafe_char(c) => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)))
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The elements of a JSON array (empty for anything else).
@@ -168,55 +198,45 @@ fn items(value: &Value) -> &[Value] {
 }
 
 /// A timestamp for people: RFC 3339 strings as they are; numbers taken as Unix milliseconds
-/// (the audit trail's form) and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// (the audit trail's form) and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 fn time(value: &Value) -> String {
-    let Some(ms) = value.as_i64() else {
-        return show(value);
-    };
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) = (
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1000 % 60,
-        ms_of_day % 1000,
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    value
+        .as_i64()
+        .and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        })
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| show(value))
 }
 
-/// Print rows under headers, columns padded to their widest cell.
+/// Print rows under headers, columns padded to their widest cell (display width), two spaces
+/// apart, no borders; every cell escaped (see [`escape`]), so a cell is always one line.
 fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    print!("{}", render_table(headers, rows));
+}
+
+/// The text [`table`] prints.
+fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(headers.iter().map(|h| escape(h).into_owned()));
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+        t.add_row(row.iter().map(|c| escape(c).into_owned()));
     }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-            if i + 1 == widths.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(cell);
-                out.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&mut headers.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
+    let last = headers.len().saturating_sub(1);
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == last { 0 } else { 2 }));
     }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Human-readable byte count (`1.5 MiB`).
@@ -470,6 +490,44 @@ mod tests {
             time(&serde_json::json!("2026-11-23T08:41:02.987Z")),
             "2026-11-23T08:41:02.987Z"
         );
+    }
+
+    #[test]
+    fn tables_keep_their_layout() {
+        let rows = vec![
+            vec!["C-1".to_owned(), "Burglary".to_owned(), "3".to_owned()],
+            vec!["2026-CR-0042".to_owned(), "-".to_owned(), "12".to_owned()],
+        ];
+        assert_eq!(
+            render_table(&["CASE ID", "TITLE", "EVIDENCE"], &rows),
+            "CASE ID       TITLE     EVIDENCE\n\
+             C-1           Burglary  3\n\
+             2026-CR-0042  -         12\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_print_as_visible_escapes() {
+        let hostile = "Case\u{1b}]0;owned\u{7}\u{1b}[31m\r\nFORGED\u{9b}2J\u{202e}txt.exe\t.";
+        let shown = escape(hostile);
+        assert_eq!(
+            shown,
+            "Case\\x1b]0;owned\\x07\\x1b[31m\\r\\nFORGED\\u{9b}2J\\u{202e}txt.exe\\t."
+        );
+        assert!(!shown.chars().any(char::is_control));
+        assert_eq!(escape("Zoë's case, 東京"), "Zoë's case, 東京");
+        let table = render_table(
+            &["TITLE", "ID"],
+            &[vec![hostile.to_owned(), "1".to_owned()]],
+        );
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(
+            !table
+                .trim_end()
+                .chars()
+                .any(|c| c.is_control() && c != '\n')
+        );
+        assert_eq!(text(&serde_json::json!({"t": "a\u{1b}b"}), "t"), "a\\x1bb");
     }
 
     #[test]

@@ -114,8 +114,9 @@ impl LinkView {
 pub struct CreateLink {
     /// `zip` or `iso`.
     pub format: PackageFormat,
-    /// Days the link stays valid (0 = expired at once); default 7.
+    /// Days the link stays valid, 1 to 3650 (anything else is refused with 400); default 7.
     #[serde(default = "default_days")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub days: u32,
     /// Include audit trails (CSV and JSON).
     #[serde(default)]
@@ -173,7 +174,11 @@ pub async fn create(
             e.message
         ))
     })?;
-    let case = caller.whole_case(&state, &case)?.id.to_string();
+    let case = caller.whole_case(&state, &case)?.id;
+    // A download link of a received copy hands the case outside the organization: allowed
+    // only as its sharing policy allows onward sharing to others (issue #13).
+    state.sharing.onward_external_allowed(case)?;
+    let case = case.to_string();
     let req = casemesh_links::NewLink {
         case,
         format: req.format,

@@ -8,26 +8,37 @@
 //! | `GET/HEAD /l/<token>/download`| the package, with `Range` support (206 + `Content-Range`)   |
 //!
 //! Unknown token → 404; expired or revoked → 410; still building → 503 with `Retry-After`. The
-//! bodies of these answers are fixed texts that say nothing about the case. Failed guesses
-//! (404 on a token route) count per client IP in the links service's
-//! [`RateLimiter`](casemesh_links::limiter::RateLimiter): past
-//! [`MAX_FAILURES`](casemesh_links::limiter::MAX_FAILURES) within
-//! [`WINDOW`](casemesh_links::limiter::WINDOW), that IP gets 429 on every route until the window
-//! ends. Every download is recorded
-//! in the case's audit trail (`link.download`: link id, client address, range). No request
-//! logging layer here: URLs hold tokens, and tokens stay out of the logs.
+//! bodies of these answers are fixed texts that say nothing about the case. No request logging
+//! layer here: URLs hold tokens, and tokens stay out of the logs.
+//!
+//! The rules themselves are pure functions of the links service, unit-tested there:
+//! - **who asks** — [`client`](casemesh_links::client): the peer, or behind a trusted proxy the
+//!   forwarded client; IPv6 by /64;
+//! - **wrong guesses** — [`limiter`](casemesh_links::limiter): a wrong token beyond the
+//!   client's allowance is 429 instead of 404; a valid token is always served;
+//! - **which bytes** — [`range`](casemesh_links::range): RFC 9110 Range and If-Range (single
+//!   range, several → `multipart/byteranges`, 416 with `Content-Range: bytes */SIZE`), `HEAD`
+//!   ignores Range;
+//! - **what is audited** — [`downloads`](casemesh_links::downloads): a download (a client's run
+//!   of requests for one package version) is audited once (`link.download`) and counted once.
 
 use super::{LinkRecord, LinkStatus};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use casemesh_links::client::ClientKey;
 use casemesh_links::contents::html_escape;
+use casemesh_links::range::{self, Answer};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeekExt as _};
+
+/// Bytes read from a package file at a time while serving it.
+const READ_CHUNK: usize = 1 << 20;
 
 /// Seconds a client is told to wait while a package is still being built.
 pub const RETRY_AFTER_PROCESSING_SECS: u64 = 10;
@@ -136,22 +147,22 @@ fn unavailable() -> Response {
     )
 }
 
-async fn fallback(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Some(wait) = state.links.limiter().blocked(addr.ip()) {
-        return too_many(wait);
-    }
+async fn fallback() -> Response {
     not_found()
 }
 
-/// The link behind `token` if it may be served now, else the answer to give.
-async fn admit(state: &AppState, addr: SocketAddr, token: &str) -> Result<LinkRecord, Response> {
-    let ip = addr.ip();
-    if let Some(wait) = state.links.limiter().blocked(ip) {
-        return Err(too_many(wait));
-    }
+/// The key the client of a request is counted under (see [`casemesh_links::client`]).
+fn client_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    state.links.client_key(peer, forwarded)
+}
+
+/// The link behind `token` if it may be served now, else the answer to give. A valid token is
+/// never refused for wrong guesses made before it; a wrong one counts against `client`.
+async fn admit(state: &AppState, client: ClientKey, token: &str) -> Result<LinkRecord, Response> {
     let found = {
         let (links, token) = (state.links.clone(), token.to_owned());
         tokio::task::spawn_blocking(move || links.find_by_token(&token)).await
@@ -159,8 +170,10 @@ async fn admit(state: &AppState, addr: SocketAddr, token: &str) -> Result<LinkRe
     let link = match found {
         Ok(Ok(Some(link))) => link,
         Ok(Ok(None)) => {
-            state.links.limiter().fail(ip);
-            tracing::info!(client = %ip, "unknown download link token");
+            if let Some(wait) = state.links.limiter().fail(client) {
+                return Err(too_many(wait));
+            }
+            tracing::info!(client = %client, "unknown download link token");
             return Err(not_found());
         }
         Ok(Err(e)) => {
@@ -199,9 +212,11 @@ fn human_size(n: u64) -> String {
 async fn landing(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    let link = match admit(&state, addr, &token).await {
+    let client = client_key(&state, addr, &headers);
+    let link = match admit(&state, client, &token).await {
         Ok(link) => link,
         Err(resp) => return resp,
     };
@@ -237,43 +252,165 @@ async fn landing(
     page(StatusCode::OK, &e(&title), &body)
 }
 
-/// `GET|HEAD /l/<token>/download`: the package, with `Range` support.
+/// `GET|HEAD /l/<token>/download`: the package, answered by the Range rules of
+/// [`casemesh_links::range`].
 async fn download(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
     Path(token): Path<String>,
-    req: Request,
 ) -> Response {
-    let link = match admit(&state, addr, &token).await {
+    let client = client_key(&state, addr, &headers);
+    let link = match admit(&state, client, &token).await {
         Ok(link) => link,
         Err(resp) => return resp,
     };
     let path = state.links.package_path(&link);
-    let is_get = req.method() == Method::GET;
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(100).collect::<String>());
-    let served = tower_http::services::ServeFile::new(&path)
-        .with_buf_chunk_size(1 << 20)
-        .try_call(req)
-        .await;
-    let resp = match served {
-        Ok(resp) => resp,
+    let (file, size, modified) = match open_package(&path).await {
+        Ok(opened) => opened,
         Err(e) => {
-            tracing::error!(link = %link.id, error = %e, "cannot serve package");
+            tracing::error!(link = %link.id, path = %path.display(), error = %e, "cannot open package file");
             return unavailable();
         }
     };
-    let (mut parts, body) = resp.into_parts();
-    if parts.status == StatusCode::NOT_FOUND {
-        tracing::error!(link = %link.id, path = %path.display(), "package file missing");
+    let Some(etag) = link.etag() else {
         return unavailable();
+    };
+    let is_get = method == Method::GET;
+    let header = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let range_header = header(header::RANGE);
+    // Range is defined for GET only (RFC 9110 §14.2): HEAD describes the whole package.
+    let answer = if is_get
+        && range::if_range_holds(
+            header(header::IF_RANGE).as_deref(),
+            &etag,
+            modified,
+            SystemTime::now(),
+        ) {
+        range::resolve(range_header.as_deref(), size)
+    } else {
+        Answer::Full
+    };
+    let content_type = match link.format {
+        super::PackageFormat::Zip => "application/zip",
+        // mime_guess knows `.iso` only as application/octet-stream.
+        super::PackageFormat::Iso => "application/x-iso9660-image",
+    };
+    let built = match &answer {
+        Answer::Full => Ok((
+            StatusCode::OK,
+            vec![(header::CONTENT_TYPE, content_type.to_owned())],
+            size,
+            Box::new(file) as Box<dyn AsyncRead + Send + Unpin>,
+        )),
+        Answer::Partial(ranges) if ranges.len() == 1 => {
+            let r = &ranges[0];
+            let len = r.end() - r.start() + 1;
+            seek_take(file, *r.start(), len).await.map(|reader| {
+                (
+                    StatusCode::PARTIAL_CONTENT,
+                    vec![
+                        (header::CONTENT_TYPE, content_type.to_owned()),
+                        (
+                            header::CONTENT_RANGE,
+                            format!("bytes {}-{}/{size}", r.start(), r.end()),
+                        ),
+                    ],
+                    len,
+                    reader,
+                )
+            })
+        }
+        Answer::Partial(ranges) => {
+            let boundary = range::new_boundary();
+            let layout = range::multipart(ranges, size, content_type, &boundary);
+            multipart_body(&path, &layout).await.map(|reader| {
+                (
+                    StatusCode::PARTIAL_CONTENT,
+                    vec![(
+                        header::CONTENT_TYPE,
+                        format!("multipart/byteranges; boundary={boundary}"),
+                    )],
+                    layout.len,
+                    reader,
+                )
+            })
+        }
+        Answer::Unsatisfiable => {
+            let mut resp = page(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "Range not satisfiable",
+                "<h1>Range not satisfiable</h1><p>The requested range is not part of this download.</p>",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            resp.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return resp;
+        }
+    };
+    let (status, mut out, len, reader) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(link = %link.id, error = %e, "cannot read package file");
+            return unavailable();
+        }
+    };
+    out.push((header::CONTENT_LENGTH, len.to_string()));
+    out.push((header::ACCEPT_RANGES, "bytes".to_owned()));
+    out.push((header::ETAG, etag.clone()));
+    if let Some(m) = modified {
+        out.push((header::LAST_MODIFIED, range::http_date(m)));
     }
+    out.push((header::CONTENT_DISPOSITION, disposition(&state, &link)));
+
+    if is_get {
+        match state.links.record_download(
+            &link,
+            client,
+            &etag,
+            range_header.as_deref(),
+            status.as_u16(),
+        ) {
+            Ok(true) => {
+                tracing::info!(link = %link.id, client = %client, status = status.as_u16(), "package download")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(link = %link.id, error = %e, "cannot record a download; refusing it");
+                return unavailable();
+            }
+        }
+    }
+    let body = if is_get {
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+            reader, READ_CHUNK,
+        ))
+    } else {
+        Body::empty()
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    for (name, value) in out {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
+    }
+    harden(resp)
+}
+
+/// `attachment; filename="<Case ID>.<ext>"`, the case number made ASCII-safe.
+fn disposition(state: &AppState, link: &LinkRecord) -> String {
     let case_number = state
         .links
-        .case_of(&link)
+        .case_of(link)
         .ok()
         .flatten()
         .map(|c| c.case_number)
@@ -288,30 +425,45 @@ async fn download(
             }
         })
         .collect();
-    let disposition = format!(
+    format!(
         "attachment; filename=\"{ascii}.{}\"",
         link.format.extension()
-    );
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        parts.headers.insert(header::CONTENT_DISPOSITION, v);
+    )
+}
+
+/// The package file, its size and modification time.
+async fn open_package(
+    path: &std::path::Path,
+) -> std::io::Result<(tokio::fs::File, u64, Option<SystemTime>)> {
+    let file = tokio::fs::File::open(path).await?;
+    let meta = file.metadata().await?;
+    Ok((file, meta.len(), meta.modified().ok()))
+}
+
+/// `len` bytes of `file` from `start`.
+async fn seek_take(
+    mut file: tokio::fs::File,
+    start: u64,
+    len: u64,
+) -> std::io::Result<Box<dyn AsyncRead + Send + Unpin>> {
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    Ok(Box::new(file.take(len)))
+}
+
+/// The `multipart/byteranges` body laid out in `layout`: each part's head, then its bytes
+/// (from a handle of its own), then the closing delimiter.
+async fn multipart_body(
+    path: &std::path::Path,
+    layout: &range::Multipart,
+) -> std::io::Result<Box<dyn AsyncRead + Send + Unpin>> {
+    let mut reader: Box<dyn AsyncRead + Send + Unpin> = Box::new(tokio::io::empty());
+    for part in &layout.parts {
+        let file = tokio::fs::File::open(path).await?;
+        let len = part.range.end() - part.range.start() + 1;
+        let bytes = seek_take(file, *part.range.start(), len).await?;
+        let head = std::io::Cursor::new(part.head.clone().into_bytes());
+        reader = Box::new(reader.chain(head).chain(bytes));
     }
-    let status = parts.status;
-    if status.is_success() && link.format == super::PackageFormat::Iso {
-        // mime_guess knows `.iso` only as application/octet-stream.
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-iso9660-image"),
-        );
-    }
-    if is_get && status.is_success() {
-        if let Err(e) = state
-            .links
-            .record_download(&link, addr, range.as_deref(), status.as_u16())
-        {
-            tracing::error!(link = %link.id, error = %e, "cannot record a download; refusing it");
-            return unavailable();
-        }
-        tracing::info!(link = %link.id, client = %addr, status = status.as_u16(), "package download");
-    }
-    harden(Response::from_parts(parts, Body::new(body)))
+    let tail = std::io::Cursor::new(layout.tail.clone().into_bytes());
+    Ok(Box::new(reader.chain(tail)))
 }

@@ -185,6 +185,69 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
+/// One part of `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyPart {
+    /// `store`, `sharing` or `net`.
+    pub part: String,
+    /// Whether it answered.
+    pub ok: bool,
+    /// Why not, when it did not.
+    pub error: Option<String>,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ok`, or `unavailable` (HTTP 503).
+    pub status: String,
+    /// The parts that did not answer, e.g. `["net"]`.
+    pub failing: Vec<String>,
+    /// Every part checked.
+    pub parts: Vec<ReadyPart>,
+}
+
+/// Readiness (no token needed): 200 when the store, the sharing engine and the net actor each
+/// answer within 2 s, else 503 naming the failing parts. A node shutting down is not ready.
+#[utoipa::path(get, path = "/readyz", operation_id = "get_readiness", tag = "node", security(()),
+    responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+pub async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Ready>) {
+    let r = state.node.readiness().await;
+    let status = if r.is_ready() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let ready = Ready {
+        status: if r.is_ready() { "ok" } else { "unavailable" }.into(),
+        failing: r.failing().map(|p| p.part.to_owned()).collect(),
+        parts: r
+            .parts
+            .into_iter()
+            .map(|p| ReadyPart {
+                part: p.part.to_owned(),
+                ok: p.error.is_none(),
+                error: p.error,
+            })
+            .collect(),
+    };
+    (status, Json(ready))
+}
+
+/// Prometheus metrics in OpenMetrics text (no token needed; the admin listener is on loopback
+/// by default). Figure names and labels: docs/operations.md.
+#[utoipa::path(get, path = "/metrics", operation_id = "get_metrics", tag = "node", security(()),
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            casemesh_service::metrics::CONTENT_TYPE,
+        )],
+        state.node.render_metrics().await,
+    )
+}
+
 /// This node's identity.
 #[utoipa::path(get, path = "/v1/node", operation_id = "get_node_info", tag = "node", responses((status = 200, body = NodeInfo), (status = 401, body = ErrorBody)))]
 pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeInfo> {
