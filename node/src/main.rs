@@ -28,7 +28,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// casemesh: share cases and evidence with partner organizations, peer to peer.
 #[derive(Debug, Parser)]
-#[command(name = "casemesh", version, about, propagate_version = true)]
+// The global flags are listed under their own heading, after each command's own options
+// (`casemesh share create --help` shows --partner and --to first; issue #15).
+#[command(
+    name = "casemesh",
+    version,
+    about,
+    propagate_version = true,
+    next_help_heading = "Global options"
+)]
 struct Cli {
     /// The node's data directory (init/run), or where clients find the node's address and token.
     #[arg(long, global = true, env = "CASEMESH_DATA_DIR")]

@@ -35,6 +35,8 @@
 //! stdout and stderr, kept in `DATA_DIR/casemesh-run.log`). Set `CASEMESH_KEEP_TEST_DIRS=1` to
 //! keep the data directories for a post-mortem.
 
+pub mod hostile;
+
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -1264,4 +1266,43 @@ pub fn verify_package(args: &[&str]) -> Output {
     let mut cmd = casemesh();
     cmd.arg("verify").args(args);
     output_with_timeout(cmd, timeout())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config keys in tables `casemesh init` already wrote (appending a second `[link]` table would be
+// invalid TOML).
+
+/// Set `key = value` (TOML) in table `[table]` of `data_dir/config.toml`, replacing the key if it
+/// is there and adding the table if it is not (takes effect at the daemon's next start).
+pub fn set_config_key(data_dir: &Path, table: &str, key: &str, value: &str) {
+    let path = data_dir.join("config.toml");
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let header = format!("[{table}]");
+    let line = format!("{key} = {value}");
+    let mut out = Vec::new();
+    let (mut inside, mut found) = (false, false);
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            if inside && !found {
+                out.push(line.clone());
+                found = true;
+            }
+            inside = t == header;
+        } else if inside && t.split('=').next().map(str::trim) == Some(key) {
+            continue;
+        }
+        out.push(l.to_owned());
+    }
+    if inside && !found {
+        out.push(line.clone());
+        found = true;
+    }
+    if !found {
+        out.push(header);
+        out.push(line);
+    }
+    fs::write(&path, out.join("\n") + "\n")
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }

@@ -304,3 +304,35 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
     ]);
     assert!(stderr.contains("do not disclose"), "{stderr}");
 }
+
+/// A user who does not see a case does not see its shares either (404, as if they did not
+/// exist), and the operator view of partners is for administrators.
+#[test]
+fn shares_and_peers_are_not_shown_to_users_without_access() {
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    let plain = user(&a, "plain", "Plain User");
+    let case = create_case(&a, "ACC-9");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("x.bin");
+    random_file(&file, 1000, 3);
+    a.cli_ok(["evidence", "add", &case, s(&file)]);
+    let share = a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--to",
+        "user:admin",
+    ]);
+    let id = id_of(&share);
+    let (stderr, _) = a.cli_fail_as(&plain, ["share", "status", id]);
+    assert!(stderr.contains("404"), "{stderr}");
+    let (stderr, _) = a.cli_fail_as(&plain, ["peers"]);
+    assert!(stderr.contains("403"), "{stderr}");
+    // The administrator still sees both.
+    a.cli_ok(["share", "status", id]);
+    a.cli_ok(["peers"]);
+}

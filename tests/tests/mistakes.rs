@@ -10,7 +10,14 @@
 //! - item 7: commands that delete data refuse without `--yes` when stdin is not a terminal;
 //!   `evidence get -o FILE` does not overwrite FILE without `--force`.
 //! - item 8: `link create --days 0` (or negative, or absurd) is refused; `link create --to` says
-//!   the recipient is emailed.
+//!   the recipient is emailed; the links API refuses them too (400).
+//! - item 3: a second share of a case to the same partner adds to the existing share (one copy,
+//!   every item once); a scope that cannot join is refused; `received show CASE-NUMBER` works and
+//!   shows the sender's message; `evidence add` names the display id (item 10).
+//! - item 6: `share create --wait --timeout` names the share first and gives up naming what is
+//!   missing; repeating the command creates no duplicate.
+//! - item 5: a partner registered on one side only shows as such in `peers`, without flapping.
+//! - `--help` lists a command's own options before the global ones.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,7 +26,7 @@
 
 use casemesh_tests::{
     TestNode, assert_http_status, casemesh, create_case, external_cases, id_of, node_identity,
-    partner, s, share_case, wait_until,
+    partner, peer_view, s, share_case, share_status, wait_copy, wait_share_complete, wait_until,
 };
 use serde_json::Value;
 use std::fs;
@@ -375,4 +382,394 @@ fn link_days_must_be_one_to_ten_years_and_to_says_the_mail_is_sent() {
         stderr.contains("reviewer@court.example is emailed the URL"),
         "{stderr}"
     );
+}
+
+// ---- item 3 (and 6, 10): the same case to the same partner again ------------------------------
+
+/// `share create CASE --partner P --to user:admin EXTRA…` as text: (stdout, stderr, exit code).
+fn share_text(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> (String, String, i32) {
+    let mut args = vec![
+        "share",
+        "create",
+        case,
+        "--partner",
+        partner,
+        "--to",
+        "user:admin",
+    ];
+    args.extend_from_slice(extra);
+    let out = node.cli(&args);
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn shares_of(node: &TestNode, case: &str) -> Vec<Value> {
+    node.cli_json(["share", "list", case])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn sharing_the_same_case_again_adds_to_the_one_copy() {
+    let police = TestNode::start("Metro Police");
+    let prosecutor = TestNode::start("County Prosecutor");
+    partner(&police, &prosecutor);
+    let case = create_case(&police, "2026-CR-0042");
+    let work = tempfile::tempdir().unwrap();
+    // `evidence add` names the display id people refer to (item 10), beside the id and hash.
+    let path = work.path().join("statement.txt");
+    fs::write(&path, b"first statement").unwrap();
+    let out = police.cli(["evidence", "add", &case, s(&path)]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "id and hash stay on stdout: {stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("added EV-0001 \"statement.txt\""),
+        "{stderr}"
+    );
+    police.cli_ok(["folder", "create", &case, "Interviews"]);
+    add_file(&police, &case, work.path(), "photo.jpg", b"a photo");
+    add_file(&police, &case, work.path(), "video.mp4", b"a video");
+
+    let first = share_case(
+        &police,
+        &case,
+        "County Prosecutor",
+        &[
+            "--evidence",
+            "EV-0001",
+            "--message",
+            "First statement, more to come",
+        ],
+    );
+    let share = id_of(&first).to_owned();
+    wait_copy(&prosecutor, &share, 1, LIMIT);
+
+    // A folder selection cannot join an evidence share: refused, nothing changed.
+    let (_, stderr, code) = share_text(
+        &police,
+        &case,
+        "County Prosecutor",
+        &["--folder", "Interviews"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_http_status(&stderr, 409);
+    assert!(
+        stderr.contains(&format!("share {share} already shares selected evidence"))
+            && stderr.contains("folders cannot be added"),
+        "{stderr}"
+    );
+    let listed = shares_of(&police, &case);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(share_status(&police, &share)["scope"], first["scope"]);
+    assert_eq!(share_status(&police, &share)["items_sent"], 1);
+
+    // The entire case to the same partner: added to the share, not a second copy.
+    let (stdout, stderr, code) = share_text(&police, &case, "County Prosecutor", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "Share {share} already shares this case with County Prosecutor: added"
+        )) && stdout.contains("2 new items")
+            && stdout.contains("the partner keeps one copy"),
+        "{stdout}"
+    );
+    assert_eq!(shares_of(&police, &case).len(), 1, "no second share");
+    wait_share_complete(&police, &share, LIMIT);
+    let copy = wait_copy(&prosecutor, &share, 3, LIMIT);
+    assert_eq!(
+        external_cases(&prosecutor).len(),
+        1,
+        "one copy at the receiver"
+    );
+    let mut hashes: Vec<String> = copy["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["hash"].as_str().unwrap().to_owned())
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 3, "every item once: {copy}");
+    assert_eq!(
+        prosecutor
+            .cli_json(["received", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // `received show CASE-NUMBER` finds the one copy and shows the sender's message (item 10).
+    let shown = prosecutor.cli_ok(["received", "show", "2026-CR-0042"]);
+    assert!(shown.contains(&share), "{shown}");
+    assert!(
+        shown.contains("Message:              First statement, more to come"),
+        "{shown}"
+    );
+
+    // The same command again (say, after Ctrl-C): nothing added, no duplicate (item 6).
+    let (stdout, stderr, code) = share_text(&police, &case, "County Prosecutor", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("nothing added, no second copy made"),
+        "{stdout}"
+    );
+    assert_eq!(shares_of(&police, &case).len(), 1);
+    assert_eq!(share_status(&police, &share)["items_sent"], 3);
+    assert_eq!(external_cases(&prosecutor).len(), 1);
+}
+
+// ---- item 6: share create --wait ------------------------------------------------------------
+
+#[test]
+fn share_create_wait_names_the_share_first_and_gives_up_after_timeout() {
+    let police = TestNode::start("Metro Police");
+    let mut prosecutor = TestNode::start("County Prosecutor");
+    partner(&police, &prosecutor);
+    let case = create_case(&police, "2026-CR-0050");
+    let work = tempfile::tempdir().unwrap();
+    add_file(&police, &case, work.path(), "a.txt", b"evidence bytes");
+    prosecutor.stop();
+
+    let started = Instant::now();
+    let (stdout, stderr, code) = share_text(
+        &police,
+        &case,
+        "County Prosecutor",
+        &["--wait", "--timeout", "3"],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let share = shares_of(&police, &case)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with(&format!("Share {share} created"))),
+        "the share id comes first: {stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("share {share} is not complete after 3 s"))
+            && stderr.contains("1 of 1 items not yet confirmed by County Prosecutor")
+            && stderr.contains("County Prosecutor is not connected"),
+        "{stderr}"
+    );
+
+    // Again, as after Ctrl-C: the existing share, no duplicate.
+    let (stdout, _, code) = share_text(&police, &case, "County Prosecutor", &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("Share {share} already shares this case"))
+            && stdout.contains("nothing added"),
+        "{stdout}"
+    );
+    assert_eq!(shares_of(&police, &case).len(), 1);
+}
+
+// ---- item 5: a partner registered on one side only ------------------------------------------
+
+#[test]
+fn a_one_sided_partnership_shows_as_such_and_is_not_dialed_in_a_loop() {
+    let police = TestNode::start("Metro Police");
+    let prosecutor = TestNode::start("County Prosecutor");
+    // Only the police register the prosecutor.
+    casemesh_tests::add_partner(&police, &prosecutor);
+    wait_until("the one-sided state in peers", LIMIT, || {
+        let p = peer_view(&police, "County Prosecutor");
+        (p["state"] == "not registered by the partner (its gate refuses this node)").then_some(p)
+    });
+    let table = police.cli_ok(["peers"]);
+    assert!(table.contains("not registered by the partner"), "{table}");
+    assert!(!table.contains("offline"), "{table}");
+    std::thread::sleep(Duration::from_secs(8));
+    let log = police.log();
+    let flaps =
+        log.matches("partner connected").count() + log.matches("partner disconnected").count();
+    assert_eq!(flaps, 0, "no connected/disconnected flapping: {log}");
+    let refused = prosecutor
+        .log()
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("unregistered peer"))
+        .count();
+    assert_eq!(
+        refused,
+        1,
+        "one warning per peer per minute:\n{}",
+        prosecutor.log()
+    );
+    assert!(
+        !peer_view(&police, "County Prosecutor")["connected"]
+            .as_bool()
+            .unwrap()
+    );
+}
+
+// ---- item 8 (API): link days ------------------------------------------------------------------
+
+#[test]
+fn the_links_api_refuses_zero_or_too_many_days() {
+    let node = TestNode::start("link-api-days");
+    let case = create_case(&node, "C-1");
+    let work = tempfile::tempdir().unwrap();
+    add_file(&node, &case, work.path(), "a.txt", b"evidence bytes");
+    for days in [0, 3651] {
+        let resp = node
+            .http()
+            .post(node.url(&format!("/v1/cases/{case}/links")))
+            .json(&serde_json::json!({"format": "zip", "days": days}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "days {days}");
+        let body = resp.text().unwrap();
+        assert!(
+            body.contains("days must be 1 to 3650"),
+            "days {days}: {body}"
+        );
+    }
+    assert!(
+        node.cli_json(["link", "list", &case])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no link was made"
+    );
+}
+
+// ---- help: each command's own options first ---------------------------------------------------
+
+#[test]
+fn help_lists_a_commands_own_options_before_the_global_ones() {
+    let out = casemesh()
+        .args(["share", "create", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let own = help.find("--partner").unwrap();
+    let timeout = help.find("--timeout").unwrap();
+    let global = help
+        .find("Global options:")
+        .expect("a Global options heading");
+    let data_dir = help.find("--data-dir").unwrap();
+    assert!(
+        own < global && timeout < global && global < data_dir,
+        "{help}"
+    );
+}
+
+/// Item 9: a transcript added to evidence after the share reaches the partner's copy, attached
+/// to the item it already has (no second item), like new evidence (case synchronization).
+#[test]
+fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "TRANS-1");
+    let ev = add_file(&a, &case, work.path(), "interview.wav", b"RIFF audio bytes");
+    let share = share_case(&a, &case, "county-da", &[]);
+    let share_id = id_of(&share).to_owned();
+    wait_share_complete(&a, &share_id, LIMIT);
+    let copy = wait_copy(&b, &share_id, 1, LIMIT);
+    let copy_id = id_of(&copy).to_owned();
+    assert_eq!(
+        copy["evidence"][0]["transcripts"]
+            .as_array()
+            .map_or(0, Vec::len),
+        0
+    );
+
+    let text = work.path().join("interview.txt");
+    fs::write(&text, "Q: Where were you on the night of the 4th?").unwrap();
+    a.cli_ok([
+        "evidence",
+        "transcript",
+        "add",
+        &case,
+        id_of(&ev),
+        s(&text),
+        "--name",
+        "interview.txt",
+    ]);
+    let item = wait_until("the transcript at the partner", LIMIT, || {
+        let shown = b.cli_json(["case", "show", &copy_id]);
+        let items = shown["evidence"].as_array()?.clone();
+        let first = items.first()?.clone();
+        (items.len() == 1 && first["transcripts"].as_array().map_or(0, Vec::len) == 1)
+            .then_some(first)
+    });
+    // The bytes arrived intact, and the share still counts one item.
+    let got = work.path().join("got.txt");
+    b.cli_ok([
+        "evidence",
+        "transcript",
+        "get",
+        &copy_id,
+        id_of(&item),
+        "interview.txt",
+        "-o",
+        s(&got),
+    ]);
+    assert_eq!(
+        fs::read_to_string(&got).unwrap(),
+        "Q: Where were you on the night of the 4th?"
+    );
+    wait_share_complete(&a, &share_id, LIMIT);
+    let status = a.cli_json(["share", "status", &share_id]);
+    assert_eq!(status["items_sent"], 1, "{status}");
+    assert_eq!(evidence_count(&b, &copy_id), 1);
+}
+
+/// Item 2, siblings: numbers that differ only in letter case or spaces are the same number;
+/// invisible characters and record-id look-alikes are refused; nothing is created.
+#[test]
+fn case_numbers_that_only_look_different_are_refused() {
+    let a = TestNode::start("metro-pd");
+    create_case(&a, "2026-CR-0042");
+    let before = cases(&a).len();
+    for (number, why) in [
+        ("2026-cr-0042", "already used"),
+        (" 2026-CR-0042", "spaces"),
+        ("2026-CR-0042 ", "spaces"),
+        ("2026-CR-\u{200B}0042", "invisible"),
+        ("7f0c1e2a-2b1c-4f6e-9d2a-0b1c2d3e4f50", "record id"),
+    ] {
+        let (msg, code) = a.cli_fail(["case", "create", "--case-id", number, "--title", "T"]);
+        assert_ne!(code, 0, "{number:?}");
+        assert!(msg.contains(why), "{number:?}: {msg}");
+    }
+    assert_eq!(cases(&a).len(), before, "nothing was created");
+    // Typed in another letter case, the number still finds the case.
+    let shown = a.cli_json(["case", "show", "2026-cr-0042"]);
+    assert_eq!(shown["case_id"], "2026-CR-0042");
+}
+
+/// `received show NUMBER` finds the received share even when a local case has that number.
+#[test]
+fn received_show_finds_a_copy_whose_number_a_local_case_has() {
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    create_case(&b, "Y-1");
+    let case = create_case(&a, "Y-1");
+    let work = tempfile::tempdir().unwrap();
+    add_file(&a, &case, work.path(), "y.txt", b"y");
+    let share = share_case(&a, &case, "county-da", &[]);
+    wait_share_complete(&a, id_of(&share), LIMIT);
+    let shown = b.cli_json(["received", "show", "Y-1"]);
+    assert_eq!(shown["id"], id_of(&share));
 }

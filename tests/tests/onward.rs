@@ -80,6 +80,14 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     let (msg, code) = b.cli_fail(["received", "share", &s1, "--inside", "--to", "user:admin"]);
     assert_ne!(code, 0);
     assert!(msg.contains("share_onward"), "{msg}");
+    // Nor can B hand it outside as a download link.
+    let copy1 = received(&b, &s1).unwrap()["local_case"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (msg, code) = b.cli_fail(["link", "create", &copy1, "--format", "zip"]);
+    assert_ne!(code, 0);
+    assert!(msg.contains("share_onward"), "{msg}");
     assert!(
         c.cli_json(["received", "list"])
             .as_array()
@@ -134,6 +142,30 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     wait_share_complete(&b, &s3, LIMIT);
     let at_c = wait_until("C's copy", LIMIT, || received(&c, &s3));
     assert_eq!(hashes(&c, at_c["local_case"].as_str().unwrap()), sent);
+
+    // Sharing it onward to C again adds to the same onward share: C keeps one copy.
+    let again = b.cli_json([
+        "received",
+        "share",
+        &s2,
+        "--partner",
+        "state-lab",
+        "--to",
+        "user:admin",
+    ]);
+    assert_eq!(again["id"], s3.as_str(), "{again}");
+    // Evidence the origin adds later travels on through B to C.
+    let late = add(&a, &case, work.path(), "late.txt", 4);
+    let copy_c = at_c["local_case"].as_str().unwrap().to_owned();
+    wait_until("the late item at C", LIMIT, || {
+        hashes(&c, &copy_c).contains(&late).then_some(())
+    });
+    assert_eq!(
+        c.cli_json(["received", "list"]).as_array().unwrap().len(),
+        1
+    );
+    let mut sent = sent;
+    sent.insert(late);
 
     // The origin is told of the hop, with B's signature as proof.
     let status = wait_until("the hop at A", LIMIT, || {

@@ -1,7 +1,7 @@
 //! HTTP endpoints of a casemesh node: the local admin API.
 //!
 //! Layout:
-//! - [`admin_router`]: `/healthz` and `/openapi.json` (open) and `/v1/*` (bearer token), bound to
+//! - [`admin_router`]: `/healthz`, `/readyz`, `/metrics` and `/openapi.json` (open) and `/v1/*` (bearer token), bound to
 //!   127.0.0.1 by the node. Handlers live in [`routes`], one module per resource; their JSON
 //!   shapes in [`views`].
 //! - [`openapi_json`]: the OpenAPI document generated from the handlers' annotations, served at
@@ -48,6 +48,8 @@ pub fn admin_router(state: AppState) -> Router {
     let json_limit = axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY);
     Router::new()
         .route("/healthz", get(node::healthz))
+        .route("/readyz", get(node::readyz))
+        .route("/metrics", get(node::metrics))
         .route("/openapi.json", get(openapi_document))
         .route("/v1/node", get(node::info))
         .route(
@@ -149,6 +151,7 @@ pub fn admin_router(state: AppState) -> Router {
             post(sharing::add_recipients),
         )
         .route("/v1/shares/{share}/stop", post(sharing::stop_share))
+        .route("/v1/shares/{share}/approve", post(sharing::approve_share))
         .route("/v1/received", get(sharing::received))
         .route("/v1/received/{share}", get(sharing::received_one))
         .route("/v1/received/{share}/import", post(sharing::import))
@@ -176,7 +179,7 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
 #[openapi(
     info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
     paths(
-        openapi_document, node::healthz, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
+        openapi_document, node::healthz, node::readyz, node::metrics, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
         users::list, users::create, users::edit, users::delete, users::token, users::revoke_tokens, users::groups, users::create_group,
         cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
@@ -184,7 +187,7 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
         audit::trail, audit::verify, custody::timeline,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::approve_share, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import, sharing::share_onward,
         links::create, links::list, links::show, links::revoke,
     ),

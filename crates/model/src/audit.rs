@@ -60,6 +60,8 @@ pub mod actions {
     pub const SHARE_RECEIPT: &str = "share.receipt";
     /// A partner signed that it took in the stop of a share.
     pub const SHARE_STOP_ACK: &str = "share.stop.ack";
+    /// A second person approved a share waiting for approval (two-person approval).
+    pub const SHARE_APPROVE: &str = "share.approve";
     /// A partner shared onward a case shared with it (a child grant below one of ours).
     pub const SHARE_ONWARD: &str = "share.onward";
     /// A share's message could never be delivered to the partner (dead-lettered).

@@ -906,6 +906,7 @@ fn decode_grant(canonical: &[u8]) -> Result<(Grant, Option<[u8; 32]>), DecodeErr
             name,
             allowed,
             data,
+            two_person_approval: false,
         },
         issued_at,
         expires_at,
@@ -1468,7 +1469,12 @@ mod tests {
                 1 => Scope::Folders(ids.map(FolderId).collect()),
                 _ => Scope::Evidence(ids.map(EvidenceId).collect()),
             };
-            g.policy = SharingPolicy { name, allowed: actions, data };
+            g.policy = SharingPolicy {
+                name,
+                allowed: actions,
+                data,
+                two_person_approval: false,
+            };
             g.message = message;
             g.expires_at = expiry.map(|e| Timestamp(T0.0 + e));
             let signed = SignedGrant::sign(g, &key(1));

@@ -39,11 +39,13 @@ pub enum Permission {
     /// See and open every case of the organization, whatever its access list (records clerks,
     /// supervisors; issue #12). Administrators have it implicitly.
     AllCases,
+    /// Approve a partner share that waits for a second person (two-person approval, issue #13).
+    ShareApprove,
 }
 
 impl Permission {
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::EvidenceShare,
         Permission::EvidenceShareExternal,
         Permission::EvidenceShareLinks,
@@ -54,6 +56,7 @@ impl Permission {
         Permission::CaseEdit,
         Permission::Administer,
         Permission::AllCases,
+        Permission::ShareApprove,
     ];
 
     /// The snake_case name used in the API and CLI.
@@ -69,6 +72,7 @@ impl Permission {
             Permission::CaseEdit => "case_edit",
             Permission::Administer => "administer",
             Permission::AllCases => "all_cases",
+            Permission::ShareApprove => "share_approve",
         }
     }
 
@@ -267,6 +271,8 @@ pub enum Action {
     EditRetention,
     /// Administer the node.
     Administer,
+    /// Approve a partner share waiting for a second person.
+    ApproveShare,
 }
 
 impl Action {
@@ -280,6 +286,7 @@ impl Action {
             Action::CreateLink => &[P::CaseShareLinks, P::EvidenceShareLinks],
             Action::EditRetention => &[P::EditCaseRetention],
             Action::Administer => &[P::Administer],
+            Action::ApproveShare => &[P::ShareApprove],
         }
     }
 
@@ -289,7 +296,9 @@ impl Action {
         match self {
             Action::EditCase | Action::Administer => &[],
             Action::ShareAccess => &[F::CaseShare, F::EvidenceShare],
-            Action::ShareByCopy => &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal],
+            Action::ShareByCopy | Action::ApproveShare => {
+                &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal]
+            }
             Action::CreateLink => &[F::CaseShareLinks, F::EvidenceShareLinks],
             Action::EditRetention => &[F::ConfigurableRetention],
         }

@@ -244,6 +244,12 @@ pub struct SharingPolicy {
     /// this dimension existed reads as every kind (what was shared then).
     #[serde(default = "all_data")]
     pub data: BTreeSet<SharedData>,
+    /// Two-person approval (issue #13): a partner share under this policy waits as
+    /// `PendingApproval` until a second user with the `share_approve` permission approves it.
+    /// A rule of the sharing organization only: it is not part of a grant's canonical bytes (a
+    /// decoded grant reads `false`), and attenuation ignores it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_person_approval: bool,
 }
 
 fn all_data() -> BTreeSet<SharedData> {
@@ -298,7 +304,14 @@ impl SharingPolicy {
             name: name.to_owned(),
             allowed: allowed.into_iter().collect(),
             data: all_data(),
+            two_person_approval: false,
         }
+    }
+
+    /// This policy with two-person approval on or off.
+    pub fn with_two_person_approval(mut self, on: bool) -> SharingPolicy {
+        self.two_person_approval = on;
+        self
     }
 
     /// This policy with its data dimension set to `data`.
@@ -361,6 +374,7 @@ impl SharingPolicy {
             name: self.name.clone(),
             allowed: self.allowed.intersection(&other.allowed).copied().collect(),
             data: self.data.intersection(&other.data).copied().collect(),
+            two_person_approval: self.two_person_approval || other.two_person_approval,
         }
     }
 }
@@ -397,6 +411,7 @@ mod tests {
             ),
         )
             .prop_map(|(allowed, data)| SharingPolicy {
+                two_person_approval: false,
                 name: "p".into(),
                 allowed,
                 data,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct CustodyEvent {
     /// What happened: `ingest`, `transcript`, `view`, `download`, `delete`, `retention_delete`,
     /// `link_create`, `link_download`, `share`, `share_update`, `serve`, `receipt`, `complete`,
-    /// `stop`, `stop_ack`, `onward`, `received`, `import`, `sync`, `share_inside`,
+    /// `stop`, `stop_ack`, `onward`, `approve`, `received`, `import`, `sync`, `share_inside`,
     /// `share_inside_stop`.
     pub kind: String,
     /// The organization that acted (its name as known here).
@@ -79,6 +79,7 @@ pub fn kind_of(action: &str) -> Option<&'static str> {
         actions::SHARE_RECEIPT => "receipt",
         actions::SHARE_STOP_ACK => "stop_ack",
         actions::SHARE_ONWARD => "onward",
+        actions::SHARE_APPROVE => "approve",
         actions::CASE_IMPORT => "import",
         actions::CASE_SYNC => "sync",
         actions::CASE_SHARE_INSIDE => "share_inside",
@@ -194,6 +195,7 @@ mod tests {
             actions::SHARE_RECEIPT,
             actions::SHARE_STOP_ACK,
             actions::SHARE_ONWARD,
+            actions::SHARE_APPROVE,
             actions::CASE_IMPORT,
             actions::CASE_SYNC,
             actions::CASE_SHARE_INSIDE,

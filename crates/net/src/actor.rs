@@ -94,7 +94,18 @@ struct PartnerState {
     protocols: Vec<String>,
     /// When to dial next; `None` while connected or while a dial is in progress.
     next_dial: Option<Instant>,
+    /// The next redial delay: doubles after every failed or refused attempt up to
+    /// `reconnect_max`, back to `reconnect_initial` once a connection is confirmed.
     backoff: Duration,
+    /// Whether the open connection is confirmed: the partner ran identify on it, so its gate
+    /// let this node in. A connection that closes unconfirmed was refused.
+    confirmed: bool,
+    /// The last connection closed before the partner ran any protocol: its gate refuses this
+    /// node (it has not registered this node as a partner). Cleared by a confirmed connection
+    /// or by a dial that fails (then the partner is offline).
+    refused: bool,
+    /// When a refusal was last logged at info level (at most once a minute).
+    refusal_logged: Option<Instant>,
     counters: std::sync::Arc<Counters>,
 }
 
@@ -246,6 +257,9 @@ impl NetActor {
                 protocols: Vec::new(),
                 next_dial: Some(Instant::now()),
                 backoff: initial,
+                confirmed: false,
+                refused: false,
+                refusal_logged: None,
                 counters,
             });
         state.name = name;
@@ -355,7 +369,8 @@ impl NetActor {
             .map(|(peer, s)| PeerInfo {
                 peer_id: *peer,
                 name: s.name.clone(),
-                connected: s.connections > 0,
+                connected: s.connections > 0 && s.confirmed,
+                refused_by_partner: s.refused && !(s.connections > 0 && s.confirmed),
                 addrs: s.addrs.clone(),
                 last_seen_ms: s.last_seen.map(now_ms),
                 rtt: s.rtt,
@@ -393,21 +408,20 @@ impl NetActor {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| a != &address);
             }
+            // A connection counts (backoff reset, `PeerConnected`) only once it is confirmed by
+            // identify (see `confirm`): a partner whose gate refuses this node lets the
+            // Noise handshake finish and then closes the connection, and resetting the backoff
+            // here made the dialer flap every ~1.25 s (issue #15 item 5).
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
                 ..
             } => {
-                let initial = self.reconnect_initial;
                 if let Some(state) = self.seen(&peer_id) {
                     state.connections = num_established.get() as usize;
                     state.next_dial = None;
-                    state.backoff = initial;
                 }
-                if num_established.get() == 1 {
-                    tracing::info!(peer = %peer_id, "partner connected");
-                    self.emit(Event::PeerConnected { peer: peer_id });
-                }
+                tracing::debug!(peer = %peer_id, "connection established, waiting for identify");
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -421,11 +435,7 @@ impl NetActor {
                     state.connections = num_established as usize;
                 }
                 if num_established == 0 {
-                    tracing::info!(peer = %peer_id, cause = ?cause, "partner disconnected");
-                    if self.partners.contains_key(&peer_id) {
-                        self.emit(Event::PeerDisconnected { peer: peer_id });
-                        self.schedule_redial(peer_id);
-                    }
+                    self.all_closed(peer_id, cause.map(|c| c.to_string()));
                 }
             }
             SwarmEvent::OutgoingConnectionError {
@@ -435,6 +445,10 @@ impl NetActor {
             } => {
                 tracing::debug!(peer = %peer, error = %error, "dial failed");
                 if !self.swarm.is_connected(&peer) {
+                    // Not reached at all: offline, whatever it did before.
+                    if let Some(state) = self.partners.get_mut(&peer) {
+                        state.refused = false;
+                    }
                     self.schedule_redial(peer);
                 }
             }
@@ -457,6 +471,7 @@ impl NetActor {
                     state.protocol_version = Some(info.protocol_version);
                     state.protocols = info.protocols.iter().map(|p| p.to_string()).collect();
                 }
+                self.confirm(peer_id);
             }
             BehaviourEvent::Identify(_) => {}
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => {
@@ -470,6 +485,52 @@ impl NetActor {
             BehaviourEvent::Stream(()) => {}
             BehaviourEvent::BlobInbound(never) => match never {},
         }
+    }
+
+    /// The partner ran identify on a connection: its gate let this node in. The first such
+    /// connection makes the partner connected (`PeerConnected`) and resets the backoff.
+    fn confirm(&mut self, peer: PeerId) {
+        let initial = self.reconnect_initial;
+        let Some(state) = self.partners.get_mut(&peer) else {
+            return;
+        };
+        if state.confirmed || state.connections == 0 {
+            return;
+        }
+        state.confirmed = true;
+        state.refused = false;
+        state.backoff = initial;
+        tracing::info!(peer = %peer, "partner connected");
+        self.emit(Event::PeerConnected { peer });
+    }
+
+    /// The last connection to `peer` closed. Confirmed: the partner disconnected, and it is
+    /// dialed again after the initial delay. Unconfirmed: the partner's gate closed it before
+    /// any protocol ran (it has not registered this node), so the next dial waits twice as
+    /// long as the last, up to `reconnect_max`, and this is logged at most once a minute.
+    fn all_closed(&mut self, peer: PeerId, cause: Option<String>) {
+        let initial = self.reconnect_initial;
+        let Some(state) = self.partners.get_mut(&peer) else {
+            return;
+        };
+        if std::mem::take(&mut state.confirmed) {
+            state.backoff = initial;
+            tracing::info!(peer = %peer, cause = ?cause, "partner disconnected");
+            self.emit(Event::PeerDisconnected { peer });
+        } else {
+            state.refused = true;
+            let now = Instant::now();
+            if state
+                .refusal_logged
+                .is_none_or(|t| now.duration_since(t) >= crate::gate::REFUSAL_REPORT_INTERVAL)
+            {
+                state.refusal_logged = Some(now);
+                tracing::info!(peer = %peer, retry_in = ?state.backoff, "the partner closed the connection before any protocol ran: it has not registered this node as a partner (or its gate refuses it); dialing again with backoff");
+            } else {
+                tracing::debug!(peer = %peer, retry_in = ?state.backoff, "connection refused by the partner");
+            }
+        }
+        self.schedule_redial(peer);
     }
 
     fn on_control_event(

@@ -10,7 +10,14 @@ use std::{
     collections::{HashMap, VecDeque},
     convert::Infallible,
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
+
+/// A refused peer is reported ([`GateEvent::Refused`], which the node logs as a warning) at
+/// most once per this interval; the refusals in between are logged at debug level. A peer that
+/// registered this node while this node did not register it dials again and again (with its
+/// backoff), and an operator needs one line, not one per attempt (issue #15 item 5).
+pub(crate) const REFUSAL_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 use libp2p::{
     Multiaddr, PeerId,
@@ -30,7 +37,8 @@ pub(crate) struct NotAPartner(PeerId);
 /// Something the gate saw.
 #[derive(Debug)]
 pub(crate) enum GateEvent {
-    /// A connection from or to an unregistered peer was denied.
+    /// A connection from or to an unregistered peer was denied (at most once per
+    /// [`REFUSAL_REPORT_INTERVAL`] per peer).
     Refused(PeerId),
 }
 
@@ -41,6 +49,8 @@ pub(crate) struct Gate {
     partners: HashMap<PeerId, Vec<Multiaddr>>,
     events: VecDeque<GateEvent>,
     waker: Option<Waker>,
+    /// When each refused peer was last reported, and the refusals since then.
+    reported: HashMap<PeerId, (Instant, u64)>,
 }
 
 impl Gate {
@@ -60,10 +70,30 @@ impl Gate {
         if self.is_partner(&peer) {
             return Ok(KeepAlive);
         }
-        tracing::warn!(peer = %peer, "refused connection from unregistered peer");
-        self.events.push_back(GateEvent::Refused(peer));
-        if let Some(w) = self.waker.take() {
-            w.wake();
+        let now = Instant::now();
+        match self.reported.get_mut(&peer) {
+            Some((at, since)) if now.duration_since(*at) < REFUSAL_REPORT_INTERVAL => {
+                *since += 1;
+                tracing::debug!(peer = %peer, "refused connection from unregistered peer");
+            }
+            _ => {
+                let since = self.reported.insert(peer, (now, 0)).map_or(0, |(_, n)| n);
+                // The node warns on the event; this line adds the hint at info level.
+                tracing::info!(
+                    peer = %peer,
+                    refused_since_last_report = since,
+                    "refused connection from unregistered peer (it has registered this node; register it with `casemesh partner add` to share with it); reported at most once a minute"
+                );
+                self.events.push_back(GateEvent::Refused(peer));
+                if let Some(w) = self.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        // Bounded: a peer must complete a Noise handshake to get here, and old entries go.
+        if self.reported.len() > 1024 {
+            self.reported
+                .retain(|_, (at, _)| now.duration_since(*at) < REFUSAL_REPORT_INTERVAL);
         }
         Err(ConnectionDenied::new(NotAPartner(peer)))
     }

@@ -45,8 +45,12 @@ pub struct PeerInfo {
     pub peer_id: PeerId,
     /// Display name as registered.
     pub name: String,
-    /// Whether at least one connection is open.
+    /// Whether at least one connection is open and confirmed (the partner ran identify on it).
     pub connected: bool,
+    /// Whether the partner's gate closed this node's last connection before any protocol ran:
+    /// it has not registered this node as a partner (issue #15 item 5). False while connected
+    /// and once a dial fails outright (then it is offline).
+    pub refused_by_partner: bool,
     /// Registered addresses.
     pub addrs: Vec<Multiaddr>,
     /// Last activity (connection change, identify, ping, message), ms since the Unix epoch.

@@ -194,7 +194,18 @@ fn add_items(
     for e in items {
         check_item(e)?;
         let key = (share, e.id);
-        if txn.get(&RECEIVED_ITEMS, &key)?.is_some() {
+        if let Some(mut row) = txn.get(&RECEIVED_ITEMS, &key)? {
+            // Sent again because it gained transcripts (issue #15 item 9): the new ones are
+            // fetched and attached to the item already in the copy.
+            let gained = e
+                .transcripts
+                .iter()
+                .any(|t| !row.entry.transcripts.iter().any(|have| have.hash == t.hash));
+            if gained && row.local.is_some() && row.skipped.is_none() {
+                row.entry.transcripts = e.transcripts.clone();
+                txn.put(&RECEIVED_ITEMS, &key, &row)?;
+                txn.put(&RECEIVED_TODO, &key, &1u8)?;
+            }
             continue;
         }
         txn.put(
@@ -257,6 +268,27 @@ impl Engine {
                 .next()
         {
             return Ok(s);
+        }
+        // The sharer's case number (as the import details show it), even when a local case
+        // has the same number; refused when several received shares have it.
+        let by_number: Vec<IncomingShare> = self
+            .received()?
+            .into_iter()
+            .filter(|s| s.head.case_number == id)
+            .collect();
+        match by_number.len() {
+            1 => return Ok(by_number.into_iter().next().expect("one")),
+            0 => {}
+            n => {
+                return Err(SharingError::Conflict(format!(
+                    "{n} received shares have the case number {id:?}: name one by its share id ({})",
+                    by_number
+                        .iter()
+                        .map(|s| s.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
         }
         Err(SharingError::NotFound(format!("received share {id:?}")))
     }
@@ -901,6 +933,10 @@ impl Engine {
                     }
                 }
                 self.record_items(id, case_id, &fetched, &refused, &sharer_actor)?;
+                if !fetched.is_empty() {
+                    // The copy changed: its onward shares (if any) carry the new items on.
+                    self.case_changed(case_id);
+                }
                 unreported |= !fetched.is_empty() || !refused.is_empty();
                 skipped_now.extend(refused.into_iter().map(|(i, why)| (i.id, why)));
                 // The sharer sees the import progress, not only its end.
@@ -1197,7 +1233,30 @@ impl Engine {
                 let Some(mut row) = txn.get(&RECEIVED_ITEMS, &key)? else {
                     continue;
                 };
-                if row.local.is_some() || row.skipped.is_some() {
+                if row.skipped.is_some() {
+                    continue;
+                }
+                if let Some(local) = row.local {
+                    // In the copy already: this pass brought transcripts added since.
+                    let added = match txn.add_transcripts(local, transcripts, actor) {
+                        Ok(n) => n,
+                        // Deleted from the copy by its owner meanwhile: nothing to attach to.
+                        Err(casemesh_store::StoreError::NotFound(_)) => 0,
+                        Err(e) => return Err(e.into()),
+                    };
+                    txn.delete(&RECEIVED_TODO, &key)?;
+                    if added > 0 {
+                        txn.audit(
+                            case_id,
+                            actor,
+                            actions::CASE_SYNC,
+                            Some(local),
+                            &format!(
+                                "share {share_id}: {added} transcripts of sharer item {}",
+                                item.id
+                            ),
+                        )?;
+                    }
                     continue;
                 }
                 let folder = place_new_evidence(item.folder, &share.import_map, &copy);

@@ -45,6 +45,8 @@ pub enum Event<'a> {
         /// Shown in `share status`.
         reason: &'a str,
     },
+    /// A second person approved a share waiting for approval (two-person approval).
+    Approved,
     /// The sharer stopped the share; `revocation` is the signed revocation (wire form, hex).
     Stopped {
         /// The revocation to keep with the record.
@@ -73,6 +75,8 @@ pub enum Effect {
     Failed,
     /// The share stopped: audit it, end its transfers in flight, send the revocation.
     Stopped,
+    /// The share was approved: queue its held offer.
+    Approved,
 }
 
 /// Why an event was refused; the record is unchanged.
@@ -92,6 +96,12 @@ pub enum Refused {
     /// A receipt that cannot be true.
     #[error("receipt refused: {0}")]
     BadReceipt(&'static str),
+    /// The share waits for a second person's approval: nothing is sent before it.
+    #[error("the share waits for approval: nothing is sent before a second person approves it")]
+    AwaitingApproval,
+    /// Only a share waiting for approval can be approved.
+    #[error("the share is {0:?}: only a share waiting for approval can be approved")]
+    NotPending(ShareStatus),
 }
 
 /// Apply `event` to `share` at `now`. On `Ok`, the record is changed and the effects are to be
@@ -108,6 +118,9 @@ pub fn step(
             if matches!(share.status, Stopped | Failed) {
                 return Err(Refused::Ended(share.status));
             }
+            if share.status == PendingApproval {
+                return Err(Refused::AwaitingApproval);
+            }
             if seq != share.seq + 1 {
                 return Err(Refused::OutOfOrder {
                     expected: share.seq + 1,
@@ -121,7 +134,17 @@ pub fn step(
             }
             Ok(Vec::new())
         }
+        Event::Receipt(_) if share.status == PendingApproval => {
+            Err(Refused::BadReceipt("the share was never sent"))
+        }
         Event::Receipt(r) => receipt(share, r, now),
+        Event::Approved => {
+            if share.status != PendingApproval {
+                return Err(Refused::NotPending(share.status));
+            }
+            share.status = Processing;
+            Ok(vec![Effect::Approved])
+        }
         Event::Failed { reason } => {
             if matches!(share.status, Stopped | Failed) {
                 return Ok(Vec::new());
@@ -274,6 +297,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_share_waiting_for_approval_sends_nothing_until_approved_once() {
+        let mut s = share();
+        s.status = ShareStatus::PendingApproval;
+        assert_eq!(
+            step(&mut s, Event::ItemsSent { seq: 1, count: 1 }, Timestamp(1)),
+            Err(Refused::AwaitingApproval)
+        );
+        let r = rc(&s, Some(0), 1, true);
+        assert!(step(&mut s, Event::Receipt(&r), Timestamp(1)).is_err());
+        assert_eq!(s.status, ShareStatus::PendingApproval);
+        assert_eq!(
+            step(&mut s, Event::Approved, Timestamp(2)).unwrap(),
+            vec![Effect::Approved]
+        );
+        assert_eq!(s.status, ShareStatus::Processing);
+        assert_eq!(
+            step(&mut s, Event::Approved, Timestamp(3)),
+            Err(Refused::NotPending(ShareStatus::Processing))
+        );
+        // Stopped while waiting: terminal, and never approvable.
+        let mut t = share();
+        t.status = ShareStatus::PendingApproval;
+        step(&mut t, Event::Stopped { revocation: "v" }, Timestamp(4)).unwrap();
+        assert_eq!(
+            step(&mut t, Event::Approved, Timestamp(5)),
+            Err(Refused::NotPending(ShareStatus::Stopped))
+        );
+    }
+
+    #[test]
     fn impossible_receipts_change_nothing() {
         let mut s = share();
         let before = format!("{s:?}");
@@ -343,6 +396,7 @@ pub(crate) mod tests {
         Receipt(Option<u64>, u64, bool),
         Fail,
         Stop,
+        Approve,
     }
 
     fn ev() -> impl Strategy<Value = Ev> {
@@ -351,13 +405,17 @@ pub(crate) mod tests {
             4 => (proptest::option::of(0u64..6), 0u64..30, any::<bool>()).prop_map(|(s, h, i)| Ev::Receipt(s, h, i)),
             1 => Just(Ev::Fail),
             1 => Just(Ev::Stop),
+            1 => Just(Ev::Approve),
         ]
     }
 
     proptest! {
         #[test]
-        fn the_rules_hold_for_any_sequence_of_events(events in proptest::collection::vec(ev(), 0..40)) {
+        fn the_rules_hold_for_any_sequence_of_events(events in proptest::collection::vec(ev(), 0..40), pending in any::<bool>()) {
             let mut s = share();
+            if pending {
+                s.status = ShareStatus::PendingApproval;
+            }
             let mut held: BTreeSet<BlobHash> = s.lists.values().copied().chain(s.docs.iter().copied()).collect();
             let mut released: Vec<BlobHash> = Vec::new();
             let mut n = 0u64;
@@ -382,6 +440,7 @@ pub(crate) mod tests {
                     }
                     Ev::Fail => step(&mut s, Event::Failed { reason: "r" }, Timestamp(n)),
                     Ev::Stop => step(&mut s, Event::Stopped { revocation: "v" }, Timestamp(n)),
+                    Ev::Approve => step(&mut s, Event::Approved, Timestamp(n)),
                 };
                 match result {
                     Err(_) => prop_assert_eq!(format!("{before:?}"), format!("{s:?}")),
@@ -391,6 +450,10 @@ pub(crate) mod tests {
                                 Effect::ReleaseList { hash, .. } | Effect::ReleaseDoc { hash } => {
                                     prop_assert!(held.remove(hash), "released twice or never held");
                                     released.push(*hash);
+                                }
+                                Effect::Approved => {
+                                    prop_assert_eq!(before.status, ShareStatus::PendingApproval);
+                                    prop_assert_eq!(s.status, ShareStatus::Processing);
                                 }
                                 Effect::Completed => {
                                     prop_assert_eq!(before.status, ShareStatus::Processing);

@@ -47,6 +47,12 @@ pub(crate) struct NewItems {
     ids: Vec<EvidenceId>,
     /// The BLAKE3 root of each item of `ids`, in the same order.
     roots: Vec<BlobHash>,
+    /// How many transcripts go with each item of `ids`, same order.
+    transcripts: Vec<u32>,
+    /// Items of `ids` sent before and sent again because they gained transcripts: their rows
+    /// keep their sequence number (they stay served meanwhile) and only their transcript count
+    /// changes, in the transaction that queues the list.
+    resent: BTreeSet<EvidenceId>,
     blobs: Vec<(BlobHash, u64)>,
 }
 
@@ -278,6 +284,20 @@ impl Engine {
                 partner.name
             )));
         }
+        // The same received case to the same partner again adds recipients to the onward share
+        // it has: the partner keeps one copy (#15 item 3, through onward sharing).
+        if let Some(existing) = self.shares(Some(copy))?.into_iter().find(|s| {
+            s.partner == partner.peer_id
+                && s.onward.is_some_and(|o| o.parent == received.id)
+                && matches!(s.status, ShareStatus::Processing | ShareStatus::Complete)
+        }) {
+            return self.add_recipients(
+                actor,
+                &existing.id.to_string(),
+                req.recipients.clone(),
+                None,
+            );
+        }
         let case = self
             .inner
             .store
@@ -352,6 +372,30 @@ impl Engine {
         Ok(Some(received))
     }
 
+    /// Whether `case` may leave this organization by other means than a partner share (a
+    /// download link): a case of its own always; a received copy only while the share stands
+    /// and its policy allows `share_onward` and `share_onward_external`.
+    ///
+    /// # Errors
+    /// [`SharingError::Forbidden`] naming the policy or the stop.
+    pub fn onward_external_allowed(&self, case: CaseId) -> Result<()> {
+        let Some(received) = self.onward_inside(case)? else {
+            return Ok(());
+        };
+        let parent = self.parent_grant(received.id)?;
+        if !parent
+            .grant
+            .policy
+            .allows(PolicyAction::ShareOnwardExternal)
+        {
+            return Err(SharingError::Forbidden(format!(
+                "this case was received from {} under the sharing policy {:?}, which does not allow handing it outside this organization (share_onward_external)",
+                received.sharer_name, parent.grant.policy.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Tell the organization a copy came from that it was shared inside this organization
     /// with `recipients`: a child grant issued by this node to itself, signed (the proof of the
     /// hop), goes to the sharer in a `share.onward/1`.
@@ -391,6 +435,49 @@ impl Engine {
             .atomically(|txn| Self::queue_in(txn, &received.sharer, &msg))?;
         self.wake_outbox();
         Ok(())
+    }
+
+    /// Approve a partner share that waits for a second person (two-person approval, issue
+    /// #13): its held offer goes to the partner's outbox, the approval is audited (the custody
+    /// timeline shows the approver), and items added meanwhile follow. The caller has checked
+    /// the `share_approve` permission.
+    ///
+    /// # Errors
+    /// - [`SharingError::Forbidden`]: `actor` is the user who created the share (approval needs
+    ///   a second person).
+    /// - [`SharingError::Conflict`]: the share does not wait for approval (already approved,
+    ///   stopped, or created under a policy without two-person approval).
+    pub fn approve_share(&self, actor: &Actor, id: &str) -> Result<OutgoingShare> {
+        let share = self.share(id)?;
+        if share.status != ShareStatus::PendingApproval {
+            return Err(SharingError::Conflict(format!(
+                "share {} is {:?}: only a share waiting for approval can be approved",
+                share.id, share.status
+            )));
+        }
+        if share.created_by == actor.name {
+            return Err(SharingError::Forbidden(format!(
+                "{} created this share: a second person must approve it",
+                actor.name
+            )));
+        }
+        let now = self.now();
+        let sid = share.id;
+        self.inner.store.atomically(|txn| {
+            let mut s: OutgoingShare = txn
+                .get(&SHARES, &sid)?
+                .ok_or_else(|| SharingError::NotFound(format!("share {sid}")))?;
+            let effects = lifecycle::step(&mut s, Event::Approved, now)
+                .map_err(|e| SharingError::Conflict(e.to_string()))?;
+            txn.put(&SHARES, &sid, &s)?;
+            Self::carry_out(txn, &s, &effects, actor, "")?;
+            Ok::<_, SharingError>(())
+        })?;
+        self.wake_outbox();
+        // Items and metadata changed while it waited follow the offer.
+        self.case_changed(share.case);
+        tracing::info!(share = %sid, approver = %actor.name, "share approved");
+        self.share(&sid.to_string())
     }
 
     /// A partner reports an onward hop below a share of this node (`share.onward/1`): the
@@ -523,6 +610,31 @@ impl Engine {
             ));
         }
         let scope = self.scope_of(&case, &req.folders, &req.evidence)?;
+        if let Scope::Evidence(ids) = &scope {
+            let mut any_may_leave = false;
+            for id in ids {
+                if self
+                    .inner
+                    .store
+                    .evidence(*id)?
+                    .is_some_and(|e| !e.do_not_disclose)
+                {
+                    any_may_leave = true;
+                    break;
+                }
+            }
+            if !any_may_leave {
+                // Exactly these items, and none may leave: nothing would ever arrive.
+                return Err(SharingError::Invalid(
+                    "none of the selected evidence may leave (marked do not disclose)".into(),
+                ));
+            }
+        }
+        // The same case to the same partner again adds to the share it already has (#15 item 3).
+        if let Some(existing) = self.active_share_to(&case, &req.partner)? {
+            self.refuse_change_under_approval(&existing)?;
+            return self.add_to_share(actor, existing, &case, req, scope);
+        }
         self.open_share(
             actor,
             Opening {
@@ -558,10 +670,13 @@ impl Engine {
         }
         // An onward share passes on its parent's policy: never wider (the chain check), and
         // the partner's own policy here cannot grant what the origin did not.
-        let policy = match &onward {
+        let mut policy = match &onward {
             Some(o) => self.parent_grant(o.parent)?.grant.policy,
             None => self.policy(&partner.policy)?,
         };
+        // Two-person approval is this organization's rule: it decides the first status and
+        // never travels in the grant.
+        let pending = std::mem::take(&mut policy.two_person_approval);
         let now = self.now();
         let id = ShareId::random();
         let items = self.new_items(case, &scope, &policy, None, onward.as_ref())?;
@@ -590,7 +705,11 @@ impl Engine {
             created_by: actor.name.clone(),
             created_at: now,
             grant: String::new(),
-            status: ShareStatus::Processing,
+            status: if pending {
+                ShareStatus::PendingApproval
+            } else {
+                ShareStatus::Processing
+            },
             seq: 0,
             items_sent: items.ids.len() as u64,
             items_delivered: 0,
@@ -640,12 +759,27 @@ impl Engine {
             meta_doc.hold(txn, &mut share)?;
             txn.put(&SHARES, &share.id, &share)?;
             txn.put(&SHARE_DOCS, &share.id, &doc_record)?;
-            txn.audit(case.id, actor, actions::SHARE_CREATE, None, &details)?;
-            Self::queue_in(txn, &partner.peer_id, &msg)
+            if pending {
+                // Nothing leaves before a second person approves: the offer waits here.
+                txn.audit(
+                    case.id,
+                    actor,
+                    actions::SHARE_CREATE,
+                    None,
+                    &format!("{details}; waits for a second person's approval"),
+                )?;
+                txn.put(&crate::records::HELD_OFFERS, &share.id, &msg)?;
+                Ok(())
+            } else {
+                txn.audit(case.id, actor, actions::SHARE_CREATE, None, &details)?;
+                Self::queue_in(txn, &partner.peer_id, &msg)
+            }
         })?;
         let share = self.share(&id.to_string())?;
-        self.wake_outbox();
-        self.prepare_blobs(items.blobs);
+        if !pending {
+            self.wake_outbox();
+            self.prepare_blobs(items.blobs);
+        }
         tracing::info!(share = %share.id, case = %case.id, partner = %partner.peer_id, items = share.items_sent, "case shared");
         Ok(share)
     }
@@ -664,21 +798,40 @@ impl Engine {
         let store = &self.inner.store;
         let mut list = ListBuilder::new(store.blobs());
         let (mut ids, mut roots, mut blobs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut transcripts, mut resent) = (Vec::new(), BTreeSet::new());
+        let with_transcripts = policy.discloses(SharedData::Transcripts);
         let mut take = |ev: casemesh_model::case::Evidence| -> Result<()> {
             // "Do not disclose" never leaves, whatever the scope or policy (issue #12).
             if ev.do_not_disclose || ev.case != case.id || !scope.covers(ev.id, ev.folder, case) {
                 return Ok(());
             }
-            if let Some(share) = sent_under
-                && is_sent(store.get(&SHARE_ITEMS, &(share.id, ev.id))?.as_ref(), share)
-            {
-                return Ok(());
+            let mut again = false;
+            if let Some(share) = sent_under {
+                let row = store.get(&SHARE_ITEMS, &(share.id, ev.id))?;
+                if is_sent(row.as_ref(), share) {
+                    // Sent before: again only when it gained transcripts since, which follow
+                    // it like new evidence (issue #15 item 9).
+                    let sent = row.and_then(|r| r.transcripts);
+                    if !(with_transcripts
+                        && sent.is_some_and(|n| (n as usize) < ev.transcripts.len()))
+                    {
+                        return Ok(());
+                    }
+                    again = true;
+                }
             }
             ids.push(ev.id);
             roots.push(ev.hash);
-            blobs.push((ev.hash, ev.size));
-            if policy.discloses(SharedData::Transcripts) {
+            if again {
+                resent.insert(ev.id);
+            } else {
+                blobs.push((ev.hash, ev.size));
+            }
+            if with_transcripts {
                 blobs.extend(ev.transcripts.iter().map(|t| (t.hash, t.size)));
+                transcripts.push(u32::try_from(ev.transcripts.len()).unwrap_or(u32::MAX));
+            } else {
+                transcripts.push(0);
             }
             list.push(manifest::entry(&ev, policy))?;
             Ok(())
@@ -709,6 +862,8 @@ impl Engine {
             _pins: pins,
             ids,
             roots,
+            transcripts,
+            resent,
             blobs,
         })
     }
@@ -724,19 +879,41 @@ impl Engine {
         items: &NewItems,
         now: casemesh_model::time::Timestamp,
     ) -> Result<()> {
-        let rows: Vec<_> = items.ids.iter().zip(&items.roots).collect();
+        let rows: Vec<_> = items
+            .ids
+            .iter()
+            .zip(&items.roots)
+            .zip(&items.transcripts)
+            .filter(|((id, _), _)| !items.resent.contains(id))
+            .collect();
         for page in rows.chunks(ROWS_PER_TXN) {
             self.inner.store.atomically(|txn| {
-                for (id, root) in page {
+                for ((id, root), transcripts) in page {
                     let row = SentItem {
                         sent_at: now,
                         seq,
                         root: Some(**root),
+                        transcripts: Some(**transcripts),
                     };
                     txn.put(&SHARE_ITEMS, &(share, **id), &row)?;
                 }
                 Ok::<_, SharingError>(())
             })?;
+        }
+        Ok(())
+    }
+
+    /// In the transaction that queues an item list: the items of it sent again because they
+    /// gained transcripts now count those transcripts as sent.
+    fn mark_resent(txn: &mut Txn<'_, '_>, share: ShareId, items: &NewItems) -> Result<()> {
+        for (id, transcripts) in items.ids.iter().zip(&items.transcripts) {
+            if !items.resent.contains(id) {
+                continue;
+            }
+            if let Some(mut row) = txn.get(&SHARE_ITEMS, &(share, *id))? {
+                row.transcripts = Some(*transcripts);
+                txn.put(&SHARE_ITEMS, &(share, *id), &row)?;
+            }
         }
         Ok(())
     }
@@ -807,8 +984,14 @@ impl Engine {
     ) -> Result<OutgoingShare> {
         let share = self.share(id)?;
         let id = share.id;
+        self.refuse_change_under_approval(&share)?;
         if share.status == ShareStatus::Stopped {
             return Err(SharingError::Conflict("this share was stopped".into()));
+        }
+        if share.status == ShareStatus::PendingApproval {
+            return Err(SharingError::Conflict(
+                "this share waits for approval: approve it first (casemesh share approve)".into(),
+            ));
         }
         if recipients.is_empty() {
             return Err(SharingError::Invalid(
@@ -965,8 +1148,10 @@ impl Engine {
         };
         for share in self.shares(Some(case))? {
             // A stopped share sends nothing; a failed one's partner never got the offer.
-            if matches!(share.status, ShareStatus::Stopped | ShareStatus::Failed)
-                || !share.policy.allows(PolicyAction::ReceiveUpdates)
+            if matches!(
+                share.status,
+                ShareStatus::Stopped | ShareStatus::Failed | ShareStatus::PendingApproval
+            ) || !share.policy.allows(PolicyAction::ReceiveUpdates)
             {
                 continue;
             }
@@ -992,17 +1177,22 @@ impl Engine {
             let seq = share.seq + 1;
             self.write_sent_rows(share.id, seq, &items, now)?;
             let details = format!(
-                "share {}: {} new items to {}",
+                "share {}: {} new items to {}{}",
                 share.id,
-                items.ids.len(),
-                share.partner_name
+                items.ids.len() - items.resent.len(),
+                share.partner_name,
+                if items.resent.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} items again with new transcripts", items.resent.len())
+                }
             );
             let sid = share.id;
             let sent = store.atomically(|txn| {
                 let Some(mut s) = txn.get(&SHARES, &sid)? else {
                     return Ok(Ok(false));
                 };
-                let count = items.ids.len() as u64;
+                let count = (items.ids.len() - items.resent.len()) as u64;
                 if lifecycle::step(&mut s, Event::ItemsSent { seq, count }, now).is_err() {
                     // Stopped or failed meanwhile, or another update (recipients added) took the
                     // number: the rows would take effect with it. Go round again; they are
@@ -1016,6 +1206,7 @@ impl Engine {
                     Err(e) => return Err(e),
                 };
                 Self::hold_list(txn, &mut s, &items.list)?;
+                Self::mark_resent(txn, sid, &items)?;
                 txn.put(&SHARES, &sid, &s)?;
                 txn.audit(
                     case,
@@ -1081,13 +1272,35 @@ impl Engine {
                     None,
                     &format!("share {id}: {reason}"),
                 )?,
-                Effect::Stopped => txn.audit(
-                    s.case,
-                    actor,
-                    actions::SHARE_STOP,
-                    None,
-                    &format!("share {id} to {} stopped", s.partner_name),
-                )?,
+                Effect::Stopped => {
+                    // A share stopped while it waited for approval never leaves.
+                    txn.delete(&crate::records::HELD_OFFERS, &id)?;
+                    txn.audit(
+                        s.case,
+                        actor,
+                        actions::SHARE_STOP,
+                        None,
+                        &format!("share {id} to {} stopped", s.partner_name),
+                    )?
+                }
+                Effect::Approved => {
+                    let msg: OutboxMessage =
+                        txn.get(&crate::records::HELD_OFFERS, &id)?.ok_or_else(|| {
+                            SharingError::Internal(format!("share {id}: no held offer"))
+                        })?;
+                    txn.delete(&crate::records::HELD_OFFERS, &id)?;
+                    Self::queue_in(txn, &s.partner, &msg)?;
+                    txn.audit(
+                        s.case,
+                        actor,
+                        actions::SHARE_APPROVE,
+                        None,
+                        &format!(
+                            "share {id} to {}: approved by {} (created by {})",
+                            s.partner_name, actor.name, s.created_by
+                        ),
+                    )?
+                }
             }
         }
         Ok(())
@@ -1326,6 +1539,180 @@ impl Engine {
                 }
             }
         });
+    }
+}
+
+/// A second share of a case to a partner that already holds an active share of it (issue #15
+/// item 3): the request is added to that share instead of making another copy at the partner.
+/// See docs/sharing.md, "Sharing the same case again".
+impl Engine {
+    /// The active (Processing or Complete) share of `case` this node made to `partner` (name or
+    /// org id), not an onward one; the oldest when an older release left several.
+    /// A share to a partner whose policy requires two-person approval is not widened (more
+    /// recipients, a wider scope) without a second person: such a change is refused, and the
+    /// user is told to stop it and create a new share, which waits for approval.
+    fn refuse_change_under_approval(&self, share: &OutgoingShare) -> Result<()> {
+        let partner = self.partner(&share.partner)?;
+        if self.policy(&partner.policy)?.two_person_approval {
+            return Err(SharingError::Conflict(format!(
+                "share {} is under two-person approval (policy {:?}): it cannot be widened without a second person; stop it and create a new share, which a user with share_approve approves",
+                share.id, partner.policy
+            )));
+        }
+        Ok(())
+    }
+
+    fn active_share_to(&self, case: &Case, partner: &str) -> Result<Option<OutgoingShare>> {
+        let partner = self.partner(partner)?;
+        Ok(self.shares(Some(case.id))?.into_iter().find(|s| {
+            s.partner == partner.peer_id
+                && s.onward.is_none()
+                && matches!(s.status, ShareStatus::Processing | ShareStatus::Complete)
+        }))
+    }
+
+    /// Add `req` to `share`: the recipients it lacks, the union of the scopes, a new message,
+    /// and the items now in scope that were never sent. One grant version and one
+    /// `evidence.added/2` update of the next sequence number carry it all, so the partner keeps
+    /// one copy. A request that adds nothing changes nothing and returns the share as it is
+    /// (a repeated command after an interruption is harmless). Refused (`Conflict`, nothing
+    /// changed) when the scopes cannot be joined: a folder share and an evidence selection
+    /// outside those folders.
+    fn add_to_share(
+        &self,
+        actor: &Actor,
+        share: OutgoingShare,
+        case: &Case,
+        req: &ShareRequest,
+        scope: Scope,
+    ) -> Result<OutgoingShare> {
+        if req.recipients.is_empty() {
+            return Err(SharingError::Invalid(
+                "name at least one recipient (--to)".into(),
+            ));
+        }
+        if let Some(m) = &req.message {
+            check_text("message", m, limits::MESSAGE)
+                .map_err(|e| SharingError::Invalid(e.to_string()))?;
+        }
+        let scope = self.joined_scope(&share, case, scope)?;
+        let id = share.id;
+        let now = self.now();
+        // One update of a share at a time (as in `evidence_added`): the rows written below take
+        // effect with exactly the sequence number they name.
+        let _numbering = self
+            .inner
+            .share_updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut share = self.share(&id.to_string())?;
+        let mut added = Vec::new();
+        for r in &req.recipients {
+            if !share.recipients.iter().any(|e| &e.recipient == r) {
+                added.push(recipient_label(r));
+                share.recipients.push(RecipientEntry {
+                    recipient: r.clone(),
+                    added_at: now,
+                });
+            }
+        }
+        let widened = scope != share.scope;
+        share.scope = scope;
+        let new_message = req.message.is_some() && req.message != share.message;
+        if new_message {
+            share.message = req.message.clone();
+        }
+        let items = self.new_items(case, &share.scope, &share.policy, Some(&share), None)?;
+        if added.is_empty() && !widened && !new_message && items.ids.is_empty() {
+            tracing::info!(share = %id, "repeated share adds nothing");
+            return Ok(share);
+        }
+        let version = SignedGrant::from_bytes(&hex::decode(&share.grant).unwrap_or_default())
+            .map(|g| g.grant.version + 1)
+            .unwrap_or(2);
+        share.grant = hex::encode(self.sign_grant(&share, version)?.to_bytes());
+        let seq = share.seq + 1;
+        self.write_sent_rows(id, seq, &items, now)?;
+        let details = format!(
+            "share {id} to {} added to by a repeated share: recipients now {}{}{}, {} new items",
+            share.partner_name,
+            recipients_text(&share),
+            if widened { ", scope widened" } else { "" },
+            if new_message { ", new message" } else { "" },
+            items.ids.len()
+        );
+        let share = self.inner.store.atomically(|txn| {
+            let mut current: OutgoingShare = txn
+                .get(&SHARES, &id)?
+                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+            let count = (items.ids.len() - items.resent.len()) as u64;
+            if count > 0 {
+                lifecycle::step(&mut current, Event::ItemsSent { seq, count }, now)
+                    .map_err(|e| SharingError::Conflict(format!("share {id}: {e}")))?;
+            } else if matches!(current.status, ShareStatus::Stopped | ShareStatus::Failed) {
+                return Err(SharingError::Conflict(format!(
+                    "share {id} ended while it was being added to"
+                )));
+            } else {
+                current.seq = seq;
+            }
+            current.recipients = share.recipients.clone();
+            current.scope = share.scope.clone();
+            current.message = share.message.clone();
+            current.grant = share.grant.clone();
+            let msg = self.update_message(&current, case, items.list.clone(), now)?;
+            Self::hold_list(txn, &mut current, &items.list)?;
+            Self::mark_resent(txn, id, &items)?;
+            txn.put(&SHARES, &id, &current)?;
+            txn.audit(case.id, actor, actions::SHARE_UPDATE, None, &details)?;
+            Self::queue_in(txn, &current.partner, &msg)?;
+            Ok::<_, SharingError>(current)
+        })?;
+        self.wake_outbox();
+        self.prepare_blobs(items.blobs);
+        // The new items' metadata follows in the share's document (`metadata_changed`).
+        self.case_changed(case.id);
+        tracing::info!(share = %id, added = ?added, widened, items = items.ids.len(), "added to an existing share");
+        Ok(share)
+    }
+
+    /// The scope of `share` widened to cover `requested` as well. Folder and evidence
+    /// selections join by union; the entire case absorbs anything. An evidence selection joins
+    /// a folder share only when the folders already cover every item, and a folder selection
+    /// never joins an evidence share (no one scope would be both): those are refused.
+    fn joined_scope(&self, share: &OutgoingShare, case: &Case, requested: Scope) -> Result<Scope> {
+        fn union<T: PartialEq + Clone>(a: &[T], b: Vec<T>) -> Vec<T> {
+            let mut all = a.to_vec();
+            for x in b {
+                if !all.contains(&x) {
+                    all.push(x);
+                }
+            }
+            all
+        }
+        Ok(match (&share.scope, requested) {
+            (Scope::EntireCase, _) | (_, Scope::EntireCase) => Scope::EntireCase,
+            (Scope::Folders(a), Scope::Folders(b)) => Scope::Folders(union(a, b)),
+            (Scope::Evidence(a), Scope::Evidence(b)) => Scope::Evidence(union(a, b)),
+            (current @ Scope::Folders(_), Scope::Evidence(b)) => {
+                for ev in &b {
+                    let folder = self.inner.store.evidence(*ev)?.and_then(|e| e.folder);
+                    if !current.covers(*ev, folder, case) {
+                        return Err(SharingError::Conflict(format!(
+                            "share {} already shares folders of this case with {}; evidence outside them cannot be added to it: share their folders (--folder) or the entire case, or stop share {} first",
+                            share.id, share.partner_name, share.id
+                        )));
+                    }
+                }
+                current.clone()
+            }
+            (Scope::Evidence(_), Scope::Folders(_)) => {
+                return Err(SharingError::Conflict(format!(
+                    "share {} already shares selected evidence of this case with {}; folders cannot be added to it: add the items (--evidence), share the entire case, or stop share {} first",
+                    share.id, share.partner_name, share.id
+                )));
+            }
+        })
     }
 }
 

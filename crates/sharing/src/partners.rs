@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 /// Name of the policy partners get unless told otherwise.
 pub const DEFAULT_POLICY: &str = "partner-copy";
 
+/// [`PeerView::state`] of a partner that is reached but closes every connection before any
+/// protocol runs: its connection gate does not know this node (issue #15 item 5).
+pub(crate) const NOT_REGISTERED_BY_PARTNER: &str =
+    "not registered by the partner (its gate refuses this node)";
+
 /// The operator view of one partner: registration, connection, traffic, queued messages.
 #[derive(Debug, Clone, Serialize)]
 pub struct PeerView {
@@ -20,8 +25,12 @@ pub struct PeerView {
     pub name: String,
     /// Org id (PeerId).
     pub peer_id: String,
-    /// Whether a connection is open.
+    /// Whether a connection is open (and the partner ran a protocol on it).
     pub connected: bool,
+    /// The connection state in words: `connected`, `offline` (not reached), or
+    /// [`NOT_REGISTERED_BY_PARTNER`] (reached, but its gate closes the connection: it has not
+    /// registered this node).
+    pub state: String,
     /// Registered addresses.
     pub addrs: Vec<String>,
     /// Last activity, RFC 3339.
@@ -259,6 +268,11 @@ impl Engine {
                 name: p.name.clone(),
                 peer_id: p.peer_id.clone(),
                 connected: info.is_some_and(|i| i.connected),
+                state: match info {
+                    Some(i) if i.connected => "connected".into(),
+                    Some(i) if i.refused_by_partner => NOT_REGISTERED_BY_PARTNER.into(),
+                    _ => "offline".into(),
+                },
                 addrs: p.addrs.clone(),
                 last_seen: info
                     .and_then(|i| i.last_seen_ms)

@@ -98,7 +98,21 @@ pub enum ShareStatus {
     /// A message of this share could never be delivered (too large, or refused for good by the
     /// partner); see [`OutgoingShare::failure`] and the partner's dead letters.
     Failed,
+    /// Created under a policy with two-person approval: nothing has left yet; the offer waits
+    /// in [`HELD_OFFERS`] until a second user with `share_approve` approves it (issue #13).
+    PendingApproval,
 }
+
+impl ShareStatus {
+    /// Whether messages of the share go to the partner now (not ended, not waiting for
+    /// approval).
+    pub fn sends(self) -> bool {
+        matches!(self, ShareStatus::Processing | ShareStatus::Complete)
+    }
+}
+
+/// The offer of each share waiting for approval, as it will be queued on approval.
+pub const HELD_OFFERS: Table<ShareId, OutboxMessage> = Table::new("share.held_offer");
 
 /// A recipient and when it was added to the share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +283,11 @@ pub struct SentItem {
     /// written before receipts were signed.
     #[serde(default)]
     pub root: Option<BlobHash>,
+    /// How many of the item's transcripts went with it (0 when the policy withholds them);
+    /// `None` in rows written before this was recorded (taken as all). An item that gained
+    /// transcripts since is sent again (issue #15 item 9).
+    #[serde(default)]
+    pub transcripts: Option<u32>,
 }
 
 /// An item of a received share.

@@ -173,6 +173,9 @@ impl GrantChecker {
         if share.status == ShareStatus::Stopped {
             return Err("the share was stopped".into());
         }
+        if share.status == ShareStatus::PendingApproval {
+            return Err("the share waits for approval".into());
+        }
         let source_case = share.onward.map_or(share.case, |o| o.source_case);
         if share.partner != requester.0 || source_case != g.grant.source_case {
             return Err("grant does not match the share".into());
@@ -395,6 +398,7 @@ mod tests {
                     sent_at: Timestamp(1),
                     seq: 0,
                     root: None,
+                    transcripts: None,
                 },
             )
             .unwrap();

@@ -84,11 +84,9 @@ impl Engine {
     /// Bring every active share's document of `case` up to date with the case and send the
     /// changes. Called after case or evidence metadata edits and after new items were sent.
     pub fn metadata_changed(&self, case: CaseId) -> Result<()> {
-        for share in self
-            .shares(Some(case))?
-            .into_iter()
-            .filter(|s| s.status != ShareStatus::Stopped)
-        {
+        for share in self.shares(Some(case))?.into_iter().filter(|s| {
+            s.status != ShareStatus::Stopped && s.status != ShareStatus::PendingApproval
+        }) {
             let id = share.id;
             let Some(rec) = self.inner.store.get(&SHARE_DOCS, &id)? else {
                 continue;

@@ -29,8 +29,16 @@ use std::collections::BTreeMap;
 
 const PREFIX: &str = "casenum/";
 
+/// The index key of a number: compared without regard to letter case or surrounding spaces,
+/// so `2026-cr-0042` and ` 2026-CR-0042` are the number `2026-CR-0042` (people type them that
+/// way; a court reads them as one).
 fn index_key(number: &str) -> Vec<u8> {
-    format!("{PREFIX}{number}").into_bytes()
+    format!("{PREFIX}{}", fold(number)).into_bytes()
+}
+
+/// A case number as compared: trimmed, lower case.
+pub fn fold(number: &str) -> String {
+    number.trim().to_lowercase()
 }
 
 /// Who sent a received copy (`None` for a local case).
@@ -73,7 +81,8 @@ pub fn check_free(case: &Case, holders: &[Case]) -> Result<(), StoreError> {
 /// share the number (written before the rule existed) or, with no local case, several received
 /// copies do: the message lists their record ids (and sharers) to use instead.
 pub fn pick(reference: &str, mut candidates: Vec<Case>) -> Result<Case, StoreError> {
-    candidates.retain(|c| c.case_number == reference);
+    let wanted = fold(reference);
+    candidates.retain(|c| fold(&c.case_number) == wanted);
     let local: Vec<usize> = (0..candidates.len())
         .filter(|&i| !candidates[i].is_external())
         .collect();
@@ -117,7 +126,8 @@ pub(crate) fn claim(
     previous: Option<&str>,
     load: impl Fn(&Tx<'_>, CaseId) -> Result<Option<Case>, StoreError>,
 ) -> Result<(), StoreError> {
-    if previous == Some(case.case_number.as_str()) {
+    // The same number in another letter case is the same number: nothing to claim.
+    if previous.map(fold) == Some(fold(&case.case_number)) {
         return Ok(());
     }
     let mut ids = holder_ids(tx, &case.case_number)?;
@@ -244,6 +254,15 @@ mod tests {
         assert_eq!(pick("C-1", all.clone()).unwrap().id, mine.id);
         assert_eq!(pick("C-1", vec![copy.clone()]).unwrap().id, copy.id);
         assert!(matches!(pick("C-3", all), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn numbers_differing_in_letter_case_or_spaces_are_one_number() {
+        let l = local("2026-CR-0042");
+        let e = check_free(&local("2026-cr-0042"), std::slice::from_ref(&l)).unwrap_err();
+        assert!(matches!(e, StoreError::CaseNumberTaken { .. }), "{e}");
+        assert_eq!(fold(" 2026-CR-0042 "), fold("2026-cr-0042"));
+        assert_eq!(pick("2026-cr-0042", vec![l.clone()]).unwrap().id, l.id);
     }
 
     #[test]

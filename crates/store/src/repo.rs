@@ -356,12 +356,17 @@ impl Store {
         crate::case_numbers::pick(reference, self.cases_numbered(reference)?)
     }
 
-    /// Every case whose case number is `number` (local cases and received copies), from the
-    /// case-number index: no scan of all cases.
+    /// Every case whose case number is `number` (local cases and received copies; letter case
+    /// and surrounding spaces aside, [`crate::case_numbers::fold`]), from the case-number index:
+    /// no scan of all cases.
     pub fn cases_numbered(&self, number: &str) -> Result<Vec<Case>, StoreError> {
         let mut out = Vec::new();
         for id in crate::case_numbers::holder_ids_db(&self.db, number)? {
-            out.extend(self.case(id)?.filter(|c| c.case_number == number));
+            let wanted = crate::case_numbers::fold(number);
+            out.extend(
+                self.case(id)?
+                    .filter(|c| crate::case_numbers::fold(&c.case_number) == wanted),
+            );
         }
         Ok(out)
     }
@@ -786,6 +791,49 @@ impl Txn<'_, '_> {
     /// Record a new evidence item whose blob is stored (as [`Store::add_evidence`]).
     pub fn add_evidence(&mut self, ev: &Evidence, actor: &Actor) -> Result<(), StoreError> {
         add_evidence_tx(self.tx, ev, actor)
+    }
+
+    /// Attach transcripts (bytes already in the blob store) to an evidence item, skipping those
+    /// it already has (same BLAKE3 hash), with their blob references and one audit entry each
+    /// (`transcript.add`). Returns how many were attached.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the evidence item does not exist (deleted meanwhile).
+    pub fn add_transcripts(
+        &mut self,
+        id: EvidenceId,
+        transcripts: &[Transcript],
+        actor: &Actor,
+    ) -> Result<usize, StoreError> {
+        let mut ev: Evidence = self
+            .tx
+            .get_json(&key("ev", id))?
+            .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
+        let old_hashes = blob_hashes(&ev);
+        let mut added = Vec::new();
+        for t in transcripts {
+            if !ev.transcripts.iter().any(|have| have.hash == t.hash) {
+                ev.transcripts.push(t.clone());
+                added.push(t);
+            }
+        }
+        if added.is_empty() {
+            return Ok(0);
+        }
+        set_blob_refs(self.tx, id, &old_hashes, &blob_hashes(&ev))?;
+        self.tx.put_json(&key("ev", id), &ev)?;
+        for t in &added {
+            append_audit(
+                self.tx,
+                ev.case,
+                actor.entry(
+                    audit::actions::TRANSCRIPT_ADD,
+                    Some(id),
+                    format!("transcript {:?} blake3={} size={}", t.name, t.hash, t.size),
+                ),
+            )?;
+        }
+        Ok(added.len())
     }
 
     /// Append an entry to a case's audit trail.

@@ -74,6 +74,10 @@ pub(crate) enum PolicyCommand {
         /// transcripts, or the groups case_fields, evidence_metadata, all.
         #[arg(long = "data", value_name = "FIELD")]
         data: Vec<String>,
+        /// A partner share under this policy waits until a second user with the
+        /// share_approve permission approves it (`casemesh share approve`).
+        #[arg(long)]
+        two_person_approval: bool,
     },
     /// Show one sharing policy (read only).
     Show {
@@ -103,11 +107,8 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
             .map(|p| {
                 vec![
                     text(p, "name"),
-                    if p["connected"] == true {
-                        "connected".into()
-                    } else {
-                        "offline".into()
-                    },
+                    // connected, offline, or not registered by the partner (issue #15 item 5)
+                    p["state"].as_str().unwrap_or("offline").to_owned(),
                     text(p, "last_seen"),
                     p["rtt_ms"]
                         .as_f64()
@@ -252,8 +253,14 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
 pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let v = match cmd {
         PolicyCommand::List => client.get(&["v1", "policies"]).await?,
-        PolicyCommand::Set { name, allow, data } => {
-            let mut body = json!({"name": name, "allow": allow});
+        PolicyCommand::Set {
+            name,
+            allow,
+            data,
+            two_person_approval,
+        } => {
+            let mut body =
+                json!({"name": name, "allow": allow, "two_person_approval": two_person_approval});
             if !data.is_empty() {
                 body["data"] = json!(data);
             }
@@ -276,10 +283,15 @@ pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> any
                     text(p, "name"),
                     super::show(&p["allow"]),
                     super::show(&p["data"]),
+                    if p["two_person_approval"] == true {
+                        "two-person".to_owned()
+                    } else {
+                        "-".to_owned()
+                    },
                 ]
             })
             .collect();
-        table(&["POLICY", "ALLOWED", "DATA"], &rows);
+        table(&["POLICY", "ALLOWED", "DATA", "APPROVAL"], &rows);
     }
     Ok(())
 }

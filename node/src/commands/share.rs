@@ -34,9 +34,14 @@ pub(crate) enum ShareCommand {
         /// Message to the recipients.
         #[arg(long)]
         message: Option<String>,
-        /// Wait until the partner has everything (status Complete).
+        /// Wait until the partner has everything (status Complete), showing items and bytes
+        /// delivered. The share id is printed first; Ctrl-C stops only the waiting.
         #[arg(long)]
         wait: bool,
+        /// With --wait: give up after SECS seconds (exit 1, naming the share and what is
+        /// missing); the share goes on in the background.
+        #[arg(long, value_name = "SECS", requires = "wait")]
+        timeout: Option<u64>,
     },
     /// Show a share: Processing, Complete, Stopped or Failed.
     Status {
@@ -45,6 +50,9 @@ pub(crate) enum ShareCommand {
         /// Wait until Complete or Stopped.
         #[arg(long)]
         wait: bool,
+        /// With --wait: give up after SECS seconds (exit 1).
+        #[arg(long, value_name = "SECS", requires = "wait")]
+        timeout: Option<u64>,
     },
     /// List a case's shares (who has access).
     List {
@@ -72,6 +80,12 @@ pub(crate) enum ShareCommand {
     /// share, the access it gave is taken back at once.
     Stop {
         /// Share id (partner or inside share).
+        share: String,
+    },
+    /// Approve a partner share that waits for a second person (two-person approval policy);
+    /// needs the share_approve permission, and someone other than the user who created it.
+    Approve {
+        /// Share id.
         share: String,
     },
 }
@@ -207,25 +221,143 @@ fn print_share(v: &Value) {
     );
 }
 
-async fn wait_for(client: &Client, id: &str) -> anyhow::Result<Value> {
+/// Wait until share `id` is no longer Processing, showing items and bytes delivered (a spinner
+/// on a terminal, a line per change otherwise) and saying plainly when the partner is not
+/// connected. With `timeout` (seconds), give up after it with an error naming the share and
+/// what is missing.
+async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Result<Value> {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let spinner = indicatif::ProgressBar::new_spinner();
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if !terminal {
         spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let started = std::time::Instant::now();
+    let deadline = timeout.map(|s| started + Duration::from_secs(s));
+    // Bytes are what this node sent the partner since the wait began (the peers view counts
+    // per partner, not per share).
+    let mut base_bytes = None;
+    let mut last_line = String::new();
     loop {
         let v = client.get(&["v1", "shares", id]).await?;
         let status = text(&v, "status");
-        spinner.set_message(format!(
-            "{status}: {} of {} items delivered",
-            text(&v, "items_delivered"),
-            text(&v, "items_sent")
-        ));
-        spinner.tick();
         if status != "Processing" {
             spinner.finish_and_clear();
             return Ok(v);
         }
+        let peer = partner_view(client, &text(&v, "partner")).await;
+        let sent = peer
+            .as_ref()
+            .and_then(|p| p["bytes_sent"].as_u64())
+            .unwrap_or(0);
+        let base = *base_bytes.get_or_insert(sent);
+        let reach = match &peer {
+            Some(p) if p["connected"] == true => String::new(),
+            Some(p) => format!(
+                "; {} is not connected ({}): the share is delivered when it is",
+                text(&v, "partner_name"),
+                peer_state(p)
+            ),
+            None => String::new(),
+        };
+        let line = format!(
+            "share {id}: {} of {} items delivered, {} sent{reach}",
+            text(&v, "items_delivered"),
+            text(&v, "items_sent"),
+            super::bytes(sent.saturating_sub(base)),
+        );
+        if line != last_line {
+            if terminal {
+                spinner.set_message(line.clone());
+            } else {
+                eprintln!("{line}");
+            }
+            last_line = line;
+        }
+        spinner.tick();
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            spinner.finish_and_clear();
+            let missing = v["items_sent"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(v["items_delivered"].as_u64().unwrap_or(0));
+            anyhow::bail!(
+                "share {id} is not complete after {} s: {missing} of {} items not yet confirmed by {}{reach}. It goes on in the background: casemesh share status {id} --wait",
+                timeout.unwrap_or(0),
+                text(&v, "items_sent"),
+                text(&v, "partner_name"),
+            );
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The peers view of the partner with org id `peer`, if the caller may read it.
+async fn partner_view(client: &Client, peer: &str) -> Option<Value> {
+    let peers = client.get(&["v1", "peers"]).await.ok()?;
+    items(&peers)
+        .iter()
+        .find(|p| text(p, "peer_id") == peer)
+        .map(|p| (*p).clone())
+}
+
+/// A partner's connection state as the peers view words it (`state`, else offline).
+fn peer_state(p: &Value) -> String {
+    p["state"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| "offline".into())
+}
+
+/// What a `share create` did, said in one line: a new share, or what it added to the share the
+/// case already had with that partner (`before`: that share as it was, issue #15 item 3).
+fn created_line(v: &Value, before: Option<&Value>) -> String {
+    let id = text(v, "id");
+    let partner = text(v, "partner_name");
+    let Some(before) = before else {
+        return format!(
+            "Share {id} created: {} items to {partner} ({})",
+            text(v, "items_sent"),
+            text(v, "status")
+        );
+    };
+    let names = |s: &Value| -> Vec<String> {
+        items(&s["recipients"])
+            .iter()
+            .map(|r| text(r, "recipient"))
+            .collect()
+    };
+    let old = names(before);
+    let mut added: Vec<String> = Vec::new();
+    let new_recipients: Vec<String> = names(v).into_iter().filter(|r| !old.contains(r)).collect();
+    if !new_recipients.is_empty() {
+        added.push(format!("recipients {}", new_recipients.join(", ")));
+    }
+    if text(v, "scope") != text(before, "scope") {
+        added.push(format!(
+            "scope {} (was {})",
+            text(v, "scope"),
+            text(before, "scope")
+        ));
+    }
+    let new_items = v["items_sent"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(before["items_sent"].as_u64().unwrap_or(0));
+    if new_items > 0 {
+        added.push(format!("{new_items} new items"));
+    }
+    if v["message"] != before["message"] {
+        added.push("the new message".into());
+    }
+    if added.is_empty() {
+        format!(
+            "Share {id} already shares this case with {partner} with these recipients and items: nothing added, no second copy made"
+        )
+    } else {
+        format!(
+            "Share {id} already shares this case with {partner}: added {} to it (the partner keeps one copy)",
+            added.join(", ")
+        )
     }
 }
 
@@ -270,20 +402,37 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             evidence,
             message,
             wait,
+            timeout,
             ..
         } => {
+            // The case's shares as they were: a second share to the same partner adds to its
+            // active share there (the node decides; this only words what it did).
+            let before = client
+                .get(&["v1", "cases", &case, "shares"])
+                .await
+                .unwrap_or(Value::Null);
             let v = client
                 .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message}))
                 .await?;
+            let id = text(&v, "id");
+            let previous = items(&before).iter().find(|s| text(s, "id") == id);
+            if !out.json {
+                // The share id first, so an interrupted wait still names it.
+                println!("{}", created_line(&v, previous));
+            }
             if wait {
-                wait_for(client, &text(&v, "id")).await?
+                wait_for(client, &id, timeout).await?
             } else {
                 v
             }
         }
-        ShareCommand::Status { share, wait } => {
+        ShareCommand::Status {
+            share,
+            wait,
+            timeout,
+        } => {
             if wait {
-                wait_for(client, &share).await?
+                wait_for(client, &share, timeout).await?
             } else {
                 client.get(&["v1", "shares", &share]).await?
             }
@@ -344,6 +493,11 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                     &["v1", "shares", &share, "recipients"],
                     &json!({"to": to, "partner": partner}),
                 )
+                .await?
+        }
+        ShareCommand::Approve { share } => {
+            client
+                .post_empty(&["v1", "shares", &share, "approve"])
                 .await?
         }
         ShareCommand::Stop { share } => {
@@ -408,6 +562,9 @@ fn print_received(v: &Value) {
     println!("Sender:               {}", text(v, "sender"));
     println!("Partner organization: {}", text(v, "partner_organization"));
     println!("Recipient:            {}", show(&v["recipients"]));
+    if v["message"].is_string() {
+        println!("Message:              {}", text(v, "message"));
+    }
     println!("Received on:          {}", text(v, "received_on"));
     println!("Access level:         {}", text(v, "access_level"));
     println!(

@@ -62,10 +62,32 @@ pub struct FolderRequest {
     pub new_parent: Option<String>,
 }
 
+/// A case number people can read, type and tell apart: one line, not empty, no spaces at
+/// either end, no invisible characters (zero-width, bidirectional controls, BOM) that would make
+/// two numbers look alike, and not shaped like a record id (a uuid), which every command
+/// accepts in its place. Uniqueness ignores letter case (`casemesh_store::case_numbers`).
 fn check_case_number(value: &str) -> ApiResult<()> {
     check_line("case_id", value, limits::CASE_NUMBER)?;
     if value.trim().is_empty() {
         return Err(ApiError::bad_request("case_id is empty"));
+    }
+    if value.trim() != value {
+        return Err(ApiError::bad_request(format!(
+            "case_id {value:?} has spaces at its start or end"
+        )));
+    }
+    if let Some(c) = value.chars().find(|c| {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "case_id contains the invisible character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    if value.parse::<casemesh_model::ids::CaseId>().is_ok() {
+        return Err(ApiError::bad_request(
+            "case_id may not look like a record id (a uuid): commands take both in one place",
+        ));
     }
     Ok(())
 }

@@ -289,6 +289,8 @@ pub async fn add_transcript(
         .store
         .add_transcript(ev.id, &t, &caller.actor(&state))?;
     state.store.flush().await?;
+    // A transcript added after a share follows the item to the partner (issue #15 item 9).
+    super::cases::notify_partners(&state, case.id);
     Ok((StatusCode::CREATED, Json(EvidenceView::new(&ev, &case))))
 }
 

@@ -107,6 +107,8 @@ pub struct PolicyView {
     /// Data kinds that may leave: case_number, case_title, case_description, evidence_name,
     /// evidence_display_id, evidence_description, transcripts.
     pub data: Vec<String>,
+    /// Whether a partner share under this policy waits for a second person's approval.
+    pub two_person_approval: bool,
 }
 
 impl From<&SharingPolicy> for PolicyView {
@@ -117,6 +119,7 @@ impl From<&SharingPolicy> for PolicyView {
             allowed: allow.clone(),
             allow,
             data: p.data.iter().map(|d| d.name().to_owned()).collect(),
+            two_person_approval: p.two_person_approval,
         }
     }
 }
@@ -135,6 +138,10 @@ pub struct PutPolicy {
     /// absent = all.
     #[serde(default)]
     pub data: Option<Vec<String>>,
+    /// A partner share under this policy waits as `PendingApproval` until a second user with
+    /// the `share_approve` permission approves it. Default false.
+    #[serde(default)]
+    pub two_person_approval: bool,
 }
 
 /// Body of `POST /v1/cases/{case}/shares`.
@@ -459,6 +466,9 @@ pub struct ReceivedView {
     pub items: usize,
     /// Items in the local copy.
     pub items_imported: usize,
+    /// The grant this organization holds the case under, wire form, hex: a signed chain anyone
+    /// can verify offline (for an onward share, its parents are inside).
+    pub grant: String,
     /// The local copy's record id, once imported.
     pub local_case: Option<String>,
     /// The last import error, if any.
@@ -504,12 +514,14 @@ impl ReceivedView {
                     allow: vec![],
                     allowed: vec![],
                     data: vec![],
+                    two_person_approval: false,
                 }),
             message: grant.as_ref().and_then(|g| g.grant.message.clone()),
             case_id: s.head.case_number.clone(),
             title: s.head.title.clone(),
             items: s.head.items as usize,
             items_imported: s.items_imported as usize,
+            grant: s.grant.clone(),
             local_case: s.local_case.map(|c| c.to_string()),
             last_error: s.last_error.clone(),
             skipped,
@@ -653,7 +665,8 @@ pub async fn put_policy(
         }
         actions.extend(found);
     }
-    let mut p = SharingPolicy::new(&req.name, actions);
+    let mut p =
+        SharingPolicy::new(&req.name, actions).with_two_person_approval(req.two_person_approval);
     if let Some(data) = &req.data {
         let mut kinds = Vec::new();
         for d in data {
@@ -690,8 +703,10 @@ pub async fn policy(
 #[utoipa::path(get, path = "/v1/peers", operation_id = "list_peers", tag = "federation", responses((status = 200, body = [Object])))]
 pub async fn peers(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
+    // The operator view: traffic, dead letters and share ids of every partner.
+    caller.require(&state, Action::Administer)?;
     Ok(Json(state.sharing.peers().await?))
 }
 
@@ -984,10 +999,10 @@ pub async fn access(
     responses((status = 200, body = ShareView), (status = 404, body = ErrorBody)))]
 pub async fn share(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    let share = state.sharing.share(&share)?;
+    let share = shared_case_share(&state, &caller, &share)?;
     let roots = state.sharing.receipt_roots(&share)?;
     let mut view = ShareView::from(share);
     if let (Some(receipt), Some(roots)) = (view.receipt.as_mut(), roots) {
@@ -1008,6 +1023,7 @@ pub async fn add_recipients(
     Json(req): Json<AddRecipients>,
 ) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
+    shared_case_share(&state, &caller, &share)?;
     let s = state.sharing.add_recipients(
         &caller.actor(&state),
         &share,
@@ -1015,6 +1031,27 @@ pub async fn add_recipients(
         req.partner.as_deref(),
     )?;
     Ok(Json(s.into()))
+}
+
+/// Approve a partner share that waits for a second person (two-person approval): its offer
+/// leaves now. Needs the `share_approve` permission; the user who created the share cannot
+/// approve it (403); a share that does not wait for approval answers 409.
+#[utoipa::path(post, path = "/v1/shares/{share}/approve", operation_id = "approve_share", tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = ShareView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn approve_share(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ShareView>> {
+    caller.require(&state, Action::ApproveShare)?;
+    shared_case_share(&state, &caller, &share)?;
+    Ok(Json(
+        state
+            .sharing
+            .approve_share(&caller.actor(&state), &share)?
+            .into(),
+    ))
 }
 
 /// Stop sharing: updates stop at once; the partner keeps its imported copy.
@@ -1027,12 +1064,27 @@ pub async fn stop_share(
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
     caller.require(&state, Action::ShareByCopy)?;
+    shared_case_share(&state, &caller, &share)?;
     Ok(Json(
         state
             .sharing
             .stop_share(&caller.actor(&state), &share)?
             .into(),
     ))
+}
+
+/// The outgoing share `id` if the caller sees its case whole; otherwise 404 as for a share that
+/// does not exist (issue #12: per-case access covers the shares of a case too).
+fn shared_case_share(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<casemesh_sharing::records::OutgoingShare> {
+    let share = state.sharing.share(id)?;
+    caller
+        .whole_case(state, &share.case.to_string())
+        .map_err(|_| ApiError::from(SharingError::NotFound(format!("share {id:?}"))))?;
+    Ok(share)
 }
 
 /// Shares received from partners ("shared with me").

@@ -25,7 +25,8 @@ pub(crate) enum EvidenceCommand {
     /// Add files or directories as evidence (one FILE: prints its evidence id and BLAKE3 hash).
     ///
     /// With one FILE, adds it (even if the case already holds the same file) and prints the new
-    /// evidence id and BLAKE3 hash; `--folder` must exist.
+    /// evidence id and BLAKE3 hash on stdout, and its display id (`EV-0004`) on stderr;
+    /// `--folder` must exist.
     ///
     /// With several PATHs or a directory, adds them as one batch. A directory adds the regular
     /// files directly in it; with `--recursive` its whole tree, keeping the subdirectories
@@ -204,8 +205,15 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 let ev = up.answer.clone();
                 up.check_hash(ev.get("hash").and_then(Value::as_str), &file)?;
                 if !out.json(&ev)? {
+                    // stdout stays two lines for scripts; the display id people refer to goes
+                    // beside them on stderr.
                     println!("{}", text(&ev, "id"));
                     println!("{}", text(&ev, "hash"));
+                    eprintln!(
+                        "added {} {:?} to {case} (evidence id and BLAKE3 hash above)",
+                        text(&ev, "display_id"),
+                        text(&ev, "name")
+                    );
                 }
             }
             Err(paths) => {
