@@ -108,7 +108,7 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     let (msg, code) = a.cli_fail(["share", "approve", own["id"].as_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(msg.contains("second person"), "{msg}");
-    a.cli_ok(["share", "stop", own["id"].as_str().unwrap()]);
+    a.cli_ok(["share", "stop", own["id"].as_str().unwrap(), "--yes"]);
 
     // A second person approves: the share leaves and completes.
     let approved = a.cli_json_as(&bob, ["share", "approve", &id]);

@@ -191,7 +191,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         .filter(|r| r["who"] == "frank" && r["full_name"] == "Frank Castle")
         .count();
     assert_eq!(franks, 2, "one line per inside share: {access}");
-    a.cli_ok(["share", "stop", id_of(&photos_share)]);
+    a.cli_ok(["share", "stop", id_of(&photos_share), "--yes"]);
     let left = a.cli_json_as(&frank, ["case", "show", &case]);
     let names: Vec<&str> = left["evidence"]
         .as_array()
@@ -200,7 +200,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["memo.pdf"], "{left}");
-    a.cli_ok(["share", "stop", id_of(&memo_share)]);
+    a.cli_ok(["share", "stop", id_of(&memo_share), "--yes"]);
     let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
     let access = a.cli_json(["share", "access", &case]);

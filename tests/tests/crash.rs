@@ -601,7 +601,11 @@ impl Driver {
             "share stop",
             &mut self.failures,
             &self.ledger,
-            || sharer.try_json(["share", "stop", &share]).map(|_| ()),
+            || {
+                sharer
+                    .try_json(["share", "stop", &share, "--yes"])
+                    .map(|_| ())
+            },
             || {
                 let st = lookup(&sharer, &["share", "status", &share])?.ok_or("share gone")?;
                 Ok((st["status"] == "Stopped").then_some(()))

@@ -295,7 +295,7 @@ fn removed_partner_can_no_longer_connect() {
     wait_connected(&b, "metro-pd", true, SHORT);
     let (b_peer, _) = node_identity(&b);
 
-    a.cli_ok(["partner", "remove", "county-da"]);
+    a.cli_ok(["partner", "remove", "county-da", "--yes"]);
     assert!(
         a.cli_json(["partner", "list"])
             .as_array()

@@ -1253,12 +1253,16 @@ fn users_groups_and_tokens() {
     assert_eq!(alice["groups"], json!(["investigators"]));
     assert!(node.cli_ok(["user", "list"]).contains("alice"));
 
-    let fresh = node.cli_json(["user", "token", "alice"]);
+    // Replacing tokens asks first: without a terminal it needs --yes, and nothing changes.
+    let (stderr, _) = node.cli_fail(["user", "token", "alice"]);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    node.cli_json_as(&token, ["case", "list"]);
+    let fresh = node.cli_json(["user", "token", "alice", "--yes"]);
     let fresh = fresh["token"].as_str().unwrap();
     assert_ne!(fresh, token);
     let listed = node.cli_json_as(fresh, ["case", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 1, "the new token works");
-    let plain = node.cli_ok(["user", "token", "alice"]);
+    let plain = node.cli_ok(["user", "token", "alice", "--yes"]);
     assert_eq!(
         plain.trim().len(),
         fresh.len(),
@@ -1305,18 +1309,18 @@ fn users_groups_and_tokens() {
     assert_http_status(&stderr, 404);
 
     // Disabled: its tokens open nothing; enabled again: they do.
-    node.cli_ok(["user", "disable", "alice"]);
+    node.cli_ok(["user", "disable", "alice", "--yes"]);
     let (stderr, _) = node.cli_fail_as(fresh, ["case", "list"]);
     assert_http_status(&stderr, 401);
     node.cli_ok(["user", "enable", "alice"]);
     node.cli_json_as(fresh, ["case", "list"]);
     // Revoked: every token of the user at once.
-    let revoked = node.cli_json(["user", "token", "alice", "--revoke"]);
+    let revoked = node.cli_json(["user", "token", "alice", "--revoke", "--yes"]);
     assert_eq!(revoked["revoked"], 2, "{revoked}");
     let (stderr, _) = node.cli_fail_as(kept.trim(), ["case", "list"]);
     assert_http_status(&stderr, 401);
     // Deleted: gone, its audit entries stay.
-    let token = node.cli_ok(["user", "token", "alice"]);
+    let token = node.cli_ok(["user", "token", "alice", "--yes"]);
     let case = node.cli_json_as(token.trim(), ["case", "list"]);
     assert!(case.is_array());
     node.cli_ok(["user", "delete", "alice", "--yes"]);
@@ -1324,7 +1328,7 @@ fn users_groups_and_tokens() {
     assert_http_status(&stderr, 401);
     assert!(!node.cli_ok(["user", "list"]).contains("alice"));
     // Nobody can lock themselves out.
-    let (stderr, _) = node.cli_fail(["user", "disable", "admin"]);
+    let (stderr, _) = node.cli_fail(["user", "disable", "admin", "--yes"]);
     assert_client_error(&stderr);
     let (stderr, _) = node.cli_fail(["user", "delete", "admin", "--yes"]);
     assert_client_error(&stderr);

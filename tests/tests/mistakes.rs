@@ -773,3 +773,51 @@ fn received_show_finds_a_copy_whose_number_a_local_case_has() {
     let shown = b.cli_json(["received", "show", "Y-1"]);
     assert_eq!(shown["id"], id_of(&share));
 }
+
+/// Item 7, siblings: commands that cut someone off (stop a share, remove a partner, disable a
+/// user, replace or revoke tokens) or make the sweeper delete (a default retention of 0 days)
+/// refuse without --yes when nobody can confirm, and change nothing.
+#[test]
+fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    a.cli_ok(["user", "add", "alice", "--full-name", "Alice"]);
+    let case = create_case(&a, "CUT-1");
+    let work = tempfile::tempdir().unwrap();
+    add_file(&a, &case, work.path(), "a.txt", b"a");
+    let share = share_case(&a, &case, "county-da", &[]);
+    let id = id_of(&share).to_owned();
+    for args in [
+        vec!["share", "stop", id.as_str()],
+        vec!["partner", "remove", "county-da"],
+        vec!["user", "disable", "alice"],
+        vec!["user", "token", "alice"],
+        vec!["user", "token", "alice", "--revoke"],
+        vec!["settings", "set", "--default-retention", "0"],
+    ] {
+        let (msg, code) = a.cli_fail(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(msg.contains("--yes"), "{args:?}: {msg}");
+    }
+    // Nothing changed.
+    assert_ne!(a.cli_json(["share", "status", &id])["status"], "Stopped");
+    assert_eq!(a.cli_json(["partner", "list"]).as_array().unwrap().len(), 1);
+    let users = a.cli_json(["user", "list"]);
+    let alice = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "alice")
+        .unwrap();
+    assert_eq!(alice["disabled"], false, "{alice}");
+    assert_ne!(
+        a.cli_json(["settings", "show"])["default_retention"],
+        serde_json::json!({"Days": 0})
+    );
+    // With --yes they go ahead.
+    assert_eq!(
+        a.cli_json(["share", "stop", &id, "--yes"])["status"],
+        "Stopped"
+    );
+}

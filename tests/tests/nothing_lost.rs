@@ -601,7 +601,7 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
     let next_id = id_of(&next).to_owned();
     wait_share_complete(a, &next_id, LIMIT);
     wait_copy(b, &next_id, 1, LIMIT);
-    let stopped = a.cli_json(["share", "stop", &next_id]);
+    let stopped = a.cli_json(["share", "stop", &next_id, "--yes"]);
     assert_eq!(stopped["status"], "Stopped");
     wait_until("county-da to learn the small share stopped", LIMIT, || {
         (b.cli_json(["received", "show", &next_id])["status"] == "Stopped").then_some(())

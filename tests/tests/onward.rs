@@ -203,7 +203,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     // A stops while C is offline: B's onward share is stopped at once, and C learns it when
     // it comes back. Every copy stays with its owner.
     c.stop();
-    a.cli_ok(["share", "stop", &s2]);
+    a.cli_ok(["share", "stop", &s2, "--yes"]);
     wait_until("B's received share stopped", LIMIT, || {
         (b.cli_json(["received", "show", &s2])["status"] == "Stopped").then_some(())
     });

@@ -388,7 +388,7 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
     let sh = share_case(&a, &case, "county-da", &[]);
     let share_id = id_of(&sh).to_owned();
     assert_eq!(
-        a.cli_json(["share", "stop", &share_id])["status"],
+        a.cli_json(["share", "stop", &share_id, "--yes"])["status"],
         "Stopped"
     );
 
@@ -426,7 +426,7 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
     wait_share_complete(&a, share_id, LIMIT);
     let copy = wait_copy(&b, share_id, 1, LIMIT);
 
-    let stopped = a.cli_json(["share", "stop", share_id]);
+    let stopped = a.cli_json(["share", "stop", share_id, "--yes"]);
     assert_eq!(stopped["status"], "Stopped");
     assert!(stopped["stopped_at"].is_string(), "{stopped}");
     wait_until("county-da to learn the share stopped", LIMIT, || {
@@ -840,7 +840,7 @@ fn stop_ends_an_import_in_flight_at_once() {
         Duration::from_secs(60),
         || in_flight().then_some(()),
     );
-    a.cli_ok(["share", "stop", &share_id]);
+    a.cli_ok(["share", "stop", &share_id, "--yes"]);
     wait_until(
         "the receiver to learn of the stop",
         Duration::from_secs(20),
@@ -894,7 +894,7 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
         },
     );
     assert_eq!(during["status"], "Processing", "{during}");
-    a.cli_ok(["share", "stop", &share_id]);
+    a.cli_ok(["share", "stop", &share_id, "--yes"]);
     wait_until("the receiver to learn of the stop", LIMIT, || {
         (b.cli_json(["received", "show", &share_id])["status"] == "Stopped").then_some(())
     });
@@ -1108,7 +1108,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
     // An evidence share naming a do-not-disclose item: the item stays home, and so does the
     // name of the folder holding it. (The folder share is stopped first: a second share of the
     // case to the same partner would otherwise add to it.)
-    a.cli_ok(["share", "stop", id_of(&sh)]);
+    a.cli_ok(["share", "stop", id_of(&sh), "--yes"]);
     a.cli_ok([
         "evidence",
         "edit",

@@ -104,7 +104,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     assert!(text.contains("exactly the items sent"), "{text}");
 
     // Stop sharing: the partner signs that it took the stop in.
-    a.cli_ok(["share", "stop", &share_id]);
+    a.cli_ok(["share", "stop", &share_id, "--yes"]);
     let status = wait_until("a signed stop acknowledgement", LIMIT, || {
         let v = a.cli_json(["share", "status", &share_id]);
         v["stop_ack"].is_object().then_some(v)

@@ -372,10 +372,14 @@ pub fn load_identity(dir: &Path) -> Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("identity key {} is not 32 bytes", path.display()))
 }
 
-/// Write a file atomically with the given mode.
+/// Write a file atomically with the given mode: a temporary file beside it (mode set before any
+/// byte is written, so a secret is never readable by others), fsync, rename.
+///
+/// # Errors
+/// The I/O failure, naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -384,8 +388,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
+    // `mode` above only applies to a new file: a leftover temp file keeps its own.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all())
         .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
     Ok(())

@@ -31,7 +31,7 @@ pub(crate) fn write_back(path: &Path, config: &Config) -> Result<()> {
     } else {
         existing_mode(path).unwrap_or(0o644)
     };
-    write_atomic(path, text.as_bytes(), mode)
+    crate::config::write_atomic(path, text.as_bytes(), mode)
 }
 
 /// Whether the file holds a secret others must not read.
@@ -98,27 +98,6 @@ fn merge(doc: &mut dyn TableLike, old: &toml::Table, new: &toml::Table) -> Optio
         }
     }
     Some(())
-}
-
-/// Write atomically (temp file with `mode` set before writing, fsync, rename).
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("create {}", tmp.display()))?;
-    // `mode` above only applies to a new file: a leftover temp file keeps its own.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .and_then(|()| f.write_all(bytes))
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

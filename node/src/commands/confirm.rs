@@ -2,9 +2,11 @@
 //! data, and no silent overwrite of an existing output file.
 //!
 //! The rules:
-//! - A command that deletes data (`evidence delete`, `retention sweep`, `blobs gc`, `user delete`,
-//!   `link revoke`, and `case retention CASE DAYS`, after which the sweeper deletes) takes
-//!   `--yes`/`-y`. Without it, on a terminal it asks `[y/N]` on stderr and goes on only on `y` or
+//! - A command that deletes data or cuts someone off (`evidence delete`, `retention sweep`,
+//!   `blobs gc`, `user delete`, `link revoke`, `case retention CASE DAYS` and `settings set
+//!   --default-retention 0`, after which the sweeper deletes; `share stop`, which cascades to
+//!   onward shares; `partner remove`; `user disable`; `user token` without `--keep`, which
+//!   replaces every earlier token, and `user token --revoke`) takes `--yes`/`-y`. Without it, on a terminal it asks `[y/N]` on stderr and goes on only on `y` or
 //!   `yes`; when stdin is not a terminal (a script, a pipe) it refuses, saying to pass `--yes`.
 //!   Refused or answered no, the command sends nothing and exits 1.
 //! - A command that writes `-o FILE` refuses an existing FILE unless `--force` is given, before

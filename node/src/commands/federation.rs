@@ -53,6 +53,8 @@ pub(crate) enum PartnerCommand {
     Remove {
         /// Name or PeerId.
         partner: String,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
 }
 
@@ -217,7 +219,16 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
                 )
                 .await?
         }
-        PartnerCommand::Remove { partner } => client.delete(&["v1", "partners", &partner]).await?,
+        PartnerCommand::Remove { partner, yes } => {
+            super::confirm::confirm(
+                yes,
+                &format!(
+                    "remove partner {partner}: it can no longer connect, and messages still queued \
+                     for it (a stop among them) are not delivered until it is added again"
+                ),
+            )?;
+            client.delete(&["v1", "partners", &partner]).await?
+        }
         PartnerCommand::Directory { partner, query } => {
             let v = client
                 .get_query(&["v1", "partners", &partner, "directory"], &[("q", query)])

@@ -33,6 +33,10 @@ pub(crate) enum SettingsCommand {
         /// (`""` clears it; without one, such shares are refused).
         #[arg(long, value_name = "ADDRESS")]
         intake_address: Option<String>,
+        /// Confirm a default retention of 0 days (received evidence would go at the next
+        /// sweep); asked on a terminal otherwise.
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
 }
 
@@ -97,7 +101,15 @@ pub(super) async fn run_settings(
             auto_import,
             share_directory,
             intake_address,
+            yes,
         } => {
+            if let Some(DefaultRetention(Some(RetentionPolicy::Days(0)))) = default_retention {
+                confirm(
+                    yes,
+                    "set the default retention of received cases to 0 days: their evidence is \
+                     deleted at the next retention sweep",
+                )?;
+            }
             let mut body = Map::new();
             if !features.is_empty() {
                 let features: Map<String, Value> =

@@ -81,6 +81,8 @@ pub(crate) enum ShareCommand {
     Stop {
         /// Share id (partner or inside share).
         share: String,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
     /// Approve a partner share that waits for a second person (two-person approval policy);
     /// needs the share_approve permission, and someone other than the user who created it.
@@ -500,7 +502,14 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .post_empty(&["v1", "shares", &share, "approve"])
                 .await?
         }
-        ShareCommand::Stop { share } => {
+        ShareCommand::Stop { share, yes } => {
+            super::confirm::confirm(
+                yes,
+                &format!(
+                    "stop share {share}: the partner's access ends, it gets no more updates, and \
+                     every onward share below it stops too (copies already imported stay)"
+                ),
+            )?;
             match client.post_empty(&["v1", "shares", &share, "stop"]).await {
                 Ok(v) => v,
                 // Not a partner share: an inside share, whose access is taken back.

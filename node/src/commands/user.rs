@@ -68,11 +68,17 @@ pub(crate) enum UserCommand {
         /// Revoke every token of the user; issue none.
         #[arg(long)]
         revoke: bool,
+        /// Without --keep, the earlier tokens stop working (a CLI using one of them, e.g.
+        /// DIR/admin.token, gets 401 afterwards): asks first, --yes in scripts.
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
-    /// Disable a user: its tokens open nothing until it is enabled again.
+    /// Disable a user: its tokens open nothing until it is enabled again (asks first).
     Disable {
         /// Login name.
         username: String,
+        #[command(flatten)]
+        yes: super::confirm::Yes,
     },
     /// Enable a disabled user.
     Enable {
@@ -231,7 +237,17 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
             username,
             keep,
             revoke: false,
+            yes,
         } => {
+            if !keep {
+                super::confirm::confirm(
+                    yes,
+                    &format!(
+                        "replace every token of {username}: the earlier ones stop working (pass \
+                         --keep to keep them)"
+                    ),
+                )?;
+            }
             let answer = client
                 .post_query(
                     &["v1", "users", &username, "tokens"],
@@ -245,14 +261,27 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
         UserCommand::Token {
             username,
             revoke: true,
+            yes,
             ..
         } => {
+            super::confirm::confirm(
+                yes,
+                &format!(
+                    "revoke every token of {username}: nothing it runs works until it gets a new one"
+                ),
+            )?;
             let answer = client.delete(&["v1", "users", &username, "tokens"]).await?;
             if !out.json(&answer)? {
                 println!("revoked {} tokens of {username}", answer["revoked"]);
             }
         }
-        UserCommand::Disable { username } => set_disabled(client, out, &username, true).await?,
+        UserCommand::Disable { username, yes } => {
+            super::confirm::confirm(
+                yes,
+                &format!("disable user {username}: its tokens open nothing until it is enabled"),
+            )?;
+            set_disabled(client, out, &username, true).await?
+        }
         UserCommand::Enable { username } => set_disabled(client, out, &username, false).await?,
         UserCommand::Delete { username, yes } => {
             super::confirm::confirm(yes, &format!("delete user {username} and its tokens"))?;
