@@ -20,6 +20,9 @@ pub(crate) struct ManArgs {
     /// `casemesh-case-list.1`, …) into DIR instead of printing the top-level page to stdout.
     #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    /// With `-o`: replace pages already in DIR (refused otherwise, before anything is written).
+    #[arg(long, requires = "out_dir")]
+    force: bool,
 }
 
 /// Print the completion script for `args.shell` to stdout; source it from the shell's startup
@@ -46,12 +49,35 @@ pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<()> {
     // becomes its page's title and file name.
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
+    if !args.force {
+        let mut names = Vec::new();
+        page_names(&cmd, &mut names);
+        if let Some(taken) = names
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.symlink_metadata().is_ok())
+        {
+            anyhow::bail!(
+                "{} already exists; pass --force to replace the pages in {} (nothing was written)",
+                taken.display(),
+                dir.display()
+            );
+        }
+    }
     let mut written = Vec::new();
     write_pages(&cmd, dir, &mut written)?;
     for path in written {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The file names [`write_pages`] writes for `cmd`, in the same order.
+fn page_names(cmd: &clap::Command, names: &mut Vec<String>) {
+    names.push(clap_mangen::Man::new(cmd.clone()).get_filename());
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page_names(sub, names);
+    }
 }
 
 /// One page for `cmd`, then one for each visible subcommand, depth first.

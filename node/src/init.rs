@@ -63,6 +63,13 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     if args.org.trim().is_empty() {
         bail!("--org must not be empty");
     }
+    if args.admin_addr == args.link_addr && args.admin_addr.port() != 0 {
+        bail!(
+            "--admin-addr and --link-addr are both {}: the admin API and the public link server \
+             need two ports (nothing was written)",
+            args.admin_addr
+        );
+    }
     casemesh_model::names::validate_name(&args.admin_user).context("invalid --admin-user")?;
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     {

@@ -821,3 +821,57 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
         "Stopped"
     );
 }
+
+/// Siblings found by a newcomer: one port for both listeners, a policy whose external onward
+/// sharing could never work, and man pages written over existing files are refused up front.
+#[test]
+fn setup_mistakes_are_refused_where_they_are_made() {
+    let work = tempfile::tempdir().unwrap();
+    let out = casemesh()
+        .args(["init", "--data-dir"])
+        .arg(work.path().join("n"))
+        .args([
+            "--org",
+            "Org N",
+            "--admin-addr",
+            "127.0.0.1:47311",
+            "--link-addr",
+            "127.0.0.1:47311",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("two ports"), "{msg}");
+    assert!(!work.path().join("n").join("config.toml").exists());
+
+    let a = TestNode::start("metro-pd");
+    let (msg, code) = a.cli_fail(["policy", "set", "Ext", "--allow", "share_onward_external"]);
+    assert_ne!(code, 0);
+    assert!(msg.contains("needs share_onward"), "{msg}");
+
+    let pages = work.path().join("man");
+    let first = casemesh()
+        .arg("man")
+        .arg("-o")
+        .arg(&pages)
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let again = casemesh()
+        .arg("man")
+        .arg("-o")
+        .arg(&pages)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let forced = casemesh()
+        .arg("man")
+        .arg("-o")
+        .arg(&pages)
+        .arg("--force")
+        .output()
+        .unwrap();
+    assert!(forced.status.success());
+}

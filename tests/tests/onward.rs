@@ -167,6 +167,17 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     let mut sent = sent;
     sent.insert(late);
 
+    // C's custody timeline names the origin too, proven by A's own signed grant.
+    let theirs = c.cli_json(["custody", at_c["local_case"].as_str().unwrap()]);
+    let upstream = theirs["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "shared_upstream")
+        .unwrap_or_else(|| panic!("no upstream event: {theirs}"))
+        .clone();
+    assert_eq!(upstream["proof"]["signed_by"], a.org_id(), "{upstream}");
+
     // The origin is told of the hop, with B's signature as proof.
     let status = wait_until("the hop at A", LIMIT, || {
         let v = a.cli_json(["share", "status", &s2]);

@@ -1170,3 +1170,80 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A recipient added to a share later (`share add-recipients`) that the partner does not know is
+/// refused by the partner's node, which says so, naming it and why, in its next receipt: the
+/// sharer's `share status` and `share access` show it, while the share goes on (new items still
+/// arrive) and a recipient the partner knows is not refused (issue #15 item 1; before, the
+/// sharer heard nothing and `share access` listed the unknown recipient as if it were fine). Once
+/// the partner adds the user, naming the recipient again clears the refusal.
+#[test]
+fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() {
+    let a = node("metro-pd");
+    let b = node("county-da");
+    partner(&a, &b);
+    b.cli_ok(["user", "add", "carol", "--full-name", "Carol Clerk"]);
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&a, "LATER-1");
+    add_evidence(&a, &case, work.path(), "first.bin", "");
+    let sh = share_case(&a, &case, b.name(), &[]);
+    let share_id = id_of(&sh).to_owned();
+    wait_share_complete(&a, &share_id, LIMIT);
+
+    let said = a.cli_ok([
+        "share",
+        "add-recipients",
+        &share_id,
+        "--to",
+        "user:bob",
+        "--to",
+        "user:carol",
+    ]);
+    assert!(
+        said.contains("checks the recipients") && said.contains("share status"),
+        "add-recipients says the partner checks them: {said}"
+    );
+    add_evidence(&a, &case, work.path(), "second.bin", "");
+    wait_copy(&b, &share_id, 2, LIMIT);
+
+    let status = wait_until("the sharer to see bob refused", LIMIT, || {
+        let v = share_status(&a, &share_id);
+        let refused = v["refused_recipients"].as_array()?;
+        (!refused.is_empty() && v["items_delivered"] == 2).then_some(v)
+    });
+    let refused = status["refused_recipients"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "only bob is refused: {status}");
+    assert_eq!(refused[0]["recipient"], "user:bob", "{status}");
+    assert_eq!(refused[0]["reason"], "no such user", "{status}");
+    assert_eq!(status["status"], "Complete", "the share goes on: {status}");
+
+    let access = a.cli_json(["share", "access", &case]);
+    let entry = |who: &str| {
+        access
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["who"] == who && e["share"] == share_id.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("{who} in {access}"))
+    };
+    assert_eq!(entry("bob")["refused"], "no such user", "{access}");
+    assert!(entry("carol")["refused"].is_null(), "{access}");
+    assert!(entry("admin")["refused"].is_null(), "{access}");
+    let text = a.cli_ok(["share", "status", &share_id]);
+    assert!(
+        text.contains("refused by the partner: user:bob (no such user)"),
+        "{text}"
+    );
+
+    // The partner adds bob; naming him again has the partner check again.
+    b.cli_ok(["user", "add", "bob", "--full-name", "Bob Builder"]);
+    a.cli_ok(["share", "add-recipients", &share_id, "--to", "user:bob"]);
+    wait_until("the refusal to clear", LIMIT, || {
+        let v = share_status(&a, &share_id);
+        v["refused_recipients"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    });
+}

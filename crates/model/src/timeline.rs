@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct CustodyEvent {
     /// What happened: `ingest`, `transcript`, `view`, `download`, `delete`, `retention_delete`,
     /// `link_create`, `link_download`, `share`, `share_update`, `serve`, `receipt`, `complete`,
-    /// `stop`, `stop_ack`, `onward`, `approve`, `received`, `import`, `sync`, `share_inside`,
+    /// `stop`, `stop_ack`, `onward`, `approve`, `received`, `shared_upstream`, `import`, `sync`, `share_inside`,
     /// `share_inside_stop`.
     pub kind: String,
     /// The organization that acted (its name as known here).

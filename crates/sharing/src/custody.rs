@@ -188,6 +188,30 @@ impl crate::Engine {
             && let Ok(bytes) = hex::decode(&received.grant)
             && let Ok(grant) = SignedGrant::from_bytes(&bytes)
         {
+            // The organizations the case came through before (an onward share's chain), each
+            // proven by its own signed grant: the origin first.
+            for ancestor in grant.chain().skip(1) {
+                let issuer = &ancestor.grant.issuer.0;
+                let from = self
+                    .partner(issuer)
+                    .map_or_else(|_| issuer.clone(), |p| p.name);
+                events.push(timeline::CustodyEvent {
+                    kind: "shared_upstream".into(),
+                    org: from.clone(),
+                    user: None,
+                    at: ancestor.grant.issued_at,
+                    evidence: None,
+                    details: format!(
+                        "share {} of case {} by {from} to {}",
+                        ancestor.grant.id, ancestor.grant.source_case, ancestor.grant.audience.0
+                    ),
+                    proof: timeline::Proof::Signed {
+                        signed_by: issuer.clone(),
+                        signature: hex::encode(ancestor.signature),
+                        wire: hex::encode(ancestor.to_bytes()),
+                    },
+                });
+            }
             events.push(timeline::CustodyEvent {
                 kind: "received".into(),
                 org: received.sharer_name.clone(),
@@ -315,6 +339,7 @@ mod tests {
             skipped: vec![],
             signed: Some(signed.clone()),
             stop_ack: None,
+            refused_recipients: None,
         };
         (r, signed)
     }

@@ -491,11 +491,12 @@ impl Engine {
         if update.seq <= current.seq {
             return Ok(()); // already applied (the outbox delivers in order, exactly once)
         }
-        // Recipients added later are checked the same way; an unknown one is not notified (the
+        // Recipients added later are checked the same way; an unknown one is not notified and
+        // gets no access, and the receipt that answers this update names it, with why (the
         // evidence still arrives: refusing the update would stop case synchronization).
         let resolved = self.resolve_partner_recipients(&g.grant.recipients)?;
         if let Some(why) = resolved.refusal() {
-            tracing::warn!(share = %id, reason = %why, "update names recipients this organization does not know; they are not notified");
+            tracing::warn!(share = %id, reason = %why, "update names recipients this organization does not know; they are not notified, and the sharer is told in the receipt");
         }
         let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let new_items = update.items.count();
@@ -758,7 +759,9 @@ impl Engine {
     /// the pass that sends it. With `sign`, it carries this organization's signed holding
     /// receipt for the items held from lists up to `done_seq` ([`custody::held_digest`]: one
     /// pass over the share's item rows, so only the receipt that ends an import pass, or answers
-    /// a stop, is signed), and `stop_ack`, when given, rides along.
+    /// a stop, is signed), and `stop_ack`, when given, rides along. Every receipt names the
+    /// share's recipients this organization does not know now ([`recipients::Resolution::refused`]),
+    /// so a recipient added later, or one added to the directory since, is reported as it stands.
     fn receipt_message(
         &self,
         share: &IncomingShare,
@@ -780,6 +783,10 @@ impl Engine {
             skipped,
             signed,
             stop_ack,
+            refused_recipients: Some(
+                self.resolve_partner_recipients(&share.recipients)?
+                    .refused(),
+            ),
         };
         self.outbox_message(wire::KIND_RECEIPT, wire::encode(&receipt), Some(share.id))
     }

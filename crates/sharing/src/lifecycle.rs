@@ -256,6 +256,7 @@ pub(crate) mod tests {
             stop_ack: None,
             onward: None,
             hops: Vec::new(),
+            refused_recipients: Vec::new(),
         }
     }
 
@@ -269,6 +270,7 @@ pub(crate) mod tests {
             signed: None,
             stop_ack: None,
             skipped: vec![],
+            refused_recipients: None,
         }
     }
 

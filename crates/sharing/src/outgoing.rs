@@ -397,18 +397,22 @@ impl Engine {
     }
 
     /// Tell the organization a copy came from that it was shared inside this organization
-    /// with `recipients`: a child grant issued by this node to itself, signed (the proof of the
-    /// hop), goes to the sharer in a `share.onward/1`.
+    /// with `recipients` (inside share `inside_share`): a child grant with that id, issued by
+    /// this node to itself, signed (the proof of the hop), goes to the sharer in a
+    /// `share.onward/1`.
     pub fn report_inside_onward(
         &self,
         received: &crate::records::IncomingShare,
+        inside_share: ShareId,
         recipients: &[Recipient],
         message: Option<String>,
     ) -> Result<()> {
         let parent = self.parent_grant(received.id)?;
         let me = OrgId(self.inner.me.clone());
         let child = Grant {
-            id: ShareId::random(),
+            // The hop carries the inside share's own id, so the origin's record and this
+            // organization's `share stop ID` name the same thing.
+            id: inside_share,
             version: 1,
             issuer: me.clone(),
             issuer_key: self.inner.key.verifying_key().to_bytes(),
@@ -727,6 +731,7 @@ impl Engine {
             stop_ack: None,
             onward,
             hops: Vec::new(),
+            refused_recipients: Vec::new(),
         };
         let grant = self.sign_grant(&share, 1)?;
         share.grant = hex::encode(grant.to_bytes());
@@ -1460,6 +1465,36 @@ impl Engine {
             let effects = lifecycle::step(&mut s, Event::Receipt(&receipt), now)
                 .map_err(|e| SharingError::Invalid(e.to_string()))?;
             let partner = Actor::new(format!("org:{}", s.partner_name), now);
+            // Recipients added later that the partner does not know (issue #15 item 1): the
+            // share goes on, and the refusal is kept on it and audited once.
+            if let Some(reported) = &receipt.refused_recipients {
+                let named: Vec<Recipient> =
+                    s.recipients.iter().map(|e| e.recipient.clone()).collect();
+                let refused = crate::recipients::reported_refusals(
+                    &named,
+                    &s.refused_recipients,
+                    reported,
+                    now,
+                );
+                for r in &refused {
+                    if s.refused_recipients.iter().any(|b| b.recipient == r.recipient) {
+                        continue;
+                    }
+                    let who = crate::recipients::label(&r.recipient);
+                    tracing::warn!(share = %id, recipient = %who, reason = %r.reason, "the partner does not know a recipient of this share");
+                    txn.audit(
+                        s.case,
+                        &partner,
+                        actions::SHARE_RECEIPT,
+                        None,
+                        &format!(
+                            "share {id}: {} refused recipient {who} ({}): not in its directory, so they get no access",
+                            s.partner_name, r.reason
+                        ),
+                    )?;
+                }
+                s.refused_recipients = refused;
+            }
             if let Some((signed, hex_text, matches_sent)) = &signed {
                 let newer = s.receipt.as_ref().is_none_or(|old| {
                     custody_seq(&old.signed).is_none_or(|old_seq| old_seq <= signed.statement.seq)

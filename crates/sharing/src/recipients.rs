@@ -11,11 +11,19 @@
 //! - A `user:`, `group:` or `badge:` recipient this organization does not know, or an unknown
 //!   `email:` with no intake address configured, is [`Resolution::unknown`]: the receiving node
 //!   refuses the share and says which recipient and why, instead of handing the case to nobody.
+//! - A recipient added later (a new grant version in an update) cannot be refused that way
+//!   without stopping the case's synchronization: the update is taken in, and every receipt
+//!   names the grant's unknown recipients ([`Resolution::refused`]). The sharer keeps them on the
+//!   share ([`reported_refusals`]) and shows them in `share status` and `share access`.
 
 use casemesh_model::access::Principal;
 use casemesh_model::grant::Recipient;
 use casemesh_model::org::{Group, User};
+use casemesh_model::time::Timestamp;
 use std::collections::BTreeSet;
+
+use crate::records::{MAX_REFUSAL_REASON, RefusedRecipient};
+use crate::wire;
 
 /// The recipients of a share, resolved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +58,52 @@ impl Resolution {
             list.join(", ")
         ))
     }
+
+    /// The unknown recipients as a receipt reports them (`share.receipt/2`
+    /// `refused_recipients`): each with its reason, at most [`wire::MAX_REFUSED_PER_RECEIPT`].
+    pub fn refused(&self) -> Vec<(Recipient, String)> {
+        self.unknown
+            .iter()
+            .take(wire::MAX_REFUSED_PER_RECEIPT)
+            .map(|(r, why)| (r.clone(), (*why).to_owned()))
+            .collect()
+    }
+}
+
+/// What the sharer keeps of the refused recipients a partner `reported` in a receipt: only
+/// recipients the share names (`named`; a partner cannot plant others), each once, the reason
+/// cut to [`MAX_REFUSAL_REASON`] bytes. A recipient refused `before` keeps its first `since`;
+/// one no longer reported (the partner now knows it) is dropped.
+pub fn reported_refusals(
+    named: &[Recipient],
+    before: &[RefusedRecipient],
+    reported: &[(Recipient, String)],
+    now: Timestamp,
+) -> Vec<RefusedRecipient> {
+    let mut out: Vec<RefusedRecipient> = Vec::new();
+    for (r, why) in reported.iter().take(wire::MAX_REFUSED_PER_RECEIPT) {
+        if !named.contains(r) || out.iter().any(|x| &x.recipient == r) {
+            continue;
+        }
+        let mut reason = why.trim().to_owned();
+        if reason.len() > MAX_REFUSAL_REASON {
+            let mut end = MAX_REFUSAL_REASON;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        let since = before
+            .iter()
+            .find(|x| &x.recipient == r)
+            .map_or(now, |x| x.since);
+        out.push(RefusedRecipient {
+            recipient: r.clone(),
+            reason,
+            since,
+        });
+    }
+    out
 }
 
 /// `kind:text`, as people type it.
@@ -267,5 +321,49 @@ mod tests {
         assert!(!why.contains("ada"));
         // An intake address does not swallow unknown users: they are mistakes to report.
         assert!(!r.addresses.contains("intake@da.example"));
+    }
+
+    #[test]
+    fn a_receipt_reports_each_unknown_recipient_with_its_reason() {
+        let (users, groups) = directory();
+        let r = resolve(
+            &[Recipient::User("ada".into()), Recipient::User("bob".into())],
+            &users,
+            &groups,
+            None,
+        );
+        assert_eq!(
+            r.refused(),
+            [(Recipient::User("bob".into()), "no such user".to_owned())]
+        );
+        let all = resolve(&[Recipient::User("ada".into())], &users, &groups, None);
+        assert!(all.refused().is_empty());
+    }
+
+    #[test]
+    fn the_sharer_keeps_only_refusals_of_recipients_it_named() {
+        let bob = Recipient::User("bob".into());
+        let ada = Recipient::User("ada".into());
+        let named = [ada.clone(), bob.clone()];
+        let reported = vec![
+            (bob.clone(), "no such user".to_owned()),
+            (bob.clone(), "twice".to_owned()),
+            (
+                Recipient::Email("planted@evil.example".into()),
+                "x".to_owned(),
+            ),
+            (ada.clone(), "é".repeat(MAX_REFUSAL_REASON)),
+        ];
+        let kept = reported_refusals(&named, &[], &reported, Timestamp(7));
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(kept[0].recipient, bob);
+        assert_eq!(kept[0].reason, "no such user");
+        assert_eq!(kept[0].since, Timestamp(7));
+        assert!(kept[1].reason.len() <= MAX_REFUSAL_REASON);
+        // A refusal reported again keeps its first time; one no longer reported is dropped.
+        let again = reported_refusals(&named, &kept, &reported[..1], Timestamp(9));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].since, Timestamp(7));
+        assert!(reported_refusals(&named, &again, &[], Timestamp(10)).is_empty());
     }
 }

@@ -204,7 +204,27 @@ pub struct OutgoingShare {
     /// The onward hops partners reported of this share (origin side, issue #13), oldest first.
     #[serde(default)]
     pub hops: Vec<OnwardHop>,
+    /// Recipients the partner's directory does not know, as its latest receipt reported them
+    /// (issue #15 item 1): recipients added after the offer, which the partner takes in without
+    /// giving them anything. Only recipients this share names; empty when all are known (or
+    /// the partner's node is too old to say).
+    #[serde(default)]
+    pub refused_recipients: Vec<RefusedRecipient>,
 }
+
+/// A recipient of a share the partner reported it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRecipient {
+    /// The recipient, as this share names it.
+    pub recipient: Recipient,
+    /// The partner's reason (e.g. `no such user`), shortened to [`MAX_REFUSAL_REASON`] bytes.
+    pub reason: String,
+    /// When the partner first reported it (UTC).
+    pub since: Timestamp,
+}
+
+/// Longest refusal reason kept from a partner (bytes): it is the partner's text, shown here.
+pub const MAX_REFUSAL_REASON: usize = 200;
 
 /// What an onward share continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

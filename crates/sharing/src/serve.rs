@@ -388,6 +388,7 @@ mod tests {
             stop_ack: None,
             onward: None,
             hops: Vec::new(),
+            refused_recipients: Vec::new(),
         };
         store.put(&SHARES, &share.id, &share).unwrap();
         store

@@ -24,6 +24,7 @@
 //! The kind strings come from the one registry, `casemesh_net::MessageKind`.
 
 use casemesh_model::case::Folder;
+use casemesh_model::grant::Recipient;
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, FolderId, ShareId};
 use casemesh_model::time::Timestamp;
 use casemesh_net::MessageKind;
@@ -233,7 +234,17 @@ pub struct Receipt {
     /// receipt that answers a stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_ack: Option<String>,
+    /// Recipients of the share's current grant that the partner's directory does not know, each
+    /// with the reason (issue #15 item 1): for recipients added after the offer, which the
+    /// partner cannot refuse without stopping the case's synchronization. The whole list as of
+    /// this receipt (empty: every recipient is known), at most [`MAX_REFUSED_PER_RECEIPT`].
+    /// `None` from older nodes, which do not check: the sharer keeps what it knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_recipients: Option<Vec<(Recipient, String)>>,
 }
+
+/// Most refused recipients one receipt names.
+pub const MAX_REFUSED_PER_RECEIPT: usize = 100;
 
 /// `share.onward/1`: a partner shared onward a case this node shared with it (or one shared
 /// onward to it): the child grant, which names its whole chain.

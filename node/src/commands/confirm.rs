@@ -77,6 +77,12 @@ pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
 /// # Errors
 /// `path` exists (a file, directory or link) and `force` is false.
 pub(crate) fn check_output(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!(
+            "{} is a directory; name the file to write (nothing was downloaded)",
+            path.display()
+        );
+    }
     if !force && path.symlink_metadata().is_ok() {
         bail!(
             "{} already exists; pass --force to overwrite it (nothing was downloaded)",

@@ -65,7 +65,9 @@ pub(crate) enum ShareCommand {
         /// Record id (uuid) or case number.
         case: String,
     },
-    /// Add recipients to a share, in the same or another partner organization (no evidence is copied).
+    /// Add recipients to a share, in the same or another partner organization (no evidence is
+    /// copied). The partner checks the recipients against its own directory: one it does not
+    /// know gets nothing, and `share status` shows it as refused, with the partner's reason.
     AddRecipients {
         /// Share id.
         share: String,
@@ -159,6 +161,13 @@ fn print_share(v: &Value) {
         .map(|r| text(r, "recipient"))
         .collect();
     println!("Recipients:  {}", recipients.join(", "));
+    for r in items(&v["refused_recipients"]) {
+        println!(
+            "  refused by the partner: {} ({}); they get nothing there",
+            text(r, "recipient"),
+            text(r, "reason")
+        );
+    }
     println!(
         "Policy:      {} ({})",
         text(&v["policy"], "name"),
@@ -242,6 +251,14 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
     loop {
         let v = client.get(&["v1", "shares", id]).await?;
         let status = text(&v, "status");
+        if status == "PendingApproval" {
+            spinner.finish_and_clear();
+            eprintln!(
+                "share {id} waits for a second person's approval (two-person approval policy): \
+                 nothing leaves before a user with share_approve runs `casemesh share approve {id}`"
+            );
+            return Ok(v);
+        }
         if status != "Processing" {
             spinner.finish_and_clear();
             return Ok(v);
@@ -476,7 +493,10 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                             text(a, "who"),
                             text(a, "full_name"),
                             text(a, "organization"),
-                            text(a, "status"),
+                            match a["refused"].as_str() {
+                                Some(why) => format!("REFUSED by partner: {why}"),
+                                None => text(a, "status"),
+                            },
                             text(a, "share"),
                         ]
                     })
@@ -489,13 +509,22 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             return Ok(());
         }
         ShareCommand::AddRecipients { share, to, partner } => {
-            client
+            let v = client
                 .send_json(
                     Method::POST,
                     &["v1", "shares", &share, "recipients"],
                     &json!({"to": to, "partner": partner}),
                 )
-                .await?
+                .await?;
+            if !out.json(&v)? {
+                print_share(&v);
+                println!(
+                    "The partner checks the recipients against its own directory; one it does not \
+                     know gets nothing, and `casemesh share status {}` shows it as refused.",
+                    text(&v, "id")
+                );
+            }
+            return Ok(());
         }
         ShareCommand::Approve { share } => {
             client

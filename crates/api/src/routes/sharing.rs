@@ -203,6 +203,10 @@ pub struct ShareView {
     pub scope: String,
     /// Recipients.
     pub recipients: Vec<RecipientView>,
+    /// Recipients the partner's directory does not know, with its reason (issue #15 item 1):
+    /// added after the offer, they get nothing while the share goes on. Empty when all are
+    /// known (or the partner has not checked yet).
+    pub refused_recipients: Vec<RefusedRecipientView>,
     /// The policy the partner received.
     pub policy: PolicyView,
     /// Message.
@@ -348,6 +352,17 @@ fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
     })
 }
 
+/// A recipient the partner refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedRecipientView {
+    /// `user:NAME`, `group:NAME`, `email:ADDR` or `badge:ID`.
+    pub recipient: String,
+    /// The partner's reason, e.g. `no such user`.
+    pub reason: String,
+    /// When the partner first reported it (RFC 3339).
+    pub since: String,
+}
+
 /// An item an import went around.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SkippedView {
@@ -392,6 +407,15 @@ impl From<OutgoingShare> for ShareView {
                 .map(|r| RecipientView {
                     recipient: recipient_text(&r.recipient),
                     added_at: r.added_at.to_string(),
+                })
+                .collect(),
+            refused_recipients: s
+                .refused_recipients
+                .iter()
+                .map(|r| RefusedRecipientView {
+                    recipient: recipient_text(&r.recipient),
+                    reason: r.reason.clone(),
+                    since: r.since.to_string(),
                 })
                 .collect(),
             policy: PolicyView::from(&s.policy),
@@ -665,6 +689,15 @@ pub async fn put_policy(
         }
         actions.extend(found);
     }
+    // Onward sharing to another organization is onward sharing: a child grant needs the
+    // parent to allow share_onward (the chain check), so the external one alone would do nothing.
+    if actions.contains(&PolicyAction::ShareOnwardExternal)
+        && !actions.contains(&PolicyAction::ShareOnward)
+    {
+        return Err(ApiError::bad_request(
+            "share_onward_external needs share_onward too (an onward share to another organization is an onward share); nothing was changed",
+        ));
+    }
     let mut p =
         SharingPolicy::new(&req.name, actions).with_two_person_approval(req.two_person_approval);
     if let Some(data) = &req.data {
@@ -814,7 +847,9 @@ pub async fn share_inside(
     )?;
     // The organization the copy came from hears of the hop (issue #13).
     if let Some(received) = &received {
-        state.sharing.report_inside_onward(received, &to, message)?;
+        state
+            .sharing
+            .report_inside_onward(received, done.id, &to, message)?;
     }
     let scope = match done.entries.first().map(|e| &e.scope) {
         Some(casemesh_model::grant::Scope::Folders(_)) => "folders",
@@ -913,6 +948,9 @@ pub struct AccessEntry {
     /// The share's status (`Processing`, `Complete`), `Owner`, or `Access` (inside the
     /// organization).
     pub status: String,
+    /// Set when the partner refused this recipient (not in its directory): its reason. The
+    /// recipient has no access there although the share goes on.
+    pub refused: Option<String>,
 }
 
 /// Everyone with access to a case: the owner, then every recipient of every active share.
@@ -936,6 +974,7 @@ pub async fn access(
         organization: state.org.name.clone(),
         share: None,
         status: "Owner".into(),
+        refused: None,
     }];
     // Inside the organization: users and groups on the case's access list.
     for entry in state.store.case_access(case.id)? {
@@ -967,6 +1006,7 @@ pub async fn access(
             organization: state.org.name.clone(),
             share: entry.share.map(|s| s.to_string()),
             status: "Access".into(),
+            refused: None,
         });
     }
     {
@@ -986,6 +1026,11 @@ pub async fn access(
                     organization: s.partner_name.clone(),
                     share: Some(s.id.to_string()),
                     status: format!("{:?}", s.status),
+                    refused: s
+                        .refused_recipients
+                        .iter()
+                        .find(|x| x.recipient == r.recipient)
+                        .map(|x| x.reason.clone()),
                 });
             }
         }
