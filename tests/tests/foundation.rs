@@ -1305,7 +1305,7 @@ fn users_groups_and_tokens() {
         "fly",
     ]);
     assert_client_error(&stderr);
-    let (stderr, _) = node.cli_fail(["user", "token", "nobody"]);
+    let (stderr, _) = node.cli_fail(["user", "token", "nobody", "--yes"]);
     assert_http_status(&stderr, 404);
 
     // Disabled: its tokens open nothing; enabled again: they do.
