@@ -155,6 +155,14 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/received", get(sharing::received))
         .route("/v1/received/{share}", get(sharing::received_one))
         .route("/v1/received/{share}/import", post(sharing::import))
+        .route(
+            "/v1/received/{share}/contents",
+            get(sharing::received_contents),
+        )
+        .route(
+            "/v1/received/{share}/evidence/{evidence}/content",
+            get(sharing::received_content),
+        )
         .route("/v1/received/{share}/share", post(sharing::share_onward))
         .route("/v1/cases/{case}/audit", get(audit::trail))
         .route("/v1/cases/{case}/audit/verify", get(audit::verify))
@@ -188,7 +196,7 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
         sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::approve_share, sharing::stop_share,
-        sharing::received, sharing::received_one, sharing::import, sharing::share_onward,
+        sharing::received, sharing::received_one, sharing::import, sharing::share_onward, sharing::received_contents, sharing::received_content,
         links::create, links::list, links::show, links::revoke,
     ),
     modifiers(&BearerAuth),

@@ -190,11 +190,14 @@ pub enum MessageKind {
     DirectoryQuery,
     /// A partner shared onward a case this node shared with it: the child grant (issue #13).
     ShareOnward,
+    /// A partner's user viewed or downloaded a case shared in access mode, through the partner's
+    /// node: reported to the sharer for its audit trail (issue #12).
+    AccessEvent,
 }
 
 impl MessageKind {
     /// Every kind, in registry order.
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::GrantOffer,
         MessageKind::GrantRevocation,
         MessageKind::CaseManifest,
@@ -205,6 +208,7 @@ impl MessageKind {
         MessageKind::ShareReceipt,
         MessageKind::DirectoryQuery,
         MessageKind::ShareOnward,
+        MessageKind::AccessEvent,
     ];
 
     /// The wire string of this kind.
@@ -220,6 +224,7 @@ impl MessageKind {
             MessageKind::ShareReceipt => "share.receipt/2",
             MessageKind::DirectoryQuery => "directory.query/1",
             MessageKind::ShareOnward => "share.onward/1",
+            MessageKind::AccessEvent => "access.event/1",
         }
     }
 

@@ -23,7 +23,7 @@ use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
 use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
-use casemesh_model::grant::{self, Recipient, SignedGrant, SignedRevocation};
+use casemesh_model::grant::{self, Recipient, ShareMode, SignedGrant, SignedRevocation};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
 use casemesh_model::names::{TextError, check_line, check_text, limits, validate_name};
 use casemesh_model::org::User;
@@ -224,7 +224,7 @@ fn add_items(
     Ok(new)
 }
 
-fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
+pub(crate) fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
     let bytes =
         hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
     SignedGrant::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("grant: {e}")))
@@ -357,6 +357,7 @@ impl Engine {
             import_map: Default::default(),
             status: ReceivedStatus::Pending,
             last_error: None,
+            mode: g.grant.mode,
         };
         let inline = match &offer.items {
             ItemList::Inline(v) => v.as_slice(),
@@ -388,7 +389,11 @@ impl Engine {
             }
             None => (None, Default::default()),
         };
-        let auto = self.settings().auto_import && g.grant.policy.allows(PolicyAction::Import);
+        // An access-mode share makes no copy by itself: its users fetch what they open, on
+        // demand (`access.rs`); an Import (when the policy allows it) makes one.
+        let auto = self.settings().auto_import
+            && g.grant.policy.allows(PolicyAction::Import)
+            && g.grant.mode == ShareMode::Copy;
         if auto {
             share.status = ReceivedStatus::Importing;
         }
@@ -1002,7 +1007,7 @@ impl Engine {
     /// Fetch and read, in order, the item lists of `share` that came as blobs: their items become
     /// rows (and to-do entries), [`ITEMS_PER_TXN`] at a time; the list is dropped from the share
     /// in the transaction of its last page. A crash re-reads a list; rows already there stay.
-    async fn read_lists(
+    pub(crate) async fn read_lists(
         &self,
         peer: casemesh_net::PeerId,
         grant_bytes: &[u8],

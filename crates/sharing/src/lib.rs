@@ -7,6 +7,7 @@
 //!                               │  partners / policies      (partners.rs)
 //!                               │  share, reshare, stop      (outgoing.rs)  ──► outbox queue
 //!                               │  offers, import, sync      (incoming.rs)  ◄── control requests
+//!                               │  access mode: view, get    (access.rs)
 //!   net events ──► event loop ──┘  grant check per blob      (serve.rs)     ◄── blob requests
 //!   outbox loop: deliver queued control messages in order, retry when the partner is back
 //!   mail loop:   deliver queued notification emails over SMTP (mail.rs)
@@ -16,6 +17,7 @@
 //! the store) and is delivered in order; the receiver deduplicates by message id, so a retry never
 //! applies twice. Every grant is verified again on every use: on each blob request, on each update.
 
+pub mod access;
 pub mod custody;
 pub mod directory;
 pub mod error;
@@ -369,6 +371,10 @@ impl Engine {
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),
             Some(K::ShareOnward) => self.on_onward(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
+            Some(K::AccessEvent) => self.on_access_event(
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),

@@ -106,6 +106,8 @@ struct Opening<'a> {
     scope: Scope,
     message: Option<String>,
     onward: Option<OnwardOf>,
+    /// Copy or access; an onward share takes its parent's (the chain keeps one mode).
+    mode: ShareMode,
 }
 
 /// Share a received case onward ([`Engine::share_onward`]).
@@ -316,6 +318,7 @@ impl Engine {
                 scope: Scope::EntireCase,
                 message: req.message.clone(),
                 onward: Some(onward),
+                mode: parent.grant.mode,
             },
         )?;
         // Tell the organization the case came from (it tells its own sharer in turn).
@@ -603,6 +606,19 @@ impl Engine {
     /// Share a case by copy with a partner organization. The caller has checked the user's
     /// permissions and the organization's features.
     pub fn create_share(&self, actor: &Actor, req: &ShareRequest) -> Result<OutgoingShare> {
+        self.create_share_in(actor, req, ShareMode::Copy)
+    }
+
+    /// Share a case with a partner organization by copy or in access mode (advanced sharing:
+    /// the partner's users list and fetch the case through their node, no copy is made; see
+    /// `access.rs`). The caller has checked the user's permissions and the organization's
+    /// features (access mode needs Advanced Sharing).
+    pub fn create_share_in(
+        &self,
+        actor: &Actor,
+        req: &ShareRequest,
+        mode: ShareMode,
+    ) -> Result<OutgoingShare> {
         let case = self
             .inner
             .store
@@ -635,7 +651,7 @@ impl Engine {
             }
         }
         // The same case to the same partner again adds to the share it already has (#15 item 3).
-        if let Some(existing) = self.active_share_to(&case, &req.partner)? {
+        if let Some(existing) = self.active_share_to(&case, &req.partner, mode)? {
             self.refuse_change_under_approval(&existing)?;
             return self.add_to_share(actor, existing, &case, req, scope);
         }
@@ -648,6 +664,7 @@ impl Engine {
                 scope,
                 message: req.message.clone(),
                 onward: None,
+                mode,
             },
         )
     }
@@ -660,6 +677,7 @@ impl Engine {
             scope,
             message,
             onward,
+            mode,
         } = opening;
         let store = &self.inner.store;
         let partner = self.partner(partner)?;
@@ -703,7 +721,7 @@ impl Engine {
                 })
                 .collect(),
             scope,
-            mode: ShareMode::Copy,
+            mode,
             policy,
             message,
             created_by: actor.name.clone(),
@@ -1020,6 +1038,7 @@ impl Engine {
                         scope: share.scope.clone(),
                         message: share.message.clone(),
                         onward: share.onward,
+                        mode: share.mode,
                     },
                 );
             }
@@ -1597,11 +1616,17 @@ impl Engine {
         Ok(())
     }
 
-    fn active_share_to(&self, case: &Case, partner: &str) -> Result<Option<OutgoingShare>> {
+    fn active_share_to(
+        &self,
+        case: &Case,
+        partner: &str,
+        mode: ShareMode,
+    ) -> Result<Option<OutgoingShare>> {
         let partner = self.partner(partner)?;
         Ok(self.shares(Some(case.id))?.into_iter().find(|s| {
             s.partner == partner.peer_id
                 && s.onward.is_none()
+                && s.mode == mode
                 && matches!(s.status, ShareStatus::Processing | ShareStatus::Complete)
         }))
     }

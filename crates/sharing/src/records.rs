@@ -375,6 +375,16 @@ pub struct IncomingShare {
     pub status: ReceivedStatus,
     /// Last import/sync error, if any.
     pub last_error: Option<String>,
+    /// Copy or access, as the grant says. An access-mode share stays `Pending` (nothing is
+    /// imported by itself): users list its items and fetch them on demand from the sharer
+    /// (`received view` / `received get`) until the sharer stops it, or someone imports it when
+    /// the policy allows `import`. Records written before access mode read as copy.
+    #[serde(default = "copy_mode")]
+    pub mode: ShareMode,
+}
+
+fn copy_mode() -> ShareMode {
+    ShareMode::Copy
 }
 
 /// An item an import went around; see [`IncomingShare::skipped`].

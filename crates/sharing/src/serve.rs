@@ -11,6 +11,7 @@ use crate::records::{OutgoingShare, SHARE_ITEMS, SHARES, ShareStatus};
 use casemesh_model::audit::actions;
 use casemesh_model::grant::{self, Scope, SignedGrant};
 use casemesh_model::ids::{BlobHash, EvidenceId, OrgId, ShareId};
+use casemesh_model::policy::PolicyAction;
 use casemesh_net::{BlobServer, BlobSource, PeerId, Refusal};
 use casemesh_store::{Actor, Clock, Store};
 use std::collections::BTreeMap;
@@ -218,6 +219,16 @@ impl GrantChecker {
         let item = if held {
             None
         } else {
+            // Evidence bytes leave only for an action the grant's policy allows: a download
+            // (access mode's `received get`) or an import (a copy, made by auto-import or by an
+            // Import). A view-only policy lists the items (the item lists above) and serves none.
+            let policy = &g.grant.policy;
+            if !policy.allows(PolicyAction::Download) && !policy.allows(PolicyAction::Import) {
+                tracing::warn!(peer = %peer, blob = %hash, share = %share.id, "blob request refused: the policy allows neither download nor import");
+                return Err(Refusal::forbidden(
+                    "the sharing policy allows neither download nor import",
+                ));
+            }
             Some(self.item_with_blob(share, g, hash).map_err(internal)?.ok_or_else(|| {
                 // The share is valid but no item of it has these bytes (any more): deleted at
                 // the sharer, or never in scope. The importer skips the item for good.
@@ -585,6 +596,27 @@ mod tests {
             refused.map(|r| r.code),
             Some(casemesh_net::RefusalCode::Forbidden)
         );
+    }
+
+    /// Evidence bytes leave only for `download` or `import` (issue #12): a view-only grant is
+    /// refused as forbidden, whatever the mode.
+    #[test]
+    fn a_policy_without_download_or_import_serves_no_evidence() {
+        let f = fixture();
+        let mut g = SignedGrant::from_bytes(&grant(&f, &f.key, &f.partner, None))
+            .unwrap()
+            .grant;
+        g.mode = ShareMode::Access;
+        g.policy = SharingPolicy::view_only();
+        let view_only = SignedGrant::sign(g.clone(), &f.key).to_bytes();
+        let refused = f.checker.open(&f.partner, &view_only, &f.hash).err();
+        assert_eq!(
+            refused.map(|r| r.code),
+            Some(casemesh_net::RefusalCode::Forbidden)
+        );
+        g.policy.allowed.insert(PolicyAction::Download);
+        let download = SignedGrant::sign(g, &f.key).to_bytes();
+        assert!(f.checker.open(&f.partner, &download, &f.hash).is_ok());
     }
 
     /// What a share's policy or a "do not disclose" marking keeps home is never served, even

@@ -26,7 +26,7 @@ fn meta_err(e: impl std::fmt::Display) -> SharingError {
     SharingError::Invalid(format!("metadata document: {e}"))
 }
 
-fn load_doc(hex_text: &str) -> Result<CaseDoc> {
+pub(crate) fn load_doc(hex_text: &str) -> Result<CaseDoc> {
     CaseDoc::load(&hex::decode(hex_text).map_err(meta_err)?).map_err(meta_err)
 }
 

@@ -10,6 +10,7 @@
 //! | `share.receipt/2` | partner → sharer | [`Receipt`] |
 //! | `share.onward/1` | partner → sharer | [`OnwardNotice`] (a hop of onward sharing) |
 //! | `case.update/2` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
+//! | `access.event/1` | partner → sharer | [`AccessEvent`] (a user viewed or downloaded an access-mode share) |
 //!
 //! ## Shares of any size (version 2)
 //! No payload grows with the number of items in a share. The evidence items travel as
@@ -58,6 +59,8 @@ pub const KIND_META: MessageKind = MessageKind::CaseUpdate;
 pub const KIND_RECEIPT: MessageKind = MessageKind::ShareReceipt;
 /// Kind of [`OnwardNotice`].
 pub const KIND_ONWARD: MessageKind = MessageKind::ShareOnward;
+/// Kind of [`AccessEvent`].
+pub const KIND_ACCESS: MessageKind = MessageKind::AccessEvent;
 
 /// Bytes held by the sharer, named by hash, fetched over the blob protocol under the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +260,37 @@ pub struct OnwardNotice {
     /// The audience's name as the reporting partner knows it.
     pub to_name: String,
 }
+
+/// What a partner's user did with a share in access mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessAction {
+    /// Listed the shared folders and items (`received view`).
+    View,
+    /// Downloaded one item's bytes (`received get`).
+    Download,
+}
+
+/// `access.event/1`: a user of the partner organization viewed or downloaded a share made in
+/// access mode, through the partner's node. Queued in the partner's outbox before the fetch it
+/// reports, so the sharer's audit trail names the partner's user, not only its organization.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessEvent {
+    /// The share (issued by the receiving sharer).
+    pub share: ShareId,
+    /// The partner's user (its username at the partner; at most [`MAX_ACCESS_USER`] bytes).
+    pub user: String,
+    /// The sharer's evidence id, for a download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceId>,
+    /// What the user did.
+    pub action: AccessAction,
+    /// When, at the partner (ms UTC; the sharer's audit entry has its own time).
+    pub at: Timestamp,
+}
+
+/// Longest user name an [`AccessEvent`] may carry (bytes).
+pub const MAX_ACCESS_USER: usize = 200;
 
 /// Most skipped items one receipt reports (the rest follow in later receipts).
 pub const MAX_SKIPPED_PER_RECEIPT: usize = 1_000;

@@ -34,6 +34,11 @@ pub(crate) enum ShareCommand {
         /// Message to the recipients.
         #[arg(long)]
         message: Option<String>,
+        /// Partner share mode: `copy` (the partner gets its own copy) or `access` (advanced
+        /// sharing: the partner's users list and fetch the case through their node, no copy is
+        /// made; needs the Advanced Sharing feature).
+        #[arg(long, value_parser = ["copy", "access"], default_value = "copy", conflicts_with = "inside")]
+        mode: String,
         /// Wait until the partner has everything (status Complete), showing items and bytes
         /// delivered. The share id is printed first; Ctrl-C stops only the waiting.
         #[arg(long)]
@@ -98,7 +103,33 @@ pub(crate) enum ShareCommand {
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum ReceivedCommand {
     /// Shares received from partners.
-    List,
+    List {
+        /// Only shares of this mode.
+        #[arg(long, value_parser = ["copy", "access"])]
+        mode: Option<String>,
+    },
+    /// The folders and items of a received share: the sharer's current version as last sent
+    /// (for an access-mode share, what its users may open). The sharer's audit trail records
+    /// the view with your user name.
+    View {
+        /// Share id, or the local copy's case id / case number.
+        share: String,
+    },
+    /// Download an item of a received share, fetched from the sharer on demand and verified
+    /// (access mode: nothing is kept on this node). Refused once the sharer stopped the share,
+    /// or when its policy lacks `download`. The sharer's audit trail records it with your name.
+    Get {
+        /// Share id, or the local copy's case id / case number.
+        share: String,
+        /// The sharer's evidence id (as `received view` lists it), display id or name.
+        evidence: String,
+        /// Where to write the bytes.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: std::path::PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Import details: sender, partner organization, recipients, received on, access level, policy.
     Show {
         /// Share id, or the local copy's case id / case number.
@@ -420,6 +451,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             folders,
             evidence,
             message,
+            mode,
             wait,
             timeout,
             ..
@@ -431,7 +463,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .await
                 .unwrap_or(Value::Null);
             let v = client
-                .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message}))
+                .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message, "mode": mode}))
                 .await?;
             let id = text(&v, "id");
             let previous = items(&before).iter().find(|s| text(s, "id") == id);
@@ -639,8 +671,9 @@ pub(super) async fn received(
     out: Out,
 ) -> anyhow::Result<()> {
     let v = match cmd {
-        ReceivedCommand::List => {
-            let v = client.get(&["v1", "received"]).await?;
+        ReceivedCommand::List { mode } => {
+            let query: Vec<(&str, String)> = mode.map(|m| ("mode", m)).into_iter().collect();
+            let v = client.get_query(&["v1", "received"], &query).await?;
             if !out.json(&v)? {
                 let rows: Vec<Vec<String>> = items(&v)
                     .iter()
@@ -663,6 +696,56 @@ pub(super) async fn received(
             return Ok(());
         }
         ReceivedCommand::Show { share } => client.get(&["v1", "received", &share]).await?,
+        ReceivedCommand::View { share } => {
+            let v = client.get(&["v1", "received", &share, "contents"]).await?;
+            if !out.json(&v)? {
+                println!("Share {} ({})", text(&v, "share"), text(&v, "mode"));
+                println!("Folders:");
+                for f in items(&v["folders"]) {
+                    println!("  {}", f.as_str().unwrap_or_default());
+                }
+                let rows: Vec<Vec<String>> = items(&v["evidence"])
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            text(e, "id"),
+                            text(e, "name"),
+                            e["folder"].as_str().unwrap_or("/").to_owned(),
+                            e["size"].to_string(),
+                            text(e, "hash"),
+                        ]
+                    })
+                    .collect();
+                table(&["EVIDENCE", "NAME", "FOLDER", "BYTES", "BLAKE3"], &rows);
+            }
+            return Ok(());
+        }
+        ReceivedCommand::Get {
+            share,
+            evidence,
+            output,
+            force,
+        } => {
+            super::confirm::check_output(&output, force)?;
+            let done = client
+                .download(
+                    &["v1", "received", &share, "evidence", &evidence, "content"],
+                    &output,
+                    None,
+                )
+                .await?;
+            let v =
+                json!({"file": output.display().to_string(), "size": done.size, "hash": done.hash});
+            if !out.json(&v)? {
+                println!(
+                    "{} bytes written to {} (blake3 {})",
+                    done.size,
+                    output.display(),
+                    done.hash
+                );
+            }
+            return Ok(());
+        }
         ReceivedCommand::Import { share } => {
             client
                 .post_empty(&["v1", "received", &share, "import"])

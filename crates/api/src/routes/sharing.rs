@@ -5,12 +5,12 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Json;
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
-use casemesh_model::grant::{Recipient, Scope};
+use casemesh_model::grant::{Recipient, Scope, ShareMode};
 use casemesh_model::org::Action;
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_sharing::SharingError;
@@ -160,6 +160,11 @@ pub struct CreateShare {
     pub evidence: Vec<String>,
     /// Optional message.
     pub message: Option<String>,
+    /// `copy` (default: the partner gets its own copy) or `access` (advanced sharing: the
+    /// partner's users list and fetch the case through their node; no copy is made). Access
+    /// needs the Advanced Sharing feature.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 /// Body of `POST /v1/shares/{share}/recipients`.
@@ -464,7 +469,8 @@ impl From<OutgoingShare> for ShareView {
 pub struct ReceivedView {
     /// Share id.
     pub id: String,
-    /// `Pending` (waiting for Import), `Importing`, `Imported` or `Stopped`.
+    /// `Pending` (waiting for Import), `Access` (access mode: opened in place with `received
+    /// view` / `received get`, nothing imported), `Importing`, `Imported` or `Stopped`.
     pub status: String,
     /// Sender: the sharing organization's id.
     pub sender: String,
@@ -520,7 +526,13 @@ impl ReceivedView {
             .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
         Ok(ReceivedView {
             id: s.id.to_string(),
-            status: format!("{:?}", s.status),
+            status: if s.mode == ShareMode::Access
+                && s.status == casemesh_sharing::records::ReceivedStatus::Pending
+            {
+                "Access".to_owned()
+            } else {
+                format!("{:?}", s.status)
+            },
             sender: s.sharer.clone(),
             partner_organization: s.sharer_name.clone(),
             recipients: s.recipients.iter().map(recipient_text).collect(),
@@ -760,6 +772,26 @@ pub async fn create_share(
     Json(req): Json<CreateShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
     caller.require(&state, Action::ShareByCopy)?;
+    let mode = match req.mode.as_deref() {
+        None | Some("copy") => ShareMode::Copy,
+        Some("access") => {
+            if !state
+                .settings()
+                .features
+                .is_enabled(casemesh_model::org::Feature::AdvancedSharing)
+            {
+                return Err(ApiError::forbidden(
+                    "access-mode shares need the Advanced Sharing feature, which is off",
+                ));
+            }
+            ShareMode::Access
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "mode {other:?}: expected copy or access"
+            )));
+        }
+    };
     let case = caller.whole_case(&state, &case)?;
     let request = casemesh_sharing::ShareRequest {
         case: case.id,
@@ -771,7 +803,7 @@ pub async fn create_share(
     };
     let share = state
         .sharing
-        .create_share(&caller.actor(&state), &request)?;
+        .create_share_in(&caller.actor(&state), &request, mode)?;
     Ok((StatusCode::CREATED, Json(share.into())))
 }
 
@@ -1133,14 +1165,28 @@ fn shared_case_share(
 }
 
 /// Shares received from partners ("shared with me").
-#[utoipa::path(get, path = "/v1/received", operation_id = "list_received_shares", tag = "sharing", responses((status = 200, body = [ReceivedView])))]
+#[utoipa::path(get, path = "/v1/received", operation_id = "list_received_shares", tag = "sharing", params(ReceivedQuery), responses((status = 200, body = [ReceivedView]), (status = 400, body = ErrorBody)))]
 pub async fn received(
     State(state): State<AppState>,
     caller: Caller,
+    Query(q): Query<ReceivedQuery>,
 ) -> ApiResult<Json<Vec<ReceivedView>>> {
+    let mode = match q.mode.as_deref() {
+        None => None,
+        Some("copy") => Some(ShareMode::Copy),
+        Some("access") => Some(ShareMode::Access),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "mode {other:?}: expected copy or access"
+            )));
+        }
+    };
     let e = &state.sharing;
     let mut out = Vec::new();
     for s in e.received()? {
+        if mode.is_some_and(|m| m != s.mode) {
+            continue;
+        }
         // Only what the caller may see (issue #12): named recipients, whoever sees the copy,
         // administrators.
         if caller.may_see_received(&state, &s)? {
@@ -1292,4 +1338,124 @@ pub async fn import(
     let share = caller.received(&state, &share)?.id.to_string();
     let e = &state.sharing;
     Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
+}
+
+/// Query of `GET /v1/received`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReceivedQuery {
+    /// Only shares of this mode: `copy` or `access`.
+    pub mode: Option<String>,
+}
+
+/// An item of a received share as the sharer last sent it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivedItemView {
+    /// The sharer's evidence id (name it to `received get`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Display id.
+    pub display_id: String,
+    /// Description.
+    pub description: String,
+    /// Folder path at the sharer; `null` = the root.
+    pub folder: Option<String>,
+    /// BLAKE3 of the bytes (hex).
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+}
+
+/// What a received share holds: the sharer's current version as last sent (`received view`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceivedContentsView {
+    /// Share id.
+    pub share: String,
+    /// `copy` or `access`.
+    pub mode: String,
+    /// The shared folders' paths (only the folders the share covers and their ancestors).
+    pub folders: Vec<String>,
+    /// The items.
+    pub evidence: Vec<ReceivedItemView>,
+}
+
+/// The folders and items of a received share (refused when the share was stopped or its policy
+/// lacks `view`). The sharer's audit trail records the view with this user's name.
+#[utoipa::path(get, path = "/v1/received/{share}/contents", operation_id = "view_received_share", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = ReceivedContentsView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn received_contents(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<ReceivedContentsView>> {
+    let share = caller.received(&state, &share)?;
+    let c = state
+        .sharing
+        .received_view(share.id, &caller.actor(&state).name)
+        .await?;
+    Ok(Json(ReceivedContentsView {
+        share: c.share.to_string(),
+        mode: format!("{:?}", c.mode).to_lowercase(),
+        folders: c.folders.into_iter().map(|(_, p)| p).collect(),
+        evidence: c
+            .evidence
+            .into_iter()
+            .map(|e| ReceivedItemView {
+                id: e.id.to_string(),
+                name: e.name,
+                display_id: e.display_id,
+                description: e.description,
+                folder: e.folder,
+                hash: e.hash.to_string(),
+                size: e.size,
+                media_type: e.media_type,
+            })
+            .collect(),
+    }))
+}
+
+/// Download an item of a received share, fetched on demand from the sharer under the grant and
+/// verified against its hash; nothing is kept here. Refused when the share was stopped or its
+/// policy lacks `download` (here, and again by the sharer). The sharer's audit trail records
+/// the download with this user's name.
+#[utoipa::path(get, path = "/v1/received/{share}/evidence/{evidence}/content", operation_id = "get_received_evidence_content", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id"), ("evidence" = String, Path, description = "the sharer's evidence id, display id or name")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn received_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((share, evidence)): Path<(String, String)>,
+) -> ApiResult<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let share = caller.received(&state, &share)?;
+    let fetched = state
+        .sharing
+        .received_get(share.id, &evidence, &caller.actor(&state).name)
+        .await?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(fetched.file),
+        1 << 20,
+    );
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        fetched.entry.name.replace(['"', '\\'], "_")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, fetched.entry.media_type.clone()),
+            (header::CONTENT_LENGTH, fetched.entry.size.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::HeaderName::from_static("x-blake3"),
+                fetched.entry.hash.to_string(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -1,0 +1,266 @@
+//! Access in place for partners (issue #12 item 3), between real node processes: a partner share
+//! in access mode makes no copy; the partner's user lists and downloads items through the
+//! partner's node (fetched on demand under the grant), the sharer's audit trail names the
+//! partner organization and user, a stop ends access at once, and a policy without `download`
+//! is refused by both nodes.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_model::ids::BlobHash;
+use casemesh_net::{NetError, Partner, PeerId, RefusalCode};
+use casemesh_tests::{
+    TestNode, assert_http_status, create_case, hash_file, id_of, node_identity, partner,
+    random_file, s, wait_until,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn user(node: &TestNode, name: &str) -> String {
+    let v = node.cli_json(["user", "add", name, "--full-name", name]);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// A's case with two items (one in `Shared`); returns (case, [(evidence id, hash, path)]).
+fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String, String)>) {
+    let case = create_case(a, "AM-1");
+    a.cli_ok(["folder", "create", &case, "Shared"]);
+    let mut items = Vec::new();
+    for (name, folder, size) in [("one.bin", "Shared", 70_000u64), ("two.bin", "", 3_000)] {
+        let path = dir.join(name);
+        random_file(&path, size, size);
+        let mut args = vec!["evidence", "add", &case, s(&path)];
+        if !folder.is_empty() {
+            args.extend(["--folder", folder]);
+        }
+        let ev = a.cli_json(&args);
+        items.push((id_of(&ev).to_owned(), hash_file(&path)));
+    }
+    (case, items)
+}
+
+/// Share `case` in access mode with county-da's user `dana`; returns the share id once B has it.
+fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> String {
+    let share = a.cli_json([
+        "share",
+        "create",
+        case,
+        "--partner",
+        "county-da",
+        "--mode",
+        "access",
+        "--to",
+        "user:dana",
+    ]);
+    assert_eq!(share["mode"], "access", "{share}");
+    let id = id_of(&share).to_owned();
+    wait_until("B receives the access share", LIMIT, || {
+        let list = b.cli_json_as(dana, ["received", "list", "--mode", "access"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+            .then_some(())
+    });
+    id
+}
+
+fn audit_entries(node: &TestNode, case: &str) -> Vec<Value> {
+    node.cli_json(["audit", "show", case])["entries"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    let dana = user(&b, "dana");
+    let (case, items) = case_with_items(&a, work.path());
+    let share = access_share(&a, &b, &dana, &case);
+
+    // Listed as an access share, not a copy one; nothing imported (auto-import is on).
+    let copies = b.cli_json_as(&dana, ["received", "list", "--mode", "copy"]);
+    assert!(copies.as_array().unwrap().is_empty(), "{copies}");
+    let shown = b.cli_json_as(&dana, ["received", "show", &share]);
+    assert_eq!(shown["status"], "Access", "{shown}");
+    assert_eq!(shown["access_level"], "access", "{shown}");
+
+    // The user lists the sharer's folders and items.
+    let view = b.cli_json_as(&dana, ["received", "view", &share]);
+    assert_eq!(view["folders"], serde_json::json!(["Shared"]), "{view}");
+    let listed = view["evidence"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{view}");
+    for (id, hash) in &items {
+        let e = listed.iter().find(|e| e["id"] == id.as_str()).unwrap();
+        assert_eq!(e["hash"], hash.as_str(), "{e}");
+    }
+    let one = listed.iter().find(|e| e["name"] == "one.bin").unwrap();
+    assert_eq!(one["folder"], "Shared");
+
+    // … and downloads one, byte-identical.
+    let (ev, hash) = &items[0];
+    let out = work.path().join("got.bin");
+    b.cli_json_as(&dana, ["received", "get", &share, ev, "-o", s(&out)]);
+    assert_eq!(&hash_file(&out), hash);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(work.path().join("one.bin")).unwrap()
+    );
+    // An existing FILE needs --force.
+    let (err, code) = b.cli_fail_as(&dana, ["received", "get", &share, ev, "-o", s(&out)]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--force"), "{err}");
+    b.cli_json_as(
+        &dana,
+        [
+            "received",
+            "get",
+            &share,
+            "two.bin",
+            "-o",
+            s(&out),
+            "--force",
+        ],
+    );
+    assert_eq!(&hash_file(&out), &items[1].1);
+
+    // The sharer's audit trail names the partner organization and user.
+    wait_until("A audits dana's download", LIMIT, || {
+        audit_entries(&a, &case)
+            .iter()
+            .any(|e| {
+                e["action"] == "evidence.download"
+                    && e["actor"] == "org:county-da"
+                    && e["evidence"] == ev.as_str()
+                    && e["details"].as_str().unwrap_or("").contains("\"dana\"")
+            })
+            .then_some(())
+    });
+    assert!(
+        audit_entries(&a, &case)
+            .iter()
+            .any(|e| e["action"] == "case.view"
+                && e["details"].as_str().unwrap_or("").contains("\"dana\"")),
+        "the view is audited too"
+    );
+
+    // No copy exists on the receiver: no case, no imported item, no stored blob.
+    let shown = b.cli_json(["received", "show", &share]);
+    assert!(shown["local_case"].is_null(), "{shown}");
+    assert_eq!(shown["items_imported"], 0);
+    assert!(
+        b.cli_json(["case", "list", "--external"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    for (_, hash) in &items {
+        assert!(!b.blob_path(hash).exists(), "B stored {hash}");
+    }
+
+    // Stop: the next get is refused.
+    a.cli_json(["share", "stop", &share, "--yes"]);
+    wait_until("B takes in the stop", LIMIT, || {
+        (b.cli_json(["received", "show", &share])["status"] == "Stopped").then_some(())
+    });
+    let again = work.path().join("again.bin");
+    let (err, code) = b.cli_fail_as(&dana, ["received", "get", &share, ev, "-o", s(&again)]);
+    assert_ne!(code, 0);
+    assert_http_status(&err, 403);
+    assert!(!again.exists());
+    let (err, _) = b.cli_fail_as(&dana, ["received", "view", &share]);
+    assert_http_status(&err, 403);
+}
+
+#[test]
+fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::start("metro-pd");
+    let mut b = TestNode::start("county-da");
+    partner(&a, &b);
+    a.cli_ok(["policy", "set", "Look", "--allow", "view"]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "Look"]);
+    let dana = user(&b, "dana");
+    let (case, items) = case_with_items(&a, work.path());
+    let share = access_share(&a, &b, &dana, &case);
+
+    let view = b.cli_json_as(&dana, ["received", "view", &share]);
+    assert_eq!(view["evidence"].as_array().unwrap().len(), 2, "{view}");
+    let out = work.path().join("got.bin");
+    let (err, code) = b.cli_fail_as(
+        &dana,
+        ["received", "get", &share, &items[0].0, "-o", s(&out)],
+    );
+    assert_ne!(code, 0);
+    assert_http_status(&err, 403);
+    assert!(err.contains("download"), "{err}");
+    assert!(!out.exists());
+
+    // The sharer refuses too: B's identity presents the grant directly, as a modified node
+    // that skipped its own check would.
+    let grant = hex::decode(
+        b.cli_json(["received", "show", &share])["grant"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let (a_peer, a_addr) = node_identity(&a);
+    b.stop();
+    let key: [u8; 32] = std::fs::read(b.data_dir().join("identity.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let hash: BlobHash = items[0].1.parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refused = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = casemesh_net::Config::new(key, dir.path().join("partial"))
+            .with_listen_addrs(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        let (net, mut events) = casemesh_net::start(config, std::sync::Arc::new(NoBlobs))
+            .await
+            .unwrap();
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let target: PeerId = a_peer.parse().unwrap();
+        net.add_partner(Partner {
+            peer_id: target,
+            addrs: vec![a_addr.parse().unwrap()],
+            name: "metro-pd".into(),
+        })
+        .await
+        .unwrap();
+        let mut last = None;
+        for _ in 0..50 {
+            match net.fetch_blob(target, grant.clone(), hash, None).await {
+                Err(NetError::Refused { refusal, .. }) => return Some(refusal),
+                Ok(_) => return None,
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("could not reach A: {last:?}");
+    });
+    let refusal = refused.expect("A served the bytes under a view-only policy");
+    assert_eq!(refusal.code, RefusalCode::Forbidden, "{refusal:?}");
+    assert!(refusal.reason.contains("download"), "{refusal:?}");
+}
+
+/// Serves nothing (the raw node only fetches).
+struct NoBlobs;
+
+impl casemesh_net::BlobServer for NoBlobs {
+    fn open(
+        &self,
+        _: &PeerId,
+        _: &[u8],
+        _: &BlobHash,
+    ) -> Result<casemesh_net::BlobSource, casemesh_net::Refusal> {
+        Err(casemesh_net::Refusal::forbidden("nothing is served here"))
+    }
+}
