@@ -15,10 +15,7 @@
 //! Transcripts are not in the roots: a receipt names each evidence item's own bytes.
 
 use crate::error::{Result, SharingError};
-use crate::records::{
-    OutgoingShare, RECEIVED, RECEIVED_BY_LOCAL_CASE, RECEIVED_ITEMS, ReceivedItem, SHARE_ITEMS,
-    SentItem,
-};
+use crate::records::{OutgoingShare, RECEIVED_ITEMS, ReceivedItem, SHARE_ITEMS, SentItem};
 use crate::wire::Receipt;
 use casemesh_model::custody::{HoldingReceipt, RootsDigest, Signed, StopAck};
 use casemesh_model::grant::SignedGrant;
@@ -181,10 +178,7 @@ impl crate::Engine {
                 });
             }
         }
-        if let Some(received) = store
-            .by_index(&RECEIVED, &RECEIVED_BY_LOCAL_CASE, &case.to_string())?
-            .into_iter()
-            .next()
+        if let Some(received) = self.received_of_copy(case)?
             && let Ok(bytes) = hex::decode(&received.grant)
             && let Ok(grant) = SignedGrant::from_bytes(&bytes)
         {

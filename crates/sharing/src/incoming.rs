@@ -252,6 +252,16 @@ impl Engine {
         Ok(all)
     }
 
+    /// The received share a local case is the copy of (`None` for a case of this organization).
+    pub(crate) fn received_of_copy(&self, case: CaseId) -> Result<Option<IncomingShare>> {
+        Ok(self
+            .inner
+            .store
+            .by_index(&RECEIVED, &RECEIVED_BY_LOCAL_CASE, &case.to_string())?
+            .into_iter()
+            .next())
+    }
+
     /// One received share, by share id or by the local copy's case id.
     pub fn received_share(&self, id: &str) -> Result<IncomingShare> {
         if let Ok(sid) = id.parse::<ShareId>()
@@ -260,12 +270,7 @@ impl Engine {
             return Ok(s);
         }
         if let Ok(case) = id.parse::<CaseId>()
-            && let Some(s) = self
-                .inner
-                .store
-                .by_index(&RECEIVED, &RECEIVED_BY_LOCAL_CASE, &case.to_string())?
-                .into_iter()
-                .next()
+            && let Some(s) = self.received_of_copy(case)?
         {
             return Ok(s);
         }
@@ -593,23 +598,26 @@ impl Engine {
         tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
         // Stopping a share revokes its whole subtree: every onward share of it ends too (each
         // partner hears it through the durable outbox, also after being offline).
-        self.stop_onward_of(share.id)?;
+        self.stop_onward_of(&share)?;
         if let Err(e) = self.clean_partials() {
             tracing::warn!(error = %e, "could not clean partial downloads");
         }
         Ok(())
     }
 
-    /// Stop every onward share this node made of received share `parent`.
-    fn stop_onward_of(&self, parent: ShareId) -> Result<()> {
+    /// Stop every onward share this node made of received share `parent`: they are shares of
+    /// its local copy (found through the shares-by-case index, not a scan of every share).
+    fn stop_onward_of(&self, parent: &IncomingShare) -> Result<()> {
+        let Some(copy) = parent.local_case else {
+            return Ok(());
+        };
         let system = Actor::new("system", self.now());
-        for s in self.inner.store.all(&crate::records::SHARES)? {
-            let s: crate::records::OutgoingShare = s;
-            if s.onward.is_some_and(|o| o.parent == parent)
+        for s in self.shares(Some(copy))? {
+            if s.onward.is_some_and(|o| o.parent == parent.id)
                 && s.status != crate::records::ShareStatus::Stopped
             {
                 self.stop_share(&system, &s.id.to_string())?;
-                tracing::info!(share = %s.id, parent = %parent, "onward share stopped with its parent");
+                tracing::info!(share = %s.id, parent = %parent.id, "onward share stopped with its parent");
             }
         }
         Ok(())

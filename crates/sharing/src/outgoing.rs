@@ -187,7 +187,7 @@ impl Engine {
     /// received grant it continues: same source case, scope and expiry as its parent, the
     /// parent carried along (so every node can check the chain offline).
     fn sign_grant(&self, share: &OutgoingShare, version: u32) -> Result<SignedGrant> {
-        let mut grant = Grant {
+        let grant = Grant {
             id: share.id,
             version,
             issuer: OrgId(self.inner.me.clone()),
@@ -207,16 +207,24 @@ impl Engine {
             message: share.message.clone(),
             parent: None,
         };
-        if let Some(onward) = &share.onward {
-            let parent = self.parent_grant(onward.parent)?;
-            grant.source_case = parent.grant.source_case;
-            grant.scope = parent.grant.scope.clone();
-            grant.expires_at = parent.grant.expires_at;
-            grant.issued_at = grant.issued_at.max(parent.grant.issued_at);
-            grant::check_attenuation(&grant, &parent, None)
-                .map_err(|e| SharingError::Forbidden(format!("onward share refused: {e}")))?;
-            grant.parent = Some(Box::new(parent));
+        match &share.onward {
+            Some(onward) => self.sign_child(grant, self.parent_grant(onward.parent)?),
+            None => Ok(SignedGrant::sign(grant, &self.inner.key)),
         }
+    }
+
+    /// Sign `grant` as a child of `parent`: the parent's source case, scope and expiry, issued
+    /// no earlier than it, the parent carried along; refused (`Forbidden`) when it would widen
+    /// the parent ([`grant::check_attenuation`]). Partner and inside onward shares both sign
+    /// here.
+    fn sign_child(&self, mut grant: Grant, parent: SignedGrant) -> Result<SignedGrant> {
+        grant.source_case = parent.grant.source_case;
+        grant.scope = parent.grant.scope.clone();
+        grant.expires_at = parent.grant.expires_at;
+        grant.issued_at = grant.issued_at.max(parent.grant.issued_at);
+        grant::check_attenuation(&grant, &parent, None)
+            .map_err(|e| SharingError::Forbidden(format!("onward share refused: {e}")))?;
+        grant.parent = Some(Box::new(parent));
         Ok(SignedGrant::sign(grant, &self.inner.key))
     }
 
@@ -248,30 +256,17 @@ impl Engine {
     /// - [`SharingError::Invalid`]: no recipient, or a bad message.
     pub fn share_onward(&self, actor: &Actor, req: &OnwardRequest) -> Result<OutgoingShare> {
         let received = self.received_share(&req.received)?;
-        if received.status == crate::records::ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden(format!(
-                "{} stopped sharing this case: it cannot be shared onward",
-                received.sharer_name
-            )));
-        }
+        let parent = self.onward_grant(
+            &received,
+            &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
+            "sharing this case onward to another organization",
+        )?;
         let copy = received.local_case.ok_or_else(|| {
             SharingError::NotFound(
                 "this share was not imported yet: import it first (casemesh received import)"
                     .into(),
             )
         })?;
-        let parent = self.parent_grant(received.id)?;
-        grant::verify(&parent, self.now(), Some(&OrgId(self.inner.me.clone())))
-            .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
-        let policy = &parent.grant.policy;
-        if !policy.allows(PolicyAction::ShareOnward)
-            || !policy.allows(PolicyAction::ShareOnwardExternal)
-        {
-            return Err(SharingError::Forbidden(format!(
-                "the sharing policy {:?} of {} does not allow sharing this case onward to another organization (it needs share_onward and share_onward_external)",
-                policy.name, received.sharer_name
-            )));
-        }
         if parent.depth() >= grant::MAX_CHAIN_DEPTH {
             return Err(SharingError::Forbidden(format!(
                 "this case already passed through {} organizations: at most {} may share it in a chain",
@@ -344,19 +339,30 @@ impl Engine {
     /// [`SharingError::Forbidden`] when the sharer stopped the share, its grant no longer
     /// verifies, or its policy does not allow `share_onward`.
     pub fn onward_inside(&self, case: CaseId) -> Result<Option<crate::records::IncomingShare>> {
-        let Some(received) = self
-            .inner
-            .store
-            .by_index(
-                &crate::records::RECEIVED,
-                &crate::records::RECEIVED_BY_LOCAL_CASE,
-                &case.to_string(),
-            )?
-            .into_iter()
-            .next()
-        else {
+        let Some(received) = self.received_of_copy(case)? else {
             return Ok(None);
         };
+        self.onward_grant(
+            &received,
+            &[PolicyAction::ShareOnward],
+            "sharing this case onward",
+        )?;
+        Ok(Some(received))
+    }
+
+    /// The grant of `received`, when it may still be passed on in a way that needs `actions`
+    /// (`what` names that way in the refusal): the sharer has not stopped the share, the grant
+    /// still verifies, and its policy allows every one of `actions`. Every onward path (partner,
+    /// inside, download link) checks through here.
+    ///
+    /// # Errors
+    /// [`SharingError::Forbidden`] naming the stop, the grant's fault or the actions missing.
+    fn onward_grant(
+        &self,
+        received: &crate::records::IncomingShare,
+        actions: &[PolicyAction],
+        what: &str,
+    ) -> Result<SignedGrant> {
         if received.status == crate::records::ReceivedStatus::Stopped {
             return Err(SharingError::Forbidden(format!(
                 "{} stopped sharing this case: it cannot be shared onward",
@@ -366,13 +372,20 @@ impl Engine {
         let parent = self.parent_grant(received.id)?;
         grant::verify(&parent, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
-        if !parent.grant.policy.allows(PolicyAction::ShareOnward) {
+        let policy = &parent.grant.policy;
+        if actions.iter().any(|a| !policy.allows(*a)) {
             return Err(SharingError::Forbidden(format!(
-                "the sharing policy {:?} of {} does not allow sharing this case onward (share_onward)",
-                parent.grant.policy.name, received.sharer_name
+                "the sharing policy {:?} of {} does not allow {what} (it needs {})",
+                policy.name,
+                received.sharer_name,
+                actions
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             )));
         }
-        Ok(Some(received))
+        Ok(parent)
     }
 
     /// Whether `case` may leave this organization by other means than a partner share (a
@@ -382,19 +395,12 @@ impl Engine {
     /// # Errors
     /// [`SharingError::Forbidden`] naming the policy or the stop.
     pub fn onward_external_allowed(&self, case: CaseId) -> Result<()> {
-        let Some(received) = self.onward_inside(case)? else {
-            return Ok(());
-        };
-        let parent = self.parent_grant(received.id)?;
-        if !parent
-            .grant
-            .policy
-            .allows(PolicyAction::ShareOnwardExternal)
-        {
-            return Err(SharingError::Forbidden(format!(
-                "this case was received from {} under the sharing policy {:?}, which does not allow handing it outside this organization (share_onward_external)",
-                received.sharer_name, parent.grant.policy.name
-            )));
+        if let Some(received) = self.received_of_copy(case)? {
+            self.onward_grant(
+                &received,
+                &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
+                "handing this case outside this organization",
+            )?;
         }
         Ok(())
     }
@@ -425,12 +431,12 @@ impl Engine {
             scope: parent.grant.scope.clone(),
             mode: parent.grant.mode,
             policy: parent.grant.policy.clone(),
-            issued_at: self.now().max(parent.grant.issued_at),
-            expires_at: parent.grant.expires_at,
+            issued_at: self.now(),
+            expires_at: None,
             message,
-            parent: Some(Box::new(parent)),
+            parent: None,
         };
-        let child = SignedGrant::sign(child, &self.inner.key);
+        let child = self.sign_child(child, parent)?;
         let notice = wire::OnwardNotice {
             share: received.id,
             grant: hex::encode(child.to_bytes()),

@@ -379,15 +379,6 @@ pub struct SkippedView {
     pub reason: String,
 }
 
-fn recipient_text(r: &Recipient) -> String {
-    match r {
-        Recipient::User(v) => format!("user:{v}"),
-        Recipient::Group(v) => format!("group:{v}"),
-        Recipient::Email(v) => format!("email:{v}"),
-        Recipient::Badge(v) => format!("badge:{v}"),
-    }
-}
-
 fn scope_text(s: &Scope) -> String {
     match s {
         Scope::EntireCase => "entire_case".into(),
@@ -410,7 +401,7 @@ impl From<OutgoingShare> for ShareView {
                 .recipients
                 .iter()
                 .map(|r| RecipientView {
-                    recipient: recipient_text(&r.recipient),
+                    recipient: casemesh_sharing::recipient_label(&r.recipient),
                     added_at: r.added_at.to_string(),
                 })
                 .collect(),
@@ -418,7 +409,7 @@ impl From<OutgoingShare> for ShareView {
                 .refused_recipients
                 .iter()
                 .map(|r| RefusedRecipientView {
-                    recipient: recipient_text(&r.recipient),
+                    recipient: casemesh_sharing::recipient_label(&r.recipient),
                     reason: r.reason.clone(),
                     since: r.since.to_string(),
                 })
@@ -454,7 +445,11 @@ impl From<OutgoingShare> for ShareView {
                     from_name: h.from_name.clone(),
                     to: h.to.clone(),
                     to_name: h.to_name.clone(),
-                    recipients: h.recipients.iter().map(recipient_text).collect(),
+                    recipients: h
+                        .recipients
+                        .iter()
+                        .map(casemesh_sharing::recipient_label)
+                        .collect(),
                     scope: scope_text(&h.scope),
                     at: h.at.to_string(),
                     grant: h.grant.clone(),
@@ -535,7 +530,11 @@ impl ReceivedView {
             },
             sender: s.sharer.clone(),
             partner_organization: s.sharer_name.clone(),
-            recipients: s.recipients.iter().map(recipient_text).collect(),
+            recipients: s
+                .recipients
+                .iter()
+                .map(casemesh_sharing::recipient_label)
+                .collect(),
             resolved_users: s.resolved_users.clone(),
             received_on: s.received_at.to_string(),
             access_level: grant
@@ -1049,7 +1048,7 @@ pub async fn access(
             .filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped)
         {
             for r in &s.recipients {
-                let text = recipient_text(&r.recipient);
+                let text = casemesh_sharing::recipient_label(&r.recipient);
                 let (kind, who) = text.split_once(':').unwrap_or(("user", &text));
                 out.push(AccessEntry {
                     kind: kind.into(),
