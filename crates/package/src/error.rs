@@ -38,7 +38,7 @@ pub enum PackageError {
         /// The offending path.
         path: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// Writing the package file failed.
     #[error("writing package {path}: {source}")]

@@ -158,7 +158,7 @@ pub fn build(
     opts: &BuildOptions,
     progress: &dyn Fn(u64, u64),
 ) -> Result<BuildReport, PackageError> {
-    validate(&entries)?;
+    validate(&entries, opts.format)?;
     let tmp = temp_path(out);
     let result = match opts.format {
         Format::Zip => zip_package::write(&entries, &tmp, opts, progress),
@@ -204,16 +204,35 @@ fn temp_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.{}.partial", std::process::id()))
 }
 
-/// Checks that entry paths are sanitized, not reserved, and unique case-insensitively (also
-/// against folders: `a` cannot be a file and a folder).
-fn validate(entries: &[Entry]) -> Result<(), PackageError> {
-    let invalid = |path: &str, reason| PackageError::InvalidPath {
+/// Checks that entry paths are sanitized, not reserved, and unique under
+/// [`names::collision_key`] (case folding and Unicode normalization; also against folders: `a`
+/// cannot be a file and a folder), and for ISO also under [`names::joliet_key`], so no file
+/// shadows another on a case-insensitive or normalizing file system or in the Joliet tree.
+fn validate(entries: &[Entry], format: Format) -> Result<(), PackageError> {
+    check_unique(entries, names::collision_key, "")?;
+    if format == Format::Iso {
+        check_unique(
+            entries,
+            names::joliet_key,
+            " in the ISO's Joliet tree (names cut to 64 characters)",
+        )?;
+    }
+    Ok(())
+}
+
+/// [`validate`] under one equivalence: `key` of a `/`-separated path.
+fn check_unique(
+    entries: &[Entry],
+    key: fn(&str) -> String,
+    tree: &str,
+) -> Result<(), PackageError> {
+    let invalid = |path: &str, reason: &str| PackageError::InvalidPath {
         path: path.to_string(),
-        reason,
+        reason: reason.to_string(),
     };
     let mut files: HashSet<String> = [MANIFEST_NAME, SIGNATURE_NAME]
         .iter()
-        .map(|n| n.to_lowercase())
+        .map(|n| key(n))
         .collect();
     let mut folders: HashSet<String> = HashSet::new();
     for entry in entries {
@@ -233,21 +252,26 @@ fn validate(entries: &[Entry]) -> Result<(), PackageError> {
                 actual: bytes.len() as u64,
             });
         }
-        let folded = path.to_lowercase();
+        let folded = key(path);
         if files.contains(&folded) || folders.contains(&folded) {
-            return Err(invalid(
-                path,
-                "duplicate (case-insensitively) or reserved path",
-            ));
+            return Err(PackageError::InvalidPath {
+                path: path.to_string(),
+                reason: format!(
+                    "duplicate or reserved path{tree} (names equal after case folding and \
+                     Unicode normalization collide on Windows and macOS)"
+                ),
+            });
         }
-        let mut end = 0;
-        while let Some(i) = folded[end..].find('/') {
-            let prefix = &folded[..end + i];
-            if files.contains(prefix) {
-                return Err(invalid(path, "a parent folder has the name of a file"));
+        let segments: Vec<&str> = path.split('/').collect();
+        for depth in 1..segments.len() {
+            let prefix = key(&segments[..depth].join("/"));
+            if files.contains(&prefix) {
+                return Err(PackageError::InvalidPath {
+                    path: path.to_string(),
+                    reason: format!("a parent folder has the name of a file{tree}"),
+                });
             }
-            folders.insert(prefix.to_string());
-            end += i + 1;
+            folders.insert(prefix);
         }
         files.insert(folded);
     }
@@ -319,7 +343,7 @@ mod tests {
     #[test]
     fn validate_rejects_bad_paths() {
         let e = |p: &str| Entry::bytes(p, vec![]);
-        assert!(validate(&[e("a/b.txt"), e("A/c.txt")]).is_ok());
+        assert!(validate(&[e("a/b.txt"), e("A/c.txt")], Format::Zip).is_ok());
         for bad in [
             vec![e("../x")],
             vec![e("/x")],
@@ -330,7 +354,28 @@ mod tests {
             vec![e("Manifest.json")],
             vec![e("x/")],
         ] {
-            assert!(validate(&bad).is_err(), "{bad:?}");
+            assert!(validate(&bad, Format::Zip).is_err(), "{bad:?}");
         }
+        // Equal after Unicode normalization or case folding: refused in both formats.
+        for twins in [
+            ["caf\u{e9}", "CAF\u{c9}"],
+            ["Stra\u{df}e", "STRASSE"],
+            ["d/caf\u{e9}", "D/CAF\u{c9}/x"],
+        ] {
+            for format in [Format::Zip, Format::Iso] {
+                assert!(
+                    validate(&[e(twins[0]), e(twins[1])], format).is_err(),
+                    "{twins:?}"
+                );
+            }
+        }
+        // Equal in the Joliet tree only: refused for ISO.
+        let long = "x".repeat(70);
+        let twins = [
+            e(&format!("{long}1")),
+            e(&format!("{}2", long.to_uppercase())),
+        ];
+        assert!(validate(&twins, Format::Zip).is_ok());
+        assert!(validate(&twins, Format::Iso).is_err());
     }
 }

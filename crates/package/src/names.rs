@@ -4,13 +4,19 @@
 //! A name inside a package ends up as a file name on whoever extracts it: Windows, macOS, Linux,
 //! a CD reader. [`sanitize_segment`] turns any display name into one safe file name,
 //! [`sanitize_path`] does the same for a whole `/`-separated path, and [`NameAllocator`] hands out
-//! names that never collide, case-insensitively, within a folder (`clip.mp4`, `clip (2).mp4`).
+//! names that never collide within a folder (`clip.mp4`, `clip (2).mp4`) under the equivalences
+//! the recipient's file system or reader applies: case folding (Windows, macOS), Unicode
+//! normalization (macOS; `café` composed and decomposed are one name there) and the ISO Joliet
+//! tree's 64-character cut ([`collision_key`], [`joliet_key`]).
 //!
 //! Rules (see `docs/package.md`): no `.`/`..`, no separators or `: * ? " < > |`, no control
 //! characters, no Windows device names (`CON`, `nul.txt`, `COM1.tar.gz`, …), no trailing dots or
 //! spaces, no leading spaces, at most [`MAX_SEGMENT_BYTES`] bytes of UTF-8, never empty.
 
 use std::collections::{HashMap, HashSet};
+
+use icu_casemap::CaseMapper;
+use icu_normalizer::{ComposingNormalizerBorrowed, DecomposingNormalizerBorrowed};
 
 use crate::manifest::{MANIFEST_NAME, SIGNATURE_NAME};
 
@@ -21,6 +27,10 @@ pub const MAX_SEGMENT_BYTES: usize = 200;
 
 /// Longest extension kept whole when a long name is shortened.
 const MAX_KEPT_EXTENSION_BYTES: usize = 16;
+
+/// Longest Joliet name, in characters (UCS-2 units): the Joliet specification's limit, and where
+/// `hadris-iso` cuts longer names. Windows Explorer and 7-Zip show the Joliet tree.
+pub const JOLIET_MAX_CHARS: usize = 64;
 
 /// What replaces a forbidden character, and what an empty name becomes.
 const REPLACEMENT: char = '_';
@@ -87,9 +97,9 @@ fn shorten(name: &str, max: usize) -> String {
 
 /// Makes one file or folder name safe on every target OS.
 ///
-/// The result is never empty, never `.` or `..`, contains no separator, control character or
-/// `: * ? " < > |`, is not a Windows device name, has no trailing dot or space and no leading
-/// space, and is at most [`MAX_SEGMENT_BYTES`] + 1 bytes. Sanitizing is idempotent.
+/// The result is in Unicode NFC, never empty, never `.` or `..`, contains no separator, control
+/// character or `: * ? " < > |`, is not a Windows device name, has no trailing dot or space and no
+/// leading space, and is at most [`MAX_SEGMENT_BYTES`] + 1 bytes. Sanitizing is idempotent.
 ///
 /// ```
 /// use casemesh_package::sanitize_segment;
@@ -113,7 +123,10 @@ pub fn sanitize_segment(name: &str) -> String {
 }
 
 fn sanitize_once(name: &str) -> String {
-    let replaced: String = name
+    // NFC first: the same text always gives the same bytes, whatever the sender's keyboard or
+    // file system produced (macOS hands out decomposed names).
+    let composed = ComposingNormalizerBorrowed::new_nfc().normalize(name);
+    let replaced: String = composed
         .chars()
         .map(|c| if forbidden(c) { REPLACEMENT } else { c })
         .collect();
@@ -151,25 +164,92 @@ pub fn sanitize_path(path: &str) -> String {
     }
 }
 
-/// The key two names collide under: Windows and macOS compare case-insensitively.
-fn fold(name: &str) -> String {
-    name.to_lowercase()
+/// The key under which two names (or `/`-separated paths) are the same file for some recipient:
+/// names with equal keys must never both be in one folder of a package.
+///
+/// `NFD(casefold(NFD(uppercase(NFD(name)))))`: the Unicode canonical caseless match
+/// (Unicode Standard, definition D145) — what APFS and HFS+ apply (case-insensitive and normalization-insensitive:
+/// `café` composed equals `CAFE\u{301}`), and `ß` equals `SS` — preceded by the full uppercase
+/// mapping, because NTFS compares through an upcase table, under which `ı` (dotless i) equals `I`
+/// and `i`. Wider than any one file system on purpose: a false match only costs a ` (2)` suffix,
+/// a missed one overwrites a file on extraction.
+///
+/// Uses ICU4X (`icu_normalizer`, `icu_casemap`), the Unicode Consortium's maintained
+/// implementation, so normalization and folding come from the same Unicode version.
+///
+/// ```
+/// use casemesh_package::names::collision_key;
+/// assert_eq!(collision_key("Caf\u{e9}.txt"), collision_key("CAFE\u{301}.TXT"));
+/// assert_eq!(collision_key("Stra\u{df}e"), collision_key("STRASSE"));
+/// assert_eq!(collision_key("F\u{131}le"), collision_key("file"));
+/// assert_ne!(collision_key("a.txt"), collision_key("b.txt"));
+/// ```
+pub fn collision_key(name: &str) -> String {
+    let nfd = DecomposingNormalizerBorrowed::new_nfd();
+    let upper = nfd.normalize(name).to_uppercase();
+    let upper = nfd.normalize(&upper);
+    let folded = CaseMapper::new().fold_string(&upper);
+    nfd.normalize(&folded).into_owned()
 }
 
-/// Adds ` (n)` before the extension, shortening the stem so the result stays within bounds.
+/// The name an ISO's Joliet tree shows for `name`, as `hadris-iso` writes it: cut to
+/// [`JOLIET_MAX_CHARS`] characters, characters outside the Basic Multilingual Plane and those
+/// Joliet forbids (controls, `* / : ; ? \`) replaced by `_`.
+pub fn joliet_name(name: &str) -> String {
+    name.chars()
+        .take(JOLIET_MAX_CHARS)
+        .map(|c| {
+            if u32::from(c) > 0xFFFF
+                || matches!(c, '\0'..='\u{1F}' | '*' | '/' | ':' | ';' | '?' | '\\')
+            {
+                REPLACEMENT
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// [`collision_key`] of the Joliet view of a `/`-separated path ([`joliet_name`] of every
+/// segment, trailing dots and spaces dropped as Windows does): two paths with equal keys shadow
+/// each other for a reader of the ISO's Joliet tree (Windows Explorer, 7-Zip).
+pub fn joliet_key(path: &str) -> String {
+    let view: Vec<String> = path
+        .split('/')
+        .map(|seg| joliet_name(seg).trim_end_matches([' ', '.']).to_string())
+        .collect();
+    collision_key(&view.join("/"))
+}
+
+/// Cuts `s` to at most `max` characters.
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Adds ` (n)` before the extension, shortening the stem so the result stays within
+/// [`MAX_SEGMENT_BYTES`] and within [`JOLIET_MAX_CHARS`], so the suffix also shows in an ISO's
+/// Joliet tree.
 fn with_counter(name: &str, n: u32) -> String {
     let suffix = format!(" ({n})");
     let (stem, ext) = split_extension(name);
     let room = MAX_SEGMENT_BYTES.saturating_sub(suffix.len() + ext.len());
-    let stem = truncate_bytes(stem, room).trim_end_matches([' ', '.']);
+    let room_chars = JOLIET_MAX_CHARS.saturating_sub(suffix.len() + ext.chars().count());
+    let stem = truncate_chars(truncate_bytes(stem, room), room_chars).trim_end_matches([' ', '.']);
     // Odd names ("... NUL") can leave an edge that sanitizing would change: keep results stable.
     sanitize_segment(&format!("{stem}{suffix}{ext}"))
 }
 
-/// Hands out package paths that never collide, case-insensitively, within a folder.
+/// Hands out package paths that never collide within a folder under [`collision_key`] (case
+/// folding and Unicode normalization) nor under [`joliet_key`] (the ISO Joliet tree's cut names).
 ///
-/// The first `clip.mp4` in a folder keeps its name, the next ones become `clip (2).mp4`,
-/// `clip (3).mp4`, … Folders are allocated too: every file asked for in folder `Interviews` of
+/// Rule: requests are served in the order made; the first `clip.mp4` in a folder keeps its name,
+/// each later one whose key is taken becomes `clip (2).mp4`, `clip (3).mp4`, … (the lowest free
+/// number; the stem is shortened so the whole name stays within [`JOLIET_MAX_CHARS`], so the
+/// suffix is visible in every tree). The same requests in the same order always give the same
+/// names. Folders are allocated too: every file asked for in folder `Interviews` of
 /// the same parent lands in the same package folder, and a folder whose name is taken by a file
 /// gets a suffix. The root names `manifest.json` and `manifest.sig` are reserved for the package
 /// itself. Names are sanitized on the way in; pass raw display names.
@@ -184,8 +264,10 @@ fn with_counter(name: &str, n: u32) -> String {
 /// ```
 #[derive(Debug, Clone)]
 pub struct NameAllocator {
-    /// Case-folded full paths of every allocated file and folder.
+    /// [`collision_key`]s of the full paths of every allocated file and folder.
     used: HashSet<String>,
+    /// [`joliet_key`]s of the same paths.
+    used_joliet: HashSet<String>,
     /// (allocated parent path, folded sanitized folder name) → allocated folder path.
     folders: HashMap<(String, String), String>,
 }
@@ -199,12 +281,10 @@ impl Default for NameAllocator {
 impl NameAllocator {
     /// An allocator with only the package's own root files reserved.
     pub fn new() -> Self {
-        let used = [MANIFEST_NAME, SIGNATURE_NAME]
-            .iter()
-            .map(|n| fold(n))
-            .collect();
+        let reserved = [MANIFEST_NAME, SIGNATURE_NAME];
         Self {
-            used,
+            used: reserved.iter().map(|n| collision_key(n)).collect(),
+            used_joliet: reserved.iter().map(|n| joliet_key(n)).collect(),
             folders: HashMap::new(),
         }
     }
@@ -220,13 +300,17 @@ impl NameAllocator {
         };
         let mut candidate = name.to_string();
         let mut n = 1u32;
-        while self.used.contains(&fold(&full(&candidate))) {
+        loop {
+            let path = full(&candidate);
+            let (key, joliet) = (collision_key(&path), joliet_key(&path));
+            if !self.used.contains(&key) && !self.used_joliet.contains(&joliet) {
+                self.used.insert(key);
+                self.used_joliet.insert(joliet);
+                return path;
+            }
             n += 1;
             candidate = with_counter(name, n);
         }
-        let path = full(&candidate);
-        self.used.insert(fold(&path));
-        path
     }
 
     /// The package folder for raw folder names `folders` (outermost first), created on first use.
@@ -234,7 +318,7 @@ impl NameAllocator {
         let mut parent = String::new();
         for raw in folders {
             let name = sanitize_segment(raw);
-            let key = (fold(&parent), fold(&name));
+            let key = (collision_key(&parent), collision_key(&name));
             parent = match self.folders.get(&key) {
                 Some(path) => path.clone(),
                 None => {
@@ -288,5 +372,61 @@ mod tests {
         assert_eq!(a.allocate(&[], "Clip.MP4"), "Clip (3).MP4");
         assert_eq!(a.allocate(&[], "clip (2).mp4"), "clip (2) (2).mp4");
         assert_eq!(a.allocate(&["..", "CON"], "a"), "_/_CON/a");
+    }
+
+    /// Names a case-insensitive, normalization-insensitive file system (NTFS, APFS, HFS+) takes
+    /// for one: each later one gets a suffix, and the first keeps its name.
+    #[test]
+    fn allocator_separates_case_and_normalization_twins() {
+        let mut a = NameAllocator::new();
+        let composed = "caf\u{e9}.txt";
+        let decomposed = "cafe\u{301}.txt";
+        assert_eq!(a.allocate(&[], composed), composed);
+        assert_eq!(a.allocate(&[], decomposed), "caf\u{e9} (2).txt");
+        assert_eq!(a.allocate(&[], "CAFE\u{301}.TXT"), "CAF\u{c9} (3).TXT");
+        assert_eq!(a.allocate(&[], "Stra\u{df}e.pdf"), "Stra\u{df}e.pdf");
+        assert_eq!(a.allocate(&[], "STRASSE.pdf"), "STRASSE (2).pdf");
+        assert_eq!(a.allocate(&[], "F\u{131}LE"), "F\u{131}LE");
+        assert_eq!(a.allocate(&[], "file"), "file (2)");
+        // Folders: decomposed and composed requests land in one folder.
+        assert_eq!(a.allocate(&["R\u{e9}sum\u{e9}"], "x"), "R\u{e9}sum\u{e9}/x");
+        assert_eq!(
+            a.allocate(&["Re\u{301}sume\u{301}"], "y"),
+            "R\u{e9}sum\u{e9}/y"
+        );
+        // After sanitizing `a:b` and `a?b` are both `a_b`.
+        assert_eq!(a.allocate(&[], "a:b"), "a_b");
+        assert_eq!(a.allocate(&[], "a?b"), "a_b (2)");
+    }
+
+    /// Long names equal in their first 64 characters (case-insensitively) are one name in an
+    /// ISO's Joliet tree: the later one gets a suffix short enough to show there.
+    #[test]
+    fn allocator_separates_joliet_twins() {
+        let stem = "Interview with the witness recorded at the police station in ";
+        let first = format!("{stem}Rotterdam part one.mp4");
+        let second = format!("{}Rotterdam part two.mp4", stem.to_uppercase());
+        let mut a = NameAllocator::new();
+        assert_eq!(a.allocate(&[], &first), first);
+        let got = a.allocate(&[], &second);
+        assert_ne!(joliet_key(&got), joliet_key(&first), "{got}");
+        assert!(
+            got.ends_with(" (2).mp4") && got.chars().count() <= JOLIET_MAX_CHARS,
+            "{got}"
+        );
+        // Emoji are `_` in Joliet: two names differing only there collide.
+        assert_eq!(a.allocate(&[], "\u{1F600}.txt"), "\u{1F600}.txt");
+        assert_eq!(a.allocate(&[], "\u{1F601}.txt"), "\u{1F601} (2).txt");
+        assert_eq!(a.allocate(&[], "a;b"), "a;b");
+        assert_eq!(a.allocate(&[], "a_b"), "a_b (2)");
+    }
+
+    #[test]
+    fn names_are_nfc() {
+        assert_eq!(sanitize_segment("cafe\u{301}"), "caf\u{e9}");
+        assert_eq!(
+            sanitize_path("Re\u{301}sume\u{301}/x"),
+            "R\u{e9}sum\u{e9}/x"
+        );
     }
 }

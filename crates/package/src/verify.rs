@@ -7,14 +7,15 @@
 //! audit-trail attachment ([`crate::custody`]) when the package has one. A damaged package is a *result* (`is_ok() == false` with the names of the
 //! files concerned), not an error.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use crate::custody::{self, AUDIT_TRAIL_PATH, AuditCheck};
 use crate::manifest::{self, MANIFEST_NAME, Manifest, SIGNATURE_NAME};
-use crate::{Format, PackageError, iso_package, zip_package};
+use crate::names::{collision_key, joliet_key};
+use crate::{Format, PackageError, iso_package, sanitize_path, zip_package};
 
 /// What the reader found for one file of the package.
 #[derive(Debug, Clone)]
@@ -85,6 +86,18 @@ pub enum Problem {
     Duplicate,
     /// The contents could not be read (for instance a corrupt compressed stream).
     Unreadable(String),
+    /// The manifest lists this path and `with` (listed earlier), which are one file on a
+    /// case-insensitive or normalizing file system ([`collision_key`]: Windows, macOS) or, in an
+    /// ISO, one name in the Joliet tree ([`joliet_key`]): extracting one overwrites or shadows
+    /// the other. `casemesh` never builds such a package.
+    Collides {
+        /// The earlier manifest path it collides with.
+        with: String,
+    },
+    /// The path is not safe to extract as it stands (it is not what [`sanitize_path`] makes of
+    /// it: `..`, an absolute path, a backslash, a control character, a device name, a name not
+    /// in Unicode NFC, …).
+    UnsafePath,
 }
 
 /// One file with a problem.
@@ -120,7 +133,8 @@ pub struct VerifyReport {
     pub missing: Vec<String>,
     /// Present in the package, not in the manifest (sorted).
     pub added: Vec<String>,
-    /// Present but with another size or hash, unreadable, or duplicated (sorted).
+    /// Present but with another size or hash, unreadable, or duplicated, or listed under an
+    /// unsafe or colliding name ([`Problem::UnsafePath`], [`Problem::Collides`]) (sorted).
     pub altered: Vec<String>,
     /// Every problem with details, sorted by path.
     pub problems: Vec<FileProblem>,
@@ -204,12 +218,32 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
     let mut problems = Vec::new();
     let mut files_ok = 0;
     let mut listed = HashSet::new();
+    let mut names = Names::new(collision_key);
+    let mut joliet_names = Names::new(joliet_key);
     for file in &manifest.files {
         if !listed.insert(file.path.as_str()) {
             return Err(PackageError::manifest(format!(
                 "manifest lists {:?} twice",
                 file.path
             )));
+        }
+        // Recorded whatever the path, so a later twin of an unsafe path is named too.
+        let joliet = match format {
+            Format::Iso => joliet_names.add(&file.path),
+            Format::Zip => None,
+        };
+        let collision = names.add(&file.path).or(joliet);
+        let name_problem = if sanitize_path(&file.path) != file.path {
+            Some(Problem::UnsafePath)
+        } else {
+            collision
+        };
+        if let Some(problem) = name_problem {
+            problems.push(FileProblem {
+                path: file.path.clone(),
+                problem,
+            });
+            continue;
         }
         let problem = match found.get(file.path.as_str()).map(Vec::as_slice) {
             None | Some([]) => Some(Problem::Missing),
@@ -274,6 +308,51 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
         altered,
         problems,
     })
+}
+
+/// The manifest paths seen so far under one equivalence ([`collision_key`] or [`joliet_key`]),
+/// for [`Problem::Collides`].
+struct Names {
+    key: fn(&str) -> String,
+    /// Key of each file path → the path.
+    files: HashMap<String, String>,
+    /// Key of each folder (every proper prefix of a file path) → the folder path.
+    folders: HashMap<String, String>,
+}
+
+impl Names {
+    fn new(key: fn(&str) -> String) -> Self {
+        let files = [MANIFEST_NAME, SIGNATURE_NAME]
+            .iter()
+            .map(|n| (key(n), n.to_string()))
+            .collect();
+        Self {
+            key,
+            files,
+            folders: HashMap::new(),
+        }
+    }
+
+    /// Records `path`; the earlier file or folder it is one name with, if any.
+    fn add(&mut self, path: &str) -> Option<Problem> {
+        let mut clash = None;
+        let segments: Vec<&str> = path.split('/').collect();
+        for depth in 1..segments.len() {
+            let folder = segments[..depth].join("/");
+            let key = (self.key)(&folder);
+            if let Some(file) = self.files.get(&key) {
+                clash.get_or_insert_with(|| file.clone());
+            }
+            self.folders.entry(key).or_insert(folder);
+        }
+        let key = (self.key)(path);
+        if let Some(other) = self.files.get(&key).or_else(|| self.folders.get(&key)) {
+            clash.get_or_insert_with(|| other.clone());
+        } else {
+            self.files.insert(key, path.to_string());
+        }
+        clash.map(|with| Problem::Collides { with })
+    }
 }
 
 /// Whether `signer` is the org id (PeerId text) of the ed25519 key `public_key_hex`.
