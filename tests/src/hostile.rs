@@ -3,6 +3,11 @@
 //! messages to a node under test, the way a compromised or misbehaving partner could. Nothing of
 //! the casemesh sharing engine runs here: only the transport, so every message is exactly what
 //! the test built.
+//!
+//! Two programs: [`HostilePartner`] speaks through casemesh's own net layer (well-formed control
+//! envelopes with crafted payloads); [`RawPartner`] is a bare libp2p node (TCP + Noise + Yamux
+//! and libp2p-stream, nothing else) that opens blob and control streams and writes whatever
+//! bytes the test wants, at whatever pace, reads them or not, and opens extra connections.
 
 use casemesh_net::{
     BlobServer, BlobSource, ControlRequest, ControlStatus, Multiaddr, NetHandle, Partner, PeerId,
@@ -123,4 +128,202 @@ fn uuid_bytes() -> [u8; 16] {
     out[..8].copy_from_slice(&t.to_be_bytes());
     out[8..].copy_from_slice(&n.to_be_bytes());
     out
+}
+
+/// A bare libp2p node with a registered partner's identity: no gate, no identify, no casemesh
+/// protocol of its own. It opens streams to the target with any protocol id (the target
+/// negotiates blob and control protocols on them), and extra connections, so tests can drip
+/// bytes, never read, open streams by the hundred and send oversize or malformed frames.
+pub struct RawPartner {
+    rt: tokio::runtime::Runtime,
+    control: libp2p_stream::Control,
+    target: PeerId,
+    /// Connections to the target currently established (as this side sees them).
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections to the target that were established and closed since the start.
+    closed: Arc<std::sync::atomic::AtomicUsize>,
+    dial: tokio::sync::mpsc::Sender<()>,
+    /// Sent (or dropped) to stop the swarm task.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// An open stream to the target.
+pub type RawStream = libp2p::Stream;
+
+impl RawPartner {
+    /// Start a raw node with the identity key of the partner whose data directory is
+    /// `identity_of` (its daemon must be stopped) and connect it to `target` (peer id, address).
+    ///
+    /// # Panics
+    /// When the key cannot be read, the node cannot start or no connection is up within 30 s.
+    pub fn start(identity_of: &Path, target_peer: &str, target_addr: &str) -> RawPartner {
+        use futures::StreamExt;
+        use libp2p::swarm::SwarmEvent;
+        use std::sync::atomic::Ordering;
+        let key = std::fs::read(identity_of.join("identity.key")).expect("reading identity.key");
+        let mut secret: [u8; 32] = key.try_into().expect("a 32-byte identity key");
+        let keypair =
+            libp2p::identity::Keypair::ed25519_from_bytes(&mut secret).expect("an ed25519 key");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let target: PeerId = target_peer.parse().expect("a peer id");
+        let addr: Multiaddr = target_addr.parse().expect("a multiaddr");
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (dial, mut dials) = tokio::sync::mpsc::channel::<()>(64);
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let control = rt.block_on(async {
+            let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+                .with_tokio()
+                .with_tcp(
+                    libp2p::tcp::Config::default().nodelay(true),
+                    libp2p::noise::Config::new,
+                    libp2p::yamux::Config::default,
+                )
+                .expect("the TCP transport")
+                .with_behaviour(|_| libp2p_stream::Behaviour::new())
+                .expect("the behaviour")
+                .with_swarm_config(|c| {
+                    c.with_idle_connection_timeout(std::time::Duration::from_secs(3600))
+                })
+                .build();
+            swarm.add_peer_address(target, addr.clone());
+            let control = swarm.behaviour().new_control();
+            let (up, down) = (connections.clone(), closed.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => break,
+                        Some(()) = dials.recv() => {
+                            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(target)
+                                .addresses(vec![addr.clone()])
+                                .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                                .build();
+                            if let Err(e) = swarm.dial(opts) {
+                                eprintln!("raw partner: dial not started: {e}");
+                            }
+                        }
+                        event = swarm.select_next_some() => match event {
+                            SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == target => {
+                                up.fetch_add(1, Ordering::SeqCst);
+                            }
+                            SwarmEvent::ConnectionClosed { peer_id, .. } if peer_id == target => {
+                                up.fetch_sub(1, Ordering::SeqCst);
+                                down.fetch_add(1, Ordering::SeqCst);
+                            }
+                            _ => {}
+                        },
+                    }
+                }
+            });
+            control
+        });
+        let raw = RawPartner {
+            rt,
+            control,
+            target,
+            connections,
+            closed,
+            dial,
+            stop: Some(stop_tx),
+        };
+        raw.dial_extra(1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while raw.connections() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the raw partner could not connect to the target"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        raw
+    }
+
+    /// Run a future on this node's runtime (to drive [`RawStream`]s).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Spawn a future on this node's runtime.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn(f)
+    }
+
+    /// Open one stream to the target with `protocol` (e.g. `/casemesh/blob/3`).
+    ///
+    /// # Panics
+    /// When the target does not accept a stream within 30 s.
+    pub fn open(&self, protocol: &'static str) -> RawStream {
+        let mut control = self.control.clone();
+        let target = self.target;
+        self.rt.block_on(async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                control.open_stream(target, libp2p::StreamProtocol::new(protocol)),
+            )
+            .await
+            .expect("opening a stream timed out")
+            .expect("opening a stream")
+        })
+    }
+
+    /// Open `n` streams at once (concurrently, not one after the other); returns those the
+    /// target negotiated (a target may refuse some).
+    pub fn open_many(&self, protocol: &'static str, n: usize) -> Vec<RawStream> {
+        let target = self.target;
+        let opens = (0..n).map(|_| {
+            let mut control = self.control.clone();
+            async move {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    control.open_stream(target, libp2p::StreamProtocol::new(protocol)),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+            }
+        });
+        self.rt
+            .block_on(futures::future::join_all(opens))
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Dial the target `n` more times, each a new connection whatever is open already.
+    pub fn dial_extra(&self, n: usize) {
+        for _ in 0..n {
+            self.dial.try_send(()).expect("the swarm task is running");
+        }
+    }
+
+    /// Connections to the target established now, as this side sees them.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections to the target closed since the start.
+    pub fn closed_connections(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The target's peer id.
+    pub fn target(&self) -> PeerId {
+        self.target
+    }
+}
+
+impl Drop for RawPartner {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  NetHandle ──Command{…, reply: oneshot}──► NetActor::run ──Event──► node (mpsc::Receiver)
-//!      │                                       │  owns Swarm<Behaviour{gate, identify, ping,
+//!      │                                       │  owns Swarm<Behaviour{gate, limits, identify, ping,
 //!      │                                       │             control (request-response), stream,
 //!      │                                       │             blob_inbound}>
 //!      └── fetch_blob ── lanes ── libp2p_stream::Control ┘  partner table, reconnect timers, stats
@@ -42,10 +42,12 @@ use crate::{
 };
 
 /// The composed behaviour. `gate` comes first so it denies non-partners before the others
-/// set up anything for the connection.
+/// set up anything for the connection; `limits` then denies connections over the bounds of
+/// [`crate::config::ConnectionLimits`] (it only counts connections the gate let through).
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub(crate) gate: Gate,
+    pub(crate) limits: libp2p::connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) control: request_response::Behaviour<ControlCodec>,
@@ -134,6 +136,8 @@ pub(crate) struct NetActor {
     partners: HashMap<PeerId, PartnerState>,
     pending_out: HashMap<OutboundRequestId, PendingOut>,
     pending_replies: FuturesUnordered<ReplyFuture>,
+    /// libp2p's metrics, fed with every swarm, identify and ping event, when configured.
+    metrics: Option<crate::NetMetrics>,
 }
 
 fn now_ms(t: SystemTime) -> u64 {
@@ -169,7 +173,14 @@ impl NetActor {
             partners: HashMap::new(),
             pending_out: HashMap::new(),
             pending_replies: FuturesUnordered::new(),
+            metrics: None,
         }
+    }
+
+    /// Record libp2p's metrics into `metrics` (none: not recorded).
+    pub(crate) fn with_metrics(mut self, metrics: Option<crate::NetMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub(crate) async fn run(mut self) {
@@ -401,6 +412,14 @@ impl NetActor {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => metrics.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
                 self.listen_addrs.push(address);
@@ -484,6 +503,7 @@ impl NetActor {
             BehaviourEvent::Control(event) => self.on_control_event(event),
             BehaviourEvent::Stream(()) => {}
             BehaviourEvent::BlobInbound(never) => match never {},
+            BehaviourEvent::Limits(never) => match never {},
         }
     }
 

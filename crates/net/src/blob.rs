@@ -164,6 +164,10 @@ pub(crate) struct BlobCtx {
     pub(crate) fetch_permits: Arc<Semaphore>,
     pub(crate) serve_limits: Arc<ServeLimits>,
     pub(crate) stats: Arc<Stats>,
+    /// Every task the net layer spawns: the actor, the inbound accept loop, and the fetch
+    /// exchanges that outlive a dropped caller (see [`fetch`]). [`crate::NetHandle::stopped`]
+    /// waits for them all at shutdown; nothing is spawned bare.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
 }
 
 impl BlobCtx {
@@ -417,7 +421,7 @@ pub(crate) async fn fetch(
     // even if the caller drops this future, or the requests queued behind it would wait for
     // nothing: the exchange runs in a task of its own, which also keeps the fetch permit and
     // the file lock until it is done.
-    let exchange = tokio::spawn(async move {
+    let exchange = ctx.tasks.spawn(async move {
         let _permit = permit;
         let turn = lanes
             .send(peer, Request::One(&request), announced, &cancel)
@@ -486,7 +490,7 @@ pub(crate) async fn fetch_batch(
         let lanes = lanes.clone();
         // As for a single fetch, the exchange outlives a dropped caller: the batch is read to
         // its end (at most MAX_BATCH_BYTES), so the requests behind it keep their lane.
-        let exchange = tokio::spawn(async move {
+        let exchange = ctx.tasks.spawn(async move {
             let _permit = permit;
             let never = AtomicBool::new(false);
             let Some(turn) = lanes

@@ -49,6 +49,54 @@ pub struct Config {
     pub event_capacity: usize,
     /// Cancelling this token shuts the node down (as does dropping the last handle).
     pub shutdown: CancellationToken,
+    /// Bounds on libp2p connections, enforced by libp2p's `connection_limits` behaviour before
+    /// any casemesh protocol runs. Default: [`ConnectionLimits::default`].
+    pub connection_limits: ConnectionLimits,
+    /// Where libp2p's own metrics (connections, dials, identify, ping) are recorded, if anywhere:
+    /// see [`crate::NetMetrics`]. Default: none.
+    pub metrics: Option<crate::NetMetrics>,
+}
+
+/// Bounds on the libp2p connections of a node (issue #16 item 2: "libp2p connection limits per
+/// peer and in total"). A connection over a bound is denied when it is established (per peer,
+/// totals) or when it is accepted (pending), and counts as a failed dial at the other end.
+///
+/// Why these defaults: a partner needs one connection, two when both sides dialed at the same
+/// moment; a handful more cover a restart that left a half-closed one behind. A node has
+/// dozens of partners, not thousands. Non-partners are denied by the gate anyway, but their
+/// handshakes cost CPU, so the pending bounds cap how many are in progress at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Established connections with one peer. Default: 4.
+    pub max_established_per_peer: u32,
+    /// Established connections in total, both directions. Default: 512.
+    pub max_established: u32,
+    /// Incoming connections still in the transport handshake (TCP + Noise + Yamux). Default: 64.
+    pub max_pending_incoming: u32,
+    /// Outgoing dials in progress. Default: 64.
+    pub max_pending_outgoing: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_established_per_peer: 4,
+            max_established: 512,
+            max_pending_incoming: 64,
+            max_pending_outgoing: 64,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The libp2p form of these limits.
+    pub(crate) fn to_libp2p(self) -> libp2p::connection_limits::ConnectionLimits {
+        libp2p::connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(self.max_established_per_peer.max(1)))
+            .with_max_established(Some(self.max_established.max(1)))
+            .with_max_pending_incoming(Some(self.max_pending_incoming.max(1)))
+            .with_max_pending_outgoing(Some(self.max_pending_outgoing.max(1)))
+    }
 }
 
 impl Default for Config {
@@ -69,6 +117,8 @@ impl Default for Config {
             agent_version: concat!("casemesh/", env!("CARGO_PKG_VERSION")).to_string(),
             event_capacity: 256,
             shutdown: CancellationToken::new(),
+            connection_limits: ConnectionLimits::default(),
+            metrics: None,
         }
     }
 }
@@ -173,6 +223,18 @@ impl Config {
     /// Set the event channel capacity (at least 1).
     pub fn with_event_capacity(mut self, n: usize) -> Self {
         self.event_capacity = n.max(1);
+        self
+    }
+
+    /// Set the connection limits.
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connection_limits = limits;
+        self
+    }
+
+    /// Record libp2p's metrics into `metrics` (see [`crate::NetMetrics::register`]).
+    pub fn with_metrics(mut self, metrics: crate::NetMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 

@@ -164,6 +164,7 @@ pub async fn start(
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| Behaviour {
             gate: Gate::default(),
+            limits: libp2p::connection_limits::Behaviour::new(config.connection_limits.to_libp2p()),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
                     .with_agent_version(agent),
@@ -228,6 +229,7 @@ pub async fn start(
         fetch_permits: Arc::new(Semaphore::new(config.max_concurrent_fetches.max(1))),
         serve_limits: ServeLimits::new(config.max_concurrent_serves, config.max_serves_per_peer),
         stats: stats.clone(),
+        tasks: tokio_util::task::TaskTracker::new(),
     });
     // Outbound blob streams go through libp2p-stream; inbound ones through `inbound`, which
     // never drops a stream (see that module for why libp2p-stream's accept is not used).
@@ -237,7 +239,7 @@ pub async fn start(
         stats.clone(),
     ));
     let tasks = config.shutdown.child_token();
-    tokio::spawn(accept_loop(
+    blob.tasks.spawn(accept_loop(
         incoming,
         blob.clone(),
         blob_server,
@@ -256,8 +258,9 @@ pub async fn start(
         tasks,
         listen_addrs,
         (config.reconnect_initial, config.reconnect_max),
-    );
-    tokio::spawn(actor.run());
+    )
+    .with_metrics(config.metrics.clone());
+    blob.tasks.spawn(actor.run());
     Ok((
         NetHandle {
             commands: cmd_tx,
@@ -312,6 +315,16 @@ impl NetHandle {
             .await
             .map_err(|_| NetError::Shutdown)?;
         rx.await.map_err(|_| NetError::Shutdown)
+    }
+
+    /// Wait until every task the net layer spawned has ended: the actor, the inbound blob
+    /// accept loop with its lanes, and fetch exchanges still reading an answer for a caller that
+    /// went away. They end once the shutdown token of [`crate::Config`] is cancelled (the actor
+    /// and the accept loop stop; exchanges end with their lanes). Call it at shutdown, after
+    /// cancelling, so nothing the net layer started outlives the node.
+    pub async fn stopped(&self) {
+        self.blob.tasks.close();
+        self.blob.tasks.wait().await;
     }
 
     /// This node's PeerId (its org id).
@@ -457,5 +470,44 @@ impl NetHandle {
     /// Stop the node (same as cancelling the config's shutdown token).
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::blob::BlobSource;
+    use crate::error::Refusal;
+
+    struct RefuseAll;
+    impl BlobServer for RefuseAll {
+        fn open(&self, _: &PeerId, _: &[u8], _: &BlobHash) -> Result<BlobSource, Refusal> {
+            Err(Refusal::forbidden("test"))
+        }
+    }
+
+    /// The actor and the accept loop belong to the net layer's task tracker: `stopped` waits
+    /// for them while the node runs and returns once the shutdown token is cancelled.
+    #[tokio::test]
+    async fn stopped_waits_for_every_spawned_task_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = Config::new([5u8; 32], dir.path())
+            .with_listen_addrs(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()])
+            .with_shutdown(shutdown.clone());
+        let (net, _events) = start(config, Arc::new(RefuseAll)).await.unwrap();
+        assert_eq!(net.blob.tasks.len(), 2, "the actor and the accept loop");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), net.stopped())
+                .await
+                .is_err(),
+            "the tasks run until shutdown"
+        );
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), net.stopped())
+            .await
+            .expect("every net task ends after shutdown");
+        assert!(net.blob.tasks.is_empty());
     }
 }

@@ -15,10 +15,10 @@
 //!   `/casemesh/blob/2` (lanes without batches) and `/casemesh/blob/1` (one transfer per
 //!   stream) are still served, and spoken to partners that lack the newer versions.
 //!
-//! Layout: [`config`] (settings), `handle` ([`start`], [`NetHandle`], [`Event`]), `actor` (the
+//! Layout: [`config`] (settings and connection limits), `handle` ([`start`], [`NetHandle`], [`Event`]), `actor` (the
 //! swarm event loop), `gate` (allow list), `control` (codec), `blob` (fetch, partial files),
 //! `lane` (the requester's lanes), `serve` (serving, per-partner limits, outboards), `inbound`
-//! (inbound blob streams, without loss), [`wire`] (formats and limits), [`error`].
+//! (inbound blob streams, without loss), `stats` (traffic counters, [`NetMetrics`]), [`wire`] (formats and limits), [`error`].
 //!
 //! ```no_run
 //! # async fn demo(server: std::sync::Arc<dyn casemesh_net::BlobServer>) -> Result<(), casemesh_net::NetError> {
@@ -45,9 +45,10 @@ mod stats;
 pub mod wire;
 
 pub use blob::{BatchItem, BlobServer, BlobSource, FetchedBlob, MAX_BATCH_BLOB, MAX_BATCH_BYTES};
-pub use config::Config;
+pub use config::{Config, ConnectionLimits};
 pub use error::{NetError, Refusal, RefusalCode};
 pub use handle::{Event, NetHandle, Partner, PeerInfo, peer_id_from_secret, start};
 pub use libp2p::{Multiaddr, PeerId};
+pub use stats::NetMetrics;
 pub use tokio_util::sync::CancellationToken;
 pub use wire::{ControlRequest, ControlResponse, ControlStatus, MessageKind};

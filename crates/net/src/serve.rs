@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  accept loop ──(peer, stream, version)──► serve_lane   (≤ MAX_LANES_PER_PEER per partner)
-//!    loop: wait for the next request (no timeout while the lane is idle)
+//!    loop: wait for the next request (no timeout while the lane is idle; REQUEST_TIMEOUT
+//!          from its first byte to its last)
 //!      ─► ServeLimits: this partner's slot (max_serves_per_peer), then a global slot
 //!         (max_concurrent_serves); first come first served; Busy after SLOT_WAIT
 //!      ─► blocking thread: BlobServer::open (the permission check, on every request)
@@ -65,10 +66,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    blob::{
-        BlobCtx, BlobServer, BlobSource, IO_BUF, STALL_TIMEOUT, STREAM_BUF, aligned_start,
-        ranges_from, tree,
-    },
+    blob::{BlobCtx, BlobServer, BlobSource, IO_BUF, STREAM_BUF, aligned_start, ranges_from, tree},
     error::{Refusal, RefusalCode},
     stats::Counters,
     wire::{
@@ -89,6 +87,16 @@ pub(crate) const MAX_LANES_PER_PEER: usize = 16;
 const SLOT_WAIT: Duration = Duration::from_secs(30);
 /// Read buffer of a lane's request side (requests are small; grants at most 64 KiB).
 const REQUEST_BUF: usize = 8 * 1024;
+/// How long a request may take to arrive whole, from its first byte. A request is at most
+/// [`crate::wire::MAX_V3_REQUEST`] (~72 KiB) and an honest requester writes it at once, so this
+/// only ends lanes that drip a request (a hostile partner sending a byte a second would hold
+/// the lane for minutes). Issue #16 item 3; was the 60 s stall timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an answer may wait for the requester to take any byte before the lane is dropped
+/// and its serve slot freed. A requester reads as it verifies; 30 s covers a checkpoint fsync
+/// on a slow disk. A requester that never reads holds one of its partner's slots this long,
+/// not for ever (issue #16 item 3; was 60 s, the requester's own stall timeout).
+const SERVE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // limits
@@ -199,10 +207,12 @@ pub(crate) async fn serve_lane(
             tracing::info!("too many blob lanes from this partner; lane refused");
             let refusal =
                 Refusal::new(RefusalCode::Busy, "too many blob streams from this partner");
-            let _ = stream
-                .write_all(&BlobResponseHeader::Refused(refusal).encode())
-                .await;
-            let _ = stream.close().await;
+            let bytes = BlobResponseHeader::Refused(refusal).encode();
+            let _ = bounded(async {
+                stream.write_all(&bytes).await?;
+                stream.close().await
+            })
+            .await;
             return;
         };
         let (read, mut write) = stream.split();
@@ -225,15 +235,14 @@ pub(crate) async fn serve_lane(
                     _ => BlobRequest::read(&mut requests).await.map(LaneRequest::One),
                 }
             };
-            let req = match tokio::time::timeout(STALL_TIMEOUT, read).await {
+            let req = match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
                 Ok(Ok(req)) => req,
                 Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                     // The framing is lost: answer once and close the lane.
                     tracing::debug!(error = %e, "bad blob request");
                     let refusal = Refusal::new(RefusalCode::BadRequest, e.to_string());
-                    let _ = write
-                        .write_all(&BlobResponseHeader::Refused(refusal).encode())
-                        .await;
+                    let bytes = BlobResponseHeader::Refused(refusal).encode();
+                    let _ = bounded(write.write_all(&bytes)).await;
                     break;
                 }
                 Ok(Err(e)) => {
@@ -270,11 +279,20 @@ pub(crate) async fn serve_lane(
                 break;
             }
         }
-        let _ = write.close().await;
+        let _ = bounded(write.close()).await;
         tracing::debug!(answered, "blob lane closed");
     }
     .instrument(span)
     .await
+}
+
+/// A write or close of a lane outside an answer (refusals, the final close), given up after
+/// [`SERVE_STALL_TIMEOUT`] like an answer's writes: a requester that reads nothing cannot keep
+/// a lane, and the task serving it, for ever.
+async fn bounded(op: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    tokio::time::timeout(SERVE_STALL_TIMEOUT, op)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "peer stalled")))
 }
 
 /// What a request got.
@@ -345,7 +363,7 @@ async fn serve_batch(
             let refusal =
                 BlobResponseHeader::Refused(Refusal::new(RefusalCode::BadRequest, why)).encode();
             let bytes = refusal.repeat(count);
-            return match write.write_all(&bytes).await {
+            return match bounded(write.write_all(&bytes)).await {
                 Ok(()) => Next::Ready(write),
                 Err(_) => Next::Gone,
             };
@@ -375,7 +393,7 @@ async fn run_answers(
             tracing::info!("no serve slot free in time; answered Busy");
             let refusal = Refusal::new(RefusalCode::Busy, "too many transfers in progress");
             let bytes = BlobResponseHeader::Refused(refusal).encode().repeat(count);
-            return match write.write_all(&bytes).await {
+            return match bounded(write.write_all(&bytes)).await {
                 Ok(()) => Next::Ready(write),
                 Err(_) => Next::Gone,
             };
@@ -608,16 +626,24 @@ fn encode_file(
         data: PFile(File::open(&outboard.path)?),
     };
     let mut w = BufWriter::with_capacity(STREAM_BUF, out);
-    w.write_all(header)?;
-    encode_ranges(data, ob, &ranges_from(start), &mut w).map_err(io::Error::other)?;
-    w.flush()
+    let res = w.write_all(header).and_then(|()| {
+        encode_ranges(data, ob, &ranges_from(start), &mut w).map_err(io::Error::other)?;
+        w.flush()
+    });
+    if res.is_err() {
+        // Dropping a `BufWriter` flushes it: after a stalled or withdrawn write that is one more
+        // wait of a whole stall timeout (a requester that reads nothing held its slot twice as
+        // long, found by tests/tests/hostile_streams.rs). Discard the buffer instead.
+        let _ = w.into_parts();
+    }
+    res
 }
 
 // ---------------------------------------------------------------------------------------------
 // blocking adapters
 
 /// Sync `Write` over a lane's write half, for a blocking thread; counts bytes; times out
-/// stalls; stops at once when the blob being written is withdrawn.
+/// stalls ([`SERVE_STALL_TIMEOUT`]); stops at once when the blob being written is withdrawn.
 struct BlockingWrite {
     half: WriteHalf<Stream>,
     rt: tokio::runtime::Handle,
@@ -651,7 +677,7 @@ impl BlockingWrite {
 }
 
 /// `op` on the stream, unless `cancel` fires first (then nothing was written) or the requester
-/// takes nothing for [`STALL_TIMEOUT`].
+/// takes nothing for [`SERVE_STALL_TIMEOUT`].
 async fn guarded<T>(
     cancel: &CancellationToken,
     op: impl Future<Output = io::Result<T>>,
@@ -659,7 +685,7 @@ async fn guarded<T>(
     tokio::select! {
         biased;
         _ = cancel.cancelled() => Err(io::Error::other(STOPPED)),
-        res = tokio::time::timeout(STALL_TIMEOUT, op) => {
+        res = tokio::time::timeout(SERVE_STALL_TIMEOUT, op) => {
             res.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stalled"))?
         }
     }

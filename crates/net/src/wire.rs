@@ -193,11 +193,14 @@ pub enum MessageKind {
     /// A partner's user viewed or downloaded a case shared in access mode, through the partner's
     /// node: reported to the sharer for its audit trail (issue #12).
     AccessEvent,
+    /// Automerge changes to an access-mode share's metadata written by the partner, sent to the
+    /// sharer, where the policy allows `edit_metadata` (issue #14).
+    CaseEdit,
 }
 
 impl MessageKind {
     /// Every kind, in registry order.
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 12] = [
         MessageKind::GrantOffer,
         MessageKind::GrantRevocation,
         MessageKind::CaseManifest,
@@ -209,6 +212,7 @@ impl MessageKind {
         MessageKind::DirectoryQuery,
         MessageKind::ShareOnward,
         MessageKind::AccessEvent,
+        MessageKind::CaseEdit,
     ];
 
     /// The wire string of this kind.
@@ -225,6 +229,7 @@ impl MessageKind {
             MessageKind::DirectoryQuery => "directory.query/1",
             MessageKind::ShareOnward => "share.onward/1",
             MessageKind::AccessEvent => "access.event/1",
+            MessageKind::CaseEdit => "case.edit/1",
         }
     }
 
@@ -618,8 +623,17 @@ impl BlobResponseHeader {
     }
 }
 
+/// The first allocation of a frame body: a frame's bytes are taken in as they arrive, growing
+/// the buffer from here, so a length prefix alone never makes this node allocate.
+const FRAME_START_CAPACITY: usize = 16 * 1024;
+
 /// Read a `u32` big-endian length prefix and that many bytes, failing with `InvalidData`
-/// before allocating when the length exceeds `max`.
+/// before allocating when the length exceeds `max`, and with `UnexpectedEof` when the stream
+/// ends first.
+///
+/// Memory: the buffer grows with the bytes received (at most twice what arrived, never more
+/// than twice `max`), not with the length claimed: a peer that announces a 4 MiB frame and
+/// sends nothing more costs 16 KiB, not 4 MiB (found by the `fuzz_wire` targets).
 pub async fn read_frame<R: AsyncRead + Unpin>(io: &mut R, max: usize) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
@@ -627,8 +641,14 @@ pub async fn read_frame<R: AsyncRead + Unpin>(io: &mut R, max: usize) -> io::Res
     if len > max {
         return Err(invalid(format!("frame of {len} bytes exceeds limit {max}")));
     }
-    let mut body = vec![0u8; len];
-    io.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(len.min(FRAME_START_CAPACITY));
+    io.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {} of {len} bytes", body.len()),
+        ));
+    }
     Ok(body)
 }
 

@@ -127,6 +127,14 @@ impl Metrics {
         }
     }
 
+    /// Register libp2p's own metrics (connections established and closed, dial and incoming
+    /// connection errors, identify and ping figures: the `casemesh_libp2p_*` families) in this
+    /// registry, and return the recorder to hand to the net layer
+    /// (`casemesh_net::Config::with_metrics`). Call once, before the net layer starts.
+    pub fn register_net(&mut self) -> casemesh_net::NetMetrics {
+        casemesh_net::NetMetrics::register(&mut self.registry)
+    }
+
     /// Count and time every request `router` answers, as `listener` (`admin` or `links`).
     pub fn instrument(&self, router: axum::Router, listener: &'static str) -> axum::Router {
         let http = self.http.clone();
