@@ -1,32 +1,57 @@
 //! [`CaseDoc`]: a case's metadata as an Automerge document.
 //!
-//! Layout of the document:
+//! Layout of the document (schema `casemesh-case-meta/2`; `/1` documents, written before
+//! issue #14, hold every value as a plain string and are still read and written):
 //!
 //! ```text
 //! ROOT
-//! ├── "schema":   "casemesh-case-meta/1"
-//! ├── "case":     map { "case_number": str, "title": str, "description": str }
-//! └── "evidence": map { "<evidence uuid>": map { "name": str, "display_id": str,
-//!                                                 "description": str }, … }
+//! ├── "schema":   "casemesh-case-meta/2"
+//! ├── "case":     map { "case_number": str, "title": text, "description": text }
+//! ├── "evidence_text": bool (true: evidence names and descriptions are text, else str)
+//! ├── "evidence": map { "<evidence uuid>": map { "name": text|str, "display_id": str,
+//! │                                               "description": text|str }, … }
+//! └── "stamps":   map { "<field path>": map { "by": str, "at": int (unix ms) }, … }
 //! ```
 //!
-//! Values are plain Automerge strings (whole-value registers), not text objects: only the sharer
-//! writes this document, and the receiver reviews whole-field updates, so character-level merging
-//! buys nothing. Anything in a received document that does not fit this layout is ignored when
-//! reading.
+//! Both organizations of an access-mode share may write the document (issue #14 item 4), so
+//! free-text fields (title, name, descriptions) are Automerge **Text** objects: concurrent edits
+//! merge character by character (Automerge's sequence CRDT: both insertions are kept, deletions
+//! win over nothing, and every replica that has the same changes holds the same text whatever
+//! order they arrived in). Identifiers (case number, display id) are whole-value registers:
+//! merging two concurrent case numbers character-wise would make a third that neither side
+//! wrote, so concurrent writes resolve by Automerge's rule for maps (the change with the greater
+//! (counter, actor) wins, the same on every replica). `stamps` records who last wrote a field
+//! and when (a register per field, so concurrent stamps resolve the same way).
+//!
+//! Anything in a received document that does not fit this layout is ignored when reading.
 
 use crate::fields::{CaseMeta, EvidenceMeta, Field, FieldRef, Target};
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc};
+use automerge::{
+    ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, PatchAction, Prop, ROOT, ReadDoc,
+};
 use casemesh_model::ids::EvidenceId;
+use casemesh_model::time::Timestamp;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// The largest saved document [`CaseDoc::load`] accepts.
 pub const MAX_DOC_BYTES: usize = 64 * 1024 * 1024;
 /// The largest batch of changes [`CaseDoc::apply_changes`] accepts.
 pub const MAX_CHANGES_BYTES: usize = 16 * 1024 * 1024;
-/// The schema marker at the document root.
-pub const SCHEMA: &str = "casemesh-case-meta/1";
+/// The schema marker of documents written now (text fields are Automerge Text).
+pub const SCHEMA: &str = "casemesh-case-meta/2";
+/// The schema marker of documents written before issue #14 (every value a plain string).
+pub const SCHEMA_V1: &str = "casemesh-case-meta/1";
+
+/// Who last wrote a field, and when: a row's "changed by … at …" in the review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    /// The person or organization, as the writing node names it (`"alice (Metro PD)"`).
+    pub by: String,
+    /// When, on the writing node's clock (UTC, milliseconds).
+    pub at: Timestamp,
+}
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,21 +99,39 @@ pub struct CaseDoc {
     doc: AutoCommit,
 }
 
+/// Whether a field is free text (an Automerge Text object in `/2` documents, merged
+/// character-wise) rather than an identifier (a whole-value register).
+pub fn is_text(field: Field) -> bool {
+    matches!(field, Field::Title | Field::Description | Field::Name)
+}
+
 impl CaseDoc {
-    /// A new document holding `meta` (on the sharer's node, when the case is first shared).
+    /// A new document holding `meta` (on the sharer's node, when the case is first shared), for
+    /// a share only the sharer writes: case title and description are Text, evidence fields
+    /// registers. Errors only if Automerge refuses an operation.
     pub fn new(meta: &CaseMeta) -> Result<CaseDoc, MetaError> {
+        CaseDoc::with_text(meta, false)
+    }
+
+    /// A new document for a share both organizations write (access mode with `edit_metadata`):
+    /// evidence names and descriptions are Text too, so concurrent edits merge character-wise.
+    /// Costs about one Automerge operation per character of those fields, so a copy-mode share
+    /// of 100,000 items does not use it.
+    pub fn new_shared(meta: &CaseMeta) -> Result<CaseDoc, MetaError> {
+        CaseDoc::with_text(meta, true)
+    }
+
+    fn with_text(meta: &CaseMeta, evidence_text: bool) -> Result<CaseDoc, MetaError> {
         let mut doc = AutoCommit::new();
         doc.put(ROOT, "schema", SCHEMA)?;
+        doc.put(ROOT, "evidence_text", evidence_text)?;
         let case = doc.put_object(ROOT, "case", ObjType::Map)?;
-        for f in Field::CASE {
-            doc.put(
-                &case,
-                f.key(),
-                meta.get(FieldRef::case(f)).unwrap_or_default(),
-            )?;
-        }
         doc.put_object(ROOT, "evidence", ObjType::Map)?;
+        doc.put_object(ROOT, "stamps", ObjType::Map)?;
         let mut this = CaseDoc { doc };
+        for f in Field::CASE {
+            this.write(&case, f, meta.get(FieldRef::case(f)).unwrap_or_default())?;
+        }
         for (n, (id, e)) in meta.evidence.iter().enumerate() {
             this.add_evidence_meta(*id, e)?;
             // A change per thousand items: one change holding every item of a large case kept
@@ -123,17 +166,121 @@ impl CaseDoc {
         }
     }
 
-    fn put_if_changed(&mut self, obj: &ObjId, field: Field, value: &str) -> Result<(), MetaError> {
-        let current = self.read_str(obj, field.key());
-        if current.as_deref() != Some(value) {
-            self.doc.put(obj, field.key(), value)?;
+    /// Whether a missing text field of `obj` becomes a Text object: never in `/1` documents;
+    /// case fields always in `/2`; evidence fields when the document was made with
+    /// [`CaseDoc::new_shared`].
+    fn wants_text(&self, obj: &ObjId) -> bool {
+        if self.read_str(&ROOT, "schema").as_deref() != Some(SCHEMA) {
+            return false;
+        }
+        if self.map("case").as_ref() == Some(obj) {
+            return true;
+        }
+        matches!(
+            self.doc.get(ROOT, "evidence_text"),
+            Ok(Some((automerge::Value::Scalar(v), _))) if v.as_bool() == Some(true)
+        )
+    }
+
+    /// Write `value` into `field` of `obj`: a Text object is updated in place by a character
+    /// diff (Automerge's `update_text`: only the inserted and deleted characters become
+    /// operations); a missing text field of a `/2` document becomes a new Text object; anything
+    /// else is a register write.
+    fn write(&mut self, obj: &ObjId, field: Field, value: &str) -> Result<(), MetaError> {
+        match self.doc.get(obj, field.key())? {
+            Some((automerge::Value::Object(ObjType::Text), text)) => {
+                self.doc.update_text(&text, value)?;
+            }
+            _ if is_text(field) && self.wants_text(obj) => {
+                let text = self.doc.put_object(obj, field.key(), ObjType::Text)?;
+                self.doc.splice_text(&text, 0, 0, value)?;
+            }
+            _ => self.doc.put(obj, field.key(), value)?,
         }
         Ok(())
     }
 
+    /// Returns whether the value changed.
+    fn put_if_changed(
+        &mut self,
+        obj: &ObjId,
+        field: Field,
+        value: &str,
+    ) -> Result<bool, MetaError> {
+        let current = self.read_str(obj, field.key());
+        if current.as_deref() == Some(value) {
+            return Ok(false);
+        }
+        self.write(obj, field, value)?;
+        Ok(true)
+    }
+
+    /// A string register, or the content of a Text object.
     fn read_str(&self, obj: &ObjId, key: &str) -> Option<String> {
-        let (value, _) = self.doc.get(obj, key).ok()??;
-        value.as_str().map(str::to_owned)
+        match self.doc.get(obj, key).ok()?? {
+            (automerge::Value::Object(ObjType::Text), text) => self.doc.text(&text).ok(),
+            (value, _) => value.as_str().map(str::to_owned),
+        }
+    }
+
+    /// Use `actor` (any bytes; the node's org id) for the changes made from now on. Each node
+    /// writes under one stable actor per document, so a change's author is known (see
+    /// [`CaseDoc::changes_since_excluding`]) and the document's actor table stays small.
+    pub fn set_actor(&mut self, actor: &[u8]) {
+        self.doc.set_actor(ActorId::from(actor));
+    }
+
+    /// Set a field and record who wrote it and when, in one change; writing the current value
+    /// records nothing. Returns whether the value changed. Errors as [`CaseDoc::set`].
+    pub fn set_stamped(
+        &mut self,
+        r: FieldRef,
+        value: &str,
+        stamp: &Stamp,
+    ) -> Result<bool, MetaError> {
+        let changed = self.set_changed(r, value)?;
+        if changed {
+            let stamps = match self.map("stamps") {
+                Some(m) => m,
+                None => self.doc.put_object(ROOT, "stamps", ObjType::Map)?,
+            };
+            let s = self.doc.put_object(&stamps, r.to_string(), ObjType::Map)?;
+            self.doc.put(&s, "by", stamp.by.as_str())?;
+            self.doc
+                .put(&s, "at", i64::try_from(stamp.at.0).unwrap_or(i64::MAX))?;
+        }
+        Ok(changed)
+    }
+
+    /// Who last wrote a field and when, if recorded.
+    pub fn stamp(&self, r: FieldRef) -> Option<Stamp> {
+        let stamps = self.map("stamps")?;
+        let s = match self.doc.get(&stamps, r.to_string()).ok()?? {
+            (automerge::Value::Object(ObjType::Map), id) => id,
+            _ => return None,
+        };
+        let by = self.read_str(&s, "by")?;
+        let (at, _) = self.doc.get(&s, "at").ok()??;
+        let at = at.as_i64().and_then(|v| u64::try_from(v).ok())?;
+        Some(Stamp {
+            by,
+            at: Timestamp(at),
+        })
+    }
+
+    /// Whether the document still has its layout (a known schema marker, the `case` and
+    /// `evidence` maps): a merged change from another organization must not break it.
+    pub fn layout_ok(&self) -> bool {
+        matches!(
+            self.read_str(&ROOT, "schema").as_deref(),
+            Some(SCHEMA | SCHEMA_V1)
+        ) && self.map("case").is_some()
+            && self.map("evidence").is_some()
+    }
+
+    /// Whether the document holds an evidence item.
+    pub fn has_evidence(&self, id: EvidenceId) -> bool {
+        self.evidence_obj(id).is_some()
     }
 
     /// Set a case field (sharer side). Writing the current value records nothing.
@@ -151,8 +298,13 @@ impl CaseDoc {
         self.set(FieldRef::evidence(id, field), value)
     }
 
-    /// Set any field.
+    /// Set any field (no stamp). Errors: [`MetaError::NoSuchField`] for a field the target
+    /// lacks, [`MetaError::UnknownEvidence`] for an item not in the document.
     pub fn set(&mut self, r: FieldRef, value: &str) -> Result<(), MetaError> {
+        self.set_changed(r, value).map(|_| ())
+    }
+
+    fn set_changed(&mut self, r: FieldRef, value: &str) -> Result<bool, MetaError> {
         if !r.field.applies_to(r.target) {
             return Err(MetaError::NoSuchField {
                 target: r.target,
@@ -182,7 +334,8 @@ impl CaseDoc {
         };
         self.put_if_changed(&obj, Field::Name, &meta.name)?;
         self.put_if_changed(&obj, Field::DisplayId, &meta.display_id)?;
-        self.put_if_changed(&obj, Field::Description, &meta.description)
+        self.put_if_changed(&obj, Field::Description, &meta.description)?;
+        Ok(())
     }
 
     /// The current value of a field, `None` if absent.
@@ -213,8 +366,19 @@ impl CaseDoc {
             description: case(Field::Description),
             ..CaseMeta::default()
         };
-        for id in self.evidence_ids() {
-            let ev = |f| self.get(FieldRef::evidence(id, f)).unwrap_or_default();
+        let Some(evidence) = self.map("evidence") else {
+            return meta;
+        };
+        // One pass over the evidence map (a lookup per item would search the map again each
+        // time: ~0.5 s for 10,000 items).
+        let items: Vec<(EvidenceId, ObjId)> = self
+            .doc
+            .map_range(&evidence, ..)
+            .filter(|it| matches!(it.value, automerge::ValueRef::Object(ObjType::Map)))
+            .filter_map(|it| Some((it.key.parse().ok()?, it.id())))
+            .collect();
+        for (id, obj) in items {
+            let ev = |f: Field| self.read_str(&obj, f.key()).unwrap_or_default();
             meta.evidence.insert(
                 id,
                 EvidenceMeta {
@@ -244,7 +408,7 @@ impl CaseDoc {
             doc: AutoCommit::load(bytes)?,
         };
         let schema = this.read_str(&ROOT, "schema");
-        if schema.as_deref() != Some(SCHEMA) || this.map("case").is_none() {
+        if !matches!(schema.as_deref(), Some(SCHEMA | SCHEMA_V1)) || this.map("case").is_none() {
             return Err(MetaError::Schema);
         }
         Ok(this)
@@ -263,6 +427,23 @@ impl CaseDoc {
         for mut change in self.doc.get_changes(heads) {
             let bytes = change.bytes();
             // A single change cannot approach 4 GiB: apply_changes refuses over 16 MiB anyway.
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    /// As [`CaseDoc::changes_since`], leaving out the changes written by `actor` (the peer's
+    /// own changes, which the peer holds already): what one side of a two-writer document sends
+    /// the other. The size grows with the changes sent, not with the document.
+    pub fn changes_since_excluding(&mut self, heads: &[ChangeHash], actor: &[u8]) -> Vec<u8> {
+        let peer = ActorId::from(actor);
+        let mut out = Vec::new();
+        for mut change in self.doc.get_changes(heads) {
+            if *change.actor_id() == peer {
+                continue;
+            }
+            let bytes = change.bytes();
             out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
             out.extend_from_slice(&bytes);
         }
@@ -317,11 +498,7 @@ impl CaseDoc {
             return out;
         }
         for patch in self.doc.diff(before, after) {
-            let key = match &patch.action {
-                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => key.as_str(),
-                _ => continue,
-            };
-            let path: Vec<&str> = patch
+            let mut path: Vec<&str> = patch
                 .path
                 .iter()
                 .filter_map(|(_, p)| match p {
@@ -329,6 +506,17 @@ impl CaseDoc {
                     Prop::Seq(_) => None,
                 })
                 .collect();
+            let key = match &patch.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => key.as_str(),
+                // An edit inside a Text object: the field is the last key of its path.
+                PatchAction::SpliceText { .. } | PatchAction::DeleteSeq { .. } => {
+                    match path.pop() {
+                        Some(k) => k,
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
             match path.as_slice() {
                 ["case"] => {
                     if let Some(f) = Field::from_key(key).filter(|f| f.applies_to(Target::Case)) {

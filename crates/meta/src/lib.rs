@@ -47,10 +47,11 @@ pub mod fields;
 pub mod updates;
 
 pub use automerge::ChangeHash;
-pub use doc::{CaseDoc, MetaError, decode_heads, encode_heads};
+pub use doc::{CaseDoc, MetaError, Stamp, decode_heads, encode_heads, is_text};
 pub use fields::{CaseMeta, EvidenceMeta, Field, FieldRef, Target};
 pub use updates::{
-    AppliedState, ApplyError, FieldUpdate, action_for, apply, dismiss, updates_available,
+    AppliedState, ApplyError, Choice, FieldUpdate, ReviewRow, Tab, action_for, apply, check_value,
+    dismiss, review, select, updates_available,
 };
 
 #[cfg(test)]
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(p.local.description, "Our notes");
         assert_eq!(p.local.evidence[&ids[0]].name, "renamed by us");
         // Dismissing hides it until the sharer changes the field again.
-        dismiss(&p.upstream, &[desc], &mut p.applied, &p.local);
+        dismiss(&p.upstream, &[desc], &mut p.applied, &p.local).unwrap();
         assert!(p.available().is_empty());
         assert_eq!(p.local.description, "Our notes");
         p.sharer
@@ -393,5 +394,120 @@ mod tests {
         p.upstream.apply_changes(&first).unwrap();
         assert!(p.upstream.missing_deps().is_empty());
         assert_eq!(p.upstream.meta().title, "B");
+    }
+
+    /// Two writers (sharer and partner of an access-mode share): concurrent edits, delivered in
+    /// either order and with one side's changes held back (offline), converge to the same
+    /// document; text fields merge character-wise, identifiers by Automerge's register rule.
+    #[test]
+    fn two_writers_converge_in_any_delivery_order() {
+        let (m, ids) = meta(2);
+        let mut a = CaseDoc::new_shared(&m).unwrap();
+        a.set_actor(b"sharer");
+        let mut b = CaseDoc::load(&a.save()).unwrap();
+        b.set_actor(b"partner");
+        let base = a.heads();
+        let desc = FieldRef::case(Field::Description);
+        let name = FieldRef::evidence(ids[0], Field::Name);
+        let stamp = |by: &str| Stamp {
+            by: by.into(),
+            at: casemesh_model::time::Timestamp(1),
+        };
+        // A appends, B prepends (while apart).
+        a.set_stamped(desc, "Burglary, 3 counts, at night", &stamp("a"))
+            .unwrap();
+        a.set(name, "clip-0-front.mp4").unwrap();
+        b.set_stamped(desc, "Armed burglary, 3 counts", &stamp("b"))
+            .unwrap();
+        b.set(FieldRef::case(Field::CaseNumber), "2026-CR-9")
+            .unwrap();
+        let from_a = a.changes_since_excluding(&base, b"partner");
+        let from_b = b.changes_since_excluding(&base, b"sharer");
+        // Each side sends only its own changes.
+        assert!(b.changes_since_excluding(&base, b"partner").is_empty());
+        // Delivery in both orders, and twice.
+        let mut a2 = a.clone();
+        a2.apply_changes(&from_b).unwrap();
+        a2.apply_changes(&from_b).unwrap();
+        let mut b2 = b.clone();
+        b2.apply_changes(&from_a).unwrap();
+        assert_eq!(a2.meta(), b2.meta());
+        assert_eq!(a2.heads().len(), 2);
+        let merged = a2.meta();
+        assert_eq!(merged.description, "Armed burglary, 3 counts, at night");
+        assert_eq!(merged.case_number, "2026-CR-9");
+        assert_eq!(merged.evidence[&ids[0]].name, "clip-0-front.mp4");
+        assert!(a2.layout_ok());
+        // The changed fields are reported, text splices included.
+        let mut b3 = b.clone();
+        let changed = b3.apply_changes(&from_a).unwrap();
+        assert!(
+            changed.contains(&desc) && changed.contains(&name),
+            "{changed:?}"
+        );
+        // Who wrote last is known on both sides (concurrent stamps: the same winner on both).
+        assert_eq!(a2.stamp(desc), b2.stamp(desc));
+    }
+
+    #[test]
+    fn review_flags_conflicts_and_forbidden_tabs_and_select_skips_them() {
+        let (mut p, ids) = Pair::new(1);
+        let desc = FieldRef::case(Field::Description);
+        let name = FieldRef::evidence(ids[0], Field::Name);
+        p.local.set(desc, "Our notes");
+        p.sharer.set_case_field(Field::Description, "New").unwrap();
+        p.sharer
+            .set_evidence_field(ids[0], Field::Name, "x.mp4")
+            .unwrap();
+        p.sync();
+        let mut policy = SharingPolicy::partner_copy_default();
+        let rows = review(&p.upstream, &p.applied, &p.local, &policy);
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].conflict && rows[0].allowed);
+        assert_eq!(rows[0].base.as_deref(), Some("Burglary, 3 counts"));
+        assert!(!rows[1].conflict);
+        // All and the Case tab skip the conflict; naming it selects it.
+        assert_eq!(select(&rows, &Choice::All), Ok(vec![name]));
+        assert_eq!(
+            select(&rows, &Choice::Tab(Tab::Case)),
+            Err(ApplyError::NothingSelected { conflicts: 1 })
+        );
+        assert_eq!(select(&rows, &Choice::Fields(vec![desc])), Ok(vec![desc]));
+        policy.allowed.remove(&PolicyAction::ApplyEvidenceUpdates);
+        let rows = review(&p.upstream, &p.applied, &p.local, &policy);
+        assert!(!rows[1].allowed);
+        assert!(
+            rows[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("apply_evidence_updates")
+        );
+        assert_eq!(
+            select(&rows, &Choice::Tab(Tab::Evidence)),
+            Err(ApplyError::NotPermitted {
+                action: PolicyAction::ApplyEvidenceUpdates
+            })
+        );
+        assert!(check_value(name, "a/b").is_err());
+        assert!(check_value(desc, "line\nbreak ok").is_ok());
+    }
+
+    #[test]
+    fn version_1_documents_still_load_and_edit() {
+        // A `/1` document: every value a plain string.
+        let mut old = automerge::AutoCommit::new();
+        use automerge::transaction::Transactable;
+        old.put(automerge::ROOT, "schema", doc::SCHEMA_V1).unwrap();
+        let case = old
+            .put_object(automerge::ROOT, "case", automerge::ObjType::Map)
+            .unwrap();
+        old.put(&case, "title", "Old").unwrap();
+        old.put_object(automerge::ROOT, "evidence", automerge::ObjType::Map)
+            .unwrap();
+        let mut d = CaseDoc::load(&old.save()).unwrap();
+        assert_eq!(d.meta().title, "Old");
+        d.set(FieldRef::case(Field::Title), "New").unwrap();
+        assert_eq!(d.meta().title, "New");
     }
 }

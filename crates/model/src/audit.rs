@@ -78,6 +78,12 @@ pub mod actions {
     pub const CASE_SHARE_INSIDE: &str = "case.share.inside";
     /// An inside share was stopped: the access it gave was taken back.
     pub const CASE_SHARE_INSIDE_STOP: &str = "case.share.inside.stop";
+    /// The receiver applied a sharer's metadata update to its copy (issue #14).
+    pub const CASE_UPDATE_APPLY: &str = "case.update.apply";
+    /// The receiver dismissed a sharer's metadata update (issue #14).
+    pub const CASE_UPDATE_DISMISS: &str = "case.update.dismiss";
+    /// A partner's edit of an access-mode share's metadata, merged here (issue #14).
+    pub const CASE_PARTNER_EDIT: &str = "case.partner.edit";
 }
 
 /// One audit record.

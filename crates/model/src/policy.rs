@@ -49,11 +49,15 @@ pub enum PolicyAction {
     ShareOnward,
     /// Share the received case onward to another partner organization.
     ShareOnwardExternal,
+    /// Edit the case-level fields and evidence metadata of an access-mode share in the sharer's
+    /// system (issue #14 item 4): both organizations write the case's metadata document and
+    /// concurrent edits merge by Automerge's rules.
+    EditMetadata,
 }
 
 impl PolicyAction {
     /// Every action, in the order people read them.
-    pub const ALL: [PolicyAction; 8] = [
+    pub const ALL: [PolicyAction; 9] = [
         PolicyAction::View,
         PolicyAction::Download,
         PolicyAction::Import,
@@ -62,6 +66,7 @@ impl PolicyAction {
         PolicyAction::ApplyEvidenceUpdates,
         PolicyAction::ShareOnward,
         PolicyAction::ShareOnwardExternal,
+        PolicyAction::EditMetadata,
     ];
 
     /// The stable one-byte code used in canonical encodings (5 is retired, never reused).
@@ -75,6 +80,7 @@ impl PolicyAction {
             PolicyAction::ApplyCaseUpdates => 7,
             PolicyAction::ApplyEvidenceUpdates => 8,
             PolicyAction::ShareOnwardExternal => 9,
+            PolicyAction::EditMetadata => 10,
         }
     }
 
@@ -94,6 +100,7 @@ impl PolicyAction {
             PolicyAction::ApplyEvidenceUpdates => "apply_evidence_updates",
             PolicyAction::ShareOnward => "share_onward",
             PolicyAction::ShareOnwardExternal => "share_onward_external",
+            PolicyAction::EditMetadata => "edit_metadata",
         }
     }
 

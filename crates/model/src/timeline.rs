@@ -19,7 +19,8 @@ pub struct CustodyEvent {
     /// What happened: `ingest`, `transcript`, `view`, `download`, `delete`, `retention_delete`,
     /// `link_create`, `link_download`, `share`, `share_update`, `serve`, `receipt`, `complete`,
     /// `stop`, `stop_ack`, `onward`, `approve`, `received`, `shared_upstream`, `import`, `sync`, `share_inside`,
-    /// `share_inside_stop`.
+    /// `share_inside_stop`, `apply_update` (a sharer's metadata update applied to the copy, issue
+    /// #14), `partner_edit` (a partner's edit of an access-mode share merged here).
     pub kind: String,
     /// The organization that acted (its name as known here).
     pub org: String,
@@ -84,6 +85,8 @@ pub fn kind_of(action: &str) -> Option<&'static str> {
         actions::CASE_SYNC => "sync",
         actions::CASE_SHARE_INSIDE => "share_inside",
         actions::CASE_SHARE_INSIDE_STOP => "share_inside_stop",
+        actions::CASE_UPDATE_APPLY => "apply_update",
+        actions::CASE_PARTNER_EDIT => "partner_edit",
         _ => return None,
     })
 }
@@ -200,6 +203,8 @@ mod tests {
             actions::CASE_SYNC,
             actions::CASE_SHARE_INSIDE,
             actions::CASE_SHARE_INSIDE_STOP,
+            actions::CASE_UPDATE_APPLY,
+            actions::CASE_PARTNER_EDIT,
         ];
         let kinds: std::collections::BTreeSet<_> = all.iter().filter_map(|a| kind_of(a)).collect();
         assert_eq!(kinds.len(), all.len());

@@ -61,6 +61,9 @@ pub const KIND_RECEIPT: MessageKind = MessageKind::ShareReceipt;
 pub const KIND_ONWARD: MessageKind = MessageKind::ShareOnward;
 /// Kind of [`AccessEvent`].
 pub const KIND_ACCESS: MessageKind = MessageKind::AccessEvent;
+/// A partner's edits to an access-mode share's metadata (`case.edit/1`, payload [`MetaChanges`],
+/// changes always inline), partner → sharer (issue #14).
+pub const KIND_EDIT: MessageKind = MessageKind::CaseEdit;
 
 /// Bytes held by the sharer, named by hash, fetched over the blob protocol under the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

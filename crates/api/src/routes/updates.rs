@@ -1,0 +1,249 @@
+//! Updates review of received shares (seed 002 "Check for and apply updates", issue #14): the
+//! review rows (`GET /v1/received/{share}/updates`), apply (`…/updates/apply`), dismiss
+//! (`…/updates/dismiss`), and, for access-mode shares whose policy allows `edit_metadata`, the
+//! shared metadata both organizations edit (`GET`/`POST /v1/received/{share}/meta`).
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::Json;
+use crate::extract::Path;
+use crate::state::AppState;
+use axum::extract::State;
+use casemesh_meta::{Choice, FieldUpdate, ReviewRow, Tab, Target};
+use casemesh_model::org::Action;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+fn tab(target: Target) -> String {
+    Tab::of(target).name().to_owned()
+}
+
+/// One update available for a received case: a field whose value at the sharer changed (a row of
+/// the review's Case or Evidence tab).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateView {
+    /// Field path, e.g. `case/title` or `evidence/<sharer evidence id>/name` (use it to select).
+    pub field: String,
+    /// `case` or `evidence` (the Case tab or the Evidence tab).
+    pub tab: String,
+    /// The copy's current value.
+    pub current: String,
+    /// The sharer's value.
+    pub proposed: String,
+    /// The sharer's value this node last took in (at import, apply or dismiss), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Whether the sharer's policy lets this node apply it (`apply_case_updates` for the Case
+    /// tab, `apply_evidence_updates` for the Evidence tab). Absent on apply/dismiss answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+    /// Why it cannot be applied, when not allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// This node changed the field itself since it last took the sharer's value in: `current`
+    /// is its own edit, `proposed` the sharer's. Applied only when named (`fields`), never by
+    /// `all` or `tab`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<bool>,
+    /// Who changed it at the sharer (`user (Org)`, or the organization).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+    /// When it was changed at the sharer (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+}
+
+impl From<FieldUpdate> for UpdateView {
+    fn from(u: FieldUpdate) -> Self {
+        UpdateView {
+            field: u.field_ref().to_string(),
+            tab: tab(u.target),
+            current: u.current,
+            proposed: u.proposed,
+            base: None,
+            allowed: None,
+            reason: None,
+            conflict: None,
+            changed_by: None,
+            changed_at: None,
+        }
+    }
+}
+
+impl From<ReviewRow> for UpdateView {
+    fn from(r: ReviewRow) -> Self {
+        let (changed_by, changed_at) = match r.changed {
+            Some(s) => (Some(s.by), Some(s.at.to_string())),
+            None => (None, None),
+        };
+        UpdateView {
+            base: r.base,
+            allowed: Some(r.allowed),
+            reason: r.reason,
+            conflict: Some(r.conflict),
+            changed_by,
+            changed_at,
+            ..UpdateView::from(r.update)
+        }
+    }
+}
+
+/// Body of `POST /v1/received/{share}/updates/apply`: exactly one of `fields`, `all`, `tab`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyUpdates {
+    /// Field paths to apply (from the updates list); a conflicting field is applied only this way.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Apply every allowed update that is not a conflict.
+    #[serde(default)]
+    pub all: bool,
+    /// Apply every allowed update of one tab (`case` or `evidence`) that is not a conflict.
+    #[serde(default)]
+    pub tab: Option<String>,
+}
+
+/// Body of `POST /v1/received/{share}/updates/dismiss`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DismissUpdates {
+    /// Field paths to dismiss (hidden until the sharer changes them again).
+    pub fields: Vec<String>,
+}
+
+/// Body of `POST /v1/received/{share}/meta`: one field of an access-mode share to edit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMeta {
+    /// Field path, e.g. `case/description` or `evidence/<sharer evidence id>/name`.
+    pub field: String,
+    /// The new value.
+    pub value: String,
+}
+
+/// The metadata of a received share as this node holds it (sharer's changes and this
+/// organization's own edits merged).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetaView {
+    /// Case fields by path (`case/title`, …) and evidence fields
+    /// (`evidence/<sharer evidence id>/name`, …) with their values.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The review of updates available for a received case: case-level fields (tab `case`) and
+/// evidence metadata (tab `evidence`), each with allowed/reason, conflict and who changed it.
+#[utoipa::path(get, path = "/v1/received/{share}/updates", operation_id = "list_received_updates", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    let share = caller.received(&state, &share)?.id.to_string();
+    Ok(Json(
+        state
+            .sharing
+            .update_review(&share)?
+            .into_iter()
+            .map(UpdateView::from)
+            .collect(),
+    ))
+}
+
+/// Apply named fields, one tab, or all updates to the copy, where the sharer's policy allows it
+/// (403 otherwise; nothing is applied). `all` and `tab` skip conflicts.
+#[utoipa::path(post, path = "/v1/received/{share}/updates/apply", operation_id = "apply_received_updates", request_body = ApplyUpdates, tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = [UpdateView]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<ApplyUpdates>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    caller.require(&state, Action::EditCase)?;
+    let share = caller.received(&state, &share)?.id.to_string();
+    let choice = match (&req.tab, req.all) {
+        (Some(_), true) => {
+            return Err(crate::error::ApiError::bad_request(
+                "choose all or a tab, not both",
+            ));
+        }
+        (Some(t), false) => Some(Choice::Tab(
+            t.parse::<Tab>()
+                .map_err(crate::error::ApiError::bad_request)?,
+        )),
+        (None, true) => Some(Choice::All),
+        (None, false) => None,
+    };
+    let done = state
+        .sharing
+        .apply_updates(&caller.actor(&state), &share, &req.fields, choice)?;
+    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
+}
+
+/// Dismiss updates: they stop showing until the sharer changes those fields again.
+#[utoipa::path(post, path = "/v1/received/{share}/updates/dismiss", operation_id = "dismiss_received_updates", request_body = DismissUpdates, tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = [UpdateView]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn dismiss(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<DismissUpdates>,
+) -> ApiResult<Json<Vec<UpdateView>>> {
+    caller.require(&state, Action::EditCase)?;
+    let share = caller.received(&state, &share)?.id.to_string();
+    let done = state
+        .sharing
+        .dismiss_updates(&caller.actor(&state), &share, &req.fields)?;
+    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
+}
+
+fn meta_view(meta: Option<casemesh_meta::CaseMeta>) -> MetaView {
+    MetaView {
+        fields: meta
+            .map(|m| {
+                m.fields()
+                    .into_iter()
+                    .map(|(r, v)| (r.to_string(), v.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The received share's metadata as this node holds it.
+#[utoipa::path(get, path = "/v1/received/{share}/meta", operation_id = "get_received_meta", tag = "sharing",
+    params(("share" = String, Path, description = "share id or local case id")),
+    responses((status = 200, body = MetaView), (status = 404, body = ErrorBody)))]
+pub async fn meta(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+) -> ApiResult<Json<MetaView>> {
+    let share = caller.received(&state, &share)?.id.to_string();
+    Ok(Json(meta_view(state.sharing.received_meta(&share)?)))
+}
+
+/// Edit a field of an access-mode share in the sharer's system (policy `edit_metadata`): merged
+/// with the sharer's concurrent edits by Automerge's rules on both nodes.
+#[utoipa::path(post, path = "/v1/received/{share}/meta", operation_id = "edit_received_meta", request_body = EditMeta, tag = "sharing",
+    params(("share" = String, Path, description = "share id")),
+    responses((status = 200, body = MetaView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn edit_meta(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share): Path<String>,
+    Json(req): Json<EditMeta>,
+) -> ApiResult<Json<MetaView>> {
+    caller.require(&state, Action::EditCase)?;
+    let share = caller.received(&state, &share)?.id.to_string();
+    let meta =
+        state
+            .sharing
+            .edit_received(&caller.actor(&state), &share, &req.field, &req.value)?;
+    Ok(Json(meta_view(Some(meta))))
+}

@@ -1,0 +1,361 @@
+//! Updates review between real node processes (issue #14, seed 002 "Check for and apply
+//! updates"): the sharer's case and evidence-metadata edits show in the receiver's Case and
+//! Evidence tabs and are applied one by one; a policy allowing only evidence updates lists the
+//! case update as not allowed and `apply` refuses it; the receiver's own edit of the same field
+//! is a conflict resolved only by naming it; two organizations editing one access-mode case
+//! (one offline during the edits) converge to the same merged values; a dismissed update stays
+//! hidden until the sharer changes that field again.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{
+    TestNode, assert_http_status, id_of, partner, random_file, s, share_case, wait_copy, wait_until,
+};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// A's case `number` with description "Burglary at 5 Main St" and one evidence item
+/// `clip.mp4`; returns (case id, evidence id).
+fn case_with_item(a: &TestNode, dir: &Path, number: &str) -> (String, String) {
+    let case = a.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        number,
+        "--title",
+        "State v. Example",
+        "--description",
+        "Burglary at 5 Main St",
+    ]);
+    let case = id_of(&case).to_owned();
+    let path = dir.join("clip.mp4");
+    random_file(&path, 4_000, 7);
+    let ev = a.cli_json(["evidence", "add", &case, s(&path)]);
+    (case, id_of(&ev).to_owned())
+}
+
+/// Share `case` by copy with county-da and wait for B's copy; returns (share id, local case).
+fn shared_copy(a: &TestNode, b: &TestNode, case: &str) -> (String, String) {
+    let share = share_case(a, case, "county-da", &[]);
+    let share = id_of(&share).to_owned();
+    let copy = wait_copy(b, &share, 1, LIMIT);
+    (share, id_of(&copy).to_owned())
+}
+
+/// `received updates SHARE --json` on B.
+fn updates(b: &TestNode, share: &str) -> Vec<Value> {
+    b.cli_json(["received", "updates", share])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Wait until B lists exactly `n` updates.
+fn wait_updates(b: &TestNode, share: &str, n: usize) -> Vec<Value> {
+    wait_until(&format!("{n} updates on {}", b.name()), LIMIT, || {
+        let list = updates(b, share);
+        (list.len() == n).then_some(list)
+    })
+}
+
+fn row<'a>(list: &'a [Value], tab: &str) -> &'a Value {
+    list.iter()
+        .find(|u| u["tab"] == tab)
+        .unwrap_or_else(|| panic!("no {tab} row in {list:?}"))
+}
+
+fn pair() -> (TestNode, TestNode) {
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    (a, b)
+}
+
+#[test]
+fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = pair();
+    let (case, ev) = case_with_item(&a, work.path(), "UR-1");
+    let (share, copy) = shared_copy(&a, &b, &case);
+    assert!(updates(&b, &share).is_empty());
+
+    a.cli_ok(["evidence", "edit", &case, &ev, "--name", "front-door.mp4"]);
+    a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
+    let list = wait_updates(&b, &share, 2);
+    let name = row(&list, "evidence");
+    assert_eq!(name["field"], format!("evidence/{ev}/name"), "{name}");
+    assert_eq!(name["current"], "clip.mp4");
+    assert_eq!(name["proposed"], "front-door.mp4");
+    assert_eq!(name["allowed"], true);
+    assert_eq!(name["conflict"], false);
+    assert_eq!(name["changed_by"], "admin (metro-pd)", "{name}");
+    assert!(
+        name["changed_at"].as_str().unwrap().ends_with('Z'),
+        "{name}"
+    );
+    let desc = row(&list, "case");
+    assert_eq!(desc["field"], "case/description");
+    assert_eq!(desc["current"], "Burglary at 5 Main St");
+    assert_eq!(desc["proposed"], "Burglary, 3 counts");
+
+    // Apply the evidence one: the copy's item is renamed, the case one stays available.
+    let done = b.cli_json([
+        "received",
+        "apply",
+        &share,
+        "--field",
+        name["field"].as_str().unwrap(),
+    ]);
+    assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
+    let shown = b.cli_json(["case", "show", &copy]);
+    assert_eq!(shown["evidence"][0]["name"], "front-door.mp4", "{shown}");
+    assert_eq!(shown["description"], "Burglary at 5 Main St");
+    let left = updates(&b, &share);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["field"], "case/description");
+
+    // Audited, and in the copy's custody timeline with the user who applied it.
+    let custody = b.cli_json(["custody", &copy]);
+    let applied: Vec<&Value> = custody["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "apply_update")
+        .collect();
+    assert_eq!(applied.len(), 1, "{custody}");
+    assert_eq!(applied[0]["user"], "admin");
+    let details = applied[0]["details"].as_str().unwrap();
+    assert!(details.contains("front-door.mp4"), "{details}");
+    b.cli_ok(["audit", "verify", &copy]);
+}
+
+#[test]
+fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = pair();
+    a.cli_ok([
+        "policy",
+        "set",
+        "EvidenceOnly",
+        "--allow",
+        "view",
+        "--allow",
+        "download",
+        "--allow",
+        "import",
+        "--allow",
+        "receive_updates",
+        "--allow",
+        "apply_evidence_updates",
+    ]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "EvidenceOnly"]);
+    let (case, ev) = case_with_item(&a, work.path(), "UR-2");
+    let (share, copy) = shared_copy(&a, &b, &case);
+
+    a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        &ev,
+        "--description",
+        "Body camera",
+    ]);
+    let list = wait_updates(&b, &share, 2);
+    let desc = row(&list, "case");
+    assert_eq!(desc["allowed"], false, "{desc}");
+    let reason = desc["reason"].as_str().unwrap();
+    assert!(reason.contains("apply_case_updates"), "{reason}");
+    assert_eq!(row(&list, "evidence")["allowed"], true);
+
+    // Refused by name and by tab, at the receiver; nothing changes.
+    let (err, _) = b.cli_fail(["received", "apply", &share, "--field", "case/description"]);
+    assert_http_status(&err, 403);
+    assert!(err.contains("apply_case_updates"), "{err}");
+    let (err, _) = b.cli_fail(["received", "apply", &share, "--tab", "case"]);
+    assert_http_status(&err, 403);
+    // "All" takes what the policy allows; the case row stays listed.
+    let done = b.cli_json(["received", "apply", &share, "--all"]);
+    assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(done[0]["tab"], "evidence");
+    let shown = b.cli_json(["case", "show", &copy]);
+    assert_eq!(shown["description"], "Burglary at 5 Main St");
+    assert_eq!(shown["evidence"][0]["description"], "Body camera");
+    let left = updates(&b, &share);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["allowed"], false);
+}
+
+#[test]
+fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = pair();
+    let (case, _) = case_with_item(&a, work.path(), "UR-3");
+    let (share, copy) = shared_copy(&a, &b, &case);
+
+    b.cli_ok(["case", "edit", &copy, "--description", "Our notes"]);
+    a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
+    let list = wait_updates(&b, &share, 1);
+    assert_eq!(list[0]["conflict"], true, "{:?}", list[0]);
+    assert_eq!(list[0]["current"], "Our notes");
+    assert_eq!(list[0]["proposed"], "Burglary, 3 counts");
+    assert_eq!(list[0]["base"], "Burglary at 5 Main St");
+
+    // Neither --all nor --tab overwrite the receiver's edit.
+    for args in [vec!["--all"], vec!["--tab", "case"]] {
+        let mut cmd = vec!["received", "apply", share.as_str()];
+        cmd.extend(args);
+        let (err, _) = b.cli_fail(&cmd);
+        assert_http_status(&err, 400);
+        assert!(err.contains("conflict"), "{err}");
+    }
+    assert_eq!(
+        b.cli_json(["case", "show", &copy])["description"],
+        "Our notes"
+    );
+
+    // Naming it is the explicit choice: resolved.
+    b.cli_json(["received", "apply", &share, "--field", "case/description"]);
+    assert_eq!(
+        b.cli_json(["case", "show", &copy])["description"],
+        "Burglary, 3 counts"
+    );
+    assert!(updates(&b, &share).is_empty());
+}
+
+#[test]
+fn two_orgs_editing_an_access_case_converge_with_one_offline() {
+    let work = tempfile::tempdir().unwrap();
+    let mut a = TestNode::builder("metro-pd").fixed_p2p_port().start();
+    let mut b = TestNode::builder("county-da").fixed_p2p_port().start();
+    partner(&a, &b);
+    a.cli_ok([
+        "policy",
+        "set",
+        "CoEdit",
+        "--allow",
+        "view",
+        "--allow",
+        "download",
+        "--allow",
+        "edit_metadata",
+    ]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "CoEdit"]);
+    let (case, ev) = case_with_item(&a, work.path(), "UR-4");
+    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
+    let share = id_of(&share).to_owned();
+    wait_until("B holds the access share's metadata", LIMIT, || {
+        let m = b.try_json_meta(&share)?;
+        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
+    });
+    let name = format!("evidence/{ev}/name");
+
+    // A edits while B is offline.
+    b.stop();
+    a.cli_ok([
+        "case",
+        "edit",
+        &case,
+        "--description",
+        "Burglary at 5 Main St, at night",
+    ]);
+    a.cli_ok(["evidence", "edit", &case, &ev, "--name", "clip-front.mp4"]);
+    // Let A's synchronization pass queue the change for B, then B edits while A is offline.
+    std::thread::sleep(Duration::from_secs(2));
+    a.stop();
+    b.start_again();
+    b.cli_ok([
+        "received",
+        "edit",
+        &share,
+        "--field",
+        "case/description",
+        "--value",
+        "Armed burglary at 5 Main St",
+    ]);
+    b.cli_ok([
+        "received",
+        "edit",
+        &share,
+        "--field",
+        "case/title",
+        "--value",
+        "State v. Sample",
+    ]);
+    a.start_again();
+
+    // Both deliver on reconnect; both sides read the same merged values: both description edits
+    // kept character-wise, the title from B, the name from A.
+    let expected = "Armed burglary at 5 Main St, at night";
+    let merged = wait_until("both nodes converge", Duration::from_secs(180), || {
+        let at_a = a.cli_json(["case", "show", &case]);
+        let at_b = b.try_json_meta(&share)?;
+        let f = &at_b["fields"];
+        (at_a["description"] == expected
+            && f["case/description"] == expected
+            && at_a["title"] == "State v. Sample"
+            && f["case/title"] == "State v. Sample"
+            && f[name.as_str()] == "clip-front.mp4"
+            && at_a["evidence"][0]["name"] == "clip-front.mp4")
+            .then_some(at_a)
+    });
+    assert_eq!(merged["case_id"], "UR-4");
+    // The sharer's audit trail names the partner organization for its edits.
+    let audit = a.cli_json(["audit", "show", &case]);
+    let partner_edits: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "case.partner.edit")
+        .collect();
+    assert_eq!(partner_edits.len(), 2, "{audit}");
+    assert_eq!(partner_edits[0]["actor"], "org:county-da");
+    a.cli_ok(["audit", "verify", &case]);
+}
+
+#[test]
+fn a_dismissed_update_stays_hidden_until_the_sharer_changes_it_again() {
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = pair();
+    let (case, _) = case_with_item(&a, work.path(), "UR-5");
+    let (share, copy) = shared_copy(&a, &b, &case);
+
+    a.cli_ok(["case", "edit", &case, "--title", "State v. Sample"]);
+    wait_updates(&b, &share, 1);
+    let dismissed = b.cli_json(["received", "dismiss", &share, "--field", "case/title"]);
+    assert_eq!(dismissed[0]["field"], "case/title", "{dismissed}");
+    assert!(updates(&b, &share).is_empty());
+    assert_eq!(
+        b.cli_json(["case", "show", &copy])["title"],
+        "State v. Example"
+    );
+    // Dismissing again: nothing to dismiss.
+    let (err, _) = b.cli_fail(["received", "dismiss", &share, "--field", "case/title"]);
+    assert_http_status(&err, 400);
+    // An unrelated change of the sharer's does not bring it back …
+    a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
+    let list = wait_updates(&b, &share, 1);
+    assert_eq!(list[0]["field"], "case/description");
+    // … a new value of that field does.
+    a.cli_ok(["case", "edit", &case, "--title", "State v. Other"]);
+    let list = wait_updates(&b, &share, 2);
+    let title = list.iter().find(|u| u["field"] == "case/title").unwrap();
+    assert_eq!(title["proposed"], "State v. Other");
+    assert_eq!(title["current"], "State v. Example");
+}
+
+/// `received meta SHARE` on a node, `None` while it fails (the node is restarting).
+trait MetaProbe {
+    fn try_json_meta(&self, share: &str) -> Option<Value>;
+}
+
+impl MetaProbe for TestNode {
+    fn try_json_meta(&self, share: &str) -> Option<Value> {
+        self.cli_handle().try_json(["received", "meta", share]).ok()
+    }
+}
