@@ -807,7 +807,7 @@ fn user_without_link_permissions_is_forbidden() {
         "--permission",
         "case_edit",
         "--permission",
-        "case_share_links",
+        "evidence_share_links",
     ]);
     let token = answer["token"].as_str().unwrap().to_owned();
     let (stderr, code) = f
@@ -815,7 +815,9 @@ fn user_without_link_permissions_is_forbidden() {
         .cli_fail_as(&token, ["link", "create", &f.case, "--format", "zip"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("HTTP 403"), "{stderr}");
-    assert!(stderr.contains("evidence_share_links"), "{stderr}");
+    // A link of the whole case needs the Cases permission; the Evidence one is not enough
+    // (issue #12 item 5).
+    assert!(stderr.contains("case_share_links"), "{stderr}");
     let resp = f
         .node
         .http_with_token(&token)
@@ -832,12 +834,26 @@ fn user_without_link_permissions_is_forbidden() {
             .len(),
         0
     );
-    // Nor may they revoke someone else's link.
+    // Nor may they revoke someone else's link: a link of a case they cannot see does not
+    // exist for them (404), and it stays usable.
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
-    let (stderr, _) = f.node.cli_fail_as(
-        &token,
-        ["link", "revoke", link["id"].as_str().unwrap(), "--yes"],
-    );
+    let id = link["id"].as_str().unwrap();
+    let (stderr, _) = f.node.cli_fail_as(&token, ["link", "revoke", id, "--yes"]);
+    assert!(stderr.contains("HTTP 404"), "{stderr}");
+    let shown = f.node.cli_json(["link", "show", id]);
+    assert_ne!(shown["status"], "Revoked", "{shown}");
+    // A user with no link permission at all is refused before anything is looked up.
+    let none = f.node.cli_json([
+        "user",
+        "add",
+        "viewer",
+        "--full-name",
+        "Viewer",
+        "--permission",
+        "case_edit",
+    ]);
+    let none = none["token"].as_str().unwrap();
+    let (stderr, _) = f.node.cli_fail_as(none, ["link", "revoke", id, "--yes"]);
     assert!(stderr.contains("HTTP 403"), "{stderr}");
 }
 

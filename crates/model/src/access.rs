@@ -14,7 +14,7 @@
 //!
 //! This module is pure: the store holds the entries, the API asks here.
 
-use crate::case::Case;
+use crate::case::{Case, Evidence};
 use crate::grant::Scope;
 use crate::ids::{EvidenceId, FolderId, GroupId, ShareId, UserId};
 use crate::org::{Group, Permission, User, effective_permissions};
@@ -46,6 +46,14 @@ pub struct AccessEntry {
     /// The share it came from: an inside share, or a received partner share whose recipients
     /// named this principal. `None` for an entry made directly.
     pub share: Option<ShareId>,
+    /// For a recipient the sharer added to a partner share after it was first received: the
+    /// sequence number of the update that named them. Of the items the sharer sent, they see only
+    /// those that arrived in that update or later ([`Evidence::received_seq`] ≥ this); seed 000,
+    /// "Recipients of shared cases will not receive updates from previous shares, but they will
+    /// have access to all future updates you include" (issue #12, item 5). Items the receiving
+    /// organization added itself are not updates and stay visible. `None`: every item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_seq: Option<u64>,
 }
 
 impl AccessEntry {
@@ -63,7 +71,15 @@ impl AccessEntry {
             granted_by,
             granted_at,
             share,
+            since_seq: None,
         }
+    }
+
+    /// The same entry, limited to the sharer's updates from sequence number `seq` on (see
+    /// [`AccessEntry::since_seq`]).
+    pub fn since(mut self, seq: u64) -> AccessEntry {
+        self.since_seq = Some(seq);
+        self
     }
 }
 
@@ -74,8 +90,28 @@ pub enum Visibility {
     None,
     /// The whole case: owner, administrator, [`Permission::AllCases`], or a whole-case entry.
     Whole,
-    /// Parts of it: the union of these scopes (folders or evidence; never [`Scope::EntireCase`]).
-    Part(Vec<Scope>),
+    /// Parts of it: the union of these parts.
+    Part(Vec<Part>),
+}
+
+/// One part of a case a user may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Folders or evidence (never [`Scope::EntireCase`]).
+    Scope(Scope),
+    /// The whole case, except the items a partner sent before the update with this sequence
+    /// number (see [`AccessEntry::since_seq`]).
+    Since(u64),
+}
+
+impl Part {
+    /// Whether this part holds the item `ev` of `case`.
+    fn covers(&self, ev: &Evidence, case: &Case) -> bool {
+        match self {
+            Part::Scope(s) => s.covers(ev.id, ev.folder, case),
+            Part::Since(seq) => ev.received_seq.is_none_or(|r| r >= *seq),
+        }
+    }
 }
 
 impl Visibility {
@@ -84,12 +120,26 @@ impl Visibility {
         !matches!(self, Visibility::None)
     }
 
-    /// Whether the user may open the evidence item `id` lying in `folder` of `case`.
+    /// Whether the user may open the evidence item `id` lying in `folder` of `case`, judged by
+    /// scopes alone: a [`Part::Since`] part does not count here (it needs the item's
+    /// [`Evidence::received_seq`]; use [`Visibility::covers_evidence`] where the item is at hand).
     pub fn covers(&self, id: EvidenceId, folder: Option<FolderId>, case: &Case) -> bool {
         match self {
             Visibility::None => false,
             Visibility::Whole => true,
-            Visibility::Part(scopes) => scopes.iter().any(|s| s.covers(id, folder, case)),
+            Visibility::Part(parts) => parts.iter().any(|p| match p {
+                Part::Scope(s) => s.covers(id, folder, case),
+                Part::Since(_) => false,
+            }),
+        }
+    }
+
+    /// Whether the user may open the evidence item `ev` of `case`.
+    pub fn covers_evidence(&self, ev: &Evidence, case: &Case) -> bool {
+        match self {
+            Visibility::None => false,
+            Visibility::Whole => true,
+            Visibility::Part(parts) => parts.iter().any(|p| p.covers(ev, case)),
         }
     }
 
@@ -101,11 +151,12 @@ impl Visibility {
         match self {
             Visibility::None => false,
             Visibility::Whole => true,
-            Visibility::Part(scopes) => scopes.iter().any(|s| match s {
-                Scope::Folders(roots) => roots
+            Visibility::Part(parts) => parts.iter().any(|p| match p {
+                Part::Scope(Scope::Folders(roots)) => roots
                     .iter()
                     .any(|r| case.is_within(Some(id), *r) || case.is_within(Some(*r), id)),
-                _ => false,
+                Part::Since(_) => true,
+                Part::Scope(_) => false,
             }),
         }
     }
@@ -132,9 +183,10 @@ pub fn visibility(
     }
     let mut parts = Vec::new();
     for e in entries.iter().filter(|e| names(user, e.principal)) {
-        match &e.scope {
-            Scope::EntireCase => return Visibility::Whole,
-            s => parts.push(s.clone()),
+        match (&e.scope, e.since_seq) {
+            (Scope::EntireCase, None) => return Visibility::Whole,
+            (Scope::EntireCase, Some(seq)) => parts.push(Part::Since(seq)),
+            (s, _) => parts.push(Part::Scope(s.clone())),
         }
     }
     if parts.is_empty() {

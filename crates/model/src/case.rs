@@ -399,6 +399,11 @@ pub struct Evidence {
     /// policy says (not listed to partners, not served, not packaged; issue #12).
     #[serde(default)]
     pub do_not_disclose: bool,
+    /// In a received copy, the sequence number of the sharer's item list this item arrived in
+    /// (the offer's list is 0, each update the next); `None` for an item added here. Decides what
+    /// a recipient added to the share later may see ([`crate::access::AccessEntry::since_seq`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_seq: Option<u64>,
 }
 
 /// A media type guessed from a file name's extension; `application/octet-stream` otherwise.

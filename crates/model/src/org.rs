@@ -261,18 +261,52 @@ pub struct Group {
 pub enum Action {
     /// Create or edit cases, folders, evidence metadata; add evidence.
     EditCase,
-    /// Share a case or evidence inside the organization or with advanced sharing.
-    ShareAccess,
-    /// Share a copy of a case with a partner agency (partner share).
-    ShareByCopy,
-    /// Create an external download link.
-    CreateLink,
     /// Change a case's retention policy.
     EditRetention,
     /// Administer the node.
     Administer,
     /// Approve a partner share waiting for a second person.
     ApproveShare,
+    /// Share a case (whole or folders) or selected evidence inside the organization.
+    ShareInside(ShareTarget),
+    /// Share a case or selected evidence with a partner organization (copy or access mode).
+    SharePartner(ShareTarget),
+    /// Create an external download link for a case or selected evidence.
+    ShareLink(ShareTarget),
+}
+
+/// What a share hands over. Seed 000 ("Prerequisites") lists the sharing permissions twice, once
+/// under Evidence Management and once under Cases: a share of selected evidence is gated by the
+/// evidence ones, a share of the case (whole, or folders of it) by the case ones (issue #12,
+/// item 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareTarget {
+    /// The whole case or folders of it.
+    Case,
+    /// Selected evidence items.
+    Evidence,
+}
+
+impl ShareTarget {
+    /// The target of a share selected by folder paths and evidence references as a user typed
+    /// them: selected evidence only is [`ShareTarget::Evidence`]; the whole case (neither) or
+    /// any folder is [`ShareTarget::Case`].
+    pub fn of_selection(folders: &[String], evidence: &[String]) -> ShareTarget {
+        if folders.is_empty() && !evidence.is_empty() {
+            ShareTarget::Evidence
+        } else {
+            ShareTarget::Case
+        }
+    }
+
+    /// The target of a share of `scope`: [`ShareTarget::Evidence`] for selected evidence, else
+    /// [`ShareTarget::Case`].
+    pub fn of(scope: &crate::grant::Scope) -> ShareTarget {
+        match scope {
+            crate::grant::Scope::Evidence(_) => ShareTarget::Evidence,
+            _ => ShareTarget::Case,
+        }
+    }
 }
 
 impl Action {
@@ -281,12 +315,17 @@ impl Action {
         use Permission as P;
         match self {
             Action::EditCase => &[P::CaseEdit],
-            Action::ShareAccess => &[P::CaseShare, P::EvidenceShare],
-            Action::ShareByCopy => &[P::CaseShare, P::CaseShareByCopy, P::EvidenceShareExternal],
-            Action::CreateLink => &[P::CaseShareLinks, P::EvidenceShareLinks],
             Action::EditRetention => &[P::EditCaseRetention],
             Action::Administer => &[P::Administer],
             Action::ApproveShare => &[P::ShareApprove],
+            Action::ShareInside(ShareTarget::Case) => &[P::CaseShare],
+            Action::ShareInside(ShareTarget::Evidence) => &[P::EvidenceShare],
+            Action::SharePartner(ShareTarget::Case) => &[P::CaseShare, P::CaseShareByCopy],
+            Action::SharePartner(ShareTarget::Evidence) => {
+                &[P::EvidenceShare, P::EvidenceShareExternal]
+            }
+            Action::ShareLink(ShareTarget::Case) => &[P::CaseShareLinks],
+            Action::ShareLink(ShareTarget::Evidence) => &[P::EvidenceShareLinks],
         }
     }
 
@@ -295,12 +334,16 @@ impl Action {
         use Feature as F;
         match self {
             Action::EditCase | Action::Administer => &[],
-            Action::ShareAccess => &[F::CaseShare, F::EvidenceShare],
-            Action::ShareByCopy | Action::ApproveShare => {
-                &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal]
-            }
-            Action::CreateLink => &[F::CaseShareLinks, F::EvidenceShareLinks],
+            Action::ApproveShare => &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal],
             Action::EditRetention => &[F::ConfigurableRetention],
+            Action::ShareInside(ShareTarget::Case) => &[F::CaseShare],
+            Action::ShareInside(ShareTarget::Evidence) => &[F::EvidenceShare],
+            Action::SharePartner(ShareTarget::Case) => &[F::CaseShare, F::CaseShareByCopy],
+            Action::SharePartner(ShareTarget::Evidence) => {
+                &[F::EvidenceShare, F::EvidenceShareExternal]
+            }
+            Action::ShareLink(ShareTarget::Case) => &[F::CaseShareLinks],
+            Action::ShareLink(ShareTarget::Evidence) => &[F::EvidenceShareLinks],
         }
     }
 }
@@ -363,19 +406,84 @@ mod tests {
     }
 
     #[test]
-    fn share_by_copy_needs_all_three_permissions() {
+    fn a_partner_share_of_the_case_needs_share_and_share_by_copy() {
         let flags = FeatureFlags::default();
+        let u = user_with(&[Permission::CaseShare]);
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::SharePartner(ShareTarget::Case)),
+            Err(Denied::MissingPermission(Permission::CaseShareByCopy))
+        );
         let u = user_with(&[Permission::CaseShare, Permission::CaseShareByCopy]);
         assert_eq!(
-            authorize(&u, &[], &flags, Action::ShareByCopy),
-            Err(Denied::MissingPermission(Permission::EvidenceShareExternal))
+            authorize(&u, &[], &flags, Action::SharePartner(ShareTarget::Case)),
+            Ok(())
         );
-        let u = user_with(&[
+    }
+
+    /// Issue #12 item 5: evidence shares need the Evidence Management permissions and features,
+    /// case shares the Cases ones; neither family stands in for the other.
+    #[test]
+    fn each_share_target_is_gated_by_its_own_family() {
+        use ShareTarget::{Case, Evidence};
+        let flags = FeatureFlags::default();
+        let evidence_only = user_with(&[
+            Permission::EvidenceShare,
+            Permission::EvidenceShareExternal,
+            Permission::EvidenceShareLinks,
+        ]);
+        let case_only = user_with(&[
             Permission::CaseShare,
             Permission::CaseShareByCopy,
-            Permission::EvidenceShareExternal,
+            Permission::CaseShareLinks,
         ]);
-        assert_eq!(authorize(&u, &[], &flags, Action::ShareByCopy), Ok(()));
+        for make in [Action::ShareInside, Action::SharePartner, Action::ShareLink] {
+            assert_eq!(
+                authorize(&evidence_only, &[], &flags, make(Evidence)),
+                Ok(())
+            );
+            assert!(matches!(
+                authorize(&evidence_only, &[], &flags, make(Case)),
+                Err(Denied::MissingPermission(_))
+            ));
+            assert_eq!(authorize(&case_only, &[], &flags, make(Case)), Ok(()));
+            assert!(matches!(
+                authorize(&case_only, &[], &flags, make(Evidence)),
+                Err(Denied::MissingPermission(_))
+            ));
+        }
+        // Partner shares: "by copy" for cases, "externally" for evidence.
+        let u = user_with(&[Permission::CaseShare]);
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::SharePartner(Case)),
+            Err(Denied::MissingPermission(Permission::CaseShareByCopy))
+        );
+        let u = user_with(&[Permission::EvidenceShare]);
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::SharePartner(Evidence)),
+            Err(Denied::MissingPermission(Permission::EvidenceShareExternal))
+        );
+        // The features follow the same split.
+        let off = FeatureFlags {
+            evidence_share_external: false,
+            ..FeatureFlags::default()
+        };
+        let all = user_with(&Permission::ALL);
+        assert_eq!(
+            authorize(&all, &[], &off, Action::SharePartner(Case)),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(&all, &[], &off, Action::SharePartner(Evidence)),
+            Err(Denied::FeatureDisabled(Feature::EvidenceShareExternal))
+        );
+        assert_eq!(
+            ShareTarget::of(&crate::grant::Scope::Evidence(vec![])),
+            ShareTarget::Evidence
+        );
+        assert_eq!(
+            ShareTarget::of(&crate::grant::Scope::EntireCase),
+            ShareTarget::Case
+        );
     }
 
     #[test]
@@ -386,10 +494,13 @@ mod tests {
         };
         let u = user_with(&Permission::ALL);
         assert_eq!(
-            authorize(&u, &[], &flags, Action::CreateLink),
+            authorize(&u, &[], &flags, Action::ShareLink(ShareTarget::Case)),
             Err(Denied::FeatureDisabled(Feature::CaseShareLinks))
         );
-        assert_eq!(authorize(&u, &[], &flags, Action::ShareByCopy), Ok(()));
+        assert_eq!(
+            authorize(&u, &[], &flags, Action::SharePartner(ShareTarget::Case)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -420,7 +531,15 @@ mod tests {
     fn administer_does_not_imply_sharing() {
         let u = user_with(&[Permission::Administer]);
         assert!(authorize(&u, &[], &FeatureFlags::default(), Action::Administer).is_ok());
-        assert!(authorize(&u, &[], &FeatureFlags::default(), Action::CreateLink).is_err());
+        assert!(
+            authorize(
+                &u,
+                &[],
+                &FeatureFlags::default(),
+                Action::ShareLink(ShareTarget::Case)
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -126,6 +126,25 @@ impl Engine {
         Ok((share, g))
     }
 
+    /// From which of the sharer's item lists `user` sees the items of `share`
+    /// ([`crate::recipients::visible_since`]); `None`: all of them.
+    fn visible_since(&self, share: &IncomingShare, user: &str) -> Result<Option<u64>> {
+        if share.recipients_since.is_empty() {
+            return Ok(None);
+        }
+        let store = &self.inner.store;
+        let Some(me) = store.user_by_name(user)? else {
+            return Ok(None);
+        };
+        Ok(crate::recipients::visible_since(
+            &me,
+            &share.recipients,
+            &share.recipients_since,
+            &store.users()?,
+            &store.groups()?,
+        ))
+    }
+
     /// The folders and items of received share `id` as the sharer last sent them (`received
     /// view`), for `user`. Item lists that came as blobs are fetched and read first. The sharer
     /// hears of the view (`access.event/1`) for its audit trail.
@@ -142,8 +161,9 @@ impl Engine {
         let doc = upstream
             .as_deref()
             .and_then(|h| crate::updates::load_doc(h).ok());
+        let since = self.visible_since(&share, user)?;
         self.for_each_received_item(id, |_, item| {
-            if item.skipped.is_none() {
+            if item.skipped.is_none() && since.is_none_or(|s| item.seq >= s) {
                 evidence.push(self.entry_of(&item, &paths, doc.as_ref()));
             }
             Ok(())
@@ -170,6 +190,13 @@ impl Engine {
         }
         let item = self.find_received_item(id, evidence)?;
         let share = self.received_by_id(id)?;
+        if self
+            .visible_since(&share, user)?
+            .is_some_and(|s| item.seq < s)
+        {
+            // Sent before this user was named: as if it did not exist for them.
+            return Err(SharingError::NotFound(format!("evidence {evidence:?}")));
+        }
         let paths = folder_paths(&share.head.folders);
         let upstream = self.inner.store.get(&RECEIVED_DOCS, &id)?;
         let doc = upstream

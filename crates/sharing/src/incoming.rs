@@ -19,11 +19,12 @@ use crate::wire::{
     self, Carried, ItemList, ManifestEvidence, ManifestHead, ManifestUpdate, Offer, Receipt,
     RevocationNotice,
 };
+use casemesh_model::access::AccessEntry;
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, Origin, Transcript};
 use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
 use casemesh_model::folder_sync::{initial_import, place_new_evidence};
-use casemesh_model::grant::{self, Recipient, ShareMode, SignedGrant, SignedRevocation};
+use casemesh_model::grant::{self, Recipient, Scope, ShareMode, SignedGrant, SignedRevocation};
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
 use casemesh_model::names::{TextError, check_line, check_text, limits, validate_name};
 use casemesh_model::org::User;
@@ -357,6 +358,7 @@ impl Engine {
             items_skipped: 0,
             recipients: g.grant.recipients.clone(),
             resolved_users: users.iter().map(|u| u.username.clone()).collect(),
+            recipients_since: Vec::new(),
             received_at: self.now(),
             local_case: None,
             import_map: Default::default(),
@@ -520,12 +522,43 @@ impl Engine {
             Vec::new()
         };
         let resolved: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
+        let (all_users, all_groups) = (self.inner.store.users()?, self.inner.store.groups()?);
+        let now = self.now();
         let updated = self.inner.store.atomically(|txn| {
             let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                 return Ok(None);
             };
             if update.seq <= s.seq {
                 return Ok(None);
+            }
+            // Recipients named for the first time by this update see what it and later updates
+            // bring, not what came before (issue #12 item 5).
+            let added: Vec<Recipient> = g
+                .grant
+                .recipients
+                .iter()
+                .filter(|r| !s.recipients.contains(r))
+                .cloned()
+                .collect();
+            for r in &added {
+                s.recipients_since.push((r.clone(), update.seq));
+            }
+            if let Some(copy) = s.local_case
+                && !added.is_empty()
+            {
+                let owner = txn
+                    .case(copy)?
+                    .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?
+                    .owner;
+                let (principals, _) = recipients::principals(&added, &all_users, &all_groups);
+                for p in principals {
+                    // A principal the share already gave the copy to keeps what it has.
+                    if txn.case_access_entry(copy, p, id)?.is_none() {
+                        let entry = AccessEntry::new(p, Scope::EntireCase, owner, now, Some(id))
+                            .since(update.seq);
+                        txn.grant_case_access(copy, &entry)?;
+                    }
+                }
             }
             s.grant = update.grant.clone();
             s.head = update.head.clone();
@@ -1295,6 +1328,7 @@ impl Engine {
                     added_by: actor.name.clone(),
                     transcripts: transcripts.clone(),
                     do_not_disclose: false,
+                    received_seq: Some(row.seq),
                 };
                 txn.add_evidence(&ev, actor)?;
                 txn.audit(
@@ -1453,20 +1487,38 @@ impl Engine {
         let id = share.id;
         // The recipients the sharer named get the copy on their access list (a group as the
         // group, so access follows its membership); the owner sees it anyway.
-        let (principals, _) =
-            recipients::principals(&g.grant.recipients, &store.users()?, &store.groups()?);
-        let access: Vec<casemesh_model::access::AccessEntry> = principals
-            .into_iter()
-            .map(|principal| {
-                casemesh_model::access::AccessEntry::new(
-                    principal,
-                    casemesh_model::grant::Scope::EntireCase,
-                    owner.id,
-                    now,
-                    Some(share.id),
-                )
-            })
-            .collect();
+        // Recipients the sharer added later see the updates from the one that named them on
+        // (issue #12 item 5); a principal named from the start as well sees everything.
+        let (users, groups) = (store.users()?, store.groups()?);
+        let since_of = |r: &Recipient| {
+            share
+                .recipients_since
+                .iter()
+                .find(|(x, _)| x == r)
+                .map(|(_, seq)| *seq)
+        };
+        let mut access: Vec<AccessEntry> = Vec::new();
+        for r in &g.grant.recipients {
+            let (found, _) = recipients::principals(std::slice::from_ref(r), &users, &groups);
+            for principal in found {
+                let entry =
+                    AccessEntry::new(principal, Scope::EntireCase, owner.id, now, Some(share.id));
+                let entry = match since_of(r) {
+                    Some(seq) => entry.since(seq),
+                    None => entry,
+                };
+                match access.iter_mut().find(|e| e.principal == principal) {
+                    // Named twice (say as user and as email): the wider of the two.
+                    Some(e) => {
+                        e.since_seq = match (e.since_seq, entry.since_seq) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            _ => None,
+                        }
+                    }
+                    None => access.push(entry),
+                }
+            }
+        }
         let import_details = format!(
             "share {} from {} ({}), source case {}",
             share.id, share.sharer_name, share.sharer, m.source_case

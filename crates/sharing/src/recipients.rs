@@ -158,6 +158,35 @@ pub fn principals(
     (out, unknown)
 }
 
+/// From which update on `user` may see the items of a received share (issue #12 item 5): `None`
+/// when any recipient naming them (directly, by badge or address, or through a group they belong
+/// to now) came with the offer, or when none names them (an administrator or an `all_cases`
+/// holder, whom the caller let in); else the earliest sequence number among the later recipients
+/// `since` that name them.
+pub fn visible_since(
+    user: &User,
+    recipients: &[Recipient],
+    since: &[(Recipient, u64)],
+    users: &[User],
+    groups: &[Group],
+) -> Option<u64> {
+    let mut earliest: Option<u64> = None;
+    for r in recipients {
+        let (found, _) = principals(std::slice::from_ref(r), users, groups);
+        if !found
+            .iter()
+            .any(|p| casemesh_model::access::names(user, *p))
+        {
+            continue;
+        }
+        match since.iter().find(|(x, _)| x == r) {
+            None => return None,
+            Some((_, seq)) => earliest = Some(earliest.map_or(*seq, |e| e.min(*seq))),
+        }
+    }
+    earliest
+}
+
 /// Resolve `recipients` against this organization's `users` and `groups`; `intake` is the
 /// configured intake address for email recipients not in the directory.
 pub fn resolve(
@@ -227,6 +256,42 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn later_recipients_see_from_the_update_that_named_them() {
+        use super::visible_since;
+        let ada = User::new("ada", "Ada");
+        let mut bob = User::new("bob", "Bob");
+        let team = Group {
+            id: casemesh_model::ids::GroupId::random(),
+            name: "team".into(),
+            permissions: Default::default(),
+        };
+        bob.groups.insert(team.id);
+        let users = [ada.clone(), bob.clone()];
+        let groups = [team.clone()];
+        let r_ada = Recipient::User("ada".into());
+        let r_team = Recipient::Group("team".into());
+        let recipients = [r_ada.clone(), r_team.clone()];
+        // Both named at the offer: everything.
+        assert_eq!(visible_since(&ada, &recipients, &[], &users, &groups), None);
+        // The group added by update 3: bob (a member) from 3 on; ada unaffected.
+        let since = [(r_team.clone(), 3)];
+        assert_eq!(
+            visible_since(&bob, &recipients, &since, &users, &groups),
+            Some(3)
+        );
+        assert_eq!(
+            visible_since(&ada, &recipients, &since, &users, &groups),
+            None
+        );
+        // Named twice, later both times: the earlier of the two.
+        let both = [r_team.clone(), Recipient::User("bob".into())];
+        let since = [(r_team, 5), (Recipient::User("bob".into()), 2)];
+        assert_eq!(visible_since(&bob, &both, &since, &users, &groups), Some(2));
+        // Not named at all (an administrator let in by the caller): everything.
+        assert_eq!(visible_since(&ada, &both, &since, &users, &groups), None);
+    }
+
     use super::*;
     use casemesh_model::ids::GroupId;
 

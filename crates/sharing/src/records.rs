@@ -365,6 +365,12 @@ pub struct IncomingShare {
     pub recipients: Vec<Recipient>,
     /// The local users those resolved to.
     pub resolved_users: Vec<String>,
+    /// Recipients the sharer added after the offer, each with the sequence number of the update
+    /// that first named it: they see only the items of that update and later ones (seed 000,
+    /// "Recipients of shared cases will not receive updates from previous shares"; issue #12
+    /// item 5). Recipients of the offer are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients_since: Vec<(Recipient, u64)>,
     /// When it first arrived.
     pub received_at: Timestamp,
     /// The local copy, once imported.

@@ -122,6 +122,18 @@ impl Txn<'_, '_> {
         )
     }
 
+    /// The entry `share` gave `principal` on the access list of `case`, if any.
+    pub fn case_access_entry(
+        &self,
+        case: CaseId,
+        principal: Principal,
+        share: ShareId,
+    ) -> Result<Option<AccessEntry>, StoreError> {
+        Ok(self
+            .get(&CASE_ACCESS, &(case, (principal, share)))?
+            .map(|r: CaseAccessRow| r.entry))
+    }
+
     /// Take back what `row` gave; returns whether it was there.
     pub fn revoke_case_access(&mut self, row: &CaseAccessRow) -> Result<bool, StoreError> {
         self.delete(

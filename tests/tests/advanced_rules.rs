@@ -1,0 +1,269 @@
+//! The seeds' remaining advanced-sharing rules (issue #12, item 5), between real node processes:
+//! - a recipient added to an existing partner share sees only the updates sent after they were
+//!   added (seed 000, "Recipients of shared cases will not receive updates from previous
+//!   shares"), in a copy share and in an access-mode share, while the first recipients see all;
+//! - a share of selected evidence is gated by the Evidence Management permissions, a share of the
+//!   case by the Cases ones (seed 000, "Prerequisites"), for partner shares, inside shares and
+//!   download links alike.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{
+    TestNode, assert_http_status, create_case, id_of, partner, random_file, s, wait_until,
+};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Add user `name` (with `permissions`, comma-separated, may be empty) and return their token.
+fn user(node: &TestNode, name: &str, permissions: &str) -> String {
+    let mut args = vec!["user", "add", name, "--full-name", name];
+    if !permissions.is_empty() {
+        args.extend(["--permission", permissions]);
+    }
+    let v = node.cli_json(&args);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Add a file named `name` of `size` bytes to `case`; returns its evidence id.
+fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String {
+    let path = dir.join(name);
+    random_file(&path, size, size ^ name.len() as u64);
+    id_of(&node.cli_json(["evidence", "add", case, s(&path)])).to_owned()
+}
+
+/// The names of the evidence items `case` shows to the holder of `token`.
+fn names_seen(node: &TestNode, token: &str, case: &str) -> Vec<String> {
+    let shown = node.cli_json_as(token, ["case", "show", case]);
+    let mut names: Vec<String> = shown["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The local copy of received share `share` at `b` once it holds `count` items.
+fn copy_with(b: &TestNode, share: &str, count: usize) -> Value {
+    wait_until(&format!("the copy holds {count} items"), LIMIT, || {
+        let d = b.cli_json(["received", "show", share]);
+        let case = d["local_case"].as_str()?.to_owned();
+        let c = b.cli_json(["case", "show", &case]);
+        (c["evidence"].as_array()?.len() == count).then_some(c)
+    })
+}
+
+/// Two partnered nodes; county-da has users dana and erin; metro-pd's case `number` holds
+/// `before-share.bin` and is shared in `mode` with dana only.
+struct Scene {
+    work: tempfile::TempDir,
+    a: TestNode,
+    b: TestNode,
+    dana: String,
+    erin: String,
+    case: String,
+    share: String,
+}
+
+fn scene(number: &str, mode: &str) -> Scene {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    let dana = user(&b, "dana", "");
+    let erin = user(&b, "erin", "");
+    let case = create_case(&a, number);
+    add(&a, &case, work.path(), "before-share.bin", 2_000);
+    let share = a.cli_json([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        "county-da",
+        "--mode",
+        mode,
+        "--to",
+        "user:dana",
+    ]);
+    let share = id_of(&share).to_owned();
+    Scene {
+        work,
+        a,
+        b,
+        dana,
+        erin,
+        case,
+        share,
+    }
+}
+
+#[test]
+fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
+    let Scene {
+        work,
+        a,
+        b,
+        dana,
+        erin,
+        case,
+        share,
+    } = scene("LATE-1", "copy");
+    copy_with(&b, &share, 1);
+    add(&a, &case, work.path(), "first-update.bin", 3_000);
+    let copy = copy_with(&b, &share, 2);
+    let copy = id_of(&copy).to_owned();
+
+    // erin is named now; then one more update.
+    a.cli_json(["share", "add-recipients", &share, "--to", "user:erin"]);
+    wait_until("B knows erin is a recipient", LIMIT, || {
+        let d = b.cli_json(["received", "show", &share]);
+        d["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "user:erin")
+            .then_some(())
+    });
+    add(&a, &case, work.path(), "after-erin.bin", 4_000);
+    copy_with(&b, &share, 3);
+
+    // dana, named at the offer, sees everything; erin only what came after she was named.
+    assert_eq!(
+        names_seen(&b, &dana, &copy),
+        ["after-erin.bin", "before-share.bin", "first-update.bin"]
+    );
+    assert_eq!(names_seen(&b, &erin, &copy), ["after-erin.bin"]);
+    // The earlier items do not exist for her: 404 on download, by id and by display id.
+    let earlier = b.cli_json(["case", "show", &copy])["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "first-update.bin")
+        .cloned()
+        .unwrap();
+    let out = work.path().join("got.bin");
+    for reference in [&earlier["id"], &earlier["display_id"]] {
+        let reference = reference.as_str().unwrap();
+        let (err, _) = b.cli_fail_as(&erin, ["evidence", "get", &copy, reference, "-o", s(&out)]);
+        assert_http_status(&err, 404);
+    }
+    assert!(!out.exists());
+    // What the receiving organization adds itself is its own work, not an update: erin sees it.
+    add(&b, &copy, work.path(), "local-note.bin", 500);
+    assert_eq!(
+        names_seen(&b, &erin, &copy),
+        ["after-erin.bin", "local-note.bin"]
+    );
+}
+
+#[test]
+fn a_recipient_added_later_sees_only_later_updates_in_place() {
+    let Scene {
+        work,
+        a,
+        b,
+        dana,
+        erin,
+        case,
+        share,
+    } = scene("LATE-2", "access");
+    let listed = |token: &str, count: usize| {
+        wait_until(&format!("{count} items listed"), LIMIT, || {
+            let v = b.cli_json_as(token, ["received", "view", &share]);
+            let mut names: Vec<String> = v["evidence"]
+                .as_array()?
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_owned())
+                .collect();
+            names.sort();
+            (names.len() == count).then_some(names)
+        })
+    };
+    listed(&dana, 1);
+    a.cli_json(["share", "add-recipients", &share, "--to", "user:erin"]);
+    add(&a, &case, work.path(), "after-erin.bin", 3_000);
+    assert_eq!(listed(&dana, 2), ["after-erin.bin", "before-share.bin"]);
+    assert_eq!(listed(&erin, 1), ["after-erin.bin"]);
+    let out = work.path().join("got.bin");
+    let (err, _) = b.cli_fail_as(
+        &erin,
+        ["received", "get", &share, "before-share.bin", "-o", s(&out)],
+    );
+    assert_http_status(&err, 404);
+    assert!(!out.exists());
+    b.cli_json_as(
+        &erin,
+        ["received", "get", &share, "after-erin.bin", "-o", s(&out)],
+    );
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 3_000);
+}
+
+#[test]
+fn evidence_shares_need_the_evidence_permissions_and_case_shares_the_case_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    user(&b, "dana", "");
+    user(&a, "colleague", "");
+    let evidence_clerk = user(
+        &a,
+        "evclerk",
+        "all_cases,evidence_share,evidence_share_external,evidence_share_links",
+    );
+    let case_clerk = user(
+        &a,
+        "caseclerk",
+        "all_cases,case_share,case_share_by_copy,case_share_links",
+    );
+    let case = create_case(&a, "PERM-2");
+    let ev = add(&a, &case, work.path(), "item.bin", 1_000);
+
+    let partner_share = |extra: &[&str]| {
+        let mut v = vec!["share", "create", &case, "--partner", "county-da"];
+        v.extend(["--to", "user:dana"]);
+        v.extend(extra.iter().copied());
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let inside_share = |extra: &[&str]| {
+        let mut v = vec![
+            "share",
+            "create",
+            &case,
+            "--inside",
+            "--to",
+            "user:colleague",
+        ];
+        v.extend(extra.iter().copied());
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let link = |extra: &[&str]| {
+        let mut v = vec!["link", "create", &case, "--format", "zip"];
+        v.extend(extra.iter().copied());
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let whole: &[&str] = &[];
+    let selected: &[&str] = &["--evidence", &ev];
+    for make in [
+        &partner_share as &dyn Fn(&[&str]) -> Vec<String>,
+        &inside_share,
+        &link,
+    ] {
+        // The evidence clerk may share the item but not the case …
+        let (err, _) = a.cli_fail_as(&evidence_clerk, make(whole));
+        assert_http_status(&err, 403);
+        assert!(err.contains("case_share"), "{err}");
+        a.cli_json_as(&evidence_clerk, make(selected));
+        // … the case clerk the case but not a selection of items.
+        let (err, _) = a.cli_fail_as(&case_clerk, make(selected));
+        assert_http_status(&err, 403);
+        assert!(err.contains("evidence_share"), "{err}");
+        a.cli_json_as(&case_clerk, make(whole));
+    }
+}
