@@ -28,6 +28,10 @@
 //! - [`SplitMix64`] makes seeded, replayable test data and scenarios ([`random_file`]);
 //! - cases and partner shares as several test files drive them ([`create_case`],
 //!   [`share_case`], [`wait_share_complete`], [`wait_copy`], [`peer_view`], …);
+//! - typed answers: [`TestNode::cli_typed`] / [`json_as`] read the CLI's `--json` output as
+//!   the API's own types (`casemesh_api_types`: [`CaseView`], [`ShareView`], …), so a test
+//!   asserts on fields the compiler checks; [`case_view`], [`share_view`], [`received_view`]
+//!   and [`error_code`] are the common reads;
 //! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
 //!   [`assert_audit_verifies`] (`audit verify CASE`).
 //!
@@ -37,6 +41,10 @@
 
 pub mod hostile;
 
+/// The admin API's types (`casemesh_api_types`), for tests to read answers with
+/// ([`TestNode::cli_typed`], [`json_as`]).
+pub use casemesh_api_types::*;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -463,6 +471,28 @@ impl TestNode {
                 String::from_utf8_lossy(&out.stdout)
             )
         })
+    }
+
+    /// `casemesh --data-dir D --json ARGS…`, asserting success; returns stdout read as the API
+    /// type `T` (e.g. `node.cli_typed::<CaseView>(["case", "show", id])`). Panics naming the
+    /// command and `T` when the output does not have that shape.
+    pub fn cli_typed<T, I, S>(&self, args: I) -> T
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        json_as(&self.cli_json(args))
+    }
+
+    /// [`TestNode::cli_typed`] acting as another user (`--token TOKEN`).
+    pub fn cli_typed_as<T, I, S>(&self, token: &str, args: I) -> T
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        json_as(&self.cli_json_as(token, args))
     }
 
     /// `casemesh --data-dir D ARGS…`, asserting failure; returns (stderr, exit code).
@@ -936,6 +966,64 @@ pub fn partner(a: &TestNode, b: &TestNode) {
 
 // ---------------------------------------------------------------------------------------------
 // Cases and partner shares, driven the way several test files need them.
+
+/// `value` (the CLI's `--json` output, or an API answer) read as the API type `T`; panics
+/// naming `T` and showing the JSON when it does not have that shape.
+pub fn json_as<T: DeserializeOwned>(value: &Value) -> T {
+    T::deserialize(value)
+        .unwrap_or_else(|e| panic!("not a {} ({e}):\n{value:#}", std::any::type_name::<T>()))
+}
+
+/// `case show CASE` on `node`, typed.
+pub fn case_view(node: &TestNode, case: &str) -> CaseView {
+    node.cli_typed(["case", "show", case])
+}
+
+/// `audit show CASE` on `node`, typed: the entries oldest first and the chain's head.
+pub fn audit_trail(node: &TestNode, case: &str) -> AuditTrail {
+    node.cli_typed(["audit", "show", case])
+}
+
+/// The custody timeline of `case` on `node` (`custody CASE`): its events, oldest first.
+pub fn custody_events(node: &TestNode, case: &str) -> Vec<casemesh_model::timeline::CustodyEvent> {
+    node.cli_typed::<CustodyTimeline, _, _>(["custody", case])
+        .events
+}
+
+/// The organization whose signed statement proves custody event `e`; `None` for an event
+/// proven by this node's audit trail.
+pub fn signed_by(e: &casemesh_model::timeline::CustodyEvent) -> Option<&str> {
+    match &e.proof {
+        casemesh_model::timeline::Proof::Signed { signed_by, .. } => Some(signed_by),
+        casemesh_model::timeline::Proof::Audit { .. } => None,
+    }
+}
+
+/// How many shares partners shared with `node` that it lists (`received list`).
+pub fn received_count(node: &TestNode) -> usize {
+    node.cli_typed::<Vec<ReceivedView>, _, _>(["received", "list"])
+        .len()
+}
+
+/// `share status SHARE` on `node` (the sharer), typed.
+pub fn share_view(node: &TestNode, share: &str) -> ShareView {
+    node.cli_typed(["share", "status", share])
+}
+
+/// `received show SHARE` on `node` (the receiver), typed.
+pub fn received_view(node: &TestNode, share: &str) -> ReceivedView {
+    node.cli_typed(["received", "show", share])
+}
+
+/// The stable `error.code` of an admin API error answer (`{"error":{"code","message"}}`),
+/// consuming the response; panics if the body is not an [`ErrorBody`].
+pub fn error_code(resp: reqwest::blocking::Response) -> String {
+    let status = resp.status();
+    let body: ErrorBody = resp
+        .json()
+        .unwrap_or_else(|e| panic!("HTTP {status}: the body is not an error body ({e})"));
+    body.error.code
+}
 
 /// Create a case with case number `case_id`; returns its record id.
 pub fn create_case(node: &TestNode, case_id: &str) -> String {

@@ -12,7 +12,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, create_case, hash_file, random_file, s};
+use casemesh_tests::{EvidenceView, TestNode, create_case, hash_file, random_file, s};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -63,31 +63,18 @@ fn skipped(e: &Value) -> bool {
 
 /// The case's evidence as (folder, name, hash, display id), sorted.
 fn items(node: &TestNode, case: &str) -> Vec<(String, String, String, String)> {
-    let list = node.cli_json(["evidence", "list", case]);
+    let list: Vec<EvidenceView> = node.cli_typed(["evidence", "list", case]);
     let mut items: Vec<_> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let field = |k: &str| e[k].as_str().unwrap().to_owned();
-            (
-                field("folder"),
-                field("name"),
-                field("hash"),
-                field("display_id"),
-            )
-        })
+        .into_iter()
+        .map(|e| (e.folder, e.name, e.hash, e.display_id))
         .collect();
     items.sort();
     items
 }
 
 fn folders(node: &TestNode, case: &str) -> BTreeSet<String> {
-    node.cli_json(["folder", "list", case])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
+    node.cli_typed::<Vec<String>, _, _>(["folder", "list", case])
+        .into_iter()
         .collect()
 }
 
@@ -339,7 +326,8 @@ fn without_recursive_only_top_level_files_and_bad_input_changes_nothing() {
     assert!(folders(&node, &refused).is_empty(), "no folder was created");
 
     // The single-file form is unchanged: it prints the evidence object.
-    let one = node.cli_json(["evidence", "add", &refused, s(&two[0]), "--name", "renamed"]);
-    assert_eq!(one["name"], "renamed");
-    assert_eq!(one["display_id"], "EV-0001");
+    let one: EvidenceView =
+        node.cli_typed(["evidence", "add", &refused, s(&two[0]), "--name", "renamed"]);
+    assert_eq!(one.name, "renamed");
+    assert_eq!(one.display_id, "EV-0001");
 }

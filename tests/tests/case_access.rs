@@ -10,27 +10,29 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_http_status, create_case, id_of, partner, random_file, s, wait_copy,
+    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, ReceivedView,
+    ShareView, TestNode, assert_http_status, case_view, create_case, id_of, json_as, partner,
+    random_file, s, wait_copy,
 };
-use serde_json::Value;
 use std::fs;
 use std::time::Duration;
 
 fn user(node: &TestNode, name: &str, full: &str) -> String {
-    let v = node.cli_json(["user", "add", name, "--full-name", full]);
-    v["token"]
-        .as_str()
-        .expect("user add prints a token")
-        .to_owned()
+    let v: CreatedUser = node.cli_typed(["user", "add", name, "--full-name", full]);
+    v.token
 }
 
 fn case_ids(node: &TestNode, token: &str) -> Vec<String> {
-    node.cli_json_as(token, ["case", "list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["case_id"].as_str().unwrap().to_owned())
+    node.cli_typed_as::<Vec<CaseSummary>, _, _>(token, ["case", "list"])
+        .into_iter()
+        .map(|c| c.case_id)
         .collect()
+}
+
+/// The names of the evidence items `token`'s user sees in `case`.
+fn evidence_names(node: &TestNode, token: &str, case: &str) -> Vec<String> {
+    let c: CaseView = node.cli_typed_as(token, ["case", "show", case]);
+    c.evidence.into_iter().map(|e| e.name).collect()
 }
 
 #[test]
@@ -39,7 +41,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let eve = user(&a, "eve", "Eve Polastri");
     a.cli_ok(["group", "add", "Trial team"]);
     let work = tempfile::tempdir().unwrap();
-    let case = a.cli_json([
+    let case: CaseView = a.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -47,14 +49,15 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "--title",
         "Access test",
     ]);
-    let case = id_of(&case).to_owned();
+    let case = case.id;
     a.cli_ok(["folder", "create", &case, "Photos"]);
     let file = work.path().join("photo.jpg");
     random_file(&file, 4000, 1);
-    let photo = a.cli_json(["evidence", "add", &case, s(&file), "--folder", "Photos"]);
+    let photo: EvidenceView =
+        a.cli_typed(["evidence", "add", &case, s(&file), "--folder", "Photos"]);
     let other = work.path().join("memo.pdf");
     random_file(&other, 3000, 2);
-    let memo = a.cli_json(["evidence", "add", &case, s(&other)]);
+    let memo: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&other)]);
     let out = work.path().join("got.bin");
 
     // Nobody gave eve access: the case does not exist for her.
@@ -62,15 +65,12 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     assert_http_status(&stderr, 404);
     let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(
-        &eve,
-        ["evidence", "get", &case, id_of(&photo), "-o", s(&out)],
-    );
+    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
     assert!(case_ids(&a, &eve).is_empty());
 
     // Shared with a group she is not in: still nothing.
-    let shared = a.cli_json([
+    let shared: InsideShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -80,30 +80,26 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "--message",
         "For trial prep",
     ]);
-    assert_eq!(shared["scope"], "entire_case", "{shared}");
+    assert_eq!(shared.scope, "entire_case", "{shared:?}");
     let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
 
     // She joins the group: she sees the case and downloads its evidence byte-identically.
     a.cli_ok(["user", "edit", "eve", "--group", "Trial team"]);
-    let shown = a.cli_json_as(&eve, ["case", "show", "ACC-1"]);
-    assert_eq!(shown["evidence"].as_array().unwrap().len(), 2);
-    let got = a.cli_as(
-        &eve,
-        ["evidence", "get", &case, id_of(&photo), "-o", s(&out)],
-    );
+    assert_eq!(evidence_names(&a, &eve, "ACC-1").len(), 2);
+    let got = a.cli_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
     assert!(got.status.success(), "{got:?}");
     assert_eq!(fs::read(&out).unwrap(), fs::read(&file).unwrap());
     assert_eq!(case_ids(&a, &eve), ["ACC-1"]);
 
     // `share access` names everyone, the owner marked, with full names.
-    let access = a.cli_json(["share", "access", &case]);
-    let rows = access.as_array().unwrap();
-    assert_eq!(rows[0]["kind"], "owner", "{access}");
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
+    assert_eq!(access[0].kind, "owner", "{access:?}");
     assert!(
-        rows.iter()
-            .any(|r| r["kind"] == "group" && r["who"] == "Trial team"),
-        "{access}"
+        access
+            .iter()
+            .any(|r| r.kind == "group" && r.who == "Trial team"),
+        "{access:?}"
     );
 
     // She leaves the group: the case is gone for her again.
@@ -111,16 +107,13 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
     fs::remove_file(&out).unwrap();
-    let (stderr, _) = a.cli_fail_as(
-        &eve,
-        ["evidence", "get", &case, id_of(&photo), "-o", s(&out)],
-    );
+    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
 
     // A folder share to one user: that folder's evidence only; the rest answers 404, and
     // changing the case is refused.
     let frank = user(&a, "frank", "Frank Castle");
-    let photos_share = a.cli_json([
+    let photos_share: InsideShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -130,39 +123,28 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "--folder",
         "Photos",
     ]);
-    let part: Value = a.cli_json_as(&frank, ["case", "show", &case]);
-    let names: Vec<&str> = part["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["photo.jpg"], "{part}");
-    let (stderr, _) = a.cli_fail_as(
-        &frank,
-        ["evidence", "get", &case, id_of(&memo), "-o", s(&out)],
-    );
+    assert_eq!(evidence_names(&a, &frank, &case), ["photo.jpg"]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["evidence", "get", &case, &memo.id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
     let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case]);
     assert_http_status(&stderr, 403);
     // The case list counts only what frank sees.
-    let listed = a.cli_json_as(&frank, ["case", "list"]);
-    assert_eq!(listed[0]["evidence_count"], 1, "{listed}");
+    let listed: Vec<CaseSummary> = a.cli_typed_as(&frank, ["case", "list"]);
+    assert_eq!(listed[0].evidence_count, 1, "{listed:?}");
     // A link of the case is not his to see or revoke (404, as if it did not exist).
     let link = a.cli_json(["link", "create", &case, "--format", "zip"]);
     let link_id = id_of(&link);
-    let linker = a.cli_json([
-        "user",
-        "add",
-        "linker",
-        "--full-name",
-        "Link Maker",
-        "--permission",
-        "case_share_links,evidence_share_links",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let linker = a
+        .cli_typed::<CreatedUser, _, _>([
+            "user",
+            "add",
+            "linker",
+            "--full-name",
+            "Link Maker",
+            "--permission",
+            "case_share_links,evidence_share_links",
+        ])
+        .token;
     for who in [&frank, &eve, &linker] {
         let (stderr, _) = a.cli_fail_as(who, ["link", "show", link_id]);
         assert_http_status(&stderr, 404);
@@ -171,7 +153,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     assert_http_status(&stderr, 404);
     assert_ne!(a.cli_json(["link", "show", link_id])["status"], "Revoked");
     // A second inside share adds its part; stopping one takes back only its own.
-    let memo_share = a.cli_json([
+    let memo_share: InsideShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -179,38 +161,24 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "--to",
         "user:frank",
         "--evidence",
-        id_of(&memo),
+        &memo.id,
     ]);
-    let both = a.cli_json_as(&frank, ["case", "show", &case]);
-    assert_eq!(both["evidence"].as_array().unwrap().len(), 2, "{both}");
-    let access = a.cli_json(["share", "access", &case]);
+    assert_eq!(evidence_names(&a, &frank, &case).len(), 2);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     let franks = access
-        .as_array()
-        .unwrap()
         .iter()
-        .filter(|r| r["who"] == "frank" && r["full_name"] == "Frank Castle")
+        .filter(|r| r.who == "frank" && r.full_name.as_deref() == Some("Frank Castle"))
         .count();
-    assert_eq!(franks, 2, "one line per inside share: {access}");
-    a.cli_ok(["share", "stop", id_of(&photos_share), "--yes"]);
-    let left = a.cli_json_as(&frank, ["case", "show", &case]);
-    let names: Vec<&str> = left["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["memo.pdf"], "{left}");
-    a.cli_ok(["share", "stop", id_of(&memo_share), "--yes"]);
+    assert_eq!(franks, 2, "one line per inside share: {access:?}");
+    a.cli_ok(["share", "stop", &photos_share.id, "--yes"]);
+    assert_eq!(evidence_names(&a, &frank, &case), ["memo.pdf"]);
+    a.cli_ok(["share", "stop", &memo_share.id, "--yes"]);
     let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
-    let access = a.cli_json(["share", "access", &case]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     assert!(
-        !access
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["who"] == "frank"),
-        "stopped shares give no access: {access}"
+        !access.iter().any(|r| r.who == "frank"),
+        "stopped shares give no access: {access:?}"
     );
 
     // Unknown people are refused, naming them, and nothing changes.
@@ -228,7 +196,10 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         stderr.contains("user:ghost") && stderr.contains("group:Nobody"),
         "{stderr}"
     );
-    assert_eq!(a.cli_json(["share", "access", &case]), access);
+    assert_eq!(
+        a.cli_typed::<Vec<AccessEntry>, _, _>(["share", "access", &case]),
+        access
+    );
 }
 
 /// A received copy is on the access list of the recipients the sharer named (here a user), and
@@ -245,7 +216,7 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
     let file = work.path().join("statement.pdf");
     random_file(&file, 2000, 3);
     a.cli_json(["evidence", "add", &case, s(&file)]);
-    let sh = a.cli_json([
+    let sh: ShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -254,42 +225,35 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
         "--to",
         "user:dana",
     ]);
-    let copy = wait_copy(&b, id_of(&sh), 1, Duration::from_secs(30));
-    let copy_id = id_of(&copy);
+    let copy: CaseView = json_as(&wait_copy(&b, &sh.id, 1, Duration::from_secs(30)));
+    let copy_id = copy.id.as_str();
     assert_eq!(case_ids(&b, &dana), ["RCV-1"]);
-    b.cli_json_as(&dana, ["case", "show", copy_id]);
+    b.cli_typed_as::<CaseView, _, _>(&dana, ["case", "show", copy_id]);
     assert!(case_ids(&b, &eve).is_empty());
     let (stderr, _) = b.cli_fail_as(&eve, ["case", "show", copy_id]);
     assert_http_status(&stderr, 404);
     // Nor the import details, the updates or the received list (issue #12, found by a review).
     assert_eq!(
-        b.cli_json_as(&dana, ["received", "list"])
-            .as_array()
-            .unwrap()
+        b.cli_typed_as::<Vec<ReceivedView>, _, _>(&dana, ["received", "list"])
             .len(),
         1
     );
     assert!(
-        b.cli_json_as(&eve, ["received", "list"])
-            .as_array()
-            .unwrap()
+        b.cli_typed_as::<Vec<ReceivedView>, _, _>(&eve, ["received", "list"])
             .is_empty()
     );
     for args in [
-        vec!["received", "show", id_of(&sh)],
+        vec!["received", "show", &sh.id],
         vec!["received", "show", copy_id],
-        vec!["received", "updates", id_of(&sh)],
+        vec!["received", "updates", &sh.id],
     ] {
         let (stderr, _) = b.cli_fail_as(&eve, &args);
         assert_http_status(&stderr, 404);
     }
-    b.cli_json_as(&dana, ["received", "show", id_of(&sh)]);
+    b.cli_typed_as::<ReceivedView, _, _>(&dana, ["received", "show", &sh.id]);
 
     // Evidence of which none may leave is refused at once, not a share that never completes.
-    let ev = a.cli_json(["case", "show", &case])["evidence"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ev = case_view(&a, &case).evidence[0].id.clone();
     a.cli_ok(["evidence", "edit", &case, &ev, "--do-not-disclose", "on"]);
     let (stderr, _) = a.cli_fail([
         "share",
@@ -318,7 +282,7 @@ fn shares_and_peers_are_not_shown_to_users_without_access() {
     let file = work.path().join("x.bin");
     random_file(&file, 1000, 3);
     a.cli_ok(["evidence", "add", &case, s(&file)]);
-    let share = a.cli_json([
+    let share: ShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -327,7 +291,7 @@ fn shares_and_peers_are_not_shown_to_users_without_access() {
         "--to",
         "user:admin",
     ]);
-    let id = id_of(&share);
+    let id = share.id.as_str();
     let (stderr, _) = a.cli_fail_as(&plain, ["share", "status", id]);
     assert!(stderr.contains("404"), "{stderr}");
     let (stderr, _) = a.cli_fail_as(&plain, ["peers"]);

@@ -24,10 +24,10 @@
 )]
 
 use casemesh_tests::{
-    NodeCli, SplitMix64, TestNode, assert_audit_verifies, assert_blobs_sound, id_of, partner,
-    random_file, s, wait_until,
+    CaseView, EvidenceView, NodeCli, ShareView, SplitMix64, TestNode, assert_audit_verifies,
+    assert_blobs_sound, case_view, json_as, partner, random_file, received_view, s, wait_until,
 };
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::PathBuf;
@@ -212,9 +212,9 @@ struct Driver {
 }
 
 /// `Ok(None)` when the node answered 404, `Err` when it could not be asked (down, restarting).
-fn lookup(cli: &NodeCli, args: &[&str]) -> Result<Option<Value>, String> {
+fn lookup<T: DeserializeOwned>(cli: &NodeCli, args: &[&str]) -> Result<Option<T>, String> {
     match cli.try_json(args) {
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => Ok(Some(json_as(&v))),
         Err(e) if e.contains("HTTP 404") => Ok(None),
         Err(e) => Err(e),
     }
@@ -277,34 +277,30 @@ impl Ledger {
         let mut lost = Vec::new();
         let acked = &self.acked;
         if let Some(case) = &self.case_id {
-            match lookup(&self.sharer, &["case", "show", case])? {
+            match lookup::<CaseView>(&self.sharer, &["case", "show", case])? {
                 None if acked.case => lost.push(format!("case {CASE}")),
                 None => {}
                 Some(shown) => lost.extend(lost_in_case(acked, &shown)),
             }
         }
         if let Some(share) = &self.share_id {
-            match lookup(&self.sharer, &["share", "status", share])? {
+            match lookup::<ShareView>(&self.sharer, &["share", "status", share])? {
                 None if acked.share => lost.push(format!("share {share}")),
                 None => {}
                 Some(status) => {
-                    let recipients: BTreeSet<String> = status["recipients"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| str_field(r, "recipient"))
-                        .collect();
+                    let recipients: BTreeSet<String> =
+                        status.recipients.into_iter().map(|r| r.recipient).collect();
                     for r in acked.recipients.difference(&recipients) {
                         lost.push(format!("recipient {r}"));
                     }
-                    if acked.stopped && status["status"] != "Stopped" {
-                        lost.push(format!("share stop (status {})", status["status"]));
+                    if acked.stopped && status.status != "Stopped" {
+                        lost.push(format!("share stop (status {})", status.status));
                     }
                 }
             }
         }
         for number in &acked.receiver_cases {
-            if lookup(&self.receiver, &["case", "show", number])?.is_none() {
+            if lookup::<CaseView>(&self.receiver, &["case", "show", number])?.is_none() {
                 lost.push(format!("receiver case {number}"));
             }
         }
@@ -321,14 +317,9 @@ impl Ledger {
 }
 
 /// Acknowledged folders, items and renames the shared case (`case show`) lacks.
-fn lost_in_case(acked: &Acked, shown: &Value) -> Vec<String> {
+fn lost_in_case(acked: &Acked, shown: &CaseView) -> Vec<String> {
     let mut lost = Vec::new();
-    let folders: BTreeSet<String> = shown["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
-        .collect();
+    let folders: BTreeSet<String> = shown.folders.iter().cloned().collect();
     for f in acked.folders.difference(&folders) {
         lost.push(format!("folder {f}"));
     }
@@ -350,25 +341,12 @@ fn lost_in_case(acked: &Acked, shown: &Value) -> Vec<String> {
 }
 
 /// Evidence id → (hash, name) of a `case show` answer.
-fn case_items(shown: &Value) -> BTreeMap<String, (String, String)> {
-    shown["evidence"]
-        .as_array()
-        .unwrap()
+fn case_items(shown: &CaseView) -> BTreeMap<String, (String, String)> {
+    shown
+        .evidence
         .iter()
-        .map(|e| {
-            (
-                id_of(e).to_owned(),
-                (str_field(e, "hash"), str_field(e, "name")),
-            )
-        })
+        .map(|e| (e.id.clone(), (e.hash.clone(), e.name.clone())))
         .collect()
-}
-
-fn str_field(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string `{field}` in {v}"))
-        .to_owned()
 }
 
 impl Driver {
@@ -395,10 +373,10 @@ impl Driver {
                     "case create",
                     &mut self.failures,
                     &self.ledger,
-                    || sharer.try_json(args),
+                    || sharer.try_json(args).map(|v| json_as::<CaseView>(&v)),
                     || lookup(&sharer, &["case", "show", CASE]),
                 );
-                self.ledger.case_id = Some(id_of(&case).to_owned());
+                self.ledger.case_id = Some(case.id);
                 self.ledger.acked.case |= acked;
                 self.note("case create".into(), acked);
             }
@@ -414,9 +392,9 @@ impl Driver {
                             .map(|_| ())
                     },
                     || {
-                        let c =
-                            lookup(&sharer, &["case", "show", &case])?.ok_or("the case is gone")?;
-                        let has = c["folders"].as_array().unwrap().iter().any(|f| f == path);
+                        let c = lookup::<CaseView>(&sharer, &["case", "show", &case])?
+                            .ok_or("the case is gone")?;
+                        let has = c.folders.iter().any(|f| f == path);
                         Ok(has.then_some(()))
                     },
                 );
@@ -442,24 +420,16 @@ impl Driver {
                     &format!("evidence add {name}"),
                     &mut self.failures,
                     &self.ledger,
-                    || sharer.try_json(&args),
+                    || sharer.try_json(&args).map(|v| json_as::<EvidenceView>(&v)),
                     || {
-                        let c =
-                            lookup(&sharer, &["case", "show", &case])?.ok_or("the case is gone")?;
-                        Ok(c["evidence"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .find(|e| e["name"] == name.as_str())
-                            .cloned())
+                        let c = lookup::<CaseView>(&sharer, &["case", "show", &case])?
+                            .ok_or("the case is gone")?;
+                        Ok(c.evidence.into_iter().find(|e| e.name == *name))
                     },
                 );
-                let id = id_of(&ev).to_owned();
+                let id = ev.id;
                 if acked {
-                    self.ledger
-                        .acked
-                        .evidence
-                        .insert(id.clone(), str_field(&ev, "hash"));
+                    self.ledger.acked.evidence.insert(id.clone(), ev.hash);
                 }
                 self.evidence_ids.insert(name.clone(), id);
                 self.note(format!("evidence add {name}"), acked);
@@ -479,19 +449,14 @@ impl Driver {
                     "share create",
                     &mut self.failures,
                     &self.ledger,
-                    || sharer.try_json(args),
+                    || sharer.try_json(args).map(|v| json_as::<ShareView>(&v)),
                     || {
-                        let list = lookup(&sharer, &["share", "list", &case])?
+                        let list = lookup::<Vec<ShareView>>(&sharer, &["share", "list", &case])?
                             .ok_or("the case is gone")?;
-                        Ok(list
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .find(|s| s["partner_name"] == RECEIVER)
-                            .cloned())
+                        Ok(list.into_iter().find(|s| s.partner_name == RECEIVER))
                     },
                 );
-                self.ledger.share_id = Some(id_of(&share).to_owned());
+                self.ledger.share_id = Some(share.id);
                 self.ledger.acked.share |= acked;
                 self.note("share create".into(), acked);
             }
@@ -508,9 +473,10 @@ impl Driver {
                             .map(|_| ())
                     },
                     || {
-                        let ev = lookup(&sharer, &["evidence", "show", &case, &id])?
-                            .ok_or("the item is gone")?;
-                        Ok((ev["name"] == new_name.as_str()).then_some(()))
+                        let ev =
+                            lookup::<EvidenceView>(&sharer, &["evidence", "show", &case, &id])?
+                                .ok_or("the item is gone")?;
+                        Ok((ev.name == *new_name).then_some(()))
                     },
                 );
                 if acked {
@@ -530,13 +496,9 @@ impl Driver {
                             .map(|_| ())
                     },
                     || {
-                        let st = lookup(&sharer, &["share", "status", &share])?
+                        let st = lookup::<ShareView>(&sharer, &["share", "status", &share])?
                             .ok_or("the share is gone")?;
-                        let has = st["recipients"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .any(|r| r["recipient"] == recipient.as_str());
+                        let has = st.recipients.iter().any(|r| r.recipient == *recipient);
                         Ok(has.then_some(()))
                     },
                 );
@@ -552,7 +514,7 @@ impl Driver {
                     &mut self.failures,
                     &self.ledger,
                     || receiver.try_json(args).map(|_| ()),
-                    || Ok(lookup(&receiver, &["case", "show", number])?.map(|_| ())),
+                    || Ok(lookup::<CaseView>(&receiver, &["case", "show", number])?.map(|_| ())),
                 );
                 if acked {
                     self.ledger.acked.receiver_cases.insert(number.clone());
@@ -568,11 +530,10 @@ impl Driver {
         wait_until("the sharer to show its case", STEP_LIMIT, || {
             let c = self.ledger.sharer.try_json(["case", "show", &case]).ok()?;
             Some(
-                c["evidence"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| (id_of(e).to_owned(), str_field(e, "hash")))
+                json_as::<CaseView>(&c)
+                    .evidence
+                    .into_iter()
+                    .map(|e| (e.id, e.hash))
                     .collect(),
             )
         })
@@ -591,11 +552,12 @@ impl Driver {
                     .sharer
                     .try_json(["share", "status", &share])
                     .ok()?;
-                assert_ne!(st["status"], "Stopped", "stopped before it completed: {st}");
-                (st["status"] == "Complete" && st["items_delivered"] == items).then_some(st)
+                let st: ShareView = json_as(&st);
+                assert_ne!(st.status, "Stopped", "stopped before it completed: {st:?}");
+                (st.status == "Complete" && st.items_delivered == items).then_some(st)
             },
         );
-        assert_eq!(done["items_sent"], items, "{done}");
+        assert_eq!(done.items_sent, items, "{done:?}");
         let sharer = self.ledger.sharer.clone();
         let (_, acked) = perform(
             "share stop",
@@ -607,8 +569,9 @@ impl Driver {
                     .map(|_| ())
             },
             || {
-                let st = lookup(&sharer, &["share", "status", &share])?.ok_or("share gone")?;
-                Ok((st["status"] == "Stopped").then_some(()))
+                let st = lookup::<ShareView>(&sharer, &["share", "status", &share])?
+                    .ok_or("share gone")?;
+                Ok((st.status == "Stopped").then_some(()))
             },
         );
         self.ledger.acked.stopped = acked;
@@ -708,7 +671,7 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
     wait_until(
         "the receiver to learn the share stopped",
         STEP_LIMIT,
-        || (b.cli_json(["received", "show", &share])["status"] == "Stopped").then_some(()),
+        || (received_view(&b, &share).status == "Stopped").then_some(()),
     );
 
     // Every acknowledged write is on its node.
@@ -717,18 +680,18 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
         lost.is_empty(),
         "acknowledged writes lost (seed {seed}): {lost:?}"
     );
-    let items = case_items(&a.cli_json(["case", "show", &case]));
+    let items = case_items(&case_view(&a, &case));
 
     // The receiver's copy: every item exactly once.
-    let received = b.cli_json(["received", "show", &share]);
-    let copy_id = received["local_case"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the receiver has no copy: {received}"))
-        .to_owned();
-    let copy = b.cli_json(["case", "show", &copy_id]);
+    let received = received_view(&b, &share);
+    let copy_id = received
+        .local_case
+        .clone()
+        .unwrap_or_else(|| panic!("the receiver has no copy: {received:?}"));
+    let copy = case_view(&b, &copy_id);
     let mut copies: BTreeMap<String, usize> = BTreeMap::new();
-    for e in copy["evidence"].as_array().unwrap() {
-        *copies.entry(str_field(e, "hash")).or_default() += 1;
+    for e in &copy.evidence {
+        *copies.entry(e.hash.clone()).or_default() += 1;
     }
     let expected: BTreeSet<&String> = items.values().map(|(h, _)| h).collect();
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
@@ -744,12 +707,7 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
          not at the sharer: {foreign:?}",
         expected.len()
     );
-    let names: Vec<String> = copy["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| str_field(e, "name"))
-        .collect();
+    let names: Vec<String> = copy.evidence.iter().map(|e| e.name.clone()).collect();
     let distinct: BTreeSet<&String> = names.iter().collect();
     assert_eq!(
         distinct.len(),

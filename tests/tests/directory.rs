@@ -1,7 +1,15 @@
 //! Partner directory look-up (recipient type-ahead): answered only when the partner shares its
 //! directory, never more than the cap, matching on name, email, badge id and group.
 
+use casemesh_sharing::directory::DirectoryEntry;
 use casemesh_tests::{TestNode, partner};
+
+/// `partner directory PARTNER [QUERY]` on `node`, typed (the partner's wire entries).
+fn directory(node: &TestNode, partner: &str, query: Option<&str>) -> Vec<DirectoryEntry> {
+    let mut args = vec!["partner", "directory", partner];
+    args.extend(query);
+    node.cli_typed(&args)
+}
 
 #[test]
 fn a_partner_directory_is_visible_only_when_shared() {
@@ -28,27 +36,18 @@ fn a_partner_directory_is_visible_only_when_shared() {
     assert!(err.contains("does not share its directory"), "{err}");
 
     receiver.cli_ok(["settings", "set", "--share-directory", "on"]);
-    let found = sharer.cli_json(["partner", "directory", "dir-receiver", "love"]);
-    let names: Vec<&str> = found
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ada"], "{found}");
-    assert_eq!(found[0]["email"], "ada@prosecutor.example");
-    assert_eq!(found[0]["badge_id"], "B-17");
-    let by_badge = sharer.cli_json(["partner", "directory", "dir-receiver", "B-1"]);
-    assert_eq!(by_badge[0]["name"], "ada");
-    let group = sharer.cli_json(["partner", "directory", "dir-receiver", "detect"]);
-    assert_eq!(group[0]["kind"], "group");
-    assert_eq!(group[0]["name"], "Detectives");
-    let all = sharer.cli_json(["partner", "directory", "dir-receiver"]);
-    assert_eq!(
-        all.as_array().unwrap().len(),
-        4,
-        "admin, ada, bob and the group: {all}"
-    );
+    let found = directory(&sharer, "dir-receiver", Some("love"));
+    let names: Vec<&str> = found.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["ada"], "{found:?}");
+    assert_eq!(found[0].email.as_deref(), Some("ada@prosecutor.example"));
+    assert_eq!(found[0].badge_id.as_deref(), Some("B-17"));
+    let by_badge = directory(&sharer, "dir-receiver", Some("B-1"));
+    assert_eq!(by_badge[0].name, "ada");
+    let group = directory(&sharer, "dir-receiver", Some("detect"));
+    assert_eq!(group[0].kind, "group");
+    assert_eq!(group[0].name, "Detectives");
+    let all = directory(&sharer, "dir-receiver", None);
+    assert_eq!(all.len(), 4, "admin, ada, bob and the group: {all:?}");
 
     let (err, _) = sharer.cli_fail(["partner", "directory", "nobody", "x"]);
     assert!(err.contains("not found"), "{err}");

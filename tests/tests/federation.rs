@@ -9,11 +9,11 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_partner, create_case, downloaded_hash, external_cases, hash_file, node_identity,
-    partner, peer_view, random_file, s, share_case, share_status, wait_connected,
+    CaseSummary, CaseView, EvidenceView, PartnerView, ShareView, TestNode, add_partner, case_view,
+    create_case, downloaded_hash, external_cases, hash_file, json_as, node_identity, partner,
+    peer_view, random_file, received_count, s, share_case, share_view, wait_connected,
     wait_share_complete, wait_until,
 };
-use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,8 +41,8 @@ fn node_on_fixed_port(name: &str) -> TestNode {
         .start()
 }
 
-fn add_evidence(node: &TestNode, case: &str, file: &Path) -> Value {
-    node.cli_json(["evidence", "add", case, s(file)])
+fn add_evidence(node: &TestNode, case: &str, file: &Path) -> EvidenceView {
+    node.cli_typed(["evidence", "add", case, s(file)])
 }
 
 /// A small evidence file with distinct contents.
@@ -53,17 +53,22 @@ fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
 }
 
 /// The one case shared with `node`, once it holds `evidence` items.
-fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> Value {
+fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> CaseView {
     wait_until(
         &format!("an external case with {evidence} items on {}", node.name()),
         limit,
         || {
             let cases = external_cases(node);
-            let case = cases.first()?;
-            let shown = node.cli_json(["case", "show", case["id"].as_str().unwrap()]);
-            (shown["evidence"].as_array().unwrap().len() == evidence).then_some(shown)
+            let case: CaseSummary = json_as(cases.first()?);
+            let shown = case_view(node, &case.id);
+            (shown.evidence.len() == evidence).then_some(shown)
         },
     )
+}
+
+/// `share create CASE --partner PARTNER --to user:admin` on `node`, typed.
+fn share(node: &TestNode, case: &str, partner: &str) -> ShareView {
+    json_as(&share_case(node, case, partner, &[]))
 }
 
 /// `(size, verified)` of every `.state` checkpoint in the node's partial directory.
@@ -123,8 +128,8 @@ fn unregistered_peer_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&c, "S-1");
     add_evidence(&c, &case, &small_file(work.path(), "a.bin", 1));
-    let share = share_case(&c, &case, "metro-pd", &[]);
-    let share_id = share["id"].as_str().unwrap();
+    let share = share(&c, &case, "metro-pd");
+    let share_id = share.id.as_str();
 
     let (c_peer, _) = node_identity(&c);
     wait_until("metro-pd to refuse the stranger", SHORT, || {
@@ -136,12 +141,8 @@ fn unregistered_peer_is_refused() {
     // Give the stranger's outbox a few retries, then check that nothing got through.
     std::thread::sleep(Duration::from_secs(4));
     assert!(external_cases(&a).is_empty(), "nothing arrives at metro-pd");
-    assert_eq!(
-        a.cli_json(["received", "list"]).as_array().unwrap().len(),
-        0,
-        "no share was received"
-    );
-    assert_eq!(share_status(&c, share_id)["status"], "Processing");
+    assert_eq!(received_count(&a), 0, "no share was received");
+    assert_eq!(share_view(&c, share_id).status, "Processing");
     let view = peer_view(&c, "metro-pd");
     assert_eq!(view["connected"], false, "{view}");
     assert!(
@@ -161,22 +162,17 @@ fn two_hundred_mib_arrive_byte_identical() {
     let expected = hash_file(&src);
     let case = create_case(&a, "BIG-1");
     let ev = add_evidence(&a, &case, &src);
-    assert_eq!(ev["hash"], expected.as_str());
+    assert_eq!(ev.hash, expected);
     fs::remove_file(&src).unwrap();
 
-    let share = share_case(&a, &case, "county-da", &[]);
-    let done = wait_share_complete(&a, share["id"].as_str().unwrap(), LONG);
-    assert_eq!(done["items_delivered"], 1);
+    let share = share(&a, &case, "county-da");
+    let done: ShareView = json_as(&wait_share_complete(&a, &share.id, LONG));
+    assert_eq!(done.items_delivered, 1);
     let copy = wait_external_case(&b, 1, SHORT);
-    let item = &copy["evidence"][0];
-    assert_eq!(item["hash"], expected.as_str());
-    assert_eq!(item["size"], 200 * MIB);
-    let got = downloaded_hash(
-        &b,
-        copy["id"].as_str().unwrap(),
-        item["id"].as_str().unwrap(),
-        work.path(),
-    );
+    let item = &copy.evidence[0];
+    assert_eq!(item.hash, expected);
+    assert_eq!(item.size, 200 * MIB);
+    let got = downloaded_hash(&b, &copy.id, &item.id, work.path());
     assert_eq!(got, expected, "the receiver's bytes differ");
 }
 
@@ -194,8 +190,8 @@ fn killed_receiver_resumes_the_transfer() {
     add_evidence(&a, &case, &src);
     fs::remove_file(&src).unwrap();
 
-    let share = share_case(&a, &case, "county-da", &[]);
-    let share_id = share["id"].as_str().unwrap();
+    let share = share(&a, &case, "county-da");
+    let share_id = share.id.as_str();
     // Crash the receiver once a checkpoint covers some data, well before the end.
     let (size, verified) = wait_until("a checkpoint of at least 128 MiB", LONG, || {
         checkpoints(&b)
@@ -216,8 +212,8 @@ fn killed_receiver_resumes_the_transfer() {
     b.start_again();
     wait_share_complete(&a, share_id, LONG);
     let copy = wait_external_case(&b, 1, SHORT);
-    let item = &copy["evidence"][0];
-    assert_eq!(item["hash"], expected.as_str());
+    let item = &copy.evidence[0];
+    assert_eq!(item.hash, expected);
 
     let after_restart = b.log()[log_before..].to_owned();
     let resumed = resumed_from_values(&after_restart);
@@ -225,12 +221,7 @@ fn killed_receiver_resumes_the_transfer() {
         resumed.iter().any(|&r| r > 0 && r <= verified),
         "the restarted receiver resumed from the checkpoint ({verified}): resumed_from {resumed:?}"
     );
-    let got = downloaded_hash(
-        &b,
-        copy["id"].as_str().unwrap(),
-        item["id"].as_str().unwrap(),
-        work.path(),
-    );
+    let got = downloaded_hash(&b, &copy.id, &item.id, work.path());
     assert_eq!(got, expected, "the resumed copy differs");
     let leftovers: Vec<_> = fs::read_dir(b.data_dir().join("partial"))
         .unwrap()
@@ -255,35 +246,31 @@ fn outbox_waits_for_an_offline_partner() {
 
     b.stop();
     wait_connected(&a, "county-da", false, SHORT);
-    let share = share_case(&a, &case, "county-da", &[]);
-    let share_id = share["id"].as_str().unwrap();
-    assert_eq!(share["status"], "Processing");
+    let share = share(&a, &case, "county-da");
+    let share_id = share.id.as_str();
+    assert_eq!(share.status, "Processing");
     let view = peer_view(&a, "county-da");
     assert!(
         view["outbox_queued"].as_u64().unwrap() >= 1,
         "the offer waits in the outbox: {view}"
     );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(share_status(&a, share_id)["status"], "Processing");
+    assert_eq!(share_view(&a, share_id).status, "Processing");
 
     b.start_again();
-    let done = wait_share_complete(&a, share_id, SHORT);
-    assert_eq!(done["items_delivered"], 3);
+    let done: ShareView = json_as(&wait_share_complete(&a, share_id, SHORT));
+    assert_eq!(done.items_delivered, 3);
     wait_until("the outbox to drain", SHORT, || {
         (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
     });
     let copy = wait_external_case(&b, 3, SHORT);
-    assert_eq!(copy["external"], true);
+    assert!(copy.external);
     // Retries never apply twice: one copy, three items.
     std::thread::sleep(Duration::from_secs(2));
     let cases = external_cases(&b);
     assert_eq!(cases.len(), 1, "exactly one copy: {cases:?}");
-    assert_eq!(
-        b.cli_json(["received", "list"]).as_array().unwrap().len(),
-        1
-    );
-    let shown = b.cli_json(["case", "show", copy["id"].as_str().unwrap()]);
-    assert_eq!(shown["evidence"].as_array().unwrap().len(), 3);
+    assert_eq!(received_count(&b), 1);
+    assert_eq!(case_view(&b, &copy.id).evidence.len(), 3);
 }
 
 #[test]
@@ -297,9 +284,7 @@ fn removed_partner_can_no_longer_connect() {
 
     a.cli_ok(["partner", "remove", "county-da", "--yes"]);
     assert!(
-        a.cli_json(["partner", "list"])
-            .as_array()
-            .unwrap()
+        a.cli_typed::<Vec<PartnerView>, _, _>(["partner", "list"])
             .is_empty(),
         "the partner is gone"
     );
@@ -308,7 +293,7 @@ fn removed_partner_can_no_longer_connect() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&b, "R-1");
     add_evidence(&b, &case, &small_file(work.path(), "x.bin", 9));
-    let share = share_case(&b, &case, "metro-pd", &[]);
+    let share = share(&b, &case, "metro-pd");
     wait_until("metro-pd to refuse the removed partner", SHORT, || {
         a.log()
             .lines()
@@ -318,8 +303,5 @@ fn removed_partner_can_no_longer_connect() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(peer_view(&b, "metro-pd")["connected"], false);
     assert!(external_cases(&a).is_empty(), "nothing arrives");
-    assert_eq!(
-        share_status(&b, share["id"].as_str().unwrap())["status"],
-        "Processing"
-    );
+    assert_eq!(share_view(&b, &share.id).status, "Processing");
 }

@@ -12,9 +12,12 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_http_status, create_case, hash_file, output_with_timeout, random_file, s,
+    AuditTrail, AuditVerify, BlobStats, CaseSummary, CaseView, CreatedUser, ErrorBody,
+    EvidenceView, GcReport, GroupView, Health, NewToken, NodeInfo, OriginView, RetentionView,
+    Revoked, SettingsView, SweepReport, TestNode, UserView, assert_http_status, case_view,
+    create_case, error_code, hash_file, json_as, output_with_timeout, random_file, s,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -22,33 +25,21 @@ use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 
-/// `evidence add CASE FILE EXTRA…` and return the Evidence object.
-fn add_evidence(node: &TestNode, case: &str, file: &Path, extra: &[&str]) -> Value {
+/// `evidence add CASE FILE EXTRA…` and return the evidence item.
+fn add_evidence(node: &TestNode, case: &str, file: &Path, extra: &[&str]) -> EvidenceView {
     let mut args = vec!["evidence", "add", case, s(file)];
     args.extend_from_slice(extra);
-    node.cli_json(&args)
-}
-
-fn case_json(node: &TestNode, case: &str) -> Value {
-    node.cli_json(["case", "show", case])
+    node.cli_typed(&args)
 }
 
 fn sorted_folders(node: &TestNode, case: &str) -> Vec<String> {
-    let mut folders: Vec<String> = case_json(node, case)["folders"]
-        .as_array()
-        .expect("folders is an array")
-        .iter()
-        .map(|f| f.as_str().expect("folder paths are strings").to_owned())
-        .collect();
+    let mut folders = case_view(node, case).folders;
     folders.sort();
     folders
 }
 
 fn evidence_count(node: &TestNode, case: &str) -> usize {
-    case_json(node, case)["evidence"]
-        .as_array()
-        .expect("evidence is an array")
-        .len()
+    case_view(node, case).evidence.len()
 }
 
 fn assert_client_error(stderr: &str) {
@@ -72,16 +63,15 @@ fn fifty_mib_file_comes_back_byte_identical() {
     let expected = hash_file(&src);
 
     let ev = add_evidence(&node, &case, &src, &[]);
-    assert_eq!(ev["hash"], expected.as_str());
-    assert_eq!(ev["size"], 50 * MIB);
+    assert_eq!(ev.hash, expected);
+    assert_eq!(ev.size, 50 * MIB);
     assert_eq!(
-        ev["name"], "bodycam.mp4",
+        ev.name, "bodycam.mp4",
         "the name defaults to the file's name"
     );
 
     let out = work.path().join("copy.mp4");
-    let id = ev["id"].as_str().unwrap();
-    node.cli_ok(["evidence", "get", &case, id, "-o", s(&out)]);
+    node.cli_ok(["evidence", "get", &case, &ev.id, "-o", s(&out)]);
     assert_eq!(fs::metadata(&out).unwrap().len(), 50 * MIB);
     assert_eq!(hash_file(&out), expected);
     assert!(files_equal(&src, &out), "downloaded bytes differ");
@@ -128,8 +118,8 @@ fn same_file_in_two_cases_is_stored_once() {
 
     let ea = add_evidence(&node, &a, &file, &[]);
     let eb = add_evidence(&node, &b, &file, &["--name", "copy of statement.pdf"]);
-    assert_eq!(ea["hash"], eb["hash"]);
-    assert_ne!(ea["id"], eb["id"], "two evidence items");
+    assert_eq!(ea.hash, eb.hash);
+    assert_ne!(ea.id, eb.id, "two evidence items");
 
     assert_eq!(
         node.blob_files().len(),
@@ -137,15 +127,18 @@ fn same_file_in_two_cases_is_stored_once() {
         "one blob on disk: {:?}",
         node.blob_files()
     );
-    let stats = node.cli_json(["blobs", "stats"]);
-    assert_eq!(stats["count"], 1);
-    assert_eq!(stats["bytes"], 3 * MIB + 17);
+    let stats: BlobStats = node.cli_typed(["blobs", "stats"]);
+    assert_eq!(stats.count, 1);
+    assert_eq!(stats.bytes, 3 * MIB + 17);
 
     let other = work.path().join("other.bin");
     random_file(&other, MIB, 3);
     add_evidence(&node, &a, &other, &[]);
     assert_eq!(node.blob_files().len(), 2);
-    assert_eq!(node.cli_json(["blobs", "stats"])["count"], 2);
+    assert_eq!(
+        node.cli_typed::<BlobStats, _, _>(["blobs", "stats"]).count,
+        2
+    );
 }
 
 #[test]
@@ -156,8 +149,7 @@ fn corrupted_blob_is_refused_and_nothing_is_written() {
     let src = work.path().join("photo.jpg");
     random_file(&src, 2 * MIB, 4);
     let ev = add_evidence(&node, &case, &src, &[]);
-    let hash = ev["hash"].as_str().unwrap();
-    let id = ev["id"].as_str().unwrap();
+    let (hash, id) = (ev.hash.as_str(), ev.id.as_str());
 
     let blob = node.blob_path(hash);
     assert!(blob.is_file(), "blob stored at {}", blob.display());
@@ -182,8 +174,7 @@ fn corrupted_blob_is_refused_and_nothing_is_written() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 500);
-    let body: Value = resp.json().unwrap();
-    assert_eq!(body["error"]["code"], "blob_corrupt");
+    assert_eq!(error_code(resp), "blob_corrupt");
 }
 
 fn flip_byte(path: &Path, offset: u64) {
@@ -208,12 +199,9 @@ fn flip_byte(path: &Path, offset: u64) {
 fn add_user(node: &TestNode, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["user", "add", name, "--full-name", "Test User"];
     args.extend_from_slice(extra);
-    let answer = node.cli_json(&args);
-    assert_eq!(answer["user"]["username"], name);
-    answer["token"]
-        .as_str()
-        .expect("user add returns a token")
-        .to_owned()
+    let answer: CreatedUser = node.cli_typed(&args);
+    assert_eq!(answer.user.username, name);
+    answer.token
 }
 
 #[test]
@@ -249,44 +237,41 @@ fn user_without_case_edit_is_refused() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);
-    assert_eq!(resp.json::<Value>().unwrap()["error"]["code"], "forbidden");
+    assert_eq!(error_code(resp), "forbidden");
 
-    let cases = node.cli_json(["case", "list"]);
-    assert_eq!(
-        cases.as_array().unwrap().len(),
-        1,
-        "nothing was created: {cases}"
-    );
-    let c = case_json(&node, &case);
-    assert_eq!(c["title"], "Shared case");
-    assert!(c["folders"].as_array().unwrap().is_empty());
-    assert!(c["evidence"].as_array().unwrap().is_empty());
+    let cases: Vec<CaseSummary> = node.cli_typed(["case", "list"]);
+    assert_eq!(cases.len(), 1, "nothing was created: {cases:?}");
+    let c = case_view(&node, &case);
+    assert_eq!(c.title, "Shared case");
+    assert!(c.folders.is_empty());
+    assert!(c.evidence.is_empty());
 }
 
 #[test]
 fn user_without_edit_case_retention_cannot_change_retention() {
     let node = TestNode::start("perm-retention");
     let case = create_case(&node, "C-1");
-    let before = case_json(&node, &case)["retention"].clone();
+    let before = case_view(&node, &case).retention;
     let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
     // The case is the admin's: the editor needs it on their access list first (issue #12).
     let (stderr, _) = node.cli_fail_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
     assert_http_status(&stderr, 404);
     node.cli_ok(["share", "create", &case, "--inside", "--to", "user:editor"]);
 
-    let edited = node.cli_json_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
-    assert_eq!(edited["title"], "Renamed");
+    let edited: CaseView =
+        node.cli_typed_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
+    assert_eq!(edited.title, "Renamed");
     let (stderr, code) = node.cli_fail_as(&editor, ["case", "retention", &case, "30", "--yes"]);
     assert_eq!(code, 1);
     assert_http_status(&stderr, 403);
-    let c = case_json(&node, &case);
-    assert_eq!(c["title"], "Renamed");
-    assert_eq!(c["retention"], before, "retention unchanged");
+    let c = case_view(&node, &case);
+    assert_eq!(c.title, "Renamed");
+    assert_eq!(c.retention, before, "retention unchanged");
 
-    let c = node.cli_json(["case", "retention", &case, "30", "--yes"]);
-    assert_eq!(c["retention"], json!({"kind": "days", "days": 30}));
-    let c = node.cli_json(["case", "retention", &case, "manual"]);
-    assert_eq!(c["retention"], json!({"kind": "until_manually_deleted"}));
+    let c: CaseView = node.cli_typed(["case", "retention", &case, "30", "--yes"]);
+    assert_eq!(c.retention, RetentionView::Days { days: 30 });
+    let c: CaseView = node.cli_typed(["case", "retention", &case, "manual"]);
+    assert_eq!(c.retention, RetentionView::UntilManuallyDeleted);
 }
 
 #[test]
@@ -315,24 +300,25 @@ fn bad_or_missing_token_is_refused() {
             .unwrap(),
     ] {
         assert_eq!(resp.status().as_u16(), 401);
-        assert_eq!(
-            resp.json::<Value>().unwrap()["error"]["code"],
-            "unauthorized"
-        );
+        assert_eq!(error_code(resp), "unauthorized");
     }
     let health = node.http_anon().get(node.url("/healthz")).send().unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    assert_eq!(health.json::<Value>().unwrap()["status"], "ok");
-    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(health.json::<Health>().unwrap().status, "ok");
+    assert_eq!(
+        node.cli_typed::<Vec<CaseSummary>, _, _>(["case", "list"])
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn malformed_json_is_refused_and_changes_nothing() {
     let node = TestNode::start("malformed");
     let case = create_case(&node, "C-1");
-    let case_before = case_json(&node, &case);
-    let settings_before = node.cli_json(["settings", "show"]);
-    let users_before = node.cli_json(["user", "list"]);
+    let case_before = case_view(&node, &case);
+    let settings_before: SettingsView = node.cli_typed(["settings", "show"]);
+    let users_before: Vec<UserView> = node.cli_typed(["user", "list"]);
     let http = node.http();
     let send = |method: reqwest::Method, path: &str, body: &str| {
         http.request(method, node.url(path))
@@ -387,17 +373,31 @@ fn malformed_json_is_refused_and_changes_nothing() {
     ] {
         let resp = send(method.clone(), &path, body);
         let status = resp.status().as_u16();
-        let answer: Value = resp.json().unwrap_or(Value::Null);
-        assert_eq!(status, 400, "{method} {path} {body:?} → {status} {answer}");
+        let answer: Option<ErrorBody> = resp.json().ok();
         assert_eq!(
-            answer["error"]["code"], "bad_request",
-            "{method} {path}: {answer}"
+            status, 400,
+            "{method} {path} {body:?} → {status} {answer:?}"
+        );
+        assert_eq!(
+            answer.as_ref().map(|a| a.error.code.as_str()),
+            Some("bad_request"),
+            "{method} {path}: {answer:?}"
         );
     }
-    assert_eq!(case_json(&node, &case), case_before);
-    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
-    assert_eq!(node.cli_json(["settings", "show"]), settings_before);
-    assert_eq!(node.cli_json(["user", "list"]), users_before);
+    assert_eq!(case_view(&node, &case), case_before);
+    assert_eq!(
+        node.cli_typed::<Vec<CaseSummary>, _, _>(["case", "list"])
+            .len(),
+        1
+    );
+    assert_eq!(
+        node.cli_typed::<SettingsView, _, _>(["settings", "show"]),
+        settings_before
+    );
+    assert_eq!(
+        node.cli_typed::<Vec<UserView>, _, _>(["user", "list"]),
+        users_before
+    );
 }
 
 #[test]
@@ -434,7 +434,7 @@ fn unknown_case_and_evidence_ids_are_not_found() {
     ] {
         let resp = node.http().get(node.url(&path)).send().unwrap();
         assert_eq!(resp.status().as_u16(), 404, "{path}");
-        assert_eq!(resp.json::<Value>().unwrap()["error"]["code"], "not_found");
+        assert_eq!(error_code(resp), "not_found");
     }
 }
 
@@ -518,7 +518,7 @@ fn folder_paths_that_escape_are_refused() {
 fn control_characters_in_case_and_evidence_fields_are_refused() {
     let node = TestNode::start("ctrl");
     let case = create_case(&node, "C-1");
-    let before = case_json(&node, &case);
+    let before = case_view(&node, &case);
     let http = node.http();
     let hostile = [
         json!({"case_id": "ANSI-1", "title": "evil\u{1b}[2J\u{1b}]0;pwned\u{7}"}),
@@ -546,9 +546,9 @@ fn control_characters_in_case_and_evidence_fields_are_refused() {
             r.text().unwrap_or_default()
         );
     }
-    assert_eq!(case_json(&node, &case), before, "nothing changed");
-    let listed = node.cli_json(["case", "list"]);
-    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(case_view(&node, &case), before, "nothing changed");
+    let listed: Vec<CaseSummary> = node.cli_typed(["case", "list"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
     // A multi-line description stays allowed.
     let r = http
         .patch(node.url(&format!("/v1/cases/{case}")))
@@ -601,17 +601,17 @@ fn evidence_names_that_escape_are_refused() {
     );
     assert_eq!(evidence_count(&node, &case), 0);
     assert_eq!(
-        node.cli_json(["blobs", "stats"])["count"],
+        node.cli_typed::<BlobStats, _, _>(["blobs", "stats"]).count,
         0,
         "no blob kept either"
     );
 
     let ev = add_evidence(&node, &case, &file, &["--name", "fine.txt"]);
-    let id = ev["id"].as_str().unwrap();
+    let id = ev.id.as_str();
     let (stderr, _) = node.cli_fail(["evidence", "edit", &case, id, "--name", "../../etc/passwd"]);
     assert_client_error(&stderr);
-    let shown = node.cli_json(["evidence", "show", &case, id]);
-    assert_eq!(shown["name"], "fine.txt");
+    let shown: EvidenceView = node.cli_typed(["evidence", "show", &case, id]);
+    assert_eq!(shown.name, "fine.txt");
 }
 
 #[test]
@@ -633,15 +633,11 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
     add_evidence(&node, &keep, &f3, &[]);
 
     node.cli_json(["case", "retention", &case, "0", "--yes"]);
-    let swept = node.cli_json(["retention", "sweep", "--yes"]);
-    let removed = swept["removed"].as_array().expect("removed is an array");
-    assert_eq!(removed.len(), 2, "{swept}");
-    let mut removed_ids: Vec<&str> = removed
-        .iter()
-        .map(|r| r["evidence"].as_str().unwrap())
-        .collect();
+    let swept: SweepReport = node.cli_typed(["retention", "sweep", "--yes"]);
+    assert_eq!(swept.removed.len(), 2, "{swept:?}");
+    let mut removed_ids: Vec<&str> = swept.removed.iter().map(|r| r.evidence.as_str()).collect();
     removed_ids.sort();
-    let mut expected = vec![e1["id"].as_str().unwrap(), e2["id"].as_str().unwrap()];
+    let mut expected = vec![e1.id.as_str(), e2.id.as_str()];
     expected.sort();
     assert_eq!(removed_ids, expected);
 
@@ -652,22 +648,20 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
         "manual retention keeps evidence"
     );
 
-    let trail = node.cli_json(["audit", "show", &case]);
-    let sweeps = trail["entries"]
-        .as_array()
-        .unwrap()
+    let trail: AuditTrail = node.cli_typed(["audit", "show", &case]);
+    let sweeps = trail
+        .entries
         .iter()
-        .filter(|e| e["action"] == "retention.sweep")
+        .filter(|e| e.action == "retention.sweep")
         .count();
-    assert!(sweeps >= 1, "retention.sweep in the audit trail: {trail}");
-    let verify = node.cli_json(["audit", "verify", &case]);
-    assert_eq!(verify["ok"], true, "{verify}");
+    assert!(sweeps >= 1, "retention.sweep in the audit trail: {trail:?}");
+    let verify: AuditVerify = node.cli_typed(["audit", "verify", &case]);
+    assert!(verify.ok, "{verify:?}");
     assert!(node.cli_ok(["audit", "verify", &case]).contains("ok"));
 
     assert!(
-        node.cli_json(["retention", "sweep", "--yes"])["removed"]
-            .as_array()
-            .unwrap()
+        node.cli_typed::<SweepReport, _, _>(["retention", "sweep", "--yes"])
+            .removed
             .is_empty()
     );
     node.cli_json(["blobs", "gc", "--yes"]);
@@ -705,7 +699,7 @@ fn audit_chain_verifies_after_many_operations() {
             "Photos"
         };
         let ev = add_evidence(&node, &case, &file, &["--folder", folder]);
-        ids.push(ev["id"].as_str().unwrap().to_owned());
+        ids.push(ev.id);
     }
     node.cli_ok([
         "evidence",
@@ -732,29 +726,29 @@ fn audit_chain_verifies_after_many_operations() {
     node.cli_ok(["case", "retention", &case, "365", "--yes"]);
     node.cli_ok(["case", "show", &case]);
 
-    let verify = node.cli_json(["audit", "verify", &case]);
-    assert_eq!(verify["ok"], true, "{verify}");
-    assert!(verify["error"].is_null());
-    let trail = node.cli_json(["audit", "show", &case]);
-    let entries = trail["entries"].as_array().unwrap();
+    let verify: AuditVerify = node.cli_typed(["audit", "verify", &case]);
+    assert!(verify.ok, "{verify:?}");
+    assert!(verify.error.is_none());
+    let trail: AuditTrail = node.cli_typed(["audit", "show", &case]);
+    let entries = &trail.entries;
     assert!(
         entries.len() >= 16,
         "every operation audited: {} entries",
         entries.len()
     );
     // Viewing the trail is itself audited, so the verify before it saw one entry fewer or so.
-    assert!(verify["entries"].as_u64().unwrap() <= entries.len() as u64);
-    assert!(verify["entries"].as_u64().unwrap() + 2 >= entries.len() as u64);
-    assert_eq!(trail["head"]["len"], entries.len());
-    assert_eq!(trail["head"]["hash"], entries.last().unwrap()["hash"]);
+    assert!(verify.entries <= entries.len() as u64);
+    assert!(verify.entries + 2 >= entries.len() as u64);
+    assert_eq!(trail.head.len, entries.len() as u64);
+    assert_eq!(trail.head.hash, entries.last().unwrap().hash);
     for pair in entries.windows(2) {
         assert_eq!(
-            pair[1]["prev"], pair[0]["hash"],
+            pair[1].prev, pair[0].hash,
             "each entry links to the previous one"
         );
         assert_eq!(
-            pair[1]["seq"].as_u64().unwrap(),
-            pair[0]["seq"].as_u64().unwrap() + 1,
+            pair[1].seq,
+            pair[0].seq + 1,
             "sequence numbers are contiguous"
         );
     }
@@ -777,8 +771,8 @@ fn folder_operations_show_in_case_show() {
     let file = work.path().join("statement.txt");
     fs::write(&file, b"witness statement").unwrap();
     let ev = add_evidence(&node, &case, &file, &["--folder", "Interviews/Day 1"]);
-    assert_eq!(ev["folder"], "Interviews/Day 1");
-    let id = ev["id"].as_str().unwrap();
+    assert_eq!(ev.folder, "Interviews/Day 1");
+    let id = ev.id.as_str();
 
     node.cli_ok(["folder", "rename", &case, "Interviews/Day 1", "Day One"]);
     assert_eq!(
@@ -786,7 +780,7 @@ fn folder_operations_show_in_case_show() {
         ["Archive", "Interviews", "Interviews/Day One", "Photos"]
     );
     assert_eq!(
-        node.cli_json(["evidence", "show", &case, id])["folder"],
+        show_evidence(&node, &case, id).folder,
         "Interviews/Day One",
         "evidence follows its folder's rename"
     );
@@ -802,7 +796,7 @@ fn folder_operations_show_in_case_show() {
         ]
     );
     assert_eq!(
-        node.cli_json(["evidence", "show", &case, id])["folder"],
+        show_evidence(&node, &case, id).folder,
         "Archive/Interviews/Day One"
     );
 
@@ -812,8 +806,8 @@ fn folder_operations_show_in_case_show() {
         sorted_folders(&node, &case),
         ["Archive", "Interviews", "Interviews/Day One"]
     );
-    let listed = node.cli_json(["folder", "list", &case]);
-    assert_eq!(listed, case_json(&node, &case)["folders"]);
+    let listed: Vec<String> = node.cli_typed(["folder", "list", &case]);
+    assert_eq!(listed, case_view(&node, &case).folders);
 
     let (stderr, _) = node.cli_fail(["folder", "create", &case, "Interviews"]);
     assert_client_error(&stderr);
@@ -839,7 +833,7 @@ fn folder_operations_show_in_case_show() {
 #[test]
 fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
     let node = TestNode::start("json");
-    let created = node.cli_json([
+    let created: CaseView = node.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -849,17 +843,18 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
         "--description",
         "Main Street",
     ]);
-    let id = created["id"].as_str().expect("case create --json has id");
-    assert_eq!(created["case_id"], "2026-CR-0042");
+    let id = created.id.as_str();
+    assert!(!id.is_empty(), "case create --json has id");
+    assert_eq!(created.case_id, "2026-CR-0042");
 
-    let shown = case_json(&node, id);
-    assert_eq!(shown["id"], id);
-    assert_eq!(shown["external"], false);
-    assert_eq!(shown["origin"]["kind"], "local");
-    assert_eq!(shown["title"], "Burglary");
-    assert_eq!(shown["description"], "Main Street");
+    let shown = case_view(&node, id);
+    assert_eq!(shown.id, id);
+    assert!(!shown.external);
+    assert_eq!(shown.origin, OriginView::Local);
+    assert_eq!(shown.title, "Burglary");
+    assert_eq!(shown.description, "Main Street");
     assert_eq!(
-        case_json(&node, "2026-CR-0042")["id"],
+        case_view(&node, "2026-CR-0042").id,
         id,
         "lookup by case number"
     );
@@ -867,23 +862,17 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
     let plain = node.cli_ok(["case", "create", "--case-id", "C-2", "--title", "Plain"]);
     let plain_id = plain.trim();
     assert_eq!(
-        case_json(&node, plain_id)["case_id"],
+        case_view(&node, plain_id).case_id,
         "C-2",
         "plain create prints the id"
     );
 
-    let list = node.cli_json(["case", "list"]);
-    let list = list.as_array().unwrap();
+    let list: Vec<CaseSummary> = node.cli_typed(["case", "list"]);
     assert_eq!(list.len(), 2);
-    assert!(list.iter().all(|c| c["external"] == false));
+    assert!(list.iter().all(|c| !c.external));
+    assert!(list.iter().any(|c| c.id == id && c.evidence_count == 0));
     assert!(
-        list.iter()
-            .any(|c| c["id"] == id && c["evidence_count"] == 0)
-    );
-    assert!(
-        node.cli_json(["case", "list", "--external"])
-            .as_array()
-            .unwrap()
+        node.cli_typed::<Vec<CaseSummary>, _, _>(["case", "list", "--external"])
             .is_empty()
     );
     assert!(node.cli_ok(["case", "list"]).contains("2026-CR-0042"));
@@ -891,22 +880,17 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("scan.pdf");
     random_file(&file, 123_457, 20);
-    let ev = add_evidence(
-        &node,
-        &case_id_of(&created),
-        &file,
-        &["--display-id", "E-1"],
-    );
-    assert!(ev["id"].is_string(), "evidence add --json has id: {ev}");
-    let hash = ev["hash"].as_str().unwrap();
+    let ev = add_evidence(&node, &created.case_id, &file, &["--display-id", "E-1"]);
+    assert!(!ev.id.is_empty(), "evidence add --json has id: {ev:?}");
+    let hash = ev.hash.as_str();
     assert_eq!(hash, hash_file(&file));
     assert_eq!(hash.len(), 64);
     assert!(
         hash.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     );
-    assert_eq!(ev["display_id"], "E-1");
-    assert_eq!(ev["folder"], "");
+    assert_eq!(ev.display_id, "E-1");
+    assert_eq!(ev.folder, "");
 
     let plain = node.cli_ok(["evidence", "add", plain_id, s(&file)]);
     let lines: Vec<&str> = plain.lines().collect();
@@ -917,14 +901,21 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
     );
     assert_eq!(lines[1], hash);
 
-    let status = node.cli_json(["status"]);
-    assert_eq!(status["org_name"], "json");
-    assert_eq!(status["org_id"], node.org_id());
+    let status: NodeInfo = node.cli_typed(["status"]);
+    assert_eq!(status.org_name, "json");
+    assert_eq!(status.org_id, node.org_id());
     assert!(node.cli_ok(["status"]).contains("json"));
 }
 
-fn case_id_of(case: &Value) -> String {
-    case["case_id"].as_str().unwrap().to_owned()
+/// `evidence show CASE EVIDENCE`, typed.
+fn show_evidence(node: &TestNode, case: &str, evidence: &str) -> EvidenceView {
+    node.cli_typed(["evidence", "show", case, evidence])
+}
+
+/// Whether `audit verify CASE` reports the chain intact.
+fn audit_ok(node: &TestNode, case: &str) -> bool {
+    node.cli_typed::<AuditVerify, _, _>(["audit", "verify", case])
+        .ok
 }
 
 #[test]
@@ -936,7 +927,7 @@ fn data_survives_restart_and_crash() {
     let src = work.path().join("dashcam.mp4");
     random_file(&src, 4 * MIB, 30);
     let ev = add_evidence(&node, &case, &src, &["--folder", "Kept"]);
-    let id = ev["id"].as_str().unwrap().to_owned();
+    let id = ev.id;
 
     let status = node.stop().expect("was running");
     assert!(status.success(), "clean shutdown exits 0: {status}");
@@ -954,18 +945,18 @@ fn data_survives_restart_and_crash() {
     random_file(&file2, MIB, 31);
     add_evidence(&node, &case, &file2, &[]);
     assert_eq!(evidence_count(&node, &case), 2);
-    assert_eq!(node.cli_json(["audit", "verify", &case])["ok"], true);
+    assert!(audit_ok(&node, &case));
 }
 
 fn check_still_there(node: &TestNode, case: &str, id: &str, src: &Path, work: &Path) {
-    let c = case_json(node, case);
-    assert_eq!(c["folders"], json!(["Kept"]));
-    assert_eq!(c["evidence"].as_array().unwrap().len(), 1);
+    let c = case_view(node, case);
+    assert_eq!(c.folders, ["Kept"]);
+    assert_eq!(c.evidence.len(), 1);
     let out = work.join("restored.mp4");
     let _ = fs::remove_file(&out);
     node.cli_ok(["evidence", "get", case, id, "-o", s(&out)]);
     assert_eq!(hash_file(&out), hash_file(src));
-    assert_eq!(node.cli_json(["audit", "verify", case])["ok"], true);
+    assert!(audit_ok(node, case));
 }
 
 #[test]
@@ -980,7 +971,11 @@ fn second_daemon_on_the_same_data_dir_is_refused() {
         "clear 'in use' error: {stderr}"
     );
     // The first daemon is unaffected.
-    assert_eq!(node.cli_json(["case", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        node.cli_typed::<Vec<CaseSummary>, _, _>(["case", "list"])
+            .len(),
+        1
+    );
     let addr = fs::read_to_string(node.data_dir().join("admin.addr")).unwrap();
     assert_eq!(
         addr.trim(),
@@ -1032,16 +1027,12 @@ fn evidence_edit_move_and_delete() {
             "front door",
         ],
     );
-    assert_eq!(ev["folder"], "Photos");
-    assert_eq!(ev["description"], "front door");
-    let id = ev["id"].as_str().unwrap();
+    assert_eq!(ev.folder, "Photos");
+    assert_eq!(ev.description, "front door");
+    let id = ev.id.as_str();
 
-    assert_eq!(
-        node.cli_json(["evidence", "show", "C-E", "E-1"])["id"],
-        id,
-        "by display id"
-    );
-    let edited = node.cli_json([
+    assert_eq!(show_evidence(&node, "C-E", "E-1").id, id, "by display id");
+    let edited: EvidenceView = node.cli_typed([
         "evidence",
         "edit",
         &case,
@@ -1055,21 +1046,18 @@ fn evidence_edit_move_and_delete() {
         "--category",
         "Photo",
     ]);
-    assert_eq!(edited["name"], "door.jpg");
-    assert_eq!(edited["display_id"], "E-2");
-    assert_eq!(edited["description"], "the front door");
-    assert_eq!(edited["category"], "Photo");
-    assert_eq!(
-        edited["hash"], ev["hash"],
-        "metadata edits keep the content"
-    );
+    assert_eq!(edited.name, "door.jpg");
+    assert_eq!(edited.display_id, "E-2");
+    assert_eq!(edited.description, "the front door");
+    assert_eq!(edited.category.as_deref(), Some("Photo"));
+    assert_eq!(edited.hash, ev.hash, "metadata edits keep the content");
     let (stderr, _) = node.cli_fail(["evidence", "show", &case, "E-1"]);
     assert_http_status(&stderr, 404);
-    let cleared = node.cli_json(["evidence", "edit", &case, "E-2", "--no-category"]);
-    assert!(cleared["category"].is_null(), "{cleared}");
+    let cleared: EvidenceView = node.cli_typed(["evidence", "edit", &case, "E-2", "--no-category"]);
+    assert!(cleared.category.is_none(), "{cleared:?}");
 
-    let moved = node.cli_json(["evidence", "move", &case, "E-2", "--folder", ""]);
-    assert_eq!(moved["folder"], "");
+    let moved: EvidenceView = node.cli_typed(["evidence", "move", &case, "E-2", "--folder", ""]);
+    assert_eq!(moved.folder, "");
     let (stderr, _) = node.cli_fail(["evidence", "move", &case, "E-2", "--folder", "Missing"]);
     assert_client_error(&stderr);
 
@@ -1101,7 +1089,7 @@ fn transcript_is_added_and_fetched() {
     let transcript = work.path().join("interview.txt");
     fs::write(&transcript, "Q: Where were you?\nA: At home.\n").unwrap();
 
-    let after = node.cli_json([
+    let after: EvidenceView = node.cli_typed([
         "evidence",
         "transcript",
         "add",
@@ -1109,12 +1097,12 @@ fn transcript_is_added_and_fetched() {
         "E-1",
         s(&transcript),
     ]);
-    let ts = after["transcripts"].as_array().unwrap();
+    let ts = &after.transcripts;
     assert_eq!(ts.len(), 1);
-    assert_eq!(ts[0]["name"], "interview.txt");
-    assert_eq!(ts[0]["hash"], hash_file(&transcript).as_str());
+    assert_eq!(ts[0].name, "interview.txt");
+    assert_eq!(ts[0].hash, hash_file(&transcript));
     assert_eq!(
-        after["hash"], ev["hash"],
+        after.hash, ev.hash,
         "the evidence's own content is unchanged"
     );
 
@@ -1146,7 +1134,8 @@ fn transcript_is_added_and_fetched() {
 #[test]
 fn settings_are_shown_and_changed() {
     let node = TestNode::start("settings");
-    let before = node.cli_json(["settings", "show"]);
+    let before_json = node.cli_json(["settings", "show"]);
+    // The --json contract itself: every flag is printed by name, as a boolean.
     for flag in [
         "evidence_share",
         "evidence_share_external",
@@ -1158,17 +1147,18 @@ fn settings_are_shown_and_changed() {
         "advanced_sharing",
     ] {
         assert!(
-            before["features"][flag].is_boolean(),
-            "feature {flag}: {before}"
+            before_json["features"][flag].is_boolean(),
+            "feature {flag}: {before_json}"
         );
     }
-    let flipped = !before["features"]["case_share"].as_bool().unwrap();
+    let before: SettingsView = json_as(&before_json);
+    let flipped = !before.features.case_share;
     let value = if flipped {
         "case_share=on"
     } else {
         "case_share=off"
     };
-    let after = node.cli_json([
+    let after: SettingsView = node.cli_typed([
         "settings",
         "set",
         "--feature",
@@ -1178,25 +1168,28 @@ fn settings_are_shown_and_changed() {
         "--auto-import",
         "off",
     ]);
-    assert_eq!(after["features"]["case_share"], flipped);
+    assert_eq!(after.features.case_share, flipped);
     assert_eq!(
-        after["features"]["case_share_links"], before["features"]["case_share_links"],
+        after.features.case_share_links, before.features.case_share_links,
         "features not named stay as they were"
     );
     assert_eq!(
-        after["default_retention"],
-        json!({"kind": "days", "days": 30})
+        after.default_retention,
+        Some(RetentionView::Days { days: 30 })
     );
-    assert_eq!(after["auto_import"], false);
-    assert_eq!(node.cli_json(["settings", "show"]), after);
-
-    let cleared = node.cli_json(["settings", "set", "--default-retention", "none"]);
-    assert!(cleared["default_retention"].is_null(), "{cleared}");
-    assert_eq!(cleared["auto_import"], false);
-    let manual = node.cli_json(["settings", "set", "--default-retention", "manual"]);
+    assert!(!after.auto_import);
     assert_eq!(
-        manual["default_retention"],
-        json!({"kind": "until_manually_deleted"})
+        node.cli_typed::<SettingsView, _, _>(["settings", "show"]),
+        after
+    );
+
+    let cleared: SettingsView = node.cli_typed(["settings", "set", "--default-retention", "none"]);
+    assert!(cleared.default_retention.is_none(), "{cleared:?}");
+    assert!(!cleared.auto_import);
+    let manual: SettingsView = node.cli_typed(["settings", "set", "--default-retention", "manual"]);
+    assert_eq!(
+        manual.default_retention,
+        Some(RetentionView::UntilManuallyDeleted)
     );
 
     let (stderr, _) = node.cli_fail(["settings", "set", "--feature", "no_such_feature=on"]);
@@ -1210,17 +1203,12 @@ fn settings_are_shown_and_changed() {
 #[test]
 fn users_groups_and_tokens() {
     let node = TestNode::start("users");
-    let group = node.cli_json(["group", "add", "investigators", "--permission", "case_edit"]);
-    assert_eq!(group["name"], "investigators");
-    assert_eq!(group["permissions"], json!(["case_edit"]));
-    let groups = node.cli_json(["group", "list"]);
-    assert!(
-        groups
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g["name"] == "investigators")
-    );
+    let group: GroupView =
+        node.cli_typed(["group", "add", "investigators", "--permission", "case_edit"]);
+    assert_eq!(group.name, "investigators");
+    assert_eq!(group.permissions, ["case_edit"]);
+    let groups: Vec<GroupView> = node.cli_typed(["group", "list"]);
+    assert!(groups.iter().any(|g| g.name == "investigators"));
 
     let token = add_user(
         &node,
@@ -1235,33 +1223,31 @@ fn users_groups_and_tokens() {
         ],
     );
     // case_edit comes through the group; the case's owner is alice.
-    let hers = node.cli_json_as(
+    let hers: CaseView = node.cli_typed_as(
         &token,
         ["case", "create", "--case-id", "C-ALICE", "--title", "Hers"],
     );
-    assert_eq!(hers["owner"], "alice");
+    assert_eq!(hers.owner, "alice");
 
-    let users = node.cli_json(["user", "list"]);
+    let users: Vec<UserView> = node.cli_typed(["user", "list"]);
     let alice = users
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|u| u["username"] == "alice")
+        .find(|u| u.username == "alice")
         .expect("alice listed");
-    assert_eq!(alice["email"], "alice@example.org");
-    assert_eq!(alice["badge_id"], "B-7");
-    assert_eq!(alice["groups"], json!(["investigators"]));
+    assert_eq!(alice.email.as_deref(), Some("alice@example.org"));
+    assert_eq!(alice.badge_id.as_deref(), Some("B-7"));
+    assert_eq!(alice.groups, ["investigators"]);
     assert!(node.cli_ok(["user", "list"]).contains("alice"));
 
     // Replacing tokens asks first: without a terminal it needs --yes, and nothing changes.
     let (stderr, _) = node.cli_fail(["user", "token", "alice"]);
     assert!(stderr.contains("--yes"), "{stderr}");
     node.cli_json_as(&token, ["case", "list"]);
-    let fresh = node.cli_json(["user", "token", "alice", "--yes"]);
-    let fresh = fresh["token"].as_str().unwrap();
+    let fresh: NewToken = node.cli_typed(["user", "token", "alice", "--yes"]);
+    let fresh = fresh.token.as_str();
     assert_ne!(fresh, token);
-    let listed = node.cli_json_as(fresh, ["case", "list"]);
-    assert_eq!(listed.as_array().unwrap().len(), 1, "the new token works");
+    let listed: Vec<CaseSummary> = node.cli_typed_as(fresh, ["case", "list"]);
+    assert_eq!(listed.len(), 1, "the new token works");
     let plain = node.cli_ok(["user", "token", "alice", "--yes"]);
     assert_eq!(
         plain.trim().len(),
@@ -1277,7 +1263,7 @@ fn users_groups_and_tokens() {
     node.cli_json_as(fresh, ["case", "list"]);
     node.cli_json_as(kept.trim(), ["case", "list"]);
 
-    let edited = node.cli_json([
+    let edited: UserView = node.cli_typed([
         "user",
         "edit",
         "alice",
@@ -1285,8 +1271,8 @@ fn users_groups_and_tokens() {
         "--full-name",
         "Alice B",
     ]);
-    assert_eq!(edited["full_name"], "Alice B");
-    assert_eq!(edited["groups"], json!([]));
+    assert_eq!(edited.full_name, "Alice B");
+    assert!(edited.groups.is_empty());
     let (stderr, _) = node.cli_fail_as(
         fresh,
         ["case", "create", "--case-id", "C-2", "--title", "No more"],
@@ -1315,14 +1301,13 @@ fn users_groups_and_tokens() {
     node.cli_ok(["user", "enable", "alice"]);
     node.cli_json_as(fresh, ["case", "list"]);
     // Revoked: every token of the user at once.
-    let revoked = node.cli_json(["user", "token", "alice", "--revoke", "--yes"]);
-    assert_eq!(revoked["revoked"], 2, "{revoked}");
+    let revoked: Revoked = node.cli_typed(["user", "token", "alice", "--revoke", "--yes"]);
+    assert_eq!(revoked.revoked, 2, "{revoked:?}");
     let (stderr, _) = node.cli_fail_as(kept.trim(), ["case", "list"]);
     assert_http_status(&stderr, 401);
     // Deleted: gone, its audit entries stay.
     let token = node.cli_ok(["user", "token", "alice", "--yes"]);
-    let case = node.cli_json_as(token.trim(), ["case", "list"]);
-    assert!(case.is_array());
+    node.cli_typed_as::<Vec<CaseSummary>, _, _>(token.trim(), ["case", "list"]);
     node.cli_ok(["user", "delete", "alice", "--yes"]);
     let (stderr, _) = node.cli_fail_as(token.trim(), ["case", "list"]);
     assert_http_status(&stderr, 401);
@@ -1344,21 +1329,22 @@ fn blob_gc_removes_only_unreferenced_blobs() {
     random_file(&drop, 2 * MIB, 61);
     let kept = add_evidence(&node, &case, &keep, &[]);
     let dropped = add_evidence(&node, &case, &drop, &[]);
-    node.cli_ok([
-        "evidence",
-        "delete",
-        &case,
-        dropped["id"].as_str().unwrap(),
-        "--yes",
-    ]);
+    node.cli_ok(["evidence", "delete", &case, &dropped.id, "--yes"]);
 
-    let gc = node.cli_json(["blobs", "gc", "--yes"]);
-    assert_eq!(gc["removed"], 1, "{gc}");
-    assert_eq!(gc["bytes_freed"], 2 * MIB);
-    assert!(!node.blob_path(dropped["hash"].as_str().unwrap()).exists());
-    assert!(node.blob_path(kept["hash"].as_str().unwrap()).exists());
-    assert_eq!(node.cli_json(["blobs", "stats"])["count"], 1);
-    assert_eq!(node.cli_json(["blobs", "gc", "--yes"])["removed"], 0);
+    let gc: GcReport = node.cli_typed(["blobs", "gc", "--yes"]);
+    assert_eq!(gc.removed, 1, "{gc:?}");
+    assert_eq!(gc.bytes_freed, 2 * MIB);
+    assert!(!node.blob_path(&dropped.hash).exists());
+    assert!(node.blob_path(&kept.hash).exists());
+    assert_eq!(
+        node.cli_typed::<BlobStats, _, _>(["blobs", "stats"]).count,
+        1
+    );
+    assert_eq!(
+        node.cli_typed::<GcReport, _, _>(["blobs", "gc", "--yes"])
+            .removed,
+        0
+    );
     assert!(node.cli_ok(["blobs", "stats"]).contains("1 blobs"));
 }
 
@@ -1384,8 +1370,8 @@ fn node_and_token_flags_and_env_work_without_a_data_dir() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cases: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(cases.as_array().unwrap().len(), 1);
+    let cases: Vec<CaseSummary> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cases.len(), 1);
 
     let out = casemesh_tests::casemesh()
         .args(["--json", "status"])
@@ -1398,8 +1384,8 @@ fn node_and_token_flags_and_env_work_without_a_data_dir() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["org_name"], "flags");
+    let status: NodeInfo = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status.org_name, "flags");
 
     // --token overrides DIR/admin.token.
     let (stderr, _) = node.cli_fail_as("wrong", ["status"]);

@@ -15,7 +15,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, create_case, random_file, s, set_config_key, timeout};
+use casemesh_tests::{TestNode, audit_trail, create_case, random_file, s, set_config_key, timeout};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -60,12 +60,11 @@ impl Fixture {
     }
     /// `link.download` entries of the case's audit trail.
     fn download_audits(&self) -> Vec<String> {
-        self.node.cli_json(["audit", "show", &self.case])["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["action"] == "link.download")
-            .map(|e| e["details"].as_str().unwrap_or("").to_owned())
+        audit_trail(&self.node, &self.case)
+            .entries
+            .into_iter()
+            .filter(|e| e.action == "link.download")
+            .map(|e| e.details)
             .collect()
     }
     fn downloads(&self) -> u64 {

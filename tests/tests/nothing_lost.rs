@@ -54,9 +54,10 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_audit_verifies, assert_blobs_sound, blobs_verify, create_case,
-    downloaded_hash, hash_file, id_of, partner, peer_view, random_file, s, share_case,
-    share_status, wait_connected, wait_copy, wait_share_complete, wait_until,
+    CaseView, ErrorBody, EvidenceView, GcReport, ShareView, TestNode, assert_audit_verifies,
+    assert_blobs_sound, blobs_verify, case_view, create_case, downloaded_hash, hash_file, id_of,
+    json_as, partner, peer_view, random_file, received_view, s, share_case, share_view,
+    wait_connected, wait_copy, wait_share_complete, wait_until,
 };
 use serde_json::{Value, json};
 use std::fs;
@@ -87,10 +88,10 @@ fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64, seed
 
 /// Add the file at `src` to `case`.
 fn add_path(node: &TestNode, case: &str, src: &Path) -> Item {
-    let ev = node.cli_json(["evidence", "add", case, s(src)]);
+    let ev: EvidenceView = node.cli_typed(["evidence", "add", case, s(src)]);
     Item {
-        id: id_of(&ev).to_owned(),
-        hash: ev["hash"].as_str().unwrap().to_owned(),
+        id: ev.id,
+        hash: ev.hash,
         src: src.to_owned(),
         transcripts: Vec::new(),
     }
@@ -108,15 +109,15 @@ struct Item {
 
 /// `evidence transcript add CASE EV FILE`; records the new transcript on `item`.
 fn add_transcript(node: &TestNode, case: &str, item: &mut Item, file: &Path) {
-    let ev = node.cli_json(["evidence", "transcript", "add", case, &item.id, s(file)]);
+    let ev: EvidenceView =
+        node.cli_typed(["evidence", "transcript", "add", case, &item.id, s(file)]);
     let known: Vec<&str> = item.transcripts.iter().map(|(id, _)| id.as_str()).collect();
-    let added = ev["transcripts"]
-        .as_array()
-        .unwrap()
+    let added = ev
+        .transcripts
         .iter()
-        .map(|t| t["id"].as_str().unwrap())
+        .map(|t| t.id.as_str())
         .find(|id| !known.contains(id))
-        .unwrap_or_else(|| panic!("no new transcript on the item: {ev}"))
+        .unwrap_or_else(|| panic!("no new transcript on the item: {ev:?}"))
         .to_owned();
     item.transcripts.push((added, file.to_owned()));
 }
@@ -163,16 +164,15 @@ fn delete_evidence(node: &TestNode, case: &str, item: &Item) {
     node.cli_ok(["evidence", "delete", case, &item.id, "--yes"]);
 }
 
-fn gc(node: &TestNode) -> Value {
-    node.cli_json(["blobs", "gc", "--yes"])
+fn gc(node: &TestNode) -> GcReport {
+    node.cli_typed(["blobs", "gc", "--yes"])
 }
 
 fn evidence_ids(node: &TestNode, case: &str) -> Vec<String> {
-    node.cli_json(["case", "show", case])["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| id_of(e).to_owned())
+    case_view(node, case)
+        .evidence
+        .into_iter()
+        .map(|e| e.id)
         .collect()
 }
 
@@ -380,30 +380,29 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
     }
     let sh = share_case(&a, &case, "county-da", &[]);
     wait_share_complete(&a, id_of(&sh), LIMIT);
-    let copy = wait_copy(&b, id_of(&sh), items.len(), LIMIT);
-    let copy_id = id_of(&copy).to_owned();
+    let copy: CaseView = json_as(&wait_copy(&b, id_of(&sh), items.len(), LIMIT));
+    let copy_id = copy.id.clone();
 
     gc(&b);
     for item in &items {
-        let local = copy["evidence"]
-            .as_array()
-            .unwrap()
+        let local = copy
+            .evidence
             .iter()
-            .find(|e| e["hash"] == item.hash.as_str())
-            .unwrap_or_else(|| panic!("the copy has no item with hash {}: {copy}", item.hash));
+            .find(|e| e.hash == item.hash)
+            .unwrap_or_else(|| panic!("the copy has no item with hash {}: {copy:?}", item.hash));
         assert_eq!(
-            downloaded_hash(&b, &copy_id, id_of(local), dir),
+            downloaded_hash(&b, &copy_id, &local.id, dir),
             item.hash,
             "received evidence after gc on the receiver"
         );
-        let transcripts = local["transcripts"].as_array().unwrap();
-        assert_eq!(transcripts.len(), item.transcripts.len(), "{local}");
+        let transcripts = &local.transcripts;
+        assert_eq!(transcripts.len(), item.transcripts.len(), "{local:?}");
         for (t, (_, src)) in transcripts.iter().zip(&item.transcripts) {
             assert_eq!(
-                transcript_hash(&b, &copy_id, id_of(local), id_of(t), dir),
+                transcript_hash(&b, &copy_id, &local.id, &t.id, dir),
                 hash_file(src),
                 "received transcript {} after gc on the receiver",
-                t["name"]
+                t.name
             );
         }
     }
@@ -509,26 +508,26 @@ fn issue10_oversize_description_is_refused() {
         .send()
         .unwrap();
     let status = edit.status().as_u16();
-    let body: Value = edit.json().unwrap_or(Value::Null);
-    let head: String = body.to_string().chars().take(300).collect();
+    let body: Option<ErrorBody> = edit.json().ok();
+    let head: String = format!("{body:?}").chars().take(300).collect();
     assert_eq!(
         status, 400,
         "a 900 KB description is refused with 400: {head}…"
     );
-    let code = body["error"]["code"].as_str().unwrap_or_default();
+    let error = body.map(|b| b.error);
+    let code = error.as_ref().map(|e| e.code.as_str()).unwrap_or_default();
     assert!(
         code == "invalid" || code == "bad_request",
-        "a validation error code: {body}"
+        "a validation error code: {error:?}"
     );
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("description"),
-        "the error names the field: {body}"
+        error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("description")),
+        "the error names the field: {error:?}"
     );
-    let shown = node.cli_json(["evidence", "show", &case, &item.id]);
-    assert_eq!(shown["description"], "", "the refused edit changed nothing");
+    let shown: EvidenceView = node.cli_typed(["evidence", "show", &case, &item.id]);
+    assert_eq!(shown.description, "", "the refused edit changed nothing");
 
     // The same text on upload: refused (by the API, or already by the HTTP layer: either way a
     // client error), and no item is added.
@@ -601,10 +600,10 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
     let next_id = id_of(&next).to_owned();
     wait_share_complete(a, &next_id, LIMIT);
     wait_copy(b, &next_id, 1, LIMIT);
-    let stopped = a.cli_json(["share", "stop", &next_id, "--yes"]);
-    assert_eq!(stopped["status"], "Stopped");
+    let stopped: ShareView = a.cli_typed(["share", "stop", &next_id, "--yes"]);
+    assert_eq!(stopped.status, "Stopped");
     wait_until("county-da to learn the small share stopped", LIMIT, || {
-        (b.cli_json(["received", "show", &next_id])["status"] == "Stopped").then_some(())
+        (received_view(b, &next_id).status == "Stopped").then_some(())
     });
 }
 
@@ -619,10 +618,7 @@ fn issue10_oversize_offer_does_not_block_the_partner() {
 
     // Items past the old one-message manifest limit: the offer's item list and metadata
     // document travel as blobs, so the share completes, and the partner is not held up.
-    let items = a.cli_json(["case", "show", &big])["evidence"]
-        .as_array()
-        .unwrap()
-        .len();
+    let items = case_view(&a, &big).evidence.len();
     let sh = share_case(&a, &big, "county-da", &[]);
     let share_id = id_of(&sh).to_owned();
     wait_share_complete(&a, &share_id, LIMIT);
@@ -657,12 +653,11 @@ fn issue10_oversize_update_does_not_block_the_partner() {
 
     // They move into the shared folder; the next item added makes case synchronization send them
     // all in one manifest update, larger than a message may be.
-    let archived: Vec<String> = a.cli_json(["case", "show", &big])["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["folder"] == "Archive")
-        .map(|e| id_of(e).to_owned())
+    let archived: Vec<String> = case_view(&a, &big)
+        .evidence
+        .into_iter()
+        .filter(|e| e.folder == "Archive")
+        .map(|e| e.id)
         .collect();
     for id in &archived {
         let r = a
@@ -731,14 +726,9 @@ fn issue10_a_refused_item_does_not_stall_the_import() {
     delete_evidence(&a, &case, deleted);
     b.start_again();
 
-    let done = wait_share_complete(&a, &share_id, LIMIT);
-    let copy = wait_copy(&b, &share_id, 4, LIMIT);
-    let mut got: Vec<&str> = copy["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["hash"].as_str().unwrap())
-        .collect();
+    let done: ShareView = json_as(&wait_share_complete(&a, &share_id, LIMIT));
+    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 4, LIMIT));
+    let mut got: Vec<&str> = copy.evidence.iter().map(|e| e.hash.as_str()).collect();
     got.sort_unstable();
     let mut expected: Vec<&str> = items
         .iter()
@@ -748,32 +738,25 @@ fn issue10_a_refused_item_does_not_stall_the_import() {
     expected.sort_unstable();
     assert_eq!(got, expected, "the four other items arrived");
 
-    let received = b.cli_json(["received", "show", &share_id]);
-    let skipped = received["skipped"]
-        .as_array()
-        .unwrap_or_else(|| panic!("received show has no `skipped` list: {received}"));
-    assert_eq!(skipped.len(), 1, "{received}");
+    let received = received_view(&b, &share_id);
+    let skipped = &received.skipped;
+    assert_eq!(skipped.len(), 1, "{received:?}");
     let entry = &skipped[0];
     assert!(
-        entry["evidence"] == deleted.id.as_str() || entry["evidence"] == "EV-0003",
-        "the skipped entry names the sharer's item: {entry}"
+        entry.evidence == deleted.id || entry.evidence == "EV-0003",
+        "the skipped entry names the sharer's item: {entry:?}"
     );
-    assert_eq!(entry["name"], "e2.bin", "{entry}");
-    let reason = entry["reason"].as_str().unwrap_or_default().to_lowercase();
+    assert_eq!(entry.name, "e2.bin", "{entry:?}");
+    let reason = entry.reason.to_lowercase();
     assert!(
         ["gone", "deleted", "not served", "no longer", "refused"]
             .iter()
             .any(|w| reason.contains(w)),
-        "the reason says the item is gone or not served: {entry}"
+        "the reason says the item is gone or not served: {entry:?}"
     );
-    let skipped_at_sharer = match &done["skipped"] {
-        Value::Array(list) => list.len() as u64,
-        Value::Number(n) => n.as_u64().unwrap_or(0),
-        other => panic!("share status has no `skipped` count or list ({other}): {done}"),
-    };
-    assert_eq!(skipped_at_sharer, 1, "{done}");
+    assert_eq!(done.skipped, 1, "{done:?}");
     assert_blobs_sound(&b);
-    assert_audit_verifies(&b, id_of(&copy));
+    assert_audit_verifies(&b, &copy.id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -956,27 +939,27 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
         "the receiver to report the lack of space",
         Duration::from_secs(60),
         || {
-            let r = b.cli_json(["received", "show", &share_id]);
-            r["last_error"]
-                .as_str()
+            let r = received_view(&b, &share_id);
+            r.last_error
+                .as_deref()
                 .is_some_and(|e| e.contains("space"))
                 .then_some(r)
         },
     );
-    assert_eq!(received["items_imported"], 0, "{received}");
+    assert_eq!(received.items_imported, 0, "{received:?}");
     assert_eq!(
         files_under(&b.data_dir().join("blobs")),
         blobs_before,
         "nothing half-written in the receiver's blobs/"
     );
-    assert_eq!(share_status(&a, &share_id)["status"], "Processing");
+    assert_eq!(share_view(&a, &share_id).status, "Processing");
 
     fs::remove_file(&filler).unwrap();
     wait_share_complete(&a, &share_id, Duration::from_secs(120));
-    let copy = wait_copy(&b, &share_id, 1, Duration::from_secs(30));
-    let local = id_of(&copy).to_owned();
+    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 1, Duration::from_secs(30)));
+    let local = copy.id.clone();
     let received_item = Item {
-        id: id_of(&copy["evidence"][0]).to_owned(),
+        id: copy.evidence[0].id.clone(),
         ..item
     };
     assert_item_intact(&b, &local, &received_item, work.path());

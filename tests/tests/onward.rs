@@ -10,9 +10,10 @@
 )]
 
 use casemesh_tests::{
-    TestNode, create_case, partner, random_file, share_case, wait_share_complete, wait_until,
+    EvidenceView, ShareView, TestNode, case_view, create_case, custody_events, json_as, partner,
+    random_file, received_count, received_view, share_case, share_view, signed_by,
+    wait_share_complete, wait_until,
 };
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -28,26 +29,28 @@ fn node(name: &str) -> TestNode {
 fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, seed: u64) -> String {
     let path = dir.join(name);
     random_file(&path, 5000 + seed * 7, seed);
-    node.cli_json(["evidence", "add", case, path.to_str().unwrap()])["hash"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    node.cli_typed::<EvidenceView, _, _>(["evidence", "add", case, path.to_str().unwrap()])
+        .hash
 }
 
-/// The received share of `node` that came as `share` (its id is the grant id), once imported.
-fn received(node: &TestNode, share: &str) -> Option<Value> {
-    let v = node.cli_json(["received", "show", share]);
-    v["local_case"].is_string().then_some(v)
+/// The local copy's case id of the received share of `node` that came as `share` (its id is
+/// the grant id), once imported.
+fn received(node: &TestNode, share: &str) -> Option<String> {
+    received_view(node, share).local_case
 }
 
 /// Hashes of the evidence of `case` on `node`.
 fn hashes(node: &TestNode, case: &str) -> BTreeSet<String> {
-    node.cli_json(["case", "show", case])["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["hash"].as_str().unwrap().to_owned())
+    case_view(node, case)
+        .evidence
+        .into_iter()
+        .map(|e| e.hash)
         .collect()
+}
+
+/// `share create` as typed by the sharer.
+fn share(node: &TestNode, case: &str, partner: &str) -> String {
+    json_as::<ShareView>(&share_case(node, case, partner, &[])).id
 }
 
 #[test]
@@ -62,8 +65,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     // Under the default policy, onward sharing is refused at B, with the reason.
     let plain = create_case(&a, "ONW-1");
     add(&a, &plain, work.path(), "plain.jpg", 1);
-    let s1 = share_case(&a, &plain, "county-da", &[]);
-    let s1 = s1["id"].as_str().unwrap().to_owned();
+    let s1 = share(&a, &plain, "county-da");
     wait_share_complete(&a, &s1, LIMIT);
     wait_until("the first copy", LIMIT, || received(&b, &s1));
     let (msg, code) = b.cli_fail([
@@ -81,19 +83,11 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     assert_ne!(code, 0);
     assert!(msg.contains("share_onward"), "{msg}");
     // Nor can B hand it outside as a download link.
-    let copy1 = received(&b, &s1).unwrap()["local_case"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let copy1 = received(&b, &s1).unwrap();
     let (msg, code) = b.cli_fail(["link", "create", &copy1, "--format", "zip"]);
     assert_ne!(code, 0);
     assert!(msg.contains("share_onward"), "{msg}");
-    assert!(
-        c.cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(received_count(&c), 0);
 
     // A policy that allows it.
     a.cli_ok([
@@ -119,14 +113,13 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         .into_iter()
         .map(|(n, seed)| add(&a, &case, work.path(), n, seed))
         .collect();
-    let s2 = share_case(&a, &case, "county-da", &[]);
-    let s2 = s2["id"].as_str().unwrap().to_owned();
+    let s2 = share(&a, &case, "county-da");
     wait_share_complete(&a, &s2, LIMIT);
     let at_b = wait_until("B's copy", LIMIT, || received(&b, &s2));
-    assert_eq!(hashes(&b, at_b["local_case"].as_str().unwrap()), sent);
+    assert_eq!(hashes(&b, &at_b), sent);
 
     // B shares onward to C; C's copy holds exactly A's bytes.
-    let onward = b.cli_json([
+    let onward: ShareView = b.cli_typed([
         "received",
         "share",
         &s2,
@@ -137,14 +130,14 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         "--message",
         "for analysis",
     ]);
-    let s3 = onward["id"].as_str().unwrap().to_owned();
-    assert_eq!(onward["onward_of"], s2.as_str());
+    let s3 = onward.id;
+    assert_eq!(onward.onward_of.as_deref(), Some(s2.as_str()));
     wait_share_complete(&b, &s3, LIMIT);
     let at_c = wait_until("C's copy", LIMIT, || received(&c, &s3));
-    assert_eq!(hashes(&c, at_c["local_case"].as_str().unwrap()), sent);
+    assert_eq!(hashes(&c, &at_c), sent);
 
     // Sharing it onward to C again adds to the same onward share: C keeps one copy.
-    let again = b.cli_json([
+    let again: ShareView = b.cli_typed([
         "received",
         "share",
         &s2,
@@ -153,61 +146,50 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         "--to",
         "user:admin",
     ]);
-    assert_eq!(again["id"], s3.as_str(), "{again}");
+    assert_eq!(again.id, s3, "{again:?}");
     // Evidence the origin adds later travels on through B to C.
     let late = add(&a, &case, work.path(), "late.txt", 4);
-    let copy_c = at_c["local_case"].as_str().unwrap().to_owned();
+    let copy_c = at_c.clone();
     wait_until("the late item at C", LIMIT, || {
         hashes(&c, &copy_c).contains(&late).then_some(())
     });
-    assert_eq!(
-        c.cli_json(["received", "list"]).as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(received_count(&c), 1);
     let mut sent = sent;
     sent.insert(late);
 
     // C's custody timeline names the origin too, proven by A's own signed grant.
-    let theirs = c.cli_json(["custody", at_c["local_case"].as_str().unwrap()]);
-    let upstream = theirs["events"]
-        .as_array()
-        .unwrap()
+    let theirs = custody_events(&c, &at_c);
+    let upstream = theirs
         .iter()
-        .find(|e| e["kind"] == "shared_upstream")
-        .unwrap_or_else(|| panic!("no upstream event: {theirs}"))
-        .clone();
-    assert_eq!(upstream["proof"]["signed_by"], a.org_id(), "{upstream}");
+        .find(|e| e.kind == "shared_upstream")
+        .unwrap_or_else(|| panic!("no upstream event: {theirs:?}"));
+    assert_eq!(signed_by(upstream), Some(a.org_id()), "{upstream:?}");
 
     // The origin is told of the hop, with B's signature as proof.
     let status = wait_until("the hop at A", LIMIT, || {
-        let v = a.cli_json(["share", "status", &s2]);
-        (!v["hops"].as_array()?.is_empty()).then_some(v)
+        let v = share_view(&a, &s2);
+        (!v.hops.is_empty()).then_some(v)
     });
-    let hop = &status["hops"][0];
-    assert_eq!(hop["share"], s3.as_str());
-    assert_eq!(hop["from"], b.org_id());
-    assert_eq!(hop["to"], c.org_id());
-    assert_eq!(hop["to_name"], "state-lab");
-    let custody = a.cli_json(["custody", &case]);
-    let event = custody["events"]
-        .as_array()
-        .unwrap()
+    let hop = &status.hops[0];
+    assert_eq!(hop.share, s3);
+    assert_eq!(hop.from, b.org_id());
+    assert_eq!(hop.to, c.org_id());
+    assert_eq!(hop.to_name, "state-lab");
+    let custody = custody_events(&a, &case);
+    let event = custody
         .iter()
-        .find(|e| e["kind"] == "onward")
-        .unwrap_or_else(|| panic!("no onward event: {custody}"))
-        .clone();
-    assert_eq!(event["org"], "county-da");
-    assert_eq!(event["proof"]["type"], "signed");
-    assert_eq!(event["proof"]["signed_by"], b.org_id());
+        .find(|e| e.kind == "onward")
+        .unwrap_or_else(|| panic!("no onward event: {custody:?}"));
+    assert_eq!(event.org, "county-da");
+    assert_eq!(signed_by(event), Some(b.org_id()), "signed by B: {event:?}");
 
     // An inside onward share at B is reported too.
     b.cli_ok(["received", "share", &s2, "--inside", "--to", "user:admin"]);
     wait_until("the inside hop at A", LIMIT, || {
-        let v = a.cli_json(["share", "status", &s2]);
-        v["hops"]
-            .as_array()?
+        share_view(&a, &s2)
+            .hops
             .iter()
-            .any(|h| h["to"] == b.org_id())
+            .any(|h| h.to == b.org_id())
             .then_some(())
     });
 
@@ -216,10 +198,10 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     c.stop();
     a.cli_ok(["share", "stop", &s2, "--yes"]);
     wait_until("B's received share stopped", LIMIT, || {
-        (b.cli_json(["received", "show", &s2])["status"] == "Stopped").then_some(())
+        (received_view(&b, &s2).status == "Stopped").then_some(())
     });
     wait_until("B's onward share stopped", LIMIT, || {
-        (b.cli_json(["share", "status", &s3])["status"] == "Stopped").then_some(())
+        (share_view(&b, &s3).status == "Stopped").then_some(())
     });
     // B can no longer share it onward.
     let (msg, code) = b.cli_fail([
@@ -235,8 +217,8 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     assert!(msg.contains("stopped"), "{msg}");
     c.start_again();
     wait_until("C's received share stopped", LIMIT, || {
-        (c.cli_json(["received", "show", &s3])["status"] == "Stopped").then_some(())
+        (received_view(&c, &s3).status == "Stopped").then_some(())
     });
-    assert_eq!(hashes(&c, at_c["local_case"].as_str().unwrap()), sent);
-    assert_eq!(hashes(&b, at_b["local_case"].as_str().unwrap()), sent);
+    assert_eq!(hashes(&c, &at_c), sent);
+    assert_eq!(hashes(&b, &at_b), sent);
 }

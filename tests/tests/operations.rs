@@ -14,8 +14,8 @@
 //!   0600 when it holds a secret.
 
 use casemesh_tests::{
-    TestNode, casemesh, create_case, id_of, output_with_timeout, partner, random_file, s,
-    share_case, timeout, wait_share_complete, wait_until,
+    Ready, SettingsView, TestNode, casemesh, create_case, id_of, output_with_timeout, partner,
+    random_file, s, share_case, timeout, wait_share_complete, wait_until,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -186,16 +186,15 @@ fn readyz_names_every_part_and_healthz_stays_liveness() {
     let node = TestNode::start("ready");
     let resp = node.http_anon().get(node.url("/readyz")).send().unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let v: Value = resp.json().unwrap();
-    assert_eq!(v["status"], "ok", "{v}");
-    assert_eq!(v["failing"], serde_json::json!([]), "{v}");
-    let parts: Vec<&str> = v["parts"]
-        .as_array()
-        .unwrap()
+    let v: Ready = resp.json().unwrap();
+    assert_eq!(v.status, "ok", "{v:?}");
+    assert!(v.failing.is_empty(), "{v:?}");
+    let parts: Vec<&str> = v
+        .parts
         .iter()
         .map(|p| {
-            assert_eq!(p["ok"], true, "{p}");
-            p["part"].as_str().unwrap()
+            assert!(p.ok, "{p:?}");
+            p.part.as_str()
         })
         .collect();
     assert_eq!(parts, ["store", "sharing", "net"]);
@@ -297,7 +296,7 @@ fn titles_with_escape_sequences_print_escaped() {
         "evidence_count": 0,
         "external": false,
         "origin": {"kind": "local"},
-        "retention": null,
+        "retention": {"kind": "until_manually_deleted"},
         "retention_text": "Until Manually Deleted",
         "folders": [],
         "evidence": [],
@@ -365,6 +364,6 @@ fn settings_written_back_keep_comments_and_a_secret_file_is_0600() {
     assert_eq!(mode, 0o600, "config.toml holds the SMTP password");
     // The node starts again from the file it wrote, with the setting changed.
     node.restart();
-    let settings = node.cli_json(["settings", "show"]);
-    assert_eq!(settings["auto_import"], false, "{settings}");
+    let settings: SettingsView = node.cli_typed(["settings", "show"]);
+    assert!(!settings.auto_import, "{settings:?}");
 }

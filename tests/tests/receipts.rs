@@ -10,30 +10,29 @@
 
 use casemesh_model::custody::{HoldingReceipt, RootsDigest, Signed, StopAck};
 use casemesh_model::ids::{BlobHash, EvidenceId};
+use casemesh_model::timeline::Proof;
 use casemesh_tests::{
-    TestNode, create_case, partner, random_file, share_case, wait_share_complete, wait_until,
+    EvidenceView, ReceivedView, ShareView, TestNode, create_case, custody_events, json_as, partner,
+    random_file, share_case, share_view, signed_by, wait_share_complete, wait_until,
 };
-use serde_json::Value;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, folder: &str) -> Value {
+fn add(
+    node: &TestNode,
+    case: &str,
+    dir: &std::path::Path,
+    name: &str,
+    folder: &str,
+) -> EvidenceView {
     let path = dir.join(name);
     random_file(&path, 3000 + name.len() as u64 * 101, name.len() as u64);
     let mut args = vec!["evidence", "add", case, path.to_str().unwrap()];
     if !folder.is_empty() {
         args.extend(["--folder", folder]);
     }
-    node.cli_json(&args)
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
+    node.cli_typed(&args)
 }
 
 #[test]
@@ -48,31 +47,29 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
         .iter()
         .map(|n| {
             let ev = add(&a, &case, work.path(), n, "Shared");
-            (
-                ev["id"].as_str().unwrap().to_owned(),
-                ev["hash"].as_str().unwrap().to_owned(),
-            )
+            (ev.id, ev.hash)
         })
         .collect();
     // Not in the shared folder: it never leaves, so no receipt may name it.
     add(&a, &case, work.path(), "elsewhere.mp4", "");
 
-    let share = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
-    let share_id = share["id"].as_str().unwrap().to_owned();
+    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &["--folder", "Shared"]));
+    let share_id = share.id;
     wait_share_complete(&a, &share_id, LIMIT);
-    let status = wait_until("a signed receipt", LIMIT, || {
-        let v = a.cli_json(["share", "status", &share_id]);
-        v["receipt"].is_object().then_some(v)
+    let receipt = wait_until("a signed receipt", LIMIT, || {
+        share_view(&a, &share_id).receipt
     });
-    let receipt = &status["receipt"];
-    assert_eq!(receipt["signed_by"], b.org_id(), "{receipt}");
-    assert_eq!(receipt["matches_sent"], true, "{receipt}");
-    assert_eq!(receipt["items"], 2);
+    assert_eq!(receipt.signed_by, b.org_id(), "{receipt:?}");
+    assert!(receipt.matches_sent, "{receipt:?}");
+    assert_eq!(receipt.items, 2);
 
     // The roots listed are exactly those sent, in ascending evidence-id order.
     sent.sort_by_key(|(id, _)| id.parse::<EvidenceId>().unwrap().0.into_bytes());
-    let evidence = strings(&receipt["evidence"]);
-    let roots = strings(&receipt["roots"]);
+    let evidence = receipt
+        .evidence
+        .clone()
+        .expect("the status lists the evidence");
+    let roots = receipt.roots.clone().expect("the status lists the roots");
     assert_eq!(
         evidence,
         sent.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()
@@ -83,7 +80,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     );
 
     // Offline: the wire form verifies against the receiver's key and signs those roots.
-    let wire = hex::decode(receipt["wire"].as_str().unwrap()).unwrap();
+    let wire = hex::decode(&receipt.wire).unwrap();
     let signed = Signed::<HoldingReceipt>::from_bytes(&wire).unwrap();
     signed.verify().expect("the receipt's signature verifies");
     assert_eq!(signed.statement.holder.0, b.org_id());
@@ -95,7 +92,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
             .unwrap();
     }
     assert_eq!(digest.finish(), signed.statement.roots);
-    assert_eq!(hex::encode(signed.statement.roots), receipt["digest"]);
+    assert_eq!(hex::encode(signed.statement.roots), receipt.digest);
     // The audit trail of the case records it.
     let audit = a.cli_ok(["audit", "show", &case]);
     assert!(audit.contains("share.receipt"), "{audit}");
@@ -105,13 +102,11 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
 
     // Stop sharing: the partner signs that it took the stop in.
     a.cli_ok(["share", "stop", &share_id, "--yes"]);
-    let status = wait_until("a signed stop acknowledgement", LIMIT, || {
-        let v = a.cli_json(["share", "status", &share_id]);
-        v["stop_ack"].is_object().then_some(v)
+    let ack = wait_until("a signed stop acknowledgement", LIMIT, || {
+        share_view(&a, &share_id).stop_ack
     });
-    let ack = &status["stop_ack"];
-    assert_eq!(ack["signed_by"], b.org_id());
-    let wire = hex::decode(ack["wire"].as_str().unwrap()).unwrap();
+    assert_eq!(ack.signed_by, b.org_id());
+    let wire = hex::decode(&ack.wire).unwrap();
     let signed = Signed::<StopAck>::from_bytes(&wire).unwrap();
     signed
         .verify()
@@ -123,38 +118,32 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     assert!(audit.contains("share.stop.ack"), "{audit}");
 
     // The custody timeline: the sharer's events, with the partner's signed statements as proof.
-    let custody = a.cli_json(["custody", &case]);
-    let events = custody["events"].as_array().unwrap();
-    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let events = custody_events(&a, &case);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     for kind in [
         "ingest", "share", "serve", "receipt", "complete", "stop", "stop_ack",
     ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    let ingest = events.iter().find(|e| e["kind"] == "ingest").unwrap();
-    assert_eq!(ingest["org"], "metro-pd");
-    assert!(ingest["user"].is_string(), "{ingest}");
-    assert!(ingest["at"].is_number(), "{ingest}");
-    assert_eq!(ingest["proof"]["type"], "audit");
+    let ingest = events.iter().find(|e| e.kind == "ingest").unwrap();
+    assert_eq!(ingest.org, "metro-pd");
+    assert!(ingest.user.is_some(), "{ingest:?}");
+    assert!(matches!(ingest.proof, Proof::Audit { .. }), "{ingest:?}");
     for kind in ["receipt", "stop_ack"] {
-        let e = events.iter().rev().find(|e| e["kind"] == kind).unwrap();
-        assert_eq!(e["org"], "county-da", "{e}");
-        assert_eq!(e["proof"]["type"], "signed", "{e}");
-        assert_eq!(e["proof"]["signed_by"], b.org_id(), "{e}");
+        let e = events.iter().rev().find(|e| e.kind == kind).unwrap();
+        assert_eq!(e.org, "county-da", "{e:?}");
+        assert_eq!(signed_by(e), Some(b.org_id()), "{e:?}");
     }
     // The receiver's copy opens with the sharer's signed grant, then its import.
     let copy = wait_until("the copy", LIMIT, || {
-        let list = b.cli_json(["received", "list"]);
-        list.as_array()?.first()?["local_case"]
-            .as_str()
-            .map(str::to_owned)
+        let list: Vec<ReceivedView> = b.cli_typed(["received", "list"]);
+        list.into_iter().next()?.local_case
     });
-    let theirs = b.cli_json(["custody", &copy]);
-    let events = theirs["events"].as_array().unwrap();
-    let received = events.iter().find(|e| e["kind"] == "received").unwrap();
-    assert_eq!(received["org"], "metro-pd");
-    assert_eq!(received["proof"]["signed_by"], a.org_id());
-    assert!(events.iter().any(|e| e["kind"] == "import"), "{theirs}");
+    let events = custody_events(&b, &copy);
+    let received = events.iter().find(|e| e.kind == "received").unwrap();
+    assert_eq!(received.org, "metro-pd");
+    assert_eq!(signed_by(received), Some(a.org_id()));
+    assert!(events.iter().any(|e| e.kind == "import"), "{events:?}");
 
     // The export is JSON-LD in the CASE/UCO ontology: a real JSON-LD parser reads it, one
     // investigative action per event.
@@ -183,7 +172,6 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
         .trim()
         .parse()
         .unwrap();
-    let now = a.cli_json(["custody", &case]);
     // Reading the timeline is itself audited but is no custody event: the counts agree.
-    assert_eq!(actions, now["events"].as_array().unwrap().len());
+    assert_eq!(actions, custody_events(&a, &case).len());
 }

@@ -1,14 +1,19 @@
 //! API errors: every failure becomes an HTTP status plus a stable machine-readable code, in the
 //! body `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! **The one place domain errors become HTTP.** Each use-case error family of the application
+//! layer (`CaseError`, `EvidenceError`, `UserError`, `AdminError`, `ShareError`, `AccessError`,
+//! `SweepError`, `LinkError`, `SharingError`) has one `From` here; handlers only write `?`. The families' own
+//! `disposition()` (refuse / not found / retry / internal) is what non-HTTP callers act on; here
+//! a refusal is a 4xx chosen by variant, `NoSpace` a 507 and everything else a 500.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+pub use casemesh_api_types::error::{ErrorBody, ErrorDetail};
 use casemesh_model::case::FolderError;
 use casemesh_model::names::NameError;
 use casemesh_model::org::Denied;
 use casemesh_store::StoreError;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// An error as the API returns it.
 #[derive(Debug)]
@@ -18,24 +23,6 @@ pub struct ApiError {
     /// Stable code, e.g. `not_found`.
     pub code: &'static str,
     /// Human-readable explanation.
-    pub message: String,
-}
-
-/// The JSON body of an error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// Code and message of an error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `gone`, `payload_too_large`, `too_many_requests`, `blob_corrupt`, `insufficient_storage`
-    /// (507: the disk is full; nothing was stored), `internal`.
-    pub code: String,
-    /// Explanation for people.
     pub message: String,
 }
 
@@ -191,6 +178,8 @@ impl From<casemesh_service::AccessError> for ApiError {
     fn from(e: casemesh_service::AccessError) -> ApiError {
         match e {
             casemesh_service::AccessError::Store(s) => s.into(),
+            casemesh_service::AccessError::Case(e) => e.into(),
+            casemesh_service::AccessError::Sharing(e) => e.into(),
             // Unknown recipients, a bad scope, no recipient, a bad message: the caller's input.
             other => ApiError::bad_request(other.to_string()),
         }
@@ -206,6 +195,80 @@ impl From<casemesh_service::EvidenceError> for ApiError {
             EvidenceError::Folder(e) => e.into(),
             EvidenceError::Store(e) => e.into(),
             e @ EvidenceError::Interrupted(_) => ApiError::bad_request(e.to_string()),
+            EvidenceError::Case(e) => e.into(),
+            e @ EvidenceError::NoSuchTranscript(_) => ApiError::not_found(e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_sharing::SharingError> for ApiError {
+    fn from(e: casemesh_sharing::SharingError) -> ApiError {
+        use casemesh_sharing::SharingError;
+        match e {
+            SharingError::NotFound(_) => ApiError::not_found(e.to_string()),
+            SharingError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            SharingError::Forbidden(_) => ApiError::forbidden(e.to_string()),
+            SharingError::Conflict(_) => ApiError::conflict(e.to_string()),
+            SharingError::Store(s) => s.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::CaseError> for ApiError {
+    fn from(e: casemesh_service::CaseError) -> ApiError {
+        use casemesh_service::CaseError;
+        match e {
+            e @ (CaseError::Denied(_) | CaseError::PartOnly) => ApiError::forbidden(e.to_string()),
+            e @ CaseError::NotFound(_) => ApiError::not_found(e.to_string()),
+            e @ (CaseError::Invalid(_) | CaseError::Text(_)) => {
+                ApiError::bad_request(e.to_string())
+            }
+            CaseError::Name(e) => e.into(),
+            CaseError::Folder(e) => e.into(),
+            CaseError::Store(e) => e.into(),
+            CaseError::Sharing(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::UserError> for ApiError {
+    fn from(e: casemesh_service::UserError) -> ApiError {
+        use casemesh_service::UserError;
+        match e {
+            UserError::Unauthenticated => ApiError::unauthorized(),
+            e @ UserError::Denied(_) => ApiError::forbidden(e.to_string()),
+            e @ UserError::NoSuchUser(_) => ApiError::not_found(e.to_string()),
+            e @ UserError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            UserError::Name(e) => e.into(),
+            UserError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::AdminError> for ApiError {
+    fn from(e: casemesh_service::AdminError) -> ApiError {
+        use casemesh_service::AdminError;
+        match e {
+            e @ AdminError::Denied(_) => ApiError::forbidden(e.to_string()),
+            e @ AdminError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            AdminError::Store(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::ShareError> for ApiError {
+    fn from(e: casemesh_service::ShareError) -> ApiError {
+        use casemesh_service::ShareError;
+        match e {
+            ShareError::Case(e) => e.into(),
+            e @ ShareError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            e @ ShareError::FeatureOff(_) => ApiError::forbidden(e.to_string()),
+            ShareError::Sharing(e) => e.into(),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -36,7 +36,7 @@ pub mod views;
 
 use axum::Router;
 use axum::routing::{get, post};
-use routes::{audit, cases, custody, evidence, node, sharing, users};
+use routes::{audit, cases, custody, evidence, node, sharing, updates, users};
 use state::AppState;
 use utoipa::OpenApi;
 
@@ -140,10 +140,15 @@ pub fn admin_router(state: AppState) -> Router {
             axum::routing::delete(sharing::stop_inside),
         )
         .route("/v1/partners/{partner}/directory", get(sharing::directory))
-        .route("/v1/received/{share}/updates", get(sharing::updates))
+        .route("/v1/received/{share}/updates", get(updates::list))
+        .route("/v1/received/{share}/updates/apply", post(updates::apply))
         .route(
-            "/v1/received/{share}/updates/apply",
-            post(sharing::apply_updates),
+            "/v1/received/{share}/updates/dismiss",
+            post(updates::dismiss),
+        )
+        .route(
+            "/v1/received/{share}/meta",
+            get(updates::meta).post(updates::edit_meta),
         )
         .route("/v1/shares/{share}", get(sharing::share))
         .route(
@@ -195,8 +200,9 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
         audit::trail, audit::verify, custody::timeline,
         sharing::id, sharing::partners, sharing::add_partner, sharing::edit_partner, sharing::remove_partner,
         sharing::policies, sharing::put_policy, sharing::policy, sharing::peers,
-        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::updates, sharing::apply_updates, sharing::share, sharing::add_recipients, sharing::approve_share, sharing::stop_share,
+        sharing::create_share, sharing::case_shares, sharing::access, sharing::share_inside, sharing::stop_inside, sharing::directory, sharing::share, sharing::add_recipients, sharing::approve_share, sharing::stop_share,
         sharing::received, sharing::received_one, sharing::import, sharing::share_onward, sharing::received_contents, sharing::received_content,
+        updates::list, updates::apply, updates::dismiss, updates::meta, updates::edit_meta,
         links::create, links::list, links::show, links::revoke,
     ),
     modifiers(&BearerAuth),

@@ -1,26 +1,24 @@
-//! Shared state of the API handlers: the node's services (use cases), the store for the reads
-//! not yet behind a use case, the organization's identity and settings, the clock.
+//! Shared state of the API handlers: the node's service handles (its use cases), the
+//! organization's identity and settings, the clock. It holds no store on purpose: a handler
+//! reaches records only through a use case (`state.node.cases()`, `.evidence()`, `.users()`,
+//! `.audit()`, `.admin()`, `.access()`, `.retention()`, the links service and the sharing
+//! engine), so "no handler touches the store" is checked by the compiler.
 
 pub use casemesh_model::org::Settings;
 use casemesh_service::Node;
 pub use casemesh_service::{OrgInfo, SettingsSink};
 pub use casemesh_store::Clock;
-use casemesh_store::Store;
 use std::sync::{Arc, RwLock};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The node: its use cases ([`Node::evidence`], [`Node::retention`], …).
+    /// The node: its use cases ([`Node::cases`], [`Node::evidence`], [`Node::users`], …).
     pub node: Node,
-    /// Records and blobs.
-    pub store: Store,
     /// This organization.
     pub org: OrgInfo,
-    /// Run-time settings.
+    /// Run-time settings (read: feature flags; changed only through `node.admin()`).
     pub settings: Arc<RwLock<Settings>>,
-    /// Persists settings changes.
-    pub settings_sink: Arc<dyn SettingsSink>,
     /// The clock.
     pub clock: Clock,
     /// The admin endpoint's bound address, for `/v1/node`.
@@ -39,10 +37,8 @@ impl AppState {
     pub fn new(node: &Node) -> AppState {
         AppState {
             node: node.clone(),
-            store: node.store().clone(),
             org: node.org().clone(),
             settings: node.settings().clone(),
-            settings_sink: node.settings_sink(),
             clock: node.clock(),
             admin_addr: Arc::new(RwLock::new(node.admin_addr().to_string())),
             data_dir: node.data_dir().to_path_buf(),

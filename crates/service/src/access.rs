@@ -4,13 +4,17 @@
 //! selected evidence, writes the audit entry in the same transaction, and notifies the people it
 //! names by email. Who then sees how much is the pure rule of [`casemesh_model::access`].
 
+use crate::caller::Caller;
+use crate::cases::{CaseError, CaseService};
+use crate::error::{Disposition, of_sharing, of_store};
 use casemesh_model::access::{AccessEntry, Principal};
 use casemesh_model::audit::actions;
 use casemesh_model::grant::{Recipient, Scope};
 use casemesh_model::ids::ShareId;
 use casemesh_model::names::{TextError, check_text, limits};
+use casemesh_model::org::{Action, ShareTarget};
 use casemesh_model::org::{Group, User};
-use casemesh_sharing::Engine;
+use casemesh_sharing::{Engine, SharingError};
 use casemesh_store::{Actor, Clock, Store, StoreError};
 
 /// Why an inside share was refused; nothing changed.
@@ -32,6 +36,28 @@ pub enum AccessError {
     /// The store refused (no such case) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The caller may not share inside, or the case does not resolve for them.
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    /// The sharing engine refused (a bad recipient, a received copy whose policy does not allow
+    /// sharing onward) or failed (reporting the hop to the origin).
+    #[error(transparent)]
+    Sharing(#[from] SharingError),
+}
+
+impl AccessError {
+    /// What the caller should do.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            AccessError::UnknownRecipients(_)
+            | AccessError::NoRecipient
+            | AccessError::Scope(_)
+            | AccessError::Text(_) => Disposition::Refuse,
+            AccessError::Store(e) => of_store(e),
+            AccessError::Case(e) => e.disposition(),
+            AccessError::Sharing(e) => of_sharing(e),
+        }
+    }
 }
 
 /// An inside share as the user asked for it.
@@ -58,6 +84,8 @@ pub struct InsideShared {
     pub entries: Vec<AccessEntry>,
     /// Notification emails queued.
     pub notified: usize,
+    /// The case it gives access to.
+    pub case: casemesh_model::ids::CaseId,
 }
 
 /// What stopping an inside share did.
@@ -74,17 +102,67 @@ pub struct InsideStopped {
 pub struct AccessService {
     store: Store,
     sharing: Engine,
+    cases: CaseService,
     clock: Clock,
 }
 
 impl AccessService {
-    /// Access use cases over `store`; notifications go through `sharing`'s mail queue.
-    pub fn new(store: Store, sharing: Engine, clock: Clock) -> AccessService {
+    /// Access use cases over `store`, resolving cases through `cases`; notifications go through
+    /// `sharing`'s mail queue.
+    pub fn new(store: Store, sharing: Engine, cases: CaseService, clock: Clock) -> AccessService {
         AccessService {
             store,
             sharing,
+            cases,
             clock,
         }
+    }
+
+    /// **Share a case inside the organization**, as the caller (needs Share Access and the whole
+    /// case): `to` as the user typed it (`user:NAME`, `group:NAME`, … or a bare username). A
+    /// received copy is shared only as its sharing policy allows (share onward); the access
+    /// entries and the audit entry are written together, the people named are emailed, and —
+    /// for a received copy — the organization the copy came from hears of the hop (issue #13).
+    /// Returns what was done and the recipients as parsed.
+    pub fn share(
+        &self,
+        caller: &Caller,
+        case: &str,
+        to: &[String],
+        folders: Vec<String>,
+        evidence: Vec<String>,
+        message: Option<String>,
+    ) -> Result<(InsideShared, Vec<Recipient>), AccessError> {
+        let target = ShareTarget::of_selection(&folders, &evidence);
+        self.cases.require(caller, Action::ShareInside(target))?;
+        let case = self.cases.resolve_whole(caller, case)?;
+        let received = self.sharing.onward_inside(case.id)?;
+        let to = to
+            .iter()
+            .map(|t| {
+                if t.contains(':') {
+                    casemesh_sharing::parse_recipient(t)
+                } else {
+                    Ok(Recipient::User(t.clone()))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let done = self.share_inside(
+            &InsideShare {
+                case: case.id,
+                to: to.clone(),
+                folders,
+                evidence,
+                message: message.clone(),
+            },
+            &caller.user,
+            &caller.actor(self.clock.now()),
+        )?;
+        if let Some(received) = &received {
+            self.sharing
+                .report_inside_onward(received, done.id, &to, message)?;
+        }
+        Ok((done, to))
     }
 
     /// Share `req.case` inside the organization, by `by` (who must see the case whole; the
@@ -184,6 +262,7 @@ impl AccessService {
             id,
             entries,
             notified,
+            case: case.id,
         })
     }
 }
@@ -195,6 +274,16 @@ impl AccessService {
         share: ShareId,
     ) -> Result<Option<casemesh_model::ids::CaseId>, StoreError> {
         Ok(self.store.access_of_share(share)?.first().map(|r| r.case))
+    }
+
+    /// What inside share `share` handed over (the case or selected evidence), if it exists: the
+    /// permissions that gate stopping it follow from it.
+    pub fn inside_share_target(&self, share: ShareId) -> Result<Option<ShareTarget>, StoreError> {
+        Ok(self
+            .store
+            .access_of_share(share)?
+            .first()
+            .map(|r| ShareTarget::of(&r.entry.scope)))
     }
 
     /// Stop an inside share: take back exactly the access it gave (what other shares gave the

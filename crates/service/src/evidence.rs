@@ -2,13 +2,25 @@
 //! the metadata, stream the bytes into the blob store (hashed in the same pass, durable before the
 //! record), commit the record with its blob reference and audit entry, then tell the sharing
 //! engine the case changed (partners holding a share of it get the new item).
+//!
+//! The other evidence use cases live here too, each doing what must follow it: show (audited
+//! `evidence.view`), download content and transcripts (verified against the hash before the
+//! first byte; audited `evidence.download`, a refusal too), edit and attach a transcript (then
+//! partners holding a share get the change), delete (audited).
 
+use crate::caller::Caller;
+use crate::cases::{CaseError, CaseService};
+use crate::error::{Disposition, of_store};
 use bytes::Bytes;
+use casemesh_model::audit::actions;
+use casemesh_model::case::Transcript;
 use casemesh_model::case::{Case, Evidence, FolderError, media_type_for};
+use casemesh_model::ids::TranscriptId;
 use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_model::names::{NameError, TextError, check_line, check_text, limits, validate_name};
+use casemesh_model::org::Action;
 use casemesh_sharing::Engine;
-use casemesh_store::{Actor, Clock, Store, StoreError};
+use casemesh_store::{Clock, Store, StoreError};
 use futures::{Stream, StreamExt};
 
 /// What went wrong adding or changing evidence; nothing was stored.
@@ -33,6 +45,58 @@ pub enum EvidenceError {
     /// A fault of this node (a writer task died).
     #[error("{0}")]
     Internal(String),
+    /// The case or item does not resolve for this caller, or the caller may not act on it.
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    /// The item has no transcript with this id or name.
+    #[error("transcript {0:?}")]
+    NoSuchTranscript(String),
+}
+
+impl EvidenceError {
+    /// What the caller should do.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            EvidenceError::Name(_) | EvidenceError::Text(_) => Disposition::Refuse,
+            EvidenceError::Folder(FolderError::NotFound(_)) => Disposition::NotFound,
+            EvidenceError::Folder(_) => Disposition::Refuse,
+            EvidenceError::Store(e) => of_store(e),
+            EvidenceError::Interrupted(_) => Disposition::Retry,
+            EvidenceError::Internal(_) => Disposition::Internal,
+            EvidenceError::Case(e) => e.disposition(),
+            EvidenceError::NoSuchTranscript(_) => Disposition::NotFound,
+        }
+    }
+}
+
+/// Changes to an item's metadata; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceEdit {
+    /// New name (a valid name).
+    pub name: Option<String>,
+    /// New display id (a valid name).
+    pub display_id: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category (`""` = none).
+    pub category: Option<String>,
+    /// Move to this folder path (`""` = root).
+    pub folder: Option<String>,
+    /// Mark or unmark "do not disclose": a marked item never leaves the organization.
+    pub do_not_disclose: Option<bool>,
+}
+
+/// Verified bytes to send: the hash was checked before this was handed out.
+#[derive(Debug)]
+pub struct Content {
+    /// The open file, positioned at its start.
+    pub file: std::fs::File,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Media type to send it as.
+    pub media_type: String,
+    /// File name to offer.
+    pub name: String,
 }
 
 /// A new evidence item's metadata, references as the user gave them.
@@ -129,27 +193,32 @@ where
 pub struct EvidenceService {
     store: Store,
     sharing: Engine,
+    cases: CaseService,
     clock: Clock,
 }
 
 impl EvidenceService {
-    /// Evidence use cases over `store`, telling `sharing` about changes.
-    pub fn new(store: Store, sharing: Engine, clock: Clock) -> EvidenceService {
+    /// Evidence use cases over `store`, resolving cases through `cases`, telling `sharing` about
+    /// changes.
+    pub fn new(store: Store, sharing: Engine, cases: CaseService, clock: Clock) -> EvidenceService {
         EvidenceService {
             store,
             sharing,
+            cases,
             clock,
         }
     }
 
-    /// Add an evidence item whose bytes are `content` (streamed, never held in memory; `exact_len`
-    /// when the length is known up front). Once the item is durable, partners holding a share of
-    /// the case are sent it (case synchronization, through [`Engine::case_changed`]). Returns the
-    /// item (numbered) and its case.
+    /// **What happens when evidence is added.** The caller needs Edit Case and the whole case
+    /// (`new.case`: record id or Case ID, resolved among the cases the caller sees). The bytes
+    /// are `content` (streamed, never held in memory; `exact_len` when the length is known up
+    /// front: checked against the free space first). Once the item is durable, partners holding
+    /// a share of the case are sent it (case synchronization, through [`Engine::case_changed`]).
+    /// Returns the item (numbered `EV-nnnn` unless a display id was given) and its case.
     pub async fn add<S, E>(
         &self,
+        caller: &Caller,
         new: NewEvidence,
-        actor: &Actor,
         content: S,
         exact_len: Option<u64>,
     ) -> Result<(Evidence, Case), EvidenceError>
@@ -157,17 +226,20 @@ impl EvidenceService {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display + Send,
     {
+        // 1. who may, and which case: a refusal here stores nothing.
+        self.cases.require(caller, Action::EditCase)?;
+        let case = self.cases.resolve_whole(caller, &new.case)?;
         validate_name(&new.name)?;
-        let case = self.store.resolve_case(&new.case)?;
         let folder = case.resolve(new.folder.as_deref().unwrap_or(""))?;
         if let Some(d) = &new.display_id {
             validate_name(d)?;
         }
         check_evidence_text(new.description.as_deref(), None, new.media_type.as_deref())?;
+        // 2. the bytes, hashed in the same pass, durable before the record.
         let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
         // The record and its audit entry are dated when the bytes are in, not when they started.
         let now = self.clock.now();
-        let actor = Actor::new(actor.name.clone(), now);
+        let actor = caller.actor(now);
         let media_type = new
             .media_type
             .unwrap_or_else(|| media_type_for(&new.name).to_owned());
@@ -187,11 +259,217 @@ impl EvidenceService {
             added_by: actor.name.clone(),
             transcripts: Vec::new(),
             do_not_disclose: false,
+            received_seq: None,
         };
+        // 3. the record, its blob reference and its audit entry in one transaction.
         let ev = self.store.add_evidence_numbered(&ev, &actor)?;
         self.store.flush().await?;
         tracing::info!(case = %case.id, evidence = %ev.id, blob = %hash, size, "evidence added");
-        // Case synchronization: partners holding a share of this case get the new item.
+        // 4. case synchronization: partners holding a share of this case get the new item.
+        self.sharing.case_changed(case.id);
+        Ok((ev, case))
+    }
+
+    /// The item `evidence` (id or display id) of case `case` as the caller sees it; the view is
+    /// audited (`evidence.view`). An item outside what the caller sees is `NotFound`.
+    pub fn show(
+        &self,
+        caller: &Caller,
+        case: &str,
+        evidence: &str,
+    ) -> Result<(Evidence, Case), EvidenceError> {
+        let (case, vis) = self.cases.resolve(caller, case)?;
+        let ev = self.cases.evidence(&case, &vis, evidence)?;
+        self.store.audit(
+            case.id,
+            &caller.actor(self.clock.now()),
+            actions::EVIDENCE_VIEW,
+            Some(ev.id),
+            "",
+        )?;
+        Ok((ev, case))
+    }
+
+    /// An item's bytes, verified against its hash before they are handed out. The download is
+    /// audited (`evidence.download`, `blake3=<hash>`), and so is a refusal (`refused: <why>`).
+    pub async fn content(
+        &self,
+        caller: &Caller,
+        case: &str,
+        evidence: &str,
+    ) -> Result<Content, EvidenceError> {
+        let (case, vis) = self.cases.resolve(caller, case)?;
+        let ev = self.cases.evidence(&case, &vis, evidence)?;
+        let opened = self.open(ev.hash, &ev.media_type, &ev.name).await;
+        let details = match &opened {
+            Ok(_) => format!("blake3={}", ev.hash),
+            Err(e) => format!("refused: {e}"),
+        };
+        self.store.audit(
+            case.id,
+            &caller.actor(self.clock.now()),
+            actions::EVIDENCE_DOWNLOAD,
+            Some(ev.id),
+            &details,
+        )?;
+        opened
+    }
+
+    /// A transcript's bytes (by transcript id or name), verified; audited
+    /// (`evidence.download`, `transcript "<name>"`).
+    pub async fn transcript_content(
+        &self,
+        caller: &Caller,
+        case: &str,
+        evidence: &str,
+        transcript: &str,
+    ) -> Result<Content, EvidenceError> {
+        let (case, vis) = self.cases.resolve(caller, case)?;
+        let ev = self.cases.evidence(&case, &vis, evidence)?;
+        let t = ev
+            .transcripts
+            .iter()
+            .find(|t| t.id.to_string() == transcript || t.name == transcript)
+            .ok_or_else(|| EvidenceError::NoSuchTranscript(transcript.to_owned()))?;
+        self.store.audit(
+            case.id,
+            &caller.actor(self.clock.now()),
+            actions::EVIDENCE_DOWNLOAD,
+            Some(ev.id),
+            &format!("transcript {:?}", t.name),
+        )?;
+        self.open(t.hash, "text/plain", &t.name).await
+    }
+
+    /// Open blob `hash` verified (off the async threads).
+    async fn open(
+        &self,
+        hash: BlobHash,
+        media_type: &str,
+        name: &str,
+    ) -> Result<Content, EvidenceError> {
+        let blobs = self.store.blobs().clone();
+        let (file, size) = tokio::task::spawn_blocking(move || blobs.open_verified(&hash))
+            .await
+            .map_err(|e| EvidenceError::Internal(format!("reader task: {e}")))??;
+        Ok(Content {
+            file,
+            size,
+            media_type: media_type.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Edit an item's metadata or move it (needs Edit Case and the whole case); audited
+    /// (`evidence.edit`, naming the fields changed), then partners holding a share get the
+    /// change.
+    pub fn edit(
+        &self,
+        caller: &Caller,
+        case: &str,
+        evidence: &str,
+        edit: &EvidenceEdit,
+    ) -> Result<(Evidence, Case), EvidenceError> {
+        self.cases.require(caller, Action::EditCase)?;
+        let case = self.cases.resolve_whole(caller, case)?;
+        let ev = self.store.resolve_evidence(case.id, evidence)?;
+        if let Some(n) = &edit.name {
+            validate_name(n)?;
+        }
+        if let Some(d) = &edit.display_id {
+            validate_name(d)?;
+        }
+        check_evidence_text(edit.description.as_deref(), edit.category.as_deref(), None)?;
+        let folder = edit
+            .folder
+            .as_deref()
+            .map(|p| case.resolve(p))
+            .transpose()?;
+        let actor = caller.actor(self.clock.now());
+        let ev = self
+            .store
+            .update_evidence(ev.id, &actor, actions::EVIDENCE_EDIT, |e| {
+                let mut changed = Vec::new();
+                if let Some(v) = &edit.name {
+                    e.name = v.clone();
+                    changed.push("name");
+                }
+                if let Some(v) = &edit.display_id {
+                    e.display_id = v.clone();
+                    changed.push("display_id");
+                }
+                if let Some(v) = &edit.description {
+                    e.description = v.clone();
+                    changed.push("description");
+                }
+                if let Some(v) = &edit.category {
+                    e.category = (!v.is_empty()).then(|| v.clone());
+                    changed.push("category");
+                }
+                if let Some(f) = folder {
+                    e.folder = f;
+                    changed.push("folder");
+                }
+                if let Some(d) = edit.do_not_disclose {
+                    e.do_not_disclose = d;
+                    changed.push(if d {
+                        "do_not_disclose=on"
+                    } else {
+                        "do_not_disclose=off"
+                    });
+                }
+                Ok::<_, EvidenceError>(format!("changed {}", changed.join(",")))
+            })?;
+        self.sharing.case_changed(case.id);
+        Ok((ev, case))
+    }
+
+    /// Delete an item (needs Edit Case and the whole case); audited (`evidence.delete`). Its
+    /// bytes go at the next garbage collection if nothing else references them.
+    pub fn delete(&self, caller: &Caller, case: &str, evidence: &str) -> Result<(), EvidenceError> {
+        self.cases.require(caller, Action::EditCase)?;
+        let case = self.cases.resolve_whole(caller, case)?;
+        let ev = self.store.resolve_evidence(case.id, evidence)?;
+        self.store.delete_evidence(
+            ev.id,
+            &caller.actor(self.clock.now()),
+            actions::EVIDENCE_DELETE,
+            "deleted by user",
+        )?;
+        Ok(())
+    }
+
+    /// Attach a transcript whose bytes are `content` (streamed; needs Edit Case and the whole
+    /// case); audited (`transcript.add`), then the transcript follows the item to partners
+    /// holding a share (issue #15 item 9).
+    pub async fn add_transcript<S, E>(
+        &self,
+        caller: &Caller,
+        case: &str,
+        evidence: &str,
+        name: &str,
+        content: S,
+        exact_len: Option<u64>,
+    ) -> Result<(Evidence, Case), EvidenceError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display + Send,
+    {
+        self.cases.require(caller, Action::EditCase)?;
+        validate_name(name)?;
+        let case = self.cases.resolve_whole(caller, case)?;
+        let ev = self.store.resolve_evidence(case.id, evidence)?;
+        let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
+        let t = Transcript {
+            id: TranscriptId::random(),
+            name: name.to_owned(),
+            hash,
+            size,
+        };
+        let ev = self
+            .store
+            .add_transcript(ev.id, &t, &caller.actor(self.clock.now()))?;
+        self.store.flush().await?;
         self.sharing.case_changed(case.id);
         Ok((ev, case))
     }

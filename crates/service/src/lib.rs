@@ -4,10 +4,14 @@
 //! mail queue, synchronization), the [links service](casemesh_links::Links), the retention
 //! sweeper and the link-package cleaner, binds the admin endpoint and the public link server, and
 //! returns the [`Node`] with the [`JoinHandle`] of its shutdown. The use cases are methods of the
-//! services the node hands out — [`Node::evidence`], [`Node::access`], [`Node::links`],
-//! [`Node::retention`], [`Node::sharing`] — and they, not the HTTP handlers, do what must follow a change (evidence
-//! added → [`EvidenceService::add`] tells the sharing engine). Their errors are domain errors;
-//! `casemesh-api` maps them to HTTP statuses in one place.
+//! services the node hands out — [`Node::users`] (token authentication, users, groups),
+//! [`Node::cases`], [`Node::evidence`], [`Node::audit`], [`Node::access`], [`Node::shares`],
+//! [`Node::admin`], [`Node::links`], [`Node::retention`], [`Node::sharing`] — each taking the
+//! [`Caller`] and checking it itself, and they, not the HTTP handlers, do what must follow a change
+//! (evidence added → [`EvidenceService::add`] tells the sharing engine). Their errors are one
+//! `#[non_exhaustive]` enum per family with a [`Disposition`] (refuse / not found / retry /
+//! internal); `casemesh-api` maps them to HTTP statuses in one place. The store itself is not
+//! handed out ([`Node`] keeps it crate-private), so an adapter cannot bypass a use case.
 //!
 //! ```text
 //!  config + CancellationToken ──► Node::start ──► Node (cheap clone) ──► evidence() / links() /
@@ -39,23 +43,39 @@
 //! ```
 
 pub mod access;
+pub mod admin;
+pub mod audit;
+pub mod caller;
+pub mod cases;
 pub mod config;
 mod config_edit;
+pub mod error;
 pub mod evidence;
 pub mod listener;
 pub mod metrics;
 pub mod readiness;
 pub mod retention;
+pub mod shares;
 pub mod systemd;
+pub mod users;
 
 pub use access::{AccessError, AccessService, InsideShare, InsideShared, InsideStopped};
+pub use admin::{AdminError, AdminService, SettingsEdit, Space};
+pub use audit::{AuditService, Verified};
+pub use caller::Caller;
 /// Longest download-link duration in days, for clients that check `--days` before asking.
 pub use casemesh_links::MAX_DAYS as LINK_MAX_DAYS;
 pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
-pub use evidence::{EvidenceError, EvidenceService, NewEvidence};
+pub use cases::{
+    CaseAccess, CaseDetail, CaseEdit, CaseError, CaseService, CaseSummary, FolderChange, NewCase,
+};
+pub use error::Disposition;
+pub use evidence::{Content, EvidenceEdit, EvidenceError, EvidenceService, NewEvidence};
 pub use listener::{Limits, serve};
 pub use retention::{Removed, Retention, SweepError};
+pub use shares::{NewShare, ShareError, ShareService};
+pub use users::{CreatedUser, NewUser, UserEdit, UserError, UserService};
 
 use anyhow::{Context as _, Result};
 use casemesh_links::Links;
@@ -156,6 +176,11 @@ struct Inner {
     sharing: Engine,
     links: Links,
     evidence: EvidenceService,
+    cases: CaseService,
+    users: UserService,
+    audit: AuditService,
+    admin: AdminService,
+    shares: ShareService,
     access: AccessService,
     retention: Retention,
     org: OrgInfo,
@@ -225,7 +250,11 @@ impl Node {
                 ));
             }
         }
+        // libp2p's metrics go into the node's registry (`/metrics`), recorded by the net actor.
+        let mut metrics = metrics::Metrics::new();
+        let net_metrics = metrics.register_net();
         let net_config = casemesh_net::Config::new(secret, layout.partial())
+            .with_metrics(net_metrics)
             .with_listen_addrs(listen)
             .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
             .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
@@ -279,23 +308,35 @@ impl Node {
             tracing::warn!(addr = %admin_addr, "the admin endpoint listens on a non-loopback address");
         }
 
+        let cases = CaseService::new(store.clone(), sharing.clone(), settings.clone(), clock);
+        let settings_sink: Arc<dyn SettingsSink> = Arc::new(ConfigFileSink { dir: dir.clone() });
         let node = Node {
             inner: Arc::new(Inner {
-                evidence: EvidenceService::new(store.clone(), sharing.clone(), clock),
-                access: AccessService::new(store.clone(), sharing.clone(), clock),
+                evidence: EvidenceService::new(
+                    store.clone(),
+                    sharing.clone(),
+                    cases.clone(),
+                    clock,
+                ),
+                users: UserService::new(store.clone(), settings.clone(), clock),
+                audit: AuditService::new(store.clone(), sharing.clone(), cases.clone(), clock),
+                admin: AdminService::new(store.clone(), settings.clone(), settings_sink.clone()),
+                shares: ShareService::new(sharing.clone(), cases.clone(), settings.clone(), clock),
+                access: AccessService::new(store.clone(), sharing.clone(), cases.clone(), clock),
+                cases,
                 retention: Retention::new(store.clone(), settings.clone(), clock),
                 store: store.clone(),
                 sharing,
                 links: links.clone(),
                 org,
                 settings,
-                settings_sink: Arc::new(ConfigFileSink { dir: dir.clone() }),
+                settings_sink,
                 clock,
                 data_dir: dir.clone(),
                 admin_addr,
                 link_addr,
                 p2p_addrs,
-                metrics: metrics::Metrics::new(),
+                metrics,
                 cancel: cancel.clone(),
             }),
         };
@@ -394,9 +435,36 @@ impl Node {
         Ok((node, stopped))
     }
 
-    /// Evidence use cases (add: commit, then case synchronization).
+    /// Evidence use cases (add: commit, then case synchronization; show, content, edit,
+    /// delete, transcripts).
     pub fn evidence(&self) -> &EvidenceService {
         &self.inner.evidence
+    }
+
+    /// Case use cases (create, list, show, edit, retention, folders) and the rule of which case
+    /// a reference names for a caller.
+    pub fn cases(&self) -> &CaseService {
+        &self.inner.cases
+    }
+
+    /// Organization use cases: token authentication, users, groups, tokens.
+    pub fn users(&self) -> &UserService {
+        &self.inner.users
+    }
+
+    /// Audit use cases: a case's trail, its verification, the custody timeline.
+    pub fn audit(&self) -> &AuditService {
+        &self.inner.audit
+    }
+
+    /// Partner-share use cases (create: who may, which case; the engine does the rest).
+    pub fn shares(&self) -> &ShareService {
+        &self.inner.shares
+    }
+
+    /// Node administration: settings, the blob store.
+    pub fn admin(&self) -> &AdminService {
+        &self.inner.admin
     }
 
     /// Case access use cases (sharing inside the agency).
@@ -419,8 +487,9 @@ impl Node {
         &self.inner.sharing
     }
 
-    /// The store (records, blobs, audit).
-    pub fn store(&self) -> &Store {
+    /// The store (records, blobs, audit). Crate-private on purpose: adapters reach records only
+    /// through the use cases above, so no HTTP handler can touch the store.
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 

@@ -182,6 +182,16 @@ impl Engine {
                 shutdown.cancelled().await;
                 engine.inner.tasks.close();
                 engine.inner.tasks.wait().await;
+                // Then the net layer's own tasks (actor, accept loop, fetch exchanges).
+                if tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    engine.inner.net.stopped(),
+                )
+                .await
+                .is_err()
+                {
+                    tracing::warn!("net tasks still running 30 s after shutdown");
+                }
             }
         });
         engine.resume_imports();
@@ -375,6 +385,10 @@ impl Engine {
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),
             Some(K::AccessEvent) => self.on_access_event(
+                peer,
+                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
+            ),
+            Some(K::CaseEdit) => self.on_case_edit(
                 peer,
                 wire::decode(&request.kind, &request.payload).map_err(invalid)?,
             ),

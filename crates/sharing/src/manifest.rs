@@ -441,6 +441,7 @@ mod tests {
                 size: 5,
             }],
             do_not_disclose: false,
+            received_seq: None,
         }
     }
 

@@ -357,6 +357,7 @@ mod tests {
                 added_by: "t".into(),
                 transcripts: vec![],
                 do_not_disclose: false,
+                received_seq: None,
             };
             store.add_evidence(&ev, &actor).unwrap();
             ev

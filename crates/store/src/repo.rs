@@ -1129,6 +1129,7 @@ mod tests {
             added_by: "alice".into(),
             transcripts: vec![],
             do_not_disclose: false,
+            received_seq: None,
         };
         // An item numbered by hand first: the counter starts above it.
         s.add_evidence_numbered(&item("EV-0002"), &actor).unwrap();
@@ -1269,6 +1270,7 @@ mod tests {
             added_by: "alice".into(),
             transcripts: vec![],
             do_not_disclose: false,
+            received_seq: None,
         };
         s.add_evidence(&ev, &actor).unwrap();
         assert_eq!(s.blob_refs(&hash).unwrap(), 1);

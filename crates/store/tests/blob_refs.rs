@@ -74,6 +74,7 @@ fn evidence(case: &Case, hash: BlobHash, n: usize) -> Evidence {
         added_by: "alice".into(),
         transcripts: vec![],
         do_not_disclose: false,
+        received_seq: None,
     }
 }
 

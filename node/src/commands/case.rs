@@ -1,10 +1,12 @@
 //! `casemesh case …`: create, list, show and edit cases, and set a case's retention policy.
 
-use super::{Out, items, show, table, text};
+use super::{Out, s, table};
 use crate::client::Client;
+use casemesh_api_types::{CaseSummary, CaseView, CreateCase, EditCase, OriginView};
 use casemesh_model::retention::RetentionPolicy;
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+#[cfg(test)]
+use serde_json::json;
 
 /// `casemesh case` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -73,15 +75,16 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
             title,
             description,
         } => {
-            let mut body = json!({ "case_id": case_id, "title": title });
-            if let Some(d) = description {
-                body["description"] = d.into();
-            }
+            let body = CreateCase {
+                case_id,
+                title,
+                description: description.unwrap_or_default(),
+            };
             let case = client
                 .send_json(Method::POST, &["v1", "cases"], &body)
                 .await?;
-            if !out.json(&case)? {
-                println!("{}", text(&case, "id"));
+            if let Some(case) = out.answer::<CaseView>(&case)? {
+                println!("{}", s(&case.id));
             }
         }
         CaseCommand::List { external } => {
@@ -92,22 +95,17 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 vec![]
             };
             let cases = client.get_query(&["v1", "cases"], &query).await?;
-            if !out.json(&cases)? {
-                let rows: Vec<Vec<String>> = items(&cases)
+            if let Some(cases) = out.answer::<Vec<CaseSummary>>(&cases)? {
+                let rows: Vec<Vec<String>> = cases
                     .iter()
                     .map(|c| {
                         vec![
-                            text(c, "case_id"),
-                            text(c, "title"),
-                            text(c, "evidence_count"),
-                            if c["external"] == true {
-                                "external"
-                            } else {
-                                "local"
-                            }
-                            .to_owned(),
-                            text(c, "created_at"),
-                            text(c, "id"),
+                            s(&c.case_id),
+                            s(&c.title),
+                            c.evidence_count.to_string(),
+                            if c.external { "external" } else { "local" }.to_owned(),
+                            s(&c.created_at),
+                            s(&c.id),
                         ]
                     })
                     .collect();
@@ -126,7 +124,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
         }
         CaseCommand::Show { case } => {
             let c = client.get(&["v1", "cases", &case]).await?;
-            if !out.json(&c)? {
+            if let Some(c) = out.answer::<CaseView>(&c)? {
                 print_case(&c);
             }
         }
@@ -136,24 +134,19 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
             title,
             description,
         } => {
-            let mut body = Map::new();
-            for (key, value) in [
-                ("case_id", case_id),
-                ("title", title),
-                ("description", description),
-            ] {
-                if let Some(v) = value {
-                    body.insert(key.to_owned(), v.into());
-                }
-            }
-            if body.is_empty() {
+            if case_id.is_none() && title.is_none() && description.is_none() {
                 anyhow::bail!("nothing to change: give --case-id, --title or --description");
             }
+            let body = EditCase {
+                case_id,
+                title,
+                description,
+            };
             let c = client
                 .send_json(Method::PATCH, &["v1", "cases", &case], &body)
                 .await?;
-            if !out.json(&c)? {
-                println!("updated case {} ({})", text(&c, "case_id"), text(&c, "id"));
+            if let Some(c) = out.answer::<CaseView>(&c)? {
+                println!("updated case {} ({})", s(&c.case_id), s(&c.id));
             }
         }
         CaseCommand::Retention { case, policy, yes } => {
@@ -169,50 +162,50 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
             let c = client
                 .send_json(Method::PUT, &["v1", "cases", &case, "retention"], &policy)
                 .await?;
-            if !out.json(&c)? {
-                println!("retention of case {}: {policy}", text(&c, "case_id"));
+            if let Some(c) = out.answer::<CaseView>(&c)? {
+                println!("retention of case {}: {policy}", s(&c.case_id));
             }
         }
     }
     Ok(())
 }
 
-/// The human-readable form of a Case object.
-fn print_case(c: &Value) {
-    println!("Case ID:     {}", text(c, "case_id"));
-    println!("Title:       {}", text(c, "title"));
-    println!("Description: {}", text(c, "description"));
-    println!("Record id:   {}", text(c, "id"));
-    println!("Owner:       {}", text(c, "owner"));
-    println!("Created:     {}", text(c, "created_at"));
-    let retention = match c.get("retention_text") {
-        Some(Value::String(s)) => s.clone(),
-        _ => show(&c["retention"]),
-    };
-    println!("Retention:   {retention}");
-    let origin = &c["origin"];
-    if origin["kind"] == "received" {
-        println!(
+/// The human-readable form of a case.
+fn print_case(c: &CaseView) {
+    println!("Case ID:     {}", s(&c.case_id));
+    println!("Title:       {}", s(&c.title));
+    println!("Description: {}", s(&c.description));
+    println!("Record id:   {}", s(&c.id));
+    println!("Owner:       {}", s(&c.owner));
+    println!("Created:     {}", s(&c.created_at));
+    println!("Retention:   {}", c.retention_text);
+    match &c.origin {
+        OriginView::Received {
+            sharer,
+            sharer_name,
+            received_at,
+            ..
+        } => println!(
             "Origin:      External, shared by {} ({}) on {}",
-            text(origin, "sharer_name"),
-            text(origin, "sharer"),
-            text(origin, "received_at")
-        );
-    } else {
-        println!("Origin:      local");
+            s(sharer_name),
+            s(sharer),
+            s(received_at)
+        ),
+        OriginView::Local => println!("Origin:      local"),
     }
-    let folders = items(&c["folders"]);
-    println!("Folders:     {}", if folders.is_empty() { "-" } else { "" });
-    for f in folders {
-        let path = show(f);
+    println!(
+        "Folders:     {}",
+        if c.folders.is_empty() { "-" } else { "" }
+    );
+    for f in &c.folders {
+        let path = s(f);
         let depth = path.matches('/').count();
         let name = path.rsplit('/').next().unwrap_or(&path);
         println!("  {}{name}/", "  ".repeat(depth));
     }
-    let evidence = items(&c["evidence"]);
-    println!("Evidence:    {}", evidence.len());
-    if !evidence.is_empty() {
-        super::evidence::print_evidence_table(evidence);
+    println!("Evidence:    {}", c.evidence.len());
+    if !c.evidence.is_empty() {
+        super::evidence::print_evidence_table(&c.evidence);
     }
 }
 

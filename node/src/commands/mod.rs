@@ -19,6 +19,7 @@ mod link;
 mod node_info;
 mod settings;
 mod share;
+mod updates;
 mod user;
 mod verify;
 
@@ -143,6 +144,44 @@ impl Out {
         }
         Ok(self.json)
     }
+
+    /// With `--json`, print `value` (the API's JSON as received) and return `None`; otherwise
+    /// read it as the API type `T` (from `casemesh_api_types`) for the human-readable answer.
+    /// Fails, naming `T`, when the node's answer does not have that shape (another version).
+    fn answer<T: serde::de::DeserializeOwned>(self, value: &Value) -> anyhow::Result<Option<T>> {
+        if self.json(value)? {
+            return Ok(None);
+        }
+        typed(value).map(Some)
+    }
+}
+
+/// The API's JSON answer as its type `T` (`casemesh_api_types`); the error names `T`.
+fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> anyhow::Result<T> {
+    T::deserialize(value).map_err(|e| {
+        anyhow::anyhow!(
+            "the node's answer is not a {}: {e}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value")
+        )
+    })
+}
+
+/// A string field for people: empty as `-`, control characters escaped (see [`escape`]); the
+/// typed twin of [`text`].
+fn s(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        escape(text).into_owned()
+    }
+}
+
+/// An optional string field for people: `None` as `-`, else as [`s`].
+fn opt(text: Option<&str>) -> String {
+    text.map_or_else(|| "-".to_owned(), s)
 }
 
 /// A field of a JSON object as display text: strings bare, `null`/missing as `-`, control

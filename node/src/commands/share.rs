@@ -160,22 +160,10 @@ pub(crate) enum ReceivedCommand {
         #[arg(long)]
         message: Option<String>,
     },
-    /// Updates available: the sharer's changes to case fields and evidence metadata.
-    Updates {
-        /// Share id, or the local copy's case id.
-        share: String,
-    },
-    /// Apply selected updates to your copy (where the sharing policy allows it).
-    Apply {
-        /// Share id, or the local copy's case id.
-        share: String,
-        /// Field to apply, as listed by `received updates` (repeatable).
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Apply every available update.
-        #[arg(long, conflicts_with = "fields")]
-        all: bool,
-    },
+    /// Updates review (`updates`, `apply`, `dismiss`) and the shared metadata of access-mode
+    /// shares (`meta`, `edit`): see `commands/updates.rs`.
+    #[command(flatten)]
+    Updates(super::updates::UpdatesCommand),
 }
 
 fn print_share(v: &Value) {
@@ -603,24 +591,6 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
     Ok(())
 }
 
-fn print_updates(v: &Value, out: Out) -> anyhow::Result<()> {
-    if !out.json(v)? {
-        let rows: Vec<Vec<String>> = items(v)
-            .iter()
-            .map(|u| {
-                vec![
-                    text(u, "tab"),
-                    text(u, "field"),
-                    text(u, "current"),
-                    text(u, "proposed"),
-                ]
-            })
-            .collect();
-        table(&["TAB", "FIELD", "CURRENT", "PROPOSED"], &rows);
-    }
-    Ok(())
-}
-
 fn print_received(v: &Value) {
     println!("Share:                {}", text(v, "id"));
     println!("Status:               {}", text(v, "status"));
@@ -799,21 +769,7 @@ pub(super) async fn received(
             }
             return Ok(());
         }
-        ReceivedCommand::Updates { share } => {
-            let v = client.get(&["v1", "received", &share, "updates"]).await?;
-            return print_updates(&v, out);
-        }
-        ReceivedCommand::Apply { share, fields, all } => {
-            let body = json!({"fields": fields, "all": all});
-            let v = client
-                .send_json(
-                    Method::POST,
-                    &["v1", "received", &share, "updates", "apply"],
-                    &body,
-                )
-                .await?;
-            return print_updates(&v, out);
-        }
+        ReceivedCommand::Updates(c) => return super::updates::run(c, client, out).await,
     };
     if !out.json(&v)? {
         print_received(&v);

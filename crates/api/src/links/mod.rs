@@ -16,7 +16,7 @@ pub use casemesh_links::{
     BuildState, LinkError, LinkOptions, LinkRecord, LinkStatus, Links, PackageFormat, Progress,
 };
 use casemesh_model::case::Case;
-use casemesh_model::org::Action;
+use casemesh_model::org::{Action, ShareTarget};
 use casemesh_model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -167,13 +167,21 @@ pub async fn create(
     Path(case): Path<String>,
     Json(req): Json<CreateLink>,
 ) -> ApiResult<(StatusCode, Json<LinkView>)> {
-    caller.require(&state, Action::CreateLink).map_err(|e| {
-        ApiError::forbidden(format!(
-            "creating download links needs the case_share_links and evidence_share_links \
-             permissions and features: {}",
-            e.message
-        ))
-    })?;
+    // A link of selected evidence needs the evidence permission, a link of the case (or of
+    // folders) the case one (seed 000, "Prerequisites"; issue #12 item 5).
+    let target = ShareTarget::of_selection(&req.folders, &req.evidence);
+    caller
+        .require(&state, Action::ShareLink(target))
+        .map_err(|e| {
+            let needs = match target {
+                ShareTarget::Case => "case_share_links",
+                ShareTarget::Evidence => "evidence_share_links",
+            };
+            ApiError::forbidden(format!(
+                "creating this download link needs the {needs} permission and feature: {}",
+                e.message
+            ))
+        })?;
     let case = caller.whole_case(&state, &case)?.id;
     // A download link of a received copy hands the case outside the organization: allowed
     // only as its sharing policy allows onward sharing to others (issue #13).
@@ -246,8 +254,12 @@ pub async fn revoke(
     caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    if let Err(e) = caller.require(&state, Action::CreateLink) {
-        caller.require(&state, Action::Administer).map_err(|_| e)?;
+    // Either family of link permissions, or administer.
+    if let Err(e) = caller.require(&state, Action::ShareLink(ShareTarget::Case)) {
+        caller
+            .require(&state, Action::ShareLink(ShareTarget::Evidence))
+            .or_else(|_| caller.require(&state, Action::Administer))
+            .map_err(|_| e)?;
     }
     let link = caller.link(&state, &link)?.id.to_string();
     let updated = state.links.revoke(&link, &caller.actor(&state))?;

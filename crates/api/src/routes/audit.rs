@@ -1,4 +1,4 @@
-//! Audit routes: read a case's trail, verify its chain.
+//! Audit routes: read a case's trail, verify its chain. Adapters over `node.audit()`.
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
@@ -6,31 +6,7 @@ use crate::extract::Json;
 use crate::extract::Path;
 use crate::state::AppState;
 use axum::extract::State;
-use casemesh_model::audit::{AuditEntry, ChainHead, actions};
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// A case's audit trail.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditTrail {
-    /// Entries, oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<AuditEntry>,
-    /// The recorded end of the chain (`len`, `hash`).
-    #[schema(value_type = Object)]
-    pub head: ChainHead,
-}
-
-/// Result of verifying a trail.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditVerify {
-    /// The chain is intact.
-    pub ok: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// The first break found, if any.
-    pub error: Option<String>,
-}
+pub use casemesh_api_types::audit::{AuditTrail, AuditVerify};
 
 /// Read a case's audit trail.
 #[utoipa::path(get, path = "/v1/cases/{case}/audit", operation_id = "get_audit_trail", tag = "audit",
@@ -41,15 +17,7 @@ pub async fn trail(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<AuditTrail>> {
-    let case = caller.whole_case(&state, &case)?;
-    state.store.audit(
-        case.id,
-        &caller.actor(&state),
-        actions::AUDIT_VIEW,
-        None,
-        "",
-    )?;
-    let (entries, head) = state.store.audit_trail(case.id)?;
+    let (entries, head) = state.node.audit().trail(&caller, &case)?;
     Ok(Json(AuditTrail { entries, head }))
 }
 
@@ -62,11 +30,10 @@ pub async fn verify(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<AuditVerify>> {
-    let case = caller.whole_case(&state, &case)?;
-    let (entries, result) = state.store.verify_audit(case.id)?;
+    let v = state.node.audit().verify(&caller, &case)?;
     Ok(Json(AuditVerify {
-        ok: result.is_ok(),
-        entries,
-        error: result.err().map(|e| e.to_string()),
+        ok: v.error.is_none(),
+        entries: v.entries,
+        error: v.error,
     }))
 }

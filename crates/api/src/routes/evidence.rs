@@ -1,12 +1,15 @@
-//! Evidence routes: streamed upload, metadata, verified download, transcripts.
+//! Evidence routes: streamed upload, metadata, verified download, transcripts. Adapters over
+//! `node.evidence()` (`casemesh_service::evidence`, where "what happens when evidence is added"
+//! is one function): extract, call, map the error.
 //!
-//! Uploads are the request body itself (`application/octet-stream`): chunks flow through a bounded
-//! channel to a blocking writer that hashes and writes them in one pass (see
-//! `casemesh_store::blobs`), so memory stays flat whatever the file size. Downloads are verified
-//! against the hash before the first byte goes out, then streamed from disk.
+//! Uploads are the request body itself (`application/octet-stream`), handed to the use case as a
+//! stream: chunks flow through a bounded channel to a blocking writer that hashes and writes them
+//! in one pass (`casemesh_service::evidence::ingest`), so memory stays flat whatever the file
+//! size. Downloads are verified against the hash before the first byte goes out, then streamed
+//! from disk.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -15,92 +18,26 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use casemesh_model::audit::actions;
-use casemesh_model::case::Transcript;
-use casemesh_model::ids::{BlobHash, TranscriptId};
-use casemesh_model::names::validate_name;
-use casemesh_model::org::Action;
-use casemesh_service::NewEvidence;
-use casemesh_service::evidence::check_evidence_text;
-use casemesh_store::Store;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+pub use casemesh_api_types::cases::{AddQuery, EditEvidence, TranscriptQuery};
+use casemesh_service::{Content, NewEvidence};
 
-/// Query of the upload route.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct AddQuery {
-    /// Evidence name (one path segment), usually the file name.
-    pub name: String,
-    /// Folder path; empty or absent = case root.
-    pub folder: Option<String>,
-    /// Display id; default `EV-0001`, `EV-0002`, … in order of addition.
-    pub display_id: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-    /// Media type; default guessed from the name.
-    pub media_type: Option<String>,
-}
-
-/// Body of `PATCH …/evidence/{evidence}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditEvidence {
-    /// New name.
-    pub name: Option<String>,
-    /// New display id.
-    pub display_id: Option<String>,
-    /// New description.
-    pub description: Option<String>,
-    /// New category (empty string = none).
-    pub category: Option<String>,
-    /// Move to this folder path (`""` = root).
-    pub folder: Option<String>,
-    /// Mark (`true`) or unmark "do not disclose": a marked item never leaves the organization.
-    pub do_not_disclose: Option<bool>,
-}
-
-/// Query of the transcript upload route.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct TranscriptQuery {
-    /// Transcript file name.
-    pub name: String,
-}
-
-/// Stream a request body into the blob store (see `casemesh_service::evidence::ingest`).
-pub async fn ingest(
-    store: &Store,
-    body: Body,
-) -> ApiResult<(BlobHash, u64, tokio::sync::OwnedRwLockReadGuard<()>)> {
-    let exact = axum::body::HttpBody::size_hint(&body).exact();
-    Ok(casemesh_service::evidence::ingest(store, body.into_data_stream(), exact).await?)
-}
-
-/// A response streaming a verified blob.
-pub async fn blob_response(
-    store: &Store,
-    hash: BlobHash,
-    media_type: &str,
-    file_name: &str,
-) -> ApiResult<Response> {
-    let blobs = store.blobs().clone();
-    let (file, size) = tokio::task::spawn_blocking(move || blobs.open_verified(&hash))
-        .await
-        .map_err(|e| ApiError::internal(format!("reader task: {e}")))??;
+/// A response streaming verified bytes (the use case checked the hash before handing them out).
+fn content_response(c: Content) -> Response {
     let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20);
+        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(c.file), 1 << 20);
     let disposition = format!(
         "attachment; filename=\"{}\"",
-        file_name.replace(['"', '\\'], "_")
+        c.name.replace(['"', '\\'], "_")
     );
-    Ok((
+    (
         [
-            (header::CONTENT_TYPE, media_type.to_owned()),
-            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CONTENT_TYPE, c.media_type),
+            (header::CONTENT_LENGTH, c.size.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Add evidence: the body is the file's bytes.
@@ -115,9 +52,7 @@ pub async fn add(
     Query(q): Query<AddQuery>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<EvidenceView>)> {
-    caller.require(&state, Action::EditCase)?;
     let exact = axum::body::HttpBody::size_hint(&body).exact();
-    let case = caller.whole_case(&state, &case)?.id.to_string();
     let new = NewEvidence {
         case,
         name: q.name,
@@ -129,7 +64,7 @@ pub async fn add(
     let (ev, case) = state
         .node
         .evidence()
-        .add(new, &caller.actor(&state), body.into_data_stream(), exact)
+        .add(&caller, new, body.into_data_stream(), exact)
         .await?;
     Ok((StatusCode::CREATED, Json(EvidenceView::new(&ev, &case))))
 }
@@ -143,15 +78,7 @@ pub async fn show(
     caller: Caller,
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<Json<EvidenceView>> {
-    let (case, vis) = caller.case(&state, &case)?;
-    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
-    state.store.audit(
-        case.id,
-        &caller.actor(&state),
-        actions::EVIDENCE_VIEW,
-        Some(ev.id),
-        "",
-    )?;
+    let (ev, case) = state.node.evidence().show(&caller, &case, &evidence)?;
     Ok(Json(EvidenceView::new(&ev, &case)))
 }
 
@@ -164,21 +91,12 @@ pub async fn content(
     caller: Caller,
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let (case, vis) = caller.case(&state, &case)?;
-    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
-    let response = blob_response(&state.store, ev.hash, &ev.media_type, &ev.name).await;
-    let details = match &response {
-        Ok(_) => format!("blake3={}", ev.hash),
-        Err(e) => format!("refused: {}", e.message),
-    };
-    state.store.audit(
-        case.id,
-        &caller.actor(&state),
-        actions::EVIDENCE_DOWNLOAD,
-        Some(ev.id),
-        &details,
-    )?;
-    response
+    let content = state
+        .node
+        .evidence()
+        .content(&caller, &case, &evidence)
+        .await?;
+    Ok(content_response(content))
 }
 
 /// Edit an evidence item's metadata or move it to another folder.
@@ -191,53 +109,18 @@ pub async fn edit(
     Path((case, evidence)): Path<(String, String)>,
     Json(req): Json<EditEvidence>,
 ) -> ApiResult<Json<EvidenceView>> {
-    caller.require(&state, Action::EditCase)?;
-    let case = caller.whole_case(&state, &case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
-    if let Some(n) = &req.name {
-        validate_name(n)?;
-    }
-    if let Some(d) = &req.display_id {
-        validate_name(d)?;
-    }
-    check_evidence_text(req.description.as_deref(), req.category.as_deref(), None)?;
-    let folder = req.folder.as_deref().map(|p| case.resolve(p)).transpose()?;
-    let ev =
-        state
-            .store
-            .update_evidence(ev.id, &caller.actor(&state), actions::EVIDENCE_EDIT, |e| {
-                let mut changed = Vec::new();
-                if let Some(v) = &req.name {
-                    e.name = v.clone();
-                    changed.push("name");
-                }
-                if let Some(v) = &req.display_id {
-                    e.display_id = v.clone();
-                    changed.push("display_id");
-                }
-                if let Some(v) = &req.description {
-                    e.description = v.clone();
-                    changed.push("description");
-                }
-                if let Some(v) = &req.category {
-                    e.category = (!v.is_empty()).then(|| v.clone());
-                    changed.push("category");
-                }
-                if let Some(f) = folder {
-                    e.folder = f;
-                    changed.push("folder");
-                }
-                if let Some(d) = req.do_not_disclose {
-                    e.do_not_disclose = d;
-                    changed.push(if d {
-                        "do_not_disclose=on"
-                    } else {
-                        "do_not_disclose=off"
-                    });
-                }
-                Ok::<_, ApiError>(format!("changed {}", changed.join(",")))
-            })?;
-    crate::routes::cases::notify_partners(&state, case.id);
+    let edit = casemesh_service::EvidenceEdit {
+        name: req.name,
+        display_id: req.display_id,
+        description: req.description,
+        category: req.category,
+        folder: req.folder,
+        do_not_disclose: req.do_not_disclose,
+    };
+    let (ev, case) = state
+        .node
+        .evidence()
+        .edit(&caller, &case, &evidence, &edit)?;
     Ok(Json(EvidenceView::new(&ev, &case)))
 }
 
@@ -250,15 +133,7 @@ pub async fn delete(
     caller: Caller,
     Path((case, evidence)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(&state, Action::EditCase)?;
-    let case = caller.whole_case(&state, &case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
-    state.store.delete_evidence(
-        ev.id,
-        &caller.actor(&state),
-        actions::EVIDENCE_DELETE,
-        "deleted by user",
-    )?;
+    state.node.evidence().delete(&caller, &case, &evidence)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,23 +149,19 @@ pub async fn add_transcript(
     Query(q): Query<TranscriptQuery>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<EvidenceView>)> {
-    caller.require(&state, Action::EditCase)?;
-    validate_name(&q.name)?;
-    let case = caller.whole_case(&state, &case)?;
-    let ev = state.store.resolve_evidence(case.id, &evidence)?;
-    let (hash, size, _guard) = ingest(&state.store, body).await?;
-    let t = Transcript {
-        id: TranscriptId::random(),
-        name: q.name.clone(),
-        hash,
-        size,
-    };
-    let ev = state
-        .store
-        .add_transcript(ev.id, &t, &caller.actor(&state))?;
-    state.store.flush().await?;
-    // A transcript added after a share follows the item to the partner (issue #15 item 9).
-    super::cases::notify_partners(&state, case.id);
+    let exact = axum::body::HttpBody::size_hint(&body).exact();
+    let (ev, case) = state
+        .node
+        .evidence()
+        .add_transcript(
+            &caller,
+            &case,
+            &evidence,
+            &q.name,
+            body.into_data_stream(),
+            exact,
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(EvidenceView::new(&ev, &case))))
 }
 
@@ -303,19 +174,10 @@ pub async fn transcript_content(
     caller: Caller,
     Path((case, evidence, transcript)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let (case, vis) = caller.case(&state, &case)?;
-    let ev = caller.evidence(&state, &case, &vis, &evidence)?;
-    let t = ev
-        .transcripts
-        .iter()
-        .find(|t| t.id.to_string() == transcript || t.name == transcript)
-        .ok_or_else(|| ApiError::not_found(format!("transcript {transcript:?}")))?;
-    state.store.audit(
-        case.id,
-        &caller.actor(&state),
-        actions::EVIDENCE_DOWNLOAD,
-        Some(ev.id),
-        &format!("transcript {:?}", t.name),
-    )?;
-    blob_response(&state.store, t.hash, "text/plain", &t.name).await
+    let content = state
+        .node
+        .evidence()
+        .transcript_content(&caller, &case, &evidence, &transcript)
+        .await?;
+    Ok(content_response(content))
 }

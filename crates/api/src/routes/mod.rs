@@ -6,4 +6,5 @@ pub mod custody;
 pub mod evidence;
 pub mod node;
 pub mod sharing;
+pub mod updates;
 pub mod users;

@@ -9,501 +9,26 @@ use crate::extract::{Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
-use casemesh_model::grant::{Recipient, Scope, ShareMode};
-use casemesh_model::org::Action;
+pub use casemesh_api_types::sharing::{
+    AccessEntry, AddPartner, AddRecipients, CreateShare, DirectoryParams, EditPartner, HopView,
+    IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView, PolicyView, PutPolicy,
+    ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery, ReceivedView,
+    RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView, StopAckView,
+};
+use casemesh_model::grant::{Recipient, ShareMode};
+use casemesh_model::org::{Action, ShareTarget};
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_sharing::SharingError;
-use casemesh_sharing::records::{IncomingShare, OutgoingShare, Partner};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use casemesh_sharing::records::IncomingShare;
 
-impl From<SharingError> for ApiError {
-    fn from(e: SharingError) -> ApiError {
-        match e {
-            SharingError::NotFound(_) => ApiError::not_found(e.to_string()),
-            SharingError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            SharingError::Forbidden(_) => ApiError::forbidden(e.to_string()),
-            SharingError::Conflict(_) => ApiError::conflict(e.to_string()),
-            SharingError::Store(s) => s.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
+/// How the handlers build a [`ReceivedView`] (a trait because the view's type lives in
+/// `casemesh-api-types`, which does not know the engine).
+trait ReceivedViewOf: Sized {
+    /// The view of a received share, with the items it skipped.
+    fn of(e: &casemesh_sharing::Engine, s: IncomingShare) -> Result<Self, SharingError>;
 }
 
-/// This node's identity on the network.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdView {
-    /// Org id (libp2p PeerId).
-    pub peer_id: String,
-    /// Bound listen addresses (multiaddrs).
-    pub addrs: Vec<String>,
-}
-
-/// A partner organization.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PartnerView {
-    /// Display name.
-    pub name: String,
-    /// Org id (PeerId).
-    pub peer_id: String,
-    /// Addresses.
-    pub addrs: Vec<String>,
-    /// Assigned sharing policy's name.
-    pub policy: String,
-    /// Registered at (RFC 3339).
-    pub added_at: String,
-}
-
-impl From<Partner> for PartnerView {
-    fn from(p: Partner) -> Self {
-        PartnerView {
-            name: p.name,
-            peer_id: p.peer_id,
-            addrs: p.addrs,
-            policy: p.policy,
-            added_at: p.added_at.to_string(),
-        }
-    }
-}
-
-/// Body of `POST /v1/partners`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddPartner {
-    /// Display name.
-    pub name: String,
-    /// PeerId.
-    pub peer_id: String,
-    /// Multiaddrs, e.g. `/ip4/10.0.0.5/tcp/4001`.
-    #[serde(default)]
-    pub addrs: Vec<String>,
-    /// Sharing policy name (default `partner-copy`).
-    pub policy: Option<String>,
-}
-
-/// Body of `PATCH /v1/partners/{partner}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditPartner {
-    /// New display name.
-    pub name: Option<String>,
-    /// Replace the addresses.
-    pub addrs: Option<Vec<String>>,
-    /// Assign another policy.
-    pub policy: Option<String>,
-}
-
-/// A sharing policy: what the partner may do (`allow`) and what data may leave (`data`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PolicyView {
-    /// Name.
-    pub name: String,
-    /// Allowed actions: view, download, import, receive_updates, apply_case_updates,
-    /// apply_evidence_updates, share_onward, share_onward_external.
-    pub allow: Vec<String>,
-    /// The same list under its earlier name.
-    pub allowed: Vec<String>,
-    /// Data kinds that may leave: case_number, case_title, case_description, evidence_name,
-    /// evidence_display_id, evidence_description, transcripts.
-    pub data: Vec<String>,
-    /// Whether a partner share under this policy waits for a second person's approval.
-    pub two_person_approval: bool,
-}
-
-impl From<&SharingPolicy> for PolicyView {
-    fn from(p: &SharingPolicy) -> Self {
-        let allow: Vec<String> = p.allowed.iter().map(|a| a.name().to_owned()).collect();
-        PolicyView {
-            name: p.name.clone(),
-            allowed: allow.clone(),
-            allow,
-            data: p.data.iter().map(|d| d.name().to_owned()).collect(),
-            two_person_approval: p.two_person_approval,
-        }
-    }
-}
-
-/// Body of `POST /v1/policies`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutPolicy {
-    /// Name.
-    pub name: String,
-    /// Allowed actions (names as in [`PolicyView::allow`]; the retired `apply_updates` means
-    /// both `apply_*_updates`).
-    #[serde(alias = "allowed")]
-    pub allow: Vec<String>,
-    /// Data kinds that may leave, or the groups `case_fields`, `evidence_metadata`, `all`;
-    /// absent = all.
-    #[serde(default)]
-    pub data: Option<Vec<String>>,
-    /// A partner share under this policy waits as `PendingApproval` until a second user with
-    /// the `share_approve` permission approves it. Default false.
-    #[serde(default)]
-    pub two_person_approval: bool,
-}
-
-/// Body of `POST /v1/cases/{case}/shares`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateShare {
-    /// Partner name or id.
-    pub partner: String,
-    /// Recipients: `user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or bare (email if it has `@`).
-    pub to: Vec<String>,
-    /// Folder paths to share (default: the entire case).
-    #[serde(default)]
-    pub folders: Vec<String>,
-    /// Evidence ids or display ids to share.
-    #[serde(default)]
-    pub evidence: Vec<String>,
-    /// Optional message.
-    pub message: Option<String>,
-    /// `copy` (default: the partner gets its own copy) or `access` (advanced sharing: the
-    /// partner's users list and fetch the case through their node; no copy is made). Access
-    /// needs the Advanced Sharing feature.
-    #[serde(default)]
-    pub mode: Option<String>,
-}
-
-/// Body of `POST /v1/shares/{share}/recipients`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddRecipients {
-    /// Recipients to add.
-    pub to: Vec<String>,
-    /// Another partner to share with (default: the share's partner).
-    pub partner: Option<String>,
-}
-
-/// A recipient of a share.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecipientView {
-    /// `user:…`, `group:…`, `email:…` or `badge:…`.
-    pub recipient: String,
-    /// When it was added (RFC 3339).
-    pub added_at: String,
-}
-
-/// A share this organization issued.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ShareView {
-    /// Share id.
-    pub id: String,
-    /// The shared case's record id.
-    pub case: String,
-    /// `Processing`, `Complete`, `Stopped` or `Failed` (a message could never be delivered;
-    /// see `failure`).
-    pub status: String,
-    /// Why the share failed, with `Failed`.
-    pub failure: Option<String>,
-    /// Partner org id.
-    pub partner: String,
-    /// Partner name.
-    pub partner_name: String,
-    /// `copy` (partner share) or `access`.
-    pub mode: String,
-    /// `entire_case`, `folders` or `evidence`.
-    pub scope: String,
-    /// Recipients.
-    pub recipients: Vec<RecipientView>,
-    /// Recipients the partner's directory does not know, with its reason (issue #15 item 1):
-    /// added after the offer, they get nothing while the share goes on. Empty when all are
-    /// known (or the partner has not checked yet).
-    pub refused_recipients: Vec<RefusedRecipientView>,
-    /// The policy the partner received.
-    pub policy: PolicyView,
-    /// Message.
-    pub message: Option<String>,
-    /// Who shared.
-    pub created_by: String,
-    /// When (RFC 3339).
-    pub created_at: String,
-    /// Evidence items sent.
-    pub items_sent: usize,
-    /// Evidence items the partner confirmed.
-    pub items_delivered: usize,
-    /// When it last became Complete.
-    pub completed_at: Option<String>,
-    /// When it was stopped.
-    pub stopped_at: Option<String>,
-    /// How many items the partner could not fetch (deleted here, or no longer served).
-    pub skipped: usize,
-    /// Those items, with the partner's reason.
-    pub skipped_items: Vec<SkippedView>,
-    /// The partner's latest signed holding receipt, if it sent one (issue #13).
-    pub receipt: Option<ReceiptView>,
-    /// The partner's signed acknowledgement of the stop, once it arrived.
-    pub stop_ack: Option<StopAckView>,
-    /// For an onward share: the received share it continues.
-    pub onward_of: Option<String>,
-    /// Onward hops partners reported below this share (who shared with whom, when).
-    pub hops: Vec<HopView>,
-}
-
-/// An onward hop below a share: proof is the child grant, signed by `from`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HopView {
-    /// The onward share (child grant id).
-    pub share: String,
-    /// The organization that shared onward (org id).
-    pub from: String,
-    /// Its name here.
-    pub from_name: String,
-    /// The organization it was shared with (org id); the same as `from` for a share inside
-    /// that organization.
-    pub to: String,
-    /// That organization's name, as `from` knows it.
-    pub to_name: String,
-    /// Recipients.
-    pub recipients: Vec<String>,
-    /// `entire_case`, `folders (n)` or `evidence (n)`.
-    pub scope: String,
-    /// When (RFC 3339, UTC).
-    pub at: String,
-    /// The child grant, wire form, hex.
-    pub grant: String,
-}
-
-/// A partner's signed holding receipt: "we hold these evidence items, these exact bytes".
-/// Verify it offline: decode `wire` as `Signed<HoldingReceipt>` (docs/protocol.md, "Custody
-/// statements") and check the ed25519 signature against the partner's key.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptView {
-    /// The signing organization's id (derived from its ed25519 key).
-    pub signed_by: String,
-    /// Its name here.
-    pub signed_by_name: String,
-    /// The last item list it holds completely.
-    pub seq: u64,
-    /// How many items it signed for.
-    pub items: u64,
-    /// The signed roots digest (BLAKE3 of the roots list), hex.
-    pub digest: String,
-    /// BLAKE3 of the grant it holds them under, hex.
-    pub grant_hash: String,
-    /// When it signed (RFC 3339, UTC).
-    pub at: String,
-    /// When it arrived here (RFC 3339, UTC).
-    pub received_at: String,
-    /// Whether the digest equals that of the items sent up to `seq` less those it skipped.
-    pub matches_sent: bool,
-    /// The BLAKE3 roots it signed for, hex, in ascending evidence-id order (with
-    /// `matches_sent`; only in the status of one share, not in lists).
-    pub roots: Option<Vec<String>>,
-    /// The sharer's evidence id of each root, same order.
-    pub evidence: Option<Vec<String>>,
-    /// The ed25519 signature, hex.
-    pub signature: String,
-    /// The whole signed statement, wire form, hex.
-    pub wire: String,
-}
-
-/// A partner's signed acknowledgement that it took in the stop of a share.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StopAckView {
-    /// The signing organization's id.
-    pub signed_by: String,
-    /// Its name here.
-    pub signed_by_name: String,
-    /// BLAKE3 of the revocation it acknowledges, hex.
-    pub revocation_hash: String,
-    /// When it signed (RFC 3339, UTC).
-    pub at: String,
-    /// When it arrived here (RFC 3339, UTC).
-    pub received_at: String,
-    /// The ed25519 signature, hex.
-    pub signature: String,
-    /// The whole signed statement, wire form, hex.
-    pub wire: String,
-}
-
-fn receipt_view(s: &OutgoingShare) -> Option<ReceiptView> {
-    let record = s.receipt.as_ref()?;
-    let bytes = hex::decode(&record.signed).ok()?;
-    let signed = Signed::<HoldingReceipt>::from_bytes(&bytes).ok()?;
-    let st = &signed.statement;
-    Some(ReceiptView {
-        signed_by: st.holder.0.clone(),
-        signed_by_name: s.partner_name.clone(),
-        seq: st.seq,
-        items: st.items,
-        digest: hex::encode(st.roots),
-        grant_hash: hex::encode(st.grant_hash),
-        at: st.at.to_string(),
-        received_at: record.received_at.to_string(),
-        matches_sent: record.matches_sent,
-        roots: None,
-        evidence: None,
-        signature: hex::encode(signed.signature),
-        wire: record.signed.clone(),
-    })
-}
-
-fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
-    let record = s.stop_ack.as_ref()?;
-    let bytes = hex::decode(&record.signed).ok()?;
-    let signed = Signed::<StopAck>::from_bytes(&bytes).ok()?;
-    let st = &signed.statement;
-    Some(StopAckView {
-        signed_by: st.holder.0.clone(),
-        signed_by_name: s.partner_name.clone(),
-        revocation_hash: hex::encode(st.revocation_hash),
-        at: st.at.to_string(),
-        received_at: record.received_at.to_string(),
-        signature: hex::encode(signed.signature),
-        wire: record.signed.clone(),
-    })
-}
-
-/// A recipient the partner refused.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RefusedRecipientView {
-    /// `user:NAME`, `group:NAME`, `email:ADDR` or `badge:ID`.
-    pub recipient: String,
-    /// The partner's reason, e.g. `no such user`.
-    pub reason: String,
-    /// When the partner first reported it (RFC 3339).
-    pub since: String,
-}
-
-/// An item an import went around.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SkippedView {
-    /// The sharer's evidence id.
-    pub evidence: String,
-    /// Its name (empty when the sharer no longer has it).
-    pub name: String,
-    /// Why it was skipped.
-    pub reason: String,
-}
-
-fn scope_text(s: &Scope) -> String {
-    match s {
-        Scope::EntireCase => "entire_case".into(),
-        Scope::Folders(f) => format!("folders ({})", f.len()),
-        Scope::Evidence(e) => format!("evidence ({})", e.len()),
-    }
-}
-
-impl From<OutgoingShare> for ShareView {
-    fn from(s: OutgoingShare) -> Self {
-        ShareView {
-            id: s.id.to_string(),
-            case: s.case.to_string(),
-            status: format!("{:?}", s.status),
-            partner: s.partner.clone(),
-            partner_name: s.partner_name.clone(),
-            mode: format!("{:?}", s.mode).to_lowercase(),
-            scope: scope_text(&s.scope),
-            recipients: s
-                .recipients
-                .iter()
-                .map(|r| RecipientView {
-                    recipient: casemesh_sharing::recipient_label(&r.recipient),
-                    added_at: r.added_at.to_string(),
-                })
-                .collect(),
-            refused_recipients: s
-                .refused_recipients
-                .iter()
-                .map(|r| RefusedRecipientView {
-                    recipient: casemesh_sharing::recipient_label(&r.recipient),
-                    reason: r.reason.clone(),
-                    since: r.since.to_string(),
-                })
-                .collect(),
-            policy: PolicyView::from(&s.policy),
-            message: s.message.clone(),
-            created_by: s.created_by.clone(),
-            created_at: s.created_at.to_string(),
-            items_sent: s.items_sent as usize,
-            items_delivered: s.items_delivered as usize,
-            completed_at: s.completed_at.map(|t| t.to_string()),
-            stopped_at: s.stopped_at.map(|t| t.to_string()),
-            failure: s.failure.clone(),
-            skipped: s.skipped_total.max(s.skipped.len() as u64) as usize,
-            skipped_items: s
-                .skipped
-                .iter()
-                .map(|(id, reason)| SkippedView {
-                    evidence: id.to_string(),
-                    name: String::new(),
-                    reason: reason.clone(),
-                })
-                .collect(),
-            receipt: receipt_view(&s),
-            stop_ack: stop_ack_view(&s),
-            onward_of: s.onward.map(|o| o.parent.to_string()),
-            hops: s
-                .hops
-                .iter()
-                .map(|h| HopView {
-                    share: h.share.to_string(),
-                    from: h.from.clone(),
-                    from_name: h.from_name.clone(),
-                    to: h.to.clone(),
-                    to_name: h.to_name.clone(),
-                    recipients: h
-                        .recipients
-                        .iter()
-                        .map(casemesh_sharing::recipient_label)
-                        .collect(),
-                    scope: scope_text(&h.scope),
-                    at: h.at.to_string(),
-                    grant: h.grant.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A share received from a partner: the seeds' "Import details".
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceivedView {
-    /// Share id.
-    pub id: String,
-    /// `Pending` (waiting for Import), `Access` (access mode: opened in place with `received
-    /// view` / `received get`, nothing imported), `Importing`, `Imported` or `Stopped`.
-    pub status: String,
-    /// Sender: the sharing organization's id.
-    pub sender: String,
-    /// Partner organization (name).
-    pub partner_organization: String,
-    /// Recipients as the sharer named them.
-    pub recipients: Vec<String>,
-    /// Local users they resolved to.
-    pub resolved_users: Vec<String>,
-    /// Received on (RFC 3339).
-    pub received_on: String,
-    /// Access level: `copy` (partner share) or `access`.
-    pub access_level: String,
-    /// Sharing policy.
-    pub sharing_policy: PolicyView,
-    /// The sharer's message.
-    pub message: Option<String>,
-    /// Case ID at the sharer.
-    pub case_id: String,
-    /// Title at the sharer.
-    pub title: String,
-    /// Items in the sharer's manifest.
-    pub items: usize,
-    /// Items in the local copy.
-    pub items_imported: usize,
-    /// The grant this organization holds the case under, wire form, hex: a signed chain anyone
-    /// can verify offline (for an onward share, its parents are inside).
-    pub grant: String,
-    /// The local copy's record id, once imported.
-    pub local_case: Option<String>,
-    /// The last import error, if any.
-    pub last_error: Option<String>,
-    /// Items not copied because the sharer refused them for good (deleted, no longer in scope);
-    /// the rest of the import went on without them.
-    pub skipped: Vec<SkippedView>,
-}
-
-impl ReceivedView {
+impl ReceivedViewOf for ReceivedView {
     /// The view of a received share, with the items it skipped (read from its item rows only
     /// when it skipped any).
     fn of(e: &casemesh_sharing::Engine, s: IncomingShare) -> Result<Self, SharingError> {
@@ -642,14 +167,6 @@ pub async fn remove_partner(
     Ok(Json(state.sharing.remove_partner(&partner).await?.into()))
 }
 
-/// Query of the directory route.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct DirectoryParams {
-    /// What was typed (prefix of a username, full name, email, badge id or group name).
-    #[serde(default)]
-    pub q: String,
-}
-
 /// Look up users and groups in a partner's directory (type-ahead for recipients); the partner
 /// answers only if it shares its directory.
 #[utoipa::path(get, path = "/v1/partners/{partner}/directory", operation_id = "get_partner_directory", tag = "federation",
@@ -770,71 +287,16 @@ pub async fn create_share(
     Path(case): Path<String>,
     Json(req): Json<CreateShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
-    caller.require(&state, Action::ShareByCopy)?;
-    let mode = match req.mode.as_deref() {
-        None | Some("copy") => ShareMode::Copy,
-        Some("access") => {
-            if !state
-                .settings()
-                .features
-                .is_enabled(casemesh_model::org::Feature::AdvancedSharing)
-            {
-                return Err(ApiError::forbidden(
-                    "access-mode shares need the Advanced Sharing feature, which is off",
-                ));
-            }
-            ShareMode::Access
-        }
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "mode {other:?}: expected copy or access"
-            )));
-        }
+    let new = casemesh_service::NewShare {
+        partner: req.partner,
+        to: req.to,
+        folders: req.folders,
+        evidence: req.evidence,
+        message: req.message,
+        mode: req.mode,
     };
-    let case = caller.whole_case(&state, &case)?;
-    let request = casemesh_sharing::ShareRequest {
-        case: case.id,
-        partner: req.partner.clone(),
-        recipients: parse_recipients(&req.to)?,
-        folders: req.folders.clone(),
-        evidence: req.evidence.clone(),
-        message: req.message.clone(),
-    };
-    let share = state
-        .sharing
-        .create_share_in(&caller.actor(&state), &request, mode)?;
+    let share = state.node.shares().create(&caller, &case, &new)?;
     Ok((StatusCode::CREATED, Json(share.into())))
-}
-
-/// Body of `POST /v1/cases/{case}/access`: share inside the organization.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShareInside {
-    /// `user:NAME` or `group:NAME` (a bare name is a user; a badge id or email names a user).
-    pub to: Vec<String>,
-    /// Folder paths to share (default: the entire case).
-    #[serde(default)]
-    pub folders: Vec<String>,
-    /// Evidence ids or display ids to share.
-    #[serde(default)]
-    pub evidence: Vec<String>,
-    /// Optional message for the notification.
-    pub message: Option<String>,
-}
-
-/// What an inside share did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InsideShareView {
-    /// The inside share's id (in the audit trail).
-    pub id: String,
-    /// The case's record id.
-    pub case: String,
-    /// `entire_case`, `folders` or `evidence`.
-    pub scope: String,
-    /// Who was given access: `user:NAME` / `group:NAME`.
-    pub to: Vec<String>,
-    /// Notification emails queued.
-    pub notified: usize,
 }
 
 /// Share a case (whole, selected folders or selected evidence) with users and groups of this
@@ -849,39 +311,14 @@ pub async fn share_inside(
     Path(case): Path<String>,
     Json(req): Json<ShareInside>,
 ) -> ApiResult<(StatusCode, Json<InsideShareView>)> {
-    caller.require(&state, Action::ShareAccess)?;
-    let case = caller.whole_case(&state, &case)?;
-    // A received copy is shared inside only as its sharing policy allows (share_onward).
-    let received = state.sharing.onward_inside(case.id)?;
-    let to = req
-        .to
-        .iter()
-        .map(|t| {
-            if t.contains(':') {
-                casemesh_sharing::parse_recipient(t).map_err(ApiError::from)
-            } else {
-                Ok(Recipient::User(t.clone()))
-            }
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let message = req.message.clone();
-    let done = state.node.access().share_inside(
-        &casemesh_service::InsideShare {
-            case: case.id,
-            to: to.clone(),
-            folders: req.folders,
-            evidence: req.evidence,
-            message: req.message,
-        },
-        &caller.user,
-        &caller.actor(&state),
+    let (done, to) = state.node.access().share(
+        &caller,
+        &case,
+        &req.to,
+        req.folders,
+        req.evidence,
+        req.message,
     )?;
-    // The organization the copy came from hears of the hop (issue #13).
-    if let Some(received) = &received {
-        state
-            .sharing
-            .report_inside_onward(received, done.id, &to, message)?;
-    }
     let scope = match done.entries.first().map(|e| &e.scope) {
         Some(casemesh_model::grant::Scope::Folders(_)) => "folders",
         Some(casemesh_model::grant::Scope::Evidence(_)) => "evidence",
@@ -891,25 +328,12 @@ pub async fn share_inside(
         StatusCode::CREATED,
         Json(InsideShareView {
             id: done.id.to_string(),
-            case: case.id.to_string(),
+            case: done.case.to_string(),
             scope: scope.into(),
             to: to.iter().map(casemesh_sharing::recipients::label).collect(),
             notified: done.notified,
         }),
     ))
-}
-
-/// What stopping an inside share did.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InsideStopView {
-    /// The inside share.
-    pub id: String,
-    /// The case's record id.
-    pub case: String,
-    /// `Stopped`.
-    pub status: String,
-    /// Access entries taken back.
-    pub removed: usize,
 }
 
 /// Stop an inside share: the access it gave is taken back at once (access other shares gave the
@@ -922,10 +346,11 @@ pub async fn stop_inside(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<InsideStopView>> {
-    caller.require(&state, Action::ShareAccess)?;
     let not_found = || ApiError::not_found(format!("share {share:?} not found"));
     let id: casemesh_model::ids::ShareId = share.parse().map_err(|_| not_found())?;
     let access = state.node.access();
+    let target = access.inside_share_target(id)?.ok_or_else(not_found)?;
+    caller.require(&state, Action::ShareInside(target))?;
     let case = access.inside_share_case(id)?.ok_or_else(not_found)?;
     caller.whole_case(&state, &case.to_string()).map_err(|e| {
         if e.status == StatusCode::FORBIDDEN {
@@ -963,27 +388,6 @@ pub async fn case_shares(
     ))
 }
 
-/// One entry of a case's access list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccessEntry {
-    /// `owner`, `user`, `group`, `email` or `badge`.
-    pub kind: String,
-    /// Username, group name, address or badge id.
-    pub who: String,
-    /// Full name (users of this organization; a group's name).
-    pub full_name: Option<String>,
-    /// The organization the person belongs to.
-    pub organization: String,
-    /// The share that gives access (none for the owner).
-    pub share: Option<String>,
-    /// The share's status (`Processing`, `Complete`), `Owner`, or `Access` (inside the
-    /// organization).
-    pub status: String,
-    /// Set when the partner refused this recipient (not in its directory): its reason. The
-    /// recipient has no access there although the share goes on.
-    pub refused: Option<String>,
-}
-
 /// Everyone with access to a case: the owner, then every recipient of every active share.
 #[utoipa::path(get, path = "/v1/cases/{case}/access", operation_id = "list_case_access", tag = "sharing",
     params(("case" = String, Path, description = "record id or Case ID")),
@@ -993,8 +397,11 @@ pub async fn access(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<Vec<AccessEntry>>> {
-    let case = caller.whole_case(&state, &case)?;
-    let owner = state.store.user(case.owner)?;
+    let casemesh_service::CaseAccess {
+        case,
+        owner,
+        entries,
+    } = state.node.cases().access(&caller, &case)?;
     let mut out = vec![AccessEntry {
         kind: "owner".into(),
         who: owner
@@ -1008,18 +415,15 @@ pub async fn access(
         refused: None,
     }];
     // Inside the organization: users and groups on the case's access list.
-    for entry in state.store.case_access(case.id)? {
+    for (entry, user) in entries {
         let (kind, who, full_name) = match entry.principal {
-            casemesh_model::access::Principal::User(u) => {
-                let user = state.store.user(u)?;
-                (
-                    "user",
-                    user.as_ref()
-                        .map(|u| u.username.clone())
-                        .unwrap_or_else(|| u.to_string()),
-                    user.map(|u| u.full_name),
-                )
-            }
+            casemesh_model::access::Principal::User(u) => (
+                "user",
+                user.as_ref()
+                    .map(|u| u.username.clone())
+                    .unwrap_or_else(|| u.to_string()),
+                user.map(|u| u.full_name),
+            ),
             casemesh_model::access::Principal::Group(g) => {
                 let name = caller
                     .groups
@@ -1098,8 +502,11 @@ pub async fn add_recipients(
     Path(share): Path<String>,
     Json(req): Json<AddRecipients>,
 ) -> ApiResult<Json<ShareView>> {
-    caller.require(&state, Action::ShareByCopy)?;
-    shared_case_share(&state, &caller, &share)?;
+    let current = shared_case_share(&state, &caller, &share)?;
+    caller.require(
+        &state,
+        Action::SharePartner(ShareTarget::of(&current.scope)),
+    )?;
     let s = state.sharing.add_recipients(
         &caller.actor(&state),
         &share,
@@ -1139,8 +546,11 @@ pub async fn stop_share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    caller.require(&state, Action::ShareByCopy)?;
-    shared_case_share(&state, &caller, &share)?;
+    let current = shared_case_share(&state, &caller, &share)?;
+    caller.require(
+        &state,
+        Action::SharePartner(ShareTarget::of(&current.scope)),
+    )?;
     Ok(Json(
         state
             .sharing
@@ -1208,94 +618,6 @@ pub async fn received_one(
     Ok(Json(ReceivedView::of(&state.sharing, share)?))
 }
 
-/// One update available for a received case: a field whose value at the sharer changed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UpdateView {
-    /// Field path, e.g. `case/title` or `evidence/<sharer evidence id>/name` (use it to select).
-    pub field: String,
-    /// `case` or `evidence` (the Case tab or the Evidence tab).
-    pub tab: String,
-    /// The copy's current value.
-    pub current: String,
-    /// The sharer's value.
-    pub proposed: String,
-}
-
-impl From<casemesh_meta::FieldUpdate> for UpdateView {
-    fn from(u: casemesh_meta::FieldUpdate) -> Self {
-        UpdateView {
-            field: u.field_ref().to_string(),
-            tab: match u.target {
-                casemesh_meta::Target::Case => "case".into(),
-                casemesh_meta::Target::Evidence(_) => "evidence".into(),
-            },
-            current: u.current,
-            proposed: u.proposed,
-        }
-    }
-}
-
-/// Body of `POST /v1/received/{share}/updates/apply`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyUpdates {
-    /// Field paths to apply (from the updates list).
-    #[serde(default)]
-    pub fields: Vec<String>,
-    /// Apply every available update.
-    #[serde(default)]
-    pub all: bool,
-}
-
-/// Updates available for a received case (case-level fields and evidence metadata).
-#[utoipa::path(get, path = "/v1/received/{share}/updates", operation_id = "list_received_updates", tag = "sharing",
-    params(("share" = String, Path, description = "share id or local case id")),
-    responses((status = 200, body = [UpdateView]), (status = 404, body = ErrorBody)))]
-pub async fn updates(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(share): Path<String>,
-) -> ApiResult<Json<Vec<UpdateView>>> {
-    let share = caller.received(&state, &share)?.id.to_string();
-    Ok(Json(
-        state
-            .sharing
-            .updates(&share)?
-            .into_iter()
-            .map(UpdateView::from)
-            .collect(),
-    ))
-}
-
-/// Apply selected (or all) updates to the copy, where the sharing policy allows it.
-#[utoipa::path(post, path = "/v1/received/{share}/updates/apply", operation_id = "apply_received_updates", request_body = ApplyUpdates, tag = "sharing",
-    params(("share" = String, Path, description = "share id or local case id")),
-    responses((status = 200, body = [UpdateView]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn apply_updates(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(share): Path<String>,
-    Json(req): Json<ApplyUpdates>,
-) -> ApiResult<Json<Vec<UpdateView>>> {
-    caller.require(&state, Action::EditCase)?;
-    let share = caller.received(&state, &share)?.id.to_string();
-    let done = state
-        .sharing
-        .apply_updates(&caller.actor(&state), &share, &req.fields, req.all)?;
-    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
-}
-
-/// Share a received case onward to another partner organization.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OnwardShare {
-    /// Partner name or org id.
-    pub partner: String,
-    /// Recipients in that organization (`user:…`, `group:…`, `email:…`, `badge:…`).
-    pub to: Vec<String>,
-    /// Optional message.
-    pub message: Option<String>,
-}
-
 /// Share a received case onward to another partner (seed: "Onward sharing of a received
 /// case"): the grant is a child of the received grant, within its scope, policy and expiry; the
 /// organization the case came from is told. Refused (403) when the sharing policy does not
@@ -1310,8 +632,13 @@ pub async fn share_onward(
     Path(share): Path<String>,
     Json(req): Json<OnwardShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
-    caller.require(&state, Action::ShareByCopy)?;
     let received = caller.received(&state, &share)?;
+    let scope = casemesh_model::grant::SignedGrant::from_bytes(
+        &hex::decode(&received.grant).unwrap_or_default(),
+    )
+    .map(|g| g.grant.scope)
+    .unwrap_or(casemesh_model::grant::Scope::EntireCase);
+    caller.require(&state, Action::SharePartner(ShareTarget::of(&scope)))?;
     let share = state.sharing.share_onward(
         &caller.actor(&state),
         &casemesh_sharing::OnwardRequest {
@@ -1337,48 +664,6 @@ pub async fn import(
     let share = caller.received(&state, &share)?.id.to_string();
     let e = &state.sharing;
     Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
-}
-
-/// Query of `GET /v1/received`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReceivedQuery {
-    /// Only shares of this mode: `copy` or `access`.
-    pub mode: Option<String>,
-}
-
-/// An item of a received share as the sharer last sent it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceivedItemView {
-    /// The sharer's evidence id (name it to `received get`).
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Display id.
-    pub display_id: String,
-    /// Description.
-    pub description: String,
-    /// Folder path at the sharer; `null` = the root.
-    pub folder: Option<String>,
-    /// BLAKE3 of the bytes (hex).
-    pub hash: String,
-    /// Bytes.
-    pub size: u64,
-    /// Media type.
-    pub media_type: String,
-}
-
-/// What a received share holds: the sharer's current version as last sent (`received view`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceivedContentsView {
-    /// Share id.
-    pub share: String,
-    /// `copy` or `access`.
-    pub mode: String,
-    /// The shared folders' paths (only the folders the share covers and their ancestors).
-    pub folders: Vec<String>,
-    /// The items.
-    pub evidence: Vec<ReceivedItemView>,
 }
 
 /// The folders and items of a received share (refused when the share was stopped or its policy

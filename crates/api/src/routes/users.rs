@@ -1,149 +1,26 @@
-//! Organization routes: users, groups, API tokens (administrators only).
+//! Organization routes: users, groups, API tokens (administrators only). Adapters over
+//! `node.users()` (`casemesh_service::users`): extract, call, map the error.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::extract::Path;
 use crate::state::AppState;
 use crate::views::{GroupView, UserView};
 use axum::extract::State;
 use axum::http::StatusCode;
-use casemesh_model::ids::GroupId;
-use casemesh_model::names::validate_name;
-use casemesh_model::org::{Action, Group, Permission, User};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use utoipa::ToSchema;
-
-/// Body of `POST /v1/users`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    /// Login name.
-    pub username: String,
-    /// Full name.
-    pub full_name: String,
-    /// Email.
-    pub email: Option<String>,
-    /// Badge ID.
-    pub badge_id: Option<String>,
-    /// Permission names.
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// Group names.
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-/// Body of `PATCH /v1/users/{username}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditUser {
-    /// Full name.
-    pub full_name: Option<String>,
-    /// Email.
-    pub email: Option<String>,
-    /// Badge ID.
-    pub badge_id: Option<String>,
-    /// Replace the permissions.
-    pub permissions: Option<Vec<String>>,
-    /// Replace the group memberships.
-    pub groups: Option<Vec<String>>,
-    /// Disable (`true`: its tokens open nothing) or enable the user.
-    pub disabled: Option<bool>,
-}
-
-/// Query of `POST /v1/users/{username}/tokens`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct TokenQuery {
-    /// Keep the user's earlier tokens working (default: the new token replaces them).
-    #[serde(default)]
-    pub keep: bool,
-}
-
-/// How many tokens were revoked.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Revoked {
-    /// Tokens that no longer open anything.
-    pub revoked: usize,
-}
-
-/// A new user and its first token (shown once).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedUser {
-    /// The user.
-    pub user: UserView,
-    /// Its API token.
-    pub token: String,
-}
-
-/// A new token (shown once).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NewToken {
-    /// The token.
-    pub token: String,
-}
-
-/// Body of `POST /v1/groups`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateGroup {
-    /// Name.
-    pub name: String,
-    /// Permission names.
-    #[serde(default)]
-    pub permissions: Vec<String>,
-}
-
-fn permissions(names: &[String]) -> ApiResult<BTreeSet<Permission>> {
-    names
-        .iter()
-        .map(|n| {
-            Permission::from_name(n).ok_or_else(|| {
-                let known: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
-                ApiError::bad_request(format!(
-                    "unknown permission {n:?}; known: {}",
-                    known.join(", ")
-                ))
-            })
-        })
-        .collect()
-}
-
-fn group_ids(all: &[Group], names: &[String]) -> ApiResult<BTreeSet<GroupId>> {
-    names
-        .iter()
-        .map(|n| {
-            all.iter()
-                .find(|g| &g.name == n)
-                .map(|g| g.id)
-                .ok_or_else(|| ApiError::bad_request(format!("unknown group {n:?}")))
-        })
-        .collect()
-}
-
-fn check_optional(field: &str, v: &Option<String>) -> ApiResult<()> {
-    match v {
-        Some(s) if s.len() > 320 || s.chars().any(char::is_control) => {
-            Err(ApiError::bad_request(format!("invalid {field}")))
-        }
-        _ => Ok(()),
-    }
-}
+pub use casemesh_api_types::users::{
+    CreateGroup, CreateUser, CreatedUser, EditUser, NewToken, Revoked, TokenQuery,
+};
+use casemesh_service::{NewUser, UserEdit};
 
 /// List users.
 #[utoipa::path(get, path = "/v1/users", operation_id = "list_users", tag = "organization", responses((status = 200, body = [UserView]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<UserView>>> {
-    caller.require(&state, Action::Administer)?;
-    let groups = state.store.groups()?;
-    let mut users: Vec<UserView> = state
-        .store
-        .users()?
-        .iter()
-        .map(|u| UserView::new(u, &groups))
-        .collect();
-    users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(Json(users))
+    let (users, groups) = state.node.users().list(&caller)?;
+    Ok(Json(
+        users.iter().map(|u| UserView::new(u, &groups)).collect(),
+    ))
 }
 
 /// Create a user; returns its first API token.
@@ -154,24 +31,20 @@ pub async fn create(
     caller: Caller,
     Json(req): Json<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
-    caller.require(&state, Action::Administer)?;
-    validate_name(&req.username)?;
-    check_optional("email", &req.email)?;
-    check_optional("badge_id", &req.badge_id)?;
-    let groups = state.store.groups()?;
-    let mut user = User::new(&req.username, &req.full_name);
-    user.email = req.email.clone();
-    user.badge_id = req.badge_id.clone();
-    user.permissions = permissions(&req.permissions)?;
-    user.groups = group_ids(&groups, &req.groups)?;
-    state.store.create_user(&user)?;
-    let token = state.store.issue_token(user.id, state.clock.now())?;
-    tracing::info!(user = %user.id, by = %caller.user.username, "user created");
+    let new = NewUser {
+        username: req.username,
+        full_name: req.full_name,
+        email: req.email,
+        badge_id: req.badge_id,
+        permissions: req.permissions,
+        groups: req.groups,
+    };
+    let created = state.node.users().create(&caller, &new)?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser {
-            user: UserView::new(&user, &groups),
-            token,
+            user: UserView::new(&created.user, &created.groups),
+            token: created.token,
         }),
     ))
 }
@@ -186,38 +59,15 @@ pub async fn edit(
     Path(username): Path<String>,
     Json(req): Json<EditUser>,
 ) -> ApiResult<Json<UserView>> {
-    caller.require(&state, Action::Administer)?;
-    check_optional("email", &req.email)?;
-    check_optional("badge_id", &req.badge_id)?;
-    let groups = state.store.groups()?;
-    let mut user = state
-        .store
-        .user_by_name(&username)?
-        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
-    if let Some(v) = &req.full_name {
-        user.full_name = v.clone();
-    }
-    if let Some(v) = &req.email {
-        user.email = (!v.is_empty()).then(|| v.clone());
-    }
-    if let Some(v) = &req.badge_id {
-        user.badge_id = (!v.is_empty()).then(|| v.clone());
-    }
-    if let Some(p) = &req.permissions {
-        user.permissions = permissions(p)?;
-    }
-    if let Some(g) = &req.groups {
-        user.groups = group_ids(&groups, g)?;
-    }
-    if let Some(d) = req.disabled {
-        if d && user.id == caller.user.id {
-            return Err(ApiError::bad_request(
-                "you cannot disable yourself (another administrator can)".to_owned(),
-            ));
-        }
-        user.disabled = d;
-    }
-    state.store.update_user(&user)?;
+    let edit = UserEdit {
+        full_name: req.full_name,
+        email: req.email,
+        badge_id: req.badge_id,
+        permissions: req.permissions,
+        groups: req.groups,
+        disabled: req.disabled,
+    };
+    let (user, groups) = state.node.users().edit(&caller, &username, &edit)?;
     Ok(Json(UserView::new(&user, &groups)))
 }
 
@@ -231,15 +81,7 @@ pub async fn token(
     Path(username): Path<String>,
     axum::extract::Query(q): axum::extract::Query<TokenQuery>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
-    caller.require(&state, Action::Administer)?;
-    let user = state
-        .store
-        .user_by_name(&username)?
-        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
-    let token = state
-        .store
-        .replace_token(user.id, state.clock.now(), q.keep)?;
-    tracing::info!(by = %caller.user.username, user = %username, keep = q.keep, "token issued");
+    let token = state.node.users().issue_token(&caller, &username, q.keep)?;
     Ok((StatusCode::CREATED, Json(NewToken { token })))
 }
 
@@ -252,13 +94,7 @@ pub async fn revoke_tokens(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
-    caller.require(&state, Action::Administer)?;
-    let user = state
-        .store
-        .user_by_name(&username)?
-        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
-    let revoked = state.store.revoke_tokens(user.id)?;
-    tracing::info!(by = %caller.user.username, user = %username, revoked, "tokens revoked");
+    let revoked = state.node.users().revoke_tokens(&caller, &username)?;
     Ok(Json(Revoked { revoked }))
 }
 
@@ -271,18 +107,7 @@ pub async fn delete(
     caller: Caller,
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(&state, Action::Administer)?;
-    let user = state
-        .store
-        .user_by_name(&username)?
-        .ok_or_else(|| ApiError::not_found(format!("user {username:?}")))?;
-    if user.id == caller.user.id {
-        return Err(ApiError::bad_request(
-            "you cannot delete yourself (another administrator can)".to_owned(),
-        ));
-    }
-    state.store.delete_user(&user)?;
-    tracing::info!(by = %caller.user.username, user = %username, "user deleted");
+    state.node.users().delete(&caller, &username)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -292,9 +117,14 @@ pub async fn groups(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
-    caller.require(&state, Action::Administer)?;
     Ok(Json(
-        state.store.groups()?.iter().map(GroupView::from).collect(),
+        state
+            .node
+            .users()
+            .groups(&caller)?
+            .iter()
+            .map(GroupView::from)
+            .collect(),
     ))
 }
 
@@ -306,13 +136,9 @@ pub async fn create_group(
     caller: Caller,
     Json(req): Json<CreateGroup>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
-    caller.require(&state, Action::Administer)?;
-    validate_name(&req.name)?;
-    let g = Group {
-        id: GroupId::random(),
-        name: req.name.clone(),
-        permissions: permissions(&req.permissions)?,
-    };
-    state.store.create_group(&g)?;
+    let g = state
+        .node
+        .users()
+        .create_group(&caller, &req.name, &req.permissions)?;
     Ok((StatusCode::CREATED, Json(GroupView::from(&g))))
 }

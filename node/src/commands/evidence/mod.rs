@@ -7,9 +7,10 @@ mod bulk;
 use bulk::{Batch, add_batch, single_file};
 
 use super::confirm::{Yes, check_output, confirm};
-use super::{Out, bytes, items, table, text};
+use super::{Out, bytes, items, opt, s, table, text};
 use crate::client::Client;
 use anyhow::{Context as _, anyhow, bail};
+use casemesh_api_types::EvidenceView;
 use casemesh_model::names::{split_path, validate_name};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
@@ -264,15 +265,15 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
         EvidenceCommand::List { case } => {
             let c = client.get(&["v1", "cases", &case]).await?;
             let evidence = c.get("evidence").cloned().unwrap_or(Value::Array(vec![]));
-            if !out.json(&evidence)? {
-                print_evidence_table(items(&evidence));
+            if let Some(evidence) = out.answer::<Vec<EvidenceView>>(&evidence)? {
+                print_evidence_table(&evidence);
             }
         }
         EvidenceCommand::Show { case, evidence } => {
             let ev = client
                 .get(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;
-            if !out.json(&ev)? {
+            if let Some(ev) = out.answer::<EvidenceView>(&ev)? {
                 print_evidence(&ev);
             }
         }
@@ -460,18 +461,18 @@ fn file_name(file: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// A table of Evidence objects.
-pub(super) fn print_evidence_table(evidence: &[Value]) {
+/// A table of evidence items.
+pub(super) fn print_evidence_table(evidence: &[EvidenceView]) {
     let rows: Vec<Vec<String>> = evidence
         .iter()
         .map(|e| {
             vec![
-                text(e, "display_id"),
-                text(e, "name"),
-                text(e, "folder"),
-                e["size"].as_u64().map(bytes).unwrap_or_else(|| "-".into()),
-                text(e, "category"),
-                text(e, "id"),
+                s(&e.display_id),
+                s(&e.name),
+                s(&e.folder),
+                bytes(e.size),
+                opt(e.category.as_deref()),
+                s(&e.id),
             ]
         })
         .collect();
@@ -481,29 +482,19 @@ pub(super) fn print_evidence_table(evidence: &[Value]) {
     );
 }
 
-fn print_evidence(e: &Value) {
-    println!("Display ID:  {}", text(e, "display_id"));
-    println!("Name:        {}", text(e, "name"));
-    println!("Description: {}", text(e, "description"));
-    println!("Category:    {}", text(e, "category"));
-    println!("Folder:      /{}", e["folder"].as_str().unwrap_or_default());
-    let size = e["size"].as_u64().map(bytes).unwrap_or_else(|| "-".into());
-    println!("Size:        {size}");
-    println!("Media type:  {}", text(e, "media_type"));
-    println!("BLAKE3:      {}", text(e, "hash"));
-    println!(
-        "Added:       {} by {}",
-        text(e, "added_at"),
-        text(e, "added_by")
-    );
-    println!("Evidence id: {}", text(e, "id"));
-    for t in items(&e["transcripts"]) {
-        println!(
-            "Transcript:  {} ({}, {})",
-            text(t, "name"),
-            text(t, "id"),
-            text(t, "hash")
-        );
+fn print_evidence(e: &EvidenceView) {
+    println!("Display ID:  {}", s(&e.display_id));
+    println!("Name:        {}", s(&e.name));
+    println!("Description: {}", s(&e.description));
+    println!("Category:    {}", opt(e.category.as_deref()));
+    println!("Folder:      /{}", super::escape(&e.folder));
+    println!("Size:        {}", bytes(e.size));
+    println!("Media type:  {}", s(&e.media_type));
+    println!("BLAKE3:      {}", s(&e.hash));
+    println!("Added:       {} by {}", s(&e.added_at), s(&e.added_by));
+    println!("Evidence id: {}", s(&e.id));
+    for t in &e.transcripts {
+        println!("Transcript:  {} ({}, {})", s(&t.name), s(&t.id), s(&t.hash));
     }
 }
 

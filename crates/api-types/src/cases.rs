@@ -1,0 +1,309 @@
+//! Cases, folders and evidence: `/v1/cases/*` and `/v1/cases/{case}/evidence/*` bodies.
+
+use casemesh_model::case::{Case, Evidence, Origin};
+use casemesh_model::retention::RetentionPolicy;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A retention policy: `{"kind":"until_manually_deleted"}` or `{"kind":"days","days":30}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RetentionView {
+    /// Kept until someone deletes it.
+    UntilManuallyDeleted,
+    /// Removed this many days after being added.
+    Days {
+        /// Days.
+        days: u32,
+    },
+}
+
+/// Where a case came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum OriginView {
+    /// Created here.
+    Local,
+    /// Received from a partner organization.
+    Received {
+        /// Sharing organization's id.
+        sharer: String,
+        /// Sharing organization's name.
+        sharer_name: String,
+        /// The share it arrived under.
+        share: String,
+        /// The case's id at the sharer.
+        source_case: String,
+        /// When it arrived (RFC 3339).
+        received_at: String,
+    },
+}
+
+/// A transcript of an evidence item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptView {
+    /// Id.
+    pub id: String,
+    /// File name.
+    pub name: String,
+    /// BLAKE3, lowercase hex.
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// An evidence item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceView {
+    /// Record id.
+    pub id: String,
+    /// The case's record id.
+    pub case: String,
+    /// Display id, e.g. `EV-0001`.
+    pub display_id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Category; null = uncategorized.
+    pub category: Option<String>,
+    /// Folder path; `""` for the case root.
+    pub folder: String,
+    /// BLAKE3 of the bytes, lowercase hex.
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+    /// Who added it.
+    pub added_by: String,
+    /// Transcripts.
+    pub transcripts: Vec<TranscriptView>,
+    /// Marked "do not disclose": never shared with partners nor packaged into links.
+    pub do_not_disclose: bool,
+}
+
+/// A case with its folders and evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaseView {
+    /// Record id.
+    pub id: String,
+    /// The "Case ID" people use.
+    pub case_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Owner's username.
+    pub owner: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Retention policy.
+    pub retention: RetentionView,
+    /// Retention policy as text, e.g. "Until Manually Deleted".
+    pub retention_text: String,
+    /// Received from a partner (an External case).
+    pub external: bool,
+    /// Where it came from.
+    pub origin: OriginView,
+    /// Every folder path, sorted.
+    pub folders: Vec<String>,
+    /// Evidence items.
+    pub evidence: Vec<EvidenceView>,
+}
+
+/// A case in a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CaseSummary {
+    /// Record id.
+    pub id: String,
+    /// Case ID.
+    pub case_id: String,
+    /// Title.
+    pub title: String,
+    /// Received from a partner.
+    pub external: bool,
+    /// Number of evidence items.
+    pub evidence_count: usize,
+    /// Created (RFC 3339).
+    pub created_at: String,
+}
+
+/// Body of `POST /v1/cases`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCase {
+    /// The Case ID people use, e.g. `2026-CR-0042`.
+    pub case_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Body of `PATCH /v1/cases/{case}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditCase {
+    /// New Case ID.
+    pub case_id: Option<String>,
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+/// Query of `GET /v1/cases`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only cases received from partners (true) or only local ones (false).
+    pub external: Option<bool>,
+}
+
+/// Body of the folder routes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FolderRequest {
+    /// The folder's path, e.g. `Interviews/Day 1`.
+    pub path: String,
+    /// For rename: the new name (one segment).
+    pub new_name: Option<String>,
+    /// For move: the new parent's path (`""` = root).
+    pub new_parent: Option<String>,
+}
+
+/// Query of the upload route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoParams)]
+pub struct AddQuery {
+    /// Evidence name (one path segment), usually the file name.
+    pub name: String,
+    /// Folder path; empty or absent = case root.
+    pub folder: Option<String>,
+    /// Display id; default `EV-0001`, `EV-0002`, … in order of addition.
+    pub display_id: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Media type; default guessed from the name.
+    pub media_type: Option<String>,
+}
+
+/// Body of `PATCH …/evidence/{evidence}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditEvidence {
+    /// New name.
+    pub name: Option<String>,
+    /// New display id.
+    pub display_id: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category (empty string = none).
+    pub category: Option<String>,
+    /// Move to this folder path (`""` = root).
+    pub folder: Option<String>,
+    /// Mark (`true`) or unmark "do not disclose": a marked item never leaves the organization.
+    pub do_not_disclose: Option<bool>,
+}
+
+/// Query of the transcript upload route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoParams)]
+pub struct TranscriptQuery {
+    /// Transcript file name.
+    pub name: String,
+}
+
+impl From<RetentionPolicy> for RetentionView {
+    fn from(p: RetentionPolicy) -> Self {
+        match p {
+            RetentionPolicy::UntilManuallyDeleted => RetentionView::UntilManuallyDeleted,
+            RetentionPolicy::Days(days) => RetentionView::Days { days },
+        }
+    }
+}
+
+impl From<RetentionView> for RetentionPolicy {
+    fn from(v: RetentionView) -> Self {
+        match v {
+            RetentionView::UntilManuallyDeleted => RetentionPolicy::UntilManuallyDeleted,
+            RetentionView::Days { days } => RetentionPolicy::Days(days),
+        }
+    }
+}
+
+impl From<&Origin> for OriginView {
+    fn from(o: &Origin) -> Self {
+        match o {
+            Origin::Local => OriginView::Local,
+            Origin::Received {
+                sharer,
+                sharer_name,
+                share,
+                source_case,
+                received_at,
+            } => OriginView::Received {
+                sharer: sharer.to_string(),
+                sharer_name: sharer_name.clone(),
+                share: share.to_string(),
+                source_case: source_case.to_string(),
+                received_at: received_at.to_string(),
+            },
+        }
+    }
+}
+
+impl EvidenceView {
+    /// The view of `ev`, whose folder path is resolved in `case`.
+    pub fn new(ev: &Evidence, case: &Case) -> EvidenceView {
+        EvidenceView {
+            id: ev.id.to_string(),
+            case: ev.case.to_string(),
+            display_id: ev.display_id.clone(),
+            name: ev.name.clone(),
+            description: ev.description.clone(),
+            category: ev.category.clone(),
+            folder: case.path_of(ev.folder),
+            hash: ev.hash.to_hex(),
+            size: ev.size,
+            media_type: ev.media_type.clone(),
+            added_at: ev.added_at.to_string(),
+            added_by: ev.added_by.clone(),
+            transcripts: ev
+                .transcripts
+                .iter()
+                .map(|t| TranscriptView {
+                    id: t.id.to_string(),
+                    name: t.name.clone(),
+                    hash: t.hash.to_hex(),
+                    size: t.size,
+                })
+                .collect(),
+            do_not_disclose: ev.do_not_disclose,
+        }
+    }
+}
+
+impl CaseView {
+    /// The view of a case, its owner's name and its evidence.
+    pub fn new(case: &Case, owner: &str, evidence: &[Evidence]) -> CaseView {
+        CaseView {
+            id: case.id.to_string(),
+            case_id: case.case_number.clone(),
+            title: case.title.clone(),
+            description: case.description.clone(),
+            owner: owner.to_owned(),
+            created_at: case.created_at.to_string(),
+            retention: case.retention.into(),
+            retention_text: case.retention.to_string(),
+            external: case.is_external(),
+            origin: (&case.origin).into(),
+            folders: case.folder_paths(),
+            evidence: evidence
+                .iter()
+                .map(|e| EvidenceView::new(e, case))
+                .collect(),
+        }
+    }
+}

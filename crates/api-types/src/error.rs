@@ -1,0 +1,22 @@
+//! The JSON body of every error response of the admin API.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The JSON body of an error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message of an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `gone`, `payload_too_large`, `too_many_requests`, `blob_corrupt`, `insufficient_storage`
+    /// (507: the disk is full; nothing was stored), `internal`.
+    pub code: String,
+    /// Explanation for people.
+    pub message: String,
+}

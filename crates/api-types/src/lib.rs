@@ -1,0 +1,52 @@
+//! The request and response bodies of casemesh's admin API (`/v1/*`, `/healthz`, `/readyz`),
+//! with their OpenAPI schemas: the one definition shared by the server (`casemesh-api`), the CLI
+//! (`casemesh`) and the integration tests, so a renamed field breaks the build, not a script.
+//!
+//! The field names are the API's stable contract: what the CLI's `--json` prints and what
+//! scripts rely on. Rename nothing; add freely (an added field deserializes as absent from an
+//! older node only if it is an `Option`).
+//!
+//! Layout, one module per route family: [`cases`] (cases, folders, evidence), [`users`],
+//! [`audit`] (audit trail, custody timeline), [`node`] (health, settings, blobs, retention),
+//! [`sharing`] (federation, partner and inside shares, received shares) and [`error`] (every
+//! error answer). Each response type derives `Serialize` (the server) and `Deserialize` (the
+//! clients); each request type both as well. Conversions from model records are here; those
+//! from the server's records are behind the `server` feature ([`server`]).
+//!
+//! ```
+//! use casemesh_api_types::cases::CaseSummary;
+//! let json = r#"[{"id":"c1","case_id":"2026-CR-1","title":"T","external":false,
+//!               "evidence_count":0,"created_at":"2026-01-01T00:00:00Z"}]"#;
+//! let cases: Vec<CaseSummary> = serde_json::from_str(json).unwrap();
+//! assert_eq!(cases[0].case_id, "2026-CR-1");
+//! ```
+
+pub mod audit;
+pub mod cases;
+pub mod error;
+pub mod node;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod sharing;
+pub mod users;
+
+pub use audit::{AuditTrail, AuditVerify, CustodyTimeline};
+pub use cases::{
+    AddQuery, CaseSummary, CaseView, CreateCase, EditCase, EditEvidence, EvidenceView,
+    FolderRequest, ListQuery, OriginView, RetentionView, TranscriptQuery, TranscriptView,
+};
+pub use error::{ErrorBody, ErrorDetail};
+pub use node::{
+    BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, NodeInfo, Ready, ReadyPart,
+    Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
+};
+pub use sharing::{
+    AccessEntry, AddPartner, AddRecipients, CreateShare, DirectoryParams, EditPartner, HopView,
+    IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView, PolicyView, PutPolicy,
+    ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery, ReceivedView,
+    RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView, StopAckView,
+};
+pub use users::{
+    CreateGroup, CreateUser, CreatedUser, EditUser, GroupView, NewToken, Revoked, TokenQuery,
+    UserView,
+};

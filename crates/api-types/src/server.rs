@@ -1,0 +1,154 @@
+//! Conversions from the server's records into the views (feature `server`): the partner, the
+//! outgoing share (with its decoded receipt and stop acknowledgement) and the retention
+//! sweeper's removals. They live here, next to the types, because Rust allows a `From` impl only
+//! in the crate of the type or of the trait; clients (CLI, tests) build without this feature.
+
+use crate::node::Removed;
+use crate::sharing::{
+    HopView, PartnerView, PolicyView, ReceiptView, RecipientView, RefusedRecipientView, ShareView,
+    SkippedView, StopAckView,
+};
+use casemesh_model::custody::{HoldingReceipt, Signed, StopAck};
+use casemesh_model::grant::Scope;
+use casemesh_sharing::records::{OutgoingShare, Partner};
+
+impl From<Partner> for PartnerView {
+    fn from(p: Partner) -> Self {
+        PartnerView {
+            name: p.name,
+            peer_id: p.peer_id,
+            addrs: p.addrs,
+            policy: p.policy,
+            added_at: p.added_at.to_string(),
+        }
+    }
+}
+
+fn receipt_view(s: &OutgoingShare) -> Option<ReceiptView> {
+    let record = s.receipt.as_ref()?;
+    let bytes = hex::decode(&record.signed).ok()?;
+    let signed = Signed::<HoldingReceipt>::from_bytes(&bytes).ok()?;
+    let st = &signed.statement;
+    Some(ReceiptView {
+        signed_by: st.holder.0.clone(),
+        signed_by_name: s.partner_name.clone(),
+        seq: st.seq,
+        items: st.items,
+        digest: hex::encode(st.roots),
+        grant_hash: hex::encode(st.grant_hash),
+        at: st.at.to_string(),
+        received_at: record.received_at.to_string(),
+        matches_sent: record.matches_sent,
+        roots: None,
+        evidence: None,
+        signature: hex::encode(signed.signature),
+        wire: record.signed.clone(),
+    })
+}
+
+fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
+    let record = s.stop_ack.as_ref()?;
+    let bytes = hex::decode(&record.signed).ok()?;
+    let signed = Signed::<StopAck>::from_bytes(&bytes).ok()?;
+    let st = &signed.statement;
+    Some(StopAckView {
+        signed_by: st.holder.0.clone(),
+        signed_by_name: s.partner_name.clone(),
+        revocation_hash: hex::encode(st.revocation_hash),
+        at: st.at.to_string(),
+        received_at: record.received_at.to_string(),
+        signature: hex::encode(signed.signature),
+        wire: record.signed.clone(),
+    })
+}
+
+/// The scope as the views name it: `entire_case`, `folders (n)` or `evidence (n)`.
+fn scope_text(s: &Scope) -> String {
+    match s {
+        Scope::EntireCase => "entire_case".into(),
+        Scope::Folders(f) => format!("folders ({})", f.len()),
+        Scope::Evidence(e) => format!("evidence ({})", e.len()),
+    }
+}
+
+impl From<OutgoingShare> for ShareView {
+    fn from(s: OutgoingShare) -> Self {
+        ShareView {
+            id: s.id.to_string(),
+            case: s.case.to_string(),
+            status: format!("{:?}", s.status),
+            partner: s.partner.clone(),
+            partner_name: s.partner_name.clone(),
+            mode: format!("{:?}", s.mode).to_lowercase(),
+            scope: scope_text(&s.scope),
+            recipients: s
+                .recipients
+                .iter()
+                .map(|r| RecipientView {
+                    recipient: casemesh_sharing::recipient_label(&r.recipient),
+                    added_at: r.added_at.to_string(),
+                })
+                .collect(),
+            refused_recipients: s
+                .refused_recipients
+                .iter()
+                .map(|r| RefusedRecipientView {
+                    recipient: casemesh_sharing::recipient_label(&r.recipient),
+                    reason: r.reason.clone(),
+                    since: r.since.to_string(),
+                })
+                .collect(),
+            policy: PolicyView::from(&s.policy),
+            message: s.message.clone(),
+            created_by: s.created_by.clone(),
+            created_at: s.created_at.to_string(),
+            items_sent: s.items_sent as usize,
+            items_delivered: s.items_delivered as usize,
+            completed_at: s.completed_at.map(|t| t.to_string()),
+            stopped_at: s.stopped_at.map(|t| t.to_string()),
+            failure: s.failure.clone(),
+            skipped: s.skipped_total.max(s.skipped.len() as u64) as usize,
+            skipped_items: s
+                .skipped
+                .iter()
+                .map(|(id, reason)| SkippedView {
+                    evidence: id.to_string(),
+                    name: String::new(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            receipt: receipt_view(&s),
+            stop_ack: stop_ack_view(&s),
+            onward_of: s.onward.map(|o| o.parent.to_string()),
+            hops: s
+                .hops
+                .iter()
+                .map(|h| HopView {
+                    share: h.share.to_string(),
+                    from: h.from.clone(),
+                    from_name: h.from_name.clone(),
+                    to: h.to.clone(),
+                    to_name: h.to_name.clone(),
+                    recipients: h
+                        .recipients
+                        .iter()
+                        .map(casemesh_sharing::recipient_label)
+                        .collect(),
+                    scope: scope_text(&h.scope),
+                    at: h.at.to_string(),
+                    grant: h.grant.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<casemesh_service::Removed> for Removed {
+    fn from(r: casemesh_service::Removed) -> Removed {
+        Removed {
+            case: r.case.to_string(),
+            evidence: r.evidence.to_string(),
+            name: r.name,
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! Federation and sharing bodies: node id, partners, policies, partner shares, inside shares,
+//! the access list and received shares.
+
+use casemesh_model::policy::SharingPolicy;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// This node's identity on the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IdView {
+    /// Org id (libp2p PeerId).
+    pub peer_id: String,
+    /// Bound listen addresses (multiaddrs).
+    pub addrs: Vec<String>,
+}
+
+/// A partner organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PartnerView {
+    /// Display name.
+    pub name: String,
+    /// Org id (PeerId).
+    pub peer_id: String,
+    /// Addresses.
+    pub addrs: Vec<String>,
+    /// Assigned sharing policy's name.
+    pub policy: String,
+    /// Registered at (RFC 3339).
+    pub added_at: String,
+}
+
+/// Body of `POST /v1/partners`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPartner {
+    /// Display name.
+    pub name: String,
+    /// PeerId.
+    pub peer_id: String,
+    /// Multiaddrs, e.g. `/ip4/10.0.0.5/tcp/4001`.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// Sharing policy name (default `partner-copy`).
+    pub policy: Option<String>,
+}
+
+/// Body of `PATCH /v1/partners/{partner}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditPartner {
+    /// New display name.
+    pub name: Option<String>,
+    /// Replace the addresses.
+    pub addrs: Option<Vec<String>>,
+    /// Assign another policy.
+    pub policy: Option<String>,
+}
+
+/// A sharing policy: what the partner may do (`allow`) and what data may leave (`data`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// Name.
+    pub name: String,
+    /// Allowed actions: view, download, import, receive_updates, apply_case_updates,
+    /// apply_evidence_updates, share_onward, share_onward_external.
+    pub allow: Vec<String>,
+    /// The same list under its earlier name.
+    pub allowed: Vec<String>,
+    /// Data kinds that may leave: case_number, case_title, case_description, evidence_name,
+    /// evidence_display_id, evidence_description, transcripts.
+    pub data: Vec<String>,
+    /// Whether a partner share under this policy waits for a second person's approval.
+    pub two_person_approval: bool,
+}
+
+/// Body of `POST /v1/policies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicy {
+    /// Name.
+    pub name: String,
+    /// Allowed actions (names as in [`PolicyView::allow`]; the retired `apply_updates` means
+    /// both `apply_*_updates`).
+    #[serde(alias = "allowed")]
+    pub allow: Vec<String>,
+    /// Data kinds that may leave, or the groups `case_fields`, `evidence_metadata`, `all`;
+    /// absent = all.
+    #[serde(default)]
+    pub data: Option<Vec<String>>,
+    /// A partner share under this policy waits as `PendingApproval` until a second user with
+    /// the `share_approve` permission approves it. Default false.
+    #[serde(default)]
+    pub two_person_approval: bool,
+}
+
+/// Body of `POST /v1/cases/{case}/shares`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShare {
+    /// Partner name or id.
+    pub partner: String,
+    /// Recipients: `user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or bare (email if it has `@`).
+    pub to: Vec<String>,
+    /// Folder paths to share (default: the entire case).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// Evidence ids or display ids to share.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Optional message.
+    pub message: Option<String>,
+    /// `copy` (default: the partner gets its own copy) or `access` (advanced sharing: the
+    /// partner's users list and fetch the case through their node; no copy is made). Access
+    /// needs the Advanced Sharing feature.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// Body of `POST /v1/shares/{share}/recipients`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddRecipients {
+    /// Recipients to add.
+    pub to: Vec<String>,
+    /// Another partner to share with (default: the share's partner).
+    pub partner: Option<String>,
+}
+
+/// A recipient of a share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RecipientView {
+    /// `user:…`, `group:…`, `email:…` or `badge:…`.
+    pub recipient: String,
+    /// When it was added (RFC 3339).
+    pub added_at: String,
+}
+
+/// A share this organization issued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ShareView {
+    /// Share id.
+    pub id: String,
+    /// The shared case's record id.
+    pub case: String,
+    /// `Processing`, `Complete`, `Stopped` or `Failed` (a message could never be delivered;
+    /// see `failure`).
+    pub status: String,
+    /// Why the share failed, with `Failed`.
+    pub failure: Option<String>,
+    /// Partner org id.
+    pub partner: String,
+    /// Partner name.
+    pub partner_name: String,
+    /// `copy` (partner share) or `access`.
+    pub mode: String,
+    /// `entire_case`, `folders` or `evidence`.
+    pub scope: String,
+    /// Recipients.
+    pub recipients: Vec<RecipientView>,
+    /// Recipients the partner's directory does not know, with its reason (issue #15 item 1):
+    /// added after the offer, they get nothing while the share goes on. Empty when all are
+    /// known (or the partner has not checked yet).
+    pub refused_recipients: Vec<RefusedRecipientView>,
+    /// The policy the partner received.
+    pub policy: PolicyView,
+    /// Message.
+    pub message: Option<String>,
+    /// Who shared.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Evidence items sent.
+    pub items_sent: usize,
+    /// Evidence items the partner confirmed.
+    pub items_delivered: usize,
+    /// When it last became Complete.
+    pub completed_at: Option<String>,
+    /// When it was stopped.
+    pub stopped_at: Option<String>,
+    /// How many items the partner could not fetch (deleted here, or no longer served).
+    pub skipped: usize,
+    /// Those items, with the partner's reason.
+    pub skipped_items: Vec<SkippedView>,
+    /// The partner's latest signed holding receipt, if it sent one (issue #13).
+    pub receipt: Option<ReceiptView>,
+    /// The partner's signed acknowledgement of the stop, once it arrived.
+    pub stop_ack: Option<StopAckView>,
+    /// For an onward share: the received share it continues.
+    pub onward_of: Option<String>,
+    /// Onward hops partners reported below this share (who shared with whom, when).
+    pub hops: Vec<HopView>,
+}
+
+/// An onward hop below a share: proof is the child grant, signed by `from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HopView {
+    /// The onward share (child grant id).
+    pub share: String,
+    /// The organization that shared onward (org id).
+    pub from: String,
+    /// Its name here.
+    pub from_name: String,
+    /// The organization it was shared with (org id); the same as `from` for a share inside
+    /// that organization.
+    pub to: String,
+    /// That organization's name, as `from` knows it.
+    pub to_name: String,
+    /// Recipients.
+    pub recipients: Vec<String>,
+    /// `entire_case`, `folders (n)` or `evidence (n)`.
+    pub scope: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// The child grant, wire form, hex.
+    pub grant: String,
+}
+
+/// A partner's signed holding receipt: "we hold these evidence items, these exact bytes".
+/// Verify it offline: decode `wire` as `Signed<HoldingReceipt>` (docs/protocol.md, "Custody
+/// statements") and check the ed25519 signature against the partner's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptView {
+    /// The signing organization's id (derived from its ed25519 key).
+    pub signed_by: String,
+    /// Its name here.
+    pub signed_by_name: String,
+    /// The last item list it holds completely.
+    pub seq: u64,
+    /// How many items it signed for.
+    pub items: u64,
+    /// The signed roots digest (BLAKE3 of the roots list), hex.
+    pub digest: String,
+    /// BLAKE3 of the grant it holds them under, hex.
+    pub grant_hash: String,
+    /// When it signed (RFC 3339, UTC).
+    pub at: String,
+    /// When it arrived here (RFC 3339, UTC).
+    pub received_at: String,
+    /// Whether the digest equals that of the items sent up to `seq` less those it skipped.
+    pub matches_sent: bool,
+    /// The BLAKE3 roots it signed for, hex, in ascending evidence-id order (with
+    /// `matches_sent`; only in the status of one share, not in lists).
+    pub roots: Option<Vec<String>>,
+    /// The sharer's evidence id of each root, same order.
+    pub evidence: Option<Vec<String>>,
+    /// The ed25519 signature, hex.
+    pub signature: String,
+    /// The whole signed statement, wire form, hex.
+    pub wire: String,
+}
+
+/// A partner's signed acknowledgement that it took in the stop of a share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StopAckView {
+    /// The signing organization's id.
+    pub signed_by: String,
+    /// Its name here.
+    pub signed_by_name: String,
+    /// BLAKE3 of the revocation it acknowledges, hex.
+    pub revocation_hash: String,
+    /// When it signed (RFC 3339, UTC).
+    pub at: String,
+    /// When it arrived here (RFC 3339, UTC).
+    pub received_at: String,
+    /// The ed25519 signature, hex.
+    pub signature: String,
+    /// The whole signed statement, wire form, hex.
+    pub wire: String,
+}
+
+/// A recipient the partner refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefusedRecipientView {
+    /// `user:NAME`, `group:NAME`, `email:ADDR` or `badge:ID`.
+    pub recipient: String,
+    /// The partner's reason, e.g. `no such user`.
+    pub reason: String,
+    /// When the partner first reported it (RFC 3339).
+    pub since: String,
+}
+
+/// An item an import went around.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SkippedView {
+    /// The sharer's evidence id.
+    pub evidence: String,
+    /// Its name (empty when the sharer no longer has it).
+    pub name: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// A share received from a partner: the seeds' "Import details".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReceivedView {
+    /// Share id.
+    pub id: String,
+    /// `Pending` (waiting for Import), `Access` (access mode: opened in place with `received
+    /// view` / `received get`, nothing imported), `Importing`, `Imported` or `Stopped`.
+    pub status: String,
+    /// Sender: the sharing organization's id.
+    pub sender: String,
+    /// Partner organization (name).
+    pub partner_organization: String,
+    /// Recipients as the sharer named them.
+    pub recipients: Vec<String>,
+    /// Local users they resolved to.
+    pub resolved_users: Vec<String>,
+    /// Received on (RFC 3339).
+    pub received_on: String,
+    /// Access level: `copy` (partner share) or `access`.
+    pub access_level: String,
+    /// Sharing policy.
+    pub sharing_policy: PolicyView,
+    /// The sharer's message.
+    pub message: Option<String>,
+    /// Case ID at the sharer.
+    pub case_id: String,
+    /// Title at the sharer.
+    pub title: String,
+    /// Items in the sharer's manifest.
+    pub items: usize,
+    /// Items in the local copy.
+    pub items_imported: usize,
+    /// The grant this organization holds the case under, wire form, hex: a signed chain anyone
+    /// can verify offline (for an onward share, its parents are inside).
+    pub grant: String,
+    /// The local copy's record id, once imported.
+    pub local_case: Option<String>,
+    /// The last import error, if any.
+    pub last_error: Option<String>,
+    /// Items not copied because the sharer refused them for good (deleted, no longer in scope);
+    /// the rest of the import went on without them.
+    pub skipped: Vec<SkippedView>,
+}
+
+/// Query of the directory route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoParams)]
+pub struct DirectoryParams {
+    /// What was typed (prefix of a username, full name, email, badge id or group name).
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Body of `POST /v1/cases/{case}/access`: share inside the organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareInside {
+    /// `user:NAME` or `group:NAME` (a bare name is a user; a badge id or email names a user).
+    pub to: Vec<String>,
+    /// Folder paths to share (default: the entire case).
+    #[serde(default)]
+    pub folders: Vec<String>,
+    /// Evidence ids or display ids to share.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Optional message for the notification.
+    pub message: Option<String>,
+}
+
+/// What an inside share did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InsideShareView {
+    /// The inside share's id (in the audit trail).
+    pub id: String,
+    /// The case's record id.
+    pub case: String,
+    /// `entire_case`, `folders` or `evidence`.
+    pub scope: String,
+    /// Who was given access: `user:NAME` / `group:NAME`.
+    pub to: Vec<String>,
+    /// Notification emails queued.
+    pub notified: usize,
+}
+
+/// What stopping an inside share did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InsideStopView {
+    /// The inside share.
+    pub id: String,
+    /// The case's record id.
+    pub case: String,
+    /// `Stopped`.
+    pub status: String,
+    /// Access entries taken back.
+    pub removed: usize,
+}
+
+/// One entry of a case's access list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccessEntry {
+    /// `owner`, `user`, `group`, `email` or `badge`.
+    pub kind: String,
+    /// Username, group name, address or badge id.
+    pub who: String,
+    /// Full name (users of this organization; a group's name).
+    pub full_name: Option<String>,
+    /// The organization the person belongs to.
+    pub organization: String,
+    /// The share that gives access (none for the owner).
+    pub share: Option<String>,
+    /// The share's status (`Processing`, `Complete`), `Owner`, or `Access` (inside the
+    /// organization).
+    pub status: String,
+    /// Set when the partner refused this recipient (not in its directory): its reason. The
+    /// recipient has no access there although the share goes on.
+    pub refused: Option<String>,
+}
+
+/// Share a received case onward to another partner organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OnwardShare {
+    /// Partner name or org id.
+    pub partner: String,
+    /// Recipients in that organization (`user:…`, `group:…`, `email:…`, `badge:…`).
+    pub to: Vec<String>,
+    /// Optional message.
+    pub message: Option<String>,
+}
+
+/// Query of `GET /v1/received`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReceivedQuery {
+    /// Only shares of this mode: `copy` or `access`.
+    pub mode: Option<String>,
+}
+
+/// An item of a received share as the sharer last sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReceivedItemView {
+    /// The sharer's evidence id (name it to `received get`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Display id.
+    pub display_id: String,
+    /// Description.
+    pub description: String,
+    /// Folder path at the sharer; `null` = the root.
+    pub folder: Option<String>,
+    /// BLAKE3 of the bytes (hex).
+    pub hash: String,
+    /// Bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+}
+
+/// What a received share holds: the sharer's current version as last sent (`received view`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReceivedContentsView {
+    /// Share id.
+    pub share: String,
+    /// `copy` or `access`.
+    pub mode: String,
+    /// The shared folders' paths (only the folders the share covers and their ancestors).
+    pub folders: Vec<String>,
+    /// The items.
+    pub evidence: Vec<ReceivedItemView>,
+}
+
+impl From<&SharingPolicy> for PolicyView {
+    fn from(p: &SharingPolicy) -> Self {
+        let allow: Vec<String> = p.allowed.iter().map(|a| a.name().to_owned()).collect();
+        PolicyView {
+            name: p.name.clone(),
+            allowed: allow.clone(),
+            allow,
+            data: p.data.iter().map(|d| d.name().to_owned()).collect(),
+            two_person_approval: p.two_person_approval,
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! Case use cases, reached as `node.cases()`: create, list, show (audited), edit (then partners
+//! holding a share get the change), set retention, the folder tree — and the rule every case,
+//! evidence, audit, link and received-share use case starts with: **which case a reference names
+//! for this caller, and how much of it they see** ([`CaseService::resolve`]). A case the caller may
+//! not see answers exactly like a missing one, so nothing tells them it exists (issue #12; the
+//! rule itself is the pure `casemesh_model::access::visibility`).
+//!
+//! Errors are [`CaseError`]; each says what to do next ([`CaseError::disposition`]).
+
+use crate::caller::Caller;
+use crate::error::{Disposition, of_sharing, of_store};
+use casemesh_model::access::{AccessEntry, Visibility, visibility};
+use casemesh_model::audit::actions;
+use casemesh_model::case::{Case, Evidence, FolderError};
+use casemesh_model::ids::CaseId;
+use casemesh_model::names::{NameError, TextError, check_line, check_text, limits};
+use casemesh_model::org::{Action, Denied, Settings, User};
+use casemesh_model::retention::RetentionPolicy;
+use casemesh_sharing::records::IncomingShare;
+use casemesh_sharing::{Engine, SharingError};
+use casemesh_store::{Clock, Store, StoreError};
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+/// Why a case use case refused or failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaseError {
+    /// The caller lacks a permission, or the organization a feature, the action needs.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// No such case, item or received share — or not one this caller may see.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The caller sees part of the case only, and the action needs all of it.
+    #[error("you have access to part of this case only; ask its owner")]
+    PartOnly,
+    /// The request is refused as given (a bad case number, a missing field).
+    #[error("{0}")]
+    Invalid(String),
+    /// A name is not a valid name.
+    #[error("invalid name: {0}")]
+    Name(#[from] NameError),
+    /// A text field is too long or holds control characters.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// A folder operation is refused (no such folder, one exists, not empty, bad name).
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    /// The store refused (a taken case number, no space) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sharing engine refused or failed (received-share lookups).
+    #[error(transparent)]
+    Sharing(#[from] SharingError),
+}
+
+impl CaseError {
+    /// What the caller should do.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            CaseError::NotFound(_) | CaseError::Folder(FolderError::NotFound(_)) => {
+                Disposition::NotFound
+            }
+            CaseError::Denied(_)
+            | CaseError::PartOnly
+            | CaseError::Invalid(_)
+            | CaseError::Name(_)
+            | CaseError::Text(_)
+            | CaseError::Folder(_) => Disposition::Refuse,
+            CaseError::Store(e) => of_store(e),
+            CaseError::Sharing(e) => of_sharing(e),
+        }
+    }
+}
+
+/// A new case as the user asked for it.
+#[derive(Debug, Clone, Default)]
+pub struct NewCase {
+    /// The Case ID people use, e.g. `2026-CR-0042` ([`check_case_number`]).
+    pub case_number: String,
+    /// Title (one line, [`limits::TITLE`]).
+    pub title: String,
+    /// Description ([`limits::CASE_DESCRIPTION`]).
+    pub description: String,
+}
+
+/// Changes to a case's fields; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct CaseEdit {
+    /// New Case ID.
+    pub case_number: Option<String>,
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+/// A change to a case's folder tree; paths like `Interviews/Day 1`, `""` = root.
+#[derive(Debug, Clone)]
+pub enum FolderChange {
+    /// Create a folder and missing parents.
+    Create {
+        /// The folder's path.
+        path: String,
+    },
+    /// Rename a folder; `new_name` is one segment (`None`: refused, "new_name is required").
+    Rename {
+        /// The folder's path.
+        path: String,
+        /// Its new name.
+        new_name: Option<String>,
+    },
+    /// Move a folder under `new_parent` (`None`: refused, "new_parent is required").
+    Move {
+        /// The folder's path.
+        path: String,
+        /// The new parent's path.
+        new_parent: Option<String>,
+    },
+    /// Delete an empty folder and its empty subfolders.
+    Delete {
+        /// The folder's path.
+        path: String,
+    },
+}
+
+/// A case as one caller sees it: a part shows only the evidence it covers and the folders on
+/// the way to it.
+#[derive(Debug, Clone)]
+pub struct CaseDetail {
+    /// The case (folders filtered to what the caller sees).
+    pub case: Case,
+    /// The owner's username (its id when the user is gone).
+    pub owner: String,
+    /// The evidence the caller sees, in the store's order.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One row of a case list.
+#[derive(Debug, Clone)]
+pub struct CaseSummary {
+    /// The case.
+    pub case: Case,
+    /// Evidence items the caller sees in it.
+    pub evidence_count: usize,
+}
+
+/// Who has access to a case inside this organization.
+#[derive(Debug, Clone)]
+pub struct CaseAccess {
+    /// The case.
+    pub case: Case,
+    /// Its owner, if the user still exists.
+    pub owner: Option<User>,
+    /// The case's access list, each entry with its user when it names one that exists.
+    pub entries: Vec<(AccessEntry, Option<User>)>,
+}
+
+/// The case use cases: cheap to clone.
+#[derive(Clone)]
+pub struct CaseService {
+    store: Store,
+    sharing: Engine,
+    settings: Arc<RwLock<Settings>>,
+    clock: Clock,
+}
+
+impl CaseService {
+    /// Case use cases over `store`; changes are sent to partners through `sharing`, feature flags
+    /// and the default retention read from `settings`.
+    pub fn new(
+        store: Store,
+        sharing: Engine,
+        settings: Arc<RwLock<Settings>>,
+        clock: Clock,
+    ) -> CaseService {
+        CaseService {
+            store,
+            sharing,
+            settings,
+            clock,
+        }
+    }
+
+    /// A snapshot of the run-time settings.
+    fn settings(&self) -> Settings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// `Err(Denied)` unless `caller` may perform `action` under the current feature flags.
+    pub fn require(&self, caller: &Caller, action: Action) -> Result<(), CaseError> {
+        Ok(caller.require(&self.settings().features, action)?)
+    }
+
+    /// How much of `case` the caller sees: owner, administrators and `all_cases` see it whole;
+    /// others what the case's access list gives them or their groups.
+    pub fn visibility(&self, caller: &Caller, case: &Case) -> Result<Visibility, CaseError> {
+        let entries = self.store.case_access(case.id)?;
+        Ok(visibility(
+            &caller.user,
+            &caller.groups,
+            case.owner,
+            &entries,
+        ))
+    }
+
+    /// The case `reference` names (record id or Case ID) among the cases the caller may see, with
+    /// how much of it. A case the caller may not see is `NotFound` exactly like a missing one,
+    /// and a Case ID is matched only among visible cases (the local one first, else the only
+    /// copy: `casemesh_store::case_numbers::pick`).
+    pub fn resolve(
+        &self,
+        caller: &Caller,
+        reference: &str,
+    ) -> Result<(Case, Visibility), CaseError> {
+        let not_found = || CaseError::NotFound(format!("case {reference:?}"));
+        if let Ok(id) = reference.parse::<CaseId>()
+            && let Some(c) = self.store.case(id)?
+        {
+            let vis = self.visibility(caller, &c)?;
+            return if vis.any() {
+                Ok((c, vis))
+            } else {
+                Err(not_found())
+            };
+        }
+        let mut visible = Vec::new();
+        for c in self.store.cases_numbered(reference)? {
+            if self.visibility(caller, &c)?.any() {
+                visible.push(c);
+            }
+        }
+        let case = casemesh_store::case_numbers::pick(reference, visible).map_err(|e| match e {
+            StoreError::NotFound(_) => not_found(),
+            e => CaseError::Store(e),
+        })?;
+        let vis = self.visibility(caller, &case)?;
+        Ok((case, vis))
+    }
+
+    /// The case `reference` names, for a change or an action on the whole case (editing,
+    /// sharing, links, its audit trail): the caller must see it whole, else [`CaseError::PartOnly`].
+    pub fn resolve_whole(&self, caller: &Caller, reference: &str) -> Result<Case, CaseError> {
+        match self.resolve(caller, reference)? {
+            (case, Visibility::Whole) => Ok(case),
+            _ => Err(CaseError::PartOnly),
+        }
+    }
+
+    /// The evidence item `reference` names (id or display id) in `case`, if `vis` covers it;
+    /// else `NotFound` as if it did not exist.
+    pub fn evidence(
+        &self,
+        case: &Case,
+        vis: &Visibility,
+        reference: &str,
+    ) -> Result<Evidence, CaseError> {
+        let ev = self.store.resolve_evidence(case.id, reference)?;
+        if vis.covers_evidence(&ev, case) {
+            Ok(ev)
+        } else {
+            Err(CaseError::NotFound(format!("evidence {reference:?}")))
+        }
+    }
+
+    /// The case with record id `id`, whatever the caller sees (for records that name a case:
+    /// a link, a share).
+    pub fn get(&self, id: CaseId) -> Result<Option<Case>, CaseError> {
+        Ok(self.store.case(id)?)
+    }
+
+    /// Whether the caller sees the whole of case `id`; a case that no longer exists is visible
+    /// to those who see every case. The rule for links and shares of a case.
+    pub fn sees_whole(&self, caller: &Caller, id: CaseId) -> Result<bool, CaseError> {
+        Ok(match self.store.case(id)? {
+            Some(c) => self.visibility(caller, &c)? == Visibility::Whole,
+            None => caller.sees_all(),
+        })
+    }
+
+    /// Whether the caller may see the received share `s`: administrators and `all_cases`, a user
+    /// the sharer named (as this organization resolved them), or whoever sees its local copy.
+    pub fn may_see_received(&self, caller: &Caller, s: &IncomingShare) -> Result<bool, CaseError> {
+        if caller.sees_all() || s.resolved_users.contains(&caller.user.username) {
+            return Ok(true);
+        }
+        match s
+            .local_case
+            .map(|c| self.store.case(c))
+            .transpose()?
+            .flatten()
+        {
+            Some(copy) => Ok(self.visibility(caller, &copy)?.any()),
+            None => Ok(false),
+        }
+    }
+
+    /// The received share `reference` names (share id, or the local copy's record id or Case ID)
+    /// if the caller may see it; else `Sharing(NotFound)` exactly as for a missing one.
+    pub fn received(&self, caller: &Caller, reference: &str) -> Result<IncomingShare, CaseError> {
+        let not_found = || {
+            CaseError::Sharing(SharingError::NotFound(format!(
+                "received share {reference:?}"
+            )))
+        };
+        let share = match self.sharing.received_share(reference) {
+            Ok(s) => s,
+            Err(SharingError::NotFound(_)) => {
+                let (case, _) = self.resolve(caller, reference).map_err(|_| not_found())?;
+                self.sharing
+                    .received_share(&case.id.to_string())
+                    .map_err(|_| not_found())?
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if self.may_see_received(caller, &share)? {
+            Ok(share)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// `case` as a caller who sees `vis` of it sees it.
+    pub fn detail(&self, case: &Case, vis: &Visibility) -> Result<CaseDetail, CaseError> {
+        let owner = self
+            .store
+            .user(case.owner)?
+            .map(|u| u.username)
+            .unwrap_or_else(|| case.owner.to_string());
+        let mut evidence = self.store.case_evidence(case.id)?;
+        if *vis == Visibility::Whole {
+            return Ok(CaseDetail {
+                case: case.clone(),
+                owner,
+                evidence,
+            });
+        }
+        evidence.retain(|e| vis.covers_evidence(e, case));
+        let mut shown = case.clone();
+        shown.folders.retain(|f| {
+            vis.shows_folder(f.id, case) || evidence.iter().any(|e| case.is_within(e.folder, f.id))
+        });
+        Ok(CaseDetail {
+            case: shown,
+            owner,
+            evidence,
+        })
+    }
+
+    /// Create a case owned by the caller (needs Edit Case), with the organization's default
+    /// retention when one is set; audited (`case.create`) in the same transaction.
+    pub fn create(&self, caller: &Caller, new: &NewCase) -> Result<CaseDetail, CaseError> {
+        self.require(caller, Action::EditCase)?;
+        check_case_number(&new.case_number)?;
+        check_line("title", &new.title, limits::TITLE)?;
+        check_text("description", &new.description, limits::CASE_DESCRIPTION)?;
+        let now = self.clock.now();
+        let mut case = Case::new(
+            &new.case_number,
+            &new.title,
+            &new.description,
+            caller.user.id,
+            now,
+        );
+        if let Some(p) = self.settings().default_retention {
+            case.retention = p;
+        }
+        self.store.create_case(&case, &caller.actor(now))?;
+        self.detail(&case, &Visibility::Whole)
+    }
+
+    /// The cases the caller may see (only received ones with `external = Some(true)`, only local
+    /// ones with `Some(false)`), oldest first then by Case ID; each counts the evidence the caller
+    /// sees.
+    pub fn list(
+        &self,
+        caller: &Caller,
+        external: Option<bool>,
+    ) -> Result<Vec<CaseSummary>, CaseError> {
+        let mut out = Vec::new();
+        for c in self.store.cases()? {
+            if external.is_some_and(|x| x != c.is_external()) {
+                continue;
+            }
+            let vis = self.visibility(caller, &c)?;
+            if !vis.any() {
+                continue;
+            }
+            let evidence_count = self
+                .store
+                .case_evidence(c.id)?
+                .iter()
+                .filter(|e| vis.covers_evidence(e, &c))
+                .count();
+            out.push(CaseSummary {
+                case: c,
+                evidence_count,
+            });
+        }
+        out.sort_by(|a, b| {
+            a.case
+                .created_at
+                .cmp(&b.case.created_at)
+                .then(a.case.case_number.cmp(&b.case.case_number))
+        });
+        Ok(out)
+    }
+
+    /// Show a case as the caller sees it; the view is audited (`case.view`).
+    pub fn show(&self, caller: &Caller, reference: &str) -> Result<CaseDetail, CaseError> {
+        let (case, vis) = self.resolve(caller, reference)?;
+        self.store.audit(
+            case.id,
+            &caller.actor(self.clock.now()),
+            actions::CASE_VIEW,
+            None,
+            "",
+        )?;
+        self.detail(&case, &vis)
+    }
+
+    /// Edit a case's fields (needs Edit Case and the whole case); audited (`case.edit`), then
+    /// partners holding a share of the case get the change ("updates available" there).
+    pub fn edit(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        edit: &CaseEdit,
+    ) -> Result<CaseDetail, CaseError> {
+        self.require(caller, Action::EditCase)?;
+        if let Some(n) = &edit.case_number {
+            check_case_number(n)?;
+        }
+        check_line("title", edit.title.as_deref().unwrap_or(""), limits::TITLE)?;
+        check_text(
+            "description",
+            edit.description.as_deref().unwrap_or(""),
+            limits::CASE_DESCRIPTION,
+        )?;
+        let id = self.resolve_whole(caller, reference)?.id;
+        let actor = caller.actor(self.clock.now());
+        let case = self
+            .store
+            .update_case(id, &actor, actions::CASE_EDIT, |c| {
+                let mut changed = Vec::new();
+                if let Some(v) = &edit.case_number {
+                    c.case_number = v.clone();
+                    changed.push("case_id");
+                }
+                if let Some(v) = &edit.title {
+                    c.title = v.clone();
+                    changed.push("title");
+                }
+                if let Some(v) = &edit.description {
+                    c.description = v.clone();
+                    changed.push("description");
+                }
+                Ok::<_, CaseError>(format!("changed {}", changed.join(",")))
+            })?;
+        self.sharing.case_changed(case.id);
+        self.detail(&case, &Visibility::Whole)
+    }
+
+    /// Set a case's retention policy (needs Edit Case Retention, which needs Configurable Case
+    /// Retention, and the whole case); audited (`retention.set`, "before -> after").
+    pub fn set_retention(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        policy: RetentionPolicy,
+    ) -> Result<CaseDetail, CaseError> {
+        self.require(caller, Action::EditRetention)?;
+        let id = self.resolve_whole(caller, reference)?.id;
+        let actor = caller.actor(self.clock.now());
+        let case = self
+            .store
+            .update_case(id, &actor, actions::RETENTION_SET, |c| {
+                let before = c.retention;
+                c.retention = policy;
+                Ok::<_, CaseError>(format!("{before} -> {policy}"))
+            })?;
+        self.detail(&case, &Visibility::Whole)
+    }
+
+    /// Change the folder tree (needs Edit Case and the whole case); audited (`folder.change`).
+    /// A folder holding evidence (or below which some is) is not deleted.
+    pub fn change_folders(
+        &self,
+        caller: &Caller,
+        reference: &str,
+        change: &FolderChange,
+    ) -> Result<CaseDetail, CaseError> {
+        self.require(caller, Action::EditCase)?;
+        let current = self.resolve_whole(caller, reference)?;
+        let occupied: BTreeSet<_> = self
+            .store
+            .case_evidence(current.id)?
+            .iter()
+            .filter_map(|e| e.folder)
+            .collect();
+        let actor = caller.actor(self.clock.now());
+        let case = self
+            .store
+            .update_case(current.id, &actor, actions::FOLDER_CHANGE, |c| {
+                Ok::<_, CaseError>(match change {
+                    FolderChange::Create { path: p } => {
+                        format!("create {p:?} ({})", c.create_folder(p)?)
+                    }
+                    FolderChange::Rename { path: p, new_name } => {
+                        let new = new_name
+                            .as_deref()
+                            .ok_or_else(|| CaseError::Invalid("new_name is required".into()))?;
+                        format!("rename {p:?} to {new:?} ({})", c.rename_folder(p, new)?)
+                    }
+                    FolderChange::Move {
+                        path: p,
+                        new_parent,
+                    } => {
+                        let to = new_parent
+                            .as_deref()
+                            .ok_or_else(|| CaseError::Invalid("new_parent is required".into()))?;
+                        format!("move {p:?} into {to:?} ({})", c.move_folder(p, to)?)
+                    }
+                    FolderChange::Delete { path: p } => format!(
+                        "delete {p:?} ({} folders)",
+                        c.delete_folder(p, &occupied)?.len()
+                    ),
+                })
+            })?;
+        self.detail(&case, &Visibility::Whole)
+    }
+
+    /// Who has access to the case inside this organization (the caller must see it whole): its
+    /// owner and the entries of its access list with their users.
+    pub fn access(&self, caller: &Caller, reference: &str) -> Result<CaseAccess, CaseError> {
+        let case = self.resolve_whole(caller, reference)?;
+        let owner = self.store.user(case.owner)?;
+        let mut entries = Vec::new();
+        for entry in self.store.case_access(case.id)? {
+            let user = match entry.principal {
+                casemesh_model::access::Principal::User(u) => self.store.user(u)?,
+                casemesh_model::access::Principal::Group(_) => None,
+            };
+            entries.push((entry, user));
+        }
+        Ok(CaseAccess {
+            case,
+            owner,
+            entries,
+        })
+    }
+}
+
+/// A case number people can read, type and tell apart: one line, not empty, no spaces at
+/// either end, no invisible characters (zero-width, bidirectional controls, BOM, soft hyphen)
+/// that would make two numbers look alike, and not shaped like a record id (a uuid), which every
+/// command accepts in its place. Uniqueness ignores letter case (`casemesh_store::case_numbers`).
+pub fn check_case_number(value: &str) -> Result<(), CaseError> {
+    check_line("case_id", value, limits::CASE_NUMBER)?;
+    if value.trim().is_empty() {
+        return Err(CaseError::Invalid("case_id is empty".into()));
+    }
+    if value.trim() != value {
+        return Err(CaseError::Invalid(format!(
+            "case_id {value:?} has spaces at its start or end"
+        )));
+    }
+    if let Some(c) = value.chars().find(|c| {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+    }) {
+        return Err(CaseError::Invalid(format!(
+            "case_id contains the invisible character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    if value.parse::<CaseId>().is_ok() {
+        return Err(CaseError::Invalid(
+            "case_id may not look like a record id (a uuid): commands take both in one place"
+                .into(),
+        ));
+    }
+    Ok(())
+}
