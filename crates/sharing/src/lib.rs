@@ -233,10 +233,10 @@ impl Engine {
     /// delivered enters the outbox. Build it outside a transaction (its id is random).
     fn outbox_message(
         &self,
-        kind: casemesh_net::MessageKind,
-        payload: String,
+        message: &wire::Message,
         share: Option<ShareId>,
     ) -> Result<OutboxMessage> {
+        let (kind, payload) = message.encode();
         if payload.len() > wire::MAX_PAYLOAD {
             return Err(SharingError::Invalid(format!(
                 "the {} message for this share would be {} bytes, over the {} bytes a partner \
@@ -349,54 +349,17 @@ impl Engine {
         if self.inner.store.get(&records::INBOX, &seen_key)?.is_some() {
             return Ok(());
         }
-        use casemesh_net::MessageKind as K;
-        let result = match K::parse(&request.kind) {
-            Some(K::GrantOffer) => {
-                self.on_offer(
-                    peer,
-                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-                )
-                .await
-            }
-            Some(K::EvidenceAdded) => {
-                self.on_update(
-                    peer,
-                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-                )
-                .await
-            }
-            Some(K::GrantRevocation) => self.on_revocation(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
-            Some(K::CaseUpdate) => {
-                self.on_meta_changes(
-                    peer,
-                    wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-                )
-                .await
-            }
-            Some(K::ShareReceipt) => self.on_receipt(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
-            Some(K::ShareOnward) => self.on_onward(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
-            Some(K::AccessEvent) => self.on_access_event(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
-            Some(K::CaseEdit) => self.on_case_edit(
-                peer,
-                wire::decode(&request.kind, &request.payload).map_err(invalid)?,
-            ),
-            Some(K::Ping) => Ok(()),
-            _ => Err(SharingError::Invalid(format!(
-                "unsupported message kind {:?}",
-                request.kind
-            ))),
+        use wire::Message as M;
+        let result = match M::decode(&request.kind, &request.payload).map_err(invalid)? {
+            M::Offer(m) => self.on_offer(peer, m).await,
+            M::Update(m) => self.on_update(peer, m).await,
+            M::Revocation(m) => self.on_revocation(peer, m),
+            M::Meta(m) => self.on_meta_changes(peer, m).await,
+            M::Receipt(m) => self.on_receipt(peer, m),
+            M::Onward(m) => self.on_onward(peer, m),
+            M::Access(m) => self.on_access_event(peer, m),
+            M::Edit(m) => self.on_case_edit(peer, m),
+            M::Ping => Ok(()),
         };
         if result.is_ok() {
             self.inner.store.put(&records::INBOX, &seen_key, &1u8)?;
