@@ -179,6 +179,55 @@ fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
     assert_http_status(&err, 403);
 }
 
+/// Issue #12 item 3: "An Import action makes the receiver's own copy when the policy allows it
+/// (and is the same path as auto-import for copy shares)"; without `import` it is refused.
+#[test]
+fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::start("metro-pd");
+    let b = TestNode::start("county-da");
+    partner(&a, &b);
+    let dana = user(&b, "dana");
+    let (case, items) = case_with_items(&a, work.path());
+
+    // A policy without import: the receiver refuses the Import and makes nothing.
+    a.cli_ok([
+        "policy", "set", "Look", "--allow", "view", "--allow", "download",
+    ]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "Look"]);
+    let refused = access_share(&a, &b, &dana, &case);
+    let (err, code) = b.cli_fail(["received", "import", &refused]);
+    assert_ne!(code, 0);
+    assert_http_status(&err, 403);
+    assert!(err.contains("import"), "{err}");
+    assert!(b.cli_json(["received", "show", &refused])["local_case"].is_null());
+
+    // With import allowed, Import makes the receiver's own copy with every item, verified.
+    a.cli_ok([
+        "policy", "set", "Work", "--allow", "view", "--allow", "download", "--allow", "import",
+    ]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "Work"]);
+    let case2 = create_case(&a, "AM-2");
+    let path = work.path().join("three.bin");
+    random_file(&path, 5_000, 5);
+    a.cli_json(["evidence", "add", &case2, s(&path)]);
+    let allowed = access_share(&a, &b, &dana, &case2);
+    b.cli_json(["received", "import", &allowed]);
+    let copy = wait_until("the access share is imported", LIMIT, || {
+        let d = b.cli_json(["received", "show", &allowed]);
+        (d["items_imported"] == 1).then(|| d["local_case"].as_str().unwrap().to_owned())
+    });
+    let shown = b.cli_json_as(&dana, ["case", "show", &copy]);
+    let evidence = shown["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{shown}");
+    assert_eq!(evidence[0]["hash"], hash_file(&path).as_str());
+    assert!(b.blob_path(&hash_file(&path)).exists());
+    // The first share's items never reached B's blob store.
+    for (_, hash) in &items {
+        assert!(!b.blob_path(hash).exists(), "B stored {hash}");
+    }
+}
+
 #[test]
 fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
     let work = tempfile::tempdir().unwrap();

@@ -154,6 +154,33 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         assert_http_status(&err, 404);
     }
     assert!(!out.exists());
+    // Nor can she reach them through what acts on the whole share: sharing it onward, the
+    // updates review, the metadata document (403: she sees part of it).
+    b.cli_ok([
+        "user",
+        "edit",
+        "erin",
+        "--permission",
+        "case_share,case_share_by_copy",
+    ]);
+    for args in [
+        vec![
+            "received",
+            "share",
+            &share,
+            "--partner",
+            "metro-pd",
+            "--to",
+            "user:x",
+        ],
+        vec!["received", "updates", &share],
+        vec!["received", "meta", &share],
+    ] {
+        let (err, _) = b.cli_fail_as(&erin, &args);
+        assert_http_status(&err, 403);
+    }
+    // dana, named from the start, may review.
+    b.cli_json_as(&dana, ["received", "updates", &share]);
     // What the receiving organization adds itself is its own work, not an update: erin sees it.
     add(&b, &copy, work.path(), "local-note.bin", 500);
     assert_eq!(
@@ -266,4 +293,9 @@ fn evidence_shares_need_the_evidence_permissions_and_case_shares_the_case_ones()
         assert!(err.contains("evidence_share"), "{err}");
         a.cli_json_as(&case_clerk, make(whole));
     }
+    // The partner share is now of the whole case: sharing "selected evidence" again with the same
+    // partner would add recipients to it, which the evidence permissions do not cover.
+    let (err, _) = a.cli_fail_as(&evidence_clerk, partner_share(selected));
+    assert_http_status(&err, 403);
+    assert!(err.contains("case_share"), "{err}");
 }

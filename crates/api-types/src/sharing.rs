@@ -62,7 +62,7 @@ pub struct PolicyView {
     /// Name.
     pub name: String,
     /// Allowed actions: view, download, import, receive_updates, apply_case_updates,
-    /// apply_evidence_updates, share_onward, share_onward_external.
+    /// apply_evidence_updates, share_onward, share_onward_external, edit_metadata.
     pub allow: Vec<String>,
     /// The same list under its earlier name.
     pub allowed: Vec<String>,

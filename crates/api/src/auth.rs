@@ -81,6 +81,16 @@ impl Caller {
         Ok(state.node.cases().received(self, reference)?)
     }
 
+    /// The received share `reference` names if the caller sees all of it; 403 for a part, else
+    /// 404 ([`casemesh_service::CaseService::received_whole`]).
+    pub fn received_whole(
+        &self,
+        state: &AppState,
+        reference: &str,
+    ) -> Result<casemesh_sharing::records::IncomingShare, ApiError> {
+        Ok(state.node.cases().received_whole(self, reference)?)
+    }
+
     /// The link `id` if the caller sees its case whole; else 404 as for a missing link.
     pub fn link(&self, state: &AppState, id: &str) -> Result<casemesh_links::LinkRecord, ApiError> {
         let link = state.links.get(id)?;

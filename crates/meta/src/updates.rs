@@ -379,7 +379,8 @@ pub fn check_value(r: FieldRef, value: &str) -> Result<(), String> {
     use casemesh_model::names::{check_line, check_text, limits, validate_name};
     match (r.target, r.field) {
         (Target::Case, Field::CaseNumber) => {
-            check_line("case_number", value, limits::CASE_NUMBER).map_err(|e| e.to_string())
+            check_line("case_number", value, limits::CASE_NUMBER).map_err(|e| e.to_string())?;
+            casemesh_model::names::case_number_problem(value).map_or(Ok(()), Err)
         }
         (Target::Case, Field::Title) => {
             check_line("title", value, limits::TITLE).map_err(|e| e.to_string())

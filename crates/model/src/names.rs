@@ -89,6 +89,35 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Te
     check_chars(field, value, max, |c| matches!(c, '\n' | '\t'))
 }
 
+/// What makes `value` a case number people cannot read, type or tell apart, beyond
+/// [`check_line`]: empty, spaces at either end, an invisible character (zero-width,
+/// bidirectional controls, BOM, soft hyphen) that makes two numbers look alike, or the shape of
+/// a record id (a uuid), which every command accepts in its place. `None` when it is fine. One
+/// rule for case numbers typed here and for those a partner sends (issues #15, #16 item 3).
+pub fn case_number_problem(value: &str) -> Option<String> {
+    if value.trim().is_empty() {
+        return Some("case_id is empty".into());
+    }
+    if value.trim() != value {
+        return Some(format!("case_id {value:?} has spaces at its start or end"));
+    }
+    if let Some(c) = value.chars().find(|c| {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+    }) {
+        return Some(format!(
+            "case_id contains the invisible character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    if value.parse::<crate::ids::CaseId>().is_ok() {
+        return Some(
+            "case_id may not look like a record id (a uuid): commands take both in one place"
+                .into(),
+        );
+    }
+    None
+}
+
 /// Check a one-line field (a case number, a title, a label): at most `max` UTF-8 bytes, and no
 /// control character at all.
 pub fn check_line(field: &'static str, value: &str, max: usize) -> Result<(), TextError> {

@@ -334,7 +334,8 @@ impl Action {
         use Feature as F;
         match self {
             Action::EditCase | Action::Administer => &[],
-            Action::ApproveShare => &[F::CaseShare, F::CaseShareByCopy, F::EvidenceShareExternal],
+            // The share itself passed its own family's gates when it was made.
+            Action::ApproveShare => &[],
             Action::EditRetention => &[F::ConfigurableRetention],
             Action::ShareInside(ShareTarget::Case) => &[F::CaseShare],
             Action::ShareInside(ShareTarget::Evidence) => &[F::EvidenceShare],

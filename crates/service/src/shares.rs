@@ -126,6 +126,15 @@ impl ShareService {
             }
         };
         let case = self.cases.resolve_whole(caller, case)?;
+        // Sharing again with the same partner adds to the share it has, and the joined share
+        // hands over the case if either does: someone who may share evidence only may not add
+        // recipients to a share of the case.
+        if let Some(existing) = self.sharing.share_to(case.id, &new.partner, mode)?
+            && ShareTarget::of(&existing.scope) == ShareTarget::Case
+        {
+            self.cases
+                .require(caller, Action::SharePartner(ShareTarget::Case))?;
+        }
         let recipients = new
             .to
             .iter()

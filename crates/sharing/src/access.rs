@@ -127,22 +127,44 @@ impl Engine {
     }
 
     /// From which of the sharer's item lists `user` sees the items of `share`
-    /// ([`crate::recipients::visible_since`]); `None`: all of them.
+    /// ([`crate::recipients::visible_since`]); `None`: all of them. Fails closed: a user no
+    /// recipient names now (removed from the group since, say) sees none of them
+    /// (`Some(u64::MAX)`), unless they administer the node or hold `all_cases`.
     fn visible_since(&self, share: &IncomingShare, user: &str) -> Result<Option<u64>> {
-        if share.recipients_since.is_empty() {
-            return Ok(None);
-        }
         let store = &self.inner.store;
         let Some(me) = store.user_by_name(user)? else {
-            return Ok(None);
+            return Ok(Some(u64::MAX));
         };
+        let groups = store.groups()?;
+        let perms = casemesh_model::org::effective_permissions(&me, &groups);
+        if perms.contains(&casemesh_model::org::Permission::Administer)
+            || perms.contains(&casemesh_model::org::Permission::AllCases)
+        {
+            return Ok(None);
+        }
+        let users = store.users()?;
+        let named = share.recipients.iter().any(|r| {
+            crate::recipients::principals(std::slice::from_ref(r), &users, &groups)
+                .0
+                .iter()
+                .any(|p| casemesh_model::access::names(&me, *p))
+        });
+        if !named {
+            return Ok(Some(u64::MAX));
+        }
         Ok(crate::recipients::visible_since(
             &me,
             &share.recipients,
             &share.recipients_since,
-            &store.users()?,
-            &store.groups()?,
+            &users,
+            &groups,
         ))
+    }
+
+    /// Whether `user` sees every item the sharer sent under `share` (a recipient named from the
+    /// offer on, an administrator, an `all_cases` holder); see [`Engine::visible_since`].
+    pub fn sees_every_item(&self, share: &IncomingShare, user: &str) -> Result<bool> {
+        Ok(self.visible_since(share, user)?.is_none())
     }
 
     /// The folders and items of received share `id` as the sharer last sent them (`received
@@ -320,7 +342,7 @@ impl Engine {
             at: self.now(),
         };
         // No share of this node's own is named: a refusal must not fail anything here.
-        let msg = self.outbox_message(wire::KIND_ACCESS, wire::encode(&event), None)?;
+        let msg = self.outbox_message(&wire::Message::Access(event), None)?;
         self.inner
             .store
             .atomically(|txn| Self::queue_in(txn, &share.sharer, &msg))?;

@@ -43,13 +43,16 @@ impl SharingError {
     /// thing, a clash): the partner is told `Rejected`, a caller gets a 4xx. Everything else
     /// (store, network, internal) is worth retrying.
     pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
+        match self {
             SharingError::NotFound(_)
-                | SharingError::Invalid(_)
-                | SharingError::Forbidden(_)
-                | SharingError::Conflict(_)
-        )
+            | SharingError::Invalid(_)
+            | SharingError::Forbidden(_)
+            | SharingError::Conflict(_) => true,
+            // No such record, a taken name or case number: the data's answer, the same on
+            // every retry ([`StoreError::is_refusal`]).
+            SharingError::Store(e) => e.is_refusal(),
+            _ => false,
+        }
     }
 }
 

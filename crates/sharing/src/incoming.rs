@@ -149,6 +149,9 @@ fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
         &m.case_number,
         limits::CASE_NUMBER,
     ))?;
+    if let Some(why) = casemesh_model::names::case_number_problem(&m.case_number) {
+        return Err(SharingError::Invalid(format!("manifest: {why}")));
+    }
     text(check_line("title", &m.title, limits::TITLE))?;
     text(check_text(
         "description",
@@ -834,7 +837,7 @@ impl Engine {
                     .refused(),
             ),
         };
-        self.outbox_message(wire::KIND_RECEIPT, wire::encode(&receipt), Some(share.id))
+        self.outbox_message(&wire::Message::Receipt(receipt), Some(share.id))
     }
 
     /// This organization's signed holding receipt for the items of `share` held from lists up
@@ -1449,10 +1452,18 @@ impl Engine {
     fn create_copy(&self, share: &mut IncomingShare) -> Result<CaseId> {
         let store = &self.inner.store;
         let m = &share.head;
-        let owner = share
-            .resolved_users
-            .first()
-            .and_then(|n| store.user_by_name(n).ok().flatten())
+        // The owner is the first user the offer named; never a recipient added later (they see
+        // only later updates, and an owner sees everything), else an administrator.
+        let from_offer: Vec<Recipient> = share
+            .recipients
+            .iter()
+            .filter(|r| !share.recipients_since.iter().any(|(x, _)| x == *r))
+            .cloned()
+            .collect();
+        let owner = recipients::resolve(&from_offer, &store.users()?, &store.groups()?, None)
+            .users
+            .into_iter()
+            .next()
             .or_else(|| {
                 store.users().ok().and_then(|us| {
                     us.into_iter().find(|u| {

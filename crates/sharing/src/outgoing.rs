@@ -322,7 +322,7 @@ impl Engine {
             grant: share.grant.clone(),
             to_name: partner.name.clone(),
         };
-        let msg = self.outbox_message(wire::KIND_ONWARD, wire::encode(&notice), None)?;
+        let msg = self.outbox_message(&wire::Message::Onward(notice), None)?;
         self.inner
             .store
             .atomically(|txn| Self::queue_in(txn, &received.sharer, &msg))?;
@@ -442,7 +442,7 @@ impl Engine {
             grant: hex::encode(child.to_bytes()),
             to_name: self.inner.org_name.clone(),
         };
-        let msg = self.outbox_message(wire::KIND_ONWARD, wire::encode(&notice), None)?;
+        let msg = self.outbox_message(&wire::Message::Onward(notice), None)?;
         self.inner
             .store
             .atomically(|txn| Self::queue_in(txn, &received.sharer, &msg))?;
@@ -577,7 +577,7 @@ impl Engine {
                 match sharer {
                     Some(sharer) => Some((
                         sharer,
-                        self.outbox_message(wire::KIND_ONWARD, wire::encode(&n), None)?,
+                        self.outbox_message(&wire::Message::Onward(n), None)?,
                     )),
                     None => None,
                 }
@@ -768,7 +768,7 @@ impl Engine {
             sharer_name: self.inner.org_name.clone(),
             meta_doc: Some(meta_doc.carried.clone()),
         };
-        let msg = self.outbox_message(wire::KIND_OFFER, wire::encode(&offer), Some(share.id))?;
+        let msg = self.outbox_message(&wire::Message::Offer(offer), Some(share.id))?;
         let details = format!(
             "share {} to {} ({}), {} items, recipients {}",
             share.id,
@@ -1163,7 +1163,7 @@ impl Engine {
             seq: share.seq,
             items,
         };
-        self.outbox_message(wire::KIND_UPDATE, wire::encode(&update), Some(share.id))
+        self.outbox_message(&wire::Message::Update(update), Some(share.id))
     }
 
     /// New evidence was added to a case: send it to every active share that covers it and whose
@@ -1376,8 +1376,7 @@ impl Engine {
         );
         let rev_hex = hex::encode(rev.to_bytes());
         let msg = self.outbox_message(
-            wire::KIND_REVOCATION,
-            wire::encode(&RevocationNotice {
+            &wire::Message::Revocation(RevocationNotice {
                 revocation: rev_hex.clone(),
             }),
             Some(share.id),
@@ -1620,6 +1619,22 @@ impl Engine {
             )));
         }
         Ok(())
+    }
+
+    /// The live share of `case` (record id) to `partner` in `mode` that a new partner share
+    /// would add to, if any: adding recipients to it needs its own permissions as well.
+    pub fn share_to(
+        &self,
+        case: CaseId,
+        partner: &str,
+        mode: ShareMode,
+    ) -> Result<Option<OutgoingShare>> {
+        let case = self
+            .inner
+            .store
+            .case(case)?
+            .ok_or_else(|| SharingError::NotFound(format!("case {case}")))?;
+        self.active_share_to(&case, partner, mode)
     }
 
     fn active_share_to(

@@ -60,12 +60,19 @@ fn doc_lock() -> std::sync::MutexGuard<'static, ()> {
     DOC_LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A partner's metadata changes that do not decode or apply: a refusal.
 fn meta_err(e: impl std::fmt::Display) -> SharingError {
     SharingError::Invalid(format!("metadata document: {e}"))
 }
 
+/// This node's own stored metadata document (or its heads) failing to load or change: an
+/// internal fault, never a refusal of the partner's message or the user's request.
+fn stored_meta_err(e: impl std::fmt::Display) -> SharingError {
+    SharingError::Internal(format!("stored metadata document: {e}"))
+}
+
 pub(crate) fn load_doc(hex_text: &str) -> Result<CaseDoc> {
-    CaseDoc::load(&hex::decode(hex_text).map_err(meta_err)?).map_err(meta_err)
+    CaseDoc::load(&hex::decode(hex_text).map_err(stored_meta_err)?).map_err(stored_meta_err)
 }
 
 /// The Automerge actor of an organization in metadata documents: the first 16 bytes of the
@@ -146,7 +153,7 @@ impl Engine {
         } else {
             CaseDoc::new(&meta)
         }
-        .map_err(meta_err)?;
+        .map_err(stored_meta_err)?;
         let saved = doc.save();
         let heads = hex::encode(casemesh_meta::encode_heads(&doc.heads()));
         Ok((
@@ -188,7 +195,7 @@ impl Engine {
             match r.target {
                 Target::Evidence(eid) if !before.evidence.contains_key(&eid) => {
                     if let Some(m) = now_meta.evidence.get(&eid) {
-                        doc.add_evidence_meta(eid, m).map_err(meta_err)?;
+                        doc.add_evidence_meta(eid, m).map_err(stored_meta_err)?;
                         changed = true;
                     }
                 }
@@ -212,7 +219,7 @@ impl Engine {
                         by,
                         at: casemesh_model::time::Timestamp(at),
                     };
-                    doc.set_stamped(r, value, &stamp).map_err(meta_err)?;
+                    doc.set_stamped(r, value, &stamp).map_err(stored_meta_err)?;
                     changed = true;
                 }
                 _ => {}
@@ -224,8 +231,11 @@ impl Engine {
     /// Bring every active share's document of `case` up to date with the case and send the
     /// changes. Called after case or evidence metadata edits and after new items were sent.
     pub fn metadata_changed(&self, case: CaseId) -> Result<()> {
+        // Like new evidence, metadata changes go only to shares that still send and whose
+        // policy allows updates (or that both organizations edit).
         for share in self.shares(Some(case))?.into_iter().filter(|s| {
-            s.status != ShareStatus::Stopped && s.status != ShareStatus::PendingApproval
+            s.status.sends()
+                && (s.policy.allows(PolicyAction::ReceiveUpdates) || Self::both_edit(s))
         }) {
             let _guard = doc_lock();
             let id = share.id;
@@ -235,9 +245,10 @@ impl Engine {
             let mut doc = load_doc(&rec.doc)?;
             doc.set_actor(&actor_of(self.org_id()));
             self.record_case_edits(&share, &mut doc)?;
-            let sent =
-                casemesh_meta::decode_heads(&hex::decode(&rec.sent_heads).map_err(meta_err)?)
-                    .map_err(meta_err)?;
+            let sent = casemesh_meta::decode_heads(
+                &hex::decode(&rec.sent_heads).map_err(stored_meta_err)?,
+            )
+            .map_err(stored_meta_err)?;
             let heads = doc.heads();
             if heads == sent {
                 continue;
@@ -254,8 +265,7 @@ impl Engine {
             }
             let changes = self.carry(changes)?;
             let msg = self.outbox_message(
-                wire::KIND_META,
-                wire::encode(&MetaChanges {
+                &wire::Message::Meta(MetaChanges {
                     share: share.id,
                     changes: changes.carried.clone(),
                 }),
@@ -285,7 +295,7 @@ impl Engine {
         bytes: &[u8],
     ) -> Result<(BTreeSet<FieldRef>, Vec<u8>)> {
         let pending = match self.inner.store.get(&META_PENDING, &id)? {
-            Some(h) => hex::decode(h).map_err(meta_err)?,
+            Some(h) => hex::decode(h).map_err(stored_meta_err)?,
             None => Vec::new(),
         };
         let all = concat(&pending, bytes);
@@ -311,6 +321,14 @@ impl Engine {
             return Err(SharingError::Forbidden("this share was stopped".into()));
         }
         let g = self.check_grant(peer, &share.grant)?;
+        let policy = &g.grant.policy;
+        if !policy.allows(PolicyAction::ReceiveUpdates)
+            && !policy.allows(PolicyAction::EditMetadata)
+        {
+            return Err(SharingError::Forbidden(
+                "the sharing policy does not allow updates for this share".into(),
+            ));
+        }
         let bytes = self.carried_bytes(peer, &g, &msg.changes).await?;
         let _guard = doc_lock();
         let store = &self.inner.store;
@@ -388,12 +406,19 @@ impl Engine {
         let merged = doc.meta();
         let mut writes = Vec::new();
         for r in changed {
-            if let Target::Evidence(e) = r.target
-                && !covered.evidence.contains_key(&e)
-            {
-                return Err(SharingError::Forbidden(format!(
-                    "the edit touches evidence {e}, which this share does not cover"
-                )));
+            if let Target::Evidence(e) = r.target {
+                // The item must be in the document, still sent under this share, of this case
+                // and not marked "do not disclose" since (those never leave, nor take edits).
+                let live = covered.evidence.contains_key(&e)
+                    && store.get(&crate::records::SHARE_ITEMS, &(id, e))?.is_some()
+                    && store
+                        .evidence(e)?
+                        .is_some_and(|ev| ev.case == share.case && !ev.do_not_disclose);
+                if !live {
+                    return Err(SharingError::Forbidden(format!(
+                        "the edit touches evidence {e}, which this share does not cover"
+                    )));
+                }
             }
             if !discloses(&share.policy, r) {
                 return Err(SharingError::Forbidden(format!(
@@ -504,7 +529,7 @@ impl Engine {
 
     /// The sharer's grant policy of a received share (what counts for applying updates).
     fn grant_policy(share: &IncomingShare) -> Result<SharingPolicy> {
-        let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(meta_err)?)
+        let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(stored_meta_err)?)
             .map_err(|e| SharingError::Invalid(e.to_string()))?;
         Ok(grant.grant.policy)
     }
@@ -605,6 +630,13 @@ impl Engine {
         }
         let done = casemesh_meta::apply(&up, &chosen, &policy, &mut applied, &mut local)
             .map_err(refused)?;
+        // The sharer's values are partner input: the same rules as a value typed here, checked
+        // before anything is written.
+        for u in &done {
+            casemesh_meta::check_value(u.field_ref(), &u.proposed).map_err(|e| {
+                SharingError::Invalid(format!("the sharer's {}: {e}", u.field_ref()))
+            })?;
+        }
         self.write_local(actor, case, &share, &up, &done)?;
         // What was applied joins the values taken in before (the import values stay with the
         // items).
@@ -783,14 +815,13 @@ impl Engine {
             by: format!("{} ({})", actor.name, self.inner.org_name),
             at: actor.now,
         };
-        doc.set_stamped(r, value, &stamp).map_err(meta_err)?;
+        doc.set_stamped(r, value, &stamp).map_err(stored_meta_err)?;
         let changes = doc.changes_since(&before);
         if changes.is_empty() {
             return Ok(doc.meta());
         }
         let msg = self.outbox_message(
-            wire::KIND_EDIT,
-            wire::encode(&MetaChanges {
+            &wire::Message::Edit(MetaChanges {
                 share: share.id,
                 changes: Carried::Inline(hex::encode(&changes)),
             }),

@@ -80,6 +80,16 @@ fn space_detail(needed: u64, available: u64) -> String {
 }
 
 impl StoreError {
+    /// Whether this is an outcome of the data as it stands, not a failure: no such record, a
+    /// name or case number taken. Asking again gives the same answer, so a partner's message
+    /// that meets one is refused (`Rejected`), never retried for ever.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::CaseNumberTaken { .. }
+        )
+    }
+
     /// Wrap an I/O error with what was being done.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
         let context = context.into();

@@ -68,7 +68,8 @@ pub(crate) enum PolicyCommand {
         /// Policy name.
         name: String,
         /// Allowed actions (repeatable): view, download, import, receive_updates,
-        /// apply_case_updates, apply_evidence_updates, share_onward, share_onward_external.
+        /// apply_case_updates, apply_evidence_updates, share_onward, share_onward_external,
+        /// edit_metadata.
         #[arg(long = "allow", value_name = "ACTION")]
         allow: Vec<String>,
         /// Data that may leave (repeatable; default all): case_number, case_title,

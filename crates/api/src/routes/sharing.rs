@@ -632,7 +632,7 @@ pub async fn share_onward(
     Path(share): Path<String>,
     Json(req): Json<OnwardShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
-    let received = caller.received(&state, &share)?;
+    let received = caller.received_whole(&state, &share)?;
     let scope = casemesh_model::grant::SignedGrant::from_bytes(
         &hex::decode(&received.grant).unwrap_or_default(),
     )

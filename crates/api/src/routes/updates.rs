@@ -141,7 +141,7 @@ pub async fn list(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
-    let share = caller.received(&state, &share)?.id.to_string();
+    let share = caller.received_whole(&state, &share)?.id.to_string();
     Ok(Json(
         state
             .sharing
@@ -164,7 +164,7 @@ pub async fn apply(
     Json(req): Json<ApplyUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
     caller.require(&state, Action::EditCase)?;
-    let share = caller.received(&state, &share)?.id.to_string();
+    let share = caller.received_whole(&state, &share)?.id.to_string();
     let choice = match (&req.tab, req.all) {
         (Some(_), true) => {
             return Err(crate::error::ApiError::bad_request(
@@ -195,7 +195,7 @@ pub async fn dismiss(
     Json(req): Json<DismissUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
     caller.require(&state, Action::EditCase)?;
-    let share = caller.received(&state, &share)?.id.to_string();
+    let share = caller.received_whole(&state, &share)?.id.to_string();
     let done = state
         .sharing
         .dismiss_updates(&caller.actor(&state), &share, &req.fields)?;
@@ -224,7 +224,7 @@ pub async fn meta(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<MetaView>> {
-    let share = caller.received(&state, &share)?.id.to_string();
+    let share = caller.received_whole(&state, &share)?.id.to_string();
     Ok(Json(meta_view(state.sharing.received_meta(&share)?)))
 }
 
@@ -240,7 +240,7 @@ pub async fn edit_meta(
     Json(req): Json<EditMeta>,
 ) -> ApiResult<Json<MetaView>> {
     caller.require(&state, Action::EditCase)?;
-    let share = caller.received(&state, &share)?.id.to_string();
+    let share = caller.received_whole(&state, &share)?.id.to_string();
     let meta =
         state
             .sharing
