@@ -182,11 +182,29 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     // dana, named from the start, may review.
     b.cli_json_as(&dana, ["received", "updates", &share]);
     // What the receiving organization adds itself is its own work, not an update: erin sees it.
-    add(&b, &copy, work.path(), "local-note.bin", 500);
+    let note = add(&b, &copy, work.path(), "local-note.bin", 500);
     assert_eq!(
         names_seen(&b, &erin, &copy),
         ["after-erin.bin", "local-note.bin"]
     );
+    // A display id the local item shares with a hidden one names, for erin, the one she sees:
+    // the answer never reveals the hidden item (no "2 items have display id").
+    let shared_id = earlier["display_id"].as_str().unwrap();
+    b.cli_json(["evidence", "edit", &copy, &note, "--display-id", shared_id]);
+    b.cli_json_as(&erin, ["evidence", "get", &copy, shared_id, "-o", s(&out)]);
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 500);
+    let (err, _) = b.cli_fail_as(
+        &dana,
+        [
+            "evidence",
+            "get",
+            &copy,
+            shared_id,
+            "-o",
+            s(&work.path().join("d.bin")),
+        ],
+    );
+    assert_http_status(&err, 409);
 }
 
 #[test]

@@ -256,11 +256,32 @@ impl CaseService {
         vis: &Visibility,
         reference: &str,
     ) -> Result<Evidence, CaseError> {
-        let ev = self.store.resolve_evidence(case.id, reference)?;
+        let not_found = || CaseError::NotFound(format!("evidence {reference:?}"));
+        let ev = match self.store.resolve_evidence(case.id, reference) {
+            Ok(ev) => ev,
+            // A display id several items share: decided among the items this caller sees, so
+            // the answer never reveals an item hidden from them (issue #12).
+            Err(StoreError::Conflict(_)) => {
+                let mut seen: Vec<Evidence> = self
+                    .store
+                    .case_evidence(case.id)?
+                    .into_iter()
+                    .filter(|e| e.display_id == reference && vis.covers_evidence(e, case))
+                    .collect();
+                return match seen.len() {
+                    0 => Err(not_found()),
+                    1 => Ok(seen.remove(0)),
+                    n => Err(CaseError::Store(StoreError::Conflict(format!(
+                        "{n} evidence items have display id {reference:?}; use the id"
+                    )))),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
         if vis.covers_evidence(&ev, case) {
             Ok(ev)
         } else {
-            Err(CaseError::NotFound(format!("evidence {reference:?}")))
+            Err(not_found())
         }
     }
 

@@ -599,7 +599,7 @@ pub async fn received(
         // Only what the caller may see (issue #12): named recipients, whoever sees the copy,
         // administrators.
         if caller.may_see_received(&state, &s)? {
-            out.push(ReceivedView::of(e, s)?);
+            out.push(received_view_for(&state, &caller, s)?);
         }
     }
     Ok(Json(out))
@@ -615,7 +615,23 @@ pub async fn received_one(
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
     let share = caller.received(&state, &share)?;
-    Ok(Json(ReceivedView::of(&state.sharing, share)?))
+    Ok(Json(received_view_for(&state, &caller, share)?))
+}
+
+/// The import details of `s` as `caller` may see them: a caller who sees only part of the share
+/// (a recipient added later, issue #12 item 5) is not shown the names of skipped items, which may
+/// come from updates sent before they were named.
+fn received_view_for(
+    state: &AppState,
+    caller: &Caller,
+    s: IncomingShare,
+) -> ApiResult<ReceivedView> {
+    let reference = s.id.to_string();
+    let mut view = ReceivedView::of(&state.sharing, s)?;
+    if caller.received_whole(state, &reference).is_err() {
+        view.skipped.clear();
+    }
+    Ok(view)
 }
 
 /// Share a received case onward to another partner (seed: "Onward sharing of a received
