@@ -3,7 +3,8 @@
 //!
 //! **The one place domain errors become HTTP.** Each use-case error family of the application
 //! layer (`CaseError`, `EvidenceError`, `UserError`, `AdminError`, `ShareError`, `AccessError`,
-//! `SweepError`, `LinkError`, `SharingError`) has one `From` here; handlers only write `?`. The families' own
+//! `ReceivedError`, `PartnerError`, `DownloadLinkError`, `SweepError`, and the `LinkError` and
+//! `SharingError` they carry) has one `From` here; handlers only write `?`. The families' own
 //! `disposition()` (refuse / not found / retry / internal) is what non-HTTP callers act on; here
 //! a refusal is a 4xx chosen by variant, `NoSpace` a 507 and everything else a 500.
 
@@ -269,6 +270,43 @@ impl From<casemesh_service::ShareError> for ApiError {
             e @ ShareError::Invalid(_) => ApiError::bad_request(e.to_string()),
             e @ ShareError::FeatureOff(_) => ApiError::forbidden(e.to_string()),
             ShareError::Sharing(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::ReceivedError> for ApiError {
+    fn from(e: casemesh_service::ReceivedError) -> ApiError {
+        use casemesh_service::ReceivedError;
+        match e {
+            ReceivedError::Case(e) => e.into(),
+            e @ ReceivedError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            ReceivedError::Sharing(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::PartnerError> for ApiError {
+    fn from(e: casemesh_service::PartnerError) -> ApiError {
+        use casemesh_service::PartnerError;
+        match e {
+            e @ PartnerError::Denied(_) => ApiError::forbidden(e.to_string()),
+            e @ PartnerError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            PartnerError::Sharing(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<casemesh_service::DownloadLinkError> for ApiError {
+    fn from(e: casemesh_service::DownloadLinkError) -> ApiError {
+        use casemesh_service::DownloadLinkError;
+        match e {
+            e @ DownloadLinkError::LinkDenied { .. } => ApiError::forbidden(e.to_string()),
+            DownloadLinkError::Case(e) => e.into(),
+            DownloadLinkError::Sharing(e) => e.into(),
+            DownloadLinkError::Link(e) => e.into(),
             other => ApiError::internal(other.to_string()),
         }
     }

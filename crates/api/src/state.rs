@@ -1,8 +1,11 @@
 //! Shared state of the API handlers: the node's service handles (its use cases), the
 //! organization's identity and settings, the clock. It holds no store on purpose: a handler
 //! reaches records only through a use case (`state.node.cases()`, `.evidence()`, `.users()`,
-//! `.audit()`, `.admin()`, `.access()`, `.retention()`, the links service and the sharing
-//! engine), so "no handler touches the store" is checked by the compiler.
+//! `.audit()`, `.admin()`, `.access()`, `.shares()`, `.received()`, `.partners()`, `.links()`,
+//! `.retention()`), so "no handler touches the store" is checked by the compiler. Nor does it
+//! hold the sharing engine (`Node` does not hand it out): partners, shares and received shares
+//! are reached only through the use cases that check the caller. The one service it holds
+//! directly is the links service, for the public link server, where the token is the authority.
 
 pub use casemesh_model::org::Settings;
 use casemesh_service::Node;
@@ -25,11 +28,11 @@ pub struct AppState {
     pub admin_addr: Arc<RwLock<String>>,
     /// The node's data directory (`packages/` lives below it).
     pub data_dir: std::path::PathBuf,
-    /// Download links: the links service (package builds, public URLs, the failed-guess
-    /// limiter).
+    /// The links service's public side, for the public link server (`crate::links::public`):
+    /// finding a link by its token, the failed-guess limiter, packages on disk, download
+    /// records. No caller there: whoever holds the token may download. The admin routes use
+    /// `node.links()`, which checks the caller.
     pub links: casemesh_links::Links,
-    /// The sharing engine (partners, shares, sync).
-    pub sharing: casemesh_sharing::Engine,
 }
 
 impl AppState {
@@ -42,8 +45,7 @@ impl AppState {
             clock: node.clock(),
             admin_addr: Arc::new(RwLock::new(node.admin_addr().to_string())),
             data_dir: node.data_dir().to_path_buf(),
-            links: node.links().clone(),
-            sharing: node.sharing().clone(),
+            links: node.links().public().clone(),
         }
     }
 

@@ -315,6 +315,31 @@ impl AccessService {
         tracing::info!(share = %share, case = %case, removed, "inside share stopped");
         Ok(InsideStopped { case, removed })
     }
+
+    /// Stop inside share `share` (its id as text) for `caller`: needs the inside-share
+    /// permission of what it handed over (the case or selected evidence) and the case seen
+    /// whole, like sharing it (seed 002, "Inside my agency"). A share that does not exist, or
+    /// whose case the caller does not see at all, is `Case(NotFound)`; seeing part of the case
+    /// is `Case(PartOnly)`. Then [`AccessService::stop_inside`]; returns the share's id and what
+    /// was taken back.
+    pub fn stop(
+        &self,
+        caller: &Caller,
+        share: &str,
+    ) -> Result<(ShareId, InsideStopped), AccessError> {
+        let not_found = || AccessError::Case(CaseError::NotFound(format!("share {share:?}")));
+        let id: ShareId = share.parse().map_err(|_| not_found())?;
+        let target = self.inside_share_target(id)?.ok_or_else(not_found)?;
+        self.cases.require(caller, Action::ShareInside(target))?;
+        let case = self.inside_share_case(id)?.ok_or_else(not_found)?;
+        match self.cases.resolve_whole(caller, &case.to_string()) {
+            Ok(_) => {}
+            Err(e @ (CaseError::Denied(_) | CaseError::PartOnly)) => return Err(e.into()),
+            Err(_) => return Err(not_found()),
+        }
+        let done = self.stop_inside(id, &caller.actor(self.clock.now()))?;
+        Ok((id, done))
+    }
 }
 
 /// The principals `to` names in this organization's directory

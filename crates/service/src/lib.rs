@@ -5,17 +5,20 @@
 //! sweeper and the link-package cleaner, binds the admin endpoint and the public link server, and
 //! returns the [`Node`] with the [`JoinHandle`] of its shutdown. The use cases are methods of the
 //! services the node hands out — [`Node::users`] (token authentication, users, groups),
-//! [`Node::cases`], [`Node::evidence`], [`Node::audit`], [`Node::access`], [`Node::shares`],
-//! [`Node::admin`], [`Node::links`], [`Node::retention`], [`Node::sharing`] — each taking the
-//! [`Caller`] and checking it itself, and they, not the HTTP handlers, do what must follow a change
+//! [`Node::cases`], [`Node::evidence`], [`Node::audit`], [`Node::access`], [`Node::shares`]
+//! (partner shares sent), [`Node::received`] (shares received, onward sharing, updates review),
+//! [`Node::partners`] (partners, policies, directory, peers), [`Node::admin`], [`Node::links`],
+//! [`Node::retention`] — each taking the [`Caller`] and checking it itself, and they, not the HTTP
+//! handlers, do what must follow a change
 //! (evidence added → [`EvidenceService::add`] tells the sharing engine). Their errors are one
 //! `#[non_exhaustive]` enum per family with a [`Disposition`] (refuse / not found / retry /
 //! internal); `casemesh-api` maps them to HTTP statuses in one place. The store itself is not
-//! handed out ([`Node`] keeps it crate-private), so an adapter cannot bypass a use case.
+//! handed out ([`Node`] keeps it and the sharing engine crate-private), so an adapter cannot
+//! bypass a use case.
 //!
 //! ```text
 //!  config + CancellationToken ──► Node::start ──► Node (cheap clone) ──► evidence() / links() /
-//!                                      │                                 retention() / sharing()
+//!                                      │                                 shares() / received() / …
 //!                                      │ owns, joins at shutdown:
 //!                                      ├─ admin endpoint   (routers from Config::frontend)
 //!                                      ├─ public link server
@@ -51,9 +54,12 @@ pub mod config;
 mod config_edit;
 pub mod error;
 pub mod evidence;
+pub mod links;
 pub mod listener;
 pub mod metrics;
+pub mod partners;
 pub mod readiness;
+pub mod received;
 pub mod retention;
 pub mod shares;
 pub mod systemd;
@@ -68,13 +74,19 @@ pub use casemesh_links::MAX_DAYS as LINK_MAX_DAYS;
 pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
 pub use cases::{
-    CaseAccess, CaseDetail, CaseEdit, CaseError, CaseService, CaseSummary, FolderChange, NewCase,
+    CaseAccess, CaseDetail, CaseEdit, CaseError, CaseListing, CaseService, CaseSummary,
+    FolderChange, NewCase,
 };
 pub use error::Disposition;
 pub use evidence::{Content, EvidenceEdit, EvidenceError, EvidenceService, NewEvidence};
+pub use links::{DownloadLinkError, LinkService};
 pub use listener::{Limits, serve};
+pub use partners::{Identity, NewPartner, NewPolicy, PartnerEdit, PartnerError, PartnerService};
+pub use received::{
+    ApplyChoice, OnwardShare, ReceivedError, ReceivedService, ReceivedShare, parse_mode,
+};
 pub use retention::{Removed, Retention, SweepError};
-pub use shares::{NewShare, ShareError, ShareService};
+pub use shares::{NewShare, ShareDetail, ShareError, ShareService};
 pub use users::{CreatedUser, NewUser, UserEdit, UserError, UserService};
 
 use anyhow::{Context as _, Result};
@@ -174,13 +186,15 @@ pub struct Node {
 struct Inner {
     store: Store,
     sharing: Engine,
-    links: Links,
+    links: LinkService,
     evidence: EvidenceService,
     cases: CaseService,
     users: UserService,
     audit: AuditService,
     admin: AdminService,
     shares: ShareService,
+    received: ReceivedService,
+    partners: PartnerService,
     access: AccessService,
     retention: Retention,
     org: OrgInfo,
@@ -323,11 +337,13 @@ impl Node {
                 admin: AdminService::new(store.clone(), settings.clone(), settings_sink.clone()),
                 shares: ShareService::new(sharing.clone(), cases.clone(), settings.clone(), clock),
                 access: AccessService::new(store.clone(), sharing.clone(), cases.clone(), clock),
+                received: ReceivedService::new(sharing.clone(), cases.clone(), clock),
+                partners: PartnerService::new(sharing.clone(), settings.clone()),
+                links: LinkService::new(links.clone(), sharing.clone(), cases.clone(), clock),
                 cases,
                 retention: Retention::new(store.clone(), settings.clone(), clock),
                 store: store.clone(),
                 sharing,
-                links: links.clone(),
                 org,
                 settings,
                 settings_sink,
@@ -457,9 +473,21 @@ impl Node {
         &self.inner.audit
     }
 
-    /// Partner-share use cases (create: who may, which case; the engine does the rest).
+    /// Partner shares sent: create, a case's shares, one share, add recipients, approve, stop.
     pub fn shares(&self) -> &ShareService {
         &self.inner.shares
+    }
+
+    /// Shares received from partners: list, import, contents, an item's bytes, onward sharing,
+    /// the updates review of the copy.
+    pub fn received(&self) -> &ReceivedService {
+        &self.inner.received
+    }
+
+    /// Federation: this node's identity, partners, sharing policies, a partner's directory, the
+    /// peers view.
+    pub fn partners(&self) -> &PartnerService {
+        &self.inner.partners
     }
 
     /// Node administration: settings, the blob store.
@@ -472,8 +500,9 @@ impl Node {
         &self.inner.access
     }
 
-    /// Download-link use cases.
-    pub fn links(&self) -> &Links {
+    /// Download-link use cases (create, list, show, revoke); the public link server's side is
+    /// [`LinkService::public`].
+    pub fn links(&self) -> &LinkService {
         &self.inner.links
     }
 
@@ -482,8 +511,10 @@ impl Node {
         &self.inner.retention
     }
 
-    /// The sharing engine: partners, policies, shares, received shares, imports.
-    pub fn sharing(&self) -> &Engine {
+    /// The sharing engine, for the node's own readiness and metrics. Not for adapters: they
+    /// reach partners, shares and received shares through [`Node::partners`], [`Node::shares`]
+    /// and [`Node::received`], which check the caller.
+    pub(crate) fn sharing(&self) -> &Engine {
         &self.inner.sharing
     }
 

@@ -1,6 +1,16 @@
-//! Partner-share use cases, reached as `node.shares()`: the start of a share's life. The sharing
-//! engine (`casemesh_sharing::Engine`, also reachable as `node.sharing()` for status reads) runs
-//! the protocol from there to Complete; this layer checks who asks and for which case.
+//! Partner-share use cases, reached as `node.shares()`: the shares this organization sends —
+//! create, list a case's shares, read one (with the partner's receipt), add recipients
+//! (reshare), approve (two-person approval) and stop. The sharing engine
+//! (`casemesh_sharing::Engine`) runs the protocol from there to Complete; this layer checks who
+//! asks and for which case. Shares received from partners are `node.received()`
+//! ([`crate::received`]).
+//!
+//! The rules, in one place: a share of a case is visible only to those who see its case whole
+//! (otherwise it answers `NotFound` exactly like a missing share: issue #12); changing it needs
+//! the share permission of its scope (`case_share_by_copy` for a case or folders,
+//! `evidence_share_by_copy` for selected items: seed 000, "Prerequisites"; issue #12 item 5);
+//! approving needs `share_approve` (seed 002, two-person approval; the engine refuses the
+//! share's creator).
 //!
 //! [`ShareService::create`] is **what happens when a case is shared with a partner**: check the
 //! caller (Share by Copy; access mode also needs the Advanced Sharing feature), resolve the case
@@ -12,7 +22,8 @@
 use crate::caller::Caller;
 use crate::cases::{CaseError, CaseService};
 use crate::error::{Disposition, of_sharing};
-use casemesh_model::grant::ShareMode;
+use casemesh_model::grant::{Recipient, ShareMode};
+use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_model::org::{Action, Feature, Settings, ShareTarget};
 use casemesh_sharing::records::OutgoingShare;
 use casemesh_sharing::{Engine, SharingError};
@@ -64,6 +75,24 @@ pub struct NewShare {
     /// `copy` (default: the partner imports a copy) or `access` (the partner works with the
     /// case here; needs Advanced Sharing).
     pub mode: Option<String>,
+}
+
+/// One outgoing share with what the partner confirmed it holds.
+#[derive(Debug, Clone)]
+pub struct ShareDetail {
+    /// The share.
+    pub share: OutgoingShare,
+    /// The partner's signed receipt, checked against what was sent: every item with the
+    /// verified root hash the partner holds (`None` until a receipt matches the items sent).
+    pub receipt_roots: Option<Vec<(EvidenceId, BlobHash)>>,
+}
+
+/// Parse recipients as text (`user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or a
+/// username); the first bad one is `SharingError::Invalid`.
+pub(crate) fn parse_recipients(to: &[String]) -> Result<Vec<Recipient>, SharingError> {
+    to.iter()
+        .map(|t| casemesh_sharing::parse_recipient(t))
+        .collect()
 }
 
 /// The partner-share use cases: cheap to clone.
@@ -135,11 +164,7 @@ impl ShareService {
             self.cases
                 .require(caller, Action::SharePartner(ShareTarget::Case))?;
         }
-        let recipients = new
-            .to
-            .iter()
-            .map(|t| casemesh_sharing::parse_recipient(t))
-            .collect::<Result<Vec<_>, _>>()?;
+        let recipients = parse_recipients(&new.to)?;
         let request = casemesh_sharing::ShareRequest {
             case: case.id,
             partner: new.partner.clone(),
@@ -151,5 +176,79 @@ impl ShareService {
         Ok(self
             .sharing
             .create_share_in(&caller.actor(self.clock.now()), &request, mode)?)
+    }
+
+    /// The partner shares of case `case` (record id or Case ID), oldest first; the caller must
+    /// see the case whole (`CaseError::PartOnly`, or `NotFound` for a case they do not see).
+    pub fn of_case(&self, caller: &Caller, case: &str) -> Result<Vec<OutgoingShare>, ShareError> {
+        let case = self.cases.resolve_whole(caller, case)?;
+        Ok(self.sharing.shares(Some(case.id))?)
+    }
+
+    /// Share `id` with the roots of the partner's receipt, if the caller sees its case whole;
+    /// else `Sharing(NotFound)` as for a share that does not exist.
+    pub fn get(&self, caller: &Caller, id: &str) -> Result<ShareDetail, ShareError> {
+        let share = self.visible(caller, id)?;
+        let receipt_roots = self.sharing.receipt_roots(&share)?;
+        Ok(ShareDetail {
+            share,
+            receipt_roots,
+        })
+    }
+
+    /// Add recipients (text as in [`NewShare::to`]) to share `id` (reshare), in its partner or,
+    /// with `partner`, in another one; needs the share permission of the share's scope.
+    pub fn add_recipients(
+        &self,
+        caller: &Caller,
+        id: &str,
+        to: &[String],
+        partner: Option<&str>,
+    ) -> Result<OutgoingShare, ShareError> {
+        let current = self.visible(caller, id)?;
+        self.cases.require(
+            caller,
+            Action::SharePartner(ShareTarget::of(&current.scope)),
+        )?;
+        let recipients = parse_recipients(to)?;
+        Ok(self
+            .sharing
+            .add_recipients(&caller.actor(self.clock.now()), id, recipients, partner)?)
+    }
+
+    /// Approve share `id`, which waits for a second person: its offer leaves now. Needs
+    /// `share_approve`; the engine refuses the share's creator (`Forbidden`) and a share that
+    /// does not wait (`Conflict`).
+    pub fn approve(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
+        self.cases.require(caller, Action::ApproveShare)?;
+        self.visible(caller, id)?;
+        Ok(self
+            .sharing
+            .approve_share(&caller.actor(self.clock.now()), id)?)
+    }
+
+    /// Stop share `id` (a signed revocation): updates stop at once; the partner keeps its
+    /// imported copy. Needs the share permission of the share's scope; stopping a stopped share
+    /// returns it unchanged.
+    pub fn stop(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
+        let current = self.visible(caller, id)?;
+        self.cases.require(
+            caller,
+            Action::SharePartner(ShareTarget::of(&current.scope)),
+        )?;
+        Ok(self
+            .sharing
+            .stop_share(&caller.actor(self.clock.now()), id)?)
+    }
+
+    /// The outgoing share `id` if the caller sees its case whole; otherwise `Sharing(NotFound)`
+    /// exactly as for a share that does not exist (issue #12: per-case access covers the shares
+    /// of a case too).
+    fn visible(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
+        let share = self.sharing.share(id)?;
+        self.cases
+            .resolve_whole(caller, &share.case.to_string())
+            .map_err(|_| SharingError::NotFound(format!("share {id:?}")))?;
+        Ok(share)
     }
 }

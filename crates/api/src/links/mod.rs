@@ -1,12 +1,13 @@
 //! Download links, the admin side: `/v1/cases/{case}/links`, `/v1/links/{link}`, `…/revoke`.
-//! Thin adapters over the links service ([`casemesh_links::Links`]): extract the request, check
-//! the caller's permissions, call the use case, map a [`LinkError`] to a status (in
-//! `crate::error`). The public server recipients download from is [`public`].
+//! Thin adapters over the link use cases (`node.links()`, `casemesh_service::LinkService`, which
+//! checks the caller's permissions and the case): extract the request, call the use case, map a
+//! `DownloadLinkError` to a status (in `crate::error`). The public server recipients download
+//! from is [`public`].
 
 pub mod public;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::extract::Path;
 use crate::state::AppState;
@@ -16,7 +17,6 @@ pub use casemesh_links::{
     BuildState, LinkError, LinkOptions, LinkRecord, LinkStatus, Links, PackageFormat, Progress,
 };
 use casemesh_model::case::Case;
-use casemesh_model::org::{Action, ShareTarget};
 use casemesh_model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -65,8 +65,14 @@ pub struct LinkView {
 }
 
 impl LinkView {
-    /// The view of `link` (of `case`) at `now`.
-    pub fn new(link: &LinkRecord, case: Option<&Case>, now: Timestamp, links: &Links) -> Self {
+    /// The view of `link` (of `case`) at `now`; `progress` is asked of the build only while
+    /// the link is Processing.
+    pub fn new(
+        link: &LinkRecord,
+        case: Option<&Case>,
+        now: Timestamp,
+        progress: impl FnOnce(casemesh_model::ids::LinkId) -> Option<Progress>,
+    ) -> Self {
         let status = link.status(now);
         let (package_size, files, manifest_blake3, error) = match &link.build {
             BuildState::Ready {
@@ -102,7 +108,7 @@ impl LinkView {
             error,
             downloads: link.downloads,
             progress: (status == LinkStatus::Processing)
-                .then(|| links.progress(link.id))
+                .then(|| progress(link.id))
                 .flatten(),
         }
     }
@@ -146,14 +152,10 @@ fn default_days() -> u32 {
     casemesh_links::DEFAULT_DAYS
 }
 
-fn view(state: &AppState, link: &LinkRecord) -> ApiResult<LinkView> {
-    let case = state.links.case_of(link)?;
-    Ok(LinkView::new(
-        link,
-        case.as_ref(),
-        state.clock.now(),
-        &state.links,
-    ))
+/// The view of `link` of `case` now, with its build progress.
+fn view(state: &AppState, link: &LinkRecord, case: Option<&Case>) -> LinkView {
+    let links = state.node.links();
+    LinkView::new(link, case, state.clock.now(), |id| links.progress(id))
 }
 
 /// Create a download link: the package builds in the background (status `Processing`, then
@@ -167,26 +169,6 @@ pub async fn create(
     Path(case): Path<String>,
     Json(req): Json<CreateLink>,
 ) -> ApiResult<(StatusCode, Json<LinkView>)> {
-    // A link of selected evidence needs the evidence permission, a link of the case (or of
-    // folders) the case one (seed 000, "Prerequisites"; issue #12 item 5).
-    let target = ShareTarget::of_selection(&req.folders, &req.evidence);
-    caller
-        .require(&state, Action::ShareLink(target))
-        .map_err(|e| {
-            let needs = match target {
-                ShareTarget::Case => "case_share_links",
-                ShareTarget::Evidence => "evidence_share_links",
-            };
-            ApiError::forbidden(format!(
-                "creating this download link needs the {needs} permission and feature: {}",
-                e.message
-            ))
-        })?;
-    let case = caller.whole_case(&state, &case)?.id;
-    // A download link of a received copy hands the case outside the organization: allowed
-    // only as its sharing policy allows onward sharing to others (issue #13).
-    state.sharing.onward_external_allowed(case)?;
-    let case = case.to_string();
     let req = casemesh_links::NewLink {
         case,
         format: req.format,
@@ -200,13 +182,8 @@ pub async fn create(
         to: req.to,
         message: req.message,
     };
-    let created = state.links.create(req, &caller.actor(&state))?;
-    let mut v = LinkView::new(
-        &created.link,
-        Some(&created.case),
-        state.clock.now(),
-        &state.links,
-    );
+    let created = state.node.links().create(&caller, req)?;
+    let mut v = view(&state, &created.link, Some(&created.case));
     v.url = Some(created.url);
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -220,14 +197,9 @@ pub async fn list(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<Vec<LinkView>>> {
-    let case = caller.whole_case(&state, &case)?.id.to_string();
-    let (case, links) = state.links.list(&case)?;
-    let now = state.clock.now();
+    let (case, links) = state.node.links().list(&caller, &case)?;
     Ok(Json(
-        links
-            .iter()
-            .map(|l| LinkView::new(l, Some(&case), now, &state.links))
-            .collect(),
+        links.iter().map(|l| view(&state, l, Some(&case))).collect(),
     ))
 }
 
@@ -240,8 +212,8 @@ pub async fn show(
     caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    let link = caller.link(&state, &link)?;
-    Ok(Json(view(&state, &link)?))
+    let (link, case) = state.node.links().get(&caller, &link)?;
+    Ok(Json(view(&state, &link, case.as_ref())))
 }
 
 /// Revoke a download link: it answers 410 from now on and its package is deleted. Needs the
@@ -254,14 +226,6 @@ pub async fn revoke(
     caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    // Either family of link permissions, or administer.
-    if let Err(e) = caller.require(&state, Action::ShareLink(ShareTarget::Case)) {
-        caller
-            .require(&state, Action::ShareLink(ShareTarget::Evidence))
-            .or_else(|_| caller.require(&state, Action::Administer))
-            .map_err(|_| e)?;
-    }
-    let link = caller.link(&state, &link)?.id.to_string();
-    let updated = state.links.revoke(&link, &caller.actor(&state))?;
-    Ok(Json(view(&state, &updated)?))
+    let (updated, case) = state.node.links().revoke(&caller, &link)?;
+    Ok(Json(view(&state, &updated, case.as_ref())))
 }

@@ -1,9 +1,13 @@
 //! Federation and sharing routes: this node's id, partners, sharing policies, the peers view,
 //! partner shares (create, status, add recipients, stop) and shares received from partners
 //! (list, import details, import).
+//!
+//! Adapters only: extract the request, call the use case of `node.partners()`, `node.shares()`,
+//! `node.received()` or `node.access()` (which checks the caller), map the answer to its view
+//! and the error to HTTP (`crate::error`). No handler reaches the sharing engine.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -15,25 +19,22 @@ pub use casemesh_api_types::sharing::{
     ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery, ReceivedView,
     RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView, StopAckView,
 };
-use casemesh_model::grant::{Recipient, ShareMode};
-use casemesh_model::org::{Action, ShareTarget};
-use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
-use casemesh_sharing::SharingError;
-use casemesh_sharing::records::IncomingShare;
+use casemesh_model::grant::ShareMode;
+use casemesh_model::ids::OrgId;
+use casemesh_service::{NewPartner, NewPolicy, OnwardShare as NewOnwardShare, PartnerEdit};
+use casemesh_service::{ReceivedShare, ShareDetail};
 
 /// How the handlers build a [`ReceivedView`] (a trait because the view's type lives in
-/// `casemesh-api-types`, which does not know the engine).
+/// `casemesh-api-types`, which does not know the service).
 trait ReceivedViewOf: Sized {
     /// The view of a received share, with the items it skipped.
-    fn of(e: &casemesh_sharing::Engine, s: IncomingShare) -> Result<Self, SharingError>;
+    fn of(s: ReceivedShare) -> Self;
 }
 
 impl ReceivedViewOf for ReceivedView {
-    /// The view of a received share, with the items it skipped (read from its item rows only
-    /// when it skipped any).
-    fn of(e: &casemesh_sharing::Engine, s: IncomingShare) -> Result<Self, SharingError> {
-        let skipped = e
-            .skipped_items(&s)?
+    /// The view of a received share, with the items it skipped as the caller may see them.
+    fn of(ReceivedShare { share: s, skipped }: ReceivedShare) -> Self {
+        let skipped = skipped
             .into_iter()
             .map(|(id, item)| SkippedView {
                 evidence: id.to_string(),
@@ -44,7 +45,7 @@ impl ReceivedViewOf for ReceivedView {
         let grant = hex::decode(&s.grant)
             .ok()
             .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
-        Ok(ReceivedView {
+        ReceivedView {
             id: s.id.to_string(),
             status: if s.mode == ShareMode::Access
                 && s.status == casemesh_sharing::records::ReceivedStatus::Pending
@@ -85,17 +86,17 @@ impl ReceivedViewOf for ReceivedView {
             local_case: s.local_case.map(|c| c.to_string()),
             last_error: s.last_error.clone(),
             skipped,
-        })
+        }
     }
 }
 
 /// This node's PeerId and listen addresses.
 #[utoipa::path(get, path = "/v1/id", operation_id = "get_node_id", tag = "federation", responses((status = 200, body = IdView), (status = 503, body = ErrorBody)))]
-pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<IdView>> {
-    let e = &state.sharing;
+pub async fn id(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<IdView>> {
+    let me = state.node.partners().identity(&caller).await?;
     Ok(Json(IdView {
-        peer_id: e.org_id().to_owned(),
-        addrs: e.listen_addrs().await?,
+        peer_id: me.peer_id.0,
+        addrs: me.addrs,
     }))
 }
 
@@ -103,12 +104,13 @@ pub async fn id(State(state): State<AppState>, _caller: Caller) -> ApiResult<Jso
 #[utoipa::path(get, path = "/v1/partners", operation_id = "list_partners", tag = "federation", responses((status = 200, body = [PartnerView])))]
 pub async fn partners(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<PartnerView>>> {
     Ok(Json(
         state
-            .sharing
-            .partners()?
+            .node
+            .partners()
+            .list(&caller)?
             .into_iter()
             .map(PartnerView::from)
             .collect(),
@@ -123,11 +125,13 @@ pub async fn add_partner(
     caller: Caller,
     Json(req): Json<AddPartner>,
 ) -> ApiResult<(StatusCode, Json<PartnerView>)> {
-    caller.require(&state, Action::Administer)?;
-    let p = state
-        .sharing
-        .add_partner(&req.name, &req.peer_id, req.addrs, req.policy.as_deref())
-        .await?;
+    let new = NewPartner {
+        name: req.name,
+        peer_id: OrgId(req.peer_id),
+        addrs: req.addrs,
+        policy: req.policy,
+    };
+    let p = state.node.partners().add(&caller, &new).await?;
     Ok((StatusCode::CREATED, Json(p.into())))
 }
 
@@ -141,16 +145,12 @@ pub async fn edit_partner(
     Path(partner): Path<String>,
     Json(req): Json<EditPartner>,
 ) -> ApiResult<Json<PartnerView>> {
-    caller.require(&state, Action::Administer)?;
-    let p = state
-        .sharing
-        .update_partner(
-            &partner,
-            req.name.as_deref(),
-            req.addrs,
-            req.policy.as_deref(),
-        )
-        .await?;
+    let edit = PartnerEdit {
+        name: req.name,
+        addrs: req.addrs,
+        policy: req.policy,
+    };
+    let p = state.node.partners().edit(&caller, &partner, &edit).await?;
     Ok(Json(p.into()))
 }
 
@@ -163,8 +163,14 @@ pub async fn remove_partner(
     caller: Caller,
     Path(partner): Path<String>,
 ) -> ApiResult<Json<PartnerView>> {
-    caller.require(&state, Action::Administer)?;
-    Ok(Json(state.sharing.remove_partner(&partner).await?.into()))
+    Ok(Json(
+        state
+            .node
+            .partners()
+            .remove(&caller, &partner)
+            .await?
+            .into(),
+    ))
 }
 
 /// Look up users and groups in a partner's directory (type-ahead for recipients); the partner
@@ -174,23 +180,30 @@ pub async fn remove_partner(
     responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn directory(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(partner): Path<String>,
-    crate::extract::Query(q): crate::extract::Query<DirectoryParams>,
+    Query(q): Query<DirectoryParams>,
 ) -> ApiResult<Json<Vec<casemesh_sharing::directory::DirectoryEntry>>> {
-    Ok(Json(state.sharing.lookup_directory(&partner, &q.q).await?))
+    Ok(Json(
+        state
+            .node
+            .partners()
+            .directory(&caller, &partner, &q.q)
+            .await?,
+    ))
 }
 
 /// List sharing policies.
 #[utoipa::path(get, path = "/v1/policies", operation_id = "list_policies", tag = "federation", responses((status = 200, body = [PolicyView])))]
 pub async fn policies(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
     Ok(Json(
         state
-            .sharing
-            .policies()?
+            .node
+            .partners()
+            .policies(&caller)?
             .iter()
             .map(PolicyView::from)
             .collect(),
@@ -205,44 +218,13 @@ pub async fn put_policy(
     caller: Caller,
     Json(req): Json<PutPolicy>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
-    caller.require(&state, Action::Administer)?;
-    let mut actions = Vec::new();
-    for a in &req.allow {
-        let found = PolicyAction::expand_name(a);
-        if found.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "unknown policy action {a:?}; known: {}",
-                PolicyAction::ALL.map(|x| x.name()).join(", ")
-            )));
-        }
-        actions.extend(found);
-    }
-    // Onward sharing to another organization is onward sharing: a child grant needs the
-    // parent to allow share_onward (the chain check), so the external one alone would do nothing.
-    if actions.contains(&PolicyAction::ShareOnwardExternal)
-        && !actions.contains(&PolicyAction::ShareOnward)
-    {
-        return Err(ApiError::bad_request(
-            "share_onward_external needs share_onward too (an onward share to another organization is an onward share); nothing was changed",
-        ));
-    }
-    let mut p =
-        SharingPolicy::new(&req.name, actions).with_two_person_approval(req.two_person_approval);
-    if let Some(data) = &req.data {
-        let mut kinds = Vec::new();
-        for d in data {
-            let found = SharedData::expand_name(d);
-            if found.is_empty() {
-                return Err(ApiError::bad_request(format!(
-                    "unknown data kind {d:?}; known: {}, or case_fields, evidence_metadata, all",
-                    SharedData::ALL.map(|x| x.name()).join(", ")
-                )));
-            }
-            kinds.extend(found);
-        }
-        p = p.with_data(kinds);
-    }
-    state.sharing.put_policy(&p)?;
+    let new = NewPolicy {
+        name: req.name,
+        allow: req.allow,
+        data: req.data,
+        two_person_approval: req.two_person_approval,
+    };
+    let p = state.node.partners().put_policy(&caller, &new)?;
     Ok((StatusCode::CREATED, Json(PolicyView::from(&p))))
 }
 
@@ -253,10 +235,12 @@ pub async fn put_policy(
     responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
 pub async fn policy(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<PolicyView>> {
-    Ok(Json(PolicyView::from(&state.sharing.policy(&name)?)))
+    Ok(Json(PolicyView::from(
+        &state.node.partners().policy(&caller, &name)?,
+    )))
 }
 
 /// The operator view of every partner: connection, addresses, last seen, round-trip time,
@@ -266,15 +250,7 @@ pub async fn peers(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
-    // The operator view: traffic, dead letters and share ids of every partner.
-    caller.require(&state, Action::Administer)?;
-    Ok(Json(state.sharing.peers().await?))
-}
-
-fn parse_recipients(to: &[String]) -> ApiResult<Vec<Recipient>> {
-    to.iter()
-        .map(|t| casemesh_sharing::parse_recipient(t).map_err(ApiError::from))
-        .collect()
+    Ok(Json(state.node.partners().peers(&caller).await?))
 }
 
 /// Share a case by copy with a partner organization (partner share).
@@ -346,20 +322,7 @@ pub async fn stop_inside(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<InsideStopView>> {
-    let not_found = || ApiError::not_found(format!("share {share:?} not found"));
-    let id: casemesh_model::ids::ShareId = share.parse().map_err(|_| not_found())?;
-    let access = state.node.access();
-    let target = access.inside_share_target(id)?.ok_or_else(not_found)?;
-    caller.require(&state, Action::ShareInside(target))?;
-    let case = access.inside_share_case(id)?.ok_or_else(not_found)?;
-    caller.whole_case(&state, &case.to_string()).map_err(|e| {
-        if e.status == StatusCode::FORBIDDEN {
-            e
-        } else {
-            not_found()
-        }
-    })?;
-    let done = access.stop_inside(id, &caller.actor(&state))?;
+    let (id, done) = state.node.access().stop(&caller, &share)?;
     Ok(Json(InsideStopView {
         id: id.to_string(),
         case: done.case.to_string(),
@@ -377,11 +340,11 @@ pub async fn case_shares(
     caller: Caller,
     Path(case): Path<String>,
 ) -> ApiResult<Json<Vec<ShareView>>> {
-    let case = caller.whole_case(&state, &case)?;
     Ok(Json(
         state
-            .sharing
-            .shares(Some(case.id))?
+            .node
+            .shares()
+            .of_case(&caller, &case)?
             .into_iter()
             .map(ShareView::from)
             .collect(),
@@ -445,9 +408,10 @@ pub async fn access(
         });
     }
     {
-        let e = &state.sharing;
-        for s in e
-            .shares(Some(case.id))?
+        for s in state
+            .node
+            .shares()
+            .of_case(&caller, &case.id.to_string())?
             .into_iter()
             .filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped)
         {
@@ -482,8 +446,10 @@ pub async fn share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    let share = shared_case_share(&state, &caller, &share)?;
-    let roots = state.sharing.receipt_roots(&share)?;
+    let ShareDetail {
+        share,
+        receipt_roots: roots,
+    } = state.node.shares().get(&caller, &share)?;
     let mut view = ShareView::from(share);
     if let (Some(receipt), Some(roots)) = (view.receipt.as_mut(), roots) {
         receipt.evidence = Some(roots.iter().map(|(id, _)| id.to_string()).collect());
@@ -502,17 +468,10 @@ pub async fn add_recipients(
     Path(share): Path<String>,
     Json(req): Json<AddRecipients>,
 ) -> ApiResult<Json<ShareView>> {
-    let current = shared_case_share(&state, &caller, &share)?;
-    caller.require(
-        &state,
-        Action::SharePartner(ShareTarget::of(&current.scope)),
-    )?;
-    let s = state.sharing.add_recipients(
-        &caller.actor(&state),
-        &share,
-        parse_recipients(&req.to)?,
-        req.partner.as_deref(),
-    )?;
+    let s = state
+        .node
+        .shares()
+        .add_recipients(&caller, &share, &req.to, req.partner.as_deref())?;
     Ok(Json(s.into()))
 }
 
@@ -527,14 +486,7 @@ pub async fn approve_share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    caller.require(&state, Action::ApproveShare)?;
-    shared_case_share(&state, &caller, &share)?;
-    Ok(Json(
-        state
-            .sharing
-            .approve_share(&caller.actor(&state), &share)?
-            .into(),
-    ))
+    Ok(Json(state.node.shares().approve(&caller, &share)?.into()))
 }
 
 /// Stop sharing: updates stop at once; the partner keeps its imported copy.
@@ -546,31 +498,7 @@ pub async fn stop_share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    let current = shared_case_share(&state, &caller, &share)?;
-    caller.require(
-        &state,
-        Action::SharePartner(ShareTarget::of(&current.scope)),
-    )?;
-    Ok(Json(
-        state
-            .sharing
-            .stop_share(&caller.actor(&state), &share)?
-            .into(),
-    ))
-}
-
-/// The outgoing share `id` if the caller sees its case whole; otherwise 404 as for a share that
-/// does not exist (issue #12: per-case access covers the shares of a case too).
-fn shared_case_share(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> ApiResult<casemesh_sharing::records::OutgoingShare> {
-    let share = state.sharing.share(id)?;
-    caller
-        .whole_case(state, &share.case.to_string())
-        .map_err(|_| ApiError::from(SharingError::NotFound(format!("share {id:?}"))))?;
-    Ok(share)
+    Ok(Json(state.node.shares().stop(&caller, &share)?.into()))
 }
 
 /// Shares received from partners ("shared with me").
@@ -580,29 +508,20 @@ pub async fn received(
     caller: Caller,
     Query(q): Query<ReceivedQuery>,
 ) -> ApiResult<Json<Vec<ReceivedView>>> {
-    let mode = match q.mode.as_deref() {
-        None => None,
-        Some("copy") => Some(ShareMode::Copy),
-        Some("access") => Some(ShareMode::Access),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "mode {other:?}: expected copy or access"
-            )));
-        }
-    };
-    let e = &state.sharing;
-    let mut out = Vec::new();
-    for s in e.received()? {
-        if mode.is_some_and(|m| m != s.mode) {
-            continue;
-        }
-        // Only what the caller may see (issue #12): named recipients, whoever sees the copy,
-        // administrators.
-        if caller.may_see_received(&state, &s)? {
-            out.push(received_view_for(&state, &caller, s)?);
-        }
-    }
-    Ok(Json(out))
+    let mode = q
+        .mode
+        .as_deref()
+        .map(casemesh_service::parse_mode)
+        .transpose()?;
+    Ok(Json(
+        state
+            .node
+            .received()
+            .list(&caller, mode)?
+            .into_iter()
+            .map(ReceivedView::of)
+            .collect(),
+    ))
 }
 
 /// Import details of a received share (by share id or by the local copy's case id).
@@ -614,24 +533,9 @@ pub async fn received_one(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
-    let share = caller.received(&state, &share)?;
-    Ok(Json(received_view_for(&state, &caller, share)?))
-}
-
-/// The import details of `s` as `caller` may see them: a caller who sees only part of the share
-/// (a recipient added later, issue #12 item 5) is not shown the names of skipped items, which may
-/// come from updates sent before they were named.
-fn received_view_for(
-    state: &AppState,
-    caller: &Caller,
-    s: IncomingShare,
-) -> ApiResult<ReceivedView> {
-    let reference = s.id.to_string();
-    let mut view = ReceivedView::of(&state.sharing, s)?;
-    if caller.received_whole(state, &reference).is_err() {
-        view.skipped.clear();
-    }
-    Ok(view)
+    Ok(Json(ReceivedView::of(
+        state.node.received().show(&caller, &share)?,
+    )))
 }
 
 /// Share a received case onward to another partner (seed: "Onward sharing of a received
@@ -648,22 +552,15 @@ pub async fn share_onward(
     Path(share): Path<String>,
     Json(req): Json<OnwardShare>,
 ) -> ApiResult<(StatusCode, Json<ShareView>)> {
-    let received = caller.received_whole(&state, &share)?;
-    let scope = casemesh_model::grant::SignedGrant::from_bytes(
-        &hex::decode(&received.grant).unwrap_or_default(),
-    )
-    .map(|g| g.grant.scope)
-    .unwrap_or(casemesh_model::grant::Scope::EntireCase);
-    caller.require(&state, Action::SharePartner(ShareTarget::of(&scope)))?;
-    let share = state.sharing.share_onward(
-        &caller.actor(&state),
-        &casemesh_sharing::OnwardRequest {
-            received: received.id.to_string(),
-            partner: req.partner,
-            recipients: parse_recipients(&req.to)?,
-            message: req.message,
-        },
-    )?;
+    let onward = NewOnwardShare {
+        partner: req.partner,
+        to: req.to,
+        message: req.message,
+    };
+    let share = state
+        .node
+        .received()
+        .share_onward(&caller, &share, &onward)?;
     Ok((StatusCode::CREATED, Json(share.into())))
 }
 
@@ -676,10 +573,9 @@ pub async fn import(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedView>> {
-    caller.require(&state, Action::EditCase)?;
-    let share = caller.received(&state, &share)?.id.to_string();
-    let e = &state.sharing;
-    Ok(Json(ReceivedView::of(e, e.import(&share)?)?))
+    Ok(Json(ReceivedView::of(
+        state.node.received().import(&caller, &share)?,
+    )))
 }
 
 /// The folders and items of a received share (refused when the share was stopped or its policy
@@ -692,11 +588,7 @@ pub async fn received_contents(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ReceivedContentsView>> {
-    let share = caller.received(&state, &share)?;
-    let c = state
-        .sharing
-        .received_view(share.id, &caller.actor(&state).name)
-        .await?;
+    let c = state.node.received().contents(&caller, &share).await?;
     Ok(Json(ReceivedContentsView {
         share: c.share.to_string(),
         mode: format!("{:?}", c.mode).to_lowercase(),
@@ -732,10 +624,10 @@ pub async fn received_content(
 ) -> ApiResult<axum::response::Response> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let share = caller.received(&state, &share)?;
     let fetched = state
-        .sharing
-        .received_get(share.id, &evidence, &caller.actor(&state).name)
+        .node
+        .received()
+        .content(&caller, &share, &evidence)
         .await?;
     let stream = tokio_util::io::ReaderStream::with_capacity(
         tokio::fs::File::from_std(fetched.file),

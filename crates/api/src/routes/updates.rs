@@ -2,6 +2,9 @@
 //! review rows (`GET /v1/received/{share}/updates`), apply (`…/updates/apply`), dismiss
 //! (`…/updates/dismiss`), and, for access-mode shares whose policy allows `edit_metadata`, the
 //! shared metadata both organizations edit (`GET`/`POST /v1/received/{share}/meta`).
+//!
+//! Adapters over `node.received()` (`casemesh_service::ReceivedService`), which checks the caller
+//! (the whole share, `edit_case` to change the copy) and the request.
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
@@ -9,8 +12,7 @@ use crate::extract::Json;
 use crate::extract::Path;
 use crate::state::AppState;
 use axum::extract::State;
-use casemesh_meta::{Choice, FieldUpdate, ReviewRow, Tab, Target};
-use casemesh_model::org::Action;
+use casemesh_meta::{FieldUpdate, ReviewRow, Tab, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -141,11 +143,11 @@ pub async fn list(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
-    let share = caller.received_whole(&state, &share)?.id.to_string();
     Ok(Json(
         state
-            .sharing
-            .update_review(&share)?
+            .node
+            .received()
+            .updates(&caller, &share)?
             .into_iter()
             .map(UpdateView::from)
             .collect(),
@@ -163,24 +165,15 @@ pub async fn apply(
     Path(share): Path<String>,
     Json(req): Json<ApplyUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
-    caller.require(&state, Action::EditCase)?;
-    let share = caller.received_whole(&state, &share)?.id.to_string();
-    let choice = match (&req.tab, req.all) {
-        (Some(_), true) => {
-            return Err(crate::error::ApiError::bad_request(
-                "choose all or a tab, not both",
-            ));
-        }
-        (Some(t), false) => Some(Choice::Tab(
-            t.parse::<Tab>()
-                .map_err(crate::error::ApiError::bad_request)?,
-        )),
-        (None, true) => Some(Choice::All),
-        (None, false) => None,
+    let choice = casemesh_service::ApplyChoice {
+        fields: req.fields,
+        all: req.all,
+        tab: req.tab,
     };
     let done = state
-        .sharing
-        .apply_updates(&caller.actor(&state), &share, &req.fields, choice)?;
+        .node
+        .received()
+        .apply_updates(&caller, &share, &choice)?;
     Ok(Json(done.into_iter().map(UpdateView::from).collect()))
 }
 
@@ -194,11 +187,10 @@ pub async fn dismiss(
     Path(share): Path<String>,
     Json(req): Json<DismissUpdates>,
 ) -> ApiResult<Json<Vec<UpdateView>>> {
-    caller.require(&state, Action::EditCase)?;
-    let share = caller.received_whole(&state, &share)?.id.to_string();
     let done = state
-        .sharing
-        .dismiss_updates(&caller.actor(&state), &share, &req.fields)?;
+        .node
+        .received()
+        .dismiss_updates(&caller, &share, &req.fields)?;
     Ok(Json(done.into_iter().map(UpdateView::from).collect()))
 }
 
@@ -224,8 +216,9 @@ pub async fn meta(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<MetaView>> {
-    let share = caller.received_whole(&state, &share)?.id.to_string();
-    Ok(Json(meta_view(state.sharing.received_meta(&share)?)))
+    Ok(Json(meta_view(
+        state.node.received().meta(&caller, &share)?,
+    )))
 }
 
 /// Edit a field of an access-mode share in the sharer's system (policy `edit_metadata`): merged
@@ -239,11 +232,9 @@ pub async fn edit_meta(
     Path(share): Path<String>,
     Json(req): Json<EditMeta>,
 ) -> ApiResult<Json<MetaView>> {
-    caller.require(&state, Action::EditCase)?;
-    let share = caller.received_whole(&state, &share)?.id.to_string();
-    let meta =
-        state
-            .sharing
-            .edit_received(&caller.actor(&state), &share, &req.field, &req.value)?;
+    let meta = state
+        .node
+        .received()
+        .edit_meta(&caller, &share, &req.field, &req.value)?;
     Ok(Json(meta_view(Some(meta))))
 }
