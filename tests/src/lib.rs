@@ -31,7 +31,10 @@
 //! - typed answers: [`TestNode::cli_typed`] / [`json_as`] read the CLI's `--json` output as
 //!   the API's own types (`casemesh_api_types`: [`CaseView`], [`ShareView`], …), so a test
 //!   asserts on fields the compiler checks; [`case_view`], [`share_view`], [`received_view`]
-//!   and [`error_code`] are the common reads;
+//!   and [`error_code`] are the common reads; [`received_list`], [`evidence_list`],
+//!   [`blob_stats`] and [`add_user`] (a user and its token) more;
+//! - download links ([`create_link`], [`download_link`], [`link_package`]; links have no type in
+//!   `casemesh_api_types`, so they stay JSON) and external tools ([`run_ok`]);
 //! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
 //!   [`assert_audit_verifies`] (`audit verify CASE`).
 //!
@@ -1001,8 +1004,7 @@ pub fn signed_by(e: &casemesh_model::timeline::CustodyEvent) -> Option<&str> {
 
 /// How many shares partners shared with `node` that it lists (`received list`).
 pub fn received_count(node: &TestNode) -> usize {
-    node.cli_typed::<Vec<ReceivedView>, _, _>(["received", "list"])
-        .len()
+    received_list(node).len()
 }
 
 /// `share status SHARE` on `node` (the sharer), typed.
@@ -1013,6 +1015,38 @@ pub fn share_view(node: &TestNode, share: &str) -> ShareView {
 /// `received show SHARE` on `node` (the receiver), typed.
 pub fn received_view(node: &TestNode, share: &str) -> ReceivedView {
     node.cli_typed(["received", "show", share])
+}
+
+/// `received list` on `node`, typed: every share partners shared with it.
+pub fn received_list(node: &TestNode) -> Vec<ReceivedView> {
+    node.cli_typed(["received", "list"])
+}
+
+/// `evidence list CASE` on `node`, typed.
+pub fn evidence_list(node: &TestNode, case: &str) -> Vec<EvidenceView> {
+    node.cli_typed(["evidence", "list", case])
+}
+
+/// How many evidence items `evidence list CASE` shows on `node`.
+pub fn evidence_count(node: &TestNode, case: &str) -> usize {
+    evidence_list(node, case).len()
+}
+
+/// `user add USERNAME --full-name FULL_NAME --permission P…` on `node` (one `--permission` per
+/// entry of `permissions`; an entry may itself be a comma-separated list); returns the new
+/// user's API token.
+pub fn add_user(node: &TestNode, username: &str, full_name: &str, permissions: &[&str]) -> String {
+    let mut args = vec!["user", "add", username, "--full-name", full_name];
+    for p in permissions {
+        args.extend(["--permission", p]);
+    }
+    node.cli_typed::<CreatedUser, _, _>(&args).token
+}
+
+/// `blobs stats` on `node`: (blobs on disk, their total bytes).
+pub fn blob_stats(node: &TestNode) -> (u64, u64) {
+    let stats: BlobStats = node.cli_typed(["blobs", "stats"]);
+    (stats.count, stats.bytes)
 }
 
 /// The stable `error.code` of an admin API error answer (`{"error":{"code","message"}}`),
@@ -1060,15 +1094,10 @@ pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) ->
     node.cli_json(&args)
 }
 
-/// `share status SHARE` at the sharer.
-pub fn share_status(node: &TestNode, share: &str) -> Value {
-    node.cli_json(["share", "status", share])
-}
-
 /// Wait until the sharer reports the share Complete (panics if it was stopped meanwhile).
 pub fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> Value {
     wait_until(&format!("share {share} to become Complete"), limit, || {
-        let v = share_status(node, share);
+        let v = node.cli_json(["share", "status", share]);
         assert_ne!(v["status"], "Stopped", "share stopped unexpectedly: {v}");
         (v["status"] == "Complete").then_some(v)
     })
@@ -1327,26 +1356,67 @@ pub fn smtp_config(port: u16) -> String {
 // ---------------------------------------------------------------------------------------------
 // Download-link packages, driven the way several test files need them.
 
-/// `link create CASE ARGS… --wait` on `node`, asserting the link is Ready; then download its
-/// package to `dest` from the public link server. Returns the link object (with `url`).
-pub fn link_package(node: &TestNode, case: &str, args: &[&str], dest: &Path) -> Value {
+/// A blocking HTTP client that sends no token, with the test [`timeout`]: for the public
+/// download-link server.
+pub fn plain_http() -> reqwest::blocking::Client {
+    http_client(None)
+}
+
+/// `link create CASE ARGS… --wait` on `node`, asserting the link is Ready and has its public
+/// URL (`…/l/TOKEN`). Returns the link object as the CLI prints it: links have no type in
+/// `casemesh_api_types` (the API's `LinkView` lives in `casemesh-api`), so it stays JSON; read
+/// its URL with [`link_url`].
+pub fn create_link(node: &TestNode, case: &str, args: &[&str]) -> Value {
     let mut all = vec!["link", "create", case];
     all.extend_from_slice(args);
     all.push("--wait");
     let link = node.cli_json(&all);
     assert_eq!(link["status"], "Ready", "{link:#}");
-    let url = link["url"].as_str().expect("a new link has its url");
-    let mut resp = reqwest::blocking::Client::builder()
-        .timeout(timeout())
-        .build()
-        .expect("http client")
+    assert!(link_url(&link).contains("/l/"), "{link:#}");
+    link
+}
+
+/// The public URL of a link as [`create_link`] returned it (only the creation answer has it).
+pub fn link_url(link: &Value) -> String {
+    link["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a new link has its url: {link:#}"))
+        .to_owned()
+}
+
+/// Download the package of `link` (from [`create_link`]) to `dest`, asserting HTTP 200.
+pub fn download_link(link: &Value, dest: &Path) {
+    let url = link_url(link);
+    let mut resp = plain_http()
         .get(format!("{url}/download"))
         .send()
         .expect("download the package");
     assert_eq!(resp.status().as_u16(), 200, "{url}");
     let mut file = std::fs::File::create(dest).expect("create the package file");
     resp.copy_to(&mut file).expect("write the package file");
+}
+
+/// `link create CASE ARGS… --wait` on `node` ([`create_link`]), then download its package to
+/// `dest` ([`download_link`]). Returns the link object (with `url`).
+pub fn link_package(node: &TestNode, case: &str, args: &[&str], dest: &Path) -> Value {
+    let link = create_link(node, case, args);
+    download_link(&link, dest);
     link
+}
+
+/// Run an external tool (`unzip`, `xorriso`, `curl`, …) to completion within [`timeout`],
+/// asserting it succeeded (else panics showing its stdout and stderr); returns its stdout.
+pub fn run_ok(cmd: Command) -> String {
+    let desc = format!("{cmd:?}");
+    let out = output_with_timeout(cmd, timeout());
+    assert!(
+        out.status.success(),
+        "{desc} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `casemesh verify ARGS…` without a node (global flags such as `--data-dir` go in `args`).

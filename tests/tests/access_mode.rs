@@ -11,18 +11,13 @@
 use casemesh_model::ids::BlobHash;
 use casemesh_net::{NetError, Partner, PeerId, RefusalCode};
 use casemesh_tests::{
-    TestNode, assert_http_status, create_case, hash_file, id_of, node_identity, partner,
-    random_file, s, wait_until,
+    CaseSummary, CaseView, EvidenceView, ReceivedContentsView, ReceivedView, ShareView, TestNode,
+    add_user, assert_http_status, audit_trail, create_case, hash_file, node_identity, partner,
+    random_file, received_view, s, wait_until,
 };
-use serde_json::Value;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn user(node: &TestNode, name: &str) -> String {
-    let v = node.cli_json(["user", "add", name, "--full-name", name]);
-    v["token"].as_str().unwrap().to_owned()
-}
 
 /// A's case with two items (one in `Shared`); returns (case, [(evidence id, hash, path)]).
 fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String, String)>) {
@@ -36,15 +31,15 @@ fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String,
         if !folder.is_empty() {
             args.extend(["--folder", folder]);
         }
-        let ev = a.cli_json(&args);
-        items.push((id_of(&ev).to_owned(), hash_file(&path)));
+        let ev: EvidenceView = a.cli_typed(&args);
+        items.push((ev.id, hash_file(&path)));
     }
     (case, items)
 }
 
 /// Share `case` in access mode with county-da's user `dana`; returns the share id once B has it.
 fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> String {
-    let share = a.cli_json([
+    let share: ShareView = a.cli_typed([
         "share",
         "create",
         case,
@@ -55,24 +50,14 @@ fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> String {
         "--to",
         "user:dana",
     ]);
-    assert_eq!(share["mode"], "access", "{share}");
-    let id = id_of(&share).to_owned();
+    assert_eq!(share.mode, "access", "{share:?}");
+    let id = share.id;
     wait_until("B receives the access share", LIMIT, || {
-        let list = b.cli_json_as(dana, ["received", "list", "--mode", "access"]);
-        list.as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["id"] == id.as_str())
-            .then_some(())
+        let list: Vec<ReceivedView> =
+            b.cli_typed_as(dana, ["received", "list", "--mode", "access"]);
+        list.iter().any(|s| s.id == id).then_some(())
     });
     id
-}
-
-fn audit_entries(node: &TestNode, case: &str) -> Vec<Value> {
-    node.cli_json(["audit", "show", case])["entries"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 #[test]
@@ -81,28 +66,28 @@ fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    let dana = user(&b, "dana");
+    let dana = add_user(&b, "dana", "dana", &[]);
     let (case, items) = case_with_items(&a, work.path());
     let share = access_share(&a, &b, &dana, &case);
 
     // Listed as an access share, not a copy one; nothing imported (auto-import is on).
-    let copies = b.cli_json_as(&dana, ["received", "list", "--mode", "copy"]);
-    assert!(copies.as_array().unwrap().is_empty(), "{copies}");
-    let shown = b.cli_json_as(&dana, ["received", "show", &share]);
-    assert_eq!(shown["status"], "Access", "{shown}");
-    assert_eq!(shown["access_level"], "access", "{shown}");
+    let copies: Vec<ReceivedView> = b.cli_typed_as(&dana, ["received", "list", "--mode", "copy"]);
+    assert!(copies.is_empty(), "{copies:?}");
+    let shown: ReceivedView = b.cli_typed_as(&dana, ["received", "show", &share]);
+    assert_eq!(shown.status, "Access", "{shown:?}");
+    assert_eq!(shown.access_level, "access", "{shown:?}");
 
     // The user lists the sharer's folders and items.
-    let view = b.cli_json_as(&dana, ["received", "view", &share]);
-    assert_eq!(view["folders"], serde_json::json!(["Shared"]), "{view}");
-    let listed = view["evidence"].as_array().unwrap();
-    assert_eq!(listed.len(), 2, "{view}");
+    let view: ReceivedContentsView = b.cli_typed_as(&dana, ["received", "view", &share]);
+    assert_eq!(view.folders, ["Shared"], "{view:?}");
+    let listed = &view.evidence;
+    assert_eq!(listed.len(), 2, "{view:?}");
     for (id, hash) in &items {
-        let e = listed.iter().find(|e| e["id"] == id.as_str()).unwrap();
-        assert_eq!(e["hash"], hash.as_str(), "{e}");
+        let e = listed.iter().find(|e| e.id == *id).unwrap();
+        assert_eq!(e.hash, *hash, "{e:?}");
     }
-    let one = listed.iter().find(|e| e["name"] == "one.bin").unwrap();
-    assert_eq!(one["folder"], "Shared");
+    let one = listed.iter().find(|e| e.name == "one.bin").unwrap();
+    assert_eq!(one.folder.as_deref(), Some("Shared"));
 
     // … and downloads one, byte-identical.
     let (ev, hash) = &items[0];
@@ -133,32 +118,31 @@ fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
 
     // The sharer's audit trail names the partner organization and user.
     wait_until("A audits dana's download", LIMIT, || {
-        audit_entries(&a, &case)
+        audit_trail(&a, &case)
+            .entries
             .iter()
             .any(|e| {
-                e["action"] == "evidence.download"
-                    && e["actor"] == "org:county-da"
-                    && e["evidence"] == ev.as_str()
-                    && e["details"].as_str().unwrap_or("").contains("\"dana\"")
+                e.action == "evidence.download"
+                    && e.actor == "org:county-da"
+                    && e.evidence.is_some_and(|id| id.to_string() == *ev)
+                    && e.details.contains("\"dana\"")
             })
             .then_some(())
     });
     assert!(
-        audit_entries(&a, &case)
+        audit_trail(&a, &case)
+            .entries
             .iter()
-            .any(|e| e["action"] == "case.view"
-                && e["details"].as_str().unwrap_or("").contains("\"dana\"")),
+            .any(|e| e.action == "case.view" && e.details.contains("\"dana\"")),
         "the view is audited too"
     );
 
     // No copy exists on the receiver: no case, no imported item, no stored blob.
-    let shown = b.cli_json(["received", "show", &share]);
-    assert!(shown["local_case"].is_null(), "{shown}");
-    assert_eq!(shown["items_imported"], 0);
+    let shown = received_view(&b, &share);
+    assert!(shown.local_case.is_none(), "{shown:?}");
+    assert_eq!(shown.items_imported, 0);
     assert!(
-        b.cli_json(["case", "list", "--external"])
-            .as_array()
-            .unwrap()
+        b.cli_typed::<Vec<CaseSummary>, _, _>(["case", "list", "--external"])
             .is_empty()
     );
     for (_, hash) in &items {
@@ -168,7 +152,7 @@ fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
     // Stop: the next get is refused.
     a.cli_json(["share", "stop", &share, "--yes"]);
     wait_until("B takes in the stop", LIMIT, || {
-        (b.cli_json(["received", "show", &share])["status"] == "Stopped").then_some(())
+        (received_view(&b, &share).status == "Stopped").then_some(())
     });
     let again = work.path().join("again.bin");
     let (err, code) = b.cli_fail_as(&dana, ["received", "get", &share, ev, "-o", s(&again)]);
@@ -187,7 +171,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    let dana = user(&b, "dana");
+    let dana = add_user(&b, "dana", "dana", &[]);
     let (case, items) = case_with_items(&a, work.path());
 
     // A policy without import: the receiver refuses the Import and makes nothing.
@@ -200,7 +184,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     assert_ne!(code, 0);
     assert_http_status(&err, 403);
     assert!(err.contains("import"), "{err}");
-    assert!(b.cli_json(["received", "show", &refused])["local_case"].is_null());
+    assert!(received_view(&b, &refused).local_case.is_none());
 
     // With import allowed, Import makes the receiver's own copy with every item, verified.
     a.cli_ok([
@@ -214,13 +198,13 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     let allowed = access_share(&a, &b, &dana, &case2);
     b.cli_json(["received", "import", &allowed]);
     let copy = wait_until("the access share is imported", LIMIT, || {
-        let d = b.cli_json(["received", "show", &allowed]);
-        (d["items_imported"] == 1).then(|| d["local_case"].as_str().unwrap().to_owned())
+        let d = received_view(&b, &allowed);
+        (d.items_imported == 1).then(|| d.local_case.unwrap())
     });
-    let shown = b.cli_json_as(&dana, ["case", "show", &copy]);
-    let evidence = shown["evidence"].as_array().unwrap();
-    assert_eq!(evidence.len(), 1, "{shown}");
-    assert_eq!(evidence[0]["hash"], hash_file(&path).as_str());
+    let shown: CaseView = b.cli_typed_as(&dana, ["case", "show", &copy]);
+    let evidence = &shown.evidence;
+    assert_eq!(evidence.len(), 1, "{shown:?}");
+    assert_eq!(evidence[0].hash, hash_file(&path));
     assert!(b.blob_path(&hash_file(&path)).exists());
     // The first share's items never reached B's blob store.
     for (_, hash) in &items {
@@ -236,12 +220,12 @@ fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
     partner(&a, &b);
     a.cli_ok(["policy", "set", "Look", "--allow", "view"]);
     a.cli_ok(["partner", "update", "county-da", "--policy", "Look"]);
-    let dana = user(&b, "dana");
+    let dana = add_user(&b, "dana", "dana", &[]);
     let (case, items) = case_with_items(&a, work.path());
     let share = access_share(&a, &b, &dana, &case);
 
-    let view = b.cli_json_as(&dana, ["received", "view", &share]);
-    assert_eq!(view["evidence"].as_array().unwrap().len(), 2, "{view}");
+    let view: ReceivedContentsView = b.cli_typed_as(&dana, ["received", "view", &share]);
+    assert_eq!(view.evidence.len(), 2, "{view:?}");
     let out = work.path().join("got.bin");
     let (err, code) = b.cli_fail_as(
         &dana,
@@ -254,12 +238,7 @@ fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
 
     // The sharer refuses too: B's identity presents the grant directly, as a modified node
     // that skipped its own check would.
-    let grant = hex::decode(
-        b.cli_json(["received", "show", &share])["grant"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let grant = hex::decode(received_view(&b, &share).grant).unwrap();
     let (a_peer, a_addr) = node_identity(&a);
     b.stop();
     let key: [u8; 32] = std::fs::read(b.data_dir().join("identity.key"))

@@ -8,24 +8,12 @@
 )]
 
 use casemesh_tests::{
-    TestNode, create_case, partner, random_file, wait_share_complete, wait_until,
+    PolicyView, ShareView, TestNode, add_user, create_case, custody_events, partner, random_file,
+    received_list, share_view, wait_share_complete, wait_until,
 };
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn user(node: &TestNode, name: &str, permissions: &str) -> String {
-    let v = node.cli_json([
-        "user",
-        "add",
-        name,
-        "--full-name",
-        name,
-        "--permission",
-        permissions,
-    ]);
-    v["token"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves() {
@@ -44,27 +32,29 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
         "import",
         "--two-person-approval",
     ]);
-    let shown = a.cli_json(["policy", "show", "Supervised"]);
-    assert_eq!(shown["two_person_approval"], true, "{shown}");
+    let shown: PolicyView = a.cli_typed(["policy", "show", "Supervised"]);
+    assert!(shown.two_person_approval, "{shown:?}");
     a.cli_ok(["partner", "update", "county-da", "--policy", "Supervised"]);
-    let alice = user(
+    let alice = add_user(
         &a,
         "alice",
-        "case_share,case_share_by_copy,evidence_share_external,all_cases",
+        "alice",
+        &["case_share,case_share_by_copy,evidence_share_external,all_cases"],
     );
-    let carol = user(
+    let carol = add_user(
         &a,
         "carol",
-        "case_share,case_share_by_copy,evidence_share_external,all_cases",
+        "carol",
+        &["case_share,case_share_by_copy,evidence_share_external,all_cases"],
     );
-    let bob = user(&a, "bob", "share_approve,all_cases");
+    let bob = add_user(&a, "bob", "bob", &["share_approve,all_cases"]);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "APPR-1");
     let file = work.path().join("statement.pdf");
     random_file(&file, 4000, 9);
     a.cli_ok(["evidence", "add", &case, file.to_str().unwrap()]);
 
-    let share = a.cli_json_as(
+    let share: ShareView = a.cli_typed_as(
         &alice,
         [
             "share",
@@ -76,15 +66,12 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
             "user:admin",
         ],
     );
-    let id = share["id"].as_str().unwrap().to_owned();
-    assert_eq!(share["status"], "PendingApproval", "{share}");
+    let id = share.id.clone();
+    assert_eq!(share.status, "PendingApproval", "{share:?}");
     // Nothing leaves while it waits.
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        b.cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .is_empty(),
+        received_list(&b).is_empty(),
         "the partner got a share that waits for approval"
     );
     // The creator cannot approve it, nor can a user without share_approve.
@@ -95,7 +82,7 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     assert_ne!(code, 0);
     assert!(msg.contains("share_approve"), "{msg}");
     // An administrator who created a share cannot approve their own either.
-    let own = a.cli_json([
+    let own: ShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -104,20 +91,19 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
         "--to",
         "user:admin",
     ]);
-    assert_eq!(own["status"], "PendingApproval");
-    let (msg, code) = a.cli_fail(["share", "approve", own["id"].as_str().unwrap()]);
+    assert_eq!(own.status, "PendingApproval");
+    let (msg, code) = a.cli_fail(["share", "approve", &own.id]);
     assert_ne!(code, 0);
     assert!(msg.contains("second person"), "{msg}");
-    a.cli_ok(["share", "stop", own["id"].as_str().unwrap(), "--yes"]);
+    a.cli_ok(["share", "stop", &own.id, "--yes"]);
 
     // A second person approves: the share leaves and completes.
-    let approved = a.cli_json_as(&bob, ["share", "approve", &id]);
-    assert_eq!(approved["status"], "Processing", "{approved}");
+    let approved: ShareView = a.cli_typed_as(&bob, ["share", "approve", &id]);
+    assert_eq!(approved.status, "Processing", "{approved:?}");
     wait_share_complete(&a, &id, LIMIT);
     wait_until("the partner's copy", LIMIT, || {
-        let list = b.cli_json(["received", "list"]);
-        let first = list.as_array()?.first()?.clone();
-        first["local_case"].is_string().then_some(())
+        let list = received_list(&b);
+        list.first()?.local_case.is_some().then_some(())
     });
     let (msg, code) = a.cli_fail_as(&bob, ["share", "approve", &id]);
     assert_ne!(code, 0);
@@ -140,21 +126,14 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
         assert_ne!(code, 0);
         assert!(msg.contains("two-person approval"), "{msg}");
     }
-    let status = a.cli_json(["share", "status", &id]);
-    assert_eq!(
-        status["recipients"].as_array().unwrap().len(),
-        1,
-        "{status}"
-    );
+    let status = share_view(&a, &id);
+    assert_eq!(status.recipients.len(), 1, "{status:?}");
     // The custody timeline names the approver.
-    let custody = a.cli_json(["custody", &case]);
-    let event = custody["events"]
-        .as_array()
-        .unwrap()
+    let custody = custody_events(&a, &case);
+    let event = custody
         .iter()
-        .find(|e| e["kind"] == "approve")
-        .unwrap_or_else(|| panic!("no approve event: {custody}"))
-        .clone();
-    assert_eq!(event["user"], "bob", "{event}");
-    assert_eq!(event["org"], "metro-pd");
+        .find(|e| e.kind == "approve")
+        .unwrap_or_else(|| panic!("no approve event: {custody:?}"));
+    assert_eq!(event.user.as_deref(), Some("bob"), "{event:?}");
+    assert_eq!(event.org, "metro-pd");
 }

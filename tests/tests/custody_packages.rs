@@ -17,7 +17,7 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_partner, create_case, link_package, output_with_timeout, random_file, s, timeout,
+    TestNode, add_partner, audit_trail, create_case, link_package, random_file, run_ok, s,
     verify_package,
 };
 use ed25519_dalek::Signer as _;
@@ -70,12 +70,6 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
-fn run_ok(mut cmd: Command) {
-    let desc = format!("{cmd:?}");
-    let out = output_with_timeout(std::mem::replace(&mut cmd, Command::new("true")), timeout());
-    assert!(out.status.success(), "{desc}: {}", text(&out));
-}
-
 fn unzip(pkg: &Path, dir: &Path) {
     let mut c = Command::new("unzip");
     c.args(["-q", s(pkg), "-d", s(dir)]);
@@ -107,7 +101,7 @@ fn issue13_two_links_of_an_unchanged_case_give_identical_packages() {
         // Reads between the two links (views, the audit trail, an item's bytes) leave the case as
         // it was; so do the links themselves and their downloads.
         node.cli_ok(["case", "show", &case]);
-        node.cli_json(["audit", "show", &case]);
+        audit_trail(&node, &case);
         let copy = work.path().join(format!("copy-{format}"));
         node.cli_ok(["evidence", "get", &case, "EV-0002", "-o", s(&copy)]);
         std::thread::sleep(std::time::Duration::from_millis(1_100));
@@ -122,15 +116,17 @@ fn issue13_two_links_of_an_unchanged_case_give_identical_packages() {
         let report = json(&report);
         assert_eq!(report["audit"]["ok"], true, "{report:#}");
         // Dated by the case's last change (the transcript), not by the link.
-        let trail = node.cli_json(["audit", "show", &case]);
-        let last_change = trail["entries"]
-            .as_array()
-            .unwrap()
+        let last_change = audit_trail(&node, &case)
+            .entries
             .iter()
-            .rfind(|e| e["action"] == "transcript.add")
-            .unwrap()["time"]
-            .clone();
-        assert_eq!(report["created_at_ms"], last_change, "{report:#}");
+            .rfind(|e| e.action == "transcript.add")
+            .unwrap()
+            .time;
+        assert_eq!(
+            report["created_at_ms"].as_u64(),
+            Some(last_change.0),
+            "{report:#}"
+        );
     }
     // A change to the case gives a new package.
     let before = fs::read(work.path().join("first.zip")).unwrap();

@@ -17,8 +17,8 @@ use casemesh_net::ControlStatus;
 use casemesh_sharing::wire::{ItemList, ManifestHead, Offer};
 use casemesh_tests::hostile::HostilePartner;
 use casemesh_tests::{
-    TestNode, create_case, node_identity, partner, random_file, share_case, wait_share_complete,
-    wait_until,
+    ShareView, TestNode, create_case, json_as, node_identity, partner, random_file, received_list,
+    received_view, share_case, wait_share_complete, wait_until,
 };
 use ed25519_dalek::SigningKey;
 use std::time::Duration;
@@ -121,16 +121,14 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
         "--folder",
         "Shared",
     ]);
-    let share = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
-    let share = share["id"].as_str().unwrap().to_owned();
+    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &["--folder", "Shared"]));
+    let share = share.id;
     wait_share_complete(&a, &share, LIMIT);
     let received = wait_until("B's copy", LIMIT, || {
-        let v = b.cli_json(["received", "show", &share]);
-        v["grant"].is_string().then_some(v)
+        let v = received_view(&b, &share);
+        (!v.grant.is_empty()).then_some(v)
     });
-    let parent =
-        SignedGrant::from_bytes(&hex::decode(received["grant"].as_str().unwrap()).unwrap())
-            .unwrap();
+    let parent = SignedGrant::from_bytes(&hex::decode(&received.grant).unwrap()).unwrap();
     let source_case = parent.grant.source_case;
     let b_key = SigningKey::from_bytes(
         &std::fs::read(b.data_dir().join("identity.key"))
@@ -196,12 +194,6 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
     rejected(&status, "parent grant invalid");
 
     // C kept nothing of any of them.
-    assert!(
-        c.cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "C kept a forged share"
-    );
+    assert!(received_list(&c).is_empty(), "C kept a forged share");
     drop(hostile);
 }

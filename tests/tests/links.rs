@@ -12,7 +12,10 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, casemesh, hash_file, output_with_timeout, random_file, s, timeout};
+use casemesh_tests::{
+    CaseView, EvidenceView, TestNode, add_user, audit_trail, create_link, download_link, hash_file,
+    link_url, plain_http, random_file, run_ok, s, verify_package,
+};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,17 +34,16 @@ struct Fixture {
 
 fn fixture(name: &str) -> Fixture {
     let node = TestNode::start(name);
-    let case = node.cli_json([
-        "case",
-        "create",
-        "--case-id",
-        "2026-CR-0042",
-        "--title",
-        "Burglary <Main St> & \"Co\"",
-    ])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let case = node
+        .cli_typed::<CaseView, _, _>([
+            "case",
+            "create",
+            "--case-id",
+            "2026-CR-0042",
+            "--title",
+            "Burglary <Main St> & \"Co\"",
+        ])
+        .id;
     for folder in ["Interviews/Day 1", "Photos"] {
         node.cli_ok(["folder", "create", &case, folder]);
     }
@@ -120,53 +122,8 @@ fn fixture(name: &str) -> Fixture {
     }
 }
 
-/// `link create CASE ARGS… --wait` → the link object (with `url`), asserting it is Ready.
-fn create_link(node: &TestNode, case: &str, args: &[&str]) -> Value {
-    let mut all = vec!["link", "create", case];
-    all.extend_from_slice(args);
-    all.push("--wait");
-    let link = node.cli_json(&all);
-    assert_eq!(link["status"], "Ready", "{link:#}");
-    assert!(link["url"].as_str().unwrap().contains("/l/"), "{link:#}");
-    link
-}
-
-fn url(link: &Value) -> String {
-    link["url"].as_str().unwrap().to_owned()
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(timeout())
-        .build()
-        .unwrap()
-}
-
-/// Download the package of `link` to `dest`, asserting 200.
-fn download(link: &Value, dest: &Path) {
-    let mut resp = http()
-        .get(format!("{}/download", url(link)))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let mut f = fs::File::create(dest).unwrap();
-    resp.copy_to(&mut f).unwrap();
-}
-
 fn status_of(u: &str) -> u16 {
-    http().get(u).send().unwrap().status().as_u16()
-}
-
-fn run_ok(mut cmd: Command) -> String {
-    let desc = format!("{cmd:?}");
-    let out = output_with_timeout(std::mem::replace(&mut cmd, Command::new("true")), timeout());
-    assert!(
-        out.status.success(),
-        "{desc} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    plain_http().get(u).send().unwrap().status().as_u16()
 }
 
 fn cmd(program: &str, args: &[&str]) -> Command {
@@ -184,25 +141,12 @@ fn zip_listing(zip: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `casemesh verify ARGS…` without any node.
-fn verify(args: &[&str]) -> std::process::Output {
-    let mut c = casemesh();
-    c.arg("verify").args(args);
-    output_with_timeout(c, timeout())
-}
-
+/// (action, details) of every entry of `case`'s audit trail, oldest first.
 fn audit_actions(node: &TestNode, case: &str) -> Vec<(String, String)> {
-    let trail = node.cli_json(["audit", "show", case]);
-    trail["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap().to_owned(),
-                e["details"].as_str().unwrap_or("").to_owned(),
-            )
-        })
+    audit_trail(node, case)
+        .entries
+        .into_iter()
+        .map(|e| (e.action, e.details))
         .collect()
 }
 
@@ -211,7 +155,7 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
     let f = fixture("link-zip");
     let link = create_link(&f.node, &f.case, &["--format", "zip", "--keep-folders"]);
     let pkg = f.work.path().join("case.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
 
     run_ok(cmd("unzip", &["-t", s(&pkg)]));
     let listing = zip_listing(&pkg);
@@ -231,13 +175,13 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
 
     // Offline verification: intact but unpinned is accepted only when asked for; then against
     // the org's key given as its org id.
-    let ok = verify(&["--allow-unpinned", s(&pkg)]);
+    let ok = verify_package(&["--allow-unpinned", s(&pkg)]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let ok = verify(&["--org-key", f.node.org_id(), "--json", s(&pkg)]);
+    let ok = verify_package(&["--org-key", f.node.org_id(), "--json", s(&pkg)]);
     assert!(
         ok.status.success(),
         "{}",
@@ -247,7 +191,7 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
     assert_eq!(report["ok"], true);
     assert_eq!(report["signer"], f.node.org_id());
     let other = "11".repeat(32);
-    let bad = verify(&["--org-key", &other, s(&pkg)]);
+    let bad = verify_package(&["--org-key", &other, s(&pkg)]);
     assert_eq!(bad.status.code(), Some(1), "a foreign key must not verify");
 
     // The link's bookkeeping and the audit trail.
@@ -287,7 +231,7 @@ fn iso_extracts_with_xorriso_and_7z_to_the_original_bytes() {
     let f = fixture("link-iso");
     let link = create_link(&f.node, &f.case, &["--format", "iso", "--keep-folders"]);
     let pkg = f.work.path().join("case.iso");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
 
     let listing = run_ok(cmd(
         "xorriso",
@@ -307,14 +251,14 @@ fn iso_extracts_with_xorriso_and_7z_to_the_original_bytes() {
         assert_eq!(hash_file(&x.join(kept)), hash_file(src), "xorriso {kept}");
         assert_eq!(hash_file(&z.join(kept)), hash_file(src), "7z {kept}");
     }
-    let ok = verify(&["--org-key", f.node.org_id(), s(&pkg)]);
+    let ok = verify_package(&["--org-key", f.node.org_id(), s(&pkg)]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let head = http()
-        .head(format!("{}/download", url(&link)))
+    let head = plain_http()
+        .head(format!("{}/download", link_url(&link)))
         .send()
         .unwrap();
     assert_eq!(
@@ -328,7 +272,7 @@ fn flat_layout_has_no_folders_and_collision_free_names() {
     let f = fixture("link-flat");
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
     let pkg = f.work.path().join("flat.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
     let listing = zip_listing(&pkg);
     let out = f.work.path().join("flat");
     run_ok(cmd("unzip", &["-q", s(&pkg), "-d", s(&out)]));
@@ -358,7 +302,7 @@ fn flat_layout_has_no_folders_and_collision_free_names() {
         ],
     );
     let pkg = f.work.path().join("selection.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
     let mut listing = zip_listing(&pkg);
     listing.sort();
     assert_eq!(
@@ -393,7 +337,7 @@ fn attachments_are_present_only_when_chosen() {
     );
     assert_eq!(link["recipient"], "defender@example.org");
     let pkg = f.work.path().join("attach.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
     run_ok(cmd("unzip", &["-t", s(&pkg)]));
     let listing = zip_listing(&pkg);
     for want in [
@@ -453,7 +397,7 @@ fn attachments_are_present_only_when_chosen() {
     );
 
     // The landing page shows title and message, escaped.
-    let page = http().get(url(&link)).send().unwrap();
+    let page = plain_http().get(link_url(&link)).send().unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().unwrap();
     assert!(html.contains("Burglary &lt;Main St&gt;"), "{html}");
@@ -463,7 +407,7 @@ fn attachments_are_present_only_when_chosen() {
     // Without options: none of them.
     let plain = create_link(&f.node, &f.case, &["--format", "zip"]);
     let pkg = f.work.path().join("plain.zip");
-    download(&plain, &pkg);
+    download_link(&plain, &pkg);
     for p in zip_listing(&pkg) {
         assert!(
             p.starts_with("Evidence/") || p.starts_with("manifest."),
@@ -477,11 +421,11 @@ fn range_requests_return_the_right_bytes() {
     let f = fixture("link-range");
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
     let pkg = f.work.path().join("full.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
     let full = fs::read(&pkg).unwrap();
-    let dl = format!("{}/download", url(&link));
+    let dl = format!("{}/download", link_url(&link));
 
-    let resp = http()
+    let resp = plain_http()
         .get(&dl)
         .header("Range", "bytes=1000-1999")
         .send()
@@ -494,7 +438,7 @@ fn range_requests_return_the_right_bytes() {
     assert_eq!(resp.headers()["content-length"], "1000");
     assert_eq!(&resp.bytes().unwrap()[..], &full[1000..2000]);
 
-    let resp = http()
+    let resp = plain_http()
         .get(&dl)
         .header("Range", format!("bytes={}-", full.len() - 10))
         .send()
@@ -502,7 +446,7 @@ fn range_requests_return_the_right_bytes() {
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(&resp.bytes().unwrap()[..], &full[full.len() - 10..]);
 
-    let head = http().head(&dl).send().unwrap();
+    let head = plain_http().head(&dl).send().unwrap();
     assert_eq!(head.status().as_u16(), 200);
     assert_eq!(
         head.headers()["content-length"].to_str().unwrap(),
@@ -538,7 +482,7 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
     // A one-day link, played past its expiry below by restarting the node two days ahead
     // (`--days 0` is refused: issue #15 item 8).
     let expiring = create_link(&f.node, &f.case, &["--format", "zip", "--days", "1"]);
-    let expiring_path = url(&expiring)
+    let expiring_path = link_url(&expiring)
         .split_once("/l/")
         .map(|(_, token)| format!("/l/{token}"))
         .unwrap();
@@ -547,13 +491,13 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
     let id = link["id"].as_str().unwrap();
     let package = f.node.data_dir().join("packages").join(format!("{id}.zip"));
     assert!(package.is_file());
-    assert_eq!(status_of(&format!("{}/download", url(&link))), 200);
+    assert_eq!(status_of(&format!("{}/download", link_url(&link))), 200);
 
     let revoked = f.node.cli_json(["link", "revoke", id, "--yes"]);
     assert_eq!(revoked["status"], "Revoked");
     assert!(!package.exists(), "revoking deletes the package");
-    let resp = http()
-        .get(format!("{}/download", url(&link)))
+    let resp = plain_http()
+        .get(format!("{}/download", link_url(&link)))
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 410);
@@ -562,7 +506,7 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
         !body.contains("Burglary") && !body.contains("2026-CR"),
         "{body}"
     );
-    assert_eq!(status_of(&url(&link)), 410);
+    assert_eq!(status_of(&link_url(&link)), 410);
     assert!(
         audit_actions(&f.node, &f.case)
             .iter()
@@ -589,7 +533,11 @@ fn wrong_tokens_are_not_found_and_repeated_guesses_are_rate_limited() {
     let f = fixture("link-guess");
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
     let base = format!("http://{}", f.node.link_addr());
-    assert!(url(&link).starts_with(&base), "{} vs {base}", url(&link));
+    assert!(
+        link_url(&link).starts_with(&base),
+        "{} vs {base}",
+        link_url(&link)
+    );
 
     // The admin API is not on the link server, and vice versa.
     assert_eq!(status_of(&format!("{base}/v1/cases")), 404);
@@ -598,7 +546,7 @@ fn wrong_tokens_are_not_found_and_repeated_guesses_are_rate_limited() {
         404
     );
 
-    let resp = http()
+    let resp = plain_http()
         .get(format!("{base}/l/{}", "ab".repeat(32)))
         .send()
         .unwrap();
@@ -612,10 +560,13 @@ fn wrong_tokens_are_not_found_and_repeated_guesses_are_rate_limited() {
     assert!(statuses[..9].iter().all(|s| *s == 404), "{statuses:?}");
     assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
     // Wrong tokens from that address stay limited; its valid link never is (issue #16).
-    let resp = http().get(format!("{base}/l/{:064x}", 99)).send().unwrap();
+    let resp = plain_http()
+        .get(format!("{base}/l/{:064x}", 99))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     assert!(resp.headers().contains_key("retry-after"));
-    assert_eq!(status_of(&url(&link)), 200);
+    assert_eq!(status_of(&link_url(&link)), 200);
 }
 
 /// Offset of the data of the stored ZIP entry `name` (from its local file header).
@@ -638,9 +589,9 @@ fn tampered_package_fails_verify_naming_the_file() {
     let f = fixture("link-tamper");
     let link = create_link(&f.node, &f.case, &["--format", "zip", "--keep-folders"]);
     let pkg = f.work.path().join("case.zip");
-    download(&link, &pkg);
+    download_link(&link, &pkg);
     assert!(
-        verify(&["--org-key", f.node.org_id(), s(&pkg)])
+        verify_package(&["--org-key", f.node.org_id(), s(&pkg)])
             .status
             .success()
     );
@@ -651,7 +602,7 @@ fn tampered_package_fails_verify_naming_the_file() {
     let tampered = f.work.path().join("tampered.zip");
     fs::write(&tampered, &bytes).unwrap();
 
-    let out = verify(&["--org-key", f.node.org_id(), s(&tampered)]);
+    let out = verify_package(&["--org-key", f.node.org_id(), s(&tampered)]);
     assert_eq!(out.status.code(), Some(1));
     let all = format!(
         "{}{}",
@@ -665,7 +616,7 @@ fn tampered_package_fails_verify_naming_the_file() {
         "only the altered file is named: {all}"
     );
 
-    let out = verify(&["--org-key", f.node.org_id(), "--json", s(&tampered)]);
+    let out = verify_package(&["--org-key", f.node.org_id(), "--json", s(&tampered)]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
@@ -695,10 +646,9 @@ fn tampered_package_fails_verify_naming_the_file() {
 #[test]
 fn hostile_names_never_escape_or_break_the_package() {
     let node = TestNode::start("link-names");
-    let case = node.cli_json(["case", "create", "--case-id", "C-N", "--title", "Names"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let case = node
+        .cli_typed::<CaseView, _, _>(["case", "create", "--case-id", "C-N", "--title", "Names"])
+        .id;
     node.cli_ok(["folder", "create", &case, "..."]);
     node.cli_ok(["folder", "create", &case, "..x/CON"]);
     let work = tempfile::tempdir().unwrap();
@@ -734,8 +684,8 @@ fn hostile_names_never_escape_or_break_the_package() {
         }
         let link = create_link(&node, &case, &args);
         let pkg = work.path().join(format!("names-{format}-{keep}.{format}"));
-        download(&link, &pkg);
-        let ok = verify(&["--org-key", node.org_id(), s(&pkg)]);
+        download_link(&link, &pkg);
+        let ok = verify_package(&["--org-key", node.org_id(), s(&pkg)]);
         assert!(
             ok.status.success(),
             "{}",
@@ -798,18 +748,12 @@ fn hostile_names_never_escape_or_break_the_package() {
 #[test]
 fn user_without_link_permissions_is_forbidden() {
     let f = fixture("link-perm");
-    let answer = f.node.cli_json([
-        "user",
-        "add",
+    let token = add_user(
+        &f.node,
         "clerk",
-        "--full-name",
         "Clerk",
-        "--permission",
-        "case_edit",
-        "--permission",
-        "evidence_share_links",
-    ]);
-    let token = answer["token"].as_str().unwrap().to_owned();
+        &["case_edit", "evidence_share_links"],
+    );
     let (stderr, code) = f
         .node
         .cli_fail_as(&token, ["link", "create", &f.case, "--format", "zip"]);
@@ -843,17 +787,8 @@ fn user_without_link_permissions_is_forbidden() {
     let shown = f.node.cli_json(["link", "show", id]);
     assert_ne!(shown["status"], "Revoked", "{shown}");
     // A user with no link permission at all is refused before anything is looked up.
-    let none = f.node.cli_json([
-        "user",
-        "add",
-        "viewer",
-        "--full-name",
-        "Viewer",
-        "--permission",
-        "case_edit",
-    ]);
-    let none = none["token"].as_str().unwrap();
-    let (stderr, _) = f.node.cli_fail_as(none, ["link", "revoke", id, "--yes"]);
+    let none = add_user(&f.node, "viewer", "Viewer", &["case_edit"]);
+    let (stderr, _) = f.node.cli_fail_as(&none, ["link", "revoke", id, "--yes"]);
     assert!(stderr.contains("HTTP 403"), "{stderr}");
 }
 
@@ -881,7 +816,7 @@ fn links_feature_off_is_forbidden_even_for_the_admin() {
 #[test]
 fn do_not_disclose_evidence_is_never_packaged() {
     let f = fixture("link-dnd");
-    let marked = f.node.cli_json([
+    let marked: EvidenceView = f.node.cli_typed([
         "evidence",
         "edit",
         &f.case,
@@ -889,7 +824,7 @@ fn do_not_disclose_evidence_is_never_packaged() {
         "--do-not-disclose",
         "on",
     ]);
-    assert_eq!(marked["do_not_disclose"], true, "{marked}");
+    assert!(marked.do_not_disclose, "{marked:?}");
     for (i, selection) in [
         vec![],
         vec!["--folder", "Photos"],
@@ -902,7 +837,7 @@ fn do_not_disclose_evidence_is_never_packaged() {
         args.extend(selection);
         let link = create_link(&f.node, &f.case, &args);
         let pkg = f.work.path().join(format!("dnd{i}.zip"));
-        download(&link, &pkg);
+        download_link(&link, &pkg);
         let listing = zip_listing(&pkg);
         assert!(
             !listing.iter().any(|p| p.ends_with("photo.jpg")),

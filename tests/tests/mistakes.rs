@@ -25,10 +25,12 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_http_status, casemesh, create_case, external_cases, id_of, node_identity,
-    partner, peer_view, s, share_case, share_status, wait_copy, wait_share_complete, wait_until,
+    CaseSummary, CaseView, EvidenceView, OriginView, PartnerView, RetentionView, SettingsView,
+    ShareView, SweepReport, TestNode, UserView, assert_http_status, case_view, casemesh,
+    create_case, evidence_count, external_cases, json_as, node_identity, partner, peer_view,
+    received_list, received_view, s, share_case, share_view, wait_copy, wait_share_complete,
+    wait_until,
 };
-use serde_json::Value;
 use std::fs;
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -36,21 +38,14 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn cases(node: &TestNode) -> Vec<Value> {
-    node.cli_json(["case", "list"]).as_array().unwrap().clone()
+fn cases(node: &TestNode) -> Vec<CaseSummary> {
+    node.cli_typed(["case", "list"])
 }
 
-fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, bytes: &[u8]) -> Value {
+fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, bytes: &[u8]) -> EvidenceView {
     let path = dir.join(name);
     fs::write(&path, bytes).unwrap();
-    node.cli_json(["evidence", "add", case, s(&path)])
-}
-
-fn evidence_count(node: &TestNode, case: &str) -> usize {
-    node.cli_json(["evidence", "list", case])
-        .as_array()
-        .unwrap()
-        .len()
+    node.cli_typed(["evidence", "add", case, s(&path)])
 }
 
 // ---- item 2: case numbers -------------------------------------------------------------------
@@ -81,20 +76,14 @@ fn a_taken_case_number_is_refused_on_create_and_on_edit() {
     assert_eq!(code, 1);
     assert_http_status(&stderr, 409);
     assert!(stderr.contains(&first), "{stderr}");
-    let shown = node.cli_json(["case", "show", &second]);
-    assert_eq!(shown["case_id"], "2026-CR-0043", "the number is unchanged");
+    let shown = case_view(&node, &second);
+    assert_eq!(shown.case_id, "2026-CR-0043", "the number is unchanged");
     // Every command naming the case by number still works.
-    assert_eq!(
-        node.cli_json(["case", "show", "2026-CR-0042"])["id"],
-        first.as_str()
-    );
+    assert_eq!(case_view(&node, "2026-CR-0042").id, first);
     // Renaming to a free number, and the freed number, work.
     node.cli_ok(["case", "edit", &second, "--case-id", "2026-CR-0044"]);
     node.cli_ok(["case", "edit", &first, "--case-id", "2026-CR-0043"]);
-    assert_eq!(
-        node.cli_json(["case", "show", "2026-CR-0043"])["id"],
-        first.as_str()
-    );
+    assert_eq!(case_view(&node, "2026-CR-0043").id, first);
 }
 
 #[test]
@@ -102,7 +91,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     let police = TestNode::start("Metro Police");
     let prosecutor = TestNode::start("County Prosecutor");
     partner(&police, &prosecutor);
-    let ours = prosecutor.cli_json([
+    let ours: CaseView = prosecutor.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -112,24 +101,27 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     ]);
     let theirs = create_case(&police, "C-7");
     share_case(&police, &theirs, "County Prosecutor", &[]);
-    let copy = wait_until("the copy at the prosecutor", LIMIT, || {
-        external_cases(&prosecutor).into_iter().next()
+    let copy: CaseSummary = wait_until("the copy at the prosecutor", LIMIT, || {
+        external_cases(&prosecutor).first().map(json_as)
     });
-    assert_eq!(copy["case_id"], "C-7");
+    assert_eq!(copy.case_id, "C-7");
 
     // The number names the local case; the copy is reached by its record id.
-    let shown = prosecutor.cli_json(["case", "show", "C-7"]);
-    assert_eq!(shown["id"], ours["id"]);
-    assert_eq!(shown["title"], "Our own case");
-    let copy_id = id_of(&copy);
-    assert_eq!(
-        prosecutor.cli_json(["case", "show", copy_id])["origin"]["kind"],
-        "received"
+    let shown = case_view(&prosecutor, "C-7");
+    assert_eq!(shown.id, ours.id);
+    assert_eq!(shown.title, "Our own case");
+    let copy_id = copy.id.as_str();
+    assert!(
+        matches!(
+            case_view(&prosecutor, copy_id).origin,
+            OriginView::Received { .. }
+        ),
+        "the copy is received"
     );
     // Evidence added by number goes to the local case.
     let work = tempfile::tempdir().unwrap();
     add_file(&prosecutor, "C-7", work.path(), "note.txt", b"ours");
-    assert_eq!(evidence_count(&prosecutor, id_of(&ours)), 1);
+    assert_eq!(evidence_count(&prosecutor, &ours.id), 1);
     assert_eq!(evidence_count(&prosecutor, copy_id), 0);
 
     // A new local case cannot take the number a copy has either.
@@ -137,15 +129,16 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     share_case(&police, &theirs_too, "County Prosecutor", &[]);
     let copy8 = wait_until("the second copy", LIMIT, || {
         external_cases(&prosecutor)
-            .into_iter()
-            .find(|c| c["case_id"] == "C-8")
+            .iter()
+            .map(json_as::<CaseSummary>)
+            .find(|c| c.case_id == "C-8")
     });
     let (stderr, code) =
         prosecutor.cli_fail(["case", "create", "--case-id", "C-8", "--title", "Mine"]);
     assert_eq!(code, 1);
     assert_http_status(&stderr, 409);
     assert!(
-        stderr.contains(id_of(&copy8)) && stderr.contains("received from Metro Police"),
+        stderr.contains(&copy8.id) && stderr.contains("received from Metro Police"),
         "{stderr}"
     );
     assert_eq!(cases(&prosecutor).len(), 3);
@@ -265,23 +258,21 @@ fn deleting_commands_refuse_without_yes_when_nobody_can_confirm() {
     }
     assert_eq!(evidence_count(&node, &case), 2);
     assert_eq!(
-        node.cli_json(["case", "show", &case])["retention"]["kind"],
-        "until_manually_deleted"
+        case_view(&node, &case).retention,
+        RetentionView::UntilManuallyDeleted
     );
     assert!(
-        node.cli_json(["user", "list"])
-            .as_array()
-            .unwrap()
+        node.cli_typed::<Vec<UserView>, _, _>(["user", "list"])
             .iter()
-            .any(|u| u["username"] == "bob")
+            .any(|u| u.username == "bob")
     );
     assert_eq!(node.blob_files().len(), blobs_before);
 
     // With --yes they do what they say.
     node.cli_ok(["evidence", "delete", &case, "EV-0001", "--yes"]);
     node.cli_ok(["case", "retention", &case, "0", "--yes"]);
-    let swept = node.cli_json(["retention", "sweep", "--yes"]);
-    assert_eq!(swept["removed"].as_array().unwrap().len(), 1);
+    let swept: SweepReport = node.cli_typed(["retention", "sweep", "--yes"]);
+    assert_eq!(swept.removed.len(), 1);
     assert_eq!(evidence_count(&node, &case), 0);
     node.cli_ok(["user", "delete", "bob", "-y"]);
     // `manual` deletes nothing: no question.
@@ -406,11 +397,8 @@ fn share_text(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> (St
     )
 }
 
-fn shares_of(node: &TestNode, case: &str) -> Vec<Value> {
-    node.cli_json(["share", "list", case])
-        .as_array()
-        .unwrap()
-        .clone()
+fn shares_of(node: &TestNode, case: &str) -> Vec<ShareView> {
+    node.cli_typed(["share", "list", case])
 }
 
 #[test]
@@ -440,7 +428,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     add_file(&police, &case, work.path(), "photo.jpg", b"a photo");
     add_file(&police, &case, work.path(), "video.mp4", b"a video");
 
-    let first = share_case(
+    let first: ShareView = json_as(&share_case(
         &police,
         &case,
         "County Prosecutor",
@@ -450,8 +438,8 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
             "--message",
             "First statement, more to come",
         ],
-    );
-    let share = id_of(&first).to_owned();
+    ));
+    let share = first.id.clone();
     wait_copy(&prosecutor, &share, 1, LIMIT);
 
     // A folder selection cannot join an evidence share: refused, nothing changed.
@@ -470,8 +458,8 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     );
     let listed = shares_of(&police, &case);
     assert_eq!(listed.len(), 1);
-    assert_eq!(share_status(&police, &share)["scope"], first["scope"]);
-    assert_eq!(share_status(&police, &share)["items_sent"], 1);
+    assert_eq!(share_view(&police, &share).scope, first.scope);
+    assert_eq!(share_view(&police, &share).items_sent, 1);
 
     // The entire case to the same partner: added to the share, not a second copy.
     let (stdout, stderr, code) = share_text(&police, &case, "County Prosecutor", &[]);
@@ -485,29 +473,17 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     );
     assert_eq!(shares_of(&police, &case).len(), 1, "no second share");
     wait_share_complete(&police, &share, LIMIT);
-    let copy = wait_copy(&prosecutor, &share, 3, LIMIT);
+    let copy: CaseView = json_as(&wait_copy(&prosecutor, &share, 3, LIMIT));
     assert_eq!(
         external_cases(&prosecutor).len(),
         1,
         "one copy at the receiver"
     );
-    let mut hashes: Vec<String> = copy["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["hash"].as_str().unwrap().to_owned())
-        .collect();
+    let mut hashes: Vec<String> = copy.evidence.iter().map(|e| e.hash.clone()).collect();
     hashes.sort();
     hashes.dedup();
-    assert_eq!(hashes.len(), 3, "every item once: {copy}");
-    assert_eq!(
-        prosecutor
-            .cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(hashes.len(), 3, "every item once: {copy:?}");
+    assert_eq!(received_list(&prosecutor).len(), 1);
 
     // `received show CASE-NUMBER` finds the one copy and shows the sender's message (item 10).
     let shown = prosecutor.cli_ok(["received", "show", "2026-CR-0042"]);
@@ -525,7 +501,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
         "{stdout}"
     );
     assert_eq!(shares_of(&police, &case).len(), 1);
-    assert_eq!(share_status(&police, &share)["items_sent"], 3);
+    assert_eq!(share_view(&police, &share).items_sent, 3);
     assert_eq!(external_cases(&prosecutor).len(), 1);
 }
 
@@ -550,10 +526,7 @@ fn share_create_wait_names_the_share_first_and_gives_up_after_timeout() {
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    let share = shares_of(&police, &case)[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let share = shares_of(&police, &case)[0].id.clone();
     assert!(
         stdout
             .lines()
@@ -610,10 +583,10 @@ fn a_one_sided_partnership_shows_as_such_and_is_not_dialed_in_a_loop() {
         "one warning per peer per minute:\n{}",
         prosecutor.log()
     );
-    assert!(
-        !peer_view(&police, "County Prosecutor")["connected"]
-            .as_bool()
-            .unwrap()
+    assert_eq!(
+        peer_view(&police, "County Prosecutor")["connected"],
+        false,
+        "the one-sided partner never shows as connected"
     );
 }
 
@@ -681,17 +654,12 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "TRANS-1");
     let ev = add_file(&a, &case, work.path(), "interview.wav", b"RIFF audio bytes");
-    let share = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&share).to_owned();
+    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    let share_id = share.id;
     wait_share_complete(&a, &share_id, LIMIT);
-    let copy = wait_copy(&b, &share_id, 1, LIMIT);
-    let copy_id = id_of(&copy).to_owned();
-    assert_eq!(
-        copy["evidence"][0]["transcripts"]
-            .as_array()
-            .map_or(0, Vec::len),
-        0
-    );
+    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 1, LIMIT));
+    let copy_id = copy.id.clone();
+    assert_eq!(copy.evidence[0].transcripts.len(), 0);
 
     let text = work.path().join("interview.txt");
     fs::write(&text, "Q: Where were you on the night of the 4th?").unwrap();
@@ -700,17 +668,15 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         "transcript",
         "add",
         &case,
-        id_of(&ev),
+        &ev.id,
         s(&text),
         "--name",
         "interview.txt",
     ]);
     let item = wait_until("the transcript at the partner", LIMIT, || {
-        let shown = b.cli_json(["case", "show", &copy_id]);
-        let items = shown["evidence"].as_array()?.clone();
+        let items = case_view(&b, &copy_id).evidence;
         let first = items.first()?.clone();
-        (items.len() == 1 && first["transcripts"].as_array().map_or(0, Vec::len) == 1)
-            .then_some(first)
+        (items.len() == 1 && first.transcripts.len() == 1).then_some(first)
     });
     // The bytes arrived intact, and the share still counts one item.
     let got = work.path().join("got.txt");
@@ -719,7 +685,7 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         "transcript",
         "get",
         &copy_id,
-        id_of(&item),
+        &item.id,
         "interview.txt",
         "-o",
         s(&got),
@@ -729,8 +695,8 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         "Q: Where were you on the night of the 4th?"
     );
     wait_share_complete(&a, &share_id, LIMIT);
-    let status = a.cli_json(["share", "status", &share_id]);
-    assert_eq!(status["items_sent"], 1, "{status}");
+    let status = share_view(&a, &share_id);
+    assert_eq!(status.items_sent, 1, "{status:?}");
     assert_eq!(evidence_count(&b, &copy_id), 1);
 }
 
@@ -754,8 +720,8 @@ fn case_numbers_that_only_look_different_are_refused() {
     }
     assert_eq!(cases(&a).len(), before, "nothing was created");
     // Typed in another letter case, the number still finds the case.
-    let shown = a.cli_json(["case", "show", "2026-cr-0042"]);
-    assert_eq!(shown["case_id"], "2026-CR-0042");
+    let shown = case_view(&a, "2026-cr-0042");
+    assert_eq!(shown.case_id, "2026-CR-0042");
 }
 
 /// `received show NUMBER` finds the received share even when a local case has that number.
@@ -768,10 +734,10 @@ fn received_show_finds_a_copy_whose_number_a_local_case_has() {
     let case = create_case(&a, "Y-1");
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "y.txt", b"y");
-    let share = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, id_of(&share), LIMIT);
-    let shown = b.cli_json(["received", "show", "Y-1"]);
-    assert_eq!(shown["id"], id_of(&share));
+    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    wait_share_complete(&a, &share.id, LIMIT);
+    let shown = received_view(&b, "Y-1");
+    assert_eq!(shown.id, share.id);
 }
 
 /// Item 7, siblings: commands that cut someone off (stop a share, remove a partner, disable a
@@ -786,8 +752,8 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
     let case = create_case(&a, "CUT-1");
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "a.txt", b"a");
-    let share = share_case(&a, &case, "county-da", &[]);
-    let id = id_of(&share).to_owned();
+    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    let id = share.id;
     for args in [
         vec!["share", "stop", id.as_str()],
         vec!["partner", "remove", "county-da"],
@@ -801,23 +767,24 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
         assert!(msg.contains("--yes"), "{args:?}: {msg}");
     }
     // Nothing changed.
-    assert_ne!(a.cli_json(["share", "status", &id])["status"], "Stopped");
-    assert_eq!(a.cli_json(["partner", "list"]).as_array().unwrap().len(), 1);
-    let users = a.cli_json(["user", "list"]);
-    let alice = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == "alice")
-        .unwrap();
-    assert_eq!(alice["disabled"], false, "{alice}");
+    assert_ne!(share_view(&a, &id).status, "Stopped");
+    assert_eq!(
+        a.cli_typed::<Vec<PartnerView>, _, _>(["partner", "list"])
+            .len(),
+        1
+    );
+    let users: Vec<UserView> = a.cli_typed(["user", "list"]);
+    let alice = users.iter().find(|u| u.username == "alice").unwrap();
+    assert!(!alice.disabled, "{alice:?}");
     assert_ne!(
-        a.cli_json(["settings", "show"])["default_retention"],
-        serde_json::json!({"Days": 0})
+        a.cli_typed::<SettingsView, _, _>(["settings", "show"])
+            .default_retention,
+        Some(RetentionView::Days { days: 0 })
     );
     // With --yes they go ahead.
     assert_eq!(
-        a.cli_json(["share", "stop", &id, "--yes"])["status"],
+        a.cli_typed::<ShareView, _, _>(["share", "stop", &id, "--yes"])
+            .status,
         "Stopped"
     );
 }

@@ -9,11 +9,13 @@
 )]
 
 use casemesh_tests::{
-    SmtpServer, TestNode, assert_http_status, create_case, external_cases, free_port, header,
-    id_of, partner, peer_view, random_file, s, share_case, share_status, smtp_config,
-    wait_connected, wait_copy, wait_share_complete, wait_until,
+    AccessEntry, CaseView, EvidenceView, OriginView, PolicyView, RetentionView, ShareView,
+    SmtpServer, TestNode, add_user, assert_http_status, blob_stats, case_view, create_case,
+    external_cases, free_port, header, json_as, partner, peer_view, random_file, received_list,
+    received_view, s, share_case, share_view, smtp_config, wait_connected, wait_copy,
+    wait_share_complete, wait_until,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -29,7 +31,7 @@ fn node(name: &str) -> TestNode {
 }
 
 /// Add a small evidence file called `name` (distinct contents per name) to `folder` ("" = root).
-fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &str) -> Value {
+fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &str) -> EvidenceView {
     let path = dir.join(name);
     let seed = name
         .bytes()
@@ -39,50 +41,31 @@ fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &st
     if !folder.is_empty() {
         args.extend(["--folder", folder]);
     }
-    node.cli_json(&args)
-}
-
-fn show(node: &TestNode, case: &str) -> Value {
-    node.cli_json(["case", "show", case])
+    node.cli_typed(&args)
 }
 
 /// Evidence name → folder path in a case.
-fn folders_by_name(case: &Value) -> BTreeMap<String, String> {
-    case["evidence"]
-        .as_array()
-        .unwrap()
+fn folders_by_name(case: &CaseView) -> BTreeMap<String, String> {
+    case.evidence
         .iter()
-        .map(|e| {
-            (
-                e["name"].as_str().unwrap().to_owned(),
-                e["folder"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|e| (e.name.clone(), e.folder.clone()))
         .collect()
 }
 
-fn sorted_folders(case: &Value) -> Vec<String> {
-    let mut f: Vec<String> = case["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_owned())
-        .collect();
+fn sorted_folders(case: &CaseView) -> Vec<String> {
+    let mut f = case.folders.clone();
     f.sort();
     f
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_str().unwrap().to_owned())
-        .collect()
+/// `share create …` ([`share_case`]) on `node`, typed.
+fn share(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> ShareView {
+    json_as(&share_case(node, case, partner, extra))
 }
 
-fn blob_stats(node: &TestNode) -> (u64, u64) {
-    let v = node.cli_json(["blobs", "stats"]);
-    (v["count"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
+/// The local copy of `share` on `node` once it holds `count` items ([`wait_copy`]), typed.
+fn copy_of(node: &TestNode, share: &str, count: usize) -> CaseView {
+    json_as(&wait_copy(node, share, count, LIMIT))
 }
 
 #[test]
@@ -108,15 +91,15 @@ fn only_selected_folders_arrive() {
     add_evidence(&a, &case, dir, "raw.mp4", "Video/Raw");
     add_evidence(&a, &case, dir, "report.pdf", "");
 
-    let sh = share_case(
+    let sh = share(
         &a,
         &case,
         "county-da",
         &["--folder", "Interviews/Day 1", "--folder", "Video"],
     );
-    assert_eq!(sh["items_sent"], 2, "{sh}");
-    wait_share_complete(&a, id_of(&sh), LIMIT);
-    let copy = wait_copy(&b, id_of(&sh), 2, LIMIT);
+    assert_eq!(sh.items_sent, 2, "{sh:?}");
+    wait_share_complete(&a, &sh.id, LIMIT);
+    let copy = copy_of(&b, &sh.id, 2);
     assert_eq!(
         folders_by_name(&copy),
         BTreeMap::from([
@@ -134,10 +117,10 @@ fn only_selected_folders_arrive() {
     // Later evidence follows the scope too.
     add_evidence(&a, &case, dir, "day1-late.wav", "Interviews/Day 1");
     add_evidence(&a, &case, dir, "scene2.jpg", "Photos");
-    let copy = wait_copy(&b, id_of(&sh), 3, LIMIT);
-    wait_share_complete(&a, id_of(&sh), LIMIT);
+    let copy = copy_of(&b, &sh.id, 3);
+    wait_share_complete(&a, &sh.id, LIMIT);
     std::thread::sleep(Duration::from_secs(2));
-    let copy = show(&b, id_of(&copy));
+    let copy = case_view(&b, &copy.id);
     let names = folders_by_name(&copy);
     assert_eq!(names.len(), 3, "{names:?}");
     assert_eq!(names["day1-late.wav"], "Interviews/Day 1");
@@ -158,20 +141,12 @@ fn case_synchronization_follows_the_folder_rules() {
     let i1 = add_evidence(&a, &case, dir, "i1.wav", "Interviews");
     add_evidence(&a, &case, dir, "p1.jpg", "Photos");
     add_evidence(&a, &case, dir, "r1.pdf", "");
-    a.cli_ok([
-        "evidence",
-        "edit",
-        &case,
-        id_of(&i1),
-        "--category",
-        "Homicide",
-    ]);
+    a.cli_ok(["evidence", "edit", &case, &i1.id, "--category", "Homicide"]);
 
-    let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = share(&a, &case, "county-da", &[]).id;
     wait_share_complete(&a, &share_id, LIMIT);
-    let copy = wait_copy(&b, &share_id, 3, LIMIT);
-    let copy_id = id_of(&copy).to_owned();
+    let copy = copy_of(&b, &share_id, 3);
+    let copy_id = copy.id.clone();
     assert_eq!(sorted_folders(&copy), ["Empty", "Interviews", "Photos"]);
 
     // The receiver reorganizes its copy: rename, move under a new folder, delete an empty one.
@@ -187,7 +162,7 @@ fn case_synchronization_follows_the_folder_rules() {
     add_evidence(&a, &case, dir, "p2.jpg", "Pictures");
     add_evidence(&a, &case, dir, "l1.txt", "Later");
     add_evidence(&a, &case, dir, "e1.txt", "Empty");
-    let copy = wait_copy(&b, &share_id, 7, LIMIT);
+    let copy = copy_of(&b, &share_id, 7);
     wait_share_complete(&a, &share_id, LIMIT);
 
     let placed = folders_by_name(&copy);
@@ -213,16 +188,12 @@ fn case_synchronization_follows_the_folder_rules() {
         ["Archive", "Archive/Photos", "Statements"],
         "the sharer's rename and new folder are not applied; the deleted folder stays deleted"
     );
-    for e in copy["evidence"].as_array().unwrap() {
-        assert_eq!(
-            e["category"],
-            Value::Null,
-            "received items are uncategorized: {e}"
-        );
+    for e in &copy.evidence {
+        assert_eq!(e.category, None, "received items are uncategorized: {e:?}");
     }
     // The sharer's side is untouched by the receiver's edits.
     assert_eq!(
-        sorted_folders(&show(&a, &case)),
+        sorted_folders(&case_view(&a, &case)),
         ["Empty", "Interviews", "Later", "Pictures"]
     );
 }
@@ -238,34 +209,34 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "RET-1");
     let ev = add_evidence(&a, &case, work.path(), "bodycam.mp4", "");
-    a.cli_ok([
-        "evidence",
-        "edit",
-        &case,
-        id_of(&ev),
-        "--category",
-        "Burglary",
-    ]);
+    a.cli_ok(["evidence", "edit", &case, &ev.id, "--category", "Burglary"]);
     a.cli_ok(["case", "retention", &case, "7", "--yes"]);
 
-    let to_b = share_case(&a, &case, "county-da", &[]);
-    let to_c = share_case(&a, &case, "public-defender", &[]);
-    let copy_b = wait_copy(&b, id_of(&to_b), 1, LIMIT);
-    let copy_c = wait_copy(&c, id_of(&to_c), 1, LIMIT);
+    let to_b = share(&a, &case, "county-da", &[]);
+    let to_c = share(&a, &case, "public-defender", &[]);
+    let copy_b = copy_of(&b, &to_b.id, 1);
+    let copy_c = copy_of(&c, &to_c.id, 1);
 
-    assert_eq!(copy_b["retention"], json!({"kind": "days", "days": 30}));
+    assert_eq!(copy_b.retention, RetentionView::Days { days: 30 });
     assert_eq!(
-        copy_c["retention"],
-        json!({"kind": "until_manually_deleted"}),
+        copy_c.retention,
+        RetentionView::UntilManuallyDeleted,
         "no default policy: Until Manually Deleted"
     );
     for copy in [&copy_b, &copy_c] {
-        assert_eq!(copy["external"], true);
-        assert_eq!(copy["origin"]["kind"], "received");
-        assert_eq!(copy["origin"]["sharer"], a.org_id());
-        assert_eq!(copy["origin"]["sharer_name"], "metro-pd");
-        assert_eq!(copy["evidence"][0]["category"], Value::Null);
-        assert_eq!(copy["evidence"][0]["hash"], ev["hash"]);
+        assert!(copy.external);
+        let OriginView::Received {
+            sharer,
+            sharer_name,
+            ..
+        } = &copy.origin
+        else {
+            panic!("the copy is received: {copy:?}");
+        };
+        assert_eq!(sharer, a.org_id());
+        assert_eq!(sharer_name, "metro-pd");
+        assert_eq!(copy.evidence[0].category, None);
+        assert_eq!(copy.evidence[0].hash, ev.hash);
     }
 }
 
@@ -279,33 +250,32 @@ fn manual_import_when_auto_import_is_off() {
     let case = create_case(&a, "MAN-1");
     add_evidence(&a, &case, work.path(), "a.bin", "");
     add_evidence(&a, &case, work.path(), "b.bin", "");
-    let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&sh);
+    let sh = share(&a, &case, "county-da", &[]);
+    let share_id = sh.id.as_str();
 
     let pending = wait_until("the share to reach county-da", LIMIT, || {
-        let list = b.cli_json(["received", "list"]);
-        list.as_array().unwrap().first().cloned()
+        received_list(&b).into_iter().next()
     });
-    assert_eq!(pending["id"], share_id);
-    assert_eq!(pending["status"], "Pending");
-    assert_eq!(pending["local_case"], Value::Null);
-    assert_eq!(pending["items"], 2);
-    assert_eq!(pending["items_imported"], 0);
+    assert_eq!(pending.id, share_id);
+    assert_eq!(pending.status, "Pending");
+    assert_eq!(pending.local_case, None);
+    assert_eq!(pending.items, 2);
+    assert_eq!(pending.items_imported, 0);
     std::thread::sleep(Duration::from_secs(2));
-    let still = b.cli_json(["received", "show", share_id]);
-    assert_eq!(still["status"], "Pending", "{still}");
-    assert_eq!(still["local_case"], Value::Null);
+    let still = received_view(&b, share_id);
+    assert_eq!(still.status, "Pending", "{still:?}");
+    assert_eq!(still.local_case, None);
     assert!(external_cases(&b).is_empty(), "no local copy before Import");
-    assert_eq!(share_status(&a, share_id)["status"], "Processing");
+    assert_eq!(share_view(&a, share_id).status, "Processing");
 
     b.cli_json(["received", "import", share_id]);
-    let copy = wait_copy(&b, share_id, 2, LIMIT);
+    let copy = copy_of(&b, share_id, 2);
     let imported = wait_until("the share to be Imported", LIMIT, || {
-        let r = b.cli_json(["received", "show", share_id]);
-        (r["status"] == "Imported").then_some(r)
+        let r = received_view(&b, share_id);
+        (r.status == "Imported").then_some(r)
     });
-    assert_eq!(imported["local_case"], id_of(&copy));
-    assert_eq!(imported["items_imported"], 2);
+    assert_eq!(imported.local_case.as_deref(), Some(copy.id.as_str()));
+    assert_eq!(imported.items_imported, 2);
     assert_eq!(external_cases(&b).len(), 1);
     wait_share_complete(&a, share_id, LIMIT);
 }
@@ -321,33 +291,29 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     let case = create_case(&a, "RE-1");
     let e1 = add_evidence(&a, &case, work.path(), "one.bin", "");
     let e2 = add_evidence(&a, &case, work.path(), "two.bin", "");
-    let one_copy = e1["size"].as_u64().unwrap() + e2["size"].as_u64().unwrap();
+    let one_copy = e1.size + e2.size;
 
-    let first = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, id_of(&first), LIMIT);
-    wait_copy(&b, id_of(&first), 2, LIMIT);
+    let first = share(&a, &case, "county-da", &[]);
+    wait_share_complete(&a, &first.id, LIMIT);
+    copy_of(&b, &first.id, 2);
     let sharer_before = blob_stats(&a);
     assert_eq!(sharer_before, (2, one_copy));
 
     // Reshare with another partner organization.
-    let reshared = a.cli_json([
+    let reshared: ShareView = a.cli_typed([
         "share",
         "add-recipients",
-        id_of(&first),
+        &first.id,
         "--to",
         "user:admin",
         "--partner",
         "public-defender",
     ]);
-    let reshare_id = id_of(&reshared).to_owned();
-    assert_ne!(
-        reshare_id,
-        id_of(&first),
-        "another organization: its own share"
-    );
+    let reshare_id = reshared.id;
+    assert_ne!(reshare_id, first.id, "another organization: its own share");
     wait_share_complete(&a, &reshare_id, LIMIT);
-    let copy_c = wait_copy(&c, &reshare_id, 2, LIMIT);
-    assert_eq!(copy_c["case_id"], "RE-1");
+    let copy_c = copy_of(&c, &reshare_id, 2);
+    assert_eq!(copy_c.case_id, "RE-1");
     assert_eq!(
         blob_stats(&a),
         sharer_before,
@@ -356,14 +322,10 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     assert_eq!(blob_stats(&c), (2, one_copy));
 
     // Sharing the case to county-da again adds to the share it has: one copy, each blob once.
-    let second = share_case(&a, &case, "county-da", &[]);
-    assert_eq!(
-        id_of(&second),
-        id_of(&first),
-        "the same share, not a second one"
-    );
-    wait_share_complete(&a, id_of(&second), LIMIT);
-    let copy2 = wait_copy(&b, id_of(&second), 2, LIMIT);
+    let second = share(&a, &case, "county-da", &[]);
+    assert_eq!(second.id, first.id, "the same share, not a second one");
+    wait_share_complete(&a, &second.id, LIMIT);
+    let copy2 = copy_of(&b, &second.id, 2);
     assert_eq!(external_cases(&b).len(), 1, "one share, one copy");
     assert_eq!(
         blob_stats(&b),
@@ -371,7 +333,7 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
         "the receiver stores each blob once"
     );
     assert_eq!(blob_stats(&a), sharer_before);
-    assert_eq!(copy2["evidence"].as_array().unwrap().len(), 2);
+    assert_eq!(copy2.evidence.len(), 2);
 }
 
 #[test]
@@ -385,10 +347,10 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "SECRET-1");
     add_evidence(&a, &case, work.path(), "informant.bin", "");
-    let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = share(&a, &case, "county-da", &[]).id;
     assert_eq!(
-        a.cli_json(["share", "stop", &share_id, "--yes"])["status"],
+        a.cli_typed::<ShareView, _, _>(["share", "stop", &share_id, "--yes"])
+            .status,
         "Stopped"
     );
 
@@ -399,10 +361,7 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
         (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
     });
     assert!(
-        b.cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .is_empty(),
+        received_list(&b).is_empty(),
         "the stopped share reached the partner"
     );
     assert!(external_cases(&b).is_empty());
@@ -421,30 +380,30 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-1");
     add_evidence(&a, &case, work.path(), "first.bin", "");
-    let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&sh);
+    let sh = share(&a, &case, "county-da", &[]);
+    let share_id = sh.id.as_str();
     wait_share_complete(&a, share_id, LIMIT);
-    let copy = wait_copy(&b, share_id, 1, LIMIT);
+    let copy = copy_of(&b, share_id, 1);
 
-    let stopped = a.cli_json(["share", "stop", share_id, "--yes"]);
-    assert_eq!(stopped["status"], "Stopped");
-    assert!(stopped["stopped_at"].is_string(), "{stopped}");
+    let stopped: ShareView = a.cli_typed(["share", "stop", share_id, "--yes"]);
+    assert_eq!(stopped.status, "Stopped");
+    assert!(stopped.stopped_at.is_some(), "{stopped:?}");
     wait_until("county-da to learn the share stopped", LIMIT, || {
-        (b.cli_json(["received", "show", share_id])["status"] == "Stopped").then_some(())
+        (received_view(&b, share_id).status == "Stopped").then_some(())
     });
 
     add_evidence(&a, &case, work.path(), "after-stop.bin", "");
     std::thread::sleep(Duration::from_secs(5));
-    let copy = show(&b, id_of(&copy));
+    let copy = case_view(&b, &copy.id);
     assert_eq!(
         folders_by_name(&copy).keys().collect::<Vec<_>>(),
         ["first.bin"],
         "evidence added after stop never arrives; the copy stays"
     );
     assert_eq!(external_cases(&b).len(), 1);
-    let status = share_status(&a, share_id);
-    assert_eq!(status["status"], "Stopped");
-    assert_eq!(status["items_sent"], 1, "nothing more was sent: {status}");
+    let status = share_view(&a, share_id);
+    assert_eq!(status.status, "Stopped");
+    assert_eq!(status.items_sent, 1, "nothing more was sent: {status:?}");
     let (stderr, _) = a.cli_fail(["share", "add-recipients", share_id, "--to", "user:someone"]);
     assert_http_status(&stderr, 409);
 }
@@ -468,7 +427,7 @@ fn import_details_and_recipients_added_later() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "DET-1");
     add_evidence(&a, &case, work.path(), "statement.pdf", "");
-    let sh = a.cli_json([
+    let sh: ShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -481,37 +440,38 @@ fn import_details_and_recipients_added_later() {
         "--message",
         "Please review",
     ]);
-    let share_id = id_of(&sh);
-    let copy = wait_copy(&b, share_id, 1, LIMIT);
+    let share_id = sh.id.as_str();
+    let copy = copy_of(&b, share_id, 1);
 
-    let details = b.cli_json(["received", "show", share_id]);
-    assert_eq!(details["sender"], a.org_id());
-    assert_eq!(details["partner_organization"], "metro-pd");
-    let mut recipients = strings(&details["recipients"]);
+    let details = received_view(&b, share_id);
+    assert_eq!(details.sender, a.org_id());
+    assert_eq!(details.partner_organization, "metro-pd");
+    let mut recipients = details.recipients.clone();
     recipients.sort();
     assert_eq!(recipients, ["badge:B-77", "user:dana"]);
-    assert_eq!(strings(&details["resolved_users"]), ["dana"]);
+    assert_eq!(details.resolved_users, ["dana"]);
     assert!(
-        details["received_on"]
-            .as_str()
-            .is_some_and(|t| t.len() >= 20 && t.contains('T')),
-        "received_on is an RFC 3339 time: {details}"
+        details.received_on.len() >= 20 && details.received_on.contains('T'),
+        "received_on is an RFC 3339 time: {details:?}"
     );
-    assert_eq!(details["access_level"], "copy");
-    assert_eq!(details["sharing_policy"]["name"], "partner-copy");
+    assert_eq!(details.access_level, "copy");
+    assert_eq!(details.sharing_policy.name, "partner-copy");
     assert!(
-        strings(&details["sharing_policy"]["allowed"]).contains(&"import".to_owned()),
-        "{details}"
+        details
+            .sharing_policy
+            .allowed
+            .contains(&"import".to_owned()),
+        "{details:?}"
     );
-    assert_eq!(details["message"], "Please review");
-    assert_eq!(details["case_id"], "DET-1");
-    assert_eq!(details["local_case"], id_of(&copy));
+    assert_eq!(details.message.as_deref(), Some("Please review"));
+    assert_eq!(details.case_id, "DET-1");
+    assert_eq!(details.local_case.as_deref(), Some(copy.id.as_str()));
     // The same details by the local copy's id.
-    let by_case = b.cli_json(["received", "show", id_of(&copy)]);
-    assert_eq!(by_case["id"], share_id);
+    let by_case = received_view(&b, &copy.id);
+    assert_eq!(by_case.id, share_id);
 
     // Recipients added later (same partner) show up in the import details.
-    let updated = a.cli_json([
+    let updated: ShareView = a.cli_typed([
         "share",
         "add-recipients",
         share_id,
@@ -520,13 +480,13 @@ fn import_details_and_recipients_added_later() {
         "--to",
         "email:records@county.example",
     ]);
-    assert_eq!(updated["id"], share_id, "same partner: the same share");
-    assert_eq!(updated["recipients"].as_array().unwrap().len(), 4);
+    assert_eq!(updated.id, share_id, "same partner: the same share");
+    assert_eq!(updated.recipients.len(), 4);
     let details = wait_until("the added recipients at county-da", LIMIT, || {
-        let d = b.cli_json(["received", "show", share_id]);
-        (d["recipients"].as_array().unwrap().len() == 4).then_some(d)
+        let d = received_view(&b, share_id);
+        (d.recipients.len() == 4).then_some(d)
     });
-    let mut recipients = strings(&details["recipients"]);
+    let mut recipients = details.recipients;
     recipients.sort();
     assert_eq!(
         recipients,
@@ -540,10 +500,7 @@ fn import_details_and_recipients_added_later() {
     // No second copy for the added recipients.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(external_cases(&b).len(), 1);
-    assert_eq!(
-        b.cli_json(["received", "list"]).as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(received_list(&b).len(), 1);
 }
 
 #[test]
@@ -554,16 +511,13 @@ fn sharing_needs_the_permission_and_the_feature() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "PERM-1");
     add_evidence(&a, &case, work.path(), "a.bin", "");
-    let clerk = a.cli_json([
-        "user",
-        "add",
+    let clerk = add_user(
+        &a,
         "clerk",
-        "--full-name",
         "Case Clerk",
-        "--permission",
-        "case_edit,case_share,evidence_share_external",
-    ]);
-    let token = clerk["token"].as_str().expect("user add prints a token");
+        &["case_edit,case_share,evidence_share_external"],
+    );
+    let token = clerk.as_str();
     let create = [
         "share",
         "create",
@@ -578,9 +532,7 @@ fn sharing_needs_the_permission_and_the_feature() {
     assert_http_status(&stderr, 403);
     assert!(stderr.contains("case_share_by_copy"), "{stderr}");
     assert!(
-        a.cli_json(["share", "list", &case])
-            .as_array()
-            .unwrap()
+        a.cli_typed::<Vec<ShareView>, _, _>(["share", "list", &case])
             .is_empty(),
         "no share was made"
     );
@@ -597,8 +549,8 @@ fn sharing_needs_the_permission_and_the_feature() {
     let (stderr, _) = a.cli_fail_as(token, create);
     assert_http_status(&stderr, 404);
     a.cli_ok(["share", "create", &case, "--inside", "--to", "user:clerk"]);
-    let allowed = a.cli_json_as(token, create);
-    assert_eq!(allowed["status"], "Processing");
+    let allowed: ShareView = a.cli_typed_as(token, create);
+    assert_eq!(allowed.status, "Processing");
 
     // The organization switches the feature off: nobody may share by copy, not even the admin.
     a.cli_ok(["settings", "set", "--feature", "case_share_by_copy=off"]);
@@ -606,18 +558,10 @@ fn sharing_needs_the_permission_and_the_feature() {
     assert_http_status(&stderr, 403);
     let (stderr, _) = a.cli_fail_as(token, create);
     assert_http_status(&stderr, 403);
-    let (stderr, _) = a.cli_fail([
-        "share",
-        "add-recipients",
-        id_of(&allowed),
-        "--to",
-        "user:other",
-    ]);
+    let (stderr, _) = a.cli_fail(["share", "add-recipients", &allowed.id, "--to", "user:other"]);
     assert_http_status(&stderr, 403);
     assert_eq!(
-        a.cli_json(["share", "list", &case])
-            .as_array()
-            .unwrap()
+        a.cli_typed::<Vec<ShareView>, _, _>(["share", "list", &case])
             .len(),
         1
     );
@@ -651,10 +595,10 @@ fn mail_setup(port: u16) -> (TestNode, TestNode) {
     (a, b)
 }
 
-fn share_for_mail(a: &TestNode, case_id: &str, dir: &Path) -> Value {
+fn share_for_mail(a: &TestNode, case_id: &str, dir: &Path) -> ShareView {
     let case = create_case(a, case_id);
     add_evidence(a, &case, dir, "mail.bin", "");
-    a.cli_json([
+    a.cli_typed([
         "share",
         "create",
         &case,
@@ -719,7 +663,7 @@ fn recipients_are_notified_by_email() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-1", work.path());
-    wait_copy(&b, id_of(&sh), 1, LIMIT);
+    copy_of(&b, &sh.id, 1);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
@@ -735,7 +679,7 @@ fn notification_survives_a_mail_server_outage() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-2", work.path());
-    wait_copy(&b, id_of(&sh), 1, LIMIT);
+    copy_of(&b, &sh.id, 1);
     wait_until("the node to find the mail server down", LIMIT, || {
         b.log()
             .contains("mail server unavailable; notifications stay queued")
@@ -789,7 +733,7 @@ fn a_refused_address_does_not_block_later_notifications() {
     let work = tempfile::tempdir().unwrap();
     let first = create_case(&a, "BOUNCE-1");
     add_evidence(&a, &first, work.path(), "x.bin", "");
-    let s1 = a.cli_json([
+    let s1: ShareView = a.cli_typed([
         "share",
         "create",
         &first,
@@ -798,9 +742,9 @@ fn a_refused_address_does_not_block_later_notifications() {
         "--to",
         "email:bounce@county.example",
     ]);
-    wait_copy(&b, id_of(&s1), 1, LIMIT);
+    copy_of(&b, &s1.id, 1);
     let s2 = share_for_mail(&a, "BOUNCE-2", work.path());
-    wait_copy(&b, id_of(&s2), 1, LIMIT);
+    copy_of(&b, &s2.id, 1);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
@@ -822,10 +766,9 @@ fn stop_ends_an_import_in_flight_at_once() {
     let case = create_case(&a, "STOP-FLIGHT");
     let big = work.path().join("cctv.mp4");
     random_file(&big, 768 << 20, 77);
-    let ev = a.cli_json(["evidence", "add", &case, s(&big)]);
-    let hash = ev["hash"].as_str().unwrap().to_owned();
-    let share = share_case(&a, &case, b.name(), &[]);
-    let share_id = id_of(&share).to_owned();
+    let ev: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&big)]);
+    let hash = ev.hash;
+    let share_id = share(&a, &case, b.name(), &[]).id;
 
     let partial = b.data_dir().join("partial");
     let in_flight = || {
@@ -845,8 +788,8 @@ fn stop_ends_an_import_in_flight_at_once() {
         "the receiver to learn of the stop",
         Duration::from_secs(20),
         || {
-            let r = b.cli_json(["received", "show", &share_id]);
-            (r["status"] == "Stopped").then_some(())
+            let r = received_view(&b, &share_id);
+            (r.status == "Stopped").then_some(())
         },
     );
     // Long enough for the rest of the item to arrive had the fetch gone on.
@@ -860,8 +803,8 @@ fn stop_ends_an_import_in_flight_at_once() {
         Duration::from_secs(10),
         || (!in_flight()).then_some(()),
     );
-    let r = b.cli_json(["received", "show", &share_id]);
-    assert_eq!(r["items_imported"], 0, "{r}");
+    let r = received_view(&b, &share_id);
+    assert_eq!(r.items_imported, 0, "{r:?}");
 }
 
 /// The sharer's `share status` follows the partner's import while it runs (progress receipts),
@@ -881,28 +824,27 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
     let big = work.path().join("cctv.mp4");
     random_file(&big, 768 << 20, 78);
     a.cli_json(["evidence", "add", &case, s(&big)]);
-    let share = share_case(&a, &case, b.name(), &[]);
-    let share_id = id_of(&share).to_owned();
+    let share_id = share(&a, &case, b.name(), &[]).id;
 
     // While the big item is still arriving, the sharer already counts the three small ones.
     let during = wait_until(
         "the sharer to see the small items delivered",
         Duration::from_secs(60),
         || {
-            let v = share_status(&a, &share_id);
-            (v["items_delivered"] == 3).then_some(v)
+            let v = share_view(&a, &share_id);
+            (v.items_delivered == 3).then_some(v)
         },
     );
-    assert_eq!(during["status"], "Processing", "{during}");
+    assert_eq!(during.status, "Processing", "{during:?}");
     a.cli_ok(["share", "stop", &share_id, "--yes"]);
     wait_until("the receiver to learn of the stop", LIMIT, || {
-        (b.cli_json(["received", "show", &share_id])["status"] == "Stopped").then_some(())
+        (received_view(&b, &share_id).status == "Stopped").then_some(())
     });
-    let kept = b.cli_json(["received", "show", &share_id])["items_imported"].clone();
+    let kept = received_view(&b, &share_id).items_imported;
     assert_eq!(kept, 3, "the receiver kept the small items");
-    let after = share_status(&a, &share_id);
-    assert_eq!(after["status"], "Stopped");
-    assert_eq!(after["items_delivered"], 3, "{after}");
+    let after = share_view(&a, &share_id);
+    assert_eq!(after.status, "Stopped");
+    assert_eq!(after.items_delivered, 3, "{after:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -919,7 +861,7 @@ fn an_unknown_recipient_is_refused_by_the_receiver_naming_it() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "WHO-1");
     add_evidence(&a, &case, work.path(), "a.bin", "");
-    let sh = a.cli_json([
+    let sh: ShareView = a.cli_typed([
         "share",
         "create",
         &case,
@@ -933,20 +875,15 @@ fn an_unknown_recipient_is_refused_by_the_receiver_naming_it() {
         "group:Nobody",
     ]);
     let failed = wait_until("the share to fail", LIMIT, || {
-        let v = share_status(&a, id_of(&sh));
-        (v["status"] == "Failed").then_some(v)
+        let v = share_view(&a, &sh.id);
+        (v.status == "Failed").then_some(v)
     });
-    let why = failed["failure"].as_str().unwrap_or_default();
+    let why = failed.failure.as_deref().unwrap_or_default();
     for part in ["user:bob (no such user)", "group:Nobody (no such group)"] {
-        assert!(why.contains(part), "{part} is named: {failed}");
+        assert!(why.contains(part), "{part} is named: {failed:?}");
     }
     assert!(!why.contains("user:admin"), "admin is known: {why}");
-    assert!(
-        b.cli_json(["received", "list"])
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(received_list(&b).is_empty());
     assert!(external_cases(&b).is_empty());
 }
 
@@ -970,8 +907,8 @@ fn an_email_recipient_unknown_to_the_receiver_goes_to_the_intake_address() {
         args.extend(["--to", t]);
     }
     args.extend(["--to", "user:dana"]);
-    let sh = a.cli_json(&args);
-    wait_copy(&b, id_of(&sh), 1, LIMIT);
+    let sh: ShareView = a.cli_typed(&args);
+    copy_of(&b, &sh.id, 1);
     let messages = wait_messages(&server, 2);
     let rcpts: Vec<String> = messages
         .iter()
@@ -1006,7 +943,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
     let a = node("metro-pd");
     let b = node("county-da");
     partner(&a, &b);
-    let policy = a.cli_json([
+    let policy: PolicyView = a.cli_typed([
         "policy",
         "set",
         "Display ids only",
@@ -1021,11 +958,11 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         "--data",
         "evidence_display_id",
     ]);
-    assert_eq!(policy["data"], serde_json::json!(["evidence_display_id"]));
-    let shown = a.cli_json(["policy", "show", "Display ids only"]);
+    assert_eq!(policy.data, ["evidence_display_id"]);
+    let shown: PolicyView = a.cli_typed(["policy", "show", "Display ids only"]);
     assert_eq!(
-        shown["allow"],
-        serde_json::json!(["view", "download", "import", "receive_updates"])
+        shown.allow,
+        ["view", "download", "import", "receive_updates"]
     );
     a.cli_ok([
         "partner",
@@ -1040,7 +977,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
     let (stderr, _) = a.cli_fail(["policy", "set", "Bad", "--allow", "view", "--data", "notes"]);
     assert!(stderr.contains("evidence_metadata"), "{stderr}");
 
-    let case = a.cli_json([
+    let case: CaseView = a.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -1050,7 +987,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         "--description",
         "Informant Kestrel-Smith",
     ]);
-    let case = id_of(&case).to_owned();
+    let case = case.id;
     for f in ["Interviews/Day 1", "Informants", "Interviews/Day 2"] {
         a.cli_ok(["folder", "create", &case, f]);
     }
@@ -1067,7 +1004,7 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         "evidence",
         "edit",
         &case,
-        id_of(&day1),
+        &day1.id,
         "--description",
         "Witness Harrier names the buyer",
     ]);
@@ -1083,48 +1020,40 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
         "evidence",
         "edit",
         &case,
-        id_of(&informant),
+        &informant.id,
         "--do-not-disclose",
         "on",
     ]);
-    let sh = share_case(&a, &case, "county-da", &["--folder", "Interviews/Day 1"]);
-    assert_eq!(sh["items_sent"], 1, "{sh}");
-    wait_share_complete(&a, id_of(&sh), LIMIT);
-    let copy = wait_copy(&b, id_of(&sh), 1, LIMIT);
-    let names: Vec<String> = copy["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_owned())
-        .collect();
-    let display = day1["display_id"].as_str().unwrap();
+    let sh = share(&a, &case, "county-da", &["--folder", "Interviews/Day 1"]);
+    assert_eq!(sh.items_sent, 1, "{sh:?}");
+    wait_share_complete(&a, &sh.id, LIMIT);
+    let copy = copy_of(&b, &sh.id, 1);
+    let names: Vec<String> = copy.evidence.iter().map(|e| e.name.clone()).collect();
+    let display = &day1.display_id;
     assert_eq!(names, [format!("{display}.wav")]);
     assert_eq!(sorted_folders(&copy), ["Interviews", "Interviews/Day 1"]);
-    let details = b.cli_json(["received", "show", id_of(&sh)]);
-    assert!(
-        details["case_id"].as_str().unwrap().starts_with("SHARE-"),
-        "{details}"
-    );
+    let details = received_view(&b, &sh.id);
+    assert!(details.case_id.starts_with("SHARE-"), "{details:?}");
     // An evidence share naming a do-not-disclose item: the item stays home, and so does the
     // name of the folder holding it. (The folder share is stopped first: a second share of the
     // case to the same partner would otherwise add to it.)
-    a.cli_ok(["share", "stop", id_of(&sh), "--yes"]);
+    a.cli_ok(["share", "stop", &sh.id, "--yes"]);
     a.cli_ok([
         "evidence",
         "edit",
         &case,
-        id_of(&payments),
+        &payments.id,
         "--do-not-disclose",
         "on",
     ]);
-    let picked = share_case(
+    let picked = share(
         &a,
         &case,
         "county-da",
-        &["--evidence", id_of(&day1), "--evidence", id_of(&payments)],
+        &["--evidence", &day1.id, "--evidence", &payments.id],
     );
-    assert_eq!(picked["items_sent"], 1, "{picked}");
-    wait_share_complete(&a, id_of(&picked), LIMIT);
+    assert_eq!(picked.items_sent, 1, "{picked:?}");
+    wait_share_complete(&a, &picked.id, LIMIT);
     // Let the metadata document settle, then read every byte the receiver stored.
     std::thread::sleep(Duration::from_secs(1));
     let stored = all_bytes(&b.data_dir().join("db"));
@@ -1186,8 +1115,7 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "LATER-1");
     add_evidence(&a, &case, work.path(), "first.bin", "");
-    let sh = share_case(&a, &case, b.name(), &[]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = share(&a, &case, b.name(), &[]).id;
     wait_share_complete(&a, &share_id, LIMIT);
 
     let said = a.cli_ok([
@@ -1204,32 +1132,33 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
         "add-recipients says the partner checks them: {said}"
     );
     add_evidence(&a, &case, work.path(), "second.bin", "");
-    wait_copy(&b, &share_id, 2, LIMIT);
+    copy_of(&b, &share_id, 2);
 
     let status = wait_until("the sharer to see bob refused", LIMIT, || {
-        let v = share_status(&a, &share_id);
-        let refused = v["refused_recipients"].as_array()?;
-        (!refused.is_empty() && v["items_delivered"] == 2).then_some(v)
+        let v = share_view(&a, &share_id);
+        (!v.refused_recipients.is_empty() && v.items_delivered == 2).then_some(v)
     });
-    let refused = status["refused_recipients"].as_array().unwrap();
-    assert_eq!(refused.len(), 1, "only bob is refused: {status}");
-    assert_eq!(refused[0]["recipient"], "user:bob", "{status}");
-    assert_eq!(refused[0]["reason"], "no such user", "{status}");
-    assert_eq!(status["status"], "Complete", "the share goes on: {status}");
+    let refused = &status.refused_recipients;
+    assert_eq!(refused.len(), 1, "only bob is refused: {status:?}");
+    assert_eq!(refused[0].recipient, "user:bob", "{status:?}");
+    assert_eq!(refused[0].reason, "no such user", "{status:?}");
+    assert_eq!(status.status, "Complete", "the share goes on: {status:?}");
 
-    let access = a.cli_json(["share", "access", &case]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     let entry = |who: &str| {
         access
-            .as_array()
-            .unwrap()
             .iter()
-            .find(|e| e["who"] == who && e["share"] == share_id.as_str())
+            .find(|e| e.who == who && e.share.as_deref() == Some(share_id.as_str()))
             .cloned()
-            .unwrap_or_else(|| panic!("{who} in {access}"))
+            .unwrap_or_else(|| panic!("{who} in {access:?}"))
     };
-    assert_eq!(entry("bob")["refused"], "no such user", "{access}");
-    assert!(entry("carol")["refused"].is_null(), "{access}");
-    assert!(entry("admin")["refused"].is_null(), "{access}");
+    assert_eq!(
+        entry("bob").refused.as_deref(),
+        Some("no such user"),
+        "{access:?}"
+    );
+    assert!(entry("carol").refused.is_none(), "{access:?}");
+    assert!(entry("admin").refused.is_none(), "{access:?}");
     let text = a.cli_ok(["share", "status", &share_id]);
     assert!(
         text.contains("refused by the partner: user:bob (no such user)"),
@@ -1240,10 +1169,9 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
     b.cli_ok(["user", "add", "bob", "--full-name", "Bob Builder"]);
     a.cli_ok(["share", "add-recipients", &share_id, "--to", "user:bob"]);
     wait_until("the refusal to clear", LIMIT, || {
-        let v = share_status(&a, &share_id);
-        v["refused_recipients"]
-            .as_array()
-            .is_some_and(Vec::is_empty)
+        share_view(&a, &share_id)
+            .refused_recipients
+            .is_empty()
             .then_some(())
     });
 }

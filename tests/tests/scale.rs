@@ -24,7 +24,6 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
 use casemesh_tests::*;
-use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -91,38 +90,37 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     let ingest = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let share = share_case(a, &case, b.name(), &[]);
-    let id = id_of(&share).to_owned();
+    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let id = share.id;
     let status = wait_until(&format!("share {id} Complete"), limit, || {
-        let v = share_status(a, &id);
+        let v = share_view(a, &id);
         assert!(
-            v["status"] != "Failed" && v["status"] != "Stopped",
-            "share ended {v}"
+            v.status != "Failed" && v.status != "Stopped",
+            "share ended {v:?}"
         );
-        (v["status"] == "Complete").then_some(v)
+        (v.status == "Complete").then_some(v)
     });
     let share_secs = t.elapsed().as_secs_f64();
-    assert_eq!(status["items_sent"], count);
-    assert_eq!(status["items_delivered"], count);
-    assert_eq!(status["skipped"], 0);
+    assert_eq!(status.items_sent, count);
+    assert_eq!(status.items_delivered, count);
+    assert_eq!(status.skipped, 0);
 
-    let received: Value = b.cli_json(["received", "show", &id]);
-    assert_eq!(received["items"], count, "{received}");
-    assert_eq!(received["items_imported"], count, "{received}");
-    assert_eq!(received["status"], "Imported");
+    let received = received_view(b, &id);
+    assert_eq!(received.items, count, "{received:?}");
+    assert_eq!(received.items_imported, count, "{received:?}");
+    assert_eq!(received.status, "Imported");
     // The copy holds every item with its bytes: spot-check a few by hash against the source.
-    let local = received["local_case"].as_str().unwrap().to_owned();
-    let copy = b.cli_json(["evidence", "list", &local, "--json"]);
-    let listed = copy.as_array().expect("evidence list is an array");
+    let local = received.local_case.expect("an imported share has its copy");
+    let listed = evidence_list(b, &local);
     assert_eq!(listed.len(), count);
     for probe in [0, count / 2, count - 1] {
         let name = format!("item-{probe:06}.bin");
         let item = listed
             .iter()
-            .find(|e| e["name"] == name.as_str())
+            .find(|e| e.name == name)
             .unwrap_or_else(|| panic!("{name} is not in the copy"));
         let source = files.join(format!("d{:03}/{name}", probe % 100));
-        assert_eq!(item["hash"].as_str().unwrap(), hash_file(&source));
+        assert_eq!(item.hash, hash_file(&source));
     }
     eprintln!(
         "scale: {count} items: ingest {ingest:.1} s ({:.0} items/s), share create -> Complete {share_secs:.1} s, \
@@ -170,13 +168,13 @@ fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
 
     // From here on (registering partners may log a refused early connection).
     let logged_before = [a.log().len(), b.log().len()];
-    let share = share_case(a, &case, b.name(), &[]);
-    let id = id_of(&share).to_owned();
-    let status = wait_share_complete(a, &id, limit);
-    assert_eq!(status["items_delivered"], 2_001, "{status}");
-    assert_eq!(status["skipped"], 0, "{status}");
-    let received = b.cli_json(["received", "show", &id]);
-    assert_eq!(received["items_imported"], 2_001, "{received}");
+    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let id = share.id;
+    let status: ShareView = json_as(&wait_share_complete(a, &id, limit));
+    assert_eq!(status.items_delivered, 2_001, "{status:?}");
+    assert_eq!(status.skipped, 0, "{status:?}");
+    let received = received_view(b, &id);
+    assert_eq!(received.items_imported, 2_001, "{received:?}");
     for (node, from) in [a, b].into_iter().zip(logged_before) {
         let log = node.log();
         let bad = warnings(&log[from..]);
@@ -199,8 +197,8 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
     let (a, b) = (&nodes[0], &nodes[1]);
     partner(a, b);
     let case = create_case(a, "SYNC-1");
-    let share = share_case(a, &case, b.name(), &[]);
-    let id = id_of(&share).to_owned();
+    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let id = share.id;
     wait_share_complete(a, &id, Duration::from_secs(60));
 
     let mut add = casemesh();
@@ -222,17 +220,15 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
         "the added items to arrive",
         Duration::from_secs(900),
         || {
-            let v = share_status(a, &id);
-            (v["status"] == "Complete" && v["items_delivered"] == 2_000).then_some(v)
+            let v = share_view(a, &id);
+            (v.status == "Complete" && v.items_delivered == 2_000).then_some(v)
         },
     );
-    assert_eq!(status["items_sent"], 2_000);
-    let trail = a.cli_json(["audit", "show", &case]);
-    let updates = trail["entries"]
-        .as_array()
-        .unwrap()
+    assert_eq!(status.items_sent, 2_000);
+    let updates = audit_trail(a, &case)
+        .entries
         .iter()
-        .filter(|e| e["action"] == "share.update")
+        .filter(|e| e.action == "share.update")
         .count();
     eprintln!("2000 items went out in {updates} updates");
     // One update per item before (each add ran its own pass over the case).
@@ -266,22 +262,22 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let share = share_case(&nodes[0], &case, nodes[1].name(), &[]);
-    let id = id_of(&share).to_owned();
+    let share: ShareView = json_as(&share_case(&nodes[0], &case, nodes[1].name(), &[]));
+    let id = share.id;
     // Kill the receiver while items arrive: whenever its copy holds some items but not all,
     // and more than at the last kill (its own count, read from its database).
     let (mut kills, mut last) = (0, 0u64);
     let deadline = Instant::now() + Duration::from_secs(600);
     while kills < 3 && Instant::now() < deadline {
-        if share_status(&nodes[0], &id)["status"] == "Complete" {
+        if share_view(&nodes[0], &id).status == "Complete" {
             break;
         }
         let imported = nodes[1]
             .cli_handle()
             .try_json(["received", "show", &id])
             .ok()
-            .and_then(|v| v["items_imported"].as_u64())
-            .unwrap_or(0);
+            .and_then(|v| serde_json::from_value::<ReceivedView>(v).ok())
+            .map_or(0, |r| r.items_imported as u64);
         if imported > last && imported < COUNT as u64 {
             nodes[1].kill();
             nodes[1].start_again();
@@ -291,28 +287,25 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
     }
     eprintln!("receiver killed {kills} times during the import");
     let (a, b) = (&nodes[0], &nodes[1]);
-    let status = wait_share_complete(a, &id, Duration::from_secs(900));
-    assert_eq!(status["items_delivered"], COUNT, "{status}");
-    let received = b.cli_json(["received", "show", &id]);
-    assert_eq!(received["items_imported"], COUNT, "{received}");
-    let local = received["local_case"].as_str().unwrap().to_owned();
-    let copy = b.cli_json(["evidence", "list", &local, "--json"]);
-    let listed = copy.as_array().unwrap();
-    let hashes: std::collections::BTreeSet<&str> =
-        listed.iter().map(|e| e["hash"].as_str().unwrap()).collect();
+    let status: ShareView = json_as(&wait_share_complete(a, &id, Duration::from_secs(900)));
+    assert_eq!(status.items_delivered, COUNT, "{status:?}");
+    let received = received_view(b, &id);
+    assert_eq!(received.items_imported, COUNT, "{received:?}");
+    let local = received.local_case.expect("an imported share has its copy");
+    let listed = evidence_list(b, &local);
+    let hashes: std::collections::BTreeSet<&str> = listed.iter().map(|e| e.hash.as_str()).collect();
     assert_eq!(listed.len(), COUNT, "every item exactly once");
     assert_eq!(hashes.len(), COUNT, "no item twice");
     assert_blobs_sound(b);
     assert_audit_verifies(a, &case);
     assert_audit_verifies(b, &local);
     // Custody at the sharer: every item served has its entry, batched or not.
-    let trail = a.cli_json(["audit", "show", &case]);
-    let served: std::collections::BTreeSet<&str> = trail["entries"]
-        .as_array()
-        .unwrap()
+    let trail = audit_trail(a, &case);
+    let served: std::collections::BTreeSet<String> = trail
+        .entries
         .iter()
-        .filter(|e| e["action"] == "share.serve")
-        .filter_map(|e| e["evidence"].as_str())
+        .filter(|e| e.action == "share.serve")
+        .filter_map(|e| e.evidence.map(|id| id.to_string()))
         .collect();
     assert_eq!(served.len(), COUNT, "a custody entry for every item");
 }

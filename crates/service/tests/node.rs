@@ -17,6 +17,16 @@
 //!   the trail each leave their audit entry, written by the use case, not by its caller.
 //! - `settings_edits_are_checked_then_persisted`: `node.admin().edit_settings` refuses unknown
 //!   features and non-administrators, and a change reaches `config.toml`.
+//! - `partner_share_and_link_use_cases_check_the_caller`: `node.partners()` (add, peers, policies)
+//!   refuses non-administrators and bad policies; `node.shares()` refuses share create without the
+//!   permission or the feature, hides a case's shares from who does not see the case, and refuses
+//!   stop / add recipients / approve (and `node.access().stop` of the inside share) to who sees
+//!   the case without the share permissions;
+//!   `node.links()` refuses create and revoke without the link permissions.
+//! - `received_shares_answer_recipients_only_and_later_recipients_change_nothing`: two nodes; at
+//!   the receiver, `node.received()` answers "not found" to a user who is not a recipient, and a
+//!   recipient added later is refused applying, dismissing and reviewing updates, the metadata
+//!   and onward sharing (she sees part of the share).
 
 #![allow(clippy::unwrap_used)] // test helpers, like the tests, fail by panicking
 
@@ -160,12 +170,9 @@ async fn evidence_added_to_a_shared_case_goes_to_the_partner() {
         .await;
 
     // A partner that is not running: what the node sends it waits in the outbox.
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    let partner_id =
-        casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()).0;
-    let sharing = n.node.sharing();
-    sharing
-        .add_partner("police", &partner_id, vec![], None)
+    n.node
+        .partners()
+        .add(&n.admin(&admin), &absent_partner("police"))
         .await
         .unwrap();
     // The share use case checks the caller and the mode before the engine sees anything.
@@ -185,7 +192,13 @@ async fn evidence_added_to_a_shared_case_goes_to_the_partner() {
         "{err:?}"
     );
     assert_eq!(err.disposition(), casemesh_service::Disposition::Refuse);
-    assert!(sharing.shares(Some(case.id)).unwrap().is_empty());
+    let shares = n.node.shares();
+    assert!(
+        shares
+            .of_case(&n.admin(&admin), &case.id.to_string())
+            .unwrap()
+            .is_empty()
+    );
     new.mode = None;
     let share = n
         .node
@@ -199,7 +212,7 @@ async fn evidence_added_to_a_shared_case_goes_to_the_partner() {
         .await;
     let id = share.id.to_string();
     let after = wait_for("the new item to be queued for the partner", || {
-        let s = sharing.share(&id).unwrap();
+        let s = shares.get(&n.admin(&admin), &id).unwrap().share;
         (s.items_sent == 2).then_some(s)
     })
     .await;
@@ -216,9 +229,10 @@ async fn link_create_builds_the_package() {
     n.add_evidence(&admin, "C-7", "photo.jpg", &vec![42u8; 300_000])
         .await;
 
+    let boss = n.admin(&admin);
     let links = n.node.links();
     let created = links
-        .create(NewLink::whole_case("C-7", PackageFormat::Zip), &n.actor())
+        .create(&boss, NewLink::whole_case("C-7", PackageFormat::Zip))
         .unwrap();
     assert_eq!(
         created.link.status(n.node.clock().now()),
@@ -232,7 +246,7 @@ async fn link_create_builds_the_package() {
     );
     let id = created.link.id.to_string();
     let ready = wait_for("the package build", || {
-        let l = links.get(&id).unwrap();
+        let (l, _) = links.get(&boss, &id).unwrap();
         (l.status(n.node.clock().now()) != LinkStatus::Processing).then_some(l)
     })
     .await;
@@ -242,27 +256,28 @@ async fn link_create_builds_the_package() {
         "{:?}",
         ready.build
     );
-    let package = links.package_path(&ready);
+    let package = links.public().package_path(&ready);
     assert_eq!(
         std::fs::metadata(&package).unwrap().len(),
         ready.package_size()
     );
     // The token opens the link; a wrong one does not.
     let token = created.url.rsplit('/').next().unwrap();
-    assert_eq!(links.find_by_token(token).unwrap().unwrap().id, ready.id);
-    assert!(links.find_by_token(&"0".repeat(64)).unwrap().is_none());
+    let public = links.public();
+    assert_eq!(public.find_by_token(token).unwrap().unwrap().id, ready.id);
+    assert!(public.find_by_token(&"0".repeat(64)).unwrap().is_none());
     // Errors say what to do.
     let err = links
         .create(
+            &boss,
             NewLink::whole_case("no-such-case", PackageFormat::Zip),
-            &n.actor(),
         )
         .unwrap_err();
-    assert_eq!(err.disposition(), casemesh_links::Disposition::NotFound);
+    assert_eq!(err.disposition(), casemesh_service::Disposition::NotFound);
     let mut too_long = NewLink::whole_case("C-7", PackageFormat::Iso);
     too_long.days = casemesh_links::MAX_DAYS + 1;
-    let err = links.create(too_long, &n.actor()).unwrap_err();
-    assert_eq!(err.disposition(), casemesh_links::Disposition::Refuse);
+    let err = links.create(&boss, too_long).unwrap_err();
+    assert_eq!(err.disposition(), casemesh_service::Disposition::Refuse);
     n.stop().await;
 }
 
@@ -289,7 +304,10 @@ async fn shutdown_joins_everything_and_frees_the_data_directory() {
         .await;
     n.node
         .links()
-        .create(NewLink::whole_case("C-9", PackageFormat::Zip), &n.actor())
+        .create(
+            &n.admin(&admin),
+            NewLink::whole_case("C-9", PackageFormat::Zip),
+        )
         .unwrap();
     let links = n.node.links().clone();
     n.stop().await;
@@ -562,5 +580,455 @@ async fn settings_edits_are_checked_then_persisted() {
         !FileConfig::load(dir.path()).unwrap().settings.auto_import,
         "written to config.toml"
     );
+    n.stop().await;
+}
+
+/// A user with `permissions` (names), created through the use case.
+fn add_user(n: &Running, admin: &User, name: &str, permissions: &[&str]) -> Caller {
+    let created = n
+        .node
+        .users()
+        .create(
+            &n.admin(admin),
+            &casemesh_service::NewUser {
+                username: name.to_owned(),
+                full_name: name.to_owned(),
+                permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    n.node.users().authenticate(&created.token).unwrap()
+}
+
+/// A partner organization that is not running (what the node sends it waits in the outbox).
+fn absent_partner(name: &str) -> casemesh_service::NewPartner {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    casemesh_service::NewPartner {
+        name: name.to_owned(),
+        peer_id: casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()),
+        addrs: vec![],
+        policy: None,
+    }
+}
+
+/// Whether `err` is a refusal for a missing permission or feature (`Denied`) carried by a
+/// `CaseError`.
+fn case_denied(err: &casemesh_service::CaseError) -> bool {
+    matches!(err, casemesh_service::CaseError::Denied(_))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_share_and_link_use_cases_check_the_caller() {
+    use casemesh_service::{
+        Disposition, DownloadLinkError, NewPolicy, NewShare, PartnerError, SettingsEdit, ShareError,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = init(dir.path(), "Prosecutor");
+    let n = Running::start(dir.path()).await;
+    let boss = n.admin(&admin);
+    n.create_case(&admin, "C-1");
+    n.add_evidence(&admin, "C-1", "a.bin", b"item a").await;
+    let clerk = add_user(&n, &admin, "clerk", &[]);
+
+    // Partners, policies and the peers view: administrators only.
+    let partners = n.node.partners();
+    let err = partners
+        .add(&clerk, &absent_partner("police"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PartnerError::Denied(_)), "{err:?}");
+    assert_eq!(err.disposition(), Disposition::Refuse);
+    assert!(
+        partners.list(&boss).unwrap().is_empty(),
+        "nothing was added"
+    );
+    assert!(matches!(
+        partners.peers(&clerk).await.unwrap_err(),
+        PartnerError::Denied(_)
+    ));
+    let policy = NewPolicy {
+        name: "Narrow".into(),
+        allow: vec!["view".into()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        partners.put_policy(&clerk, &policy).unwrap_err(),
+        PartnerError::Denied(_)
+    ));
+    let bad = NewPolicy {
+        allow: vec!["share_onward_external".into()],
+        ..policy.clone()
+    };
+    let err = partners.put_policy(&boss, &bad).unwrap_err();
+    assert!(matches!(err, PartnerError::Invalid(_)), "{err:?}");
+    assert!(partners.policy(&boss, "Narrow").is_err(), "nothing stored");
+    partners.put_policy(&boss, &policy).unwrap();
+    partners
+        .add(&boss, &absent_partner("police"))
+        .await
+        .unwrap();
+    assert_eq!(partners.list(&clerk).unwrap().len(), 1);
+
+    // Share create: the permission, then the organization's feature.
+    let new = NewShare {
+        partner: "police".into(),
+        to: vec!["user:someone".into()],
+        ..Default::default()
+    };
+    let shares = n.node.shares();
+    let err = shares.create(&clerk, "C-1", &new).unwrap_err();
+    assert!(
+        matches!(&err, ShareError::Case(e) if case_denied(e)),
+        "{err:?}"
+    );
+    let feature = |on: bool| SettingsEdit {
+        features: vec![("case_share_by_copy".into(), serde_json::Value::Bool(on))],
+        ..Default::default()
+    };
+    n.node
+        .admin()
+        .edit_settings(&boss, &feature(false))
+        .unwrap();
+    let err = shares.create(&boss, "C-1", &new).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ShareError::Case(casemesh_service::CaseError::Denied(
+                casemesh_model::org::Denied::FeatureDisabled(_)
+            ))
+        ),
+        "{err:?}"
+    );
+    n.node.admin().edit_settings(&boss, &feature(true)).unwrap();
+    let share = shares.create(&boss, "C-1", &new).unwrap();
+    let id = share.id.to_string();
+
+    // A user who does not see the case does not see its shares: as if there were none.
+    for err in [
+        shares.get(&clerk, &id).unwrap_err(),
+        shares.stop(&clerk, &id).unwrap_err(),
+        shares
+            .add_recipients(&clerk, &id, &["user:x".into()], None)
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
+    }
+    assert!(shares.of_case(&clerk, "C-1").is_err());
+
+    // One who sees the case (an inside share) but lacks the share permissions may read the
+    // share, not change it: stop, add recipients, approve are refused.
+    let (inside, _) = n
+        .node
+        .access()
+        .share(&boss, "C-1", &["user:clerk".into()], vec![], vec![], None)
+        .unwrap();
+    // Nor may they stop the inside share that gave them access.
+    let err = n
+        .node
+        .access()
+        .stop(&clerk, &inside.id.to_string())
+        .unwrap_err();
+    assert!(
+        matches!(&err, casemesh_service::AccessError::Case(e) if case_denied(e)),
+        "{err:?}"
+    );
+    let err = n.node.access().stop(&boss, "not-a-share").unwrap_err();
+    assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
+    assert_eq!(shares.get(&clerk, &id).unwrap().share.id, share.id);
+    assert_eq!(shares.of_case(&clerk, "C-1").unwrap().len(), 1);
+    for err in [
+        shares.stop(&clerk, &id).unwrap_err(),
+        shares
+            .add_recipients(&clerk, &id, &["user:x".into()], None)
+            .unwrap_err(),
+        shares.approve(&clerk, &id).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, ShareError::Case(e) if case_denied(e)),
+            "{err:?}"
+        );
+    }
+    let still = shares.get(&boss, &id).unwrap().share;
+    assert_ne!(
+        still.status,
+        casemesh_sharing::records::ShareStatus::Stopped
+    );
+    assert_eq!(still.recipients.len(), 1, "no recipient was added");
+
+    // Download links: the link permission of the selection, named in the refusal.
+    let links = n.node.links();
+    let err = links
+        .create(&clerk, NewLink::whole_case("C-1", PackageFormat::Zip))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DownloadLinkError::LinkDenied {
+                needs: "case_share_links",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        links.list(&boss, "C-1").unwrap().1.is_empty(),
+        "no link made"
+    );
+    let created = links
+        .create(&boss, NewLink::whole_case("C-1", PackageFormat::Zip))
+        .unwrap();
+    let link = created.link.id.to_string();
+    let err = links.revoke(&clerk, &link).unwrap_err();
+    assert!(
+        matches!(&err, DownloadLinkError::Case(e) if case_denied(e)),
+        "{err:?}"
+    );
+    assert!(links.get(&boss, &link).unwrap().0.revoked_at.is_none());
+    let (revoked, _) = links.revoke(&boss, &link).unwrap();
+    assert!(revoked.revoked_at.is_some());
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_shares_answer_recipients_only_and_later_recipients_change_nothing() {
+    use casemesh_service::{
+        ApplyChoice, CaseError, Disposition, NewPartner, NewShare, OnwardShare, ReceivedError,
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let admin_a = init(dir_a.path(), "Metro PD");
+    let admin_b = init(dir_b.path(), "County DA");
+    let a = Running::start(dir_a.path()).await;
+    let b = Running::start(dir_b.path()).await;
+    let (boss_a, boss_b) = (a.admin(&admin_a), b.admin(&admin_b));
+    let dana = add_user(&b, &admin_b, "dana", &[]);
+    let carol = add_user(&b, &admin_b, "carol", &["case_edit"]);
+    let erin = add_user(
+        &b,
+        &admin_b,
+        "erin",
+        &["case_edit", "case_share", "case_share_by_copy"],
+    );
+    let partner = |n: &Running, name: &str| NewPartner {
+        name: name.to_owned(),
+        peer_id: casemesh_model::ids::OrgId(n.node.org().id.clone()),
+        addrs: n.node.p2p_addrs().to_vec(),
+        policy: None,
+    };
+    a.node
+        .partners()
+        .add(&boss_a, &partner(&b, "county-da"))
+        .await
+        .unwrap();
+    b.node
+        .partners()
+        .add(&boss_b, &partner(&a, "metro-pd"))
+        .await
+        .unwrap();
+    a.create_case(&admin_a, "R-1");
+    a.add_evidence(&admin_a, "R-1", "scene.jpg", b"scene photo")
+        .await;
+    let new = NewShare {
+        partner: "county-da".into(),
+        to: vec!["user:dana".into()],
+        ..Default::default()
+    };
+    let share = a.node.shares().create(&boss_a, "R-1", &new).unwrap();
+    let id = share.id.to_string();
+    let received = b.node.received();
+    wait_for("the copy at the receiver", || {
+        let s = received.show(&boss_b, &id).ok()?.share;
+        (s.local_case.is_some() && s.items_imported == 1).then_some(())
+    })
+    .await;
+
+    // Not a recipient, and not seeing the copy: the share does not exist for carol.
+    assert!(received.list(&carol, None).unwrap().is_empty());
+    let refused = [
+        received.show(&carol, &id).unwrap_err(),
+        received.updates(&carol, &id).unwrap_err(),
+        received.meta(&carol, &id).unwrap_err(),
+        received.import(&carol, &id).unwrap_err(),
+        received
+            .apply_updates(
+                &carol,
+                &id,
+                &ApplyChoice {
+                    all: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        received.contents(&carol, &id).await.unwrap_err(),
+    ];
+    for err in refused {
+        assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
+    }
+    // dana, named by the sharer, sees it and may review; changing the copy needs case_edit.
+    assert_eq!(received.list(&dana, None).unwrap().len(), 1);
+    assert_eq!(received.show(&dana, &id).unwrap().share.id, share.id);
+    received.updates(&dana, &id).unwrap();
+    let err = received
+        .apply_updates(
+            &dana,
+            &id,
+            &ApplyChoice {
+                all: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, ReceivedError::Case(CaseError::Denied(_))),
+        "{err:?}"
+    );
+    let err = received
+        .apply_updates(
+            &boss_b,
+            &id,
+            &ApplyChoice {
+                all: true,
+                tab: Some("case".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, ReceivedError::Invalid(_)), "{err:?}");
+
+    // erin is named later: she sees only what comes after, so what acts on the whole share
+    // (apply, dismiss, review, metadata, onward sharing) refuses her as seeing part of it.
+    a.node
+        .shares()
+        .add_recipients(&boss_a, &id, &["user:erin".into()], None)
+        .unwrap();
+    wait_for("the receiver to resolve erin", || {
+        let s = received.show(&boss_b, &id).ok()?.share;
+        s.resolved_users.iter().any(|u| u == "erin").then_some(())
+    })
+    .await;
+    received.show(&erin, &id).unwrap();
+    let onward = OnwardShare {
+        partner: "metro-pd".into(),
+        to: vec!["user:x".into()],
+        message: None,
+    };
+    let refused = [
+        received
+            .apply_updates(
+                &erin,
+                &id,
+                &ApplyChoice {
+                    all: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err(),
+        received
+            .dismiss_updates(&erin, &id, &["case/title".into()])
+            .unwrap_err(),
+        received.updates(&erin, &id).unwrap_err(),
+        received.meta(&erin, &id).unwrap_err(),
+        received
+            .edit_meta(&erin, &id, "case/title", "x")
+            .unwrap_err(),
+        received.share_onward(&erin, &id, &onward).unwrap_err(),
+    ];
+    for err in refused {
+        assert!(
+            matches!(err, ReceivedError::Case(CaseError::PartOnly)),
+            "{err:?}"
+        );
+        assert_eq!(err.disposition(), Disposition::Refuse);
+    }
+    // The skipped-items list is not shown to a caller who sees part of the share.
+    assert!(received.show(&erin, &id).unwrap().skipped.is_empty());
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `show_listing` (the streamed case view, issue #11) names the same evidence in the same order
+/// and the same folders as `show`, for the owner (whole case) and for a user who sees only the
+/// items shared with them inside the organization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_listing_shows_what_show_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = init(dir.path(), "Prosecutor");
+    let n = Running::start(dir.path()).await;
+    let case = n.create_case(&admin, "C-9");
+    let owner = n.admin(&admin);
+    for f in ["Photos", "Photos/Scene", "Reports"] {
+        n.node
+            .cases()
+            .change_folders(
+                &owner,
+                "C-9",
+                &casemesh_service::FolderChange::Create { path: f.into() },
+            )
+            .unwrap();
+    }
+    for i in 0..12 {
+        let bytes = format!("bytes {i}");
+        let new = NewEvidence {
+            case: "C-9".into(),
+            name: format!("item-{i}.txt"),
+            folder: (i % 4 != 0)
+                .then(|| ["", "Photos", "Photos/Scene", "Reports"][i % 4].to_owned()),
+            ..NewEvidence::default()
+        };
+        let chunks = vec![Ok::<_, std::io::Error>(Bytes::from(
+            bytes.clone().into_bytes(),
+        ))];
+        n.node
+            .evidence()
+            .add(
+                &owner,
+                new,
+                futures::stream::iter(chunks),
+                Some(bytes.len() as u64),
+            )
+            .await
+            .unwrap();
+    }
+    let (bob, _) = add_plain_user(&n, &admin, "bob");
+    let ids: Vec<String> = n
+        .node
+        .cases()
+        .show(&owner, "C-9")
+        .unwrap()
+        .evidence
+        .iter()
+        .step_by(3)
+        .map(|e| e.id.to_string())
+        .collect();
+    n.node
+        .access()
+        .share(&owner, "C-9", &["bob".into()], vec![], ids.clone(), None)
+        .unwrap();
+    for (who, caller) in [("owner", &owner), ("bob", &bob)] {
+        let detail = n.node.cases().show(caller, "C-9").unwrap();
+        let listing = n.node.cases().show_listing(caller, "C-9").unwrap();
+        let streamed: Vec<_> = listing.items().map(|e| e.unwrap()).collect();
+        assert_eq!(
+            streamed, detail.evidence,
+            "{who}: the same items in the same order"
+        );
+        assert_eq!(listing.order.len(), detail.evidence.len());
+        assert_eq!(
+            listing.case.folders, detail.case.folders,
+            "{who}: the same folders"
+        );
+        assert_eq!(listing.owner, detail.owner);
+    }
+    assert_eq!(
+        n.node
+            .cases()
+            .show_listing(&bob, "C-9")
+            .unwrap()
+            .order
+            .len(),
+        ids.len(),
+        "bob sees only what was shared with him"
+    );
+    let _ = case;
     n.stop().await;
 }
