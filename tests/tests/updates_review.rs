@@ -4,7 +4,8 @@
 //! case update as not allowed and `apply` refuses it; the receiver's own edit of the same field
 //! is a conflict resolved only by naming it; two organizations editing one access-mode case
 //! (one offline during the edits) converge to the same merged values; a dismissed update stays
-//! hidden until the sharer changes that field again.
+//! hidden until the sharer changes that field again; a partner edit the sharer refuses is taken
+//! back on both sides without stranding the partner's later edits.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers panic on unexpected failures"
@@ -316,6 +317,125 @@ fn two_orgs_editing_an_access_case_converge_with_one_offline() {
     assert_eq!(partner_edits.len(), 2, "{audit}");
     assert_eq!(partner_edits[0]["actor"], "org:county-da");
     a.cli_ok(["audit", "verify", &case]);
+}
+
+/// Issue #14 gap 1: a partner edit the sharer refuses (here two concurrent title edits that
+/// merge, character-wise, into a title over the 1,000-character limit) must not strand the
+/// partner's later edits. The sharer merges the message, takes the title back with a
+/// counter-change, writes the later description edit, and both documents converge; the partner's
+/// `received updates` lists the refused edit with its reason. (Before: the title message was
+/// refused whole and the description edit, which depends on it, waited forever.)
+#[test]
+fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
+    let work = tempfile::tempdir().unwrap();
+    let mut a = TestNode::builder("metro-pd").fixed_p2p_port().start();
+    let mut b = TestNode::builder("county-da").fixed_p2p_port().start();
+    partner(&a, &b);
+    a.cli_ok([
+        "policy",
+        "set",
+        "CoEdit",
+        "--allow",
+        "view",
+        "--allow",
+        "download",
+        "--allow",
+        "edit_metadata",
+    ]);
+    a.cli_ok(["partner", "update", "county-da", "--policy", "CoEdit"]);
+    let (case, _) = case_with_item(&a, work.path(), "UR-6");
+    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
+    let share = id_of(&share).to_owned();
+    wait_until("B holds the access share's metadata", LIMIT, || {
+        let m = b.try_json_meta(&share)?;
+        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
+    });
+    // Two 600-character titles written apart: merged, they make 1,200 characters.
+    let long = |word: &str| {
+        std::iter::repeat_n(word, 100)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(600)
+            .collect::<String>()
+    };
+    let a_title = long("alpha");
+    let b_title = long("bravo");
+    b.stop();
+    a.cli_ok(["case", "edit", &case, "--title", &a_title]);
+    std::thread::sleep(Duration::from_secs(2));
+    a.stop();
+    b.start_again();
+    b.cli_ok([
+        "received",
+        "edit",
+        &share,
+        "--field",
+        "case/title",
+        "--value",
+        &b_title,
+    ]);
+    b.cli_ok([
+        "received",
+        "edit",
+        &share,
+        "--field",
+        "case/description",
+        "--value",
+        "Burglary at 5 Main St (seen by B)",
+    ]);
+    a.start_again();
+
+    // The later description edit arrives; the title is the sharer's on both sides.
+    wait_until("both nodes converge", Duration::from_secs(120), || {
+        let at_a = a.cli_json(["case", "show", &case]);
+        let at_b = b.try_json_meta(&share)?;
+        let f = &at_b["fields"];
+        (at_a["description"] == "Burglary at 5 Main St (seen by B)"
+            && f["case/description"] == "Burglary at 5 Main St (seen by B)"
+            && at_a["title"] == a_title.as_str()
+            && f["case/title"] == a_title.as_str())
+        .then_some(())
+    });
+    // The partner sees the refusal, with the reason, and cannot apply it.
+    let rows = updates(&b, &share);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["field"], "case/title");
+    assert_eq!(rows[0]["tab"], "case");
+    assert_eq!(rows[0]["allowed"], false);
+    assert_eq!(rows[0]["current"], a_title.as_str());
+    let reason = rows[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("refused"), "{reason}");
+    assert!(reason.contains("title"), "{reason}");
+    // The sharer's trail records the refusal and the accepted edit, and verifies.
+    let audit = a.cli_json(["audit", "show", &case]);
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"case.partner.edit.refused"), "{audit}");
+    assert!(actions.contains(&"case.partner.edit"), "{audit}");
+    a.cli_ok(["audit", "verify", &case]);
+    // A later title edit of the partner's is accepted and clears the refusal.
+    b.cli_ok([
+        "received",
+        "edit",
+        &share,
+        "--field",
+        "case/title",
+        "--value",
+        "State v. Sample",
+    ]);
+    wait_until(
+        "the new title reaches A and the refusal clears",
+        LIMIT,
+        || {
+            let at_a = a.cli_json(["case", "show", &case]);
+            (at_a["title"] == "State v. Sample" && updates(&b, &share).is_empty()).then_some(())
+        },
+    );
 }
 
 #[test]

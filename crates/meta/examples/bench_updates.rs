@@ -4,8 +4,11 @@
 //! Sharer side per edit (as `Engine::metadata_changed`): set one field, take the changes since
 //! the heads last sent minus the partner's own (`changes_since_excluding`) — those bytes, hex in a
 //! `case.update/2` JSON payload, are what goes on the wire. Receiver side per edit (as
-//! `Engine::on_meta_changes` + the review): load the saved upstream document, apply the changes,
-//! save it; list the review rows; apply one row. Edits cycle through evidence renames, evidence
+//! `Engine::on_meta_changes` + the review), two ways: as the engine does now (issue #14 gap 3:
+//! the document stays loaded, the changes are applied and only `save_after` of them is stored,
+//! an increment), measured on every edit; and as it did before (load the whole saved document,
+//! apply, save it whole), on a sample. Then: list the review rows; apply one row; and reading the
+//! document back from its base plus every increment (a restart, or a cache miss). Edits cycle through evidence renames, evidence
 //! descriptions and a case-description append, so text (character-wise) fields are covered.
 //!
 //! Usage: `cargo run --release -p casemesh-meta --example bench_updates -- [ITEMS] [EDITS]`
@@ -70,6 +73,11 @@ fn main() {
         let mut receive = Vec::with_capacity(edits);
         let mut review_t = Vec::with_capacity(edits);
         let mut apply_t = Vec::with_capacity(edits);
+        // The engine's path: the document kept loaded, each edit stored as an increment.
+        let mut cached = CaseDoc::load(&saved).expect("load");
+        let mut stored = cached.heads();
+        let mut incremental = Vec::with_capacity(edits);
+        let mut increments: Vec<Vec<u8>> = Vec::with_capacity(edits);
         for n in 0..edits {
             let id = ids[(n * 7919) % items];
             let stamp = Stamp {
@@ -93,8 +101,18 @@ fn main() {
             // `{"share":"<uuid>","changes":{"inline":"<hex>"}}`
             payload.push(2 * changes.len() + 70);
 
-            // Wire bytes for every edit; the receiver's latencies on a sample of them (each pass
-            // reads the whole 10,000-item document, so every edit would take minutes).
+            let t = Instant::now();
+            let (_, waiting) = cached
+                .apply_changes_waiting(&changes)
+                .expect("apply changes");
+            assert!(waiting.is_empty());
+            let inc = cached.save_after(&stored);
+            stored = cached.heads();
+            incremental.push(t.elapsed());
+            increments.push(inc);
+
+            // Wire bytes for every edit; the old whole-document path on a sample of them (each
+            // pass reads the whole 10,000-item document, so every edit would take minutes).
             if n % sample != 0 {
                 upstream.apply_changes(&changes).expect("apply changes");
                 continue;
@@ -115,7 +133,19 @@ fn main() {
             apply(&up, &chosen, &policy, &mut applied, &mut local).expect("apply");
             apply_t.push(t.elapsed());
         }
-        for v in [&mut receive, &mut review_t, &mut apply_t] {
+        let t = Instant::now();
+        let mut reloaded = CaseDoc::load(&saved).expect("load base");
+        for inc in &increments {
+            reloaded.load_incremental(inc).expect("load increment");
+        }
+        let reload = t.elapsed();
+        assert_eq!(reloaded.heads(), cached.heads());
+        let t = Instant::now();
+        let whole = cached.save();
+        let save_whole = t.elapsed();
+        let inc_total: usize = increments.iter().map(Vec::len).sum();
+        let inc_max = increments.iter().map(Vec::len).max().unwrap_or(0);
+        for v in [&mut receive, &mut review_t, &mut apply_t, &mut incremental] {
             v.sort();
         }
         let total: usize = wire.iter().sum();
@@ -137,7 +167,21 @@ fn main() {
             doc_bytes as f64 / (total as f64 / edits as f64)
         );
         println!(
-            "  receiver, {} sampled edits: receive (load + apply changes + save) median {:.1} ms p99 {:.1} ms; \
+            "  receiver now, all {edits} edits: receive (loaded document: apply changes + save_after) \
+             median {:.2} ms p99 {:.2} ms; stored increment {:.1} bytes/edit mean, {inc_max} max",
+            pct(&incremental, 0.5),
+            pct(&incremental, 0.99),
+            inc_total as f64 / edits as f64,
+        );
+        println!(
+            "  read back (base {doc_bytes} bytes + {edits} increments {inc_total} bytes): {:.0} ms; \
+             one whole save ({} bytes, as when increments are folded into a new base): {:.0} ms",
+            reload.as_secs_f64() * 1e3,
+            whole.len(),
+            save_whole.as_secs_f64() * 1e3,
+        );
+        println!(
+            "  receiver before, {} sampled edits: receive (load + apply changes + save) median {:.1} ms p99 {:.1} ms; \
              review median {:.1} ms; apply one median {:.2} ms p99 {:.2} ms",
             receive.len(),
             pct(&receive, 0.5),

@@ -10,7 +10,9 @@
 //! ├── "evidence_text": bool (true: evidence names and descriptions are text, else str)
 //! ├── "evidence": map { "<evidence uuid>": map { "name": text|str, "display_id": str,
 //! │                                               "description": text|str }, … }
-//! └── "stamps":   map { "<field path>": map { "by": str, "at": int (unix ms) }, … }
+//! ├── "stamps":   map { "<field path>": map { "by": str, "at": int (unix ms) }, … }
+//! └── "refused":  map { "<field path>": map { "value": str, "reason": str, "by": str,
+//!                                             "at": int (unix ms) }, … }
 //! ```
 //!
 //! Both organizations of an access-mode share may write the document (issue #14 item 4), so
@@ -21,7 +23,9 @@
 //! merging two concurrent case numbers character-wise would make a third that neither side
 //! wrote, so concurrent writes resolve by Automerge's rule for maps (the change with the greater
 //! (counter, actor) wins, the same on every replica). `stamps` records who last wrote a field
-//! and when (a register per field, so concurrent stamps resolve the same way).
+//! and when (a register per field, so concurrent stamps resolve the same way). `refused` records,
+//! per field, the last partner edit the sharer refused and took back (see [`Refusal`]): written
+//! by the sharer only, read by both sides (the partner lists it in its `received updates`).
 //!
 //! Anything in a received document that does not fit this layout is ignored when reading.
 
@@ -50,6 +54,23 @@ pub struct Stamp {
     /// The person or organization, as the writing node names it (`"alice (Metro PD)"`).
     pub by: String,
     /// When, on the writing node's clock (UTC, milliseconds).
+    pub at: Timestamp,
+}
+
+/// A partner's edit the sharer refused and took back with a counter-change (docs/sharing.md §5,
+/// "A refused partner edit"): kept in the document so both sides can show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The field.
+    pub field: FieldRef,
+    /// The value the partner's edit produced (the merged value; empty when it removed the
+    /// field).
+    pub value: String,
+    /// Why the sharer refused it (policy, item not covered, invalid value).
+    pub reason: String,
+    /// Who wrote the refused edit (the partner organization's name).
+    pub by: String,
+    /// When the sharer refused it (its clock, UTC milliseconds).
     pub at: Timestamp,
 }
 
@@ -252,6 +273,98 @@ impl CaseDoc {
         Ok(changed)
     }
 
+    /// Record a refused partner edit (see [`Refusal`]), replacing the one recorded for the same
+    /// field. Written by the sharer in the same Automerge change as its counter-change.
+    pub fn record_refusal(&mut self, refusal: &Refusal) -> Result<(), MetaError> {
+        let refused = match self.map("refused") {
+            Some(m) => m,
+            None => self.doc.put_object(ROOT, "refused", ObjType::Map)?,
+        };
+        let r = self
+            .doc
+            .put_object(&refused, refusal.field.to_string(), ObjType::Map)?;
+        self.doc.put(&r, "value", refusal.value.as_str())?;
+        self.doc.put(&r, "reason", refusal.reason.as_str())?;
+        self.doc.put(&r, "by", refusal.by.as_str())?;
+        self.doc
+            .put(&r, "at", i64::try_from(refusal.at.0).unwrap_or(i64::MAX))?;
+        Ok(())
+    }
+
+    /// Forget the refusal recorded for a field (a later edit of it was accepted). Returns
+    /// whether one was recorded.
+    pub fn clear_refusal(&mut self, r: FieldRef) -> Result<bool, MetaError> {
+        let Some(refused) = self.map("refused") else {
+            return Ok(false);
+        };
+        let key = r.to_string();
+        if self.doc.get(&refused, key.as_str())?.is_none() {
+            return Ok(false);
+        }
+        self.doc.delete(&refused, key.as_str())?;
+        Ok(true)
+    }
+
+    /// The refused partner edits recorded in the document, in field-path order (one per field:
+    /// the latest). Entries that do not parse are skipped.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        let Some(refused) = self.map("refused") else {
+            return Vec::new();
+        };
+        let entries: Vec<(String, ObjId)> = self
+            .doc
+            .map_range(&refused, ..)
+            .filter(|it| matches!(it.value, automerge::ValueRef::Object(ObjType::Map)))
+            .map(|it| (it.key.to_string(), it.id()))
+            .collect();
+        entries
+            .into_iter()
+            .filter_map(|(key, obj)| {
+                let (at, _) = self.doc.get(&obj, "at").ok()??;
+                Some(Refusal {
+                    field: key.parse().ok()?,
+                    value: self.read_str(&obj, "value")?,
+                    reason: self.read_str(&obj, "reason")?,
+                    by: self.read_str(&obj, "by")?,
+                    at: Timestamp(at.as_i64().and_then(|v| u64::try_from(v).ok())?),
+                })
+            })
+            .collect()
+    }
+
+    /// The value a field had at `heads` (an earlier state of this document), `None` if it was
+    /// absent then. Reads only that field: the cost does not grow with the document.
+    pub fn get_at(&self, r: FieldRef, heads: &[ChangeHash]) -> Option<String> {
+        if !r.field.applies_to(r.target) {
+            return None;
+        }
+        let map_at = |obj: &ObjId, key: &str| match self.doc.get_at(obj, key, heads).ok()?? {
+            (automerge::Value::Object(ObjType::Map), id) => Some(id),
+            _ => None,
+        };
+        let obj = match r.target {
+            Target::Case => map_at(&ROOT, "case")?,
+            Target::Evidence(id) => map_at(&map_at(&ROOT, "evidence")?, &id.to_string())?,
+        };
+        match self.doc.get_at(&obj, r.field.key(), heads).ok()?? {
+            (automerge::Value::Object(ObjType::Text), text) => self.doc.text_at(&text, heads).ok(),
+            (value, _) => value.as_str().map(str::to_owned),
+        }
+    }
+
+    /// Remove an evidence item from the document (the sharer taking back an item a partner's
+    /// edit added). Returns whether it was there.
+    pub fn remove_evidence(&mut self, id: EvidenceId) -> Result<bool, MetaError> {
+        let Some(evidence) = self.map("evidence") else {
+            return Ok(false);
+        };
+        if self.evidence_obj(id).is_none() {
+            return Ok(false);
+        }
+        self.doc.delete(&evidence, id.to_string())?;
+        Ok(true)
+    }
+
     /// Who last wrote a field and when, if recorded.
     pub fn stamp(&self, r: FieldRef) -> Option<Stamp> {
         let stamps = self.map("stamps")?;
@@ -414,6 +527,28 @@ impl CaseDoc {
         Ok(this)
     }
 
+    /// The changes made or merged since `heads`, in Automerge's incremental-save format (not
+    /// framed like [`CaseDoc::changes_since`]; read back with [`CaseDoc::load_incremental`]):
+    /// what a node appends to its stored copy instead of saving the whole document again. The
+    /// size grows with those changes, not with the document; nothing changed gives no bytes.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Add a [`CaseDoc::save_after`] (or [`CaseDoc::save`]) output to a loaded document: how a
+    /// stored base document and its increments become the document again. Errors: bytes that
+    /// are not Automerge chunks ([`MetaError::Automerge`]), or more than [`MAX_DOC_BYTES`].
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), MetaError> {
+        if bytes.len() > MAX_DOC_BYTES {
+            return Err(MetaError::TooLarge {
+                len: bytes.len(),
+                max: MAX_DOC_BYTES,
+            });
+        }
+        self.doc.load_incremental(bytes)?;
+        Ok(())
+    }
+
     /// The document's heads: what a peer sends to say "I have everything up to here".
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
@@ -456,6 +591,17 @@ impl CaseDoc {
     /// inside Automerge until those arrive (see [`CaseDoc::missing_deps`]). Applying the same
     /// changes twice is harmless.
     pub fn apply_changes(&mut self, bytes: &[u8]) -> Result<BTreeSet<FieldRef>, MetaError> {
+        self.apply_changes_waiting(bytes)
+            .map(|(changed, _)| changed)
+    }
+
+    /// [`CaseDoc::apply_changes`], also returning the hashes of the given changes that did not
+    /// apply because a change they depend on has not arrived (they wait inside Automerge, in
+    /// memory only; a saved document drops them). Empty when everything applied.
+    pub fn apply_changes_waiting(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(BTreeSet<FieldRef>, Vec<ChangeHash>), MetaError> {
         if bytes.len() > MAX_CHANGES_BYTES {
             return Err(MetaError::TooLarge {
                 len: bytes.len(),
@@ -474,10 +620,19 @@ impl CaseDoc {
             changes.push(Change::try_from(chunk)?);
             rest = tail;
         }
+        let hashes: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
+        // Index the changes as they are applied (Automerge's diff cursor), so the field diff
+        // below reads the patches of these changes instead of scanning every op of the document:
+        // the cost of taking in a change grows with the change, not with the document.
+        self.doc.update_diff_cursor();
         let before = self.heads();
         self.doc.apply_changes(changes)?;
         let after = self.heads();
-        Ok(self.changed_fields(&before, &after))
+        let waiting = hashes
+            .into_iter()
+            .filter(|h| self.doc.get_change_by_hash(h).is_none())
+            .collect();
+        Ok((self.changed_fields(&before, &after), waiting))
     }
 
     /// Hashes of changes that were referenced but have not arrived.

@@ -47,7 +47,7 @@ pub mod fields;
 pub mod updates;
 
 pub use automerge::ChangeHash;
-pub use doc::{CaseDoc, MetaError, Stamp, decode_heads, encode_heads, is_text};
+pub use doc::{CaseDoc, MetaError, Refusal, Stamp, decode_heads, encode_heads, is_text};
 pub use fields::{CaseMeta, EvidenceMeta, Field, FieldRef, Target};
 pub use updates::{
     AppliedState, ApplyError, Choice, FieldUpdate, ReviewRow, Tab, action_for, apply, check_value,
@@ -394,6 +394,117 @@ mod tests {
         p.upstream.apply_changes(&first).unwrap();
         assert!(p.upstream.missing_deps().is_empty());
         assert_eq!(p.upstream.meta().title, "B");
+    }
+
+    #[test]
+    fn changes_waiting_for_dependencies_are_named() {
+        let (mut p, _) = Pair::new(1);
+        let h0 = p.upstream.heads();
+        p.sharer.set_case_field(Field::Title, "A").unwrap();
+        let h1 = p.sharer.heads();
+        p.sharer.set_case_field(Field::Title, "B").unwrap();
+        let second = p.sharer.changes_since(&h1);
+        let (changed, waiting) = p.upstream.apply_changes_waiting(&second).unwrap();
+        assert!(changed.is_empty());
+        assert_eq!(waiting, p.sharer.heads());
+        let all = p.sharer.changes_since(&h0);
+        let (changed, waiting) = p.upstream.apply_changes_waiting(&all).unwrap();
+        assert!(waiting.is_empty());
+        assert_eq!(changed, BTreeSet::from([FieldRef::case(Field::Title)]));
+    }
+
+    /// A stored base plus `save_after` increments loads as the same document, and an increment
+    /// grows with the edit, not with the document.
+    #[test]
+    fn incremental_saves_rebuild_the_document() {
+        let (m, ids) = meta(2_000);
+        let mut doc = CaseDoc::new_shared(&m).unwrap();
+        let base = doc.save();
+        let mut stored = doc.heads();
+        let mut increments = Vec::new();
+        for i in 0..20 {
+            doc.set(
+                FieldRef::evidence(ids[i * 7], Field::Name),
+                &format!("n-{i}.mp4"),
+            )
+            .unwrap();
+            let inc = doc.save_after(&stored);
+            assert!(
+                inc.len() < 400,
+                "increment of one edit: {} bytes",
+                inc.len()
+            );
+            stored = doc.heads();
+            increments.push(inc);
+        }
+        assert!(doc.save_after(&stored).is_empty());
+        let mut loaded = CaseDoc::load(&base).unwrap();
+        for inc in &increments {
+            loaded.load_incremental(inc).unwrap();
+        }
+        assert_eq!(loaded.heads(), doc.heads());
+        assert_eq!(loaded.meta(), doc.meta());
+        // Loading an increment twice changes nothing.
+        loaded.load_incremental(&increments[3]).unwrap();
+        assert_eq!(loaded.heads(), doc.heads());
+    }
+
+    /// The sharer's counter-change takes a partner's refused edit back: both sides converge on
+    /// the sharer's value, with the refusal recorded; an earlier value reads back with `get_at`.
+    #[test]
+    fn a_refused_edit_is_taken_back_on_both_sides() {
+        let (m, ids) = meta(2);
+        let mut a = CaseDoc::new_shared(&m).unwrap();
+        a.set_actor(b"sharer");
+        let mut b = CaseDoc::load(&a.save()).unwrap();
+        b.set_actor(b"partner");
+        let name = FieldRef::evidence(ids[0], Field::Name);
+        let title = FieldRef::case(Field::Title);
+        let h = b.heads();
+        b.set(name, "bad/name").unwrap();
+        let h1 = b.heads();
+        b.set(title, "Later title").unwrap();
+        // The sharer merges both, takes the name back.
+        let before = a.heads();
+        a.apply_changes(&b.changes_since(&h)).unwrap();
+        let after = a.heads();
+        assert_eq!(
+            a.changed_fields(&before, &after),
+            BTreeSet::from([title, name])
+        );
+        assert_eq!(a.get_at(name, &before).as_deref(), Some("clip-0.mp4"));
+        assert_eq!(a.get_at(name, &h1).as_deref(), Some("bad/name"));
+        assert_eq!(
+            a.get_at(title, &before).as_deref(),
+            Some("State v. Example")
+        );
+        let sent = a.heads();
+        a.set(name, "clip-0.mp4").unwrap();
+        let refusal = Refusal {
+            field: name,
+            value: "bad/name".into(),
+            reason: "not a valid name".into(),
+            by: "County DA".into(),
+            at: casemesh_model::time::Timestamp(5),
+        };
+        a.record_refusal(&refusal).unwrap();
+        b.apply_changes(&a.changes_since_excluding(&sent, b"partner"))
+            .unwrap();
+        assert_eq!(a.meta(), b.meta());
+        assert_eq!(b.meta().title, "Later title");
+        assert_eq!(b.get(name).as_deref(), Some("clip-0.mp4"));
+        assert_eq!(b.refusals(), vec![refusal]);
+        // A later accepted edit clears it.
+        assert!(a.clear_refusal(name).unwrap());
+        assert!(!a.clear_refusal(name).unwrap());
+        assert!(a.refusals().is_empty());
+        // An item the partner added is removed again.
+        let extra = EvidenceId::random();
+        a.add_evidence_meta(extra, &EvidenceMeta::default())
+            .unwrap();
+        assert!(a.remove_evidence(extra).unwrap());
+        assert!(!a.has_evidence(extra));
+        assert!(!a.remove_evidence(extra).unwrap());
     }
 
     /// Two writers (sharer and partner of an access-mode share): concurrent edits, delivered in

@@ -24,7 +24,7 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::records::{
-    IncomingShare, RECEIVED_DOCS, RECEIVED_ITEMS, ReceivedItem, ReceivedStatus, SHARE_ITEMS, SHARES,
+    IncomingShare, RECEIVED_ITEMS, ReceivedItem, ReceivedStatus, SHARE_ITEMS, SHARES,
 };
 use crate::wire::{self, AccessAction, AccessEvent};
 use casemesh_meta::{Field, FieldRef};
@@ -179,10 +179,7 @@ impl Engine {
         let share = self.received_by_id(id)?;
         let paths = folder_paths(&share.head.folders);
         let mut evidence = Vec::new();
-        let upstream = self.inner.store.get(&RECEIVED_DOCS, &id)?;
-        let doc = upstream
-            .as_deref()
-            .and_then(|h| crate::updates::load_doc(h).ok());
+        let doc = self.received_doc(id);
         let since = self.visible_since(&share, user)?;
         self.for_each_received_item(id, |_, item| {
             if item.skipped.is_none() && since.is_none_or(|s| item.seq >= s) {
@@ -220,10 +217,7 @@ impl Engine {
             return Err(SharingError::NotFound(format!("evidence {evidence:?}")));
         }
         let paths = folder_paths(&share.head.folders);
-        let upstream = self.inner.store.get(&RECEIVED_DOCS, &id)?;
-        let doc = upstream
-            .as_deref()
-            .and_then(|h| crate::updates::load_doc(h).ok());
+        let doc = self.received_doc(id);
         let entry = self.entry_of(&item, &paths, doc.as_ref());
         self.report_access(&share, user, Some(item.entry.id), AccessAction::Download)?;
         self.inner.store.blobs().check_space(item.entry.size)?;

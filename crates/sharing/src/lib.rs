@@ -125,6 +125,8 @@ struct Inner {
     /// Held while a share's next sequence number is given out (an update with new items, or
     /// recipients added), so item rows written ahead take effect with the number they name.
     share_updates: Mutex<()>,
+    /// Metadata documents kept loaded (issue #14 item 3; see [`updates::DocCache`]).
+    meta_docs: Mutex<updates::DocCache>,
 }
 
 impl Engine {
@@ -160,6 +162,7 @@ impl Engine {
                 sync_dirty: Mutex::new(Default::default()),
                 sync_wake: Notify::new(),
                 share_updates: Mutex::new(()),
+                meta_docs: Mutex::default(),
                 tasks: tokio_util::task::TaskTracker::new(),
                 shutdown: config.shutdown.clone(),
             }),

@@ -836,6 +836,60 @@ impl Txn<'_, '_> {
         Ok(added.len())
     }
 
+    /// Change a case and record `action` with `details` in its trail, inside this transaction:
+    /// [`Store::update_case`] for a change that must commit together with other records (a
+    /// partner's metadata edit and the metadata document it came in, issue #14). Errors:
+    /// [`StoreError::NotFound`] for no such case, [`StoreError::CaseNumberTaken`] as
+    /// [`Store::update_case`] (the rule in [`crate::case_numbers`]).
+    pub fn update_case(
+        &mut self,
+        id: CaseId,
+        actor: &Actor,
+        action: &str,
+        details: &str,
+        edit: impl FnOnce(&mut Case),
+    ) -> Result<Case, StoreError> {
+        let mut case: Case = self
+            .tx
+            .get_json(&key("case", id))?
+            .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+        let before = case.case_number.clone();
+        edit(&mut case);
+        crate::case_numbers::claim(self.tx, &case, Some(&before), load_case)?;
+        self.tx.put_json(&key("case", id), &case)?;
+        append_audit(self.tx, id, actor.entry(action, None, details))?;
+        Ok(case)
+    }
+
+    /// Change an evidence item and record `action` with `details` in its case's trail, inside
+    /// this transaction ([`Store::update_evidence`] for a change that commits with other
+    /// records). Errors: [`StoreError::NotFound`] for no such item; [`StoreError::Corrupt`]
+    /// when `edit` changes the id.
+    pub fn update_evidence(
+        &mut self,
+        id: EvidenceId,
+        actor: &Actor,
+        action: &str,
+        details: &str,
+        edit: impl FnOnce(&mut Evidence),
+    ) -> Result<Evidence, StoreError> {
+        let mut ev: Evidence = self
+            .tx
+            .get_json(&key("ev", id))?
+            .ok_or_else(|| StoreError::NotFound(format!("evidence {id}")))?;
+        let old_hashes = blob_hashes(&ev);
+        edit(&mut ev);
+        if ev.id != id {
+            return Err(StoreError::Corrupt(
+                "an edit may not change an evidence id".into(),
+            ));
+        }
+        set_blob_refs(self.tx, id, &old_hashes, &blob_hashes(&ev))?;
+        self.tx.put_json(&key("ev", id), &ev)?;
+        append_audit(self.tx, ev.case, actor.entry(action, Some(id), details))?;
+        Ok(ev)
+    }
+
     /// Append an entry to a case's audit trail.
     pub fn audit(
         &mut self,
