@@ -19,18 +19,27 @@ pub(crate) struct RunArgs {
     log_format: Option<String>,
 }
 
+/// Logs to stderr, `human` or `json`, with every field value and message escaped so that no
+/// user or partner string can forge a line or reach the terminal raw ([`crate::log_escape`]).
 fn init_tracing(format: &str, level: &str) {
+    use crate::log_escape::{EscapedFields, JsonEscaping};
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::DefaultFields;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_ansi(ansi);
     if format == "json" {
-        builder.json().init();
+        builder
+            .json()
+            .with_writer(JsonEscaping(std::io::stderr))
+            .init();
     } else {
-        builder.init();
+        builder
+            .fmt_fields(EscapedFields::<DefaultFields>::default())
+            .with_writer(std::io::stderr)
+            .init();
     }
 }
 

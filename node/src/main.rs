@@ -14,6 +14,7 @@ mod config;
 mod daemon;
 mod generate;
 mod init;
+mod log_escape;
 
 use anyhow::{Context as _, Result};
 use clap::{CommandFactory as _, Parser};

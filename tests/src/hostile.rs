@@ -320,6 +320,90 @@ impl RawPartner {
     }
 }
 
+/// What a [`RawPartner::flood_control`] flood got back so far.
+#[derive(Debug, Default)]
+pub struct FloodCounts {
+    /// Requests answered.
+    pub answered: std::sync::atomic::AtomicU64,
+    /// Of those, answered `Busy`.
+    pub busy: std::sync::atomic::AtomicU64,
+    /// Streams that failed (refused, reset, timed out).
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+/// A running flood of control requests; stops when dropped.
+pub struct ControlFlood {
+    /// What came back so far.
+    pub counts: Arc<FloodCounts>,
+    stop: casemesh_net::CancellationToken,
+}
+
+impl Drop for ControlFlood {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl RawPartner {
+    /// Floods the target with control requests (`/casemesh/control/1`): `workers` loops, each
+    /// opening a stream, writing one request of `kind` with `payload`, reading the answer, and
+    /// starting over at once, until the returned [`ControlFlood`] is dropped.
+    pub fn flood_control(&self, workers: usize, kind: &str, payload: Vec<u8>) -> ControlFlood {
+        use futures::{AsyncReadExt as _, AsyncWriteExt as _};
+        let counts = Arc::new(FloodCounts::default());
+        let stop = casemesh_net::CancellationToken::new();
+        for _ in 0..workers {
+            let mut control = self.control.clone();
+            let (target, counts, stop) = (self.target, counts.clone(), stop.clone());
+            let (kind, payload) = (kind.to_owned(), payload.clone());
+            self.rt.spawn(async move {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !stop.is_cancelled() {
+                    let request = ControlRequest {
+                        msg_id: uuid_bytes(),
+                        kind: kind.clone(),
+                        payload: payload.clone(),
+                    };
+                    let one = async {
+                        let mut stream = control
+                            .open_stream(target, libp2p::StreamProtocol::new("/casemesh/control/1"))
+                            .await
+                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                        let body = request.encode()?;
+                        casemesh_net::wire::write_frame(
+                            &mut stream,
+                            &body,
+                            casemesh_net::wire::MAX_CONTROL_REQUEST,
+                        )
+                        .await?;
+                        stream.close().await?;
+                        let mut answer = Vec::new();
+                        stream.read_to_end(&mut answer).await?;
+                        let body = answer.get(4..).unwrap_or_default();
+                        casemesh_net::ControlResponse::decode(body)
+                    };
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        r = tokio::time::timeout(std::time::Duration::from_secs(30), one) => match r {
+                            Ok(Ok(response)) => {
+                                counts.answered.fetch_add(1, Relaxed);
+                                if response.status == ControlStatus::Busy {
+                                    counts.busy.fetch_add(1, Relaxed);
+                                }
+                            }
+                            _ => {
+                                counts.failed.fetch_add(1, Relaxed);
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            }
+                        },
+                    }
+                }
+            });
+        }
+        ControlFlood { counts, stop }
+    }
+}
+
 impl Drop for RawPartner {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -311,3 +311,70 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     assert_eq!(fetched.0, BIG);
     assert!(fetched.1 >= BIG, "the answer was cut short: {fetched:?}");
 }
+
+/// One shared control queue no more (issue #16 item 2): H, a registered partner turned
+/// hostile, floods A with control requests from 400 concurrent streams, without pause, for the
+/// whole test. Meanwhile B, an honest partner, shares a case with A. Asserted: B's share
+/// completes promptly and B never hears `Busy` (its outbox would log "partner could not take …
+/// Busy" and retry later) while H's requests keep being answered.
+#[test]
+fn a_partner_flooding_control_messages_does_not_make_another_busy() {
+    let a = TestNode::start("metro-pd");
+    let mut h = TestNode::start("rogue-unit");
+    let b = TestNode::start("county-da");
+    partner(&a, &h);
+    partner(&a, &b);
+    let (a_peer, a_addr) = node_identity(&a);
+    h.stop();
+    let raw = RawPartner::start(h.data_dir(), &a_peer, &a_addr);
+    // Four connections (the per-peer limit), so the flood is not capped by one connection's
+    // 100 concurrent request-response streams.
+    raw.dial_extra(3);
+    wait_until("H's four connections", LIMIT, || {
+        (raw.connections() >= 4).then_some(())
+    });
+    let flood = raw.flood_control(800, "flood.test/1", vec![b'x'; 16 << 10]);
+    let counts = flood.counts.clone();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    wait_until("H's flood under way", LIMIT, || {
+        (load(&counts.answered) > 500).then_some(())
+    });
+    let before = (
+        load(&counts.answered),
+        load(&counts.busy),
+        load(&counts.failed),
+    );
+    eprintln!("H's flood under way: (answered, busy, failed) = {before:?}");
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("statement.pdf");
+    random_file(&file, 256 << 10, 5);
+    let case = create_case(&b, "FLOOD-1");
+    b.cli_ok(["evidence", "add", &case, file.to_str().unwrap()]);
+    let started = Instant::now();
+    let share = share_case(&b, &case, "metro-pd", &[]);
+    let share = share["id"].as_str().unwrap().to_owned();
+    wait_share_complete(&b, &share, LIMIT);
+    let took = started.elapsed();
+    let (answered, busy, failed) = (
+        load(&counts.answered),
+        load(&counts.busy),
+        load(&counts.failed),
+    );
+    eprintln!(
+        "B's share complete in {took:?} under a flood of {answered} answered control requests \
+         from H ({busy} Busy, {failed} failed streams)"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "B's share took {took:?} under H's flood"
+    );
+    let log = b.log();
+    assert!(
+        !log.contains("Busy"),
+        "B was answered Busy while H flooded:\n{log}"
+    );
+    assert!(answered > before.0, "H's flood went on during the share");
+    drop(flood);
+    a.cli_ok(["id"]);
+}

@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! Evidence/<folder>/<subfolder>/<name>        (retain folder structure)
+//! Evidence/<folder>/<empty subfolder>/         (retain folder structure: empty folders kept,
+//!                                             listed in the manifest's `folders`)
 //! Evidence/<name>                             (flat layout; clashes become `name (2).ext`)
 //! Transcripts/<display id> - <transcript>     (with transcripts)
 //! Audit trail/Case audit trail.csv|.json      (with audit trails: the case trail up to its
@@ -94,6 +96,53 @@ struct TocRow {
     package_path: String,
 }
 
+/// The package folders of the case folders that `options` selects (every folder for the whole
+/// case, the selected folders and their subfolders otherwise, none for a selection of items
+/// only) that no entry lies in: kept as empty folders when the folder structure is retained
+/// (issue #16 item 5). Only the innermost are returned (an empty folder's parent needs no entry
+/// of its own), ordered by path.
+fn empty_folders(
+    case: &Case,
+    options: &LinkOptions,
+    names: &mut NameAllocator,
+    entries: &[Entry],
+) -> Vec<String> {
+    let selected: Vec<Option<casemesh_model::ids::FolderId>> = options
+        .folders
+        .iter()
+        .filter_map(|path| case.resolve(path).ok())
+        .collect();
+    let whole_case = options.folders.is_empty() && options.evidence.is_empty();
+    let mut paths: Vec<String> = case
+        .folders
+        .iter()
+        .filter(|f| {
+            whole_case
+                || selected.iter().any(|s| match s {
+                    None => true,
+                    Some(id) => case.is_within(Some(f.id), *id),
+                })
+        })
+        .map(|f| {
+            let folder = case.path_of(Some(f.id));
+            let mut segments = vec!["Evidence"];
+            segments.extend(folder.split('/'));
+            names.folder(&segments)
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let holds =
+        |path: &str, inner: &str| inner.starts_with(path) && inner[path.len()..].starts_with('/');
+    paths
+        .iter()
+        .filter(|p| {
+            !entries.iter().any(|e| holds(p, &e.path)) && !paths.iter().any(|q| holds(p, q))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Build the package of link `id` (blocking: run it on a blocking thread). The error is the
 /// reason recorded on the link.
 pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<Built, String> {
@@ -168,6 +217,11 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
             added_at: ev.added_at.to_string(),
             package_path: path,
         });
+    }
+    if link.options.keep_folders {
+        for path in empty_folders(&case, &link.options, &mut names, &entries) {
+            entries.push(Entry::folder(path));
+        }
     }
     if link.options.transcripts {
         for ev in &evidence {

@@ -35,6 +35,7 @@ use crate::{
     Event, Partner, PeerInfo,
     control::ControlCodec,
     error::NetError,
+    fair::{FairQueue, PER_PEER_IN_FLIGHT, PER_PEER_QUEUE},
     gate::{Gate, GateEvent},
     lane::Lanes,
     stats::{Counters, Stats},
@@ -118,7 +119,10 @@ type PendingOut = (
     oneshot::Sender<Result<ControlResponse, NetError>>,
 );
 
-type ReplyFuture = BoxFuture<'static, (ResponseChannel<ControlResponse>, ControlResponse)>;
+type ReplyFuture = BoxFuture<'static, (PeerId, ResponseChannel<ControlResponse>, ControlResponse)>;
+
+/// An inbound control request waiting for its turn ([`FairQueue`]).
+type QueuedRequest = (ControlRequest, ResponseChannel<ControlResponse>);
 
 pub(crate) struct NetActor {
     pub(crate) swarm: Swarm<Behaviour>,
@@ -136,6 +140,8 @@ pub(crate) struct NetActor {
     partners: HashMap<PeerId, PartnerState>,
     pending_out: HashMap<OutboundRequestId, PendingOut>,
     pending_replies: FuturesUnordered<ReplyFuture>,
+    /// Inbound control requests per partner, handed to the node in turn ([`crate::fair`]).
+    control_queue: FairQueue<QueuedRequest>,
     /// libp2p's metrics, fed with every swarm, identify and ping event, when configured.
     metrics: Option<crate::NetMetrics>,
 }
@@ -173,6 +179,7 @@ impl NetActor {
             partners: HashMap::new(),
             pending_out: HashMap::new(),
             pending_replies: FuturesUnordered::new(),
+            control_queue: FairQueue::new(PER_PEER_QUEUE, PER_PEER_IN_FLIGHT),
             metrics: None,
         }
     }
@@ -195,8 +202,14 @@ impl NetActor {
                     Some(cmd) => self.on_command(cmd),
                     None => break,
                 },
-                Some((channel, response)) = self.pending_replies.next(), if !self.pending_replies.is_empty() => {
+                Some((peer, channel, response)) = self.pending_replies.next(), if !self.pending_replies.is_empty() => {
                     let _ = self.swarm.behaviour_mut().control.send_response(channel, response);
+                    self.control_queue.done(&peer);
+                    self.dispatch_control(None);
+                }
+                // Queued control requests wait for room in the event channel, not in a loop.
+                Ok(permit) = self.events.clone().reserve_owned(), if self.control_queue.has_next() => {
+                    self.dispatch_control(Some(permit));
                 }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.redial_due(),
@@ -613,6 +626,8 @@ impl NetActor {
         }
     }
 
+    /// Queues an inbound control request in its partner's queue ([`FairQueue`]); only a
+    /// request that finds that queue full is answered `Busy`.
     fn on_inbound_request(
         &mut self,
         peer: PeerId,
@@ -620,44 +635,64 @@ impl NetActor {
         channel: ResponseChannel<ControlResponse>,
     ) {
         let msg_id = request.msg_id;
-        let (tx, rx) = oneshot::channel();
-        let event = Event::ControlRequest {
-            peer,
-            request,
-            reply: tx,
-        };
-        match self.events.try_send(event) {
-            Ok(()) => {
-                self.pending_replies.push(Box::pin(async move {
-                    let response = rx.await.unwrap_or_else(|_| {
-                        ControlResponse::status(
-                            msg_id,
-                            ControlStatus::Failed("request dropped by the node".into()),
-                        )
-                    });
-                    (channel, response)
-                }));
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(peer = %peer, "event queue full; control request answered Busy");
-                let response = ControlResponse::status(msg_id, ControlStatus::Busy);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .control
-                    .send_response(channel, response);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                let response = ControlResponse::status(
-                    msg_id,
-                    ControlStatus::Failed("node is not accepting requests".into()),
-                );
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .control
-                    .send_response(channel, response);
-            }
+        if let Err((_, channel)) = self.control_queue.push(peer, (request, channel)) {
+            tracing::warn!(peer = %peer, "this partner's control queue is full; request answered Busy");
+            let response = ControlResponse::status(msg_id, ControlStatus::Busy);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .control
+                .send_response(channel, response);
+            return;
+        }
+        self.dispatch_control(None);
+    }
+
+    /// Moves queued control requests into the event channel, partners in turn, while it has
+    /// room (`first`: a slot already reserved).
+    fn dispatch_control(&mut self, mut first: Option<mpsc::OwnedPermit<Event>>) {
+        while self.control_queue.has_next() {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match self.events.clone().try_reserve_owned() {
+                    Ok(permit) => permit,
+                    // Full: the run loop waits for room.
+                    Err(mpsc::error::TrySendError::Full(_)) => return,
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        for (request, channel) in self.control_queue.drain() {
+                            let response = ControlResponse::status(
+                                request.msg_id,
+                                ControlStatus::Failed("node is not accepting requests".into()),
+                            );
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .control
+                                .send_response(channel, response);
+                        }
+                        return;
+                    }
+                },
+            };
+            let Some((peer, (request, channel))) = self.control_queue.next() else {
+                return;
+            };
+            let msg_id = request.msg_id;
+            let (tx, rx) = oneshot::channel();
+            permit.send(Event::ControlRequest {
+                peer,
+                request,
+                reply: tx,
+            });
+            self.pending_replies.push(Box::pin(async move {
+                let response = rx.await.unwrap_or_else(|_| {
+                    ControlResponse::status(
+                        msg_id,
+                        ControlStatus::Failed("request dropped by the node".into()),
+                    )
+                });
+                (peer, channel, response)
+            }));
         }
     }
 }

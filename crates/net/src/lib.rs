@@ -36,6 +36,7 @@ mod blob;
 pub mod config;
 mod control;
 pub mod error;
+mod fair;
 mod gate;
 mod handle;
 mod inbound;

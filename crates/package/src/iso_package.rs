@@ -20,12 +20,12 @@ use hadris_fs::sync::FileSystem;
 use hadris_fs::{Content, DirCursor, Extent, FileType, MountOptions, Node, NodeId, Tree};
 use hadris_io::ErrorType;
 use hadris_iso::sync::IsoFs;
-use hadris_iso::{IsoId, IsoLevel, IsoOptions, Relocation};
+use hadris_iso::{IsoId, IsoLevel, IsoOptions, Namespace, Relocation};
 use hadris_storage::{BlockIndex, BlockSize};
 
 use crate::custody::{AUDIT_TRAIL_PATH, MAX_AUDIT_TRAIL_BYTES};
 use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
-use crate::verify::{Found, Listing};
+use crate::verify::{ExtentKey, Found, IsoTree, Listing, TreeListing};
 use crate::writeback::Writeback;
 use crate::{BuildOptions, COPY_BUF, Entry, PackageError, Source, Written};
 
@@ -201,6 +201,7 @@ impl hadris_storage::sync::BlockDevice for HashingDevice<'_> {
 
 /// The manifest with zero hashes: same length as the final one.
 fn placeholder_manifest(entries: &[Entry], opts: &BuildOptions) -> Vec<u8> {
+    // One hash per file; `make_manifest` skips folder entries.
     let zeros = vec!["0".repeat(64); entries.len()];
     crate::make_manifest(entries, &zeros, opts).to_bytes()
 }
@@ -214,8 +215,14 @@ pub(crate) fn write(
 ) -> Result<Written, PackageError> {
     let werr = |e| PackageError::write(tmp, e);
     let mut tree = Tree::new();
+    // Folders first: inserting a folder that a file's path already made would fail.
+    for entry in entries.iter().filter(|e| e.is_folder()) {
+        tree.insert(entry.path.as_str(), Node::dir())
+            .map_err(iso_err(&entry.path))?;
+    }
     for entry in entries {
         let content = match &entry.source {
+            Source::Folder => continue,
             Source::File(src) => {
                 let content = hadris_fs::host::file(src).map_err(iso_err(&entry.path))?;
                 if content.len() != entry.size {
@@ -302,6 +309,9 @@ pub(crate) fn write(
         if device.hashed[index] != entry.size {
             return Err(PackageError::Internal("a file was not hashed completely"));
         }
+        if entry.is_folder() {
+            continue;
+        }
         hashes.push(device.hashers[index].finalize().to_hex().to_string());
     }
     let manifest = crate::make_manifest(entries, &hashes, opts);
@@ -337,20 +347,22 @@ pub(crate) fn sniff(file: &mut File) -> io::Result<bool> {
     }
 }
 
-/// Reads the ISO image at `path`: walks the Rock Ridge tree, hashes every file's extents.
-pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
-    let device =
-        hadris_storage::host::FileDevice::open(path).map_err(|e| PackageError::read(path, e))?;
-    let mut iso = IsoFs::mount(device, MountOptions::new())
-        .map_err(|e| PackageError::iso("mounting the image", e))?;
-    let mut data = File::open(path).map_err(|e| PackageError::read(path, e))?;
-    let image_len = data
-        .metadata()
-        .map_err(|e| PackageError::read(path, e))?
-        .len();
-    let mut listing = Listing::default();
-    let mut buf = vec![0u8; COPY_BUF];
-    // Depth-first walk with an explicit stack: (directory node, its package path, depth).
+/// One entry of a directory tree, as [`walk`] found it.
+struct Walked {
+    /// Package path in this tree (`/`-separated, no leading `/`).
+    path: String,
+    node: NodeId,
+    kind: FileType,
+    len: u64,
+    /// Top level: `manifest.json` and `manifest.sig` only count there.
+    depth: usize,
+}
+
+/// Lists every entry of the tree `iso` is mounted on, depth first. Folders deeper than
+/// [`MAX_DEPTH`] are listed but not entered.
+fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>, PackageError> {
+    let mut walked = Vec::new();
+    // Explicit stack: (directory node, its package path, depth).
     let mut stack: Vec<(NodeId, String, usize)> = vec![(iso.root(), String::new(), 0)];
     while let Some((dir, prefix, depth)) = stack.pop() {
         let mut cursor = DirCursor::START;
@@ -369,40 +381,130 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
             } else {
                 format!("{prefix}/{name}")
             };
-            match entry.file_type() {
-                FileType::Dir if depth < MAX_DEPTH => stack.push((entry.node(), path, depth + 1)),
-                FileType::File => {
-                    let len = entry.metadata().len();
-                    let found =
-                        hash_file(&mut iso, &mut data, image_len, entry.node(), len, &mut buf);
-                    if depth == 0 && (path == MANIFEST_NAME || path == SIGNATURE_NAME) {
-                        let limit = if path == MANIFEST_NAME {
-                            manifest::MAX_MANIFEST_BYTES
-                        } else {
-                            manifest::SIGNATURE_FILE_LEN as u64 * 2
-                        };
-                        let bytes = (len <= limit)
-                            .then(|| read_small(&mut iso, &mut data, entry.node(), len))
-                            .and_then(Result::ok);
-                        listing.set_special(&path, bytes);
-                    } else {
-                        if path == AUDIT_TRAIL_PATH {
-                            let bytes = (len <= MAX_AUDIT_TRAIL_BYTES)
-                                .then(|| read_small(&mut iso, &mut data, entry.node(), len))
-                                .and_then(Result::ok);
-                            listing.set_special(&path, bytes);
-                        }
-                        listing.files.push((path, found));
-                    }
-                }
-                // Symlinks and devices are never written by `build`: list them as added files.
-                _ => listing
-                    .files
-                    .push((path, Found::Unreadable("not a regular file".into()))),
+            let kind = entry.file_type();
+            if kind == FileType::Dir && depth < MAX_DEPTH {
+                stack.push((entry.node(), path.clone(), depth + 1));
             }
+            walked.push(Walked {
+                path,
+                node: entry.node(),
+                kind,
+                len: entry.metadata().len(),
+                depth,
+            });
         }
     }
+    Ok(walked)
+}
+
+/// Reads the ISO image at `path`: walks the preferred tree (Rock Ridge when the image has it),
+/// hashes every file's extents, and lists every other tree the image carries (primary, Joliet,
+/// enhanced) with each file's extents, for `verify` to hold them against the manifest too.
+pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
+    let device =
+        hadris_storage::host::FileDevice::open(path).map_err(|e| PackageError::read(path, e))?;
+    let mut iso = IsoFs::mount(device, MountOptions::new())
+        .map_err(|e| PackageError::iso("mounting the image", e))?;
+    let main = iso.namespace();
+    let namespaces = iso.namespaces();
+    let mut data = File::open(path).map_err(|e| PackageError::read(path, e))?;
+    let image_len = data
+        .metadata()
+        .map_err(|e| PackageError::read(path, e))?
+        .len();
+    let mut listing = Listing::default();
+    let mut buf = vec![0u8; COPY_BUF];
+    let walked = walk(&mut iso)?;
+    for Walked {
+        path,
+        node,
+        kind,
+        len,
+        depth,
+    } in walked
+    {
+        match kind {
+            FileType::Dir => listing.dirs.push(path),
+            FileType::File => {
+                let found = hash_file(&mut iso, &mut data, image_len, node, len, &mut buf);
+                if let Ok(extents) = extents(&mut iso, node) {
+                    listing
+                        .extents
+                        .insert(path.clone(), extent_key(&extents, len));
+                }
+                if depth == 0 && (path == MANIFEST_NAME || path == SIGNATURE_NAME) {
+                    let limit = if path == MANIFEST_NAME {
+                        manifest::MAX_MANIFEST_BYTES
+                    } else {
+                        manifest::SIGNATURE_FILE_LEN as u64 * 2
+                    };
+                    let bytes = (len <= limit)
+                        .then(|| read_small(&mut iso, &mut data, node, len))
+                        .and_then(Result::ok);
+                    listing.set_special(&path, bytes);
+                } else {
+                    if path == AUDIT_TRAIL_PATH {
+                        let bytes = (len <= MAX_AUDIT_TRAIL_BYTES)
+                            .then(|| read_small(&mut iso, &mut data, node, len))
+                            .and_then(Result::ok);
+                        listing.set_special(&path, bytes);
+                    }
+                    listing.files.push((path, found));
+                }
+            }
+            // Symlinks and devices are never written by `build`: list them as added files.
+            _ => listing
+                .files
+                .push((path, Found::Unreadable("not a regular file".into()))),
+        }
+    }
+    // Every other tree: the same files must be there, under the names that tree gives them,
+    // pointing at the very same extents.
+    let mut device = iso.into_inner();
+    for namespace in namespaces.iter() {
+        if namespace == main {
+            continue;
+        }
+        let Some(tree) = tree_of(namespace) else {
+            continue;
+        };
+        let mut iso = IsoFs::mount_namespace(device, MountOptions::new(), namespace)
+            .map_err(|e| PackageError::iso(format!("mounting the {tree} tree"), e))?;
+        let mut other = TreeListing {
+            tree,
+            files: Vec::new(),
+            dirs: Vec::new(),
+            others: Vec::new(),
+        };
+        for w in walk(&mut iso)? {
+            match w.kind {
+                FileType::Dir => other.dirs.push(w.path),
+                FileType::File => {
+                    let key = extents(&mut iso, w.node)
+                        .map(|e| extent_key(&e, w.len))
+                        .unwrap_or_default();
+                    other.files.push((w.path, key));
+                }
+                _ => other.others.push(w.path),
+            }
+        }
+        listing.trees.push(other);
+        device = iso.into_inner();
+    }
     Ok(listing)
+}
+
+/// What identifies a file's bytes in the image: its size and every `(offset, length)` extent,
+/// in file order (empty extents, which hold no byte, left out).
+fn extent_key(extents: &[Extent], len: u64) -> ExtentKey {
+    ExtentKey {
+        len,
+        extents: extents
+            .iter()
+            .filter(|e| !e.is_empty())
+            .map(|e| (e.offset(), e.len()))
+            .collect(),
+    }
 }
 
 /// The extents of `node`, in file order.
@@ -477,4 +579,124 @@ fn read_small(
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// The tree `namespace` names, as a report calls it.
+fn tree_of(namespace: Namespace) -> Option<IsoTree> {
+    match namespace {
+        Namespace::Primary => Some(IsoTree::Primary),
+        Namespace::RockRidge => Some(IsoTree::RockRidge),
+        Namespace::Joliet => Some(IsoTree::Joliet),
+        Namespace::Enhanced => Some(IsoTree::Enhanced),
+        _ => None,
+    }
+}
+
+/// Longest primary-tree file identifier before `;1` (ECMA-119 7.5.1, levels 2 and 3: 30
+/// characters, name, `.` and extension together).
+const PRIMARY_MAX: usize = 30;
+
+/// The ISO 9660 identifier the writer gives the file `name` in the primary tree, as a reader
+/// lists it (without `;1`, and without the `.` that ends a name with no extension), in full:
+/// `(base, extension with its dot or "")`. Level 3 (see [`options`]) uses level 2 identifiers;
+/// every character outside the d-characters `A–Z 0–9 _` becomes `_`, lowercase letters become
+/// uppercase (ECMA-119 7.4.1 allows d-characters only), the base is cut first so that the
+/// extension stays (hadris-iso 3.0.0-rc.2 `convert_l2`, `NameCase::Upper`).
+fn primary_identifier(name: &str) -> (String, String) {
+    let convert = |part: &str, max: usize| -> String {
+        part.chars()
+            .take(max)
+            .map(|c| match c {
+                'a'..='z' => c.to_ascii_uppercase(),
+                'A'..='Z' | '0'..='9' | '_' => c,
+                _ => '_',
+            })
+            .collect()
+    };
+    match name.rsplit_once('.') {
+        Some((base, ext)) => {
+            let ext_len = ext.chars().count().min(PRIMARY_MAX - 2);
+            (
+                convert(base, PRIMARY_MAX - 1 - ext_len),
+                format!(".{}", convert(ext, ext_len)),
+            )
+        }
+        None => (convert(name, PRIMARY_MAX), String::new()),
+    }
+}
+
+/// Whether `found`, a file identifier the primary tree lists (version stripped), is the one the
+/// writer gives the package file named `name`: exactly [`primary_identifier`], or that with
+/// the `_n` the writer inserts before the extension when two names convert alike (the base cut
+/// so the whole stays within 30 characters). Compared byte for byte, as ECMA-119 9.3 orders
+/// and tells identifiers apart: `readme.txt` is not `README.TXT` (and not an identifier at
+/// all: lowercase letters are not d-characters).
+pub(crate) fn primary_name_matches(name: &str, found: &str) -> bool {
+    let (base, ext) = primary_identifier(name);
+    let Some(found_base) = found.strip_suffix(ext.as_str()) else {
+        return false;
+    };
+    if found_base == base {
+        return true;
+    }
+    let Some((prefix, digits)) = found_base.rsplit_once('_') else {
+        return false;
+    };
+    let limit = (PRIMARY_MAX - ext.len().max(1)).saturating_sub(1 + digits.len());
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && prefix.len() == base.len().min(limit)
+        && base.starts_with(prefix)
+}
+
+/// The primary-tree path the writer gives the folder path `path` where Rock Ridge relocation
+/// leaves its placeholder: every segment as a directory identifier (31 d-characters,
+/// ECMA-119 7.6.3, uppercase; hadris-iso `primary_directory`).
+pub(crate) fn primary_folder_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            seg.chars()
+                .take(PRIMARY_MAX + 1)
+                .map(|c| match c {
+                    'a'..='z' => c.to_ascii_uppercase(),
+                    'A'..='Z' | '0'..='9' | '_' => c,
+                    _ => '_',
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primary_identifiers_are_the_writers_and_compare_exactly() {
+        assert!(primary_name_matches("report.txt", "REPORT.TXT"));
+        assert!(!primary_name_matches("report.txt", "report.txt"));
+        assert!(!primary_name_matches("report.txt", "Report.TXT"));
+        assert!(primary_name_matches("README", "README"));
+        assert!(primary_name_matches(
+            "r\u{e9}sum\u{e9} 1.pdf",
+            "R_SUM__1.PDF"
+        ));
+        assert!(primary_name_matches("a-b.txt", "A_B_1.TXT"));
+        assert!(!primary_name_matches("a-b.txt", "A_B_.TXT"));
+        assert!(!primary_name_matches("a-b.txt", "A_C_1.TXT"));
+        let long = format!("{}.mp4", "v".repeat(40));
+        assert!(primary_name_matches(
+            &long,
+            &format!("{}.MP4", "V".repeat(26))
+        ));
+        assert!(primary_name_matches(
+            &long,
+            &format!("{}_2.MP4", "V".repeat(24))
+        ));
+        assert!(!primary_name_matches(
+            &long,
+            &format!("{}.MP4", "V".repeat(25))
+        ));
+    }
 }

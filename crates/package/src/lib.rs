@@ -49,7 +49,7 @@ pub use custody::{AUDIT_TRAIL_PATH, AuditCheck, AuditProblem, AuditTrail};
 pub use error::PackageError;
 pub use manifest::{MANIFEST_NAME, Manifest, ManifestFile, SIGNATURE_NAME};
 pub use names::{NameAllocator, sanitize_path, sanitize_segment};
-pub use verify::{FileProblem, Problem, VerifyReport, detect, verify};
+pub use verify::{FileProblem, IsoTree, Problem, TreeIssue, VerifyReport, detect, verify};
 
 /// Size of the copy buffer: big enough that per-call overhead vanishes, small enough to be
 /// irrelevant for peak memory.
@@ -81,6 +81,10 @@ pub enum Source {
     File(PathBuf),
     /// Small generated contents: table of contents, audit trail CSV/JSON, transcripts.
     Bytes(Vec<u8>),
+    /// No bytes: the entry is a folder, kept in the package although it holds nothing (an
+    /// empty case folder when the folder structure is retained). Listed in the manifest's
+    /// [`folders`](Manifest::folders).
+    Folder,
 }
 
 /// One file to put into a package.
@@ -107,6 +111,22 @@ impl Entry {
             source: Source::File(source),
             size,
         })
+    }
+
+    /// An empty folder at `path` ([`Source::Folder`], size 0), kept in the package as a ZIP
+    /// directory entry or an ISO directory and listed in the manifest's
+    /// [`folders`](Manifest::folders). A folder that also gets files needs no entry.
+    pub fn folder(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            source: Source::Folder,
+            size: 0,
+        }
+    }
+
+    /// Whether this entry is a folder ([`Entry::folder`]).
+    pub fn is_folder(&self) -> bool {
+        self.source == Source::Folder
     }
 
     /// An entry with in-memory contents.
@@ -235,6 +255,8 @@ fn check_unique(
         .map(|n| key(n))
         .collect();
     let mut folders: HashSet<String> = HashSet::new();
+    // Keys of the folder entries: one entry per folder.
+    let mut folder_entries: HashSet<String> = HashSet::new();
     for entry in entries {
         let path = entry.path.as_str();
         if sanitize_path(path) != path {
@@ -242,6 +264,9 @@ fn check_unique(
                 path,
                 "not a sanitized package path (use sanitize_path)",
             ));
+        }
+        if entry.is_folder() && entry.size != 0 {
+            return Err(invalid(path, "a folder has no size"));
         }
         if let Source::Bytes(bytes) = &entry.source
             && bytes.len() as u64 != entry.size
@@ -253,6 +278,26 @@ fn check_unique(
             });
         }
         let folded = key(path);
+        if entry.is_folder() {
+            if files.contains(&folded) || !folder_entries.insert(folded.clone()) {
+                return Err(invalid(
+                    path,
+                    &format!("duplicate folder or a file's name{tree}"),
+                ));
+            }
+            let segments: Vec<&str> = path.split('/').collect();
+            for depth in 1..=segments.len() {
+                let prefix = key(&segments[..depth].join("/"));
+                if files.contains(&prefix) {
+                    return Err(invalid(
+                        path,
+                        &format!("a folder has the name of a file{tree}"),
+                    ));
+                }
+                folders.insert(prefix);
+            }
+            continue;
+        }
         if files.contains(&folded) || folders.contains(&folded) {
             return Err(PackageError::InvalidPath {
                 path: path.to_string(),
@@ -278,7 +323,8 @@ fn check_unique(
     Ok(())
 }
 
-/// Builds the manifest for `entries` with `hashes` (hex, in entry order).
+/// Builds the manifest for `entries` with `hashes` (hex, one per file entry in entry order;
+/// folder entries have none).
 pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOptions) -> Manifest {
     Manifest {
         format: manifest::MANIFEST_FORMAT.to_string(),
@@ -289,12 +335,18 @@ pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOp
         created_at_ms: opts.created_at_ms,
         files: entries
             .iter()
+            .filter(|e| !e.is_folder())
             .zip(hashes)
             .map(|(e, h)| ManifestFile {
                 path: e.path.clone(),
                 size: e.size,
                 blake3: h.clone(),
             })
+            .collect(),
+        folders: entries
+            .iter()
+            .filter(|e| e.is_folder())
+            .map(|e| e.path.clone())
             .collect(),
     }
 }

@@ -48,6 +48,13 @@ pub struct Manifest {
     pub created_at_ms: u64,
     /// Every file of the package except `manifest.json` and `manifest.sig`, sorted by path.
     pub files: Vec<ManifestFile>,
+    /// Folders of the package that hold nothing (`/`-separated paths, sorted), kept when the
+    /// folder structure is retained: the package holds each as a folder (ZIP: a directory
+    /// entry `path/`; ISO: a directory in every tree). Folders that hold files are not listed:
+    /// the files' paths make them. Absent from the JSON when empty, so a package without empty
+    /// folders has the same manifest bytes as before the field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folders: Vec<String>,
 }
 
 /// One file listed in the manifest.
@@ -69,6 +76,9 @@ impl Manifest {
         sorted
             .files
             .sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+        sorted
+            .folders
+            .sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         // Serializing plain strings and integers cannot fail.
         let mut bytes = serde_json::to_vec(&sorted).unwrap_or_default();
         bytes.push(b'\n');
@@ -150,6 +160,7 @@ mod tests {
             signer: "org-1".into(),
             public_key: hex::encode(key.verifying_key().to_bytes()),
             created_at_ms: 5,
+            folders: Vec::new(),
             files: vec![
                 ManifestFile {
                     path: "b".into(),

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::custody::{self, AUDIT_TRAIL_PATH, AuditCheck};
 use crate::manifest::{self, MANIFEST_NAME, Manifest, SIGNATURE_NAME};
-use crate::names::{collision_key, joliet_key};
+use crate::names::{collision_key, joliet_key, joliet_name};
 use crate::{Format, PackageError, iso_package, sanitize_path, zip_package};
 
 /// What the reader found for one file of the package.
@@ -46,6 +46,79 @@ pub(crate) struct Listing {
     pub(crate) signature: Option<Option<Vec<u8>>>,
     /// The bytes of [`AUDIT_TRAIL_PATH`] (also listed in `files`), as for `manifest`.
     pub(crate) audit_trail: Option<Option<Vec<u8>>>,
+    /// Every folder the container holds (ZIP: directory entries, `/` stripped; ISO: directories
+    /// of the tree read for `files`).
+    pub(crate) dirs: Vec<String>,
+    /// ISO: where each file of `files` (and the manifest and signature) lies in the image.
+    pub(crate) extents: HashMap<String, ExtentKey>,
+    /// ISO: every other directory tree of the image.
+    pub(crate) trees: Vec<TreeListing>,
+}
+
+/// Where a file's bytes lie in an ISO image: its size and its `(offset, length)` extents in
+/// file order, in bytes. Two directory records with equal keys show the same bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct ExtentKey {
+    pub(crate) len: u64,
+    pub(crate) extents: Vec<(u64, u64)>,
+}
+
+/// One more directory tree of an ISO image, as its reader lists it.
+#[derive(Debug)]
+pub(crate) struct TreeListing {
+    pub(crate) tree: IsoTree,
+    /// Path in this tree and where its bytes lie.
+    pub(crate) files: Vec<(String, ExtentKey)>,
+    /// Every folder of this tree.
+    pub(crate) dirs: Vec<String>,
+    /// Entries that are neither file nor folder.
+    pub(crate) others: Vec<String>,
+}
+
+/// One of the directory trees of an ISO image. A reader shows one of them: Linux and xorriso
+/// the Rock Ridge tree, Windows Explorer and 7-Zip the Joliet tree, a plain ISO 9660 reader the
+/// primary tree. `verify` holds each against the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IsoTree {
+    /// The ISO 9660 tree with its own identifiers (`REPORT.TXT`; ECMA-119).
+    Primary,
+    /// The primary tree's records with Rock Ridge (IEEE P1282) names.
+    RockRidge,
+    /// The Joliet tree (UCS-2 names of up to 64 characters).
+    Joliet,
+    /// The ISO 9660:1999 enhanced tree.
+    Enhanced,
+}
+
+impl std::fmt::Display for IsoTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IsoTree::Primary => "ISO 9660 primary",
+            IsoTree::RockRidge => "Rock Ridge",
+            IsoTree::Joliet => "Joliet",
+            IsoTree::Enhanced => "ISO 9660:1999 enhanced",
+        })
+    }
+}
+
+/// How one ISO directory tree disagrees with the manifest for one file or folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TreeIssue {
+    /// The manifest's file or folder is not in this tree under the name it must have there.
+    Missing,
+    /// This tree holds a file or folder (the problem's path is its path in this tree) that no
+    /// manifest entry accounts for: a reader of this tree would extract it.
+    Added,
+    /// The file is there under its name, but its record points at other bytes than the tree
+    /// the hashes were checked in.
+    OtherBytes,
+    /// The file's bytes are there under another name than the one this tree must give it.
+    OtherName {
+        /// The name found, its path in this tree.
+        found: String,
+    },
 }
 
 impl Listing {
@@ -98,6 +171,15 @@ pub enum Problem {
     /// it: `..`, an absolute path, a backslash, a control character, a device name, a name not
     /// in Unicode NFC, …).
     UnsafePath,
+    /// In an ISO, another directory tree than the one read for the hashes (see
+    /// [`IsoTree`]) disagrees with the manifest: a reader of that tree would see other names,
+    /// other bytes or other files.
+    InTree {
+        /// The tree concerned.
+        tree: IsoTree,
+        /// What is wrong there.
+        issue: TreeIssue,
+    },
 }
 
 /// One file with a problem.
@@ -195,8 +277,8 @@ pub fn verify(path: &Path) -> Result<VerifyReport, PackageError> {
     compare(format, listing)
 }
 
-fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageError> {
-    let manifest_bytes = match listing.manifest {
+fn compare(format: Format, mut listing: Listing) -> Result<VerifyReport, PackageError> {
+    let manifest_bytes = match listing.manifest.take() {
         None => return Err(PackageError::manifest("the package has no manifest.json")),
         Some(None) => {
             return Err(PackageError::manifest(
@@ -270,6 +352,8 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
             }),
         }
     }
+    check_folders(&listing, &manifest, &mut problems);
+    check_trees(&listing, &manifest, &mut problems);
     for path in found.keys() {
         if !listed.contains(path) && *path != MANIFEST_NAME && *path != SIGNATURE_NAME {
             problems.push(FileProblem {
@@ -279,16 +363,26 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
         }
     }
     problems.sort_by(|a, b| a.path.cmp(&b.path));
-    let pick = |want: fn(&Problem) -> bool| -> Vec<String> {
+    let pick = |want: &dyn Fn(&Problem) -> bool| -> Vec<String> {
         problems
             .iter()
             .filter(|p| want(&p.problem))
             .map(|p| p.path.clone())
             .collect()
     };
-    let missing = pick(|p| matches!(p, Problem::Missing));
-    let added = pick(|p| matches!(p, Problem::Added));
-    let altered = pick(|p| !matches!(p, Problem::Missing | Problem::Added));
+    let added_to = |p: &Problem| {
+        matches!(
+            p,
+            Problem::Added
+                | Problem::InTree {
+                    issue: TreeIssue::Added,
+                    ..
+                }
+        )
+    };
+    let missing = pick(&|p| matches!(p, Problem::Missing));
+    let added = pick(&added_to);
+    let altered = pick(&|p| !matches!(p, Problem::Missing) && !added_to(p));
     let signer_matches_key = signer_matches(&manifest.signer, &manifest.public_key);
     let audit = listing
         .audit_trail
@@ -308,6 +402,209 @@ fn compare(format: Format, listing: Listing) -> Result<VerifyReport, PackageErro
         altered,
         problems,
     })
+}
+
+/// The folders a package holds that nothing is in: `dirs` that are no prefix of any path in
+/// `files` or `dirs`.
+fn empty_folders<'a>(
+    files: impl Iterator<Item = &'a str>,
+    dirs: &'a [String],
+) -> impl Iterator<Item = &'a str> {
+    let mut parents = HashSet::new();
+    for path in files.chain(dirs.iter().map(String::as_str)) {
+        let mut at = path;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            if !parents.insert(parent) {
+                break;
+            }
+            at = parent;
+        }
+    }
+    dirs.iter()
+        .map(String::as_str)
+        .filter(move |d| !parents.contains(d))
+}
+
+/// A folder's name in a report: its path and `/`, so it never reads as a file.
+fn folder_label(path: &str) -> String {
+    format!("{path}/")
+}
+
+/// The manifest's (empty) folders against the folders of the container (the tree read for the
+/// hashes, in an ISO): each listed folder must be there, and every folder that holds nothing
+/// must be listed. Folders that hold files need no listing: the files' paths make them.
+fn check_folders(listing: &Listing, manifest: &Manifest, problems: &mut Vec<FileProblem>) {
+    let mut present: HashSet<&str> = listing.dirs.iter().map(String::as_str).collect();
+    let all = listing.files.iter().map(|(p, _)| p.as_str());
+    for path in all.chain(listing.dirs.iter().map(String::as_str)) {
+        let mut at = path;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            present.insert(parent);
+            at = parent;
+        }
+    }
+    let mut listed = HashSet::new();
+    for folder in &manifest.folders {
+        let problem = if sanitize_path(folder) != *folder
+            || manifest.files.iter().any(|f| f.path == *folder)
+            || !listed.insert(folder.as_str())
+        {
+            Some(Problem::UnsafePath)
+        } else if !present.contains(folder.as_str()) {
+            Some(Problem::Missing)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            problems.push(FileProblem {
+                path: folder_label(folder),
+                problem,
+            });
+        }
+    }
+    for dir in empty_folders(listing.files.iter().map(|(p, _)| p.as_str()), &listing.dirs) {
+        if !listed.contains(dir) {
+            problems.push(FileProblem {
+                path: folder_label(dir),
+                problem: Problem::Added,
+            });
+        }
+    }
+}
+
+/// The path the ISO tree `tree` gives the package path `path`, or `None` for the primary tree,
+/// whose identifiers the writer derives with a counter on clashes ([`iso_package::primary_name_matches`]).
+fn tree_path(tree: IsoTree, path: &str) -> Option<String> {
+    match tree {
+        IsoTree::Joliet => Some(
+            path.split('/')
+                .map(joliet_name)
+                .collect::<Vec<_>>()
+                .join("/"),
+        ),
+        IsoTree::Primary => None,
+        IsoTree::RockRidge | IsoTree::Enhanced => Some(path.to_string()),
+    }
+}
+
+fn leaf(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Holds every other directory tree of an ISO against the manifest. Each file the manifest
+/// lists (and the manifest and signature) must be in the tree exactly once, under the name that
+/// tree gives it ([`tree_path`]; compared byte for byte), pointing at the very extents whose
+/// hash was checked in the main tree; each manifest folder must be there; and the tree must hold
+/// nothing else, so every reader extracts what the signature covers and nothing more.
+fn check_trees(listing: &Listing, manifest: &Manifest, problems: &mut Vec<FileProblem>) {
+    let wanted: Vec<&str> = manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain([MANIFEST_NAME, SIGNATURE_NAME])
+        .collect();
+    for tree in &listing.trees {
+        let problem = |path: &str, issue| FileProblem {
+            path: path.to_string(),
+            problem: Problem::InTree {
+                tree: tree.tree,
+                issue,
+            },
+        };
+        let mut used = vec![false; tree.files.len()];
+        let mut by_key: HashMap<&ExtentKey, Vec<usize>> = HashMap::new();
+        let mut by_path: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, (path, key)) in tree.files.iter().enumerate() {
+            by_key.entry(key).or_default().push(i);
+            by_path.entry(path.as_str()).or_default().push(i);
+        }
+        for path in &wanted {
+            // Not in the main tree: reported there already.
+            let Some(key) = listing.extents.get(*path) else {
+                continue;
+            };
+            let expected = tree_path(tree.tree, path);
+            let name_ok = |i: usize| {
+                let found = &tree.files[i].0;
+                match &expected {
+                    Some(want) => found == want,
+                    None => iso_package::primary_name_matches(leaf(path), leaf(found)),
+                }
+            };
+            let same_bytes: Vec<usize> = by_key
+                .get(key)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| !used[i])
+                .collect();
+            let issue = if let Some(&i) = same_bytes.iter().find(|&&i| name_ok(i)) {
+                used[i] = true;
+                None
+            } else if let Some(&i) = same_bytes.first() {
+                used[i] = true;
+                Some(TreeIssue::OtherName {
+                    found: tree.files[i].0.clone(),
+                })
+            } else if let Some(i) = expected
+                .as_deref()
+                .and_then(|want| by_path.get(want))
+                .into_iter()
+                .flatten()
+                .copied()
+                .find(|&i| !used[i])
+            {
+                used[i] = true;
+                Some(TreeIssue::OtherBytes)
+            } else {
+                Some(TreeIssue::Missing)
+            };
+            if let Some(issue) = issue {
+                problems.push(problem(path, issue));
+            }
+        }
+        // Past 8 levels, Rock Ridge moves a folder away and leaves a file record in its place
+        // in the primary tree (IEEE P1282 4.1.5.1, `CL`; hadris-iso points it at one 2048-byte
+        // block): not an added file.
+        let placeholders: HashSet<String> = match tree.tree {
+            IsoTree::Primary => listing
+                .dirs
+                .iter()
+                .map(|d| iso_package::primary_folder_path(d))
+                .collect(),
+            _ => HashSet::new(),
+        };
+        for (i, (path, key)) in tree.files.iter().enumerate() {
+            let placeholder = key.len <= 2048 && placeholders.contains(path.as_str());
+            if !used[i] && !placeholder {
+                problems.push(problem(path, TreeIssue::Added));
+            }
+        }
+        for path in &tree.others {
+            problems.push(problem(path, TreeIssue::Added));
+        }
+        // Folder names: the primary tree's are derived with counters and moved under
+        // `rr_moved` past 8 levels, so only the trees with names of their own are held to them.
+        if tree.tree == IsoTree::Primary {
+            continue;
+        }
+        let dirs: HashSet<&str> = tree.dirs.iter().map(String::as_str).collect();
+        let mut expected_folders = HashSet::new();
+        for folder in &manifest.folders {
+            let Some(want) = tree_path(tree.tree, folder) else {
+                continue;
+            };
+            if !dirs.contains(want.as_str()) {
+                problems.push(problem(&folder_label(folder), TreeIssue::Missing));
+            }
+            expected_folders.insert(want);
+        }
+        for dir in empty_folders(tree.files.iter().map(|(p, _)| p.as_str()), &tree.dirs) {
+            if !expected_folders.contains(dir) {
+                problems.push(problem(&folder_label(dir), TreeIssue::Added));
+            }
+        }
+    }
 }
 
 /// The manifest paths seen so far under one equivalence ([`collision_key`] or [`joliet_key`]),

@@ -89,6 +89,15 @@ pub(crate) fn write(
     let mut hashes = Vec::with_capacity(entries.len());
     progress(0, total);
     for entry in entries {
+        if entry.is_folder() {
+            // A directory entry `path/` (unix mode 0755): unzip, 7z and Explorer create it.
+            zip.add_directory(
+                entry.path.as_str(),
+                options(opts, &entry.path, 0).unix_permissions(0o755),
+            )
+            .map_err(|e| PackageError::zip(&entry.path, e))?;
+            continue;
+        }
         zip.start_file(entry.path.as_str(), options(opts, &entry.path, entry.size))
             .map_err(|e| PackageError::zip(&entry.path, e))?;
         let mut hasher = blake3::Hasher::new();
@@ -99,6 +108,7 @@ pub(crate) fn write(
                 done += entry.size;
                 progress(done, total);
             }
+            Source::Folder => {}
             Source::File(src) => {
                 let mut input = File::open(src).map_err(|e| PackageError::source_read(src, e))?;
                 let mut copied = 0u64;
@@ -202,6 +212,7 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
             )
         };
         if is_dir {
+            listing.dirs.push(name.trim_end_matches('/').to_string());
             continue;
         }
         if name == MANIFEST_NAME || name == SIGNATURE_NAME {

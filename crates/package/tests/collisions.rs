@@ -283,6 +283,7 @@ fn verify_refuses_a_signed_zip_with_colliding_or_unsafe_names() {
         public_key: hex::encode(key.verifying_key().to_bytes()),
         created_at_ms: 1_700_000_000_000,
         files,
+        folders: Vec::new(),
     }
     .to_bytes();
     zip.start_file("manifest.json", stored).unwrap();

@@ -19,9 +19,10 @@
 //! wrong; `--json` prints the report either way (`ok`, `signer_pinned`, `pinned_as`, …).
 
 use super::Context;
+use super::escape;
 use crate::client::Client;
 use anyhow::{Context as _, bail};
-use casemesh_package::{AuditCheck, Problem, VerifyReport};
+use casemesh_package::{AuditCheck, Problem, TreeIssue, VerifyReport};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -161,6 +162,24 @@ fn problem_text(p: &Problem) -> String {
         Problem::HashMismatch => "altered: BLAKE3 hash differs from the manifest".into(),
         Problem::Duplicate => "duplicated in the package".into(),
         Problem::Unreadable(why) => format!("unreadable: {why}"),
+        Problem::Collides { with } => format!(
+            "collides with {with:?} on case-insensitive or normalizing file systems (Windows, macOS)"
+        ),
+        Problem::UnsafePath => {
+            "unsafe to extract as named (e.g. `..`, an absolute path, a control character)".into()
+        }
+        Problem::InTree { tree, issue } => match issue {
+            TreeIssue::Missing => format!("missing from the {tree} tree"),
+            TreeIssue::Added => format!("in the {tree} tree but not in the manifest"),
+            TreeIssue::OtherBytes => {
+                format!("the {tree} tree points at other bytes than the ones verified")
+            }
+            TreeIssue::OtherName { found } => format!(
+                "named {:?} in the {tree} tree, not the name that tree must give it",
+                escape(found)
+            ),
+            other => format!("{tree} tree: {other:?}"),
+        },
         other => format!("{other:?}"),
     }
 }
