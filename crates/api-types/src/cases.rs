@@ -306,4 +306,111 @@ impl CaseView {
                 .collect(),
         }
     }
+
+    /// Write the same JSON document as `serde_json::to_writer(out, &CaseView::new(case, owner,
+    /// evidence))`, taking the evidence one item at a time from `items`, so that memory does not
+    /// grow with the case (issue #11). `evidence` is the view's last field: the head is written
+    /// first, then each item. Errors: `out` failed, or an item could not be read (`items` gave
+    /// an error): the document is then incomplete, and the caller must end its output there.
+    pub fn write_streamed<E: std::fmt::Display>(
+        case: &Case,
+        owner: &str,
+        items: impl Iterator<Item = Result<Evidence, E>>,
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        let head = serde_json::to_vec(&CaseView::new(case, owner, &[]))?;
+        let open = head
+            .strip_suffix(b"]}")
+            .filter(|h| h.ends_with(b"\"evidence\":["))
+            .ok_or_else(|| std::io::Error::other("CaseView must end with its evidence"))?;
+        out.write_all(open)?;
+        for (i, ev) in items.enumerate() {
+            let ev = ev.map_err(|e| std::io::Error::other(e.to_string()))?;
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, &EvidenceView::new(&ev, case))?;
+        }
+        out.write_all(b"]}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_model::ids::{BlobHash, EvidenceId, UserId};
+    use casemesh_model::time::Timestamp;
+
+    /// A case whose text fields hold what JSON must escape (and the text the streamed writer
+    /// looks for), with `n` items in two folders.
+    fn case_with(n: usize) -> (Case, Vec<Evidence>) {
+        let mut case = Case::new(
+            "C-1 \"quoted\" \\",
+            "\"evidence\":[]}",
+            "line\nbreak \u{7}",
+            UserId::random(),
+            Timestamp(1_700_000_000_000),
+        );
+        let a = case.create_folder("Photos/Scene \"A\"").unwrap();
+        let evidence = (0..n)
+            .map(|i| Evidence {
+                id: EvidenceId::random(),
+                case: case.id,
+                display_id: format!("EV-{i:04}"),
+                name: format!("item \"{i}\".jpg"),
+                description: "]}".into(),
+                category: (i % 2 == 0).then(|| "Photo".into()),
+                folder: (i % 3 == 0).then_some(a),
+                hash: BlobHash::of(&i.to_le_bytes()),
+                size: i as u64,
+                media_type: "image/jpeg".into(),
+                added_at: Timestamp(1_700_000_000_000 + i as u64),
+                added_by: "ada".into(),
+                transcripts: Vec::new(),
+                do_not_disclose: i == 1,
+                received_seq: None,
+            })
+            .collect();
+        (case, evidence)
+    }
+
+    #[test]
+    fn the_streamed_view_is_the_same_document() {
+        for n in [0, 1, 2, 50] {
+            let (case, evidence) = case_with(n);
+            let whole = serde_json::to_vec(&CaseView::new(&case, "ada", &evidence)).unwrap();
+            let mut streamed = Vec::new();
+            CaseView::write_streamed(
+                &case,
+                "ada",
+                evidence.iter().cloned().map(Ok::<_, String>),
+                &mut streamed,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(whole).unwrap(),
+                "{n} items"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_error_mid_way_ends_the_document_with_an_error() {
+        let (case, evidence) = case_with(3);
+        let items = evidence.into_iter().enumerate().map(|(i, e)| {
+            if i == 2 {
+                Err("disk".to_owned())
+            } else {
+                Ok(e)
+            }
+        });
+        let mut out = Vec::new();
+        let err = CaseView::write_streamed(&case, "ada", items, &mut out).unwrap_err();
+        assert!(err.to_string().contains("disk"));
+        assert!(
+            serde_json::from_slice::<CaseView>(&out).is_err(),
+            "never a complete document"
+        );
+    }
 }

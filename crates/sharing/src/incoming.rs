@@ -45,8 +45,13 @@ const BATCH_BLOBS: usize = 128;
 /// item of the page, a few hundred bytes each).
 const FETCH_PAGE: usize = 4_096;
 
-/// Items read from an item list, or recorded into the copy, per transaction.
-const ITEMS_PER_TXN: usize = 1_000;
+/// Items read from an item list into rows per transaction.
+const ITEMS_PER_TXN: usize = 256;
+
+/// Fetched items recorded into the copy per transaction (see [`Engine::record_items`]): each
+/// item writes about seven rows (its received row, evidence, case index, blob reference, audit
+/// entries, to-do removal), and sled keeps a transaction's pages in memory until it commits.
+const RECORD_PER_TXN: usize = 128;
 
 /// How often an import in progress tells the sharer how many items it holds.
 const PROGRESS_RECEIPT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -1276,6 +1281,32 @@ impl Engine {
         for (item, reason) in refused {
             tracing::warn!(share = %share_id, item = %item.id, reason, "item skipped: the sharer refused it");
         }
+        // A bounded number of items per transaction: sled holds a transaction's whole write set
+        // (and a copy of every page it touches) in memory until it commits, so one transaction
+        // for every fetch finished at once (up to PARALLEL_FETCHES × BATCH_BLOBS items) was the
+        // receiver's peak memory (docs/benchmarks.md, "Memory with many items"). Each chunk is
+        // whole on its own: an item's row, its evidence, its audit entry and the share's counts.
+        let mut fetched = fetched;
+        let mut refused = refused;
+        while !fetched.is_empty() || !refused.is_empty() {
+            let (f, rest_f) = fetched.split_at(fetched.len().min(RECORD_PER_TXN));
+            let (r, rest_r) = refused.split_at(refused.len().min(RECORD_PER_TXN - f.len()));
+            self.record_chunk(share_id, case_id, f, r, actor, now)?;
+            (fetched, refused) = (rest_f, rest_r);
+        }
+        Ok(())
+    }
+
+    /// One transaction of [`Engine::record_items`]: at most [`RECORD_PER_TXN`] items.
+    fn record_chunk(
+        &self,
+        share_id: ShareId,
+        case_id: CaseId,
+        fetched: &[(ManifestEvidence, Vec<Transcript>, casemesh_store::BlobPins)],
+        refused: &[(ManifestEvidence, String)],
+        actor: &Actor,
+        now: casemesh_model::time::Timestamp,
+    ) -> Result<()> {
         let new_ids: Vec<EvidenceId> = fetched.iter().map(|_| EvidenceId::random()).collect();
         self.inner.store.atomically(|txn| {
             let mut share: IncomingShare = txn

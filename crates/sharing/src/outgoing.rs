@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Item rows written per transaction (a share's rows are written page by page, then take effect
 /// with the share's record; see [`is_sent`]).
-const ROWS_PER_TXN: usize = 1_000;
+const ROWS_PER_TXN: usize = 256;
 
 /// Whether an item row means "sent under `share`": its list's sequence number is one the share's
 /// record has reached. Rows of a list not yet queued (written just before, or left by a crash)

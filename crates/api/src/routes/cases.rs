@@ -9,6 +9,7 @@ use crate::state::AppState;
 use crate::views::{CaseSummary, CaseView, RetentionView};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 pub use casemesh_api_types::cases::{CreateCase, EditCase, FolderRequest, ListQuery};
 use casemesh_model::retention::RetentionPolicy;
 use casemesh_service::{CaseEdit, FolderChange, NewCase};
@@ -66,8 +67,77 @@ pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(case): Path<String>,
-) -> ApiResult<Json<CaseView>> {
-    Ok(Json(view(&state.node.cases().show(&caller, &case)?)))
+) -> ApiResult<axum::response::Response> {
+    let node = state.node.clone();
+    let listing = tokio::task::spawn_blocking(move || node.cases().show_listing(&caller, &case))
+        .await
+        .map_err(|e| crate::error::ApiError::internal(format!("case view task: {e}")))??;
+    Ok(streamed_case_view(listing))
+}
+
+/// Bytes per chunk of a streamed case view.
+const VIEW_CHUNK: usize = 64 * 1024;
+
+/// A [`CaseView`] written item by item: the same JSON document `Json(CaseView)` gives (evidence
+/// is its last field), produced on a blocking thread that reads one evidence item at a time and
+/// hands 64 KiB chunks to the response, so a case of any size costs the server a few chunks of
+/// memory, not the whole view (issue #11). A store error mid-way ends the body early (logged); the
+/// client sees a truncated document, never a wrong one.
+fn streamed_case_view(listing: casemesh_service::CaseListing) -> axum::response::Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buf: Vec::with_capacity(VIEW_CHUNK),
+            tx: tx.clone(),
+        };
+        let written =
+            CaseView::write_streamed(&listing.case, &listing.owner, listing.items(), &mut out);
+        if let Err(e) = written.and_then(|()| out.send()) {
+            tracing::warn!(case = %listing.case.id, error = %e, "case view ended early");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Collects bytes and sends them to the response in chunks of [`VIEW_CHUNK`]; a client gone
+/// makes the next write fail, which ends the listing.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(VIEW_CHUNK));
+        self.tx
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= VIEW_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 /// Edit a case's fields.
