@@ -11,6 +11,7 @@
 //! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
 //! - [`links`]: the download-link admin routes and [`links::public::public_router`], the separate
 //!   public link server recipients download from (the use cases are `casemesh_links::Links`).
+//! - `/ui/*`: the web UI for case users (`casemesh_ui::router`), merged in by [`frontend`].
 //! - [`frontend`]: both routers for a started `casemesh_service::Node`; the binary hands it to
 //!   `Node::start`, which serves them.
 //!
@@ -69,6 +70,10 @@ pub fn admin_router(state: AppState) -> Router {
         .route(
             "/v1/users/{username}/tokens",
             post(users::token).delete(users::revoke_tokens),
+        )
+        .route(
+            "/v1/users/{username}/password",
+            axum::routing::put(users::set_password),
         )
         .route("/v1/groups", get(users::groups).post(users::create_group))
         .route("/v1/cases", get(cases::list).post(cases::create))
@@ -183,7 +188,8 @@ pub fn admin_router(state: AppState) -> Router {
 pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
     let state = AppState::new(node);
     casemesh_service::Routers {
-        admin: admin_router(state.clone()),
+        // The web UI for case users (issue #17; `casemesh-ui`), on the same listener.
+        admin: admin_router(state.clone()).merge(casemesh_ui::router(node)),
         public: links::public::public_router(state),
     }
 }
@@ -193,7 +199,7 @@ pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
     info(title = "casemesh admin API", description = "The local admin endpoint of a casemesh node. Every /v1 route needs `Authorization: Bearer <token>`."),
     paths(
         openapi_document, node::healthz, node::readyz, node::metrics, node::info, node::settings, node::edit_settings, node::blob_stats, node::blob_gc, node::blob_verify, node::blob_space, node::retention_sweep,
-        users::list, users::create, users::edit, users::delete, users::token, users::revoke_tokens, users::groups, users::create_group,
+        users::list, users::create, users::edit, users::delete, users::token, users::revoke_tokens, users::set_password, users::groups, users::create_group,
         cases::create, cases::list, cases::show, cases::edit, cases::set_retention,
         cases::folder_create, cases::folder_rename, cases::folder_move, cases::folder_delete,
         evidence::add, evidence::show, evidence::content, evidence::edit, evidence::delete, evidence::add_transcript, evidence::transcript_content,

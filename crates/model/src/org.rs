@@ -217,6 +217,11 @@ pub struct User {
     /// A disabled user's tokens open nothing; the user and its audit entries stay.
     #[serde(default)]
     pub disabled: bool,
+    /// The web UI password as an Argon2id PHC string (`$argon2id$v=19$…`), set by `casemesh user
+    /// passwd`; `None`: the user cannot sign in to the web UI (API tokens still work). Never
+    /// leaves the node (API views and partner directories copy named fields only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 impl User {
@@ -231,6 +236,7 @@ impl User {
             permissions: BTreeSet::new(),
             groups: BTreeSet::new(),
             disabled: false,
+            password_hash: None,
         }
     }
 

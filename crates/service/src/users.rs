@@ -3,6 +3,9 @@
 //! (administrators only). Tokens are stored only as BLAKE3 hashes and compared in constant time
 //! (`casemesh_store::Store::authenticate`); a new token replaces the earlier ones unless kept.
 //!
+//! Web UI passwords ([`UserService::set_password`], [`UserService::sign_in`]) are stored only as
+//! Argon2id hashes on the user record (`User::password_hash`).
+//!
 //! Errors are [`UserError`]; each says what to do next ([`UserError::disposition`]).
 
 use crate::caller::Caller;
@@ -271,11 +274,112 @@ impl UserService {
         Ok(g)
     }
 
+    /// Set `username`'s web UI password (administrators, or the user themselves): stored only as
+    /// an Argon2id hash (default parameters, random salt) on the user record. Refused: a password
+    /// shorter than [`MIN_PASSWORD_CHARS`] characters or longer than [`MAX_PASSWORD_BYTES`] bytes.
+    pub async fn set_password(
+        &self,
+        caller: &Caller,
+        username: &str,
+        password: &str,
+    ) -> Result<(), UserError> {
+        if caller.user.username != username {
+            self.administer(caller)?;
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+            return Err(UserError::Invalid(format!(
+                "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} characters"
+            )));
+        }
+        let mut user = self.user(username)?;
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::PasswordHasher as _;
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?
+        .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?;
+        user.password_hash = Some(hash);
+        self.store.update_user(&user)?;
+        tracing::info!(by = %caller.user.username, user = %username, "password set");
+        Ok(())
+    }
+
+    /// The caller a web UI sign-in stands for: `username` with a password that verifies against
+    /// its stored hash. `Unauthenticated` alike for an unknown user, a disabled one, one without
+    /// a password and a wrong password (an unknown user is checked against a dummy hash so the
+    /// answer takes as long).
+    pub async fn sign_in(&self, username: &str, password: &str) -> Result<Caller, UserError> {
+        let user = self.store.user_by_name(username)?;
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let password = password.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            use argon2::password_hash::PasswordVerifier as _;
+            let hash = hash.unwrap_or_else(dummy_hash);
+            argon2::password_hash::phc::PasswordHash::new(&hash).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        match user {
+            Some(user) if verified && user.password_hash.is_some() && !user.disabled => {
+                Ok(Caller {
+                    user,
+                    groups: self.store.groups()?,
+                })
+            }
+            _ => {
+                tracing::warn!("refused sign-in");
+                Err(UserError::Unauthenticated)
+            }
+        }
+    }
+
+    /// The caller for a signed-in web UI session of user `id`, read afresh (a user disabled or
+    /// deleted since sign-in is `Unauthenticated`; changed permissions apply at once).
+    pub fn session_caller(&self, id: casemesh_model::ids::UserId) -> Result<Caller, UserError> {
+        match self.store.user(id)? {
+            Some(user) if !user.disabled && user.password_hash.is_some() => Ok(Caller {
+                user,
+                groups: self.store.groups()?,
+            }),
+            _ => Err(UserError::Unauthenticated),
+        }
+    }
+
     fn user(&self, username: &str) -> Result<User, UserError> {
         self.store
             .user_by_name(username)?
             .ok_or_else(|| UserError::NoSuchUser(username.to_owned()))
     }
+}
+
+/// Fewest characters a web UI password may have (NIST SP 800-63B, 5.1.1.2: at least 8).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Most bytes a web UI password may have (bounds the hashing work a sign-in costs).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// An Argon2id hash of a password nobody knows (made once), verified against when the user does
+/// not exist or has no password, so a sign-in takes as long either way.
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            use argon2::password_hash::PasswordHasher as _;
+            let mut secret = [0u8; 32];
+            let _ = getrandom::fill(&mut secret);
+            argon2::Argon2::default()
+                .hash_password(&secret)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 fn permissions(names: &[String]) -> Result<BTreeSet<Permission>, UserError> {

@@ -85,6 +85,15 @@ pub(crate) enum UserCommand {
         /// Login name.
         username: String,
     },
+    /// Set a user's web UI password (asked twice on the terminal, not echoed; or one line read
+    /// from standard input with --stdin). API tokens are not affected.
+    Passwd {
+        /// Login name.
+        username: String,
+        /// Read the password from the first line of standard input (scripts, tests).
+        #[arg(long)]
+        stdin: bool,
+    },
     /// Delete a user and its tokens (its audit entries stay; asks first, --yes in scripts).
     Delete {
         /// Login name.
@@ -107,6 +116,26 @@ pub(crate) enum GroupCommand {
     },
     /// List groups.
     List,
+}
+
+/// The new password for `username`: the first line of standard input with `--stdin`, else
+/// asked twice on the terminal without echo.
+fn read_password(username: &str, stdin: bool) -> anyhow::Result<String> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password(format!("New web UI password for {username}: "))?;
+    let again = rpassword::prompt_password("Again: ")?;
+    if first != again {
+        bail!("the two passwords differ; nothing changed");
+    }
+    Ok(first)
 }
 
 /// `user disable` / `user enable`.
@@ -162,6 +191,19 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                     text(user, "id")
                 );
                 println!("token: {}", text(&answer, "token"));
+            }
+        }
+        UserCommand::Passwd { username, stdin } => {
+            let password = read_password(&username, stdin)?;
+            client
+                .send_json(
+                    Method::PUT,
+                    &["v1", "users", &username, "password"],
+                    &json!({ "password": password }),
+                )
+                .await?;
+            if !out.json(&json!({ "username": username, "password_set": true }))? {
+                println!("password set for {username}");
             }
         }
         UserCommand::List => {

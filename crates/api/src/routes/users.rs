@@ -142,3 +142,30 @@ pub async fn create_group(
         .create_group(&caller, &req.name, &req.permissions)?;
     Ok((StatusCode::CREATED, Json(GroupView::from(&g))))
 }
+
+/// Body of `PUT /v1/users/{username}/password`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// The new web UI password (8 to 1024 characters); stored only as an Argon2id hash.
+    pub password: String,
+}
+
+/// Set a user's web UI password (administrators, or the user themselves). API tokens are not
+/// affected.
+#[utoipa::path(put, path = "/v1/users/{username}/password", operation_id = "set_user_password", request_body = SetPassword, tag = "organization",
+    params(("username" = String, Path, description = "login name")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    Json(req): Json<SetPassword>,
+) -> ApiResult<StatusCode> {
+    state
+        .node
+        .users()
+        .set_password(&caller, &username, &req.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,79 @@
+//! The web UI for case users (issue #17): server-rendered HTML over the node's use cases,
+//! served by the node on the admin listener under `/ui/` (loopback by default, like the API).
+//!
+//! Layout:
+//! - [`router`]: the routes, behind the session layer and the guards of [`session`] (sign-in
+//!   sessions, CSRF on every `POST`, `Secure` cookies behind TLS, security headers).
+//! - [`pages`]: one module per screen; each handler calls use cases of
+//!   [`casemesh_service::Node`] (`cases()`, `evidence()`, `shares()`, `users()`, …) — the same
+//!   ones the JSON API calls, so no rule exists twice — and renders an askama template from
+//!   `crates/ui/templates/` (HTML-escaped by default, checked at compile time).
+//! - [`store`]: the in-memory, bounded session store.
+//! - [`assets`]: `static/ui.css` and `static/ui.js`, compiled in (no Node.js build step).
+//! - [`error`]: a refused or failed use case as an HTML page with its status.
+//!
+//! Passwords: `casemesh user passwd NAME` sets one (Argon2id hash on the user record,
+//! `casemesh_service::UserService::set_password`); API tokens stay for the CLI. See
+//! `docs/ui.md`.
+//!
+//! ```no_run
+//! # fn demo(node: &casemesh_service::Node) {
+//! // The API's frontend merges it: `admin_router(...).merge(casemesh_ui::router(node))`.
+//! let ui: axum::Router = casemesh_ui::router(node);
+//! # let _ = ui; }
+//! ```
+
+pub mod assets;
+pub mod error;
+pub mod pages;
+pub mod session;
+pub mod store;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use casemesh_service::Node;
+use pages::{case, cases, share, sign_in};
+
+/// What the UI handlers share: the node (its use cases). Cheap to clone.
+#[derive(Clone)]
+pub struct UiState {
+    /// The running node.
+    pub node: Node,
+}
+
+/// The UI's routes, all under `/ui/` (`/ui` and `/ui/` lead to the cases), to be merged into
+/// the admin listener's router.
+pub fn router(node: &Node) -> Router {
+    let to_cases = || async { Redirect::to("/ui/cases") };
+    Router::new()
+        .route("/ui", get(to_cases))
+        .route("/ui/", get(to_cases))
+        .nest("/ui", pages(node))
+}
+
+/// The pages, relative to `/ui`, behind the session layer and the guards.
+fn pages(node: &Node) -> Router {
+    let state = UiState { node: node.clone() };
+    Router::new()
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/cases", get(cases::list).post(cases::create))
+        .route("/cases/{case}", get(case::show))
+        .route("/cases/{case}/evidence", post(case::upload))
+        .route(
+            "/cases/{case}/evidence/{evidence}/content",
+            get(case::download),
+        )
+        .route(
+            "/cases/{case}/shares",
+            get(case::shares).post(share::create),
+        )
+        .route("/static/{file}", get(assets::serve))
+        .fallback(|| async { error::UiError::NotFound("No such page.".into()) })
+        .layer(axum::middleware::from_fn(session::csrf_guard))
+        .layer(session::layer())
+        .layer(axum::middleware::from_fn(session::secure_cookies))
+        .layer(axum::middleware::from_fn(session::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,739 @@
+//! The web UI (issue #17) against real nodes.
+//!
+//! - `ui_guards_over_http`: sign-in, sessions and CSRF without a browser (always runs): a page
+//!   without a session redirects to sign-in; a wrong password is refused (401); the cookie is
+//!   HttpOnly, SameSite=Strict and Secure behind TLS; a `POST` without (or with a wrong) CSRF
+//!   token is refused (403) and nothing changes; an evidence name with `<script>` comes back
+//!   escaped; sign-out ends the session.
+//! - `ui_in_a_real_browser`: Chromium through chromedriver (WebDriver, `fantoccini`): sign in,
+//!   create a case, upload two files with the progress bar and see them listed (one named with
+//!   `<script>`, shown as text), download one, share the case to a partner by copy, see the
+//!   share Processing then Complete and the partner in the profile icons, then sign in at the
+//!   partner and find the case under Shared with me → External share, marked External with the
+//!   sharer's name. Skipped (with a message) only when `chromedriver` is not installed;
+//!   `scripts/test` installs Debian's `chromium` and `chromium-driver`.
+//!
+//! Screenshots of each screen go to `docs/ui/NAME.png` when `UPDATE_SCREENSHOTS=1`.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::{TestNode, casemesh, partner, wait_until};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long shares get to arrive.
+const LIMIT: Duration = Duration::from_secs(60);
+const PASSWORD: &str = "correct horse battery";
+/// An evidence name that would run or inject markup if it were not escaped.
+const HOSTILE_NAME: &str = "<script>window.pwned=1<script><img src=x onerror=alert(1)>.txt";
+
+/// `casemesh user passwd NAME --stdin` on `node`, with `password` on standard input.
+fn set_password(node: &TestNode, user: &str, password: &str) {
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir")
+        .arg(node.data_dir())
+        .args(["user", "passwd", user, "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user passwd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ui_node(name: &str) -> TestNode {
+    let node = TestNode::start(name);
+    set_password(&node, "admin", PASSWORD);
+    node
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over plain HTTP.
+
+/// A client that does not follow redirects and keeps one session cookie by hand.
+struct Http {
+    http: reqwest::blocking::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Http {
+    fn new(node: &TestNode) -> Http {
+        Http {
+            http: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", node.admin_addr()),
+            cookie: None,
+        }
+    }
+
+    fn keep_cookie(&mut self, resp: &reqwest::blocking::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            if let Some(pair) = v.split(';').next()
+                && pair.starts_with("casemesh_ui=")
+            {
+                self.cookie = Some(pair.to_owned());
+            }
+        }
+    }
+
+    fn get(&mut self, path: &str) -> reqwest::blocking::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().unwrap();
+        self.keep_cookie(&resp);
+        resp
+    }
+
+    fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().unwrap();
+        self.keep_cookie(&resp);
+        resp
+    }
+}
+
+/// The CSRF token in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field in:\n{html}"))
+        + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_owned()
+}
+
+fn location(resp: &reqwest::blocking::Response) -> String {
+    resp.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn ui_guards_over_http() {
+    let node = ui_node("metro-pd");
+    let mut web = Http::new(&node);
+
+    // No session: every page redirects to the sign-in page.
+    for path in ["/ui/cases", "/ui/cases?tab=shared", "/ui/cases/2026-CR-1"] {
+        let resp = web.get(path);
+        assert_eq!(resp.status(), 303, "{path}");
+        assert_eq!(location(&resp), "/ui/sign-in", "{path}");
+    }
+    for path in ["/ui", "/ui/"] {
+        assert_eq!(location(&web.get(path)), "/ui/cases", "{path}");
+    }
+
+    // The sign-in page makes an anonymous session with a CSRF token; its cookie's attributes.
+    let resp = web.get("/ui/sign-in");
+    assert_eq!(resp.status(), 200);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age="] {
+        assert!(set_cookie.contains(attr), "{attr} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
+    assert!(
+        set_cookie.contains("Max-Age=1800"),
+        "an anonymous session lasts 30 minutes: {set_cookie}"
+    );
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let csrf = csrf_of(&resp.text().unwrap());
+
+    // Behind a TLS proxy the cookie is Secure.
+    let behind_tls = web
+        .http
+        .get(format!("{}/ui/sign-in", web.base))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .unwrap();
+    let tls_cookie = behind_tls.headers()["set-cookie"].to_str().unwrap();
+    assert!(tls_cookie.contains("; Secure"), "{tls_cookie}");
+
+    // A sign-in without the token is refused before the password is looked at.
+    let resp = web.post_form(
+        "/ui/sign-in",
+        &[("username", "admin"), ("password", PASSWORD)],
+    );
+    assert_eq!(resp.status(), 403);
+    // A wrong password, and an unknown user, get the same refusal.
+    for (user, password) in [("admin", "wrong password!"), ("nobody", PASSWORD)] {
+        let resp = web.post_form(
+            "/ui/sign-in",
+            &[("csrf", &csrf), ("username", user), ("password", password)],
+        );
+        assert_eq!(resp.status(), 401, "{user}");
+        assert!(
+            resp.text()
+                .unwrap()
+                .contains("Wrong user name or password.")
+        );
+        assert_eq!(web.get("/ui/cases").status(), 303, "still signed out");
+    }
+
+    // The right password: a new session id, then the pages.
+    let anonymous = web.cookie.clone();
+    let resp = web.post_form(
+        "/ui/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("username", "admin"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/ui/cases");
+    let signed_in_cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        signed_in_cookie.contains("Max-Age=28800"),
+        "a signed-in session lasts 8 hours idle: {signed_in_cookie}"
+    );
+    assert_ne!(web.cookie, anonymous, "sign-in starts a new session id");
+    let page = web.get("/ui/cases");
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("metro-pd") && html.contains("Administrator"));
+    let csrf = csrf_of(&html);
+
+    // POSTs without the token, or with another one, change nothing.
+    let new_case = [("case_number", "UI-CSRF-1"), ("title", "Forged")];
+    let resp = web.post_form("/ui/cases", &new_case);
+    assert_eq!(resp.status(), 403);
+    let wrong = "0".repeat(64);
+    let mut with_wrong = new_case.to_vec();
+    with_wrong.push(("csrf", &wrong));
+    assert_eq!(web.post_form("/ui/cases", &with_wrong).status(), 403);
+    assert!(
+        !node.cli_ok(["case", "list"]).contains("UI-CSRF-1"),
+        "a refused POST created nothing"
+    );
+    // With the token it goes through.
+    let mut with_token = new_case.to_vec();
+    with_token.push(("csrf", &csrf));
+    let resp = web.post_form("/ui/cases", &with_token);
+    assert_eq!(resp.status(), 303);
+    let case_page = location(&resp);
+    assert!(case_page.starts_with("/ui/cases/"), "{case_page}");
+
+    // An upload without the header token is refused; with it, the item is stored.
+    let upload_url = format!(
+        "{}{case_page}/evidence?name={}",
+        web.base,
+        urlencode(HOSTILE_NAME)
+    );
+    let cookie = web.cookie.clone().unwrap();
+    let resp = web
+        .http
+        .post(&upload_url)
+        .header("cookie", &cookie)
+        .header("content-type", "application/octet-stream")
+        .body("forged")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = web
+        .http
+        .post(&upload_url)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/octet-stream")
+        .body("evidence bytes")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.text().unwrap(), "EV-0001");
+    // The hostile name is shown as text.
+    let html = web.get(&case_page).text().unwrap();
+    assert!(
+        html.contains(
+            "&#60;script&#62;window.pwned=1&#60;script&#62;&#60;img src=x onerror=alert(1)&#62;.txt"
+        ) || html.contains(
+            "&lt;script&gt;window.pwned=1&lt;script&gt;&lt;img src=x onerror=alert(1)&gt;.txt"
+        ),
+        "the name is escaped:\n{html}"
+    );
+    assert!(
+        !html.contains("<script>window.pwned"),
+        "raw markup in:\n{html}"
+    );
+    assert!(!html.contains("<img src=x"), "raw markup in:\n{html}");
+
+    // Sign-out ends the session: the old cookie opens nothing.
+    let resp = web.post_form("/ui/sign-out", &[("csrf", &csrf)]);
+    assert_eq!(resp.status(), 303);
+    let resp = web
+        .http
+        .get(format!("{}/ui/cases", web.base))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/ui/sign-in");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// In a real browser.
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMEDRIVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn start_driver(bin: &Path) -> Driver {
+    let port = casemesh_tests::free_port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("chromedriver to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Driver { child, url }
+}
+
+async fn browser(driver: &Driver, downloads: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,800", "--lang=en-US"],
+            "prefs": {"download.default_directory": downloads.to_str().unwrap(),
+                      "download.prompt_for_download": false},
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("start a Chromium session through chromedriver");
+    // A 1280×800 viewport: the window is that plus whatever the browser keeps around the page.
+    let extra = client
+        .execute("return window.outerHeight - window.innerHeight;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(0);
+    client
+        .set_window_size(1280, 800 + u32::try_from(extra).unwrap_or(0))
+        .await
+        .unwrap();
+    client
+}
+
+/// Write a screenshot of the current page to `docs/ui/NAME.png` when `UPDATE_SCREENSHOTS=1`.
+async fn screenshot(client: &Client, name: &str) {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
+    let png = client.screenshot().await.unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/ui")
+        .join(format!("{name}.png"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Wait (up to `limit`) until the element `css` exists and its text satisfies `ok`.
+async fn wait_text(
+    client: &Client,
+    css: &str,
+    limit: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(e) = client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+            && ok(&t)
+        {
+            return t;
+        }
+        if start.elapsed() > limit {
+            let page = client.source().await.unwrap_or_default();
+            panic!(
+                "timed out waiting for {css} at {:?}; the page:\n{page}",
+                client.current_url().await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn sign_in(client: &Client, node: &TestNode, password: &str) {
+    client
+        .goto(&format!("http://{}/ui/sign-in", node.admin_addr()))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_out(client: &Client) {
+    client
+        .find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("sign-in"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn ui_in_a_real_browser() {
+    let Some(driver_bin) = chromedriver() else {
+        eprintln!(
+            "SKIPPED ui_in_a_real_browser: chromedriver is not installed (scripts/test installs \
+             Debian's chromium and chromium-driver; or set CHROMEDRIVER=/path/to/chromedriver)"
+        );
+        return;
+    };
+    let a = ui_node("metro-pd");
+    let b = ui_node("county-da");
+    partner(&a, &b);
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("report.pdf");
+    std::fs::write(&report, b"%PDF-1.4 a small report\n".repeat(2000)).unwrap();
+    let hostile = work.path().join(HOSTILE_NAME);
+    std::fs::write(&hostile, b"hostile name, harmless bytes").unwrap();
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = start_driver(&driver_bin);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, &downloads).await;
+        let base_a = format!("http://{}", a.admin_addr());
+
+        // No session: the cases page sends the browser to sign in.
+        c.goto(&format!("{base_a}/ui/cases")).await.unwrap();
+        assert_eq!(c.current_url().await.unwrap().path(), "/ui/sign-in");
+        screenshot(&c, "sign-in").await;
+
+        // A wrong password is refused.
+        sign_in(&c, &a, "not the password").await;
+        let err = wait_text(&c, "#sign-in-error", LIMIT, |t| !t.is_empty()).await;
+        assert_eq!(err, "Wrong user name or password.");
+
+        // Signed in: the layout names the organization and the user.
+        sign_in(&c, &a, PASSWORD).await;
+        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        assert_eq!(text_of(&c, "[data-testid=org-name]").await, "metro-pd");
+        assert_eq!(
+            text_of(&c, "[data-testid=user-name]").await,
+            "Administrator"
+        );
+
+        // New case, through the UI.
+        c.find(Locator::Css("details.new-case summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Id("case_number"))
+            .await
+            .unwrap()
+            .send_keys("2026-CR-0042")
+            .await
+            .unwrap();
+        c.find(Locator::Id("title"))
+            .await
+            .unwrap()
+            .send_keys("Harbor burglary")
+            .await
+            .unwrap();
+        screenshot(&c, "new-case").await;
+        c.find(Locator::Id("create-case"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "[data-testid=case-number]", LIMIT, |t| {
+            t == "2026-CR-0042"
+        })
+        .await;
+        let case_url = c.current_url().await.unwrap();
+
+        // Upload two files at once; the progress bar runs, then both are listed.
+        let files = c.find(Locator::Id("files")).await.unwrap();
+        files
+            .send_keys(&format!("{}\n{}", report.display(), hostile.display()))
+            .await
+            .unwrap();
+        c.find(Locator::Id("upload-start"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let rows = c
+                .find_all(Locator::Css("table.evidence tbody tr"))
+                .await
+                .unwrap();
+            if rows.len() == 2 {
+                break;
+            }
+            assert!(start.elapsed() < LIMIT, "the uploads were not listed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let names: Vec<String> = {
+            let mut v = Vec::new();
+            for e in c
+                .find_all(Locator::Css("table.evidence td.name"))
+                .await
+                .unwrap()
+            {
+                v.push(e.text().await.unwrap());
+            }
+            v
+        };
+        assert!(names.contains(&"report.pdf".to_owned()), "{names:?}");
+        // The hostile name is text: no element came out of it, no script ran.
+        assert!(names.contains(&HOSTILE_NAME.to_owned()), "{names:?}");
+        assert!(
+            c.find_all(Locator::Css("td.name script, td.name img"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "markup from an evidence name reached the page"
+        );
+        let pwned = c
+            .execute("return window.pwned === undefined;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(pwned, serde_json::Value::Bool(true));
+        let sizes = text_of(&c, "table.evidence tbody tr td.num").await;
+        assert!(sizes.ends_with("KiB") || sizes.ends_with(" B"), "{sizes}");
+        screenshot(&c, "case-details").await;
+
+        // Download: the same bytes, through the browser's session.
+        let link = c
+            .find(Locator::XPath("//td[@class='name']/a[text()='report.pdf']"))
+            .await
+            .unwrap();
+        let href = link.attr("href").await.unwrap().unwrap();
+        let cookie = c.get_named_cookie("casemesh_ui").await.unwrap();
+        let bytes = reqwest::Client::new()
+            .get(format!("{base_a}{href}"))
+            .header("cookie", format!("casemesh_ui={}", cookie.value()))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], &std::fs::read(&report).unwrap()[..]);
+
+        // Profile icons: the owner, in green, named on hover.
+        let owner = c
+            .find(Locator::Css("#access-icons .avatar.owner"))
+            .await
+            .unwrap();
+        assert_eq!(
+            owner.attr("title").await.unwrap().as_deref(),
+            Some("Administrator")
+        );
+
+        // Share dialog, People tab: the partner agency, a copy of the whole case.
+        c.find(Locator::Id("open-share"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let dialog = c.find(Locator::Id("share-dialog")).await.unwrap();
+        assert!(dialog.is_displayed().await.unwrap());
+        c.find(Locator::Id("to"))
+            .await
+            .unwrap()
+            .send_keys("admin")
+            .await
+            .unwrap();
+        c.find(Locator::Id("message"))
+            .await
+            .unwrap()
+            .send_keys("For the arraignment")
+            .await
+            .unwrap();
+        screenshot(&c, "share-dialog").await;
+        c.find(Locator::Id("share-submit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let first = wait_text(&c, "[data-testid=share-status]", LIMIT, |t| !t.is_empty()).await;
+        assert!(first == "Processing" || first == "Complete", "{first}");
+        screenshot(&c, "share-processing").await;
+        // The page refreshes the status by itself until the partner holds everything.
+        wait_text(&c, "[data-testid=share-status]", LIMIT, |t| t == "Complete").await;
+        let partner_icon = c
+            .find(Locator::Css("#access-icons .avatar.org"))
+            .await
+            .unwrap();
+        let title = partner_icon
+            .attr("title")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(title.starts_with("county-da"), "{title}");
+        assert_eq!(c.current_url().await.unwrap().path(), case_url.path());
+        sign_out(&c).await;
+
+        // At the partner: Shared with me → External share, marked External with the sharer.
+        let base_b = format!("http://{}", b.admin_addr());
+        sign_in(&c, &b, PASSWORD).await;
+        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        let start = std::time::Instant::now();
+        loop {
+            c.goto(&format!(
+                "{base_b}/ui/cases?tab=shared&external=1&q=2026-CR-0042"
+            ))
+            .await
+            .unwrap();
+            if c.find(Locator::Css("#cases tbody tr")).await.is_ok() {
+                break;
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "the case never arrived at the partner"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let row = text_of(&c, "#cases tbody tr").await;
+        assert!(
+            row.contains("2026-CR-0042") && row.contains("External case"),
+            "{row}"
+        );
+        assert!(row.contains("metro-pd"), "{row}");
+        screenshot(&c, "shared-with-me").await;
+        c.find(Locator::LinkText("2026-CR-0042"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#sharer-org", LIMIT, |t| t == "metro-pd").await;
+        assert_eq!(text_of(&c, "#external-marker").await, "External case");
+        // The copy's evidence arrives with the share.
+        let start = std::time::Instant::now();
+        loop {
+            if c.find_all(Locator::Css("table.evidence tbody tr"))
+                .await
+                .unwrap()
+                .len()
+                == 2
+            {
+                break;
+            }
+            assert!(start.elapsed() < LIMIT, "the copy's evidence is not listed");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            c.refresh().await.unwrap();
+        }
+        screenshot(&c, "external-case").await;
+        // My cases at the partner does not list it.
+        c.goto(&format!("{base_b}/ui/cases")).await.unwrap();
+        assert!(c.find(Locator::Id("no-cases")).await.is_ok());
+        c.close().await.unwrap();
+    });
+}
