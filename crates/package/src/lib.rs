@@ -40,6 +40,7 @@ pub mod names;
 mod verify;
 mod writeback;
 mod zip_package;
+mod zip_structure;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -49,7 +50,9 @@ pub use custody::{AUDIT_TRAIL_PATH, AuditCheck, AuditProblem, AuditTrail};
 pub use error::PackageError;
 pub use manifest::{MANIFEST_NAME, Manifest, ManifestFile, SIGNATURE_NAME};
 pub use names::{NameAllocator, sanitize_path, sanitize_segment};
-pub use verify::{FileProblem, IsoTree, Problem, TreeIssue, VerifyReport, detect, verify};
+pub use verify::{
+    ArchiveIssue, FileProblem, IsoTree, Problem, TreeIssue, VerifyReport, detect, verify,
+};
 
 /// Size of the copy buffer: big enough that per-call overhead vanishes, small enough to be
 /// irrelevant for peak memory.

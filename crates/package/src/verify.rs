@@ -53,6 +53,9 @@ pub(crate) struct Listing {
     pub(crate) extents: HashMap<String, ExtentKey>,
     /// ISO: every other directory tree of the image.
     pub(crate) trees: Vec<TreeListing>,
+    /// ZIP: problems with the archive's layout ([`Problem::Archive`], [`Problem::Duplicate`] of a
+    /// folder entry), each with its path (`""` for the archive as a whole).
+    pub(crate) structure: Vec<FileProblem>,
 }
 
 /// Where a file's bytes lie in an ISO image: its size and its `(offset, length)` extents in
@@ -155,7 +158,8 @@ pub enum Problem {
     },
     /// Same size, different BLAKE3 hash.
     HashMismatch,
-    /// The package holds the path more than once.
+    /// The package holds the path more than once (ZIP: two central-directory entries with the
+    /// same name bytes; `unzip` extracts the first, the zip crate reads the last).
     Duplicate,
     /// The contents could not be read (for instance a corrupt compressed stream).
     Unreadable(String),
@@ -180,6 +184,80 @@ pub enum Problem {
         /// What is wrong there.
         issue: TreeIssue,
     },
+    /// In a ZIP, the bytes of the archive are not exactly what its central directory says:
+    /// a streaming extractor (which reads local headers) would see something else than the
+    /// files verified. The problem's path is the central-directory name concerned, or `""` for
+    /// the archive as a whole.
+    Archive(ArchiveIssue),
+}
+
+/// How the layout of a ZIP disagrees with its central directory (APPNOTE.TXT §4.3). `casemesh`
+/// writes local headers end to end from offset 0, then the central directory, then the end
+/// record(s), no comment, nothing after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArchiveIssue {
+    /// `len` bytes at `offset` (bytes from the start of the file) before the central directory
+    /// that no central entry accounts for: a hidden local entry, or padding.
+    Unlisted {
+        /// Start, bytes from the start of the file.
+        offset: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// The entry's data overlaps another entry's or the central directory.
+    Overlap,
+    /// No local file header (signature `PK\x03\x04`) where the central entry points.
+    BadLocalHeader,
+    /// The local header names the entry otherwise than the central directory does: a streaming
+    /// extractor would write it under `local`.
+    LocalName {
+        /// The name in the local header (lossy UTF-8).
+        local: String,
+    },
+    /// The end record carries an archive comment of `len` bytes.
+    Comment {
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `len` bytes follow the end record (and its comment) at `offset`.
+    Trailing {
+        /// Start, bytes from the start of the file.
+        offset: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// The end records or the central directory cannot be made sense of (the reason).
+    Malformed(String),
+}
+
+impl std::fmt::Display for ArchiveIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveIssue::Unlisted { offset, len } => write!(
+                f,
+                "{len} bytes at offset {offset} that the central directory does not list (a hidden entry?)"
+            ),
+            ArchiveIssue::Overlap => f.write_str("overlaps another entry or the central directory"),
+            ArchiveIssue::BadLocalHeader => {
+                f.write_str("no local file header where the central directory points")
+            }
+            ArchiveIssue::LocalName { local } => {
+                write!(
+                    f,
+                    "local header names it {local:?} (streaming extractors use that name)"
+                )
+            }
+            ArchiveIssue::Comment { len } => write!(f, "archive comment of {len} bytes"),
+            ArchiveIssue::Trailing { offset, len } => {
+                write!(
+                    f,
+                    "{len} bytes after the end of the archive at offset {offset}"
+                )
+            }
+            ArchiveIssue::Malformed(why) => write!(f, "malformed archive: {why}"),
+        }
+    }
 }
 
 /// One file with a problem.
@@ -352,6 +430,7 @@ fn compare(format: Format, mut listing: Listing) -> Result<VerifyReport, Package
             }),
         }
     }
+    problems.append(&mut listing.structure);
     check_folders(&listing, &manifest, &mut problems);
     check_trees(&listing, &manifest, &mut problems);
     for path in found.keys() {

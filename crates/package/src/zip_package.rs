@@ -5,6 +5,7 @@
 //! is copied in 128 KiB chunks that are hashed (BLAKE3) and written in the same pass; the
 //! zip crate computes the CRC-32 on the same chunks and seeks back to patch each local header.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -14,8 +15,9 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::custody::{AUDIT_TRAIL_PATH, MAX_AUDIT_TRAIL_BYTES};
 use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
-use crate::verify::{Found, Listing};
+use crate::verify::{FileProblem, Found, Listing, Problem};
 use crate::writeback::Writeback;
+use crate::zip_structure;
 use crate::{BuildOptions, COPY_BUF, Entry, PackageError, Source, Written, civil_utc};
 
 /// Extensions of text-like files worth deflating.
@@ -198,6 +200,7 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
     let mut archive = ZipArchive::new(BufReader::with_capacity(64 << 10, file))
         .map_err(|e| PackageError::zip("opening archive", e))?;
     let mut listing = Listing::default();
+    structure(path, &mut listing)?;
     let mut buf = vec![0u8; COPY_BUF];
     for index in 0..archive.len() {
         let (name, is_dir, stored) = {
@@ -279,6 +282,46 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
     }
     Ok(listing)
 }
+
+/// Checks the archive's layout ([`zip_structure::check`]) into `listing.structure`, and makes
+/// every central-directory entry whose name bytes an earlier entry already has count: the zip
+/// crate keeps only the last entry of a name, `unzip` extracts the first. A repeated file adds a
+/// second [`Found`] for its path (so `compare` reports [`Problem::Duplicate`], or `Added`), a
+/// repeated `manifest.json` or `manifest.sig` makes it untrustworthy, a repeated folder is a
+/// `Duplicate` of its own.
+fn structure(path: &Path, listing: &mut Listing) -> Result<(), PackageError> {
+    let found = zip_structure::check(path)?;
+    for (name, issue) in found.issues {
+        listing.structure.push(FileProblem {
+            path: name.unwrap_or_default(),
+            problem: Problem::Archive(issue),
+        });
+    }
+    let mut seen = HashSet::new();
+    for entry in &found.entries {
+        if seen.insert(entry.name.as_slice()) {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.name).into_owned();
+        if name.ends_with('/') {
+            listing.structure.push(FileProblem {
+                path: name,
+                problem: Problem::Duplicate,
+            });
+        } else {
+            if [MANIFEST_NAME, SIGNATURE_NAME, AUDIT_TRAIL_PATH].contains(&name.as_str()) {
+                listing.set_special(&name, None);
+            }
+            listing
+                .files
+                .push((name, Found::Unreadable(DUPLICATE.into())));
+        }
+    }
+    Ok(())
+}
+
+/// Why a repeated entry's second [`Found`] is not read.
+const DUPLICATE: &str = "another central-directory entry has the same name";
 
 /// Whether `head` (the first bytes of a file) starts a ZIP archive.
 pub(crate) fn sniff(head: &[u8]) -> bool {

@@ -180,6 +180,7 @@ fn problem_text(p: &Problem) -> String {
             ),
             other => format!("{tree} tree: {other:?}"),
         },
+        Problem::Archive(issue) => format!("ZIP layout: {issue}"),
         other => format!("{other:?}"),
     }
 }
