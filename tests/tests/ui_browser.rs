@@ -5,6 +5,10 @@
 //!   HttpOnly, SameSite=Strict and Secure behind TLS; a `POST` without (or with a wrong) CSRF
 //!   token is refused (403) and nothing changes; an evidence name with `<script>` comes back
 //!   escaped; sign-out ends the session.
+//! - `ui_attacks_over_http`: a foreign `Host` is refused (421, DNS rebinding) for the UI and the
+//!   API while loopback names pass; sign-ins for one name are limited (429, logged); the case
+//!   page reflects no URL text; a changed password ends sessions; `X-Forwarded-Proto` lists count
+//!   by their first value; a password's limit counts characters.
 //! - `ui_in_a_real_browser`: Chromium through chromedriver (WebDriver, `fantoccini`): sign in,
 //!   create a case, upload two files with the progress bar and see them listed (one named with
 //!   `<script>`, shown as text), download one, share the case to a partner by copy, see the
@@ -292,6 +296,118 @@ fn ui_guards_over_http() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/ui/sign-in");
+}
+
+/// What the newcomer's attack found, over plain HTTP: a foreign `Host` (DNS rebinding) is
+/// refused on the loopback listener, API and UI alike; sign-ins for one name are limited (429
+/// before any hash is verified, and logged); a changed password ends the user's sessions; the
+/// case page does not reflect text from the URL; `X-Forwarded-Proto: https, http` counts as TLS;
+/// a password's limit counts characters.
+#[test]
+fn ui_attacks_over_http() {
+    let node = ui_node("harbor-pd");
+    let port = node.admin_addr().rsplit_once(':').unwrap().1.to_owned();
+    let raw = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // DNS rebinding: a foreign Host is refused, for the UI and the API; loopback names pass.
+    for path in ["/ui/sign-in", "/v1/node"] {
+        for host in ["evil.example", &format!("evil.example:{port}")] {
+            let resp = raw
+                .get(node.url(path))
+                .bearer_auth(node.token())
+                .header("host", host)
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 421, "{path} with Host {host}");
+        }
+        for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+            let resp = raw
+                .get(node.url(path))
+                .bearer_auth(node.token())
+                .header("host", &host)
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{path} with Host {host}");
+        }
+    }
+
+    // Behind a proxy chain that lists protocols, the first (the client's) counts.
+    let resp = raw
+        .get(node.url("/ui/sign-in"))
+        .header("x-forwarded-proto", "https, http")
+        .send()
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Sign-in attempts for one user name are limited: 429 with Retry-After, logged.
+    let mut web = Http::new(&node);
+    let csrf = csrf_of(&web.get("/ui/sign-in").text().unwrap());
+    let attempt = |web: &mut Http| {
+        web.post_form(
+            "/ui/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("username", "mallory\n<x>"),
+                ("password", "not the password"),
+            ],
+        )
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt(&mut web).status(), 401);
+    }
+    let resp = attempt(&mut web);
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert!(resp.text().unwrap().contains("Too many sign-in attempts"));
+    wait_until("the refusal is logged", Duration::from_secs(10), || {
+        let log = node.log();
+        (log.contains("too many attempts") && log.contains("mallory") && log.contains("127.0.0.1"))
+            .then_some(())
+    });
+    // Another name is not affected.
+    let resp = web.post_form(
+        "/ui/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("username", "admin"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(resp.status(), 303);
+    let html = web.get("/ui/cases").text().unwrap();
+    let csrf = csrf_of(&html);
+
+    // The case page shows no text taken from the URL.
+    let resp = web.post_form(
+        "/ui/cases",
+        &[
+            ("case_number", "UI-SPOOF-1"),
+            ("title", "Spoof"),
+            ("csrf", &csrf),
+        ],
+    );
+    let case_page = location(&resp);
+    let html = web
+        .get(&format!(
+            "{case_page}?shared={}",
+            urlencode("nobody. SECURITY ALERT: call 555-0100")
+        ))
+        .text()
+        .unwrap();
+    assert!(!html.contains("SECURITY ALERT"), "reflected:\n{html}");
+
+    // A changed password ends the sessions signed in with the old one.
+    assert_eq!(web.get("/ui/cases").status(), 200);
+    // 1000 characters of two bytes each: within the limit (it counts characters).
+    let long = "é".repeat(1000);
+    set_password(&node, "admin", &long);
+    let resp = web.get("/ui/cases");
+    assert_eq!(resp.status(), 303, "the old session ended");
     assert_eq!(location(&resp), "/ui/sign-in");
 }
 

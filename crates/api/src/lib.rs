@@ -11,7 +11,9 @@
 //! - [`error`]: every error as a status plus `{"error":{"code","message"}}`.
 //! - [`links`]: the download-link admin routes and [`links::public::public_router`], the separate
 //!   public link server recipients download from (the use cases are `casemesh_links::Links`).
-//! - `/ui/*`: the web UI for case users (`casemesh_ui::router`), merged in by [`frontend`].
+//! - `/ui/*`: the web UI for case users (`casemesh_ui::router`), merged in by [`frontend`]; the
+//!   whole admin router sits behind the DNS-rebinding guard `casemesh_ui::host::guard` (on a
+//!   loopback listener, a foreign `Host` gets 421).
 //! - [`frontend`]: both routers for a started `casemesh_service::Node`; the binary hands it to
 //!   `Node::start`, which serves them.
 //!
@@ -187,9 +189,17 @@ pub fn admin_router(state: AppState) -> Router {
 /// `casemesh_service::Config::with_frontend`).
 pub fn frontend(node: &casemesh_service::Node) -> casemesh_service::Routers {
     let state = AppState::new(node);
+    let loopback = node.admin_addr().ip().is_loopback();
     casemesh_service::Routers {
         // The web UI for case users (issue #17; `casemesh-ui`), on the same listener.
-        admin: admin_router(state.clone()).merge(casemesh_ui::router(node)),
+        admin: admin_router(state.clone())
+            .merge(casemesh_ui::router(node))
+            // DNS rebinding: on a loopback listener only loopback `Host` names are served.
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    casemesh_ui::host::guard(loopback, req, next)
+                },
+            )),
         public: links::public::public_router(state),
     }
 }

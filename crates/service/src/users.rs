@@ -276,7 +276,9 @@ impl UserService {
 
     /// Set `username`'s web UI password (administrators, or the user themselves): stored only as
     /// an Argon2id hash (default parameters, random salt) on the user record. Refused: a password
-    /// shorter than [`MIN_PASSWORD_CHARS`] characters or longer than [`MAX_PASSWORD_BYTES`] bytes.
+    /// shorter than [`MIN_PASSWORD_CHARS`] or longer than [`MAX_PASSWORD_CHARS`] characters.
+    /// Signed-in web UI sessions of the user end at their next request (they keep a
+    /// fingerprint of the hash at sign-in, `casemesh_ui::session`, which no longer matches).
     pub async fn set_password(
         &self,
         caller: &Caller,
@@ -286,9 +288,10 @@ impl UserService {
         if caller.user.username != username {
             self.administer(caller)?;
         }
-        if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        let chars = password.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return Err(UserError::Invalid(format!(
-                "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_BYTES} characters"
+                "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
             )));
         }
         let mut user = self.user(username)?;
@@ -342,7 +345,8 @@ impl UserService {
     }
 
     /// The caller for a signed-in web UI session of user `id`, read afresh (a user disabled or
-    /// deleted since sign-in is `Unauthenticated`; changed permissions apply at once).
+    /// deleted since sign-in is `Unauthenticated`; changed permissions apply at once). The UI
+    /// also compares a fingerprint of the caller's `password_hash` with the session's.
     pub fn session_caller(&self, id: casemesh_model::ids::UserId) -> Result<Caller, UserError> {
         match self.store.user(id)? {
             Some(user) if !user.disabled && user.password_hash.is_some() => Ok(Caller {
@@ -362,8 +366,9 @@ impl UserService {
 
 /// Fewest characters a web UI password may have (NIST SP 800-63B, 5.1.1.2: at least 8).
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Most bytes a web UI password may have (bounds the hashing work a sign-in costs).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Most characters a web UI password may have (bounds the hashing work a sign-in costs: at most
+/// 4 KiB of UTF-8).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// An Argon2id hash of a password nobody knows (made once), verified against when the user does
 /// not exist or has no password, so a sign-in takes as long either way.

@@ -8,8 +8,12 @@
 //!   [`casemesh_service::Node`] (`cases()`, `evidence()`, `shares()`, `users()`, …) — the same
 //!   ones the JSON API calls, so no rule exists twice — and renders an askama template from
 //!   `crates/ui/templates/` (HTML-escaped by default, checked at compile time).
-//! - [`store`]: the in-memory, bounded session store.
+//! - [`store`]: the in-memory, bounded session store (anonymous and signed-in sessions in
+//!   separate pools).
+//! - [`limits`]: what bounds sign-ins (concurrent Argon2 verifications, attempts per user name
+//!   and per client address).
 //! - [`assets`]: `static/ui.css` and `static/ui.js`, compiled in (no Node.js build step).
+//! - [`host`]: the DNS-rebinding guard (loopback `Host` only) over the whole admin listener.
 //! - [`error`]: a refused or failed use case as an HTML page with its status.
 //!
 //! Passwords: `casemesh user passwd NAME` sets one (Argon2id hash on the user record,
@@ -25,6 +29,8 @@
 
 pub mod assets;
 pub mod error;
+pub mod host;
+pub mod limits;
 pub mod pages;
 pub mod session;
 pub mod store;
@@ -40,6 +46,8 @@ use pages::{case, cases, share, sign_in};
 pub struct UiState {
     /// The running node.
     pub node: Node,
+    /// The sign-in bounds (shared by all requests).
+    pub limits: limits::SignInLimits,
 }
 
 /// The UI's routes, all under `/ui/` (`/ui` and `/ui/` lead to the cases), to be merged into
@@ -54,7 +62,10 @@ pub fn router(node: &Node) -> Router {
 
 /// The pages, relative to `/ui`, behind the session layer and the guards.
 fn pages(node: &Node) -> Router {
-    let state = UiState { node: node.clone() };
+    let state = UiState {
+        node: node.clone(),
+        limits: limits::SignInLimits::default(),
+    };
     Router::new()
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
         .route("/sign-out", post(sign_in::sign_out))

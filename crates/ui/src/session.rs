@@ -5,10 +5,11 @@
 //!   `HttpOnly`, `SameSite=Strict`, `Path=/ui`, and expires after [`IDLE_HOURS`] hours without a
 //!   request (every request saves the session, which moves the expiry); the anonymous session of
 //!   the sign-in page after [`ANONYMOUS_MINUTES`] minutes. The session holds the signed-in
-//!   user's id and the CSRF token, nothing else.
+//!   user's id, the CSRF token and a fingerprint of the password hash at sign-in, nothing else.
 //! - **Who is asking** ([`SignedIn`]): the session's user read afresh on every request through
-//!   `node.users().session_caller` (a user disabled since sign-in is signed out at once); no
-//!   session → `303 See Other` to the sign-in page.
+//!   `node.users().session_caller` (a user disabled since sign-in, or whose password changed
+//!   since — the fingerprint differs — is signed out at once); no session → `303 See Other` to
+//!   the sign-in page.
 //! - **CSRF** ([`csrf_guard`]): a synchronizer token per session (32 random bytes, hex), made
 //!   when the session is (the sign-in page makes an anonymous one, so the sign-in form is
 //!   protected too) and renewed at sign-in. Every `POST` must carry it, as the form field `csrf`
@@ -16,8 +17,9 @@
 //!   header (uploads); otherwise `403`. Compared in constant time.
 //! - **Secure cookies** ([`secure_cookies`]): the admin listener speaks plain HTTP (loopback by
 //!   default); when a TLS-terminating proxy in front says `X-Forwarded-Proto: https`, every
-//!   `Set-Cookie` gets `Secure`. A forged header can only add `Secure` (the browser then keeps the
-//!   cookie off plain HTTP), never remove it.
+//!   `Set-Cookie` gets `Secure` (of a list, `https, http`, the first value counts: the
+//!   client's). A forged header can only add `Secure` (the browser then keeps the cookie off
+//!   plain HTTP), never remove it.
 //! - **Headers** ([`security_headers`]): a Content-Security-Policy that allows only this origin's
 //!   scripts and styles (no inline script anywhere), `frame-ancestors 'none'`, `nosniff`,
 //!   `no-referrer`, `no-store`.
@@ -49,8 +51,13 @@ pub const CSRF_FIELD: &str = "csrf";
 /// The header that carries the CSRF token (uploads).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-const USER_KEY: &str = "user";
+/// The session key of the signed-in user's id (its presence makes a session signed-in, see
+/// [`crate::store`]).
+pub(crate) const USER_KEY: &str = "user";
 const CSRF_KEY: &str = "csrf";
+/// The session key of the fingerprint of the user's password hash at sign-in
+/// ([`password_fingerprint`]; never the hash itself).
+const PASSWORD_KEY: &str = "pw";
 
 /// The session layer: the in-memory [`Sessions`], cookie `casemesh_ui` on `/ui`, HttpOnly,
 /// SameSite=Strict; [`ANONYMOUS_MINUTES`] idle expiry, [`IDLE_HOURS`] once signed in.
@@ -100,10 +107,32 @@ pub async fn sign_in(session: &Session, caller: &Caller) -> Result<(), UiError> 
         .await
         .map_err(session_error)?;
     session
+        .insert(PASSWORD_KEY, fingerprint(caller))
+        .await
+        .map_err(session_error)?;
+    session
         .insert(CSRF_KEY, new_token()?)
         .await
         .map_err(session_error)?;
     Ok(())
+}
+
+/// The fingerprint of `caller`'s current password hash (empty without one).
+fn fingerprint(caller: &Caller) -> String {
+    caller
+        .user
+        .password_hash
+        .as_deref()
+        .map(password_fingerprint)
+        .unwrap_or_default()
+}
+
+/// A fingerprint of a stored password hash (`User::password_hash`, a PHC string): the first 16
+/// bytes of its BLAKE3 hash, as 32 hex characters. A session keeps this from sign-in (never the
+/// hash itself) and ends when the user's current fingerprint differs, i.e. when the password
+/// was changed (`set_password` draws a new salt, so even the same password differs).
+pub fn password_fingerprint(password_hash: &str) -> String {
+    hex::encode(&blake3::hash(password_hash.as_bytes()).as_bytes()[..16])
 }
 
 fn signed_in_expiry() -> Expiry {
@@ -141,9 +170,10 @@ impl FromRequestParts<UiState> for SignedIn {
         let Some(user) = user else {
             return Err(to_sign_in());
         };
+        let signed_in_with: Option<String> = session.get(PASSWORD_KEY).await.ok().flatten();
         let caller = match state.node.users().session_caller(user) {
-            Ok(c) => c,
-            Err(_) => {
+            Ok(c) if signed_in_with.as_deref() == Some(fingerprint(&c).as_str()) => c,
+            _ => {
                 let _ = session.flush().await;
                 return Err(to_sign_in());
             }
@@ -227,7 +257,8 @@ pub async fn secure_cookies(req: Request, next: Next) -> Response {
         .headers()
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
         || req.uri().scheme_str() == Some("https");
     let mut resp = next.run(req).await;
     if tls {

@@ -130,8 +130,14 @@ fn read_password(username: &str, stdin: bool) -> anyhow::Result<String> {
         }
         return Ok(password);
     }
-    let first = rpassword::prompt_password(format!("New web UI password for {username}: "))?;
-    let again = rpassword::prompt_password("Again: ")?;
+    // rpassword opens /dev/tty; without a controlling terminal that fails with ENXIO
+    // ("No such device or address"), which says nothing useful.
+    let no_terminal = |e: std::io::Error| {
+        anyhow::anyhow!("no terminal to ask the password on ({e}): use --stdin")
+    };
+    let first = rpassword::prompt_password(format!("New web UI password for {username}: "))
+        .map_err(no_terminal)?;
+    let again = rpassword::prompt_password("Again: ").map_err(no_terminal)?;
     if first != again {
         bail!("the two passwords differ; nothing changed");
     }

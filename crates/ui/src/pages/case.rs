@@ -90,7 +90,9 @@ struct CasePage {
     groups: Vec<Group>,
 }
 
-/// `?shared=PARTNER`: show a notice after a share was created.
+/// `?shared=SHARE`: show a notice after share `SHARE` (its id) was created. The partner's name
+/// is looked up from the case's shares, never taken from the URL (a link could otherwise put
+/// any text in the notice).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ShowQuery {
     #[serde(default)]
@@ -195,9 +197,17 @@ pub async fn show(
             "mine"
         },
     );
-    if let Some(p) = q.shared.filter(|p| !p.is_empty()) {
+    if let Some(id) = q.shared.filter(|p| !p.is_empty())
+        && may_share
+        && let Some(share) = node
+            .shares()
+            .of_case(&who.caller, &case.id.to_string())?
+            .into_iter()
+            .find(|s| s.id.to_string() == id)
+    {
         layout.notice = Some(format!(
-            "Shared with {p}. The share shows Processing until the partner agency has every item, then Complete."
+            "Shared with {}. The share shows Processing until the partner agency has every item, then Complete.",
+            share.partner_name
         ));
     }
     render(&CasePage {
@@ -257,6 +267,11 @@ fn access(
             org: false,
         });
         for (entry, user) in &a.entries {
+            // The owner is shown once, as the owner (a received case lists its owner on the
+            // access list too).
+            if entry.principal == casemesh_model::access::Principal::User(case.owner) {
+                continue;
+            }
             let name = match (&entry.principal, user) {
                 (_, Some(u)) => u.full_name.clone(),
                 (casemesh_model::access::Principal::Group(g), None) => who

@@ -46,13 +46,29 @@ pub async fn create(
         mode: Some("copy".into()),
         ..Default::default()
     };
-    let share = state.node.shares().create(&who.caller, &reference, &new)?;
+    let share = state
+        .node
+        .shares()
+        .create(&who.caller, &reference, &new)
+        .map_err(|e| ui_wording(e.into()))?;
+    // The share's id, not the partner's name: the case page looks the name up.
     let url = format!(
         "/ui/cases/{}?shared={}",
         share.case,
-        urlencode(&share.partner_name)
+        urlencode(&share.id.to_string())
     );
     Ok(Redirect::to(&url).into_response())
+}
+
+/// A refusal worded for this form: the use case names the CLI flag `--to` where the form has the
+/// "Recipients" field.
+fn ui_wording(e: UiError) -> UiError {
+    match e {
+        UiError::BadRequest(m) => {
+            UiError::BadRequest(m.replace("(--to)", "(the Recipients field)"))
+        }
+        other => other,
+    }
 }
 
 fn urlencode(s: &str) -> String {
