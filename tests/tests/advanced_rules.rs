@@ -11,23 +11,13 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_http_status, create_case, id_of, partner, random_file, s, wait_until,
+    TestNode, add_user, assert_http_status, create_case, id_of, partner, random_file, s, wait_until,
 };
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Add user `name` (with `permissions`, comma-separated, may be empty) and return their token.
-fn user(node: &TestNode, name: &str, permissions: &str) -> String {
-    let mut args = vec!["user", "add", name, "--full-name", name];
-    if !permissions.is_empty() {
-        args.extend(["--permission", permissions]);
-    }
-    let v = node.cli_json(&args);
-    v["token"].as_str().unwrap().to_owned()
-}
 
 /// Add a file named `name` of `size` bytes to `case`; returns its evidence id.
 fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String {
@@ -76,8 +66,8 @@ fn scene(number: &str, mode: &str) -> Scene {
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    let dana = user(&b, "dana", "");
-    let erin = user(&b, "erin", "");
+    let dana = add_user(&b, "dana", "dana", &[]);
+    let erin = add_user(&b, "erin", "erin", &[]);
     let case = create_case(&a, number);
     add(&a, &case, work.path(), "before-share.bin", 2_000);
     let share = a.cli_json([
@@ -114,10 +104,15 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         case,
         share,
     } = scene("LATE-1", "copy");
-    copy_with(&b, &share, 1);
-    add(&a, &case, work.path(), "first-update.bin", 3_000);
-    let copy = copy_with(&b, &share, 2);
+    let copy = copy_with(&b, &share, 1);
     let copy = id_of(&copy).to_owned();
+    // The receiving organization adds an item of its own to the copy. It is numbered after the
+    // copy's items — EV-0002, the number the sharer gives its next item — so once that item
+    // arrives, two items of the copy have one display id (a user cannot make that by hand: a
+    // display id already taken is refused).
+    let note = add(&b, &copy, work.path(), "local-note.bin", 500);
+    add(&a, &case, work.path(), "first-update.bin", 3_000);
+    copy_with(&b, &share, 3);
 
     // erin is named now; then one more update.
     a.cli_json(["share", "add-recipients", &share, "--to", "user:erin"]);
@@ -131,14 +126,23 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
             .then_some(())
     });
     add(&a, &case, work.path(), "after-erin.bin", 4_000);
-    copy_with(&b, &share, 3);
+    copy_with(&b, &share, 4);
 
-    // dana, named at the offer, sees everything; erin only what came after she was named.
+    // dana, named at the offer, sees everything; erin only what came after she was named, and
+    // what the receiving organization adds itself (its own work, not an update).
     assert_eq!(
         names_seen(&b, &dana, &copy),
-        ["after-erin.bin", "before-share.bin", "first-update.bin"]
+        [
+            "after-erin.bin",
+            "before-share.bin",
+            "first-update.bin",
+            "local-note.bin"
+        ]
     );
-    assert_eq!(names_seen(&b, &erin, &copy), ["after-erin.bin"]);
+    assert_eq!(
+        names_seen(&b, &erin, &copy),
+        ["after-erin.bin", "local-note.bin"]
+    );
     // The earlier items do not exist for her: 404 on download, by id and by display id.
     let earlier = b.cli_json(["case", "show", &copy])["evidence"]
         .as_array()
@@ -148,11 +152,19 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         .cloned()
         .unwrap();
     let out = work.path().join("got.bin");
-    for reference in [&earlier["id"], &earlier["display_id"]] {
-        let reference = reference.as_str().unwrap();
-        let (err, _) = b.cli_fail_as(&erin, ["evidence", "get", &copy, reference, "-o", s(&out)]);
-        assert_http_status(&err, 404);
-    }
+    // (Its display id names, for her, the local item that has the same one: below.)
+    let (err, _) = b.cli_fail_as(
+        &erin,
+        [
+            "evidence",
+            "get",
+            &copy,
+            earlier["id"].as_str().unwrap(),
+            "-o",
+            s(&out),
+        ],
+    );
+    assert_http_status(&err, 404);
     assert!(!out.exists());
     // Nor can she reach them through what acts on the whole share: sharing it onward, the
     // updates review, the metadata document (403: she sees part of it).
@@ -181,16 +193,14 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     }
     // dana, named from the start, may review.
     b.cli_json_as(&dana, ["received", "updates", &share]);
-    // What the receiving organization adds itself is its own work, not an update: erin sees it.
-    let note = add(&b, &copy, work.path(), "local-note.bin", 500);
-    assert_eq!(
-        names_seen(&b, &erin, &copy),
-        ["after-erin.bin", "local-note.bin"]
-    );
-    // A display id the local item shares with a hidden one names, for erin, the one she sees:
+    // The display id the local item shares with a hidden one names, for erin, the one she sees:
     // the answer never reveals the hidden item (no "2 items have display id").
     let shared_id = earlier["display_id"].as_str().unwrap();
-    b.cli_json(["evidence", "edit", &copy, &note, "--display-id", shared_id]);
+    let local = b.cli_json(["evidence", "show", &copy, &note]);
+    assert_eq!(
+        local["display_id"], shared_id,
+        "the collision this test needs"
+    );
     b.cli_json_as(&erin, ["evidence", "get", &copy, shared_id, "-o", s(&out)]);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 500);
     let (err, _) = b.cli_fail_as(
@@ -255,17 +265,19 @@ fn evidence_shares_need_the_evidence_permissions_and_case_shares_the_case_ones()
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    user(&b, "dana", "");
-    user(&a, "colleague", "");
-    let evidence_clerk = user(
+    add_user(&b, "dana", "dana", &[]);
+    add_user(&a, "colleague", "colleague", &[]);
+    let evidence_clerk = add_user(
         &a,
         "evclerk",
-        "all_cases,evidence_share,evidence_share_external,evidence_share_links",
+        "evclerk",
+        &["all_cases,evidence_share,evidence_share_external,evidence_share_links"],
     );
-    let case_clerk = user(
+    let case_clerk = add_user(
         &a,
         "caseclerk",
-        "all_cases,case_share,case_share_by_copy,case_share_links",
+        "caseclerk",
+        &["all_cases,case_share,case_share_by_copy,case_share_links"],
     );
     let case = create_case(&a, "PERM-2");
     let ev = add(&a, &case, work.path(), "item.bin", 1_000);

@@ -2,7 +2,7 @@
 //!
 //! A name is one path segment. It must survive every target file system and never be able to
 //! climb out of a directory: no `/` or `\`, no `.` or `..`, no NUL or other control characters,
-//! not empty, at most [`MAX_NAME_BYTES`] bytes. Leading or trailing spaces are refused, since
+//! no bidirectional overrides ([`is_bidi_control`]), not empty, at most [`MAX_NAME_BYTES`] bytes. Leading or trailing spaces are refused, since
 //! Windows drops them silently. (Package writers apply stricter, lossy sanitizing of their own; this
 //! module refuses instead of rewriting, so bad input from the API gets a clear error.)
 
@@ -118,10 +118,22 @@ pub fn case_number_problem(value: &str) -> Option<String> {
     None
 }
 
-/// Check a one-line field (a case number, a title, a label): at most `max` UTF-8 bytes, and no
-/// control character at all.
+/// Check a one-line field (a case number, a title, a label): at most `max` UTF-8 bytes, no
+/// control character at all, and no bidirectional override or isolate ([`is_bidi_control`]).
 pub fn check_line(field: &'static str, value: &str, max: usize) -> Result<(), TextError> {
-    check_chars(field, value, max, |_| false)
+    check_chars(field, value, max, |_| false)?;
+    match value.chars().find(|c| is_bidi_control(*c)) {
+        Some(ch) => Err(TextError::Control { field, ch }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `c` is a bidirectional embedding, override or isolate control (U+202A–U+202E,
+/// U+2066–U+2069). Inside a name or a one-line field they reorder what is shown, so that
+/// `\u{202E}gnp.exe` reads as `exe.png` ("Trojan Source", CVE-2021-42574; Unicode TR #9). Right-
+/// to-left text needs none of them: the marks U+200E/U+200F stay allowed.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn check_chars(
@@ -159,7 +171,7 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     }
     if let Some(c) = name
         .chars()
-        .find(|c| matches!(c, '/' | '\\') || c.is_control())
+        .find(|c| matches!(c, '/' | '\\') || c.is_control() || is_bidi_control(*c))
     {
         return Err(NameError::ForbiddenChar(c));
     }
@@ -219,6 +231,36 @@ mod tests {
             Ok(())
         );
         assert_eq!(check_line("title", "Homicide — Müller, 証拠", 1000), Ok(()));
+    }
+
+    /// The newcomer's finding: `\u{202E}gnp.exe` shows as `exe.png`. Every bidi embedding,
+    /// override and isolate is refused in names and one-line fields; right-to-left text itself
+    /// (with or without the LRM/RLM marks) is accepted.
+    #[test]
+    fn bidirectional_overrides_are_refused_in_names_and_lines() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}',
+        ] {
+            let name = format!("{c}gnp.exe");
+            assert_eq!(
+                validate_name(&name),
+                Err(NameError::ForbiddenChar(c)),
+                "{c:?}"
+            );
+            assert!(
+                matches!(check_line("title", &name, 1000), Err(TextError::Control { ch, .. }) if ch == c),
+                "{c:?}"
+            );
+        }
+        for ok in [
+            "\u{5E2}\u{5D3}\u{5D5}\u{5EA} 1.pdf",
+            "شاهد.mp4",
+            "a\u{200F}b",
+        ] {
+            assert_eq!(validate_name(ok), Ok(()), "{ok}");
+            assert_eq!(check_line("title", ok, 1000), Ok(()), "{ok}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use casemesh_model::audit::actions;
 use casemesh_model::case::Transcript;
 use casemesh_model::case::{Case, Evidence, FolderError, media_type_for};
 use casemesh_model::ids::TranscriptId;
-use casemesh_model::ids::{BlobHash, EvidenceId};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId};
 use casemesh_model::names::{NameError, TextError, check_line, check_text, limits, validate_name};
 use casemesh_model::org::Action;
 use casemesh_sharing::Engine;
@@ -233,6 +233,7 @@ impl EvidenceService {
         let folder = case.resolve(new.folder.as_deref().unwrap_or(""))?;
         if let Some(d) = &new.display_id {
             validate_name(d)?;
+            self.display_id_free(case.id, d, None)?;
         }
         check_evidence_text(new.description.as_deref(), None, new.media_type.as_deref())?;
         // 2. the bytes, hashed in the same pass, durable before the record.
@@ -378,6 +379,7 @@ impl EvidenceService {
         }
         if let Some(d) = &edit.display_id {
             validate_name(d)?;
+            self.display_id_free(case.id, d, Some(ev.id))?;
         }
         check_evidence_text(edit.description.as_deref(), edit.category.as_deref(), None)?;
         let folder = edit
@@ -422,6 +424,30 @@ impl EvidenceService {
             })?;
         self.sharing.case_changed(case.id);
         Ok((ev, case))
+    }
+
+    /// Refuse a display id that another item of `case` (not `except`) already has, or that names
+    /// another item by its id: `StoreError::Conflict` (HTTP 409), nothing changed. Items a user
+    /// numbers by hand are then never ambiguous by their mistake (a copy may still hold the
+    /// sharer's and its own `EV-` numbers side by side; [`CaseService::evidence`] decides those).
+    /// Cost: one pass over the case, for an explicit display id only.
+    fn display_id_free(
+        &self,
+        case: CaseId,
+        display_id: &str,
+        except: Option<EvidenceId>,
+    ) -> Result<(), EvidenceError> {
+        let taken = || {
+            EvidenceError::Store(StoreError::Conflict(format!(
+                "display id {display_id:?} is taken by another item of this case"
+            )))
+        };
+        match self.store.resolve_evidence(case, display_id) {
+            Ok(other) if Some(other.id) == except => Ok(()),
+            Ok(_) | Err(StoreError::Conflict(_)) => Err(taken()),
+            Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Delete an item (needs Edit Case and the whole case); audited (`evidence.delete`). Its

@@ -1032,3 +1032,56 @@ async fn the_case_listing_shows_what_show_shows() {
     let _ = case;
     n.stop().await;
 }
+
+/// A display id set by hand (add or edit) that another item of the case has is refused with a
+/// conflict and changes nothing (the newcomer's finding: `evidence edit --display-id EV-0003`
+/// made two items EV-0003, after which neither could be named by it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_id_already_taken_is_refused() {
+    use casemesh_service::{EvidenceEdit, EvidenceError};
+    use casemesh_store::StoreError;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = init(dir.path(), "Prosecutor");
+    let n = Running::start(dir.path()).await;
+    n.create_case(&admin, "C-7");
+    n.add_evidence(&admin, "C-7", "a.txt", b"first").await;
+    n.add_evidence(&admin, "C-7", "b.txt", b"second").await;
+    let owner = n.admin(&admin);
+    let ev = n.node.evidence();
+    let edit = |d: &str| EvidenceEdit {
+        display_id: Some(d.to_owned()),
+        ..EvidenceEdit::default()
+    };
+    let err = ev
+        .edit(&owner, "C-7", "EV-0002", &edit("EV-0001"))
+        .unwrap_err();
+    assert!(
+        matches!(err, EvidenceError::Store(StoreError::Conflict(_))),
+        "{err:?}"
+    );
+    // Nothing changed: both still answer to their own display ids.
+    assert_eq!(ev.show(&owner, "C-7", "EV-0001").unwrap().0.name, "a.txt");
+    assert_eq!(ev.show(&owner, "C-7", "EV-0002").unwrap().0.name, "b.txt");
+    // Its own display id, or a free one, is fine.
+    ev.edit(&owner, "C-7", "EV-0002", &edit("EV-0002")).unwrap();
+    ev.edit(&owner, "C-7", "EV-0002", &edit("EXHIBIT-B"))
+        .unwrap();
+    // Adding with a taken display id is refused before any byte is stored.
+    let new = NewEvidence {
+        case: "C-7".into(),
+        name: "c.txt".into(),
+        display_id: Some("EV-0001".into()),
+        ..NewEvidence::default()
+    };
+    let chunks = vec![Ok::<_, std::io::Error>(Bytes::from_static(b"third"))];
+    let err = ev
+        .add(&owner, new, futures::stream::iter(chunks), Some(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EvidenceError::Store(StoreError::Conflict(_))),
+        "{err:?}"
+    );
+    assert_eq!(n.node.admin().blob_stats().unwrap().0, 2, "no third blob");
+    n.stop().await;
+}
