@@ -241,9 +241,11 @@ async fn landing(
          <p>Size: {size}<br>Available until: {expires}</p>\n\
          <p><a class=\"button\" href=\"{token}/download\" download>Download</a></p>\n\
          <p><small>The package holds a manifest signed by the sender's organization key; check it \
-         offline with <code>casemesh verify FILE</code>.</small></p>",
+         offline with <code>casemesh verify FILE --org-key {org_id}</code> (the sender's \
+         organization id: confirm it with the sender, not only from this page).</small></p>",
         title = e(&title),
         org = e(&state.org.name),
+        org_id = e(&state.org.id),
         fmt = link.format.extension().to_uppercase(),
         size = e(&human_size(link.package_size())),
         expires = e(&link.expires_at.to_string()),
