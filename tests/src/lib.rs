@@ -829,6 +829,29 @@ fn assert_failure(args: &[OsString], out: &Output) -> (String, i32) {
     (stderr, out.status.code().unwrap_or(-1))
 }
 
+/// An unsigned number from the environment variable `name`, if set (panics on a non-number: a
+/// typo must not silently change a test's scenario).
+pub fn env_number(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    Some(
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
+    )
+}
+
+/// The seed of a crash test: `CRASH_SEED`, else a fresh one. Print it, so a failing run can be
+/// replayed with `CRASH_SEED=…`.
+pub fn crash_seed() -> u64 {
+    env_number("CRASH_SEED").unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        SplitMix64::new(nanos ^ u64::from(std::process::id())).next_u64()
+    })
+}
+
 /// A small deterministic pseudo-random generator (splitmix64): test data and seeded scenarios
 /// (the crash harness) replay exactly from a printed seed.
 #[derive(Debug, Clone)]

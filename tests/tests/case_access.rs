@@ -11,16 +11,11 @@
 
 use casemesh_tests::{
     AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, ReceivedView,
-    ShareView, TestNode, assert_http_status, case_view, create_case, id_of, json_as, partner,
-    random_file, s, wait_copy,
+    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, id_of, json_as,
+    partner, random_file, s, wait_copy,
 };
 use std::fs;
 use std::time::Duration;
-
-fn user(node: &TestNode, name: &str, full: &str) -> String {
-    let v: CreatedUser = node.cli_typed(["user", "add", name, "--full-name", full]);
-    v.token
-}
 
 fn case_ids(node: &TestNode, token: &str) -> Vec<String> {
     node.cli_typed_as::<Vec<CaseSummary>, _, _>(token, ["case", "list"])
@@ -38,7 +33,7 @@ fn evidence_names(node: &TestNode, token: &str, case: &str) -> Vec<String> {
 #[test]
 fn a_case_exists_only_for_the_people_on_its_access_list() {
     let a = TestNode::start("metro-pd");
-    let eve = user(&a, "eve", "Eve Polastri");
+    let eve = add_user(&a, "eve", "Eve Polastri", &[]);
     a.cli_ok(["group", "add", "Trial team"]);
     let work = tempfile::tempdir().unwrap();
     let case: CaseView = a.cli_typed([
@@ -112,7 +107,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
 
     // A folder share to one user: that folder's evidence only; the rest answers 404, and
     // changing the case is refused.
-    let frank = user(&a, "frank", "Frank Castle");
+    let frank = add_user(&a, "frank", "Frank Castle", &[]);
     let photos_share: InsideShareView = a.cli_typed([
         "share",
         "create",
@@ -209,8 +204,8 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    let dana = user(&b, "dana", "Dana Scully");
-    let eve = user(&b, "eve", "Eve Polastri");
+    let dana = add_user(&b, "dana", "Dana Scully", &[]);
+    let eve = add_user(&b, "eve", "Eve Polastri", &[]);
     let case = create_case(&a, "RCV-1");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("statement.pdf");
@@ -276,7 +271,7 @@ fn shares_and_peers_are_not_shown_to_users_without_access() {
     let a = TestNode::start("metro-pd");
     let b = TestNode::start("county-da");
     partner(&a, &b);
-    let plain = user(&a, "plain", "Plain User");
+    let plain = add_user(&a, "plain", "Plain User", &[]);
     let case = create_case(&a, "ACC-9");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("x.bin");

@@ -25,7 +25,8 @@
 
 use casemesh_tests::{
     CaseView, EvidenceView, NodeCli, ShareView, SplitMix64, TestNode, assert_audit_verifies,
-    assert_blobs_sound, case_view, json_as, partner, random_file, received_view, s, wait_until,
+    assert_blobs_sound, case_view, crash_seed, env_number, json_as, partner, random_file,
+    received_view, s, wait_until,
 };
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,26 +62,6 @@ const CASE: &str = "CRASH-1";
 const SHARER: &str = "metro-pd";
 const RECEIVER: &str = "county-da";
 const FOLDERS: [&str; 2] = ["Video", "Photos"];
-
-fn env_number(name: &str) -> Option<u64> {
-    let text = std::env::var(name).ok()?;
-    Some(
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
-    )
-}
-
-/// `CRASH_SEED`, else a fresh seed (printed, so a failing run can be replayed).
-fn seed() -> u64 {
-    env_number("CRASH_SEED").unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        SplitMix64::new(nanos ^ u64::from(std::process::id())).next_u64()
-    })
-}
 
 /// One step of the scenario.
 #[derive(Debug, Clone)]
@@ -606,7 +587,7 @@ fn kill_loop(
 
 #[test]
 fn issue10_crash_harness_loses_no_acknowledged_write() {
-    let seed = seed();
+    let seed = crash_seed();
     let points = env_number("CRASH_POINTS").map_or(DEFAULT_CRASH_POINTS, |n| n as usize);
     eprintln!("crash harness: CRASH_SEED={seed} CRASH_POINTS={points}");
     let started = Instant::now();

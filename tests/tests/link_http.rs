@@ -15,7 +15,9 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, audit_trail, create_case, random_file, s, set_config_key, timeout};
+use casemesh_tests::{
+    TestNode, audit_trail, create_case, plain_http, random_file, s, set_config_key,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -74,15 +76,8 @@ impl Fixture {
     }
 }
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(timeout())
-        .build()
-        .unwrap()
-}
-
 fn get_range(url: &str, range: &str) -> reqwest::blocking::Response {
-    http().get(url).header("Range", range).send().unwrap()
+    plain_http().get(url).header("Range", range).send().unwrap()
 }
 
 fn header(resp: &reqwest::blocking::Response, name: &str) -> String {
@@ -96,7 +91,7 @@ fn header(resp: &reqwest::blocking::Response, name: &str) -> String {
 fn range_requests_of_every_kind_follow_rfc_9110() {
     let f = fixture(TestNode::start("http-ranges"));
     let dl = f.download_url();
-    let full = http().get(&dl).send().unwrap();
+    let full = plain_http().get(&dl).send().unwrap();
     assert_eq!(full.status().as_u16(), 200);
     let etag = header(&full, "etag");
     let last_modified = header(&full, "last-modified");
@@ -173,7 +168,7 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
 
     // If-Range: the current ETag honours the range; another one gets the whole package.
     let with_if_range = |value: &str| {
-        http()
+        plain_http()
             .get(&dl)
             .header("Range", "bytes=0-9")
             .header("If-Range", value)
@@ -198,7 +193,7 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
     );
 
     // HEAD ignores Range: the whole package's headers, no body.
-    let resp = http()
+    let resp = plain_http()
         .head(&dl)
         .header("Range", "bytes=0-9")
         .send()
@@ -220,7 +215,7 @@ fn a_download_of_many_range_requests_is_audited_and_counted_once() {
         assert_eq!(resp.bytes().unwrap().len(), 1);
     }
     // HEAD and a refused range are not downloads.
-    http().head(&dl).send().unwrap();
+    plain_http().head(&dl).send().unwrap();
     assert_eq!(get_range(&dl, "bytes=99999999-").status().as_u16(), 416);
     let audits = f.download_audits();
     assert_eq!(audits.len(), 1, "{audits:?}");
@@ -228,7 +223,7 @@ fn a_download_of_many_range_requests_is_audited_and_counted_once() {
     assert!(audits[0].contains("client=127.0.0.1"), "{audits:?}");
     assert_eq!(f.downloads(), 1);
     // The rest of the same download, in full, is still the same download.
-    assert_eq!(http().get(&dl).send().unwrap().status().as_u16(), 200);
+    assert_eq!(plain_http().get(&dl).send().unwrap().status().as_u16(), 200);
     assert_eq!(f.download_audits().len(), 1);
     assert_eq!(f.downloads(), 1);
 }
@@ -237,7 +232,7 @@ fn a_download_of_many_range_requests_is_audited_and_counted_once() {
 fn guesses(base: &str, n: usize, forwarded: Option<&str>, seed: usize) -> Vec<u16> {
     (0..n)
         .map(|i| {
-            let mut req = http().get(format!("{base}/l/{:064x}/download", seed * 1000 + i));
+            let mut req = plain_http().get(format!("{base}/l/{:064x}/download", seed * 1000 + i));
             if let Some(f) = forwarded {
                 req = req.header("X-Forwarded-For", f);
             }
@@ -253,17 +248,23 @@ fn wrong_guesses_never_block_a_valid_link() {
     let statuses = guesses(&base, 12, None, 1);
     assert!(statuses[..10].iter().all(|s| *s == 404), "{statuses:?}");
     assert_eq!(statuses[10..], [429, 429], "{statuses:?}");
-    let resp = http().get(format!("{base}/l/{:064x}", 7)).send().unwrap();
+    let resp = plain_http()
+        .get(format!("{base}/l/{:064x}", 7))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     assert!(resp.headers().contains_key("retry-after"));
     // The same address still gets its valid link: landing page and package.
-    assert_eq!(http().get(f.url()).send().unwrap().status().as_u16(), 200);
-    let resp = http().get(f.download_url()).send().unwrap();
+    assert_eq!(
+        plain_http().get(f.url()).send().unwrap().status().as_u16(),
+        200
+    );
+    let resp = plain_http().get(f.download_url()).send().unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert!(!resp.bytes().unwrap().is_empty());
     // Paths that are not token routes are plain 404s.
     assert_eq!(
-        http()
+        plain_http()
             .get(format!("{base}/nothing"))
             .send()
             .unwrap()
@@ -306,7 +307,7 @@ fn behind_a_trusted_proxy_clients_are_told_apart_by_forwarded_for() {
     assert_eq!(guesses(&base, 1, Some("2001:db8:1:2:ffff::9"), 500), [429]);
     assert_eq!(guesses(&base, 1, Some("2001:db8:1:3::1"), 600), [404]);
     // The audit names the forwarded client.
-    let resp = http()
+    let resp = plain_http()
         .get(f.download_url())
         .header("X-Forwarded-For", "192.0.2.77")
         .send()
@@ -370,7 +371,7 @@ fn a_half_open_client_is_dropped_after_the_header_timeout() {
     }
     // Complete requests are unaffected.
     assert_eq!(
-        http()
+        plain_http()
             .get(node.url("/healthz"))
             .send()
             .unwrap()

@@ -22,7 +22,8 @@
 )]
 
 use casemesh_tests::{
-    SplitMix64, TestNode, id_of, partner, random_file, s, share_case, wait_until,
+    SplitMix64, TestNode, crash_seed, env_number, id_of, partner, random_file, s, share_case,
+    wait_until,
 };
 use serde_json::Value;
 use std::sync::Mutex;
@@ -34,26 +35,6 @@ const MAX_PAUSE_MS: u64 = 700;
 /// The killer's shortest pause (ms): long enough for the partner's queued edits to start
 /// arriving after a restart, so kills land while the sharer takes edits in.
 const MIN_PAUSE_MS: u64 = 100;
-
-fn env_number(name: &str) -> Option<u64> {
-    let text = std::env::var(name).ok()?;
-    Some(
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
-    )
-}
-
-/// `CRASH_SEED`, else a fresh seed (printed, so a failing run can be replayed).
-fn seed() -> u64 {
-    env_number("CRASH_SEED").unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        SplitMix64::new(nanos ^ u64::from(std::process::id())).next_u64()
-    })
-}
 
 /// `received meta SHARE` on the partner.
 fn meta(b: &TestNode, share: &str) -> Option<Value> {
@@ -69,7 +50,7 @@ fn edit(b: &TestNode, share: &str, field: &str, value: &str) {
 
 #[test]
 fn partner_edits_survive_sharer_kills_without_doubled_text() {
-    let seed = seed();
+    let seed = crash_seed();
     let points = env_number("CRASH_POINTS").unwrap_or(16);
     let edits = env_number("UPDATES_CRASH_EDITS").unwrap_or(60);
     eprintln!("updates crash: CRASH_SEED={seed} CRASH_POINTS={points} EDITS={edits}");
