@@ -624,6 +624,26 @@ fn tampered_package_fails_verify_naming_the_file() {
     assert_eq!(report["altered"][0], "Evidence/Interviews/Day 1/clip.mp4");
     assert_eq!(report["missing"].as_array().unwrap().len(), 0);
 
+    // A name from the package reaches the terminal escaped (issue #16 item 3): an entry added
+    // with the `zip` tool whose name holds an OSC window-title sequence and BEL.
+    let hostile = f.work.path().join("hostile.zip");
+    fs::copy(&pkg, &hostile).unwrap();
+    let src = f.work.path().join("hostile-src");
+    let name = "Evidence/\u{1b}]0;pwned\u{7}evil.txt";
+    fs::create_dir_all(src.join("Evidence")).unwrap();
+    fs::write(src.join(name), b"not in the manifest").unwrap();
+    let mut add = Command::new("zip");
+    add.current_dir(&src).arg("-q").arg(&hostile).arg(name);
+    run_ok(add);
+    let out = verify_package(&["--org-key", f.node.org_id(), s(&hostile)]);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("pwned"), "the added entry is named: {shown}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "no raw control character reaches the terminal: {shown:?}"
+    );
+
     // A blob corrupted on the node's disk fails the build, naming the item.
     let blob = f.node.blob_path(&hash_file(&f.files[3].0));
     let mut perms = fs::metadata(&blob).unwrap().permissions();

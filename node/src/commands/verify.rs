@@ -251,9 +251,9 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
     } else {
         println!(
             "{}: {} package signed by {} (key {})",
-            args.package.display(),
+            escape(&args.package.display().to_string()),
             report.format.as_str().to_uppercase(),
-            report.signer,
+            escape(&report.signer),
             report.public_key
         );
         println!(
@@ -267,19 +267,19 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
         if !report.signer_matches_key {
             println!(
                 "signer:    MISMATCH: the manifest names {} but the key is {}'s",
-                report.signer,
+                escape(&report.signer),
                 org_of(&report.public_key)
             );
         }
         match (&pinned.who, &pin) {
-            (Some(who), _) => println!("pinned:    yes, the key is {who}"),
+            (Some(who), _) => println!("pinned:    yes, the key is {}", escape(who)),
             (None, Pin::None) => println!(
                 "pinned:    NO: the signature is valid for the key in the package, but nothing \
                  says whose key that is (pass --org-key or --data-dir)"
             ),
             (None, _) => println!(
                 "pinned:    NO: {}",
-                pinned.why_not.as_deref().unwrap_or_default()
+                escape(pinned.why_not.as_deref().unwrap_or_default())
             ),
         }
         match &report.audit {
@@ -287,14 +287,21 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
             Some(a) => match &a.problem {
                 None => println!(
                     "audit:     {} entries chain up to a head signed by {}",
-                    a.entries, a.signer
+                    a.entries,
+                    escape(&a.signer)
                 ),
-                Some(p) => println!("audit:     FAILED: {p}"),
+                Some(p) => println!("audit:     FAILED: {}", escape(&p.to_string())),
             },
         }
         println!("files ok:  {}", report.files_ok);
         for p in &report.problems {
-            println!("  {}: {}", p.path, problem_text(&p.problem));
+            // Paths and names come from the package: escaped, so a forged one cannot rewrite
+            // the terminal (issue #16 item 3).
+            println!(
+                "  {}: {}",
+                escape(&p.path),
+                escape(&problem_text(&p.problem))
+            );
         }
     }
     if !ok {
