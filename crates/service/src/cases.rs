@@ -407,11 +407,7 @@ impl CaseService {
 
     /// `case` as a caller who sees `vis` of it sees it.
     pub fn detail(&self, case: &Case, vis: &Visibility) -> Result<CaseDetail, CaseError> {
-        let owner = self
-            .store
-            .user(case.owner)?
-            .map(|u| u.username)
-            .unwrap_or_else(|| case.owner.to_string());
+        let owner = self.owner_name(case)?;
         let mut evidence = self.store.case_evidence(case.id)?;
         if *vis == Visibility::Whole {
             return Ok(CaseDetail {
@@ -493,6 +489,13 @@ impl CaseService {
 
     /// Show a case as the caller sees it; the view is audited (`case.view`).
     pub fn show(&self, caller: &Caller, reference: &str) -> Result<CaseDetail, CaseError> {
+        let (case, vis) = self.viewed(caller, reference)?;
+        self.detail(&case, &vis)
+    }
+
+    /// The case `reference` names for `caller` and how much of it they see, the view audited
+    /// (`case.view`): the start of [`CaseService::show`] and [`CaseService::show_listing`].
+    fn viewed(&self, caller: &Caller, reference: &str) -> Result<(Case, Visibility), CaseError> {
         let (case, vis) = self.resolve(caller, reference)?;
         self.store.audit(
             case.id,
@@ -501,26 +504,24 @@ impl CaseService {
             None,
             "",
         )?;
-        self.detail(&case, &vis)
+        Ok((case, vis))
+    }
+
+    /// The owner's username (its id when the user is gone).
+    fn owner_name(&self, case: &Case) -> Result<String, CaseError> {
+        Ok(self
+            .store
+            .user(case.owner)?
+            .map(|u| u.username)
+            .unwrap_or_else(|| case.owner.to_string()))
     }
 
     /// [`CaseService::show`] for a case of any size: the same check and audit entry, and the
     /// same evidence in the same order, as a [`CaseListing`] whose items are read one at a time.
     /// Errors: as [`CaseService::show`].
     pub fn show_listing(&self, caller: &Caller, reference: &str) -> Result<CaseListing, CaseError> {
-        let (case, vis) = self.resolve(caller, reference)?;
-        self.store.audit(
-            case.id,
-            &caller.actor(self.clock.now()),
-            actions::CASE_VIEW,
-            None,
-            "",
-        )?;
-        let owner = self
-            .store
-            .user(case.owner)?
-            .map(|u| u.username)
-            .unwrap_or_else(|| case.owner.to_string());
+        let (case, vis) = self.viewed(caller, reference)?;
+        let owner = self.owner_name(&case)?;
         // One pass for the sort keys (and, for a partial view, the folders its items lie in).
         let mut keys = Vec::new();
         let mut item_folders = BTreeSet::new();
