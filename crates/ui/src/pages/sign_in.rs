@@ -58,19 +58,7 @@ pub async fn submit(
     let shown = client.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
     if let Err(wait) = state.limits.admit(username, client) {
         tracing::warn!(user = ?username, client = %shown, "refused sign-in: too many attempts");
-        let secs = wait.as_secs().max(1);
-        return refusal(
-            &state,
-            &session,
-            username,
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many sign-in attempts. Try again in {} minutes.",
-                secs.div_ceil(60)
-            ),
-            Some(secs),
-        )
-        .await;
+        return too_many(&state, &session, username, wait).await;
     }
     let Some(turn) = state.limits.verify_turn().await else {
         tracing::warn!(user = ?username, client = %shown, "refused sign-in: busy");
@@ -95,19 +83,7 @@ pub async fn submit(
         Err(casemesh_service::UserError::Unauthenticated) => {
             if let Err(wait) = state.limits.failed(username, client) {
                 tracing::warn!(user = ?username, client = %shown, "refused sign-in: wrong name or password; too many attempts");
-                let secs = wait.as_secs().max(1);
-                return refusal(
-                    &state,
-                    &session,
-                    username,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &format!(
-                        "Too many sign-in attempts. Try again in {} minutes.",
-                        secs.div_ceil(60)
-                    ),
-                    Some(secs),
-                )
-                .await;
+                return too_many(&state, &session, username, wait).await;
             }
             tracing::warn!(user = ?username, client = %shown, "refused sign-in: wrong name or password");
             refusal(
@@ -122,6 +98,29 @@ pub async fn submit(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The `429` answer for a name or client over its failed-attempt allowance, with the wait
+/// (seconds in `Retry-After`, rounded up to minutes in the message).
+async fn too_many(
+    state: &UiState,
+    session: &Session,
+    username: &str,
+    wait: std::time::Duration,
+) -> Result<Response, UiError> {
+    let secs = wait.as_secs().max(1);
+    refusal(
+        state,
+        session,
+        username,
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "Too many sign-in attempts. Try again in {} minutes.",
+            secs.div_ceil(60)
+        ),
+        Some(secs),
+    )
+    .await
 }
 
 /// The sign-in page again with `error` and `status` (and `Retry-After: retry_after` seconds).
