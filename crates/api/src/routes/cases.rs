@@ -88,13 +88,13 @@ fn streamed_case_view(listing: casemesh_service::CaseListing) -> axum::response:
     tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter {
             buf: Vec::with_capacity(VIEW_CHUNK),
-            tx: tx.clone(),
+            tx,
         };
         let written =
             CaseView::write_streamed(&listing.case, &listing.owner, listing.items(), &mut out);
         if let Err(e) = written.and_then(|()| out.send()) {
             tracing::warn!(case = %listing.case.id, error = %e, "case view ended early");
-            let _ = tx.blocking_send(Err(e));
+            let _ = out.tx.blocking_send(Err(e));
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
