@@ -42,6 +42,7 @@
 //! stdout and stderr, kept in `DATA_DIR/casemesh-run.log`). Set `CASEMESH_KEEP_TEST_DIRS=1` to
 //! keep the data directories for a post-mortem.
 
+pub mod browser;
 pub mod hostile;
 
 /// The admin API's types (`casemesh_api_types`), for tests to read answers with

@@ -24,11 +24,12 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{TestNode, casemesh, partner, wait_until};
-use fantoccini::{Client, ClientBuilder, Locator};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use casemesh_tests::browser::{
+    Http, browser, chromedriver, csrf_of, location, screenshot, set_password, sign_in, sign_out,
+    start_driver, text_of, urlencode, wait_text,
+};
+use casemesh_tests::{TestNode, partner, wait_until};
+use fantoccini::Locator;
 use std::time::Duration;
 
 /// How long shares get to arrive.
@@ -37,104 +38,10 @@ const PASSWORD: &str = "correct horse battery";
 /// An evidence name that would run or inject markup if it were not escaped.
 const HOSTILE_NAME: &str = "<script>window.pwned=1<script><img src=x onerror=alert(1)>.txt";
 
-/// `casemesh user passwd NAME --stdin` on `node`, with `password` on standard input.
-fn set_password(node: &TestNode, user: &str, password: &str) {
-    let mut cmd = casemesh();
-    cmd.arg("--data-dir")
-        .arg(node.data_dir())
-        .args(["user", "passwd", user, "--stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "user passwd failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn ui_node(name: &str) -> TestNode {
     let node = TestNode::start(name);
     set_password(&node, "admin", PASSWORD);
     node
-}
-
-// ---------------------------------------------------------------------------------------------
-// Over plain HTTP.
-
-/// A client that does not follow redirects and keeps one session cookie by hand.
-struct Http {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Http {
-    fn new(node: &TestNode) -> Http {
-        Http {
-            http: reqwest::blocking::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: format!("http://{}", node.admin_addr()),
-            cookie: None,
-        }
-    }
-
-    fn keep_cookie(&mut self, resp: &reqwest::blocking::Response) {
-        for v in resp.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap();
-            if let Some(pair) = v.split(';').next()
-                && pair.starts_with("casemesh_ui=")
-            {
-                self.cookie = Some(pair.to_owned());
-            }
-        }
-    }
-
-    fn get(&mut self, path: &str) -> reqwest::blocking::Response {
-        let mut req = self.http.get(format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let resp = req.send().unwrap();
-        self.keep_cookie(&resp);
-        resp
-    }
-
-    fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
-        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let resp = req.send().unwrap();
-        self.keep_cookie(&resp);
-        resp
-    }
-}
-
-/// The CSRF token in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no CSRF field in:\n{html}"))
-        + "name=\"csrf\" value=\"".len();
-    html[at..at + 64].to_owned()
-}
-
-fn location(resp: &reqwest::blocking::Response) -> String {
-    resp.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -409,183 +316,6 @@ fn ui_attacks_over_http() {
     let resp = web.get("/ui/cases");
     assert_eq!(resp.status(), 303, "the old session ended");
     assert_eq!(location(&resp), "/ui/sign-in");
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// In a real browser.
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMEDRIVER") {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("chromedriver"))
-            .find(|p| p.is_file())
-    })
-}
-
-fn start_driver(bin: &Path) -> Driver {
-    let port = casemesh_tests::free_port();
-    let child = Command::new(bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until("chromedriver to listen", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    Driver { child, url }
-}
-
-async fn browser(driver: &Driver, downloads: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1280,800", "--lang=en-US"],
-            "prefs": {"download.default_directory": downloads.to_str().unwrap(),
-                      "download.prompt_for_download": false},
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("start a Chromium session through chromedriver");
-    // A 1280×800 viewport: the window is that plus whatever the browser keeps around the page.
-    let extra = client
-        .execute("return window.outerHeight - window.innerHeight;", vec![])
-        .await
-        .unwrap()
-        .as_u64()
-        .unwrap_or(0);
-    client
-        .set_window_size(1280, 800 + u32::try_from(extra).unwrap_or(0))
-        .await
-        .unwrap();
-    client
-}
-
-/// Write a screenshot of the current page to `docs/ui/NAME.png` when `UPDATE_SCREENSHOTS=1`.
-async fn screenshot(client: &Client, name: &str) {
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
-        return;
-    }
-    let png = client.screenshot().await.unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/ui")
-        .join(format!("{name}.png"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, png).unwrap();
-}
-
-async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Wait (up to `limit`) until the element `css` exists and its text satisfies `ok`.
-async fn wait_text(
-    client: &Client,
-    css: &str,
-    limit: Duration,
-    ok: impl Fn(&str) -> bool,
-) -> String {
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(e) = client.find(Locator::Css(css)).await
-            && let Ok(t) = e.text().await
-            && ok(&t)
-        {
-            return t;
-        }
-        if start.elapsed() > limit {
-            let page = client.source().await.unwrap_or_default();
-            panic!(
-                "timed out waiting for {css} at {:?}; the page:\n{page}",
-                client.current_url().await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn sign_in(client: &Client, node: &TestNode, password: &str) {
-    client
-        .goto(&format!("http://{}/ui/sign-in", node.admin_addr()))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn sign_out(client: &Client) {
-    client
-        .find(Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("sign-in"))
-        .await
-        .unwrap();
 }
 
 #[test]

@@ -1,0 +1,310 @@
+//! The web UI's test harness (issue #17): plain-HTTP sessions with a cookie and CSRF tokens, and
+//! a real Chromium driven through chromedriver (WebDriver, `fantoccini`).
+//!
+//! - [`set_password`] gives a node's user a UI password (`casemesh user passwd NAME --stdin`);
+//! - [`Http`] is a client that follows no redirect and keeps the `casemesh_ui` session cookie;
+//!   [`csrf_of`] reads a page's CSRF token, [`location`] a redirect's target;
+//! - [`chromedriver`] finds the driver (`CHROMEDRIVER` or `PATH`; `None` means skip the test with
+//!   a message), [`start_driver`] runs it on a free port, [`browser`] opens a headless 1280×800
+//!   Chromium session that downloads into a given directory;
+//! - [`sign_in`], [`sign_out`], [`text_of`], [`wait_text`] and [`screenshot`] (to `docs/ui/NAME.png`
+//!   when `UPDATE_SCREENSHOTS=1`) drive pages.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use crate::{TestNode, casemesh, wait_until};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `casemesh user passwd NAME --stdin` on `node`, with `password` on standard input.
+pub fn set_password(node: &TestNode, user: &str, password: &str) {
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir")
+        .arg(node.data_dir())
+        .args(["user", "passwd", user, "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user passwd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over plain HTTP.
+
+/// A client that does not follow redirects and keeps one session cookie by hand.
+pub struct Http {
+    /// The underlying client (redirects not followed).
+    pub http: reqwest::blocking::Client,
+    /// `http://ADDR` of the node's admin listener.
+    pub base: String,
+    /// The session cookie as `casemesh_ui=VALUE`, once a response set one.
+    pub cookie: Option<String>,
+}
+
+impl Http {
+    /// A client for `node`'s admin listener, with no session yet.
+    pub fn new(node: &TestNode) -> Http {
+        Http {
+            http: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", node.admin_addr()),
+            cookie: None,
+        }
+    }
+
+    /// Keep the `casemesh_ui` session cookie a response sets.
+    pub fn keep_cookie(&mut self, resp: &reqwest::blocking::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            if let Some(pair) = v.split(';').next()
+                && pair.starts_with("casemesh_ui=")
+            {
+                self.cookie = Some(pair.to_owned());
+            }
+        }
+    }
+
+    /// `GET path` (e.g. `/ui/cases`) with the session cookie; panics on a transport error.
+    pub fn get(&mut self, path: &str) -> reqwest::blocking::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().unwrap();
+        self.keep_cookie(&resp);
+        resp
+    }
+
+    /// `POST path` with a URL-encoded form and the session cookie.
+    pub fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::blocking::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().unwrap();
+        self.keep_cookie(&resp);
+        resp
+    }
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field in:\n{html}"))
+        + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_owned()
+}
+
+/// A redirect's `Location` header, or `""` when it has none.
+pub fn location(resp: &reqwest::blocking::Response) -> String {
+    resp.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Percent-encode every byte but ASCII letters and digits (a form or query value).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// In a real browser.
+
+/// chromedriver on a free port, killed on drop.
+pub struct Driver {
+    child: Child,
+    /// The WebDriver endpoint, `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The chromedriver binary: `CHROMEDRIVER`, else the first on `PATH`; `None` when not installed.
+pub fn chromedriver() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMEDRIVER") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Start chromedriver on a free loopback port and wait until it listens (20 s at most).
+pub fn start_driver(bin: &Path) -> Driver {
+    let port = crate::free_port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("chromedriver to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Driver { child, url }
+}
+
+/// A headless Chromium session (1280×800 viewport, en-US) that saves downloads in `downloads`.
+pub async fn browser(driver: &Driver, downloads: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,800", "--lang=en-US"],
+            "prefs": {"download.default_directory": downloads.to_str().unwrap(),
+                      "download.prompt_for_download": false},
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("start a Chromium session through chromedriver");
+    // A 1280×800 viewport: the window is that plus whatever the browser keeps around the page.
+    let extra = client
+        .execute("return window.outerHeight - window.innerHeight;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(0);
+    client
+        .set_window_size(1280, 800 + u32::try_from(extra).unwrap_or(0))
+        .await
+        .unwrap();
+    client
+}
+
+/// Write a screenshot of the current page to `docs/ui/NAME.png` when `UPDATE_SCREENSHOTS=1`.
+pub async fn screenshot(client: &Client, name: &str) {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
+    let png = client.screenshot().await.unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/ui")
+        .join(format!("{name}.png"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+}
+
+/// The text of the first element matching `css`; panics when there is none.
+pub async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Wait (up to `limit`) until the element `css` exists and its text satisfies `ok`.
+pub async fn wait_text(
+    client: &Client,
+    css: &str,
+    limit: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(e) = client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+            && ok(&t)
+        {
+            return t;
+        }
+        if start.elapsed() > limit {
+            let page = client.source().await.unwrap_or_default();
+            panic!(
+                "timed out waiting for {css} at {:?}; the page:\n{page}",
+                client.current_url().await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sign in at `node`'s `/ui/sign-in` as `admin` with `password` (does not wait for the next page).
+pub async fn sign_in(client: &Client, node: &TestNode, password: &str) {
+    client
+        .goto(&format!("http://{}/ui/sign-in", node.admin_addr()))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Press Sign out and wait for the sign-in form.
+pub async fn sign_out(client: &Client) {
+    client
+        .find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("sign-in"))
+        .await
+        .unwrap();
+}
