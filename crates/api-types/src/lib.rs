@@ -7,7 +7,7 @@
 //! older node only if it is an `Option`).
 //!
 //! Layout, one module per route family: [`cases`] (cases, folders, evidence), [`users`],
-//! [`audit`] (audit trail, custody timeline), [`node`] (health, settings, blobs, retention),
+//! [`audit`] (audit trail, custody timeline), [`links`] (download links), [`node`] (health, settings, blobs, retention),
 //! [`sharing`] (federation, partner and inside shares, received shares) and [`error`] (every
 //! error answer). Each response type derives `Serialize` (the server) and `Deserialize` (the
 //! clients); each request type both as well. Conversions from model records are here; those
@@ -24,6 +24,7 @@
 pub mod audit;
 pub mod cases;
 pub mod error;
+pub mod links;
 pub mod node;
 #[cfg(feature = "server")]
 pub mod server;
@@ -36,6 +37,7 @@ pub use cases::{
     FolderRequest, ListQuery, OriginView, RetentionView, TranscriptQuery, TranscriptView,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use links::{CreateLink, LinkOptions, LinkStatus, LinkView, PackageFormat, Progress};
 pub use node::{
     BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, NodeInfo, Ready, ReadyPart,
     Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,

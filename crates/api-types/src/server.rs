@@ -152,3 +152,104 @@ impl From<casemesh_service::Removed> for Removed {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Download links.
+
+/// The API's default link lifetime is the link service's.
+const _: () = assert!(crate::links::DEFAULT_DAYS == casemesh_links::DEFAULT_DAYS);
+
+impl From<casemesh_links::PackageFormat> for crate::links::PackageFormat {
+    fn from(f: casemesh_links::PackageFormat) -> Self {
+        match f {
+            casemesh_links::PackageFormat::Zip => crate::links::PackageFormat::Zip,
+            casemesh_links::PackageFormat::Iso => crate::links::PackageFormat::Iso,
+        }
+    }
+}
+
+impl From<crate::links::PackageFormat> for casemesh_links::PackageFormat {
+    fn from(f: crate::links::PackageFormat) -> Self {
+        match f {
+            crate::links::PackageFormat::Zip => casemesh_links::PackageFormat::Zip,
+            crate::links::PackageFormat::Iso => casemesh_links::PackageFormat::Iso,
+        }
+    }
+}
+
+impl From<casemesh_links::LinkStatus> for crate::links::LinkStatus {
+    fn from(s: casemesh_links::LinkStatus) -> Self {
+        use casemesh_links::LinkStatus as S;
+        match s {
+            S::Processing => crate::links::LinkStatus::Processing,
+            S::Ready => crate::links::LinkStatus::Ready,
+            S::Failed => crate::links::LinkStatus::Failed,
+            S::Expired => crate::links::LinkStatus::Expired,
+            S::Revoked => crate::links::LinkStatus::Revoked,
+        }
+    }
+}
+
+impl crate::links::LinkView {
+    /// The view of `link` (of `case`, whose Case ID it shows; `""` when the case is gone) at
+    /// `now`; `progress` is asked of the build only while the link is Processing. The URL is
+    /// `None`: only the creation answer carries it.
+    pub fn new(
+        link: &casemesh_links::LinkRecord,
+        case: Option<&casemesh_model::case::Case>,
+        now: casemesh_model::time::Timestamp,
+        progress: impl FnOnce(casemesh_model::ids::LinkId) -> Option<casemesh_links::Progress>,
+    ) -> Self {
+        use casemesh_links::BuildState;
+        let status = link.status(now);
+        let (package_size, files, manifest_blake3, error) = match &link.build {
+            BuildState::Ready {
+                size,
+                files,
+                manifest_blake3,
+            } => (
+                Some(*size),
+                Some(*files),
+                Some(manifest_blake3.clone()),
+                None,
+            ),
+            BuildState::Failed { reason } => (None, None, None, Some(reason.clone())),
+            BuildState::Processing => (None, None, None, None),
+        };
+        let o = &link.options;
+        crate::links::LinkView {
+            id: link.id.to_string(),
+            case: link.case.to_string(),
+            case_id: case.map(|c| c.case_number.clone()).unwrap_or_default(),
+            status: status.into(),
+            url: None,
+            format: link.format.into(),
+            options: crate::links::LinkOptions {
+                audit_trail: o.audit_trail,
+                transcripts: o.transcripts,
+                toc: o.toc,
+                keep_folders: o.keep_folders,
+                folders: o.folders.clone(),
+                evidence: o.evidence.iter().map(ToString::to_string).collect(),
+            },
+            recipient: link.recipient.clone(),
+            message: link.message.clone(),
+            created_by: link.created_by.clone(),
+            created_at: link.created_at.to_string(),
+            expires_at: link.expires_at.to_string(),
+            revoked_at: link.revoked_at.map(|t| t.to_string()),
+            package_size,
+            files,
+            manifest_blake3,
+            error,
+            downloads: link.downloads,
+            progress: (status == casemesh_links::LinkStatus::Processing)
+                .then(|| progress(link.id))
+                .flatten()
+                .map(|p| crate::links::Progress {
+                    done: p.done,
+                    total: p.total,
+                }),
+        }
+    }
+}

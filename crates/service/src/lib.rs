@@ -99,6 +99,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The two HTTP routers a node serves: the admin endpoint and the public link server.
 pub struct Routers {
@@ -209,6 +210,8 @@ struct Inner {
     metrics: metrics::Metrics,
     /// The node's shutdown token: a node shutting down is not ready (see [`readiness`]).
     cancel: CancellationToken,
+    /// Work a response streams from (see [`Node::response_tasks`]); shutdown waits for it.
+    response_tasks: TaskTracker,
 }
 
 impl Node {
@@ -354,6 +357,7 @@ impl Node {
                 p2p_addrs,
                 metrics,
                 cancel: cancel.clone(),
+                response_tasks: TaskTracker::new(),
             }),
         };
 
@@ -441,6 +445,7 @@ impl Node {
             cancel,
             Running {
                 servers,
+                response_tasks: node.inner.response_tasks.clone(),
                 jobs,
                 links,
                 engine_tasks,
@@ -559,6 +564,13 @@ impl Node {
         self.inner.link_addr
     }
 
+    /// The tracker for work an HTTP response streams from after its handler returned (a case
+    /// view written item by item on a blocking thread): spawn it here, not bare, so shutdown
+    /// waits for it before the store is flushed (issue #9: every spawned task owned and joined).
+    pub fn response_tasks(&self) -> &TaskTracker {
+        &self.inner.response_tasks
+    }
+
     /// The peer-to-peer listen addresses bound at start (multiaddrs).
     pub fn p2p_addrs(&self) -> &[String] {
         &self.inner.p2p_addrs
@@ -568,6 +580,7 @@ impl Node {
 /// What the node's shutdown waits for.
 struct Running {
     servers: JoinSet<Result<()>>,
+    response_tasks: TaskTracker,
     jobs: JoinSet<()>,
     links: Links,
     engine_tasks: JoinSet<()>,
@@ -576,7 +589,7 @@ struct Running {
 }
 
 /// Wait for `cancel`, then shut down in order: stop accepting and finish in-flight requests,
-/// stop the periodic jobs, wait for the package builds and the sharing engine, remove
+/// wait for the work responses stream from, stop the periodic jobs, wait for the package builds and the sharing engine, remove
 /// `admin.addr` and `link.addr`, flush the store.
 async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
     cancel.cancelled().await;
@@ -591,6 +604,8 @@ async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
             }
         }
     }
+    running.response_tasks.close();
+    running.response_tasks.wait().await;
     while running.jobs.join_next().await.is_some() {}
     running.links.shutdown().await;
     while running.engine_tasks.join_next().await.is_some() {}

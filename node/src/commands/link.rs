@@ -1,10 +1,11 @@
 //! `casemesh link …`: create, list, show and revoke download links (a ZIP or ISO package of a
 //! case that anyone holding the URL may download until it expires or is revoked).
 
-use super::{Out, bytes, items, table, text};
+use super::{Out, bytes, opt, s, table, typed};
 use crate::client::Client;
+use casemesh_api_types::links::{CreateLink, LinkStatus, LinkView, PackageFormat};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -94,33 +95,38 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             message,
             wait,
         } => {
-            let body = json!({
-                "format": match format { Format::Zip => "zip", Format::Iso => "iso" },
-                "days": days,
-                "audit_trail": audit_trail,
-                "transcripts": transcripts,
-                "toc": toc,
-                "keep_folders": keep_folders,
-                "folders": folders,
-                "evidence": evidence,
-                "to": to,
-                "message": message,
-            });
+            let body = CreateLink {
+                format: match format {
+                    Format::Zip => PackageFormat::Zip,
+                    Format::Iso => PackageFormat::Iso,
+                },
+                days,
+                audit_trail,
+                transcripts,
+                toc,
+                keep_folders,
+                folders,
+                evidence,
+                to: to.clone(),
+                message,
+            };
             let created = client
                 .send_json(
                     reqwest::Method::POST,
                     &["v1", "cases", &case, "links"],
-                    &body,
+                    &serde_json::to_value(&body)?,
                 )
                 .await?;
             let url = created["url"].clone();
-            let mut link = created;
+            let mut raw = created;
             if wait {
-                link = wait_built(client, &text(&link, "id"), out).await?;
-                link["url"] = url;
+                let id = typed::<LinkView>(&raw)?.id;
+                raw = wait_built(client, &id, out).await?;
+                raw["url"] = url;
             }
-            if !out.json(&link)? {
-                println!("{}", text(&link, "url"));
+            let link: LinkView = typed(&raw)?;
+            if !out.json(&raw)? {
+                println!("{}", opt(link.url.as_deref()));
                 let next = match &to {
                     Some(r) => format!(
                         "{r} is emailed the URL through the node's mail queue (logged instead \
@@ -129,33 +135,30 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                     None => "forward the URL to the recipient".to_owned(),
                 };
                 eprintln!(
-                    "link {} ({}), expires {}; {next}",
-                    text(&link, "id"),
-                    text(&link, "status"),
-                    text(&link, "expires_at")
+                    "link {} ({:?}), expires {}; {next}",
+                    s(&link.id),
+                    link.status,
+                    s(&link.expires_at)
                 );
             }
-            if link["status"] == "Failed" {
-                anyhow::bail!("the package build failed: {}", text(&link, "error"));
+            if link.status == LinkStatus::Failed {
+                anyhow::bail!("the package build failed: {}", opt(link.error.as_deref()));
             }
         }
         LinkCommand::List { case } => {
             let links = client.get(&["v1", "cases", &case, "links"]).await?;
-            if !out.json(&links)? {
-                let rows: Vec<Vec<String>> = items(&links)
+            if let Some(links) = out.answer::<Vec<LinkView>>(&links)? {
+                let rows: Vec<Vec<String>> = links
                     .iter()
                     .map(|l| {
                         vec![
-                            text(l, "id"),
-                            text(l, "status"),
-                            text(l, "format"),
-                            l["package_size"]
-                                .as_u64()
-                                .map(bytes)
-                                .unwrap_or_else(|| "-".into()),
-                            text(l, "expires_at"),
-                            text(l, "downloads"),
-                            text(l, "recipient"),
+                            s(&l.id),
+                            format!("{:?}", l.status),
+                            format_name(l.format).to_owned(),
+                            l.package_size.map(bytes).unwrap_or_else(|| "-".into()),
+                            s(&l.expires_at),
+                            l.downloads.to_string(),
+                            opt(l.recipient.as_deref()),
                         ]
                     })
                     .collect();
@@ -175,7 +178,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
         }
         LinkCommand::Show { link } => {
             let l = client.get(&["v1", "links", &link]).await?;
-            if !out.json(&l)? {
+            if let Some(l) = out.answer::<LinkView>(&l)? {
                 print_link(&l);
             }
         }
@@ -185,8 +188,8 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                 &format!("revoke download link {link} and delete its package"),
             )?;
             let l = client.post_empty(&["v1", "links", &link, "revoke"]).await?;
-            if !out.json(&l)? {
-                println!("revoked link {}", text(&l, "id"));
+            if let Some(l) = out.answer::<LinkView>(&l)? {
+                println!("revoked link {}", s(&l.id));
             }
         }
     }
@@ -221,17 +224,17 @@ async fn wait_built(client: &Client, id: &str, out: Out) -> anyhow::Result<Value
         pb
     });
     loop {
-        let link = client.get(&["v1", "links", id]).await?;
-        if link["status"] != "Processing" {
+        let raw = client.get(&["v1", "links", id]).await?;
+        let link: LinkView = typed(&raw)?;
+        if link.status != LinkStatus::Processing {
             if let Some(pb) = &spinner {
                 pb.finish_and_clear();
             }
-            return Ok(link);
+            return Ok(raw);
         }
         if let Some(pb) = &spinner {
-            let p = &link["progress"];
-            match (p["done"].as_u64(), p["total"].as_u64()) {
-                (Some(done), Some(total)) if total > 0 => pb.set_message(format!(
+            match link.progress.map(|p| (p.done, p.total)) {
+                Some((done, total)) if total > 0 => pb.set_message(format!(
                     "packaging: {} of {} ({}%)",
                     bytes(done),
                     bytes(total),
@@ -244,38 +247,42 @@ async fn wait_built(client: &Client, id: &str, out: Out) -> anyhow::Result<Value
     }
 }
 
-fn print_link(l: &Value) {
-    println!("Link:       {}", text(l, "id"));
-    println!("Case:       {} ({})", text(l, "case_id"), text(l, "case"));
-    println!("Status:     {}", text(l, "status"));
-    if l["error"].is_string() {
-        println!("Error:      {}", text(l, "error"));
+/// `zip` or `iso`, as the API writes it.
+fn format_name(f: PackageFormat) -> &'static str {
+    match f {
+        PackageFormat::Zip => "zip",
+        PackageFormat::Iso => "iso",
     }
-    println!("Format:     {}", text(l, "format"));
-    let size = l["package_size"]
-        .as_u64()
-        .map(bytes)
-        .unwrap_or_else(|| "-".into());
+}
+
+fn print_link(l: &LinkView) {
+    println!("Link:       {}", s(&l.id));
+    println!("Case:       {} ({})", s(&l.case_id), s(&l.case));
+    println!("Status:     {:?}", l.status);
+    if let Some(e) = &l.error {
+        println!("Error:      {}", s(e));
+    }
+    println!("Format:     {}", format_name(l.format));
+    let size = l.package_size.map(bytes).unwrap_or_else(|| "-".into());
     println!("Size:       {size}");
-    println!("Recipient:  {}", text(l, "recipient"));
-    println!("Message:    {}", text(l, "message"));
-    println!(
-        "Created:    {} by {}",
-        text(l, "created_at"),
-        text(l, "created_by")
-    );
-    println!("Expires:    {}", text(l, "expires_at"));
-    if l["revoked_at"].is_string() {
-        println!("Revoked:    {}", text(l, "revoked_at"));
+    println!("Recipient:  {}", opt(l.recipient.as_deref()));
+    println!("Message:    {}", s(&l.message));
+    println!("Created:    {} by {}", s(&l.created_at), s(&l.created_by));
+    println!("Expires:    {}", s(&l.expires_at));
+    if let Some(r) = &l.revoked_at {
+        println!("Revoked:    {}", s(r));
     }
-    println!("Downloads:  {}", text(l, "downloads"));
-    let o = &l["options"];
-    let mut opts = Vec::new();
-    for key in ["audit_trail", "transcripts", "toc", "keep_folders"] {
-        if o[key] == true {
-            opts.push(key);
-        }
-    }
+    println!("Downloads:  {}", l.downloads);
+    let o = &l.options;
+    let opts: Vec<&str> = [
+        ("audit_trail", o.audit_trail),
+        ("transcripts", o.transcripts),
+        ("toc", o.toc),
+        ("keep_folders", o.keep_folders),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     println!(
         "Options:    {}",
         if opts.is_empty() {
@@ -284,7 +291,7 @@ fn print_link(l: &Value) {
             opts.join(", ")
         }
     );
-    println!("Manifest:   {}", text(l, "manifest_blake3"));
+    println!("Manifest:   {}", opt(l.manifest_blake3.as_deref()));
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub async fn show(
     let listing = tokio::task::spawn_blocking(move || node.cases().show_listing(&caller, &case))
         .await
         .map_err(|e| crate::error::ApiError::internal(format!("case view task: {e}")))??;
-    Ok(streamed_case_view(listing))
+    Ok(streamed_case_view(state.node.response_tasks(), listing))
 }
 
 /// Bytes per chunk of a streamed case view.
@@ -82,19 +82,30 @@ const VIEW_CHUNK: usize = 64 * 1024;
 /// is its last field), produced on a blocking thread that reads one evidence item at a time and
 /// hands 64 KiB chunks to the response, so a case of any size costs the server a few chunks of
 /// memory, not the whole view (issue #11). A store error mid-way ends the body early (logged); the
-/// client sees a truncated document, never a wrong one.
-fn streamed_case_view(listing: casemesh_service::CaseListing) -> axum::response::Response {
+/// client sees a truncated document, never a wrong one. The writer runs on `tasks` (the node's
+/// [`casemesh_service::Node::response_tasks`]), so shutdown waits for it.
+fn streamed_case_view(
+    tasks: &tokio_util::task::TaskTracker,
+    listing: casemesh_service::CaseListing,
+) -> axum::response::Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
+    tasks.spawn_blocking(move || {
         let mut out = ChunkWriter {
             buf: Vec::with_capacity(VIEW_CHUNK),
             tx,
         };
         let written =
             CaseView::write_streamed(&listing.case, &listing.owner, listing.items(), &mut out);
-        if let Err(e) = written.and_then(|()| out.send()) {
-            tracing::warn!(case = %listing.case.id, error = %e, "case view ended early");
-            let _ = out.tx.blocking_send(Err(e));
+        match written.and_then(|()| out.send()) {
+            Ok(()) => {}
+            // The client went away: nothing is wrong with the node.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                tracing::debug!(case = %listing.case.id, "case view: client gone");
+            }
+            Err(e) => {
+                tracing::warn!(case = %listing.case.id, error = %e, "case view ended early");
+                let _ = out.tx.blocking_send(Err(e));
+            }
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {
