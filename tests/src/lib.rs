@@ -1154,24 +1154,21 @@ pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) ->
 }
 
 /// `node`'s peers view (`peers`) of the partner registered under `name`.
-pub fn peer_view(node: &TestNode, name: &str) -> Value {
-    node.cli_json(["peers"])
-        .as_array()
-        .expect("peers is an array")
-        .iter()
-        .find(|p| p["name"] == name)
+pub fn peer_view(node: &TestNode, name: &str) -> PeerView {
+    node.cli_typed::<Vec<PeerView>, _, _>(["peers"])
+        .into_iter()
+        .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("{} has no partner named {name}", node.name()))
-        .clone()
 }
 
 /// Wait until `node` sees the partner `name` connected (or disconnected).
-pub fn wait_connected(node: &TestNode, name: &str, connected: bool, limit: Duration) -> Value {
+pub fn wait_connected(node: &TestNode, name: &str, connected: bool, limit: Duration) -> PeerView {
     wait_until(
         &format!("{} to see {name} connected={connected}", node.name()),
         limit,
         || {
             let p = peer_view(node, name);
-            (p["connected"] == connected).then_some(p)
+            (p.connected == connected).then_some(p)
         },
     )
 }

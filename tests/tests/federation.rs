@@ -108,14 +108,14 @@ fn registered_partners_connect() {
     partner(&a, &b);
     let seen = wait_connected(&a, "county-da", true, SHORT);
     let (b_peer, _) = node_identity(&b);
-    assert_eq!(seen["peer_id"], b_peer.as_str());
-    assert_eq!(seen["outbox_queued"], 0);
+    assert_eq!(seen.peer_id, b_peer.as_str());
+    assert_eq!(seen.outbox_queued, 0);
     let seen = wait_connected(&b, "metro-pd", true, SHORT);
-    assert_eq!(seen["peer_id"], a.org_id());
+    assert_eq!(seen.peer_id, a.org_id());
     // Identify ran: the partner's protocol version is known.
     wait_until("the partner's protocol version", SHORT, || {
         let p = peer_view(&a, "county-da");
-        p["protocol_version"].as_str().map(str::to_owned)
+        p.protocol_version
     });
 }
 
@@ -144,10 +144,10 @@ fn unregistered_peer_is_refused() {
     assert_eq!(received_count(&a), 0, "no share was received");
     assert_eq!(share_view(&c, share_id).status, "Processing");
     let view = peer_view(&c, "metro-pd");
-    assert_eq!(view["connected"], false, "{view}");
+    assert!(!view.connected, "{view:?}");
     assert!(
-        view["outbox_queued"].as_u64().unwrap() > 0,
-        "the offer waits in the stranger's outbox: {view}"
+        view.outbox_queued > 0,
+        "the offer waits in the stranger's outbox: {view:?}"
     );
 }
 
@@ -251,8 +251,8 @@ fn outbox_waits_for_an_offline_partner() {
     assert_eq!(share.status, "Processing");
     let view = peer_view(&a, "county-da");
     assert!(
-        view["outbox_queued"].as_u64().unwrap() >= 1,
-        "the offer waits in the outbox: {view}"
+        view.outbox_queued >= 1,
+        "the offer waits in the outbox: {view:?}"
     );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(share_view(&a, share_id).status, "Processing");
@@ -261,7 +261,7 @@ fn outbox_waits_for_an_offline_partner() {
     let done: ShareView = json_as(&wait_share_complete(&a, share_id, SHORT));
     assert_eq!(done.items_delivered, 3);
     wait_until("the outbox to drain", SHORT, || {
-        (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
+        (peer_view(&a, "county-da").outbox_queued == 0).then_some(())
     });
     let copy = wait_external_case(&b, 3, SHORT);
     assert!(copy.external);
@@ -301,7 +301,7 @@ fn removed_partner_can_no_longer_connect() {
             .then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(peer_view(&b, "metro-pd")["connected"], false);
+    assert!(!peer_view(&b, "metro-pd").connected);
     assert!(external_cases(&a).is_empty(), "nothing arrives");
     assert_eq!(share_view(&b, &share.id).status, "Processing");
 }

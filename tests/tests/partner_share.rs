@@ -15,7 +15,6 @@ use casemesh_tests::{
     received_view, s, share_case, share_view, smtp_config, wait_connected, wait_copy,
     wait_share_complete, wait_until,
 };
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -358,7 +357,7 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
     b.start_again();
     wait_connected(&a, "county-da", true, LIMIT);
     wait_until("the outbox to county-da to drain", LIMIT, || {
-        (peer_view(&a, "county-da")["outbox_queued"] == 0).then_some(())
+        (peer_view(&a, "county-da").outbox_queued == 0).then_some(())
     });
     assert!(
         received_list(&b).is_empty(),
@@ -369,7 +368,7 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
         !b.log().contains("SECRET-1") && !b.log().contains("informant.bin"),
         "the partner's log mentions the stopped share's case or items"
     );
-    assert_eq!(peer_view(&a, "county-da")["dead_letters"], json!([]));
+    assert!(peer_view(&a, "county-da").dead_letters.is_empty());
 }
 
 #[test]

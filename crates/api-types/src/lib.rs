@@ -43,10 +43,11 @@ pub use node::{
     Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
 };
 pub use sharing::{
-    AccessEntry, AddPartner, AddRecipients, CreateShare, DirectoryParams, EditPartner, HopView,
-    IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView, PolicyView, PutPolicy,
-    ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery, ReceivedView,
-    RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView, StopAckView,
+    AccessEntry, AddPartner, AddRecipients, CreateShare, DeadLetterView, DirectoryParams,
+    EditPartner, HopView, IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView,
+    PeerView, PolicyView, PutPolicy, ReceiptView, ReceivedContentsView, ReceivedItemView,
+    ReceivedQuery, ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView,
+    SkippedView, StopAckView,
 };
 pub use users::{
     CreateGroup, CreateUser, CreatedUser, EditUser, GroupView, NewToken, Revoked, TokenQuery,

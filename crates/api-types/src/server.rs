@@ -253,3 +253,39 @@ impl crate::links::LinkView {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The operators' peers view.
+
+impl From<casemesh_sharing::PeerView> for crate::sharing::PeerView {
+    fn from(p: casemesh_sharing::PeerView) -> Self {
+        crate::sharing::PeerView {
+            name: p.name,
+            peer_id: p.peer_id,
+            connected: p.connected,
+            state: p.state,
+            addrs: p.addrs,
+            last_seen: p.last_seen,
+            rtt_ms: p.rtt_ms,
+            agent_version: p.agent_version,
+            protocol_version: p.protocol_version,
+            protocols: p.protocols,
+            messages_sent: p.messages_sent,
+            messages_received: p.messages_received,
+            bytes_sent: p.bytes_sent,
+            bytes_received: p.bytes_received,
+            transfers_in_flight: p.transfers_in_flight,
+            outbox_queued: p.outbox_queued,
+            dead_letters: p
+                .dead_letters
+                .into_iter()
+                .map(|d| crate::sharing::DeadLetterView {
+                    kind: d.kind,
+                    share: d.share,
+                    reason: d.reason,
+                    at: d.at,
+                })
+                .collect(),
+        }
+    }
+}

@@ -472,3 +472,60 @@ impl From<&SharingPolicy> for PolicyView {
         }
     }
 }
+
+/// The operator view of one partner (`GET /v1/peers`, `casemesh peers`): registration,
+/// connection, traffic and queued messages. Source: issue #4 (the operators' peers view) and
+/// issue #15 item 5 (a partner that has not registered this node).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PeerView {
+    /// Display name.
+    pub name: String,
+    /// Org id (PeerId).
+    pub peer_id: String,
+    /// Whether a connection is open (and the partner ran a protocol on it).
+    pub connected: bool,
+    /// The connection state in words: `connected`, `offline` (not reached), or `not registered
+    /// by the partner (its gate refuses this node)` (reached, but its gate closes the
+    /// connection).
+    pub state: String,
+    /// Registered addresses (multiaddrs).
+    pub addrs: Vec<String>,
+    /// Last activity, RFC 3339 UTC.
+    pub last_seen: Option<String>,
+    /// Last ping round-trip, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// The partner's agent version (identify).
+    pub agent_version: Option<String>,
+    /// The partner's protocol version string (identify).
+    pub protocol_version: Option<String>,
+    /// casemesh protocols the partner speaks.
+    pub protocols: Vec<String>,
+    /// Control messages sent.
+    pub messages_sent: u64,
+    /// Control messages received.
+    pub messages_received: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Blob transfers in flight.
+    pub transfers_in_flight: u64,
+    /// Messages waiting in the outbox for this partner.
+    pub outbox_queued: u64,
+    /// Messages that can never be delivered to this partner (refused for good, too large),
+    /// oldest first; they no longer block the outbox.
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// A control message given up on (a dead letter), as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterView {
+    /// Message kind (e.g. `grant.offer/1`).
+    pub kind: String,
+    /// The share it belonged to.
+    pub share: Option<String>,
+    /// Why it cannot be delivered.
+    pub reason: String,
+    /// When it was given up on, RFC 3339 UTC.
+    pub at: String,
+}

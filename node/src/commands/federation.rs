@@ -2,8 +2,9 @@
 //! identity on the network, the partner organizations it trusts, sharing policies, and the
 //! operator view of partner connections.
 
-use super::{Out, items, table, text};
+use super::{Out, items, opt, s, table, text};
 use crate::client::Client;
+use casemesh_api_types::PeerView;
 use reqwest::Method;
 use serde_json::json;
 
@@ -104,68 +105,61 @@ pub(super) async fn id(client: &Client, out: Out) -> anyhow::Result<()> {
 /// `casemesh peers`.
 pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
     let v = client.get(&["v1", "peers"]).await?;
-    if !out.json(&v)? {
-        let rows: Vec<Vec<String>> = items(&v)
-            .iter()
-            .map(|p| {
-                vec![
-                    text(p, "name"),
-                    // connected, offline, or not registered by the partner (issue #15 item 5)
-                    p["state"].as_str().unwrap_or("offline").to_owned(),
-                    text(p, "last_seen"),
-                    p["rtt_ms"]
-                        .as_f64()
-                        .map(|r| format!("{r:.1} ms"))
-                        .unwrap_or_else(|| "-".into()),
-                    text(p, "protocol_version"),
-                    format!(
-                        "{}/{}",
-                        text(p, "messages_sent"),
-                        text(p, "messages_received")
-                    ),
-                    format!(
-                        "{}/{}",
-                        super::bytes(p["bytes_sent"].as_u64().unwrap_or(0)),
-                        super::bytes(p["bytes_received"].as_u64().unwrap_or(0))
-                    ),
-                    text(p, "transfers_in_flight"),
-                    text(p, "outbox_queued"),
-                    p["dead_letters"]
-                        .as_array()
-                        .map_or(0, |d| d.len())
-                        .to_string(),
-                    text(p, "peer_id"),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "PARTNER",
-                "STATE",
-                "LAST SEEN",
-                "RTT",
-                "PROTOCOL",
-                "MSGS OUT/IN",
-                "BYTES OUT/IN",
-                "TRANSFERS",
-                "OUTBOX",
-                "DEAD",
-                "PEER ID",
-            ],
-            &rows,
-        );
-        // Each dead letter once, with its reason: an operator must see why a share failed.
-        for p in items(&v) {
-            for d in p["dead_letters"].as_array().into_iter().flatten() {
-                println!(
-                    "dead letter to {}: {} (share {}) at {}: {}",
-                    text(p, "name"),
-                    text(d, "kind"),
-                    text(d, "share"),
-                    text(d, "at"),
-                    text(d, "reason")
-                );
-            }
+    let Some(peers) = out.answer::<Vec<PeerView>>(&v)? else {
+        return Ok(());
+    };
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                s(&p.name),
+                // connected, offline, or not registered by the partner (issue #15 item 5)
+                s(&p.state),
+                opt(p.last_seen.as_deref()),
+                p.rtt_ms
+                    .map(|r| format!("{r:.1} ms"))
+                    .unwrap_or_else(|| "-".into()),
+                opt(p.protocol_version.as_deref()),
+                format!("{}/{}", p.messages_sent, p.messages_received),
+                format!(
+                    "{}/{}",
+                    super::bytes(p.bytes_sent),
+                    super::bytes(p.bytes_received)
+                ),
+                p.transfers_in_flight.to_string(),
+                p.outbox_queued.to_string(),
+                p.dead_letters.len().to_string(),
+                s(&p.peer_id),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PARTNER",
+            "STATE",
+            "LAST SEEN",
+            "RTT",
+            "PROTOCOL",
+            "MSGS OUT/IN",
+            "BYTES OUT/IN",
+            "TRANSFERS",
+            "OUTBOX",
+            "DEAD",
+            "PEER ID",
+        ],
+        &rows,
+    );
+    // Each dead letter once, with its reason: an operator must see why a share failed.
+    for p in &peers {
+        for d in &p.dead_letters {
+            println!(
+                "dead letter to {}: {} (share {}) at {}: {}",
+                s(&p.name),
+                s(&d.kind),
+                opt(d.share.as_deref()),
+                s(&d.at),
+                s(&d.reason)
+            );
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 
 use super::{Out, items, show, table, text};
 use crate::client::Client;
+use casemesh_api_types::PeerView;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -283,17 +284,14 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
             return Ok(v);
         }
         let peer = partner_view(client, &text(&v, "partner")).await;
-        let sent = peer
-            .as_ref()
-            .and_then(|p| p["bytes_sent"].as_u64())
-            .unwrap_or(0);
+        let sent = peer.as_ref().map_or(0, |p| p.bytes_sent);
         let base = *base_bytes.get_or_insert(sent);
         let reach = match &peer {
-            Some(p) if p["connected"] == true => String::new(),
+            Some(p) if p.connected => String::new(),
             Some(p) => format!(
                 "; {} is not connected ({}): the share is delivered when it is",
                 text(&v, "partner_name"),
-                peer_state(p)
+                super::s(&p.state)
             ),
             None => String::new(),
         };
@@ -330,20 +328,12 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
 }
 
 /// The peers view of the partner with org id `peer`, if the caller may read it.
-async fn partner_view(client: &Client, peer: &str) -> Option<Value> {
+async fn partner_view(client: &Client, peer: &str) -> Option<PeerView> {
     let peers = client.get(&["v1", "peers"]).await.ok()?;
-    items(&peers)
-        .iter()
-        .find(|p| text(p, "peer_id") == peer)
-        .map(|p| (*p).clone())
-}
-
-/// A partner's connection state as the peers view words it (`state`, else offline).
-fn peer_state(p: &Value) -> String {
-    p["state"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| "offline".into())
+    super::typed::<Vec<PeerView>>(&peers)
+        .ok()?
+        .into_iter()
+        .find(|p| p.peer_id == peer)
 }
 
 /// What a `share create` did, said in one line: a new share, or what it added to the share the

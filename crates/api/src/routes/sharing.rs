@@ -245,12 +245,13 @@ pub async fn policy(
 
 /// The operator view of every partner: connection, addresses, last seen, round-trip time,
 /// protocol versions, traffic, transfers in flight, queued outbox messages.
-#[utoipa::path(get, path = "/v1/peers", operation_id = "list_peers", tag = "federation", responses((status = 200, body = [Object])))]
+#[utoipa::path(get, path = "/v1/peers", operation_id = "list_peers", tag = "federation", responses((status = 200, body = Vec<casemesh_api_types::PeerView>), (status = 403, body = ErrorBody)))]
 pub async fn peers(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<Vec<casemesh_sharing::PeerView>>> {
-    Ok(Json(state.node.partners().peers(&caller).await?))
+) -> ApiResult<Json<Vec<casemesh_api_types::PeerView>>> {
+    let peers = state.node.partners().peers(&caller).await?;
+    Ok(Json(peers.into_iter().map(Into::into).collect()))
 }
 
 /// Share a case by copy with a partner organization (partner share).
