@@ -936,12 +936,34 @@ pub fn append_config(data_dir: &Path, text: &str) {
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (for a node that must keep its address
-/// across restarts: `--p2p-listen /ip4/127.0.0.1/tcp/PORT`).
+/// across restarts: `--p2p-listen /ip4/127.0.0.1/tcp/PORT`, or a server a test starts).
+///
+/// Chosen below the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`, 32768
+/// and up by default), never from it: a port the kernel hands out for `bind(0)` or an outgoing
+/// connection could be taken by another node while this one is stopped, and its restart would
+/// then fail with "port in use" (seen when many tests run at once).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding an ephemeral port")
-        .port()
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_low: u64 = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = (ephemeral_low / 2).max(1024);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mut rng = SplitMix64::new(u64::from(std::process::id()) << 32 ^ nanos);
+    for _ in 0..1_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + (rng.next_u64() ^ n) % span;
+        let port = u16::try_from(port).expect("a port below the ephemeral range fits in u16");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range ({low}..{ephemeral_low})");
 }
 
 /// Poll `probe` every 100 ms until it returns `Some`, or panic after `limit` saying `what`.
@@ -968,6 +990,23 @@ pub fn node_identity(node: &TestNode) -> (String, String) {
         .unwrap_or_else(|| panic!("node {} has no listen address: {id}", node.name()))
         .to_owned();
     (peer, addr)
+}
+
+/// Give `node`'s partner `partner` the sharing policy "CoEdit" (view, download and edit
+/// metadata: issue #14's co-editing of an access share), creating the policy.
+pub fn allow_co_edit(node: &TestNode, partner: &str) {
+    node.cli_ok([
+        "policy",
+        "set",
+        "CoEdit",
+        "--allow",
+        "view",
+        "--allow",
+        "download",
+        "--allow",
+        "edit_metadata",
+    ]);
+    node.cli_ok(["partner", "update", partner, "--policy", "CoEdit"]);
 }
 
 /// Register `other` as a partner of `node`, under `other`'s organization name.

@@ -22,8 +22,8 @@
 )]
 
 use casemesh_tests::{
-    SplitMix64, TestNode, crash_seed, env_number, id_of, partner, random_file, s, share_case,
-    wait_until,
+    SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, id_of, partner, random_file, s,
+    share_case, wait_until,
 };
 use serde_json::Value;
 use std::sync::Mutex;
@@ -58,18 +58,7 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     let a = TestNode::builder("metro-pd").fixed_p2p_port().start();
     let b = TestNode::builder("county-da").fixed_p2p_port().start();
     partner(&a, &b);
-    a.cli_ok([
-        "policy",
-        "set",
-        "CoEdit",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "edit_metadata",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "CoEdit"]);
+    allow_co_edit(&a, "county-da");
     // A long description (about 40 KB of text), so each edit's document is not trivially small
     // to store: the window between writing the case and writing the document is realistic.
     let log = format!("Log: {}", "lorem ipsum dolor sit amet ".repeat(1_500));

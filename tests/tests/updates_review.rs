@@ -12,7 +12,8 @@
 )]
 
 use casemesh_tests::{
-    TestNode, assert_http_status, id_of, partner, random_file, s, share_case, wait_copy, wait_until,
+    TestNode, allow_co_edit, assert_http_status, id_of, partner, random_file, s, share_case,
+    wait_copy, wait_until,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -68,6 +69,41 @@ fn row<'a>(list: &'a [Value], tab: &str) -> &'a Value {
     list.iter()
         .find(|u| u["tab"] == tab)
         .unwrap_or_else(|| panic!("no {tab} row in {list:?}"))
+}
+
+/// Two restartable nodes (fixed p2p ports) where metro-pd shares its case `number` (one item,
+/// [`case_with_item`]) with county-da in access mode under the "CoEdit" policy, once county-da
+/// holds the share's metadata.
+struct CoEdit {
+    work: tempfile::TempDir,
+    a: TestNode,
+    b: TestNode,
+    case: String,
+    item: String,
+    share: String,
+}
+
+fn co_edit_access_share(number: &str) -> CoEdit {
+    let work = tempfile::tempdir().unwrap();
+    let a = TestNode::builder("metro-pd").fixed_p2p_port().start();
+    let b = TestNode::builder("county-da").fixed_p2p_port().start();
+    partner(&a, &b);
+    allow_co_edit(&a, "county-da");
+    let (case, item) = case_with_item(&a, work.path(), number);
+    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
+    let share = id_of(&share).to_owned();
+    wait_until("B holds the access share's metadata", LIMIT, || {
+        let m = b.try_json_meta(&share)?;
+        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
+    });
+    CoEdit {
+        work,
+        a,
+        b,
+        case,
+        item,
+        share,
+    }
 }
 
 fn pair() -> (TestNode, TestNode) {
@@ -231,29 +267,14 @@ fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
 
 #[test]
 fn two_orgs_editing_an_access_case_converge_with_one_offline() {
-    let work = tempfile::tempdir().unwrap();
-    let mut a = TestNode::builder("metro-pd").fixed_p2p_port().start();
-    let mut b = TestNode::builder("county-da").fixed_p2p_port().start();
-    partner(&a, &b);
-    a.cli_ok([
-        "policy",
-        "set",
-        "CoEdit",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "edit_metadata",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "CoEdit"]);
-    let (case, ev) = case_with_item(&a, work.path(), "UR-4");
-    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = id_of(&share).to_owned();
-    wait_until("B holds the access share's metadata", LIMIT, || {
-        let m = b.try_json_meta(&share)?;
-        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
-    });
+    let CoEdit {
+        work: _work,
+        mut a,
+        mut b,
+        case,
+        item: ev,
+        share,
+    } = co_edit_access_share("UR-4");
     let name = format!("evidence/{ev}/name");
 
     // A edits while B is offline.
@@ -327,29 +348,14 @@ fn two_orgs_editing_an_access_case_converge_with_one_offline() {
 /// refused whole and the description edit, which depends on it, waited forever.)
 #[test]
 fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
-    let work = tempfile::tempdir().unwrap();
-    let mut a = TestNode::builder("metro-pd").fixed_p2p_port().start();
-    let mut b = TestNode::builder("county-da").fixed_p2p_port().start();
-    partner(&a, &b);
-    a.cli_ok([
-        "policy",
-        "set",
-        "CoEdit",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "edit_metadata",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "CoEdit"]);
-    let (case, _) = case_with_item(&a, work.path(), "UR-6");
-    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = id_of(&share).to_owned();
-    wait_until("B holds the access share's metadata", LIMIT, || {
-        let m = b.try_json_meta(&share)?;
-        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
-    });
+    let CoEdit {
+        work: _work,
+        mut a,
+        mut b,
+        case,
+        share,
+        ..
+    } = co_edit_access_share("UR-6");
     // Two 600-character titles written apart: merged, they make 1,200 characters.
     let long = |word: &str| {
         std::iter::repeat_n(word, 100)
