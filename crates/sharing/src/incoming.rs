@@ -10,6 +10,7 @@ use crate::Engine;
 use crate::custody;
 use crate::error::{Result, SharingError};
 use crate::manifest::sharer_case;
+use crate::received_lifecycle::{self as lifecycle, Effect, Event, Refused};
 use crate::recipients;
 use crate::records::{
     IncomingShare, MAIL_QUEUE, MailMessage, RECEIVED, RECEIVED_APPLIED, RECEIVED_BY_LOCAL_CASE,
@@ -233,6 +234,27 @@ fn add_items(
     Ok(new)
 }
 
+/// A step of the received share's machine refused: the engine's error for it.
+fn refusal(e: Refused) -> SharingError {
+    match e {
+        Refused::Stopped | Refused::StoppedBeforeImport => SharingError::Forbidden(e.to_string()),
+        Refused::AlreadyOffered | Refused::CopyExists(_) => SharingError::Conflict(e.to_string()),
+        Refused::BadPass { .. } => SharingError::Internal(e.to_string()),
+    }
+}
+
+/// How [`Engine::after_commit`] carries out a step's receipt.
+enum ReceiptIn {
+    /// It was queued in the step's transaction: only wake the outbox.
+    Txn,
+    /// Queue it now, with the items skipped in the pass that sends it and the signed stop
+    /// acknowledgement (wire form, hex) when it answers a stop.
+    Now {
+        skipped: Vec<(EvidenceId, String)>,
+        stop_ack: Option<String>,
+    },
+}
+
 pub(crate) fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
     let bytes =
         hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
@@ -374,16 +396,6 @@ impl Engine {
             last_error: None,
             mode: g.grant.mode,
         };
-        let inline = match &offer.items {
-            ItemList::Inline(v) => v.as_slice(),
-            blob @ ItemList::Blob { .. } => {
-                share.lists.insert(0, blob.clone());
-                &[]
-            }
-        };
-        if inline.is_empty() && matches!(offer.items, ItemList::Inline(_)) {
-            share.done_seq = Some(0);
-        }
         // The metadata document: fetched now if it came as a blob, so the share is whole once
         // the offer is acknowledged.
         let (upstream, applied) = match &offer.meta_doc {
@@ -409,9 +421,14 @@ impl Engine {
         let auto = self.settings().auto_import
             && g.grant.policy.allows(PolicyAction::Import)
             && g.grant.mode == ShareMode::Copy;
-        if auto {
-            share.status = ReceivedStatus::Importing;
-        }
+        let effects = lifecycle::step(
+            &mut share,
+            Event::Offered {
+                items: &offer.items,
+                auto_import: auto,
+            },
+        )
+        .map_err(refusal)?;
         let mails = self.mails(
             &emails,
             format!("Case {} shared with you by {}", offer.head.case_number, partner.name),
@@ -426,10 +443,12 @@ impl Engine {
                 id
             ),
         );
-        let receipt = if auto {
-            None
-        } else {
-            Some(self.receipt_message(&share, Vec::new(), false, None)?)
+        let receipt = match effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendReceipt { .. }))
+        {
+            true => Some(self.receipt_message(&share, Vec::new(), false, None)?),
+            false => None,
         };
         // The share, its items, its notifications and (without auto-import) the receipt commit
         // together.
@@ -437,17 +456,30 @@ impl Engine {
             if txn.get(&RECEIVED, &id)?.is_some() {
                 return Ok(false);
             }
-            add_items(txn, id, 0, inline)?;
             txn.put(&RECEIVED, &id, &share)?;
             if let Some(up) = &upstream {
                 txn.put(&RECEIVED_DOCS, &id, up)?;
                 txn.put(&RECEIVED_APPLIED, &id, &applied)?;
             }
-            for m in &mails {
-                txn.queue_push(MAIL_QUEUE, m)?;
-            }
-            if let Some(r) = &receipt {
-                Self::queue_in(txn, &share.sharer, r)?;
+            for effect in &effects {
+                match effect {
+                    Effect::AddItems { seq } => {
+                        if let ItemList::Inline(v) = &offer.items {
+                            add_items(txn, id, *seq, v)?;
+                        }
+                    }
+                    Effect::Notify => {
+                        for m in &mails {
+                            txn.queue_push(MAIL_QUEUE, m)?;
+                        }
+                    }
+                    Effect::SendReceipt { .. } => {
+                        if let Some(r) = &receipt {
+                            Self::queue_in(txn, &share.sharer, r)?;
+                        }
+                    }
+                    _ => {}
+                }
             }
             Ok::<_, SharingError>(true)
         })?;
@@ -456,12 +488,7 @@ impl Engine {
         }
         tracing::info!(share = %id, from = %partner.name, items = offer.items.count(), "share received");
         self.wake_mail(mails.len());
-        if auto {
-            self.spawn_sync(g.grant.id);
-        } else {
-            self.wake_outbox();
-        }
-        Ok(())
+        self.after_commit(&share, &effects, ReceiptIn::Txn)
     }
 
     /// The bytes a message carries: inline, or fetched (verified) from the sharer under the grant.
@@ -518,6 +545,8 @@ impl Engine {
         if let Some(why) = resolved.refusal() {
             tracing::warn!(share = %id, reason = %why, "update names recipients this organization does not know; they are not notified, and the sharer is told in the receipt");
         }
+        // Every receipt names the recipients unknown here (see `receipt_message`): the grant's.
+        let refused = resolved.refused();
         let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let new_items = update.items.count();
         let mails = if new_items > 0 {
@@ -536,69 +565,72 @@ impl Engine {
             let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                 return Ok(None);
             };
-            if update.seq <= s.seq {
-                return Ok(None);
+            let effects = lifecycle::step(
+                &mut s,
+                Event::Updated(lifecycle::Update {
+                    seq: update.seq,
+                    grant: &update.grant,
+                    head: &update.head,
+                    items: &update.items,
+                    new_items,
+                    recipients: &g.grant.recipients,
+                    resolved_users: &resolved,
+                    receive_updates: g.grant.policy.allows(PolicyAction::ReceiveUpdates),
+                }),
+            )
+            .map_err(refusal)?;
+            if effects.is_empty() {
+                return Ok(None); // already applied
             }
-            // Recipients named for the first time by this update see what it and later updates
-            // bring, not what came before (issue #12 item 5).
-            let added: Vec<Recipient> = g
-                .grant
-                .recipients
-                .iter()
-                .filter(|r| !s.recipients.contains(r))
-                .cloned()
-                .collect();
-            for r in &added {
-                s.recipients_since.push((r.clone(), update.seq));
-            }
-            if let Some(copy) = s.local_case
-                && !added.is_empty()
-            {
-                let owner = txn
-                    .case(copy)?
-                    .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?
-                    .owner;
-                let (principals, _) = recipients::principals(&added, &all_users, &all_groups);
-                for p in principals {
-                    // A principal the share already gave the copy to keeps what it has.
-                    if txn.case_access_entry(copy, p, id)?.is_none() {
-                        let entry = AccessEntry::new(p, Scope::EntireCase, owner, now, Some(id))
-                            .since(update.seq);
-                        txn.grant_case_access(copy, &entry)?;
+            for effect in &effects {
+                match effect {
+                    Effect::GrantAccess {
+                        recipients: added,
+                        since,
+                    } => {
+                        let Some(copy) = s.local_case else { continue };
+                        let owner = txn
+                            .case(copy)?
+                            .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?
+                            .owner;
+                        let (principals, _) =
+                            recipients::principals(added, &all_users, &all_groups);
+                        for p in principals {
+                            // A principal the share already gave the copy to keeps what it has.
+                            if txn.case_access_entry(copy, p, id)?.is_none() {
+                                let entry =
+                                    AccessEntry::new(p, Scope::EntireCase, owner, now, Some(id))
+                                        .since(*since);
+                                txn.grant_case_access(copy, &entry)?;
+                            }
+                        }
                     }
+                    Effect::AddItems { seq } => {
+                        if let ItemList::Inline(v) = &update.items {
+                            add_items(txn, id, *seq, v)?;
+                        }
+                    }
+                    Effect::Notify => {
+                        for m in &mails {
+                            txn.queue_push(MAIL_QUEUE, m)?;
+                        }
+                    }
+                    // The receipt commits with the update it answers.
+                    Effect::SendReceipt { .. } => {
+                        let r = self.unsigned_receipt(&s, refused.clone())?;
+                        Self::queue_in(txn, &s.sharer, &r)?;
+                    }
+                    _ => {}
                 }
-            }
-            s.grant = update.grant.clone();
-            s.head = update.head.clone();
-            s.seq = update.seq;
-            match &update.items {
-                ItemList::Inline(v) => {
-                    add_items(txn, id, update.seq, v)?;
-                }
-                blob @ ItemList::Blob { .. } => {
-                    s.lists.insert(update.seq, blob.clone());
-                }
-            }
-            s.recipients = g.grant.recipients.clone();
-            s.resolved_users = resolved.clone();
-            if s.status == ReceivedStatus::Imported
-                && g.grant.policy.allows(PolicyAction::ReceiveUpdates)
-            {
-                s.status = ReceivedStatus::Importing;
             }
             txn.put(&RECEIVED, &id, &s)?;
-            for m in &mails {
-                txn.queue_push(MAIL_QUEUE, m)?;
-            }
-            Ok::<_, SharingError>(Some(s))
+            Ok::<_, SharingError>(Some((s, effects)))
         })?;
-        let Some(share) = updated else { return Ok(()) };
+        let Some((share, effects)) = updated else {
+            return Ok(());
+        };
         self.wake_mail(mails.len());
-        match share.status {
-            ReceivedStatus::Importing => self.spawn_sync(share.id),
-            _ => self.send_receipt(&share, Vec::new())?,
-        }
-        Ok(())
+        self.after_commit(&share, &effects, ReceiptIn::Txn)
     }
 
     pub(crate) fn on_revocation(&self, peer: &str, notice: RevocationNotice) -> Result<()> {
@@ -623,25 +655,64 @@ impl Engine {
         let g = decode_grant(&share.grant)?;
         grant::verify_revocation(&rev, &g)
             .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
-        self.set_status(share.id, ReceivedStatus::Stopped)?;
-        // Stop sharing ends the transfer at once, not after the item in flight.
-        self.cancel_import(share.id);
+        let id = share.id;
+        let (share, effects) = self.step_received(id, Event::Stopped)?;
         // The sharer's record says what this node kept, signed, with the signed acknowledgement.
         let ack = StopAck {
-            share: share.id,
+            share: id,
             revocation_hash: custody::revocation_hash(&bytes),
             holder: OrgId(String::new()),
             holder_key: [0; 32],
             at: self.now(),
         };
         let ack = hex::encode(Signed::sign(ack, &self.inner.key).to_bytes());
-        self.send_receipt_with(&self.received_by_id(share.id)?, Vec::new(), true, Some(ack))?;
-        tracing::info!(share = %share.id, "sharer stopped sharing; the copy stays");
-        // Stopping a share revokes its whole subtree: every onward share of it ends too (each
-        // partner hears it through the durable outbox, also after being offline).
-        self.stop_onward_of(&share)?;
-        if let Err(e) = self.clean_partials() {
-            tracing::warn!(error = %e, "could not clean partial downloads");
+        tracing::info!(share = %id, "sharer stopped sharing; the copy stays");
+        // Stop sharing ends the transfer at once, not after the item in flight; stopping a share
+        // revokes its whole subtree: every onward share of it ends too (each partner hears it
+        // through the durable outbox, also after being offline).
+        self.after_commit(
+            &share,
+            &effects,
+            ReceiptIn::Now {
+                skipped: Vec::new(),
+                stop_ack: Some(ack),
+            },
+        )
+    }
+
+    /// Carry out the effects of a [`lifecycle::step`] that follow its commit, in order: start or
+    /// end the share's import, send its receipt (`how`: already queued in the step's
+    /// transaction, or queued now with the items skipped and the stop acknowledgement), stop its
+    /// onward shares, sweep partial downloads. The transactional effects were carried out in
+    /// the step's transaction.
+    fn after_commit(
+        &self,
+        share: &IncomingShare,
+        effects: &[Effect],
+        how: ReceiptIn,
+    ) -> Result<()> {
+        let mut how = how;
+        for effect in effects {
+            match effect {
+                Effect::SendReceipt { sign, .. } => match &mut how {
+                    ReceiptIn::Txn => self.wake_outbox(),
+                    ReceiptIn::Now { skipped, stop_ack } => self.send_receipt_with(
+                        share,
+                        std::mem::take(skipped),
+                        *sign,
+                        stop_ack.take(),
+                    )?,
+                },
+                Effect::StartImport => self.spawn_sync(share.id),
+                Effect::CancelImport => self.cancel_import(share.id),
+                Effect::StopOnward => self.stop_onward_of(share)?,
+                Effect::CleanPartials => {
+                    if let Err(e) = self.clean_partials() {
+                        tracing::warn!(error = %e, "could not clean partial downloads");
+                    }
+                }
+                Effect::AddItems { .. } | Effect::Notify | Effect::GrantAccess { .. } => {}
+            }
         }
         Ok(())
     }
@@ -664,26 +735,24 @@ impl Engine {
         Ok(())
     }
 
-    fn set_status(&self, id: ShareId, status: ReceivedStatus) -> Result<()> {
-        self.inner
-            .store
-            .update(&RECEIVED, &id, |s: Option<IncomingShare>| {
-                Ok::<_, SharingError>(s.map(|mut s| {
-                    s.status = status;
-                    s
-                }))
-            })?;
-        Ok(())
+    /// Apply `event` to received share `id` in one transaction, for an event whose effects all
+    /// follow the commit. Returns the record as written and the effects to carry out.
+    fn step_received(&self, id: ShareId, event: Event<'_>) -> Result<(IncomingShare, Vec<Effect>)> {
+        self.inner.store.atomically(|txn| {
+            let mut s: IncomingShare = txn
+                .get(&RECEIVED, &id)?
+                .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
+            let effects = lifecycle::step(&mut s, event.clone()).map_err(refusal)?;
+            txn.put(&RECEIVED, &id, &s)?;
+            Ok::<_, SharingError>((s, effects))
+        })
     }
 
     /// Import a received share now (when auto-import is off, or to retry).
     pub fn import(&self, id: &str) -> Result<IncomingShare> {
         let share = self.received_share(id)?;
-        if share.status == ReceivedStatus::Stopped && share.local_case.is_none() {
-            return Err(SharingError::Forbidden(
-                "the sharer stopped this share before it was imported".into(),
-            ));
-        }
+        // Refused before the grant is looked at (a stopped share's grant may have expired).
+        lifecycle::step(&mut share.clone(), Event::ImportRequested).map_err(refusal)?;
         let g = decode_grant(&share.grant)?;
         grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
@@ -692,10 +761,8 @@ impl Engine {
                 "the sharing policy does not allow importing this case".into(),
             ));
         }
-        if share.status != ReceivedStatus::Stopped {
-            self.set_status(share.id, ReceivedStatus::Importing)?;
-            self.spawn_sync(share.id);
-        }
+        let (now, effects) = self.step_received(share.id, Event::ImportRequested)?;
+        self.after_commit(&now, &effects, ReceiptIn::Txn)?;
         self.received_share(id)
     }
 
@@ -828,6 +895,32 @@ impl Engine {
             Some(upto) if sign => Some(self.sign_holding_receipt(share, upto)?),
             _ => None,
         };
+        let refused = self
+            .resolve_partner_recipients(&share.recipients)?
+            .refused();
+        self.receipt_of(share, skipped, signed, stop_ack, refused)
+    }
+
+    /// An unsigned receipt of `share` with nothing skipped, built from `refused` (the share's
+    /// recipients this organization does not know) without reading the store: it can be queued
+    /// in the transaction that changes the share.
+    fn unsigned_receipt(
+        &self,
+        share: &IncomingShare,
+        refused: Vec<(Recipient, String)>,
+    ) -> Result<crate::records::OutboxMessage> {
+        self.receipt_of(share, Vec::new(), None, None, refused)
+    }
+
+    /// The receipt message of `share` from its parts.
+    fn receipt_of(
+        &self,
+        share: &IncomingShare,
+        skipped: Vec<(EvidenceId, String)>,
+        signed: Option<String>,
+        stop_ack: Option<String>,
+        refused: Vec<(Recipient, String)>,
+    ) -> Result<crate::records::OutboxMessage> {
         let receipt = Receipt {
             share: share.id,
             seq: share.done_seq,
@@ -837,10 +930,7 @@ impl Engine {
             skipped,
             signed,
             stop_ack,
-            refused_recipients: Some(
-                self.resolve_partner_recipients(&share.recipients)?
-                    .refused(),
-            ),
+            refused_recipients: Some(refused),
         };
         self.outbox_message(&wire::Message::Receipt(receipt), Some(share.id))
     }
@@ -892,10 +982,9 @@ impl Engine {
     /// retry or a restart continues where it stopped. An item the sharer refuses for good
     /// (deleted, out of scope) is recorded as skipped with the reason and the import goes on
     /// around it; any other failure ends this pass (and is retried). Memory holds one page of
-    /// the to-do list, whatever the share's size.
+    /// the to-do list, whatever the share's size. The caller holds the share's import turn
+    /// (`Engine::spawn_sync`): one pass at a time writes a share's copy.
     pub(crate) async fn sync_copy(&self, share_id: ShareId) -> Result<()> {
-        let lock = self.import_lock(share_id);
-        let _one_at_a_time = lock.lock().await;
         let id = share_id;
         let mut share = self.received_by_id(id)?;
         if share.status == ReceivedStatus::Stopped {
@@ -1015,31 +1104,23 @@ impl Engine {
             return Err(e);
         }
         let more_to_do = self.inner.store.page(&RECEIVED_TODO, &prefix, None, 1)?;
-        let done = self.inner.store.atomically(|txn| {
-            let mut s: IncomingShare = txn
-                .get(&RECEIVED, &id)?
-                .ok_or_else(|| SharingError::NotFound(id.to_string()))?;
-            if s.status == ReceivedStatus::Importing {
-                s.status = ReceivedStatus::Imported;
-            }
-            if more_to_do.is_empty() && !s.lists.keys().any(|k| *k <= upto) {
-                s.done_seq = Some(upto);
-            }
-            s.last_error = None;
-            txn.put(&RECEIVED, &id, &s)?;
-            Ok::<_, SharingError>(s)
-        })?;
-        let complete = done.done_seq == Some(done.seq);
-        self.send_receipt_with(&done, skipped_now, complete, None)?;
-        if let Err(e) = self.clean_partials() {
-            tracing::warn!(error = %e, "could not clean partial downloads");
-        }
-        // Items the sharer sent while this import ran are picked up by a second pass.
-        if done.seq > upto && done.status != ReceivedStatus::Stopped {
-            self.set_status(id, ReceivedStatus::Importing)?;
-            self.spawn_sync(share_id);
-        }
-        Ok(())
+        // Imported; everything up to `upto` held when nothing is left to fetch; a second pass
+        // when the sharer sent items while this one ran (all in the machine).
+        let (done, effects) = self.step_received(
+            id,
+            Event::PassFinished {
+                upto,
+                todo_empty: more_to_do.is_empty(),
+            },
+        )?;
+        self.after_commit(
+            &done,
+            &effects,
+            ReceiptIn::Now {
+                skipped: skipped_now,
+                stop_ack: None,
+            },
+        )
     }
 
     /// The item row behind a to-do key (`<share>/<sharer evidence id>`) of `share`.
@@ -1091,7 +1172,7 @@ impl Engine {
                     let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                         return Ok(());
                     };
-                    s.lists.remove(&seq);
+                    lifecycle::step(&mut s, Event::ListRead { seq }).map_err(refusal)?;
                     txn.put(&RECEIVED, &id, &s)?;
                     Ok::<_, SharingError>(())
                 })?;
@@ -1309,6 +1390,7 @@ impl Engine {
     ) -> Result<()> {
         let new_ids: Vec<EvidenceId> = fetched.iter().map(|_| EvidenceId::random()).collect();
         self.inner.store.atomically(|txn| {
+            let (mut imported, mut skipped) = (0u64, 0u64);
             let mut share: IncomingShare = txn
                 .get(&RECEIVED, &share_id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
@@ -1379,7 +1461,7 @@ impl Engine {
                 row.local = Some(ev.id);
                 txn.put(&RECEIVED_ITEMS, &key, &row)?;
                 txn.delete(&RECEIVED_TODO, &key)?;
-                share.items_imported += 1;
+                imported += 1;
             }
             for (item, reason) in refused {
                 let key = (share_id, item.id);
@@ -1396,7 +1478,7 @@ impl Engine {
                 });
                 txn.put(&RECEIVED_ITEMS, &key, &row)?;
                 txn.delete(&RECEIVED_TODO, &key)?;
-                share.items_skipped += 1;
+                skipped += 1;
                 txn.audit(
                     case_id,
                     actor,
@@ -1408,6 +1490,8 @@ impl Engine {
                     ),
                 )?;
             }
+            lifecycle::step(&mut share, Event::ItemsRecorded { imported, skipped })
+                .map_err(refusal)?;
             txn.put(&RECEIVED, &share_id, &share)?;
             Ok::<_, SharingError>(())
         })
@@ -1571,16 +1655,22 @@ impl Engine {
             let mut s: IncomingShare = txn
                 .get(&RECEIVED, &id)?
                 .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
-            if let Some(c) = s.local_case {
-                return Ok(Some(c));
+            match lifecycle::step(
+                &mut s,
+                Event::CopyCreated {
+                    case: copy.id,
+                    map: &map,
+                },
+            ) {
+                Ok(_) => {}
+                Err(Refused::CopyExists(c)) => return Ok(Some(c)),
+                Err(e) => return Err(refusal(e)),
             }
             txn.create_case(&copy, &actor)?;
             for e in &access {
                 txn.grant_case_access(copy.id, e)?;
             }
             txn.audit(copy.id, &actor, actions::CASE_IMPORT, None, &import_details)?;
-            s.local_case = Some(copy.id);
-            s.import_map = map.clone();
             txn.put(&RECEIVED, &id, &s)?;
             Ok::<_, SharingError>(None)
         })?;

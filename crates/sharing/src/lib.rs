@@ -7,6 +7,8 @@
 //!                               │  partners / policies      (partners.rs)
 //!                               │  share, reshare, stop      (outgoing.rs)  ──► outbox queue
 //!                               │  offers, import, sync      (incoming.rs)  ◄── control requests
+//!                               │    a received share's life (received_lifecycle.rs: pure step)
+//!                               │    its import passes       (imports, below: one per share)
 //!                               │  access mode: view, get    (access.rs)
 //!   net events ──► event loop ──┘  grant check per blob      (serve.rs)     ◄── blob requests
 //!   outbox loop: deliver queued control messages in order, retry when the partner is back
@@ -27,6 +29,7 @@ pub mod mail;
 pub mod manifest;
 mod outgoing;
 mod partners;
+pub mod received_lifecycle;
 pub mod recipients;
 pub mod records;
 mod retry;
@@ -110,12 +113,8 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Cancelled at shutdown: background tasks stop at their next step.
     shutdown: CancellationToken,
-    /// One lock per share: a share's copy is written by one import at a time, while imports of
-    /// different shares run side by side (each item commits in its own transaction).
-    import_locks: Mutex<BTreeMap<ShareId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Cancelled when a share is stopped: its import in flight ends at once (children of
-    /// `shutdown`, one per share with an import running or queued).
-    import_cancel: Mutex<BTreeMap<ShareId, CancellationToken>>,
+    /// The received shares' imports, per share: one at a time, cancelled by a stop, on `tasks`.
+    imports: imports::Imports,
     /// Cancelled when a share is stopped: the blobs being served under it stop at once.
     serve_tokens: serve::ServeTokens,
     /// Cases changed since the synchronization loop's last pass (see [`Engine::case_changed`]).
@@ -143,6 +142,7 @@ impl Engine {
         });
         let net_config = config.net.with_shutdown(config.shutdown.clone());
         let (net, events) = casemesh_net::start(net_config, server).await?;
+        let tasks = tokio_util::task::TaskTracker::new();
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: config.store,
@@ -156,14 +156,13 @@ impl Engine {
                 mail_wake: Notify::new(),
                 smtp: config.smtp,
                 backoff: Mutex::new(BTreeMap::new()),
-                import_locks: Mutex::new(BTreeMap::new()),
-                import_cancel: Mutex::new(BTreeMap::new()),
+                imports: imports::Imports::new(tasks.clone(), config.shutdown.clone()),
                 serve_tokens,
                 sync_dirty: Mutex::new(Default::default()),
                 sync_wake: Notify::new(),
                 share_updates: Mutex::new(()),
                 meta_docs: Mutex::default(),
-                tasks: tokio_util::task::TaskTracker::new(),
+                tasks,
                 shutdown: config.shutdown.clone(),
             }),
         };
@@ -535,14 +534,11 @@ impl Engine {
     /// End the import of a stopped share now: its fetches in flight are dropped (a partial file
     /// is removed by [`Engine::clean_partials`]) and no retry follows.
     pub(crate) fn cancel_import(&self, share: ShareId) {
-        let token = self
-            .inner
-            .import_cancel
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&share);
-        if let Some(token) = token {
-            token.cancel();
+        if self.inner.imports.cancel(share) {
+            let engine = self.clone();
+            self.inner
+                .tasks
+                .spawn(async move { engine.after_stopped_import().await });
         }
     }
 
@@ -560,16 +556,6 @@ impl Engine {
                 tracing::warn!(error = %e, "could not clean partial downloads");
             }
         }
-    }
-
-    /// The import lock of one share (created on first use).
-    fn import_lock(&self, share: ShareId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .inner
-            .import_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        locks.entry(share).or_default().clone()
     }
 
     /// Send what a crash may have kept from being sent: evidence added (and metadata changed)
@@ -646,27 +632,15 @@ impl Engine {
     /// the partial blob transfer resumes where it stopped.
     fn spawn_sync(&self, share: ShareId) {
         let engine = self.clone();
-        let shutdown = {
-            let mut tokens = self
-                .inner
-                .import_cancel
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            tokens
-                .entry(share)
-                .or_insert_with(|| self.inner.shutdown.child_token())
-                .clone()
-        };
-        self.inner.tasks.spawn(async move {
+        // The registry drops this task at once when the share is stopped (or at shutdown).
+        self.inner.imports.spawn(share, move |task| async move {
             let mut attempt: u32 = 0;
             loop {
-                let result = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => {
-                        engine.after_stopped_import().await;
-                        return;
-                    }
-                    r = engine.sync_copy(share) => r,
+                // One pass at a time writes the share's copy; the pause between attempts is
+                // taken without the turn.
+                let result = {
+                    let _turn = task.turn().await;
+                    engine.sync_copy(share).await
                 };
                 let Err(e) = result else { return };
                 attempt += 1;
@@ -675,8 +649,10 @@ impl Engine {
                 let message = e.to_string();
                 let _ = engine.inner.store.atomically(|txn| {
                     if let Some(mut s) = txn.get(&records::RECEIVED, &share)? {
-                        s.last_error = Some(message.clone());
-                        txn.put(&records::RECEIVED, &share, &s)?;
+                        let event = received_lifecycle::Event::ImportFailed { reason: &message };
+                        if received_lifecycle::step(&mut s, event).is_ok() {
+                            txn.put(&records::RECEIVED, &share, &s)?;
+                        }
                     }
                     Ok::<_, SharingError>(())
                 });
@@ -684,12 +660,7 @@ impl Engine {
                     tracing::error!(share = %share, "import/sync gave up; it resumes on the next update, an Import, or a restart");
                     return;
                 }
-                let pause = retry::delay(SYNC_RETRY_MIN, SYNC_RETRY_MAX, attempt);
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(pause) => {},
-                }
+                tokio::time::sleep(retry::delay(SYNC_RETRY_MIN, SYNC_RETRY_MAX, attempt)).await;
             }
         });
     }
@@ -700,4 +671,283 @@ const SYNC_ATTEMPTS: u32 = 20;
 
 fn invalid(e: wire::PayloadError) -> SharingError {
     SharingError::Invalid(e.to_string())
+}
+
+/// The imports of received shares, with one owner: per share, the pass that writes its copy
+/// holds the share's turn (one at a time; shares side by side), a stop cancels every task of the
+/// share at once, and every task runs on the engine's `TaskTracker`, so shutdown waits for it.
+/// A share's entry lives while it has tasks (no lock or token is kept for a share at rest).
+mod imports {
+    use casemesh_model::ids::ShareId;
+    use std::collections::BTreeMap;
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::{OwnedMutexGuard, watch};
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    /// The registry (one per engine).
+    pub(crate) struct Imports {
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+        shares: Arc<Mutex<BTreeMap<ShareId, Slot>>>,
+    }
+
+    /// One share's imports.
+    struct Slot {
+        /// Held by the pass writing the share's copy.
+        turn: Arc<tokio::sync::Mutex<()>>,
+        /// Cancelled by a stop: a child of the engine's shutdown; the next task spawned after a
+        /// stop gets a new one.
+        cancel: CancellationToken,
+        /// The share's tasks spawned and not ended.
+        tasks: watch::Sender<usize>,
+    }
+
+    /// What an import task is handed.
+    pub(crate) struct ImportTask {
+        turn: Arc<tokio::sync::Mutex<()>>,
+    }
+
+    impl ImportTask {
+        /// Wait for the share's turn: while the guard lives no other task of the share holds it.
+        pub(crate) async fn turn(&self) -> OwnedMutexGuard<()> {
+            self.turn.clone().lock_owned().await
+        }
+    }
+
+    /// Counts a task out of its share when it ends (completes, is cancelled or is dropped at
+    /// runtime shutdown); the share's entry goes with its last task.
+    struct Running {
+        shares: Arc<Mutex<BTreeMap<ShareId, Slot>>>,
+        share: ShareId,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = shares.get(&self.share) {
+                slot.tasks.send_modify(|n| *n = n.saturating_sub(1));
+                if *slot.tasks.borrow() == 0 {
+                    shares.remove(&self.share);
+                }
+            }
+        }
+    }
+
+    impl Imports {
+        /// A registry whose tasks run on `tracker` and end at `shutdown`.
+        pub(crate) fn new(tracker: TaskTracker, shutdown: CancellationToken) -> Imports {
+            Imports {
+                tracker,
+                shutdown,
+                shares: Arc::default(),
+            }
+        }
+
+        /// Run `job` for `share` on the tracker. It takes the share's turn for the part that
+        /// writes the copy ([`ImportTask::turn`]); it is dropped at its next await point when the
+        /// share is [cancelled](Imports::cancel) or the engine shuts down.
+        pub(crate) fn spawn<F, Fut>(&self, share: ShareId, job: F)
+        where
+            F: FnOnce(ImportTask) -> Fut,
+            Fut: Future<Output = ()> + Send + 'static,
+        {
+            let (task, cancel) = {
+                let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+                let slot = shares.entry(share).or_insert_with(|| Slot {
+                    turn: Arc::default(),
+                    cancel: self.shutdown.child_token(),
+                    tasks: watch::Sender::new(0),
+                });
+                if slot.cancel.is_cancelled() {
+                    slot.cancel = self.shutdown.child_token();
+                }
+                slot.tasks.send_modify(|n| *n += 1);
+                (
+                    ImportTask {
+                        turn: slot.turn.clone(),
+                    },
+                    slot.cancel.clone(),
+                )
+            };
+            let running = Running {
+                shares: self.shares.clone(),
+                share,
+            };
+            let work = job(task);
+            self.tracker.spawn(async move {
+                let _running = running;
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {}
+                    _ = work => {}
+                }
+            });
+        }
+
+        /// Cancel every task of `share` (running or waiting for its turn). Returns whether it had
+        /// any. Tasks spawned afterwards run (a stopped share's pass ends at once by itself).
+        pub(crate) fn cancel(&self, share: ShareId) -> bool {
+            let shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+            match shares.get(&share) {
+                Some(slot) => {
+                    slot.cancel.cancel();
+                    true
+                }
+                None => false,
+            }
+        }
+
+        /// Wait until `share` has no task left.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub(crate) async fn idle(&self, share: ShareId) {
+            let rx = {
+                let shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+                match shares.get(&share) {
+                    Some(slot) => slot.tasks.subscribe(),
+                    None => return,
+                }
+            };
+            let mut rx = rx;
+            // The sender goes with the share's last task: that is idle too.
+            let _ = rx.wait_for(|n| *n == 0).await;
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        fn registry() -> (Imports, TaskTracker, CancellationToken) {
+            let (tracker, shutdown) = (TaskTracker::new(), CancellationToken::new());
+            (
+                Imports::new(tracker.clone(), shutdown.clone()),
+                tracker,
+                shutdown,
+            )
+        }
+
+        /// Sets its flag when dropped.
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+
+        #[tokio::test]
+        async fn a_stop_cancels_a_running_import_and_a_later_one_runs() {
+            let (imports, tracker, _shutdown) = registry();
+            let share = ShareId::random();
+            let (dropped, finished) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (started_tx, started) = tokio::sync::oneshot::channel();
+            let (d, f) = (dropped.clone(), finished.clone());
+            imports.spawn(share, move |task| async move {
+                let _flag = Flag(d);
+                let _turn = task.turn().await;
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await;
+                f.store(true, Ordering::SeqCst);
+            });
+            started.await.unwrap();
+            // Another share's import is not touched by the stop.
+            let other = ShareId::random();
+            imports.spawn(other, |_| std::future::pending());
+            assert!(imports.cancel(share));
+            tokio::time::timeout(Duration::from_secs(5), imports.idle(share))
+                .await
+                .expect("the stopped import ended");
+            assert!(dropped.load(Ordering::SeqCst), "the import was dropped");
+            assert!(!finished.load(Ordering::SeqCst));
+            assert!(
+                !imports.cancel(ShareId::random()),
+                "no import, nothing to cancel"
+            );
+            // An import spawned after the stop runs to its end (its turn is free).
+            let (done_tx, done) = tokio::sync::oneshot::channel();
+            imports.spawn(share, move |task| async move {
+                let _turn = task.turn().await;
+                let _ = done_tx.send(());
+            });
+            tokio::time::timeout(Duration::from_secs(5), done)
+                .await
+                .expect("a later import runs")
+                .unwrap();
+            imports.idle(share).await;
+            // The other share's task still runs, on the engine's tracker.
+            assert_eq!(tracker.len(), 1);
+            assert!(imports.cancel(other));
+            tracker.close();
+            tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+                .await
+                .expect("every task ended");
+            assert!(
+                imports.shares.lock().unwrap().is_empty(),
+                "no entry kept at rest"
+            );
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn two_imports_of_one_share_never_run_at_once() {
+            let (imports, tracker, shutdown) = registry();
+            let (a, b) = (ShareId::random(), ShareId::random());
+            let inside: Arc<[AtomicUsize; 2]> =
+                Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+            let most: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+            let both = Arc::new(AtomicUsize::new(0));
+            let most_both = Arc::new(AtomicUsize::new(0));
+            for n in 0..16 {
+                let (share, i) = if n % 2 == 0 { (a, 0) } else { (b, 1) };
+                let (inside, most, both, most_both) = (
+                    inside.clone(),
+                    most.clone(),
+                    both.clone(),
+                    most_both.clone(),
+                );
+                imports.spawn(share, move |task| async move {
+                    for _ in 0..3 {
+                        let _turn = task.turn().await;
+                        let now = inside[i].fetch_add(1, Ordering::SeqCst) + 1;
+                        most[i].fetch_max(now, Ordering::SeqCst);
+                        let all = both.fetch_add(1, Ordering::SeqCst) + 1;
+                        most_both.fetch_max(all, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        both.fetch_sub(1, Ordering::SeqCst);
+                        inside[i].fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            tokio::time::timeout(Duration::from_secs(20), async {
+                imports.idle(a).await;
+                imports.idle(b).await;
+            })
+            .await
+            .expect("every import ended");
+            assert_eq!(
+                most[0].load(Ordering::SeqCst),
+                1,
+                "two passes of one share at once"
+            );
+            assert_eq!(
+                most[1].load(Ordering::SeqCst),
+                1,
+                "two passes of one share at once"
+            );
+            assert_eq!(
+                most_both.load(Ordering::SeqCst),
+                2,
+                "two shares side by side"
+            );
+            // At shutdown the tracker empties.
+            shutdown.cancel();
+            tracker.close();
+            tracker.wait().await;
+        }
+    }
 }
