@@ -99,6 +99,13 @@ pub struct IdParseError {
 #[serde(transparent)]
 pub struct OrgId(pub String);
 
+impl OrgId {
+    /// The base58 PeerId text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for OrgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

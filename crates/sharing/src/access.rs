@@ -347,12 +347,12 @@ impl Engine {
     /// A partner reports that one of its users viewed or downloaded a share this node issued to
     /// it: written to the case's audit trail, naming the partner organization (the actor, as
     /// for the blob server's `share.serve`) and the user (in the details).
-    pub(crate) fn on_access_event(&self, peer: &str, event: AccessEvent) -> Result<()> {
+    pub(crate) fn on_access_event(&self, peer: &OrgId, event: AccessEvent) -> Result<()> {
         let share = self
             .inner
             .store
             .get(&SHARES, &event.share)?
-            .filter(|s| s.partner == peer)
+            .filter(|s| s.partner == peer.as_str())
             .ok_or_else(|| SharingError::NotFound(format!("share {}", event.share)))?;
         check_line("user", &event.user, wire::MAX_ACCESS_USER)
             .map_err(|e| SharingError::Invalid(format!("access event: {e}")))?;

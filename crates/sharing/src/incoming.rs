@@ -264,11 +264,11 @@ pub(crate) fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
 impl Engine {
     /// Verify a grant received from `peer`: signature chain, addressed to us, not expired, issued
     /// by the sender.
-    pub(crate) fn check_grant(&self, peer: &str, hex_text: &str) -> Result<SignedGrant> {
+    pub(crate) fn check_grant(&self, peer: &OrgId, hex_text: &str) -> Result<SignedGrant> {
         let g = decode_grant(hex_text)?;
         grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
-        if g.grant.issuer.0 != peer {
+        if g.grant.issuer != *peer {
             return Err(SharingError::Forbidden(
                 "grant was not issued by the sending partner".into(),
             ));
@@ -355,7 +355,7 @@ impl Engine {
             .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))
     }
 
-    pub(crate) async fn on_offer(&self, peer: &str, offer: Offer) -> Result<()> {
+    pub(crate) async fn on_offer(&self, peer: &OrgId, offer: Offer) -> Result<()> {
         let g = self.check_grant(peer, &offer.grant)?;
         check_head(&offer.head, &g)?;
         let id = g.grant.id;
@@ -363,7 +363,7 @@ impl Engine {
             return Ok(()); // the same share offered twice: keep the first
         }
         let partner = self
-            .partner_by_id(peer)?
+            .partner_by_id(peer.as_str())?
             .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
         // Recipients are this organization's own users, groups and addresses: an unknown one is
         // a mistake the sharer must hear about (nothing is stored), an unknown address goes to
@@ -377,7 +377,7 @@ impl Engine {
         let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let mut share = IncomingShare {
             id: g.grant.id,
-            sharer: peer.to_owned(),
+            sharer: peer.to_string(),
             sharer_name: partner.name.clone(),
             grant: offer.grant.clone(),
             head: offer.head.clone(),
@@ -494,7 +494,7 @@ impl Engine {
     /// The bytes a message carries: inline, or fetched (verified) from the sharer under the grant.
     pub(crate) async fn carried_bytes(
         &self,
-        peer: &str,
+        peer: &OrgId,
         g: &SignedGrant,
         c: &Carried,
     ) -> Result<Vec<u8>> {
@@ -509,6 +509,7 @@ impl Engine {
                     )));
                 }
                 let peer: casemesh_net::PeerId = peer
+                    .as_str()
                     .parse()
                     .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
                 let _pin = self.inner.store.blobs().pin([b.hash]);
@@ -522,11 +523,11 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn on_update(&self, peer: &str, update: ManifestUpdate) -> Result<()> {
+    pub(crate) async fn on_update(&self, peer: &OrgId, update: ManifestUpdate) -> Result<()> {
         let g = self.check_grant(peer, &update.grant)?;
         let id = g.grant.id;
         let current = self.received_by_id(id)?;
-        if current.sharer != peer {
+        if current.sharer != peer.as_str() {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
             ));
@@ -633,7 +634,7 @@ impl Engine {
         self.after_commit(&share, &effects, ReceiptIn::Txn)
     }
 
-    pub(crate) fn on_revocation(&self, peer: &str, notice: RevocationNotice) -> Result<()> {
+    pub(crate) fn on_revocation(&self, peer: &OrgId, notice: RevocationNotice) -> Result<()> {
         let bytes = hex::decode(&notice.revocation)
             .map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
         let rev = SignedRevocation::from_bytes(&bytes)
@@ -647,7 +648,7 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if share.sharer != peer {
+        if share.sharer != peer.as_str() {
             return Err(SharingError::Forbidden(
                 "revocation for a share from another organization".into(),
             ));

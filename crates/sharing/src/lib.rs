@@ -43,7 +43,7 @@ pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label
 pub use partners::DEFAULT_POLICY;
 pub use partners::{DeadLetterView, PeerView};
 
-use casemesh_model::ids::{CaseId, ShareId};
+use casemesh_model::ids::{CaseId, OrgId, ShareId};
 use casemesh_model::org::Settings;
 use casemesh_net::{ControlRequest, ControlStatus, Event, NetHandle};
 use casemesh_store::{Clock, Store};
@@ -298,7 +298,8 @@ impl Engine {
                         if request.kind == casemesh_net::MessageKind::DirectoryQuery.as_str() {
                             self.answer_directory(&request)
                         } else {
-                            self.handle_control(&peer.to_base58(), &request).await
+                            self.handle_control(&OrgId(peer.to_base58()), &request)
+                                .await
                         };
                     let _ = reply.send(response);
                 }
@@ -322,26 +323,26 @@ impl Engine {
 
     async fn handle_control(
         &self,
-        peer: &str,
+        peer: &OrgId,
         request: &ControlRequest,
     ) -> casemesh_net::ControlResponse {
         let status = match self.dispatch(peer, request).await {
             Ok(()) => ControlStatus::Ok,
             Err(e) if e.is_refusal() => {
                 let m = e.to_string();
-                tracing::warn!(peer, kind = %request.kind, reason = %m, "control message rejected");
+                tracing::warn!(peer = %peer, kind = %request.kind, reason = %m, "control message rejected");
                 ControlStatus::Rejected(m)
             }
             Err(e) => {
-                tracing::error!(peer, kind = %request.kind, error = %e, "control message failed");
+                tracing::error!(peer = %peer, kind = %request.kind, error = %e, "control message failed");
                 ControlStatus::Failed(e.to_string())
             }
         };
         casemesh_net::ControlResponse::status(request.msg_id, status)
     }
 
-    async fn dispatch(&self, peer: &str, request: &ControlRequest) -> Result<()> {
-        if self.partner_by_id(peer)?.is_none() {
+    async fn dispatch(&self, peer: &OrgId, request: &ControlRequest) -> Result<()> {
+        if self.partner_by_id(peer.as_str())?.is_none() {
             return Err(SharingError::Forbidden(format!(
                 "{peer} is not a registered partner"
             )));

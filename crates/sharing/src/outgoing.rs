@@ -499,14 +499,14 @@ impl Engine {
     /// share (the custody timeline shows it, with the child grant's signature) and audited.
     /// When this node itself received the share it reports (its grant has a parent), it tells
     /// its own sharer in turn, so the origin learns of every hop.
-    pub(crate) fn on_onward(&self, peer: &str, notice: wire::OnwardNotice) -> Result<()> {
+    pub(crate) fn on_onward(&self, peer: &OrgId, notice: wire::OnwardNotice) -> Result<()> {
         let bytes = hex::decode(&notice.grant)
             .map_err(|_| SharingError::Invalid("onward grant is not hex".into()))?;
         let child = SignedGrant::from_bytes(&bytes)
             .map_err(|e| SharingError::Invalid(format!("onward grant: {e}")))?;
         grant::verify(&child, self.now(), None)
             .map_err(|e| SharingError::Invalid(format!("onward grant refused: {e}")))?;
-        if !child.chain().any(|g| g.grant.issuer.0 == peer) {
+        if !child.chain().any(|g| g.grant.issuer == *peer) {
             return Err(SharingError::Forbidden(
                 "onward hop reported by an organization outside its chain".into(),
             ));
@@ -1450,11 +1450,11 @@ impl Engine {
     }
 
     /// A partner reports what it holds of a share.
-    pub(crate) fn on_receipt(&self, peer: &str, receipt: Receipt) -> Result<()> {
+    pub(crate) fn on_receipt(&self, peer: &OrgId, receipt: Receipt) -> Result<()> {
         let id = receipt.share;
         let now = self.now();
         let before = self.share(&id.to_string())?;
-        if before.partner != peer {
+        if before.partner != peer.as_str() {
             return Err(SharingError::Forbidden(
                 "receipt for a share addressed to another organization".into(),
             ));

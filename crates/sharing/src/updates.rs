@@ -63,7 +63,7 @@ use casemesh_meta::{
 };
 use casemesh_model::audit::actions;
 use casemesh_model::grant::{ShareMode, SignedGrant};
-use casemesh_model::ids::{CaseId, EvidenceId, ShareId};
+use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_store::{Actor, Table};
 use std::collections::{HashMap, VecDeque};
@@ -590,10 +590,10 @@ impl Engine {
     }
 
     /// `case.update/2` from a sharer: merge the changes into the upstream document.
-    pub(crate) async fn on_meta_changes(&self, peer: &str, msg: MetaChanges) -> Result<()> {
+    pub(crate) async fn on_meta_changes(&self, peer: &OrgId, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
         let share = self.received_by_id(id)?;
-        if share.sharer != peer {
+        if share.sharer != peer.as_str() {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
             ));
@@ -698,10 +698,10 @@ impl Engine {
     /// (`case.partner.edit.refused`). The case's new values, the audit entries and the
     /// document commit in one transaction. The sharer's changes the partner lacks (the
     /// counter-changes too) go out with the next synchronization pass.
-    pub(crate) fn on_case_edit(&self, peer: &str, msg: MetaChanges) -> Result<()> {
+    pub(crate) fn on_case_edit(&self, peer: &OrgId, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
         let share = self.share(&id.to_string())?;
-        if share.partner != peer {
+        if share.partner != peer.as_str() {
             return Err(SharingError::Forbidden(
                 "edit for a share with another organization".into(),
             ));
