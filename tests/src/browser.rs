@@ -154,16 +154,25 @@ impl Drop for Driver {
     }
 }
 
-/// The chromedriver binary: `CHROMEDRIVER`, else the first on `PATH`; `None` when not installed.
+/// The chromedriver binary: `CHROMEDRIVER`, else the first on `PATH`; `None` when not installed
+/// (the caller skips its test, saying so). With `CASEMESH_REQUIRE_TOOLS=1` (set by
+/// `scripts/test`, which installs chromedriver) a missing driver panics instead, so CI never
+/// passes a browser test that did not run.
 pub fn chromedriver() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMEDRIVER") {
-        return Some(PathBuf::from(p));
+    let found = match std::env::var_os("CHROMEDRIVER") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("chromedriver"))
+                .find(|p| p.is_file())
+        }),
+    };
+    if found.is_none() && std::env::var_os("CASEMESH_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+        panic!(
+            "chromedriver is not installed and CASEMESH_REQUIRE_TOOLS=1: the browser tests must run"
+        );
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("chromedriver"))
-            .find(|p| p.is_file())
-    })
+    found
 }
 
 /// Start chromedriver on a free loopback port and wait until it listens (20 s at most).
