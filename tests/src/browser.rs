@@ -317,3 +317,58 @@ pub async fn sign_out(client: &Client) {
         .await
         .unwrap();
 }
+
+/// The UI password [`ui_node`] gives `admin`.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A started node whose `admin` signs in to the UI with [`PASSWORD`].
+pub fn ui_node(name: &str) -> TestNode {
+    let node = TestNode::start(name);
+    set_password(&node, "admin", PASSWORD);
+    node
+}
+
+/// Sign in over plain HTTP as `user`; returns the client and the session's CSRF token (read
+/// from My cases).
+pub fn http_session(node: &TestNode, user: &str, password: &str) -> (Http, String) {
+    let mut web = Http::new(node);
+    let csrf = csrf_of(&web.get("/ui/sign-in").text().unwrap());
+    let resp = web.post_form(
+        "/ui/sign-in",
+        &[("csrf", &csrf), ("username", user), ("password", password)],
+    );
+    assert_eq!(resp.status(), 303, "sign-in of {user}");
+    let csrf = csrf_of(&web.get("/ui/cases").text().unwrap());
+    (web, csrf)
+}
+
+/// Click the element `css`; panics naming it when it is missing or not clickable.
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Type `text` into the element `css` (after clearing it).
+pub async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// `"true"` or `"false"`: whether the checkbox or radio button `css` is checked.
+pub async fn checked(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .prop("checked")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}

@@ -992,6 +992,43 @@ pub fn node_identity(node: &TestNode) -> (String, String) {
     (peer, addr)
 }
 
+/// `node`'s case `number` ("State v. Example", described "Burglary at 5 Main St") with one
+/// evidence item `clip.mp4` (4,000 seeded random bytes written in `dir`); returns (case id,
+/// evidence id). The updates-review scenarios (issue #14) start from it.
+pub fn case_with_item(node: &TestNode, dir: &Path, number: &str) -> (String, String) {
+    let case = node.cli_json([
+        "case",
+        "create",
+        "--case-id",
+        number,
+        "--title",
+        "State v. Example",
+        "--description",
+        "Burglary at 5 Main St",
+    ]);
+    let case = id_of(&case).to_owned();
+    let path = dir.join("clip.mp4");
+    random_file(&path, 4_000, 7);
+    let ev = node.cli_json(["evidence", "add", &case, s(&path)]);
+    (case, id_of(&ev).to_owned())
+}
+
+/// `received updates SHARE --json` on `node`: the updates waiting for review.
+pub fn received_updates(node: &TestNode, share: &str) -> Vec<Value> {
+    node.cli_json(["received", "updates", share])
+        .as_array()
+        .expect("received updates is a list")
+        .clone()
+}
+
+/// Wait (up to `limit`) until `node` lists exactly `n` updates for `share`; returns them.
+pub fn wait_updates(node: &TestNode, share: &str, n: usize, limit: Duration) -> Vec<Value> {
+    wait_until(&format!("{n} updates on {}", node.name()), limit, || {
+        let list = received_updates(node, share);
+        (list.len() == n).then_some(list)
+    })
+}
+
 /// Give `node`'s partner `partner` the sharing policy "CoEdit" (view, download and edit
 /// metadata: issue #14's co-editing of an access share), creating the policy.
 pub fn allow_co_edit(node: &TestNode, partner: &str) {

@@ -25,24 +25,17 @@
 )]
 
 use casemesh_tests::browser::{
-    Http, browser, chromedriver, csrf_of, location, screenshot, set_password, sign_in, sign_out,
-    start_driver, text_of, urlencode, wait_text,
+    Http, PASSWORD, browser, chromedriver, csrf_of, location, screenshot, set_password, sign_in,
+    sign_out, start_driver, text_of, ui_node, urlencode, wait_text,
 };
-use casemesh_tests::{TestNode, partner, wait_until};
+use casemesh_tests::{partner, wait_until};
 use fantoccini::Locator;
 use std::time::Duration;
 
 /// How long shares get to arrive.
 const LIMIT: Duration = Duration::from_secs(60);
-const PASSWORD: &str = "correct horse battery";
 /// An evidence name that would run or inject markup if it were not escaped.
 const HOSTILE_NAME: &str = "<script>window.pwned=1<script><img src=x onerror=alert(1)>.txt";
-
-fn ui_node(name: &str) -> TestNode {
-    let node = TestNode::start(name);
-    set_password(&node, "admin", PASSWORD);
-    node
-}
 
 #[test]
 fn ui_guards_over_http() {
@@ -582,4 +575,91 @@ fn ui_in_a_real_browser() {
         assert!(c.find(Locator::Id("no-cases")).await.is_ok());
         c.close().await.unwrap();
     });
+}
+
+/// Upload a whole folder from the case page (`webkitdirectory`): every file lands in the
+/// matching subfolder, created on the way, below the folder chosen in "Into folder"; an HTTP
+/// upload with `create_folder` into a folder that exists already adds to it.
+#[test]
+fn ui_folder_upload_keeps_the_tree() {
+    let Some(driver_bin) = chromedriver() else {
+        eprintln!("SKIPPED ui_folder_upload_keeps_the_tree: chromedriver is not installed");
+        return;
+    };
+    let a = ui_node("metro-pd");
+    let case = casemesh_tests::create_case(&a, "2026-CR-0099");
+    a.cli_ok(["folder", "create", &case, "Intake"]);
+    let work = tempfile::tempdir().unwrap();
+    let scene = work.path().join("scene");
+    std::fs::create_dir_all(scene.join("photos/north")).unwrap();
+    std::fs::write(scene.join("notes.txt"), b"scene notes").unwrap();
+    std::fs::write(scene.join("photos/north/p1.jpg"), b"north photo").unwrap();
+    std::fs::write(scene.join("photos/p2.jpg"), b"second photo").unwrap();
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = start_driver(&driver_bin);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, &downloads).await;
+        sign_in(&c, &a, PASSWORD).await;
+        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        c.goto(&format!("http://{}/ui/cases/{case}", a.admin_addr()))
+            .await
+            .unwrap();
+        c.find(Locator::Css("#folder option[value='Intake']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Id("folder-files"))
+            .await
+            .unwrap()
+            .send_keys(&scene.display().to_string())
+            .await
+            .unwrap();
+        c.find(Locator::Id("upload-start"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_until("the folder's three files", LIMIT, || {
+            (casemesh_tests::evidence_list(&a, &case).len() == 3).then_some(())
+        });
+        c.close().await.unwrap();
+    });
+    let mut placed: Vec<(String, String)> = casemesh_tests::evidence_list(&a, &case)
+        .into_iter()
+        .map(|e| (e.folder, e.name))
+        .collect();
+    placed.sort();
+    assert_eq!(
+        placed,
+        [
+            ("Intake/scene".to_owned(), "notes.txt".to_owned()),
+            ("Intake/scene/photos".to_owned(), "p2.jpg".to_owned()),
+            ("Intake/scene/photos/north".to_owned(), "p1.jpg".to_owned()),
+        ]
+    );
+    // Over HTTP: a second upload into an existing folder with create_folder is fine.
+    let (web, csrf) = casemesh_tests::browser::http_session(&a, "admin", PASSWORD);
+    let url = format!(
+        "{}/ui/cases/{case}/evidence?name=p3.jpg&folder=Intake%2Fscene%2Fphotos&create_folder=true",
+        web.base
+    );
+    let resp = web
+        .http
+        .post(&url)
+        .header("cookie", web.cookie.clone().unwrap())
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/octet-stream")
+        .body(b"third photo".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().unwrap_or_default());
+    assert_eq!(casemesh_tests::evidence_list(&a, &case).len(), 4);
 }

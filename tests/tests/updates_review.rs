@@ -12,34 +12,13 @@
 )]
 
 use casemesh_tests::{
-    TestNode, allow_co_edit, assert_http_status, id_of, partner, random_file, s, share_case,
-    wait_copy, wait_until,
+    TestNode, allow_co_edit, assert_http_status, case_with_item, id_of, partner, received_updates,
+    share_case, wait_copy, wait_until, wait_updates,
 };
 use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// A's case `number` with description "Burglary at 5 Main St" and one evidence item
-/// `clip.mp4`; returns (case id, evidence id).
-fn case_with_item(a: &TestNode, dir: &Path, number: &str) -> (String, String) {
-    let case = a.cli_json([
-        "case",
-        "create",
-        "--case-id",
-        number,
-        "--title",
-        "State v. Example",
-        "--description",
-        "Burglary at 5 Main St",
-    ]);
-    let case = id_of(&case).to_owned();
-    let path = dir.join("clip.mp4");
-    random_file(&path, 4_000, 7);
-    let ev = a.cli_json(["evidence", "add", &case, s(&path)]);
-    (case, id_of(&ev).to_owned())
-}
 
 /// Share `case` by copy with county-da and wait for B's copy; returns (share id, local case).
 fn shared_copy(a: &TestNode, b: &TestNode, case: &str) -> (String, String) {
@@ -47,22 +26,6 @@ fn shared_copy(a: &TestNode, b: &TestNode, case: &str) -> (String, String) {
     let share = id_of(&share).to_owned();
     let copy = wait_copy(b, &share, 1, LIMIT);
     (share, id_of(&copy).to_owned())
-}
-
-/// `received updates SHARE --json` on B.
-fn updates(b: &TestNode, share: &str) -> Vec<Value> {
-    b.cli_json(["received", "updates", share])
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Wait until B lists exactly `n` updates.
-fn wait_updates(b: &TestNode, share: &str, n: usize) -> Vec<Value> {
-    wait_until(&format!("{n} updates on {}", b.name()), LIMIT, || {
-        let list = updates(b, share);
-        (list.len() == n).then_some(list)
-    })
 }
 
 fn row<'a>(list: &'a [Value], tab: &str) -> &'a Value {
@@ -119,11 +82,11 @@ fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
     let (a, b) = pair();
     let (case, ev) = case_with_item(&a, work.path(), "UR-1");
     let (share, copy) = shared_copy(&a, &b, &case);
-    assert!(updates(&b, &share).is_empty());
+    assert!(received_updates(&b, &share).is_empty());
 
     a.cli_ok(["evidence", "edit", &case, &ev, "--name", "front-door.mp4"]);
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
-    let list = wait_updates(&b, &share, 2);
+    let list = wait_updates(&b, &share, 2, LIMIT);
     let name = row(&list, "evidence");
     assert_eq!(name["field"], format!("evidence/{ev}/name"), "{name}");
     assert_eq!(name["current"], "clip.mp4");
@@ -152,7 +115,7 @@ fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
     let shown = b.cli_json(["case", "show", &copy]);
     assert_eq!(shown["evidence"][0]["name"], "front-door.mp4", "{shown}");
     assert_eq!(shown["description"], "Burglary at 5 Main St");
-    let left = updates(&b, &share);
+    let left = received_updates(&b, &share);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["field"], "case/description");
 
@@ -203,7 +166,7 @@ fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
         "--description",
         "Body camera",
     ]);
-    let list = wait_updates(&b, &share, 2);
+    let list = wait_updates(&b, &share, 2, LIMIT);
     let desc = row(&list, "case");
     assert_eq!(desc["allowed"], false, "{desc}");
     let reason = desc["reason"].as_str().unwrap();
@@ -223,7 +186,7 @@ fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
     let shown = b.cli_json(["case", "show", &copy]);
     assert_eq!(shown["description"], "Burglary at 5 Main St");
     assert_eq!(shown["evidence"][0]["description"], "Body camera");
-    let left = updates(&b, &share);
+    let left = received_updates(&b, &share);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["allowed"], false);
 }
@@ -237,7 +200,7 @@ fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
 
     b.cli_ok(["case", "edit", &copy, "--description", "Our notes"]);
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
-    let list = wait_updates(&b, &share, 1);
+    let list = wait_updates(&b, &share, 1, LIMIT);
     assert_eq!(list[0]["conflict"], true, "{:?}", list[0]);
     assert_eq!(list[0]["current"], "Our notes");
     assert_eq!(list[0]["proposed"], "Burglary, 3 counts");
@@ -262,7 +225,7 @@ fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
         b.cli_json(["case", "show", &copy])["description"],
         "Burglary, 3 counts"
     );
-    assert!(updates(&b, &share).is_empty());
+    assert!(received_updates(&b, &share).is_empty());
 }
 
 #[test]
@@ -404,7 +367,7 @@ fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
         .then_some(())
     });
     // The partner sees the refusal, with the reason, and cannot apply it.
-    let rows = updates(&b, &share);
+    let rows = received_updates(&b, &share);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["field"], "case/title");
     assert_eq!(rows[0]["tab"], "case");
@@ -439,7 +402,8 @@ fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
         LIMIT,
         || {
             let at_a = a.cli_json(["case", "show", &case]);
-            (at_a["title"] == "State v. Sample" && updates(&b, &share).is_empty()).then_some(())
+            (at_a["title"] == "State v. Sample" && received_updates(&b, &share).is_empty())
+                .then_some(())
         },
     );
 }
@@ -452,10 +416,10 @@ fn a_dismissed_update_stays_hidden_until_the_sharer_changes_it_again() {
     let (share, copy) = shared_copy(&a, &b, &case);
 
     a.cli_ok(["case", "edit", &case, "--title", "State v. Sample"]);
-    wait_updates(&b, &share, 1);
+    wait_updates(&b, &share, 1, LIMIT);
     let dismissed = b.cli_json(["received", "dismiss", &share, "--field", "case/title"]);
     assert_eq!(dismissed[0]["field"], "case/title", "{dismissed}");
-    assert!(updates(&b, &share).is_empty());
+    assert!(received_updates(&b, &share).is_empty());
     assert_eq!(
         b.cli_json(["case", "show", &copy])["title"],
         "State v. Example"
@@ -465,11 +429,11 @@ fn a_dismissed_update_stays_hidden_until_the_sharer_changes_it_again() {
     assert_http_status(&err, 400);
     // An unrelated change of the sharer's does not bring it back …
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
-    let list = wait_updates(&b, &share, 1);
+    let list = wait_updates(&b, &share, 1, LIMIT);
     assert_eq!(list[0]["field"], "case/description");
     // … a new value of that field does.
     a.cli_ok(["case", "edit", &case, "--title", "State v. Other"]);
-    let list = wait_updates(&b, &share, 2);
+    let list = wait_updates(&b, &share, 2, LIMIT);
     let title = list.iter().find(|u| u["field"] == "case/title").unwrap();
     assert_eq!(title["proposed"], "State v. Other");
     assert_eq!(title["current"], "State v. Example");

@@ -268,6 +268,50 @@ impl AccessService {
 }
 
 impl AccessService {
+    /// The users and groups of this organization a sharer may name "Inside my agency" (seed
+    /// 002), for recipient type-ahead: users by username (full name, email, badge ID; disabled
+    /// users left out) sorted by username, then groups by name, at most `limit` entries in all.
+    /// Needs the inside-share permission of a case or of evidence (`Case(Denied)` otherwise):
+    /// whoever may name people inside may see who there is to name.
+    pub fn directory(
+        &self,
+        caller: &Caller,
+        limit: usize,
+    ) -> Result<Vec<casemesh_sharing::directory::DirectoryEntry>, AccessError> {
+        if self
+            .cases
+            .require(caller, Action::ShareInside(ShareTarget::Case))
+            .is_err()
+        {
+            self.cases
+                .require(caller, Action::ShareInside(ShareTarget::Evidence))?;
+        }
+        let mut users = self.store.users()?;
+        users.retain(|u| !u.disabled);
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        let mut groups = self.store.groups()?;
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        let users = users
+            .into_iter()
+            .map(|u| casemesh_sharing::directory::DirectoryEntry {
+                kind: "user".into(),
+                name: u.username,
+                full_name: Some(u.full_name),
+                email: u.email,
+                badge_id: u.badge_id,
+            });
+        let groups = groups
+            .into_iter()
+            .map(|g| casemesh_sharing::directory::DirectoryEntry {
+                kind: "group".into(),
+                name: g.name,
+                full_name: None,
+                email: None,
+                badge_id: None,
+            });
+        Ok(users.chain(groups).take(limit).collect())
+    }
+
     /// The case an inside share gave access to, if `share` is one.
     pub fn inside_share_case(
         &self,

@@ -95,6 +95,28 @@ impl AdminService {
         Ok(caller.require(&self.settings().features, Action::Administer)?)
     }
 
+    /// Whether `caller` administers this node (the `administer` permission, directly or through
+    /// a group, with the organization's feature flags): the rule every administration use case
+    /// checks, for a UI that shows administration only to administrators.
+    pub fn may_administer(&self, caller: &Caller) -> bool {
+        self.administer(caller).is_ok()
+    }
+
+    /// `Err(Denied)` unless `caller` administers this node (the rule of [`Self::may_administer`]),
+    /// for administration screens that show data any user may read (the partner and policy
+    /// lists) only to administrators.
+    pub fn require_admin(&self, caller: &Caller) -> Result<(), AdminError> {
+        self.administer(caller)
+    }
+
+    /// A snapshot of the settings for an administrator's settings screen: `Denied` unless
+    /// `caller` administers the node (the JSON API's `GET /v1/settings` stays open to every
+    /// authenticated user; this one is the administration view).
+    pub fn settings_for_admin(&self, caller: &Caller) -> Result<Settings, AdminError> {
+        self.administer(caller)?;
+        Ok(self.settings())
+    }
+
     /// Change settings (administrators): checked, saved to `config.toml`, then in effect.
     /// Returns the new settings.
     pub fn edit_settings(

@@ -288,12 +288,7 @@ impl UserService {
         if caller.user.username != username {
             self.administer(caller)?;
         }
-        let chars = password.chars().count();
-        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-            return Err(UserError::Invalid(format!(
-                "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-            )));
-        }
+        check_password_length(password)?;
         let mut user = self.user(username)?;
         let password = password.to_owned();
         let hash = tokio::task::spawn_blocking(move || {
@@ -309,6 +304,27 @@ impl UserService {
         self.store.update_user(&user)?;
         tracing::info!(by = %caller.user.username, user = %username, "password set");
         Ok(())
+    }
+
+    /// Create a user with a web UI password (administrators), as the web UI's Users screen
+    /// does: the password is checked first (its length, the rule of [`Self::set_password`]), so
+    /// a refused password creates nothing; then [`Self::create`] (which issues the user's first
+    /// API token, returned once) and [`Self::set_password`]. Should hashing fail after the user
+    /// was created, the user is deleted again and the error returned.
+    pub async fn create_with_password(
+        &self,
+        caller: &Caller,
+        new: &NewUser,
+        password: &str,
+    ) -> Result<CreatedUser, UserError> {
+        self.administer(caller)?;
+        check_password_length(password)?;
+        let created = self.create(caller, new)?;
+        if let Err(e) = self.set_password(caller, &new.username, password).await {
+            let _ = self.store.delete_user(&created.user);
+            return Err(e);
+        }
+        Ok(created)
     }
 
     /// The caller a web UI sign-in stands for: `username` with a password that verifies against
@@ -369,6 +385,18 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Most characters a web UI password may have (bounds the hashing work a sign-in costs: at most
 /// 4 KiB of UTF-8).
 pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// `Invalid` unless `password` has [`MIN_PASSWORD_CHARS`] to [`MAX_PASSWORD_CHARS`] characters
+/// (characters, not bytes).
+fn check_password_length(password: &str) -> Result<(), UserError> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(UserError::Invalid(format!(
+            "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
 
 /// An Argon2id hash of a password nobody knows (made once), verified against when the user does
 /// not exist or has no password, so a sign-in takes as long either way.

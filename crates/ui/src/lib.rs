@@ -39,7 +39,8 @@ use axum::Router;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use casemesh_service::Node;
-use pages::{case, cases, share, sign_in};
+use pages::admin;
+use pages::{case, cases, link, received, share, sign_in};
 
 /// What the UI handlers share: the node (its use cases). Cheap to clone.
 #[derive(Clone)]
@@ -80,6 +81,45 @@ fn pages(node: &Node) -> Router {
             "/cases/{case}/shares",
             get(case::shares).post(share::create),
         )
+        .route(
+            "/cases/{case}/shares/{share}/stop",
+            get(share::confirm_stop).post(share::stop),
+        )
+        .route("/cases/{case}/links", post(link::create))
+        .route("/partners/{partner}/directory", get(share::directory))
+        .route("/received/{share}", get(received::details))
+        .route("/received/{share}/import", post(received::import))
+        .route(
+            "/received/{share}/recipients",
+            post(received::add_recipients),
+        )
+        .route("/received/{share}/view", get(received::view))
+        .route(
+            "/received/{share}/view/{evidence}",
+            get(received::view_item),
+        )
+        .route(
+            "/received/{share}/updates",
+            get(received::review).post(received::review_submit),
+        )
+        .route("/admin", get(admin::index))
+        .route(
+            "/admin/partners",
+            get(admin::partners).post(admin::add_partner),
+        )
+        .route(
+            "/admin/partners/{partner}/policy",
+            post(admin::partner_policy),
+        )
+        .route("/admin/policies", get(admin::policies))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/groups", post(admin::add_to_group))
+        .route("/admin/groups", post(admin::create_group))
+        .route(
+            "/admin/settings",
+            get(admin::settings).post(admin::save_settings),
+        )
+        .route("/admin/peers", get(admin::peers))
         .route("/static/{file}", get(assets::serve))
         .fallback(|| async { error::UiError::NotFound("No such page.".into()) })
         .layer(axum::middleware::from_fn(session::csrf_guard))

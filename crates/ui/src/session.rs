@@ -5,7 +5,9 @@
 //!   `HttpOnly`, `SameSite=Strict`, `Path=/ui`, and expires after [`IDLE_HOURS`] hours without a
 //!   request (every request saves the session, which moves the expiry); the anonymous session of
 //!   the sign-in page after [`ANONYMOUS_MINUTES`] minutes. The session holds the signed-in
-//!   user's id, the CSRF token and a fingerprint of the password hash at sign-in, nothing else.
+//!   user's id, the CSRF token, a fingerprint of the password hash at sign-in, and the newest
+//!   download link's id and address (`pages::link::URL_KEY`: the node shows a link's address once,
+//!   so the Link tab keeps it here, in memory, never in a page address or a log).
 //! - **Who is asking** ([`SignedIn`]): the session's user read afresh on every request through
 //!   `node.users().session_caller` (a user disabled since sign-in, or whose password changed
 //!   since — the fingerprint differs — is signed out at once); no session → `303 See Other` to

@@ -1,13 +1,18 @@
 //! Case details: the folders and evidence the user sees (name, size, category, display ID, the
 //! BLAKE3 hash on demand), upload of several files with a progress bar, download, the profile
 //! icons of everyone with access (owner in green, full name on hover; a click opens the Share
-//! dialog's access list), the partner shares with their status, and the "External case" marker
-//! with the sharing organization's name.
+//! dialog's access list), the partner shares with their status (and a failed one's reason, a
+//! Stop button on each active one), the download links with theirs, the Share dialog (People and
+//! Link tabs, what to share with a checkbox per folder and item; its forms are [`super::share`]
+//! and [`super::link`]), and the "External case" marker with the sharing organization's name.
 //!
 //! Use cases: `node.cases().show` (what the user sees; audited `case.view`), `.access` (who has
-//! access, needs the whole case), `node.shares().of_case` / `node.partners().list` (the
-//! use cases of the JSON API's `GET /v1/cases/{case}/shares` and `GET /v1/partners`), `node.evidence().add` and
-//! `.content` — the very calls of the API's upload and download, so the rules are the same.
+//! access, needs the whole case), `node.shares().of_case` / `node.partners().list` /
+//! `.policy` / `node.links().list` (the use cases of the JSON API's
+//! `GET /v1/cases/{case}/shares`, `GET /v1/partners`, `GET /v1/policies/{name}` and
+//! `GET /v1/cases/{case}/links`), `node.access().directory` (the Recipients type-ahead),
+//! `node.evidence().add` and `.content` — the very calls of the API's upload and download, so
+//! the rules are the same.
 //!
 //! Upload: the browser sends each file as the raw request body (`XMLHttpRequest`, whose upload
 //! progress events drive the progress bar), with the CSRF token in `X-CSRF-Token`; the body is
@@ -23,7 +28,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casemesh_model::case::Origin;
-use casemesh_model::org::Action;
+use casemesh_model::org::{Action, ShareTarget};
 use casemesh_sharing::records::ShareStatus;
 
 /// A profile icon.
@@ -55,6 +60,12 @@ struct Group {
 
 /// One partner share of the case.
 struct ShareRow {
+    /// The share's id (for Stop sharing).
+    id: String,
+    /// Whether it can still be stopped (not Stopped).
+    active: bool,
+    /// Why it failed (with Failed).
+    reason: Option<String>,
     partner: String,
     recipients: String,
     scope: String,
@@ -63,11 +74,18 @@ struct ShareRow {
     by: String,
 }
 
-/// A partner agency the case may be shared with.
+/// A partner agency the case may be shared with, with its sharing policy (read only: what the
+/// Share dialog's "View" shows, seed 002).
 struct PartnerOption {
     id: String,
     name: String,
     policy: String,
+    /// What the policy allows the partner to do (action names).
+    allowed: Vec<&'static str>,
+    /// What data the policy lets leave (data kind names).
+    data: Vec<&'static str>,
+    /// Whether a share under it waits for a second person's approval.
+    two_person: bool,
 }
 
 #[derive(Template)]
@@ -88,7 +106,18 @@ struct CasePage {
     partners: Vec<PartnerOption>,
     folder_paths: Vec<String>,
     groups: Vec<Group>,
+    /// The case's download links (Share dialog, Link tab).
+    links: Vec<super::link::LinkRow>,
+    /// Whether the user may create download links (`case_share_links` or
+    /// `evidence_share_links`, with its feature).
+    may_link: bool,
+    /// Users and groups of this agency, for the Recipients field's type-ahead:
+    /// (what to type, what it names).
+    directory: Vec<(String, String)>,
 }
+
+/// Most entries of the Recipients type-ahead.
+const DIRECTORY_LIMIT: usize = 500;
 
 /// `?shared=SHARE`: show a notice after share `SHARE` (its id) was created. The partner's name
 /// is looked up from the case's shares, never taken from the URL (a link could otherwise put
@@ -97,6 +126,24 @@ struct CasePage {
 pub struct ShowQuery {
     #[serde(default)]
     shared: Option<String>,
+    /// `?inside=1`: after an inside share.
+    #[serde(default)]
+    inside: Option<String>,
+    /// `?stopped=SHARE`: after share `SHARE` was stopped.
+    #[serde(default)]
+    stopped: Option<String>,
+    /// `?link=LINK`: after download link `LINK` was created.
+    #[serde(default)]
+    link: Option<String>,
+}
+
+/// What a share hands over, as the lists say it: "Whole case", "2 folders", "1 items".
+pub(crate) fn scope_text(scope: &casemesh_model::grant::Scope) -> String {
+    match scope {
+        casemesh_model::grant::Scope::EntireCase => "Whole case".into(),
+        casemesh_model::grant::Scope::Folders(f) => format!("{} folders", f.len()),
+        casemesh_model::grant::Scope::Evidence(e) => format!("{} items", e.len()),
+    }
 }
 
 fn status_label(s: ShareStatus) -> (&'static str, &'static str) {
@@ -123,6 +170,7 @@ fn recipient_text(r: &casemesh_model::grant::Recipient) -> String {
 pub async fn show(
     State(state): State<UiState>,
     who: SignedIn,
+    session: tower_sessions::Session,
     Path(reference): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, UiError> {
@@ -139,6 +187,7 @@ pub async fn show(
         shares,
         partners,
         poll,
+        links,
     } = access(
         &state,
         &who,
@@ -146,9 +195,18 @@ pub async fn show(
         case,
         &detail.owner,
         external_from.is_none(),
+        super::link::kept_url(&session).await,
     )?;
     let may_share = whole && external_from.is_none();
     let may_upload = whole && node.cases().require(&who.caller, Action::EditCase).is_ok();
+    let may_link = may_share
+        && [ShareTarget::Case, ShareTarget::Evidence]
+            .into_iter()
+            .any(|t| {
+                node.cases()
+                    .require(&who.caller, Action::ShareLink(t))
+                    .is_ok()
+            });
     // Folders in path order, each with the items directly in it; the root first.
     let mut groups = vec![Group {
         path: "(case root)".into(),
@@ -188,6 +246,26 @@ pub async fn show(
     if detail.evidence.is_empty() && folder_paths.is_empty() {
         groups.clear();
     }
+    // Type-ahead: only for those who may share inside (`node.access().directory`).
+    let directory = if may_share {
+        node.access()
+            .directory(&who.caller, DIRECTORY_LIMIT)
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|e| match e.kind.as_str() {
+                        "group" => (format!("group:{}", e.name), format!("group {}", e.name)),
+                        _ => {
+                            let label = e.full_name.unwrap_or_default();
+                            (e.name, label)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut layout = Layout::new(
         &state,
         &who,
@@ -210,6 +288,30 @@ pub async fn show(
             share.partner_name
         ));
     }
+    if q.inside.is_some() && may_share {
+        layout.notice =
+            Some("Shared inside the agency: the people named are on the access list.".into());
+    }
+    if let Some(id) = q.stopped.filter(|p| !p.is_empty())
+        && may_share
+        && let Some(share) = node
+            .shares()
+            .of_case(&who.caller, &case.id.to_string())?
+            .into_iter()
+            .find(|s| s.id.to_string() == id && s.status == ShareStatus::Stopped)
+    {
+        layout.notice = Some(format!(
+            "Stopped sharing with {}. Updates stop at once; the partner agency keeps the copy it imported.",
+            share.partner_name
+        ));
+    }
+    if let Some(id) = q.link.filter(|p| !p.is_empty())
+        && links.iter().any(|l| l.id == id)
+    {
+        layout.notice = Some(
+            "Download link created. It shows Processing while its package is built, then Ready with its address.".into(),
+        );
+    }
     render(&CasePage {
         layout,
         id: case.id.to_string(),
@@ -225,6 +327,9 @@ pub async fn show(
         partners,
         folder_paths,
         groups,
+        links,
+        may_link,
+        directory,
     })
 }
 
@@ -236,6 +341,7 @@ struct Access {
     shares: Vec<ShareRow>,
     partners: Vec<PartnerOption>,
     poll: &'static str,
+    links: Vec<super::link::LinkRow>,
 }
 
 /// [`Access`] of `case` (named `reference`) for `who`: the owner, the access list
@@ -248,6 +354,7 @@ fn access(
     case: &casemesh_model::case::Case,
     owner: &str,
     local: bool,
+    kept_url: Option<(String, String)>,
 ) -> Result<Access, UiError> {
     // Who has access: only for a user who sees the whole case (the rule of `cases().access`).
     let access = state.node.cases().access(&who.caller, reference).ok();
@@ -326,17 +433,19 @@ fn access(
                 });
             }
             shares.push(ShareRow {
+                id: s.id.to_string(),
+                active: s.status != ShareStatus::Stopped,
+                reason: s
+                    .failure
+                    .clone()
+                    .filter(|_| s.status == ShareStatus::Failed),
                 partner: s.partner_name.clone(),
                 recipients: if recipients.is_empty() {
                     "(the agency decides)".into()
                 } else {
                     recipients.join(", ")
                 },
-                scope: match s.scope {
-                    casemesh_model::grant::Scope::EntireCase => "Whole case".into(),
-                    casemesh_model::grant::Scope::Folders(f) => format!("{} folders", f.len()),
-                    casemesh_model::grant::Scope::Evidence(e) => format!("{} items", e.len()),
-                },
+                scope: scope_text(&s.scope),
                 status,
                 status_class,
                 by: s.created_by.clone(),
@@ -347,14 +456,33 @@ fn access(
             .partners()
             .list(&who.caller)?
             .into_iter()
-            .map(|p| PartnerOption {
-                id: p.peer_id,
-                name: p.name,
-                policy: p.policy,
+            .map(|p| {
+                let policy = state.node.partners().policy(&who.caller, &p.policy).ok();
+                PartnerOption {
+                    id: p.peer_id,
+                    name: p.name,
+                    allowed: policy
+                        .as_ref()
+                        .map(|x| x.allowed.iter().map(|a| a.name()).collect())
+                        .unwrap_or_default(),
+                    data: policy
+                        .as_ref()
+                        .map(|x| x.data.iter().map(|d| d.name()).collect())
+                        .unwrap_or_default(),
+                    two_person: policy.as_ref().is_some_and(|x| x.two_person_approval),
+                    policy: p.policy,
+                }
             })
             .collect();
     }
-    let poll = if shares.iter().any(|s| s.status_class == "processing") {
+    let links = if may_share {
+        super::link::rows(state, who, &case.id.to_string(), kept_url.as_ref())?
+    } else {
+        Vec::new()
+    };
+    let poll = if shares.iter().any(|s| s.status_class == "processing")
+        || links.iter().any(|l| l.status_class == "processing")
+    {
         "1"
     } else {
         ""
@@ -365,6 +493,7 @@ fn access(
         shares,
         partners,
         poll,
+        links,
     })
 }
 
@@ -374,6 +503,8 @@ struct SharesFragment {
     people: Vec<Person>,
     shares: Vec<ShareRow>,
     poll: &'static str,
+    id: String,
+    links: Vec<super::link::LinkRow>,
 }
 
 /// `GET /ui/cases/{case}/shares`: the partner shares and the profile icons alone, which the case
@@ -382,15 +513,26 @@ struct SharesFragment {
 pub async fn shares(
     State(state): State<UiState>,
     who: SignedIn,
+    session: tower_sessions::Session,
     Path(reference): Path<String>,
 ) -> Result<Response, UiError> {
     let case = state.node.cases().resolve_whole(&who.caller, &reference)?;
     let owner = case.owner.to_string();
-    let a = access(&state, &who, &reference, &case, &owner, !case.is_external())?;
+    let a = access(
+        &state,
+        &who,
+        &reference,
+        &case,
+        &owner,
+        !case.is_external(),
+        super::link::kept_url(&session).await,
+    )?;
     render(&SharesFragment {
         people: a.people,
         shares: a.shares,
         poll: a.poll,
+        id: case.id.to_string(),
+        links: a.links,
     })
 }
 
@@ -400,11 +542,16 @@ pub struct UploadQuery {
     name: String,
     #[serde(default)]
     folder: Option<String>,
+    /// Create `folder` (and missing parents) first when it does not exist: a folder upload
+    /// keeps the chosen directory's tree (`1` or `true`).
+    #[serde(default)]
+    create_folder: bool,
 }
 
-/// `POST /ui/cases/{case}/evidence`: one file, the raw body, streamed into
-/// `node.evidence().add` (as `POST /v1/cases/{case}/evidence`). `201` with the new item's
-/// display ID as text.
+/// `POST /ui/cases/{case}/evidence?name=N[&folder=P][&create_folder=1]`: one file, the raw
+/// body, streamed into `node.evidence().add` (as `POST /v1/cases/{case}/evidence`); with
+/// `create_folder`, folder `P` is created first when missing (a folder upload). `201` with the
+/// new item's display ID as text.
 pub async fn upload(
     State(state): State<UiState>,
     who: SignedIn,
@@ -413,10 +560,26 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, UiError> {
     let exact = axum::body::HttpBody::size_hint(&body).exact();
+    let folder = q.folder.filter(|f| !f.is_empty());
+    if let (true, Some(path)) = (q.create_folder, &folder) {
+        let create = casemesh_service::FolderChange::Create { path: path.clone() };
+        match state
+            .node
+            .cases()
+            .change_folders(&who.caller, &reference, &create)
+        {
+            // Made now, or by an earlier file of the same folder upload.
+            Ok(_)
+            | Err(casemesh_service::CaseError::Folder(
+                casemesh_model::case::FolderError::Exists(_),
+            )) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let new = casemesh_service::NewEvidence {
         case: reference,
         name: q.name,
-        folder: q.folder.filter(|f| !f.is_empty()),
+        folder,
         ..Default::default()
     };
     let (ev, _case) = state
@@ -478,6 +641,62 @@ fn attachment(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use askama::Template as _;
+
+    /// A failed share shows its reason, a failed link its reason, a stopped share no Stop
+    /// button; the texts are escaped.
+    #[test]
+    fn failed_shares_and_links_show_their_reason() {
+        let row = |id: &str, status, class, reason: Option<&str>, active| super::ShareRow {
+            id: id.into(),
+            active,
+            reason: reason.map(str::to_owned),
+            partner: "county-da".into(),
+            recipients: "admin".into(),
+            scope: "Whole case".into(),
+            status,
+            status_class: class,
+            by: "admin".into(),
+        };
+        let page = super::SharesFragment {
+            people: Vec::new(),
+            shares: vec![
+                row(
+                    "s-1",
+                    "Failed",
+                    "failed",
+                    Some("the offer could not be delivered <b>in 7 days</b>"),
+                    true,
+                ),
+                row("s-2", "Stopped", "stopped", None, false),
+            ],
+            poll: "",
+            id: "c-1".into(),
+            links: vec![crate::pages::link::LinkRow {
+                id: "l-1".into(),
+                format: "ZIP",
+                what: "Whole case".into(),
+                recipient: String::new(),
+                status: "Failed",
+                status_class: "failed",
+                reason: Some("EV-0002: blob missing".into()),
+                expires: String::new(),
+                url: None,
+            }],
+        };
+        let html = page.render().unwrap();
+        assert!(
+            html.contains("the offer could not be delivered &#60;b&#62;in 7 days&#60;/b&#62;"),
+            "{html}"
+        );
+        assert!(html.contains("data-testid=\"link-reason\">EV-0002: blob missing"));
+        assert!(html.contains("href=\"/ui/cases/c-1/shares/s-1/stop\""));
+        assert!(
+            !html.contains("/shares/s-2/stop"),
+            "a stopped share has no Stop"
+        );
+    }
+
     #[test]
     fn attachment_names_are_quoted_and_encoded() {
         assert_eq!(

@@ -36,6 +36,8 @@ struct Row {
     created: String,
     /// The sharing organization of an External case.
     external_from: Option<String>,
+    /// The received share an External case arrived under (its Import Details page).
+    received_share: Option<String>,
 }
 
 #[derive(Template)]
@@ -46,6 +48,8 @@ struct CasesPage {
     external_only: bool,
     query: String,
     rows: Vec<Row>,
+    /// Shared with me: the shares received from partner agencies, imported or not.
+    received: Vec<super::received::InboxRow>,
 }
 
 /// Whether `text` (Case ID or title) matches the search `q` (case-insensitive substring; an
@@ -82,18 +86,28 @@ pub async fn list(
                 Origin::Received { sharer_name, .. } => Some(sharer_name.clone()),
                 Origin::Local => None,
             },
+            received_share: match &s.case.origin {
+                Origin::Received { share, .. } => Some(share.to_string()),
+                Origin::Local => None,
+            },
             case_number: s.case.case_number,
             title: s.case.title,
             evidence_count: s.evidence_count,
             created: when(s.case.created_at),
         })
         .collect();
+    let received = if shared {
+        super::received::inbox(&state, &who, &query)?
+    } else {
+        Vec::new()
+    };
     render(&CasesPage {
         layout: Layout::new(&state, &who, if shared { "shared" } else { "mine" }),
         shared,
         external_only,
         query,
         rows,
+        received,
     })
 }
 

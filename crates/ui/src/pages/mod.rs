@@ -1,15 +1,21 @@
 //! The screens, one module each: [`sign_in`] (sign-in, sign-out), [`cases`] (My cases, Shared
 //! with me), [`case`] (case details: folders and evidence, upload, download, people with access),
-//! [`share`] (the Share dialog's actions). Each handler takes [`SignedIn`](crate::session::SignedIn),
+//! [`share`] (the Share dialog's People tab: what to share, inside my agency or a partner
+//! agency, stop sharing), [`link`] (its Link tab: download links), [`received`] (the receiving
+//! side: received shares, Import Details, Review updates). Each handler takes [`SignedIn`](crate::session::SignedIn),
 //! calls use cases of the node (`node.cases()`, `.evidence()`, `.shares()`, …) and renders one
 //! template of `crates/ui/templates/`; a refusal becomes [`UiError`](crate::error::UiError).
+//! [`admin`] holds the Administration screens (administrators only).
 //!
 //! To add a screen: a module here with its handlers and its `#[derive(Template)]` struct (with a
 //! [`Layout`] field for `base.html`), a template extending `base.html`, its routes in
 //! [`crate::router`], and a step in `tests/tests/ui_browser.rs`.
 
+pub mod admin;
 pub mod case;
 pub mod cases;
+pub mod link;
+pub mod received;
 pub mod share;
 pub mod sign_in;
 
@@ -34,6 +40,9 @@ pub struct Layout {
     pub section: &'static str,
     /// A notice to show once (e.g. "Shared with …").
     pub notice: Option<String>,
+    /// Whether the user administers the node (`node.admin().may_administer`): the navigation
+    /// then shows Administration.
+    pub admin: bool,
 }
 
 impl Layout {
@@ -52,6 +61,7 @@ impl Layout {
             csrf: who.csrf.clone(),
             section,
             notice: None,
+            admin: state.node.admin().may_administer(&who.caller),
         }
     }
 }
