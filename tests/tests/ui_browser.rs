@@ -662,4 +662,69 @@ fn ui_folder_upload_keeps_the_tree() {
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().unwrap_or_default());
     assert_eq!(casemesh_tests::evidence_list(&a, &case).len(), 4);
+    // A refused item creates no folder: the name is checked before the folder is made.
+    let url = format!(
+        "{}/ui/cases/{case}/evidence?name=back%5Cslash.txt&folder=Intake%2Fghost&create_folder=true",
+        web.base
+    );
+    let resp = web
+        .http
+        .post(&url)
+        .header("cookie", web.cookie.clone().unwrap())
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/octet-stream")
+        .body(b"refused".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let folders = casemesh_tests::case_view(&a, &case).folders;
+    assert!(
+        !folders.iter().any(|f| f.contains("ghost")),
+        "a refused upload made a folder: {folders:?}"
+    );
+}
+
+/// The case page's Edit case form: title and description change (and partners get them as an
+/// update to review); without the CSRF token, or with an empty title, nothing changes.
+#[test]
+fn ui_case_edit_over_http() {
+    let a = ui_node("metro-pd");
+    let case = casemesh_tests::create_case(&a, "2026-CR-0077");
+    let (mut web, csrf) = casemesh_tests::browser::http_session(&a, "admin", PASSWORD);
+    let page = web.get(&format!("/ui/cases/{case}")).text().unwrap();
+    assert!(
+        page.contains("id=\"edit-case\""),
+        "the case page offers Edit case"
+    );
+    let path = format!("/ui/cases/{case}/edit");
+    let before = casemesh_tests::case_view(&a, &case);
+    let resp = web.post_form(&path, &[("title", "Changed"), ("description", "x")]);
+    assert_eq!(resp.status(), 403, "no CSRF token");
+    let resp = web.post_form(
+        &path,
+        &[("csrf", &csrf), ("title", "   "), ("description", "x")],
+    );
+    assert_eq!(resp.status(), 400, "an empty title");
+    let unchanged = casemesh_tests::case_view(&a, &case);
+    assert_eq!(
+        (unchanged.title, unchanged.description),
+        (before.title, before.description)
+    );
+    let resp = web.post_form(
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("title", "State v. Doe <b>"),
+            ("description", "Two counts"),
+        ],
+    );
+    assert_eq!(resp.status(), 303);
+    let after = casemesh_tests::case_view(&a, &case);
+    assert_eq!(after.title, "State v. Doe <b>");
+    assert_eq!(after.description, "Two counts");
+    let page = web.get(&format!("/ui/cases/{case}")).text().unwrap();
+    assert!(
+        page.contains("State v. Doe &") && !page.contains("State v. Doe <b>"),
+        "the title is escaped"
+    );
 }

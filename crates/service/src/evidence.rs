@@ -114,6 +114,10 @@ pub struct NewEvidence {
     pub description: Option<String>,
     /// Media type; default guessed from the name.
     pub media_type: Option<String>,
+    /// Create `folder` (and missing parents) when it does not exist, once everything else about
+    /// the item has been checked (the web UI's folder upload keeps a directory's tree); `false`:
+    /// a missing folder is refused.
+    pub create_folder: bool,
 }
 
 /// The free-text fields of an item within their limits ([`limits`]); refused before anything
@@ -230,12 +234,31 @@ impl EvidenceService {
         self.cases.require(caller, Action::EditCase)?;
         let case = self.cases.resolve_whole(caller, &new.case)?;
         validate_name(&new.name)?;
-        let folder = case.resolve(new.folder.as_deref().unwrap_or(""))?;
+        let path = new.folder.as_deref().unwrap_or("");
+        let missing = matches!(case.resolve(path), Err(FolderError::NotFound(_)));
+        if !(missing && new.create_folder) {
+            case.resolve(path)?;
+        }
         if let Some(d) = &new.display_id {
             validate_name(d)?;
             self.display_id_free(case.id, d, None)?;
         }
         check_evidence_text(new.description.as_deref(), None, new.media_type.as_deref())?;
+        // Everything about the item is valid: only now may a missing folder be made.
+        let case = if missing && new.create_folder {
+            let create = crate::FolderChange::Create {
+                path: path.to_owned(),
+            };
+            match self.cases.change_folders(caller, &new.case, &create) {
+                // Made now, or by another upload meanwhile.
+                Ok(_) | Err(CaseError::Folder(FolderError::Exists(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.cases.resolve_whole(caller, &new.case)?
+        } else {
+            case
+        };
+        let folder = case.resolve(path)?;
         // 2. the bytes, hashed in the same pass, durable before the record.
         let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
         // The record and its audit entry are dated when the bytes are in, not when they started.

@@ -73,6 +73,7 @@ fn pages(node: &Node) -> Router {
         .route("/cases", get(cases::list).post(cases::create))
         .route("/cases/{case}", get(case::show))
         .route("/cases/{case}/evidence", post(case::upload))
+        .route("/cases/{case}/edit", post(case::edit))
         .route(
             "/cases/{case}/evidence/{evidence}/content",
             get(case::download),

@@ -60,6 +60,7 @@ pub async fn add(
         display_id: q.display_id,
         description: q.description,
         media_type: q.media_type,
+        create_folder: false,
     };
     let (ev, case) = state
         .node

@@ -550,8 +550,8 @@ pub struct UploadQuery {
 
 /// `POST /ui/cases/{case}/evidence?name=N[&folder=P][&create_folder=1]`: one file, the raw
 /// body, streamed into `node.evidence().add` (as `POST /v1/cases/{case}/evidence`); with
-/// `create_folder`, folder `P` is created first when missing (a folder upload). `201` with the
-/// new item's display ID as text.
+/// `create_folder`, folder `P` is created when missing, after the item was checked (a folder
+/// upload; a refused name creates nothing). `201` with the new item's display ID as text.
 pub async fn upload(
     State(state): State<UiState>,
     who: SignedIn,
@@ -561,25 +561,11 @@ pub async fn upload(
 ) -> Result<Response, UiError> {
     let exact = axum::body::HttpBody::size_hint(&body).exact();
     let folder = q.folder.filter(|f| !f.is_empty());
-    if let (true, Some(path)) = (q.create_folder, &folder) {
-        let create = casemesh_service::FolderChange::Create { path: path.clone() };
-        match state
-            .node
-            .cases()
-            .change_folders(&who.caller, &reference, &create)
-        {
-            // Made now, or by an earlier file of the same folder upload.
-            Ok(_)
-            | Err(casemesh_service::CaseError::Folder(
-                casemesh_model::case::FolderError::Exists(_),
-            )) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
     let new = casemesh_service::NewEvidence {
         case: reference,
         name: q.name,
         folder,
+        create_folder: q.create_folder,
         ..Default::default()
     };
     let (ev, _case) = state
@@ -588,6 +574,37 @@ pub async fn upload(
         .add(&who.caller, new, body.into_data_stream(), exact)
         .await?;
     Ok((StatusCode::CREATED, ev.display_id).into_response())
+}
+
+/// The case page's "Edit case" form.
+#[derive(serde::Deserialize)]
+pub struct EditForm {
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// `POST /ui/cases/{case}/edit`: change the case's title and description (`node.cases().edit`:
+/// Cases: edit permission and the whole case, checked, audited; partners holding the case get
+/// it as an update to review, issue #14); `303` back to the case page. Bad input (an empty or
+/// over-long title, control characters) is answered 400 with the reason and changes nothing.
+pub async fn edit(
+    State(state): State<UiState>,
+    who: SignedIn,
+    Path(reference): Path<String>,
+    axum::Form(f): axum::Form<EditForm>,
+) -> Result<Response, UiError> {
+    let title = f.title.trim().to_owned();
+    if title.is_empty() {
+        return Err(casemesh_service::CaseError::Invalid("a case needs a title".into()).into());
+    }
+    let edit = casemesh_service::CaseEdit {
+        case_number: None,
+        title: Some(title),
+        description: Some(f.description),
+    };
+    let detail = state.node.cases().edit(&who.caller, &reference, &edit)?;
+    Ok(axum::response::Redirect::to(&format!("/ui/cases/{}", detail.case.id)).into_response())
 }
 
 /// `GET /ui/cases/{case}/evidence/{evidence}/content`: the item's bytes, verified against the
