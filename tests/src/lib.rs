@@ -33,8 +33,8 @@
 //!   asserts on fields the compiler checks; [`case_view`], [`share_view`], [`received_view`]
 //!   and [`error_code`] are the common reads; [`received_list`], [`evidence_list`],
 //!   [`blob_stats`] and [`add_user`] (a user and its token) more;
-//! - download links ([`create_link`], [`download_link`], [`link_package`]; links have no type in
-//!   `casemesh_api_types`, so they stay JSON) and external tools ([`run_ok`]);
+//! - download links ([`create_link`], [`download_link`], [`link_package`], as
+//!   [`LinkView`]) and external tools ([`run_ok`]);
 //! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
 //!   [`assert_audit_verifies`] (`audit verify CASE`).
 //!
@@ -1460,29 +1460,26 @@ pub fn plain_http() -> reqwest::blocking::Client {
 }
 
 /// `link create CASE ARGS… --wait` on `node`, asserting the link is Ready and has its public
-/// URL (`…/l/TOKEN`). Returns the link object as the CLI prints it: links have no type in
-/// `casemesh_api_types` (the API's `LinkView` lives in `casemesh-api`), so it stays JSON; read
-/// its URL with [`link_url`].
-pub fn create_link(node: &TestNode, case: &str, args: &[&str]) -> Value {
+/// URL (`…/l/TOKEN`); read the URL with [`link_url`].
+pub fn create_link(node: &TestNode, case: &str, args: &[&str]) -> LinkView {
     let mut all = vec!["link", "create", case];
     all.extend_from_slice(args);
     all.push("--wait");
-    let link = node.cli_json(&all);
-    assert_eq!(link["status"], "Ready", "{link:#}");
-    assert!(link_url(&link).contains("/l/"), "{link:#}");
+    let link: LinkView = node.cli_typed(&all);
+    assert_eq!(link.status, LinkStatus::Ready, "{link:#?}");
+    assert!(link_url(&link).contains("/l/"), "{link:#?}");
     link
 }
 
 /// The public URL of a link as [`create_link`] returned it (only the creation answer has it).
-pub fn link_url(link: &Value) -> String {
-    link["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a new link has its url: {link:#}"))
-        .to_owned()
+pub fn link_url(link: &LinkView) -> String {
+    link.url
+        .clone()
+        .unwrap_or_else(|| panic!("a new link has its url: {link:#?}"))
 }
 
 /// Download the package of `link` (from [`create_link`]) to `dest`, asserting HTTP 200.
-pub fn download_link(link: &Value, dest: &Path) {
+pub fn download_link(link: &LinkView, dest: &Path) {
     let url = link_url(link);
     let mut resp = plain_http()
         .get(format!("{url}/download"))
@@ -1493,9 +1490,19 @@ pub fn download_link(link: &Value, dest: &Path) {
     resp.copy_to(&mut file).expect("write the package file");
 }
 
+/// `link show ID` on `node`: the link as the API shows it now (without its URL).
+pub fn link_show(node: &TestNode, id: &str) -> LinkView {
+    node.cli_typed(["link", "show", id])
+}
+
+/// `link list CASE` on `node`: the case's download links, oldest first.
+pub fn link_list(node: &TestNode, case: &str) -> Vec<LinkView> {
+    node.cli_typed(["link", "list", case])
+}
+
 /// `link create CASE ARGS… --wait` on `node` ([`create_link`]), then download its package to
-/// `dest` ([`download_link`]). Returns the link object (with `url`).
-pub fn link_package(node: &TestNode, case: &str, args: &[&str], dest: &Path) -> Value {
+/// `dest` ([`download_link`]). Returns the link (with its `url`).
+pub fn link_package(node: &TestNode, case: &str, args: &[&str], dest: &Path) -> LinkView {
     let link = create_link(node, case, args);
     download_link(&link, dest);
     link

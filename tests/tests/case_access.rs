@@ -146,7 +146,10 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     }
     let (stderr, _) = a.cli_fail_as(&linker, ["link", "revoke", link_id, "--yes"]);
     assert_http_status(&stderr, 404);
-    assert_ne!(a.cli_json(["link", "show", link_id])["status"], "Revoked");
+    assert_ne!(
+        casemesh_tests::link_show(&a, link_id).status,
+        casemesh_tests::LinkStatus::Revoked
+    );
     // A second inside share adds its part; stopping one takes back only its own.
     let memo_share: InsideShareView = a.cli_typed([
         "share",

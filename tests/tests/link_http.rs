@@ -16,9 +16,9 @@
 )]
 
 use casemesh_tests::{
-    TestNode, audit_trail, create_case, plain_http, random_file, s, set_config_key,
+    LinkStatus, LinkView, TestNode, audit_trail, create_case, plain_http, random_file, s,
+    set_config_key,
 };
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 struct Fixture {
     node: TestNode,
     case: String,
-    link: Value,
+    link: LinkView,
     _work: tempfile::TempDir,
 }
 
@@ -37,8 +37,8 @@ fn fixture(node: TestNode) -> Fixture {
     let file = work.path().join("clip.bin");
     random_file(&file, 200_000, 16);
     node.cli_ok(["evidence", "add", &case, s(&file)]);
-    let link = node.cli_json(["link", "create", &case, "--format", "zip", "--wait"]);
-    assert_eq!(link["status"], "Ready", "{link:#}");
+    let link: LinkView = node.cli_typed(["link", "create", &case, "--format", "zip", "--wait"]);
+    assert_eq!(link.status, LinkStatus::Ready, "{link:#?}");
     Fixture {
         node,
         case,
@@ -50,7 +50,7 @@ fn fixture(node: TestNode) -> Fixture {
 impl Fixture {
     /// The link's URL on the node's link server as it is bound now (a restart may move it).
     fn url(&self) -> String {
-        let url = self.link["url"].as_str().unwrap();
+        let url = self.link.url.as_deref().unwrap();
         let path = &url[url.find("/l/").unwrap()..];
         format!("http://{}{path}", self.node.link_addr())
     }
@@ -58,7 +58,7 @@ impl Fixture {
         format!("{}/download", self.url())
     }
     fn link_id(&self) -> &str {
-        self.link["id"].as_str().unwrap()
+        &self.link.id
     }
     /// `link.download` entries of the case's audit trail.
     fn download_audits(&self) -> Vec<String> {
@@ -70,9 +70,7 @@ impl Fixture {
             .collect()
     }
     fn downloads(&self) -> u64 {
-        self.node.cli_json(["link", "show", self.link_id()])["downloads"]
-            .as_u64()
-            .unwrap()
+        casemesh_tests::link_show(&self.node, self.link_id()).downloads
     }
 }
 

@@ -13,8 +13,9 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, TestNode, add_user, audit_trail, create_link, download_link, hash_file,
-    link_url, plain_http, random_file, run_ok, s, verify_package,
+    CaseView, EvidenceView, LinkStatus, LinkView, TestNode, add_user, audit_trail, create_link,
+    download_link, hash_file, link_list, link_show, link_url, plain_http, random_file, run_ok, s,
+    verify_package,
 };
 use serde_json::Value;
 use std::fs;
@@ -195,18 +196,15 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
     assert_eq!(bad.status.code(), Some(1), "a foreign key must not verify");
 
     // The link's bookkeeping and the audit trail.
-    let id = link["id"].as_str().unwrap();
-    let shown = f.node.cli_json(["link", "show", id]);
-    assert_eq!(shown["status"], "Ready");
-    assert_eq!(shown["downloads"], 1);
-    assert!(shown["url"].is_null(), "the token is shown only once");
-    assert_eq!(
-        shown["package_size"].as_u64().unwrap(),
-        fs::metadata(&pkg).unwrap().len()
-    );
-    let listed = f.node.cli_json(["link", "list", &f.case]);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    assert_eq!(listed[0]["status"], "Ready");
+    let id = link.id.as_str();
+    let shown = link_show(&f.node, id);
+    assert_eq!(shown.status, LinkStatus::Ready);
+    assert_eq!(shown.downloads, 1);
+    assert!(shown.url.is_none(), "the token is shown only once");
+    assert_eq!(shown.package_size, Some(fs::metadata(&pkg).unwrap().len()));
+    let listed = link_list(&f.node, &f.case);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, LinkStatus::Ready);
     let actions = audit_actions(&f.node, &f.case);
     assert!(
         actions
@@ -335,7 +333,7 @@ fn attachments_are_present_only_when_chosen() {
             "Disclosure <batch 1>",
         ],
     );
-    assert_eq!(link["recipient"], "defender@example.org");
+    assert_eq!(link.recipient.as_deref(), Some("defender@example.org"));
     let pkg = f.work.path().join("attach.zip");
     download_link(&link, &pkg);
     run_ok(cmd("unzip", &["-t", s(&pkg)]));
@@ -488,13 +486,13 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
         .unwrap();
 
     let link = create_link(&f.node, &f.case, &["--format", "zip", "--days", "3"]);
-    let id = link["id"].as_str().unwrap();
+    let id = link.id.as_str();
     let package = f.node.data_dir().join("packages").join(format!("{id}.zip"));
     assert!(package.is_file());
     assert_eq!(status_of(&format!("{}/download", link_url(&link))), 200);
 
-    let revoked = f.node.cli_json(["link", "revoke", id, "--yes"]);
-    assert_eq!(revoked["status"], "Revoked");
+    let revoked: LinkView = f.node.cli_typed(["link", "revoke", id, "--yes"]);
+    assert_eq!(revoked.status, LinkStatus::Revoked);
     assert!(!package.exists(), "revoking deletes the package");
     let resp = plain_http()
         .get(format!("{}/download", link_url(&link)))
@@ -518,14 +516,11 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
     let base = format!("http://{}", f.node.link_addr());
     assert_eq!(status_of(&format!("{base}{expiring_path}")), 410);
     assert_eq!(status_of(&format!("{base}{expiring_path}/download")), 410);
-    let listed = f.node.cli_json(["link", "list", &f.case]);
-    let statuses: Vec<&str> = listed
-        .as_array()
-        .unwrap()
+    let statuses: Vec<LinkStatus> = link_list(&f.node, &f.case)
         .iter()
-        .map(|l| l["status"].as_str().unwrap())
+        .map(|l| l.status)
         .collect();
-    assert_eq!(statuses, ["Expired", "Revoked"]);
+    assert_eq!(statuses, [LinkStatus::Expired, LinkStatus::Revoked]);
 }
 
 #[test]
@@ -659,8 +654,8 @@ fn tampered_package_fails_verify_naming_the_file() {
     assert_eq!(code, 1);
     assert!(stderr.contains("build failed"), "{stderr}");
     assert!(stderr.contains("EV-D"), "{stderr}");
-    let listed = f.node.cli_json(["link", "list", &f.case]);
-    assert_eq!(listed[1]["status"], "Failed");
+    let listed = link_list(&f.node, &f.case);
+    assert_eq!(listed[1].status, LinkStatus::Failed);
 }
 
 #[test]
@@ -790,22 +785,15 @@ fn user_without_link_permissions_is_forbidden() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);
-    assert_eq!(
-        f.node
-            .cli_json(["link", "list", &f.case])
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert!(link_list(&f.node, &f.case).is_empty());
     // Nor may they revoke someone else's link: a link of a case they cannot see does not
     // exist for them (404), and it stays usable.
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
-    let id = link["id"].as_str().unwrap();
+    let id = link.id.as_str();
     let (stderr, _) = f.node.cli_fail_as(&token, ["link", "revoke", id, "--yes"]);
     assert!(stderr.contains("HTTP 404"), "{stderr}");
-    let shown = f.node.cli_json(["link", "show", id]);
-    assert_ne!(shown["status"], "Revoked", "{shown}");
+    let shown = link_show(&f.node, id);
+    assert_ne!(shown.status, LinkStatus::Revoked, "{shown:?}");
     // A user with no link permission at all is refused before anything is looked up.
     let none = add_user(&f.node, "viewer", "Viewer", &["case_edit"]);
     let (stderr, _) = f.node.cli_fail_as(&none, ["link", "revoke", id, "--yes"]);

@@ -350,10 +350,7 @@ fn link_days_must_be_one_to_ten_years_and_to_says_the_mail_is_sent() {
         assert!(stderr.contains(says), "--days {days}: {stderr}");
     }
     assert!(
-        node.cli_json(["link", "list", &case])
-            .as_array()
-            .unwrap()
-            .is_empty(),
+        casemesh_tests::link_list(&node, &case).is_empty(),
         "no link was made"
     );
 
@@ -612,10 +609,7 @@ fn the_links_api_refuses_zero_or_too_many_days() {
         );
     }
     assert!(
-        node.cli_json(["link", "list", &case])
-            .as_array()
-            .unwrap()
-            .is_empty(),
+        casemesh_tests::link_list(&node, &case).is_empty(),
         "no link was made"
     );
 }

@@ -33,7 +33,6 @@ use casemesh_tests::{
     wait_copy,
 };
 use fantoccini::{Client, Locator};
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -59,17 +58,6 @@ fn shares_of(node: &TestNode, case: &str) -> Vec<ShareView> {
     let resp = node
         .http()
         .get(node.url(&format!("/v1/cases/{case}/shares")))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().unwrap()
-}
-
-/// The download links of `case` on `node`, through the API.
-fn links_of(node: &TestNode, case: &str) -> Vec<Value> {
-    let resp = node
-        .http()
-        .get(node.url(&format!("/v1/cases/{case}/links")))
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -169,7 +157,10 @@ fn ui_share_forms_over_http() {
     forged.push(("csrf", &wrong));
     assert_eq!(web.post_form(&links, &forged).status(), 403);
     assert!(shares_of(&a, &case).is_empty(), "a refused POST shared");
-    assert!(links_of(&a, &case).is_empty(), "a refused POST made a link");
+    assert!(
+        casemesh_tests::link_list(&a, &case).is_empty(),
+        "a refused POST made a link"
+    );
 
     // Bad input: a clear message, nothing created.
     refused(
@@ -237,7 +228,10 @@ fn ui_share_forms_over_http() {
         "Select at least one evidence item",
     );
     assert!(shares_of(&a, &case).is_empty(), "bad input shared");
-    assert!(links_of(&a, &case).is_empty(), "bad input made a link");
+    assert!(
+        casemesh_tests::link_list(&a, &case).is_empty(),
+        "bad input made a link"
+    );
     let access = web.get(&page).text().unwrap();
     assert!(
         !access_list(&access).contains("Rita Clerk"),
