@@ -1029,21 +1029,27 @@ pub fn wait_updates(node: &TestNode, share: &str, n: usize, limit: Duration) -> 
     })
 }
 
+/// Create (or replace) `node`'s sharing policy `policy` allowing exactly `allow` (the CLI's
+/// `--allow` names, e.g. `view`, `import`, `share_onward`), then give it to `node`'s partner
+/// `partner` (`policy set`, then `partner update --policy`).
+pub fn give_partner_policy(node: &TestNode, partner: &str, policy: &str, allow: &[&str]) {
+    let mut args = vec!["policy", "set", policy];
+    for a in allow {
+        args.extend(["--allow", a]);
+    }
+    node.cli_ok(&args);
+    node.cli_ok(["partner", "update", partner, "--policy", policy]);
+}
+
 /// Give `node`'s partner `partner` the sharing policy "CoEdit" (view, download and edit
 /// metadata: issue #14's co-editing of an access share), creating the policy.
 pub fn allow_co_edit(node: &TestNode, partner: &str) {
-    node.cli_ok([
-        "policy",
-        "set",
+    give_partner_policy(
+        node,
+        partner,
         "CoEdit",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "edit_metadata",
-    ]);
-    node.cli_ok(["partner", "update", partner, "--policy", "CoEdit"]);
+        &["view", "download", "edit_metadata"],
+    );
 }
 
 /// Register `other` as a partner of `node`, under `other`'s organization name.

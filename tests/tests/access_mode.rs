@@ -175,10 +175,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     let (case, items) = case_with_items(&a, work.path());
 
     // A policy without import: the receiver refuses the Import and makes nothing.
-    a.cli_ok([
-        "policy", "set", "Look", "--allow", "view", "--allow", "download",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Look"]);
+    casemesh_tests::give_partner_policy(&a, "county-da", "Look", &["view", "download"]);
     let refused = access_share(&a, &b, &dana, &case);
     let (err, code) = b.cli_fail(["received", "import", &refused]);
     assert_ne!(code, 0);
@@ -187,10 +184,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     assert!(received_view(&b, &refused).local_case.is_none());
 
     // With import allowed, Import makes the receiver's own copy with every item, verified.
-    a.cli_ok([
-        "policy", "set", "Work", "--allow", "view", "--allow", "download", "--allow", "import",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Work"]);
+    casemesh_tests::give_partner_policy(&a, "county-da", "Work", &["view", "download", "import"]);
     let case2 = create_case(&a, "AM-2");
     let path = work.path().join("three.bin");
     random_file(&path, 5_000, 5);
@@ -218,8 +212,7 @@ fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
     let a = TestNode::start("metro-pd");
     let mut b = TestNode::start("county-da");
     partner(&a, &b);
-    a.cli_ok(["policy", "set", "Look", "--allow", "view"]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Look"]);
+    casemesh_tests::give_partner_policy(&a, "county-da", "Look", &["view"]);
     let dana = add_user(&b, "dana", "dana", &[]);
     let (case, items) = case_with_items(&a, work.path());
     let share = access_share(&a, &b, &dana, &case);

@@ -94,20 +94,12 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
     let c = TestNode::start("state-lab");
     partner(&a, &b);
     partner(&b, &c);
-    a.cli_ok([
-        "policy",
-        "set",
+    casemesh_tests::give_partner_policy(
+        &a,
+        "county-da",
         "Onward",
-        "--allow",
-        "view",
-        "--allow",
-        "import",
-        "--allow",
-        "share_onward",
-        "--allow",
-        "share_onward_external",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Onward"]);
+        &["view", "import", "share_onward", "share_onward_external"],
+    );
     let case = create_case(&a, "FORGE-1");
     a.cli_ok(["folder", "create", &case, "Shared"]);
     let work = tempfile::tempdir().unwrap();

@@ -90,24 +90,19 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     assert_eq!(received_count(&c), 0);
 
     // A policy that allows it.
-    a.cli_ok([
-        "policy",
-        "set",
+    casemesh_tests::give_partner_policy(
+        &a,
+        "county-da",
         "Onward",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "import",
-        "--allow",
-        "receive_updates",
-        "--allow",
-        "share_onward",
-        "--allow",
-        "share_onward_external",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Onward"]);
+        &[
+            "view",
+            "download",
+            "import",
+            "receive_updates",
+            "share_onward",
+            "share_onward_external",
+        ],
+    );
     let case = create_case(&a, "ONW-2");
     let sent: BTreeSet<String> = [("cctv.mkv", 2), ("notes.pdf", 3)]
         .into_iter()

@@ -80,22 +80,18 @@ fn ui_receive_guards_over_http() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = pair();
     // A policy without apply_case_updates: the Case tab's updates are shown disabled.
-    a.cli_ok([
-        "policy",
-        "set",
+    casemesh_tests::give_partner_policy(
+        &a,
+        "county-da",
         "EvidenceOnly",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "import",
-        "--allow",
-        "receive_updates",
-        "--allow",
-        "apply_evidence_updates",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "EvidenceOnly"]);
+        &[
+            "view",
+            "download",
+            "import",
+            "receive_updates",
+            "apply_evidence_updates",
+        ],
+    );
     b.cli_ok(["user", "add", "dana", "--full-name", "Dana Clerk"]);
     set_password(&b, "dana", PASSWORD);
     let (case, ev) = case_with_item(&a, work.path(), "RCV-HTTP-1");
@@ -484,22 +480,18 @@ fn ui_receive_adds_recipients_onward_when_the_policy_allows() {
     set_password(&b, "dana", PASSWORD);
     let (case, _) = case_with_item(&a, work.path(), "RCV-ONW-0");
     let plain = share_and_wait(&a, &b, &case);
-    a.cli_ok([
-        "policy",
-        "set",
+    casemesh_tests::give_partner_policy(
+        &a,
+        "county-da",
         "Onward",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "import",
-        "--allow",
-        "receive_updates",
-        "--allow",
-        "share_onward",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "Onward"]);
+        &[
+            "view",
+            "download",
+            "import",
+            "receive_updates",
+            "share_onward",
+        ],
+    );
     let (case, _) = case_with_item(&a, work.path(), "RCV-ONW-1");
     let share = share_and_wait(&a, &b, &case);
     let details = format!("/ui/received/{share}");

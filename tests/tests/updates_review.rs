@@ -138,22 +138,18 @@ fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
 fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = pair();
-    a.cli_ok([
-        "policy",
-        "set",
+    casemesh_tests::give_partner_policy(
+        &a,
+        "county-da",
         "EvidenceOnly",
-        "--allow",
-        "view",
-        "--allow",
-        "download",
-        "--allow",
-        "import",
-        "--allow",
-        "receive_updates",
-        "--allow",
-        "apply_evidence_updates",
-    ]);
-    a.cli_ok(["partner", "update", "county-da", "--policy", "EvidenceOnly"]);
+        &[
+            "view",
+            "download",
+            "import",
+            "receive_updates",
+            "apply_evidence_updates",
+        ],
+    );
     let (case, ev) = case_with_item(&a, work.path(), "UR-2");
     let (share, copy) = shared_copy(&a, &b, &case);
 
