@@ -35,6 +35,8 @@ use std::{
 
 use bytes::Bytes;
 use casemesh_model::ids::BlobHash;
+pub use casemesh_model::pins::BlobPins;
+use casemesh_model::pins::Pins;
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
     ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, aws::AmazonS3Builder, path::Path,
@@ -124,33 +126,12 @@ pub struct S3Blobs {
     upload_concurrency: usize,
     /// Ingest finalization holds it shared, garbage collection exclusively (per blob).
     gc_lock: Arc<RwLock<()>>,
-    /// Pinned blobs and how many pins each has.
-    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
+    /// Pinned blobs (shared with clones).
+    pins: Pins,
     /// Staging keys of writers alive in this process (never swept).
     live_staging: Arc<Mutex<BTreeSet<Path>>>,
     /// Aborts of multipart uploads whose writer was dropped.
     cleanups: TaskTracker,
-}
-
-/// Blobs pinned against garbage collection until this is dropped; see [`S3Blobs::pin`].
-#[must_use = "the pin lasts only while the guard is alive"]
-pub struct BlobPins {
-    hashes: Vec<BlobHash>,
-    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
-}
-
-impl Drop for BlobPins {
-    fn drop(&mut self) {
-        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        for h in &self.hashes {
-            if let Some(n) = pins.get_mut(h) {
-                *n -= 1;
-                if *n == 0 {
-                    pins.remove(h);
-                }
-            }
-        }
-    }
 }
 
 fn random_id() -> String {
@@ -204,7 +185,7 @@ impl S3Blobs {
             part_size,
             upload_concurrency,
             gc_lock: Arc::new(RwLock::new(())),
-            pins: Arc::default(),
+            pins: Pins::default(),
             live_staging: Arc::default(),
             cleanups: TaskTracker::new(),
         }
@@ -234,22 +215,11 @@ impl S3Blobs {
 
     /// Keep these blobs from garbage collection until the guard is dropped.
     pub fn pin(&self, hashes: impl IntoIterator<Item = BlobHash>) -> BlobPins {
-        let hashes: Vec<BlobHash> = hashes.into_iter().collect();
-        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        for h in &hashes {
-            *pins.entry(*h).or_insert(0) += 1;
-        }
-        BlobPins {
-            hashes,
-            pins: self.pins.clone(),
-        }
+        self.pins.pin(hashes)
     }
 
     fn is_pinned(&self, hash: &BlobHash) -> bool {
-        self.pins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(hash)
+        self.pins.is_pinned(hash)
     }
 
     /// Hold this while turning a stored blob into a database reference; gc waits meanwhile.

@@ -38,6 +38,7 @@ pub mod hex32;
 pub mod ids;
 pub mod names;
 pub mod org;
+pub mod pins;
 pub mod policy;
 pub mod retention;
 pub mod time;

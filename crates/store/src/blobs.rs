@@ -20,7 +20,9 @@
 
 use crate::error::StoreError;
 use casemesh_model::ids::BlobHash;
-use std::collections::{BTreeMap, BTreeSet};
+pub use casemesh_model::pins::BlobPins;
+use casemesh_model::pins::Pins;
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -43,31 +45,10 @@ pub struct BlobStore {
     root: PathBuf,
     /// Ingest finalization holds it shared, garbage collection exclusively (per blob).
     gc_lock: Arc<RwLock<()>>,
-    /// Pinned blobs and how many pins each has.
-    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
+    /// Pinned blobs (shared with clones).
+    pins: Pins,
     /// Temp files of writers that are still alive.
     live_tmp: Arc<Mutex<BTreeSet<PathBuf>>>,
-}
-
-/// Blobs pinned against garbage collection until this is dropped; see [`BlobStore::pin`].
-#[must_use = "the pin lasts only while the guard is alive"]
-pub struct BlobPins {
-    hashes: Vec<BlobHash>,
-    pins: Arc<Mutex<BTreeMap<BlobHash, usize>>>,
-}
-
-impl Drop for BlobPins {
-    fn drop(&mut self) {
-        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        for h in &self.hashes {
-            if let Some(n) = pins.get_mut(h) {
-                *n -= 1;
-                if *n == 0 {
-                    pins.remove(h);
-                }
-            }
-        }
-    }
 }
 
 /// A blob being written; see [`BlobStore::writer`]. Dropping it without [`BlobWriter::finish`]
@@ -90,7 +71,7 @@ impl BlobStore {
         Ok(BlobStore {
             root: root.to_path_buf(),
             gc_lock: Arc::new(RwLock::new(())),
-            pins: Arc::default(),
+            pins: Pins::default(),
             live_tmp: Arc::default(),
         })
     }
@@ -99,22 +80,11 @@ impl BlobStore {
     /// build reading them, a transfer serving them). Pins live in memory: after a restart nothing
     /// is in progress, so nothing needs them.
     pub fn pin(&self, hashes: impl IntoIterator<Item = BlobHash>) -> BlobPins {
-        let hashes: Vec<BlobHash> = hashes.into_iter().collect();
-        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
-        for h in &hashes {
-            *pins.entry(*h).or_insert(0) += 1;
-        }
-        BlobPins {
-            hashes,
-            pins: self.pins.clone(),
-        }
+        self.pins.pin(hashes)
     }
 
     fn is_pinned(&self, hash: &BlobHash) -> bool {
-        self.pins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(hash)
+        self.pins.is_pinned(hash)
     }
 
     /// Refuse with [`StoreError::NoSpace`] unless `bytes` more fit on the blob store's file system
