@@ -235,30 +235,33 @@ impl EvidenceService {
         let case = self.cases.resolve_whole(caller, &new.case)?;
         validate_name(&new.name)?;
         let path = new.folder.as_deref().unwrap_or("");
-        let missing = matches!(case.resolve(path), Err(FolderError::NotFound(_)));
-        if !(missing && new.create_folder) {
-            case.resolve(path)?;
-        }
+        // A missing folder is made (below) only when asked; anything else wrong is refused now.
+        let folder = match case.resolve(path) {
+            Err(FolderError::NotFound(_)) if new.create_folder => None,
+            resolved => Some(resolved?),
+        };
         if let Some(d) = &new.display_id {
             validate_name(d)?;
             self.display_id_free(case.id, d, None)?;
         }
         check_evidence_text(new.description.as_deref(), None, new.media_type.as_deref())?;
         // Everything about the item is valid: only now may a missing folder be made.
-        let case = if missing && new.create_folder {
-            let create = crate::FolderChange::Create {
-                path: path.to_owned(),
-            };
-            match self.cases.change_folders(caller, &new.case, &create) {
-                // Made now, or by another upload meanwhile.
-                Ok(_) | Err(CaseError::Folder(FolderError::Exists(_))) => {}
-                Err(e) => return Err(e.into()),
+        let (case, folder) = match folder {
+            Some(folder) => (case, folder),
+            None => {
+                let create = crate::FolderChange::Create {
+                    path: path.to_owned(),
+                };
+                match self.cases.change_folders(caller, &new.case, &create) {
+                    // Made now, or by another upload meanwhile.
+                    Ok(_) | Err(CaseError::Folder(FolderError::Exists(_))) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let case = self.cases.resolve_whole(caller, &new.case)?;
+                let folder = case.resolve(path)?;
+                (case, folder)
             }
-            self.cases.resolve_whole(caller, &new.case)?
-        } else {
-            case
         };
-        let folder = case.resolve(path)?;
         // 2. the bytes, hashed in the same pass, durable before the record.
         let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
         // The record and its audit entry are dated when the bytes are in, not when they started.
