@@ -29,8 +29,8 @@ pub struct Config {
     pub max_serves_per_peer: usize,
     /// Long-lived blob streams ("lanes") this node keeps to each partner it fetches from;
     /// fetches are pipelined on them, a new one going to an idle or the least loaded lane.
-    /// 0 = no lanes: one `/casemesh/blob/1` stream per fetch. A serving node accepts at most
-    /// 16 lanes from one partner. Default: 4.
+    /// 0 = no lanes: one `/casemesh/blob/1` stream per fetch. A serving node serves at most
+    /// 16 lanes of one partner at once (more wait their turn). Default: 4.
     pub blob_lanes_per_peer: usize,
     /// How long a connection to a non-partner (or after partner removal) may stay idle.
     /// Partner connections are kept alive. Default: 60 s.

@@ -2,7 +2,9 @@
 //! ("lane") reads requests one after the other and answers each, in order.
 //!
 //! ```text
-//!  accept loop ──(peer, stream, version)──► serve_lane   (≤ MAX_LANES_PER_PEER per partner)
+//!  accept loop ──(peer, stream, version)──► serve_lane   (≤ MAX_LANES_PER_PEER per partner
+//!                                                         open; up to MAX_WAITING_LANES more
+//!                                                         wait their turn, Busy after SLOT_WAIT)
 //!    loop: wait for the next request (no timeout while the lane is idle; REQUEST_TIMEOUT
 //!          from its first byte to its last)
 //!      ─► ServeLimits: this partner's slot (max_serves_per_peer), then a global slot
@@ -79,9 +81,16 @@ use crate::{
 /// microseconds of hashing) instead of reading, or first writing and fsyncing, a cached
 /// outboard file: a small item costs its bytes, not file-system round trips.
 pub(crate) const SMALL_BLOB: u64 = 256 * 1024;
-/// Inbound lanes one partner may hold open at once; a further lane is answered `Busy` and
-/// closed. Honest requesters open `Config::blob_lanes_per_peer` (default 4).
+/// Inbound lanes one partner may have served at once. A further lane waits, first come first
+/// served, for one of them to close (a version 1 requester opens one stream per blob, so a burst
+/// of them is normal and must queue, not fail); it is answered `Busy` and closed after
+/// [`SLOT_WAIT`], or at once when [`MAX_WAITING_LANES`] already wait. Honest requesters open
+/// `Config::blob_lanes_per_peer` (default 4) version 2 or 3 lanes.
 pub(crate) const MAX_LANES_PER_PEER: usize = 16;
+/// Inbound lanes of one partner that may wait for a free lane; each costs one task and one
+/// stream. Beyond this a lane is answered `Busy` at once: a partner opening streams without
+/// end gets refusals, not memory.
+pub(crate) const MAX_WAITING_LANES: usize = 256;
 /// How long a request waits for a serve slot before it is answered `Busy`. Well below the
 /// requester's stall timeout, so the requester hears `Busy` instead of timing out.
 const SLOT_WAIT: Duration = Duration::from_secs(30);
@@ -114,9 +123,11 @@ pub(crate) struct ServeLimits {
     peers: Mutex<HashMap<PeerId, PeerServes>>,
 }
 
-/// One partner's share: its slots and how many lanes it has open.
+/// One partner's share: its slots, its lane permits, and how many lanes it has open or
+/// waiting.
 struct PeerServes {
     slots: Arc<Semaphore>,
+    lane_permits: Arc<Semaphore>,
     lanes: usize,
 }
 
@@ -129,30 +140,53 @@ impl ServeLimits {
         })
     }
 
-    /// Register a lane of `peer`; `None` when the partner has [`MAX_LANES_PER_PEER`] open.
-    fn open_lane(self: &Arc<Self>, peer: PeerId) -> Option<LaneSlots> {
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = peers.entry(peer).or_insert_with(|| PeerServes {
-            slots: Arc::new(Semaphore::new(self.per_peer)),
-            lanes: 0,
-        });
-        if entry.lanes >= MAX_LANES_PER_PEER {
-            return None;
-        }
-        entry.lanes += 1;
-        Some(LaneSlots {
+    /// Register a lane of `peer` and wait, first come first served, until fewer than
+    /// [`MAX_LANES_PER_PEER`] of its lanes are served. `None` (answer `Busy`) when
+    /// [`MAX_WAITING_LANES`] lanes of this partner already wait, after [`SLOT_WAIT`], or when
+    /// `stop` is cancelled.
+    async fn open_lane(
+        self: &Arc<Self>,
+        peer: PeerId,
+        stop: &CancellationToken,
+    ) -> Option<LaneSlots> {
+        let (lane_permits, slots) = {
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = peers.entry(peer).or_insert_with(|| PeerServes {
+                slots: Arc::new(Semaphore::new(self.per_peer)),
+                lane_permits: Arc::new(Semaphore::new(MAX_LANES_PER_PEER)),
+                lanes: 0,
+            });
+            if entry.lanes >= MAX_LANES_PER_PEER + MAX_WAITING_LANES {
+                return None;
+            }
+            entry.lanes += 1;
+            (entry.lane_permits.clone(), entry.slots.clone())
+        };
+        // Counted from here on: dropping `lane` (also on the early returns below) unregisters it.
+        let mut lane = LaneSlots {
             limits: self.clone(),
             peer,
-            slots: entry.slots.clone(),
-        })
+            slots,
+            _lane: None,
+        };
+        let permit = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            permit = tokio::time::timeout(SLOT_WAIT, lane_permits.acquire_owned()) => permit.ok()?.ok()?,
+        };
+        lane._lane = Some(permit);
+        Some(lane)
     }
 }
 
-/// A lane's access to the serve slots; unregisters the lane when dropped.
+/// A lane's access to the serve slots; unregisters the lane (and frees its lane permit) when
+/// dropped.
 struct LaneSlots {
     limits: Arc<ServeLimits>,
     peer: PeerId,
     slots: Arc<Semaphore>,
+    /// Held while the lane is served; `None` while it waits for one.
+    _lane: Option<OwnedSemaphorePermit>,
 }
 
 /// Held while one request is served.
@@ -203,7 +237,7 @@ pub(crate) async fn serve_lane(
 ) {
     let span = tracing::debug_span!("blob.lane", peer = %peer, ?version);
     async move {
-        let Some(slots) = ctx.serve_limits.open_lane(peer) else {
+        let Some(slots) = ctx.serve_limits.open_lane(peer, &stop).await else {
             tracing::info!("too many blob lanes from this partner; lane refused");
             let refusal =
                 Refusal::new(RefusalCode::Busy, "too many blob streams from this partner");
@@ -868,11 +902,12 @@ mod tests {
     #[tokio::test]
     async fn a_partner_gets_at_most_its_share_of_the_slots() {
         let limits = ServeLimits::new(3, 2);
+        let stop = CancellationToken::new();
         let (a, b) = (peer(), peer());
-        let a1 = limits.open_lane(a).unwrap();
-        let a2 = limits.open_lane(a).unwrap();
-        let a3 = limits.open_lane(a).unwrap();
-        let b1 = limits.open_lane(b).unwrap();
+        let a1 = limits.open_lane(a, &stop).await.unwrap();
+        let a2 = limits.open_lane(a, &stop).await.unwrap();
+        let a3 = limits.open_lane(a, &stop).await.unwrap();
+        let b1 = limits.open_lane(b, &stop).await.unwrap();
         let s1 = a1.acquire().await.unwrap();
         let s2 = a2.acquire().await.unwrap();
         // A's third request waits for A's own share, not for a global slot ...
@@ -885,17 +920,62 @@ mod tests {
         drop((s2, s3, s4));
     }
 
-    #[test]
-    fn lanes_per_partner_are_capped_and_released() {
+    #[tokio::test(start_paused = true)]
+    async fn lanes_over_the_cap_wait_their_turn_then_hear_busy() {
         let limits = ServeLimits::new(16, 4);
+        let stop = CancellationToken::new();
         let a = peer();
-        let lanes: Vec<_> = (0..MAX_LANES_PER_PEER)
-            .map(|_| limits.open_lane(a).unwrap())
+        let mut lanes = Vec::new();
+        for _ in 0..MAX_LANES_PER_PEER {
+            lanes.push(limits.open_lane(a, &stop).await.unwrap());
+        }
+        // One more lane of the same partner waits (it is not refused) ...
+        let mut waiting = Box::pin(limits.open_lane(a, &stop));
+        assert!(futures::poll!(&mut waiting).is_pending());
+        // ... while another partner's lane opens at once ...
+        assert!(limits.open_lane(peer(), &stop).await.is_some());
+        // ... and it is served as soon as one of the partner's lanes closes.
+        lanes.pop();
+        let served = waiting.await.unwrap();
+        // A lane that finds no lane free within SLOT_WAIT is refused (Busy).
+        let start = tokio::time::Instant::now();
+        assert!(limits.open_lane(a, &stop).await.is_none());
+        assert!(start.elapsed() >= SLOT_WAIT);
+        drop((lanes, served));
+        assert!(limits.open_lane(a, &stop).await.is_some());
+        assert!(
+            limits.peers.lock().unwrap().len() <= 1,
+            "closed lanes are unregistered"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_lanes_are_capped_and_stop_ends_the_wait() {
+        let limits = ServeLimits::new(16, 4);
+        let stop = CancellationToken::new();
+        let a = peer();
+        let mut open = Vec::new();
+        for _ in 0..MAX_LANES_PER_PEER {
+            open.push(limits.open_lane(a, &stop).await.unwrap());
+        }
+        let mut waiting: Vec<_> = (0..MAX_WAITING_LANES)
+            .map(|_| Box::pin(limits.open_lane(a, &stop)))
             .collect();
-        assert!(limits.open_lane(a).is_none());
-        assert!(limits.open_lane(peer()).is_some());
-        drop(lanes);
-        assert!(limits.open_lane(a).is_some());
-        assert!(limits.peers.lock().unwrap().len() <= 1);
+        for w in &mut waiting {
+            assert!(futures::poll!(w).is_pending());
+        }
+        // The queue is full: the next lane is refused at once, without waiting.
+        let mut over = Box::pin(limits.open_lane(a, &stop));
+        assert!(matches!(
+            futures::poll!(&mut over),
+            std::task::Poll::Ready(None)
+        ));
+        // Shutdown ends every wait.
+        stop.cancel();
+        for w in waiting {
+            assert!(w.await.is_none());
+        }
+        drop(open);
+        assert!(limits.peers.lock().unwrap().is_empty());
     }
 }

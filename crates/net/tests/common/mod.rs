@@ -30,6 +30,9 @@ pub struct MapServer {
     pub opens: Mutex<u32>,
     /// Batched requests checked ([`BlobServer::open_batch`]).
     pub batches: Mutex<u32>,
+    /// How long each permission check takes (a slow disk or database under load); zero by
+    /// default. Holds every lane and serve slot that long.
+    pub open_delay: Mutex<std::time::Duration>,
 }
 
 impl MapServer {
@@ -46,6 +49,10 @@ impl MapServer {
 impl BlobServer for MapServer {
     fn open(&self, _peer: &PeerId, grant: &[u8], hash: &BlobHash) -> Result<BlobSource, Refusal> {
         *self.opens.lock().unwrap() += 1;
+        let delay = *self.open_delay.lock().unwrap();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         if grant != GOOD_GRANT {
             return Err(Refusal::forbidden("grant does not cover this blob"));
         }
