@@ -295,7 +295,7 @@ mod tests {
         let shared = EvidenceId::random();
         let entries = [entry(
             Principal::User(frank.id),
-            Scope::Evidence(vec![shared]),
+            Scope::Evidence(vec![shared].into()),
         )];
         let v = visibility(&frank, &[], UserId::random(), &entries);
         assert!(v.covers(shared, Some(witnesses), &c));
@@ -318,7 +318,7 @@ mod tests {
             let base = [entry(Principal::User(u.id), Scope::Folders(vec![witnesses]))];
             let extra = entry(
                 Principal::Group(team),
-                if whole { Scope::EntireCase } else { Scope::Evidence(vec![EvidenceId::random()]) },
+                if whole { Scope::EntireCase } else { Scope::Evidence(vec![EvidenceId::random()].into()) },
             );
             let before = visibility(&u, &[], owner, &base);
             let after = visibility(&u, &[], owner, &[base[0].clone(), extra.clone()]);

@@ -259,7 +259,7 @@ mod tests {
         let mut sharer = case();
         let audio = sharer.create_folder("Interviews/Day 1/Audio").unwrap();
         sharer.create_folder("Photos").unwrap();
-        let scope = Scope::Evidence(vec![EvidenceId::random(), EvidenceId::random()]);
+        let scope = Scope::Evidence(vec![EvidenceId::random(), EvidenceId::random()].into());
         let (folders, _) = initial_import(&sharer, &scope, &[Some(audio), None], CaseId::random());
         assert_eq!(
             receiver_with(folders).folder_paths(),

@@ -87,7 +87,67 @@ pub enum Scope {
     /// These folders and everything below them, including evidence added there later.
     Folders(Vec<FolderId>),
     /// Exactly these evidence items.
-    Evidence(Vec<EvidenceId>),
+    Evidence(EvidenceSet),
+}
+
+/// The evidence items of a [`Scope::Evidence`]: sorted and without duplicates by construction
+/// (from a `Vec`, an iterator, or any serde input), so [`EvidenceSet::contains`] is a binary
+/// search: viewing or serving n items under an m-item selection costs O(n log m), not O(n·m)
+/// (issue #11, "every per-item path O(1) or O(log n)"). Serialized as the plain list of ids
+/// (sorted), so stored records and the JSON API keep their shape; a list read unsorted or with
+/// duplicates is normalized, never refused. The signed wire form is canonical already
+/// ([`Grant::canonical_bytes`] sorts too), so normalizing on read changes no signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "Vec<EvidenceId>", into = "Vec<EvidenceId>")]
+pub struct EvidenceSet(Vec<EvidenceId>);
+
+impl EvidenceSet {
+    /// Whether `id` is in the set; O(log m).
+    pub fn contains(&self, id: &EvidenceId) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+
+    /// The ids, sorted.
+    pub fn into_vec(self) -> Vec<EvidenceId> {
+        self.0
+    }
+}
+
+impl From<Vec<EvidenceId>> for EvidenceSet {
+    fn from(mut ids: Vec<EvidenceId>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        EvidenceSet(ids)
+    }
+}
+
+impl From<EvidenceSet> for Vec<EvidenceId> {
+    fn from(set: EvidenceSet) -> Self {
+        set.0
+    }
+}
+
+impl FromIterator<EvidenceId> for EvidenceSet {
+    fn from_iter<I: IntoIterator<Item = EvidenceId>>(iter: I) -> Self {
+        EvidenceSet::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl std::ops::Deref for EvidenceSet {
+    type Target = [EvidenceId];
+
+    fn deref(&self) -> &[EvidenceId] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a EvidenceSet {
+    type Item = &'a EvidenceId;
+    type IntoIter = std::slice::Iter<'a, EvidenceId>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// How the audience works with the case.
@@ -368,7 +428,7 @@ impl Scope {
         match self {
             Scope::EntireCase => Scope::EntireCase,
             Scope::Folders(v) => Scope::Folders(sorted_dedup(v)),
-            Scope::Evidence(v) => Scope::Evidence(sorted_dedup(v)),
+            Scope::Evidence(v) => Scope::Evidence(v.clone()),
         }
     }
 }
@@ -1374,8 +1434,8 @@ mod tests {
         assert!(!folders.covers(e1, Some(c), &case));
         assert!(!folders.covers(e1, None, &case));
         assert!(Scope::EntireCase.covers(e1, None, &case));
-        assert!(Scope::Evidence(vec![e1]).covers(e1, Some(c), &case));
-        assert!(!Scope::Evidence(vec![e1]).covers(e2, Some(c), &case));
+        assert!(Scope::Evidence(vec![e1].into()).covers(e1, Some(c), &case));
+        assert!(!Scope::Evidence(vec![e1].into()).covers(e2, Some(c), &case));
 
         let sub = Scope::Folders(vec![ab]);
         assert!(sub.is_subset_of(&folders, Some(&case)));
@@ -1383,8 +1443,8 @@ mod tests {
         assert!(!folders.is_subset_of(&sub, Some(&case)));
         assert!(folders.is_subset_of(&Scope::EntireCase, None));
         assert!(!Scope::EntireCase.is_subset_of(&folders, Some(&case)));
-        let ev = Scope::Evidence(vec![e1]);
-        assert!(ev.is_subset_of(&Scope::Evidence(vec![e2, e1]), None));
+        let ev = Scope::Evidence(vec![e1].into());
+        assert!(ev.is_subset_of(&Scope::Evidence(vec![e2, e1].into()), None));
         assert!(!ev.is_subset_of(&folders, Some(&case)));
         let locations = BTreeMap::from([(e1, Some(ab)), (e2, Some(c))]);
         let ctx = ScopeContext {
@@ -1392,7 +1452,7 @@ mod tests {
             evidence_folders: &locations,
         };
         assert!(ev.is_subset_in(&folders, &ctx));
-        assert!(!Scope::Evidence(vec![e2]).is_subset_in(&folders, &ctx));
+        assert!(!Scope::Evidence(vec![e2].into()).is_subset_in(&folders, &ctx));
         assert!(!folders.is_subset_in(&ev, &ctx));
     }
 
@@ -1542,6 +1602,36 @@ mod tests {
             } else {
                 prop_assert!(result.is_err());
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// An evidence scope answers like a plain list, whatever order or repetition its ids
+        /// came in, and serializes as the sorted list without duplicates.
+        #[test]
+        fn evidence_set_answers_like_the_list(
+            ids in proptest::collection::vec(0u8..40, 0..30),
+            probe in 0u8..40,
+        ) {
+            let ids: Vec<EvidenceId> = ids.into_iter().map(|b| EvidenceId(uuid(b))).collect();
+            let set = EvidenceSet::from(ids.clone());
+            let probe = EvidenceId(uuid(probe));
+            prop_assert_eq!(set.contains(&probe), ids.contains(&probe));
+            let mut want = ids.clone();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(&set[..], &want[..]);
+            // Stored records and the API keep the plain-list shape; unsorted input is normalized.
+            let scope = Scope::Evidence(set);
+            let json = serde_json::to_value(&scope).unwrap();
+            prop_assert_eq!(
+                json,
+                serde_json::json!({"kind": "evidence", "ids": want.iter().map(|e| e.0.to_string()).collect::<Vec<_>>()})
+            );
+            let unsorted = serde_json::json!({"kind": "evidence", "ids": ids.iter().map(|e| e.0.to_string()).collect::<Vec<_>>()});
+            prop_assert_eq!(serde_json::from_value::<Scope>(unsorted).unwrap(), scope);
         }
     }
 }

@@ -484,7 +484,7 @@ mod tests {
             Err(Denied::FeatureDisabled(Feature::EvidenceShareExternal))
         );
         assert_eq!(
-            ShareTarget::of(&crate::grant::Scope::Evidence(vec![])),
+            ShareTarget::of(&crate::grant::Scope::Evidence(vec![].into())),
             ShareTarget::Evidence
         );
         assert_eq!(

@@ -197,7 +197,7 @@ impl AccessService {
                         .id,
                 );
             }
-            Scope::Evidence(ids)
+            Scope::Evidence(ids.into())
         } else if !req.folders.is_empty() {
             let mut ids = Vec::new();
             for f in &req.folders {

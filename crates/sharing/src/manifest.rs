@@ -404,7 +404,7 @@ mod tests {
         // Selected evidence in Scene/Photos: that folder and its ancestors only.
         let e = shared_folders(
             &c,
-            &Scope::Evidence(vec![EvidenceId::random()]),
+            &Scope::Evidence(vec![EvidenceId::random()].into()),
             &BTreeSet::from([photos]),
         );
         assert_eq!(
@@ -414,7 +414,7 @@ mod tests {
         // Selected evidence at the root: no folder at all.
         let r = shared_folders(
             &c,
-            &Scope::Evidence(vec![EvidenceId::random()]),
+            &Scope::Evidence(vec![EvidenceId::random()].into()),
             &BTreeSet::new(),
         );
         assert!(r.is_empty());

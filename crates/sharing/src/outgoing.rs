@@ -178,7 +178,7 @@ impl Engine {
                         .map_err(|e| SharingError::Invalid(e.to_string()))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(Scope::Evidence(ids));
+            return Ok(Scope::Evidence(ids.into()));
         }
         Ok(Scope::EntireCase)
     }
@@ -1774,7 +1774,9 @@ impl Engine {
         Ok(match (&share.scope, requested) {
             (Scope::EntireCase, _) | (_, Scope::EntireCase) => Scope::EntireCase,
             (Scope::Folders(a), Scope::Folders(b)) => Scope::Folders(union(a, b)),
-            (Scope::Evidence(a), Scope::Evidence(b)) => Scope::Evidence(union(a, b)),
+            (Scope::Evidence(a), Scope::Evidence(b)) => {
+                Scope::Evidence(a.iter().chain(b.iter()).copied().collect())
+            }
             (current @ Scope::Folders(_), Scope::Evidence(b)) => {
                 for ev in &b {
                     let folder = self.inner.store.evidence(*ev)?.and_then(|e| e.folder);
