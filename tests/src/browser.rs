@@ -4,11 +4,14 @@
 //! - [`set_password`] gives a node's user a UI password (`casemesh user passwd NAME --stdin`);
 //! - [`Http`] is a client that follows no redirect and keeps the `casemesh_ui` session cookie;
 //!   [`csrf_of`] reads a page's CSRF token, [`location`] a redirect's target;
-//! - [`chromedriver`] finds the driver (`CHROMEDRIVER` or `PATH`; `None` means skip the test with
-//!   a message), [`start_driver`] runs it on a free port, [`browser`] opens a headless 1280×800
-//!   Chromium session that downloads into a given directory;
-//! - [`sign_in`], [`sign_out`], [`text_of`], [`wait_text`] and [`screenshot`] (to `docs/ui/NAME.png`
-//!   when `UPDATE_SCREENSHOTS=1`) drive pages.
+//! - [`with_browser`] runs a real-browser test: it finds chromedriver ([`chromedriver`]:
+//!   `CHROMEDRIVER` or `PATH`; missing means skip with a message, or panic under
+//!   `CASEMESH_REQUIRE_TOOLS=1`), runs it on a free port ([`start_driver`]), opens a headless
+//!   1280×800 Chromium session that downloads into a given directory ([`browser`]), saves a
+//!   screenshot when the test fails, and always closes the session and the driver;
+//! - [`sign_in`], [`sign_in_as`], [`sign_in_admin`], [`sign_out`], [`click`], [`type_into`],
+//!   [`text_of`], [`wait_text`] and [`screenshot`] (to `docs/ui/NAME.png` when
+//!   `UPDATE_SCREENSHOTS=1`) drive pages.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,7 +20,9 @@
 
 use crate::{TestNode, casemesh, wait_until};
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt as _;
 use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -191,6 +196,85 @@ pub fn start_driver(bin: &Path) -> Driver {
     Driver { child, url }
 }
 
+/// How long a signed-in page gets to show up.
+pub const PAGE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Run the real-browser test `test` (its name, for messages and the failure screenshot):
+/// start chromedriver, a tokio runtime and a headless Chromium session downloading into
+/// `downloads` (created if missing), then run `body` with the session.
+///
+/// - chromedriver not installed: prints `SKIPPED test: …` and returns without running `body`,
+///   unless `CASEMESH_REQUIRE_TOOLS=1`, where it panics ([`chromedriver`]);
+/// - `body` panics: the page is saved as `ui-failures/TEST.png` and `TEST.html` next to the
+///   `casemesh` binary ([`failure_screenshot`]), then the panic goes on;
+/// - either way the browser session is closed and chromedriver killed.
+///
+/// `body` gets the client by value (a cheap handle); borrow the test's nodes in the `async
+/// move` block through references taken before it (`let a = &a;`).
+pub fn with_browser<F, Fut>(test: &str, downloads: &Path, body: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(bin) = chromedriver() else {
+        eprintln!(
+            "SKIPPED {test}: chromedriver is not installed (scripts/test installs Debian's \
+             chromium and chromium-driver; or set CHROMEDRIVER=/path/to/chromedriver)"
+        );
+        return;
+    };
+    std::fs::create_dir_all(downloads).unwrap();
+    let driver = start_driver(&bin);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = browser(&driver, downloads).await;
+        let outcome = AssertUnwindSafe(body(client.clone())).catch_unwind().await;
+        if outcome.is_err() {
+            save_failure(&client, test).await;
+        }
+        // A session left open keeps a Chromium process alive after chromedriver is gone.
+        let _ = client.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    drop(driver);
+}
+
+/// Where [`with_browser`] saves the page of the failed test `test`: `ui-failures/TEST.png` (and
+/// `TEST.html`) next to the `casemesh` binary (`target/<profile>/`).
+pub fn failure_screenshot(test: &str) -> PathBuf {
+    let bin = crate::casemesh_bin();
+    let dir = bin.parent().unwrap_or(Path::new("."));
+    dir.join("ui-failures").join(format!("{test}.png"))
+}
+
+/// Save the current page of a failed test ([`failure_screenshot`]); best effort: the test's own
+/// panic is what matters.
+async fn save_failure(client: &Client, test: &str) {
+    let png_path = failure_screenshot(test);
+    if let Some(dir) = png_path.parent()
+        && std::fs::create_dir_all(dir).is_err()
+    {
+        return;
+    }
+    if let Ok(png) = client.screenshot().await
+        && std::fs::write(&png_path, png).is_ok()
+    {
+        eprintln!(
+            "{test} failed at {:?}; screenshot: {}",
+            client.current_url().await.ok(),
+            png_path.display()
+        );
+    }
+    if let Ok(html) = client.source().await {
+        let _ = std::fs::write(png_path.with_extension("html"), html);
+    }
+}
+
 /// A headless Chromium session (1280×800 viewport, en-US) that saves downloads in `downloads`.
 pub async fn browser(driver: &Driver, downloads: &Path) -> Client {
     let mut caps = serde_json::Map::new();
@@ -273,33 +357,32 @@ pub async fn wait_text(
     }
 }
 
-/// Sign in at `node`'s `/ui/sign-in` as `admin` with `password` (does not wait for the next page).
+/// Sign in at `node`'s `/ui/sign-in` as `admin` with `password` (does not wait for the next page:
+/// the password may be wrong on purpose).
 pub async fn sign_in(client: &Client, node: &TestNode, password: &str) {
+    submit_sign_in(client, node, "admin", password).await;
+}
+
+/// Sign in at `node` as `user` with `password` and wait (up to [`PAGE_LIMIT`]) for My cases.
+pub async fn sign_in_as(client: &Client, node: &TestNode, user: &str, password: &str) {
+    submit_sign_in(client, node, user, password).await;
+    wait_text(client, "h1", PAGE_LIMIT, |t| t == "My cases").await;
+}
+
+/// Sign in at `node` (a [`ui_node`]) as `admin` with [`PASSWORD`] and wait for My cases.
+pub async fn sign_in_admin(client: &Client, node: &TestNode) {
+    sign_in_as(client, node, "admin", PASSWORD).await;
+}
+
+/// Fill in and submit the sign-in form at `node`.
+async fn submit_sign_in(client: &Client, node: &TestNode, user: &str, password: &str) {
     client
         .goto(&format!("http://{}/ui/sign-in", node.admin_addr()))
         .await
         .unwrap();
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "#username", user).await;
+    type_into(client, "#password", password).await;
+    click(client, "#sign-in").await;
 }
 
 /// Press Sign out and wait for the sign-in form.

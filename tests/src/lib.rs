@@ -32,17 +32,22 @@
 //!   the API's own types (`casemesh_api_types`: [`CaseView`], [`ShareView`], …), so a test
 //!   asserts on fields the compiler checks; [`case_view`], [`share_view`], [`received_view`]
 //!   and [`error_code`] are the common reads; [`received_list`], [`evidence_list`],
-//!   [`blob_stats`] and [`add_user`] (a user and its token) more;
+//!   [`partner_list`], [`user_list`], [`settings_view`], [`blob_stats`] and [`add_user`] (a
+//!   user and its token) more; the updates review ([`received_updates`], [`wait_updates`],
+//!   [`review_updates`]) and an access share's metadata ([`try_received_meta`]);
 //! - download links ([`create_link`], [`download_link`], [`link_package`], as
-//!   [`LinkView`]) and external tools ([`run_ok`]);
+//!   [`LinkView`]), their offline check ([`verify_package`], [`verify_report`] as
+//!   [`PackageVerifyReport`]) and external tools ([`run_ok`], [`output_text`]);
 //! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
-//!   [`assert_audit_verifies`] (`audit verify CASE`).
+//!   [`assert_audit_verifies`] (`audit verify CASE`);
+//! - a real single-node Garage for nodes with `[storage] backend = "s3"` ([`garage`]).
 //!
 //! While a test panics, dropping its nodes prints the tail of each node's log (the daemon's
 //! stdout and stderr, kept in `DATA_DIR/casemesh-run.log`). Set `CASEMESH_KEEP_TEST_DIRS=1` to
 //! keep the data directories for a post-mortem.
 
 pub mod browser;
+pub mod garage;
 pub mod hostile;
 
 /// The admin API's types (`casemesh_api_types`), for tests to read answers with
@@ -983,13 +988,13 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Opt
 
 /// This node's PeerId and first listen address, from `casemesh id --json`.
 pub fn node_identity(node: &TestNode) -> (String, String) {
-    let id = node.cli_json(["id"]);
-    let peer = id["peer_id"].as_str().expect("id has a peer_id").to_owned();
-    let addr = id["addrs"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("node {} has no listen address: {id}", node.name()))
-        .to_owned();
-    (peer, addr)
+    let id: IdView = node.cli_typed(["id"]);
+    let addr = id
+        .addrs
+        .first()
+        .unwrap_or_else(|| panic!("node {} has no listen address: {id:?}", node.name()))
+        .clone();
+    (id.peer_id, addr)
 }
 
 /// `node`'s case `number` ("State v. Example", described "Burglary at 5 Main St") with one
@@ -1013,20 +1018,40 @@ pub fn case_with_item(node: &TestNode, dir: &Path, number: &str) -> (String, Str
     (case, id_of(&ev).to_owned())
 }
 
-/// `received updates SHARE --json` on `node`: the updates waiting for review.
-pub fn received_updates(node: &TestNode, share: &str) -> Vec<Value> {
-    node.cli_json(["received", "updates", share])
-        .as_array()
-        .expect("received updates is a list")
-        .clone()
+/// `received updates SHARE` on `node`, typed: the updates waiting for review.
+pub fn received_updates(node: &TestNode, share: &str) -> Vec<UpdateView> {
+    node.cli_typed(["received", "updates", share])
 }
 
 /// Wait (up to `limit`) until `node` lists exactly `n` updates for `share`; returns them.
-pub fn wait_updates(node: &TestNode, share: &str, n: usize, limit: Duration) -> Vec<Value> {
+pub fn wait_updates(node: &TestNode, share: &str, n: usize, limit: Duration) -> Vec<UpdateView> {
     wait_until(&format!("{n} updates on {}", node.name()), limit, || {
         let list = received_updates(node, share);
         (list.len() == n).then_some(list)
     })
+}
+
+/// `received apply SHARE ARGS…` (or `dismiss`, as `action`) on `node`, typed: the updates it
+/// applied (dismissed).
+pub fn review_updates(
+    node: &TestNode,
+    action: &str,
+    share: &str,
+    args: &[&str],
+) -> Vec<UpdateView> {
+    let mut all = vec!["received", action, share];
+    all.extend_from_slice(args);
+    node.cli_typed(&all)
+}
+
+/// `received meta SHARE` on `node`, typed: the metadata of an access-mode share as it holds it;
+/// `None` while the command fails (the node is stopped or restarting, or has not the share yet).
+pub fn try_received_meta(node: &TestNode, share: &str) -> Option<MetaView> {
+    let meta = node
+        .cli_handle()
+        .try_json(["received", "meta", share])
+        .ok()?;
+    Some(json_as(&meta))
 }
 
 /// Create (or replace) `node`'s sharing policy `policy` allowing exactly `allow` (the CLI's
@@ -1039,6 +1064,24 @@ pub fn give_partner_policy(node: &TestNode, partner: &str, policy: &str, allow: 
     }
     node.cli_ok(&args);
     node.cli_ok(["partner", "update", partner, "--policy", policy]);
+}
+
+/// Give `node`'s partner `partner` the sharing policy "EvidenceOnly": it may view, download,
+/// import and receive updates, and apply evidence updates but not case updates (issue #14's
+/// per-tab refusal), creating the policy.
+pub fn allow_evidence_updates_only(node: &TestNode, partner: &str) {
+    give_partner_policy(
+        node,
+        partner,
+        "EvidenceOnly",
+        &[
+            "view",
+            "download",
+            "import",
+            "receive_updates",
+            "apply_evidence_updates",
+        ],
+    );
 }
 
 /// Give `node`'s partner `partner` the sharing policy "CoEdit" (view, download and edit
@@ -1123,6 +1166,17 @@ pub fn received_view(node: &TestNode, share: &str) -> ReceivedView {
     node.cli_typed(["received", "show", share])
 }
 
+/// [`received_view`], or `None` while `node` has not heard of `share` yet (the answer is
+/// `not_found`): for waits that start right after the sharer created the share, when its offer
+/// may still be on its way. Any other failure panics.
+pub fn try_received_view(node: &TestNode, share: &str) -> Option<ReceivedView> {
+    match node.cli_handle().try_json(["received", "show", share]) {
+        Ok(v) => Some(json_as(&v)),
+        Err(e) if e.contains("\"not_found\"") => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// `received list` on `node`, typed: every share partners shared with it.
 pub fn received_list(node: &TestNode) -> Vec<ReceivedView> {
     node.cli_typed(["received", "list"])
@@ -1186,7 +1240,13 @@ pub fn id_of(v: &Value) -> &str {
 }
 
 /// `share create CASE --partner PARTNER --to user:admin EXTRA…` on `node`; returns the share.
-pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> Value {
+pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> ShareView {
+    node.cli_typed(share_create_args(case, partner, extra))
+}
+
+/// The arguments of `share create CASE --partner PARTNER --to user:admin EXTRA…` (for
+/// [`share_case`], and for tests that read the command's text or failure).
+pub fn share_create_args<'a>(case: &'a str, partner: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "share",
         "create",
@@ -1197,29 +1257,26 @@ pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) ->
         "user:admin",
     ];
     args.extend_from_slice(extra);
-    node.cli_json(&args)
+    args
 }
 
 /// Wait until the sharer reports the share Complete (panics if it was stopped meanwhile).
-pub fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> Value {
+pub fn wait_share_complete(node: &TestNode, share: &str, limit: Duration) -> ShareView {
     wait_until(&format!("share {share} to become Complete"), limit, || {
-        let v = node.cli_json(["share", "status", share]);
-        assert_ne!(v["status"], "Stopped", "share stopped unexpectedly: {v}");
-        (v["status"] == "Complete").then_some(v)
+        let v = share_view(node, share);
+        assert_ne!(v.status, "Stopped", "share stopped unexpectedly: {v:?}");
+        (v.status == "Complete").then_some(v)
     })
 }
 
 /// The cases partners shared with `node` (`case list --external`).
-pub fn external_cases(node: &TestNode) -> Vec<Value> {
-    node.cli_json(["case", "list", "--external"])
-        .as_array()
-        .expect("case list is an array")
-        .clone()
+pub fn external_cases(node: &TestNode) -> Vec<CaseSummary> {
+    node.cli_typed(["case", "list", "--external"])
 }
 
 /// The local copy (`case show`) of the received share `share` on `node`, once it holds `count`
 /// items.
-pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) -> Value {
+pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) -> CaseView {
     wait_until(
         &format!(
             "{count} items in the copy of share {share} on {}",
@@ -1227,12 +1284,26 @@ pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) ->
         ),
         limit,
         || {
-            let r = node.cli_json(["received", "show", share]);
-            let local = r["local_case"].as_str()?;
-            let copy = node.cli_json(["case", "show", local]);
-            (copy["evidence"].as_array().map(Vec::len) == Some(count)).then_some(copy)
+            let local = try_received_view(node, share)?.local_case?;
+            let copy = case_view(node, &local);
+            (copy.evidence.len() == count).then_some(copy)
         },
     )
+}
+
+/// `partner list` on `node`, typed: its registered partners.
+pub fn partner_list(node: &TestNode) -> Vec<PartnerView> {
+    node.cli_typed(["partner", "list"])
+}
+
+/// `user list` on `node`, typed.
+pub fn user_list(node: &TestNode) -> Vec<UserView> {
+    node.cli_typed(["user", "list"])
+}
+
+/// `settings show` on `node`, typed.
+pub fn settings_view(node: &TestNode) -> SettingsView {
+    node.cli_typed(["settings", "show"])
 }
 
 /// `node`'s peers view (`peers`) of the partner registered under `name`.
@@ -1295,35 +1366,19 @@ pub struct BlobsVerify {
 pub fn blobs_verify(node: &TestNode) -> BlobsVerify {
     let out = node.cli(["--json", "blobs", "verify"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+    let report: BlobVerifyReport = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!(
-            "`casemesh --json blobs verify` on {} printed no JSON report ({e}); {}\n\
+            "`casemesh --json blobs verify` on {} printed no report ({e}); {}\n\
              stdout:\n{stdout}\nstderr:\n{}",
             node.name(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let hashes = |field: &str| -> Vec<String> {
-        report[field]
-            .as_array()
-            .unwrap_or_else(|| panic!("blobs verify: `{field}` is not a list of hashes: {report}"))
-            .iter()
-            .map(|h| {
-                h.as_str()
-                    .unwrap_or_else(|| {
-                        panic!("blobs verify: `{field}` holds a non-string: {report}")
-                    })
-                    .to_owned()
-            })
-            .collect()
-    };
     BlobsVerify {
-        missing: hashes("missing"),
-        corrupt: hashes("corrupt"),
-        unreferenced: report["unreferenced"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("blobs verify: `unreferenced` is not a count: {report}")),
+        missing: report.missing,
+        corrupt: report.corrupt,
+        unreferenced: report.unreferenced,
         exit_code: out.status.code().unwrap_or(-1),
     }
 }
@@ -1534,6 +1589,32 @@ pub fn verify_package(args: &[&str]) -> Output {
     let mut cmd = casemesh();
     cmd.arg("verify").args(args);
     output_with_timeout(cmd, timeout())
+}
+
+/// `casemesh verify ARGS… --json`: the process's output (exit code 1 when the package fails)
+/// and its report as the typed [`PackageVerifyReport`]; panics with the output when stdout holds
+/// no such report.
+pub fn verify_report(args: &[&str]) -> (Output, PackageVerifyReport) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = verify_package(&all);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "`casemesh verify {}` printed no report ({e}):\n{}",
+            all.join(" "),
+            output_text(&out)
+        )
+    });
+    (out, report)
+}
+
+/// A process's stdout then stderr, as text (for assertion messages and `contains` checks).
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_user, assert_http_status, create_case, id_of, partner, random_file, s, wait_until,
+    CaseView, EvidenceView, ReceivedContentsView, TestNode, add_user, assert_http_status,
+    case_view, create_case, id_of, json_as, partner, random_file, received_view, s, wait_copy,
+    wait_until,
 };
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,25 +29,10 @@ fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String
 
 /// The names of the evidence items `case` shows to the holder of `token`.
 fn names_seen(node: &TestNode, token: &str, case: &str) -> Vec<String> {
-    let shown = node.cli_json_as(token, ["case", "show", case]);
-    let mut names: Vec<String> = shown["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_owned())
-        .collect();
+    let shown: CaseView = json_as(&node.cli_json_as(token, ["case", "show", case]));
+    let mut names: Vec<String> = shown.evidence.into_iter().map(|e| e.name).collect();
     names.sort();
     names
-}
-
-/// The local copy of received share `share` at `b` once it holds `count` items.
-fn copy_with(b: &TestNode, share: &str, count: usize) -> Value {
-    wait_until(&format!("the copy holds {count} items"), LIMIT, || {
-        let d = b.cli_json(["received", "show", share]);
-        let case = d["local_case"].as_str()?.to_owned();
-        let c = b.cli_json(["case", "show", &case]);
-        (c["evidence"].as_array()?.len() == count).then_some(c)
-    })
 }
 
 /// Two partnered nodes; county-da has users dana and erin; metro-pd's case `number` holds
@@ -104,29 +90,26 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         case,
         share,
     } = scene("LATE-1", "copy");
-    let copy = copy_with(&b, &share, 1);
-    let copy = id_of(&copy).to_owned();
+    let copy = wait_copy(&b, &share, 1, LIMIT).id;
     // The receiving organization adds an item of its own to the copy. It is numbered after the
     // copy's items — EV-0002, the number the sharer gives its next item — so once that item
     // arrives, two items of the copy have one display id (a user cannot make that by hand: a
     // display id already taken is refused).
     let note = add(&b, &copy, work.path(), "local-note.bin", 500);
     add(&a, &case, work.path(), "first-update.bin", 3_000);
-    copy_with(&b, &share, 3);
+    wait_copy(&b, &share, 3, LIMIT);
 
     // erin is named now; then one more update.
     a.cli_json(["share", "add-recipients", &share, "--to", "user:erin"]);
     wait_until("B knows erin is a recipient", LIMIT, || {
-        let d = b.cli_json(["received", "show", &share]);
-        d["recipients"]
-            .as_array()
-            .unwrap()
+        received_view(&b, &share)
+            .recipients
             .iter()
             .any(|r| r == "user:erin")
             .then_some(())
     });
     add(&a, &case, work.path(), "after-erin.bin", 4_000);
-    copy_with(&b, &share, 4);
+    wait_copy(&b, &share, 4, LIMIT);
 
     // dana, named at the offer, sees everything; erin only what came after she was named, and
     // what the receiving organization adds itself (its own work, not an update).
@@ -144,25 +127,16 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         ["after-erin.bin", "local-note.bin"]
     );
     // The earlier items do not exist for her: 404 on download, by id and by display id.
-    let earlier = b.cli_json(["case", "show", &copy])["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "first-update.bin")
-        .cloned()
+    let earlier = case_view(&b, &copy)
+        .evidence
+        .into_iter()
+        .find(|e| e.name == "first-update.bin")
         .unwrap();
     let out = work.path().join("got.bin");
     // (Its display id names, for her, the local item that has the same one: below.)
     let (err, _) = b.cli_fail_as(
         &erin,
-        [
-            "evidence",
-            "get",
-            &copy,
-            earlier["id"].as_str().unwrap(),
-            "-o",
-            s(&out),
-        ],
+        ["evidence", "get", &copy, &earlier.id, "-o", s(&out)],
     );
     assert_http_status(&err, 404);
     assert!(!out.exists());
@@ -195,12 +169,9 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     b.cli_json_as(&dana, ["received", "updates", &share]);
     // The display id the local item shares with a hidden one names, for erin, the one she sees:
     // the answer never reveals the hidden item (no "2 items have display id").
-    let shared_id = earlier["display_id"].as_str().unwrap();
-    let local = b.cli_json(["evidence", "show", &copy, &note]);
-    assert_eq!(
-        local["display_id"], shared_id,
-        "the collision this test needs"
-    );
+    let shared_id = earlier.display_id.as_str();
+    let local: EvidenceView = b.cli_typed(["evidence", "show", &copy, &note]);
+    assert_eq!(local.display_id, shared_id, "the collision this test needs");
     b.cli_json_as(&erin, ["evidence", "get", &copy, shared_id, "-o", s(&out)]);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 500);
     let (err, _) = b.cli_fail_as(
@@ -230,12 +201,9 @@ fn a_recipient_added_later_sees_only_later_updates_in_place() {
     } = scene("LATE-2", "access");
     let listed = |token: &str, count: usize| {
         wait_until(&format!("{count} items listed"), LIMIT, || {
-            let v = b.cli_json_as(token, ["received", "view", &share]);
-            let mut names: Vec<String> = v["evidence"]
-                .as_array()?
-                .iter()
-                .map(|e| e["name"].as_str().unwrap().to_owned())
-                .collect();
+            let v: ReceivedContentsView =
+                json_as(&b.cli_json_as(token, ["received", "view", &share]));
+            let mut names: Vec<String> = v.evidence.into_iter().map(|e| e.name).collect();
             names.sort();
             (names.len() == count).then_some(names)
         })

@@ -11,8 +11,8 @@
 
 use casemesh_tests::{
     AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, ReceivedView,
-    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, id_of, json_as,
-    partner, random_file, s, wait_copy,
+    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, id_of, partner,
+    random_file, s, wait_copy,
 };
 use std::fs;
 use std::time::Duration;
@@ -223,7 +223,7 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
         "--to",
         "user:dana",
     ]);
-    let copy: CaseView = json_as(&wait_copy(&b, &sh.id, 1, Duration::from_secs(30)));
+    let copy: CaseView = wait_copy(&b, &sh.id, 1, Duration::from_secs(30));
     let copy_id = copy.id.as_str();
     assert_eq!(case_ids(&b, &dana), ["RCV-1"]);
     b.cli_typed_as::<CaseView, _, _>(&dana, ["case", "show", copy_id]);

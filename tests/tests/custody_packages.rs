@@ -17,14 +17,14 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_partner, audit_trail, create_case, link_package, random_file, run_ok, s,
-    verify_package,
+    TestNode, add_partner, audit_trail, create_case, link_package, output_text as text,
+    random_file, run_ok, s, verify_package, verify_report,
 };
 use ed25519_dalek::Signer as _;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// A node with a case: two items in folders, one with a transcript. Returns (node, work dir,
 /// case record id).
@@ -56,18 +56,6 @@ fn fixture(name: &str) -> (TestNode, tempfile::TempDir, String) {
         s(&transcript),
     ]);
     (node, work, case)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
 fn unzip(pkg: &Path, dir: &Path) {
@@ -111,10 +99,9 @@ fn issue13_two_links_of_an_unchanged_case_give_identical_packages() {
             fs::read(&first).unwrap() == fs::read(&second).unwrap(),
             "{format}: two links of an unchanged case differ"
         );
-        let report = verify_package(&["--org-key", &org, "--json", s(&second)]);
-        assert!(report.status.success(), "{}", text(&report));
-        let report = json(&report);
-        assert_eq!(report["audit"]["ok"], true, "{report:#}");
+        let (out, report) = verify_report(&["--org-key", &org, s(&second)]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(report.audit.as_ref().unwrap().ok, "{report:#?}");
         // Dated by the case's last change (the transcript), not by the link.
         let last_change = audit_trail(&node, &case)
             .entries
@@ -122,11 +109,7 @@ fn issue13_two_links_of_an_unchanged_case_give_identical_packages() {
             .rfind(|e| e.action == "transcript.add")
             .unwrap()
             .time;
-        assert_eq!(
-            report["created_at_ms"].as_u64(),
-            Some(last_change.0),
-            "{report:#}"
-        );
+        assert_eq!(report.created_at_ms, last_change.0, "{report:#?}");
     }
     // A change to the case gives a new package.
     let before = fs::read(work.path().join("first.zip")).unwrap();
@@ -157,15 +140,12 @@ fn issue13_an_edited_audit_trail_fails_verify_naming_the_entry() {
     let org = node.org_id().to_owned();
     let pkg = work.path().join("case.zip");
     link_package(&node, &case, &["--format", "zip", "--audit-trail"], &pkg);
-    let ok = verify_package(&["--org-key", &org, "--json", s(&pkg)]);
+    let (ok, report) = verify_report(&["--org-key", &org, s(&pkg)]);
     assert!(ok.status.success(), "{}", text(&ok));
-    let report = json(&ok);
-    assert_eq!(report["audit"]["ok"], true, "{report:#}");
-    assert_eq!(report["audit"]["signed_by"], org.as_str());
-    assert!(
-        report["audit"]["entries"].as_u64().unwrap() >= 5,
-        "{report:#}"
-    );
+    let audit = report.audit.unwrap();
+    assert!(audit.ok, "{audit:#?}");
+    assert_eq!(audit.signed_by, org);
+    assert!(audit.entries >= 5, "{audit:#?}");
 
     // Extract, rewrite who added an item, re-zip.
     let x = work.path().join("x");
@@ -188,16 +168,17 @@ fn issue13_an_edited_audit_trail_fails_verify_naming_the_entry() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     assert!(all.contains(&format!("entry {seq} was altered")), "{all}");
-    let out = verify_package(&["--org-key", &org, "--json", s(&edited)]);
-    let report = json(&out);
-    assert_eq!(report["ok"], false);
-    assert_eq!(report["audit"]["ok"], false);
+    let (_, report) = verify_report(&["--org-key", &org, s(&edited)]);
+    assert!(!report.ok);
+    let audit = report.audit.unwrap();
+    assert!(!audit.ok);
     assert!(
-        report["audit"]["problem"]
-            .as_str()
+        audit
+            .problem
+            .as_deref()
             .unwrap()
             .contains(&format!("entry {seq}")),
-        "{report:#}"
+        "{audit:#?}"
     );
 }
 
@@ -214,10 +195,10 @@ fn issue16_verify_pins_the_signer_and_refuses_a_package_re_signed_in_another_nam
     let out = verify_package(&[s(&pkg)]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not pinned"), "{}", text(&out));
-    let report = json(&verify_package(&["--json", s(&pkg)]));
-    assert_eq!(report["signer_pinned"], false);
-    assert_eq!(report["signature_valid"], true);
-    assert_eq!(report["ok"], false);
+    let (_, report) = verify_report(&[s(&pkg)]);
+    assert!(!report.signer_pinned);
+    assert!(report.signature_valid);
+    assert!(!report.ok);
     let out = verify_package(&["--allow-unpinned", s(&pkg)]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("UNPINNED"), "{}", text(&out));
@@ -226,13 +207,12 @@ fn issue16_verify_pins_the_signer_and_refuses_a_package_re_signed_in_another_nam
         (node.data_dir(), "this node"),
         (partner.data_dir(), "registered partner"),
     ] {
-        let out = verify_package(&["--data-dir", s(dir), "--json", s(&pkg)]);
+        let (out, report) = verify_report(&["--data-dir", s(dir), s(&pkg)]);
         assert!(out.status.success(), "{}", text(&out));
-        let report = json(&out);
-        assert_eq!(report["signer_pinned"], true);
+        assert!(report.signer_pinned);
         assert!(
-            report["pinned_as"].as_str().unwrap().contains(who),
-            "{report:#}"
+            report.pinned_as.as_deref().unwrap().contains(who),
+            "{report:#?}"
         );
     }
 
@@ -279,10 +259,10 @@ fn issue16_verify_pins_the_signer_and_refuses_a_package_re_signed_in_another_nam
             text(&out)
         );
     }
-    let report = json(&verify_package(&["--json", "--allow-unpinned", s(&forged)]));
-    assert_eq!(report["signature_valid"], true, "{report:#}");
-    assert_eq!(report["signer_matches_key"], false);
-    assert_eq!(report["signer_pinned"], false);
-    assert_eq!(report["altered"].as_array().unwrap().len(), 0);
-    assert_eq!(report["ok"], false);
+    let (_, report) = verify_report(&["--allow-unpinned", s(&forged)]);
+    assert!(report.signature_valid, "{report:#?}");
+    assert!(!report.signer_matches_key);
+    assert!(!report.signer_pinned);
+    assert_eq!(report.altered.len(), 0);
+    assert!(!report.ok);
 }

@@ -7,7 +7,9 @@
 
 use std::process::Command;
 
-use casemesh_tests::{TestNode, create_case, create_link, download_link, random_file};
+use casemesh_tests::{
+    TestNode, create_case, create_link, download_link, random_file, s, verify_report,
+};
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -60,16 +62,15 @@ fn empty_case_folders_are_kept_in_zip_and_iso_links() {
         let mut want: Vec<&str> = empty.to_vec();
         want.sort();
         assert_eq!(manifest["folders"], serde_json::json!(want), "{format}");
-        let verify = node.cli([
-            "verify",
-            pkg.to_str().unwrap(),
+        let (verify, report) = verify_report(&[
+            "--data-dir",
+            s(node.data_dir()),
+            s(&pkg),
             "--allow-unpinned",
-            "--json",
         ]);
-        let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
-        assert_eq!(report["missing"], serde_json::json!([]), "{report}");
-        assert_eq!(report["added"], serde_json::json!([]), "{report}");
-        assert_eq!(report["altered"], serde_json::json!([]), "{report}");
-        assert!(verify.status.success(), "{format}: {report}");
+        assert!(report.missing.is_empty(), "{report:?}");
+        assert!(report.added.is_empty(), "{report:?}");
+        assert!(report.altered.is_empty(), "{report:?}");
+        assert!(verify.status.success(), "{format}: {report:?}");
     }
 }

@@ -9,10 +9,9 @@
 )]
 
 use casemesh_tests::{
-    CaseSummary, CaseView, EvidenceView, PartnerView, ShareView, TestNode, add_partner, case_view,
-    create_case, downloaded_hash, external_cases, hash_file, json_as, node_identity, partner,
-    peer_view, random_file, received_count, s, share_case, share_view, wait_connected,
-    wait_share_complete, wait_until,
+    CaseView, EvidenceView, PartnerView, ShareView, TestNode, add_partner, case_view, create_case,
+    downloaded_hash, external_cases, hash_file, node_identity, partner, peer_view, random_file,
+    received_count, s, share_case, share_view, wait_connected, wait_share_complete, wait_until,
 };
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -59,16 +58,10 @@ fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> Case
         limit,
         || {
             let cases = external_cases(node);
-            let case: CaseSummary = json_as(cases.first()?);
-            let shown = case_view(node, &case.id);
+            let shown = case_view(node, &cases.first()?.id);
             (shown.evidence.len() == evidence).then_some(shown)
         },
     )
-}
-
-/// `share create CASE --partner PARTNER --to user:admin` on `node`, typed.
-fn share(node: &TestNode, case: &str, partner: &str) -> ShareView {
-    json_as(&share_case(node, case, partner, &[]))
 }
 
 /// `(size, verified)` of every `.state` checkpoint in the node's partial directory.
@@ -128,7 +121,7 @@ fn unregistered_peer_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&c, "S-1");
     add_evidence(&c, &case, &small_file(work.path(), "a.bin", 1));
-    let share = share(&c, &case, "metro-pd");
+    let share = share_case(&c, &case, "metro-pd", &[]);
     let share_id = share.id.as_str();
 
     let (c_peer, _) = node_identity(&c);
@@ -165,8 +158,8 @@ fn two_hundred_mib_arrive_byte_identical() {
     assert_eq!(ev.hash, expected);
     fs::remove_file(&src).unwrap();
 
-    let share = share(&a, &case, "county-da");
-    let done: ShareView = json_as(&wait_share_complete(&a, &share.id, LONG));
+    let share = share_case(&a, &case, "county-da", &[]);
+    let done: ShareView = wait_share_complete(&a, &share.id, LONG);
     assert_eq!(done.items_delivered, 1);
     let copy = wait_external_case(&b, 1, SHORT);
     let item = &copy.evidence[0];
@@ -190,7 +183,7 @@ fn killed_receiver_resumes_the_transfer() {
     add_evidence(&a, &case, &src);
     fs::remove_file(&src).unwrap();
 
-    let share = share(&a, &case, "county-da");
+    let share = share_case(&a, &case, "county-da", &[]);
     let share_id = share.id.as_str();
     // Crash the receiver once a checkpoint covers some data, well before the end.
     let (size, verified) = wait_until("a checkpoint of at least 128 MiB", LONG, || {
@@ -246,7 +239,7 @@ fn outbox_waits_for_an_offline_partner() {
 
     b.stop();
     wait_connected(&a, "county-da", false, SHORT);
-    let share = share(&a, &case, "county-da");
+    let share = share_case(&a, &case, "county-da", &[]);
     let share_id = share.id.as_str();
     assert_eq!(share.status, "Processing");
     let view = peer_view(&a, "county-da");
@@ -258,7 +251,7 @@ fn outbox_waits_for_an_offline_partner() {
     assert_eq!(share_view(&a, share_id).status, "Processing");
 
     b.start_again();
-    let done: ShareView = json_as(&wait_share_complete(&a, share_id, SHORT));
+    let done: ShareView = wait_share_complete(&a, share_id, SHORT);
     assert_eq!(done.items_delivered, 3);
     wait_until("the outbox to drain", SHORT, || {
         (peer_view(&a, "county-da").outbox_queued == 0).then_some(())
@@ -293,7 +286,7 @@ fn removed_partner_can_no_longer_connect() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&b, "R-1");
     add_evidence(&b, &case, &small_file(work.path(), "x.bin", 9));
-    let share = share(&b, &case, "metro-pd");
+    let share = share_case(&b, &case, "metro-pd", &[]);
     wait_until("metro-pd to refuse the removed partner", SHORT, || {
         a.log()
             .lines()

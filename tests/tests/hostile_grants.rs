@@ -17,7 +17,7 @@ use casemesh_net::ControlStatus;
 use casemesh_sharing::wire::{ItemList, ManifestHead, Offer};
 use casemesh_tests::hostile::HostilePartner;
 use casemesh_tests::{
-    ShareView, TestNode, create_case, json_as, node_identity, partner, random_file, received_list,
+    ShareView, TestNode, create_case, node_identity, partner, random_file, received_list,
     received_view, share_case, wait_share_complete, wait_until,
 };
 use ed25519_dalek::SigningKey;
@@ -113,7 +113,7 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
         "--folder",
         "Shared",
     ]);
-    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &["--folder", "Shared"]));
+    let share: ShareView = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
     let share = share.id;
     wait_share_complete(&a, &share, LIMIT);
     let received = wait_until("B's copy", LIMIT, || {

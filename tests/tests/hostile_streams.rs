@@ -22,8 +22,8 @@ use casemesh_net::wire::{BlobBatchRequest, BlobRequest, BlobResponseHeader, Lane
 use casemesh_net::{Refusal, RefusalCode};
 use casemesh_tests::hostile::{RawPartner, RawStream};
 use casemesh_tests::{
-    TestNode, create_case, node_identity, partner, random_file, share_case, wait_share_complete,
-    wait_until,
+    TestNode, create_case, node_identity, partner, peer_view, random_file, received_view,
+    share_case, wait_share_complete, wait_until,
 };
 use futures::{AsyncReadExt, AsyncWriteExt};
 
@@ -80,15 +80,7 @@ fn refused(h: &BlobResponseHeader, code: RefusalCode) -> bool {
 
 /// B's view at A: `transfers_in_flight` of the partner named county-da.
 fn b_in_flight(a: &TestNode) -> u64 {
-    let peers = a.cli_json(["peers"]);
-    peers
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "county-da")
-        .unwrap()["transfers_in_flight"]
-        .as_u64()
-        .unwrap()
+    peer_view(a, "county-da").transfers_in_flight
 }
 
 #[test]
@@ -107,11 +99,11 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     let case = create_case(&a, "STREAMS-1");
     a.cli_ok(["evidence", "add", &case, big.to_str().unwrap()]);
     let share = share_case(&a, &case, "county-da", &[]);
-    let share = share["id"].as_str().unwrap().to_owned();
+    let share = share.id;
     wait_share_complete(&a, &share, LIMIT);
     let grant = wait_until("B's grant", LIMIT, || {
-        let v = b.cli_json(["received", "show", &share]);
-        v["grant"].as_str().map(|g| hex::decode(g).unwrap())
+        let v = received_view(&b, &share);
+        (!v.grant.is_empty()).then(|| hex::decode(&v.grant).unwrap())
     });
     let (a_peer, a_addr) = node_identity(&a);
     b.stop();
@@ -236,7 +228,7 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     }
     let t0 = Instant::now();
     let honest = share_case(&a, &small, "state-lab", &[]);
-    wait_share_complete(&a, honest["id"].as_str().unwrap(), Duration::from_secs(30));
+    wait_share_complete(&a, &honest.id, Duration::from_secs(30));
     let honest_secs = t0.elapsed().as_secs_f64();
     eprintln!("C's share completed in {honest_secs:.1} s during the attack");
 
@@ -353,7 +345,7 @@ fn a_partner_flooding_control_messages_does_not_make_another_busy() {
     b.cli_ok(["evidence", "add", &case, file.to_str().unwrap()]);
     let started = Instant::now();
     let share = share_case(&b, &case, "metro-pd", &[]);
-    let share = share["id"].as_str().unwrap().to_owned();
+    let share = share.id;
     wait_share_complete(&b, &share, LIMIT);
     let took = started.elapsed();
     let (answered, busy, failed) = (

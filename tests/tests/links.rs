@@ -14,8 +14,8 @@
 
 use casemesh_tests::{
     CaseView, EvidenceView, LinkStatus, LinkView, TestNode, add_user, audit_trail, create_link,
-    download_link, hash_file, link_list, link_show, link_url, plain_http, random_file, run_ok, s,
-    verify_package,
+    download_link, hash_file, link_list, link_show, link_url, output_text, plain_http, random_file,
+    run_ok, s, verify_package, verify_report,
 };
 use serde_json::Value;
 use std::fs;
@@ -182,15 +182,14 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let ok = verify_package(&["--org-key", f.node.org_id(), "--json", s(&pkg)]);
+    let (ok, report) = verify_report(&["--org-key", f.node.org_id(), s(&pkg)]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
-    assert_eq!(report["ok"], true);
-    assert_eq!(report["signer"], f.node.org_id());
+    assert!(report.ok);
+    assert_eq!(report.signer, f.node.org_id());
     let other = "11".repeat(32);
     let bad = verify_package(&["--org-key", &other, s(&pkg)]);
     assert_eq!(bad.status.code(), Some(1), "a foreign key must not verify");
@@ -599,11 +598,7 @@ fn tampered_package_fails_verify_naming_the_file() {
 
     let out = verify_package(&["--org-key", f.node.org_id(), s(&tampered)]);
     assert_eq!(out.status.code(), Some(1));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = output_text(&out);
     assert!(all.contains("Evidence/Interviews/Day 1/clip.mp4"), "{all}");
     assert!(all.contains("altered"), "{all}");
     assert!(
@@ -611,13 +606,12 @@ fn tampered_package_fails_verify_naming_the_file() {
         "only the altered file is named: {all}"
     );
 
-    let out = verify_package(&["--org-key", f.node.org_id(), "--json", s(&tampered)]);
+    let (out, report) = verify_report(&["--org-key", f.node.org_id(), s(&tampered)]);
     assert_eq!(out.status.code(), Some(1));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], false);
-    assert_eq!(report["signature_valid"], true);
-    assert_eq!(report["altered"][0], "Evidence/Interviews/Day 1/clip.mp4");
-    assert_eq!(report["missing"].as_array().unwrap().len(), 0);
+    assert!(!report.ok);
+    assert!(report.signature_valid);
+    assert_eq!(report.altered[0], "Evidence/Interviews/Day 1/clip.mp4");
+    assert_eq!(report.missing.len(), 0);
 
     // A name from the package reaches the terminal escaped (issue #16 item 3): an entry added
     // with the `zip` tool whose name holds an OSC window-title sequence and BEL.

@@ -27,8 +27,8 @@
 use casemesh_tests::{
     CaseSummary, CaseView, EvidenceView, OriginView, PartnerView, RetentionView, SettingsView,
     ShareView, SweepReport, TestNode, UserView, assert_http_status, case_view, casemesh,
-    create_case, evidence_count, external_cases, json_as, node_identity, partner, peer_view,
-    received_list, received_view, s, share_case, share_view, wait_copy, wait_share_complete,
+    create_case, evidence_count, external_cases, node_identity, partner, peer_view, received_list,
+    received_view, s, share_case, share_create_args, share_view, wait_copy, wait_share_complete,
     wait_until,
 };
 use std::fs;
@@ -102,7 +102,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     let theirs = create_case(&police, "C-7");
     share_case(&police, &theirs, "County Prosecutor", &[]);
     let copy: CaseSummary = wait_until("the copy at the prosecutor", LIMIT, || {
-        external_cases(&prosecutor).first().map(json_as)
+        external_cases(&prosecutor).into_iter().next()
     });
     assert_eq!(copy.case_id, "C-7");
 
@@ -129,8 +129,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     share_case(&police, &theirs_too, "County Prosecutor", &[]);
     let copy8 = wait_until("the second copy", LIMIT, || {
         external_cases(&prosecutor)
-            .iter()
-            .map(json_as::<CaseSummary>)
+            .into_iter()
             .find(|c| c.case_id == "C-8")
     });
     let (stderr, code) =
@@ -376,17 +375,7 @@ fn link_days_must_be_one_to_ten_years_and_to_says_the_mail_is_sent() {
 
 /// `share create CASE --partner P --to user:admin EXTRA…` as text: (stdout, stderr, exit code).
 fn share_text(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> (String, String, i32) {
-    let mut args = vec![
-        "share",
-        "create",
-        case,
-        "--partner",
-        partner,
-        "--to",
-        "user:admin",
-    ];
-    args.extend_from_slice(extra);
-    let out = node.cli(&args);
+    let out = node.cli(share_create_args(case, partner, extra));
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -425,7 +414,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     add_file(&police, &case, work.path(), "photo.jpg", b"a photo");
     add_file(&police, &case, work.path(), "video.mp4", b"a video");
 
-    let first: ShareView = json_as(&share_case(
+    let first: ShareView = share_case(
         &police,
         &case,
         "County Prosecutor",
@@ -435,7 +424,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
             "--message",
             "First statement, more to come",
         ],
-    ));
+    );
     let share = first.id.clone();
     wait_copy(&prosecutor, &share, 1, LIMIT);
 
@@ -470,7 +459,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     );
     assert_eq!(shares_of(&police, &case).len(), 1, "no second share");
     wait_share_complete(&police, &share, LIMIT);
-    let copy: CaseView = json_as(&wait_copy(&prosecutor, &share, 3, LIMIT));
+    let copy: CaseView = wait_copy(&prosecutor, &share, 3, LIMIT);
     assert_eq!(
         external_cases(&prosecutor).len(),
         1,
@@ -647,10 +636,10 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "TRANS-1");
     let ev = add_file(&a, &case, work.path(), "interview.wav", b"RIFF audio bytes");
-    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    let share: ShareView = share_case(&a, &case, "county-da", &[]);
     let share_id = share.id;
     wait_share_complete(&a, &share_id, LIMIT);
-    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 1, LIMIT));
+    let copy: CaseView = wait_copy(&b, &share_id, 1, LIMIT);
     let copy_id = copy.id.clone();
     assert_eq!(copy.evidence[0].transcripts.len(), 0);
 
@@ -727,7 +716,7 @@ fn received_show_finds_a_copy_whose_number_a_local_case_has() {
     let case = create_case(&a, "Y-1");
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "y.txt", b"y");
-    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    let share: ShareView = share_case(&a, &case, "county-da", &[]);
     wait_share_complete(&a, &share.id, LIMIT);
     let shown = received_view(&b, "Y-1");
     assert_eq!(shown.id, share.id);
@@ -745,7 +734,7 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
     let case = create_case(&a, "CUT-1");
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "a.txt", b"a");
-    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &[]));
+    let share: ShareView = share_case(&a, &case, "county-da", &[]);
     let id = share.id;
     for args in [
         vec!["share", "stop", id.as_str()],

@@ -55,8 +55,8 @@
 
 use casemesh_tests::{
     CaseView, ErrorBody, EvidenceView, GcReport, ShareView, TestNode, assert_audit_verifies,
-    assert_blobs_sound, blobs_verify, case_view, create_case, downloaded_hash, hash_file, id_of,
-    json_as, partner, peer_view, random_file, received_view, s, share_case, share_view,
+    assert_blobs_sound, blobs_verify, case_view, create_case, downloaded_hash, hash_file, partner,
+    peer_view, random_file, received_view, s, share_case, share_view, try_received_view,
     wait_connected, wait_copy, wait_share_complete, wait_until,
 };
 use serde_json::json;
@@ -379,8 +379,8 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
         items.push(item);
     }
     let sh = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, id_of(&sh), LIMIT);
-    let copy: CaseView = json_as(&wait_copy(&b, id_of(&sh), items.len(), LIMIT));
+    wait_share_complete(&a, &sh.id, LIMIT);
+    let copy: CaseView = wait_copy(&b, &sh.id, items.len(), LIMIT);
     let copy_id = copy.id.clone();
 
     gc(&b);
@@ -588,7 +588,7 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
     let small = create_case(a, "SMALL-1");
     add_file(a, &small, work.path(), "small.bin", 8 * KIB, 61);
     let next = share_case(a, &small, "county-da", &[]);
-    let next_id = id_of(&next).to_owned();
+    let next_id = next.id.clone();
     wait_share_complete(a, &next_id, LIMIT);
     wait_copy(b, &next_id, 1, LIMIT);
     let stopped: ShareView = a.cli_typed(["share", "stop", &next_id, "--yes"]);
@@ -611,7 +611,7 @@ fn issue10_oversize_offer_does_not_block_the_partner() {
     // document travel as blobs, so the share completes, and the partner is not held up.
     let items = case_view(&a, &big).evidence.len();
     let sh = share_case(&a, &big, "county-da", &[]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = sh.id.clone();
     wait_share_complete(&a, &share_id, LIMIT);
     wait_copy(&b, &share_id, items, LIMIT);
     let view = peer_view(&a, "county-da");
@@ -639,7 +639,7 @@ fn issue10_oversize_update_does_not_block_the_partner() {
     ]);
     add_oversize_items(&a, &big, "Archive");
     let sh = share_case(&a, &big, "county-da", &["--folder", "Shared"]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = sh.id.clone();
     wait_share_complete(&a, &share_id, LIMIT);
 
     // They move into the shared folder; the next item added makes case synchronization send them
@@ -711,14 +711,14 @@ fn issue10_a_refused_item_does_not_stall_the_import() {
     b.stop();
     wait_connected(&a, "county-da", false, LIMIT);
     let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = id_of(&sh).to_owned();
+    let share_id = sh.id.clone();
     // The offer (listing five items) waits in the outbox; one item goes before it is fetched.
     let deleted = &items[2];
     delete_evidence(&a, &case, deleted);
     b.start_again();
 
-    let done: ShareView = json_as(&wait_share_complete(&a, &share_id, LIMIT));
-    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 4, LIMIT));
+    let done: ShareView = wait_share_complete(&a, &share_id, LIMIT);
+    let copy: CaseView = wait_copy(&b, &share_id, 4, LIMIT);
     let mut got: Vec<&str> = copy.evidence.iter().map(|e| e.hash.as_str()).collect();
     got.sort_unstable();
     let mut expected: Vec<&str> = items
@@ -925,12 +925,12 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
     );
     let blobs_before = files_under(&b.data_dir().join("blobs"));
     let share = share_case(&a, &case, b.name(), &[]);
-    let share_id = id_of(&share).to_owned();
+    let share_id = share.id.clone();
     let received = wait_until(
         "the receiver to report the lack of space",
         Duration::from_secs(60),
         || {
-            let r = received_view(&b, &share_id);
+            let r = try_received_view(&b, &share_id)?;
             r.last_error
                 .as_deref()
                 .is_some_and(|e| e.contains("space"))
@@ -947,7 +947,7 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
 
     fs::remove_file(&filler).unwrap();
     wait_share_complete(&a, &share_id, Duration::from_secs(120));
-    let copy: CaseView = json_as(&wait_copy(&b, &share_id, 1, Duration::from_secs(30)));
+    let copy: CaseView = wait_copy(&b, &share_id, 1, Duration::from_secs(30));
     let local = copy.id.clone();
     let received_item = Item {
         id: copy.evidence[0].id.clone(),

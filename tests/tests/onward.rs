@@ -10,9 +10,9 @@
 )]
 
 use casemesh_tests::{
-    EvidenceView, ShareView, TestNode, case_view, create_case, custody_events, json_as, partner,
+    EvidenceView, ShareView, TestNode, case_view, create_case, custody_events, partner,
     random_file, received_count, received_view, share_case, share_view, signed_by,
-    wait_share_complete, wait_until,
+    try_received_view, wait_share_complete, wait_until,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,7 +36,7 @@ fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, seed: u64
 /// The local copy's case id of the received share of `node` that came as `share` (its id is
 /// the grant id), once imported.
 fn received(node: &TestNode, share: &str) -> Option<String> {
-    received_view(node, share).local_case
+    try_received_view(node, share)?.local_case
 }
 
 /// Hashes of the evidence of `case` on `node`.
@@ -50,7 +50,7 @@ fn hashes(node: &TestNode, case: &str) -> BTreeSet<String> {
 
 /// `share create` as typed by the sharer.
 fn share(node: &TestNode, case: &str, partner: &str) -> String {
-    json_as::<ShareView>(&share_case(node, case, partner, &[])).id
+    share_case(node, case, partner, &[]).id
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //!   0600 when it holds a secret.
 
 use casemesh_tests::{
-    Ready, SettingsView, TestNode, casemesh, create_case, id_of, output_with_timeout, partner,
+    Ready, SettingsView, TestNode, casemesh, create_case, output_with_timeout, partner,
     random_file, s, share_case, timeout, wait_share_complete, wait_until,
 };
 use serde_json::Value;
@@ -114,7 +114,7 @@ fn metrics_parse_as_openmetrics_and_move_with_the_work() {
     random_file(&file, 300_000, 16);
     a.cli_json(["evidence", "add", &case, s(&file)]);
     let share = share_case(a, &case, "county-da", &[]);
-    wait_share_complete(a, id_of(&share), timeout());
+    wait_share_complete(a, &share.id, timeout());
 
     let after = scrape(a);
     assert_eq!(sample(&after, "casemesh_cases{origin=\"local\"}"), 1.0);

@@ -11,7 +11,7 @@
 use casemesh_tests::{
     AccessEntry, CaseView, EvidenceView, OriginView, PolicyView, RetentionView, ShareView,
     SmtpServer, TestNode, add_user, assert_http_status, blob_stats, case_view, create_case,
-    external_cases, free_port, header, json_as, partner, peer_view, random_file, received_list,
+    external_cases, free_port, header, partner, peer_view, random_file, received_list,
     received_view, s, share_case, share_view, smtp_config, wait_connected, wait_copy,
     wait_share_complete, wait_until,
 };
@@ -59,12 +59,12 @@ fn sorted_folders(case: &CaseView) -> Vec<String> {
 
 /// `share create …` ([`share_case`]) on `node`, typed.
 fn share(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> ShareView {
-    json_as(&share_case(node, case, partner, extra))
+    share_case(node, case, partner, extra)
 }
 
 /// The local copy of `share` on `node` once it holds `count` items ([`wait_copy`]), typed.
 fn copy_of(node: &TestNode, share: &str, count: usize) -> CaseView {
-    json_as(&wait_copy(node, share, count, LIMIT))
+    wait_copy(node, share, count, LIMIT)
 }
 
 #[test]

@@ -12,7 +12,7 @@ use casemesh_model::custody::{HoldingReceipt, RootsDigest, Signed, StopAck};
 use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_model::timeline::Proof;
 use casemesh_tests::{
-    EvidenceView, ReceivedView, ShareView, TestNode, create_case, custody_events, json_as, partner,
+    EvidenceView, ReceivedView, ShareView, TestNode, create_case, custody_events, partner,
     random_file, share_case, share_view, signed_by, wait_share_complete, wait_until,
 };
 use std::time::Duration;
@@ -53,7 +53,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     // Not in the shared folder: it never leaves, so no receipt may name it.
     add(&a, &case, work.path(), "elsewhere.mp4", "");
 
-    let share: ShareView = json_as(&share_case(&a, &case, "county-da", &["--folder", "Shared"]));
+    let share: ShareView = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
     let share_id = share.id;
     wait_share_complete(&a, &share_id, LIMIT);
     let receipt = wait_until("a signed receipt", LIMIT, || {

@@ -90,7 +90,7 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     let ingest = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
     let status = wait_until(&format!("share {id} Complete"), limit, || {
         let v = share_view(a, &id);
@@ -168,9 +168,9 @@ fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
 
     // From here on (registering partners may log a refused early connection).
     let logged_before = [a.log().len(), b.log().len()];
-    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
-    let status: ShareView = json_as(&wait_share_complete(a, &id, limit));
+    let status: ShareView = wait_share_complete(a, &id, limit);
     assert_eq!(status.items_delivered, 2_001, "{status:?}");
     assert_eq!(status.skipped, 0, "{status:?}");
     let received = received_view(b, &id);
@@ -197,7 +197,7 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
     let (a, b) = (&nodes[0], &nodes[1]);
     partner(a, b);
     let case = create_case(a, "SYNC-1");
-    let share: ShareView = json_as(&share_case(a, &case, b.name(), &[]));
+    let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
     wait_share_complete(a, &id, Duration::from_secs(60));
 
@@ -262,7 +262,7 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let share: ShareView = json_as(&share_case(&nodes[0], &case, nodes[1].name(), &[]));
+    let share: ShareView = share_case(&nodes[0], &case, nodes[1].name(), &[]);
     let id = share.id;
     // Kill the receiver while items arrive: whenever its copy holds some items but not all,
     // and more than at the last kill (its own count, read from its database).
@@ -287,7 +287,7 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
     }
     eprintln!("receiver killed {kills} times during the import");
     let (a, b) = (&nodes[0], &nodes[1]);
-    let status: ShareView = json_as(&wait_share_complete(a, &id, Duration::from_secs(900)));
+    let status: ShareView = wait_share_complete(a, &id, Duration::from_secs(900));
     assert_eq!(status.items_delivered, COUNT, "{status:?}");
     let received = received_view(b, &id);
     assert_eq!(received.items_imported, COUNT, "{received:?}");

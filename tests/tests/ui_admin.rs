@@ -24,12 +24,14 @@
 )]
 
 use casemesh_tests::browser::{
-    Http, PASSWORD, browser, chromedriver, click, http_session, location, screenshot, set_password,
-    sign_in, sign_out, start_driver, text_of, type_into, ui_node, wait_text,
+    Http, PASSWORD, click, http_session, location, screenshot, set_password, sign_in_admin,
+    sign_in_as, sign_out, text_of, type_into, ui_node, wait_text, with_browser,
 };
-use casemesh_tests::{TestNode, add_partner, add_user, node_identity};
+use casemesh_tests::{
+    RetentionView, TestNode, add_partner, add_user, node_identity, partner_list, settings_view,
+    user_list,
+};
 use fantoccini::{Client, Locator};
-use serde_json::Value;
 use std::time::Duration;
 
 /// How long a connection or a page may take.
@@ -51,30 +53,9 @@ fn answered(
     body
 }
 
-/// The partners registered on `node` (`casemesh partner list --json`).
-fn partners_of(node: &TestNode) -> Vec<Value> {
-    node.cli_json(["partner", "list"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The usernames on `node` (`casemesh user list --json`).
+/// The usernames on `node` (`casemesh user list`).
 fn usernames(node: &TestNode) -> Vec<String> {
-    let list = node.cli_json(["user", "list"]);
-    let users = list
-        .as_array()
-        .or_else(|| list["users"].as_array())
-        .unwrap_or_else(|| panic!("no user list in {list}"));
-    users
-        .iter()
-        .map(|u| u["username"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// `casemesh settings show --json` on `node`.
-fn settings_of(node: &TestNode) -> Value {
-    node.cli_json(["settings", "show"])
+    user_list(node).into_iter().map(|u| u.username).collect()
 }
 
 #[test]
@@ -110,7 +91,7 @@ fn ui_admin_forms_over_http() {
     assert_eq!(missing.status(), 404);
 
     // No CSRF token: 403 before any handler, nothing changed.
-    let settings_before = settings_of(&a);
+    let settings_before = settings_view(&a);
     let users_before = usernames(&a);
     for (path, form) in [
         (
@@ -146,8 +127,8 @@ fn ui_admin_forms_over_http() {
             "{path} with a wrong CSRF token"
         );
     }
-    assert!(partners_of(&a).is_empty(), "{:?}", partners_of(&a));
-    assert_eq!(settings_of(&a), settings_before);
+    assert!(partner_list(&a).is_empty(), "{:?}", partner_list(&a));
+    assert_eq!(settings_view(&a), settings_before);
     assert_eq!(usernames(&a), users_before);
 
     // A bad org id: 400, a clear message, the typed values kept (escaped), nothing added.
@@ -216,7 +197,7 @@ fn ui_admin_forms_over_http() {
         400,
         "not a multiaddr",
     );
-    assert!(partners_of(&a).is_empty(), "{:?}", partners_of(&a));
+    assert!(partner_list(&a).is_empty(), "{:?}", partner_list(&a));
 
     // A good one, then its policy changed through the row's form.
     let resp = web.post_form(
@@ -235,10 +216,10 @@ fn ui_admin_forms_over_http() {
         .text()
         .unwrap();
     assert!(page.contains("Partner added."), "{page}");
-    let list = partners_of(&a);
+    let list = partner_list(&a);
     assert_eq!(list.len(), 1, "{list:?}");
-    assert_eq!(list[0]["name"], "county-da");
-    assert_eq!(list[0]["policy"], "partner-copy");
+    assert_eq!(list[0].name, "county-da");
+    assert_eq!(list[0].policy, "partner-copy");
     // The same partner again: refused by the engine, still one.
     answered(
         &mut web,
@@ -252,7 +233,7 @@ fn ui_admin_forms_over_http() {
         &[("csrf", &csrf), ("policy", "View only")],
     );
     assert_eq!(resp.status(), 303);
-    assert_eq!(partners_of(&a)[0]["policy"], "View only");
+    assert_eq!(partner_list(&a)[0].policy, "View only");
     answered(
         &mut web,
         &format!("/ui/admin/partners/{b_peer}/policy"),
@@ -260,11 +241,11 @@ fn ui_admin_forms_over_http() {
         404,
         "Nothing was changed.",
     );
-    assert_eq!(partners_of(&a)[0]["policy"], "View only");
-    assert_eq!(partners_of(&a).len(), 1);
+    assert_eq!(partner_list(&a)[0].policy, "View only");
+    assert_eq!(partner_list(&a).len(), 1);
 
     // Settings: bad days, an unknown flag, a bad intake address — 400, nothing changed.
-    let before = settings_of(&a);
+    let before = settings_view(&a);
     answered(
         &mut web,
         "/ui/admin/settings",
@@ -299,7 +280,7 @@ fn ui_admin_forms_over_http() {
         400,
         "Nothing was changed.",
     );
-    assert_eq!(settings_of(&a), before);
+    assert_eq!(settings_view(&a), before);
     // A good one: 30 days, directory shared, case_share_links off.
     let mut form = vec![
         ("csrf", csrf.as_str()),
@@ -321,14 +302,15 @@ fn ui_admin_forms_over_http() {
     }
     let resp = web.post_form("/ui/admin/settings", &form);
     assert_eq!(resp.status(), 303);
-    let after = settings_of(&a);
-    assert_eq!(after["features"]["case_share_links"], false, "{after}");
-    assert_eq!(after["features"]["case_share"], true, "{after}");
-    assert_eq!(after["share_directory"], true, "{after}");
-    assert_eq!(after["auto_import"], true, "{after}");
-    assert!(
-        after["default_retention"].to_string().contains("30"),
-        "{after}"
+    let after = settings_view(&a);
+    assert!(!after.features.case_share_links, "{after:?}");
+    assert!(after.features.case_share, "{after:?}");
+    assert!(after.share_directory, "{after:?}");
+    assert!(after.auto_import, "{after:?}");
+    assert_eq!(
+        after.default_retention,
+        Some(RetentionView::Days { days: 30 }),
+        "{after:?}"
     );
 
     // Users: two different passwords, a short one — nothing created.
@@ -393,7 +375,7 @@ fn ui_admin_forms_over_http() {
         let body = resp.text().unwrap();
         assert!(body.contains("data-testid=\"error-message\""), "{body}");
     }
-    let before = settings_of(&a);
+    let before = settings_view(&a);
     let users = usernames(&a);
     for (path, form) in [
         (
@@ -429,21 +411,10 @@ fn ui_admin_forms_over_http() {
         let resp = clerk.post_form(path, &form);
         assert_eq!(resp.status(), 403, "{path} as a non-administrator");
     }
-    assert_eq!(settings_of(&a), before);
+    assert_eq!(settings_view(&a), before);
     assert_eq!(usernames(&a), users);
-    assert_eq!(partners_of(&a).len(), 1);
-    assert_eq!(partners_of(&a)[0]["policy"], "View only");
-}
-
-/// Sign in at `node` as `user` with `password` and wait for My cases.
-async fn sign_in_as(c: &Client, node: &TestNode, user: &str, password: &str) {
-    c.goto(&format!("http://{}/ui/sign-in", node.admin_addr()))
-        .await
-        .unwrap();
-    type_into(c, "#username", user).await;
-    type_into(c, "#password", password).await;
-    click(c, "#sign-in").await;
-    wait_text(c, "h1", LIMIT, |t| t == "My cases").await;
+    assert_eq!(partner_list(&a).len(), 1);
+    assert_eq!(partner_list(&a)[0].policy, "View only");
 }
 
 /// Reload `url` until the element `css` has text satisfying `ok` (pages that do not refresh
@@ -469,28 +440,16 @@ async fn reload_until(c: &Client, url: &str, css: &str, ok: impl Fn(&str) -> boo
 
 #[test]
 fn ui_admin_in_a_real_browser() {
-    let Some(driver_bin) = chromedriver() else {
-        eprintln!(
-            "SKIPPED ui_admin_in_a_real_browser: chromedriver is not installed (Debian: apt install chromium chromium-driver)"
-        );
-        return;
-    };
     let a = ui_node("metro-pd");
     let b = TestNode::start("county-da");
     // The partner has registered us already; we register it through the UI.
     add_partner(&b, &a);
     let (b_peer, b_addr) = node_identity(&b);
     let work = tempfile::tempdir().unwrap();
-    let driver = start_driver(&driver_bin);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, work.path()).await;
+    let a = &a;
+    with_browser("ui_admin_in_a_real_browser", work.path(), |c| async move {
         let base = format!("http://{}", a.admin_addr());
-        sign_in(&c, &a, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        sign_in_admin(&c, a).await;
 
         // Administration → Partners: add the second node by name, org id and address.
         assert_eq!(text_of(&c, "#nav-admin").await, "Administration");
@@ -533,7 +492,7 @@ fn ui_admin_in_a_real_browser() {
         screenshot(&c, "admin_partners").await;
 
         // Settings: auto-import off, saved, and the CLI sees it.
-        assert_eq!(settings_of(&a)["auto_import"], true);
+        assert!(settings_view(a).auto_import);
         click(&c, "#admin-tab-settings").await;
         wait_text(&c, "h1", LIMIT, |t| t == "Settings").await;
         let auto = c.find(Locator::Id("auto-import")).await.unwrap();
@@ -553,16 +512,13 @@ fn ui_admin_in_a_real_browser() {
             Some("false")
         );
         screenshot(&c, "admin_settings").await;
-        let settings = settings_of(&a);
-        assert_eq!(settings["auto_import"], false, "{settings}");
-        // The rest is as it was (every flag still on).
-        assert!(
-            settings["features"]
-                .as_object()
-                .unwrap()
-                .values()
-                .all(|v| v == true),
-            "{settings}"
+        let settings = settings_view(a);
+        assert!(!settings.auto_import, "{settings:?}");
+        // The rest is as it was (every flag still on, as a new node has them).
+        assert_eq!(
+            settings.features,
+            casemesh_model::org::FeatureFlags::default(),
+            "{settings:?}"
         );
 
         // Users and groups: a group, a user with a password, the user in the group.
@@ -595,12 +551,12 @@ fn ui_admin_in_a_real_browser() {
             text_of(&c, "[data-user=rita] [data-testid=user-groups]").await,
             "records"
         );
-        let users = a.cli_json(["user", "list"]);
-        assert!(users.to_string().contains("rita"), "{users}");
+        let users = usernames(a);
+        assert!(users.iter().any(|u| u == "rita"), "{users:?}");
         sign_out(&c).await;
 
         // The new user signs in: no Administration, and 403 at /ui/admin.
-        sign_in_as(&c, &a, "rita", "rita's password").await;
+        sign_in_as(&c, a, "rita", "rita's password").await;
         assert_eq!(text_of(&c, "[data-testid=user-name]").await, "Rita Records");
         assert!(
             c.find(Locator::Id("nav-admin")).await.is_err(),
@@ -613,7 +569,5 @@ fn ui_admin_in_a_real_browser() {
         assert_eq!(h1, "403 Forbidden");
         let message = text_of(&c, "[data-testid=error-message]").await;
         assert!(!message.is_empty(), "the 403 page says why");
-
-        c.close().await.unwrap();
     });
 }

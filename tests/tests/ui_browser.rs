@@ -25,8 +25,8 @@
 )]
 
 use casemesh_tests::browser::{
-    Http, PASSWORD, browser, chromedriver, csrf_of, location, screenshot, set_password, sign_in,
-    sign_out, start_driver, text_of, ui_node, urlencode, wait_text,
+    Http, PASSWORD, click, csrf_of, failure_screenshot, location, screenshot, set_password,
+    sign_in, sign_in_admin, sign_out, text_of, ui_node, urlencode, wait_text, with_browser,
 };
 use casemesh_tests::{partner, wait_until};
 use fantoccini::Locator;
@@ -313,13 +313,6 @@ fn ui_attacks_over_http() {
 
 #[test]
 fn ui_in_a_real_browser() {
-    let Some(driver_bin) = chromedriver() else {
-        eprintln!(
-            "SKIPPED ui_in_a_real_browser: chromedriver is not installed (scripts/test installs \
-             Debian's chromium and chromium-driver; or set CHROMEDRIVER=/path/to/chromedriver)"
-        );
-        return;
-    };
     let a = ui_node("metro-pd");
     let b = ui_node("county-da");
     partner(&a, &b);
@@ -329,15 +322,8 @@ fn ui_in_a_real_browser() {
     let hostile = work.path().join(HOSTILE_NAME);
     std::fs::write(&hostile, b"hostile name, harmless bytes").unwrap();
     let downloads = work.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver(&driver_bin);
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &downloads).await;
+    let (a, b) = (&a, &b);
+    with_browser("ui_in_a_real_browser", &downloads, |c| async move {
         let base_a = format!("http://{}", a.admin_addr());
 
         // No session: the cases page sends the browser to sign in.
@@ -346,13 +332,12 @@ fn ui_in_a_real_browser() {
         screenshot(&c, "sign-in").await;
 
         // A wrong password is refused.
-        sign_in(&c, &a, "not the password").await;
+        sign_in(&c, a, "not the password").await;
         let err = wait_text(&c, "#sign-in-error", LIMIT, |t| !t.is_empty()).await;
         assert_eq!(err, "Wrong user name or password.");
 
         // Signed in: the layout names the organization and the user.
-        sign_in(&c, &a, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        sign_in_admin(&c, a).await;
         assert_eq!(text_of(&c, "[data-testid=org-name]").await, "metro-pd");
         assert_eq!(
             text_of(&c, "[data-testid=user-name]").await,
@@ -379,12 +364,7 @@ fn ui_in_a_real_browser() {
             .await
             .unwrap();
         screenshot(&c, "new-case").await;
-        c.find(Locator::Id("create-case"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#create-case").await;
         wait_text(&c, "[data-testid=case-number]", LIMIT, |t| {
             t == "2026-CR-0042"
         })
@@ -397,12 +377,7 @@ fn ui_in_a_real_browser() {
             .send_keys(&format!("{}\n{}", report.display(), hostile.display()))
             .await
             .unwrap();
-        c.find(Locator::Id("upload-start"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#upload-start").await;
         let start = std::time::Instant::now();
         loop {
             let rows = c
@@ -474,12 +449,7 @@ fn ui_in_a_real_browser() {
         );
 
         // Share dialog, People tab: the partner agency, a copy of the whole case.
-        c.find(Locator::Id("open-share"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#open-share").await;
         let dialog = c.find(Locator::Id("share-dialog")).await.unwrap();
         assert!(dialog.is_displayed().await.unwrap());
         c.find(Locator::Id("to"))
@@ -495,12 +465,7 @@ fn ui_in_a_real_browser() {
             .await
             .unwrap();
         screenshot(&c, "share-dialog").await;
-        c.find(Locator::Id("share-submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#share-submit").await;
         let first = wait_text(&c, "[data-testid=share-status]", LIMIT, |t| !t.is_empty()).await;
         assert!(first == "Processing" || first == "Complete", "{first}");
         screenshot(&c, "share-processing").await;
@@ -521,8 +486,7 @@ fn ui_in_a_real_browser() {
 
         // At the partner: Shared with me → External share, marked External with the sharer.
         let base_b = format!("http://{}", b.admin_addr());
-        sign_in(&c, &b, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        sign_in_admin(&c, b).await;
         let start = std::time::Instant::now();
         loop {
             c.goto(&format!(
@@ -573,7 +537,6 @@ fn ui_in_a_real_browser() {
         // My cases at the partner does not list it.
         c.goto(&format!("{base_b}/ui/cases")).await.unwrap();
         assert!(c.find(Locator::Id("no-cases")).await.is_ok());
-        c.close().await.unwrap();
     });
 }
 
@@ -582,10 +545,6 @@ fn ui_in_a_real_browser() {
 /// upload with `create_folder` into a folder that exists already adds to it.
 #[test]
 fn ui_folder_upload_keeps_the_tree() {
-    let Some(driver_bin) = chromedriver() else {
-        eprintln!("SKIPPED ui_folder_upload_keeps_the_tree: chromedriver is not installed");
-        return;
-    };
     let a = ui_node("metro-pd");
     let case = casemesh_tests::create_case(&a, "2026-CR-0099");
     a.cli_ok(["folder", "create", &case, "Intake"]);
@@ -596,43 +555,34 @@ fn ui_folder_upload_keeps_the_tree() {
     std::fs::write(scene.join("photos/north/p1.jpg"), b"north photo").unwrap();
     std::fs::write(scene.join("photos/p2.jpg"), b"second photo").unwrap();
     let downloads = work.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver(&driver_bin);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &downloads).await;
-        sign_in(&c, &a, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
-        c.goto(&format!("http://{}/ui/cases/{case}", a.admin_addr()))
-            .await
-            .unwrap();
-        c.find(Locator::Css("#folder option[value='Intake']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.find(Locator::Id("folder-files"))
-            .await
-            .unwrap()
-            .send_keys(&scene.display().to_string())
-            .await
-            .unwrap();
-        c.find(Locator::Id("upload-start"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_until("the folder's three files", LIMIT, || {
-            (casemesh_tests::evidence_list(&a, &case).len() == 3).then_some(())
-        });
-        c.close().await.unwrap();
-    });
-    let mut placed: Vec<(String, String)> = casemesh_tests::evidence_list(&a, &case)
+    let (a, case) = (&a, &case);
+    with_browser(
+        "ui_folder_upload_keeps_the_tree",
+        &downloads,
+        |c| async move {
+            sign_in_admin(&c, a).await;
+            c.goto(&format!("http://{}/ui/cases/{case}", a.admin_addr()))
+                .await
+                .unwrap();
+            c.find(Locator::Css("#folder option[value='Intake']"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            c.find(Locator::Id("folder-files"))
+                .await
+                .unwrap()
+                .send_keys(&scene.display().to_string())
+                .await
+                .unwrap();
+            click(&c, "#upload-start").await;
+            wait_until("the folder's three files", LIMIT, || {
+                (casemesh_tests::evidence_list(a, case).len() == 3).then_some(())
+            });
+        },
+    );
+    let mut placed: Vec<(String, String)> = casemesh_tests::evidence_list(a, case)
         .into_iter()
         .map(|e| (e.folder, e.name))
         .collect();
@@ -646,7 +596,7 @@ fn ui_folder_upload_keeps_the_tree() {
         ]
     );
     // Over HTTP: a second upload into an existing folder with create_folder is fine.
-    let (web, csrf) = casemesh_tests::browser::http_session(&a, "admin", PASSWORD);
+    let (web, csrf) = casemesh_tests::browser::http_session(a, "admin", PASSWORD);
     let url = format!(
         "{}/ui/cases/{case}/evidence?name=p3.jpg&folder=Intake%2Fscene%2Fphotos&create_folder=true",
         web.base
@@ -661,7 +611,7 @@ fn ui_folder_upload_keeps_the_tree() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().unwrap_or_default());
-    assert_eq!(casemesh_tests::evidence_list(&a, &case).len(), 4);
+    assert_eq!(casemesh_tests::evidence_list(a, case).len(), 4);
     // A refused item creates no folder: the name is checked before the folder is made.
     let url = format!(
         "{}/ui/cases/{case}/evidence?name=back%5Cslash.txt&folder=Intake%2Fghost&create_folder=true",
@@ -677,7 +627,7 @@ fn ui_folder_upload_keeps_the_tree() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let folders = casemesh_tests::case_view(&a, &case).folders;
+    let folders = casemesh_tests::case_view(a, case).folders;
     assert!(
         !folders.iter().any(|f| f.contains("ghost")),
         "a refused upload made a folder: {folders:?}"
@@ -727,4 +677,35 @@ fn ui_case_edit_over_http() {
         page.contains("State v. Doe &") && !page.contains("State v. Doe <b>"),
         "the title is escaped"
     );
+}
+
+/// The browser harness itself ([`with_browser`]): when a test's body panics, the page it was on
+/// is saved as a screenshot, the browser and driver are closed, and the panic reaches the test.
+#[test]
+fn a_failing_browser_test_leaves_a_screenshot() {
+    let test = "a_failing_browser_test_leaves_a_screenshot";
+    let shot = failure_screenshot(test);
+    let _ = std::fs::remove_file(&shot);
+    let work = tempfile::tempdir().unwrap();
+    let ran = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ran = &ran;
+        with_browser(test, &work.path().join("downloads"), |c| async move {
+            c.goto("data:text/html,<h1 id=doomed>about to fail</h1>")
+                .await
+                .unwrap();
+            ran.store(true, std::sync::atomic::Ordering::SeqCst);
+            panic!("failing on purpose");
+        });
+    }));
+    if !ran.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(outcome.is_ok(), "skipped without running the body");
+        return; // chromedriver is not installed: with_browser said SKIPPED.
+    }
+    let panic = outcome.expect_err("the body's panic reaches the test");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"failing on purpose"));
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG: {}", shot.display());
+    let html = std::fs::read_to_string(shot.with_extension("html")).unwrap();
+    assert!(html.contains("about to fail"), "{html}");
 }

@@ -29,11 +29,11 @@
 )]
 
 use casemesh_tests::browser::{
-    PASSWORD, browser, chromedriver, http_session, location, screenshot, set_password, sign_in,
-    start_driver, text_of, ui_node, wait_text,
+    PASSWORD, click, http_session, location, screenshot, set_password, sign_in_admin, text_of,
+    ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
-    TestNode, case_with_item, id_of, partner, received_list, received_updates, received_view,
+    TestNode, case_view, case_with_item, partner, received_list, received_updates, received_view,
     share_case, wait_until, wait_updates,
 };
 use fantoccini::Locator;
@@ -56,7 +56,7 @@ fn pair() -> (TestNode, TestNode) {
 /// Share `case` with county-da (to its admin) and wait until B lists it; returns the share id.
 fn share_and_wait(a: &TestNode, b: &TestNode, case: &str) -> String {
     let share = share_case(a, case, "county-da", &[]);
-    let share = id_of(&share).to_owned();
+    let share = share.id.clone();
     wait_until("the share to reach county-da", LIMIT, || {
         received_list(b).into_iter().find(|r| r.id == share)
     });
@@ -80,18 +80,7 @@ fn ui_receive_guards_over_http() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = pair();
     // A policy without apply_case_updates: the Case tab's updates are shown disabled.
-    casemesh_tests::give_partner_policy(
-        &a,
-        "county-da",
-        "EvidenceOnly",
-        &[
-            "view",
-            "download",
-            "import",
-            "receive_updates",
-            "apply_evidence_updates",
-        ],
-    );
+    casemesh_tests::allow_evidence_updates_only(&a, "county-da");
     b.cli_ok(["user", "add", "dana", "--full-name", "Dana Clerk"]);
     set_password(&b, "dana", PASSWORD);
     let (case, ev) = case_with_item(&a, work.path(), "RCV-HTTP-1");
@@ -191,8 +180,8 @@ fn ui_receive_guards_over_http() {
     );
     assert_eq!(resp.status(), 403);
     assert_eq!(received_updates(&b, &share).len(), 2);
-    let shown = b.cli_json(["case", "show", &copy]);
-    assert_ne!(shown["evidence"][0]["description"], HOSTILE, "{shown}");
+    let shown = case_view(&b, &copy);
+    assert_ne!(shown.evidence[0].description, HOSTILE, "{shown:?}");
 
     // Applying the forbidden update anyway: a message on the page, not a 500; nothing applied.
     let resp = admin.post_form(
@@ -223,8 +212,7 @@ fn ui_receive_guards_over_http() {
     let html = admin.get(&location(&resp)).text().unwrap();
     assert!(html.contains("Select at least one update"), "{html}");
     assert_eq!(received_updates(&b, &share).len(), 2);
-    let shown = b.cli_json(["case", "show", &copy]);
-    assert_eq!(shown["description"], "Burglary at 5 Main St");
+    assert_eq!(case_view(&b, &copy).description, "Burglary at 5 Main St");
 
     // Dismiss hides the evidence update; the case one stays.
     let resp = admin.post_form(
@@ -241,232 +229,174 @@ fn ui_receive_guards_over_http() {
     assert!(html.contains("Dismissed 1 update"), "{html}");
     let left = received_updates(&b, &share);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0]["field"], "case/description");
+    assert_eq!(left[0].field, "case/description");
 }
 
 #[test]
 fn ui_receive_import_and_review_in_a_real_browser() {
-    let Some(driver_bin) = chromedriver() else {
-        eprintln!(
-            "SKIPPED ui_receive_import_and_review_in_a_real_browser: chromedriver is not \
-             installed (scripts/test installs Debian's chromium and chromium-driver; or set \
-             CHROMEDRIVER=/path/to/chromedriver)"
-        );
-        return;
-    };
     let work = tempfile::tempdir().unwrap();
     let (a, b) = pair();
     let (case, ev) = case_with_item(&a, work.path(), "RCV-UI-1");
     let share = share_and_wait(&a, &b, &case);
     let downloads = work.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver(&driver_bin);
+    let (a, b) = (&a, &b);
+    with_browser(
+        "ui_receive_import_and_review_in_a_real_browser",
+        &downloads,
+        |c| async move {
+            let base_b = format!("http://{}", b.admin_addr());
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &downloads).await;
-        let base_b = format!("http://{}", b.admin_addr());
+            // Signed in at the partner: Shared with me lists the share, waiting for Import.
+            sign_in_admin(&c, b).await;
+            c.find(Locator::LinkText("Shared with me"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let row = wait_text(&c, "#received-shares tbody tr", LIMIT, |t| {
+                t.contains("RCV-UI-1")
+            })
+            .await;
+            assert!(row.contains("Waiting for import"), "{row}");
+            assert!(row.contains("metro-pd"), "{row}");
+            assert!(row.contains("External case"), "{row}");
 
-        // Signed in at the partner: Shared with me lists the share, waiting for Import.
-        sign_in(&c, &b, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
-        c.find(Locator::LinkText("Shared with me"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let row = wait_text(&c, "#received-shares tbody tr", LIMIT, |t| {
-            t.contains("RCV-UI-1")
-        })
-        .await;
-        assert!(row.contains("Waiting for import"), "{row}");
-        assert!(row.contains("metro-pd"), "{row}");
-        assert!(row.contains("External case"), "{row}");
-
-        // Import Details: sender, partner organization, access level, the Import button.
-        c.find(Locator::Css("#received-shares a.import-details"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "[data-testid=case-number]", LIMIT, |t| t == "RCV-UI-1").await;
-        assert_eq!(
-            c.current_url().await.unwrap().path(),
-            format!("/ui/received/{share}")
-        );
-        assert_eq!(text_of(&c, "#sender").await, "metro-pd");
-        assert_eq!(text_of(&c, "#partner-org").await, "metro-pd");
-        assert_eq!(text_of(&c, "#access-level").await, "Copy");
-        assert!(text_of(&c, "#recipients").await.contains("admin"));
-        assert_eq!(text_of(&c, "#received-status").await, "Waiting for import");
-        assert!(!text_of(&c, "#received-on").await.is_empty());
-        assert!(!text_of(&c, "#sharing-policy").await.is_empty());
-        screenshot(&c, "import_details").await;
-        let import = c.find(Locator::Id("import")).await.unwrap();
-        assert_eq!(import.text().await.unwrap(), "Import");
-        import.click().await.unwrap();
-        let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
-        assert!(notice.starts_with("Imported RCV-UI-1"), "{notice}");
-        // The page shows Imported once the evidence is in.
-        let start = std::time::Instant::now();
-        loop {
-            if text_of(&c, "#received-status").await == "Imported" {
-                break;
+            // Import Details: sender, partner organization, access level, the Import button.
+            c.find(Locator::Css("#received-shares a.import-details"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            wait_text(&c, "[data-testid=case-number]", LIMIT, |t| t == "RCV-UI-1").await;
+            assert_eq!(
+                c.current_url().await.unwrap().path(),
+                format!("/ui/received/{share}")
+            );
+            assert_eq!(text_of(&c, "#sender").await, "metro-pd");
+            assert_eq!(text_of(&c, "#partner-org").await, "metro-pd");
+            assert_eq!(text_of(&c, "#access-level").await, "Copy");
+            assert!(text_of(&c, "#recipients").await.contains("admin"));
+            assert_eq!(text_of(&c, "#received-status").await, "Waiting for import");
+            assert!(!text_of(&c, "#received-on").await.is_empty());
+            assert!(!text_of(&c, "#sharing-policy").await.is_empty());
+            screenshot(&c, "import_details").await;
+            let import = c.find(Locator::Id("import")).await.unwrap();
+            assert_eq!(import.text().await.unwrap(), "Import");
+            import.click().await.unwrap();
+            let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
+            assert!(notice.starts_with("Imported RCV-UI-1"), "{notice}");
+            // The page shows Imported once the evidence is in.
+            let start = std::time::Instant::now();
+            loop {
+                if text_of(&c, "#received-status").await == "Imported" {
+                    break;
+                }
+                assert!(start.elapsed() < LIMIT, "never Imported");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                c.refresh().await.unwrap();
             }
-            assert!(start.elapsed() < LIMIT, "never Imported");
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let copy = wait_imported(b, &share);
+            let href = c
+                .find(Locator::Id("open-copy"))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(href, format!("/ui/cases/{copy}"));
+            assert_eq!(text_of(&c, "#updates-count").await, "0");
+            // The seed's way back: the imported case's page → Import Details.
+            click(&c, "#open-copy").await;
+            wait_text(&c, "#external-marker", LIMIT, |t| t == "External case").await;
+            click(&c, "#import-details-link").await;
+            wait_text(&c, "[data-testid=case-number]", LIMIT, |t| t == "RCV-UI-1").await;
+            assert_eq!(text_of(&c, "#sender").await, "metro-pd");
+
+            // The sharer changes the title and the evidence name.
+            a.cli_ok([
+                "case",
+                "edit",
+                &case,
+                "--title",
+                "State v. Example (amended)",
+            ]);
+            a.cli_ok(["evidence", "edit", &case, &ev, "--name", "front-door.mp4"]);
+            wait_updates(b, &share, 2, LIMIT);
+
+            // Updates available → Review: the title in the Case tab.
             c.refresh().await.unwrap();
-        }
-        let copy = wait_imported(&b, &share);
-        let href = c
-            .find(Locator::Id("open-copy"))
-            .await
-            .unwrap()
-            .attr("href")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(href, format!("/ui/cases/{copy}"));
-        assert_eq!(text_of(&c, "#updates-count").await, "0");
-        // The seed's way back: the imported case's page → Import Details.
-        c.find(Locator::Id("open-copy"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "#external-marker", LIMIT, |t| t == "External case").await;
-        c.find(Locator::Id("import-details-link"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "[data-testid=case-number]", LIMIT, |t| t == "RCV-UI-1").await;
-        assert_eq!(text_of(&c, "#sender").await, "metro-pd");
+            assert_eq!(text_of(&c, "#updates-count").await, "2");
+            click(&c, "#review-updates").await;
+            wait_text(&c, "h1", LIMIT, |t| t.starts_with("Review updates")).await;
+            let case_tab = text_of(&c, "#updates tbody").await;
+            assert!(
+                case_tab.contains("State v. Example (amended)"),
+                "{case_tab}"
+            );
+            assert!(case_tab.contains("Title"), "{case_tab}");
+            assert!(!case_tab.contains("front-door.mp4"), "{case_tab}");
 
-        // The sharer changes the title and the evidence name.
-        a.cli_ok([
-            "case",
-            "edit",
-            &case,
-            "--title",
-            "State v. Example (amended)",
-        ]);
-        a.cli_ok(["evidence", "edit", &case, &ev, "--name", "front-door.mp4"]);
-        wait_updates(&b, &share, 2, LIMIT);
+            // The Evidence tab has the name.
+            click(&c, "#tab-evidence").await;
+            let ev_tab = wait_text(&c, "#updates tbody", LIMIT, |t| {
+                t.contains("front-door.mp4")
+            })
+            .await;
+            assert!(ev_tab.contains("clip.mp4"), "{ev_tab}");
+            assert!(!ev_tab.contains("amended"), "{ev_tab}");
+            screenshot(&c, "review_updates").await;
 
-        // Updates available → Review: the title in the Case tab.
-        c.refresh().await.unwrap();
-        assert_eq!(text_of(&c, "#updates-count").await, "2");
-        c.find(Locator::Id("review-updates"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "h1", LIMIT, |t| t.starts_with("Review updates")).await;
-        let case_tab = text_of(&c, "#updates tbody").await;
-        assert!(
-            case_tab.contains("State v. Example (amended)"),
-            "{case_tab}"
-        );
-        assert!(case_tab.contains("Title"), "{case_tab}");
-        assert!(!case_tab.contains("front-door.mp4"), "{case_tab}");
+            // Back to Case: select-all ticks the row, Apply Changes applies it.
+            click(&c, "#tab-case").await;
+            wait_text(&c, "#updates tbody", LIMIT, |t| t.contains("amended")).await;
+            let all = c.find(Locator::Id("select-all")).await.unwrap();
+            all.click().await.unwrap();
+            let pick = c.find(Locator::Css("#updates input.pick")).await.unwrap();
+            assert_eq!(
+                pick.prop("checked").await.unwrap().as_deref(),
+                Some("true"),
+                "select-all ticks the update"
+            );
+            click(&c, "#apply-changes").await;
+            let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
+            assert_eq!(notice, "Applied 1 update(s).");
+            assert!(c.find(Locator::Id("no-updates")).await.is_ok());
+            let shown = case_view(b, &copy);
+            assert_eq!(shown.title, "State v. Example (amended)", "{shown:?}");
+            assert_eq!(shown.evidence[0].name, "clip.mp4", "{shown:?}");
 
-        // The Evidence tab has the name.
-        c.find(Locator::Id("tab-evidence"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let ev_tab = wait_text(&c, "#updates tbody", LIMIT, |t| {
-            t.contains("front-door.mp4")
-        })
-        .await;
-        assert!(ev_tab.contains("clip.mp4"), "{ev_tab}");
-        assert!(!ev_tab.contains("amended"), "{ev_tab}");
-        screenshot(&c, "review_updates").await;
+            // Evidence: tick the one checkbox (keyboard: Space on the focused box), Apply Changes.
+            click(&c, "#tab-evidence").await;
+            wait_text(&c, "#updates tbody", LIMIT, |t| {
+                t.contains("front-door.mp4")
+            })
+            .await;
+            c.find(Locator::Css("#updates input.pick"))
+                .await
+                .unwrap()
+                .send_keys(" ")
+                .await
+                .unwrap();
+            click(&c, "#apply-changes").await;
+            let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
+            assert_eq!(notice, "Applied 1 update(s).");
+            let shown = case_view(b, &copy);
+            assert_eq!(shown.evidence[0].name, "front-door.mp4", "{shown:?}");
+            assert!(received_updates(b, &share).is_empty());
 
-        // Back to Case: select-all ticks the row, Apply Changes applies it.
-        c.find(Locator::Id("tab-case"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "#updates tbody", LIMIT, |t| t.contains("amended")).await;
-        let all = c.find(Locator::Id("select-all")).await.unwrap();
-        all.click().await.unwrap();
-        let pick = c.find(Locator::Css("#updates input.pick")).await.unwrap();
-        assert_eq!(
-            pick.prop("checked").await.unwrap().as_deref(),
-            Some("true"),
-            "select-all ticks the update"
-        );
-        c.find(Locator::Id("apply-changes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
-        assert_eq!(notice, "Applied 1 update(s).");
-        assert!(c.find(Locator::Id("no-updates")).await.is_ok());
-        let shown = b.cli_json(["case", "show", &copy]);
-        assert_eq!(shown["title"], "State v. Example (amended)", "{shown}");
-        assert_eq!(shown["evidence"][0]["name"], "clip.mp4", "{shown}");
-
-        // Evidence: tick the one checkbox (keyboard: Space on the focused box), Apply Changes.
-        c.find(Locator::Id("tab-evidence"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        wait_text(&c, "#updates tbody", LIMIT, |t| {
-            t.contains("front-door.mp4")
-        })
-        .await;
-        c.find(Locator::Css("#updates input.pick"))
-            .await
-            .unwrap()
-            .send_keys(" ")
-            .await
-            .unwrap();
-        c.find(Locator::Id("apply-changes"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
-        assert_eq!(notice, "Applied 1 update(s).");
-        let shown = b.cli_json(["case", "show", &copy]);
-        assert_eq!(shown["evidence"][0]["name"], "front-door.mp4", "{shown}");
-        assert!(received_updates(&b, &share).is_empty());
-
-        // View: the sharer's version, fetched from metro-pd.
-        c.goto(&format!("{base_b}/ui/received/{share}"))
-            .await
-            .unwrap();
-        assert_eq!(text_of(&c, "#updates-count").await, "0");
-        c.find(Locator::Id("view-external"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let items = wait_text(&c, "#external-items tbody", LIMIT, |t| !t.is_empty()).await;
-        assert!(items.contains("front-door.mp4"), "{items}");
-        c.close().await.unwrap();
-    });
+            // View: the sharer's version, fetched from metro-pd.
+            c.goto(&format!("{base_b}/ui/received/{share}"))
+                .await
+                .unwrap();
+            assert_eq!(text_of(&c, "#updates-count").await, "0");
+            click(&c, "#view-external").await;
+            let items = wait_text(&c, "#external-items tbody", LIMIT, |t| !t.is_empty()).await;
+            assert!(items.contains("front-door.mp4"), "{items}");
+        },
+    );
 }
 
 /// Import Details → Recipient → Edit: with a policy that allows sharing onward inside the

@@ -25,8 +25,8 @@
 
 use casemesh_api_types::sharing::ShareView;
 use casemesh_tests::browser::{
-    Http, PASSWORD, browser, checked, chromedriver, click, http_session, location, screenshot,
-    sign_in, start_driver, text_of, type_into, ui_node, wait_text,
+    Http, PASSWORD, checked, click, http_session, location, screenshot, sign_in_admin, text_of,
+    type_into, ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
     TestNode, add_user, create_case, evidence_list, id_of, partner, s, share_view, verify_package,
@@ -325,12 +325,6 @@ async fn dialog_to_top(c: &Client) {
 
 #[test]
 fn ui_share_in_a_real_browser() {
-    let Some(driver_bin) = chromedriver() else {
-        eprintln!(
-            "SKIPPED ui_share_in_a_real_browser: chromedriver is not installed (Debian: apt install chromium chromium-driver)"
-        );
-        return;
-    };
     let a = ui_node("metro-pd");
     let b = ui_node("county-da");
     partner(&a, &b);
@@ -338,17 +332,10 @@ fn ui_share_in_a_real_browser() {
     let work = tempfile::tempdir().unwrap();
     let (case, first, second) = case_with_two_items(&a, "2026-UI-B1", work.path());
     let downloads = work.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver(&driver_bin);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = browser(&driver, &downloads).await;
+    let (a, b) = (&a, &b);
+    with_browser("ui_share_in_a_real_browser", &downloads, |c| async move {
         let base = format!("http://{}", a.admin_addr());
-        sign_in(&c, &a, PASSWORD).await;
-        wait_text(&c, "h1", LIMIT, |t| t == "My cases").await;
+        sign_in_admin(&c, a).await;
         c.goto(&format!("{base}/ui/cases/{case}")).await.unwrap();
         wait_text(&c, "[data-testid=case-number]", LIMIT, |t| {
             t == "2026-UI-B1"
@@ -394,7 +381,12 @@ fn ui_share_in_a_real_browser() {
                 )
                 .await
                 .unwrap();
-            if offered.as_array().unwrap().iter().any(|v| v == "user:admin") {
+            if offered
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v == "user:admin")
+            {
                 break;
             }
             assert!(start.elapsed() < LIMIT, "no suggestions: {offered}");
@@ -421,9 +413,9 @@ fn ui_share_in_a_real_browser() {
             .unwrap_or_else(|| panic!("no share id in {url}"));
 
         // At the partner: the copy holds the first item, not the second.
-        let copy = wait_copy(&b, &share, 1, LIMIT);
-        let local = copy["id"].as_str().unwrap();
-        let names: Vec<String> = evidence_list(&b, local)
+        let copy = wait_copy(b, &share, 1, LIMIT);
+        let local = copy.id.as_str();
+        let names: Vec<String> = evidence_list(b, local)
             .into_iter()
             .map(|e| e.name)
             .collect();
@@ -516,7 +508,6 @@ fn ui_share_in_a_real_browser() {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(share_view(&a, &share).status, "Stopped");
-        c.close().await.unwrap();
+        assert_eq!(share_view(a, &share).status, "Stopped");
     });
 }

@@ -22,10 +22,9 @@
 )]
 
 use casemesh_tests::{
-    SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, id_of, partner, random_file, s,
-    share_case, wait_until,
+    CaseView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, id_of, json_as, partner,
+    random_file, received_updates, s, share_case, try_received_meta, wait_until,
 };
-use serde_json::Value;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,11 +34,6 @@ const MAX_PAUSE_MS: u64 = 700;
 /// The killer's shortest pause (ms): long enough for the partner's queued edits to start
 /// arriving after a restart, so kills land while the sharer takes edits in.
 const MIN_PAUSE_MS: u64 = 100;
-
-/// `received meta SHARE` on the partner.
-fn meta(b: &TestNode, share: &str) -> Option<Value> {
-    b.cli_handle().try_json(["received", "meta", share]).ok()
-}
 
 /// `received edit SHARE --field F --value V` on the partner (never killed): must succeed.
 fn edit(b: &TestNode, share: &str, field: &str, value: &str) {
@@ -78,13 +72,13 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     let ev = a.cli_json(["evidence", "add", &case, s(&path)]);
     let ev = id_of(&ev).to_owned();
     let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = id_of(&share).to_owned();
+    let share = share.id.clone();
     wait_until(
         "B holds the access share's metadata",
         Duration::from_secs(90),
         || {
-            let m = meta(&b, &share)?;
-            (m["fields"]["case/description"] == log.as_str()).then_some(())
+            let m = try_received_meta(&b, &share)?;
+            (m.get("case/description") == Some(log.as_str())).then_some(())
         },
     );
     let name_field = format!("evidence/{ev}/name");
@@ -137,16 +131,15 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
 
     // Both sides converge on the partner's last values, each word once.
     let (at_a, at_b) = wait_until("both nodes converge", Duration::from_secs(180), || {
-        let at_a = a.cli_handle().try_json(["case", "show", &case]).ok()?;
-        let at_b = meta(&b, &share)?;
-        let f = &at_b["fields"];
-        (at_a["description"] == description.as_str()
-            && f["case/description"] == description.as_str()
-            && at_a["evidence"][0]["name"] == name.as_str()
-            && f[name_field.as_str()] == name.as_str())
+        let at_a: CaseView = json_as(&a.cli_handle().try_json(["case", "show", &case]).ok()?);
+        let at_b = try_received_meta(&b, &share)?;
+        (at_a.description == description
+            && at_b.get("case/description") == Some(description.as_str())
+            && at_a.evidence.first().map(|e| e.name.as_str()) == Some(name.as_str())
+            && at_b.get(&name_field) == Some(name.as_str()))
         .then_some((at_a, at_b))
     });
-    let text = at_a["description"].as_str().unwrap();
+    let text = at_a.description.as_str();
     for i in (0..edits).filter(|i| i % 4 != 3) {
         assert_eq!(
             text.matches(&format!(" w{i:02}")).count(),
@@ -154,9 +147,9 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
             "word {i} not exactly once: {text:?} (seed {seed})"
         );
     }
-    assert_eq!(at_b["fields"]["case/description"], at_a["description"]);
+    assert_eq!(at_b.get("case/description"), Some(text));
     // Nothing was refused, and the trail is intact.
-    let refused = b.cli_json(["received", "updates", &share]);
-    assert_eq!(refused.as_array().map(Vec::len), Some(0), "{refused}");
+    let refused = received_updates(&b, &share);
+    assert!(refused.is_empty(), "{refused:?}");
     a.cli_ok(["audit", "verify", &case]);
 }

@@ -12,10 +12,10 @@
 )]
 
 use casemesh_tests::{
-    TestNode, allow_co_edit, assert_http_status, case_with_item, id_of, partner, received_updates,
-    share_case, wait_copy, wait_until, wait_updates,
+    TestNode, UpdateView, allow_co_edit, assert_http_status, audit_trail, case_view,
+    case_with_item, custody_events, partner, received_updates, review_updates, share_case,
+    try_received_meta, wait_copy, wait_until, wait_updates,
 };
-use serde_json::Value;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -23,14 +23,14 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// Share `case` by copy with county-da and wait for B's copy; returns (share id, local case).
 fn shared_copy(a: &TestNode, b: &TestNode, case: &str) -> (String, String) {
     let share = share_case(a, case, "county-da", &[]);
-    let share = id_of(&share).to_owned();
+    let share = share.id.clone();
     let copy = wait_copy(b, &share, 1, LIMIT);
-    (share, id_of(&copy).to_owned())
+    (share, copy.id.clone())
 }
 
-fn row<'a>(list: &'a [Value], tab: &str) -> &'a Value {
+fn row<'a>(list: &'a [UpdateView], tab: &str) -> &'a UpdateView {
     list.iter()
-        .find(|u| u["tab"] == tab)
+        .find(|u| u.tab == tab)
         .unwrap_or_else(|| panic!("no {tab} row in {list:?}"))
 }
 
@@ -54,10 +54,10 @@ fn co_edit_access_share(number: &str) -> CoEdit {
     allow_co_edit(&a, "county-da");
     let (case, item) = case_with_item(&a, work.path(), number);
     let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = id_of(&share).to_owned();
+    let share = share.id.clone();
     wait_until("B holds the access share's metadata", LIMIT, || {
-        let m = b.try_json_meta(&share)?;
-        (m["fields"]["case/description"] == "Burglary at 5 Main St").then_some(())
+        let m = try_received_meta(&b, &share)?;
+        (m.get("case/description") == Some("Burglary at 5 Main St")).then_some(())
     });
     CoEdit {
         work,
@@ -88,48 +88,44 @@ fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
     let list = wait_updates(&b, &share, 2, LIMIT);
     let name = row(&list, "evidence");
-    assert_eq!(name["field"], format!("evidence/{ev}/name"), "{name}");
-    assert_eq!(name["current"], "clip.mp4");
-    assert_eq!(name["proposed"], "front-door.mp4");
-    assert_eq!(name["allowed"], true);
-    assert_eq!(name["conflict"], false);
-    assert_eq!(name["changed_by"], "admin (metro-pd)", "{name}");
+    assert_eq!(name.field, format!("evidence/{ev}/name"), "{name:?}");
+    assert_eq!(name.current, "clip.mp4");
+    assert_eq!(name.proposed, "front-door.mp4");
+    assert_eq!(name.allowed, Some(true));
+    assert_eq!(name.conflict, Some(false));
+    assert_eq!(
+        name.changed_by.as_deref(),
+        Some("admin (metro-pd)"),
+        "{name:?}"
+    );
     assert!(
-        name["changed_at"].as_str().unwrap().ends_with('Z'),
-        "{name}"
+        name.changed_at.as_deref().unwrap().ends_with('Z'),
+        "{name:?}"
     );
     let desc = row(&list, "case");
-    assert_eq!(desc["field"], "case/description");
-    assert_eq!(desc["current"], "Burglary at 5 Main St");
-    assert_eq!(desc["proposed"], "Burglary, 3 counts");
+    assert_eq!(desc.field, "case/description");
+    assert_eq!(desc.current, "Burglary at 5 Main St");
+    assert_eq!(desc.proposed, "Burglary, 3 counts");
 
     // Apply the evidence one: the copy's item is renamed, the case one stays available.
-    let done = b.cli_json([
-        "received",
-        "apply",
-        &share,
-        "--field",
-        name["field"].as_str().unwrap(),
-    ]);
-    assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
-    let shown = b.cli_json(["case", "show", &copy]);
-    assert_eq!(shown["evidence"][0]["name"], "front-door.mp4", "{shown}");
-    assert_eq!(shown["description"], "Burglary at 5 Main St");
+    let done = review_updates(&b, "apply", &share, &["--field", &name.field]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    let shown = case_view(&b, &copy);
+    assert_eq!(shown.evidence[0].name, "front-door.mp4", "{shown:?}");
+    assert_eq!(shown.description, "Burglary at 5 Main St");
     let left = received_updates(&b, &share);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0]["field"], "case/description");
+    assert_eq!(left[0].field, "case/description");
 
     // Audited, and in the copy's custody timeline with the user who applied it.
-    let custody = b.cli_json(["custody", &copy]);
-    let applied: Vec<&Value> = custody["events"]
-        .as_array()
-        .unwrap()
+    let custody = custody_events(&b, &copy);
+    let applied: Vec<_> = custody
         .iter()
-        .filter(|e| e["kind"] == "apply_update")
+        .filter(|e| e.kind == "apply_update")
         .collect();
-    assert_eq!(applied.len(), 1, "{custody}");
-    assert_eq!(applied[0]["user"], "admin");
-    let details = applied[0]["details"].as_str().unwrap();
+    assert_eq!(applied.len(), 1, "{custody:?}");
+    assert_eq!(applied[0].user.as_deref(), Some("admin"));
+    let details = &applied[0].details;
     assert!(details.contains("front-door.mp4"), "{details}");
     b.cli_ok(["audit", "verify", &copy]);
 }
@@ -138,18 +134,7 @@ fn sharer_edits_show_one_update_per_tab_and_apply_one_by_one() {
 fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
     let work = tempfile::tempdir().unwrap();
     let (a, b) = pair();
-    casemesh_tests::give_partner_policy(
-        &a,
-        "county-da",
-        "EvidenceOnly",
-        &[
-            "view",
-            "download",
-            "import",
-            "receive_updates",
-            "apply_evidence_updates",
-        ],
-    );
+    casemesh_tests::allow_evidence_updates_only(&a, "county-da");
     let (case, ev) = case_with_item(&a, work.path(), "UR-2");
     let (share, copy) = shared_copy(&a, &b, &case);
 
@@ -164,10 +149,10 @@ fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
     ]);
     let list = wait_updates(&b, &share, 2, LIMIT);
     let desc = row(&list, "case");
-    assert_eq!(desc["allowed"], false, "{desc}");
-    let reason = desc["reason"].as_str().unwrap();
+    assert_eq!(desc.allowed, Some(false), "{desc:?}");
+    let reason = desc.reason.as_deref().unwrap();
     assert!(reason.contains("apply_case_updates"), "{reason}");
-    assert_eq!(row(&list, "evidence")["allowed"], true);
+    assert_eq!(row(&list, "evidence").allowed, Some(true));
 
     // Refused by name and by tab, at the receiver; nothing changes.
     let (err, _) = b.cli_fail(["received", "apply", &share, "--field", "case/description"]);
@@ -176,15 +161,15 @@ fn a_policy_allowing_only_evidence_updates_refuses_the_case_update() {
     let (err, _) = b.cli_fail(["received", "apply", &share, "--tab", "case"]);
     assert_http_status(&err, 403);
     // "All" takes what the policy allows; the case row stays listed.
-    let done = b.cli_json(["received", "apply", &share, "--all"]);
-    assert_eq!(done.as_array().unwrap().len(), 1, "{done}");
-    assert_eq!(done[0]["tab"], "evidence");
-    let shown = b.cli_json(["case", "show", &copy]);
-    assert_eq!(shown["description"], "Burglary at 5 Main St");
-    assert_eq!(shown["evidence"][0]["description"], "Body camera");
+    let done = review_updates(&b, "apply", &share, &["--all"]);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].tab, "evidence");
+    let shown = case_view(&b, &copy);
+    assert_eq!(shown.description, "Burglary at 5 Main St");
+    assert_eq!(shown.evidence[0].description, "Body camera");
     let left = received_updates(&b, &share);
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0]["allowed"], false);
+    assert_eq!(left[0].allowed, Some(false));
 }
 
 #[test]
@@ -197,10 +182,10 @@ fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
     b.cli_ok(["case", "edit", &copy, "--description", "Our notes"]);
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
     let list = wait_updates(&b, &share, 1, LIMIT);
-    assert_eq!(list[0]["conflict"], true, "{:?}", list[0]);
-    assert_eq!(list[0]["current"], "Our notes");
-    assert_eq!(list[0]["proposed"], "Burglary, 3 counts");
-    assert_eq!(list[0]["base"], "Burglary at 5 Main St");
+    assert_eq!(list[0].conflict, Some(true), "{:?}", list[0]);
+    assert_eq!(list[0].current, "Our notes");
+    assert_eq!(list[0].proposed, "Burglary, 3 counts");
+    assert_eq!(list[0].base.as_deref(), Some("Burglary at 5 Main St"));
 
     // Neither --all nor --tab overwrite the receiver's edit.
     for args in [vec!["--all"], vec!["--tab", "case"]] {
@@ -210,17 +195,11 @@ fn the_receivers_own_edit_is_a_conflict_applied_only_by_name() {
         assert_http_status(&err, 400);
         assert!(err.contains("conflict"), "{err}");
     }
-    assert_eq!(
-        b.cli_json(["case", "show", &copy])["description"],
-        "Our notes"
-    );
+    assert_eq!(case_view(&b, &copy).description, "Our notes");
 
     // Naming it is the explicit choice: resolved.
-    b.cli_json(["received", "apply", &share, "--field", "case/description"]);
-    assert_eq!(
-        b.cli_json(["case", "show", &copy])["description"],
-        "Burglary, 3 counts"
-    );
+    review_updates(&b, "apply", &share, &["--field", "case/description"]);
+    assert_eq!(case_view(&b, &copy).description, "Burglary, 3 counts");
     assert!(received_updates(&b, &share).is_empty());
 }
 
@@ -274,28 +253,26 @@ fn two_orgs_editing_an_access_case_converge_with_one_offline() {
     // kept character-wise, the title from B, the name from A.
     let expected = "Armed burglary at 5 Main St, at night";
     let merged = wait_until("both nodes converge", Duration::from_secs(180), || {
-        let at_a = a.cli_json(["case", "show", &case]);
-        let at_b = b.try_json_meta(&share)?;
-        let f = &at_b["fields"];
-        (at_a["description"] == expected
-            && f["case/description"] == expected
-            && at_a["title"] == "State v. Sample"
-            && f["case/title"] == "State v. Sample"
-            && f[name.as_str()] == "clip-front.mp4"
-            && at_a["evidence"][0]["name"] == "clip-front.mp4")
-            .then_some(at_a)
+        let at_a = case_view(&a, &case);
+        let f = try_received_meta(&b, &share)?;
+        (at_a.description == expected
+            && f.get("case/description") == Some(expected)
+            && at_a.title == "State v. Sample"
+            && f.get("case/title") == Some("State v. Sample")
+            && f.get(&name) == Some("clip-front.mp4")
+            && at_a.evidence.first().map(|e| e.name.as_str()) == Some("clip-front.mp4"))
+        .then_some(at_a)
     });
-    assert_eq!(merged["case_id"], "UR-4");
+    assert_eq!(merged.case_id, "UR-4");
     // The sharer's audit trail names the partner organization for its edits.
-    let audit = a.cli_json(["audit", "show", &case]);
-    let partner_edits: Vec<&Value> = audit["entries"]
-        .as_array()
-        .unwrap()
+    let audit = audit_trail(&a, &case);
+    let partner_edits: Vec<_> = audit
+        .entries
         .iter()
-        .filter(|e| e["action"] == "case.partner.edit")
+        .filter(|e| e.action == "case.partner.edit")
         .collect();
-    assert_eq!(partner_edits.len(), 2, "{audit}");
-    assert_eq!(partner_edits[0]["actor"], "org:county-da");
+    assert_eq!(partner_edits.len(), 2, "{audit:?}");
+    assert_eq!(partner_edits[0].actor, "org:county-da");
     a.cli_ok(["audit", "verify", &case]);
 }
 
@@ -353,35 +330,32 @@ fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
 
     // The later description edit arrives; the title is the sharer's on both sides.
     wait_until("both nodes converge", Duration::from_secs(120), || {
-        let at_a = a.cli_json(["case", "show", &case]);
-        let at_b = b.try_json_meta(&share)?;
-        let f = &at_b["fields"];
-        (at_a["description"] == "Burglary at 5 Main St (seen by B)"
-            && f["case/description"] == "Burglary at 5 Main St (seen by B)"
-            && at_a["title"] == a_title.as_str()
-            && f["case/title"] == a_title.as_str())
+        let at_a = case_view(&a, &case);
+        let f = try_received_meta(&b, &share)?;
+        (at_a.description == "Burglary at 5 Main St (seen by B)"
+            && f.get("case/description") == Some("Burglary at 5 Main St (seen by B)")
+            && at_a.title == a_title
+            && f.get("case/title") == Some(a_title.as_str()))
         .then_some(())
     });
     // The partner sees the refusal, with the reason, and cannot apply it.
     let rows = received_updates(&b, &share);
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["field"], "case/title");
-    assert_eq!(rows[0]["tab"], "case");
-    assert_eq!(rows[0]["allowed"], false);
-    assert_eq!(rows[0]["current"], a_title.as_str());
-    let reason = rows[0]["reason"].as_str().unwrap();
+    assert_eq!(rows[0].field, "case/title");
+    assert_eq!(rows[0].tab, "case");
+    assert_eq!(rows[0].allowed, Some(false));
+    assert_eq!(rows[0].current, a_title);
+    let reason = rows[0].reason.as_deref().unwrap();
     assert!(reason.contains("refused"), "{reason}");
     assert!(reason.contains("title"), "{reason}");
     // The sharer's trail records the refusal and the accepted edit, and verifies.
-    let audit = a.cli_json(["audit", "show", &case]);
-    let actions: Vec<&str> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"case.partner.edit.refused"), "{audit}");
-    assert!(actions.contains(&"case.partner.edit"), "{audit}");
+    let audit = audit_trail(&a, &case);
+    let actions: Vec<&str> = audit.entries.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"case.partner.edit.refused"),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"case.partner.edit"), "{actions:?}");
     a.cli_ok(["audit", "verify", &case]);
     // A later title edit of the partner's is accepted and clears the refusal.
     b.cli_ok([
@@ -397,8 +371,8 @@ fn a_refused_partner_edit_is_taken_back_and_later_edits_still_arrive() {
         "the new title reaches A and the refusal clears",
         LIMIT,
         || {
-            let at_a = a.cli_json(["case", "show", &case]);
-            (at_a["title"] == "State v. Sample" && received_updates(&b, &share).is_empty())
+            let at_a = case_view(&a, &case);
+            (at_a.title == "State v. Sample" && received_updates(&b, &share).is_empty())
                 .then_some(())
         },
     );
@@ -413,35 +387,21 @@ fn a_dismissed_update_stays_hidden_until_the_sharer_changes_it_again() {
 
     a.cli_ok(["case", "edit", &case, "--title", "State v. Sample"]);
     wait_updates(&b, &share, 1, LIMIT);
-    let dismissed = b.cli_json(["received", "dismiss", &share, "--field", "case/title"]);
-    assert_eq!(dismissed[0]["field"], "case/title", "{dismissed}");
+    let dismissed = review_updates(&b, "dismiss", &share, &["--field", "case/title"]);
+    assert_eq!(dismissed[0].field, "case/title", "{dismissed:?}");
     assert!(received_updates(&b, &share).is_empty());
-    assert_eq!(
-        b.cli_json(["case", "show", &copy])["title"],
-        "State v. Example"
-    );
+    assert_eq!(case_view(&b, &copy).title, "State v. Example");
     // Dismissing again: nothing to dismiss.
     let (err, _) = b.cli_fail(["received", "dismiss", &share, "--field", "case/title"]);
     assert_http_status(&err, 400);
     // An unrelated change of the sharer's does not bring it back …
     a.cli_ok(["case", "edit", &case, "--description", "Burglary, 3 counts"]);
     let list = wait_updates(&b, &share, 1, LIMIT);
-    assert_eq!(list[0]["field"], "case/description");
+    assert_eq!(list[0].field, "case/description");
     // … a new value of that field does.
     a.cli_ok(["case", "edit", &case, "--title", "State v. Other"]);
     let list = wait_updates(&b, &share, 2, LIMIT);
-    let title = list.iter().find(|u| u["field"] == "case/title").unwrap();
-    assert_eq!(title["proposed"], "State v. Other");
-    assert_eq!(title["current"], "State v. Example");
-}
-
-/// `received meta SHARE` on a node, `None` while it fails (the node is restarting).
-trait MetaProbe {
-    fn try_json_meta(&self, share: &str) -> Option<Value>;
-}
-
-impl MetaProbe for TestNode {
-    fn try_json_meta(&self, share: &str) -> Option<Value> {
-        self.cli_handle().try_json(["received", "meta", share]).ok()
-    }
+    let title = list.iter().find(|u| u.field == "case/title").unwrap();
+    assert_eq!(title.proposed, "State v. Other");
+    assert_eq!(title.current, "State v. Example");
 }

@@ -7,11 +7,13 @@
 //! older node only if it is an `Option`).
 //!
 //! Layout, one module per route family: [`cases`] (cases, folders, evidence), [`users`],
-//! [`audit`] (audit trail, custody timeline), [`links`] (download links), [`node`] (health, settings, blobs, retention),
-//! [`sharing`] (federation, partner and inside shares, received shares) and [`error`] (every
-//! error answer). Each response type derives `Serialize` (the server) and `Deserialize` (the
-//! clients); each request type both as well. Conversions from model records are here; those
-//! from the server's records are behind the `server` feature ([`server`]).
+//! [`audit`] (audit trail, custody timeline), [`links`] (download links), [`node`] (health,
+//! settings, blobs, retention), [`sharing`] (federation, partner and inside shares, received
+//! shares), [`updates`] (review of a received share's updates) and [`error`] (every error
+//! answer); [`verify`] is no route but the CLI's offline `casemesh verify --json` report. Each
+//! response type derives `Serialize` (the server) and `Deserialize` (the clients); each request
+//! type both as well. Conversions from model records are here; those from the server's records
+//! are behind the `server` feature ([`server`]).
 //!
 //! ```
 //! use casemesh_api_types::cases::CaseSummary;
@@ -29,7 +31,9 @@ pub mod node;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sharing;
+pub mod updates;
 pub mod users;
+pub mod verify;
 
 pub use audit::{AuditTrail, AuditVerify, CustodyTimeline};
 pub use cases::{
@@ -49,7 +53,9 @@ pub use sharing::{
     ReceivedQuery, ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView,
     SkippedView, StopAckView,
 };
+pub use updates::{MetaView, UpdateView};
 pub use users::{
     CreateGroup, CreateUser, CreatedUser, EditUser, GroupView, NewToken, Revoked, TokenQuery,
     UserView,
 };
+pub use verify::{AuditAttachmentCheck, FileProblemView, PackageVerifyReport};

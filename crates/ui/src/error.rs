@@ -31,7 +31,9 @@ pub enum UiError {
 }
 
 impl UiError {
-    fn of(disposition: Disposition, denied: bool, message: String) -> UiError {
+    /// The UI error for a use case's refusal or failure: its [`Disposition`] decides, a
+    /// refusal being `Forbidden` when `denied` (the pages' own error types use it too).
+    pub(crate) fn of(disposition: Disposition, denied: bool, message: String) -> UiError {
         match disposition {
             Disposition::Refuse if denied => UiError::Forbidden(message),
             Disposition::Refuse => UiError::BadRequest(message),

@@ -16,14 +16,17 @@
 //!   package while saying that its signer was not checked.
 //!
 //! A pin that was asked for and does not match is always a failure. Exit code 1 when anything is
-//! wrong; `--json` prints the report either way (`ok`, `signer_pinned`, `pinned_as`, …).
+//! wrong; `--json` prints the report either way (`ok`, `signer_pinned`, `pinned_as`, …: the
+//! type [`PackageVerifyReport`] in `casemesh-api-types`), and the human text is read from it too.
 
 use super::Context;
 use super::escape;
 use crate::client::Client;
 use anyhow::{Context as _, bail};
-use casemesh_package::{AuditCheck, Problem, TreeIssue, VerifyReport};
-use serde_json::{Value, json};
+use casemesh_api_types::links::PackageFormat;
+use casemesh_api_types::sharing::{IdView, PartnerView};
+use casemesh_api_types::verify::{AuditAttachmentCheck, FileProblemView, PackageVerifyReport};
+use casemesh_package::{Format, Problem, TreeIssue, VerifyReport};
 use std::path::PathBuf;
 
 /// Arguments of `casemesh verify`.
@@ -104,22 +107,25 @@ impl Pin {
     }
 }
 
-/// The keys a node trusts: its own and its registered partners', from its admin API.
+/// The keys a node trusts: its own and its registered partners', from its admin API
+/// (`GET /v1/id`, `GET /v1/partners`).
 async fn known_keys(ctx: &Context) -> anyhow::Result<Vec<(String, ed25519_dalek::VerifyingKey)>> {
     let client = Client::from_context(ctx).context("pinning the signer against the node")?;
-    let own = client.get(&["v1", "id"]).await?;
-    let own_id = own["peer_id"].as_str().unwrap_or_default();
+    let own: IdView = serde_json::from_value(client.get(&["v1", "id"]).await?)
+        .context("reading the node's id")?;
     let mut known = vec![(
-        format!("this node ({own_id})"),
-        parse_org_key(own_id).context("the node's own org id")?,
+        format!("this node ({})", own.peer_id),
+        parse_org_key(&own.peer_id).context("the node's own org id")?,
     )];
-    let partners = client.get(&["v1", "partners"]).await?;
-    for p in partners.as_array().map(Vec::as_slice).unwrap_or_default() {
-        let peer = p["peer_id"].as_str().unwrap_or_default();
-        let name = p["name"].as_str().unwrap_or_default();
+    let partners: Vec<PartnerView> = serde_json::from_value(client.get(&["v1", "partners"]).await?)
+        .context("reading the node's partners")?;
+    for p in partners {
         // A partner id that does not embed its key cannot sign anything we could check.
-        if let Ok(key) = parse_org_key(peer) {
-            known.push((format!("registered partner {name:?} ({peer})"), key));
+        if let Ok(key) = parse_org_key(&p.peer_id) {
+            known.push((
+                format!("registered partner {:?} ({})", p.name, p.peer_id),
+                key,
+            ));
         }
     }
     Ok(known)
@@ -185,39 +191,49 @@ fn problem_text(p: &Problem) -> String {
     }
 }
 
-fn audit_json(a: &AuditCheck) -> Value {
-    json!({
-        "ok": a.is_ok(),
-        "entries": a.entries,
-        "signed_len": a.signed_len,
-        "signed_by": a.signer,
-        "problem": a.problem.as_ref().map(ToString::to_string),
-    })
-}
-
-fn report_json(r: &VerifyReport, key_ok: Option<bool>, pin: &Pinned, ok: bool) -> Value {
-    json!({
-        "ok": ok,
-        "intact": r.is_ok(),
-        "format": r.format.as_str(),
-        "signature_valid": r.signature_valid,
-        "signer": r.signer,
-        "signer_matches_key": r.signer_matches_key,
-        "signer_pinned": pin.pinned,
-        "pinned_as": pin.who,
-        "public_key": r.public_key,
-        "expected_key_matches": key_ok,
-        "created_at_ms": r.created_at_ms,
-        "audit": r.audit.as_ref().map(audit_json),
-        "files_ok": r.files_ok,
-        "missing": r.missing,
-        "added": r.added,
-        "altered": r.altered,
-        "problems": r.problems.iter().map(|p| json!({
-            "path": p.path,
-            "problem": problem_text(&p.problem),
-        })).collect::<Vec<_>>(),
-    })
+/// The typed `--json` report ([`PackageVerifyReport`]) of `r`, pinned as `pin` says; `key_ok` is
+/// the `--org-key` comparison (`None` without `--org-key`), `ok` the verdict.
+fn report_view(
+    r: &VerifyReport,
+    key_ok: Option<bool>,
+    pin: &Pinned,
+    ok: bool,
+) -> PackageVerifyReport {
+    PackageVerifyReport {
+        ok,
+        intact: r.is_ok(),
+        format: match r.format {
+            Format::Zip => PackageFormat::Zip,
+            Format::Iso => PackageFormat::Iso,
+        },
+        signature_valid: r.signature_valid,
+        signer: r.signer.clone(),
+        signer_matches_key: r.signer_matches_key,
+        signer_pinned: pin.pinned,
+        pinned_as: pin.who.clone(),
+        public_key: r.public_key.clone(),
+        expected_key_matches: key_ok,
+        created_at_ms: r.created_at_ms,
+        audit: r.audit.as_ref().map(|a| AuditAttachmentCheck {
+            ok: a.is_ok(),
+            entries: a.entries,
+            signed_len: a.signed_len,
+            signed_by: a.signer.clone(),
+            problem: a.problem.as_ref().map(ToString::to_string),
+        }),
+        files_ok: u64::try_from(r.files_ok).unwrap_or(u64::MAX),
+        missing: r.missing.clone(),
+        added: r.added.clone(),
+        altered: r.altered.clone(),
+        problems: r
+            .problems
+            .iter()
+            .map(|p| FileProblemView {
+                path: p.path.clone(),
+                problem: problem_text(&p.problem),
+            })
+            .collect(),
+    }
 }
 
 /// The org id a hex public key belongs to, for messages.
@@ -231,7 +247,6 @@ fn org_of(public_key_hex: &str) -> String {
 
 /// Run `casemesh verify`.
 pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
-    let json_out = ctx.json;
     let pin = match &args.org_key {
         Some(k) => Pin::Key(parse_org_key(k)?),
         None if ctx.data_dir.is_some() || ctx.node.is_some() => Pin::Known(known_keys(ctx).await?),
@@ -242,90 +257,34 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
     let pinned = pin.check(&report.public_key);
     let key_ok = matches!(pin, Pin::Key(_)).then_some(pinned.pinned);
     let pin_ok = pinned.pinned || (matches!(pin, Pin::None) && args.allow_unpinned);
-    let ok = report.is_ok() && pin_ok;
-    if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report_json(&report, key_ok, &pinned, ok))?
-        );
+    let view = report_view(&report, key_ok, &pinned, report.is_ok() && pin_ok);
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
-        println!(
-            "{}: {} package signed by {} (key {})",
-            escape(&args.package.display().to_string()),
-            report.format.as_str().to_uppercase(),
-            escape(&report.signer),
-            report.public_key
-        );
-        println!(
-            "signature: {}",
-            if report.signature_valid {
-                "valid"
-            } else {
-                "INVALID"
-            }
-        );
-        if !report.signer_matches_key {
-            println!(
-                "signer:    MISMATCH: the manifest names {} but the key is {}'s",
-                escape(&report.signer),
-                org_of(&report.public_key)
-            );
-        }
-        match (&pinned.who, &pin) {
-            (Some(who), _) => println!("pinned:    yes, the key is {}", escape(who)),
-            (None, Pin::None) => println!(
-                "pinned:    NO: the signature is valid for the key in the package, but nothing \
-                 says whose key that is (pass --org-key or --data-dir)"
-            ),
-            (None, _) => println!(
-                "pinned:    NO: {}",
-                escape(pinned.why_not.as_deref().unwrap_or_default())
-            ),
-        }
-        match &report.audit {
-            None => println!("audit:     no audit trail in the package"),
-            Some(a) => match &a.problem {
-                None => println!(
-                    "audit:     {} entries chain up to a head signed by {}",
-                    a.entries,
-                    escape(&a.signer)
-                ),
-                Some(p) => println!("audit:     FAILED: {}", escape(&p.to_string())),
-            },
-        }
-        println!("files ok:  {}", report.files_ok);
-        for p in &report.problems {
-            // Paths and names come from the package: escaped, so a forged one cannot rewrite
-            // the terminal (issue #16 item 3).
-            println!(
-                "  {}: {}",
-                escape(&p.path),
-                escape(&problem_text(&p.problem))
-            );
-        }
+        print_text(args, &view, &pin, &pinned);
     }
-    if !ok {
+    if !view.ok {
         let mut why = Vec::new();
-        if !report.signature_valid {
+        if !view.signature_valid {
             why.push("the manifest signature is invalid".to_owned());
         }
-        if !report.signer_matches_key {
+        if !view.signer_matches_key {
             why.push(format!(
                 "the manifest names signer {} but was signed with the key of {}",
-                report.signer,
-                org_of(&report.public_key)
+                view.signer,
+                org_of(&view.public_key)
             ));
         }
         if !pin_ok && let Some(w) = &pinned.why_not {
             why.push(w.clone());
         }
-        if let Some(p) = report.audit.as_ref().and_then(|a| a.problem.as_ref()) {
-            why.push(p.to_string());
+        if let Some(p) = view.audit.as_ref().and_then(|a| a.problem.as_ref()) {
+            why.push(p.clone());
         }
         for (label, list) in [
-            ("missing", &report.missing),
-            ("added", &report.added),
-            ("altered", &report.altered),
+            ("missing", &view.missing),
+            ("added", &view.added),
+            ("altered", &view.altered),
         ] {
             if !list.is_empty() {
                 why.push(format!("{label}: {}", list.join(", ")));
@@ -333,8 +292,8 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
         }
         bail!("package verification FAILED: {}", why.join("; "));
     }
-    if !json_out {
-        if pinned.pinned {
+    if !ctx.json {
+        if view.signer_pinned {
             println!("ok: every file matches the manifest, signed by a pinned organization key");
         } else {
             println!(
@@ -343,4 +302,60 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+/// The human-readable report of `view`. Paths and names come from the package: escaped, so a
+/// forged one cannot rewrite the terminal (issue #16 item 3).
+fn print_text(args: &VerifyArgs, view: &PackageVerifyReport, pin: &Pin, pinned: &Pinned) {
+    let format = match view.format {
+        PackageFormat::Zip => "ZIP",
+        PackageFormat::Iso => "ISO",
+    };
+    println!(
+        "{}: {format} package signed by {} (key {})",
+        escape(&args.package.display().to_string()),
+        escape(&view.signer),
+        view.public_key
+    );
+    println!(
+        "signature: {}",
+        if view.signature_valid {
+            "valid"
+        } else {
+            "INVALID"
+        }
+    );
+    if !view.signer_matches_key {
+        println!(
+            "signer:    MISMATCH: the manifest names {} but the key is {}'s",
+            escape(&view.signer),
+            org_of(&view.public_key)
+        );
+    }
+    match (&view.pinned_as, pin) {
+        (Some(who), _) => println!("pinned:    yes, the key is {}", escape(who)),
+        (None, Pin::None) => println!(
+            "pinned:    NO: the signature is valid for the key in the package, but nothing \
+             says whose key that is (pass --org-key or --data-dir)"
+        ),
+        (None, _) => println!(
+            "pinned:    NO: {}",
+            escape(pinned.why_not.as_deref().unwrap_or_default())
+        ),
+    }
+    match &view.audit {
+        None => println!("audit:     no audit trail in the package"),
+        Some(a) => match &a.problem {
+            None => println!(
+                "audit:     {} entries chain up to a head signed by {}",
+                a.entries,
+                escape(&a.signed_by)
+            ),
+            Some(p) => println!("audit:     FAILED: {}", escape(p)),
+        },
+    }
+    println!("files ok:  {}", view.files_ok);
+    for p in &view.problems {
+        println!("  {}: {}", escape(&p.path), escape(&p.problem));
+    }
 }

@@ -12,82 +12,45 @@ use crate::extract::Json;
 use crate::extract::Path;
 use crate::state::AppState;
 use axum::extract::State;
+use casemesh_api_types::{MetaView, UpdateView};
 use casemesh_meta::{FieldUpdate, ReviewRow, Tab, Target};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 fn tab(target: Target) -> String {
     Tab::of(target).name().to_owned()
 }
 
-/// One update available for a received case: a field whose value at the sharer changed (a row of
-/// the review's Case or Evidence tab).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UpdateView {
-    /// Field path, e.g. `case/title` or `evidence/<sharer evidence id>/name` (use it to select).
-    pub field: String,
-    /// `case` or `evidence` (the Case tab or the Evidence tab).
-    pub tab: String,
-    /// The copy's current value.
-    pub current: String,
-    /// The sharer's value.
-    pub proposed: String,
-    /// The sharer's value this node last took in (at import, apply or dismiss), when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
-    /// Whether the sharer's policy lets this node apply it (`apply_case_updates` for the Case
-    /// tab, `apply_evidence_updates` for the Evidence tab). Absent on apply/dismiss answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed: Option<bool>,
-    /// Why it cannot be applied, when not allowed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// This node changed the field itself since it last took the sharer's value in: `current`
-    /// is its own edit, `proposed` the sharer's. Applied only when named (`fields`), never by
-    /// `all` or `tab`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<bool>,
-    /// Who changed it at the sharer (`user (Org)`, or the organization).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changed_by: Option<String>,
-    /// When it was changed at the sharer (RFC 3339, UTC).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changed_at: Option<String>,
-}
-
-impl From<FieldUpdate> for UpdateView {
-    fn from(u: FieldUpdate) -> Self {
-        UpdateView {
-            field: u.field_ref().to_string(),
-            tab: tab(u.target),
-            current: u.current,
-            proposed: u.proposed,
-            base: None,
-            allowed: None,
-            reason: None,
-            conflict: None,
-            changed_by: None,
-            changed_at: None,
-        }
+/// The review row of a plain update (apply and dismiss answers: no policy or conflict data).
+fn update_view(u: FieldUpdate) -> UpdateView {
+    UpdateView {
+        field: u.field_ref().to_string(),
+        tab: tab(u.target),
+        current: u.current,
+        proposed: u.proposed,
+        base: None,
+        allowed: None,
+        reason: None,
+        conflict: None,
+        changed_by: None,
+        changed_at: None,
     }
 }
 
-impl From<ReviewRow> for UpdateView {
-    fn from(r: ReviewRow) -> Self {
-        let (changed_by, changed_at) = match r.changed {
-            Some(s) => (Some(s.by), Some(s.at.to_string())),
-            None => (None, None),
-        };
-        UpdateView {
-            base: r.base,
-            allowed: Some(r.allowed),
-            reason: r.reason,
-            conflict: Some(r.conflict),
-            changed_by,
-            changed_at,
-            ..UpdateView::from(r.update)
-        }
+/// The review row of the updates list (with allowed/reason, conflict and who changed it).
+fn review_view(r: ReviewRow) -> UpdateView {
+    let (changed_by, changed_at) = match r.changed {
+        Some(s) => (Some(s.by), Some(s.at.to_string())),
+        None => (None, None),
+    };
+    UpdateView {
+        base: r.base,
+        allowed: Some(r.allowed),
+        reason: r.reason,
+        conflict: Some(r.conflict),
+        changed_by,
+        changed_at,
+        ..update_view(r.update)
     }
 }
 
@@ -124,15 +87,6 @@ pub struct EditMeta {
     pub value: String,
 }
 
-/// The metadata of a received share as this node holds it (sharer's changes and this
-/// organization's own edits merged).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MetaView {
-    /// Case fields by path (`case/title`, …) and evidence fields
-    /// (`evidence/<sharer evidence id>/name`, …) with their values.
-    pub fields: BTreeMap<String, String>,
-}
-
 /// The review of updates available for a received case: case-level fields (tab `case`) and
 /// evidence metadata (tab `evidence`), each with allowed/reason, conflict and who changed it.
 #[utoipa::path(get, path = "/v1/received/{share}/updates", operation_id = "list_received_updates", tag = "sharing",
@@ -149,7 +103,7 @@ pub async fn list(
             .received()
             .updates(&caller, &share)?
             .into_iter()
-            .map(UpdateView::from)
+            .map(review_view)
             .collect(),
     ))
 }
@@ -174,7 +128,7 @@ pub async fn apply(
         .node
         .received()
         .apply_updates(&caller, &share, &choice)?;
-    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
+    Ok(Json(done.into_iter().map(update_view).collect()))
 }
 
 /// Dismiss updates: they stop showing until the sharer changes those fields again.
@@ -191,7 +145,7 @@ pub async fn dismiss(
         .node
         .received()
         .dismiss_updates(&caller, &share, &req.fields)?;
-    Ok(Json(done.into_iter().map(UpdateView::from).collect()))
+    Ok(Json(done.into_iter().map(update_view).collect()))
 }
 
 fn meta_view(meta: Option<casemesh_meta::CaseMeta>) -> MetaView {

@@ -40,9 +40,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use casemesh_model::org::{FeatureFlags, Permission};
 use casemesh_model::retention::RetentionPolicy;
-use casemesh_service::{
-    AdminError, Disposition, NewPartner, NewUser, PartnerEdit, SettingsEdit, UserEdit,
-};
+use casemesh_service::{AdminError, NewPartner, NewUser, PartnerEdit, SettingsEdit, UserEdit};
 
 /// A form's fields as sent, in order, repeated keys kept (`permission`, `group`, `feature`).
 type Fields = Vec<(String, String)>;
@@ -76,14 +74,7 @@ fn all(fields: &Fields, name: &str) -> Vec<String> {
 /// [`UiError`]'s `From` impls: refuse → 400, or 403 when denied; internal → 500).
 fn admin_error(e: AdminError) -> UiError {
     let denied = matches!(e, AdminError::Denied(_));
-    let message = e.to_string();
-    match e.disposition() {
-        Disposition::Refuse if denied => UiError::Forbidden(message),
-        Disposition::Refuse => UiError::BadRequest(message),
-        Disposition::NotFound => UiError::NotFound(message),
-        Disposition::Retry => UiError::Unavailable(message),
-        Disposition::Internal => UiError::Internal(message),
-    }
+    UiError::of(e.disposition(), denied, e.to_string())
 }
 
 /// `Denied` (a 403 page) unless the signed-in user administers the node; the service decides.
@@ -119,19 +110,65 @@ fn notice(done: Option<&str>) -> Option<String> {
     Some(text.to_owned())
 }
 
-/// A page, or the same page answering a refused form (`status` 400/404 and the message).
+/// How a screen with a form is shown: after a `GET` (200, with the notice its `?done=` code
+/// names) or answering its refused form (400 or 404 with the message; the typed values are the
+/// screen's to keep).
+enum Shown {
+    /// `GET`: 200 and the notice, if any.
+    Fresh(Option<String>),
+    /// A refused form: its status and message.
+    Refused(StatusCode, String),
+}
+
+impl Shown {
+    /// After `GET …?done=CODE`.
+    fn after(q: &Done) -> Shown {
+        Shown::Fresh(notice(q.done.as_deref()))
+    }
+
+    /// A form refused before any use case ran (400).
+    fn bad_request(message: &str, then: &str) -> Shown {
+        Shown::Refused(StatusCode::BAD_REQUEST, format!("{message} {then}"))
+    }
+
+    /// A use case's refusal `e`, its message followed by `then` ("Nothing was added."): a bad
+    /// request or something not found keeps the screen; anything else (403, 503, 500) is the
+    /// error page (`Err`).
+    fn refused(e: UiError, then: &str) -> Result<Shown, UiError> {
+        match e {
+            UiError::BadRequest(m) => Ok(Shown::Refused(
+                StatusCode::BAD_REQUEST,
+                format!("{m}. {then}"),
+            )),
+            UiError::NotFound(m) => Ok(Shown::Refused(
+                StatusCode::NOT_FOUND,
+                format!("{m}. {then}"),
+            )),
+            other => Err(other),
+        }
+    }
+
+    /// The screen's layout (with the notice), status and error message.
+    fn parts(self, state: &UiState, who: &SignedIn) -> (Layout, StatusCode, Option<String>) {
+        let mut layout = Layout::new(state, who, "admin");
+        match self {
+            Shown::Fresh(notice) => {
+                layout.notice = notice;
+                (layout, StatusCode::OK, None)
+            }
+            Shown::Refused(status, message) => (layout, status, Some(message)),
+        }
+    }
+}
+
+/// A page with `status` (200, or 400/404 answering a refused form).
 fn page_with(status: StatusCode, t: &impl Template) -> Result<Response, UiError> {
     Ok((status, Html(t.render()?)).into_response())
 }
 
-/// A refused form answered on its own screen: a bad request or something not found keeps the
-/// screen (with the message); anything else (403, 503, 500) is the error page.
-fn form_refusal(e: UiError) -> Result<(StatusCode, String), UiError> {
-    match e {
-        UiError::BadRequest(m) => Ok((StatusCode::BAD_REQUEST, m)),
-        UiError::NotFound(m) => Ok((StatusCode::NOT_FOUND, m)),
-        other => Err(other),
-    }
+/// A form done: `303` back to its screen with the fixed notice in `to` (`…?done=CODE`).
+fn done(to: &str) -> Result<Response, UiError> {
+    Ok(Redirect::to(to).into_response())
 }
 
 /// `GET /ui/admin`: administrators go to Partners; anybody else gets the service's 403.
@@ -177,9 +214,8 @@ struct PartnersPage {
 async fn partners_page(
     state: &UiState,
     who: &SignedIn,
-    notice_text: Option<String>,
+    shown: Shown,
     form: PartnerForm,
-    error: Option<(StatusCode, String)>,
 ) -> Result<Response, UiError> {
     let svc = state.node.partners();
     // The peers view needs `administer`: a non-administrator stops here with a 403.
@@ -204,12 +240,7 @@ async fn partners_page(
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let mut layout = Layout::new(state, who, "admin");
-    layout.notice = notice_text;
-    let (status, error) = match error {
-        Some((s, m)) => (s, Some(m)),
-        None => (StatusCode::OK, None),
-    };
+    let (layout, status, error) = shown.parts(state, who);
     page_with(
         status,
         &PartnersPage {
@@ -229,14 +260,7 @@ pub async fn partners(
     who: SignedIn,
     Query(q): Query<Done>,
 ) -> Result<Response, UiError> {
-    partners_page(
-        &state,
-        &who,
-        notice(q.done.as_deref()),
-        PartnerForm::default(),
-        None,
-    )
-    .await
+    partners_page(&state, &who, Shown::after(&q), PartnerForm::default()).await
 }
 
 /// `POST /ui/admin/partners` (`name`, `peer_id`, `addr` — one or more multiaddrs separated by
@@ -255,11 +279,9 @@ pub async fn add_partner(
         addr: field(&f, "addr").to_owned(),
         policy: field(&f, "policy").to_owned(),
     };
-    let refused = if form.name.is_empty() || form.peer_id.is_empty() {
-        Some((
-            StatusCode::BAD_REQUEST,
-            "Give the name of the partner agency and its org id. Nothing was added.".to_owned(),
-        ))
+    let then = "Nothing was added.";
+    let shown = if form.name.is_empty() || form.peer_id.is_empty() {
+        Shown::bad_request("Give the name of the partner agency and its org id.", then)
     } else {
         let new = NewPartner {
             name: form.name.clone(),
@@ -273,16 +295,11 @@ pub async fn add_partner(
             policy: (!form.policy.is_empty()).then(|| form.policy.clone()),
         };
         match state.node.partners().add(&who.caller, &new).await {
-            Ok(_) => {
-                return Ok(Redirect::to("/ui/admin/partners?done=partner-added").into_response());
-            }
-            Err(e) => {
-                let (status, m) = form_refusal(e.into())?;
-                Some((status, format!("{m}. Nothing was added.")))
-            }
+            Ok(_) => return done("/ui/admin/partners?done=partner-added"),
+            Err(e) => Shown::refused(e.into(), then)?,
         }
     };
-    partners_page(&state, &who, None, form, refused).await
+    partners_page(&state, &who, shown, form).await
 }
 
 /// `POST /ui/admin/partners/{partner}/policy` (`policy`): assign another sharing policy to the
@@ -303,17 +320,10 @@ pub async fn partner_policy(
         .edit(&who.caller, &partner, &edit)
         .await
     {
-        Ok(_) => Ok(Redirect::to("/ui/admin/partners?done=policy-changed").into_response()),
+        Ok(_) => done("/ui/admin/partners?done=policy-changed"),
         Err(e) => {
-            let (status, m) = form_refusal(e.into())?;
-            partners_page(
-                &state,
-                &who,
-                None,
-                PartnerForm::default(),
-                Some((status, format!("{m}. Nothing was changed."))),
-            )
-            .await
+            let shown = Shown::refused(e.into(), "Nothing was changed.")?;
+            partners_page(&state, &who, shown, PartnerForm::default()).await
         }
     }
 }
@@ -433,9 +443,8 @@ impl UsersPage {
 fn users_page(
     state: &UiState,
     who: &SignedIn,
-    notice_text: Option<String>,
+    shown: Shown,
     form: UserForm,
-    error: Option<(StatusCode, String)>,
 ) -> Result<Response, UiError> {
     // `list` needs `administer`: a non-administrator stops here with a 403.
     let (users, groups) = state.node.users().list(&who.caller)?;
@@ -465,12 +474,7 @@ fn users_page(
             has_password: u.password_hash.is_some(),
         })
         .collect();
-    let mut layout = Layout::new(state, who, "admin");
-    layout.notice = notice_text;
-    let (status, error) = match error {
-        Some((s, m)) => (s, Some(m)),
-        None => (StatusCode::OK, None),
-    };
+    let (layout, status, error) = shown.parts(state, who);
     page_with(
         status,
         &UsersPage {
@@ -491,13 +495,7 @@ pub async fn users(
     who: SignedIn,
     Query(q): Query<Done>,
 ) -> Result<Response, UiError> {
-    users_page(
-        &state,
-        &who,
-        notice(q.done.as_deref()),
-        UserForm::default(),
-        None,
-    )
+    users_page(&state, &who, Shown::after(&q), UserForm::default())
 }
 
 /// `POST /ui/admin/users` (`username`, `full_name`, `email`, `badge_id`, `password`,
@@ -520,8 +518,8 @@ pub async fn create_user(
     };
     let password = raw(&f, "password");
     if password != raw(&f, "password2") {
-        let m = "The two passwords differ. Nothing was created.".to_owned();
-        return users_page(&state, &who, None, form, Some((StatusCode::BAD_REQUEST, m)));
+        let shown = Shown::bad_request("The two passwords differ.", "Nothing was created.");
+        return users_page(&state, &who, shown, form);
     }
     let new = NewUser {
         username: form.username.clone(),
@@ -537,12 +535,13 @@ pub async fn create_user(
         .create_with_password(&who.caller, &new, password)
         .await
     {
-        Ok(_) => Ok(Redirect::to("/ui/admin/users?done=user-created").into_response()),
-        Err(e) => {
-            let (status, m) = form_refusal(e.into())?;
-            let m = format!("{m}. Nothing was created.");
-            users_page(&state, &who, None, form, Some((status, m)))
-        }
+        Ok(_) => done("/ui/admin/users?done=user-created"),
+        Err(e) => users_page(
+            &state,
+            &who,
+            Shown::refused(e.into(), "Nothing was created.")?,
+            form,
+        ),
     }
 }
 
@@ -576,11 +575,10 @@ pub async fn add_to_group(
         state.node.users().edit(&who.caller, username, &edit)
     })();
     match result {
-        Ok(_) => Ok(Redirect::to("/ui/admin/users?done=group-added").into_response()),
+        Ok(_) => done("/ui/admin/users?done=group-added"),
         Err(e) => {
-            let (status, m) = form_refusal(e.into())?;
-            let m = format!("{m}. Nothing was changed.");
-            users_page(&state, &who, None, UserForm::default(), Some((status, m)))
+            let shown = Shown::refused(e.into(), "Nothing was changed.")?;
+            users_page(&state, &who, shown, UserForm::default())
         }
     }
 }
@@ -598,11 +596,10 @@ pub async fn create_group(
         .users()
         .create_group(&who.caller, name, &all(&f, "permission"))
     {
-        Ok(_) => Ok(Redirect::to("/ui/admin/users?done=group-created").into_response()),
+        Ok(_) => done("/ui/admin/users?done=group-created"),
         Err(e) => {
-            let (status, m) = form_refusal(e.into())?;
-            let m = format!("{m}. No group was created.");
-            users_page(&state, &who, None, UserForm::default(), Some((status, m)))
+            let shown = Shown::refused(e.into(), "No group was created.")?;
+            users_page(&state, &who, shown, UserForm::default())
         }
     }
 }
@@ -684,12 +681,7 @@ struct SettingsPage {
     error: Option<String>,
 }
 
-fn settings_page(
-    state: &UiState,
-    who: &SignedIn,
-    notice_text: Option<String>,
-    error: Option<(StatusCode, String)>,
-) -> Result<Response, UiError> {
+fn settings_page(state: &UiState, who: &SignedIn, shown: Shown) -> Result<Response, UiError> {
     let s = state
         .node
         .admin()
@@ -700,12 +692,7 @@ fn settings_page(
         Some(RetentionPolicy::UntilManuallyDeleted) => ("manual", String::new()),
         Some(RetentionPolicy::Days(d)) => ("days", d.to_string()),
     };
-    let mut layout = Layout::new(state, who, "admin");
-    layout.notice = notice_text;
-    let (status, error) = match error {
-        Some((s, m)) => (s, Some(m)),
-        None => (StatusCode::OK, None),
-    };
+    let (layout, status, error) = shown.parts(state, who);
     page_with(
         status,
         &SettingsPage {
@@ -729,7 +716,7 @@ pub async fn settings(
     who: SignedIn,
     Query(q): Query<Done>,
 ) -> Result<Response, UiError> {
-    settings_page(&state, &who, notice(q.done.as_deref()), None)
+    settings_page(&state, &who, Shown::after(&q))
 }
 
 /// The default retention the form names: `retention` is `none` (no default), `manual` (Until
@@ -766,8 +753,8 @@ pub async fn save_settings(
     let retention = match retention_of(&f) {
         Ok(r) => r,
         Err(m) => {
-            let m = format!("{m}. Nothing was changed.");
-            return settings_page(&state, &who, None, Some((StatusCode::BAD_REQUEST, m)));
+            let shown = Shown::bad_request(&format!("{m}."), "Nothing was changed.");
+            return settings_page(&state, &who, shown);
         }
     };
     let on = all(&f, "feature");
@@ -792,11 +779,10 @@ pub async fn save_settings(
         intake_address: Some(field(&f, "intake_address").to_owned()),
     };
     match state.node.admin().edit_settings(&who.caller, &edit) {
-        Ok(_) => Ok(Redirect::to("/ui/admin/settings?done=settings-saved").into_response()),
+        Ok(_) => done("/ui/admin/settings?done=settings-saved"),
         Err(e) => {
-            let (status, m) = form_refusal(admin_error(e))?;
-            let m = format!("{m}. Nothing was changed.");
-            settings_page(&state, &who, None, Some((status, m)))
+            let shown = Shown::refused(admin_error(e), "Nothing was changed.")?;
+            settings_page(&state, &who, shown)
         }
     }
 }

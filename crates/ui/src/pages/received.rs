@@ -28,7 +28,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use casemesh_model::grant::{ShareMode, SignedGrant};
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
-use casemesh_service::{AccessError, ApplyChoice, Disposition, OnwardShare, ReceivedError};
+use casemesh_service::{AccessError, ApplyChoice, OnwardShare, ReceivedError, ReceivedShare};
 use casemesh_sharing::records::{IncomingShare, ReceivedStatus};
 use tower_sessions::Session;
 
@@ -51,7 +51,7 @@ fn ui_error(e: ReceivedError) -> UiError {
             casemesh_service::CaseError::Denied(_) | casemesh_service::CaseError::PartOnly
         )
     ) || matches!(&e, ReceivedError::Sharing(s) if is_forbidden(s));
-    of(e.disposition(), denied, e.to_string())
+    UiError::of(e.disposition(), denied, e.to_string())
 }
 
 /// An inside share's refusal as a UI error.
@@ -62,21 +62,11 @@ fn access_error(e: AccessError) -> UiError {
             casemesh_service::CaseError::Denied(_) | casemesh_service::CaseError::PartOnly
         )
     ) || matches!(&e, AccessError::Sharing(s) if is_forbidden(s));
-    of(e.disposition(), denied, e.to_string())
+    UiError::of(e.disposition(), denied, e.to_string())
 }
 
 fn is_forbidden(e: &casemesh_sharing::SharingError) -> bool {
     matches!(e, casemesh_sharing::SharingError::Forbidden(_))
-}
-
-fn of(disposition: Disposition, denied: bool, message: String) -> UiError {
-    match disposition {
-        Disposition::Refuse if denied => UiError::Forbidden(message),
-        Disposition::Refuse => UiError::BadRequest(message),
-        Disposition::NotFound => UiError::NotFound(message),
-        Disposition::Retry => UiError::Unavailable(message),
-        _ => UiError::Internal(message),
-    }
 }
 
 /// The outcome of a form, shown once on the next page.
@@ -111,6 +101,24 @@ async fn after(session: &Session, to: &str, outcome: Result<String, UiError>) ->
         Err(e) => flash(session, true, &e.to_string()).await,
     }
     Redirect::to(to).into_response()
+}
+
+/// A received-share page's start: the message kept for it (taken first: a message is shown
+/// once, or dropped with a page the user may not see) and share `reference` as
+/// `node.received().show` lets the user see it.
+async fn flash_and_share(
+    state: &UiState,
+    who: &SignedIn,
+    session: &Session,
+    reference: &str,
+) -> Result<(Option<Flash>, ReceivedShare), UiError> {
+    let flash = take_flash(session).await;
+    let shown = state
+        .node
+        .received()
+        .show(&who.caller, reference)
+        .map_err(ui_error)?;
+    Ok((flash, shown))
 }
 
 /// `/ui/received/{id}`: a received share's Import Details page.
@@ -291,13 +299,8 @@ pub async fn details(
     session: Session,
     Path(reference): Path<String>,
 ) -> Result<Response, UiError> {
-    // Taken first: a message is shown once, or dropped with a page the user may not see.
-    let flash = take_flash(&session).await;
+    let (flash, shown) = flash_and_share(&state, &who, &session, &reference).await?;
     let node = &state.node;
-    let shown = node
-        .received()
-        .show(&who.caller, &reference)
-        .map_err(ui_error)?;
     let s = &shown.share;
     let id = s.id.to_string();
     let grant = grant_of(s);
@@ -776,12 +779,8 @@ pub async fn review(
     Path(reference): Path<String>,
     Query(q): Query<ReviewQuery>,
 ) -> Result<Response, UiError> {
-    let flash = take_flash(&session).await;
+    let (flash, shown) = flash_and_share(&state, &who, &session, &reference).await?;
     let node = &state.node;
-    let shown = node
-        .received()
-        .show(&who.caller, &reference)
-        .map_err(ui_error)?;
     let id = shown.share.id.to_string();
     let all = node
         .received()
