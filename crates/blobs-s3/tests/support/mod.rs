@@ -326,3 +326,255 @@ pub fn bytes(at: u64, len: usize) -> Vec<u8> {
     fill(at, &mut v);
     v
 }
+
+/// The `garage` binary, or `None` (skip) when it is not installed; panics instead when
+/// `CASEMESH_REQUIRE_TOOLS=1` (CI: the S3 tests must run).
+fn garage_or_skip() -> Option<PathBuf> {
+    let bin = find_garage();
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("CASEMESH_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
+            "no `garage` binary and CASEMESH_REQUIRE_TOOLS=1: the S3 tests must run"
+        );
+        eprintln!(
+            "SKIPPED: no `garage` binary (install it with `cargo install garage --version 2.5.0 \
+             --locked`, or set GARAGE_BIN); the S3 tests need a real Garage"
+        );
+    }
+    bin
+}
+
+/// One server of a [`GarageCluster`].
+pub struct ClusterNode {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+    pub s3_port: u16,
+    pub rpc_port: u16,
+}
+
+/// A real multi-node Garage cluster on loopback (one zone, every node 1 GB of capacity) with
+/// `replication_factor = N` and the default consistent mode: writes and reads need a quorum of
+/// ⌊N/2⌋+1 nodes, so with three nodes one may be down. Each node serves the S3 API on its own
+/// port; [`GarageCluster::config`] points a client at one of them. Killed on drop.
+pub struct GarageCluster {
+    nodes: Vec<ClusterNode>,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub key: Credentials,
+}
+
+impl GarageCluster {
+    /// Start `n` nodes with replication factor `n`, connect them, apply one layout with all
+    /// of them, create the bucket and a key allowed on it. `None` when Garage is not installed.
+    pub fn start(n: usize) -> Option<GarageCluster> {
+        let bin = garage_or_skip()?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("random");
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+            let p = dir.path().join(format!("node{i}"));
+            std::fs::create_dir_all(&p).expect("node dir");
+            let config = format!(
+                r#"metadata_dir = "{p}/meta"
+data_dir = "{p}/data"
+db_engine = "sqlite"
+replication_factor = {n}
+rpc_bind_addr = "127.0.0.1:{rpc}"
+rpc_public_addr = "127.0.0.1:{rpc}"
+rpc_secret = "{secret}"
+
+[s3_api]
+s3_region = "{REGION}"
+api_bind_addr = "127.0.0.1:{s3}"
+
+[admin]
+api_bind_addr = "127.0.0.1:{admin}"
+"#,
+                p = p.display(),
+                secret = hex::encode(secret),
+            );
+            std::fs::write(p.join("garage.toml"), config).expect("write garage.toml");
+            nodes.push(ClusterNode {
+                child: None,
+                config: p.join("garage.toml"),
+                log: p.join("garage.log"),
+                s3_port: s3,
+                rpc_port: rpc,
+            });
+        }
+        let mut c = GarageCluster {
+            nodes,
+            dir,
+            bin,
+            key: Credentials {
+                access_key_id: String::new(),
+                secret_access_key: String::new(),
+            },
+        };
+        for i in 0..n {
+            c.restart(i);
+        }
+        c.setup();
+        Some(c)
+    }
+
+    fn setup(&mut self) {
+        let ids: Vec<String> = (0..self.nodes.len())
+            .map(|i| self.cli(i, &["node", "id", "-q"]).trim().to_string())
+            .collect();
+        for id in &ids[1..] {
+            self.cli(0, &["node", "connect", id]);
+        }
+        for id in &ids {
+            let short = id.split('@').next().expect("node id");
+            self.cli(0, &["layout", "assign", "-z", "dc1", "-c", "1G", short]);
+        }
+        self.cli(0, &["layout", "apply", "--version", "1"]);
+        self.cli(0, &["bucket", "create", BUCKET]);
+        let key: serde_json::Value = serde_json::from_str(
+            &self.cli(0, &["json-api", "CreateKey", r#"{"name":"casemesh-test"}"#]),
+        )
+        .expect("CreateKey answer");
+        self.key = Credentials {
+            access_key_id: key["accessKeyId"].as_str().expect("key id").into(),
+            secret_access_key: key["secretAccessKey"].as_str().expect("secret").into(),
+        };
+        self.cli(
+            0,
+            &[
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                BUCKET,
+                "--key",
+                "casemesh-test",
+            ],
+        );
+    }
+
+    fn try_cli(&self, node: usize, args: &[&str]) -> (bool, String) {
+        let out = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.nodes[node].config)
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run garage");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// Run a `garage` CLI command against node `node`; panics with its output on failure.
+    pub fn cli(&self, node: usize, args: &[&str]) -> String {
+        let (ok, text) = self.try_cli(node, args);
+        assert!(ok, "garage {args:?} on node {node} failed: {text}");
+        text
+    }
+
+    pub fn log(&self, node: usize) -> String {
+        std::fs::read_to_string(&self.nodes[node].log).unwrap_or_default()
+    }
+
+    /// Client settings pointing at node `node`'s S3 API.
+    pub fn config(&self, node: usize) -> S3Config {
+        S3Config {
+            endpoint: format!("http://127.0.0.1:{}", self.nodes[node].s3_port),
+            bucket: BUCKET.into(),
+            region: REGION.into(),
+            path_style: true,
+            credentials: self.key.clone(),
+            part_size: 5 << 20,
+            upload_concurrency: 4,
+            retry_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A store talking to node `node`, once the bucket answers there.
+    pub async fn blobs(&self, node: usize) -> S3Blobs {
+        let blobs = S3Blobs::connect(&self.config(node)).expect("connect");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match blobs.check().await {
+                Ok(()) => return blobs,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("bucket never answered: {e}\n{}", self.log(node)),
+            }
+        }
+    }
+
+    /// Kill node `node` (SIGKILL) and wait for it.
+    pub fn stop(&mut self, node: usize) {
+        if let Some(mut c) = self.nodes[node].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// (Re)start node `node` on its data and ports, and wait until its CLI answers.
+    pub fn restart(&mut self, node: usize) {
+        self.stop(node);
+        let n = &self.nodes[node];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .expect("log");
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&n.config)
+            .arg("server")
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start garage server");
+        self.nodes[node].child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.try_cli(node, &["status"]).0 {
+            assert!(
+                Instant::now() < deadline,
+                "garage node {node} did not come up: {}",
+                self.log(node)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Wait until node `node` sees every other node up (`garage status` lists no failed node).
+    pub fn wait_all_up(&self, node: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (ok, text) = self.try_cli(node, &["status"]);
+            if ok && !text.contains("FAILED") && !text.contains("Failed") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster never whole again: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for GarageCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+        let _ = &self.dir;
+    }
+}
