@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default part size of multipart uploads (bytes). S3 wants at least 5 MiB per part except the
 /// last, and at most 10 000 parts: 8 MiB parts reach 78 GiB; a writer told the size of a larger
@@ -37,7 +37,7 @@ pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// `[storage]`: where evidence blobs live. Absent = [`StorageConfig::Fs`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum StorageConfig {
     /// Files under `DIR/blobs` (today's behaviour).
@@ -48,7 +48,7 @@ pub enum StorageConfig {
 }
 
 /// The keys of `[storage]` when `backend = "s3"`, as written (credentials not read yet).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Settings {
     /// Base URL of the S3 API, e.g. `https://s3.example.org` or `http://127.0.0.1:3900`.
@@ -64,7 +64,16 @@ pub struct S3Settings {
     /// File holding the credentials (TOML: `access_key_id`, `secret_access_key`); must not be
     /// readable by group or others (mode 0600 or 0400). Relative paths are relative to the
     /// data directory. None: the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    /// Whether this is the default, [`StorageConfig::Fs`] (the node's config leaves the table
+    /// out when it writes itself back).
+    pub fn is_fs(&self) -> bool {
+        matches!(self, StorageConfig::Fs)
+    }
 }
 
 /// A key pair for the object store. `Debug` does not show the secret.

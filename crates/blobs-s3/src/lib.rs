@@ -11,7 +11,9 @@
 //!   verified reads, gc, sweep);
 //! - [`outboard`]: BLAKE3 outboards (bao-tree layout, as in `crates/net`) built while streaming,
 //!   and verification of ranged reads against them;
-//! - [`error`]: [`S3Error`], each variant saying whether to retry or refuse.
+//! - [`error`]: [`S3Error`], each variant saying whether to retry or refuse;
+//! - [`backend`]: [`backend::S3Backend`], the store as the node's blob store backend
+//!   (`casemesh_store::BlobStore::open_object`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,8 +30,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backend;
 pub mod config;
 pub mod error;
+pub mod migrate;
 pub mod outboard;
 pub mod store;
 mod upload;

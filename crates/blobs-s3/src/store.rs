@@ -683,6 +683,29 @@ impl S3Blobs {
         Ok((size, root, ob_hash.finalize()))
     }
 
+    /// Stream the stored outboard of a blob as it is (bao-tree post order, 16 KiB groups, the
+    /// layout `crates/net` serves from): `None` when there is none (a blob of at most 16 KiB,
+    /// or one whose outboard is missing). Not verified here: every range read through it is
+    /// checked against the blob's hash by whoever uses it (a partner verifies what it receives).
+    pub async fn outboard_stream(
+        &self,
+        hash: &BlobHash,
+    ) -> Result<Option<BoxStream<'static, Result<Bytes, S3Error>>>, S3Error> {
+        let key = outboard_key(hash);
+        match self.store.get(&key).await {
+            Ok(res) => {
+                let k = key.to_string();
+                Ok(Some(
+                    res.into_stream()
+                        .map_err(move |e| S3Error::store("get", &k, e))
+                        .boxed(),
+                ))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(S3Error::store("get", key.as_ref(), e)),
+        }
+    }
+
     /// Compute a blob's outboard from its bytes (one streaming GET) and store it beside it.
     ///
     /// Errors: `Missing`; `Corrupt` when the bytes do not hash to the address (nothing written).
@@ -960,7 +983,7 @@ impl S3BlobWriter {
             });
         }
         let staging = self.staging_keys.clone();
-        let res = self.land(hash, size, data, ob, pairs).await;
+        let res = Self::land(&self.blobs, hash, size, data, ob, pairs).await;
         if res.is_err() {
             for k in &staging {
                 self.blobs.delete_quietly(k).await;
@@ -969,15 +992,17 @@ impl S3BlobWriter {
         res
     }
 
+    /// Takes the store, not `&self`: a writer holds a multipart upload, which is not `Sync`, so a
+    /// future borrowing the writer across an await would not be `Send` (nor could `finish` run
+    /// inside `tokio::spawn`).
     async fn land(
-        &self,
+        blobs: &S3Blobs,
         hash: BlobHash,
         size: u64,
         data: Upload,
         mut ob: Upload,
         pairs: Vec<u8>,
     ) -> Result<Stored, S3Error> {
-        let blobs = &self.blobs;
         let key = blob_key(&hash);
         let put_err = |k: &Path| {
             let k = k.to_string();

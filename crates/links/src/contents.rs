@@ -16,8 +16,9 @@
 //! manifest.json, manifest.sig                 (added by casemesh_package::build)
 //! ```
 //!
-//! Evidence and transcript bytes are streamed from the blob store; each blob is verified against
-//! its hash first (`open_verified`), and the package's manifest hashes are checked against the
+//! Evidence and transcript bytes are streamed from the blob store; each blob file is verified
+//! against its hash first (`BlobStore::verify`), a blob in an object store is read in verified
+//! windows (`[storage] backend = "s3"`, no local copy for a ZIP), and the package's manifest hashes are checked against the
 //! evidence hashes afterwards, so a corrupt blob fails the build with the item named instead of
 //! being shipped.
 //!
@@ -36,6 +37,7 @@ use casemesh_model::case::{Case, Evidence};
 use casemesh_model::time::Timestamp;
 use casemesh_package::{AUDIT_TRAIL_PATH, AuditTrail, BuildOptions, Entry, NameAllocator};
 use casemesh_store::Store;
+use casemesh_store::blobs::BlobLocation;
 use std::fmt::Write as _;
 
 /// The evidence of `case` that `options` selects (all of it when no folder or item is named),
@@ -176,12 +178,32 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
     blobs
         .check_space(payload)
         .map_err(|e| format!("cannot build the package: {e}"))?;
-    let verified = |hash: &casemesh_model::ids::BlobHash, what: &str| {
-        blobs
-            .open_verified(hash)
-            .map(drop)
-            .map_err(|e| format!("{what}: {e}"))?;
-        Ok::<_, String>(blobs.path_of(hash))
+    // A package entry streaming the blob's verified bytes: a file is checked whole first; an
+    // object in the bucket is read in verified windows (no local copy for a ZIP).
+    let verified = |path: String, hash: &casemesh_model::ids::BlobHash, what: &str| match blobs
+        .locate(hash)
+        .map_err(|e| format!("{what}: {e}"))?
+    {
+        None => Err(format!(
+            "{what}: {}",
+            casemesh_store::StoreError::BlobMissing { hash: *hash }
+        )),
+        Some(BlobLocation::File { path: file, .. }) => {
+            blobs
+                .verify(hash)
+                .map(drop)
+                .map_err(|e| format!("{what}: {e}"))?;
+            Entry::file(path, file).map_err(|e| format!("{what}: {e}"))
+        }
+        Some(BlobLocation::Remote(remote)) => {
+            let size = remote.size();
+            let reader = casemesh_package::Reader::new(move || {
+                remote
+                    .reader()
+                    .map(|r| Box::new(r) as Box<dyn std::io::Read + Send>)
+            });
+            Ok(Entry::reader(path, size, reader))
+        }
     };
 
     // Everything dated inside the package comes from the case's state, never from the clock
@@ -205,8 +227,7 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
             segments.extend(folder.split('/'));
         }
         let path = names.allocate(&segments, &ev.name);
-        let source = verified(&ev.hash, &what)?;
-        entries.push(Entry::file(path.clone(), source).map_err(|e| format!("{what}: {e}"))?);
+        entries.push(verified(path.clone(), &ev.hash, &what)?);
         expected.push((path.clone(), ev.hash.to_hex()));
         toc.push(TocRow {
             folder,
@@ -229,9 +250,7 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
                 let what = format!("transcript {:?} of evidence {}", t.name, ev.display_id);
                 let path =
                     names.allocate(&["Transcripts"], &format!("{} - {}", ev.display_id, t.name));
-                let source = verified(&t.hash, &what)?;
-                entries
-                    .push(Entry::file(path.clone(), source).map_err(|e| format!("{what}: {e}"))?);
+                entries.push(verified(path.clone(), &t.hash, &what)?);
                 expected.push((path, t.hash.to_hex()));
             }
         }

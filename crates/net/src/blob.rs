@@ -76,7 +76,30 @@ pub trait BlobServer: Send + Sync + 'static {
     }
 }
 
-/// A blob file the node allows to be served.
+/// Positioned reads of a blob that is not a local file (an object in an S3 bucket, issue #18),
+/// for [`BlobSource::remote`]. Called on blocking threads; reads come in windows of
+/// [`REMOTE_WINDOW`] bytes, so each may be one ranged request.
+pub trait RangeRead: Send + Sync + 'static {
+    /// Read bytes from `pos` into `buf`: fewer at the end of the blob, 0 at or past it. Bytes
+    /// handed out should be verified against the blob's hash already (the requester checks
+    /// them again).
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Copy the blob's post-order outboard (16 KiB chunk groups, the layout served here) into
+    /// `out`, if the backend keeps one: `Ok(false)` when it does not (then it is computed from
+    /// one sequential read of the blob). A wrong one is caught: its size is checked, and the
+    /// requester verifies every range against the hash.
+    fn copy_outboard(&self, out: &mut dyn io::Write) -> io::Result<bool> {
+        let _ = out;
+        Ok(false)
+    }
+}
+
+/// Bytes per read of a [`RangeRead`] source while serving it (one ranged request each).
+pub const REMOTE_WINDOW: usize = 4 << 20;
+
+/// A blob the node allows to be served: a local file (`path`), or a [`RangeRead`] source
+/// ([`BlobSource::remote`]).
 ///
 /// ```
 /// # use casemesh_net::{BlobSource, CancellationToken};
@@ -87,10 +110,12 @@ pub trait BlobServer: Send + Sync + 'static {
 /// share_stopped.cancel();
 /// # assert!(source.cancel.unwrap().is_cancelled());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BlobSource {
-    /// The node's verified blob file.
+    /// The node's verified blob file (empty for a remote source).
     pub path: PathBuf,
+    /// Where the bytes are read from instead of `path` (`None`: the file, the fast path).
+    pub remote: Option<Arc<dyn RangeRead>>,
     /// Its size in bytes.
     pub size: u64,
     /// Cancelled = stop serving this blob now (the grant was revoked, the share stopped).
@@ -104,11 +129,33 @@ pub struct BlobSource {
     pub cancel: Option<CancellationToken>,
 }
 
+impl std::fmt::Debug for BlobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobSource")
+            .field("path", &self.path)
+            .field("remote", &self.remote.is_some())
+            .field("size", &self.size)
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
 impl BlobSource {
     /// A source served to its end (no cancellation signal).
     pub fn new(path: impl Into<PathBuf>, size: u64) -> Self {
         Self {
             path: path.into(),
+            remote: None,
+            size,
+            cancel: None,
+        }
+    }
+
+    /// A source of `size` bytes read through `reader` (not a local file).
+    pub fn remote(reader: Arc<dyn RangeRead>, size: u64) -> Self {
+        Self {
+            path: PathBuf::new(),
+            remote: Some(reader),
             size,
             cancel: None,
         }

@@ -45,7 +45,10 @@ mod serve;
 mod stats;
 pub mod wire;
 
-pub use blob::{BatchItem, BlobServer, BlobSource, FetchedBlob, MAX_BATCH_BLOB, MAX_BATCH_BYTES};
+pub use blob::{
+    BatchItem, BlobServer, BlobSource, FetchedBlob, MAX_BATCH_BLOB, MAX_BATCH_BYTES, REMOTE_WINDOW,
+    RangeRead,
+};
 pub use config::{Config, ConnectionLimits};
 pub use error::{NetError, Refusal, RefusalCode};
 pub use handle::{Event, NetHandle, Partner, PeerInfo, peer_id_from_secret, start};

@@ -639,10 +639,35 @@ fn refuse(out: &mut BlockingWrite, refusal: Refusal) -> io::Result<Answer> {
 }
 
 fn read_small(src: &BlobSource) -> io::Result<Vec<u8>> {
-    let mut file = File::open(&src.path)?;
     let mut data = vec![0u8; src.size as usize];
-    file.read_exact(&mut data)?;
+    open_data(src)?.read_exact(&mut data)?;
     Ok(data)
+}
+
+/// A sequential reader of the source's bytes from its start: the file, or the remote
+/// source's windows.
+fn open_data(src: &BlobSource) -> io::Result<Box<dyn Read + Send>> {
+    match &src.remote {
+        None => Ok(Box::new(File::open(&src.path)?)),
+        Some(r) => Ok(Box::new(RemoteRead {
+            reader: r.clone(),
+            pos: 0,
+        })),
+    }
+}
+
+/// Sequential `Read` over a [`crate::RangeRead`] (one read per call; callers buffer).
+struct RemoteRead {
+    reader: Arc<dyn crate::RangeRead>,
+    pos: u64,
+}
+
+impl Read for RemoteRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read_at(self.pos, buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn encode_file(
@@ -653,7 +678,10 @@ fn encode_file(
     hash: BlobHash,
     start: u64,
 ) -> io::Result<()> {
-    let data = ReadAhead::new(File::open(&src.path)?, src.size);
+    let data = match &src.remote {
+        None => ReadAhead::new(Data::File(File::open(&src.path)?), src.size, IO_BUF),
+        Some(r) => ReadAhead::new(Data::Remote(r.clone()), src.size, crate::REMOTE_WINDOW),
+    };
     let ob = PostOrderOutboard {
         root: blake3::Hash::from_bytes(hash.0),
         tree: tree(src.size),
@@ -747,7 +775,7 @@ impl Write for BlockingWrite {
 /// Sync `Read` of a blob file that fails once the blob is withdrawn, so computing the outboard
 /// of a large blob (a few seconds per GiB) stops too.
 struct CancellableRead<'a> {
-    file: File,
+    file: Box<dyn Read + Send>,
     cancel: Option<&'a CancellationToken>,
 }
 
@@ -760,20 +788,52 @@ impl Read for CancellableRead<'_> {
     }
 }
 
-/// Positioned reads of a file with a 1 MiB read-ahead window, so the encoder's 16 KiB reads
-/// become few large ones.
+/// Where [`ReadAhead`] reads its windows from.
+enum Data {
+    /// The blob file (positioned reads).
+    File(File),
+    /// A remote source (one ranged read per window).
+    Remote(Arc<dyn crate::RangeRead>),
+}
+
+impl Data {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        match self {
+            Data::File(f) => FileExt::read_exact_at(f, buf, pos),
+            Data::Remote(r) => {
+                let mut done = 0;
+                while done < buf.len() {
+                    let n = r.read_at(pos + done as u64, &mut buf[done..])?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "remote blob shorter than its announced size",
+                        ));
+                    }
+                    done += n;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Positioned reads of a blob with a read-ahead window (1 MiB for a file, [`crate::REMOTE_WINDOW`]
+/// for a remote source), so the encoder's 16 KiB reads become few large ones.
 struct ReadAhead {
-    file: File,
+    file: Data,
     size: u64,
+    window_size: usize,
     window: RefCell<(u64, Vec<u8>)>,
 }
 
 impl ReadAhead {
-    fn new(file: File, size: u64) -> Self {
+    fn new(file: Data, size: u64, window_size: usize) -> Self {
         Self {
             file,
             size,
-            window: RefCell::new((0, Vec::with_capacity(IO_BUF))),
+            window_size,
+            window: RefCell::new((0, Vec::with_capacity(window_size))),
         }
     }
 }
@@ -787,9 +847,9 @@ impl ReadAt for ReadAhead {
             if pos >= self.size {
                 return Ok(0);
             }
-            let want = (self.size - pos).min(IO_BUF.max(buf.len()) as u64) as usize;
+            let want = (self.size - pos).min(self.window_size.max(buf.len()) as u64) as usize;
             data.resize(want, 0);
-            FileExt::read_exact_at(&self.file, data, pos)?;
+            self.file.read_exact_at(data, pos)?;
             *start = pos;
         }
         let from = (pos - *start) as usize;
@@ -844,19 +904,30 @@ pub(crate) fn ensure_outboard(
         });
     }
     fs::create_dir_all(dir)?;
-    let file = File::open(&src.path)?;
-    if file.metadata()?.len() < src.size {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "blob file shorter than its announced size",
-        ));
-    }
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(
         "{}.obao.tmp.{}.{n}",
         hash.to_hex(),
         std::process::id()
     ));
+    if let Some(remote) = &src.remote
+        && let Some(ob) = copy_remote_outboard(remote.as_ref(), &tmp, tree.outboard_size())
+    {
+        // The backend's stored outboard: one sequential read of 1/256 of the blob instead of
+        // the whole blob. Only cached when its size is right; the requester checks every range.
+        fs::rename(&ob, &path)?;
+        return Ok(OutboardFile {
+            path,
+            temporary: false,
+        });
+    }
+    let file = open_data(src)?;
+    if src.remote.is_none() && File::open(&src.path)?.metadata()?.len() < src.size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob file shorter than its announced size",
+        ));
+    }
     let t0 = std::time::Instant::now();
     let write = || -> io::Result<blake3::Hash> {
         let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
@@ -886,6 +957,44 @@ pub(crate) fn ensure_outboard(
             path: tmp,
             temporary: true,
         })
+    }
+}
+
+/// Copy a remote source's stored outboard to `tmp`: `Some(tmp)` when it had one of `expected`
+/// bytes, else `None` (nothing left at `tmp`; the outboard is then computed).
+fn copy_remote_outboard(
+    remote: &dyn crate::RangeRead,
+    tmp: &Path,
+    expected: u64,
+) -> Option<PathBuf> {
+    let copy = || -> io::Result<bool> {
+        let mut out = BufWriter::with_capacity(IO_BUF, File::create(tmp)?);
+        if !remote.copy_outboard(&mut out)? {
+            return Ok(false);
+        }
+        let out = out.into_inner().map_err(|e| e.into_error())?;
+        if out.metadata()?.len() != expected {
+            tracing::warn!(
+                stored = out.metadata()?.len(),
+                expected,
+                "stored outboard has the wrong size; computing it"
+            );
+            return Ok(false);
+        }
+        out.sync_data()?;
+        Ok(true)
+    };
+    match copy() {
+        Ok(true) => Some(tmp.to_path_buf()),
+        Ok(false) => {
+            let _ = fs::remove_file(tmp);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot copy the stored outboard; computing it");
+            let _ = fs::remove_file(tmp);
+            None
+        }
     }
 }
 

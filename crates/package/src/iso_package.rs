@@ -199,6 +199,17 @@ impl hadris_storage::sync::BlockDevice for HashingDevice<'_> {
     }
 }
 
+/// Temp copies of [`Source::Reader`] entries, removed when dropped.
+struct Staged(Vec<std::path::PathBuf>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// The manifest with zero hashes: same length as the final one.
 fn placeholder_manifest(entries: &[Entry], opts: &BuildOptions) -> Vec<u8> {
     // One hash per file; `make_manifest` skips folder entries.
@@ -220,10 +231,30 @@ pub(crate) fn write(
         tree.insert(entry.path.as_str(), Node::dir())
             .map_err(iso_err(&entry.path))?;
     }
-    for entry in entries {
+    // Reader sources are copied to temp files beside the package first (hadris reads host
+    // files only); removed when this returns.
+    let mut staged = Staged(Vec::new());
+    for (index, entry) in entries.iter().enumerate() {
         let content = match &entry.source {
             Source::Folder => continue,
-            Source::File(src) => {
+            Source::File(_) | Source::Reader(_) => {
+                let src = match &entry.source {
+                    Source::Reader(r) => {
+                        let path = tmp.with_extension(format!("stage-{index}"));
+                        staged.0.push(path.clone());
+                        let copy = || -> std::io::Result<()> {
+                            let mut input = r.open()?;
+                            let mut out = std::fs::File::create(&path)?;
+                            std::io::copy(&mut input, &mut out)?;
+                            Ok(())
+                        };
+                        copy().map_err(|e| PackageError::source_read(&path, e))?;
+                        path
+                    }
+                    Source::File(src) => src.clone(),
+                    _ => continue,
+                };
+                let src = &src;
                 let content = hadris_fs::host::file(src).map_err(iso_err(&entry.path))?;
                 if content.len() != entry.size {
                     return Err(PackageError::SizeMismatch {

@@ -84,11 +84,50 @@ pub enum Source {
     File(PathBuf),
     /// Small generated contents: table of contents, audit trail CSV/JSON, transcripts.
     Bytes(Vec<u8>),
+    /// Bytes read from an opener, e.g. a blob in an object store (`[storage] backend = "s3"`):
+    /// streamed into a ZIP; an ISO copies them to a temp file beside the package first (its
+    /// writer reads host files only) and removes it when the image is written.
+    Reader(Reader),
     /// No bytes: the entry is a folder, kept in the package although it holds nothing (an
     /// empty case folder when the folder structure is retained). Listed in the manifest's
     /// [`folders`](Manifest::folders).
     Folder,
 }
+
+/// Opens a fresh sequential reader of an entry's bytes ([`Source::Reader`]); called once per
+/// build of the entry. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader(
+    std::sync::Arc<dyn Fn() -> std::io::Result<Box<dyn std::io::Read + Send>> + Send + Sync>,
+);
+
+impl Reader {
+    /// A reader made by `open`.
+    pub fn new(
+        open: impl Fn() -> std::io::Result<Box<dyn std::io::Read + Send>> + Send + Sync + 'static,
+    ) -> Self {
+        Reader(std::sync::Arc::new(open))
+    }
+
+    /// Open the bytes from their start.
+    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+impl PartialEq for Reader {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Reader {}
 
 /// One file to put into a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +153,16 @@ impl Entry {
             source: Source::File(source),
             size,
         })
+    }
+
+    /// An entry of `size` bytes read through `reader` ([`Source::Reader`]); `build` fails if
+    /// the reader yields another number of bytes.
+    pub fn reader(path: impl Into<String>, size: u64, reader: Reader) -> Self {
+        Self {
+            path: path.into(),
+            source: Source::Reader(reader),
+            size,
+        }
     }
 
     /// An empty folder at `path` ([`Source::Folder`], size 0), kept in the package as a ZIP

@@ -111,8 +111,17 @@ pub(crate) fn write(
                 progress(done, total);
             }
             Source::Folder => {}
-            Source::File(src) => {
-                let mut input = File::open(src).map_err(|e| PackageError::source_read(src, e))?;
+            Source::File(_) | Source::Reader(_) => {
+                let src = match &entry.source {
+                    Source::File(src) => src.clone(),
+                    _ => std::path::PathBuf::from(&entry.path),
+                };
+                let src = &src;
+                let mut input: Box<dyn Read + Send> = match &entry.source {
+                    Source::Reader(r) => r.open(),
+                    _ => File::open(src).map(|f| Box::new(f) as Box<dyn Read + Send>),
+                }
+                .map_err(|e| PackageError::source_read(src, e))?;
                 let mut copied = 0u64;
                 loop {
                     let n = read_full(&mut input, &mut buf)

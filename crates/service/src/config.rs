@@ -6,6 +6,7 @@
 //! ignored setting. Settings an administrator changes through the API are written back here.
 
 use anyhow::{Context as _, Result, bail};
+pub use casemesh_blobs_s3::StorageConfig;
 use casemesh_model::org::Settings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -41,6 +42,12 @@ pub struct Config {
     /// Run-time settings (feature flags, default retention, auto-import); changed through the API.
     #[serde(default = "default_settings")]
     pub settings: Settings,
+    /// `[storage]`: where evidence blobs live: `backend = "fs"` (default: files under
+    /// `DIR/blobs`, as before) or `"s3"` (an S3-compatible bucket; keys in
+    /// `casemesh_blobs_s3::config`, documented in docs/operations.md). Checked at start: a
+    /// bucket that does not answer or refuses the credentials stops the node.
+    #[serde(default, skip_serializing_if = "StorageConfig::is_fs")]
+    pub storage: StorageConfig,
 }
 
 /// `[p2p]`.
@@ -278,6 +285,7 @@ impl Config {
             http: HttpConfig::default(),
             smtp: None,
             settings: default_settings(),
+            storage: StorageConfig::Fs,
         }
     }
 

@@ -89,8 +89,9 @@ pub struct EvidenceEdit {
 /// Verified bytes to send: the hash was checked before this was handed out.
 #[derive(Debug)]
 pub struct Content {
-    /// The open file, positioned at its start.
-    pub file: std::fs::File,
+    /// The verified bytes from their start: the blob's file, or verified windows from the
+    /// object store (`BlobReader::into_stream` gives an HTTP body either way).
+    pub file: casemesh_store::blobs::BlobReader,
     /// Its size in bytes.
     pub size: u64,
     /// Media type to send it as.
@@ -150,12 +151,12 @@ where
     E: std::fmt::Display + Send,
 {
     if let Some(len) = exact_len {
-        store.blobs().check_space(len)?;
+        store.blobs().check_blob_space(len)?;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let blobs = store.blobs().clone();
     let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-        let mut w = blobs.writer()?;
+        let mut w = blobs.writer_sized(exact_len)?;
         while let Some(chunk) = rx.blocking_recv() {
             w.write(&chunk)?;
         }

@@ -230,7 +230,7 @@ impl Node {
         } = config;
         let layout = config::Layout::new(&dir);
         let secret = config::load_identity(&dir)?;
-        let store = match Store::open(&dir) {
+        let store = match open_store(&dir, &file.storage) {
             Ok(s) => s,
             Err(StoreError::InUse(_)) => {
                 anyhow::bail!(
@@ -240,6 +240,16 @@ impl Node {
             }
             Err(e) => return Err(e).context("open the store"),
         };
+        // A bucket that does not answer or refuses the credentials stops the start here, with
+        // the object store's answer, instead of failing every ingest later.
+        store.blobs().check().await.with_context(|| {
+            format!(
+                "[storage] backend = \"{}\": the blob store is not usable (check endpoint, \
+                 bucket, region and credentials in {})",
+                store.blobs().backend(),
+                layout.config().display()
+            )
+        })?;
         let settings = Arc::new(RwLock::new(file.settings.clone()));
         // Everything the node starts stops with this token: the caller's, or a failed server.
         let cancel = shutdown.child_token();
@@ -377,6 +387,21 @@ impl Node {
                 }
             }
         });
+        if store.blobs().backend() != "fs" {
+            spawn_periodic(&mut jobs, &cancel, STORAGE_SWEEP_EVERY.as_secs(), {
+                let store = store.clone();
+                move || {
+                    let store = store.clone();
+                    async move {
+                        match store.blobs().sweep(STORAGE_SWEEP_AGE).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "object store sweep"),
+                            Err(e) => tracing::error!(error = %e, "object store sweep failed"),
+                        }
+                    }
+                }
+            });
+        }
         match links.resume_builds() {
             Ok(0) => {}
             Ok(n) => tracing::info!(builds = n, "resumed interrupted package builds"),
@@ -655,6 +680,46 @@ fn port_in_use(
 }
 
 /// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.
+/// How often leftovers of interrupted uploads are looked for in the bucket (`[storage]
+/// backend = "s3"`).
+const STORAGE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Leftovers younger than this are left alone: an upload of another process (a `blobs
+/// migrate` run, a second node on the bucket) may still be using them.
+const STORAGE_SWEEP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Open the store on `dir` with its blobs where `[storage]` says: `DIR/blobs` (`fs`), or the
+/// bucket (`s3`: settings resolved, credentials read; temp files in `DIR/blobs/tmp`).
+/// Must be called inside the node's (multi-threaded) runtime: S3 calls run on it.
+fn open_store(dir: &std::path::Path, storage: &config::StorageConfig) -> Result<Store, StoreError> {
+    match storage {
+        config::StorageConfig::Fs => Store::open(dir),
+        config::StorageConfig::S3(settings) => Store::open_with_blobs(dir, || {
+            let invalid = |e: String| {
+                StoreError::io("[storage]")(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    e,
+                ))
+            };
+            let s3 = casemesh_blobs_s3::S3Config::resolve(settings, dir, |k| std::env::var(k).ok())
+                .map_err(|e| invalid(e.to_string()))?;
+            let blobs =
+                casemesh_blobs_s3::S3Blobs::connect(&s3).map_err(|e| invalid(e.to_string()))?;
+            let backend = casemesh_blobs_s3::backend::S3Backend::new(
+                blobs,
+                tokio::runtime::Handle::current(),
+            );
+            tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, "evidence blobs in an S3 bucket");
+            casemesh_store::BlobStore::open_object(&dir.join("blobs"), std::sync::Arc::new(backend))
+        }),
+        // Future backends are refused rather than silently falling back to files.
+        #[allow(unreachable_patterns)]
+        _ => Err(StoreError::io("[storage]")(std::io::Error::other(
+            "unknown backend",
+        ))),
+    }
+}
+
 fn spawn_periodic<F, Fut>(
     jobs: &mut JoinSet<()>,
     cancel: &CancellationToken,

@@ -1588,10 +1588,14 @@ impl Engine {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                let source = casemesh_net::BlobSource {
-                    path: engine.inner.store.blobs().path_of(&hash),
-                    size,
-                    cancel: None,
+                let store = engine.inner.store.clone();
+                let source = match tokio::task::spawn_blocking(move || {
+                    crate::serve::blob_source(&store, &hash)
+                })
+                .await
+                {
+                    Ok(Ok(Some(source))) if source.size == size => source,
+                    _ => continue, // not stored (any more): nothing to prepare
                 };
                 if let Err(e) = engine.inner.net.prepare_blob(hash, source).await {
                     tracing::debug!(blob = %hash, error = %e, "could not precompute the outboard; it is built on first request");

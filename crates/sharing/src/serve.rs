@@ -13,6 +13,7 @@ use casemesh_model::grant::{self, Scope, SignedGrant};
 use casemesh_model::ids::{BlobHash, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::PolicyAction;
 use casemesh_net::{BlobServer, BlobSource, PeerId, Refusal};
+use casemesh_store::blobs::{BlobLocation, RemoteBlob};
 use casemesh_store::{Actor, Clock, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -236,11 +237,13 @@ impl GrantChecker {
                 Refusal::not_found("no item of this share has this blob (deleted, or not in scope)")
             })?)
         };
-        let path = self.store.blobs().path_of(hash);
-        let size = std::fs::metadata(&path)
-            .map(|m| m.len())
-            .map_err(|_| Refusal::not_found("blob missing"))?;
-        let source = BlobSource::new(path, size).with_cancel(self.tokens.token(share.id));
+        let source = blob_source(&self.store, hash)
+            .map_err(|e| {
+                tracing::error!(blob = %hash, error = %e, "cannot locate a blob to serve");
+                Refusal::new(casemesh_net::RefusalCode::Internal, "cannot read blob")
+            })?
+            .ok_or_else(|| Refusal::not_found("blob missing"))?
+            .with_cancel(self.tokens.token(share.id));
         Ok((item, source))
     }
 
@@ -297,6 +300,37 @@ impl GrantChecker {
             }
         }
         Ok(None)
+    }
+}
+
+/// What the net layer serves for a stored blob: its file (the fast path), or, with the
+/// object-store backend, verified ranged reads of the object (and its stored outboard).
+/// `None` when the blob is not stored.
+///
+/// Errors: the store could not be asked (file system or object store).
+pub(crate) fn blob_source(
+    store: &Store,
+    hash: &BlobHash,
+) -> Result<Option<BlobSource>, casemesh_store::StoreError> {
+    Ok(store.blobs().locate(hash)?.map(|at| match at {
+        BlobLocation::File { path, size } => BlobSource::new(path, size),
+        BlobLocation::Remote(r) => {
+            let size = r.size();
+            BlobSource::remote(Arc::new(Remote(r)), size)
+        }
+    }))
+}
+
+/// A blob in the object store as the net layer's [`casemesh_net::RangeRead`].
+struct Remote(RemoteBlob);
+
+impl casemesh_net::RangeRead for Remote {
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read_at(pos, buf)
+    }
+
+    fn copy_outboard(&self, out: &mut dyn std::io::Write) -> std::io::Result<bool> {
+        self.0.copy_outboard(out)
     }
 }
 

@@ -17,6 +17,16 @@
 //!   an ingest for longer than one decision;
 //! - pins ([`BlobStore::pin`]): a package build or a transfer pins the blobs it reads;
 //! - live temp files: the temp file of a writer still in use is never swept.
+//!
+//! Backends (`[storage]` in the node's config, issue #18): the files above (`fs`, the default),
+//! or an S3-compatible bucket ([`BlobStore::open_s3`], `casemesh_blobs_s3::S3Blobs`, glue in
+//! [`remote`]) with the same guarantees. Callers do not branch on the backend: they write through
+//! [`BlobWriter`], read through [`BlobReader`] ([`BlobStore::open_verified`]), serve ranges
+//! through [`BlobLocation`] ([`BlobStore::locate`]) and hand in verified partial files and
+//! batches ([`BlobStore::adopt_verified`], [`BlobStore::put_verified_batch`]); listing, gc,
+//! verification, pins and the ingest guard mean the same on both. Local space
+//! ([`BlobStore::check_space`]) is always the data directory's: partial transfers and packages
+//! stay local.
 
 use crate::error::StoreError;
 use casemesh_model::ids::BlobHash;
@@ -29,6 +39,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::RwLock;
 
+pub mod remote;
+pub use remote::{BlobLocation, BlobReader, ObjectBlobs, ObjectWriter, RemoteBlob, RemoteReader};
+
 /// Size of the write buffer and of read chunks.
 pub const CHUNK: usize = 1 << 20;
 
@@ -39,10 +52,13 @@ pub const SPACE_RESERVE: u64 = 32 << 20;
 /// Start write-back of dirty pages every this many bytes, so the final fsync has little left to do.
 const WRITEBACK_EVERY: u64 = 64 << 20;
 
-/// The blob directory.
+/// The blob store: files in the blob directory, or objects in an S3 bucket (see the module doc).
 #[derive(Clone)]
 pub struct BlobStore {
+    /// The blob directory (`fs`), or the local directory of temp files and free-space checks (`s3`).
     root: PathBuf,
+    /// The bucket, when `[storage] backend = "s3"`; then blobs live only there.
+    s3: Option<Arc<dyn ObjectBlobs>>,
     /// Ingest finalization holds it shared, garbage collection exclusively (per blob).
     gc_lock: Arc<RwLock<()>>,
     /// Pinned blobs (shared with clones).
@@ -52,8 +68,17 @@ pub struct BlobStore {
 }
 
 /// A blob being written; see [`BlobStore::writer`]. Dropping it without [`BlobWriter::finish`]
-/// removes the temp file.
-pub struct BlobWriter {
+/// stores nothing: the temp file is removed (`fs`), the multipart upload aborted (`s3`).
+pub struct BlobWriter(WriterInner);
+
+enum WriterInner {
+    /// Boxed: the hasher and buffer make it ~2 KiB, the other variant is a pointer.
+    Fs(Box<FsWriter>),
+    Object(Box<dyn ObjectWriter>),
+}
+
+/// A blob being written to a temp file of the blob directory.
+struct FsWriter {
     file: Option<BufWriter<File>>,
     tmp: PathBuf,
     hasher: blake3::Hasher,
@@ -70,17 +95,62 @@ impl BlobStore {
             .map_err(StoreError::io(format!("create {}", root.display())))?;
         Ok(BlobStore {
             root: root.to_path_buf(),
+            s3: None,
             gc_lock: Arc::new(RwLock::new(())),
             pins: Pins::default(),
             live_tmp: Arc::default(),
         })
     }
 
+    /// A blob store whose blobs live in an object store (`[storage] backend = "s3"`:
+    /// `casemesh_blobs_s3::backend::S3Backend`); `local` holds only temp files and is where
+    /// free space is checked. Sends no request: call [`BlobStore::check`] at start.
+    ///
+    /// Errors: `Io` when `local` cannot be created.
+    pub fn open_object(
+        local: &Path,
+        backend: Arc<dyn ObjectBlobs>,
+    ) -> Result<BlobStore, StoreError> {
+        let mut store = BlobStore::open(local)?;
+        store.s3 = Some(backend);
+        Ok(store)
+    }
+
+    /// The backend's name, as in `[storage] backend`: `"fs"` or `"s3"`.
+    pub fn backend(&self) -> &'static str {
+        if self.s3.is_some() { "s3" } else { "fs" }
+    }
+
+    /// Check that the backend answers: for `s3`, that the bucket exists and the credentials are
+    /// accepted (one HEAD); nothing to check for `fs`. Called at start: a node whose bucket is
+    /// unusable must not start.
+    ///
+    /// Errors: `Io` whose message says what the object store answered.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match &self.s3 {
+            Some(s3) => s3.check().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Remove what interrupted uploads left in the object store (staging objects and
+    /// outboards without a blob) older than `older_than`; nothing to do for `fs` (its temp
+    /// files go with [`BlobStore::gc`]). Returns the objects removed. Run periodically.
+    pub async fn sweep(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
+        match &self.s3 {
+            Some(s3) => s3.sweep(older_than).await,
+            None => Ok(0),
+        }
+    }
+
     /// Keep these blobs from garbage collection until the returned guard is dropped (a package
     /// build reading them, a transfer serving them). Pins live in memory: after a restart nothing
     /// is in progress, so nothing needs them.
     pub fn pin(&self, hashes: impl IntoIterator<Item = BlobHash>) -> BlobPins {
-        self.pins.pin(hashes)
+        match &self.s3 {
+            Some(s3) => s3.pin(hashes.into_iter().collect()),
+            None => self.pins.pin(hashes),
+        }
     }
 
     fn is_pinned(&self, hash: &BlobHash) -> bool {
@@ -99,6 +169,16 @@ impl BlobStore {
         Ok(())
     }
 
+    /// [`BlobStore::check_space`] for a new blob of `bytes` that goes straight into the store
+    /// (an ingest): on `fs` the blob takes local space; on `s3` it streams to the bucket and
+    /// takes none, so nothing is refused here.
+    pub fn check_blob_space(&self, bytes: u64) -> Result<(), StoreError> {
+        match &self.s3 {
+            Some(_) => Ok(()),
+            None => self.check_space(bytes),
+        }
+    }
+
     /// Bytes free on the blob store's file system (for unprivileged users, as `df` shows).
     pub fn available_space(&self) -> Result<u64, StoreError> {
         fs4::available_space(&self.root).map_err(StoreError::io(format!(
@@ -107,7 +187,8 @@ impl BlobStore {
         )))
     }
 
-    /// Where the blob with this hash lives (whether or not it exists).
+    /// Where the blob with this hash lives (whether or not it exists) with the `fs` backend;
+    /// backend-independent callers use [`BlobStore::locate`].
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
         let hex = hash.to_hex();
         self.root.join(&hex[..2]).join(hex)
@@ -118,13 +199,58 @@ impl BlobStore {
         self.root.join("tmp")
     }
 
-    /// Whether a complete blob with this hash is present (not verified).
+    /// Whether a complete blob with this hash is present (not verified). With `s3`, one HEAD;
+    /// a store that cannot be asked counts as "not present" (the caller fetches or writes the
+    /// blob again, which dedup makes harmless).
     pub fn contains(&self, hash: &BlobHash) -> bool {
-        self.path_of(hash).is_file()
+        match &self.s3 {
+            Some(s3) => match s3.stat(hash) {
+                Ok(found) => found.is_some(),
+                Err(e) => {
+                    tracing::warn!(blob = %hash, error = %e, "object store: cannot tell whether a blob is stored");
+                    false
+                }
+            },
+            None => self.path_of(hash).is_file(),
+        }
+    }
+
+    /// Where the blob's bytes are, to serve ranges of them or read them whole: `None` when it is
+    /// not stored. Not verified here; readers of a [`BlobLocation::Remote`] get verified bytes
+    /// only, readers of a file verify what they read (partners check every range they receive).
+    ///
+    /// Errors: `Io` when the file system or the object store cannot be asked.
+    pub fn locate(&self, hash: &BlobHash) -> Result<Option<BlobLocation>, StoreError> {
+        match &self.s3 {
+            Some(s3) => Ok(s3
+                .stat(hash)?
+                .map(|size| BlobLocation::Remote(RemoteBlob::new(s3.clone(), *hash, size)))),
+            None => {
+                let path = self.path_of(hash);
+                match fs::metadata(&path) {
+                    Ok(m) => Ok(Some(BlobLocation::File {
+                        path,
+                        size: m.len(),
+                    })),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(StoreError::io(format!("stat {}", path.display()))(e)),
+                }
+            }
+        }
     }
 
     /// Start writing a new blob.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
+        self.writer_sized(None)
+    }
+
+    /// Start writing a new blob whose final size is known (`size_hint`, bytes): with `s3` it
+    /// sizes the multipart upload's parts so any size fits within S3's 10 000 parts (without
+    /// it, up to 10 000 × the part size, 78 GiB at 8 MiB). Ignored by `fs`.
+    pub fn writer_sized(&self, size_hint: Option<u64>) -> Result<BlobWriter, StoreError> {
+        if let Some(s3) = &self.s3 {
+            return Ok(BlobWriter(WriterInner::Object(s3.writer(size_hint))));
+        }
         let tmp = self.tmp_path()?;
         let file =
             File::create(&tmp).map_err(StoreError::io(format!("create {}", tmp.display())))?;
@@ -132,7 +258,7 @@ impl BlobStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(tmp.clone());
-        Ok(BlobWriter {
+        Ok(BlobWriter(WriterInner::Fs(Box::new(FsWriter {
             file: Some(BufWriter::with_capacity(CHUNK, file)),
             tmp,
             hasher: blake3::Hasher::new(),
@@ -140,13 +266,16 @@ impl BlobStore {
             since_writeback: 0,
             root: self.root.clone(),
             live_tmp: self.live_tmp.clone(),
-        })
+        }))))
     }
 
     /// Hold this while turning a finished blob into a database reference; garbage collection
     /// cannot run meanwhile.
     pub async fn ingest_guard(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
-        self.gc_lock.clone().read_owned().await
+        match &self.s3 {
+            Some(s3) => s3.ingest_guard().await,
+            None => self.gc_lock.clone().read_owned().await,
+        }
     }
 
     /// Finish `w` (see [`BlobWriter::finish`]) with the blob pinned before it lands in the store,
@@ -154,20 +283,51 @@ impl BlobStore {
     /// the pins hold until dropped. For writers that are not ingests under
     /// [`BlobStore::ingest_guard`] (e.g. a share's item list).
     pub fn finish_pinned(&self, w: BlobWriter) -> Result<(BlobHash, u64, BlobPins), StoreError> {
-        let pins = self.pin([w.hash()]);
-        let (hash, size) = w.finish()?;
-        Ok((hash, size, pins))
+        match (&w.0, &self.s3) {
+            (WriterInner::Fs(f), _) => {
+                let pins = self.pin([f.hash()]);
+                let (hash, size) = w.finish()?;
+                Ok((hash, size, pins))
+            }
+            (WriterInner::Object(_), Some(s3)) => {
+                // The hash is known only once the upload is complete: the ingest guard keeps
+                // gc away from the new object until the pin holds it.
+                let _guard = futures::executor::block_on(s3.ingest_guard());
+                let (hash, size) = w.finish()?;
+                Ok((hash, size, self.pin([hash])))
+            }
+            (WriterInner::Object(_), None) => Err(StoreError::Corrupt(
+                "an object-store writer finished by a file store".into(),
+            )),
+        }
     }
 
     /// Move a complete file that the caller already verified against `hash` (for example a
-    /// transfer's partial file) into the store. Consumes `file`.
-    pub fn adopt_verified(&self, file: &Path, hash: &BlobHash) -> Result<PathBuf, StoreError> {
+    /// transfer's partial file) into the store. Consumes `file`: renamed into the blob
+    /// directory (`fs`), or uploaded to the blob's address, completed only if its bytes hash to
+    /// `hash`, then removed (`s3`; nothing is uploaded when the blob is stored already).
+    ///
+    /// Errors: `BlobCorrupt` (s3: the file does not hash to `hash`), `Io`.
+    pub fn adopt_verified(&self, file: &Path, hash: &BlobHash) -> Result<(), StoreError> {
+        if let Some(s3) = &self.s3 {
+            return match s3.put_verified_file(file, *hash) {
+                Ok(()) => fs::remove_file(file)
+                    .or_else(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(StoreError::io(format!("remove {}", file.display()))),
+                // The other import of the same blob moved the shared partial file in already.
+                Err(_) if !file.exists() && self.contains(hash) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         let dest = self.path_of(hash);
         match self.adopt_inner(file, &dest) {
             // Two imports that fetched the same blob share one partial file: the first moved it
             // into place, so the second finds it gone and the blob stored. Not an error.
-            Err(_) if dest.is_file() && !file.exists() => Ok(dest),
-            other => other,
+            Err(_) if dest.is_file() && !file.exists() => Ok(()),
+            other => other.map(drop),
         }
     }
 
@@ -206,6 +366,9 @@ impl BlobStore {
                 tracing::error!(blob = %hash, "batch blob does not match its hash; nothing stored");
                 return Err(StoreError::BlobCorrupt { hash: *hash });
             }
+        }
+        if let Some(s3) = &self.s3 {
+            return s3.put_verified_batch(blobs);
         }
         let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
         let guard = TmpFiles {
@@ -278,9 +441,39 @@ impl BlobStore {
         Ok(self.tmp_dir().join(format!("{}.tmp", hex::encode(name))))
     }
 
-    /// Open a blob for reading after checking its bytes against its hash. The returned file is
-    /// positioned at the start.
-    pub fn open_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
+    /// Open a blob for reading, verified, with its size in bytes. `fs`: the file, after checking
+    /// all of its bytes against the hash, positioned at the start. `s3`: a stream of verified
+    /// windows (each checked against the hash with the stored outboard before it is handed
+    /// out; memory flat in the blob's size), so corruption shows as a read error.
+    ///
+    /// Errors: `BlobMissing`, `BlobCorrupt` (fs), `Io`.
+    pub fn open_verified(&self, hash: &BlobHash) -> Result<(BlobReader, u64), StoreError> {
+        if let Some(s3) = &self.s3 {
+            let size = s3
+                .stat(hash)?
+                .ok_or(StoreError::BlobMissing { hash: *hash })?;
+            let reader = RemoteBlob::new(s3.clone(), *hash, size)
+                .reader()
+                .map_err(StoreError::io(format!("object store: read blob {hash}")))?;
+            return Ok((reader, size));
+        }
+        let (file, size) = self.open_file_verified(hash)?;
+        Ok((BlobReader::File(file), size))
+    }
+
+    /// Check a blob whole: present, its bytes hash to its address (and, on `s3`, the outboard
+    /// beside it is the one its bytes give). Returns its size. Reads every byte once, memory
+    /// flat in its size. Source of `casemesh blobs verify`.
+    ///
+    /// Errors: `BlobMissing`, `BlobCorrupt`, `Io`.
+    pub fn verify(&self, hash: &BlobHash) -> Result<u64, StoreError> {
+        if let Some(s3) = &self.s3 {
+            return s3.verify(hash);
+        }
+        self.open_file_verified(hash).map(|(_, size)| size)
+    }
+
+    fn open_file_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
         let path = self.path_of(hash);
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -300,8 +493,11 @@ impl BlobStore {
         Ok((file, size))
     }
 
-    /// Every complete blob on disk with its size.
+    /// Every complete blob with its size, sorted by hash (on disk, or in the bucket).
     pub fn list(&self) -> Result<Vec<(BlobHash, u64)>, StoreError> {
+        if let Some(s3) = &self.s3 {
+            return s3.list();
+        }
         let mut out = Vec::new();
         let rd = fs::read_dir(&self.root)
             .map_err(StoreError::io(format!("list {}", self.root.display())))?;
@@ -334,20 +530,12 @@ impl BlobStore {
     /// freed. The exclusive lock is taken per blob, so ingests go on meanwhile.
     pub async fn gc(
         &self,
-        in_use: impl Fn(&BlobHash) -> Result<bool, StoreError>,
+        in_use: impl Fn(&BlobHash) -> Result<bool, StoreError> + Send + Sync,
     ) -> Result<(u64, u64), StoreError> {
-        let (mut removed, mut freed) = (0u64, 0u64);
-        for (hash, size) in self.list()? {
-            let _exclusive = self.gc_lock.write().await;
-            if !self.is_pinned(&hash) && !in_use(&hash)? {
-                let path = self.path_of(&hash);
-                fs::remove_file(&path)
-                    .map_err(StoreError::io(format!("remove {}", path.display())))?;
-                tracing::info!(blob = %hash, size, "garbage-collected unreferenced blob");
-                removed += 1;
-                freed += size;
-            }
-        }
+        let (removed, mut freed) = match &self.s3 {
+            Some(s3) => s3.gc(&in_use).await?,
+            None => self.gc_files(&in_use).await?,
+        };
         if let Ok(rd) = fs::read_dir(self.tmp_dir()) {
             let live = self
                 .live_tmp
@@ -361,11 +549,71 @@ impl BlobStore {
         }
         Ok((removed, freed))
     }
+
+    async fn gc_files(
+        &self,
+        in_use: &impl Fn(&BlobHash) -> Result<bool, StoreError>,
+    ) -> Result<(u64, u64), StoreError> {
+        let (mut removed, mut freed) = (0u64, 0u64);
+        for (hash, size) in self.list()? {
+            let _exclusive = self.gc_lock.write().await;
+            if !self.is_pinned(&hash) && !in_use(&hash)? {
+                let path = self.path_of(&hash);
+                fs::remove_file(&path)
+                    .map_err(StoreError::io(format!("remove {}", path.display())))?;
+                tracing::info!(blob = %hash, size, "garbage-collected unreferenced blob");
+                removed += 1;
+                freed += size;
+            }
+        }
+        Ok((removed, freed))
+    }
 }
 
 impl BlobWriter {
-    /// Append bytes, hashing them on the way.
+    /// Append bytes, hashing them on the way (and, with `s3`, uploading them: waits while the
+    /// upload's parts in flight are at their limit).
+    ///
+    /// Errors: `Io` (disk or object store); after an error the writer stores nothing.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        match &mut self.0 {
+            WriterInner::Fs(f) => f.write(bytes),
+            WriterInner::Object(w) => w.write(bytes),
+        }
+    }
+
+    /// The hash of the bytes written so far, when the backend knows it before the end (`fs`);
+    /// `None` for `s3` (known at [`BlobWriter::finish`]).
+    pub fn hash(&self) -> Option<BlobHash> {
+        match &self.0 {
+            WriterInner::Fs(f) => Some(f.hash()),
+            WriterInner::Object(_) => None,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        match &self.0 {
+            WriterInner::Fs(f) => f.size,
+            WriterInner::Object(w) => w.size(),
+        }
+    }
+
+    /// Make the blob durable at its address (`fs`: fsynced and renamed; `s3`: confirmed by the
+    /// object store). Returns its hash and size. Call while holding
+    /// [`BlobStore::ingest_guard`] until the reference is recorded.
+    ///
+    /// Errors: `NoSpace`/`Io` (fs), `Io` (object store unreachable: nothing is stored).
+    pub fn finish(self) -> Result<(BlobHash, u64), StoreError> {
+        match self.0 {
+            WriterInner::Fs(f) => f.finish(),
+            WriterInner::Object(w) => w.finish(),
+        }
+    }
+}
+
+impl FsWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         let file = self
             .file
             .as_mut()
@@ -386,20 +634,12 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// The hash of the bytes written so far (what [`BlobWriter::finish`] will name the blob,
-    /// if nothing more is written): lets a caller pin the blob before it lands in the store.
-    pub fn hash(&self) -> BlobHash {
+    /// The hash of the bytes written so far: lets a caller pin the blob before it lands.
+    fn hash(&self) -> BlobHash {
         BlobHash::from(self.hasher.finalize())
     }
 
-    /// Bytes written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Make the blob durable and move it to its address. Returns its hash and size. Call while
-    /// holding [`BlobStore::ingest_guard`] until the reference is recorded.
-    pub fn finish(mut self) -> Result<(BlobHash, u64), StoreError> {
+    fn finish(mut self) -> Result<(BlobHash, u64), StoreError> {
         let result = self.finish_inner();
         if result.is_err() {
             // Nothing half-written stays behind (a full disk fails the fsync or the rename).
@@ -437,7 +677,7 @@ impl BlobWriter {
     }
 }
 
-impl Drop for BlobWriter {
+impl Drop for FsWriter {
     fn drop(&mut self) {
         if self.file.is_some() {
             self.file = None;
@@ -571,9 +811,10 @@ mod tests {
         let partial = d.path().join("partial.blob");
         fs::write(&partial, b"fetched bytes").unwrap();
         let hash = BlobHash::of(b"fetched bytes");
-        assert_eq!(s.adopt_verified(&partial, &hash).unwrap(), s.path_of(&hash));
+        s.adopt_verified(&partial, &hash).unwrap();
+        assert!(s.path_of(&hash).is_file());
         // The other import of the same blob finds the partial file gone and the blob stored.
-        assert_eq!(s.adopt_verified(&partial, &hash).unwrap(), s.path_of(&hash));
+        s.adopt_verified(&partial, &hash).unwrap();
         // Without the blob stored, a missing partial file is still an error.
         let other = BlobHash::of(b"never fetched");
         assert!(s.adopt_verified(&partial, &other).is_err());

@@ -140,6 +140,22 @@ impl Store {
         Ok(Store { db, blobs })
     }
 
+    /// [`Store::open`] with the blobs in `blobs` instead of `DIR/blobs` (`[storage] backend =
+    /// "s3"`: [`BlobStore::open_object`]). The database is opened first, so a data directory
+    /// in use is refused before the object store is touched.
+    pub fn open_with_blobs(
+        data_dir: &Path,
+        blobs: impl FnOnce() -> Result<BlobStore, StoreError>,
+    ) -> Result<Store, StoreError> {
+        let db = Db::open(&data_dir.join("db"))?;
+        migrate(&db)?;
+        crate::case_numbers::rebuild(&db)?;
+        Ok(Store {
+            db,
+            blobs: blobs()?,
+        })
+    }
+
     /// The blob store.
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
@@ -693,7 +709,7 @@ impl Store {
         let referenced = self.referenced_blobs()?;
         let mut report = BlobReport::default();
         for hash in &referenced {
-            match self.blobs.open_verified(hash) {
+            match self.blobs.verify(hash) {
                 Ok(_) => report.ok += 1,
                 Err(StoreError::BlobMissing { .. }) => report.missing.push(*hash),
                 Err(StoreError::BlobCorrupt { .. }) => report.corrupt.push(*hash),

@@ -16,6 +16,7 @@ mod evidence;
 mod federation;
 mod folder;
 mod link;
+mod migrate;
 mod node_info;
 mod settings;
 mod share;
@@ -104,6 +105,10 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
     // `verify` works offline, on a file: no node, no token.
     if let Command::Verify(args) = &cmd {
         return verify::run(args, &ctx).await;
+    }
+    // `blobs migrate` works offline too, on a stopped node's data directory.
+    if let Command::Blobs(settings::BlobsCommand::Migrate { to }) = &cmd {
+        return migrate::run(*to, &ctx).await;
     }
     let client = Client::from_context(&ctx)?;
     let out = Out { json: ctx.json };

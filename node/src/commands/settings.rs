@@ -63,6 +63,14 @@ pub(crate) enum BlobsCommand {
     /// Check every referenced blob is present and intact (reads every byte); list what is wrong.
     /// Exit code 1 when a referenced blob is missing or corrupt.
     Verify,
+    /// Copy every blob between `DIR/blobs` and the `[storage]` bucket, verified and resumable
+    /// (run it again after an interruption), with a progress bar. The node must be stopped
+    /// (offline, on --data-dir); the source is never changed. Then set `[storage] backend`.
+    Migrate {
+        /// `s3`: from DIR/blobs into the bucket; `fs`: from the bucket into DIR/blobs.
+        #[arg(long, value_enum)]
+        to: super::migrate::Destination,
+    },
 }
 
 /// `--default-retention`: a policy, or none (received cases then keep "Until Manually Deleted").
@@ -251,6 +259,8 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
                 );
             }
         }
+        // Offline: handled by `commands::run` before a client exists.
+        BlobsCommand::Migrate { .. } => bail!("blobs migrate runs offline, with --data-dir"),
     }
     Ok(())
 }

@@ -23,8 +23,7 @@ use casemesh_service::{Content, NewEvidence};
 
 /// A response streaming verified bytes (the use case checked the hash before handing them out).
 fn content_response(c: Content) -> Response {
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(c.file), 1 << 20);
+    let stream = c.file.into_stream();
     let disposition = format!(
         "attachment; filename=\"{}\"",
         c.name.replace(['"', '\\'], "_")

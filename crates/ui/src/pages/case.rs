@@ -619,8 +619,7 @@ pub async fn download(
         .evidence()
         .content(&who.caller, &reference, &evidence)
         .await?;
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(c.file), 1 << 20);
+    let stream = c.file.into_stream();
     Ok((
         [
             (header::CONTENT_TYPE, c.media_type),

@@ -1,0 +1,124 @@
+//! `casemesh blobs migrate --to s3|fs`: moves a stopped node's evidence blobs between its data
+//! directory (`DIR/blobs`) and the S3 bucket its `[storage]` settings describe (issue #18 item 4),
+//! with a progress bar. The copying, verifying and resuming is
+//! `casemesh_blobs_s3::migrate::{migrate_to_s3, migrate_to_fs}`; this file only finds the two
+//! stores, holds the data directory while it runs, and prints.
+//!
+//! Works offline on `--data-dir DIR`, like `init`: the node must be stopped. Opening the
+//! database takes the data directory's lock, so a running node is refused before anything is
+//! read ("the data directory is in use"). The source is never changed; see docs/operations.md
+//! ("Moving blobs between the data directory and the bucket").
+
+use super::{Context, bytes};
+use anyhow::{Context as _, bail};
+use casemesh_blobs_s3::migrate::{Migrated, Progress, migrate_to_fs, migrate_to_s3};
+use casemesh_blobs_s3::{S3Blobs, S3Config, StorageConfig};
+use casemesh_service::config::Config;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where `blobs migrate` moves the blobs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Destination {
+    /// From `DIR/blobs` into the bucket of `[storage]`.
+    S3,
+    /// From the bucket of `[storage]` into `DIR/blobs`.
+    Fs,
+}
+
+/// Run `casemesh blobs migrate --to DEST` on the stopped node of `ctx.data_dir`.
+///
+/// Errors: no `--data-dir`; a config without S3 settings in `[storage]` (there is no bucket to
+/// move to or from); the data directory in use (the node runs); the bucket unreachable or
+/// refusing the credentials; any [`casemesh_blobs_s3::migrate::MigrateError`] (what was
+/// migrated before it stays migrated: run the command again).
+pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
+    let dir = ctx.data_dir.clone().context(
+        "blobs migrate works on a stopped node's data directory: --data-dir DIR is required",
+    )?;
+    let config = Config::load(&dir)?;
+    let StorageConfig::S3(settings) = &config.storage else {
+        bail!(
+            "{}: [storage] has no bucket to migrate {}: set backend = \"s3\" with its endpoint, \
+             bucket and credentials first (docs/operations.md, \"Evidence blobs in an S3 bucket\")",
+            dir.join("config.toml").display(),
+            if to == Destination::S3 { "to" } else { "from" }
+        );
+    };
+    // The database lock keeps a running node (and its blob gc) out while blobs move; the blob
+    // directory of this store is `DIR/blobs`, whatever `[storage]` says.
+    let store = casemesh_store::Store::open(&dir).map_err(|e| {
+        anyhow::anyhow!("{e} (stop the node before migrating its blobs: `systemctl stop casemesh`)")
+    })?;
+    let s3_config = S3Config::resolve(settings, &dir, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("[storage]: {e}"))?;
+    let s3 = S3Blobs::connect(&s3_config).map_err(|e| anyhow::anyhow!("[storage]: {e}"))?;
+    s3.check().await.map_err(|e| {
+        anyhow::anyhow!(
+            "[storage] bucket {} at {}: {e}",
+            s3_config.bucket,
+            s3_config.endpoint
+        )
+    })?;
+    let bar = progress_bar(ctx.json);
+    let progress = |p: &Progress| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+        bar.set_message(format!("{}/{} blobs", p.blobs_done, p.blobs_total));
+    };
+    let done = match to {
+        Destination::S3 => migrate_to_s3(store.blobs(), &s3, progress).await,
+        Destination::Fs => migrate_to_fs(&s3, store.blobs(), progress).await,
+    };
+    bar.finish_and_clear();
+    let done = done.map_err(|e| {
+        anyhow::anyhow!("{e}; blobs migrated before this stay migrated: run the command again")
+    })?;
+    s3.settle().await;
+    print_summary(to, &done, ctx.json)
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    if json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result<()> {
+    let dest = match to {
+        Destination::S3 => "s3",
+        Destination::Fs => "fs",
+    };
+    if json {
+        let v = serde_json::json!({
+            "to": dest,
+            "copied": done.copied,
+            "skipped": done.skipped,
+            "bytes_copied": done.bytes_copied,
+            "bytes_skipped": done.bytes_skipped,
+            "outboards_rebuilt": done.outboards_rebuilt,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "migrated to {dest}: {} blobs copied ({}), {} already there and verified ({})",
+        done.copied,
+        bytes(done.bytes_copied),
+        done.skipped,
+        bytes(done.bytes_skipped)
+    );
+    if done.outboards_rebuilt > 0 {
+        println!("{} outboards rebuilt", done.outboards_rebuilt);
+    }
+    println!(
+        "the source is unchanged; set [storage] backend = \"{dest}\" in config.toml, start the node and run `casemesh blobs verify`"
+    );
+    Ok(())
+}

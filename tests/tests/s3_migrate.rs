@@ -1,0 +1,275 @@
+//! `casemesh blobs migrate --to s3|fs` (issue #18 item 4) on real node data directories and a
+//! real single-node Garage ([`casemesh_tests::garage`]): the CLI a stopped node's operator runs.
+//!
+//! - `migrate_round_trip_through_the_cli`: a node on files ingests three items; while it runs,
+//!   the migration is refused (the data directory is in use) and the bucket stays empty; stopped,
+//!   `--to s3` copies every blob into the bucket, a second run copies nothing; the node started on
+//!   `backend = "s3"` with its local blobs removed serves byte-identical downloads and `blobs
+//!   verify` is clean; `--to fs` brings every blob back, and the node on files is whole again.
+//! - `a_killed_migration_resumes`: `--to s3` killed (SIGKILL) while large blobs are going up;
+//!   run again, it completes, counting what the first run finished as already there; the node
+//!   then runs on the bucket with every blob sound.
+//! - `migrate_without_bucket_settings_is_refused`: a node with no `[storage]` bucket gets a clear
+//!   error and nothing changes.
+//!
+//! Without Garage they are skipped with a message (`CASEMESH_REQUIRE_TOOLS=1` makes that a
+//! failure).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on unexpected failures"
+)]
+
+use casemesh_tests::garage::Garage;
+use casemesh_tests::{
+    EvidenceView, TestNode, blobs_verify, casemesh_bin, create_case, hash_file, random_file, s,
+};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+
+/// Ingest `sizes` as items of a new case; their evidence records.
+fn ingest(node: &TestNode, dir: &Path, sizes: &[u64]) -> (String, Vec<EvidenceView>) {
+    let case = create_case(node, "MIG-1");
+    let items = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            let src = dir.join(format!("item{i}.bin"));
+            random_file(&src, *size, 900 + i as u64);
+            node.cli_typed(["evidence", "add", &case, s(&src)])
+        })
+        .collect();
+    (case, items)
+}
+
+/// Run `blobs migrate --to DEST` on the node's data directory; stdout, or the failure.
+fn migrate(node: &TestNode, dest: &str) -> Result<String, String> {
+    let out = node.cli(["blobs", "migrate", "--to", dest]);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn append_config(node: &TestNode, text: &str) {
+    let path = node.data_dir().join("config.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(text);
+    std::fs::write(&path, config).unwrap();
+}
+
+/// Switch the node's `[storage] backend` (the table must exist).
+fn set_backend(node: &TestNode, backend: &str) {
+    let path = node.data_dir().join("config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    for line in config.lines() {
+        if line.trim_start().starts_with("backend") {
+            out.push_str(&format!("backend = \"{backend}\"\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+/// The blob files under `DIR/blobs` (64-hex names anywhere below it), sorted.
+fn local_blobs(node: &TestNode) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
+                && name.len() == 64
+                && name.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&node.data_dir().join("blobs"), &mut out);
+    out.sort();
+    out
+}
+
+fn remove_local_blobs(node: &TestNode) {
+    for hash in local_blobs(node) {
+        fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+            for e in std::fs::read_dir(dir).ok()?.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if let Some(f) = find(&p, name) {
+                        return Some(f);
+                    }
+                } else if p.file_name().is_some_and(|n| n == name) {
+                    return Some(p);
+                }
+            }
+            None
+        }
+        let path = find(&node.data_dir().join("blobs"), &hash).unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+fn hashes(items: &[EvidenceView]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|e| e.hash.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Every item downloads byte-identical from `node`.
+fn assert_downloads(node: &TestNode, case: &str, items: &[EvidenceView], dir: &Path) {
+    for ev in items {
+        let out = dir.join(format!("get-{}", ev.id));
+        let o = node.cli(["evidence", "get", case, &ev.id, "-o", s(&out)]);
+        assert!(
+            o.status.success(),
+            "download of {}: {}",
+            ev.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(hash_file(&out), ev.hash, "{} differs", ev.name);
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+fn assert_verify_clean(node: &TestNode) {
+    let v = blobs_verify(node);
+    assert!(
+        v.missing.is_empty() && v.corrupt.is_empty() && v.exit_code == 0,
+        "blobs verify: missing {:?}, corrupt {:?}",
+        v.missing,
+        v.corrupt
+    );
+}
+
+#[test]
+fn migrate_round_trip_through_the_cli() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = TestNode::start("metro-pd");
+    let (case, items) = ingest(&node, dir.path(), &[3 * MIB, 200 * 1024, 10]);
+    let storage = garage.storage_toml("metro-pd");
+    append_config(&node, &storage);
+    set_backend(&node, "s3");
+
+    // A running node keeps its data directory: refused, nothing copied.
+    let err = migrate(&node, "s3").expect_err("migration while the node runs");
+    assert!(err.contains("stop the node"), "{err}");
+    assert!(garage.blob_hashes("metro-pd").is_empty());
+
+    node.stop();
+    let first = migrate(&node, "s3").unwrap();
+    assert!(first.contains("3 blobs copied"), "{first}");
+    assert_eq!(garage.blob_hashes("metro-pd"), hashes(&items));
+    let again = migrate(&node, "s3").unwrap();
+    assert!(
+        again.contains("0 blobs copied") && again.contains("3 already there"),
+        "{again}"
+    );
+
+    // On the bucket, with no local copy left: everything is there.
+    remove_local_blobs(&node);
+    node.start_again();
+    assert_downloads(&node, &case, &items, dir.path());
+    assert_verify_clean(&node);
+    node.stop();
+
+    // And back to files.
+    let back = migrate(&node, "fs").unwrap();
+    assert!(back.contains("3 blobs copied"), "{back}");
+    assert_eq!(local_blobs(&node), hashes(&items));
+    set_backend(&node, "fs");
+    node.start_again();
+    assert_downloads(&node, &case, &items, dir.path());
+    assert_verify_clean(&node);
+}
+
+#[test]
+fn a_killed_migration_resumes() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = TestNode::start("harbor-pd");
+    let (case, items) = ingest(
+        &node,
+        dir.path(),
+        &[48 * MIB, 48 * MIB, 48 * MIB, 64 * 1024],
+    );
+    append_config(&node, &garage.storage_toml("harbor-pd"));
+    node.stop();
+
+    // Kill the migration once the first blob is in the bucket (or after 20 s at most).
+    let mut child = Command::new(casemesh_bin())
+        .args([
+            "--data-dir",
+            s(node.data_dir()),
+            "blobs",
+            "migrate",
+            "--to",
+            "s3",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while garage.blob_hashes("harbor-pd").is_empty() && start.elapsed() < Duration::from_secs(20) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let before = garage.blob_hashes("harbor-pd");
+    println!(
+        "killed after {:?} with {} of {} blobs in the bucket",
+        start.elapsed(),
+        before.len(),
+        items.len()
+    );
+    assert!(
+        before.len() < items.len(),
+        "the migration finished before it could be killed; use larger blobs"
+    );
+
+    let resumed = migrate(&node, "s3").unwrap();
+    assert!(
+        resumed.contains(&format!("{} already there", before.len())),
+        "what the killed run finished counts as there: {resumed}"
+    );
+    assert_eq!(garage.blob_hashes("harbor-pd"), hashes(&items));
+
+    remove_local_blobs(&node);
+    set_backend(&node, "s3");
+    node.start_again();
+    assert_verify_clean(&node);
+    assert_downloads(&node, &case, &items, dir.path());
+}
+
+#[test]
+fn migrate_without_bucket_settings_is_refused() {
+    let mut node = TestNode::start("county-pd");
+    let dir = tempfile::tempdir().unwrap();
+    let (_case, items) = ingest(&node, dir.path(), &[1000]);
+    node.stop();
+    let err = migrate(&node, "s3").expect_err("no bucket configured");
+    assert!(err.contains("[storage] has no bucket"), "{err}");
+    assert_eq!(local_blobs(&node), hashes(&items));
+}
