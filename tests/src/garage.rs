@@ -1,10 +1,11 @@
 //! A real single-node Garage (S3-compatible object store) for the node tests with `[storage]
 //! backend = "s3"` (issue #18): config written in a temp dir, `garage server` started on free
 //! loopback ports, layout, keys and buckets created with Garage's own CLI, the process killed on
-//! drop. Moved here from `crates/blobs-s3/tests/support/mod.rs` (the crate's own tests keep their
-//! copy, which also counts requests and restarts the server) and cut to what node tests need:
-//! a bucket per node, the `[storage]` TOML for it, and raw access to the bucket's objects to
-//! check where blobs went and to damage one.
+//! drop. The server itself is the blob backend's own test support
+//! (`crates/blobs-s3/tests/support/mod.rs`, included here by path, so the two test suites start
+//! Garage with one piece of code); this adds what node tests need: a bucket per node, the
+//! `[storage]` TOML for it, and raw access to the bucket's objects to check where blobs went and
+//! to damage one.
 //!
 //! [`Garage::start`] is `None` (and says why) when no `garage` binary is installed (`cargo
 //! install garage --version 2.5.0 --locked`, or set `GARAGE_BIN`); with
@@ -18,52 +19,23 @@
 //! # drop(node);
 //! ```
 
-use std::{
-    net::TcpListener,
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
 
 use casemesh_blobs_s3::{Credentials, S3Blobs, S3Config};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as Key};
 
-/// The region Garage signs with (its `s3_region`).
-pub const REGION: &str = "garage";
+#[path = "../../crates/blobs-s3/tests/support/mod.rs"]
+mod support;
 
-/// A running single-node Garage; killed when dropped.
+pub use support::REGION;
+
+/// A running single-node Garage with a key; killed when dropped.
 pub struct Garage {
-    child: Child,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    /// Port of its S3 API on 127.0.0.1.
-    pub s3_port: u16,
+    server: support::Garage,
+    /// Where the credentials files of [`Garage::storage_toml`] go.
+    creds: tempfile::TempDir,
     /// The key every bucket made by [`Garage::bucket`] allows.
     pub key: Credentials,
-}
-
-fn find_garage() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GARAGE_BIN") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join(".cargo/bin"));
-    }
-    dirs.into_iter()
-        .map(|d| d.join("garage"))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -74,140 +46,31 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 impl Garage {
-    /// Start a fresh single-node Garage with a key (no bucket yet), or `None` when Garage is
-    /// not installed (a panic with `CASEMESH_REQUIRE_TOOLS=1`).
+    /// Start a fresh single-node Garage with a key, or `None` when Garage is not installed (a
+    /// panic with `CASEMESH_REQUIRE_TOOLS=1`).
     pub fn start() -> Option<Garage> {
-        let Some(bin) = find_garage() else {
-            assert!(
-                std::env::var_os("CASEMESH_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
-                "no `garage` binary and CASEMESH_REQUIRE_TOOLS=1: the S3 tests must run"
-            );
-            eprintln!(
-                "SKIPPED: no `garage` binary (install it with `cargo install garage --version 2.5.0 \
-                 --locked`, or set GARAGE_BIN); the S3 tests need a real Garage"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (rpc, s3, admin) = (free_port(), free_port(), free_port());
-        let mut secret = [0u8; 32];
-        for (i, b) in blake3::hash(format!("{:?}{rpc}{s3}", Instant::now()).as_bytes())
-            .as_bytes()
-            .iter()
-            .enumerate()
-        {
-            secret[i] = *b;
-        }
-        let path = dir.path();
-        let config = format!(
-            r#"metadata_dir = "{p}/meta"
-data_dir = "{p}/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:{rpc}"
-rpc_public_addr = "127.0.0.1:{rpc}"
-rpc_secret = "{secret}"
-
-[s3_api]
-s3_region = "{REGION}"
-api_bind_addr = "127.0.0.1:{s3}"
-
-[admin]
-api_bind_addr = "127.0.0.1:{admin}"
-"#,
-            p = path.display(),
-            secret = hex::encode(secret),
-        );
-        std::fs::write(path.join("garage.toml"), config).expect("write garage.toml");
-        let log = std::fs::File::create(path.join("garage.log")).expect("log");
-        let child = Command::new(&bin)
-            .arg("-c")
-            .arg(path.join("garage.toml"))
-            .arg("server")
-            .env("RUST_LOG", "warn")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start garage server");
-        let mut g = Garage {
-            child,
-            dir,
-            bin,
-            s3_port: s3,
-            key: Credentials {
-                access_key_id: String::new(),
-                secret_access_key: String::new(),
-            },
-        };
-        g.setup();
-        Some(g)
-    }
-
-    fn setup(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.try_cli(&["status"]) {
-            assert!(
-                Instant::now() < deadline,
-                "garage did not come up: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let id = self.cli(&["node", "id", "-q"]);
-        let id = id.trim().split('@').next().expect("node id").to_string();
-        self.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
-        self.cli(&["layout", "apply", "--version", "1"]);
-        let key: serde_json::Value = serde_json::from_str(&self.cli(&[
-            "json-api",
-            "CreateKey",
-            r#"{"name":"casemesh-test"}"#,
-        ]))
-        .expect("CreateKey answer");
-        self.key = Credentials {
-            access_key_id: key["accessKeyId"].as_str().expect("key id").into(),
-            secret_access_key: key["secretAccessKey"].as_str().expect("secret").into(),
-        };
-    }
-
-    fn try_cli(&self, args: &[&str]) -> bool {
-        Command::new(&self.bin)
-            .arg("-c")
-            .arg(self.dir.path().join("garage.toml"))
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        let server = support::Garage::start()?;
+        let key = server.key.clone();
+        Some(Garage {
+            server,
+            creds: tempfile::tempdir().expect("temp dir"),
+            key,
+        })
     }
 
     /// Run a `garage` CLI command against this instance; panics with its output on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.bin)
-            .arg("-c")
-            .arg(self.dir.path().join("garage.toml"))
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run garage");
-        assert!(
-            out.status.success(),
-            "garage {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.server.cli(args)
     }
 
     /// Garage's own log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("garage.log")).unwrap_or_default()
+        self.server.log()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.s3_port)
+        self.server.endpoint()
     }
 
     /// Create bucket `name`, readable and writable with [`Garage::key`], and wait until it
@@ -222,29 +85,20 @@ api_bind_addr = "127.0.0.1:{admin}"
             "--owner",
             name,
             "--key",
-            "casemesh-test",
+            support::KEY_NAME,
         ]);
-        let blobs = self.blobs(name);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        runtime().block_on(async {
-            loop {
-                match blobs.check().await {
-                    Ok(()) => return,
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Err(e) => panic!("bucket {name} never answered: {e}\n{}", self.log()),
-                }
-            }
-        });
+        let config = S3Config {
+            bucket: name.into(),
+            ..self.server.config()
+        };
+        runtime().block_on(self.server.blobs_with(config));
     }
 
     /// Create bucket `bucket` ([`Garage::bucket`]) and return the `[storage]` table a node
     /// needs to keep its blobs there, with the key in a 0600 credentials file.
     pub fn storage_toml(&self, bucket: &str) -> String {
         self.bucket(bucket);
-        let creds = self.dir.path().join(format!("{bucket}-credentials.toml"));
+        let creds = self.creds.path().join(format!("{bucket}-credentials.toml"));
         std::fs::write(
             &creds,
             format!(
@@ -266,14 +120,9 @@ api_bind_addr = "127.0.0.1:{admin}"
     /// An [`S3Blobs`] on `bucket` (for tests that look at what a node stored).
     pub fn blobs(&self, bucket: &str) -> S3Blobs {
         S3Blobs::connect(&S3Config {
-            endpoint: self.endpoint(),
             bucket: bucket.into(),
-            region: REGION.into(),
-            path_style: true,
-            credentials: self.key.clone(),
-            part_size: 8 << 20,
-            upload_concurrency: 4,
             retry_timeout: Duration::from_secs(5),
+            ..self.server.config()
         })
         .expect("connect")
     }
@@ -322,12 +171,5 @@ api_bind_addr = "127.0.0.1:{admin}"
         runtime()
             .block_on(async { store.put(&Key::from(key), PutPayload::from(bytes)).await })
             .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e}"));
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

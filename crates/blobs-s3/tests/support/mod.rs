@@ -17,6 +17,8 @@ use casemesh_blobs_s3::{Credentials, S3Blobs, S3Config};
 
 pub const REGION: &str = "garage";
 pub const BUCKET: &str = "casemesh-test";
+/// The name of the key [`Garage::start`] and [`GarageCluster::start`] create.
+pub const KEY_NAME: &str = "casemesh-test";
 
 pub struct Garage {
     child: Child,
@@ -42,38 +44,21 @@ fn find_garage() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-impl Garage {
-    /// Start a fresh single-node Garage, or `None` when Garage is not installed.
-    pub fn start() -> Option<Garage> {
-        let Some(bin) = find_garage() else {
-            // scripts/test installs Garage and sets this: in CI the S3 tests must run.
-            assert!(
-                std::env::var_os("CASEMESH_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
-                "no `garage` binary and CASEMESH_REQUIRE_TOOLS=1: the S3 tests must run"
-            );
-            eprintln!(
-                "SKIPPED: no `garage` binary (install it with `cargo install garage --version 2.5.0 \
-                 --locked`, or set GARAGE_BIN); the S3 tests need a real Garage"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (rpc, s3, admin) = (free_port(), free_port(), free_port());
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).expect("random");
-        let path = dir.path();
-        let config = format!(
-            r#"metadata_dir = "{p}/meta"
+/// A server's `garage.toml`: data under `dir`, sqlite metadata, `replication` copies, every API
+/// on loopback.
+fn server_config(
+    dir: &Path,
+    replication: usize,
+    rpc: u16,
+    s3: u16,
+    admin: u16,
+    secret: &[u8; 32],
+) -> String {
+    format!(
+        r#"metadata_dir = "{p}/meta"
 data_dir = "{p}/data"
 db_engine = "sqlite"
-replication_factor = 1
+replication_factor = {replication}
 rpc_bind_addr = "127.0.0.1:{rpc}"
 rpc_public_addr = "127.0.0.1:{rpc}"
 rpc_secret = "{secret}"
@@ -85,9 +70,68 @@ api_bind_addr = "127.0.0.1:{s3}"
 [admin]
 api_bind_addr = "127.0.0.1:{admin}"
 "#,
-            p = path.display(),
-            secret = hex::encode(secret),
-        );
+        p = dir.display(),
+        secret = hex::encode(secret),
+    )
+}
+
+/// Create [`BUCKET`] and the key [`KEY_NAME`] allowed on it, through `cli` (a `garage` command
+/// on a node whose layout is applied); the key's credentials.
+fn key_and_bucket(cli: impl Fn(&[&str]) -> String) -> Credentials {
+    cli(&["bucket", "create", BUCKET]);
+    let key: serde_json::Value = serde_json::from_str(&cli(&[
+        "json-api",
+        "CreateKey",
+        &format!(r#"{{"name":"{KEY_NAME}"}}"#),
+    ]))
+    .expect("CreateKey answer");
+    cli(&[
+        "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", KEY_NAME,
+    ]);
+    Credentials {
+        access_key_id: key["accessKeyId"].as_str().expect("key id").into(),
+        secret_access_key: key["secretAccessKey"].as_str().expect("secret").into(),
+    }
+}
+
+/// Run `garage -c CONFIG ARGS…` (its own logging at `error` only).
+fn run_garage(bin: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run garage")
+}
+
+/// Stdout then stderr of a command, as text.
+fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Garage {
+    /// Start a fresh single-node Garage, or `None` when Garage is not installed.
+    pub fn start() -> Option<Garage> {
+        let bin = garage_or_skip()?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("random");
+        let path = dir.path();
+        let config = server_config(path, 1, rpc, s3, admin, &secret);
         std::fs::write(path.join("garage.toml"), config).expect("write garage.toml");
         let log = std::fs::File::create(path.join("garage.log")).expect("log");
         let child = Command::new(&bin)
@@ -128,61 +172,21 @@ api_bind_addr = "127.0.0.1:{admin}"
         let id = id.trim().split('@').next().expect("node id").to_string();
         self.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
         self.cli(&["layout", "apply", "--version", "1"]);
-        self.cli(&["bucket", "create", BUCKET]);
-        let key: serde_json::Value = serde_json::from_str(&self.cli(&[
-            "json-api",
-            "CreateKey",
-            r#"{"name":"casemesh-test"}"#,
-        ]))
-        .expect("CreateKey answer");
-        self.key = Credentials {
-            access_key_id: key["accessKeyId"].as_str().expect("key id").into(),
-            secret_access_key: key["secretAccessKey"].as_str().expect("secret").into(),
-        };
-        self.cli(&[
-            "bucket",
-            "allow",
-            "--read",
-            "--write",
-            "--owner",
-            BUCKET,
-            "--key",
-            "casemesh-test",
-        ]);
+        self.key = key_and_bucket(|args| self.cli(args));
     }
 
     fn try_cli(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new(&self.bin)
-            .arg("-c")
-            .arg(self.dir.path().join("garage.toml"))
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run garage");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        let out = run_garage(&self.bin, &self.dir.path().join("garage.toml"), args);
+        (out.status.success(), all_output(&out))
     }
 
     /// Run a `garage` CLI command against this instance; panics with its output on failure.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(&self.bin)
-            .arg("-c")
-            .arg(self.dir.path().join("garage.toml"))
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run garage");
+        let out = run_garage(&self.bin, &self.dir.path().join("garage.toml"), args);
         assert!(
             out.status.success(),
-            "garage {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "garage {args:?} failed: {}",
+            all_output(&out)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -377,25 +381,7 @@ impl GarageCluster {
             let (rpc, s3, admin) = (free_port(), free_port(), free_port());
             let p = dir.path().join(format!("node{i}"));
             std::fs::create_dir_all(&p).expect("node dir");
-            let config = format!(
-                r#"metadata_dir = "{p}/meta"
-data_dir = "{p}/data"
-db_engine = "sqlite"
-replication_factor = {n}
-rpc_bind_addr = "127.0.0.1:{rpc}"
-rpc_public_addr = "127.0.0.1:{rpc}"
-rpc_secret = "{secret}"
-
-[s3_api]
-s3_region = "{REGION}"
-api_bind_addr = "127.0.0.1:{s3}"
-
-[admin]
-api_bind_addr = "127.0.0.1:{admin}"
-"#,
-                p = p.display(),
-                secret = hex::encode(secret),
-            );
+            let config = server_config(&p, n, rpc, s3, admin, &secret);
             std::fs::write(p.join("garage.toml"), config).expect("write garage.toml");
             nodes.push(ClusterNode {
                 child: None,
@@ -433,45 +419,12 @@ api_bind_addr = "127.0.0.1:{admin}"
             self.cli(0, &["layout", "assign", "-z", "dc1", "-c", "1G", short]);
         }
         self.cli(0, &["layout", "apply", "--version", "1"]);
-        self.cli(0, &["bucket", "create", BUCKET]);
-        let key: serde_json::Value = serde_json::from_str(
-            &self.cli(0, &["json-api", "CreateKey", r#"{"name":"casemesh-test"}"#]),
-        )
-        .expect("CreateKey answer");
-        self.key = Credentials {
-            access_key_id: key["accessKeyId"].as_str().expect("key id").into(),
-            secret_access_key: key["secretAccessKey"].as_str().expect("secret").into(),
-        };
-        self.cli(
-            0,
-            &[
-                "bucket",
-                "allow",
-                "--read",
-                "--write",
-                "--owner",
-                BUCKET,
-                "--key",
-                "casemesh-test",
-            ],
-        );
+        self.key = key_and_bucket(|args| self.cli(0, args));
     }
 
     fn try_cli(&self, node: usize, args: &[&str]) -> (bool, String) {
-        let out = Command::new(&self.bin)
-            .arg("-c")
-            .arg(&self.nodes[node].config)
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run garage");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        let out = run_garage(&self.bin, &self.nodes[node].config, args);
+        (out.status.success(), all_output(&out))
     }
 
     /// Run a `garage` CLI command against node `node`; panics with its output on failure.
