@@ -356,24 +356,86 @@ fn a_bucket_that_refuses_the_credentials_stops_the_start() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
-    // `casemesh init` then `casemesh run` by hand: the harness's start waits for a node that
-    // comes up, this one must not.
+    let stderr = start_refused("refused", &storage);
+    assert!(
+        stderr.contains("[storage]") && stderr.contains("credentials"),
+        "the error names [storage] and the credentials: {stderr}"
+    );
+}
+
+/// `casemesh init` then `casemesh run` with `storage` appended to the config, by hand (the
+/// harness's start waits for a node that comes up; this one must not): asserts the start
+/// fails and returns its stderr.
+fn start_refused(org: &str, storage: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut init = casemesh_tests::casemesh();
-    init.args(["init", "--data-dir", s(&data), "--org", "refused"])
+    init.args(["init", "--data-dir", s(&data), "--org", org])
         .args(["--admin-addr", "127.0.0.1:0", "--link-addr", "127.0.0.1:0"])
         .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
     let out = casemesh_tests::output_with_timeout(init, casemesh_tests::timeout());
     assert!(out.status.success(), "{out:?}");
-    casemesh_tests::append_config(&data, &storage);
+    casemesh_tests::append_config(&data, storage);
     let mut run = casemesh_tests::casemesh();
     run.args(["run", "--data-dir", s(&data)]);
     let out = casemesh_tests::output_with_timeout(run, casemesh_tests::timeout());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "the node started: {stderr}");
+    stderr
+}
+
+/// A bucket that is not there, or one addressed in the wrong style (`path_style = false` on
+/// Garage), stops the start: S3 answers a HEAD of a missing key and of a missing bucket alike
+/// (404), so the start check lists the bucket instead. Before, both nodes started and showed
+/// "0 blobs" and every blob missing.
+#[test]
+fn a_bucket_that_is_not_there_stops_the_start() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let storage = garage.storage_toml("real-bucket");
+    let missing = storage.replace("bucket = \"real-bucket\"", "bucket = \"no-such-bucket\"");
+    let stderr = start_refused("missing", &missing);
+    assert!(stderr.contains("[storage]"), "{stderr}");
+    let virtual_hosted = storage.replace("path_style = true", "path_style = false");
+    let stderr = start_refused("virtual", &virtual_hosted);
+    assert!(stderr.contains("[storage]"), "{stderr}");
+    assert!(garage.keys("real-bucket").is_empty(), "nothing written");
+}
+
+/// One bucket per node: a second node (another organization) configured with the bucket of a
+/// running node is refused at start, and the first node's evidence stays whole. Before, the
+/// second node started, saw the first's blobs as unreferenced and `blobs gc` deleted them.
+#[test]
+fn a_second_node_on_the_same_bucket_is_refused() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let storage = garage.storage_toml("shared-bucket");
+    let first = TestNode::builder("metro-pd")
+        .config_append(storage.clone())
+        .start();
+    let case = create_case(&first, "OWN-1");
+    let ev = add(&first, &case, dir.path(), "a.bin", 300 * KIB, 41);
     assert!(
-        stderr.contains("[storage]") && stderr.contains("credentials"),
-        "the error names [storage] and the credentials: {stderr}"
+        garage
+            .keys("shared-bucket")
+            .contains(&casemesh_blobs_s3::OWNER_KEY.to_string()),
+        "the first node marked the bucket as its own"
+    );
+    let stderr = start_refused("county-da", &storage);
+    assert!(
+        stderr.contains("belongs to another node"),
+        "the error says why: {stderr}"
+    );
+    assert_eq!(garage.blob_hashes("shared-bucket"), vec![ev.hash.clone()]);
+    assert_blobs_sound(&first);
+    // The owner itself restarts on its bucket as before.
+    let mut first = first;
+    first.restart();
+    assert_eq!(
+        download(&first, &case, &ev.id, dir.path()).unwrap(),
+        ev.hash
     );
 }

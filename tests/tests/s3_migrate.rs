@@ -11,6 +11,8 @@
 //!   then runs on the bucket with every blob sound.
 //! - `migrate_without_bucket_settings_is_refused`: a node with no `[storage]` bucket gets a clear
 //!   error and nothing changes.
+//! - `migrating_into_another_nodes_bucket_is_refused`: a bucket another organization's node has
+//!   claimed (`casemesh-owner`) is refused before anything is copied.
 //!
 //! Without Garage they are skipped with a message (`CASEMESH_REQUIRE_TOOLS=1` makes that a
 //! failure).
@@ -22,7 +24,8 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    EvidenceView, TestNode, blobs_verify, casemesh_bin, create_case, hash_file, random_file, s,
+    EvidenceView, TestNode, append_config, blobs_verify, casemesh_bin, create_case, hash_file,
+    random_file, s,
 };
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -53,13 +56,6 @@ fn migrate(node: &TestNode, dest: &str) -> Result<String, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
-}
-
-fn append_config(node: &TestNode, text: &str) {
-    let path = node.data_dir().join("config.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    config.push_str(text);
-    std::fs::write(&path, config).unwrap();
 }
 
 /// Switch the node's `[storage] backend` (the table must exist).
@@ -164,7 +160,7 @@ fn migrate_round_trip_through_the_cli() {
     let mut node = TestNode::start("metro-pd");
     let (case, items) = ingest(&node, dir.path(), &[3 * MIB, 200 * 1024, 10]);
     let storage = garage.storage_toml("metro-pd");
-    append_config(&node, &storage);
+    append_config(node.data_dir(), &storage);
     set_backend(&node, "s3");
 
     // A running node keeps its data directory: refused, nothing copied.
@@ -211,7 +207,7 @@ fn a_killed_migration_resumes() {
         dir.path(),
         &[48 * MIB, 48 * MIB, 48 * MIB, 64 * 1024],
     );
-    append_config(&node, &garage.storage_toml("harbor-pd"));
+    append_config(node.data_dir(), &garage.storage_toml("harbor-pd"));
     node.stop();
 
     // Kill the migration once the first blob is in the bucket (or after 20 s at most).
@@ -272,4 +268,28 @@ fn migrate_without_bucket_settings_is_refused() {
     let err = migrate(&node, "s3").expect_err("no bucket configured");
     assert!(err.contains("[storage] has no bucket"), "{err}");
     assert_eq!(local_blobs(&node), hashes(&items));
+}
+
+/// A migration into a bucket another organization's node uses is refused before anything is
+/// copied: that node's `blobs gc` would delete what arrived, and this node's would delete that
+/// node's evidence.
+#[test]
+fn migrating_into_another_nodes_bucket_is_refused() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let storage = garage.storage_toml("taken");
+    let owner = TestNode::builder("metro-pd")
+        .config_append(storage.clone())
+        .start();
+    let (_case, theirs) = ingest(&owner, dir.path(), &[2000]);
+    let mut node = TestNode::start("county-da");
+    let (_case, ours) = ingest(&node, dir.path(), &[3000]);
+    append_config(node.data_dir(), &storage);
+    node.stop();
+    let err = migrate(&node, "s3").expect_err("another node's bucket");
+    assert!(err.contains("belongs to another node"), "{err}");
+    assert_eq!(garage.blob_hashes("taken"), hashes(&theirs));
+    assert_eq!(local_blobs(&node), hashes(&ours));
 }

@@ -106,6 +106,16 @@ impl ObjectBlobs for S3Backend {
         .boxed()
     }
 
+    fn claim<'a>(&'a self, me: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        async move {
+            self.blobs
+                .claim(me)
+                .await
+                .map_err(store_error("claim the bucket"))
+        }
+        .boxed()
+    }
+
     fn sweep(&self, older_than: Duration) -> BoxFuture<'_, Result<u64, StoreError>> {
         async move {
             let swept = self

@@ -83,6 +83,20 @@ pub enum S3Error {
     /// The request itself is wrong (range outside the blob, too large for memory). Refuse.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The bucket belongs to another node (its [`crate::OWNER_KEY`] names another
+    /// organization). Refuse: two nodes on one bucket would garbage-collect each other's
+    /// evidence. Give each node its own bucket.
+    #[error(
+        "the bucket belongs to another node (organization {owner}; this node is {me}): two nodes \
+         on one bucket would delete each other's evidence in `blobs gc`. Give each node its own \
+         bucket"
+    )]
+    OwnedByAnother {
+        /// The organization the bucket's owner marker names.
+        owner: String,
+        /// This node's organization.
+        me: String,
+    },
     /// Any other answer of the object store (e.g. an unsupported operation). Refuse.
     #[error("object store error ({op} {key}): {source}")]
     Store {

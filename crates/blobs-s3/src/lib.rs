@@ -42,4 +42,4 @@ pub use config::{
     ConfigError, Credentials, S3Config, S3Settings, StorageConfig, storage_from_toml,
 };
 pub use error::{Action, S3Error};
-pub use store::{OutboardState, S3BlobWriter, S3Blobs, Stored, Swept, Verified};
+pub use store::{OWNER_KEY, OutboardState, S3BlobWriter, S3Blobs, Stored, Swept, Verified};

@@ -66,6 +66,10 @@ const BLOBS: &str = "blobs";
 /// Prefix of uploads whose hash is not known yet.
 const STAGING: &str = "staging";
 
+/// The object naming the organization a bucket belongs to (its org id and a newline); outside
+/// `blobs/`, so listings, gc and sweeps never see it. See [`S3Blobs::claim`].
+pub const OWNER_KEY: &str = "casemesh-owner";
+
 /// The key of a blob.
 pub fn blob_key(hash: &BlobHash) -> Path {
     Path::from(format!("{BLOBS}/{}", hash.to_hex()))
@@ -196,13 +200,79 @@ impl S3Blobs {
         &self.store
     }
 
-    /// Check that the bucket answers and the credentials are accepted (a HEAD of a key that
-    /// does not exist: "not found" is the expected answer). Call at start-up.
+    /// Check that the bucket exists, answers and accepts the credentials: one listing of at most
+    /// a page under `blobs/`. A listing, not a HEAD of some key: S3 answers a HEAD with 404
+    /// both for a missing key and for a missing bucket (or a bucket addressed in the wrong
+    /// style, `path_style`), so a HEAD would let a node start on a bucket that is not there.
+    /// Call at start-up.
+    ///
+    /// Errors: `Denied` (credentials or permissions), `Unavailable` (unreachable), `Store` (no
+    /// such bucket, or an answer that is not a listing).
     pub async fn check(&self) -> Result<(), S3Error> {
-        let key = Path::from("casemesh-access-check");
-        match self.store.head(&key).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(S3Error::store("head", key.as_ref(), e)),
+        let prefix = Path::from("blobs");
+        let Err(e) = self.store.list_with_delimiter(Some(&prefix)).await else {
+            return Ok(());
+        };
+        // object_store reports a listing's HTTP failures as `Generic`, which `S3Error::store`
+        // would take for "unreachable, retry"; the status in its text tells refusals apart.
+        let text = e.to_string();
+        let (op, key) = ("list", prefix.as_ref().to_string());
+        Err(
+            if text.contains("403 Forbidden") || text.contains("401 Unauthorized") {
+                S3Error::Denied { op, key, source: e }
+            } else if text.contains("404 Not Found")
+                || text.contains("NoSuchBucket")
+                || matches!(e, object_store::Error::NotFound { .. })
+            {
+                S3Error::Store {
+                    op,
+                    key: format!(
+                        "{key}: no such bucket, or not addressed in its style (see path_style)"
+                    ),
+                    source: e,
+                }
+            } else {
+                S3Error::store(op, &key, e)
+            },
+        )
+    }
+
+    /// Claim the bucket for organization `me`, or refuse when another organization has: the
+    /// object [`OWNER_KEY`] holds the owner's organization id. Absent (a new bucket, or one
+    /// written before markers existed) it is written; the same id is fine; another id is
+    /// [`S3Error::OwnedByAnother`]. One bucket per node: two nodes sharing one would each
+    /// see the other's blobs as unreferenced and delete them in `blobs gc`. Call at start-up
+    /// and before a migration, after [`S3Blobs::check`].
+    ///
+    /// Errors: [`S3Error::OwnedByAnother`]; `Denied`, `Unavailable` or `Store` from the
+    /// object store.
+    pub async fn claim(&self, me: &str) -> Result<(), S3Error> {
+        let key = Path::from(OWNER_KEY);
+        let read = |e| S3Error::store("get", OWNER_KEY, e);
+        let owner = match self.store.get(&key).await {
+            Ok(got) => Some(got.bytes().await.map_err(read)?),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(read(e)),
+        };
+        match owner {
+            Some(bytes) => {
+                let owner = String::from_utf8_lossy(&bytes).trim().to_string();
+                if owner == me {
+                    Ok(())
+                } else {
+                    Err(S3Error::OwnedByAnother {
+                        owner,
+                        me: me.to_string(),
+                    })
+                }
+            }
+            None => {
+                self.store
+                    .put(&key, PutPayload::from(format!("{me}\n")))
+                    .await
+                    .map_err(|e| S3Error::store("put", OWNER_KEY, e))?;
+                Ok(())
+            }
         }
     }
 

@@ -250,6 +250,17 @@ impl Node {
                 layout.config().display()
             )
         })?;
+        // One bucket per node: another organization's bucket is refused, a new one is marked.
+        let me = casemesh_model::grant::org_id_from_public_key(
+            ed25519_dalek::SigningKey::from_bytes(&secret)
+                .verifying_key()
+                .as_bytes(),
+        );
+        store
+            .blobs()
+            .claim(&me.0)
+            .await
+            .with_context(|| format!("[storage] in {}", layout.config().display()))?;
         let settings = Arc::new(RwLock::new(file.settings.clone()));
         // Everything the node starts stops with this token: the caller's, or a failed server.
         let cancel = shutdown.child_token();

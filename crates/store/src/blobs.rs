@@ -133,6 +133,19 @@ impl BlobStore {
         }
     }
 
+    /// Claim the object store for organization `me` (its org id), or refuse when another node's
+    /// organization holds it (issue #18: one bucket per node, or `blobs gc` on one node deletes
+    /// the other's evidence). Nothing to claim for `fs`: `DIR/blobs` belongs to its data
+    /// directory. Called at start, after [`BlobStore::check`], and by `blobs migrate`.
+    ///
+    /// Errors: `Io` naming the owning organization, or what the object store answered.
+    pub async fn claim(&self, me: &str) -> Result<(), StoreError> {
+        match &self.s3 {
+            Some(s3) => s3.claim(me).await,
+            None => Ok(()),
+        }
+    }
+
     /// Remove what interrupted uploads left in the object store (staging objects and
     /// outboards without a blob) older than `older_than`; nothing to do for `fs` (its temp
     /// files go with [`BlobStore::gc`]). Returns the objects removed. Run periodically.

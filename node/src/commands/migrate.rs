@@ -39,7 +39,7 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
     let StorageConfig::S3(settings) = &config.storage else {
         bail!(
             "{}: [storage] has no bucket to migrate {}: set backend = \"s3\" with its endpoint, \
-             bucket and credentials first (docs/operations.md, \"Evidence blobs in an S3 bucket\")",
+             bucket and credentials first (docs/operations.md, \"Storage on S3-compatible object storage\")",
             dir.join("config.toml").display(),
             if to == Destination::S3 { "to" } else { "from" }
         );
@@ -59,6 +59,17 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
             s3_config.endpoint
         )
     })?;
+    // One bucket per node: a bucket another organization's node uses is refused (its gc would
+    // delete what this migration puts there); a new bucket is marked as this node's.
+    let secret = casemesh_service::config::load_identity(&dir)?;
+    let me = casemesh_model::grant::org_id_from_public_key(
+        ed25519_dalek::SigningKey::from_bytes(&secret)
+            .verifying_key()
+            .as_bytes(),
+    );
+    s3.claim(&me.0)
+        .await
+        .map_err(|e| anyhow::anyhow!("[storage] bucket {}: {e}", s3_config.bucket))?;
     let bar = progress_bar(ctx.json);
     let progress = |p: &Progress| {
         bar.set_length(p.bytes_total);

@@ -30,6 +30,13 @@ pub trait ObjectBlobs: Send + Sync + 'static {
     /// Errors: `Io` saying what the object store answered.
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Claim the object store for organization `me` (an org id), or refuse when another
+    /// organization's node uses it: two nodes on one bucket would delete each other's blobs in
+    /// gc.
+    ///
+    /// Errors: `Io` saying who owns it, or what the object store answered.
+    fn claim<'a>(&'a self, me: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Remove leftovers of interrupted uploads older than `older_than`; returns their number.
     fn sweep(&self, older_than: std::time::Duration) -> BoxFuture<'_, Result<u64, StoreError>>;
 
