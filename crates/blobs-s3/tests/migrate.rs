@@ -254,20 +254,27 @@ fn rss_anon_kib() -> u64 {
         .expect("RssAnon")
 }
 
+/// This test binary again, running only `child_migration` in `mode` (`to_s3` or `to_fs`)
+/// against `g`, with the local blob store at `blobs_dir`.
+fn child_command(g: &Garage, mode: &str, blobs_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_migration",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("CASEMESH_MIGRATE_CHILD", mode)
+    .env("CHILD_ENDPOINT", g.endpoint())
+    .env("CHILD_KEY_ID", &g.key.access_key_id)
+    .env("CHILD_SECRET", &g.key.secret_access_key)
+    .env("CHILD_BLOBS", blobs_dir);
+    cmd
+}
+
 /// Run `child_migration` in a child process to the end; returns its peak anonymous memory (KiB).
 fn child_to_end(g: &Garage, mode: &str, blobs_dir: &std::path::Path) -> u64 {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_migration",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CASEMESH_MIGRATE_CHILD", mode)
-        .env("CHILD_ENDPOINT", g.endpoint())
-        .env("CHILD_KEY_ID", &g.key.access_key_id)
-        .env("CHILD_SECRET", &g.key.secret_access_key)
-        .env("CHILD_BLOBS", blobs_dir)
+    let out = child_command(g, mode, blobs_dir)
         .stderr(Stdio::inherit())
         .output()
         .expect("run child");
@@ -303,18 +310,7 @@ async fn memory_stays_flat_in_blob_size_both_ways() {
 /// Run `child_migration` in a child process and SIGKILL it once it reported `kill_at` bytes
 /// done. Returns the blobs it reported done before the kill.
 fn kill_child_midway(g: &Garage, mode: &str, blobs_dir: &std::path::Path, kill_at: u64) -> u64 {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_migration",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CASEMESH_MIGRATE_CHILD", mode)
-        .env("CHILD_ENDPOINT", g.endpoint())
-        .env("CHILD_KEY_ID", &g.key.access_key_id)
-        .env("CHILD_SECRET", &g.key.secret_access_key)
-        .env("CHILD_BLOBS", blobs_dir)
+    let mut child = child_command(g, mode, blobs_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
