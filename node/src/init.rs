@@ -43,11 +43,10 @@ pub(crate) struct Initialized {
     pub(crate) token_file: String,
 }
 
-/// The organization id (libp2p PeerId text) of an ed25519 secret key.
+/// The organization id (libp2p PeerId text) of an ed25519 secret key
+/// ([`casemesh_service::config::identity_org_id`]).
 pub(crate) fn org_id(secret: &[u8; 32]) -> Result<String> {
-    let kp =
-        libp2p_identity::Keypair::ed25519_from_bytes(*secret).context("invalid identity key")?;
-    Ok(kp.public().to_peer_id().to_base58())
+    Ok(casemesh_service::config::identity_org_id(secret).0)
 }
 
 /// Run `casemesh init`.

@@ -380,6 +380,15 @@ pub fn load_identity(dir: &Path) -> Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("identity key {} is not 32 bytes", path.display()))
 }
 
+/// The organization id (libp2p PeerId text) of the identity key `secret` ([`load_identity`]).
+pub fn identity_org_id(secret: &[u8; 32]) -> casemesh_model::ids::OrgId {
+    casemesh_model::grant::org_id_from_public_key(
+        ed25519_dalek::SigningKey::from_bytes(secret)
+            .verifying_key()
+            .as_bytes(),
+    )
+}
+
 /// Write a file atomically with the given mode: a temporary file beside it (mode set before any
 /// byte is written, so a secret is never readable by others), fsync, rename.
 ///

@@ -251,11 +251,7 @@ impl Node {
             )
         })?;
         // One bucket per node: another organization's bucket is refused, a new one is marked.
-        let me = casemesh_model::grant::org_id_from_public_key(
-            ed25519_dalek::SigningKey::from_bytes(&secret)
-                .verifying_key()
-                .as_bytes(),
-        );
+        let me = config::identity_org_id(&secret);
         store
             .blobs()
             .claim(&me.0)

@@ -61,12 +61,8 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
     })?;
     // One bucket per node: a bucket another organization's node uses is refused (its gc would
     // delete what this migration puts there); a new bucket is marked as this node's.
-    let secret = casemesh_service::config::load_identity(&dir)?;
-    let me = casemesh_model::grant::org_id_from_public_key(
-        ed25519_dalek::SigningKey::from_bytes(&secret)
-            .verifying_key()
-            .as_bytes(),
-    );
+    let me =
+        casemesh_service::config::identity_org_id(&casemesh_service::config::load_identity(&dir)?);
     s3.claim(&me.0)
         .await
         .map_err(|e| anyhow::anyhow!("[storage] bucket {}: {e}", s3_config.bucket))?;
