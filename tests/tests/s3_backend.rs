@@ -439,3 +439,28 @@ fn a_second_node_on_the_same_bucket_is_refused() {
         ev.hash
     );
 }
+
+/// An upload's pre-flight (`GET /v1/blobs/space`, which `evidence add` asks before streaming)
+/// asks what the ingest asks: on s3 the blob takes no local space, so a size far beyond the
+/// data directory's disk is not refused there, while a node on files refuses it (507). Before,
+/// the pre-flight checked the local disk on s3 too and refused uploads the ingest would take.
+#[test]
+fn an_uploads_space_check_is_about_where_the_blob_goes() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let huge = (1u64 << 50).to_string(); // 1 PiB
+    let on_s3 = s3_node(&garage, "metro-pd");
+    let on_fs = fs_node("county-da");
+    let status = |node: &TestNode| {
+        node.http()
+            .get(node.url("/v1/blobs/space"))
+            .query(&[("bytes", huge.as_str())])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(&on_s3), 200, "s3: the blob takes no local space");
+    assert_eq!(status(&on_fs), 507, "fs: 1 PiB does not fit on the disk");
+}

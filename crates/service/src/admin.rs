@@ -177,10 +177,13 @@ impl AdminService {
         Ok((list.len() as u64, list.iter().map(|(_, s)| s).sum()))
     }
 
-    /// Whether an upload of `bytes` fits (any authenticated user): the free space, or
-    /// `Store(NoSpace)` (nothing changes either way).
+    /// Whether an upload of `bytes` fits (any authenticated user): the free space of the data
+    /// directory's file system, or `Store(NoSpace)` (nothing changes either way). The same
+    /// question as the ingest itself asks ([`casemesh_store::BlobStore::check_blob_space`]): on
+    /// `[storage] backend = "s3"` the blob goes to the bucket and takes no local space, so
+    /// nothing is refused for it.
     pub fn check_space(&self, bytes: u64) -> Result<Space, AdminError> {
-        self.store.blobs().check_space(bytes)?;
+        self.store.blobs().check_blob_space(bytes)?;
         Ok(Space {
             available: self.store.blobs().available_space()?,
             reserve: casemesh_store::blobs::SPACE_RESERVE,

@@ -15,7 +15,9 @@ use casemesh_service::SettingsEdit;
 
 /// Whether an upload of `bytes` fits: 200 with the free space, or 507 `insufficient_storage`
 /// (nothing changes either way). The CLI asks before it streams a file, so a full disk is
-/// reported before any byte is sent; the upload itself checks again.
+/// reported before any byte is sent; the upload itself checks again. With `[storage] backend =
+/// "s3"` the blob goes to the bucket and nothing is refused for local space (`available` is
+/// still the data directory's).
 #[utoipa::path(get, path = "/v1/blobs/space", operation_id = "check_blob_space", tag = "node", params(SpaceQuery),
     responses((status = 200, body = SpaceView), (status = 507, body = ErrorBody)))]
 pub async fn blob_space(
