@@ -1001,7 +1001,7 @@ pub fn node_identity(node: &TestNode) -> (String, String) {
 /// evidence item `clip.mp4` (4,000 seeded random bytes written in `dir`); returns (case id,
 /// evidence id). The updates-review scenarios (issue #14) start from it.
 pub fn case_with_item(node: &TestNode, dir: &Path, number: &str) -> (String, String) {
-    let case = node.cli_json([
+    let case: CaseView = node.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -1011,11 +1011,10 @@ pub fn case_with_item(node: &TestNode, dir: &Path, number: &str) -> (String, Str
         "--description",
         "Burglary at 5 Main St",
     ]);
-    let case = id_of(&case).to_owned();
     let path = dir.join("clip.mp4");
     random_file(&path, 4_000, 7);
-    let ev = node.cli_json(["evidence", "add", &case, s(&path)]);
-    (case, id_of(&ev).to_owned())
+    let ev: EvidenceView = node.cli_typed(["evidence", "add", &case.id, s(&path)]);
+    (case.id, ev.id)
 }
 
 /// `received updates SHARE` on `node`, typed: the updates waiting for review.
@@ -1221,7 +1220,7 @@ pub fn error_code(resp: reqwest::blocking::Response) -> String {
 
 /// Create a case with case number `case_id`; returns its record id.
 pub fn create_case(node: &TestNode, case_id: &str) -> String {
-    let case = node.cli_json([
+    let case: CaseView = node.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -1229,14 +1228,7 @@ pub fn create_case(node: &TestNode, case_id: &str) -> String {
         "--title",
         "Shared case",
     ]);
-    id_of(&case).to_owned()
-}
-
-/// The `id` of a JSON object (a case, an evidence item, a share).
-pub fn id_of(v: &Value) -> &str {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("object has no id: {v}"))
+    case.id
 }
 
 /// `share create CASE --partner PARTNER --to user:admin EXTRA…` on `node`; returns the share.

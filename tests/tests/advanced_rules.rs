@@ -11,8 +11,8 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, ReceivedContentsView, TestNode, add_user, assert_http_status,
-    case_view, create_case, id_of, json_as, partner, random_file, received_view, s, wait_copy,
+    CaseView, EvidenceView, ReceivedContentsView, ShareView, TestNode, add_user, assert_http_status,
+    case_view, create_case, json_as, partner, random_file, received_view, s, wait_copy,
     wait_until,
 };
 use std::path::Path;
@@ -24,7 +24,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String {
     let path = dir.join(name);
     random_file(&path, size, size ^ name.len() as u64);
-    id_of(&node.cli_json(["evidence", "add", case, s(&path)])).to_owned()
+    node.cli_typed::<EvidenceView, _, _>(["evidence", "add", case, s(&path)])
+        .id
 }
 
 /// The names of the evidence items `case` shows to the holder of `token`.
@@ -56,18 +57,19 @@ fn scene(number: &str, mode: &str) -> Scene {
     let erin = add_user(&b, "erin", "erin", &[]);
     let case = create_case(&a, number);
     add(&a, &case, work.path(), "before-share.bin", 2_000);
-    let share = a.cli_json([
-        "share",
-        "create",
-        &case,
-        "--partner",
-        "county-da",
-        "--mode",
-        mode,
-        "--to",
-        "user:dana",
-    ]);
-    let share = id_of(&share).to_owned();
+    let share = a
+        .cli_typed::<ShareView, _, _>([
+            "share",
+            "create",
+            &case,
+            "--partner",
+            "county-da",
+            "--mode",
+            mode,
+            "--to",
+            "user:dana",
+        ])
+        .id;
     Scene {
         work,
         a,

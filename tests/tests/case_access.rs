@@ -10,8 +10,8 @@
 )]
 
 use casemesh_tests::{
-    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, ReceivedView,
-    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, id_of, partner,
+    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, LinkView, ReceivedView,
+    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, partner,
     random_file, s, wait_copy,
 };
 use std::fs;
@@ -127,8 +127,8 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let listed: Vec<CaseSummary> = a.cli_typed_as(&frank, ["case", "list"]);
     assert_eq!(listed[0].evidence_count, 1, "{listed:?}");
     // A link of the case is not his to see or revoke (404, as if it did not exist).
-    let link = a.cli_json(["link", "create", &case, "--format", "zip"]);
-    let link_id = id_of(&link);
+    let link: LinkView = a.cli_typed(["link", "create", &case, "--format", "zip"]);
+    let link_id = link.id.as_str();
     let linker = a
         .cli_typed::<CreatedUser, _, _>([
             "user",

@@ -12,7 +12,7 @@
 )]
 
 use casemesh_tests::{
-    SmtpServer, TestNode, create_case, free_port, header, id_of, partner, random_file, s,
+    ShareView, SmtpServer, TestNode, create_case, free_port, header, partner, random_file, s,
     smtp_config, wait_copy, wait_until,
 };
 use std::fs;
@@ -63,8 +63,8 @@ fn share_to(a: &TestNode, b: &TestNode, case_id: &str, addresses: &[&str]) {
     for t in &to {
         args.extend(["--to", t]);
     }
-    let share = a.cli_json(&args);
-    wait_copy(b, id_of(&share), 1, LIMIT);
+    let share: ShareView = a.cli_typed(&args);
+    wait_copy(b, &share.id, 1, LIMIT);
 }
 
 /// The envelope recipient of each delivered message (lowercase), with its subject.

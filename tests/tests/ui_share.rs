@@ -29,7 +29,7 @@ use casemesh_tests::browser::{
     type_into, ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
-    TestNode, add_user, create_case, evidence_list, id_of, partner, s, share_view, verify_package,
+    EvidenceView, TestNode, add_user, create_case, evidence_list, partner, s, share_view, verify_package,
     wait_copy,
 };
 use fantoccini::{Client, Locator};
@@ -48,9 +48,10 @@ fn case_with_two_items(node: &TestNode, number: &str, dir: &Path) -> (String, St
     std::fs::write(&first, b"the first item, to be shared\n".repeat(100)).unwrap();
     let second = dir.join("second.txt");
     std::fs::write(&second, b"the second item, kept home\n".repeat(100)).unwrap();
-    let e1 = node.cli_json(["evidence", "add", &case, s(&first), "--folder", "Reports"]);
-    let e2 = node.cli_json(["evidence", "add", &case, s(&second)]);
-    (case, id_of(&e1).to_owned(), id_of(&e2).to_owned())
+    let e1: EvidenceView =
+        node.cli_typed(["evidence", "add", &case, s(&first), "--folder", "Reports"]);
+    let e2: EvidenceView = node.cli_typed(["evidence", "add", &case, s(&second)]);
+    (case, e1.id, e2.id)
 }
 
 /// The partner shares of `case` on `node`, through the API.

@@ -22,7 +22,7 @@
 )]
 
 use casemesh_tests::{
-    CaseView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, id_of, json_as, partner,
+    CaseView, EvidenceView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, json_as, partner,
     random_file, received_updates, s, share_case, try_received_meta, wait_until,
 };
 use std::sync::Mutex;
@@ -56,7 +56,7 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     // A long description (about 40 KB of text), so each edit's document is not trivially small
     // to store: the window between writing the case and writing the document is realistic.
     let log = format!("Log: {}", "lorem ipsum dolor sit amet ".repeat(1_500));
-    let case = a.cli_json([
+    let case: CaseView = a.cli_typed([
         "case",
         "create",
         "--case-id",
@@ -66,11 +66,12 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
         "--description",
         &log,
     ]);
-    let case = id_of(&case).to_owned();
+    let case = case.id;
     let path = work.path().join("clip.mp4");
     random_file(&path, 4_000, 7);
-    let ev = a.cli_json(["evidence", "add", &case, s(&path)]);
-    let ev = id_of(&ev).to_owned();
+    let ev = a
+        .cli_typed::<EvidenceView, _, _>(["evidence", "add", &case, s(&path)])
+        .id;
     let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
     let share = share.id.clone();
     wait_until(

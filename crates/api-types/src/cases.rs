@@ -164,7 +164,7 @@ pub struct ListQuery {
 }
 
 /// Body of the folder routes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FolderRequest {
     /// The folder's path, e.g. `Interviews/Day 1`.
@@ -191,7 +191,7 @@ pub struct AddQuery {
 }
 
 /// Body of `PATCH …/evidence/{evidence}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditEvidence {
     /// New name.

@@ -57,7 +57,7 @@ pub struct CreateUser {
 }
 
 /// Body of `PATCH /v1/users/{username}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditUser {
     /// Full name.

@@ -1,9 +1,9 @@
 //! `casemesh audit …`: show a case's hash-chained audit trail and verify the chain.
 
-use super::{Out, items, table, text, time};
+use super::{Out, opt, s, table, typed};
 use crate::client::Client;
 use anyhow::bail;
-use serde_json::Value;
+use casemesh_api_types::{AuditTrail, AuditVerify};
 
 /// `casemesh audit` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -23,34 +23,36 @@ pub(crate) enum AuditCommand {
 pub(super) async fn run(cmd: AuditCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Verify { case } => {
-            let report = client
+            let raw = client
                 .get(&["v1", "cases", &case, "audit", "verify"])
                 .await?;
-            let ok = report["ok"] == true;
-            if !out.json(&report)? && ok {
-                println!("ok: {} entries, chain intact", text(&report, "entries"));
+            // Typed first: the exit status must be right with `--json` too.
+            let report: AuditVerify = typed(&raw)?;
+            if !out.json(&raw)? && report.ok {
+                println!("ok: {} entries, chain intact", report.entries);
             }
-            if !ok {
+            if !report.ok {
                 bail!(
                     "audit trail of case {case} is broken: {} ({} entries)",
-                    text(&report, "error"),
-                    text(&report, "entries")
+                    opt(report.error.as_deref()),
+                    report.entries
                 );
             }
         }
         AuditCommand::Show { case } => {
             let trail = client.get(&["v1", "cases", &case, "audit"]).await?;
-            if !out.json(&trail)? {
-                let rows: Vec<Vec<String>> = items(&trail["entries"])
+            if let Some(trail) = out.answer::<AuditTrail>(&trail)? {
+                let rows: Vec<Vec<String>> = trail
+                    .entries
                     .iter()
                     .map(|e| {
                         vec![
-                            text(e, "seq"),
-                            time(&e["time"]),
-                            text(e, "actor"),
-                            text(e, "action"),
-                            text(e, "evidence"),
-                            details(&e["details"]),
+                            e.seq.to_string(),
+                            e.time.to_string(),
+                            s(&e.actor),
+                            s(&e.action),
+                            e.evidence.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+                            e.details.clone(),
                         ]
                     })
                     .collect();
@@ -58,23 +60,13 @@ pub(super) async fn run(cmd: AuditCommand, client: &Client, out: Out) -> anyhow:
                     &["SEQ", "TIME", "ACTOR", "ACTION", "EVIDENCE", "DETAILS"],
                     &rows,
                 );
-                let head = &trail["head"];
                 println!(
                     "head: {} entries, hash {}",
-                    text(head, "len"),
-                    text(head, "hash")
+                    trail.head.len,
+                    hex::encode(trail.head.hash)
                 );
             }
         }
     }
     Ok(())
-}
-
-/// Audit details on one line: strings as they are, anything else as compact JSON.
-fn details(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

@@ -2,9 +2,11 @@
 //! JSON-LD following the CASE/UCO ontology (item 6), for tools that read chain-of-custody
 //! records in that form.
 
-use super::{Out, items, table, text, time};
+use super::{Out, opt, s, table, typed};
 use crate::client::Client;
 use anyhow::Context as _;
+use casemesh_api_types::{CaseView, CustodyTimeline, EvidenceView};
+use casemesh_model::timeline::Proof;
 use serde_json::{Value, json};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -46,38 +48,41 @@ pub(super) async fn run(args: CustodyArgs, client: &Client, out: Out) -> anyhow:
             }),
             _,
         ) => {
-            let timeline = client.get(&["v1", "cases", &case, "custody"]).await?;
-            let shown = client.get(&["v1", "cases", &case]).await?;
-            let doc = case_uco(&timeline, items(&shown["evidence"]));
+            let timeline: CustodyTimeline =
+                typed(&client.get(&["v1", "cases", &case, "custody"]).await?)?;
+            let shown: CaseView = typed(&client.get(&["v1", "cases", &case]).await?)?;
+            let doc = case_uco(&timeline, &shown.evidence);
             let bytes = serde_json::to_vec_pretty(&doc)?;
             write_new(&output, &bytes, force)?;
-            if !out.json(&json!({"path": output, "events": items(&timeline["events"]).len()}))? {
+            if !out.json(&json!({"path": output, "events": timeline.events.len()}))? {
                 println!(
                     "custody timeline of {} written to {} ({} events, CASE/UCO JSON-LD)",
-                    text(&timeline, "case_id"),
+                    s(&timeline.case_id),
                     output.display(),
-                    items(&timeline["events"]).len()
+                    timeline.events.len()
                 );
             }
         }
         (None, Some(case)) => {
             let timeline = client.get(&["v1", "cases", &case, "custody"]).await?;
-            if !out.json(&timeline)? {
-                let rows: Vec<Vec<String>> = items(&timeline["events"])
+            if let Some(timeline) = out.answer::<CustodyTimeline>(&timeline)? {
+                let rows: Vec<Vec<String>> = timeline
+                    .events
                     .iter()
                     .map(|e| {
-                        let proof = &e["proof"];
                         vec![
-                            time(&e["at"]),
-                            text(e, "kind"),
-                            text(e, "org"),
-                            text(e, "user"),
-                            text(e, "evidence"),
-                            match proof["type"].as_str() {
-                                Some("signed") => format!("signed by {}", text(proof, "signed_by")),
-                                _ => format!("audit #{}", text(proof, "seq")),
+                            e.at.to_string(),
+                            s(&e.kind),
+                            s(&e.org),
+                            opt(e.user.as_deref()),
+                            e.evidence
+                                .as_ref()
+                                .map_or_else(|| "-".to_owned(), ToString::to_string),
+                            match &e.proof {
+                                Proof::Signed { signed_by, .. } => format!("signed by {signed_by}"),
+                                Proof::Audit { seq, .. } => format!("audit #{seq}"),
                             },
-                            text(e, "details"),
+                            s(&e.details),
                         ]
                     })
                     .collect();
@@ -152,8 +157,8 @@ const CONTEXT: [(&str, &str); 8] = [
 /// `uco-identity:Person`; each event a `case-investigation:InvestigativeAction` with its start
 /// time, performer (the user, else the organization), the organization as participant, the
 /// evidence as object, and its proof (audit chain hash or signature) in the description.
-fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
-    let case = text(timeline, "case");
+fn case_uco(timeline: &CustodyTimeline, evidence: &[EvidenceView]) -> Value {
+    let case = &timeline.case;
     let mut graph = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut node = |graph: &mut Vec<Value>, id: String, v: Value| {
@@ -163,21 +168,21 @@ fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
     };
     let file_id = |ev: &str| format!("kb:file-{ev}");
     for ev in evidence {
-        let id = text(ev, "id");
+        let id = &ev.id;
         let hash_id = format!("kb:hash-{id}");
         node(
             &mut graph,
-            file_id(&id),
+            file_id(id),
             json!({
-                "@id": file_id(&id),
+                "@id": file_id(id),
                 "@type": "uco-observable:File",
-                "uco-core:name": text(ev, "name"),
+                "uco-core:name": ev.name,
                 "uco-core:hasFacet": [
                     {
                         "@id": format!("kb:file-facet-{id}"),
                         "@type": "uco-observable:FileFacet",
-                        "uco-observable:fileName": text(ev, "name"),
-                        "uco-observable:sizeInBytes": {"@type": "xsd:integer", "@value": text(ev, "size")},
+                        "uco-observable:fileName": ev.name,
+                        "uco-observable:sizeInBytes": {"@type": "xsd:integer", "@value": ev.size.to_string()},
                     },
                     {
                         "@id": format!("kb:content-facet-{id}"),
@@ -186,7 +191,7 @@ fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
                             "@id": hash_id,
                             "@type": "uco-types:Hash",
                             "uco-types:hashMethod": "BLAKE3",
-                            "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": text(ev, "hash")},
+                            "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": ev.hash},
                         }],
                     },
                 ],
@@ -198,23 +203,23 @@ fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
             json!({
                 "@id": format!("kb:provenance-{id}"),
                 "@type": "case-investigation:ProvenanceRecord",
-                "case-investigation:exhibitNumber": text(ev, "display_id"),
-                "uco-core:object": [{"@id": file_id(&id)}],
+                "case-investigation:exhibitNumber": ev.display_id,
+                "uco-core:object": [{"@id": file_id(id)}],
             }),
         );
     }
     let mut actions = Vec::new();
-    for (n, e) in items(&timeline["events"]).iter().enumerate() {
-        let org = text(e, "org");
-        let org_id = format!("kb:org-{}", slug(&org));
+    for (n, e) in timeline.events.iter().enumerate() {
+        let org = &e.org;
+        let org_id = format!("kb:org-{}", slug(org));
         node(
             &mut graph,
             org_id.clone(),
             json!({"@id": org_id, "@type": "uco-identity:Organization", "uco-core:name": org}),
         );
-        let performer = match e["user"].as_str() {
+        let performer = match &e.user {
             Some(user) => {
-                let person = format!("kb:person-{}-{}", slug(&org), slug(user));
+                let person = format!("kb:person-{}-{}", slug(org), slug(user));
                 node(
                     &mut graph,
                     person.clone(),
@@ -224,31 +229,25 @@ fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
             }
             None => org_id.clone(),
         };
-        let proof = &e["proof"];
-        let proof_text = match proof["type"].as_str() {
-            Some("signed") => format!(
-                "signed by {}: signature {}; statement {}",
-                text(proof, "signed_by"),
-                text(proof, "signature"),
-                text(proof, "wire")
-            ),
-            _ => format!(
-                "audit entry {} (chain hash {})",
-                text(proof, "seq"),
-                text(proof, "hash")
-            ),
+        let proof_text = match &e.proof {
+            Proof::Signed {
+                signed_by,
+                signature,
+                wire,
+            } => format!("signed by {signed_by}: signature {signature}; statement {wire}"),
+            Proof::Audit { seq, hash } => format!("audit entry {seq} (chain hash {hash})"),
         };
         let mut action = json!({
             "@id": format!("kb:action-{case}-{n}"),
             "@type": "case-investigation:InvestigativeAction",
-            "uco-core:name": text(e, "kind"),
-            "uco-core:description": format!("{} — {proof_text}", text(e, "details")),
-            "uco-action:startTime": {"@type": "xsd:dateTime", "@value": time(&e["at"])},
+            "uco-core:name": e.kind,
+            "uco-core:description": format!("{} — {proof_text}", e.details),
+            "uco-action:startTime": {"@type": "xsd:dateTime", "@value": e.at.to_string()},
             "uco-action:performer": {"@id": performer},
             "uco-action:participant": [{"@id": org_id}],
         });
-        if let Some(ev) = e["evidence"].as_str() {
-            action["uco-action:object"] = json!([{"@id": file_id(ev)}]);
+        if let Some(ev) = &e.evidence {
+            action["uco-action:object"] = json!([{"@id": file_id(&ev.to_string())}]);
         }
         actions.push(json!({"@id": format!("kb:action-{case}-{n}")}));
         graph.push(action);
@@ -258,7 +257,7 @@ fn case_uco(timeline: &Value, evidence: &[Value]) -> Value {
         json!({
             "@id": format!("kb:investigation-{case}"),
             "@type": "case-investigation:Investigation",
-            "uco-core:name": text(timeline, "case_id"),
+            "uco-core:name": timeline.case_id,
             "uco-core:object": actions,
         }),
     );
@@ -282,19 +281,24 @@ mod tests {
 
     #[test]
     fn every_event_becomes_an_investigative_action_and_every_item_a_hashed_file() {
-        let timeline = json!({
+        let timeline: CustodyTimeline = serde_json::from_value(json!({
             "case": "c1", "case_id": "2026-CR-1",
             "events": [
                 {"kind": "ingest", "org": "Metro PD", "user": "alice", "at": 1_700_000_000_000u64,
-                 "evidence": "e1", "details": "added", "proof": {"type": "audit", "seq": 0, "hash": "ab"}},
+                 "evidence": "5f0e9a4c-3b7d-4b8e-9a41-0c2d6e7f8a90", "details": "added", "proof": {"type": "audit", "seq": 0, "hash": "ab"}},
                 {"kind": "receipt", "org": "County DA", "user": null, "at": 1_700_000_100_000u64,
                  "evidence": null, "details": "share s: signed",
                  "proof": {"type": "signed", "signed_by": "12D3", "signature": "cd", "wire": "ef"}},
             ]
-        });
-        let evidence = [
-            json!({"id": "e1", "name": "cctv.mkv", "hash": "00ff", "size": 3, "display_id": "EV-0001"}),
-        ];
+        }))
+        .unwrap();
+        let evidence: Vec<EvidenceView> = serde_json::from_value(json!([{
+            "id": "5f0e9a4c-3b7d-4b8e-9a41-0c2d6e7f8a90", "case": "c1", "display_id": "EV-0001", "name": "cctv.mkv",
+            "description": "", "category": null, "folder": "", "hash": "00ff", "size": 3,
+            "media_type": "video/x-matroska", "added_at": "2023-11-14T22:13:20.000Z",
+            "added_by": "alice", "transcripts": [], "do_not_disclose": false,
+        }]))
+        .unwrap();
         let doc = case_uco(&timeline, &evidence);
         let graph = doc["@graph"].as_array().unwrap();
         let of_type = |t: &str| graph.iter().filter(|n| n["@type"] == t).count();

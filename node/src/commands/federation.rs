@@ -2,11 +2,12 @@
 //! identity on the network, the partner organizations it trusts, sharing policies, and the
 //! operator view of partner connections.
 
-use super::{Out, items, opt, s, table, text};
+use super::{Out, items, list, opt, s, table, text, typed};
 use crate::client::Client;
-use casemesh_api_types::PeerView;
+use casemesh_api_types::{
+    AddPartner, EditPartner, IdView, PartnerView, PeerView, PolicyView, PutPolicy,
+};
 use reqwest::Method;
-use serde_json::json;
 
 /// `casemesh partner` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -93,10 +94,10 @@ pub(crate) enum PolicyCommand {
 /// `casemesh id`.
 pub(super) async fn id(client: &Client, out: Out) -> anyhow::Result<()> {
     let v = client.get(&["v1", "id"]).await?;
-    if !out.json(&v)? {
-        println!("{}", text(&v, "peer_id"));
-        for a in items(&v["addrs"]) {
-            println!("  {}", a.as_str().unwrap_or_default());
+    if let Some(id) = out.answer::<IdView>(&v)? {
+        println!("{}", id.peer_id);
+        for a in &id.addrs {
+            println!("  {}", s(a));
         }
     }
     Ok(())
@@ -177,23 +178,21 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
                 .send_json(
                     Method::POST,
                     &["v1", "partners"],
-                    &json!({"name": name, "peer_id": peer_id, "addrs": addrs, "policy": policy}),
+                    &AddPartner {
+                        name,
+                        peer_id,
+                        addrs,
+                        policy,
+                    },
                 )
                 .await?
         }
         PartnerCommand::List => {
             let v = client.get(&["v1", "partners"]).await?;
-            if !out.json(&v)? {
-                let rows: Vec<Vec<String>> = items(&v)
+            if let Some(partners) = out.answer::<Vec<PartnerView>>(&v)? {
+                let rows: Vec<Vec<String>> = partners
                     .iter()
-                    .map(|p| {
-                        vec![
-                            text(p, "name"),
-                            text(p, "policy"),
-                            text(p, "peer_id"),
-                            super::show(&p["addrs"]),
-                        ]
-                    })
+                    .map(|p| vec![s(&p.name), s(&p.policy), p.peer_id.clone(), list(&p.addrs)])
                     .collect();
                 table(&["NAME", "POLICY", "PEER ID", "ADDRESSES"], &rows);
             }
@@ -210,7 +209,11 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
                 .send_json(
                     Method::PATCH,
                     &["v1", "partners", &partner],
-                    &json!({"name": name, "addrs": addrs, "policy": policy}),
+                    &EditPartner {
+                        name,
+                        addrs,
+                        policy,
+                    },
                 )
                 .await?
         }
@@ -245,13 +248,8 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
             return Ok(());
         }
     };
-    if !out.json(&v)? {
-        println!(
-            "{} {} (policy {})",
-            text(&v, "name"),
-            text(&v, "peer_id"),
-            text(&v, "policy")
-        );
+    if let Some(p) = out.answer::<PartnerView>(&v)? {
+        println!("{} {} (policy {})", s(&p.name), p.peer_id, s(&p.policy));
     }
     Ok(())
 }
@@ -265,11 +263,12 @@ pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> any
             data,
             two_person_approval,
         } => {
-            let mut body =
-                json!({"name": name, "allow": allow, "two_person_approval": two_person_approval});
-            if !data.is_empty() {
-                body["data"] = json!(data);
-            }
+            let body = PutPolicy {
+                name,
+                allow,
+                data: (!data.is_empty()).then_some(data),
+                two_person_approval,
+            };
             client
                 .send_json(Method::POST, &["v1", "policies"], &body)
                 .await?
@@ -277,19 +276,19 @@ pub(super) async fn policy(cmd: PolicyCommand, client: &Client, out: Out) -> any
         PolicyCommand::Show { name } => client.get(&["v1", "policies", &name]).await?,
     };
     if !out.json(&v)? {
-        let list = if v.is_array() {
-            items(&v).to_vec()
+        let policies: Vec<PolicyView> = if v.is_array() {
+            typed(&v)?
         } else {
-            vec![v.clone()]
+            vec![typed(&v)?]
         };
-        let rows: Vec<Vec<String>> = list
+        let rows: Vec<Vec<String>> = policies
             .iter()
             .map(|p| {
                 vec![
-                    text(p, "name"),
-                    super::show(&p["allow"]),
-                    super::show(&p["data"]),
-                    if p["two_person_approval"] == true {
+                    s(&p.name),
+                    list(&p.allow),
+                    list(&p.data),
+                    if p.two_person_approval {
                         "two-person".to_owned()
                     } else {
                         "-".to_owned()

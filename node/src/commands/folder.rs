@@ -1,10 +1,10 @@
 //! `casemesh folder …`: create, rename, move, delete and list the folders of a case. Folder paths
 //! are `/`-separated names relative to the case's root, like `Interviews/Day 1`.
 
-use super::{Out, items, show};
+use super::{Out, s, typed};
 use crate::client::Client;
+use casemesh_api_types::{CaseView, FolderRequest};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 /// `casemesh folder` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -51,18 +51,17 @@ pub(crate) enum FolderCommand {
 pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     let (case, action, body, done) = match cmd {
         FolderCommand::List { case } => {
-            let c = client.get(&["v1", "cases", &case]).await?;
-            let folders = c.get("folders").cloned().unwrap_or(Value::Array(vec![]));
-            if !out.json(&folders)? {
-                for f in items(&folders) {
-                    println!("{}", show(f));
+            let c: CaseView = typed(&client.get(&["v1", "cases", &case]).await?)?;
+            if !out.json(&serde_json::to_value(&c.folders)?)? {
+                for f in &c.folders {
+                    println!("{}", s(f));
                 }
             }
             return Ok(());
         }
         FolderCommand::Create { case, path } => {
             let done = format!("created folder {path}");
-            (case, None, json!({ "path": path }), done)
+            (case, None, request(path), done)
         }
         FolderCommand::Rename {
             case,
@@ -70,7 +69,10 @@ pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow
             new_name,
         } => {
             let done = format!("renamed folder {path} to {new_name}");
-            let body = json!({ "path": path, "new_name": new_name });
+            let body = FolderRequest {
+                new_name: Some(new_name),
+                ..request(path)
+            };
             (case, Some("rename"), body, done)
         }
         FolderCommand::Move {
@@ -83,12 +85,15 @@ pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow
             } else {
                 format!("moved folder {path} under {new_parent}")
             };
-            let body = json!({ "path": path, "new_parent": new_parent });
+            let body = FolderRequest {
+                new_parent: Some(new_parent),
+                ..request(path)
+            };
             (case, Some("move"), body, done)
         }
         FolderCommand::Delete { case, path } => {
             let done = format!("deleted folder {path}");
-            (case, Some("delete"), json!({ "path": path }), done)
+            (case, Some("delete"), request(path), done)
         }
     };
     let mut segments = vec!["v1", "cases", case.as_str(), "folders"];
@@ -98,4 +103,12 @@ pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow
         println!("{done}");
     }
     Ok(())
+}
+
+/// The body of a folder operation on `path`.
+fn request(path: String) -> FolderRequest {
+    FolderRequest {
+        path,
+        ..FolderRequest::default()
+    }
 }

@@ -126,7 +126,11 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             }
             let link: LinkView = typed(&raw)?;
             if !out.json(&raw)? {
-                println!("{}", opt(link.url.as_deref()));
+                // A link whose package failed opens nothing: no URL on stdout for a script to
+                // forward; the error below says why.
+                if link.status != LinkStatus::Failed {
+                    println!("{}", opt(link.url.as_deref()));
+                }
                 let next = match &to {
                     Some(r) => format!(
                         "{r} is emailed the URL through the node's mail queue (logged instead \

@@ -189,6 +189,15 @@ fn opt(text: Option<&str>) -> String {
     text.map_or_else(|| "-".to_owned(), s)
 }
 
+/// A list for people: comma-separated, `-` when empty, each entry as [`s`].
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.iter().map(|i| s(i)).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// A field of a JSON object as display text: strings bare, `null`/missing as `-`, control
 /// characters escaped (see [`escape`]).
 fn text(value: &Value, key: &str) -> String {
@@ -239,21 +248,6 @@ pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
 /// The elements of a JSON array (empty for anything else).
 fn items(value: &Value) -> &[Value] {
     value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-/// A timestamp for people: RFC 3339 strings as they are; numbers taken as Unix milliseconds
-/// (the audit trail's form) and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-fn time(value: &Value) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    value
-        .as_i64()
-        .and_then(|ms| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-        })
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_else(|| show(value))
 }
 
 /// Print rows under headers, columns padded to their widest cell (display width), two spaces
@@ -517,23 +511,6 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(50 << 20), "50.0 MiB");
-    }
-
-    #[test]
-    fn unix_millis_read_as_utc_times() {
-        assert_eq!(time(&serde_json::json!(0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            time(&serde_json::json!(1_795_423_262_987_i64)),
-            "2026-11-23T08:41:02.987Z"
-        );
-        assert_eq!(
-            time(&serde_json::json!(951_782_400_000_i64)),
-            "2000-02-29T00:00:00.000Z"
-        );
-        assert_eq!(
-            time(&serde_json::json!("2026-11-23T08:41:02.987Z")),
-            "2026-11-23T08:41:02.987Z"
-        );
     }
 
     #[test]

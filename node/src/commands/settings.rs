@@ -3,12 +3,14 @@
 
 use super::case::parse_retention;
 use super::confirm::{Yes, confirm};
-use super::{Out, bytes, items, on_off, table, text};
+use super::{Out, bytes, on_off, s, table, typed};
 use crate::client::Client;
 use anyhow::bail;
 use casemesh_model::retention::RetentionPolicy;
 use reqwest::Method;
-use serde_json::{Map, Value};
+use casemesh_api_types::{
+    BlobStats, BlobVerifyReport, EditSettings, GcReport, RetentionView, SettingsView, SweepReport,
+};
 
 /// `casemesh settings` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -118,66 +120,61 @@ pub(super) async fn run_settings(
                      deleted at the next retention sweep",
                 )?;
             }
-            let mut body = Map::new();
-            if !features.is_empty() {
-                let features: Map<String, Value> =
-                    features.into_iter().map(|(k, v)| (k, v.into())).collect();
-                body.insert("features".to_owned(), features.into());
-            }
-            if let Some(DefaultRetention(policy)) = default_retention {
-                body.insert(
-                    "default_retention".to_owned(),
-                    serde_json::to_value(policy)?,
-                );
-            }
-            if let Some(on) = auto_import {
-                body.insert("auto_import".to_owned(), on.into());
-            }
-            if let Some(on) = share_directory {
-                body.insert("share_directory".to_owned(), on.into());
-            }
-            if let Some(a) = intake_address {
-                body.insert("intake_address".to_owned(), a.into());
-            }
-            if body.is_empty() {
+            if features.is_empty()
+                && default_retention.is_none()
+                && auto_import.is_none()
+                && share_directory.is_none()
+                && intake_address.is_none()
+            {
                 bail!(
                     "nothing to change: give --feature, --default-retention, --auto-import, --share-directory or --intake-address"
                 );
             }
+            let body = EditSettings {
+                features: (!features.is_empty())
+                    .then(|| features.into_iter().map(|(k, v)| (k, v.into())).collect()),
+                default_retention: default_retention
+                    .map(|DefaultRetention(policy)| policy.map(RetentionView::from)),
+                auto_import,
+                share_directory,
+                intake_address,
+            };
             client
-                .send_json(Method::PATCH, &["v1", "settings"], &Value::Object(body))
+                .send_json(Method::PATCH, &["v1", "settings"], &body)
                 .await?
         }
     };
-    if !out.json(&settings)? {
-        print_settings(&settings);
+    if let Some(settings) = out.answer::<SettingsView>(&settings)? {
+        print_settings(&settings)?;
     }
     Ok(())
 }
 
-fn print_settings(s: &Value) {
-    let on = |v: &Value| if *v == true { "on" } else { "off" };
+fn print_settings(view: &SettingsView) -> anyhow::Result<()> {
+    let on = |v: bool| if v { "on" } else { "off" };
     println!("Features:");
-    if let Some(features) = s["features"].as_object() {
+    // The flags by their wire names, in the order the API writes them.
+    let features = serde_json::to_value(&view.features)?;
+    if let Some(features) = features.as_object() {
         let width = features.keys().map(String::len).max().unwrap_or(0);
         for (name, value) in features {
-            println!("  {name:width$}  {}", on(value));
+            println!("  {name:width$}  {}", on(*value == true));
         }
     }
-    let retention = match serde_json::from_value::<RetentionPolicy>(s["default_retention"].clone())
-    {
-        Ok(p) => p.to_string(),
-        Err(_) => "none (received cases: Until Manually Deleted)".to_owned(),
+    let retention = match &view.default_retention {
+        Some(p) => RetentionPolicy::from(*p).to_string(),
+        None => "none (received cases: Until Manually Deleted)".to_owned(),
     };
     println!("Default retention: {retention}");
-    println!("Auto-import:       {}", on(&s["auto_import"]));
-    println!("Share directory:   {}", on(&s["share_directory"]));
+    println!("Auto-import:       {}", on(view.auto_import));
+    println!("Share directory:   {}", on(view.share_directory));
     println!(
         "Intake address:    {}",
-        s["intake_address"]
-            .as_str()
-            .unwrap_or("none (shares naming an unknown address are refused)")
+        view.intake_address
+            .as_deref()
+            .map_or_else(|| "none (shares naming an unknown address are refused)".to_owned(), |a| super::escape(a).into_owned())
     );
+    Ok(())
 }
 
 pub(super) async fn run_retention(
@@ -192,13 +189,13 @@ pub(super) async fn run_retention(
                 "delete every evidence item past its case's retention period now",
             )?;
             let answer = client.post_empty(&["v1", "retention", "sweep"]).await?;
-            if !out.json(&answer)? {
-                let removed = items(&answer["removed"]);
+            if let Some(report) = out.answer::<SweepReport>(&answer)? {
+                let removed = &report.removed;
                 println!("removed {} evidence item(s)", removed.len());
                 if !removed.is_empty() {
                     let rows: Vec<Vec<String>> = removed
                         .iter()
-                        .map(|r| vec![text(r, "case"), text(r, "evidence"), text(r, "name")])
+                        .map(|r| vec![s(&r.case), s(&r.evidence), s(&r.name)])
                         .collect();
                     table(&["CASE", "EVIDENCE", "NAME"], &rows);
                 }
@@ -212,9 +209,8 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
     match cmd {
         BlobsCommand::Stats => {
             let stats = client.get(&["v1", "blobs"]).await?;
-            if !out.json(&stats)? {
-                let size = stats["bytes"].as_u64().unwrap_or(0);
-                println!("{} blobs, {}", text(&stats, "count"), bytes(size));
+            if let Some(stats) = out.answer::<BlobStats>(&stats)? {
+                println!("{} blobs, {}", stats.count, bytes(stats.bytes));
             }
         }
         BlobsCommand::Gc { yes } => {
@@ -223,32 +219,32 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
                 "delete every stored blob no evidence, transcript or share refers to",
             )?;
             let gc = client.post_empty(&["v1", "blobs", "gc"]).await?;
-            if !out.json(&gc)? {
-                let freed = gc["bytes_freed"].as_u64().unwrap_or(0);
+            if let Some(gc) = out.answer::<GcReport>(&gc)? {
                 println!(
                     "removed {} blobs, freed {}",
-                    text(&gc, "removed"),
-                    bytes(freed)
+                    gc.removed,
+                    bytes(gc.bytes_freed)
                 );
             }
         }
         BlobsCommand::Verify => {
-            let report = client.get(&["v1", "blobs", "verify"]).await?;
-            let list = |k: &str| report[k].as_array().cloned().unwrap_or_default();
-            let (missing, corrupt) = (list("missing"), list("corrupt"));
-            if !out.json(&report)? {
-                for h in &missing {
-                    println!("missing  {}", h.as_str().unwrap_or_default());
+            let raw = client.get(&["v1", "blobs", "verify"]).await?;
+            // Typed first, so the exit status is right with `--json` too.
+            let report: BlobVerifyReport = typed(&raw)?;
+            let (missing, corrupt) = (&report.missing, &report.corrupt);
+            if !out.json(&raw)? {
+                for h in missing {
+                    println!("missing  {}", s(h));
                 }
-                for h in &corrupt {
-                    println!("corrupt  {}", h.as_str().unwrap_or_default());
+                for h in corrupt {
+                    println!("corrupt  {}", s(h));
                 }
                 println!(
                     "{} referenced blobs intact, {} missing, {} corrupt; {} unreferenced (removed by `blobs gc`)",
-                    text(&report, "ok"),
+                    report.ok,
                     missing.len(),
                     corrupt.len(),
-                    text(&report, "unreferenced")
+                    report.unreferenced
                 );
             }
             if !missing.is_empty() || !corrupt.is_empty() {
@@ -268,7 +264,7 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn features_parse_as_name_and_flag() {

@@ -2,9 +2,12 @@
 //! `casemesh received …` / `casemesh case import` (shares received from partners: list, import
 //! details, import).
 
-use super::{Out, items, show, table, text};
+use super::{Out, list, opt, s as sx, table, typed};
 use crate::client::Client;
-use casemesh_api_types::PeerView;
+use casemesh_api_types::{
+    AccessEntry, AddRecipients, CreateShare, InsideShareView, InsideStopView, OnwardShare, PeerView,
+    ReceivedContentsView, ReceivedView, ShareInside, ShareView,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -167,89 +170,74 @@ pub(crate) enum ReceivedCommand {
     Updates(super::updates::UpdatesCommand),
 }
 
-fn print_share(v: &Value) {
-    println!("Share:       {}", text(v, "id"));
-    println!("Status:      {}", text(v, "status"));
-    println!(
-        "Partner:     {} ({})",
-        text(v, "partner_name"),
-        text(v, "partner")
-    );
-    println!("Scope:       {}", text(v, "scope"));
-    let recipients: Vec<String> = items(&v["recipients"])
-        .iter()
-        .map(|r| text(r, "recipient"))
-        .collect();
-    println!("Recipients:  {}", recipients.join(", "));
-    for r in items(&v["refused_recipients"]) {
+fn print_share(v: &ShareView) {
+    println!("Share:       {}", v.id);
+    println!("Status:      {}", v.status);
+    println!("Partner:     {} ({})", sx(&v.partner_name), v.partner);
+    println!("Scope:       {}", sx(&v.scope));
+    println!("Recipients:  {}", recipients(v).join(", "));
+    for r in &v.refused_recipients {
         println!(
             "  refused by the partner: {} ({}); they get nothing there",
-            text(r, "recipient"),
-            text(r, "reason")
+            sx(&r.recipient),
+            sx(&r.reason)
         );
     }
     println!(
         "Policy:      {} ({})",
-        text(&v["policy"], "name"),
-        show(&v["policy"]["allowed"])
+        sx(&v.policy.name),
+        list(&v.policy.allowed)
     );
     println!(
         "Items:       {} sent, {} delivered, {} skipped",
-        text(v, "items_sent"),
-        text(v, "items_delivered"),
-        text(v, "skipped")
+        v.items_sent, v.items_delivered, v.skipped
     );
-    for item in items(&v["skipped_items"]) {
-        println!(
-            "  skipped {}: {}",
-            text(item, "evidence"),
-            text(item, "reason")
-        );
+    for item in &v.skipped_items {
+        println!("  skipped {}: {}", sx(&item.evidence), sx(&item.reason));
     }
-    if v["failure"].is_string() {
-        println!("Failure:     {}", text(v, "failure"));
+    if let Some(failure) = &v.failure {
+        println!("Failure:     {}", sx(failure));
     }
-    let receipt = &v["receipt"];
-    if receipt.is_object() {
+    if let Some(receipt) = &v.receipt {
         println!(
             "Receipt:     signed by {} at {}: holds {} items (roots digest {}){}",
-            text(receipt, "signed_by_name"),
-            text(receipt, "at"),
-            text(receipt, "items"),
-            text(receipt, "digest"),
-            if receipt["matches_sent"] == true {
+            sx(&receipt.signed_by_name),
+            receipt.at,
+            receipt.items,
+            receipt.digest,
+            if receipt.matches_sent {
                 ", exactly the items sent"
             } else {
                 "; DOES NOT MATCH the items sent"
             }
         );
     }
-    if v["onward_of"].is_string() {
-        println!("Onward of:   received share {}", text(v, "onward_of"));
+    if let Some(parent) = &v.onward_of {
+        println!("Onward of:   received share {parent}");
     }
-    for hop in items(&v["hops"]) {
+    for hop in &v.hops {
         println!(
             "Onward hop:  {} → {} ({}) at {}, share {}",
-            text(hop, "from_name"),
-            text(hop, "to_name"),
-            super::show(&hop["recipients"]),
-            text(hop, "at"),
-            text(hop, "share")
+            sx(&hop.from_name),
+            sx(&hop.to_name),
+            list(&hop.recipients),
+            hop.at,
+            hop.share
         );
     }
-    let ack = &v["stop_ack"];
-    if ack.is_object() {
+    if let Some(ack) = &v.stop_ack {
         println!(
             "Stop:        acknowledged, signed by {} at {}",
-            text(ack, "signed_by_name"),
-            text(ack, "at")
+            sx(&ack.signed_by_name),
+            ack.at
         );
     }
-    println!(
-        "Shared:      {} by {}",
-        text(v, "created_at"),
-        text(v, "created_by")
-    );
+    println!("Shared:      {} by {}", v.created_at, sx(&v.created_by));
+}
+
+/// A share's recipients as named at creation (`user:NAME`, `email:ADDR`, …).
+fn recipients(v: &ShareView) -> Vec<String> {
+    v.recipients.iter().map(|r| sx(&r.recipient)).collect()
 }
 
 /// Wait until share `id` is no longer Processing, showing items and bytes delivered (a spinner
@@ -269,36 +257,36 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
     let mut base_bytes = None;
     let mut last_line = String::new();
     loop {
-        let v = client.get(&["v1", "shares", id]).await?;
-        let status = text(&v, "status");
-        if status == "PendingApproval" {
+        let raw = client.get(&["v1", "shares", id]).await?;
+        let v: ShareView = typed(&raw)?;
+        if v.status == "PendingApproval" {
             spinner.finish_and_clear();
             eprintln!(
                 "share {id} waits for a second person's approval (two-person approval policy): \
                  nothing leaves before a user with share_approve runs `casemesh share approve {id}`"
             );
-            return Ok(v);
+            return Ok(raw);
         }
-        if status != "Processing" {
+        if v.status != "Processing" {
             spinner.finish_and_clear();
-            return Ok(v);
+            return Ok(raw);
         }
-        let peer = partner_view(client, &text(&v, "partner")).await;
+        let peer = partner_view(client, &v.partner).await;
         let sent = peer.as_ref().map_or(0, |p| p.bytes_sent);
         let base = *base_bytes.get_or_insert(sent);
         let reach = match &peer {
             Some(p) if p.connected => String::new(),
             Some(p) => format!(
                 "; {} is not connected ({}): the share is delivered when it is",
-                text(&v, "partner_name"),
-                super::s(&p.state)
+                sx(&v.partner_name),
+                sx(&p.state)
             ),
             None => String::new(),
         };
         let line = format!(
             "share {id}: {} of {} items delivered, {} sent{reach}",
-            text(&v, "items_delivered"),
-            text(&v, "items_sent"),
+            v.items_delivered,
+            v.items_sent,
             super::bytes(sent.saturating_sub(base)),
         );
         if line != last_line {
@@ -312,15 +300,12 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
         spinner.tick();
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             spinner.finish_and_clear();
-            let missing = v["items_sent"]
-                .as_u64()
-                .unwrap_or(0)
-                .saturating_sub(v["items_delivered"].as_u64().unwrap_or(0));
+            let missing = v.items_sent.saturating_sub(v.items_delivered);
             anyhow::bail!(
                 "share {id} is not complete after {} s: {missing} of {} items not yet confirmed by {}{reach}. It goes on in the background: casemesh share status {id} --wait",
                 timeout.unwrap_or(0),
-                text(&v, "items_sent"),
-                text(&v, "partner_name"),
+                v.items_sent,
+                sx(&v.partner_name),
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -338,43 +323,36 @@ async fn partner_view(client: &Client, peer: &str) -> Option<PeerView> {
 
 /// What a `share create` did, said in one line: a new share, or what it added to the share the
 /// case already had with that partner (`before`: that share as it was, issue #15 item 3).
-fn created_line(v: &Value, before: Option<&Value>) -> String {
-    let id = text(v, "id");
-    let partner = text(v, "partner_name");
+fn created_line(v: &ShareView, before: Option<&ShareView>) -> String {
+    let id = &v.id;
+    let partner = sx(&v.partner_name);
     let Some(before) = before else {
         return format!(
             "Share {id} created: {} items to {partner} ({})",
-            text(v, "items_sent"),
-            text(v, "status")
+            v.items_sent, v.status
         );
     };
-    let names = |s: &Value| -> Vec<String> {
-        items(&s["recipients"])
-            .iter()
-            .map(|r| text(r, "recipient"))
-            .collect()
-    };
-    let old = names(before);
+    let old = recipients(before);
     let mut added: Vec<String> = Vec::new();
-    let new_recipients: Vec<String> = names(v).into_iter().filter(|r| !old.contains(r)).collect();
+    let new_recipients: Vec<String> = recipients(v)
+        .into_iter()
+        .filter(|r| !old.contains(r))
+        .collect();
     if !new_recipients.is_empty() {
         added.push(format!("recipients {}", new_recipients.join(", ")));
     }
-    if text(v, "scope") != text(before, "scope") {
+    if v.scope != before.scope {
         added.push(format!(
             "scope {} (was {})",
-            text(v, "scope"),
-            text(before, "scope")
+            sx(&v.scope),
+            sx(&before.scope)
         ));
     }
-    let new_items = v["items_sent"]
-        .as_u64()
-        .unwrap_or(0)
-        .saturating_sub(before["items_sent"].as_u64().unwrap_or(0));
+    let new_items = v.items_sent.saturating_sub(before.items_sent);
     if new_items > 0 {
         added.push(format!("{new_items} new items"));
     }
-    if v["message"] != before["message"] {
+    if v.message != before.message {
         added.push("the new message".into());
     }
     if added.is_empty() {
@@ -408,16 +386,21 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .send_json(
                     Method::POST,
                     &["v1", "cases", &case, "access"],
-                    &json!({"to": to, "folders": folders, "evidence": evidence, "message": message}),
+                    &ShareInside {
+                        to,
+                        folders,
+                        evidence,
+                        message,
+                    },
                 )
                 .await?;
-            if !out.json(&v)? {
+            if let Some(v) = out.answer::<InsideShareView>(&v)? {
                 println!(
                     "shared inside: {} ({}), {} notified; share {}",
-                    super::show(&v["to"]),
-                    text(&v, "scope"),
-                    v["notified"],
-                    text(&v, "id")
+                    list(&v.to),
+                    sx(&v.scope),
+                    v.notified,
+                    v.id
                 );
             }
             return Ok(());
@@ -436,23 +419,31 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
         } => {
             // The case's shares as they were: a second share to the same partner adds to its
             // active share there (the node decides; this only words what it did).
-            let before = client
-                .get(&["v1", "cases", &case, "shares"])
-                .await
-                .unwrap_or(Value::Null);
-            let v = client
-                .send_json(Method::POST, &["v1", "cases", &case, "shares"], &json!({"partner": partner, "to": to, "folders": folders, "evidence": evidence, "message": message, "mode": mode}))
+            let before: Vec<ShareView> = match client.get(&["v1", "cases", &case, "shares"]).await {
+                Ok(v) => typed(&v).unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            let body = CreateShare {
+                partner,
+                to,
+                folders,
+                evidence,
+                message,
+                mode: Some(mode),
+            };
+            let raw = client
+                .send_json(Method::POST, &["v1", "cases", &case, "shares"], &body)
                 .await?;
-            let id = text(&v, "id");
-            let previous = items(&before).iter().find(|s| text(s, "id") == id);
+            let v: ShareView = typed(&raw)?;
+            let previous = before.iter().find(|s| s.id == v.id);
             if !out.json {
                 // The share id first, so an interrupted wait still names it.
                 println!("{}", created_line(&v, previous));
             }
             if wait {
-                wait_for(client, &id, timeout).await?
+                wait_for(client, &v.id, timeout).await?
             } else {
-                v
+                raw
             }
         }
         ShareCommand::Status {
@@ -468,20 +459,16 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
         }
         ShareCommand::List { case } => {
             let v = client.get(&["v1", "cases", &case, "shares"]).await?;
-            if !out.json(&v)? {
-                let rows: Vec<Vec<String>> = items(&v)
+            if let Some(shares) = out.answer::<Vec<ShareView>>(&v)? {
+                let rows: Vec<Vec<String>> = shares
                     .iter()
                     .map(|s| {
-                        let r: Vec<String> = items(&s["recipients"])
-                            .iter()
-                            .map(|r| text(r, "recipient"))
-                            .collect();
                         vec![
-                            text(s, "id"),
-                            text(s, "status"),
-                            text(s, "partner_name"),
-                            r.join(", "),
-                            text(s, "created_at"),
+                            s.id.clone(),
+                            s.status.clone(),
+                            sx(&s.partner_name),
+                            recipients(s).join(", "),
+                            s.created_at.clone(),
                         ]
                     })
                     .collect();
@@ -494,20 +481,20 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
         }
         ShareCommand::Access { case } => {
             let v = client.get(&["v1", "cases", &case, "access"]).await?;
-            if !out.json(&v)? {
-                let rows: Vec<Vec<String>> = items(&v)
+            if let Some(entries) = out.answer::<Vec<AccessEntry>>(&v)? {
+                let rows: Vec<Vec<String>> = entries
                     .iter()
                     .map(|a| {
                         vec![
-                            text(a, "kind"),
-                            text(a, "who"),
-                            text(a, "full_name"),
-                            text(a, "organization"),
-                            match a["refused"].as_str() {
-                                Some(why) => format!("REFUSED by partner: {why}"),
-                                None => text(a, "status"),
+                            sx(&a.kind),
+                            sx(&a.who),
+                            opt(a.full_name.as_deref()),
+                            sx(&a.organization),
+                            match &a.refused {
+                                Some(why) => format!("REFUSED by partner: {}", sx(why)),
+                                None => sx(&a.status),
                             },
-                            text(a, "share"),
+                            opt(a.share.as_deref()),
                         ]
                     })
                     .collect();
@@ -523,15 +510,15 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .send_json(
                     Method::POST,
                     &["v1", "shares", &share, "recipients"],
-                    &json!({"to": to, "partner": partner}),
+                    &AddRecipients { to, partner },
                 )
                 .await?;
-            if !out.json(&v)? {
+            if let Some(v) = out.answer::<ShareView>(&v)? {
                 print_share(&v);
                 println!(
                     "The partner checks the recipients against its own directory; one it does not \
                      know gets nothing, and `casemesh share status {}` shows it as refused.",
-                    text(&v, "id")
+                    v.id
                 );
             }
             return Ok(());
@@ -558,11 +545,10 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                         Err(inside) if inside.to_string().contains("HTTP 404") => return Err(e),
                         Err(inside) => return Err(inside),
                     };
-                    if !out.json(&v)? {
+                    if let Some(v) = out.answer::<InsideStopView>(&v)? {
                         println!(
                             "inside share {} stopped: {} access entries taken back",
-                            text(&v, "id"),
-                            v["removed"]
+                            v.id, v.removed
                         );
                     }
                     return Ok(());
@@ -571,57 +557,56 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             }
         }
     };
+    let view: ShareView = typed(&v)?;
     if !out.json(&v)? {
-        print_share(&v);
+        print_share(&view);
     }
     // A share that can never complete is an error for whoever waited on it (exit code 1).
-    if waited && text(&v, "status") == "Failed" {
-        anyhow::bail!("share {} failed: {}", text(&v, "id"), text(&v, "failure"));
+    if waited && view.status == "Failed" {
+        anyhow::bail!(
+            "share {} failed: {}",
+            view.id,
+            opt(view.failure.as_deref())
+        );
     }
     Ok(())
 }
 
-fn print_received(v: &Value) {
-    println!("Share:                {}", text(v, "id"));
-    println!("Status:               {}", text(v, "status"));
-    println!(
-        "Case:                 {} {}",
-        text(v, "case_id"),
-        text(v, "title")
-    );
-    println!("Sender:               {}", text(v, "sender"));
-    println!("Partner organization: {}", text(v, "partner_organization"));
-    println!("Recipient:            {}", show(&v["recipients"]));
-    if v["message"].is_string() {
-        println!("Message:              {}", text(v, "message"));
+fn print_received(v: &ReceivedView) {
+    println!("Share:                {}", v.id);
+    println!("Status:               {}", v.status);
+    println!("Case:                 {} {}", sx(&v.case_id), sx(&v.title));
+    println!("Sender:               {}", sx(&v.sender));
+    println!("Partner organization: {}", sx(&v.partner_organization));
+    println!("Recipient:            {}", list(&v.recipients));
+    if let Some(message) = &v.message {
+        println!("Message:              {}", sx(message));
     }
-    println!("Received on:          {}", text(v, "received_on"));
-    println!("Access level:         {}", text(v, "access_level"));
+    println!("Received on:          {}", v.received_on);
+    println!("Access level:         {}", sx(&v.access_level));
     println!(
         "Sharing policy:       {} ({})",
-        text(&v["sharing_policy"], "name"),
-        show(&v["sharing_policy"]["allowed"])
+        sx(&v.sharing_policy.name),
+        list(&v.sharing_policy.allowed)
     );
     println!(
         "Items:                {} of {} imported",
-        text(v, "items_imported"),
-        text(v, "items")
+        v.items_imported, v.items
     );
-    println!("Local copy:           {}", text(v, "local_case"));
-    let skipped = items(&v["skipped"]);
-    if !skipped.is_empty() {
-        println!("Skipped:              {} items", skipped.len());
-        for item in skipped {
+    println!("Local copy:           {}", opt(v.local_case.as_deref()));
+    if !v.skipped.is_empty() {
+        println!("Skipped:              {} items", v.skipped.len());
+        for item in &v.skipped {
             println!(
                 "  {} {}: {}",
-                text(item, "evidence"),
-                text(item, "name"),
-                text(item, "reason")
+                sx(&item.evidence),
+                sx(&item.name),
+                sx(&item.reason)
             );
         }
     }
-    if v["last_error"].is_string() {
-        println!("Last error:           {}", text(v, "last_error"));
+    if let Some(error) = &v.last_error {
+        println!("Last error:           {}", sx(error));
     }
 }
 
@@ -634,17 +619,17 @@ pub(super) async fn received(
         ReceivedCommand::List { mode } => {
             let query: Vec<(&str, String)> = mode.map(|m| ("mode", m)).into_iter().collect();
             let v = client.get_query(&["v1", "received"], &query).await?;
-            if !out.json(&v)? {
-                let rows: Vec<Vec<String>> = items(&v)
+            if let Some(shares) = out.answer::<Vec<ReceivedView>>(&v)? {
+                let rows: Vec<Vec<String>> = shares
                     .iter()
                     .map(|s| {
                         vec![
-                            text(s, "id"),
-                            text(s, "status"),
-                            text(s, "partner_organization"),
-                            text(s, "case_id"),
-                            text(s, "title"),
-                            text(s, "local_case"),
+                            s.id.clone(),
+                            s.status.clone(),
+                            sx(&s.partner_organization),
+                            sx(&s.case_id),
+                            sx(&s.title),
+                            opt(s.local_case.as_deref()),
                         ]
                     })
                     .collect();
@@ -658,21 +643,22 @@ pub(super) async fn received(
         ReceivedCommand::Show { share } => client.get(&["v1", "received", &share]).await?,
         ReceivedCommand::View { share } => {
             let v = client.get(&["v1", "received", &share, "contents"]).await?;
-            if !out.json(&v)? {
-                println!("Share {} ({})", text(&v, "share"), text(&v, "mode"));
+            if let Some(v) = out.answer::<ReceivedContentsView>(&v)? {
+                println!("Share {} ({})", v.share, sx(&v.mode));
                 println!("Folders:");
-                for f in items(&v["folders"]) {
-                    println!("  {}", f.as_str().unwrap_or_default());
+                for f in &v.folders {
+                    println!("  {}", sx(f));
                 }
-                let rows: Vec<Vec<String>> = items(&v["evidence"])
+                let rows: Vec<Vec<String>> = v
+                    .evidence
                     .iter()
                     .map(|e| {
                         vec![
-                            text(e, "id"),
-                            text(e, "name"),
-                            e["folder"].as_str().unwrap_or("/").to_owned(),
-                            e["size"].to_string(),
-                            text(e, "hash"),
+                            sx(&e.id),
+                            sx(&e.name),
+                            e.folder.as_deref().map_or_else(|| "/".to_owned(), sx),
+                            e.size.to_string(),
+                            e.hash.clone(),
                         ]
                     })
                     .collect();
@@ -722,14 +708,18 @@ pub(super) async fn received(
                 .send_json(
                     Method::POST,
                     &["v1", "received", &share, "share"],
-                    &json!({"partner": partner, "to": to, "message": message}),
+                    &OnwardShare {
+                        partner,
+                        to,
+                        message,
+                    },
                 )
                 .await?;
-            if !out.json(&v)? {
+            if let Some(v) = out.answer::<ShareView>(&v)? {
                 println!(
                     "shared onward to {}: share {}",
-                    text(&v, "partner_name"),
-                    text(&v, "id")
+                    sx(&v.partner_name),
+                    v.id
                 );
             }
             return Ok(());
@@ -737,31 +727,35 @@ pub(super) async fn received(
         ReceivedCommand::Share {
             share, to, message, ..
         } => {
-            let received = client.get(&["v1", "received", &share]).await?;
-            let copy = text(&received, "local_case");
-            if received["local_case"].as_str().is_none() {
+            let received: ReceivedView = typed(&client.get(&["v1", "received", &share]).await?)?;
+            let Some(copy) = received.local_case else {
                 anyhow::bail!("this share was not imported yet: casemesh received import {share}");
-            }
+            };
             let v = client
                 .send_json(
                     Method::POST,
                     &["v1", "cases", &copy, "access"],
-                    &json!({"to": to, "message": message}),
+                    &ShareInside {
+                        to,
+                        folders: Vec::new(),
+                        evidence: Vec::new(),
+                        message,
+                    },
                 )
                 .await?;
-            if !out.json(&v)? {
+            if let Some(v) = out.answer::<InsideShareView>(&v)? {
                 println!(
                     "shared inside: {} ({}); share {}",
-                    super::show(&v["to"]),
-                    text(&v, "scope"),
-                    text(&v, "id")
+                    list(&v.to),
+                    sx(&v.scope),
+                    v.id
                 );
             }
             return Ok(());
         }
         ReceivedCommand::Updates(c) => return super::updates::run(c, client, out).await,
     };
-    if !out.json(&v)? {
+    if let Some(v) = out.answer::<ReceivedView>(&v)? {
         print_received(&v);
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! changes to case fields and evidence metadata, apply or dismiss them; read and edit the shared
 //! metadata of an access-mode share both organizations edit. Flattened into `received`.
 
-use super::{Out, items, table, text};
+use super::{Out, opt, s, table};
+use casemesh_api_types::updates::{MetaView, UpdateView};
 use crate::client::Client;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -64,47 +65,50 @@ pub(crate) enum UpdatesCommand {
 }
 
 fn print_updates(v: &Value, out: Out) -> anyhow::Result<()> {
-    if !out.json(v)? {
-        let rows: Vec<Vec<String>> = items(v)
-            .iter()
-            .map(|u| {
-                let mut note = Vec::new();
-                if u["conflict"] == true {
-                    note.push("conflict: you edited it".to_owned());
-                }
-                if u["allowed"] == false {
-                    note.push(text(u, "reason"));
-                }
-                vec![
-                    text(u, "tab"),
-                    text(u, "field"),
-                    text(u, "current"),
-                    text(u, "proposed"),
-                    format!("{} {}", text(u, "changed_by"), text(u, "changed_at")),
-                    note.join("; "),
-                ]
-            })
-            .collect();
-        table(
-            &["TAB", "FIELD", "CURRENT", "PROPOSED", "CHANGED", "NOTE"],
-            &rows,
-        );
-    }
+    let Some(updates) = out.answer::<Vec<UpdateView>>(v)? else {
+        return Ok(());
+    };
+    let rows: Vec<Vec<String>> = updates
+        .iter()
+        .map(|u| {
+            let mut note = Vec::new();
+            if u.conflict == Some(true) {
+                note.push("conflict: you edited it".to_owned());
+            }
+            if u.allowed == Some(false) {
+                note.push(opt(u.reason.as_deref()));
+            }
+            vec![
+                s(&u.tab),
+                s(&u.field),
+                s(&u.current),
+                s(&u.proposed),
+                format!(
+                    "{} {}",
+                    opt(u.changed_by.as_deref()),
+                    opt(u.changed_at.as_deref())
+                ),
+                note.join("; "),
+            ]
+        })
+        .collect();
+    table(
+        &["TAB", "FIELD", "CURRENT", "PROPOSED", "CHANGED", "NOTE"],
+        &rows,
+    );
     Ok(())
 }
 
 fn print_meta(v: &Value, out: Out) -> anyhow::Result<()> {
-    if !out.json(v)? {
-        let rows: Vec<Vec<String>> = v["fields"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, val)| vec![k.clone(), super::show(val)])
-                    .collect()
-            })
-            .unwrap_or_default();
-        table(&["FIELD", "VALUE"], &rows);
-    }
+    let Some(meta) = out.answer::<MetaView>(v)? else {
+        return Ok(());
+    };
+    let rows: Vec<Vec<String>> = meta
+        .fields
+        .iter()
+        .map(|(k, val)| vec![k.clone(), s(val)])
+        .collect();
+    table(&["FIELD", "VALUE"], &rows);
     Ok(())
 }
 

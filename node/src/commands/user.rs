@@ -1,10 +1,13 @@
 //! `casemesh user …` and `casemesh group …`: local users, their API tokens, and groups.
 
-use super::{Out, items, table, text};
+use super::{Out, list, opt, s, table};
 use crate::client::Client;
 use anyhow::bail;
+use casemesh_api_types::{
+    CreateGroup, CreateUser, CreatedUser, EditUser, GroupView, NewToken, Revoked, UserView,
+};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 /// `casemesh user` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -155,14 +158,17 @@ async fn set_disabled(
         .send_json(
             Method::PATCH,
             &["v1", "users", username],
-            &serde_json::json!({ "disabled": disabled }),
+            &EditUser {
+                disabled: Some(disabled),
+                ..EditUser::default()
+            },
         )
         .await?;
-    if !out.json(&user)? {
+    if let Some(user) = out.answer::<UserView>(&user)? {
         println!(
             "{} user {}",
             if disabled { "disabled" } else { "enabled" },
-            text(&user, "username")
+            s(&user.username)
         );
     }
     Ok(())
@@ -178,25 +184,24 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
             permissions,
             groups,
         } => {
-            let body = json!({
-                "username": username,
-                "full_name": full_name,
-                "email": email,
-                "badge_id": badge_id,
-                "permissions": permissions,
-                "groups": groups,
-            });
+            let body = CreateUser {
+                username,
+                full_name,
+                email,
+                badge_id,
+                permissions,
+                groups,
+            };
             let answer = client
                 .send_json(Method::POST, &["v1", "users"], &body)
                 .await?;
-            if !out.json(&answer)? {
-                let user = &answer["user"];
+            if let Some(created) = out.answer::<CreatedUser>(&answer)? {
                 println!(
                     "added user {} ({})",
-                    text(user, "username"),
-                    text(user, "id")
+                    s(&created.user.username),
+                    created.user.id
                 );
-                println!("token: {}", text(&answer, "token"));
+                println!("token: {}", created.token);
             }
         }
         UserCommand::Passwd { username, stdin } => {
@@ -214,17 +219,17 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
         }
         UserCommand::List => {
             let users = client.get(&["v1", "users"]).await?;
-            if !out.json(&users)? {
-                let rows: Vec<Vec<String>> = items(&users)
+            if let Some(users) = out.answer::<Vec<UserView>>(&users)? {
+                let rows: Vec<Vec<String>> = users
                     .iter()
                     .map(|u| {
                         vec![
-                            text(u, "username"),
-                            text(u, "full_name"),
-                            text(u, "email"),
-                            text(u, "badge_id"),
-                            text(u, "groups"),
-                            text(u, "permissions"),
+                            s(&u.username),
+                            s(&u.full_name),
+                            opt(u.email.as_deref()),
+                            opt(u.badge_id.as_deref()),
+                            list(&u.groups),
+                            list(&u.permissions),
                         ]
                     })
                     .collect();
@@ -251,34 +256,22 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
             groups,
             no_groups,
         } => {
-            let mut body = Map::new();
-            for (key, value) in [
-                ("full_name", full_name),
-                ("email", email),
-                ("badge_id", badge_id),
-            ] {
-                if let Some(v) = value {
-                    body.insert(key.to_owned(), v.into());
-                }
-            }
-            if no_permissions || !permissions.is_empty() {
-                body.insert("permissions".to_owned(), permissions.into());
-            }
-            if no_groups || !groups.is_empty() {
-                body.insert("groups".to_owned(), groups.into());
-            }
-            if body.is_empty() {
+            let body = EditUser {
+                full_name,
+                email,
+                badge_id,
+                permissions: (no_permissions || !permissions.is_empty()).then_some(permissions),
+                groups: (no_groups || !groups.is_empty()).then_some(groups),
+                disabled: None,
+            };
+            if body == EditUser::default() {
                 bail!("nothing to change");
             }
             let user = client
-                .send_json(
-                    Method::PATCH,
-                    &["v1", "users", &username],
-                    &Value::Object(body),
-                )
+                .send_json(Method::PATCH, &["v1", "users", &username], &body)
                 .await?;
-            if !out.json(&user)? {
-                println!("updated user {}", text(&user, "username"));
+            if let Some(user) = out.answer::<UserView>(&user)? {
+                println!("updated user {}", s(&user.username));
             }
         }
         UserCommand::Token {
@@ -302,8 +295,8 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                     &[("keep", if keep { "true" } else { "false" })],
                 )
                 .await?;
-            if !out.json(&answer)? {
-                println!("{}", text(&answer, "token"));
+            if let Some(token) = out.answer::<NewToken>(&answer)? {
+                println!("{}", token.token);
             }
         }
         UserCommand::Token {
@@ -319,8 +312,8 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 ),
             )?;
             let answer = client.delete(&["v1", "users", &username, "tokens"]).await?;
-            if !out.json(&answer)? {
-                println!("revoked {} tokens of {username}", answer["revoked"]);
+            if let Some(answer) = out.answer::<Revoked>(&answer)? {
+                println!("revoked {} tokens of {username}", answer.revoked);
             }
         }
         UserCommand::Disable { username, yes } => {
@@ -345,24 +338,20 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
 pub(super) async fn run_group(cmd: GroupCommand, client: &Client, out: Out) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::Add { name, permissions } => {
-            let body = json!({ "name": name, "permissions": permissions });
+            let body = CreateGroup { name, permissions };
             let group = client
                 .send_json(Method::POST, &["v1", "groups"], &body)
                 .await?;
-            if !out.json(&group)? {
-                println!(
-                    "added group {} ({})",
-                    text(&group, "name"),
-                    text(&group, "id")
-                );
+            if let Some(group) = out.answer::<GroupView>(&group)? {
+                println!("added group {} ({})", s(&group.name), group.id);
             }
         }
         GroupCommand::List => {
             let groups = client.get(&["v1", "groups"]).await?;
-            if !out.json(&groups)? {
-                let rows: Vec<Vec<String>> = items(&groups)
+            if let Some(groups) = out.answer::<Vec<GroupView>>(&groups)? {
+                let rows: Vec<Vec<String>> = groups
                     .iter()
-                    .map(|g| vec![text(g, "name"), text(g, "permissions"), text(g, "id")])
+                    .map(|g| vec![s(&g.name), list(&g.permissions), g.id.clone()])
                     .collect();
                 table(&["NAME", "PERMISSIONS", "ID"], &rows);
             }

@@ -242,35 +242,36 @@ struct Present {
 
 impl Present {
     /// From a case as `GET /v1/cases/{case}` shows it.
-    fn from_case(case: &Value) -> Present {
+    fn from_case(case: &CaseView) -> Present {
+        Present::from_parts(
+            &case.folders,
+            case.evidence.iter().map(|e| {
+                let known = Known {
+                    id: e.id.clone(),
+                    display_id: e.display_id.clone(),
+                    hash: e.hash.to_ascii_lowercase(),
+                };
+                ((e.folder.clone(), e.name.clone(), e.size), known)
+            }),
+        )
+    }
+
+    /// From the folder paths and the items keyed by folder, name and size.
+    fn from_parts(
+        folders: &[String],
+        items: impl IntoIterator<Item = ((String, String, u64), Known)>,
+    ) -> Present {
         let mut present = Present::default();
-        for e in items(&case["evidence"]) {
-            let (Some(folder), Some(name), Some(size)) =
-                (e["folder"].as_str(), e["name"].as_str(), e["size"].as_u64())
-            else {
-                continue;
-            };
-            present
-                .items
-                .entry((folder.to_owned(), name.to_owned(), size))
-                .or_default()
-                .push(Known {
-                    id: e["id"].as_str().unwrap_or_default().to_owned(),
-                    display_id: e["display_id"].as_str().unwrap_or_default().to_owned(),
-                    hash: e["hash"].as_str().unwrap_or_default().to_ascii_lowercase(),
-                });
+        for (key, known) in items {
+            present.items.entry(key).or_default().push(known);
         }
-        present.set_folders(case);
+        present.set_folders(folders);
         present
     }
 
-    /// Take the folder list of a case view (the answer to a folder operation is one).
-    fn set_folders(&mut self, case: &Value) {
-        self.folders = items(&case["folders"])
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect();
+    /// Take the folder list of a case (the answer to a folder operation is its case view).
+    fn set_folders(&mut self, folders: &[String]) {
+        self.folders = folders.iter().cloned().collect();
     }
 
     /// Whether an item with `file`'s folder, name and size exists (then `file` must be hashed).
@@ -414,15 +415,15 @@ impl Run {
                 .upload_counted(&["v1", "cases", case, "evidence"], &query, &file.path, bar)
                 .await?;
             self.sending = false;
-            let ev = &up.answer;
+            let ev: EvidenceView = typed(&up.answer)?;
             let entry = Entry {
-                id: text(ev, "id"),
-                hash: ev["hash"].as_str().unwrap_or_default().to_owned(),
+                id: ev.id,
+                hash: ev.hash,
                 name: file.name.clone(),
                 folder: file.folder.clone(),
                 skipped: false,
-                display_id: text(ev, "display_id"),
-                size: ev["size"].as_u64().unwrap_or(file.size),
+                display_id: ev.display_id,
+                size: ev.size,
             };
             self.present.insert(
                 file,
@@ -437,7 +438,7 @@ impl Run {
             self.done += 1;
             bar.set_prefix(format!("{}/{total} files", self.done));
             // Added either way; a mismatch means the file changed while it was sent.
-            up.check_hash(ev.get("hash").and_then(Value::as_str), &file.path)?;
+            up.check_hash(Some(&self.entries[self.entries.len() - 1].hash), &file.path)?;
         }
         // Folders no file needed (on a resumed run): empty subdirectories, or a --folder whose
         // files were all present.
@@ -461,15 +462,11 @@ pub(super) async fn add_batch(
     batch: &Batch,
 ) -> anyhow::Result<()> {
     let plan = plan(paths, &batch.folder, batch.recursive)?;
-    let case_view = client.get(&["v1", "cases", case]).await?;
+    let case_view: CaseView = typed(&client.get(&["v1", "cases", case]).await?)?;
     // Address the case by the record id from now on, so a concurrent change of its case number
     // cannot send half of the batch elsewhere.
-    let case_id = case_view["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the node's answer for case {case} carries no id"))?
-        .to_owned();
     let present = Present::from_case(&case_view);
-    drop(case_view);
+    let case_id = case_view.id;
 
     let total_bytes = plan.files.iter().map(|f| f.size).sum();
     let bar = batch_bar(plan.files.len(), total_bytes);
@@ -553,19 +550,22 @@ async fn ensure_folder(
     if path.is_empty() || present.folders.contains(path) {
         return Ok(None);
     }
-    let body = json!({ "path": path });
+    let body = FolderRequest {
+        path: path.to_owned(),
+        ..FolderRequest::default()
+    };
     match client
         .send_json(Method::POST, &["v1", "cases", case, "folders"], &body)
         .await
     {
         Ok(view) => {
-            present.set_folders(&view);
+            present.set_folders(&typed::<CaseView>(&view)?.folders);
             Ok(Some(path.to_owned()))
         }
         Err(e) => {
             // The node refuses to create a folder that exists: someone may have made it meanwhile.
-            let view = client.get(&["v1", "cases", case]).await?;
-            present.set_folders(&view);
+            let view: CaseView = typed(&client.get(&["v1", "cases", case]).await?)?;
+            present.set_folders(&view.folders);
             if present.folders.contains(path) {
                 Ok(None)
             } else {
@@ -712,14 +712,15 @@ mod tests {
 
     #[test]
     fn present_items_match_on_folder_name_size_and_hash() {
-        let case = json!({
-            "folders": ["a"],
-            "evidence": [
-                {"id": "i1", "display_id": "EV-0001", "name": "x.bin", "folder": "a",
-                 "size": 2, "hash": "AB"},
-            ],
-        });
-        let mut present = Present::from_case(&case);
+        let known = Known {
+            id: "i1".into(),
+            display_id: "EV-0001".into(),
+            hash: "AB".to_ascii_lowercase(),
+        };
+        let mut present = Present::from_parts(
+            &["a".to_owned()],
+            [(("a".to_owned(), "x.bin".to_owned(), 2), known)],
+        );
         assert!(present.folders.contains("a"));
         let file = |folder: &str, name: &str, size| LocalFile {
             path: PathBuf::from(name),
@@ -767,7 +768,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            json!({"id": "i", "hash": "h", "name": "n", "folder": ""})
+            serde_json::json!({"id": "i", "hash": "h", "name": "n", "folder": ""})
         );
         e.skipped = true;
         assert_eq!(serde_json::to_value(&e).unwrap()["skipped"], true);

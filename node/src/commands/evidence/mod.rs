@@ -7,15 +7,15 @@ mod bulk;
 use bulk::{Batch, add_batch, single_file};
 
 use super::confirm::{Yes, check_output, confirm};
-use super::{Out, bytes, items, opt, s, table, text};
+use super::{Out, bytes, opt, s, table, typed};
 use crate::client::Client;
 use anyhow::{Context as _, anyhow, bail};
-use casemesh_api_types::EvidenceView;
+use casemesh_api_types::{CaseView, EditEvidence, EvidenceView, FolderRequest};
 use casemesh_model::names::{split_path, validate_name};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -203,17 +203,17 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 let up = client
                     .upload(&["v1", "cases", &case, "evidence"], &query, &file)
                     .await?;
-                let ev = up.answer.clone();
-                up.check_hash(ev.get("hash").and_then(Value::as_str), &file)?;
-                if !out.json(&ev)? {
+                let ev: EvidenceView = typed(&up.answer)?;
+                up.check_hash(Some(&ev.hash), &file)?;
+                if !out.json(&up.answer)? {
                     // stdout stays two lines for scripts; the display id people refer to goes
                     // beside them on stderr.
-                    println!("{}", text(&ev, "id"));
-                    println!("{}", text(&ev, "hash"));
+                    println!("{}", ev.id);
+                    println!("{}", ev.hash);
                     eprintln!(
                         "added {} {:?} to {case} (evidence id and BLAKE3 hash above)",
-                        text(&ev, "display_id"),
-                        text(&ev, "name")
+                        s(&ev.display_id),
+                        s(&ev.name)
                     );
                 }
             }
@@ -287,36 +287,23 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             no_category,
             do_not_disclose,
         } => {
-            let mut body = Map::new();
-            for (key, value) in [
-                ("name", name),
-                ("display_id", display_id),
-                ("description", description),
-                ("category", category),
-            ] {
-                if let Some(v) = value {
-                    body.insert(key.to_owned(), v.into());
-                }
-            }
-            if no_category {
+            let body = EditEvidence {
+                name,
+                display_id,
+                description,
                 // The API clears the category on an empty string.
-                body.insert("category".to_owned(), "".into());
-            }
-            if let Some(d) = do_not_disclose {
-                body.insert("do_not_disclose".to_owned(), d.into());
-            }
-            if body.is_empty() {
+                category: if no_category { Some(String::new()) } else { category },
+                folder: None,
+                do_not_disclose,
+            };
+            if body == EditEvidence::default() {
                 bail!(
                     "nothing to change: give --name, --display-id, --description, --category, --no-category or --do-not-disclose"
                 );
             }
-            let ev = patch(client, &case, &evidence, &Value::Object(body)).await?;
-            if !out.json(&ev)? {
-                println!(
-                    "updated evidence {} ({})",
-                    text(&ev, "display_id"),
-                    text(&ev, "id")
-                );
+            let ev = patch(client, &case, &evidence, &body).await?;
+            if let Some(ev) = out.answer::<EvidenceView>(&ev)? {
+                println!("updated evidence {} ({})", s(&ev.display_id), ev.id);
             }
         }
         EvidenceCommand::Move {
@@ -324,16 +311,19 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             evidence,
             folder,
         } => {
-            let ev = patch(client, &case, &evidence, &json!({ "folder": folder })).await?;
-            if !out.json(&ev)? {
-                let folder = ev["folder"].as_str().unwrap_or_default();
+            let body = EditEvidence {
+                folder: Some(folder),
+                ..EditEvidence::default()
+            };
+            let ev = patch(client, &case, &evidence, &body).await?;
+            if let Some(ev) = out.answer::<EvidenceView>(&ev)? {
                 println!(
                     "moved evidence {} to {}",
-                    text(&ev, "display_id"),
-                    if folder.is_empty() {
-                        "the case root"
+                    s(&ev.display_id),
+                    if ev.folder.is_empty() {
+                        "the case root".to_owned()
                     } else {
-                        folder
+                        s(&ev.folder)
                     }
                 );
             }
@@ -373,18 +363,15 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                     &file,
                 )
                 .await?;
-            let ev = &up.answer;
+            let ev: EvidenceView = typed(&up.answer)?;
             // The answer is the evidence item; the new transcript is the one with our bytes.
-            let added = items(&ev["transcripts"])
-                .iter()
-                .rev()
-                .find(|t| t["hash"].as_str() == Some(up.hash.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            up.check_hash(added.get("hash").and_then(Value::as_str), &file)?;
-            if !out.json(ev)? {
-                println!("{}", text(&added, "id"));
-                println!("{}", text(&added, "hash"));
+            let added = ev.transcripts.iter().rev().find(|t| t.hash == up.hash);
+            up.check_hash(added.map(|t| t.hash.as_str()), &file)?;
+            if !out.json(&up.answer)?
+                && let Some(t) = added
+            {
+                println!("{}", t.id);
+                println!("{}", t.hash);
             }
         }
         EvidenceCommand::Transcript(TranscriptCommand::Get {
@@ -395,18 +382,19 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             force,
         }) => {
             check_output(&output, force)?;
-            let ev = client
-                .get(&["v1", "cases", &case, "evidence", &evidence])
-                .await?;
-            let Some(t) = items(&ev["transcripts"])
+            let ev: EvidenceView = typed(
+                &client
+                    .get(&["v1", "cases", &case, "evidence", &evidence])
+                    .await?,
+            )?;
+            let Some(t) = ev
+                .transcripts
                 .iter()
-                .find(|t| t["id"] == transcript.as_str() || t["name"] == transcript.as_str())
-                .cloned()
+                .find(|t| t.id == transcript || t.name == transcript)
             else {
                 bail!("evidence {evidence} has no transcript {transcript:?}");
             };
-            let ev_id = ev.get("id").and_then(Value::as_str).unwrap_or(&evidence);
-            let t_id = t.get("id").and_then(Value::as_str).unwrap_or(&transcript);
+            let (ev_id, t_id) = (ev.id.as_str(), t.id.as_str());
             let done = client
                 .download(
                     &[
@@ -420,10 +408,10 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                         "content",
                     ],
                     &output,
-                    t.get("hash").and_then(Value::as_str),
+                    Some(t.hash.as_str()),
                 )
                 .await?;
-            if !out.json(&t)? {
+            if !out.json(&serde_json::to_value(t)?)? {
                 eprintln!("wrote {} ({})", output.display(), bytes(done.size));
             }
         }
@@ -443,7 +431,12 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
 /// `Ok(file)` when `paths` is the single-file form (one path that is not a directory), else the
 /// paths back for a batch. A missing single path takes the single-file form, whose error
 /// (`opening FILE`) is the one it always gave.
-async fn patch(client: &Client, case: &str, evidence: &str, body: &Value) -> anyhow::Result<Value> {
+async fn patch(
+    client: &Client,
+    case: &str,
+    evidence: &str,
+    body: &EditEvidence,
+) -> anyhow::Result<Value> {
     client
         .send_json(
             Method::PATCH,
