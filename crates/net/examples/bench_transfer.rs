@@ -5,11 +5,16 @@
 //!
 //! ```text
 //! bench_transfer serve <file> <work_dir>
-//!     prints `READY <multiaddr> <hash> <size>` once listening; exits when the fetcher leaves
-//! bench_transfer fetch <multiaddr> <hash> <size> <work_dir> [runs]
+//!     prints `READY <multiaddr> <hash> <size> <pid>` once listening; exits when the fetcher
+//!     leaves
+//! bench_transfer fetch <multiaddr> <hash> <size> <work_dir> [runs] [server pid]
 //!     fetches `runs` times (default 1; the first run makes the server compute its outboard),
-//!     prints one `RUN <n> <seconds> <MiB/s>` line per run
+//!     prints one `RUN <n> <seconds> <MiB/s> <fetcher CPU s/GiB> <server CPU s/GiB>` line per
+//!     run (CPU = user + system time from /proc/<pid>/stat; the server's is 0 without its pid)
 //! ```
+//!
+//! CPU time per GiB is printed next to the wall time because the machine the figures come from
+//! is shared: load stretches wall time far more than it changes the CPU a transfer costs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,7 +72,10 @@ fn main() {
         Some("serve") => rt.block_on(serve(&args[1], &args[2])),
         Some("fetch") => {
             let runs = args.get(5).map_or(1, |r| r.parse().unwrap());
-            rt.block_on(fetch(&args[1], &args[2], &args[3], &args[4], runs))
+            let server_pid = args.get(6).map(|p| p.parse::<u32>().unwrap());
+            rt.block_on(fetch(
+                &args[1], &args[2], &args[3], &args[4], runs, server_pid,
+            ))
         }
         _ => {
             eprintln!(
@@ -100,7 +108,7 @@ async fn serve(file: &str, dir: &str) {
     .await
     .unwrap();
     let addr = net.listen_addrs().await.unwrap()[0].clone();
-    println!("READY {addr} {hash} {size}");
+    println!("READY {addr} {hash} {size} {}", std::process::id());
     let mut connected = false;
     while let Some(event) = events.recv().await {
         match event {
@@ -111,7 +119,34 @@ async fn serve(file: &str, dir: &str) {
     }
 }
 
-async fn fetch(addr: &str, hash: &str, size: &str, dir: &str, runs: usize) {
+/// User + system CPU seconds of process `pid` so far (`None`: this process), from
+/// `/proc/<pid>/stat` (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = pid.map_or("/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; the fields after its ')' are plain.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn fetch(
+    addr: &str,
+    hash: &str,
+    size: &str,
+    dir: &str,
+    runs: usize,
+    server_pid: Option<u32>,
+) {
     let addr: Multiaddr = addr.parse().unwrap();
     let hash: BlobHash = hash.parse().unwrap();
     let size: u64 = size.parse().unwrap();
@@ -126,6 +161,10 @@ async fn fetch(addr: &str, hash: &str, size: &str, dir: &str, runs: usize) {
     .await
     .unwrap();
     for run in 1..=runs {
+        let (c0, s0) = (
+            cpu_seconds(None),
+            server_pid.map_or(0.0, |p| cpu_seconds(Some(p))),
+        );
         let t0 = Instant::now();
         let fetched = net
             .fetch_blob(server_peer, GRANT.to_vec(), hash, Some(size))
@@ -133,8 +172,11 @@ async fn fetch(addr: &str, hash: &str, size: &str, dir: &str, runs: usize) {
             .unwrap();
         let secs = t0.elapsed().as_secs_f64();
         assert_eq!(fetched.size, size);
+        let gib = size as f64 / f64::from(1u32 << 30);
+        let fetcher_cpu = (cpu_seconds(None) - c0) / gib;
+        let server_cpu = server_pid.map_or(0.0, |p| cpu_seconds(Some(p)) - s0) / gib;
         let mib_s = size as f64 / (1024.0 * 1024.0) / secs;
-        println!("RUN {run} {secs:.3} {mib_s:.1}");
+        println!("RUN {run} {secs:.3} {mib_s:.1} {fetcher_cpu:.2} {server_cpu:.2}");
         std::fs::remove_file(&fetched.path).unwrap();
     }
     net.shutdown();

@@ -285,6 +285,154 @@ impl SeqWriter {
         self.flush()?;
         Ok(self.file)
     }
+
+    /// End of the bytes handed to the file so far (written, not yet necessarily durable).
+    fn written(&self) -> u64 {
+        self.pos
+    }
+}
+
+/// Bytes written behind the last sync before the [`Flusher`] syncs again.
+const SYNC_STEP: u64 = 32 * 1024 * 1024;
+
+/// Makes a partial file durable behind its writer, on a thread of its own: whenever
+/// [`SYNC_STEP`] more bytes have been written it `fdatasync`s the file, and once the synced
+/// bytes are [`CHECKPOINT`] past the last checkpoint it records them in `<hash>.state`.
+///
+/// Why: the kernel starts writing dirty pages back only past `dirty_background_ratio` (10 % of
+/// memory: gigabytes), so a 128 MiB checkpoint `fdatasync` on the decode thread wrote 128 MiB
+/// while no byte was received (~0.1 s per checkpoint, 0.7 s per GiB on the dev machine, with
+/// the final `fsync` still holding whatever came after the last one). Syncing in steps on
+/// another thread keeps the disk writing while the network delivers, and the final `fsync`
+/// finds little left. The rule of a checkpoint is unchanged: it claims only bytes that were
+/// written before an `fdatasync` that returned.
+struct Flusher {
+    shared: Arc<(Mutex<FlushState>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    step: u64,
+}
+
+/// How often a [`Flusher`] syncs and checkpoints, in bytes ([`SYNC_STEP`], [`CHECKPOINT`]).
+#[derive(Clone, Copy)]
+struct FlushSteps {
+    sync: u64,
+    checkpoint: u64,
+}
+
+const FLUSH_STEPS: FlushSteps = FlushSteps {
+    sync: SYNC_STEP,
+    checkpoint: CHECKPOINT,
+};
+
+#[derive(Default)]
+struct FlushState {
+    /// End of the bytes the writer has handed to the file.
+    written: u64,
+    /// The writer is done: stop.
+    stop: bool,
+    /// The first failure of the thread (then it has stopped).
+    failed: Option<io::Error>,
+}
+
+impl Flusher {
+    /// Start syncing `file` (a handle on the partial file) whose bytes up to `synced` are
+    /// durable and checkpointed already.
+    fn start(
+        file: File,
+        paths: &Paths,
+        size: u64,
+        synced: u64,
+        steps: FlushSteps,
+    ) -> io::Result<Self> {
+        let shared = Arc::new((Mutex::new(FlushState::default()), std::sync::Condvar::new()));
+        let state_path = Paths {
+            part: paths.part.clone(),
+            state: paths.state.clone(),
+            blob: paths.blob.clone(),
+        };
+        let inner = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("casemesh-blob-sync".into())
+            .spawn(move || {
+                let (lock, wake) = &*inner;
+                let (mut synced, mut checkpointed) = (synced, synced);
+                loop {
+                    let target = {
+                        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        while !st.stop && st.written < synced + steps.sync {
+                            st = wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if st.stop {
+                            return;
+                        }
+                        st.written
+                    };
+                    let res = file.sync_data().and_then(|()| {
+                        if target - checkpointed >= steps.checkpoint {
+                            write_state(
+                                &state_path,
+                                PartState {
+                                    size,
+                                    verified: target,
+                                },
+                            )?;
+                            checkpointed = target;
+                        }
+                        Ok(())
+                    });
+                    synced = target;
+                    if let Err(e) = res {
+                        lock.lock().unwrap_or_else(|e| e.into_inner()).failed = Some(e);
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+            step: steps.sync,
+        })
+    }
+
+    /// The writer has handed bytes up to `written` to the file. Fails with the thread's error
+    /// if syncing failed.
+    fn written(&self, written: u64) -> io::Result<()> {
+        let (lock, wake) = &*self.shared;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = st.failed.take() {
+            return Err(e);
+        }
+        if written >= st.written + self.step / 4 {
+            st.written = written;
+            wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Stop the thread and wait for it (a sync under way finishes first), so the caller's own
+    /// checkpoint is the last one written.
+    fn stop(mut self) -> io::Result<()> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> io::Result<()> {
+        let (lock, wake) = &*self.shared;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        match lock.lock().unwrap_or_else(|e| e.into_inner()).failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -938,11 +1086,22 @@ impl Receive {
         let ranges = ranges_from(start);
         let iter = DecodeResponseIter::new(root, tree(size), &mut *reader, &ranges);
         let mut verified = start;
-        let mut checkpointed = start;
         let mut reported = start;
         let mut cancelled = false;
+        // Durability runs behind the writes (see `Flusher`); small answers need none of it.
+        let mut flusher = None;
+        if size - start > SYNC_STEP {
+            let handle = writer.file.try_clone().map_err(local)?;
+            let started = Flusher::start(handle, paths, size, start, FLUSH_STEPS);
+            flusher = Some(started.map_err(local)?);
+        }
+        // Stop the flusher before a checkpoint of our own, so that ours is the last one.
+        let halt = |flusher: &mut Option<Flusher>| -> Result<(), Stopped> {
+            flusher.take().map_or(Ok(()), Flusher::stop).map_err(local)
+        };
         for item in iter {
             if !cancelled && self.cancel.load(Ordering::Relaxed) {
+                halt(&mut flusher)?;
                 writer.checkpoint(paths, size, verified).map_err(local)?;
                 if size - verified > DRAIN_MAX {
                     tracing::debug!(hash = %self.hash, verified, size, "fetch cancelled; lane closed");
@@ -959,9 +1118,8 @@ impl Receive {
                 Ok(BaoContentItem::Leaf(Leaf { offset, data })) => {
                     writer.write_at(offset, &data).map_err(local)?;
                     verified = offset + data.len() as u64;
-                    if verified - checkpointed >= CHECKPOINT {
-                        writer.checkpoint(paths, size, verified).map_err(local)?;
-                        checkpointed = verified;
+                    if let Some(f) = &flusher {
+                        f.written(writer.written()).map_err(local)?;
                     }
                     if verified - reported >= IO_BUF as u64 {
                         if let Some(p) = &self.progress {
@@ -972,6 +1130,7 @@ impl Receive {
                 }
                 Err(e) => {
                     if !cancelled {
+                        halt(&mut flusher)?;
                         writer.checkpoint(paths, size, verified).map_err(local)?;
                     }
                     return Err(Box::new((
@@ -981,6 +1140,7 @@ impl Receive {
                 }
             }
         }
+        halt(&mut flusher)?;
         if cancelled {
             let e = NetError::Interrupted("fetch cancelled".into());
             return Err(Box::new((e, LaneState::Boundary)));
@@ -1009,5 +1169,51 @@ mod tests {
         assert_eq!(aligned_start(g + 5, 10 * g), g);
         assert_eq!(aligned_start(10 * g, 10 * g), 9 * g);
         assert_eq!(aligned_start(0, 0), 0);
+    }
+
+    /// The flusher checkpoints while the writer keeps writing (what a crash mid-transfer
+    /// resumes from), and a checkpoint never claims bytes not yet written.
+    #[test]
+    fn the_flusher_checkpoints_behind_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path(), &BlobHash([7; 32]));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&paths.part)
+            .unwrap();
+        let size = 4 << 20;
+        let steps = FlushSteps {
+            sync: 64 << 10,
+            checkpoint: 256 << 10,
+        };
+        let flusher = Flusher::start(file.try_clone().unwrap(), &paths, size, 0, steps).unwrap();
+        let mut writer = SeqWriter::new(file, 0);
+        let piece = vec![0xa5u8; 16 << 10];
+        let mut offset = 0;
+        while offset < size / 2 {
+            writer.write_at(offset, &piece).unwrap();
+            offset += piece.len() as u64;
+            flusher.written(writer.written()).unwrap();
+        }
+        writer.flush().unwrap();
+        flusher.written(writer.written()).unwrap();
+        // The writer has not stopped: the checkpoint comes from the flusher alone.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let state = loop {
+            if let Some(st) = read_state(&paths).filter(|st| st.verified >= steps.checkpoint) {
+                break st;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint written"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(state.size, size);
+        assert!(state.verified <= writer.written());
+        flusher.stop().unwrap();
     }
 }

@@ -436,27 +436,25 @@ async fn run_answers(
         let rt = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let mut out = BlockingWrite {
-                half: write,
-                rt,
-                counters,
-                cancel: CancellationToken::new(),
-                written: 0,
-            };
+            let mut out = BlockingWrite::new(write, rt, counters);
             let res = answer(&mut out);
-            (res, out.half)
+            (res, out.into_half())
         })
         .await;
         match done {
-            Ok((Ok(Answer::Served { size, start }), write)) => {
+            Ok((Ok(_), None)) => {
+                tracing::info!("blob stream lost after the answer");
+                Next::Gone
+            }
+            Ok((Ok(Answer::Served { size, start }), Some(write))) => {
                 tracing::debug!(size, start, "blob served");
                 Next::Ready(write)
             }
-            Ok((Ok(Answer::Refused(code)), write)) => {
+            Ok((Ok(Answer::Refused(code)), Some(write))) => {
                 tracing::debug!(?code, "blob request refused");
                 Next::Ready(write)
             }
-            Ok((Ok(Answer::Stopped { sent }), write)) => {
+            Ok((Ok(Answer::Stopped { sent }), Some(write))) => {
                 tracing::info!(
                     sent,
                     "blob withdrawn mid-answer (share stopped); lane closed"
@@ -687,27 +685,43 @@ fn encode_file(
         tree: tree(src.size),
         data: PFile(File::open(&outboard.path)?),
     };
-    let mut w = BufWriter::with_capacity(STREAM_BUF, out);
-    let res = w.write_all(header).and_then(|()| {
-        encode_ranges(data, ob, &ranges_from(start), &mut w).map_err(io::Error::other)?;
-        w.flush()
-    });
-    if res.is_err() {
-        // Dropping a `BufWriter` flushes it: after a stalled or withdrawn write that is one more
-        // wait of a whole stall timeout (a requester that reads nothing held its slot twice as
-        // long, found by tests/tests/hostile_streams.rs). Discard the buffer instead.
-        let _ = w.into_parts();
-    }
-    res
+    // `out` buffers by itself (SEND_CHUNK) and drops what it holds when the answer fails: no
+    // `BufWriter` here, whose drop would flush into a stalled stream and wait a whole stall
+    // timeout more (found by tests/tests/hostile_streams.rs).
+    out.write_all(header)?;
+    encode_ranges(data, ob, &ranges_from(start), &mut *out).map_err(io::Error::other)?;
+    out.flush()
 }
 
 // ---------------------------------------------------------------------------------------------
 // blocking adapters
 
+/// Bytes the blocking thread hands to the stream at once (see [`BlockingWrite`]).
+const SEND_CHUNK: usize = STREAM_BUF;
+
+/// What one write task hands back: the write half, its (now empty) buffer, how many of the
+/// buffer's bytes the stream took, and how the writes ended.
+type Sent = (WriteHalf<Stream>, Vec<u8>, u64, io::Result<()>);
+
 /// Sync `Write` over a lane's write half, for a blocking thread; counts bytes; times out
 /// stalls ([`SERVE_STALL_TIMEOUT`]); stops at once when the blob being written is withdrawn.
+///
+/// Bytes are gathered into a [`SEND_CHUNK`] buffer; a full buffer is written to the stream by
+/// a task on the async runtime while the blocking thread fills a second one (double
+/// buffering). Yamux takes at most 16 KiB per write (one frame) and queues ten frames per
+/// stream, so writing from the blocking thread itself parked and woke that thread once per
+/// frame (64 Ki wake-ups per GiB, a third of the server's CPU in `perf`); the task runs next
+/// to the connection's task on the runtime's worker and the blocking thread waits once per
+/// chunk. See docs/protocol.md, "Transfer benchmark".
 struct BlockingWrite {
-    half: WriteHalf<Stream>,
+    /// The write half while no task holds it (`None` after a task failed to come back).
+    half: Option<WriteHalf<Stream>>,
+    /// The write of the previous chunk, running on the runtime.
+    pending: Option<tokio::task::JoinHandle<Sent>>,
+    /// Bytes not yet handed to a task.
+    buf: Vec<u8>,
+    /// The buffer the running task will give back, reused for the next chunk.
+    spare: Vec<u8>,
     rt: tokio::runtime::Handle,
     counters: Arc<Counters>,
     /// The cancellation signal of the blob whose answer is being written, between
@@ -717,9 +731,25 @@ struct BlockingWrite {
     /// Bytes of the current answer the stream has taken: 0 means the requester has not seen
     /// its first byte, so a refusal can still take its place.
     written: u64,
+    /// The first failure of a write task; every later write fails with it.
+    failed: Option<io::ErrorKind>,
 }
 
 impl BlockingWrite {
+    fn new(half: WriteHalf<Stream>, rt: tokio::runtime::Handle, counters: Arc<Counters>) -> Self {
+        Self {
+            half: Some(half),
+            pending: None,
+            buf: Vec::with_capacity(SEND_CHUNK),
+            spare: Vec::with_capacity(SEND_CHUNK),
+            rt,
+            counters,
+            cancel: CancellationToken::new(),
+            written: 0,
+            failed: None,
+        }
+    }
+
     /// The answer for `source` starts: from now on a write fails as soon as its signal fires.
     fn begin(&mut self, source: &BlobSource) {
         self.cancel = source.cancel.clone().unwrap_or_default();
@@ -729,12 +759,89 @@ impl BlockingWrite {
     /// The answer's writes are over. A failure caused by the blob's signal becomes
     /// `Ok(Some(bytes of the answer written))`; any other failure is returned as it is.
     fn end(&mut self, res: io::Result<()>) -> io::Result<Option<u64>> {
+        let res = match res {
+            // Bytes of a failed answer still buffered are never sent.
+            Err(e) => {
+                self.buf.clear();
+                let _ = self.settle();
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        };
         let cancel = std::mem::take(&mut self.cancel);
         match res {
             Ok(()) => Ok(None),
             Err(_) if cancel.is_cancelled() => Ok(Some(self.written)),
             Err(e) => Err(e),
         }
+    }
+
+    /// Wait for the running write task, if any, and take back the write half and its buffer.
+    fn settle(&mut self) -> io::Result<()> {
+        if let Some(task) = self.pending.take() {
+            match self.rt.block_on(task) {
+                Ok((half, mut buf, taken, res)) => {
+                    self.half = Some(half);
+                    buf.clear();
+                    self.spare = buf;
+                    self.written += taken;
+                    if let Err(e) = &res {
+                        self.failed = Some(e.kind());
+                    }
+                    res?;
+                }
+                Err(e) => {
+                    self.failed = Some(io::ErrorKind::Other);
+                    return Err(io::Error::other(e));
+                }
+            }
+        }
+        match self.failed {
+            Some(kind) => Err(io::Error::new(kind, "blob stream failed")),
+            None => Ok(()),
+        }
+    }
+
+    /// Hand the buffered bytes to a write task (after the previous one is done); with `flush`,
+    /// the task flushes the stream afterwards.
+    fn send(&mut self, flush: bool) -> io::Result<()> {
+        self.settle()?;
+        if self.buf.is_empty() && !flush {
+            return Ok(());
+        }
+        let Some(mut half) = self.half.take() else {
+            return Err(io::Error::other("blob stream gone"));
+        };
+        let buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        let (cancel, counters) = (self.cancel.clone(), self.counters.clone());
+        self.pending = Some(self.rt.spawn(async move {
+            let mut taken = 0usize;
+            let res = async {
+                while taken < buf.len() {
+                    // The stall timeout runs per write: it bounds a wait for progress.
+                    let n = guarded(&cancel, half.write(&buf[taken..])).await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    taken += n;
+                    Counters::add(&counters.bytes_sent, n as u64);
+                }
+                if flush {
+                    guarded(&cancel, half.flush()).await?;
+                }
+                Ok(())
+            }
+            .await;
+            (half, buf, taken as u64, res)
+        }));
+        Ok(())
+    }
+
+    /// Wait for every write, then give back the write half (`None`: the stream is lost).
+    fn into_half(mut self) -> Option<WriteHalf<Stream>> {
+        self.buf.clear();
+        let _ = self.settle();
+        self.half.take()
     }
 }
 
@@ -754,21 +861,25 @@ async fn guarded<T>(
 }
 
 impl Write for BlockingWrite {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Self {
-            half, rt, cancel, ..
-        } = self;
-        let n = rt.block_on(guarded(cancel, half.write(buf)))?;
-        self.written += n as u64;
-        Counters::add(&self.counters.bytes_sent, n as u64);
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(kind) = self.failed {
+            return Err(io::Error::new(kind, "blob stream failed"));
+        }
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other(STOPPED));
+        }
+        let n = data.len().min(SEND_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= SEND_CHUNK {
+            self.send(false)?;
+        }
         Ok(n)
     }
 
+    /// Hand over what is buffered and wait until the stream has taken all of it.
     fn flush(&mut self) -> io::Result<()> {
-        let Self {
-            half, rt, cancel, ..
-        } = self;
-        rt.block_on(guarded(cancel, half.flush()))
+        self.send(true)?;
+        self.settle()
     }
 }
 
@@ -885,6 +996,23 @@ pub(crate) struct OutboardFile {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Outboards computed from a blob's bytes by this process (for tests).
+pub(crate) static OUTBOARDS_COMPUTED: AtomicU64 = AtomicU64::new(0);
+
+/// The lock of one outboard file across the process (held while it is computed).
+fn outboard_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: std::sync::LazyLock<Mutex<HashMap<PathBuf, std::sync::Weak<Mutex<()>>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut map = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(lock) = map.get(path).and_then(std::sync::Weak::upgrade) {
+        return lock;
+    }
+    map.retain(|_, w| w.strong_count() > 0);
+    let lock = Arc::new(Mutex::new(()));
+    map.insert(path.to_path_buf(), Arc::downgrade(&lock));
+    lock
+}
+
 /// Return the cached post-order outboard of `hash`, computing it (one sequential read of the
 /// blob) if absent. An outboard whose root differs from `hash` (the node's file is not what it
 /// claims) is not cached; it is still used, and the requester's verification rejects the data.
@@ -895,13 +1023,26 @@ pub(crate) fn ensure_outboard(
 ) -> io::Result<OutboardFile> {
     let tree = tree(src.size);
     let path = dir.join(format!("{}.obao", hash.to_hex()));
-    if let Ok(md) = fs::metadata(&path)
-        && md.len() == tree.outboard_size()
-    {
-        return Ok(OutboardFile {
-            path,
-            temporary: false,
-        });
+    let cached = || {
+        fs::metadata(&path)
+            .ok()
+            .filter(|md| md.len() == tree.outboard_size())
+            .map(|_| OutboardFile {
+                path: path.clone(),
+                temporary: false,
+            })
+    };
+    if let Some(ob) = cached() {
+        return Ok(ob);
+    }
+    // One computation per outboard at a time: a share prepares the outboards of its blobs
+    // (`prepare_blob`) while the partner already asks for the first one, and both computed the
+    // same outboard side by side (two reads and two hashings of the blob on a 2-core machine,
+    // the answer waiting for both). The second now waits for the first and uses its file.
+    let lock = outboard_lock(&path);
+    let _computing = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(ob) = cached() {
+        return Ok(ob);
     }
     fs::create_dir_all(dir)?;
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -929,6 +1070,7 @@ pub(crate) fn ensure_outboard(
         ));
     }
     let t0 = std::time::Instant::now();
+    OUTBOARDS_COMPUTED.fetch_add(1, Ordering::Relaxed);
     let write = || -> io::Result<blake3::Hash> {
         let mut out = BufWriter::with_capacity(IO_BUF, File::create(&tmp)?);
         let file = CancellableRead {
@@ -1006,6 +1148,32 @@ mod tests {
         libp2p::identity::Keypair::generate_ed25519()
             .public()
             .to_peer_id()
+    }
+
+    /// A blob asked for while its outboard is being prepared is hashed once, not twice.
+    #[test]
+    fn an_outboard_is_computed_once_when_asked_for_twice_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        let data: Vec<u8> = (0..16u32 << 20)
+            .map(|i| (i * 2_654_435_761) as u8)
+            .collect();
+        fs::write(&blob, &data).unwrap();
+        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        let source = BlobSource::new(&blob, data.len() as u64);
+        let obs = dir.path().join("outboards");
+        let before = OUTBOARDS_COMPUTED.load(Ordering::Relaxed);
+        let go = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    go.wait();
+                    let ob = ensure_outboard(&obs, &hash, &source).unwrap();
+                    assert!(!ob.temporary);
+                });
+            }
+        });
+        assert_eq!(OUTBOARDS_COMPUTED.load(Ordering::Relaxed) - before, 1);
     }
 
     #[tokio::test]
