@@ -11,15 +11,26 @@
 //!                               │    its import passes       (imports, below: one per share)
 //!                               │  access mode: view, get    (access.rs)
 //!   net events ──► event loop ──┘  grant check per blob      (serve.rs)     ◄── blob requests
-//!   outbox loop: deliver queued control messages in order, retry when the partner is back
+//!        │ PeerConnected                     │ wake_outbox            │ case_changed
+//!        └───────────────────────────► outbox actor (outbox.rs)  case sync actor (casesync.rs)
+//!                                      deliver queued control      gather changed cases, then
+//!                                      messages in order, per-     one pass: new evidence and
+//!                                      partner retry pause         metadata to active shares
 //!   mail loop:   deliver queued notification emails over SMTP (mail.rs)
 //! ```
+//!
+//! The outbox and the case synchronization are actors in the style of the net crate: each owns
+//! its state (the per-partner retry pauses; the changed cases and the gathering window), takes
+//! commands or coalesced wake-ups through a cloneable handle held by the engine, keeps its
+//! decisions in a pure struct (`outbox::Schedule`, `casesync::Gather`, property-tested), runs
+//! its work in tasks on its own `JoinSet`, and joins them when the shutdown token fires.
 //!
 //! Every control message a node sends goes through the durable outbox (`outbox.<peer>` queue in
 //! the store) and is delivered in order; the receiver deduplicates by message id, so a retry never
 //! applies twice. Every grant is verified again on every use: on each blob request, on each update.
 
 pub mod access;
+mod casesync;
 pub mod custody;
 pub mod directory;
 pub mod error;
@@ -27,6 +38,7 @@ mod incoming;
 pub mod lifecycle;
 pub mod mail;
 pub mod manifest;
+mod outbox;
 mod outgoing;
 mod partners;
 pub mod received_lifecycle;
@@ -49,23 +61,10 @@ use casemesh_net::{ControlRequest, ControlStatus, Event, NetHandle};
 use casemesh_store::{Clock, Store};
 use ed25519_dalek::SigningKey;
 use records::OutboxMessage;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-/// How long the synchronization loop lets changes gather before a pass: the latency it adds
-/// to a new item's trip to partners, for far fewer passes during a bulk ingest.
-const SYNC_GATHER: Duration = Duration::from_millis(50);
-
-/// First pause before retrying a partner whose delivery failed (unless it reconnects first); it
-/// doubles with each failure in a row, up to [`OUTBOX_RETRY_MAX`] (see [`retry::delay`]).
-const OUTBOX_RETRY_MIN: Duration = Duration::from_secs(1);
-/// Longest pause between delivery attempts to an unreachable partner (before jitter).
-const OUTBOX_RETRY_MAX: Duration = Duration::from_secs(60);
-/// How often the outbox loop looks for due work when nothing wakes it.
-const OUTBOX_TICK: Duration = Duration::from_secs(1);
 /// First and longest pause between attempts of a failed import/sync.
 const SYNC_RETRY_MIN: Duration = Duration::from_millis(500);
 const SYNC_RETRY_MAX: Duration = Duration::from_secs(60);
@@ -104,11 +103,10 @@ struct Inner {
     org_name: String,
     settings: Arc<RwLock<Settings>>,
     clock: Clock,
-    outbox_wake: Notify,
+    /// The outbox actor (outbox.rs): owns each partner's delivery and retry pause.
+    outbox: outbox::OutboxHandle,
     mail_wake: Notify,
     smtp: Option<SmtpConfig>,
-    /// Partners whose deliveries failed: when to try again, and how many failures in a row.
-    backoff: Mutex<BTreeMap<String, (Instant, u32)>>,
     /// Owns the background imports and outboard precomputations; waited for at shutdown.
     tasks: tokio_util::task::TaskTracker,
     /// Cancelled at shutdown: background tasks stop at their next step.
@@ -117,15 +115,23 @@ struct Inner {
     imports: imports::Imports,
     /// Cancelled when a share is stopped: the blobs being served under it stop at once.
     serve_tokens: serve::ServeTokens,
-    /// Cases changed since the synchronization loop's last pass (see [`Engine::case_changed`]).
-    sync_dirty: Mutex<std::collections::BTreeSet<CaseId>>,
-    /// Wakes the synchronization loop.
-    sync_wake: Notify,
+    /// The case synchronization actor (casesync.rs): owns the changed cases and the pass.
+    case_sync: casesync::CaseSyncHandle,
     /// Held while a share's next sequence number is given out (an update with new items, or
     /// recipients added), so item rows written ahead take effect with the number they name.
+    /// A lock, not an actor: the section is short and synchronous (store reads and one
+    /// transaction, on the caller's blocking thread), and both callers are use cases that
+    /// must see its result before they return.
     share_updates: Mutex<()>,
-    /// Metadata documents kept loaded (issue #14 item 3; see [`updates::DocCache`]).
+    /// Metadata documents kept loaded (issue #14 item 3; see [`updates::DocCache`]). A lock,
+    /// not an actor: a cache shared by short synchronous sections (a load or a save under
+    /// `doc_lock`), never held across an await.
     meta_docs: Mutex<updates::DocCache>,
+    /// Held while a metadata document is loaded, changed and saved (`Engine::doc_lock`). A
+    /// lock, not an actor: the callers are synchronous use cases and handlers that need the
+    /// result before they answer; the section does no network IO. One per engine (it was a
+    /// process-wide static: two nodes in one process waited on each other).
+    doc_lock: Mutex<()>,
 }
 
 impl Engine {
@@ -143,6 +149,15 @@ impl Engine {
         let net_config = config.net.with_shutdown(config.shutdown.clone());
         let (net, events) = casemesh_net::start(net_config, server).await?;
         let tasks = tokio_util::task::TaskTracker::new();
+        let (outbox, outbox_actor) = outbox::OutboxActor::new(
+            outbox::Courier {
+                store: config.store.clone(),
+                net: net.clone(),
+                clock: config.clock,
+            },
+            config.shutdown.clone(),
+        );
+        let (case_sync, case_sync_pending) = casesync::channel();
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: config.store,
@@ -152,16 +167,15 @@ impl Engine {
                 org_name: config.org_name,
                 settings: config.settings,
                 clock: config.clock,
-                outbox_wake: Notify::new(),
+                outbox,
                 mail_wake: Notify::new(),
                 smtp: config.smtp,
-                backoff: Mutex::new(BTreeMap::new()),
                 imports: imports::Imports::new(tasks.clone(), config.shutdown.clone()),
                 serve_tokens,
-                sync_dirty: Mutex::new(Default::default()),
-                sync_wake: Notify::new(),
+                case_sync,
                 share_updates: Mutex::new(()),
                 meta_docs: Mutex::default(),
+                doc_lock: Mutex::new(()),
                 tasks,
                 shutdown: config.shutdown.clone(),
             }),
@@ -174,9 +188,11 @@ impl Engine {
         }
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(engine.clone().event_loop(events, config.shutdown.clone()));
-        tasks.spawn(engine.clone().outbox_loop(config.shutdown.clone()));
+        tasks.spawn(outbox_actor.run());
         tasks.spawn(engine.clone().mail_loop(config.shutdown.clone()));
-        tasks.spawn(engine.clone().sync_loop(config.shutdown.clone()));
+        tasks.spawn(
+            casesync::CaseSyncActor::new(case_sync_pending, &engine, config.shutdown.clone()).run(),
+        );
         // At shutdown, wait for the background imports to stop at their next step.
         tasks.spawn({
             let (engine, shutdown) = (engine.clone(), config.shutdown.clone());
@@ -272,9 +288,9 @@ impl Engine {
             .map(|_| ())
     }
 
-    /// Let the outbox loop deliver what was queued.
+    /// Let the outbox actor deliver what was queued (committed). Never blocks.
     fn wake_outbox(&self) {
-        self.inner.outbox_wake.notify_one();
+        self.inner.outbox.wake();
     }
 
     async fn event_loop(
@@ -305,10 +321,7 @@ impl Engine {
                 }
                 Event::PeerConnected { peer } => {
                     tracing::info!(peer = %peer, "partner connected");
-                    if let Ok(mut b) = self.inner.backoff.lock() {
-                        b.remove(&peer.to_base58());
-                    }
-                    self.inner.outbox_wake.notify_one();
+                    self.inner.outbox.connected(peer.to_base58()).await;
                 }
                 Event::PeerDisconnected { peer } => {
                     tracing::info!(peer = %peer, "partner disconnected")
@@ -368,143 +381,6 @@ impl Engine {
             self.inner.store.put(&records::INBOX, &seen_key, &1u8)?;
         }
         result
-    }
-
-    async fn outbox_loop(self, shutdown: CancellationToken) {
-        loop {
-            self.deliver_outbox().await;
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                _ = self.inner.outbox_wake.notified() => {},
-                _ = tokio::time::sleep(OUTBOX_TICK) => {},
-            }
-        }
-    }
-
-    /// Deliver every partner's queued messages, in order, stopping at a partner's first failure.
-    async fn deliver_outbox(&self) {
-        let partners = match self.partners() {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "outbox: cannot list partners");
-                return;
-            }
-        };
-        for partner in partners {
-            let due = self
-                .inner
-                .backoff
-                .lock()
-                .ok()
-                .and_then(|b| b.get(&partner.peer_id).copied());
-            if due.is_some_and(|(at, _)| Instant::now() < at) {
-                continue;
-            }
-            if let Err(e) = self.deliver_to(&partner.peer_id).await {
-                if let Ok(mut b) = self.inner.backoff.lock() {
-                    let failures = b.get(&partner.peer_id).map_or(0, |(_, n)| *n) + 1;
-                    let pause = retry::delay(OUTBOX_RETRY_MIN, OUTBOX_RETRY_MAX, failures);
-                    tracing::info!(peer = %partner.peer_id, error = %e, failures, retry_in_ms = pause.as_millis() as u64, "outbox: partner unreachable, will retry");
-                    b.insert(partner.peer_id.clone(), (Instant::now() + pause, failures));
-                }
-            } else if let Ok(mut b) = self.inner.backoff.lock() {
-                b.remove(&partner.peer_id);
-            }
-        }
-    }
-
-    /// Deliver a partner's queued messages in order. A message the partner refuses for good, or
-    /// that is too large to send, moves to the dead letters (and its share is marked Failed) so
-    /// the messages behind it go on; a temporary failure stops here and is retried later.
-    async fn deliver_to(&self, peer: &str) -> Result<()> {
-        let queue = records::outbox_queue(peer);
-        let items: Vec<(u64, OutboxMessage)> = self.inner.store.queue_items(&queue)?;
-        if items.is_empty() {
-            return Ok(());
-        }
-        let peer_id: casemesh_net::PeerId = peer
-            .parse()
-            .map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
-        for (seq, msg) in items {
-            let mut msg_id = [0u8; 16];
-            if hex::decode_to_slice(&msg.msg_id, &mut msg_id).is_err() {
-                self.dead_letter(peer, seq, &msg, "malformed message id in the outbox")?;
-                continue;
-            }
-            let request = ControlRequest {
-                msg_id,
-                kind: msg.kind.clone(),
-                payload: msg.payload.clone().into_bytes(),
-            };
-            let response = match self.inner.net.send_control(peer_id, request).await {
-                Ok(r) => r,
-                Err(casemesh_net::NetError::TooLarge { size, limit }) => {
-                    let reason = format!("{size} bytes is over the {limit} byte message limit");
-                    self.dead_letter(peer, seq, &msg, &reason)?;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            match response.status {
-                ControlStatus::Ok => self.inner.store.queue_remove(&queue, seq)?,
-                ControlStatus::Rejected(reason) => {
-                    self.dead_letter(
-                        peer,
-                        seq,
-                        &msg,
-                        &format!("refused by the partner: {reason}"),
-                    )?;
-                }
-                ControlStatus::UnknownKind => {
-                    self.dead_letter(
-                        peer,
-                        seq,
-                        &msg,
-                        "the partner's casemesh does not know this message kind",
-                    )?;
-                }
-                ControlStatus::Busy | ControlStatus::Failed(_) | _ => {
-                    return Err(SharingError::Conflict(format!(
-                        "partner could not take {} now: {:?}",
-                        msg.kind, response.status
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Move an outbox message to the partner's dead letters and fail its share, atomically.
-    fn dead_letter(&self, peer: &str, seq: u64, msg: &OutboxMessage, reason: &str) -> Result<()> {
-        tracing::warn!(peer, kind = %msg.kind, share = ?msg.share, reason, "message cannot be delivered; moved to the dead letters");
-        let now = self.now();
-        let letter = records::DeadLetter {
-            msg_id: msg.msg_id.clone(),
-            kind: msg.kind.clone(),
-            share: msg.share,
-            reason: reason.to_owned(),
-            queued_at: msg.queued_at,
-            at: now,
-        };
-        self.inner.store.atomically(|txn| {
-            txn.queue_remove(&records::outbox_queue(peer), seq)?;
-            txn.queue_push(&records::dead_letter_queue(peer), &letter)?;
-            if let Some(id) = msg.share
-                && let Some(mut share) = txn.get(&records::SHARES, &id)?
-            {
-                let why = format!("{}: {reason}", msg.kind);
-                let effects =
-                    lifecycle::step(&mut share, lifecycle::Event::Failed { reason: &why }, now)
-                        .map_err(|e| SharingError::Conflict(e.to_string()))?;
-                if !effects.is_empty() {
-                    txn.put(&records::SHARES, &id, &share)?;
-                    let system = casemesh_store::Actor::new("system", now);
-                    Self::carry_out(txn, &share, &effects, &system, &why)?;
-                }
-            }
-            Ok::<_, SharingError>(())
-        })
     }
 
     /// A partner's dead letters, oldest first.
@@ -578,54 +454,11 @@ impl Engine {
     }
 
     /// A case's evidence or metadata changed (committed): its active shares get the new items
-    /// and metadata changes (case synchronization), from the synchronization loop. Changes that
+    /// and metadata changes (case synchronization), from the synchronization actor. Changes that
     /// come faster than a pass are coalesced, so a bulk ingest of n items into a shared case
     /// costs a few passes over the case, not n. Returns at once.
     pub fn case_changed(&self, case: CaseId) {
-        self.inner
-            .sync_dirty
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(case);
-        self.inner.sync_wake.notify_one();
-    }
-
-    /// Case synchronization: one pass over every case changed since the last one.
-    async fn sync_loop(self, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                _ = self.inner.sync_wake.notified() => {},
-            }
-            // Let a burst of changes (a bulk ingest) gather into one pass.
-            tokio::time::sleep(SYNC_GATHER).await;
-            let cases = std::mem::take(
-                &mut *self
-                    .inner
-                    .sync_dirty
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
-            for case in cases {
-                let engine = self.clone();
-                let pass = tokio::task::spawn_blocking(move || {
-                    engine
-                        .evidence_added(case)
-                        .and_then(|()| engine.metadata_changed(case))
-                })
-                .await;
-                match pass {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(case = %case, error = %e, "could not send the case's changes to partners")
-                    }
-                    Err(e) => {
-                        tracing::error!(case = %case, error = %e, "synchronization task failed")
-                    }
-                }
-            }
-        }
+        self.inner.case_sync.changed(case);
     }
 
     /// Run the import/sync of a share in the background. A failure (a dropped connection, a

@@ -67,7 +67,6 @@ use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_store::{Actor, Table};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 
 /// Changes that arrived before the changes they depend on, kept by nodes before the rule "nothing
 /// waits" (hex of framed changes): merged once with the share's next message, then deleted.
@@ -162,14 +161,6 @@ fn incr_key(side: Side, id: ShareId, seq: u64) -> String {
 /// Audit action of a partner's metadata edit the sharer refused and took back (the trail of
 /// the sharer's case).
 pub(crate) const PARTNER_EDIT_REFUSED: &str = "case.partner.edit.refused";
-
-/// Serializes read-modify-write of the metadata documents (the synchronization pass, a partner's
-/// edit arriving, a local edit): a document is loaded, changed and saved by one at a time.
-static DOC_LOCK: Mutex<()> = Mutex::new(());
-
-fn doc_lock() -> std::sync::MutexGuard<'static, ()> {
-    DOC_LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A partner's metadata changes that do not decode or apply: a refusal.
 fn meta_err(e: impl std::fmt::Display) -> SharingError {
@@ -278,6 +269,16 @@ fn write_plan(
 }
 
 impl Engine {
+    /// Serializes read-modify-write of this engine's metadata documents (the synchronization
+    /// pass, a partner's edit arriving, a local edit): a document is loaded, changed and saved
+    /// by one at a time.
+    fn doc_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .doc_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     fn doc_cache(&self) -> std::sync::MutexGuard<'_, DocCache> {
         self.inner
             .meta_docs
@@ -366,7 +367,7 @@ impl Engine {
         id: ShareId,
         f: impl FnOnce(&mut CaseDoc) -> Result<T>,
     ) -> Result<Option<T>> {
-        let _guard = doc_lock();
+        let _guard = self.doc_lock();
         self.with_doc(side, id, |l| f(&mut l.doc))
     }
 
@@ -536,7 +537,7 @@ impl Engine {
             s.status.sends()
                 && (s.policy.allows(PolicyAction::ReceiveUpdates) || Self::both_edit(s))
         }) {
-            let _guard = doc_lock();
+            let _guard = self.doc_lock();
             let id = share.id;
             self.with_doc(Side::Sharer, id, |l| {
                 l.doc.set_actor(&actor_of(self.org_id()));
@@ -611,7 +612,7 @@ impl Engine {
             ));
         }
         let bytes = self.carried_bytes(peer, &g, &msg.changes).await?;
-        let _guard = doc_lock();
+        let _guard = self.doc_lock();
         let store = &self.inner.store;
         self.with_doc(Side::Received, id, |l| {
             self.merge(id, &mut l.doc, &bytes, &share.sharer_name)?;
@@ -725,7 +726,7 @@ impl Engine {
             ));
         };
         let bytes = hex::decode(h).map_err(meta_err)?;
-        let _guard = doc_lock();
+        let _guard = self.doc_lock();
         let store = &self.inner.store;
         let now = self.now();
         let partner = Actor::new(format!("org:{}", share.partner_name), now);
@@ -1201,7 +1202,7 @@ impl Engine {
             })?;
         casemesh_meta::check_value(r, value)
             .map_err(|e| SharingError::Invalid(format!("{r}: {e}")))?;
-        let _guard = doc_lock();
+        let _guard = self.doc_lock();
         let store = &self.inner.store;
         let edited = self.with_doc(Side::Received, share.id, |l| {
             let doc = &mut l.doc;
