@@ -51,7 +51,9 @@ pub(super) async fn run(cmd: AuditCommand, client: &Client, out: Out) -> anyhow:
                             e.time.to_string(),
                             s(&e.actor),
                             s(&e.action),
-                            e.evidence.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+                            e.evidence
+                                .as_ref()
+                                .map_or_else(|| "-".to_owned(), ToString::to_string),
                             e.details.clone(),
                         ]
                     })

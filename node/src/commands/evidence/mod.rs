@@ -292,7 +292,11 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 display_id,
                 description,
                 // The API clears the category on an empty string.
-                category: if no_category { Some(String::new()) } else { category },
+                category: if no_category {
+                    Some(String::new())
+                } else {
+                    category
+                },
                 folder: None,
                 do_not_disclose,
             };
