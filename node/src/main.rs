@@ -95,14 +95,32 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if json => {
             let (kind, api) = classify(&e);
-            print_json_error(kind, &format!("{e:#}"), api);
+            print_json_error(kind, &render(&e), api);
             std::process::ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes joined by `": "` (as anyhow's `{:#}`), each cause once: a cause whose
+/// text is already part of what is printed (an error that prints its source itself *and*
+/// returns it as `source()`, as many libraries' errors do) is left out.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The `kind` of a failed command for `--json`, and the node's answer when it gave one.
@@ -159,5 +177,26 @@ fn real_main(cli: Cli) -> Result<()> {
                 json,
             },
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    /// An error that prints its source itself and also returns it, like object_store's.
+    #[derive(Debug, thiserror::Error)]
+    #[error("list failed: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let e = anyhow::Error::new(Repeats(std::io::Error::other("connection refused")))
+            .context("the blob store is not usable");
+        assert_eq!(
+            render(&e),
+            "the blob store is not usable: list failed: connection refused"
+        );
+        assert_eq!(format!("{e:#}").matches("connection refused").count(), 2);
     }
 }

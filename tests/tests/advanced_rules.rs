@@ -11,9 +11,9 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, ReceivedContentsView, ShareView, TestNode, add_user, assert_http_status,
-    case_view, create_case, json_as, partner, random_file, received_view, s, wait_copy,
-    wait_until,
+    CaseView, EvidenceView, ReceivedContentsView, ShareView, TestNode, add_user,
+    assert_http_status, case_view, create_case, json_as, partner, random_file, received_view, s,
+    wait_copy, wait_until,
 };
 use std::path::Path;
 use std::time::Duration;

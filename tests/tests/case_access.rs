@@ -10,9 +10,9 @@
 )]
 
 use casemesh_tests::{
-    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, LinkView, ReceivedView,
-    ShareView, TestNode, add_user, assert_http_status, case_view, create_case, partner,
-    random_file, s, wait_copy,
+    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, LinkView,
+    ReceivedView, ShareView, TestNode, add_user, assert_http_status, case_view, create_case,
+    partner, random_file, s, wait_copy,
 };
 use std::fs;
 use std::time::Duration;

@@ -197,7 +197,7 @@ fn readyz_names_every_part_and_healthz_stays_liveness() {
             p.part.as_str()
         })
         .collect();
-    assert_eq!(parts, ["store", "sharing", "net"]);
+    assert_eq!(parts, ["store", "sharing", "net", "blobs"]);
     let health = node.http_anon().get(node.url("/healthz")).send().unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }

@@ -16,6 +16,12 @@
 //!   built from the bucket extract to the original bytes and verify offline; the ZIP needs no
 //!   local copy of any blob, the ISO's temp copies are gone afterwards.
 //! - `a_bucket_that_refuses_the_credentials_stops_the_start`: `S3Blobs::check()` at start.
+//! - `a_refused_start_names_each_cause_once`, `a_wrong_region_is_a_configuration_error`,
+//!   `a_read_only_key_stops_the_start`: the start check's refusals (a newcomer's findings: the
+//!   causes were repeated 2–5 times, a wrong region was "unavailable", a read-only key started).
+//! - `readyz_reports_a_bucket_that_stops_answering`: `/readyz` names `blobs` while Garage is
+//!   stopped, and `casemesh status` names the bucket.
+//! - `a_damaged_object_is_blob_corrupt_in_the_api`: the download API's `blob_corrupt` code on S3.
 //!
 //! Without Garage they are skipped with a message (`CASEMESH_REQUIRE_TOOLS=1` makes that a
 //! failure). Without the wiring the bucket stays empty and the first assertion fails.
@@ -27,13 +33,13 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    CaseView, EvidenceView, TestNode, assert_blobs_sound, blob_stats, blobs_verify, create_case,
-    create_link, download_link, hash_file, partner, random_file, run_ok, s, share_case,
-    verify_package, wait_copy, wait_share_complete,
+    CaseView, EvidenceView, Ready, TestNode, assert_blobs_sound, blob_stats, blobs_verify,
+    create_case, create_link, download_link, error_code, hash_file, partner, random_file, run_ok,
+    s, share_case, verify_package, wait_copy, wait_share_complete,
 };
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -463,4 +469,214 @@ fn an_uploads_space_check_is_about_where_the_blob_goes() {
     };
     assert_eq!(status(&on_s3), 200, "s3: the blob takes no local space");
     assert_eq!(status(&on_fs), 507, "fs: 1 PiB does not fit on the disk");
+}
+
+/// The credentials file a `[storage]` table names.
+fn creds_file(storage: &str) -> std::path::PathBuf {
+    storage
+        .lines()
+        .find_map(|l| l.strip_prefix("credentials_file = "))
+        .unwrap()
+        .trim_matches('"')
+        .into()
+}
+
+/// The `error: …` line of a refused start, checked to name each cause once (issue #18 attack:
+/// the object store's errors printed their chain and the CLI walked it again, repeating each
+/// cause 2–5 times): no part of it longer than a few words appears twice.
+fn error_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    for part in line.split(": ").map(str::trim).filter(|p| p.len() >= 16) {
+        assert_eq!(
+            line.matches(part).count(),
+            1,
+            "{part:?} is repeated in: {line}"
+        );
+    }
+    println!("{line}");
+    line.to_owned()
+}
+
+/// A refused start names each cause once: bad credentials, a missing bucket.
+#[test]
+fn a_refused_start_names_each_cause_once() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let storage = garage.storage_toml("once");
+    let creds = creds_file(&storage);
+    std::fs::write(
+        &creds,
+        format!(
+            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            garage.key.access_key_id,
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let line = error_line(&start_refused("bad-secret", &storage));
+    assert!(line.contains("denied access"), "{line}");
+    assert!(line.contains("403"), "the store's answer is there: {line}");
+    let storage = garage.storage_toml("once-too");
+    let missing = storage.replace("bucket = \"once-too\"", "bucket = \"not-there\"");
+    let line = error_line(&start_refused("no-bucket", &missing));
+    assert!(line.contains("no such bucket"), "{line}");
+}
+
+/// A region the store does not sign for is a configuration error naming the region, not
+/// "unavailable" (which says retry later): the start refuses with it.
+#[test]
+fn a_wrong_region_is_a_configuration_error() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let storage = garage
+        .storage_toml("regional")
+        .replace("region = \"garage\"", "region = \"eu-west-9\"");
+    let line = error_line(&start_refused("wrong-region", &storage));
+    assert!(
+        line.contains("refuses region \"eu-west-9\"") && line.contains("[storage] region"),
+        "names the region and the setting: {line}"
+    );
+    assert!(!line.contains("unavailable"), "{line}");
+}
+
+/// A key that may read the bucket but not write it passes a listing; the start's write probe
+/// refuses it (before, the node started and every ingest failed).
+#[test]
+fn a_read_only_key_stops_the_start() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let storage = garage.storage_toml("read-only");
+    let key: serde_json::Value =
+        serde_json::from_str(&garage.cli(&["json-api", "CreateKey", r#"{"name":"reader"}"#]))
+            .unwrap();
+    garage.cli(&["bucket", "allow", "--read", "read-only", "--key", "reader"]);
+    std::fs::write(
+        creds_file(&storage),
+        format!(
+            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            key["accessKeyId"].as_str().unwrap(),
+            key["secretAccessKey"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let line = error_line(&start_refused("reader", &storage));
+    assert!(
+        line.contains("bucket read-only: the key cannot write to the bucket"),
+        "{line}"
+    );
+}
+
+/// `/readyz` asks the bucket too: with Garage stopped it answers 503 naming `blobs` (the same
+/// shape as its other parts), quickly; with Garage back, 200 again. `casemesh status` names
+/// the bucket, never the credentials. The start's write probe leaves nothing in the bucket.
+#[test]
+fn readyz_reports_a_bucket_that_stops_answering() {
+    let Some(mut garage) = Garage::start() else {
+        return;
+    };
+    let node = s3_node(&garage, "metro-pd");
+    let ready = || {
+        let asked = Instant::now();
+        let resp = node.http_anon().get(node.url("/readyz")).send().unwrap();
+        let status = resp.status().as_u16();
+        let body: Ready = resp.json().unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(4),
+            "/readyz took {:?}",
+            asked.elapsed()
+        );
+        (status, body)
+    };
+    let (status, body) = ready();
+    assert_eq!(status, 200, "{body:?}");
+    assert!(
+        body.parts.iter().any(|p| p.part == "blobs" && p.ok),
+        "{body:?}"
+    );
+    let info = node.cli_json(["status"]);
+    assert_eq!(info["storage"]["backend"], "s3", "{info}");
+    assert_eq!(info["storage"]["bucket"], "metro-pd", "{info}");
+    assert_eq!(info["storage"]["endpoint"], garage.endpoint().as_str());
+    assert!(
+        !info.to_string().contains(&garage.key.secret_access_key),
+        "no credentials in status"
+    );
+    let text = String::from_utf8_lossy(&node.cli(["status"]).stdout).into_owned();
+    assert!(text.contains("s3 bucket metro-pd at"), "{text}");
+    assert!(
+        !garage
+            .keys("metro-pd")
+            .iter()
+            .any(|k| k.starts_with(casemesh_blobs_s3::store::PROBE_PREFIX)),
+        "the write probe was deleted"
+    );
+
+    garage.kill();
+    let down = wait_for_ready(&ready, 503, Duration::from_secs(20));
+    assert_eq!(down.status, "unavailable");
+    assert_eq!(down.failing, vec!["blobs".to_string()], "{down:?}");
+    let part = down.parts.iter().find(|p| p.part == "blobs").unwrap();
+    assert!(!part.ok && part.error.as_deref().is_some_and(|e| !e.is_empty()));
+
+    garage.restart();
+    wait_for_ready(&ready, 200, Duration::from_secs(60));
+}
+
+/// Ask `ready` until it answers `status`; that answer.
+fn wait_for_ready(ready: &dyn Fn() -> (u16, Ready), status: u16, limit: Duration) -> Ready {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (got, body) = ready();
+        if got == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never answered {status}: {got} {body:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A blob missing or corrupt in the bucket is reported by the download API with the stable
+/// code `blob_corrupt`, as on files (before, on s3 it was a bare 500 `internal`).
+#[test]
+fn a_damaged_object_is_blob_corrupt_in_the_api() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let node = s3_node(&garage, "metro-pd");
+    let work = tempfile::tempdir().unwrap();
+    let case = create_case(&node, "S3-CORRUPT");
+    let big = add(&node, &case, work.path(), "big.bin", 300 * KIB, 71);
+    let small = add(&node, &case, work.path(), "small.txt", 500, 72);
+    let key = format!("blobs/{}", big.hash);
+    let mut bytes = garage.get("metro-pd", &key);
+    bytes[1000] ^= 0x01;
+    garage.put("metro-pd", &key, bytes);
+    let content = |id: &str| {
+        node.http()
+            .get(node.url(&format!("/v1/cases/{case}/evidence/{id}/content")))
+            .send()
+            .unwrap()
+    };
+    let resp = content(&big.id);
+    assert_eq!(resp.status().as_u16(), 500);
+    assert_eq!(error_code(resp), "blob_corrupt");
+    // Gone from the bucket altogether.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hash: casemesh_model::ids::BlobHash = small.hash.parse().unwrap();
+    rt.block_on(garage.blobs("metro-pd").delete(&hash)).unwrap();
+    let resp = content(&small.id);
+    assert_eq!(resp.status().as_u16(), 500);
+    assert_eq!(error_code(resp), "blob_corrupt");
 }

@@ -13,6 +13,11 @@
 //!   error and nothing changes.
 //! - `migrating_into_another_nodes_bucket_is_refused`: a bucket another organization's node has
 //!   claimed (`casemesh-owner`) is refused before anything is copied.
+//! - `switching_the_backend_without_migrating_is_refused`: the start compares `[storage]` with
+//!   where the node's blobs are recorded to live (`DIR/blob-location.json`).
+//! - `migrate_goes_on_past_bad_blobs_and_lists_them`: two corrupt source blobs are
+//!   listed with why, the others copied, exit non-zero, and a re-run resumes; the bucket's keys
+//!   are read while `backend` still says "fs".
 //!
 //! Without Garage they are skipped with a message (`CASEMESH_REQUIRE_TOOLS=1` makes that a
 //! failure).
@@ -292,4 +297,122 @@ fn migrating_into_another_nodes_bucket_is_refused() {
     assert!(err.contains("belongs to another node"), "{err}");
     assert_eq!(garage.blob_hashes("taken"), hashes(&theirs));
     assert_eq!(local_blobs(&node), hashes(&ours));
+}
+
+/// `casemesh run` on the (stopped) node's data directory, expected to refuse: its stderr.
+fn start_refused(node: &TestNode) -> String {
+    let mut run = casemesh_tests::casemesh();
+    run.args(["run", "--data-dir", s(node.data_dir())]);
+    let out = casemesh_tests::output_with_timeout(run, casemesh_tests::timeout());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the node started: {stderr}");
+    stderr
+}
+
+/// A node whose blobs are on files, switched to a bucket without migrating, is refused at start
+/// with the command that moves them (before, it started and showed every blob missing); also
+/// when it has no record of where its blobs live yet (a node from before the record). After
+/// `blobs migrate --to s3` it starts on the bucket; switched back to `fs` without migrating
+/// back, it is refused again, naming the bucket.
+#[test]
+fn switching_the_backend_without_migrating_is_refused() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = TestNode::start("metro-pd");
+    let (case, items) = ingest(&node, dir.path(), &[300 * 1024, 10]);
+    node.stop();
+    let record = node.data_dir().join("blob-location.json");
+    assert!(
+        record.is_file(),
+        "the first start recorded where the blobs live"
+    );
+    append_config(node.data_dir(), &garage.storage_toml("metro-pd"));
+
+    let err = start_refused(&node);
+    assert!(
+        err.contains("blobs migrate --to s3") && err.contains("the data directory"),
+        "says where the blobs are and what to run: {err}"
+    );
+    // A node from before the record: its blobs under DIR/blobs, none in the bucket.
+    std::fs::remove_file(&record).unwrap();
+    let err = start_refused(&node);
+    assert!(err.contains("blobs migrate --to s3"), "{err}");
+    assert!(garage.blob_hashes("metro-pd").is_empty());
+
+    migrate(&node, "s3").unwrap();
+    node.start_again();
+    assert_downloads(&node, &case, &items, dir.path());
+    node.stop();
+
+    set_backend(&node, "fs");
+    let err = start_refused(&node);
+    assert!(
+        err.contains("bucket metro-pd") && err.contains("blobs migrate --to fs"),
+        "{err}"
+    );
+}
+
+/// `blobs migrate` goes on past blobs it cannot copy (a source file with a flipped byte, a
+/// truncated one),
+/// copies the others, lists every blob it could not copy with why and exits non-zero; run again
+/// it resumes (what was copied is skipped). It reads the bucket's settings while `backend` is
+/// still "fs" (before, it said there was no bucket).
+#[test]
+fn migrate_goes_on_past_bad_blobs_and_lists_them() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = TestNode::start("harbor-pd");
+    let (_case, items) = ingest(&node, dir.path(), &[200 * 1024, 3 * MIB, 5000, 70_000]);
+    node.stop();
+    append_config(node.data_dir(), &garage.storage_toml("harbor-pd"));
+    set_backend(&node, "fs");
+    let path_of = |hash: &str| node.data_dir().join("blobs").join(&hash[..2]).join(hash);
+    let (corrupt, truncated) = (&items[1].hash, &items[2].hash);
+    let mut bytes = std::fs::read(path_of(corrupt)).unwrap();
+    bytes[1 << 20] ^= 0x10;
+    std::fs::write(path_of(corrupt), bytes).unwrap();
+    let bytes = std::fs::read(path_of(truncated)).unwrap();
+    std::fs::write(path_of(truncated), &bytes[..4000]).unwrap();
+
+    let out = node.cli(["blobs", "migrate", "--to", "s3"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("{corrupt}: source blob {corrupt} is corrupt")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{truncated}: source blob {truncated} is corrupt")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("2 of 4 blobs could not be migrated"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("Some("), "no debug text: {stdout}");
+    let mut good = vec![items[0].hash.clone(), items[3].hash.clone()];
+    good.sort();
+    assert_eq!(garage.blob_hashes("harbor-pd"), good);
+
+    // Run again: the good ones are skipped, the bad ones listed again.
+    let again = node.cli(["--json", "blobs", "migrate", "--to", "s3"]);
+    assert!(!again.status.success());
+    let out: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(out["skipped"], 2, "{out}");
+    let failed: Vec<&str> = out["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["hash"].as_str().unwrap())
+        .collect();
+    let mut bad = vec![corrupt.as_str(), truncated.as_str()];
+    bad.sort();
+    assert_eq!(failed, bad);
 }

@@ -29,8 +29,8 @@ use casemesh_tests::browser::{
     type_into, ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
-    EvidenceView, TestNode, add_user, create_case, evidence_list, partner, s, share_view, verify_package,
-    wait_copy,
+    EvidenceView, TestNode, add_user, create_case, evidence_list, partner, s, share_view,
+    verify_package, wait_copy,
 };
 use fantoccini::{Client, Locator};
 use std::path::Path;

@@ -22,8 +22,8 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, json_as, partner,
-    random_file, received_updates, s, share_case, try_received_meta, wait_until,
+    CaseView, EvidenceView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, json_as,
+    partner, random_file, received_updates, s, share_case, try_received_meta, wait_until,
 };
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

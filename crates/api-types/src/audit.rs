@@ -36,10 +36,10 @@ pub struct CustodyTimeline {
     /// Its Case ID (case number).
     pub case_id: String,
     /// Events, oldest first: `kind`, `org`, `user` (null for a system or another organization's
-    /// node), `at` (RFC 3339, UTC), `evidence`, `details`, and `proof` — `{type: "audit", seq,
-    /// hash}` (an entry of this node's hash-chained audit trail) or `{type: "signed",
-    /// signed_by, signature, wire}` (a statement signed by that organization: a grant, a holding
-    /// receipt or a stop acknowledgement).
+    /// node), `at` (Unix time in milliseconds, UTC), `evidence`, `details`, and `proof` —
+    /// `{type: "audit", seq, hash}` (an entry of this node's hash-chained audit trail) or
+    /// `{type: "signed", signed_by, signature, wire}` (a statement signed by that organization:
+    /// a grant, a holding receipt or a stop acknowledgement).
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<CustodyEvent>,
 }

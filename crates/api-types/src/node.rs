@@ -15,7 +15,7 @@ pub struct Health {
 /// One part of `GET /readyz`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReadyPart {
-    /// `store`, `sharing` or `net`.
+    /// `store`, `sharing`, `net` or `blobs`.
     pub part: String,
     /// Whether it answered.
     pub ok: bool,
@@ -45,6 +45,22 @@ pub struct NodeInfo {
     pub version: String,
     /// The admin endpoint's address.
     pub admin_addr: String,
+    /// Where the evidence blobs live (`[storage]`). Absent in answers of nodes from before it.
+    #[serde(default)]
+    pub storage: StorageView,
+}
+
+/// Where a node keeps its evidence blobs, as `casemesh status` shows it. Never credentials.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StorageView {
+    /// `fs` (files under the data directory) or `s3` (a bucket of an S3-compatible store).
+    pub backend: String,
+    /// The object store's endpoint URL (`s3` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket (`s3` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
 }
 
 /// Settings as the API shows them.

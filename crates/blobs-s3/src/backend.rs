@@ -23,7 +23,7 @@ use std::{
     io::{self, Write},
     path::Path,
     sync::Mutex,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -37,17 +37,31 @@ use tokio::runtime::Handle;
 
 use crate::{OutboardState, S3BlobWriter, S3Blobs, S3Error};
 
+/// How long an answer of [`ObjectBlobs::ready`] is kept: `/readyz` asked every second by a load
+/// balancer costs one listing every few seconds, and a bucket that stops answering shows
+/// within that time.
+pub const READY_KEPT: Duration = Duration::from_secs(5);
+
+/// A readiness answer (the object store's error as text) and when it was taken.
+type ReadyAnswer = (Instant, Result<(), String>);
+
 /// [`S3Blobs`] behind the blob store's object-store interface. Cheap to clone.
 #[derive(Clone)]
 pub struct S3Backend {
     blobs: S3Blobs,
     rt: Handle,
+    /// The last readiness answer and when it was taken (see [`READY_KEPT`]).
+    ready: std::sync::Arc<Mutex<Option<ReadyAnswer>>>,
 }
 
 impl S3Backend {
     /// The backend on `blobs`, its blocking calls run on `rt` (the node's runtime).
     pub fn new(blobs: S3Blobs, rt: Handle) -> S3Backend {
-        S3Backend { blobs, rt }
+        S3Backend {
+            blobs,
+            rt,
+            ready: std::sync::Arc::default(),
+        }
     }
 
     /// The store underneath.
@@ -98,10 +112,39 @@ fn io_error(e: S3Error) -> io::Error {
 impl ObjectBlobs for S3Backend {
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
-            self.blobs
-                .check()
-                .await
-                .map_err(store_error("check the bucket and credentials"))
+            self.blobs.check().await.map_err(|e| {
+                StoreError::io(format!("bucket {}", self.blobs.bucket()))(io::Error::other(e))
+            })
+        }
+        .boxed()
+    }
+
+    fn ready(&self, within: Duration) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let kept = self
+                .ready
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < READY_KEPT)
+                .map(|(_, r)| r.clone());
+            let answer = match kept {
+                Some(r) => r,
+                None => {
+                    let r = match tokio::time::timeout(within, self.blobs.check_readable()).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err(format!(
+                            "the object store did not answer within {} ms",
+                            within.as_millis()
+                        )),
+                    };
+                    *self.ready.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((Instant::now(), r.clone()));
+                    r
+                }
+            };
+            answer.map_err(|e| StoreError::io("bucket")(io::Error::other(e)))
         }
         .boxed()
     }

@@ -178,6 +178,28 @@ pub fn storage_from_toml(text: &str) -> Result<StorageConfig, ConfigError> {
     Ok(file.storage)
 }
 
+/// The bucket settings of the `[storage]` table whatever its `backend` says: `Some` when the
+/// table holds them (`backend = "s3"`, or `backend = "fs"` beside the keys of a bucket a
+/// migration moves to or from), `None` when it holds no `endpoint` and no `bucket`. For `casemesh
+/// blobs migrate`, which must reach the bucket while the node still runs on files (`--to s3`) or
+/// once it was switched back (`--to fs`).
+///
+/// Errors: [`ConfigError::Parse`] when the keys are there but incomplete or misspelt.
+pub fn s3_settings_from_toml(text: &str) -> Result<Option<S3Settings>, ConfigError> {
+    let value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let Some(toml::Value::Table(mut storage)) = value.get("storage").cloned() else {
+        return Ok(None);
+    };
+    if !storage.contains_key("endpoint") && !storage.contains_key("bucket") {
+        return Ok(None);
+    }
+    storage.remove("backend");
+    toml::Value::Table(storage)
+        .try_into()
+        .map(Some)
+        .map_err(|e: toml::de::Error| ConfigError::Parse(e.message().to_string()))
+}
+
 impl S3Config {
     /// Resolve `settings`: check the values and read the credentials (from the file, relative to
     /// `data_dir`, or else through `env`, normally `|k| std::env::var(k).ok()`).
@@ -298,6 +320,23 @@ mod tests {
         assert!(storage_from_toml(&S3.replace("path_style", "pathstyle")).is_err());
         assert!(storage_from_toml("[storage]\nbackend = \"ftp\"").is_err());
         assert!(storage_from_toml("[storage]\nbackend = \"s3\"\nbucket = \"b\"").is_err());
+    }
+
+    #[test]
+    fn bucket_settings_are_read_whatever_the_backend() {
+        let fs_with_bucket = S3.replace("backend = \"s3\"", "backend = \"fs\"");
+        assert_eq!(
+            storage_from_toml(&fs_with_bucket).unwrap(),
+            StorageConfig::Fs
+        );
+        let s = s3_settings_from_toml(&fs_with_bucket).unwrap().unwrap();
+        assert_eq!(s, settings(S3));
+        assert_eq!(
+            s3_settings_from_toml("[storage]\nbackend = \"fs\"").unwrap(),
+            None
+        );
+        assert_eq!(s3_settings_from_toml("[org]\nname = \"x\"").unwrap(), None);
+        assert!(s3_settings_from_toml("[storage]\nbucket = \"b\"").is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Evidence blobs on S3-compatible object storage (Garage, MinIO, AWS S3, …), with the
 //! guarantees of the local blob store: hashed while uploading, content-addressed, deduplicated,
 //! stored only once the object store confirmed it, verified on every read, nothing left visible
-//! by a failed or interrupted upload. Issue #18, first slice: the store itself; the node does not
-//! use it yet.
+//! by a failed or interrupted upload. Issue #18: the node uses it with `[storage] backend =
+//! "s3"` ([`backend`]).
 //!
 //! Layout:
 //! - [`config`]: the `[storage]` table (`backend = "s3"`, endpoint, bucket, region, path style,
@@ -39,7 +39,8 @@ pub mod store;
 mod upload;
 
 pub use config::{
-    ConfigError, Credentials, S3Config, S3Settings, StorageConfig, storage_from_toml,
+    ConfigError, Credentials, S3Config, S3Settings, StorageConfig, s3_settings_from_toml,
+    storage_from_toml,
 };
 pub use error::{Action, S3Error};
 pub use store::{OWNER_KEY, OutboardState, S3BlobWriter, S3Blobs, Stored, Swept, Verified};

@@ -10,7 +10,12 @@
 //!   and checked against its BLAKE3 hash (and, on S3, its outboard against the one the bytes
 //!   give). The source is checked on the way: the bytes are hashed while they are copied and
 //!   nothing lands at the destination unless they hash to the blob's address
-//!   ([`MigrateError::SourceCorrupt`] otherwise).
+//!   ([`MigrateError::SourceCorrupt`] for that blob otherwise).
+//! - **Goes on past a bad blob.** A blob that cannot be migrated (its source corrupt or gone,
+//!   its destination copy not verifying) is noted with why, and the run goes on with the
+//!   others; at the end the run fails with [`MigrateError::Incomplete`] naming every such blob.
+//!   An error that would fail every blob (the store unavailable or refusing, a full disk) stops
+//!   the run at once.
 //! - **Resumable.** A blob already present at the destination is verified there and counted as
 //!   skipped; a copy that does not verify is an error ([`MigrateError::DestinationCorrupt`]), never
 //!   a skip. A run killed at any point leaves, for each blob, nothing at its address or a complete
@@ -79,9 +84,10 @@ pub struct Migrated {
 #[non_exhaustive]
 pub enum MigrateError {
     /// The local blob directory failed (I/O, no space, a listed blob gone: the node must be
-    /// stopped while migrating).
+    /// stopped while migrating). The store's error is in the text, not a `source()` (an error
+    /// printer walking the chain would print it twice).
     #[error("local blob store: {0}")]
-    Local(#[from] StoreError),
+    Local(StoreError),
     /// The object store failed; [`S3Error::action`] says whether a later run can succeed.
     #[error(transparent)]
     S3(#[from] S3Error),
@@ -117,6 +123,40 @@ pub enum MigrateError {
     /// A blocking task (local file I/O) panicked or was cancelled.
     #[error("migration task failed: {0}")]
     Task(String),
+    /// The run went through every blob, but some could not be migrated (each named in
+    /// `failed` with why: a corrupt or missing source, a destination copy that does not
+    /// verify); all the others were. Fix what each reason says, then run the migration again:
+    /// what is done is skipped.
+    #[error(
+        "{} of {} blobs could not be migrated ({} copied, {} already there): {}",
+        failed.len(),
+        migrated.copied + migrated.skipped + failed.len() as u64,
+        migrated.copied,
+        migrated.skipped,
+        failed.iter().map(|f| format!("{}: {}", f.hash, f.error)).collect::<Vec<_>>().join("; ")
+    )]
+    Incomplete {
+        /// What was migrated.
+        migrated: Migrated,
+        /// The blobs that were not, sorted by hash.
+        failed: Vec<BlobFailure>,
+    },
+}
+
+impl From<StoreError> for MigrateError {
+    fn from(e: StoreError) -> MigrateError {
+        MigrateError::Local(e)
+    }
+}
+
+/// A blob a migration could not copy, and why.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BlobFailure {
+    /// The blob.
+    pub hash: BlobHash,
+    /// Why (a [`MigrateError`] about this blob alone: [`MigrateError::is_about_one_blob`]).
+    pub error: MigrateError,
 }
 
 impl MigrateError {
@@ -127,6 +167,26 @@ impl MigrateError {
             MigrateError::S3(e) => e.action(),
             _ => Action::Refuse,
         }
+    }
+
+    /// Whether this is about one blob only (its source corrupt or missing, its destination copy
+    /// not verifying): the run notes it and goes on with the others. Any other error (the
+    /// store unavailable or refusing, a full disk) stops the run, as it would fail every blob.
+    pub fn is_about_one_blob(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::SourceCorrupt { .. }
+                | MigrateError::DestinationCorrupt { .. }
+                | MigrateError::Local(
+                    StoreError::BlobMissing { .. } | StoreError::BlobCorrupt { .. }
+                )
+                | MigrateError::S3(
+                    S3Error::Missing { .. }
+                        | S3Error::Corrupt { .. }
+                        | S3Error::OutboardMissing { .. }
+                        | S3Error::Mismatch { .. }
+                )
+        )
     }
 }
 
@@ -194,21 +254,50 @@ struct Outcome {
 }
 
 /// Run `one` on every blob: small ones [`SMALL_AT_ONCE`] at a time, then large ones one by one.
+/// A blob whose error is about it alone ([`MigrateError::is_about_one_blob`]) is noted and the
+/// run goes on; any other error stops it. Returns the blobs that failed, sorted by hash.
 async fn for_each_blob<Fut>(
     blobs: Vec<(BlobHash, u64)>,
     one: impl Fn(BlobHash, u64) -> Fut,
-) -> Result<(), MigrateError>
+) -> Result<Vec<BlobFailure>, MigrateError>
 where
     Fut: Future<Output = Result<(), MigrateError>>,
 {
+    let failed = Mutex::new(Vec::new());
+    let note = |hash: BlobHash, res: Result<(), MigrateError>| match res {
+        Err(error) if error.is_about_one_blob() => {
+            tracing::error!(blob = %hash, %error, "blob not migrated; going on with the others");
+            failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(BlobFailure { hash, error });
+            Ok(())
+        }
+        res => res,
+    };
     let (small, large): (Vec<_>, Vec<_>) = blobs.into_iter().partition(|(_, s)| *s <= SMALL);
     futures::stream::iter(small.into_iter().map(Ok))
-        .try_for_each_concurrent(SMALL_AT_ONCE, |(h, s)| one(h, s))
+        .try_for_each_concurrent(SMALL_AT_ONCE, |(h, s)| {
+            let fut = one(h, s);
+            let note = &note;
+            async move { note(h, fut.await) }
+        })
         .await?;
     for (h, s) in large {
-        one(h, s).await?;
+        note(h, one(h, s).await)?;
     }
-    Ok(())
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_by_key(|f| f.hash);
+    Ok(failed)
+}
+
+/// The end of a run that went through every blob.
+fn finish(migrated: Migrated, failed: Vec<BlobFailure>) -> Result<Migrated, MigrateError> {
+    if failed.is_empty() {
+        Ok(migrated)
+    } else {
+        Err(MigrateError::Incomplete { migrated, failed })
+    }
 }
 
 /// Copy every blob of the local blob directory `local` into the bucket of `s3`, verified and
@@ -217,9 +306,11 @@ where
 /// `progress` is called at the start (0 done) and after every piece moved; it must return
 /// quickly (it runs under a lock). Returns what was copied and skipped.
 ///
-/// Errors: [`MigrateError::S3`] (`action()` = `Retry`: the store was unavailable, run it again),
-/// [`MigrateError::SourceCorrupt`], [`MigrateError::DestinationCorrupt`], [`MigrateError::Local`].
-/// Blobs migrated before the error stay migrated.
+/// Errors: [`MigrateError::Incomplete`] when the run went through every blob but some could
+/// not be migrated (a corrupt or missing source, a destination copy that does not verify: each
+/// named with why; all the others were migrated); [`MigrateError::S3`] (`action()` = `Retry`:
+/// the store was unavailable, run it again) or [`MigrateError::Local`] (a full disk, an I/O
+/// failure), which stop the run. Blobs migrated before an error stay migrated.
 pub async fn migrate_to_s3(
     local: &BlobStore,
     s3: &S3Blobs,
@@ -239,16 +330,17 @@ pub async fn migrate_to_s3(
     .await;
     // Writers dropped by an error abort their multipart uploads in the background: wait.
     s3.settle().await;
-    res?;
+    let failed = res?;
     let m = tracker.summary();
     tracing::info!(
         copied = m.copied,
         skipped = m.skipped,
+        failed = failed.len(),
         bytes_copied = m.bytes_copied,
         seconds = started.elapsed().as_secs_f64(),
         "blobs migrated to the object store"
     );
-    Ok(m)
+    finish(m, failed)
 }
 
 async fn blob_to_s3<F: Fn(&Progress)>(
@@ -379,7 +471,7 @@ pub async fn migrate_to_fs(
         .sum();
     local.check_space(missing)?;
     let tracker = Tracker::new(&blobs, progress);
-    for_each_blob(blobs, |hash, size| {
+    let failed = for_each_blob(blobs, |hash, size| {
         let tracker = &tracker;
         async move { blob_to_fs(s3, local, hash, size, tracker).await }
     })
@@ -388,11 +480,12 @@ pub async fn migrate_to_fs(
     tracing::info!(
         copied = m.copied,
         skipped = m.skipped,
+        failed = failed.len(),
         bytes_copied = m.bytes_copied,
         seconds = started.elapsed().as_secs_f64(),
         "blobs migrated to the local blob store"
     );
-    Ok(m)
+    finish(m, failed)
 }
 
 async fn blob_to_fs<F: Fn(&Progress)>(
@@ -456,11 +549,11 @@ async fn blob_to_fs<F: Fn(&Progress)>(
     // which removes its temp file.
     let (actual, actual_size) = (writer.hash(), writer.size());
     if actual != Some(hash) || actual_size != size {
+        let hashing = actual.map_or_else(String::new, |a| format!(" hashing to {a}"));
         return Err(MigrateError::SourceCorrupt {
             hash,
             detail: format!(
-                "the object store sent {actual_size} bytes hashing to {actual:?}, expected {size} \
-                 bytes"
+                "the object store sent {actual_size} bytes{hashing}, expected {size} bytes"
             ),
         });
     }

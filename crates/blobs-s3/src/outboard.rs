@@ -203,8 +203,10 @@ pub fn verify_window(
 ) -> Result<(), VerifyError> {
     if data.len() as u64 != window.end - window.start {
         return Err(VerifyError::Mismatch(format!(
-            "read {} bytes for the window {window:?}",
-            data.len()
+            "read {} bytes for the window {}..{}",
+            data.len(),
+            window.start,
+            window.end
         )));
     }
     let outboard = PostOrderOutboard {

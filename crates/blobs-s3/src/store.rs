@@ -66,6 +66,10 @@ const BLOBS: &str = "blobs";
 /// Prefix of uploads whose hash is not known yet.
 const STAGING: &str = "staging";
 
+/// Prefix of the write probes of [`S3Blobs::check`] (each deleted right after it is written);
+/// outside `blobs/` and `staging/`, so listings, gc, verify, stats and sweeps never see it.
+pub const PROBE_PREFIX: &str = "casemesh-probe";
+
 /// The object naming the organization a bucket belongs to (its org id and a newline); outside
 /// `blobs/`, so listings, gc and sweeps never see it. See [`S3Blobs::claim`].
 pub const OWNER_KEY: &str = "casemesh-owner";
@@ -126,6 +130,10 @@ pub struct Swept {
 #[derive(Clone)]
 pub struct S3Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The bucket's name and the signing region, for messages (empty when unknown:
+    /// [`S3Blobs::with_store`]).
+    bucket: Arc<str>,
+    region: Option<Arc<str>>,
     part_size: usize,
     upload_concurrency: usize,
     /// Ingest finalization holds it shared, garbage collection exclusively (per blob).
@@ -171,11 +179,11 @@ impl S3Blobs {
             })
             .build()
             .map_err(|e| S3Error::Invalid(format!("[storage]: {e}")))?;
-        Ok(S3Blobs::with_store(
-            Arc::new(s3),
-            config.part_size,
-            config.upload_concurrency,
-        ))
+        let mut blobs =
+            S3Blobs::with_store(Arc::new(s3), config.part_size, config.upload_concurrency);
+        blobs.bucket = Arc::from(config.bucket.as_str());
+        blobs.region = Some(Arc::from(config.region.as_str()));
+        Ok(blobs)
     }
 
     /// A store on any object_store backend (`part_size` ≥ 5 MiB for S3).
@@ -186,6 +194,8 @@ impl S3Blobs {
     ) -> S3Blobs {
         S3Blobs {
             store,
+            bucket: Arc::from(""),
+            region: None,
             part_size,
             upload_concurrency,
             gc_lock: Arc::new(RwLock::new(())),
@@ -195,46 +205,96 @@ impl S3Blobs {
         }
     }
 
+    /// The bucket's name (empty for a store made by [`S3Blobs::with_store`]).
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     /// The underlying object store (for tools and tests that look at raw keys).
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }
 
-    /// Check that the bucket exists, answers and accepts the credentials: one listing of at most
-    /// a page under `blobs/`. A listing, not a HEAD of some key: S3 answers a HEAD with 404
-    /// both for a missing key and for a missing bucket (or a bucket addressed in the wrong
-    /// style, `path_style`), so a HEAD would let a node start on a bucket that is not there.
+    /// Check that the bucket exists, answers, accepts the credentials and the region, and lets
+    /// the key write: one listing of at most a page under `blobs/`, then a small probe object
+    /// put and deleted under [`PROBE_PREFIX`] (outside `blobs/` and `staging/`, so listings,
+    /// gc, verify, stats and sweeps never see it). A listing, not a HEAD of some key: S3 answers
+    /// a HEAD with 404 both for a missing key and for a missing bucket (or a bucket addressed in
+    /// the wrong style, `path_style`), so a HEAD would let a node start on a bucket that is not
+    /// there. The probe, because a read-only key lists fine and would fail every ingest later.
     /// Call at start-up.
     ///
-    /// Errors: `Denied` (credentials or permissions), `Unavailable` (unreachable), `Store` (no
-    /// such bucket, or an answer that is not a listing).
+    /// Errors: `Denied` (credentials or permissions), `WrongRegion` (the store signs for
+    /// another region), `ReadOnly` (the key may not write or delete), `Unavailable`
+    /// (unreachable), `Store` (no such bucket, or an answer that is not a listing).
     pub async fn check(&self) -> Result<(), S3Error> {
-        let prefix = Path::from("blobs");
+        self.check_readable().await?;
+        self.probe_write().await
+    }
+
+    /// The listing of [`S3Blobs::check`] alone (the node's readiness asks it, cheaply).
+    ///
+    /// Errors: as [`S3Blobs::check`], except `ReadOnly`.
+    pub async fn check_readable(&self) -> Result<(), S3Error> {
+        let prefix = Path::from(BLOBS);
         let Err(e) = self.store.list_with_delimiter(Some(&prefix)).await else {
             return Ok(());
         };
-        // object_store reports a listing's HTTP failures as `Generic`, which `S3Error::store`
-        // would take for "unreachable, retry"; the status in its text tells refusals apart.
-        let text = e.to_string();
-        let (op, key) = ("list", prefix.as_ref().to_string());
-        Err(
-            if text.contains("403 Forbidden") || text.contains("401 Unauthorized") {
-                S3Error::Denied { op, key, source: e }
-            } else if text.contains("404 Not Found")
-                || text.contains("NoSuchBucket")
-                || matches!(e, object_store::Error::NotFound { .. })
-            {
-                S3Error::Store {
-                    op,
-                    key: format!(
-                        "{key}: no such bucket, or not addressed in its style (see path_style)"
-                    ),
-                    source: e,
-                }
-            } else {
-                S3Error::store(op, &key, e)
+        let answer = crate::error::Answer::of(&e);
+        let no_bucket = answer.status == Some(404)
+            || answer.code.as_deref() == Some("NoSuchBucket")
+            || matches!(e, object_store::Error::NotFound { .. });
+        Err(if no_bucket {
+            S3Error::Store {
+                op: "list",
+                key: BLOBS.to_owned(),
+                detail: format!(
+                    "no such bucket, or not addressed in its style (see path_style): {}",
+                    answer.describe()
+                ),
+            }
+        } else {
+            self.with_region(S3Error::store("list", BLOBS, e))
+        })
+    }
+
+    /// Put then delete a small object under [`PROBE_PREFIX`]: proves the key may write and
+    /// delete in the bucket.
+    async fn probe_write(&self) -> Result<(), S3Error> {
+        let key = Path::from(format!("{PROBE_PREFIX}/{}", random_id()));
+        let read_only = |e: S3Error| match e {
+            S3Error::Denied { op, detail, .. } => S3Error::ReadOnly {
+                bucket: self.bucket.to_string(),
+                detail: format!("{op} refused: {detail}"),
             },
-        )
+            e => self.with_region(e),
+        };
+        self.store
+            .put(&key, PutPayload::from_static(b"casemesh write probe\n"))
+            .await
+            .map_err(|e| read_only(S3Error::store("put", key.as_ref(), e)))?;
+        match self.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(read_only(S3Error::store("delete", key.as_ref(), e))),
+        }
+    }
+
+    /// Name the configured region in a `WrongRegion`.
+    fn with_region(&self, e: S3Error) -> S3Error {
+        match e {
+            S3Error::WrongRegion {
+                region: None,
+                op,
+                key,
+                detail,
+            } => S3Error::WrongRegion {
+                region: self.region.as_deref().map(str::to_string),
+                op,
+                key,
+                detail,
+            },
+            e => e,
+        }
     }
 
     /// Claim the bucket for organization `me`, or refuse when another organization has: the
@@ -552,7 +612,8 @@ impl S3Blobs {
         let size = self.size_of(hash).await?;
         if range.end > size || range.start > range.end {
             return Err(S3Error::Invalid(format!(
-                "range {range:?} outside blob {hash} of {size} bytes"
+                "bytes {}..{} are outside blob {hash} of {size} bytes",
+                range.start, range.end
             )));
         }
         if range.end - range.start > MAX_IN_MEMORY {
@@ -576,7 +637,8 @@ impl S3Blobs {
         let range = range.unwrap_or(0..size);
         if range.end > size || range.start > range.end {
             return Err(S3Error::Invalid(format!(
-                "range {range:?} outside blob {hash} of {size} bytes"
+                "bytes {}..{} are outside blob {hash} of {size} bytes",
+                range.start, range.end
             )));
         }
         let mut pieces = Vec::new();
@@ -648,7 +710,7 @@ impl S3Blobs {
                 tracing::error!(blob = %hash, window = ?window, error = %e, "range does not verify; refused");
                 S3Error::Corrupt {
                     hash: *hash,
-                    detail: format!("bytes {window:?}: {e}"),
+                    detail: format!("bytes {}..{}: {e}", window.start, window.end),
                 }
             })?;
         let from = (range.start - window.start) as usize;
@@ -1127,7 +1189,10 @@ impl S3BlobWriter {
             }),
             other => Err(S3Error::Corrupt {
                 hash,
-                detail: format!("store confirms {other:?} bytes after writing {size}"),
+                detail: match other {
+                    Some(s) => format!("the store holds {s} bytes after {size} were written"),
+                    None => format!("the store holds nothing after {size} bytes were written"),
+                },
             }),
         }
     }

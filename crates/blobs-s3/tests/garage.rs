@@ -378,6 +378,20 @@ async fn errors_say_whether_to_retry_or_refuse() {
     let denied = S3Blobs::connect(&wrong).unwrap().check().await.unwrap_err();
     assert_eq!(denied.action(), Action::Refuse, "{denied}");
     assert!(matches!(denied, S3Error::Denied { .. }), "{denied}");
+    // Another region than the store signs for: a configuration error naming the region, not
+    // "unavailable, retry".
+    let mut regional = g.config();
+    regional.region = "eu-west-9".into();
+    let e = S3Blobs::connect(&regional)
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(e.action(), Action::Refuse, "{e}");
+    assert!(matches!(e, S3Error::WrongRegion { .. }), "{e}");
+    assert!(e.to_string().contains("region \"eu-west-9\""), "{e}");
+    // The text tells each cause once (object_store's own errors repeat their chain).
+    assert_eq!(std::error::Error::source(&e).map(|s| s.to_string()), None);
     // Garage gone mid-upload: the error says retry, and nothing is stored.
     let data = bytes(5, 20 << 20);
     let mut w = blobs.writer(None);

@@ -45,7 +45,9 @@ pub struct Config {
     /// `[storage]`: where evidence blobs live: `backend = "fs"` (default: files under
     /// `DIR/blobs`, as before) or `"s3"` (an S3-compatible bucket; keys in
     /// `casemesh_blobs_s3::config`, documented in docs/operations.md). Checked at start: a
-    /// bucket that does not answer or refuses the credentials stops the node.
+    /// bucket that does not answer, refuses the credentials or the region, or does not let the
+    /// key write stops the node, and so does a place other than the one the node's blobs are
+    /// recorded in ([`BlobLocation`]).
     #[serde(default, skip_serializing_if = "StorageConfig::is_fs")]
     pub storage: StorageConfig,
 }
@@ -327,6 +329,102 @@ impl Config {
     }
 }
 
+/// Where this node's evidence blobs live, as recorded in the data directory
+/// ([`Layout::blob_location`], `DIR/blob-location.json`): written at the first start (the
+/// `[storage]` then configured) and by `casemesh blobs migrate` once every blob has moved.
+/// The start compares it with `[storage]`: a node whose blobs are in one place and whose
+/// config names another is refused (it would start and show every blob as missing) until the
+/// blobs are migrated or `[storage]` is set back. Credentials are never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BlobLocation {
+    /// Files under `DIR/blobs`.
+    Fs,
+    /// A bucket of an S3-compatible object store.
+    S3 {
+        /// The store's endpoint URL (for messages; a change of endpoint alone is not a move).
+        endpoint: String,
+        /// The bucket.
+        bucket: String,
+    },
+}
+
+impl BlobLocation {
+    /// The place `[storage]` names.
+    pub fn of(storage: &StorageConfig) -> BlobLocation {
+        match storage {
+            StorageConfig::S3(s) => BlobLocation::S3 {
+                endpoint: s.endpoint.trim_end_matches('/').to_string(),
+                bucket: s.bucket.clone(),
+            },
+            _ => BlobLocation::Fs,
+        }
+    }
+
+    /// Whether both name the same place: the same backend and, on S3, the same bucket (the
+    /// endpoint may change, e.g. to a new host name of the same store).
+    pub fn same_place(&self, other: &BlobLocation) -> bool {
+        match (self, other) {
+            (BlobLocation::Fs, BlobLocation::Fs) => true,
+            (BlobLocation::S3 { bucket: a, .. }, BlobLocation::S3 { bucket: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
+    /// `fs` or `s3`, as in `[storage] backend` and `blobs migrate --to`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            BlobLocation::Fs => "fs",
+            BlobLocation::S3 { .. } => "s3",
+        }
+    }
+
+    /// The record of data directory `dir`; `None` when there is none yet (a new node, or one
+    /// from before the record existed).
+    ///
+    /// Errors: the file cannot be read or is not a record.
+    pub fn load(dir: &Path) -> Result<Option<BlobLocation>> {
+        let path = Layout::new(dir).blob_location();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{} is not a blob location record", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
+    /// Record this as the place of the blobs of data directory `dir` (a temp file, fsync,
+    /// rename: a crash leaves the old record or the new one).
+    ///
+    /// Errors: the file cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        use std::io::Write as _;
+        let path = Layout::new(dir).blob_location();
+        let tmp = path.with_extension("json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().with_context(|| format!("write {}", path.display()))
+    }
+}
+
+impl std::fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobLocation::Fs => f.write_str("the data directory (backend = \"fs\", DIR/blobs)"),
+            BlobLocation::S3 { endpoint, bucket } => {
+                write!(f, "bucket {bucket} at {endpoint} (backend = \"s3\")")
+            }
+        }
+    }
+}
+
 /// The fixed layout of a data directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -367,6 +465,10 @@ impl Layout {
     /// `partial/`: blob transfers from partners under way.
     pub fn partial(&self) -> PathBuf {
         self.dir.join("partial")
+    }
+    /// `blob-location.json`: where the evidence blobs live ([`BlobLocation`]).
+    pub fn blob_location(&self) -> PathBuf {
+        self.dir.join("blob-location.json")
     }
 }
 

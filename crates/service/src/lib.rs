@@ -203,6 +203,8 @@ struct Inner {
     settings_sink: Arc<dyn SettingsSink>,
     clock: Clock,
     data_dir: PathBuf,
+    /// Where the evidence blobs live (`[storage]`, checked against the record at start).
+    blob_location: config::BlobLocation,
     admin_addr: SocketAddr,
     link_addr: SocketAddr,
     p2p_addrs: Vec<String>,
@@ -240,12 +242,12 @@ impl Node {
             }
             Err(e) => return Err(e).context("open the store"),
         };
-        // A bucket that does not answer or refuses the credentials stops the start here, with
-        // the object store's answer, instead of failing every ingest later.
+        // A bucket that does not answer, refuses the credentials or the region, or does not let
+        // the key write stops the start here, with the object store's answer, instead of
+        // failing every ingest later.
         store.blobs().check().await.with_context(|| {
             format!(
-                "[storage] backend = \"{}\": the blob store is not usable (check endpoint, \
-                 bucket, region and credentials in {})",
+                "[storage] backend = \"{}\" in {}: the blob store is not usable",
                 store.blobs().backend(),
                 layout.config().display()
             )
@@ -257,6 +259,9 @@ impl Node {
             .claim(&me.0)
             .await
             .with_context(|| format!("[storage] in {}", layout.config().display()))?;
+        // The blobs must be where [storage] says they are: a backend switched without `blobs
+        // migrate` would start and show every blob as missing.
+        check_blob_location(&dir, &file.storage, &store).await?;
         let settings = Arc::new(RwLock::new(file.settings.clone()));
         // Everything the node starts stops with this token: the caller's, or a failed server.
         let cancel = shutdown.child_token();
@@ -369,6 +374,7 @@ impl Node {
                 settings_sink,
                 clock,
                 data_dir: dir.clone(),
+                blob_location: config::BlobLocation::of(&file.storage),
                 admin_addr,
                 link_addr,
                 p2p_addrs,
@@ -586,6 +592,12 @@ impl Node {
         &self.inner.data_dir
     }
 
+    /// Where the evidence blobs live: the data directory, or a bucket (endpoint and bucket; no
+    /// credentials). For `casemesh status`.
+    pub fn blob_location(&self) -> &config::BlobLocation {
+        &self.inner.blob_location
+    }
+
     /// The admin endpoint's bound address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.inner.admin_addr
@@ -695,6 +707,70 @@ const STORAGE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// migrate` run, a second node on the bucket) may still be using them.
 const STORAGE_SWEEP_AGE: Duration = Duration::from_secs(24 * 3600);
 
+/// Compare where the blobs of `dir` are recorded to live ([`config::BlobLocation`]) with where
+/// `storage` says, and refuse a mismatch while any record references a blob: the node would
+/// start and show every blob as missing. With no record yet (a new node, or one from before
+/// the record), or no blob referenced, the configured place is recorded, except when the
+/// node is configured for a bucket while its blobs are still under `DIR/blobs` (a node that ran
+/// on files before the record existed).
+///
+/// Errors: the mismatch, naming both places and the `casemesh blobs migrate` command that
+/// moves the blobs; a record that cannot be read or written.
+async fn check_blob_location(
+    dir: &std::path::Path,
+    storage: &config::StorageConfig,
+    store: &Store,
+) -> Result<()> {
+    use config::BlobLocation;
+    let configured = BlobLocation::of(storage);
+    let recorded = BlobLocation::load(dir)?;
+    if let Some(r) = &recorded
+        && *r == configured
+    {
+        return Ok(());
+    }
+    let (store2, configured2, recorded2) = (store.clone(), configured.clone(), recorded.clone());
+    // The database scan and, on s3, a HEAD: off the async threads.
+    let blobs_elsewhere = tokio::task::spawn_blocking(move || -> Result<Option<BlobLocation>> {
+        let referenced = store2.referenced_blobs()?;
+        let Some(first) = referenced.first() else {
+            return Ok(None);
+        };
+        Ok(match recorded2 {
+            Some(r) if !r.same_place(&configured2) => Some(r),
+            Some(_) => None,
+            // No record: a node on files from before it. Its blobs are under DIR/blobs and not
+            // in the bucket it is now configured for.
+            None => (configured2.backend() == "s3"
+                && store2.blobs().path_of(first).is_file()
+                && !store2.blobs().contains(first))
+            .then_some(BlobLocation::Fs),
+        })
+    })
+    .await
+    .context("blob location check")??;
+    if let Some(actual) = blobs_elsewhere {
+        let layout = config::Layout::new(dir);
+        anyhow::bail!(
+            "[storage] in {config} names {configured}, but this node's evidence blobs are in \
+             {actual} (recorded in {record}); started like this it would show every blob as \
+             missing. Either move them: keep the node stopped and run `casemesh --data-dir {dir} \
+             blobs migrate --to {to}` with the new [storage] settings in place (it records the \
+             new place once every blob has moved), then start the node; or set [storage] back to \
+             {actual}",
+            config = layout.config().display(),
+            record = layout.blob_location().display(),
+            dir = dir.display(),
+            to = configured.backend(),
+        );
+    }
+    configured.save(dir)?;
+    if recorded.is_some() {
+        tracing::info!(location = %configured, "blob location record updated");
+    }
+    Ok(())
+}
+
 /// Open the store on `dir` with its blobs where `[storage]` says: `DIR/blobs` (`fs`), or the
 /// bucket (`s3`: settings resolved, credentials read; temp files in `DIR/blobs/tmp`).
 /// Must be called inside the node's (multi-threaded) runtime: S3 calls run on it.
@@ -702,8 +778,9 @@ fn open_store(dir: &std::path::Path, storage: &config::StorageConfig) -> Result<
     match storage {
         config::StorageConfig::Fs => Store::open(dir),
         config::StorageConfig::S3(settings) => Store::open_with_blobs(dir, || {
+            // The settings' errors name `[storage]` and the key themselves.
             let invalid = |e: String| {
-                StoreError::io("[storage]")(std::io::Error::new(
+                StoreError::io("the blob store's settings")(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     e,
                 ))

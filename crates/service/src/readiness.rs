@@ -6,7 +6,12 @@
 //! - `sharing`: the sharing engine answers: it is not shut down and reads its partners and their
 //!   outbox queues through its own API;
 //! - `net`: the libp2p actor answers a command over its channel (its listen addresses): a stuck
-//!   or ended actor times out or errors.
+//!   or ended actor times out or errors;
+//! - `blobs`: where the evidence blobs live can be reached: the blob directory is there
+//!   (`[storage] backend = "fs"`), or the bucket answers a listing of at most a page (`"s3"`;
+//!   the answer is kept [`casemesh_blobs_s3::backend::READY_KEPT`] so that frequent probes do
+//!   not each ask the object store, and a store that does not answer fails the part within
+//!   [`PROBE_TIMEOUT`]).
 //!
 //! A node that is shutting down is not ready (every part says so), so a load balancer stops
 //! sending to it first. The answer names each failing part and why ([`Readiness::failing`]).
@@ -19,12 +24,12 @@ use std::time::Duration;
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The parts `/readyz` checks, in the order they are reported.
-pub const PARTS: [&str; 3] = ["store", "sharing", "net"];
+pub const PARTS: [&str; 4] = ["store", "sharing", "net", "blobs"];
 
 /// What one part said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartStatus {
-    /// `store`, `sharing` or `net`.
+    /// `store`, `sharing`, `net` or `blobs`.
     pub part: &'static str,
     /// `None` when it answered well; else why not.
     pub error: Option<String>,
@@ -64,7 +69,8 @@ where
 }
 
 impl Node {
-    /// Ask the store, the sharing engine and the net actor (see [`crate::readiness`]).
+    /// Ask the store, the sharing engine, the net actor and the blob store (see
+    /// [`crate::readiness`]).
     pub async fn readiness(&self) -> Readiness {
         if self.inner.cancel.is_cancelled() {
             return Readiness {
@@ -104,9 +110,15 @@ impl Node {
         let net = probe("net", PROBE_TIMEOUT, async {
             self.sharing().listen_addrs().await.map(drop)
         });
-        let (store, sharing, net) = tokio::join!(store, sharing, net);
+        let blobs = probe("blobs", PROBE_TIMEOUT, {
+            let blobs = self.store().blobs().clone();
+            // A little less than the probe's bound, so that the store's own message (what it
+            // answered, or that it did not in time) is what the part reports.
+            async move { blobs.ready(PROBE_TIMEOUT.mul_f32(0.9)).await }
+        });
+        let (store, sharing, net, blobs) = tokio::join!(store, sharing, net, blobs);
         Readiness {
-            parts: vec![store, sharing, net],
+            parts: vec![store, sharing, net, blobs],
         }
     }
 }

@@ -121,8 +121,9 @@ impl BlobStore {
         if self.s3.is_some() { "s3" } else { "fs" }
     }
 
-    /// Check that the backend answers: for `s3`, that the bucket exists and the credentials are
-    /// accepted (one HEAD); nothing to check for `fs`. Called at start: a node whose bucket is
+    /// Check that the backend answers: for `s3`, that the bucket exists, the credentials and
+    /// region are accepted and the key may write (a listing, then a probe object put and
+    /// deleted); nothing to check for `fs`. Called at start: a node whose bucket is
     /// unusable must not start.
     ///
     /// Errors: `Io` whose message says what the object store answered.
@@ -130,6 +131,23 @@ impl BlobStore {
         match &self.s3 {
             Some(s3) => s3.check().await,
             None => Ok(()),
+        }
+    }
+
+    /// Whether the blobs can be reached now (the node's readiness): on `s3` a cheap request to
+    /// the bucket answered within `within` (the answer is kept a few seconds: see
+    /// [`ObjectBlobs::ready`]); on `fs` the blob directory is there.
+    ///
+    /// Errors: `Io` saying what failed.
+    pub async fn ready(&self, within: std::time::Duration) -> Result<(), StoreError> {
+        match &self.s3 {
+            Some(s3) => s3.ready(within).await,
+            None => fs::metadata(&self.root)
+                .map(drop)
+                .map_err(StoreError::io(format!(
+                    "blob directory {}",
+                    self.root.display()
+                ))),
         }
     }
 
@@ -457,9 +475,10 @@ impl BlobStore {
     /// Open a blob for reading, verified, with its size in bytes. `fs`: the file, after checking
     /// all of its bytes against the hash, positioned at the start. `s3`: a stream of verified
     /// windows (each checked against the hash with the stored outboard before it is handed
-    /// out; memory flat in the blob's size), so corruption shows as a read error.
+    /// out; memory flat in the blob's size): corruption in the first window is `BlobCorrupt`
+    /// here, further on a read error.
     ///
-    /// Errors: `BlobMissing`, `BlobCorrupt` (fs), `Io`.
+    /// Errors: `BlobMissing`, `BlobCorrupt`, `Io`.
     pub fn open_verified(&self, hash: &BlobHash) -> Result<(BlobReader, u64), StoreError> {
         if let Some(s3) = &self.s3 {
             let size = s3
@@ -467,7 +486,11 @@ impl BlobStore {
                 .ok_or(StoreError::BlobMissing { hash: *hash })?;
             let reader = RemoteBlob::new(s3.clone(), *hash, size)
                 .reader()
-                .map_err(StoreError::io(format!("object store: read blob {hash}")))?;
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => StoreError::BlobMissing { hash: *hash },
+                    std::io::ErrorKind::InvalidData => StoreError::BlobCorrupt { hash: *hash },
+                    _ => StoreError::io(format!("object store: read blob {hash}"))(e),
+                })?;
             return Ok((reader, size));
         }
         let (file, size) = self.open_file_verified(hash)?;

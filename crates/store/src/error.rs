@@ -38,7 +38,7 @@ pub enum StoreError {
         received_from: Option<String>,
     },
     /// A blob's bytes on disk no longer match its hash.
-    #[error("blob {hash} is corrupted on disk: its bytes do not match its BLAKE3 hash")]
+    #[error("blob {hash} is corrupted: its stored bytes do not match its BLAKE3 hash")]
     BlobCorrupt {
         /// The blob's address.
         hash: BlobHash,
@@ -61,13 +61,14 @@ pub enum StoreError {
     /// A caller's edit refused the change; the caller gets its own error back instead.
     #[error("change refused")]
     Aborted,
-    /// File-system failure.
-    #[error("{context}: {source}")]
+    /// File-system failure. The underlying error is in the text, not returned as `source()`:
+    /// an error printer that walks the chain (anyhow's `{:#}`) would print it twice.
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -100,7 +101,10 @@ impl StoreError {
                     available: 0,
                 };
             }
-            StoreError::Io { context, source }
+            StoreError::Io {
+                context,
+                error: source,
+            }
         }
     }
 }

@@ -11,9 +11,11 @@
 
 use super::{Context, bytes};
 use anyhow::{Context as _, bail};
-use casemesh_blobs_s3::migrate::{Migrated, Progress, migrate_to_fs, migrate_to_s3};
-use casemesh_blobs_s3::{S3Blobs, S3Config, StorageConfig};
-use casemesh_service::config::Config;
+use casemesh_blobs_s3::migrate::{
+    BlobFailure, MigrateError, Migrated, Progress, migrate_to_fs, migrate_to_s3,
+};
+use casemesh_blobs_s3::{S3Blobs, S3Config, s3_settings_from_toml};
+use casemesh_service::config::{BlobLocation, Config};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where `blobs migrate` moves the blobs to.
@@ -27,20 +29,36 @@ pub(crate) enum Destination {
 
 /// Run `casemesh blobs migrate --to DEST` on the stopped node of `ctx.data_dir`.
 ///
-/// Errors: no `--data-dir`; a config without S3 settings in `[storage]` (there is no bucket to
-/// move to or from); the data directory in use (the node runs); the bucket unreachable or
-/// refusing the credentials; any [`casemesh_blobs_s3::migrate::MigrateError`] (what was
-/// migrated before it stays migrated: run the command again).
+/// Reads the bucket's settings from `[storage]` whatever its `backend` says. Goes on past a
+/// blob it cannot migrate and lists every such blob with why at the end (exit non-zero). Once
+/// every blob is at the destination, records it as where the node's blobs live
+/// (`casemesh_service::config::BlobLocation`; the start refuses a `[storage]` naming another
+/// place).
+///
+/// Errors: no `--data-dir`; a config without bucket settings in `[storage]` (there is no bucket
+/// to move to or from); the data directory in use (the node runs); the bucket unreachable or
+/// refusing the credentials; blobs that could not be migrated; any other
+/// [`casemesh_blobs_s3::migrate::MigrateError`] (what was migrated before it stays migrated: run
+/// the command again).
 pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
     let dir = ctx.data_dir.clone().context(
         "blobs migrate works on a stopped node's data directory: --data-dir DIR is required",
     )?;
-    let config = Config::load(&dir)?;
-    let StorageConfig::S3(settings) = &config.storage else {
+    // Checks the whole file (a typo is refused as at start).
+    Config::load(&dir)?;
+    let config_path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("read {}", config_path.display()))?;
+    // The bucket's settings whatever `backend` says: `--to s3` runs while the node is still on
+    // files, `--to fs` may run after `backend` was set back to "fs".
+    let settings = s3_settings_from_toml(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config_path.display()))?;
+    let Some(settings) = settings else {
         bail!(
-            "{}: [storage] has no bucket to migrate {}: set backend = \"s3\" with its endpoint, \
-             bucket and credentials first (docs/operations.md, \"Storage on S3-compatible object storage\")",
-            dir.join("config.toml").display(),
+            "{}: [storage] has no bucket to migrate {}: add its endpoint, bucket, region and \
+             credentials to [storage] first (docs/operations.md, \"Storage on S3-compatible \
+             object storage\")",
+            config_path.display(),
             if to == Destination::S3 { "to" } else { "from" }
         );
     };
@@ -49,15 +67,11 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
     let store = casemesh_store::Store::open(&dir).map_err(|e| {
         anyhow::anyhow!("{e} (stop the node before migrating its blobs: `systemctl stop casemesh`)")
     })?;
-    let s3_config = S3Config::resolve(settings, &dir, |k| std::env::var(k).ok())
-        .map_err(|e| anyhow::anyhow!("[storage]: {e}"))?;
-    let s3 = S3Blobs::connect(&s3_config).map_err(|e| anyhow::anyhow!("[storage]: {e}"))?;
+    let s3_config = S3Config::resolve(&settings, &dir, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config_path.display()))?;
+    let s3 = S3Blobs::connect(&s3_config)?;
     s3.check().await.map_err(|e| {
-        anyhow::anyhow!(
-            "[storage] bucket {} at {}: {e}",
-            s3_config.bucket,
-            s3_config.endpoint
-        )
+        anyhow::anyhow!("bucket {} at {}: {e}", s3_config.bucket, s3_config.endpoint)
     })?;
     // One bucket per node: a bucket another organization's node uses is refused (its gc would
     // delete what this migration puts there); a new bucket is marked as this node's.
@@ -65,7 +79,7 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
         casemesh_service::config::identity_org_id(&casemesh_service::config::load_identity(&dir)?);
     s3.claim(&me.0)
         .await
-        .map_err(|e| anyhow::anyhow!("[storage] bucket {}: {e}", s3_config.bucket))?;
+        .map_err(|e| anyhow::anyhow!("bucket {}: {e}", s3_config.bucket))?;
     let bar = progress_bar(ctx.json);
     let progress = |p: &Progress| {
         bar.set_length(p.bytes_total);
@@ -77,11 +91,74 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
         Destination::Fs => migrate_to_fs(&s3, store.blobs(), progress).await,
     };
     bar.finish_and_clear();
-    let done = done.map_err(|e| {
-        anyhow::anyhow!("{e}; blobs migrated before this stay migrated: run the command again")
-    })?;
     s3.settle().await;
+    let done = match done {
+        Ok(done) => done,
+        Err(MigrateError::Incomplete { migrated, failed }) => {
+            print_failures(to, &migrated, &failed, ctx.json)?;
+            bail!(
+                "{} of {} blobs could not be migrated (listed above); the others were. Fix what \
+                 each reason says, then run the command again: what is done is skipped",
+                failed.len(),
+                migrated.copied + migrated.skipped + failed.len() as u64
+            );
+        }
+        Err(e) => bail!("{e}; blobs migrated before this stay migrated: run the command again"),
+    };
+    // Every blob is at the destination: the node's blobs live there from now on (its start
+    // refuses a `[storage]` that names another place).
+    let location = match to {
+        Destination::S3 => BlobLocation::S3 {
+            endpoint: s3_config.endpoint.clone(),
+            bucket: s3_config.bucket.clone(),
+        },
+        Destination::Fs => BlobLocation::Fs,
+    };
+    location.save(&dir)?;
     print_summary(to, &done, ctx.json)
+}
+
+/// The blobs a run could not migrate, each with why (`--json`: the summary with `failed`).
+fn print_failures(
+    to: Destination,
+    done: &Migrated,
+    failed: &[BlobFailure],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "to": dest_name(to),
+            "copied": done.copied,
+            "skipped": done.skipped,
+            "bytes_copied": done.bytes_copied,
+            "bytes_skipped": done.bytes_skipped,
+            "outboards_rebuilt": done.outboards_rebuilt,
+            "failed": failed
+                .iter()
+                .map(|f| serde_json::json!({ "hash": f.hash.to_string(), "reason": f.error.to_string() }))
+                .collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{} blobs copied ({}), {} already there and verified ({}); not migrated:",
+        done.copied,
+        bytes(done.bytes_copied),
+        done.skipped,
+        bytes(done.bytes_skipped)
+    );
+    for f in failed {
+        println!("  {}: {}", f.hash, f.error);
+    }
+    Ok(())
+}
+
+fn dest_name(to: Destination) -> &'static str {
+    match to {
+        Destination::S3 => "s3",
+        Destination::Fs => "fs",
+    }
 }
 
 fn progress_bar(json: bool) -> ProgressBar {
@@ -98,10 +175,7 @@ fn progress_bar(json: bool) -> ProgressBar {
 }
 
 fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result<()> {
-    let dest = match to {
-        Destination::S3 => "s3",
-        Destination::Fs => "fs",
-    };
+    let dest = dest_name(to);
     if json {
         let v = serde_json::json!({
             "to": dest,
@@ -125,7 +199,8 @@ fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result
         println!("{} outboards rebuilt", done.outboards_rebuilt);
     }
     println!(
-        "the source is unchanged; set [storage] backend = \"{dest}\" in config.toml, start the node and run `casemesh blobs verify`"
+        "the source is unchanged; set [storage] backend = \"{dest}\" in config.toml (if it is not \
+         already), start the node and run `casemesh blobs verify`"
     );
     Ok(())
 }

@@ -6,11 +6,11 @@ use super::confirm::{Yes, confirm};
 use super::{Out, bytes, on_off, s, table, typed};
 use crate::client::Client;
 use anyhow::bail;
-use casemesh_model::retention::RetentionPolicy;
-use reqwest::Method;
 use casemesh_api_types::{
     BlobStats, BlobVerifyReport, EditSettings, GcReport, RetentionView, SettingsView, SweepReport,
 };
+use casemesh_model::retention::RetentionPolicy;
+use reqwest::Method;
 
 /// `casemesh settings` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -170,9 +170,10 @@ fn print_settings(view: &SettingsView) -> anyhow::Result<()> {
     println!("Share directory:   {}", on(view.share_directory));
     println!(
         "Intake address:    {}",
-        view.intake_address
-            .as_deref()
-            .map_or_else(|| "none (shares naming an unknown address are refused)".to_owned(), |a| super::escape(a).into_owned())
+        view.intake_address.as_deref().map_or_else(
+            || "none (shares naming an unknown address are refused)".to_owned(),
+            |a| super::escape(a).into_owned()
+        )
     );
     Ok(())
 }

@@ -5,8 +5,8 @@
 use super::{Out, list, opt, s as sx, table, typed};
 use crate::client::Client;
 use casemesh_api_types::{
-    AccessEntry, AddRecipients, CreateShare, InsideShareView, InsideStopView, OnwardShare, PeerView,
-    ReceivedContentsView, ReceivedView, ShareInside, ShareView,
+    AccessEntry, AddRecipients, CreateShare, InsideShareView, InsideStopView, OnwardShare,
+    PeerView, ReceivedContentsView, ReceivedView, ShareInside, ShareView,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -563,11 +563,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
     }
     // A share that can never complete is an error for whoever waited on it (exit code 1).
     if waited && view.status == "Failed" {
-        anyhow::bail!(
-            "share {} failed: {}",
-            view.id,
-            opt(view.failure.as_deref())
-        );
+        anyhow::bail!("share {} failed: {}", view.id, opt(view.failure.as_deref()));
     }
     Ok(())
 }
@@ -716,11 +712,7 @@ pub(super) async fn received(
                 )
                 .await?;
             if let Some(v) = out.answer::<ShareView>(&v)? {
-                println!(
-                    "shared onward to {}: share {}",
-                    sx(&v.partner_name),
-                    v.id
-                );
+                println!("shared onward to {}: share {}", sx(&v.partner_name), v.id);
             }
             return Ok(());
         }

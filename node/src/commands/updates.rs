@@ -3,8 +3,8 @@
 //! metadata of an access-mode share both organizations edit. Flattened into `received`.
 
 use super::{Out, opt, s, table};
-use casemesh_api_types::updates::{MetaView, UpdateView};
 use crate::client::Client;
+use casemesh_api_types::updates::{MetaView, UpdateView};
 use reqwest::Method;
 use serde_json::{Value, json};
 

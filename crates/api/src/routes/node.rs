@@ -8,10 +8,11 @@ use crate::state::AppState;
 use axum::extract::State;
 pub use casemesh_api_types::node::{
     BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, NodeInfo, Ready, ReadyPart,
-    Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
+    Removed, SettingsView, SpaceQuery, SpaceView, StorageView, SweepReport,
 };
 use casemesh_model::org::Action;
 use casemesh_service::SettingsEdit;
+use casemesh_service::config::BlobLocation;
 
 /// Whether an upload of `bytes` fits: 200 with the free space, or 507 `insufficient_storage`
 /// (nothing changes either way). The CLI asks before it streams a file, so a full disk is
@@ -40,8 +41,9 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness (no token needed): 200 when the store, the sharing engine and the net actor each
-/// answer within 2 s, else 503 naming the failing parts. A node shutting down is not ready.
+/// Readiness (no token needed): 200 when the store, the sharing engine, the net actor and the
+/// blob store (the blob directory, or the bucket) each answer within 2 s, else 503 naming the
+/// failing parts. A node shutting down is not ready.
 #[utoipa::path(get, path = "/readyz", operation_id = "get_readiness", tag = "node", security(()),
     responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn readyz(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Ready>) {
@@ -93,6 +95,18 @@ pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeIn
             .read()
             .map(|a| a.clone())
             .unwrap_or_default(),
+        storage: match state.node.blob_location() {
+            BlobLocation::Fs => StorageView {
+                backend: "fs".into(),
+                endpoint: None,
+                bucket: None,
+            },
+            BlobLocation::S3 { endpoint, bucket } => StorageView {
+                backend: "s3".into(),
+                endpoint: Some(endpoint.clone()),
+                bucket: Some(bucket.clone()),
+            },
+        },
     })
 }
 

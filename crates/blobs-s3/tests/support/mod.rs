@@ -363,6 +363,8 @@ pub struct ClusterNode {
 /// port; [`GarageCluster::config`] points a client at one of them. Killed on drop.
 pub struct GarageCluster {
     nodes: Vec<ClusterNode>,
+    /// Each server's `ID@HOST:PORT`, for `garage node connect`.
+    ids: Vec<String>,
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub key: Credentials,
@@ -393,6 +395,7 @@ impl GarageCluster {
         }
         let mut c = GarageCluster {
             nodes,
+            ids: Vec::new(),
             dir,
             bin,
             key: Credentials {
@@ -420,6 +423,7 @@ impl GarageCluster {
         }
         self.cli(0, &["layout", "apply", "--version", "1"]);
         self.key = key_and_bucket(|args| self.cli(0, args));
+        self.ids = ids;
     }
 
     fn try_cli(&self, node: usize, args: &[&str]) -> (bool, String) {
@@ -507,12 +511,19 @@ impl GarageCluster {
     }
 
     /// Wait until node `node` sees every other node up (`garage status` lists no failed node).
+    /// While one is missing, `node` is told to connect to it (`garage node connect`) rather
+    /// than left to its own reconnection backoff, which takes tens of seconds.
     pub fn wait_all_up(&self, node: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (ok, text) = self.try_cli(node, &["status"]);
             if ok && !text.contains("FAILED") && !text.contains("Failed") {
                 return;
+            }
+            for (i, id) in self.ids.iter().enumerate() {
+                if i != node {
+                    let _ = self.try_cli(node, &["node", "connect", id]);
+                }
             }
             assert!(
                 Instant::now() < deadline,

@@ -25,10 +25,19 @@ use crate::error::StoreError;
 /// async code. Every read hands out verified bytes only; every write counts only once the
 /// object store confirmed it.
 pub trait ObjectBlobs: Send + Sync + 'static {
-    /// Check that the bucket answers and the credentials are accepted.
+    /// Check that the bucket answers, the credentials and region are accepted and the key may
+    /// write there (called at start).
     ///
     /// Errors: `Io` saying what the object store answered.
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether the object store answers now, for the node's readiness (`/readyz`): a cheap
+    /// request (a listing of at most a page), answered within `within`, its result kept for a
+    /// few seconds so that frequent probes cost nothing. Unlike [`ObjectBlobs::check`] it
+    /// writes nothing.
+    ///
+    /// Errors: `Io` saying what the object store answered, or that it did not answer in time.
+    fn ready(&self, within: std::time::Duration) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Claim the object store for organization `me` (an org id), or refuse when another
     /// organization's node uses it: two nodes on one bucket would delete each other's blobs in
@@ -247,12 +256,19 @@ impl RemoteBlob {
     }
 
     /// The whole blob as a blocking reader of verified windows (call off the async threads).
+    /// The first window is fetched and verified here: a blob missing or corrupt from its start
+    /// is an error of this call (`NotFound`, `InvalidData`), which a caller can still report
+    /// with a status and code, rather than of a response already under way.
     pub fn reader(&self) -> io::Result<BlobReader> {
-        let stream = self.backend.stream(&self.hash)?;
+        let mut stream = self.backend.stream(&self.hash)?;
+        let buf = match self.backend.block_on_next(&mut stream) {
+            None => Bytes::new(),
+            Some(first) => first?,
+        };
         Ok(BlobReader::Remote(RemoteReader {
             stream,
             backend: self.backend.clone(),
-            buf: Bytes::new(),
+            buf,
         }))
     }
 }
