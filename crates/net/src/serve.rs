@@ -1156,7 +1156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("blob");
         let data: Vec<u8> = (0..16u32 << 20)
-            .map(|i| (i * 2_654_435_761) as u8)
+            .map(|i| i.wrapping_mul(2_654_435_761) as u8)
             .collect();
         fs::write(&blob, &data).unwrap();
         let hash = BlobHash(*blake3::hash(&data).as_bytes());
