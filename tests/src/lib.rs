@@ -1231,6 +1231,34 @@ pub fn create_case(node: &TestNode, case_id: &str) -> String {
     case.id
 }
 
+/// `share create CASE --partner county-da --mode access --to user:dana` on `a`; returns the
+/// share id once `b` lists it for `dana` (token) among its access shares (waits up to 60 s).
+pub fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> String {
+    let share: ShareView = a.cli_typed([
+        "share",
+        "create",
+        case,
+        "--partner",
+        "county-da",
+        "--mode",
+        "access",
+        "--to",
+        "user:dana",
+    ]);
+    assert_eq!(share.mode, "access", "{share:?}");
+    let id = share.id;
+    wait_until(
+        "B receives the access share",
+        Duration::from_secs(60),
+        || {
+            let list: Vec<ReceivedView> =
+                b.cli_typed_as(dana, ["received", "list", "--mode", "access"]);
+            list.iter().any(|s| s.id == id).then_some(())
+        },
+    );
+    id
+}
+
 /// `share create CASE --partner PARTNER --to user:admin EXTRA…` on `node`; returns the share.
 pub fn share_case(node: &TestNode, case: &str, partner: &str, extra: &[&str]) -> ShareView {
     node.cli_typed(share_create_args(case, partner, extra))

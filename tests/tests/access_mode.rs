@@ -11,9 +11,9 @@
 use casemesh_model::ids::BlobHash;
 use casemesh_net::{NetError, Partner, PeerId, RefusalCode};
 use casemesh_tests::{
-    CaseSummary, CaseView, EvidenceView, ReceivedContentsView, ReceivedView, ShareView, TestNode,
-    add_user, assert_http_status, audit_trail, create_case, hash_file, node_identity, partner,
-    random_file, received_view, s, wait_until,
+    CaseSummary, CaseView, EvidenceView, ReceivedContentsView, ReceivedView, TestNode,
+    access_share, add_user, assert_http_status, audit_trail, create_case, hash_file, node_identity,
+    partner, random_file, received_view, s, wait_until,
 };
 use std::time::Duration;
 
@@ -35,29 +35,6 @@ fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String,
         items.push((ev.id, hash_file(&path)));
     }
     (case, items)
-}
-
-/// Share `case` in access mode with county-da's user `dana`; returns the share id once B has it.
-fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> String {
-    let share: ShareView = a.cli_typed([
-        "share",
-        "create",
-        case,
-        "--partner",
-        "county-da",
-        "--mode",
-        "access",
-        "--to",
-        "user:dana",
-    ]);
-    assert_eq!(share.mode, "access", "{share:?}");
-    let id = share.id;
-    wait_until("B receives the access share", LIMIT, || {
-        let list: Vec<ReceivedView> =
-            b.cli_typed_as(dana, ["received", "list", "--mode", "access"]);
-        list.iter().any(|s| s.id == id).then_some(())
-    });
-    id
 }
 
 #[test]

@@ -21,12 +21,9 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    EvidenceView, ReceivedContentsView, ReceivedView, ShareView, TestNode, add_user, create_case,
-    hash_file, partner, random_file, received_view, s, wait_until,
+    EvidenceView, ReceivedContentsView, TestNode, access_share, add_user, create_case, hash_file,
+    partner, random_file, received_view, s,
 };
-use std::time::Duration;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_partner_views_and_downloads_in_place_from_the_sharers_bucket() {
@@ -65,24 +62,7 @@ fn a_partner_views_and_downloads_in_place_from_the_sharers_bucket() {
     );
     let keys_before = garage.keys("metro-pd");
 
-    let share: ShareView = a.cli_typed([
-        "share",
-        "create",
-        &case,
-        "--partner",
-        "county-da",
-        "--mode",
-        "access",
-        "--to",
-        "user:dana",
-    ]);
-    assert_eq!(share.mode, "access", "{share:?}");
-    let share = share.id;
-    wait_until("B receives the access share", LIMIT, || {
-        let list: Vec<ReceivedView> =
-            b.cli_typed_as(&dana, ["received", "list", "--mode", "access"]);
-        list.iter().any(|r| r.id == share).then_some(())
-    });
+    let share = access_share(&a, &b, &dana, &case);
 
     // Viewed through B's node: the sharer's folders and items, with their hashes.
     let view: ReceivedContentsView = b.cli_typed_as(&dana, ["received", "view", &share]);

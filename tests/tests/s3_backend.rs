@@ -345,23 +345,7 @@ fn a_bucket_that_refuses_the_credentials_stops_the_start() {
     let storage = garage
         .storage_toml("refusing")
         .replace("refusing-credentials.toml", "wrong-credentials.toml");
-    let creds = storage
-        .lines()
-        .find_map(|l| l.strip_prefix("credentials_file = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_owned();
-    std::fs::write(
-        &creds,
-        format!(
-            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-            garage.key.access_key_id,
-            "0".repeat(64)
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write_wrong_secret(&garage, &creds_file(&storage));
     let stderr = start_refused("refused", &storage);
     assert!(
         stderr.contains("[storage]") && stderr.contains("credentials"),
@@ -471,6 +455,22 @@ fn an_uploads_space_check_is_about_where_the_blob_goes() {
     assert_eq!(status(&on_fs), 507, "fs: 1 PiB does not fit on the disk");
 }
 
+/// Write Garage's access key id with a wrong secret into the credentials file `creds` (mode
+/// 0600, as the node requires).
+fn write_wrong_secret(garage: &Garage, creds: &std::path::Path) {
+    std::fs::write(
+        creds,
+        format!(
+            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            garage.key.access_key_id,
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// The credentials file a `[storage]` table names.
 fn creds_file(storage: &str) -> std::path::PathBuf {
     storage
@@ -507,16 +507,7 @@ fn a_refused_start_names_each_cause_once() {
         return;
     };
     let storage = garage.storage_toml("once");
-    let creds = creds_file(&storage);
-    std::fs::write(
-        &creds,
-        format!(
-            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-            garage.key.access_key_id,
-            "0".repeat(64)
-        ),
-    )
-    .unwrap();
+    write_wrong_secret(&garage, &creds_file(&storage));
     let line = error_line(&start_refused("bad-secret", &storage));
     assert!(line.contains("denied access"), "{line}");
     assert!(line.contains("403"), "the store's answer is there: {line}");
