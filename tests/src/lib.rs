@@ -166,6 +166,8 @@ pub struct NodeBuilder {
     run_args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     config_append: Vec<String>,
+    /// `(table, key, TOML value)` set in `config.toml` after `init` (tables `init` writes).
+    config_keys: Vec<(String, String, String)>,
     /// Where the node's temporary directory goes (default: the system's temp dir).
     parent: Option<PathBuf>,
 }
@@ -176,6 +178,22 @@ impl NodeBuilder {
     pub fn config_append(mut self, text: impl Into<String>) -> Self {
         self.config_append.push(text.into());
         self
+    }
+
+    /// Set `key = value` (`value` as TOML) in table `[table]` of `config.toml` after `init`,
+    /// before the daemon first starts (for tables `init` writes, where appending would repeat
+    /// the table header).
+    pub fn config_key(mut self, table: &str, key: &str, value: &str) -> Self {
+        self.config_keys
+            .push((table.to_owned(), key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Serve partners at most `rate` per second (`[p2p] max_send_rate`, e.g. `"32 MiB"`): a test
+    /// whose premise is "a transfer is still under way" gets it on any machine, however fast
+    /// (at 32 MiB/s, 256 MiB take 8 s).
+    pub fn max_send_rate(self, rate: &str) -> Self {
+        self.config_key("p2p", "max_send_rate", &format!("\"{rate}\""))
     }
 
     /// Add flags to `casemesh init` (after `--data-dir D --org NAME --admin-addr 127.0.0.1:0`),
@@ -268,6 +286,9 @@ impl NodeBuilder {
         for text in &self.config_append {
             append_config(&data_dir, text);
         }
+        for (table, key, value) in &self.config_keys {
+            set_config_key(&data_dir, table, key, value);
+        }
         let token = fs::read_to_string(data_dir.join("admin.token"))
             .unwrap_or_else(|e| panic!("init wrote no admin.token in {}: {e}", data_dir.display()))
             .trim()
@@ -324,6 +345,7 @@ impl TestNode {
             run_args: Vec::new(),
             env: Vec::new(),
             config_append: Vec::new(),
+            config_keys: Vec::new(),
             parent: None,
         }
     }

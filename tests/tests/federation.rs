@@ -172,7 +172,12 @@ fn two_hundred_mib_arrive_byte_identical() {
 #[test]
 fn killed_receiver_resumes_the_transfer() {
     const SIZE: u64 = 400 * MIB;
-    let a = node("metro-pd");
+    // The sharer serves at most 64 MiB/s: the transfer takes at least 5 s, so the kill below
+    // lands between the first checkpoint and the end on any machine.
+    let a = TestNode::builder("metro-pd")
+        .env("RUST_LOG", DEBUG_LOG)
+        .max_send_rate("64 MiB")
+        .start();
     let mut b = node_on_fixed_port("county-da");
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();

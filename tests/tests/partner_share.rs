@@ -18,7 +18,7 @@ use casemesh_tests::{
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long shares and updates get to arrive.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -28,6 +28,24 @@ fn node(name: &str) -> TestNode {
         .env("RUST_LOG", "info,casemesh_sharing=debug")
         .start()
 }
+
+/// A sharer that serves partners at most [`SLOW_SEND_RATE`] (`[p2p] max_send_rate`), so a
+/// [`BIG_ITEM`] is still in flight for [`BIG_ITEM_TRANSFER`] after its share starts, however
+/// fast the machine (CI once moved 768 MiB in 2 s, before the test looked).
+fn slow_sharer(name: &str) -> TestNode {
+    TestNode::builder(name)
+        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .max_send_rate(SLOW_SEND_RATE)
+        .start()
+}
+
+/// The send rate of [`slow_sharer`].
+const SLOW_SEND_RATE: &str = "32 MiB";
+/// The size of a large item in the tests of transfers in flight (bytes).
+const BIG_ITEM: u64 = 256 << 20;
+/// The least time a [`BIG_ITEM`] takes from a [`slow_sharer`]: 256 MiB at 32 MiB/s, less the
+/// one-second burst the rate lets through at once.
+const BIG_ITEM_TRANSFER: Duration = Duration::from_secs(7);
 
 /// Add a small evidence file called `name` (distinct contents per name) to `folder` ("" = root).
 fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &str) -> EvidenceView {
@@ -758,15 +776,19 @@ fn a_refused_address_does_not_block_later_notifications() {
 /// it was receiving, never completes it, and leaves no partial file behind.
 #[test]
 fn stop_ends_an_import_in_flight_at_once() {
-    let a = node("metro-pd");
+    // The sharer serves at most 32 MiB/s, so the 256 MiB item cannot arrive before 8 s have
+    // passed since the share was created: "in flight" on any machine, and the wait below
+    // covers the whole transfer had the stop not ended it.
+    let a = slow_sharer("metro-pd");
     let b = node("county-da");
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-FLIGHT");
     let big = work.path().join("cctv.mp4");
-    random_file(&big, 768 << 20, 77);
+    random_file(&big, BIG_ITEM, 77);
     let ev: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&big)]);
     let hash = ev.hash;
+    let shared_at = Instant::now();
     let share_id = share(&a, &case, b.name(), &[]).id;
 
     let partial = b.data_dir().join("partial");
@@ -792,7 +814,10 @@ fn stop_ends_an_import_in_flight_at_once() {
         },
     );
     // Long enough for the rest of the item to arrive had the fetch gone on.
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(
+        (shared_at + BIG_ITEM_TRANSFER + Duration::from_secs(2))
+            .saturating_duration_since(Instant::now()),
+    );
     assert!(
         !b.blob_path(&hash).exists(),
         "the stopped share's item was completed anyway"
@@ -810,7 +835,8 @@ fn stop_ends_an_import_in_flight_at_once() {
 /// and after a stop says what the partner kept: the small items it had, not the big one cut off.
 #[test]
 fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
-    let a = node("metro-pd");
+    // At 32 MiB/s the big item takes at least 8 s: the small ones are delivered well before.
+    let a = slow_sharer("metro-pd");
     let b = node("county-da");
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
@@ -821,7 +847,7 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
         a.cli_json(["evidence", "add", &case, s(&small)]);
     }
     let big = work.path().join("cctv.mp4");
-    random_file(&big, 768 << 20, 78);
+    random_file(&big, BIG_ITEM, 78);
     a.cli_json(["evidence", "add", &case, s(&big)]);
     let share_id = share(&a, &case, b.name(), &[]).id;
 

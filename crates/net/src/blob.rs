@@ -99,7 +99,8 @@ pub trait RangeRead: Send + Sync + 'static {
 pub const REMOTE_WINDOW: usize = 4 << 20;
 
 /// A blob the node allows to be served: a local file (`path`), or a [`RangeRead`] source
-/// ([`BlobSource::remote`]).
+/// ([`BlobSource::remote`]), with the outboard its store keeps beside it, if any
+/// ([`BlobSource::with_outboard`]).
 ///
 /// ```
 /// # use casemesh_net::{BlobSource, CancellationToken};
@@ -127,6 +128,13 @@ pub struct BlobSource {
     /// inside the stream framing, so its stream (lane) is closed; see `docs/protocol.md`.
     /// `None`: served to the end.
     pub cancel: Option<CancellationToken>,
+    /// The blob's post-order outboard as its store keeps it (16 KiB chunk groups, no size
+    /// suffix: `casemesh_store::outboard`), written when the blob was ingested. Served from in
+    /// place, never copied or deleted, when its size is the blob's outboard size and its hash
+    /// tree hashes up to the blob's hash (one read of 1/256 of the blob, no pass over the blob);
+    /// otherwise, and when `None`, the outboard is computed from the blob's bytes once and cached
+    /// in the partial directory. Not used for blobs of at most 256 KiB (served from memory).
+    pub outboard: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for BlobSource {
@@ -136,6 +144,7 @@ impl std::fmt::Debug for BlobSource {
             .field("remote", &self.remote.is_some())
             .field("size", &self.size)
             .field("cancel", &self.cancel)
+            .field("outboard", &self.outboard)
             .finish()
     }
 }
@@ -148,6 +157,7 @@ impl BlobSource {
             remote: None,
             size,
             cancel: None,
+            outboard: None,
         }
     }
 
@@ -158,7 +168,15 @@ impl BlobSource {
             remote: Some(reader),
             size,
             cancel: None,
+            outboard: None,
         }
+    }
+
+    /// Serve from this stored outboard when it checks out (see [`BlobSource::outboard`]);
+    /// `None` leaves the source as it is.
+    pub fn with_outboard(mut self, outboard: Option<PathBuf>) -> Self {
+        self.outboard = outboard;
+        self
     }
 
     /// Serve this source only until `token` is cancelled (e.g. a child token of its share).
@@ -211,6 +229,8 @@ pub(crate) struct BlobCtx {
     pub(crate) fetch_permits: Arc<Semaphore>,
     pub(crate) serve_limits: Arc<ServeLimits>,
     pub(crate) stats: Arc<Stats>,
+    /// The node-wide send-rate limit of served blob bytes (`None`: none).
+    pub(crate) send_rate: Option<Arc<crate::throttle::SendRate>>,
     /// Every task the net layer spawns: the actor, the inbound accept loop, and the fetch
     /// exchanges that outlive a dropped caller (see [`fetch`]). [`crate::NetHandle::stopped`]
     /// waits for them all at shutdown; nothing is spawned bare.

@@ -32,6 +32,10 @@ pub struct Config {
     /// 0 = no lanes: one `/casemesh/blob/1` stream per fetch. A serving node serves at most
     /// 16 lanes of one partner at once (more wait their turn). Default: 4.
     pub blob_lanes_per_peer: usize,
+    /// Blob bytes per second this node serves to all partners together (rounded up to whole
+    /// KiB/s; bursts of one second pass at once). Control messages are not counted. `None`:
+    /// no limit. Default: `None`.
+    pub max_send_rate: Option<std::num::NonZeroU64>,
     /// How long a connection to a non-partner (or after partner removal) may stay idle.
     /// Partner connections are kept alive. Default: 60 s.
     pub idle_connection_timeout: Duration,
@@ -109,6 +113,7 @@ impl Default for Config {
             max_concurrent_serves: 16,
             max_serves_per_peer: 4,
             blob_lanes_per_peer: 4,
+            max_send_rate: None,
             idle_connection_timeout: Duration::from_secs(60),
             control_timeout: Duration::from_secs(60),
             reconnect_initial: Duration::from_secs(1),
@@ -186,6 +191,12 @@ impl Config {
     /// Set the number of blob lanes per partner (0 = one version 1 stream per fetch).
     pub fn with_blob_lanes_per_peer(mut self, n: usize) -> Self {
         self.blob_lanes_per_peer = n;
+        self
+    }
+
+    /// Set the bound on served blob bytes per second (`0` = no limit).
+    pub fn with_max_send_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.max_send_rate = std::num::NonZeroU64::new(bytes_per_sec);
         self
     }
 

@@ -229,6 +229,12 @@ pub async fn start(
         fetch_permits: Arc::new(Semaphore::new(config.max_concurrent_fetches.max(1))),
         serve_limits: ServeLimits::new(config.max_concurrent_serves, config.max_serves_per_peer),
         stats: stats.clone(),
+        send_rate: config.max_send_rate.map(|rate| {
+            Arc::new(crate::throttle::SendRate::new(
+                rate,
+                crate::blob::STREAM_BUF,
+            ))
+        }),
         tasks: tokio_util::task::TaskTracker::new(),
     });
     // Outbound blob streams go through libp2p-stream; inbound ones through `inbound`, which

@@ -18,7 +18,7 @@
 //! Layout: [`config`] (settings and connection limits), `handle` ([`start`], [`NetHandle`], [`Event`]), `actor` (the
 //! swarm event loop), `gate` (allow list), `control` (codec), `blob` (fetch, partial files),
 //! `lane` (the requester's lanes), `serve` (serving, per-partner limits, outboards), `inbound`
-//! (inbound blob streams, without loss), `stats` (traffic counters, [`NetMetrics`]), [`wire`] (formats and limits), [`error`].
+//! (inbound blob streams, without loss), `stats` (traffic counters, [`NetMetrics`]), `throttle` (the send-rate limit), [`wire`] (formats and limits), [`error`].
 //!
 //! ```no_run
 //! # async fn demo(server: std::sync::Arc<dyn casemesh_net::BlobServer>) -> Result<(), casemesh_net::NetError> {
@@ -43,6 +43,7 @@ mod inbound;
 mod lane;
 mod serve;
 mod stats;
+mod throttle;
 pub mod wire;
 
 pub use blob::{

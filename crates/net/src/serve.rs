@@ -10,7 +10,8 @@
 //!      ─► ServeLimits: this partner's slot (max_serves_per_peer), then a global slot
 //!         (max_concurrent_serves); first come first served; Busy after SLOT_WAIT
 //!      ─► blocking thread: BlobServer::open (the permission check, on every request)
-//!         ─► outboard: computed in memory for blobs ≤ SMALL_BLOB, else the cached file
+//!         ─► outboard: computed in memory for blobs ≤ SMALL_BLOB, else the store's own
+//!            (BlobSource::outboard, checked), else the cached file (computed once)
 //!         ─► header + bao stream from `start`
 //!    version 1: close after the first answer; versions 2 and 3: next request
 //!  version 3 batch (BlobBatchRequest): one slot for the whole batch ─► blocking thread:
@@ -51,7 +52,7 @@ use std::{
 };
 
 use bao_tree::{
-    BlockSize,
+    BaoTree, BlockSize,
     io::{
         outboard::{PostOrderMemOutboard, PostOrderOutboard},
         sync::{ReadAt, Size, encode_ranges, outboard_post_order},
@@ -433,10 +434,11 @@ async fn run_answers(
             };
         };
         let counters = ctx.stats.peer(&peer);
+        let send_rate = ctx.send_rate.clone();
         let rt = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let mut out = BlockingWrite::new(write, rt, counters);
+            let mut out = BlockingWrite::new(write, rt, counters, send_rate);
             let res = answer(&mut out);
             (res, out.into_half())
         })
@@ -724,6 +726,8 @@ struct BlockingWrite {
     spare: Vec<u8>,
     rt: tokio::runtime::Handle,
     counters: Arc<Counters>,
+    /// The node-wide send-rate limit each chunk waits for (`[p2p] max_send_rate`).
+    send_rate: Option<Arc<crate::throttle::SendRate>>,
     /// The cancellation signal of the blob whose answer is being written, between
     /// [`BlockingWrite::begin`] and [`BlockingWrite::end`]; a token nobody cancels otherwise
     /// (refusals are always written whole).
@@ -736,7 +740,12 @@ struct BlockingWrite {
 }
 
 impl BlockingWrite {
-    fn new(half: WriteHalf<Stream>, rt: tokio::runtime::Handle, counters: Arc<Counters>) -> Self {
+    fn new(
+        half: WriteHalf<Stream>,
+        rt: tokio::runtime::Handle,
+        counters: Arc<Counters>,
+        send_rate: Option<Arc<crate::throttle::SendRate>>,
+    ) -> Self {
         Self {
             half: Some(half),
             pending: None,
@@ -744,6 +753,7 @@ impl BlockingWrite {
             spare: Vec::with_capacity(SEND_CHUNK),
             rt,
             counters,
+            send_rate,
             cancel: CancellationToken::new(),
             written: 0,
             failed: None,
@@ -814,9 +824,18 @@ impl BlockingWrite {
         };
         let buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
         let (cancel, counters) = (self.cancel.clone(), self.counters.clone());
+        let send_rate = self.send_rate.clone();
         self.pending = Some(self.rt.spawn(async move {
             let mut taken = 0usize;
             let res = async {
+                if let Some(rate) = &send_rate {
+                    // Waiting for the rate is not a stall of the requester, but a stop ends it.
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return Err(io::Error::other(STOPPED)),
+                        _ = rate.admit(buf.len()) => {}
+                    }
+                }
                 while taken < buf.len() {
                     // The stall timeout runs per write: it bounds a wait for progress.
                     let n = guarded(&cancel, half.write(&buf[taken..])).await?;
@@ -1013,15 +1032,20 @@ fn outboard_lock(path: &Path) -> Arc<Mutex<()>> {
     lock
 }
 
-/// Return the cached post-order outboard of `hash`, computing it (one sequential read of the
-/// blob) if absent. An outboard whose root differs from `hash` (the node's file is not what it
-/// claims) is not cached; it is still used, and the requester's verification rejects the data.
+/// Return the post-order outboard of `hash` to serve from: the one its store keeps
+/// ([`BlobSource::outboard`]) when it checks out, else the cached one in `dir`, computing that
+/// (one sequential read of the blob) if absent. An outboard whose root differs from `hash` (the
+/// node's file is not what it claims) is not cached; it is still used, and the requester's
+/// verification rejects the data.
 pub(crate) fn ensure_outboard(
     dir: &Path,
     hash: &BlobHash,
     src: &BlobSource,
 ) -> io::Result<OutboardFile> {
     let tree = tree(src.size);
+    if let Some(ob) = stored_outboard(hash, src, tree) {
+        return Ok(ob);
+    }
     let path = dir.join(format!("{}.obao", hash.to_hex()));
     let cached = || {
         fs::metadata(&path)
@@ -1102,6 +1126,88 @@ pub(crate) fn ensure_outboard(
     }
 }
 
+/// The outboard the blob's store keeps ([`BlobSource::outboard`]), served in place (never
+/// deleted) when its size is `tree`'s outboard size and its pairs hash up to `hash`; `None`
+/// otherwise (then the caller computes one; a damaged file is logged, and left to `casemesh
+/// blobs verify` to report).
+fn stored_outboard(hash: &BlobHash, src: &BlobSource, tree: BaoTree) -> Option<OutboardFile> {
+    let path = src.outboard.as_ref()?;
+    let check = || -> io::Result<bool> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() != tree.outboard_size() {
+            return Ok(false);
+        }
+        let root = blake3::Hash::from_bytes(hash.0);
+        outboard_hashes_up_to(root, tree, BufReader::with_capacity(IO_BUF, file))
+    };
+    match check() {
+        Ok(true) => Some(OutboardFile {
+            path: path.clone(),
+            temporary: false,
+        }),
+        Ok(false) => {
+            tracing::warn!(hash = %hash, outboard = %path.display(), "stored outboard does not match its blob; computing one");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(hash = %hash, outboard = %path.display(), error = %e, "cannot read the stored outboard; computing one");
+            None
+        }
+    }
+}
+
+/// Whether the post-order outboard read from `ob` (exactly `tree.outboard_size()` bytes) is a
+/// hash tree whose root is `root`: every pair's parent hash is the entry its own parent holds
+/// for it, and the last pair hashes to `root`. So every byte of it is checked, without the
+/// blob's bytes (the entries for the chunk groups are what the requester checks the bytes
+/// against). About 64 Ki hash merges and 4 MiB read per GiB of blob.
+///
+/// The pairs are replayed in the order BLAKE3 merges subtrees while hashing (the order they
+/// were written in: post order): before group `g` is pushed, merge while the stack holds more
+/// subtrees than `g` has one bits; at the end merge down to the root.
+fn outboard_hashes_up_to(root: blake3::Hash, tree: BaoTree, mut ob: impl Read) -> io::Result<bool> {
+    use blake3::hazmat::{Mode, merge_subtrees_non_root, merge_subtrees_root};
+    let groups = tree.blocks();
+    if groups <= 1 {
+        return Ok(true);
+    }
+    // A group's chaining value is known only from its parent's pair (`None`); a parent's is
+    // computed from its own pair (`Some`) and must equal what its parent's pair says.
+    let mut stack: Vec<Option<[u8; 32]>> = Vec::new();
+    let mut pair = [0u8; 64];
+    let mut merge = |stack: &mut Vec<Option<[u8; 32]>>, is_root: bool| -> io::Result<Option<[u8; 32]>> {
+        ob.read_exact(&mut pair)?;
+        let (mut l, mut r) = ([0u8; 32], [0u8; 32]);
+        l.copy_from_slice(&pair[..32]);
+        r.copy_from_slice(&pair[32..]);
+        let (right, left) = (stack.pop().flatten(), stack.pop().flatten());
+        if left.is_some_and(|x| x != l) || right.is_some_and(|x| x != r) {
+            return Ok(None);
+        }
+        Ok(Some(if is_root {
+            *merge_subtrees_root(&l, &r, Mode::Hash).as_bytes()
+        } else {
+            merge_subtrees_non_root(&l, &r, Mode::Hash)
+        }))
+    };
+    for g in 0..groups {
+        while stack.len() > g.count_ones() as usize {
+            let Some(parent) = merge(&mut stack, false)? else {
+                return Ok(false);
+            };
+            stack.push(Some(parent));
+        }
+        stack.push(None);
+    }
+    while stack.len() > 2 {
+        let Some(parent) = merge(&mut stack, false)? else {
+            return Ok(false);
+        };
+        stack.push(Some(parent));
+    }
+    Ok(merge(&mut stack, true)? == Some(*root.as_bytes()))
+}
+
 /// Copy a remote source's stored outboard to `tmp`: `Some(tmp)` when it had one of `expected`
 /// bytes, else `None` (nothing left at `tmp`; the outboard is then computed).
 fn copy_remote_outboard(
@@ -1174,6 +1280,45 @@ mod tests {
             }
         });
         assert_eq!(OUTBOARDS_COMPUTED.load(Ordering::Relaxed) - before, 1);
+    }
+
+    /// A blob whose store keeps its outboard is served from that file: nothing is computed or
+    /// cached. A damaged or short one is not served: one is computed instead, and the stored
+    /// file is left alone.
+    #[test]
+    fn a_stored_outboard_is_served_in_place_and_a_damaged_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        let data: Vec<u8> = (0..(3u32 << 20) + 77)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+            .collect();
+        fs::write(&blob, &data).unwrap();
+        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        let stored = dir.path().join("blob.obao");
+        let good =
+            PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
+        fs::write(&stored, &good).unwrap();
+        let source =
+            BlobSource::new(&blob, data.len() as u64).with_outboard(Some(stored.clone()));
+        let cache = dir.path().join("outboards");
+        let ob = ensure_outboard(&cache, &hash, &source).unwrap();
+        assert_eq!((ob.path.as_path(), ob.temporary), (stored.as_path(), false));
+        assert!(!cache.exists(), "nothing computed or cached");
+
+        let damaged = |bytes: &[u8]| {
+            fs::write(&stored, bytes).unwrap();
+            let ob = ensure_outboard(&cache, &hash, &source).unwrap();
+            assert_ne!(ob.path, stored);
+            assert_eq!(fs::read(&ob.path).unwrap(), good, "computed instead");
+            assert_eq!(fs::read(&stored).unwrap(), bytes, "the stored file is left alone");
+            fs::remove_dir_all(&cache).unwrap();
+        };
+        for at in [0, 64 * 7 + 3, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            damaged(&bad);
+        }
+        damaged(&good[64..]);
     }
 
     #[tokio::test]

@@ -63,6 +63,16 @@ pub struct P2pConfig {
     /// Blob transfers from partners in flight at once; default 4.
     #[serde(default = "default_fetches")]
     pub max_concurrent_fetches: usize,
+    /// Blob bytes per second served to all partners together, as a size per second
+    /// (`"20 MiB"`, `"20 MiB/s"`, `"100 MB"`; `bytesize` syntax, rounded up to whole KiB/s).
+    /// Absent or `"0"`: no limit. Keeps a large share from filling the agency's uplink; control
+    /// messages (grants, receipts, stops) are not counted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "per_second"
+    )]
+    pub max_send_rate: Option<bytesize::ByteSize>,
 }
 
 impl Default for P2pConfig {
@@ -70,8 +80,25 @@ impl Default for P2pConfig {
         P2pConfig {
             listen: default_p2p_listen(),
             max_concurrent_fetches: default_fetches(),
+            max_send_rate: None,
         }
     }
+}
+
+/// A size per second: a `bytesize` size, optionally followed by `/s`.
+fn per_second<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<bytesize::ByteSize>, D::Error> {
+    let text = String::deserialize(de)?;
+    let size = text.trim().strip_suffix("/s").unwrap_or(&text);
+    size.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(Some)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a size per second, such as \"20 MiB\" ({e})"
+            ))
+        })
 }
 
 fn default_p2p_listen() -> Vec<String> {
@@ -543,6 +570,29 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// `[p2p] max_send_rate` reads sizes as people write them; a value that is no size is
+    /// refused with the key named, and nothing starts.
+    #[test]
+    fn send_rate_is_a_size_per_second() {
+        let rate = |v: &str| {
+            toml::from_str::<Config>(&format!(
+                "[org]\nname = \"x\"\n[p2p]\nmax_send_rate = {v}\n"
+            ))
+            .map(|c| c.p2p.max_send_rate.map(|r| r.as_u64()))
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(rate("\"20 MiB\""), Ok(Some(20 << 20)));
+        assert_eq!(rate("\"100MB\""), Ok(Some(100_000_000)));
+        assert_eq!(rate("\"0\""), Ok(Some(0)));
+        let minimal: Config = toml::from_str("[org]\nname = \"x\"\n").unwrap();
+        assert_eq!(minimal.p2p.max_send_rate, None);
+        assert_eq!(rate("\"20 MiB/s\""), Ok(Some(20 << 20)));
+        for bad in ["\"fast\"", "\"-5 MiB\"", "\"20 MiB/h\"", "20"] {
+            let err = rate(bad).expect_err(bad);
+            assert!(err.contains("max_send_rate"), "{bad}: {err}");
+        }
     }
 
     #[test]

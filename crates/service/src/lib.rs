@@ -296,6 +296,7 @@ impl Node {
             .with_metrics(net_metrics)
             .with_listen_addrs(listen)
             .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
+            .with_max_send_rate(file.p2p.max_send_rate.map_or(0, |r| r.as_u64()))
             .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
         let (sharing, engine_tasks) =
             casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
