@@ -70,7 +70,8 @@ pub struct P2pConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "per_second"
+        deserialize_with = "per_second",
+        serialize_with = "per_second_text"
     )]
     pub max_send_rate: Option<bytesize::ByteSize>,
 }
@@ -99,6 +100,23 @@ fn per_second<'de, D: serde::Deserializer<'de>>(
                 "{text:?} is not a size per second, such as \"20 MiB\" ({e})"
             ))
         })
+}
+
+/// A size per second written back exactly (bytesize's own text rounds to one decimal, so
+/// `"100 MB"` would come back as `"95.4 MiB"`): whole GiB, MiB or KiB when it divides, else bytes.
+fn per_second_text<S: serde::Serializer>(
+    rate: &Option<bytesize::ByteSize>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    let bytes = rate.map_or(0, |r| r.as_u64());
+    let text = [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        .into_iter()
+        .find(|(unit, _)| bytes != 0 && bytes % unit == 0)
+        .map_or_else(
+            || format!("{bytes} B"),
+            |(unit, name)| format!("{} {name}", bytes / unit),
+        );
+    ser.serialize_str(&text)
 }
 
 fn default_p2p_listen() -> Vec<String> {
@@ -589,6 +607,28 @@ mod tests {
         let minimal: Config = toml::from_str("[org]\nname = \"x\"\n").unwrap();
         assert_eq!(minimal.p2p.max_send_rate, None);
         assert_eq!(rate("\"20 MiB/s\""), Ok(Some(20 << 20)));
+        // Written back exactly, whatever unit it was written in.
+        for v in [
+            "\"100 MB\"",
+            "\"20 MiB\"",
+            "\"1 GiB\"",
+            "\"1500 B\"",
+            "\"3 KiB\"",
+        ] {
+            let mut c: Config = toml::from_str(&format!(
+                "[org]\nname = \"x\"\n[p2p]\nmax_send_rate = {v}\n"
+            ))
+            .unwrap();
+            let text = toml::to_string_pretty(&c).unwrap();
+            let back: Config = toml::from_str(&text).unwrap();
+            assert_eq!(back.p2p.max_send_rate, c.p2p.max_send_rate, "{v}: {text}");
+            c.p2p.max_send_rate = None;
+            assert!(
+                !toml::to_string_pretty(&c)
+                    .unwrap()
+                    .contains("max_send_rate")
+            );
+        }
         for bad in ["\"fast\"", "\"-5 MiB\"", "\"20 MiB/h\"", "20"] {
             let err = rate(bad).expect_err(bad);
             assert!(err.contains("max_send_rate"), "{bad}: {err}");
