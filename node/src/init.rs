@@ -46,7 +46,7 @@ pub(crate) struct Initialized {
 /// The organization id (libp2p PeerId text) of an ed25519 secret key
 /// ([`casemesh_service::config::identity_org_id`]).
 pub(crate) fn org_id(secret: &[u8; 32]) -> Result<String> {
-    Ok(casemesh_service::config::identity_org_id(secret).0)
+    Ok(casemesh_service::config::identity_org_id(secret).to_string())
 }
 
 /// Run `casemesh init`.

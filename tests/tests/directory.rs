@@ -1,11 +1,11 @@
 //! Partner directory look-up (recipient type-ahead): answered only when the partner shares its
 //! directory, never more than the cap, matching on name, email, badge id and group.
 
-use casemesh_sharing::directory::DirectoryEntry;
+use casemesh_api_types::DirectoryEntryView;
 use casemesh_tests::{TestNode, partner};
 
-/// `partner directory PARTNER [QUERY]` on `node`, typed (the partner's wire entries).
-fn directory(node: &TestNode, partner: &str, query: Option<&str>) -> Vec<DirectoryEntry> {
+/// `partner directory PARTNER [QUERY]` on `node`, typed as the API answers it.
+fn directory(node: &TestNode, partner: &str, query: Option<&str>) -> Vec<DirectoryEntryView> {
     let mut args = vec!["partner", "directory", partner];
     args.extend(query);
     node.cli_typed(&args)

@@ -83,7 +83,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     let wire = hex::decode(&receipt.wire).unwrap();
     let signed = Signed::<HoldingReceipt>::from_bytes(&wire).unwrap();
     signed.verify().expect("the receipt's signature verifies");
-    assert_eq!(signed.statement.holder.0, b.org_id());
+    assert_eq!(signed.statement.holder.as_str(), b.org_id());
     assert_eq!(signed.statement.share.to_string(), share_id);
     let mut digest = RootsDigest::new();
     for (id, root) in evidence.iter().zip(&roots) {

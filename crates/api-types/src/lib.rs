@@ -47,11 +47,11 @@ pub use node::{
     Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
 };
 pub use sharing::{
-    AccessEntry, AddPartner, AddRecipients, CreateShare, DeadLetterView, DirectoryParams,
-    EditPartner, HopView, IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView,
-    PeerView, PolicyView, PutPolicy, ReceiptView, ReceivedContentsView, ReceivedItemView,
-    ReceivedQuery, ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView,
-    SkippedView, StopAckView,
+    AccessEntry, AddPartner, AddRecipients, CreateShare, DeadLetterView, DirectoryEntryView,
+    DirectoryParams, EditPartner, HopView, IdView, InsideShareView, InsideStopView, OnwardShare,
+    PartnerView, PeerView, PolicyView, PutPolicy, ReceiptView, ReceivedContentsView,
+    ReceivedItemView, ReceivedQuery, ReceivedView, RecipientView, RefusedRecipientView,
+    ShareInside, ShareView, SkippedView, StopAckView,
 };
 pub use updates::{MetaView, UpdateView};
 pub use users::{

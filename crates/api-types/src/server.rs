@@ -16,7 +16,7 @@ impl From<Partner> for PartnerView {
     fn from(p: Partner) -> Self {
         PartnerView {
             name: p.name,
-            peer_id: p.peer_id,
+            peer_id: p.peer_id.to_string(),
             addrs: p.addrs,
             policy: p.policy,
             added_at: p.added_at.to_string(),
@@ -30,7 +30,7 @@ fn receipt_view(s: &OutgoingShare) -> Option<ReceiptView> {
     let signed = Signed::<HoldingReceipt>::from_bytes(&bytes).ok()?;
     let st = &signed.statement;
     Some(ReceiptView {
-        signed_by: st.holder.0.clone(),
+        signed_by: st.holder.to_string(),
         signed_by_name: s.partner_name.clone(),
         seq: st.seq,
         items: st.items,
@@ -52,7 +52,7 @@ fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
     let signed = Signed::<StopAck>::from_bytes(&bytes).ok()?;
     let st = &signed.statement;
     Some(StopAckView {
-        signed_by: st.holder.0.clone(),
+        signed_by: st.holder.to_string(),
         signed_by_name: s.partner_name.clone(),
         revocation_hash: hex::encode(st.revocation_hash),
         at: st.at.to_string(),
@@ -77,7 +77,7 @@ impl From<OutgoingShare> for ShareView {
             id: s.id.to_string(),
             case: s.case.to_string(),
             status: format!("{:?}", s.status),
-            partner: s.partner.clone(),
+            partner: s.partner.to_string(),
             partner_name: s.partner_name.clone(),
             mode: format!("{:?}", s.mode).to_lowercase(),
             scope: scope_text(&s.scope),
@@ -125,9 +125,9 @@ impl From<OutgoingShare> for ShareView {
                 .iter()
                 .map(|h| HopView {
                     share: h.share.to_string(),
-                    from: h.from.clone(),
+                    from: h.from.to_string(),
                     from_name: h.from_name.clone(),
-                    to: h.to.clone(),
+                    to: h.to.to_string(),
                     to_name: h.to_name.clone(),
                     recipients: h
                         .recipients
@@ -255,13 +255,28 @@ impl crate::links::LinkView {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A partner's directory.
+
+impl From<casemesh_sharing::directory::DirectoryEntry> for crate::sharing::DirectoryEntryView {
+    fn from(e: casemesh_sharing::directory::DirectoryEntry) -> Self {
+        crate::sharing::DirectoryEntryView {
+            kind: e.kind,
+            name: e.name,
+            full_name: e.full_name,
+            email: e.email,
+            badge_id: e.badge_id,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The operators' peers view.
 
 impl From<casemesh_sharing::PeerView> for crate::sharing::PeerView {
     fn from(p: casemesh_sharing::PeerView) -> Self {
         crate::sharing::PeerView {
             name: p.name,
-            peer_id: p.peer_id,
+            peer_id: p.peer_id.to_string(),
             connected: p.connected,
             state: p.state,
             addrs: p.addrs,

@@ -342,6 +342,23 @@ pub struct DirectoryParams {
     pub q: String,
 }
 
+/// One answer of `GET /v1/partners/{partner}/directory`: a user or a group of the partner
+/// organization, as the partner's node answered the look-up (at most 20 per answer). Absent
+/// fields are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEntryView {
+    /// `user` or `group`.
+    pub kind: String,
+    /// Username or group name: what to name as a recipient (`user:NAME` / `group:NAME`).
+    pub name: String,
+    /// Full name (users).
+    pub full_name: Option<String>,
+    /// Email (users).
+    pub email: Option<String>,
+    /// Badge id (users).
+    pub badge_id: Option<String>,
+}
+
 /// Body of `POST /v1/cases/{case}/access`: share inside the organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

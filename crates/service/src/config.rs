@@ -111,7 +111,7 @@ fn per_second_text<S: serde::Serializer>(
     let bytes = rate.map_or(0, |r| r.as_u64());
     let text = [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
         .into_iter()
-        .find(|(unit, _)| bytes != 0 && bytes % unit == 0)
+        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
         .map_or_else(
             || format!("{bytes} B"),
             |(unit, name)| format!("{} {name}", bytes / unit),

@@ -123,8 +123,8 @@ pub trait SettingsSink: Send + Sync + 'static {
 pub struct OrgInfo {
     /// Display name.
     pub name: String,
-    /// PeerId text.
-    pub id: String,
+    /// Its org id (PeerId text).
+    pub id: casemesh_model::ids::OrgId,
 }
 
 /// What [`Node::start`] needs.
@@ -256,7 +256,7 @@ impl Node {
         let me = config::identity_org_id(&secret);
         store
             .blobs()
-            .claim(&me.0)
+            .claim(me.as_str())
             .await
             .with_context(|| format!("[storage] in {}", layout.config().display()))?;
         // The blobs must be where [storage] says they are: a backend switched without `blobs
@@ -313,7 +313,7 @@ impl Node {
             .context("start peer-to-peer networking")?;
         let org = OrgInfo {
             name: file.org.name.clone(),
-            id: sharing.org_id().to_owned(),
+            id: sharing.org_id().clone(),
         };
         let p2p_addrs = sharing.listen_addrs().await.unwrap_or_default();
         let links = Links::new(casemesh_links::Config {
@@ -321,7 +321,7 @@ impl Node {
             clock,
             packages_dir: layout.packages(),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&secret),
-            org_id: org.id.clone(),
+            org_id: org.id.to_string(),
             org_name: org.name.clone(),
             sharing: sharing.clone(),
             shutdown: cancel.clone(),

@@ -32,6 +32,7 @@
 use crate::Node;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
+use casemesh_model::ids::OrgId;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeMetric as _, MetricEncoder,
@@ -242,7 +243,7 @@ struct PartnerFigures {
 #[derive(Debug, Default)]
 struct Snapshot {
     /// By peer id.
-    partners: Option<BTreeMap<String, PartnerFigures>>,
+    partners: Option<BTreeMap<OrgId, PartnerFigures>>,
     /// Outgoing shares by status.
     shares_out: Option<BTreeMap<&'static str, u64>>,
     /// Received shares by status.
@@ -658,7 +659,7 @@ mod tests {
         let metrics = Metrics::new();
         let mut partners = BTreeMap::new();
         partners.insert(
-            "12D3KooWPeer".to_owned(),
+            OrgId("12D3KooWPeer".to_owned()),
             PartnerFigures {
                 connected: true,
                 bytes_received: 4096,

@@ -165,7 +165,7 @@ impl PartnerService {
     /// net actor does not answer (shutting down).
     pub async fn identity(&self, _caller: &Caller) -> Result<Identity, PartnerError> {
         Ok(Identity {
-            peer_id: OrgId(self.sharing.org_id().to_owned()),
+            peer_id: self.sharing.org_id().clone(),
             addrs: self.sharing.listen_addrs().await?,
         })
     }
@@ -182,7 +182,7 @@ impl PartnerService {
             .sharing
             .add_partner(
                 &new.name,
-                &new.peer_id.0,
+                &new.peer_id,
                 new.addrs.clone(),
                 new.policy.as_deref(),
             )

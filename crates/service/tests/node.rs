@@ -811,7 +811,7 @@ async fn received_shares_answer_recipients_only_and_later_recipients_change_noth
     );
     let partner = |n: &Running, name: &str| NewPartner {
         name: name.to_owned(),
-        peer_id: casemesh_model::ids::OrgId(n.node.org().id.clone()),
+        peer_id: n.node.org().id.clone(),
         addrs: n.node.p2p_addrs().to_vec(),
         policy: None,
     };

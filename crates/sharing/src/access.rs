@@ -115,7 +115,7 @@ impl Engine {
             ));
         }
         let g = crate::incoming::decode_grant(&share.grant)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+        grant::verify(&g, self.now(), Some(&self.inner.me))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         if !g.grant.policy.allows(action) {
             return Err(SharingError::Forbidden(format!(
@@ -254,10 +254,7 @@ impl Engine {
 
     /// The sharer's peer id.
     fn sharer_peer(&self, share: &IncomingShare) -> Result<casemesh_net::PeerId> {
-        share
-            .sharer
-            .parse()
-            .map_err(|_| SharingError::Invalid("bad sharer id".into()))
+        crate::partners::peer_of(&share.sharer)
     }
 
     /// The item of received share `id` named by its sharer evidence id, display id or name
@@ -352,7 +349,7 @@ impl Engine {
             .inner
             .store
             .get(&SHARES, &event.share)?
-            .filter(|s| s.partner == peer.as_str())
+            .filter(|s| s.partner == *peer)
             .ok_or_else(|| SharingError::NotFound(format!("share {}", event.share)))?;
         check_line("user", &event.user, wire::MAX_ACCESS_USER)
             .map_err(|e| SharingError::Invalid(format!("access event: {e}")))?;

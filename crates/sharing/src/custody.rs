@@ -158,7 +158,7 @@ impl crate::Engine {
             if let Some(r) = &share.receipt {
                 attach(&mut events, "receipt", &mine, &r.signed, |b| {
                     Signed::<HoldingReceipt>::from_bytes(b)
-                        .map(|s| (s.statement.holder.0, s.signature))
+                        .map(|s| (s.statement.holder.to_string(), s.signature))
                         .ok()
                 });
             }
@@ -166,14 +166,14 @@ impl crate::Engine {
                 let prefix = format!("{mine} onward share {}", hop.share);
                 attach(&mut events, "onward", &prefix, &hop.grant, |b| {
                     SignedGrant::from_bytes(b)
-                        .map(|g| (g.grant.issuer.0, g.signature))
+                        .map(|g| (g.grant.issuer.to_string(), g.signature))
                         .ok()
                 });
             }
             if let Some(a) = &share.stop_ack {
                 attach(&mut events, "stop_ack", &mine, &a.signed, |b| {
                     Signed::<StopAck>::from_bytes(b)
-                        .map(|s| (s.statement.holder.0, s.signature))
+                        .map(|s| (s.statement.holder.to_string(), s.signature))
                         .ok()
                 });
             }
@@ -185,10 +185,12 @@ impl crate::Engine {
             // The organizations the case came through before (an onward share's chain), each
             // proven by its own signed grant: the origin first.
             for ancestor in grant.chain().skip(1) {
-                let issuer = &ancestor.grant.issuer.0;
+                let issuer = &ancestor.grant.issuer;
                 let from = self
-                    .partner(issuer)
-                    .map_or_else(|_| issuer.clone(), |p| p.name);
+                    .partner_by_id(issuer)
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| issuer.to_string(), |p| p.name);
                 events.push(timeline::CustodyEvent {
                     kind: "shared_upstream".into(),
                     org: from.clone(),
@@ -197,10 +199,10 @@ impl crate::Engine {
                     evidence: None,
                     details: format!(
                         "share {} of case {} by {from} to {}",
-                        ancestor.grant.id, ancestor.grant.source_case, ancestor.grant.audience.0
+                        ancestor.grant.id, ancestor.grant.source_case, ancestor.grant.audience
                     ),
                     proof: timeline::Proof::Signed {
-                        signed_by: issuer.clone(),
+                        signed_by: issuer.to_string(),
                         signature: hex::encode(ancestor.signature),
                         wire: hex::encode(ancestor.to_bytes()),
                     },
@@ -217,7 +219,7 @@ impl crate::Engine {
                     received.id, received.head.case_number, received.sharer_name
                 ),
                 proof: timeline::Proof::Signed {
-                    signed_by: grant.grant.issuer.0.clone(),
+                    signed_by: grant.grant.issuer.to_string(),
                     signature: hex::encode(grant.signature),
                     wire: received.grant.clone(),
                 },
@@ -275,7 +277,7 @@ fn check_signer<T: casemesh_model::custody::Statement>(
     what: &str,
 ) -> Result<()> {
     let (org, _) = signed.statement.signer();
-    if org.0 != share.partner {
+    if *org != share.partner {
         return Err(bad(what, "it is not signed by the share's partner"));
     }
     Ok(())
@@ -308,7 +310,7 @@ mod tests {
     fn partner_share() -> OutgoingShare {
         let mut s = share();
         s.partner =
-            casemesh_model::grant::org_id_from_public_key(&key(7).verifying_key().to_bytes()).0;
+            casemesh_model::grant::org_id_from_public_key(&key(7).verifying_key().to_bytes());
         s
     }
 
@@ -343,7 +345,7 @@ mod tests {
         let s = partner_share();
         let (r, signed) = receipt_for(&s, 0, &key(7));
         let got = check_receipt(&s, &r, &signed).unwrap();
-        assert_eq!(got.statement.holder.0, s.partner);
+        assert_eq!(got.statement.holder, s.partner);
     }
 
     #[test]

@@ -47,7 +47,8 @@ fn matches(query: &str, fields: &[Option<&str>]) -> bool {
 }
 
 impl Engine {
-    /// Ask a partner for directory entries matching `query`.
+    /// Ask a partner (by display name or org id, as typed) for directory entries matching
+    /// `query`.
     pub async fn lookup_directory(
         &self,
         partner: &str,
@@ -59,10 +60,7 @@ impl Engine {
             ));
         }
         let p = self.partner(partner)?;
-        let peer: casemesh_net::PeerId = p
-            .peer_id
-            .parse()
-            .map_err(|_| SharingError::Invalid("bad partner id".into()))?;
+        let peer = crate::partners::peer_of(&p.peer_id)?;
         let mut msg_id = [0u8; 16];
         getrandom::fill(&mut msg_id)
             .map_err(|e| SharingError::Internal(format!("no randomness: {e}")))?;

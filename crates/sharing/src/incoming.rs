@@ -266,7 +266,7 @@ impl Engine {
     /// by the sender.
     pub(crate) fn check_grant(&self, peer: &OrgId, hex_text: &str) -> Result<SignedGrant> {
         let g = decode_grant(hex_text)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+        grant::verify(&g, self.now(), Some(&self.inner.me))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         if g.grant.issuer != *peer {
             return Err(SharingError::Forbidden(
@@ -363,7 +363,7 @@ impl Engine {
             return Ok(()); // the same share offered twice: keep the first
         }
         let partner = self
-            .partner_by_id(peer.as_str())?
+            .partner_by_id(peer)?
             .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
         // Recipients are this organization's own users, groups and addresses: an unknown one is
         // a mistake the sharer must hear about (nothing is stored), an unknown address goes to
@@ -377,7 +377,7 @@ impl Engine {
         let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
         let mut share = IncomingShare {
             id: g.grant.id,
-            sharer: peer.to_string(),
+            sharer: peer.clone(),
             sharer_name: partner.name.clone(),
             grant: offer.grant.clone(),
             head: offer.head.clone(),
@@ -527,7 +527,7 @@ impl Engine {
         let g = self.check_grant(peer, &update.grant)?;
         let id = g.grant.id;
         let current = self.received_by_id(id)?;
-        if current.sharer != peer.as_str() {
+        if current.sharer != *peer {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
             ));
@@ -648,7 +648,7 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if share.sharer != peer.as_str() {
+        if share.sharer != *peer {
             return Err(SharingError::Forbidden(
                 "revocation for a share from another organization".into(),
             ));
@@ -755,7 +755,7 @@ impl Engine {
         // Refused before the grant is looked at (a stopped share's grant may have expired).
         lifecycle::step(&mut share.clone(), Event::ImportRequested).map_err(refusal)?;
         let g = decode_grant(&share.grant)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+        grant::verify(&g, self.now(), Some(&self.inner.me))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
         if !g.grant.policy.allows(PolicyAction::Import) {
             return Err(SharingError::Forbidden(
@@ -992,12 +992,9 @@ impl Engine {
             return Ok(());
         }
         let g = decode_grant(&share.grant)?;
-        grant::verify(&g, self.now(), Some(&OrgId(self.inner.me.clone())))
+        grant::verify(&g, self.now(), Some(&self.inner.me))
             .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
-        let peer: casemesh_net::PeerId = share
-            .sharer
-            .parse()
-            .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
+        let peer = crate::partners::peer_of(&share.sharer)?;
         let grant_bytes = g.to_bytes();
         // Everything received up to here is what this pass completes.
         let upto = share.seq;
@@ -1593,7 +1590,7 @@ impl Engine {
         let mut copy = Case::new(&m.case_number, &m.title, &m.description, owner.id, now);
         copy.retention = received_case_policy(self.settings().default_retention);
         copy.origin = Origin::Received {
-            sharer: OrgId(share.sharer.clone()),
+            sharer: share.sharer.clone(),
             sharer_name: share.sharer_name.clone(),
             share: share.id,
             source_case: m.source_case,

@@ -53,7 +53,7 @@ pub use error::{Result, SharingError};
 pub use mail::SmtpConfig;
 pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;
-pub use partners::{DeadLetterView, PeerView};
+pub use partners::{DeadLetterView, PeerView, org_of, parse_org};
 
 use casemesh_model::ids::{CaseId, OrgId, ShareId};
 use casemesh_model::org::Settings;
@@ -99,7 +99,8 @@ struct Inner {
     store: Store,
     net: NetHandle,
     key: SigningKey,
-    me: String,
+    /// This organization's id (its PeerId's text).
+    me: OrgId,
     org_name: String,
     settings: Arc<RwLock<Settings>>,
     clock: Clock,
@@ -138,7 +139,7 @@ impl Engine {
     /// Start the net layer and the engine's loops. They stop when `shutdown` is cancelled.
     pub async fn start(config: EngineConfig) -> Result<(Engine, tokio::task::JoinSet<()>)> {
         let key = SigningKey::from_bytes(&config.secret);
-        let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes()).0;
+        let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes());
         let serve_tokens = serve::ServeTokens::default();
         let server = Arc::new(serve::GrantChecker {
             store: config.store.clone(),
@@ -218,7 +219,7 @@ impl Engine {
     }
 
     /// This organization's id (PeerId text).
-    pub fn org_id(&self) -> &str {
+    pub fn org_id(&self) -> &OrgId {
         &self.inner.me
     }
 
@@ -281,7 +282,7 @@ impl Engine {
     /// after the transaction commits.
     fn queue_in(
         txn: &mut casemesh_store::Txn<'_, '_>,
-        peer: &str,
+        peer: &OrgId,
         msg: &OutboxMessage,
     ) -> std::result::Result<(), casemesh_store::StoreError> {
         txn.queue_push(&records::outbox_queue(peer), msg)
@@ -314,14 +315,13 @@ impl Engine {
                         if request.kind == casemesh_net::MessageKind::DirectoryQuery.as_str() {
                             self.answer_directory(&request)
                         } else {
-                            self.handle_control(&OrgId(peer.to_base58()), &request)
-                                .await
+                            self.handle_control(&crate::org_of(&peer), &request).await
                         };
                     let _ = reply.send(response);
                 }
                 Event::PeerConnected { peer } => {
                     tracing::info!(peer = %peer, "partner connected");
-                    self.inner.outbox.connected(peer.to_base58()).await;
+                    self.inner.outbox.connected(crate::org_of(&peer)).await;
                 }
                 Event::PeerDisconnected { peer } => {
                     tracing::info!(peer = %peer, "partner disconnected")
@@ -355,7 +355,7 @@ impl Engine {
     }
 
     async fn dispatch(&self, peer: &OrgId, request: &ControlRequest) -> Result<()> {
-        if self.partner_by_id(peer.as_str())?.is_none() {
+        if self.partner_by_id(peer)?.is_none() {
             return Err(SharingError::Forbidden(format!(
                 "{peer} is not a registered partner"
             )));
@@ -384,7 +384,7 @@ impl Engine {
     }
 
     /// A partner's dead letters, oldest first.
-    pub fn dead_letters(&self, peer: &str) -> Result<Vec<records::DeadLetter>> {
+    pub fn dead_letters(&self, peer: &OrgId) -> Result<Vec<records::DeadLetter>> {
         Ok(self
             .inner
             .store

@@ -219,7 +219,7 @@ fn receipt(share: &mut OutgoingShare, r: &Receipt, now: Timestamp) -> Result<Vec
 pub(crate) mod tests {
     use super::*;
     use casemesh_model::grant::{Scope, ShareMode};
-    use casemesh_model::ids::{CaseId, ShareId};
+    use casemesh_model::ids::{CaseId, OrgId, ShareId};
     use casemesh_model::policy::SharingPolicy;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
@@ -228,7 +228,7 @@ pub(crate) mod tests {
         OutgoingShare {
             id: ShareId::random(),
             case: CaseId::random(),
-            partner: "peer".into(),
+            partner: OrgId("peer".into()),
             partner_name: "Partner".into(),
             recipients: vec![],
             scope: Scope::EntireCase,

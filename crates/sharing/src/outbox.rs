@@ -32,6 +32,7 @@
 use crate::error::{Result, SharingError};
 use crate::records::{self, OutboxMessage};
 use crate::{Engine, lifecycle, retry};
+use casemesh_model::ids::OrgId;
 use casemesh_net::{ControlRequest, ControlStatus, NetHandle};
 use casemesh_store::{Clock, Store};
 use std::collections::BTreeMap;
@@ -86,7 +87,7 @@ struct PartnerState {
 ///   reconnection ends the pause and resets the count.
 #[derive(Debug, Default)]
 pub(crate) struct Schedule {
-    partners: BTreeMap<String, PartnerState>,
+    partners: BTreeMap<OrgId, PartnerState>,
     /// Every partner is asked for (a wake-up, a tick, a reconnection): turned into each
     /// registered partner's `wanted` at the next [`Schedule::start`].
     all: bool,
@@ -109,8 +110,8 @@ impl Schedule {
 
     /// `peer` connected: its pause ends now, and every partner is asked for (as by a wake-up).
     /// A delivery to it in flight is not held against it if it fails.
-    pub(crate) fn connected(&mut self, peer: &str) {
-        let state = self.partners.entry(peer.to_owned()).or_default();
+    pub(crate) fn connected(&mut self, peer: &OrgId) {
+        let state = self.partners.entry(peer.clone()).or_default();
         state.retry = None;
         state.reconnected = state.in_flight;
         self.all = true;
@@ -119,12 +120,7 @@ impl Schedule {
     /// The partners to start now, at most `room`, in `registered` order, each marked in flight.
     /// `registered` is the current partner list: the state of partners no longer registered
     /// and not in flight is dropped.
-    pub(crate) fn start(
-        &mut self,
-        registered: &[String],
-        now: Instant,
-        room: usize,
-    ) -> Vec<String> {
+    pub(crate) fn start(&mut self, registered: &[OrgId], now: Instant, room: usize) -> Vec<OrgId> {
         self.partners
             .retain(|peer, s| s.in_flight || registered.iter().any(|r| r == peer));
         let all = std::mem::take(&mut self.all);
@@ -155,12 +151,12 @@ impl Schedule {
     /// the failures in a row and that pause. After a success its pause and count are reset.
     pub(crate) fn finished(
         &mut self,
-        peer: &str,
+        peer: &OrgId,
         outcome: Outcome,
         now: Instant,
         pause: impl FnOnce(u32) -> Duration,
     ) -> Option<(u32, Duration)> {
-        let state = self.partners.entry(peer.to_owned()).or_default();
+        let state = self.partners.entry(peer.clone()).or_default();
         state.in_flight = false;
         let reconnected = std::mem::take(&mut state.reconnected);
         match outcome {
@@ -200,7 +196,7 @@ impl Schedule {
 /// A request to the outbox actor.
 enum Command {
     /// A partner connected: its pause ends, and it is tried at once.
-    Connected { peer: String },
+    Connected { peer: OrgId },
 }
 
 /// Cloneable handle to the outbox actor. The actor ends when the last handle is dropped or
@@ -220,7 +216,7 @@ impl OutboxHandle {
 
     /// `peer` connected: end its pause and deliver what waits for it. Waits only while the
     /// actor's command queue is full (the actor never waits on the network, so not long).
-    pub(crate) async fn connected(&self, peer: String) {
+    pub(crate) async fn connected(&self, peer: OrgId) {
         if self
             .commands
             .send(Command::Connected { peer })
@@ -250,7 +246,7 @@ pub(crate) struct OutboxActor {
     /// The delivery tasks, one per partner at most.
     deliveries: JoinSet<Result<()>>,
     /// Whose delivery each task is (a task that panics is still its partner's failure).
-    delivering: BTreeMap<tokio::task::Id, String>,
+    delivering: BTreeMap<tokio::task::Id, OrgId>,
     shutdown: CancellationToken,
 }
 
@@ -315,7 +311,7 @@ impl OutboxActor {
         self.deliveries.shutdown().await;
     }
 
-    fn finished(&mut self, peer: &str, result: Result<()>) {
+    fn finished(&mut self, peer: &OrgId, result: Result<()>) {
         let outcome = match result {
             Ok(()) => Outcome::Delivered,
             Err(_) => Outcome::Failed,
@@ -324,7 +320,7 @@ impl OutboxActor {
         {
             let error = result.err().map(|e| e.to_string()).unwrap_or_default();
             tracing::info!(
-                peer,
+                peer = %peer,
                 error,
                 failures,
                 retry_in_ms = wait.as_millis() as u64,
@@ -335,7 +331,7 @@ impl OutboxActor {
 
     /// Start a delivery task for each partner that is due, within [`OUTBOX_PARALLEL`].
     fn start_due(&mut self) {
-        let registered: Vec<String> = match self.courier.store.all(&records::PARTNERS) {
+        let registered: Vec<OrgId> = match self.courier.store.all(&records::PARTNERS) {
             Ok(p) => p.into_iter().map(|p: records::Partner| p.peer_id).collect(),
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot list partners");
@@ -359,15 +355,13 @@ impl Courier {
     /// Deliver a partner's queued messages in order. A message the partner refuses for good, or
     /// that is too large to send, moves to the dead letters (and its share is marked Failed) so
     /// the messages behind it go on; a temporary failure stops here and is retried later.
-    pub(crate) async fn deliver_to(&self, peer: &str) -> Result<()> {
+    pub(crate) async fn deliver_to(&self, peer: &OrgId) -> Result<()> {
         let queue = records::outbox_queue(peer);
         let items: Vec<(u64, OutboxMessage)> = self.store.queue_items(&queue)?;
         if items.is_empty() {
             return Ok(());
         }
-        let peer_id: casemesh_net::PeerId = peer
-            .parse()
-            .map_err(|_| SharingError::Invalid(format!("bad peer id {peer}")))?;
+        let peer_id = crate::partners::peer_of(peer)?;
         for (seq, msg) in items {
             let mut msg_id = [0u8; 16];
             if hex::decode_to_slice(&msg.msg_id, &mut msg_id).is_err() {
@@ -418,8 +412,8 @@ impl Courier {
     }
 
     /// Move an outbox message to the partner's dead letters and fail its share, atomically.
-    fn dead_letter(&self, peer: &str, seq: u64, msg: &OutboxMessage, reason: &str) -> Result<()> {
-        tracing::warn!(peer, kind = %msg.kind, share = ?msg.share, reason, "message cannot be delivered; moved to the dead letters");
+    fn dead_letter(&self, peer: &OrgId, seq: u64, msg: &OutboxMessage, reason: &str) -> Result<()> {
+        tracing::warn!(peer = %peer, kind = %msg.kind, share = ?msg.share, reason, "message cannot be delivered; moved to the dead letters");
         let now = self.clock.now();
         let letter = records::DeadLetter {
             msg_id: msg.msg_id.clone(),
@@ -455,8 +449,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn peers(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("p{i}")).collect()
+    fn p(i: usize) -> OrgId {
+        OrgId(format!("p{i}"))
+    }
+
+    fn peers(n: usize) -> Vec<OrgId> {
+        (0..n).map(p).collect()
     }
 
     /// A fixed pause: `failures` seconds.
@@ -472,34 +470,34 @@ mod tests {
         s.request_all();
         assert_eq!(s.start(&registered, t0, 8), registered);
         assert_eq!(
-            s.finished("p0", Outcome::Failed, t0, linear),
+            s.finished(&p(0), Outcome::Failed, t0, linear),
             Some((1, Duration::from_secs(1)))
         );
-        assert_eq!(s.finished("p1", Outcome::Delivered, t0, linear), None);
+        assert_eq!(s.finished(&p(1), Outcome::Delivered, t0, linear), None);
         // Within the pause a wake-up starts only p1.
         s.request_all();
-        assert_eq!(s.start(&registered, t0, 8), vec!["p1".to_owned()]);
-        s.finished("p1", Outcome::Delivered, t0, linear);
+        assert_eq!(s.start(&registered, t0, 8), vec![p(1)]);
+        s.finished(&p(1), Outcome::Delivered, t0, linear);
         // After it, p0 goes; a second failure doubles the count.
         let t1 = t0 + Duration::from_secs(1);
         s.request_all();
         assert_eq!(s.start(&registered, t1, 8), registered);
         assert_eq!(
-            s.finished("p0", Outcome::Failed, t1, linear),
+            s.finished(&p(0), Outcome::Failed, t1, linear),
             Some((2, Duration::from_secs(2)))
         );
-        s.finished("p1", Outcome::Delivered, t1, linear);
+        s.finished(&p(1), Outcome::Delivered, t1, linear);
         s.request_all();
         assert_eq!(
             s.start(&registered, t1 + Duration::from_secs(2), 8),
             registered
         );
         // A success resets the count.
-        assert_eq!(s.finished("p0", Outcome::Delivered, t1, linear), None);
+        assert_eq!(s.finished(&p(0), Outcome::Delivered, t1, linear), None);
         s.request_all();
         s.start(&registered, t1, 8);
         assert_eq!(
-            s.finished("p0", Outcome::Failed, t1, linear),
+            s.finished(&p(0), Outcome::Failed, t1, linear),
             Some((1, Duration::from_secs(1)))
         );
     }
@@ -511,14 +509,14 @@ mod tests {
         let mut s = Schedule::default();
         s.request_all();
         s.start(&registered, t0, 8);
-        s.finished("p0", Outcome::Failed, t0, |_| Duration::from_secs(60));
+        s.finished(&p(0), Outcome::Failed, t0, |_| Duration::from_secs(60));
         s.request_all();
         assert!(s.start(&registered, t0, 8).is_empty());
-        s.connected("p0");
+        s.connected(&p(0));
         assert_eq!(s.start(&registered, t0, 8), registered);
         // A reconnection while a delivery runs: that delivery's failure is not held against it.
-        s.connected("p0");
-        assert_eq!(s.finished("p0", Outcome::Failed, t0, linear), None);
+        s.connected(&p(0));
+        assert_eq!(s.finished(&p(0), Outcome::Failed, t0, linear), None);
         assert!(s.wants_start());
         assert_eq!(s.start(&registered, t0, 8), registered);
     }
@@ -536,10 +534,10 @@ mod tests {
             "one delivery per partner"
         );
         assert!(!s.wants_start());
-        s.finished("p0", Outcome::Delivered, t0, linear);
+        s.finished(&p(0), Outcome::Delivered, t0, linear);
         assert!(s.wants_start());
         assert_eq!(s.start(&registered, t0, 8), registered);
-        s.finished("p0", Outcome::Delivered, t0, linear);
+        s.finished(&p(0), Outcome::Delivered, t0, linear);
         assert!(!s.wants_start(), "nothing more was asked for");
     }
 
@@ -551,12 +549,9 @@ mod tests {
         s.request_all();
         assert_eq!(s.start(&registered, t0, 2), peers(2));
         assert!(s.wants_start());
-        s.finished("p0", Outcome::Delivered, t0, linear);
-        assert_eq!(s.start(&registered, t0, 1), vec!["p2".to_owned()]);
-        assert_eq!(
-            s.start(&registered, t0, 2),
-            vec!["p3".to_owned(), "p4".to_owned()]
-        );
+        s.finished(&p(0), Outcome::Delivered, t0, linear);
+        assert_eq!(s.start(&registered, t0, 1), vec![p(2)]);
+        assert_eq!(s.start(&registered, t0, 2), vec![p(3), p(4)]);
         assert!(!s.wants_start());
     }
 
@@ -566,11 +561,11 @@ mod tests {
         let mut s = Schedule::default();
         s.request_all();
         s.start(&peers(2), t0, 8);
-        s.finished("p1", Outcome::Failed, t0, linear);
-        s.finished("p0", Outcome::Delivered, t0, linear);
+        s.finished(&p(1), Outcome::Failed, t0, linear);
+        s.finished(&p(0), Outcome::Delivered, t0, linear);
         s.request_all();
         assert_eq!(s.start(&peers(1), t0, 8), peers(1));
-        assert!(!s.partners.contains_key("p1"));
+        assert!(!s.partners.contains_key(&p(1)));
         assert_eq!(s.in_flight(), 1);
     }
 
@@ -636,7 +631,7 @@ mod tests {
                         let started = s.start(&registered, now, room);
                         prop_assert!(started.len() <= room);
                         for peer in &started {
-                            let p: usize = peer[1..].parse().unwrap();
+                            let p: usize = peer.as_str()[1..].parse().unwrap();
                             prop_assert!(!in_flight[p], "two deliveries to {peer}");
                             prop_assert!(paused_until[p] <= now, "{peer} started during its pause");
                             prop_assert!(asked[p], "{peer} started unasked");

@@ -9,8 +9,8 @@ use crate::lifecycle::{self, Effect, Event};
 use crate::manifest::{self, ListBuilder};
 use crate::records::OnwardOf;
 use crate::records::{
-    OutboxMessage, OutgoingShare, ReceiptRecord, RecipientEntry, SHARE_DOCS, SHARE_ITEMS, SHARES,
-    SHARES_BY_CASE, SentItem, ShareStatus, StopAckRecord,
+    OutboxMessage, OutgoingShare, Partner, ReceiptRecord, RecipientEntry, SHARE_DOCS, SHARE_ITEMS,
+    SHARES, SHARES_BY_CASE, SentItem, ShareStatus, StopAckRecord,
 };
 use crate::wire::{
     self, Carried, ItemList, ManifestHead, ManifestUpdate, Offer, Receipt, RevocationNotice,
@@ -100,8 +100,8 @@ pub struct ShareRequest {
 /// What a new outgoing share is made of ([`Engine::open_share`]).
 struct Opening<'a> {
     case: &'a Case,
-    /// Partner name or id.
-    partner: &'a str,
+    /// The partner, as registered.
+    partner: &'a Partner,
     recipients: &'a [Recipient],
     scope: Scope,
     message: Option<String>,
@@ -190,9 +190,9 @@ impl Engine {
         let grant = Grant {
             id: share.id,
             version,
-            issuer: OrgId(self.inner.me.clone()),
+            issuer: self.inner.me.clone(),
             issuer_key: self.inner.key.verifying_key().to_bytes(),
-            audience: OrgId(share.partner.clone()),
+            audience: share.partner.clone(),
             recipients: share
                 .recipients
                 .iter()
@@ -275,7 +275,7 @@ impl Engine {
             )));
         }
         let partner = self.partner(&req.partner)?;
-        if parent.chain().any(|g| g.grant.issuer.0 == partner.peer_id) {
+        if parent.chain().any(|g| g.grant.issuer == partner.peer_id) {
             return Err(SharingError::Forbidden(format!(
                 "{} already holds this case: it shared it (directly or through others)",
                 partner.name
@@ -308,7 +308,7 @@ impl Engine {
             actor,
             Opening {
                 case: &case,
-                partner: &partner.peer_id,
+                partner: &partner,
                 recipients: &req.recipients,
                 scope: Scope::EntireCase,
                 message: req.message.clone(),
@@ -370,7 +370,7 @@ impl Engine {
             )));
         }
         let parent = self.parent_grant(received.id)?;
-        grant::verify(&parent, self.now(), Some(&OrgId(self.inner.me.clone())))
+        grant::verify(&parent, self.now(), Some(&self.inner.me))
             .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
         let policy = &parent.grant.policy;
         if actions.iter().any(|a| !policy.allows(*a)) {
@@ -417,7 +417,7 @@ impl Engine {
         message: Option<String>,
     ) -> Result<()> {
         let parent = self.parent_grant(received.id)?;
-        let me = OrgId(self.inner.me.clone());
+        let me = self.inner.me.clone();
         let child = Grant {
             // The hop carries the inside share's own id, so the origin's record and this
             // organization's `share stop ID` name the same thing.
@@ -514,7 +514,7 @@ impl Engine {
         // The link of the chain this node issued: the grant of a share here.
         let mine = child
             .chain()
-            .find(|g| g.grant.issuer.0 == self.inner.me)
+            .find(|g| g.grant.issuer == self.inner.me)
             .ok_or_else(|| {
                 SharingError::Forbidden("onward hop of a share this node never issued".into())
             })?;
@@ -529,12 +529,11 @@ impl Engine {
         let now = self.now();
         let hop = crate::records::OnwardHop {
             share: child.grant.id,
-            from: child.grant.issuer.0.clone(),
+            from: child.grant.issuer.clone(),
             from_name: self
-                .partner(&child.grant.issuer.0)
-                .map(|p| p.name)
-                .unwrap_or_else(|_| child.grant.issuer.0.clone()),
-            to: child.grant.audience.0.clone(),
+                .partner_by_id(&child.grant.issuer)?
+                .map_or_else(|| child.grant.issuer.to_string(), |p| p.name),
+            to: child.grant.audience.clone(),
             to_name: notice.to_name.clone(),
             recipients: child.grant.recipients.clone(),
             scope: child.grant.scope.clone(),
@@ -665,7 +664,7 @@ impl Engine {
             actor,
             Opening {
                 case: &case,
-                partner: &req.partner,
+                partner: &self.partner(&req.partner)?,
                 recipients: &req.recipients,
                 scope,
                 message: req.message.clone(),
@@ -686,7 +685,6 @@ impl Engine {
             mode,
         } = opening;
         let store = &self.inner.store;
-        let partner = self.partner(partner)?;
         if recipients.is_empty() {
             return Err(SharingError::Invalid(
                 "name at least one recipient (--to)".into(),
@@ -1039,7 +1037,7 @@ impl Engine {
                     actor,
                     Opening {
                         case: &case,
-                        partner: &other.peer_id,
+                        partner: &other,
                         recipients: &recipients,
                         scope: share.scope.clone(),
                         message: share.message.clone(),
@@ -1367,7 +1365,7 @@ impl Engine {
         let rev = SignedRevocation::sign(
             Revocation {
                 grant_id: share.id,
-                issuer: OrgId(self.inner.me.clone()),
+                issuer: self.inner.me.clone(),
                 issuer_key: self.inner.key.verifying_key().to_bytes(),
                 revoked_at: now,
                 reason: format!("stopped by {}", actor.name),
@@ -1454,7 +1452,7 @@ impl Engine {
         let id = receipt.share;
         let now = self.now();
         let before = self.share(&id.to_string())?;
-        if before.partner != peer.as_str() {
+        if before.partner != *peer {
             return Err(SharingError::Forbidden(
                 "receipt for a share addressed to another organization".into(),
             ));
@@ -1615,7 +1613,9 @@ impl Engine {
     /// recipients, a wider scope) without a second person: such a change is refused, and the
     /// user is told to stop it and create a new share, which waits for approval.
     fn refuse_change_under_approval(&self, share: &OutgoingShare) -> Result<()> {
-        let partner = self.partner(&share.partner)?;
+        let partner = self
+            .partner_by_id(&share.partner)?
+            .ok_or_else(|| SharingError::NotFound(format!("partner {}", share.partner)))?;
         if self.policy(&partner.policy)?.two_person_approval {
             return Err(SharingError::Conflict(format!(
                 "share {} is under two-person approval (policy {:?}): it cannot be widened without a second person; stop it and create a new share, which a user with share_approve approves",

@@ -7,6 +7,7 @@
 use crate::Engine;
 use crate::error::{Result, SharingError};
 use crate::records::{self, PARTNERS, POLICIES, Partner};
+use casemesh_model::ids::OrgId;
 use casemesh_model::policy::SharingPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub struct PeerView {
     /// Display name.
     pub name: String,
     /// Org id (PeerId).
-    pub peer_id: String,
+    pub peer_id: OrgId,
     /// Whether a connection is open (and the partner ran a protocol on it).
     pub connected: bool,
     /// The connection state in words: `connected`, `offline` (not reached), or
@@ -91,9 +92,28 @@ fn parse_peer(peer: &str) -> Result<casemesh_net::PeerId> {
         .map_err(|_| SharingError::Invalid(format!("not a PeerId: {peer:?}")))
 }
 
+/// The org id of a libp2p peer: its PeerId's base58 text (the conversion lives here, as the
+/// model crate does not depend on libp2p).
+pub fn org_of(peer: &casemesh_net::PeerId) -> OrgId {
+    OrgId(peer.to_base58())
+}
+
+/// An org id typed by a user or sent through the API, checked to be a PeerId's text.
+///
+/// Errors: [`SharingError::Invalid`] naming the input when it is not a PeerId.
+pub fn parse_org(text: &str) -> Result<OrgId> {
+    parse_peer(text).map(|p| org_of(&p))
+}
+
+/// The libp2p PeerId of an org id. Errors ([`SharingError::Invalid`]) for text that is not a
+/// PeerId, which only a record written by other means than this crate can hold.
+pub(crate) fn peer_of(org: &OrgId) -> Result<casemesh_net::PeerId> {
+    parse_peer(org.as_str())
+}
+
 fn net_partner(p: &Partner) -> Result<casemesh_net::Partner> {
     Ok(casemesh_net::Partner {
-        peer_id: parse_peer(&p.peer_id)?,
+        peer_id: peer_of(&p.peer_id)?,
         addrs: parse_addrs(&p.addrs)?,
         name: p.name.clone(),
     })
@@ -105,13 +125,13 @@ impl Engine {
         Ok(self.inner.store.all(&PARTNERS)?)
     }
 
-    pub(crate) fn partner_by_id(&self, peer: &str) -> Result<Option<Partner>> {
-        Ok(self.inner.store.get(&PARTNERS, peer)?)
+    pub(crate) fn partner_by_id(&self, peer: &OrgId) -> Result<Option<Partner>> {
+        Ok(self.inner.store.get(&PARTNERS, peer.as_str())?)
     }
 
     /// A partner by display name or PeerId.
     pub fn partner(&self, name_or_id: &str) -> Result<Partner> {
-        if let Some(p) = self.partner_by_id(name_or_id)? {
+        if let Some(p) = self.inner.store.get(&PARTNERS, name_or_id)? {
             return Ok(p);
         }
         self.partners()?
@@ -121,17 +141,21 @@ impl Engine {
     }
 
     /// Register a partner and connect to it.
+    ///
+    /// Errors: [`SharingError::Invalid`] for a bad name or address, an org id that is not a
+    /// PeerId (see [`parse_org`]) or this node's own; `Conflict` when the name or the org id is
+    /// registered already; `NotFound` for an unknown policy.
     pub async fn add_partner(
         &self,
         name: &str,
-        peer_id: &str,
+        peer_id: &OrgId,
         addrs: Vec<String>,
         policy: Option<&str>,
     ) -> Result<Partner> {
         casemesh_model::names::validate_name(name)
             .map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
-        let peer = parse_peer(peer_id)?;
-        if peer.to_base58() == self.inner.me {
+        let peer_id = org_of(&peer_of(peer_id)?);
+        if peer_id == self.inner.me {
             return Err(SharingError::Invalid(
                 "a node cannot be its own partner".into(),
             ));
@@ -142,14 +166,14 @@ impl Engine {
         if self
             .partners()?
             .iter()
-            .any(|p| p.name == name || p.peer_id == peer.to_base58())
+            .any(|p| p.name == name || p.peer_id == peer_id)
         {
             return Err(SharingError::Conflict(format!(
                 "partner {name:?} or {peer_id} is already registered"
             )));
         }
         let partner = Partner {
-            peer_id: peer.to_base58(),
+            peer_id,
             name: name.to_owned(),
             addrs,
             policy: policy.to_owned(),
@@ -157,7 +181,7 @@ impl Engine {
         };
         self.inner
             .store
-            .put(&PARTNERS, &partner.peer_id, &partner)?;
+            .put(&PARTNERS, partner.peer_id.as_str(), &partner)?;
         self.inner.net.add_partner(net_partner(&partner)?).await?;
         tracing::info!(partner = %partner.peer_id, name, "partner registered");
         Ok(partner)
@@ -194,7 +218,7 @@ impl Engine {
             self.policy(pol)?;
             p.policy = pol.to_owned();
         }
-        self.inner.store.put(&PARTNERS, &p.peer_id, &p)?;
+        self.inner.store.put(&PARTNERS, p.peer_id.as_str(), &p)?;
         self.inner.net.add_partner(net_partner(&p)?).await?;
         Ok(p)
     }
@@ -202,11 +226,8 @@ impl Engine {
     /// Unregister a partner: its connections close and it is refused from now on.
     pub async fn remove_partner(&self, name_or_id: &str) -> Result<Partner> {
         let p = self.partner(name_or_id)?;
-        self.inner.store.delete(&PARTNERS, &p.peer_id)?;
-        self.inner
-            .net
-            .remove_partner(parse_peer(&p.peer_id)?)
-            .await?;
+        self.inner.store.delete(&PARTNERS, p.peer_id.as_str())?;
+        self.inner.net.remove_partner(peer_of(&p.peer_id)?).await?;
         tracing::info!(partner = %p.peer_id, "partner removed");
         Ok(p)
     }
@@ -258,7 +279,7 @@ impl Engine {
         let infos = self.inner.net.peers().await?;
         let mut out = Vec::new();
         for p in self.partners()? {
-            let info = infos.iter().find(|i| i.peer_id.to_base58() == p.peer_id);
+            let info = infos.iter().find(|i| org_of(&i.peer_id) == p.peer_id);
             let queued = self
                 .inner
                 .store
@@ -300,5 +321,31 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_org_id_is_parsed_from_peer_id_text_and_back() {
+        let peer = casemesh_net::PeerId::random();
+        let org = parse_org(&peer.to_string()).unwrap();
+        assert_eq!(org, org_of(&peer));
+        assert_eq!(org.as_str(), peer.to_base58());
+        assert_eq!(peer_of(&org).unwrap(), peer);
+    }
+
+    #[test]
+    fn text_that_is_not_a_peer_id_is_refused_by_name() {
+        let spaced = format!(" {}", casemesh_net::PeerId::random());
+        for bad in ["", "County Prosecutor", "12D3KooW", "0OIl", &spaced] {
+            match parse_org(bad) {
+                Err(SharingError::Invalid(m)) => assert!(m.contains("not a PeerId"), "{m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(peer_of(&OrgId("peer".into())).is_err());
     }
 }

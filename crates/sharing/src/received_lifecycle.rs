@@ -354,7 +354,7 @@ fn receipt(share: &IncomingShare, sign: bool, stop_ack: bool) -> Effect {
 mod tests {
     use super::*;
     use crate::wire::{BlobRef, ManifestEvidence};
-    use casemesh_model::ids::{BlobHash, EvidenceId, ShareId};
+    use casemesh_model::ids::{BlobHash, EvidenceId, OrgId, ShareId};
     use casemesh_model::time::Timestamp;
     use proptest::prelude::*;
 
@@ -374,7 +374,7 @@ mod tests {
     fn share() -> IncomingShare {
         IncomingShare {
             id: ShareId::random(),
-            sharer: "peer".into(),
+            sharer: OrgId("peer".into()),
             sharer_name: "Sharer".into(),
             grant: "g0".into(),
             head: head(),

@@ -67,7 +67,7 @@ pub const MAIL_QUEUE: &str = "mail";
 pub const MAIL_FAILED: Table<str, MailFailure> = Table::new("mail_failed");
 
 /// The outbox queue of one partner.
-pub fn outbox_queue(peer: &str) -> String {
+pub fn outbox_queue(peer: &OrgId) -> String {
     format!("outbox.{peer}")
 }
 
@@ -75,7 +75,7 @@ pub fn outbox_queue(peer: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partner {
     /// Its org id (PeerId text).
-    pub peer_id: String,
+    pub peer_id: OrgId,
     /// Display name, unique here.
     pub name: String,
     /// Multiaddrs to reach it.
@@ -131,7 +131,7 @@ pub struct OutgoingShare {
     /// The shared case.
     pub case: CaseId,
     /// The partner (audience) org id.
-    pub partner: String,
+    pub partner: OrgId,
     /// The partner's display name.
     pub partner_name: String,
     /// Recipients, with when they were added.
@@ -243,11 +243,11 @@ pub struct OnwardHop {
     /// The onward share (= child grant id).
     pub share: ShareId,
     /// The organization that shared onward (the child grant's issuer).
-    pub from: String,
+    pub from: OrgId,
     /// Its name here (the partner that reported it, for a direct hop).
     pub from_name: String,
     /// The organization it was shared with (the child grant's audience).
-    pub to: String,
+    pub to: OrgId,
     /// That organization's name as the sharing partner knows it (a label, not verified here).
     pub to_name: String,
     /// Recipients named in the child grant.
@@ -342,7 +342,7 @@ pub struct IncomingShare {
     /// Share id = grant id.
     pub id: ShareId,
     /// The sharing org id.
-    pub sharer: String,
+    pub sharer: OrgId,
     /// Its display name here.
     pub sharer_name: String,
     /// The grant, wire form, hex; checked again on every use.
@@ -451,7 +451,7 @@ pub struct DeadLetter {
 }
 
 /// The dead-letter queue of one partner.
-pub fn dead_letter_queue(peer: &str) -> String {
+pub fn dead_letter_queue(peer: &OrgId) -> String {
     format!("deadletter.{peer}")
 }
 
@@ -504,7 +504,59 @@ pub struct MailFailure {
     pub failed_at: Timestamp,
 }
 
-/// An org id as the model types it.
-pub fn org(peer: &str) -> OrgId {
-    OrgId(peer.to_owned())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partner, an outgoing share with an onward hop and a received share, as the layout that
+    /// kept org ids as `String` wrote them (`serde_json::to_vec`, as the store does).
+    const OLD_PARTNER: &str = r#"{"peer_id":"12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY","name":"County Prosecutor","addrs":["/ip4/10.0.0.5/tcp/4001"],"policy":"partner-copy","added_at":1700000000000}"#;
+    const OLD_SHARE: &str = r#"{"id":"0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10","case":"5f0c2f8e-6d3b-4c1a-8e2f-0a9b8c7d6e5f","partner":"12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY","partner_name":"Partner","recipients":[],"scope":{"kind":"entire_case"},"mode":"copy","policy":{"name":"Partner copy (default)","allowed":["view","download","import","receive_updates","apply_case_updates","apply_evidence_updates"],"data":["case_number","case_title","case_description","evidence_name","evidence_display_id","evidence_description","transcripts"]},"message":null,"created_by":"alice","created_at":0,"grant":"","status":"Processing","seq":0,"items_sent":10,"items_delivered":0,"delivered_seq":null,"lists":{"0":"044e89c6788922c0177049ebe2c9ffdb849011200c0a333658a3680d1aeb23ff"},"docs":["2f51eab70c364451857e15a448cc0af5103de3a41790dd4e42feaed317606b63"],"completed_at":null,"stopped_at":null,"revocation":null,"owner":null,"failure":null,"skipped":{},"skipped_total":0,"receipt":null,"stop_ack":null,"onward":null,"hops":[{"share":"9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a","from":"12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY","from_name":"County Prosecutor","to":"12D3KooWRKaDmmQyaz8q1Fdfj5V2FZPEa8cQAvo2jwdzQyQJDGbu","to_name":"Public Defender","recipients":[{"kind":"user","value":"dana"}],"scope":{"kind":"entire_case"},"at":1700000100000,"grant":"00ff"}],"refused_recipients":[]}"#;
+    const OLD_RECEIVED: &str = r#"{"id":"0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10","sharer":"12D3KooWQfSqLqhdyBgXvoTkcRC8F2nbqeYnbGjcoRrNn1a3B6ya","sharer_name":"City Police","grant":"00ff","head":{"share":"0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10","source_case":"5f0c2f8e-6d3b-4c1a-8e2f-0a9b8c7d6e5f","case_number":"C-1","title":"Burglary","description":"","folders":[],"items":2,"made_at":1700000000000},"seq":1,"lists":{},"done_seq":1,"items_imported":2,"items_skipped":0,"recipients":[{"kind":"user","value":"bob"}],"resolved_users":["bob"],"received_at":1700000000500,"local_case":"7e6d5c4b-3a29-4817-8f6e-5d4c3b2a1908","import_map":{"map":{}},"status":"Imported","last_error":null,"mode":"copy"}"#;
+
+    fn org(text: &str) -> OrgId {
+        OrgId(text.to_owned())
+    }
+
+    /// Load `old` as `T` and write it back: the bytes must not change.
+    fn reload<T: Serialize + serde::de::DeserializeOwned>(old: &str) -> T {
+        let record: T = serde_json::from_str(old).unwrap();
+        let again = serde_json::to_vec(&record).unwrap();
+        assert_eq!(String::from_utf8(again).unwrap(), old);
+        record
+    }
+
+    #[test]
+    fn records_written_with_string_org_ids_load_and_write_back_byte_identical() {
+        let p: Partner = reload(OLD_PARTNER);
+        assert_eq!(
+            p.peer_id,
+            org("12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY")
+        );
+        let s: OutgoingShare = reload(OLD_SHARE);
+        assert_eq!(s.partner, p.peer_id);
+        assert_eq!(s.hops[0].from, p.peer_id);
+        assert_eq!(
+            s.hops[0].to,
+            org("12D3KooWRKaDmmQyaz8q1Fdfj5V2FZPEa8cQAvo2jwdzQyQJDGbu")
+        );
+        let r: IncomingShare = reload(OLD_RECEIVED);
+        assert_eq!(
+            r.sharer,
+            org("12D3KooWQfSqLqhdyBgXvoTkcRC8F2nbqeYnbGjcoRrNn1a3B6ya")
+        );
+    }
+
+    #[test]
+    fn queue_names_keep_the_org_id_text() {
+        let o = org("12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY");
+        assert_eq!(
+            outbox_queue(&o),
+            "outbox.12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY"
+        );
+        assert_eq!(
+            dead_letter_queue(&o),
+            "deadletter.12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Checks grants for the net layer's blob protocol.
 pub(crate) struct GrantChecker {
     pub(crate) store: Store,
-    pub(crate) me: String,
+    pub(crate) me: OrgId,
     pub(crate) clock: Clock,
     pub(crate) tokens: ServeTokens,
 }
@@ -158,12 +158,12 @@ impl GrantChecker {
     ) -> Result<(SignedGrant, OutgoingShare), String> {
         let g =
             SignedGrant::from_bytes(grant_bytes).map_err(|e| format!("malformed grant: {e}"))?;
-        let requester = OrgId(peer.to_base58());
+        let requester = crate::org_of(peer);
         grant::verify(&g, self.clock.now(), Some(&requester))
             .map_err(|e| format!("grant refused: {e}"))?;
         // This node's own link of the chain: the grant itself (an onward share's grant is a
         // child whose root another organization issued).
-        if g.grant.issuer.0 != self.me {
+        if g.grant.issuer != self.me {
             return Err("grant was not issued by this organization".into());
         }
         let share: OutgoingShare = self
@@ -179,7 +179,7 @@ impl GrantChecker {
             return Err("the share waits for approval".into());
         }
         let source_case = share.onward.map_or(share.case, |o| o.source_case);
-        if share.partner != requester.0 || source_case != g.grant.source_case {
+        if share.partner != requester || source_case != g.grant.source_case {
             return Err("grant does not match the share".into());
         }
         // An onward share serves only while the share it continues stands: the origin's stop
@@ -369,7 +369,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let key = SigningKey::from_bytes(&[7; 32]);
-        let me = org_id_from_public_key(key.verifying_key().as_bytes()).0;
+        let me = org_id_from_public_key(key.verifying_key().as_bytes());
         let actor = Actor::new("t", Timestamp(1));
         let mut case = Case::new("C-1", "t", "", UserId::random(), Timestamp(1));
         let shared_folder = case.create_folder("Shared").unwrap();
@@ -406,7 +406,7 @@ mod tests {
         let share = OutgoingShare {
             id: ShareId::random(),
             case: case.id,
-            partner: partner.to_base58(),
+            partner: crate::org_of(&partner),
             partner_name: "P".into(),
             recipients: vec![],
             scope: Scope::Folders(vec![shared_folder]),
@@ -477,7 +477,7 @@ mod tests {
             version: 1,
             issuer: OrgId(String::new()),
             issuer_key: [0; 32],
-            audience: OrgId(audience.to_base58()),
+            audience: crate::org_of(audience),
             recipients: vec![],
             source_case: f.share.case,
             scope: f.share.scope.clone(),

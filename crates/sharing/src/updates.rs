@@ -175,8 +175,8 @@ fn stored_meta_err(e: impl std::fmt::Display) -> SharingError {
 
 /// The Automerge actor of an organization in metadata documents: the first 16 bytes of the
 /// BLAKE3 hash of its org id (the same on every node, so each side can tell the other's changes).
-pub(crate) fn actor_of(org: &str) -> Vec<u8> {
-    blake3::hash(org.as_bytes()).as_bytes()[..16].to_vec()
+pub(crate) fn actor_of(org: &OrgId) -> Vec<u8> {
+    blake3::hash(org.as_str().as_bytes()).as_bytes()[..16].to_vec()
 }
 
 /// Whether a policy lets this field's value leave the sharer at all (a withheld field travels
@@ -594,7 +594,7 @@ impl Engine {
     pub(crate) async fn on_meta_changes(&self, peer: &OrgId, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
         let share = self.received_by_id(id)?;
-        if share.sharer != peer.as_str() {
+        if share.sharer != *peer {
             return Err(SharingError::Forbidden(
                 "update for a share from another organization".into(),
             ));
@@ -702,7 +702,7 @@ impl Engine {
     pub(crate) fn on_case_edit(&self, peer: &OrgId, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
         let share = self.share(&id.to_string())?;
-        if share.partner != peer.as_str() {
+        if share.partner != *peer {
             return Err(SharingError::Forbidden(
                 "edit for a share with another organization".into(),
             ));
@@ -1263,7 +1263,7 @@ fn record_taken_in(
 
 /// The review rows of refused edits of this organization in an access-mode share's document
 /// (see [`Engine::update_review`]).
-fn refusal_rows(up: &CaseDoc, sharer: &str) -> Vec<ReviewRow> {
+fn refusal_rows(up: &CaseDoc, sharer_name: &str) -> Vec<ReviewRow> {
     up.refusals()
         .into_iter()
         .map(|f| {
@@ -1279,11 +1279,11 @@ fn refusal_rows(up: &CaseDoc, sharer: &str) -> Vec<ReviewRow> {
                 conflict: false,
                 allowed: false,
                 reason: Some(format!(
-                    "{sharer} refused this edit and took it back: {}",
+                    "{sharer_name} refused this edit and took it back: {}",
                     f.reason
                 )),
                 changed: Some(Stamp {
-                    by: sharer.to_owned(),
+                    by: sharer_name.to_owned(),
                     at: f.at,
                 }),
             }

@@ -2,10 +2,11 @@
 //! identity on the network, the partner organizations it trusts, sharing policies, and the
 //! operator view of partner connections.
 
-use super::{Out, items, list, opt, s, table, text, typed};
+use super::{Out, list, opt, s, table, typed};
 use crate::client::Client;
 use casemesh_api_types::{
-    AddPartner, EditPartner, IdView, PartnerView, PeerView, PolicyView, PutPolicy,
+    AddPartner, DirectoryEntryView, EditPartner, IdView, PartnerView, PeerView, PolicyView,
+    PutPolicy,
 };
 use reqwest::Method;
 
@@ -231,15 +232,15 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
             let v = client
                 .get_query(&["v1", "partners", &partner, "directory"], &[("q", query)])
                 .await?;
-            if !out.json(&v)? {
-                let rows: Vec<Vec<String>> = items(&v)
+            if let Some(entries) = out.answer::<Vec<DirectoryEntryView>>(&v)? {
+                let rows: Vec<Vec<String>> = entries
                     .iter()
                     .map(|e| {
                         vec![
-                            format!("{}:{}", text(e, "kind"), text(e, "name")),
-                            text(e, "full_name"),
-                            text(e, "email"),
-                            text(e, "badge_id"),
+                            format!("{}:{}", s(&e.kind), s(&e.name)),
+                            opt(e.full_name.as_deref()),
+                            opt(e.email.as_deref()),
+                            opt(e.badge_id.as_deref()),
                         ]
                     })
                     .collect();

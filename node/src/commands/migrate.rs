@@ -77,7 +77,7 @@ pub(super) async fn run(to: Destination, ctx: &Context) -> anyhow::Result<()> {
     // delete what this migration puts there); a new bucket is marked as this node's.
     let me =
         casemesh_service::config::identity_org_id(&casemesh_service::config::load_identity(&dir)?);
-    s3.claim(&me.0)
+    s3.claim(me.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("bucket {}: {e}", s3_config.bucket))?;
     let bar = progress_bar(ctx.json);

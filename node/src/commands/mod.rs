@@ -245,11 +245,6 @@ pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The elements of a JSON array (empty for anything else).
-fn items(value: &Value) -> &[Value] {
-    value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
 /// Print rows under headers, columns padded to their widest cell (display width), two spaces
 /// apart, no borders; every cell escaped (see [`escape`]), so a cell is always one line.
 fn table(headers: &[&str], rows: &[Vec<String>]) {

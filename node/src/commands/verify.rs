@@ -240,7 +240,7 @@ fn report_view(
 fn org_of(public_key_hex: &str) -> String {
     let mut key = [0u8; 32];
     match hex::decode_to_slice(public_key_hex, &mut key) {
-        Ok(()) => casemesh_model::grant::org_id_from_public_key(&key).0,
+        Ok(()) => casemesh_model::grant::org_id_from_public_key(&key).to_string(),
         Err(_) => "an invalid key".into(),
     }
 }

@@ -245,7 +245,7 @@ async fn landing(
          organization id: confirm it with the sender, not only from this page).</small></p>",
         title = e(&title),
         org = e(&state.org.name),
-        org_id = e(&state.org.id),
+        org_id = e(state.org.id.as_str()),
         fmt = link.format.extension().to_uppercase(),
         size = e(&human_size(link.package_size())),
         expires = e(&link.expires_at.to_string()),

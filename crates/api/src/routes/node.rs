@@ -88,7 +88,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
 pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeInfo> {
     Json(NodeInfo {
         org_name: state.org.name.clone(),
-        org_id: state.org.id.clone(),
+        org_id: state.org.id.to_string(),
         version: env!("CARGO_PKG_VERSION").into(),
         admin_addr: state
             .admin_addr

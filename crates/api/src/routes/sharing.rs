@@ -14,13 +14,13 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 pub use casemesh_api_types::sharing::{
-    AccessEntry, AddPartner, AddRecipients, CreateShare, DirectoryParams, EditPartner, HopView,
-    IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView, PolicyView, PutPolicy,
-    ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery, ReceivedView,
-    RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView, StopAckView,
+    AccessEntry, AddPartner, AddRecipients, CreateShare, DirectoryEntryView, DirectoryParams,
+    EditPartner, HopView, IdView, InsideShareView, InsideStopView, OnwardShare, PartnerView,
+    PolicyView, PutPolicy, ReceiptView, ReceivedContentsView, ReceivedItemView, ReceivedQuery,
+    ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView,
+    StopAckView,
 };
 use casemesh_model::grant::ShareMode;
-use casemesh_model::ids::OrgId;
 use casemesh_service::{NewPartner, NewPolicy, OnwardShare as NewOnwardShare, PartnerEdit};
 use casemesh_service::{ReceivedShare, ShareDetail};
 
@@ -54,7 +54,7 @@ impl ReceivedViewOf for ReceivedView {
             } else {
                 format!("{:?}", s.status)
             },
-            sender: s.sharer.clone(),
+            sender: s.sharer.to_string(),
             partner_organization: s.sharer_name.clone(),
             recipients: s
                 .recipients
@@ -95,7 +95,7 @@ impl ReceivedViewOf for ReceivedView {
 pub async fn id(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<IdView>> {
     let me = state.node.partners().identity(&caller).await?;
     Ok(Json(IdView {
-        peer_id: me.peer_id.0,
+        peer_id: me.peer_id.to_string(),
         addrs: me.addrs,
     }))
 }
@@ -127,7 +127,7 @@ pub async fn add_partner(
 ) -> ApiResult<(StatusCode, Json<PartnerView>)> {
     let new = NewPartner {
         name: req.name,
-        peer_id: OrgId(req.peer_id),
+        peer_id: casemesh_sharing::parse_org(&req.peer_id)?,
         addrs: req.addrs,
         policy: req.policy,
     };
@@ -177,19 +177,22 @@ pub async fn remove_partner(
 /// answers only if it shares its directory.
 #[utoipa::path(get, path = "/v1/partners/{partner}/directory", operation_id = "get_partner_directory", tag = "federation",
     params(("partner" = String, Path, description = "partner name or PeerId"), DirectoryParams),
-    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [DirectoryEntryView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn directory(
     State(state): State<AppState>,
     caller: Caller,
     Path(partner): Path<String>,
     Query(q): Query<DirectoryParams>,
-) -> ApiResult<Json<Vec<casemesh_sharing::directory::DirectoryEntry>>> {
+) -> ApiResult<Json<Vec<DirectoryEntryView>>> {
     Ok(Json(
         state
             .node
             .partners()
             .directory(&caller, &partner, &q.q)
-            .await?,
+            .await?
+            .into_iter()
+            .map(DirectoryEntryView::from)
+            .collect(),
     ))
 }
 
@@ -651,4 +654,46 @@ pub async fn received_content(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DirectoryEntryView;
+    use casemesh_sharing::directory::DirectoryEntry;
+
+    /// The directory answer is the partner's entries, field for field: the API's JSON did not
+    /// change when the answer got its own type.
+    #[test]
+    fn a_directory_entry_keeps_its_json() {
+        let user = DirectoryEntry {
+            kind: "user".into(),
+            name: "ada".into(),
+            full_name: Some("Ada Lovelace".into()),
+            email: Some("ada@prosecutor.example".into()),
+            badge_id: None,
+        };
+        let group = DirectoryEntry {
+            kind: "group".into(),
+            name: "Detectives".into(),
+            full_name: None,
+            email: None,
+            badge_id: None,
+        };
+        for e in [user, group] {
+            let wire = serde_json::to_string(&e).unwrap();
+            let view = serde_json::to_string(&DirectoryEntryView::from(e)).unwrap();
+            assert_eq!(view, wire);
+        }
+        assert_eq!(
+            serde_json::to_string(&DirectoryEntryView::from(DirectoryEntry {
+                kind: "user".into(),
+                name: "bob".into(),
+                full_name: None,
+                email: None,
+                badge_id: Some("B-1".into()),
+            }))
+            .unwrap(),
+            r#"{"kind":"user","name":"bob","full_name":null,"email":null,"badge_id":"B-1"}"#
+        );
+    }
 }

@@ -230,7 +230,7 @@ async fn partners_page(
                 connected: peer.is_some_and(|v| v.connected),
                 addrs: p.addrs.join(" "),
                 name: p.name,
-                peer_id: p.peer_id,
+                peer_id: p.peer_id.to_string(),
                 policy: p.policy,
             }
         })
@@ -283,20 +283,26 @@ pub async fn add_partner(
     let shown = if form.name.is_empty() || form.peer_id.is_empty() {
         Shown::bad_request("Give the name of the partner agency and its org id.", then)
     } else {
-        let new = NewPartner {
-            name: form.name.clone(),
-            peer_id: casemesh_model::ids::OrgId(form.peer_id.clone()),
-            addrs: form
-                .addr
-                .split([' ', ',', '\n', '\r', '\t'])
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            policy: (!form.policy.is_empty()).then(|| form.policy.clone()),
-        };
-        match state.node.partners().add(&who.caller, &new).await {
-            Ok(_) => return done("/ui/admin/partners?done=partner-added"),
+        // The org id as typed is checked here: a bad one is refused with the others' errors.
+        match casemesh_sharing::parse_org(&form.peer_id) {
             Err(e) => Shown::refused(e.into(), then)?,
+            Ok(peer_id) => {
+                let new = NewPartner {
+                    name: form.name.clone(),
+                    peer_id,
+                    addrs: form
+                        .addr
+                        .split([' ', ',', '\n', '\r', '\t'])
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    policy: (!form.policy.is_empty()).then(|| form.policy.clone()),
+                };
+                match state.node.partners().add(&who.caller, &new).await {
+                    Ok(_) => return done("/ui/admin/partners?done=partner-added"),
+                    Err(e) => Shown::refused(e.into(), then)?,
+                }
+            }
         }
     };
     partners_page(&state, &who, shown, form).await
@@ -850,7 +856,7 @@ pub async fn peers(State(state): State<UiState>, who: SignedIn) -> Result<Respon
             transfers: p.transfers_in_flight,
             outbox: p.outbox_queued,
             name: p.name,
-            peer_id: p.peer_id,
+            peer_id: p.peer_id.to_string(),
             state: p.state,
             connected: p.connected,
             dead_letters: p.dead_letters,

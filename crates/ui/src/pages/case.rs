@@ -459,7 +459,7 @@ fn access(
             .map(|p| {
                 let policy = state.node.partners().policy(&who.caller, &p.policy).ok();
                 PartnerOption {
-                    id: p.peer_id,
+                    id: p.peer_id.to_string(),
                     name: p.name,
                     allowed: policy
                         .as_ref()

@@ -333,7 +333,7 @@ pub async fn details(
                 ps.into_iter()
                     .filter(|p| p.peer_id != s.sharer)
                     .map(|p| PartnerOption {
-                        id: p.peer_id,
+                        id: p.peer_id.to_string(),
                         name: p.name,
                     })
                     .collect()
@@ -360,11 +360,12 @@ pub async fn details(
         title: s.head.title.clone(),
         description: s.head.description.clone(),
         sender: s.sharer_name.clone(),
-        sender_id: s.sharer.clone(),
+        sender_id: s.sharer.to_string(),
         origin: grant
             .as_ref()
-            .map(|g| g.root().grant.issuer.0.clone())
-            .filter(|root| *root != s.sharer),
+            .map(|g| &g.root().grant.issuer)
+            .filter(|root| **root != s.sharer)
+            .map(ToString::to_string),
         partner_org: s.sharer_name.clone(),
         recipients: s
             .recipients
