@@ -9,9 +9,9 @@
 )]
 
 use casemesh_tests::{
-    AccessEntry, CaseView, EvidenceView, OriginView, PolicyView, RetentionView, ShareView,
-    SmtpServer, TestNode, add_user, assert_http_status, blob_stats, case_view, create_case,
-    external_cases, free_port, header, partner, peer_view, random_file, received_list,
+    AccessEntry, CaseView, EvidenceView, NodeInfo, OriginView, PolicyView, RetentionView,
+    ShareView, SmtpServer, TestNode, add_user, assert_http_status, blob_stats, case_view,
+    create_case, external_cases, free_port, header, partner, peer_view, random_file, received_list,
     received_view, s, share_case, share_view, smtp_config, wait_connected, wait_copy,
     wait_share_complete, wait_until,
 };
@@ -781,6 +781,10 @@ fn stop_ends_an_import_in_flight_at_once() {
     // covers the whole transfer had the stop not ended it.
     let a = slow_sharer("metro-pd");
     let b = node("county-da");
+    // `status` shows the bound the operator set.
+    let info: NodeInfo = a.cli_typed(["status"]);
+    assert_eq!(info.max_send_rate, Some(32 << 20), "{info:?}");
+    assert!(a.cli_ok(["status"]).contains("Send limit:   32.00 MiB/s"));
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-FLIGHT");

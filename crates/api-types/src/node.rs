@@ -48,6 +48,10 @@ pub struct NodeInfo {
     /// Where the evidence blobs live (`[storage]`). Absent in answers of nodes from before it.
     #[serde(default)]
     pub storage: StorageView,
+    /// The bound on evidence bytes per second this node serves to all partners together
+    /// (`[p2p] max_send_rate`); absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_send_rate: Option<u64>,
 }
 
 /// Where a node keeps its evidence blobs, as `casemesh status` shows it. Never credentials.

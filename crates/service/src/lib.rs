@@ -205,6 +205,8 @@ struct Inner {
     data_dir: PathBuf,
     /// Where the evidence blobs live (`[storage]`, checked against the record at start).
     blob_location: config::BlobLocation,
+    /// `[p2p] max_send_rate` in bytes per second (`None`: no bound).
+    max_send_rate: Option<u64>,
     admin_addr: SocketAddr,
     link_addr: SocketAddr,
     p2p_addrs: Vec<String>,
@@ -376,6 +378,11 @@ impl Node {
                 clock,
                 data_dir: dir.clone(),
                 blob_location: config::BlobLocation::of(&file.storage),
+                max_send_rate: file
+                    .p2p
+                    .max_send_rate
+                    .map(|r| r.as_u64())
+                    .filter(|&r| r > 0),
                 admin_addr,
                 link_addr,
                 p2p_addrs,
@@ -597,6 +604,11 @@ impl Node {
     /// credentials). For `casemesh status`.
     pub fn blob_location(&self) -> &config::BlobLocation {
         &self.inner.blob_location
+    }
+
+    /// `[p2p] max_send_rate` in bytes per second; `None`: no bound. For `casemesh status`.
+    pub fn max_send_rate(&self) -> Option<u64> {
+        self.inner.max_send_rate
     }
 
     /// The admin endpoint's bound address.

@@ -198,25 +198,6 @@ fn list(items: &[String]) -> String {
     }
 }
 
-/// A field of a JSON object as display text: strings bare, `null`/missing as `-`, control
-/// characters escaped (see [`escape`]).
-fn text(value: &Value, key: &str) -> String {
-    show(value.get(key).unwrap_or(&Value::Null))
-}
-
-/// A JSON value as display text: strings bare, `null` as `-`, arrays comma-separated, control
-/// characters escaped (see [`escape`]).
-fn show(value: &Value) -> String {
-    match value {
-        Value::Null => "-".to_owned(),
-        Value::String(s) if s.is_empty() => "-".to_owned(),
-        Value::String(s) => escape(s).into_owned(),
-        Value::Array(items) if items.is_empty() => "-".to_owned(),
-        Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
-        other => escape(&other.to_string()).into_owned(),
-    }
-}
-
 /// `text` with every character that could move the cursor, retitle the window, write the
 /// clipboard or reorder what is shown made visible instead: `\n`, `\r`, `\t`, `\x1b` (C0 controls
 /// and DEL), `\u{9b}` (C1 controls, e.g. the one-byte CSI) and `\u{202e}` (bidirectional
@@ -543,16 +524,6 @@ mod tests {
                 .chars()
                 .any(|c| c.is_control() && c != '\n')
         );
-        assert_eq!(text(&serde_json::json!({"t": "a\u{1b}b"}), "t"), "a\\x1bb");
-    }
-
-    #[test]
-    fn text_shows_null_and_lists() {
-        let v = serde_json::json!({"a": null, "b": ["x", "y"], "c": 3, "d": "s"});
-        assert_eq!(text(&v, "a"), "-");
-        assert_eq!(text(&v, "missing"), "-");
-        assert_eq!(text(&v, "b"), "x, y");
-        assert_eq!(text(&v, "c"), "3");
-        assert_eq!(text(&v, "d"), "s");
+        assert_eq!(s("a\u{1b}b"), "a\\x1bb");
     }
 }

@@ -107,6 +107,7 @@ pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeIn
                 bucket: Some(bucket.clone()),
             },
         },
+        max_send_rate: state.node.max_send_rate(),
     })
 }
 
