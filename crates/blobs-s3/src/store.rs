@@ -47,7 +47,7 @@ use tokio_util::task::TaskTracker;
 use crate::{
     config::S3Config,
     error::S3Error,
-    outboard::{self, GROUP, OutboardBuilder},
+    outboard::{self, GROUP, OutboardBuilder, OutboardDigest},
     upload::{Finished, Upload},
 };
 
@@ -800,19 +800,11 @@ impl S3Blobs {
             .await
             .map_err(|e| self.read_err(hash, &key, e))?;
         let mut stream = res.into_stream();
-        let mut b = OutboardBuilder::new();
-        let mut pairs = Vec::new();
-        let mut ob_hash = blake3::Hasher::new();
+        let mut digest = OutboardDigest::new();
         while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| S3Error::store("get", key.as_ref(), e))?;
-            b.update(&piece, &mut pairs);
-            ob_hash.update(&pairs);
-            pairs.clear();
+            digest.update(&piece.map_err(|e| S3Error::store("get", key.as_ref(), e))?);
         }
-        let size = b.size();
-        let root = b.finish(&mut pairs);
-        ob_hash.update(&pairs);
-        Ok((size, root, ob_hash.finalize()))
+        Ok(digest.finish())
     }
 
     /// Stream the stored outboard of a blob as it is (bao-tree post order, 16 KiB groups, the

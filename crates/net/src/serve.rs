@@ -1175,21 +1175,22 @@ fn outboard_hashes_up_to(root: blake3::Hash, tree: BaoTree, mut ob: impl Read) -
     // computed from its own pair (`Some`) and must equal what its parent's pair says.
     let mut stack: Vec<Option<[u8; 32]>> = Vec::new();
     let mut pair = [0u8; 64];
-    let mut merge = |stack: &mut Vec<Option<[u8; 32]>>, is_root: bool| -> io::Result<Option<[u8; 32]>> {
-        ob.read_exact(&mut pair)?;
-        let (mut l, mut r) = ([0u8; 32], [0u8; 32]);
-        l.copy_from_slice(&pair[..32]);
-        r.copy_from_slice(&pair[32..]);
-        let (right, left) = (stack.pop().flatten(), stack.pop().flatten());
-        if left.is_some_and(|x| x != l) || right.is_some_and(|x| x != r) {
-            return Ok(None);
-        }
-        Ok(Some(if is_root {
-            *merge_subtrees_root(&l, &r, Mode::Hash).as_bytes()
-        } else {
-            merge_subtrees_non_root(&l, &r, Mode::Hash)
-        }))
-    };
+    let mut merge =
+        |stack: &mut Vec<Option<[u8; 32]>>, is_root: bool| -> io::Result<Option<[u8; 32]>> {
+            ob.read_exact(&mut pair)?;
+            let (mut l, mut r) = ([0u8; 32], [0u8; 32]);
+            l.copy_from_slice(&pair[..32]);
+            r.copy_from_slice(&pair[32..]);
+            let (right, left) = (stack.pop().flatten(), stack.pop().flatten());
+            if left.is_some_and(|x| x != l) || right.is_some_and(|x| x != r) {
+                return Ok(None);
+            }
+            Ok(Some(if is_root {
+                *merge_subtrees_root(&l, &r, Mode::Hash).as_bytes()
+            } else {
+                merge_subtrees_non_root(&l, &r, Mode::Hash)
+            }))
+        };
     for g in 0..groups {
         while stack.len() > g.count_ones() as usize {
             let Some(parent) = merge(&mut stack, false)? else {
@@ -1295,11 +1296,9 @@ mod tests {
         fs::write(&blob, &data).unwrap();
         let hash = BlobHash(*blake3::hash(&data).as_bytes());
         let stored = dir.path().join("blob.obao");
-        let good =
-            PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
+        let good = PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
         fs::write(&stored, &good).unwrap();
-        let source =
-            BlobSource::new(&blob, data.len() as u64).with_outboard(Some(stored.clone()));
+        let source = BlobSource::new(&blob, data.len() as u64).with_outboard(Some(stored.clone()));
         let cache = dir.path().join("outboards");
         let ob = ensure_outboard(&cache, &hash, &source).unwrap();
         assert_eq!((ob.path.as_path(), ob.temporary), (stored.as_path(), false));
@@ -1310,7 +1309,11 @@ mod tests {
             let ob = ensure_outboard(&cache, &hash, &source).unwrap();
             assert_ne!(ob.path, stored);
             assert_eq!(fs::read(&ob.path).unwrap(), good, "computed instead");
-            assert_eq!(fs::read(&stored).unwrap(), bytes, "the stored file is left alone");
+            assert_eq!(
+                fs::read(&stored).unwrap(),
+                bytes,
+                "the stored file is left alone"
+            );
             fs::remove_dir_all(&cache).unwrap();
         };
         for at in [0, 64 * 7 + 3, good.len() - 1] {

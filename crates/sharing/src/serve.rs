@@ -303,8 +303,9 @@ impl GrantChecker {
     }
 }
 
-/// What the net layer serves for a stored blob: its file (the fast path), or, with the
-/// object-store backend, verified ranged reads of the object (and its stored outboard).
+/// What the net layer serves for a stored blob: its file (the fast path) with the outboard the
+/// store wrote beside it at ingest, if any, or, with the object-store backend, verified ranged
+/// reads of the object (and its stored outboard).
 /// `None` when the blob is not stored.
 ///
 /// Errors: the store could not be asked (file system or object store).
@@ -313,7 +314,9 @@ pub(crate) fn blob_source(
     hash: &BlobHash,
 ) -> Result<Option<BlobSource>, casemesh_store::StoreError> {
     Ok(store.blobs().locate(hash)?.map(|at| match at {
-        BlobLocation::File { path, size } => BlobSource::new(path, size),
+        BlobLocation::File { path, size } => {
+            BlobSource::new(path, size).with_outboard(store.blobs().outboard_of(hash, size))
+        }
         BlobLocation::Remote(r) => {
             let size = r.size();
             BlobSource::remote(Arc::new(Remote(r)), size)
@@ -489,6 +492,18 @@ mod tests {
             parent: None,
         };
         SignedGrant::sign(g, key).to_bytes()
+    }
+
+    #[test]
+    fn a_large_ingested_blob_is_served_with_the_outboard_stored_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let big = vec![5u8; 1 << 20];
+        let h = put_blob(&store, &big);
+        let src = blob_source(&store, &h).unwrap().unwrap();
+        assert_eq!(src.outboard, Some(store.blobs().outboard_path_of(&h)));
+        let small = put_blob(&store, b"small");
+        assert_eq!(blob_source(&store, &small).unwrap().unwrap().outboard, None);
     }
 
     #[test]

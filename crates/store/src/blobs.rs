@@ -7,6 +7,16 @@
 //! so a crash at any point leaves either no blob or a complete one, plus possibly a temp file that
 //! [`BlobStore::gc`] removes.
 //!
+//! Outboards: the hashing pass of an ingest is an [`OutboardBuilder`], so a blob larger than
+//! [`OUTBOARD_MIN`] also gets its BLAKE3 outboard (the post-order hash tree partners are served
+//! from, 64 bytes per 16 KiB) beside it as `<64 hex digits>.obao`, written to a temp file as it
+//! is produced and fsynced and renamed into place *before* the blob: a blob's outboard is
+//! complete or absent, never half-written. Serving a blob then starts without a second pass over
+//! its bytes ([`BlobStore::outboard_of`]). Blobs received from partners (adopted or stored by
+//! batch) and blobs stored before this have none; the net layer computes and caches theirs on
+//! first use. [`BlobStore::gc`] removes an outboard with its blob (and one whose blob is gone);
+//! [`BlobStore::verify`] checks it against the blob's bytes.
+//!
 //! Reading verifies: [`BlobStore::open_verified`] hashes the file before handing it out, so a
 //! flipped byte on disk is reported as [`StoreError::BlobCorrupt`] instead of being served.
 //!
@@ -29,6 +39,7 @@
 //! stay local.
 
 use crate::error::StoreError;
+use crate::outboard::{OutboardBuilder, OutboardDigest, outboard_size};
 use casemesh_model::ids::BlobHash;
 pub use casemesh_model::pins::BlobPins;
 use casemesh_model::pins::Pins;
@@ -48,6 +59,11 @@ pub const CHUNK: usize = 1 << 20;
 /// Free space kept for the database and the audit trail: an ingest, fetch or package build that
 /// would leave less than this free is refused before it starts (bytes).
 pub const SPACE_RESERVE: u64 = 32 << 20;
+
+/// Blobs larger than this (bytes) get an outboard file beside them at ingest. Smaller ones are
+/// served from memory with an outboard computed on the spot (`casemesh_net`'s `SMALL_BLOB`, the
+/// same 256 KiB), so a file would only cost small items one more create, fsync and rename.
+pub const OUTBOARD_MIN: u64 = 256 * 1024;
 
 /// Start write-back of dirty pages every this many bytes, so the final fsync has little left to do.
 const WRITEBACK_EVERY: u64 = 64 << 20;
@@ -77,11 +93,19 @@ enum WriterInner {
     Object(Box<dyn ObjectWriter>),
 }
 
-/// A blob being written to a temp file of the blob directory.
+/// A blob being written to a temp file of the blob directory, with its outboard beside it.
 struct FsWriter {
     file: Option<BufWriter<File>>,
     tmp: PathBuf,
-    hasher: blake3::Hasher,
+    /// Hashes the bytes; its pairs are the outboard.
+    builder: OutboardBuilder,
+    /// Outboard bytes produced and not yet written to `ob_file` (all of them while the blob is
+    /// at most [`OUTBOARD_MIN`]: a small blob gets no outboard file).
+    ob_pending: Vec<u8>,
+    /// The outboard's temp file, created once the blob outgrows [`OUTBOARD_MIN`].
+    ob_file: Option<BufWriter<File>>,
+    /// Its path: the blob's temp path with `.obao` appended.
+    ob_tmp: PathBuf,
     size: u64,
     since_writeback: u64,
     root: PathBuf,
@@ -225,6 +249,24 @@ impl BlobStore {
         self.root.join(&hex[..2]).join(hex)
     }
 
+    /// Where the outboard of the blob with this hash lives with the `fs` backend, whether or not
+    /// it exists (see the module doc).
+    pub fn outboard_path_of(&self, hash: &BlobHash) -> PathBuf {
+        outboard_path(&self.path_of(hash))
+    }
+
+    /// The stored outboard of a blob of `size` bytes, to serve it from (`fs` only): `Some` when
+    /// the blob is larger than [`OUTBOARD_MIN`] and its outboard file exists. Not checked here:
+    /// the net layer checks its size and its hash tree against the blob's hash before using it,
+    /// and computes one otherwise. `None` with `s3` (its outboards are objects, reached through
+    /// [`BlobLocation::Remote`]).
+    pub fn outboard_of(&self, hash: &BlobHash, size: u64) -> Option<PathBuf> {
+        if self.s3.is_some() || size <= OUTBOARD_MIN {
+            return None;
+        }
+        Some(self.outboard_path_of(hash)).filter(|p| p.is_file())
+    }
+
     /// The directory for temp files (same file system as the blobs, so renames are atomic).
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
@@ -283,16 +325,21 @@ impl BlobStore {
             return Ok(BlobWriter(WriterInner::Object(s3.writer(size_hint))));
         }
         let tmp = self.tmp_path()?;
+        let ob_tmp = outboard_path(&tmp);
         let file =
             File::create(&tmp).map_err(StoreError::io(format!("create {}", tmp.display())))?;
-        self.live_tmp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tmp.clone());
+        {
+            let mut live = self.live_tmp.lock().unwrap_or_else(|p| p.into_inner());
+            live.insert(tmp.clone());
+            live.insert(ob_tmp.clone());
+        }
         Ok(BlobWriter(WriterInner::Fs(Box::new(FsWriter {
             file: Some(BufWriter::with_capacity(CHUNK, file)),
             tmp,
-            hasher: blake3::Hasher::new(),
+            builder: OutboardBuilder::new(),
+            ob_pending: Vec::new(),
+            ob_file: None,
+            ob_tmp,
             size: 0,
             since_writeback: 0,
             root: self.root.clone(),
@@ -502,11 +549,43 @@ impl BlobStore {
     /// flat in its size. Source of `casemesh blobs verify`.
     ///
     /// Errors: `BlobMissing`, `BlobCorrupt`, `Io`.
+    ///
+    /// On `fs`, a blob with an outboard file is read through an [`OutboardBuilder`] and the file
+    /// must be the outboard its bytes give (right size, same bytes). The outboard is derived
+    /// data (the net layer computes one when it serves a blob without it), so a damaged or
+    /// stale one whose blob's bytes are intact is not evidence damage: it is removed, with a
+    /// warning naming the file, and the blob verifies. (It was never served meanwhile: the net
+    /// layer checks an outboard's hash tree before serving from it.)
     pub fn verify(&self, hash: &BlobHash) -> Result<u64, StoreError> {
         if let Some(s3) = &self.s3 {
             return s3.verify(hash);
         }
-        self.open_file_verified(hash).map(|(_, size)| size)
+        let ob_path = self.outboard_path_of(hash);
+        if !ob_path.is_file() {
+            return self.open_file_verified(hash).map(|(_, size)| size);
+        }
+        let path = self.path_of(hash);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::BlobMissing { hash: *hash });
+            }
+            Err(e) => return Err(StoreError::io(format!("open {}", path.display()))(e)),
+        };
+        let (size, root, computed) =
+            outboard_of_reader(file).map_err(StoreError::io(format!("read {}", path.display())))?;
+        if BlobHash::from(root) != *hash {
+            tracing::error!(blob = %hash, "blob corrupted on disk: hash mismatch");
+            return Err(StoreError::BlobCorrupt { hash: *hash });
+        }
+        let (stored_hash, stored_len) = File::open(&ob_path)
+            .and_then(|mut f| hash_reader(&mut f))
+            .map_err(StoreError::io(format!("read {}", ob_path.display())))?;
+        if stored_len != outboard_size(size) || stored_hash.0 != *computed.as_bytes() {
+            tracing::warn!(blob = %hash, outboard = %ob_path.display(), "the blob's outboard file is not the one its bytes give; the blob's bytes are intact, the outboard is removed (it is computed again when the blob is next served)");
+            remove_if_there(&ob_path)?;
+        }
+        Ok(size)
     }
 
     fn open_file_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
@@ -535,15 +614,8 @@ impl BlobStore {
             return s3.list();
         }
         let mut out = Vec::new();
-        let rd = fs::read_dir(&self.root)
-            .map_err(StoreError::io(format!("list {}", self.root.display())))?;
-        for shard in rd.flatten() {
-            let name = shard.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.len() != 2 || !shard.path().is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(shard.path())
+        for shard in self.shards()? {
+            for entry in fs::read_dir(&shard)
                 .map_err(StoreError::io("list blob shard"))?
                 .flatten()
             {
@@ -597,12 +669,53 @@ impl BlobStore {
                 let path = self.path_of(&hash);
                 fs::remove_file(&path)
                     .map_err(StoreError::io(format!("remove {}", path.display())))?;
+                freed += size + remove_if_there(&self.outboard_path_of(&hash))?;
                 tracing::info!(blob = %hash, size, "garbage-collected unreferenced blob");
                 removed += 1;
-                freed += size;
+            }
+        }
+        // Outboards whose blob is gone: a crash between the two renames of an ingest, or an
+        // ingest racing this gc (then the blob is served by computing its outboard).
+        for (hash, ob) in self.outboard_files()? {
+            let _exclusive = self.gc_lock.write().await;
+            if !self.path_of(&hash).is_file() {
+                freed += remove_if_there(&ob)?;
+                tracing::info!(blob = %hash, "removed an outboard without its blob");
             }
         }
         Ok((removed, freed))
+    }
+
+    /// Every outboard file in the blob directory, with the hash it belongs to.
+    fn outboard_files(&self) -> Result<Vec<(BlobHash, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for shard in self.shards()? {
+            for entry in fs::read_dir(&shard)
+                .map_err(StoreError::io("list blob shard"))?
+                .flatten()
+            {
+                let name = entry.file_name();
+                if let Some(hash) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".obao"))
+                    .and_then(|n| n.parse::<BlobHash>().ok())
+                {
+                    out.push((hash, entry.path()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The shard directories (`blobs/<two hex digits>`).
+    fn shards(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let rd = fs::read_dir(&self.root)
+            .map_err(StoreError::io(format!("list {}", self.root.display())))?;
+        Ok(rd
+            .flatten()
+            .filter(|e| e.file_name().len() == 2 && e.path().is_dir())
+            .map(|e| e.path())
+            .collect())
     }
 }
 
@@ -654,11 +767,7 @@ impl FsWriter {
             .file
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
-        if bytes.len() >= 128 * 1024 {
-            self.hasher.update_rayon(bytes);
-        } else {
-            self.hasher.update(bytes);
-        }
+        self.builder.update(bytes, &mut self.ob_pending);
         file.write_all(bytes)
             .map_err(StoreError::io(format!("write {}", self.tmp.display())))?;
         self.size += bytes.len() as u64;
@@ -667,12 +776,30 @@ impl FsWriter {
             self.since_writeback = 0;
             start_writeback(file.get_ref());
         }
+        if self.size > OUTBOARD_MIN {
+            self.write_outboard()?;
+        }
+        Ok(())
+    }
+
+    /// Move the outboard bytes produced so far to the outboard's temp file (created on first use).
+    fn write_outboard(&mut self) -> Result<(), StoreError> {
+        if self.ob_file.is_none() {
+            let f = File::create(&self.ob_tmp)
+                .map_err(StoreError::io(format!("create {}", self.ob_tmp.display())))?;
+            self.ob_file = Some(BufWriter::with_capacity(64 * 1024, f));
+        }
+        if let Some(f) = self.ob_file.as_mut() {
+            f.write_all(&self.ob_pending)
+                .map_err(StoreError::io(format!("write {}", self.ob_tmp.display())))?;
+        }
+        self.ob_pending.clear();
         Ok(())
     }
 
     /// The hash of the bytes written so far: lets a caller pin the blob before it lands.
     fn hash(&self) -> BlobHash {
-        BlobHash::from(self.hasher.finalize())
+        BlobHash::from(self.builder.clone().finish(&mut Vec::new()))
     }
 
     fn finish(mut self) -> Result<(BlobHash, u64), StoreError> {
@@ -680,6 +807,7 @@ impl FsWriter {
         if result.is_err() {
             // Nothing half-written stays behind (a full disk fails the fsync or the rename).
             let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(&self.ob_tmp);
         }
         result
     }
@@ -695,16 +823,43 @@ impl FsWriter {
         file.sync_all()
             .map_err(StoreError::io(format!("fsync {}", self.tmp.display())))?;
         drop(file);
-        let hash = BlobHash::from(self.hasher.finalize());
+        let hash = BlobHash::from(std::mem::take(&mut self.builder).finish(&mut self.ob_pending));
+        let has_outboard = self.size > OUTBOARD_MIN;
+        if has_outboard {
+            // Durable before it gets its name, and named before the blob gets its own.
+            self.write_outboard()?;
+            if let Some(f) = self.ob_file.take() {
+                f.into_inner()
+                    .map_err(|e| {
+                        StoreError::io(format!("flush {}", self.ob_tmp.display()))(e.into_error())
+                    })?
+                    .sync_data()
+                    .map_err(StoreError::io(format!("fsync {}", self.ob_tmp.display())))?;
+            }
+        }
         let hex = hash.to_hex();
         let dir = self.root.join(&hex[..2]);
         let dest = dir.join(&hex);
+        let ob_dest = outboard_path(&dest);
         if dest.is_file() {
             fs::remove_file(&self.tmp)
                 .map_err(StoreError::io(format!("remove {}", self.tmp.display())))?;
+            if has_outboard && !ob_dest.is_file() {
+                // A blob stored without one (received from a partner) gets this one.
+                fs::rename(&self.ob_tmp, &ob_dest)
+                    .map_err(StoreError::io(format!("rename into {}", ob_dest.display())))?;
+                sync_dir(&dir)?;
+            } else if has_outboard {
+                fs::remove_file(&self.ob_tmp)
+                    .map_err(StoreError::io(format!("remove {}", self.ob_tmp.display())))?;
+            }
         } else {
             fs::create_dir_all(&dir)
                 .map_err(StoreError::io(format!("create {}", dir.display())))?;
+            if has_outboard {
+                fs::rename(&self.ob_tmp, &ob_dest)
+                    .map_err(StoreError::io(format!("rename into {}", ob_dest.display())))?;
+            }
             fs::rename(&self.tmp, &dest)
                 .map_err(StoreError::io(format!("rename into {}", dest.display())))?;
             sync_dir(&dir)?;
@@ -717,13 +872,50 @@ impl Drop for FsWriter {
     fn drop(&mut self) {
         if self.file.is_some() {
             self.file = None;
+            self.ob_file = None;
             let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(&self.ob_tmp);
         }
-        self.live_tmp
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.tmp);
+        let mut live = self.live_tmp.lock().unwrap_or_else(|p| p.into_inner());
+        live.remove(&self.tmp);
+        live.remove(&self.ob_tmp);
     }
+}
+
+/// The outboard file that belongs to the blob (or blob temp file) at `blob`: `<blob>.obao`.
+fn outboard_path(blob: &Path) -> PathBuf {
+    let mut name = blob.as_os_str().to_owned();
+    name.push(".obao");
+    PathBuf::from(name)
+}
+
+/// Remove `path` if it exists; returns the bytes freed.
+fn remove_if_there(path: &Path) -> Result<u64, StoreError> {
+    let size = match fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(format!("stat {}", path.display()))(e)),
+    };
+    match fs::remove_file(path) {
+        Ok(()) => Ok(size),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(StoreError::io(format!("remove {}", path.display()))(e)),
+    }
+}
+
+/// Read everything `r` yields through an [`OutboardDigest`]: the byte count, the BLAKE3 hash
+/// and the BLAKE3 hash of the outboard the bytes give.
+fn outboard_of_reader(mut r: impl Read) -> std::io::Result<(u64, blake3::Hash, blake3::Hash)> {
+    let mut digest = OutboardDigest::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buf[..n]);
+    }
+    Ok(digest.finish())
 }
 
 /// Temp files of a batch: removed (if still there) and forgotten as live when dropped.
@@ -896,6 +1088,115 @@ mod tests {
         ));
         assert!(s.list().unwrap().is_empty());
         assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    }
+
+    /// Bytes of a blob that gets an outboard file (more than [`OUTBOARD_MIN`], not a whole
+    /// number of chunk groups).
+    fn big() -> Vec<u8> {
+        (0..(OUTBOARD_MIN as u32) * 3 + 5)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect()
+    }
+
+    fn expected_outboard(data: &[u8]) -> Vec<u8> {
+        let block = bao_tree::BlockSize::from_chunk_log(crate::outboard::CHUNK_LOG);
+        bao_tree::io::outboard::PostOrderMemOutboard::create(data, block).data
+    }
+
+    #[test]
+    fn an_ingested_blob_has_its_outboard_beside_it_and_a_small_one_none() {
+        let (_d, s) = store();
+        let data = big();
+        let h = put(&s, &data);
+        let ob = s.outboard_path_of(&h);
+        assert_eq!(ob, s.path_of(&h).with_extension("obao"));
+        assert_eq!(fs::read(&ob).unwrap(), expected_outboard(&data));
+        assert_eq!(s.outboard_of(&h, data.len() as u64), Some(ob.clone()));
+        // Storing it again changes nothing and leaves no temp file.
+        assert_eq!(put(&s, &data), h);
+        assert_eq!(fs::read(&ob).unwrap(), expected_outboard(&data));
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+        assert_eq!(s.list().unwrap(), vec![(h, data.len() as u64)]);
+        assert_eq!(s.verify(&h).unwrap(), data.len() as u64);
+
+        let small = &data[..OUTBOARD_MIN as usize];
+        let hs = put(&s, small);
+        assert!(!s.outboard_path_of(&hs).exists());
+        assert_eq!(s.outboard_of(&hs, small.len() as u64), None);
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_received_blob_has_no_outboard_until_it_is_ingested_again() {
+        let (d, s) = store();
+        let data = big();
+        let h = BlobHash::of(&data);
+        let partial = d.path().join("partial.blob");
+        fs::write(&partial, &data).unwrap();
+        s.adopt_verified(&partial, &h).unwrap();
+        assert_eq!(s.outboard_of(&h, data.len() as u64), None);
+        assert_eq!(put(&s, &data), h);
+        assert_eq!(
+            fs::read(s.outboard_path_of(&h)).unwrap(),
+            expected_outboard(&data)
+        );
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_dropped_writer_of_a_large_blob_leaves_nothing() {
+        let (_d, s) = store();
+        let mut w = s.writer().unwrap();
+        w.write(&big()).unwrap();
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 2);
+        drop(w);
+        assert_eq!(fs::read_dir(s.tmp_dir()).unwrap().count(), 0);
+        assert!(s.live_tmp.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn verify_removes_a_damaged_or_short_outboard_and_the_blob_verifies() {
+        let (_d, s) = store();
+        let data = big();
+        let h = put(&s, &data);
+        let ob = s.outboard_path_of(&h);
+        let good = fs::read(&ob).unwrap();
+        let mut bad = good.clone();
+        bad[100] ^= 0x01;
+        fs::write(&ob, &bad).unwrap();
+        assert_eq!(s.verify(&h).unwrap(), data.len() as u64);
+        assert!(!ob.exists(), "the damaged outboard is removed");
+        fs::write(&ob, &good[..good.len() - 64]).unwrap();
+        assert_eq!(s.verify(&h).unwrap(), data.len() as u64);
+        assert!(!ob.exists(), "the short outboard is removed");
+        // A good one stays.
+        fs::write(&ob, &good).unwrap();
+        assert_eq!(s.verify(&h).unwrap(), data.len() as u64);
+        assert_eq!(fs::read(&ob).unwrap(), good);
+        // Damaged bytes of the blob itself are still a finding.
+        let path = s.path_of(&h);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[5] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(s.verify(&h), Err(StoreError::BlobCorrupt { .. })));
+    }
+
+    #[tokio::test]
+    async fn gc_removes_a_blob_with_its_outboard_and_outboards_without_a_blob() {
+        let (_d, s) = store();
+        let data = big();
+        let keep = put(&s, &data[1..]);
+        let drop_me = put(&s, &data);
+        let orphan = s.outboard_path_of(&BlobHash::of(b"gone"));
+        fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        fs::write(&orphan, [0u8; 64]).unwrap();
+        let (removed, freed) = s.gc(|h| Ok(*h == keep)).await.unwrap();
+        assert_eq!(removed, 1);
+        let ob_size = crate::outboard::outboard_size(data.len() as u64);
+        assert_eq!(freed, data.len() as u64 + ob_size + 64);
+        assert!(!s.contains(&drop_me) && !s.outboard_path_of(&drop_me).exists());
+        assert!(!orphan.exists());
+        assert!(s.contains(&keep) && s.outboard_path_of(&keep).is_file());
     }
 
     #[tokio::test]

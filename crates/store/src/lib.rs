@@ -11,6 +11,8 @@
 //!   number names the local case first) and its index.
 //! - [`access`]: case access lists (who inside the organization may open how much of a case).
 //! - [`blobs`]: the [`BlobStore`], evidence bytes by BLAKE3 address, written once, verified on read.
+//! - [`outboard`]: BLAKE3 outboards built while a blob is written ([`OutboardBuilder`]), the
+//!   layout partners are served from.
 //! - [`error`]: the [`StoreError`] type.
 //! - [`clock`]: the node's time source, [`Clock`].
 //!
@@ -29,6 +31,7 @@ pub mod case_numbers;
 pub mod clock;
 mod db;
 pub mod error;
+pub mod outboard;
 pub mod repo;
 pub mod table;
 
@@ -37,5 +40,6 @@ pub use blobs::BlobStore;
 pub use blobs::BlobWriter;
 pub use clock::Clock;
 pub use error::StoreError;
+pub use outboard::OutboardBuilder;
 pub use repo::{Actor, BlobReport, Store, Txn};
 pub use table::{Index, Table, TableKey};
