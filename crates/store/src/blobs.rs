@@ -108,6 +108,9 @@ struct FsWriter {
     ob_tmp: PathBuf,
     size: u64,
     since_writeback: u64,
+    /// The background write-back of the file's dirty pages (see [`start_writeback`]): at most
+    /// one per writer, joined before the next starts, at finish and on drop.
+    writeback: Option<std::thread::JoinHandle<()>>,
     root: PathBuf,
     live_tmp: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
@@ -342,6 +345,7 @@ impl BlobStore {
             ob_tmp,
             size: 0,
             since_writeback: 0,
+            writeback: None,
             root: self.root.clone(),
             live_tmp: self.live_tmp.clone(),
         }))))
@@ -774,7 +778,8 @@ impl FsWriter {
         self.since_writeback += bytes.len() as u64;
         if self.since_writeback >= WRITEBACK_EVERY {
             self.since_writeback = 0;
-            start_writeback(file.get_ref());
+            join_writeback(&mut self.writeback);
+            self.writeback = start_writeback(file.get_ref());
         }
         if self.size > OUTBOARD_MIN {
             self.write_outboard()?;
@@ -813,6 +818,7 @@ impl FsWriter {
     }
 
     fn finish_inner(&mut self) -> Result<(BlobHash, u64), StoreError> {
+        join_writeback(&mut self.writeback);
         let file = self
             .file
             .take()
@@ -870,6 +876,7 @@ impl FsWriter {
 
 impl Drop for FsWriter {
     fn drop(&mut self) {
+        join_writeback(&mut self.writeback);
         if self.file.is_some() {
             self.file = None;
             self.ob_file = None;
@@ -959,11 +966,23 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Start writing dirty pages to disk in the background (a `sync_data` on a cloned handle in a
 /// short-lived thread), so the disk works while more bytes arrive and the final fsync is short.
-fn start_writeback(file: &File) {
-    if let Ok(clone) = file.try_clone() {
-        std::thread::spawn(move || {
+/// The writer owns the thread and joins it ([`join_writeback`]); its outcome does not matter,
+/// the final fsync is what makes the blob durable.
+fn start_writeback(file: &File) -> Option<std::thread::JoinHandle<()>> {
+    let clone = file.try_clone().ok()?;
+    std::thread::Builder::new()
+        .name("blob-writeback".into())
+        .spawn(move || {
             let _ = clone.sync_data();
-        });
+        })
+        .ok()
+}
+
+/// Wait for the running write-back, if any (a writer keeps at most one in flight, so a disk
+/// slower than the incoming bytes slows the writer instead of piling up threads).
+fn join_writeback(writeback: &mut Option<std::thread::JoinHandle<()>>) {
+    if let Some(thread) = writeback.take() {
+        let _ = thread.join();
     }
 }
 
@@ -983,6 +1002,32 @@ mod tests {
             w.write(chunk).unwrap();
         }
         w.finish().unwrap().0
+    }
+
+    /// Threads of this process with the write-back thread's name.
+    fn writeback_threads() -> usize {
+        fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "blob-writeback")
+            })
+            .count()
+    }
+
+    /// The write-back thread a large blob starts is owned by its writer: none is left running
+    /// after `finish` (it was a detached thread per 64 MiB).
+    #[test]
+    fn no_write_back_thread_outlives_its_writer() {
+        let (_d, s) = store();
+        let mut w = s.writer().unwrap();
+        let piece = vec![7u8; 1 << 20];
+        for _ in 0..(WRITEBACK_EVERY >> 20) * 2 + 1 {
+            w.write(&piece).unwrap();
+        }
+        w.finish().unwrap();
+        assert_eq!(writeback_threads(), 0);
     }
 
     #[test]
