@@ -189,3 +189,32 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
     assert!(received_list(&c).is_empty(), "C kept a forged share");
     drop(hostile);
 }
+
+/// A control message of a kind the node does not handle — a newer partner's, or one retired
+/// (docs/protocol.md, "Message kinds") — is answered `UnknownKind`, so the sender's outbox
+/// files it as such; a known kind with a malformed payload is `Rejected` with the reason.
+/// Before, both were `Rejected` ("unsupported message kind"), and `UnknownKind` was never sent.
+#[test]
+fn an_unknown_kind_is_answered_unknown_kind_and_a_malformed_payload_rejected() {
+    let a = TestNode::start("metro-pd");
+    let mut b = TestNode::start("county-da");
+    partner(&a, &b);
+    let (a_peer, a_addr) = node_identity(&a);
+    b.stop();
+    let hostile = HostilePartner::start(b.data_dir(), &a_peer, &a_addr);
+    for kind in ["case.future/1", "grant.offer/1", "grant.offer/9"] {
+        assert_eq!(
+            hostile.send(kind, b"{}".to_vec()),
+            ControlStatus::UnknownKind,
+            "{kind}"
+        );
+    }
+    match hostile.send("grant.revoke/1", b"{".to_vec()) {
+        ControlStatus::Rejected(reason) => assert!(reason.contains("malformed"), "{reason}"),
+        other => panic!("a malformed payload was answered {other:?}"),
+    }
+    assert!(
+        a.log().contains("answered UnknownKind"),
+        "A says in its log what it did"
+    );
+}

@@ -340,7 +340,11 @@ impl Engine {
         request: &ControlRequest,
     ) -> casemesh_net::ControlResponse {
         let status = match self.dispatch(peer, request).await {
-            Ok(()) => ControlStatus::Ok,
+            Ok(Dispatched::Handled) => ControlStatus::Ok,
+            Ok(Dispatched::UnknownKind) => {
+                tracing::warn!(peer = %peer, kind = %request.kind, "control message of a kind this node does not know; answered UnknownKind");
+                ControlStatus::UnknownKind
+            }
             Err(e) if e.is_refusal() => {
                 let m = e.to_string();
                 tracing::warn!(peer = %peer, kind = %request.kind, reason = %m, "control message rejected");
@@ -354,7 +358,7 @@ impl Engine {
         casemesh_net::ControlResponse::status(request.msg_id, status)
     }
 
-    async fn dispatch(&self, peer: &OrgId, request: &ControlRequest) -> Result<()> {
+    async fn dispatch(&self, peer: &OrgId, request: &ControlRequest) -> Result<Dispatched> {
         if self.partner_by_id(peer)?.is_none() {
             return Err(SharingError::Forbidden(format!(
                 "{peer} is not a registered partner"
@@ -363,10 +367,15 @@ impl Engine {
         // A retried delivery of a message already applied is acknowledged and ignored.
         let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
         if self.inner.store.get(&records::INBOX, &seen_key)?.is_some() {
-            return Ok(());
+            return Ok(Dispatched::Handled);
         }
         use wire::Message as M;
-        let result = match M::decode(&request.kind, &request.payload).map_err(invalid)? {
+        let message = match M::decode(&request.kind, &request.payload) {
+            Ok(m) => m,
+            Err(e) if e.unknown_kind => return Ok(Dispatched::UnknownKind),
+            Err(e) => return Err(invalid(e)),
+        };
+        let result = match message {
             M::Offer(m) => self.on_offer(peer, m).await,
             M::Update(m) => self.on_update(peer, m).await,
             M::Revocation(m) => self.on_revocation(peer, m),
@@ -380,7 +389,7 @@ impl Engine {
         if result.is_ok() {
             self.inner.store.put(&records::INBOX, &seen_key, &1u8)?;
         }
-        result
+        result.map(|()| Dispatched::Handled)
     }
 
     /// A partner's dead letters, oldest first.
@@ -502,6 +511,14 @@ impl Engine {
 
 /// How often a failed import/sync is tried again before waiting for the next update.
 const SYNC_ATTEMPTS: u32 = 20;
+
+/// What became of a control message that was not refused.
+enum Dispatched {
+    /// Applied (or a retry of one already applied).
+    Handled,
+    /// Of a kind this node does not handle: answered `UnknownKind`.
+    UnknownKind,
+}
 
 fn invalid(e: wire::PayloadError) -> SharingError {
     SharingError::Invalid(e.to_string())

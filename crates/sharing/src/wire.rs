@@ -374,6 +374,7 @@ impl Message {
                 return Err(PayloadError {
                     kind: kind.into(),
                     reason: "unsupported message kind".into(),
+                    unknown_kind: true,
                 });
             }
         })
@@ -388,6 +389,9 @@ pub struct PayloadError {
     pub kind: String,
     /// What was wrong.
     pub reason: String,
+    /// The kind is not one this node handles (a newer partner's, or a retired one): the sender
+    /// is answered `UnknownKind` (docs/protocol.md), not `Rejected`.
+    pub unknown_kind: bool,
 }
 
 /// Decode a payload, refusing oversize or malformed input.
@@ -396,11 +400,13 @@ pub fn decode<T: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, Payloa
         return Err(PayloadError {
             kind: kind.into(),
             reason: format!("{} bytes is over the {MAX_PAYLOAD} limit", bytes.len()),
+            unknown_kind: false,
         });
     }
     serde_json::from_slice(bytes).map_err(|e| PayloadError {
         kind: kind.into(),
         reason: e.to_string(),
+        unknown_kind: false,
     })
 }
 
@@ -503,7 +509,16 @@ mod tests {
 
     #[test]
     fn unknown_kinds_and_bad_payloads_are_refused() {
-        assert!(Message::decode("grant.offer/9", b"{}").is_err());
+        let unknown = Message::decode("grant.offer/9", b"{}").unwrap_err();
+        assert!(unknown.unknown_kind, "{unknown}");
+        // Retired kinds are unknown too (docs/protocol.md: answered UnknownKind).
+        assert!(
+            Message::decode("grant.offer/1", b"{}")
+                .unwrap_err()
+                .unknown_kind
+        );
+        let malformed = Message::decode("grant.revoke/1", b"{").unwrap_err();
+        assert!(!malformed.unknown_kind, "{malformed}");
         assert!(Message::decode("share.receipt/2", b"{\"share\":1}").is_err());
         let huge = vec![b' '; MAX_PAYLOAD + 1];
         assert!(Message::decode("grant.revoke/1", &huge).is_err());
