@@ -711,7 +711,6 @@ fn port_in_use(
     )
 }
 
-/// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.
 /// How often leftovers of interrupted uploads are looked for in the bucket (`[storage]
 /// backend = "s3"`).
 const STORAGE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
@@ -817,6 +816,7 @@ fn open_store(dir: &std::path::Path, storage: &config::StorageConfig) -> Result<
     }
 }
 
+/// Run `job` every `every_secs` seconds (0 = never) until `cancel` fires.
 fn spawn_periodic<F, Fut>(
     jobs: &mut JoinSet<()>,
     cancel: &CancellationToken,
