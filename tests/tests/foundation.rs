@@ -1333,7 +1333,15 @@ fn blob_gc_removes_only_unreferenced_blobs() {
 
     let gc: GcReport = node.cli_typed(["blobs", "gc", "--yes"]);
     assert_eq!(gc.removed, 1, "{gc:?}");
-    assert_eq!(gc.bytes_freed, 2 * MIB);
+    // The blob and its outboard file (64 bytes per 16 KiB group after the first): disk freed.
+    let outboard = (2 * MIB / (16 * 1024) - 1) * 64;
+    assert_eq!(gc.bytes_freed, 2 * MIB + outboard);
+    assert!(
+        !node
+            .blob_path(&dropped.hash)
+            .with_extension("obao")
+            .exists()
+    );
     assert!(!node.blob_path(&dropped.hash).exists());
     assert!(node.blob_path(&kept.hash).exists());
     assert_eq!(

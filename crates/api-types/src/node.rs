@@ -127,7 +127,7 @@ pub struct BlobStats {
 pub struct GcReport {
     /// Blobs removed.
     pub removed: u64,
-    /// Bytes freed.
+    /// Bytes of disk freed: the blobs and, on `fs`, their outboard files (`<hash>.obao`).
     pub bytes_freed: u64,
 }
 
