@@ -10,9 +10,9 @@
 //! `a_1_gib_ingest_keeps_the_daemons_peak_memory_flat`: one node on a real single-node Garage;
 //! `casemesh evidence add` of a 64 MiB file, then of a 1 GiB file. The daemon's peak resident
 //! memory (`VmHWM` in `/proc/PID/status`, which only grows) is read after each; the 1 GiB ingest
-//! may raise it by less than 32 MiB over the 64 MiB one (an upload holds at most
-//! `(upload_concurrency + 1) × part_size` = 40 MiB whatever the blob's size, and the 64 MiB one
-//! already used all of it), and it stays under an absolute 256 MiB. Both blobs land in the bucket
+//! may raise it by less than one upload's bound plus 32 MiB over the 64 MiB one (an upload holds
+//! at most `(upload_concurrency + 1) × part_size` = 40 MiB whatever the blob's size, and the
+//! 64 MiB one does not always reach it), and it stays under an absolute 256 MiB. Both blobs land in the bucket
 //! with the right hash, and `blobs verify` (which reads the whole 1 GiB back from the bucket)
 //! passes without raising the peak over the same bound.
 //!
@@ -34,8 +34,15 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
 
-/// How much more the daemon's peak may be after the 1 GiB ingest than after the 64 MiB one.
-const GROWTH_MIB: u64 = 32;
+/// How much more the daemon's peak may be after the 1 GiB ingest than after the 64 MiB one: one
+/// upload's documented bound (`(upload_concurrency + 1) × part_size`, 40 MiB with the defaults),
+/// because the 64 MiB ingest does not always reach it (on a fast loopback Garage fewer parts
+/// overlap; the `ci` build measured +41 MiB in two runs of three, with 32 MiB allowed), plus
+/// 32 MiB for the allocator. A buffer that grows with the blob would add ~1 GiB.
+const GROWTH_MIB: u64 = ((casemesh_blobs_s3::config::DEFAULT_UPLOAD_CONCURRENCY as u64 + 1)
+    * casemesh_blobs_s3::config::DEFAULT_PART_SIZE as u64)
+    / MIB
+    + 32;
 
 /// The daemon's peak may never pass this.
 const CAP_MIB: u64 = 256;
