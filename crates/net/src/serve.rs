@@ -1047,15 +1047,11 @@ pub(crate) fn ensure_outboard(
         return Ok(ob);
     }
     let path = dir.join(format!("{}.obao", hash.to_hex()));
-    let cached = || {
-        fs::metadata(&path)
-            .ok()
-            .filter(|md| md.len() == tree.outboard_size())
-            .map(|_| OutboardFile {
-                path: path.clone(),
-                temporary: false,
-            })
-    };
+    // The cache is checked like the store's own outboard on every use: a cached file damaged
+    // after it was written would otherwise be served, every range would fail the requester's
+    // verification, and the share would never complete (found by a newcomer's attack). A bad
+    // one is computed again below (and replaced by the rename).
+    let cached = || checked_outboard(hash, &path, tree, "cached");
     if let Some(ob) = cached() {
         return Ok(ob);
     }
@@ -1131,7 +1127,18 @@ pub(crate) fn ensure_outboard(
 /// otherwise (then the caller computes one; a damaged file is logged, and left to `casemesh
 /// blobs verify` to report).
 fn stored_outboard(hash: &BlobHash, src: &BlobSource, tree: BaoTree) -> Option<OutboardFile> {
-    let path = src.outboard.as_ref()?;
+    checked_outboard(hash, src.outboard.as_ref()?, tree, "stored")
+}
+
+/// The outboard file at `path` (`what`: "stored" or "cached") when its size is `tree`'s
+/// outboard size and its pairs hash up to `hash` ([`outboard_hashes_up_to`]); `None` otherwise,
+/// with a warning when the file is there but wrong or unreadable.
+fn checked_outboard(
+    hash: &BlobHash,
+    path: &Path,
+    tree: BaoTree,
+    what: &str,
+) -> Option<OutboardFile> {
     let check = || -> io::Result<bool> {
         let file = File::open(path)?;
         if file.metadata()?.len() != tree.outboard_size() {
@@ -1142,15 +1149,16 @@ fn stored_outboard(hash: &BlobHash, src: &BlobSource, tree: BaoTree) -> Option<O
     };
     match check() {
         Ok(true) => Some(OutboardFile {
-            path: path.clone(),
+            path: path.to_path_buf(),
             temporary: false,
         }),
         Ok(false) => {
-            tracing::warn!(hash = %hash, outboard = %path.display(), "stored outboard does not match its blob; computing one");
+            tracing::warn!(hash = %hash, outboard = %path.display(), "{what} outboard does not match its blob; computing one");
             None
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => {
-            tracing::warn!(hash = %hash, outboard = %path.display(), error = %e, "cannot read the stored outboard; computing one");
+            tracing::warn!(hash = %hash, outboard = %path.display(), error = %e, "cannot read the {what} outboard; computing one");
             None
         }
     }
@@ -1322,6 +1330,36 @@ mod tests {
             damaged(&bad);
         }
         damaged(&good[64..]);
+    }
+
+    /// A cached outboard (`partial/outboards/`, computed for a blob without a stored one) that
+    /// is damaged after it was written is not served: it is computed again and the cache
+    /// repaired. It was served as it was, every range failed the requester's check, and the
+    /// share never completed (a newcomer's attack).
+    #[test]
+    fn a_damaged_cached_outboard_is_computed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        let data: Vec<u8> = (0..(2u32 << 20) + 5)
+            .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+            .collect();
+        fs::write(&blob, &data).unwrap();
+        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        let good = PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
+        let source = BlobSource::new(&blob, data.len() as u64);
+        let cache = dir.path().join("outboards");
+        let first = ensure_outboard(&cache, &hash, &source).unwrap();
+        assert_eq!(fs::read(&first.path).unwrap(), good);
+        let mut bad = good.clone();
+        bad[100] ^= 0x01;
+        fs::write(&first.path, &bad).unwrap();
+        let again = ensure_outboard(&cache, &hash, &source).unwrap();
+        assert_eq!(fs::read(&again.path).unwrap(), good, "computed again");
+        assert_eq!(
+            fs::read(&first.path).unwrap(),
+            good,
+            "the cache is repaired"
+        );
     }
 
     #[tokio::test]

@@ -673,7 +673,7 @@ impl BlobStore {
                 let path = self.path_of(&hash);
                 fs::remove_file(&path)
                     .map_err(StoreError::io(format!("remove {}", path.display())))?;
-                freed += size + remove_if_there(&self.outboard_path_of(&hash))?;
+                freed += size + remove_outboard(&self.outboard_path_of(&hash));
                 tracing::info!(blob = %hash, size, "garbage-collected unreferenced blob");
                 removed += 1;
             }
@@ -683,7 +683,7 @@ impl BlobStore {
         for (hash, ob) in self.outboard_files()? {
             let _exclusive = self.gc_lock.write().await;
             if !self.path_of(&hash).is_file() {
-                freed += remove_if_there(&ob)?;
+                freed += remove_outboard(&ob);
                 tracing::info!(blob = %hash, "removed an outboard without its blob");
             }
         }
@@ -886,6 +886,20 @@ impl Drop for FsWriter {
         let mut live = self.live_tmp.lock().unwrap_or_else(|p| p.into_inner());
         live.remove(&self.tmp);
         live.remove(&self.ob_tmp);
+    }
+}
+
+/// Remove an outboard file for gc; returns the bytes freed. An outboard is derived data, so one
+/// that cannot be removed (something else under its name, such as a directory; no permission)
+/// is logged and skipped: it never stops the collection of blobs (a directory named
+/// `<hash>.obao` made every `blobs gc` fail, found by a newcomer's attack).
+fn remove_outboard(path: &Path) -> u64 {
+    match remove_if_there(path) {
+        Ok(freed) => freed,
+        Err(e) => {
+            tracing::warn!(outboard = %path.display(), error = %e, "cannot remove an outboard file; left in place");
+            0
+        }
     }
 }
 
@@ -1224,6 +1238,21 @@ mod tests {
         bytes[5] ^= 0x01;
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(s.verify(&h), Err(StoreError::BlobCorrupt { .. })));
+    }
+
+    /// Something that is not a file under an outboard's name is skipped, and gc still collects.
+    #[tokio::test]
+    async fn a_directory_named_like_an_outboard_does_not_stop_gc() {
+        let (_d, s) = store();
+        let drop_me = put(&s, &big());
+        let squatter = s.outboard_path_of(&BlobHash::of(b"nobody"));
+        fs::create_dir_all(squatter.join("inside")).unwrap();
+        fs::remove_file(s.outboard_path_of(&drop_me)).unwrap();
+        fs::create_dir_all(s.outboard_path_of(&drop_me)).unwrap();
+        let (removed, _) = s.gc(|_| Ok(false)).await.unwrap();
+        assert_eq!(removed, 1);
+        assert!(!s.contains(&drop_me));
+        assert!(squatter.is_dir(), "left alone");
     }
 
     #[tokio::test]
