@@ -1259,6 +1259,21 @@ fn copy_remote_outboard(
 mod tests {
     use super::*;
 
+    /// A blob file `blob` in `dir` of `len` bytes, byte `i` being `pattern(i)`; its bytes and
+    /// hash.
+    fn blob_file(dir: &Path, len: u32, pattern: fn(u32) -> u8) -> (PathBuf, Vec<u8>, BlobHash) {
+        let blob = dir.join("blob");
+        let data: Vec<u8> = (0..len).map(pattern).collect();
+        fs::write(&blob, &data).unwrap();
+        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        (blob, data, hash)
+    }
+
+    /// The post-order outboard of `data`, as bao-tree computes it.
+    fn outboard_of(data: &[u8]) -> Vec<u8> {
+        PostOrderMemOutboard::create(data, BlockSize::from_chunk_log(CHUNK_LOG)).data
+    }
+
     fn peer() -> PeerId {
         libp2p::identity::Keypair::generate_ed25519()
             .public()
@@ -1269,12 +1284,9 @@ mod tests {
     #[test]
     fn an_outboard_is_computed_once_when_asked_for_twice_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = dir.path().join("blob");
-        let data: Vec<u8> = (0..16u32 << 20)
-            .map(|i| i.wrapping_mul(2_654_435_761) as u8)
-            .collect();
-        fs::write(&blob, &data).unwrap();
-        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        let (blob, data, hash) = blob_file(dir.path(), 16 << 20, |i| {
+            i.wrapping_mul(2_654_435_761) as u8
+        });
         let source = BlobSource::new(&blob, data.len() as u64);
         let obs = dir.path().join("outboards");
         let before = OUTBOARDS_COMPUTED.load(Ordering::Relaxed);
@@ -1297,14 +1309,11 @@ mod tests {
     #[test]
     fn a_stored_outboard_is_served_in_place_and_a_damaged_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = dir.path().join("blob");
-        let data: Vec<u8> = (0..(3u32 << 20) + 77)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
-            .collect();
-        fs::write(&blob, &data).unwrap();
-        let hash = BlobHash(*blake3::hash(&data).as_bytes());
+        let (blob, data, hash) = blob_file(dir.path(), (3 << 20) + 77, |i| {
+            (i.wrapping_mul(2_654_435_761) >> 9) as u8
+        });
         let stored = dir.path().join("blob.obao");
-        let good = PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
+        let good = outboard_of(&data);
         fs::write(&stored, &good).unwrap();
         let source = BlobSource::new(&blob, data.len() as u64).with_outboard(Some(stored.clone()));
         let cache = dir.path().join("outboards");
@@ -1339,13 +1348,10 @@ mod tests {
     #[test]
     fn a_damaged_cached_outboard_is_computed_again() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = dir.path().join("blob");
-        let data: Vec<u8> = (0..(2u32 << 20) + 5)
-            .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
-            .collect();
-        fs::write(&blob, &data).unwrap();
-        let hash = BlobHash(*blake3::hash(&data).as_bytes());
-        let good = PostOrderMemOutboard::create(&data, BlockSize::from_chunk_log(CHUNK_LOG)).data;
+        let (blob, data, hash) = blob_file(dir.path(), (2 << 20) + 5, |i| {
+            (i.wrapping_mul(2_246_822_519) >> 11) as u8
+        });
+        let good = outboard_of(&data);
         let source = BlobSource::new(&blob, data.len() as u64);
         let cache = dir.path().join("outboards");
         let first = ensure_outboard(&cache, &hash, &source).unwrap();
