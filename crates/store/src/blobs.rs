@@ -568,14 +568,7 @@ impl BlobStore {
         if !ob_path.is_file() {
             return self.open_file_verified(hash).map(|(_, size)| size);
         }
-        let path = self.path_of(hash);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::BlobMissing { hash: *hash });
-            }
-            Err(e) => return Err(StoreError::io(format!("open {}", path.display()))(e)),
-        };
+        let (path, file) = self.open_blob_file(hash)?;
         let (size, root, computed) =
             outboard_of_reader(file).map_err(StoreError::io(format!("read {}", path.display())))?;
         if BlobHash::from(root) != *hash {
@@ -592,15 +585,20 @@ impl BlobStore {
         Ok(size)
     }
 
-    fn open_file_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
+    /// The blob's file, opened for reading, and its path. Errors: `BlobMissing`, `Io`.
+    fn open_blob_file(&self, hash: &BlobHash) -> Result<(PathBuf, File), StoreError> {
         let path = self.path_of(hash);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
+        match File::open(&path) {
+            Ok(f) => Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::BlobMissing { hash: *hash });
+                Err(StoreError::BlobMissing { hash: *hash })
             }
-            Err(e) => return Err(StoreError::io(format!("open {}", path.display()))(e)),
-        };
+            Err(e) => Err(StoreError::io(format!("open {}", path.display()))(e)),
+        }
+    }
+
+    fn open_file_verified(&self, hash: &BlobHash) -> Result<(File, u64), StoreError> {
+        let (path, mut file) = self.open_blob_file(hash)?;
         let (actual, size) =
             hash_reader(&mut file).map_err(StoreError::io(format!("read {}", path.display())))?;
         if actual != *hash {
@@ -617,22 +615,11 @@ impl BlobStore {
         if let Some(s3) = &self.s3 {
             return s3.list();
         }
-        let mut out = Vec::new();
-        for shard in self.shards()? {
-            for entry in fs::read_dir(&shard)
-                .map_err(StoreError::io("list blob shard"))?
-                .flatten()
-            {
-                if let Some(hash) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<BlobHash>().ok())
-                {
-                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    out.push((hash, size));
-                }
-            }
-        }
+        let mut out: Vec<(BlobHash, u64)> = self
+            .shard_entries("")?
+            .into_iter()
+            .map(|(hash, entry)| (hash, entry.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -692,19 +679,29 @@ impl BlobStore {
 
     /// Every outboard file in the blob directory, with the hash it belongs to.
     fn outboard_files(&self) -> Result<Vec<(BlobHash, PathBuf)>, StoreError> {
+        Ok(self
+            .shard_entries(".obao")?
+            .into_iter()
+            .map(|(hash, entry)| (hash, entry.path()))
+            .collect())
+    }
+
+    /// The entries of the shard directories named `<64 hex digits><suffix>`, with that hash
+    /// (`""`: the blobs themselves; `".obao"`: their outboards).
+    fn shard_entries(&self, suffix: &str) -> Result<Vec<(BlobHash, fs::DirEntry)>, StoreError> {
         let mut out = Vec::new();
         for shard in self.shards()? {
             for entry in fs::read_dir(&shard)
                 .map_err(StoreError::io("list blob shard"))?
                 .flatten()
             {
-                let name = entry.file_name();
-                if let Some(hash) = name
+                let hash = entry
+                    .file_name()
                     .to_str()
-                    .and_then(|n| n.strip_suffix(".obao"))
-                    .and_then(|n| n.parse::<BlobHash>().ok())
-                {
-                    out.push((hash, entry.path()));
+                    .and_then(|n| n.strip_suffix(suffix))
+                    .and_then(|n| n.parse::<BlobHash>().ok());
+                if let Some(hash) = hash {
+                    out.push((hash, entry));
                 }
             }
         }
