@@ -8,7 +8,7 @@ use casemesh_model::ids::BlobHash;
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, identify, identity, noise, ping, request_response,
-    swarm::SwarmEvent, tcp, yamux,
+    swarm::SwarmEvent, tcp,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -159,7 +159,7 @@ pub async fn start(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            crate::muxer::Config::default,
         )
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| Behaviour {

@@ -41,6 +41,7 @@ mod gate;
 mod handle;
 mod inbound;
 mod lane;
+mod muxer;
 mod serve;
 mod stats;
 mod throttle;
