@@ -129,7 +129,23 @@ impl Client {
                 self.base
             )
         } else {
-            format!("request to {} failed: {e}", self.base)
+            // reqwest's own text ("error sending request for url …") does not say why: its
+            // causes do (a connection reset or a broken pipe when the node died mid-upload).
+            let mut causes = String::new();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !text.is_empty() && !causes.contains(&text) && !e.to_string().contains(&text) {
+                    causes.push_str(": ");
+                    causes.push_str(&text);
+                }
+                cause = c.source();
+            }
+            format!(
+                "request to {} failed: {e}{causes} (the connection to the node broke off: is \
+                 `casemesh run` still running?)",
+                self.base
+            )
         };
         RequestError::Transport {
             connect: e.is_connect(),

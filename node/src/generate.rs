@@ -3,7 +3,6 @@
 //! pages (`casemesh man`, through `clap_mangen`). Neither needs a node or a data directory.
 
 use anyhow::{Context as _, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `casemesh completions SHELL`.
@@ -29,20 +28,23 @@ pub(crate) struct ManArgs {
 /// file or install it where the shell looks (see docs/operations.md).
 pub(crate) fn completions(args: &CompletionsArgs, mut cmd: clap::Command) -> Result<()> {
     let name = cmd.get_name().to_owned();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut cmd, name, &mut out);
-    out.flush().context("writing the completion script")
+    // Generated in memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, name, &mut script);
+    crate::out::write_all(&script);
+    Ok(())
 }
 
 /// Print the top-level man page to stdout, or with `-o DIR` write every command's page there and
 /// list the files written.
 pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<()> {
     let Some(dir) = &args.out_dir else {
-        let mut out = std::io::stdout().lock();
+        let mut page = Vec::new();
         clap_mangen::Man::new(cmd)
-            .render(&mut out)
-            .context("writing the man page")?;
-        return out.flush().context("writing the man page");
+            .render(&mut page)
+            .context("rendering the man page")?;
+        crate::out::write_all(&page);
+        return Ok(());
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // Built first so that each subcommand knows its full name (`casemesh case list`), which
@@ -67,7 +69,7 @@ pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<()> {
     let mut written = Vec::new();
     write_pages(&cmd, dir, &mut written)?;
     for path in written {
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(())
 }

@@ -110,9 +110,9 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
         token_file: layout.admin_token().display().to_string(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&done)?);
+        outln!("{}", serde_json::to_string_pretty(&done)?);
     } else {
-        println!("{org_id}");
+        outln!("{org_id}");
         eprintln!(
             "initialized {} for {:?}; administrator {:?}, token in {}",
             dir.display(),

@@ -8,6 +8,8 @@
 //! `unreachable` (no connection to the node), `transport` (the exchange broke off), `usage` (the
 //! command line) or `failed` (anything else: a local file, a failed verification, …).
 
+#[macro_use]
+mod out;
 mod client;
 mod commands;
 mod config;
@@ -85,13 +87,22 @@ fn main() -> std::process::ExitCode {
         }
     };
     let json = cli.json;
-    // Client commands print to stdout; when a reader such as `head` closes the pipe, end quietly
-    // like any Unix tool (Rust ignores SIGPIPE, so println! would panic instead). The daemon
-    // keeps ignoring it: its sockets report a closed peer as an error.
-    if !matches!(cli.command, Top::Run(_)) {
-        sigpipe::reset();
-    }
-    match real_main(cli) {
+    // SIGPIPE stays ignored (Rust's default) for every command: a socket to a node that died
+    // reports EPIPE as an error the client prints, instead of the signal killing it without a
+    // word (issue #9). A reader that closes stdout (`casemesh … | head`) is handled by `out`.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| real_main(cli)));
+    let ran = match ran {
+        Ok(r) => r,
+        Err(payload) => match out::ended_by(payload) {
+            // The reader went away: end quietly, as ripgrep does.
+            Ok(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return std::process::ExitCode::SUCCESS;
+            }
+            Ok(e) => Err(anyhow::Error::new(e).context("writing to standard output")),
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+    };
+    match ran {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if json => {
             let (kind, api) = classify(&e);
@@ -163,7 +174,7 @@ fn real_main(cli: Cli) -> Result<()> {
         Top::Init(args) => init::run(&required_dir()?, &args, json),
         Top::Run(args) => runtime.block_on(daemon::run(&required_dir()?, &args)),
         Top::Openapi => {
-            println!("{}", casemesh_api::openapi_json());
+            outln!("{}", casemesh_api::openapi_json());
             Ok(())
         }
         Top::Completions(args) => generate::completions(&args, Cli::command()),

@@ -76,10 +76,10 @@ impl From<OutgoingShare> for ShareView {
         ShareView {
             id: s.id.to_string(),
             case: s.case.to_string(),
-            status: format!("{:?}", s.status),
+            status: s.status.as_str().to_owned(),
             partner: s.partner.to_string(),
             partner_name: s.partner_name.clone(),
-            mode: format!("{:?}", s.mode).to_lowercase(),
+            mode: s.mode.as_str().to_owned(),
             scope: scope_text(&s.scope),
             recipients: s
                 .recipients

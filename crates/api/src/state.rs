@@ -20,19 +20,16 @@ pub struct AppState {
     pub node: Node,
     /// This organization.
     pub org: OrgInfo,
-    /// Run-time settings (read: feature flags; changed only through `node.admin()`).
-    pub settings: Arc<RwLock<Settings>>,
     /// The clock.
     pub clock: Clock,
     /// The admin endpoint's bound address, for `/v1/node`.
     pub admin_addr: Arc<RwLock<String>>,
     /// The node's data directory (`packages/` lives below it).
     pub data_dir: std::path::PathBuf,
-    /// The links service's public side, for the public link server (`crate::links::public`):
-    /// finding a link by its token, the failed-guess limiter, packages on disk, download
-    /// records. No caller there: whoever holds the token may download. The admin routes use
-    /// `node.links()`, which checks the caller.
-    pub links: casemesh_links::Links,
+    /// The public side of download links, for the public link server (`crate::links::public`):
+    /// its use cases admit a token and record a download. No caller there: whoever holds the
+    /// token may download. The admin routes use `node.links()`, which checks the caller.
+    pub links: casemesh_service::PublicLinks,
 }
 
 impl AppState {
@@ -41,16 +38,16 @@ impl AppState {
         AppState {
             node: node.clone(),
             org: node.org().clone(),
-            settings: node.settings().clone(),
             clock: node.clock(),
             admin_addr: Arc::new(RwLock::new(node.admin_addr().to_string())),
             data_dir: node.data_dir().to_path_buf(),
-            links: node.links().public().clone(),
+            links: node.links().public(),
         }
     }
 
-    /// A snapshot of the settings.
+    /// A snapshot of the settings ([`Node::settings`]; changed only through
+    /// `node.admin().edit_settings`).
     pub fn settings(&self) -> Settings {
-        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+        self.node.settings()
     }
 }

@@ -161,11 +161,26 @@ pub enum ShareMode {
 }
 
 impl ShareMode {
+    /// The mode's stable text form: `copy` or `access`, as serde writes it; the API and the
+    /// CLI show it (`access_level`, `mode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareMode::Copy => "copy",
+            ShareMode::Access => "access",
+        }
+    }
+
     fn code(self) -> u8 {
         match self {
             ShareMode::Copy => 1,
             ShareMode::Access => 2,
         }
+    }
+}
+
+impl std::fmt::Display for ShareMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -79,7 +79,7 @@ pub use cases::{
 };
 pub use error::Disposition;
 pub use evidence::{Content, EvidenceEdit, EvidenceError, EvidenceService, NewEvidence};
-pub use links::{DownloadLinkError, LinkService};
+pub use links::{DownloadLinkError, LinkService, PublicLinkError, PublicLinks};
 pub use listener::{Limits, serve};
 pub use partners::{Identity, NewPartner, NewPolicy, PartnerEdit, PartnerError, PartnerService};
 pub use received::{
@@ -200,7 +200,6 @@ struct Inner {
     retention: Retention,
     org: OrgInfo,
     settings: Arc<RwLock<Settings>>,
-    settings_sink: Arc<dyn SettingsSink>,
     clock: Clock,
     data_dir: PathBuf,
     /// Where the evidence blobs live (`[storage]`, checked against the record at start).
@@ -362,7 +361,7 @@ impl Node {
                 ),
                 users: UserService::new(store.clone(), settings.clone(), clock),
                 audit: AuditService::new(store.clone(), sharing.clone(), cases.clone(), clock),
-                admin: AdminService::new(store.clone(), settings.clone(), settings_sink.clone()),
+                admin: AdminService::new(store.clone(), settings.clone(), settings_sink),
                 shares: ShareService::new(sharing.clone(), cases.clone(), settings.clone(), clock),
                 access: AccessService::new(store.clone(), sharing.clone(), cases.clone(), clock),
                 received: ReceivedService::new(sharing.clone(), cases.clone(), clock),
@@ -374,7 +373,6 @@ impl Node {
                 sharing,
                 org,
                 settings,
-                settings_sink,
                 clock,
                 data_dir: dir.clone(),
                 blob_location: config::BlobLocation::of(&file.storage),
@@ -580,14 +578,16 @@ impl Node {
         &self.inner.org
     }
 
-    /// The run-time settings, shared with the sharing engine.
-    pub fn settings(&self) -> &Arc<RwLock<Settings>> {
-        &self.inner.settings
-    }
-
-    /// Where settings changes are persisted (`config.toml`).
-    pub fn settings_sink(&self) -> Arc<dyn SettingsSink> {
-        self.inner.settings_sink.clone()
+    /// A snapshot of the run-time settings (feature flags, auto-import, default retention) as
+    /// they are now. Read-only on purpose: a change goes through its use case,
+    /// [`AdminService::edit_settings`] (checks the caller and the values, persists to
+    /// `config.toml`, then takes effect for the engine and every service at once).
+    pub fn settings(&self) -> Settings {
+        self.inner
+            .settings
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// The node's clock.

@@ -18,7 +18,8 @@
 use crate::caller::Caller;
 use crate::cases::{CaseError, CaseService};
 use crate::error::{Disposition, of_sharing};
-use casemesh_links::{Created, LinkError, LinkRecord, Links, NewLink, Progress};
+use casemesh_links::client::ClientKey;
+use casemesh_links::{Created, LinkError, LinkRecord, LinkStatus, Links, NewLink, Progress};
 use casemesh_model::case::Case;
 use casemesh_model::ids::LinkId;
 use casemesh_model::org::{Action, Denied, ShareTarget};
@@ -89,10 +90,12 @@ impl LinkService {
         }
     }
 
-    /// The links service itself, for the public link server: tokens, the failed-guess limiter,
-    /// packages on disk, download records. No [`Caller`] there: the token is the authority.
-    pub fn public(&self) -> &Links {
-        &self.links
+    /// The public side of download links, for the public link server: admitting a token,
+    /// recording a download. No [`Caller`] there: the token is the authority.
+    pub fn public(&self) -> PublicLinks {
+        PublicLinks {
+            links: self.links.clone(),
+        }
     }
 
     /// Create a download link of `new.case` (record id or Case ID) and start building its
@@ -179,6 +182,141 @@ impl LinkService {
             Ok(link)
         } else {
             Err(LinkError::NotFound(format!("link {id:?} not found")).into())
+        }
+    }
+}
+
+/// Why the public link server does not serve a token now; nothing was recorded (except a wrong
+/// guess, counted against its client). The adapter turns each into a fixed page that says
+/// nothing about the case.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicLinkError {
+    /// No link has this token (a wrong guess within the client's allowance): 404.
+    #[error("no download link has this token")]
+    NotFound,
+    /// A wrong guess over the client's allowance ([`casemesh_links::limiter`]): 429, try again
+    /// after `wait`.
+    #[error("too many wrong tokens from this client; try again in {wait:?}")]
+    TooManyGuesses {
+        /// How long the client must wait.
+        wait: std::time::Duration,
+    },
+    /// Expired or revoked: 410.
+    #[error("the download link expired or was revoked")]
+    Gone,
+    /// The package is still being built: 503, try again shortly.
+    #[error("the package is still being built")]
+    Processing,
+    /// The build failed, or the store could not be read or written: 503. The cause is logged
+    /// here, never shown to the recipient.
+    #[error("the download cannot be served: {0}")]
+    Unavailable(String),
+}
+
+/// The public side of download links: whoever holds a link's token may download its package
+/// until it expires or is revoked (seed 001, "Share external download links"). Cheap to clone.
+///
+/// The use cases of the public link server: [`PublicLinks::admit`] (a token → the link, or why
+/// not) and [`PublicLinks::record_download`] (the `link.download` audit entry and count, once
+/// per download). The rules they apply live in the links crate, unit-tested there
+/// ([`casemesh_links::client`], [`casemesh_links::limiter`], [`casemesh_links::downloads`]).
+#[derive(Clone)]
+pub struct PublicLinks {
+    links: Links,
+}
+
+impl PublicLinks {
+    /// The key the client of a request from `peer` is counted under, trusting the
+    /// `X-Forwarded-For` values only behind a configured proxy ([`casemesh_links::client`]).
+    pub fn client_key<'a>(
+        &self,
+        peer: std::net::SocketAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> ClientKey {
+        self.links.client_key(peer, forwarded_for)
+    }
+
+    /// The link behind `token` if it may be served now. A valid token is never refused for
+    /// wrong guesses made before it; a wrong one counts against `client`.
+    ///
+    /// Errors: [`PublicLinkError`] (unknown, over the allowance, gone, building, unavailable).
+    pub async fn admit(
+        &self,
+        client: ClientKey,
+        token: &str,
+    ) -> Result<LinkRecord, PublicLinkError> {
+        let found = {
+            let (links, token) = (self.links.clone(), token.to_owned());
+            // A read only: nothing to wait for at shutdown if the request goes away.
+            tokio::task::spawn_blocking(move || links.find_by_token(&token)).await
+        };
+        let link = match found {
+            Ok(Ok(Some(link))) => link,
+            Ok(Ok(None)) => {
+                if let Some(wait) = self.links.limiter().fail(client) {
+                    return Err(PublicLinkError::TooManyGuesses { wait });
+                }
+                tracing::info!(client = %client, "unknown download link token");
+                return Err(PublicLinkError::NotFound);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "looking up a download link");
+                return Err(PublicLinkError::Unavailable(e.to_string()));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "looking up a download link");
+                return Err(PublicLinkError::Unavailable(e.to_string()));
+            }
+        };
+        match link.status(self.links.now()) {
+            LinkStatus::Ready => Ok(link),
+            LinkStatus::Processing => Err(PublicLinkError::Processing),
+            LinkStatus::Expired | LinkStatus::Revoked => Err(PublicLinkError::Gone),
+            LinkStatus::Failed => Err(PublicLinkError::Unavailable("the build failed".into())),
+        }
+    }
+
+    /// Where `link`'s package file is.
+    pub fn package_path(&self, link: &LinkRecord) -> std::path::PathBuf {
+        self.links.package_path(link)
+    }
+
+    /// The case of `link` (`None` once it is gone, or when it cannot be read: the landing
+    /// page and the file name then go without it).
+    pub fn case_of(&self, link: &LinkRecord) -> Option<Case> {
+        self.links.case_of(link).ok().flatten()
+    }
+
+    /// A `GET` of `link`'s package (version `etag`) by `client` is about to be answered with
+    /// bytes (`status` 200 or 206, `range` as asked): when it starts a download
+    /// ([`casemesh_links::downloads`]: a client's run of requests for one package version),
+    /// record `link.download` in the case's audit trail and count it, once. Returns whether it
+    /// did.
+    ///
+    /// Errors: the audit entry could not be written: the caller must refuse the download
+    /// (every download is audited), and its next request tries again.
+    pub fn record_download(
+        &self,
+        link: &LinkRecord,
+        client: ClientKey,
+        etag: &str,
+        range: Option<&str>,
+        status: u16,
+    ) -> Result<bool, PublicLinkError> {
+        match self
+            .links
+            .record_download(link, client, etag, range, status)
+        {
+            Ok(true) => {
+                tracing::info!(link = %link.id, client = %client, status, "package download");
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                tracing::error!(link = %link.id, error = %e, "cannot record a download; refusing it");
+                Err(PublicLinkError::Unavailable(e.to_string()))
+            }
         }
     }
 }

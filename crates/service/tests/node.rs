@@ -264,8 +264,12 @@ async fn link_create_builds_the_package() {
     // The token opens the link; a wrong one does not.
     let token = created.url.rsplit('/').next().unwrap();
     let public = links.public();
-    assert_eq!(public.find_by_token(token).unwrap().unwrap().id, ready.id);
-    assert!(public.find_by_token(&"0".repeat(64)).unwrap().is_none());
+    let client = casemesh_links::client::ClientKey::of("127.0.0.1".parse().unwrap());
+    assert_eq!(public.admit(client, token).await.unwrap().id, ready.id);
+    assert!(matches!(
+        public.admit(client, &"0".repeat(64)).await,
+        Err(casemesh_service::PublicLinkError::NotFound)
+    ));
     // Errors say what to do.
     let err = links
         .create(

@@ -1150,7 +1150,7 @@ impl Engine {
             self.fetch_blob(peer, grant_bytes, list.hash, list.size)
                 .await?;
             let store = self.inner.store.clone();
-            tokio::task::spawn_blocking(move || -> Result<()> {
+            self.blocking("list", move || -> Result<()> {
                 let (file, _) = store.blobs().open_verified(&list.hash)?;
                 let mut batch = Vec::with_capacity(ITEMS_PER_TXN);
                 let flush = |batch: &mut Vec<ManifestEvidence>| -> Result<()> {
@@ -1177,8 +1177,7 @@ impl Engine {
                 tracing::info!(share = %id, seq, items = count, "item list read");
                 Ok(())
             })
-            .await
-            .map_err(|e| SharingError::Internal(format!("list task: {e}")))??;
+            .await?;
         }
         Ok(())
     }
@@ -1264,14 +1263,13 @@ impl Engine {
                     }
                     let count = good.len();
                     let store = blobs.clone();
-                    let stored = tokio::task::spawn_blocking(move || {
-                        let refs: Vec<(BlobHash, &[u8])> =
-                            good.iter().map(|(h, b)| (*h, b.as_slice())).collect();
-                        store.put_verified_batch(&refs)
-                    })
-                    .await
-                    .map_err(|e| SharingError::Internal(format!("store task: {e}")))
-                    .and_then(|r| r.map_err(SharingError::from));
+                    let stored = self
+                        .blocking("store", move || {
+                            let refs: Vec<(BlobHash, &[u8])> =
+                                good.iter().map(|(h, b)| (*h, b.as_slice())).collect();
+                            Ok(store.put_verified_batch(&refs)?)
+                        })
+                        .await;
                     match stored {
                         Ok(()) => {
                             tracing::info!(blobs = count, bytes = total, "blob batch received")
@@ -1335,9 +1333,8 @@ impl Engine {
             .await?;
         let blobs = self.inner.store.blobs().clone();
         let path = fetched.path.clone();
-        tokio::task::spawn_blocking(move || blobs.adopt_verified(&path, &hash))
-            .await
-            .map_err(|e| SharingError::Internal(format!("store task: {e}")))??;
+        self.blocking("store", move || Ok(blobs.adopt_verified(&path, &hash)?))
+            .await?;
         tracing::info!(blob = %hash, size, resumed_from = fetched.resumed_from, skipped = fetched.skipped, "blob received");
         Ok(())
     }

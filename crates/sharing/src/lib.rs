@@ -403,6 +403,25 @@ impl Engine {
             .collect())
     }
 
+    /// Run `work` (store writes, file IO) on the blocking pool, owned by the engine's task
+    /// tracker: the import task awaiting it may be dropped (a stop, or shutdown cancelling it at
+    /// its next await), but the closure, once started, runs to its end and shutdown waits for it
+    /// before the node flushes and closes the store (issue #9: every spawned task owned and
+    /// joined). A bare `spawn_blocking` would leave it running detached beside the final flush.
+    ///
+    /// Errors: `work`'s own, or [`SharingError::Internal`] naming `what` if it panicked.
+    pub(crate) async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner
+            .tasks
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| SharingError::Internal(format!("{what} task: {e}")))?
+    }
+
     /// Continue imports that a restart interrupted.
     fn resume_imports(&self) {
         let Ok(received) = self.inner.store.all(&records::RECEIVED) else {
@@ -800,5 +819,121 @@ mod imports {
             tracker.close();
             tracker.wait().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// An engine on a fresh data directory (real sled store, libp2p on a loopback port), with
+    /// the join set its shutdown waits on.
+    async fn engine(
+        dir: &std::path::Path,
+        shutdown: &CancellationToken,
+    ) -> (Engine, Store, tokio::task::JoinSet<()>) {
+        let store = Store::open(dir).unwrap();
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).unwrap();
+        let net = casemesh_net::Config::new(secret, dir.join("partial"))
+            .with_listen_addrs(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        let (engine, tasks) = Engine::start(EngineConfig {
+            store: store.clone(),
+            secret,
+            org_name: "Receiver".into(),
+            settings: Arc::default(),
+            clock: Clock::default(),
+            net,
+            smtp: None,
+            shutdown: shutdown.clone(),
+        })
+        .await
+        .unwrap();
+        (engine, store, tasks)
+    }
+
+    /// The text forms the API and the CLI show (`as_str`) are the ones they showed before, the
+    /// variants' Debug names (lower case for the mode), and match what serde writes.
+    #[test]
+    fn text_forms_are_the_variant_names() {
+        use casemesh_model::grant::ShareMode;
+        use records::{ReceivedStatus, ShareStatus};
+        for s in [
+            ShareStatus::Processing,
+            ShareStatus::Complete,
+            ShareStatus::Stopped,
+            ShareStatus::Failed,
+            ShareStatus::PendingApproval,
+        ] {
+            assert_eq!(s.as_str(), format!("{s:?}"));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for s in [
+            ReceivedStatus::Pending,
+            ReceivedStatus::Importing,
+            ReceivedStatus::Imported,
+            ReceivedStatus::Stopped,
+        ] {
+            assert_eq!(s.as_str(), format!("{s:?}"));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for m in [ShareMode::Copy, ShareMode::Access] {
+            assert_eq!(m.as_str(), format!("{m:?}").to_lowercase());
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        }
+    }
+
+    /// Issue #9 ("every spawned task is owned and joined at shutdown"): shutdown cancels an
+    /// import at its next await, but a store write the import had started on the blocking pool
+    /// (`read_lists`, `put_verified_batch`, `adopt_verified` go through [`Engine::blocking`])
+    /// runs to its end, and the engine's shutdown returns only after it, so the node's final
+    /// flush never runs beside it. With a bare `spawn_blocking` the write was still running
+    /// when the engine's tasks had all ended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_waits_for_the_store_write_of_an_import_it_cancels() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let (engine, store, mut tasks) = engine(dir.path(), &shutdown).await;
+        let key = "shutdown-test".to_owned();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (import, write_key) = (engine.clone(), key.clone());
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let finished = cancelled.clone();
+        engine
+            .inner
+            .imports
+            .spawn(ShareId::random(), move |task| async move {
+                let _turn = task.turn().await;
+                let store = import.inner.store.clone();
+                let _ = import
+                    .blocking("store", move || {
+                        let _ = started_tx.send(());
+                        // A long write: a large blob's fsync, a batch of many blobs.
+                        std::thread::sleep(Duration::from_millis(700));
+                        store.put(&records::INBOX, &write_key, &1u8)?;
+                        Ok(())
+                    })
+                    .await;
+                // Not reached: shutdown drops the import while it waits.
+                finished.store(false, std::sync::atomic::Ordering::SeqCst);
+            });
+        started.await.unwrap();
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .expect("the engine stops");
+        assert!(
+            cancelled.load(std::sync::atomic::Ordering::SeqCst),
+            "shutdown cancelled the import while it waited for its write"
+        );
+        assert_eq!(
+            store.get(&records::INBOX, &key).unwrap(),
+            Some(1u8),
+            "the engine's shutdown returned before the import's store write finished"
+        );
+        drop(engine);
     }
 }

@@ -104,6 +104,19 @@ pub enum ShareStatus {
 }
 
 impl ShareStatus {
+    /// The status's stable text form, as the API and the CLI show it (`Processing`,
+    /// `Complete`, `Stopped`, `Failed`, `PendingApproval`: the variant names, as serde writes
+    /// them in the record).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareStatus::Processing => "Processing",
+            ShareStatus::Complete => "Complete",
+            ShareStatus::Stopped => "Stopped",
+            ShareStatus::Failed => "Failed",
+            ShareStatus::PendingApproval => "PendingApproval",
+        }
+    }
+
     /// Whether messages of the share go to the partner now (not ended, not waiting for
     /// approval).
     pub fn sends(self) -> bool {
@@ -336,6 +349,31 @@ pub enum ReceivedStatus {
     Stopped,
 }
 
+impl ReceivedStatus {
+    /// The status's stable text form (`Pending`, `Importing`, `Imported`, `Stopped`: the
+    /// variant names, as serde writes them in the record).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedStatus::Pending => "Pending",
+            ReceivedStatus::Importing => "Importing",
+            ReceivedStatus::Imported => "Imported",
+            ReceivedStatus::Stopped => "Stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for ShareStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ReceivedStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A share received from a partner (receiver side).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IncomingShare {
@@ -387,6 +425,28 @@ pub struct IncomingShare {
     /// the policy allows `import`. Records written before access mode read as copy.
     #[serde(default = "copy_mode")]
     pub mode: ShareMode,
+}
+
+impl IncomingShare {
+    /// The stored grant ([`IncomingShare::grant`], hex of its wire form), decoded; `None` when
+    /// it does not decode (a record damaged on disk: the engine refuses the share's use then).
+    /// Not a verification: the engine checks the grant again on every use.
+    pub fn signed_grant(&self) -> Option<casemesh_model::grant::SignedGrant> {
+        hex::decode(&self.grant)
+            .ok()
+            .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok())
+    }
+
+    /// The status as the receiver's users see it: an access-mode share waiting (`Pending`:
+    /// nothing is imported by itself; it is worked with in the sharer's system) reads
+    /// `Access`; any other is [`ReceivedStatus::as_str`].
+    pub fn status_text(&self) -> &'static str {
+        if self.mode == ShareMode::Access && self.status == ReceivedStatus::Pending {
+            "Access"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 fn copy_mode() -> ShareMode {

@@ -29,7 +29,7 @@ pub(super) async fn run(cmd: AuditCommand, client: &Client, out: Out) -> anyhow:
             // Typed first: the exit status must be right with `--json` too.
             let report: AuditVerify = typed(&raw)?;
             if !out.json(&raw)? && report.ok {
-                println!("ok: {} entries, chain intact", report.entries);
+                outln!("ok: {} entries, chain intact", report.entries);
             }
             if !report.ok {
                 bail!(
@@ -62,7 +62,7 @@ pub(super) async fn run(cmd: AuditCommand, client: &Client, out: Out) -> anyhow:
                     &["SEQ", "TIME", "ACTOR", "ACTION", "EVIDENCE", "DETAILS"],
                     &rows,
                 );
-                println!(
+                outln!(
                     "head: {} entries, hash {}",
                     trail.head.len,
                     hex::encode(trail.head.hash)

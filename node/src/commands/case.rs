@@ -84,7 +84,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 .send_json(Method::POST, &["v1", "cases"], &body)
                 .await?;
             if let Some(case) = out.answer::<CaseView>(&case)? {
-                println!("{}", s(&case.id));
+                outln!("{}", s(&case.id));
             }
         }
         CaseCommand::List { external } => {
@@ -146,7 +146,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 .send_json(Method::PATCH, &["v1", "cases", &case], &body)
                 .await?;
             if let Some(c) = out.answer::<CaseView>(&c)? {
-                println!("updated case {} ({})", s(&c.case_id), s(&c.id));
+                outln!("updated case {} ({})", s(&c.case_id), s(&c.id));
             }
         }
         CaseCommand::Retention { case, policy, yes } => {
@@ -163,7 +163,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 .send_json(Method::PUT, &["v1", "cases", &case, "retention"], &policy)
                 .await?;
             if let Some(c) = out.answer::<CaseView>(&c)? {
-                println!("retention of case {}: {policy}", s(&c.case_id));
+                outln!("retention of case {}: {policy}", s(&c.case_id));
             }
         }
     }
@@ -172,28 +172,28 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
 
 /// The human-readable form of a case.
 fn print_case(c: &CaseView) {
-    println!("Case ID:     {}", s(&c.case_id));
-    println!("Title:       {}", s(&c.title));
-    println!("Description: {}", s(&c.description));
-    println!("Record id:   {}", s(&c.id));
-    println!("Owner:       {}", s(&c.owner));
-    println!("Created:     {}", s(&c.created_at));
-    println!("Retention:   {}", c.retention_text);
+    outln!("Case ID:     {}", s(&c.case_id));
+    outln!("Title:       {}", s(&c.title));
+    outln!("Description: {}", s(&c.description));
+    outln!("Record id:   {}", s(&c.id));
+    outln!("Owner:       {}", s(&c.owner));
+    outln!("Created:     {}", s(&c.created_at));
+    outln!("Retention:   {}", c.retention_text);
     match &c.origin {
         OriginView::Received {
             sharer,
             sharer_name,
             received_at,
             ..
-        } => println!(
+        } => outln!(
             "Origin:      External, shared by {} ({}) on {}",
             s(sharer_name),
             s(sharer),
             s(received_at)
         ),
-        OriginView::Local => println!("Origin:      local"),
+        OriginView::Local => outln!("Origin:      local"),
     }
-    println!(
+    outln!(
         "Folders:     {}",
         if c.folders.is_empty() { "-" } else { "" }
     );
@@ -201,9 +201,9 @@ fn print_case(c: &CaseView) {
         let path = s(f);
         let depth = path.matches('/').count();
         let name = path.rsplit('/').next().unwrap_or(&path);
-        println!("  {}{name}/", "  ".repeat(depth));
+        outln!("  {}{name}/", "  ".repeat(depth));
     }
-    println!("Evidence:    {}", c.evidence.len());
+    outln!("Evidence:    {}", c.evidence.len());
     if !c.evidence.is_empty() {
         super::evidence::print_evidence_table(&c.evidence);
     }

@@ -55,7 +55,7 @@ pub(super) async fn run(args: CustodyArgs, client: &Client, out: Out) -> anyhow:
             let bytes = serde_json::to_vec_pretty(&doc)?;
             write_new(&output, &bytes, force)?;
             if !out.json(&json!({"path": output, "events": timeline.events.len()}))? {
-                println!(
+                outln!(
                     "custody timeline of {} written to {} ({} events, CASE/UCO JSON-LD)",
                     s(&timeline.case_id),
                     output.display(),

@@ -96,9 +96,9 @@ pub(crate) enum PolicyCommand {
 pub(super) async fn id(client: &Client, out: Out) -> anyhow::Result<()> {
     let v = client.get(&["v1", "id"]).await?;
     if let Some(id) = out.answer::<IdView>(&v)? {
-        println!("{}", id.peer_id);
+        outln!("{}", id.peer_id);
         for a in &id.addrs {
-            println!("  {}", s(a));
+            outln!("  {}", s(a));
         }
     }
     Ok(())
@@ -154,7 +154,7 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
     // Each dead letter once, with its reason: an operator must see why a share failed.
     for p in &peers {
         for d in &p.dead_letters {
-            println!(
+            outln!(
                 "dead letter to {}: {} (share {}) at {}: {}",
                 s(&p.name),
                 s(&d.kind),
@@ -250,7 +250,7 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
         }
     };
     if let Some(p) = out.answer::<PartnerView>(&v)? {
-        println!("{} {} (policy {})", s(&p.name), p.peer_id, s(&p.policy));
+        outln!("{} {} (policy {})", s(&p.name), p.peer_id, s(&p.policy));
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow
             let c: CaseView = typed(&client.get(&["v1", "cases", &case]).await?)?;
             if !out.json(&serde_json::to_value(&c.folders)?)? {
                 for f in &c.folders {
-                    println!("{}", s(f));
+                    outln!("{}", s(f));
                 }
             }
             return Ok(());
@@ -100,7 +100,7 @@ pub(super) async fn run(cmd: FolderCommand, client: &Client, out: Out) -> anyhow
     segments.extend(action);
     let c = client.send_json(Method::POST, &segments, &body).await?;
     if !out.json(&c)? {
-        println!("{done}");
+        outln!("{done}");
     }
     Ok(())
 }

@@ -129,7 +129,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                 // A link whose package failed opens nothing: no URL on stdout for a script to
                 // forward; the error below says why.
                 if link.status != LinkStatus::Failed {
-                    println!("{}", opt(link.url.as_deref()));
+                    outln!("{}", opt(link.url.as_deref()));
                 }
                 let next = match &to {
                     Some(r) => format!(
@@ -193,7 +193,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             )?;
             let l = client.post_empty(&["v1", "links", &link, "revoke"]).await?;
             if let Some(l) = out.answer::<LinkView>(&l)? {
-                println!("revoked link {}", s(&l.id));
+                outln!("revoked link {}", s(&l.id));
             }
         }
     }
@@ -260,23 +260,23 @@ fn format_name(f: PackageFormat) -> &'static str {
 }
 
 fn print_link(l: &LinkView) {
-    println!("Link:       {}", s(&l.id));
-    println!("Case:       {} ({})", s(&l.case_id), s(&l.case));
-    println!("Status:     {:?}", l.status);
+    outln!("Link:       {}", s(&l.id));
+    outln!("Case:       {} ({})", s(&l.case_id), s(&l.case));
+    outln!("Status:     {:?}", l.status);
     if let Some(e) = &l.error {
-        println!("Error:      {}", s(e));
+        outln!("Error:      {}", s(e));
     }
-    println!("Format:     {}", format_name(l.format));
+    outln!("Format:     {}", format_name(l.format));
     let size = l.package_size.map(bytes).unwrap_or_else(|| "-".into());
-    println!("Size:       {size}");
-    println!("Recipient:  {}", opt(l.recipient.as_deref()));
-    println!("Message:    {}", s(&l.message));
-    println!("Created:    {} by {}", s(&l.created_at), s(&l.created_by));
-    println!("Expires:    {}", s(&l.expires_at));
+    outln!("Size:       {size}");
+    outln!("Recipient:  {}", opt(l.recipient.as_deref()));
+    outln!("Message:    {}", s(&l.message));
+    outln!("Created:    {} by {}", s(&l.created_at), s(&l.created_by));
+    outln!("Expires:    {}", s(&l.expires_at));
     if let Some(r) = &l.revoked_at {
-        println!("Revoked:    {}", s(r));
+        outln!("Revoked:    {}", s(r));
     }
-    println!("Downloads:  {}", l.downloads);
+    outln!("Downloads:  {}", l.downloads);
     let o = &l.options;
     let opts: Vec<&str> = [
         ("audit_trail", o.audit_trail),
@@ -287,7 +287,7 @@ fn print_link(l: &LinkView) {
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
     .collect();
-    println!(
+    outln!(
         "Options:    {}",
         if opts.is_empty() {
             "-".to_owned()
@@ -295,7 +295,7 @@ fn print_link(l: &LinkView) {
             opts.join(", ")
         }
     );
-    println!("Manifest:   {}", opt(l.manifest_blake3.as_deref()));
+    outln!("Manifest:   {}", opt(l.manifest_blake3.as_deref()));
 }
 
 #[cfg(test)]

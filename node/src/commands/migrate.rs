@@ -138,10 +138,10 @@ fn print_failures(
                 .map(|f| serde_json::json!({ "hash": f.hash.to_string(), "reason": f.error.to_string() }))
                 .collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} blobs copied ({}), {} already there and verified ({}); not migrated:",
         done.copied,
         bytes(done.bytes_copied),
@@ -149,7 +149,7 @@ fn print_failures(
         bytes(done.bytes_skipped)
     );
     for f in failed {
-        println!("  {}: {}", f.hash, f.error);
+        outln!("  {}: {}", f.hash, f.error);
     }
     Ok(())
 }
@@ -185,10 +185,10 @@ fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result
             "bytes_skipped": done.bytes_skipped,
             "outboards_rebuilt": done.outboards_rebuilt,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "migrated to {dest}: {} blobs copied ({}), {} already there and verified ({})",
         done.copied,
         bytes(done.bytes_copied),
@@ -196,9 +196,9 @@ fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result
         bytes(done.bytes_skipped)
     );
     if done.outboards_rebuilt > 0 {
-        println!("{} outboards rebuilt", done.outboards_rebuilt);
+        outln!("{} outboards rebuilt", done.outboards_rebuilt);
     }
-    println!(
+    outln!(
         "the source is unchanged; set [storage] backend = \"{dest}\" in config.toml (if it is not \
          already), start the node and run `casemesh blobs verify`"
     );

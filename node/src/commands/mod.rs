@@ -145,7 +145,7 @@ impl Out {
     /// With `--json`, print `value` pretty and return `true`; the caller prints text otherwise.
     fn json(self, value: &Value) -> anyhow::Result<bool> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            outln!("{}", serde_json::to_string_pretty(value)?);
         }
         Ok(self.json)
     }
@@ -229,7 +229,7 @@ pub(crate) fn escape(text: &str) -> std::borrow::Cow<'_, str> {
 /// Print rows under headers, columns padded to their widest cell (display width), two spaces
 /// apart, no borders; every cell escaped (see [`escape`]), so a cell is always one line.
 fn table(headers: &[&str], rows: &[Vec<String>]) {
-    print!("{}", render_table(headers, rows));
+    out!("{}", render_table(headers, rows));
 }
 
 /// The text [`table`] prints.

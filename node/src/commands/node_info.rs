@@ -11,12 +11,12 @@ pub(super) async fn run(client: &Client, out: Out) -> anyhow::Result<()> {
     let Some(info) = out.answer::<NodeInfo>(&answer)? else {
         return Ok(());
     };
-    println!("Organization: {}", s(&info.org_name));
-    println!("Org id:       {}", s(&info.org_id));
-    println!("Version:      {}", s(&info.version));
-    println!("Admin API:    {}", s(&info.admin_addr));
-    println!("Blob storage: {}", storage(&info.storage));
-    println!("Send limit:   {}", send_limit(info.max_send_rate));
+    outln!("Organization: {}", s(&info.org_name));
+    outln!("Org id:       {}", s(&info.org_id));
+    outln!("Version:      {}", s(&info.version));
+    outln!("Admin API:    {}", s(&info.admin_addr));
+    outln!("Blob storage: {}", storage(&info.storage));
+    outln!("Send limit:   {}", send_limit(info.max_send_rate));
     Ok(())
 }
 

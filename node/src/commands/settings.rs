@@ -152,23 +152,23 @@ pub(super) async fn run_settings(
 
 fn print_settings(view: &SettingsView) -> anyhow::Result<()> {
     let on = |v: bool| if v { "on" } else { "off" };
-    println!("Features:");
+    outln!("Features:");
     // The flags by their wire names, in the order the API writes them.
     let features = serde_json::to_value(&view.features)?;
     if let Some(features) = features.as_object() {
         let width = features.keys().map(String::len).max().unwrap_or(0);
         for (name, value) in features {
-            println!("  {name:width$}  {}", on(*value == true));
+            outln!("  {name:width$}  {}", on(*value == true));
         }
     }
     let retention = match &view.default_retention {
         Some(p) => RetentionPolicy::from(*p).to_string(),
         None => "none (received cases: Until Manually Deleted)".to_owned(),
     };
-    println!("Default retention: {retention}");
-    println!("Auto-import:       {}", on(view.auto_import));
-    println!("Share directory:   {}", on(view.share_directory));
-    println!(
+    outln!("Default retention: {retention}");
+    outln!("Auto-import:       {}", on(view.auto_import));
+    outln!("Share directory:   {}", on(view.share_directory));
+    outln!(
         "Intake address:    {}",
         view.intake_address.as_deref().map_or_else(
             || "none (shares naming an unknown address are refused)".to_owned(),
@@ -192,7 +192,7 @@ pub(super) async fn run_retention(
             let answer = client.post_empty(&["v1", "retention", "sweep"]).await?;
             if let Some(report) = out.answer::<SweepReport>(&answer)? {
                 let removed = &report.removed;
-                println!("removed {} evidence item(s)", removed.len());
+                outln!("removed {} evidence item(s)", removed.len());
                 if !removed.is_empty() {
                     let rows: Vec<Vec<String>> = removed
                         .iter()
@@ -211,7 +211,7 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
         BlobsCommand::Stats => {
             let stats = client.get(&["v1", "blobs"]).await?;
             if let Some(stats) = out.answer::<BlobStats>(&stats)? {
-                println!("{} blobs, {}", stats.count, bytes(stats.bytes));
+                outln!("{} blobs, {}", stats.count, bytes(stats.bytes));
             }
         }
         BlobsCommand::Gc { yes } => {
@@ -221,7 +221,7 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
             )?;
             let gc = client.post_empty(&["v1", "blobs", "gc"]).await?;
             if let Some(gc) = out.answer::<GcReport>(&gc)? {
-                println!(
+                outln!(
                     "removed {} blobs, freed {}",
                     gc.removed,
                     bytes(gc.bytes_freed)
@@ -235,12 +235,12 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
             let (missing, corrupt) = (&report.missing, &report.corrupt);
             if !out.json(&raw)? {
                 for h in missing {
-                    println!("missing  {}", s(h));
+                    outln!("missing  {}", s(h));
                 }
                 for h in corrupt {
-                    println!("corrupt  {}", s(h));
+                    outln!("corrupt  {}", s(h));
                 }
-                println!(
+                outln!(
                     "{} referenced blobs intact, {} missing, {} corrupt; {} unreferenced (removed by `blobs gc`)",
                     report.ok,
                     missing.len(),

@@ -171,35 +171,37 @@ pub(crate) enum ReceivedCommand {
 }
 
 fn print_share(v: &ShareView) {
-    println!("Share:       {}", v.id);
-    println!("Status:      {}", v.status);
-    println!("Partner:     {} ({})", sx(&v.partner_name), v.partner);
-    println!("Scope:       {}", sx(&v.scope));
-    println!("Recipients:  {}", recipients(v).join(", "));
+    outln!("Share:       {}", v.id);
+    outln!("Status:      {}", v.status);
+    outln!("Partner:     {} ({})", sx(&v.partner_name), v.partner);
+    outln!("Scope:       {}", sx(&v.scope));
+    outln!("Recipients:  {}", recipients(v).join(", "));
     for r in &v.refused_recipients {
-        println!(
+        outln!(
             "  refused by the partner: {} ({}); they get nothing there",
             sx(&r.recipient),
             sx(&r.reason)
         );
     }
-    println!(
+    outln!(
         "Policy:      {} ({})",
         sx(&v.policy.name),
         list(&v.policy.allowed)
     );
-    println!(
+    outln!(
         "Items:       {} sent, {} delivered, {} skipped",
-        v.items_sent, v.items_delivered, v.skipped
+        v.items_sent,
+        v.items_delivered,
+        v.skipped
     );
     for item in &v.skipped_items {
-        println!("  skipped {}: {}", sx(&item.evidence), sx(&item.reason));
+        outln!("  skipped {}: {}", sx(&item.evidence), sx(&item.reason));
     }
     if let Some(failure) = &v.failure {
-        println!("Failure:     {}", sx(failure));
+        outln!("Failure:     {}", sx(failure));
     }
     if let Some(receipt) = &v.receipt {
-        println!(
+        outln!(
             "Receipt:     signed by {} at {}: holds {} items (roots digest {}){}",
             sx(&receipt.signed_by_name),
             receipt.at,
@@ -213,10 +215,10 @@ fn print_share(v: &ShareView) {
         );
     }
     if let Some(parent) = &v.onward_of {
-        println!("Onward of:   received share {parent}");
+        outln!("Onward of:   received share {parent}");
     }
     for hop in &v.hops {
-        println!(
+        outln!(
             "Onward hop:  {} → {} ({}) at {}, share {}",
             sx(&hop.from_name),
             sx(&hop.to_name),
@@ -226,13 +228,13 @@ fn print_share(v: &ShareView) {
         );
     }
     if let Some(ack) = &v.stop_ack {
-        println!(
+        outln!(
             "Stop:        acknowledged, signed by {} at {}",
             sx(&ack.signed_by_name),
             ack.at
         );
     }
-    println!("Shared:      {} by {}", v.created_at, sx(&v.created_by));
+    outln!("Shared:      {} by {}", v.created_at, sx(&v.created_by));
 }
 
 /// A share's recipients as named at creation (`user:NAME`, `email:ADDR`, …).
@@ -395,7 +397,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 )
                 .await?;
             if let Some(v) = out.answer::<InsideShareView>(&v)? {
-                println!(
+                outln!(
                     "shared inside: {} ({}), {} notified; share {}",
                     list(&v.to),
                     sx(&v.scope),
@@ -438,7 +440,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
             let previous = before.iter().find(|s| s.id == v.id);
             if !out.json {
                 // The share id first, so an interrupted wait still names it.
-                println!("{}", created_line(&v, previous));
+                outln!("{}", created_line(&v, previous));
             }
             if wait {
                 wait_for(client, &v.id, timeout).await?
@@ -515,7 +517,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 .await?;
             if let Some(v) = out.answer::<ShareView>(&v)? {
                 print_share(&v);
-                println!(
+                outln!(
                     "The partner checks the recipients against its own directory; one it does not \
                      know gets nothing, and `casemesh share status {}` shows it as refused.",
                     v.id
@@ -546,9 +548,10 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                         Err(inside) => return Err(inside),
                     };
                     if let Some(v) = out.answer::<InsideStopView>(&v)? {
-                        println!(
+                        outln!(
                             "inside share {} stopped: {} access entries taken back",
-                            v.id, v.removed
+                            v.id,
+                            v.removed
                         );
                     }
                     return Ok(());
@@ -569,31 +572,32 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
 }
 
 fn print_received(v: &ReceivedView) {
-    println!("Share:                {}", v.id);
-    println!("Status:               {}", v.status);
-    println!("Case:                 {} {}", sx(&v.case_id), sx(&v.title));
-    println!("Sender:               {}", sx(&v.sender));
-    println!("Partner organization: {}", sx(&v.partner_organization));
-    println!("Recipient:            {}", list(&v.recipients));
+    outln!("Share:                {}", v.id);
+    outln!("Status:               {}", v.status);
+    outln!("Case:                 {} {}", sx(&v.case_id), sx(&v.title));
+    outln!("Sender:               {}", sx(&v.sender));
+    outln!("Partner organization: {}", sx(&v.partner_organization));
+    outln!("Recipient:            {}", list(&v.recipients));
     if let Some(message) = &v.message {
-        println!("Message:              {}", sx(message));
+        outln!("Message:              {}", sx(message));
     }
-    println!("Received on:          {}", v.received_on);
-    println!("Access level:         {}", sx(&v.access_level));
-    println!(
+    outln!("Received on:          {}", v.received_on);
+    outln!("Access level:         {}", sx(&v.access_level));
+    outln!(
         "Sharing policy:       {} ({})",
         sx(&v.sharing_policy.name),
         list(&v.sharing_policy.allowed)
     );
-    println!(
+    outln!(
         "Items:                {} of {} imported",
-        v.items_imported, v.items
+        v.items_imported,
+        v.items
     );
-    println!("Local copy:           {}", opt(v.local_case.as_deref()));
+    outln!("Local copy:           {}", opt(v.local_case.as_deref()));
     if !v.skipped.is_empty() {
-        println!("Skipped:              {} items", v.skipped.len());
+        outln!("Skipped:              {} items", v.skipped.len());
         for item in &v.skipped {
-            println!(
+            outln!(
                 "  {} {}: {}",
                 sx(&item.evidence),
                 sx(&item.name),
@@ -602,7 +606,7 @@ fn print_received(v: &ReceivedView) {
         }
     }
     if let Some(error) = &v.last_error {
-        println!("Last error:           {}", sx(error));
+        outln!("Last error:           {}", sx(error));
     }
 }
 
@@ -640,10 +644,10 @@ pub(super) async fn received(
         ReceivedCommand::View { share } => {
             let v = client.get(&["v1", "received", &share, "contents"]).await?;
             if let Some(v) = out.answer::<ReceivedContentsView>(&v)? {
-                println!("Share {} ({})", v.share, sx(&v.mode));
-                println!("Folders:");
+                outln!("Share {} ({})", v.share, sx(&v.mode));
+                outln!("Folders:");
                 for f in &v.folders {
-                    println!("  {}", sx(f));
+                    outln!("  {}", sx(f));
                 }
                 let rows: Vec<Vec<String>> = v
                     .evidence
@@ -679,7 +683,7 @@ pub(super) async fn received(
             let v =
                 json!({"file": output.display().to_string(), "size": done.size, "hash": done.hash});
             if !out.json(&v)? {
-                println!(
+                outln!(
                     "{} bytes written to {} (blake3 {})",
                     done.size,
                     output.display(),
@@ -712,7 +716,7 @@ pub(super) async fn received(
                 )
                 .await?;
             if let Some(v) = out.answer::<ShareView>(&v)? {
-                println!("shared onward to {}: share {}", sx(&v.partner_name), v.id);
+                outln!("shared onward to {}: share {}", sx(&v.partner_name), v.id);
             }
             return Ok(());
         }
@@ -736,7 +740,7 @@ pub(super) async fn received(
                 )
                 .await?;
             if let Some(v) = out.answer::<InsideShareView>(&v)? {
-                println!(
+                outln!(
                     "shared inside: {} ({}); share {}",
                     list(&v.to),
                     sx(&v.scope),

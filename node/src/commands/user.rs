@@ -165,7 +165,7 @@ async fn set_disabled(
         )
         .await?;
     if let Some(user) = out.answer::<UserView>(&user)? {
-        println!(
+        outln!(
             "{} user {}",
             if disabled { "disabled" } else { "enabled" },
             s(&user.username)
@@ -196,12 +196,12 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 .send_json(Method::POST, &["v1", "users"], &body)
                 .await?;
             if let Some(created) = out.answer::<CreatedUser>(&answer)? {
-                println!(
+                outln!(
                     "added user {} ({})",
                     s(&created.user.username),
                     created.user.id
                 );
-                println!("token: {}", created.token);
+                outln!("token: {}", created.token);
             }
         }
         UserCommand::Passwd { username, stdin } => {
@@ -214,7 +214,7 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 )
                 .await?;
             if !out.json(&json!({ "username": username, "password_set": true }))? {
-                println!("password set for {username}");
+                outln!("password set for {username}");
             }
         }
         UserCommand::List => {
@@ -271,7 +271,7 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 .send_json(Method::PATCH, &["v1", "users", &username], &body)
                 .await?;
             if let Some(user) = out.answer::<UserView>(&user)? {
-                println!("updated user {}", s(&user.username));
+                outln!("updated user {}", s(&user.username));
             }
         }
         UserCommand::Token {
@@ -296,7 +296,7 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
                 )
                 .await?;
             if let Some(token) = out.answer::<NewToken>(&answer)? {
-                println!("{}", token.token);
+                outln!("{}", token.token);
             }
         }
         UserCommand::Token {
@@ -313,7 +313,7 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
             )?;
             let answer = client.delete(&["v1", "users", &username, "tokens"]).await?;
             if let Some(answer) = out.answer::<Revoked>(&answer)? {
-                println!("revoked {} tokens of {username}", answer.revoked);
+                outln!("revoked {} tokens of {username}", answer.revoked);
             }
         }
         UserCommand::Disable { username, yes } => {
@@ -328,7 +328,7 @@ pub(super) async fn run_user(cmd: UserCommand, client: &Client, out: Out) -> any
             super::confirm::confirm(yes, &format!("delete user {username} and its tokens"))?;
             client.delete(&["v1", "users", &username]).await?;
             if !out.json(&serde_json::json!({ "deleted": username }))? {
-                println!("deleted user {username}");
+                outln!("deleted user {username}");
             }
         }
     }
@@ -343,7 +343,7 @@ pub(super) async fn run_group(cmd: GroupCommand, client: &Client, out: Out) -> a
                 .send_json(Method::POST, &["v1", "groups"], &body)
                 .await?;
             if let Some(group) = out.answer::<GroupView>(&group)? {
-                println!("added group {} ({})", s(&group.name), group.id);
+                outln!("added group {} ({})", s(&group.name), group.id);
             }
         }
         GroupCommand::List => {

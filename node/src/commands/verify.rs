@@ -259,7 +259,7 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
     let pin_ok = pinned.pinned || (matches!(pin, Pin::None) && args.allow_unpinned);
     let view = report_view(&report, key_ok, &pinned, report.is_ok() && pin_ok);
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        outln!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         print_text(args, &view, &pin, &pinned);
     }
@@ -294,9 +294,9 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
     }
     if !ctx.json {
         if view.signer_pinned {
-            println!("ok: every file matches the manifest, signed by a pinned organization key");
+            outln!("ok: every file matches the manifest, signed by a pinned organization key");
         } else {
-            println!(
+            outln!(
                 "ok (UNPINNED): every file matches the manifest, but its signer was not checked"
             );
         }
@@ -311,13 +311,13 @@ fn print_text(args: &VerifyArgs, view: &PackageVerifyReport, pin: &Pin, pinned: 
         PackageFormat::Zip => "ZIP",
         PackageFormat::Iso => "ISO",
     };
-    println!(
+    outln!(
         "{}: {format} package signed by {} (key {})",
         escape(&args.package.display().to_string()),
         escape(&view.signer),
         view.public_key
     );
-    println!(
+    outln!(
         "signature: {}",
         if view.signature_valid {
             "valid"
@@ -326,36 +326,36 @@ fn print_text(args: &VerifyArgs, view: &PackageVerifyReport, pin: &Pin, pinned: 
         }
     );
     if !view.signer_matches_key {
-        println!(
+        outln!(
             "signer:    MISMATCH: the manifest names {} but the key is {}'s",
             escape(&view.signer),
             org_of(&view.public_key)
         );
     }
     match (&view.pinned_as, pin) {
-        (Some(who), _) => println!("pinned:    yes, the key is {}", escape(who)),
-        (None, Pin::None) => println!(
+        (Some(who), _) => outln!("pinned:    yes, the key is {}", escape(who)),
+        (None, Pin::None) => outln!(
             "pinned:    NO: the signature is valid for the key in the package, but nothing \
              says whose key that is (pass --org-key or --data-dir)"
         ),
-        (None, _) => println!(
+        (None, _) => outln!(
             "pinned:    NO: {}",
             escape(pinned.why_not.as_deref().unwrap_or_default())
         ),
     }
     match &view.audit {
-        None => println!("audit:     no audit trail in the package"),
+        None => outln!("audit:     no audit trail in the package"),
         Some(a) => match &a.problem {
-            None => println!(
+            None => outln!(
                 "audit:     {} entries chain up to a head signed by {}",
                 a.entries,
                 escape(&a.signed_by)
             ),
-            Some(p) => println!("audit:     FAILED: {}", escape(p)),
+            Some(p) => outln!("audit:     FAILED: {}", escape(p)),
         },
     }
-    println!("files ok:  {}", view.files_ok);
+    outln!("files ok:  {}", view.files_ok);
     for p in &view.problems {
-        println!("  {}: {}", escape(&p.path), escape(&p.problem));
+        outln!("  {}: {}", escape(&p.path), escape(&p.problem));
     }
 }

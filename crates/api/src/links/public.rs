@@ -22,7 +22,7 @@
 //! - **what is audited** — [`downloads`](casemesh_links::downloads): a download (a client's run
 //!   of requests for one package version) is audited once (`link.download`) and counted once.
 
-use super::{LinkRecord, LinkStatus};
+use super::LinkRecord;
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -33,6 +33,7 @@ use axum::routing::get;
 use casemesh_links::client::ClientKey;
 use casemesh_links::contents::html_escape;
 use casemesh_links::range::{self, Answer};
+use casemesh_service::PublicLinkError;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeekExt as _};
@@ -160,36 +161,20 @@ fn client_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Client
     state.links.client_key(peer, forwarded)
 }
 
-/// The link behind `token` if it may be served now, else the answer to give. A valid token is
-/// never refused for wrong guesses made before it; a wrong one counts against `client`.
+/// The link behind `token` if it may be served now (the use case
+/// [`casemesh_service::PublicLinks::admit`]), else the page to answer.
 async fn admit(state: &AppState, client: ClientKey, token: &str) -> Result<LinkRecord, Response> {
-    let found = {
-        let (links, token) = (state.links.clone(), token.to_owned());
-        tokio::task::spawn_blocking(move || links.find_by_token(&token)).await
-    };
-    let link = match found {
-        Ok(Ok(Some(link))) => link,
-        Ok(Ok(None)) => {
-            if let Some(wait) = state.links.limiter().fail(client) {
-                return Err(too_many(wait));
-            }
-            tracing::info!(client = %client, "unknown download link token");
-            return Err(not_found());
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "looking up a download link");
-            return Err(unavailable());
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "looking up a download link");
-            return Err(unavailable());
-        }
-    };
-    match link.status(state.clock.now()) {
-        LinkStatus::Ready => Ok(link),
-        LinkStatus::Processing => Err(processing()),
-        LinkStatus::Expired | LinkStatus::Revoked => Err(gone()),
-        LinkStatus::Failed => Err(unavailable()),
+    state.links.admit(client, token).await.map_err(refused)
+}
+
+/// The fixed page for a refusal of the public side: it says nothing about the case.
+fn refused(e: PublicLinkError) -> Response {
+    match e {
+        PublicLinkError::NotFound => not_found(),
+        PublicLinkError::TooManyGuesses { wait } => too_many(wait),
+        PublicLinkError::Gone => gone(),
+        PublicLinkError::Processing => processing(),
+        _ => unavailable(),
     }
 }
 
@@ -223,8 +208,6 @@ async fn landing(
     let title = state
         .links
         .case_of(&link)
-        .ok()
-        .flatten()
         .map(|c| c.title)
         .unwrap_or_default();
     let e = html_escape;
@@ -373,23 +356,16 @@ async fn download(
     }
     out.push((header::CONTENT_DISPOSITION, disposition(&state, &link)));
 
-    if is_get {
-        match state.links.record_download(
+    if is_get
+        && let Err(e) = state.links.record_download(
             &link,
             client,
             &etag,
             range_header.as_deref(),
             status.as_u16(),
-        ) {
-            Ok(true) => {
-                tracing::info!(link = %link.id, client = %client, status = status.as_u16(), "package download")
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(link = %link.id, error = %e, "cannot record a download; refusing it");
-                return unavailable();
-            }
-        }
+        )
+    {
+        return refused(e);
     }
     let body = if is_get {
         Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
@@ -413,8 +389,6 @@ fn disposition(state: &AppState, link: &LinkRecord) -> String {
     let case_number = state
         .links
         .case_of(link)
-        .ok()
-        .flatten()
         .map(|c| c.case_number)
         .unwrap_or_else(|| "case".into());
     let ascii: String = casemesh_package::sanitize_segment(&case_number)

@@ -20,7 +20,6 @@ pub use casemesh_api_types::sharing::{
     ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView,
     StopAckView,
 };
-use casemesh_model::grant::ShareMode;
 use casemesh_service::{NewPartner, NewPolicy, OnwardShare as NewOnwardShare, PartnerEdit};
 use casemesh_service::{ReceivedShare, ShareDetail};
 
@@ -42,18 +41,10 @@ impl ReceivedViewOf for ReceivedView {
                 reason: item.reason,
             })
             .collect();
-        let grant = hex::decode(&s.grant)
-            .ok()
-            .and_then(|b| casemesh_model::grant::SignedGrant::from_bytes(&b).ok());
+        let grant = s.signed_grant();
         ReceivedView {
             id: s.id.to_string(),
-            status: if s.mode == ShareMode::Access
-                && s.status == casemesh_sharing::records::ReceivedStatus::Pending
-            {
-                "Access".to_owned()
-            } else {
-                format!("{:?}", s.status)
-            },
+            status: s.status_text().to_owned(),
             sender: s.sharer.to_string(),
             partner_organization: s.sharer_name.clone(),
             recipients: s
@@ -65,7 +56,7 @@ impl ReceivedViewOf for ReceivedView {
             received_on: s.received_at.to_string(),
             access_level: grant
                 .as_ref()
-                .map(|g| format!("{:?}", g.grant.mode).to_lowercase())
+                .map(|g| g.grant.mode.as_str().to_owned())
                 .unwrap_or_default(),
             sharing_policy: grant
                 .as_ref()
@@ -428,7 +419,7 @@ pub async fn access(
                     full_name: None,
                     organization: s.partner_name.clone(),
                     share: Some(s.id.to_string()),
-                    status: format!("{:?}", s.status),
+                    status: s.status.as_str().to_owned(),
                     refused: s
                         .refused_recipients
                         .iter()
@@ -595,7 +586,7 @@ pub async fn received_contents(
     let c = state.node.received().contents(&caller, &share).await?;
     Ok(Json(ReceivedContentsView {
         share: c.share.to_string(),
-        mode: format!("{:?}", c.mode).to_lowercase(),
+        mode: c.mode.as_str().to_owned(),
         folders: c.folders.into_iter().map(|(_, p)| p).collect(),
         evidence: c
             .evidence

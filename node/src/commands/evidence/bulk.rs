@@ -357,7 +357,7 @@ impl Run {
         let total = plan.files.len();
         let say = |line: String| {
             if !out.json {
-                bar.suspend(|| println!("{line}"));
+                bar.suspend(|| outln!("{line}"));
             }
         };
         // Folders first, while the case is smallest: creating one answers with the whole case,
@@ -495,7 +495,7 @@ pub(super) async fn add_batch(
         .map(|e| e.size)
         .sum();
     if out.json {
-        println!("{}", serde_json::to_string_pretty(&run.entries)?);
+        outln!("{}", serde_json::to_string_pretty(&run.entries)?);
     }
     let summary = format!(
         "added {added} file{} ({}); {skipped} already present, skipped",
@@ -505,9 +505,9 @@ pub(super) async fn add_batch(
     let Err(e) = result else {
         if !out.json {
             if plan.files.is_empty() {
-                println!("no files to add");
+                outln!("no files to add");
             } else {
-                println!("{summary}");
+                outln!("{summary}");
             }
         }
         return Ok(());

@@ -208,8 +208,8 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 if !out.json(&up.answer)? {
                     // stdout stays two lines for scripts; the display id people refer to goes
                     // beside them on stderr.
-                    println!("{}", ev.id);
-                    println!("{}", ev.hash);
+                    outln!("{}", ev.id);
+                    outln!("{}", ev.hash);
                     eprintln!(
                         "added {} {:?} to {case} (evidence id and BLAKE3 hash above)",
                         s(&ev.display_id),
@@ -307,7 +307,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             }
             let ev = patch(client, &case, &evidence, &body).await?;
             if let Some(ev) = out.answer::<EvidenceView>(&ev)? {
-                println!("updated evidence {} ({})", s(&ev.display_id), ev.id);
+                outln!("updated evidence {} ({})", s(&ev.display_id), ev.id);
             }
         }
         EvidenceCommand::Move {
@@ -321,7 +321,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             };
             let ev = patch(client, &case, &evidence, &body).await?;
             if let Some(ev) = out.answer::<EvidenceView>(&ev)? {
-                println!(
+                outln!(
                     "moved evidence {} to {}",
                     s(&ev.display_id),
                     if ev.folder.is_empty() {
@@ -347,7 +347,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 .delete(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;
             if !out.json(&answer)? {
-                println!("deleted evidence {evidence}");
+                outln!("deleted evidence {evidence}");
             }
         }
         EvidenceCommand::Transcript(TranscriptCommand::Add {
@@ -374,8 +374,8 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             if !out.json(&up.answer)?
                 && let Some(t) = added
             {
-                println!("{}", t.id);
-                println!("{}", t.hash);
+                outln!("{}", t.id);
+                outln!("{}", t.hash);
             }
         }
         EvidenceCommand::Transcript(TranscriptCommand::Get {
@@ -480,18 +480,18 @@ pub(super) fn print_evidence_table(evidence: &[EvidenceView]) {
 }
 
 fn print_evidence(e: &EvidenceView) {
-    println!("Display ID:  {}", s(&e.display_id));
-    println!("Name:        {}", s(&e.name));
-    println!("Description: {}", s(&e.description));
-    println!("Category:    {}", opt(e.category.as_deref()));
-    println!("Folder:      /{}", super::escape(&e.folder));
-    println!("Size:        {}", bytes(e.size));
-    println!("Media type:  {}", s(&e.media_type));
-    println!("BLAKE3:      {}", s(&e.hash));
-    println!("Added:       {} by {}", s(&e.added_at), s(&e.added_by));
-    println!("Evidence id: {}", s(&e.id));
+    outln!("Display ID:  {}", s(&e.display_id));
+    outln!("Name:        {}", s(&e.name));
+    outln!("Description: {}", s(&e.description));
+    outln!("Category:    {}", opt(e.category.as_deref()));
+    outln!("Folder:      /{}", super::escape(&e.folder));
+    outln!("Size:        {}", bytes(e.size));
+    outln!("Media type:  {}", s(&e.media_type));
+    outln!("BLAKE3:      {}", s(&e.hash));
+    outln!("Added:       {} by {}", s(&e.added_at), s(&e.added_by));
+    outln!("Evidence id: {}", s(&e.id));
     for t in &e.transcripts {
-        println!("Transcript:  {} ({}, {})", s(&t.name), s(&t.id), s(&t.hash));
+        outln!("Transcript:  {} ({}, {})", s(&t.name), s(&t.id), s(&t.hash));
     }
 }
 
