@@ -225,7 +225,7 @@ fn ui_admin_forms_over_http() {
         &mut web,
         "/ui/admin/partners",
         &[("csrf", &csrf), ("name", "county-da"), ("peer_id", &b_peer)],
-        400,
+        409,
         "already registered",
     );
     let resp = web.post_form(

@@ -125,7 +125,7 @@ fn ui_share_forms_over_http() {
     // Type-ahead at the partner: refused while it keeps its directory to itself, then its users.
     let lookup = "/ui/partners/county-da/directory?q=adm";
     let resp = web.get(lookup);
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 403);
     let refusal = resp.text().unwrap();
     assert!(
         refusal.contains("does not share its directory"),

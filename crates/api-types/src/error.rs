@@ -15,7 +15,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `gone`, `payload_too_large`, `too_many_requests`, `blob_corrupt`, `insufficient_storage`
-    /// (507: the disk is full; nothing was stored), `internal`.
+    /// (507: the disk is full; nothing was stored), `unavailable` (503: a temporary condition,
+    /// e.g. an upload broken off or a partner unreachable; send the request again), `internal`.
+    /// Chosen by `casemesh_service::error::http_answer`.
     pub code: String,
     /// Explanation for people.
     pub message: String,

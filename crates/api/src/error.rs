@@ -5,8 +5,10 @@
 //! layer (`CaseError`, `EvidenceError`, `UserError`, `AdminError`, `ShareError`, `AccessError`,
 //! `ReceivedError`, `PartnerError`, `DownloadLinkError`, `SweepError`, and the `LinkError` and
 //! `SharingError` they carry) has one `From` here; handlers only write `?`. The families' own
-//! `disposition()` (refuse / not found / retry / internal) is what non-HTTP callers act on; here
-//! a refusal is a 4xx chosen by variant, `NoSpace` a 507 and everything else a 500.
+//! `disposition()` (refuse / not found / retry / internal) and typed fact (denied, a clash, a full
+//! disk, …) go through `casemesh_service::error::http_answer`, the one function that picks the
+//! status and the stable `code`; the web UI (`casemesh-ui`'s `error.rs`) calls the same function,
+//! so an error has one status whichever adapter answers it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ pub use casemesh_api_types::error::{ErrorBody, ErrorDetail};
 use casemesh_model::case::FolderError;
 use casemesh_model::names::NameError;
 use casemesh_model::org::Denied;
+use casemesh_service::error::{Classify, Disposition, Fact, http_answer};
 use casemesh_store::StoreError;
 
 /// An error as the API returns it.
@@ -37,48 +40,68 @@ impl ApiError {
         }
     }
 
+    /// The error [`http_answer`] picks for `disposition` and `fact`, with `message`.
+    pub fn by(disposition: Disposition, fact: Fact, message: impl Into<String>) -> ApiError {
+        let http = http_answer(disposition, fact);
+        ApiError::new(http.status, http.code, message)
+    }
+
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::by(Disposition::Refuse, Fact::None, message)
     }
 
     /// 401.
     pub fn unauthorized() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        ApiError::by(
+            Disposition::Refuse,
+            Fact::Unauthenticated,
             "missing or invalid bearer token",
         )
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::by(Disposition::Refuse, Fact::Denied, message)
     }
 
     /// 404.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::by(Disposition::NotFound, Fact::None, message)
     }
 
     /// 409.
     pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+        ApiError::by(Disposition::Refuse, Fact::Conflict, message)
     }
 
     /// 410.
     pub fn gone(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::GONE, "gone", message)
+        ApiError::by(Disposition::Refuse, Fact::Gone, message)
     }
 
     /// 429.
     pub fn too_many_requests(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+        ApiError::by(Disposition::Retry, Fact::TooMany, message)
     }
 
     /// 500.
     pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::by(Disposition::Internal, Fact::None, message)
+    }
+}
+
+impl ApiError {
+    /// A domain error as the API answers it: status and code from
+    /// [`casemesh_service::error::http_answer`] (its disposition and fact), message `message`.
+    pub fn answer(e: &impl Classify, message: String) -> ApiError {
+        let http = e.http();
+        ApiError::new(http.status, http.code, message)
+    }
+
+    /// [`ApiError::answer`] with the error's own message.
+    pub fn of(e: &impl Classify) -> ApiError {
+        ApiError::answer(e, e.to_string())
     }
 }
 
@@ -97,217 +120,89 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound(_) => ApiError::not_found(e.to_string()),
-            // A taken case number (issue #15) names the case that has it: 409 like any conflict.
-            StoreError::Conflict(_) | StoreError::CaseNumberTaken { .. } => {
-                ApiError::conflict(e.to_string())
-            }
-            StoreError::BlobCorrupt { .. } | StoreError::BlobMissing { .. } => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "blob_corrupt",
-                e.to_string(),
-            ),
-            StoreError::NoSpace { .. } => ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
-                e.to_string(),
-            ),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<FolderError> for ApiError {
-    fn from(e: FolderError) -> ApiError {
-        match e {
-            FolderError::NotFound(_) => ApiError::not_found(e.to_string()),
-            FolderError::Exists(_) | FolderError::NotEmpty(_) => ApiError::conflict(e.to_string()),
-            _ => ApiError::bad_request(e.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_model::names::TextError> for ApiError {
-    fn from(e: casemesh_model::names::TextError) -> ApiError {
-        ApiError::bad_request(e.to_string())
-    }
-}
-
-impl From<NameError> for ApiError {
-    fn from(e: NameError) -> ApiError {
-        ApiError::bad_request(format!("invalid name: {e}"))
-    }
-}
-
-impl From<Denied> for ApiError {
-    fn from(e: Denied) -> ApiError {
-        ApiError::forbidden(e.to_string())
-    }
-}
-
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-impl From<casemesh_links::LinkError> for ApiError {
-    fn from(e: casemesh_links::LinkError) -> ApiError {
-        use casemesh_links::LinkError;
-        match e {
-            LinkError::Refused(m) => ApiError::bad_request(m),
-            LinkError::NotFound(m) => ApiError::not_found(m),
-            LinkError::Folder(e) => e.into(),
-            LinkError::Store(e) => e.into(),
-            LinkError::Sharing(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::SweepError> for ApiError {
-    fn from(e: casemesh_service::SweepError) -> ApiError {
-        use casemesh_service::SweepError;
-        match e {
-            SweepError::Store(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::AccessError> for ApiError {
-    fn from(e: casemesh_service::AccessError) -> ApiError {
-        match e {
-            casemesh_service::AccessError::Store(s) => s.into(),
-            casemesh_service::AccessError::Case(e) => e.into(),
-            casemesh_service::AccessError::Sharing(e) => e.into(),
-            // Unknown recipients, a bad scope, no recipient, a bad message: the caller's input.
-            other => ApiError::bad_request(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::EvidenceError> for ApiError {
-    fn from(e: casemesh_service::EvidenceError) -> ApiError {
-        use casemesh_service::EvidenceError;
-        match e {
-            EvidenceError::Name(e) => e.into(),
-            EvidenceError::Text(e) => e.into(),
-            EvidenceError::Folder(e) => e.into(),
-            EvidenceError::Store(e) => e.into(),
-            e @ EvidenceError::Interrupted(_) => ApiError::bad_request(e.to_string()),
-            EvidenceError::Case(e) => e.into(),
-            e @ EvidenceError::NoSuchTranscript(_) => ApiError::not_found(e.to_string()),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_sharing::SharingError> for ApiError {
-    fn from(e: casemesh_sharing::SharingError) -> ApiError {
-        use casemesh_sharing::SharingError;
-        match e {
-            SharingError::NotFound(_) => ApiError::not_found(e.to_string()),
-            SharingError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            SharingError::Forbidden(_) => ApiError::forbidden(e.to_string()),
-            SharingError::Conflict(_) => ApiError::conflict(e.to_string()),
-            SharingError::Store(s) => s.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::CaseError> for ApiError {
-    fn from(e: casemesh_service::CaseError) -> ApiError {
-        use casemesh_service::CaseError;
-        match e {
-            e @ (CaseError::Denied(_) | CaseError::PartOnly) => ApiError::forbidden(e.to_string()),
-            e @ CaseError::NotFound(_) => ApiError::not_found(e.to_string()),
-            e @ (CaseError::Invalid(_) | CaseError::Text(_)) => {
-                ApiError::bad_request(e.to_string())
+/// Every domain error that reaches a handler, through [`ApiError::of`]: one line each, the
+/// status chosen in one place.
+macro_rules! answer_by_classify {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> ApiError {
+                ApiError::of(&e)
             }
-            CaseError::Name(e) => e.into(),
-            CaseError::Folder(e) => e.into(),
-            CaseError::Store(e) => e.into(),
-            CaseError::Sharing(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
         }
+    )*};
+}
+
+answer_by_classify!(
+    StoreError,
+    FolderError,
+    casemesh_model::names::TextError,
+    Denied,
+    casemesh_links::LinkError,
+    casemesh_service::SweepError,
+    casemesh_service::AccessError,
+    casemesh_service::EvidenceError,
+    casemesh_sharing::SharingError,
+    casemesh_service::CaseError,
+    casemesh_service::UserError,
+    casemesh_service::AdminError,
+    casemesh_service::ShareError,
+    casemesh_service::ReceivedError,
+    casemesh_service::PartnerError,
+    casemesh_service::DownloadLinkError,
+);
+
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> ApiError {
+        ApiError::answer(&e, format!("invalid name: {e}"))
     }
 }
 
-impl From<casemesh_service::UserError> for ApiError {
-    fn from(e: casemesh_service::UserError) -> ApiError {
-        use casemesh_service::UserError;
-        match e {
-            UserError::Unauthenticated => ApiError::unauthorized(),
-            e @ UserError::Denied(_) => ApiError::forbidden(e.to_string()),
-            e @ UserError::NoSuchUser(_) => ApiError::not_found(e.to_string()),
-            e @ UserError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            UserError::Name(e) => e.into(),
-            UserError::Store(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casemesh_service::EvidenceError;
 
-impl From<casemesh_service::AdminError> for ApiError {
-    fn from(e: casemesh_service::AdminError) -> ApiError {
-        use casemesh_service::AdminError;
-        match e {
-            e @ AdminError::Denied(_) => ApiError::forbidden(e.to_string()),
-            e @ AdminError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            AdminError::Store(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
+    /// Issue #9 point 4: an upload broken off is worth retrying, so the API answers 503 (it
+    /// answered 400, the web UI 503).
+    #[test]
+    fn interrupted_upload_answers_503() {
+        let e = ApiError::from(EvidenceError::Interrupted("connection reset".into()));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, "unavailable");
+        assert_eq!(e.message, "upload interrupted: connection reset");
     }
-}
 
-impl From<casemesh_service::ShareError> for ApiError {
-    fn from(e: casemesh_service::ShareError) -> ApiError {
-        use casemesh_service::ShareError;
-        match e {
-            ShareError::Case(e) => e.into(),
-            e @ ShareError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            e @ ShareError::FeatureOff(_) => ApiError::forbidden(e.to_string()),
-            ShareError::Sharing(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
+    /// The statuses and codes the API documents and the tests rely on stay as they were.
+    #[test]
+    fn documented_codes_are_kept() {
+        let cases: [(ApiError, u16, &str); 8] = [
+            (ApiError::bad_request("x"), 400, "bad_request"),
+            (ApiError::unauthorized(), 401, "unauthorized"),
+            (ApiError::forbidden("x"), 403, "forbidden"),
+            (ApiError::not_found("x"), 404, "not_found"),
+            (ApiError::conflict("x"), 409, "conflict"),
+            (ApiError::gone("x"), 410, "gone"),
+            (ApiError::too_many_requests("x"), 429, "too_many_requests"),
+            (ApiError::internal("x"), 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!((e.status.as_u16(), e.code), (status, code));
         }
-    }
-}
-
-impl From<casemesh_service::ReceivedError> for ApiError {
-    fn from(e: casemesh_service::ReceivedError) -> ApiError {
-        use casemesh_service::ReceivedError;
-        match e {
-            ReceivedError::Case(e) => e.into(),
-            e @ ReceivedError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            ReceivedError::Sharing(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::PartnerError> for ApiError {
-    fn from(e: casemesh_service::PartnerError) -> ApiError {
-        use casemesh_service::PartnerError;
-        match e {
-            e @ PartnerError::Denied(_) => ApiError::forbidden(e.to_string()),
-            e @ PartnerError::Invalid(_) => ApiError::bad_request(e.to_string()),
-            PartnerError::Sharing(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<casemesh_service::DownloadLinkError> for ApiError {
-    fn from(e: casemesh_service::DownloadLinkError) -> ApiError {
-        use casemesh_service::DownloadLinkError;
-        match e {
-            e @ DownloadLinkError::LinkDenied { .. } => ApiError::forbidden(e.to_string()),
-            DownloadLinkError::Case(e) => e.into(),
-            DownloadLinkError::Sharing(e) => e.into(),
-            DownloadLinkError::Link(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
+        let full = ApiError::from(StoreError::NoSpace {
+            needed: 2,
+            available: 1,
+        });
+        assert_eq!(
+            (full.status.as_u16(), full.code),
+            (507, "insufficient_storage")
+        );
+        let unauth = ApiError::from(casemesh_service::UserError::Unauthenticated);
+        assert_eq!((unauth.status.as_u16(), unauth.code), (401, "unauthorized"));
+        assert_eq!(unauth.message, "missing or invalid bearer token");
+        let name = ApiError::from(casemesh_model::names::NameError::Empty);
+        assert_eq!((name.status.as_u16(), name.code), (400, "bad_request"));
     }
 }

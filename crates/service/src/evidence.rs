@@ -39,7 +39,8 @@ pub enum EvidenceError {
     /// The store refused (no such case, no space) or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The upload broke off before its end: refuse (the client may send it again).
+    /// The upload broke off before its end: retry (nothing was kept; the client may send it
+    /// again). HTTP 503 `unavailable`.
     #[error("upload interrupted: {0}")]
     Interrupted(String),
     /// A fault of this node (a writer task died).

@@ -59,12 +59,7 @@ impl DownloadLinkError {
             DownloadLinkError::LinkDenied { .. } => Disposition::Refuse,
             DownloadLinkError::Case(e) => e.disposition(),
             DownloadLinkError::Sharing(e) => of_sharing(e),
-            DownloadLinkError::Link(e) => match e.disposition() {
-                casemesh_links::Disposition::Refuse => Disposition::Refuse,
-                casemesh_links::Disposition::NotFound => Disposition::NotFound,
-                casemesh_links::Disposition::Retry => Disposition::Retry,
-                casemesh_links::Disposition::Internal => Disposition::Internal,
-            },
+            DownloadLinkError::Link(e) => crate::error::of_link(e),
         }
     }
 }

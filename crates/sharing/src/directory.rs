@@ -91,30 +91,31 @@ impl Engine {
         }
     }
 
-    /// Answer a partner's directory query (or refuse when the directory is not shared).
+    /// Answer a partner's directory query (or refuse when the directory is not shared); a
+    /// refusal or failure is answered as [`SharingError::wire_status`] decides.
     pub(crate) fn answer_directory(&self, request: &ControlRequest) -> ControlResponse {
-        if !self.settings().share_directory {
-            return ControlResponse::status(
-                request.msg_id,
-                ControlStatus::Rejected("this organization does not share its directory".into()),
-            );
+        match self.directory_matches(request) {
+            Ok(out) => ControlResponse::ok(request.msg_id, wire::encode(&out).into_bytes()),
+            Err(e) => ControlResponse::status(request.msg_id, e.wire_status()),
         }
-        let query: DirectoryQuery = match wire::decode(&request.kind, &request.payload) {
-            Ok(q) => q,
-            Err(e) => {
-                return ControlResponse::status(
-                    request.msg_id,
-                    ControlStatus::Rejected(e.to_string()),
-                );
-            }
-        };
+    }
+
+    /// The users and groups matching a partner's directory query, at most [`MAX_RESULTS`].
+    /// `Forbidden` when the directory is not shared, `Invalid` for a bad query, `Internal` when
+    /// the store cannot be read (its detail is logged, not sent).
+    fn directory_matches(&self, request: &ControlRequest) -> Result<Vec<DirectoryEntry>> {
+        if !self.settings().share_directory {
+            return Err(SharingError::Forbidden(
+                "this organization does not share its directory".into(),
+            ));
+        }
+        let query: DirectoryQuery = wire::decode(&request.kind, &request.payload)
+            .map_err(|e| SharingError::Invalid(e.to_string()))?;
         let (users, groups) = match (self.inner.store.users(), self.inner.store.groups()) {
             (Ok(u), Ok(g)) => (u, g),
-            _ => {
-                return ControlResponse::status(
-                    request.msg_id,
-                    ControlStatus::Failed("directory unavailable".into()),
-                );
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "directory query: store unreadable");
+                return Err(SharingError::Internal("directory unavailable".into()));
             }
         };
         let mut out: Vec<DirectoryEntry> = users
@@ -154,7 +155,7 @@ impl Engine {
             (a.kind.as_str(), a.name.as_str()).cmp(&(b.kind.as_str(), b.name.as_str()))
         });
         out.truncate(MAX_RESULTS);
-        ControlResponse::ok(request.msg_id, wire::encode(&out).into_bytes())
+        Ok(out)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The sharing engine's error type: expected refusals (not found, invalid, forbidden, conflict)
-//! kept apart from store and network failures.
+//! kept apart from store and network failures, and the one place that decides what a partner is
+//! told about one ([`SharingError::wire_status`]).
 
-use casemesh_net::NetError;
+use casemesh_net::{ControlStatus, NetError};
 use casemesh_store::StoreError;
 
 /// What can go wrong in the sharing engine.
@@ -54,7 +55,54 @@ impl SharingError {
             _ => false,
         }
     }
+
+    /// What a partner is told when this node could not apply its control message: the one
+    /// place the wire refusal decision is made (every answer to a partner's control message
+    /// goes through it). A refusal ([`SharingError::is_refusal`]) is `Rejected` with the
+    /// message: the partner's outbox drops the message for good. Anything else is `Failed`:
+    /// the partner keeps the message and sends it again, so an internal fault here never
+    /// becomes a permanent rejection there (docs/protocol.md, "Control statuses").
+    pub fn wire_status(&self) -> ControlStatus {
+        if self.is_refusal() {
+            ControlStatus::Rejected(self.to_string())
+        } else {
+            ControlStatus::Failed(self.to_string())
+        }
+    }
 }
 
 /// Result of the engine's operations.
 pub type Result<T, E = SharingError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #9 point 4: only a refusal is `Rejected` (the partner drops the message); a fault
+    /// of this node is `Failed` (the partner sends it again).
+    #[test]
+    fn only_refusals_are_rejected_on_the_wire() {
+        let rejected = [
+            SharingError::NotFound("share x".into()),
+            SharingError::Invalid("bad".into()),
+            SharingError::Forbidden("policy".into()),
+            SharingError::Conflict("stopped".into()),
+            SharingError::Store(StoreError::NotFound("case y".into())),
+        ];
+        for e in rejected {
+            assert_eq!(e.wire_status(), ControlStatus::Rejected(e.to_string()));
+        }
+        let failed = [
+            SharingError::Internal("task died".into()),
+            SharingError::Store(StoreError::Db("io".into())),
+            SharingError::Store(StoreError::NoSpace {
+                needed: 2,
+                available: 1,
+            }),
+            SharingError::Net(Box::new(NetError::Interrupted("reset".into()))),
+        ];
+        for e in failed {
+            assert_eq!(e.wire_status(), ControlStatus::Failed(e.to_string()));
+        }
+    }
+}

@@ -345,14 +345,14 @@ impl Engine {
                 tracing::warn!(peer = %peer, kind = %request.kind, "control message of a kind this node does not know; answered UnknownKind");
                 ControlStatus::UnknownKind
             }
-            Err(e) if e.is_refusal() => {
-                let m = e.to_string();
-                tracing::warn!(peer = %peer, kind = %request.kind, reason = %m, "control message rejected");
-                ControlStatus::Rejected(m)
-            }
             Err(e) => {
-                tracing::error!(peer = %peer, kind = %request.kind, error = %e, "control message failed");
-                ControlStatus::Failed(e.to_string())
+                let status = e.wire_status();
+                if matches!(status, ControlStatus::Rejected(_)) {
+                    tracing::warn!(peer = %peer, kind = %request.kind, reason = %e, "control message rejected");
+                } else {
+                    tracing::error!(peer = %peer, kind = %request.kind, error = %e, "control message failed");
+                }
+                status
             }
         };
         casemesh_net::ControlResponse::status(request.msg_id, status)

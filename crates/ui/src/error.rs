@@ -1,111 +1,125 @@
 //! What a UI request answers when a use case refuses or fails: an HTML page with a status, the
-//! message of the domain error (escaped like everything else) and a way back. The status follows
-//! the error's [`Disposition`] (the same rule the JSON API maps in `casemesh-api`'s `error.rs`):
-//! refuse → 400 (a missing permission or part-only access → 403), not found → 404, retry → 503,
-//! internal → 500 (its detail goes to the log, not the page).
+//! message of the domain error (escaped like everything else) and a way back. The status and its
+//! class come from `casemesh_service::error::http_answer`, the same function the JSON API
+//! (`casemesh-api`'s `error.rs`) calls, so an error has one status whichever adapter answers it:
+//! refuse → 400 (a missing permission or part-only access → 403, a clash → 409, not signed in →
+//! 401), not found → 404, retry → 503 (a full disk → 507), internal → 500 (its detail goes to the
+//! log, not the page).
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use casemesh_service::{CaseError, Disposition, EvidenceError, ShareError, UserError};
+use casemesh_service::error::{Classify, Fact, http_answer};
+use casemesh_service::{
+    AccessError, AdminError, CaseError, Disposition, DownloadLinkError, EvidenceError,
+    PartnerError, ReceivedError, ShareError, UserError,
+};
 
-/// A UI request that could not be served.
+/// A UI request that could not be served: what to do about it, its status and its message.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UiError {
-    /// Refused as given: 400.
-    #[error("{0}")]
-    BadRequest(String),
-    /// Not allowed (a permission, part-only access, a CSRF token): 403.
-    #[error("{0}")]
-    Forbidden(String),
-    /// Nothing by that name for this user: 404.
-    #[error("{0}")]
-    NotFound(String),
-    /// Try again later (disk full, upload broken off): 503.
-    #[error("{0}")]
-    Unavailable(String),
-    /// A fault of this node: 500; the detail is logged, the page says only that.
-    #[error("{0}")]
-    Internal(String),
+#[error("{message}")]
+pub struct UiError {
+    /// Refused, not found, retry or internal: decides how a page shows it (a form's refusal
+    /// as a message on the next page, not found and internal as an error page).
+    disposition: Disposition,
+    /// The status, from [`http_answer`].
+    status: StatusCode,
+    /// For people; for an internal fault, the detail that goes to the log only.
+    message: String,
 }
 
 impl UiError {
-    /// The UI error for a use case's refusal or failure: its [`Disposition`] decides, a
-    /// refusal being `Forbidden` when `denied` (the pages' own error types use it too).
-    pub(crate) fn of(disposition: Disposition, denied: bool, message: String) -> UiError {
-        match disposition {
-            Disposition::Refuse if denied => UiError::Forbidden(message),
-            Disposition::Refuse => UiError::BadRequest(message),
-            Disposition::NotFound => UiError::NotFound(message),
-            Disposition::Retry => UiError::Unavailable(message),
-            Disposition::Internal => UiError::Internal(message),
+    /// The UI error [`http_answer`] picks for `disposition` and `fact`, with `message`.
+    pub fn by(disposition: Disposition, fact: Fact, message: String) -> UiError {
+        UiError {
+            disposition,
+            status: http_answer(disposition, fact).status,
+            message,
         }
+    }
+
+    /// A use case's refusal or failure `e` shown with `message` (the error's own, or one worded
+    /// for the form).
+    pub fn answer(e: &impl Classify, message: String) -> UiError {
+        UiError::by(e.disposition(), e.fact(), message)
+    }
+
+    /// A use case's refusal or failure `e` with its own message.
+    pub fn of(e: &impl Classify) -> UiError {
+        UiError::answer(e, e.to_string())
+    }
+
+    /// Refused as given: 400.
+    pub fn bad_request(message: String) -> UiError {
+        UiError::by(Disposition::Refuse, Fact::None, message)
+    }
+
+    /// Not allowed (a permission, part-only access, a CSRF token): 403.
+    pub fn forbidden(message: String) -> UiError {
+        UiError::by(Disposition::Refuse, Fact::Denied, message)
+    }
+
+    /// Nothing by that name for this user: 404.
+    pub fn not_found(message: String) -> UiError {
+        UiError::by(Disposition::NotFound, Fact::None, message)
+    }
+
+    /// A fault of this node: 500; the detail is logged, the page says only that.
+    pub fn internal(message: String) -> UiError {
+        UiError::by(Disposition::Internal, Fact::None, message)
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            UiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            UiError::NotFound(_) => StatusCode::NOT_FOUND,
-            UiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        self.status
+    }
+
+    /// What the caller should do about it.
+    pub fn disposition(&self) -> Disposition {
+        self.disposition
+    }
+
+    /// The message (for an internal fault, the logged detail).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error with its message reworded by `f`.
+    pub(crate) fn map_message(self, f: impl FnOnce(String) -> String) -> UiError {
+        UiError {
+            message: f(self.message),
+            ..self
         }
     }
 }
 
-fn case_denied(e: &CaseError) -> bool {
-    matches!(e, CaseError::Denied(_) | CaseError::PartOnly)
+/// Every use case's error, through [`UiError::of`]: one line each, the status chosen in one place.
+macro_rules! answer_by_classify {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for UiError {
+            fn from(e: $t) -> UiError {
+                UiError::of(&e)
+            }
+        }
+    )*};
 }
 
-impl From<CaseError> for UiError {
-    fn from(e: CaseError) -> UiError {
-        UiError::of(e.disposition(), case_denied(&e), e.to_string())
-    }
-}
-
-impl From<EvidenceError> for UiError {
-    fn from(e: EvidenceError) -> UiError {
-        let denied = matches!(&e, EvidenceError::Case(c) if case_denied(c));
-        UiError::of(e.disposition(), denied, e.to_string())
-    }
-}
-
-impl From<ShareError> for UiError {
-    fn from(e: ShareError) -> UiError {
-        let denied = matches!(&e, ShareError::Case(c) if case_denied(c));
-        UiError::of(e.disposition(), denied, e.to_string())
-    }
-}
-
-impl From<casemesh_service::PartnerError> for UiError {
-    fn from(e: casemesh_service::PartnerError) -> UiError {
-        let denied = matches!(e, casemesh_service::PartnerError::Denied(_));
-        UiError::of(e.disposition(), denied, e.to_string())
-    }
-}
-
-impl From<UserError> for UiError {
-    fn from(e: UserError) -> UiError {
-        let denied = matches!(e, UserError::Denied(_) | UserError::Unauthenticated);
-        UiError::of(e.disposition(), denied, e.to_string())
-    }
-}
-
-impl From<casemesh_sharing::SharingError> for UiError {
-    fn from(e: casemesh_sharing::SharingError) -> UiError {
-        UiError::of(
-            casemesh_service::error::of_sharing(&e),
-            false,
-            e.to_string(),
-        )
-    }
-}
+answer_by_classify!(
+    CaseError,
+    EvidenceError,
+    ShareError,
+    PartnerError,
+    UserError,
+    AdminError,
+    AccessError,
+    ReceivedError,
+    DownloadLinkError,
+    casemesh_sharing::SharingError,
+);
 
 impl From<askama::Error> for UiError {
     fn from(e: askama::Error) -> UiError {
-        UiError::Internal(format!("template: {e}"))
+        UiError::internal(format!("template: {e}"))
     }
 }
 
@@ -121,15 +135,14 @@ struct ErrorPage<'a> {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
-            UiError::Internal(detail) => {
-                tracing::error!(error = %detail, "UI request failed");
+        let message = match self.disposition {
+            Disposition::Internal => {
+                tracing::error!(error = %self.message, "UI request failed");
                 "Something went wrong on this node. The administrator can find the details in its log."
             }
-            UiError::BadRequest(m)
-            | UiError::Forbidden(m)
-            | UiError::NotFound(m)
-            | UiError::Unavailable(m) => m.as_str(),
+            Disposition::Refuse | Disposition::NotFound | Disposition::Retry => {
+                self.message.as_str()
+            }
         };
         let page = ErrorPage {
             status: status.as_u16(),

@@ -122,7 +122,7 @@ fn pages(node: &Node) -> Router {
         )
         .route("/admin/peers", get(admin::peers))
         .route("/static/{file}", get(assets::serve))
-        .fallback(|| async { error::UiError::NotFound("No such page.".into()) })
+        .fallback(|| async { error::UiError::not_found("No such page.".into()) })
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(session::layer())
         .layer(axum::middleware::from_fn(session::secure_cookies))

@@ -82,7 +82,7 @@ pub fn layer() -> SessionManagerLayer<Sessions> {
 /// A new random CSRF token: 32 bytes, hex.
 fn new_token() -> Result<String, UiError> {
     let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| UiError::Internal(format!("random: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| UiError::internal(format!("random: {e}")))?;
     Ok(hex::encode(b))
 }
 
@@ -147,7 +147,7 @@ pub async fn sign_out(session: &Session) -> Result<(), UiError> {
 }
 
 fn session_error(e: tower_sessions::session::Error) -> UiError {
-    UiError::Internal(format!("session: {e}"))
+    UiError::internal(format!("session: {e}"))
 }
 
 /// The signed-in user of a request, with the session's CSRF token (for the forms of the page).
@@ -244,7 +244,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn forbidden() -> Response {
-    UiError::Forbidden(
+    UiError::forbidden(
         "This form has expired or did not come from this page (missing or wrong CSRF token). \
          Go back, reload the page and try again."
             .into(),

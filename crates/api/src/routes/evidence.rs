@@ -43,7 +43,7 @@ fn content_response(c: Content) -> Response {
 #[utoipa::path(post, path = "/v1/cases/{case}/evidence", operation_id = "add_evidence", tag = "evidence",
     params(("case" = String, Path, description = "record id or Case ID"), AddQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = EvidenceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = EvidenceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, description = "unavailable: the upload broke off before its end; nothing was kept, send it again", body = ErrorBody), (status = 507, description = "insufficient_storage: the disk is full; nothing was stored", body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,

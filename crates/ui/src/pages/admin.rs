@@ -70,11 +70,10 @@ fn all(fields: &Fields, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// An administration use case's refusal or failure as the UI answers it (the rule of
-/// [`UiError`]'s `From` impls: refuse → 400, or 403 when denied; internal → 500).
+/// An administration use case's refusal or failure as the UI answers it (status from
+/// `casemesh_service::error::http_answer`, as for every use case: [`UiError::of`]).
 fn admin_error(e: AdminError) -> UiError {
-    let denied = matches!(e, AdminError::Denied(_));
-    UiError::of(e.disposition(), denied, e.to_string())
+    UiError::of(&e)
 }
 
 /// `Denied` (a 403 page) unless the signed-in user administers the node; the service decides.
@@ -132,19 +131,14 @@ impl Shown {
     }
 
     /// A use case's refusal `e`, its message followed by `then` ("Nothing was added."): a bad
-    /// request or something not found keeps the screen; anything else (403, 503, 500) is the
-    /// error page (`Err`).
+    /// request, a clash (a name taken) or something not found keeps the screen with its status;
+    /// anything else (403, 503, 500) is the error page (`Err`).
     fn refused(e: UiError, then: &str) -> Result<Shown, UiError> {
-        match e {
-            UiError::BadRequest(m) => Ok(Shown::Refused(
-                StatusCode::BAD_REQUEST,
-                format!("{m}. {then}"),
-            )),
-            UiError::NotFound(m) => Ok(Shown::Refused(
-                StatusCode::NOT_FOUND,
-                format!("{m}. {then}"),
-            )),
-            other => Err(other),
+        match e.status() {
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::NOT_FOUND => Ok(
+                Shown::Refused(e.status(), format!("{}. {then}", e.message())),
+            ),
+            _ => Err(e),
         }
     }
 

@@ -19,7 +19,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use casemesh_links::{BuildState, LinkStatus, NewLink, PackageFormat};
-use casemesh_service::{CaseError, DownloadLinkError};
+use casemesh_service::DownloadLinkError;
 use tower_sessions::Session;
 
 /// The session key of the newest link's `(link id, URL)`.
@@ -41,12 +41,7 @@ pub(crate) struct LinkRow {
 }
 
 fn link_error(e: DownloadLinkError) -> UiError {
-    let denied = matches!(
-        &e,
-        DownloadLinkError::LinkDenied { .. }
-            | DownloadLinkError::Case(CaseError::Denied(_) | CaseError::PartOnly)
-    );
-    super::share::by_disposition(e.disposition(), denied, e.to_string())
+    UiError::of(&e)
 }
 
 /// The days field: a whole number (the links service checks its range, 1 to
@@ -56,7 +51,7 @@ fn days(text: &str) -> Result<u32, UiError> {
         return Ok(casemesh_links::DEFAULT_DAYS);
     }
     text.parse().map_err(|_| {
-        UiError::BadRequest(format!(
+        UiError::bad_request(format!(
             "Duration must be a whole number of days, 1 to {} (got {text:?}). No link was created.",
             casemesh_service::LINK_MAX_DAYS
         ))
@@ -84,7 +79,7 @@ pub async fn create(
         "" | "zip" => PackageFormat::Zip,
         "iso" => PackageFormat::Iso,
         other => {
-            return Err(UiError::BadRequest(format!(
+            return Err(UiError::bad_request(format!(
                 "Format must be ZIP or ISO (got {other:?}). No link was created."
             )));
         }
@@ -111,7 +106,7 @@ pub async fn create(
     session
         .insert(URL_KEY, (&id, &created.url))
         .await
-        .map_err(|e| UiError::Internal(format!("session: {e}")))?;
+        .map_err(|e| UiError::internal(format!("session: {e}")))?;
     Ok(Redirect::to(&format!(
         "/ui/cases/{}?link={}#links",
         created.case.id,

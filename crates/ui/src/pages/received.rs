@@ -45,28 +45,12 @@ pub const FLASH_MAX_CHARS: usize = 500;
 /// [`Disposition`] as in [`crate::error`] (a missing permission, part-only access or the
 /// sharer's policy → 403).
 fn ui_error(e: ReceivedError) -> UiError {
-    let denied = matches!(
-        &e,
-        ReceivedError::Case(
-            casemesh_service::CaseError::Denied(_) | casemesh_service::CaseError::PartOnly
-        )
-    ) || matches!(&e, ReceivedError::Sharing(s) if is_forbidden(s));
-    UiError::of(e.disposition(), denied, e.to_string())
+    UiError::of(&e)
 }
 
 /// An inside share's refusal as a UI error.
 fn access_error(e: AccessError) -> UiError {
-    let denied = matches!(
-        &e,
-        AccessError::Case(
-            casemesh_service::CaseError::Denied(_) | casemesh_service::CaseError::PartOnly
-        )
-    ) || matches!(&e, AccessError::Sharing(s) if is_forbidden(s));
-    UiError::of(e.disposition(), denied, e.to_string())
-}
-
-fn is_forbidden(e: &casemesh_sharing::SharingError) -> bool {
-    matches!(e, casemesh_sharing::SharingError::Forbidden(_))
+    UiError::of(&e)
 }
 
 /// The outcome of a form, shown once on the next page.
@@ -91,13 +75,20 @@ async fn take_flash(session: &Session) -> Option<Flash> {
     session.remove::<Flash>(FLASH_KEY).await.ok().flatten()
 }
 
-/// After a form: `303` to `to` with the outcome in the session. A refusal (400, 403, 503)
+/// After a form: `303` to `to` with the outcome in the session. A refusal or a retry (4xx, 503)
 /// becomes the message on the next page; a share the user may not see answers its 404 page
 /// here, and an internal fault stays an error page (its detail goes to the log).
 async fn after(session: &Session, to: &str, outcome: Result<String, UiError>) -> Response {
     match outcome {
         Ok(done) => flash(session, false, &done).await,
-        Err(e @ (UiError::NotFound(_) | UiError::Internal(_))) => return e.into_response(),
+        Err(e)
+            if matches!(
+                e.disposition(),
+                casemesh_service::Disposition::NotFound | casemesh_service::Disposition::Internal
+            ) =>
+        {
+            return e.into_response();
+        }
         Err(e) => flash(session, true, &e.to_string()).await,
     }
     Redirect::to(to).into_response()
@@ -518,7 +509,7 @@ pub async fn add_recipients(
     let to = split_recipients(&f.to);
     let message = Some(f.message.trim().to_owned()).filter(|m| !m.is_empty());
     let outcome = if to.is_empty() {
-        Err(UiError::BadRequest(
+        Err(UiError::bad_request(
             "Name at least one recipient (the Recipients field).".into(),
         ))
     } else if f.audience == "inside" {
@@ -556,7 +547,7 @@ fn add_inside(
         .show(&who.caller, reference)
         .map_err(ui_error)?;
     let Some(copy) = shown.share.local_case else {
-        return Err(UiError::BadRequest(
+        return Err(UiError::bad_request(
             "Import the case first to add recipients.".into(),
         ));
     };
@@ -903,7 +894,7 @@ pub async fn review_submit(
                 None
             };
             match choice {
-                None => Err(UiError::BadRequest(
+                None => Err(UiError::bad_request(
                     "Select at least one update to apply.".into(),
                 )),
                 Some(choice) => received
@@ -927,7 +918,7 @@ pub async fn review_submit(
                 fields
             };
             if fields.is_empty() {
-                Err(UiError::BadRequest(
+                Err(UiError::bad_request(
                     "Select at least one update to dismiss.".into(),
                 ))
             } else {
@@ -942,7 +933,7 @@ pub async fn review_submit(
                     .map_err(ui_error)
             }
         }
-        _ => Err(UiError::BadRequest(
+        _ => Err(UiError::bad_request(
             "Choose Apply Changes or Dismiss.".into(),
         )),
     };

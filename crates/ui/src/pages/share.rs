@@ -29,7 +29,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use casemesh_service::{AccessError, CaseError, Disposition};
+use casemesh_service::AccessError;
 use casemesh_sharing::records::ShareStatus;
 
 /// A form's fields as sent, in order, repeated keys kept (`folder`, `evidence`).
@@ -63,7 +63,7 @@ pub(crate) fn selection(fields: &Fields) -> Result<(Vec<String>, Vec<String>), U
         "folders" => {
             let folders = all(fields, "folder");
             if folders.is_empty() {
-                return Err(UiError::BadRequest(
+                return Err(UiError::bad_request(
                     "Select at least one folder to share, or choose Whole case. Nothing was shared."
                         .into(),
                 ));
@@ -73,14 +73,14 @@ pub(crate) fn selection(fields: &Fields) -> Result<(Vec<String>, Vec<String>), U
         "evidence" => {
             let evidence = all(fields, "evidence");
             if evidence.is_empty() {
-                return Err(UiError::BadRequest(
+                return Err(UiError::bad_request(
                     "Select at least one evidence item to share, or choose Whole case. Nothing was shared."
                         .into(),
                 ));
             }
             Ok((Vec::new(), evidence))
         }
-        other => Err(UiError::BadRequest(format!(
+        other => Err(UiError::bad_request(format!(
             "What to share must be Whole case, Selected folders or Selected evidence (got {other:?}). Nothing was shared."
         ))),
     }
@@ -95,23 +95,7 @@ fn recipients(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A refusal or failure of a use case as the UI answers it (the rule of [`UiError`]'s `From`
-/// impls: refuse → 400, or 403 when `denied`; not found → 404; retry → 503; internal → 500).
-pub(crate) fn by_disposition(d: Disposition, denied: bool, message: String) -> UiError {
-    match d {
-        Disposition::Refuse if denied => UiError::Forbidden(message),
-        Disposition::Refuse => UiError::BadRequest(message),
-        Disposition::NotFound => UiError::NotFound(message),
-        Disposition::Retry => UiError::Unavailable(message),
-        Disposition::Internal => UiError::Internal(message),
-    }
-}
-
 fn access_error(e: AccessError) -> UiError {
-    let denied = matches!(
-        &e,
-        AccessError::Case(CaseError::Denied(_) | CaseError::PartOnly)
-    );
     let message = match &e {
         AccessError::NoRecipient => {
             "Name at least one user or group of this agency in the Recipients field. Nothing was shared."
@@ -119,7 +103,7 @@ fn access_error(e: AccessError) -> UiError {
         }
         other => other.to_string(),
     };
-    by_disposition(e.disposition(), denied, message)
+    UiError::answer(&e, message)
 }
 
 /// `POST /ui/cases/{case}/shares`: the People tab's form. Fields: `csrf`, `audience`
@@ -166,7 +150,7 @@ pub async fn create(
                 .map_err(|e| ui_wording(access_error(e)))?;
             Ok(Redirect::to(&format!("/ui/cases/{}?inside=1", done.case)).into_response())
         }
-        other => Err(UiError::BadRequest(format!(
+        other => Err(UiError::bad_request(format!(
             "Share with must be Inside my agency or A partner agency (got {other:?}). Nothing was shared."
         ))),
     }
@@ -175,11 +159,10 @@ pub async fn create(
 /// A refusal worded for this form: the use case names the CLI flag `--to` where the form has the
 /// "Recipients" field.
 fn ui_wording(e: UiError) -> UiError {
-    match e {
-        UiError::BadRequest(m) => {
-            UiError::BadRequest(m.replace("(--to)", "(the Recipients field)"))
-        }
-        other => other,
+    if e.status() == axum::http::StatusCode::BAD_REQUEST {
+        e.map_message(|m| m.replace("(--to)", "(the Recipients field)"))
+    } else {
+        e
     }
 }
 
@@ -273,7 +256,7 @@ fn share_of_case(
     let case = state.node.cases().resolve_whole(&who.caller, reference)?;
     let detail = state.node.shares().get(&who.caller, share)?;
     if detail.share.case != case.id {
-        return Err(UiError::NotFound(format!(
+        return Err(UiError::not_found(format!(
             "No share {share:?} of case {}.",
             case.case_number
         )));
@@ -365,7 +348,7 @@ mod tests {
         ] {
             assert!(matches!(
                 super::selection(&bad),
-                Err(crate::error::UiError::BadRequest(_))
+                Err(e) if e.status() == axum::http::StatusCode::BAD_REQUEST
             ));
         }
     }
