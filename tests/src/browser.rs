@@ -110,6 +110,31 @@ impl Http {
         self.keep_cookie(&resp);
         resp
     }
+
+    /// `POST path` with `body` as `application/octet-stream` (an upload, as the page's script
+    /// sends it), the session cookie, and `x-csrf-token: CSRF` when `csrf` is given; panics on a
+    /// transport error.
+    pub fn post_bytes(
+        &mut self,
+        path: &str,
+        csrf: Option<&str>,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> reqwest::blocking::Response {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(token) = csrf {
+            req = req.header("x-csrf-token", token);
+        }
+        let resp = req.send().unwrap();
+        self.keep_cookie(&resp);
+        resp
+    }
 }
 
 /// The CSRF token in a page's forms.
@@ -443,6 +468,18 @@ pub async fn type_into(c: &Client, css: &str, text: &str) {
         .unwrap_or_else(|e| panic!("{css}: {e}"));
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
+}
+
+/// Send `keys` to the element `css` as they are, without clearing it first: text for a field
+/// that starts empty, file paths (one per line) for a file input, or WebDriver keys such as
+/// `" "` (Space) and `"\u{E007}"` (Enter). Panics naming `css` when it is missing or refuses them.
+pub async fn send_keys(c: &Client, css: &str, keys: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap_or_else(|e| panic!("keys to {css}: {e}"));
 }
 
 /// `"true"` or `"false"`: whether the checkbox or radio button `css` is checked.

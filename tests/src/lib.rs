@@ -25,19 +25,29 @@
 //! Besides the node itself:
 //! - [`NodeCli`] ([`TestNode::cli_handle`]) runs CLI commands from another thread while the
 //!   `TestNode` is killed and restarted elsewhere (the crash harness);
-//! - [`SplitMix64`] makes seeded, replayable test data and scenarios ([`random_file`]);
+//! - [`SplitMix64`] makes seeded, replayable test data and scenarios ([`random_file`],
+//!   [`random_file_in`]); [`add_random_evidence`] writes such a file and adds it to a case
+//!   ([`add_evidence_file`] adds one that exists; [`in_folder`] gives the `--folder` flags);
+//!   [`files_under`] lists a directory tree;
+//! - nodes with the sharing engine's debug log ([`logged_node`], [`SHARING_LOG`],
+//!   [`SHARING_NET_LOG`]); a data directory made by hand ([`init_data_dir`]) whose start must
+//!   fail ([`run_refused`]); long CLI commands ([`TestNode::cli_ok_within`]) and node-less
+//!   ones ([`casemesh_ok`]);
 //! - cases and partner shares as several test files drive them ([`create_case`],
 //!   [`share_case`], [`wait_share_complete`], [`wait_copy`], [`peer_view`], …);
 //! - typed answers: [`TestNode::cli_typed`] / [`json_as`] read the CLI's `--json` output as
 //!   the API's own types (`casemesh_api_types`: [`CaseView`], [`ShareView`], …), so a test
 //!   asserts on fields the compiler checks; [`case_view`], [`share_view`], [`received_view`]
 //!   and [`error_code`] are the common reads; [`received_list`], [`evidence_list`],
-//!   [`partner_list`], [`user_list`], [`settings_view`], [`blob_stats`] and [`add_user`] (a
-//!   user and its token) more; the updates review ([`received_updates`], [`wait_updates`],
+//!   [`partner_list`], [`user_list`], [`settings_view`], [`blob_stats`], [`sorted_folders`] and
+//!   [`add_user`] / [`add_user_with`] (a user and its token) more; the updates review ([`received_updates`], [`wait_updates`],
 //!   [`review_updates`]) and an access share's metadata ([`try_received_meta`]);
 //! - download links ([`create_link`], [`download_link`], [`link_package`], as
 //!   [`LinkView`]), their offline check ([`verify_package`], [`verify_report`] as
-//!   [`PackageVerifyReport`]) and external tools ([`run_ok`], [`output_text`]);
+//!   [`PackageVerifyReport`], [`assert_package_verifies`]), their extraction ([`extract_package`],
+//!   [`unzip_to`], [`xorriso_extract`]) and external tools ([`run_ok`], [`output_text`]);
+//! - downloads and damage: [`downloaded_hash`] / [`try_downloaded_hash`], [`distinct_hashes`],
+//!   [`damage_byte`]; an HTTP answer's header as text ([`response_header`]);
 //! - integrity checks: [`blobs_verify`] / [`assert_blobs_sound`] (`blobs verify --json`) and
 //!   [`assert_audit_verifies`] (`audit verify CASE`);
 //! - a real single-node Garage for nodes with `[storage] backend = "s3"` ([`garage`]).
@@ -64,6 +74,19 @@ use std::time::{Duration, Instant};
 
 /// Environment variables of the CLI that must not leak from the developer's shell into tests.
 const CLI_ENV: [&str; 3] = ["CASEMESH_DATA_DIR", "CASEMESH_NODE", "CASEMESH_TOKEN"];
+
+/// `RUST_LOG` for nodes whose sharing steps (offers, fetches, imports, receipts) a failing
+/// test's log should show.
+pub const SHARING_LOG: &str = "info,casemesh_sharing=debug";
+
+/// [`SHARING_LOG`] plus connection gating and blob transfers (`casemesh_net`).
+pub const SHARING_NET_LOG: &str = "info,casemesh_sharing=debug,casemesh_net=debug";
+
+/// A node started with `RUST_LOG=log` (e.g. [`SHARING_LOG`]) and otherwise the defaults of
+/// [`TestNode::start`].
+pub fn logged_node(name: &str, log: &str) -> TestNode {
+    TestNode::builder(name).env("RUST_LOG", log).start()
+}
 
 /// How long a node gets to come up, and a CLI command to finish (override with
 /// `CASEMESH_TEST_TIMEOUT_SECS`; unoptimized builds moving hundreds of MiB need a while).
@@ -461,6 +484,22 @@ impl TestNode {
     {
         let args = collect(args);
         let out = self.cli(&args);
+        self.assert_success(&args, &out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// [`TestNode::cli_ok`] allowed `limit` instead of [`timeout`]: for commands that take
+    /// long by design (a bulk ingest of thousands of files, a GiB-sized item); panics when the
+    /// command fails or is still running after `limit`.
+    pub fn cli_ok_within<I, S>(&self, limit: Duration, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args = collect(args);
+        let mut cmd = casemesh();
+        cmd.arg("--data-dir").arg(&self.data_dir).args(&args);
+        let out = output_with_timeout(cmd, limit);
         self.assert_success(&args, &out);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
@@ -937,6 +976,98 @@ pub fn random_file(path: &Path, size: u64, seed: u64) {
     file.flush().expect("flushing test data");
 }
 
+/// `evidence add CASE PATH EXTRA…` on `node` for the file that is already at `path` (`extra`
+/// holds flags such as `--folder F`, `--name N`, `--display-id D`); returns the new item.
+/// Panics, showing the command's output, when the CLI fails or prints no [`EvidenceView`].
+pub fn add_evidence_file(node: &TestNode, case: &str, path: &Path, extra: &[&str]) -> EvidenceView {
+    let mut args = vec!["evidence", "add", case, s(path)];
+    args.extend_from_slice(extra);
+    node.cli_typed(&args)
+}
+
+/// Write `size` bytes of seeded pseudo-random data to `path` ([`random_file`]: the same `seed`
+/// gives the same bytes) and add that file to `case` on `node` with
+/// [`add_evidence_file`]`(node, case, path, extra)`; returns the new item. Panics when the file
+/// cannot be written or the CLI fails.
+pub fn add_random_evidence(
+    node: &TestNode,
+    case: &str,
+    path: &Path,
+    size: u64,
+    seed: u64,
+    extra: &[&str],
+) -> EvidenceView {
+    random_file(path, size, seed);
+    add_evidence_file(node, case, path, extra)
+}
+
+/// The `evidence add` flags that put an item in case folder `folder`: `["--folder", folder]`,
+/// or none for `""` (the case's root).
+pub fn in_folder(folder: &str) -> Vec<&str> {
+    if folder.is_empty() {
+        Vec::new()
+    } else {
+        vec!["--folder", folder]
+    }
+}
+
+/// Write `size` bytes of seeded pseudo-random data ([`random_file`]) to `dir/name`; returns that
+/// path.
+pub fn random_file_in(dir: &Path, name: &str, size: u64, seed: u64) -> PathBuf {
+    let path = dir.join(name);
+    random_file(&path, size, seed);
+    path
+}
+
+/// Every file below `dir` (not the directories themselves; symbolic links are followed), at any
+/// depth, sorted by path. An unreadable or missing directory counts as empty.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found);
+    found.sort();
+    found
+}
+
+/// Damage the file at `path` in place: XOR the byte at `offset` with `mask` (non-zero), after
+/// making the file writable (stored blobs are read-only), and sync it to disk. Panics when the
+/// file cannot be opened or is shorter than `offset + 1` bytes.
+pub fn damage_byte(path: &Path, offset: u64, mask: u8) {
+    use std::io::{Seek, SeekFrom};
+    assert_ne!(mask, 0, "a zero mask changes nothing");
+    let mut perms = fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut byte = [0u8; 1];
+    f.seek(SeekFrom::Start(offset)).expect("seeking");
+    f.read_exact(&mut byte)
+        .unwrap_or_else(|e| panic!("{} has no byte at {offset}: {e}", path.display()));
+    f.seek(SeekFrom::Start(offset)).expect("seeking");
+    f.write_all(&[byte[0] ^ mask])
+        .expect("writing the damaged byte");
+    f.sync_all().expect("syncing the damaged file");
+}
+
 /// Lowercase hex BLAKE3 of the file at `path`.
 pub fn hash_file(path: &Path) -> String {
     let mut hasher = blake3::Hasher::new();
@@ -1208,6 +1339,13 @@ pub fn evidence_list(node: &TestNode, case: &str) -> Vec<EvidenceView> {
     node.cli_typed(["evidence", "list", case])
 }
 
+/// The folder paths of `case` (as `case show` lists them), sorted.
+pub fn sorted_folders(case: &CaseView) -> Vec<String> {
+    let mut folders = case.folders.clone();
+    folders.sort();
+    folders
+}
+
 /// How many evidence items `evidence list CASE` shows on `node`.
 pub fn evidence_count(node: &TestNode, case: &str) -> usize {
     evidence_list(node, case).len()
@@ -1215,19 +1353,46 @@ pub fn evidence_count(node: &TestNode, case: &str) -> usize {
 
 /// `user add USERNAME --full-name FULL_NAME --permission P…` on `node` (one `--permission` per
 /// entry of `permissions`; an entry may itself be a comma-separated list); returns the new
-/// user's API token.
+/// user's API token. Panics as [`add_user_with`] does.
 pub fn add_user(node: &TestNode, username: &str, full_name: &str, permissions: &[&str]) -> String {
-    let mut args = vec!["user", "add", username, "--full-name", full_name];
+    let mut extra = Vec::new();
     for p in permissions {
-        args.extend(["--permission", p]);
+        extra.extend(["--permission", p]);
     }
-    node.cli_typed::<CreatedUser, _, _>(&args).token
+    add_user_with(node, username, full_name, &extra)
+}
+
+/// `user add USERNAME --full-name FULL_NAME EXTRA…` on `node` (`extra`: any of the command's
+/// flags, e.g. `--email`, `--group`, `--permission`); returns the new user's API token. Panics
+/// when the command fails or its answer names another username.
+pub fn add_user_with(node: &TestNode, username: &str, full_name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["user", "add", username, "--full-name", full_name];
+    args.extend_from_slice(extra);
+    let created: CreatedUser = node.cli_typed(&args);
+    assert_eq!(
+        created.user.username, username,
+        "`user add` answered for another user"
+    );
+    created.token
 }
 
 /// `blobs stats` on `node`: (blobs on disk, their total bytes).
 pub fn blob_stats(node: &TestNode) -> (u64, u64) {
     let stats: BlobStats = node.cli_typed(["blobs", "stats"]);
     (stats.count, stats.bytes)
+}
+
+/// The value of HTTP header `name` in `resp` as text, `""` when the response has none; panics
+/// when the value is not visible ASCII.
+pub fn response_header(resp: &reqwest::blocking::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .unwrap_or_else(|e| panic!("header {name}: {e}"))
+                .to_owned()
+        })
+        .unwrap_or_default()
 }
 
 /// The stable `error.code` of an admin API error answer (`{"error":{"code","message"}}`),
@@ -1368,14 +1533,37 @@ pub fn wait_connected(node: &TestNode, name: &str, connected: bool, limit: Durat
     )
 }
 
-/// Download evidence `ev` of `case` from `node` (`evidence get`, which checks the hash) and
-/// return the copy's BLAKE3.
+/// Download evidence `ev` of `case` from `node` (`evidence get`, which checks the hash) into
+/// `dir` and return the copy's lowercase hex BLAKE3 (the copy is removed again); panics with the
+/// CLI's stderr when the download fails (see [`try_downloaded_hash`]).
 pub fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> String {
+    try_downloaded_hash(node, case, ev, dir)
+        .unwrap_or_else(|stderr| panic!("evidence get {case} {ev} on {}: {stderr}", node.name()))
+}
+
+/// [`downloaded_hash`] for a download that may fail: `Err(stderr of evidence get)` when it does.
+pub fn try_downloaded_hash(
+    node: &TestNode,
+    case: &str,
+    ev: &str,
+    dir: &Path,
+) -> Result<String, String> {
     let out = dir.join(format!("download-{ev}"));
-    node.cli_ok(["evidence", "get", case, ev, "-o", s(&out)]);
+    let o = node.cli(["evidence", "get", case, ev, "-o", s(&out)]);
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
     let hash = hash_file(&out);
     fs::remove_file(&out).unwrap_or_else(|e| panic!("removing {}: {e}", out.display()));
-    hash
+    Ok(hash)
+}
+
+/// The distinct hashes of `items`, sorted (items with the same bytes share one blob).
+pub fn distinct_hashes(items: &[EvidenceView]) -> Vec<String> {
+    let mut hashes: Vec<String> = items.iter().map(|e| e.hash.clone()).collect();
+    hashes.sort();
+    hashes.dedup();
+    hashes
 }
 
 /// Assert that a CLI error names the HTTP status the node answered with.
@@ -1626,11 +1814,94 @@ pub fn run_ok(cmd: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `casemesh ARGS…` without a node (no `--data-dir`), through [`run_ok`]: asserts it succeeded
+/// within [`timeout`] (else panics showing its output); returns its stdout as text.
+pub fn casemesh_ok(args: &[&str]) -> String {
+    let mut cmd = casemesh();
+    cmd.args(args);
+    run_ok(cmd)
+}
+
+/// `casemesh init --data-dir DATA --org ORG --admin-addr ADMIN --link-addr 127.0.0.1:0
+/// --p2p-listen P2P`, by hand, for a node the harness must not start (one whose start is meant to
+/// fail); asserts `init` succeeded within [`timeout`]. `admin` is `HOST:PORT`, `p2p` a multiaddr.
+pub fn init_data_dir(data: &Path, org: &str, admin: &str, p2p: &str) {
+    let mut init = casemesh();
+    init.args(["init", "--data-dir", s(data), "--org", org])
+        .args(["--admin-addr", admin, "--link-addr", "127.0.0.1:0"])
+        .args(["--p2p-listen", p2p]);
+    let out = output_with_timeout(init, timeout());
+    assert!(
+        out.status.success(),
+        "casemesh init {}: {out:?}",
+        data.display()
+    );
+}
+
+/// `casemesh run --data-dir DATA`, expected to be refused at start: asserts it exits with a
+/// failure within [`timeout`] (panics with its stderr when it exits 0, and when it is still
+/// running, i.e. it started); returns its stderr.
+pub fn run_refused(data: &Path) -> String {
+    let mut run = casemesh();
+    run.args(["run", "--data-dir", s(data)]);
+    let out = output_with_timeout(run, timeout());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the node started: {stderr}");
+    stderr
+}
+
+/// `unzip -q PACKAGE -d DIR` through [`run_ok`]: extracts a ZIP package into `dir`; panics
+/// with unzip's output when it fails.
+pub fn unzip_to(package: &Path, dir: &Path) {
+    let mut cmd = Command::new("unzip");
+    cmd.args(["-q", s(package), "-d", s(dir)]);
+    run_ok(cmd);
+}
+
+/// `xorriso -osirrox on -indev PACKAGE -extract / DIR` through [`run_ok`]: extracts an ISO 9660
+/// package into `dir`; panics with xorriso's output when it fails.
+pub fn xorriso_extract(package: &Path, dir: &Path) {
+    let mut cmd = Command::new("xorriso");
+    cmd.args([
+        "-osirrox",
+        "on",
+        "-indev",
+        s(package),
+        "-extract",
+        "/",
+        s(dir),
+    ]);
+    run_ok(cmd);
+}
+
+/// Extract a download-link package of `format` (`"zip"`: [`unzip_to`]; `"iso"`:
+/// [`xorriso_extract`]) into `dir`; panics on another format.
+pub fn extract_package(package: &Path, format: &str, dir: &Path) {
+    match format {
+        "zip" => unzip_to(package, dir),
+        "iso" => xorriso_extract(package, dir),
+        other => panic!("no extractor for package format {other:?}"),
+    }
+}
+
 /// `casemesh verify ARGS…` without a node (global flags such as `--data-dir` go in `args`).
 pub fn verify_package(args: &[&str]) -> Output {
     let mut cmd = casemesh();
     cmd.arg("verify").args(args);
     output_with_timeout(cmd, timeout())
+}
+
+/// `casemesh verify --org-key ORG_KEY PACKAGE` (no node): asserts the package at `package`
+/// verifies as signed by `org_key` (an org id, e.g. [`TestNode::org_id`]); panics with the
+/// command's output when it does not.
+pub fn assert_package_verifies(package: &Path, org_key: &str) {
+    let out = verify_package(&["--org-key", org_key, s(package)]);
+    assert!(
+        out.status.success(),
+        "{} does not verify as signed by {org_key}:\n{}",
+        package.display(),
+        output_text(&out)
+    );
 }
 
 /// `casemesh verify ARGS… --json`: the process's output (exit code 1 when the package fails)

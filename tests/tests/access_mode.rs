@@ -11,9 +11,9 @@
 use casemesh_model::ids::BlobHash;
 use casemesh_net::{NetError, Partner, PeerId, RefusalCode};
 use casemesh_tests::{
-    CaseSummary, CaseView, EvidenceView, ReceivedContentsView, ReceivedView, TestNode,
-    access_share, add_user, assert_http_status, audit_trail, create_case, hash_file, node_identity,
-    partner, random_file, received_view, s, wait_until,
+    CaseSummary, CaseView, ReceivedContentsView, ReceivedView, TestNode, access_share,
+    add_random_evidence, add_user, assert_http_status, audit_trail, create_case, hash_file,
+    in_folder, node_identity, partner, received_view, s, wait_until,
 };
 use std::time::Duration;
 
@@ -26,12 +26,7 @@ fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String,
     let mut items = Vec::new();
     for (name, folder, size) in [("one.bin", "Shared", 70_000u64), ("two.bin", "", 3_000)] {
         let path = dir.join(name);
-        random_file(&path, size, size);
-        let mut args = vec!["evidence", "add", &case, s(&path)];
-        if !folder.is_empty() {
-            args.extend(["--folder", folder]);
-        }
-        let ev: EvidenceView = a.cli_typed(&args);
+        let ev = add_random_evidence(a, &case, &path, size, size, &in_folder(folder));
         items.push((ev.id, hash_file(&path)));
     }
     (case, items)
@@ -164,8 +159,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
     casemesh_tests::give_partner_policy(&a, "county-da", "Work", &["view", "download", "import"]);
     let case2 = create_case(&a, "AM-2");
     let path = work.path().join("three.bin");
-    random_file(&path, 5_000, 5);
-    a.cli_json(["evidence", "add", &case2, s(&path)]);
+    add_random_evidence(&a, &case2, &path, 5_000, 5, &[]);
     let allowed = access_share(&a, &b, &dana, &case2);
     b.cli_json(["received", "import", &allowed]);
     let copy = wait_until("the access share is imported", LIMIT, || {

@@ -11,8 +11,8 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, ReceivedContentsView, ShareView, TestNode, add_user,
-    assert_http_status, case_view, create_case, json_as, partner, random_file, received_view, s,
+    CaseView, EvidenceView, ReceivedContentsView, ShareView, TestNode, add_random_evidence,
+    add_user, assert_http_status, case_view, create_case, json_as, partner, received_view, s,
     wait_copy, wait_until,
 };
 use std::path::Path;
@@ -22,10 +22,15 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Add a file named `name` of `size` bytes to `case`; returns its evidence id.
 fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String {
-    let path = dir.join(name);
-    random_file(&path, size, size ^ name.len() as u64);
-    node.cli_typed::<EvidenceView, _, _>(["evidence", "add", case, s(&path)])
-        .id
+    add_random_evidence(
+        node,
+        case,
+        &dir.join(name),
+        size,
+        size ^ name.len() as u64,
+        &[],
+    )
+    .id
 }
 
 /// The names of the evidence items `case` shows to the holder of `token`.

@@ -8,8 +8,9 @@
 )]
 
 use casemesh_tests::{
-    PolicyView, ShareView, TestNode, add_user, create_case, custody_events, partner, random_file,
-    received_list, share_view, wait_share_complete, wait_until,
+    PolicyView, ShareView, TestNode, add_random_evidence, add_user, create_case, custody_events,
+    partner, received_list, share_case, share_create_args, share_view, wait_share_complete,
+    wait_until,
 };
 use std::time::Duration;
 
@@ -51,21 +52,9 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "APPR-1");
     let file = work.path().join("statement.pdf");
-    random_file(&file, 4000, 9);
-    a.cli_ok(["evidence", "add", &case, file.to_str().unwrap()]);
+    add_random_evidence(&a, &case, &file, 4000, 9, &[]);
 
-    let share: ShareView = a.cli_typed_as(
-        &alice,
-        [
-            "share",
-            "create",
-            &case,
-            "--partner",
-            "county-da",
-            "--to",
-            "user:admin",
-        ],
-    );
+    let share: ShareView = a.cli_typed_as(&alice, share_create_args(&case, "county-da", &[]));
     let id = share.id.clone();
     assert_eq!(share.status, "PendingApproval", "{share:?}");
     // Nothing leaves while it waits.
@@ -82,15 +71,7 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     assert_ne!(code, 0);
     assert!(msg.contains("share_approve"), "{msg}");
     // An administrator who created a share cannot approve their own either.
-    let own: ShareView = a.cli_typed([
-        "share",
-        "create",
-        &case,
-        "--partner",
-        "county-da",
-        "--to",
-        "user:admin",
-    ]);
+    let own: ShareView = share_case(&a, &case, "county-da", &[]);
     assert_eq!(own.status, "PendingApproval");
     let (msg, code) = a.cli_fail(["share", "approve", &own.id]);
     assert_ne!(code, 0);

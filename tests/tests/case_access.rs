@@ -10,9 +10,9 @@
 )]
 
 use casemesh_tests::{
-    AccessEntry, CaseSummary, CaseView, CreatedUser, EvidenceView, InsideShareView, LinkView,
-    ReceivedView, ShareView, TestNode, add_user, assert_http_status, case_view, create_case,
-    partner, random_file, s, wait_copy,
+    AccessEntry, CaseSummary, CaseView, CreatedUser, InsideShareView, LinkView, ReceivedView,
+    ShareView, TestNode, add_random_evidence, add_user, assert_http_status, case_view, create_case,
+    partner, s, share_case, wait_copy,
 };
 use std::fs;
 use std::time::Duration;
@@ -47,12 +47,9 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let case = case.id;
     a.cli_ok(["folder", "create", &case, "Photos"]);
     let file = work.path().join("photo.jpg");
-    random_file(&file, 4000, 1);
-    let photo: EvidenceView =
-        a.cli_typed(["evidence", "add", &case, s(&file), "--folder", "Photos"]);
+    let photo = add_random_evidence(&a, &case, &file, 4000, 1, &["--folder", "Photos"]);
     let other = work.path().join("memo.pdf");
-    random_file(&other, 3000, 2);
-    let memo: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&other)]);
+    let memo = add_random_evidence(&a, &case, &other, 3000, 2, &[]);
     let out = work.path().join("got.bin");
 
     // Nobody gave eve access: the case does not exist for her.
@@ -212,8 +209,7 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
     let case = create_case(&a, "RCV-1");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("statement.pdf");
-    random_file(&file, 2000, 3);
-    a.cli_json(["evidence", "add", &case, s(&file)]);
+    add_random_evidence(&a, &case, &file, 2000, 3, &[]);
     let sh: ShareView = a.cli_typed([
         "share",
         "create",
@@ -278,17 +274,8 @@ fn shares_and_peers_are_not_shown_to_users_without_access() {
     let case = create_case(&a, "ACC-9");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("x.bin");
-    random_file(&file, 1000, 3);
-    a.cli_ok(["evidence", "add", &case, s(&file)]);
-    let share: ShareView = a.cli_typed([
-        "share",
-        "create",
-        &case,
-        "--partner",
-        "county-da",
-        "--to",
-        "user:admin",
-    ]);
+    add_random_evidence(&a, &case, &file, 1000, 3, &[]);
+    let share: ShareView = share_case(&a, &case, "county-da", &[]);
     let id = share.id.as_str();
     let (stderr, _) = a.cli_fail_as(&plain, ["share", "status", id]);
     assert!(stderr.contains("404"), "{stderr}");

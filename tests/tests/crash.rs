@@ -24,9 +24,9 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, NodeCli, ShareView, SplitMix64, TestNode, assert_audit_verifies,
-    assert_blobs_sound, case_view, crash_seed, env_number, json_as, partner, random_file,
-    received_view, s, wait_until,
+    CaseView, EvidenceView, NodeCli, SHARING_LOG, ShareView, SplitMix64, TestNode,
+    assert_audit_verifies, assert_blobs_sound, case_view, crash_seed, env_number, json_as, partner,
+    random_file, received_view, s, wait_until,
 };
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -594,11 +594,11 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
 
     let a = TestNode::builder(SHARER)
         .fixed_p2p_port()
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .start();
     let b = TestNode::builder(RECEIVER)
         .fixed_p2p_port()
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .start();
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();

@@ -17,8 +17,8 @@
 )]
 
 use casemesh_tests::{
-    TestNode, add_partner, audit_trail, create_case, link_package, output_text as text,
-    random_file, run_ok, s, verify_package, verify_report,
+    TestNode, add_partner, add_random_evidence, audit_trail, create_case, in_folder, link_package,
+    output_text as text, run_ok, s, unzip_to, verify_package, verify_report,
 };
 use ed25519_dalek::Signer as _;
 use serde_json::Value;
@@ -38,12 +38,8 @@ fn fixture(name: &str) -> (TestNode, tempfile::TempDir, String) {
         .enumerate()
     {
         let path = work.path().join(file);
-        random_file(&path, 150_000 + i as u64, 1300 + i as u64);
-        let mut args = vec!["evidence", "add", &case, s(&path)];
-        if !folder.is_empty() {
-            args.extend(["--folder", folder]);
-        }
-        node.cli_json(&args);
+        let (size, seed) = (150_000 + i as u64, 1300 + i as u64);
+        add_random_evidence(&node, &case, &path, size, seed, &in_folder(folder));
     }
     let transcript = work.path().join("transcript.txt");
     fs::write(&transcript, "Q: Where were you?\nA: At home.\n").unwrap();
@@ -56,12 +52,6 @@ fn fixture(name: &str) -> (TestNode, tempfile::TempDir, String) {
         s(&transcript),
     ]);
     (node, work, case)
-}
-
-fn unzip(pkg: &Path, dir: &Path) {
-    let mut c = Command::new("unzip");
-    c.args(["-q", s(pkg), "-d", s(dir)]);
-    run_ok(c);
 }
 
 /// Zip the contents of `dir` into `out` (the way a person re-packs an extracted package).
@@ -149,7 +139,7 @@ fn issue13_an_edited_audit_trail_fails_verify_naming_the_entry() {
 
     // Extract, rewrite who added an item, re-zip.
     let x = work.path().join("x");
-    unzip(&pkg, &x);
+    unzip_to(&pkg, &x);
     let path = x.join("Audit trail/Case audit trail.json");
     let mut trail: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     let entry = trail["entries"]
@@ -218,7 +208,7 @@ fn issue16_verify_pins_the_signer_and_refuses_a_package_re_signed_in_another_nam
 
     // Swap a file, re-hash it in the manifest, re-sign with a fresh key, keep the signer.
     let x = work.path().join("x");
-    unzip(&pkg, &x);
+    unzip_to(&pkg, &x);
     let swapped = b"not the evidence that was packaged".to_vec();
     fs::write(x.join("Evidence/Interviews/clip.mp4"), &swapped).unwrap();
     let mut manifest: Value =

@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use casemesh_tests::{
-    TestNode, create_case, create_link, download_link, random_file, s, verify_report,
+    TestNode, add_random_evidence, create_case, create_link, download_link, s, verify_report,
 };
 
 fn ok(cmd: &mut Command) -> String {
@@ -26,15 +26,14 @@ fn empty_case_folders_are_kept_in_zip_and_iso_links() {
     }
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("clip.mp4");
-    random_file(&file, 10_000, 3);
-    node.cli_ok([
-        "evidence",
-        "add",
+    add_random_evidence(
+        &node,
         &case,
-        file.to_str().unwrap(),
-        "--folder",
-        "Interviews/Day 1",
-    ]);
+        &file,
+        10_000,
+        3,
+        &["--folder", "Interviews/Day 1"],
+    );
     let empty = ["Evidence/Interviews/Day 2 (empty)", "Evidence/Empty"];
     for format in ["zip", "iso"] {
         let link = create_link(&node, &case, &["--format", format, "--keep-folders"]);

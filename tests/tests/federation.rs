@@ -9,46 +9,29 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, PartnerView, ShareView, TestNode, add_partner, case_view, create_case,
-    downloaded_hash, external_cases, hash_file, node_identity, partner, peer_view, random_file,
-    received_count, s, share_case, share_view, wait_connected, wait_share_complete, wait_until,
+    CaseView, PartnerView, SHARING_NET_LOG, ShareView, TestNode, add_evidence_file, add_partner,
+    add_random_evidence, case_view, create_case, downloaded_hash, external_cases, hash_file,
+    logged_node, node_identity, partner, peer_view, random_file, received_count, share_case,
+    share_view, wait_connected, wait_share_complete, wait_until,
 };
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 /// The receiver's checkpoint interval (`CHECKPOINT` in `crates/net/src/blob.rs`).
 const CHECKPOINT: u64 = 128 * MIB;
-/// Logging that shows connection gating and blob transfers.
-const DEBUG_LOG: &str = "info,casemesh_sharing=debug,casemesh_net=debug";
 
 /// How long small shares get to arrive (nodes connect, offer, fetch, import, receipt).
 const SHORT: Duration = Duration::from_secs(60);
 /// How long hundreds of MiB get to cross (debug builds; BLAKE3 and Noise are optimized).
 const LONG: Duration = Duration::from_secs(240);
 
-fn node(name: &str) -> TestNode {
-    TestNode::builder(name).env("RUST_LOG", DEBUG_LOG).start()
-}
-
 /// A node that partners reach again after it restarts.
 fn node_on_fixed_port(name: &str) -> TestNode {
     TestNode::builder(name)
         .fixed_p2p_port()
-        .env("RUST_LOG", DEBUG_LOG)
+        .env("RUST_LOG", SHARING_NET_LOG)
         .start()
-}
-
-fn add_evidence(node: &TestNode, case: &str, file: &Path) -> EvidenceView {
-    node.cli_typed(["evidence", "add", case, s(file)])
-}
-
-/// A small evidence file with distinct contents.
-fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
-    let path = dir.join(name);
-    random_file(&path, 4096 + seed * 17, seed);
-    path
 }
 
 /// The one case shared with `node`, once it holds `evidence` items.
@@ -96,8 +79,8 @@ fn resumed_from_values(log: &str) -> Vec<u64> {
 
 #[test]
 fn registered_partners_connect() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     let seen = wait_connected(&a, "county-da", true, SHORT);
     let (b_peer, _) = node_identity(&b);
@@ -114,13 +97,13 @@ fn registered_partners_connect() {
 
 #[test]
 fn unregistered_peer_is_refused() {
-    let a = node("metro-pd");
-    let c = node("stranger");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let c = logged_node("stranger", SHARING_NET_LOG);
     // The stranger registers metro-pd; metro-pd does not know it.
     add_partner(&c, &a);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&c, "S-1");
-    add_evidence(&c, &case, &small_file(work.path(), "a.bin", 1));
+    add_random_evidence(&c, &case, &work.path().join("a.bin"), 4_113, 1, &[]);
     let share = share_case(&c, &case, "metro-pd", &[]);
     let share_id = share.id.as_str();
 
@@ -146,15 +129,15 @@ fn unregistered_peer_is_refused() {
 
 #[test]
 fn two_hundred_mib_arrive_byte_identical() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("interview.mp4");
     random_file(&src, 200 * MIB, 200);
     let expected = hash_file(&src);
     let case = create_case(&a, "BIG-1");
-    let ev = add_evidence(&a, &case, &src);
+    let ev = add_evidence_file(&a, &case, &src, &[]);
     assert_eq!(ev.hash, expected);
     fs::remove_file(&src).unwrap();
 
@@ -175,7 +158,7 @@ fn killed_receiver_resumes_the_transfer() {
     // The sharer serves at most 64 MiB/s: the transfer takes at least 5 s, so the kill below
     // lands between the first checkpoint and the end on any machine.
     let a = TestNode::builder("metro-pd")
-        .env("RUST_LOG", DEBUG_LOG)
+        .env("RUST_LOG", SHARING_NET_LOG)
         .max_send_rate("64 MiB")
         .start();
     let mut b = node_on_fixed_port("county-da");
@@ -185,7 +168,7 @@ fn killed_receiver_resumes_the_transfer() {
     random_file(&src, SIZE, 400);
     let expected = hash_file(&src);
     let case = create_case(&a, "BIG-2");
-    add_evidence(&a, &case, &src);
+    add_evidence_file(&a, &case, &src, &[]);
     fs::remove_file(&src).unwrap();
 
     let share = share_case(&a, &case, "county-da", &[]);
@@ -232,14 +215,21 @@ fn killed_receiver_resumes_the_transfer() {
 
 #[test]
 fn outbox_waits_for_an_offline_partner() {
-    let a = node("metro-pd");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
     let mut b = node_on_fixed_port("county-da");
     partner(&a, &b);
     wait_connected(&a, "county-da", true, SHORT);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "OUT-1");
     for i in 0..3 {
-        add_evidence(&a, &case, &small_file(work.path(), &format!("e{i}.bin"), i));
+        add_random_evidence(
+            &a,
+            &case,
+            &work.path().join(format!("e{i}.bin")),
+            4096 + i * 17,
+            i,
+            &[],
+        );
     }
 
     b.stop();
@@ -273,8 +263,8 @@ fn outbox_waits_for_an_offline_partner() {
 
 #[test]
 fn removed_partner_can_no_longer_connect() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     wait_connected(&a, "county-da", true, SHORT);
     wait_connected(&b, "metro-pd", true, SHORT);
@@ -290,7 +280,7 @@ fn removed_partner_can_no_longer_connect() {
     // county-da still knows metro-pd and keeps trying; metro-pd refuses it.
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&b, "R-1");
-    add_evidence(&b, &case, &small_file(work.path(), "x.bin", 9));
+    add_random_evidence(&b, &case, &work.path().join("x.bin"), 4_249, 9, &[]);
     let share = share_case(&b, &case, "metro-pd", &[]);
     wait_until("metro-pd to refuse the removed partner", SHORT, || {
         a.log()

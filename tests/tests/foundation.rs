@@ -12,35 +12,19 @@
 )]
 
 use casemesh_tests::{
-    AuditTrail, AuditVerify, BlobStats, CaseSummary, CaseView, CreatedUser, ErrorBody,
-    EvidenceView, GcReport, GroupView, Health, NewToken, NodeInfo, OriginView, RetentionView,
-    Revoked, SettingsView, SweepReport, TestNode, UserView, assert_http_status, case_view,
-    create_case, error_code, hash_file, json_as, output_with_timeout, random_file, s,
+    AuditTrail, AuditVerify, BlobStats, CaseSummary, CaseView, ErrorBody, EvidenceView, GcReport,
+    GroupView, Health, NewToken, NodeInfo, OriginView, RetentionView, Revoked, SettingsView,
+    SweepReport, TestNode, UserView, add_evidence_file, add_random_evidence, add_user_with,
+    assert_http_status, case_view, create_case, damage_byte, error_code, evidence_count, hash_file,
+    json_as, output_with_timeout, random_file, s, sorted_folders,
 };
 use serde_json::json;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
-
-/// `evidence add CASE FILE EXTRA…` and return the evidence item.
-fn add_evidence(node: &TestNode, case: &str, file: &Path, extra: &[&str]) -> EvidenceView {
-    let mut args = vec!["evidence", "add", case, s(file)];
-    args.extend_from_slice(extra);
-    node.cli_typed(&args)
-}
-
-fn sorted_folders(node: &TestNode, case: &str) -> Vec<String> {
-    let mut folders = case_view(node, case).folders;
-    folders.sort();
-    folders
-}
-
-fn evidence_count(node: &TestNode, case: &str) -> usize {
-    case_view(node, case).evidence.len()
-}
 
 fn assert_client_error(stderr: &str) {
     assert!(
@@ -62,7 +46,7 @@ fn fifty_mib_file_comes_back_byte_identical() {
     random_file(&src, 50 * MIB, 1);
     let expected = hash_file(&src);
 
-    let ev = add_evidence(&node, &case, &src, &[]);
+    let ev = add_evidence_file(&node, &case, &src, &[]);
     assert_eq!(ev.hash, expected);
     assert_eq!(ev.size, 50 * MIB);
     assert_eq!(
@@ -116,8 +100,8 @@ fn same_file_in_two_cases_is_stored_once() {
     let file = work.path().join("statement.pdf");
     random_file(&file, 3 * MIB + 17, 2);
 
-    let ea = add_evidence(&node, &a, &file, &[]);
-    let eb = add_evidence(&node, &b, &file, &["--name", "copy of statement.pdf"]);
+    let ea = add_evidence_file(&node, &a, &file, &[]);
+    let eb = add_evidence_file(&node, &b, &file, &["--name", "copy of statement.pdf"]);
     assert_eq!(ea.hash, eb.hash);
     assert_ne!(ea.id, eb.id, "two evidence items");
 
@@ -132,8 +116,7 @@ fn same_file_in_two_cases_is_stored_once() {
     assert_eq!(stats.bytes, 3 * MIB + 17);
 
     let other = work.path().join("other.bin");
-    random_file(&other, MIB, 3);
-    add_evidence(&node, &a, &other, &[]);
+    add_random_evidence(&node, &a, &other, MIB, 3, &[]);
     assert_eq!(node.blob_files().len(), 2);
     assert_eq!(
         node.cli_typed::<BlobStats, _, _>(["blobs", "stats"]).count,
@@ -147,13 +130,12 @@ fn corrupted_blob_is_refused_and_nothing_is_written() {
     let case = create_case(&node, "C-X");
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("photo.jpg");
-    random_file(&src, 2 * MIB, 4);
-    let ev = add_evidence(&node, &case, &src, &[]);
+    let ev = add_random_evidence(&node, &case, &src, 2 * MIB, 4, &[]);
     let (hash, id) = (ev.hash.as_str(), ev.id.as_str());
 
     let blob = node.blob_path(hash);
     assert!(blob.is_file(), "blob stored at {}", blob.display());
-    flip_byte(&blob, MIB);
+    damage_byte(&blob, MIB, 0x01);
 
     let out = work.path().join("photo-copy.jpg");
     let (stderr, code) = node.cli_fail(["evidence", "get", &case, id, "-o", s(&out)]);
@@ -177,38 +159,11 @@ fn corrupted_blob_is_refused_and_nothing_is_written() {
     assert_eq!(error_code(resp), "blob_corrupt");
 }
 
-fn flip_byte(path: &Path, offset: u64) {
-    let mut perms = fs::metadata(path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(path, perms).unwrap();
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut byte = [0u8; 1];
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.read_exact(&mut byte).unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.write_all(&[byte[0] ^ 0x01]).unwrap();
-    f.sync_all().unwrap();
-}
-
-/// `user add NAME …` and return the new user's token.
-fn add_user(node: &TestNode, name: &str, extra: &[&str]) -> String {
-    let mut args = vec!["user", "add", name, "--full-name", "Test User"];
-    args.extend_from_slice(extra);
-    let answer: CreatedUser = node.cli_typed(&args);
-    assert_eq!(answer.user.username, name);
-    answer.token
-}
-
 #[test]
 fn user_without_case_edit_is_refused() {
     let node = TestNode::start("perm-edit");
     let case = create_case(&node, "C-1");
-    let viewer = add_user(&node, "viewer", &[]);
+    let viewer = add_user_with(&node, "viewer", "Test User", &[]);
 
     let (stderr, code) = node.cli_fail_as(
         &viewer,
@@ -252,7 +207,7 @@ fn user_without_edit_case_retention_cannot_change_retention() {
     let node = TestNode::start("perm-retention");
     let case = create_case(&node, "C-1");
     let before = case_view(&node, &case).retention;
-    let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
+    let editor = add_user_with(&node, "editor", "Test User", &["--permission", "case_edit"]);
     // The case is the admin's: the editor needs it on their access list first (issue #12).
     let (stderr, _) = node.cli_fail_as(&editor, ["case", "edit", &case, "--title", "Renamed"]);
     assert_http_status(&stderr, 404);
@@ -444,7 +399,7 @@ fn folder_paths_that_escape_are_refused() {
     let case = create_case(&node, "C-1");
     node.cli_ok(["folder", "create", &case, "Safe"]);
     node.cli_ok(["folder", "create", &case, "Safe/Inner"]);
-    let before = sorted_folders(&node, &case);
+    let before = sorted_folders(&case_view(&node, &case));
 
     for bad in [
         "../x",
@@ -504,7 +459,7 @@ fn folder_paths_that_escape_are_refused() {
     assert_client_error(&stderr);
 
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         before,
         "folder list unchanged"
     );
@@ -606,7 +561,7 @@ fn evidence_names_that_escape_are_refused() {
         "no blob kept either"
     );
 
-    let ev = add_evidence(&node, &case, &file, &["--name", "fine.txt"]);
+    let ev = add_evidence_file(&node, &case, &file, &["--name", "fine.txt"]);
     let id = ev.id.as_str();
     let (stderr, _) = node.cli_fail(["evidence", "edit", &case, id, "--name", "../../etc/passwd"]);
     assert_client_error(&stderr);
@@ -628,9 +583,9 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
     random_file(&f1, MIB, 10);
     random_file(&f2, MIB, 11);
     random_file(&f3, MIB, 12);
-    let e1 = add_evidence(&node, &case, &f1, &[]);
-    let e2 = add_evidence(&node, &case, &f2, &[]);
-    add_evidence(&node, &keep, &f3, &[]);
+    let e1 = add_evidence_file(&node, &case, &f1, &[]);
+    let e2 = add_evidence_file(&node, &case, &f2, &[]);
+    add_evidence_file(&node, &keep, &f3, &[]);
 
     node.cli_json(["case", "retention", &case, "0", "--yes"]);
     let swept: SweepReport = node.cli_typed(["retention", "sweep", "--yes"]);
@@ -692,13 +647,19 @@ fn audit_chain_verifies_after_many_operations() {
     let mut ids = Vec::new();
     for i in 0..6u64 {
         let file = work.path().join(format!("file-{i}.bin"));
-        random_file(&file, 64 * 1024 + i, 100 + i);
         let folder = if i % 2 == 0 {
             "Interviews/Day 1"
         } else {
             "Photos"
         };
-        let ev = add_evidence(&node, &case, &file, &["--folder", folder]);
+        let ev = add_random_evidence(
+            &node,
+            &case,
+            &file,
+            64 * 1024 + i,
+            100 + i,
+            &["--folder", folder],
+        );
         ids.push(ev.id);
     }
     node.cli_ok([
@@ -764,19 +725,19 @@ fn folder_operations_show_in_case_show() {
         node.cli_ok(["folder", "create", &case, path]);
     }
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         ["Archive", "Interviews", "Interviews/Day 1", "Photos"]
     );
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("statement.txt");
     fs::write(&file, b"witness statement").unwrap();
-    let ev = add_evidence(&node, &case, &file, &["--folder", "Interviews/Day 1"]);
+    let ev = add_evidence_file(&node, &case, &file, &["--folder", "Interviews/Day 1"]);
     assert_eq!(ev.folder, "Interviews/Day 1");
     let id = ev.id.as_str();
 
     node.cli_ok(["folder", "rename", &case, "Interviews/Day 1", "Day One"]);
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         ["Archive", "Interviews", "Interviews/Day One", "Photos"]
     );
     assert_eq!(
@@ -787,7 +748,7 @@ fn folder_operations_show_in_case_show() {
 
     node.cli_ok(["folder", "move", &case, "Interviews", "Archive"]);
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         [
             "Archive",
             "Archive/Interviews",
@@ -803,7 +764,7 @@ fn folder_operations_show_in_case_show() {
     node.cli_ok(["folder", "move", &case, "Archive/Interviews", ""]);
     node.cli_ok(["folder", "delete", &case, "Photos"]);
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         ["Archive", "Interviews", "Interviews/Day One"]
     );
     let listed: Vec<String> = node.cli_typed(["folder", "list", &case]);
@@ -819,7 +780,7 @@ fn folder_operations_show_in_case_show() {
     // Creating a nested path creates the missing parents too (like `mkdir -p`).
     node.cli_ok(["folder", "create", &case, "New/Child"]);
     assert_eq!(
-        sorted_folders(&node, &case),
+        sorted_folders(&case_view(&node, &case)),
         [
             "Archive",
             "Interviews",
@@ -879,8 +840,14 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
 
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("scan.pdf");
-    random_file(&file, 123_457, 20);
-    let ev = add_evidence(&node, &created.case_id, &file, &["--display-id", "E-1"]);
+    let ev = add_random_evidence(
+        &node,
+        &created.case_id,
+        &file,
+        123_457,
+        20,
+        &["--display-id", "E-1"],
+    );
     assert!(!ev.id.is_empty(), "evidence add --json has id: {ev:?}");
     let hash = ev.hash.as_str();
     assert_eq!(hash, hash_file(&file));
@@ -925,8 +892,7 @@ fn data_survives_restart_and_crash() {
     node.cli_ok(["folder", "create", &case, "Kept"]);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("dashcam.mp4");
-    random_file(&src, 4 * MIB, 30);
-    let ev = add_evidence(&node, &case, &src, &["--folder", "Kept"]);
+    let ev = add_random_evidence(&node, &case, &src, 4 * MIB, 30, &["--folder", "Kept"]);
     let id = ev.id;
 
     let status = node.stop().expect("was running");
@@ -942,8 +908,7 @@ fn data_survives_restart_and_crash() {
     node.start_again();
     check_still_there(&node, &case, &id, &src, work.path());
     let file2 = work.path().join("after-crash.bin");
-    random_file(&file2, MIB, 31);
-    add_evidence(&node, &case, &file2, &[]);
+    add_random_evidence(&node, &case, &file2, MIB, 31, &[]);
     assert_eq!(evidence_count(&node, &case), 2);
     assert!(audit_ok(&node, &case));
 }
@@ -1013,11 +978,12 @@ fn evidence_edit_move_and_delete() {
     node.cli_ok(["folder", "create", &case, "Photos"]);
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("IMG_0001.jpg");
-    random_file(&file, 200_000, 40);
-    let ev = add_evidence(
+    let ev = add_random_evidence(
         &node,
         &case,
         &file,
+        200_000,
+        40,
         &[
             "--display-id",
             "E-1",
@@ -1084,8 +1050,7 @@ fn transcript_is_added_and_fetched() {
     let case = create_case(&node, "C-T");
     let work = tempfile::tempdir().unwrap();
     let video = work.path().join("interview.mp4");
-    random_file(&video, 300_000, 50);
-    let ev = add_evidence(&node, &case, &video, &["--display-id", "E-1"]);
+    let ev = add_random_evidence(&node, &case, &video, 300_000, 50, &["--display-id", "E-1"]);
     let transcript = work.path().join("interview.txt");
     fs::write(&transcript, "Q: Where were you?\nA: At home.\n").unwrap();
 
@@ -1194,7 +1159,7 @@ fn settings_are_shown_and_changed() {
 
     let (stderr, _) = node.cli_fail(["settings", "set", "--feature", "no_such_feature=on"]);
     assert_client_error(&stderr);
-    let editor = add_user(&node, "editor", &["--permission", "case_edit"]);
+    let editor = add_user_with(&node, "editor", "Test User", &["--permission", "case_edit"]);
     let (stderr, _) = node.cli_fail_as(&editor, ["settings", "set", "--auto-import", "on"]);
     assert_http_status(&stderr, 403);
     assert!(node.cli_ok(["settings", "show"]).contains("Auto-import"));
@@ -1210,9 +1175,10 @@ fn users_groups_and_tokens() {
     let groups: Vec<GroupView> = node.cli_typed(["group", "list"]);
     assert!(groups.iter().any(|g| g.name == "investigators"));
 
-    let token = add_user(
+    let token = add_user_with(
         &node,
         "alice",
+        "Test User",
         &[
             "--email",
             "alice@example.org",
@@ -1327,8 +1293,8 @@ fn blob_gc_removes_only_unreferenced_blobs() {
     let (keep, drop) = (work.path().join("keep.bin"), work.path().join("drop.bin"));
     random_file(&keep, MIB, 60);
     random_file(&drop, 2 * MIB, 61);
-    let kept = add_evidence(&node, &case, &keep, &[]);
-    let dropped = add_evidence(&node, &case, &drop, &[]);
+    let kept = add_evidence_file(&node, &case, &keep, &[]);
+    let dropped = add_evidence_file(&node, &case, &drop, &[]);
     node.cli_ok(["evidence", "delete", &case, &dropped.id, "--yes"]);
 
     let gc: GcReport = node.cli_typed(["blobs", "gc", "--yes"]);

@@ -17,7 +17,7 @@ use casemesh_net::ControlStatus;
 use casemesh_sharing::wire::{ItemList, ManifestHead, Offer};
 use casemesh_tests::hostile::HostilePartner;
 use casemesh_tests::{
-    ShareView, TestNode, create_case, node_identity, partner, random_file, received_list,
+    ShareView, TestNode, add_random_evidence, create_case, node_identity, partner, received_list,
     received_view, share_case, wait_share_complete, wait_until,
 };
 use ed25519_dalek::SigningKey;
@@ -104,15 +104,7 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
     a.cli_ok(["folder", "create", &case, "Shared"]);
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("photo.jpg");
-    random_file(&file, 3000, 5);
-    a.cli_ok([
-        "evidence",
-        "add",
-        &case,
-        file.to_str().unwrap(),
-        "--folder",
-        "Shared",
-    ]);
+    add_random_evidence(&a, &case, &file, 3000, 5, &["--folder", "Shared"]);
     let share: ShareView = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
     let share = share.id;
     wait_share_complete(&a, &share, LIMIT);

@@ -22,7 +22,7 @@ use casemesh_net::wire::{BlobBatchRequest, BlobRequest, BlobResponseHeader, Lane
 use casemesh_net::{Refusal, RefusalCode};
 use casemesh_tests::hostile::{RawPartner, RawStream};
 use casemesh_tests::{
-    TestNode, create_case, node_identity, partner, peer_view, random_file, received_view,
+    TestNode, add_random_evidence, create_case, node_identity, partner, peer_view, received_view,
     share_case, wait_share_complete, wait_until,
 };
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -94,10 +94,9 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     // An 8 MiB item shared with B: the hostile B holds a valid grant for it.
     let work = tempfile::tempdir().unwrap();
     let big = work.path().join("interview.mp4");
-    random_file(&big, BIG, 11);
-    let hash = BlobHash(*blake3::hash(&std::fs::read(&big).unwrap()).as_bytes());
     let case = create_case(&a, "STREAMS-1");
-    a.cli_ok(["evidence", "add", &case, big.to_str().unwrap()]);
+    add_random_evidence(&a, &case, &big, BIG, 11, &[]);
+    let hash = BlobHash(*blake3::hash(&std::fs::read(&big).unwrap()).as_bytes());
     let share = share_case(&a, &case, "county-da", &[]);
     let share = share.id;
     wait_share_complete(&a, &share, LIMIT);
@@ -223,8 +222,7 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     let small = create_case(&a, "HONEST-1");
     for n in 0..3u64 {
         let f = work.path().join(format!("photo{n}.jpg"));
-        random_file(&f, 300_000 + n, 20 + n);
-        a.cli_ok(["evidence", "add", &small, f.to_str().unwrap()]);
+        add_random_evidence(&a, &small, &f, 300_000 + n, 20 + n, &[]);
     }
     let t0 = Instant::now();
     let honest = share_case(&a, &small, "state-lab", &[]);
@@ -340,9 +338,8 @@ fn a_partner_flooding_control_messages_does_not_make_another_busy() {
 
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("statement.pdf");
-    random_file(&file, 256 << 10, 5);
     let case = create_case(&b, "FLOOD-1");
-    b.cli_ok(["evidence", "add", &case, file.to_str().unwrap()]);
+    add_random_evidence(&b, &case, &file, 256 << 10, 5, &[]);
     let started = Instant::now();
     let share = share_case(&b, &case, "metro-pd", &[]);
     let share = share.id;

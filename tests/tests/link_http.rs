@@ -16,8 +16,8 @@
 )]
 
 use casemesh_tests::{
-    LinkStatus, LinkView, TestNode, audit_trail, create_case, plain_http, random_file, s,
-    set_config_key,
+    LinkStatus, LinkView, TestNode, add_random_evidence, audit_trail, create_case, plain_http,
+    response_header, set_config_key,
 };
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -35,8 +35,7 @@ fn fixture(node: TestNode) -> Fixture {
     let case = create_case(&node, "2026-CR-0016");
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("clip.bin");
-    random_file(&file, 200_000, 16);
-    node.cli_ok(["evidence", "add", &case, s(&file)]);
+    add_random_evidence(&node, &case, &file, 200_000, 16, &[]);
     let link: LinkView = node.cli_typed(["link", "create", &case, "--format", "zip", "--wait"]);
     assert_eq!(link.status, LinkStatus::Ready, "{link:#?}");
     Fixture {
@@ -78,27 +77,20 @@ fn get_range(url: &str, range: &str) -> reqwest::blocking::Response {
     plain_http().get(url).header("Range", range).send().unwrap()
 }
 
-fn header(resp: &reqwest::blocking::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
 #[test]
 fn range_requests_of_every_kind_follow_rfc_9110() {
     let f = fixture(TestNode::start("http-ranges"));
     let dl = f.download_url();
     let full = plain_http().get(&dl).send().unwrap();
     assert_eq!(full.status().as_u16(), 200);
-    let etag = header(&full, "etag");
-    let last_modified = header(&full, "last-modified");
+    let etag = response_header(&full, "etag");
+    let last_modified = response_header(&full, "last-modified");
     assert!(
         etag.starts_with('"') && etag.len() > 2,
         "strong ETag: {etag:?}"
     );
     assert!(!last_modified.is_empty());
-    assert_eq!(header(&full, "accept-ranges"), "bytes");
+    assert_eq!(response_header(&full, "accept-ranges"), "bytes");
     let full = full.bytes().unwrap().to_vec();
     let len = full.len();
 
@@ -106,7 +98,7 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
     let resp = get_range(&dl, &format!("bytes=-{}", len * 2));
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(
-        header(&resp, "content-range"),
+        response_header(&resp, "content-range"),
         format!("bytes 0-{}/{len}", len - 1)
     );
     assert_eq!(resp.bytes().unwrap().to_vec(), full);
@@ -115,7 +107,7 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
     let resp = get_range(&dl, "bytes=100-");
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(
-        header(&resp, "content-range"),
+        response_header(&resp, "content-range"),
         format!("bytes 100-{}/{len}", len - 1)
     );
     assert_eq!(resp.bytes().unwrap().to_vec(), full[100..]);
@@ -126,12 +118,12 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
     // Several ranges: multipart/byteranges, parts in the order asked.
     let resp = get_range(&dl, "bytes=500-509, 0-9");
     assert_eq!(resp.status().as_u16(), 206);
-    let ctype = header(&resp, "content-type");
+    let ctype = response_header(&resp, "content-type");
     let boundary = ctype
         .strip_prefix("multipart/byteranges; boundary=")
         .unwrap_or_else(|| panic!("{ctype}"))
         .to_owned();
-    let length: usize = header(&resp, "content-length").parse().unwrap();
+    let length: usize = response_header(&resp, "content-length").parse().unwrap();
     let body = resp.bytes().unwrap().to_vec();
     assert_eq!(body.len(), length);
     let mut expected = Vec::new();
@@ -153,12 +145,18 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
     // Overlapping ranges are coalesced into one part.
     let resp = get_range(&dl, "bytes=0-9,5-19");
     assert_eq!(resp.status().as_u16(), 206);
-    assert_eq!(header(&resp, "content-range"), format!("bytes 0-19/{len}"));
+    assert_eq!(
+        response_header(&resp, "content-range"),
+        format!("bytes 0-19/{len}")
+    );
 
     // Nothing satisfiable: 416 with the size.
     let resp = get_range(&dl, &format!("bytes={len}-"));
     assert_eq!(resp.status().as_u16(), 416);
-    assert_eq!(header(&resp, "content-range"), format!("bytes */{len}"));
+    assert_eq!(
+        response_header(&resp, "content-range"),
+        format!("bytes */{len}")
+    );
     // An invalid range set is ignored: the whole package.
     let resp = get_range(&dl, "bytes=9-3");
     assert_eq!(resp.status().as_u16(), 200);
@@ -197,8 +195,8 @@ fn range_requests_of_every_kind_follow_rfc_9110() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(header(&resp, "content-length"), len.to_string());
-    assert_eq!(header(&resp, "etag"), etag);
+    assert_eq!(response_header(&resp, "content-length"), len.to_string());
+    assert_eq!(response_header(&resp, "etag"), etag);
     assert!(resp.bytes().unwrap().is_empty());
 }
 

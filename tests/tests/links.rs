@@ -13,9 +13,10 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, LinkStatus, LinkView, TestNode, add_user, audit_trail, create_link,
-    download_link, hash_file, link_list, link_show, link_url, output_text, plain_http, random_file,
-    run_ok, s, verify_package, verify_report,
+    CaseView, EvidenceView, LinkStatus, LinkView, TestNode, add_random_evidence, add_user,
+    assert_package_verifies, audit_trail, create_link, download_link, hash_file, in_folder,
+    link_list, link_show, link_url, output_text, plain_http, run_ok, s, unzip_to, verify_package,
+    verify_report, xorriso_extract,
 };
 use serde_json::Value;
 use std::fs;
@@ -96,12 +97,9 @@ fn fixture(name: &str) -> Fixture {
         let dir = work.path().join(format!("src{i}"));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(file);
-        random_file(&path, size, 100 + i as u64);
-        let mut args = vec!["evidence", "add", &case, s(&path), "--display-id", display];
-        if !folder.is_empty() {
-            args.extend(["--folder", folder]);
-        }
-        node.cli_json(&args);
+        let mut extra = vec!["--display-id", display];
+        extra.extend(in_folder(folder));
+        add_random_evidence(&node, &case, &path, size, 100 + i as u64, &extra);
         files.push((path, kept.to_owned(), flat.to_owned()));
     }
     let transcript = work.path().join("clip transcript.txt");
@@ -161,7 +159,7 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
     run_ok(cmd("unzip", &["-t", s(&pkg)]));
     let listing = zip_listing(&pkg);
     let out = f.work.path().join("unzipped");
-    run_ok(cmd("unzip", &["-q", s(&pkg), "-d", s(&out)]));
+    unzip_to(&pkg, &out);
     for (src, kept, _) in &f.files {
         assert!(listing.contains(kept), "{kept} not in {listing:?}");
         assert_eq!(hash_file(&out.join(kept)), hash_file(src), "{kept}");
@@ -238,22 +236,14 @@ fn iso_extracts_with_xorriso_and_7z_to_the_original_bytes() {
         assert!(listing.contains(kept.as_str()), "{kept} not in {listing}");
     }
     let x = f.work.path().join("xorriso");
-    run_ok(cmd(
-        "xorriso",
-        &["-osirrox", "on", "-indev", s(&pkg), "-extract", "/", s(&x)],
-    ));
+    xorriso_extract(&pkg, &x);
     let z = f.work.path().join("7z");
     run_ok(cmd("7z", &["x", "-y", &format!("-o{}", s(&z)), s(&pkg)]));
     for (src, kept, _) in &f.files {
         assert_eq!(hash_file(&x.join(kept)), hash_file(src), "xorriso {kept}");
         assert_eq!(hash_file(&z.join(kept)), hash_file(src), "7z {kept}");
     }
-    let ok = verify_package(&["--org-key", f.node.org_id(), s(&pkg)]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_package_verifies(&pkg, f.node.org_id());
     let head = plain_http()
         .head(format!("{}/download", link_url(&link)))
         .send()
@@ -272,7 +262,7 @@ fn flat_layout_has_no_folders_and_collision_free_names() {
     download_link(&link, &pkg);
     let listing = zip_listing(&pkg);
     let out = f.work.path().join("flat");
-    run_ok(cmd("unzip", &["-q", s(&pkg), "-d", s(&out)]));
+    unzip_to(&pkg, &out);
     for (src, _, flat) in &f.files {
         assert!(listing.contains(flat), "{flat} not in {listing:?}");
         assert_eq!(hash_file(&out.join(flat)), hash_file(src), "{flat}");
@@ -352,7 +342,7 @@ fn attachments_are_present_only_when_chosen() {
         );
     }
     let out = f.work.path().join("attach");
-    run_ok(cmd("unzip", &["-q", s(&pkg), "-d", s(&out)]));
+    unzip_to(&pkg, &out);
     assert_eq!(
         fs::read(out.join("Transcripts/EV-B - clip transcript.txt")).unwrap(),
         fs::read(&f.transcript).unwrap()
@@ -584,11 +574,7 @@ fn tampered_package_fails_verify_naming_the_file() {
     let link = create_link(&f.node, &f.case, &["--format", "zip", "--keep-folders"]);
     let pkg = f.work.path().join("case.zip");
     download_link(&link, &pkg);
-    assert!(
-        verify_package(&["--org-key", f.node.org_id(), s(&pkg)])
-            .status
-            .success()
-    );
+    assert_package_verifies(&pkg, f.node.org_id());
 
     let mut bytes = fs::read(&pkg).unwrap();
     let at = zip_data_offset(&bytes, "Evidence/Interviews/Day 1/clip.mp4") + 12_345;
@@ -678,12 +664,10 @@ fn hostile_names_never_escape_or_break_the_package() {
     let mut sources = Vec::new();
     for (i, (name, folder)) in names.iter().enumerate() {
         let src = work.path().join(format!("src{i}.bin"));
-        random_file(&src, 1000 + i as u64, 900 + i as u64);
-        let mut args = vec!["evidence", "add", &case, s(&src), "--name", name];
-        if !folder.is_empty() {
-            args.extend(["--folder", folder]);
-        }
-        node.cli_json(&args);
+        let (size, seed) = (1000 + i as u64, 900 + i as u64);
+        let mut extra = vec!["--name", name];
+        extra.extend(in_folder(folder));
+        add_random_evidence(&node, &case, &src, size, seed, &extra);
         sources.push(hash_file(&src));
     }
     for (format, keep) in [("zip", true), ("zip", false), ("iso", true)] {
@@ -694,12 +678,7 @@ fn hostile_names_never_escape_or_break_the_package() {
         let link = create_link(&node, &case, &args);
         let pkg = work.path().join(format!("names-{format}-{keep}.{format}"));
         download_link(&link, &pkg);
-        let ok = verify_package(&["--org-key", node.org_id(), s(&pkg)]);
-        assert!(
-            ok.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
+        assert_package_verifies(&pkg, node.org_id());
         let out = work.path().join(format!("out-{format}-{keep}"));
         if format == "zip" {
             run_ok(cmd("unzip", &["-t", s(&pkg)]));
@@ -717,20 +696,9 @@ fn hostile_names_never_escape_or_break_the_package() {
                     );
                 }
             }
-            run_ok(cmd("unzip", &["-q", s(&pkg), "-d", s(&out)]));
+            unzip_to(&pkg, &out);
         } else {
-            run_ok(cmd(
-                "xorriso",
-                &[
-                    "-osirrox",
-                    "on",
-                    "-indev",
-                    s(&pkg),
-                    "-extract",
-                    "/",
-                    s(&out),
-                ],
-            ));
+            xorriso_extract(&pkg, &out);
         }
         // Every evidence item came out, inside the extraction directory, byte for byte.
         let mut found = Vec::new();

@@ -12,8 +12,8 @@
 )]
 
 use casemesh_tests::{
-    ShareView, SmtpServer, TestNode, create_case, free_port, header, partner, random_file, s,
-    smtp_config, wait_copy, wait_until,
+    SHARING_LOG, ShareView, SmtpServer, TestNode, add_random_evidence, create_case, free_port,
+    header, partner, smtp_config, wait_copy, wait_until,
 };
 use std::fs;
 use std::path::Path;
@@ -33,7 +33,7 @@ const DROPPED: &str = "recorded as mail_failed and dropped";
 fn mail_nodes(port: u16, smtp_extra: &str) -> (TestNode, TestNode) {
     let a = TestNode::start("metro-pd");
     let b = TestNode::builder("county-da")
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .config_append(format!("{}{smtp_extra}", smtp_config(port)))
         .start();
     partner(&a, &b);
@@ -56,8 +56,7 @@ fn share_to(a: &TestNode, b: &TestNode, case_id: &str, addresses: &[&str]) {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(a, case_id);
     let file = work.path().join("evidence.bin");
-    random_file(&file, 3000, case_id.len() as u64);
-    a.cli_json(["evidence", "add", &case, s(&file)]);
+    add_random_evidence(a, &case, &file, 3000, case_id.len() as u64, &[]);
     let mut args = vec!["share", "create", &case, "--partner", "county-da"];
     let to: Vec<String> = addresses.iter().map(|a| format!("email:{a}")).collect();
     for t in &to {

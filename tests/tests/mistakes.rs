@@ -26,10 +26,10 @@
 
 use casemesh_tests::{
     CaseSummary, CaseView, EvidenceView, OriginView, PartnerView, RetentionView, SettingsView,
-    ShareView, SweepReport, TestNode, UserView, assert_http_status, case_view, casemesh,
-    create_case, evidence_count, external_cases, node_identity, partner, peer_view, received_list,
-    received_view, s, share_case, share_create_args, share_view, wait_copy, wait_share_complete,
-    wait_until,
+    ShareView, SweepReport, TestNode, UserView, add_evidence_file, assert_http_status, case_view,
+    casemesh, create_case, evidence_count, external_cases, init_data_dir, node_identity, partner,
+    peer_view, received_list, received_view, s, share_case, share_create_args, share_view,
+    wait_copy, wait_share_complete, wait_until,
 };
 use std::fs;
 use std::path::Path;
@@ -45,7 +45,7 @@ fn cases(node: &TestNode) -> Vec<CaseSummary> {
 fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, bytes: &[u8]) -> EvidenceView {
     let path = dir.join(name);
     fs::write(&path, bytes).unwrap();
-    node.cli_typed(["evidence", "add", case, s(&path)])
+    add_evidence_file(node, case, &path, &[])
 }
 
 // ---- item 2: case numbers -------------------------------------------------------------------
@@ -148,14 +148,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
 /// `casemesh init` a data directory in `dir` with these listen addresses.
 fn init(dir: &Path, name: &str, admin: &str, p2p: &str) -> std::path::PathBuf {
     let data = dir.join(name);
-    let out = casemesh()
-        .args(["init", "--data-dir", s(&data), "--org", name])
-        .args(["--admin-addr", admin, "--link-addr", "127.0.0.1:0"])
-        .args(["--p2p-listen", p2p])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    init_data_dir(&data, name, admin, p2p);
     data
 }
 

@@ -54,10 +54,11 @@
 )]
 
 use casemesh_tests::{
-    CaseView, ErrorBody, EvidenceView, GcReport, ShareView, TestNode, assert_audit_verifies,
-    assert_blobs_sound, blobs_verify, case_view, create_case, downloaded_hash, hash_file, partner,
-    peer_view, random_file, received_view, s, share_case, share_view, try_received_view,
-    wait_connected, wait_copy, wait_share_complete, wait_until,
+    CaseView, ErrorBody, EvidenceView, GcReport, SHARING_NET_LOG, ShareView, TestNode,
+    add_evidence_file, add_random_evidence, assert_audit_verifies, assert_blobs_sound,
+    blobs_verify, case_view, create_case, damage_byte, downloaded_hash, files_under, hash_file,
+    logged_node, partner, peer_view, random_file, received_view, s, share_case, share_view,
+    try_received_view, wait_connected, wait_copy, wait_share_complete, wait_until,
 };
 use serde_json::json;
 use std::fs;
@@ -72,29 +73,16 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// The control-message cap (`MAX_CONTROL_REQUEST` in `crates/net/src/wire.rs`).
 const MAX_CONTROL_REQUEST: u64 = 4 * MIB;
 
-/// Logging that shows the outbox, imports and blob transfers.
-const DEBUG_LOG: &str = "info,casemesh_sharing=debug,casemesh_net=debug";
-
-fn node(name: &str) -> TestNode {
-    TestNode::builder(name).env("RUST_LOG", DEBUG_LOG).start()
-}
-
 /// Write a pseudo-random file `name` of `size` bytes in `dir` and add it to `case`.
 fn add_file(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64, seed: u64) -> Item {
     let src = dir.join(name);
-    random_file(&src, size, seed);
-    add_path(node, case, &src)
+    let ev = add_random_evidence(node, case, &src, size, seed, &[]);
+    Item::added(ev, &src)
 }
 
 /// Add the file at `src` to `case`.
 fn add_path(node: &TestNode, case: &str, src: &Path) -> Item {
-    let ev: EvidenceView = node.cli_typed(["evidence", "add", case, s(src)]);
-    Item {
-        id: ev.id,
-        hash: ev.hash,
-        src: src.to_owned(),
-        transcripts: Vec::new(),
-    }
+    Item::added(add_evidence_file(node, case, src, &[]), src)
 }
 
 /// An evidence item as the test added it: where its bytes and its transcripts' bytes came from.
@@ -105,6 +93,18 @@ struct Item {
     src: PathBuf,
     /// (transcript id, source file).
     transcripts: Vec<(String, PathBuf)>,
+}
+
+impl Item {
+    /// The item `ev` that `evidence add` made of the file at `src`, with no transcripts yet.
+    fn added(ev: EvidenceView, src: &Path) -> Item {
+        Item {
+            id: ev.id,
+            hash: ev.hash,
+            src: src.to_owned(),
+            transcripts: Vec::new(),
+        }
+    }
 }
 
 /// `evidence transcript add CASE EV FILE`; records the new transcript on `item`.
@@ -359,8 +359,8 @@ fn issue10_retention_sweep_keeps_bytes_other_items_hold() {
 
 #[test]
 fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
@@ -411,14 +411,6 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
     assert_audit_verifies(&b, &copy_id);
 }
 
-/// Flip one byte of a file in place.
-fn flip_byte(path: &Path, offset: u64) {
-    let mut bytes = fs::read(path).unwrap();
-    let i = usize::try_from(offset).unwrap().min(bytes.len() - 1);
-    bytes[i] ^= 0x5a;
-    fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn issue10_blobs_verify_names_a_corrupt_blob() {
     let node = TestNode::start("verify-corrupt");
@@ -428,7 +420,7 @@ fn issue10_blobs_verify_names_a_corrupt_blob() {
     add_file(&node, &case, work.path(), "fine.bin", 256 * KIB, 42);
     assert_blobs_sound(&node);
 
-    flip_byte(&node.blob_path(&damaged.hash), 1000);
+    damage_byte(&node.blob_path(&damaged.hash), 1000, 0x5a);
     let report = blobs_verify(&node);
     assert_eq!(report.exit_code, 1, "{report:?}");
     assert_eq!(
@@ -600,8 +592,8 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
 
 #[test]
 fn issue10_oversize_offer_does_not_block_the_partner() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     wait_connected(&a, "county-da", true, LIMIT);
     let big = create_case(&a, "BIG-OFFER");
@@ -621,22 +613,22 @@ fn issue10_oversize_offer_does_not_block_the_partner() {
 
 #[test]
 fn issue10_oversize_update_does_not_block_the_partner() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
+    let b = logged_node("county-da", SHARING_NET_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     // A share of one small folder is accepted; the long-described items wait in another folder.
     let big = create_case(&a, "BIG-UPDATE");
     a.cli_ok(["folder", "create", &big, "Shared"]);
     a.cli_ok(["folder", "create", &big, "Archive"]);
-    a.cli_json([
-        "evidence",
-        "add",
+    add_random_evidence(
+        &a,
         &big,
-        s(&small_file(work.path(), "first.bin", 62)),
-        "--folder",
-        "Shared",
-    ]);
+        &work.path().join("first.bin"),
+        4 * KIB + 62,
+        62,
+        &["--folder", "Shared"],
+    );
     add_oversize_items(&a, &big, "Archive");
     let sh = share_case(&a, &big, "county-da", &["--folder", "Shared"]);
     let share_id = sh.id.clone();
@@ -659,14 +651,14 @@ fn issue10_oversize_update_does_not_block_the_partner() {
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().unwrap_or_default());
     }
-    a.cli_json([
-        "evidence",
-        "add",
+    add_random_evidence(
+        &a,
         &big,
-        s(&small_file(work.path(), "trigger.bin", 63)),
-        "--folder",
-        "Shared",
-    ]);
+        &work.path().join("trigger.bin"),
+        4 * KIB + 63,
+        63,
+        &["--folder", "Shared"],
+    );
 
     // The update carries the moved items as an item-list blob: the share completes again.
     assert_partner_not_blocked(&a, &b);
@@ -674,22 +666,15 @@ fn issue10_oversize_update_does_not_block_the_partner() {
     wait_copy(&b, &share_id, archived.len() + 2, LIMIT);
 }
 
-/// A small file with distinct contents.
-fn small_file(dir: &Path, name: &str, seed: u64) -> PathBuf {
-    let path = dir.join(name);
-    random_file(&path, 4 * KIB + seed, seed);
-    path
-}
-
 // ---------------------------------------------------------------------------------------------
 // One refused item does not stall a whole import.
 
 #[test]
 fn issue10_a_refused_item_does_not_stall_the_import() {
-    let a = node("metro-pd");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
     let mut b = TestNode::builder("county-da")
         .fixed_p2p_port()
-        .env("RUST_LOG", DEBUG_LOG)
+        .env("RUST_LOG", SHARING_NET_LOG)
         .start();
     partner(&a, &b);
     wait_connected(&a, "county-da", true, LIMIT);
@@ -785,24 +770,6 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
-}
-
-/// Files under the node's `blobs/` directory, temp files included.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 #[test]
@@ -905,9 +872,9 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
             return;
         }
     };
-    let a = node("metro-pd");
+    let a = logged_node("metro-pd", SHARING_NET_LOG);
     let b = TestNode::builder("county-da")
-        .env("RUST_LOG", DEBUG_LOG)
+        .env("RUST_LOG", SHARING_NET_LOG)
         .temp_parent(disk.path())
         .start();
     partner(&a, &b);

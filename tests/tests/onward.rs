@@ -10,9 +10,9 @@
 )]
 
 use casemesh_tests::{
-    EvidenceView, ShareView, TestNode, case_view, create_case, custody_events, partner,
-    random_file, received_count, received_view, share_case, share_view, signed_by,
-    try_received_view, wait_share_complete, wait_until,
+    SHARING_LOG, ShareView, TestNode, add_random_evidence, case_view, create_case, custody_events,
+    partner, received_count, received_view, share_case, share_view, signed_by, try_received_view,
+    wait_share_complete, wait_until,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,15 +22,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn node(name: &str) -> TestNode {
     TestNode::builder(name)
         .fixed_p2p_port()
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .start()
 }
 
 fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, seed: u64) -> String {
-    let path = dir.join(name);
-    random_file(&path, 5000 + seed * 7, seed);
-    node.cli_typed::<EvidenceView, _, _>(["evidence", "add", case, path.to_str().unwrap()])
-        .hash
+    add_random_evidence(node, case, &dir.join(name), 5000 + seed * 7, seed, &[]).hash
 }
 
 /// The local copy's case id of the received share of `node` that came as `share` (its id is

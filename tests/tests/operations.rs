@@ -14,8 +14,8 @@
 //!   0600 when it holds a secret.
 
 use casemesh_tests::{
-    Ready, SettingsView, TestNode, casemesh, create_case, output_with_timeout, partner,
-    random_file, s, share_case, timeout, wait_share_complete, wait_until,
+    Ready, SettingsView, TestNode, add_random_evidence, casemesh, create_case, output_with_timeout,
+    partner, response_header, share_case, timeout, wait_share_complete, wait_until,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -72,12 +72,7 @@ fn scrape(node: &TestNode) -> BTreeMap<String, f64> {
         .send()
         .expect("GET /metrics");
     assert_eq!(resp.status().as_u16(), 200, "GET /metrics");
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = response_header(&resp, "content-type");
     assert!(
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
@@ -111,8 +106,7 @@ fn metrics_parse_as_openmetrics_and_move_with_the_work() {
     let case = create_case(a, "2026-OPS-1");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cctv.bin");
-    random_file(&file, 300_000, 16);
-    a.cli_json(["evidence", "add", &case, s(&file)]);
+    add_random_evidence(a, &case, &file, 300_000, 16, &[]);
     let share = share_case(a, &case, "county-da", &[]);
     wait_share_complete(a, &share.id, timeout());
 

@@ -6,25 +6,12 @@
 //! Build the binary first: `cargo build -p casemesh`. The validator test needs Python's
 //! `openapi-spec-validator` (`scripts/test` installs it).
 
-use casemesh_tests::{TestNode, casemesh, output_with_timeout, s, timeout};
+use casemesh_tests::{
+    TestNode, casemesh, casemesh_ok, output_with_timeout, response_header, s, timeout,
+};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
-
-/// `casemesh ARGS…` with no node, asserting success; returns stdout.
-fn run_ok(args: &[&str]) -> Vec<u8> {
-    let mut cmd = casemesh();
-    cmd.args(args);
-    let out = output_with_timeout(cmd, timeout());
-    assert!(
-        out.status.success(),
-        "`casemesh {}` failed ({}):\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// Run `cmd`, read one byte of its stdout and close the pipe while it still has more to write,
 /// as `cmd | head -c1` does; returns how it ended.
@@ -84,7 +71,7 @@ fn json_error(stderr: &str) -> Value {
 fn openapi_document_passes_the_openapi_spec_validator() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
-    std::fs::write(&file, run_ok(&["openapi"])).unwrap();
+    std::fs::write(&file, casemesh_ok(&["openapi"])).unwrap();
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "openapi_spec_validator"]).arg(&file);
     let out = output_with_timeout(cmd, timeout());
@@ -113,18 +100,13 @@ fn openapi_document_is_served_on_the_admin_listener() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = response_header(&resp, "content-type");
     assert!(
         content_type.starts_with("application/json"),
         "{content_type}"
     );
     let served: Value = resp.json().unwrap();
-    let printed: Value = serde_json::from_slice(&run_ok(&["openapi"])).unwrap();
+    let printed: Value = serde_json::from_str(&casemesh_ok(&["openapi"])).unwrap();
     assert_eq!(served, printed);
     assert_eq!(
         served["paths"]["/v1/cases"]["get"]["operationId"], "list_cases",
@@ -179,14 +161,14 @@ fn a_reader_that_closes_the_pipe_ends_the_cli_quietly() {
 #[test]
 fn completions_are_generated_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
-        let script = String::from_utf8(run_ok(&["completions", shell])).unwrap();
+        let script = casemesh_ok(&["completions", shell]);
         for word in ["evidence", "partner", "received", "data-dir"] {
             assert!(script.contains(word), "{shell} completions lack {word}");
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let bash = dir.path().join("casemesh.bash");
-    std::fs::write(&bash, run_ok(&["completions", "bash"])).unwrap();
+    std::fs::write(&bash, casemesh_ok(&["completions", "bash"])).unwrap();
     let mut cmd = Command::new("bash");
     cmd.arg("-n").arg(&bash);
     let out = output_with_timeout(cmd, timeout());
@@ -204,7 +186,7 @@ fn completions_are_generated_for_every_shell() {
 /// per command and subcommand.
 #[test]
 fn man_pages_are_generated_from_the_clap_definitions() {
-    let page = String::from_utf8(run_ok(&["man"])).unwrap();
+    let page = casemesh_ok(&["man"]);
     assert!(
         page.lines().any(|l| l.starts_with(".TH casemesh 1")),
         "no .TH line:\n{}",
@@ -244,7 +226,7 @@ fn man_pages_are_generated_from_the_clap_definitions() {
 
     let dir = tempfile::tempdir().unwrap();
     let pages = dir.path().join("man1");
-    let listed = String::from_utf8(run_ok(&["man", "-o", s(&pages)])).unwrap();
+    let listed = casemesh_ok(&["man", "-o", s(&pages)]);
     for name in [
         "casemesh.1",
         "casemesh-case.1",

@@ -11,8 +11,8 @@
 use std::{fs, time::Duration};
 
 use casemesh_tests::{
-    EvidenceView, TestNode, blobs_verify, create_case, partner, random_file, s, share_case,
-    wait_copy, wait_share_complete,
+    TestNode, add_random_evidence, blobs_verify, create_case, partner, share_case, wait_copy,
+    wait_share_complete,
 };
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -24,9 +24,8 @@ fn a_shared_blob_is_served_from_the_outboard_written_at_ingest() {
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("interview.mp4");
-    random_file(&file, (3 << 20) + 1000, 11);
     let case = create_case(&a, "OB-1");
-    let ev: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&file)]);
+    let ev = add_random_evidence(&a, &case, &file, (3 << 20) + 1000, 11, &[]);
 
     let ob = a.blob_path(&ev.hash).with_extension("obao");
     let groups = ev.size.div_ceil(16 * 1024);

@@ -10,10 +10,11 @@
 
 use casemesh_tests::{
     AccessEntry, CaseView, EvidenceView, NodeInfo, OriginView, PolicyView, RetentionView,
-    ShareView, SmtpServer, TestNode, add_user, assert_http_status, blob_stats, case_view,
-    create_case, external_cases, free_port, header, partner, peer_view, random_file, received_list,
-    received_view, s, share_case, share_view, smtp_config, wait_connected, wait_copy,
-    wait_share_complete, wait_until,
+    SHARING_LOG, ShareView, SmtpServer, TestNode, add_random_evidence, add_user,
+    assert_http_status, blob_stats, case_view, create_case, external_cases, files_under, free_port,
+    header, in_folder, logged_node, partner, peer_view, received_list, received_view, share_case,
+    share_view, smtp_config, sorted_folders, wait_connected, wait_copy, wait_share_complete,
+    wait_until,
 };
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,18 +24,12 @@ use std::time::{Duration, Instant};
 /// How long shares and updates get to arrive.
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn node(name: &str) -> TestNode {
-    TestNode::builder(name)
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
-        .start()
-}
-
 /// A sharer that serves partners at most [`SLOW_SEND_RATE`] (`[p2p] max_send_rate`), so a
 /// [`BIG_ITEM`] is still in flight for [`BIG_ITEM_TRANSFER`] after its share starts, however
 /// fast the machine (CI once moved 768 MiB in 2 s, before the test looked).
 fn slow_sharer(name: &str) -> TestNode {
     TestNode::builder(name)
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .max_send_rate(SLOW_SEND_RATE)
         .start()
 }
@@ -53,12 +48,14 @@ fn add_evidence(node: &TestNode, case: &str, dir: &Path, name: &str, folder: &st
     let seed = name
         .bytes()
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    random_file(&path, 2000 + seed % 3000, seed);
-    let mut args = vec!["evidence", "add", case, s(&path)];
-    if !folder.is_empty() {
-        args.extend(["--folder", folder]);
-    }
-    node.cli_typed(&args)
+    add_random_evidence(
+        node,
+        case,
+        &path,
+        2000 + seed % 3000,
+        seed,
+        &in_folder(folder),
+    )
 }
 
 /// Evidence name → folder path in a case.
@@ -67,12 +64,6 @@ fn folders_by_name(case: &CaseView) -> BTreeMap<String, String> {
         .iter()
         .map(|e| (e.name.clone(), e.folder.clone()))
         .collect()
-}
-
-fn sorted_folders(case: &CaseView) -> Vec<String> {
-    let mut f = case.folders.clone();
-    f.sort();
-    f
 }
 
 /// `share create …` ([`share_case`]) on `node`, typed.
@@ -87,8 +78,8 @@ fn copy_of(node: &TestNode, share: &str, count: usize) -> CaseView {
 
 #[test]
 fn only_selected_folders_arrive() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
@@ -146,8 +137,8 @@ fn only_selected_folders_arrive() {
 
 #[test]
 fn case_synchronization_follows_the_folder_rules() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
@@ -217,9 +208,9 @@ fn case_synchronization_follows_the_folder_rules() {
 
 #[test]
 fn copy_gets_the_receivers_retention_and_no_categories() {
-    let a = node("metro-pd");
-    let b = node("county-da");
-    let c = node("public-defender");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
+    let c = logged_node("public-defender", SHARING_LOG);
     partner(&a, &b);
     partner(&a, &c);
     b.cli_ok(["settings", "set", "--default-retention", "30"]);
@@ -259,8 +250,8 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
 
 #[test]
 fn manual_import_when_auto_import_is_off() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     b.cli_ok(["settings", "set", "--auto-import", "off"]);
     let work = tempfile::tempdir().unwrap();
@@ -299,9 +290,9 @@ fn manual_import_when_auto_import_is_off() {
 
 #[test]
 fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
-    let a = node("metro-pd");
-    let b = node("county-da");
-    let c = node("public-defender");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
+    let c = logged_node("public-defender", SHARING_LOG);
     partner(&a, &b);
     partner(&a, &c);
     let work = tempfile::tempdir().unwrap();
@@ -355,8 +346,8 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
 
 #[test]
 fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
-    let a = node("metro-pd");
-    let mut b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let mut b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     wait_connected(&a, "county-da", true, LIMIT);
     b.stop();
@@ -391,8 +382,8 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
 
 #[test]
 fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-1");
@@ -427,8 +418,8 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
 
 #[test]
 fn import_details_and_recipients_added_later() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     b.cli_ok([
         "user",
@@ -522,8 +513,8 @@ fn import_details_and_recipients_added_later() {
 
 #[test]
 fn sharing_needs_the_permission_and_the_feature() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "PERM-1");
@@ -590,9 +581,9 @@ fn sharing_needs_the_permission_and_the_feature() {
 /// A receiver with an `[smtp]` config, users `dana` (resolved by name) and `eve` (not a
 /// recipient), partnered with a new sharer.
 fn mail_setup(port: u16) -> (TestNode, TestNode) {
-    let a = node("metro-pd");
+    let a = logged_node("metro-pd", SHARING_LOG);
     let b = TestNode::builder("county-da")
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .config_append(smtp_config(port))
         .start();
     partner(&a, &b);
@@ -780,7 +771,7 @@ fn stop_ends_an_import_in_flight_at_once() {
     // passed since the share was created: "in flight" on any machine, and the wait below
     // covers the whole transfer had the stop not ended it.
     let a = slow_sharer("metro-pd");
-    let b = node("county-da");
+    let b = logged_node("county-da", SHARING_LOG);
     // `status` shows the bound the operator set.
     let info: NodeInfo = a.cli_typed(["status"]);
     assert_eq!(info.max_send_rate, Some(32 << 20), "{info:?}");
@@ -789,8 +780,7 @@ fn stop_ends_an_import_in_flight_at_once() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "STOP-FLIGHT");
     let big = work.path().join("cctv.mp4");
-    random_file(&big, BIG_ITEM, 77);
-    let ev: EvidenceView = a.cli_typed(["evidence", "add", &case, s(&big)]);
+    let ev = add_random_evidence(&a, &case, &big, BIG_ITEM, 77, &[]);
     let hash = ev.hash;
     let shared_at = Instant::now();
     let share_id = share(&a, &case, b.name(), &[]).id;
@@ -841,18 +831,16 @@ fn stop_ends_an_import_in_flight_at_once() {
 fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
     // At 32 MiB/s the big item takes at least 8 s: the small ones are delivered well before.
     let a = slow_sharer("metro-pd");
-    let b = node("county-da");
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "PROGRESS-1");
     for i in 0..3u64 {
         let small = work.path().join(format!("note-{i}.txt"));
-        random_file(&small, 4096 + i, 300 + i);
-        a.cli_json(["evidence", "add", &case, s(&small)]);
+        add_random_evidence(&a, &case, &small, 4096 + i, 300 + i, &[]);
     }
     let big = work.path().join("cctv.mp4");
-    random_file(&big, BIG_ITEM, 78);
-    a.cli_json(["evidence", "add", &case, s(&big)]);
+    add_random_evidence(&a, &case, &big, BIG_ITEM, 78, &[]);
     let share_id = share(&a, &case, b.name(), &[]).id;
 
     // While the big item is still arriving, the sharer already counts the three small ones.
@@ -884,25 +872,18 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
 /// receiver (before, the copy silently went to the receiver's administrator).
 #[test]
 fn an_unknown_recipient_is_refused_by_the_receiver_naming_it() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "WHO-1");
     add_evidence(&a, &case, work.path(), "a.bin", "");
-    let sh: ShareView = a.cli_typed([
-        "share",
-        "create",
+    let sh: ShareView = share_case(
+        &a,
         &case,
-        "--partner",
         "county-da",
-        "--to",
-        "user:admin",
-        "--to",
-        "user:bob",
-        "--to",
-        "group:Nobody",
-    ]);
+        &["--to", "user:bob", "--to", "group:Nobody"],
+    );
     let failed = wait_until("the share to fail", LIMIT, || {
         let v = share_view(&a, &sh.id);
         (v.status == "Failed").then_some(v)
@@ -969,8 +950,8 @@ fn an_email_recipient_unknown_to_the_receiver_goes_to_the_intake_address() {
 /// ids.
 #[test]
 fn withheld_data_and_unshared_folders_never_reach_the_partner() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     let policy: PolicyView = a.cli_typed([
         "policy",
@@ -1106,21 +1087,8 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
 
 fn all_bytes(dir: &Path) -> Vec<u8> {
     let mut out = Vec::new();
-    for entry in walk(dir) {
+    for entry in files_under(dir) {
         out.extend(fs::read(entry).unwrap_or_default());
-    }
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
     }
     out
 }
@@ -1137,8 +1105,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// the partner adds the user, naming the recipient again clears the refusal.
 #[test]
 fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() {
-    let a = node("metro-pd");
-    let b = node("county-da");
+    let a = logged_node("metro-pd", SHARING_LOG);
+    let b = logged_node("county-da", SHARING_LOG);
     partner(&a, &b);
     b.cli_ok(["user", "add", "carol", "--full-name", "Carol Clerk"]);
     let work = tempfile::tempdir().unwrap();

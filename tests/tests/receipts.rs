@@ -12,8 +12,9 @@ use casemesh_model::custody::{HoldingReceipt, RootsDigest, Signed, StopAck};
 use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_model::timeline::Proof;
 use casemesh_tests::{
-    EvidenceView, ReceivedView, ShareView, TestNode, create_case, custody_events, partner,
-    random_file, share_case, share_view, signed_by, wait_share_complete, wait_until,
+    EvidenceView, ReceivedView, ShareView, TestNode, add_random_evidence, create_case,
+    custody_events, in_folder, partner, share_case, share_view, signed_by, wait_share_complete,
+    wait_until,
 };
 use std::time::Duration;
 
@@ -26,13 +27,8 @@ fn add(
     name: &str,
     folder: &str,
 ) -> EvidenceView {
-    let path = dir.join(name);
-    random_file(&path, 3000 + name.len() as u64 * 101, name.len() as u64);
-    let mut args = vec!["evidence", "add", case, path.to_str().unwrap()];
-    if !folder.is_empty() {
-        args.extend(["--folder", folder]);
-    }
-    node.cli_typed(&args)
+    let (size, seed) = (3000 + name.len() as u64 * 101, name.len() as u64);
+    add_random_evidence(node, case, &dir.join(name), size, seed, &in_folder(folder))
 }
 
 #[test]

@@ -21,8 +21,8 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    EvidenceView, ReceivedContentsView, TestNode, access_share, add_user, create_case, hash_file,
-    partner, random_file, received_view, s,
+    ReceivedContentsView, TestNode, access_share, add_random_evidence, add_user, create_case,
+    hash_file, in_folder, partner, received_view, s,
 };
 
 #[test]
@@ -47,12 +47,7 @@ fn a_partner_views_and_downloads_in_place_from_the_sharers_bucket() {
         ("note.txt", "", 90),
     ] {
         let path = work.path().join(name);
-        random_file(&path, size, size);
-        let mut args = vec!["evidence", "add", &case, s(&path)];
-        if !folder.is_empty() {
-            args.extend(["--folder", folder]);
-        }
-        let ev: EvidenceView = a.cli_typed(&args);
+        let ev = add_random_evidence(&a, &case, &path, size, size, &in_folder(folder));
         assert_eq!(ev.hash, hash_file(&path));
         items.push((ev, path));
     }

@@ -33,12 +33,13 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    CaseView, EvidenceView, Ready, TestNode, assert_blobs_sound, blob_stats, blobs_verify,
-    create_case, create_link, download_link, error_code, hash_file, partner, random_file, run_ok,
-    s, share_case, verify_package, wait_copy, wait_share_complete,
+    CaseView, EvidenceView, Ready, SHARING_LOG, TestNode, add_random_evidence, assert_blobs_sound,
+    assert_package_verifies, blob_stats, blobs_verify, create_case, create_link, distinct_hashes,
+    download_link, downloaded_hash, error_code, extract_package, files_under, hash_file,
+    init_data_dir, logged_node, partner, run_refused, share_case, try_downloaded_hash, wait_copy,
+    wait_share_complete,
 };
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const KIB: u64 = 1024;
@@ -50,37 +51,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn s3_node(garage: &Garage, name: &str) -> TestNode {
     TestNode::builder(name)
         .config_append(garage.storage_toml(name))
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
-        .start()
-}
-
-fn fs_node(name: &str) -> TestNode {
-    TestNode::builder(name)
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .start()
 }
 
 fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64, seed: u64) -> EvidenceView {
-    let src = dir.join(name);
-    random_file(&src, size, seed);
-    node.cli_typed(["evidence", "add", case, s(&src)])
-}
-
-fn download(node: &TestNode, case: &str, ev: &str, dir: &Path) -> Result<String, String> {
-    let out = dir.join(format!("download-{ev}"));
-    let o = node.cli(["evidence", "get", case, ev, "-o", s(&out)]);
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    let hash = hash_file(&out);
-    std::fs::remove_file(&out).unwrap();
-    Ok(hash)
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v.dedup();
-    v
+    add_random_evidence(node, case, &dir.join(name), size, seed, &[])
 }
 
 #[test]
@@ -96,7 +72,7 @@ fn s3_foundation_ingest_download_verify_gc() {
         add(&node, &case, work.path(), "photo.jpg", 200 * KIB, 2),
         add(&node, &case, work.path(), "note.txt", 100, 3),
     ];
-    let hashes = sorted(items.iter().map(|e| e.hash.clone()).collect());
+    let hashes = distinct_hashes(&items);
 
     // In the bucket, nowhere on local disk.
     assert_eq!(
@@ -123,7 +99,7 @@ fn s3_foundation_ingest_download_verify_gc() {
 
     for e in &items {
         assert_eq!(
-            download(&node, &case, &e.id, work.path()).unwrap(),
+            downloaded_hash(&node, &case, &e.id, work.path()),
             e.hash,
             "download of {} is byte-identical",
             e.name
@@ -169,12 +145,12 @@ fn s3_foundation_ingest_download_verify_gc() {
     assert_eq!(report.corrupt, vec![items[0].hash.clone()], "{report:?}");
     assert!(report.missing.is_empty(), "{report:?}");
     assert!(
-        download(&node, &case, &items[0].id, work.path()).is_err(),
+        try_downloaded_hash(&node, &case, &items[0].id, work.path()).is_err(),
         "a damaged blob is not handed out whole"
     );
     // The others are unaffected.
     assert_eq!(
-        download(&node, &case, &items[1].id, work.path()).unwrap(),
+        downloaded_hash(&node, &case, &items[1].id, work.path()),
         items[1].hash
     );
 }
@@ -194,7 +170,7 @@ fn s3_sharer_to_fs_receiver_by_copy() {
         return;
     };
     let a = s3_node(&garage, "sharer-s3");
-    let b = fs_node("receiver-fs");
+    let b = logged_node("receiver-fs", SHARING_LOG);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "S3-SHARE-1");
     let items = [
@@ -202,15 +178,12 @@ fn s3_sharer_to_fs_receiver_by_copy() {
         add(&a, &case, work.path(), "scan.pdf", 300 * KIB, 12),
         add(&a, &case, work.path(), "small.txt", 2000, 13),
     ];
-    let hashes = sorted(items.iter().map(|e| e.hash.clone()).collect());
+    let hashes = distinct_hashes(&items);
     assert_eq!(garage.blob_hashes("sharer-s3"), hashes);
     assert!(a.blob_files().is_empty());
 
     let copy = share_by_copy(&a, &b, &case, items.len());
-    assert_eq!(
-        sorted(copy.evidence.iter().map(|e| e.hash.clone()).collect()),
-        hashes
-    );
+    assert_eq!(distinct_hashes(&copy.evidence), hashes);
     // The receiver holds byte-identical files.
     let mut got: Vec<String> = b.blob_files().iter().map(|p| hash_file(p)).collect();
     got.sort();
@@ -224,7 +197,7 @@ fn fs_sharer_to_s3_receiver_by_copy() {
     let Some(garage) = Garage::start() else {
         return;
     };
-    let a = fs_node("sharer-fs");
+    let a = logged_node("sharer-fs", SHARING_LOG);
     let b = s3_node(&garage, "receiver-s3");
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "S3-SHARE-2");
@@ -233,12 +206,9 @@ fn fs_sharer_to_s3_receiver_by_copy() {
         add(&a, &case, work.path(), "photo-1.jpg", 40 * KIB, 22),
         add(&a, &case, work.path(), "photo-2.jpg", 3000, 23),
     ];
-    let hashes = sorted(items.iter().map(|e| e.hash.clone()).collect());
+    let hashes = distinct_hashes(&items);
     let copy = share_by_copy(&a, &b, &case, items.len());
-    assert_eq!(
-        sorted(copy.evidence.iter().map(|e| e.hash.clone()).collect()),
-        hashes
-    );
+    assert_eq!(distinct_hashes(&copy.evidence), hashes);
     assert_eq!(
         garage.blob_hashes("receiver-s3"),
         hashes,
@@ -259,7 +229,7 @@ fn fs_sharer_to_s3_receiver_by_copy() {
     assert_blobs_sound(&b);
     // The receiver's copy downloads byte-identical from its bucket.
     for e in &copy.evidence {
-        assert_eq!(download(&b, &copy.id, &e.id, work.path()).unwrap(), e.hash);
+        assert_eq!(downloaded_hash(&b, &copy.id, &e.id, work.path()), e.hash);
     }
 }
 
@@ -280,32 +250,9 @@ fn download_link_packages_stream_from_the_bucket() {
         let link = create_link(&node, &case, &["--format", format]);
         let pkg = work.path().join(format!("case.{format}"));
         download_link(&link, &pkg);
-        let ok = verify_package(&["--org-key", node.org_id(), s(&pkg)]);
-        assert!(
-            ok.status.success(),
-            "{format}: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
+        assert_package_verifies(&pkg, node.org_id());
         let out = work.path().join(format!("extracted-{format}"));
-        let mut cmd = if format == "zip" {
-            let mut c = Command::new("unzip");
-            c.args(["-q", s(&pkg), "-d", s(&out)]);
-            c
-        } else {
-            let mut c = Command::new("xorriso");
-            c.args([
-                "-osirrox",
-                "on",
-                "-indev",
-                s(&pkg),
-                "-extract",
-                "/",
-                s(&out),
-            ]);
-            c
-        };
-        cmd.stdin(std::process::Stdio::null());
-        run_ok(cmd);
+        extract_package(&pkg, format, &out);
         for e in &items {
             assert_eq!(
                 hash_file(&out.join("Evidence").join(&e.name)),
@@ -317,24 +264,11 @@ fn download_link_packages_stream_from_the_bucket() {
     }
     // Still nothing under DIR/blobs, and no staged copy left beside the packages.
     assert!(node.blob_files().is_empty(), "{:?}", node.blob_files());
-    let leftovers: Vec<_> = walk(node.data_dir())
+    let leftovers: Vec<_> = files_under(node.data_dir())
         .into_iter()
         .filter(|p| p.to_string_lossy().contains(".stage-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -359,19 +293,9 @@ fn a_bucket_that_refuses_the_credentials_stops_the_start() {
 fn start_refused(org: &str, storage: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut init = casemesh_tests::casemesh();
-    init.args(["init", "--data-dir", s(&data), "--org", org])
-        .args(["--admin-addr", "127.0.0.1:0", "--link-addr", "127.0.0.1:0"])
-        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
-    let out = casemesh_tests::output_with_timeout(init, casemesh_tests::timeout());
-    assert!(out.status.success(), "{out:?}");
+    init_data_dir(&data, org, "127.0.0.1:0", "/ip4/127.0.0.1/tcp/0");
     casemesh_tests::append_config(&data, storage);
-    let mut run = casemesh_tests::casemesh();
-    run.args(["run", "--data-dir", s(&data)]);
-    let out = casemesh_tests::output_with_timeout(run, casemesh_tests::timeout());
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "the node started: {stderr}");
-    stderr
+    run_refused(&data)
 }
 
 /// A bucket that is not there, or one addressed in the wrong style (`path_style = false` on
@@ -424,10 +348,7 @@ fn a_second_node_on_the_same_bucket_is_refused() {
     // The owner itself restarts on its bucket as before.
     let mut first = first;
     first.restart();
-    assert_eq!(
-        download(&first, &case, &ev.id, dir.path()).unwrap(),
-        ev.hash
-    );
+    assert_eq!(downloaded_hash(&first, &case, &ev.id, dir.path()), ev.hash);
 }
 
 /// An upload's pre-flight (`GET /v1/blobs/space`, which `evidence add` asks before streaming)
@@ -441,7 +362,7 @@ fn an_uploads_space_check_is_about_where_the_blob_goes() {
     };
     let huge = (1u64 << 50).to_string(); // 1 PiB
     let on_s3 = s3_node(&garage, "metro-pd");
-    let on_fs = fs_node("county-da");
+    let on_fs = logged_node("county-da", SHARING_LOG);
     let status = |node: &TestNode| {
         node.http()
             .get(node.url("/v1/blobs/space"))

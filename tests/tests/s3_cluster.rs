@@ -29,8 +29,8 @@
 
 use casemesh_tests::garage::GarageCluster;
 use casemesh_tests::{
-    EvidenceView, TestNode, assert_blobs_sound, create_case, hash_file, partner, random_file, s,
-    share_case, share_view, wait_copy, wait_share_complete,
+    EvidenceView, SHARING_LOG, TestNode, assert_blobs_sound, create_case, hash_file, logged_node,
+    partner, random_file, s, share_case, share_view, wait_copy, wait_share_complete,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,11 +76,9 @@ fn a_garage_server_down_during_ingest_and_share_loses_nothing() {
     };
     let a = TestNode::builder("sharer-s3")
         .config_append(garage.storage_toml(0))
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
+        .env("RUST_LOG", SHARING_LOG)
         .start();
-    let b = TestNode::builder("receiver-fs")
-        .env("RUST_LOG", "info,casemesh_sharing=debug")
-        .start();
+    let b = logged_node("receiver-fs", SHARING_LOG);
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "S3-CLUSTER-1");
     let files: Vec<PathBuf> = (0..N)

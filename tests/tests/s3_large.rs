@@ -26,8 +26,7 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    EvidenceView, TestNode, assert_blobs_sound, casemesh, create_case, hash_file, json_as,
-    output_with_timeout, random_file, s,
+    EvidenceView, TestNode, assert_blobs_sound, create_case, hash_file, random_file, s,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -61,17 +60,10 @@ fn peak_mib(node: &TestNode) -> u64 {
 
 /// `evidence add CASE FILE` on `node` (10 minutes allowed), timed; the new item.
 fn add(node: &TestNode, case: &str, file: &Path) -> EvidenceView {
-    let mut cmd = casemesh();
-    cmd.arg("--data-dir")
-        .arg(node.data_dir())
-        .args(["--json", "evidence", "add", case, s(file)]);
     let started = Instant::now();
-    let out = output_with_timeout(cmd, Duration::from_secs(600));
-    assert!(
-        out.status.success(),
-        "evidence add {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
+    let out = node.cli_ok_within(
+        Duration::from_secs(600),
+        ["--json", "evidence", "add", case, s(file)],
     );
     let size = std::fs::metadata(file).unwrap().len();
     let secs = started.elapsed().as_secs_f64();
@@ -80,7 +72,7 @@ fn add(node: &TestNode, case: &str, file: &Path) -> EvidenceView {
         size / MIB,
         size as f64 / MIB as f64 / secs
     );
-    json_as(&serde_json::from_slice(&out.stdout).unwrap())
+    serde_json::from_str(&out).unwrap()
 }
 
 // slow: run with --ignored in an optimized build

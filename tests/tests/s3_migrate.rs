@@ -29,10 +29,10 @@
 
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
-    EvidenceView, TestNode, append_config, blobs_verify, casemesh_bin, create_case, hash_file,
-    random_file, s,
+    EvidenceView, TestNode, add_random_evidence, append_config, blobs_verify, casemesh_bin,
+    create_case, distinct_hashes, downloaded_hash, files_under, run_refused, s,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,8 +46,7 @@ fn ingest(node: &TestNode, dir: &Path, sizes: &[u64]) -> (String, Vec<EvidenceVi
         .enumerate()
         .map(|(i, size)| {
             let src = dir.join(format!("item{i}.bin"));
-            random_file(&src, *size, 900 + i as u64);
-            node.cli_typed(["evidence", "add", &case, s(&src)])
+            add_random_evidence(node, &case, &src, *size, 900 + i as u64, &[])
         })
         .collect();
     (case, items)
@@ -79,70 +78,39 @@ fn set_backend(node: &TestNode, backend: &str) {
     std::fs::write(&path, out).unwrap();
 }
 
-/// The blob files under `DIR/blobs` (64-hex names anywhere below it), sorted.
+/// The blob files under `DIR/blobs` (64-hex names anywhere below it), sorted by path.
+fn local_blob_files(node: &TestNode) -> Vec<PathBuf> {
+    files_under(&node.data_dir().join("blobs"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .collect()
+}
+
+/// The names (hashes) of [`local_blob_files`], sorted.
 fn local_blobs(node: &TestNode) -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
-                && name.len() == 64
-                && name.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                out.push(name.to_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&node.data_dir().join("blobs"), &mut out);
+    let mut out: Vec<String> = local_blob_files(node)
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
     out.sort();
     out
 }
 
 fn remove_local_blobs(node: &TestNode) {
-    for hash in local_blobs(node) {
-        fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
-            for e in std::fs::read_dir(dir).ok()?.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    if let Some(f) = find(&p, name) {
-                        return Some(f);
-                    }
-                } else if p.file_name().is_some_and(|n| n == name) {
-                    return Some(p);
-                }
-            }
-            None
-        }
-        let path = find(&node.data_dir().join("blobs"), &hash).unwrap();
+    for path in local_blob_files(node) {
         std::fs::remove_file(path).unwrap();
     }
-}
-
-fn hashes(items: &[EvidenceView]) -> Vec<String> {
-    let mut v: Vec<String> = items.iter().map(|e| e.hash.clone()).collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 /// Every item downloads byte-identical from `node`.
 fn assert_downloads(node: &TestNode, case: &str, items: &[EvidenceView], dir: &Path) {
     for ev in items {
-        let out = dir.join(format!("get-{}", ev.id));
-        let o = node.cli(["evidence", "get", case, &ev.id, "-o", s(&out)]);
-        assert!(
-            o.status.success(),
-            "download of {}: {}",
-            ev.name,
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert_eq!(hash_file(&out), ev.hash, "{} differs", ev.name);
-        std::fs::remove_file(&out).unwrap();
+        let hash = downloaded_hash(node, case, &ev.id, dir);
+        assert_eq!(hash, ev.hash, "{} differs", ev.name);
     }
 }
 
@@ -176,7 +144,7 @@ fn migrate_round_trip_through_the_cli() {
     node.stop();
     let first = migrate(&node, "s3").unwrap();
     assert!(first.contains("3 blobs copied"), "{first}");
-    assert_eq!(garage.blob_hashes("metro-pd"), hashes(&items));
+    assert_eq!(garage.blob_hashes("metro-pd"), distinct_hashes(&items));
     let again = migrate(&node, "s3").unwrap();
     assert!(
         again.contains("0 blobs copied") && again.contains("3 already there"),
@@ -193,7 +161,7 @@ fn migrate_round_trip_through_the_cli() {
     // And back to files.
     let back = migrate(&node, "fs").unwrap();
     assert!(back.contains("3 blobs copied"), "{back}");
-    assert_eq!(local_blobs(&node), hashes(&items));
+    assert_eq!(local_blobs(&node), distinct_hashes(&items));
     set_backend(&node, "fs");
     node.start_again();
     assert_downloads(&node, &case, &items, dir.path());
@@ -255,7 +223,7 @@ fn a_killed_migration_resumes() {
         resumed.contains(&format!("{} already there", before.len())),
         "what the killed run finished counts as there: {resumed}"
     );
-    assert_eq!(garage.blob_hashes("harbor-pd"), hashes(&items));
+    assert_eq!(garage.blob_hashes("harbor-pd"), distinct_hashes(&items));
 
     remove_local_blobs(&node);
     set_backend(&node, "s3");
@@ -272,7 +240,7 @@ fn migrate_without_bucket_settings_is_refused() {
     node.stop();
     let err = migrate(&node, "s3").expect_err("no bucket configured");
     assert!(err.contains("[storage] has no bucket"), "{err}");
-    assert_eq!(local_blobs(&node), hashes(&items));
+    assert_eq!(local_blobs(&node), distinct_hashes(&items));
 }
 
 /// A migration into a bucket another organization's node uses is refused before anything is
@@ -295,18 +263,8 @@ fn migrating_into_another_nodes_bucket_is_refused() {
     node.stop();
     let err = migrate(&node, "s3").expect_err("another node's bucket");
     assert!(err.contains("belongs to another node"), "{err}");
-    assert_eq!(garage.blob_hashes("taken"), hashes(&theirs));
-    assert_eq!(local_blobs(&node), hashes(&ours));
-}
-
-/// `casemesh run` on the (stopped) node's data directory, expected to refuse: its stderr.
-fn start_refused(node: &TestNode) -> String {
-    let mut run = casemesh_tests::casemesh();
-    run.args(["run", "--data-dir", s(node.data_dir())]);
-    let out = casemesh_tests::output_with_timeout(run, casemesh_tests::timeout());
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "the node started: {stderr}");
-    stderr
+    assert_eq!(garage.blob_hashes("taken"), distinct_hashes(&theirs));
+    assert_eq!(local_blobs(&node), distinct_hashes(&ours));
 }
 
 /// A node whose blobs are on files, switched to a bucket without migrating, is refused at start
@@ -330,14 +288,14 @@ fn switching_the_backend_without_migrating_is_refused() {
     );
     append_config(node.data_dir(), &garage.storage_toml("metro-pd"));
 
-    let err = start_refused(&node);
+    let err = run_refused(node.data_dir());
     assert!(
         err.contains("blobs migrate --to s3") && err.contains("the data directory"),
         "says where the blobs are and what to run: {err}"
     );
     // A node from before the record: its blobs under DIR/blobs, none in the bucket.
     std::fs::remove_file(&record).unwrap();
-    let err = start_refused(&node);
+    let err = run_refused(node.data_dir());
     assert!(err.contains("blobs migrate --to s3"), "{err}");
     assert!(garage.blob_hashes("metro-pd").is_empty());
 
@@ -347,7 +305,7 @@ fn switching_the_backend_without_migrating_is_refused() {
     node.stop();
 
     set_backend(&node, "fs");
-    let err = start_refused(&node);
+    let err = run_refused(node.data_dir());
     assert!(
         err.contains("bucket metro-pd") && err.contains("blobs migrate --to fs"),
         "{err}"

@@ -67,25 +67,9 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     let case = create_case(a, "SCALE-1");
 
     let t = Instant::now();
-    let out = output_with_timeout(
-        {
-            let mut c = casemesh();
-            c.arg("--data-dir").arg(a.data_dir()).args([
-                "--json",
-                "evidence",
-                "add",
-                &case,
-                s(&files),
-                "--recursive",
-            ]);
-            c
-        },
+    a.cli_ok_within(
         limit,
-    );
-    assert!(
-        out.status.success(),
-        "bulk ingest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ["--json", "evidence", "add", &case, s(&files), "--recursive"],
     );
     let ingest = t.elapsed().as_secs_f64();
 
@@ -155,16 +139,7 @@ fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
     partner(a, b);
     let case = create_case(a, "LOAD-1");
     let limit = Duration::from_secs(900);
-    let mut add = casemesh();
-    add.arg("--data-dir")
-        .arg(a.data_dir())
-        .args(["--json", "evidence", "add", &case, s(&files)]);
-    let out = output_with_timeout(add, limit);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.cli_ok_within(limit, ["--json", "evidence", "add", &case, s(&files)]);
 
     // From here on (registering partners may log a refused early connection).
     let logged_before = [a.log().len(), b.log().len()];
@@ -201,20 +176,9 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
     let id = share.id;
     wait_share_complete(a, &id, Duration::from_secs(60));
 
-    let mut add = casemesh();
-    add.arg("--data-dir").arg(a.data_dir()).args([
-        "--json",
-        "evidence",
-        "add",
-        &case,
-        s(&files),
-        "--recursive",
-    ]);
-    let out = output_with_timeout(add, Duration::from_secs(900));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    a.cli_ok_within(
+        Duration::from_secs(900),
+        ["--json", "evidence", "add", &case, s(&files), "--recursive"],
     );
     let status = wait_until(
         "the added items to arrive",
@@ -247,20 +211,9 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
     let mut nodes = TestNode::start_many(&["kill-a", "kill-b"]);
     partner(&nodes[0], &nodes[1]);
     let case = create_case(&nodes[0], "KILL-1");
-    let mut add = casemesh();
-    add.arg("--data-dir").arg(nodes[0].data_dir()).args([
-        "--json",
-        "evidence",
-        "add",
-        &case,
-        s(&files),
-        "--recursive",
-    ]);
-    let out = output_with_timeout(add, Duration::from_secs(900));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    nodes[0].cli_ok_within(
+        Duration::from_secs(900),
+        ["--json", "evidence", "add", &case, s(&files), "--recursive"],
     );
     let share: ShareView = share_case(&nodes[0], &case, nodes[1].name(), &[]);
     let id = share.id;

@@ -24,8 +24,8 @@
 )]
 
 use casemesh_tests::browser::{
-    Http, PASSWORD, click, http_session, location, screenshot, set_password, sign_in_admin,
-    sign_in_as, sign_out, text_of, type_into, ui_node, wait_text, with_browser,
+    Http, PASSWORD, click, http_session, location, screenshot, send_keys, set_password,
+    sign_in_admin, sign_in_as, sign_out, text_of, type_into, ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
     RetentionView, TestNode, add_partner, add_user, node_identity, partner_list, settings_view,
@@ -499,12 +499,7 @@ fn ui_admin_in_a_real_browser() {
         assert_eq!(auto.prop("checked").await.unwrap().as_deref(), Some("true"));
         // By keyboard: Space toggles the checkbox, Enter on the button submits.
         auto.send_keys(" ").await.unwrap();
-        c.find(Locator::Id("save-settings"))
-            .await
-            .unwrap()
-            .send_keys("\u{E007}")
-            .await
-            .unwrap();
+        send_keys(&c, "#save-settings", "\u{E007}").await;
         wait_text(&c, ".notice", LIMIT, |t| t == "Settings saved.").await;
         let auto = c.find(Locator::Id("auto-import")).await.unwrap();
         assert_eq!(

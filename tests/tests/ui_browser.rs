@@ -25,8 +25,9 @@
 )]
 
 use casemesh_tests::browser::{
-    Http, PASSWORD, click, csrf_of, failure_screenshot, location, screenshot, set_password,
-    sign_in, sign_in_admin, sign_out, text_of, ui_node, urlencode, wait_text, with_browser,
+    Http, PASSWORD, click, csrf_of, failure_screenshot, location, screenshot, send_keys,
+    set_password, sign_in, sign_in_admin, sign_out, text_of, ui_node, urlencode, wait_text,
+    with_browser,
 };
 use casemesh_tests::{partner, wait_until};
 use fantoccini::Locator;
@@ -144,30 +145,11 @@ fn ui_guards_over_http() {
     assert!(case_page.starts_with("/ui/cases/"), "{case_page}");
 
     // An upload without the header token is refused; with it, the item is stored.
-    let upload_url = format!(
-        "{}{case_page}/evidence?name={}",
-        web.base,
-        urlencode(HOSTILE_NAME)
-    );
+    let upload = format!("{case_page}/evidence?name={}", urlencode(HOSTILE_NAME));
     let cookie = web.cookie.clone().unwrap();
-    let resp = web
-        .http
-        .post(&upload_url)
-        .header("cookie", &cookie)
-        .header("content-type", "application/octet-stream")
-        .body("forged")
-        .send()
-        .unwrap();
+    let resp = web.post_bytes(&upload, None, "forged");
     assert_eq!(resp.status(), 403);
-    let resp = web
-        .http
-        .post(&upload_url)
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .header("content-type", "application/octet-stream")
-        .body("evidence bytes")
-        .send()
-        .unwrap();
+    let resp = web.post_bytes(&upload, Some(&csrf), "evidence bytes");
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.text().unwrap(), "EV-0001");
     // The hostile name is shown as text.
@@ -351,18 +333,8 @@ fn ui_in_a_real_browser() {
             .click()
             .await
             .unwrap();
-        c.find(Locator::Id("case_number"))
-            .await
-            .unwrap()
-            .send_keys("2026-CR-0042")
-            .await
-            .unwrap();
-        c.find(Locator::Id("title"))
-            .await
-            .unwrap()
-            .send_keys("Harbor burglary")
-            .await
-            .unwrap();
+        send_keys(&c, "#case_number", "2026-CR-0042").await;
+        send_keys(&c, "#title", "Harbor burglary").await;
         screenshot(&c, "new-case").await;
         click(&c, "#create-case").await;
         wait_text(&c, "[data-testid=case-number]", LIMIT, |t| {
@@ -452,18 +424,8 @@ fn ui_in_a_real_browser() {
         click(&c, "#open-share").await;
         let dialog = c.find(Locator::Id("share-dialog")).await.unwrap();
         assert!(dialog.is_displayed().await.unwrap());
-        c.find(Locator::Id("to"))
-            .await
-            .unwrap()
-            .send_keys("admin")
-            .await
-            .unwrap();
-        c.find(Locator::Id("message"))
-            .await
-            .unwrap()
-            .send_keys("For the arraignment")
-            .await
-            .unwrap();
+        send_keys(&c, "#to", "admin").await;
+        send_keys(&c, "#message", "For the arraignment").await;
         screenshot(&c, "share-dialog").await;
         click(&c, "#share-submit").await;
         let first = wait_text(&c, "[data-testid=share-status]", LIMIT, |t| !t.is_empty()).await;
@@ -570,12 +532,7 @@ fn ui_folder_upload_keeps_the_tree() {
                 .click()
                 .await
                 .unwrap();
-            c.find(Locator::Id("folder-files"))
-                .await
-                .unwrap()
-                .send_keys(&scene.display().to_string())
-                .await
-                .unwrap();
+            send_keys(&c, "#folder-files", &scene.display().to_string()).await;
             click(&c, "#upload-start").await;
             wait_until("the folder's three files", LIMIT, || {
                 (casemesh_tests::evidence_list(a, case).len() == 3).then_some(())
@@ -596,36 +553,18 @@ fn ui_folder_upload_keeps_the_tree() {
         ]
     );
     // Over HTTP: a second upload into an existing folder with create_folder is fine.
-    let (web, csrf) = casemesh_tests::browser::http_session(a, "admin", PASSWORD);
+    let (mut web, csrf) = casemesh_tests::browser::http_session(a, "admin", PASSWORD);
     let url = format!(
-        "{}/ui/cases/{case}/evidence?name=p3.jpg&folder=Intake%2Fscene%2Fphotos&create_folder=true",
-        web.base
+        "/ui/cases/{case}/evidence?name=p3.jpg&folder=Intake%2Fscene%2Fphotos&create_folder=true"
     );
-    let resp = web
-        .http
-        .post(&url)
-        .header("cookie", web.cookie.clone().unwrap())
-        .header("x-csrf-token", &csrf)
-        .header("content-type", "application/octet-stream")
-        .body(b"third photo".to_vec())
-        .send()
-        .unwrap();
+    let resp = web.post_bytes(&url, Some(&csrf), b"third photo".to_vec());
     assert_eq!(resp.status(), 201, "{}", resp.text().unwrap_or_default());
     assert_eq!(casemesh_tests::evidence_list(a, case).len(), 4);
     // A refused item creates no folder: the name is checked before the folder is made.
     let url = format!(
-        "{}/ui/cases/{case}/evidence?name=back%5Cslash.txt&folder=Intake%2Fghost&create_folder=true",
-        web.base
+        "/ui/cases/{case}/evidence?name=back%5Cslash.txt&folder=Intake%2Fghost&create_folder=true"
     );
-    let resp = web
-        .http
-        .post(&url)
-        .header("cookie", web.cookie.clone().unwrap())
-        .header("x-csrf-token", &csrf)
-        .header("content-type", "application/octet-stream")
-        .body(b"refused".to_vec())
-        .send()
-        .unwrap();
+    let resp = web.post_bytes(&url, Some(&csrf), b"refused".to_vec());
     assert_eq!(resp.status(), 400);
     let folders = casemesh_tests::case_view(a, case).folders;
     assert!(

@@ -29,8 +29,8 @@
 )]
 
 use casemesh_tests::browser::{
-    PASSWORD, click, http_session, location, screenshot, set_password, sign_in_admin, text_of,
-    ui_node, wait_text, with_browser,
+    PASSWORD, click, http_session, location, screenshot, send_keys, set_password, sign_in_admin,
+    text_of, ui_node, wait_text, with_browser,
 };
 use casemesh_tests::{
     TestNode, case_view, case_with_item, partner, received_list, received_updates, received_view,
@@ -374,12 +374,7 @@ fn ui_receive_import_and_review_in_a_real_browser() {
                 t.contains("front-door.mp4")
             })
             .await;
-            c.find(Locator::Css("#updates input.pick"))
-                .await
-                .unwrap()
-                .send_keys(" ")
-                .await
-                .unwrap();
+            send_keys(&c, "#updates input.pick", " ").await;
             click(&c, "#apply-changes").await;
             let notice = wait_text(&c, "p.notice", LIMIT, |t| !t.is_empty()).await;
             assert_eq!(notice, "Applied 1 update(s).");

@@ -22,8 +22,8 @@
 )]
 
 use casemesh_tests::{
-    CaseView, EvidenceView, SplitMix64, TestNode, allow_co_edit, crash_seed, env_number, json_as,
-    partner, random_file, received_updates, s, share_case, try_received_meta, wait_until,
+    CaseView, SplitMix64, TestNode, add_random_evidence, allow_co_edit, crash_seed, env_number,
+    json_as, partner, received_updates, share_case, try_received_meta, wait_until,
 };
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,10 +68,7 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     ]);
     let case = case.id;
     let path = work.path().join("clip.mp4");
-    random_file(&path, 4_000, 7);
-    let ev = a
-        .cli_typed::<EvidenceView, _, _>(["evidence", "add", &case, s(&path)])
-        .id;
+    let ev = add_random_evidence(&a, &case, &path, 4_000, 7, &[]).id;
     let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
     let share = share.id.clone();
     wait_until(
