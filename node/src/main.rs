@@ -26,6 +26,9 @@ use std::path::PathBuf;
 /// The process allocator. glibc's malloc keeps freed memory in per-thread arenas, so a node that
 /// had touched many items stayed hundreds of MiB above what it held (measured in
 /// docs/benchmarks.md, "Memory with many items"); mimalloc returns freed pages to the system.
+/// It is built with `no_thp` (Cargo.toml): otherwise it advises the kernel to back its arenas with
+/// 2 MiB transparent huge pages, and an idle node held ~43 MiB instead of ~4 MiB
+/// (tests/tests/memory.rs; docs/benchmarks.md, "Transparent huge pages").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
