@@ -113,7 +113,7 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&done)?);
     } else {
         outln!("{org_id}");
-        eprintln!(
+        errln!(
             "initialized {} for {:?}; administrator {:?}, token in {}",
             dir.display(),
             args.org,

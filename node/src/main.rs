@@ -19,7 +19,7 @@ mod init;
 mod log_escape;
 
 use anyhow::{Context as _, Result};
-use clap::{CommandFactory as _, Parser};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -76,9 +76,50 @@ enum Top {
     Client(commands::Command),
 }
 
+/// The last word of the subcommands that only read (`case list`, `audit verify`, `status`, …);
+/// every other command is taken to change state (see `out`: its output lost to a closed pipe
+/// never cuts it short, and is reported). Unknown or new commands fall on the safe side.
+const READ_ONLY: &[&str] = &[
+    "list",
+    "show",
+    "get",
+    "status",
+    "verify",
+    "stats",
+    "directory",
+    "view",
+    "updates",
+    "meta",
+    "custody",
+    "export",
+    "id",
+    "peers",
+    "openapi",
+    "completions",
+    "man",
+];
+
+/// Whether the command line's subcommand changes state: its last subcommand word is not in
+/// [`READ_ONLY`].
+fn changes_state(matches: &clap::ArgMatches) -> bool {
+    let mut leaf = None;
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        leaf = Some(name);
+        m = sub;
+    }
+    leaf.is_none_or(|name| !READ_ONLY.contains(&name))
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, changes_state(&m))));
+    let cli = match parsed {
+        Ok((cli, changes)) => {
+            out::set_changes(changes);
+            cli
+        }
         // `--help` and `--version` arrive here too, and a bad command line without `--json`:
         // clap prints them as usual.
         Err(e) if !e.use_stderr() || !std::env::args_os().any(|a| a == "--json") => e.exit(),
@@ -105,6 +146,15 @@ fn main() -> std::process::ExitCode {
             Err(panic) => std::panic::resume_unwind(panic),
         },
     };
+    // A command that changes state ran to its end although its stdout failed: the changes are
+    // made, but the reader did not get everything (perhaps a new token or URL).
+    let ran = match (ran, out::lost()) {
+        (Ok(()), Some(e)) => Err(anyhow::Error::new(e).context(
+            "writing to standard output (the command ran to its end and its changes were made, \
+             but part of its output was lost)",
+        )),
+        (ran, _) => ran,
+    };
     match ran {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if json => {
@@ -113,7 +163,7 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("error: {}", render(&e));
+            errln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -157,7 +207,7 @@ fn print_json_error(kind: &str, message: &str, api: Option<&client::RequestError
         error["status"] = json!(status.as_u16());
         error["code"] = json!(code);
     }
-    eprintln!("{}", json!({ "error": error }));
+    errln!("{}", json!({ "error": error }));
 }
 
 fn real_main(cli: Cli) -> Result<()> {

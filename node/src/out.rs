@@ -1,23 +1,53 @@
-//! The CLI's standard output: every line a command prints goes through [`outln!`] / [`out!`]
-//! (`println!` / `print!` with the write error kept).
+//! The CLI's standard output and error: every line a command prints goes through [`outln!`] /
+//! [`out!`] (stdout) or [`errln!`] / [`err!`] (stderr), `println!` / `errln!` with the write
+//! error handled instead of a panic.
 //!
 //! The binary keeps SIGPIPE ignored, as Rust sets it, for every command: a client whose HTTP
 //! upload hits a node that died then gets `EPIPE` on the socket and reports it (`error: …`,
-//! exit 1) instead of being killed by the signal with no message (exit 141; issue #9). With
-//! SIGPIPE ignored, `println!` panics when a reader such as `head` has closed the pipe; these
-//! macros instead end the command: a write error on stdout unwinds (without the panic hook's
-//! message) to `main`, which ends quietly with status 0 for a closed pipe (as ripgrep does) and
-//! with `error: writing to standard output: …` and status 1 for any other write error (a full
-//! disk behind `>`). The unwind, rather than an error return, keeps the ~170 print sites as
-//! they are; none runs inside a spawned task, so the unwind always reaches `main`.
+//! exit 1) instead of being killed by the signal with no message (exit 141; issue #9).
+//!
+//! What a failed write to stdout (a reader such as `head` closed the pipe, a full disk behind
+//! `>`) does depends on whether the command changes anything ([`set_changes`], decided in `main`
+//! from the subcommand):
+//! - **A command that only reads** (`list`, `show`, `status`, …) ends at once: the write unwinds
+//!   (without the panic hook's message) to `main`, which ends quietly with status 0 for a closed
+//!   pipe (as ripgrep does) and with `error: writing to standard output: …` and status 1
+//!   otherwise. The unwind, rather than an error return, keeps the print sites as they are; none
+//!   runs inside a spawned task, so the unwind always reaches `main`.
+//! - **A command that changes something** (`evidence add DIR`, `user token`, `link create`, …)
+//!   runs to its end, its further output dropped, so a closed pipe never cuts a batch short; then
+//!   `main` says on stderr that the changes were made but output (perhaps a new token or URL) was
+//!   lost, and exits 1 ([`lost`]). Exit 0 would claim the whole answer reached the caller.
+//!
+//! A failed write to stderr is ignored: stderr carries messages about the command, and losing
+//! them must not change what the command does or its exit status (`errln!` panicked: exit 101).
 
 use std::io::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the running command changes state ([`set_changes`]).
+static CHANGES: AtomicBool = AtomicBool::new(false);
+/// The first failed write to stdout of a command that changes state; later output is dropped.
+static LOST: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Declare whether the command about to run changes state (see the module doc); `main` calls
+/// this once, before the command runs.
+pub(crate) fn set_changes(changes: bool) {
+    CHANGES.store(changes, Ordering::SeqCst);
+}
+
+/// The failed stdout write of a command that changes state, if there was one: the command ran to
+/// its end but some of its output did not reach the reader.
+pub(crate) fn lost() -> Option<std::io::Error> {
+    LOST.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
 
 /// The payload a failed write to stdout unwinds with; caught in `main` ([`ended_by`]).
 #[derive(Debug)]
 pub(crate) struct StdoutFailed(pub(crate) std::io::Error);
 
-/// `println!` to stdout; a failed write ends the command (see the module doc).
+/// `println!` to stdout; a failed write is handled as the module doc says.
 macro_rules! outln {
     () => {
         $crate::out::write(format_args!("\n"))
@@ -27,32 +57,72 @@ macro_rules! outln {
     };
 }
 
-/// `print!` to stdout; a failed write ends the command (see the module doc).
+/// `print!` to stdout; a failed write is handled as the module doc says.
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::write(format_args!($($arg)*))
     };
 }
 
-/// Write `args` to stdout (line-buffered, as `println!`), or unwind to `main` with
-/// [`StdoutFailed`].
+/// `errln!` that ignores a failed write (see the module doc).
+macro_rules! errln {
+    () => {
+        $crate::out::write_err(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::write_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `err!` that ignores a failed write (see the module doc).
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::out::write_err(format_args!($($arg)*))
+    };
+}
+
+/// Write `args` to stdout (line-buffered, as `println!`); on failure see the module doc.
 pub(crate) fn write(args: std::fmt::Arguments<'_>) {
+    if output_dropped() {
+        return;
+    }
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         fail(e)
     }
 }
 
-/// Write `bytes` to stdout and flush, or unwind to `main` with [`StdoutFailed`].
+/// Write `bytes` to stdout and flush; on failure see the module doc.
 pub(crate) fn write_all(bytes: &[u8]) {
+    if output_dropped() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         fail(e)
     }
 }
 
-/// End the command because stdout failed: unwinds without running the panic hook (no message).
-pub(crate) fn fail(e: std::io::Error) -> ! {
+/// Whether stdout already failed for a command that changes state (its output is dropped).
+fn output_dropped() -> bool {
+    LOST.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
+/// Stdout failed with `e`: a command that changes state goes on with its output dropped (the
+/// error is kept for [`lost`]); any other ends by unwinding to `main` without the panic hook's
+/// message.
+pub(crate) fn fail(e: std::io::Error) {
+    if CHANGES.load(Ordering::SeqCst) {
+        LOST.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+        return;
+    }
     std::panic::resume_unwind(Box::new(StdoutFailed(e)))
+}
+
+/// Write `args` to stderr, ignoring a failure (see the module doc).
+pub(crate) fn write_err(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
 }
 
 /// How the command ends when it unwound with `payload`: `Ok(error)` when stdout failed

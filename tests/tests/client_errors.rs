@@ -8,9 +8,18 @@
 //! - `a_reader_that_closes_json_output_ends_the_cli_quietly`: `casemesh --json case list |
 //!   head -c 1` ends with status 0 (or SIGPIPE) and no panic message on stderr.
 //!
+//! - `a_closed_pipe_does_not_cut_a_change_short`: a command that changes state (a bulk
+//!   `evidence add DIR --recursive`, `user token`) whose reader goes away after the first line
+//!   runs to its end (every file added; the token issued), then exits 1 saying its changes were
+//!   made but output was lost. Exiting 0 (as a read-only command may) claimed the whole answer
+//!   arrived: a newcomer's attack found a 450-file ingest stopped after one file with status 0,
+//!   and a new token lost with status 0.
+//! - `a_closed_stderr_changes_neither_the_work_nor_the_status`: with stderr closed, a failing
+//!   command exits 1 (not 101, a panic), and a working one still does its work and exits 0.
+//!
 //! Build the binary first: `cargo build -p casemesh`.
 
-use casemesh_tests::{TestNode, casemesh, wait_until};
+use casemesh_tests::{TestNode, add_user, casemesh, wait_until};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
@@ -149,4 +158,108 @@ fn wait_with_timeout(child: std::process::Child, limit: Duration) -> Output {
             panic!("casemesh (pid {id}) did not end within {limit:?}");
         }
     }
+}
+
+#[test]
+fn a_closed_pipe_does_not_cut_a_change_short() {
+    let node = TestNode::start("pipe-change");
+    node.cli_ok(["case", "create", "--case-id", "BULK-1", "--title", "Bulk"]);
+    let dir = tempfile::tempdir().unwrap();
+    let files = 40;
+    for i in 0..files {
+        std::fs::write(dir.path().join(format!("f{i:03}.txt")), format!("item {i}")).unwrap();
+    }
+    // One line per file added, as each is added: the reader takes one byte and goes away.
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir")
+        .arg(node.data_dir())
+        .args(["evidence", "add", "BULK-1"])
+        .arg(dir.path())
+        .arg("--recursive");
+    let out = with_stdout_closed_after_one_byte(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bulk add into a closed pipe:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("changes were made") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    let listed = node.cli_ok(["--json", "evidence", "list", "BULK-1"]);
+    let items: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let count = items
+        .as_array()
+        .or_else(|| items["items"].as_array())
+        .map(Vec::len)
+        .unwrap_or_else(|| panic!("evidence list: {listed}"));
+    assert_eq!(
+        count, files,
+        "every file is added although the reader went away"
+    );
+
+    // A new token into a pipe nobody reads: issued (the old one revoked), and said so.
+    let old_token = add_user(&node, "bob", "Bob", &[]);
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir")
+        .arg(node.data_dir())
+        .args(["user", "token", "bob", "--yes"])
+        .stdout(Stdio::piped());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before anything is written, as `| true` may
+    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "user token into a closed pipe:\n{stderr}"
+    );
+    assert!(stderr.contains("part of its output was lost"), "{stderr}");
+    let revoked = node.cli_as(&old_token, ["case", "list"]);
+    assert!(
+        !revoked.status.success(),
+        "the token was issued: bob's old one is revoked"
+    );
+}
+
+#[test]
+fn a_closed_stderr_changes_neither_the_work_nor_the_status() {
+    let node = TestNode::start("stderr-closed");
+    let run = |args: &[&str]| {
+        let mut cmd = casemesh();
+        cmd.arg("--data-dir").arg(node.data_dir()).args(args);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        wait_with_timeout(child, Duration::from_secs(60))
+    };
+    // An error message nobody can read: still exit 1, not a panic (101).
+    let out = run(&["case", "show", "NOPE"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "case show NOPE with stderr closed"
+    );
+    // Work that prints notes on stderr still happens, with status 0.
+    node.cli_ok(["case", "create", "--case-id", "ERR-1", "--title", "Stderr"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.txt");
+    std::fs::write(&file, b"one").unwrap();
+    let out = run(&["evidence", "add", "ERR-1", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "evidence add with stderr closed"
+    );
+    let listed = node.cli_ok(["evidence", "list", "ERR-1"]);
+    assert!(listed.contains("one.txt"), "{listed}");
 }

@@ -58,7 +58,7 @@ pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
              go ahead (nothing was changed)"
         ),
         Decision::Ask => {
-            eprint!("This will {what}. It cannot be undone. Continue? [y/N] ");
+            err!("This will {what}. It cannot be undone. Continue? [y/N] ");
             std::io::stderr().flush()?;
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
@@ -72,14 +72,27 @@ pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
 }
 
 /// Refuse to write `path` when something is there already, unless `force`: checked before
-/// anything is downloaded.
+/// anything is downloaded. A download is written to `path.part` and renamed onto `path`, which
+/// would replace a device, a named pipe or a socket with a regular file (`-o /dev/null --force`
+/// run as root replaced `/dev/null`): anything there that is not a regular file is refused, even
+/// with `force`.
 ///
 /// # Errors
-/// `path` exists (a file, directory or link) and `force` is false.
+/// `path` is a directory, or (after following links) anything but a regular file; or `path`
+/// exists (a file or link) and `force` is false.
 pub(crate) fn check_output(path: &Path, force: bool) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!(
             "{} is a directory; name the file to write (nothing was downloaded)",
+            path.display()
+        );
+    }
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        bail!(
+            "{} is not a regular file (a device, pipe or socket); the download would replace it: \
+             name a regular file (nothing was downloaded)",
             path.display()
         );
     }
@@ -131,5 +144,29 @@ mod tests {
         assert!(e.contains("--force"), "{e}");
         assert!(check_output(&f, true).is_ok());
         assert!(check_output(d.path(), false).is_err());
+    }
+
+    #[test]
+    fn a_device_or_pipe_is_refused_even_with_force() {
+        for special in ["/dev/null", "/dev/zero"] {
+            let e = check_output(Path::new(special), true)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{special}: {e}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = check_output(&fifo, true).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // A link to a regular file is still replaced with --force, as before.
+        let file = d.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        std::os::unix::fs::symlink(&file, d.path().join("l")).unwrap();
+        assert!(check_output(&d.path().join("l"), true).is_ok());
     }
 }

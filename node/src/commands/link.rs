@@ -138,7 +138,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                     ),
                     None => "forward the URL to the recipient".to_owned(),
                 };
-                eprintln!(
+                errln!(
                     "link {} ({:?}), expires {}; {next}",
                     s(&link.id),
                     link.status,

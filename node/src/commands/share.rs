@@ -263,7 +263,7 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
         let v: ShareView = typed(&raw)?;
         if v.status == "PendingApproval" {
             spinner.finish_and_clear();
-            eprintln!(
+            errln!(
                 "share {id} waits for a second person's approval (two-person approval policy): \
                  nothing leaves before a user with share_approve runs `casemesh share approve {id}`"
             );
@@ -295,7 +295,7 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
             if terminal {
                 spinner.set_message(line.clone());
             } else {
-                eprintln!("{line}");
+                errln!("{line}");
             }
             last_line = line;
         }

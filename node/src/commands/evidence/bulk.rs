@@ -471,7 +471,7 @@ pub(super) async fn add_batch(
     let total_bytes = plan.files.iter().map(|f| f.size).sum();
     let bar = batch_bar(plan.files.len(), total_bytes);
     for note in &plan.notes {
-        bar.suspend(|| eprintln!("note: {note}"));
+        bar.suspend(|| errln!("note: {note}"));
     }
     let mut run = Run {
         present,
@@ -513,23 +513,23 @@ pub(super) async fn add_batch(
         return Ok(());
     };
     let left = &plan.files[run.done.min(plan.files.len())..];
-    eprintln!("{summary}");
+    errln!("{summary}");
     if run.sending
         && let Some(f) = left.first()
     {
-        eprintln!(
+        errln!(
             "{} was being sent when the batch stopped: if the node stored it, a re-run skips it",
             shown(&f.path)
         );
     }
     if !left.is_empty() {
         const SHOWN: usize = 20;
-        eprintln!("not added ({} of {}):", left.len(), plan.files.len());
+        errln!("not added ({} of {}):", left.len(), plan.files.len());
         for f in left.iter().take(SHOWN) {
-            eprintln!("  {}", shown(&f.path));
+            errln!("  {}", shown(&f.path));
         }
         if left.len() > SHOWN {
-            eprintln!("  … and {} more", left.len() - SHOWN);
+            errln!("  … and {} more", left.len() - SHOWN);
         }
     }
     Err(e.context(format!(

@@ -210,7 +210,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                     // beside them on stderr.
                     outln!("{}", ev.id);
                     outln!("{}", ev.hash);
-                    eprintln!(
+                    errln!(
                         "added {} {:?} to {case} (evidence id and BLAKE3 hash above)",
                         s(&ev.display_id),
                         s(&ev.name)
@@ -254,7 +254,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 )
                 .await?;
             if !out.json(&ev)? {
-                eprintln!(
+                errln!(
                     "wrote {} ({}, blake3 {})",
                     output.display(),
                     bytes(done.size),
@@ -416,7 +416,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 )
                 .await?;
             if !out.json(&serde_json::to_value(t)?)? {
-                eprintln!("wrote {} ({})", output.display(), bytes(done.size));
+                errln!("wrote {} ({})", output.display(), bytes(done.size));
             }
         }
     }
