@@ -311,7 +311,10 @@ pub fn build_package(links: &Links, id: casemesh_model::ids::LinkId) -> Result<B
     let out = links.package_path(&link);
     std::fs::create_dir_all(links.packages_dir())
         .map_err(|e| format!("create {}: {e}", links.packages_dir().display()))?;
-    if casemesh_package::signer_of(&inner.signing_key) != inner.org_id {
+    let signer = casemesh_model::grant::org_id_from_public_key(
+        &inner.signing_key.verifying_key().to_bytes(),
+    );
+    if signer != inner.org_id {
         return Err("the org key does not belong to this node's org id".into());
     }
     let opts = BuildOptions {

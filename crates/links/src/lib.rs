@@ -39,7 +39,7 @@ pub mod range;
 
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, FolderError};
-use casemesh_model::ids::{CaseId, EvidenceId, LinkId};
+use casemesh_model::ids::{CaseId, EvidenceId, LinkId, OrgId};
 use casemesh_model::time::Timestamp;
 use casemesh_sharing::{Engine, SharingError};
 use casemesh_store::{Actor, Clock, Index, Store, StoreError, Table};
@@ -368,9 +368,9 @@ pub struct Config {
     pub packages_dir: PathBuf,
     /// The org key that signs package manifests.
     pub signing_key: ed25519_dalek::SigningKey,
-    /// The org id (PeerId text) of `signing_key`; a build refuses to sign when they differ
+    /// The org id (PeerId) of `signing_key`; a build refuses to sign when they differ
     /// (manifests name the key's own org id as their signer).
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The org's display name (in recipients' emails).
     pub org_name: String,
     /// The sharing engine: resolves recipients and queues their emails.
@@ -393,7 +393,7 @@ struct Inner {
     /// The org key that signs package manifests.
     signing_key: ed25519_dalek::SigningKey,
     /// The org id of `signing_key`, checked before each build.
-    org_id: String,
+    org_id: OrgId,
     /// Named in recipients' emails.
     org_name: String,
     /// Recipients and their emails.
@@ -656,20 +656,26 @@ impl Links {
         })
     }
 
-    /// A case (by record id or Case ID) and its links, oldest first.
-    pub fn list(&self, case: &str) -> Result<(Case, Vec<LinkRecord>)> {
-        let store = &self.inner.store;
-        let case = store.resolve_case(case)?;
-        let mut links = store.by_index(&LINKS, &LINKS_BY_CASE, &case.id.to_string())?;
+    /// The links of case `case`, oldest first (none for a case that has none or does not
+    /// exist).
+    pub fn list(&self, case: CaseId) -> Result<Vec<LinkRecord>> {
+        let mut links = self
+            .inner
+            .store
+            .by_index(&LINKS, &LINKS_BY_CASE, &case.to_string())?;
         links.sort_by_key(|l| l.created_at);
-        Ok((case, links))
+        Ok(links)
     }
 
-    /// One link by its id (text as given).
-    pub fn get(&self, link: &str) -> Result<LinkRecord> {
-        let not_found = || LinkError::NotFound(format!("no link {link:?}"));
-        let id: LinkId = link.parse().map_err(|_| not_found())?;
-        self.inner.store.get(&LINKS, &id)?.ok_or_else(not_found)
+    /// Link `link`.
+    ///
+    /// # Errors
+    /// [`LinkError::NotFound`] when there is no link `link`.
+    pub fn get(&self, link: LinkId) -> Result<LinkRecord> {
+        self.inner
+            .store
+            .get(&LINKS, &link)?
+            .ok_or_else(|| LinkError::NotFound(format!("no link \"{link}\"")))
     }
 
     /// The case a link packages, if it still exists.
@@ -679,7 +685,7 @@ impl Links {
 
     /// Revoke a link: it answers 410 from now on and its package is deleted. The revocation and
     /// its audit entry commit together; revoking twice records it once.
-    pub fn revoke(&self, link: &str, actor: &Actor) -> Result<LinkRecord> {
+    pub fn revoke(&self, link: LinkId, actor: &Actor) -> Result<LinkRecord> {
         let link = self.get(link)?;
         let now = self.inner.clock.now();
         let id = link.id;

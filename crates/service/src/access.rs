@@ -360,19 +360,17 @@ impl AccessService {
         Ok(InsideStopped { case, removed })
     }
 
-    /// Stop inside share `share` (its id as text) for `caller`: needs the inside-share
-    /// permission of what it handed over (the case or selected evidence) and the case seen
-    /// whole, like sharing it (seed 002, "Inside my agency"). A share that does not exist, or
-    /// whose case the caller does not see at all, is `Case(NotFound)`; seeing part of the case
-    /// is `Case(PartOnly)`. Then [`AccessService::stop_inside`]; returns the share's id and what
-    /// was taken back.
+    /// Stop inside share `id` for `caller`: needs the inside-share permission of what it
+    /// handed over (the case or selected evidence) and the case seen whole, like sharing it
+    /// (seed 002, "Inside my agency"). A share that does not exist, or whose case the caller
+    /// does not see at all, is `Case(NotFound)`; seeing part of the case is `Case(PartOnly)`.
+    /// Then [`AccessService::stop_inside`]; returns the share's id and what was taken back.
     pub fn stop(
         &self,
         caller: &Caller,
-        share: &str,
+        id: ShareId,
     ) -> Result<(ShareId, InsideStopped), AccessError> {
-        let not_found = || AccessError::Case(CaseError::NotFound(format!("share {share:?}")));
-        let id: ShareId = share.parse().map_err(|_| not_found())?;
+        let not_found = || AccessError::Case(CaseError::NotFound(format!("share \"{id}\"")));
         let target = self.inside_share_target(id)?.ok_or_else(not_found)?;
         self.cases.require(caller, Action::ShareInside(target))?;
         let case = self.inside_share_case(id)?.ok_or_else(not_found)?;
@@ -384,6 +382,14 @@ impl AccessService {
         let done = self.stop_inside(id, &caller.actor(self.clock.now()))?;
         Ok((id, done))
     }
+}
+
+/// Inside-share id `text` as a caller typed it (a path segment). Text that is not a share id
+/// answers `Case(NotFound)`, as [`AccessService::stop`] answers a share that does not exist,
+/// with the same message.
+pub fn parse_share_id(text: &str) -> Result<ShareId, AccessError> {
+    text.parse()
+        .map_err(|_| AccessError::Case(CaseError::NotFound(format!("share {text:?}"))))
 }
 
 /// The principals `to` names in this organization's directory

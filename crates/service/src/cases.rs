@@ -364,13 +364,15 @@ impl CaseService {
                 "received share {reference:?}"
             )))
         };
-        let share = match self.sharing.received_share(reference) {
+        let share = match self.sharing.find_received(reference) {
             Ok(s) => s,
             Err(SharingError::NotFound(_)) => {
                 let (case, _) = self.resolve(caller, reference).map_err(|_| not_found())?;
                 self.sharing
-                    .received_share(&case.id.to_string())
-                    .map_err(|_| not_found())?
+                    .received_of_copy(case.id)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(not_found)?
             }
             Err(other) => return Err(other.into()),
         };

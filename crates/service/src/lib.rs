@@ -322,7 +322,7 @@ impl Node {
             clock,
             packages_dir: layout.packages(),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&secret),
-            org_id: org.id.to_string(),
+            org_id: org.id.clone(),
             org_name: org.name.clone(),
             sharing: sharing.clone(),
             shutdown: cancel.clone(),

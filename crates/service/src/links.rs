@@ -64,6 +64,14 @@ impl DownloadLinkError {
     }
 }
 
+/// Link id `text` as a caller typed it (a path segment, a CLI argument). Text that is not a
+/// link id answers `Link(NotFound)`, the answer for a link that does not exist, with the same
+/// message.
+pub fn parse_link_id(text: &str) -> Result<LinkId, DownloadLinkError> {
+    text.parse()
+        .map_err(|_| LinkError::NotFound(format!("no link {text:?}")).into())
+}
+
 /// The download-link use cases: cheap to clone.
 #[derive(Clone)]
 pub struct LinkService {
@@ -122,8 +130,9 @@ impl LinkService {
         caller: &Caller,
         case: &str,
     ) -> Result<(Case, Vec<LinkRecord>), DownloadLinkError> {
-        let case = self.cases.resolve_whole(caller, case)?.id.to_string();
-        Ok(self.links.list(&case)?)
+        let case = self.cases.resolve_whole(caller, case)?;
+        let links = self.links.list(case.id)?;
+        Ok((case, links))
     }
 
     /// Link `id` and its case (`None` once the case is gone), if the caller sees the case whole;
@@ -131,7 +140,7 @@ impl LinkService {
     pub fn get(
         &self,
         caller: &Caller,
-        id: &str,
+        id: LinkId,
     ) -> Result<(LinkRecord, Option<Case>), DownloadLinkError> {
         let link = self.visible(caller, id)?;
         let case = self.links.case_of(&link)?;
@@ -143,8 +152,29 @@ impl LinkService {
     pub fn revoke(
         &self,
         caller: &Caller,
-        id: &str,
+        id: LinkId,
     ) -> Result<(LinkRecord, Option<Case>), DownloadLinkError> {
+        self.may_revoke(caller)?;
+        let link = self.visible(caller, id)?.id;
+        let updated = self.links.revoke(link, &caller.actor(self.clock.now()))?;
+        let case = self.links.case_of(&updated)?;
+        Ok((updated, case))
+    }
+
+    /// Link id `text` to [`LinkService::revoke`], as a caller typed it: the permission is
+    /// checked before the id, as `revoke` does, so text that is not a link id answers what an
+    /// unknown link id answers (`Case(Denied)` without a link permission or `administer`,
+    /// else `Link(NotFound)` as [`parse_link_id`]).
+    pub fn revoke_id(&self, caller: &Caller, text: &str) -> Result<LinkId, DownloadLinkError> {
+        parse_link_id(text).or_else(|e| {
+            self.may_revoke(caller)?;
+            Err(e)
+        })
+    }
+
+    /// Whether the caller may revoke links: either family of link permissions, or
+    /// `administer`; the error is the case-link permission's.
+    fn may_revoke(&self, caller: &Caller) -> Result<(), DownloadLinkError> {
         if let Err(e) = self
             .cases
             .require(caller, Action::ShareLink(ShareTarget::Case))
@@ -154,10 +184,7 @@ impl LinkService {
                 .or_else(|_| self.cases.require(caller, Action::Administer))
                 .map_err(|_| e)?;
         }
-        let link = self.visible(caller, id)?.id.to_string();
-        let updated = self.links.revoke(&link, &caller.actor(self.clock.now()))?;
-        let case = self.links.case_of(&updated)?;
-        Ok((updated, case))
+        Ok(())
     }
 
     /// Build progress of link `id` while its package is being built.
@@ -171,12 +198,12 @@ impl LinkService {
     }
 
     /// Link `id` if the caller sees its case whole; else `Link(NotFound)` as for a missing one.
-    fn visible(&self, caller: &Caller, id: &str) -> Result<LinkRecord, DownloadLinkError> {
+    fn visible(&self, caller: &Caller, id: LinkId) -> Result<LinkRecord, DownloadLinkError> {
         let link = self.links.get(id)?;
         if self.cases.sees_whole(caller, link.case)? {
             Ok(link)
         } else {
-            Err(LinkError::NotFound(format!("link {id:?} not found")).into())
+            Err(LinkError::NotFound(format!("link \"{id}\" not found")).into())
         }
     }
 }

@@ -151,8 +151,8 @@ impl ReceivedService {
     /// it was imported. Returns the share after the import, with every item it skipped.
     pub fn import(&self, caller: &Caller, reference: &str) -> Result<ReceivedShare, ReceivedError> {
         self.cases.require(caller, Action::EditCase)?;
-        let id = self.cases.received(caller, reference)?.id.to_string();
-        let share = self.sharing.import(&id)?;
+        let id = self.cases.received(caller, reference)?.id;
+        let share = self.sharing.import(id)?;
         let skipped = self.sharing.skipped_items(&share)?;
         Ok(ReceivedShare { share, skipped })
     }
@@ -210,7 +210,7 @@ impl ReceivedService {
         let share = self.sharing.share_onward(
             &caller.actor(self.clock.now()),
             &casemesh_sharing::OnwardRequest {
-                received: received.id.to_string(),
+                received: received.id,
                 partner: onward.partner.clone(),
                 recipients: parse_recipients(&onward.to)?,
                 message: onward.message.clone(),
@@ -227,8 +227,8 @@ impl ReceivedService {
         caller: &Caller,
         reference: &str,
     ) -> Result<Vec<ReviewRow>, ReceivedError> {
-        let id = self.cases.received_whole(caller, reference)?.id.to_string();
-        Ok(self.sharing.update_review(&id)?)
+        let id = self.cases.received_whole(caller, reference)?.id;
+        Ok(self.sharing.update_review(id)?)
     }
 
     /// Apply updates to the copy of `reference` as `choice` selects, where the sharer's policy
@@ -241,7 +241,7 @@ impl ReceivedService {
         choice: &ApplyChoice,
     ) -> Result<Vec<FieldUpdate>, ReceivedError> {
         self.cases.require(caller, Action::EditCase)?;
-        let id = self.cases.received_whole(caller, reference)?.id.to_string();
+        let id = self.cases.received_whole(caller, reference)?.id;
         let selected = match (&choice.tab, choice.all) {
             (Some(_), true) => {
                 return Err(ReceivedError::Invalid(
@@ -256,7 +256,7 @@ impl ReceivedService {
         };
         Ok(self.sharing.apply_updates(
             &caller.actor(self.clock.now()),
-            &id,
+            id,
             &choice.fields,
             selected,
         )?)
@@ -271,10 +271,10 @@ impl ReceivedService {
         fields: &[String],
     ) -> Result<Vec<FieldUpdate>, ReceivedError> {
         self.cases.require(caller, Action::EditCase)?;
-        let id = self.cases.received_whole(caller, reference)?.id.to_string();
+        let id = self.cases.received_whole(caller, reference)?.id;
         Ok(self
             .sharing
-            .dismiss_updates(&caller.actor(self.clock.now()), &id, fields)?)
+            .dismiss_updates(&caller.actor(self.clock.now()), id, fields)?)
     }
 
     /// The metadata of received share `reference` as this node holds it (the sharer's changes
@@ -285,8 +285,8 @@ impl ReceivedService {
         caller: &Caller,
         reference: &str,
     ) -> Result<Option<CaseMeta>, ReceivedError> {
-        let id = self.cases.received_whole(caller, reference)?.id.to_string();
-        Ok(self.sharing.received_meta(&id)?)
+        let id = self.cases.received_whole(caller, reference)?.id;
+        Ok(self.sharing.received_meta(id)?)
     }
 
     /// Edit `field` of access-mode share `reference` in the sharer's system (policy
@@ -300,10 +300,10 @@ impl ReceivedService {
         value: &str,
     ) -> Result<CaseMeta, ReceivedError> {
         self.cases.require(caller, Action::EditCase)?;
-        let id = self.cases.received_whole(caller, reference)?.id.to_string();
+        let id = self.cases.received_whole(caller, reference)?.id;
         Ok(self
             .sharing
-            .edit_received(&caller.actor(self.clock.now()), &id, field, value)?)
+            .edit_received(&caller.actor(self.clock.now()), id, field, value)?)
     }
 
     /// `s` with its skipped items as `caller` may see them (none for a caller who sees part).

@@ -23,7 +23,7 @@ use crate::caller::Caller;
 use crate::cases::{CaseError, CaseService};
 use crate::error::{Disposition, of_sharing};
 use casemesh_model::grant::{Recipient, ShareMode};
-use casemesh_model::ids::{BlobHash, EvidenceId};
+use casemesh_model::ids::{BlobHash, EvidenceId, ShareId};
 use casemesh_model::org::{Action, Feature, Settings, ShareTarget};
 use casemesh_sharing::records::OutgoingShare;
 use casemesh_sharing::{Engine, SharingError};
@@ -85,6 +85,14 @@ pub struct ShareDetail {
     /// The partner's signed receipt, checked against what was sent: every item with the
     /// verified root hash the partner holds (`None` until a receipt matches the items sent).
     pub receipt_roots: Option<Vec<(EvidenceId, BlobHash)>>,
+}
+
+/// Share id `text` as a caller typed it (a path segment, a form field, a CLI argument). Text
+/// that is not a share id answers `Sharing(NotFound)`, the answer for a share that does not
+/// exist, with the same message: a malformed id and an unknown one are told apart by no one.
+pub fn parse_share_id(text: &str) -> Result<ShareId, ShareError> {
+    text.parse()
+        .map_err(|_| SharingError::NotFound(format!("share {text:?}")).into())
 }
 
 /// Parse recipients as text (`user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or a
@@ -187,7 +195,7 @@ impl ShareService {
 
     /// Share `id` with the roots of the partner's receipt, if the caller sees its case whole;
     /// else `Sharing(NotFound)` as for a share that does not exist.
-    pub fn get(&self, caller: &Caller, id: &str) -> Result<ShareDetail, ShareError> {
+    pub fn get(&self, caller: &Caller, id: ShareId) -> Result<ShareDetail, ShareError> {
         let share = self.visible(caller, id)?;
         let receipt_roots = self.sharing.receipt_roots(&share)?;
         Ok(ShareDetail {
@@ -201,7 +209,7 @@ impl ShareService {
     pub fn add_recipients(
         &self,
         caller: &Caller,
-        id: &str,
+        id: ShareId,
         to: &[String],
         partner: Option<&str>,
     ) -> Result<OutgoingShare, ShareError> {
@@ -219,8 +227,8 @@ impl ShareService {
     /// Approve share `id`, which waits for a second person: its offer leaves now. Needs
     /// `share_approve`; the engine refuses the share's creator (`Forbidden`) and a share that
     /// does not wait (`Conflict`).
-    pub fn approve(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
-        self.cases.require(caller, Action::ApproveShare)?;
+    pub fn approve(&self, caller: &Caller, id: ShareId) -> Result<OutgoingShare, ShareError> {
+        self.may_approve(caller)?;
         self.visible(caller, id)?;
         Ok(self
             .sharing
@@ -230,7 +238,7 @@ impl ShareService {
     /// Stop share `id` (a signed revocation): updates stop at once; the partner keeps its
     /// imported copy. Needs the share permission of the share's scope; stopping a stopped share
     /// returns it unchanged.
-    pub fn stop(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
+    pub fn stop(&self, caller: &Caller, id: ShareId) -> Result<OutgoingShare, ShareError> {
         let current = self.visible(caller, id)?;
         self.cases.require(
             caller,
@@ -241,14 +249,30 @@ impl ShareService {
             .stop_share(&caller.actor(self.clock.now()), id)?)
     }
 
+    /// Share id `text` to [`ShareService::approve`], as a caller typed it: the permission is
+    /// checked before the id, as `approve` does, so text that is not a share id answers what
+    /// an unknown share id answers (`Case(Denied)` without `share_approve`, else
+    /// `Sharing(NotFound)` as [`parse_share_id`]).
+    pub fn approve_id(&self, caller: &Caller, text: &str) -> Result<ShareId, ShareError> {
+        parse_share_id(text).or_else(|e| {
+            self.may_approve(caller)?;
+            Err(e)
+        })
+    }
+
+    /// Whether the caller may approve shares (`share_approve`).
+    fn may_approve(&self, caller: &Caller) -> Result<(), ShareError> {
+        Ok(self.cases.require(caller, Action::ApproveShare)?)
+    }
+
     /// The outgoing share `id` if the caller sees its case whole; otherwise `Sharing(NotFound)`
     /// exactly as for a share that does not exist (issue #12: per-case access covers the shares
     /// of a case too).
-    fn visible(&self, caller: &Caller, id: &str) -> Result<OutgoingShare, ShareError> {
+    fn visible(&self, caller: &Caller, id: ShareId) -> Result<OutgoingShare, ShareError> {
         let share = self.sharing.share(id)?;
         self.cases
             .resolve_whole(caller, &share.case.to_string())
-            .map_err(|_| SharingError::NotFound(format!("share {id:?}")))?;
+            .map_err(|_| SharingError::NotFound(format!("share \"{id}\"")))?;
         Ok(share)
     }
 }

@@ -210,9 +210,9 @@ async fn evidence_added_to_a_shared_case_goes_to_the_partner() {
     // The use case, not its caller, tells the sharing engine: the new item is queued.
     n.add_evidence(&admin, "C-1", "second.bin", b"second item")
         .await;
-    let id = share.id.to_string();
+    let id = share.id;
     let after = wait_for("the new item to be queued for the partner", || {
-        let s = shares.get(&n.admin(&admin), &id).unwrap().share;
+        let s = shares.get(&n.admin(&admin), id).unwrap().share;
         (s.items_sent == 2).then_some(s)
     })
     .await;
@@ -244,9 +244,9 @@ async fn link_create_builds_the_package() {
         "{}",
         created.url
     );
-    let id = created.link.id.to_string();
+    let id = created.link.id;
     let ready = wait_for("the package build", || {
-        let (l, _) = links.get(&boss, &id).unwrap();
+        let (l, _) = links.get(&boss, id).unwrap();
         (l.status(n.node.clock().now()) != LinkStatus::Processing).then_some(l)
     })
     .await;
@@ -706,14 +706,14 @@ async fn partner_share_and_link_use_cases_check_the_caller() {
     );
     n.node.admin().edit_settings(&boss, &feature(true)).unwrap();
     let share = shares.create(&boss, "C-1", &new).unwrap();
-    let id = share.id.to_string();
+    let id = share.id;
 
     // A user who does not see the case does not see its shares: as if there were none.
     for err in [
-        shares.get(&clerk, &id).unwrap_err(),
-        shares.stop(&clerk, &id).unwrap_err(),
+        shares.get(&clerk, id).unwrap_err(),
+        shares.stop(&clerk, id).unwrap_err(),
         shares
-            .add_recipients(&clerk, &id, &["user:x".into()], None)
+            .add_recipients(&clerk, id, &["user:x".into()], None)
             .unwrap_err(),
     ] {
         assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
@@ -728,32 +728,37 @@ async fn partner_share_and_link_use_cases_check_the_caller() {
         .share(&boss, "C-1", &["user:clerk".into()], vec![], vec![], None)
         .unwrap();
     // Nor may they stop the inside share that gave them access.
-    let err = n
-        .node
-        .access()
-        .stop(&clerk, &inside.id.to_string())
-        .unwrap_err();
+    let err = n.node.access().stop(&clerk, inside.id).unwrap_err();
     assert!(
         matches!(&err, casemesh_service::AccessError::Case(e) if case_denied(e)),
         "{err:?}"
     );
-    let err = n.node.access().stop(&boss, "not-a-share").unwrap_err();
+    let err = casemesh_service::access::parse_share_id("not-a-share").unwrap_err();
     assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
-    assert_eq!(shares.get(&clerk, &id).unwrap().share.id, share.id);
+    assert_eq!(shares.get(&clerk, id).unwrap().share.id, share.id);
     assert_eq!(shares.of_case(&clerk, "C-1").unwrap().len(), 1);
     for err in [
-        shares.stop(&clerk, &id).unwrap_err(),
+        shares.stop(&clerk, id).unwrap_err(),
         shares
-            .add_recipients(&clerk, &id, &["user:x".into()], None)
+            .add_recipients(&clerk, id, &["user:x".into()], None)
             .unwrap_err(),
-        shares.approve(&clerk, &id).unwrap_err(),
+        shares.approve(&clerk, id).unwrap_err(),
+        // Text that is not a share id answers as an unknown id does: approve checks the
+        // permission first.
+        shares.approve_id(&clerk, "not-a-share").unwrap_err(),
     ] {
         assert!(
             matches!(&err, ShareError::Case(e) if case_denied(e)),
             "{err:?}"
         );
     }
-    let still = shares.get(&boss, &id).unwrap().share;
+    let err = shares.approve_id(&boss, "not-a-share").unwrap_err();
+    assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
+    assert_eq!(err.to_string(), "share \"not-a-share\" not found");
+    let unknown = casemesh_model::ids::ShareId::random();
+    let err = shares.get(&boss, unknown).unwrap_err();
+    assert_eq!(err.to_string(), format!("share \"{unknown}\" not found"));
+    let still = shares.get(&boss, id).unwrap().share;
     assert_ne!(
         still.status,
         casemesh_sharing::records::ShareStatus::Stopped
@@ -782,14 +787,27 @@ async fn partner_share_and_link_use_cases_check_the_caller() {
     let created = links
         .create(&boss, NewLink::whole_case("C-1", PackageFormat::Zip))
         .unwrap();
-    let link = created.link.id.to_string();
-    let err = links.revoke(&clerk, &link).unwrap_err();
-    assert!(
-        matches!(&err, DownloadLinkError::Case(e) if case_denied(e)),
-        "{err:?}"
+    let link = created.link.id;
+    // Text that is not a link id answers as an unknown id does: revoke checks the permission
+    // first.
+    for err in [
+        links.revoke(&clerk, link).unwrap_err(),
+        links.revoke_id(&clerk, "not-a-link").unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, DownloadLinkError::Case(e) if case_denied(e)),
+            "{err:?}"
+        );
+    }
+    let err = links.revoke_id(&boss, "not-a-link").unwrap_err();
+    assert_eq!(err.disposition(), Disposition::NotFound, "{err:?}");
+    assert_eq!(
+        links.revoke_id(&boss, &link.to_string()).unwrap(),
+        link,
+        "a link id parses"
     );
-    assert!(links.get(&boss, &link).unwrap().0.revoked_at.is_none());
-    let (revoked, _) = links.revoke(&boss, &link).unwrap();
+    assert!(links.get(&boss, link).unwrap().0.revoked_at.is_none());
+    let (revoked, _) = links.revoke(&boss, link).unwrap();
     assert!(revoked.revoked_at.is_some());
     n.stop().await;
 }
@@ -903,7 +921,7 @@ async fn received_shares_answer_recipients_only_and_later_recipients_change_noth
     // (apply, dismiss, review, metadata, onward sharing) refuses her as seeing part of it.
     a.node
         .shares()
-        .add_recipients(&boss_a, &id, &["user:erin".into()], None)
+        .add_recipients(&boss_a, share.id, &["user:erin".into()], None)
         .unwrap();
     wait_for("the receiver to resolve erin", || {
         let s = received.show(&boss_b, &id).ok()?.share;

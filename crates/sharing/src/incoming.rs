@@ -284,7 +284,7 @@ impl Engine {
     }
 
     /// The received share a local case is the copy of (`None` for a case of this organization).
-    pub(crate) fn received_of_copy(&self, case: CaseId) -> Result<Option<IncomingShare>> {
+    pub fn received_of_copy(&self, case: CaseId) -> Result<Option<IncomingShare>> {
         Ok(self
             .inner
             .store
@@ -293,14 +293,31 @@ impl Engine {
             .next())
     }
 
-    /// One received share, by share id or by the local copy's case id.
-    pub fn received_share(&self, id: &str) -> Result<IncomingShare> {
-        if let Ok(sid) = id.parse::<ShareId>()
+    /// Received share `id`.
+    ///
+    /// # Errors
+    /// [`SharingError::NotFound`] when this node received no share `id`.
+    pub fn received_share(&self, id: ShareId) -> Result<IncomingShare> {
+        self.inner
+            .store
+            .get(&RECEIVED, &id)?
+            .ok_or_else(|| SharingError::NotFound(format!("received share \"{id}\"")))
+    }
+
+    /// The received share a reference as a user types it names: a share id, the local copy's
+    /// case id, or the sharer's case number (as the import details show it). A reference, not
+    /// an id, so text: what resolves it is this function.
+    ///
+    /// # Errors
+    /// [`SharingError::NotFound`] when nothing matches; [`SharingError::Conflict`] when several
+    /// received shares have the case number.
+    pub fn find_received(&self, reference: &str) -> Result<IncomingShare> {
+        if let Ok(sid) = reference.parse::<ShareId>()
             && let Some(s) = self.inner.store.get(&RECEIVED, &sid)?
         {
             return Ok(s);
         }
-        if let Ok(case) = id.parse::<CaseId>()
+        if let Ok(case) = reference.parse::<CaseId>()
             && let Some(s) = self.received_of_copy(case)?
         {
             return Ok(s);
@@ -310,14 +327,14 @@ impl Engine {
         let by_number: Vec<IncomingShare> = self
             .received()?
             .into_iter()
-            .filter(|s| s.head.case_number == id)
+            .filter(|s| s.head.case_number == reference)
             .collect();
         match by_number.len() {
             1 => return Ok(by_number.into_iter().next().expect("one")),
             0 => {}
             n => {
                 return Err(SharingError::Conflict(format!(
-                    "{n} received shares have the case number {id:?}: name one by its share id ({})",
+                    "{n} received shares have the case number {reference:?}: name one by its share id ({})",
                     by_number
                         .iter()
                         .map(|s| s.id.to_string())
@@ -326,7 +343,9 @@ impl Engine {
                 )));
             }
         }
-        Err(SharingError::NotFound(format!("received share {id:?}")))
+        Err(SharingError::NotFound(format!(
+            "received share {reference:?}"
+        )))
     }
 
     /// The items of a received share that were skipped (the sharer refused them for good), with
@@ -729,7 +748,7 @@ impl Engine {
             if s.onward.is_some_and(|o| o.parent == parent.id)
                 && s.status != crate::records::ShareStatus::Stopped
             {
-                self.stop_share(&system, &s.id.to_string())?;
+                self.stop_share(&system, s.id)?;
                 tracing::info!(share = %s.id, parent = %parent.id, "onward share stopped with its parent");
             }
         }
@@ -750,7 +769,7 @@ impl Engine {
     }
 
     /// Import a received share now (when auto-import is off, or to retry).
-    pub fn import(&self, id: &str) -> Result<IncomingShare> {
+    pub fn import(&self, id: ShareId) -> Result<IncomingShare> {
         let share = self.received_share(id)?;
         // Refused before the grant is looked at (a stopped share's grant may have expired).
         lifecycle::step(&mut share.clone(), Event::ImportRequested).map_err(refusal)?;

@@ -113,8 +113,8 @@ struct Opening<'a> {
 /// Share a received case onward ([`Engine::share_onward`]).
 #[derive(Debug, Clone)]
 pub struct OnwardRequest {
-    /// The received share id, or the local copy's case id.
-    pub received: String,
+    /// The received share.
+    pub received: ShareId,
     /// Partner name or id to share with.
     pub partner: String,
     /// Recipients in that organization.
@@ -255,7 +255,7 @@ impl Engine {
     ///   than [`grant::MAX_CHAIN_DEPTH`], or the partner is the organization it came from.
     /// - [`SharingError::Invalid`]: no recipient, or a bad message.
     pub fn share_onward(&self, actor: &Actor, req: &OnwardRequest) -> Result<OutgoingShare> {
-        let received = self.received_share(&req.received)?;
+        let received = self.received_share(req.received)?;
         let parent = self.onward_grant(
             &received,
             &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
@@ -288,12 +288,7 @@ impl Engine {
                 && s.onward.is_some_and(|o| o.parent == received.id)
                 && matches!(s.status, ShareStatus::Processing | ShareStatus::Complete)
         }) {
-            return self.add_recipients(
-                actor,
-                &existing.id.to_string(),
-                req.recipients.clone(),
-                None,
-            );
+            return self.add_recipients(actor, existing.id, req.recipients.clone(), None);
         }
         let case = self
             .inner
@@ -460,7 +455,7 @@ impl Engine {
     ///   a second person).
     /// - [`SharingError::Conflict`]: the share does not wait for approval (already approved,
     ///   stopped, or created under a policy without two-person approval).
-    pub fn approve_share(&self, actor: &Actor, id: &str) -> Result<OutgoingShare> {
+    pub fn approve_share(&self, actor: &Actor, id: ShareId) -> Result<OutgoingShare> {
         let share = self.share(id)?;
         if share.status != ShareStatus::PendingApproval {
             return Err(SharingError::Conflict(format!(
@@ -490,7 +485,7 @@ impl Engine {
         // Items and metadata changed while it waited follow the offer.
         self.case_changed(share.case);
         tracing::info!(share = %sid, approver = %actor.name, "share approved");
-        self.share(&sid.to_string())
+        self.share(sid)
     }
 
     /// A partner reports an onward hop below a share of this node (`share.onward/1`): the
@@ -802,7 +797,7 @@ impl Engine {
                 Self::queue_in(txn, &partner.peer_id, &msg)
             }
         })?;
-        let share = self.share(&id.to_string())?;
+        let share = self.share(id)?;
         if !pending {
             self.wake_outbox();
             self.prepare_blobs(items.blobs);
@@ -978,13 +973,15 @@ impl Engine {
         })
     }
 
-    /// One outgoing share.
-    pub fn share(&self, id: &str) -> Result<OutgoingShare> {
-        let found = match id.parse::<ShareId>() {
-            Ok(sid) => self.inner.store.get(&SHARES, &sid)?,
-            Err(_) => None,
-        };
-        found.ok_or_else(|| SharingError::NotFound(format!("share {id:?}")))
+    /// Outgoing share `id`.
+    ///
+    /// # Errors
+    /// [`SharingError::NotFound`] when this node has no outgoing share `id`.
+    pub fn share(&self, id: ShareId) -> Result<OutgoingShare> {
+        self.inner
+            .store
+            .get(&SHARES, &id)?
+            .ok_or_else(|| SharingError::NotFound(format!("share \"{id}\"")))
     }
 
     /// Every outgoing share, or those of one case.
@@ -1005,12 +1002,11 @@ impl Engine {
     pub fn add_recipients(
         &self,
         actor: &Actor,
-        id: &str,
+        id: ShareId,
         recipients: Vec<Recipient>,
         partner: Option<&str>,
     ) -> Result<OutgoingShare> {
         let share = self.share(id)?;
-        let id = share.id;
         self.refuse_change_under_approval(&share)?;
         if share.status == ShareStatus::Stopped {
             return Err(SharingError::Conflict("this share was stopped".into()));
@@ -1201,7 +1197,7 @@ impl Engine {
                 .share_updates
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            let share = self.share(&share.id.to_string())?;
+            let share = self.share(share.id)?;
             let seq = share.seq + 1;
             self.write_sent_rows(share.id, seq, &items, now)?;
             let details = format!(
@@ -1252,7 +1248,7 @@ impl Engine {
                     self.prepare_blobs(items.blobs);
                 }
                 Ok(false) => {
-                    if self.share(&sid.to_string()).is_ok_and(|s| {
+                    if self.share(sid).is_ok_and(|s| {
                         !matches!(s.status, ShareStatus::Stopped | ShareStatus::Failed)
                     }) {
                         self.case_changed(case);
@@ -1355,9 +1351,8 @@ impl Engine {
     }
 
     /// Stop sharing: sign a revocation, stop updates and blob serving at once, tell the partner.
-    pub fn stop_share(&self, actor: &Actor, id: &str) -> Result<OutgoingShare> {
+    pub fn stop_share(&self, actor: &Actor, id: ShareId) -> Result<OutgoingShare> {
         let share = self.share(id)?;
-        let id = share.id;
         if share.status == ShareStatus::Stopped {
             return Ok(share);
         }
@@ -1451,7 +1446,7 @@ impl Engine {
     pub(crate) fn on_receipt(&self, peer: &OrgId, receipt: Receipt) -> Result<()> {
         let id = receipt.share;
         let now = self.now();
-        let before = self.share(&id.to_string())?;
+        let before = self.share(id)?;
         if before.partner != *peer {
             return Err(SharingError::Forbidden(
                 "receipt for a share addressed to another organization".into(),
@@ -1690,7 +1685,7 @@ impl Engine {
             .share_updates
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let mut share = self.share(&id.to_string())?;
+        let mut share = self.share(id)?;
         let mut added = Vec::new();
         for r in &req.recipients {
             if !share.recipients.iter().any(|e| &e.recipient == r) {

@@ -607,6 +607,30 @@ mod tests {
         );
     }
 
+    /// Share ids cross the engine's and the service's functions as [`ShareId`] (issue #9 item
+    /// 5); the records kept them as their hyphenated text all along, and still load and write
+    /// back byte-identical, with the ids the text names.
+    #[test]
+    fn share_ids_in_old_records_load_as_the_ids_they_name_byte_identical() {
+        let id: ShareId = "0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10".parse().unwrap();
+        let s: OutgoingShare = reload(OLD_SHARE);
+        assert_eq!(s.id, id);
+        assert_eq!(
+            s.hops[0].share,
+            "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+                .parse::<ShareId>()
+                .unwrap()
+        );
+        let r: IncomingShare = reload(OLD_RECEIVED);
+        assert_eq!(r.id, id);
+        assert_eq!(r.head.share, id);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10\""
+        );
+        assert_eq!(id.to_string(), "0b7a3c5e-8a51-4d2b-9a51-2f1e6c4d8b10");
+    }
+
     #[test]
     fn queue_names_keep_the_org_id_text() {
         let o = org("12D3KooWAvXJwWbCVVmgq9mUXLBVuTNMzNW6ZW6A8LdeUxc9DPEY");

@@ -701,7 +701,7 @@ impl Engine {
     /// counter-changes too) go out with the next synchronization pass.
     pub(crate) fn on_case_edit(&self, peer: &OrgId, msg: MetaChanges) -> Result<()> {
         let id = msg.share;
-        let share = self.share(&id.to_string())?;
+        let share = self.share(id)?;
         if share.partner != *peer {
             return Err(SharingError::Forbidden(
                 "edit for a share with another organization".into(),
@@ -956,7 +956,7 @@ fn parse_fields(fields: &[String]) -> Result<Vec<FieldRef>> {
 
 impl Engine {
     /// The updates available for a received share's copy.
-    pub fn updates(&self, id: &str) -> Result<Vec<FieldUpdate>> {
+    pub fn updates(&self, id: ShareId) -> Result<Vec<FieldUpdate>> {
         Ok(self
             .update_review(id)?
             .into_iter()
@@ -970,7 +970,7 @@ impl Engine {
     /// For an access-mode share this organization edits (no copy), the edits of its own the
     /// sharer refused and took back: `current` is the value both documents hold now,
     /// `proposed` the refused value, never `allowed`, `reason` why (see docs/sharing.md §5).
-    pub fn update_review(&self, id: &str) -> Result<Vec<ReviewRow>> {
+    pub fn update_review(&self, id: ShareId) -> Result<Vec<ReviewRow>> {
         let share = self.received_share(id)?;
         let policy = Self::grant_policy(&share)?;
         if share.mode == ShareMode::Access {
@@ -1002,7 +1002,7 @@ impl Engine {
     pub fn apply_updates(
         &self,
         actor: &Actor,
-        id: &str,
+        id: ShareId,
         fields: &[String],
         choice: Option<Choice>,
     ) -> Result<Vec<FieldUpdate>> {
@@ -1053,7 +1053,7 @@ impl Engine {
     pub fn dismiss_updates(
         &self,
         actor: &Actor,
-        id: &str,
+        id: ShareId,
         fields: &[String],
     ) -> Result<Vec<FieldUpdate>> {
         let share = self.received_share(id)?;
@@ -1162,7 +1162,7 @@ impl Engine {
     /// The metadata of a received share as this node holds it (the sharer's document with every
     /// change merged in, including this organization's own edits of an access-mode share), keyed
     /// by the sharer's evidence ids; `None` before the offer's document arrived.
-    pub fn received_meta(&self, id: &str) -> Result<Option<CaseMeta>> {
+    pub fn received_meta(&self, id: ShareId) -> Result<Option<CaseMeta>> {
         let share = self.received_share(id)?;
         self.read_doc(Side::Received, share.id, |up| Ok(up.meta()))
     }
@@ -1179,7 +1179,7 @@ impl Engine {
     pub fn edit_received(
         &self,
         actor: &Actor,
-        id: &str,
+        id: ShareId,
         field: &str,
         value: &str,
     ) -> Result<CaseMeta> {

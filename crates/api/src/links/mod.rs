@@ -77,7 +77,8 @@ pub async fn show(
     caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    let (link, case) = state.node.links().get(&caller, &link)?;
+    let id = casemesh_service::links::parse_link_id(&link)?;
+    let (link, case) = state.node.links().get(&caller, id)?;
     Ok(Json(view(&state, &link, case.as_ref())))
 }
 
@@ -91,6 +92,8 @@ pub async fn revoke(
     caller: Caller,
     Path(link): Path<String>,
 ) -> ApiResult<Json<LinkView>> {
-    let (updated, case) = state.node.links().revoke(&caller, &link)?;
+    let links = state.node.links();
+    let id = links.revoke_id(&caller, &link)?;
+    let (updated, case) = links.revoke(&caller, id)?;
     Ok(Json(view(&state, &updated, case.as_ref())))
 }

@@ -20,6 +20,7 @@ pub use casemesh_api_types::sharing::{
     ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView,
     StopAckView,
 };
+use casemesh_service::shares::parse_share_id;
 use casemesh_service::{NewPartner, NewPolicy, OnwardShare as NewOnwardShare, PartnerEdit};
 use casemesh_service::{ReceivedShare, ShareDetail};
 
@@ -317,7 +318,8 @@ pub async fn stop_inside(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<InsideStopView>> {
-    let (id, done) = state.node.access().stop(&caller, &share)?;
+    let id = casemesh_service::access::parse_share_id(&share)?;
+    let (id, done) = state.node.access().stop(&caller, id)?;
     Ok(Json(InsideStopView {
         id: id.to_string(),
         case: done.case.to_string(),
@@ -444,7 +446,7 @@ pub async fn share(
     let ShareDetail {
         share,
         receipt_roots: roots,
-    } = state.node.shares().get(&caller, &share)?;
+    } = state.node.shares().get(&caller, parse_share_id(&share)?)?;
     let mut view = ShareView::from(share);
     if let (Some(receipt), Some(roots)) = (view.receipt.as_mut(), roots) {
         receipt.evidence = Some(roots.iter().map(|(id, _)| id.to_string()).collect());
@@ -463,10 +465,12 @@ pub async fn add_recipients(
     Path(share): Path<String>,
     Json(req): Json<AddRecipients>,
 ) -> ApiResult<Json<ShareView>> {
-    let s = state
-        .node
-        .shares()
-        .add_recipients(&caller, &share, &req.to, req.partner.as_deref())?;
+    let s = state.node.shares().add_recipients(
+        &caller,
+        parse_share_id(&share)?,
+        &req.to,
+        req.partner.as_deref(),
+    )?;
     Ok(Json(s.into()))
 }
 
@@ -481,7 +485,9 @@ pub async fn approve_share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    Ok(Json(state.node.shares().approve(&caller, &share)?.into()))
+    let shares = state.node.shares();
+    let id = shares.approve_id(&caller, &share)?;
+    Ok(Json(shares.approve(&caller, id)?.into()))
 }
 
 /// Stop sharing: updates stop at once; the partner keeps its imported copy.
@@ -493,7 +499,8 @@ pub async fn stop_share(
     caller: Caller,
     Path(share): Path<String>,
 ) -> ApiResult<Json<ShareView>> {
-    Ok(Json(state.node.shares().stop(&caller, &share)?.into()))
+    let id = parse_share_id(&share)?;
+    Ok(Json(state.node.shares().stop(&caller, id)?.into()))
 }
 
 /// Shares received from partners ("shared with me").

@@ -254,7 +254,8 @@ fn share_of_case(
     UiError,
 > {
     let case = state.node.cases().resolve_whole(&who.caller, reference)?;
-    let detail = state.node.shares().get(&who.caller, share)?;
+    let id = casemesh_service::shares::parse_share_id(share)?;
+    let detail = state.node.shares().get(&who.caller, id)?;
     if detail.share.case != case.id {
         return Err(UiError::not_found(format!(
             "No share {share:?} of case {}.",
@@ -291,7 +292,7 @@ pub async fn stop(
     Path((reference, share)): Path<(String, String)>,
 ) -> Result<Response, UiError> {
     let (case, s) = share_of_case(&state, &who, &reference, &share)?;
-    let stopped = state.node.shares().stop(&who.caller, &s.id.to_string())?;
+    let stopped = state.node.shares().stop(&who.caller, s.id)?;
     Ok(Redirect::to(&format!(
         "/ui/cases/{}?stopped={}",
         case.id,
