@@ -27,9 +27,14 @@ fn init_tracing(format: &str, level: &str) {
     use tracing_subscriber::fmt::format::DefaultFields;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A failed log write (stderr closed: `casemesh run 2>&1 | tee log` after tee died, a
+    // restarted journald) is dropped. tracing-subscriber would report it with `eprintln!`, which
+    // panics on that same stderr: a request handler died mid-request (the item stored, the client
+    // told the connection broke) and the node exited 101 at start-up.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .log_internal_errors(false);
     if format == "json" {
         builder
             .json()

@@ -17,6 +17,12 @@
 //! - `a_closed_stderr_changes_neither_the_work_nor_the_status`: with stderr closed, a failing
 //!   command exits 1 (not 101, a panic), and a working one still does its work and exits 0.
 //!
+//! - `a_node_whose_log_pipe_closed_keeps_serving`: `casemesh run` with its stderr (the log) a
+//!   pipe nobody reads any more (`casemesh run 2>&1 | tee log` after tee died) goes on serving
+//!   and stops with status 0. tracing-subscriber reported the failed log write with `eprintln!`,
+//!   which panicked on the same stderr: a request died mid-way (the item stored, the client told
+//!   the connection broke) or the node exited 101 at start.
+//!
 //! Build the binary first: `cargo build -p casemesh`.
 
 use casemesh_tests::{TestNode, add_user, casemesh, wait_until};
@@ -262,4 +268,41 @@ fn a_closed_stderr_changes_neither_the_work_nor_the_status() {
     );
     let listed = node.cli_ok(["evidence", "list", "ERR-1"]);
     assert!(listed.contains("one.txt"), "{listed}");
+}
+
+#[test]
+fn a_node_whose_log_pipe_closed_keeps_serving() {
+    let mut node = TestNode::start("log-closed");
+    node.cli_ok(["case", "create", "--case-id", "LOG-1", "--title", "Log"]);
+    node.stop();
+    let addr_file = node.data_dir().join("admin.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let mut child = node
+        .run_command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the log's reader is gone before the first line
+    wait_until("the node to listen again", Duration::from_secs(30), || {
+        addr_file.exists().then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.txt");
+    std::fs::write(&file, b"one").unwrap();
+    for _ in 0..3 {
+        node.cli_ok(["evidence", "add", "LOG-1", file.to_str().unwrap()]);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the node is still running"
+    );
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = wait_with_timeout(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "the node stops cleanly");
 }
