@@ -23,6 +23,9 @@
 //!   which panicked on the same stderr: a request died mid-way (the item stored, the client told
 //!   the connection broke) or the node exited 101 at start.
 //!
+//! - `a_malformed_upload_is_refused_not_retried`: an `evidence` upload whose chunked body is not
+//!   valid HTTP (chunk size `ZZZ`) answers 400 `bad_request`, not 503 "retry", and stores nothing.
+//!
 //! Build the binary first: `cargo build -p casemesh`.
 
 use casemesh_tests::{TestNode, add_user, casemesh, wait_until};
@@ -305,4 +308,39 @@ fn a_node_whose_log_pipe_closed_keeps_serving() {
         .unwrap();
     let out = wait_with_timeout(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "the node stops cleanly");
+}
+
+#[test]
+fn a_malformed_upload_is_refused_not_retried() {
+    use std::io::Write as _;
+    let node = TestNode::start("malformed-upload");
+    node.cli_ok([
+        "case",
+        "create",
+        "--case-id",
+        "BAD-1",
+        "--title",
+        "Malformed",
+    ]);
+    let mut tcp = std::net::TcpStream::connect(node.admin_addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        tcp,
+        "POST /v1/cases/BAD-1/evidence?name=x.bin HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n\
+         4\r\nabcd\r\nZZZ\r\nmore\r\n0\r\n\r\n",
+        node.admin_addr(),
+        node.token()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    let status = answer.lines().next().unwrap_or_default();
+    assert!(
+        status.contains(" 400 "),
+        "answer to a malformed chunked body:\n{answer}"
+    );
+    assert!(answer.contains("bad_request"), "{answer}");
+    let listed = node.cli_ok(["evidence", "list", "BAD-1"]);
+    assert!(!listed.contains("x.bin"), "nothing is stored: {listed}");
 }

@@ -43,6 +43,11 @@ pub enum EvidenceError {
     /// again). HTTP 503 `unavailable`.
     #[error("upload interrupted: {0}")]
     Interrupted(String),
+    /// The upload's body is not valid HTTP (a chunk size that is not a number, a body longer than
+    /// its `Content-Length`): the client's fault, the same on every retry; nothing was kept.
+    /// HTTP 400 `bad_request`.
+    #[error("malformed upload: {0}")]
+    MalformedUpload(String),
     /// A fault of this node (a writer task died).
     #[error("{0}")]
     Internal(String),
@@ -63,6 +68,7 @@ impl EvidenceError {
             EvidenceError::Folder(_) => Disposition::Refuse,
             EvidenceError::Store(e) => of_store(e),
             EvidenceError::Interrupted(_) => Disposition::Retry,
+            EvidenceError::MalformedUpload(_) => Disposition::Refuse,
             EvidenceError::Internal(_) => Disposition::Internal,
             EvidenceError::Case(e) => e.disposition(),
             EvidenceError::NoSuchTranscript(_) => Disposition::NotFound,
@@ -139,6 +145,27 @@ pub fn check_evidence_text(
     Ok(())
 }
 
+/// What a failed read of an upload's body means: a body that is not valid HTTP (hyper's decoder
+/// reports `InvalidData` / `InvalidInput` somewhere in the error's chain: a bad chunk size, a
+/// body over its `Content-Length`) is [`EvidenceError::MalformedUpload`], refused; anything else
+/// (the connection closed or reset, a timeout, `UnexpectedEof`) is
+/// [`EvidenceError::Interrupted`], worth retrying.
+fn upload_failure(e: &(dyn std::error::Error + 'static)) -> EvidenceError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
+        {
+            return EvidenceError::MalformedUpload(e.to_string());
+        }
+        cause = c.source();
+    }
+    EvidenceError::Interrupted(e.to_string())
+}
+
 /// Stream `content` into the blob store. Returns the hash and size once the blob is durable, with
 /// the guard that keeps garbage collection away until the caller has recorded a reference.
 /// `exact_len`, when known, is checked against the free space first.
@@ -149,7 +176,7 @@ pub async fn ingest<S, E>(
 ) -> Result<(BlobHash, u64, tokio::sync::OwnedRwLockReadGuard<()>), EvidenceError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
-    E: std::fmt::Display + Send,
+    E: std::error::Error + Send + 'static,
 {
     if let Some(len) = exact_len {
         store.blobs().check_blob_space(len)?;
@@ -164,7 +191,7 @@ where
         Ok(w)
     });
     let mut stream = std::pin::pin!(content);
-    let mut upload_error = None;
+    let mut upload_error: Option<EvidenceError> = None;
     while let Some(chunk) = stream.next().await {
         match chunk {
             Ok(c) => {
@@ -173,7 +200,7 @@ where
                 }
             }
             Err(e) => {
-                upload_error = Some(e.to_string());
+                upload_error = Some(upload_failure(&e));
                 break;
             }
         }
@@ -185,7 +212,7 @@ where
     if let Some(e) = upload_error {
         // Dropping the writer removes the temp file: nothing is stored from a broken upload.
         drop(writer);
-        return Err(EvidenceError::Interrupted(e));
+        return Err(e);
     }
     let guard = store.blobs().ingest_guard().await;
     let (hash, size) = tokio::task::spawn_blocking(move || writer.finish())
@@ -230,7 +257,7 @@ impl EvidenceService {
     ) -> Result<(Evidence, Case), EvidenceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
-        E: std::fmt::Display + Send,
+        E: std::error::Error + Send + 'static,
     {
         // 1. who may, and which case: a refusal here stores nothing.
         self.cases.require(caller, Action::EditCase)?;
@@ -507,7 +534,7 @@ impl EvidenceService {
     ) -> Result<(Evidence, Case), EvidenceError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
-        E: std::fmt::Display + Send,
+        E: std::error::Error + Send + 'static,
     {
         self.cases.require(caller, Action::EditCase)?;
         validate_name(name)?;
@@ -526,5 +553,45 @@ impl EvidenceService {
         self.store.flush().await?;
         self.sharing.case_changed(case.id);
         Ok((ev, case))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error carrying `source`, as hyper's and axum's errors carry the decoder's `io::Error`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("error reading a body from connection")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_malformed_body_is_refused_and_a_broken_one_retried() {
+        use std::io::{Error, ErrorKind};
+        for kind in [ErrorKind::InvalidData, ErrorKind::InvalidInput] {
+            let e = Wrapped(Error::new(kind, "Invalid chunk size line"));
+            let got = upload_failure(&e);
+            assert!(
+                matches!(got, EvidenceError::MalformedUpload(_)),
+                "{kind:?}: {got:?}"
+            );
+            assert_eq!(got.disposition(), Disposition::Refuse);
+        }
+        for kind in [
+            ErrorKind::UnexpectedEof,
+            ErrorKind::ConnectionReset,
+            ErrorKind::TimedOut,
+        ] {
+            let e = Wrapped(Error::new(
+                kind,
+                "connection closed before message completed",
+            ));
+            let got = upload_failure(&e);
+            assert!(
+                matches!(got, EvidenceError::Interrupted(_)),
+                "{kind:?}: {got:?}"
+            );
+            assert_eq!(got.disposition(), Disposition::Retry);
+        }
     }
 }
