@@ -140,9 +140,16 @@ pub fn output_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    child_output_with_timeout(child, limit, &format!("{cmd:?}"))
+}
+
+/// Wait for `child` and collect what is left of its stdout and stderr (each piped, or already
+/// taken: then empty), killing it after `limit`. Panics, naming `what` and showing its stderr,
+/// when it is still running then.
+pub fn child_output_with_timeout(mut child: Child, limit: Duration, what: &str) -> Output {
     let stdout = read_in_background(child.stdout.take());
     let stderr = read_in_background(child.stderr.take());
     let start = Instant::now();
@@ -155,7 +162,7 @@ pub fn output_with_timeout(mut cmd: Command, limit: Duration) -> Output {
             let _ = child.wait();
             let stderr = stderr.join().unwrap_or_default();
             panic!(
-                "{cmd:?} still running after {limit:?}; killed it. stderr:\n{}",
+                "{what} still running after {limit:?}; killed it. stderr:\n{}",
                 String::from_utf8_lossy(&stderr)
             );
         }
@@ -166,6 +173,25 @@ pub fn output_with_timeout(mut cmd: Command, limit: Duration) -> Output {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
+}
+
+/// Run `cmd`, read one byte of its stdout and close the pipe, as `cmd | head -c 1` does; then
+/// wait for it as [`child_output_with_timeout`] (its `stdout` in the result is empty). Panics
+/// when the command prints nothing or runs past [`timeout`].
+pub fn output_after_reading_one_byte(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut one = [0u8; 1];
+    stdout
+        .read_exact(&mut one)
+        .unwrap_or_else(|e| panic!("{cmd:?} printed nothing: {e}"));
+    drop(stdout);
+    child_output_with_timeout(child, timeout(), &format!("{cmd:?}"))
 }
 
 fn read_in_background<R: Read + Send + 'static>(

@@ -28,11 +28,14 @@
 //!
 //! Build the binary first: `cargo build -p casemesh`.
 
-use casemesh_tests::{TestNode, add_user, casemesh, wait_until};
+use casemesh_tests::{
+    TestNode, add_user, casemesh, child_output_with_timeout, output_after_reading_one_byte,
+    timeout, wait_until,
+};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Bytes of the regular files under `dir`, recursively (what the node has written so far).
@@ -88,7 +91,7 @@ fn a_node_killed_during_an_upload_is_reported() {
     );
     std::thread::sleep(Duration::from_millis(500));
     node.kill();
-    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let out = child_output_with_timeout(child, timeout(), "casemesh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
@@ -123,7 +126,7 @@ fn a_reader_that_closes_json_output_ends_the_cli_quietly() {
     cmd.arg("--data-dir")
         .arg(node.data_dir())
         .args(["--json", "case", "list"]);
-    let out = with_stdout_closed_after_one_byte(cmd);
+    let out = output_after_reading_one_byte(cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
@@ -134,39 +137,6 @@ fn a_reader_that_closes_json_output_ends_the_cli_quietly() {
         "ended with {} (expected 0 or SIGPIPE):\n{stderr}",
         out.status
     );
-}
-
-/// Run `cmd`, read one byte of its stdout and close the pipe, as `cmd | head -c 1` does.
-fn with_stdout_closed_after_one_byte(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning casemesh");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut one = [0u8; 1];
-    stdout
-        .read_exact(&mut one)
-        .expect("the command printed something");
-    drop(stdout);
-    wait_with_timeout(child, Duration::from_secs(60))
-}
-
-/// Wait for `child` (stdout and stderr piped), killing it after `limit`.
-fn wait_with_timeout(child: std::process::Child, limit: Duration) -> Output {
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("waiting for casemesh"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-            panic!("casemesh (pid {id}) did not end within {limit:?}");
-        }
-    }
 }
 
 #[test]
@@ -185,7 +155,7 @@ fn a_closed_pipe_does_not_cut_a_change_short() {
         .args(["evidence", "add", "BULK-1"])
         .arg(dir.path())
         .arg("--recursive");
-    let out = with_stdout_closed_after_one_byte(cmd);
+    let out = output_after_reading_one_byte(cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -221,7 +191,7 @@ fn a_closed_pipe_does_not_cut_a_change_short() {
         .spawn()
         .unwrap();
     drop(child.stdout.take()); // closed before anything is written, as `| true` may
-    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let out = child_output_with_timeout(child, timeout(), "casemesh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -249,7 +219,7 @@ fn a_closed_stderr_changes_neither_the_work_nor_the_status() {
             .spawn()
             .unwrap();
         drop(child.stderr.take());
-        wait_with_timeout(child, Duration::from_secs(60))
+        child_output_with_timeout(child, timeout(), "casemesh")
     };
     // An error message nobody can read: still exit 1, not a panic (101).
     let out = run(&["case", "show", "NOPE"]);
@@ -306,7 +276,7 @@ fn a_node_whose_log_pipe_closed_keeps_serving() {
         .arg(child.id().to_string())
         .status()
         .unwrap();
-    let out = wait_with_timeout(child, Duration::from_secs(60));
+    let out = child_output_with_timeout(child, timeout(), "casemesh");
     assert_eq!(out.status.code(), Some(0), "the node stops cleanly");
 }
 

@@ -7,29 +7,11 @@
 //! `openapi-spec-validator` (`scripts/test` installs it).
 
 use casemesh_tests::{
-    TestNode, casemesh, casemesh_ok, output_with_timeout, response_header, s, timeout,
+    TestNode, casemesh, casemesh_ok, output_after_reading_one_byte, output_with_timeout,
+    response_header, s, timeout,
 };
 use serde_json::Value;
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
-
-/// Run `cmd`, read one byte of its stdout and close the pipe while it still has more to write,
-/// as `cmd | head -c1` does; returns how it ended.
-fn with_stdout_closed_early(mut cmd: Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning casemesh");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut one = [0u8; 1];
-    stdout
-        .read_exact(&mut one)
-        .expect("the command printed something");
-    drop(stdout);
-    child.wait_with_output().expect("waiting for casemesh")
-}
+use std::process::{Command, Output};
 
 /// Exit status 0, or killed by SIGPIPE (141 in a shell), and no panic message.
 fn assert_quiet_end(what: &str, out: &Output) {
@@ -151,7 +133,7 @@ fn a_reader_that_closes_the_pipe_ends_the_cli_quietly() {
     ] {
         let mut cmd = casemesh();
         cmd.arg("--data-dir").arg(node.data_dir()).args(args);
-        let out = with_stdout_closed_early(cmd);
+        let out = output_after_reading_one_byte(cmd);
         assert_quiet_end(&format!("casemesh {}", args.join(" ")), &out);
     }
 }
