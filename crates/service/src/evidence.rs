@@ -55,7 +55,7 @@ pub enum EvidenceError {
     #[error(transparent)]
     Case(#[from] CaseError),
     /// The item has no transcript with this id or name.
-    #[error("transcript {0:?}")]
+    #[error("transcript {0:?} not found")]
     NoSuchTranscript(String),
 }
 
@@ -564,6 +564,16 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("error reading a body from connection")]
     struct Wrapped(#[source] std::io::Error);
+
+    /// A "no such thing" error says so in its words, as `SharingError::NotFound` and
+    /// `StoreError::NotFound` do (the CLI showed `error: user "nobody" (not_found, HTTP 404)`).
+    #[test]
+    fn not_found_errors_say_not_found() {
+        let user = crate::UserError::NoSuchUser("nobody".into()).to_string();
+        assert_eq!(user, "user \"nobody\" not found");
+        let transcript = EvidenceError::NoSuchTranscript("t1".into()).to_string();
+        assert_eq!(transcript, "transcript \"t1\" not found");
+    }
 
     #[test]
     fn a_malformed_body_is_refused_and_a_broken_one_retried() {

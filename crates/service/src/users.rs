@@ -28,7 +28,7 @@ pub enum UserError {
     #[error(transparent)]
     Denied(#[from] Denied),
     /// No user with this username.
-    #[error("user {0:?}")]
+    #[error("user {0:?} not found")]
     NoSuchUser(String),
     /// The request is refused as given (an unknown permission or group, a bad email, disabling
     /// or deleting oneself).
