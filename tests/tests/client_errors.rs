@@ -26,6 +26,10 @@
 //! - `a_malformed_upload_is_refused_not_retried`: an `evidence` upload whose chunked body is not
 //!   valid HTTP (chunk size `ZZZ`) answers 400 `bad_request`, not 503 "retry", and stores nothing.
 //!
+//! - `a_broken_off_upload_is_logged_once_as_a_warning`: a client that closes the connection in
+//!   the middle of an upload is a condition to retry, not a fault of the node: one WARN line, no
+//!   ERROR (it was logged at ERROR twice, by the API's error and by tower-http's trace layer).
+//!
 //! Build the binary first: `cargo build -p casemesh`.
 
 use casemesh_tests::{
@@ -313,4 +317,34 @@ fn a_malformed_upload_is_refused_not_retried() {
     assert!(answer.contains("bad_request"), "{answer}");
     let listed = node.cli_ok(["evidence", "list", "BAD-1"]);
     assert!(!listed.contains("x.bin"), "nothing is stored: {listed}");
+}
+
+#[test]
+fn a_broken_off_upload_is_logged_once_as_a_warning() {
+    use std::io::Write as _;
+    let node = TestNode::start("broken-upload");
+    node.cli_ok(["case", "create", "--case-id", "CUT-1", "--title", "Cut"]);
+    let mut tcp = std::net::TcpStream::connect(node.admin_addr()).unwrap();
+    write!(
+        tcp,
+        "POST /v1/cases/CUT-1/evidence?name=cut.bin HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 1048576\r\n\r\n",
+        node.admin_addr(),
+        node.token()
+    )
+    .unwrap();
+    tcp.write_all(&[7u8; 4096]).unwrap();
+    drop(tcp); // the client goes away 4 KiB into a 1 MiB upload
+    let log = wait_until("the broken-off upload in the log", timeout(), || {
+        let log = node.log();
+        log.contains("upload interrupted").then_some(log)
+    });
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("upload interrupted") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line, no ERROR:\n{}", lines.join("\n"));
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+    let listed = node.cli_ok(["evidence", "list", "CUT-1"]);
+    assert!(!listed.contains("cut.bin"), "nothing is stored: {listed}");
 }

@@ -107,8 +107,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // Logged once, here (tower-http's trace layer reports failures at DEBUG only): a fault of
+        // this node (500) at ERROR; a condition the client may retry (503: an upload broken off,
+        // a partner unreachable; 507: a full disk) at WARN.
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(code = self.code, message = %self.message, "request failed");
+        } else if self.status.is_server_error() {
+            tracing::warn!(code = self.code, message = %self.message, "request not served");
         }
         let body = ErrorBody {
             error: ErrorDetail {

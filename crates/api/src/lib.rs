@@ -181,7 +181,12 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/cases/{case}/custody", get(custody::timeline))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(json_limit)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Failed requests are logged once, by `ApiError` with their code and message.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(state)
 }
 

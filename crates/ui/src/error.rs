@@ -140,9 +140,12 @@ impl IntoResponse for UiError {
                 tracing::error!(error = %self.message, "UI request failed");
                 "Something went wrong on this node. The administrator can find the details in its log."
             }
-            Disposition::Refuse | Disposition::NotFound | Disposition::Retry => {
+            Disposition::Retry => {
+                // As the API logs it: a condition the client may retry, at WARN.
+                tracing::warn!(error = %self.message, status = status.as_u16(), "UI request not served");
                 self.message.as_str()
             }
+            Disposition::Refuse | Disposition::NotFound => self.message.as_str(),
         };
         let page = ErrorPage {
             status: status.as_u16(),
