@@ -1,5 +1,5 @@
 //! The CLI's standard output and error: every line a command prints goes through [`outln!`] /
-//! [`out!`] (stdout) or [`errln!`] / [`err!`] (stderr), `println!` / `errln!` with the write
+//! [`out!`] (stdout) or [`errln!`] / [`err!`] (stderr), `println!` / `eprintln!` with the write
 //! error handled instead of a panic.
 //!
 //! The binary keeps SIGPIPE ignored, as Rust sets it, for every command: a client whose HTTP
@@ -20,7 +20,7 @@
 //!   lost, and exits 1 ([`lost`]). Exit 0 would claim the whole answer reached the caller.
 //!
 //! A failed write to stderr is ignored: stderr carries messages about the command, and losing
-//! them must not change what the command does or its exit status (`errln!` panicked: exit 101).
+//! them must not change what the command does or its exit status (`eprintln!` panicked: exit 101).
 
 use std::io::Write as _;
 use std::sync::Mutex;
@@ -64,7 +64,7 @@ macro_rules! out {
     };
 }
 
-/// `errln!` that ignores a failed write (see the module doc).
+/// `eprintln!` that ignores a failed write (see the module doc).
 macro_rules! errln {
     () => {
         $crate::out::write_err(format_args!("\n"))
@@ -74,7 +74,7 @@ macro_rules! errln {
     };
 }
 
-/// `err!` that ignores a failed write (see the module doc).
+/// `eprint!` that ignores a failed write (see the module doc).
 macro_rules! err {
     ($($arg:tt)*) => {
         $crate::out::write_err(format_args!($($arg)*))
