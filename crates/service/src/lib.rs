@@ -299,19 +299,24 @@ impl Node {
             .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
             .with_max_send_rate(file.p2p.max_send_rate.map_or(0, |r| r.as_u64()))
             .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
-        let (sharing, engine_tasks) =
-            casemesh_sharing::Engine::start(casemesh_sharing::EngineConfig {
+        let network =
+            casemesh_sharing::Network::start(&store, &secret, clock, net_config, &cancel)
+                .await
+                .context("start peer-to-peer networking")?;
+        let (sharing, engine_tasks) = casemesh_sharing::Engine::start(
+            casemesh_sharing::EngineConfig {
                 store: store.clone(),
                 secret,
                 org_name: file.org.name.clone(),
                 settings: settings.clone(),
                 clock,
-                net: net_config,
                 smtp: file.smtp.clone(),
                 shutdown: cancel.clone(),
-            })
-            .await
-            .context("start peer-to-peer networking")?;
+            },
+            network,
+        )
+        .await
+        .context("start the sharing engine")?;
         let org = OrgInfo {
             name: file.org.name.clone(),
             id: sharing.org_id().clone(),

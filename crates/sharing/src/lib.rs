@@ -81,8 +81,6 @@ pub struct EngineConfig {
     pub settings: Arc<RwLock<Settings>>,
     /// The clock.
     pub clock: Clock,
-    /// The net layer's configuration.
-    pub net: casemesh_net::Config,
     /// Outgoing mail; `None` = notifications are logged only.
     pub smtp: Option<SmtpConfig>,
     /// Cancelled at shutdown.
@@ -135,20 +133,81 @@ struct Inner {
     doc_lock: Mutex<()>,
 }
 
-impl Engine {
-    /// Start the net layer and the engine's loops. They stop when `shutdown` is cancelled.
-    pub async fn start(config: EngineConfig) -> Result<(Engine, tokio::task::JoinSet<()>)> {
-        let key = SigningKey::from_bytes(&config.secret);
+/// The net layer started for an engine ([`Network::start`]), handed to [`Engine::start`]: the
+/// handle, its event stream, and the serve tokens its blob server checks. The node starts it and
+/// injects it, so the engine never creates its own transport; the engine then owns it (its
+/// shutdown awaits the net layer's tasks).
+pub struct Network {
+    handle: NetHandle,
+    events: tokio::sync::mpsc::Receiver<Event>,
+    serve_tokens: serve::ServeTokens,
+    me: OrgId,
+}
+
+impl Network {
+    /// Start the net layer (libp2p: TCP, Noise, Yamux; `crates/net`) for the organization whose
+    /// 32-byte ed25519 secret is `secret`. Its blob server is the engine's grant check
+    /// (`serve.rs`): every blob a partner asks for is checked against the grants in `store` on
+    /// every request. Stops when `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// [`SharingError::Net`]: a bad key, a listen address taken or not bindable.
+    pub async fn start(
+        store: &Store,
+        secret: &[u8; 32],
+        clock: Clock,
+        config: casemesh_net::Config,
+        shutdown: &CancellationToken,
+    ) -> Result<Network> {
+        let key = SigningKey::from_bytes(secret);
         let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes());
         let serve_tokens = serve::ServeTokens::default();
         let server = Arc::new(serve::GrantChecker {
-            store: config.store.clone(),
+            store: store.clone(),
             me: me.clone(),
-            clock: config.clock,
+            clock,
             tokens: serve_tokens.clone(),
         });
-        let net_config = config.net.with_shutdown(config.shutdown.clone());
-        let (net, events) = casemesh_net::start(net_config, server).await?;
+        let (handle, events) =
+            casemesh_net::start(config.with_shutdown(shutdown.clone()), server).await?;
+        Ok(Network {
+            handle,
+            events,
+            serve_tokens,
+            me,
+        })
+    }
+
+    /// The net layer's handle (peers, listen addresses, control messages, blob fetches).
+    pub fn handle(&self) -> &NetHandle {
+        &self.handle
+    }
+}
+
+impl Engine {
+    /// Start the engine's loops on a started net layer. They stop when `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// [`SharingError::Invalid`] when `network` was started with another secret than
+    /// `config.secret`; a store or net error while the partners are loaded into the net layer.
+    pub async fn start(
+        config: EngineConfig,
+        network: Network,
+    ) -> Result<(Engine, tokio::task::JoinSet<()>)> {
+        let key = SigningKey::from_bytes(&config.secret);
+        let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes());
+        if me != network.me {
+            return Err(SharingError::Invalid(format!(
+                "the net layer was started for organization {}, the engine is {me}",
+                network.me
+            )));
+        }
+        let Network {
+            handle: net,
+            events,
+            serve_tokens,
+            me: _,
+        } = network;
         let tasks = tokio_util::task::TaskTracker::new();
         let (outbox, outbox_actor) = outbox::OutboxActor::new(
             outbox::Courier {
@@ -838,19 +897,56 @@ mod tests {
         getrandom::fill(&mut secret).unwrap();
         let net = casemesh_net::Config::new(secret, dir.join("partial"))
             .with_listen_addrs(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
-        let (engine, tasks) = Engine::start(EngineConfig {
-            store: store.clone(),
-            secret,
-            org_name: "Receiver".into(),
-            settings: Arc::default(),
-            clock: Clock::default(),
-            net,
-            smtp: None,
-            shutdown: shutdown.clone(),
-        })
+        let network = Network::start(&store, &secret, Clock::default(), net, shutdown)
+            .await
+            .unwrap();
+        let (engine, tasks) = Engine::start(
+            EngineConfig {
+                store: store.clone(),
+                secret,
+                org_name: "Receiver".into(),
+                settings: Arc::default(),
+                clock: Clock::default(),
+                smtp: None,
+                shutdown: shutdown.clone(),
+            },
+            network,
+        )
         .await
         .unwrap();
         (engine, store, tasks)
+    }
+
+    /// The engine is given its net layer (issue #9: "store and net injected") and refuses one
+    /// started for another organization: grants it signs would name a PeerId its transport does
+    /// not have, and partners would refuse every message.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_engine_refuses_a_net_layer_of_another_organization() {
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = CancellationToken::new();
+        let store = Store::open(dir.path()).unwrap();
+        let (mut ours, mut theirs) = ([0u8; 32], [0u8; 32]);
+        getrandom::fill(&mut ours).unwrap();
+        getrandom::fill(&mut theirs).unwrap();
+        let net = casemesh_net::Config::new(theirs, dir.path().join("partial"))
+            .with_listen_addrs(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        let network = Network::start(&store, &theirs, Clock::default(), net, &shutdown)
+            .await
+            .unwrap();
+        let config = EngineConfig {
+            store: store.clone(),
+            secret: ours,
+            org_name: "Mixed".into(),
+            settings: Arc::default(),
+            clock: Clock::default(),
+            smtp: None,
+            shutdown: shutdown.clone(),
+        };
+        let Err(e) = Engine::start(config, network).await else {
+            panic!("an engine started on another organization's net layer");
+        };
+        assert!(matches!(e, SharingError::Invalid(_)), "{e}");
+        shutdown.cancel();
     }
 
     /// The text forms the API and the CLI show (`as_str`) are the ones they showed before, the
