@@ -28,7 +28,6 @@ use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
     io::{self, Write},
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
         Arc, LazyLock, Mutex, Weak,
@@ -46,6 +45,7 @@ use libp2p::PeerId;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::seqwrite::SeqWriter;
 use crate::{
     error::{NetError, Refusal},
     lane::{LaneReader, Lanes, Request, Turn, UNKNOWN_SIZE_LOAD},
@@ -257,59 +257,11 @@ pub(crate) fn aligned_start(offset: u64, size: u64) -> u64 {
     offset.min(last) / CHUNK_GROUP_BYTES * CHUNK_GROUP_BYTES
 }
 
-/// Buffers positioned writes that are (almost always) sequential into large `pwrite`s.
-struct SeqWriter {
-    file: File,
-    pos: u64,
-    buf: Vec<u8>,
-}
-
-impl SeqWriter {
-    fn new(file: File, pos: u64) -> Self {
-        Self {
-            file,
-            pos,
-            buf: Vec::with_capacity(IO_BUF),
-        }
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset != self.pos + self.buf.len() as u64 {
-            self.flush()?;
-            self.pos = offset;
-        }
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= IO_BUF {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all_at(&self.buf, self.pos)?;
-            self.pos += self.buf.len() as u64;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    /// Make `verified` bytes durable, then record them in the checkpoint.
-    fn checkpoint(&mut self, paths: &Paths, size: u64, verified: u64) -> io::Result<()> {
-        self.flush()?;
-        self.file.sync_data()?;
-        write_state(paths, PartState { size, verified })
-    }
-
-    fn into_file(mut self) -> io::Result<File> {
-        self.flush()?;
-        Ok(self.file)
-    }
-
-    /// End of the bytes handed to the file so far (written, not yet necessarily durable).
-    fn written(&self) -> u64 {
-        self.pos
-    }
+/// Make `verified` bytes of `writer`'s file durable, then record them in the checkpoint.
+fn checkpoint(writer: &mut SeqWriter, paths: &Paths, size: u64, verified: u64) -> io::Result<()> {
+    writer.flush()?;
+    writer.file.sync_data()?;
+    write_state(paths, PartState { size, verified })
 }
 
 /// Bytes written behind the last sync before the [`Flusher`] syncs again.
@@ -1095,12 +1047,13 @@ impl Receive {
         if start == 0 {
             file.set_len(0).map_err(local)?;
         }
-        let mut writer = SeqWriter::new(file, start);
+        // Whole blocks go past the page cache where the file system allows (seqwrite.rs).
+        let mut writer = SeqWriter::direct(file, &paths.part, start, IO_BUF);
         // A checkpoint on disk may claim bytes this transfer rewrites: restate it first. A
         // fresh download without one skips that fsync: until the first checkpoint, a restart
         // begins at 0 anyway.
         if start > 0 || paths.state.exists() {
-            writer.checkpoint(paths, size, start).map_err(local)?;
+            checkpoint(&mut writer, paths, size, start).map_err(local)?;
         }
         let root = blake3::Hash::from_bytes(self.hash.0);
         let ranges = ranges_from(start);
@@ -1122,7 +1075,7 @@ impl Receive {
         for item in iter {
             if !cancelled && self.cancel.load(Ordering::Relaxed) {
                 halt(&mut flusher)?;
-                writer.checkpoint(paths, size, verified).map_err(local)?;
+                checkpoint(&mut writer, paths, size, verified).map_err(local)?;
                 if size - verified > DRAIN_MAX {
                     tracing::debug!(hash = %self.hash, verified, size, "fetch cancelled; lane closed");
                     let e = NetError::Interrupted("fetch cancelled".into());
@@ -1151,7 +1104,7 @@ impl Receive {
                 Err(e) => {
                     if !cancelled {
                         halt(&mut flusher)?;
-                        writer.checkpoint(paths, size, verified).map_err(local)?;
+                        checkpoint(&mut writer, paths, size, verified).map_err(local)?;
                     }
                     return Err(Box::new((
                         self.decode_error(e, verified, size),
@@ -1166,7 +1119,7 @@ impl Receive {
             return Err(Box::new((e, LaneState::Boundary)));
         }
         if verified != size {
-            writer.checkpoint(paths, size, verified).map_err(local)?;
+            checkpoint(&mut writer, paths, size, verified).map_err(local)?;
             let e = NetError::Interrupted(format!("stream ended at {verified} of {size} bytes"));
             return Err(Box::new((e, LaneState::Lost)));
         }
@@ -1210,7 +1163,7 @@ mod tests {
             checkpoint: 256 << 10,
         };
         let flusher = Flusher::start(file.try_clone().unwrap(), &paths, size, 0, steps).unwrap();
-        let mut writer = SeqWriter::new(file, 0);
+        let mut writer = SeqWriter::new(file, 0, IO_BUF);
         let piece = vec![0xa5u8; 16 << 10];
         let mut offset = 0;
         while offset < size / 2 {

@@ -42,6 +42,7 @@ mod handle;
 mod inbound;
 mod lane;
 mod muxer;
+mod seqwrite;
 mod serve;
 mod stats;
 mod throttle;
