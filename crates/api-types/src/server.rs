@@ -296,7 +296,7 @@ impl From<casemesh_sharing::PeerView> for crate::sharing::PeerView {
                 .into_iter()
                 .map(|d| crate::sharing::DeadLetterView {
                     kind: d.kind,
-                    share: d.share,
+                    share: d.share.map(|s| s.to_string()),
                     reason: d.reason,
                     at: d.at,
                 })

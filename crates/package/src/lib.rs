@@ -382,7 +382,7 @@ pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOp
         format: manifest::MANIFEST_FORMAT.to_string(),
         version: manifest::MANIFEST_VERSION,
         container: opts.format.as_str().to_string(),
-        signer: signer_of(&opts.signing_key),
+        signer: signer_of(&opts.signing_key).0,
         public_key: hex::encode(opts.signing_key.verifying_key().to_bytes()),
         created_at_ms: opts.created_at_ms,
         files: entries
@@ -403,9 +403,10 @@ pub(crate) fn make_manifest(entries: &[Entry], hashes: &[String], opts: &BuildOp
     }
 }
 
-/// The org id (libp2p PeerId text) of an org signing key: what a manifest names as its signer.
-pub fn signer_of(key: &ed25519_dalek::SigningKey) -> String {
-    casemesh_model::grant::org_id_from_public_key(&key.verifying_key().to_bytes()).0
+/// The org id (libp2p PeerId) of an org signing key: what a manifest names as its signer (the
+/// manifest's `signer` field holds its text, [`OrgId::as_str`](casemesh_model::ids::OrgId::as_str)).
+pub fn signer_of(key: &ed25519_dalek::SigningKey) -> casemesh_model::ids::OrgId {
+    casemesh_model::grant::org_id_from_public_key(&key.verifying_key().to_bytes())
 }
 
 /// UTC civil time of `ms` since the epoch: (year, month, day, hour, minute, second).

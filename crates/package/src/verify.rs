@@ -747,10 +747,10 @@ mod tests {
         let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
         let other = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let pk = hex::encode(key.verifying_key().to_bytes());
-        assert!(signer_matches(&crate::signer_of(&key), &pk));
+        assert!(signer_matches(crate::signer_of(&key).as_str(), &pk));
         // A manifest re-signed with a fresh key while naming the original organization.
-        assert!(!signer_matches(&crate::signer_of(&other), &pk));
+        assert!(!signer_matches(crate::signer_of(&other).as_str(), &pk));
         assert!(!signer_matches("org-1", &pk));
-        assert!(!signer_matches(&crate::signer_of(&key), "zz"));
+        assert!(!signer_matches(crate::signer_of(&key).as_str(), "zz"));
     }
 }

@@ -279,7 +279,7 @@ fn verify_refuses_a_signed_zip_with_colliding_or_unsafe_names() {
         format: MANIFEST_FORMAT.to_string(),
         version: MANIFEST_VERSION,
         container: "zip".into(),
-        signer: signer_of(&key),
+        signer: signer_of(&key).0,
         public_key: hex::encode(key.verifying_key().to_bytes()),
         created_at_ms: 1_700_000_000_000,
         files,

@@ -66,7 +66,7 @@ fn the_same_entries_and_options_give_the_same_bytes_whenever_built() {
             assert!(v.is_ok(), "{v:?}");
             let audit = v.audit.expect("the attachment is checked");
             assert_eq!((audit.entries, audit.signed_len), (6, 6));
-            assert_eq!(audit.signer, signer_of(&opts.signing_key));
+            assert_eq!(audit.signer, signer_of(&opts.signing_key).0);
         }
         assert_eq!(built[0].1, built[1].1, "{format:?} manifest hash");
         assert!(built[0].0 == built[1].0, "{format:?}: package bytes differ");

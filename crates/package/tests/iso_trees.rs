@@ -263,7 +263,7 @@ fn unlisted_or_missing_empty_folders_fail_verify() {
             format: MANIFEST_FORMAT.to_string(),
             version: MANIFEST_VERSION,
             container: "zip".into(),
-            signer: signer_of(&key),
+            signer: signer_of(&key).0,
             public_key: hex::encode(key.verifying_key().to_bytes()),
             created_at_ms: 1_700_000_000_000,
             files: vec![ManifestFile {

@@ -49,7 +49,7 @@ fn zip_extracts_with_unzip_and_verifies() {
     assert_eq!(v.files_ok, expected.len());
     assert_eq!(v.format, Format::Zip);
     let signing_key = options(Format::Zip).signing_key;
-    assert_eq!(v.signer, casemesh_package::signer_of(&signing_key));
+    assert_eq!(v.signer, casemesh_package::signer_of(&signing_key).0);
     assert!(v.signer_matches_key);
     let key = signing_key.verifying_key();
     assert!(v.signed_by(&key));

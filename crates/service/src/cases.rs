@@ -17,7 +17,7 @@ use casemesh_model::names::{NameError, TextError, check_line, check_text, limits
 use casemesh_model::org::{Action, Denied, Settings, User};
 use casemesh_model::retention::RetentionPolicy;
 use casemesh_sharing::records::IncomingShare;
-use casemesh_sharing::{Engine, SharingError};
+use casemesh_sharing::{Engine, Missing, SharingError};
 use casemesh_store::{Clock, Store, StoreError};
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -360,8 +360,8 @@ impl CaseService {
     /// if the caller may see it; else `Sharing(NotFound)` exactly as for a missing one.
     pub fn received(&self, caller: &Caller, reference: &str) -> Result<IncomingShare, CaseError> {
         let not_found = || {
-            CaseError::Sharing(SharingError::NotFound(format!(
-                "received share {reference:?}"
+            CaseError::Sharing(SharingError::NotFound(Missing::ReceivedShareText(
+                reference.to_owned(),
             )))
         };
         let share = match self.sharing.find_received(reference) {

@@ -26,7 +26,7 @@ use casemesh_model::grant::{Recipient, ShareMode};
 use casemesh_model::ids::{BlobHash, EvidenceId, ShareId};
 use casemesh_model::org::{Action, Feature, Settings, ShareTarget};
 use casemesh_sharing::records::OutgoingShare;
-use casemesh_sharing::{Engine, SharingError};
+use casemesh_sharing::{Engine, Missing, SharingError};
 use casemesh_store::Clock;
 use std::sync::{Arc, RwLock};
 
@@ -92,7 +92,7 @@ pub struct ShareDetail {
 /// exist, with the same message: a malformed id and an unknown one are told apart by no one.
 pub fn parse_share_id(text: &str) -> Result<ShareId, ShareError> {
     text.parse()
-        .map_err(|_| SharingError::NotFound(format!("share {text:?}")).into())
+        .map_err(|_| SharingError::NotFound(Missing::ShareText(text.to_owned())).into())
 }
 
 /// Parse recipients as text (`user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or a
@@ -272,7 +272,7 @@ impl ShareService {
         let share = self.sharing.share(id)?;
         self.cases
             .resolve_whole(caller, &share.case.to_string())
-            .map_err(|_| SharingError::NotFound(format!("share \"{id}\"")))?;
+            .map_err(|_| SharingError::NotFound(Missing::Share(id)))?;
         Ok(share)
     }
 }

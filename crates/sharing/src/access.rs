@@ -22,7 +22,7 @@
 //! the connection).
 
 use crate::Engine;
-use crate::error::{Result, SharingError};
+use crate::error::{Missing, Result, SharingError};
 use crate::records::{
     IncomingShare, RECEIVED_ITEMS, ReceivedItem, ReceivedStatus, SHARE_ITEMS, SHARES,
 };
@@ -214,7 +214,10 @@ impl Engine {
             .is_some_and(|s| item.seq < s)
         {
             // Sent before this user was named: as if it did not exist for them.
-            return Err(SharingError::NotFound(format!("evidence {evidence:?}")));
+            return Err(SharingError::NotFound(Missing::ReceivedItem {
+                share: id,
+                name: evidence.to_owned(),
+            }));
         }
         let paths = folder_paths(&share.head.folders);
         let doc = self.received_doc(id);
@@ -230,24 +233,26 @@ impl Engine {
                 // The sharer's answer (stopped, policy, no longer in scope) is a refusal, not a
                 // fault of this node.
                 casemesh_net::NetError::Refused { refusal, .. } => match refusal.code {
-                    casemesh_net::RefusalCode::NotFound => SharingError::NotFound(format!(
-                        "the sharer no longer serves this item: {}",
-                        refusal.reason
-                    )),
+                    casemesh_net::RefusalCode::NotFound => {
+                        SharingError::NotFound(Missing::AtSharer {
+                            reason: refusal.reason,
+                        })
+                    }
                     _ => SharingError::Forbidden(format!("the sharer refused: {}", refusal.reason)),
                 },
                 other => other.into(),
             })?;
         let path = fetched.path;
-        let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
-            let file = std::fs::File::open(&path)
-                .map_err(|e| SharingError::Internal(format!("open fetched blob: {e}")))?;
-            // The open file stays readable; the name goes, so no copy is left behind.
-            let _ = std::fs::remove_file(&path);
-            Ok(file)
-        })
-        .await
-        .map_err(|e| SharingError::Internal(format!("fetch task: {e}")))??;
+        // On the engine's tracker: shutdown waits for it (issue #9).
+        let file = self
+            .blocking("open fetched blob", move || -> Result<std::fs::File> {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| SharingError::Internal(format!("open fetched blob: {e}")))?;
+                // The open file stays readable; the name goes, so no copy is left behind.
+                let _ = std::fs::remove_file(&path);
+                Ok(file)
+            })
+            .await?;
         tracing::info!(share = %id, evidence = %item.entry.id, size = item.entry.size, "item fetched on demand (access)");
         Ok(Fetched { entry, file })
     }
@@ -274,9 +279,10 @@ impl Engine {
         })?;
         match found.len() {
             1 => Ok(found.remove(0)),
-            0 => Err(SharingError::NotFound(format!(
-                "evidence {name:?} in received share {id}"
-            ))),
+            0 => Err(SharingError::NotFound(Missing::ReceivedItem {
+                share: id,
+                name: name.to_owned(),
+            })),
             n => Err(SharingError::Conflict(format!(
                 "{n} items of received share {id} are named {name:?}: name one by its id"
             ))),
@@ -350,7 +356,7 @@ impl Engine {
             .store
             .get(&SHARES, &event.share)?
             .filter(|s| s.partner == *peer)
-            .ok_or_else(|| SharingError::NotFound(format!("share {}", event.share)))?;
+            .ok_or(SharingError::NotFound(Missing::Share(event.share)))?;
         check_line("user", &event.user, wire::MAX_ACCESS_USER)
             .map_err(|e| SharingError::Invalid(format!("access event: {e}")))?;
         if event.user.is_empty() {

@@ -274,19 +274,19 @@ impl Engine {
                 break;
             }
             let engine = self.clone();
-            let pass = tokio::task::spawn_blocking(move || {
-                engine
-                    .evidence_added(case)
-                    .and_then(|()| engine.metadata_changed(case))
-            })
-            .await;
+            // On the engine's tracker (it queues in the outbox: a store write the final flush
+            // must not run beside), not a bare blocking task.
+            let pass = self
+                .blocking("synchronization pass", move || {
+                    engine
+                        .evidence_added(case)
+                        .and_then(|()| engine.metadata_changed(case))
+                })
+                .await;
             match pass {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(case = %case, error = %e, "could not send the case's changes to partners")
-                }
+                Ok(()) => {}
                 Err(e) => {
-                    tracing::error!(case = %case, error = %e, "synchronization task failed")
+                    tracing::error!(case = %case, error = %e, "could not send the case's changes to partners")
                 }
             }
         }

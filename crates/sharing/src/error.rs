@@ -1,7 +1,11 @@
 //! The sharing engine's error type: expected refusals (not found, invalid, forbidden, conflict)
 //! kept apart from store and network failures, and the one place that decides what a partner is
-//! told about one ([`SharingError::wire_status`]).
+//! told about one ([`SharingError::wire_status`]). A "not found" names what is missing and by
+//! which id or reference ([`Missing`]), not free text.
 
+use std::fmt;
+
+use casemesh_model::ids::{CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_net::{ControlStatus, NetError};
 use casemesh_store::StoreError;
 
@@ -9,9 +13,10 @@ use casemesh_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SharingError {
-    /// No such partner, share, case or evidence.
-    #[error("{0} not found")]
-    NotFound(String),
+    /// No such partner, share, case or evidence: [`Missing`] says which, by its id or the
+    /// reference a user typed.
+    #[error("{0}")]
+    NotFound(Missing),
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
@@ -71,6 +76,103 @@ impl SharingError {
     }
 }
 
+/// What a [`SharingError::NotFound`] did not find, with the typed id (or, where a user names
+/// it by text, the reference as typed) it was looked up by. Its `Display` is the whole message
+/// users see, of the form `share "ID" not found` (ids and references in double quotes, as the
+/// other not-found errors of the node say it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Missing {
+    /// An outgoing share of this node.
+    Share(ShareId),
+    /// A share id as a caller typed it, naming no outgoing share; text that is no share id at
+    /// all reads the same (a malformed id and an unknown one are told apart by no one).
+    ShareText(String),
+    /// A share this node received.
+    ReceivedShare(ShareId),
+    /// A received share as a user referred to it (share id, the copy's case id or Case ID, or
+    /// the sharer's case number), matching none.
+    ReceivedShareText(String),
+    /// A registered partner, by org id.
+    Partner(OrgId),
+    /// A registered partner as a user named it (display name or PeerId), matching none.
+    PartnerText(String),
+    /// A sharing policy, by name (policies have no other id).
+    Policy(String),
+    /// A case of this node.
+    Case(CaseId),
+    /// An item of received share `share` as a user named it (the sharer's evidence id, display
+    /// id or name), matching none the user may see.
+    ReceivedItem {
+        /// The received share.
+        share: ShareId,
+        /// The name as typed.
+        name: String,
+    },
+    /// The local copy of the sharer's item `evidence` of received share `share` (not imported,
+    /// or deleted from the copy).
+    CopyEvidence {
+        /// The received share.
+        share: ShareId,
+        /// The sharer's evidence id.
+        evidence: EvidenceId,
+    },
+    /// The local copy of received share `.0`, which no longer exists (deleted).
+    Copy(ShareId),
+    /// The local copy of received share `.0`, which was not imported yet.
+    NotImported(ShareId),
+    /// A local user to own a new copy: no recipient of the share is a local user and no user
+    /// administers this node.
+    CopyOwner,
+    /// An item the sharer no longer serves (deleted, or out of the share's scope), with the
+    /// sharer's reason as it gave it.
+    AtSharer {
+        /// The sharer's refusal reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Share(id) => write!(f, "share \"{id}\" not found"),
+            Missing::ShareText(text) => write!(f, "share {text:?} not found"),
+            Missing::ReceivedShare(id) => write!(f, "received share \"{id}\" not found"),
+            Missing::ReceivedShareText(text) => write!(f, "received share {text:?} not found"),
+            Missing::Partner(org) => write!(f, "partner \"{org}\" not found"),
+            Missing::PartnerText(text) => write!(f, "partner {text:?} not found"),
+            Missing::Policy(name) => write!(f, "sharing policy {name:?} not found"),
+            Missing::Case(id) => write!(f, "case \"{id}\" not found"),
+            Missing::ReceivedItem { share, name } => {
+                write!(f, "evidence {name:?} in received share \"{share}\" not found")
+            }
+            Missing::CopyEvidence { share, evidence } => write!(
+                f,
+                "evidence \"{evidence}\" of received share \"{share}\" not found in the local copy"
+            ),
+            Missing::Copy(share) => {
+                write!(f, "the local copy of received share \"{share}\" not found")
+            }
+            Missing::NotImported(share) => write!(
+                f,
+                "the local copy of received share \"{share}\" not found: it was not imported yet (import it first: casemesh received import {share})"
+            ),
+            Missing::CopyOwner => f.write_str(
+                "a local owner for the copy not found (no recipient is a local user and no user administers this node)",
+            ),
+            Missing::AtSharer { reason } => {
+                write!(f, "the item was not found at the sharer, which no longer serves it: {reason}")
+            }
+        }
+    }
+}
+
+impl From<Missing> for SharingError {
+    fn from(m: Missing) -> Self {
+        SharingError::NotFound(m)
+    }
+}
+
 /// Result of the engine's operations.
 pub type Result<T, E = SharingError> = std::result::Result<T, E>;
 
@@ -83,7 +185,7 @@ mod tests {
     #[test]
     fn only_refusals_are_rejected_on_the_wire() {
         let rejected = [
-            SharingError::NotFound("share x".into()),
+            SharingError::NotFound(Missing::ShareText("x".into())),
             SharingError::Invalid("bad".into()),
             SharingError::Forbidden("policy".into()),
             SharingError::Conflict("stopped".into()),
@@ -103,6 +205,89 @@ mod tests {
         ];
         for e in failed {
             assert_eq!(e.wire_status(), ControlStatus::Failed(e.to_string()));
+        }
+    }
+
+    /// Every kind of [`Missing`] renders the message users see (the CLI prints it after
+    /// `error:`; the API puts it in the answer's `message`), and every one is a refusal.
+    #[test]
+    fn each_missing_kind_says_what_and_which() {
+        let share: ShareId = "11111111-1111-4111-8111-111111111111".parse().expect("id");
+        let case: CaseId = "22222222-2222-4222-8222-222222222222".parse().expect("id");
+        let ev: EvidenceId = "33333333-3333-4333-8333-333333333333".parse().expect("id");
+        let s = "11111111-1111-4111-8111-111111111111";
+        let cases = [
+            (Missing::Share(share), format!("share \"{s}\" not found")),
+            (
+                Missing::ShareText("not-a-share".into()),
+                "share \"not-a-share\" not found".into(),
+            ),
+            (
+                Missing::ReceivedShare(share),
+                format!("received share \"{s}\" not found"),
+            ),
+            (
+                Missing::ReceivedShareText("2026-CR-7".into()),
+                "received share \"2026-CR-7\" not found".into(),
+            ),
+            (
+                Missing::Partner(OrgId("12D3KooWA".into())),
+                "partner \"12D3KooWA\" not found".into(),
+            ),
+            (
+                Missing::PartnerText("County DA".into()),
+                "partner \"County DA\" not found".into(),
+            ),
+            (
+                Missing::Policy("strict".into()),
+                "sharing policy \"strict\" not found".into(),
+            ),
+            (
+                Missing::Case(case),
+                "case \"22222222-2222-4222-8222-222222222222\" not found".into(),
+            ),
+            (
+                Missing::ReceivedItem {
+                    share,
+                    name: "door.jpg".into(),
+                },
+                format!("evidence \"door.jpg\" in received share \"{s}\" not found"),
+            ),
+            (
+                Missing::CopyEvidence {
+                    share,
+                    evidence: ev,
+                },
+                format!(
+                    "evidence \"33333333-3333-4333-8333-333333333333\" of received share \"{s}\" not found in the local copy"
+                ),
+            ),
+            (
+                Missing::Copy(share),
+                format!("the local copy of received share \"{s}\" not found"),
+            ),
+            (
+                Missing::NotImported(share),
+                format!(
+                    "the local copy of received share \"{s}\" not found: it was not imported yet (import it first: casemesh received import {s})"
+                ),
+            ),
+            (
+                Missing::CopyOwner,
+                "a local owner for the copy not found (no recipient is a local user and no user administers this node)".into(),
+            ),
+            (
+                Missing::AtSharer {
+                    reason: "stopped".into(),
+                },
+                "the item was not found at the sharer, which no longer serves it: stopped".into(),
+            ),
+        ];
+        for (missing, text) in cases {
+            let e = SharingError::from(missing);
+            assert_eq!(e.to_string(), text);
+            assert!(e.is_refusal(), "{e}");
+            assert_eq!(e.wire_status(), ControlStatus::Rejected(text));
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::Engine;
 use crate::custody;
-use crate::error::{Result, SharingError};
+use crate::error::{Missing, Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::received_lifecycle::{self as lifecycle, Effect, Event, Refused};
 use crate::recipients;
@@ -301,7 +301,7 @@ impl Engine {
         self.inner
             .store
             .get(&RECEIVED, &id)?
-            .ok_or_else(|| SharingError::NotFound(format!("received share \"{id}\"")))
+            .ok_or(SharingError::NotFound(Missing::ReceivedShare(id)))
     }
 
     /// The received share a reference as a user types it names: a share id, the local copy's
@@ -343,8 +343,8 @@ impl Engine {
                 )));
             }
         }
-        Err(SharingError::NotFound(format!(
-            "received share {reference:?}"
+        Err(SharingError::NotFound(Missing::ReceivedShareText(
+            reference.to_owned(),
         )))
     }
 
@@ -371,7 +371,7 @@ impl Engine {
         self.inner
             .store
             .get(&RECEIVED, &id)?
-            .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))
+            .ok_or(SharingError::NotFound(Missing::ReceivedShare(id)))
     }
 
     pub(crate) async fn on_offer(&self, peer: &OrgId, offer: Offer) -> Result<()> {
@@ -611,7 +611,7 @@ impl Engine {
                         let Some(copy) = s.local_case else { continue };
                         let owner = txn
                             .case(copy)?
-                            .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?
+                            .ok_or(SharingError::NotFound(Missing::Case(copy)))?
                             .owner;
                         let (principals, _) =
                             recipients::principals(added, &all_users, &all_groups);
@@ -761,7 +761,7 @@ impl Engine {
         self.inner.store.atomically(|txn| {
             let mut s: IncomingShare = txn
                 .get(&RECEIVED, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::ReceivedShare(id)))?;
             let effects = lifecycle::step(&mut s, event.clone()).map_err(refusal)?;
             txn.put(&RECEIVED, &id, &s)?;
             Ok::<_, SharingError>((s, effects))
@@ -1407,10 +1407,10 @@ impl Engine {
             let (mut imported, mut skipped) = (0u64, 0u64);
             let mut share: IncomingShare = txn
                 .get(&RECEIVED, &share_id)?
-                .ok_or_else(|| SharingError::NotFound(format!("received share {share_id}")))?;
+                .ok_or(SharingError::NotFound(Missing::ReceivedShare(share_id)))?;
             let copy = txn
                 .case(case_id)?
-                .ok_or_else(|| SharingError::NotFound(format!("case {case_id}")))?;
+                .ok_or(SharingError::NotFound(Missing::Case(case_id)))?;
             for ((item, transcripts, _pins), ev_id) in fetched.iter().zip(&new_ids) {
                 let key = (share_id, item.id);
                 let Some(mut row) = txn.get(&RECEIVED_ITEMS, &key)? else {
@@ -1601,7 +1601,7 @@ impl Engine {
                     })
                 })
             })
-            .ok_or_else(|| SharingError::NotFound("a local owner for the copy".into()))?;
+            .ok_or(SharingError::NotFound(Missing::CopyOwner))?;
         let now = self.now();
         let mut copy = Case::new(&m.case_number, &m.title, &m.description, owner.id, now);
         copy.retention = received_case_policy(self.settings().default_retention);
@@ -1668,7 +1668,7 @@ impl Engine {
         let existing = store.atomically(|txn| {
             let mut s: IncomingShare = txn
                 .get(&RECEIVED, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("received share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::ReceivedShare(id)))?;
             match lifecycle::step(
                 &mut s,
                 Event::CopyCreated {

@@ -49,7 +49,7 @@ mod serve;
 mod updates;
 pub mod wire;
 
-pub use error::{Result, SharingError};
+pub use error::{Missing, Result, SharingError};
 pub use mail::SmtpConfig;
 pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;

@@ -4,7 +4,7 @@
 
 use crate::Engine;
 use crate::custody;
-use crate::error::{Result, SharingError};
+use crate::error::{Missing, Result, SharingError};
 use crate::lifecycle::{self, Effect, Event};
 use crate::manifest::{self, ListBuilder};
 use crate::records::OnwardOf;
@@ -234,7 +234,7 @@ impl Engine {
             .inner
             .store
             .get(&crate::records::RECEIVED, &parent)?
-            .ok_or_else(|| SharingError::NotFound(format!("received share {parent}")))?;
+            .ok_or(SharingError::NotFound(Missing::ReceivedShare(parent)))?;
         let bytes = hex::decode(&received.grant)
             .map_err(|_| SharingError::Internal("stored grant is not hex".into()))?;
         SignedGrant::from_bytes(&bytes)
@@ -261,12 +261,9 @@ impl Engine {
             &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
             "sharing this case onward to another organization",
         )?;
-        let copy = received.local_case.ok_or_else(|| {
-            SharingError::NotFound(
-                "this share was not imported yet: import it first (casemesh received import)"
-                    .into(),
-            )
-        })?;
+        let copy = received
+            .local_case
+            .ok_or(SharingError::NotFound(Missing::NotImported(received.id)))?;
         if parent.depth() >= grant::MAX_CHAIN_DEPTH {
             return Err(SharingError::Forbidden(format!(
                 "this case already passed through {} organizations: at most {} may share it in a chain",
@@ -294,7 +291,7 @@ impl Engine {
             .inner
             .store
             .case(copy)?
-            .ok_or_else(|| SharingError::NotFound(format!("case {copy}")))?;
+            .ok_or(SharingError::NotFound(Missing::Case(copy)))?;
         let onward = OnwardOf {
             parent: received.id,
             source_case: parent.grant.source_case,
@@ -474,7 +471,7 @@ impl Engine {
         self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &sid)?
-                .ok_or_else(|| SharingError::NotFound(format!("share {sid}")))?;
+                .ok_or(SharingError::NotFound(Missing::Share(sid)))?;
             let effects = lifecycle::step(&mut s, Event::Approved, now)
                 .map_err(|e| SharingError::Conflict(e.to_string()))?;
             txn.put(&SHARES, &sid, &s)?;
@@ -514,7 +511,7 @@ impl Engine {
                 SharingError::Forbidden("onward hop of a share this node never issued".into())
             })?;
         let Some(share) = self.inner.store.get(&SHARES, &mine.grant.id)? else {
-            return Err(SharingError::NotFound(format!("share {}", mine.grant.id)));
+            return Err(SharingError::NotFound(Missing::Share(mine.grant.id)));
         };
         if share.id != notice.share && share.onward.is_none_or(|o| o.parent != notice.share) {
             // The notice names the share it descends from in the reporter's terms; either way
@@ -623,7 +620,7 @@ impl Engine {
             .inner
             .store
             .case(req.case)?
-            .ok_or_else(|| SharingError::NotFound(format!("case {}", req.case)))?;
+            .ok_or(SharingError::NotFound(Missing::Case(req.case)))?;
         if case.is_external() {
             return Err(SharingError::Forbidden(
                 "this case was received from a partner: share it onward with `casemesh received share` (as its sharing policy allows)".into(),
@@ -981,7 +978,7 @@ impl Engine {
         self.inner
             .store
             .get(&SHARES, &id)?
-            .ok_or_else(|| SharingError::NotFound(format!("share \"{id}\"")))
+            .ok_or(SharingError::NotFound(Missing::Share(id)))
     }
 
     /// Every outgoing share, or those of one case.
@@ -1028,7 +1025,7 @@ impl Engine {
                     .inner
                     .store
                     .case(share.case)?
-                    .ok_or_else(|| SharingError::NotFound("case".into()))?;
+                    .ok_or(SharingError::NotFound(Missing::Case(share.case)))?;
                 return self.open_share(
                     actor,
                     Opening {
@@ -1062,7 +1059,7 @@ impl Engine {
             .inner
             .store
             .case(share.case)?
-            .ok_or_else(|| SharingError::NotFound("case".into()))?;
+            .ok_or(SharingError::NotFound(Missing::Case(share.case)))?;
         let details = format!(
             "share {} recipients now {}",
             share.id,
@@ -1079,7 +1076,7 @@ impl Engine {
             // may have changed it since it was read).
             let mut current: OutgoingShare = txn
                 .get(&SHARES, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             if current.status == ShareStatus::Stopped {
                 return Err(SharingError::Conflict("this share was stopped".into()));
             }
@@ -1389,7 +1386,7 @@ impl Engine {
         let stopped = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             let effects = lifecycle::step(
                 &mut s,
                 Event::Stopped {
@@ -1477,7 +1474,7 @@ impl Engine {
         let after = self.inner.store.atomically(|txn| {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             // A receipt that cannot be true is the partner's fault: refused, nothing changes.
             let effects = lifecycle::step(&mut s, Event::Receipt(&receipt), now)
                 .map_err(|e| SharingError::Invalid(e.to_string()))?;
@@ -1582,12 +1579,13 @@ impl Engine {
                     return;
                 }
                 let store = engine.inner.store.clone();
-                let source = match tokio::task::spawn_blocking(move || {
-                    crate::serve::blob_source(&store, &hash)
-                })
-                .await
+                let source = match engine
+                    .blocking("blob lookup", move || {
+                        Ok(crate::serve::blob_source(&store, &hash)?)
+                    })
+                    .await
                 {
-                    Ok(Ok(Some(source))) if source.size == size => source,
+                    Ok(Some(source)) if source.size == size => source,
                     _ => continue, // not stored (any more): nothing to prepare
                 };
                 if let Err(e) = engine.inner.net.prepare_blob(hash, source).await {
@@ -1610,7 +1608,7 @@ impl Engine {
     fn refuse_change_under_approval(&self, share: &OutgoingShare) -> Result<()> {
         let partner = self
             .partner_by_id(&share.partner)?
-            .ok_or_else(|| SharingError::NotFound(format!("partner {}", share.partner)))?;
+            .ok_or_else(|| SharingError::NotFound(Missing::Partner(share.partner.clone())))?;
         if self.policy(&partner.policy)?.two_person_approval {
             return Err(SharingError::Conflict(format!(
                 "share {} is under two-person approval (policy {:?}): it cannot be widened without a second person; stop it and create a new share, which a user with share_approve approves",
@@ -1632,7 +1630,7 @@ impl Engine {
             .inner
             .store
             .case(case)?
-            .ok_or_else(|| SharingError::NotFound(format!("case {case}")))?;
+            .ok_or(SharingError::NotFound(Missing::Case(case)))?;
         self.active_share_to(&case, partner, mode)
     }
 
@@ -1724,7 +1722,7 @@ impl Engine {
         let share = self.inner.store.atomically(|txn| {
             let mut current: OutgoingShare = txn
                 .get(&SHARES, &id)?
-                .ok_or_else(|| SharingError::NotFound(format!("share {id}")))?;
+                .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             let count = (items.ids.len() - items.resent.len()) as u64;
             if count > 0 {
                 lifecycle::step(&mut current, Event::ItemsSent { seq, count }, now)

@@ -5,9 +5,9 @@
 //! partner is refused before any casemesh protocol runs.
 
 use crate::Engine;
-use crate::error::{Result, SharingError};
+use crate::error::{Missing, Result, SharingError};
 use crate::records::{self, PARTNERS, POLICIES, Partner};
-use casemesh_model::ids::OrgId;
+use casemesh_model::ids::{OrgId, ShareId};
 use casemesh_model::policy::SharingPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +66,8 @@ pub struct PeerView {
 pub struct DeadLetterView {
     /// Message kind (e.g. `grant.offer/1`).
     pub kind: String,
-    /// The share it belonged to.
-    pub share: Option<String>,
+    /// The share it belonged to, if any (serialized as the id's text, or `null`).
+    pub share: Option<ShareId>,
     /// Why it cannot be delivered.
     pub reason: String,
     /// When it was given up on, RFC 3339 UTC.
@@ -137,7 +137,7 @@ impl Engine {
         self.partners()?
             .into_iter()
             .find(|p| p.name == name_or_id)
-            .ok_or_else(|| SharingError::NotFound(format!("partner {name_or_id:?}")))
+            .ok_or_else(|| SharingError::NotFound(Missing::PartnerText(name_or_id.to_owned())))
     }
 
     /// Register a partner and connect to it.
@@ -263,7 +263,7 @@ impl Engine {
         self.policies()?
             .into_iter()
             .find(|p| p.name == name)
-            .ok_or_else(|| SharingError::NotFound(format!("sharing policy {name:?}")))
+            .ok_or_else(|| SharingError::NotFound(Missing::Policy(name.to_owned())))
     }
 
     /// Create or replace a named policy.
@@ -313,7 +313,7 @@ impl Engine {
                     .into_iter()
                     .map(|d| DeadLetterView {
                         kind: d.kind,
-                        share: d.share.map(|s| s.to_string()),
+                        share: d.share,
                         reason: d.reason,
                         at: d.at.to_string(),
                     })

@@ -51,7 +51,7 @@
 //! all or nothing; the cached copy is dropped on any failure and read again from the store.
 
 use crate::Engine;
-use crate::error::{Result, SharingError};
+use crate::error::{Missing, Result, SharingError};
 use crate::records::{
     IncomingShare, OutgoingShare, RECEIVED_APPLIED, RECEIVED_DOCS, RECEIVED_ITEMS, ReceivedItem,
     SHARE_DOCS, SHARE_ITEMS, SHARES, ShareDoc, ShareStatus,
@@ -409,7 +409,7 @@ impl Engine {
         let store = &self.inner.store;
         let case = store
             .case(share.case)?
-            .ok_or_else(|| SharingError::NotFound(format!("case {}", share.case)))?;
+            .ok_or(SharingError::NotFound(Missing::Case(share.case)))?;
         let only: Option<std::collections::HashSet<EvidenceId>> =
             items.map(|ids| ids.iter().copied().collect());
         let mut evidence = Vec::new();
@@ -1012,7 +1012,7 @@ impl Engine {
             .ok_or_else(|| SharingError::Conflict("the share has not been imported yet".into()))?;
         let (mut local, mut applied) = self
             .local_meta(&share)?
-            .ok_or_else(|| SharingError::NotFound("the local copy".into()))?;
+            .ok_or(SharingError::NotFound(Missing::Copy(share.id)))?;
         let policy = Self::grant_policy(&share)?;
         let choice = match choice {
             Some(c) if fields.is_empty() => c,
@@ -1066,7 +1066,7 @@ impl Engine {
         }
         let (local, mut applied) = self
             .local_meta(&share)?
-            .ok_or_else(|| SharingError::NotFound("the local copy".into()))?;
+            .ok_or(SharingError::NotFound(Missing::Copy(share.id)))?;
         let done = self
             .read_doc(Side::Received, share.id, |up| {
                 casemesh_meta::dismiss(up, &chosen, &mut applied, &local).map_err(refused)
@@ -1080,7 +1080,7 @@ impl Engine {
         let details = format!("dismissed updates from {}: {details}", share.sharer_name);
         self.inner.store.atomically(|txn| {
             if txn.case(case)?.is_none() {
-                return Err(SharingError::NotFound(format!("case {case}")));
+                return Err(SharingError::NotFound(Missing::Case(case)));
             }
             txn.audit(case, actor, actions::CASE_UPDATE_DISMISS, None, &details)?;
             record_taken_in(txn, share.id, &done)
@@ -1117,8 +1117,11 @@ impl Engine {
                     store
                         .get(&RECEIVED_ITEMS, &(share.id, sharer_id))?
                         .and_then(|i| i.local)
-                        .ok_or_else(|| {
-                            SharingError::NotFound(format!("evidence {sharer_id} in the copy"))
+                        .ok_or({
+                            SharingError::NotFound(Missing::CopyEvidence {
+                                share: share.id,
+                                evidence: sharer_id,
+                            })
                         })?,
                 ),
             };

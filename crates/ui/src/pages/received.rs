@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
-use casemesh_model::grant::{ShareMode, SignedGrant};
+use casemesh_model::grant::ShareMode;
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_service::{AccessError, ApplyChoice, OnwardShare, ReceivedError, ReceivedShare};
 use casemesh_sharing::records::{IncomingShare, ReceivedStatus};
@@ -274,14 +274,6 @@ fn data_label(d: SharedData) -> &'static str {
     }
 }
 
-/// The grant a received share is held under (checked again by the engine on every use; read
-/// here only to show its mode, policy and message).
-fn grant_of(s: &IncomingShare) -> Option<SignedGrant> {
-    hex::decode(&s.grant)
-        .ok()
-        .and_then(|b| SignedGrant::from_bytes(&b).ok())
-}
-
 /// `GET /ui/received/{share}`: Import Details of a received share (by share id, or the local
 /// copy's record id or Case ID), as `node.received().show` lets the user see it.
 pub async fn details(
@@ -294,7 +286,9 @@ pub async fn details(
     let node = &state.node;
     let s = &shown.share;
     let id = s.id.to_string();
-    let grant = grant_of(s);
+    // The grant the share is held under, read only to show its mode, policy and message (the
+    // engine checks it again on every use).
+    let grant = s.signed_grant();
     let policy = grant
         .as_ref()
         .map(|g| g.grant.policy.clone())
@@ -616,8 +610,9 @@ pub async fn view(
         .await
         .map_err(ui_error)?;
     let s = &shown.share;
-    let may_download =
-        grant_of(s).is_some_and(|g| g.grant.policy.allowed.contains(&PolicyAction::Download));
+    let may_download = s
+        .signed_grant()
+        .is_some_and(|g| g.grant.policy.allowed.contains(&PolicyAction::Download));
     render(&ViewPage {
         layout: Layout::new(&state, &who, "shared"),
         id: s.id.to_string(),
