@@ -6,6 +6,17 @@
 //! uploads are read from the file in 1 MiB chunks and downloads go to `FILE.part`, are checked
 //! against the expected BLAKE3 hash, synced and only then renamed, so a failed or corrupted
 //! transfer never leaves a file that looks complete.
+//!
+//! How long it waits for the node (`--timeout SECS`, `CASEMESH_TIMEOUT`, default
+//! [`DEFAULT_TIMEOUT`]; 0 waits forever): an ordinary request fails when the node sends nothing
+//! for that long (reqwest's `read_timeout`: from the request until the answer's headers, then
+//! between two reads of its body), so a node that hangs (stopped with SIGSTOP, deadlocked, its
+//! disk stuck) ends the command with a message instead of a wait without end. Requests whose answer
+//! comes only after work that grows with the store ([`Client::get_long`],
+//! [`Client::post_empty_long`]: `blobs verify`, `blobs gc`, `retention sweep`) wait without that
+//! bound. An upload fails when the node takes no byte of it for that long (it may then take as
+//! long as it needs to verify and sync); a download's answer may take as long as the node needs
+//! to verify the blob, then each read of its body is bounded.
 
 use crate::commands::Context;
 use anyhow::{Context as _, anyhow, bail};
@@ -26,9 +37,19 @@ const CHUNK: usize = 1 << 20;
 /// Transfers smaller than this get no progress bar: they finish before one would be readable.
 const PROGRESS_THRESHOLD: u64 = 4 << 20;
 
+/// How long the client waits for the node to send something before it gives up, unless
+/// `--timeout` says otherwise (see the module doc).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A connection to one node's admin API, with the bearer token to present.
 pub(crate) struct Client {
+    /// Ordinary requests: bounded by [`Client::timeout`] per read.
     http: reqwest::Client,
+    /// Uploads, downloads and the long synchronous requests: no read bound of reqwest's (the
+    /// callers bound what they can, see the module doc).
+    http_long: reqwest::Client,
+    /// How long the node may send nothing (`None`: forever).
+    timeout: Option<Duration>,
     base: Url,
     token: Option<String>,
     /// Whether progress bars may be drawn (stderr is a terminal and `--json` is off).
@@ -69,11 +90,22 @@ impl Client {
             }
             (None, None) => None,
         };
-        Client::new(&base, token, !ctx.json && std::io::stderr().is_terminal())
+        Client::new(
+            &base,
+            token,
+            !ctx.json && std::io::stderr().is_terminal(),
+            ctx.timeout,
+        )
     }
 
-    /// A client for the node at `base` (`http://host:port` or just `host:port`).
-    pub(crate) fn new(base: &str, token: Option<String>, progress: bool) -> anyhow::Result<Client> {
+    /// A client for the node at `base` (`http://host:port` or just `host:port`) that gives up on
+    /// a node that sends nothing for `timeout` (`None`: waits forever; see the module doc).
+    pub(crate) fn new(
+        base: &str,
+        token: Option<String>,
+        progress: bool,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<Client> {
         let with_scheme = if base.contains("://") {
             base.to_owned()
         } else {
@@ -85,13 +117,22 @@ impl Client {
         if base.cannot_be_a_base() {
             bail!("invalid node address {base} (expected http://HOST:PORT)");
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("casemesh-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("casemesh-cli/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = match timeout {
+            Some(t) => builder().read_timeout(t),
+            None => builder(),
+        }
+        .build()
+        .context("building the HTTP client")?;
+        let http_long = builder().build().context("building the HTTP client")?;
         Ok(Client {
             http,
+            http_long,
+            timeout,
             base,
             token,
             progress,
@@ -109,7 +150,15 @@ impl Client {
     }
 
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        let req = self.http.request(method, url);
+        self.authorized(self.http.request(method, url))
+    }
+
+    /// A request without reqwest's read bound (see [`Client::http_long`]).
+    fn request_long(&self, method: Method, url: Url) -> RequestBuilder {
+        self.authorized(self.http_long.request(method, url))
+    }
+
+    fn authorized(&self, req: RequestBuilder) -> RequestBuilder {
         match &self.token {
             Some(token) => req.bearer_auth(token),
             None => req,
@@ -123,7 +172,9 @@ impl Client {
     }
 
     fn connect_error(&self, e: reqwest::Error) -> anyhow::Error {
-        let message = if e.is_connect() {
+        let message = if e.is_timeout() && !e.is_connect() {
+            self.silent_node_message()
+        } else if e.is_connect() {
             format!(
                 "cannot reach the node at {}: is `casemesh run` running? ({e})",
                 self.base
@@ -154,6 +205,54 @@ impl Client {
         .into()
     }
 
+    /// What the client says when the node sent nothing for [`Client::timeout`].
+    fn silent_node_message(&self) -> String {
+        let secs = self.timeout.map_or(0, |t| t.as_secs());
+        format!(
+            "the node at {} did not answer in {secs} s: it may be stopped (e.g. `kill -STOP`), \
+             hung or overloaded; check the `casemesh run` process and its log, or wait longer \
+             with --timeout SECS (or CASEMESH_TIMEOUT; 0 waits forever)",
+            self.base
+        )
+    }
+
+    /// The transport error for a node that sent nothing for [`Client::timeout`].
+    fn silent_node(&self) -> anyhow::Error {
+        RequestError::Transport {
+            connect: false,
+            message: self.silent_node_message(),
+        }
+        .into()
+    }
+
+    /// The JSON body of a successful answer; `null` when it is empty (204 and friends). A body
+    /// that stops coming for [`Client::timeout`] is the node's silence, said so.
+    async fn json_body(&self, resp: Response) -> anyhow::Result<Value> {
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) if e.is_timeout() => return Err(self.silent_node()),
+            Err(e) => return Err(e).context("reading the node's answer"),
+        };
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).context("the node's answer is not valid JSON")
+    }
+
+    /// `GET` a JSON document whose answer comes only after work that grows with the store
+    /// (`blobs verify`): no read bound, the node may take as long as it needs.
+    pub(crate) async fn get_long(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let req = self.request_long(Method::GET, self.url(segments));
+        self.json_body(self.send(req).await?).await
+    }
+
+    /// `POST` with no body whose answer comes only after work that grows with the store (`blobs
+    /// gc`, `retention sweep`): no read bound.
+    pub(crate) async fn post_empty_long(&self, segments: &[&str]) -> anyhow::Result<Value> {
+        let req = self.request_long(Method::POST, self.url(segments));
+        self.json_body(self.send(req).await?).await
+    }
+
     /// `GET` a JSON document.
     pub(crate) async fn get(&self, segments: &[&str]) -> anyhow::Result<Value> {
         self.get_query(segments, &[]).await
@@ -166,7 +265,7 @@ impl Client {
         query: &[(&str, String)],
     ) -> anyhow::Result<Value> {
         let req = self.request(Method::GET, self.url(segments)).query(query);
-        json_body(self.send(req).await?).await
+        self.json_body(self.send(req).await?).await
     }
 
     /// Send `body` as JSON with `method` and return the JSON answer (`null` for 204).
@@ -177,13 +276,13 @@ impl Client {
         body: &impl Serialize,
     ) -> anyhow::Result<Value> {
         let req = self.request(method, self.url(segments)).json(body);
-        json_body(self.send(req).await?).await
+        self.json_body(self.send(req).await?).await
     }
 
     /// `POST` with no body.
     pub(crate) async fn post_empty(&self, segments: &[&str]) -> anyhow::Result<Value> {
         let req = self.request(Method::POST, self.url(segments));
-        json_body(self.send(req).await?).await
+        self.json_body(self.send(req).await?).await
     }
 
     /// `POST` with no body and a query string.
@@ -193,13 +292,13 @@ impl Client {
         query: &[(&str, &str)],
     ) -> anyhow::Result<Value> {
         let req = self.request(Method::POST, self.url(segments)).query(query);
-        json_body(self.send(req).await?).await
+        self.json_body(self.send(req).await?).await
     }
 
     /// `DELETE`; returns the JSON answer, or `null` for an empty one.
     pub(crate) async fn delete(&self, segments: &[&str]) -> anyhow::Result<Value> {
         let req = self.request(Method::DELETE, self.url(segments));
-        json_body(self.send(req).await?).await
+        self.json_body(self.send(req).await?).await
     }
 
     /// Stream the file at `path` as the raw body of a `POST`; returns the JSON answer and the
@@ -266,13 +365,17 @@ impl Client {
             None => self.bar(len, "uploading"),
         };
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(blake3::Hasher::new()));
+        // Bytes the connection has taken so far, for the stall guard.
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stream = {
             let bar = bar.clone();
             let hasher = hasher.clone();
+            let taken = taken.clone();
             tokio_util::io::ReaderStream::with_capacity(file, CHUNK).inspect_ok(move |chunk| {
                 if let Ok(mut h) = hasher.lock() {
                     h.update(chunk);
                 }
+                taken.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 bar.inc(chunk.len() as u64);
                 if own && bar.position() >= len {
                     bar.set_message("sent; node verifying and syncing");
@@ -280,16 +383,16 @@ impl Client {
             })
         };
         let req = self
-            .request(Method::POST, self.url(segments))
+            .request_long(Method::POST, self.url(segments))
             .query(query)
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, len)
             .body(reqwest::Body::wrap_stream(stream));
-        let result = self.send(req).await;
+        let result = self.stall_guarded(self.send(req), &taken, len).await;
         if own {
             bar.finish_and_clear();
         }
-        let answer = json_body(result?).await?;
+        let answer = self.json_body(result?).await?;
         let sent = hasher
             .lock()
             .map_err(|_| anyhow!("upload hasher poisoned"))?
@@ -297,6 +400,37 @@ impl Client {
             .to_hex()
             .to_string();
         Ok(Uploaded { answer, hash: sent })
+    }
+
+    /// Await `exchange` (an upload), failing with [`Client::silent_node`] when the connection
+    /// takes no byte of the body for [`Client::timeout`] while some of its `len` bytes are still
+    /// to be sent (`taken` counts those handed over). Once every byte is sent, the node may take
+    /// as long as it needs to verify and sync what it received.
+    async fn stall_guarded(
+        &self,
+        exchange: impl std::future::Future<Output = anyhow::Result<Response>>,
+        taken: &std::sync::atomic::AtomicU64,
+        len: u64,
+    ) -> anyhow::Result<Response> {
+        let Some(limit) = self.timeout else {
+            return exchange.await;
+        };
+        let mut exchange = std::pin::pin!(exchange);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let (mut seen, mut since) = (u64::MAX, tokio::time::Instant::now());
+        loop {
+            tokio::select! {
+                r = &mut exchange => return r,
+                _ = tick.tick() => {
+                    let now = taken.load(std::sync::atomic::Ordering::Relaxed);
+                    if now != seen || now >= len {
+                        (seen, since) = (now, tokio::time::Instant::now());
+                    } else if since.elapsed() >= limit {
+                        return Err(self.silent_node());
+                    }
+                }
+            }
+        }
     }
 
     /// Stream the body of a `GET` to `dest`: written to `dest.part`, checked against
@@ -308,7 +442,9 @@ impl Client {
         dest: &Path,
         expected_hash: Option<&str>,
     ) -> anyhow::Result<Download> {
-        let req = self.request(Method::GET, self.url(segments));
+        // The node verifies the blob before it answers (as long as that takes); each read of the
+        // body is then bounded (`write_body`).
+        let req = self.request_long(Method::GET, self.url(segments));
         // Ask before creating anything, so an error answer (e.g. a corrupt blob) leaves no file.
         let resp = self.send(req).await?;
         let part = part_path(dest);
@@ -344,7 +480,14 @@ impl Client {
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
+        loop {
+            let next = match self.timeout {
+                Some(t) => tokio::time::timeout(t, body.next())
+                    .await
+                    .map_err(|_| self.silent_node())?,
+                None => body.next().await,
+            };
+            let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| {
                 anyhow!("the download was cut off after {size} bytes: {e} (nothing was kept)")
             })?;
@@ -497,28 +640,19 @@ pub(crate) fn api_error_message(status: StatusCode, text: &str) -> String {
     }
 }
 
-/// The JSON body of a successful answer; `null` when it is empty (204 and friends).
-async fn json_body(resp: Response) -> anyhow::Result<Value> {
-    let bytes = resp.bytes().await.context("reading the node's answer")?;
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).context("the node's answer is not valid JSON")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls_encode_each_segment() {
-        let c = Client::new("127.0.0.1:7070", None, false).unwrap();
+        let c = Client::new("127.0.0.1:7070", None, false, None).unwrap();
         let url = c.url(&["v1", "cases", "2024/17 a?b", "evidence"]);
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:7070/v1/cases/2024%2F17%20a%3Fb/evidence"
         );
-        let c = Client::new("http://localhost:1/", None, false).unwrap();
+        let c = Client::new("http://localhost:1/", None, false, None).unwrap();
         assert_eq!(c.url(&["healthz"]).as_str(), "http://localhost:1/healthz");
     }
 
@@ -551,6 +685,7 @@ mod tests {
             node: None,
             token: None,
             json: false,
+            timeout: None,
         };
         let err = Client::from_context(&ctx).err().unwrap().to_string();
         assert!(err.contains("no node address"), "{err}");

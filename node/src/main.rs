@@ -56,6 +56,17 @@ struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+    /// Seconds a client command waits for a node that sends nothing before it gives up (0:
+    /// forever). Long operations (blobs verify/gc, retention sweep, uploads once sent, a
+    /// download's first byte) are not cut short by it.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEMESH_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = client::DEFAULT_TIMEOUT.as_secs()
+    )]
+    timeout: u64,
     #[command(subcommand)]
     command: Top,
 }
@@ -120,9 +131,27 @@ fn main() -> std::process::ExitCode {
             out::set_changes(changes);
             cli
         }
-        // `--help` and `--version` arrive here too, and a bad command line without `--json`:
-        // clap prints them as usual.
-        Err(e) if !e.use_stderr() || !std::env::args_os().any(|a| a == "--json") => e.exit(),
+        // `--help` and `--version` (any subcommand's): printed by clap, then handled as every
+        // read-only command's stdout is (see `out`): a closed pipe ends quietly with status 0, a
+        // failed write (a full disk behind `>`) is an error, status 1. `e.exit()` ignored both.
+        Err(e) if !e.use_stderr() => {
+            let printed = e.print().and_then(|()| {
+                use std::io::Write as _;
+                std::io::stdout().flush()
+            });
+            return match printed {
+                Ok(()) => std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1)),
+                Err(w) if w.kind() == std::io::ErrorKind::BrokenPipe => {
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(w) => {
+                    errln!("error: writing to standard output: {w}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+        // A bad command line without `--json`: clap prints it on stderr as usual (status 2).
+        Err(e) if !std::env::args_os().any(|a| a == "--json") => e.exit(),
         Err(e) => {
             let text = e.render().to_string();
             let text = text.trim().trim_start_matches("error: ");
@@ -134,7 +163,13 @@ fn main() -> std::process::ExitCode {
     // SIGPIPE stays ignored (Rust's default) for every command: a socket to a node that died
     // reports EPIPE as an error the client prints, instead of the signal killing it without a
     // word (issue #9). A reader that closes stdout (`casemesh … | head`) is handled by `out`.
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| real_main(cli)));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let ran = real_main(cli);
+        // Output still buffered (a last line without its newline) is written now, its failure
+        // handled like any other write's; left to the exit, a failed flush went unnoticed.
+        out::flush();
+        ran
+    }));
     let ran = match ran {
         Ok(r) => r,
         Err(payload) => match out::ended_by(payload) {
@@ -220,6 +255,7 @@ fn real_main(cli: Cli) -> Result<()> {
         node,
         token,
         json,
+        timeout,
         command,
     } = cli;
     let required_dir = || data_dir.clone().context("--data-dir DIR is required");
@@ -239,6 +275,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 node,
                 token,
                 json,
+                timeout: (timeout > 0).then(|| std::time::Duration::from_secs(timeout)),
             },
         )),
     }

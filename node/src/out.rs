@@ -13,7 +13,9 @@
 //!   (without the panic hook's message) to `main`, which ends quietly with status 0 for a closed
 //!   pipe (as ripgrep does) and with `error: writing to standard output: …` and status 1
 //!   otherwise. The unwind, rather than an error return, keeps the print sites as they are; none
-//!   runs inside a spawned task, so the unwind always reaches `main`.
+//!   runs inside a spawned task, so the unwind always reaches `main`. `main` flushes stdout when
+//!   the command returns, so a last line without its newline fails the same way, and prints
+//!   `--help` and `--version` (clap's text) under the same rule.
 //! - **A command that changes something** (`evidence add DIR`, `user token`, `link create`, …)
 //!   runs to its end, its further output dropped, so a closed pipe never cuts a batch short; then
 //!   `main` says on stderr that the changes were made but output (perhaps a new token or URL) was
@@ -98,6 +100,17 @@ pub(crate) fn write_all(bytes: &[u8]) {
     }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        fail(e)
+    }
+}
+
+/// Flush stdout (what a last line without its newline left buffered); on failure see the
+/// module doc. `main` calls it when the command returns, inside the unwind catcher.
+pub(crate) fn flush() {
+    if output_dropped() {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().flush() {
         fail(e)
     }
 }

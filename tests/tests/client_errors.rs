@@ -28,8 +28,26 @@
 //!   the middle of an upload is a condition to retry, not a fault of the node: one WARN line, no
 //!   ERROR (it was logged at ERROR twice, by the API's error and by tower-http's trace layer).
 //!
+//! - `a_wrong_method_answers_with_a_body`: a route asked with a method it does not have answers
+//!   405 with the API's JSON error body (`method_not_allowed`) and the `Allow` header, on the admin
+//!   API; with the error page on the web UI and the public link server (all three had an empty
+//!   body).
+//! - `a_wrong_content_type_answers_415_with_its_own_code`: a JSON route sent `text/plain` answers
+//!   415 `unsupported_media_type` (it said `bad_request`).
+//! - `a_failed_link_build_does_not_say_to_forward_a_url`: `link create --wait` whose package build
+//!   fails prints no URL and no longer tells the user to forward one; it says the link opens
+//!   nothing and how to go on.
+//! - `output_to_a_full_disk_is_an_error_for_help_too`: `--help`, `--version` and a subcommand's
+//!   `--help` written to `/dev/full` exit 1 with `error: writing to standard output` (clap's exit
+//!   ignored the failed write: status 0), as a read-only command does; a closed pipe still ends
+//!   them quietly with status 0.
+//! - `a_stopped_node_is_given_up_on`: a node stopped with SIGSTOP answers nothing; a CLI command
+//!   with `--timeout 2` exits 1 within seconds saying the node did not answer in 2 s and what to
+//!   do (it waited forever: only the connection had a bound).
+//!
 //! Build the binary first: `cargo build -p casemesh`.
 
+use casemesh_api_types::error::ErrorBody;
 use casemesh_tests::{
     TestNode, add_user, casemesh, child_output_with_timeout, output_after_reading_one_byte,
     timeout, wait_until,
@@ -39,6 +57,7 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 /// Bytes of the regular files under `dir`, recursively (what the node has written so far).
 fn bytes_under(dir: &Path) -> u64 {
@@ -313,4 +332,236 @@ fn a_broken_off_upload_is_logged_once_as_a_warning() {
     assert!(lines[0].contains("WARN"), "{}", lines[0]);
     let listed = node.cli_ok(["evidence", "list", "CUT-1"]);
     assert!(!listed.contains("cut.bin"), "nothing is stored: {listed}");
+}
+
+#[test]
+fn a_wrong_method_answers_with_a_body() {
+    let node = TestNode::start("wrong-method");
+    let http = node.http();
+    // The admin API: GET-only and POST-only routes asked otherwise.
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/v1/node"),
+        (reqwest::Method::GET, "/v1/retention/sweep"),
+        (reqwest::Method::PUT, "/healthz"),
+    ] {
+        let resp = http.request(method.clone(), node.url(path)).send().unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        assert!(
+            resp.headers().contains_key("allow"),
+            "{method} {path}: no Allow header"
+        );
+        let text = resp.text().unwrap();
+        let body: ErrorBody = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not the JSON error body ({e}): {text:?}"));
+        assert_eq!(body.error.code, "method_not_allowed", "{method} {path}");
+        assert!(body.error.message.contains(path), "{}", body.error.message);
+    }
+    // The web UI: a form's target asked with GET, a page asked with DELETE.
+    for (method, path) in [
+        (reqwest::Method::GET, "/ui/sign-out"),
+        (reqwest::Method::DELETE, "/ui/cases"),
+    ] {
+        let resp = node
+            .http_anon()
+            .request(method.clone(), node.url(path))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        let text = resp.text().unwrap();
+        assert!(
+            text.contains("<html") && text.contains("405"),
+            "{method} {path}: not the error page: {text:?}"
+        );
+    }
+    // The public link server.
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("http://{}/l/abc", node.link_addr()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let text = resp.text().unwrap();
+    assert!(text.contains("Method not allowed"), "{text:?}");
+}
+
+#[test]
+fn a_wrong_content_type_answers_415_with_its_own_code() {
+    let node = TestNode::start("wrong-type");
+    let resp = node
+        .http()
+        .post(node.url("/v1/cases"))
+        .header("content-type", "text/plain")
+        .body(r#"{"case_number":"T-1","title":"x"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+    let text = resp.text().unwrap();
+    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    assert_eq!(body.error.code, "unsupported_media_type");
+    assert!(body.error.message.contains("application/json"), "{text}");
+    // Nothing was created.
+    let cases: serde_json::Value = node.cli_json(["case", "list"]);
+    assert_eq!(cases.as_array().map(Vec::len), Some(0), "{cases}");
+}
+
+#[test]
+fn a_failed_link_build_does_not_say_to_forward_a_url() {
+    let node = TestNode::start("link-failed");
+    node.cli_ok(["case", "create", "--case-id", "LF-1", "--title", "Link"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.bin");
+    let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    node.cli_ok(["evidence", "add", "LF-1", file.to_str().unwrap()]);
+    // A blob corrupted on the node's disk fails the package build.
+    let blob = node.blob_path(&blake3::hash(&bytes).to_hex());
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    let mut stored = std::fs::read(&blob).unwrap();
+    stored[7] ^= 1;
+    std::fs::write(&blob, &stored).unwrap();
+    let out = node.cli(["link", "create", "LF-1", "--format", "zip", "--wait"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "a URL was printed: {:?}", out.stdout);
+    assert!(stderr.contains("build failed"), "{stderr}");
+    assert!(
+        !stderr.contains("forward the URL"),
+        "tells the user to forward a URL it did not print: {stderr}"
+    );
+    assert!(
+        stderr.contains("opens nothing") && stderr.contains("casemesh link revoke"),
+        "{stderr}"
+    );
+}
+
+/// `casemesh ARGS` with stdout on `/dev/full` (every write fails with ENOSPC).
+fn to_dev_full(args: &[&str], data_dir: Option<&Path>) -> std::process::Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("opening /dev/full");
+    let mut cmd = casemesh();
+    if let Some(dir) = data_dir {
+        cmd.arg("--data-dir").arg(dir);
+    }
+    let child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning casemesh");
+    child_output_with_timeout(child, timeout(), &format!("casemesh {args:?}"))
+}
+
+#[test]
+fn output_to_a_full_disk_is_an_error_for_help_too() {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["-h"],
+        &["case", "--help"],
+        &["case", "list", "--help"],
+        &["help", "case"],
+        &["openapi"],
+    ] {
+        let out = to_dev_full(args, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: stderr {stderr}");
+        assert!(
+            stderr.contains("error: writing to standard output") && stderr.contains("space"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A read-only client command does the same.
+    let node = TestNode::start("dev-full");
+    node.cli_ok(["case", "create", "--case-id", "F-1", "--title", "Full"]);
+    for args in [
+        &["case", "list"][..],
+        &["status"],
+        &["case", "list", "--json"],
+    ] {
+        let out = to_dev_full(args, Some(node.data_dir()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: stderr {stderr}");
+        // `--json` reports it as its JSON error object.
+        assert!(
+            stderr.contains("error: writing to standard output")
+                || stderr.contains(r#""message":"writing to standard output"#),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A closed pipe still ends help quietly, with status 0.
+    let mut help = casemesh();
+    help.arg("--help");
+    let out = output_after_reading_one_byte(help);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sends SIGCONT to a stopped process when dropped, so a failing assertion never leaves the node
+/// stopped (its `TestNode` could not stop it then).
+struct Continue(String);
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_stopped_node_is_given_up_on() {
+    let node = TestNode::start("stopped-node");
+    node.cli_ok(["case", "create", "--case-id", "S-1", "--title", "Stopped"]);
+    let pid = node.pid().expect("the node runs").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let resume = Continue(pid);
+    let started = Instant::now();
+    let mut list = casemesh();
+    list.arg("--data-dir")
+        .arg(node.data_dir())
+        .args(["--timeout", "2", "case", "list"]);
+    // The kernel still accepts the connection for the stopped process: only a read bound ends it.
+    let out = casemesh_tests::output_with_timeout(list, Duration::from_secs(30));
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(
+        stderr.contains("did not answer in 2 s") && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+    // The same through the environment, with --json: a transport error.
+    let mut show = casemesh();
+    show.arg("--data-dir")
+        .arg(node.data_dir())
+        .env("CASEMESH_TIMEOUT", "1")
+        .args(["--json", "case", "show", "S-1"]);
+    let out = casemesh_tests::output_with_timeout(show, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains(r#""kind":"transport""#) && stderr.contains("did not answer in 1 s"),
+        "{stderr}"
+    );
+    drop(resume);
+    // Resumed, the node answers again.
+    node.cli_ok(["case", "show", "S-1"]);
 }

@@ -70,6 +70,28 @@ impl ApiError {
         ApiError::by(Disposition::NotFound, Fact::None, message)
     }
 
+    /// 405 `method_not_allowed`: the route exists but not with `method` (axum adds the `Allow`
+    /// header naming the methods it has).
+    pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{method} is not allowed on {path} (the Allow header names the methods that are)"
+            ),
+        )
+    }
+
+    /// 415 `unsupported_media_type`: the body's `Content-Type` is not the one the route reads
+    /// (`expected`).
+    pub fn unsupported_media_type(expected: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Type: {expected}"),
+        )
+    }
+
     /// 409.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::by(Disposition::Refuse, Fact::Conflict, message)
@@ -183,7 +205,18 @@ mod tests {
     /// The statuses and codes the API documents and the tests rely on stay as they were.
     #[test]
     fn documented_codes_are_kept() {
-        let cases: [(ApiError, u16, &str); 8] = [
+        let get = axum::http::Method::GET;
+        let cases: [(ApiError, u16, &str); 10] = [
+            (
+                ApiError::method_not_allowed(&get, "/v1/node"),
+                405,
+                "method_not_allowed",
+            ),
+            (
+                ApiError::unsupported_media_type("application/json"),
+                415,
+                "unsupported_media_type",
+            ),
             (ApiError::bad_request("x"), 400, "bad_request"),
             (ApiError::unauthorized(), 401, "unauthorized"),
             (ApiError::forbidden("x"), 403, "forbidden"),

@@ -33,11 +33,9 @@ pub struct Path<T>(pub T);
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
         match r {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "bad_request",
-                "expected Content-Type: application/json",
-            ),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::unsupported_media_type("application/json")
+            }
             JsonRejection::BytesRejection(e)
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {

@@ -179,6 +179,9 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/v1/cases/{case}/audit", get(audit::trail))
         .route("/v1/cases/{case}/audit/verify", get(audit::verify))
         .route("/v1/cases/{case}/custody", get(custody::timeline))
+        // After every route: a route asked with a method it does not have answers 405 with the
+        // JSON error body (axum's own 405 has an empty body).
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(json_limit)
         // Failed requests are logged once, by `ApiError` with their code and message.
@@ -188,6 +191,11 @@ pub fn admin_router(state: AppState) -> Router {
             ),
         )
         .with_state(state)
+}
+
+/// 405 for a route of the admin API asked with a method it does not have.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::method_not_allowed(&method, uri.path())
 }
 
 /// Both routers of a started node: the admin API and the public link server (pass this to

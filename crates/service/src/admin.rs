@@ -6,6 +6,7 @@
 use crate::SettingsSink;
 use crate::caller::Caller;
 use crate::error::{Disposition, of_store};
+use crate::tasks::RequestTasks;
 use casemesh_model::org::{Action, Denied, Settings};
 use casemesh_store::{BlobReport, Store, StoreError};
 use std::sync::{Arc, RwLock};
@@ -70,19 +71,23 @@ pub struct AdminService {
     store: Store,
     settings: Arc<RwLock<Settings>>,
     sink: Arc<dyn SettingsSink>,
+    tasks: RequestTasks,
 }
 
 impl AdminService {
-    /// Administration over `store`; settings changes go to `sink` then to `settings`.
+    /// Administration over `store`; settings changes go to `sink` then to `settings`; blob
+    /// checks run on `tasks` (the node's, joined at shutdown).
     pub fn new(
         store: Store,
         settings: Arc<RwLock<Settings>>,
         sink: Arc<dyn SettingsSink>,
+        tasks: RequestTasks,
     ) -> AdminService {
         AdminService {
             store,
             settings,
             sink,
+            tasks,
         }
     }
 
@@ -201,7 +206,9 @@ impl AdminService {
     pub async fn verify_blobs(&self, caller: &Caller) -> Result<BlobReport, AdminError> {
         self.administer(caller)?;
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.verify_blobs())
+        Ok(self
+            .tasks
+            .blocking(move || store.verify_blobs())
             .await
             .map_err(|e| AdminError::Internal(format!("verify task: {e}")))??)
     }

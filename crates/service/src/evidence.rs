@@ -11,6 +11,7 @@
 use crate::caller::Caller;
 use crate::cases::{CaseError, CaseService};
 use crate::error::{Disposition, of_store};
+use crate::tasks::RequestTasks;
 use bytes::Bytes;
 use casemesh_model::audit::actions;
 use casemesh_model::case::Transcript;
@@ -171,6 +172,7 @@ fn upload_failure(e: &(dyn std::error::Error + 'static)) -> EvidenceError {
 /// `exact_len`, when known, is checked against the free space first.
 pub async fn ingest<S, E>(
     store: &Store,
+    tasks: &RequestTasks,
     content: S,
     exact_len: Option<u64>,
 ) -> Result<(BlobHash, u64, tokio::sync::OwnedRwLockReadGuard<()>), EvidenceError>
@@ -183,7 +185,7 @@ where
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let blobs = store.blobs().clone();
-    let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+    let writer = tasks.spawn_blocking(move || -> Result<_, StoreError> {
         let mut w = blobs.writer_sized(exact_len)?;
         while let Some(chunk) = rx.blocking_recv() {
             w.write(&chunk)?;
@@ -215,7 +217,8 @@ where
         return Err(e);
     }
     let guard = store.blobs().ingest_guard().await;
-    let (hash, size) = tokio::task::spawn_blocking(move || writer.finish())
+    let (hash, size) = tasks
+        .blocking(move || writer.finish())
         .await
         .map_err(|e| EvidenceError::Internal(format!("writer task: {e}")))??;
     Ok((hash, size, guard))
@@ -228,17 +231,25 @@ pub struct EvidenceService {
     sharing: Engine,
     cases: CaseService,
     clock: Clock,
+    tasks: RequestTasks,
 }
 
 impl EvidenceService {
     /// Evidence use cases over `store`, resolving cases through `cases`, telling `sharing` about
-    /// changes.
-    pub fn new(store: Store, sharing: Engine, cases: CaseService, clock: Clock) -> EvidenceService {
+    /// changes; blob writes and verified opens run on `tasks` (the node's, joined at shutdown).
+    pub fn new(
+        store: Store,
+        sharing: Engine,
+        cases: CaseService,
+        clock: Clock,
+        tasks: RequestTasks,
+    ) -> EvidenceService {
         EvidenceService {
             store,
             sharing,
             cases,
             clock,
+            tasks,
         }
     }
 
@@ -292,7 +303,7 @@ impl EvidenceService {
             }
         };
         // 2. the bytes, hashed in the same pass, durable before the record.
-        let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
+        let (hash, size, _guard) = ingest(&self.store, &self.tasks, content, exact_len).await?;
         // The record and its audit entry are dated when the bytes are in, not when they started.
         let now = self.clock.now();
         let actor = caller.actor(now);
@@ -405,7 +416,9 @@ impl EvidenceService {
         name: &str,
     ) -> Result<Content, EvidenceError> {
         let blobs = self.store.blobs().clone();
-        let (file, size) = tokio::task::spawn_blocking(move || blobs.open_verified(&hash))
+        let (file, size) = self
+            .tasks
+            .blocking(move || blobs.open_verified(&hash))
             .await
             .map_err(|e| EvidenceError::Internal(format!("reader task: {e}")))??;
         Ok(Content {
@@ -540,7 +553,7 @@ impl EvidenceService {
         validate_name(name)?;
         let case = self.cases.resolve_whole(caller, case)?;
         let ev = self.store.resolve_evidence(case.id, evidence)?;
-        let (hash, size, _guard) = ingest(&self.store, content, exact_len).await?;
+        let (hash, size, _guard) = ingest(&self.store, &self.tasks, content, exact_len).await?;
         let t = Transcript {
             id: TranscriptId::random(),
             name: name.to_owned(),

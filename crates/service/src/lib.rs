@@ -24,9 +24,11 @@
 //!                                      ├─ public link server
 //!                                      ├─ sharing engine tasks (net actor, outbox, mail, sync)
 //!                                      ├─ link package builds (Links' task set)
-//!                                      └─ retention sweeper, link cleaner (periodic)
-//!  shutdown.cancel() ──► stop accepting, finish requests, stop jobs, wait for builds and the
-//!                        engine, remove admin.addr/link.addr, flush the store ──► JoinHandle ends
+//!                                      ├─ retention sweeper, link cleaner (periodic)
+//!                                      └─ requests' blocking work (RequestTasks, Node::blocking)
+//!  shutdown.cancel() ──► stop accepting, finish requests, wait for their blocking work, stop
+//!                        jobs, wait for builds and the engine, remove admin.addr/link.addr,
+//!                        flush the store ──► JoinHandle ends
 //! ```
 //!
 //! The HTTP adapters live above this crate (`casemesh-api` depends on it), so the node does not
@@ -63,6 +65,7 @@ pub mod received;
 pub mod retention;
 pub mod shares;
 pub mod systemd;
+pub mod tasks;
 pub mod users;
 
 pub use access::{AccessError, AccessService, InsideShare, InsideShared, InsideStopped};
@@ -87,6 +90,7 @@ pub use received::{
 };
 pub use retention::{Removed, Retention, SweepError};
 pub use shares::{NewShare, ShareDetail, ShareError, ShareService};
+pub use tasks::RequestTasks;
 pub use users::{CreatedUser, NewUser, UserEdit, UserError, UserService};
 
 use anyhow::{Context as _, Result};
@@ -213,8 +217,9 @@ struct Inner {
     metrics: metrics::Metrics,
     /// The node's shutdown token: a node shutting down is not ready (see [`readiness`]).
     cancel: CancellationToken,
-    /// Work a response streams from (see [`Node::response_tasks`]); shutdown waits for it.
-    response_tasks: TaskTracker,
+    /// Blocking work requests start and responses stream from (see [`tasks`]); shutdown waits
+    /// for it before the final store flush.
+    request_tasks: RequestTasks,
 }
 
 impl Node {
@@ -299,10 +304,9 @@ impl Node {
             .with_max_concurrent_fetches(file.p2p.max_concurrent_fetches.max(1))
             .with_max_send_rate(file.p2p.max_send_rate.map_or(0, |r| r.as_u64()))
             .with_agent_version(format!("casemesh/{}", env!("CARGO_PKG_VERSION")));
-        let network =
-            casemesh_sharing::Network::start(&store, &secret, clock, net_config, &cancel)
-                .await
-                .context("start peer-to-peer networking")?;
+        let network = casemesh_sharing::Network::start(&store, &secret, clock, net_config, &cancel)
+            .await
+            .context("start peer-to-peer networking")?;
         let (sharing, engine_tasks) = casemesh_sharing::Engine::start(
             casemesh_sharing::EngineConfig {
                 store: store.clone(),
@@ -354,6 +358,8 @@ impl Node {
             tracing::warn!(addr = %admin_addr, "the admin endpoint listens on a non-loopback address");
         }
 
+        // Blocking work of requests, owned by the node and joined at shutdown (see [`tasks`]).
+        let request_tasks = RequestTasks::new();
         let cases = CaseService::new(store.clone(), sharing.clone(), settings.clone(), clock);
         let settings_sink: Arc<dyn SettingsSink> = Arc::new(ConfigFileSink { dir: dir.clone() });
         let node = Node {
@@ -363,15 +369,32 @@ impl Node {
                     sharing.clone(),
                     cases.clone(),
                     clock,
+                    request_tasks.clone(),
                 ),
-                users: UserService::new(store.clone(), settings.clone(), clock),
+                users: UserService::new(
+                    store.clone(),
+                    settings.clone(),
+                    clock,
+                    request_tasks.clone(),
+                ),
                 audit: AuditService::new(store.clone(), sharing.clone(), cases.clone(), clock),
-                admin: AdminService::new(store.clone(), settings.clone(), settings_sink),
+                admin: AdminService::new(
+                    store.clone(),
+                    settings.clone(),
+                    settings_sink,
+                    request_tasks.clone(),
+                ),
                 shares: ShareService::new(sharing.clone(), cases.clone(), settings.clone(), clock),
                 access: AccessService::new(store.clone(), sharing.clone(), cases.clone(), clock),
                 received: ReceivedService::new(sharing.clone(), cases.clone(), clock),
                 partners: PartnerService::new(sharing.clone(), settings.clone()),
-                links: LinkService::new(links.clone(), sharing.clone(), cases.clone(), clock),
+                links: LinkService::new(
+                    links.clone(),
+                    sharing.clone(),
+                    cases.clone(),
+                    clock,
+                    request_tasks.clone(),
+                ),
                 cases,
                 retention: Retention::new(store.clone(), settings.clone(), clock),
                 store: store.clone(),
@@ -391,7 +414,7 @@ impl Node {
                 p2p_addrs,
                 metrics,
                 cancel: cancel.clone(),
-                response_tasks: TaskTracker::new(),
+                request_tasks: request_tasks.clone(),
             }),
         };
 
@@ -494,7 +517,7 @@ impl Node {
             cancel,
             Running {
                 servers,
-                response_tasks: node.inner.response_tasks.clone(),
+                request_tasks,
                 jobs,
                 links,
                 engine_tasks,
@@ -629,8 +652,23 @@ impl Node {
     /// The tracker for work an HTTP response streams from after its handler returned (a case
     /// view written item by item on a blocking thread): spawn it here, not bare, so shutdown
     /// waits for it before the store is flushed (issue #9: every spawned task owned and joined).
+    /// The same tracker as [`Node::blocking`]'s ([`RequestTasks`]).
     pub fn response_tasks(&self) -> &TaskTracker {
-        &self.inner.response_tasks
+        self.inner.request_tasks.tracker()
+    }
+
+    /// Run `work` on the blocking pool on the node's [`RequestTasks`] and wait for its result:
+    /// for a request handler's blocking work (a store read off the async threads). Dropping the
+    /// future (the request went away) does not stop `work` once started, and the node's shutdown
+    /// waits for it before the final store flush.
+    ///
+    /// Errors: [`tokio::task::JoinError`] if `work` panicked.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, tokio::task::JoinError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.request_tasks.blocking(work).await
     }
 
     /// The peer-to-peer listen addresses bound at start (multiaddrs).
@@ -642,7 +680,7 @@ impl Node {
 /// What the node's shutdown waits for.
 struct Running {
     servers: JoinSet<Result<()>>,
-    response_tasks: TaskTracker,
+    request_tasks: RequestTasks,
     jobs: JoinSet<()>,
     links: Links,
     engine_tasks: JoinSet<()>,
@@ -651,7 +689,9 @@ struct Running {
 }
 
 /// Wait for `cancel`, then shut down in order: stop accepting and finish in-flight requests,
-/// wait for the work responses stream from, stop the periodic jobs, wait for the package builds and the sharing engine, remove
+/// wait for the work requests started ([`RequestTasks`]: blocking work, responses streamed from
+/// a blocking thread), stop the periodic jobs, wait for the package builds and the sharing
+/// engine, wait for the request work once more (anything spawned there since), remove
 /// `admin.addr` and `link.addr`, flush the store.
 async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
     cancel.cancelled().await;
@@ -666,11 +706,15 @@ async fn stop(cancel: CancellationToken, mut running: Running) -> Result<()> {
             }
         }
     }
-    running.response_tasks.close();
-    running.response_tasks.wait().await;
+    let requests = running.request_tasks.tracker();
+    requests.close();
+    requests.wait().await;
     while running.jobs.join_next().await.is_some() {}
     running.links.shutdown().await;
     while running.engine_tasks.join_next().await.is_some() {}
+    // A `Node` clone held elsewhere (a test, a job) may have spawned more since: a closed tracker
+    // still accepts tasks, and `wait` waits for them too.
+    requests.wait().await;
     let _ = std::fs::remove_file(running.layout.admin_addr());
     let _ = std::fs::remove_file(running.layout.link_addr());
     running.store.flush().await.context("flush the store")?;

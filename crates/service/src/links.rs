@@ -18,6 +18,7 @@
 use crate::caller::Caller;
 use crate::cases::{CaseError, CaseService};
 use crate::error::{Disposition, of_sharing};
+use crate::tasks::RequestTasks;
 use casemesh_links::client::ClientKey;
 use casemesh_links::{Created, LinkError, LinkRecord, LinkStatus, Links, NewLink, Progress};
 use casemesh_model::case::Case;
@@ -79,17 +80,26 @@ pub struct LinkService {
     sharing: Engine,
     cases: CaseService,
     clock: Clock,
+    tasks: RequestTasks,
 }
 
 impl LinkService {
     /// Link use cases over the links service `links`; received copies' policies read through
     /// `sharing`, who sees which case through `cases`.
-    pub fn new(links: Links, sharing: Engine, cases: CaseService, clock: Clock) -> LinkService {
+    /// Blocking reads of the public side run on `tasks` (the node's, joined at shutdown).
+    pub fn new(
+        links: Links,
+        sharing: Engine,
+        cases: CaseService,
+        clock: Clock,
+        tasks: RequestTasks,
+    ) -> LinkService {
         LinkService {
             links,
             sharing,
             cases,
             clock,
+            tasks,
         }
     }
 
@@ -98,6 +108,7 @@ impl LinkService {
     pub fn public(&self) -> PublicLinks {
         PublicLinks {
             links: self.links.clone(),
+            tasks: self.tasks.clone(),
         }
     }
 
@@ -246,6 +257,7 @@ pub enum PublicLinkError {
 #[derive(Clone)]
 pub struct PublicLinks {
     links: Links,
+    tasks: RequestTasks,
 }
 
 impl PublicLinks {
@@ -270,8 +282,11 @@ impl PublicLinks {
     ) -> Result<LinkRecord, PublicLinkError> {
         let found = {
             let (links, token) = (self.links.clone(), token.to_owned());
-            // A read only: nothing to wait for at shutdown if the request goes away.
-            tokio::task::spawn_blocking(move || links.find_by_token(&token)).await
+            // A read only, but on the node's tracker all the same: shutdown closes the store
+            // only after it.
+            self.tasks
+                .blocking(move || links.find_by_token(&token))
+                .await
         };
         let link = match found {
             Ok(Ok(Some(link))) => link,

@@ -292,96 +292,100 @@ impl Snapshot {
         });
         let link_builds_in_flight = node.links().builds_in_flight() as u64;
         let now = node.clock().now();
-        let node = node.clone();
-        // The rest reads tables and walks the blob directory: off the async threads.
-        let read = tokio::task::spawn_blocking(move || {
-            let store = node.store();
-            let shares_out = ok_or_log("shares", store.all(&SHARES)).map(|shares| {
-                let mut by = counts([
-                    "processing",
-                    "complete",
-                    "stopped",
-                    "failed",
-                    "pending_approval",
-                ]);
-                for s in shares {
-                    *by.entry(match s.status {
-                        ShareStatus::Processing => "processing",
-                        ShareStatus::Complete => "complete",
-                        ShareStatus::Stopped => "stopped",
-                        ShareStatus::Failed => "failed",
-                        ShareStatus::PendingApproval => "pending_approval",
-                    })
-                    .or_default() += 1;
+        let owned = node.clone();
+        // The rest reads tables and walks the blob directory: off the async threads (on the
+        // node's request tasks, so shutdown closes the store only after it).
+        let read = node
+            .blocking(move || {
+                let node = owned;
+                let store = node.store();
+                let shares_out = ok_or_log("shares", store.all(&SHARES)).map(|shares| {
+                    let mut by = counts([
+                        "processing",
+                        "complete",
+                        "stopped",
+                        "failed",
+                        "pending_approval",
+                    ]);
+                    for s in shares {
+                        *by.entry(match s.status {
+                            ShareStatus::Processing => "processing",
+                            ShareStatus::Complete => "complete",
+                            ShareStatus::Stopped => "stopped",
+                            ShareStatus::Failed => "failed",
+                            ShareStatus::PendingApproval => "pending_approval",
+                        })
+                        .or_default() += 1;
+                    }
+                    by
+                });
+                let shares_in =
+                    ok_or_log("received shares", node.sharing().received()).map(|all| {
+                        let mut by = counts(["pending", "importing", "imported", "stopped"]);
+                        for s in all {
+                            *by.entry(match s.status {
+                                ReceivedStatus::Pending => "pending",
+                                ReceivedStatus::Importing => "importing",
+                                ReceivedStatus::Imported => "imported",
+                                ReceivedStatus::Stopped => "stopped",
+                            })
+                            .or_default() += 1;
+                        }
+                        by
+                    });
+                let mail_queued = ok_or_log(
+                    "mail queue",
+                    store.queue_items::<serde::de::IgnoredAny>(MAIL_QUEUE),
+                )
+                .map(|q| q.len() as u64);
+                let mail_failed =
+                    ok_or_log("mail failures", store.all(&MAIL_FAILED)).map(|f| f.len() as u64);
+                let links = ok_or_log("links", store.all(&casemesh_links::LINKS));
+                let link_downloads = links.as_ref().map(|l| l.iter().map(|l| l.downloads).sum());
+                let links = links.map(|all| {
+                    use casemesh_links::LinkStatus;
+                    let mut by = counts(["processing", "ready", "failed", "expired", "revoked"]);
+                    for l in all {
+                        *by.entry(match l.status(now) {
+                            LinkStatus::Processing => "processing",
+                            LinkStatus::Ready => "ready",
+                            LinkStatus::Failed => "failed",
+                            LinkStatus::Expired => "expired",
+                            LinkStatus::Revoked => "revoked",
+                        })
+                        .or_default() += 1;
+                    }
+                    by
+                });
+                let cases = ok_or_log("cases", store.cases()).map(|all| {
+                    let mut by = counts(["local", "received"]);
+                    for c in all {
+                        let origin = match c.origin {
+                            casemesh_model::case::Origin::Local => "local",
+                            _ => "received",
+                        };
+                        *by.entry(origin).or_default() += 1;
+                    }
+                    by
+                });
+                let blobs = ok_or_log("blobs", store.blobs().list())
+                    .map(|l| (l.len() as u64, l.iter().map(|(_, s)| s).sum()));
+                let free_bytes = ok_or_log("free space", store.blobs().available_space());
+                Snapshot {
+                    partners: None,
+                    shares_out,
+                    shares_in,
+                    mail_queued,
+                    mail_failed,
+                    links,
+                    link_downloads,
+                    link_builds_in_flight,
+                    cases,
+                    blobs,
+                    free_bytes,
                 }
-                by
-            });
-            let shares_in = ok_or_log("received shares", node.sharing().received()).map(|all| {
-                let mut by = counts(["pending", "importing", "imported", "stopped"]);
-                for s in all {
-                    *by.entry(match s.status {
-                        ReceivedStatus::Pending => "pending",
-                        ReceivedStatus::Importing => "importing",
-                        ReceivedStatus::Imported => "imported",
-                        ReceivedStatus::Stopped => "stopped",
-                    })
-                    .or_default() += 1;
-                }
-                by
-            });
-            let mail_queued = ok_or_log(
-                "mail queue",
-                store.queue_items::<serde::de::IgnoredAny>(MAIL_QUEUE),
-            )
-            .map(|q| q.len() as u64);
-            let mail_failed =
-                ok_or_log("mail failures", store.all(&MAIL_FAILED)).map(|f| f.len() as u64);
-            let links = ok_or_log("links", store.all(&casemesh_links::LINKS));
-            let link_downloads = links.as_ref().map(|l| l.iter().map(|l| l.downloads).sum());
-            let links = links.map(|all| {
-                use casemesh_links::LinkStatus;
-                let mut by = counts(["processing", "ready", "failed", "expired", "revoked"]);
-                for l in all {
-                    *by.entry(match l.status(now) {
-                        LinkStatus::Processing => "processing",
-                        LinkStatus::Ready => "ready",
-                        LinkStatus::Failed => "failed",
-                        LinkStatus::Expired => "expired",
-                        LinkStatus::Revoked => "revoked",
-                    })
-                    .or_default() += 1;
-                }
-                by
-            });
-            let cases = ok_or_log("cases", store.cases()).map(|all| {
-                let mut by = counts(["local", "received"]);
-                for c in all {
-                    let origin = match c.origin {
-                        casemesh_model::case::Origin::Local => "local",
-                        _ => "received",
-                    };
-                    *by.entry(origin).or_default() += 1;
-                }
-                by
-            });
-            let blobs = ok_or_log("blobs", store.blobs().list())
-                .map(|l| (l.len() as u64, l.iter().map(|(_, s)| s).sum()));
-            let free_bytes = ok_or_log("free space", store.blobs().available_space());
-            Snapshot {
-                partners: None,
-                shares_out,
-                shares_in,
-                mail_queued,
-                mail_failed,
-                links,
-                link_downloads,
-                link_builds_in_flight,
-                cases,
-                blobs,
-                free_bytes,
-            }
-        })
-        .await;
+            })
+            .await;
         let mut snapshot = ok_or_log("store figures", read).unwrap_or_default();
         snapshot.partners = partners;
         snapshot.link_builds_in_flight = link_builds_in_flight;

@@ -85,26 +85,27 @@ impl Node {
         }
         let store = probe("store", PROBE_TIMEOUT, {
             let store = self.store().clone();
+            let tasks = self.inner.request_tasks.clone();
             async move {
-                tokio::task::spawn_blocking(move || {
-                    store.users().map(drop).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| format!("read task failed: {e}"))?
+                tasks
+                    .blocking(move || store.users().map(drop).map_err(|e| e.to_string()))
+                    .await
+                    .map_err(|e| format!("read task failed: {e}"))?
             }
         });
         let sharing = probe("sharing", PROBE_TIMEOUT, {
             let node = self.clone();
             async move {
-                tokio::task::spawn_blocking(move || {
-                    let engine = node.sharing();
-                    for p in engine.partners().map_err(|e| e.to_string())? {
-                        engine.dead_letters(&p.peer_id).map_err(|e| e.to_string())?;
-                    }
-                    Ok::<_, String>(())
-                })
-                .await
-                .map_err(|e| format!("engine task failed: {e}"))?
+                node.clone()
+                    .blocking(move || {
+                        let engine = node.sharing();
+                        for p in engine.partners().map_err(|e| e.to_string())? {
+                            engine.dead_letters(&p.peer_id).map_err(|e| e.to_string())?;
+                        }
+                        Ok::<_, String>(())
+                    })
+                    .await
+                    .map_err(|e| format!("engine task failed: {e}"))?
             }
         });
         let net = probe("net", PROBE_TIMEOUT, async {

@@ -10,6 +10,7 @@
 
 use crate::caller::Caller;
 use crate::error::{Disposition, of_store};
+use crate::tasks::RequestTasks;
 use casemesh_model::ids::GroupId;
 use casemesh_model::names::{NameError, validate_name};
 use casemesh_model::org::{Action, Denied, Group, Permission, Settings, User};
@@ -107,15 +108,23 @@ pub struct UserService {
     store: Store,
     settings: Arc<RwLock<Settings>>,
     clock: Clock,
+    tasks: RequestTasks,
 }
 
 impl UserService {
-    /// Organization use cases over `store`, feature flags from `settings`.
-    pub fn new(store: Store, settings: Arc<RwLock<Settings>>, clock: Clock) -> UserService {
+    /// Organization use cases over `store`, feature flags from `settings`; password hashing runs
+    /// on `tasks` (the node's, joined at shutdown).
+    pub fn new(
+        store: Store,
+        settings: Arc<RwLock<Settings>>,
+        clock: Clock,
+        tasks: RequestTasks,
+    ) -> UserService {
         UserService {
             store,
             settings,
             clock,
+            tasks,
         }
     }
 
@@ -291,15 +300,17 @@ impl UserService {
         check_password_length(password)?;
         let mut user = self.user(username)?;
         let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::PasswordHasher as _;
-            argon2::Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-        })
-        .await
-        .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?
-        .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?;
+        let hash = self
+            .tasks
+            .blocking(move || {
+                use argon2::password_hash::PasswordHasher as _;
+                argon2::Argon2::default()
+                    .hash_password(password.as_bytes())
+                    .map(|h| h.to_string())
+            })
+            .await
+            .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?
+            .map_err(|e| UserError::Invalid(format!("password hashing failed: {e}")))?;
         user.password_hash = Some(hash);
         self.store.update_user(&user)?;
         tracing::info!(by = %caller.user.username, user = %username, "password set");
@@ -335,17 +346,19 @@ impl UserService {
         let user = self.store.user_by_name(username)?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
         let password = password.to_owned();
-        let verified = tokio::task::spawn_blocking(move || {
-            use argon2::password_hash::PasswordVerifier as _;
-            let hash = hash.unwrap_or_else(dummy_hash);
-            argon2::password_hash::phc::PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
+        let verified = self
+            .tasks
+            .blocking(move || {
+                use argon2::password_hash::PasswordVerifier as _;
+                let hash = hash.unwrap_or_else(dummy_hash);
+                argon2::password_hash::phc::PasswordHash::new(&hash).is_ok_and(|h| {
+                    argon2::Argon2::default()
+                        .verify_password(password.as_bytes(), &h)
+                        .is_ok()
+                })
             })
-        })
-        .await
-        .unwrap_or(false);
+            .await
+            .unwrap_or(false);
         match user {
             Some(user) if verified && user.password_hash.is_some() && !user.disabled => {
                 Ok(Caller {

@@ -8,6 +8,9 @@
 //!   in the service's task set, ends Ready with the package on disk.
 //! - `shutdown_joins_everything_and_frees_the_data_directory`: after the handle ends, a second
 //!   node starts on the same directory.
+//! - `shutdown_waits_for_blocking_work_a_request_left_behind`: blocking work run through
+//!   `Node::blocking` (as every request handler's is) whose request was dropped keeps the node's
+//!   shutdown from ending, and from its final store flush, until the work has ended.
 //! - `a_token_becomes_a_caller`: `node.users().authenticate` (the start of every admin request)
 //!   accepts an issued token and refuses an unknown or revoked one.
 //! - `a_case_the_caller_may_not_see_answers_like_a_missing_one`: `node.cases().resolve`, list,
@@ -333,6 +336,57 @@ async fn shutdown_joins_everything_and_frees_the_data_directory() {
         1
     );
     again.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_blocking_work_a_request_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), "Prosecutor");
+    let layout = Layout::new(dir.path());
+    let n = Running::start(dir.path()).await;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    // What the job saw when it ended: whether shutdown had already removed admin.addr (the step
+    // right before the final store flush).
+    let (ended_tx, ended_rx) = std::sync::mpsc::channel::<bool>();
+    // A request handler's blocking work, as `Node::blocking` runs it for every handler.
+    let request = tokio::spawn({
+        let node = n.node.clone();
+        let admin_addr = layout.admin_addr();
+        async move {
+            node.blocking(move || {
+                started_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                ended_tx.send(admin_addr.exists()).unwrap();
+            })
+            .await
+            .unwrap();
+        }
+    });
+    started_rx.await.unwrap();
+    // The request goes away (client gone, or shutdown's deadline for requests) while its work
+    // runs on the blocking pool, and shutdown begins.
+    request.abort();
+    n.shutdown.cancel();
+    let mut stopped = n.stopped;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), &mut stopped)
+            .await
+            .is_err(),
+        "the node stopped (and flushed its store) while a request's blocking work still ran"
+    );
+    release_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), stopped)
+        .await
+        .expect("the node stops once the work ended")
+        .unwrap()
+        .unwrap();
+    assert!(
+        ended_rx.recv().unwrap(),
+        "admin.addr was gone when the work ended: shutdown had reached its final flush"
+    );
+    assert!(!layout.admin_addr().exists());
+    drop(n.node);
 }
 
 /// A user with no permission, created through the use case; returns it as a caller and its token.

@@ -64,6 +64,16 @@ impl UiError {
         UiError::by(Disposition::NotFound, Fact::None, message)
     }
 
+    /// A page asked with a method it does not have (a `GET` to a form's target): 405, the error
+    /// page (axum's own 405 has an empty body; it adds the `Allow` header).
+    pub fn method_not_allowed(method: &axum::http::Method) -> UiError {
+        UiError {
+            disposition: Disposition::Refuse,
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("This page cannot be asked for with {method}. Go back and try again."),
+        }
+    }
+
     /// A fault of this node: 500; the detail is logged, the page says only that.
     pub fn internal(message: String) -> UiError {
         UiError::by(Disposition::Internal, Fact::None, message)

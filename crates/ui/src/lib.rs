@@ -58,7 +58,13 @@ pub fn router(node: &Node) -> Router {
     Router::new()
         .route("/ui", get(to_cases))
         .route("/ui/", get(to_cases))
+        .method_not_allowed_fallback(method_not_allowed)
         .nest("/ui", pages(node))
+}
+
+/// 405 for a page asked with a method it does not have.
+async fn method_not_allowed(method: axum::http::Method) -> error::UiError {
+    error::UiError::method_not_allowed(&method)
 }
 
 /// The pages, relative to `/ui`, behind the session layer and the guards.
@@ -122,6 +128,9 @@ fn pages(node: &Node) -> Router {
         )
         .route("/admin/peers", get(admin::peers))
         .route("/static/{file}", get(assets::serve))
+        // After every route: a page asked with a method it does not have answers 405 with the
+        // error page, not axum's empty body.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { error::UiError::not_found("No such page.".into()) })
         .layer(axum::middleware::from_fn(session::csrf_guard))
         .layer(session::layer())

@@ -131,12 +131,28 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                 if link.status != LinkStatus::Failed {
                     outln!("{}", opt(link.url.as_deref()));
                 }
-                let next = match &to {
-                    Some(r) => format!(
+                let failed = link.status == LinkStatus::Failed;
+                let next = match (&to, failed) {
+                    // No URL was printed, and the link opens nothing: nothing to forward. The
+                    // recipient's email was queued at creation, before the build failed.
+                    (Some(r), true) => format!(
+                        "its package could not be built, so the link opens nothing; {r} was \
+                         already emailed its URL when the link was created: tell them it will \
+                         not work, revoke it (`casemesh link revoke {id}`) and create a new link \
+                         once the cause below is fixed",
+                        id = s(&link.id)
+                    ),
+                    (None, true) => format!(
+                        "its package could not be built, so the link opens nothing and no URL \
+                         is printed: revoke it (`casemesh link revoke {id}`) and create a new \
+                         link once the cause below is fixed",
+                        id = s(&link.id)
+                    ),
+                    (Some(r), false) => format!(
                         "{r} is emailed the URL through the node's mail queue (logged instead \
                          of sent when config.toml has no [smtp])"
                     ),
-                    None => "forward the URL to the recipient".to_owned(),
+                    (None, false) => "forward the URL above to the recipient".to_owned(),
                 };
                 errln!(
                     "link {} ({:?}), expires {}; {next}",

@@ -39,6 +39,8 @@ pub(crate) struct Context {
     pub(crate) token: Option<String>,
     /// `--json`: print the API's JSON instead of human-readable text.
     pub(crate) json: bool,
+    /// `--timeout SECS`: how long the node may send nothing (`None`: forever; see `client`).
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// The client subcommands, flattened into the top-level `casemesh` command.

@@ -189,7 +189,9 @@ pub(super) async fn run_retention(
                 yes,
                 "delete every evidence item past its case's retention period now",
             )?;
-            let answer = client.post_empty(&["v1", "retention", "sweep"]).await?;
+            let answer = client
+                .post_empty_long(&["v1", "retention", "sweep"])
+                .await?;
             if let Some(report) = out.answer::<SweepReport>(&answer)? {
                 let removed = &report.removed;
                 outln!("removed {} evidence item(s)", removed.len());
@@ -219,7 +221,7 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
                 yes,
                 "delete every stored blob no evidence, transcript or share refers to",
             )?;
-            let gc = client.post_empty(&["v1", "blobs", "gc"]).await?;
+            let gc = client.post_empty_long(&["v1", "blobs", "gc"]).await?;
             if let Some(gc) = out.answer::<GcReport>(&gc)? {
                 outln!(
                     "removed {} blobs, freed {}",
@@ -229,7 +231,7 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
             }
         }
         BlobsCommand::Verify => {
-            let raw = client.get(&["v1", "blobs", "verify"]).await?;
+            let raw = client.get_long(&["v1", "blobs", "verify"]).await?;
             // Typed first, so the exit status is right with `--json` too.
             let report: BlobVerifyReport = typed(&raw)?;
             let (missing, corrupt) = (&report.missing, &report.corrupt);

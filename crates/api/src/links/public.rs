@@ -50,6 +50,7 @@ pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route("/l/{token}", get(landing))
         .route("/l/{token}/download", get(download))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(fallback)
         .with_state(state)
 }
@@ -150,6 +151,16 @@ fn unavailable() -> Response {
 
 async fn fallback() -> Response {
     not_found()
+}
+
+/// A link asked with another method than `GET`/`HEAD`: 405 with a page (axum's own 405 has an
+/// empty body; it adds the `Allow` header).
+async fn method_not_allowed() -> Response {
+    page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "<h1>Method not allowed</h1><p>Open the download link in a browser.</p>",
+    )
 }
 
 /// The key the client of a request is counted under (see [`casemesh_links::client`]).

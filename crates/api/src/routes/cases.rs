@@ -69,7 +69,9 @@ pub async fn show(
     Path(case): Path<String>,
 ) -> ApiResult<axum::response::Response> {
     let node = state.node.clone();
-    let listing = tokio::task::spawn_blocking(move || node.cases().show_listing(&caller, &case))
+    let listing = state
+        .node
+        .blocking(move || node.cases().show_listing(&caller, &case))
         .await
         .map_err(|e| crate::error::ApiError::internal(format!("case view task: {e}")))??;
     Ok(streamed_case_view(state.node.response_tasks(), listing))
