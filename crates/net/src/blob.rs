@@ -45,7 +45,6 @@ use libp2p::PeerId;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::seqwrite::SeqWriter;
 use crate::{
     error::{NetError, Refusal},
     lane::{LaneReader, Lanes, Request, Turn, UNKNOWN_SIZE_LOAD},
@@ -56,6 +55,7 @@ use crate::{
         MAX_BATCH_HASHES, MAX_GRANT_LEN,
     },
 };
+use casemesh_seqfile::SeqWriter;
 
 /// How the node answers "may this peer read this blob?" — asked on **every** blob request.
 pub trait BlobServer: Send + Sync + 'static {
@@ -260,7 +260,7 @@ pub(crate) fn aligned_start(offset: u64, size: u64) -> u64 {
 /// Make `verified` bytes of `writer`'s file durable, then record them in the checkpoint.
 fn checkpoint(writer: &mut SeqWriter, paths: &Paths, size: u64, verified: u64) -> io::Result<()> {
     writer.flush()?;
-    writer.file.sync_data()?;
+    writer.file().sync_data()?;
     write_state(paths, PartState { size, verified })
 }
 
@@ -1047,7 +1047,7 @@ impl Receive {
         if start == 0 {
             file.set_len(0).map_err(local)?;
         }
-        // Whole blocks go past the page cache where the file system allows (seqwrite.rs).
+        // Whole blocks go past the page cache where the file system allows (crates/seqfile).
         let mut writer = SeqWriter::direct(file, &paths.part, start, IO_BUF);
         // A checkpoint on disk may claim bytes this transfer rewrites: restate it first. A
         // fresh download without one skips that fsync: until the first checkpoint, a restart
@@ -1064,7 +1064,7 @@ impl Receive {
         // Durability runs behind the writes (see `Flusher`); small answers need none of it.
         let mut flusher = None;
         if size - start > SYNC_STEP {
-            let handle = writer.file.try_clone().map_err(local)?;
+            let handle = writer.file().try_clone().map_err(local)?;
             let started = Flusher::start(handle, paths, size, start, FLUSH_STEPS);
             flusher = Some(started.map_err(local)?);
         }

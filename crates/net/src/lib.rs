@@ -42,7 +42,6 @@ mod handle;
 mod inbound;
 mod lane;
 mod muxer;
-mod seqwrite;
 mod serve;
 mod stats;
 mod throttle;

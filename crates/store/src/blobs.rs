@@ -43,6 +43,7 @@ use crate::outboard::{OutboardBuilder, OutboardDigest, outboard_size};
 use casemesh_model::ids::BlobHash;
 pub use casemesh_model::pins::BlobPins;
 use casemesh_model::pins::Pins;
+use casemesh_seqfile::SeqWriter;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -95,7 +96,9 @@ enum WriterInner {
 
 /// A blob being written to a temp file of the blob directory, with its outboard beside it.
 struct FsWriter {
-    file: Option<BufWriter<File>>,
+    /// The temp file; whole blocks past the page cache once a full buffer goes out
+    /// (`casemesh_seqfile`: a blob is not read again soon after ingest).
+    file: Option<SeqWriter>,
     tmp: PathBuf,
     /// Hashes the bytes; its pairs are the outboard.
     builder: OutboardBuilder,
@@ -337,7 +340,7 @@ impl BlobStore {
             live.insert(ob_tmp.clone());
         }
         Ok(BlobWriter(WriterInner::Fs(Box::new(FsWriter {
-            file: Some(BufWriter::with_capacity(CHUNK, file)),
+            file: Some(SeqWriter::direct(file, &tmp, 0, CHUNK)),
             tmp,
             builder: OutboardBuilder::new(),
             ob_pending: Vec::new(),
@@ -769,14 +772,14 @@ impl FsWriter {
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
         self.builder.update(bytes, &mut self.ob_pending);
-        file.write_all(bytes)
+        file.write_at(self.size, bytes)
             .map_err(StoreError::io(format!("write {}", self.tmp.display())))?;
         self.size += bytes.len() as u64;
         self.since_writeback += bytes.len() as u64;
         if self.since_writeback >= WRITEBACK_EVERY {
             self.since_writeback = 0;
             join_writeback(&mut self.writeback);
-            self.writeback = start_writeback(file.get_ref());
+            self.writeback = start_writeback(file.file());
         }
         if self.size > OUTBOARD_MIN {
             self.write_outboard()?;
@@ -821,8 +824,8 @@ impl FsWriter {
             .take()
             .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
         let file = file
-            .into_inner()
-            .map_err(|e| StoreError::io(format!("flush {}", self.tmp.display()))(e.into_error()))?;
+            .into_file()
+            .map_err(StoreError::io(format!("flush {}", self.tmp.display())))?;
         file.sync_all()
             .map_err(StoreError::io(format!("fsync {}", self.tmp.display())))?;
         drop(file);

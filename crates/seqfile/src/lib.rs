@@ -1,6 +1,8 @@
-//! The receiver's sequential writer of a partial blob file: buffers the verified pieces the bao
-//! decoder hands over (almost always in order) into large positioned writes, and writes whole
-//! aligned blocks with `O_DIRECT`, past the page cache, where the file system allows it.
+//! A sequential writer for large files that are written once and not read again soon — a blob a
+//! partner sends (`crates/net`, the receiver's partial file) and a blob ingested into the store
+//! (`crates/store`): it buffers pieces that come (almost always) in order into large positioned
+//! writes, and writes whole aligned blocks with `O_DIRECT`, past the page cache, where the file
+//! system allows it.
 //!
 //! Why `O_DIRECT` (issue #11): on the development VM (ext4 on virtio), writing 1 GiB through the
 //! page cache and `fdatasync`ing it cost 2.7–3.4 s of kernel CPU and 3.6–4.2 s of wall time
@@ -8,7 +10,8 @@
 //! into the page cache and its write-back were the largest single cost of a receiver (about 30 %
 //! of its CPU in `perf`, docs/protocol.md, "Where the time of a large transfer goes"). A received
 //! blob is not read again soon (it is renamed into place and served later), so caching its pages
-//! buys nothing.
+//! buys nothing. A file of at most one buffer (most small evidence items) is written through the
+//! page cache alone: the `O_DIRECT` handle is opened when the first full buffer goes out.
 //!
 //! Rules of `O_DIRECT` (open(2)): the memory, the file offset and the length of each write are
 //! multiples of the block size ([`DIRECT_ALIGN`]). The writer keeps every byte at a memory
@@ -22,20 +25,22 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Alignment of an `O_DIRECT` write, in bytes: of its memory address, file offset and length.
 /// The page size, and a multiple of the logical block size of the disks this runs on.
-pub(crate) const DIRECT_ALIGN: usize = 4096;
+pub const DIRECT_ALIGN: usize = 4096;
 
 /// Buffers positioned writes that are (almost always) sequential into writes of up to
 /// `capacity` bytes; see the module doc for how they reach the file.
-pub(crate) struct SeqWriter {
-    /// The partial file, through the page cache: unaligned heads and tails, `fdatasync`.
-    pub(crate) file: File,
-    /// The same file opened with `O_DIRECT`; `None` where the file system has no `O_DIRECT`
-    /// or refused an aligned write.
+pub struct SeqWriter {
+    /// The file, through the page cache: unaligned heads and tails, `fdatasync`.
+    file: File,
+    /// The same file opened with `O_DIRECT`, once a full buffer went out; `None` before, and
+    /// where the file system has no `O_DIRECT` or refused an aligned write.
     direct: Option<File>,
+    /// Where to open [`Self::direct`] from, until it is opened (or given up).
+    direct_path: Option<PathBuf>,
     /// File offset of the first buffered byte: the end of what was handed to the file.
     pos: u64,
     /// The buffer: `capacity` bytes plus room to place the first byte at the memory offset
@@ -55,11 +60,12 @@ impl SeqWriter {
     /// # Panics
     /// When `capacity` is less than two blocks ([`DIRECT_ALIGN`]): a full buffer must hold a
     /// whole block whatever its head.
-    pub(crate) fn new(file: File, pos: u64, capacity: usize) -> Self {
+    pub fn new(file: File, pos: u64, capacity: usize) -> Self {
         assert!(capacity >= 2 * DIRECT_ALIGN, "buffer of {capacity} bytes");
         let mut writer = Self {
             file,
             direct: None,
+            direct_path: None,
             pos,
             storage: vec![0; capacity + 2 * DIRECT_ALIGN].into_boxed_slice(),
             start: 0,
@@ -70,24 +76,27 @@ impl SeqWriter {
         writer
     }
 
-    /// A writer that writes whole blocks of `file` (opened from `path`) with `O_DIRECT` when
-    /// the file system allows it, through the page cache otherwise.
+    /// A writer that writes whole blocks of `file` (opened from `path`) with `O_DIRECT` once a
+    /// full buffer goes out, when the file system allows it; through the page cache otherwise.
+    /// A file system without `O_DIRECT` is not an error.
     ///
-    /// # Errors
-    /// None of its own: a file system without `O_DIRECT` is not an error.
-    pub(crate) fn direct(file: File, path: &Path, pos: u64, capacity: usize) -> Self {
+    /// # Panics
+    /// As [`SeqWriter::new`].
+    pub fn direct(file: File, path: &Path, pos: u64, capacity: usize) -> Self {
         let mut writer = Self::new(file, pos, capacity);
-        writer.direct = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-            .ok();
+        writer.direct_path = Some(path.to_path_buf());
         writer
     }
 
-    /// Whether whole blocks go past the page cache.
+    /// The file, through the page cache (to `fdatasync` it: that covers the bytes either
+    /// handle wrote, and the file's size).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Whether whole blocks go past the page cache (from the first full buffer on).
     #[cfg(test)]
-    pub(crate) fn is_direct(&self) -> bool {
+    fn is_direct(&self) -> bool {
         self.direct.is_some()
     }
 
@@ -104,7 +113,7 @@ impl SeqWriter {
     ///
     /// # Errors
     /// The file's write error.
-    pub(crate) fn write_at(&mut self, offset: u64, mut data: &[u8]) -> io::Result<()> {
+    pub fn write_at(&mut self, offset: u64, mut data: &[u8]) -> io::Result<()> {
         if offset != self.pos + self.len as u64 {
             self.flush()?;
             self.pos = offset;
@@ -127,7 +136,7 @@ impl SeqWriter {
     ///
     /// # Errors
     /// The file's write error.
-    pub(crate) fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         self.write_out(true)
     }
 
@@ -135,6 +144,14 @@ impl SeqWriter {
     /// the head before the first block boundary and, when `all`, the tail after the last one
     /// through the page cache. A tail not written stays buffered, at the front.
     fn write_out(&mut self, all: bool) -> io::Result<()> {
+        if !all && let Some(path) = self.direct_path.take() {
+            // The first full buffer: worth a handle past the page cache.
+            self.direct = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+                .ok();
+        }
         let Some(direct) = self.direct.take() else {
             return self.write_cached(self.len);
         };
@@ -208,13 +225,13 @@ impl SeqWriter {
     ///
     /// # Errors
     /// The file's write error.
-    pub(crate) fn into_file(mut self) -> io::Result<File> {
+    pub fn into_file(mut self) -> io::Result<File> {
         self.flush()?;
         Ok(self.file)
     }
 
     /// End of the bytes handed to the file so far (written, not yet necessarily durable).
-    pub(crate) fn written(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.pos
     }
 }
@@ -290,7 +307,12 @@ mod tests {
     fn a_disk_file_gets_direct_writes() {
         let dir = disk_dir();
         let path = dir.path().join("part");
-        let w = SeqWriter::direct(open(&path), &path, 0, 1 << 20);
+        let mut w = SeqWriter::direct(open(&path), &path, 0, 64 << 10);
+        w.write_at(0, &[1; 60 << 10]).unwrap();
+        w.flush().unwrap();
+        // A file of at most one buffer never opens the handle.
+        assert!(!w.is_direct());
+        w.write_at(60 << 10, &[2; 70 << 10]).unwrap();
         // ext4, xfs and btrfs have O_DIRECT; this checks the flag reaches the file system.
         assert!(w.is_direct(), "no O_DIRECT on {}", dir.path().display());
     }
