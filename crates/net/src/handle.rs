@@ -280,7 +280,8 @@ pub async fn start(
 }
 
 /// Hand every inbound blob stream to a lane task; the tasks end with their streams, and are
-/// aborted when the node stops.
+/// aborted when the node stops (an answer's blocking work already started is on the net
+/// layer's tracker and runs to its end: `serve.rs`).
 async fn accept_loop(
     mut incoming: mpsc::Receiver<Inbound>,
     ctx: Arc<BlobCtx>,
@@ -459,7 +460,10 @@ impl NetHandle {
             return Ok(true);
         }
         let dir = self.blob.partial_dir.join("outboards");
-        let ob = tokio::task::spawn_blocking(move || serve::ensure_outboard(&dir, &hash, &source))
+        // Tracked: a caller that goes away leaves the outboard file write to finish before the
+        // net layer counts as stopped.
+        let ob = (self.blob.tasks)
+            .spawn_blocking(move || serve::ensure_outboard(&dir, &hash, &source))
             .await
             .map_err(|e| NetError::Io(std::io::Error::other(e)))??;
         if ob.temporary {

@@ -436,13 +436,19 @@ async fn run_answers(
         let counters = ctx.stats.peer(&peer);
         let send_rate = ctx.send_rate.clone();
         let rt = tokio::runtime::Handle::current();
-        let done = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let mut out = BlockingWrite::new(write, rt, counters, send_rate);
-            let res = answer(&mut out);
-            (res, out.into_half())
-        })
-        .await;
+        // On the net layer's tracker, not a bare blocking task: the lane task awaiting it is
+        // aborted when the node stops, but the answer (which may write audit entries through
+        // `BlobServer::open`) runs to its end, and `NetHandle::stopped` waits for it, so the
+        // node's final flush never runs beside it (issue #9).
+        let done = ctx
+            .tasks
+            .spawn_blocking(move || {
+                let _slot = slot;
+                let mut out = BlockingWrite::new(write, rt, counters, send_rate);
+                let res = answer(&mut out);
+                (res, out.into_half())
+            })
+            .await;
         match done {
             Ok((Ok(_), None)) => {
                 tracing::info!("blob stream lost after the answer");

@@ -33,6 +33,8 @@ pub struct MapServer {
     /// How long each permission check takes (a slow disk or database under load); zero by
     /// default. Holds every lane and serve slot that long.
     pub open_delay: Mutex<std::time::Duration>,
+    /// Permission checks that ran to their end (after the delay).
+    pub opens_done: Mutex<u32>,
 }
 
 impl MapServer {
@@ -53,6 +55,7 @@ impl BlobServer for MapServer {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
+        *self.opens_done.lock().unwrap() += 1;
         if grant != GOOD_GRANT {
             return Err(Refusal::forbidden("grant does not cover this blob"));
         }
