@@ -14,7 +14,7 @@ use casemesh_blobs_s3::{
 use casemesh_model::ids::BlobHash;
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutPayload, path::Path};
-use support::{Garage, bytes};
+use support::{Garage, bytes, keys};
 
 async fn put(blobs: &S3Blobs, data: &[u8]) -> casemesh_blobs_s3::Stored {
     let mut w = blobs.writer(Some(data.len() as u64));
@@ -22,17 +22,6 @@ async fn put(blobs: &S3Blobs, data: &[u8]) -> casemesh_blobs_s3::Stored {
         w.write(piece).await.expect("write");
     }
     w.finish().await.expect("finish")
-}
-
-async fn keys(blobs: &S3Blobs, prefix: &str) -> Vec<String> {
-    let p = Path::from(prefix);
-    let metas: Vec<_> = blobs
-        .object_store()
-        .list(Some(&p))
-        .try_collect()
-        .await
-        .expect("list");
-    metas.into_iter().map(|m| m.location.to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,9 +23,8 @@ use casemesh_blobs_s3::{
 };
 use casemesh_model::ids::BlobHash;
 use casemesh_store::BlobStore;
-use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutPayload, path::Path};
-use support::{Garage, fill};
+use object_store::{ObjectStoreExt, PutPayload};
+use support::{Garage, fill, keys};
 
 /// Sizes of the blobs of a test node: empty, tiny, around one 16 KiB group, around one 8 MiB
 /// part, and multipart ones.
@@ -70,17 +69,6 @@ fn populated(dir: &std::path::Path, extra: usize) -> (BlobStore, Vec<(BlobHash, 
     blobs.sort();
     assert_eq!(local.list().expect("list"), blobs);
     (local, blobs)
-}
-
-async fn keys(blobs: &S3Blobs, prefix: &str) -> Vec<String> {
-    let p = Path::from(prefix);
-    let metas: Vec<_> = blobs
-        .object_store()
-        .list(Some(&p))
-        .try_collect()
-        .await
-        .expect("list");
-    metas.into_iter().map(|m| m.location.to_string()).collect()
 }
 
 /// Every progress report, in order.

@@ -18,6 +18,7 @@
 //!   gives the sharer.
 //! - [`grant`], [`policy`], [`folder_sync`]: sharing (signed grants, policies and their
 //!   attenuation, the case-synchronization folder rules).
+//! - `fuzzing` (feature `fuzzing`, off by default): helpers the fuzz tests of several crates share.
 //!
 //! ```
 //! use casemesh_model::org::{Permission, User};
@@ -33,6 +34,8 @@ mod canonical;
 pub mod case;
 pub mod custody;
 pub mod folder_sync;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod grant;
 pub mod hex32;
 pub mod ids;

@@ -32,6 +32,12 @@ use casemesh_model::policy::{PolicyAction, SharingPolicy};
 use casemesh_model::time::Timestamp;
 use ed25519_dalek::SigningKey;
 
+// The shared mutator; this crate's own tests cannot turn on its `fuzzing` feature (see the module).
+#[allow(dead_code, unreachable_pub)]
+#[path = "../src/fuzzing.rs"]
+mod fuzzing;
+use fuzzing::{EditKinds, mutate};
+
 /// Random-input budget of each target under `cargo test`.
 const BUDGET: Duration = Duration::from_secs(3);
 /// Peak live bytes allowed per input byte (strings and ids are copied out once or twice).
@@ -111,24 +117,6 @@ fn revocation() -> SignedRevocation {
     )
 }
 
-/// Apply `edits` to `base`: each `(pos, op)` flips a byte (op < 200), cuts the input there
-/// (200..228) or inserts byte `op` there (the rest).
-fn mutate(base: &[u8], edits: &[(u16, u8)]) -> Vec<u8> {
-    let mut out = base.to_vec();
-    for &(pos, op) in edits {
-        if out.is_empty() {
-            break;
-        }
-        let at = pos as usize % out.len();
-        match op {
-            0..200 => out[at] ^= op.max(1),
-            200..228 => out.truncate(at),
-            _ => out.insert(at, op),
-        }
-    }
-    out
-}
-
 fn check_grant_bytes(input: &[u8]) {
     let (res, peak) = measured(|| SignedGrant::from_bytes(input));
     assert_bounded("grant", peak, input.len());
@@ -171,7 +159,7 @@ fn grant_mutations() {
     bolero::check!()
         .with_test_time(BUDGET)
         .with_type::<Vec<(u16, u8)>>()
-        .for_each(|edits| check_grant_bytes(&mutate(&base, edits)));
+        .for_each(|edits| check_grant_bytes(&mutate(&base, edits, EditKinds::TEXT)));
 }
 
 #[test]
@@ -187,7 +175,7 @@ fn revocation_mutations() {
     bolero::check!()
         .with_test_time(BUDGET)
         .with_type::<Vec<(u16, u8)>>()
-        .for_each(|edits| check_revocation_bytes(&mutate(&base, edits)));
+        .for_each(|edits| check_revocation_bytes(&mutate(&base, edits, EditKinds::TEXT)));
 }
 
 /// decode(encode(x)) == x for grants with generated texts, versions and expiry, signed by

@@ -24,6 +24,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use casemesh_model::fuzzing::{EditKinds, mutate};
 use casemesh_package::{BuildOptions, Entry, Format, build, verify};
 
 /// Random-input budget of each target under `cargo test`.
@@ -58,29 +59,6 @@ fn package(format: Format, dir: &Path) -> Vec<u8> {
     std::fs::read(&out).unwrap()
 }
 
-/// Apply `edits` to `base`: each `(pos, op)` flips a byte (op < 160), cuts the input there
-/// (160..176), writes `0xffffffff` there (176..208: huge sizes, counts and offsets), or
-/// inserts byte `op` there (the rest).
-fn mutate(base: &[u8], edits: &[(u32, u8)]) -> Vec<u8> {
-    let mut out = base.to_vec();
-    for &(pos, op) in edits {
-        if out.is_empty() {
-            break;
-        }
-        let at = pos as usize % out.len();
-        match op {
-            0..160 => out[at] ^= op.max(1),
-            160..176 => out.truncate(at),
-            176..208 => {
-                let end = (at + 4).min(out.len());
-                out[at..end].fill(0xff);
-            }
-            _ => out.insert(at, op),
-        }
-    }
-    out
-}
-
 /// Verify `bytes` as a file; check the properties.
 fn check(dir: &Path, bytes: &[u8], original: Option<&[u8]>) {
     let path = dir.join("input");
@@ -112,7 +90,13 @@ fn mutations(format: Format) {
     bolero::check!()
         .with_test_time(BUDGET)
         .with_type::<Vec<(u32, u8)>>()
-        .for_each(|edits| check(dir.path(), &mutate(&base, edits), Some(&base)));
+        .for_each(|edits| {
+            check(
+                dir.path(),
+                &mutate(&base, edits, EditKinds::BINARY),
+                Some(&base),
+            )
+        });
 }
 
 #[test]

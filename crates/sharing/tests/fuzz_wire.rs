@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use casemesh_model::case::Folder;
+use casemesh_model::fuzzing::{EditKinds, mutate};
 use casemesh_model::grant::Recipient;
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, FolderId, ShareId};
 use casemesh_model::time::Timestamp;
@@ -180,24 +181,6 @@ fn seeds() -> Vec<Vec<u8>> {
     payloads.into_iter().map(String::into_bytes).collect()
 }
 
-/// Apply `edits` to `base`: each `(pos, op)` flips a byte (op < 200), cuts the input there
-/// (200..228) or inserts byte `op` there (the rest).
-fn mutate(base: &[u8], edits: &[(u16, u8)]) -> Vec<u8> {
-    let mut out = base.to_vec();
-    for &(pos, op) in edits {
-        if out.is_empty() {
-            break;
-        }
-        let at = pos as usize % out.len();
-        match op {
-            0..200 => out[at] ^= op.max(1),
-            200..228 => out.truncate(at),
-            _ => out.insert(at, op),
-        }
-    }
-    out
-}
-
 #[test]
 fn payload_bytes() {
     bolero::check!().with_test_time(BUDGET).for_each(check_all);
@@ -211,7 +194,7 @@ fn payload_mutations() {
         .with_type::<(u8, Vec<(u16, u8)>)>()
         .for_each(|(which, edits)| {
             let base = &seeds[*which as usize % seeds.len()];
-            check_all(&mutate(base, edits));
+            check_all(&mutate(base, edits, EditKinds::TEXT));
         });
 }
 
@@ -252,7 +235,7 @@ fn item_list_blob() {
         .with_test_time(BUDGET)
         .with_type::<(u8, Vec<(u16, u8)>)>()
         .for_each(|(expected, edits)| {
-            let bytes = mutate(&good, edits);
+            let bytes = mutate(&good, edits, EditKinds::TEXT);
             let mut seen = 0u64;
             let res = manifest::read_list(&bytes[..], u64::from(*expected % 5), |_| {
                 seen += 1;

@@ -331,6 +331,20 @@ pub fn bytes(at: u64, len: usize) -> Vec<u8> {
     v
 }
 
+/// The object keys (full paths, e.g. `blobs/ab…`) in `blobs`' bucket under `prefix`, in the
+/// order the store lists them; panics when listing fails.
+pub async fn keys(blobs: &S3Blobs, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let p = object_store::path::Path::from(prefix);
+    let metas: Vec<_> = blobs
+        .object_store()
+        .list(Some(&p))
+        .try_collect()
+        .await
+        .expect("list");
+    metas.into_iter().map(|m| m.location.to_string()).collect()
+}
+
 /// The `garage` binary, or `None` (skip) when it is not installed; panics instead when
 /// `CASEMESH_REQUIRE_TOOLS=1` (CI: the S3 tests must run).
 fn garage_or_skip() -> Option<PathBuf> {
