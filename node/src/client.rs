@@ -7,7 +7,7 @@
 //! against the expected BLAKE3 hash, synced and only then renamed, so a failed or corrupted
 //! transfer never leaves a file that looks complete.
 //!
-//! How long it waits for the node (`--timeout SECS`, `CASEMESH_TIMEOUT`, default
+//! How long it waits for the node (`--request-timeout SECS`, else `CASEMESH_REQUEST_TIMEOUT`, default
 //! [`DEFAULT_TIMEOUT`]; 0 waits forever): an ordinary request fails when the node sends nothing
 //! for that long (reqwest's `read_timeout`: from the request until the answer's headers, then
 //! between two reads of its body), so a node that hangs (stopped with SIGSTOP, deadlocked, its
@@ -38,8 +38,38 @@ const CHUNK: usize = 1 << 20;
 const PROGRESS_THRESHOLD: u64 = 4 << 20;
 
 /// How long the client waits for the node to send something before it gives up, unless
-/// `--timeout` says otherwise (see the module doc).
+/// `--request-timeout` or `CASEMESH_REQUEST_TIMEOUT` says otherwise (see the module doc).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable for `--request-timeout` (seconds, 0: forever). Read here rather than
+/// by clap, so that a bad value fails only the client commands that use it, never `init`/`run`.
+pub(crate) const REQUEST_TIMEOUT_ENV: &str = "CASEMESH_REQUEST_TIMEOUT";
+
+/// The per-read bound for ordinary requests: `flag` (`--request-timeout SECS`) if given, else
+/// `env` (the value of [`REQUEST_TIMEOUT_ENV`], if set), else [`DEFAULT_TIMEOUT`]; 0 means
+/// `None` (wait forever).
+///
+/// # Errors
+/// `env` is used and is not a whole number of seconds; the message names the variable.
+pub(crate) fn request_timeout(
+    flag: Option<u64>,
+    env: Option<std::ffi::OsString>,
+) -> anyhow::Result<Option<Duration>> {
+    let secs = match (flag, env) {
+        (Some(secs), _) => secs,
+        (None, Some(value)) => value
+            .to_str()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "{REQUEST_TIMEOUT_ENV}={:?}: not a number of seconds",
+                    value.to_string_lossy()
+                )
+            })?,
+        (None, None) => DEFAULT_TIMEOUT.as_secs(),
+    };
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+}
 
 /// A connection to one node's admin API, with the bearer token to present.
 pub(crate) struct Client {
@@ -60,6 +90,7 @@ impl Client {
     /// Find the node and token from the global flags: `--node`/`--token` (or their environment
     /// variables) win; otherwise `DIR/admin.addr` and `DIR/admin.token` under `--data-dir DIR`.
     pub(crate) fn from_context(ctx: &Context) -> anyhow::Result<Client> {
+        let timeout = request_timeout(ctx.request_timeout, std::env::var_os(REQUEST_TIMEOUT_ENV))?;
         let base = match (&ctx.node, &ctx.data_dir) {
             (Some(node), _) => node.clone(),
             (None, Some(dir)) => {
@@ -94,7 +125,7 @@ impl Client {
             &base,
             token,
             !ctx.json && std::io::stderr().is_terminal(),
-            ctx.timeout,
+            timeout,
         )
     }
 
@@ -211,7 +242,7 @@ impl Client {
         format!(
             "the node at {} did not answer in {secs} s: it may be stopped (e.g. `kill -STOP`), \
              hung or overloaded; check the `casemesh run` process and its log, or wait longer \
-             with --timeout SECS (or CASEMESH_TIMEOUT; 0 waits forever)",
+             with --request-timeout SECS (or {REQUEST_TIMEOUT_ENV}; 0 waits forever)",
             self.base
         )
     }
@@ -678,6 +709,26 @@ mod tests {
     }
 
     #[test]
+    fn the_request_timeout_comes_from_the_flag_then_the_environment() {
+        let env = |v: &str| Some(std::ffi::OsString::from(v));
+        assert_eq!(request_timeout(None, None).unwrap(), Some(DEFAULT_TIMEOUT));
+        assert_eq!(
+            request_timeout(None, env("7")).unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(request_timeout(None, env("0")).unwrap(), None);
+        assert_eq!(
+            request_timeout(Some(3), env("abc")).unwrap(),
+            Some(Duration::from_secs(3))
+        );
+        let e = request_timeout(None, env("abc")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            r#"CASEMESH_REQUEST_TIMEOUT="abc": not a number of seconds"#
+        );
+    }
+
+    #[test]
     fn missing_address_file_says_to_run_the_node() {
         let dir = std::env::temp_dir().join(format!("casemesh-client-test-{}", std::process::id()));
         let ctx = Context {
@@ -685,7 +736,7 @@ mod tests {
             node: None,
             token: None,
             json: false,
-            timeout: None,
+            request_timeout: None,
         };
         let err = Client::from_context(&ctx).err().unwrap().to_string();
         assert!(err.contains("no node address"), "{err}");

@@ -46,6 +46,12 @@ pub(crate) fn man(args: &ManArgs, cmd: clap::Command) -> Result<()> {
         crate::out::write_all(&page);
         return Ok(());
     };
+    if dir.as_os_str() == "-" {
+        anyhow::bail!(
+            "-o takes a directory for one page per command; to print the top-level page to \
+             standard output, leave -o out"
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // Built first so that each subcommand knows its full name (`casemesh case list`), which
     // becomes its page's title and file name.

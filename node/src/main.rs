@@ -57,16 +57,11 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Seconds a client command waits for a node that sends nothing before it gives up (0:
-    /// forever). Long operations (blobs verify/gc, retention sweep, uploads once sent, a
-    /// download's first byte) are not cut short by it.
-    #[arg(
-        long,
-        global = true,
-        env = "CASEMESH_TIMEOUT",
-        value_name = "SECS",
-        default_value_t = client::DEFAULT_TIMEOUT.as_secs()
-    )]
-    timeout: u64,
+    /// forever; default 60, or CASEMESH_REQUEST_TIMEOUT). Long operations (blobs verify/gc,
+    /// retention sweep, uploads once sent, a download's first byte) are not cut short by it, nor
+    /// is `share create/status --wait --timeout SECS`, the wait's own limit.
+    #[arg(long, global = true, value_name = "SECS")]
+    request_timeout: Option<u64>,
     #[command(subcommand)]
     command: Top,
 }
@@ -255,7 +250,7 @@ fn real_main(cli: Cli) -> Result<()> {
         node,
         token,
         json,
-        timeout,
+        request_timeout,
         command,
     } = cli;
     let required_dir = || data_dir.clone().context("--data-dir DIR is required");
@@ -275,7 +270,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 node,
                 token,
                 json,
-                timeout: (timeout > 0).then(|| std::time::Duration::from_secs(timeout)),
+                request_timeout,
             },
         )),
     }

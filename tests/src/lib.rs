@@ -73,7 +73,12 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Environment variables of the CLI that must not leak from the developer's shell into tests.
-const CLI_ENV: [&str; 3] = ["CASEMESH_DATA_DIR", "CASEMESH_NODE", "CASEMESH_TOKEN"];
+const CLI_ENV: [&str; 4] = [
+    "CASEMESH_DATA_DIR",
+    "CASEMESH_NODE",
+    "CASEMESH_TOKEN",
+    "CASEMESH_REQUEST_TIMEOUT",
+];
 
 /// `RUST_LOG` for nodes whose sharing steps (offers, fetches, imports, receipts) a failing
 /// test's log should show.

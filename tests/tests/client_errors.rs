@@ -42,15 +42,27 @@
 //!   ignored the failed write: status 0), as a read-only command does; a closed pipe still ends
 //!   them quietly with status 0.
 //! - `a_stopped_node_is_given_up_on`: a node stopped with SIGSTOP answers nothing; a CLI command
-//!   with `--timeout 2` exits 1 within seconds saying the node did not answer in 2 s and what to
-//!   do (it waited forever: only the connection had a bound).
+//!   with `--request-timeout 2` (or `CASEMESH_REQUEST_TIMEOUT`) exits 1 within seconds saying the
+//!   node did not answer in 2 s and what to do (it waited forever: only the connection had a
+//!   bound; the flag was `--timeout`, which clap merged with `share … --wait --timeout`).
+//! - `the_request_timeout_does_not_cut_a_share_wait_short`: `share create --wait` and `share
+//!   status --wait` with a partner that never answers still wait after 5 s under a 2 s request
+//!   timeout (the old global `--timeout` default of 60 s was the wait's limit, and
+//!   `--timeout 18446744073709551615` panicked adding it to the clock).
+//! - `a_bad_request_timeout_fails_only_client_commands`: `CASEMESH_REQUEST_TIMEOUT=abc` fails a
+//!   client command with a message naming the variable, and does not stop `init`.
+//! - `dash_is_standard_output_or_refused`: `custody export -o -` prints the document; `evidence
+//!   get -o -` and `man -o -` are refused; no file named `-` is made (one was).
+//! - `custody_export_refuses_a_device_or_pipe`: `custody export -o /dev/full --force` (and at a
+//!   FIFO) is refused as not a regular file, as `evidence get` is (it wrote into the device, and
+//!   blocked on the FIFO).
 //!
 //! Build the binary first: `cargo build -p casemesh`.
 
 use casemesh_api_types::error::ErrorBody;
 use casemesh_tests::{
-    TestNode, add_user, casemesh, child_output_with_timeout, output_after_reading_one_byte,
-    timeout, wait_until,
+    TestNode, add_random_evidence, add_user, casemesh, child_output_with_timeout, create_case,
+    output_after_reading_one_byte, partner, s, share_create_args, timeout, wait_until,
 };
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
@@ -537,7 +549,7 @@ fn a_stopped_node_is_given_up_on() {
     let mut list = casemesh();
     list.arg("--data-dir")
         .arg(node.data_dir())
-        .args(["--timeout", "2", "case", "list"]);
+        .args(["--request-timeout", "2", "case", "list"]);
     // The kernel still accepts the connection for the stopped process: only a read bound ends it.
     let out = casemesh_tests::output_with_timeout(list, Duration::from_secs(30));
     let took = started.elapsed();
@@ -545,14 +557,15 @@ fn a_stopped_node_is_given_up_on() {
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(
-        stderr.contains("did not answer in 2 s") && stderr.contains("--timeout"),
+        stderr.contains("did not answer in 2 s")
+            && stderr.contains("--request-timeout SECS (or CASEMESH_REQUEST_TIMEOUT"),
         "{stderr}"
     );
     // The same through the environment, with --json: a transport error.
     let mut show = casemesh();
     show.arg("--data-dir")
         .arg(node.data_dir())
-        .env("CASEMESH_TIMEOUT", "1")
+        .env("CASEMESH_REQUEST_TIMEOUT", "1")
         .args(["--json", "case", "show", "S-1"]);
     let out = casemesh_tests::output_with_timeout(show, Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -564,4 +577,201 @@ fn a_stopped_node_is_given_up_on() {
     drop(resume);
     // Resumed, the node answers again.
     node.cli_ok(["case", "show", "S-1"]);
+}
+
+/// Spawn `casemesh --data-dir DIR ARGS` with `env` set, its output piped.
+fn spawn_on(node: &TestNode, env: &[(&str, &str)], args: &[&str]) -> std::process::Child {
+    let mut cmd = casemesh();
+    cmd.arg("--data-dir").arg(node.data_dir()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning casemesh")
+}
+
+#[test]
+fn the_request_timeout_does_not_cut_a_share_wait_short() {
+    let police = TestNode::start("Metro Police");
+    let mut prosecutor = TestNode::start("County Prosecutor");
+    partner(&police, &prosecutor);
+    let case = create_case(&police, "2026-CR-0070");
+    let work = tempfile::tempdir().unwrap();
+    add_random_evidence(&police, &case, &work.path().join("a.bin"), 1000, 7, &[]);
+    // The partner never answers: nothing is delivered, the share stays Processing.
+    prosecutor.stop();
+    let share: casemesh_tests::ShareView =
+        police.cli_typed(share_create_args(&case, "County Prosecutor", &[]));
+    let mut create = share_create_args(&case, "County Prosecutor", &[]);
+    create.push("--wait");
+    let mut with_flag = vec!["--request-timeout", "2"];
+    with_flag.extend_from_slice(&create);
+    let huge = u64::MAX.to_string();
+    let mut children = vec![
+        // No --timeout: the wait has no limit, whatever the request timeout.
+        (
+            "create --wait, env",
+            spawn_on(&police, &[("CASEMESH_REQUEST_TIMEOUT", "2")], &create),
+        ),
+        ("create --wait, flag", spawn_on(&police, &[], &with_flag)),
+        // A limit past what the clock holds is no limit (it panicked).
+        (
+            "status --wait --timeout MAX",
+            spawn_on(
+                &police,
+                &[("CASEMESH_REQUEST_TIMEOUT", "2")],
+                &["share", "status", &share.id, "--wait", "--timeout", &huge],
+            ),
+        ),
+        (
+            "create --wait --timeout MAX",
+            spawn_on(&police, &[], &{
+                let mut a = create.clone();
+                a.extend_from_slice(&["--timeout", &huge]);
+                a
+            }),
+        ),
+    ];
+    std::thread::sleep(Duration::from_secs(5));
+    for (what, child) in &mut children {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("{what} ended after 5 s ({status}): {stderr}");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // The wait's own limit still works with a short request timeout.
+    let mut limited = create.clone();
+    limited.extend_from_slice(&["--timeout", "1"]);
+    let child = spawn_on(&police, &[("CASEMESH_REQUEST_TIMEOUT", "30")], &limited);
+    let out = child_output_with_timeout(child, timeout(), "share create --wait --timeout 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not complete after 1 s"), "{stderr}");
+}
+
+#[test]
+fn a_bad_request_timeout_fails_only_client_commands() {
+    let node = TestNode::start("bad-timeout");
+    let child = spawn_on(
+        &node,
+        &[("CASEMESH_REQUEST_TIMEOUT", "abc")],
+        &["case", "list"],
+    );
+    let out = child_output_with_timeout(child, timeout(), "case list");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(r#"CASEMESH_REQUEST_TIMEOUT="abc": not a number of seconds"#),
+        "{stderr}"
+    );
+    // The flag wins over the variable.
+    let child = spawn_on(
+        &node,
+        &[("CASEMESH_REQUEST_TIMEOUT", "abc")],
+        &["--request-timeout", "5", "case", "list"],
+    );
+    let out = child_output_with_timeout(child, timeout(), "case list");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `init` does not use it, and is not stopped by it.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut init = casemesh();
+    init.env("CASEMESH_REQUEST_TIMEOUT", "abc")
+        .args(["init", "--data-dir", s(&data), "--org", "Bad Timeout Org"])
+        .args(["--admin-addr", "127.0.0.1:0", "--link-addr", "127.0.0.1:0"])
+        .args(["--p2p-listen", "/ip4/127.0.0.1/tcp/0"]);
+    let out = casemesh_tests::output_with_timeout(init, timeout());
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dash_is_standard_output_or_refused() {
+    let node = TestNode::start("dash-output");
+    let case = create_case(&node, "D-1");
+    let work = tempfile::tempdir().unwrap();
+    let ev = add_random_evidence(&node, &case, &work.path().join("a.bin"), 100, 3, &[]);
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = casemesh();
+        cmd.current_dir(cwd.path())
+            .arg("--data-dir")
+            .arg(node.data_dir())
+            .args(args);
+        casemesh_tests::output_with_timeout(cmd, timeout())
+    };
+    for flag in ["-o", "--output"] {
+        let out = run(&["custody", "export", &case, flag, "-"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(doc.get("@context").is_some(), "{doc}");
+        let out = run(&["evidence", "get", &case, &ev.id, flag, "-"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{stderr}"
+        );
+    }
+    let out = run(&["man", "-o", "-"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("leave -o out"), "{stderr}");
+    assert!(
+        !cwd.path().join("-").exists(),
+        "no file or directory named `-`"
+    );
+}
+
+#[test]
+fn custody_export_refuses_a_device_or_pipe() {
+    let node = TestNode::start("custody-device");
+    let case = create_case(&node, "F-1");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for target in [Path::new("/dev/full"), fifo.as_path()] {
+        for force in [true, false] {
+            let mut args = vec!["custody", "export", &case, "-o", s(target)];
+            if force {
+                args.push("--force");
+            }
+            let child = spawn_on(&node, &[], &args);
+            let out = child_output_with_timeout(child, timeout(), &format!("{args:?}"));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("is not a regular file"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
 }

@@ -71,19 +71,34 @@ pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Refuse to write `path` when something is there already, unless `force`: checked before
-/// anything is downloaded. A download is written to `path.part` and renamed onto `path`, which
-/// would replace a device, a named pipe or a socket with a regular file (`-o /dev/null --force`
-/// run as root replaced `/dev/null`): anything there that is not a regular file is refused, even
-/// with `force`.
+/// Whether an output path is `-`: standard output (`-o -`), as for most Unix tools.
+pub(crate) fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Refuse to write `path` when something is there already, unless `force`: every command that
+/// writes an output file (`evidence get`, `evidence transcript get`, `received get`, `custody
+/// export`) checks it before it fetches or writes anything. A download is written to
+/// `path.part` and renamed onto `path`, which would replace a device, a named pipe or a socket
+/// with a regular file (`-o /dev/null --force` run as root replaced `/dev/null`); a file written
+/// in place would write into the device (`/dev/full`) or block on a pipe: anything there that is
+/// not a regular file is refused, even with `force`. `-` (standard output) is refused too: the
+/// callers that can stream handle it before calling this; the others verify their bytes before
+/// they keep them, which a stream cannot undo.
 ///
 /// # Errors
-/// `path` is a directory, or (after following links) anything but a regular file; or `path`
-/// exists (a file or link) and `force` is false.
+/// `path` is `-`; a directory, or (after following links) anything but a regular file; or
+/// `path` exists (a file or link) and `force` is false.
 pub(crate) fn check_output(path: &Path, force: bool) -> anyhow::Result<()> {
+    if is_stdout(path) {
+        bail!(
+            "this command cannot write to standard output (`-o -`): the bytes are verified \
+             before they are kept, so they go to a file; name one (nothing was written)"
+        );
+    }
     if path.is_dir() {
         bail!(
-            "{} is a directory; name the file to write (nothing was downloaded)",
+            "{} is a directory; name the file to write (nothing was written)",
             path.display()
         );
     }
@@ -91,14 +106,14 @@ pub(crate) fn check_output(path: &Path, force: bool) -> anyhow::Result<()> {
         && !meta.is_file()
     {
         bail!(
-            "{} is not a regular file (a device, pipe or socket); the download would replace it: \
-             name a regular file (nothing was downloaded)",
+            "{} is not a regular file (a device, pipe or socket): name a regular file (nothing \
+             was written)",
             path.display()
         );
     }
     if !force && path.symlink_metadata().is_ok() {
         bail!(
-            "{} already exists; pass --force to overwrite it (nothing was downloaded)",
+            "{} already exists; pass --force to overwrite it (nothing was written)",
             path.display()
         );
     }
@@ -144,6 +159,8 @@ mod tests {
         assert!(e.contains("--force"), "{e}");
         assert!(check_output(&f, true).is_ok());
         assert!(check_output(d.path(), false).is_err());
+        let e = check_output(Path::new("-"), true).unwrap_err().to_string();
+        assert!(e.contains("standard output"), "{e}");
     }
 
     #[test]

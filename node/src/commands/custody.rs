@@ -29,7 +29,8 @@ pub(crate) enum CustodyCommand {
     Export {
         /// Record id (uuid) or case number.
         case: String,
-        /// The file to write (`.jsonld`); refused if it exists, unless `--force`.
+        /// The file to write (`.jsonld`), or `-` for standard output; refused if it exists,
+        /// unless `--force`, and refused if it is not a regular file (a device, pipe, socket).
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
         /// Overwrite an existing file.
@@ -48,11 +49,21 @@ pub(super) async fn run(args: CustodyArgs, client: &Client, out: Out) -> anyhow:
             }),
             _,
         ) => {
+            let to_stdout = super::confirm::is_stdout(&output);
+            if !to_stdout {
+                super::confirm::check_output(&output, force)?;
+            }
             let timeline: CustodyTimeline =
                 typed(&client.get(&["v1", "cases", &case, "custody"]).await?)?;
             let shown: CaseView = typed(&client.get(&["v1", "cases", &case]).await?)?;
             let doc = case_uco(&timeline, &shown.evidence);
             let bytes = serde_json::to_vec_pretty(&doc)?;
+            if to_stdout {
+                // The document is the output: `--json` would only add a second one after it.
+                crate::out::write_all(&bytes);
+                crate::out::write_all(b"\n");
+                return Ok(());
+            }
             write_new(&output, &bytes, force)?;
             if !out.json(&json!({"path": output, "events": timeline.events.len()}))? {
                 outln!(
@@ -99,7 +110,8 @@ pub(super) async fn run(args: CustodyArgs, client: &Client, out: Out) -> anyhow:
     Ok(())
 }
 
-/// Write `bytes` to `path`, refusing to replace an existing file unless `force`.
+/// Write `bytes` to `path`, refusing to replace an existing file unless `force` (checked
+/// again here: a file made since `check_output` is not overwritten).
 fn write_new(path: &std::path::Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
     let mut open = std::fs::OpenOptions::new();
     open.write(true);

@@ -39,8 +39,9 @@ pub(crate) struct Context {
     pub(crate) token: Option<String>,
     /// `--json`: print the API's JSON instead of human-readable text.
     pub(crate) json: bool,
-    /// `--timeout SECS`: how long the node may send nothing (`None`: forever; see `client`).
-    pub(crate) timeout: Option<std::time::Duration>,
+    /// `--request-timeout SECS` as given; without it `client` reads `CASEMESH_REQUEST_TIMEOUT`,
+    /// else takes its default (see `client::request_timeout`).
+    pub(crate) request_timeout: Option<u64>,
 }
 
 /// The client subcommands, flattened into the top-level `casemesh` command.

@@ -253,7 +253,8 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
         spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let deadline = timeout.map(|s| started + Duration::from_secs(s));
+    // A limit past what the clock can hold (`--timeout 18446744073709551615`) is no limit.
+    let deadline = timeout.and_then(|s| started.checked_add(Duration::from_secs(s)));
     // Bytes are what this node sent the partner since the wait began (the peers view counts
     // per partner, not per share).
     let mut base_bytes = None;
