@@ -72,6 +72,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Send `signal` (a name without `SIG`: `TERM`, `STOP`, `CONT`) to process `pid` with kill(1);
+/// true when it was delivered.
+pub fn signal(pid: impl std::fmt::Display, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Environment variables of the CLI that must not leak from the developer's shell into tests.
 const CLI_ENV: [&str; 4] = [
     "CASEMESH_DATA_DIR",
@@ -656,12 +666,11 @@ impl TestNode {
     /// Panics if it does not exit within [`timeout`].
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .expect("running kill -TERM");
-        assert!(status.success(), "kill -TERM {} failed", child.id());
+        assert!(
+            signal(child.id(), "TERM"),
+            "kill -TERM {} failed",
+            child.id()
+        );
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("waiting for the daemon") {

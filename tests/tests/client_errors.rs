@@ -62,7 +62,7 @@
 use casemesh_api_types::error::ErrorBody;
 use casemesh_tests::{
     TestNode, add_random_evidence, add_user, casemesh, child_output_with_timeout, create_case,
-    output_after_reading_one_byte, partner, s, share_create_args, timeout, wait_until,
+    output_after_reading_one_byte, partner, s, share_create_args, signal, timeout, wait_until,
 };
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
@@ -115,13 +115,7 @@ fn a_node_killed_during_an_upload_is_reported() {
     // to write, as when a node hangs and dies; then `kill -9`. (Killed while reading, it drew
     // a reset the client read first just as often.)
     let pid = node.pid().expect("the node runs").to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(signal(&pid, "STOP"));
     std::thread::sleep(Duration::from_millis(500));
     node.kill();
     let out = child_output_with_timeout(child, timeout(), "casemesh");
@@ -272,11 +266,7 @@ fn a_node_whose_log_pipe_closed_keeps_serving() {
         child.try_wait().unwrap().is_none(),
         "the node is still running"
     );
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    assert!(signal(child.id(), "TERM"));
     let out = child_output_with_timeout(child, timeout(), "casemesh");
     assert_eq!(out.status.code(), Some(0), "the node stops cleanly");
 }
@@ -528,7 +518,7 @@ struct Continue(String);
 
 impl Drop for Continue {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+        signal(&self.0, "CONT");
     }
 }
 
@@ -537,13 +527,7 @@ fn a_stopped_node_is_given_up_on() {
     let node = TestNode::start("stopped-node");
     node.cli_ok(["case", "create", "--case-id", "S-1", "--title", "Stopped"]);
     let pid = node.pid().expect("the node runs").to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(signal(&pid, "STOP"));
     let resume = Continue(pid);
     let started = Instant::now();
     let mut list = casemesh();
