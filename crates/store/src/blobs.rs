@@ -96,8 +96,7 @@ enum WriterInner {
 
 /// A blob being written to a temp file of the blob directory, with its outboard beside it.
 struct FsWriter {
-    /// The temp file; whole blocks past the page cache once a full buffer goes out
-    /// (`casemesh_seqfile`: a blob is not read again soon after ingest).
+    /// The temp file, written in 1 MiB positioned writes (`casemesh_seqfile`).
     file: Option<SeqWriter>,
     tmp: PathBuf,
     /// Hashes the bytes; its pairs are the outboard.
@@ -340,7 +339,11 @@ impl BlobStore {
             live.insert(ob_tmp.clone());
         }
         Ok(BlobWriter(WriterInner::Fs(Box::new(FsWriter {
-            file: Some(SeqWriter::direct(file, &tmp, 0, CHUNK)),
+            // Through the page cache, not `SeqWriter::direct`: a blob written past the cache
+            // is cold when a share first reads it, and serving a cold 1 GiB blob made a share
+            // right after ingest about twice as slow (docs/benchmarks.md, 2026-12-01), more
+            // than the ~25 % `O_DIRECT` saves at ingest.
+            file: Some(SeqWriter::new(file, 0, CHUNK)),
             tmp,
             builder: OutboardBuilder::new(),
             ob_pending: Vec::new(),
