@@ -2,9 +2,9 @@
 //! into large positioned writes, and — for a file written once and not read again soon, a blob a
 //! partner sends (`crates/net`, the receiver's partial file: [`SeqWriter::direct`]) — writes
 //! whole aligned blocks with `O_DIRECT`, past the page cache, where the file system allows it.
-//! The blob store's ingest (`crates/store`) uses it through the page cache ([`SeqWriter::new`]):
-//! a share may read an ingested blob soon, and serving a cold blob was measured to cost more
-//! than `O_DIRECT` saved at ingest (docs/benchmarks.md, 2026-12-01).
+//! The blob store's ingest (`crates/store`) does not use it: a share may read an ingested blob
+//! soon, and serving a cold blob was measured to cost more than `O_DIRECT` saved at ingest
+//! (docs/benchmarks.md, 2026-12-01).
 //!
 //! Why `O_DIRECT` (issue #11): on the development VM (ext4 on virtio), writing 1 GiB through the
 //! page cache and `fdatasync`ing it cost 2.7–3.4 s of kernel CPU and 3.6–4.2 s of wall time

@@ -43,7 +43,6 @@ use crate::outboard::{OutboardBuilder, OutboardDigest, outboard_size};
 use casemesh_model::ids::BlobHash;
 pub use casemesh_model::pins::BlobPins;
 use casemesh_model::pins::Pins;
-use casemesh_seqfile::SeqWriter;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -96,8 +95,7 @@ enum WriterInner {
 
 /// A blob being written to a temp file of the blob directory, with its outboard beside it.
 struct FsWriter {
-    /// The temp file, written in 1 MiB positioned writes (`casemesh_seqfile`).
-    file: Option<SeqWriter>,
+    file: Option<BufWriter<File>>,
     tmp: PathBuf,
     /// Hashes the bytes; its pairs are the outboard.
     builder: OutboardBuilder,
@@ -339,11 +337,11 @@ impl BlobStore {
             live.insert(ob_tmp.clone());
         }
         Ok(BlobWriter(WriterInner::Fs(Box::new(FsWriter {
-            // Through the page cache, not `SeqWriter::direct`: a blob written past the cache
-            // is cold when a share first reads it, and serving a cold 1 GiB blob made a share
-            // right after ingest about twice as slow (docs/benchmarks.md, 2026-12-01), more
-            // than the ~25 % `O_DIRECT` saves at ingest.
-            file: Some(SeqWriter::new(file, 0, CHUNK)),
+            // Through the page cache, not `casemesh_seqfile`'s O_DIRECT writer (which the
+            // receiver's partial files use): a blob written past the cache is cold when a share
+            // first reads it, and that made a share right after ingest about twice as slow
+            // (docs/benchmarks.md, 2026-12-01), more than O_DIRECT saved at ingest.
+            file: Some(BufWriter::with_capacity(CHUNK, file)),
             tmp,
             builder: OutboardBuilder::new(),
             ob_pending: Vec::new(),
@@ -775,14 +773,14 @@ impl FsWriter {
             .as_mut()
             .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
         self.builder.update(bytes, &mut self.ob_pending);
-        file.write_at(self.size, bytes)
+        file.write_all(bytes)
             .map_err(StoreError::io(format!("write {}", self.tmp.display())))?;
         self.size += bytes.len() as u64;
         self.since_writeback += bytes.len() as u64;
         if self.since_writeback >= WRITEBACK_EVERY {
             self.since_writeback = 0;
             join_writeback(&mut self.writeback);
-            self.writeback = start_writeback(file.file());
+            self.writeback = start_writeback(file.get_ref());
         }
         if self.size > OUTBOARD_MIN {
             self.write_outboard()?;
@@ -827,8 +825,8 @@ impl FsWriter {
             .take()
             .ok_or_else(|| StoreError::Corrupt("blob writer already finished".into()))?;
         let file = file
-            .into_file()
-            .map_err(StoreError::io(format!("flush {}", self.tmp.display())))?;
+            .into_inner()
+            .map_err(|e| StoreError::io(format!("flush {}", self.tmp.display()))(e.into_error()))?;
         file.sync_all()
             .map_err(StoreError::io(format!("fsync {}", self.tmp.display())))?;
         drop(file);
