@@ -25,7 +25,7 @@ use hadris_storage::{BlockIndex, BlockSize};
 
 use crate::custody::{AUDIT_TRAIL_PATH, MAX_AUDIT_TRAIL_BYTES};
 use crate::manifest::{self, MANIFEST_NAME, SIGNATURE_NAME};
-use crate::verify::{ExtentKey, Found, IsoTree, Listing, TreeListing};
+use crate::verify::{ExtentKey, FileProblem, Found, IsoTree, Listing, Problem, TreeListing};
 use crate::writeback::Writeback;
 use crate::{BuildOptions, COPY_BUF, Entry, PackageError, Source, Written};
 
@@ -387,12 +387,25 @@ struct Walked {
     len: u64,
     /// Top level: `manifest.json` and `manifest.sig` only count there.
     depth: usize,
+    /// A folder whose directory the walk had already entered by another path: a loop or a
+    /// shared subtree, which `build` never writes. Listed, not entered again.
+    entered_before: bool,
 }
 
+/// Why a folder reached a second time is a problem, as the report says.
+const DIRECTORY_LOOP: &str = "folder points at a directory already listed elsewhere in the image (a loop or a shared subtree)";
+
 /// Lists every entry of the tree `iso` is mounted on, depth first. Folders deeper than
-/// [`MAX_DEPTH`] are listed but not entered.
+/// [`MAX_DEPTH`] are listed but not entered, and so is a folder whose directory was entered
+/// before ([`Walked::entered_before`]): an image is untrusted input, and a record pointing back
+/// at its own directory, or two records sharing one subtree, would otherwise make the listing
+/// (and the memory it holds) grow with the depth limit or exponentially, not with the image.
+/// Each directory is read once, so the listing is bounded by the records the image holds.
 fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>, PackageError> {
     let mut walked = Vec::new();
+    // A directory's node id is where its extent starts, so two records for one directory
+    // share it.
+    let mut entered = std::collections::HashSet::from([iso.root()]);
     // Explicit stack: (directory node, its package path, depth).
     let mut stack: Vec<(NodeId, String, usize)> = vec![(iso.root(), String::new(), 0)];
     while let Some((dir, prefix, depth)) = stack.pop() {
@@ -413,7 +426,8 @@ fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>
                 format!("{prefix}/{name}")
             };
             let kind = entry.file_type();
-            if kind == FileType::Dir && depth < MAX_DEPTH {
+            let entered_before = kind == FileType::Dir && !entered.insert(entry.node());
+            if kind == FileType::Dir && !entered_before && depth < MAX_DEPTH {
                 stack.push((entry.node(), path.clone(), depth + 1));
             }
             walked.push(Walked {
@@ -422,6 +436,7 @@ fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>
                 kind,
                 len: entry.metadata().len(),
                 depth,
+                entered_before,
             });
         }
     }
@@ -452,9 +467,14 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
         kind,
         len,
         depth,
+        entered_before,
     } in walked
     {
         match kind {
+            FileType::Dir if entered_before => listing.structure.push(FileProblem {
+                path,
+                problem: Problem::Unreadable(DIRECTORY_LOOP.into()),
+            }),
             FileType::Dir => listing.dirs.push(path),
             FileType::File => {
                 let found = hash_file(&mut iso, &mut data, image_len, node, len, &mut buf);
@@ -509,6 +529,7 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
         };
         for w in walk(&mut iso)? {
             match w.kind {
+                FileType::Dir if w.entered_before => other.others.push(w.path),
                 FileType::Dir => other.dirs.push(w.path),
                 FileType::File => {
                     let key = extents(&mut iso, w.node)

@@ -288,3 +288,119 @@ fn unlisted_or_missing_empty_folders_fail_verify() {
     assert_eq!(bad.missing, ["Kept/"], "{bad:#?}");
     assert_eq!(bad.added, ["Other/"], "{bad:#?}");
 }
+
+/// The start of the primary (and Rock Ridge) directory record of the folder whose ECMA-119
+/// identifier is `ident`: the record (9.1) with that identifier and the directory flag, not the
+/// path table records that name it too.
+fn folder_record(image: &[u8], ident: &str) -> usize {
+    let hits: Vec<usize> = image
+        .windows(ident.len())
+        .enumerate()
+        .filter(|(at, w)| {
+            *w == ident.as_bytes()
+                && *at >= 33
+                && image[at - 1] as usize == ident.len()
+                && image[at - 33 + 25] & 2 != 0
+                && image[at - 33] as usize >= 33 + ident.len()
+        })
+        .map(|(at, _)| record_of(at))
+        .collect();
+    assert_eq!(hits.len(), 1, "{ident}");
+    hits[0]
+}
+
+/// The `..` record of the directory the folder record `record` points at: it carries the
+/// parent's extent (ECMA-119 6.8.2.2: the second record of a directory).
+fn dot_dot(image: &[u8], record: usize) -> usize {
+    let lba = u32::from_le_bytes(image[record + 2..record + 6].try_into().unwrap());
+    let dir = lba as usize * 2048;
+    dir + image[dir] as usize
+}
+
+/// Points the folder record `from` at the directory of the folder record `to` (extent location
+/// and data length, both byte orders: ECMA-119 9.1.3, 9.1.4).
+fn redirect(image: &mut [u8], from: usize, to: usize) {
+    let target: Vec<u8> = image[to + 2..to + 18].to_vec();
+    image[from + 2..from + 18].copy_from_slice(&target);
+}
+
+/// Verifies `path` on another thread; panics if that takes a minute (a walk that does not end)
+/// or holds more than `limit` bytes at once.
+fn verify_bounded(path: &Path, limit: u64) -> VerifyReport {
+    let path = path.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut report = None;
+        let info = allocation_counter::measure(|| report = Some(verify(&path)));
+        let _ = tx.send((info.bytes_max, report));
+    });
+    let (peak, report) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("verify did not finish within a minute");
+    assert!(peak <= limit, "verify held {peak} bytes at peak");
+    report.unwrap().unwrap()
+}
+
+const LOOP: &str = "folder points at a directory already listed elsewhere";
+
+fn loops_at(report: &VerifyReport) -> Vec<&str> {
+    report
+        .problems
+        .iter()
+        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with(LOOP)))
+        .map(|p| p.path.as_str())
+        .collect()
+}
+
+/// A package whose folder records were patched after signing into a loop (a folder pointing
+/// back at its parent) or a shared subtree (two folders pointing at one directory): the image is
+/// untrusted input, and its tree is a graph, not necessarily a tree. Found by `fuzz_verify`'s
+/// `iso_mutations` (`BOLERO_RANDOM_SEED=320482703862472611454065457465656567079`: one flipped
+/// byte made the root's `.` record a folder named with 59 bytes of system-use data: the walk
+/// followed it 256 levels deep and held 71 MB). Each directory is listed once; a folder reached
+/// again is a problem at its path, and memory stays small.
+#[test]
+fn folders_that_loop_or_share_a_directory_fail_verify_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("case.iso");
+    let long = "a folder name long enough to make every level of a loop cost memory ".repeat(2);
+    let long = long.trim_end();
+    let entries = vec![
+        Entry::bytes(
+            format!("Evidence/{long}/Photos/a.jpg"),
+            random_bytes(1, 100),
+        ),
+        Entry::bytes(format!("Evidence/{long}/Docs/b.txt"), random_bytes(2, 100)),
+    ];
+    build(entries, &out, &options(Format::Iso), &|_, _| {}).unwrap();
+    assert!(verify(&out).unwrap().is_ok());
+    let good = std::fs::read(&out).unwrap();
+    let (photos, docs) = (folder_record(&good, "PHOTOS"), folder_record(&good, "DOCS"));
+    let parent = dot_dot(&good, photos);
+
+    // Photos → its own parent folder: a loop.
+    let mut image = good.clone();
+    redirect(&mut image, photos, parent);
+    std::fs::write(&out, &image).unwrap();
+    let v = verify_bounded(&out, 4 << 20);
+    assert!(!v.is_ok());
+    assert_eq!(loops_at(&v), [format!("Evidence/{long}/Photos")], "{v:#?}");
+    assert!(v.missing.contains(&format!("Evidence/{long}/Photos/a.jpg")));
+
+    // Photos → Docs' directory: one subtree under two names.
+    let mut image = good.clone();
+    redirect(&mut image, photos, docs);
+    std::fs::write(&out, &image).unwrap();
+    let v = verify_bounded(&out, 4 << 20);
+    assert!(!v.is_ok());
+    assert_eq!(loops_at(&v).len(), 1, "{v:#?}");
+
+    // Both → their parent: each level doubles, 2^256 paths to an unbounded walk.
+    let mut image = good;
+    redirect(&mut image, photos, parent);
+    redirect(&mut image, docs, parent);
+    std::fs::write(&out, &image).unwrap();
+    let v = verify_bounded(&out, 4 << 20);
+    assert!(!v.is_ok());
+    assert_eq!(loops_at(&v).len(), 2, "{v:#?}");
+}
