@@ -13,6 +13,11 @@
 //!     run (CPU = user + system time from /proc/<pid>/stat; the server's is 0 without its pid)
 //! ```
 //!
+//! With `BENCH_COLD=1` in the server's environment, the blob file and the server's outboards
+//! are evicted from the page cache (`posix_fadvise(DONTNEED)`; they are synced, so every page
+//! goes) before each request is answered: the blob is served cold, as evidence shared days
+//! after its ingest is.
+//!
 //! CPU time per GiB is printed next to the wall time because the machine the figures come from
 //! is shared: load stretches wall time far more than it changes the CPU a transfer costs.
 
@@ -33,6 +38,28 @@ const GRANT: &[u8] = b"bench-grant";
 struct OneBlob {
     hash: BlobHash,
     source: BlobSource,
+    /// `BENCH_COLD`: evict these files from the page cache before each answer.
+    cold: Option<Vec<std::path::PathBuf>>,
+}
+
+/// Drops `path`'s pages from the page cache (they must be clean: the files here are synced).
+fn evict(path: &std::path::Path) {
+    let Ok(file) = std::fs::File::open(path) else {
+        return;
+    };
+    file.sync_all().unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+}
+
+fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 impl BlobServer for OneBlob {
@@ -42,6 +69,13 @@ impl BlobServer for OneBlob {
         }
         if hash != &self.hash {
             return Err(Refusal::not_found("unknown blob"));
+        }
+        if let Some(dirs) = &self.cold {
+            let mut files = vec![self.source.path.clone()];
+            for dir in dirs {
+                files_under(dir, &mut files);
+            }
+            files.iter().for_each(|f| evict(f));
         }
         Ok(self.source.clone())
     }
@@ -97,6 +131,7 @@ async fn serve(file: &str, dir: &str) {
     let server = Arc::new(OneBlob {
         hash,
         source: BlobSource::new(file, size),
+        cold: std::env::var_os("BENCH_COLD").map(|_| vec![std::path::PathBuf::from(dir)]),
     });
     let config = Config::new(SERVER_KEY, dir);
     let (net, mut events) = start(config, server).await.unwrap();
