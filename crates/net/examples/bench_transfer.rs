@@ -38,8 +38,9 @@ const GRANT: &[u8] = b"bench-grant";
 struct OneBlob {
     hash: BlobHash,
     source: BlobSource,
-    /// `BENCH_COLD`: evict these files from the page cache before each answer.
-    cold: Option<Vec<std::path::PathBuf>>,
+    /// `BENCH_COLD`: the server's work directory, whose files (the outboards) are evicted from
+    /// the page cache with the blob before each answer.
+    cold: Option<std::path::PathBuf>,
 }
 
 /// Drops `path`'s pages from the page cache (they must be clean: the files here are synced).
@@ -70,11 +71,9 @@ impl BlobServer for OneBlob {
         if hash != &self.hash {
             return Err(Refusal::not_found("unknown blob"));
         }
-        if let Some(dirs) = &self.cold {
+        if let Some(dir) = &self.cold {
             let mut files = vec![self.source.path.clone()];
-            for dir in dirs {
-                files_under(dir, &mut files);
-            }
+            files_under(dir, &mut files);
             files.iter().for_each(|f| evict(f));
         }
         Ok(self.source.clone())
@@ -131,7 +130,7 @@ async fn serve(file: &str, dir: &str) {
     let server = Arc::new(OneBlob {
         hash,
         source: BlobSource::new(file, size),
-        cold: std::env::var_os("BENCH_COLD").map(|_| vec![std::path::PathBuf::from(dir)]),
+        cold: std::env::var_os("BENCH_COLD").map(|_| std::path::PathBuf::from(dir)),
     });
     let config = Config::new(SERVER_KEY, dir);
     let (net, mut events) = start(config, server).await.unwrap();
