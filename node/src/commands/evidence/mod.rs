@@ -242,15 +242,14 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             let ev = client
                 .get(&["v1", "cases", &case, "evidence", &evidence])
                 .await?;
-            let hash = ev.get("hash").and_then(Value::as_str);
+            let item: EvidenceView = typed(&ev)?;
             // Address the content by the uuid just resolved, so a concurrent rename of the
             // display id cannot make us fetch a different item than the hash we check against.
-            let id = ev.get("id").and_then(Value::as_str).unwrap_or(&evidence);
             let done = client
                 .download(
-                    &["v1", "cases", &case, "evidence", id, "content"],
+                    &["v1", "cases", &case, "evidence", &item.id, "content"],
                     &output,
-                    hash,
+                    Some(&item.hash),
                 )
                 .await?;
             if !out.json(&ev)? {
@@ -263,8 +262,9 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             }
         }
         EvidenceCommand::List { case } => {
-            let c = client.get(&["v1", "cases", &case]).await?;
-            let evidence = c.get("evidence").cloned().unwrap_or(Value::Array(vec![]));
+            let c: CaseView = typed(&client.get(&["v1", "cases", &case]).await?)?;
+            // `--json` prints the list as the case answer holds it.
+            let evidence = serde_json::to_value(&c.evidence)?;
             if let Some(evidence) = out.answer::<Vec<EvidenceView>>(&evidence)? {
                 print_evidence_table(&evidence);
             }
