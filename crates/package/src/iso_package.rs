@@ -387,28 +387,58 @@ struct Walked {
     len: u64,
     /// Top level: `manifest.json` and `manifest.sig` only count there.
     depth: usize,
-    /// A folder whose directory the walk had already entered by another path: a loop or a
-    /// shared subtree, which `build` never writes. Listed, not entered again.
-    entered_before: bool,
+    /// A folder the walk did not enter, and why (the report's reason): its directory was
+    /// entered before by another path ([`DIRECTORY_LOOP`]), or its directory's own `.` record
+    /// disagrees with the record that leads to it ([`DOT_MISMATCH`]). `build` writes neither.
+    refused: Option<&'static str>,
 }
 
 /// Why a folder reached a second time is a problem, as the report says.
 const DIRECTORY_LOOP: &str = "folder points at a directory already listed elsewhere in the image (a loop or a shared subtree)";
 
+/// Why a folder whose directory's `.` record names another extent or length is a problem.
+/// ISO 9660 (ECMA-119 9.1, 6.8.2.2) has a directory's first record, `.`, describe the directory
+/// itself; readers differ in which one they follow (`hadris-iso` lists the extent and length
+/// the `.` record gives, isoinfo, 7-Zip, xorriso and Linux the ones the parent's record gives),
+/// so an image where the two disagree shows different contents to different readers: verified
+/// bytes in one, forged ones in the other (found by a newcomer's attack).
+const DOT_MISMATCH: &str = "folder's directory does not describe itself: its '.' record names another extent or length than the record that leads to it, so readers of the image would list different contents";
+
 /// Lists every entry of the tree `iso` is mounted on, depth first. Folders deeper than
 /// [`MAX_DEPTH`] are listed but not entered, and so is a folder whose directory was entered
-/// before ([`Walked::entered_before`]): an image is untrusted input, and a record pointing back
-/// at its own directory, or two records sharing one subtree, would otherwise make the listing
-/// (and the memory it holds) grow with the depth limit or exponentially, not with the image.
-/// Each directory is read once, so the listing is bounded by the records the image holds.
-fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>, PackageError> {
+/// before or does not describe itself ([`Walked::refused`]): an image is untrusted input, and a
+/// record pointing back at its own directory, or two records sharing one subtree, would
+/// otherwise make the listing (and the memory it holds) grow with the depth limit or
+/// exponentially, not with the image; a directory whose `.` record points elsewhere would be
+/// listed from other bytes than other readers list. Each directory is read once, and only at the
+/// extent and length the record leading to it gives, so the listing is bounded by the records
+/// the image holds. A root whose `.` record disagrees with the volume descriptor is listed as one
+/// refused folder `.`, nothing under it.
+fn walk(
+    iso: &mut IsoFs<hadris_storage::host::FileDevice>,
+    raw: &mut RawDirs,
+) -> Result<Vec<Walked>, PackageError> {
     let mut walked = Vec::new();
+    let root = iso.root();
+    if !raw.describes_itself(root.get(), raw.root_len(root.get())) {
+        walked.push(Walked {
+            path: ".".into(),
+            node: root,
+            kind: FileType::Dir,
+            len: 0,
+            depth: 0,
+            refused: Some(DOT_MISMATCH),
+        });
+        return Ok(walked);
+    }
     // A directory's node id is where its extent starts, so two records for one directory
     // share it.
-    let mut entered = std::collections::HashSet::from([iso.root()]);
+    let mut entered = std::collections::HashSet::from([root]);
     // Explicit stack: (directory node, its package path, depth).
-    let mut stack: Vec<(NodeId, String, usize)> = vec![(iso.root(), String::new(), 0)];
+    let mut stack: Vec<(NodeId, String, usize)> = vec![(root, String::new(), 0)];
     while let Some((dir, prefix, depth)) = stack.pop() {
+        // The lengths the records of this directory give its sub-directories, by extent.
+        let children = raw.child_lengths(dir.get());
         let mut cursor = DirCursor::START;
         loop {
             let entry = iso.readdir(dir, cursor).map_err(|e| {
@@ -426,8 +456,24 @@ fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>
                 format!("{prefix}/{name}")
             };
             let kind = entry.file_type();
-            let entered_before = kind == FileType::Dir && !entered.insert(entry.node());
-            if kind == FileType::Dir && !entered_before && depth < MAX_DEPTH {
+            let refused = if kind != FileType::Dir {
+                None
+            } else if !entered.insert(entry.node()) {
+                Some(DIRECTORY_LOOP)
+            } else {
+                // A Rock Ridge child link (CL) leads here through a file record of no length:
+                // only the extent can be checked then (the relocated directory's own record,
+                // under `.rr_moved`, is checked where the primary tree lists it).
+                let lens = children.get(&entry.node().get()).map(Vec::as_slice);
+                let ok = match lens {
+                    Some(lens) => lens
+                        .iter()
+                        .all(|&len| raw.describes_itself(entry.node().get(), Some(len))),
+                    None => raw.describes_itself(entry.node().get(), None),
+                };
+                (!ok).then_some(DOT_MISMATCH)
+            };
+            if kind == FileType::Dir && refused.is_none() && depth < MAX_DEPTH {
                 stack.push((entry.node(), path.clone(), depth + 1));
             }
             walked.push(Walked {
@@ -436,11 +482,137 @@ fn walk(iso: &mut IsoFs<hadris_storage::host::FileDevice>) -> Result<Vec<Walked>
                 kind,
                 len: entry.metadata().len(),
                 depth,
-                entered_before,
+                refused,
             });
         }
     }
     Ok(walked)
+}
+
+/// The image's directory records read as bytes, apart from `hadris-iso`, to hold each directory
+/// against the record that leads to it ([`DOT_MISMATCH`]). Layout of a directory record
+/// (ECMA-119 9.1): byte 0 its length, 2..6 the extent's first block (little-endian), 10..14 the
+/// data length, 25 the flags (bit 1: directory), 32 the name's length, 33.. the name (`.` is the
+/// one byte 0x00, `..` 0x01). Records do not cross a block; a zero length byte ends a block's
+/// records. Every read is bounded: one block per `.` record, a directory's own length (capped
+/// at the image) for its records.
+struct RawDirs {
+    file: File,
+    image_len: u64,
+    /// The logical block size (bytes), from the primary volume descriptor.
+    block: u64,
+    /// Each volume descriptor's root record: extent start (bytes) → data length.
+    roots: std::collections::HashMap<u64, u32>,
+}
+
+impl RawDirs {
+    fn open(path: &Path) -> Result<Self, PackageError> {
+        let file = File::open(path).map_err(|e| PackageError::read(path, e))?;
+        let image_len = file
+            .metadata()
+            .map_err(|e| PackageError::read(path, e))?
+            .len();
+        let mut raw = RawDirs {
+            file,
+            image_len,
+            block: SECTOR,
+            roots: std::collections::HashMap::new(),
+        };
+        // Volume descriptors from sector 16 to the set terminator (type 255): the primary (1)
+        // and supplementary ones (2, Joliet) each hold a root record at byte 156.
+        let mut first = true;
+        for sector in 16..16 + 64 {
+            let Some(d) = raw.bytes(sector * SECTOR, SECTOR as usize) else {
+                break;
+            };
+            if &d[1..6] != b"CD001" || d[0] == 255 {
+                break;
+            }
+            if d[0] == 1 && first {
+                let block = u64::from(u16::from_le_bytes([d[128], d[129]]));
+                if block.is_power_of_two() && (512..=SECTOR).contains(&block) {
+                    raw.block = block;
+                }
+                first = false;
+            }
+            if d[0] == 1 || d[0] == 2 {
+                let r = &d[156..156 + 34];
+                let extent = u64::from(u32::from_le_bytes([r[2], r[3], r[4], r[5]]));
+                let len = u32::from_le_bytes([r[10], r[11], r[12], r[13]]);
+                raw.roots.insert(extent * raw.block, len);
+            }
+        }
+        Ok(raw)
+    }
+
+    /// `len` bytes at `offset`, or `None` past the image or on a read error.
+    fn bytes(&mut self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        if offset.checked_add(len as u64)? > self.image_len {
+            return None;
+        }
+        let mut buf = vec![0u8; len];
+        self.file.seek(SeekFrom::Start(offset)).ok()?;
+        self.file.read_exact(&mut buf).ok()?;
+        Some(buf)
+    }
+
+    /// The data length the volume descriptors give the root directory at `extent`.
+    fn root_len(&self, extent: u64) -> Option<u32> {
+        self.roots.get(&extent).copied()
+    }
+
+    /// Whether the directory at `extent` (bytes) begins with a `.` record naming `extent`
+    /// itself and, when `len` is given, that length.
+    fn describes_itself(&mut self, extent: u64, len: Option<u32>) -> bool {
+        let Some(r) = self.bytes(extent, 34) else {
+            return false;
+        };
+        let dot = usize::from(r[0]) >= 34 && r[32] == 1 && r[33] == 0 && r[25] & 2 != 0;
+        let at = u64::from(u32::from_le_bytes([r[2], r[3], r[4], r[5]])) * self.block;
+        let own_len = u32::from_le_bytes([r[10], r[11], r[12], r[13]]);
+        dot && at == extent && len.is_none_or(|len| len == own_len)
+    }
+
+    /// The directory at `extent`: the extent (bytes) and length its records give each of its
+    /// sub-directories (`.` and `..` left out), as this directory's own `.` record bounds it.
+    /// Empty when the directory cannot be read (the listing then reports that itself).
+    fn child_lengths(&mut self, extent: u64) -> std::collections::HashMap<u64, Vec<u32>> {
+        let mut children: std::collections::HashMap<u64, Vec<u32>> = Default::default();
+        let Some(dot) = self.bytes(extent, 34) else {
+            return children;
+        };
+        let size = u64::from(u32::from_le_bytes([dot[10], dot[11], dot[12], dot[13]]))
+            .min(self.image_len.saturating_sub(extent));
+        let block = self.block;
+        let mut start = 0;
+        while start < size {
+            let take = block.min(size - start);
+            let Some(b) = self.bytes(extent + start, take as usize) else {
+                break;
+            };
+            let mut pos = 0usize;
+            while pos + 34 <= b.len() {
+                let len = usize::from(b[pos]);
+                if len == 0 {
+                    break; // the rest of this block is padding
+                }
+                if len < 34 || pos + len > b.len() {
+                    break; // malformed: hadris-iso refuses the directory itself
+                }
+                let r = &b[pos..pos + len];
+                let name_len = usize::from(r[32]);
+                let special = name_len == 1 && (r[33] == 0 || r[33] == 1);
+                if r[25] & 2 != 0 && !special {
+                    let at = u64::from(u32::from_le_bytes([r[2], r[3], r[4], r[5]])) * block;
+                    let dlen = u32::from_le_bytes([r[10], r[11], r[12], r[13]]);
+                    children.entry(at).or_default().push(dlen);
+                }
+                pos += len;
+            }
+            start += take;
+        }
+        children
+    }
 }
 
 /// Reads the ISO image at `path`: walks the preferred tree (Rock Ridge when the image has it),
@@ -460,29 +632,33 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
         .len();
     let mut listing = Listing::default();
     let mut buf = vec![0u8; COPY_BUF];
-    let walked = walk(&mut iso)?;
+    let mut raw = RawDirs::open(path)?;
+    let walked = walk(&mut iso, &mut raw)?;
+    let mut hashing = Hashing::default();
     for Walked {
         path,
         node,
         kind,
         len,
         depth,
-        entered_before,
+        refused,
     } in walked
     {
         match kind {
-            FileType::Dir if entered_before => listing.structure.push(FileProblem {
+            FileType::Dir if refused.is_some() => listing.structure.push(FileProblem {
                 path,
-                problem: Problem::Unreadable(DIRECTORY_LOOP.into()),
+                problem: Problem::Unreadable(refused.unwrap_or(DIRECTORY_LOOP).into()),
             }),
             FileType::Dir => listing.dirs.push(path),
             FileType::File => {
-                let found = hash_file(&mut iso, &mut data, image_len, node, len, &mut buf);
-                if let Ok(extents) = extents(&mut iso, node) {
-                    listing
-                        .extents
-                        .insert(path.clone(), extent_key(&extents, len));
-                }
+                let found = match extents(&mut iso, node) {
+                    Ok(extents) => {
+                        let key = extent_key(&extents, len);
+                        listing.extents.insert(path.clone(), key.clone());
+                        hashing.found(key, &extents, &mut data, image_len, len, &mut buf)
+                    }
+                    Err(e) => Found::Unreadable(e),
+                };
                 if depth == 0 && (path == MANIFEST_NAME || path == SIGNATURE_NAME) {
                     let limit = if path == MANIFEST_NAME {
                         manifest::MAX_MANIFEST_BYTES
@@ -527,9 +703,9 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
             dirs: Vec::new(),
             others: Vec::new(),
         };
-        for w in walk(&mut iso)? {
+        for w in walk(&mut iso, &mut raw)? {
             match w.kind {
-                FileType::Dir if w.entered_before => other.others.push(w.path),
+                FileType::Dir if w.refused.is_some() => other.others.push(w.path),
                 FileType::Dir => other.dirs.push(w.path),
                 FileType::File => {
                     let key = extents(&mut iso, w.node)
@@ -581,18 +757,61 @@ fn extents(
     }
 }
 
-fn hash_file(
-    iso: &mut IsoFs<hadris_storage::host::FileDevice>,
+/// Why a file is not hashed: the files' extents add up to more than the image.
+const EXTENTS_EXCEED_IMAGE: &str = "the files' extents add up to more bytes than the image holds: records overlap other files' bytes, which build never writes";
+
+/// The files of one image hashed so far. Records with the same extents ([`ExtentKey`]) are
+/// hashed once; and since `build` gives every file its own bytes, the distinct extents of a
+/// genuine image add up to at most its length. An image whose records reach the same bytes
+/// again and again (a newcomer's attack: 60,000 records over the whole image took 47 s) would
+/// otherwise cost records × image bytes of hashing; past the image's length, further files are
+/// not read ([`EXTENTS_EXCEED_IMAGE`]), so verify reads each image at most about twice.
+#[derive(Default)]
+struct Hashing {
+    /// What each distinct set of extents hashed to.
+    done: std::collections::HashMap<ExtentKey, Found>,
+    /// Bytes hashed so far (distinct extent sets only).
+    bytes: u64,
+}
+
+impl Hashing {
+    /// The size and BLAKE3 of the file whose extents are `extents` (`key` their [`ExtentKey`],
+    /// `len` its directory length in bytes), or why they could not be read.
+    fn found(
+        &mut self,
+        key: ExtentKey,
+        extents: &[Extent],
+        data: &mut File,
+        image_len: u64,
+        len: u64,
+        buf: &mut [u8],
+    ) -> Found {
+        if let Some(found) = self.done.get(&key) {
+            return found.clone();
+        }
+        let size: u64 = extents.iter().map(Extent::len).sum();
+        if self.bytes.saturating_add(size) > image_len {
+            return Found::Unreadable(EXTENTS_EXCEED_IMAGE.into());
+        }
+        self.bytes += size;
+        let found = hash_extents(extents, data, image_len, len, buf);
+        self.done.insert(key, found.clone());
+        found
+    }
+}
+
+/// Size and BLAKE3 of the bytes `extents` cover, checked against the directory's `len`.
+fn hash_extents(
+    extents: &[Extent],
     data: &mut File,
     image_len: u64,
-    node: NodeId,
     len: u64,
     buf: &mut [u8],
 ) -> Found {
     let result = (|| {
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
-        for extent in extents(iso, node)? {
+        for extent in extents {
             if extent.end() > image_len {
                 return Err("extent lies outside the image".to_string());
             }

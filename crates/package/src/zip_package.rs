@@ -209,7 +209,7 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
     let mut archive = ZipArchive::new(BufReader::with_capacity(64 << 10, file))
         .map_err(|e| PackageError::zip("opening archive", e))?;
     let mut listing = Listing::default();
-    structure(path, &mut listing)?;
+    let overlapping = structure(path, &mut listing)?;
     let mut buf = vec![0u8; COPY_BUF];
     for index in 0..archive.len() {
         let (name, is_dir, stored) = {
@@ -274,6 +274,15 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
             listing.files.push((name, Found::from(found)));
             continue;
         }
+        // An entry whose bytes lie inside another's is a layout problem already; reading it
+        // too would let one large entry be read once per central record that points into it (a
+        // newcomer's attack: 1,000 records on one 100 MB stream took 37 s).
+        if overlapping.contains(&name) {
+            listing
+                .files
+                .push((name, Found::Unreadable(SHARED_BYTES.into())));
+            continue;
+        }
         // Stored entries are read raw: a flipped byte then shows as a hash mismatch rather than
         // as the CRC error the checked reader would raise at the end.
         let result = if stored {
@@ -297,9 +306,16 @@ pub(crate) fn read(path: &Path) -> Result<Listing, PackageError> {
 /// crate keeps only the last entry of a name, `unzip` extracts the first. A repeated file adds a
 /// second [`Found`] for its path (so `compare` reports [`Problem::Duplicate`], or `Added`), a
 /// repeated `manifest.json` or `manifest.sig` makes it untrustworthy, a repeated folder is a
-/// `Duplicate` of its own.
-fn structure(path: &Path, listing: &mut Listing) -> Result<(), PackageError> {
+/// `Duplicate` of its own. Returns the names of the entries whose bytes overlap another's or
+/// have no local header ([`zip_structure::CentralEntry::overlaps`]): they are not read.
+fn structure(path: &Path, listing: &mut Listing) -> Result<HashSet<String>, PackageError> {
     let found = zip_structure::check(path)?;
+    let overlapping: HashSet<String> = found
+        .entries
+        .iter()
+        .filter(|e| e.overlaps)
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect();
     for (name, issue) in found.issues {
         listing.structure.push(FileProblem {
             path: name.unwrap_or_default(),
@@ -326,11 +342,15 @@ fn structure(path: &Path, listing: &mut Listing) -> Result<(), PackageError> {
                 .push((name, Found::Unreadable(DUPLICATE.into())));
         }
     }
-    Ok(())
+    Ok(overlapping)
 }
 
 /// Why a repeated entry's second [`Found`] is not read.
 const DUPLICATE: &str = "another central-directory entry has the same name";
+
+/// Why an entry whose bytes lie inside another's (or that has no local header) is not read.
+const SHARED_BYTES: &str =
+    "its bytes lie inside another entry's (or it has no local header): not read";
 
 /// Whether `head` (the first bytes of a file) starts a ZIP archive.
 pub(crate) fn sniff(head: &[u8]) -> bool {

@@ -42,6 +42,11 @@ pub(crate) struct CentralEntry {
     descriptor: bool,
     /// The entry carries ZIP64 sizes (descriptor sizes are 8 bytes).
     zip64: bool,
+    /// Its bytes (local header to end of data) begin inside an earlier entry's or run into the
+    /// central directory ([`ArchiveIssue::Overlap`]), or it has no local header
+    /// ([`ArchiveIssue::BadLocalHeader`]): `verify` does not read it, so bytes shared by many
+    /// entries are read once, not once per entry.
+    pub(crate) overlaps: bool,
 }
 
 /// What [`check`] found: every central entry in directory order, and the layout problems with the
@@ -222,6 +227,7 @@ pub(crate) fn check(path: &Path) -> Result<Structure, PackageError> {
             compressed,
             descriptor: u16_at(h, 8) & 0x8 != 0,
             zip64,
+            overlaps: false,
         });
         at += CENTRAL_LEN + n + e + c;
     }
@@ -236,6 +242,7 @@ pub(crate) fn check(path: &Path) -> Result<Structure, PackageError> {
     let mut order: Vec<usize> = (0..out.entries.len()).collect();
     order.sort_by_key(|&i| out.entries[i].local_offset);
     let mut next = 0u64;
+    let mut overlapping = Vec::new();
     for i in order {
         let entry = &out.entries[i];
         let label = Some(name_text(&entry.name));
@@ -249,11 +256,13 @@ pub(crate) fn check(path: &Path) -> Result<Structure, PackageError> {
             ));
         } else if entry.local_offset < next {
             out.issues.push((label.clone(), ArchiveIssue::Overlap));
+            overlapping.push(i);
         }
         let header = match read_at(&mut file, entry.local_offset, LOCAL_LEN as usize) {
             Ok(h) if u32_at(&h, 0) == LOCAL_SIG && entry.local_offset < cd_offset => h,
             _ => {
                 out.issues.push((label, ArchiveIssue::BadLocalHeader));
+                overlapping.push(i);
                 next = next.max(entry.local_offset);
                 continue;
             }
@@ -283,8 +292,12 @@ pub(crate) fn check(path: &Path) -> Result<Structure, PackageError> {
         }
         if end > cd_offset {
             out.issues.push((label, ArchiveIssue::Overlap));
+            overlapping.push(i);
         }
         next = next.max(end);
+    }
+    for i in overlapping {
+        out.entries[i].overlaps = true;
     }
     if next < cd_offset {
         out.issues.push((

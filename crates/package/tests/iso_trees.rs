@@ -404,3 +404,204 @@ fn folders_that_loop_or_share_a_directory_fail_verify_in_bounded_memory() {
     assert!(!v.is_ok());
     assert_eq!(loops_at(&v).len(), 2, "{v:#?}");
 }
+
+const DOT_MISMATCH: &str = "folder's directory does not describe itself";
+
+fn mismatches_at(report: &VerifyReport) -> Vec<&str> {
+    report
+        .problems
+        .iter()
+        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with(DOT_MISMATCH)))
+        .map(|p| p.path.as_str())
+        .collect()
+}
+
+/// A forged copy of the `Evidence` directory appended to the image, the root's `Evidence` record
+/// pointing at it, and the copy's `.` record still naming the genuine directory (extent and
+/// length as signed). `edit` changes the copy's records (offsets are within the copy). Returns
+/// the forged image. ECMA-119 6.8.2.2 has a directory's `.` record describe the directory
+/// itself; `hadris-iso` lists a directory from its `.` record, isoinfo, 7-Zip, xorriso and Linux
+/// from the record that leads to it, so the two would list different contents.
+fn forged_evidence_copy(good: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let evidence = folder_record(good, "EVIDENCE");
+    let lba = u32::from_le_bytes(good[evidence + 2..evidence + 6].try_into().unwrap()) as usize;
+    let len = u32::from_le_bytes(good[evidence + 10..evidence + 14].try_into().unwrap()) as usize;
+    let mut copy = good[lba * 2048..lba * 2048 + len].to_vec();
+    edit(&mut copy);
+    let mut image = good.to_vec();
+    image.resize(image.len().next_multiple_of(2048), 0);
+    let new_lba = (image.len() / 2048) as u32;
+    image.extend_from_slice(&copy);
+    image.resize(image.len().next_multiple_of(2048), 0);
+    image[evidence + 2..evidence + 6].copy_from_slice(&new_lba.to_le_bytes());
+    image[evidence + 6..evidence + 10].copy_from_slice(&new_lba.to_be_bytes());
+    image
+}
+
+/// The offset in `dir` (one directory's bytes) of the record whose identifier is `ident`.
+fn record_in(dir: &[u8], ident: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < dir.len() && dir[pos] != 0 {
+        let n = dir[pos + 32] as usize;
+        if &dir[pos + 33..pos + 33 + n] == ident {
+            return pos;
+        }
+        pos += dir[pos] as usize;
+    }
+    panic!("no record {:?}", String::from_utf8_lossy(ident));
+}
+
+/// A newcomer's attack (both HIGH): the `Evidence` folder's record points at a forged copy of its
+/// directory whose `.` record names the genuine one. Real readers list the copy: in it
+/// `report.txt` shows `other.txt`'s bytes, or a file the manifest never held is added; verify
+/// used to list the genuine directory through the `.` record and passed both images (exit 0).
+#[test]
+fn a_folder_whose_dot_record_names_another_directory_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = two_files(dir.path());
+    let good = std::fs::read(&out).unwrap();
+
+    // Other bytes: the copy's report.txt record points at other.txt's extent.
+    let image = forged_evidence_copy(&good, |copy| {
+        let report = record_in(copy, b"REPORT.TXT;1");
+        let other = record_in(copy, b"OTHER.TXT;1");
+        let location: Vec<u8> = copy[other + 2..other + 10].to_vec();
+        copy[report + 2..report + 10].copy_from_slice(&location);
+    });
+    std::fs::write(&out, &image).unwrap();
+    let x = Command::new("isoinfo")
+        .args(["-R", "-i"])
+        .arg(&out)
+        .args(["-x", "/Evidence/report.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(x.stdout, random_bytes(1, 100), "readers get forged bytes");
+    let v = verify_bounded(&out, 4 << 20);
+    assert!(!v.is_ok(), "{v:#?}");
+    assert_eq!(mismatches_at(&v), ["Evidence"], "{v:#?}");
+
+    // An added file: a copy of report.txt's record (Rock Ridge name and all) renamed, in the
+    // block's free space.
+    let image = forged_evidence_copy(&good, |copy| {
+        let report = record_in(copy, b"REPORT.TXT;1");
+        let mut added = copy[report..report + copy[report] as usize].to_vec();
+        let end = {
+            let mut pos = 0;
+            while copy[pos] != 0 {
+                pos += copy[pos] as usize;
+            }
+            pos
+        };
+        let swap = |rec: &mut Vec<u8>, from: &[u8], to: &[u8]| {
+            let at = rec.windows(from.len()).position(|w| w == from).unwrap();
+            rec[at..at + to.len()].copy_from_slice(to);
+        };
+        swap(&mut added, b"REPORT.TXT;1", b"ZDDED1.TXT;1");
+        swap(&mut added, b"report.txt", b"zdded1.txt");
+        copy[end..end + added.len()].copy_from_slice(&added);
+    });
+    std::fs::write(&out, &image).unwrap();
+    let listed = isoinfo(&["-R", "-f"], &out);
+    assert!(listed.contains("/Evidence/zdded1.txt"), "{listed}");
+    let v = verify_bounded(&out, 4 << 20);
+    assert!(!v.is_ok(), "{v:#?}");
+    assert_eq!(mismatches_at(&v), ["Evidence"], "{v:#?}");
+}
+
+/// A newcomer's attack: many empty folders whose directories' `.` records all name the root.
+/// Listing each from its `.` record listed the whole root under every folder: `n` folders made
+/// `n²` paths (2,000 folders in a 5 MB image held 3.4 GB for a minute). Each is refused and
+/// memory stays small.
+#[test]
+fn folders_whose_dot_records_name_the_root_fail_verify_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("case.iso");
+    let n = 400;
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|i| {
+            Entry::folder(format!(
+                "F{i:04} with a name that makes each listed path cost"
+            ))
+        })
+        .collect();
+    entries.push(Entry::bytes("Evidence/report.txt", random_bytes(2, 100)));
+    build(entries, &out, &options(Format::Iso), &|_, _| {}).unwrap();
+    assert!(verify(&out).unwrap().is_ok());
+    let mut image = std::fs::read(&out).unwrap();
+    // The root's own `.` record (ECMA-119 8.4.18: the primary volume descriptor's root record,
+    // at byte 156 of sector 16).
+    let pvd_root = 16 * 2048 + 156;
+    let root_lba = u32::from_le_bytes(image[pvd_root + 2..pvd_root + 6].try_into().unwrap());
+    let root_at = root_lba as usize * 2048;
+    let root_dot: Vec<u8> = image[root_at + 2..root_at + 18].to_vec();
+    let root_len =
+        u32::from_le_bytes(image[pvd_root + 10..pvd_root + 14].try_into().unwrap()) as usize;
+    // Every folder record in the root (records do not cross a block; a zero length byte ends a
+    // block's records), `.` and `..` left out.
+    let mut folders = Vec::new();
+    for block in (root_at..root_at + root_len).step_by(2048) {
+        let mut pos = block;
+        while pos < block + 2048 && image[pos] != 0 {
+            let special = image[pos + 32] == 1 && image[pos + 33] <= 1;
+            if image[pos + 25] & 2 != 0 && !special {
+                folders.push(pos);
+            }
+            pos += image[pos] as usize;
+        }
+    }
+    assert!(folders.len() > n, "{}", folders.len());
+    for record in folders {
+        let lba = u32::from_le_bytes(image[record + 2..record + 6].try_into().unwrap());
+        let dot = lba as usize * 2048;
+        image[dot + 2..dot + 18].copy_from_slice(&root_dot);
+    }
+    std::fs::write(&out, &image).unwrap();
+    let v = verify_bounded(&out, 16 << 20);
+    assert!(!v.is_ok());
+    assert_eq!(mismatches_at(&v).len(), n + 1, "{v:#?}");
+}
+
+/// A newcomer's attack: many file records over one large file's bytes (here each with another
+/// length, so no two are alike). Hashing each record's extents read the large file once per
+/// record (60,000 records over a whole image: 47 s). A genuine image's files never share bytes,
+/// so their distinct extents add up to at most the image: past that, files are not read, and
+/// verify reads the image about twice at most.
+#[test]
+fn file_records_over_the_same_bytes_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("case.iso");
+    let n = 200;
+    let mut entries = vec![Entry::bytes("Evidence/big.bin", random_bytes(7, 2 << 20))];
+    for i in 0..n {
+        entries.push(Entry::bytes(
+            format!("Evidence/f{i:03}.bin"),
+            random_bytes(i, 10),
+        ));
+    }
+    build(entries, &out, &options(Format::Iso), &|_, _| {}).unwrap();
+    let mut image = std::fs::read(&out).unwrap();
+    let big = record_of(only(&image, b"BIG.BIN;1"));
+    let big_len = u32::from_le_bytes(image[big + 10..big + 14].try_into().unwrap());
+    for i in 0..n {
+        let record = record_of(only(&image, format!("F{i:03}.BIN;1").as_bytes()));
+        let extent: Vec<u8> = image[big + 2..big + 10].to_vec();
+        image[record + 2..record + 10].copy_from_slice(&extent);
+        let len = big_len - (i as u32 + 1) * 2048;
+        image[record + 10..record + 14].copy_from_slice(&len.to_le_bytes());
+        image[record + 14..record + 18].copy_from_slice(&len.to_be_bytes());
+    }
+    std::fs::write(&out, &image).unwrap();
+    let (v, read) = verify_reading(&out);
+    assert!(!v.is_ok());
+    let image_len = image.len() as u64;
+    assert!(
+        read < 3 * image_len,
+        "verify read {read} bytes of a {image_len}-byte image"
+    );
+    let unread = v
+        .problems
+        .iter()
+        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with("the files' extents add up")))
+        .count();
+    assert!(unread >= n as usize - 2, "{v:#?}");
+}

@@ -286,3 +286,69 @@ fn an_archive_comment_fails() {
         "{report:?}"
     );
 }
+
+/// `bytes` (a small archive) with one more central record per name in `aliases` (each as long
+/// as `name`), copies of `name`'s record pointing at its local header.
+fn with_aliases(bytes: &[u8], name: &str, aliases: &[String]) -> Vec<u8> {
+    let eocd = &bytes[bytes.len() - 22..];
+    let (count, cd_size, cd_offset) = (u16_at(eocd, 10), u32_at(eocd, 12), u32_at(eocd, 16));
+    let mut central = bytes[cd_offset..cd_offset + cd_size].to_vec();
+    let mut at = 0;
+    let original = loop {
+        let c = &central[at..];
+        let clen = 46 + u16_at(c, 28) + u16_at(c, 30) + u16_at(c, 32);
+        if &c[46..46 + u16_at(c, 28)] == name.as_bytes() {
+            break c[..clen].to_vec();
+        }
+        at += clen;
+    };
+    for alias in aliases {
+        assert_eq!(alias.len(), name.len());
+        let mut c = original.clone();
+        c[46..46 + alias.len()].copy_from_slice(alias.as_bytes());
+        central.extend_from_slice(&c);
+    }
+    let mut out = bytes[..cd_offset].to_vec();
+    out.extend_from_slice(&central);
+    let n = u16::try_from(count + aliases.len()).unwrap().to_le_bytes();
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&n);
+    out.extend_from_slice(&n);
+    out.extend_from_slice(&u32::try_from(central.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(&u32::try_from(cd_offset).unwrap().to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// A newcomer's attack: many central records pointing at one large entry's local header. Every
+/// one of them was read (1,000 records on one 100 MB stream: 37 s); an entry whose bytes lie
+/// inside another's is a layout problem already ([`ArchiveIssue::Overlap`]) and is not read
+/// again.
+#[test]
+fn central_records_sharing_one_entrys_bytes_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("case.zip");
+    let big = "Evidence/big.bin";
+    let entries = vec![Entry::bytes(big, common::random_bytes(7, 4 << 20))];
+    build(entries, &out, &options(Format::Zip), &|_, _| {}).unwrap();
+    let aliases: Vec<String> = (0..200).map(|i| format!("Evidence/{i:03}.bin")).collect();
+    let bytes = with_aliases(&std::fs::read(&out).unwrap(), big, &aliases);
+    let path = dir.path().join("aliases.zip");
+    std::fs::write(&path, &bytes).unwrap();
+    let (report, read) = common::verify_reading(&path);
+    assert!(!report.is_ok());
+    for alias in &aliases {
+        assert!(
+            has(&report, alias, |p| *p
+                == Problem::Archive(ArchiveIssue::Overlap)),
+            "{alias}: {report:?}"
+        );
+    }
+    // The archive once, plus each record's local header read through a buffer (64 KiB).
+    let bound = 2 * bytes.len() as u64 + aliases.len() as u64 * (128 << 10);
+    assert!(
+        read < bound,
+        "verify read {read} bytes of a {}-byte archive",
+        bytes.len()
+    );
+}

@@ -163,3 +163,23 @@ pub fn out_dir(dir: &Path, name: &str) -> PathBuf {
     std::fs::create_dir_all(&p).unwrap();
     p
 }
+
+/// Bytes the calling thread has read so far through read system calls (`rchar` of
+/// `/proc/thread-self/io`, page cache hits included): what a piece of work read, measured around
+/// it on one thread, apart from the tests running beside it.
+pub fn thread_read_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `verify(path)` and the bytes this thread read doing it.
+pub fn verify_reading(path: &Path) -> (casemesh_package::VerifyReport, u64) {
+    let before = thread_read_bytes();
+    let report = casemesh_package::verify(path).unwrap();
+    (report, thread_read_bytes() - before)
+}
