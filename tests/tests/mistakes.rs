@@ -341,6 +341,17 @@ fn link_days_must_be_one_to_ten_years_and_to_says_the_mail_is_sent() {
         assert_ne!(code, 0, "--days {days}");
         assert!(stderr.contains(says), "--days {days}: {stderr}");
     }
+    // A recipient that does not parse is refused before anything is stored: the link used to be
+    // saved (with its audit entry) and the answer was still 400.
+    for to in ["user:", "group: ", "email:"] {
+        let (stderr, code) =
+            node.cli_fail(["link", "create", &case, "--format", "zip", "--to", to]);
+        assert_ne!(code, 0, "--to {to:?}");
+        assert!(
+            stderr.contains("a name must follow the colon"),
+            "--to {to:?}: {stderr}"
+        );
+    }
     assert!(
         casemesh_tests::link_list(&node, &case).is_empty(),
         "no link was made"

@@ -530,8 +530,9 @@ impl Links {
         self.inner.tasks.len()
     }
 
-    /// Create a download link: validate, record it with its audit entry (one transaction),
-    /// queue the recipient's email, start the package build (status `Processing`, then `Ready`
+    /// Create a download link: validate (a bad recipient, an empty selection, days out of range
+    /// refuse with nothing stored), record it with its audit entry and the recipient's email
+    /// (one transaction), start the package build (status `Processing`, then `Ready`
     /// or `Failed`).
     pub fn create(&self, req: NewLink, actor: &Actor) -> Result<Created> {
         let store = &self.inner.store;
@@ -612,16 +613,11 @@ impl Links {
             selected.len(),
             recipient.as_deref().unwrap_or("")
         );
-        // The link, its index keys and its audit entry commit together (and durably).
-        store.atomically(|txn| {
-            txn.put(&LINKS, &link.id, &link)?;
-            txn.audit(case.id, actor, actions::LINK_CREATE, None, &details)
-        })?;
         // The recipient is emailed the URL through the durable mail queue (an email address, or
         // a local user or group with addresses). The token is a bearer secret: it stays out of
-        // the logs.
+        // the logs. A recipient that does not parse is refused before anything is stored.
         let url = self.url(&token);
-        let emailed = match &recipient {
+        let mails = match &recipient {
             Some(r) => {
                 let to = casemesh_sharing::parse_recipient(r)?;
                 let body = format!(
@@ -636,14 +632,23 @@ impl Links {
                     },
                     req.days
                 );
-                self.inner.sharing.notify_recipients(
+                self.inner.sharing.notification(
                     &[to],
                     format!("Download link for case {}", case.case_number),
                     body,
                 )?
             }
-            None => 0,
+            None => Vec::new(),
         };
+        // The link, its index keys, its audit entry and its email commit together (and
+        // durably): no link without its email, no email for a link that was not stored.
+        store.atomically(|txn| {
+            txn.put(&LINKS, &link.id, &link)?;
+            txn.audit(case.id, actor, actions::LINK_CREATE, None, &details)?;
+            casemesh_sharing::queue_mails(txn, &mails)
+        })?;
+        let emailed = mails.len();
+        self.inner.sharing.mail_queued(emailed);
         tracing::info!(link = %link.id, case = %case.id, recipient = recipient.as_deref().unwrap_or("-"), emailed, "download link created");
         if link.status(now) == LinkStatus::Processing {
             self.spawn_build(link.id);

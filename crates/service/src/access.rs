@@ -230,33 +230,35 @@ impl AccessService {
                 Scope::Evidence(e) => format!("{} evidence items", e.len()),
             }
         );
+        // The people named are told through the durable mail queue, in the transaction that
+        // grants them access: both commit or neither does.
+        let mails = self.sharing.notification(
+            &req.to,
+            format!(
+                "Case {} shared with you by {}",
+                case.case_number, by.full_name
+            ),
+            format!(
+                "{} shared the case {} \"{}\" with you.\n{}Open it with: casemesh case show {}\n",
+                by.full_name,
+                case.case_number,
+                case.title,
+                req.message
+                    .as_deref()
+                    .map(|m| format!("Message: {m}\n"))
+                    .unwrap_or_default(),
+                case.id
+            ),
+        )?;
         self.store.atomically(|txn| {
             for e in &entries {
                 txn.grant_case_access(case.id, e)?;
             }
-            txn.audit(case.id, actor, actions::CASE_SHARE_INSIDE, None, &details)
+            txn.audit(case.id, actor, actions::CASE_SHARE_INSIDE, None, &details)?;
+            casemesh_sharing::queue_mails(txn, &mails)
         })?;
-        let notified = self
-            .sharing
-            .notify_recipients(
-                &req.to,
-                format!("Case {} shared with you by {}", case.case_number, by.full_name),
-                format!(
-                    "{} shared the case {} \"{}\" with you.\n{}Open it with: casemesh case show {}\n",
-                    by.full_name,
-                    case.case_number,
-                    case.title,
-                    req.message
-                        .as_deref()
-                        .map(|m| format!("Message: {m}\n"))
-                        .unwrap_or_default(),
-                    case.id
-                ),
-            )
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "inside share: notifications not queued");
-                0
-            });
+        let notified = mails.len();
+        self.sharing.mail_queued(notified);
         tracing::info!(share = %id, case = %case.id, principals = entries.len(), "case shared inside the organization");
         Ok(InsideShared {
             id,

@@ -506,7 +506,7 @@ impl Engine {
             return Ok(());
         }
         tracing::info!(share = %id, from = %partner.name, items = offer.items.count(), "share received");
-        self.wake_mail(mails.len());
+        self.mail_queued(mails.len());
         self.after_commit(&share, &effects, ReceiptIn::Txn)
     }
 
@@ -649,7 +649,7 @@ impl Engine {
         let Some((share, effects)) = updated else {
             return Ok(());
         };
-        self.wake_mail(mails.len());
+        self.mail_queued(mails.len());
         self.after_commit(&share, &effects, ReceiptIn::Txn)
     }
 
@@ -852,30 +852,23 @@ impl Engine {
         Ok((found, emails.into_iter().collect()))
     }
 
-    /// Email the local users (and addresses) `recipients` name, through the durable mail queue.
-    /// Returns how many addresses were queued.
-    pub fn notify_recipients(
+    /// The email notifications for the local users (and addresses) `recipients` name: one mail
+    /// per address (so a refused address never holds up the others; empty when nobody named has
+    /// an address). Nothing is queued here: the caller queues them with
+    /// [`queue_mails`](crate::queue_mails) in the
+    /// transaction of the change they announce, so the change and its notifications commit
+    /// together or not at all, then calls [`Engine::mail_queued`].
+    ///
+    /// # Errors
+    /// [`SharingError::Store`] when the users or groups cannot be read.
+    pub fn notification(
         &self,
         recipients: &[Recipient],
         subject: String,
         body: String,
-    ) -> Result<usize> {
+    ) -> Result<Vec<MailMessage>> {
         let (_, emails) = self.resolve_recipients(recipients)?;
-        self.notify(&emails, subject, body)?;
-        Ok(emails.len())
-    }
-
-    /// Queue one notification per address, so a refused address never holds up the others.
-    fn notify(&self, to: &[String], subject: String, body: String) -> Result<()> {
-        let mails = self.mails(to, subject, body);
-        self.inner.store.atomically(|txn| {
-            for m in &mails {
-                txn.queue_push(MAIL_QUEUE, m)?;
-            }
-            Ok::<_, SharingError>(())
-        })?;
-        self.wake_mail(mails.len());
-        Ok(())
+        Ok(self.mails(&emails, subject, body))
     }
 
     /// One notification per address (queued by the caller, in its transaction).
@@ -889,8 +882,10 @@ impl Engine {
             .collect()
     }
 
-    /// Wake the mail loop when `queued` mails were committed.
-    fn wake_mail(&self, queued: usize) {
+    /// Wakes the mail loop after a transaction queued `queued` mails
+    /// ([`queue_mails`](crate::queue_mails)); nothing
+    /// happens for 0.
+    pub fn mail_queued(&self, queued: usize) {
         if queued > 0 {
             self.inner.mail_wake.notify_one();
         }

@@ -50,7 +50,7 @@ mod updates;
 pub mod wire;
 
 pub use error::{Missing, Result, SharingError};
-pub use mail::SmtpConfig;
+pub use mail::{SmtpConfig, queue_mails};
 pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;
 pub use partners::{DeadLetterView, PeerView, org_of, parse_org};

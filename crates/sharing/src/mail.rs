@@ -47,6 +47,22 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Queues `mails` in the durable mail queue inside the caller's transaction (see
+/// [`Engine::notification`]); the caller wakes the loop with [`Engine::mail_queued`] after the
+/// commit.
+///
+/// # Errors
+/// The store's error when the queue cannot be written; the transaction then commits nothing.
+pub fn queue_mails(
+    txn: &mut casemesh_store::Txn<'_, '_>,
+    mails: &[crate::records::MailMessage],
+) -> Result<(), StoreError> {
+    for m in mails {
+        txn.queue_push(MAIL_QUEUE, m)?;
+    }
+    Ok(())
+}
+
 /// How long the loop sleeps when nothing is due (new notifications wake it earlier).
 const IDLE: Duration = Duration::from_secs(60);
 
