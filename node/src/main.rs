@@ -193,7 +193,8 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
         Err(e) => {
-            errln!("error: {}", render(&e));
+            // One line of inert text: an error can quote a name from a package or a partner.
+            errln!("error: {}", commands::escape(&render(&e)));
             std::process::ExitCode::FAILURE
         }
     }

@@ -612,8 +612,15 @@ fn tampered_package_fails_verify_naming_the_file() {
     run_ok(add);
     let out = verify_package(&["--org-key", f.node.org_id(), s(&hostile)]);
     assert_eq!(out.status.code(), Some(1));
-    let shown = String::from_utf8_lossy(&out.stdout);
+    // Both streams: the report on stdout and the failure line on stderr (which used to print
+    // the name raw).
+    let shown = output_text(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(shown.contains("pwned"), "the added entry is named: {shown}");
+    assert!(
+        stderr.contains("pwned"),
+        "the failure line names it: {stderr}"
+    );
     assert!(
         !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
         "no raw control character reaches the terminal: {shown:?}"

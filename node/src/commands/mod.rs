@@ -100,6 +100,13 @@ pub(crate) enum Command {
     Received(share::ReceivedCommand),
     /// Verify a downloaded package offline (signature, signer, every file's hash, the audit
     /// chain); the signer must be pinned with --org-key or --data-dir, or --allow-unpinned.
+    #[command(after_help = "Pinning the signer:\n  \
+        --org-key HEX|ORG_ID   the package must be signed by that organization's key\n  \
+        --data-dir DIR         ... by the key of the node whose data directory that is, or of one of\n                         \
+        its registered partners (read from the running node's admin API;\n                         \
+        --node URL --token T reach it the same way)\n  \
+        neither                exit 1, unless --allow-unpinned\n\
+        Exit 0 when the package is intact and its signer pinned, 1 otherwise.")]
     Verify(verify::VerifyArgs),
 }
 

@@ -287,7 +287,7 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
             ("altered", &view.altered),
         ] {
             if !list.is_empty() {
-                why.push(format!("{label}: {}", list.join(", ")));
+                why.push(summary(label, list));
             }
         }
         bail!("package verification FAILED: {}", why.join("; "));
@@ -302,6 +302,30 @@ pub(crate) async fn run(args: &VerifyArgs, ctx: &Context) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+/// `label: a, b, c` for at most [`NAMED`] distinct paths of `list`, then how many more: a forged
+/// package can list thousands (the report above names each), and the failure line stays one
+/// readable line. Paths are escaped where the line is printed (`main`).
+fn summary(label: &str, list: &[String]) -> String {
+    /// How many paths the failure line names.
+    const NAMED: usize = 5;
+    let mut distinct: Vec<&str> = Vec::new();
+    for path in list {
+        if !distinct.contains(&path.as_str()) {
+            distinct.push(path);
+        }
+        if distinct.len() > NAMED {
+            break;
+        }
+    }
+    let total = list.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let named = distinct[..distinct.len().min(NAMED)].join(", ");
+    if total > NAMED {
+        format!("{label}: {named} and {} more", total - NAMED)
+    } else {
+        format!("{label}: {named}")
+    }
 }
 
 /// The human-readable report of `view`. Paths and names come from the package: escaped, so a
