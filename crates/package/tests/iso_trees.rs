@@ -343,13 +343,18 @@ fn verify_bounded(path: &Path, limit: u64) -> VerifyReport {
 
 const LOOP: &str = "folder points at a directory already listed elsewhere";
 
-fn loops_at(report: &VerifyReport) -> Vec<&str> {
+/// The paths whose problem is `Unreadable` with a reason starting with `reason`.
+fn unreadable_at<'a>(report: &'a VerifyReport, reason: &str) -> Vec<&'a str> {
     report
         .problems
         .iter()
-        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with(LOOP)))
+        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with(reason)))
         .map(|p| p.path.as_str())
         .collect()
+}
+
+fn loops_at(report: &VerifyReport) -> Vec<&str> {
+    unreadable_at(report, LOOP)
 }
 
 /// A package whose folder records were patched after signing into a loop (a folder pointing
@@ -408,12 +413,7 @@ fn folders_that_loop_or_share_a_directory_fail_verify_in_bounded_memory() {
 const DOT_MISMATCH: &str = "folder's directory does not describe itself";
 
 fn mismatches_at(report: &VerifyReport) -> Vec<&str> {
-    report
-        .problems
-        .iter()
-        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with(DOT_MISMATCH)))
-        .map(|p| p.path.as_str())
-        .collect()
+    unreadable_at(report, DOT_MISMATCH)
 }
 
 /// A forged copy of the `Evidence` directory appended to the image, the root's `Evidence` record
@@ -598,10 +598,6 @@ fn file_records_over_the_same_bytes_are_read_once() {
         read < 3 * image_len,
         "verify read {read} bytes of a {image_len}-byte image"
     );
-    let unread = v
-        .problems
-        .iter()
-        .filter(|p| matches!(&p.problem, Problem::Unreadable(r) if r.starts_with("the files' extents add up")))
-        .count();
+    let unread = unreadable_at(&v, "the files' extents add up").len();
     assert!(unread >= n as usize - 2, "{v:#?}");
 }
