@@ -870,6 +870,17 @@ impl BlockingWrite {
     }
 }
 
+/// The write task is owned by its writer: every path settles it ([`BlockingWrite::settle`]), and
+/// a writer dropped without that (the answer panicked) aborts it, so no write outlives the
+/// blocking task that the node's shutdown waits for (issue #9: every spawned task is owned).
+impl Drop for BlockingWrite {
+    fn drop(&mut self) {
+        if let Some(task) = self.pending.take() {
+            task.abort();
+        }
+    }
+}
+
 /// `op` on the stream, unless `cancel` fires first (then nothing was written) or the requester
 /// takes nothing for [`SERVE_STALL_TIMEOUT`].
 async fn guarded<T>(

@@ -173,13 +173,17 @@ pub enum MessageKind {
     GrantOffer,
     /// A signed revocation of an earlier grant.
     GrantRevocation,
-    /// The manifest of a shared case (folders, evidence, blob hashes and sizes).
+    /// Reserved, never sent: the manifest of a shared case in one message. Item lists travel as
+    /// blobs instead (docs/protocol.md, "Shares of any size"); a node answers it `UnknownKind`.
+    /// Kept so the string is never reused ([`MessageKind::is_reserved`]).
     CaseManifest,
     /// Automerge changes to a shared case's metadata.
     CaseUpdate,
     /// New evidence added to a shared case after the first share.
     EvidenceAdded,
-    /// Ask the sharer for the current manifest of a case under a grant.
+    /// Reserved, never sent: ask the sharer for the current manifest of a case under a grant.
+    /// A node answers it `UnknownKind`; kept so the string is never reused
+    /// ([`MessageKind::is_reserved`]).
     ManifestRequest,
     /// Liveness / reachability check between partners; empty payload.
     Ping,
@@ -233,9 +237,21 @@ impl MessageKind {
         }
     }
 
-    /// The kind for a wire string, if registered.
+    /// The kind for a wire string, if registered (reserved kinds included: see
+    /// [`MessageKind::is_reserved`]).
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether this kind is reserved: registered so that its string is never reused, but sent by
+    /// no casemesh node and answered `UnknownKind` by every one (docs/protocol.md, the message
+    /// registry). Every other kind of [`MessageKind::ALL`] is live: some node sends it and its
+    /// receiver decodes it.
+    pub fn is_reserved(self) -> bool {
+        matches!(
+            self,
+            MessageKind::CaseManifest | MessageKind::ManifestRequest
+        )
     }
 }
 
