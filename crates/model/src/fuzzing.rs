@@ -4,7 +4,10 @@
 //! in their `[dev-dependencies]`, so nothing here reaches a release build. `casemesh-model`'s own
 //! fuzz test (`tests/fuzz_grant.rs`) cannot enable a feature of its own package without a
 //! dev-dependency on itself, so it includes this file by path instead (`#[path]`); keep the file
-//! free of `crate::` paths and outside dependencies for that reason.
+//! free of `crate::` paths and outside dependencies for that reason. [`measured!`] names
+//! `allocation_counter` only in its expansion, which resolves in the calling test crate: each
+//! fuzz test has that dev-dependency (its counting global allocator must be the test binary's,
+//! never a library's: the node binary installs mimalloc).
 
 /// Where each edit kind starts and ends in the `op` byte of an edit, for [`mutate`].
 ///
@@ -61,4 +64,17 @@ pub fn mutate<P: Copy + Into<u64>>(base: &[u8], edits: &[(P, u8)], kinds: EditKi
         }
     }
     out
+}
+
+/// `measured!(|| expr)`: run the closure and give `(its result, peak bytes the current thread
+/// held while it ran)`, the figure the fuzz tests bound decoding memory with. Expands to a call
+/// of `allocation_counter::measure`, so the calling crate needs `allocation-counter` as a
+/// dev-dependency (see the module doc).
+#[macro_export]
+macro_rules! measured {
+    ($f:expr) => {{
+        let mut out = None;
+        let info = allocation_counter::measure(|| out = Some(($f)()));
+        (out.expect("the measured closure ran"), info.bytes_max)
+    }};
 }

@@ -46,12 +46,6 @@ const FACTOR: u64 = 6;
 const SLACK: u64 = 64 * 1024;
 const T0: Timestamp = Timestamp(1_795_000_000_000);
 
-fn measured<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let mut out = None;
-    let info = allocation_counter::measure(|| out = Some(f()));
-    (out.unwrap(), info.bytes_max)
-}
-
 fn assert_bounded(what: &str, peak: u64, input: usize) {
     let bound = FACTOR * input.min(MAX_WIRE_BYTES) as u64 + SLACK;
     assert!(
@@ -118,7 +112,7 @@ fn revocation() -> SignedRevocation {
 }
 
 fn check_grant_bytes(input: &[u8]) {
-    let (res, peak) = measured(|| SignedGrant::from_bytes(input));
+    let (res, peak) = measured!(|| SignedGrant::from_bytes(input));
     assert_bounded("grant", peak, input.len());
     if let Ok(g) = res {
         assert_eq!(
@@ -133,7 +127,7 @@ fn check_grant_bytes(input: &[u8]) {
 }
 
 fn check_revocation_bytes(input: &[u8]) {
-    let (res, peak) = measured(|| SignedRevocation::from_bytes(input));
+    let (res, peak) = measured!(|| SignedRevocation::from_bytes(input));
     assert_bounded("revocation", peak, input.len());
     if let Ok(r) = res {
         assert_eq!(

@@ -26,6 +26,7 @@
 use std::time::Duration;
 
 use casemesh_model::ids::BlobHash;
+use casemesh_model::measured;
 use casemesh_net::{
     ControlRequest, ControlResponse, ControlStatus,
     wire::{
@@ -42,13 +43,6 @@ const BUDGET: Duration = Duration::from_secs(2);
 const SLACK: u64 = 64 * 1024;
 /// Longest random input (bolero's default is 4 KiB): long enough for grants and batches.
 const MAX_LEN: usize = 80 * 1024;
-
-/// Run `f` and return its result with the peak bytes the current thread held during it.
-fn measured<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let mut out = None;
-    let info = allocation_counter::measure(|| out = Some(f()));
-    (out.unwrap(), info.bytes_max)
-}
 
 /// The allocation bound: in proportion to what was sent, and never beyond the frame limit.
 fn assert_bounded(what: &str, peak: u64, input: usize, limit: usize) {
@@ -71,7 +65,7 @@ fn control_request() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let (res, peak) = measured(|| {
+            let (res, peak) = measured!(|| {
                 let mut io = input;
                 let body = block_on(wire::read_frame(&mut io, MAX_CONTROL_REQUEST))?;
                 ControlRequest::decode(&body).map(|r| (r, body))
@@ -90,7 +84,7 @@ fn control_response() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let (res, peak) = measured(|| {
+            let (res, peak) = measured!(|| {
                 let mut io = input;
                 let body = block_on(wire::read_frame(&mut io, MAX_CONTROL_RESPONSE))?;
                 ControlResponse::decode(&body).map(|r| (r, body))
@@ -155,7 +149,7 @@ fn blob_request_v2() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let (res, peak) = measured(|| {
+            let (res, peak) = measured!(|| {
                 let mut io = input;
                 let req = block_on(BlobRequest::read(&mut io));
                 (req, input.len() - io.len())
@@ -174,7 +168,7 @@ fn lane_request_v3() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let (res, peak) = measured(|| {
+            let (res, peak) = measured!(|| {
                 let mut io = input;
                 let req = block_on(LaneRequest::read(&mut io));
                 (req, input.len() - io.len())
@@ -224,7 +218,7 @@ fn blob_response_header() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let (res, peak) = measured(|| {
+            let (res, peak) = measured!(|| {
                 let mut io = input;
                 let header = block_on(BlobResponseHeader::read(&mut io));
                 (header, input.len() - io.len())
@@ -248,7 +242,7 @@ fn lane_stream() {
         .with_test_time(BUDGET)
         .with_max_len(MAX_LEN)
         .for_each(|input: &[u8]| {
-            let ((), peak) = measured(|| {
+            let ((), peak) = measured!(|| {
                 let mut io = input;
                 let mut n = 0usize;
                 while block_on(LaneRequest::read(&mut io)).is_ok() {
@@ -266,7 +260,7 @@ fn lane_stream() {
 fn a_claimed_length_allocates_only_what_arrives() {
     for limit in [MAX_CONTROL_REQUEST, MAX_V3_REQUEST] {
         let claim = (limit as u32).to_be_bytes();
-        let (res, peak) = measured(|| block_on(wire::read_frame(&mut &claim[..], limit)));
+        let (res, peak) = measured!(|| block_on(wire::read_frame(&mut &claim[..], limit)));
         assert!(res.is_err());
         assert_bounded("claimed length", peak, claim.len(), limit);
     }

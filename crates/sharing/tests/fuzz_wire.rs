@@ -27,6 +27,7 @@ use casemesh_model::case::Folder;
 use casemesh_model::fuzzing::{EditKinds, mutate};
 use casemesh_model::grant::Recipient;
 use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, FolderId, ShareId};
+use casemesh_model::measured;
 use casemesh_model::time::Timestamp;
 use casemesh_sharing::manifest;
 use casemesh_sharing::wire::{
@@ -44,15 +45,9 @@ const FACTOR: u64 = 8;
 /// Fixed allowance (error messages, small vectors).
 const SLACK: u64 = 64 * 1024;
 
-fn measured<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let mut out = None;
-    let info = allocation_counter::measure(|| out = Some(f()));
-    (out.unwrap(), info.bytes_max)
-}
-
 /// Decode `bytes` as a `T` the way the engine does; check the bound and the roundtrip.
 fn check<T: DeserializeOwned + Serialize>(kind: &str, bytes: &[u8]) {
-    let (res, peak) = measured(|| wire::decode::<T>(kind, bytes));
+    let (res, peak) = measured!(|| wire::decode::<T>(kind, bytes));
     let bound = FACTOR * bytes.len().min(MAX_PAYLOAD) as u64 + SLACK;
     assert!(
         peak <= bound,
@@ -213,7 +208,7 @@ fn every_seed_decodes_as_its_kind() {
 #[test]
 fn an_oversize_payload_is_refused_before_parsing() {
     let big = vec![b' '; MAX_PAYLOAD + 1];
-    let (res, peak) = measured(|| wire::decode::<Receipt>("share.receipt/2", &big));
+    let (res, peak) = measured!(|| wire::decode::<Receipt>("share.receipt/2", &big));
     assert!(res.is_err());
     assert!(
         peak <= SLACK,
