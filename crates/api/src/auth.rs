@@ -10,7 +10,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use casemesh_model::org::Action;
 
 /// The authenticated user making a request: a `casemesh_service::Caller` (its `user` and
 /// `groups` fields are reached through `Deref`).
@@ -21,13 +20,6 @@ impl std::ops::Deref for Caller {
     type Target = casemesh_service::Caller;
     fn deref(&self) -> &casemesh_service::Caller {
         &self.0
-    }
-}
-
-impl Caller {
-    /// Refuse with 403 unless the user may perform `action` (features, then permissions).
-    pub fn require(&self, state: &AppState, action: Action) -> Result<(), ApiError> {
-        Ok(state.node.cases().require(self, action)?)
     }
 }
 

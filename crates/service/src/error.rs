@@ -375,11 +375,13 @@ impl Classify for DownloadLinkError {
 impl Classify for SweepError {
     fn disposition(&self) -> Disposition {
         match self {
+            SweepError::Denied(_) => Disposition::Refuse,
             SweepError::Store(e) => of_store(e),
         }
     }
     fn fact(&self) -> Fact {
         match self {
+            SweepError::Denied(_) => Fact::Denied,
             SweepError::Store(e) => e.fact(),
         }
     }

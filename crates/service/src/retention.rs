@@ -1,10 +1,12 @@
 //! The retention sweeper: removes evidence past its case's retention and records each removal in
 //! the case's audit trail, then collects the freed blobs. The node runs it periodically
-//! (`[retention] sweep_interval_secs`); `POST /v1/retention/sweep` runs it on demand.
+//! (`[retention] sweep_interval_secs`); an administrator runs it on demand
+//! ([`Retention::sweep_as`], behind `POST /v1/retention/sweep`).
 
+use crate::caller::Caller;
 use casemesh_model::audit::actions;
 use casemesh_model::ids::{CaseId, EvidenceId};
-use casemesh_model::org::Settings;
+use casemesh_model::org::{Action, Denied, Settings};
 use casemesh_model::retention::{effective_policy, is_expired};
 use casemesh_model::time::Timestamp;
 use casemesh_store::{Actor, Clock, Store, StoreError};
@@ -26,6 +28,10 @@ pub struct Removed {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SweepError {
+    /// The caller may not run the sweeper (it needs the `administer` permission); nothing was
+    /// removed.
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// The store failed: retry later.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,8 +55,21 @@ impl Retention {
         }
     }
 
-    /// Remove every evidence item past retention now. With Configurable Case Retention disabled
-    /// nothing is ever removed.
+    /// [`Retention::sweep`] on behalf of `caller`, who must administer this node (the
+    /// `administer` permission, with the organization's feature flags): `Err(Denied)` and
+    /// nothing removed otherwise.
+    pub async fn sweep_as(&self, caller: &Caller) -> Result<Vec<Removed>, SweepError> {
+        let features = self
+            .settings
+            .read()
+            .map(|s| s.features.clone())
+            .unwrap_or_default();
+        caller.require(&features, Action::Administer)?;
+        self.sweep().await
+    }
+
+    /// Remove every evidence item past retention now, as the system (the periodic sweeper). With
+    /// Configurable Case Retention disabled nothing is ever removed.
     pub async fn sweep(&self) -> Result<Vec<Removed>, SweepError> {
         let configurable = self
             .settings

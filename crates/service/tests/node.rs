@@ -19,7 +19,8 @@
 //! - `evidence_use_cases_audit_what_they_do`: show, content (verified bytes), delete and reading
 //!   the trail each leave their audit entry, written by the use case, not by its caller.
 //! - `settings_edits_are_checked_then_persisted`: `node.admin().edit_settings` refuses unknown
-//!   features and non-administrators, and a change reaches `config.toml`.
+//!   features and non-administrators, and a change reaches `config.toml`;
+//!   `node.retention().sweep_as` refuses non-administrators.
 //! - `partner_share_and_link_use_cases_check_the_caller`: `node.partners()` (add, peers, policies)
 //!   refuses non-administrators and bad policies; `node.shares()` refuses share create without the
 //!   permission or the feature, hides a case's shares from who does not see the case, and refuses
@@ -35,133 +36,14 @@
 
 use bytes::Bytes;
 use casemesh_links::{LinkStatus, NewLink, PackageFormat};
-use casemesh_model::case::Case;
-use casemesh_model::org::{Permission, User};
-use casemesh_service::config::{Config as FileConfig, Layout, write_atomic};
+use casemesh_model::org::User;
+use casemesh_service::config::{Config as FileConfig, Layout};
 use casemesh_service::{Caller, Config, NewCase, NewEvidence, Node};
-use casemesh_store::{Actor, Store};
-use std::path::Path;
-use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// What `casemesh init` writes: identity key, database with an administrator, `config.toml`
-/// (admin endpoint, link server and p2p on loopback, free ports).
-fn init(dir: &Path, org: &str) -> User {
-    init_with_token(dir, org).0
-}
-
-/// [`init`], also returning the administrator's API token (as `admin.token`).
-fn init_with_token(dir: &Path, org: &str) -> (User, String) {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).unwrap();
-    write_atomic(&Layout::new(dir).identity(), &secret, 0o600).unwrap();
-    let store = Store::open(dir).unwrap();
-    let mut admin = User::new("admin", "Administrator");
-    admin.permissions = Permission::ALL.into_iter().collect();
-    store.create_user(&admin).unwrap();
-    let token = store
-        .issue_token(admin.id, casemesh_model::time::Timestamp(0))
-        .unwrap();
-    drop(store);
-    let mut file = FileConfig::new(org, "127.0.0.1:0".parse().unwrap());
-    file.link.listen = "127.0.0.1:0".parse().unwrap();
-    file.p2p.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
-    file.save(dir).unwrap();
-    (admin, token)
-}
-
-struct Running {
-    node: Node,
-    stopped: JoinHandle<anyhow::Result<()>>,
-    shutdown: CancellationToken,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        let shutdown = CancellationToken::new();
-        let (node, stopped) = Node::start(Config::load(dir).unwrap(), shutdown.clone())
-            .await
-            .unwrap();
-        Running {
-            node,
-            stopped,
-            shutdown,
-        }
-    }
-
-    /// Cancel, wait for every task, drop the node.
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(60), self.stopped)
-            .await
-            .expect("the node stops within a minute")
-            .expect("the shutdown task does not panic")
-            .expect("the node stops cleanly");
-        drop(self.node);
-    }
-
-    fn actor(&self) -> Actor {
-        Actor::new("admin", self.node.clock().now())
-    }
-
-    /// The administrator as a caller of the use cases.
-    fn admin(&self, admin: &User) -> Caller {
-        Caller {
-            user: admin.clone(),
-            groups: Vec::new(),
-        }
-    }
-
-    fn create_case(&self, admin: &User, number: &str) -> Case {
-        let new = NewCase {
-            case_number: number.to_owned(),
-            title: "Burglary".to_owned(),
-            description: String::new(),
-        };
-        self.node
-            .cases()
-            .create(&self.admin(admin), &new)
-            .unwrap()
-            .case
-    }
-
-    async fn add_evidence(&self, admin: &User, case: &str, name: &str, bytes: &[u8]) {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = bytes
-            .chunks(4096)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        let new = NewEvidence {
-            case: case.to_owned(),
-            name: name.to_owned(),
-            ..NewEvidence::default()
-        };
-        let (ev, _) = self
-            .node
-            .evidence()
-            .add(
-                &self.admin(admin),
-                new,
-                futures::stream::iter(chunks),
-                Some(bytes.len() as u64),
-            )
-            .await
-            .unwrap();
-        assert_eq!(ev.size, bytes.len() as u64);
-        assert_eq!(ev.hash.to_hex(), blake3::hash(bytes).to_hex().to_string());
-    }
-}
-
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+mod common;
+use common::{Running, init, init_with_token, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_added_to_a_shared_case_goes_to_the_partner() {
@@ -637,6 +519,21 @@ async fn settings_edits_are_checked_then_persisted() {
     assert!(
         !FileConfig::load(dir.path()).unwrap().settings.auto_import,
         "written to config.toml"
+    );
+
+    // Running the retention sweeper on demand is administration too: the use case checks it.
+    let err = n.node.retention().sweep_as(&bob).await.unwrap_err();
+    assert!(
+        matches!(err, casemesh_service::SweepError::Denied(_)),
+        "{err:?}"
+    );
+    assert!(
+        n.node
+            .retention()
+            .sweep_as(&n.admin(&admin))
+            .await
+            .unwrap()
+            .is_empty()
     );
     n.stop().await;
 }

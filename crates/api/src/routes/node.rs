@@ -10,7 +10,6 @@ pub use casemesh_api_types::node::{
     BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, NodeInfo, Ready, ReadyPart,
     Removed, SettingsView, SpaceQuery, SpaceView, StorageView, SweepReport,
 };
-use casemesh_model::org::Action;
 use casemesh_service::SettingsEdit;
 use casemesh_service::config::BlobLocation;
 
@@ -178,8 +177,7 @@ pub async fn retention_sweep(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<SweepReport>> {
-    caller.require(&state, Action::Administer)?;
-    let removed = state.node.retention().sweep().await?;
+    let removed = state.node.retention().sweep_as(&caller).await?;
     Ok(Json(SweepReport {
         removed: removed.into_iter().map(Removed::from).collect(),
     }))
