@@ -9,14 +9,15 @@
 
 use crate::caller::Caller;
 use crate::error::{Disposition, of_sharing, of_store};
-use casemesh_model::access::{AccessEntry, Visibility, visibility};
+use casemesh_model::access::{AccessEntry, Principal, Visibility, visibility};
 use casemesh_model::audit::actions;
 use casemesh_model::case::{Case, Evidence, FolderError};
+use casemesh_model::ids::UserId;
 use casemesh_model::ids::{CaseId, EvidenceId};
 use casemesh_model::names::{NameError, TextError, check_line, check_text, limits};
-use casemesh_model::org::{Action, Denied, Settings, User};
+use casemesh_model::org::{Action, Denied, Group, Settings, User};
 use casemesh_model::retention::RetentionPolicy;
-use casemesh_sharing::records::IncomingShare;
+use casemesh_sharing::records::{IncomingShare, OutgoingShare, ShareStatus};
 use casemesh_sharing::{Engine, Missing, SharingError};
 use casemesh_store::{Clock, Store, StoreError};
 use std::collections::BTreeSet;
@@ -185,15 +186,60 @@ pub struct CaseSummary {
     pub evidence_count: usize,
 }
 
-/// Who has access to a case inside this organization.
+/// Everyone with access to a case, the one answer the API (`GET /v1/cases/{case}/access`), the
+/// case page and a received copy's page show: the owner, the access list inside this
+/// organization, and the partner agencies it is shared with (seed "Sharing inside the agency",
+/// "Who has access").
 #[derive(Debug, Clone)]
 pub struct CaseAccess {
     /// The case.
     pub case: Case,
     /// Its owner, if the user still exists.
     pub owner: Option<User>,
-    /// The case's access list, each entry with its user when it names one that exists.
-    pub entries: Vec<(AccessEntry, Option<User>)>,
+    /// The case's access list in its stored order, each entry with the user or group it names
+    /// when that still exists. The owner may be on it too (a received copy's owner is); a view
+    /// that shows the owner once skips that entry.
+    pub entries: Vec<InsideAccess>,
+    /// This node's partner shares of the case that are not stopped (a received copy's are its
+    /// onward shares), oldest first, each with its recipients and their refusals.
+    pub partner_shares: Vec<OutgoingShare>,
+}
+
+/// One entry of a case's access list and whom it names.
+#[derive(Debug, Clone)]
+pub struct InsideAccess {
+    /// The entry (principal, and the inside share that gave it, if any).
+    pub entry: AccessEntry,
+    /// The user or group it names, if that still exists.
+    pub holder: Option<Holder>,
+}
+
+/// The user or group an access-list entry names.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    /// A user of this organization.
+    User(User),
+    /// A group of this organization.
+    Group(Group),
+}
+
+impl InsideAccess {
+    /// Whether the entry names user `id`.
+    pub fn names_user(&self, id: UserId) -> bool {
+        self.entry.principal == Principal::User(id)
+    }
+
+    /// The name people read: a user's full name (the username when it is blank), a group's
+    /// name, else the id the entry holds.
+    pub fn display_name(&self) -> String {
+        match (&self.holder, &self.entry.principal) {
+            (Some(Holder::User(u)), _) if !u.full_name.trim().is_empty() => u.full_name.clone(),
+            (Some(Holder::User(u)), _) => u.username.clone(),
+            (Some(Holder::Group(g)), _) => g.name.clone(),
+            (None, Principal::User(u)) => u.to_string(),
+            (None, Principal::Group(g)) => g.to_string(),
+        }
+    }
 }
 
 /// The case use cases: cheap to clone.
@@ -664,23 +710,30 @@ impl CaseService {
         self.detail(&case, &Visibility::Whole)
     }
 
-    /// Who has access to the case inside this organization (the caller must see it whole): its
-    /// owner and the entries of its access list with their users.
+    /// Who has access to the case (the caller must see it whole): its owner, the entries of its
+    /// access list with their users and groups, and its partner shares that are not stopped.
     pub fn access(&self, caller: &Caller, reference: &str) -> Result<CaseAccess, CaseError> {
         let case = self.resolve_whole(caller, reference)?;
         let owner = self.store.user(case.owner)?;
         let mut entries = Vec::new();
         for entry in self.store.case_access(case.id)? {
-            let user = match entry.principal {
-                casemesh_model::access::Principal::User(u) => self.store.user(u)?,
-                casemesh_model::access::Principal::Group(_) => None,
+            let holder = match entry.principal {
+                Principal::User(u) => self.store.user(u)?.map(Holder::User),
+                Principal::Group(g) => self.store.group(g)?.map(Holder::Group),
             };
-            entries.push((entry, user));
+            entries.push(InsideAccess { entry, holder });
         }
+        let partner_shares = self
+            .sharing
+            .shares(Some(case.id))?
+            .into_iter()
+            .filter(|s| s.status != ShareStatus::Stopped)
+            .collect();
         Ok(CaseAccess {
             case,
             owner,
             entries,
+            partner_shares,
         })
     }
 }

@@ -78,7 +78,7 @@ pub use casemesh_model::org::Settings;
 pub use casemesh_store::Clock;
 pub use cases::{
     CaseAccess, CaseDetail, CaseEdit, CaseError, CaseListing, CaseService, CaseSummary,
-    FolderChange, NewCase,
+    FolderChange, Holder, InsideAccess, NewCase,
 };
 pub use error::Disposition;
 pub use evidence::{Content, EvidenceEdit, EvidenceError, EvidenceService, NewEvidence};

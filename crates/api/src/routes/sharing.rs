@@ -20,9 +20,10 @@ pub use casemesh_api_types::sharing::{
     ReceivedView, RecipientView, RefusedRecipientView, ShareInside, ShareView, SkippedView,
     StopAckView,
 };
+use casemesh_model::access::Principal;
 use casemesh_service::shares::parse_share_id;
+use casemesh_service::{Holder, ReceivedShare, ShareDetail};
 use casemesh_service::{NewPartner, NewPolicy, OnwardShare as NewOnwardShare, PartnerEdit};
-use casemesh_service::{ReceivedShare, ShareDetail};
 
 /// How the handlers build a [`ReceivedView`] (a trait because the view's type lives in
 /// `casemesh-api-types`, which does not know the service).
@@ -361,6 +362,7 @@ pub async fn access(
         case,
         owner,
         entries,
+        partner_shares,
     } = state.node.cases().access(&caller, &case)?;
     let mut out = vec![AccessEntry {
         kind: "owner".into(),
@@ -375,60 +377,41 @@ pub async fn access(
         refused: None,
     }];
     // Inside the organization: users and groups on the case's access list.
-    for (entry, user) in entries {
-        let (kind, who, full_name) = match entry.principal {
-            casemesh_model::access::Principal::User(u) => (
-                "user",
-                user.as_ref()
-                    .map(|u| u.username.clone())
-                    .unwrap_or_else(|| u.to_string()),
-                user.map(|u| u.full_name),
-            ),
-            casemesh_model::access::Principal::Group(g) => {
-                let name = caller
-                    .groups
-                    .iter()
-                    .find(|x| x.id == g)
-                    .map(|x| x.name.clone())
-                    .unwrap_or_else(|| g.to_string());
-                ("group", name.clone(), Some(name))
-            }
+    for inside in entries {
+        let (kind, who, full_name) = match (&inside.holder, inside.entry.principal) {
+            (Some(Holder::User(u)), _) => ("user", u.username.clone(), Some(u.full_name.clone())),
+            (Some(Holder::Group(g)), _) => ("group", g.name.clone(), Some(g.name.clone())),
+            (None, Principal::User(u)) => ("user", u.to_string(), None),
+            (None, Principal::Group(g)) => ("group", g.to_string(), None),
         };
         out.push(AccessEntry {
             kind: kind.into(),
             who,
             full_name,
             organization: state.org.name.clone(),
-            share: entry.share.map(|s| s.to_string()),
+            share: inside.entry.share.map(|s| s.to_string()),
             status: "Access".into(),
             refused: None,
         });
     }
-    {
-        for s in state
-            .node
-            .shares()
-            .of_case(&caller, &case.id.to_string())?
-            .into_iter()
-            .filter(|s| s.status != casemesh_sharing::records::ShareStatus::Stopped)
-        {
-            for r in &s.recipients {
-                let text = casemesh_sharing::recipient_label(&r.recipient);
-                let (kind, who) = text.split_once(':').unwrap_or(("user", &text));
-                out.push(AccessEntry {
-                    kind: kind.into(),
-                    who: who.into(),
-                    full_name: None,
-                    organization: s.partner_name.clone(),
-                    share: Some(s.id.to_string()),
-                    status: s.status.as_str().to_owned(),
-                    refused: s
-                        .refused_recipients
-                        .iter()
-                        .find(|x| x.recipient == r.recipient)
-                        .map(|x| x.reason.clone()),
-                });
-            }
+    // Partner agencies: every recipient of every share that is not stopped.
+    for s in partner_shares {
+        for r in &s.recipients {
+            let text = casemesh_sharing::recipient_label(&r.recipient);
+            let (kind, who) = text.split_once(':').unwrap_or(("user", &text));
+            out.push(AccessEntry {
+                kind: kind.into(),
+                who: who.into(),
+                full_name: None,
+                organization: s.partner_name.clone(),
+                share: Some(s.id.to_string()),
+                status: s.status.as_str().to_owned(),
+                refused: s
+                    .refused_recipients
+                    .iter()
+                    .find(|x| x.recipient == r.recipient)
+                    .map(|x| x.reason.clone()),
+            });
         }
     }
     Ok(Json(out))

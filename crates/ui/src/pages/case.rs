@@ -344,9 +344,9 @@ struct Access {
     links: Vec<super::link::LinkRow>,
 }
 
-/// [`Access`] of `case` (named `reference`) for `who`: the owner, the access list
-/// (`node.cases().access`, which needs the whole case), and for a `local` case its partner
-/// shares and the partners it may be shared with.
+/// [`Access`] of `case` (named `reference`) for `who`: who has access (`node.cases().access`,
+/// which needs the whole case: the owner, the access list, the partner agencies), and for a
+/// `local` case its partner shares and the partners it may be shared with.
 fn access(
     state: &UiState,
     who: &SignedIn,
@@ -373,22 +373,17 @@ fn access(
             owner: true,
             org: false,
         });
-        for (entry, user) in &a.entries {
+        for inside in &a.entries {
             // The owner is shown once, as the owner (a received case lists its owner on the
             // access list too).
-            if entry.principal == casemesh_model::access::Principal::User(case.owner) {
+            if inside.names_user(case.owner) {
                 continue;
             }
-            let name = match (&entry.principal, user) {
-                (_, Some(u)) => u.full_name.clone(),
-                (casemesh_model::access::Principal::Group(g), None) => who
-                    .caller
-                    .groups
-                    .iter()
-                    .find(|x| x.id == *g)
-                    .map(|x| format!("{} (group)", x.name))
-                    .unwrap_or_else(|| g.to_string()),
-                (casemesh_model::access::Principal::User(u), None) => u.to_string(),
+            let name = match inside.entry.principal {
+                casemesh_model::access::Principal::Group(_) => {
+                    format!("{} (group)", inside.display_name())
+                }
+                casemesh_model::access::Principal::User(_) => inside.display_name(),
             };
             people.push(Person {
                 initials: initials(&name),
@@ -396,6 +391,30 @@ fn access(
                 role: "Inside my agency".into(),
                 owner: false,
                 org: false,
+            });
+        }
+        // Partner agencies: every share that is not stopped, with its recipients.
+        for s in &a.partner_shares {
+            let recipients: Vec<String> = s
+                .recipients
+                .iter()
+                .map(|r| recipient_text(&r.recipient))
+                .collect();
+            let full_name = if recipients.is_empty() {
+                format!("{} (partner agency)", s.partner_name)
+            } else {
+                format!(
+                    "{} (partner agency): {}",
+                    s.partner_name,
+                    recipients.join(", ")
+                )
+            };
+            people.push(Person {
+                initials: initials(&s.partner_name),
+                full_name,
+                role: status_label(s.status).0.to_owned(),
+                owner: false,
+                org: true,
             });
         }
     }
@@ -414,24 +433,6 @@ fn access(
                 .iter()
                 .map(|r| recipient_text(&r.recipient))
                 .collect();
-            if s.status != ShareStatus::Stopped {
-                let full_name = if recipients.is_empty() {
-                    format!("{} (partner agency)", s.partner_name)
-                } else {
-                    format!(
-                        "{} (partner agency): {}",
-                        s.partner_name,
-                        recipients.join(", ")
-                    )
-                };
-                people.push(Person {
-                    initials: initials(&s.partner_name),
-                    full_name,
-                    role: status.to_owned(),
-                    owner: false,
-                    org: true,
-                });
-            }
             shares.push(ShareRow {
                 id: s.id.to_string(),
                 active: s.status != ShareStatus::Stopped,

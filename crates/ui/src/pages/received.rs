@@ -396,51 +396,41 @@ pub async fn details(
     })
 }
 
-/// The recipients this organization added to its copy `copy`: users and groups inside the
-/// agency (its access list, `node.cases().access`) and onward shares to other partner agencies
-/// (`node.shares().of_case`). Empty when the user may not see them.
+/// The recipients this organization added to its copy `copy`, from `node.cases().access`: users
+/// and groups inside the agency (its access list, the owner left out) and onward shares to other
+/// partner agencies. Empty when the user may not see them.
 fn added_recipients(state: &UiState, who: &SignedIn, copy: &str) -> Vec<String> {
+    let Ok(access) = state.node.cases().access(&who.caller, copy) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    if let Ok(access) = state.node.cases().access(&who.caller, copy) {
-        for (entry, user) in &access.entries {
-            if entry.principal == casemesh_model::access::Principal::User(access.case.owner) {
-                continue;
-            }
-            let name = match (&entry.principal, user) {
-                (_, Some(u)) if !u.full_name.trim().is_empty() => u.full_name.clone(),
-                (_, Some(u)) => u.username.clone(),
-                (casemesh_model::access::Principal::Group(g), None) => who
-                    .caller
-                    .groups
-                    .iter()
-                    .find(|x| x.id == *g)
-                    .map(|x| format!("group {}", x.name))
-                    .unwrap_or_else(|| format!("group {g}")),
-                (casemesh_model::access::Principal::User(u), None) => u.to_string(),
-            };
-            out.push(format!("{name} (inside this agency)"));
+    for inside in &access.entries {
+        if inside.names_user(access.case.owner) {
+            continue;
         }
+        let name = match inside.entry.principal {
+            casemesh_model::access::Principal::Group(_) => {
+                format!("group {}", inside.display_name())
+            }
+            casemesh_model::access::Principal::User(_) => inside.display_name(),
+        };
+        out.push(format!("{name} (inside this agency)"));
     }
-    if let Ok(shares) = state.node.shares().of_case(&who.caller, copy) {
-        for s in shares {
-            if s.status == casemesh_sharing::records::ShareStatus::Stopped {
-                continue;
-            }
-            let names: Vec<String> = s
-                .recipients
-                .iter()
-                .map(|r| casemesh_sharing::recipient_label(&r.recipient))
-                .collect();
-            out.push(if names.is_empty() {
-                format!("{} (partner agency)", s.partner_name)
-            } else {
-                format!(
-                    "{} at {} (partner agency)",
-                    names.join(", "),
-                    s.partner_name
-                )
-            });
-        }
+    for s in &access.partner_shares {
+        let names: Vec<String> = s
+            .recipients
+            .iter()
+            .map(|r| casemesh_sharing::recipient_label(&r.recipient))
+            .collect();
+        out.push(if names.is_empty() {
+            format!("{} (partner agency)", s.partner_name)
+        } else {
+            format!(
+                "{} at {} (partner agency)",
+                names.join(", "),
+                s.partner_name
+            )
+        });
     }
     out
 }
