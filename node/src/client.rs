@@ -20,6 +20,7 @@
 
 use crate::commands::Context;
 use anyhow::{Context as _, anyhow, bail};
+use casemesh_api_types::ErrorBody;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
@@ -645,17 +646,13 @@ async fn check(resp: Response) -> anyhow::Result<Response> {
     .into())
 }
 
-/// The `code` and `message` of an API error body `{"error":{"code","message"}}`, when present.
+/// The `code` and `message` of an API error body ([`ErrorBody`]: `{"error":{"code","message"}}`),
+/// when the body is one (a proxy's HTML page, say, is not).
 fn api_error_fields(text: &str) -> (Option<String>, Option<String>) {
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let field = |name: &str| {
-        error
-            .and_then(|e| e.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    (field("code"), field("message"))
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => (Some(body.error.code), Some(body.error.message)),
+        Err(_) => (None, None),
+    }
 }
 
 /// The one-line message for an error answer with `status` and body `text`.

@@ -12,7 +12,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_tests::{EvidenceView, TestNode, create_case, hash_file, random_file, s};
+use casemesh_tests::{BatchEntry, EvidenceView, TestNode, create_case, hash_file, random_file, s};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs;
@@ -32,12 +32,17 @@ fn make_tree(root: &Path) {
 
 /// `evidence add CASE ARGS… --json` as a list of entries, each checked to carry exactly the
 /// agreed fields.
-fn add_batch(node: &TestNode, case: &str, args: &[&str]) -> Vec<Value> {
+fn add_batch(node: &TestNode, case: &str, args: &[&str]) -> Vec<BatchEntry> {
     let mut all = vec!["evidence", "add", case];
     all.extend_from_slice(args);
-    let list = node.cli_json(&all);
-    let entries = list.as_array().expect("a batch prints a JSON list").clone();
-    for e in &entries {
+    entries_of(node.cli_json(&all))
+}
+
+/// A batch's `--json` output as its entries, each checked to carry exactly the agreed fields
+/// (the names are the contract, so they are checked on the JSON itself).
+fn entries_of(list: Value) -> Vec<BatchEntry> {
+    let entries = list.as_array().expect("a batch prints a JSON list");
+    for e in entries {
         let keys: BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected: BTreeSet<&str> = ENTRY_FIELDS.into_iter().collect();
         if e.get("skipped").is_some() {
@@ -46,19 +51,19 @@ fn add_batch(node: &TestNode, case: &str, args: &[&str]) -> Vec<Value> {
         }
         assert_eq!(keys, expected, "entry fields: {e}");
     }
-    entries
+    serde_json::from_value(list).expect("a list of batch entries")
 }
 
 /// The entry for the item `name` in `folder`.
-fn entry<'a>(entries: &'a [Value], folder: &str, name: &str) -> &'a Value {
+fn entry<'a>(entries: &'a [BatchEntry], folder: &str, name: &str) -> &'a BatchEntry {
     entries
         .iter()
-        .find(|e| e["folder"] == folder && e["name"] == name)
+        .find(|e| e.folder == folder && e.name == name)
         .unwrap_or_else(|| panic!("no entry for {folder}/{name} in {entries:#?}"))
 }
 
-fn skipped(e: &Value) -> bool {
-    e["skipped"] == true
+fn skipped(e: &BatchEntry) -> bool {
+    e.skipped
 }
 
 /// The case's evidence as (folder, name, hash, display id), sorted.
@@ -95,7 +100,7 @@ fn recursive_tree_becomes_folders_and_a_rerun_adds_nothing() {
         ("", "c.txt", "c.txt"),
     ] {
         let e = entry(&entries, folder, name);
-        assert_eq!(e["hash"], hash_file(&tree.join(file)).as_str(), "{e}");
+        assert_eq!(e.hash, hash_file(&tree.join(file)), "{e:?}");
     }
 
     // The tree is kept: `a`, `a/b`, and the empty directory too; the directory's own name is not.
@@ -123,13 +128,9 @@ fn recursive_tree_becomes_folders_and_a_rerun_adds_nothing() {
     assert_eq!(again.len(), 3, "{again:#?}");
     assert!(again.iter().all(skipped), "{again:#?}");
     for e in &again {
-        let first = entry(
-            &entries,
-            e["folder"].as_str().unwrap(),
-            e["name"].as_str().unwrap(),
-        );
-        assert_eq!(e["id"], first["id"]);
-        assert_eq!(e["hash"], first["hash"]);
+        let first = entry(&entries, &e.folder, &e.name);
+        assert_eq!(e.id, first.id);
+        assert_eq!(e.hash, first.hash);
     }
     assert_eq!(items(&node, &case).len(), 3);
 
@@ -161,15 +162,15 @@ fn after_a_partial_run_only_the_missing_files_are_added() {
     assert!(skipped(entry(&all, "a", "x.bin")));
     assert!(skipped(entry(&all, "a/b", "y.bin")));
     let c = entry(&all, "", "c.txt");
-    assert!(!skipped(c), "{c}");
+    assert!(!skipped(c), "{c:?}");
     assert_eq!(items(&node, &case).len(), 3);
 
     // A file with a known name but new content (same size: it must be hashed) is added.
     fs::write(tree.join("c.txt"), "statement of the WITNESS\n").unwrap();
     let changed = add_batch(&node, &case, &[s(&tree), "--recursive"]);
     let c2 = entry(&changed, "", "c.txt");
-    assert!(!skipped(c2), "{c2}");
-    assert_ne!(c2["hash"], c["hash"]);
+    assert!(!skipped(c2), "{c2:?}");
+    assert_ne!(c2.hash, c.hash);
     assert_eq!(changed.iter().filter(|e| skipped(e)).count(), 2);
     let now = items(&node, &case);
     assert_eq!(now.len(), 4);
@@ -208,9 +209,9 @@ fn a_refused_file_stops_the_batch_and_a_rerun_finishes_it() {
     // With --json the entries done so far are still printed, as valid JSON.
     let out = node.cli(["--json", "evidence", "add", &case, s(&dir)]);
     assert!(!out.status.success());
-    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(done.as_array().unwrap().len(), 1, "{done:#}");
-    assert_eq!(done[0]["skipped"], true);
+    let done = entries_of(serde_json::from_slice(&out.stdout).unwrap());
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert!(done[0].skipped, "{done:#?}");
 
     // Fixed, the same command adds the rest.
     fs::write(&huge, "now small").unwrap();
@@ -245,22 +246,11 @@ fn without_recursive_only_top_level_files_and_bad_input_changes_nothing() {
         "Export",
     ]);
     assert!(out.status.success());
-    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut names: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let entries = entries_of(serde_json::from_slice(&out.stdout).unwrap());
+    let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     names.sort();
     assert_eq!(names, [".hidden", "top.bin"]);
-    assert!(
-        entries
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["folder"] == "Export")
-    );
+    assert!(entries.iter().all(|e| e.folder == "Export"), "{entries:#?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--recursive"), "{stderr}");
     #[cfg(unix)]

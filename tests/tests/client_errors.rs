@@ -61,8 +61,9 @@
 
 use casemesh_api_types::error::ErrorBody;
 use casemesh_tests::{
-    TestNode, add_random_evidence, add_user, casemesh, child_output_with_timeout, create_case,
-    output_after_reading_one_byte, partner, s, share_create_args, signal, timeout, wait_until,
+    CaseSummary, TestNode, add_random_evidence, add_user, casemesh, child_output_with_timeout,
+    create_case, evidence_list, output_after_reading_one_byte, partner, s, share_create_args,
+    signal, timeout, wait_until,
 };
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt as _;
@@ -161,13 +162,7 @@ fn a_closed_pipe_does_not_cut_a_change_short() {
         stderr.contains("changes were made") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let listed = node.cli_ok(["--json", "evidence", "list", "BULK-1"]);
-    let items: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    let count = items
-        .as_array()
-        .or_else(|| items["items"].as_array())
-        .map(Vec::len)
-        .unwrap_or_else(|| panic!("evidence list: {listed}"));
+    let count = evidence_list(&node, "BULK-1").len();
     assert_eq!(
         count, files,
         "every file is added although the reader went away"
@@ -401,8 +396,8 @@ fn a_wrong_content_type_answers_415_with_its_own_code() {
     assert_eq!(body.error.code, "unsupported_media_type");
     assert!(body.error.message.contains("application/json"), "{text}");
     // Nothing was created.
-    let cases: serde_json::Value = node.cli_json(["case", "list"]);
-    assert_eq!(cases.as_array().map(Vec::len), Some(0), "{cases}");
+    let cases: Vec<CaseSummary> = node.cli_typed(["case", "list"]);
+    assert!(cases.is_empty(), "{cases:?}");
 }
 
 #[test]

@@ -362,14 +362,9 @@ fn migrate_goes_on_past_bad_blobs_and_lists_them() {
     // Run again: the good ones are skipped, the bad ones listed again.
     let again = node.cli(["--json", "blobs", "migrate", "--to", "s3"]);
     assert!(!again.status.success());
-    let out: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(out["skipped"], 2, "{out}");
-    let failed: Vec<&str> = out["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["hash"].as_str().unwrap())
-        .collect();
+    let out: casemesh_tests::MigrationReport = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(out.skipped, 2, "{out:?}");
+    let failed: Vec<&str> = out.failed.iter().map(|f| f.hash.as_str()).collect();
     let mut bad = vec![corrupt.as_str(), truncated.as_str()];
     bad.sort();
     assert_eq!(failed, bad);

@@ -52,6 +52,24 @@ pub struct TranscriptView {
     pub size: u64,
 }
 
+/// One file of `casemesh evidence add CASE PATH... --json` (a batch prints a list of them, in
+/// the order the files were taken): a file added, or skipped because the same name with the same
+/// hash was already in that folder (issue #11 item 4). CLI output, not an API body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchEntry {
+    /// Evidence id (of the item added, or of the one already present).
+    pub id: String,
+    /// BLAKE3 of the bytes, lowercase hex.
+    pub hash: String,
+    /// Evidence name (the file's name).
+    pub name: String,
+    /// Folder path (`/` between names); `""` for the case's root.
+    pub folder: String,
+    /// `true` when the file was already present and nothing was sent; absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
 /// An evidence item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EvidenceView {

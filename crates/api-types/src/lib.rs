@@ -37,14 +37,14 @@ pub mod verify;
 
 pub use audit::{AuditTrail, AuditVerify, CustodyTimeline};
 pub use cases::{
-    AddQuery, CaseSummary, CaseView, CreateCase, EditCase, EditEvidence, EvidenceView,
+    AddQuery, BatchEntry, CaseSummary, CaseView, CreateCase, EditCase, EditEvidence, EvidenceView,
     FolderRequest, ListQuery, OriginView, RetentionView, TranscriptQuery, TranscriptView,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use links::{CreateLink, LinkOptions, LinkStatus, LinkView, PackageFormat, Progress};
 pub use node::{
-    BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, NodeInfo, Ready, ReadyPart,
-    Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
+    BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, MigrationFailure, MigrationReport,
+    NodeInfo, Ready, ReadyPart, Removed, SettingsView, SpaceQuery, SpaceView, SweepReport,
 };
 pub use sharing::{
     AccessEntry, AddPartner, AddRecipients, CreateShare, DeadLetterView, DirectoryEntryView,

@@ -67,6 +67,38 @@ pub struct StorageView {
     pub bucket: Option<String>,
 }
 
+/// What `casemesh blobs migrate --to s3|fs --json` prints (issue #18 item 4): the blobs copied
+/// and those already at the destination and verified there, with their bytes; on a run that
+/// could not migrate every blob, `failed` names each one with why (the command then exits 1).
+/// CLI output, not an API body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationReport {
+    /// The destination: `s3` or `fs`.
+    pub to: String,
+    /// Blobs copied.
+    pub copied: u64,
+    /// Blobs already at the destination, verified, not copied again.
+    pub skipped: u64,
+    /// Bytes copied.
+    pub bytes_copied: u64,
+    /// Bytes of the blobs skipped.
+    pub bytes_skipped: u64,
+    /// Outboards (hash trees) rebuilt at the destination.
+    pub outboards_rebuilt: u64,
+    /// The blobs not migrated, sorted by hash; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<MigrationFailure>,
+}
+
+/// A blob `blobs migrate` could not copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationFailure {
+    /// BLAKE3 of the blob, lowercase hex.
+    pub hash: String,
+    /// Why, and what to do about it.
+    pub reason: String,
+}
+
 /// Settings as the API shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SettingsView {

@@ -11,6 +11,7 @@
 
 use super::{Context, bytes};
 use anyhow::{Context as _, bail};
+use casemesh_api_types::{MigrationFailure, MigrationReport};
 use casemesh_blobs_s3::migrate::{
     BlobFailure, MigrateError, Migrated, Progress, migrate_to_fs, migrate_to_s3,
 };
@@ -126,18 +127,7 @@ fn print_failures(
     json: bool,
 ) -> anyhow::Result<()> {
     if json {
-        let v = serde_json::json!({
-            "to": dest_name(to),
-            "copied": done.copied,
-            "skipped": done.skipped,
-            "bytes_copied": done.bytes_copied,
-            "bytes_skipped": done.bytes_skipped,
-            "outboards_rebuilt": done.outboards_rebuilt,
-            "failed": failed
-                .iter()
-                .map(|f| serde_json::json!({ "hash": f.hash.to_string(), "reason": f.error.to_string() }))
-                .collect::<Vec<_>>(),
-        });
+        let v = report(to, done, failed);
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -152,6 +142,25 @@ fn print_failures(
         outln!("  {}: {}", f.hash, f.error);
     }
     Ok(())
+}
+
+/// The `--json` output of a run.
+fn report(to: Destination, done: &Migrated, failed: &[BlobFailure]) -> MigrationReport {
+    MigrationReport {
+        to: dest_name(to).to_owned(),
+        copied: done.copied,
+        skipped: done.skipped,
+        bytes_copied: done.bytes_copied,
+        bytes_skipped: done.bytes_skipped,
+        outboards_rebuilt: done.outboards_rebuilt,
+        failed: failed
+            .iter()
+            .map(|f| MigrationFailure {
+                hash: f.hash.to_string(),
+                reason: f.error.to_string(),
+            })
+            .collect(),
+    }
 }
 
 fn dest_name(to: Destination) -> &'static str {
@@ -177,14 +186,7 @@ fn progress_bar(json: bool) -> ProgressBar {
 fn print_summary(to: Destination, done: &Migrated, json: bool) -> anyhow::Result<()> {
     let dest = dest_name(to);
     if json {
-        let v = serde_json::json!({
-            "to": dest,
-            "copied": done.copied,
-            "skipped": done.skipped,
-            "bytes_copied": done.bytes_copied,
-            "bytes_skipped": done.bytes_skipped,
-            "outboards_rebuilt": done.outboards_rebuilt,
-        });
+        let v = report(to, done, &[]);
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }

@@ -297,33 +297,25 @@ fn key(file: &LocalFile) -> (String, String, u64) {
     (file.folder.clone(), file.name.clone(), file.size)
 }
 
-/// One line of `--json` output: a file added, or skipped as already present.
-#[derive(Debug, Serialize)]
+/// One file of the batch: its `--json` entry, and what the text line shows besides.
+#[derive(Debug)]
 struct Entry {
-    id: String,
-    hash: String,
-    name: String,
-    /// Folder path; `""` for the case's root.
-    folder: String,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    skipped: bool,
-    #[serde(skip)]
+    out: BatchEntry,
     display_id: String,
-    #[serde(skip)]
     size: u64,
 }
 
 impl Entry {
     fn line(&self) -> String {
-        let target = join(&self.folder, &self.name);
-        if self.skipped {
+        let target = join(&self.out.folder, &self.out.name);
+        if self.out.skipped {
             format!("skipped {} {target} (already present)", self.display_id)
         } else {
             format!(
                 "added   {} {target} ({}, blake3 {})",
                 self.display_id,
                 bytes(self.size),
-                self.hash
+                self.out.hash
             )
         }
     }
@@ -380,11 +372,13 @@ impl Run {
                 let hash = hash_file(&file.path).await?;
                 if let Some(k) = self.present.find(file, &hash) {
                     let entry = Entry {
-                        id: k.id.clone(),
-                        hash: k.hash.clone(),
-                        name: file.name.clone(),
-                        folder: file.folder.clone(),
-                        skipped: true,
+                        out: BatchEntry {
+                            id: k.id.clone(),
+                            hash: k.hash.clone(),
+                            name: file.name.clone(),
+                            folder: file.folder.clone(),
+                            skipped: true,
+                        },
                         display_id: k.display_id.clone(),
                         size: file.size,
                     };
@@ -417,20 +411,22 @@ impl Run {
             self.sending = false;
             let ev: EvidenceView = typed(&up.answer)?;
             let entry = Entry {
-                id: ev.id,
-                hash: ev.hash,
-                name: file.name.clone(),
-                folder: file.folder.clone(),
-                skipped: false,
+                out: BatchEntry {
+                    id: ev.id,
+                    hash: ev.hash,
+                    name: file.name.clone(),
+                    folder: file.folder.clone(),
+                    skipped: false,
+                },
                 display_id: ev.display_id,
                 size: ev.size,
             };
             self.present.insert(
                 file,
                 Known {
-                    id: entry.id.clone(),
+                    id: entry.out.id.clone(),
                     display_id: entry.display_id.clone(),
-                    hash: entry.hash.clone(),
+                    hash: entry.out.hash.clone(),
                 },
             );
             say(entry.line());
@@ -438,7 +434,10 @@ impl Run {
             self.done += 1;
             bar.set_prefix(format!("{}/{total} files", self.done));
             // Added either way; a mismatch means the file changed while it was sent.
-            up.check_hash(Some(&self.entries[self.entries.len() - 1].hash), &file.path)?;
+            up.check_hash(
+                Some(&self.entries[self.entries.len() - 1].out.hash),
+                &file.path,
+            )?;
         }
         // Folders no file needed (on a resumed run): empty subdirectories, or a --folder whose
         // files were all present.
@@ -486,16 +485,17 @@ pub(super) async fn add_batch(
     };
     bar.finish_and_clear();
 
-    let skipped = run.entries.iter().filter(|e| e.skipped).count();
+    let skipped = run.entries.iter().filter(|e| e.out.skipped).count();
     let added = run.entries.len() - skipped;
     let added_bytes: u64 = run
         .entries
         .iter()
-        .filter(|e| !e.skipped)
+        .filter(|e| !e.out.skipped)
         .map(|e| e.size)
         .sum();
     if out.json {
-        outln!("{}", serde_json::to_string_pretty(&run.entries)?);
+        let entries: Vec<&BatchEntry> = run.entries.iter().map(|e| &e.out).collect();
+        outln!("{}", serde_json::to_string_pretty(&entries)?);
     }
     let summary = format!(
         "added {added} file{} ({}); {skipped} already present, skipped",
@@ -757,14 +757,12 @@ mod tests {
 
     #[test]
     fn entries_carry_skipped_only_when_skipped() {
-        let mut e = Entry {
+        let mut e = BatchEntry {
             id: "i".into(),
             hash: "h".into(),
             name: "n".into(),
             folder: "".into(),
             skipped: false,
-            display_id: "EV-0001".into(),
-            size: 1,
         };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
