@@ -390,6 +390,7 @@ impl Classify for SweepError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use casemesh_sharing::{Clash, NotAllowed};
 
     const ALL_FACTS: [Fact; 8] = [
         Fact::None,
@@ -477,8 +478,15 @@ mod tests {
             available: 1,
         });
         assert_eq!(full.http().status, StatusCode::INSUFFICIENT_STORAGE);
-        let policy = ShareError::Sharing(SharingError::Forbidden("policy".into()));
+        let policy = ShareError::Sharing(SharingError::Forbidden(NotAllowed::DirectoryNotShared));
         assert_eq!(policy.http().status, StatusCode::FORBIDDEN);
+        let stopped = ShareError::Sharing(
+            Clash::ShareStopped {
+                share: "11111111-1111-4111-8111-111111111111".parse().expect("id"),
+            }
+            .into(),
+        );
+        assert_eq!(stopped.http().status, StatusCode::CONFLICT);
         let off = ShareError::FeatureOff("advanced sharing".into());
         assert_eq!(off.http().status, StatusCode::FORBIDDEN);
         assert_eq!(

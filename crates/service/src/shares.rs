@@ -96,7 +96,8 @@ pub fn parse_share_id(text: &str) -> Result<ShareId, ShareError> {
 }
 
 /// Parse recipients as text (`user:NAME`, `group:NAME`, `email:ADDR`, `badge:ID`, or a
-/// username); the first bad one is `SharingError::Invalid`.
+/// username); the first bad one is `SharingError::Invalid` with `Bad::Recipient` or
+/// `Bad::RecipientNoName`, naming it as typed.
 pub(crate) fn parse_recipients(to: &[String]) -> Result<Vec<Recipient>, SharingError> {
     to.iter()
         .map(|t| casemesh_sharing::parse_recipient(t))

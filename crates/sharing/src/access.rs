@@ -22,7 +22,7 @@
 //! the connection).
 
 use crate::Engine;
-use crate::error::{Missing, Result, SharingError};
+use crate::error::{Bad, Clash, Missing, NotAllowed, Result, SharingError};
 use crate::records::{
     IncomingShare, RECEIVED_ITEMS, ReceivedItem, ReceivedStatus, SHARE_ITEMS, SHARES,
 };
@@ -110,18 +110,13 @@ impl Engine {
     ) -> Result<(IncomingShare, SignedGrant)> {
         let share = self.received_by_id(id)?;
         if share.status == ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden(
-                "the sharer stopped this share: access ended".into(),
-            ));
+            return Err(NotAllowed::AccessEnded { share: id }.into());
         }
         let g = crate::incoming::decode_grant(&share.grant)?;
         grant::verify(&g, self.now(), Some(&self.inner.me))
-            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+            .map_err(|error| NotAllowed::GrantRefused { share: id, error })?;
         if !g.grant.policy.allows(action) {
-            return Err(SharingError::Forbidden(format!(
-                "the sharing policy does not allow `{}` for this share",
-                action.name()
-            )));
+            return Err(NotAllowed::ByPolicy { share: id, action }.into());
         }
         Ok((share, g))
     }
@@ -238,7 +233,11 @@ impl Engine {
                             reason: refusal.reason,
                         })
                     }
-                    _ => SharingError::Forbidden(format!("the sharer refused: {}", refusal.reason)),
+                    _ => NotAllowed::AtSharer {
+                        share: id,
+                        reason: refusal.reason,
+                    }
+                    .into(),
                 },
                 other => other.into(),
             })?;
@@ -283,9 +282,12 @@ impl Engine {
                 share: id,
                 name: name.to_owned(),
             })),
-            n => Err(SharingError::Conflict(format!(
-                "{n} items of received share {id} are named {name:?}: name one by its id"
-            ))),
+            _ => Err(Clash::ItemNameAmbiguous {
+                share: id,
+                name: name.to_owned(),
+                items: found.iter().map(|item| item.entry.id).collect(),
+            }
+            .into()),
         }
     }
 
@@ -357,18 +359,18 @@ impl Engine {
             .get(&SHARES, &event.share)?
             .filter(|s| s.partner == *peer)
             .ok_or(SharingError::NotFound(Missing::Share(event.share)))?;
-        check_line("user", &event.user, wire::MAX_ACCESS_USER)
-            .map_err(|e| SharingError::Invalid(format!("access event: {e}")))?;
+        check_line("user", &event.user, wire::MAX_ACCESS_USER).map_err(Bad::AccessEventUser)?;
         if event.user.is_empty() {
-            return Err(SharingError::Invalid("access event names no user".into()));
+            return Err(Bad::AccessEventNoUser { share: share.id }.into());
         }
         if let Some(ev) = event.evidence {
             let row = self.inner.store.get(&SHARE_ITEMS, &(share.id, ev))?;
             if !crate::outgoing::is_sent(row.as_ref(), &share) {
-                return Err(SharingError::Invalid(format!(
-                    "access event: {ev} is not an item of share {}",
-                    share.id
-                )));
+                return Err(Bad::AccessEventItem {
+                    share: share.id,
+                    evidence: ev,
+                }
+                .into());
             }
         }
         let actor = Actor::new(format!("org:{}", share.partner_name), self.now());

@@ -14,7 +14,7 @@
 //!
 //! Transcripts are not in the roots: a receipt names each evidence item's own bytes.
 
-use crate::error::{Result, SharingError};
+use crate::error::{Bad, Result, SharingError, Statement};
 use crate::records::{OutgoingShare, RECEIVED_ITEMS, ReceivedItem, SHARE_ITEMS, SentItem};
 use crate::wire::Receipt;
 use casemesh_model::custody::{HoldingReceipt, RootsDigest, Signed, StopAck};
@@ -91,23 +91,32 @@ pub(crate) fn sent_digest(store: &Store, share: &OutgoingShare, upto: u64) -> Re
 /// share's partner's key, about this share, for the receipt's own sequence number.
 ///
 /// # Errors
-/// [`SharingError::Invalid`] naming what is wrong; the caller refuses the whole receipt.
+/// [`SharingError::Invalid`] naming what is wrong (a statement variant of [`Bad`]); the caller
+/// refuses the whole receipt.
 pub(crate) fn check_receipt(
     share: &OutgoingShare,
     receipt: &Receipt,
     signed_hex: &str,
 ) -> Result<Signed<HoldingReceipt>> {
-    let signed: Signed<HoldingReceipt> = decode_signed(signed_hex, "holding receipt")?;
+    let what = Statement::HoldingReceipt;
+    let signed: Signed<HoldingReceipt> = decode_signed(signed_hex, what)?;
     let s = &signed.statement;
-    check_signer(share, &signed, "holding receipt")?;
+    check_signer(share, &signed, what)?;
     if s.share != share.id {
-        return Err(bad("holding receipt", "it names another share"));
+        return Err(Bad::StatementOtherShare {
+            what,
+            share: share.id,
+            named: s.share,
+        }
+        .into());
     }
     if Some(s.seq) != receipt.seq {
-        return Err(bad(
-            "holding receipt",
-            "its sequence number is not the receipt's",
-        ));
+        return Err(Bad::ReceiptSeq {
+            share: share.id,
+            signed: s.seq,
+            receipt: receipt.seq,
+        }
+        .into());
     }
     Ok(signed)
 }
@@ -116,23 +125,26 @@ pub(crate) fn check_receipt(
 /// this share, naming the revocation this node issued (BLAKE3 of its wire form).
 ///
 /// # Errors
-/// [`SharingError::Invalid`] naming what is wrong.
+/// [`SharingError::Invalid`] naming what is wrong (a statement variant of [`Bad`]).
 pub(crate) fn check_stop_ack(share: &OutgoingShare, signed_hex: &str) -> Result<Signed<StopAck>> {
-    let signed: Signed<StopAck> = decode_signed(signed_hex, "stop acknowledgement")?;
-    check_signer(share, &signed, "stop acknowledgement")?;
+    let what = Statement::StopAck;
+    let signed: Signed<StopAck> = decode_signed(signed_hex, what)?;
+    check_signer(share, &signed, what)?;
     if signed.statement.share != share.id {
-        return Err(bad("stop acknowledgement", "it names another share"));
+        return Err(Bad::StatementOtherShare {
+            what,
+            share: share.id,
+            named: signed.statement.share,
+        }
+        .into());
     }
     let revocation = share
         .revocation
         .as_deref()
         .and_then(|r| hex::decode(r).ok())
-        .ok_or_else(|| bad("stop acknowledgement", "this share was not stopped"))?;
+        .ok_or(Bad::StopAckNotStopped { share: share.id })?;
     if signed.statement.revocation_hash != *blake3::hash(&revocation).as_bytes() {
-        return Err(bad(
-            "stop acknowledgement",
-            "it names another revocation than the one sent",
-        ));
+        return Err(Bad::StopAckOtherRevocation { share: share.id }.into());
     }
     Ok(signed)
 }
@@ -263,28 +275,32 @@ pub(crate) fn revocation_hash(wire: &[u8]) -> [u8; 32] {
 
 fn decode_signed<T: casemesh_model::custody::Statement>(
     hex_text: &str,
-    what: &str,
+    what: Statement,
 ) -> Result<Signed<T>> {
-    let bytes = hex::decode(hex_text).map_err(|_| bad(what, "it is not hex"))?;
-    let signed = Signed::<T>::from_bytes(&bytes).map_err(|e| bad(what, &e.to_string()))?;
-    signed.verify().map_err(|e| bad(what, &e.to_string()))?;
+    let bytes = hex::decode(hex_text).map_err(|error| Bad::StatementNotHex { what, error })?;
+    let signed = Signed::<T>::from_bytes(&bytes)
+        .map_err(|error| Bad::StatementUndecodable { what, error })?;
+    signed
+        .verify()
+        .map_err(|error| Bad::StatementSignature { what, error })?;
     Ok(signed)
 }
 
 fn check_signer<T: casemesh_model::custody::Statement>(
     share: &OutgoingShare,
     signed: &Signed<T>,
-    what: &str,
+    what: Statement,
 ) -> Result<()> {
     let (org, _) = signed.statement.signer();
     if *org != share.partner {
-        return Err(bad(what, "it is not signed by the share's partner"));
+        return Err(Bad::StatementSigner {
+            what,
+            signer: org.clone(),
+            partner: share.partner.clone(),
+        }
+        .into());
     }
     Ok(())
-}
-
-fn bad(what: &str, why: &str) -> SharingError {
-    SharingError::Invalid(format!("{what} refused: {why}"))
 }
 
 /// The sharer's evidence id in a `<share>/<evidence>` key.

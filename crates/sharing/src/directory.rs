@@ -5,13 +5,16 @@
 //! offline partner simply gives no suggestions.
 
 use crate::Engine;
-use crate::error::{Result, SharingError};
+use crate::error::{Bad, Clash, NotAllowed, Result, SharingError};
 use crate::wire;
 use casemesh_net::{ControlRequest, ControlResponse, ControlStatus, MessageKind};
 use serde::{Deserialize, Serialize};
 
 /// Most entries one answer carries.
 pub const MAX_RESULTS: usize = 20;
+
+/// Longest query asked of a partner, bytes.
+pub const MAX_QUERY: usize = 200;
 
 /// `directory.query/1` payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,10 +57,12 @@ impl Engine {
         partner: &str,
         query: &str,
     ) -> Result<Vec<DirectoryEntry>> {
-        if query.len() > 200 {
-            return Err(SharingError::Invalid(
-                "query is longer than 200 bytes".into(),
-            ));
+        if query.len() > MAX_QUERY {
+            return Err(Bad::QueryTooLong {
+                len: query.len(),
+                max: MAX_QUERY,
+            }
+            .into());
         }
         let p = self.partner(partner)?;
         let peer = crate::partners::peer_of(&p.peer_id)?;
@@ -76,18 +81,20 @@ impl Engine {
         match response.status {
             ControlStatus::Ok => {
                 let mut entries: Vec<DirectoryEntry> =
-                    wire::decode("directory answer", &response.payload)
-                        .map_err(|e| SharingError::Invalid(e.to_string()))?;
+                    wire::decode("directory answer", &response.payload).map_err(Bad::Payload)?;
                 entries.truncate(MAX_RESULTS);
                 Ok(entries)
             }
-            ControlStatus::Rejected(reason) => {
-                Err(SharingError::Forbidden(format!("{}: {reason}", p.name)))
+            ControlStatus::Rejected(reason) => Err(NotAllowed::DirectoryRefused {
+                partner: p.name,
+                reason,
             }
-            other => Err(SharingError::Conflict(format!(
-                "{} could not answer: {other:?}",
-                p.name
-            ))),
+            .into()),
+            status => Err(Clash::DirectoryUnanswered {
+                partner: p.name,
+                status,
+            }
+            .into()),
         }
     }
 
@@ -105,12 +112,10 @@ impl Engine {
     /// the store cannot be read (its detail is logged, not sent).
     fn directory_matches(&self, request: &ControlRequest) -> Result<Vec<DirectoryEntry>> {
         if !self.settings().share_directory {
-            return Err(SharingError::Forbidden(
-                "this organization does not share its directory".into(),
-            ));
+            return Err(NotAllowed::DirectoryNotShared.into());
         }
-        let query: DirectoryQuery = wire::decode(&request.kind, &request.payload)
-            .map_err(|e| SharingError::Invalid(e.to_string()))?;
+        let query: DirectoryQuery =
+            wire::decode(&request.kind, &request.payload).map_err(Bad::Payload)?;
         let (users, groups) = match (self.inner.store.users(), self.inner.store.groups()) {
             (Ok(u), Ok(g)) => (u, g),
             (Err(e), _) | (_, Err(e)) => {

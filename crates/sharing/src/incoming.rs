@@ -8,7 +8,7 @@
 
 use crate::Engine;
 use crate::custody;
-use crate::error::{Missing, Result, SharingError};
+use crate::error::{Bad, Clash, Missing, NotAllowed, Result, SharingError};
 use crate::manifest::sharer_case;
 use crate::received_lifecycle::{self as lifecycle, Effect, Event, Refused};
 use crate::recipients;
@@ -145,18 +145,15 @@ fn intake_note(r: &recipients::Resolution) -> String {
 /// folder tree within the limits a local case has (depth, count, names, no cycle), and it names
 /// the grant's share and case.
 fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
-    Case::check_folder_tree(&m.folders)
-        .map_err(|e| SharingError::Invalid(format!("manifest folders: {e}")))?;
-    let text = |r: std::result::Result<(), TextError>| {
-        r.map_err(|e| SharingError::Invalid(format!("manifest: {e}")))
-    };
+    Case::check_folder_tree(&m.folders).map_err(Bad::ManifestFolders)?;
+    let text = |r: std::result::Result<(), TextError>| r.map_err(Bad::ManifestText);
     text(check_line(
         "case_number",
         &m.case_number,
         limits::CASE_NUMBER,
     ))?;
     if let Some(why) = casemesh_model::names::case_number_problem(&m.case_number) {
-        return Err(SharingError::Invalid(format!("manifest: {why}")));
+        return Err(Bad::ManifestCaseNumber(why).into());
     }
     text(check_line("title", &m.title, limits::TITLE))?;
     text(check_text(
@@ -168,9 +165,7 @@ fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
         text(check_text("message", msg, limits::MESSAGE))?;
     }
     if m.share != g.grant.id || m.source_case != g.grant.source_case {
-        return Err(SharingError::Invalid(
-            "manifest does not match its grant".into(),
-        ));
+        return Err(Bad::ManifestNotOfGrant { share: g.grant.id }.into());
     }
     Ok(())
 }
@@ -178,15 +173,14 @@ fn check_head(m: &ManifestHead, g: &SignedGrant) -> Result<()> {
 /// A partner's item entry is checked like user input: names as the local rules have them, text
 /// within its limits and without control characters.
 fn check_item(e: &ManifestEvidence) -> Result<()> {
-    let bad =
-        |what: &str, why: String| SharingError::Invalid(format!("item {} {what}: {why}", e.id));
-    validate_name(&e.name).map_err(|x| bad("name", x.to_string()))?;
+    let item = e.id;
+    validate_name(&e.name).map_err(|error| Bad::ItemName { item, error })?;
     check_line("display_id", &e.display_id, limits::LABEL)
         .and_then(|()| check_text("description", &e.description, limits::EVIDENCE_DESCRIPTION))
         .and_then(|()| check_line("media_type", &e.media_type, limits::LABEL))
-        .map_err(|x| bad("text", x.to_string()))?;
+        .map_err(|error| Bad::ItemText { item, error })?;
     for t in &e.transcripts {
-        validate_name(&t.name).map_err(|x| bad("transcript name", x.to_string()))?;
+        validate_name(&t.name).map_err(|error| Bad::TranscriptName { item, error })?;
     }
     Ok(())
 }
@@ -234,11 +228,13 @@ fn add_items(
     Ok(new)
 }
 
-/// A step of the received share's machine refused: the engine's error for it.
-fn refusal(e: Refused) -> SharingError {
+/// A step of the received share `share`'s machine refused: the engine's error for it.
+fn refusal(share: ShareId, e: Refused) -> SharingError {
     match e {
-        Refused::Stopped | Refused::StoppedBeforeImport => SharingError::Forbidden(e.to_string()),
-        Refused::AlreadyOffered | Refused::CopyExists(_) => SharingError::Conflict(e.to_string()),
+        Refused::Stopped => NotAllowed::ReceivedStopped { share }.into(),
+        Refused::StoppedBeforeImport => NotAllowed::StoppedBeforeImport { share }.into(),
+        Refused::AlreadyOffered => Clash::AlreadyOffered { share }.into(),
+        Refused::CopyExists(copy) => Clash::CopyExists { share, copy }.into(),
         Refused::BadPass { .. } => SharingError::Internal(e.to_string()),
     }
 }
@@ -256,9 +252,8 @@ enum ReceiptIn {
 }
 
 pub(crate) fn decode_grant(hex_text: &str) -> Result<SignedGrant> {
-    let bytes =
-        hex::decode(hex_text).map_err(|_| SharingError::Invalid("grant is not hex".into()))?;
-    SignedGrant::from_bytes(&bytes).map_err(|e| SharingError::Invalid(format!("grant: {e}")))
+    let bytes = hex::decode(hex_text).map_err(Bad::GrantNotHex)?;
+    Ok(SignedGrant::from_bytes(&bytes).map_err(Bad::Grant)?)
 }
 
 impl Engine {
@@ -266,12 +261,19 @@ impl Engine {
     /// by the sender.
     pub(crate) fn check_grant(&self, peer: &OrgId, hex_text: &str) -> Result<SignedGrant> {
         let g = decode_grant(hex_text)?;
-        grant::verify(&g, self.now(), Some(&self.inner.me))
-            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+        grant::verify(&g, self.now(), Some(&self.inner.me)).map_err(|error| {
+            NotAllowed::GrantRefused {
+                share: g.grant.id,
+                error,
+            }
+        })?;
         if g.grant.issuer != *peer {
-            return Err(SharingError::Forbidden(
-                "grant was not issued by the sending partner".into(),
-            ));
+            return Err(NotAllowed::GrantNotFromSender {
+                share: g.grant.id,
+                issuer: g.grant.issuer.clone(),
+                sender: peer.clone(),
+            }
+            .into());
         }
         Ok(g)
     }
@@ -332,15 +334,12 @@ impl Engine {
         match by_number.len() {
             1 => return Ok(by_number.into_iter().next().expect("one")),
             0 => {}
-            n => {
-                return Err(SharingError::Conflict(format!(
-                    "{n} received shares have the case number {reference:?}: name one by its share id ({})",
-                    by_number
-                        .iter()
-                        .map(|s| s.id.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+            _ => {
+                return Err(Clash::CaseNumberAmbiguous {
+                    case_number: reference.to_owned(),
+                    shares: by_number.iter().map(|s| s.id).collect(),
+                }
+                .into());
             }
         }
         Err(SharingError::NotFound(Missing::ReceivedShareText(
@@ -383,14 +382,14 @@ impl Engine {
         }
         let partner = self
             .partner_by_id(peer)?
-            .ok_or_else(|| SharingError::Forbidden("not a partner".into()))?;
+            .ok_or_else(|| NotAllowed::NotAPartner(peer.clone()))?;
         // Recipients are this organization's own users, groups and addresses: an unknown one is
         // a mistake the sharer must hear about (nothing is stored), an unknown address goes to
         // the intake address, never to the address itself (see `recipients`).
         let resolved = self.resolve_partner_recipients(&g.grant.recipients)?;
         if let Some(why) = resolved.refusal() {
             tracing::warn!(share = %g.grant.id, from = %partner.name, reason = %why, "share refused");
-            return Err(SharingError::Invalid(why));
+            return Err(why.into());
         }
         let intake_note = intake_note(&resolved);
         let (users, emails) = (resolved.users, Vec::from_iter(resolved.addresses));
@@ -421,7 +420,7 @@ impl Engine {
             Some(c) => {
                 let bytes = self.carried_bytes(peer, &g, c).await?;
                 let doc = casemesh_meta::CaseDoc::load(&bytes)
-                    .map_err(|_| SharingError::Invalid("malformed metadata document".into()))?;
+                    .map_err(|e| Bad::MalformedMetaDocument(Box::new(e)))?;
                 // Case fields taken in at import; each item's values stay with the item.
                 // (Read field by field: the whole metadata snapshot holds every item.)
                 let mut applied = casemesh_meta::AppliedState::default();
@@ -447,7 +446,7 @@ impl Engine {
                 auto_import: auto,
             },
         )
-        .map_err(refusal)?;
+        .map_err(|e| refusal(id, e))?;
         let mails = self.mails(
             &emails,
             format!("Case {} shared with you by {}", offer.head.case_number, partner.name),
@@ -518,19 +517,19 @@ impl Engine {
         c: &Carried,
     ) -> Result<Vec<u8>> {
         match c {
-            Carried::Inline(h) => hex::decode(h)
-                .map_err(|_| SharingError::Invalid("carried bytes are not hex".into())),
+            Carried::Inline(h) => Ok(hex::decode(h).map_err(Bad::CarriedNotHex)?),
             Carried::Blob(b) => {
                 if b.size > MAX_CARRIED {
-                    return Err(SharingError::Invalid(format!(
-                        "a carried document of {} bytes is over the {MAX_CARRIED} limit",
-                        b.size
-                    )));
+                    return Err(Bad::CarriedTooLarge {
+                        size: b.size,
+                        max: MAX_CARRIED,
+                    }
+                    .into());
                 }
                 let peer: casemesh_net::PeerId = peer
                     .as_str()
                     .parse()
-                    .map_err(|_| SharingError::Invalid("bad sharer id".into()))?;
+                    .map_err(|_| Bad::SharerId(peer.clone()))?;
                 let _pin = self.inner.store.blobs().pin([b.hash]);
                 self.fetch_blob(peer, &g.to_bytes(), b.hash, b.size).await?;
                 let (mut file, _) = self.inner.store.blobs().open_verified(&b.hash)?;
@@ -547,12 +546,14 @@ impl Engine {
         let id = g.grant.id;
         let current = self.received_by_id(id)?;
         if current.sharer != *peer {
-            return Err(SharingError::Forbidden(
-                "update for a share from another organization".into(),
-            ));
+            return Err(NotAllowed::UpdateFromOther {
+                share: id,
+                from: peer.clone(),
+            }
+            .into());
         }
         if current.status == ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden("this share was stopped".into()));
+            return Err(NotAllowed::ReceivedStopped { share: id }.into());
         }
         check_head(&update.head, &g)?;
         if update.seq <= current.seq {
@@ -598,7 +599,7 @@ impl Engine {
                     receive_updates: g.grant.policy.allows(PolicyAction::ReceiveUpdates),
                 }),
             )
-            .map_err(refusal)?;
+            .map_err(|e| refusal(id, e))?;
             if effects.is_empty() {
                 return Ok(None); // already applied
             }
@@ -654,10 +655,8 @@ impl Engine {
     }
 
     pub(crate) fn on_revocation(&self, peer: &OrgId, notice: RevocationNotice) -> Result<()> {
-        let bytes = hex::decode(&notice.revocation)
-            .map_err(|_| SharingError::Invalid("revocation is not hex".into()))?;
-        let rev = SignedRevocation::from_bytes(&bytes)
-            .map_err(|e| SharingError::Invalid(format!("revocation: {e}")))?;
+        let bytes = hex::decode(&notice.revocation).map_err(Bad::RevocationNotHex)?;
+        let rev = SignedRevocation::from_bytes(&bytes).map_err(Bad::Revocation)?;
         let share = match self.received_by_id(rev.revocation.grant_id) {
             Ok(s) => s,
             // A share stopped before its offer left the sharer's outbox: nothing to stop here.
@@ -668,13 +667,17 @@ impl Engine {
             Err(e) => return Err(e),
         };
         if share.sharer != *peer {
-            return Err(SharingError::Forbidden(
-                "revocation for a share from another organization".into(),
-            ));
+            return Err(NotAllowed::RevocationFromOther {
+                share: share.id,
+                from: peer.clone(),
+            }
+            .into());
         }
         let g = decode_grant(&share.grant)?;
-        grant::verify_revocation(&rev, &g)
-            .map_err(|e| SharingError::Forbidden(format!("revocation refused: {e}")))?;
+        grant::verify_revocation(&rev, &g).map_err(|error| NotAllowed::RevocationRefused {
+            share: share.id,
+            error,
+        })?;
         let id = share.id;
         let (share, effects) = self.step_received(id, Event::Stopped)?;
         // The sharer's record says what this node kept, signed, with the signed acknowledgement.
@@ -762,7 +765,7 @@ impl Engine {
             let mut s: IncomingShare = txn
                 .get(&RECEIVED, &id)?
                 .ok_or(SharingError::NotFound(Missing::ReceivedShare(id)))?;
-            let effects = lifecycle::step(&mut s, event.clone()).map_err(refusal)?;
+            let effects = lifecycle::step(&mut s, event.clone()).map_err(|e| refusal(id, e))?;
             txn.put(&RECEIVED, &id, &s)?;
             Ok::<_, SharingError>((s, effects))
         })
@@ -772,14 +775,12 @@ impl Engine {
     pub fn import(&self, id: ShareId) -> Result<IncomingShare> {
         let share = self.received_share(id)?;
         // Refused before the grant is looked at (a stopped share's grant may have expired).
-        lifecycle::step(&mut share.clone(), Event::ImportRequested).map_err(refusal)?;
+        lifecycle::step(&mut share.clone(), Event::ImportRequested).map_err(|e| refusal(id, e))?;
         let g = decode_grant(&share.grant)?;
         grant::verify(&g, self.now(), Some(&self.inner.me))
-            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+            .map_err(|error| NotAllowed::GrantRefused { share: id, error })?;
         if !g.grant.policy.allows(PolicyAction::Import) {
-            return Err(SharingError::Forbidden(
-                "the sharing policy does not allow importing this case".into(),
-            ));
+            return Err(NotAllowed::ImportByPolicy { share: id }.into());
         }
         let (now, effects) = self.step_received(share.id, Event::ImportRequested)?;
         self.after_commit(&now, &effects, ReceiptIn::Txn)?;
@@ -1007,7 +1008,7 @@ impl Engine {
         }
         let g = decode_grant(&share.grant)?;
         grant::verify(&g, self.now(), Some(&self.inner.me))
-            .map_err(|e| SharingError::Forbidden(format!("grant refused: {e}")))?;
+            .map_err(|error| NotAllowed::GrantRefused { share: id, error })?;
         let peer = crate::partners::peer_of(&share.sharer)?;
         let grant_bytes = g.to_bytes();
         // Everything received up to here is what this pass completes.
@@ -1184,7 +1185,7 @@ impl Engine {
                     let Some(mut s) = txn.get(&RECEIVED, &id)? else {
                         return Ok(());
                     };
-                    lifecycle::step(&mut s, Event::ListRead { seq }).map_err(refusal)?;
+                    lifecycle::step(&mut s, Event::ListRead { seq }).map_err(|e| refusal(id, e))?;
                     txn.put(&RECEIVED, &id, &s)?;
                     Ok::<_, SharingError>(())
                 })?;
@@ -1500,7 +1501,7 @@ impl Engine {
                 )?;
             }
             lifecycle::step(&mut share, Event::ItemsRecorded { imported, skipped })
-                .map_err(refusal)?;
+                .map_err(|e| refusal(share_id, e))?;
             txn.put(&RECEIVED, &share_id, &share)?;
             Ok::<_, SharingError>(())
         })
@@ -1673,7 +1674,7 @@ impl Engine {
             ) {
                 Ok(_) => {}
                 Err(Refused::CopyExists(c)) => return Ok(Some(c)),
-                Err(e) => return Err(refusal(e)),
+                Err(e) => return Err(refusal(id, e)),
             }
             txn.create_case(&copy, &actor)?;
             for e in &access {
@@ -1735,7 +1736,12 @@ mod tests {
             let mut e = item();
             spoil(&mut e);
             assert!(
-                matches!(check_item(&e), Err(SharingError::Invalid(_))),
+                matches!(
+                    check_item(&e),
+                    Err(SharingError::Invalid(
+                        Bad::ItemName { .. } | Bad::ItemText { .. } | Bad::TranscriptName { .. }
+                    ))
+                ),
                 "case {n} was accepted"
             );
         }

@@ -49,7 +49,7 @@ mod serve;
 mod updates;
 pub mod wire;
 
-pub use error::{Missing, Result, SharingError};
+pub use error::{Bad, Clash, Missing, NotAllowed, Result, SharingError};
 pub use mail::{SmtpConfig, queue_mails};
 pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;
@@ -188,7 +188,8 @@ impl Engine {
     /// Start the engine's loops on a started net layer. They stop when `shutdown` is cancelled.
     ///
     /// # Errors
-    /// [`SharingError::Invalid`] when `network` was started with another secret than
+    /// [`SharingError::Invalid`] ([`Bad::NetworkOfOtherOrg`]) when `network` was started with
+    /// another secret than
     /// `config.secret`; a store or net error while the partners are loaded into the net layer.
     pub async fn start(
         config: EngineConfig,
@@ -197,10 +198,11 @@ impl Engine {
         let key = SigningKey::from_bytes(&config.secret);
         let me = casemesh_model::grant::org_id_from_public_key(key.verifying_key().as_bytes());
         if me != network.me {
-            return Err(SharingError::Invalid(format!(
-                "the net layer was started for organization {}, the engine is {me}",
-                network.me
-            )));
+            return Err(Bad::NetworkOfOtherOrg {
+                network: network.me,
+                engine: me,
+            }
+            .into());
         }
         let Network {
             handle: net,
@@ -316,13 +318,12 @@ impl Engine {
     ) -> Result<OutboxMessage> {
         let (kind, payload) = message.encode();
         if payload.len() > wire::MAX_PAYLOAD {
-            return Err(SharingError::Invalid(format!(
-                "the {} message for this share would be {} bytes, over the {} bytes a partner \
-                 accepts in one message; share fewer items or shorter descriptions",
-                kind.as_str(),
-                payload.len(),
-                wire::MAX_PAYLOAD
-            )));
+            return Err(Bad::MessageTooLarge {
+                kind,
+                len: payload.len(),
+                max: wire::MAX_PAYLOAD,
+            }
+            .into());
         }
         let mut id = [0u8; 16];
         getrandom::fill(&mut id)
@@ -419,9 +420,7 @@ impl Engine {
 
     async fn dispatch(&self, peer: &OrgId, request: &ControlRequest) -> Result<Dispatched> {
         if self.partner_by_id(peer)?.is_none() {
-            return Err(SharingError::Forbidden(format!(
-                "{peer} is not a registered partner"
-            )));
+            return Err(NotAllowed::NotRegistered(peer.clone()).into());
         }
         // A retried delivery of a message already applied is acknowledged and ignored.
         let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
@@ -599,7 +598,7 @@ enum Dispatched {
 }
 
 fn invalid(e: wire::PayloadError) -> SharingError {
-    SharingError::Invalid(e.to_string())
+    Bad::Payload(e).into()
 }
 
 /// The imports of received shares, with one owner: per share, the pass that writes its copy
@@ -945,7 +944,10 @@ mod tests {
         let Err(e) = Engine::start(config, network).await else {
             panic!("an engine started on another organization's net layer");
         };
-        assert!(matches!(e, SharingError::Invalid(_)), "{e}");
+        assert!(
+            matches!(e, SharingError::Invalid(Bad::NetworkOfOtherOrg { .. })),
+            "{e}"
+        );
         shutdown.cancel();
     }
 

@@ -3,7 +3,7 @@
 //! item lists, written inline or as an item-list blob ([`ListBuilder`]) and read back line by line
 //! ([`read_list`]), so neither side ever holds a whole large list in memory or in one message.
 
-use crate::error::{Result, SharingError};
+use crate::error::{Bad, Result, SharingError};
 use crate::wire::{
     BlobRef, INLINE_MAX, ItemList, MAX_LIST_LINE, ManifestEvidence, ManifestHead,
     ManifestTranscript,
@@ -304,25 +304,29 @@ pub fn read_list(
             break;
         }
         if line.last() != Some(&b'\n') {
-            return Err(SharingError::Invalid(format!(
-                "item list line {} is longer than {MAX_LIST_LINE} bytes or unterminated",
-                n + 1
-            )));
+            return Err(Bad::ListLineTooLong {
+                line: n + 1,
+                max: MAX_LIST_LINE,
+            }
+            .into());
         }
         let item: ManifestEvidence = serde_json::from_slice(&line[..line.len() - 1])
-            .map_err(|e| SharingError::Invalid(format!("item list line {}: {e}", n + 1)))?;
+            .map_err(|error| Bad::ListLine { line: n + 1, error })?;
         n += 1;
         if n > expected {
-            return Err(SharingError::Invalid(format!(
-                "item list holds more than the {expected} items announced"
-            )));
+            return Err(Bad::ListTooLong {
+                announced: expected,
+            }
+            .into());
         }
         f(item)?;
     }
     if n != expected {
-        return Err(SharingError::Invalid(format!(
-            "item list holds {n} items, {expected} announced"
-        )));
+        return Err(Bad::ListCount {
+            found: n,
+            announced: expected,
+        }
+        .into());
     }
     Ok(())
 }
@@ -527,7 +531,15 @@ mod tests {
         for (text, expected) in cases {
             let r = read_list(text.as_bytes(), expected, |_| Ok(()));
             assert!(
-                matches!(r, Err(SharingError::Invalid(_))),
+                matches!(
+                    r,
+                    Err(SharingError::Invalid(
+                        Bad::ListLineTooLong { .. }
+                            | Bad::ListLine { .. }
+                            | Bad::ListTooLong { .. }
+                            | Bad::ListCount { .. }
+                    ))
+                ),
                 "accepted {:?}",
                 &text[..text.len().min(60)]
             );

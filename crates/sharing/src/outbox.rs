@@ -29,7 +29,7 @@
 //! it then drops the deliveries in flight (at an await point: a message whose answer was not
 //! recorded is sent again later and the partner deduplicates it by message id) and joins them.
 
-use crate::error::{Result, SharingError};
+use crate::error::{Clash, Result, SharingError};
 use crate::records::{self, OutboxMessage};
 use crate::{Engine, lifecycle, retry};
 use casemesh_model::ids::OrgId;
@@ -401,10 +401,11 @@ impl Courier {
                     )?;
                 }
                 ControlStatus::Busy | ControlStatus::Failed(_) | _ => {
-                    return Err(SharingError::Conflict(format!(
-                        "partner could not take {} now: {:?}",
-                        msg.kind, response.status
-                    )));
+                    return Err(Clash::PartnerBusy {
+                        kind: msg.kind.clone(),
+                        status: response.status,
+                    }
+                    .into());
                 }
             }
         }
@@ -432,7 +433,7 @@ impl Courier {
                 let why = format!("{}: {reason}", msg.kind);
                 let effects =
                     lifecycle::step(&mut share, lifecycle::Event::Failed { reason: &why }, now)
-                        .map_err(|e| SharingError::Conflict(e.to_string()))?;
+                        .map_err(|refused| Clash::Step { share: id, refused })?;
                 if !effects.is_empty() {
                     txn.put(&records::SHARES, &id, &share)?;
                     let system = casemesh_store::Actor::new("system", now);

@@ -4,7 +4,7 @@
 
 use crate::Engine;
 use crate::custody;
-use crate::error::{Missing, Result, SharingError};
+use crate::error::{Bad, Clash, Missing, NotAllowed, Onward, Result, SharingError};
 use crate::lifecycle::{self, Effect, Event};
 use crate::manifest::{self, ListBuilder};
 use crate::records::OnwardOf;
@@ -128,14 +128,12 @@ pub struct OnwardRequest {
 pub fn parse_recipient(text: &str) -> Result<Recipient> {
     let text = text.trim();
     if text.is_empty() || text.len() > 320 || text.chars().any(char::is_control) {
-        return Err(SharingError::Invalid(format!("invalid recipient {text:?}")));
+        return Err(Bad::Recipient(text.to_owned()).into());
     }
     if text.split_once(':').is_some_and(|(kind, v)| {
         matches!(kind, "user" | "group" | "email" | "badge") && v.trim().is_empty()
     }) {
-        return Err(SharingError::Invalid(format!(
-            "invalid recipient {text:?}: a name must follow the colon"
-        )));
+        return Err(Bad::RecipientNoName(text.to_owned()).into());
     }
     Ok(match text.split_once(':') {
         Some(("user", v)) => Recipient::User(v.to_owned()),
@@ -150,19 +148,15 @@ pub fn parse_recipient(text: &str) -> Result<Recipient> {
 impl Engine {
     fn scope_of(&self, case: &Case, folders: &[String], evidence: &[String]) -> Result<Scope> {
         if !folders.is_empty() && !evidence.is_empty() {
-            return Err(SharingError::Invalid(
-                "share either folders or evidence items, not both".into(),
-            ));
+            return Err(Bad::FoldersAndEvidence.into());
         }
         if !folders.is_empty() {
             let ids = folders
                 .iter()
                 .map(|p| match case.resolve(p) {
                     Ok(Some(id)) => Ok(id),
-                    Ok(None) => Err(SharingError::Invalid(
-                        "the root is not a folder: omit --folder to share the entire case".into(),
-                    )),
-                    Err(e) => Err(SharingError::Invalid(e.to_string())),
+                    Ok(None) => Err(SharingError::from(Bad::RootFolder { path: p.clone() })),
+                    Err(e) => Err(SharingError::from(Bad::Folder(e))),
                 })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Scope::Folders(ids));
@@ -175,7 +169,12 @@ impl Engine {
                         .store
                         .resolve_evidence(case.id, r)
                         .map(|e| e.id)
-                        .map_err(|e| SharingError::Invalid(e.to_string()))
+                        .map_err(|e| {
+                            SharingError::from(Bad::EvidenceRef {
+                                reference: r.clone(),
+                                error: Box::new(e),
+                            })
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Scope::Evidence(ids.into()));
@@ -222,8 +221,12 @@ impl Engine {
         grant.scope = parent.grant.scope.clone();
         grant.expires_at = parent.grant.expires_at;
         grant.issued_at = grant.issued_at.max(parent.grant.issued_at);
-        grant::check_attenuation(&grant, &parent, None)
-            .map_err(|e| SharingError::Forbidden(format!("onward share refused: {e}")))?;
+        grant::check_attenuation(&grant, &parent, None).map_err(|error| {
+            NotAllowed::OnwardRefused {
+                share: grant.id,
+                error,
+            }
+        })?;
         grant.parent = Some(Box::new(parent));
         Ok(SignedGrant::sign(grant, &self.inner.key))
     }
@@ -256,27 +259,24 @@ impl Engine {
     /// - [`SharingError::Invalid`]: no recipient, or a bad message.
     pub fn share_onward(&self, actor: &Actor, req: &OnwardRequest) -> Result<OutgoingShare> {
         let received = self.received_share(req.received)?;
-        let parent = self.onward_grant(
-            &received,
-            &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
-            "sharing this case onward to another organization",
-        )?;
+        let parent = self.onward_grant(&received, Onward::ToPartner)?;
         let copy = received
             .local_case
             .ok_or(SharingError::NotFound(Missing::NotImported(received.id)))?;
         if parent.depth() >= grant::MAX_CHAIN_DEPTH {
-            return Err(SharingError::Forbidden(format!(
-                "this case already passed through {} organizations: at most {} may share it in a chain",
-                parent.depth(),
-                grant::MAX_CHAIN_DEPTH
-            )));
+            return Err(NotAllowed::ChainTooLong {
+                depth: parent.depth(),
+                max: grant::MAX_CHAIN_DEPTH,
+            }
+            .into());
         }
         let partner = self.partner(&req.partner)?;
         if parent.chain().any(|g| g.grant.issuer == partner.peer_id) {
-            return Err(SharingError::Forbidden(format!(
-                "{} already holds this case: it shared it (directly or through others)",
-                partner.name
-            )));
+            return Err(NotAllowed::PartnerInChain {
+                partner: partner.name,
+                org: partner.peer_id,
+            }
+            .into());
         }
         // The same received case to the same partner again adds recipients to the onward share
         // it has: the partner keeps one copy (#15 item 3, through onward sharing).
@@ -334,48 +334,45 @@ impl Engine {
         let Some(received) = self.received_of_copy(case)? else {
             return Ok(None);
         };
-        self.onward_grant(
-            &received,
-            &[PolicyAction::ShareOnward],
-            "sharing this case onward",
-        )?;
+        self.onward_grant(&received, Onward::Inside)?;
         Ok(Some(received))
     }
 
-    /// The grant of `received`, when it may still be passed on in a way that needs `actions`
-    /// (`what` names that way in the refusal): the sharer has not stopped the share, the grant
-    /// still verifies, and its policy allows every one of `actions`. Every onward path (partner,
-    /// inside, download link) checks through here.
+    /// The grant of `received`, when it may still be passed on in the way `onward`: the sharer
+    /// has not stopped the share, the grant still verifies, and its policy allows every one of
+    /// the actions that way needs ([`Onward::actions`]). Every onward path (partner, inside,
+    /// download link) checks through here.
     ///
     /// # Errors
     /// [`SharingError::Forbidden`] naming the stop, the grant's fault or the actions missing.
     fn onward_grant(
         &self,
         received: &crate::records::IncomingShare,
-        actions: &[PolicyAction],
-        what: &str,
+        onward: Onward,
     ) -> Result<SignedGrant> {
         if received.status == crate::records::ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden(format!(
-                "{} stopped sharing this case: it cannot be shared onward",
-                received.sharer_name
-            )));
+            return Err(NotAllowed::OnwardStopped {
+                share: received.id,
+                sharer: received.sharer_name.clone(),
+            }
+            .into());
         }
         let parent = self.parent_grant(received.id)?;
-        grant::verify(&parent, self.now(), Some(&self.inner.me))
-            .map_err(|e| SharingError::Forbidden(format!("the received grant: {e}")))?;
+        grant::verify(&parent, self.now(), Some(&self.inner.me)).map_err(|error| {
+            NotAllowed::ReceivedGrant {
+                share: received.id,
+                error,
+            }
+        })?;
         let policy = &parent.grant.policy;
-        if actions.iter().any(|a| !policy.allows(*a)) {
-            return Err(SharingError::Forbidden(format!(
-                "the sharing policy {:?} of {} does not allow {what} (it needs {})",
-                policy.name,
-                received.sharer_name,
-                actions
-                    .iter()
-                    .map(|a| a.name())
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            )));
+        if onward.actions().iter().any(|a| !policy.allows(*a)) {
+            return Err(NotAllowed::OnwardPolicy {
+                share: received.id,
+                policy: policy.name.clone(),
+                sharer: received.sharer_name.clone(),
+                onward,
+            }
+            .into());
         }
         Ok(parent)
     }
@@ -388,11 +385,7 @@ impl Engine {
     /// [`SharingError::Forbidden`] naming the policy or the stop.
     pub fn onward_external_allowed(&self, case: CaseId) -> Result<()> {
         if let Some(received) = self.received_of_copy(case)? {
-            self.onward_grant(
-                &received,
-                &[PolicyAction::ShareOnward, PolicyAction::ShareOnwardExternal],
-                "handing this case outside this organization",
-            )?;
+            self.onward_grant(&received, Onward::Outside)?;
         }
         Ok(())
     }
@@ -455,16 +448,18 @@ impl Engine {
     pub fn approve_share(&self, actor: &Actor, id: ShareId) -> Result<OutgoingShare> {
         let share = self.share(id)?;
         if share.status != ShareStatus::PendingApproval {
-            return Err(SharingError::Conflict(format!(
-                "share {} is {:?}: only a share waiting for approval can be approved",
-                share.id, share.status
-            )));
+            return Err(Clash::NotAwaitingApproval {
+                share: share.id,
+                status: share.status,
+            }
+            .into());
         }
         if share.created_by == actor.name {
-            return Err(SharingError::Forbidden(format!(
-                "{} created this share: a second person must approve it",
-                actor.name
-            )));
+            return Err(NotAllowed::OwnApproval {
+                share: share.id,
+                user: actor.name.clone(),
+            }
+            .into());
         }
         let now = self.now();
         let sid = share.id;
@@ -472,8 +467,11 @@ impl Engine {
             let mut s: OutgoingShare = txn
                 .get(&SHARES, &sid)?
                 .ok_or(SharingError::NotFound(Missing::Share(sid)))?;
-            let effects = lifecycle::step(&mut s, Event::Approved, now)
-                .map_err(|e| SharingError::Conflict(e.to_string()))?;
+            let effects =
+                lifecycle::step(&mut s, Event::Approved, now).map_err(|refused| Clash::Step {
+                    share: sid,
+                    refused,
+                })?;
             txn.put(&SHARES, &sid, &s)?;
             Self::carry_out(txn, &s, &effects, actor, "")?;
             Ok::<_, SharingError>(())
@@ -492,23 +490,25 @@ impl Engine {
     /// When this node itself received the share it reports (its grant has a parent), it tells
     /// its own sharer in turn, so the origin learns of every hop.
     pub(crate) fn on_onward(&self, peer: &OrgId, notice: wire::OnwardNotice) -> Result<()> {
-        let bytes = hex::decode(&notice.grant)
-            .map_err(|_| SharingError::Invalid("onward grant is not hex".into()))?;
-        let child = SignedGrant::from_bytes(&bytes)
-            .map_err(|e| SharingError::Invalid(format!("onward grant: {e}")))?;
-        grant::verify(&child, self.now(), None)
-            .map_err(|e| SharingError::Invalid(format!("onward grant refused: {e}")))?;
+        let bytes = hex::decode(&notice.grant).map_err(Bad::OnwardGrantNotHex)?;
+        let child = SignedGrant::from_bytes(&bytes).map_err(Bad::OnwardGrant)?;
+        grant::verify(&child, self.now(), None).map_err(|error| Bad::OnwardGrantRefused {
+            share: child.grant.id,
+            error,
+        })?;
         if !child.chain().any(|g| g.grant.issuer == *peer) {
-            return Err(SharingError::Forbidden(
-                "onward hop reported by an organization outside its chain".into(),
-            ));
+            return Err(NotAllowed::HopOutsideChain {
+                share: child.grant.id,
+                reporter: peer.clone(),
+            }
+            .into());
         }
         // The link of the chain this node issued: the grant of a share here.
         let mine = child
             .chain()
             .find(|g| g.grant.issuer == self.inner.me)
-            .ok_or_else(|| {
-                SharingError::Forbidden("onward hop of a share this node never issued".into())
+            .ok_or(NotAllowed::HopNotIssuedHere {
+                share: child.grant.id,
             })?;
         let Some(share) = self.inner.store.get(&SHARES, &mine.grant.id)? else {
             return Err(SharingError::NotFound(Missing::Share(mine.grant.id)));
@@ -622,9 +622,7 @@ impl Engine {
             .case(req.case)?
             .ok_or(SharingError::NotFound(Missing::Case(req.case)))?;
         if case.is_external() {
-            return Err(SharingError::Forbidden(
-                "this case was received from a partner: share it onward with `casemesh received share` (as its sharing policy allows)".into(),
-            ));
+            return Err(NotAllowed::ReceivedCase(case.id).into());
         }
         let scope = self.scope_of(&case, &req.folders, &req.evidence)?;
         if let Scope::Evidence(ids) = &scope {
@@ -642,9 +640,7 @@ impl Engine {
             }
             if !any_may_leave {
                 // Exactly these items, and none may leave: nothing would ever arrive.
-                return Err(SharingError::Invalid(
-                    "none of the selected evidence may leave (marked do not disclose)".into(),
-                ));
+                return Err(Bad::NothingMayLeave { case: case.id }.into());
             }
         }
         // The same case to the same partner again adds to the share it already has (#15 item 3).
@@ -678,13 +674,10 @@ impl Engine {
         } = opening;
         let store = &self.inner.store;
         if recipients.is_empty() {
-            return Err(SharingError::Invalid(
-                "name at least one recipient (--to)".into(),
-            ));
+            return Err(Bad::NoRecipient.into());
         }
         if let Some(m) = &message {
-            check_text("message", m, limits::MESSAGE)
-                .map_err(|e| SharingError::Invalid(e.to_string()))?;
+            check_text("message", m, limits::MESSAGE).map_err(Bad::Message)?;
         }
         // An onward share passes on its parent's policy: never wider (the chain check), and
         // the partner's own policy here cannot grant what the origin did not.
@@ -700,9 +693,7 @@ impl Engine {
         let items = self.new_items(case, &scope, &policy, None, onward.as_ref())?;
         if items.ids.is_empty() && matches!(scope, Scope::Evidence(_)) {
             // Exactly these items, and none may leave: nothing would ever arrive.
-            return Err(SharingError::Invalid(
-                "none of the selected evidence may leave (marked do not disclose)".into(),
-            ));
+            return Err(Bad::NothingMayLeave { case: case.id }.into());
         }
         let mut share = OutgoingShare {
             id,
@@ -1006,17 +997,13 @@ impl Engine {
         let share = self.share(id)?;
         self.refuse_change_under_approval(&share)?;
         if share.status == ShareStatus::Stopped {
-            return Err(SharingError::Conflict("this share was stopped".into()));
+            return Err(Clash::ShareStopped { share: id }.into());
         }
         if share.status == ShareStatus::PendingApproval {
-            return Err(SharingError::Conflict(
-                "this share waits for approval: approve it first (casemesh share approve)".into(),
-            ));
+            return Err(Clash::AwaitingApproval { share: id }.into());
         }
         if recipients.is_empty() {
-            return Err(SharingError::Invalid(
-                "name at least one recipient (--to)".into(),
-            ));
+            return Err(Bad::NoRecipient.into());
         }
         if let Some(p) = partner {
             let other = self.partner(p)?;
@@ -1078,7 +1065,7 @@ impl Engine {
                 .get(&SHARES, &id)?
                 .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             if current.status == ShareStatus::Stopped {
-                return Err(SharingError::Conflict("this share was stopped".into()));
+                return Err(SharingError::from(Clash::ShareStopped { share: id }));
             }
             current.recipients = share.recipients.clone();
             current.grant = share.grant.clone();
@@ -1335,7 +1322,7 @@ impl Engine {
                 return Ok(());
             };
             let effects = lifecycle::step(&mut s, Event::Failed { reason }, now)
-                .map_err(|e| SharingError::Conflict(e.to_string()))?;
+                .map_err(|refused| Clash::Step { share: id, refused })?;
             if effects.is_empty() {
                 return Ok(());
             }
@@ -1394,7 +1381,7 @@ impl Engine {
                 },
                 now,
             )
-            .map_err(|e| SharingError::Conflict(e.to_string()))?;
+            .map_err(|refused| Clash::Step { share: id, refused })?;
             if effects.is_empty() {
                 return Ok((s, false));
             }
@@ -1445,9 +1432,11 @@ impl Engine {
         let now = self.now();
         let before = self.share(id)?;
         if before.partner != *peer {
-            return Err(SharingError::Forbidden(
-                "receipt for a share addressed to another organization".into(),
-            ));
+            return Err(NotAllowed::ReceiptFromOther {
+                share: id,
+                from: peer.clone(),
+            }
+            .into());
         }
         // Signed statements are checked before anything changes: a forged or misaddressed one
         // refuses the whole receipt.
@@ -1477,7 +1466,7 @@ impl Engine {
                 .ok_or(SharingError::NotFound(Missing::Share(id)))?;
             // A receipt that cannot be true is the partner's fault: refused, nothing changes.
             let effects = lifecycle::step(&mut s, Event::Receipt(&receipt), now)
-                .map_err(|e| SharingError::Invalid(e.to_string()))?;
+                .map_err(|refused| Bad::Receipt { share: id, refused })?;
             let partner = Actor::new(format!("org:{}", s.partner_name), now);
             // Recipients added later that the partner does not know (issue #15 item 1): the
             // share goes on, and the refusal is kept on it and audited once.
@@ -1610,10 +1599,11 @@ impl Engine {
             .partner_by_id(&share.partner)?
             .ok_or_else(|| SharingError::NotFound(Missing::Partner(share.partner.clone())))?;
         if self.policy(&partner.policy)?.two_person_approval {
-            return Err(SharingError::Conflict(format!(
-                "share {} is under two-person approval (policy {:?}): it cannot be widened without a second person; stop it and create a new share, which a user with share_approve approves",
-                share.id, partner.policy
-            )));
+            return Err(Clash::UnderApproval {
+                share: share.id,
+                policy: partner.policy,
+            }
+            .into());
         }
         Ok(())
     }
@@ -1665,13 +1655,10 @@ impl Engine {
         scope: Scope,
     ) -> Result<OutgoingShare> {
         if req.recipients.is_empty() {
-            return Err(SharingError::Invalid(
-                "name at least one recipient (--to)".into(),
-            ));
+            return Err(Bad::NoRecipient.into());
         }
         if let Some(m) = &req.message {
-            check_text("message", m, limits::MESSAGE)
-                .map_err(|e| SharingError::Invalid(e.to_string()))?;
+            check_text("message", m, limits::MESSAGE).map_err(Bad::Message)?;
         }
         let scope = self.joined_scope(&share, case, scope)?;
         let id = share.id;
@@ -1726,11 +1713,9 @@ impl Engine {
             let count = (items.ids.len() - items.resent.len()) as u64;
             if count > 0 {
                 lifecycle::step(&mut current, Event::ItemsSent { seq, count }, now)
-                    .map_err(|e| SharingError::Conflict(format!("share {id}: {e}")))?;
+                    .map_err(|refused| Clash::StepWhileAdding { share: id, refused })?;
             } else if matches!(current.status, ShareStatus::Stopped | ShareStatus::Failed) {
-                return Err(SharingError::Conflict(format!(
-                    "share {id} ended while it was being added to"
-                )));
+                return Err(Clash::EndedWhileAdding { share: id }.into());
             } else {
                 current.seq = seq;
             }
@@ -1778,19 +1763,21 @@ impl Engine {
                 for ev in &b {
                     let folder = self.inner.store.evidence(*ev)?.and_then(|e| e.folder);
                     if !current.covers(*ev, folder, case) {
-                        return Err(SharingError::Conflict(format!(
-                            "share {} already shares folders of this case with {}; evidence outside them cannot be added to it: share their folders (--folder) or the entire case, or stop share {} first",
-                            share.id, share.partner_name, share.id
-                        )));
+                        return Err(Clash::EvidenceOutsideFolders {
+                            share: share.id,
+                            partner: share.partner_name.clone(),
+                        }
+                        .into());
                     }
                 }
                 current.clone()
             }
             (Scope::Evidence(_), Scope::Folders(_)) => {
-                return Err(SharingError::Conflict(format!(
-                    "share {} already shares selected evidence of this case with {}; folders cannot be added to it: add the items (--evidence), share the entire case, or stop share {} first",
-                    share.id, share.partner_name, share.id
-                )));
+                return Err(Clash::FoldersIntoEvidence {
+                    share: share.id,
+                    partner: share.partner_name.clone(),
+                }
+                .into());
             }
         })
     }
@@ -1840,7 +1827,12 @@ mod tests {
             "a\nb",
         ] {
             assert!(
-                matches!(parse_recipient(bad), Err(SharingError::Invalid(_))),
+                matches!(
+                    parse_recipient(bad),
+                    Err(SharingError::Invalid(
+                        Bad::Recipient(_) | Bad::RecipientNoName(_)
+                    ))
+                ),
                 "{bad:?} was accepted"
             );
         }

@@ -5,7 +5,7 @@
 //! partner is refused before any casemesh protocol runs.
 
 use crate::Engine;
-use crate::error::{Missing, Result, SharingError};
+use crate::error::{Bad, Clash, Missing, Result, SharingError};
 use crate::records::{self, PARTNERS, POLICIES, Partner};
 use casemesh_model::ids::{OrgId, ShareId};
 use casemesh_model::policy::SharingPolicy;
@@ -78,18 +78,14 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<casemesh_net::Multiaddr>> {
     addrs
         .iter()
         .map(|a| {
-            a.parse().map_err(|_| {
-                SharingError::Invalid(format!(
-                    "not a multiaddr: {a:?} (e.g. /ip4/127.0.0.1/tcp/4001)"
-                ))
-            })
+            a.parse()
+                .map_err(|_| SharingError::from(Bad::Multiaddr(a.clone())))
         })
         .collect()
 }
 
 fn parse_peer(peer: &str) -> Result<casemesh_net::PeerId> {
-    peer.parse()
-        .map_err(|_| SharingError::Invalid(format!("not a PeerId: {peer:?}")))
+    Ok(peer.parse().map_err(|_| Bad::PeerId(peer.to_owned()))?)
 }
 
 /// The org id of a libp2p peer: its PeerId's base58 text (the conversion lives here, as the
@@ -100,7 +96,8 @@ pub fn org_of(peer: &casemesh_net::PeerId) -> OrgId {
 
 /// An org id typed by a user or sent through the API, checked to be a PeerId's text.
 ///
-/// Errors: [`SharingError::Invalid`] naming the input when it is not a PeerId.
+/// Errors: [`SharingError::Invalid`] ([`Bad::PeerId`]) naming the input when it is not a
+/// PeerId.
 pub fn parse_org(text: &str) -> Result<OrgId> {
     parse_peer(text).map(|p| org_of(&p))
 }
@@ -152,13 +149,10 @@ impl Engine {
         addrs: Vec<String>,
         policy: Option<&str>,
     ) -> Result<Partner> {
-        casemesh_model::names::validate_name(name)
-            .map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
+        casemesh_model::names::validate_name(name).map_err(Bad::PartnerName)?;
         let peer_id = org_of(&peer_of(peer_id)?);
         if peer_id == self.inner.me {
-            return Err(SharingError::Invalid(
-                "a node cannot be its own partner".into(),
-            ));
+            return Err(Bad::OwnPartner(peer_id).into());
         }
         parse_addrs(&addrs)?;
         let policy = policy.unwrap_or(DEFAULT_POLICY);
@@ -168,9 +162,11 @@ impl Engine {
             .iter()
             .any(|p| p.name == name || p.peer_id == peer_id)
         {
-            return Err(SharingError::Conflict(format!(
-                "partner {name:?} or {peer_id} is already registered"
-            )));
+            return Err(Clash::PartnerRegistered {
+                name: name.to_owned(),
+                org: peer_id,
+            }
+            .into());
         }
         let partner = Partner {
             peer_id,
@@ -197,16 +193,13 @@ impl Engine {
     ) -> Result<Partner> {
         let mut p = self.partner(name_or_id)?;
         if let Some(n) = new_name {
-            casemesh_model::names::validate_name(n)
-                .map_err(|e| SharingError::Invalid(format!("partner name: {e}")))?;
+            casemesh_model::names::validate_name(n).map_err(Bad::PartnerName)?;
             if self
                 .partners()?
                 .iter()
                 .any(|o| o.name == n && o.peer_id != p.peer_id)
             {
-                return Err(SharingError::Conflict(format!(
-                    "partner name {n:?} is taken"
-                )));
+                return Err(Clash::PartnerNameTaken { name: n.to_owned() }.into());
             }
             p.name = n.to_owned();
         }
@@ -268,8 +261,7 @@ impl Engine {
 
     /// Create or replace a named policy.
     pub fn put_policy(&self, policy: &SharingPolicy) -> Result<()> {
-        casemesh_model::names::validate_name(&policy.name)
-            .map_err(|e| SharingError::Invalid(format!("policy name: {e}")))?;
+        casemesh_model::names::validate_name(&policy.name).map_err(Bad::PolicyName)?;
         self.inner.store.put(&POLICIES, &policy.name, policy)?;
         Ok(())
     }
@@ -342,7 +334,7 @@ mod tests {
         let spaced = format!(" {}", casemesh_net::PeerId::random());
         for bad in ["", "County Prosecutor", "12D3KooW", "0OIl", &spaced] {
             match parse_org(bad) {
-                Err(SharingError::Invalid(m)) => assert!(m.contains("not a PeerId"), "{m}"),
+                Err(SharingError::Invalid(Bad::PeerId(text))) => assert_eq!(text, bad),
                 other => panic!("{bad:?}: {other:?}"),
             }
         }

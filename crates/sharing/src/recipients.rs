@@ -42,21 +42,14 @@ pub struct Resolution {
 }
 
 impl Resolution {
-    /// The refusal text naming every unknown recipient, or `None` when all are known.
-    pub fn refusal(&self) -> Option<String> {
+    /// The refusal naming every unknown recipient with why
+    /// ([`Bad::UnknownRecipients`](crate::error::Bad::UnknownRecipients)), or `None` when all are
+    /// known.
+    pub fn refusal(&self) -> Option<crate::error::Bad> {
         if self.unknown.is_empty() {
             return None;
         }
-        let list: Vec<String> = self
-            .unknown
-            .iter()
-            .map(|(r, why)| format!("{} ({why})", label(r)))
-            .collect();
-        Some(format!(
-            "unknown recipient{} at the receiving organization: {}",
-            if list.len() == 1 { "" } else { "s" },
-            list.join(", ")
-        ))
+        Some(crate::error::Bad::UnknownRecipients(self.unknown.clone()))
     }
 
     /// The unknown recipients as a receipt reports them (`share.receipt/2`
@@ -326,7 +319,7 @@ mod tests {
             &groups,
             None,
         );
-        assert_eq!(r.refusal(), None);
+        assert!(r.refusal().is_none());
         let names: Vec<&str> = r.users.iter().map(|u| u.username.as_str()).collect();
         assert_eq!(names, ["ada", "ben", "quiet"]);
         assert_eq!(
@@ -343,7 +336,7 @@ mod tests {
             .map(|i| Recipient::Email(format!("victim{i}@made-up{i}.example")))
             .collect();
         let r = resolve(&many, &users, &groups, Some("intake@da.example"));
-        assert_eq!(r.refusal(), None);
+        assert!(r.refusal().is_none());
         assert_eq!(
             r.addresses.into_iter().collect::<Vec<_>>(),
             ["intake@da.example"]
@@ -352,7 +345,7 @@ mod tests {
         // Without an intake address the share is refused, naming the address.
         let r = resolve(&many[..1], &users, &groups, None);
         assert!(r.addresses.is_empty());
-        let why = r.refusal().unwrap();
+        let why = r.refusal().unwrap().to_string();
         assert!(why.contains("email:victim0@made-up0.example"), "{why}");
         assert!(why.contains("no intake address"), "{why}");
     }
@@ -371,7 +364,7 @@ mod tests {
             &groups,
             Some("intake@da.example"),
         );
-        let why = r.refusal().unwrap();
+        let why = r.refusal().unwrap().to_string();
         assert!(
             why.starts_with("unknown recipients at the receiving organization"),
             "{why}"

@@ -51,7 +51,7 @@
 //! all or nothing; the cached copy is dropped on any failure and read again from the store.
 
 use crate::Engine;
-use crate::error::{Missing, Result, SharingError};
+use crate::error::{Bad, Clash, Missing, NotAllowed, Result, SharingError};
 use crate::records::{
     IncomingShare, OutgoingShare, RECEIVED_APPLIED, RECEIVED_DOCS, RECEIVED_ITEMS, ReceivedItem,
     SHARE_DOCS, SHARE_ITEMS, SHARES, ShareDoc, ShareStatus,
@@ -163,8 +163,8 @@ fn incr_key(side: Side, id: ShareId, seq: u64) -> String {
 pub(crate) const PARTNER_EDIT_REFUSED: &str = "case.partner.edit.refused";
 
 /// A partner's metadata changes that do not decode or apply: a refusal.
-fn meta_err(e: impl std::fmt::Display) -> SharingError {
-    SharingError::Invalid(format!("metadata document: {e}"))
+fn meta_err(e: casemesh_meta::MetaError) -> SharingError {
+    Bad::MetaDocument(Box::new(e)).into()
 }
 
 /// This node's own stored metadata document (or its heads) failing to load or change: an
@@ -391,12 +391,11 @@ impl Engine {
         }
         let (_, waiting) = doc.apply_changes_waiting(bytes).map_err(meta_err)?;
         if !waiting.is_empty() {
-            return Err(SharingError::Invalid(format!(
-                "{} metadata change(s) from {from} depend on changes this node never received \
-                 (an earlier message was refused or lost): nothing merged; the documents differ \
-                 until the missing changes are sent again",
-                waiting.len()
-            )));
+            return Err(Bad::MissingChanges {
+                from: from.to_owned(),
+                changes: waiting.len(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -595,21 +594,21 @@ impl Engine {
         let id = msg.share;
         let share = self.received_by_id(id)?;
         if share.sharer != *peer {
-            return Err(SharingError::Forbidden(
-                "update for a share from another organization".into(),
-            ));
+            return Err(NotAllowed::UpdateFromOther {
+                share: id,
+                from: peer.clone(),
+            }
+            .into());
         }
         if share.status == crate::records::ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden("this share was stopped".into()));
+            return Err(NotAllowed::ReceivedStopped { share: id }.into());
         }
         let g = self.check_grant(peer, &share.grant)?;
         let policy = &g.grant.policy;
         if !policy.allows(PolicyAction::ReceiveUpdates)
             && !policy.allows(PolicyAction::EditMetadata)
         {
-            return Err(SharingError::Forbidden(
-                "the sharing policy does not allow updates for this share".into(),
-            ));
+            return Err(NotAllowed::UpdatesByPolicy { share: id }.into());
         }
         let bytes = self.carried_bytes(peer, &g, &msg.changes).await?;
         let _guard = self.doc_lock();
@@ -625,7 +624,7 @@ impl Engine {
             l.saved(plan);
             Ok(())
         })?
-        .ok_or_else(|| SharingError::Invalid("no metadata document for this share".into()))
+        .ok_or_else(|| Bad::NoMetaDocument { share: id }.into())
     }
 
     /// Whether a partner may write field `r` of share `share` with `value` (the merged value,
@@ -703,29 +702,29 @@ impl Engine {
         let id = msg.share;
         let share = self.share(id)?;
         if share.partner != *peer {
-            return Err(SharingError::Forbidden(
-                "edit for a share with another organization".into(),
-            ));
+            return Err(NotAllowed::EditFromOther {
+                share: id,
+                from: peer.clone(),
+            }
+            .into());
         }
         if matches!(
             share.status,
             ShareStatus::Stopped | ShareStatus::PendingApproval
         ) {
-            return Err(SharingError::Forbidden("this share is not active".into()));
+            return Err(NotAllowed::NotActive {
+                share: id,
+                status: share.status,
+            }
+            .into());
         }
         if !Self::both_edit(&share) {
-            return Err(SharingError::Forbidden(
-                "the sharing policy does not allow `edit_metadata` for this share (access mode \
-                 only)"
-                    .into(),
-            ));
+            return Err(NotAllowed::EditByPolicy { share: id }.into());
         }
         let Carried::Inline(h) = &msg.changes else {
-            return Err(SharingError::Invalid(
-                "a partner's edits travel inline".into(),
-            ));
+            return Err(Bad::EditNotInline { share: id }.into());
         };
-        let bytes = hex::decode(h).map_err(meta_err)?;
+        let bytes = hex::decode(h).map_err(Bad::MetaDocumentNotHex)?;
         let _guard = self.doc_lock();
         let store = &self.inner.store;
         let now = self.now();
@@ -739,9 +738,7 @@ impl Engine {
             let before = doc.heads();
             self.merge(id, doc, &bytes, &share.partner_name)?;
             if !doc.layout_ok() {
-                return Err(SharingError::Forbidden(
-                    "the edit breaks the metadata document's layout".into(),
-                ));
+                return Err(NotAllowed::EditBreaksLayout { share: id }.into());
             }
             let after = doc.heads();
             let mut writes = Vec::new();
@@ -823,7 +820,7 @@ impl Engine {
             }
             Ok(())
         })?
-        .ok_or_else(|| SharingError::Invalid("no metadata document for this share".into()))?;
+        .ok_or(Bad::NoMetaDocument { share: id })?;
         // Other shares of the case get the partner's edit; this share gets the sharer's own
         // edits and counter-changes the partner lacks.
         self.case_changed(share.case);
@@ -930,7 +927,10 @@ impl Engine {
     /// The sharer's grant policy of a received share (what counts for applying updates).
     fn grant_policy(share: &IncomingShare) -> Result<SharingPolicy> {
         let grant = SignedGrant::from_bytes(&hex::decode(&share.grant).map_err(stored_meta_err)?)
-            .map_err(|e| SharingError::Invalid(e.to_string()))?;
+            .map_err(|error| Bad::ReceivedGrant {
+            share: share.id,
+            error,
+        })?;
         Ok(grant.grant.policy)
     }
 }
@@ -939,8 +939,8 @@ impl Engine {
 /// is invalid input.
 fn refused(e: casemesh_meta::ApplyError) -> SharingError {
     match e {
-        casemesh_meta::ApplyError::NotPermitted { .. } => SharingError::Forbidden(e.to_string()),
-        other => SharingError::Invalid(other.to_string()),
+        casemesh_meta::ApplyError::NotPermitted { .. } => NotAllowed::Apply(e).into(),
+        other => Bad::Apply(other).into(),
     }
 }
 
@@ -949,7 +949,7 @@ fn parse_fields(fields: &[String]) -> Result<Vec<FieldRef>> {
         .iter()
         .map(|f| {
             f.parse::<FieldRef>()
-                .map_err(|e| SharingError::Invalid(e.to_string()))
+                .map_err(|e| SharingError::from(Bad::Field(e)))
         })
         .collect()
 }
@@ -1007,9 +1007,7 @@ impl Engine {
         choice: Option<Choice>,
     ) -> Result<Vec<FieldUpdate>> {
         let share = self.received_share(id)?;
-        let case = share
-            .local_case
-            .ok_or_else(|| SharingError::Conflict("the share has not been imported yet".into()))?;
+        let case = share.local_case.ok_or(Clash::NotImported { share: id })?;
         let (mut local, mut applied) = self
             .local_meta(&share)?
             .ok_or(SharingError::NotFound(Missing::Copy(share.id)))?;
@@ -1017,9 +1015,7 @@ impl Engine {
         let choice = match choice {
             Some(c) if fields.is_empty() => c,
             Some(_) => {
-                return Err(SharingError::Invalid(
-                    "name fields, or choose all or a tab, not both".into(),
-                ));
+                return Err(Bad::FieldsAndChoice.into());
             }
             None => Choice::Fields(parse_fields(fields)?),
         };
@@ -1027,23 +1023,24 @@ impl Engine {
             let rows = casemesh_meta::review(up, &applied, &local, &policy);
             let chosen = casemesh_meta::select(&rows, &choice).map_err(refused)?;
             if chosen.is_empty() {
-                return Err(SharingError::Invalid(
-                    "select updates to apply (--field, --tab or --all)".into(),
-                ));
+                return Err(Bad::NothingSelected.into());
             }
             let done = casemesh_meta::apply(up, &chosen, &policy, &mut applied, &mut local)
                 .map_err(refused)?;
             // The sharer's values are partner input: the same rules as a value typed here,
             // checked before anything is written.
             for u in &done {
-                casemesh_meta::check_value(u.field_ref(), &u.proposed).map_err(|e| {
-                    SharingError::Invalid(format!("the sharer's {}: {e}", u.field_ref()))
+                casemesh_meta::check_value(u.field_ref(), &u.proposed).map_err(|why| {
+                    Bad::SharerValue {
+                        field: u.field_ref(),
+                        why,
+                    }
                 })?;
             }
             self.write_local(actor, case, &share, up, &done)?;
             Ok(done)
         })?
-        .ok_or_else(|| SharingError::Conflict("no updates for this share".into()))
+        .ok_or_else(|| Clash::NoUpdates { share: id }.into())
     }
 
     /// Dismiss updates: the named fields stop showing until the sharer changes them again; the
@@ -1057,12 +1054,10 @@ impl Engine {
         fields: &[String],
     ) -> Result<Vec<FieldUpdate>> {
         let share = self.received_share(id)?;
-        let case = share
-            .local_case
-            .ok_or_else(|| SharingError::Conflict("the share has not been imported yet".into()))?;
+        let case = share.local_case.ok_or(Clash::NotImported { share: id })?;
         let chosen = parse_fields(fields)?;
         if chosen.is_empty() {
-            return Err(SharingError::Invalid("name the fields to dismiss".into()));
+            return Err(Bad::NoFieldsToDismiss.into());
         }
         let (local, mut applied) = self
             .local_meta(&share)?
@@ -1071,7 +1066,7 @@ impl Engine {
             .read_doc(Side::Received, share.id, |up| {
                 casemesh_meta::dismiss(up, &chosen, &mut applied, &local).map_err(refused)
             })?
-            .ok_or_else(|| SharingError::Conflict("no updates for this share".into()))?;
+            .ok_or(Clash::NoUpdates { share: id })?;
         let details = done
             .iter()
             .map(|u| format!("{} (sharer's value {:?})", u.field_ref(), u.proposed))
@@ -1188,31 +1183,24 @@ impl Engine {
     ) -> Result<CaseMeta> {
         let share = self.received_share(id)?;
         if share.status == crate::records::ReceivedStatus::Stopped {
-            return Err(SharingError::Forbidden("this share was stopped".into()));
+            return Err(NotAllowed::ReceivedStopped { share: id }.into());
         }
         let policy = Self::grant_policy(&share)?;
         if share.mode != ShareMode::Access || !policy.allows(PolicyAction::EditMetadata) {
-            return Err(SharingError::Forbidden(
-                "the sharing policy does not allow `edit_metadata` for this share (access mode \
-                 only)"
-                    .into(),
-            ));
+            return Err(NotAllowed::EditByPolicy { share: id }.into());
         }
-        let r: FieldRef = field
-            .parse()
-            .map_err(|e: casemesh_meta::fields::FieldParseError| {
-                SharingError::Invalid(e.to_string())
-            })?;
-        casemesh_meta::check_value(r, value)
-            .map_err(|e| SharingError::Invalid(format!("{r}: {e}")))?;
+        let r: FieldRef = field.parse().map_err(Bad::Field)?;
+        casemesh_meta::check_value(r, value).map_err(|why| Bad::Value { field: r, why })?;
         let _guard = self.doc_lock();
         let store = &self.inner.store;
         let edited = self.with_doc(Side::Received, share.id, |l| {
             let doc = &mut l.doc;
             if doc.get(r).is_none() {
-                return Err(SharingError::Invalid(format!(
-                    "this share has no field {r}"
-                )));
+                return Err(Bad::NoSuchField {
+                    share: share.id,
+                    field: r,
+                }
+                .into());
             }
             doc.set_actor(&actor_of(self.org_id()));
             let before = doc.heads();
@@ -1243,8 +1231,7 @@ impl Engine {
             l.saved(plan);
             Ok(meta)
         })?;
-        let meta = edited
-            .ok_or_else(|| SharingError::Conflict("no metadata document for this share".into()))?;
+        let meta = edited.ok_or(Clash::NoMetaDocument { share: id })?;
         self.wake_outbox();
         Ok(meta)
     }
