@@ -13,7 +13,9 @@
 //!
 //! Rules (property-tested below):
 //! - `Stopped` is terminal: after it no event changes the status or sends anything.
-//! - `Failed` ends sending (no `ItemsSent`); only a stop moves it on.
+//! - `Failed` ends sending (no `ItemsSent`, no `GrantSent`); only a stop moves it on.
+//! - Every sequence number is taken by one event, in order (`ItemsSent` or `GrantSent`, each
+//!   exactly the next one); `GrantSent` changes no status.
 //! - `Complete` is reached only from `Processing`, by a receipt for exactly the last sequence
 //!   number sent, with everything imported; new items sent after it make the share
 //!   `Processing` again.
@@ -37,6 +39,13 @@ pub enum Event<'a> {
         seq: u64,
         /// Items in the list.
         count: u64,
+    },
+    /// A new version of the grant went out under sequence number `seq` with no new items
+    /// (recipients added, or a repeated share that adds none): the numbering moves on, the
+    /// status does not (nothing new to hold, so a complete share stays complete).
+    GrantSent {
+        /// Must be the share's sequence number + 1.
+        seq: u64,
     },
     /// The partner reported what it holds.
     Receipt(&'a Receipt),
@@ -132,6 +141,19 @@ pub fn step(
             if share.status == Complete {
                 share.status = Processing;
             }
+            Ok(Vec::new())
+        }
+        Event::GrantSent { seq } => {
+            if matches!(share.status, Stopped | Failed) {
+                return Err(Refused::Ended(share.status));
+            }
+            if seq != share.seq + 1 {
+                return Err(Refused::OutOfOrder {
+                    expected: share.seq + 1,
+                    got: seq,
+                });
+            }
+            share.seq = seq;
             Ok(Vec::new())
         }
         Event::Receipt(_) if share.status == PendingApproval => {
@@ -395,6 +417,7 @@ pub(crate) mod tests {
     #[derive(Debug, Clone)]
     enum Ev {
         Sent(u64, u64),
+        Grant(u64),
         Receipt(Option<u64>, u64, bool),
         Fail,
         Stop,
@@ -404,6 +427,7 @@ pub(crate) mod tests {
     fn ev() -> impl Strategy<Value = Ev> {
         prop_oneof![
             4 => (0u64..4, 0u64..5).prop_map(|(d, c)| Ev::Sent(d, c)),
+            2 => (0u64..4).prop_map(Ev::Grant),
             4 => (proptest::option::of(0u64..6), 0u64..30, any::<bool>()).prop_map(|(s, h, i)| Ev::Receipt(s, h, i)),
             1 => Just(Ev::Fail),
             1 => Just(Ev::Stop),
@@ -433,6 +457,16 @@ pub(crate) mod tests {
                             list = BlobHash::of(&n.to_be_bytes());
                             s.lists.insert(seq, list);
                             held.insert(list);
+                        }
+                        r
+                    }
+                    Ev::Grant(d) => {
+                        let seq = s.seq + d.min(1) + u64::from(d == 3);
+                        let r = step(&mut s, Event::GrantSent { seq }, Timestamp(n));
+                        if r.is_ok() {
+                            // A new grant changes no status and holds no list.
+                            prop_assert_eq!(s.status, before.status);
+                            prop_assert_eq!(s.seq, before.seq + 1);
                         }
                         r
                     }

@@ -1070,7 +1070,9 @@ impl Engine {
             current.recipients = share.recipients.clone();
             current.grant = share.grant.clone();
             // The new grant travels with an empty item list of the next sequence number.
-            current.seq += 1;
+            let seq = current.seq + 1;
+            lifecycle::step(&mut current, Event::GrantSent { seq }, now)
+                .map_err(|refused| Clash::StepWhileAdding { share: id, refused })?;
             let msg = self.update_message(&current, &case, ItemList::Inline(Vec::new()), now)?;
             txn.put(&SHARES, &id, &current)?;
             txn.audit(
@@ -1717,7 +1719,8 @@ impl Engine {
             } else if matches!(current.status, ShareStatus::Stopped | ShareStatus::Failed) {
                 return Err(Clash::EndedWhileAdding { share: id }.into());
             } else {
-                current.seq = seq;
+                lifecycle::step(&mut current, Event::GrantSent { seq }, now)
+                    .map_err(|refused| Clash::StepWhileAdding { share: id, refused })?;
             }
             current.recipients = share.recipients.clone();
             current.scope = share.scope.clone();
