@@ -423,7 +423,10 @@ impl Engine {
             return Err(NotAllowed::NotRegistered(peer.clone()).into());
         }
         // A retried delivery of a message already applied is acknowledged and ignored.
-        let seen_key = format!("{peer}.{}", hex::encode(request.msg_id));
+        let seen_key = records::InboxKey {
+            peer: peer.clone(),
+            msg_id: request.msg_id,
+        };
         if self.inner.store.get(&records::INBOX, &seen_key)?.is_some() {
             return Ok(Dispatched::Handled);
         }
@@ -993,7 +996,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shutdown = CancellationToken::new();
         let (engine, store, mut tasks) = engine(dir.path(), &shutdown).await;
-        let key = "shutdown-test".to_owned();
+        let key = records::InboxKey {
+            peer: OrgId("shutdown-test".into()),
+            msg_id: [7; 16],
+        };
         let (started_tx, started) = tokio::sync::oneshot::channel();
         let (import, write_key) = (engine.clone(), key.clone());
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(true));

@@ -123,12 +123,16 @@ impl Engine {
     }
 
     pub(crate) fn partner_by_id(&self, peer: &OrgId) -> Result<Option<Partner>> {
-        Ok(self.inner.store.get(&PARTNERS, peer.as_str())?)
+        Ok(self.inner.store.get(&PARTNERS, peer)?)
     }
 
     /// A partner by display name or PeerId.
     pub fn partner(&self, name_or_id: &str) -> Result<Partner> {
-        if let Some(p) = self.inner.store.get(&PARTNERS, name_or_id)? {
+        if let Some(p) = self
+            .inner
+            .store
+            .get(&PARTNERS, &OrgId(name_or_id.to_owned()))?
+        {
             return Ok(p);
         }
         self.partners()?
@@ -177,7 +181,7 @@ impl Engine {
         };
         self.inner
             .store
-            .put(&PARTNERS, partner.peer_id.as_str(), &partner)?;
+            .put(&PARTNERS, &partner.peer_id, &partner)?;
         self.inner.net.add_partner(net_partner(&partner)?).await?;
         tracing::info!(partner = %partner.peer_id, name, "partner registered");
         Ok(partner)
@@ -211,7 +215,7 @@ impl Engine {
             self.policy(pol)?;
             p.policy = pol.to_owned();
         }
-        self.inner.store.put(&PARTNERS, p.peer_id.as_str(), &p)?;
+        self.inner.store.put(&PARTNERS, &p.peer_id, &p)?;
         self.inner.net.add_partner(net_partner(&p)?).await?;
         Ok(p)
     }
@@ -219,7 +223,7 @@ impl Engine {
     /// Unregister a partner: its connections close and it is refused from now on.
     pub async fn remove_partner(&self, name_or_id: &str) -> Result<Partner> {
         let p = self.partner(name_or_id)?;
-        self.inner.store.delete(&PARTNERS, p.peer_id.as_str())?;
+        self.inner.store.delete(&PARTNERS, &p.peer_id)?;
         self.inner.net.remove_partner(peer_of(&p.peer_id)?).await?;
         tracing::info!(partner = %p.peer_id, "partner removed");
         Ok(p)

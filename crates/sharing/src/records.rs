@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Partners, by org id (PeerId text).
-pub const PARTNERS: Table<str, Partner> = Table::new("partner");
+pub const PARTNERS: Table<OrgId, Partner> = Table::new("partner");
 /// Sharing policies, by name.
 pub const POLICIES: Table<str, SharingPolicy> = Table::new("policy");
 /// Outgoing shares' case, for [`SHARES`] by case.
@@ -58,8 +58,24 @@ pub const RECEIVED_APPLIED: Table<ShareId, casemesh_meta::AppliedState> =
     Table::new("received.applied");
 /// The sharer's per-share metadata documents, by share id.
 pub const SHARE_DOCS: Table<ShareId, ShareDoc> = Table::new("sharedoc");
-/// Applied message ids (`<peer>.<msg id hex>`), for idempotent receiving.
-pub const INBOX: Table<str, u8> = Table::new("inbox");
+/// Applied message ids, for idempotent receiving.
+pub const INBOX: Table<InboxKey, u8> = Table::new("inbox");
+
+/// The key of an [`INBOX`] record: a partner's control message, by its sender and the message id
+/// the sender chose (`<peer>.<msg id hex>` in the store, the layout of before the typed tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxKey {
+    /// The sending partner.
+    pub peer: OrgId,
+    /// The message id of its control request (16 bytes).
+    pub msg_id: [u8; 16],
+}
+
+impl casemesh_store::TableKey for InboxKey {
+    fn to_key(&self) -> String {
+        format!("{}.{}", self.peer, hex::encode(self.msg_id))
+    }
+}
 /// Queue of notification emails.
 pub const MAIL_QUEUE: &str = "mail";
 /// Notifications that were not delivered and were dropped from the mail queue, by
@@ -567,6 +583,21 @@ pub struct MailFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed keys write the store keys of the layout before them: a partner by its PeerId
+    /// text, an applied message as `<peer>.<msg id hex>`, so existing data directories keep
+    /// their partners and their record of applied messages (a message is never applied twice).
+    #[test]
+    fn partner_and_inbox_keys_keep_the_old_layout() {
+        use casemesh_store::TableKey;
+        let peer = OrgId("12D3KooWA".into());
+        assert_eq!(peer.to_key(), "12D3KooWA");
+        let key = InboxKey {
+            peer,
+            msg_id: [0xab; 16],
+        };
+        assert_eq!(key.to_key(), format!("12D3KooWA.{}", "ab".repeat(16)));
+    }
 
     /// A partner, an outgoing share with an onward hop and a received share, as the layout that
     /// kept org ids as `String` wrote them (`serde_json::to_vec`, as the store does).

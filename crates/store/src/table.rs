@@ -31,7 +31,7 @@
 use crate::db::Tx;
 use crate::error::StoreError;
 use crate::repo::{Store, Txn};
-use casemesh_model::ids::{CaseId, EvidenceId, GroupId, LinkId, ShareId, UserId};
+use casemesh_model::ids::{CaseId, EvidenceId, GroupId, LinkId, OrgId, ShareId, UserId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -65,7 +65,7 @@ macro_rules! display_keys {
     )*};
 }
 
-display_keys!(CaseId, EvidenceId, GroupId, LinkId, ShareId, UserId);
+display_keys!(CaseId, EvidenceId, GroupId, LinkId, OrgId, ShareId, UserId);
 
 /// Records per page of [`Store::for_each`].
 const PAGE: usize = 1_000;
