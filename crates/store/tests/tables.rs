@@ -145,9 +145,20 @@ fn an_index_not_declared_on_the_table_is_refused() {
     assert!(s.by_index(&NOTES, &OTHER, "x").is_err());
 }
 
-/// The keys under `prefix` in a closed store's database.
+/// The keys under `prefix` in a closed store's database. sled's flusher thread may still hold
+/// the database's file lock for a moment after the store is dropped (seen under load: "could not
+/// acquire lock"), so opening is retried for up to 10 s.
 fn raw_keys(dir: &std::path::Path, prefix: &str) -> Vec<String> {
-    let db = sled::open(dir.join("db")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the closed store's database: {e}"),
+        }
+    };
     let tree = db.open_tree("casemesh").unwrap();
     tree.scan_prefix(prefix)
         .keys()
