@@ -116,12 +116,13 @@ struct Inner {
     serve_tokens: serve::ServeTokens,
     /// The case synchronization actor (casesync.rs): owns the changed cases and the pass.
     case_sync: casesync::CaseSyncHandle,
-    /// Held while a share's next sequence number is given out (an update with new items, or
-    /// recipients added), so item rows written ahead take effect with the number they name.
-    /// A lock, not an actor: the section is short and synchronous (store reads and one
-    /// transaction, on the caller's blocking thread), and both callers are use cases that
-    /// must see its result before they return.
-    share_updates: Mutex<()>,
+    /// One lock per outgoing share, held while its next sequence number is given out (an
+    /// update with new items, or recipients added), so item rows written ahead take effect with
+    /// the number they name. Per share, so updates of different shares never wait for each
+    /// other (issue #9: no engine-wide lock). A lock, not an actor: the section is short and
+    /// synchronous (store reads and one transaction, on the caller's blocking thread), and both
+    /// callers are use cases that must see its result before they return.
+    share_updates: ShareLocks,
     /// Metadata documents kept loaded (issue #14 item 3; see [`updates::DocCache`]). A lock,
     /// not an actor: a cache shared by short synchronous sections (a load or a save under
     /// `doc_lock`), never held across an await.
@@ -235,7 +236,7 @@ impl Engine {
                 imports: imports::Imports::new(tasks.clone(), config.shutdown.clone()),
                 serve_tokens,
                 case_sync,
-                share_updates: Mutex::new(()),
+                share_updates: ShareLocks::default(),
                 meta_docs: Mutex::default(),
                 doc_lock: Mutex::new(()),
                 tasks,
@@ -602,6 +603,77 @@ enum Dispatched {
 
 fn invalid(e: wire::PayloadError) -> SharingError {
     Bad::Payload(e).into()
+}
+
+/// Locks by share id, each held through an owned guard ([`ShareLocks::lock`]); an entry lives
+/// only while someone holds or waits for its lock, so the map never grows with the number of
+/// shares.
+#[derive(Default)]
+pub(crate) struct ShareLocks(
+    parking_lot::Mutex<std::collections::HashMap<ShareId, std::sync::Weak<parking_lot::Mutex<()>>>>,
+);
+
+/// The guard of one share's lock.
+pub(crate) type ShareGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>;
+
+impl ShareLocks {
+    /// Wait for share `id`'s lock and hold it until the guard drops (blocking: call it on a
+    /// blocking thread).
+    pub(crate) fn lock(&self, id: ShareId) -> ShareGuard {
+        let lock = {
+            let mut map = self.0.lock();
+            map.retain(|_, held| held.strong_count() > 0);
+            match map.get(&id).and_then(std::sync::Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(parking_lot::Mutex::new(()));
+                    map.insert(id, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_arc()
+    }
+
+    /// Shares whose lock is held or waited for now.
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.0
+            .lock()
+            .values()
+            .filter(|l| l.strong_count() > 0)
+            .count()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod share_lock_tests {
+    use super::*;
+
+    /// One share's updates wait for each other; another share's do not; and a lock nobody holds
+    /// leaves nothing behind.
+    #[test]
+    fn a_share_lock_is_per_share_and_forgotten_when_free() {
+        let locks = Arc::new(ShareLocks::default());
+        let (a, b) = (ShareId::random(), ShareId::random());
+        let held = locks.lock(a);
+        // Another share: taken at once while `a` is held.
+        drop(locks.lock(b));
+        // The same share: waits until `a`'s guard drops.
+        let (l2, order) = (locks.clone(), Arc::new(parking_lot::Mutex::new(Vec::new())));
+        let o2 = order.clone();
+        let waiter = std::thread::spawn(move || {
+            let _g = l2.lock(a);
+            o2.lock().push("second");
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        order.lock().push("first");
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!(*order.lock(), ["first", "second"]);
+        assert_eq!(locks.live(), 0);
+    }
 }
 
 /// The imports of received shares, with one owner: per share, the pass that writes its copy

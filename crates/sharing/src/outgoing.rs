@@ -1053,11 +1053,7 @@ impl Engine {
             recipients_text(&share)
         );
         let now = self.now();
-        let _numbering = self
-            .inner
-            .share_updates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _numbering = self.inner.share_updates.lock(id);
         let share = self.inner.store.atomically(|txn| {
             // Apply the new recipients and grant to the stored record as it is now (a receipt
             // may have changed it since it was read).
@@ -1178,11 +1174,7 @@ impl Engine {
             }
             // One update of a share at a time (here or adding recipients): the rows below take
             // effect with exactly the sequence number they name.
-            let _numbering = self
-                .inner
-                .share_updates
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let _numbering = self.inner.share_updates.lock(share.id);
             let share = self.share(share.id)?;
             let seq = share.seq + 1;
             self.write_sent_rows(share.id, seq, &items, now)?;
@@ -1667,11 +1659,7 @@ impl Engine {
         let now = self.now();
         // One update of a share at a time (as in `evidence_added`): the rows written below take
         // effect with exactly the sequence number they name.
-        let _numbering = self
-            .inner
-            .share_updates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _numbering = self.inner.share_updates.lock(id);
         let mut share = self.share(id)?;
         let mut added = Vec::new();
         for r in &req.recipients {
