@@ -124,19 +124,10 @@ pub fn step(
     use ShareStatus::*;
     match event {
         Event::ItemsSent { seq, count } => {
-            if matches!(share.status, Stopped | Failed) {
-                return Err(Refused::Ended(share.status));
-            }
             if share.status == PendingApproval {
                 return Err(Refused::AwaitingApproval);
             }
-            if seq != share.seq + 1 {
-                return Err(Refused::OutOfOrder {
-                    expected: share.seq + 1,
-                    got: seq,
-                });
-            }
-            share.seq = seq;
+            take_seq(share, seq)?;
             share.items_sent += count;
             if share.status == Complete {
                 share.status = Processing;
@@ -144,16 +135,7 @@ pub fn step(
             Ok(Vec::new())
         }
         Event::GrantSent { seq } => {
-            if matches!(share.status, Stopped | Failed) {
-                return Err(Refused::Ended(share.status));
-            }
-            if seq != share.seq + 1 {
-                return Err(Refused::OutOfOrder {
-                    expected: share.seq + 1,
-                    got: seq,
-                });
-            }
-            share.seq = seq;
+            take_seq(share, seq)?;
             Ok(Vec::new())
         }
         Event::Receipt(_) if share.status == PendingApproval => {
@@ -195,6 +177,22 @@ pub fn step(
             Ok(effects)
         }
     }
+}
+
+/// Give `seq` to a message of `share`: refused on a stopped or failed share (nothing more is
+/// sent) and unless `seq` is exactly the next number; on `Ok` the share's number is `seq`.
+fn take_seq(share: &mut OutgoingShare, seq: u64) -> Result<(), Refused> {
+    if matches!(share.status, ShareStatus::Stopped | ShareStatus::Failed) {
+        return Err(Refused::Ended(share.status));
+    }
+    if seq != share.seq + 1 {
+        return Err(Refused::OutOfOrder {
+            expected: share.seq + 1,
+            got: seq,
+        });
+    }
+    share.seq = seq;
+    Ok(())
 }
 
 fn receipt(share: &mut OutgoingShare, r: &Receipt, now: Timestamp) -> Result<Vec<Effect>, Refused> {
