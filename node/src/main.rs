@@ -19,8 +19,8 @@ mod init;
 mod log_escape;
 
 use anyhow::{Context as _, Result};
+use casemesh_api_types::{CliError, CliErrorBody, CliErrorKind};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
-use serde_json::json;
 use std::path::PathBuf;
 
 /// The process allocator. glibc's malloc keeps freed memory in per-thread arenas, so a node that
@@ -150,7 +150,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             let text = e.render().to_string();
             let text = text.trim().trim_start_matches("error: ");
-            print_json_error("usage", text, None);
+            print_json_error(CliErrorKind::Usage, text, None);
             return std::process::ExitCode::from(2);
         }
     };
@@ -219,26 +219,41 @@ fn render(e: &anyhow::Error) -> String {
 }
 
 /// The `kind` of a failed command for `--json`, and the node's answer when it gave one.
-fn classify(e: &anyhow::Error) -> (&'static str, Option<&client::RequestError>) {
+fn classify(e: &anyhow::Error) -> (CliErrorKind, Option<&client::RequestError>) {
     let request = e
         .chain()
         .find_map(|cause| cause.downcast_ref::<client::RequestError>());
     match request {
-        Some(api @ client::RequestError::Api { .. }) => ("api", Some(api)),
-        Some(client::RequestError::Transport { connect: true, .. }) => ("unreachable", None),
-        Some(client::RequestError::Transport { .. }) => ("transport", None),
-        None => ("failed", None),
+        Some(api @ client::RequestError::Api { .. }) => (CliErrorKind::Api, Some(api)),
+        Some(client::RequestError::Transport { connect: true, .. }) => {
+            (CliErrorKind::Unreachable, None)
+        }
+        Some(client::RequestError::Transport { .. }) => (CliErrorKind::Transport, None),
+        None => (CliErrorKind::Failed, None),
     }
 }
 
-/// One line on stderr: `{"error":{"kind","message"[,"status","code"]}}`.
-fn print_json_error(kind: &str, message: &str, api: Option<&client::RequestError>) {
-    let mut error = json!({ "kind": kind, "message": message });
-    if let Some(client::RequestError::Api { status, code, .. }) = api {
-        error["status"] = json!(status.as_u16());
-        error["code"] = json!(code);
-    }
-    errln!("{}", json!({ "error": error }));
+/// One line on stderr: a [`CliErrorBody`], `{"error":{"kind","message"[,"status","code"]}}`.
+fn print_json_error(kind: CliErrorKind, message: &str, api: Option<&client::RequestError>) {
+    let (status, code) = match api {
+        Some(client::RequestError::Api { status, code, .. }) => {
+            (Some(status.as_u16()), code.clone())
+        }
+        _ => (None, None),
+    };
+    let body = CliErrorBody {
+        error: CliError {
+            kind,
+            message: message.to_owned(),
+            status,
+            code,
+        },
+    };
+    errln!(
+        "{}",
+        serde_json::to_string(&body)
+            .unwrap_or_else(|_| r#"{"error":{"kind":"failed","message":""}}"#.into())
+    );
 }
 
 fn real_main(cli: Cli) -> Result<()> {

@@ -6,6 +6,7 @@
 //! Build the binary first: `cargo build -p casemesh`. The validator test needs Python's
 //! `openapi-spec-validator` (`scripts/test` installs it).
 
+use casemesh_api_types::{CliError, CliErrorBody, CliErrorKind};
 use casemesh_tests::{
     TestNode, casemesh, casemesh_ok, output_after_reading_one_byte, output_with_timeout,
     response_header, s, timeout,
@@ -28,23 +29,18 @@ fn assert_quiet_end(what: &str, out: &Output) {
     );
 }
 
-/// The single JSON object a failed `--json` command writes to stderr.
-fn json_error(stderr: &str) -> Value {
+/// The single JSON object a failed `--json` command writes to stderr, read as the CLI's type.
+fn json_error(stderr: &str) -> CliError {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
         lines.len(),
         1,
         "expected one JSON line on stderr, got:\n{stderr}"
     );
-    let v: Value = serde_json::from_str(lines[0])
-        .unwrap_or_else(|e| panic!("stderr is not JSON ({e}):\n{stderr}"));
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "no error.message in {v}"
-    );
-    v
+    let v: CliErrorBody = serde_json::from_str(lines[0])
+        .unwrap_or_else(|e| panic!("stderr is not the CLI's error line ({e}):\n{stderr}"));
+    assert!(!v.error.message.is_empty(), "no error.message in {stderr}");
+    v.error
 }
 
 /// The document passes Python's `openapi-spec-validator` (the reproduction: 8 errors,
@@ -233,13 +229,15 @@ fn json_errors_are_one_object_on_stderr() {
     let (stderr, code) = node.cli_fail(["--json", "case", "show", "NO-SUCH-CASE"]);
     assert_eq!(code, 1);
     let v = json_error(&stderr);
-    assert_eq!(v["error"]["kind"], "api", "{v}");
-    assert_eq!(v["error"]["status"], 404, "{v}");
-    assert_eq!(v["error"]["code"], "not_found", "{v}");
+    assert_eq!(
+        (v.kind, v.status, v.code.as_deref()),
+        (CliErrorKind::Api, Some(404), Some("not_found")),
+        "{v:?}"
+    );
 
     let (stderr, _) = node.cli_fail_as("not-a-token", ["--json", "case", "list"]);
     let v = json_error(&stderr);
-    assert_eq!(v["error"]["status"], 401, "{v}");
+    assert_eq!((v.kind, v.status), (CliErrorKind::Api, Some(401)), "{v:?}");
 
     let (stderr, code) = node.cli_fail(["case", "show", "NO-SUCH-CASE"]);
     assert_eq!(code, 1);
@@ -255,14 +253,18 @@ fn json_errors_are_one_object_on_stderr() {
     let out = output_with_timeout(cmd, timeout());
     assert!(!out.status.success());
     let v = json_error(&String::from_utf8_lossy(&out.stderr));
-    assert_eq!(v["error"]["kind"], "unreachable", "{v}");
+    assert_eq!(
+        (v.kind, v.status),
+        (CliErrorKind::Unreachable, None),
+        "{v:?}"
+    );
 
     let mut cmd = casemesh();
     cmd.args(["--json", "case", "no-such-subcommand"]);
     let out = output_with_timeout(cmd, timeout());
     assert_eq!(out.status.code(), Some(2));
     let v = json_error(&String::from_utf8_lossy(&out.stderr));
-    assert_eq!(v["error"]["kind"], "usage", "{v}");
+    assert_eq!(v.kind, CliErrorKind::Usage, "{v:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = casemesh();
@@ -271,14 +273,8 @@ fn json_errors_are_one_object_on_stderr() {
     let out = output_with_timeout(cmd, timeout());
     assert_eq!(out.status.code(), Some(1));
     let v = json_error(&String::from_utf8_lossy(&out.stderr));
-    assert_eq!(v["error"]["kind"], "failed", "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing.zip"),
-        "{v}"
-    );
+    assert_eq!(v.kind, CliErrorKind::Failed, "{v:?}");
+    assert!(v.message.contains("missing.zip"), "{v:?}");
 }
 
 /// Whether `program` is on PATH.
