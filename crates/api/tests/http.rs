@@ -22,8 +22,8 @@
 mod common;
 
 use casemesh_api_types::{
-    AccessEntry, AddPartner, CaseView, CreateCase, CreateShare, CreatedUser, ErrorBody, ShareView,
-    SweepReport,
+    AccessEntry, AddPartner, CaseView, CreateCase, CreateShare, CreatedUser, DirectoryEntryView,
+    ErrorBody, SettingsView, ShareView, SweepReport,
 };
 use common::{Running, init_with_token};
 use reqwest::{Client, Method, StatusCode};
@@ -245,6 +245,40 @@ async fn a_case_shared_between_two_in_process_nodes_lists_the_partner() {
             .await;
         assert!(status.is_success(), "{status}: {text}");
     }
+    // The partner directory, asked over `directory.query/1`: refused while County DA keeps it
+    // to itself (403, its reason passed on), then answered with its matching users. Until the
+    // two nodes are connected the answer is 503 (a partner unavailable: try again).
+    let lookup = "/v1/partners/county-da/directory?q=adm";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (status, text) = loop {
+        let (status, text) = a.call(Some(&a.token), Method::GET, lookup, NO_BODY).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE || std::time::Instant::now() > deadline {
+            break (status, text);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(
+        text.contains("county-da: this organization does not share its directory"),
+        "{text}"
+    );
+    let on: SettingsView = b
+        .ok(
+            StatusCode::OK,
+            Method::PATCH,
+            "/v1/settings",
+            Some(&serde_json::json!({ "share_directory": true })),
+        )
+        .await;
+    assert!(on.share_directory);
+    let found: Vec<DirectoryEntryView> = a.ok(StatusCode::OK, Method::GET, lookup, NO_BODY).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|e| (e.kind.as_str(), e.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("user", "admin")]
+    );
     let _: CaseView = a
         .ok(
             StatusCode::CREATED,

@@ -503,6 +503,11 @@ mod tests {
             "reset".into(),
         )));
         assert_eq!(unreachable.http().status, StatusCode::SERVICE_UNAVAILABLE);
+        let busy = SharingError::Unavailable(casemesh_sharing::Unavailable::Directory {
+            partner: "County DA".into(),
+            status: casemesh_net::ControlStatus::Busy,
+        });
+        assert_eq!(busy.http().status, StatusCode::SERVICE_UNAVAILABLE);
         let internal = SharingError::Internal("task died".into());
         assert_eq!(internal.http().status, StatusCode::INTERNAL_SERVER_ERROR);
     }

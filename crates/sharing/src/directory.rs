@@ -5,9 +5,9 @@
 //! offline partner simply gives no suggestions.
 
 use crate::Engine;
-use crate::error::{Bad, Clash, NotAllowed, Result, SharingError};
-use crate::wire;
-use casemesh_net::{ControlRequest, ControlResponse, ControlStatus, MessageKind};
+use crate::error::{Bad, Clash, NotAllowed, Result, SharingError, Unavailable};
+use crate::wire::{self, DirectoryQuery};
+use casemesh_net::{ControlRequest, ControlStatus};
 use serde::{Deserialize, Serialize};
 
 /// Most entries one answer carries.
@@ -15,14 +15,6 @@ pub const MAX_RESULTS: usize = 20;
 
 /// Longest query asked of a partner, bytes.
 pub const MAX_QUERY: usize = 200;
-
-/// `directory.query/1` payload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DirectoryQuery {
-    /// What was typed; matched case-insensitively as a prefix of username, full name, email,
-    /// badge id or group name (empty = the first entries).
-    pub query: String,
-}
 
 /// One suggestion.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,7 +63,7 @@ impl Engine {
             .map_err(|e| SharingError::Internal(format!("no randomness: {e}")))?;
         let request = ControlRequest {
             msg_id,
-            kind: MessageKind::DirectoryQuery.as_str().to_owned(),
+            kind: wire::KIND_DIRECTORY.as_str().to_owned(),
             payload: wire::encode(&DirectoryQuery {
                 query: query.to_owned(),
             })
@@ -90,6 +82,13 @@ impl Engine {
                 reason,
             }
             .into()),
+            status @ (ControlStatus::Busy | ControlStatus::Failed(_)) => {
+                Err(Unavailable::Directory {
+                    partner: p.name,
+                    status,
+                }
+                .into())
+            }
             status => Err(Clash::DirectoryUnanswered {
                 partner: p.name,
                 status,
@@ -98,24 +97,27 @@ impl Engine {
         }
     }
 
-    /// Answer a partner's directory query (or refuse when the directory is not shared); a
-    /// refusal or failure is answered as [`SharingError::wire_status`] decides.
-    pub(crate) fn answer_directory(&self, request: &ControlRequest) -> ControlResponse {
-        match self.directory_matches(request) {
-            Ok(out) => ControlResponse::ok(request.msg_id, wire::encode(&out).into_bytes()),
-            Err(e) => ControlResponse::status(request.msg_id, e.wire_status()),
-        }
+    /// The users and groups matching a partner's directory query, at most [`MAX_RESULTS`], as
+    /// the response payload (JSON). `Forbidden` when the directory is not shared, `Invalid` for
+    /// a query over [`MAX_QUERY`] bytes, `Internal` when the store cannot be read (its detail is
+    /// logged, not sent). Reached through [`Engine`]'s dispatch like every control message, so
+    /// only registered partners are answered.
+    pub(crate) fn answer_directory(&self, query: &DirectoryQuery) -> Result<Vec<u8>> {
+        self.directory_matches(query)
+            .map(|out| wire::encode(&out).into_bytes())
     }
 
-    /// The users and groups matching a partner's directory query, at most [`MAX_RESULTS`].
-    /// `Forbidden` when the directory is not shared, `Invalid` for a bad query, `Internal` when
-    /// the store cannot be read (its detail is logged, not sent).
-    fn directory_matches(&self, request: &ControlRequest) -> Result<Vec<DirectoryEntry>> {
+    fn directory_matches(&self, query: &DirectoryQuery) -> Result<Vec<DirectoryEntry>> {
         if !self.settings().share_directory {
             return Err(NotAllowed::DirectoryNotShared.into());
         }
-        let query: DirectoryQuery =
-            wire::decode(&request.kind, &request.payload).map_err(Bad::Payload)?;
+        if query.query.len() > MAX_QUERY {
+            return Err(Bad::QueryTooLong {
+                len: query.query.len(),
+                max: MAX_QUERY,
+            }
+            .into());
+        }
         let (users, groups) = match (self.inner.store.users(), self.inner.store.groups()) {
             (Ok(u), Ok(g)) => (u, g),
             (Err(e), _) | (_, Err(e)) => {

@@ -41,6 +41,10 @@ pub enum SharingError {
     /// says with what.
     #[error("{0}")]
     Conflict(Clash),
+    /// A partner could not take a message or answer a question now: [`Unavailable`] says which.
+    /// Not a refusal: the outbox sends the message again, a caller is told to retry (503).
+    #[error("{0}")]
+    Unavailable(Unavailable),
     /// This node failed internally (a task panicked, no randomness). Never reported to a partner
     /// as a refusal: the partner retries.
     #[error("internal error: {0}")]
@@ -1022,8 +1026,8 @@ impl From<NotAllowed> for SharingError {
 }
 
 /// What a [`SharingError::Conflict`] clashes with: a share's state (stopped, waiting for
-/// approval, not imported), a name or number already taken or ambiguous, a partner that could
-/// not answer now, with the ids it concerns. Its `Display` is the whole message users see.
+/// approval, not imported), a name or number already taken or ambiguous, a partner that does
+/// not answer a question at all, with the ids it concerns. Its `Display` is the whole message users see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Clash {
@@ -1046,13 +1050,6 @@ pub enum Clash {
         /// The received shares that have it.
         shares: Vec<ShareId>,
     },
-    /// A partner could not take a control message now (busy, or it failed): it is sent again.
-    PartnerBusy {
-        /// The message's kind.
-        kind: String,
-        /// The partner's answer.
-        status: ControlStatus,
-    },
     /// An outgoing share's state machine refuses the step (the share ended, a sequence number
     /// taken meanwhile, waiting for approval).
     Step {
@@ -1061,7 +1058,8 @@ pub enum Clash {
         /// The state machine's refusal.
         refused: ShareRefused,
     },
-    /// A partner could not answer a directory query now.
+    /// A partner does not answer directory queries at all (its casemesh does not know
+    /// `directory.query/1`, or answered with a status that no retry changes).
     DirectoryUnanswered {
         /// The partner's display name.
         partner: String,
@@ -1177,9 +1175,6 @@ impl fmt::Display for Clash {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Clash::PartnerBusy { kind, status } => {
-                write!(f, "partner could not take {kind} now: {status:?}")
-            }
             Clash::Step { refused, .. } => write!(f, "{refused}"),
             Clash::DirectoryUnanswered { partner, status } => {
                 write!(f, "{partner} could not answer: {status:?}")
@@ -1230,6 +1225,49 @@ impl From<Clash> for SharingError {
     }
 }
 
+/// What a [`SharingError::Unavailable`] could not reach: a partner that answered `Busy`, or
+/// `Failed` on its side (its store or disk, a fault it reports rather than a refusal; see
+/// docs/protocol.md, "Control statuses"). Worth retrying: the outbox keeps the message and sends
+/// it again with backoff; the API answers 503 `unavailable`. Its `Display` is the whole message
+/// users see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// A partner could not take a queued control message now.
+    PartnerBusy {
+        /// The message's kind (`grant.offer/2`, …).
+        kind: String,
+        /// The partner's answer: `Busy` or `Failed(reason)`.
+        status: ControlStatus,
+    },
+    /// A partner could not answer a directory query now.
+    Directory {
+        /// The partner's display name.
+        partner: String,
+        /// The partner's answer: `Busy` or `Failed(reason)`.
+        status: ControlStatus,
+    },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::PartnerBusy { kind, status } => {
+                write!(f, "partner could not take {kind} now: {status:?}")
+            }
+            Unavailable::Directory { partner, status } => {
+                write!(f, "{partner} could not answer now: {status:?}")
+            }
+        }
+    }
+}
+
+impl From<Unavailable> for SharingError {
+    fn from(u: Unavailable) -> Self {
+        SharingError::Unavailable(u)
+    }
+}
+
 /// Result of the engine's operations.
 pub type Result<T, E = SharingError> = std::result::Result<T, E>;
 
@@ -1263,6 +1301,42 @@ mod tests {
             SharingError::Net(Box::new(NetError::Interrupted("reset".into()))),
         ];
         for e in failed {
+            assert_eq!(e.wire_status(), ControlStatus::Failed(e.to_string()));
+        }
+    }
+
+    /// A partner that is busy, or failed on its side, is worth trying again (issue #9 point 4:
+    /// before, this was a `Conflict`, a refusal that would answer 409): never a refusal, never
+    /// `Rejected` on the wire, and its text says which partner or message and what it answered.
+    #[test]
+    fn an_unavailable_partner_is_retried_not_refused() {
+        let cases = [
+            (
+                Unavailable::PartnerBusy {
+                    kind: "grant.offer/2".into(),
+                    status: ControlStatus::Busy,
+                },
+                "partner could not take grant.offer/2 now: Busy",
+            ),
+            (
+                Unavailable::PartnerBusy {
+                    kind: "grant.offer/2".into(),
+                    status: ControlStatus::Failed("disk".into()),
+                },
+                "partner could not take grant.offer/2 now: Failed(\"disk\")",
+            ),
+            (
+                Unavailable::Directory {
+                    partner: "County DA".into(),
+                    status: ControlStatus::Busy,
+                },
+                "County DA could not answer now: Busy",
+            ),
+        ];
+        for (kind, text) in cases {
+            let e = SharingError::from(kind);
+            assert_eq!(e.to_string(), text);
+            assert!(!e.is_refusal(), "{e}");
             assert_eq!(e.wire_status(), ControlStatus::Failed(e.to_string()));
         }
     }
@@ -1957,20 +2031,6 @@ mod tests {
                 format!(
                     "2 received shares have the case number \"2026-CR-7\": name one by its share id ({s}, {s})"
                 ),
-            ),
-            (
-                Clash::PartnerBusy {
-                    kind: "grant.offer/2".into(),
-                    status: ControlStatus::Busy,
-                },
-                "partner could not take grant.offer/2 now: Busy".into(),
-            ),
-            (
-                Clash::PartnerBusy {
-                    kind: "grant.offer/2".into(),
-                    status: ControlStatus::Failed("disk".into()),
-                },
-                "partner could not take grant.offer/2 now: Failed(\"disk\")".into(),
             ),
             (
                 Clash::Step {

@@ -49,7 +49,7 @@ mod serve;
 mod updates;
 pub mod wire;
 
-pub use error::{Bad, Clash, Missing, NotAllowed, Result, SharingError};
+pub use error::{Bad, Clash, Missing, NotAllowed, Result, SharingError, Unavailable};
 pub use mail::{SmtpConfig, queue_mails};
 pub use outgoing::{OnwardRequest, ShareRequest, parse_recipient, recipient_label};
 pub use partners::DEFAULT_POLICY;
@@ -372,12 +372,7 @@ impl Engine {
                     request,
                     reply,
                 } => {
-                    let response =
-                        if request.kind == casemesh_net::MessageKind::DirectoryQuery.as_str() {
-                            self.answer_directory(&request)
-                        } else {
-                            self.handle_control(&crate::org_of(&peer), &request).await
-                        };
+                    let response = self.handle_control(&crate::org_of(&peer), &request).await;
                     let _ = reply.send(response);
                 }
                 Event::PeerConnected { peer } => {
@@ -402,6 +397,9 @@ impl Engine {
     ) -> casemesh_net::ControlResponse {
         let status = match self.dispatch(peer, request).await {
             Ok(Dispatched::Handled) => ControlStatus::Ok,
+            Ok(Dispatched::Answered(payload)) => {
+                return casemesh_net::ControlResponse::ok(request.msg_id, payload);
+            }
             Ok(Dispatched::UnknownKind) => {
                 tracing::warn!(peer = %peer, kind = %request.kind, "control message of a kind this node does not know; answered UnknownKind");
                 ControlStatus::UnknownKind
@@ -423,6 +421,16 @@ impl Engine {
         if self.partner_by_id(peer)?.is_none() {
             return Err(NotAllowed::NotRegistered(peer.clone()).into());
         }
+        use wire::Message as M;
+        let message = match M::decode(&request.kind, &request.payload) {
+            Ok(m) => m,
+            Err(e) if e.unknown_kind => return Ok(Dispatched::UnknownKind),
+            Err(e) => return Err(invalid(e)),
+        };
+        // A question changes nothing: answered every time it is asked, never recorded.
+        if let M::Directory(query) = &message {
+            return self.answer_directory(query).map(Dispatched::Answered);
+        }
         // A retried delivery of a message already applied is acknowledged and ignored.
         let seen_key = records::InboxKey {
             peer: peer.clone(),
@@ -431,12 +439,6 @@ impl Engine {
         if self.inner.store.get(&records::INBOX, &seen_key)?.is_some() {
             return Ok(Dispatched::Handled);
         }
-        use wire::Message as M;
-        let message = match M::decode(&request.kind, &request.payload) {
-            Ok(m) => m,
-            Err(e) if e.unknown_kind => return Ok(Dispatched::UnknownKind),
-            Err(e) => return Err(invalid(e)),
-        };
         let result = match message {
             M::Offer(m) => self.on_offer(peer, m).await,
             M::Update(m) => self.on_update(peer, m).await,
@@ -446,7 +448,8 @@ impl Engine {
             M::Onward(m) => self.on_onward(peer, m),
             M::Access(m) => self.on_access_event(peer, m),
             M::Edit(m) => self.on_case_edit(peer, m),
-            M::Ping => Ok(()),
+            // (A directory query never gets here: it was answered above.)
+            M::Ping | M::Directory(_) => Ok(()),
         };
         if result.is_ok() {
             self.inner.store.put(&records::INBOX, &seen_key, &1u8)?;
@@ -599,6 +602,8 @@ enum Dispatched {
     Handled,
     /// Of a kind this node does not handle: answered `UnknownKind`.
     UnknownKind,
+    /// A question (`directory.query/1`): answered `Ok` with this payload.
+    Answered(Vec<u8>),
 }
 
 fn invalid(e: wire::PayloadError) -> SharingError {

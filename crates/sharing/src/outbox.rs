@@ -29,7 +29,7 @@
 //! it then drops the deliveries in flight (at an await point: a message whose answer was not
 //! recorded is sent again later and the partner deduplicates it by message id) and joins them.
 
-use crate::error::{Clash, Result, SharingError};
+use crate::error::{Clash, Result, SharingError, Unavailable};
 use crate::records::{self, OutboxMessage};
 use crate::{Engine, lifecycle, retry};
 use casemesh_model::ids::OrgId;
@@ -401,7 +401,7 @@ impl Courier {
                     )?;
                 }
                 ControlStatus::Busy | ControlStatus::Failed(_) | _ => {
-                    return Err(Clash::PartnerBusy {
+                    return Err(Unavailable::PartnerBusy {
                         kind: msg.kind.clone(),
                         status: response.status,
                     }

@@ -169,12 +169,7 @@ impl Engine {
                         .store
                         .resolve_evidence(case.id, r)
                         .map(|e| e.id)
-                        .map_err(|e| {
-                            SharingError::from(Bad::EvidenceRef {
-                                reference: r.clone(),
-                                error: Box::new(e),
-                            })
-                        })
+                        .map_err(|e| evidence_ref_error(r, e))
                 })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(Scope::Evidence(ids.into()));
@@ -1801,9 +1796,53 @@ fn custody_seq(signed_hex: &str) -> Option<u64> {
         .map(|s| s.statement.seq)
 }
 
+/// The error of an evidence reference that did not resolve: "no such item" and "several items
+/// have that display id" are the caller's input ([`Bad::EvidenceRef`], 400); a store that could
+/// not be read is this node's fault ([`SharingError::Store`], worth retrying), never the caller's.
+fn evidence_ref_error(reference: &str, e: casemesh_store::StoreError) -> SharingError {
+    if e.is_refusal() {
+        Bad::EvidenceRef {
+            reference: reference.to_owned(),
+            error: Box::new(e),
+        }
+        .into()
+    } else {
+        SharingError::Store(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #9 point 4: a store that fails while an evidence reference is resolved is this
+    /// node's fault (retry, 5xx), not the caller's input; "not found" and "ambiguous" are.
+    #[test]
+    fn an_unreadable_store_is_not_a_bad_evidence_reference() {
+        use casemesh_store::StoreError;
+        for refusal in [
+            StoreError::NotFound("evidence \"door\"".into()),
+            StoreError::Conflict("2 evidence items have display id \"EV-1\"".into()),
+        ] {
+            let e = evidence_ref_error("door", refusal);
+            assert!(
+                matches!(e, SharingError::Invalid(Bad::EvidenceRef { .. })),
+                "{e:?}"
+            );
+            assert!(e.is_refusal());
+        }
+        for fault in [
+            StoreError::Db("io error: read".into()),
+            StoreError::NoSpace {
+                needed: 1,
+                available: 0,
+            },
+        ] {
+            let e = evidence_ref_error("door", fault);
+            assert!(matches!(e, SharingError::Store(_)), "{e:?}");
+            assert!(!e.is_refusal(), "{e}");
+        }
+    }
 
     #[test]
     fn recipients_need_a_name_and_no_control_characters() {

@@ -11,6 +11,8 @@
 //! | `share.onward/1` | partner → sharer | [`OnwardNotice`] (a hop of onward sharing) |
 //! | `case.update/2` | sharer → partner | [`MetaChanges`] (Automerge changes of case metadata) |
 //! | `access.event/1` | partner → sharer | [`AccessEvent`] (a user viewed or downloaded an access-mode share) |
+//! | `case.edit/1` | partner → sharer | [`MetaChanges`] (a partner's edits of an access-mode share) |
+//! | `directory.query/1` | either way | [`DirectoryQuery`]; answered at once, with the matches as the response payload |
 //!
 //! ## Shares of any size (version 2)
 //! No payload grows with the number of items in a share. The evidence items travel as
@@ -64,6 +66,9 @@ pub const KIND_ACCESS: MessageKind = MessageKind::AccessEvent;
 /// A partner's edits to an access-mode share's metadata (`case.edit/1`, payload [`MetaChanges`],
 /// changes always inline), partner → sharer (issue #14).
 pub const KIND_EDIT: MessageKind = MessageKind::CaseEdit;
+/// A question for a partner's directory (recipient type-ahead): answered at once with the
+/// matches as the response payload, never queued in the outbox nor recorded as applied.
+pub const KIND_DIRECTORY: MessageKind = MessageKind::DirectoryQuery;
 
 /// Bytes held by the sharer, named by hash, fetched over the blob protocol under the grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +303,17 @@ pub const MAX_ACCESS_USER: usize = 200;
 /// Most skipped items one receipt reports (the rest follow in later receipts).
 pub const MAX_SKIPPED_PER_RECEIPT: usize = 1_000;
 
+/// `directory.query/1` payload: a question for a partner's directory (recipient type-ahead,
+/// `crate::directory`). The answer is the response payload, a JSON array of at most
+/// `crate::directory::MAX_RESULTS` `DirectoryEntry`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectoryQuery {
+    /// What was typed; matched case-insensitively as a prefix of username, full name, email,
+    /// badge id or group name (empty = the first entries). At most
+    /// `crate::directory::MAX_QUERY` bytes.
+    pub query: String,
+}
+
 /// Every message of the sharing protocol, typed: the one place a kind is paired with its payload
 /// (issue #9 item 5). [`Message::decode`] refuses a kind this node does not know, and a payload
 /// that is oversize or malformed for its kind; [`Message::encode`] gives the kind and the payload
@@ -320,6 +336,8 @@ pub enum Message {
     Access(AccessEvent),
     /// `case.edit/1`, partner → sharer.
     Edit(MetaChanges),
+    /// `directory.query/1`, either way: a question answered with the matching entries.
+    Directory(DirectoryQuery),
     /// `ping/1`: no payload, answered `Ok`.
     Ping,
 }
@@ -336,6 +354,7 @@ impl Message {
             Message::Onward(_) => KIND_ONWARD,
             Message::Access(_) => KIND_ACCESS,
             Message::Edit(_) => KIND_EDIT,
+            Message::Directory(_) => KIND_DIRECTORY,
             Message::Ping => MessageKind::Ping,
         }
     }
@@ -350,6 +369,7 @@ impl Message {
             Message::Receipt(m) => encode(m),
             Message::Onward(m) => encode(m),
             Message::Access(m) => encode(m),
+            Message::Directory(m) => encode(m),
             Message::Ping => String::new(),
         };
         (self.kind(), payload)
@@ -369,6 +389,7 @@ impl Message {
             Some(K::ShareOnward) => Message::Onward(decode(kind, payload)?),
             Some(K::AccessEvent) => Message::Access(decode(kind, payload)?),
             Some(K::CaseEdit) => Message::Edit(decode(kind, payload)?),
+            Some(K::DirectoryQuery) => Message::Directory(decode(kind, payload)?),
             Some(K::Ping) => Message::Ping,
             _ => {
                 return Err(PayloadError {
@@ -453,6 +474,13 @@ mod tests {
                 }),
                 "case.edit/1",
                 r#"{"share":"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0","changes":{"inline":"01"}}"#,
+            ),
+            (
+                Message::Directory(DirectoryQuery {
+                    query: "ada".into(),
+                }),
+                "directory.query/1",
+                r#"{"query":"ada"}"#,
             ),
             (
                 Message::Receipt(Receipt {
@@ -614,16 +642,15 @@ mod tests {
     }
 
     /// The registry and the typed messages agree (issue #9 item 5): every live kind of
-    /// `casemesh_net::MessageKind` decodes to a [`Message`] (`directory.query/1`, a question
-    /// answered at once rather than a message of a share, is decoded by `crate::directory`);
-    /// a reserved one is answered `UnknownKind`.
+    /// `casemesh_net::MessageKind` decodes to a [`Message`] of that kind; a reserved one is
+    /// answered `UnknownKind`.
     #[test]
     fn every_live_kind_is_a_message_and_reserved_kinds_are_unknown() {
         for kind in MessageKind::ALL {
             let got = Message::decode(kind.as_str(), b"{}");
             if kind.is_reserved() {
                 assert!(got.is_err_and(|e| e.unknown_kind), "{kind}");
-            } else if kind != MessageKind::DirectoryQuery {
+            } else {
                 // `{}` lacks fields most kinds need: refused as malformed, never as unknown.
                 assert!(!got.is_err_and(|e| e.unknown_kind), "{kind}");
             }
