@@ -347,12 +347,13 @@ impl CaseService {
             // A display id several items share: decided among the items this caller sees, so
             // the answer never reveals an item hidden from them (issue #12).
             Err(StoreError::Conflict(_)) => {
-                let mut seen: Vec<Evidence> = self
-                    .store
-                    .case_evidence(case.id)?
-                    .into_iter()
-                    .filter(|e| e.display_id == reference && vis.covers_evidence(e, case))
-                    .collect();
+                let mut seen = Vec::new();
+                for e in self.store.case_evidence_iter(case.id)? {
+                    let e = e?;
+                    if e.display_id == reference && vis.covers_evidence(&e, case) {
+                        seen.push(e);
+                    }
+                }
                 return match seen.len() {
                     0 => Err(not_found()),
                     1 => Ok(seen.remove(0)),
@@ -515,12 +516,14 @@ impl CaseService {
             if !vis.any() {
                 continue;
             }
-            let evidence_count = self
-                .store
-                .case_evidence(c.id)?
-                .iter()
-                .filter(|e| vis.covers_evidence(e, &c))
-                .count();
+            // Counted one item at a time: memory does not grow with the case (issue #11; a
+            // 100,000-item case held every record at once here).
+            let mut evidence_count = 0;
+            for e in self.store.case_evidence_iter(c.id)? {
+                if vis.covers_evidence(&e?, &c) {
+                    evidence_count += 1;
+                }
+            }
             out.push(CaseSummary {
                 case: c,
                 evidence_count,
@@ -672,12 +675,10 @@ impl CaseService {
     ) -> Result<CaseDetail, CaseError> {
         self.require(caller, Action::EditCase)?;
         let current = self.resolve_whole(caller, reference)?;
-        let occupied: BTreeSet<_> = self
-            .store
-            .case_evidence(current.id)?
-            .iter()
-            .filter_map(|e| e.folder)
-            .collect();
+        let mut occupied = BTreeSet::new();
+        for e in self.store.case_evidence_iter(current.id)? {
+            occupied.extend(e?.folder);
+        }
         let actor = caller.actor(self.clock.now());
         let case = self
             .store

@@ -504,15 +504,20 @@ impl Store {
         {
             return Ok(ev);
         }
-        let mut matches: Vec<Evidence> = self
-            .case_evidence(case)?
-            .into_iter()
-            .filter(|e| e.display_id == reference)
-            .collect();
-        match matches.len() {
-            0 => Err(StoreError::NotFound(format!("evidence {reference:?}"))),
-            1 => Ok(matches.remove(0)),
-            n => Err(StoreError::Conflict(format!(
+        // One item at a time: memory does not grow with the case (issue #11).
+        let mut first = None;
+        let mut n = 0usize;
+        for ev in self.case_evidence_iter(case)? {
+            let ev = ev?;
+            if ev.display_id == reference {
+                n += 1;
+                first.get_or_insert(ev);
+            }
+        }
+        match (n, first) {
+            (1, Some(ev)) => Ok(ev),
+            (0, _) | (_, None) => Err(StoreError::NotFound(format!("evidence {reference:?}"))),
+            (n, _) => Err(StoreError::Conflict(format!(
                 "{n} evidence items have display id {reference:?}; use the id"
             ))),
         }
