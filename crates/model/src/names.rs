@@ -50,12 +50,23 @@ pub mod limits {
     pub const LABEL: usize = 255;
     /// A message sent with a share or a link.
     pub const MESSAGE: usize = 10_000;
+    /// A person's full name, an email address or a badge id (a user's directory fields, ours
+    /// or a partner's).
+    pub const PERSON_FIELD: usize = 320;
+    /// The organization's display name (`[org] name`, `casemesh init --org`).
+    pub const ORG_NAME: usize = 200;
 }
 
 /// Why a free-text field was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TextError {
+    /// Empty or only white space, where a value is required.
+    #[error("{field} is empty")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
     /// Longer than its limit (see [`limits`]).
     #[error("{field} is {len} bytes, longer than the {max} bytes allowed")]
     TooLong {

@@ -344,11 +344,8 @@ impl Config {
         })?;
         let config: Config = toml::from_str(&text)
             .with_context(|| format!("invalid configuration in {}", path.display()))?;
-        if config.org.name.trim().is_empty() {
-            bail!(
-                "invalid configuration in {}: org.name is empty",
-                path.display()
-            );
+        if let Err(e) = check_org_name(&config.org.name) {
+            bail!("invalid configuration in {}: {e}", path.display());
         }
         if let Err(e) = casemesh_links::client::TrustedProxies::parse(&config.link.trusted_proxies)
         {
@@ -515,6 +512,18 @@ impl Layout {
     pub fn blob_location(&self) -> PathBuf {
         self.dir.join("blob-location.json")
     }
+}
+
+/// Check an organization's display name (`[org] name`, `casemesh init --org`): not blank, one
+/// line of at most [`casemesh_model::names::limits::ORG_NAME`] bytes without control characters
+/// or bidirectional overrides. It is shown in every partner's lists, audit trails and mails.
+/// The error text names the field (`org.name …`).
+pub fn check_org_name(name: &str) -> Result<(), casemesh_model::names::TextError> {
+    use casemesh_model::names::{TextError, check_line, limits};
+    if name.trim().is_empty() {
+        return Err(TextError::Empty { field: "org.name" });
+    }
+    check_line("org.name", name, limits::ORG_NAME)
 }
 
 /// Read `DIR/identity.key`, the organization's 32-byte ed25519 secret.

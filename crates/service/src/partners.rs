@@ -13,7 +13,7 @@
 use crate::caller::Caller;
 use crate::error::{Disposition, of_sharing};
 use casemesh_model::ids::OrgId;
-use casemesh_model::org::{Action, Denied, Settings};
+use casemesh_model::org::{Action, Denied, Settings, ShareTarget};
 use casemesh_model::policy::{PolicyAction, SharedData, SharingPolicy};
 use casemesh_sharing::directory::DirectoryEntry;
 use casemesh_sharing::records::Partner;
@@ -216,13 +216,27 @@ impl PartnerService {
     }
 
     /// Users and groups in `partner`'s directory matching `query` (at most 200 bytes), asked of
-    /// the partner over the network; it answers only if it shares its directory.
+    /// the partner over the network; it answers only if it shares its directory. Only for
+    /// callers who may share with partners (a case or selected evidence): the directory is
+    /// the type-ahead for a partner share's recipients, and a partner's staff list is not for
+    /// every user of this node. `Denied` otherwise, before anything is asked of the partner.
     pub async fn directory(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         partner: &str,
         query: &str,
     ) -> Result<Vec<DirectoryEntry>, PartnerError> {
+        let flags = self
+            .settings
+            .read()
+            .map(|s| s.features.clone())
+            .unwrap_or_default();
+        if caller
+            .require(&flags, Action::SharePartner(ShareTarget::Case))
+            .is_err()
+        {
+            caller.require(&flags, Action::SharePartner(ShareTarget::Evidence))?;
+        }
         Ok(self.sharing.lookup_directory(partner, query).await?)
     }
 

@@ -12,7 +12,7 @@ use crate::caller::Caller;
 use crate::error::{Disposition, of_store};
 use crate::tasks::RequestTasks;
 use casemesh_model::ids::GroupId;
-use casemesh_model::names::{NameError, validate_name};
+use casemesh_model::names::{NameError, limits, validate_name};
 use casemesh_model::org::{Action, Denied, Group, Permission, Settings, User};
 use casemesh_store::{Clock, Store, StoreError};
 use std::collections::BTreeSet;
@@ -162,6 +162,7 @@ impl UserService {
     pub fn create(&self, caller: &Caller, new: &NewUser) -> Result<CreatedUser, UserError> {
         self.administer(caller)?;
         validate_name(&new.username)?;
+        check_person("full_name", &new.full_name)?;
         check_optional("email", &new.email)?;
         check_optional("badge_id", &new.badge_id)?;
         let groups = self.store.groups()?;
@@ -194,6 +195,7 @@ impl UserService {
         let groups = self.store.groups()?;
         let mut user = self.user(username)?;
         if let Some(v) = &edit.full_name {
+            check_person("full_name", v)?;
             user.full_name = v.clone();
         }
         if let Some(v) = &edit.email {
@@ -455,11 +457,20 @@ fn group_ids(all: &[Group], names: &[String]) -> Result<BTreeSet<GroupId>, UserE
         .collect()
 }
 
-fn check_optional(field: &str, v: &Option<String>) -> Result<(), UserError> {
+/// An optional directory field (email, badge id): as [`check_person`] when given.
+fn check_optional(field: &'static str, v: &Option<String>) -> Result<(), UserError> {
     match v {
-        Some(s) if s.len() > 320 || s.chars().any(char::is_control) => {
-            Err(UserError::Invalid(format!("invalid {field}")))
-        }
-        _ => Ok(()),
+        Some(s) => check_person(field, s),
+        None => Ok(()),
     }
+}
+
+/// A user's directory field (full name, email, badge id): one line of at most
+/// [`limits::PERSON_FIELD`] bytes without control characters or bidirectional overrides
+/// (`casemesh_model::names::check_line`). These fields are shown in tables, pages and logs, and
+/// sent to partners in directory answers, so an escape sequence or a line break would travel
+/// with them.
+fn check_person(field: &'static str, v: &str) -> Result<(), UserError> {
+    casemesh_model::names::check_line(field, v, limits::PERSON_FIELD)
+        .map_err(|e| UserError::Invalid(e.to_string()))
 }

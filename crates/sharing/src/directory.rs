@@ -7,6 +7,7 @@
 use crate::Engine;
 use crate::error::{Bad, Clash, NotAllowed, Result, SharingError, Unavailable};
 use crate::wire::{self, DirectoryQuery};
+use casemesh_model::names::{check_line, limits};
 use casemesh_net::{ControlRequest, ControlStatus};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,18 @@ pub struct DirectoryEntry {
     pub email: Option<String>,
     /// Badge id (users).
     pub badge_id: Option<String>,
+}
+
+/// Whether a partner's directory entry is one this node could have answered itself: kind
+/// `user` or `group`, a valid name, and one-line person fields within
+/// [`limits::PERSON_FIELD`] bytes.
+fn is_well_formed(e: &DirectoryEntry) -> bool {
+    matches!(e.kind.as_str(), "user" | "group")
+        && casemesh_model::names::validate_name(&e.name).is_ok()
+        && [&e.full_name, &e.email, &e.badge_id]
+            .into_iter()
+            .flatten()
+            .all(|v| check_line("directory field", v, limits::PERSON_FIELD).is_ok())
 }
 
 fn matches(query: &str, fields: &[Option<&str>]) -> bool {
@@ -75,6 +88,14 @@ impl Engine {
                 let mut entries: Vec<DirectoryEntry> =
                     wire::decode("directory answer", &response.payload).map_err(Bad::Payload)?;
                 entries.truncate(MAX_RESULTS);
+                // Partner input, checked like user input: an entry that could not have been
+                // typed here (a kind other than user or group, a name no recipient can have, a
+                // control character or an overlong field) is left out, never shown.
+                let before = entries.len();
+                entries.retain(is_well_formed);
+                if entries.len() < before {
+                    tracing::warn!(partner = %p.name, dropped = before - entries.len(), "directory answer: malformed entries left out");
+                }
                 Ok(entries)
             }
             ControlStatus::Rejected(reason) => Err(NotAllowed::DirectoryRefused {
@@ -127,6 +148,8 @@ impl Engine {
         };
         let mut out: Vec<DirectoryEntry> = users
             .iter()
+            // A disabled account receives nothing: it is no recipient to offer.
+            .filter(|u| !u.disabled)
             .filter(|u| {
                 matches(
                     &query.query,
@@ -168,7 +191,29 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{DirectoryEntry, is_well_formed, matches};
+
+    /// A partner's answer is input: entries with a hostile kind, name or field are left out.
+    #[test]
+    fn only_well_formed_partner_entries_are_kept() {
+        let user = |name: &str, full: &str| DirectoryEntry {
+            kind: "user".into(),
+            name: name.into(),
+            full_name: Some(full.into()),
+            email: Some("ada@da.example".into()),
+            badge_id: None,
+        };
+        assert!(is_well_formed(&user("ada", "Ada Lovelace")));
+        assert!(!is_well_formed(&user("ada", "Evil\u{1b}[2J")));
+        assert!(!is_well_formed(&user("ada", "line\nbreak")));
+        assert!(!is_well_formed(&user("ada", "\u{202E}gnp.exe")));
+        assert!(!is_well_formed(&user("ada", &"x".repeat(321))));
+        assert!(!is_well_formed(&user("a/b", "Ada")));
+        assert!(!is_well_formed(&user("", "Ada")));
+        let mut other = user("ada", "Ada");
+        other.kind = "admin".into();
+        assert!(!is_well_formed(&other));
+    }
 
     #[test]
     fn prefix_matches_any_field_or_word() {
