@@ -49,7 +49,12 @@ pub(crate) fn org_id(secret: &[u8; 32]) -> Result<String> {
     Ok(casemesh_service::config::identity_org_id(secret).to_string())
 }
 
-/// Run `casemesh init`.
+/// Run `casemesh init`. Every argument is checked before anything is written: a refused
+/// command line leaves the directory as it was. The configuration is written last and marks a
+/// complete data directory; a directory without one (an init that was interrupted, or refused
+/// by an older casemesh after writing part of it) is completed by running init again: its
+/// identity key and its administrator are kept (the administrator gets a new token), nothing
+/// is deleted.
 pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     let layout = Layout::new(dir);
     if layout.config().exists() {
@@ -59,9 +64,8 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
             layout.config().display()
         );
     }
-    if args.org.trim().is_empty() {
-        bail!("--org must not be empty");
-    }
+    casemesh_service::config::check_org_name(&args.org)
+        .map_err(|e| anyhow::anyhow!("invalid --org: {e} (nothing was written)"))?;
     if args.admin_addr == args.link_addr && args.admin_addr.port() != 0 {
         bail!(
             "--admin-addr and --link-addr are both {}: the admin API and the public link server \
@@ -69,7 +73,13 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
             args.admin_addr
         );
     }
-    casemesh_model::names::validate_name(&args.admin_user).context("invalid --admin-user")?;
+    casemesh_model::names::validate_name(&args.admin_user)
+        .map_err(|e| anyhow::anyhow!("invalid --admin-user: {e} (nothing was written)"))?;
+    for a in &args.p2p_listen {
+        a.parse::<casemesh_net::Multiaddr>().map_err(|e| {
+            anyhow::anyhow!("--p2p-listen {a:?} is not a multiaddr: {e} (nothing was written)")
+        })?;
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -77,17 +87,30 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
             .with_context(|| format!("restrict {}", dir.display()))?;
     }
 
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    write_atomic(&layout.identity(), &secret, 0o600)?;
+    // An identity key left by an interrupted init is kept: it may have been shown (and given
+    // to partners) already.
+    let secret = if layout.identity().exists() {
+        casemesh_service::config::load_identity(dir)?
+    } else {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        write_atomic(&layout.identity(), &secret, 0o600)?;
+        secret
+    };
     let org_id = org_id(&secret)?;
 
     let store = Store::open(dir)?;
-    let mut admin = User::new(&args.admin_user, "Administrator");
-    admin.permissions = Permission::ALL.into_iter().collect();
-    store.create_user(&admin)?;
+    let admin = match store.user_by_name(&args.admin_user)? {
+        Some(user) => user,
+        None => {
+            let mut admin = User::new(&args.admin_user, "Administrator");
+            admin.permissions = Permission::ALL.into_iter().collect();
+            store.create_user(&admin)?;
+            admin
+        }
+    };
     let now = casemesh_api::state::Clock::default().now();
-    let token = store.issue_token(admin.id, now)?;
+    let token = store.replace_token(admin.id, now, false)?;
     write_atomic(&layout.admin_token(), token.as_bytes(), 0o600)?;
     drop(store);
 
@@ -95,10 +118,6 @@ pub(crate) fn run(dir: &Path, args: &InitArgs, json: bool) -> Result<()> {
     let mut config = Config::new(&args.org, args.admin_addr);
     config.link.listen = args.link_addr;
     if !args.p2p_listen.is_empty() {
-        for a in &args.p2p_listen {
-            a.parse::<casemesh_net::Multiaddr>()
-                .map_err(|e| anyhow::anyhow!("--p2p-listen {a:?} is not a multiaddr: {e}"))?;
-        }
         config.p2p.listen = args.p2p_listen.clone();
     }
     config.save(dir)?;

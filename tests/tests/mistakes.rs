@@ -775,6 +775,55 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
     );
 }
 
+/// `casemesh init` checks every argument before it writes anything: a refused command line
+/// leaves no data directory behind (before, a bad `--p2p-listen` left an identity key, a
+/// database with the administrator and a token, and every later init failed with "user admin
+/// already exists"). A directory whose init stopped before its configuration was written is
+/// completed by running init again, with the same identity.
+#[test]
+fn a_refused_init_writes_nothing_and_an_interrupted_one_completes() {
+    let work = tempfile::tempdir().unwrap();
+    let init = |dir: &std::path::Path, extra: &[&str]| {
+        casemesh()
+            .args(["--json", "init", "--data-dir"])
+            .arg(dir)
+            .args(["--admin-addr", "127.0.0.1:0", "--link-addr", "127.0.0.1:0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused: [&[&str]; 4] = [
+        &["--org", "Org N", "--p2p-listen", "garbage"],
+        &["--org", "Evil\u{1b}[31m"],
+        &["--org", "   "],
+        &["--org", "Org N", "--admin-user", "a/b"],
+    ];
+    for args in refused {
+        let dir = work.path().join("refused");
+        let out = init(&dir, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert!(msg.contains("nothing was written"), "{args:?}: {msg}");
+        assert!(!dir.exists(), "{args:?} left {dir:?} behind");
+    }
+
+    let dir = work.path().join("n");
+    let first = init(&dir, &["--org", "Org N"]);
+    assert!(first.status.success(), "{first:?}");
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    // Interrupted after the database, before the configuration.
+    std::fs::remove_file(dir.join("config.toml")).unwrap();
+    let again = init(&dir, &["--org", "Org N"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["org_id"], first["org_id"], "the identity is kept");
+    assert!(dir.join("config.toml").exists());
+}
+
 /// Siblings found by a newcomer: one port for both listeners, a policy whose external onward
 /// sharing could never work, and man pages written over existing files are refused up front.
 #[test]
