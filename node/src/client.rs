@@ -20,7 +20,7 @@
 
 use crate::commands::Context;
 use anyhow::{Context as _, anyhow, bail};
-use casemesh_api_types::ErrorBody;
+use casemesh_api_types::{ErrorBody, MAX_MESSAGE_CHARS, clip};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
@@ -629,14 +629,26 @@ pub(crate) enum RequestError {
     },
 }
 
+/// Most bytes of an error answer's body the client reads: an API error body is far smaller; a
+/// proxy's page or a hostile server's endless body is not read further.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// Pass successful responses through; turn error responses into
-/// `<message> (<code>, HTTP <status>)`.
-async fn check(resp: Response) -> anyhow::Result<Response> {
+/// `<message> (<code>, HTTP <status>)`, reading at most [`MAX_ERROR_BODY`] bytes of the body.
+async fn check(mut resp: Response) -> anyhow::Result<Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
-    let text = resp.text().await.unwrap_or_default();
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    let text = String::from_utf8_lossy(&body);
     let (code, _) = api_error_fields(&text);
     Err(RequestError::Api {
         status,
@@ -655,16 +667,24 @@ fn api_error_fields(text: &str) -> (Option<String>, Option<String>) {
     }
 }
 
-/// The one-line message for an error answer with `status` and body `text`.
+/// The one-line message for an error answer with `status` and body `text`. A body that is no
+/// API error (another server's page: `--node` names something else) is not repeated whole: its
+/// first line, cut to 200 characters, and a hint.
 pub(crate) fn api_error_message(status: StatusCode, text: &str) -> String {
     let (code, message) = api_error_fields(text);
+    let message = message.map(|m| clip(&m, MAX_MESSAGE_CHARS));
+    let code = code.map(|c| clip(&c, 64));
     let status = status.as_u16();
     match (message.as_deref(), code.as_deref()) {
         (Some(m), Some(c)) => format!("{m} ({c}, HTTP {status})"),
         (Some(m), None) => format!("{m} (HTTP {status})"),
         (None, Some(c)) => format!("{c} (HTTP {status})"),
         (None, None) if text.trim().is_empty() => format!("the node answered HTTP {status}"),
-        (None, None) => format!("{} (HTTP {status})", text.trim()),
+        (None, None) => format!(
+            "{} (HTTP {status}; not an answer of casemesh's admin API: does --node name the \
+             node's admin address?)",
+            clip(text.trim().lines().next().unwrap_or_default(), 200)
+        ),
     }
 }
 
@@ -695,6 +715,29 @@ mod tests {
             api_error_message(StatusCode::BAD_GATEWAY, ""),
             "the node answered HTTP 502"
         );
+    }
+
+    /// Another server's text is repeated in part, never whole: a 5 MiB body made a 5 MiB
+    /// message (a newcomer's attack on issue #9).
+    #[test]
+    fn long_or_foreign_error_bodies_are_cut() {
+        let long = format!(
+            r#"{{"error":{{"code":"not_found","message":"case {} not found"}}}}"#,
+            "x".repeat(100_000)
+        );
+        let line = api_error_message(StatusCode::NOT_FOUND, &long);
+        assert!(line.chars().count() < 1_100, "{}", line.len());
+        assert!(line.ends_with("… (not_found, HTTP 404)"), "{line}");
+        let html = format!(
+            "<!DOCTYPE html>\n<html><body>{}</body></html>",
+            "y".repeat(1_000_000)
+        );
+        let line = api_error_message(StatusCode::NOT_FOUND, &html);
+        assert!(
+            line.starts_with("<!DOCTYPE html> (HTTP 404; not an answer"),
+            "{line}"
+        );
+        assert!(line.len() < 400, "{}", line.len());
     }
 
     #[test]

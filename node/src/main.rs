@@ -155,6 +155,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let json = cli.json;
+    out::set_json(json);
     // SIGPIPE stays ignored (Rust's default) for every command: a socket to a node that died
     // reports EPIPE as an error the client prints, instead of the signal killing it without a
     // word (issue #9). A reader that closes stdout (`casemesh … | head`) is handled by `out`.
@@ -249,11 +250,9 @@ fn print_json_error(kind: CliErrorKind, message: &str, api: Option<&client::Requ
             code,
         },
     };
-    errln!(
-        "{}",
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| r#"{"error":{"kind":"failed","message":""}}"#.into())
-    );
+    let line = serde_json::to_string(&body)
+        .unwrap_or_else(|_| r#"{"error":{"kind":"failed","message":""}}"#.into());
+    out::write_err_always(format_args!("{line}\n"));
 }
 
 fn real_main(cli: Cli) -> Result<()> {

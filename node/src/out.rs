@@ -1,5 +1,5 @@
 //! The CLI's standard output and error: every line a command prints goes through [`outln!`] /
-//! [`out!`] (stdout) or [`errln!`] / [`err!`] (stderr), `println!` / `eprintln!` with the write
+//! [`out!`] (stdout) or [`errln!`] (stderr), `println!` / `eprintln!` with the write
 //! error handled instead of a panic.
 //!
 //! The binary keeps SIGPIPE ignored, as Rust sets it, for every command: a client whose HTTP
@@ -23,11 +23,18 @@
 //!
 //! A failed write to stderr is ignored: stderr carries messages about the command, and losing
 //! them must not change what the command does or its exit status (`eprintln!` panicked: exit 101).
+//!
+//! With `--json` ([`set_json`]) stderr carries nothing but a failed command's one JSON error
+//! line (`main`, through [`write_err_always`]): the notes and progress lines of [`errln!`] are
+//! left out, so a script reads exactly one object there (what they said is in the
+//! JSON on stdout or in the error's message). A confirmation prompt still shows.
 
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Whether `--json` was given ([`set_json`]).
+static JSON: AtomicBool = AtomicBool::new(false);
 /// Whether the running command changes state ([`set_changes`]).
 static CHANGES: AtomicBool = AtomicBool::new(false);
 /// The first failed write to stdout of a command that changes state; later output is dropped.
@@ -37,6 +44,12 @@ static LOST: Mutex<Option<std::io::Error>> = Mutex::new(None);
 /// this once, before the command runs.
 pub(crate) fn set_changes(changes: bool) {
     CHANGES.store(changes, Ordering::SeqCst);
+}
+
+/// Declare whether `--json` was given (see the module doc); `main` calls this once, before the
+/// command runs.
+pub(crate) fn set_json(json: bool) {
+    JSON.store(json, Ordering::SeqCst);
 }
 
 /// The failed stdout write of a command that changes state, if there was one: the command ran to
@@ -73,13 +86,6 @@ macro_rules! errln {
     };
     ($($arg:tt)*) => {
         $crate::out::write_err(format_args!("{}\n", format_args!($($arg)*)))
-    };
-}
-
-/// `eprint!` that ignores a failed write (see the module doc).
-macro_rules! err {
-    ($($arg:tt)*) => {
-        $crate::out::write_err(format_args!($($arg)*))
     };
 }
 
@@ -133,8 +139,17 @@ pub(crate) fn fail(e: std::io::Error) {
     std::panic::resume_unwind(Box::new(StdoutFailed(e)))
 }
 
-/// Write `args` to stderr, ignoring a failure (see the module doc).
+/// Write `args` to stderr, ignoring a failure; nothing with `--json` (see the module doc).
 pub(crate) fn write_err(args: std::fmt::Arguments<'_>) {
+    if JSON.load(Ordering::SeqCst) {
+        return;
+    }
+    write_err_always(args);
+}
+
+/// Write `args` to stderr, ignoring a failure, `--json` or not: the JSON error line itself and a
+/// confirmation prompt.
+pub(crate) fn write_err_always(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }
 

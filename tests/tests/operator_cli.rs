@@ -277,6 +277,45 @@ fn json_errors_are_one_object_on_stderr() {
     assert!(v.message.contains("missing.zip"), "{v:?}");
 }
 
+/// With `--json`, stderr holds only the error line, even for commands that print progress or
+/// notes there otherwise: a `share create --wait` that times out while its partner is down
+/// printed its progress lines before the JSON (a newcomer's attack on issue #9).
+#[test]
+fn json_mode_keeps_stderr_to_the_error_line() {
+    let mut nodes = TestNode::start_many(&["json-sharer", "json-partner"]);
+    casemesh_tests::partner(&nodes[0], &nodes[1]);
+    nodes[1].stop();
+    let a = &nodes[0];
+    let share = |case: &'static str, json: bool| {
+        a.cli_ok(["case", "create", "--case-id", case, "--title", "Progress"]);
+        let mut args = vec![
+            "share",
+            "create",
+            case,
+            "--partner",
+            "json-partner",
+            "--to",
+            "user:admin",
+            "--wait",
+            "--timeout",
+            "2",
+        ];
+        if json {
+            args.insert(0, "--json");
+        }
+        a.cli_fail(args)
+    };
+    // Without --json: the progress line, then the error.
+    let (stderr, code) = share("J-1", false);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not connected"), "{stderr}");
+    let (stderr, code) = share("J-2", true);
+    assert_eq!(code, 1);
+    let v = json_error(&stderr);
+    assert_eq!(v.kind, CliErrorKind::Failed, "{v:?}");
+    assert!(v.message.contains("is not complete after 2 s"), "{v:?}");
+}
+
 /// Whether `program` is on PATH.
 fn which(program: &str) -> bool {
     std::env::var_os("PATH")

@@ -25,6 +25,20 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// Most characters of an error message the API answers or the CLI repeats ([`clip`]): the
+/// node's own messages are far shorter, but many quote what a caller typed (an id, a name), and
+/// an error answer is not to grow with a hostile input.
+pub const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// `text` cut to at most `max` characters (not bytes: never inside a UTF-8 sequence), `…`
+/// marking a cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// What a failed `casemesh … --json` command writes to stderr: one line holding
 /// `{"error":{"kind","message"[,"status","code"]}}` (the CLI's contract for scripts; the binary
 /// writes it, the tests read it back as this type). Not an admin API body.
@@ -69,6 +83,14 @@ pub enum CliErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_on_characters_and_marks_the_cut() {
+        assert_eq!(clip("ééé", 2), "éé…");
+        assert_eq!(clip("ab", 2), "ab");
+        assert_eq!(clip("", 0), "");
+        assert_eq!(clip("abc", 0), "…");
+    }
 
     /// The CLI's `--json` error line keeps its field names and kinds (scripts read them).
     #[test]

@@ -40,7 +40,9 @@ pub use cases::{
     AddQuery, BatchEntry, CaseSummary, CaseView, CreateCase, EditCase, EditEvidence, EvidenceView,
     FolderRequest, ListQuery, OriginView, RetentionView, TranscriptQuery, TranscriptView,
 };
-pub use error::{CliError, CliErrorBody, CliErrorKind, ErrorBody, ErrorDetail};
+pub use error::{
+    CliError, CliErrorBody, CliErrorKind, ErrorBody, ErrorDetail, MAX_MESSAGE_CHARS, clip,
+};
 pub use links::{CreateLink, LinkOptions, LinkStatus, LinkView, PackageFormat, Progress};
 pub use node::{
     BlobStats, BlobVerifyReport, EditSettings, GcReport, Health, MigrationFailure, MigrationReport,

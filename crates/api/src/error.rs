@@ -140,7 +140,11 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
-                message: self.message,
+                // Many messages quote what the caller typed: the answer does not grow with it.
+                message: casemesh_api_types::clip(
+                    &self.message,
+                    casemesh_api_types::MAX_MESSAGE_CHARS,
+                ),
             },
         };
         (self.status, axum::Json(body)).into_response()

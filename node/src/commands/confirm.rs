@@ -58,7 +58,9 @@ pub(crate) fn confirm(yes: Yes, what: &str) -> anyhow::Result<()> {
              go ahead (nothing was changed)"
         ),
         Decision::Ask => {
-            err!("This will {what}. It cannot be undone. Continue? [y/N] ");
+            crate::out::write_err_always(format_args!(
+                "This will {what}. It cannot be undone. Continue? [y/N] "
+            ));
             std::io::stderr().flush()?;
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;

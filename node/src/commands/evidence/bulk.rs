@@ -407,8 +407,14 @@ impl Run {
             self.sending = true;
             let up = client
                 .upload_counted(&["v1", "cases", case, "evidence"], &query, &file.path, bar)
-                .await?;
-            self.sending = false;
+                .await;
+            // "Was being sent" only when the node was reached: a file that could not be opened
+            // or read here never left this machine.
+            self.sending = up.as_ref().is_err_and(|e| {
+                e.chain()
+                    .any(|c| c.downcast_ref::<crate::client::RequestError>().is_some())
+            });
+            let up = up?;
             let ev: EvidenceView = typed(&up.answer)?;
             let entry = Entry {
                 out: BatchEntry {
