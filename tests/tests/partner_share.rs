@@ -1171,4 +1171,31 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
             .is_empty()
             .then_some(())
     });
+
+    // `share create … --wait` that only adds a recipient to the Complete share waits until the
+    // partner has confirmed that update: its answer already names the refusal (before, it
+    // returned at once with the old status, and the refusal showed only later).
+    let v: ShareView = a.cli_typed([
+        "share",
+        "create",
+        &case,
+        "--partner",
+        b.name(),
+        "--to",
+        "user:ghost",
+        "--wait",
+        "--timeout",
+        "60",
+    ]);
+    assert_eq!(
+        (v.id.as_str(), v.status.as_str()),
+        (share_id.as_str(), "Complete")
+    );
+    assert!(v.in_sync, "{v:?}");
+    let refused: Vec<&str> = v
+        .refused_recipients
+        .iter()
+        .map(|r| r.recipient.as_str())
+        .collect();
+    assert_eq!(refused, ["user:ghost"], "{v:?}");
 }

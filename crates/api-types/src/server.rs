@@ -104,6 +104,7 @@ impl From<OutgoingShare> for ShareView {
             created_at: s.created_at.to_string(),
             items_sent: s.items_sent as usize,
             items_delivered: s.items_delivered as usize,
+            in_sync: s.delivered_seq.is_some_and(|d| d >= s.seq),
             completed_at: s.completed_at.map(|t| t.to_string()),
             stopped_at: s.stopped_at.map(|t| t.to_string()),
             failure: s.failure.clone(),

@@ -173,6 +173,12 @@ pub struct ShareView {
     pub items_sent: usize,
     /// Evidence items the partner confirmed.
     pub items_delivered: usize,
+    /// Whether the partner has confirmed every message of the share so far: its offer and each
+    /// update (evidence added, recipients added). `false` while one is on its way, so a
+    /// `Complete` share whose recipients were just extended is not yet up to date at the
+    /// partner (`share create --wait` waits for it).
+    #[serde(default)]
+    pub in_sync: bool,
     /// When it last became Complete.
     pub completed_at: Option<String>,
     /// When it was stopped.

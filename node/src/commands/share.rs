@@ -242,7 +242,8 @@ fn recipients(v: &ShareView) -> Vec<String> {
     v.recipients.iter().map(|r| sx(&r.recipient)).collect()
 }
 
-/// Wait until share `id` is no longer Processing, showing items and bytes delivered (a spinner
+/// Wait until share `id` is no longer Processing and the partner has confirmed its latest update
+/// ([`ShareView::in_sync`]), showing items and bytes delivered (a spinner
 /// on a terminal, a line per change otherwise) and saying plainly when the partner is not
 /// connected. With `timeout` (seconds), give up after it with an error naming the share and
 /// what is missing.
@@ -270,7 +271,9 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
             );
             return Ok(raw);
         }
-        if v.status != "Processing" {
+        // Done once the share has settled and, when Complete, the partner has confirmed its
+        // latest update too (recipients added to a Complete share keep it Complete).
+        if v.status != "Processing" && (v.status != "Complete" || v.in_sync) {
             spinner.finish_and_clear();
             return Ok(raw);
         }
@@ -286,12 +289,19 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
             ),
             None => String::new(),
         };
-        let line = format!(
-            "share {id}: {} of {} items delivered, {} sent{reach}",
-            v.items_delivered,
-            v.items_sent,
-            super::bytes(sent.saturating_sub(base)),
-        );
+        let line = if v.status == "Complete" {
+            format!(
+                "share {id}: waiting for {} to confirm the update{reach}",
+                sx(&v.partner_name)
+            )
+        } else {
+            format!(
+                "share {id}: {} of {} items delivered, {} sent{reach}",
+                v.items_delivered,
+                v.items_sent,
+                super::bytes(sent.saturating_sub(base)),
+            )
+        };
         if line != last_line {
             if terminal {
                 spinner.set_message(line.clone());
@@ -303,6 +313,13 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
         spinner.tick();
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             spinner.finish_and_clear();
+            if v.status == "Complete" {
+                anyhow::bail!(
+                    "share {id}: {} has not confirmed the latest update after {} s{reach}. It goes on in the background: casemesh share status {id} --wait",
+                    sx(&v.partner_name),
+                    timeout.unwrap_or(0),
+                );
+            }
             let missing = v.items_sent.saturating_sub(v.items_delivered);
             anyhow::bail!(
                 "share {id} is not complete after {} s: {missing} of {} items not yet confirmed by {}{reach}. It goes on in the background: casemesh share status {id} --wait",
