@@ -64,7 +64,12 @@ fn a_partner_directory_is_visible_only_when_shared() {
         err.contains("permission") || err.contains("forbidden"),
         "{err}"
     );
-    let sharing = add_user(&sharer, "sam", "Sam Sharer", &["case_share_by_copy"]);
+    let sharing = add_user(
+        &sharer,
+        "sam",
+        "Sam Sharer",
+        &["case_share,case_share_by_copy"],
+    );
     let found: Vec<DirectoryEntryView> =
         sharer.cli_typed_as(&sharing, ["partner", "directory", "dir-receiver", "ada"]);
     assert_eq!(found.len(), 1, "{found:?}");
