@@ -63,6 +63,7 @@ pub mod hostile;
 /// The admin API's types (`casemesh_api_types`), for tests to read answers with
 /// ([`TestNode::cli_typed`], [`json_as`]).
 pub use casemesh_api_types::*;
+use casemesh_model::ids::BlobHash;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
@@ -807,9 +808,10 @@ impl TestNode {
         found
     }
 
-    /// Where the blob with lowercase hex BLAKE3 `hash` is stored.
-    pub fn blob_path(&self, hash: &str) -> PathBuf {
-        self.data_dir.join("blobs").join(&hash[..2]).join(hash)
+    /// Where the blob `hash` is stored (`blobs/<first two hex digits>/<hex>`).
+    pub fn blob_path(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.data_dir.join("blobs").join(&hex[..2]).join(hex)
     }
 }
 
@@ -1108,14 +1110,14 @@ pub fn damage_byte(path: &Path, offset: u64, mask: u8) {
     f.sync_all().expect("syncing the damaged file");
 }
 
-/// Lowercase hex BLAKE3 of the file at `path`.
-pub fn hash_file(path: &Path) -> String {
+/// The BLAKE3 of the file at `path`, as the API names blobs.
+pub fn hash_file(path: &Path) -> BlobHash {
     let mut hasher = blake3::Hasher::new();
     let file = fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
     hasher
         .update_reader(file)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    hasher.finalize().to_hex().to_string()
+    hasher.finalize().into()
 }
 
 /// A path as `&str` for CLI arguments (test paths are always UTF-8).
@@ -1187,7 +1189,7 @@ pub fn node_identity(node: &TestNode) -> (String, String) {
         .first()
         .unwrap_or_else(|| panic!("node {} has no listen address: {id:?}", node.name()))
         .clone();
-    (id.peer_id, addr)
+    (id.peer_id.to_string(), addr)
 }
 
 /// `node`'s case `number` ("State v. Example", described "Burglary at 5 Main St") with one
@@ -1206,8 +1208,9 @@ pub fn case_with_item(node: &TestNode, dir: &Path, number: &str) -> (String, Str
     ]);
     let path = dir.join("clip.mp4");
     random_file(&path, 4_000, 7);
-    let ev: EvidenceView = node.cli_typed(["evidence", "add", &case.id, s(&path)]);
-    (case.id, ev.id)
+    let case_id = case.id.to_string();
+    let ev: EvidenceView = node.cli_typed(["evidence", "add", &case_id, s(&path)]);
+    (case_id, ev.id.to_string())
 }
 
 /// `received updates SHARE` on `node`, typed: the updates waiting for review.
@@ -1445,7 +1448,7 @@ pub fn error_code(resp: reqwest::blocking::Response) -> String {
     body.error.code
 }
 
-/// Create a case with case number `case_id`; returns its record id.
+/// Create a case with case number `case_id`; returns its record id as text, for command lines.
 pub fn create_case(node: &TestNode, case_id: &str) -> String {
     let case: CaseView = node.cli_typed([
         "case",
@@ -1455,7 +1458,7 @@ pub fn create_case(node: &TestNode, case_id: &str) -> String {
         "--title",
         "Shared case",
     ]);
-    case.id
+    case.id.to_string()
 }
 
 /// `share create CASE --partner county-da --mode access --to user:dana` on `a`; returns the
@@ -1483,7 +1486,7 @@ pub fn access_share(a: &TestNode, b: &TestNode, dana: &str, case: &str) -> Strin
             list.iter().any(|s| s.id == id).then_some(())
         },
     );
-    id
+    id.to_string()
 }
 
 /// `share create CASE --partner PARTNER --to user:admin EXTRA…` on `node`; returns the share.
@@ -1532,7 +1535,7 @@ pub fn wait_copy(node: &TestNode, share: &str, count: usize, limit: Duration) ->
         limit,
         || {
             let local = try_received_view(node, share)?.local_case?;
-            let copy = case_view(node, &local);
+            let copy = case_view(node, &local.to_string());
             (copy.evidence.len() == count).then_some(copy)
         },
     )
@@ -1574,9 +1577,9 @@ pub fn wait_connected(node: &TestNode, name: &str, connected: bool, limit: Durat
 }
 
 /// Download evidence `ev` of `case` from `node` (`evidence get`, which checks the hash) into
-/// `dir` and return the copy's lowercase hex BLAKE3 (the copy is removed again); panics with the
+/// `dir` and return the copy's BLAKE3 (the copy is removed again); panics with the
 /// CLI's stderr when the download fails (see [`try_downloaded_hash`]).
-pub fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> String {
+pub fn downloaded_hash(node: &TestNode, case: &str, ev: &str, dir: &Path) -> BlobHash {
     try_downloaded_hash(node, case, ev, dir)
         .unwrap_or_else(|stderr| panic!("evidence get {case} {ev} on {}: {stderr}", node.name()))
 }
@@ -1587,7 +1590,7 @@ pub fn try_downloaded_hash(
     case: &str,
     ev: &str,
     dir: &Path,
-) -> Result<String, String> {
+) -> Result<BlobHash, String> {
     let out = dir.join(format!("download-{ev}"));
     let o = node.cli(["evidence", "get", case, ev, "-o", s(&out)]);
     if !o.status.success() {
@@ -1598,9 +1601,10 @@ pub fn try_downloaded_hash(
     Ok(hash)
 }
 
-/// The distinct hashes of `items`, sorted (items with the same bytes share one blob).
+/// The distinct hashes of `items` as hex text, sorted (items with the same bytes share one blob):
+/// what a blob store lists as its keys or file names.
 pub fn distinct_hashes(items: &[EvidenceView]) -> Vec<String> {
-    let mut hashes: Vec<String> = items.iter().map(|e| e.hash.clone()).collect();
+    let mut hashes: Vec<String> = items.iter().map(|e| e.hash.to_string()).collect();
     hashes.sort();
     hashes.dedup();
     hashes
@@ -1622,10 +1626,10 @@ pub fn assert_http_status(stderr: &str, status: u16) {
 /// missing or corrupt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobsVerify {
-    /// Hashes (lowercase hex) of referenced blobs with no file.
-    pub missing: Vec<String>,
+    /// Hashes of referenced blobs with no file.
+    pub missing: Vec<BlobHash>,
     /// Hashes of referenced blobs whose bytes no longer hash to their name.
-    pub corrupt: Vec<String>,
+    pub corrupt: Vec<BlobHash>,
     /// Blob files no record references (garbage for `blobs gc`, not an error).
     pub unreferenced: u64,
     /// The command's exit code.

@@ -8,7 +8,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
-use casemesh_model::ids::BlobHash;
+use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_net::{NetError, Partner, PeerId, RefusalCode};
 use casemesh_tests::{
     CaseSummary, CaseView, ReceivedContentsView, ReceivedView, TestNode, access_share,
@@ -20,7 +20,7 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// A's case with two items (one in `Shared`); returns (case, [(evidence id, hash, path)]).
-fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(String, String)>) {
+fn case_with_items(a: &TestNode, dir: &std::path::Path) -> (String, Vec<(EvidenceId, BlobHash)>) {
     let case = create_case(a, "AM-1");
     a.cli_ok(["folder", "create", &case, "Shared"]);
     let mut items = Vec::new();
@@ -63,6 +63,7 @@ fn a_partner_user_lists_and_downloads_in_place_and_a_stop_ends_it() {
 
     // … and downloads one, byte-identical.
     let (ev, hash) = &items[0];
+    let ev = &ev.to_string();
     let out = work.path().join("got.bin");
     b.cli_json_as(&dana, ["received", "get", &share, ev, "-o", s(&out)]);
     assert_eq!(&hash_file(&out), hash);
@@ -166,7 +167,7 @@ fn import_of_an_access_share_makes_a_copy_only_when_the_policy_allows_it() {
         let d = received_view(&b, &allowed);
         (d.items_imported == 1).then(|| d.local_case.unwrap())
     });
-    let shown: CaseView = b.cli_typed_as(&dana, ["case", "show", &copy]);
+    let shown: CaseView = b.cli_typed_as(&dana, ["case", "show", &copy.to_string()]);
     let evidence = &shown.evidence;
     assert_eq!(evidence.len(), 1, "{shown:?}");
     assert_eq!(evidence[0].hash, hash_file(&path));
@@ -193,7 +194,14 @@ fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
     let out = work.path().join("got.bin");
     let (err, code) = b.cli_fail_as(
         &dana,
-        ["received", "get", &share, &items[0].0, "-o", s(&out)],
+        [
+            "received",
+            "get",
+            &share,
+            &items[0].0.to_string(),
+            "-o",
+            s(&out),
+        ],
     );
     assert_ne!(code, 0);
     assert_http_status(&err, 403);
@@ -209,7 +217,7 @@ fn without_download_view_works_and_both_nodes_refuse_the_bytes() {
         .unwrap()
         .try_into()
         .unwrap();
-    let hash: BlobHash = items[0].1.parse().unwrap();
+    let hash: BlobHash = items[0].1;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let refused = rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,7 @@ fn add(node: &TestNode, case: &str, dir: &Path, name: &str, size: u64) -> String
         &[],
     )
     .id
+    .to_string()
 }
 
 /// The names of the evidence items `case` shows to the holder of `token`.
@@ -74,7 +75,8 @@ fn scene(number: &str, mode: &str) -> Scene {
             "--to",
             "user:dana",
         ])
-        .id;
+        .id
+        .to_string();
     Scene {
         work,
         a,
@@ -102,7 +104,7 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     // copy's items — EV-0002, the number the sharer gives its next item — so once that item
     // arrives, two items of the copy have one display id (a user cannot make that by hand: a
     // display id already taken is refused).
-    let note = add(&b, &copy, work.path(), "local-note.bin", 500);
+    let note = add(&b, &copy.to_string(), work.path(), "local-note.bin", 500);
     add(&a, &case, work.path(), "first-update.bin", 3_000);
     wait_copy(&b, &share, 3, LIMIT);
 
@@ -121,7 +123,7 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     // dana, named at the offer, sees everything; erin only what came after she was named, and
     // what the receiving organization adds itself (its own work, not an update).
     assert_eq!(
-        names_seen(&b, &dana, &copy),
+        names_seen(&b, &dana, &copy.to_string()),
         [
             "after-erin.bin",
             "before-share.bin",
@@ -130,11 +132,11 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
         ]
     );
     assert_eq!(
-        names_seen(&b, &erin, &copy),
+        names_seen(&b, &erin, &copy.to_string()),
         ["after-erin.bin", "local-note.bin"]
     );
     // The earlier items do not exist for her: 404 on download, by id and by display id.
-    let earlier = case_view(&b, &copy)
+    let earlier = case_view(&b, &copy.to_string())
         .evidence
         .into_iter()
         .find(|e| e.name == "first-update.bin")
@@ -143,7 +145,14 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     // (Its display id names, for her, the local item that has the same one: below.)
     let (err, _) = b.cli_fail_as(
         &erin,
-        ["evidence", "get", &copy, &earlier.id, "-o", s(&out)],
+        [
+            "evidence",
+            "get",
+            &copy.to_string(),
+            &earlier.id.to_string(),
+            "-o",
+            s(&out),
+        ],
     );
     assert_http_status(&err, 404);
     assert!(!out.exists());
@@ -177,16 +186,26 @@ fn a_recipient_added_later_sees_only_later_updates_of_a_copy() {
     // The display id the local item shares with a hidden one names, for erin, the one she sees:
     // the answer never reveals the hidden item (no "2 items have display id").
     let shared_id = earlier.display_id.as_str();
-    let local: EvidenceView = b.cli_typed(["evidence", "show", &copy, &note]);
+    let local: EvidenceView = b.cli_typed(["evidence", "show", &copy.to_string(), &note]);
     assert_eq!(local.display_id, shared_id, "the collision this test needs");
-    b.cli_json_as(&erin, ["evidence", "get", &copy, shared_id, "-o", s(&out)]);
+    b.cli_json_as(
+        &erin,
+        [
+            "evidence",
+            "get",
+            &copy.to_string(),
+            shared_id,
+            "-o",
+            s(&out),
+        ],
+    );
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 500);
     let (err, _) = b.cli_fail_as(
         &dana,
         [
             "evidence",
             "get",
-            &copy,
+            &copy.to_string(),
             shared_id,
             "-o",
             s(&work.path().join("d.bin")),

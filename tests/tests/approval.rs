@@ -55,7 +55,7 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     add_random_evidence(&a, &case, &file, 4000, 9, &[]);
 
     let share: ShareView = a.cli_typed_as(&alice, share_create_args(&case, "county-da", &[]));
-    let id = share.id.clone();
+    let id = share.id.to_string();
     assert_eq!(share.status, "PendingApproval", "{share:?}");
     // Nothing leaves while it waits.
     std::thread::sleep(Duration::from_secs(3));
@@ -73,10 +73,10 @@ fn a_share_under_two_person_approval_leaves_only_when_a_second_person_approves()
     // An administrator who created a share cannot approve their own either.
     let own: ShareView = share_case(&a, &case, "county-da", &[]);
     assert_eq!(own.status, "PendingApproval");
-    let (msg, code) = a.cli_fail(["share", "approve", &own.id]);
+    let (msg, code) = a.cli_fail(["share", "approve", &own.id.to_string()]);
     assert_ne!(code, 0);
     assert!(msg.contains("second person"), "{msg}");
-    a.cli_ok(["share", "stop", &own.id, "--yes"]);
+    a.cli_ok(["share", "stop", &own.id.to_string(), "--yes"]);
 
     // A second person approves: the share leaves and completes.
     let approved: ShareView = a.cli_typed_as(&bob, ["share", "approve", &id]);

@@ -12,6 +12,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::BlobHash;
 use casemesh_tests::{BatchEntry, EvidenceView, TestNode, create_case, hash_file, random_file, s};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -67,7 +68,7 @@ fn skipped(e: &BatchEntry) -> bool {
 }
 
 /// The case's evidence as (folder, name, hash, display id), sorted.
-fn items(node: &TestNode, case: &str) -> Vec<(String, String, String, String)> {
+fn items(node: &TestNode, case: &str) -> Vec<(String, String, BlobHash, String)> {
     let list: Vec<EvidenceView> = node.cli_typed(["evidence", "list", case]);
     let mut items: Vec<_> = list
         .into_iter()

@@ -45,19 +45,36 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "Access test",
     ]);
     let case = case.id;
-    a.cli_ok(["folder", "create", &case, "Photos"]);
+    a.cli_ok(["folder", "create", &case.to_string(), "Photos"]);
     let file = work.path().join("photo.jpg");
-    let photo = add_random_evidence(&a, &case, &file, 4000, 1, &["--folder", "Photos"]);
+    let photo = add_random_evidence(
+        &a,
+        &case.to_string(),
+        &file,
+        4000,
+        1,
+        &["--folder", "Photos"],
+    );
     let other = work.path().join("memo.pdf");
-    let memo = add_random_evidence(&a, &case, &other, 3000, 2, &[]);
+    let memo = add_random_evidence(&a, &case.to_string(), &other, 3000, 2, &[]);
     let out = work.path().join("got.bin");
 
     // Nobody gave eve access: the case does not exist for her.
     let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", "ACC-1"]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
+    let (stderr, _) = a.cli_fail_as(
+        &eve,
+        [
+            "evidence",
+            "get",
+            &case.to_string(),
+            &photo.id.to_string(),
+            "-o",
+            s(&out),
+        ],
+    );
     assert_http_status(&stderr, 404);
     assert!(case_ids(&a, &eve).is_empty());
 
@@ -65,7 +82,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let shared: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case,
+        &case.to_string(),
         "--inside",
         "--to",
         "group:Trial team",
@@ -73,19 +90,29 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "For trial prep",
     ]);
     assert_eq!(shared.scope, "entire_case", "{shared:?}");
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
     assert_http_status(&stderr, 404);
 
     // She joins the group: she sees the case and downloads its evidence byte-identically.
     a.cli_ok(["user", "edit", "eve", "--group", "Trial team"]);
     assert_eq!(evidence_names(&a, &eve, "ACC-1").len(), 2);
-    let got = a.cli_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
+    let got = a.cli_as(
+        &eve,
+        [
+            "evidence",
+            "get",
+            &case.to_string(),
+            &photo.id.to_string(),
+            "-o",
+            s(&out),
+        ],
+    );
     assert!(got.status.success(), "{got:?}");
     assert_eq!(fs::read(&out).unwrap(), fs::read(&file).unwrap());
     assert_eq!(case_ids(&a, &eve), ["ACC-1"]);
 
     // `share access` names everyone, the owner marked, with full names.
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
     assert_eq!(access[0].kind, "owner", "{access:?}");
     assert!(
         access
@@ -96,10 +123,20 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
 
     // She leaves the group: the case is gone for her again.
     a.cli_ok(["user", "edit", "eve", "--no-groups"]);
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
     assert_http_status(&stderr, 404);
     fs::remove_file(&out).unwrap();
-    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo.id, "-o", s(&out)]);
+    let (stderr, _) = a.cli_fail_as(
+        &eve,
+        [
+            "evidence",
+            "get",
+            &case.to_string(),
+            &photo.id.to_string(),
+            "-o",
+            s(&out),
+        ],
+    );
     assert_http_status(&stderr, 404);
 
     // A folder share to one user: that folder's evidence only; the rest answers 404, and
@@ -108,24 +145,34 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let photos_share: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case,
+        &case.to_string(),
         "--inside",
         "--to",
         "user:frank",
         "--folder",
         "Photos",
     ]);
-    assert_eq!(evidence_names(&a, &frank, &case), ["photo.jpg"]);
-    let (stderr, _) = a.cli_fail_as(&frank, ["evidence", "get", &case, &memo.id, "-o", s(&out)]);
+    assert_eq!(evidence_names(&a, &frank, &case.to_string()), ["photo.jpg"]);
+    let (stderr, _) = a.cli_fail_as(
+        &frank,
+        [
+            "evidence",
+            "get",
+            &case.to_string(),
+            &memo.id.to_string(),
+            "-o",
+            s(&out),
+        ],
+    );
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case.to_string()]);
     assert_http_status(&stderr, 403);
     // The case list counts only what frank sees.
     let listed: Vec<CaseSummary> = a.cli_typed_as(&frank, ["case", "list"]);
     assert_eq!(listed[0].evidence_count, 1, "{listed:?}");
     // A link of the case is not his to see or revoke (404, as if it did not exist).
-    let link: LinkView = a.cli_typed(["link", "create", &case, "--format", "zip"]);
-    let link_id = link.id.as_str();
+    let link: LinkView = a.cli_typed(["link", "create", &case.to_string(), "--format", "zip"]);
+    let link_id = &link.id.to_string();
     let linker = a
         .cli_typed::<CreatedUser, _, _>([
             "user",
@@ -151,26 +198,26 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let memo_share: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case,
+        &case.to_string(),
         "--inside",
         "--to",
         "user:frank",
         "--evidence",
-        &memo.id,
+        &memo.id.to_string(),
     ]);
-    assert_eq!(evidence_names(&a, &frank, &case).len(), 2);
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
+    assert_eq!(evidence_names(&a, &frank, &case.to_string()).len(), 2);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
     let franks = access
         .iter()
         .filter(|r| r.who == "frank" && r.full_name.as_deref() == Some("Frank Castle"))
         .count();
     assert_eq!(franks, 2, "one line per inside share: {access:?}");
-    a.cli_ok(["share", "stop", &photos_share.id, "--yes"]);
-    assert_eq!(evidence_names(&a, &frank, &case), ["memo.pdf"]);
-    a.cli_ok(["share", "stop", &memo_share.id, "--yes"]);
-    let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case]);
+    a.cli_ok(["share", "stop", &photos_share.id.to_string(), "--yes"]);
+    assert_eq!(evidence_names(&a, &frank, &case.to_string()), ["memo.pdf"]);
+    a.cli_ok(["share", "stop", &memo_share.id.to_string(), "--yes"]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case.to_string()]);
     assert_http_status(&stderr, 404);
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
     assert!(
         !access.iter().any(|r| r.who == "frank"),
         "stopped shares give no access: {access:?}"
@@ -180,7 +227,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let (stderr, _) = a.cli_fail([
         "share",
         "create",
-        &case,
+        &case.to_string(),
         "--inside",
         "--to",
         "user:ghost",
@@ -192,7 +239,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "{stderr}"
     );
     assert_eq!(
-        a.cli_typed::<Vec<AccessEntry>, _, _>(["share", "access", &case]),
+        a.cli_typed::<Vec<AccessEntry>, _, _>(["share", "access", &case.to_string()]),
         access
     );
 }
@@ -219,8 +266,8 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
         "--to",
         "user:dana",
     ]);
-    let copy: CaseView = wait_copy(&b, &sh.id, 1, Duration::from_secs(30));
-    let copy_id = copy.id.as_str();
+    let copy: CaseView = wait_copy(&b, &sh.id.to_string(), 1, Duration::from_secs(30));
+    let copy_id = &copy.id.to_string();
     assert_eq!(case_ids(&b, &dana), ["RCV-1"]);
     b.cli_typed_as::<CaseView, _, _>(&dana, ["case", "show", copy_id]);
     assert!(case_ids(&b, &eve).is_empty());
@@ -237,18 +284,25 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
             .is_empty()
     );
     for args in [
-        vec!["received", "show", &sh.id],
+        vec!["received", "show", &sh.id.to_string()],
         vec!["received", "show", copy_id],
-        vec!["received", "updates", &sh.id],
+        vec!["received", "updates", &sh.id.to_string()],
     ] {
         let (stderr, _) = b.cli_fail_as(&eve, &args);
         assert_http_status(&stderr, 404);
     }
-    b.cli_typed_as::<ReceivedView, _, _>(&dana, ["received", "show", &sh.id]);
+    b.cli_typed_as::<ReceivedView, _, _>(&dana, ["received", "show", &sh.id.to_string()]);
 
     // Evidence of which none may leave is refused at once, not a share that never completes.
-    let ev = case_view(&a, &case).evidence[0].id.clone();
-    a.cli_ok(["evidence", "edit", &case, &ev, "--do-not-disclose", "on"]);
+    let ev = case_view(&a, &case).evidence[0].id;
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        &ev.to_string(),
+        "--do-not-disclose",
+        "on",
+    ]);
     let (stderr, _) = a.cli_fail([
         "share",
         "create",
@@ -258,7 +312,7 @@ fn a_received_copy_is_visible_to_its_recipients_only() {
         "--to",
         "user:dana",
         "--evidence",
-        &ev,
+        &ev.to_string(),
     ]);
     assert!(stderr.contains("do not disclose"), "{stderr}");
 }
@@ -276,7 +330,7 @@ fn shares_and_peers_are_not_shown_to_users_without_access() {
     let file = work.path().join("x.bin");
     add_random_evidence(&a, &case, &file, 1000, 3, &[]);
     let share: ShareView = share_case(&a, &case, "county-da", &[]);
-    let id = share.id.as_str();
+    let id = &share.id.to_string();
     let (stderr, _) = a.cli_fail_as(&plain, ["share", "status", id]);
     assert!(stderr.contains("404"), "{stderr}");
     let (stderr, _) = a.cli_fail_as(&plain, ["peers"]);

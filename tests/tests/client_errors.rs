@@ -410,7 +410,7 @@ fn a_failed_link_build_does_not_say_to_forward_a_url() {
     std::fs::write(&file, &bytes).unwrap();
     node.cli_ok(["evidence", "add", "LF-1", file.to_str().unwrap()]);
     // A blob corrupted on the node's disk fails the package build.
-    let blob = node.blob_path(&blake3::hash(&bytes).to_hex());
+    let blob = node.blob_path(&casemesh_model::ids::BlobHash::of(&bytes));
     let mut perms = std::fs::metadata(&blob).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perms.set_readonly(false);
@@ -602,7 +602,14 @@ fn the_request_timeout_does_not_cut_a_share_wait_short() {
             spawn_on(
                 &police,
                 &[("CASEMESH_REQUEST_TIMEOUT", "2")],
-                &["share", "status", &share.id, "--wait", "--timeout", &huge],
+                &[
+                    "share",
+                    "status",
+                    &share.id.to_string(),
+                    "--wait",
+                    "--timeout",
+                    &huge,
+                ],
             ),
         ),
         (
@@ -706,7 +713,7 @@ fn dash_is_standard_output_or_refused() {
         );
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(doc.get("@context").is_some(), "{doc}");
-        let out = run(&["evidence", "get", &case, &ev.id, flag, "-"]);
+        let out = run(&["evidence", "get", &case, &ev.id.to_string(), flag, "-"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(

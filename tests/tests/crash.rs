@@ -23,6 +23,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::{BlobHash, EvidenceId};
 use casemesh_tests::{
     CaseView, EvidenceView, NodeCli, SHARING_LOG, ShareView, SplitMix64, TestNode,
     assert_audit_verifies, assert_blobs_sound, case_view, crash_seed, env_number, json_as, partner,
@@ -158,9 +159,9 @@ struct Acked {
     case: bool,
     folders: BTreeSet<String>,
     /// Evidence id → hash.
-    evidence: BTreeMap<String, String>,
+    evidence: BTreeMap<EvidenceId, BlobHash>,
     /// Evidence id → the name an acknowledged rename gave it.
-    renames: BTreeMap<String, String>,
+    renames: BTreeMap<EvidenceId, String>,
     share: bool,
     recipients: BTreeSet<String>,
     stopped: bool,
@@ -189,7 +190,7 @@ struct Driver {
     /// Steps whose command failed but whose effect the node showed afterwards.
     applied_unacked: Vec<String>,
     /// Evidence name as added → id.
-    evidence_ids: BTreeMap<String, String>,
+    evidence_ids: BTreeMap<String, EvidenceId>,
 }
 
 /// `Ok(None)` when the node answered 404, `Err` when it could not be asked (down, restarting).
@@ -322,11 +323,11 @@ fn lost_in_case(acked: &Acked, shown: &CaseView) -> Vec<String> {
 }
 
 /// Evidence id → (hash, name) of a `case show` answer.
-fn case_items(shown: &CaseView) -> BTreeMap<String, (String, String)> {
+fn case_items(shown: &CaseView) -> BTreeMap<EvidenceId, (BlobHash, String)> {
     shown
         .evidence
         .iter()
-        .map(|e| (e.id.clone(), (e.hash.clone(), e.name.clone())))
+        .map(|e| (e.id, (e.hash, e.name.clone())))
         .collect()
 }
 
@@ -357,7 +358,7 @@ impl Driver {
                     || sharer.try_json(args).map(|v| json_as::<CaseView>(&v)),
                     || lookup(&sharer, &["case", "show", CASE]),
                 );
-                self.ledger.case_id = Some(case.id);
+                self.ledger.case_id = Some(case.id.to_string());
                 self.ledger.acked.case |= acked;
                 self.note("case create".into(), acked);
             }
@@ -410,7 +411,7 @@ impl Driver {
                 );
                 let id = ev.id;
                 if acked {
-                    self.ledger.acked.evidence.insert(id.clone(), ev.hash);
+                    self.ledger.acked.evidence.insert(id, ev.hash);
                 }
                 self.evidence_ids.insert(name.clone(), id);
                 self.note(format!("evidence add {name}"), acked);
@@ -437,26 +438,29 @@ impl Driver {
                         Ok(list.into_iter().find(|s| s.partner_name == RECEIVER))
                     },
                 );
-                self.ledger.share_id = Some(share.id);
+                self.ledger.share_id = Some(share.id.to_string());
                 self.ledger.acked.share |= acked;
                 self.note("share create".into(), acked);
             }
             Step::Rename { name, new_name } => {
                 let case = self.case().to_owned();
-                let id = self.evidence_ids[name].clone();
+                let id = self.evidence_ids[name];
+                let id_text = id.to_string();
                 let (_, acked) = perform(
                     &format!("rename {name}"),
                     &mut self.failures,
                     &self.ledger,
                     || {
                         sharer
-                            .try_json(["evidence", "edit", &case, &id, "--name", new_name])
+                            .try_json(["evidence", "edit", &case, &id_text, "--name", new_name])
                             .map(|_| ())
                     },
                     || {
-                        let ev =
-                            lookup::<EvidenceView>(&sharer, &["evidence", "show", &case, &id])?
-                                .ok_or("the item is gone")?;
+                        let ev = lookup::<EvidenceView>(
+                            &sharer,
+                            &["evidence", "show", &case, &id_text],
+                        )?
+                        .ok_or("the item is gone")?;
                         Ok((ev.name == *new_name).then_some(()))
                     },
                 );
@@ -506,7 +510,7 @@ impl Driver {
     }
 
     /// The sharer's items (id → hash), read until the sharer answers.
-    fn sharer_items(&self) -> BTreeMap<String, String> {
+    fn sharer_items(&self) -> BTreeMap<EvidenceId, BlobHash> {
         let case = self.case().to_owned();
         wait_until("the sharer to show its case", STEP_LIMIT, || {
             let c = self.ledger.sharer.try_json(["case", "show", &case]).ok()?;
@@ -667,18 +671,17 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
     let received = received_view(&b, &share);
     let copy_id = received
         .local_case
-        .clone()
         .unwrap_or_else(|| panic!("the receiver has no copy: {received:?}"));
-    let copy = case_view(&b, &copy_id);
-    let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+    let copy = case_view(&b, &copy_id.to_string());
+    let mut copies: BTreeMap<BlobHash, usize> = BTreeMap::new();
     for e in &copy.evidence {
-        *copies.entry(e.hash.clone()).or_default() += 1;
+        *copies.entry(e.hash).or_default() += 1;
     }
-    let expected: BTreeSet<&String> = items.values().map(|(h, _)| h).collect();
+    let expected: BTreeSet<&BlobHash> = items.values().map(|(h, _)| h).collect();
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     let missing: Vec<_> = expected
         .iter()
-        .filter(|h| !copies.contains_key(h.as_str()))
+        .filter(|h| !copies.contains_key(**h))
         .collect();
     let foreign: Vec<_> = copies.keys().filter(|h| !expected.contains(h)).collect();
     assert!(
@@ -700,7 +703,7 @@ fn issue10_crash_harness_loses_no_acknowledged_write() {
         assert_blobs_sound(node);
     }
     assert_audit_verifies(&a, &case);
-    assert_audit_verifies(&b, &copy_id);
+    assert_audit_verifies(&b, &copy_id.to_string());
     for number in &driver.ledger.acked.receiver_cases {
         assert_audit_verifies(&b, number);
     }

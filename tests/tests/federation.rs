@@ -41,7 +41,7 @@ fn wait_external_case(node: &TestNode, evidence: usize, limit: Duration) -> Case
         limit,
         || {
             let cases = external_cases(node);
-            let shown = case_view(node, &cases.first()?.id);
+            let shown = case_view(node, &cases.first()?.id.to_string());
             (shown.evidence.len() == evidence).then_some(shown)
         },
     )
@@ -84,10 +84,10 @@ fn registered_partners_connect() {
     partner(&a, &b);
     let seen = wait_connected(&a, "county-da", true, SHORT);
     let (b_peer, _) = node_identity(&b);
-    assert_eq!(seen.peer_id, b_peer.as_str());
+    assert_eq!(seen.peer_id.as_str(), b_peer.as_str());
     assert_eq!(seen.outbox_queued, 0);
     let seen = wait_connected(&b, "metro-pd", true, SHORT);
-    assert_eq!(seen.peer_id, a.org_id());
+    assert_eq!(seen.peer_id.as_str(), a.org_id());
     // Identify ran: the partner's protocol version is known.
     wait_until("the partner's protocol version", SHORT, || {
         let p = peer_view(&a, "county-da");
@@ -105,7 +105,7 @@ fn unregistered_peer_is_refused() {
     let case = create_case(&c, "S-1");
     add_random_evidence(&c, &case, &work.path().join("a.bin"), 4_113, 1, &[]);
     let share = share_case(&c, &case, "metro-pd", &[]);
-    let share_id = share.id.as_str();
+    let share_id = &share.id.to_string();
 
     let (c_peer, _) = node_identity(&c);
     wait_until("metro-pd to refuse the stranger", SHORT, || {
@@ -142,13 +142,13 @@ fn two_hundred_mib_arrive_byte_identical() {
     fs::remove_file(&src).unwrap();
 
     let share = share_case(&a, &case, "county-da", &[]);
-    let done: ShareView = wait_share_complete(&a, &share.id, LONG);
+    let done: ShareView = wait_share_complete(&a, &share.id.to_string(), LONG);
     assert_eq!(done.items_delivered, 1);
     let copy = wait_external_case(&b, 1, SHORT);
     let item = &copy.evidence[0];
     assert_eq!(item.hash, expected);
     assert_eq!(item.size, 200 * MIB);
-    let got = downloaded_hash(&b, &copy.id, &item.id, work.path());
+    let got = downloaded_hash(&b, &copy.id.to_string(), &item.id.to_string(), work.path());
     assert_eq!(got, expected, "the receiver's bytes differ");
 }
 
@@ -172,7 +172,7 @@ fn killed_receiver_resumes_the_transfer() {
     fs::remove_file(&src).unwrap();
 
     let share = share_case(&a, &case, "county-da", &[]);
-    let share_id = share.id.as_str();
+    let share_id = &share.id.to_string();
     // Crash the receiver once a checkpoint covers some data, well before the end.
     let (size, verified) = wait_until("a checkpoint of at least 128 MiB", LONG, || {
         checkpoints(&b)
@@ -202,7 +202,7 @@ fn killed_receiver_resumes_the_transfer() {
         resumed.iter().any(|&r| r > 0 && r <= verified),
         "the restarted receiver resumed from the checkpoint ({verified}): resumed_from {resumed:?}"
     );
-    let got = downloaded_hash(&b, &copy.id, &item.id, work.path());
+    let got = downloaded_hash(&b, &copy.id.to_string(), &item.id.to_string(), work.path());
     assert_eq!(got, expected, "the resumed copy differs");
     let leftovers: Vec<_> = fs::read_dir(b.data_dir().join("partial"))
         .unwrap()
@@ -235,7 +235,7 @@ fn outbox_waits_for_an_offline_partner() {
     b.stop();
     wait_connected(&a, "county-da", false, SHORT);
     let share = share_case(&a, &case, "county-da", &[]);
-    let share_id = share.id.as_str();
+    let share_id = &share.id.to_string();
     assert_eq!(share.status, "Processing");
     let view = peer_view(&a, "county-da");
     assert!(
@@ -258,7 +258,7 @@ fn outbox_waits_for_an_offline_partner() {
     let cases = external_cases(&b);
     assert_eq!(cases.len(), 1, "exactly one copy: {cases:?}");
     assert_eq!(received_count(&b), 1);
-    assert_eq!(case_view(&b, &copy.id).evidence.len(), 3);
+    assert_eq!(case_view(&b, &copy.id.to_string()).evidence.len(), 3);
 }
 
 #[test]
@@ -291,5 +291,5 @@ fn removed_partner_can_no_longer_connect() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(!peer_view(&b, "metro-pd").connected);
     assert!(external_cases(&a).is_empty(), "nothing arrives");
-    assert_eq!(share_view(&b, &share.id).status, "Processing");
+    assert_eq!(share_view(&b, &share.id.to_string()).status, "Processing");
 }

@@ -11,6 +11,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::EvidenceId;
 use casemesh_tests::{
     AuditTrail, AuditVerify, BlobStats, CaseSummary, CaseView, ErrorBody, EvidenceView, GcReport,
     GroupView, Health, NewToken, NodeInfo, OriginView, RetentionView, Revoked, SettingsView,
@@ -55,7 +56,7 @@ fn fifty_mib_file_comes_back_byte_identical() {
     );
 
     let out = work.path().join("copy.mp4");
-    node.cli_ok(["evidence", "get", &case, &ev.id, "-o", s(&out)]);
+    node.cli_ok(["evidence", "get", &case, &ev.id.to_string(), "-o", s(&out)]);
     assert_eq!(fs::metadata(&out).unwrap().len(), 50 * MIB);
     assert_eq!(hash_file(&out), expected);
     assert!(files_equal(&src, &out), "downloaded bytes differ");
@@ -131,9 +132,9 @@ fn corrupted_blob_is_refused_and_nothing_is_written() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("photo.jpg");
     let ev = add_random_evidence(&node, &case, &src, 2 * MIB, 4, &[]);
-    let (hash, id) = (ev.hash.as_str(), ev.id.as_str());
+    let (hash, id) = (ev.hash, &ev.id.to_string());
 
-    let blob = node.blob_path(hash);
+    let blob = node.blob_path(&hash);
     assert!(blob.is_file(), "blob stored at {}", blob.display());
     damage_byte(&blob, MIB, 0x01);
 
@@ -562,7 +563,7 @@ fn evidence_names_that_escape_are_refused() {
     );
 
     let ev = add_evidence_file(&node, &case, &file, &["--name", "fine.txt"]);
-    let id = ev.id.as_str();
+    let id = &ev.id.to_string();
     let (stderr, _) = node.cli_fail(["evidence", "edit", &case, id, "--name", "../../etc/passwd"]);
     assert_client_error(&stderr);
     let shown: EvidenceView = node.cli_typed(["evidence", "show", &case, id]);
@@ -590,9 +591,9 @@ fn zero_day_retention_sweep_removes_evidence_and_is_audited() {
     node.cli_json(["case", "retention", &case, "0", "--yes"]);
     let swept: SweepReport = node.cli_typed(["retention", "sweep", "--yes"]);
     assert_eq!(swept.removed.len(), 2, "{swept:?}");
-    let mut removed_ids: Vec<&str> = swept.removed.iter().map(|r| r.evidence.as_str()).collect();
+    let mut removed_ids: Vec<EvidenceId> = swept.removed.iter().map(|r| r.evidence).collect();
     removed_ids.sort();
-    let mut expected = vec![e1.id.as_str(), e2.id.as_str()];
+    let mut expected = vec![e1.id, e2.id];
     expected.sort();
     assert_eq!(removed_ids, expected);
 
@@ -666,22 +667,29 @@ fn audit_chain_verifies_after_many_operations() {
         "evidence",
         "edit",
         &case,
-        &ids[0],
+        &ids[0].to_string(),
         "--description",
         "first",
         "--category",
         "Video",
     ]);
-    node.cli_ok(["evidence", "move", &case, &ids[1], "--folder", ""]);
+    node.cli_ok([
+        "evidence",
+        "move",
+        &case,
+        &ids[1].to_string(),
+        "--folder",
+        "",
+    ]);
     node.cli_ok([
         "evidence",
         "get",
         &case,
-        &ids[2],
+        &ids[2].to_string(),
         "-o",
         s(&work.path().join("got.bin")),
     ]);
-    node.cli_ok(["evidence", "delete", &case, &ids[3], "--yes"]);
+    node.cli_ok(["evidence", "delete", &case, &ids[3].to_string(), "--yes"]);
     node.cli_ok(["folder", "rename", &case, "Photos", "Pictures"]);
     node.cli_ok(["folder", "move", &case, "Pictures", "Interviews"]);
     node.cli_ok(["case", "retention", &case, "365", "--yes"]);
@@ -733,7 +741,7 @@ fn folder_operations_show_in_case_show() {
     fs::write(&file, b"witness statement").unwrap();
     let ev = add_evidence_file(&node, &case, &file, &["--folder", "Interviews/Day 1"]);
     assert_eq!(ev.folder, "Interviews/Day 1");
-    let id = ev.id.as_str();
+    let id = &ev.id.to_string();
 
     node.cli_ok(["folder", "rename", &case, "Interviews/Day 1", "Day One"]);
     assert_eq!(
@@ -804,11 +812,11 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
         "--description",
         "Main Street",
     ]);
-    let id = created.id.as_str();
-    assert!(!id.is_empty(), "case create --json has id");
+    // `cli_typed` read a well-formed record id, or the test failed there.
+    let id = created.id;
     assert_eq!(created.case_id, "2026-CR-0042");
 
-    let shown = case_view(&node, id);
+    let shown = case_view(&node, &id.to_string());
     assert_eq!(shown.id, id);
     assert!(!shown.external);
     assert_eq!(shown.origin, OriginView::Local);
@@ -848,9 +856,8 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
         20,
         &["--display-id", "E-1"],
     );
-    assert!(!ev.id.is_empty(), "evidence add --json has id: {ev:?}");
-    let hash = ev.hash.as_str();
-    assert_eq!(hash, hash_file(&file));
+    assert_eq!(ev.hash, hash_file(&file));
+    let hash = &ev.hash.to_string();
     assert_eq!(hash.len(), 64);
     assert!(
         hash.bytes()
@@ -870,7 +877,7 @@ fn new_case_is_local_and_json_output_carries_ids_and_hashes() {
 
     let status: NodeInfo = node.cli_typed(["status"]);
     assert_eq!(status.org_name, "json");
-    assert_eq!(status.org_id, node.org_id());
+    assert_eq!(status.org_id.as_str(), node.org_id());
     assert!(node.cli_ok(["status"]).contains("json"));
 }
 
@@ -902,11 +909,11 @@ fn data_survives_restart_and_crash() {
         "admin.addr is removed on clean shutdown"
     );
     node.start_again();
-    check_still_there(&node, &case, &id, &src, work.path());
+    check_still_there(&node, &case, &id.to_string(), &src, work.path());
 
     node.kill();
     node.start_again();
-    check_still_there(&node, &case, &id, &src, work.path());
+    check_still_there(&node, &case, &id.to_string(), &src, work.path());
     let file2 = work.path().join("after-crash.bin");
     add_random_evidence(&node, &case, &file2, MIB, 31, &[]);
     assert_eq!(evidence_count(&node, &case), 2);
@@ -995,7 +1002,7 @@ fn evidence_edit_move_and_delete() {
     );
     assert_eq!(ev.folder, "Photos");
     assert_eq!(ev.description, "front door");
-    let id = ev.id.as_str();
+    let id = ev.id;
 
     assert_eq!(show_evidence(&node, "C-E", "E-1").id, id, "by display id");
     let edited: EvidenceView = node.cli_typed([
@@ -1037,9 +1044,9 @@ fn evidence_edit_move_and_delete() {
     );
 
     node.cli_ok(["evidence", "delete", &case, "E-2", "--yes"]);
-    let (stderr, _) = node.cli_fail(["evidence", "show", &case, id]);
+    let (stderr, _) = node.cli_fail(["evidence", "show", &case, &id.to_string()]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = node.cli_fail(["evidence", "delete", &case, id, "--yes"]);
+    let (stderr, _) = node.cli_fail(["evidence", "delete", &case, &id.to_string(), "--yes"]);
     assert_http_status(&stderr, 404);
     assert_eq!(evidence_count(&node, &case), 0);
 }
@@ -1295,7 +1302,13 @@ fn blob_gc_removes_only_unreferenced_blobs() {
     random_file(&drop, 2 * MIB, 61);
     let kept = add_evidence_file(&node, &case, &keep, &[]);
     let dropped = add_evidence_file(&node, &case, &drop, &[]);
-    node.cli_ok(["evidence", "delete", &case, &dropped.id, "--yes"]);
+    node.cli_ok([
+        "evidence",
+        "delete",
+        &case,
+        &dropped.id.to_string(),
+        "--yes",
+    ]);
 
     let gc: GcReport = node.cli_typed(["blobs", "gc", "--yes"]);
     assert_eq!(gc.removed, 1, "{gc:?}");

@@ -107,9 +107,9 @@ fn forged_child_grants_are_refused_by_the_next_organization() {
     add_random_evidence(&a, &case, &file, 3000, 5, &["--folder", "Shared"]);
     let share: ShareView = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
     let share = share.id;
-    wait_share_complete(&a, &share, LIMIT);
+    wait_share_complete(&a, &share.to_string(), LIMIT);
     let received = wait_until("B's copy", LIMIT, || {
-        let v = received_view(&b, &share);
+        let v = received_view(&b, &share.to_string());
         (!v.grant.is_empty()).then_some(v)
     });
     let parent = SignedGrant::from_bytes(&hex::decode(&received.grant).unwrap()).unwrap();

@@ -99,9 +99,9 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     let hash = BlobHash(*blake3::hash(&std::fs::read(&big).unwrap()).as_bytes());
     let share = share_case(&a, &case, "county-da", &[]);
     let share = share.id;
-    wait_share_complete(&a, &share, LIMIT);
+    wait_share_complete(&a, &share.to_string(), LIMIT);
     let grant = wait_until("B's grant", LIMIT, || {
-        let v = received_view(&b, &share);
+        let v = received_view(&b, &share.to_string());
         (!v.grant.is_empty()).then(|| hex::decode(&v.grant).unwrap())
     });
     let (a_peer, a_addr) = node_identity(&a);
@@ -226,7 +226,7 @@ fn blob_stream_attacks_leave_the_node_serving_its_other_partners() {
     }
     let t0 = Instant::now();
     let honest = share_case(&a, &small, "state-lab", &[]);
-    wait_share_complete(&a, &honest.id, Duration::from_secs(30));
+    wait_share_complete(&a, &honest.id.to_string(), Duration::from_secs(30));
     let honest_secs = t0.elapsed().as_secs_f64();
     eprintln!("C's share completed in {honest_secs:.1} s during the attack");
 
@@ -343,7 +343,7 @@ fn a_partner_flooding_control_messages_does_not_make_another_busy() {
     let started = Instant::now();
     let share = share_case(&b, &case, "metro-pd", &[]);
     let share = share.id;
-    wait_share_complete(&b, &share, LIMIT);
+    wait_share_complete(&b, &share.to_string(), LIMIT);
     let took = started.elapsed();
     let (answered, busy, failed) = (
         load(&counts.answered),

@@ -56,8 +56,8 @@ impl Fixture {
     fn download_url(&self) -> String {
         format!("{}/download", self.url())
     }
-    fn link_id(&self) -> &str {
-        &self.link.id
+    fn link_id(&self) -> String {
+        self.link.id.to_string()
     }
     /// `link.download` entries of the case's audit trail.
     fn download_audits(&self) -> Vec<String> {
@@ -69,7 +69,7 @@ impl Fixture {
             .collect()
     }
     fn downloads(&self) -> u64 {
-        casemesh_tests::link_show(&self.node, self.link_id()).downloads
+        casemesh_tests::link_show(&self.node, &self.link_id()).downloads
     }
 }
 

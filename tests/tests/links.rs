@@ -45,7 +45,8 @@ fn fixture(name: &str) -> Fixture {
             "--title",
             "Burglary <Main St> & \"Co\"",
         ])
-        .id;
+        .id
+        .to_string();
     for folder in ["Interviews/Day 1", "Photos"] {
         node.cli_ok(["folder", "create", &case, folder]);
     }
@@ -193,7 +194,7 @@ fn zip_with_nested_folders_extracts_to_the_original_bytes_and_verifies() {
     assert_eq!(bad.status.code(), Some(1), "a foreign key must not verify");
 
     // The link's bookkeeping and the audit trail.
-    let id = link.id.as_str();
+    let id = &link.id.to_string();
     let shown = link_show(&f.node, id);
     assert_eq!(shown.status, LinkStatus::Ready);
     assert_eq!(shown.downloads, 1);
@@ -355,7 +356,7 @@ fn attachments_are_present_only_when_chosen() {
     assert!(!toc.contains("<Main St>"), "the TOC must escape names");
     for (src, _, flat) in &f.files {
         assert!(
-            toc.contains(&hash_file(src)),
+            toc.contains(&hash_file(src).to_hex()),
             "TOC lacks the hash of {flat}"
         );
     }
@@ -475,7 +476,7 @@ fn expired_and_revoked_links_are_gone_and_revocation_deletes_the_package() {
         .unwrap();
 
     let link = create_link(&f.node, &f.case, &["--format", "zip", "--days", "3"]);
-    let id = link.id.as_str();
+    let id = &link.id.to_string();
     let package = f.node.data_dir().join("packages").join(format!("{id}.zip"));
     assert!(package.is_file());
     assert_eq!(status_of(&format!("{}/download", link_url(&link))), 200);
@@ -651,8 +652,8 @@ fn hostile_names_never_escape_or_break_the_package() {
     let case = node
         .cli_typed::<CaseView, _, _>(["case", "create", "--case-id", "C-N", "--title", "Names"])
         .id;
-    node.cli_ok(["folder", "create", &case, "..."]);
-    node.cli_ok(["folder", "create", &case, "..x/CON"]);
+    node.cli_ok(["folder", "create", &case.to_string(), "..."]);
+    node.cli_ok(["folder", "create", &case.to_string(), "..x/CON"]);
     let work = tempfile::tempdir().unwrap();
     let names = [
         ("...", ""),
@@ -674,7 +675,7 @@ fn hostile_names_never_escape_or_break_the_package() {
         let (size, seed) = (1000 + i as u64, 900 + i as u64);
         let mut extra = vec!["--name", name];
         extra.extend(in_folder(folder));
-        add_random_evidence(&node, &case, &src, size, seed, &extra);
+        add_random_evidence(&node, &case.to_string(), &src, size, seed, &extra);
         sources.push(hash_file(&src));
     }
     for (format, keep) in [("zip", true), ("zip", false), ("iso", true)] {
@@ -682,7 +683,7 @@ fn hostile_names_never_escape_or_break_the_package() {
         if keep {
             args.push("--keep-folders");
         }
-        let link = create_link(&node, &case, &args);
+        let link = create_link(&node, &case.to_string(), &args);
         let pkg = work.path().join(format!("names-{format}-{keep}.{format}"));
         download_link(&link, &pkg);
         assert_package_verifies(&pkg, node.org_id());
@@ -758,7 +759,7 @@ fn user_without_link_permissions_is_forbidden() {
     // Nor may they revoke someone else's link: a link of a case they cannot see does not
     // exist for them (404), and it stays usable.
     let link = create_link(&f.node, &f.case, &["--format", "zip"]);
-    let id = link.id.as_str();
+    let id = &link.id.to_string();
     let (stderr, _) = f.node.cli_fail_as(&token, ["link", "revoke", id, "--yes"]);
     assert!(stderr.contains("HTTP 404"), "{stderr}");
     let shown = link_show(&f.node, id);

@@ -63,7 +63,7 @@ fn share_to(a: &TestNode, b: &TestNode, case_id: &str, addresses: &[&str]) {
         args.extend(["--to", t]);
     }
     let share: ShareView = a.cli_typed(&args);
-    wait_copy(b, &share.id, 1, LIMIT);
+    wait_copy(b, &share.id.to_string(), 1, LIMIT);
 }
 
 /// The envelope recipient of each delivered message (lowercase), with its subject.

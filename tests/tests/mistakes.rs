@@ -24,6 +24,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::BlobHash;
 use casemesh_tests::{
     CaseSummary, CaseView, EvidenceView, OriginView, PartnerView, RetentionView, SettingsView,
     ShareView, SweepReport, TestNode, UserView, add_evidence_file, assert_http_status, case_view,
@@ -79,11 +80,11 @@ fn a_taken_case_number_is_refused_on_create_and_on_edit() {
     let shown = case_view(&node, &second);
     assert_eq!(shown.case_id, "2026-CR-0043", "the number is unchanged");
     // Every command naming the case by number still works.
-    assert_eq!(case_view(&node, "2026-CR-0042").id, first);
+    assert_eq!(case_view(&node, "2026-CR-0042").id.to_string(), first);
     // Renaming to a free number, and the freed number, work.
     node.cli_ok(["case", "edit", &second, "--case-id", "2026-CR-0044"]);
     node.cli_ok(["case", "edit", &first, "--case-id", "2026-CR-0043"]);
-    assert_eq!(case_view(&node, "2026-CR-0043").id, first);
+    assert_eq!(case_view(&node, "2026-CR-0043").id.to_string(), first);
 }
 
 #[test]
@@ -110,7 +111,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     let shown = case_view(&prosecutor, "C-7");
     assert_eq!(shown.id, ours.id);
     assert_eq!(shown.title, "Our own case");
-    let copy_id = copy.id.as_str();
+    let copy_id = &copy.id.to_string();
     assert!(
         matches!(
             case_view(&prosecutor, copy_id).origin,
@@ -121,7 +122,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     // Evidence added by number goes to the local case.
     let work = tempfile::tempdir().unwrap();
     add_file(&prosecutor, "C-7", work.path(), "note.txt", b"ours");
-    assert_eq!(evidence_count(&prosecutor, &ours.id), 1);
+    assert_eq!(evidence_count(&prosecutor, &ours.id.to_string()), 1);
     assert_eq!(evidence_count(&prosecutor, copy_id), 0);
 
     // A new local case cannot take the number a copy has either.
@@ -137,7 +138,7 @@ fn a_received_copy_does_not_shadow_a_local_case_number() {
     assert_eq!(code, 1);
     assert_http_status(&stderr, 409);
     assert!(
-        stderr.contains(&copy8.id) && stderr.contains("received from Metro Police"),
+        stderr.contains(&copy8.id.to_string()) && stderr.contains("received from Metro Police"),
         "{stderr}"
     );
     assert_eq!(cases(&prosecutor).len(), 3);
@@ -429,8 +430,8 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
             "First statement, more to come",
         ],
     );
-    let share = first.id.clone();
-    wait_copy(&prosecutor, &share, 1, LIMIT);
+    let share = first.id;
+    wait_copy(&prosecutor, &share.to_string(), 1, LIMIT);
 
     // A folder selection cannot join an evidence share: refused, nothing changed.
     let (_, stderr, code) = share_text(
@@ -448,8 +449,8 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
     );
     let listed = shares_of(&police, &case);
     assert_eq!(listed.len(), 1);
-    assert_eq!(share_view(&police, &share).scope, first.scope);
-    assert_eq!(share_view(&police, &share).items_sent, 1);
+    assert_eq!(share_view(&police, &share.to_string()).scope, first.scope);
+    assert_eq!(share_view(&police, &share.to_string()).items_sent, 1);
 
     // The entire case to the same partner: added to the share, not a second copy.
     let (stdout, stderr, code) = share_text(&police, &case, "County Prosecutor", &[]);
@@ -462,14 +463,14 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
         "{stdout}"
     );
     assert_eq!(shares_of(&police, &case).len(), 1, "no second share");
-    wait_share_complete(&police, &share, LIMIT);
-    let copy: CaseView = wait_copy(&prosecutor, &share, 3, LIMIT);
+    wait_share_complete(&police, &share.to_string(), LIMIT);
+    let copy: CaseView = wait_copy(&prosecutor, &share.to_string(), 3, LIMIT);
     assert_eq!(
         external_cases(&prosecutor).len(),
         1,
         "one copy at the receiver"
     );
-    let mut hashes: Vec<String> = copy.evidence.iter().map(|e| e.hash.clone()).collect();
+    let mut hashes: Vec<BlobHash> = copy.evidence.iter().map(|e| e.hash).collect();
     hashes.sort();
     hashes.dedup();
     assert_eq!(hashes.len(), 3, "every item once: {copy:?}");
@@ -477,7 +478,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
 
     // `received show CASE-NUMBER` finds the one copy and shows the sender's message (item 10).
     let shown = prosecutor.cli_ok(["received", "show", "2026-CR-0042"]);
-    assert!(shown.contains(&share), "{shown}");
+    assert!(shown.contains(&share.to_string()), "{shown}");
     assert!(
         shown.contains("Message:              First statement, more to come"),
         "{shown}"
@@ -491,7 +492,7 @@ fn sharing_the_same_case_again_adds_to_the_one_copy() {
         "{stdout}"
     );
     assert_eq!(shares_of(&police, &case).len(), 1);
-    assert_eq!(share_view(&police, &share).items_sent, 3);
+    assert_eq!(share_view(&police, &share.to_string()).items_sent, 3);
     assert_eq!(external_cases(&prosecutor).len(), 1);
 }
 
@@ -516,7 +517,7 @@ fn share_create_wait_names_the_share_first_and_gives_up_after_timeout() {
     );
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    let share = shares_of(&police, &case)[0].id.clone();
+    let share = shares_of(&police, &case)[0].id;
     assert!(
         stdout
             .lines()
@@ -642,9 +643,9 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
     let ev = add_file(&a, &case, work.path(), "interview.wav", b"RIFF audio bytes");
     let share: ShareView = share_case(&a, &case, "county-da", &[]);
     let share_id = share.id;
-    wait_share_complete(&a, &share_id, LIMIT);
-    let copy: CaseView = wait_copy(&b, &share_id, 1, LIMIT);
-    let copy_id = copy.id.clone();
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    let copy: CaseView = wait_copy(&b, &share_id.to_string(), 1, LIMIT);
+    let copy_id = copy.id;
     assert_eq!(copy.evidence[0].transcripts.len(), 0);
 
     let text = work.path().join("interview.txt");
@@ -654,13 +655,13 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         "transcript",
         "add",
         &case,
-        &ev.id,
+        &ev.id.to_string(),
         s(&text),
         "--name",
         "interview.txt",
     ]);
     let item = wait_until("the transcript at the partner", LIMIT, || {
-        let items = case_view(&b, &copy_id).evidence;
+        let items = case_view(&b, &copy_id.to_string()).evidence;
         let first = items.first()?.clone();
         (items.len() == 1 && first.transcripts.len() == 1).then_some(first)
     });
@@ -670,8 +671,8 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         "evidence",
         "transcript",
         "get",
-        &copy_id,
-        &item.id,
+        &copy_id.to_string(),
+        &item.id.to_string(),
         "interview.txt",
         "-o",
         s(&got),
@@ -680,10 +681,10 @@ fn a_transcript_added_after_the_share_reaches_the_partners_copy() {
         fs::read_to_string(&got).unwrap(),
         "Q: Where were you on the night of the 4th?"
     );
-    wait_share_complete(&a, &share_id, LIMIT);
-    let status = share_view(&a, &share_id);
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    let status = share_view(&a, &share_id.to_string());
     assert_eq!(status.items_sent, 1, "{status:?}");
-    assert_eq!(evidence_count(&b, &copy_id), 1);
+    assert_eq!(evidence_count(&b, &copy_id.to_string()), 1);
 }
 
 /// Item 2, siblings: numbers that differ only in letter case or spaces are the same number;
@@ -721,7 +722,7 @@ fn received_show_finds_a_copy_whose_number_a_local_case_has() {
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "y.txt", b"y");
     let share: ShareView = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, &share.id, LIMIT);
+    wait_share_complete(&a, &share.id.to_string(), LIMIT);
     let shown = received_view(&b, "Y-1");
     assert_eq!(shown.id, share.id);
 }
@@ -739,7 +740,7 @@ fn commands_that_cut_someone_off_need_yes_without_a_terminal() {
     let work = tempfile::tempdir().unwrap();
     add_file(&a, &case, work.path(), "a.txt", b"a");
     let share: ShareView = share_case(&a, &case, "county-da", &[]);
-    let id = share.id;
+    let id = share.id.to_string();
     for args in [
         vec!["share", "stop", id.as_str()],
         vec!["partner", "remove", "county-da"],

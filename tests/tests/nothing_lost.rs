@@ -53,6 +53,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::{BlobHash, EvidenceId, TranscriptId};
 use casemesh_tests::{
     CaseView, ErrorBody, EvidenceView, GcReport, SHARING_NET_LOG, ShareView, TestNode,
     add_evidence_file, add_random_evidence, assert_audit_verifies, assert_blobs_sound,
@@ -88,11 +89,11 @@ fn add_path(node: &TestNode, case: &str, src: &Path) -> Item {
 /// An evidence item as the test added it: where its bytes and its transcripts' bytes came from.
 #[derive(Debug, Clone)]
 struct Item {
-    id: String,
-    hash: String,
+    id: EvidenceId,
+    hash: BlobHash,
     src: PathBuf,
     /// (transcript id, source file).
-    transcripts: Vec<(String, PathBuf)>,
+    transcripts: Vec<(TranscriptId, PathBuf)>,
 }
 
 impl Item {
@@ -109,29 +110,40 @@ impl Item {
 
 /// `evidence transcript add CASE EV FILE`; records the new transcript on `item`.
 fn add_transcript(node: &TestNode, case: &str, item: &mut Item, file: &Path) {
-    let ev: EvidenceView =
-        node.cli_typed(["evidence", "transcript", "add", case, &item.id, s(file)]);
-    let known: Vec<&str> = item.transcripts.iter().map(|(id, _)| id.as_str()).collect();
+    let ev: EvidenceView = node.cli_typed([
+        "evidence",
+        "transcript",
+        "add",
+        case,
+        &item.id.to_string(),
+        s(file),
+    ]);
+    let known: Vec<TranscriptId> = item.transcripts.iter().map(|(id, _)| *id).collect();
     let added = ev
         .transcripts
         .iter()
-        .map(|t| t.id.as_str())
+        .map(|t| t.id)
         .find(|id| !known.contains(id))
-        .unwrap_or_else(|| panic!("no new transcript on the item: {ev:?}"))
-        .to_owned();
+        .unwrap_or_else(|| panic!("no new transcript on the item: {ev:?}"));
     item.transcripts.push((added, file.to_owned()));
 }
 
 /// Download a transcript (`evidence transcript get`, hash-checked) and return its BLAKE3.
-fn transcript_hash(node: &TestNode, case: &str, ev: &str, transcript: &str, dir: &Path) -> String {
+fn transcript_hash(
+    node: &TestNode,
+    case: &str,
+    ev: EvidenceId,
+    transcript: TranscriptId,
+    dir: &Path,
+) -> BlobHash {
     let out = dir.join(format!("transcript-{transcript}"));
     node.cli_ok([
         "evidence",
         "transcript",
         "get",
         case,
-        ev,
-        transcript,
+        &ev.to_string(),
+        &transcript.to_string(),
         "-o",
         s(&out),
     ]);
@@ -143,7 +155,7 @@ fn transcript_hash(node: &TestNode, case: &str, ev: &str, transcript: &str, dir:
 /// The item's bytes and every transcript's bytes read back identical to what was added.
 fn assert_item_intact(node: &TestNode, case: &str, item: &Item, dir: &Path) {
     assert_eq!(
-        downloaded_hash(node, case, &item.id, dir),
+        downloaded_hash(node, case, &item.id.to_string(), dir),
         hash_file(&item.src),
         "evidence {} of {case} on {} came back different",
         item.id,
@@ -151,7 +163,7 @@ fn assert_item_intact(node: &TestNode, case: &str, item: &Item, dir: &Path) {
     );
     for (id, src) in &item.transcripts {
         assert_eq!(
-            transcript_hash(node, case, &item.id, id, dir),
+            transcript_hash(node, case, item.id, *id, dir),
             hash_file(src),
             "transcript {id} of evidence {} on {} came back different",
             item.id,
@@ -161,14 +173,14 @@ fn assert_item_intact(node: &TestNode, case: &str, item: &Item, dir: &Path) {
 }
 
 fn delete_evidence(node: &TestNode, case: &str, item: &Item) {
-    node.cli_ok(["evidence", "delete", case, &item.id, "--yes"]);
+    node.cli_ok(["evidence", "delete", case, &item.id.to_string(), "--yes"]);
 }
 
 fn gc(node: &TestNode) -> GcReport {
     node.cli_typed(["blobs", "gc", "--yes"])
 }
 
-fn evidence_ids(node: &TestNode, case: &str) -> Vec<String> {
+fn evidence_ids(node: &TestNode, case: &str) -> Vec<EvidenceId> {
     case_view(node, case)
         .evidence
         .into_iter()
@@ -379,9 +391,9 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
         items.push(item);
     }
     let sh = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, &sh.id, LIMIT);
-    let copy: CaseView = wait_copy(&b, &sh.id, items.len(), LIMIT);
-    let copy_id = copy.id.clone();
+    wait_share_complete(&a, &sh.id.to_string(), LIMIT);
+    let copy: CaseView = wait_copy(&b, &sh.id.to_string(), items.len(), LIMIT);
+    let copy_id = copy.id.to_string();
 
     gc(&b);
     for item in &items {
@@ -391,7 +403,7 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
             .find(|e| e.hash == item.hash)
             .unwrap_or_else(|| panic!("the copy has no item with hash {}: {copy:?}", item.hash));
         assert_eq!(
-            downloaded_hash(&b, &copy_id, &local.id, dir),
+            downloaded_hash(&b, &copy_id, &local.id.to_string(), dir),
             item.hash,
             "received evidence after gc on the receiver"
         );
@@ -399,7 +411,7 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
         assert_eq!(transcripts.len(), item.transcripts.len(), "{local:?}");
         for (t, (_, src)) in transcripts.iter().zip(&item.transcripts) {
             assert_eq!(
-                transcript_hash(&b, &copy_id, &local.id, &t.id, dir),
+                transcript_hash(&b, &copy_id, local.id, t.id, dir),
                 hash_file(src),
                 "received transcript {} after gc on the receiver",
                 t.name
@@ -408,7 +420,7 @@ fn issue10_gc_on_the_receiver_keeps_received_evidence_and_transcripts() {
     }
     assert_blobs_sound(&b);
     assert_blobs_sound(&a);
-    assert_audit_verifies(&b, &copy_id);
+    assert_audit_verifies(&b, &copy_id.to_string());
 }
 
 #[test]
@@ -518,7 +530,7 @@ fn issue10_oversize_description_is_refused() {
             .is_some_and(|e| e.message.contains("description")),
         "the error names the field: {error:?}"
     );
-    let shown: EvidenceView = node.cli_typed(["evidence", "show", &case, &item.id]);
+    let shown: EvidenceView = node.cli_typed(["evidence", "show", &case, &item.id.to_string()]);
     assert_eq!(shown.description, "", "the refused edit changed nothing");
 
     // The same text on upload: refused (by the API, or already by the HTTP layer: either way a
@@ -580,13 +592,13 @@ fn assert_partner_not_blocked(a: &TestNode, b: &TestNode) {
     let small = create_case(a, "SMALL-1");
     add_file(a, &small, work.path(), "small.bin", 8 * KIB, 61);
     let next = share_case(a, &small, "county-da", &[]);
-    let next_id = next.id.clone();
-    wait_share_complete(a, &next_id, LIMIT);
-    wait_copy(b, &next_id, 1, LIMIT);
-    let stopped: ShareView = a.cli_typed(["share", "stop", &next_id, "--yes"]);
+    let next_id = next.id;
+    wait_share_complete(a, &next_id.to_string(), LIMIT);
+    wait_copy(b, &next_id.to_string(), 1, LIMIT);
+    let stopped: ShareView = a.cli_typed(["share", "stop", &next_id.to_string(), "--yes"]);
     assert_eq!(stopped.status, "Stopped");
     wait_until("county-da to learn the small share stopped", LIMIT, || {
-        (received_view(b, &next_id).status == "Stopped").then_some(())
+        (received_view(b, &next_id.to_string()).status == "Stopped").then_some(())
     });
 }
 
@@ -603,9 +615,9 @@ fn issue10_oversize_offer_does_not_block_the_partner() {
     // document travel as blobs, so the share completes, and the partner is not held up.
     let items = case_view(&a, &big).evidence.len();
     let sh = share_case(&a, &big, "county-da", &[]);
-    let share_id = sh.id.clone();
-    wait_share_complete(&a, &share_id, LIMIT);
-    wait_copy(&b, &share_id, items, LIMIT);
+    let share_id = sh.id;
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    wait_copy(&b, &share_id.to_string(), items, LIMIT);
     let view = peer_view(&a, "county-da");
     assert!(view.dead_letters.is_empty(), "no dead letter: {view:?}");
     assert_partner_not_blocked(&a, &b);
@@ -631,12 +643,12 @@ fn issue10_oversize_update_does_not_block_the_partner() {
     );
     add_oversize_items(&a, &big, "Archive");
     let sh = share_case(&a, &big, "county-da", &["--folder", "Shared"]);
-    let share_id = sh.id.clone();
-    wait_share_complete(&a, &share_id, LIMIT);
+    let share_id = sh.id;
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
 
     // They move into the shared folder; the next item added makes case synchronization send them
     // all in one manifest update, larger than a message may be.
-    let archived: Vec<String> = case_view(&a, &big)
+    let archived: Vec<EvidenceId> = case_view(&a, &big)
         .evidence
         .into_iter()
         .filter(|e| e.folder == "Archive")
@@ -662,8 +674,8 @@ fn issue10_oversize_update_does_not_block_the_partner() {
 
     // The update carries the moved items as an item-list blob: the share completes again.
     assert_partner_not_blocked(&a, &b);
-    wait_share_complete(&a, &share_id, LIMIT);
-    wait_copy(&b, &share_id, archived.len() + 2, LIMIT);
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    wait_copy(&b, &share_id.to_string(), archived.len() + 2, LIMIT);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -696,30 +708,30 @@ fn issue10_a_refused_item_does_not_stall_the_import() {
     b.stop();
     wait_connected(&a, "county-da", false, LIMIT);
     let sh = share_case(&a, &case, "county-da", &[]);
-    let share_id = sh.id.clone();
+    let share_id = sh.id;
     // The offer (listing five items) waits in the outbox; one item goes before it is fetched.
     let deleted = &items[2];
     delete_evidence(&a, &case, deleted);
     b.start_again();
 
-    let done: ShareView = wait_share_complete(&a, &share_id, LIMIT);
-    let copy: CaseView = wait_copy(&b, &share_id, 4, LIMIT);
-    let mut got: Vec<&str> = copy.evidence.iter().map(|e| e.hash.as_str()).collect();
+    let done: ShareView = wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    let copy: CaseView = wait_copy(&b, &share_id.to_string(), 4, LIMIT);
+    let mut got: Vec<BlobHash> = copy.evidence.iter().map(|e| e.hash).collect();
     got.sort_unstable();
-    let mut expected: Vec<&str> = items
+    let mut expected: Vec<BlobHash> = items
         .iter()
         .filter(|i| i.id != deleted.id)
-        .map(|i| i.hash.as_str())
+        .map(|i| i.hash)
         .collect();
     expected.sort_unstable();
     assert_eq!(got, expected, "the four other items arrived");
 
-    let received = received_view(&b, &share_id);
+    let received = received_view(&b, &share_id.to_string());
     let skipped = &received.skipped;
     assert_eq!(skipped.len(), 1, "{received:?}");
     let entry = &skipped[0];
     assert!(
-        entry.evidence == deleted.id || entry.evidence == "EV-0003",
+        entry.evidence == deleted.id,
         "the skipped entry names the sharer's item: {entry:?}"
     );
     assert_eq!(entry.name, "e2.bin", "{entry:?}");
@@ -732,7 +744,7 @@ fn issue10_a_refused_item_does_not_stall_the_import() {
     );
     assert_eq!(done.skipped, 1, "{done:?}");
     assert_blobs_sound(&b);
-    assert_audit_verifies(&b, &copy.id);
+    assert_audit_verifies(&b, &copy.id.to_string());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -814,7 +826,7 @@ fn issue10_full_disk_refuses_evidence_cleanly() {
     );
     assert_eq!(
         evidence_ids(&node, &case),
-        [first.id.clone(), second.id.clone()],
+        [first.id, second.id],
         "no evidence record for the refused file"
     );
 
@@ -892,12 +904,12 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
     );
     let blobs_before = files_under(&b.data_dir().join("blobs"));
     let share = share_case(&a, &case, b.name(), &[]);
-    let share_id = share.id.clone();
+    let share_id = share.id;
     let received = wait_until(
         "the receiver to report the lack of space",
         Duration::from_secs(60),
         || {
-            let r = try_received_view(&b, &share_id)?;
+            let r = try_received_view(&b, &share_id.to_string())?;
             r.last_error
                 .as_deref()
                 .is_some_and(|e| e.contains("space"))
@@ -910,17 +922,17 @@ fn issue10_full_disk_at_the_receiver_fails_the_fetch_cleanly_and_recovers() {
         blobs_before,
         "nothing half-written in the receiver's blobs/"
     );
-    assert_eq!(share_view(&a, &share_id).status, "Processing");
+    assert_eq!(share_view(&a, &share_id.to_string()).status, "Processing");
 
     fs::remove_file(&filler).unwrap();
-    wait_share_complete(&a, &share_id, Duration::from_secs(120));
-    let copy: CaseView = wait_copy(&b, &share_id, 1, Duration::from_secs(30));
-    let local = copy.id.clone();
+    wait_share_complete(&a, &share_id.to_string(), Duration::from_secs(120));
+    let copy: CaseView = wait_copy(&b, &share_id.to_string(), 1, Duration::from_secs(30));
+    let local = copy.id;
     let received_item = Item {
-        id: copy.evidence[0].id.clone(),
+        id: copy.evidence[0].id,
         ..item
     };
-    assert_item_intact(&b, &local, &received_item, work.path());
+    assert_item_intact(&b, &local.to_string(), &received_item, work.path());
     assert_blobs_sound(&b);
     drop(b);
 }

@@ -9,6 +9,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::{BlobHash, ShareId};
 use casemesh_tests::{
     SHARING_LOG, ShareView, TestNode, add_random_evidence, case_view, create_case, custody_events,
     partner, received_count, received_view, share_case, share_view, signed_by, try_received_view,
@@ -26,18 +27,20 @@ fn node(name: &str) -> TestNode {
         .start()
 }
 
-fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, seed: u64) -> String {
+fn add(node: &TestNode, case: &str, dir: &std::path::Path, name: &str, seed: u64) -> BlobHash {
     add_random_evidence(node, case, &dir.join(name), 5000 + seed * 7, seed, &[]).hash
 }
 
 /// The local copy's case id of the received share of `node` that came as `share` (its id is
 /// the grant id), once imported.
 fn received(node: &TestNode, share: &str) -> Option<String> {
-    try_received_view(node, share)?.local_case
+    try_received_view(node, share)?
+        .local_case
+        .map(|c| c.to_string())
 }
 
 /// Hashes of the evidence of `case` on `node`.
-fn hashes(node: &TestNode, case: &str) -> BTreeSet<String> {
+fn hashes(node: &TestNode, case: &str) -> BTreeSet<BlobHash> {
     case_view(node, case)
         .evidence
         .into_iter()
@@ -47,7 +50,7 @@ fn hashes(node: &TestNode, case: &str) -> BTreeSet<String> {
 
 /// `share create` as typed by the sharer.
 fn share(node: &TestNode, case: &str, partner: &str) -> String {
-    share_case(node, case, partner, &[]).id
+    share_case(node, case, partner, &[]).id.to_string()
 }
 
 #[test]
@@ -101,7 +104,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         ],
     );
     let case = create_case(&a, "ONW-2");
-    let sent: BTreeSet<String> = [("cctv.mkv", 2), ("notes.pdf", 3)]
+    let sent: BTreeSet<BlobHash> = [("cctv.mkv", 2), ("notes.pdf", 3)]
         .into_iter()
         .map(|(n, seed)| add(&a, &case, work.path(), n, seed))
         .collect();
@@ -123,9 +126,9 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         "for analysis",
     ]);
     let s3 = onward.id;
-    assert_eq!(onward.onward_of.as_deref(), Some(s2.as_str()));
-    wait_share_complete(&b, &s3, LIMIT);
-    let at_c = wait_until("C's copy", LIMIT, || received(&c, &s3));
+    assert_eq!(onward.onward_of, Some(s2.parse::<ShareId>().unwrap()));
+    wait_share_complete(&b, &s3.to_string(), LIMIT);
+    let at_c = wait_until("C's copy", LIMIT, || received(&c, &s3.to_string()));
     assert_eq!(hashes(&c, &at_c), sent);
 
     // Sharing it onward to C again adds to the same onward share: C keeps one copy.
@@ -164,8 +167,8 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     });
     let hop = &status.hops[0];
     assert_eq!(hop.share, s3);
-    assert_eq!(hop.from, b.org_id());
-    assert_eq!(hop.to, c.org_id());
+    assert_eq!(hop.from.as_str(), b.org_id());
+    assert_eq!(hop.to.as_str(), c.org_id());
     assert_eq!(hop.to_name, "state-lab");
     let custody = custody_events(&a, &case);
     let event = custody
@@ -181,7 +184,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         share_view(&a, &s2)
             .hops
             .iter()
-            .any(|h| h.to == b.org_id())
+            .any(|h| h.to.as_str() == b.org_id())
             .then_some(())
     });
 
@@ -193,7 +196,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
         (received_view(&b, &s2).status == "Stopped").then_some(())
     });
     wait_until("B's onward share stopped", LIMIT, || {
-        (share_view(&b, &s3).status == "Stopped").then_some(())
+        (share_view(&b, &s3.to_string()).status == "Stopped").then_some(())
     });
     // B can no longer share it onward.
     let (msg, code) = b.cli_fail([
@@ -209,7 +212,7 @@ fn a_case_shared_onward_reaches_c_intact_and_a_stop_at_the_origin_ends_the_whole
     assert!(msg.contains("stopped"), "{msg}");
     c.start_again();
     wait_until("C's received share stopped", LIMIT, || {
-        (received_view(&c, &s3).status == "Stopped").then_some(())
+        (received_view(&c, &s3.to_string()).status == "Stopped").then_some(())
     });
     assert_eq!(hashes(&c, &at_c), sent);
     assert_eq!(hashes(&b, &at_b), sent);

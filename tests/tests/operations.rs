@@ -108,7 +108,7 @@ fn metrics_parse_as_openmetrics_and_move_with_the_work() {
     let file = dir.path().join("cctv.bin");
     add_random_evidence(a, &case, &file, 300_000, 16, &[]);
     let share = share_case(a, &case, "county-da", &[]);
-    wait_share_complete(a, &share.id, timeout());
+    wait_share_complete(a, &share.id.to_string(), timeout());
 
     let after = scrape(a);
     assert_eq!(sample(&after, "casemesh_cases{origin=\"local\"}"), 1.0);

@@ -36,8 +36,8 @@ fn a_shared_blob_is_served_from_the_outboard_written_at_ingest() {
     );
 
     let sh = share_case(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, &sh.id, LIMIT);
-    let copy = wait_copy(&b, &sh.id, 1, LIMIT);
+    wait_share_complete(&a, &sh.id.to_string(), LIMIT);
+    let copy = wait_copy(&b, &sh.id.to_string(), 1, LIMIT);
     assert_eq!(copy.evidence[0].hash, ev.hash);
     let log = a.log();
     assert!(

@@ -106,8 +106,8 @@ fn only_selected_folders_arrive() {
         &["--folder", "Interviews/Day 1", "--folder", "Video"],
     );
     assert_eq!(sh.items_sent, 2, "{sh:?}");
-    wait_share_complete(&a, &sh.id, LIMIT);
-    let copy = copy_of(&b, &sh.id, 2);
+    wait_share_complete(&a, &sh.id.to_string(), LIMIT);
+    let copy = copy_of(&b, &sh.id.to_string(), 2);
     assert_eq!(
         folders_by_name(&copy),
         BTreeMap::from([
@@ -125,10 +125,10 @@ fn only_selected_folders_arrive() {
     // Later evidence follows the scope too.
     add_evidence(&a, &case, dir, "day1-late.wav", "Interviews/Day 1");
     add_evidence(&a, &case, dir, "scene2.jpg", "Photos");
-    let copy = copy_of(&b, &sh.id, 3);
-    wait_share_complete(&a, &sh.id, LIMIT);
+    let copy = copy_of(&b, &sh.id.to_string(), 3);
+    wait_share_complete(&a, &sh.id.to_string(), LIMIT);
     std::thread::sleep(Duration::from_secs(2));
-    let copy = case_view(&b, &copy.id);
+    let copy = case_view(&b, &copy.id.to_string());
     let names = folders_by_name(&copy);
     assert_eq!(names.len(), 3, "{names:?}");
     assert_eq!(names["day1-late.wav"], "Interviews/Day 1");
@@ -149,19 +149,32 @@ fn case_synchronization_follows_the_folder_rules() {
     let i1 = add_evidence(&a, &case, dir, "i1.wav", "Interviews");
     add_evidence(&a, &case, dir, "p1.jpg", "Photos");
     add_evidence(&a, &case, dir, "r1.pdf", "");
-    a.cli_ok(["evidence", "edit", &case, &i1.id, "--category", "Homicide"]);
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        &i1.id.to_string(),
+        "--category",
+        "Homicide",
+    ]);
 
     let share_id = share(&a, &case, "county-da", &[]).id;
-    wait_share_complete(&a, &share_id, LIMIT);
-    let copy = copy_of(&b, &share_id, 3);
-    let copy_id = copy.id.clone();
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
+    let copy = copy_of(&b, &share_id.to_string(), 3);
+    let copy_id = copy.id;
     assert_eq!(sorted_folders(&copy), ["Empty", "Interviews", "Photos"]);
 
     // The receiver reorganizes its copy: rename, move under a new folder, delete an empty one.
-    b.cli_ok(["folder", "rename", &copy_id, "Interviews", "Statements"]);
-    b.cli_ok(["folder", "create", &copy_id, "Archive"]);
-    b.cli_ok(["folder", "move", &copy_id, "Photos", "Archive"]);
-    b.cli_ok(["folder", "delete", &copy_id, "Empty"]);
+    b.cli_ok([
+        "folder",
+        "rename",
+        &copy_id.to_string(),
+        "Interviews",
+        "Statements",
+    ]);
+    b.cli_ok(["folder", "create", &copy_id.to_string(), "Archive"]);
+    b.cli_ok(["folder", "move", &copy_id.to_string(), "Photos", "Archive"]);
+    b.cli_ok(["folder", "delete", &copy_id.to_string(), "Empty"]);
     // The sharer renames a folder of its own and creates a new one.
     a.cli_ok(["folder", "rename", &case, "Photos", "Pictures"]);
     a.cli_ok(["folder", "create", &case, "Later"]);
@@ -170,8 +183,8 @@ fn case_synchronization_follows_the_folder_rules() {
     add_evidence(&a, &case, dir, "p2.jpg", "Pictures");
     add_evidence(&a, &case, dir, "l1.txt", "Later");
     add_evidence(&a, &case, dir, "e1.txt", "Empty");
-    let copy = copy_of(&b, &share_id, 7);
-    wait_share_complete(&a, &share_id, LIMIT);
+    let copy = copy_of(&b, &share_id.to_string(), 7);
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
 
     let placed = folders_by_name(&copy);
     let expected: BTreeMap<String, String> = [
@@ -217,13 +230,20 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "RET-1");
     let ev = add_evidence(&a, &case, work.path(), "bodycam.mp4", "");
-    a.cli_ok(["evidence", "edit", &case, &ev.id, "--category", "Burglary"]);
+    a.cli_ok([
+        "evidence",
+        "edit",
+        &case,
+        &ev.id.to_string(),
+        "--category",
+        "Burglary",
+    ]);
     a.cli_ok(["case", "retention", &case, "7", "--yes"]);
 
     let to_b = share(&a, &case, "county-da", &[]);
     let to_c = share(&a, &case, "public-defender", &[]);
-    let copy_b = copy_of(&b, &to_b.id, 1);
-    let copy_c = copy_of(&c, &to_c.id, 1);
+    let copy_b = copy_of(&b, &to_b.id.to_string(), 1);
+    let copy_c = copy_of(&c, &to_c.id.to_string(), 1);
 
     assert_eq!(copy_b.retention, RetentionView::Days { days: 30 });
     assert_eq!(
@@ -241,7 +261,7 @@ fn copy_gets_the_receivers_retention_and_no_categories() {
         else {
             panic!("the copy is received: {copy:?}");
         };
-        assert_eq!(sharer, a.org_id());
+        assert_eq!(sharer.as_str(), a.org_id());
         assert_eq!(sharer_name, "metro-pd");
         assert_eq!(copy.evidence[0].category, None);
         assert_eq!(copy.evidence[0].hash, ev.hash);
@@ -259,12 +279,12 @@ fn manual_import_when_auto_import_is_off() {
     add_evidence(&a, &case, work.path(), "a.bin", "");
     add_evidence(&a, &case, work.path(), "b.bin", "");
     let sh = share(&a, &case, "county-da", &[]);
-    let share_id = sh.id.as_str();
+    let share_id = &sh.id.to_string();
 
     let pending = wait_until("the share to reach county-da", LIMIT, || {
         received_list(&b).into_iter().next()
     });
-    assert_eq!(pending.id, share_id);
+    assert_eq!(pending.id, sh.id);
     assert_eq!(pending.status, "Pending");
     assert_eq!(pending.local_case, None);
     assert_eq!(pending.items, 2);
@@ -282,7 +302,7 @@ fn manual_import_when_auto_import_is_off() {
         let r = received_view(&b, share_id);
         (r.status == "Imported").then_some(r)
     });
-    assert_eq!(imported.local_case.as_deref(), Some(copy.id.as_str()));
+    assert_eq!(imported.local_case, Some(copy.id));
     assert_eq!(imported.items_imported, 2);
     assert_eq!(external_cases(&b).len(), 1);
     wait_share_complete(&a, share_id, LIMIT);
@@ -302,8 +322,8 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     let one_copy = e1.size + e2.size;
 
     let first = share(&a, &case, "county-da", &[]);
-    wait_share_complete(&a, &first.id, LIMIT);
-    copy_of(&b, &first.id, 2);
+    wait_share_complete(&a, &first.id.to_string(), LIMIT);
+    copy_of(&b, &first.id.to_string(), 2);
     let sharer_before = blob_stats(&a);
     assert_eq!(sharer_before, (2, one_copy));
 
@@ -311,7 +331,7 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     let reshared: ShareView = a.cli_typed([
         "share",
         "add-recipients",
-        &first.id,
+        &first.id.to_string(),
         "--to",
         "user:admin",
         "--partner",
@@ -319,8 +339,8 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     ]);
     let reshare_id = reshared.id;
     assert_ne!(reshare_id, first.id, "another organization: its own share");
-    wait_share_complete(&a, &reshare_id, LIMIT);
-    let copy_c = copy_of(&c, &reshare_id, 2);
+    wait_share_complete(&a, &reshare_id.to_string(), LIMIT);
+    let copy_c = copy_of(&c, &reshare_id.to_string(), 2);
     assert_eq!(copy_c.case_id, "RE-1");
     assert_eq!(
         blob_stats(&a),
@@ -332,8 +352,8 @@ fn reshare_copies_no_evidence_and_receivers_store_blobs_once() {
     // Sharing the case to county-da again adds to the share it has: one copy, each blob once.
     let second = share(&a, &case, "county-da", &[]);
     assert_eq!(second.id, first.id, "the same share, not a second one");
-    wait_share_complete(&a, &second.id, LIMIT);
-    let copy2 = copy_of(&b, &second.id, 2);
+    wait_share_complete(&a, &second.id.to_string(), LIMIT);
+    let copy2 = copy_of(&b, &second.id.to_string(), 2);
     assert_eq!(external_cases(&b).len(), 1, "one share, one copy");
     assert_eq!(
         blob_stats(&b),
@@ -357,7 +377,7 @@ fn a_share_stopped_before_the_partner_came_online_never_reaches_it() {
     add_evidence(&a, &case, work.path(), "informant.bin", "");
     let share_id = share(&a, &case, "county-da", &[]).id;
     assert_eq!(
-        a.cli_typed::<ShareView, _, _>(["share", "stop", &share_id, "--yes"])
+        a.cli_typed::<ShareView, _, _>(["share", "stop", &share_id.to_string(), "--yes"])
             .status,
         "Stopped"
     );
@@ -389,7 +409,7 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
     let case = create_case(&a, "STOP-1");
     add_evidence(&a, &case, work.path(), "first.bin", "");
     let sh = share(&a, &case, "county-da", &[]);
-    let share_id = sh.id.as_str();
+    let share_id = &sh.id.to_string();
     wait_share_complete(&a, share_id, LIMIT);
     let copy = copy_of(&b, share_id, 1);
 
@@ -402,7 +422,7 @@ fn stopped_share_gets_no_more_evidence_but_the_copy_stays() {
 
     add_evidence(&a, &case, work.path(), "after-stop.bin", "");
     std::thread::sleep(Duration::from_secs(5));
-    let copy = case_view(&b, &copy.id);
+    let copy = case_view(&b, &copy.id.to_string());
     assert_eq!(
         folders_by_name(&copy).keys().collect::<Vec<_>>(),
         ["first.bin"],
@@ -448,11 +468,11 @@ fn import_details_and_recipients_added_later() {
         "--message",
         "Please review",
     ]);
-    let share_id = sh.id.as_str();
+    let share_id = &sh.id.to_string();
     let copy = copy_of(&b, share_id, 1);
 
     let details = received_view(&b, share_id);
-    assert_eq!(details.sender, a.org_id());
+    assert_eq!(details.sender.as_str(), a.org_id());
     assert_eq!(details.partner_organization, "metro-pd");
     let mut recipients = details.recipients.clone();
     recipients.sort();
@@ -473,10 +493,10 @@ fn import_details_and_recipients_added_later() {
     );
     assert_eq!(details.message.as_deref(), Some("Please review"));
     assert_eq!(details.case_id, "DET-1");
-    assert_eq!(details.local_case.as_deref(), Some(copy.id.as_str()));
+    assert_eq!(details.local_case, Some(copy.id));
     // The same details by the local copy's id.
-    let by_case = received_view(&b, &copy.id);
-    assert_eq!(by_case.id, share_id);
+    let by_case = received_view(&b, &copy.id.to_string());
+    assert_eq!(by_case.id, sh.id);
 
     // Recipients added later (same partner) show up in the import details.
     let updated: ShareView = a.cli_typed([
@@ -488,7 +508,7 @@ fn import_details_and_recipients_added_later() {
         "--to",
         "email:records@county.example",
     ]);
-    assert_eq!(updated.id, share_id, "same partner: the same share");
+    assert_eq!(updated.id, sh.id, "same partner: the same share");
     assert_eq!(updated.recipients.len(), 4);
     let details = wait_until("the added recipients at county-da", LIMIT, || {
         let d = received_view(&b, share_id);
@@ -566,7 +586,13 @@ fn sharing_needs_the_permission_and_the_feature() {
     assert_http_status(&stderr, 403);
     let (stderr, _) = a.cli_fail_as(token, create);
     assert_http_status(&stderr, 403);
-    let (stderr, _) = a.cli_fail(["share", "add-recipients", &allowed.id, "--to", "user:other"]);
+    let (stderr, _) = a.cli_fail([
+        "share",
+        "add-recipients",
+        &allowed.id.to_string(),
+        "--to",
+        "user:other",
+    ]);
     assert_http_status(&stderr, 403);
     assert_eq!(
         a.cli_typed::<Vec<ShareView>, _, _>(["share", "list", &case])
@@ -671,7 +697,7 @@ fn recipients_are_notified_by_email() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-1", work.path());
-    copy_of(&b, &sh.id, 1);
+    copy_of(&b, &sh.id.to_string(), 1);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
@@ -687,7 +713,7 @@ fn notification_survives_a_mail_server_outage() {
     let (a, b) = mail_setup(port);
     let work = tempfile::tempdir().unwrap();
     let sh = share_for_mail(&a, "MAIL-2", work.path());
-    copy_of(&b, &sh.id, 1);
+    copy_of(&b, &sh.id.to_string(), 1);
     wait_until("the node to find the mail server down", LIMIT, || {
         b.log()
             .contains("mail server unavailable; notifications stay queued")
@@ -750,9 +776,9 @@ fn a_refused_address_does_not_block_later_notifications() {
         "--to",
         "email:bounce@county.example",
     ]);
-    copy_of(&b, &s1.id, 1);
+    copy_of(&b, &s1.id.to_string(), 1);
     let s2 = share_for_mail(&a, "BOUNCE-2", work.path());
-    copy_of(&b, &s2.id, 1);
+    copy_of(&b, &s2.id.to_string(), 1);
     let messages = wait_messages(&server, 2);
     assert_eq!(
         messages.len(),
@@ -791,19 +817,19 @@ fn stop_ends_an_import_in_flight_at_once() {
             .into_iter()
             .flatten()
             .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(&hash))
+            .any(|e| e.file_name().to_string_lossy().starts_with(&hash.to_hex()))
     };
     wait_until(
         "bytes of the item arriving at the receiver",
         Duration::from_secs(60),
         || in_flight().then_some(()),
     );
-    a.cli_ok(["share", "stop", &share_id, "--yes"]);
+    a.cli_ok(["share", "stop", &share_id.to_string(), "--yes"]);
     wait_until(
         "the receiver to learn of the stop",
         Duration::from_secs(20),
         || {
-            let r = received_view(&b, &share_id);
+            let r = received_view(&b, &share_id.to_string());
             (r.status == "Stopped").then_some(())
         },
     );
@@ -821,7 +847,7 @@ fn stop_ends_an_import_in_flight_at_once() {
         Duration::from_secs(10),
         || (!in_flight()).then_some(()),
     );
-    let r = received_view(&b, &share_id);
+    let r = received_view(&b, &share_id.to_string());
     assert_eq!(r.items_imported, 0, "{r:?}");
 }
 
@@ -848,18 +874,18 @@ fn the_sharer_sees_the_import_progress_and_what_a_stopped_partner_kept() {
         "the sharer to see the small items delivered",
         Duration::from_secs(60),
         || {
-            let v = share_view(&a, &share_id);
+            let v = share_view(&a, &share_id.to_string());
             (v.items_delivered == 3).then_some(v)
         },
     );
     assert_eq!(during.status, "Processing", "{during:?}");
-    a.cli_ok(["share", "stop", &share_id, "--yes"]);
+    a.cli_ok(["share", "stop", &share_id.to_string(), "--yes"]);
     wait_until("the receiver to learn of the stop", LIMIT, || {
-        (received_view(&b, &share_id).status == "Stopped").then_some(())
+        (received_view(&b, &share_id.to_string()).status == "Stopped").then_some(())
     });
-    let kept = received_view(&b, &share_id).items_imported;
+    let kept = received_view(&b, &share_id.to_string()).items_imported;
     assert_eq!(kept, 3, "the receiver kept the small items");
-    let after = share_view(&a, &share_id);
+    let after = share_view(&a, &share_id.to_string());
     assert_eq!(after.status, "Stopped");
     assert_eq!(after.items_delivered, 3, "{after:?}");
 }
@@ -885,7 +911,7 @@ fn an_unknown_recipient_is_refused_by_the_receiver_naming_it() {
         &["--to", "user:bob", "--to", "group:Nobody"],
     );
     let failed = wait_until("the share to fail", LIMIT, || {
-        let v = share_view(&a, &sh.id);
+        let v = share_view(&a, &sh.id.to_string());
         (v.status == "Failed").then_some(v)
     });
     let why = failed.failure.as_deref().unwrap_or_default();
@@ -918,7 +944,7 @@ fn an_email_recipient_unknown_to_the_receiver_goes_to_the_intake_address() {
     }
     args.extend(["--to", "user:dana"]);
     let sh: ShareView = a.cli_typed(&args);
-    copy_of(&b, &sh.id, 1);
+    copy_of(&b, &sh.id.to_string(), 1);
     let messages = wait_messages(&server, 2);
     let rcpts: Vec<String> = messages
         .iter()
@@ -999,29 +1025,35 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
     ]);
     let case = case.id;
     for f in ["Interviews/Day 1", "Informants", "Interviews/Day 2"] {
-        a.cli_ok(["folder", "create", &case, f]);
+        a.cli_ok(["folder", "create", &case.to_string(), f]);
     }
     let work = tempfile::tempdir().unwrap();
     let day1 = add_evidence(
         &a,
-        &case,
+        &case.to_string(),
         work.path(),
         "harrier-statement.wav",
         "Interviews/Day 1",
     );
-    let payments = add_evidence(&a, &case, work.path(), "kestrel-payments.pdf", "Informants");
+    let payments = add_evidence(
+        &a,
+        &case.to_string(),
+        work.path(),
+        "kestrel-payments.pdf",
+        "Informants",
+    );
     a.cli_ok([
         "evidence",
         "edit",
-        &case,
-        &day1.id,
+        &case.to_string(),
+        &day1.id.to_string(),
         "--description",
         "Witness Harrier names the buyer",
     ]);
     // Marked "do not disclose": never leaves, although its folder is shared.
     let informant = add_evidence(
         &a,
-        &case,
+        &case.to_string(),
         work.path(),
         "osprey-identity.txt",
         "Interviews/Day 1",
@@ -1029,41 +1061,51 @@ fn withheld_data_and_unshared_folders_never_reach_the_partner() {
     a.cli_ok([
         "evidence",
         "edit",
-        &case,
-        &informant.id,
+        &case.to_string(),
+        &informant.id.to_string(),
         "--do-not-disclose",
         "on",
     ]);
-    let sh = share(&a, &case, "county-da", &["--folder", "Interviews/Day 1"]);
+    let sh = share(
+        &a,
+        &case.to_string(),
+        "county-da",
+        &["--folder", "Interviews/Day 1"],
+    );
     assert_eq!(sh.items_sent, 1, "{sh:?}");
-    wait_share_complete(&a, &sh.id, LIMIT);
-    let copy = copy_of(&b, &sh.id, 1);
+    wait_share_complete(&a, &sh.id.to_string(), LIMIT);
+    let copy = copy_of(&b, &sh.id.to_string(), 1);
     let names: Vec<String> = copy.evidence.iter().map(|e| e.name.clone()).collect();
     let display = &day1.display_id;
     assert_eq!(names, [format!("{display}.wav")]);
     assert_eq!(sorted_folders(&copy), ["Interviews", "Interviews/Day 1"]);
-    let details = received_view(&b, &sh.id);
+    let details = received_view(&b, &sh.id.to_string());
     assert!(details.case_id.starts_with("SHARE-"), "{details:?}");
     // An evidence share naming a do-not-disclose item: the item stays home, and so does the
     // name of the folder holding it. (The folder share is stopped first: a second share of the
     // case to the same partner would otherwise add to it.)
-    a.cli_ok(["share", "stop", &sh.id, "--yes"]);
+    a.cli_ok(["share", "stop", &sh.id.to_string(), "--yes"]);
     a.cli_ok([
         "evidence",
         "edit",
-        &case,
-        &payments.id,
+        &case.to_string(),
+        &payments.id.to_string(),
         "--do-not-disclose",
         "on",
     ]);
     let picked = share(
         &a,
-        &case,
+        &case.to_string(),
         "county-da",
-        &["--evidence", &day1.id, "--evidence", &payments.id],
+        &[
+            "--evidence",
+            &day1.id.to_string(),
+            "--evidence",
+            &payments.id.to_string(),
+        ],
     );
     assert_eq!(picked.items_sent, 1, "{picked:?}");
-    wait_share_complete(&a, &picked.id, LIMIT);
+    wait_share_complete(&a, &picked.id.to_string(), LIMIT);
     // Let the metadata document settle, then read every byte the receiver stored.
     std::thread::sleep(Duration::from_secs(1));
     let stored = all_bytes(&b.data_dir().join("db"));
@@ -1113,12 +1155,12 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
     let case = create_case(&a, "LATER-1");
     add_evidence(&a, &case, work.path(), "first.bin", "");
     let share_id = share(&a, &case, b.name(), &[]).id;
-    wait_share_complete(&a, &share_id, LIMIT);
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
 
     let said = a.cli_ok([
         "share",
         "add-recipients",
-        &share_id,
+        &share_id.to_string(),
         "--to",
         "user:bob",
         "--to",
@@ -1129,10 +1171,10 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
         "add-recipients says the partner checks them: {said}"
     );
     add_evidence(&a, &case, work.path(), "second.bin", "");
-    copy_of(&b, &share_id, 2);
+    copy_of(&b, &share_id.to_string(), 2);
 
     let status = wait_until("the sharer to see bob refused", LIMIT, || {
-        let v = share_view(&a, &share_id);
+        let v = share_view(&a, &share_id.to_string());
         (!v.refused_recipients.is_empty() && v.items_delivered == 2).then_some(v)
     });
     let refused = &status.refused_recipients;
@@ -1145,7 +1187,7 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
     let entry = |who: &str| {
         access
             .iter()
-            .find(|e| e.who == who && e.share.as_deref() == Some(share_id.as_str()))
+            .find(|e| e.who == who && e.share == Some(share_id))
             .cloned()
             .unwrap_or_else(|| panic!("{who} in {access:?}"))
     };
@@ -1156,7 +1198,7 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
     );
     assert!(entry("carol").refused.is_none(), "{access:?}");
     assert!(entry("admin").refused.is_none(), "{access:?}");
-    let text = a.cli_ok(["share", "status", &share_id]);
+    let text = a.cli_ok(["share", "status", &share_id.to_string()]);
     assert!(
         text.contains("refused by the partner: user:bob (no such user)"),
         "{text}"
@@ -1164,9 +1206,15 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
 
     // The partner adds bob; naming him again has the partner check again.
     b.cli_ok(["user", "add", "bob", "--full-name", "Bob Builder"]);
-    a.cli_ok(["share", "add-recipients", &share_id, "--to", "user:bob"]);
+    a.cli_ok([
+        "share",
+        "add-recipients",
+        &share_id.to_string(),
+        "--to",
+        "user:bob",
+    ]);
     wait_until("the refusal to clear", LIMIT, || {
-        share_view(&a, &share_id)
+        share_view(&a, &share_id.to_string())
             .refused_recipients
             .is_empty()
             .then_some(())

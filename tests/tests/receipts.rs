@@ -39,7 +39,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     let work = tempfile::tempdir().unwrap();
     let case = create_case(&a, "CUST-1");
     a.cli_ok(["folder", "create", &case, "Shared"]);
-    let mut sent: Vec<(String, String)> = ["one.jpg", "second.pdf"]
+    let mut sent: Vec<(EvidenceId, BlobHash)> = ["one.jpg", "second.pdf"]
         .iter()
         .map(|n| {
             let ev = add(&a, &case, work.path(), n, "Shared");
@@ -51,41 +51,33 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
 
     let share: ShareView = share_case(&a, &case, "county-da", &["--folder", "Shared"]);
     let share_id = share.id;
-    wait_share_complete(&a, &share_id, LIMIT);
+    wait_share_complete(&a, &share_id.to_string(), LIMIT);
     let receipt = wait_until("a signed receipt", LIMIT, || {
-        share_view(&a, &share_id).receipt
+        share_view(&a, &share_id.to_string()).receipt
     });
-    assert_eq!(receipt.signed_by, b.org_id(), "{receipt:?}");
+    assert_eq!(receipt.signed_by.as_str(), b.org_id(), "{receipt:?}");
     assert!(receipt.matches_sent, "{receipt:?}");
     assert_eq!(receipt.items, 2);
 
     // The roots listed are exactly those sent, in ascending evidence-id order.
-    sent.sort_by_key(|(id, _)| id.parse::<EvidenceId>().unwrap().0.into_bytes());
+    sent.sort_by_key(|(id, _)| id.0.into_bytes());
     let evidence = receipt
         .evidence
         .clone()
         .expect("the status lists the evidence");
     let roots = receipt.roots.clone().expect("the status lists the roots");
-    assert_eq!(
-        evidence,
-        sent.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        roots,
-        sent.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(evidence, sent.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    assert_eq!(roots, sent.iter().map(|(_, h)| *h).collect::<Vec<_>>());
 
     // Offline: the wire form verifies against the receiver's key and signs those roots.
     let wire = hex::decode(&receipt.wire).unwrap();
     let signed = Signed::<HoldingReceipt>::from_bytes(&wire).unwrap();
     signed.verify().expect("the receipt's signature verifies");
     assert_eq!(signed.statement.holder.as_str(), b.org_id());
-    assert_eq!(signed.statement.share.to_string(), share_id);
+    assert_eq!(signed.statement.share, share_id);
     let mut digest = RootsDigest::new();
     for (id, root) in evidence.iter().zip(&roots) {
-        digest
-            .push(id.parse().unwrap(), &root.parse::<BlobHash>().unwrap())
-            .unwrap();
+        digest.push(*id, root).unwrap();
     }
     assert_eq!(digest.finish(), signed.statement.roots);
     assert_eq!(hex::encode(signed.statement.roots), receipt.digest);
@@ -93,21 +85,21 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
     let audit = a.cli_ok(["audit", "show", &case]);
     assert!(audit.contains("share.receipt"), "{audit}");
     // The text view says it.
-    let text = a.cli_ok(["share", "status", &share_id]);
+    let text = a.cli_ok(["share", "status", &share_id.to_string()]);
     assert!(text.contains("exactly the items sent"), "{text}");
 
     // Stop sharing: the partner signs that it took the stop in.
-    a.cli_ok(["share", "stop", &share_id, "--yes"]);
+    a.cli_ok(["share", "stop", &share_id.to_string(), "--yes"]);
     let ack = wait_until("a signed stop acknowledgement", LIMIT, || {
-        share_view(&a, &share_id).stop_ack
+        share_view(&a, &share_id.to_string()).stop_ack
     });
-    assert_eq!(ack.signed_by, b.org_id());
+    assert_eq!(ack.signed_by.as_str(), b.org_id());
     let wire = hex::decode(&ack.wire).unwrap();
     let signed = Signed::<StopAck>::from_bytes(&wire).unwrap();
     signed
         .verify()
         .expect("the stop acknowledgement's signature verifies");
-    assert_eq!(signed.statement.share.to_string(), share_id);
+    assert_eq!(signed.statement.share, share_id);
     // A receipt's bytes never pass as a stop acknowledgement, nor the other way round.
     assert!(Signed::<HoldingReceipt>::from_bytes(&wire).is_err());
     let audit = a.cli_ok(["audit", "show", &case]);
@@ -135,7 +127,7 @@ fn the_receiver_signs_for_exactly_the_roots_sent_and_acknowledges_the_stop() {
         let list: Vec<ReceivedView> = b.cli_typed(["received", "list"]);
         list.into_iter().next()?.local_case
     });
-    let events = custody_events(&b, &copy);
+    let events = custody_events(&b, &copy.to_string());
     let received = events.iter().find(|e| e.kind == "received").unwrap();
     assert_eq!(received.org, "metro-pd");
     assert_eq!(signed_by(received), Some(a.org_id()));

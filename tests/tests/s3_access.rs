@@ -71,7 +71,10 @@ fn a_partner_views_and_downloads_in_place_from_the_sharers_bucket() {
     // Downloaded through B's node: byte-identical.
     for (ev, path) in &items {
         let out = work.path().join(format!("got-{}", ev.name));
-        b.cli_json_as(&dana, ["received", "get", &share, &ev.id, "-o", s(&out)]);
+        b.cli_json_as(
+            &dana,
+            ["received", "get", &share, &ev.id.to_string(), "-o", s(&out)],
+        );
         assert_eq!(
             std::fs::read(&out).unwrap(),
             std::fs::read(path).unwrap(),
@@ -100,7 +103,17 @@ fn a_partner_views_and_downloads_in_place_from_the_sharers_bucket() {
     bytes[3 * 1024 * 1024 + 7] ^= 0x20;
     garage.put("metro-pd", &key, bytes);
     let out = work.path().join("damaged.bin");
-    let (err, code) = b.cli_fail_as(&dana, ["received", "get", &share, &big.id, "-o", s(&out)]);
+    let (err, code) = b.cli_fail_as(
+        &dana,
+        [
+            "received",
+            "get",
+            &share,
+            &big.id.to_string(),
+            "-o",
+            s(&out),
+        ],
+    );
     assert_ne!(code, 0, "{err}");
     assert!(!out.exists(), "a failed download leaves no file: {err}");
 }

@@ -99,7 +99,7 @@ fn s3_foundation_ingest_download_verify_gc() {
 
     for e in &items {
         assert_eq!(
-            downloaded_hash(&node, &case, &e.id, work.path()),
+            downloaded_hash(&node, &case, &e.id.to_string(), work.path()),
             e.hash,
             "download of {} is byte-identical",
             e.name
@@ -142,15 +142,15 @@ fn s3_foundation_ingest_download_verify_gc() {
     garage.put("metro-pd", &key, bytes);
     let report = blobs_verify(&node);
     assert_eq!(report.exit_code, 1, "{report:?}");
-    assert_eq!(report.corrupt, vec![items[0].hash.clone()], "{report:?}");
+    assert_eq!(report.corrupt, vec![items[0].hash], "{report:?}");
     assert!(report.missing.is_empty(), "{report:?}");
     assert!(
-        try_downloaded_hash(&node, &case, &items[0].id, work.path()).is_err(),
+        try_downloaded_hash(&node, &case, &items[0].id.to_string(), work.path()).is_err(),
         "a damaged blob is not handed out whole"
     );
     // The others are unaffected.
     assert_eq!(
-        downloaded_hash(&node, &case, &items[1].id, work.path()),
+        downloaded_hash(&node, &case, &items[1].id.to_string(), work.path()),
         items[1].hash
     );
 }
@@ -160,8 +160,8 @@ fn s3_foundation_ingest_download_verify_gc() {
 fn share_by_copy(a: &TestNode, b: &TestNode, case: &str, count: usize) -> CaseView {
     partner(a, b);
     let share = share_case(a, case, b.name(), &[]).id;
-    wait_share_complete(a, &share, LIMIT);
-    wait_copy(b, &share, count, LIMIT)
+    wait_share_complete(a, &share.to_string(), LIMIT);
+    wait_copy(b, &share.to_string(), count, LIMIT)
 }
 
 #[test]
@@ -185,7 +185,11 @@ fn s3_sharer_to_fs_receiver_by_copy() {
     let copy = share_by_copy(&a, &b, &case, items.len());
     assert_eq!(distinct_hashes(&copy.evidence), hashes);
     // The receiver holds byte-identical files.
-    let mut got: Vec<String> = b.blob_files().iter().map(|p| hash_file(p)).collect();
+    let mut got: Vec<String> = b
+        .blob_files()
+        .iter()
+        .map(|p| hash_file(p).to_string())
+        .collect();
     got.sort();
     assert_eq!(got, hashes, "receiver's blob files");
     assert_blobs_sound(&b);
@@ -229,7 +233,10 @@ fn fs_sharer_to_s3_receiver_by_copy() {
     assert_blobs_sound(&b);
     // The receiver's copy downloads byte-identical from its bucket.
     for e in &copy.evidence {
-        assert_eq!(downloaded_hash(&b, &copy.id, &e.id, work.path()), e.hash);
+        assert_eq!(
+            downloaded_hash(&b, &copy.id.to_string(), &e.id.to_string(), work.path()),
+            e.hash
+        );
     }
 }
 
@@ -343,12 +350,18 @@ fn a_second_node_on_the_same_bucket_is_refused() {
         stderr.contains("belongs to another node"),
         "the error says why: {stderr}"
     );
-    assert_eq!(garage.blob_hashes("shared-bucket"), vec![ev.hash.clone()]);
+    assert_eq!(
+        garage.blob_hashes("shared-bucket"),
+        vec![ev.hash.to_string()]
+    );
     assert_blobs_sound(&first);
     // The owner itself restarts on its bucket as before.
     let mut first = first;
     first.restart();
-    assert_eq!(downloaded_hash(&first, &case, &ev.id, dir.path()), ev.hash);
+    assert_eq!(
+        downloaded_hash(&first, &case, &ev.id.to_string(), dir.path()),
+        ev.hash
+    );
 }
 
 /// An upload's pre-flight (`GET /v1/blobs/space`, which `evidence add` asks before streaming)
@@ -579,7 +592,7 @@ fn a_damaged_object_is_blob_corrupt_in_the_api() {
             .send()
             .unwrap()
     };
-    let resp = content(&big.id);
+    let resp = content(&big.id.to_string());
     assert_eq!(resp.status().as_u16(), 500);
     assert_eq!(error_code(resp), "blob_corrupt");
     // Gone from the bucket altogether.
@@ -587,9 +600,9 @@ fn a_damaged_object_is_blob_corrupt_in_the_api() {
         .enable_all()
         .build()
         .unwrap();
-    let hash: casemesh_model::ids::BlobHash = small.hash.parse().unwrap();
+    let hash: casemesh_model::ids::BlobHash = small.hash;
     rt.block_on(garage.blobs("metro-pd").delete(&hash)).unwrap();
-    let resp = content(&small.id);
+    let resp = content(&small.id.to_string());
     assert_eq!(resp.status().as_u16(), 500);
     assert_eq!(error_code(resp), "blob_corrupt");
 }

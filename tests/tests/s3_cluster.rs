@@ -88,7 +88,7 @@ fn a_garage_server_down_during_ingest_and_share_loses_nothing() {
             path
         })
         .collect();
-    let want = sorted(files.iter().map(|f| hash_file(f)).collect());
+    let want = sorted(files.iter().map(|f| hash_file(f).to_string()).collect());
 
     // Ingest, one `evidence add` after another in a thread; server 2 is killed once two items
     // are acknowledged, in the middle of the third.
@@ -137,7 +137,7 @@ fn a_garage_server_down_during_ingest_and_share_loses_nothing() {
     partner(&a, &b);
     let share = share_case(&a, &case, b.name(), &[]).id;
     garage.stop(1);
-    let at_stop = share_view(&a, &share);
+    let at_stop = share_view(&a, &share.to_string());
     eprintln!(
         "server 1 stopped with the share {} ({} of {N} items delivered)",
         at_stop.status, at_stop.items_delivered
@@ -146,16 +146,21 @@ fn a_garage_server_down_during_ingest_and_share_loses_nothing() {
         at_stop.status, "Processing",
         "server 1 was stopped during the share: {at_stop:?}"
     );
-    let done = wait_share_complete(&a, &share, LIMIT);
+    let done = wait_share_complete(&a, &share.to_string(), LIMIT);
     assert_eq!(done.items_delivered, N as usize, "{done:?}");
-    let copy = wait_copy(&b, &share, N as usize, LIMIT);
+    let copy = wait_copy(&b, &share.to_string(), N as usize, LIMIT);
     assert_eq!(
-        sorted(copy.evidence.iter().map(|e| e.hash.clone()).collect()),
+        sorted(copy.evidence.iter().map(|e| e.hash.to_string()).collect()),
         want,
         "the copy's items"
     );
     assert_eq!(
-        sorted(b.blob_files().iter().map(|p| hash_file(p)).collect()),
+        sorted(
+            b.blob_files()
+                .iter()
+                .map(|p| hash_file(p).to_string())
+                .collect()
+        ),
         want,
         "the receiver's blob files hold the same bytes"
     );

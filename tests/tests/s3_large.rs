@@ -104,7 +104,7 @@ fn a_1_gib_ingest_keeps_the_daemons_peak_memory_flat() {
     assert_eq!(big_item.size, 1024 * MIB);
     let after_big = peak_mib(&node);
 
-    let mut in_bucket = vec![small_item.hash.clone(), big_item.hash.clone()];
+    let mut in_bucket = vec![small_item.hash.to_string(), big_item.hash.to_string()];
     in_bucket.sort();
     assert_eq!(garage.blob_hashes("metro-pd"), in_bucket);
     assert!(node.blob_files().is_empty(), "{:?}", node.blob_files());

@@ -27,6 +27,7 @@
     reason = "test helpers panic on unexpected failures"
 )]
 
+use casemesh_model::ids::BlobHash;
 use casemesh_tests::garage::Garage;
 use casemesh_tests::{
     EvidenceView, TestNode, add_random_evidence, append_config, blobs_verify, casemesh_bin,
@@ -109,7 +110,7 @@ fn remove_local_blobs(node: &TestNode) {
 /// Every item downloads byte-identical from `node`.
 fn assert_downloads(node: &TestNode, case: &str, items: &[EvidenceView], dir: &Path) {
     for ev in items {
-        let hash = downloaded_hash(node, case, &ev.id, dir);
+        let hash = downloaded_hash(node, case, &ev.id.to_string(), dir);
         assert_eq!(hash, ev.hash, "{} differs", ev.name);
     }
 }
@@ -328,7 +329,7 @@ fn migrate_goes_on_past_bad_blobs_and_lists_them() {
     node.stop();
     append_config(node.data_dir(), &garage.storage_toml("harbor-pd"));
     set_backend(&node, "fs");
-    let path_of = |hash: &str| node.data_dir().join("blobs").join(&hash[..2]).join(hash);
+    let path_of = |hash| node.blob_path(hash);
     let (corrupt, truncated) = (&items[1].hash, &items[2].hash);
     let mut bytes = std::fs::read(path_of(corrupt)).unwrap();
     bytes[1 << 20] ^= 0x10;
@@ -355,7 +356,7 @@ fn migrate_goes_on_past_bad_blobs_and_lists_them() {
         "{stderr}"
     );
     assert!(!stdout.contains("Some("), "no debug text: {stdout}");
-    let mut good = vec![items[0].hash.clone(), items[3].hash.clone()];
+    let mut good = vec![items[0].hash.to_string(), items[3].hash.to_string()];
     good.sort();
     assert_eq!(garage.blob_hashes("harbor-pd"), good);
 
@@ -364,8 +365,8 @@ fn migrate_goes_on_past_bad_blobs_and_lists_them() {
     assert!(!again.status.success());
     let out: casemesh_tests::MigrationReport = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(out.skipped, 2, "{out:?}");
-    let failed: Vec<&str> = out.failed.iter().map(|f| f.hash.as_str()).collect();
-    let mut bad = vec![corrupt.as_str(), truncated.as_str()];
+    let failed: Vec<BlobHash> = out.failed.iter().map(|f| f.hash).collect();
+    let mut bad = vec![*corrupt, *truncated];
     bad.sort();
     assert_eq!(failed, bad);
 }

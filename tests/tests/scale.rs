@@ -77,7 +77,7 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
     let status = wait_until(&format!("share {id} Complete"), limit, || {
-        let v = share_view(a, &id);
+        let v = share_view(a, &id.to_string());
         assert!(
             v.status != "Failed" && v.status != "Stopped",
             "share ended {v:?}"
@@ -89,13 +89,13 @@ fn share_many(count: usize, limit: Duration) -> (f64, f64) {
     assert_eq!(status.items_delivered, count);
     assert_eq!(status.skipped, 0);
 
-    let received = received_view(b, &id);
+    let received = received_view(b, &id.to_string());
     assert_eq!(received.items, count, "{received:?}");
     assert_eq!(received.items_imported, count, "{received:?}");
     assert_eq!(received.status, "Imported");
     // The copy holds every item with its bytes: spot-check a few by hash against the source.
     let local = received.local_case.expect("an imported share has its copy");
-    let listed = evidence_list(b, &local);
+    let listed = evidence_list(b, &local.to_string());
     assert_eq!(listed.len(), count);
     for probe in [0, count / 2, count - 1] {
         let name = format!("item-{probe:06}.bin");
@@ -145,10 +145,10 @@ fn many_small_items_and_a_big_one_cross_without_a_stream_error() {
     let logged_before = [a.log().len(), b.log().len()];
     let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
-    let status: ShareView = wait_share_complete(a, &id, limit);
+    let status: ShareView = wait_share_complete(a, &id.to_string(), limit);
     assert_eq!(status.items_delivered, 2_001, "{status:?}");
     assert_eq!(status.skipped, 0, "{status:?}");
-    let received = received_view(b, &id);
+    let received = received_view(b, &id.to_string());
     assert_eq!(received.items_imported, 2_001, "{received:?}");
     for (node, from) in [a, b].into_iter().zip(logged_before) {
         let log = node.log();
@@ -174,7 +174,7 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
     let case = create_case(a, "SYNC-1");
     let share: ShareView = share_case(a, &case, b.name(), &[]);
     let id = share.id;
-    wait_share_complete(a, &id, Duration::from_secs(60));
+    wait_share_complete(a, &id.to_string(), Duration::from_secs(60));
 
     a.cli_ok_within(
         Duration::from_secs(900),
@@ -184,7 +184,7 @@ fn a_bulk_ingest_into_a_shared_case_goes_out_in_a_few_updates() {
         "the added items to arrive",
         Duration::from_secs(900),
         || {
-            let v = share_view(a, &id);
+            let v = share_view(a, &id.to_string());
             (v.status == "Complete" && v.items_delivered == 2_000).then_some(v)
         },
     );
@@ -222,12 +222,12 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
     let (mut kills, mut last) = (0, 0u64);
     let deadline = Instant::now() + Duration::from_secs(600);
     while kills < 3 && Instant::now() < deadline {
-        if share_view(&nodes[0], &id).status == "Complete" {
+        if share_view(&nodes[0], &id.to_string()).status == "Complete" {
             break;
         }
         let imported = nodes[1]
             .cli_handle()
-            .try_json(["received", "show", &id])
+            .try_json(["received", "show", &id.to_string()])
             .ok()
             .and_then(|v| serde_json::from_value::<ReceivedView>(v).ok())
             .map_or(0, |r| r.items_imported as u64);
@@ -240,18 +240,18 @@ fn a_receiver_killed_during_batched_imports_records_only_durable_items() {
     }
     eprintln!("receiver killed {kills} times during the import");
     let (a, b) = (&nodes[0], &nodes[1]);
-    let status: ShareView = wait_share_complete(a, &id, Duration::from_secs(900));
+    let status: ShareView = wait_share_complete(a, &id.to_string(), Duration::from_secs(900));
     assert_eq!(status.items_delivered, COUNT, "{status:?}");
-    let received = received_view(b, &id);
+    let received = received_view(b, &id.to_string());
     assert_eq!(received.items_imported, COUNT, "{received:?}");
     let local = received.local_case.expect("an imported share has its copy");
-    let listed = evidence_list(b, &local);
-    let hashes: std::collections::BTreeSet<&str> = listed.iter().map(|e| e.hash.as_str()).collect();
+    let listed = evidence_list(b, &local.to_string());
+    let hashes: std::collections::BTreeSet<_> = listed.iter().map(|e| e.hash).collect();
     assert_eq!(listed.len(), COUNT, "every item exactly once");
     assert_eq!(hashes.len(), COUNT, "no item twice");
     assert_blobs_sound(b);
     assert_audit_verifies(a, &case);
-    assert_audit_verifies(b, &local);
+    assert_audit_verifies(b, &local.to_string());
     // Custody at the sharer: every item served has its entry, batched or not.
     let trail = audit_trail(a, &case);
     let served: std::collections::BTreeSet<String> = trail

@@ -56,11 +56,11 @@ fn pair() -> (TestNode, TestNode) {
 /// Share `case` with county-da (to its admin) and wait until B lists it; returns the share id.
 fn share_and_wait(a: &TestNode, b: &TestNode, case: &str) -> String {
     let share = share_case(a, case, "county-da", &[]);
-    let share = share.id.clone();
+    let share = share.id;
     wait_until("the share to reach county-da", LIMIT, || {
         received_list(b).into_iter().find(|r| r.id == share)
     });
-    share
+    share.to_string()
 }
 
 /// Wait until B's received share is Imported; returns the local copy's record id.
@@ -68,7 +68,7 @@ fn wait_imported(b: &TestNode, share: &str) -> String {
     wait_until("the share to be Imported", LIMIT, || {
         let r = received_view(b, share);
         if r.status == "Imported" {
-            r.local_case
+            r.local_case.map(|c| c.to_string())
         } else {
             None
         }

@@ -51,7 +51,7 @@ fn case_with_two_items(node: &TestNode, number: &str, dir: &Path) -> (String, St
     let e1: EvidenceView =
         node.cli_typed(["evidence", "add", &case, s(&first), "--folder", "Reports"]);
     let e2: EvidenceView = node.cli_typed(["evidence", "add", &case, s(&second)]);
-    (case, e1.id, e2.id)
+    (case, e1.id.to_string(), e2.id.to_string())
 }
 
 /// The partner shares of `case` on `node`, through the API.
@@ -278,7 +278,7 @@ fn ui_share_forms_over_http() {
     assert_eq!(resp.status(), 303);
     let listed = shares_of(&a, &case);
     assert_eq!(listed.len(), 1);
-    let share = listed[0].id.clone();
+    let share = listed[0].id;
     let stop = format!("{page}/shares/{share}/stop");
     let html = web.get(&page).text().unwrap();
     assert!(html.contains(&format!("href=\"{stop}\"")), "a Stop button");
@@ -291,9 +291,9 @@ fn ui_share_forms_over_http() {
     );
     assert!(confirm.contains("id=\"confirm-stop\""));
     // The GET changed nothing; a POST without the token neither.
-    assert_ne!(share_view(&a, &share).status, "Stopped");
+    assert_ne!(share_view(&a, &share.to_string()).status, "Stopped");
     assert_eq!(web.post_form(&stop, &[]).status(), 403);
-    assert_ne!(share_view(&a, &share).status, "Stopped");
+    assert_ne!(share_view(&a, &share.to_string()).status, "Stopped");
     // A share of another case is not found under this one.
     let other = create_case(&a, "2026-UI-S2");
     let resp = web.post_form(
@@ -301,11 +301,11 @@ fn ui_share_forms_over_http() {
         &[("csrf", &csrf)],
     );
     assert_eq!(resp.status(), 404);
-    assert_ne!(share_view(&a, &share).status, "Stopped");
+    assert_ne!(share_view(&a, &share.to_string()).status, "Stopped");
     let resp = web.post_form(&stop, &[("csrf", &csrf)]);
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), format!("{page}?stopped={share}"));
-    assert_eq!(share_view(&a, &share).status, "Stopped");
+    assert_eq!(share_view(&a, &share.to_string()).status, "Stopped");
     let html = web.get(&location(&resp)).text().unwrap();
     assert!(html.contains("Stopped sharing with county-da"), "{html}");
     assert!(
@@ -415,7 +415,7 @@ fn ui_share_in_a_real_browser() {
 
         // At the partner: the copy holds the first item, not the second.
         let copy = wait_copy(b, &share, 1, LIMIT);
-        let local = copy.id.as_str();
+        let local = &copy.id.to_string();
         let names: Vec<String> = evidence_list(b, local)
             .into_iter()
             .map(|e| e.name)

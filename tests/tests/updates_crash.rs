@@ -68,14 +68,14 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     ]);
     let case = case.id;
     let path = work.path().join("clip.mp4");
-    let ev = add_random_evidence(&a, &case, &path, 4_000, 7, &[]).id;
-    let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = share.id.clone();
+    let ev = add_random_evidence(&a, &case.to_string(), &path, 4_000, 7, &[]).id;
+    let share = share_case(&a, &case.to_string(), "county-da", &["--mode", "access"]);
+    let share = share.id;
     wait_until(
         "B holds the access share's metadata",
         Duration::from_secs(90),
         || {
-            let m = try_received_meta(&b, &share)?;
+            let m = try_received_meta(&b, &share.to_string())?;
             (m.get("case/description") == Some(log.as_str())).then_some(())
         },
     );
@@ -109,10 +109,10 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
         for i in 0..edits {
             if i % 4 == 3 {
                 name = format!("clip-{i:02}.mp4");
-                edit(&b, &share, &name_field, &name);
+                edit(&b, &share.to_string(), &name_field, &name);
             } else {
                 description.push_str(&format!(" w{i:02}"));
-                edit(&b, &share, "case/description", &description);
+                edit(&b, &share.to_string(), "case/description", &description);
             }
             std::thread::sleep(Duration::from_millis(60));
         }
@@ -129,8 +129,12 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
 
     // Both sides converge on the partner's last values, each word once.
     let (at_a, at_b) = wait_until("both nodes converge", Duration::from_secs(180), || {
-        let at_a: CaseView = json_as(&a.cli_handle().try_json(["case", "show", &case]).ok()?);
-        let at_b = try_received_meta(&b, &share)?;
+        let at_a: CaseView = json_as(
+            &a.cli_handle()
+                .try_json(["case", "show", &case.to_string()])
+                .ok()?,
+        );
+        let at_b = try_received_meta(&b, &share.to_string())?;
         (at_a.description == description
             && at_b.get("case/description") == Some(description.as_str())
             && at_a.evidence.first().map(|e| e.name.as_str()) == Some(name.as_str())
@@ -147,7 +151,7 @@ fn partner_edits_survive_sharer_kills_without_doubled_text() {
     }
     assert_eq!(at_b.get("case/description"), Some(text));
     // Nothing was refused, and the trail is intact.
-    let refused = received_updates(&b, &share);
+    let refused = received_updates(&b, &share.to_string());
     assert!(refused.is_empty(), "{refused:?}");
-    a.cli_ok(["audit", "verify", &case]);
+    a.cli_ok(["audit", "verify", &case.to_string()]);
 }

@@ -23,9 +23,9 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// Share `case` by copy with county-da and wait for B's copy; returns (share id, local case).
 fn shared_copy(a: &TestNode, b: &TestNode, case: &str) -> (String, String) {
     let share = share_case(a, case, "county-da", &[]);
-    let share = share.id.clone();
+    let share = share.id.to_string();
     let copy = wait_copy(b, &share, 1, LIMIT);
-    (share, copy.id.clone())
+    (share, copy.id.to_string())
 }
 
 fn row<'a>(list: &'a [UpdateView], tab: &str) -> &'a UpdateView {
@@ -54,7 +54,7 @@ fn co_edit_access_share(number: &str) -> CoEdit {
     allow_co_edit(&a, "county-da");
     let (case, item) = case_with_item(&a, work.path(), number);
     let share = share_case(&a, &case, "county-da", &["--mode", "access"]);
-    let share = share.id.clone();
+    let share = share.id.to_string();
     wait_until("B holds the access share's metadata", LIMIT, || {
         let m = try_received_meta(&b, &share)?;
         (m.get("case/description") == Some("Burglary at 5 Main St")).then_some(())

@@ -1,6 +1,7 @@
 //! Audit trail and custody timeline: `/v1/cases/{case}/audit*` and `/v1/cases/{case}/custody`.
 
 use casemesh_model::audit::{AuditEntry, ChainHead};
+use casemesh_model::ids::CaseId;
 use casemesh_model::timeline::CustodyEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -32,7 +33,8 @@ pub struct AuditVerify {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustodyTimeline {
     /// The case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// Its Case ID (case number).
     pub case_id: String,
     /// Events, oldest first: `kind`, `org`, `user` (null for a system or another organization's

@@ -1,6 +1,7 @@
 //! Cases, folders and evidence: `/v1/cases/*` and `/v1/cases/{case}/evidence/*` bodies.
 
 use casemesh_model::case::{Case, Evidence, Origin};
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId, TranscriptId};
 use casemesh_model::retention::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,13 +28,16 @@ pub enum OriginView {
     /// Received from a partner organization.
     Received {
         /// Sharing organization's id.
-        sharer: String,
+        #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+        sharer: OrgId,
         /// Sharing organization's name.
         sharer_name: String,
         /// The share it arrived under.
-        share: String,
+        #[schema(value_type = String, format = "uuid")]
+        share: ShareId,
         /// The case's id at the sharer.
-        source_case: String,
+        #[schema(value_type = String, format = "uuid")]
+        source_case: CaseId,
         /// When it arrived (RFC 3339).
         received_at: String,
     },
@@ -43,11 +47,13 @@ pub enum OriginView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TranscriptView {
     /// Id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: TranscriptId,
     /// File name.
     pub name: String,
     /// BLAKE3, lowercase hex.
-    pub hash: String,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub hash: BlobHash,
     /// Bytes.
     pub size: u64,
 }
@@ -58,9 +64,9 @@ pub struct TranscriptView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchEntry {
     /// Evidence id (of the item added, or of the one already present).
-    pub id: String,
+    pub id: EvidenceId,
     /// BLAKE3 of the bytes, lowercase hex.
-    pub hash: String,
+    pub hash: BlobHash,
     /// Evidence name (the file's name).
     pub name: String,
     /// Folder path (`/` between names); `""` for the case's root.
@@ -74,9 +80,11 @@ pub struct BatchEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EvidenceView {
     /// Record id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: EvidenceId,
     /// The case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// Display id, e.g. `EV-0001`.
     pub display_id: String,
     /// Name.
@@ -88,7 +96,8 @@ pub struct EvidenceView {
     /// Folder path; `""` for the case root.
     pub folder: String,
     /// BLAKE3 of the bytes, lowercase hex.
-    pub hash: String,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub hash: BlobHash,
     /// Bytes.
     pub size: u64,
     /// Media type.
@@ -107,7 +116,8 @@ pub struct EvidenceView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaseView {
     /// Record id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: CaseId,
     /// The "Case ID" people use.
     pub case_id: String,
     /// Title.
@@ -136,7 +146,8 @@ pub struct CaseView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CaseSummary {
     /// Record id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: CaseId,
     /// Case ID.
     pub case_id: String,
     /// Title.
@@ -262,10 +273,10 @@ impl From<&Origin> for OriginView {
                 source_case,
                 received_at,
             } => OriginView::Received {
-                sharer: sharer.to_string(),
+                sharer: sharer.clone(),
                 sharer_name: sharer_name.clone(),
-                share: share.to_string(),
-                source_case: source_case.to_string(),
+                share: *share,
+                source_case: *source_case,
                 received_at: received_at.to_string(),
             },
         }
@@ -276,14 +287,14 @@ impl EvidenceView {
     /// The view of `ev`, whose folder path is resolved in `case`.
     pub fn new(ev: &Evidence, case: &Case) -> EvidenceView {
         EvidenceView {
-            id: ev.id.to_string(),
-            case: ev.case.to_string(),
+            id: ev.id,
+            case: ev.case,
             display_id: ev.display_id.clone(),
             name: ev.name.clone(),
             description: ev.description.clone(),
             category: ev.category.clone(),
             folder: case.path_of(ev.folder),
-            hash: ev.hash.to_hex(),
+            hash: ev.hash,
             size: ev.size,
             media_type: ev.media_type.clone(),
             added_at: ev.added_at.to_string(),
@@ -292,9 +303,9 @@ impl EvidenceView {
                 .transcripts
                 .iter()
                 .map(|t| TranscriptView {
-                    id: t.id.to_string(),
+                    id: t.id,
                     name: t.name.clone(),
-                    hash: t.hash.to_hex(),
+                    hash: t.hash,
                     size: t.size,
                 })
                 .collect(),
@@ -307,7 +318,7 @@ impl CaseView {
     /// The view of a case, its owner's name and its evidence.
     pub fn new(case: &Case, owner: &str, evidence: &[Evidence]) -> CaseView {
         CaseView {
-            id: case.id.to_string(),
+            id: case.id,
             case_id: case.case_number.clone(),
             title: case.title.clone(),
             description: case.description.clone(),

@@ -15,12 +15,23 @@
 //! type both as well. Conversions from model records are here; those from the server's records
 //! are behind the `server` feature ([`server`]).
 //!
+//! Every field that holds a record id has the model's type for it ([`casemesh_model::ids`]:
+//! `CaseId`, `EvidenceId`, `ShareId`, `OrgId`, `BlobHash`, …). They serialize as the same text
+//! the `String`s did, so the JSON is unchanged; a client that reads an answer refuses a
+//! malformed id at once instead of passing it on. Display ids (a case's "Case ID", an item's
+//! `EV-0001`), names, folder paths and request fields that take a name *or* an id as a user
+//! typed it stay `String`. The model has no `utoipa`, so those fields carry
+//! `#[schema(value_type = String, …)]` (`format = "uuid"` is a custom format string: the
+//! same text as utoipa's `KnownFormat::Uuid`, without its `uuid` feature).
+//!
 //! ```
 //! use casemesh_api_types::cases::CaseSummary;
-//! let json = r#"[{"id":"c1","case_id":"2026-CR-1","title":"T","external":false,
-//!               "evidence_count":0,"created_at":"2026-01-01T00:00:00Z"}]"#;
+//! let json = r#"[{"id":"6f2c1a9e-0b7d-4c1e-9a55-3d2f8e7b1c40","case_id":"2026-CR-1",
+//!               "title":"T","external":false,"evidence_count":0,
+//!               "created_at":"2026-01-01T00:00:00Z"}]"#;
 //! let cases: Vec<CaseSummary> = serde_json::from_str(json).unwrap();
 //! assert_eq!(cases[0].case_id, "2026-CR-1");
+//! assert_eq!(cases[0].id.to_string(), "6f2c1a9e-0b7d-4c1e-9a55-3d2f8e7b1c40");
 //! ```
 
 pub mod audit;

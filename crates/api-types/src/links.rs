@@ -3,6 +3,7 @@
 //! [`LinkView`]). The server's records are `casemesh_links::LinkRecord`; the conversion is in
 //! [`crate::server`]. Source: "Download links" in the first product document.
 
+use casemesh_model::ids::{CaseId, EvidenceId, LinkId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -45,7 +46,8 @@ pub struct LinkOptions {
     /// Selected folders (paths as given); with `evidence` empty too, the entire case.
     pub folders: Vec<String>,
     /// Selected evidence items (record ids, resolved at creation).
-    pub evidence: Vec<String>,
+    #[schema(value_type = Vec<String>, format = "uuid")]
+    pub evidence: Vec<EvidenceId>,
 }
 
 /// Build progress of a link: bytes of content written so far.
@@ -61,9 +63,11 @@ pub struct Progress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LinkView {
     /// Link id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: LinkId,
     /// The case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// The case's Case ID.
     pub case_id: String,
     /// `Processing`, `Ready`, `Failed`, `Expired` or `Revoked`.

@@ -1,6 +1,7 @@
 //! Node-wide bodies: health and readiness, node identity, settings, blob store, retention sweep.
 
 use crate::cases::RetentionView;
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId};
 use casemesh_model::org::Settings;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -40,7 +41,8 @@ pub struct NodeInfo {
     /// Organization name.
     pub org_name: String,
     /// Organization id (libp2p PeerId).
-    pub org_id: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub org_id: OrgId,
     /// casemesh version.
     pub version: String,
     /// The admin endpoint's address.
@@ -94,7 +96,7 @@ pub struct MigrationReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationFailure {
     /// BLAKE3 of the blob, lowercase hex.
-    pub hash: String,
+    pub hash: BlobHash,
     /// Why, and what to do about it.
     pub reason: String,
 }
@@ -169,9 +171,11 @@ pub struct BlobVerifyReport {
     /// Referenced blobs present and intact.
     pub ok: u64,
     /// Referenced blobs whose file is gone (BLAKE3 hex).
-    pub missing: Vec<String>,
+    #[schema(value_type = Vec<String>, pattern = "^[0-9a-f]{64}$")]
+    pub missing: Vec<BlobHash>,
     /// Referenced blobs whose bytes no longer match their hash (BLAKE3 hex).
-    pub corrupt: Vec<String>,
+    #[schema(value_type = Vec<String>, pattern = "^[0-9a-f]{64}$")]
+    pub corrupt: Vec<BlobHash>,
     /// Blobs on disk that no record references (what `gc` would remove).
     pub unreferenced: u64,
 }
@@ -196,9 +200,11 @@ pub struct SpaceView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Removed {
     /// Case record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// Evidence id.
-    pub evidence: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub evidence: EvidenceId,
     /// Evidence name.
     pub name: String,
 }

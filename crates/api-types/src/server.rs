@@ -16,7 +16,7 @@ impl From<Partner> for PartnerView {
     fn from(p: Partner) -> Self {
         PartnerView {
             name: p.name,
-            peer_id: p.peer_id.to_string(),
+            peer_id: p.peer_id,
             addrs: p.addrs,
             policy: p.policy,
             added_at: p.added_at.to_string(),
@@ -30,7 +30,7 @@ fn receipt_view(s: &OutgoingShare) -> Option<ReceiptView> {
     let signed = Signed::<HoldingReceipt>::from_bytes(&bytes).ok()?;
     let st = &signed.statement;
     Some(ReceiptView {
-        signed_by: st.holder.to_string(),
+        signed_by: st.holder.clone(),
         signed_by_name: s.partner_name.clone(),
         seq: st.seq,
         items: st.items,
@@ -52,7 +52,7 @@ fn stop_ack_view(s: &OutgoingShare) -> Option<StopAckView> {
     let signed = Signed::<StopAck>::from_bytes(&bytes).ok()?;
     let st = &signed.statement;
     Some(StopAckView {
-        signed_by: st.holder.to_string(),
+        signed_by: st.holder.clone(),
         signed_by_name: s.partner_name.clone(),
         revocation_hash: hex::encode(st.revocation_hash),
         at: st.at.to_string(),
@@ -74,10 +74,10 @@ fn scope_text(s: &Scope) -> String {
 impl From<OutgoingShare> for ShareView {
     fn from(s: OutgoingShare) -> Self {
         ShareView {
-            id: s.id.to_string(),
-            case: s.case.to_string(),
+            id: s.id,
+            case: s.case,
             status: s.status.as_str().to_owned(),
-            partner: s.partner.to_string(),
+            partner: s.partner.clone(),
             partner_name: s.partner_name.clone(),
             mode: s.mode.as_str().to_owned(),
             scope: scope_text(&s.scope),
@@ -113,22 +113,22 @@ impl From<OutgoingShare> for ShareView {
                 .skipped
                 .iter()
                 .map(|(id, reason)| SkippedView {
-                    evidence: id.to_string(),
+                    evidence: *id,
                     name: String::new(),
                     reason: reason.clone(),
                 })
                 .collect(),
             receipt: receipt_view(&s),
             stop_ack: stop_ack_view(&s),
-            onward_of: s.onward.map(|o| o.parent.to_string()),
+            onward_of: s.onward.map(|o| o.parent),
             hops: s
                 .hops
                 .iter()
                 .map(|h| HopView {
-                    share: h.share.to_string(),
-                    from: h.from.to_string(),
+                    share: h.share,
+                    from: h.from.clone(),
                     from_name: h.from_name.clone(),
-                    to: h.to.to_string(),
+                    to: h.to.clone(),
                     to_name: h.to_name.clone(),
                     recipients: h
                         .recipients
@@ -147,8 +147,8 @@ impl From<OutgoingShare> for ShareView {
 impl From<casemesh_service::Removed> for Removed {
     fn from(r: casemesh_service::Removed) -> Removed {
         Removed {
-            case: r.case.to_string(),
-            evidence: r.evidence.to_string(),
+            case: r.case,
+            evidence: r.evidence,
             name: r.name,
         }
     }
@@ -219,8 +219,8 @@ impl crate::links::LinkView {
         };
         let o = &link.options;
         crate::links::LinkView {
-            id: link.id.to_string(),
-            case: link.case.to_string(),
+            id: link.id,
+            case: link.case,
             case_id: case.map(|c| c.case_number.clone()).unwrap_or_default(),
             status: status.into(),
             url: None,
@@ -231,7 +231,7 @@ impl crate::links::LinkView {
                 toc: o.toc,
                 keep_folders: o.keep_folders,
                 folders: o.folders.clone(),
-                evidence: o.evidence.iter().map(ToString::to_string).collect(),
+                evidence: o.evidence.clone(),
             },
             recipient: link.recipient.clone(),
             message: link.message.clone(),
@@ -277,7 +277,7 @@ impl From<casemesh_sharing::PeerView> for crate::sharing::PeerView {
     fn from(p: casemesh_sharing::PeerView) -> Self {
         crate::sharing::PeerView {
             name: p.name,
-            peer_id: p.peer_id.to_string(),
+            peer_id: p.peer_id,
             connected: p.connected,
             state: p.state,
             addrs: p.addrs,
@@ -297,7 +297,7 @@ impl From<casemesh_sharing::PeerView> for crate::sharing::PeerView {
                 .into_iter()
                 .map(|d| crate::sharing::DeadLetterView {
                     kind: d.kind,
-                    share: d.share.map(|s| s.to_string()),
+                    share: d.share,
                     reason: d.reason,
                     at: d.at,
                 })

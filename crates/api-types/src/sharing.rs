@@ -1,6 +1,7 @@
 //! Federation and sharing bodies: node id, partners, policies, partner shares, inside shares,
 //! the access list and received shares.
 
+use casemesh_model::ids::{BlobHash, CaseId, EvidenceId, OrgId, ShareId};
 use casemesh_model::policy::SharingPolicy;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -9,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IdView {
     /// Org id (libp2p PeerId).
-    pub peer_id: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub peer_id: OrgId,
     /// Bound listen addresses (multiaddrs).
     pub addrs: Vec<String>,
 }
@@ -20,7 +22,8 @@ pub struct PartnerView {
     /// Display name.
     pub name: String,
     /// Org id (PeerId).
-    pub peer_id: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub peer_id: OrgId,
     /// Addresses.
     pub addrs: Vec<String>,
     /// Assigned sharing policy's name.
@@ -36,7 +39,8 @@ pub struct AddPartner {
     /// Display name.
     pub name: String,
     /// PeerId.
-    pub peer_id: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub peer_id: OrgId,
     /// Multiaddrs, e.g. `/ip4/10.0.0.5/tcp/4001`.
     #[serde(default)]
     pub addrs: Vec<String>,
@@ -139,16 +143,19 @@ pub struct RecipientView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShareView {
     /// Share id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: ShareId,
     /// The shared case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// `Processing`, `Complete`, `Stopped` or `Failed` (a message could never be delivered;
     /// see `failure`).
     pub status: String,
     /// Why the share failed, with `Failed`.
     pub failure: Option<String>,
     /// Partner org id.
-    pub partner: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub partner: OrgId,
     /// Partner name.
     pub partner_name: String,
     /// `copy` (partner share) or `access`.
@@ -192,7 +199,8 @@ pub struct ShareView {
     /// The partner's signed acknowledgement of the stop, once it arrived.
     pub stop_ack: Option<StopAckView>,
     /// For an onward share: the received share it continues.
-    pub onward_of: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub onward_of: Option<ShareId>,
     /// Onward hops partners reported below this share (who shared with whom, when).
     pub hops: Vec<HopView>,
 }
@@ -201,14 +209,17 @@ pub struct ShareView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HopView {
     /// The onward share (child grant id).
-    pub share: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub share: ShareId,
     /// The organization that shared onward (org id).
-    pub from: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub from: OrgId,
     /// Its name here.
     pub from_name: String,
     /// The organization it was shared with (org id); the same as `from` for a share inside
     /// that organization.
-    pub to: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub to: OrgId,
     /// That organization's name, as `from` knows it.
     pub to_name: String,
     /// Recipients.
@@ -227,7 +238,8 @@ pub struct HopView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptView {
     /// The signing organization's id (derived from its ed25519 key).
-    pub signed_by: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub signed_by: OrgId,
     /// Its name here.
     pub signed_by_name: String,
     /// The last item list it holds completely.
@@ -246,9 +258,11 @@ pub struct ReceiptView {
     pub matches_sent: bool,
     /// The BLAKE3 roots it signed for, hex, in ascending evidence-id order (with
     /// `matches_sent`; only in the status of one share, not in lists).
-    pub roots: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>, pattern = "^[0-9a-f]{64}$")]
+    pub roots: Option<Vec<BlobHash>>,
     /// The sharer's evidence id of each root, same order.
-    pub evidence: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>, format = "uuid")]
+    pub evidence: Option<Vec<EvidenceId>>,
     /// The ed25519 signature, hex.
     pub signature: String,
     /// The whole signed statement, wire form, hex.
@@ -259,7 +273,8 @@ pub struct ReceiptView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StopAckView {
     /// The signing organization's id.
-    pub signed_by: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub signed_by: OrgId,
     /// Its name here.
     pub signed_by_name: String,
     /// BLAKE3 of the revocation it acknowledges, hex.
@@ -289,7 +304,8 @@ pub struct RefusedRecipientView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SkippedView {
     /// The sharer's evidence id.
-    pub evidence: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub evidence: EvidenceId,
     /// Its name (empty when the sharer no longer has it).
     pub name: String,
     /// Why it was skipped.
@@ -300,12 +316,14 @@ pub struct SkippedView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReceivedView {
     /// Share id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: ShareId,
     /// `Pending` (waiting for Import), `Access` (access mode: opened in place with `received
     /// view` / `received get`, nothing imported), `Importing`, `Imported` or `Stopped`.
     pub status: String,
     /// Sender: the sharing organization's id.
-    pub sender: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub sender: OrgId,
     /// Partner organization (name).
     pub partner_organization: String,
     /// Recipients as the sharer named them.
@@ -332,7 +350,8 @@ pub struct ReceivedView {
     /// can verify offline (for an onward share, its parents are inside).
     pub grant: String,
     /// The local copy's record id, once imported.
-    pub local_case: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub local_case: Option<CaseId>,
     /// The last import error, if any.
     pub last_error: Option<String>,
     /// Items not copied because the sharer refused them for good (deleted, no longer in scope);
@@ -385,9 +404,11 @@ pub struct ShareInside {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InsideShareView {
     /// The inside share's id (in the audit trail).
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: ShareId,
     /// The case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// `entire_case`, `folders` or `evidence`.
     pub scope: String,
     /// Who was given access: `user:NAME` / `group:NAME`.
@@ -400,9 +421,11 @@ pub struct InsideShareView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InsideStopView {
     /// The inside share.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: ShareId,
     /// The case's record id.
-    pub case: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub case: CaseId,
     /// `Stopped`.
     pub status: String,
     /// Access entries taken back.
@@ -421,7 +444,8 @@ pub struct AccessEntry {
     /// The organization the person belongs to.
     pub organization: String,
     /// The share that gives access (none for the owner).
-    pub share: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub share: Option<ShareId>,
     /// The share's status (`Processing`, `Complete`), `Owner`, or `Access` (inside the
     /// organization).
     pub status: String,
@@ -453,7 +477,8 @@ pub struct ReceivedQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReceivedItemView {
     /// The sharer's evidence id (name it to `received get`).
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: EvidenceId,
     /// Name.
     pub name: String,
     /// Display id.
@@ -463,7 +488,8 @@ pub struct ReceivedItemView {
     /// Folder path at the sharer; `null` = the root.
     pub folder: Option<String>,
     /// BLAKE3 of the bytes (hex).
-    pub hash: String,
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub hash: BlobHash,
     /// Bytes.
     pub size: u64,
     /// Media type.
@@ -474,7 +500,8 @@ pub struct ReceivedItemView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReceivedContentsView {
     /// Share id.
-    pub share: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub share: ShareId,
     /// `copy` or `access`.
     pub mode: String,
     /// The shared folders' paths (only the folders the share covers and their ancestors).
@@ -504,7 +531,8 @@ pub struct PeerView {
     /// Display name.
     pub name: String,
     /// Org id (PeerId).
-    pub peer_id: String,
+    #[schema(value_type = String, pattern = "^[1-9A-HJ-NP-Za-km-z]+$")]
+    pub peer_id: OrgId,
     /// Whether a connection is open (and the partner ran a protocol on it).
     pub connected: bool,
     /// The connection state in words: `connected`, `offline` (not reached), or `not registered
@@ -546,7 +574,8 @@ pub struct DeadLetterView {
     /// Message kind (e.g. `grant.offer/1`).
     pub kind: String,
     /// The share it belonged to.
-    pub share: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub share: Option<ShareId>,
     /// Why it cannot be delivered.
     pub reason: String,
     /// When it was given up on, RFC 3339 UTC.

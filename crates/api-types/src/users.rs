@@ -1,5 +1,6 @@
 //! Users, groups and tokens: `/v1/users/*` and `/v1/groups` bodies.
 
+use casemesh_model::ids::{GroupId, UserId};
 use casemesh_model::org::{Group, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -8,7 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     /// Id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: UserId,
     /// Login name.
     pub username: String,
     /// Full name.
@@ -29,7 +31,8 @@ pub struct UserView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GroupView {
     /// Id.
-    pub id: String,
+    #[schema(value_type = String, format = "uuid")]
+    pub id: GroupId,
     /// Name.
     pub name: String,
     /// Permissions of every member.
@@ -120,7 +123,7 @@ impl UserView {
     /// The view of a user, naming its groups.
     pub fn new(u: &User, groups: &[Group]) -> UserView {
         UserView {
-            id: u.id.to_string(),
+            id: u.id,
             username: u.username.clone(),
             full_name: u.full_name.clone(),
             email: u.email.clone(),
@@ -139,7 +142,7 @@ impl UserView {
 impl From<&Group> for GroupView {
     fn from(g: &Group) -> Self {
         GroupView {
-            id: g.id.to_string(),
+            id: g.id,
             name: g.name.clone(),
             permissions: g.permissions.iter().map(|p| p.name().to_owned()).collect(),
         }

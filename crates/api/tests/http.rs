@@ -23,7 +23,7 @@ mod common;
 
 use casemesh_api_types::{
     AccessEntry, AddPartner, CaseView, CreateCase, CreateShare, CreatedUser, DirectoryEntryView,
-    ErrorBody, SettingsView, ShareView, SweepReport,
+    ErrorBody, ReceivedView, SettingsView, ShareView, SweepReport,
 };
 use common::{Running, init_with_token};
 use reqwest::{Client, Method, StatusCode};
@@ -236,7 +236,7 @@ async fn a_case_shared_between_two_in_process_nodes_lists_the_partner() {
     for (from, to, name) in [(&a, &b, "county-da"), (&b, &a, "metro-pd")] {
         let add = AddPartner {
             name: name.to_owned(),
-            peer_id: to.running.node.org().id.to_string(),
+            peer_id: to.running.node.org().id.clone(),
             addrs: to.running.node.p2p_addrs().to_vec(),
             policy: None,
         };
@@ -308,7 +308,7 @@ async fn a_case_shared_between_two_in_process_nodes_lists_the_partner() {
         .await;
     let partner = access
         .iter()
-        .find(|e| e.share.as_deref() == Some(share.id.as_str()))
+        .find(|e| e.share == Some(share.id))
         .unwrap_or_else(|| panic!("the share's recipient: {access:?}"));
     assert_eq!(
         (
@@ -324,7 +324,10 @@ async fn a_case_shared_between_two_in_process_nodes_lists_the_partner() {
         let (status, text) = b
             .call(Some(&b.token), Method::GET, "/v1/received", NO_BODY)
             .await;
-        if status.is_success() && text.contains(&share.id) {
+        if status.is_success()
+            && serde_json::from_str::<Vec<ReceivedView>>(&text)
+                .is_ok_and(|list| list.iter().any(|r| r.id == share.id))
+        {
             break;
         }
         assert!(

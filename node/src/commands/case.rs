@@ -84,7 +84,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 .send_json(Method::POST, &["v1", "cases"], &body)
                 .await?;
             if let Some(case) = out.answer::<CaseView>(&case)? {
-                outln!("{}", s(&case.id));
+                outln!("{}", case.id);
             }
         }
         CaseCommand::List { external } => {
@@ -105,7 +105,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                             c.evidence_count.to_string(),
                             if c.external { "external" } else { "local" }.to_owned(),
                             s(&c.created_at),
-                            s(&c.id),
+                            c.id.to_string(),
                         ]
                     })
                     .collect();
@@ -146,7 +146,7 @@ pub(super) async fn run(cmd: CaseCommand, client: &Client, out: Out) -> anyhow::
                 .send_json(Method::PATCH, &["v1", "cases", &case], &body)
                 .await?;
             if let Some(c) = out.answer::<CaseView>(&c)? {
-                outln!("updated case {} ({})", s(&c.case_id), s(&c.id));
+                outln!("updated case {} ({})", s(&c.case_id), c.id);
             }
         }
         CaseCommand::Retention { case, policy, yes } => {
@@ -175,7 +175,7 @@ fn print_case(c: &CaseView) {
     outln!("Case ID:     {}", s(&c.case_id));
     outln!("Title:       {}", s(&c.title));
     outln!("Description: {}", s(&c.description));
-    outln!("Record id:   {}", s(&c.id));
+    outln!("Record id:   {}", c.id);
     outln!("Owner:       {}", s(&c.owner));
     outln!("Created:     {}", s(&c.created_at));
     outln!("Retention:   {}", c.retention_text);
@@ -188,7 +188,7 @@ fn print_case(c: &CaseView) {
         } => outln!(
             "Origin:      External, shared by {} ({}) on {}",
             s(sharer_name),
-            s(sharer),
+            s(sharer.as_str()),
             s(received_at)
         ),
         OriginView::Local => outln!("Origin:      local"),

@@ -180,7 +180,7 @@ fn case_uco(timeline: &CustodyTimeline, evidence: &[EvidenceView]) -> Value {
     };
     let file_id = |ev: &str| format!("kb:file-{ev}");
     for ev in evidence {
-        let id = &ev.id;
+        let id = &ev.id.to_string();
         let hash_id = format!("kb:hash-{id}");
         node(
             &mut graph,
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn every_event_becomes_an_investigative_action_and_every_item_a_hashed_file() {
         let timeline: CustodyTimeline = serde_json::from_value(json!({
-            "case": "c1", "case_id": "2026-CR-1",
+            "case": "7c2e4b1a-9d3f-4e6a-8b5c-1d0e2f3a4b5c", "case_id": "2026-CR-1",
             "events": [
                 {"kind": "ingest", "org": "Metro PD", "user": "alice", "at": 1_700_000_000_000u64,
                  "evidence": "5f0e9a4c-3b7d-4b8e-9a41-0c2d6e7f8a90", "details": "added", "proof": {"type": "audit", "seq": 0, "hash": "ab"}},
@@ -305,8 +305,9 @@ mod tests {
         }))
         .unwrap();
         let evidence: Vec<EvidenceView> = serde_json::from_value(json!([{
-            "id": "5f0e9a4c-3b7d-4b8e-9a41-0c2d6e7f8a90", "case": "c1", "display_id": "EV-0001", "name": "cctv.mkv",
-            "description": "", "category": null, "folder": "", "hash": "00ff", "size": 3,
+            "id": "5f0e9a4c-3b7d-4b8e-9a41-0c2d6e7f8a90", "case": "7c2e4b1a-9d3f-4e6a-8b5c-1d0e2f3a4b5c",
+            "display_id": "EV-0001", "name": "cctv.mkv", "description": "", "category": null,
+            "folder": "", "hash": "00ff".repeat(16), "size": 3,
             "media_type": "video/x-matroska", "added_at": "2023-11-14T22:13:20.000Z",
             "added_by": "alice", "transcripts": [], "do_not_disclose": false,
         }]))

@@ -2,12 +2,13 @@
 //! identity on the network, the partner organizations it trusts, sharing policies, and the
 //! operator view of partner connections.
 
-use super::{Out, list, opt, s, table, typed};
+use super::{Out, list, opt, opt_id, s, table, typed};
 use crate::client::Client;
 use casemesh_api_types::{
     AddPartner, DirectoryEntryView, EditPartner, IdView, PartnerView, PeerView, PolicyView,
     PutPolicy,
 };
+use casemesh_model::ids::OrgId;
 use reqwest::Method;
 
 /// `casemesh partner` subcommands.
@@ -131,7 +132,7 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
                 p.transfers_in_flight.to_string(),
                 p.outbox_queued.to_string(),
                 p.dead_letters.len().to_string(),
-                s(&p.peer_id),
+                s(p.peer_id.as_str()),
             ]
         })
         .collect();
@@ -158,7 +159,7 @@ pub(super) async fn peers(client: &Client, out: Out) -> anyhow::Result<()> {
                 "dead letter to {}: {} (share {}) at {}: {}",
                 s(&p.name),
                 s(&d.kind),
-                opt(d.share.as_deref()),
+                opt_id(d.share),
                 s(&d.at),
                 s(&d.reason)
             );
@@ -181,7 +182,7 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
                     &["v1", "partners"],
                     &AddPartner {
                         name,
-                        peer_id,
+                        peer_id: OrgId(peer_id),
                         addrs,
                         policy,
                     },
@@ -193,7 +194,14 @@ pub(super) async fn partner(cmd: PartnerCommand, client: &Client, out: Out) -> a
             if let Some(partners) = out.answer::<Vec<PartnerView>>(&v)? {
                 let rows: Vec<Vec<String>> = partners
                     .iter()
-                    .map(|p| vec![s(&p.name), s(&p.policy), p.peer_id.clone(), list(&p.addrs)])
+                    .map(|p| {
+                        vec![
+                            s(&p.name),
+                            s(&p.policy),
+                            p.peer_id.to_string(),
+                            list(&p.addrs),
+                        ]
+                    })
                     .collect();
                 table(&["NAME", "POLICY", "PEER ID", "ADDRESSES"], &rows);
             }

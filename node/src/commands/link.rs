@@ -121,7 +121,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             let mut raw = created;
             if wait {
                 let id = typed::<LinkView>(&raw)?.id;
-                raw = wait_built(client, &id, out).await?;
+                raw = wait_built(client, &id.to_string(), out).await?;
                 raw["url"] = url;
             }
             let link: LinkView = typed(&raw)?;
@@ -140,13 +140,13 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                          already emailed its URL when the link was created: tell them it will \
                          not work, revoke it (`casemesh link revoke {id}`) and create a new link \
                          once the cause below is fixed",
-                        id = s(&link.id)
+                        id = link.id
                     ),
                     (None, true) => format!(
                         "its package could not be built, so the link opens nothing and no URL \
                          is printed: revoke it (`casemesh link revoke {id}`) and create a new \
                          link once the cause below is fixed",
-                        id = s(&link.id)
+                        id = link.id
                     ),
                     (Some(r), false) => format!(
                         "{r} is emailed the URL through the node's mail queue (logged instead \
@@ -156,7 +156,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                 };
                 errln!(
                     "link {} ({:?}), expires {}; {next}",
-                    s(&link.id),
+                    link.id,
                     link.status,
                     s(&link.expires_at)
                 );
@@ -172,7 +172,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
                     .iter()
                     .map(|l| {
                         vec![
-                            s(&l.id),
+                            l.id.to_string(),
                             format!("{:?}", l.status),
                             format_name(l.format).to_owned(),
                             l.package_size.map(bytes).unwrap_or_else(|| "-".into()),
@@ -209,7 +209,7 @@ pub(super) async fn run(cmd: LinkCommand, client: &Client, out: Out) -> anyhow::
             )?;
             let l = client.post_empty(&["v1", "links", &link, "revoke"]).await?;
             if let Some(l) = out.answer::<LinkView>(&l)? {
-                outln!("revoked link {}", s(&l.id));
+                outln!("revoked link {}", l.id);
             }
         }
     }
@@ -276,8 +276,8 @@ fn format_name(f: PackageFormat) -> &'static str {
 }
 
 fn print_link(l: &LinkView) {
-    outln!("Link:       {}", s(&l.id));
-    outln!("Case:       {} ({})", s(&l.case_id), s(&l.case));
+    outln!("Link:       {}", l.id);
+    outln!("Case:       {} ({})", s(&l.case_id), l.case);
     outln!("Status:     {:?}", l.status);
     if let Some(e) = &l.error {
         outln!("Error:      {}", s(e));

@@ -156,7 +156,7 @@ fn report(to: Destination, done: &Migrated, failed: &[BlobFailure]) -> Migration
         failed: failed
             .iter()
             .map(|f| MigrationFailure {
-                hash: f.hash.to_string(),
+                hash: f.hash,
                 reason: f.error.to_string(),
             })
             .collect(),

@@ -199,6 +199,11 @@ fn opt(text: Option<&str>) -> String {
     text.map_or_else(|| "-".to_owned(), s)
 }
 
+/// An optional record id for people: `None` as `-`, else its text (which needs no escaping).
+fn opt_id(id: Option<impl std::fmt::Display>) -> String {
+    id.map_or_else(|| "-".to_owned(), |i| i.to_string())
+}
+
 /// A list for people: comma-separated, `-` when empty, each entry as [`s`].
 fn list(items: &[String]) -> String {
     if items.is_empty() {

@@ -12,7 +12,7 @@ pub(super) async fn run(client: &Client, out: Out) -> anyhow::Result<()> {
         return Ok(());
     };
     outln!("Organization: {}", s(&info.org_name));
-    outln!("Org id:       {}", s(&info.org_id));
+    outln!("Org id:       {}", s(info.org_id.as_str()));
     outln!("Version:      {}", s(&info.version));
     outln!("Admin API:    {}", s(&info.admin_addr));
     outln!("Blob storage: {}", storage(&info.storage));

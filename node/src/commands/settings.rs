@@ -198,7 +198,7 @@ pub(super) async fn run_retention(
                 if !removed.is_empty() {
                     let rows: Vec<Vec<String>> = removed
                         .iter()
-                        .map(|r| vec![s(&r.case), s(&r.evidence), s(&r.name)])
+                        .map(|r| vec![r.case.to_string(), r.evidence.to_string(), s(&r.name)])
                         .collect();
                     table(&["CASE", "EVIDENCE", "NAME"], &rows);
                 }
@@ -237,10 +237,10 @@ pub(super) async fn run_blobs(cmd: BlobsCommand, client: &Client, out: Out) -> a
             let (missing, corrupt) = (&report.missing, &report.corrupt);
             if !out.json(&raw)? {
                 for h in missing {
-                    outln!("missing  {}", s(h));
+                    outln!("missing  {h}");
                 }
                 for h in corrupt {
-                    outln!("corrupt  {}", s(h));
+                    outln!("corrupt  {h}");
                 }
                 outln!(
                     "{} referenced blobs intact, {} missing, {} corrupt; {} unreferenced (removed by `blobs gc`)",

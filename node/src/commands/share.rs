@@ -2,12 +2,13 @@
 //! `casemesh received …` / `casemesh case import` (shares received from partners: list, import
 //! details, import).
 
-use super::{Out, list, opt, s as sx, table, typed};
+use super::{Out, list, opt, opt_id, s as sx, table, typed};
 use crate::client::Client;
 use casemesh_api_types::{
     AccessEntry, AddRecipients, CreateShare, InsideShareView, InsideStopView, OnwardShare,
     PeerView, ReceivedContentsView, ReceivedView, ShareInside, ShareView,
 };
+use casemesh_model::ids::OrgId;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -195,7 +196,7 @@ fn print_share(v: &ShareView) {
         v.skipped
     );
     for item in &v.skipped_items {
-        outln!("  skipped {}: {}", sx(&item.evidence), sx(&item.reason));
+        outln!("  skipped {}: {}", item.evidence, sx(&item.reason));
     }
     if let Some(failure) = &v.failure {
         outln!("Failure:     {}", sx(failure));
@@ -333,12 +334,12 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
 }
 
 /// The peers view of the partner with org id `peer`, if the caller may read it.
-async fn partner_view(client: &Client, peer: &str) -> Option<PeerView> {
+async fn partner_view(client: &Client, peer: &OrgId) -> Option<PeerView> {
     let peers = client.get(&["v1", "peers"]).await.ok()?;
     super::typed::<Vec<PeerView>>(&peers)
         .ok()?
         .into_iter()
-        .find(|p| p.peer_id == peer)
+        .find(|p| p.peer_id == *peer)
 }
 
 /// What a `share create` did, said in one line: a new share, or what it added to the share the
@@ -461,7 +462,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                 outln!("{}", created_line(&v, previous));
             }
             if wait {
-                wait_for(client, &v.id, timeout).await?
+                wait_for(client, &v.id.to_string(), timeout).await?
             } else {
                 raw
             }
@@ -484,7 +485,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                     .iter()
                     .map(|s| {
                         vec![
-                            s.id.clone(),
+                            s.id.to_string(),
                             s.status.clone(),
                             sx(&s.partner_name),
                             recipients(s).join(", "),
@@ -514,7 +515,7 @@ pub(super) async fn share(cmd: ShareCommand, client: &Client, out: Out) -> anyho
                                 Some(why) => format!("REFUSED by partner: {}", sx(why)),
                                 None => sx(&a.status),
                             },
-                            opt(a.share.as_deref()),
+                            opt_id(a.share),
                         ]
                     })
                     .collect();
@@ -593,7 +594,7 @@ fn print_received(v: &ReceivedView) {
     outln!("Share:                {}", v.id);
     outln!("Status:               {}", v.status);
     outln!("Case:                 {} {}", sx(&v.case_id), sx(&v.title));
-    outln!("Sender:               {}", sx(&v.sender));
+    outln!("Sender:               {}", sx(v.sender.as_str()));
     outln!("Partner organization: {}", sx(&v.partner_organization));
     outln!("Recipient:            {}", list(&v.recipients));
     if let Some(message) = &v.message {
@@ -611,13 +612,13 @@ fn print_received(v: &ReceivedView) {
         v.items_imported,
         v.items
     );
-    outln!("Local copy:           {}", opt(v.local_case.as_deref()));
+    outln!("Local copy:           {}", opt_id(v.local_case));
     if !v.skipped.is_empty() {
         outln!("Skipped:              {} items", v.skipped.len());
         for item in &v.skipped {
             outln!(
                 "  {} {}: {}",
-                sx(&item.evidence),
+                item.evidence,
                 sx(&item.name),
                 sx(&item.reason)
             );
@@ -642,12 +643,12 @@ pub(super) async fn received(
                     .iter()
                     .map(|s| {
                         vec![
-                            s.id.clone(),
+                            s.id.to_string(),
                             s.status.clone(),
                             sx(&s.partner_organization),
                             sx(&s.case_id),
                             sx(&s.title),
-                            opt(s.local_case.as_deref()),
+                            opt_id(s.local_case),
                         ]
                     })
                     .collect();
@@ -672,11 +673,11 @@ pub(super) async fn received(
                     .iter()
                     .map(|e| {
                         vec![
-                            sx(&e.id),
+                            e.id.to_string(),
                             sx(&e.name),
                             e.folder.as_deref().map_or_else(|| "/".to_owned(), sx),
                             e.size.to_string(),
-                            e.hash.clone(),
+                            e.hash.to_string(),
                         ]
                     })
                     .collect();
@@ -748,7 +749,7 @@ pub(super) async fn received(
             let v = client
                 .send_json(
                     Method::POST,
-                    &["v1", "cases", &copy, "access"],
+                    &["v1", "cases", &copy.to_string(), "access"],
                     &ShareInside {
                         to,
                         folders: Vec::new(),

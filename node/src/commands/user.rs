@@ -351,7 +351,7 @@ pub(super) async fn run_group(cmd: GroupCommand, client: &Client, out: Out) -> a
             if let Some(groups) = out.answer::<Vec<GroupView>>(&groups)? {
                 let rows: Vec<Vec<String>> = groups
                     .iter()
-                    .map(|g| vec![s(&g.name), list(&g.permissions), g.id.clone()])
+                    .map(|g| vec![s(&g.name), list(&g.permissions), g.id.to_string()])
                     .collect();
                 table(&["NAME", "PERMISSIONS", "ID"], &rows);
             }

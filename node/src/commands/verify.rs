@@ -115,13 +115,13 @@ async fn known_keys(ctx: &Context) -> anyhow::Result<Vec<(String, ed25519_dalek:
         .context("reading the node's id")?;
     let mut known = vec![(
         format!("this node ({})", own.peer_id),
-        parse_org_key(&own.peer_id).context("the node's own org id")?,
+        parse_org_key(own.peer_id.as_str()).context("the node's own org id")?,
     )];
     let partners: Vec<PartnerView> = serde_json::from_value(client.get(&["v1", "partners"]).await?)
         .context("reading the node's partners")?;
     for p in partners {
         // A partner id that does not embed its key cannot sign anything we could check.
-        if let Ok(key) = parse_org_key(&p.peer_id) {
+        if let Ok(key) = parse_org_key(p.peer_id.as_str()) {
             known.push((
                 format!("registered partner {:?} ({})", p.name, p.peer_id),
                 key,

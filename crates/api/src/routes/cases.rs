@@ -48,7 +48,7 @@ pub async fn list(
         cases
             .into_iter()
             .map(|s| CaseSummary {
-                id: s.case.id.to_string(),
+                id: s.case.id,
                 case_id: s.case.case_number.clone(),
                 title: s.case.title.clone(),
                 external: s.case.is_external(),

@@ -20,7 +20,7 @@ pub async fn timeline(
 ) -> ApiResult<Json<CustodyTimeline>> {
     let (case, events) = state.node.audit().custody(&caller, &case)?;
     Ok(Json(CustodyTimeline {
-        case: case.id.to_string(),
+        case: case.id,
         case_id: case.case_number.clone(),
         events,
     }))

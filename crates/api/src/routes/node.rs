@@ -87,7 +87,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
 pub async fn info(State(state): State<AppState>, _caller: Caller) -> Json<NodeInfo> {
     Json(NodeInfo {
         org_name: state.org.name.clone(),
-        org_id: state.org.id.to_string(),
+        org_id: state.org.id.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         admin_addr: state
             .admin_addr
@@ -165,8 +165,8 @@ pub async fn blob_verify(
     let report = state.node.admin().verify_blobs(&caller).await?;
     Ok(Json(BlobVerifyReport {
         ok: report.ok,
-        missing: report.missing.iter().map(|h| h.to_string()).collect(),
-        corrupt: report.corrupt.iter().map(|h| h.to_string()).collect(),
+        missing: report.missing,
+        corrupt: report.corrupt,
         unreferenced: report.unreferenced,
     }))
 }

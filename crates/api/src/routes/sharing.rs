@@ -38,16 +38,16 @@ impl ReceivedViewOf for ReceivedView {
         let skipped = skipped
             .into_iter()
             .map(|(id, item)| SkippedView {
-                evidence: id.to_string(),
+                evidence: id,
                 name: item.name,
                 reason: item.reason,
             })
             .collect();
         let grant = s.signed_grant();
         ReceivedView {
-            id: s.id.to_string(),
+            id: s.id,
             status: s.status_text().to_owned(),
-            sender: s.sharer.to_string(),
+            sender: s.sharer.clone(),
             partner_organization: s.sharer_name.clone(),
             recipients: s
                 .recipients
@@ -76,7 +76,7 @@ impl ReceivedViewOf for ReceivedView {
             items: s.head.items as usize,
             items_imported: s.items_imported as usize,
             grant: s.grant.clone(),
-            local_case: s.local_case.map(|c| c.to_string()),
+            local_case: s.local_case,
             last_error: s.last_error.clone(),
             skipped,
         }
@@ -88,7 +88,7 @@ impl ReceivedViewOf for ReceivedView {
 pub async fn id(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<IdView>> {
     let me = state.node.partners().identity(&caller).await?;
     Ok(Json(IdView {
-        peer_id: me.peer_id.to_string(),
+        peer_id: me.peer_id,
         addrs: me.addrs,
     }))
 }
@@ -120,7 +120,7 @@ pub async fn add_partner(
 ) -> ApiResult<(StatusCode, Json<PartnerView>)> {
     let new = NewPartner {
         name: req.name,
-        peer_id: casemesh_sharing::parse_org(&req.peer_id)?,
+        peer_id: casemesh_sharing::parse_org(req.peer_id.as_str())?,
         addrs: req.addrs,
         policy: req.policy,
     };
@@ -300,8 +300,8 @@ pub async fn share_inside(
     Ok((
         StatusCode::CREATED,
         Json(InsideShareView {
-            id: done.id.to_string(),
-            case: done.case.to_string(),
+            id: done.id,
+            case: done.case,
             scope: scope.into(),
             to: to.iter().map(casemesh_sharing::recipients::label).collect(),
             notified: done.notified,
@@ -322,8 +322,8 @@ pub async fn stop_inside(
     let id = casemesh_service::access::parse_share_id(&share)?;
     let (id, done) = state.node.access().stop(&caller, id)?;
     Ok(Json(InsideStopView {
-        id: id.to_string(),
-        case: done.case.to_string(),
+        id,
+        case: done.case,
         status: "Stopped".into(),
         removed: done.removed,
     }))
@@ -389,7 +389,7 @@ pub async fn access(
             who,
             full_name,
             organization: state.org.name.clone(),
-            share: inside.entry.share.map(|s| s.to_string()),
+            share: inside.entry.share,
             status: "Access".into(),
             refused: None,
         });
@@ -404,7 +404,7 @@ pub async fn access(
                 who: who.into(),
                 full_name: None,
                 organization: s.partner_name.clone(),
-                share: Some(s.id.to_string()),
+                share: Some(s.id),
                 status: s.status.as_str().to_owned(),
                 refused: s
                     .refused_recipients
@@ -432,8 +432,8 @@ pub async fn share(
     } = state.node.shares().get(&caller, parse_share_id(&share)?)?;
     let mut view = ShareView::from(share);
     if let (Some(receipt), Some(roots)) = (view.receipt.as_mut(), roots) {
-        receipt.evidence = Some(roots.iter().map(|(id, _)| id.to_string()).collect());
-        receipt.roots = Some(roots.iter().map(|(_, root)| root.to_string()).collect());
+        receipt.evidence = Some(roots.iter().map(|(id, _)| *id).collect());
+        receipt.roots = Some(roots.iter().map(|(_, root)| *root).collect());
     }
     Ok(Json(view))
 }
@@ -575,19 +575,19 @@ pub async fn received_contents(
 ) -> ApiResult<Json<ReceivedContentsView>> {
     let c = state.node.received().contents(&caller, &share).await?;
     Ok(Json(ReceivedContentsView {
-        share: c.share.to_string(),
+        share: c.share,
         mode: c.mode.as_str().to_owned(),
         folders: c.folders.into_iter().map(|(_, p)| p).collect(),
         evidence: c
             .evidence
             .into_iter()
             .map(|e| ReceivedItemView {
-                id: e.id.to_string(),
+                id: e.id,
                 name: e.name,
                 display_id: e.display_id,
                 description: e.description,
                 folder: e.folder,
-                hash: e.hash.to_string(),
+                hash: e.hash,
                 size: e.size,
                 media_type: e.media_type,
             })

@@ -3,6 +3,7 @@
 //! BLAKE3), upload the rest one at a time under one progress bar, report every file.
 
 use super::*;
+use casemesh_model::ids::{BlobHash, EvidenceId};
 
 /// A path as the CLI prints it: control characters (newlines, terminal escapes) in a hostile
 /// file name are escaped, never written to the terminal as they are.
@@ -227,9 +228,9 @@ fn join(folder: &str, name: &str) -> String {
 /// An evidence item the case already holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Known {
-    id: String,
+    id: EvidenceId,
     display_id: String,
-    hash: String,
+    hash: BlobHash,
 }
 
 /// What the case already holds: items keyed by folder, name and size (a local file is hashed only
@@ -247,9 +248,9 @@ impl Present {
             &case.folders,
             case.evidence.iter().map(|e| {
                 let known = Known {
-                    id: e.id.clone(),
+                    id: e.id,
                     display_id: e.display_id.clone(),
-                    hash: e.hash.to_ascii_lowercase(),
+                    hash: e.hash,
                 };
                 ((e.folder.clone(), e.name.clone(), e.size), known)
             }),
@@ -280,11 +281,8 @@ impl Present {
     }
 
     /// The item with `file`'s folder and name whose content hashes to `hash`, if any.
-    fn find(&self, file: &LocalFile, hash: &str) -> Option<&Known> {
-        self.items
-            .get(&key(file))?
-            .iter()
-            .find(|k| k.hash.eq_ignore_ascii_case(hash))
+    fn find(&self, file: &LocalFile, hash: &BlobHash) -> Option<&Known> {
+        self.items.get(&key(file))?.iter().find(|k| k.hash == *hash)
     }
 
     /// Record an item just added.
@@ -373,8 +371,8 @@ impl Run {
                 if let Some(k) = self.present.find(file, &hash) {
                     let entry = Entry {
                         out: BatchEntry {
-                            id: k.id.clone(),
-                            hash: k.hash.clone(),
+                            id: k.id,
+                            hash: k.hash,
                             name: file.name.clone(),
                             folder: file.folder.clone(),
                             skipped: true,
@@ -430,9 +428,9 @@ impl Run {
             self.present.insert(
                 file,
                 Known {
-                    id: entry.out.id.clone(),
+                    id: entry.out.id,
                     display_id: entry.display_id.clone(),
-                    hash: entry.out.hash.clone(),
+                    hash: entry.out.hash,
                 },
             );
             say(entry.line());
@@ -441,7 +439,7 @@ impl Run {
             bar.set_prefix(format!("{}/{total} files", self.done));
             // Added either way; a mismatch means the file changed while it was sent.
             up.check_hash(
-                Some(&self.entries[self.entries.len() - 1].out.hash),
+                Some(&self.entries[self.entries.len() - 1].out.hash.to_string()),
                 &file.path,
             )?;
         }
@@ -471,7 +469,7 @@ pub(super) async fn add_batch(
     // Address the case by the record id from now on, so a concurrent change of its case number
     // cannot send half of the batch elsewhere.
     let present = Present::from_case(&case_view);
-    let case_id = case_view.id;
+    let case_id = case_view.id.to_string();
 
     let total_bytes = plan.files.iter().map(|f| f.size).sum();
     let bar = batch_bar(plan.files.len(), total_bytes);
@@ -581,17 +579,17 @@ async fn ensure_folder(
     }
 }
 
-/// Lowercase hex BLAKE3 of a file, read as a stream off the async runtime.
-async fn hash_file(path: &Path) -> anyhow::Result<String> {
+/// The BLAKE3 of a file, read as a stream off the async runtime.
+async fn hash_file(path: &Path) -> anyhow::Result<BlobHash> {
     let owned = path.to_owned();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<BlobHash> {
         let file =
             std::fs::File::open(&owned).with_context(|| format!("opening {}", shown(&owned)))?;
         let mut hasher = blake3::Hasher::new();
         hasher
             .update_reader(file)
             .with_context(|| format!("reading {}", shown(&owned)))?;
-        Ok(hasher.finalize().to_hex().to_string())
+        Ok(hasher.finalize().into())
     })
     .await
     .context("hashing task")?
@@ -718,10 +716,12 @@ mod tests {
 
     #[test]
     fn present_items_match_on_folder_name_size_and_hash() {
+        let (i1, i2) = (EvidenceId::random(), EvidenceId::random());
+        let (ab, cd) = (BlobHash::of(b"ab"), BlobHash::of(b"cd"));
         let known = Known {
-            id: "i1".into(),
+            id: i1,
             display_id: "EV-0001".into(),
-            hash: "AB".to_ascii_lowercase(),
+            hash: ab,
         };
         let mut present = Present::from_parts(
             &["a".to_owned()],
@@ -736,8 +736,8 @@ mod tests {
         };
         let x = file("a", "x.bin", 2);
         assert!(present.has_candidates(&x));
-        assert_eq!(present.find(&x, "ab").map(|k| k.id.as_str()), Some("i1"));
-        assert!(present.find(&x, "cd").is_none(), "new content is added");
+        assert_eq!(present.find(&x, &ab).map(|k| k.id), Some(i1));
+        assert!(present.find(&x, &cd).is_none(), "new content is added");
         assert!(
             !present.has_candidates(&file("", "x.bin", 2)),
             "other folder"
@@ -753,26 +753,27 @@ mod tests {
         present.insert(
             &x,
             Known {
-                id: "i2".into(),
+                id: i2,
                 display_id: "EV-0002".into(),
-                hash: "cd".into(),
+                hash: cd,
             },
         );
-        assert_eq!(present.find(&x, "cd").map(|k| k.id.as_str()), Some("i2"));
+        assert_eq!(present.find(&x, &cd).map(|k| k.id), Some(i2));
     }
 
     #[test]
     fn entries_carry_skipped_only_when_skipped() {
+        let (id, hash) = (EvidenceId::random(), BlobHash::of(b"n"));
         let mut e = BatchEntry {
-            id: "i".into(),
-            hash: "h".into(),
+            id,
+            hash,
             name: "n".into(),
             folder: "".into(),
             skipped: false,
         };
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            serde_json::json!({"id": "i", "hash": "h", "name": "n", "folder": ""})
+            serde_json::json!({"id": id.to_string(), "hash": hash.to_hex(), "name": "n", "folder": ""})
         );
         e.skipped = true;
         assert_eq!(serde_json::to_value(&e).unwrap()["skipped"], true);

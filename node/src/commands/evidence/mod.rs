@@ -203,7 +203,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                     .upload(&["v1", "cases", &case, "evidence"], &query, &file)
                     .await?;
                 let ev: EvidenceView = typed(&up.answer)?;
-                up.check_hash(Some(&ev.hash), &file)?;
+                up.check_hash(Some(&ev.hash.to_string()), &file)?;
                 if !out.json(&up.answer)? {
                     // stdout stays two lines for scripts; the display id people refer to goes
                     // beside them on stderr.
@@ -246,9 +246,16 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             // display id cannot make us fetch a different item than the hash we check against.
             let done = client
                 .download(
-                    &["v1", "cases", &case, "evidence", &item.id, "content"],
+                    &[
+                        "v1",
+                        "cases",
+                        &case,
+                        "evidence",
+                        &item.id.to_string(),
+                        "content",
+                    ],
                     &output,
-                    Some(&item.hash),
+                    Some(&item.hash.to_string()),
                 )
                 .await?;
             if !out.json(&ev)? {
@@ -368,8 +375,12 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 .await?;
             let ev: EvidenceView = typed(&up.answer)?;
             // The answer is the evidence item; the new transcript is the one with our bytes.
-            let added = ev.transcripts.iter().rev().find(|t| t.hash == up.hash);
-            up.check_hash(added.map(|t| t.hash.as_str()), &file)?;
+            let added = ev
+                .transcripts
+                .iter()
+                .rev()
+                .find(|t| t.hash.to_string() == up.hash);
+            up.check_hash(added.map(|t| t.hash.to_string()).as_deref(), &file)?;
             if !out.json(&up.answer)?
                 && let Some(t) = added
             {
@@ -393,11 +404,11 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
             let Some(t) = ev
                 .transcripts
                 .iter()
-                .find(|t| t.id == transcript || t.name == transcript)
+                .find(|t| t.id.to_string() == transcript || t.name == transcript)
             else {
                 bail!("evidence {evidence} has no transcript {transcript:?}");
             };
-            let (ev_id, t_id) = (ev.id.as_str(), t.id.as_str());
+            let (ev_id, t_id) = (ev.id.to_string(), t.id.to_string());
             let done = client
                 .download(
                     &[
@@ -405,13 +416,13 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                         "cases",
                         &case,
                         "evidence",
-                        ev_id,
+                        &ev_id,
                         "transcripts",
-                        t_id,
+                        &t_id,
                         "content",
                     ],
                     &output,
-                    Some(t.hash.as_str()),
+                    Some(&t.hash.to_string()),
                 )
                 .await?;
             if !out.json(&serde_json::to_value(t)?)? {
@@ -468,7 +479,7 @@ pub(super) fn print_evidence_table(evidence: &[EvidenceView]) {
                 s(&e.folder),
                 bytes(e.size),
                 opt(e.category.as_deref()),
-                s(&e.id),
+                e.id.to_string(),
             ]
         })
         .collect();
@@ -486,11 +497,11 @@ fn print_evidence(e: &EvidenceView) {
     outln!("Folder:      /{}", super::escape(&e.folder));
     outln!("Size:        {}", bytes(e.size));
     outln!("Media type:  {}", s(&e.media_type));
-    outln!("BLAKE3:      {}", s(&e.hash));
+    outln!("BLAKE3:      {}", e.hash);
     outln!("Added:       {} by {}", s(&e.added_at), s(&e.added_by));
-    outln!("Evidence id: {}", s(&e.id));
+    outln!("Evidence id: {}", e.id);
     for t in &e.transcripts {
-        outln!("Transcript:  {} ({}, {})", s(&t.name), s(&t.id), s(&t.hash));
+        outln!("Transcript:  {} ({}, {})", s(&t.name), t.id, t.hash);
     }
 }
 
