@@ -581,3 +581,139 @@ pub struct DeadLetterView {
     /// When it was given up on, RFC 3339 UTC.
     pub at: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARE: &str = "0b9e6d8c-3f1a-4e2b-8c7d-5a6f4e3d2c1b";
+    const CASE: &str = "6f2c1a9e-0b7d-4c1e-9a55-3d2f8e7b1c40";
+    const PARENT: &str = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d";
+    const HOP: &str = "1f2e3d4c-5b6a-4978-8a6b-5c4d3e2f1a0b";
+    const EVIDENCE: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+    const ROOT: &str = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+    const PARTNER: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    const ORIGIN: &str = "12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+
+    /// `GET /v1/shares/{share}` exactly as the node wrote it when these fields were `String`s:
+    /// typing the ids must not change a byte of it.
+    const GOLDEN: &str = concat!(
+        r#"{"id":"0b9e6d8c-3f1a-4e2b-8c7d-5a6f4e3d2c1b","#,
+        r#""case":"6f2c1a9e-0b7d-4c1e-9a55-3d2f8e7b1c40","status":"Complete","failure":null,"#,
+        r#""partner":"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN","#,
+        r#""partner_name":"Metro PD","mode":"copy","scope":"entire_case","#,
+        r#""recipients":[{"recipient":"user:ada","added_at":"2026-01-02T03:04:05Z"}],"#,
+        r#""refused_recipients":[],"#,
+        r#""policy":{"name":"partner-copy","allow":["view"],"allowed":["view"],"data":[],"#,
+        r#""two_person_approval":false},"message":null,"created_by":"ada","#,
+        r#""created_at":"2026-01-02T03:04:05Z","items_sent":1,"items_delivered":1,"#,
+        r#""completed_at":null,"stopped_at":null,"skipped":1,"#,
+        r#""skipped_items":[{"evidence":"3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f","name":"","#,
+        r#""reason":"gone"}],"#,
+        r#""receipt":{"signed_by":"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN","#,
+        r#""signed_by_name":"Metro PD","seq":1,"items":1,"digest":"00","grant_hash":"11","#,
+        r#""at":"2026-01-02T03:04:05Z","received_at":"2026-01-02T03:04:06Z","#,
+        r#""matches_sent":true,"#,
+        r#""roots":["af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"],"#,
+        r#""evidence":["3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"],"signature":"22","wire":"33"},"#,
+        r#""stop_ack":null,"onward_of":"9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d","#,
+        r#""hops":[{"share":"1f2e3d4c-5b6a-4978-8a6b-5c4d3e2f1a0b","#,
+        r#""from":"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN","from_name":"Metro PD","#,
+        r#""to":"12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8","to_name":"County","#,
+        r#""recipients":["user:bo"],"scope":"entire_case","at":"2026-01-03T00:00:00Z","#,
+        r#""grant":"44"}]}"#,
+    );
+
+    fn sample() -> ShareView {
+        let org = |s: &str| OrgId(s.to_owned());
+        ShareView {
+            id: SHARE.parse().unwrap(),
+            case: CASE.parse().unwrap(),
+            status: "Complete".into(),
+            failure: None,
+            partner: org(PARTNER),
+            partner_name: "Metro PD".into(),
+            mode: "copy".into(),
+            scope: "entire_case".into(),
+            recipients: vec![RecipientView {
+                recipient: "user:ada".into(),
+                added_at: "2026-01-02T03:04:05Z".into(),
+            }],
+            refused_recipients: vec![],
+            policy: PolicyView {
+                name: "partner-copy".into(),
+                allow: vec!["view".into()],
+                allowed: vec!["view".into()],
+                data: vec![],
+                two_person_approval: false,
+            },
+            message: None,
+            created_by: "ada".into(),
+            created_at: "2026-01-02T03:04:05Z".into(),
+            items_sent: 1,
+            items_delivered: 1,
+            completed_at: None,
+            stopped_at: None,
+            skipped: 1,
+            skipped_items: vec![SkippedView {
+                evidence: EVIDENCE.parse().unwrap(),
+                name: String::new(),
+                reason: "gone".into(),
+            }],
+            receipt: Some(ReceiptView {
+                signed_by: org(PARTNER),
+                signed_by_name: "Metro PD".into(),
+                seq: 1,
+                items: 1,
+                digest: "00".into(),
+                grant_hash: "11".into(),
+                at: "2026-01-02T03:04:05Z".into(),
+                received_at: "2026-01-02T03:04:06Z".into(),
+                matches_sent: true,
+                roots: Some(vec![ROOT.parse().unwrap()]),
+                evidence: Some(vec![EVIDENCE.parse().unwrap()]),
+                signature: "22".into(),
+                wire: "33".into(),
+            }),
+            stop_ack: None,
+            onward_of: Some(PARENT.parse().unwrap()),
+            hops: vec![HopView {
+                share: HOP.parse().unwrap(),
+                from: org(PARTNER),
+                from_name: "Metro PD".into(),
+                to: org(ORIGIN),
+                to_name: "County".into(),
+                recipients: vec!["user:bo".into()],
+                scope: "entire_case".into(),
+                at: "2026-01-03T00:00:00Z".into(),
+                grant: "44".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn typed_ids_serialize_as_the_same_text() {
+        assert_eq!(serde_json::to_string(&sample()).unwrap(), GOLDEN);
+        let back: ShareView = serde_json::from_str(GOLDEN).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn a_malformed_id_in_an_answer_is_refused() {
+        let upper = ROOT.to_uppercase();
+        for (good, bad) in [
+            (CASE, "6f2c1a9e-0b7d-4c1e-9a55"),
+            (SHARE, "not-a-share"),
+            (PARENT, "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6z"),
+            (EVIDENCE, ""),
+            (ROOT, upper.as_str()),
+            (ROOT, &ROOT[1..]),
+        ] {
+            let json = GOLDEN.replacen(good, bad, 1);
+            assert!(
+                serde_json::from_str::<ShareView>(&json).is_err(),
+                "{bad:?} in place of {good}"
+            );
+        }
+    }
+}
