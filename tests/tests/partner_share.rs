@@ -1235,10 +1235,7 @@ fn a_recipient_added_later_that_the_partner_does_not_know_is_reported_refused() 
         "--timeout",
         "60",
     ]);
-    assert_eq!(
-        (v.id.as_str(), v.status.as_str()),
-        (share_id.as_str(), "Complete")
-    );
+    assert_eq!((v.id, v.status.as_str()), (share_id, "Complete"));
     assert!(v.in_sync, "{v:?}");
     let refused: Vec<&str> = v
         .refused_recipients
