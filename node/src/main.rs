@@ -186,6 +186,7 @@ fn main() -> std::process::ExitCode {
         )),
         (ran, _) => ran,
     };
+    out::end_notes(ran.is_ok());
     match ran {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if json => {

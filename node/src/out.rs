@@ -24,17 +24,26 @@
 //! A failed write to stderr is ignored: stderr carries messages about the command, and losing
 //! them must not change what the command does or its exit status (`eprintln!` panicked: exit 101).
 //!
-//! With `--json` ([`set_json`]) stderr carries nothing but a failed command's one JSON error
-//! line (`main`, through [`write_err_always`]): the notes and progress lines of [`errln!`] are
-//! left out, so a script reads exactly one object there (what they said is in the
-//! JSON on stdout or in the error's message). A confirmation prompt still shows.
+//! With `--json` ([`set_json`]) a failed command writes nothing to stderr but its one JSON error
+//! line (`main`, through [`write_err_always`]), so a script reads exactly one object there: the
+//! notes of [`errln!`] (a skipped file, a hint) are held back while the command runs, shown when
+//! it succeeds and dropped when it fails ([`end_notes`]; what they said is in the JSON on stdout
+//! or in the error's message). Progress lines are not written at all ([`json`]). A confirmation
+//! prompt still shows.
 
 use std::io::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Whether `--json` was given ([`set_json`]).
 static JSON: AtomicBool = AtomicBool::new(false);
+/// The notes a `--json` command wrote to stderr so far, held until it ends ([`end_notes`]).
+static NOTES: Mutex<String> = Mutex::new(String::new());
+/// Notes held back at most (bytes); later ones are counted, not kept (a batch of 100,000 files
+/// can have a note for each).
+const NOTES_MAX: usize = 1 << 20;
+/// Notes not kept past [`NOTES_MAX`].
+static NOTES_LEFT_OUT: AtomicUsize = AtomicUsize::new(0);
 /// Whether the running command changes state ([`set_changes`]).
 static CHANGES: AtomicBool = AtomicBool::new(false);
 /// The first failed write to stdout of a command that changes state; later output is dropped.
@@ -50,6 +59,24 @@ pub(crate) fn set_changes(changes: bool) {
 /// command runs.
 pub(crate) fn set_json(json: bool) {
     JSON.store(json, Ordering::SeqCst);
+}
+
+/// Whether `--json` was given: commands leave out progress lines then.
+pub(crate) fn json() -> bool {
+    JSON.load(Ordering::SeqCst)
+}
+
+/// The command ended: with `--json`, write the notes held back if it `succeeded`, drop them if
+/// it failed (its JSON error line is then all of stderr). Nothing without `--json`.
+pub(crate) fn end_notes(succeeded: bool) {
+    let notes = std::mem::take(&mut *NOTES.lock().unwrap_or_else(|e| e.into_inner()));
+    let left_out = NOTES_LEFT_OUT.swap(0, Ordering::SeqCst);
+    if succeeded {
+        write_err_always(format_args!("{notes}"));
+        if left_out > 0 {
+            write_err_always(format_args!("… and {left_out} more notes left out\n"));
+        }
+    }
 }
 
 /// The failed stdout write of a command that changes state, if there was one: the command ran to
@@ -139,9 +166,17 @@ pub(crate) fn fail(e: std::io::Error) {
     std::panic::resume_unwind(Box::new(StdoutFailed(e)))
 }
 
-/// Write `args` to stderr, ignoring a failure; nothing with `--json` (see the module doc).
+/// Write `args` to stderr, ignoring a failure; with `--json`, held back until the command ends
+/// (see the module doc).
 pub(crate) fn write_err(args: std::fmt::Arguments<'_>) {
     if JSON.load(Ordering::SeqCst) {
+        use std::fmt::Write as _;
+        let mut notes = NOTES.lock().unwrap_or_else(|e| e.into_inner());
+        if notes.len() < NOTES_MAX {
+            let _ = notes.write_fmt(args);
+        } else {
+            NOTES_LEFT_OUT.fetch_add(1, Ordering::SeqCst);
+        }
         return;
     }
     write_err_always(args);

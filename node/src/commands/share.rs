@@ -306,7 +306,7 @@ async fn wait_for(client: &Client, id: &str, timeout: Option<u64>) -> anyhow::Re
         if line != last_line {
             if terminal {
                 spinner.set_message(line.clone());
-            } else {
+            } else if !crate::out::json() {
                 errln!("{line}");
             }
             last_line = line;
