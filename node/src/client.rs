@@ -149,6 +149,23 @@ impl Client {
         if base.cannot_be_a_base() {
             bail!("invalid node address {base} (expected http://HOST:PORT)");
         }
+        // Refused here, as a mistake on this side, rather than reported later as a connection
+        // that "broke off": this client speaks plain HTTP only (the admin endpoint listens on
+        // loopback without TLS), and a token is sent in an HTTP header.
+        if base.scheme() != "http" {
+            bail!(
+                "invalid node address {base}: the admin endpoint is plain http://HOST:PORT \
+                 (this client has no TLS; reach a remote node through an SSH tunnel)"
+            );
+        }
+        if let Some(t) = &token
+            && reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
+        {
+            bail!(
+                "the API token holds a character an HTTP header cannot carry (a control \
+                 character or a line break): check --token, CASEMESH_TOKEN or DIR/admin.token"
+            );
+        }
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -702,6 +719,32 @@ mod tests {
         );
         let c = Client::new("http://localhost:1/", None, false, None).unwrap();
         assert_eq!(c.url(&["healthz"]).as_str(), "http://localhost:1/healthz");
+    }
+
+    /// Mistakes on this side are refused before anything is sent, with what to fix (they were
+    /// reported as a connection that "broke off", or a node "not running"): another scheme than
+    /// http, and a token an HTTP header cannot carry.
+    #[test]
+    fn a_bad_scheme_or_token_is_refused_up_front() {
+        for node in ["https://127.0.0.1:7070", "ftp://127.0.0.1:7070"] {
+            let e = Client::new(node, None, false, None)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("plain http://")),
+                "{node}: {e:?}"
+            );
+        }
+        for token in ["\u{1b}[31m", "a\nb", "tok\r"] {
+            let e = Client::new("127.0.0.1:7070", Some(token.into()), false, None)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("HTTP header")),
+                "{token:?}: {e:?}"
+            );
+        }
+        assert!(Client::new("127.0.0.1:7070", Some("abc123".into()), false, None).is_ok());
     }
 
     #[test]
