@@ -44,37 +44,21 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "--title",
         "Access test",
     ]);
-    let case = case.id;
-    a.cli_ok(["folder", "create", &case.to_string(), "Photos"]);
+    let case = case.id.to_string();
+    a.cli_ok(["folder", "create", &case, "Photos"]);
     let file = work.path().join("photo.jpg");
-    let photo = add_random_evidence(
-        &a,
-        &case.to_string(),
-        &file,
-        4000,
-        1,
-        &["--folder", "Photos"],
-    );
+    let photo = add_random_evidence(&a, &case, &file, 4000, 1, &["--folder", "Photos"]);
     let other = work.path().join("memo.pdf");
-    let memo = add_random_evidence(&a, &case.to_string(), &other, 3000, 2, &[]);
+    let memo = add_random_evidence(&a, &case, &other, 3000, 2, &[]);
+    let (photo_id, memo_id) = (photo.id.to_string(), memo.id.to_string());
     let out = work.path().join("got.bin");
 
     // Nobody gave eve access: the case does not exist for her.
     let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", "ACC-1"]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(
-        &eve,
-        [
-            "evidence",
-            "get",
-            &case.to_string(),
-            &photo.id.to_string(),
-            "-o",
-            s(&out),
-        ],
-    );
+    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo_id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
     assert!(case_ids(&a, &eve).is_empty());
 
@@ -82,7 +66,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let shared: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case.to_string(),
+        &case,
         "--inside",
         "--to",
         "group:Trial team",
@@ -90,29 +74,19 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "For trial prep",
     ]);
     assert_eq!(shared.scope, "entire_case", "{shared:?}");
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
 
     // She joins the group: she sees the case and downloads its evidence byte-identically.
     a.cli_ok(["user", "edit", "eve", "--group", "Trial team"]);
     assert_eq!(evidence_names(&a, &eve, "ACC-1").len(), 2);
-    let got = a.cli_as(
-        &eve,
-        [
-            "evidence",
-            "get",
-            &case.to_string(),
-            &photo.id.to_string(),
-            "-o",
-            s(&out),
-        ],
-    );
+    let got = a.cli_as(&eve, ["evidence", "get", &case, &photo_id, "-o", s(&out)]);
     assert!(got.status.success(), "{got:?}");
     assert_eq!(fs::read(&out).unwrap(), fs::read(&file).unwrap());
     assert_eq!(case_ids(&a, &eve), ["ACC-1"]);
 
     // `share access` names everyone, the owner marked, with full names.
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     assert_eq!(access[0].kind, "owner", "{access:?}");
     assert!(
         access
@@ -123,20 +97,10 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
 
     // She leaves the group: the case is gone for her again.
     a.cli_ok(["user", "edit", "eve", "--no-groups"]);
-    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case.to_string()]);
+    let (stderr, _) = a.cli_fail_as(&eve, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
     fs::remove_file(&out).unwrap();
-    let (stderr, _) = a.cli_fail_as(
-        &eve,
-        [
-            "evidence",
-            "get",
-            &case.to_string(),
-            &photo.id.to_string(),
-            "-o",
-            s(&out),
-        ],
-    );
+    let (stderr, _) = a.cli_fail_as(&eve, ["evidence", "get", &case, &photo_id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
 
     // A folder share to one user: that folder's evidence only; the rest answers 404, and
@@ -145,33 +109,23 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let photos_share: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case.to_string(),
+        &case,
         "--inside",
         "--to",
         "user:frank",
         "--folder",
         "Photos",
     ]);
-    assert_eq!(evidence_names(&a, &frank, &case.to_string()), ["photo.jpg"]);
-    let (stderr, _) = a.cli_fail_as(
-        &frank,
-        [
-            "evidence",
-            "get",
-            &case.to_string(),
-            &memo.id.to_string(),
-            "-o",
-            s(&out),
-        ],
-    );
+    assert_eq!(evidence_names(&a, &frank, &case), ["photo.jpg"]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["evidence", "get", &case, &memo_id, "-o", s(&out)]);
     assert_http_status(&stderr, 404);
-    let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case.to_string()]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["share", "access", &case]);
     assert_http_status(&stderr, 403);
     // The case list counts only what frank sees.
     let listed: Vec<CaseSummary> = a.cli_typed_as(&frank, ["case", "list"]);
     assert_eq!(listed[0].evidence_count, 1, "{listed:?}");
     // A link of the case is not his to see or revoke (404, as if it did not exist).
-    let link: LinkView = a.cli_typed(["link", "create", &case.to_string(), "--format", "zip"]);
+    let link: LinkView = a.cli_typed(["link", "create", &case, "--format", "zip"]);
     let link_id = &link.id.to_string();
     let linker = a
         .cli_typed::<CreatedUser, _, _>([
@@ -198,26 +152,26 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let memo_share: InsideShareView = a.cli_typed([
         "share",
         "create",
-        &case.to_string(),
+        &case,
         "--inside",
         "--to",
         "user:frank",
         "--evidence",
-        &memo.id.to_string(),
+        &memo_id,
     ]);
-    assert_eq!(evidence_names(&a, &frank, &case.to_string()).len(), 2);
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
+    assert_eq!(evidence_names(&a, &frank, &case).len(), 2);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     let franks = access
         .iter()
         .filter(|r| r.who == "frank" && r.full_name.as_deref() == Some("Frank Castle"))
         .count();
     assert_eq!(franks, 2, "one line per inside share: {access:?}");
     a.cli_ok(["share", "stop", &photos_share.id.to_string(), "--yes"]);
-    assert_eq!(evidence_names(&a, &frank, &case.to_string()), ["memo.pdf"]);
+    assert_eq!(evidence_names(&a, &frank, &case), ["memo.pdf"]);
     a.cli_ok(["share", "stop", &memo_share.id.to_string(), "--yes"]);
-    let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case.to_string()]);
+    let (stderr, _) = a.cli_fail_as(&frank, ["case", "show", &case]);
     assert_http_status(&stderr, 404);
-    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case.to_string()]);
+    let access: Vec<AccessEntry> = a.cli_typed(["share", "access", &case]);
     assert!(
         !access.iter().any(|r| r.who == "frank"),
         "stopped shares give no access: {access:?}"
@@ -227,7 +181,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
     let (stderr, _) = a.cli_fail([
         "share",
         "create",
-        &case.to_string(),
+        &case,
         "--inside",
         "--to",
         "user:ghost",
@@ -239,7 +193,7 @@ fn a_case_exists_only_for_the_people_on_its_access_list() {
         "{stderr}"
     );
     assert_eq!(
-        a.cli_typed::<Vec<AccessEntry>, _, _>(["share", "access", &case.to_string()]),
+        a.cli_typed::<Vec<AccessEntry>, _, _>(["share", "access", &case]),
         access
     );
 }
