@@ -45,11 +45,13 @@ pub(crate) enum PartnerCommand {
         #[arg(long)]
         policy: Option<String>,
     },
-    /// Look up users and groups in a partner's directory (if the partner shares it).
+    /// Look up users and groups in a partner's directory (if the partner shares it; needs a
+    /// permission to share cases or evidence with partners).
     Directory {
         /// Name or PeerId.
         partner: String,
-        /// What to look for (prefix of a name, email, badge id or group).
+        /// What to look for: a prefix of a username, full name, word of it, email, badge id or
+        /// group name (not `user:`/`group:`); none lists the first 20 entries.
         #[arg(default_value = "")]
         query: String,
     },
