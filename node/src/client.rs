@@ -21,6 +21,7 @@
 use crate::commands::Context;
 use anyhow::{Context as _, anyhow, bail};
 use casemesh_api_types::{ErrorBody, MAX_MESSAGE_CHARS, clip};
+use casemesh_model::ids::BlobHash;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url, header};
@@ -445,10 +446,11 @@ impl Client {
         let sent = hasher
             .lock()
             .map_err(|_| anyhow!("upload hasher poisoned"))?
-            .finalize()
-            .to_hex()
-            .to_string();
-        Ok(Uploaded { answer, hash: sent })
+            .finalize();
+        Ok(Uploaded {
+            answer,
+            hash: sent.into(),
+        })
     }
 
     /// Await `exchange` (an upload), failing with [`Client::silent_node`] when the connection
@@ -483,13 +485,13 @@ impl Client {
     }
 
     /// Stream the body of a `GET` to `dest`: written to `dest.part`, checked against
-    /// `expected_hash` (lowercase hex BLAKE3) when given, synced, then renamed onto `dest`.
+    /// `expected_hash` (BLAKE3) when given, synced, then renamed onto `dest`.
     /// On any failure the partial file is removed and `dest` is left untouched.
     pub(crate) async fn download(
         &self,
         segments: &[&str],
         dest: &Path,
-        expected_hash: Option<&str>,
+        expected_hash: Option<&BlobHash>,
     ) -> anyhow::Result<Download> {
         // The node verifies the blob before it answers (as long as that takes); each read of the
         // body is then bounded (`write_body`).
@@ -519,7 +521,7 @@ impl Client {
         &self,
         resp: Response,
         part: &Path,
-        expected_hash: Option<&str>,
+        expected_hash: Option<&BlobHash>,
     ) -> anyhow::Result<Download> {
         let len = resp.content_length();
         let mut file = tokio::fs::File::create(part)
@@ -553,9 +555,9 @@ impl Client {
         {
             bail!("the download was cut off: got {size} of {len} bytes (nothing was kept)");
         }
-        let hash = hasher.finalize().to_hex().to_string();
+        let hash = BlobHash::from(hasher.finalize());
         if let Some(expected) = expected_hash
-            && !expected.eq_ignore_ascii_case(&hash)
+            && *expected != hash
         {
             bail!(
                 "the bytes received are corrupt: they hash to {hash}, not {expected} (nothing was kept)"
@@ -587,15 +589,15 @@ impl Client {
 pub(crate) struct Uploaded {
     /// The node's JSON answer.
     pub(crate) answer: Value,
-    /// Lowercase hex BLAKE3 of the bytes sent.
-    pub(crate) hash: String,
+    /// BLAKE3 of the bytes sent.
+    pub(crate) hash: BlobHash,
 }
 
 impl Uploaded {
     /// Fail unless `stored` (the hash the node reports) is the hash of the bytes sent.
-    pub(crate) fn check_hash(&self, stored: Option<&str>, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn check_hash(&self, stored: Option<&BlobHash>, path: &Path) -> anyhow::Result<()> {
         match stored {
-            Some(h) if h.eq_ignore_ascii_case(&self.hash) => Ok(()),
+            Some(h) if *h == self.hash => Ok(()),
             Some(h) => bail!(
                 "the node stored hash {h} but the file sent hashes to {}: did {} change during the upload?",
                 self.hash,
@@ -611,8 +613,8 @@ impl Uploaded {
 pub(crate) struct Download {
     /// Bytes written.
     pub(crate) size: u64,
-    /// Lowercase hex BLAKE3 of the bytes written.
-    pub(crate) hash: String,
+    /// BLAKE3 of the bytes written.
+    pub(crate) hash: BlobHash,
 }
 
 /// `FILE` → `FILE.part`, in the same directory so the final rename is atomic.

@@ -151,14 +151,20 @@ impl PartnerService {
         PartnerService { sharing, settings }
     }
 
-    /// `Err(Denied)` unless `caller` administers the node.
-    fn require_admin(&self, caller: &Caller) -> Result<(), PartnerError> {
+    /// `Err(Denied)` unless `caller` may take `action` (its permissions and the organization's
+    /// feature flags).
+    fn require(&self, caller: &Caller, action: Action) -> Result<(), PartnerError> {
         let flags = self
             .settings
             .read()
             .map(|s| s.features.clone())
             .unwrap_or_default();
-        Ok(caller.require(&flags, Action::Administer)?)
+        Ok(caller.require(&flags, action)?)
+    }
+
+    /// `Err(Denied)` unless `caller` administers the node.
+    fn require_admin(&self, caller: &Caller) -> Result<(), PartnerError> {
+        self.require(caller, Action::Administer)
     }
 
     /// This node's org id and current listen addresses (any authenticated user). Fails when the
@@ -226,17 +232,8 @@ impl PartnerService {
         partner: &str,
         query: &str,
     ) -> Result<Vec<DirectoryEntry>, PartnerError> {
-        let flags = self
-            .settings
-            .read()
-            .map(|s| s.features.clone())
-            .unwrap_or_default();
-        if caller
-            .require(&flags, Action::SharePartner(ShareTarget::Case))
-            .is_err()
-        {
-            caller.require(&flags, Action::SharePartner(ShareTarget::Evidence))?;
-        }
+        self.require(caller, Action::SharePartner(ShareTarget::Case))
+            .or_else(|_| self.require(caller, Action::SharePartner(ShareTarget::Evidence)))?;
         Ok(self.sharing.lookup_directory(partner, query).await?)
     }
 

@@ -514,10 +514,10 @@ impl Store {
                 first.get_or_insert(ev);
             }
         }
-        match (n, first) {
-            (1, Some(ev)) => Ok(ev),
-            (0, _) | (_, None) => Err(StoreError::NotFound(format!("evidence {reference:?}"))),
-            (n, _) => Err(StoreError::Conflict(format!(
+        match (first, n) {
+            (None, _) => Err(StoreError::NotFound(format!("evidence {reference:?}"))),
+            (Some(ev), 1) => Ok(ev),
+            (Some(_), n) => Err(StoreError::Conflict(format!(
                 "{n} evidence items have display id {reference:?}; use the id"
             ))),
         }

@@ -439,7 +439,7 @@ impl Run {
             bar.set_prefix(format!("{}/{total} files", self.done));
             // Added either way; a mismatch means the file changed while it was sent.
             up.check_hash(
-                Some(&self.entries[self.entries.len() - 1].out.hash.to_string()),
+                Some(&self.entries[self.entries.len() - 1].out.hash),
                 &file.path,
             )?;
         }

@@ -203,7 +203,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                     .upload(&["v1", "cases", &case, "evidence"], &query, &file)
                     .await?;
                 let ev: EvidenceView = typed(&up.answer)?;
-                up.check_hash(Some(&ev.hash.to_string()), &file)?;
+                up.check_hash(Some(&ev.hash), &file)?;
                 if !out.json(&up.answer)? {
                     // stdout stays two lines for scripts; the display id people refer to goes
                     // beside them on stderr.
@@ -255,7 +255,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                         "content",
                     ],
                     &output,
-                    Some(&item.hash.to_string()),
+                    Some(&item.hash),
                 )
                 .await?;
             if !out.json(&ev)? {
@@ -375,12 +375,8 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                 .await?;
             let ev: EvidenceView = typed(&up.answer)?;
             // The answer is the evidence item; the new transcript is the one with our bytes.
-            let added = ev
-                .transcripts
-                .iter()
-                .rev()
-                .find(|t| t.hash.to_string() == up.hash);
-            up.check_hash(added.map(|t| t.hash.to_string()).as_deref(), &file)?;
+            let added = ev.transcripts.iter().rev().find(|t| t.hash == up.hash);
+            up.check_hash(added.map(|t| &t.hash), &file)?;
             if !out.json(&up.answer)?
                 && let Some(t) = added
             {
@@ -422,7 +418,7 @@ pub(super) async fn run(cmd: EvidenceCommand, client: &Client, out: Out) -> anyh
                         "content",
                     ],
                     &output,
-                    Some(&t.hash.to_string()),
+                    Some(&t.hash),
                 )
                 .await?;
             if !out.json(&serde_json::to_value(t)?)? {
